@@ -1,0 +1,143 @@
+/**
+ * The vocabulary of the pure protocol core: operations, multicast entries, peer messages, and the
+ * events that drive a replica and the actions it asks its host to carry out.
+ *
+ * Nothing here does I/O. The runtime (`src/runtime/`) and the simulator (`tests/sim/`) translate
+ * sockets, timers and disks into {@link Event}s and carry out the {@link Action}s.
+ *
+ * @module
+ */
+
+/** A replica id: a positive integer from the config file. */
+export type ReplicaId = number;
+
+/**
+ * A binary-safe byte string: every UTF-16 code unit is in 0..255 and stands for one raw byte (the
+ * "latin1" view of the bytes). Keys and values travel and are stored in this form, so arbitrary
+ * bytes (newlines, NULs, UTF-8 sequences) survive unchanged. Convert with `src/kv/bytes.ts`.
+ */
+export type ByteString = string;
+
+/** A client operation on the replicated map. */
+export type Op =
+  | { kind: "put"; key: ByteString; value: ByteString }
+  | { kind: "get"; key: ByteString }
+  | { kind: "delete"; key: ByteString }
+  | { kind: "has"; key: ByteString };
+
+/**
+ * Identifies one client request for exactly-once application of retries: the state machine
+ * remembers the last `seq` and its result per `client`.
+ */
+export interface ClientTag {
+  client: string;
+  seq: number;
+}
+
+/** An operation as submitted by a client, with its optional exactly-once tag. */
+export interface Command {
+  op: Op;
+  tag?: ClientTag;
+}
+
+/** The result of applying an operation to the map. */
+export type OpResult =
+  /** PUT: stored. */
+  | { kind: "ok" }
+  /** GET: the value, or null when the key is absent. */
+  | { kind: "value"; value: ByteString | null }
+  /** DELETE: number of keys removed (0 or 1); HAS: 1 if present, else 0. */
+  | { kind: "int"; value: number };
+
+/**
+ * One multicast operation. `(view, origin, seq)` identifies it; `(ts, origin)` orders it. Sequence
+ * numbers are per origin and per view and start at 1, with no gaps.
+ */
+export interface Entry {
+  view: number;
+  ts: number;
+  origin: ReplicaId;
+  seq: number;
+  cmd: Command;
+}
+
+/**
+ * Cumulative acknowledgement vector: for each origin, the highest `seq` (in the sender's current
+ * view) that the sender has received from that origin, its own origin included.
+ */
+export type AckVector = Record<ReplicaId, number>;
+
+/** Messages between replicas. Each carries the sender's Lamport clock in `ts`. */
+export type PeerMessage =
+  /** A multicast operation (its `ts` is `entry.ts`). */
+  | { type: "update"; entry: Entry }
+  /** Cumulative ack vector; also sent on every heartbeat. */
+  | { type: "ack"; view: number; ts: number; acks: AckVector };
+
+/** Why a client request failed. */
+export type ErrorCode =
+  /** The operation may or may not have been applied (e.g. it timed out in the order). */
+  | "UNKNOWN"
+  /** This replica cannot reach a quorum; nothing was applied. */
+  | "NOQUORUM"
+  /** The request was refused before it entered the order; nothing was applied. */
+  | "REFUSED";
+
+/** What a client gets back. */
+export type Outcome =
+  | { ok: true; result: OpResult }
+  | { ok: false; code: ErrorCode; message: string };
+
+/** Everything that can happen to a replica. */
+export type Event =
+  /** Logical time advances by one tick (the runtime ticks every 10 ms). */
+  | { type: "tick" }
+  /** A client asks for `cmd`; the reply carries the same `id`. */
+  | { type: "request"; id: number; cmd: Command }
+  /** A batch of messages (one frame) arrived from peer `from`, in the order it sent them. */
+  | { type: "peer"; from: ReplicaId; msgs: PeerMessage[] }
+  /**
+   * The outgoing link to `peer` was (re)established. Messages sent to a peer while its link was
+   * down are dropped by the host; the core resends what the peer has not acknowledged.
+   */
+  | { type: "link-up"; peer: ReplicaId }
+  /** End of an event-loop turn: the core emits coalesced acknowledgements. */
+  | { type: "flush" };
+
+/** What a replica asks its host to do, in order. */
+export type Action =
+  /** Send `msg` to `to` over the FIFO link (dropped if the link is down). */
+  | { type: "send"; to: ReplicaId; msg: PeerMessage }
+  /** Answer client request `id`. */
+  | { type: "reply"; id: number; outcome: Outcome }
+  /** `entry` was delivered at global log `index` with `result` (for logs, storage, observers). */
+  | { type: "deliver"; index: number; entry: Entry; result: OpResult };
+
+/** Tunables of the core, all in ticks. */
+export interface ReplicaOptions {
+  /** This replica's id. */
+  id: ReplicaId;
+  /** Every replica id in the config file (the initial view). */
+  replicas: ReplicaId[];
+  /** Ticks between heartbeats (default 10 = 100 ms). */
+  heartbeatTicks?: number;
+  /** Ticks a request may wait in the order before it is answered UNKNOWN (default 500 = 5 s). */
+  requestTimeoutTicks?: number;
+}
+
+/** A snapshot of a replica's state for INFO and tests. */
+export interface ReplicaStatus {
+  id: ReplicaId;
+  view: number;
+  members: ReplicaId[];
+  clock: number;
+  /** Global index of the last delivered entry (0 when none). */
+  delivered: number;
+  /** Number of entries waiting in the holdback queue. */
+  holdback: number;
+  /** Number of client requests waiting for their delivery. */
+  pending: number;
+  keys: number;
+  /** Hash of the map; equal on replicas at the same delivered index. */
+  digest: string;
+}

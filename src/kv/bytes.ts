@@ -1,0 +1,37 @@
+/**
+ * Conversions between raw bytes, UTF-8 text and {@link ByteString}, the binary-safe string form
+ * in which keys and values travel through the core (one char code 0..255 per byte).
+ *
+ * @module
+ */
+import type { ByteString } from "../core/types.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Raw bytes to a byte string (lossless). */
+export function bytesToByteString(bytes: Uint8Array): ByteString {
+  let out = "";
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) {
+    out += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  }
+  return out;
+}
+
+/** A byte string back to raw bytes (lossless). */
+export function byteStringToBytes(s: ByteString): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** UTF-8 text (any JS string) to the byte string of its UTF-8 encoding. */
+export function utf8ToByteString(text: string): ByteString {
+  return bytesToByteString(encoder.encode(text));
+}
+
+/** A byte string to text, decoding its bytes as UTF-8 (invalid sequences become U+FFFD). */
+export function byteStringToUtf8(s: ByteString): string {
+  return decoder.decode(byteStringToBytes(s));
+}
