@@ -1,0 +1,189 @@
+/**
+ * The cluster config file: which replicas exist and where they listen.
+ *
+ * One replica per line, fields separated by any whitespace:
+ *
+ * ```text
+ * # id  host       client_port  peer_port
+ * 1     127.0.0.1  7001         7101
+ * 2     127.0.0.1  7002         7102   # trailing comments are fine too
+ * ```
+ *
+ * `#` starts a comment that runs to the end of the line; blank lines are ignored. Ids are positive
+ * integers, ports are integers in 1..65535, and no id and no `host:port` address may appear twice.
+ * Every problem is reported as a {@link ConfigError} whose message names the file and, when one
+ * line is at fault, the line: `cluster.txt:4: duplicate id 2 (first defined on line 3)`.
+ *
+ * @module
+ */
+
+/** Where one replica listens. */
+export interface ReplicaAddress {
+  /** The replica id: a positive integer, unique in the file. */
+  id: number;
+  /** Host name or IP address, as written in the file. */
+  host: string;
+  /** Port for clients (RESP). */
+  clientPort: number;
+  /** Port for the other replicas (peer frames). */
+  peerPort: number;
+}
+
+/** A parsed config file. */
+export interface ClusterConfig {
+  /** The file it came from (used in error messages). */
+  path: string;
+  /** Every replica, sorted by id. */
+  replicas: ReplicaAddress[];
+}
+
+/**
+ * A config file that cannot be read or is invalid. The message is `<path>:<line>: <problem>` when
+ * a line is at fault, else `<path>: <problem>`.
+ */
+export class ConfigError extends Error {
+  /** The 1-based line at fault, if any. */
+  readonly line: number | undefined;
+
+  /** Builds the error for `path` (and `line`, if one line is at fault). */
+  constructor(path: string, problem: string, line?: number) {
+    super(line === undefined ? `${path}: ${problem}` : `${path}:${line}: ${problem}`);
+    this.name = "ConfigError";
+    this.line = line;
+  }
+}
+
+const FIELD_NAMES = ["id", "host", "client_port", "peer_port"] as const;
+const LINE_FORMAT = "<id> <host> <client_port> <peer_port>";
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * Parses the text of a config file. `path` only labels error messages and the result.
+ *
+ * @throws {ConfigError} on the first invalid line, or when no replica is defined.
+ */
+export function parseConfig(text: string, path: string): ClusterConfig {
+  const replicas: ReplicaAddress[] = [];
+  const idLines = new Map<number, number>();
+  const addressUses = new Map<string, string>();
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const fail = (problem: string): never => {
+      throw new ConfigError(path, problem, lineNo);
+    };
+    const hash = lines[i].indexOf("#");
+    const content = (hash === -1 ? lines[i] : lines[i].slice(0, hash)).trim();
+    if (content === "") continue;
+    const fields = content.split(/\s+/);
+    if (fields.length < FIELD_NAMES.length) {
+      const missing = FIELD_NAMES.slice(fields.length).join(", ");
+      fail(`missing field ${missing} (expected "${LINE_FORMAT}")`);
+    }
+    if (fields.length > FIELD_NAMES.length) {
+      const extra = fields.slice(FIELD_NAMES.length).map((f) => `"${f}"`).join(" ");
+      fail(`extra field ${extra} (expected "${LINE_FORMAT}")`);
+    }
+    const [idText, host, clientText, peerText] = fields;
+
+    const id = DIGITS.test(idText) ? Number(idText) : NaN;
+    if (!Number.isSafeInteger(id) || id < 1) {
+      fail(`id must be a positive integer, got "${idText}"`);
+    }
+    const firstLine = idLines.get(id);
+    if (firstLine !== undefined) fail(`duplicate id ${id} (first defined on line ${firstLine})`);
+    idLines.set(id, lineNo);
+
+    const port = (text: string, name: string): number => {
+      const n = DIGITS.test(text) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || n < 1 || n > 65535) {
+        fail(`${name} must be an integer in 1..65535, got "${text}"`);
+      }
+      return n;
+    };
+    const clientPort = port(clientText, "client_port");
+    const peerPort = port(peerText, "peer_port");
+
+    const useAddress = (portNo: number, what: string): void => {
+      const address = `${host.toLowerCase()}:${portNo}`;
+      const earlier = addressUses.get(address);
+      if (earlier !== undefined) {
+        fail(`duplicate address ${host}:${portNo} (${what}; already used as ${earlier})`);
+      }
+      addressUses.set(address, `${what} on line ${lineNo}`);
+    };
+    useAddress(clientPort, `client_port of replica ${id}`);
+    useAddress(peerPort, `peer_port of replica ${id}`);
+
+    replicas.push({ id, host, clientPort, peerPort });
+  }
+
+  if (replicas.length === 0) throw new ConfigError(path, "no replicas defined");
+  replicas.sort((a, b) => a.id - b.id);
+  return { path, replicas };
+}
+
+/**
+ * Reads and parses a config file.
+ *
+ * @throws {ConfigError} `<path>: cannot read: <reason>` when the file cannot be read, or any
+ * error of {@link parseConfig}.
+ */
+export async function loadConfig(path: string): Promise<ClusterConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw new ConfigError(path, `cannot read: ${readReason(err)}`);
+  }
+  return parseConfig(text, path);
+}
+
+function readReason(err: unknown): string {
+  if (err instanceof Deno.errors.NotFound) return "no such file";
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * The replica with `id`.
+ *
+ * @throws {ConfigError} `<path>: no replica with id 9 (ids in file: 1, 2, 3)` when there is none.
+ */
+export function findReplica(config: ClusterConfig, id: number): ReplicaAddress {
+  const found = config.replicas.find((r) => r.id === id);
+  if (found === undefined) {
+    const ids = config.replicas.map((r) => r.id).join(", ");
+    throw new ConfigError(config.path, `no replica with id ${id} (ids in file: ${ids})`);
+  }
+  return found;
+}
+
+/**
+ * A stable short fingerprint of the replica list (ids, hosts, ports; not the file path, comments or
+ * layout): 16 lowercase hex digits of the 64-bit FNV-1a hash of the canonical list. Replicas
+ * compare it during the peer handshake to refuse peers that read a different config.
+ */
+export function clusterId(config: ClusterConfig): string {
+  const canonical = [...config.replicas]
+    .sort((a, b) => a.id - b.id)
+    .map((r) => `${r.id} ${r.host.toLowerCase()} ${r.clientPort} ${r.peerPort}\n`)
+    .join("");
+  return fnv1a64(new TextEncoder().encode(canonical)).toString(16).padStart(16, "0");
+}
+
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const MASK_64 = 0xffffffffffffffffn;
+
+function fnv1a64(bytes: Uint8Array): bigint {
+  let hash = FNV_OFFSET;
+  for (const b of bytes) {
+    hash ^= BigInt(b);
+    hash = (hash * FNV_PRIME) & MASK_64;
+  }
+  return hash;
+}

@@ -1,0 +1,283 @@
+/**
+ * Tests for the cluster config parser: format, every error message with its file and line, and
+ * the shipped config files.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  type ClusterConfig,
+  clusterId,
+  ConfigError,
+  findReplica,
+  loadConfig,
+  parseConfig,
+} from "../../src/config/config.ts";
+
+const P = "test.txt";
+
+/** Asserts that parsing `text` throws a ConfigError with exactly `message`. */
+function assertParseError(text: string, message: string): void {
+  assert.throws(
+    () => parseConfig(text, P),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+      assert.equal(err.message, message);
+      return true;
+    },
+  );
+}
+
+Deno.test("config: parses a plain file", () => {
+  const cfg = parseConfig("1 127.0.0.1 7001 7101\n2 127.0.0.1 7002 7102\n", P);
+  assert.deepEqual(cfg, {
+    path: P,
+    replicas: [
+      { id: 1, host: "127.0.0.1", clientPort: 7001, peerPort: 7101 },
+      { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102 },
+    ],
+  });
+});
+
+Deno.test("config: comments, blank lines, any whitespace, CRLF, no final newline", () => {
+  const text = [
+    "# header comment",
+    "",
+    "   ",
+    "\t# indented comment",
+    "  3\t\tlocalhost   7003 \t 7103   # trailing comment",
+    "1 a.example 1 65535#no space before comment",
+    "",
+    "2 127.0.0.1 7002 7102\r",
+    "# last",
+  ].join("\n");
+  const cfg = parseConfig(text, P);
+  assert.deepEqual(cfg.replicas, [
+    { id: 1, host: "a.example", clientPort: 1, peerPort: 65535 },
+    { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102 },
+    { id: 3, host: "localhost", clientPort: 7003, peerPort: 7103 },
+  ]);
+});
+
+Deno.test("config: replicas are sorted by id", () => {
+  const cfg = parseConfig("10 h 1 2\n2 h 3 4\n7 h 5 6\n1 h 7 8\n", P);
+  assert.deepEqual(cfg.replicas.map((r) => r.id), [1, 2, 7, 10]);
+});
+
+Deno.test("config: missing fields", () => {
+  const text = "# c\n1 h 1 2\n2 h 3\n";
+  assertParseError(
+    text,
+    'test.txt:3: missing field peer_port (expected "<id> <host> <client_port> <peer_port>")',
+  );
+  assertParseError(
+    "\n\n3   # only an id\n",
+    "test.txt:3: missing field host, client_port, peer_port " +
+      '(expected "<id> <host> <client_port> <peer_port>")',
+  );
+});
+
+Deno.test("config: extra fields", () => {
+  assertParseError(
+    "1 h 1 2\n\n2 h 3 4 5 six # comment\n",
+    'test.txt:3: extra field "5" "six" (expected "<id> <host> <client_port> <peer_port>")',
+  );
+});
+
+Deno.test("config: id must be a positive integer", () => {
+  for (const bad of ["0", "-1", "1.5", "x", "+3", "1e3", "0x10", "99999999999999999999"]) {
+    assertParseError(
+      `1 h 1 2\n${bad} h 3 4\n`,
+      `test.txt:2: id must be a positive integer, got "${bad}"`,
+    );
+  }
+  // Leading zeros are still a positive integer.
+  assert.equal(parseConfig("007 h 1 2", P).replicas[0].id, 7);
+});
+
+Deno.test("config: ports must be integers in 1..65535", () => {
+  for (const bad of ["0", "65536", "-1", "80.0", "http", "1e3", "99999999999999999999"]) {
+    assertParseError(
+      `1 h ${bad} 7101\n`,
+      `test.txt:1: client_port must be an integer in 1..65535, got "${bad}"`,
+    );
+    assertParseError(
+      `# c\n1 h 7001 ${bad}\n`,
+      `test.txt:2: peer_port must be an integer in 1..65535, got "${bad}"`,
+    );
+  }
+});
+
+Deno.test("config: duplicate id names the first line", () => {
+  assertParseError(
+    "# c\n2 h 1 2\n1 h 3 4\n\n2 h 5 6\n",
+    "test.txt:5: duplicate id 2 (first defined on line 2)",
+  );
+});
+
+Deno.test("config: duplicate addresses, client or peer, anywhere", () => {
+  assertParseError(
+    "1 h 7001 7101\n2 h 7001 7102\n",
+    "test.txt:2: duplicate address h:7001 (client_port of replica 2; " +
+      "already used as client_port of replica 1 on line 1)",
+  );
+  assertParseError(
+    "1 h 7001 7101\n2 h 7002 7101\n",
+    "test.txt:2: duplicate address h:7101 (peer_port of replica 2; " +
+      "already used as peer_port of replica 1 on line 1)",
+  );
+  assertParseError(
+    "1 h 7001 7101\n\n2 h 7101 7102\n",
+    "test.txt:3: duplicate address h:7101 (client_port of replica 2; " +
+      "already used as peer_port of replica 1 on line 1)",
+  );
+  assertParseError(
+    "1 h 7001 7001\n",
+    "test.txt:1: duplicate address h:7001 (peer_port of replica 1; " +
+      "already used as client_port of replica 1 on line 1)",
+  );
+  // Host names compare case-insensitively.
+  assertParseError(
+    "1 Host 7001 7101\n2 host 7001 7102\n",
+    "test.txt:2: duplicate address host:7001 (client_port of replica 2; " +
+      "already used as client_port of replica 1 on line 1)",
+  );
+  // The same port on different hosts is fine.
+  const cfg = parseConfig("1 a 7001 7101\n2 b 7001 7101\n", P);
+  assert.equal(cfg.replicas.length, 2);
+});
+
+Deno.test("config: an empty file or only comments has no replicas", () => {
+  for (const text of ["", "\n\n", "# only\n  # comments\n\n"]) {
+    assertParseError(text, "test.txt: no replicas defined");
+  }
+});
+
+Deno.test("config: ConfigError carries the line", () => {
+  try {
+    parseConfig("1 h 1 2\nx h 3 4\n", P);
+    assert.fail("expected an error");
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.line, 2);
+    assert.equal(err.name, "ConfigError");
+  }
+  try {
+    parseConfig("", P);
+    assert.fail("expected an error");
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.line, undefined);
+  }
+});
+
+Deno.test("config: findReplica", () => {
+  const cfg = parseConfig("3 h 5 6\n1 h 1 2\n2 h 3 4\n", "c.txt");
+  assert.deepEqual(findReplica(cfg, 2), { id: 2, host: "h", clientPort: 3, peerPort: 4 });
+  assert.throws(
+    () => findReplica(cfg, 9),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, "c.txt: no replica with id 9 (ids in file: 1, 2, 3)");
+      return true;
+    },
+  );
+});
+
+Deno.test("config: clusterId is stable, short hex and depends only on the replica list", () => {
+  const a = parseConfig("1 h 7001 7101\n2 h 7002 7102\n", "a.txt");
+  const b = parseConfig("# other layout\n2  h 7002 7102 # x\n\n1\th\t7001\t7101\n", "b.txt");
+  const id = clusterId(a);
+  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.equal(clusterId(b), id);
+  assert.equal(clusterId(a), id, "same result on every call");
+  // FNV-1a 64 of "1 h 7001 7101\n2 h 7002 7102\n" (computed independently).
+  assert.equal(id, fnv1a64Reference("1 h 7001 7101\n2 h 7002 7102\n"));
+
+  const variants = [
+    "1 h 7001 7101\n", // a replica fewer
+    "1 h 7001 7101\n3 h 7002 7102\n", // other id
+    "1 h 7001 7101\n2 g 7002 7102\n", // other host
+    "1 h 7001 7101\n2 h 7003 7102\n", // other client port
+    "1 h 7001 7101\n2 h 7002 7103\n", // other peer port
+  ];
+  const ids = new Set([id, ...variants.map((t) => clusterId(parseConfig(t, P)))]);
+  assert.equal(ids.size, variants.length + 1);
+
+  // Replica order in a hand-built config does not matter.
+  const shuffled: ClusterConfig = { path: "x", replicas: [...a.replicas].reverse() };
+  assert.equal(clusterId(shuffled), id);
+});
+
+/** A straightforward FNV-1a 64 over the UTF-8 bytes, as an independent reference. */
+function fnv1a64Reference(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) {
+    h = BigInt.asUintN(64, (h ^ BigInt(byte)) * 0x100000001b3n);
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+Deno.test("config: loadConfig reads a file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-config-" });
+  try {
+    const path = `${dir}/c.txt`;
+    await Deno.writeTextFile(path, "2 127.0.0.1 7002 7102\n1 127.0.0.1 7001 7101\n");
+    const cfg = await loadConfig(path);
+    assert.equal(cfg.path, path);
+    assert.deepEqual(cfg.replicas.map((r) => r.id), [1, 2]);
+
+    await Deno.writeTextFile(path, "1 127.0.0.1 7001\n");
+    await assert.rejects(loadConfig(path), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, new RegExp(`^${escapeRe(path)}:1: missing field peer_port`));
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("config: loadConfig on an unreadable file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-config-" });
+  try {
+    const missing = `${dir}/missing.txt`;
+    await assert.rejects(loadConfig(missing), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, `${missing}: cannot read: no such file`);
+      return true;
+    });
+    await assert.rejects(loadConfig(dir), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.ok(err.message.startsWith(`${dir}: cannot read: `), err.message);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("config: the shipped config files parse", async () => {
+  const root = new URL("../../", import.meta.url);
+  const three = await loadConfig(new URL("config/cluster.txt", root).pathname);
+  assert.deepEqual(three.replicas, [
+    { id: 1, host: "127.0.0.1", clientPort: 7001, peerPort: 7101 },
+    { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102 },
+    { id: 3, host: "127.0.0.1", clientPort: 7003, peerPort: 7103 },
+  ]);
+  const five = await loadConfig(new URL("config/cluster5.txt", root).pathname);
+  assert.deepEqual(
+    five.replicas,
+    [1, 2, 3, 4, 5].map((id) => ({
+      id,
+      host: "127.0.0.1",
+      clientPort: 7000 + id,
+      peerPort: 7100 + id,
+    })),
+  );
+  assert.notEqual(clusterId(three), clusterId(five));
+});
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
