@@ -1,0 +1,424 @@
+/**
+ * Tests for the peer frame payload codec: round trips (including every byte value in keys and
+ * values), the exact wire form, and strict validation of every field.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  CodecError,
+  decodePeerFrame,
+  encodePeerFrame,
+  type PeerFrame,
+} from "../../src/net/peer_codec.ts";
+import { encodeFrame, FrameDecoder } from "../../src/net/frame.ts";
+import type { PeerMessage } from "../../src/core/types.ts";
+
+const te = new TextEncoder();
+
+/** Every byte value 0..255 as a byte string. */
+const ALL_BYTES = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
+
+function roundTrip(frame: PeerFrame): PeerFrame {
+  return decodePeerFrame(encodePeerFrame(frame));
+}
+
+/** Asserts that decoding the JSON value `wire` fails with a CodecError matching `message`. */
+function assertRejects(wire: unknown, message: RegExp): void {
+  const payload = te.encode(typeof wire === "string" ? wire : JSON.stringify(wire));
+  assert.throws(
+    () => decodePeerFrame(payload),
+    (err: unknown) => {
+      assert.ok(err instanceof CodecError, `expected CodecError, got ${err}`);
+      assert.match(err.message, message);
+      return true;
+    },
+    `for ${typeof wire === "string" ? wire : JSON.stringify(wire)}`,
+  );
+}
+
+const update: PeerMessage = {
+  type: "update",
+  entry: {
+    view: 1,
+    ts: 7,
+    origin: 2,
+    seq: 3,
+    cmd: { op: { kind: "put", key: "k", value: "v" }, tag: { client: "c1", seq: 4 } },
+  },
+};
+const ack: PeerMessage = { type: "ack", view: 1, ts: 9, acks: { 1: 4, 2: 3, 3: 0 } };
+
+type Rec = Record<string, unknown>;
+
+/** A valid msgs frame (an update, then an ack) as plain JSON, for mutation in negative tests. */
+interface Wire {
+  kind: unknown;
+  msgs: [{ type: unknown; entry: Rec }, Rec];
+}
+
+function validWire(): Wire {
+  const payload = encodePeerFrame({ kind: "msgs", msgs: [update, ack] });
+  return JSON.parse(new TextDecoder().decode(payload));
+}
+
+Deno.test("peer codec: hello round trip", () => {
+  const hello: PeerFrame = { kind: "hello", from: 3, cluster: "0123456789abcdef" };
+  assert.deepEqual(roundTrip(hello), hello);
+});
+
+Deno.test("peer codec: msgs round trip with every op kind, with and without tags", () => {
+  const msgs: PeerMessage[] = [
+    update,
+    ack,
+    {
+      type: "update",
+      entry: { view: 0, ts: 0, origin: 1, seq: 1, cmd: { op: { kind: "get", key: "" } } },
+    },
+    {
+      type: "update",
+      entry: { view: 2, ts: 10, origin: 3, seq: 9, cmd: { op: { kind: "delete", key: "x" } } },
+    },
+    {
+      type: "update",
+      entry: {
+        view: 2,
+        ts: Number.MAX_SAFE_INTEGER,
+        origin: 1,
+        seq: 2,
+        cmd: { op: { kind: "has", key: "y" }, tag: { client: "", seq: 0 } },
+      },
+    },
+    { type: "ack", view: 0, ts: 0, acks: {} },
+  ];
+  assert.deepEqual(roundTrip({ kind: "msgs", msgs }), { kind: "msgs", msgs });
+  assert.deepEqual(roundTrip({ kind: "msgs", msgs: [] }), { kind: "msgs", msgs: [] });
+});
+
+Deno.test("peer codec: byte strings with every byte value survive", () => {
+  const msg: PeerMessage = {
+    type: "update",
+    entry: {
+      view: 1,
+      ts: 1,
+      origin: 1,
+      seq: 1,
+      cmd: {
+        op: { kind: "put", key: ALL_BYTES, value: ALL_BYTES.split("").reverse().join("") + "\r\n" },
+        tag: { client: ALL_BYTES, seq: 1 },
+      },
+    },
+  };
+  const back = roundTrip({ kind: "msgs", msgs: [msg] });
+  assert.deepEqual(back, { kind: "msgs", msgs: [msg] });
+});
+
+Deno.test("peer codec: the wire form is JSON as documented", () => {
+  const text = new TextDecoder().decode(encodePeerFrame({ kind: "msgs", msgs: [update, ack] }));
+  assert.deepEqual(JSON.parse(text), {
+    kind: "msgs",
+    msgs: [
+      {
+        type: "update",
+        entry: {
+          view: 1,
+          ts: 7,
+          origin: 2,
+          seq: 3,
+          cmd: { op: { kind: "put", key: "k", value: "v" }, tag: { client: "c1", seq: 4 } },
+        },
+      },
+      { type: "ack", view: 1, ts: 9, acks: { "1": 4, "2": 3, "3": 0 } },
+    ],
+  });
+  const hello = new TextDecoder().decode(
+    encodePeerFrame({ kind: "hello", from: 1, cluster: "abc" }),
+  );
+  assert.equal(hello, '{"kind":"hello","from":1,"cluster":"abc"}');
+});
+
+Deno.test("peer codec: extra properties on the input objects are not encoded", () => {
+  const entry = { ...structuredClone(update.entry), extra: 1 };
+  const op = { kind: "get" as const, key: "k", value: "ignored" };
+  const frame = {
+    kind: "msgs" as const,
+    msgs: [
+      { type: "update" as const, entry, junk: true },
+      { type: "update" as const, entry: { ...entry, cmd: { op } } },
+    ],
+  };
+  const back = roundTrip(frame);
+  assert.deepEqual(back, {
+    kind: "msgs",
+    msgs: [
+      update,
+      { type: "update", entry: { ...update.entry, cmd: { op: { kind: "get", key: "k" } } } },
+    ],
+  });
+});
+
+Deno.test("peer codec: works inside frames split at every point", () => {
+  const payloads = [
+    encodePeerFrame({ kind: "hello", from: 2, cluster: "ffff" }),
+    encodePeerFrame({ kind: "msgs", msgs: [update, ack] }),
+  ];
+  const stream = new Uint8Array([...encodeFrame(payloads[0]), ...encodeFrame(payloads[1])]);
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const d = new FrameDecoder();
+    const got: PeerFrame[] = [];
+    for (const part of [stream.subarray(0, cut), stream.subarray(cut)]) {
+      d.push(part);
+      for (let p = d.next(), n = 0; p !== null && n < 10; p = d.next(), n++) {
+        got.push(decodePeerFrame(p));
+      }
+    }
+    assert.deepEqual(got, [
+      { kind: "hello", from: 2, cluster: "ffff" },
+      { kind: "msgs", msgs: [update, ack] },
+    ]);
+  }
+});
+
+Deno.test("peer codec: invalid UTF-8 and invalid JSON", () => {
+  assert.throws(() => decodePeerFrame(new Uint8Array([0x7b, 0xff, 0x7d])), /not valid UTF-8/);
+  assertRejects("", /not valid JSON/);
+  assertRejects("{", /not valid JSON/);
+  assertRejects('{"kind":"hello"', /not valid JSON/);
+  assertRejects("{'kind':'hello'}", /not valid JSON/);
+  assertRejects('{"kind":"msgs","msgs":[]} x', /not valid JSON/);
+  // A truncated payload.
+  const full = encodePeerFrame({ kind: "msgs", msgs: [update] });
+  for (let n = 0; n < full.length; n++) {
+    assert.throws(() => decodePeerFrame(full.subarray(0, n)), CodecError, `prefix of ${n}`);
+  }
+});
+
+Deno.test("peer codec: the frame must be an object of a known kind", () => {
+  assertRejects("null", /^frame: expected an object, got null$/);
+  assertRejects("[]", /^frame: expected an object, got an array$/);
+  assertRejects("42", /^frame: expected an object, got 42$/);
+  assertRejects('"hello"', /^frame: expected an object, got "hello"$/);
+  assertRejects({}, /^frame: missing field "kind"$/);
+  assertRejects({ kind: "bye" }, /^kind: unknown frame kind "bye"$/);
+  assertRejects({ kind: 1 }, /^kind: unknown frame kind 1$/);
+  assertRejects({ kind: "msgs", msgs: [], x: 1 }, /^frame: unknown field "x"$/);
+});
+
+Deno.test("peer codec: hello fields", () => {
+  assertRejects({ kind: "hello", cluster: "a" }, /^hello frame: missing field "from"$/);
+  assertRejects({ kind: "hello", from: 1 }, /^hello frame: missing field "cluster"$/);
+  assertRejects(
+    { kind: "hello", from: 0, cluster: "a" },
+    /^from: expected an integer >= 1, got 0$/,
+  );
+  assertRejects({ kind: "hello", from: "1", cluster: "a" }, /^from: expected an integer >= 1/);
+  assertRejects({ kind: "hello", from: 1.5, cluster: "a" }, /^from: expected an integer >= 1/);
+  assertRejects({ kind: "hello", from: 1, cluster: 5 }, /^cluster: expected a string, got 5$/);
+  assertRejects({ kind: "hello", from: 1, cluster: "" }, /^cluster: expected a non-empty string/);
+  assertRejects(
+    { kind: "hello", from: 1, cluster: "a", msgs: [] },
+    /^hello frame: unknown field "msgs"$/,
+  );
+});
+
+Deno.test("peer codec: msgs must be an array of known message types", () => {
+  assertRejects({ kind: "msgs" }, /^msgs frame: missing field "msgs"$/);
+  assertRejects({ kind: "msgs", msgs: {} }, /^msgs: expected an array, got an object$/);
+  assertRejects({ kind: "msgs", msgs: [null] }, /^msgs\[0\]: expected an object, got null$/);
+  assertRejects({ kind: "msgs", msgs: [{}] }, /^msgs\[0\]: missing field "type"$/);
+  assertRejects(
+    { kind: "msgs", msgs: [ack, { type: "flush" }] },
+    /^msgs\[1\]\.type: unknown message type "flush"$/,
+  );
+  assertRejects(
+    { kind: "msgs", msgs: [{ ...ack, entry: {} }] },
+    /^msgs\[0\]: unknown field "entry"$/,
+  );
+});
+
+Deno.test("peer codec: update entry fields", () => {
+  const cases: [(w: Wire) => void, RegExp][] = [
+    [(w) => delete w.msgs[0].entry.view, /^msgs\[0\]\.entry: missing field "view"$/],
+    [(w) => delete w.msgs[0].entry.ts, /^msgs\[0\]\.entry: missing field "ts"$/],
+    [(w) => delete w.msgs[0].entry.origin, /^msgs\[0\]\.entry: missing field "origin"$/],
+    [(w) => delete w.msgs[0].entry.seq, /^msgs\[0\]\.entry: missing field "seq"$/],
+    [(w) => delete w.msgs[0].entry.cmd, /^msgs\[0\]\.entry: missing field "cmd"$/],
+    [(w) => (w.msgs[0].entry.extra = 1), /^msgs\[0\]\.entry: unknown field "extra"$/],
+    [
+      (w) => (w.msgs[0].entry.view = -1),
+      /^msgs\[0\]\.entry\.view: expected an integer >= 0, got -1$/,
+    ],
+    [
+      (w) => (w.msgs[0].entry.view = "1"),
+      /^msgs\[0\]\.entry\.view: expected an integer >= 0, got "1"$/,
+    ],
+    [
+      (w) => (w.msgs[0].entry.ts = 1.5),
+      /^msgs\[0\]\.entry\.ts: expected an integer >= 0, got 1\.5$/,
+    ],
+    [
+      (w) => (w.msgs[0].entry.ts = null),
+      /^msgs\[0\]\.entry\.ts: expected an integer >= 0, got null$/,
+    ],
+    [(w) => (w.msgs[0].entry.ts = 2 ** 53), /^msgs\[0\]\.entry\.ts: expected an integer >= 0/],
+    [
+      (w) => (w.msgs[0].entry.origin = 0),
+      /^msgs\[0\]\.entry\.origin: expected an integer >= 1, got 0$/,
+    ],
+    [(w) => (w.msgs[0].entry.seq = 0), /^msgs\[0\]\.entry\.seq: expected an integer >= 1, got 0$/],
+    [
+      (w) => (w.msgs[0].entry.seq = true),
+      /^msgs\[0\]\.entry\.seq: expected an integer >= 1, got true$/,
+    ],
+    [
+      (w) => (w.msgs[0].entry.cmd = []),
+      /^msgs\[0\]\.entry\.cmd: expected an object, got an array$/,
+    ],
+    [
+      (w) => (w.msgs[0].entry = 3 as unknown as Rec),
+      /^msgs\[0\]\.entry: expected an object, got 3$/,
+    ],
+  ];
+  for (const [mutate, message] of cases) {
+    const w = validWire();
+    mutate(w);
+    assertRejects(w, message);
+  }
+});
+
+Deno.test("peer codec: command, op and tag fields", () => {
+  const cmdOf = (w: Wire) => w.msgs[0].entry.cmd as Rec;
+  const cases: [(c: Record<string, unknown>) => void, RegExp][] = [
+    [(c) => delete c.op, /^msgs\[0\]\.entry\.cmd: missing field "op"$/],
+    [(c) => (c.x = 1), /^msgs\[0\]\.entry\.cmd: unknown field "x"$/],
+    [(c) => (c.op = "put"), /^msgs\[0\]\.entry\.cmd\.op: expected an object, got "put"$/],
+    [(c) => (c.op = { key: "k" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "kind"$/],
+    [
+      (c) => (c.op = { kind: "cas", key: "k" }),
+      /^msgs\[0\]\.entry\.cmd\.op\.kind: unknown op kind "cas"$/,
+    ],
+    [
+      (c) => (c.op = { kind: "put", key: "k" }),
+      /^msgs\[0\]\.entry\.cmd\.op: missing field "value"$/,
+    ],
+    [
+      (c) => (c.op = { kind: "put", value: "v" }),
+      /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/,
+    ],
+    [(c) => (c.op = { kind: "get" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/],
+    [(c) => (c.op = { kind: "delete" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/],
+    [(c) => (c.op = { kind: "has" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/],
+    [
+      (c) => (c.op = { kind: "get", key: "k", value: "v" }),
+      /^msgs\[0\]\.entry\.cmd\.op: unknown field "value"$/,
+    ],
+    [
+      (c) => (c.op = { kind: "put", key: 1, value: "v" }),
+      /^msgs\[0\]\.entry\.cmd\.op\.key: expected a byte string, got 1$/,
+    ],
+    [
+      (c) => (c.op = { kind: "put", key: "k", value: null }),
+      /^msgs\[0\]\.entry\.cmd\.op\.value: expected a byte string, got null$/,
+    ],
+    [
+      (c) => (c.op = { kind: "has", key: ["k"] }),
+      /^msgs\[0\]\.entry\.cmd\.op\.key: expected a byte string, got an array$/,
+    ],
+    [
+      (c) => (c.op = { kind: "put", key: "ok", value: "caf\u00e9 \u20ac" }),
+      /^msgs\[0\]\.entry\.cmd\.op\.value: expected a byte string, found char code 8364 at index 5$/,
+    ],
+    [
+      (c) => (c.op = { kind: "get", key: "\u{1F600}" }),
+      /^msgs\[0\]\.entry\.cmd\.op\.key: expected a byte string, found char code 55357 at index 0$/,
+    ],
+    [(c) => (c.tag = null), /^msgs\[0\]\.entry\.cmd\.tag: expected an object, got null$/],
+    [(c) => (c.tag = { seq: 1 }), /^msgs\[0\]\.entry\.cmd\.tag: missing field "client"$/],
+    [(c) => (c.tag = { client: "c" }), /^msgs\[0\]\.entry\.cmd\.tag: missing field "seq"$/],
+    [
+      (c) => (c.tag = { client: 7, seq: 1 }),
+      /^msgs\[0\]\.entry\.cmd\.tag\.client: expected a string, got 7$/,
+    ],
+    [
+      (c) => (c.tag = { client: "c", seq: -1 }),
+      /^msgs\[0\]\.entry\.cmd\.tag\.seq: expected an integer >= 0, got -1$/,
+    ],
+    [
+      (c) => (c.tag = { client: "c", seq: "1" }),
+      /^msgs\[0\]\.entry\.cmd\.tag\.seq: expected an integer >= 0, got "1"$/,
+    ],
+    [
+      (c) => (c.tag = { client: "c", seq: 1, extra: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.tag: unknown field "extra"$/,
+    ],
+  ];
+  for (const [mutate, message] of cases) {
+    const w = validWire();
+    mutate(cmdOf(w));
+    assertRejects(w, message);
+  }
+});
+
+Deno.test("peer codec: ack fields", () => {
+  const cases: [(a: Record<string, unknown>) => void, RegExp][] = [
+    [(a) => delete a.view, /^msgs\[1\]: missing field "view"$/],
+    [(a) => delete a.ts, /^msgs\[1\]: missing field "ts"$/],
+    [(a) => delete a.acks, /^msgs\[1\]: missing field "acks"$/],
+    [(a) => (a.more = 1), /^msgs\[1\]: unknown field "more"$/],
+    [(a) => (a.view = -2), /^msgs\[1\]\.view: expected an integer >= 0, got -2$/],
+    [(a) => (a.view = "x"), /^msgs\[1\]\.view: expected an integer >= 0, got "x"$/],
+    [(a) => (a.ts = 0.25), /^msgs\[1\]\.ts: expected an integer >= 0, got 0\.25$/],
+    [(a) => (a.ts = {}), /^msgs\[1\]\.ts: expected an integer >= 0, got an object$/],
+    [(a) => (a.acks = []), /^msgs\[1\]\.acks: expected an object, got an array$/],
+    [(a) => (a.acks = null), /^msgs\[1\]\.acks: expected an object, got null$/],
+    [(a) => (a.acks = "1:2"), /^msgs\[1\]\.acks: expected an object, got "1:2"$/],
+    [
+      (a) => (a.acks = { "0": 1 }),
+      /^msgs\[1\]\.acks: expected replica ids \(positive integers\) as keys, got "0"$/,
+    ],
+    [(a) => (a.acks = { "01": 1 }), /^msgs\[1\]\.acks: expected replica ids .* got "01"$/],
+    [(a) => (a.acks = { "x": 1 }), /^msgs\[1\]\.acks: expected replica ids .* got "x"$/],
+    [(a) => (a.acks = { "-1": 1 }), /^msgs\[1\]\.acks: expected replica ids .* got "-1"$/],
+    [(a) => (a.acks = { "1.5": 1 }), /^msgs\[1\]\.acks: expected replica ids .* got "1\.5"$/],
+    [
+      (a) => (a.acks = { "99999999999999999999": 1 }),
+      /^msgs\[1\]\.acks: expected replica ids .* got "99999999999999999999"$/,
+    ],
+    [(a) => (a.acks = { "1": -1 }), /^msgs\[1\]\.acks\["1"\]: expected an integer >= 0, got -1$/],
+    [(a) => (a.acks = { "2": "3" }), /^msgs\[1\]\.acks\["2"\]: expected an integer >= 0, got "3"$/],
+    [
+      (a) => (a.acks = { "2": null }),
+      /^msgs\[1\]\.acks\["2"\]: expected an integer >= 0, got null$/,
+    ],
+  ];
+  for (const [mutate, message] of cases) {
+    const w = validWire();
+    mutate(w.msgs[1]);
+    assertRejects(w, message);
+  }
+  // "__proto__" as a key is just an invalid id, not a prototype change.
+  assertRejects(
+    '{"kind":"msgs","msgs":[{"type":"ack","view":1,"ts":1,"acks":{"__proto__":1}}]}',
+    /^msgs\[0\]\.acks: expected replica ids .* got "__proto__"$/,
+  );
+});
+
+Deno.test("peer codec: decoded acks are a plain record keyed by replica id", () => {
+  const back = roundTrip({ kind: "msgs", msgs: [ack] });
+  assert.equal(back.kind, "msgs");
+  const msg = back.kind === "msgs" ? back.msgs[0] : undefined;
+  assert.ok(msg?.type === "ack");
+  assert.equal(msg.acks[1], 4);
+  assert.equal(msg.acks[2], 3);
+  assert.deepEqual(Object.keys(msg.acks).sort(), ["1", "2", "3"]);
+});
+
+Deno.test("peer codec: a tag-less command decodes without a tag key", () => {
+  const plain: PeerMessage = {
+    type: "update",
+    entry: { view: 1, ts: 1, origin: 1, seq: 1, cmd: { op: { kind: "get", key: "k" } } },
+  };
+  const back = roundTrip({ kind: "msgs", msgs: [plain] });
+  assert.ok(back.kind === "msgs" && back.msgs[0].type === "update");
+  assert.equal(Object.hasOwn(back.msgs[0].entry.cmd, "tag"), false);
+});
