@@ -1,0 +1,506 @@
+/**
+ * The lamportkv client library: talks RESP to one replica at a time and fails over to the others.
+ *
+ * Every operation is sent as `REQ <client-id> <seq> <COMMAND> <args...>`: the client id is random
+ * per {@link LamportClient} instance and `seq` grows by one per operation. When the replica fails
+ * (connection error, no reply in time, or a `-NOQUORUM` / `-UNKNOWN` reply), the client moves on
+ * to the next reachable replica of the config (round-robin) and resends the *same* request with
+ * the *same* seq, until the operation's deadline. The replicas remember the last seq per client,
+ * so a write that was already applied is not applied twice. For that guarantee the client runs
+ * one operation at a time: concurrent calls queue up in call order. Use several clients for
+ * concurrency.
+ *
+ * Keys and values are {@link ByteString}s (binary-safe); convert text with `utf8ToByteString` /
+ * `byteStringToUtf8` from `src/kv/bytes.ts`. The client does no conversion.
+ *
+ * @module
+ */
+import type { ByteString, ReplicaId } from "../core/types.ts";
+import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
+import { RespError, type RespValue } from "../net/resp.ts";
+import { parseInfo } from "../net/commands.ts";
+import { ConnectionError, RespConnection } from "./connection.ts";
+
+/** INFO fields of a replica by name (`id`, `view`, `members`, `clock`, `delivered`, ...). */
+export type InfoFields = Record<string, string>;
+
+/** Default overall deadline of one operation, retries included. */
+export const DEFAULT_DEADLINE_MS = 10_000;
+/** Default time allowed for connecting to one replica. */
+export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 1000;
+/** Default time one attempt waits for a reply before the client tries another replica. */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 3000;
+
+/**
+ * Why an operation failed:
+ * - `UNAVAILABLE`: no replica could be reached (or the client is closed);
+ * - `NOQUORUM`: the replicas answered that they cannot reach a majority (nothing was applied by
+ *   them);
+ * - `UNKNOWN`: a replica answered that the outcome is unknown;
+ * - `TIMEOUT`: the deadline expired while waiting for a reply;
+ * - `REFUSED`: the replica refused the request before ordering it (not retried);
+ * - `ERR`: the request was rejected as invalid, or the reply made no sense (not retried).
+ */
+export type ClientErrorCode =
+  | "UNAVAILABLE"
+  | "NOQUORUM"
+  | "UNKNOWN"
+  | "TIMEOUT"
+  | "REFUSED"
+  | "ERR";
+
+/** A failed client operation. */
+export class ClientError extends Error {
+  /** What kind of failure. */
+  readonly code: ClientErrorCode;
+  /**
+   * Whether the operation may have been applied anyway (a request was sent and no answer said
+   * that nothing was applied). False means it certainly was not applied.
+   */
+  readonly maybeApplied: boolean;
+
+  /** Builds the error. */
+  constructor(code: ClientErrorCode, message: string, maybeApplied = false) {
+    super(message);
+    this.name = "ClientError";
+    this.code = code;
+    this.maybeApplied = maybeApplied;
+  }
+}
+
+/** Why the client left a replica. */
+export type SwitchReason = "unreachable" | "timeout" | "noquorum" | "unknown";
+
+/** Reported when the client starts talking to a different replica than before. */
+export interface SwitchEvent {
+  /** The replica it left, or null (none before). */
+  from: ReplicaAddress | null;
+  /** The replica it now talks to. */
+  to: ReplicaAddress;
+  /** Why it left `from` (`unreachable` also when `from` could not be connected to at all). */
+  reason: SwitchReason;
+  /** The error that made it leave, in words. */
+  detail: string;
+}
+
+/** Options of {@link LamportClient}. */
+export interface ClientOptions {
+  /** Try this replica first (default: the first of the config). */
+  preferredReplica?: ReplicaId;
+  /** Overall deadline of one operation in ms, retries included (default 10 s). */
+  deadlineMs?: number;
+  /** Connect timeout per replica in ms (default 1 s). */
+  connectTimeoutMs?: number;
+  /** How long one attempt waits for its reply before failing over, in ms (default 3 s). */
+  attemptTimeoutMs?: number;
+  /** The client id sent in `REQ` (default: 16 random hex digits). */
+  clientId?: string;
+  /** Called whenever the client switches replica. */
+  onSwitch?: (event: SwitchEvent) => void;
+}
+
+/** INFO of one replica, as reported by {@link LamportClient.statusAll}. */
+export interface ReplicaReport {
+  /** The replica, from the config. */
+  replica: ReplicaAddress;
+  /** Whether it answered (INFO, or an error reply to it). */
+  reachable: boolean;
+  /** Its INFO fields, or null when INFO failed. */
+  info: InfoFields | null;
+  /** Why INFO failed (unreachable, timed out, error reply), or null. */
+  error: string | null;
+}
+
+/** A pending back-off wait, cut short by {@link LamportClient.close}. */
+interface Sleep {
+  timer: ReturnType<typeof setTimeout> | undefined;
+  resolve: () => void;
+}
+
+/** A client of a lamportkv cluster. See the module documentation. */
+export class LamportClient {
+  /** The random client id used in `REQ`. */
+  readonly clientId: string;
+  /** The cluster it talks to. */
+  readonly config: ClusterConfig;
+  /** Called whenever the client switches replica (may be replaced at any time). */
+  onSwitch: ((event: SwitchEvent) => void) | undefined;
+
+  readonly #deadlineMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #attemptTimeoutMs: number;
+  #index: number;
+  #conn: RespConnection | null = null;
+  #connIndex = -1;
+  /** The replica last talked to and why it was left, for the next switch event. */
+  #left: { index: number; reason: SwitchReason; detail: string } | null = null;
+  #lastConnected = -1;
+  #seq = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  readonly #closing = new Set<Promise<void>>();
+  readonly #sleeps = new Set<Sleep>();
+
+  /** Creates a client; no I/O happens until {@link connect} or the first operation. */
+  constructor(config: ClusterConfig, options: ClientOptions = {}) {
+    if (config.replicas.length === 0) throw new Error(`${config.path}: no replicas`);
+    this.config = config;
+    this.clientId = options.clientId ?? randomId();
+    this.onSwitch = options.onSwitch;
+    this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
+    this.#attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    const preferred = options.preferredReplica;
+    this.#index = 0;
+    if (preferred !== undefined) {
+      const index = config.replicas.findIndex((r) => r.id === preferred);
+      if (index === -1) throw new Error(`${config.path}: no replica with id ${preferred}`);
+      this.#index = index;
+    }
+  }
+
+  /** Creates a client and connects it (see {@link connect}). */
+  static async connect(config: ClusterConfig, options: ClientOptions = {}): Promise<LamportClient> {
+    const client = new LamportClient(config, options);
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+    return client;
+  }
+
+  /** The id of the replica currently connected to, or null. */
+  get replica(): ReplicaId | null {
+    return this.#conn && !this.#conn.closed ? this.config.replicas[this.#connIndex].id : null;
+  }
+
+  /** The address of the replica currently connected to, or null. */
+  get replicaAddress(): ReplicaAddress | null {
+    return this.#conn && !this.#conn.closed ? this.config.replicas[this.#connIndex] : null;
+  }
+
+  /** The seq of the last operation started (0 before the first). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /**
+   * Connects to the preferred replica, or else the first reachable one in config order after it,
+   * trying each replica once.
+   *
+   * @throws {ClientError} `UNAVAILABLE` when none is reachable.
+   */
+  async connect(): Promise<void> {
+    this.#checkOpen();
+    if (this.#conn && !this.#conn.closed) return;
+    const errors: string[] = [];
+    for (let k = 0; k < this.config.replicas.length && !this.#closed; k++) {
+      const result = await this.#tryConnect(this.#index, this.#connectTimeoutMs);
+      if (result === null) return;
+      errors.push(result);
+      this.#noteLeft(this.#index, "unreachable", result);
+      this.#index = (this.#index + 1) % this.config.replicas.length;
+    }
+    this.#checkOpen();
+    throw new ClientError("UNAVAILABLE", `no replica is reachable: ${errors.join("; ")}`);
+  }
+
+  /** Stores `value` under `key`. */
+  async put(key: ByteString, value: ByteString): Promise<void> {
+    const reply = await this.#run(["PUT", key, value]);
+    if (reply !== "OK") throw unexpected("PUT", reply);
+  }
+
+  /** The value of `key`, or null when it is absent. */
+  async get(key: ByteString): Promise<ByteString | null> {
+    const reply = await this.#run(["GET", key]);
+    if (reply === null || typeof reply === "string") return reply;
+    throw unexpected("GET", reply);
+  }
+
+  /** Deletes `key`; true when it existed. */
+  async delete(key: ByteString): Promise<boolean> {
+    return (await this.#int("DELETE", key)) === 1;
+  }
+
+  /** Whether `key` exists. */
+  async has(key: ByteString): Promise<boolean> {
+    return (await this.#int("HAS", key)) === 1;
+  }
+
+  /**
+   * The INFO fields of replica `replicaId`, over a connection of its own (no failover).
+   *
+   * @throws {ClientError} `UNAVAILABLE` when it cannot be reached or closes the connection,
+   * `TIMEOUT` when it does not answer in time, `ERR` for an error reply or an unknown id.
+   */
+  async info(replicaId: ReplicaId): Promise<InfoFields> {
+    this.#checkOpen();
+    const replica = this.config.replicas.find((r) => r.id === replicaId);
+    if (!replica) {
+      throw new ClientError("ERR", `no replica with id ${replicaId} in ${this.config.path}`);
+    }
+    let conn: RespConnection;
+    try {
+      conn = await RespConnection.connect(replica.host, replica.clientPort, {
+        connectTimeoutMs: this.#connectTimeoutMs,
+        requestTimeoutMs: this.#attemptTimeoutMs,
+      });
+    } catch (err) {
+      throw toClientError(err, false);
+    }
+    try {
+      const reply = await conn.send(["INFO"]);
+      if (reply instanceof RespError) throw new ClientError(replyCode(reply), reply.message);
+      if (typeof reply !== "string") throw unexpected("INFO", reply);
+      return parseInfo(reply);
+    } catch (err) {
+      throw toClientError(err, false);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** INFO of every replica in the config, in config order, asked in parallel. */
+  statusAll(): Promise<ReplicaReport[]> {
+    return Promise.all(this.config.replicas.map(async (replica): Promise<ReplicaReport> => {
+      try {
+        return { replica, reachable: true, info: await this.info(replica.id), error: null };
+      } catch (err) {
+        // A replica that answered at all (even with an error) is reachable.
+        const reachable = err instanceof ClientError && err.code !== "UNAVAILABLE" &&
+          err.code !== "TIMEOUT";
+        return { replica, reachable, info: null, error: errorMessage(err) };
+      }
+    }));
+  }
+
+  /** Closes the connection; queued and later operations fail with `UNAVAILABLE`. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const sleep of this.#sleeps) {
+      clearTimeout(sleep.timer);
+      sleep.resolve();
+    }
+    this.#sleeps.clear();
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) void this.#release(conn);
+    await Promise.all(this.#closing);
+  }
+
+  /** Closes `conn`; {@link close} waits for every connection released this way. */
+  #release(conn: RespConnection): Promise<void> {
+    const closing = conn.close().finally(() => this.#closing.delete(closing));
+    this.#closing.add(closing);
+    return closing;
+  }
+
+  async #int(command: string, key: ByteString): Promise<number> {
+    const reply = await this.#run([command, key]);
+    if (reply === 0 || reply === 1) return reply;
+    throw unexpected(command, reply);
+  }
+
+  /** Queues one operation behind the previous ones and runs it with failover. */
+  #run(command: ByteString[]): Promise<RespValue> {
+    const run = this.#queue.then(() => this.#execute(command));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #execute(command: ByteString[]): Promise<RespValue> {
+    this.#checkOpen();
+    const seq = ++this.#seq;
+    const argv = ["REQ", this.clientId, String(seq), ...command];
+    const name = command[0];
+    const deadline = performance.now() + this.#deadlineMs;
+    const n = this.config.replicas.length;
+    let maybeApplied = false;
+    let last: ClientError | null = null;
+    let failuresInRound = 0;
+    let rounds = 0;
+
+    while (true) {
+      this.#checkOpen();
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) break;
+      if (failuresInRound >= n) {
+        // Every replica failed once: wait a little before the next round.
+        failuresInRound = 0;
+        await this.#sleep(Math.min(50 * 2 ** rounds++, 1000, remaining));
+        continue;
+      }
+
+      if (!this.#conn || this.#conn.closed) {
+        const error = await this.#tryConnect(
+          this.#index,
+          Math.min(this.#connectTimeoutMs, remaining),
+        );
+        if (error !== null) {
+          this.#checkOpen();
+          // A reply from a replica says more than a later failure to reach another one.
+          if (last === null || last.code === "UNAVAILABLE") {
+            last = new ClientError("UNAVAILABLE", error);
+          }
+          this.#noteLeft(this.#index, "unreachable", error);
+          this.#advance();
+          failuresInRound++;
+          continue;
+        }
+      }
+      const conn = this.#conn!;
+      const attemptMs = Math.max(1, Math.min(this.#attemptTimeoutMs, deadline - performance.now()));
+      let reply: RespValue;
+      try {
+        reply = await conn.send(argv, { timeoutMs: attemptMs });
+      } catch (err) {
+        this.#checkOpen();
+        const failure = toClientError(err, false);
+        maybeApplied ||= err instanceof ConnectionError ? err.sent : true;
+        last = failure;
+        this.#leave(failure.code === "TIMEOUT" ? "timeout" : "unreachable", failure.message);
+        failuresInRound++;
+        continue;
+      }
+      if (reply instanceof RespError) {
+        const code = replyCode(reply);
+        const where = `replica ${this.config.replicas[this.#connIndex].id} (${conn.address})`;
+        if (code === "NOQUORUM" || code === "UNKNOWN") {
+          if (code === "UNKNOWN") maybeApplied = true;
+          last = new ClientError(code, `${where}: ${reply.message}`);
+          this.#leave(code === "NOQUORUM" ? "noquorum" : "unknown", reply.message);
+          failuresInRound++;
+          continue;
+        }
+        throw new ClientError(
+          code,
+          `${name}: ${reply.message}`,
+          maybeApplied,
+        );
+      }
+      return reply;
+    }
+
+    const seconds = `${this.#deadlineMs} ms`;
+    if (last === null) {
+      throw new ClientError("UNAVAILABLE", `${name}: no replica reachable within ${seconds}`);
+    }
+    const note = maybeApplied ? " (it may have been applied)" : "";
+    throw new ClientError(
+      last.code,
+      `${name} failed within ${seconds}: ${last.message}${note}`,
+      maybeApplied,
+    );
+  }
+
+  /** Tries to connect to replica `index`; null on success, else why not. */
+  async #tryConnect(index: number, timeoutMs: number): Promise<string | null> {
+    const replica = this.config.replicas[index];
+    try {
+      const conn = await RespConnection.connect(replica.host, replica.clientPort, {
+        connectTimeoutMs: timeoutMs,
+        requestTimeoutMs: this.#attemptTimeoutMs,
+      });
+      if (this.#closed) {
+        await conn.close();
+        return "client closed";
+      }
+      const old = this.#conn;
+      this.#conn = conn;
+      this.#connIndex = index;
+      if (old) await this.#release(old);
+      this.#announce(index);
+      return null;
+    } catch (err) {
+      return `replica ${replica.id}: ${errorMessage(err)}`;
+    }
+  }
+
+  /** Reports a switch when the replica just connected to is not the one talked to before. */
+  #announce(index: number): void {
+    const left = this.#left;
+    this.#left = null;
+    const previous = this.#lastConnected;
+    this.#lastConnected = index;
+    if (index === previous) return;
+    // `left` is the replica whose failure started the search (the preferred one on the first
+    // connect); without it there was nothing before.
+    if (left === null || left.index === index) return;
+    this.onSwitch?.({
+      from: this.config.replicas[left.index],
+      to: this.config.replicas[index],
+      reason: left.reason,
+      detail: left.detail,
+    });
+  }
+
+  /** Remembers why replica `index` was left, unless an earlier one is already remembered. */
+  #noteLeft(index: number, reason: SwitchReason, detail: string): void {
+    if (this.#left === null) this.#left = { index, reason, detail };
+  }
+
+  /** Drops the current connection and moves on to the next replica. */
+  #leave(reason: SwitchReason, detail: string): void {
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) void this.#release(conn);
+    this.#noteLeft(this.#connIndex, reason, detail);
+    this.#index = this.#connIndex;
+    this.#advance();
+  }
+
+  #advance(): void {
+    this.#index = (this.#index + 1) % this.config.replicas.length;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClientError("UNAVAILABLE", "client is closed");
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const sleep: Sleep = { timer: undefined, resolve };
+      sleep.timer = setTimeout(() => {
+        this.#sleeps.delete(sleep);
+        resolve();
+      }, ms);
+      this.#sleeps.add(sleep);
+    });
+  }
+}
+
+function toClientError(err: unknown, maybeApplied: boolean): ClientError {
+  if (err instanceof ClientError) return err;
+  if (err instanceof ConnectionError) {
+    const code = err.kind === "timeout"
+      ? "TIMEOUT"
+      : err.kind === "protocol"
+      ? "ERR"
+      : "UNAVAILABLE";
+    return new ClientError(code, err.message, maybeApplied);
+  }
+  return new ClientError("ERR", errorMessage(err), maybeApplied);
+}
+
+/** The client error code of an error reply. */
+function replyCode(reply: RespError): ClientErrorCode {
+  const code = reply.code.toUpperCase();
+  return code === "NOQUORUM" || code === "UNKNOWN" || code === "REFUSED" ? code : "ERR";
+}
+
+function unexpected(command: string, reply: RespValue): ClientError {
+  const shown = reply instanceof RespError ? `error ${reply.message}` : JSON.stringify(reply);
+  return new ClientError("ERR", `${command}: unexpected reply ${shown}`);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,204 @@
+/**
+ * A tiny in-process RESP server for client tests: listens on 127.0.0.1 (port 0), parses requests
+ * with the real {@link RespRequestParser}, records every request, and answers each with whatever
+ * a test-supplied handler returns. Requests of one connection are handled one at a time, in
+ * order; reading continues while a handler waits, so tests can observe pipelining.
+ *
+ * @module
+ */
+import type { ByteString } from "../../src/core/types.ts";
+import {
+  encodeBulk,
+  encodeError,
+  encodeInteger,
+  encodeSimple,
+  RespRequestParser,
+} from "../../src/net/resp.ts";
+
+/**
+ * What a handler answers: reply bytes, `"close"` (close the connection without a reply) or
+ * `"hang"` (never answer this request nor any later one on this connection, like a stopped
+ * process; requests are still read and recorded).
+ */
+export type FakeReply = Uint8Array | "close" | "hang";
+
+/** One request as the server saw it. */
+export interface FakeRequest {
+  /** Which connection (1, 2, ... in accept order). */
+  conn: number;
+  argv: ByteString[];
+}
+
+/** Answers one request. */
+export type FakeHandler = (
+  argv: ByteString[],
+  request: FakeRequest,
+) => FakeReply | Promise<FakeReply>;
+
+/** Reply helpers. */
+export const reply = {
+  ok: (): Uint8Array => encodeSimple("OK"),
+  bulk: (s: ByteString | null): Uint8Array => encodeBulk(s),
+  int: (n: number): Uint8Array => encodeInteger(n),
+  error: (message: string): Uint8Array => encodeError(message),
+};
+
+/** Waits until `condition()` holds, polling every few ms; throws after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A fake RESP server. Create with {@link FakeRespServer.start}, always {@link close}. */
+export class FakeRespServer {
+  /** Every request received, in arrival order. */
+  readonly requests: FakeRequest[] = [];
+  /** Number of connections accepted so far. */
+  connections = 0;
+  /** The handler (may be replaced between requests). */
+  handler: FakeHandler;
+
+  readonly #listener: Deno.TcpListener;
+  readonly #conns = new Set<Deno.TcpConn>();
+  readonly #tasks = new Set<Promise<void>>();
+  #closed = false;
+
+  private constructor(listener: Deno.TcpListener, handler: FakeHandler) {
+    this.#listener = listener;
+    this.handler = handler;
+    this.#track(this.#accept());
+  }
+
+  /** Starts a server on 127.0.0.1 with a free port. */
+  static start(handler: FakeHandler): FakeRespServer {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return new FakeRespServer(listener, handler);
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  /** The argv of every request, in arrival order. */
+  get argvs(): ByteString[][] {
+    return this.requests.map((r) => r.argv);
+  }
+
+  /** Closes the listener and every connection, and waits for all of its tasks to end. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#listener.close();
+      } catch {
+        // already closed
+      }
+      for (const conn of this.#conns) closeQuietly(conn);
+    }
+    while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
+  }
+
+  /** Closes every open connection (the listener stays open). */
+  dropConnections(): void {
+    for (const conn of this.#conns) closeQuietly(conn);
+  }
+
+  #track(task: Promise<void>): void {
+    const tracked = task.finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        if (this.#closed) {
+          closeQuietly(conn);
+          break;
+        }
+        this.#conns.add(conn);
+        this.#track(this.#serve(conn, ++this.connections));
+      }
+    } catch {
+      // listener closed
+    }
+  }
+
+  async #serve(conn: Deno.TcpConn, id: number): Promise<void> {
+    const parser = new RespRequestParser();
+    const queue: FakeRequest[] = [];
+    const signal: { wake: (() => void) | null } = { wake: null };
+    let eof = false;
+    const reader = (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      try {
+        while (true) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          parser.push(buf.slice(0, n));
+          for (let item = parser.next(); item !== null; item = parser.next()) {
+            if (!("argv" in item)) throw new Error(`fake server: bad request: ${item.error}`);
+            const request = { conn: id, argv: item.argv };
+            this.requests.push(request);
+            queue.push(request);
+          }
+          signal.wake?.();
+        }
+      } catch {
+        // connection closed
+      } finally {
+        eof = true;
+        signal.wake?.();
+      }
+    })();
+    let hung = false;
+    try {
+      while (true) {
+        const request = hung ? undefined : queue.shift();
+        if (!request) {
+          if (eof) break;
+          await new Promise<void>((resolve) => (signal.wake = resolve));
+          signal.wake = null;
+          continue;
+        }
+        const answer = await this.handler(request.argv, request);
+        if (answer === "hang") {
+          hung = true;
+          continue;
+        }
+        if (answer === "close") break;
+        let written = 0;
+        while (written < answer.length) written += await conn.write(answer.subarray(written));
+      }
+    } catch {
+      // connection closed while writing
+    } finally {
+      this.#conns.delete(conn);
+      closeQuietly(conn);
+      await reader;
+    }
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound then released). */
+export function deadPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
