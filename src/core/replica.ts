@@ -1,6 +1,6 @@
 /**
- * One replica of the Lamport total-order multicast, as a pure state machine:
- * `step(event) -> actions`, with no sockets, disk or timers inside.
+ * One replica of the Lamport total-order multicast with majority-voted views, as a pure state
+ * machine: `step(event) -> actions`, with no sockets, disk or timers inside.
  *
  * Normal case (DESIGN.md): a client request is stamped `(ts = clock, origin = self, seq)`, put in
  * the holdback queue and sent as an UPDATE to every other member. Every replica acknowledges what
@@ -10,22 +10,36 @@
  * links are FIFO, so nothing that sorts before the head can still arrive. Delivery applies the
  * command to the state machine, gives it the next global log index, and the origin replies.
  *
+ * Views: the coordinator (the lowest-id live replica among those in the newest view) proposes a
+ * new view of every live replica when membership should change; it needs a majority of the
+ * configured replicas. Members stop the old view and FLUSH; the coordinator decides the new
+ * view's starting log ({@link planView}) and sends each member what it lacks (NEWVIEW); once
+ * every member holds its part (ACCEPTED), it COMMITs, members deliver and go normal. Sequence
+ * numbers, holdback and acks are per view. A replica that cannot see a majority refuses.
+ *
  * @module
  */
 import { invariant } from "./assert.ts";
 import { LamportClock } from "./clock.ts";
+import { DeliveredLog } from "./delivered_log.ts";
+import { FailureDetector } from "./failure_detector.ts";
 import { compareEntries, HoldbackQueue } from "./holdback.ts";
+import { planView } from "./view_change.ts";
 import type {
   AckVector,
   Action,
   Command,
   Entry,
   Event,
+  FlushReport,
+  Install,
   OpResult,
   PeerMessage,
   ReplicaId,
   ReplicaOptions,
   ReplicaStatus,
+  Snapshot,
+  Stamp,
 } from "./types.ts";
 
 /** The replicated state machine the core applies delivered commands to. */
@@ -36,42 +50,96 @@ export interface StateMachine {
   readonly size: number;
   /** Hash of the state; equal on replicas that applied the same commands. */
   digest(): string;
+  /** The whole state, JSON-compatible. */
+  snapshot(): unknown;
+  /** Replaces the whole state with one taken by {@link snapshot}. */
+  restore(state: unknown): void;
 }
 
-const DEFAULTS = { heartbeatTicks: 10, requestTimeoutTicks: 500 };
+const DEFAULTS = {
+  heartbeatTicks: 10,
+  requestTimeoutTicks: 500,
+  suspectTicks: 100,
+  viewChangeTimeoutTicks: 50,
+  noQuorumTicks: 200,
+  retainEntries: 10_000,
+};
+
+type State = ReplicaStatus["state"];
 
 interface PendingRequest {
   id: number;
+  key: string;
   seq: number;
   deadline: number;
+}
+
+interface QueuedRequest {
+  id: number;
+  cmd: Command;
+  deadline: number;
+}
+
+interface Coordination {
+  view: number;
+  members: ReplicaId[];
+  reports: Map<ReplicaId, FlushReport>;
+  installs?: Map<ReplicaId, Install>;
+  accepted: Set<ReplicaId>;
 }
 
 /** A replica of the total-order multicast. */
 export class Replica {
   readonly id: ReplicaId;
   readonly #replicas: readonly ReplicaId[];
+  readonly #majority: number;
   readonly #machine: StateMachine;
-  readonly #heartbeatTicks: number;
-  readonly #requestTimeoutTicks: number;
+  readonly #opt: typeof DEFAULTS;
+  readonly #detector: FailureDetector;
 
   #now = 0;
   readonly #clock = new LamportClock();
-  #view = 0;
-  #members: ReplicaId[];
+
+  // ---- view ----
+  #state: State = "joining";
+  /** The installed view: the last one this replica was normal in (-1: none yet). */
+  #view = -1;
+  #members: ReplicaId[] = [];
+  /** Highest view number accepted in a proposal. */
+  #promised = -1;
+  /** Highest view number seen anywhere. */
+  #highestSeen = -1;
+  #installedAt = 0;
+  #changeStartedAt = 0;
+  #coordination: Coordination | undefined;
+  #accepted:
+    | { view: number; members: ReplicaId[]; coordinator: ReplicaId; install: Install }
+    | undefined;
+  /** The last view-change message sent to each peer, resent when its link comes back. */
+  readonly #vcOutbox = new Map<ReplicaId, PeerMessage>();
+
+  // ---- normal case, per view ----
   #nextSeq = 1;
-  readonly #holdback = new HoldbackQueue();
+  #holdback = new HoldbackQueue();
   /** Per origin: the highest seq received (contiguous; links are FIFO). Includes self. */
-  readonly #received = new Map<ReplicaId, number>();
+  #received = new Map<ReplicaId, number>();
   /** Per other member: its latest ack vector. */
-  readonly #acks = new Map<ReplicaId, Map<ReplicaId, number>>();
-  /** Own entries not yet acknowledged by every member, by seq, for resending after reconnects. */
+  #acks = new Map<ReplicaId, Map<ReplicaId, number>>();
+  /** Own entries not yet acknowledged by every member, for resending after reconnects. */
   #unacked: Entry[] = [];
   #ackDirty = false;
+
+  // ---- delivered state ----
   #delivered = 0;
-  #lastDelivered: Entry | undefined;
-  /** Own requests waiting for delivery, by seq, and the same in deadline order. */
-  readonly #pending = new Map<number, PendingRequest>();
+  #last: Stamp | null = null;
+  readonly #log: DeliveredLog;
+
+  // ---- clients ----
+  /** Own requests in the order, by `view:seq`, and the same in deadline order. */
+  readonly #pending = new Map<string, PendingRequest>();
   #deadlines: PendingRequest[] = [];
+  /** Requests waiting for a normal view. */
+  #queued: QueuedRequest[] = [];
 
   /** Builds replica `options.id` of the cluster `options.replicas`, applying to `machine`. */
   constructor(options: ReplicaOptions, machine: StateMachine) {
@@ -79,14 +147,18 @@ export class Replica {
     invariant(replicas.includes(options.id), `replica ${options.id} is not in ${replicas}`);
     this.id = options.id;
     this.#replicas = replicas;
+    this.#majority = Math.floor(replicas.length / 2) + 1;
     this.#machine = machine;
-    this.#heartbeatTicks = options.heartbeatTicks ?? DEFAULTS.heartbeatTicks;
-    this.#requestTimeoutTicks = options.requestTimeoutTicks ?? DEFAULTS.requestTimeoutTicks;
-    this.#members = [...replicas];
-    for (const r of replicas) {
-      this.#received.set(r, 0);
-      if (r !== this.id) this.#acks.set(r, new Map());
-    }
+    this.#opt = {
+      heartbeatTicks: options.heartbeatTicks ?? DEFAULTS.heartbeatTicks,
+      requestTimeoutTicks: options.requestTimeoutTicks ?? DEFAULTS.requestTimeoutTicks,
+      suspectTicks: options.suspectTicks ?? DEFAULTS.suspectTicks,
+      viewChangeTimeoutTicks: options.viewChangeTimeoutTicks ?? DEFAULTS.viewChangeTimeoutTicks,
+      noQuorumTicks: options.noQuorumTicks ?? DEFAULTS.noQuorumTicks,
+      retainEntries: options.retainEntries ?? DEFAULTS.retainEntries,
+    };
+    this.#detector = new FailureDetector(this.id, replicas, this.#opt.suspectTicks);
+    this.#log = new DeliveredLog(this.#opt.retainEntries);
   }
 
   /** Feeds one event; returns the actions to carry out, in order. */
@@ -106,7 +178,7 @@ export class Replica {
         this.#onLinkUp(event.peer, out);
         break;
       case "flush":
-        this.#onFlush(out);
+        if (this.#ackDirty) this.#broadcastAck(out);
         break;
     }
     this.#deliverReady(out);
@@ -118,11 +190,12 @@ export class Replica {
     return {
       id: this.id,
       view: this.#view,
+      state: this.#state,
       members: [...this.#members],
       clock: this.#clock.value,
       delivered: this.#delivered,
       holdback: this.#holdback.size,
-      pending: this.#pending.size,
+      pending: this.#pending.size + this.#queued.length,
       keys: this.#machine.size,
       digest: this.#machine.digest(),
     };
@@ -132,11 +205,23 @@ export class Replica {
 
   #onTick(out: Action[]): void {
     this.#now += 1;
-    if (this.#now % this.#heartbeatTicks === 0) this.#broadcastAck(out);
+    if (this.#now % this.#opt.heartbeatTicks === 0) this.#broadcastAck(out);
     this.#expireRequests(out);
+    this.#checkQuorum(out);
+    this.#driveViewChange(out);
   }
 
   #onRequest(id: number, cmd: Command, out: Action[]): void {
+    if (this.#state === "normal") {
+      this.#submit(id, cmd, out);
+    } else if (this.#quorumLost()) {
+      out.push(noQuorum(id, "this replica cannot reach a majority of the cluster"));
+    } else {
+      this.#queued.push({ id, cmd, deadline: this.#now + this.#opt.noQuorumTicks });
+    }
+  }
+
+  #submit(id: number, cmd: Command, out: Action[]): void {
     const entry: Entry = {
       view: this.#view,
       ts: this.#clock.tick(),
@@ -144,23 +229,62 @@ export class Replica {
       seq: this.#nextSeq++,
       cmd,
     };
-    const request = { id, seq: entry.seq, deadline: this.#now + this.#requestTimeoutTicks };
-    this.#pending.set(entry.seq, request);
+    const key = `${entry.view}:${entry.seq}`;
+    const request = {
+      id,
+      key,
+      seq: entry.seq,
+      deadline: this.#now + this.#opt.requestTimeoutTicks,
+    };
+    this.#pending.set(key, request);
     this.#deadlines.push(request);
     this.#accept(entry);
     this.#unacked.push(entry);
-    for (const peer of this.#others()) {
-      out.push({ type: "send", to: peer, msg: { type: "update", entry } });
-    }
+    const msg: PeerMessage = { type: "update", entry };
+    for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
   }
 
   #onMessage(from: ReplicaId, msg: PeerMessage, out: Action[]): void {
     invariant(this.#replicas.includes(from) && from !== this.id, `message from stranger ${from}`);
-    const ts = msg.type === "update" ? msg.entry.ts : msg.ts;
-    this.#clock.observe(ts);
+    this.#clock.observe(msg.type === "update" ? msg.entry.ts : msg.ts);
+    const view = msg.type === "update" ? msg.entry.view : msg.view;
+    this.#highestSeen = Math.max(this.#highestSeen, view);
+    if (msg.type === "ack") this.#highestSeen = Math.max(this.#highestSeen, msg.promised);
+    this.#detector.heard(from, this.#now, msg.type === "ack" ? msg.view : undefined);
+    switch (msg.type) {
+      case "update":
+      case "ack":
+        return this.#onNormalMessage(from, msg, out);
+      case "propose":
+        return this.#onPropose(from, msg, out);
+      case "flush":
+        return this.#onFlush(from, msg.view, msg.report, out);
+      case "newview":
+        return this.#onNewView(from, msg, out);
+      case "accepted":
+        return this.#onAccepted(from, msg.view, out);
+      case "commit":
+        if (this.#accepted?.view === msg.view) this.#commit(out);
+        return;
+    }
+  }
+
+  #onNormalMessage(
+    from: ReplicaId,
+    msg: Extract<PeerMessage, { type: "update" | "ack" }>,
+    out: Action[],
+  ): void {
+    const view = msg.type === "update" ? msg.entry.view : msg.view;
+    // A normal message of the view we accepted means that view was committed.
+    if (this.#accepted?.view === view && this.#accepted.members.includes(from)) this.#commit(out);
+    if (this.#state === "normal" && view > this.#view) {
+      // The majority moved on without us: stop serving from this view.
+      this.#state = "joining";
+      this.#changeStartedAt = this.#now;
+    }
+    if (this.#state !== "normal" || view !== this.#view || !this.#members.includes(from)) return;
     if (msg.type === "update") {
       const { entry } = msg;
-      if (entry.view !== this.#view) return;
       invariant(entry.origin === from, `replica ${from} relayed an update of ${entry.origin}`);
       const have = this.#received.get(from) ?? 0;
       if (entry.seq <= have) return; // duplicate after a resend
@@ -171,33 +295,32 @@ export class Replica {
       this.#accept(entry);
       this.#ackDirty = true;
     } else {
-      if (msg.view !== this.#view) return;
       this.#mergeAcks(from, msg.acks);
     }
-    void out;
   }
 
   #onLinkUp(peer: ReplicaId, out: Action[]): void {
-    if (!this.#members.includes(peer) || peer === this.id) return;
-    const acked = this.#ackOf(peer, this.id);
-    for (const entry of this.#unacked) {
-      if (entry.seq > acked) out.push({ type: "send", to: peer, msg: { type: "update", entry } });
+    if (peer === this.id || !this.#replicas.includes(peer)) return;
+    const pendingVc = this.#vcOutbox.get(peer);
+    if (pendingVc) out.push({ type: "send", to: peer, msg: pendingVc });
+    if (this.#state === "normal" && this.#members.includes(peer)) {
+      const acked = this.#ackOf(peer, this.id);
+      for (const entry of this.#unacked) {
+        if (entry.seq > acked) out.push({ type: "send", to: peer, msg: { type: "update", entry } });
+      }
     }
     out.push({ type: "send", to: peer, msg: this.#ackMessage() });
   }
 
-  #onFlush(out: Action[]): void {
-    if (this.#ackDirty) this.#broadcastAck(out);
-  }
-
-  // ---- ordering and delivery ----
+  // ---- ordering and delivery (normal case) ----
 
   #accept(entry: Entry): void {
+    const last = this.#last;
     invariant(
-      this.#lastDelivered === undefined || compareEntries(this.#lastDelivered, entry) < 0,
+      last === null || last.view !== entry.view || compareEntries(last, entry) < 0,
       () =>
-        `entry (${entry.ts},${entry.origin}) arrived after (${this.#lastDelivered?.ts},` +
-        `${this.#lastDelivered?.origin}) was delivered: total order broken`,
+        `entry (${entry.ts},${entry.origin}) arrived after (${last?.ts},${last?.origin}) was ` +
+        `delivered in view ${entry.view}: total order broken`,
     );
     this.#received.set(entry.origin, entry.seq);
     this.#holdback.push(entry);
@@ -210,13 +333,14 @@ export class Replica {
       const o = Number(origin);
       if ((known.get(o) ?? 0) < seq) known.set(o, seq);
     }
-    const ownAcked = Math.min(...this.#others().map((p) => this.#ackOf(p, this.id)));
+    let ownAcked = Infinity;
+    for (const p of this.#others()) ownAcked = Math.min(ownAcked, this.#ackOf(p, this.id));
     let drop = 0;
     while (drop < this.#unacked.length && this.#unacked[drop].seq <= ownAcked) drop++;
     if (drop > 0) this.#unacked = this.#unacked.slice(drop);
   }
 
-  /** Highest seq of `origin` that `member` is known to hold. */
+  /** Highest seq of `origin` that `member` is known to hold in the current view. */
   #ackOf(member: ReplicaId, origin: ReplicaId): number {
     if (member === this.id) return this.#received.get(origin) ?? 0;
     const fromVector = this.#acks.get(member)?.get(origin) ?? 0;
@@ -224,70 +348,319 @@ export class Replica {
     return member === origin ? Math.max(fromVector, this.#received.get(origin) ?? 0) : fromVector;
   }
 
-  #deliverable(entry: Entry): boolean {
-    return this.#members.every((m) => this.#ackOf(m, entry.origin) >= entry.seq);
-  }
-
   #deliverReady(out: Action[]): void {
+    if (this.#state !== "normal") return;
     for (;;) {
       const head = this.#holdback.peek();
-      if (head === undefined || !this.#deliverable(head)) return;
+      if (head === undefined) return;
+      for (const m of this.#members) if (this.#ackOf(m, head.origin) < head.seq) return;
       this.#holdback.pop();
-      this.#lastDelivered = head;
-      this.#delivered += 1;
-      const result = this.#machine.apply(head.cmd);
-      out.push({ type: "deliver", index: this.#delivered, entry: head, result });
-      if (head.origin === this.id) {
-        const request = this.#pending.get(head.seq);
-        if (request) {
-          this.#pending.delete(head.seq);
-          out.push({ type: "reply", id: request.id, outcome: { ok: true, result } });
-        }
+      this.#deliver(head, out);
+    }
+  }
+
+  /** Applies `entry` as the next log index and answers its client if it is ours. */
+  #deliver(entry: Entry, out: Action[]): void {
+    this.#delivered += 1;
+    this.#last = { view: entry.view, ts: entry.ts, origin: entry.origin };
+    this.#log.append(entry);
+    const result = this.#machine.apply(entry.cmd);
+    out.push({ type: "deliver", index: this.#delivered, entry, result });
+    if (entry.origin === this.id) {
+      const key = `${entry.view}:${entry.seq}`;
+      const request = this.#pending.get(key);
+      if (request) {
+        this.#pending.delete(key);
+        out.push({ type: "reply", id: request.id, outcome: { ok: true, result } });
       }
     }
   }
+
+  // ---- clients: deadlines and quorum ----
 
   #expireRequests(out: Action[]): void {
     let expired = 0;
     while (expired < this.#deadlines.length && this.#deadlines[expired].deadline <= this.#now) {
       const request = this.#deadlines[expired++];
-      if (!this.#pending.has(request.seq)) continue;
-      this.#pending.delete(request.seq);
+      if (!this.#pending.delete(request.key)) continue;
       const missing = this.#others().filter((p) => this.#ackOf(p, this.id) < request.seq);
-      out.push({
-        type: "reply",
-        id: request.id,
-        outcome: {
-          ok: false,
-          code: "UNKNOWN",
-          message: `not delivered within ${this.#requestTimeoutTicks} ticks` +
-            (missing.length > 0 ? ` (no acknowledgement from replica ${missing.join(", ")})` : "") +
-            "; it may still be applied",
-        },
-      });
+      out.push(unknown(
+        request.id,
+        `not delivered within ${this.#opt.requestTimeoutTicks} ticks` +
+          (missing.length > 0 ? ` (no acknowledgement from replica ${missing.join(", ")})` : ""),
+      ));
     }
     if (expired > 0) this.#deadlines = this.#deadlines.slice(expired);
     // Delivered requests leave stale deadline records behind; drop them when they dominate.
     if (this.#deadlines.length > 2 * this.#pending.size + 64) {
-      this.#deadlines = this.#deadlines.filter((r) => this.#pending.has(r.seq));
+      this.#deadlines = this.#deadlines.filter((r) => this.#pending.has(r.key));
     }
+    while (this.#queued.length > 0 && this.#queued[0].deadline <= this.#now) {
+      const request = this.#queued.shift()!;
+      out.push(noQuorum(request.id, "no view with a majority was formed in time"));
+    }
+  }
+
+  /** True once this replica has heard from less than a majority for a whole timeout. */
+  #quorumLost(): boolean {
+    return this.#now > this.#opt.suspectTicks &&
+      this.#detector.alive(this.#now).length < this.#majority;
+  }
+
+  #checkQuorum(out: Action[]): void {
+    if (!this.#quorumLost()) return;
+    for (const request of this.#pending.values()) {
+      out.push(unknown(request.id, "lost contact with the majority before it was delivered"));
+    }
+    this.#pending.clear();
+    this.#deadlines = [];
+    for (const request of this.#queued) {
+      out.push(noQuorum(request.id, "this replica cannot reach a majority of the cluster"));
+    }
+    this.#queued = [];
+    if (this.#state === "normal") {
+      // Nothing more can be delivered here; stop until a majority takes us back.
+      this.#state = "joining";
+      this.#changeStartedAt = this.#now;
+    }
+  }
+
+  // ---- view change ----
+
+  /** Live replicas ordered by preference as coordinator: newest view first, then lowest id. */
+  #candidates(): ReplicaId[] {
+    const viewOf = (r: ReplicaId) =>
+      r === this.id ? (this.#state === "normal" ? this.#view : -1) : this.#detector.reportedView(r);
+    return this.#detector.alive(this.#now).sort((a, b) => viewOf(b) - viewOf(a) || a - b);
+  }
+
+  #driveViewChange(out: Action[]): void {
+    const alive = this.#detector.alive(this.#now);
+    if (alive.length < this.#majority) return;
+    const rank = this.#candidates().indexOf(this.id);
+    const timeout = this.#opt.viewChangeTimeoutTicks;
+    if (this.#state === "normal") {
+      const grace = 3 * this.#opt.heartbeatTicks;
+      const settled = this.#now - this.#installedAt > grace;
+      const changed = alive.length !== this.#members.length ||
+        alive.some((r, i) => r !== this.#members[i]) ||
+        (settled && this.#others().some((p) => this.#detector.reportedView(p) !== this.#view));
+      if (changed && rank === 0) this.#propose(alive, out);
+      return;
+    }
+    const waited = this.#now - this.#changeStartedAt;
+    if (this.#coordination) {
+      if (waited > timeout) this.#propose(alive, out);
+    } else if (waited > timeout * (rank + 1) || (rank === 0 && this.#state === "joining")) {
+      this.#propose(alive, out);
+    }
+  }
+
+  #propose(members: ReplicaId[], out: Action[]): void {
+    // Unique per proposer (round * N + its position in the config): two coordinators never
+    // propose the same number, and the higher proposal wins everywhere.
+    const above = Math.max(this.#highestSeen, this.#promised, this.#view);
+    const n = this.#replicas.length;
+    const view = (Math.floor(above / n) + 1) * n + this.#replicas.indexOf(this.id);
+    this.#highestSeen = view;
+    this.#coordination = { view, members, reports: new Map(), accepted: new Set() };
+    this.#vcOutbox.clear();
+    const msg: PeerMessage = {
+      type: "propose",
+      view,
+      ts: this.#clock.tick(),
+      members,
+      delivered: this.#delivered,
+    };
+    for (const peer of members) if (peer !== this.id) this.#sendVc(peer, msg, out);
+    this.#onPropose(this.id, msg, out);
+  }
+
+  #onPropose(from: ReplicaId, msg: Extract<PeerMessage, { type: "propose" }>, out: Action[]) {
+    if (msg.view <= this.#promised || !msg.members.includes(this.id)) return;
+    this.#promised = msg.view;
+    if (from !== this.id) {
+      this.#coordination = undefined;
+      this.#vcOutbox.clear();
+    }
+    this.#state = this.#accepted ? "installing" : "changing";
+    this.#changeStartedAt = this.#now;
+    this.#sendFlush(from, msg.view, this.#report(msg.delivered), out);
+  }
+
+  /** What this replica tells a coordinator whose delivered index is `coordinatorDelivered`. */
+  #report(coordinatorDelivered: number): FlushReport {
+    const from = Math.max(coordinatorDelivered + 1, this.#log.start);
+    const entries = this.#log.slice(from, this.#delivered) ?? [];
+    const report: FlushReport = {
+      normalView: this.#view,
+      delivered: this.#delivered,
+      last: this.#last,
+      holdback: this.#holdback.sorted(),
+      log: { from, entries },
+    };
+    if (from > coordinatorDelivered + 1 && this.#delivered > coordinatorDelivered) {
+      report.snapshot = this.#snapshot();
+    }
+    if (this.#accepted) {
+      report.accepted = { view: this.#accepted.view, install: this.#accepted.install };
+    }
+    return report;
+  }
+
+  #sendFlush(to: ReplicaId, view: number, report: FlushReport, out: Action[]): void {
+    if (to === this.id) return this.#onFlush(this.id, view, report, out);
+    this.#sendVc(to, { type: "flush", view, ts: this.#clock.tick(), report }, out);
+  }
+
+  #onFlush(from: ReplicaId, view: number, report: FlushReport, out: Action[]): void {
+    const c = this.#coordination;
+    if (!c || c.view !== view || c.installs || !c.members.includes(from)) return;
+    c.reports.set(from, report);
+    if (c.reports.size < c.members.length) return;
+    const plan = planView(c.reports, {
+      delivered: this.#delivered,
+      entry: (i) => this.#log.get(i),
+      snapshot: () => this.#snapshot(),
+    });
+    c.installs = plan.installs;
+    for (const member of c.members) {
+      const msg: PeerMessage = {
+        type: "newview",
+        view,
+        ts: this.#clock.tick(),
+        members: c.members,
+        install: plan.installs.get(member)!,
+      };
+      if (member === this.id) this.#onNewView(this.id, msg, out);
+      else this.#sendVc(member, msg, out);
+    }
+  }
+
+  #onNewView(from: ReplicaId, msg: Extract<PeerMessage, { type: "newview" }>, out: Action[]) {
+    if (msg.view !== this.#promised || this.#state === "normal") return;
+    const { install } = msg;
+    invariant(
+      install.snapshot
+        ? install.from === install.snapshot.index + 1
+        : install.from === this.#delivered + 1,
+      () =>
+        `install for view ${msg.view} starts at ${install.from}, we delivered ${this.#delivered}`,
+    );
+    this.#accepted = { view: msg.view, members: msg.members, coordinator: from, install };
+    this.#state = "installing";
+    if (from === this.id) this.#onAccepted(this.id, msg.view, out);
+    else this.#sendVc(from, { type: "accepted", view: msg.view, ts: this.#clock.tick() }, out);
+  }
+
+  #onAccepted(from: ReplicaId, view: number, out: Action[]): void {
+    const c = this.#coordination;
+    if (!c || c.view !== view || !c.installs) return;
+    c.accepted.add(from);
+    if (c.accepted.size < c.members.length) return;
+    const msg: PeerMessage = { type: "commit", view, ts: this.#clock.tick() };
+    for (const member of c.members) if (member !== this.id) this.#sendVc(member, msg, out);
+    this.#commit(out);
+  }
+
+  /** Installs the accepted view: delivers its starting log and goes normal in it. */
+  #commit(out: Action[]): void {
+    const accepted = this.#accepted;
+    invariant(accepted, "commit without an accepted view");
+    // Having promised a later view, we must not operate in this one: its coordinator may not
+    // know what we would deliver here. The later view carries this install (we reported it).
+    if (this.#promised !== accepted.view) return;
+    const { install } = accepted;
+    if (install.snapshot) {
+      this.#machine.restore(install.snapshot.state);
+      this.#delivered = install.snapshot.index;
+      this.#last = install.snapshot.last;
+      this.#log.resetTo(install.snapshot.index);
+    }
+    invariant(install.from === this.#delivered + 1, "install does not continue our log");
+    for (const entry of install.entries) {
+      this.#clock.observe(entry.ts);
+      this.#deliver(entry, out);
+    }
+    this.#view = accepted.view;
+    this.#members = [...accepted.members];
+    this.#state = "normal";
+    this.#installedAt = this.#now;
+    // Every member was heard from during the change: suspect none of them for a full timeout.
+    for (const m of this.#others()) this.#detector.heard(m, this.#now);
+    this.#accepted = undefined;
+    if (this.#coordination?.view === accepted.view) this.#coordination = undefined;
+    this.#resetViewState();
+    // Our requests of older views that the new log does not contain were never delivered.
+    for (const request of this.#pending.values()) {
+      out.push(unknown(request.id, "the view changed before it was delivered; retry it"));
+    }
+    this.#pending.clear();
+    this.#deadlines = [];
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const request of queued) this.#submit(request.id, request.cmd, out);
+    this.#broadcastAck(out);
+  }
+
+  #resetViewState(): void {
+    this.#nextSeq = 1;
+    this.#holdback = new HoldbackQueue();
+    this.#received = new Map(this.#members.map((m) => [m, 0]));
+    this.#acks = new Map(this.#others().map((m) => [m, new Map()]));
+    this.#unacked = [];
+    this.#ackDirty = false;
+  }
+
+  #snapshot(): Snapshot {
+    return { index: this.#delivered, last: this.#last, state: this.#machine.snapshot() };
+  }
+
+  #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[]): void {
+    this.#vcOutbox.set(to, msg);
+    out.push({ type: "send", to, msg });
   }
 
   // ---- messages ----
 
   #ackMessage(): PeerMessage {
+    const normal = this.#state === "normal";
     const acks: AckVector = {};
-    for (const [origin, seq] of this.#received) acks[origin] = seq;
-    return { type: "ack", view: this.#view, ts: this.#clock.tick(), acks };
+    if (normal) { for (const [origin, seq] of this.#received) acks[origin] = seq; }
+    return {
+      type: "ack",
+      view: normal ? this.#view : -1,
+      promised: this.#promised,
+      ts: this.#clock.tick(),
+      acks,
+    };
   }
 
   #broadcastAck(out: Action[]): void {
     this.#ackDirty = false;
     const msg = this.#ackMessage();
-    for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
+    for (const peer of this.#replicas) {
+      if (peer !== this.id) out.push({ type: "send", to: peer, msg });
+    }
   }
 
   #others(): ReplicaId[] {
     return this.#members.filter((m) => m !== this.id);
   }
+}
+
+function unknown(id: number, why: string): Action {
+  return {
+    type: "reply",
+    id,
+    outcome: { ok: false, code: "UNKNOWN", message: `${why}; outcome unknown` },
+  };
+}
+
+function noQuorum(id: number, why: string): Action {
+  return {
+    type: "reply",
+    id,
+    outcome: { ok: false, code: "NOQUORUM", message: `${why}; not applied` },
+  };
 }

@@ -67,12 +67,69 @@ export interface Entry {
  */
 export type AckVector = Record<ReplicaId, number>;
 
+/** Where an entry sits in the total order (enough to compare with {@link Entry}s). */
+export interface Stamp {
+  view: number;
+  ts: number;
+  origin: ReplicaId;
+}
+
+/** The state machine's state right after log index `index` was applied. */
+export interface Snapshot {
+  index: number;
+  /** Stamp of the entry at `index` (null if none, or if it is unknown). */
+  last: Stamp | null;
+  /** Opaque, JSON-compatible state of the state machine. */
+  state: unknown;
+}
+
+/**
+ * What a member needs to reach the new view's log: optionally a snapshot, then the entries at
+ * indexes `from`, `from + 1`, ... (`from` is `snapshot.index + 1` when a snapshot is given).
+ */
+export interface Install {
+  snapshot?: Snapshot;
+  from: number;
+  entries: Entry[];
+}
+
+/** A member's answer to a view proposal: everything the coordinator needs from it. */
+export interface FlushReport {
+  /** The last view this member was normal in (-1 if none since it started). */
+  normalView: number;
+  /** Index of its last delivered entry. */
+  delivered: number;
+  /** Stamp of its last delivered entry, if known. */
+  last: Stamp | null;
+  /** Its undelivered entries of `normalView`. */
+  holdback: Entry[];
+  /** Its delivered entries after the coordinator's delivered index, as far as it retains them. */
+  log: { from: number; entries: Entry[] };
+  /** Its state at `delivered`, when `log` cannot reach back to the coordinator's index. */
+  snapshot?: Snapshot;
+  /** An accepted but not yet committed install of a later view. */
+  accepted?: { view: number; install: Install };
+}
+
 /** Messages between replicas. Each carries the sender's Lamport clock in `ts`. */
 export type PeerMessage =
   /** A multicast operation (its `ts` is `entry.ts`). */
   | { type: "update"; entry: Entry }
-  /** Cumulative ack vector; also sent on every heartbeat. */
-  | { type: "ack"; view: number; ts: number; acks: AckVector };
+  /**
+   * Cumulative ack vector; also sent on every heartbeat. `view` is the sender's view if it is
+   * normal in one, else -1 (its acks are then empty); `promised` the highest view it accepted.
+   */
+  | { type: "ack"; view: number; promised: number; ts: number; acks: AckVector }
+  /** Coordinator to members: phase 1 of a view change. `delivered` is the coordinator's. */
+  | { type: "propose"; view: number; ts: number; members: ReplicaId[]; delivered: number }
+  /** Member to coordinator: it accepted the proposal and stopped the old view. */
+  | { type: "flush"; view: number; ts: number; report: FlushReport }
+  /** Coordinator to each member: what it lacks of the new view's starting log. */
+  | { type: "newview"; view: number; ts: number; members: ReplicaId[]; install: Install }
+  /** Member to coordinator: it holds its install. */
+  | { type: "accepted"; view: number; ts: number }
+  /** Coordinator to members: every member holds its install; deliver it and go normal. */
+  | { type: "commit"; view: number; ts: number };
 
 /** Why a client request failed. */
 export type ErrorCode =
@@ -123,12 +180,23 @@ export interface ReplicaOptions {
   heartbeatTicks?: number;
   /** Ticks a request may wait in the order before it is answered UNKNOWN (default 500 = 5 s). */
   requestTimeoutTicks?: number;
+  /** Ticks of silence after which a peer is suspected (default 100 = 1 s). */
+  suspectTicks?: number;
+  /** Ticks a view change may take before it is retried with a higher number (default 50). */
+  viewChangeTimeoutTicks?: number;
+  /** Ticks a request waits for a view before it is answered NOQUORUM (default 200 = 2 s). */
+  noQuorumTicks?: number;
+  /** Delivered entries kept in memory for lagging members (default 10,000). */
+  retainEntries?: number;
 }
 
 /** A snapshot of a replica's state for INFO and tests. */
 export interface ReplicaStatus {
   id: ReplicaId;
+  /** The installed view (-1 before the first one). */
   view: number;
+  /** normal: serving in `view`; changing/installing: in a view change; joining: no view yet. */
+  state: "normal" | "changing" | "installing" | "joining";
   members: ReplicaId[];
   clock: number;
   /** Global index of the last delivered entry (0 when none). */

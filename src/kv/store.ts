@@ -12,6 +12,12 @@ import { MapDigest } from "./digest.ts";
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 export const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
 
+/** The snapshot form of a {@link KvStore}. */
+export interface KvSnapshot {
+  map: [string, string][];
+  clients: [string, number, OpResult][];
+}
+
 interface ClientRecord {
   seq: number;
   result: OpResult;
@@ -26,7 +32,7 @@ interface ClientRecord {
 export class KvStore implements StateMachine {
   readonly #map = new Map<string, string>();
   readonly #clients = new Map<string, ClientRecord>();
-  readonly #digest = new MapDigest();
+  #digest = new MapDigest();
   readonly #clientTableSize: number;
 
   /** `clientTableSize` bounds the exactly-once table. */
@@ -42,6 +48,33 @@ export class KvStore implements StateMachine {
   /** Hash of the map's contents (see {@link MapDigest}). */
   digest(): string {
     return this.#digest.toString();
+  }
+
+  /** The whole state (map and client table), JSON-compatible, for snapshots. */
+  snapshot(): KvSnapshot {
+    return {
+      map: [...this.#map],
+      clients: [...this.#clients].map(([client, r]) => [client, r.seq, r.result]),
+    };
+  }
+
+  /** Replaces the whole state with a {@link snapshot}. Throws on a malformed one. */
+  restore(state: unknown): void {
+    const snap = state as KvSnapshot;
+    if (!snap || !Array.isArray(snap.map) || !Array.isArray(snap.clients)) {
+      throw new TypeError("malformed KV snapshot");
+    }
+    this.#map.clear();
+    this.#clients.clear();
+    this.#digest = new MapDigest();
+    for (const [key, value] of snap.map) {
+      if (typeof key !== "string" || typeof value !== "string") {
+        throw new TypeError("malformed KV snapshot entry");
+      }
+      this.#map.set(key, value);
+      this.#digest.add(key, value);
+    }
+    for (const [client, seq, result] of snap.clients) this.#clients.set(client, { seq, result });
   }
 
   /** Reads a key without going through the order (for tests and tools only). */

@@ -3,12 +3,18 @@ import { Replica } from "../../src/core/replica.ts";
 import { InvariantError } from "../../src/core/assert.ts";
 import type { Action, Command, Entry, PeerMessage } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
+import { SyncCluster } from "../support/sync_cluster.ts";
 
 const put = (key: string, value: string): Command => ({ op: { kind: "put", key, value } });
 const get = (key: string): Command => ({ op: { kind: "get", key } });
 
-function replica(id: number, ids = [1, 2, 3], requestTimeoutTicks?: number) {
-  return new Replica({ id, replicas: ids, requestTimeoutTicks }, new KvStore());
+/** Replica `id`, normal in view 0 of `ids` with nothing delivered yet. */
+function replica(id: number, ids = [1, 2, 3], requestTimeoutTicks?: number): Replica {
+  const cluster = new SyncCluster(ids, { requestTimeoutTicks });
+  cluster.start();
+  const r = cluster.replicas.get(id)!;
+  assert.equal(r.status().view, 0);
+  return r;
 }
 
 const sends = (actions: Action[], to?: number) =>
@@ -24,16 +30,17 @@ function update(ts: number, origin: number, seq: number, cmd = get("k")): PeerMe
   return { type: "update", entry: { view: 0, ts, origin, seq, cmd } };
 }
 function ack(ts: number, acks: Record<number, number>): PeerMessage {
-  return { type: "ack", view: 0, ts, acks };
+  return { type: "ack", view: 0, promised: 0, ts, acks };
 }
 
 Deno.test("replica: a request is stamped and multicast to every other member", () => {
   const r = replica(1);
+  const clock = r.status().clock;
   const out = r.step({ type: "request", id: 7, cmd: put("a", "1") });
   const msgs = sends(out);
   assert.deepEqual(msgs.map((s) => s.to), [2, 3]);
   const entry = (msgs[0].msg as { entry: Entry }).entry;
-  assert.deepEqual([entry.ts, entry.origin, entry.seq], [1, 1, 1]);
+  assert.deepEqual([entry.view, entry.ts, entry.origin, entry.seq], [0, clock + 1, 1, 1]);
   assert.equal(r.status().holdback, 1);
   assert.equal(r.status().pending, 1);
 });

@@ -1,0 +1,94 @@
+/**
+ * A tiny synchronous cluster for unit tests: replicas exchange messages immediately, in FIFO
+ * order per link, until nothing is in flight. Replicas can be cut off to test view changes
+ * step by step, without the seeded simulator.
+ *
+ * @module
+ */
+import { Replica } from "../../src/core/replica.ts";
+import type {
+  Action,
+  Event,
+  PeerMessage,
+  ReplicaId,
+  ReplicaOptions,
+} from "../../src/core/types.ts";
+import { KvStore } from "../../src/kv/store.ts";
+
+/** Replicas wired together in memory. */
+export class SyncCluster {
+  readonly replicas = new Map<ReplicaId, Replica>();
+  readonly stores = new Map<ReplicaId, KvStore>();
+  /** Replies received, by replica then request id. */
+  readonly replies = new Map<ReplicaId, Map<number, Extract<Action, { type: "reply" }>>>();
+  readonly #inFlight: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[] = [];
+  readonly #isolated = new Set<ReplicaId>();
+
+  /** Builds replicas `ids` (all with the same options). */
+  constructor(readonly ids: ReplicaId[], options: Partial<ReplicaOptions> = {}) {
+    for (const id of ids) {
+      const store = new KvStore();
+      this.stores.set(id, store);
+      this.replicas.set(id, new Replica({ ...options, id, replicas: ids }, store));
+      this.replies.set(id, new Map());
+    }
+  }
+
+  /** Feeds `event` to `id` and routes the resulting sends. */
+  step(id: ReplicaId, event: Event): Action[] {
+    const actions = this.replicas.get(id)!.step(event);
+    for (const a of actions) {
+      if (a.type === "send") this.#inFlight.push({ from: id, to: a.to, msg: a.msg });
+      if (a.type === "reply") this.replies.get(id)!.set(a.id, a);
+    }
+    return actions;
+  }
+
+  /** Delivers messages (and end-of-turn flushes) until nothing is in flight. */
+  settle(maxMessages = 100_000): void {
+    for (let n = 0; this.#inFlight.length > 0; n++) {
+      if (n > maxMessages) throw new Error("messages never stop");
+      const { from, to, msg } = this.#inFlight.shift()!;
+      if (this.#isolated.has(from) || this.#isolated.has(to)) continue;
+      this.step(to, { type: "peer", from, msgs: [msg] });
+      this.step(to, { type: "flush" });
+    }
+  }
+
+  /** Advances every replica by `ticks`, settling after each tick. */
+  tick(ticks = 1): void {
+    for (let t = 0; t < ticks; t++) {
+      for (const id of this.ids) this.step(id, { type: "tick" });
+      this.settle();
+    }
+  }
+
+  /** Connects every link and runs until every replica is normal in one view (or throws). */
+  start(maxTicks = 200): void {
+    for (const id of this.ids) {
+      for (const peer of this.ids) if (peer !== id) this.step(id, { type: "link-up", peer });
+    }
+    this.settle();
+    for (let t = 0; t < maxTicks; t++) {
+      if (this.ids.every((id) => this.replicas.get(id)!.status().state === "normal")) return;
+      this.tick();
+    }
+    throw new Error("no view formed");
+  }
+
+  /** Cuts `id` off from everyone (messages to and from it are lost) until {@link heal}. */
+  isolate(id: ReplicaId): void {
+    this.#isolated.add(id);
+  }
+
+  /** Reconnects `id`. */
+  heal(id: ReplicaId): void {
+    this.#isolated.delete(id);
+    for (const peer of this.ids) {
+      if (peer === id) continue;
+      this.step(id, { type: "link-up", peer });
+      this.step(peer, { type: "link-up", peer: id });
+    }
+    this.settle();
+  }
+}
