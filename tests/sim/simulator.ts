@@ -1,9 +1,14 @@
 /**
  * A deterministic, seeded simulation of a whole lamportkv cluster: the real protocol core
  * (`Replica` + `KvStore`) driven by a simulated network and simulated clients, with every random
- * choice drawn from one seed. Links are FIFO with random delays (so messages reorder across
- * links), go down and come back (in-flight messages are lost; the core resends), and replicas tick
- * with random phases. The result holds everything the invariant checks need.
+ * choice drawn from one seed.
+ *
+ * Network: FIFO links with random delays (so messages reorder across links) that go down and come
+ * back (in-flight messages are lost; the core resends). Faults: crash-stop of a minority, pauses
+ * (a stopped process: its input queues up, its timers stop), partitions of a minority (both
+ * directions cut until healed), and cutting the coordinator off in the middle of a view change.
+ * Clients retry a failed or silent request at another replica with the same exactly-once tag,
+ * like the real client library.
  *
  * @module
  */
@@ -11,7 +16,6 @@ import { Replica } from "../../src/core/replica.ts";
 import type {
   Action,
   ClientTag,
-  Command,
   Event,
   Op,
   OpResult,
@@ -23,6 +27,11 @@ import { KvStore } from "../../src/kv/store.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
+
+const TRACE = Deno.env.get("SIM_TRACE") === "1";
+
+/** Fault scenarios, one per run (link flaps happen in all of them). */
+export type Scenario = "flaps" | "crash" | "pause" | "partition" | "cut-coordinator";
 
 /** What to simulate. Times are simulated milliseconds; a replica ticks every 10 ms. */
 export interface SimOptions {
@@ -37,6 +46,12 @@ export interface SimOptions {
   linkFailureRate: number;
   /** Longest time a link stays down before it reconnects. */
   maxLinkDownMs: number;
+  /** Links stop flapping after this time (or when the clients are done, if sooner). */
+  flapUntilMs: number;
+  /** The faults of this run; "random" picks one from the seed. */
+  scenario: Scenario | "random";
+  /** Delivered entries each replica retains (small values force snapshot transfers). */
+  retainEntries: number;
   /** Give up (and report no progress) after this much simulated time. */
   maxSimMs: number;
 }
@@ -50,6 +65,9 @@ export const DEFAULT_SIM: Omit<SimOptions, "seed"> = {
   maxDelayMs: 15,
   linkFailureRate: 0.05,
   maxLinkDownMs: 300,
+  flapUntilMs: 30_000,
+  scenario: "flaps",
+  retainEntries: 10_000,
   maxSimMs: 120_000,
 };
 
@@ -60,36 +78,62 @@ export interface DeliveryRecord {
   id: string;
   /** `client:seq` of the request it carries. */
   tag: string;
+  /** The command's operation (for replaying the log). */
+  op: Op;
   result: string;
 }
 
-/** A request as the simulated client saw it. */
+/** One client operation, over all its attempts. */
 export interface RequestRecord {
   client: number;
-  replica: ReplicaId;
+  tag: ClientTag;
   op: Op;
   call: number;
+  /** When it succeeded (null: never did, outcome unknown). */
   ret: number | null;
-  outcome?: Outcome;
-  replies: number;
+  result?: OpResult;
+  attempts: number;
+  /** Every outcome received, in order, for diagnostics. */
+  outcomes: Outcome[];
 }
 
 /** Everything a run produced. */
 export interface SimResult {
   options: SimOptions;
+  scenario: Scenario;
   endedAt: number;
   quiescent: boolean;
   requests: RequestRecord[];
   deliveries: Map<ReplicaId, DeliveryRecord[]>;
   digests: Map<ReplicaId, string>;
+  /** Replicas that crashed (their records are kept; they are not expected to catch up). */
+  crashed: Set<ReplicaId>;
   /** Thrown by a replica's core (an invariant failed), if any. */
   crash?: string;
+  /** Replies that arrived for a request attempt already answered. */
+  duplicateReplies: number;
 }
 
 interface Link {
   up: boolean;
+  /** Held down by a partition until healed. */
+  cut: boolean;
   epoch: number;
   lastArrival: number;
+}
+
+interface Attempt {
+  request: RequestRecord;
+  /** The client stopped waiting (answered or timed out). */
+  done: boolean;
+  replies: number;
+}
+
+/** The scenario a seed picks when the options say "random". */
+export function scenarioOf(options: SimOptions): Scenario {
+  if (options.scenario !== "random") return options.scenario;
+  const all: Scenario[] = ["flaps", "crash", "pause", "partition", "cut-coordinator"];
+  return all[options.seed % all.length];
 }
 
 /** Runs one simulation to quiescence (or `maxSimMs`). */
@@ -97,31 +141,51 @@ export function simulate(options: SimOptions): SimResult {
   return new Simulation(options).run();
 }
 
+const ATTEMPT_TIMEOUT_MS = 3_000;
+const MAX_ATTEMPTS = 40;
+
 class Simulation {
   readonly rng: Prng;
   readonly queue = new EventQueue();
+  readonly scenario: Scenario;
   readonly ids: ReplicaId[];
+  readonly majority: number;
   readonly replicas = new Map<ReplicaId, Replica>();
   readonly stores = new Map<ReplicaId, KvStore>();
   readonly links = new Map<string, Link>();
   readonly flushScheduled = new Set<ReplicaId>();
   readonly requests: RequestRecord[] = [];
+  readonly attempts: Attempt[] = [];
   readonly deliveries = new Map<ReplicaId, DeliveryRecord[]>();
-  readonly pendingNext = new Map<number, () => void>();
+  readonly crashed = new Set<ReplicaId>();
+  readonly paused = new Map<ReplicaId, Event[]>();
+  readonly lastState = new Map<ReplicaId, string>();
+  readonly continuations = new Map<RequestRecord, () => void>();
   clientsDone = 0;
   faultsOn = true;
+  /** Scenario faults still to be undone (a pause or partition in force). */
+  openFaults = 0;
+  cutCoordinatorArmed = false;
+  duplicateReplies = 0;
   crash: string | undefined;
 
   constructor(readonly options: SimOptions) {
     this.rng = new Prng(options.seed);
+    this.scenario = scenarioOf(options);
     this.ids = Array.from({ length: options.replicas }, (_, i) => i + 1);
+    this.majority = Math.floor(options.replicas / 2) + 1;
     for (const id of this.ids) {
       const store = new KvStore();
       this.stores.set(id, store);
-      this.replicas.set(id, new Replica({ id, replicas: this.ids }, store));
+      this.replicas.set(
+        id,
+        new Replica({ id, replicas: this.ids, retainEntries: options.retainEntries }, store),
+      );
       this.deliveries.set(id, []);
       for (const peer of this.ids) {
-        if (peer !== id) this.links.set(`${id}>${peer}`, { up: true, epoch: 0, lastArrival: 0 });
+        if (peer !== id) {
+          this.links.set(`${id}>${peer}`, { up: true, cut: false, epoch: 0, lastArrival: 0 });
+        }
       }
     }
   }
@@ -129,14 +193,14 @@ class Simulation {
   run(): SimResult {
     const { queue, options } = this;
     for (const id of this.ids) {
-      const phase = this.rng.int(0, 9);
-      queue.at(phase, () => this.tick(id));
+      queue.at(this.rng.int(0, 9), () => this.tick(id));
       for (const peer of this.ids) if (peer !== id) this.handle(id, { type: "link-up", peer });
     }
     for (let c = 0; c < options.clients; c++) {
-      queue.at(this.rng.int(0, 20), () => this.clientStep(c, 0, this.rng.pick(this.ids)));
+      queue.at(this.rng.int(0, 20), () => this.nextOp(c, 0));
     }
-    queue.at(10, () => this.faultStep());
+    queue.at(10, () => this.flapStep());
+    this.scheduleScenario();
     let quiescent = false;
     while (!this.crash && queue.now <= options.maxSimMs && queue.runNext()) {
       if (this.clientsDone === options.clients && this.settled()) {
@@ -144,57 +208,178 @@ class Simulation {
         break;
       }
     }
-    const digests = new Map([...this.stores].map(([id, s]) => [id, s.digest()]));
+    const digests = new Map(
+      [...this.stores].filter(([id]) => !this.crashed.has(id)).map(([id, s]) => [id, s.digest()]),
+    );
     return {
       options,
+      scenario: this.scenario,
       endedAt: queue.now,
       quiescent,
       requests: this.requests,
       deliveries: this.deliveries,
       digests,
+      crashed: this.crashed,
       crash: this.crash,
+      duplicateReplies: this.duplicateReplies,
     };
   }
 
-  /** Every replica idle and every link up: nothing more can happen. */
+  live(): ReplicaId[] {
+    return this.ids.filter((id) => !this.crashed.has(id));
+  }
+
+  /** Every fault undone, every live replica normal in one view, idle, and at the same index. */
   settled(): boolean {
-    for (const link of this.links.values()) if (!link.up) return false;
-    for (const r of this.replicas.values()) {
-      const s = r.status();
-      if (s.holdback > 0 || s.pending > 0) return false;
+    if (this.openFaults > 0) return false;
+    for (const [name, link] of this.links) {
+      const [from, to] = name.split(">").map(Number);
+      if (!link.up && !this.crashed.has(from) && !this.crashed.has(to)) return false;
     }
-    const counts = [...this.deliveries.values()].map((d) => d.length);
-    return counts.every((n) => n === counts[0]);
+    const statuses = this.live().map((id) => this.replicas.get(id)!.status());
+    const first = statuses[0];
+    return statuses.every((s) =>
+      s.state === "normal" && s.view === first.view && s.holdback === 0 && s.pending === 0 &&
+      s.delivered === first.delivered && s.members.length === statuses.length
+    );
   }
 
   tick(id: ReplicaId): void {
-    this.handle(id, { type: "tick" });
+    if (this.crashed.has(id)) return;
+    if (!this.paused.has(id)) this.handle(id, { type: "tick" });
     this.queue.after(10, () => this.tick(id));
   }
 
-  faultStep(): void {
-    if (this.clientsDone === this.options.clients) this.faultsOn = false;
+  // ---- faults ----
+
+  flapStep(): void {
+    if (this.clientsDone === this.options.clients || this.queue.now > this.options.flapUntilMs) {
+      this.faultsOn = false;
+    }
     if (!this.faultsOn) return;
     if (this.rng.chance(this.options.linkFailureRate)) {
       const from = this.rng.pick(this.ids);
       const to = this.rng.pick(this.ids.filter((p) => p !== from));
-      this.linkDown(from, to);
-      if (this.rng.chance(0.5)) this.linkDown(to, from);
+      this.linkDown(from, to, this.rng.int(1, this.options.maxLinkDownMs));
+      if (this.rng.chance(0.5)) {
+        this.linkDown(to, from, this.rng.int(1, this.options.maxLinkDownMs));
+      }
     }
-    this.queue.after(10, () => this.faultStep());
+    this.queue.after(10, () => this.flapStep());
   }
 
-  linkDown(from: ReplicaId, to: ReplicaId): void {
+  scheduleScenario(): void {
+    const minority = this.options.replicas - this.majority;
+    const start = this.rng.int(200, 2_000);
+    switch (this.scenario) {
+      case "flaps":
+        return;
+      case "crash": {
+        const victims = this.shuffled(this.ids).slice(0, this.rng.int(1, minority));
+        victims.forEach((v, i) =>
+          this.queue.at(start + i * this.rng.int(0, 1_500), () => this.crashReplica(v))
+        );
+        return;
+      }
+      case "pause": {
+        const victim = this.rng.pick(this.ids);
+        this.openFaults += 1;
+        this.queue.at(start, () => this.paused.set(victim, []));
+        this.queue.at(start + this.rng.int(1_200, 3_000), () => this.resume(victim));
+        return;
+      }
+      case "partition": {
+        const side = this.shuffled(this.ids).slice(0, this.rng.int(1, minority));
+        this.openFaults += 1;
+        this.queue.at(start, () => this.partition(side, this.rng.int(1_200, 4_000)));
+        return;
+      }
+      case "cut-coordinator":
+        this.openFaults += 1;
+        this.queue.at(start, () => {
+          // Make a view change happen, then cut off whoever coordinates it.
+          this.cutCoordinatorArmed = true;
+          this.partition([this.rng.pick(this.ids)], this.rng.int(1_200, 2_500));
+        });
+        return;
+    }
+  }
+
+  shuffled(ids: ReplicaId[]): ReplicaId[] {
+    const out = [...ids];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.rng.int(0, i);
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  }
+
+  crashReplica(id: ReplicaId): void {
+    this.trace(`${id} CRASHES`);
+    this.crashed.add(id);
+    for (const peer of this.ids) {
+      if (peer === id) continue;
+      this.cut(id, peer);
+      this.cut(peer, id);
+    }
+  }
+
+  resume(id: ReplicaId): void {
+    this.trace(`${id} RESUMES`);
+    const backlog = this.paused.get(id) ?? [];
+    this.paused.delete(id);
+    this.openFaults -= 1;
+    for (const event of backlog) this.handle(id, event);
+  }
+
+  /** Cuts `side` off from everyone else (both directions) for `ms`. */
+  partition(side: ReplicaId[], ms: number): void {
+    this.trace(`PARTITION [${side}] for ${ms} ms`);
+    const cutLinks: [ReplicaId, ReplicaId][] = [];
+    for (const a of side) {
+      for (const b of this.ids) {
+        if (side.includes(b)) continue;
+        cutLinks.push([a, b], [b, a]);
+      }
+    }
+    for (const [a, b] of cutLinks) this.cut(a, b);
+    this.queue.after(ms, () => {
+      this.trace(`HEAL [${side}]`);
+      this.openFaults -= 1;
+      for (const [a, b] of cutLinks) {
+        if (this.crashed.has(a) || this.crashed.has(b)) continue;
+        this.links.get(`${a}>${b}`)!.cut = false;
+        this.reconnect(a, b);
+      }
+    });
+  }
+
+  cut(from: ReplicaId, to: ReplicaId): void {
+    const link = this.links.get(`${from}>${to}`)!;
+    link.cut = true;
+    link.up = false;
+    link.epoch += 1;
+  }
+
+  linkDown(from: ReplicaId, to: ReplicaId, ms: number): void {
     const link = this.links.get(`${from}>${to}`)!;
     if (!link.up) return;
     link.up = false;
     link.epoch += 1;
-    this.queue.after(this.rng.int(1, this.options.maxLinkDownMs), () => {
-      link.up = true;
-      link.lastArrival = this.queue.now;
-      this.handle(from, { type: "link-up", peer: to });
+    this.queue.after(ms, () => {
+      if (!link.cut) this.reconnect(from, to);
     });
   }
+
+  reconnect(from: ReplicaId, to: ReplicaId): void {
+    const link = this.links.get(`${from}>${to}`)!;
+    if (link.up) return;
+    link.up = true;
+    link.lastArrival = this.queue.now;
+    this.handle(from, { type: "link-up", peer: to });
+  }
+
+  // ---- network ----
 
   send(from: ReplicaId, to: ReplicaId, msgs: PeerMessage[]): void {
     const link = this.links.get(`${from}>${to}`)!;
@@ -211,7 +396,12 @@ class Simulation {
   }
 
   handle(id: ReplicaId, event: Event): void {
-    if (this.crash) return;
+    if (this.crash || this.crashed.has(id)) return;
+    const backlog = this.paused.get(id);
+    if (backlog) {
+      if (event.type !== "tick" && event.type !== "flush") backlog.push(event);
+      return;
+    }
     let actions: Action[];
     try {
       actions = this.replicas.get(id)!.step(event);
@@ -229,13 +419,22 @@ class Simulation {
     }
   }
 
+  trace(line: string): void {
+    if (TRACE) console.log(`${String(this.queue.now).padStart(6)} ${line}`);
+  }
+
   carryOut(id: ReplicaId, actions: Action[]): void {
     const frames = new Map<ReplicaId, PeerMessage[]>();
+    let proposed = false;
     for (const action of actions) {
       if (action.type === "send") {
         const batch = frames.get(action.to) ?? [];
         batch.push(action.msg);
         frames.set(action.to, batch);
+        if (action.msg.type === "propose") proposed = true;
+        if (TRACE && action.msg.type !== "update" && action.msg.type !== "ack") {
+          this.trace(`${id}->${action.to} ${action.msg.type} v${action.msg.view}`);
+        }
       } else if (action.type === "reply") {
         this.onReply(action.id, action.outcome);
       } else {
@@ -244,55 +443,101 @@ class Simulation {
           index: action.index,
           id: `${entry.view}:${entry.origin}:${entry.seq}`,
           tag: entry.cmd.tag ? `${entry.cmd.tag.client}:${entry.cmd.tag.seq}` : "",
+          op: entry.cmd.op,
           result: JSON.stringify(action.result),
         });
       }
     }
+    if (TRACE) {
+      const s = this.replicas.get(id)!.status();
+      const key = `${s.state} v${s.view} [${s.members}]`;
+      if (this.lastState.get(id) !== key) this.trace(`${id} is ${key} delivered ${s.delivered}`);
+      this.lastState.set(id, key);
+    }
     for (const [to, msgs] of frames) this.send(id, to, msgs);
+    if (proposed && this.cutCoordinatorArmed) {
+      this.cutCoordinatorArmed = false;
+      this.openFaults += 1;
+      this.partition([id], this.rng.int(500, 2_500));
+    }
   }
 
-  clientStep(client: number, done: number, replica: ReplicaId): void {
-    if (done === this.options.opsPerClient) {
+  // ---- clients ----
+
+  nextOp(client: number, n: number): void {
+    if (n === this.options.opsPerClient) {
       this.clientsDone += 1;
       return;
     }
-    if (this.rng.chance(0.2)) replica = this.rng.pick(this.ids);
     const key = `k${this.rng.int(0, this.options.keys - 1)}`;
     const roll = this.rng.next();
     const op: Op = roll < 0.4
-      ? { kind: "put", key, value: `c${client}-${done}` }
+      ? { kind: "put", key, value: `c${client}-${n}` }
       : roll < 0.7
       ? { kind: "get", key }
       : roll < 0.85
       ? { kind: "delete", key }
       : { kind: "has", key };
-    const id = this.requests.length;
-    const record: RequestRecord = {
+    const request: RequestRecord = {
       client,
-      replica,
+      tag: requestTag(client, n),
       op,
       call: this.queue.now,
       ret: null,
-      replies: 0,
+      attempts: 0,
+      outcomes: [],
     };
-    this.requests.push(record);
-    const cmd: Command = { op, tag: requestTag(client, done) };
-    this.pendingNext.set(
-      id,
-      () => this.queue.after(this.rng.int(0, 20), () => this.clientStep(client, done + 1, replica)),
-    );
-    this.handle(replica, { type: "request", id, cmd });
+    this.requests.push(request);
+    this.attempt(request, this.rng.pick(this.ids), () => {
+      this.queue.after(this.rng.int(0, 20), () => this.nextOp(client, n + 1));
+    });
+  }
+
+  attempt(request: RequestRecord, replica: ReplicaId, then?: () => void): void {
+    if (then) this.continuations.set(request, then);
+    request.attempts += 1;
+    const id = this.attempts.length;
+    const attempt: Attempt = { request, done: false, replies: 0 };
+    this.attempts.push(attempt);
+    this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
+      if (!attempt.done) this.failed(attempt);
+    });
+    this.handle(replica, { type: "request", id, cmd: { op: request.op, tag: request.tag } });
   }
 
   onReply(id: number, outcome: Outcome): void {
-    const record = this.requests[id];
-    record.replies += 1;
-    if (record.replies > 1) return; // reported by the invariant checks
-    record.ret = this.queue.now;
-    record.outcome = outcome;
-    const next = this.pendingNext.get(id);
-    this.pendingNext.delete(id);
-    next?.();
+    const attempt = this.attempts[id];
+    attempt.replies += 1;
+    // A late answer to an attempt the client gave up on is fine; a second answer is not.
+    if (attempt.replies > 1) this.duplicateReplies += 1;
+    if (attempt.done) return;
+    attempt.done = true;
+    const { request } = attempt;
+    request.outcomes.push(outcome);
+    if (outcome.ok) {
+      request.ret = this.queue.now;
+      request.result = outcome.result;
+      this.finish(request);
+    } else {
+      this.retry(request);
+    }
+  }
+
+  failed(attempt: Attempt): void {
+    attempt.done = true;
+    this.retry(attempt.request);
+  }
+
+  retry(request: RequestRecord): void {
+    if (request.attempts >= MAX_ATTEMPTS) return this.finish(request);
+    const next = this.rng.pick(this.ids);
+    this.queue.after(this.rng.int(20, 200), () => this.attempt(request, next));
+  }
+
+  finish(request: RequestRecord): void {
+    const then = this.continuations.get(request);
+    this.continuations.delete(request);
+    then?.();
   }
 }
 
@@ -303,16 +548,13 @@ export function requestTag(client: number, n: number): ClientTag {
 
 /** The simulated client history in the linearizability checker's form. */
 export function toHistory(requests: RequestRecord[]): HistoryOp[] {
-  return requests.map((r) => {
-    const known = r.outcome?.ok === true;
-    return {
-      client: r.client,
-      op: r.op.kind === "put"
-        ? { kind: r.op.kind, key: r.op.key, value: r.op.value }
-        : { kind: r.op.kind, key: r.op.key },
-      call: r.call,
-      ret: known ? r.ret : null,
-      result: known ? (r.outcome as { ok: true; result: OpResult }).result : undefined,
-    };
-  });
+  return requests.map((r) => ({
+    client: r.client,
+    op: r.op.kind === "put"
+      ? { kind: r.op.kind, key: r.op.key, value: r.op.value }
+      : { kind: r.op.kind, key: r.op.key },
+    call: r.call,
+    ret: r.ret,
+    result: r.ret === null ? undefined : r.result,
+  }));
 }
