@@ -9,8 +9,12 @@
  *   {"type":"update","entry":{"view":1,"ts":7,"origin":2,"seq":3,
  *                             "cmd":{"op":{"kind":"put","key":"k","value":"v"},
  *                                    "tag":{"client":"c1","seq":4}}}},
- *   {"type":"ack","view":1,"ts":9,"acks":{"1":4,"2":3}}]}
+ *   {"type":"ack","view":1,"promised":1,"ts":9,"acks":{"1":4,"2":3}}]}
  * ```
+ *
+ * View-change messages (`propose`, `flush`, `newview`, `accepted`, `commit`) carry entries,
+ * flush reports, installs and snapshots in the same shape as their types. A snapshot's `state` is
+ * the state machine's own JSON and is checked by the state machine when restored.
  *
  * Keys and values are {@link ByteString}s (char codes 0..255), which JSON carries unchanged.
  * {@link decodePeerFrame} trusts nothing: it checks every field's presence, type and range, refuses
@@ -25,9 +29,13 @@ import type {
   ClientTag,
   Command,
   Entry,
+  FlushReport,
+  Install,
   Op,
   PeerMessage,
   ReplicaId,
+  Snapshot,
+  Stamp,
 } from "../core/types.ts";
 
 /** What one peer frame carries. */
@@ -67,14 +75,58 @@ function toWire(frame: PeerFrame): unknown {
 }
 
 function messageToWire(msg: PeerMessage): unknown {
+  const { type, view, ts } = msg.type === "update" ? { ...msg.entry, type: msg.type } : msg;
   switch (msg.type) {
-    case "update": {
-      const { view, ts, origin, seq, cmd } = msg.entry;
-      return { type: "update", entry: { view, ts, origin, seq, cmd: commandToWire(cmd) } };
-    }
+    case "update":
+      return { type, entry: entryToWire(msg.entry) };
     case "ack":
-      return { type: "ack", view: msg.view, ts: msg.ts, acks: { ...msg.acks } };
+      return { type, view, promised: msg.promised, ts, acks: { ...msg.acks } };
+    case "propose":
+      return { type, view, ts, members: [...msg.members], delivered: msg.delivered };
+    case "flush":
+      return { type, view, ts, report: reportToWire(msg.report) };
+    case "newview":
+      return { type, view, ts, members: [...msg.members], install: installToWire(msg.install) };
+    case "accepted":
+    case "commit":
+      return { type, view, ts };
   }
+}
+
+function entryToWire({ view, ts, origin, seq, cmd }: Entry): unknown {
+  return { view, ts, origin, seq, cmd: commandToWire(cmd) };
+}
+
+function stampToWire(stamp: Stamp | null): unknown {
+  return stamp === null ? null : { view: stamp.view, ts: stamp.ts, origin: stamp.origin };
+}
+
+function snapshotToWire(s: Snapshot): unknown {
+  return { index: s.index, last: stampToWire(s.last), state: s.state };
+}
+
+function installToWire(install: Install): unknown {
+  const wire: Record<string, unknown> = {
+    from: install.from,
+    entries: install.entries.map(entryToWire),
+  };
+  if (install.snapshot) wire.snapshot = snapshotToWire(install.snapshot);
+  return wire;
+}
+
+function reportToWire(r: FlushReport): unknown {
+  const wire: Record<string, unknown> = {
+    normalView: r.normalView,
+    delivered: r.delivered,
+    last: stampToWire(r.last),
+    holdback: r.holdback.map(entryToWire),
+    log: { from: r.log.from, entries: r.log.entries.map(entryToWire) },
+  };
+  if (r.snapshot) wire.snapshot = snapshotToWire(r.snapshot);
+  if (r.accepted) {
+    wire.accepted = { view: r.accepted.view, install: installToWire(r.accepted.install) };
+  }
+  return wire;
 }
 
 function commandToWire(cmd: Command): unknown {
@@ -189,24 +241,142 @@ function frameFromWire(v: unknown): PeerFrame {
 }
 
 function messageFromWire(v: unknown, path: string): PeerMessage {
-  const head = object(v, path, ["type"], ["entry", "view", "ts", "acks"]);
+  const head = object(v, path, ["type"], [
+    "entry",
+    "view",
+    "promised",
+    "ts",
+    "acks",
+    "members",
+    "delivered",
+    "report",
+    "install",
+  ]);
+  const at = (key: string) => join(path, key);
+  const common = (o: Obj) => ({
+    view: integer(o.view, at("view"), 0),
+    ts: integer(o.ts, at("ts"), 0),
+  });
   switch (head.type) {
     case "update": {
       const o = object(v, path, ["type", "entry"]);
-      return { type: "update", entry: entryFromWire(o.entry, join(path, "entry")) };
+      return { type: "update", entry: entryFromWire(o.entry, at("entry")) };
     }
     case "ack": {
-      const o = object(v, path, ["type", "view", "ts", "acks"]);
+      const o = object(v, path, ["type", "view", "promised", "ts", "acks"]);
       return {
         type: "ack",
-        view: integer(o.view, join(path, "view"), 0),
-        ts: integer(o.ts, join(path, "ts"), 0),
-        acks: acksFromWire(o.acks, join(path, "acks")),
+        view: integer(o.view, at("view"), -1),
+        promised: integer(o.promised, at("promised"), -1),
+        ts: integer(o.ts, at("ts"), 0),
+        acks: acksFromWire(o.acks, at("acks")),
       };
     }
+    case "propose": {
+      const o = object(v, path, ["type", "view", "ts", "members", "delivered"]);
+      return {
+        type: "propose",
+        ...common(o),
+        members: idsFromWire(o.members, at("members")),
+        delivered: integer(o.delivered, at("delivered"), 0),
+      };
+    }
+    case "flush": {
+      const o = object(v, path, ["type", "view", "ts", "report"]);
+      return { type: "flush", ...common(o), report: reportFromWire(o.report, at("report")) };
+    }
+    case "newview": {
+      const o = object(v, path, ["type", "view", "ts", "members", "install"]);
+      return {
+        type: "newview",
+        ...common(o),
+        members: idsFromWire(o.members, at("members")),
+        install: installFromWire(o.install, at("install")),
+      };
+    }
+    case "accepted":
+    case "commit": {
+      const o = object(v, path, ["type", "view", "ts"]);
+      return { type: head.type, ...common(o) };
+    }
     default:
-      return fail(join(path, "type"), `unknown message type ${describe(head.type)}`);
+      return fail(at("type"), `unknown message type ${describe(head.type)}`);
   }
+}
+
+function array(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) fail(path, `expected an array, got ${describe(v)}`);
+  return v;
+}
+
+function idsFromWire(v: unknown, path: string): ReplicaId[] {
+  return array(v, path).map((id, i) => integer(id, `${path}[${i}]`, 1));
+}
+
+function entriesFromWire(v: unknown, path: string): Entry[] {
+  return array(v, path).map((e, i) => entryFromWire(e, `${path}[${i}]`));
+}
+
+function stampFromWire(v: unknown, path: string): Stamp | null {
+  if (v === null) return null;
+  const o = object(v, path, ["view", "ts", "origin"]);
+  return {
+    view: integer(o.view, join(path, "view"), 0),
+    ts: integer(o.ts, join(path, "ts"), 0),
+    origin: integer(o.origin, join(path, "origin"), 1),
+  };
+}
+
+function snapshotFromWire(v: unknown, path: string): Snapshot {
+  const o = object(v, path, ["index", "last", "state"]);
+  return {
+    index: integer(o.index, join(path, "index"), 0),
+    last: stampFromWire(o.last, join(path, "last")),
+    state: o.state,
+  };
+}
+
+function installFromWire(v: unknown, path: string): Install {
+  const o = object(v, path, ["from", "entries"], ["snapshot"]);
+  const install: Install = {
+    from: integer(o.from, join(path, "from"), 1),
+    entries: entriesFromWire(o.entries, join(path, "entries")),
+  };
+  if (Object.hasOwn(o, "snapshot")) {
+    install.snapshot = snapshotFromWire(o.snapshot, join(path, "snapshot"));
+  }
+  return install;
+}
+
+function reportFromWire(v: unknown, path: string): FlushReport {
+  const o = object(
+    v,
+    path,
+    ["normalView", "delivered", "last", "holdback", "log"],
+    ["snapshot", "accepted"],
+  );
+  const log = object(o.log, join(path, "log"), ["from", "entries"]);
+  const report: FlushReport = {
+    normalView: integer(o.normalView, join(path, "normalView"), -1),
+    delivered: integer(o.delivered, join(path, "delivered"), 0),
+    last: stampFromWire(o.last, join(path, "last")),
+    holdback: entriesFromWire(o.holdback, join(path, "holdback")),
+    log: {
+      from: integer(log.from, join(path, "log.from"), 1),
+      entries: entriesFromWire(log.entries, join(path, "log.entries")),
+    },
+  };
+  if (Object.hasOwn(o, "snapshot")) {
+    report.snapshot = snapshotFromWire(o.snapshot, join(path, "snapshot"));
+  }
+  if (Object.hasOwn(o, "accepted")) {
+    const a = object(o.accepted, join(path, "accepted"), ["view", "install"]);
+    report.accepted = {
+      view: integer(a.view, join(path, "accepted.view"), 0),
+      install: installFromWire(a.install, join(path, "accepted.install")),
+    };
+  }
+  return report;
 }
 
 const DECIMAL_ID = /^[1-9][0-9]*$/;

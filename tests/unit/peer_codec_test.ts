@@ -47,7 +47,7 @@ const update: PeerMessage = {
     cmd: { op: { kind: "put", key: "k", value: "v" }, tag: { client: "c1", seq: 4 } },
   },
 };
-const ack: PeerMessage = { type: "ack", view: 1, ts: 9, acks: { 1: 4, 2: 3, 3: 0 } };
+const ack: PeerMessage = { type: "ack", view: 1, promised: 1, ts: 9, acks: { 1: 4, 2: 3, 3: 0 } };
 
 type Rec = Record<string, unknown>;
 
@@ -89,7 +89,7 @@ Deno.test("peer codec: msgs round trip with every op kind, with and without tags
         cmd: { op: { kind: "has", key: "y" }, tag: { client: "", seq: 0 } },
       },
     },
-    { type: "ack", view: 0, ts: 0, acks: {} },
+    { type: "ack", view: -1, promised: -1, ts: 0, acks: {} },
   ];
   assert.deepEqual(roundTrip({ kind: "msgs", msgs }), { kind: "msgs", msgs });
   assert.deepEqual(roundTrip({ kind: "msgs", msgs: [] }), { kind: "msgs", msgs: [] });
@@ -128,7 +128,7 @@ Deno.test("peer codec: the wire form is JSON as documented", () => {
           cmd: { op: { kind: "put", key: "k", value: "v" }, tag: { client: "c1", seq: 4 } },
         },
       },
-      { type: "ack", view: 1, ts: 9, acks: { "1": 4, "2": 3, "3": 0 } },
+      { type: "ack", view: 1, promised: 1, ts: 9, acks: { "1": 4, "2": 3, "3": 0 } },
     ],
   });
   const hello = new TextDecoder().decode(
@@ -227,8 +227,8 @@ Deno.test("peer codec: msgs must be an array of known message types", () => {
   assertRejects({ kind: "msgs", msgs: [null] }, /^msgs\[0\]: expected an object, got null$/);
   assertRejects({ kind: "msgs", msgs: [{}] }, /^msgs\[0\]: missing field "type"$/);
   assertRejects(
-    { kind: "msgs", msgs: [ack, { type: "flush" }] },
-    /^msgs\[1\]\.type: unknown message type "flush"$/,
+    { kind: "msgs", msgs: [ack, { type: "gossip" }] },
+    /^msgs\[1\]\.type: unknown message type "gossip"$/,
   );
   assertRejects(
     { kind: "msgs", msgs: [{ ...ack, entry: {} }] },
@@ -365,8 +365,10 @@ Deno.test("peer codec: ack fields", () => {
     [(a) => delete a.ts, /^msgs\[1\]: missing field "ts"$/],
     [(a) => delete a.acks, /^msgs\[1\]: missing field "acks"$/],
     [(a) => (a.more = 1), /^msgs\[1\]: unknown field "more"$/],
-    [(a) => (a.view = -2), /^msgs\[1\]\.view: expected an integer >= 0, got -2$/],
-    [(a) => (a.view = "x"), /^msgs\[1\]\.view: expected an integer >= 0, got "x"$/],
+    [(a) => delete a.promised, /^msgs\[1\]: missing field "promised"$/],
+    [(a) => (a.view = -2), /^msgs\[1\]\.view: expected an integer >= -1, got -2$/],
+    [(a) => (a.view = "x"), /^msgs\[1\]\.view: expected an integer >= -1, got "x"$/],
+    [(a) => (a.promised = 1.5), /^msgs\[1\]\.promised: expected an integer >= -1, got 1\.5$/],
     [(a) => (a.ts = 0.25), /^msgs\[1\]\.ts: expected an integer >= 0, got 0\.25$/],
     [(a) => (a.ts = {}), /^msgs\[1\]\.ts: expected an integer >= 0, got an object$/],
     [(a) => (a.acks = []), /^msgs\[1\]\.acks: expected an object, got an array$/],
@@ -398,7 +400,7 @@ Deno.test("peer codec: ack fields", () => {
   }
   // "__proto__" as a key is just an invalid id, not a prototype change.
   assertRejects(
-    '{"kind":"msgs","msgs":[{"type":"ack","view":1,"ts":1,"acks":{"__proto__":1}}]}',
+    '{"kind":"msgs","msgs":[{"type":"ack","view":1,"promised":1,"ts":1,"acks":{"__proto__":1}}]}',
     /^msgs\[0\]\.acks: expected replica ids .* got "__proto__"$/,
   );
 });
@@ -421,4 +423,80 @@ Deno.test("peer codec: a tag-less command decodes without a tag key", () => {
   const back = roundTrip({ kind: "msgs", msgs: [plain] });
   assert.ok(back.kind === "msgs" && back.msgs[0].type === "update");
   assert.equal(Object.hasOwn(back.msgs[0].entry.cmd, "tag"), false);
+});
+
+const entry = (seq: number) => ({
+  view: 2,
+  ts: 10 + seq,
+  origin: 1,
+  seq,
+  cmd: { op: { kind: "put" as const, key: "k\x00\xff", value: "v" } },
+});
+
+Deno.test("peer codec: view-change messages round-trip", () => {
+  const snapshot = { index: 4, last: { view: 2, ts: 9, origin: 3 }, state: { map: [["a", "b"]] } };
+  const install = { snapshot, from: 5, entries: [entry(1), entry(2)] };
+  const msgs: PeerMessage[] = [
+    { type: "propose", view: 5, ts: 3, members: [1, 2, 3], delivered: 7 },
+    {
+      type: "flush",
+      view: 5,
+      ts: 4,
+      report: {
+        normalView: -1,
+        delivered: 0,
+        last: null,
+        holdback: [entry(3)],
+        log: { from: 8, entries: [entry(4)] },
+        snapshot,
+        accepted: { view: 4, install },
+      },
+    },
+    { type: "newview", view: 5, ts: 6, members: [1, 3], install },
+    { type: "newview", view: 5, ts: 6, members: [1, 3], install: { from: 1, entries: [] } },
+    { type: "accepted", view: 5, ts: 7 },
+    { type: "commit", view: 5, ts: 8 },
+  ];
+  assert.deepEqual(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs })), {
+    kind: "msgs",
+    msgs,
+  });
+});
+
+Deno.test("peer codec: view-change messages are validated", () => {
+  const bad: [unknown, RegExp][] = [
+    [
+      { type: "propose", view: 1, ts: 1, members: [0], delivered: 0 },
+      /members\[0\]: expected an integer >= 1/,
+    ],
+    [
+      { type: "propose", view: 1, ts: 1, members: "1,2", delivered: 0 },
+      /members: expected an array/,
+    ],
+    [{ type: "commit", view: -1, ts: 1 }, /view: expected an integer >= 0/],
+    [{ type: "accepted", view: 1 }, /missing field "ts"/],
+    [{ type: "flush", view: 1, ts: 1, report: {} }, /report: missing field "normalView"/],
+    [
+      { type: "newview", view: 1, ts: 1, members: [1], install: { from: 0, entries: [] } },
+      /install\.from: expected an integer >= 1/,
+    ],
+    [
+      { type: "newview", view: 1, ts: 1, members: [1], install: { from: 1, entries: [{}] } },
+      /install\.entries\[0\]: missing field "view"/,
+    ],
+    [
+      {
+        type: "newview",
+        view: 1,
+        ts: 1,
+        members: [1],
+        install: { from: 1, entries: [], snapshot: { index: 1, last: 5, state: null } },
+      },
+      /snapshot\.last: expected an object/,
+    ],
+  ];
+  for (const [msg, pattern] of bad) {
+    const payload = new TextEncoder().encode(JSON.stringify({ kind: "msgs", msgs: [msg] }));
+    assert.throws(() => decodePeerFrame(payload), pattern);
+  }
 });
