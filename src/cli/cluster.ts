@@ -1,0 +1,212 @@
+/**
+ * `deno task cluster <config> [--verbose] [--help]`: runs every replica of a config file, each as
+ * a child `deno run src/cli/node.ts <id> <config>` process, and prefixes each line of their output
+ * with `[<id>] `. A child that exits is reported. SIGINT/SIGTERM sends SIGTERM to every child,
+ * waits for them (SIGKILL after a deadline) and exits 0. Config errors are reported (exit 2)
+ * before anything starts.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
+
+/** The `--help` text. */
+export const CLUSTER_USAGE = `Usage: deno task cluster <config> [--verbose]
+
+Starts one replica process per line of the config file <config> and prefixes every line they
+print with [<id>]. Ctrl-C (SIGINT) or SIGTERM stops them all.
+
+Options:
+  --verbose   pass --verbose to every replica
+  -h, --help  show this help and exit`;
+
+/** Permissions of the children: the same as the `node` task in deno.json. */
+export const NODE_PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+];
+
+/** How long children get to stop after SIGTERM before they are killed. */
+const STOP_DEADLINE_MS = 5000;
+
+/** Path of the node entry point, next to this file. */
+export const NODE_ENTRY: string = fileURLToPath(new URL("./node.ts", import.meta.url));
+
+/** The `deno` arguments that start replica `id` of `configPath`. */
+export function nodeCommandArgs(id: number, configPath: string, verbose: boolean): string[] {
+  return [
+    "run",
+    ...NODE_PERMISSIONS,
+    NODE_ENTRY,
+    String(id),
+    configPath,
+    ...(verbose ? ["--verbose"] : []),
+  ];
+}
+
+/** Copies `stream` to `write` line by line, each line prefixed. */
+async function pipeLines(
+  stream: ReadableStream<Uint8Array>,
+  prefix: string,
+  write: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  try {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      rest += text;
+      let nl: number;
+      while ((nl = rest.indexOf("\n")) !== -1) {
+        write(prefix + rest.slice(0, nl).replace(/\r$/, ""));
+        rest = rest.slice(nl + 1);
+      }
+    }
+  } catch {
+    // the pipe broke: the child is gone
+  }
+  if (rest !== "") write(prefix + rest);
+}
+
+interface RunningChild {
+  id: number;
+  process: Deno.ChildProcess;
+  status: Promise<Deno.CommandStatus>;
+  output: Promise<void>;
+  exited: boolean;
+}
+
+function describeStatus(s: Deno.CommandStatus): string {
+  return s.signal !== null ? `was killed by ${s.signal}` : `exited with code ${s.code}`;
+}
+
+/** Starts every replica and supervises them until a signal or until all have exited. */
+export async function runCluster(config: ClusterConfig, verbose: boolean): Promise<number> {
+  const say = (line: string) => console.log(`[cluster] ${line}`);
+  let stopping = false;
+  const children: RunningChild[] = [];
+  for (const { id } of config.replicas) {
+    const process = new Deno.Command(Deno.execPath(), {
+      args: nodeCommandArgs(id, config.path, verbose),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const child: RunningChild = {
+      id,
+      process,
+      status: process.status,
+      output: Promise.all([
+        pipeLines(process.stdout, `[${id}] `, (l) => console.log(l)),
+        pipeLines(process.stderr, `[${id}] `, (l) => console.error(l)),
+      ]).then(() => {}),
+      exited: false,
+    };
+    child.status.then((s) => {
+      child.exited = true;
+      if (!stopping) say(`replica ${id} ${describeStatus(s)}`);
+    });
+    children.push(child);
+  }
+  say(`started ${children.length} replicas from ${config.path}`);
+
+  const stopSignal = new Promise<Deno.Signal>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(signal, () => resolve(signal));
+      } catch {
+        // SIGTERM cannot be listened for on Windows.
+      }
+    }
+  });
+  const allExited = Promise.all(children.map((c) => c.status));
+  const first = await Promise.race([stopSignal, allExited.then(() => null)]);
+
+  if (first === null) {
+    await Promise.all(children.map((c) => c.output));
+    say("every replica has exited");
+    const statuses = await allExited;
+    return statuses.every((s) => s.success) ? 0 : 1;
+  }
+
+  stopping = true;
+  say(`${first}: stopping every replica`);
+  for (const c of children) {
+    if (c.exited) continue;
+    try {
+      c.process.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), STOP_DEADLINE_MS);
+  });
+  if (await Promise.race([allExited.then(() => "done" as const), deadline]) === "timeout") {
+    for (const c of children) {
+      if (c.exited) continue;
+      say(`replica ${c.id} did not stop within ${STOP_DEADLINE_MS} ms, killing it`);
+      try {
+        c.process.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+  clearTimeout(timer);
+  const statuses = await allExited;
+  await Promise.all(children.map((c) => c.output));
+  children.forEach((c, i) => {
+    const s = statuses[i];
+    if (!s.success && s.signal === null) say(`replica ${c.id} ${describeStatus(s)}`);
+  });
+  say("stopped");
+  return 0;
+}
+
+/** Runs the cluster entry point with `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        verbose: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${CLUSTER_USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(CLUSTER_USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    const problem = parsed.positionals.length === 0
+      ? "expected a config file"
+      : `unexpected argument "${parsed.positionals[1]}"`;
+    console.error(`error: ${problem}\n\n${CLUSTER_USAGE}`);
+    return 2;
+  }
+  let config: ClusterConfig;
+  try {
+    config = await loadConfig(parsed.positionals[0]);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`error: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  return await runCluster(config, parsed.values.verbose ?? false);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,147 @@
+/**
+ * `deno task node <id> <config> [--verbose] [--help]`: runs one replica in this process.
+ *
+ * Exit codes: 0 after `--help` or a clean stop on SIGINT/SIGTERM; 2 for bad usage or a bad config
+ * (reported before anything listens); 1 when a port cannot be bound or the replica fails.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
+
+/** The `--help` text. */
+export const NODE_USAGE = `Usage: deno task node <id> <config> [--verbose]
+
+Runs replica <id> of the cluster described by the config file <config>: it serves RESP clients
+on its client port and talks to the other replicas on its peer port, as listed in the file.
+
+Options:
+  --verbose   log every delivered operation and client connection
+  -h, --help  show this help and exit
+
+Stop it with Ctrl-C (SIGINT) or SIGTERM.`;
+
+/** Parsed command line of the node entry point. */
+export interface NodeArgs {
+  id: number;
+  configPath: string;
+  verbose: boolean;
+}
+
+/** A command line that cannot be run. */
+export class UsageError extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Parses the node command line; `"help"` when help was asked for.
+ *
+ * @throws {UsageError} on unknown options, missing or extra arguments, or a bad id.
+ */
+export function parseNodeArgs(args: string[]): NodeArgs | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        verbose: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (parsed.values.help) return "help";
+  const [idText, configPath, ...extra] = parsed.positionals;
+  if (idText === undefined || configPath === undefined) {
+    throw new UsageError("expected a replica id and a config file");
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const id = /^[0-9]+$/.test(idText) ? Number(idText) : NaN;
+  if (!Number.isSafeInteger(id) || id < 1) {
+    throw new UsageError(`replica id must be a positive integer, got "${idText}"`);
+  }
+  return { id, configPath, verbose: parsed.values.verbose ?? false };
+}
+
+/** Runs the node entry point with `args`; returns only for `--help` and usage/config errors. */
+export async function main(args: string[]): Promise<number> {
+  let parsed: NodeArgs | "help";
+  try {
+    parsed = parseNodeArgs(args);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${NODE_USAGE}`);
+    return 2;
+  }
+  if (parsed === "help") {
+    console.log(NODE_USAGE);
+    return 0;
+  }
+  const { id, configPath, verbose } = parsed;
+
+  let host: ReplicaHost;
+  try {
+    const config = await loadConfig(configPath);
+    findReplica(config, id);
+    host = new ReplicaHost({ config, id, verbose });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`error: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+
+  try {
+    await host.start();
+  } catch (err) {
+    if (err instanceof ListenError) {
+      const hint = err.inUse ? " (is another replica or program using that port?)" : "";
+      console.error(`replica ${id}: error: ${err.message}${hint}`);
+      return 1;
+    }
+    throw err;
+  }
+  const c = host.clientAddr;
+  const p = host.peerAddr;
+  console.log(
+    `replica ${id} ready: clients ${c.hostname}:${c.port}, peers ${p.hostname}:${p.port}`,
+  );
+
+  return await new Promise<number>((resolve) => {
+    let stopping: Deno.Signal | undefined;
+    const onSignal = (signal: Deno.Signal) => {
+      // Ctrl-C under `deno task cluster` brings SIGINT from the terminal and SIGTERM from the
+      // supervisor: a different second signal is ignored, the same one twice forces an exit.
+      if (stopping === signal) {
+        console.error(`replica ${id}: ${signal} again, exiting now`);
+        Deno.exit(1);
+      }
+      if (stopping !== undefined) return;
+      stopping = signal;
+      console.log(`replica ${id}: ${signal}, stopping`);
+      host.stop().then(() => resolve(0), (err) => {
+        console.error(`replica ${id}: error while stopping: ${err}`);
+        resolve(1);
+      });
+    };
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(signal, () => onSignal(signal));
+      } catch {
+        // SIGTERM cannot be listened for on Windows.
+      }
+    }
+  });
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,402 @@
+/**
+ * The listener on a replica's client port, speaking RESP2. Each connection may pipeline many
+ * requests; every request takes a reply slot in arrival order, slots are filled as replies arrive
+ * (operations complete when the core delivers them, local commands at once), and the filled slots
+ * at the head are flushed together in one write, so replies always go out in request order.
+ *
+ * Rules: a fatal protocol error is answered with its error and then the connection is closed
+ * (after the replies before it); QUIT answers `+OK` and closes the same way; when the client ends
+ * its side (EOF), the outstanding replies are still written, then the connection is closed; a
+ * failed write closes the connection and replies that arrive later are dropped. A connection with
+ * more than `maxInFlight` requests outstanding (or too many reply bytes unwritten) is not read
+ * from until it drains. Nothing a client sends can throw out of this module.
+ *
+ * @module
+ */
+import type { Command, Outcome, ReplicaStatus } from "../core/types.ts";
+import { encodeOutcome, formatInfo, parseCommand, type ParsedCommand } from "./commands.ts";
+import {
+  DEFAULT_RESP_LIMITS,
+  encodeBulk,
+  encodeEmptyArray,
+  encodeError,
+  encodeSimple,
+  type RequestItem,
+  type RespLimits,
+  RespRequestParser,
+} from "./resp.ts";
+import { concatBytes, ConnWriter, errorText, Sleep } from "./peer_link.ts";
+
+/** What the client server needs from its replica. */
+export interface ClientHandler {
+  /**
+   * Submits an operation. `respond` must be called exactly once with its outcome, at any later
+   * time or synchronously; calls after the first, or after the connection closed, are ignored.
+   */
+  submit(cmd: Command, respond: (outcome: Outcome) => void): void;
+  /** The replica's status, for INFO. */
+  status(): ReplicaStatus;
+}
+
+/** Options of a {@link ClientServer}. */
+export interface ClientServerOptions {
+  /** Address to listen on (port 0 picks a free port). */
+  hostname: string;
+  port: number;
+  handler: ClientHandler;
+  /** One log line per event that matters (accept failures); per-connection lines only if verbose. */
+  log: (line: string) => void;
+  /** Log every connection opened, closed or refused for a protocol error. */
+  verbose?: boolean;
+  /** RESP parser limits (default {@link DEFAULT_RESP_LIMITS}). */
+  limits?: RespLimits;
+  /** Stop reading a connection with more requests than this outstanding (default 1024). */
+  maxInFlight?: number;
+  /** Stop reading a connection with more reply bytes than this unwritten (default 64 MiB). */
+  maxUnwrittenBytes?: number;
+}
+
+/**
+ * A reply slot: `bytes` is null until its reply arrives; a `lazy` slot is computed when it reaches
+ * the head (INFO reports the state after every earlier request on the connection).
+ */
+interface Slot {
+  bytes: Uint8Array | null;
+  lazy?: () => Uint8Array;
+}
+
+/** One client connection. */
+class ClientConn {
+  readonly conn: Deno.TcpConn;
+  readonly remote: string;
+  readonly writer: ConnWriter;
+  /** Reply slots in request order; `head` is the first not yet flushed. */
+  slots: Slot[] = [];
+  head = 0;
+  /** No more requests will be read (QUIT, fatal error, EOF or close). */
+  readingDone = false;
+  closed = false;
+  flushScheduled = false;
+  /** Wakes the read loop waiting for the connection to drain or close. */
+  wake: (() => void) | undefined;
+
+  constructor(conn: Deno.TcpConn, onWriteError: (err: unknown) => void) {
+    this.conn = conn;
+    const addr = conn.remoteAddr;
+    this.remote = `${addr.hostname}:${addr.port}`;
+    this.writer = new ConnWriter(conn, onWriteError);
+  }
+
+  /** Requests whose replies have not been flushed yet. */
+  get inFlight(): number {
+    return this.slots.length - this.head;
+  }
+}
+
+/** Accepts RESP client connections and serves them through a {@link ClientHandler}. */
+export class ClientServer {
+  readonly #opts: ClientServerOptions;
+  readonly #limits: RespLimits;
+  readonly #maxInFlight: number;
+  readonly #maxUnwritten: number;
+  readonly #pause = new Sleep();
+  #listener: Deno.TcpListener | undefined;
+  #closed = false;
+  #accepting: Promise<void> | undefined;
+  readonly #conns = new Set<ClientConn>();
+  readonly #serving = new Set<Promise<void>>();
+
+  /** Creates the server; nothing listens until {@link ClientServer.listen}. */
+  constructor(options: ClientServerOptions) {
+    this.#opts = options;
+    this.#limits = options.limits ?? DEFAULT_RESP_LIMITS;
+    this.#maxInFlight = options.maxInFlight ?? 1024;
+    this.#maxUnwritten = options.maxUnwrittenBytes ?? 64 * 1024 * 1024;
+  }
+
+  /**
+   * Binds the listener and starts accepting. Returns the bound address.
+   *
+   * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
+   */
+  listen(): Deno.NetAddr {
+    if (this.#listener !== undefined) return this.addr;
+    this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
+    this.#accepting = this.#acceptLoop(this.#listener);
+    return this.addr;
+  }
+
+  /** The bound address (after {@link ClientServer.listen}). */
+  get addr(): Deno.NetAddr {
+    if (this.#listener === undefined) throw new Error("client server is not listening");
+    return this.#listener.addr;
+  }
+
+  /** Number of open client connections. */
+  get connections(): number {
+    return this.#conns.size;
+  }
+
+  /** Stops listening, closes every connection, resolves when all their ops have ended. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#pause.cancel();
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    for (const c of this.#conns) this.#closeConn(c);
+    await this.#accepting;
+    while (this.#serving.size > 0) await Promise.all([...this.#serving]);
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (this.#closed || err instanceof Deno.errors.BadResource) break;
+        this.#opts.log(`client port: accept failed: ${errorText(err)}`);
+        await this.#pause.wait(100); // e.g. out of file descriptors: do not spin
+        continue;
+      }
+      if (this.#closed) {
+        conn.close();
+        break;
+      }
+      const serving = this.#serve(conn);
+      this.#serving.add(serving);
+      void serving.finally(() => this.#serving.delete(serving));
+    }
+  }
+
+  #closeConn(c: ClientConn): void {
+    if (c.closed) return;
+    c.closed = true;
+    c.readingDone = true;
+    c.writer.discard();
+    c.slots = [];
+    c.head = 0;
+    try {
+      c.conn.close();
+    } catch {
+      // already closed
+    }
+    this.#wake(c);
+  }
+
+  #wake(c: ClientConn): void {
+    const wake = c.wake;
+    c.wake = undefined;
+    wake?.();
+  }
+
+  /** True when the read loop must wait before taking more requests from `c`. */
+  #saturated(c: ClientConn): boolean {
+    return c.inFlight > this.#maxInFlight || c.writer.queuedBytes > this.#maxUnwritten;
+  }
+
+  /** Waits until `c` is below its limits, or closed. */
+  async #drain(c: ClientConn): Promise<void> {
+    while (!c.closed && this.#saturated(c)) {
+      if (c.inFlight > this.#maxInFlight) {
+        await new Promise<void>((resolve) => (c.wake = resolve));
+      } else {
+        await c.writer.idle(); // also resolves when the connection fails or closes
+      }
+    }
+  }
+
+  /** Takes the next reply slot of `c`; the returned function fills it (once). */
+  #reserve(c: ClientConn): (bytes: Uint8Array) => void {
+    const slot: Slot = { bytes: null };
+    c.slots.push(slot);
+    return (bytes) => {
+      if (c.closed || slot.bytes !== null) return;
+      slot.bytes = bytes;
+      this.#scheduleFlush(c);
+    };
+  }
+
+  /** Reserves a slot and fills it at once (local replies keep their place in the order). */
+  #local(c: ClientConn, bytes: Uint8Array): void {
+    this.#reserve(c)(bytes);
+  }
+
+  #scheduleFlush(c: ClientConn): void {
+    if (c.flushScheduled) return;
+    c.flushScheduled = true;
+    queueMicrotask(() => {
+      c.flushScheduled = false;
+      this.#flush(c);
+    });
+  }
+
+  /** Writes the contiguous filled slots at the head as one chunk. */
+  #flush(c: ClientConn): void {
+    if (c.closed) return;
+    const ready: Uint8Array[] = [];
+    while (c.head < c.slots.length) {
+      const slot = c.slots[c.head];
+      if (slot.bytes === null && slot.lazy !== undefined) {
+        try {
+          slot.bytes = slot.lazy();
+        } catch (err) {
+          slot.bytes = encodeError(`ERR ${errorText(err)}`);
+        }
+      }
+      if (slot.bytes === null) break;
+      ready.push(slot.bytes);
+      c.head++;
+    }
+    if (c.head === c.slots.length) {
+      c.slots = [];
+      c.head = 0;
+    } else if (c.head > 1024 && c.head * 2 > c.slots.length) {
+      c.slots = c.slots.slice(c.head);
+      c.head = 0;
+    }
+    if (ready.length > 0) c.writer.write(ready.length === 1 ? ready[0] : concatBytes(ready));
+    this.#wake(c);
+  }
+
+  #verbose(line: string): void {
+    if (this.#opts.verbose) this.#opts.log(line);
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    const c: ClientConn = new ClientConn(conn, (err) => {
+      this.#verbose(`client ${c.remote}: write failed, closing: ${errorText(err)}`);
+      this.#closeConn(c);
+    });
+    this.#conns.add(c);
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // best effort
+    }
+    this.#verbose(`client ${c.remote} connected`);
+    try {
+      await this.#readRequests(c);
+      // No more requests: let the outstanding replies out, then close.
+      while (!c.closed && c.inFlight > 0) {
+        await new Promise<void>((resolve) => (c.wake = resolve));
+      }
+      await c.writer.idle();
+    } finally {
+      this.#closeConn(c);
+      await c.writer.idle();
+      this.#conns.delete(c);
+      this.#verbose(`client ${c.remote} closed`);
+    }
+  }
+
+  /** Reads and dispatches requests until QUIT, a fatal error, EOF, or the connection closes. */
+  async #readRequests(c: ClientConn): Promise<void> {
+    const parser = new RespRequestParser(this.#limits);
+    const buf = new Uint8Array(64 * 1024);
+    while (!c.readingDone) {
+      await this.#drain(c);
+      if (c.closed) return;
+      let n: number | null;
+      try {
+        n = await c.conn.read(buf);
+      } catch (err) {
+        if (!c.closed) this.#verbose(`client ${c.remote}: read failed: ${errorText(err)}`);
+        this.#closeConn(c);
+        return;
+      }
+      if (n === null) {
+        c.readingDone = true; // EOF: outstanding replies still go out
+        return;
+      }
+      try {
+        parser.push(buf.slice(0, n));
+      } catch (err) {
+        this.#fatal(c, `ERR Protocol error: ${errorText(err)}`);
+        return;
+      }
+      while (!c.readingDone) {
+        if (this.#saturated(c)) await this.#drain(c);
+        if (c.closed) return;
+        let item: RequestItem | null;
+        try {
+          item = parser.next();
+        } catch (err) {
+          this.#fatal(c, `ERR Protocol error: ${errorText(err)}`);
+          return;
+        }
+        if (item === null) break;
+        this.#dispatch(c, item);
+      }
+    }
+  }
+
+  /** Answers `message` (a RESP error without the leading "-"), then closes after the replies. */
+  #fatal(c: ClientConn, message: string): void {
+    this.#verbose(`client ${c.remote}: ${message}; closing`);
+    this.#local(c, encodeError(message));
+    c.readingDone = true;
+  }
+
+  #dispatch(c: ClientConn, item: RequestItem): void {
+    if ("error" in item) {
+      if (item.fatal) this.#fatal(c, item.error);
+      else this.#local(c, encodeError(item.error));
+      return;
+    }
+    let parsed: ParsedCommand;
+    try {
+      parsed = parseCommand(item.argv);
+    } catch (err) {
+      parsed = { type: "error", message: `ERR ${errorText(err)}` };
+    }
+    switch (parsed.type) {
+      case "op": {
+        const fill = this.#reserve(c);
+        this.#opts.handler.submit(parsed.cmd, (outcome) => {
+          if (c.closed) return;
+          fill(this.#encodeOutcome(outcome));
+        });
+        return;
+      }
+      case "ping":
+        this.#local(
+          c,
+          parsed.message === undefined ? encodeSimple("PONG") : encodeBulk(parsed.message),
+        );
+        return;
+      case "info": {
+        const section = parsed.section;
+        c.slots.push({
+          bytes: null,
+          lazy: () => encodeBulk(formatInfo(this.#opts.handler.status(), section)),
+        });
+        this.#scheduleFlush(c);
+        return;
+      }
+      case "command":
+        this.#local(c, encodeEmptyArray());
+        return;
+      case "quit":
+        this.#local(c, encodeSimple("OK"));
+        c.readingDone = true;
+        return;
+      case "error":
+        this.#local(c, encodeError(parsed.message));
+        return;
+      default:
+        this.#local(c, encodeError("ERR unsupported command"));
+    }
+  }
+
+  #encodeOutcome(outcome: Outcome): Uint8Array {
+    try {
+      return encodeOutcome(outcome);
+    } catch (err) {
+      return encodeError(`ERR cannot encode reply: ${errorText(err)}`);
+    }
+  }
+}

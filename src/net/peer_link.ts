@@ -1,0 +1,412 @@
+/**
+ * The outgoing link to one peer replica: connects with `Deno.connect`, writes the hello frame,
+ * reports "up" to its owner (who calls the core's `link-up` and writes the resulting sends before
+ * anything else), then writes queued frames in order. On any write error, EOF or close it marks
+ * itself down, discards what was queued (the core resends what is unacknowledged) and reconnects
+ * with exponential back-off and jitter. It reads from its socket only to notice EOF.
+ *
+ * Also home of {@link ConnWriter}, the serial writer both peer links and client connections use.
+ *
+ * @module
+ */
+import type { PeerMessage, ReplicaId } from "../core/types.ts";
+import { encodeFrame, MAX_FRAME_BYTES } from "./frame.ts";
+import { encodePeerFrame } from "./peer_codec.ts";
+
+/** Human-readable text of a caught error. */
+export function errorText(err: unknown): string {
+  if (err instanceof Deno.errors.ConnectionRefused) return "connection refused";
+  if (err instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (err instanceof Deno.errors.BrokenPipe) return "broken pipe";
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * Writes byte chunks to one connection strictly in order, never two writes at once. Chunks queued
+ * in the same turn (and while a write is in progress) are joined and written together, so a burst
+ * becomes one socket write. The first write error discards the queue, marks the writer failed and
+ * is reported once through `onError`; later chunks are dropped.
+ */
+export class ConnWriter {
+  readonly #conn: Deno.Conn;
+  readonly #onError: (err: unknown) => void;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #scheduled = false;
+  #pumping = false;
+  #failed = false;
+  #idleWaiters: (() => void)[] = [];
+
+  /** A writer for `conn`; `onError` hears about the first failed write. */
+  constructor(conn: Deno.Conn, onError: (err: unknown) => void) {
+    this.#conn = conn;
+    this.#onError = onError;
+  }
+
+  /** Bytes accepted but not yet written (including a write in progress). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** True once a write failed or {@link ConnWriter.discard} was called. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Queues `chunk` behind everything queued before. Returns false (and drops it) once failed. */
+  write(chunk: Uint8Array): boolean {
+    if (this.#failed) return false;
+    if (chunk.length === 0) return true;
+    this.#queue.push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (!this.#pumping && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        if (!this.#pumping) void this.#pump();
+      });
+    }
+    return true;
+  }
+
+  /** Drops everything queued and refuses further chunks (a write in progress still completes). */
+  discard(): void {
+    this.#failed = true;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (!this.#pumping && !this.#scheduled) this.#wakeIdle();
+  }
+
+  /** Resolves once nothing is queued and no write is in progress (or the writer failed). */
+  idle(): Promise<void> {
+    if (!this.#pumping && !this.#scheduled && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queue.length > 0 && !this.#failed) {
+        const chunks = this.#queue;
+        this.#queue = [];
+        const data = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+        let written = 0;
+        while (written < data.length) {
+          written += await this.#conn.write(data.subarray(written));
+        }
+        if (!this.#failed) this.#queuedBytes -= data.length;
+      }
+    } catch (err) {
+      const first = !this.#failed;
+      this.#failed = true;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      if (first) this.#onError(err);
+    } finally {
+      this.#pumping = false;
+      this.#wakeIdle();
+    }
+  }
+
+  #wakeIdle(): void {
+    if (this.#pumping || this.#scheduled) return;
+    if (this.#queue.length > 0 && !this.#failed) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Joins byte chunks into one array. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** A timer that can be cancelled early; cancelling resolves the wait (no timer is left behind). */
+export class Sleep {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #resolve: (() => void) | undefined;
+
+  /** Resolves after `ms`, or as soon as {@link Sleep.cancel} is called. */
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#resolve = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  /** Ends the current wait now. */
+  cancel(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    resolve?.();
+  }
+}
+
+/**
+ * Encodes `msgs` as one frame, or as several consecutive frames (halving the batch) when one would
+ * exceed {@link MAX_FRAME_BYTES}.
+ *
+ * @throws {FrameError} when a single message does not fit in a frame.
+ */
+export function framesOf(msgs: PeerMessage[]): Uint8Array[] {
+  const payload = encodePeerFrame({ kind: "msgs", msgs });
+  if (payload.length <= MAX_FRAME_BYTES || msgs.length <= 1) return [encodeFrame(payload)];
+  const mid = msgs.length >> 1;
+  return [...framesOf(msgs.slice(0, mid)), ...framesOf(msgs.slice(mid))];
+}
+
+/** Default bound on bytes queued on one link before the connection is dropped: 64 MiB. */
+export const MAX_LINK_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** Options of a {@link PeerLink}. */
+export interface PeerLinkOptions {
+  /** Our replica id (sent in the hello). */
+  self: ReplicaId;
+  /** The peer this link goes to. */
+  peer: ReplicaId;
+  /** The peer's host and peer port. */
+  hostname: string;
+  port: number;
+  /** Cluster fingerprint (`clusterId(config)`), sent in the hello. */
+  cluster: string;
+  /**
+   * Called synchronously right after (re)connecting, once the hello is queued: the owner calls the
+   * core's `link-up` and passes the resulting messages to {@link PeerLink.send} before returning.
+   */
+  onUp: () => void;
+  /** One log line per event that matters (connected, lost, unreachable, overflow). */
+  log: (line: string) => void;
+  /** First reconnect delay (default 50 ms); doubles per failure up to `maxBackoffMs` (1 s). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Drop the connection when more than this many bytes are queued (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** Source of randomness for jitter (default Math.random). */
+  random?: () => number;
+  /**
+   * After a logged failure, a connection counts as restored (and is logged) once it has stayed up
+   * this long (default 1 s); until then reconnects and losses are not logged again.
+   */
+  stableMs?: number;
+}
+
+/** One live connection of a link. */
+interface Session {
+  conn: Deno.TcpConn;
+  writer: ConnWriter;
+  down: boolean;
+}
+
+/**
+ * The outgoing, reconnecting link to one peer. While {@link PeerLink.up}, {@link PeerLink.send}
+ * queues a frame of messages; frames are written in order. While down, sends are dropped.
+ */
+export class PeerLink {
+  /** The peer this link goes to. */
+  readonly peer: ReplicaId;
+  readonly #opts: PeerLinkOptions;
+  readonly #minBackoff: number;
+  readonly #maxBackoff: number;
+  readonly #maxQueued: number;
+  readonly #random: () => number;
+  readonly #sleep = new Sleep();
+  #abort: AbortController | undefined;
+  #session: Session | undefined;
+  #closed = false;
+  #running: Promise<void> | undefined;
+  /**
+   * True after a failure was logged, until a connection stays up for `stableMs`: retries, and
+   * connections that the peer drops at once (e.g. it refuses our hello), are not logged again.
+   */
+  #quiet = false;
+  readonly #stableMs: number;
+
+  /** Creates the link; nothing happens until {@link PeerLink.start}. */
+  constructor(options: PeerLinkOptions) {
+    this.peer = options.peer;
+    this.#opts = options;
+    this.#minBackoff = options.minBackoffMs ?? 50;
+    this.#maxBackoff = options.maxBackoffMs ?? 1000;
+    this.#maxQueued = options.maxQueuedBytes ?? MAX_LINK_QUEUED_BYTES;
+    this.#random = options.random ?? Math.random;
+    this.#stableMs = options.stableMs ?? 1000;
+  }
+
+  /** True while connected (from the hello until the connection fails or is dropped). */
+  get up(): boolean {
+    return this.#session !== undefined && !this.#session.down;
+  }
+
+  /** Starts connecting (and reconnecting until {@link PeerLink.close}). */
+  start(): void {
+    if (this.#running !== undefined || this.#closed) return;
+    this.#running = this.#run();
+  }
+
+  /**
+   * Queues one frame holding `msgs` (in order). Returns false and drops them when the link is down.
+   * If more than the bound is queued, the connection is dropped (logged) and this returns false.
+   */
+  send(msgs: PeerMessage[]): boolean {
+    const session = this.#session;
+    if (session === undefined || session.down) return false;
+    let frames: Uint8Array[];
+    try {
+      frames = framesOf(msgs);
+    } catch (err) {
+      // Only a single message above the frame limit gets here; client limits make it impossible.
+      this.#drop(session, `cannot frame a message for peer ${this.peer}: ${errorText(err)}`, true);
+      return false;
+    }
+    for (const frame of frames) {
+      if (!this.#write(session, frame)) return false;
+    }
+    return true;
+  }
+
+  /** Stops reconnecting, closes the connection, and resolves when every socket op has ended. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#abort?.abort();
+    this.#sleep.cancel();
+    if (this.#session !== undefined) this.#drop(this.#session, undefined);
+    await this.#running;
+  }
+
+  #write(session: Session, frame: Uint8Array): boolean {
+    if (session.writer.queuedBytes > this.#maxQueued) {
+      this.#drop(
+        session,
+        `more than ${this.#maxQueued} bytes queued for peer ${this.peer}, dropping the connection`,
+        true,
+      );
+      return false;
+    }
+    return session.writer.write(frame);
+  }
+
+  /**
+   * Marks the session down, discards its queue and closes its socket (idempotent). The reason is
+   * logged unless the link is quiet (or closing); `always` logs it regardless.
+   */
+  #drop(session: Session, reason: string | undefined, always = false): void {
+    if (session.down) return;
+    session.down = true;
+    session.writer.discard();
+    try {
+      session.conn.close();
+    } catch {
+      // already closed
+    }
+    if (reason !== undefined && !this.#closed && (!this.#quiet || always)) {
+      this.#opts.log(`lost link to peer ${this.peer}: ${reason}`);
+    }
+    this.#quiet = true;
+  }
+
+  #jitter(delay: number): number {
+    return delay / 2 + (delay / 2) * this.#random();
+  }
+
+  async #run(): Promise<void> {
+    const { hostname, port } = this.#opts;
+    let delay = this.#minBackoff;
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      this.#abort = new AbortController();
+      try {
+        conn = await Deno.connect({ hostname, port, signal: this.#abort.signal });
+      } catch (err) {
+        if (this.#closed) break;
+        if (!this.#quiet) {
+          this.#opts.log(
+            `cannot reach peer ${this.peer} at ${hostname}:${port}: ${errorText(err)}; retrying`,
+          );
+          this.#quiet = true;
+        }
+        await this.#sleep.wait(this.#jitter(delay));
+        delay = Math.min(delay * 2, this.#maxBackoff);
+        continue;
+      } finally {
+        this.#abort = undefined;
+      }
+      if (this.#closed) {
+        conn.close();
+        break;
+      }
+      const since = Date.now();
+      await this.#serve(conn);
+      if (this.#closed) break;
+      // A connection that stayed up a while resets the back-off; one that drops at once does not.
+      if (Date.now() - since >= this.#maxBackoff) delay = this.#minBackoff;
+      await this.#sleep.wait(this.#jitter(delay));
+      delay = Math.min(delay * 2, this.#maxBackoff);
+    }
+  }
+
+  /** Runs one connection until it ends; resolves once its read and writes have finished. */
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    try {
+      conn.setNoDelay(true);
+      conn.setKeepAlive(true);
+    } catch {
+      // best effort
+    }
+    const writer = new ConnWriter(
+      conn,
+      (err) => this.#drop(session, `write failed: ${errorText(err)}`),
+    );
+    const session: Session = { conn, writer, down: false };
+    this.#session = session;
+    session.writer.write(
+      encodeFrame(
+        encodePeerFrame({ kind: "hello", from: this.#opts.self, cluster: this.#opts.cluster }),
+      ),
+    );
+    const connected = `connected to peer ${this.peer} at ${this.#opts.hostname}:${this.#opts.port}`;
+    let stableTimer: ReturnType<typeof setTimeout> | undefined;
+    if (!this.#quiet) {
+      this.#opts.log(connected);
+    } else {
+      stableTimer = setTimeout(() => {
+        stableTimer = undefined;
+        if (session.down) return;
+        this.#quiet = false;
+        this.#opts.log(connected);
+      }, this.#stableMs);
+    }
+    this.#opts.onUp();
+
+    const buf = new Uint8Array(512);
+    let reason = "closed by peer";
+    try {
+      while (!session.down) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        // The peer never sends anything after accepting; ignore stray bytes.
+      }
+    } catch (err) {
+      reason = errorText(err);
+    }
+    if (stableTimer !== undefined) clearTimeout(stableTimer);
+    this.#drop(session, reason);
+    await session.writer.idle();
+    if (this.#session === session) this.#session = undefined;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The listener on a replica's peer port. Every incoming connection must open with a valid hello
+ * (`from` a configured replica other than ourselves, `cluster` equal to ours) or it is logged and
+ * closed. After that each frame is decoded and its messages delivered to the owner, in the order
+ * the peer sent them. A malformed frame closes that connection (logged), never the process. A new
+ * connection from peer p replaces p's older one: the old one is closed and anything more read from
+ * it is ignored, so p's messages are processed strictly in the order p sent them.
+ *
+ * @module
+ */
+import type { PeerMessage, ReplicaId } from "../core/types.ts";
+import { FrameDecoder, MAX_FRAME_BYTES } from "./frame.ts";
+import { decodePeerFrame, type PeerFrame } from "./peer_codec.ts";
+import { errorText, Sleep } from "./peer_link.ts";
+
+/** Options of a {@link PeerServer}. */
+export interface PeerServerOptions {
+  /** Address to listen on (port 0 picks a free port). */
+  hostname: string;
+  port: number;
+  /** Our replica id: a hello claiming it is refused. */
+  self: ReplicaId;
+  /** Every configured replica id (ours may be included). */
+  replicas: readonly ReplicaId[];
+  /** Our cluster fingerprint: a hello with another one is refused. */
+  cluster: string;
+  /** Called once per received frame with its messages, synchronously from the read loop. */
+  onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
+  /** One log line per event that matters (connected, lost, replaced, bad hello, malformed). */
+  log: (line: string) => void;
+  /** A connection that has not sent a valid hello within this time is closed (default 5 s). */
+  helloTimeoutMs?: number;
+  /** Largest frame payload accepted (default 64 MiB). */
+  maxFrameBytes?: number;
+}
+
+/** One accepted connection. */
+interface Incoming {
+  conn: Deno.Conn;
+  /** Printable remote address. */
+  remote: string;
+  /** The peer, once its hello was accepted. */
+  from: ReplicaId | undefined;
+  closed: boolean;
+}
+
+/** Accepts peer connections and turns their frames into message batches. */
+export class PeerServer {
+  readonly #opts: PeerServerOptions;
+  readonly #peers: ReadonlySet<ReplicaId>;
+  #listener: Deno.TcpListener | undefined;
+  #closed = false;
+  readonly #pause = new Sleep();
+  #accepting: Promise<void> | undefined;
+  readonly #conns = new Set<Incoming>();
+  readonly #serving = new Set<Promise<void>>();
+  /** The current (newest) connection of each peer. */
+  readonly #current = new Map<ReplicaId, Incoming>();
+
+  /** Creates the server; nothing listens until {@link PeerServer.listen}. */
+  constructor(options: PeerServerOptions) {
+    this.#opts = options;
+    this.#peers = new Set(options.replicas.filter((id) => id !== options.self));
+  }
+
+  /**
+   * Binds the listener and starts accepting. Returns the bound address.
+   *
+   * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
+   */
+  listen(): Deno.NetAddr {
+    if (this.#listener !== undefined) return this.addr;
+    this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
+    this.#accepting = this.#acceptLoop(this.#listener);
+    return this.addr;
+  }
+
+  /** The bound address (after {@link PeerServer.listen}). */
+  get addr(): Deno.NetAddr {
+    if (this.#listener === undefined) throw new Error("peer server is not listening");
+    return this.#listener.addr;
+  }
+
+  /** Peers with an accepted (post-hello) connection right now. */
+  get connectedPeers(): ReplicaId[] {
+    return [...this.#current.keys()].sort((a, b) => a - b);
+  }
+
+  /** Stops listening, closes every connection, resolves when all their ops have ended. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#pause.cancel();
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    for (const c of this.#conns) this.#closeConn(c);
+    await this.#accepting;
+    while (this.#serving.size > 0) await Promise.all([...this.#serving]);
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (this.#closed || err instanceof Deno.errors.BadResource) break;
+        this.#opts.log(`peer port: accept failed: ${errorText(err)}`);
+        await this.#pause.wait(100); // e.g. out of file descriptors: do not spin
+        continue;
+      }
+      if (this.#closed) {
+        conn.close();
+        break;
+      }
+      const serving = this.#serve(conn);
+      this.#serving.add(serving);
+      void serving.finally(() => this.#serving.delete(serving));
+    }
+  }
+
+  #closeConn(c: Incoming): void {
+    if (c.closed) return;
+    c.closed = true;
+    try {
+      c.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  #who(c: Incoming): string {
+    return c.from === undefined ? `connection from ${c.remote}` : `peer ${c.from} (${c.remote})`;
+  }
+
+  /** Validates a hello; returns a refusal reason, or undefined when it is acceptable. */
+  #checkHello(frame: PeerFrame): string | undefined {
+    if (frame.kind !== "hello") return `expected a hello frame first, got "${frame.kind}"`;
+    if (frame.cluster !== this.#opts.cluster) {
+      return `cluster ${frame.cluster} differs from ours (${this.#opts.cluster}): different config`;
+    }
+    if (frame.from === this.#opts.self) return `hello claims our own id ${frame.from}`;
+    if (!this.#peers.has(frame.from)) return `hello from unknown replica id ${frame.from}`;
+    return undefined;
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    const addr = conn.remoteAddr;
+    const c: Incoming = {
+      conn,
+      remote: `${addr.hostname}:${addr.port}`,
+      from: undefined,
+      closed: false,
+    };
+    this.#conns.add(c);
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // best effort
+    }
+    const helloMs = this.#opts.helloTimeoutMs ?? 5000;
+    const helloTimer = setTimeout(() => {
+      if (c.from !== undefined || c.closed) return;
+      this.#opts.log(`${this.#who(c)}: no hello within ${helloMs} ms, closing it`);
+      this.#closeConn(c);
+    }, helloMs);
+    const decoder = new FrameDecoder(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      reading: while (!c.closed) {
+        let n: number | null;
+        try {
+          n = await conn.read(buf);
+        } catch (err) {
+          if (!c.closed && c.from !== undefined && this.#current.get(c.from) === c) {
+            this.#opts.log(`${this.#who(c)}: read failed: ${errorText(err)}`);
+          }
+          break;
+        }
+        if (n === null) break;
+        decoder.push(buf.subarray(0, n));
+        while (!c.closed) {
+          let frame: PeerFrame;
+          try {
+            const payload = decoder.next();
+            if (payload === null) break;
+            frame = decodePeerFrame(payload);
+          } catch (err) {
+            this.#opts.log(
+              `${this.#who(c)}: malformed frame, closing the connection: ${errorText(err)}`,
+            );
+            break reading;
+          }
+          if (c.from === undefined) {
+            const refusal = this.#checkHello(frame);
+            if (refusal !== undefined || frame.kind !== "hello") {
+              this.#opts.log(`${this.#who(c)}: bad hello, closing it: ${refusal}`);
+              break reading;
+            }
+            clearTimeout(helloTimer);
+            c.from = frame.from;
+            const old = this.#current.get(c.from);
+            this.#current.set(c.from, c);
+            if (old !== undefined) {
+              this.#closeConn(old);
+              this.#opts.log(
+                `peer ${c.from} reconnected from ${c.remote}, replacing its older connection`,
+              );
+            } else {
+              this.#opts.log(`peer ${c.from} connected from ${c.remote}`);
+            }
+            continue;
+          }
+          if (frame.kind === "hello") {
+            this.#opts.log(`${this.#who(c)}: unexpected second hello, closing the connection`);
+            break reading;
+          }
+          if (this.#current.get(c.from) !== c) break reading; // replaced meanwhile
+          this.#opts.onMessages(c.from, frame.msgs);
+        }
+      }
+    } finally {
+      clearTimeout(helloTimer);
+      this.#closeConn(c);
+      this.#conns.delete(c);
+      if (c.from !== undefined && this.#current.get(c.from) === c) {
+        this.#current.delete(c.from);
+        if (!this.#closed) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);
+      }
+    }
+  }
+}

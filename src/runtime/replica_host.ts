@@ -1,0 +1,311 @@
+/**
+ * Runs one replica: drives the pure core (`Replica` over a `KvStore`) with real sockets and timers.
+ *
+ * - Inputs become events: peer frames (`peer`), client operations (`request`), a 10 ms timer
+ *   (`tick`), and an outgoing link coming up (`link-up`).
+ * - Actions are carried out in order: `send` appends the message to the peer's outbox for this
+ *   turn (dropped if the link is down), `reply` answers the client request with that id, `deliver`
+ *   is only logged with `verbose`.
+ * - End of turn: after any input, one flush is scheduled (a microtask, so everything processed in
+ *   the same turn shares it): it calls `step({type:"flush"})` (coalesced acks) and writes each
+ *   peer's outbox as one frame.
+ * - Link-up: the link calls back synchronously right after connecting (hello queued); the host
+ *   calls `step({type:"link-up"})` and writes the sends for that peer at once, before anything
+ *   else reaches that link.
+ *
+ * @module
+ */
+import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
+import { clusterId, findReplica } from "../config/config.ts";
+import { Replica } from "../core/replica.ts";
+import type {
+  Action,
+  Event,
+  Outcome,
+  PeerMessage,
+  ReplicaId,
+  ReplicaOptions,
+  ReplicaStatus,
+} from "../core/types.ts";
+import { KvStore } from "../kv/store.ts";
+import { ClientServer } from "../net/client_server.ts";
+import { errorText, PeerLink } from "../net/peer_link.ts";
+import { PeerServer } from "../net/peer_server.ts";
+
+/** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
+function clip(s: string): string {
+  const shown = s.length > 40 ? `${s.slice(0, 40)}...(${s.length} bytes)` : s;
+  return JSON.stringify(shown);
+}
+
+/** A listener could not be bound (port in use, address not available, no permission). */
+export class ListenError extends Error {
+  /** Which listener failed. */
+  readonly role: "clients" | "peers";
+  /** The address that could not be bound, `host:port`. */
+  readonly address: string;
+  /** True when the port is already in use. */
+  readonly inUse: boolean;
+
+  /** Builds the error from the `Deno.listen` failure `cause`. */
+  constructor(role: "clients" | "peers", address: string, cause: unknown) {
+    const inUse = cause instanceof Deno.errors.AddrInUse;
+    const reason = inUse ? "address already in use" : errorText(cause);
+    super(`cannot listen for ${role} on ${address}: ${reason}`, { cause });
+    this.name = "ListenError";
+    this.role = role;
+    this.address = address;
+    this.inUse = inUse;
+  }
+}
+
+/** Options of a {@link ReplicaHost}. */
+export interface ReplicaHostOptions {
+  /** The cluster config; this replica listens where its own line says. */
+  config: ClusterConfig;
+  /** This replica's id (must be in the config). */
+  id: ReplicaId;
+  /** Log per-operation detail (deliveries, client connections). */
+  verbose?: boolean;
+  /** Where log lines go (default `console.log`); each is prefixed `replica <id>: `. */
+  log?: (line: string) => void;
+  /** Tick period in ms (default 10). */
+  tickMs?: number;
+  /** Core tunables (ticks). */
+  core?: Omit<ReplicaOptions, "id" | "replicas">;
+  /** Override the listening ports (tests use 0); peers are still reached at their config ports. */
+  listen?: { clientPort?: number; peerPort?: number };
+  /** Reconnect back-off bounds of the peer links (default 50 ms .. 1 s). */
+  backoff?: { minMs?: number; maxMs?: number };
+}
+
+/** One replica process's worth of sockets and timers around the core. */
+export class ReplicaHost {
+  /** This replica's id. */
+  readonly id: ReplicaId;
+  readonly #self: ReplicaAddress;
+  readonly #verbose: boolean;
+  readonly #logSink: (line: string) => void;
+  readonly #tickMs: number;
+  readonly #replica: Replica;
+  readonly #peerServer: PeerServer;
+  readonly #clientServer: ClientServer;
+  readonly #links = new Map<ReplicaId, PeerLink>();
+  /** Messages for each peer queued during this turn; written as one frame per peer at flush. */
+  readonly #outbox = new Map<ReplicaId, PeerMessage[]>();
+  /** Client requests waiting for their `reply` action. */
+  readonly #pending = new Map<number, (outcome: Outcome) => void>();
+  #nextRequestId = 1;
+  #flushScheduled = false;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #state: "new" | "started" | "stopped" = "new";
+
+  /**
+   * Builds the replica and its servers; nothing listens until {@link ReplicaHost.start}.
+   *
+   * @throws {ConfigError} when `id` is not in the config.
+   */
+  constructor(options: ReplicaHostOptions) {
+    const { config, id } = options;
+    this.id = id;
+    this.#self = findReplica(config, id);
+    this.#verbose = options.verbose ?? false;
+    this.#logSink = options.log ?? ((line) => console.log(line));
+    this.#tickMs = options.tickMs ?? 10;
+    const ids = config.replicas.map((r) => r.id);
+    const cluster = clusterId(config);
+    this.#replica = new Replica({ ...options.core, id, replicas: ids }, new KvStore());
+    const log = (line: string) => this.#log(line);
+
+    this.#peerServer = new PeerServer({
+      hostname: this.#self.host,
+      port: options.listen?.peerPort ?? this.#self.peerPort,
+      self: id,
+      replicas: ids,
+      cluster,
+      log,
+      onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
+    });
+    this.#clientServer = new ClientServer({
+      hostname: this.#self.host,
+      port: options.listen?.clientPort ?? this.#self.clientPort,
+      log,
+      verbose: this.#verbose,
+      handler: {
+        submit: (cmd, respond) => {
+          if (this.#state !== "started") {
+            respond({ ok: false, code: "REFUSED", message: "replica is shutting down" });
+            return;
+          }
+          const requestId = this.#nextRequestId++;
+          this.#pending.set(requestId, respond);
+          this.#input({ type: "request", id: requestId, cmd });
+        },
+        status: () => this.#replica.status(),
+      },
+    });
+    for (const peer of config.replicas) {
+      if (peer.id === id) continue;
+      this.#links.set(
+        peer.id,
+        new PeerLink({
+          self: id,
+          peer: peer.id,
+          hostname: peer.host,
+          port: peer.peerPort,
+          cluster,
+          log,
+          minBackoffMs: options.backoff?.minMs,
+          maxBackoffMs: options.backoff?.maxMs,
+          onUp: () => this.#linkUp(peer.id),
+        }),
+      );
+    }
+  }
+
+  /** The bound client address (after {@link ReplicaHost.start}). */
+  get clientAddr(): Deno.NetAddr {
+    return this.#clientServer.addr;
+  }
+
+  /** The bound peer address (after {@link ReplicaHost.start}). */
+  get peerAddr(): Deno.NetAddr {
+    return this.#peerServer.addr;
+  }
+
+  /** Peers whose outgoing link is up, and peers with an accepted incoming connection. */
+  connectedPeers(): { outgoing: ReplicaId[]; incoming: ReplicaId[] } {
+    const outgoing = [...this.#links.values()].filter((l) => l.up).map((l) => l.peer);
+    return { outgoing: outgoing.sort((a, b) => a - b), incoming: this.#peerServer.connectedPeers };
+  }
+
+  /** The core's status. */
+  status(): ReplicaStatus {
+    return this.#replica.status();
+  }
+
+  /**
+   * Binds both listeners, then starts the peer links and the tick timer. Resolves once listening.
+   *
+   * @throws {ListenError} when a port cannot be bound (nothing is left open).
+   */
+  start(): Promise<void> {
+    if (this.#state !== "new") return Promise.reject(new Error("ReplicaHost.start called twice"));
+    const host = this.#self.host;
+    try {
+      this.#peerServer.listen();
+    } catch (err) {
+      this.#state = "stopped";
+      return Promise.reject(new ListenError("peers", `${host}:${this.#self.peerPort}`, err));
+    }
+    try {
+      this.#clientServer.listen();
+    } catch (err) {
+      this.#state = "stopped";
+      return this.#peerServer.close().then(() => {
+        throw new ListenError("clients", `${host}:${this.#self.clientPort}`, err);
+      });
+    }
+    this.#state = "started";
+    const c = this.clientAddr;
+    const p = this.peerAddr;
+    this.#log(`listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}`);
+    for (const link of this.#links.values()) link.start();
+    this.#ticker = setInterval(() => this.#input({ type: "tick" }), this.#tickMs);
+    return Promise.resolve();
+  }
+
+  /** Closes listeners, links and connections, clears timers; resolves when all are closed. */
+  async stop(): Promise<void> {
+    const wasStarted = this.#state === "started";
+    this.#state = "stopped";
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    this.#outbox.clear();
+    this.#pending.clear();
+    await Promise.all([
+      this.#peerServer.close(),
+      this.#clientServer.close(),
+      ...[...this.#links.values()].map((l) => l.close()),
+    ]);
+    if (wasStarted) this.#log("stopped");
+  }
+
+  #log(line: string): void {
+    this.#logSink(`replica ${this.id}: ${line}`);
+  }
+
+  /** Feeds one input event to the core, carries out its actions, and schedules the flush. */
+  #input(event: Event): void {
+    if (this.#state !== "started") return;
+    this.#carryOut(this.#replica.step(event));
+    this.#scheduleFlush();
+  }
+
+  #linkUp(peer: ReplicaId): void {
+    if (this.#state !== "started") return;
+    // Anything still queued for this peer was meant for the previous connection, which is gone;
+    // the core resends what the peer has not acknowledged.
+    this.#outbox.delete(peer);
+    this.#carryOut(this.#replica.step({ type: "link-up", peer }));
+    this.#writeOutbox(peer);
+    this.#scheduleFlush();
+  }
+
+  #carryOut(actions: Action[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case "send": {
+          if (!this.#links.get(action.to)?.up) break; // link down: dropped, the core resends
+          let queue = this.#outbox.get(action.to);
+          if (queue === undefined) this.#outbox.set(action.to, queue = []);
+          queue.push(action.msg);
+          break;
+        }
+        case "reply": {
+          const respond = this.#pending.get(action.id);
+          this.#pending.delete(action.id);
+          respond?.(action.outcome);
+          break;
+        }
+        case "deliver":
+          if (this.#verbose) {
+            const { entry, index, result } = action;
+            const op = entry.cmd.op;
+            const what = op.kind === "put"
+              ? `put ${clip(op.key)} ${clip(op.value)}`
+              : `${op.kind} ${clip(op.key)}`;
+            const got = result.kind === "value"
+              ? (result.value === null ? "nil" : clip(result.value))
+              : result.kind === "int"
+              ? String(result.value)
+              : "ok";
+            this.#log(
+              `deliver #${index} ${what} -> ${got} ` +
+                `(view ${entry.view} origin ${entry.origin} seq ${entry.seq} ts ${entry.ts})`,
+            );
+          }
+          break;
+      }
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      if (this.#state !== "started") return;
+      this.#carryOut(this.#replica.step({ type: "flush" }));
+      for (const peer of [...this.#outbox.keys()]) this.#writeOutbox(peer);
+    });
+  }
+
+  /** Writes everything queued for `peer` as one frame (dropped if the link went down). */
+  #writeOutbox(peer: ReplicaId): void {
+    const msgs = this.#outbox.get(peer);
+    this.#outbox.delete(peer);
+    if (msgs === undefined || msgs.length === 0) return;
+    this.#links.get(peer)?.send(msgs);
+  }
+}
