@@ -229,6 +229,7 @@ export function encodeOutcome(outcome: Outcome): Uint8Array {
 const INFO_FIELDS: readonly (keyof ReplicaStatus)[] = [
   "id",
   "view",
+  "state",
   "members",
   "clock",
   "delivered",

@@ -229,6 +229,7 @@ Deno.test("encodeOutcome", () => {
 const STATUS: ReplicaStatus = {
   id: 1,
   view: 0,
+  state: "normal",
   members: [1, 2, 3],
   clock: 17,
   delivered: 5,
@@ -242,13 +243,20 @@ Deno.test("formatInfo: Redis INFO layout in ReplicaStatus order", () => {
   const body = formatInfo(STATUS);
   assert.equal(
     body,
-    "# lamportkv\r\nid:1\r\nview:0\r\nmembers:1,2,3\r\nclock:17\r\ndelivered:5\r\n" +
+    "# lamportkv\r\nid:1\r\nview:0\r\nstate:normal\r\nmembers:1,2,3\r\nclock:17\r\n" +
+      "delivered:5\r\n" +
       "holdback:2\r\npending:1\r\nkeys:4\r\ndigest:9f86d081\r\n",
   );
   // Field order does not depend on the object's key order.
   const shuffled = { digest: "d", keys: 0, members: [], id: 2 } as unknown as ReplicaStatus;
   const lines = formatInfo({ ...STATUS, ...shuffled }).split("\r\n");
-  assert.deepEqual(lines.slice(0, 4), ["# lamportkv", "id:2", "view:0", "members:"]);
+  assert.deepEqual(lines.slice(0, 5), [
+    "# lamportkv",
+    "id:2",
+    "view:0",
+    "state:normal",
+    "members:",
+  ]);
   // Extra fields of a newer status follow, sanitised.
   const extra = { ...STATUS, uptime: 3, note: "a\r\nb" } as unknown as ReplicaStatus;
   assert.ok(formatInfo(extra).endsWith("digest:9f86d081\r\nuptime:3\r\nnote:a  b\r\n"));
@@ -266,6 +274,7 @@ Deno.test("parseInfo reads formatInfo back", () => {
   assert.deepEqual(parseInfo(formatInfo(STATUS)), {
     id: "1",
     view: "0",
+    state: "normal",
     members: "1,2,3",
     clock: "17",
     delivered: "5",
