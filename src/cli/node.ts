@@ -11,14 +11,18 @@ import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 
 /** The `--help` text. */
-export const NODE_USAGE = `Usage: deno task node <id> <config> [--verbose]
+export const NODE_USAGE = `Usage: deno task node <id> <config> [options]
 
 Runs replica <id> of the cluster described by the config file <config>: it serves RESP clients
 on its client port and talks to the other replicas on its peer port, as listed in the file.
 
 Options:
-  --verbose   log every delivered operation and client connection
-  -h, --help  show this help and exit
+  --failure-timeout <ms>     suspect a peer after this long without a message (default 1000;
+                             100..60000). Use the same value on every replica.
+  --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
+                             when something (a proxy, a NAT) forwards the config's address here
+  -v, --verbose              log every delivered operation and client connection
+  -h, --help                 show this help and exit
 
 Stop it with Ctrl-C (SIGINT) or SIGTERM.`;
 
@@ -27,6 +31,22 @@ export interface NodeArgs {
   id: number;
   configPath: string;
   verbose: boolean;
+  /** Milliseconds of silence before a peer is suspected. */
+  failureTimeoutMs: number;
+  /** Peer listening port override (undefined: the config's). */
+  listenPeerPort?: number;
+}
+
+/** Default of `--failure-timeout`, in milliseconds. */
+export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
+
+function intOption(name: string, text: string | undefined, min: number, max: number) {
+  if (text === undefined) return undefined;
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
+  }
+  return n;
 }
 
 /** A command line that cannot be run. */
@@ -53,6 +73,8 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
       options: {
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
+        "failure-timeout": { type: "string" },
+        "listen-peer-port": { type: "string" },
       },
     });
   } catch (err) {
@@ -68,7 +90,31 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
   if (!Number.isSafeInteger(id) || id < 1) {
     throw new UsageError(`replica id must be a positive integer, got "${idText}"`);
   }
-  return { id, configPath, verbose: parsed.values.verbose ?? false };
+  const failureTimeoutMs =
+    intOption("failure-timeout", parsed.values["failure-timeout"], 100, 60_000) ??
+      DEFAULT_FAILURE_TIMEOUT_MS;
+  const listenPeerPort = intOption("listen-peer-port", parsed.values["listen-peer-port"], 1, 65535);
+  return {
+    id,
+    configPath,
+    verbose: parsed.values.verbose ?? false,
+    failureTimeoutMs,
+    listenPeerPort,
+  };
+}
+
+/**
+ * Core timings (in 10 ms ticks) for a failure timeout: a silent peer is suspected after the
+ * timeout; a request that finds no view waits two timeouts before NOQUORUM; a view change is
+ * retried after half a timeout.
+ */
+export function coreTimings(failureTimeoutMs: number) {
+  const ticks = Math.max(10, Math.round(failureTimeoutMs / 10));
+  return {
+    suspectTicks: ticks,
+    noQuorumTicks: 2 * ticks,
+    viewChangeTimeoutTicks: Math.max(10, Math.round(ticks / 2)),
+  };
 }
 
 /** Runs the node entry point with `args`; returns only for `--help` and usage/config errors. */
@@ -84,13 +130,19 @@ export async function main(args: string[]): Promise<number> {
     console.log(NODE_USAGE);
     return 0;
   }
-  const { id, configPath, verbose } = parsed;
+  const { id, configPath, verbose, failureTimeoutMs, listenPeerPort } = parsed;
 
   let host: ReplicaHost;
   try {
     const config = await loadConfig(configPath);
     findReplica(config, id);
-    host = new ReplicaHost({ config, id, verbose });
+    host = new ReplicaHost({
+      config,
+      id,
+      verbose,
+      core: coreTimings(failureTimeoutMs),
+      listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`error: ${err.message}`);

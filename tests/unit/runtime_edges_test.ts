@@ -17,7 +17,7 @@ import { PeerServer } from "../../src/net/peer_server.ts";
 import { encodeCommand, RespError, RespReplyParser, type RespValue } from "../../src/net/resp.ts";
 import { ReplicaHost } from "../../src/runtime/replica_host.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
-import { parseNodeArgs, UsageError } from "../../src/cli/node.ts";
+import { coreTimings, parseNodeArgs, UsageError } from "../../src/cli/node.ts";
 import { Prng } from "../support/prng.ts";
 
 const HOST = "127.0.0.1";
@@ -643,6 +643,26 @@ Deno.test("node CLI: argument errors", () => {
     id: 3,
     configPath: "c.txt",
     verbose: true,
+    failureTimeoutMs: 1000,
+    listenPeerPort: undefined,
+  });
+  const tuned = parseNodeArgs([
+    "3",
+    "c.txt",
+    "--failure-timeout",
+    "300",
+    "--listen-peer-port",
+    "9",
+  ]);
+  assert.ok(tuned !== "help");
+  assert.equal(tuned.failureTimeoutMs, 300);
+  assert.equal(tuned.listenPeerPort, 9);
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--failure-timeout", "50"]), /100\.\.60000/);
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--listen-peer-port", "x"]), /1\.\.65535/);
+  assert.deepEqual(coreTimings(1000), {
+    suspectTicks: 100,
+    noQuorumTicks: 200,
+    viewChangeTimeoutTicks: 50,
   });
   assert.throws(() => parseNodeArgs(["1"]), UsageError);
   assert.throws(() => parseNodeArgs(["0", "c.txt"]), /positive integer/);
