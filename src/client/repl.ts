@@ -220,6 +220,7 @@ const STATUS_COLUMNS = [
   "address",
   "reachable",
   "view",
+  "state",
   "members",
   "clock",
   "delivered",
@@ -231,6 +232,23 @@ const STATUS_COLUMNS = [
 /** Marks a digest that differs from the majority at the same delivered index. */
 export const DIGEST_MISMATCH_MARK = " *";
 
+/** Marks a reachable replica that is not normal in the majority's view. */
+export const OUTSIDE_VIEW_MARK = " !";
+
+/**
+ * The view that a majority of the configured replicas (all of `reports`) say they are normal in,
+ * or null when no view has a majority (then the cluster cannot serve).
+ */
+export function majorityView(reports: ReplicaReport[]): string | null {
+  const counts = new Map<string, number>();
+  for (const r of reports) {
+    if (!r.reachable || !r.info?.view || (r.info.state ?? "normal") !== "normal") continue;
+    counts.set(r.info.view, (counts.get(r.info.view) ?? 0) + 1);
+  }
+  for (const [view, count] of counts) if (count * 2 > reports.length) return view;
+  return null;
+}
+
 /**
  * The `status` table: one row per replica with its INFO fields (`-` when unreachable). Among the
  * reachable replicas at the same delivered index, a digest that differs from the majority's (or
@@ -239,6 +257,14 @@ export const DIGEST_MISMATCH_MARK = " *";
  */
 export function formatStatusTable(reports: ReplicaReport[]): string {
   const suspicious = digestMismatches(reports);
+  const view = majorityView(reports);
+  const outside = new Set(
+    reports.flatMap((r, i) =>
+      r.reachable && r.info && (r.info.view !== view || (r.info.state ?? "normal") !== "normal")
+        ? [i]
+        : []
+    ),
+  );
   const rows: string[][] = reports.map((report, i) => {
     const info = report.info ?? {};
     return STATUS_COLUMNS.map((column): string => {
@@ -253,6 +279,10 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
           const digest = info.digest ?? "-";
           return suspicious.has(i) ? digest + DIGEST_MISMATCH_MARK : digest;
         }
+        case "view": {
+          const v = info.view ?? "-";
+          return outside.has(i) && view !== null ? v + OUTSIDE_VIEW_MARK : v;
+        }
         default:
           return info[column] ?? "-";
       }
@@ -265,6 +295,13 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
   );
   if (suspicious.size > 0) {
     lines.push("*" + " digest differs from the majority of replicas at the same delivered index");
+  }
+  if (view === null && reports.some((r) => r.reachable)) {
+    lines.push(
+      `no view has a majority of the ${reports.length} replicas: the cluster cannot serve now`,
+    );
+  } else if (view !== null && outside.size > 0) {
+    lines.push(`! not serving in the majority's view ${view} (cut off, paused, or catching up)`);
   }
   for (const r of reports) if (r.error) lines.push(`replica ${r.replica.id}: ${r.error}`);
   return lines.join("\n");
