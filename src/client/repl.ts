@@ -296,6 +296,7 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
   if (suspicious.size > 0) {
     lines.push("*" + " digest differs from the majority of replicas at the same delivered index");
   }
+  for (const r of reports) if (r.error) lines.push(`replica ${r.replica.id}: ${r.error}`);
   if (view === null && reports.some((r) => r.reachable)) {
     lines.push(
       `no view has a majority of the ${reports.length} replicas: the cluster cannot serve now`,
@@ -303,7 +304,6 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
   } else if (view !== null && outside.size > 0) {
     lines.push(`! not serving in the majority's view ${view} (cut off, paused, or catching up)`);
   }
-  for (const r of reports) if (r.error) lines.push(`replica ${r.replica.id}: ${r.error}`);
   return lines.join("\n");
 }
 
