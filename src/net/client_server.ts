@@ -25,7 +25,7 @@ import {
   type RespLimits,
   RespRequestParser,
 } from "./resp.ts";
-import { concatBytes, ConnWriter, errorText, Sleep } from "./peer_link.ts";
+import { concatBytes, ConnWriter, errorText, Sleep } from "./conn_writer.ts";
 
 /** What the client server needs from its replica. */
 export interface ClientHandler {

@@ -11,7 +11,7 @@
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { FrameDecoder, MAX_FRAME_BYTES } from "./frame.ts";
 import { decodePeerFrame, type PeerFrame } from "./peer_codec.ts";
-import { errorText, Sleep } from "./peer_link.ts";
+import { errorText, Sleep } from "./conn_writer.ts";
 
 /** Options of a {@link PeerServer}. */
 export interface PeerServerOptions {

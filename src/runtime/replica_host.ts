@@ -29,7 +29,8 @@ import type {
 } from "../core/types.ts";
 import { KvStore } from "../kv/store.ts";
 import { ClientServer } from "../net/client_server.ts";
-import { errorText, PeerLink } from "../net/peer_link.ts";
+import { errorText } from "../net/conn_writer.ts";
+import { PeerLink } from "../net/peer_link.ts";
 import { PeerServer } from "../net/peer_server.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
