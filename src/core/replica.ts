@@ -29,12 +29,15 @@ import type {
   AckVector,
   Action,
   Command,
+  DurableSnapshot,
   Entry,
   Event,
   FlushReport,
   Install,
   OpResult,
   PeerMessage,
+  PersistRecord,
+  Recovered,
   ReplicaId,
   ReplicaOptions,
   ReplicaStatus,
@@ -63,6 +66,7 @@ const DEFAULTS = {
   viewChangeTimeoutTicks: 50,
   noQuorumTicks: 200,
   retainEntries: 10_000,
+  snapshotEvery: 10_000,
 };
 
 type State = ReplicaStatus["state"];
@@ -123,11 +127,21 @@ export class Replica {
   #holdback = new HoldbackQueue();
   /** Per origin: the highest seq received (contiguous; links are FIFO). Includes self. */
   #received = new Map<ReplicaId, number>();
+  /** Per origin: the highest seq persisted here (what our acks may claim). Includes self. */
+  #durable = new Map<ReplicaId, number>();
   /** Per other member: its latest ack vector. */
   #acks = new Map<ReplicaId, Map<ReplicaId, number>>();
   /** Own entries not yet acknowledged by every member, for resending after reconnects. */
   #unacked: Entry[] = [];
   #ackDirty = false;
+
+  // ---- durability ----
+  /** Persist actions emitted by this process, and how many of them the host reported durable. */
+  #persisted = 0;
+  #synced = 0;
+  /** Work waiting for a persist action to be durable, in persist order. */
+  #afterSyncQueue: { n: number; run: (out: Action[]) => void }[] = [];
+  #sinceSnapshot = 0;
 
   // ---- delivered state ----
   #delivered = 0;
@@ -156,9 +170,11 @@ export class Replica {
       viewChangeTimeoutTicks: options.viewChangeTimeoutTicks ?? DEFAULTS.viewChangeTimeoutTicks,
       noQuorumTicks: options.noQuorumTicks ?? DEFAULTS.noQuorumTicks,
       retainEntries: options.retainEntries ?? DEFAULTS.retainEntries,
+      snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
     };
     this.#detector = new FailureDetector(this.id, replicas, this.#opt.suspectTicks);
     this.#log = new DeliveredLog(this.#opt.retainEntries);
+    if (options.recovered) this.#recover(options.recovered);
   }
 
   /** Feeds one event; returns the actions to carry out, in order. */
@@ -179,6 +195,9 @@ export class Replica {
         break;
       case "flush":
         if (this.#ackDirty) this.#broadcastAck(out);
+        break;
+      case "synced":
+        this.#onSynced(event.upTo, out);
         break;
     }
     this.#deliverReady(out);
@@ -238,7 +257,7 @@ export class Replica {
     };
     this.#pending.set(key, request);
     this.#deadlines.push(request);
-    this.#accept(entry);
+    this.#accept(entry, out);
     this.#unacked.push(entry);
     const msg: PeerMessage = { type: "update", entry };
     for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
@@ -292,8 +311,7 @@ export class Replica {
         entry.seq === have + 1,
         () => `gap from ${from}: got seq ${entry.seq} after ${have} (links must be FIFO)`,
       );
-      this.#accept(entry);
-      this.#ackDirty = true;
+      this.#accept(entry, out);
     } else {
       this.#mergeAcks(from, msg.acks);
     }
@@ -314,7 +332,7 @@ export class Replica {
 
   // ---- ordering and delivery (normal case) ----
 
-  #accept(entry: Entry): void {
+  #accept(entry: Entry, out: Action[]): void {
     const last = this.#last;
     invariant(
       last === null || last.view !== entry.view || compareEntries(last, entry) < 0,
@@ -324,6 +342,14 @@ export class Replica {
     );
     this.#received.set(entry.origin, entry.seq);
     this.#holdback.push(entry);
+    const n = this.#persist({ r: "entry", entry }, out);
+    this.#afterSync(n, out, () => {
+      if (this.#state !== "normal" || entry.view !== this.#view) return;
+      if ((this.#durable.get(entry.origin) ?? 0) < entry.seq) {
+        this.#durable.set(entry.origin, entry.seq);
+        this.#ackDirty = true;
+      }
+    });
   }
 
   #mergeAcks(from: ReplicaId, acks: AckVector): void {
@@ -340,22 +366,27 @@ export class Replica {
     if (drop > 0) this.#unacked = this.#unacked.slice(drop);
   }
 
-  /** Highest seq of `origin` that `member` is known to hold in the current view. */
+  /** Highest seq of `origin` that `member` is known to hold durably in the current view. */
   #ackOf(member: ReplicaId, origin: ReplicaId): number {
-    if (member === this.id) return this.#received.get(origin) ?? 0;
-    const fromVector = this.#acks.get(member)?.get(origin) ?? 0;
-    // An origin holds its own updates: the update itself is its acknowledgement.
-    return member === origin ? Math.max(fromVector, this.#received.get(origin) ?? 0) : fromVector;
+    if (member === this.id) return this.#durable.get(origin) ?? 0;
+    return this.#acks.get(member)?.get(origin) ?? 0;
   }
 
   #deliverReady(out: Action[]): void {
     if (this.#state !== "normal") return;
     for (;;) {
       const head = this.#holdback.peek();
-      if (head === undefined) return;
-      for (const m of this.#members) if (this.#ackOf(m, head.origin) < head.seq) return;
+      if (head === undefined) break;
+      let ready = true;
+      for (const m of this.#members) if (this.#ackOf(m, head.origin) < head.seq) ready = false;
+      if (!ready) break;
       this.#holdback.pop();
       this.#deliver(head, out);
+    }
+    const every = this.#opt.snapshotEvery;
+    if (every > 0 && this.#sinceSnapshot >= every) {
+      this.#sinceSnapshot = 0;
+      out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });
     }
   }
 
@@ -366,6 +397,7 @@ export class Replica {
     this.#log.append(entry);
     const result = this.#machine.apply(entry.cmd);
     out.push({ type: "deliver", index: this.#delivered, entry, result });
+    this.#sinceSnapshot += 1;
     if (entry.origin === this.id) {
       const key = `${entry.view}:${entry.seq}`;
       const request = this.#pending.get(key);
@@ -485,7 +517,9 @@ export class Replica {
     }
     this.#state = this.#accepted ? "installing" : "changing";
     this.#changeStartedAt = this.#now;
-    this.#sendFlush(from, msg.view, this.#report(msg.delivered), out);
+    // The promise must survive a restart before anyone can count on it.
+    const n = this.#persist({ r: "promise", view: msg.view }, out);
+    this.#afterSync(n, out, (o) => this.#sendFlush(from, msg.view, this.#report(msg.delivered), o));
   }
 
   /** What this replica tells a coordinator whose delivered index is `coordinatorDelivered`. */
@@ -549,8 +583,12 @@ export class Replica {
     );
     this.#accepted = { view: msg.view, members: msg.members, coordinator: from, install };
     this.#state = "installing";
-    if (from === this.id) this.#onAccepted(this.id, msg.view, out);
-    else this.#sendVc(from, { type: "accepted", view: msg.view, ts: this.#clock.tick() }, out);
+    const n = this.#persist({ r: "accept", ...this.#accepted }, out);
+    this.#afterSync(n, out, (o) => {
+      if (this.#accepted?.view !== msg.view) return;
+      if (from === this.id) this.#onAccepted(this.id, msg.view, o);
+      else this.#sendVc(from, { type: "accepted", view: msg.view, ts: this.#clock.tick() }, o);
+    });
   }
 
   #onAccepted(from: ReplicaId, view: number, out: Action[]): void {
@@ -570,25 +608,12 @@ export class Replica {
     // Having promised a later view, we must not operate in this one: its coordinator may not
     // know what we would deliver here. The later view carries this install (we reported it).
     if (this.#promised !== accepted.view) return;
-    const { install } = accepted;
-    if (install.snapshot) {
-      this.#machine.restore(install.snapshot.state);
-      this.#delivered = install.snapshot.index;
-      this.#last = install.snapshot.last;
-      this.#log.resetTo(install.snapshot.index);
-    }
-    invariant(install.from === this.#delivered + 1, "install does not continue our log");
-    for (const entry of install.entries) {
-      this.#clock.observe(entry.ts);
-      this.#deliver(entry, out);
-    }
-    this.#view = accepted.view;
-    this.#members = [...accepted.members];
+    this.#persist({ r: "commit", view: accepted.view }, out);
+    this.#applyInstall(out);
     this.#state = "normal";
     this.#installedAt = this.#now;
     // Every member was heard from during the change: suspect none of them for a full timeout.
     for (const m of this.#others()) this.#detector.heard(m, this.#now);
-    this.#accepted = undefined;
     if (this.#coordination?.view === accepted.view) this.#coordination = undefined;
     this.#resetViewState();
     // Our requests of older views that the new log does not contain were never delivered.
@@ -603,10 +628,33 @@ export class Replica {
     this.#broadcastAck(out);
   }
 
+  /** Delivers the accepted install and makes its view the installed one (not yet normal). */
+  #applyInstall(out: Action[]): void {
+    const accepted = this.#accepted;
+    invariant(accepted, "no accepted install to apply");
+    const { install } = accepted;
+    if (install.snapshot) {
+      this.#machine.restore(install.snapshot.state);
+      this.#delivered = install.snapshot.index;
+      this.#last = install.snapshot.last;
+      this.#log.resetTo(install.snapshot.index);
+    }
+    invariant(install.from === this.#delivered + 1, "install does not continue our log");
+    for (const entry of install.entries) {
+      this.#clock.observe(entry.ts);
+      this.#deliver(entry, out);
+    }
+    this.#view = accepted.view;
+    this.#members = [...accepted.members];
+    this.#accepted = undefined;
+    this.#holdback = new HoldbackQueue();
+  }
+
   #resetViewState(): void {
     this.#nextSeq = 1;
     this.#holdback = new HoldbackQueue();
     this.#received = new Map(this.#members.map((m) => [m, 0]));
+    this.#durable = new Map(this.#members.map((m) => [m, 0]));
     this.#acks = new Map(this.#others().map((m) => [m, new Map()]));
     this.#unacked = [];
     this.#ackDirty = false;
@@ -614,6 +662,116 @@ export class Replica {
 
   #snapshot(): Snapshot {
     return { index: this.#delivered, last: this.#last, state: this.#machine.snapshot() };
+  }
+
+  // ---- durability ----
+
+  #persist(record: PersistRecord, out: Action[]): number {
+    out.push({ type: "persist", record });
+    return ++this.#persisted;
+  }
+
+  /** Runs `run` once persist action `n` is durable (now, if it already is). */
+  #afterSync(n: number, out: Action[], run: (out: Action[]) => void): void {
+    if (n <= this.#synced) run(out);
+    else this.#afterSyncQueue.push({ n, run });
+  }
+
+  #onSynced(upTo: number, out: Action[]): void {
+    invariant(upTo <= this.#persisted, () => `synced ${upTo} of ${this.#persisted} records`);
+    if (upTo <= this.#synced) return;
+    this.#synced = upTo;
+    let done = 0;
+    while (done < this.#afterSyncQueue.length && this.#afterSyncQueue[done].n <= upTo) {
+      this.#afterSyncQueue[done++].run(out);
+    }
+    if (done > 0) this.#afterSyncQueue = this.#afterSyncQueue.slice(done);
+  }
+
+  /** Everything durable about this replica now (a snapshot action supersedes the log). */
+  #durableSnapshot(): DurableSnapshot {
+    const durable: DurableSnapshot = {
+      snapshot: this.#snapshot(),
+      view: this.#view,
+      members: [...this.#members],
+      promised: this.#promised,
+      holdback: this.#holdback.sorted(),
+    };
+    if (this.#accepted) durable.accepted = { ...this.#accepted };
+    return durable;
+  }
+
+  /**
+   * Rebuilds the durable state after a restart: snapshot, then records in order. The entries of
+   * the last installed view come back as holdback (their delivery order is their (ts, origin)
+   * order, so a view change re-delivers them exactly as before). The replica starts joining.
+   */
+  #recover({ snapshot, records }: Recovered): void {
+    const seen = new Set<string>();
+    const hold = (e: Entry) => {
+      const id = `${e.view}:${e.origin}:${e.seq}`;
+      if (e.view !== this.#view || seen.has(id)) return;
+      seen.add(id);
+      this.#holdback.push(e);
+    };
+    if (snapshot) {
+      const s = snapshot.snapshot;
+      this.#machine.restore(s.state);
+      this.#delivered = s.index;
+      this.#last = s.last;
+      this.#log.resetTo(s.index);
+      this.#view = snapshot.view;
+      this.#members = [...snapshot.members];
+      this.#promised = snapshot.promised;
+      if (snapshot.accepted) this.#accepted = { ...snapshot.accepted };
+      snapshot.holdback.forEach(hold);
+    }
+    const discard: Action[] = [];
+    for (const record of records) {
+      switch (record.r) {
+        case "entry":
+          hold(record.entry);
+          break;
+        case "promise":
+          this.#promised = Math.max(this.#promised, record.view);
+          break;
+        case "accept":
+          this.#accepted = {
+            view: record.view,
+            members: record.members,
+            coordinator: record.coordinator,
+            install: record.install,
+          };
+          break;
+        case "commit":
+          if (this.#accepted?.view === record.view) {
+            // Entries of the old view delivered before it closed come first: they are the
+            // smallest we hold (delivery is a prefix of the (ts, origin) order, and an entry is
+            // delivered only once durable here).
+            const { install } = this.#accepted;
+            while (!install.snapshot && this.#delivered < install.from - 1) {
+              const head = this.#holdback.pop();
+              invariant(head, () => `recovery: no entry for index ${this.#delivered + 1}`);
+              this.#deliver(head, discard);
+            }
+            this.#applyInstall(discard);
+            seen.clear();
+          }
+          break;
+      }
+    }
+    // Entries at or before the delivered point were delivered already; drop them.
+    if (this.#last) {
+      const last = this.#last;
+      const keep = this.#holdback.sorted().filter((e) =>
+        e.view !== last.view || compareEntries(e, last) > 0
+      );
+      this.#holdback = new HoldbackQueue();
+      for (const e of keep) this.#holdback.push(e);
+    }
+    this.#promised = Math.max(this.#promised, this.#view);
+    this.#highestSeen = this.#promised;
+    this.#state = "joining";
   }
 
   #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[]): void {
@@ -626,7 +784,7 @@ export class Replica {
   #ackMessage(): PeerMessage {
     const normal = this.#state === "normal";
     const acks: AckVector = {};
-    if (normal) { for (const [origin, seq] of this.#received) acks[origin] = seq; }
+    if (normal) { for (const [origin, seq] of this.#durable) acks[origin] = seq; }
     return {
       type: "ack",
       view: normal ? this.#view : -1,

@@ -145,6 +145,45 @@ export type Outcome =
   | { ok: true; result: OpResult }
   | { ok: false; code: ErrorCode; message: string };
 
+/**
+ * What a replica asks its host to keep durably, in order, in its write-ahead log. Replaying them
+ * after a {@link DurableSnapshot} rebuilds everything a restarted replica must not forget.
+ */
+export type PersistRecord =
+  /** An update of the current view, received or created (persisted before it is acked). */
+  | { r: "entry"; entry: Entry }
+  /** The replica promised view `view` (persisted before its FLUSH is sent). */
+  | { r: "promise"; view: number }
+  /** The replica holds its install of view `view` (persisted before ACCEPTED is sent). */
+  | {
+    r: "accept";
+    view: number;
+    members: ReplicaId[];
+    coordinator: ReplicaId;
+    install: Install;
+  }
+  /** View `view` was committed here: its install was delivered. */
+  | { r: "commit"; view: number };
+
+/** Everything durable about a replica at one point: its log can restart empty after it. */
+export interface DurableSnapshot {
+  /** Delivered state: index, last stamp, state machine state. */
+  snapshot: Snapshot;
+  /** Last view this replica was normal in, and its members. */
+  view: number;
+  members: ReplicaId[];
+  promised: number;
+  accepted?: { view: number; members: ReplicaId[]; coordinator: ReplicaId; install: Install };
+  /** Undelivered entries of `view`. */
+  holdback: Entry[];
+}
+
+/** What a replica recovers from its data directory. */
+export interface Recovered {
+  snapshot?: DurableSnapshot;
+  records: PersistRecord[];
+}
+
 /** Everything that can happen to a replica. */
 export type Event =
   /** Logical time advances by one tick (the runtime ticks every 10 ms). */
@@ -159,7 +198,9 @@ export type Event =
    */
   | { type: "link-up"; peer: ReplicaId }
   /** End of an event-loop turn: the core emits coalesced acknowledgements. */
-  | { type: "flush" };
+  | { type: "flush" }
+  /** The first `upTo` persist actions of this process are durable. */
+  | { type: "synced"; upTo: number };
 
 /** What a replica asks its host to do, in order. */
 export type Action =
@@ -167,8 +208,18 @@ export type Action =
   | { type: "send"; to: ReplicaId; msg: PeerMessage }
   /** Answer client request `id`. */
   | { type: "reply"; id: number; outcome: Outcome }
-  /** `entry` was delivered at global log `index` with `result` (for logs, storage, observers). */
-  | { type: "deliver"; index: number; entry: Entry; result: OpResult };
+  /** `entry` was delivered at global log `index` with `result` (for logs and observers). */
+  | { type: "deliver"; index: number; entry: Entry; result: OpResult }
+  /**
+   * Append `record` to the write-ahead log. Persist actions are numbered 1, 2, ... in the order
+   * emitted; the host reports progress with `synced` events (group commit is up to the host).
+   */
+  | { type: "persist"; record: PersistRecord }
+  /**
+   * Write `snapshot` durably (atomically), then replace the write-ahead log with an empty one:
+   * the snapshot supersedes every record persisted before this action.
+   */
+  | { type: "snapshot"; snapshot: DurableSnapshot };
 
 /** Tunables of the core, all in ticks. */
 export interface ReplicaOptions {
@@ -188,6 +239,10 @@ export interface ReplicaOptions {
   noQuorumTicks?: number;
   /** Delivered entries kept in memory for lagging members (default 10,000). */
   retainEntries?: number;
+  /** Deliveries between durable snapshots (default 10,000; 0: never). */
+  snapshotEvery?: number;
+  /** State recovered from the data directory (a restart), if any. */
+  recovered?: Recovered;
 }
 
 /** A snapshot of a replica's state for INFO and tests. */

@@ -31,6 +31,7 @@ import { KvStore } from "../kv/store.ts";
 import { ClientServer } from "../net/client_server.ts";
 import { errorText } from "../net/conn_writer.ts";
 import { PeerLink } from "../net/peer_link.ts";
+import { MemoryStorage, type ReplicaStorage } from "./storage.ts";
 import { PeerServer } from "../net/peer_server.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
@@ -78,6 +79,8 @@ export interface ReplicaHostOptions {
   listen?: { clientPort?: number; peerPort?: number };
   /** Reconnect back-off bounds of the peer links (default 50 ms .. 1 s). */
   backoff?: { minMs?: number; maxMs?: number };
+  /** Durable storage, already opened (default: in memory, nothing survives the process). */
+  storage?: ReplicaStorage;
 }
 
 /** One replica process's worth of sockets and timers around the core. */
@@ -98,6 +101,9 @@ export class ReplicaHost {
   readonly #pending = new Map<number, (outcome: Outcome) => void>();
   #nextRequestId = 1;
   #flushScheduled = false;
+  readonly #storage: ReplicaStorage;
+  /** A sync is running; another is needed after it when records were appended meanwhile. */
+  #syncing = false;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #state: "new" | "started" | "stopped" = "new";
 
@@ -115,7 +121,11 @@ export class ReplicaHost {
     this.#tickMs = options.tickMs ?? 10;
     const ids = config.replicas.map((r) => r.id);
     const cluster = clusterId(config);
-    this.#replica = new Replica({ ...options.core, id, replicas: ids }, new KvStore());
+    this.#storage = options.storage ?? new MemoryStorage();
+    this.#replica = new Replica(
+      { ...options.core, id, replicas: ids, recovered: this.#storage.recovered },
+      new KvStore(),
+    );
     const log = (line: string) => this.#log(line);
 
     this.#peerServer = new PeerServer({
@@ -229,6 +239,7 @@ export class ReplicaHost {
       this.#clientServer.close(),
       ...[...this.#links.values()].map((l) => l.close()),
     ]);
+    await this.#storage.close();
     if (wasStarted) this.#log("stopped");
   }
 
@@ -269,6 +280,14 @@ export class ReplicaHost {
           respond?.(action.outcome);
           break;
         }
+        case "persist":
+          this.#storage.append(action.record);
+          break;
+        case "snapshot":
+          // Written and synced at once; it supersedes the log, so all appended is durable.
+          this.#storage.writeSnapshot(action.snapshot);
+          queueMicrotask(() => this.#input({ type: "synced", upTo: this.#storage.appended }));
+          break;
         case "deliver":
           if (this.#verbose) {
             const { entry, index, result } = action;
@@ -299,8 +318,29 @@ export class ReplicaHost {
       if (this.#state !== "started") return;
       this.#carryOut(this.#replica.step({ type: "flush" }));
       for (const peer of [...this.#outbox.keys()]) this.#writeOutbox(peer);
+      this.#syncStorage();
     });
   }
+
+  /** Group commit: one sync covers everything appended so far; the core hears when it is done. */
+  #syncStorage(): void {
+    if (this.#syncing) return;
+    const target = this.#storage.appended;
+    if (target === this.#syncedReported) return;
+    this.#syncing = true;
+    this.#storage.sync().then((upTo) => {
+      this.#syncing = false;
+      this.#syncedReported = Math.max(this.#syncedReported, upTo);
+      this.#input({ type: "synced", upTo });
+      this.#syncStorage();
+    }, (err) => {
+      // A replica that cannot make its log durable must not go on acknowledging.
+      this.#log(`fatal: cannot write the write-ahead log: ${errorText(err)}`);
+      Deno.exit(70);
+    });
+  }
+
+  #syncedReported = 0;
 
   /** Writes everything queued for `peer` as one frame (dropped if the link went down). */
   #writeOutbox(peer: ReplicaId): void {

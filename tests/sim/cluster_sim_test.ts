@@ -69,10 +69,20 @@ Deno.test("sim: 5 replicas, crashes, pauses and partitions", () => {
   );
 });
 
+Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () => {
+  runSeeds("sim: restarts", { replicas: 3, scenario: "restart" }, seeds(200, 400_001));
+  runSeeds("sim: restarts", { replicas: 3, scenario: "restart-all" }, seeds(200, 500_001));
+  runSeeds(
+    "sim: restarts",
+    { replicas: 5, clients: 7, scenario: "restart", maxSyncMs: 15, snapshotEvery: 20 },
+    seeds(100, 600_001),
+  );
+});
+
 Deno.test("sim: snapshot transfers when the log is truncated", () => {
   runSeeds(
     "sim: snapshot",
-    { replicas: 3, scenario: "random", retainEntries: 8 },
+    { replicas: 3, scenario: "random", retainEntries: 8, snapshotEvery: 12 },
     seeds(100, 300_001, [300374, 300514, 300894]),
   );
 });

@@ -4,9 +4,12 @@
  * choice drawn from one seed.
  *
  * Network: FIFO links with random delays (so messages reorder across links) that go down and come
- * back (in-flight messages are lost; the core resends). Faults: crash-stop of a minority, pauses
- * (a stopped process: its input queues up, its timers stop), partitions of a minority (both
- * directions cut until healed), and cutting the coordinator off in the middle of a view change.
+ * back (in-flight messages are lost; the core resends). Disk: every replica persists records and
+ * snapshots; a record becomes durable after a random fsync delay. Faults: crash-stop of a minority,
+ * crash and restart (the unsynced tail of the log is lost; the replica recovers from what its
+ * disk holds), a whole-cluster crash and restart, pauses (a stopped process: its input queues up,
+ * its timers stop), partitions of a minority (both directions cut until healed), and cutting the
+ * coordinator off in the middle of a view change.
  * Clients retry a failed or silent request at another replica with the same exactly-once tag,
  * like the real client library.
  *
@@ -16,11 +19,13 @@ import { Replica } from "../../src/core/replica.ts";
 import type {
   Action,
   ClientTag,
+  DurableSnapshot,
   Event,
   Op,
   OpResult,
   Outcome,
   PeerMessage,
+  PersistRecord,
   ReplicaId,
 } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
@@ -31,7 +36,14 @@ import type { HistoryOp } from "../support/linearizability.ts";
 const TRACE = Deno.env.get("SIM_TRACE") === "1";
 
 /** Fault scenarios, one per run (link flaps happen in all of them). */
-export type Scenario = "flaps" | "crash" | "pause" | "partition" | "cut-coordinator";
+export type Scenario =
+  | "flaps"
+  | "crash"
+  | "restart"
+  | "restart-all"
+  | "pause"
+  | "partition"
+  | "cut-coordinator";
 
 /** What to simulate. Times are simulated milliseconds; a replica ticks every 10 ms. */
 export interface SimOptions {
@@ -52,6 +64,10 @@ export interface SimOptions {
   scenario: Scenario | "random";
   /** Delivered entries each replica retains (small values force snapshot transfers). */
   retainEntries: number;
+  /** Deliveries between durable snapshots (small values exercise log replacement). */
+  snapshotEvery: number;
+  /** Longest fsync delay. */
+  maxSyncMs: number;
   /** Give up (and report no progress) after this much simulated time. */
   maxSimMs: number;
 }
@@ -68,6 +84,8 @@ export const DEFAULT_SIM: Omit<SimOptions, "seed"> = {
   flapUntilMs: 30_000,
   scenario: "flaps",
   retainEntries: 10_000,
+  snapshotEvery: 10_000,
+  maxSyncMs: 3,
   maxSimMs: 120_000,
 };
 
@@ -104,8 +122,11 @@ export interface SimResult {
   endedAt: number;
   quiescent: boolean;
   requests: RequestRecord[];
-  deliveries: Map<ReplicaId, DeliveryRecord[]>;
+  /** Deliveries per replica incarnation (`"2"`, then `"2#1"` after its first restart, ...). */
+  deliveries: Map<string, DeliveryRecord[]>;
   digests: Map<ReplicaId, string>;
+  /** Delivered index of each live replica at the end. */
+  finalDelivered: Map<ReplicaId, number>;
   /** Replicas that crashed (their records are kept; they are not expected to catch up). */
   crashed: Set<ReplicaId>;
   /** Thrown by a replica's core (an invariant failed), if any. */
@@ -122,6 +143,13 @@ interface Link {
   lastArrival: number;
 }
 
+/** A replica's simulated disk: what survives a crash is the snapshot and the synced records. */
+interface Disk {
+  snapshot?: DurableSnapshot;
+  records: PersistRecord[];
+  synced: number;
+}
+
 interface Attempt {
   request: RequestRecord;
   /** The client stopped waiting (answered or timed out). */
@@ -132,7 +160,15 @@ interface Attempt {
 /** The scenario a seed picks when the options say "random". */
 export function scenarioOf(options: SimOptions): Scenario {
   if (options.scenario !== "random") return options.scenario;
-  const all: Scenario[] = ["flaps", "crash", "pause", "partition", "cut-coordinator"];
+  const all: Scenario[] = [
+    "flaps",
+    "crash",
+    "restart",
+    "restart-all",
+    "pause",
+    "partition",
+    "cut-coordinator",
+  ];
   return all[options.seed % all.length];
 }
 
@@ -156,7 +192,14 @@ class Simulation {
   readonly flushScheduled = new Set<ReplicaId>();
   readonly requests: RequestRecord[] = [];
   readonly attempts: Attempt[] = [];
-  readonly deliveries = new Map<ReplicaId, DeliveryRecord[]>();
+  readonly deliveries = new Map<string, DeliveryRecord[]>();
+  readonly disks = new Map<ReplicaId, Disk>();
+  /** Per replica: its incarnation, and persist actions emitted by the current one. */
+  readonly incarnation = new Map<ReplicaId, number>();
+  readonly persisted = new Map<ReplicaId, number>();
+  readonly syncScheduled = new Set<ReplicaId>();
+  /** Replicas down for a while (crashed, to be restarted). */
+  readonly down = new Set<ReplicaId>();
   readonly crashed = new Set<ReplicaId>();
   readonly paused = new Map<ReplicaId, Event[]>();
   readonly lastState = new Map<ReplicaId, string>();
@@ -175,19 +218,43 @@ class Simulation {
     this.ids = Array.from({ length: options.replicas }, (_, i) => i + 1);
     this.majority = Math.floor(options.replicas / 2) + 1;
     for (const id of this.ids) {
-      const store = new KvStore();
-      this.stores.set(id, store);
-      this.replicas.set(
-        id,
-        new Replica({ id, replicas: this.ids, retainEntries: options.retainEntries }, store),
-      );
-      this.deliveries.set(id, []);
+      this.disks.set(id, { records: [], synced: 0 });
+      this.incarnation.set(id, 0);
+      this.boot(id);
       for (const peer of this.ids) {
         if (peer !== id) {
           this.links.set(`${id}>${peer}`, { up: true, cut: false, epoch: 0, lastArrival: 0 });
         }
       }
     }
+  }
+
+  /** Starts (or restarts) replica `id` from what its disk holds. */
+  boot(id: ReplicaId): void {
+    const disk = this.disks.get(id)!;
+    const store = new KvStore();
+    this.stores.set(id, store);
+    this.persisted.set(id, 0);
+    const inc = this.incarnation.get(id)!;
+    this.deliveries.set(inc === 0 ? `${id}` : `${id}#${inc}`, []);
+    const recovered = inc === 0
+      ? undefined
+      : { snapshot: structuredClone(disk.snapshot), records: structuredClone(disk.records) };
+    this.replicas.set(
+      id,
+      new Replica({
+        id,
+        replicas: this.ids,
+        retainEntries: this.options.retainEntries,
+        snapshotEvery: this.options.snapshotEvery,
+        recovered,
+      }, store),
+    );
+  }
+
+  deliveriesOf(id: ReplicaId): DeliveryRecord[] {
+    const inc = this.incarnation.get(id)!;
+    return this.deliveries.get(inc === 0 ? `${id}` : `${id}#${inc}`)!;
   }
 
   run(): SimResult {
@@ -208,8 +275,10 @@ class Simulation {
         break;
       }
     }
-    const digests = new Map(
-      [...this.stores].filter(([id]) => !this.crashed.has(id)).map(([id, s]) => [id, s.digest()]),
+    const live = this.live();
+    const digests = new Map(live.map((id) => [id, this.stores.get(id)!.digest()]));
+    const finalDelivered = new Map(
+      live.map((id) => [id, this.replicas.get(id)!.status().delivered]),
     );
     return {
       options,
@@ -219,6 +288,7 @@ class Simulation {
       requests: this.requests,
       deliveries: this.deliveries,
       digests,
+      finalDelivered,
       crashed: this.crashed,
       crash: this.crash,
       duplicateReplies: this.duplicateReplies,
@@ -226,7 +296,7 @@ class Simulation {
   }
 
   live(): ReplicaId[] {
-    return this.ids.filter((id) => !this.crashed.has(id));
+    return this.ids.filter((id) => !this.crashed.has(id) && !this.down.has(id));
   }
 
   /** Every fault undone, every live replica normal in one view, idle, and at the same index. */
@@ -234,7 +304,8 @@ class Simulation {
     if (this.openFaults > 0) return false;
     for (const [name, link] of this.links) {
       const [from, to] = name.split(">").map(Number);
-      if (!link.up && !this.crashed.has(from) && !this.crashed.has(to)) return false;
+      const gone = (r: ReplicaId) => this.crashed.has(r) || this.down.has(r);
+      if (!link.up && !gone(from) && !gone(to)) return false;
     }
     const statuses = this.live().map((id) => this.replicas.get(id)!.status());
     const first = statuses[0];
@@ -246,7 +317,7 @@ class Simulation {
 
   tick(id: ReplicaId): void {
     if (this.crashed.has(id)) return;
-    if (!this.paused.has(id)) this.handle(id, { type: "tick" });
+    if (!this.paused.has(id) && !this.down.has(id)) this.handle(id, { type: "tick" });
     this.queue.after(10, () => this.tick(id));
   }
 
@@ -279,6 +350,24 @@ class Simulation {
         victims.forEach((v, i) =>
           this.queue.at(start + i * this.rng.int(0, 1_500), () => this.crashReplica(v))
         );
+        return;
+      }
+      case "restart": {
+        const victims = this.shuffled(this.ids).slice(0, this.rng.int(1, minority));
+        for (const v of victims) {
+          this.openFaults += 1;
+          const at = start + this.rng.int(0, 1_000);
+          this.queue.at(at, () => this.crashTemporarily(v));
+          this.queue.at(at + this.rng.int(300, 4_000), () => this.restart(v));
+        }
+        return;
+      }
+      case "restart-all": {
+        this.openFaults += this.ids.length;
+        this.queue.at(start, () => this.ids.forEach((v) => this.crashTemporarily(v)));
+        for (const v of this.ids) {
+          this.queue.at(start + this.rng.int(100, 2_000), () => this.restart(v));
+        }
         return;
       }
       case "pause": {
@@ -324,6 +413,40 @@ class Simulation {
     }
   }
 
+  /** Kills `id`; what it had not synced is lost. It comes back with {@link restart}. */
+  crashTemporarily(id: ReplicaId): void {
+    this.trace(`${id} CRASHES (will restart)`);
+    this.down.add(id);
+    const disk = this.disks.get(id)!;
+    disk.records = disk.records.slice(0, disk.synced);
+    for (const peer of this.ids) {
+      if (peer === id) continue;
+      this.cut(id, peer);
+      this.cut(peer, id);
+    }
+  }
+
+  restart(id: ReplicaId): void {
+    this.trace(`${id} RESTARTS`);
+    this.down.delete(id);
+    this.openFaults -= 1;
+    this.syncScheduled.delete(id);
+    this.incarnation.set(id, this.incarnation.get(id)! + 1);
+    this.boot(id);
+    for (const peer of this.ids) {
+      if (peer === id || this.crashed.has(peer) || this.down.has(peer)) continue;
+      for (const [a, b] of [[id, peer], [peer, id]]) {
+        const link = this.links.get(`${a}>${b}`)!;
+        if (this.partitionedPairs.has(`${a}>${b}`)) continue;
+        link.cut = false;
+        this.reconnect(a, b);
+      }
+    }
+  }
+
+  /** Links held down by a partition in force (a restart does not heal them). */
+  readonly partitionedPairs = new Set<string>();
+
   resume(id: ReplicaId): void {
     this.trace(`${id} RESUMES`);
     const backlog = this.paused.get(id) ?? [];
@@ -342,12 +465,18 @@ class Simulation {
         cutLinks.push([a, b], [b, a]);
       }
     }
-    for (const [a, b] of cutLinks) this.cut(a, b);
+    for (const [a, b] of cutLinks) {
+      this.cut(a, b);
+      this.partitionedPairs.add(`${a}>${b}`);
+    }
     this.queue.after(ms, () => {
       this.trace(`HEAL [${side}]`);
       this.openFaults -= 1;
       for (const [a, b] of cutLinks) {
-        if (this.crashed.has(a) || this.crashed.has(b)) continue;
+        this.partitionedPairs.delete(`${a}>${b}`);
+        if (this.crashed.has(a) || this.crashed.has(b) || this.down.has(a) || this.down.has(b)) {
+          continue;
+        }
         this.links.get(`${a}>${b}`)!.cut = false;
         this.reconnect(a, b);
       }
@@ -396,7 +525,7 @@ class Simulation {
   }
 
   handle(id: ReplicaId, event: Event): void {
-    if (this.crash || this.crashed.has(id)) return;
+    if (this.crash || this.crashed.has(id) || this.down.has(id)) return;
     const backlog = this.paused.get(id);
     if (backlog) {
       if (event.type !== "tick" && event.type !== "flush") backlog.push(event);
@@ -437,9 +566,20 @@ class Simulation {
         }
       } else if (action.type === "reply") {
         this.onReply(action.id, action.outcome);
+      } else if (action.type === "persist") {
+        this.disks.get(id)!.records.push(action.record);
+        this.persisted.set(id, this.persisted.get(id)! + 1);
+        this.scheduleSync(id);
+      } else if (action.type === "snapshot") {
+        // Written atomically and durably; it supersedes every record persisted before it.
+        const disk = this.disks.get(id)!;
+        disk.snapshot = structuredClone(action.snapshot);
+        disk.records = [];
+        disk.synced = 0;
+        this.scheduleSync(id);
       } else {
         const { entry } = action;
-        this.deliveries.get(id)!.push({
+        this.deliveriesOf(id).push({
           index: action.index,
           id: `${entry.view}:${entry.origin}:${entry.seq}`,
           tag: entry.cmd.tag ? `${entry.cmd.tag.client}:${entry.cmd.tag.seq}` : "",
@@ -460,6 +600,20 @@ class Simulation {
       this.openFaults += 1;
       this.partition([id], this.rng.int(500, 2_500));
     }
+  }
+
+  /** An fsync after a random delay makes everything persisted so far durable. */
+  scheduleSync(id: ReplicaId): void {
+    if (this.syncScheduled.has(id)) return;
+    this.syncScheduled.add(id);
+    const inc = this.incarnation.get(id)!;
+    this.queue.after(this.rng.int(0, this.options.maxSyncMs), () => {
+      this.syncScheduled.delete(id);
+      if (this.incarnation.get(id) !== inc || this.down.has(id) || this.crashed.has(id)) return;
+      const disk = this.disks.get(id)!;
+      disk.synced = disk.records.length;
+      this.handle(id, { type: "synced", upTo: this.persisted.get(id)! });
+    });
   }
 
   // ---- clients ----

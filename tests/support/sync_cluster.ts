@@ -34,15 +34,24 @@ export class SyncCluster {
     }
   }
 
-  /** Feeds `event` to `id` and routes the resulting sends. */
+  /** Feeds `event` to `id` and routes the resulting sends; persisting is instantly durable. */
   step(id: ReplicaId, event: Event): Action[] {
     const actions = this.replicas.get(id)!.step(event);
+    let persisted = 0;
     for (const a of actions) {
       if (a.type === "send") this.#inFlight.push({ from: id, to: a.to, msg: a.msg });
       if (a.type === "reply") this.replies.get(id)!.set(a.id, a);
+      if (a.type === "persist") persisted += 1;
+    }
+    if (persisted > 0) {
+      const total = (this.#persisted.get(id) ?? 0) + persisted;
+      this.#persisted.set(id, total);
+      actions.push(...this.step(id, { type: "synced", upTo: total }));
     }
     return actions;
   }
+
+  readonly #persisted = new Map<ReplicaId, number>();
 
   /** Delivers messages (and end-of-turn flushes) until nothing is in flight. */
   settle(maxMessages = 100_000): void {

@@ -1,20 +1,23 @@
 import assert from "node:assert/strict";
 import { Replica } from "../../src/core/replica.ts";
 import { InvariantError } from "../../src/core/assert.ts";
-import type { Action, Command, Entry, PeerMessage } from "../../src/core/types.ts";
+import type { Action, Command, Entry, Event, PeerMessage } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 
 const put = (key: string, value: string): Command => ({ op: { kind: "put", key, value } });
 const get = (key: string): Command => ({ op: { kind: "get", key } });
 
-/** Replica `id`, normal in view 0 of `ids` with nothing delivered yet. */
-function replica(id: number, ids = [1, 2, 3], requestTimeoutTicks?: number): Replica {
+/**
+ * Replica `id`, normal in view 0 of `ids` with nothing delivered yet, stepped by hand (what it
+ * persists is durable at once; what it sends goes nowhere).
+ */
+function replica(id: number, ids = [1, 2, 3], requestTimeoutTicks?: number) {
   const cluster = new SyncCluster(ids, { requestTimeoutTicks });
   cluster.start();
   const r = cluster.replicas.get(id)!;
   assert.equal(r.status().view, 0);
-  return r;
+  return { step: (event: Event) => cluster.step(id, event), status: () => r.status() };
 }
 
 const sends = (actions: Action[], to?: number) =>

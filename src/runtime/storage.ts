@@ -1,0 +1,56 @@
+/**
+ * What the replica host needs from durable storage, and the in-memory implementation used when
+ * a replica runs without a data directory (tests, and `--fsync never` semantics without a disk).
+ *
+ * The core emits `persist` and `snapshot` actions; the host appends records, syncs once per
+ * event-loop turn (group commit) and reports `synced` back to the core. A snapshot replaces the
+ * whole log, so everything appended before it is durable once it is written.
+ *
+ * @module
+ */
+import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
+
+/** Durable storage of one replica. */
+export interface ReplicaStorage {
+  /** What was found when the storage was opened (empty for a new replica). */
+  readonly recovered: Recovered;
+  /** Number of records appended since open (the last record's number). */
+  readonly appended: number;
+  /** Appends a record; returns its number (1, 2, ... since open). */
+  append(record: PersistRecord): number;
+  /** Makes every record appended so far durable; resolves with the number durable. */
+  sync(): Promise<number>;
+  /** Writes `snapshot` durably and replaces the log with an empty one (synchronous). */
+  writeSnapshot(snapshot: DurableSnapshot): void;
+  /** Flushes and releases files. */
+  close(): Promise<void>;
+}
+
+/** Storage that keeps nothing: every record is "durable" at once (no data directory). */
+export class MemoryStorage implements ReplicaStorage {
+  readonly recovered: Recovered = { records: [] };
+  #appended = 0;
+
+  /** Number of records appended. */
+  get appended(): number {
+    return this.#appended;
+  }
+
+  /** Counts the record. */
+  append(_record: PersistRecord): number {
+    return ++this.#appended;
+  }
+
+  /** Resolves with everything appended. */
+  sync(): Promise<number> {
+    return Promise.resolve(this.#appended);
+  }
+
+  /** Nothing to write. */
+  writeSnapshot(_snapshot: DurableSnapshot): void {}
+
+  /** Nothing to close. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
