@@ -688,6 +688,19 @@ export class Replica {
     if (done > 0) this.#afterSyncQueue = this.#afterSyncQueue.slice(done);
   }
 
+  /**
+   * Recovery: delivers held-back entries of the installed view up to where `install` starts.
+   * They are what this replica delivered before the crash: delivery is a prefix of the
+   * (ts, origin) order, and an entry is delivered only once it is durable here.
+   */
+  #redeliverBefore(install: Install, out: Action[]): void {
+    while (!install.snapshot && this.#delivered < install.from - 1) {
+      const head = this.#holdback.pop();
+      invariant(head, () => `recovery: no entry for index ${this.#delivered + 1}`);
+      this.#deliver(head, out);
+    }
+  }
+
   /** Everything durable about this replica now (a snapshot action supersedes the log). */
   #durableSnapshot(): DurableSnapshot {
     const durable: DurableSnapshot = {
@@ -745,21 +758,15 @@ export class Replica {
           break;
         case "commit":
           if (this.#accepted?.view === record.view) {
-            // Entries of the old view delivered before it closed come first: they are the
-            // smallest we hold (delivery is a prefix of the (ts, origin) order, and an entry is
-            // delivered only once durable here).
-            const { install } = this.#accepted;
-            while (!install.snapshot && this.#delivered < install.from - 1) {
-              const head = this.#holdback.pop();
-              invariant(head, () => `recovery: no entry for index ${this.#delivered + 1}`);
-              this.#deliver(head, discard);
-            }
+            this.#redeliverBefore(this.#accepted.install, discard);
             this.#applyInstall(discard);
             seen.clear();
           }
           break;
       }
     }
+    // An accepted install continues the log we had before the crash: reach its start.
+    if (this.#accepted) this.#redeliverBefore(this.#accepted.install, discard);
     // Entries at or before the delivered point were delivered already; drop them.
     if (this.#last) {
       const last = this.#last;
