@@ -1,0 +1,211 @@
+/**
+ * Checksummed record framing for the files of a data directory. Pure: no I/O.
+ *
+ * One record on disk is a 12-byte header followed by the payload:
+ *
+ * ```text
+ * [u32 BE magic 0x4C4B5652 "LKVR"][u32 BE payload length][u32 BE CRC-32C of length+payload][payload]
+ * ```
+ *
+ * The checksum covers the 4 length bytes and the payload, so a damaged length is detected even
+ * when it still points inside the file. {@link scanRecords} reads a file of records and tells a
+ * torn write at the end of the file (a crash while appending: expected, recoverable by truncating)
+ * apart from damage in the middle (never silently repaired: {@link CorruptionError}).
+ *
+ * @module
+ */
+
+/** The magic number that starts every record: the ASCII bytes "LKVR". */
+export const RECORD_MAGIC = 0x4c4b5652;
+
+/** Size of a record header in bytes (magic, length, checksum). */
+export const RECORD_HEADER_BYTES = 12;
+
+/**
+ * The largest payload a record may carry: 256 MiB. A length field above it is treated as damage,
+ * so a corrupt length never makes a reader allocate or wait for gigabytes.
+ */
+export const MAX_RECORD_BYTES: number = 256 * 1024 * 1024;
+
+/**
+ * A file is damaged in a way that is not a torn write at its end: a record in the middle is bad
+ * (with valid records after it), or a file that is only ever replaced atomically is damaged at
+ * all. The message names the file, the byte offset and what is wrong.
+ */
+export class CorruptionError extends Error {
+  /** The file the damage was found in, when known. */
+  readonly file?: string;
+  /** Byte offset of the damaged record in that file, when known. */
+  readonly offset?: number;
+
+  /** Builds the error; `details` records the file and offset for programs. */
+  constructor(message: string, details: { file?: string; offset?: number } = {}) {
+    super(message);
+    this.name = "CorruptionError";
+    this.file = details.file;
+    this.offset = details.offset;
+  }
+}
+
+/** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) lookup tables for slicing by 4. */
+const CRC_TABLES: Uint32Array[] = (() => {
+  const tables = [0, 1, 2, 3].map(() => new Uint32Array(256));
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    tables[0][n] = c >>> 0;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let t = 1; t < 4; t++) {
+      const prev = tables[t - 1][n];
+      tables[t][n] = (tables[0][prev & 0xff] ^ (prev >>> 8)) >>> 0;
+    }
+  }
+  return tables;
+})();
+
+/**
+ * Computes the CRC-32C (Castagnoli) checksum of `bytes[start, end)`. To checksum data in pieces,
+ * pass the previous result as `crc`: `crc32c(b, 0, b.length, crc32c(a))` equals the CRC of `a`
+ * followed by `b`. `crc32c(utf8("123456789")) === 0xe3069283`.
+ */
+export function crc32c(
+  bytes: Uint8Array,
+  start: number = 0,
+  end: number = bytes.length,
+  crc: number = 0,
+): number {
+  const [t0, t1, t2, t3] = CRC_TABLES;
+  let c = ~crc >>> 0;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    c ^= bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    c = t3[c & 0xff] ^ t2[(c >>> 8) & 0xff] ^ t1[(c >>> 16) & 0xff] ^ t0[c >>> 24];
+  }
+  for (; i < end; i++) c = t0[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** CRC-32C of the 4 length bytes and the payload of the record starting at `offset`. */
+function recordChecksum(bytes: Uint8Array, offset: number, length: number): number {
+  const payloadAt = offset + RECORD_HEADER_BYTES;
+  return crc32c(bytes, payloadAt, payloadAt + length, crc32c(bytes, offset + 4, offset + 8));
+}
+
+/**
+ * Frames `payload` as one record (header + payload, in a new array).
+ *
+ * @throws {RangeError} if the payload is longer than {@link MAX_RECORD_BYTES}.
+ */
+export function encodeRecord(payload: Uint8Array): Uint8Array {
+  if (payload.length > MAX_RECORD_BYTES) {
+    throw new RangeError(
+      `record payload of ${payload.length} bytes exceeds the limit of ${MAX_RECORD_BYTES} bytes`,
+    );
+  }
+  const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, RECORD_MAGIC, false);
+  view.setUint32(4, payload.length, false);
+  out.set(payload, RECORD_HEADER_BYTES);
+  view.setUint32(8, recordChecksum(out, 0, payload.length), false);
+  return out;
+}
+
+/** What {@link scanRecords} found in a file. */
+export interface ScanResult {
+  /** The payloads of the valid records, in file order (views into the scanned bytes). */
+  payloads: Uint8Array[];
+  /** Length of the valid prefix: the byte offset where the last valid record ends. */
+  validBytes: number;
+  /**
+   * Set when the file ends with a bad or incomplete record and no valid record follows it (a torn
+   * write): where it starts (equal to `validBytes`) and what is wrong with it.
+   */
+  tornTail: { offset: number; reason: string } | null;
+}
+
+/**
+ * Checks the record starting at `offset`. Returns its payload length when it is valid, else the
+ * reason it is not.
+ */
+function checkRecordAt(bytes: Uint8Array, offset: number): number | string {
+  const left = bytes.length - offset;
+  if (left < RECORD_HEADER_BYTES) {
+    return `incomplete record header (${left} of ${RECORD_HEADER_BYTES} bytes)`;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
+  const magic = view.getUint32(0, false);
+  if (magic !== RECORD_MAGIC) return `bad magic number 0x${hex(magic)}`;
+  const length = view.getUint32(4, false);
+  if (length > MAX_RECORD_BYTES) {
+    return `implausible record length ${length} (limit ${MAX_RECORD_BYTES})`;
+  }
+  if (length > left - RECORD_HEADER_BYTES) {
+    return `record length ${length} extends past the end of the file ` +
+      `(${left - RECORD_HEADER_BYTES} bytes follow the header)`;
+  }
+  const stored = view.getUint32(8, false);
+  const computed = recordChecksum(bytes, offset, length);
+  if (stored !== computed) {
+    return `checksum mismatch (stored 0x${hex(stored)}, computed 0x${hex(computed)})`;
+  }
+  return length;
+}
+
+/** Byte offset of the first valid record starting after `after`, or -1 if there is none. */
+function findValidRecordAfter(bytes: Uint8Array, after: number): number {
+  const m0 = RECORD_MAGIC >>> 24;
+  const m1 = (RECORD_MAGIC >>> 16) & 0xff;
+  const m2 = (RECORD_MAGIC >>> 8) & 0xff;
+  const m3 = RECORD_MAGIC & 0xff;
+  const last = bytes.length - RECORD_HEADER_BYTES;
+  for (let q = after + 1; q <= last; q++) {
+    if (
+      bytes[q] === m0 && bytes[q + 1] === m1 && bytes[q + 2] === m2 && bytes[q + 3] === m3 &&
+      typeof checkRecordAt(bytes, q) === "number"
+    ) {
+      return q;
+    }
+  }
+  return -1;
+}
+
+/**
+ * Reads the records of a file from its start.
+ *
+ * A bad record (bad magic, implausible length, length past the end, checksum mismatch) is a torn
+ * tail only if no valid record starts at any later byte offset: then the result reports it and
+ * `validBytes` is where the good prefix ends. Otherwise the damage is in the middle and this
+ * throws, since dropping the valid records that follow would lose data.
+ *
+ * @param fileName used in error messages only.
+ * @throws {CorruptionError} on a bad record that is followed by a valid one.
+ */
+export function scanRecords(bytes: Uint8Array, fileName: string): ScanResult {
+  const payloads: Uint8Array[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const checked = checkRecordAt(bytes, offset);
+    if (typeof checked === "string") {
+      const next = findValidRecordAfter(bytes, offset);
+      if (next >= 0) {
+        throw new CorruptionError(
+          `${fileName}: corrupt record at byte offset ${offset}: ${checked}; a valid record ` +
+            `follows at byte offset ${next}, so this is damage in the middle of the file, ` +
+            `not a torn write at its end`,
+          { file: fileName, offset },
+        );
+      }
+      return { payloads, validBytes: offset, tornTail: { offset, reason: checked } };
+    }
+    const start = offset + RECORD_HEADER_BYTES;
+    payloads.push(bytes.subarray(start, start + checked));
+    offset = start + checked;
+  }
+  return { payloads, validBytes: offset, tornTail: null };
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}

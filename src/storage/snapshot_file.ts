@@ -1,0 +1,163 @@
+/**
+ * Whole-state snapshot files, written atomically and checksummed, plus the two durable-file
+ * helpers the rest of `src/storage/` shares: {@link syncDirectory} and {@link writeFileAtomically}.
+ *
+ * A snapshot file holds exactly one record (see `record_codec.ts`) whose payload is the UTF-8
+ * JSON of the value. It is written to `<path>.tmp`, fsync'ed, renamed over `<path>`, and the
+ * directory is fsync'ed, so after a crash at any point `<path>` is either the previous snapshot or
+ * the new one, complete. A leftover `<path>.tmp` (crash before the rename) is never read and is
+ * overwritten by the next write.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { CorruptionError, encodeRecord, scanRecords } from "./record_codec.ts";
+
+/** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
+export const TEMP_SUFFIX = ".tmp";
+
+/** Error codes with which a platform or file system refuses to fsync a directory. */
+const DIR_SYNC_REFUSALS = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EBADF"]);
+
+/**
+ * Makes the directory entries of `dir` durable (after a create or rename in it) by opening it
+ * read-only and fsync'ing it. Platforms that cannot do that (Windows, some file systems) are
+ * ignored: only that refusal is, any other error is thrown.
+ */
+export function syncDirectory(dir: string): void {
+  if (Deno.build.os === "windows") return;
+  let handle: Deno.FsFile;
+  try {
+    handle = Deno.openSync(dir, { read: true });
+  } catch (e) {
+    if (isDirSyncRefusal(e)) return;
+    throw e;
+  }
+  try {
+    handle.syncSync();
+  } catch (e) {
+    if (!isDirSyncRefusal(e)) throw e;
+  } finally {
+    handle.close();
+  }
+}
+
+function isDirSyncRefusal(e: unknown): boolean {
+  if (e instanceof Deno.errors.NotSupported || e instanceof Deno.errors.IsADirectory) return true;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && DIR_SYNC_REFUSALS.has(code);
+}
+
+/** Writes all of `bytes` to `file` at its current position (looping over short writes). */
+export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = file.writeSync(bytes.subarray(done));
+    if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
+    done += n;
+  }
+}
+
+/**
+ * Replaces the file at `path` with `bytes` atomically and durably: writes `<path>.tmp`, fsyncs
+ * it, renames it over `path`, fsyncs the directory. On failure the temporary file is removed (best
+ * effort) and `path` is left as it was.
+ */
+export function writeFileAtomically(path: string, bytes: Uint8Array): void {
+  const temp = path + TEMP_SUFFIX;
+  try {
+    const file = Deno.openSync(temp, { write: true, create: true, truncate: true });
+    try {
+      writeAllSync(file, bytes);
+      file.syncSync();
+    } finally {
+      file.close();
+    }
+    Deno.renameSync(temp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // Best effort: the temporary file may not exist; a leftover one is harmless.
+    }
+    throw e;
+  }
+  syncDirectory(dirname(path));
+}
+
+/**
+ * JSON-encodes `value` to UTF-8 bytes.
+ *
+ * @throws {TypeError} if `value` has no JSON form (undefined, a function, a symbol) or cannot be
+ * serialized (cycles, BigInt).
+ */
+export function jsonBytes(value: unknown, what: string): Uint8Array {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError(`${what}: value has no JSON representation`);
+  return new TextEncoder().encode(json);
+}
+
+/**
+ * Parses a record payload as UTF-8 JSON.
+ *
+ * @throws {CorruptionError} naming `file` and `offset` if it is not valid UTF-8 JSON (its
+ * checksum matched, so it was written that way: a bug or deliberate damage, not a torn write).
+ */
+export function parseJsonPayload(payload: Uint8Array, file: string, offset: number): unknown {
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+  } catch (e) {
+    throw new CorruptionError(
+      `${file}: record at byte offset ${offset} has a valid checksum but is not UTF-8 JSON: ` +
+        (e instanceof Error ? e.message : String(e)),
+      { file, offset },
+    );
+  }
+}
+
+/**
+ * Writes `value` (JSON-compatible) as the snapshot at `path`, atomically and durably (see the
+ * module documentation). Synchronous: returns once the snapshot is on disk.
+ *
+ * @throws {TypeError} if `value` cannot be JSON-encoded; I/O errors as thrown by Deno.
+ */
+export function writeSnapshotFile(path: string, value: unknown): void {
+  writeFileAtomically(path, encodeRecord(jsonBytes(value, `snapshot ${path}`)));
+}
+
+/**
+ * Reads the snapshot at `path`: the value given to {@link writeSnapshotFile}, or `undefined` if
+ * there is no snapshot file. A leftover `<path>.tmp` is ignored.
+ *
+ * @throws {CorruptionError} if the file is damaged in any way (empty, truncated, bad checksum,
+ * trailing bytes, not JSON): a snapshot is renamed into place only when complete, so there is no
+ * torn tail to forgive.
+ */
+export function readSnapshotFile(path: string): unknown | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  if (bytes.length === 0) {
+    throw new CorruptionError(`${path}: snapshot file is empty`, { file: path, offset: 0 });
+  }
+  const scan = scanRecords(bytes, path);
+  if (scan.tornTail !== null) {
+    throw new CorruptionError(
+      `${path}: damaged snapshot record at byte offset ${scan.tornTail.offset}: ` +
+        scan.tornTail.reason,
+      { file: path, offset: scan.tornTail.offset },
+    );
+  }
+  if (scan.payloads.length !== 1) {
+    throw new CorruptionError(
+      `${path}: snapshot file holds ${scan.payloads.length} records, expected exactly 1`,
+      { file: path, offset: 0 },
+    );
+  }
+  return parseJsonPayload(scan.payloads[0], path, 0);
+}
