@@ -7,7 +7,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import { dirname, join } from "node:path";
+import { clusterId, ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import { DiskStorage } from "../runtime/disk_storage.ts";
+import { DataDirError } from "../storage/data_dir.ts";
+import { CorruptionError } from "../storage/record_codec.ts";
+import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 
 /** The `--help` text. */
@@ -17,6 +22,14 @@ Runs replica <id> of the cluster described by the config file <config>: it serve
 on its client port and talks to the other replicas on its peer port, as listed in the file.
 
 Options:
+  --data-dir <dir>           where this replica keeps its write-ahead log and snapshots
+                             (default: data/<id> beside the config file). A directory of
+                             another replica or another cluster is refused.
+  --fsync <mode>             when log writes reach the disk (default batch):
+                               always  an fsync for every record before it counts
+                               batch   one fsync per event-loop turn for everything written in
+                                       it (group commit); nothing is acknowledged before it
+                               never   no fsync: survives a process crash, not a power loss
   --failure-timeout <ms>     suspect a peer after this long without a message (default 1000;
                              100..60000). Use the same value on every replica.
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
@@ -35,7 +48,12 @@ export interface NodeArgs {
   failureTimeoutMs: number;
   /** Peer listening port override (undefined: the config's). */
   listenPeerPort?: number;
+  /** Data directory (undefined: data/<id> beside the config file). */
+  dataDir?: string;
+  fsync: FsyncMode;
 }
+
+const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
 
 /** Default of `--failure-timeout`, in milliseconds. */
 export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
@@ -75,6 +93,8 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
         help: { type: "boolean", short: "h" },
         "failure-timeout": { type: "string" },
         "listen-peer-port": { type: "string" },
+        "data-dir": { type: "string" },
+        fsync: { type: "string" },
       },
     });
   } catch (err) {
@@ -100,7 +120,22 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     verbose: parsed.values.verbose ?? false,
     failureTimeoutMs,
     listenPeerPort,
+    dataDir: parsed.values["data-dir"],
+    fsync: fsyncMode(parsed.values.fsync),
   };
+}
+
+function fsyncMode(text: string | undefined): FsyncMode {
+  const mode = (text ?? "batch") as FsyncMode;
+  if (!FSYNC_MODES.includes(mode)) {
+    throw new UsageError(`--fsync must be always, batch or never, got "${text}"`);
+  }
+  return mode;
+}
+
+/** `data/<id>` beside the config file. */
+export function defaultDataDir(configPath: string, id: number): string {
+  return join(dirname(configPath), "data", String(id));
 }
 
 /**
@@ -130,23 +165,43 @@ export async function main(args: string[]): Promise<number> {
     console.log(NODE_USAGE);
     return 0;
   }
-  const { id, configPath, verbose, failureTimeoutMs, listenPeerPort } = parsed;
+  const { id, configPath, verbose, failureTimeoutMs, listenPeerPort, fsync } = parsed;
 
   let host: ReplicaHost;
+  let storage: DiskStorage | undefined;
   try {
     const config = await loadConfig(configPath);
     findReplica(config, id);
+    const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
+    storage = await DiskStorage.open({
+      dir,
+      cluster: clusterId(config),
+      replica: id,
+      fsync,
+      log: (line) => console.log(`replica ${id}: ${line}`),
+    });
     host = new ReplicaHost({
       config,
       id,
       verbose,
+      storage,
       core: coreTimings(failureTimeoutMs),
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
     });
   } catch (err) {
-    if (err instanceof ConfigError) {
+    await storage?.close();
+    if (err instanceof ConfigError || err instanceof DataDirError) {
       console.error(`error: ${err.message}`);
       return 2;
+    }
+    if (err instanceof CorruptionError) {
+      console.error(
+        `replica ${id}: cannot start: ${err.message}\n` +
+          `The data directory is damaged before its last record; refusing to guess. Restore it ` +
+          `from a backup, or move it away to let this replica rejoin empty (the others hold the ` +
+          `data as long as a majority of them is intact).`,
+      );
+      return 1;
     }
     throw err;
   }

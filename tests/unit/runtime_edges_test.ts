@@ -645,7 +645,10 @@ Deno.test("node CLI: argument errors", () => {
     verbose: true,
     failureTimeoutMs: 1000,
     listenPeerPort: undefined,
+    dataDir: undefined,
+    fsync: "batch",
   });
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--fsync", "sometimes"]), /always, batch/);
   const tuned = parseNodeArgs([
     "3",
     "c.txt",
