@@ -1,5 +1,5 @@
 /**
- * `deno task cluster <config> [--verbose] [--help]`: runs every replica of a config file, each as
+ * `deno task cluster <config> [options]`: runs every replica of a config file, each as
  * a child `deno run src/cli/node.ts <id> <config>` process, and prefixes each line of their output
  * with `[<id>] `. A child that exits is reported. SIGINT/SIGTERM sends SIGTERM to every child,
  * waits for them (SIGKILL after a deadline) and exits 0. Config errors are reported (exit 2)
@@ -12,14 +12,18 @@ import { fileURLToPath } from "node:url";
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
 
 /** The `--help` text. */
-export const CLUSTER_USAGE = `Usage: deno task cluster <config> [--verbose]
+export const CLUSTER_USAGE = `Usage: deno task cluster <config> [options]
 
 Starts one replica process per line of the config file <config> and prefixes every line they
-print with [<id>]. Ctrl-C (SIGINT) or SIGTERM stops them all.
+print with [<id>]. Ctrl-C (SIGINT) or SIGTERM stops them all. Each replica keeps its data in
+data/<id> beside the config file.
 
-Options:
-  --verbose   pass --verbose to every replica
-  -h, --help  show this help and exit`;
+Options (passed to every replica; see deno task node --help):
+  --fsync <always|batch|never>   when log writes reach the disk (default batch)
+  --failure-timeout <ms>         suspect a silent peer after this long (default 1000)
+  --snapshot-every <n>           snapshot and truncate the log every n deliveries
+  -v, --verbose                  log every delivered operation
+  -h, --help                     show this help and exit`;
 
 /** Permissions of the children: the same as the `node` task in deno.json. */
 export const NODE_PERMISSIONS: readonly string[] = [
@@ -35,17 +39,13 @@ const STOP_DEADLINE_MS = 5000;
 /** Path of the node entry point, next to this file. */
 export const NODE_ENTRY: string = fileURLToPath(new URL("./node.ts", import.meta.url));
 
-/** The `deno` arguments that start replica `id` of `configPath`. */
-export function nodeCommandArgs(id: number, configPath: string, verbose: boolean): string[] {
-  return [
-    "run",
-    ...NODE_PERMISSIONS,
-    NODE_ENTRY,
-    String(id),
-    configPath,
-    ...(verbose ? ["--verbose"] : []),
-  ];
+/** The `deno` arguments that start replica `id` of `configPath` with node `options`. */
+export function nodeCommandArgs(id: number, configPath: string, options: string[]): string[] {
+  return ["run", ...NODE_PERMISSIONS, NODE_ENTRY, String(id), configPath, ...options];
 }
+
+/** Node options the cluster passes through to every replica. */
+const PASSED_OPTIONS = ["fsync", "failure-timeout", "snapshot-every"] as const;
 
 /** Copies `stream` to `write` line by line, each line prefixed. */
 async function pipeLines(
@@ -82,13 +82,13 @@ function describeStatus(s: Deno.CommandStatus): string {
 }
 
 /** Starts every replica and supervises them until a signal or until all have exited. */
-export async function runCluster(config: ClusterConfig, verbose: boolean): Promise<number> {
+export async function runCluster(config: ClusterConfig, nodeOptions: string[]): Promise<number> {
   const say = (line: string) => console.log(`[cluster] ${line}`);
   let stopping = false;
   const children: RunningChild[] = [];
   for (const { id } of config.replicas) {
     const process = new Deno.Command(Deno.execPath(), {
-      args: nodeCommandArgs(id, config.path, verbose),
+      args: nodeCommandArgs(id, config.path, nodeOptions),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -177,6 +177,9 @@ export async function main(args: string[]): Promise<number> {
       options: {
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
+        fsync: { type: "string" },
+        "failure-timeout": { type: "string" },
+        "snapshot-every": { type: "string" },
       },
     });
   } catch (err) {
@@ -204,7 +207,12 @@ export async function main(args: string[]): Promise<number> {
     }
     throw err;
   }
-  return await runCluster(config, parsed.values.verbose ?? false);
+  const nodeOptions = parsed.values.verbose ? ["--verbose"] : [];
+  for (const name of PASSED_OPTIONS) {
+    const value = parsed.values[name];
+    if (value !== undefined) nodeOptions.push(`--${name}`, value);
+  }
+  return await runCluster(config, nodeOptions);
 }
 
 if (import.meta.main) {

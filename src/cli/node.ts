@@ -30,6 +30,8 @@ Options:
                                batch   one fsync per event-loop turn for everything written in
                                        it (group commit); nothing is acknowledged before it
                                never   no fsync: survives a process crash, not a power loss
+  --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
+                             10000); members further behind than that catch up by snapshot
   --failure-timeout <ms>     suspect a peer after this long without a message (default 1000;
                              100..60000). Use the same value on every replica.
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
@@ -51,7 +53,12 @@ export interface NodeArgs {
   /** Data directory (undefined: data/<id> beside the config file). */
   dataDir?: string;
   fsync: FsyncMode;
+  /** Deliveries between snapshots (also the entries kept in memory for lagging members). */
+  snapshotEvery: number;
 }
+
+/** Default of `--snapshot-every`. */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
 const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
 
@@ -95,6 +102,7 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
         "listen-peer-port": { type: "string" },
         "data-dir": { type: "string" },
         fsync: { type: "string" },
+        "snapshot-every": { type: "string" },
       },
     });
   } catch (err) {
@@ -122,6 +130,8 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     listenPeerPort,
     dataDir: parsed.values["data-dir"],
     fsync: fsyncMode(parsed.values.fsync),
+    snapshotEvery: intOption("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
+      DEFAULT_SNAPSHOT_EVERY,
   };
 }
 
@@ -185,7 +195,11 @@ export async function main(args: string[]): Promise<number> {
       id,
       verbose,
       storage,
-      core: coreTimings(failureTimeoutMs),
+      core: {
+        ...coreTimings(failureTimeoutMs),
+        snapshotEvery: parsed.snapshotEvery,
+        retainEntries: parsed.snapshotEvery,
+      },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
     });
   } catch (err) {

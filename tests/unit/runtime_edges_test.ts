@@ -631,7 +631,7 @@ Deno.test("cluster CLI: children get the node task's permissions", async () => {
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
   const flags = String(denoJson.tasks.node).split(/\s+/).filter((w) => w.startsWith("--"));
   assert.deepEqual([...NODE_PERMISSIONS].sort(), flags.sort());
-  const args = nodeCommandArgs(2, "c.txt", true);
+  const args = nodeCommandArgs(2, "c.txt", ["--verbose"]);
   assert.equal(args[0], "run");
   assert.ok(args.includes(NODE_ENTRY) && NODE_ENTRY.endsWith("node.ts"));
   assert.deepEqual(args.slice(-3), ["2", "c.txt", "--verbose"]);
@@ -647,6 +647,7 @@ Deno.test("node CLI: argument errors", () => {
     listenPeerPort: undefined,
     dataDir: undefined,
     fsync: "batch",
+    snapshotEvery: 10_000,
   });
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--fsync", "sometimes"]), /always, batch/);
   const tuned = parseNodeArgs([
