@@ -75,6 +75,7 @@ interface PendingRequest {
   id: number;
   key: string;
   seq: number;
+  cmd: Command;
   deadline: number;
 }
 
@@ -253,6 +254,7 @@ export class Replica {
       id,
       key,
       seq: entry.seq,
+      cmd,
       deadline: this.#now + this.#opt.requestTimeoutTicks,
     };
     this.#pending.set(key, request);
@@ -609,6 +611,7 @@ export class Replica {
     // know what we would deliver here. The later view carries this install (we reported it).
     if (this.#promised !== accepted.view) return;
     this.#persist({ r: "commit", view: accepted.view }, out);
+    const resubmittable = accepted.install.snapshot === undefined;
     this.#applyInstall(out);
     this.#state = "normal";
     this.#installedAt = this.#now;
@@ -616,14 +619,19 @@ export class Replica {
     for (const m of this.#others()) this.#detector.heard(m, this.#now);
     if (this.#coordination?.view === accepted.view) this.#coordination = undefined;
     this.#resetViewState();
-    // Our requests of older views that the new log does not contain were never delivered.
-    for (const request of this.#pending.values()) {
-      out.push(unknown(request.id, "the view changed before it was delivered; retry it"));
-    }
+    // Our requests of older views still pending are not in the new view's starting log. Every
+    // entry ever delivered is in it, and older views are closed: so when the install spelled
+    // out every entry (no snapshot), they were never delivered and never will be, and they are
+    // submitted again in this view. Behind a snapshot we cannot tell: their outcome is unknown.
+    const stale = [...this.#pending.values()];
     this.#pending.clear();
     this.#deadlines = [];
     const queued = this.#queued;
     this.#queued = [];
+    for (const request of stale) {
+      if (resubmittable) this.#submit(request.id, request.cmd, out);
+      else out.push(unknown(request.id, "the view changed before it was delivered"));
+    }
     for (const request of queued) this.#submit(request.id, request.cmd, out);
     this.#broadcastAck(out);
   }

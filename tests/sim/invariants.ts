@@ -24,6 +24,7 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   violations.push(...checkProgress(result, expect));
   violations.push(...checkAcknowledgedKept(result, log));
   violations.push(...checkReplay(result, log));
+  violations.push(...checkPlainAtMostOnce(result, log));
   if (result.duplicateReplies > 0) {
     violations.push(`${result.duplicateReplies} request attempts were answered twice`);
   }
@@ -68,6 +69,31 @@ function globalLog(result: SimResult): { log: Map<number, DeliveryRecord>; probl
   return { log, problems };
 }
 
+/**
+ * Untagged writes (never retried) are in the log at most once, and never when they were refused
+ * (NOQUORUM): a replica resubmitting a request after a view change must not apply it twice.
+ */
+function checkPlainAtMostOnce(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
+  const count = new Map<string, number>();
+  for (const d of log.values()) {
+    if (d.tag === "" && d.op.kind === "put") {
+      count.set(d.op.value, (count.get(d.op.value) ?? 0) + 1);
+    }
+  }
+  const out: string[] = [];
+  for (const r of result.requests) {
+    if (!r.plain || r.op.kind !== "put") continue;
+    const n = count.get(r.op.value) ?? 0;
+    const refused = r.outcomes.some((o) => !o.ok && o.code === "NOQUORUM");
+    if (n > 1) out.push(`plain put ${r.op.value} was applied ${n} times`);
+    if (refused && n > 0) out.push(`plain put ${r.op.value} was refused yet applied`);
+    if (r.ret !== null && n !== 1) {
+      out.push(`acknowledged plain put ${r.op.value} applied ${n} times`);
+    }
+  }
+  return out;
+}
+
 /** Quiescence after the faults, and (if expected) every operation eventually succeeded. */
 function checkProgress(result: SimResult, expect: Expectations): string[] {
   const out: string[] = [];
@@ -79,7 +105,7 @@ function checkProgress(result: SimResult, expect: Expectations): string[] {
     );
   }
   if (expect.allSucceed && result.quiescent) {
-    const failed = result.requests.filter((r) => r.ret === null);
+    const failed = result.requests.filter((r) => r.ret === null && !r.plain);
     for (const r of failed.slice(0, 3)) {
       out.push(
         `operation ${r.tag.client}:${r.tag.seq} (${r.op.kind}) never succeeded: ${
@@ -97,14 +123,20 @@ function checkProgress(result: SimResult, expect: Expectations): string[] {
  */
 function checkAcknowledgedKept(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
   if (!result.quiescent) return [];
+  // Tagged operations are found by tag, plain ones (puts of unique values) by value.
+  const keyOf = (tag: string, op: { kind: string; value?: string }) =>
+    tag !== "" ? tag : `plain ${op.value}`;
   const indexOf = new Map<string, number>();
-  for (const d of log.values()) if (!indexOf.has(d.tag)) indexOf.set(d.tag, d.index);
+  for (const d of log.values()) {
+    const key = keyOf(d.tag, d.op);
+    if (!indexOf.has(key)) indexOf.set(key, d.index);
+  }
   const reached = Math.min(...result.finalDelivered.values());
   const out: string[] = [];
   for (const r of result.requests) {
     if (r.ret === null) continue;
-    const tag = `${r.tag.client}:${r.tag.seq}`;
-    const index = indexOf.get(tag);
+    const tag = r.plain ? "" : `${r.tag.client}:${r.tag.seq}`;
+    const index = indexOf.get(keyOf(tag, r.op));
     if (index === undefined || index > reached) {
       out.push(`acknowledged ${tag} (${r.op.kind}) was lost (index ${index}, live at ${reached})`);
     }
@@ -126,7 +158,8 @@ function checkReplay(result: SimResult, log: Map<number, DeliveryRecord>): strin
     const d = log.get(i);
     if (!d) return [`index ${i} was delivered by no replica individually`];
     const [client, seq] = d.tag.split(":");
-    const got = JSON.stringify(store.apply({ op: d.op, tag: { client, seq: Number(seq) } }));
+    const tag = d.tag === "" ? undefined : { client, seq: Number(seq) };
+    const got = JSON.stringify(store.apply({ op: d.op, tag }));
     if (got !== d.result) return [`replay of index ${i} gives ${got}, replicas said ${d.result}`];
   }
   const digest = store.digest();

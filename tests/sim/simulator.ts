@@ -105,6 +105,11 @@ export interface DeliveryRecord {
 export interface RequestRecord {
   client: number;
   tag: ClientTag;
+  /**
+   * Sent without its exactly-once tag, like a plain Redis client: never retried, so it may be
+   * applied at most once (a put with a value no other operation writes).
+   */
+  plain: boolean;
   op: Op;
   call: number;
   /** When it succeeded (null: never did, outcome unknown). */
@@ -632,9 +637,11 @@ class Simulation {
       : roll < 0.85
       ? { kind: "delete", key }
       : { kind: "has", key };
+    const plain = op.kind === "put" && this.rng.chance(0.25);
     const request: RequestRecord = {
       client,
       tag: requestTag(client, n),
+      plain,
       op,
       call: this.queue.now,
       ret: null,
@@ -656,7 +663,8 @@ class Simulation {
     this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
       if (!attempt.done) this.failed(attempt);
     });
-    this.handle(replica, { type: "request", id, cmd: { op: request.op, tag: request.tag } });
+    const cmd = request.plain ? { op: request.op } : { op: request.op, tag: request.tag };
+    this.handle(replica, { type: "request", id, cmd });
   }
 
   onReply(id: number, outcome: Outcome): void {
@@ -683,7 +691,7 @@ class Simulation {
   }
 
   retry(request: RequestRecord): void {
-    if (request.attempts >= MAX_ATTEMPTS) return this.finish(request);
+    if (request.plain || request.attempts >= MAX_ATTEMPTS) return this.finish(request);
     const next = this.rng.pick(this.ids);
     this.queue.after(this.rng.int(20, 200), () => this.attempt(request, next));
   }
