@@ -116,6 +116,24 @@ Deno.test({
 });
 
 Deno.test({
+  name: "e2e faults: the coordinator crashes under load; a new one takes over; all agree",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await underLoad("coordinator crash", 3, async (cluster, workload) => {
+      // Replica 1 is the lowest id in the newest view: it coordinates every view change.
+      const status = await cluster.kill(1);
+      assert.equal(status.signal, "SIGKILL");
+      await cluster.waitForView({ ids: [2, 3] });
+      await workload.progress(100, "in the view coordinated by replica 2");
+      await cluster.restart(1);
+      await cluster.waitForView({ ids: [1, 2, 3] });
+      await workload.progress(100, "after replica 1 rejoined");
+    });
+  },
+});
+
+Deno.test({
   name: "e2e faults: a replica hangs (SIGSTOP) and resumes under load; linearizable, all agree",
   sanitizeOps: false,
   sanitizeResources: false,

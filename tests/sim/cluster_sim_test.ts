@@ -72,16 +72,16 @@ Deno.test("sim: 5 replicas, crashes, pauses and partitions", () => {
 });
 
 Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () => {
-  runSeeds("sim: restarts", { replicas: 3, scenario: "restart" }, seeds(200, 400_001));
+  runSeeds("sim: restarts", { replicas: 3, scenario: "restart" }, seeds(400, 400_001));
   runSeeds(
     "sim: restarts",
     { replicas: 3, scenario: "restart-all" },
-    seeds(200, 500_001, [500206, 500400, 500423]),
+    seeds(400, 500_001, [500206, 500400, 500423]),
   );
   runSeeds(
     "sim: restarts",
-    { replicas: 5, clients: 7, scenario: "restart", maxSyncMs: 15, snapshotEvery: 20 },
-    seeds(100, 600_001),
+    { replicas: 5, clients: 7, scenario: "restart-all", maxSyncMs: 15, snapshotEvery: 20 },
+    seeds(200, 600_001),
   );
 });
 
