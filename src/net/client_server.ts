@@ -54,6 +54,11 @@ export interface ClientServerOptions {
   maxInFlight?: number;
   /** Stop reading a connection with more reply bytes than this unwritten (default 64 MiB). */
   maxUnwrittenBytes?: number;
+  /**
+   * Stop reading every connection while this many operations of all connections together wait
+   * for their outcome (default 10,000): memory stays bounded however many clients push.
+   */
+  maxOutstandingOps?: number;
 }
 
 /**
@@ -99,6 +104,11 @@ export class ClientServer {
   readonly #limits: RespLimits;
   readonly #maxInFlight: number;
   readonly #maxUnwritten: number;
+  readonly #maxOutstanding: number;
+  /** Operations submitted to the handler and not yet answered, over all connections. */
+  #outstanding = 0;
+  /** Read loops waiting for {@link #outstanding} to drop below the cap. */
+  #globalWaiters: (() => void)[] = [];
   readonly #pause = new Sleep();
   #listener: Deno.TcpListener | undefined;
   #closed = false;
@@ -112,6 +122,12 @@ export class ClientServer {
     this.#limits = options.limits ?? DEFAULT_RESP_LIMITS;
     this.#maxInFlight = options.maxInFlight ?? 1024;
     this.#maxUnwritten = options.maxUnwrittenBytes ?? 64 * 1024 * 1024;
+    this.#maxOutstanding = options.maxOutstandingOps ?? 10_000;
+  }
+
+  /** Operations waiting for their outcome, over all connections. */
+  get outstandingOps(): number {
+    return this.#outstanding;
   }
 
   /**
@@ -191,17 +207,26 @@ export class ClientServer {
     const wake = c.wake;
     c.wake = undefined;
     wake?.();
+    if (c.closed && this.#globalWaiters.length > 0) {
+      // A closed connection may be parked on the global cap: let every parked loop re-check.
+      const waiters = this.#globalWaiters;
+      this.#globalWaiters = [];
+      for (const resume of waiters) resume();
+    }
   }
 
   /** True when the read loop must wait before taking more requests from `c`. */
   #saturated(c: ClientConn): boolean {
-    return c.inFlight > this.#maxInFlight || c.writer.queuedBytes > this.#maxUnwritten;
+    return c.inFlight > this.#maxInFlight || c.writer.queuedBytes > this.#maxUnwritten ||
+      this.#outstanding >= this.#maxOutstanding;
   }
 
   /** Waits until `c` is below its limits, or closed. */
   async #drain(c: ClientConn): Promise<void> {
     while (!c.closed && this.#saturated(c)) {
-      if (c.inFlight > this.#maxInFlight) {
+      if (this.#outstanding >= this.#maxOutstanding) {
+        await new Promise<void>((resolve) => this.#globalWaiters.push(resolve));
+      } else if (c.inFlight > this.#maxInFlight) {
         await new Promise<void>((resolve) => (c.wake = resolve));
       } else {
         await c.writer.idle(); // also resolves when the connection fails or closes
@@ -319,7 +344,8 @@ export class ClientServer {
         return;
       }
       while (!c.readingDone) {
-        if (this.#saturated(c)) await this.#drain(c);
+        // Re-check after every wait: other connections may have taken the room meanwhile.
+        while (!c.closed && this.#saturated(c)) await this.#drain(c);
         if (c.closed) return;
         let item: RequestItem | null;
         try {
@@ -356,7 +382,14 @@ export class ClientServer {
     switch (parsed.type) {
       case "op": {
         const fill = this.#reserve(c);
+        this.#outstanding += 1;
         this.#opts.handler.submit(parsed.cmd, (outcome) => {
+          this.#outstanding -= 1;
+          if (this.#globalWaiters.length > 0 && this.#outstanding < this.#maxOutstanding) {
+            const waiters = this.#globalWaiters;
+            this.#globalWaiters = [];
+            for (const wake of waiters) wake();
+          }
           if (c.closed) return;
           fill(this.#encodeOutcome(outcome));
         });

@@ -427,13 +427,18 @@ class FakeReplica {
   }
 }
 
-function clientServer(fake: FakeReplica, maxInFlight?: number): ClientServer {
+function clientServer(
+  fake: FakeReplica,
+  maxInFlight?: number,
+  maxOutstandingOps?: number,
+): ClientServer {
   const server = new ClientServer({
     hostname: HOST,
     port: 0,
     handler: fake,
     log: () => {},
     maxInFlight,
+    maxOutstandingOps,
   });
   server.listen();
   return server;
@@ -527,6 +532,33 @@ Deno.test("client server: garbage input never crashes the server", async () => {
   await waitFor(() => c.replies().length === 1, "PONG after the garbage");
   assert.deepEqual(c.replies(), ["PONG"]);
   await c.close();
+  await server.close();
+});
+
+Deno.test("client server: stops reading every connection at the global cap of outstanding ops", async () => {
+  const fake = new FakeReplica();
+  const server = clientServer(fake, 1024, 6);
+  const conns = await Promise.all([1, 2, 3].map(() => RawConn.open(server.addr.port)));
+  for (const [i, c] of conns.entries()) {
+    await c.write(Array.from({ length: 5 }, (_, j) => `SET k${i}-${j} v\r\n`).join(""));
+  }
+  await waitFor(() => fake.submitted.length >= 6, "six ops");
+  // A PING on a parked connection is not read either: the cap holds the whole port.
+  const probe = await RawConn.open(server.addr.port);
+  await probe.write("GET x\r\n");
+  await waitFor(() => server.outstandingOps === 6 && fake.submitted.length === 6, "the cap");
+  let answered = 0;
+  while (answered < 16) {
+    await waitFor(() => fake.submitted.length > answered, `op ${answered}`);
+    assert.ok(
+      server.outstandingOps <= 6,
+      `outstanding ${server.outstandingOps} over the cap at ${answered}`,
+    );
+    fake.submitted[answered++].respond(OK);
+  }
+  await waitFor(() => conns.every((c) => c.replies().length === 5), "every SET answered");
+  await waitFor(() => probe.replies().length === 1, "the late GET answered");
+  await Promise.all([...conns, probe].map((c) => c.close()));
   await server.close();
 });
 
