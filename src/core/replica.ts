@@ -205,6 +205,11 @@ export class Replica {
     return out;
   }
 
+  /** Where the replica stands, cheaply: its state and installed view (e.g. to log changes). */
+  get standing(): { state: ReplicaStatus["state"]; view: number } {
+    return { state: this.#state, view: this.#view };
+  }
+
   /** A snapshot of the replica's state. */
   status(): ReplicaStatus {
     return {

@@ -251,7 +251,28 @@ export class ReplicaHost {
   #input(event: Event): void {
     if (this.#state !== "started") return;
     this.#carryOut(this.#replica.step(event));
+    this.#logStanding();
     this.#scheduleFlush();
+  }
+
+  #lastStanding = "";
+
+  /** One log line whenever the replica starts or stops serving, or installs another view. */
+  #logStanding(): void {
+    const { state, view } = this.#replica.standing;
+    const serving = state === "normal";
+    const key = serving ? `normal ${view}` : "out";
+    if (key === this.#lastStanding) return;
+    const wasServing = this.#lastStanding.startsWith("normal");
+    this.#lastStanding = key;
+    if (serving) {
+      const s = this.#replica.status();
+      this.#log(
+        `serving in view ${view}: members ${s.members.join(",")}, delivered ${s.delivered}`,
+      );
+    } else if (wasServing) {
+      this.#log(`not serving (${state}): view change, or no majority in reach`);
+    }
   }
 
   #linkUp(peer: ReplicaId): void {
