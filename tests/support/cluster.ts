@@ -26,6 +26,10 @@
  * synchronous `unload` handler SIGKILLs the children and removes the temp dirs of clusters a test
  * process forgot to stop (it cannot help when the test process itself is SIGKILLed).
  *
+ * With `proxy: true`, every replica listens for peers on a private port (`--listen-peer-port`)
+ * behind a {@link FaultProxy} on its config peer port, so a test can cut, delay or black-hole
+ * single links (`cluster.network()`, `partition(cluster, [3])` from `./fault_proxy.ts`).
+ *
  * Also home of {@link RespTestClient} (a minimal RESP connection for tests: one reply at a time,
  * raw writes, EOF detection), {@link freePorts}, {@link waitFor} and {@link runCommand}.
  *
@@ -35,6 +39,7 @@ import { fileURLToPath } from "node:url";
 import type { ByteString } from "../../src/core/types.ts";
 import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../../src/config/config.ts";
 import { parseInfo } from "../../src/net/commands.ts";
+import { FaultNetwork, FaultProxy } from "./fault_proxy.ts";
 import {
   encodeCommand,
   RespProtocolError,
@@ -440,6 +445,12 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   /** Also wait until every replica is normal in one view of all replicas (default true). */
   waitForView?: boolean;
+  /**
+   * Put a {@link FaultProxy} on every replica's config peer port, forwarding to a private port
+   * the replica listens on (`--listen-peer-port`); see {@link TestCluster.network} (default
+   * false: replicas listen on their config peer ports and nothing is in between).
+   */
+  proxy?: boolean;
 }
 
 interface Running {
@@ -492,13 +503,68 @@ export class TestCluster {
   readonly #procs = new Map<number, Running>();
   readonly #t0 = performance.now();
   #stopping: Promise<void> | undefined;
+  /** Private peer port of each replica, in proxy mode. */
+  readonly #listenPeerPorts: ReadonlyMap<number, number> | undefined;
+  #network: FaultNetwork | undefined;
 
-  /** Use {@link startCluster}. */
-  constructor(dir: string, configPath: string, config: ClusterConfig, extraArgs: string[]) {
+  /**
+   * Use {@link startCluster}. `listenPeerPorts` (proxy mode): the private peer port of each
+   * replica, passed as `--listen-peer-port`.
+   */
+  constructor(
+    dir: string,
+    configPath: string,
+    config: ClusterConfig,
+    extraArgs: string[],
+    listenPeerPorts?: ReadonlyMap<number, number>,
+  ) {
     this.dir = dir;
     this.configPath = configPath;
     this.config = config;
     this.extraArgs = extraArgs;
+    this.#listenPeerPorts = listenPeerPorts;
+  }
+
+  /** Whether the replicas' peer ports are behind fault proxies (`proxy: true`). */
+  get proxied(): boolean {
+    return this.#listenPeerPorts !== undefined;
+  }
+
+  /**
+   * The proxies in front of the replicas' peer ports (proxy mode only).
+   *
+   * @throws {Error} when the cluster was started without `proxy: true`.
+   */
+  network(): FaultNetwork {
+    if (this.#network === undefined) {
+      throw new Error("this cluster has no fault proxies (start it with proxy: true)");
+    }
+    return this.#network;
+  }
+
+  /**
+   * Starts a {@link FaultProxy} on every replica's config peer port (proxy mode; called by
+   * {@link startCluster} before any replica is spawned). Idempotent.
+   */
+  startProxies(): FaultNetwork {
+    if (this.#network !== undefined) return this.#network;
+    if (this.#listenPeerPorts === undefined) throw new Error("this cluster is not in proxy mode");
+    if (this.#stopping) throw new Error("cluster is stopped");
+    const proxies: FaultProxy[] = [];
+    try {
+      for (const r of this.config.replicas) {
+        proxies.push(FaultProxy.start({
+          listenPort: r.peerPort,
+          targetPort: this.listenPeerPort(r.id),
+          to: r.id,
+          log: (line) => this.note(line),
+        }));
+      }
+    } finally {
+      // On failure too, so that stop() closes the proxies that did start.
+      this.#network = new FaultNetwork(proxies);
+    }
+    return this.#network;
   }
 
   /** Replica ids, ascending. */
@@ -511,9 +577,18 @@ export class TestCluster {
     return this.#address(id).clientPort;
   }
 
-  /** Peer port of replica `id`. */
+  /** Peer port of replica `id` (in its config line; in proxy mode, where its proxy listens). */
   peerPort(id: number): number {
     return this.#address(id).peerPort;
+  }
+
+  /**
+   * The port replica `id` listens on for peers: its private port in proxy mode, else its config
+   * peer port.
+   */
+  listenPeerPort(id: number): number {
+    this.#address(id);
+    return this.#listenPeerPorts?.get(id) ?? this.peerPort(id);
   }
 
   #address(id: number): ReplicaAddress {
@@ -524,7 +599,11 @@ export class TestCluster {
 
   /** The deno arguments that start replica `id`. */
   nodeArgs(id: number): string[] {
-    return ["run", ...NODE_PERMISSIONS, NODE_TS, String(id), this.configPath, ...this.extraArgs];
+    const args = ["run", ...NODE_PERMISSIONS, NODE_TS, String(id), this.configPath];
+    if (this.#listenPeerPorts !== undefined) {
+      args.push("--listen-peer-port", String(this.listenPeerPort(id)));
+    }
+    return [...args, ...this.extraArgs];
   }
 
   /** Adds a harness line to the log. */
@@ -826,8 +905,8 @@ export class TestCluster {
   }
 
   /**
-   * SIGKILLs every child still running, waits for each to exit and its output to end, removes
-   * the temp dir. Idempotent; never throws.
+   * SIGKILLs every child still running, waits for each to exit and its output to end, closes the
+   * proxies (proxy mode), removes the temp dir. Idempotent; never throws.
    */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -846,6 +925,7 @@ export class TestCluster {
     }
     await Promise.all([...this.#procs.values()].map((p) => p.status.catch(() => {})));
     await Promise.all([...this.#procs.values()].map((p) => p.output.catch(() => {})));
+    await this.#network?.close().catch(() => {});
     try {
       await Deno.remove(this.dir, { recursive: true });
     } catch {
@@ -864,19 +944,24 @@ export function configText(
 }
 
 /**
- * Writes a config for `replicas` replicas on free loopback ports to a new temp dir, spawns every
- * replica, and waits (deadline) until each printed its ready line and answers INFO, and (unless
+ * Writes a config for `replicas` replicas on free loopback ports to a new temp dir, (with
+ * `proxy: true`) starts a fault proxy on every peer port, spawns every replica, and waits
+ * (deadline) until each printed its ready line and answers INFO, and (unless
  * `waitForView: false`) until all are normal in one view of every replica. On failure prints the
  * logs, stops everything and rethrows.
  */
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
   const n = options.replicas;
-  const ports = freePorts(2 * n);
+  const proxy = options.proxy ?? false;
+  const ports = freePorts((proxy ? 3 : 2) * n);
   const replicas = Array.from({ length: n }, (_, i) => ({
     id: i + 1,
     clientPort: ports[2 * i],
     peerPort: ports[2 * i + 1],
   }));
+  const listenPeerPorts = proxy
+    ? new Map(replicas.map((r, i) => [r.id, ports[2 * n + i]]))
+    : undefined;
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-e2e-" });
   const configPath = `${dir}/cluster.txt`;
   const text = configText(replicas);
@@ -886,8 +971,10 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     configPath,
     parseConfig(text, configPath),
     options.extraArgs ?? [],
+    listenPeerPorts,
   );
   try {
+    if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);
     const timeoutMs = options.startTimeoutMs ?? 30_000;
     await Promise.all(replicas.map(({ id }) => cluster.waitReady(id, timeoutMs)));
