@@ -488,8 +488,11 @@ export class Replica {
       return;
     }
     const waited = this.#now - this.#changeStartedAt;
-    if (this.#coordination) {
-      if (waited > timeout) this.#propose(alive, out);
+    const c = this.#coordination;
+    if (c) {
+      // Waiting for a vote that cannot come (its replica is now suspected) is pointless.
+      const lost = !c.installs && c.members.some((m) => !c.reports.has(m) && !alive.includes(m));
+      if (waited > timeout || lost) this.#propose(alive, out);
     } else if (waited > timeout * (rank + 1) || (rank === 0 && this.#state === "joining")) {
       this.#propose(alive, out);
     }
