@@ -1,0 +1,260 @@
+/**
+ * The command line of `deno task bench`: {@link parseBenchArgs} turns arguments into
+ * {@link BenchOptions} (or throws {@link BenchUsageError}), with the helpers
+ * {@link parseClientLevels} and {@link parseMixes} for the list-valued options.
+ *
+ * Every level is bounded: by `--seconds` (default 5) or `--ops`, and in both cases by
+ * {@link HARD_CAP_SECONDS} of measuring.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { MAX_VALUE_BYTES } from "../net/commands.ts";
+
+/** The `--help` text. */
+export const BENCH_USAGE = `Usage: deno task bench [options] <config>
+
+Measures throughput and latency of a lamportkv cluster with plain RESP SET/GET requests (like
+redis-benchmark). Without --spawn it targets the replicas of <config>, which must be running;
+with --spawn it starts one replica per line of <config> on the config's addresses, each with a
+fresh temporary data directory, and stops them and removes the directories at the end.
+
+Every level of --clients runs each --mix in turn: a warmup (not counted), then --seconds of
+load (or --ops requests), then it waits for the replies still in flight. The table goes to
+stdout, progress to stderr.
+
+Options:
+  --spawn                   start (and afterwards stop) the replicas of <config>
+  --fsync <mode>            with --spawn: always, batch or never (default batch)
+  --clients <n,n,...>       a level per value; each client is one TCP connection, spread
+                            round-robin over the replicas (default 1,16,64,256)
+  --seconds <s>             measured seconds per level and mix (default 5; max 300)
+  --ops <n>                 measured requests per level and mix instead of --seconds
+                            (still stopped after 300 s)
+  --mix <put:get,...>       request mixes by weight, e.g. 1:0 (PUT only), 1:1, 0:1 (GET
+                            only); several run in turn (default 1:0,0:1)
+  --value-size <bytes>      PUT value size (default 100)
+  --keys <n>                key space; every key is written before the first mix with GETs
+                            (default 10000)
+  --pipeline <n>            requests in flight per connection; 1 = closed loop (default 1)
+  --warmup <s>              unmeasured seconds before each level and mix (default 1)
+  --json <file>             also write every figure as JSON to <file>
+  -h, --help                show this help and exit
+
+Columns: ops/s; p50, p99 and p99.9 latency in ms; errors (error replies such as -NOQUORUM or
+-UNKNOWN, lost connections, requests without a reply); with --spawn, each replica's CPU time as
+% of one core and the largest peak RSS (VmHWM) of the replicas; the benchmark's own CPU as % of
+one core. Exit status: 0 when every level ran (even with errors), 1 when the cluster cannot be
+reached or started, 2 for bad usage or config, 130 when interrupted.`;
+
+/** Longest measured time of one level and mix, whatever `--seconds` / `--ops` say. */
+export const HARD_CAP_SECONDS = 300;
+/** Most connections in one level. */
+export const MAX_CLIENTS = 4096;
+/** Most levels in `--clients`. */
+export const MAX_LEVELS = 64;
+/** Largest `--ops`. */
+export const MAX_OPS = 1_000_000_000;
+/** Largest `--keys`. */
+export const MAX_KEYS = 10_000_000;
+/** Largest `--pipeline`. */
+export const MAX_PIPELINE = 1024;
+/** Longest `--warmup`, seconds. */
+export const MAX_WARMUP_SECONDS = 60;
+/** Largest weight in a `--mix` (and most mixes). */
+export const MAX_MIX_WEIGHT = 1000;
+
+/** fsync modes of a replica (`--fsync`). */
+export type FsyncChoice = "always" | "batch" | "never";
+
+/** A request mix: relative weights of PUT and GET (not both 0). */
+export interface Mix {
+  /** Weight of PUT (`SET key value`). */
+  put: number;
+  /** Weight of GET (`GET key`). */
+  get: number;
+}
+
+/** When a level stops sending: after a number of requests or after a time. */
+export type StopRule = { kind: "ops"; ops: number } | { kind: "seconds"; seconds: number };
+
+/** The parsed command line. */
+export interface BenchOptions {
+  /** The cluster config file. */
+  configPath: string;
+  /** Start the replicas (and stop them afterwards). */
+  spawn: boolean;
+  /** fsync mode of spawned replicas. */
+  fsync: FsyncChoice;
+  /** Connections per level, in order. */
+  clients: number[];
+  /** When each level and mix stops. */
+  stop: StopRule;
+  /** Mixes run at every level, in order. */
+  mixes: Mix[];
+  /** PUT value size in bytes. */
+  valueSize: number;
+  /** Size of the key space. */
+  keys: number;
+  /** Requests in flight per connection. */
+  pipeline: number;
+  /** Unmeasured seconds before each level and mix. */
+  warmupSeconds: number;
+  /** Where to write the JSON report, if anywhere. */
+  jsonPath?: string;
+}
+
+/** A command line that cannot be run (exit status 2). */
+export class BenchUsageError extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "BenchUsageError";
+  }
+}
+
+const INTEGER = /^[0-9]+$/;
+const DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
+
+/** A strict decimal integer option in `[min, max]`. */
+function intOption(name: string, text: string, min: number, max: number): number {
+  const n = INTEGER.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new BenchUsageError(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
+  }
+  return n;
+}
+
+/** A non-negative decimal number of seconds in `[min, max]` (min exclusive when `positive`). */
+function secondsOption(name: string, text: string, positive: boolean, max: number): number {
+  const n = DECIMAL.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n) || n > max || (positive ? n <= 0 : n < 0)) {
+    const range = positive ? `more than 0 and at most ${max}` : `0..${max}`;
+    throw new BenchUsageError(`--${name} must be a number of seconds, ${range}, got "${text}"`);
+  }
+  return n;
+}
+
+/**
+ * Parses `--clients`: comma-separated connection counts, each 1..{@link MAX_CLIENTS}.
+ *
+ * @throws {BenchUsageError} on an empty list, a bad number or too many levels.
+ */
+export function parseClientLevels(text: string): number[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length > MAX_LEVELS) {
+    throw new BenchUsageError(`--clients takes at most ${MAX_LEVELS} levels`);
+  }
+  return parts.map((p) => {
+    const n = INTEGER.test(p) ? Number(p) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1 || n > MAX_CLIENTS) {
+      throw new BenchUsageError(
+        `--clients takes comma-separated integers in 1..${MAX_CLIENTS}, got "${p}" in "${text}"`,
+      );
+    }
+    return n;
+  });
+}
+
+/**
+ * Parses `--mix`: comma-separated `put:get` weights, e.g. `1:0,1:1,0:1`; each weight an integer
+ * 0..{@link MAX_MIX_WEIGHT}, not both 0.
+ *
+ * @throws {BenchUsageError} on a malformed mix.
+ */
+export function parseMixes(text: string): Mix[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length > MAX_LEVELS) throw new BenchUsageError(`--mix takes at most ${MAX_LEVELS}`);
+  return parts.map((p) => {
+    const m = /^([0-9]+):([0-9]+)$/.exec(p);
+    const put = m ? Number(m[1]) : NaN;
+    const get = m ? Number(m[2]) : NaN;
+    if (!m || !(put <= MAX_MIX_WEIGHT) || !(get <= MAX_MIX_WEIGHT)) {
+      throw new BenchUsageError(
+        `--mix takes put:get weights (integers 0..${MAX_MIX_WEIGHT}) such as 1:0, 1:1 or 0:1, ` +
+          `got "${p}"`,
+      );
+    }
+    if (put === 0 && get === 0) throw new BenchUsageError(`--mix "${p}": weights are both 0`);
+    return { put, get };
+  });
+}
+
+/**
+ * Parses the bench command line; `"help"` when help was asked for.
+ *
+ * @throws {BenchUsageError} on unknown options, a missing or extra config argument, values out
+ *   of range, `--ops` together with `--seconds`, or `--fsync` without `--spawn`.
+ */
+export function parseBenchArgs(args: string[]): BenchOptions | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        spawn: { type: "boolean" },
+        fsync: { type: "string" },
+        clients: { type: "string" },
+        seconds: { type: "string" },
+        ops: { type: "string" },
+        mix: { type: "string" },
+        "value-size": { type: "string" },
+        keys: { type: "string" },
+        pipeline: { type: "string" },
+        warmup: { type: "string" },
+        json: { type: "string" },
+      },
+    });
+  } catch (err) {
+    throw new BenchUsageError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  if (v.help) return "help";
+  const [configPath, ...extra] = parsed.positionals;
+  if (configPath === undefined) throw new BenchUsageError("expected a config file");
+  if (extra.length > 0) throw new BenchUsageError(`unexpected argument "${extra[0]}"`);
+
+  let fsync: FsyncChoice = "batch";
+  if (v.fsync !== undefined) {
+    if (!v.spawn) {
+      throw new BenchUsageError("--fsync needs --spawn (a running cluster keeps its own mode)");
+    }
+    if (v.fsync !== "always" && v.fsync !== "batch" && v.fsync !== "never") {
+      throw new BenchUsageError(`--fsync must be always, batch or never, got "${v.fsync}"`);
+    }
+    fsync = v.fsync;
+  }
+  if (v.ops !== undefined && v.seconds !== undefined) {
+    throw new BenchUsageError("give --ops or --seconds, not both");
+  }
+  const stop: StopRule = v.ops !== undefined
+    ? { kind: "ops", ops: intOption("ops", v.ops, 1, MAX_OPS) }
+    : {
+      kind: "seconds",
+      seconds: v.seconds === undefined
+        ? 5
+        : secondsOption("seconds", v.seconds, true, HARD_CAP_SECONDS),
+    };
+  if (v.json === "") throw new BenchUsageError("--json needs a file name");
+
+  return {
+    configPath,
+    spawn: v.spawn ?? false,
+    fsync,
+    clients: parseClientLevels(v.clients ?? "1,16,64,256"),
+    stop,
+    mixes: parseMixes(v.mix ?? "1:0,0:1"),
+    valueSize: v["value-size"] === undefined
+      ? 100
+      : intOption("value-size", v["value-size"], 0, MAX_VALUE_BYTES),
+    keys: v.keys === undefined ? 10_000 : intOption("keys", v.keys, 1, MAX_KEYS),
+    pipeline: v.pipeline === undefined ? 1 : intOption("pipeline", v.pipeline, 1, MAX_PIPELINE),
+    warmupSeconds: v.warmup === undefined
+      ? 1
+      : secondsOption("warmup", v.warmup, false, MAX_WARMUP_SECONDS),
+    jsonPath: v.json,
+  };
+}

@@ -1,0 +1,497 @@
+/**
+ * The load generator: {@link runPhase} opens `connections` TCP connections (round-robin over the
+ * targets), keeps `pipeline` requests in flight on each, and measures the replies.
+ *
+ * It is built to cost the measured system as little as possible: requests are copied from
+ * pre-encoded templates ({@link RequestEncoder}); every time replies arrive, the replies in the
+ * chunk are counted without being decoded ({@link ReplyCounter}) and as many new requests are
+ * written, in one write; per connection there is one pending read and at most one pending write,
+ * and no promise or object per request. Latency is the time from building a request's batch to
+ * reading the chunk that completes its reply.
+ *
+ * A phase is: warmup (requests sent in it are not measured), then the measured part (until
+ * `stop`: a number of requests or a time, and never longer than the hard cap), then a drain that
+ * waits for the replies still in flight (requests without a reply within `drainMs` count as
+ * errors). Only successful replies count as ops and go into the latency histogram; error replies
+ * (`-ERR`, `-NOQUORUM`, `-UNKNOWN`, ...) and requests lost with their connection count as errors.
+ *
+ * @module
+ */
+import { HARD_CAP_SECONDS, type Mix, type StopRule } from "./args.ts";
+import { LatencyHistogram } from "./histogram.ts";
+import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
+import type { RequestEncoder } from "./requests.ts";
+
+/** A replica's client address. */
+export interface Target {
+  /** Replica id (for messages). */
+  id: number;
+  /** Host name or address. */
+  host: string;
+  /** Client (RESP) port. */
+  port: number;
+}
+
+/** What one phase does. */
+export interface PhaseSpec {
+  /** Where connection `i` goes: `targets[i % targets.length]`. */
+  targets: readonly Target[];
+  /** Number of connections (clients). */
+  connections: number;
+  /** Requests in flight per connection (1 = closed loop). */
+  pipeline: number;
+  /** PUT:GET weights. */
+  mix: Mix;
+  /** Request templates (also fixes the key space). */
+  encoder: RequestEncoder;
+  /** Unmeasured time before the measured part, ms. */
+  warmupMs: number;
+  /** When the measured part stops sending. */
+  stop: StopRule;
+  /** Longest measured part whatever `stop` says, ms (default {@link HARD_CAP_SECONDS}). */
+  hardCapMs?: number;
+  /** How long replies still in flight are waited for after the measured part, ms (10 000). */
+  drainMs?: number;
+  /** Deadline to open a connection, ms (default 5000). */
+  connectTimeoutMs?: number;
+  /**
+   * Use keys 0, 1, 2, ... in order instead of random keys (for preloading: with a PUT-only mix
+   * and `stop: {kind: "ops", ops: keys}` every key is written once).
+   */
+  sequentialKeys?: boolean;
+  /** Ends the phase early: sending stops, connections close, in-flight requests are not counted. */
+  signal?: AbortSignal;
+  /** Called once when the measured part begins (e.g. to sample CPU counters). */
+  onMeasureStart?: () => void;
+}
+
+/** Figures of one operation kind in a phase. */
+export interface OpStats {
+  /** Successful measured replies. */
+  ops: number;
+  /** Measured requests that failed (error reply, lost connection, no reply in time). */
+  errors: number;
+  /** Successful GETs that found no value (`$-1`). */
+  nil: number;
+  /** Latencies of the successful measured replies. */
+  latency: LatencyHistogram;
+}
+
+/** An error message and how often it occurred. */
+export interface ErrorCount {
+  /** The error reply text (without `-`) or a description of a connection failure. */
+  message: string;
+  /** Occurrences among measured requests (connection failures: connections). */
+  count: number;
+}
+
+/** Result of {@link runPhase}. */
+export interface PhaseResult {
+  /** PUT figures. */
+  put: OpStats;
+  /** GET figures. */
+  get: OpStats;
+  /** Measured wall time: from the end of the warmup to the last measured reply, seconds. */
+  seconds: number;
+  /** Connections asked for. */
+  connections: number;
+  /** Connections that opened. */
+  connected: number;
+  /** Most frequent errors (at most 20 distinct messages, most frequent first). */
+  errorMessages: ErrorCount[];
+  /** True when the signal ended the phase. */
+  aborted: boolean;
+  /** True when the hard cap stopped a phase before its `--ops` were sent. */
+  cutOff: boolean;
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+const MAX_DISTINCT_ERRORS = 20;
+const DEFAULT_DRAIN_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+function newStats(): OpStats {
+  return { ops: 0, errors: 0, nil: 0, latency: new LatencyHistogram() };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** State shared by the connections of one phase. */
+class PhaseState {
+  readonly spec: PhaseSpec;
+  readonly put = newStats();
+  readonly get = newStats();
+  readonly errors = new Map<string, number>();
+  /** Start of the measured part (performance.now() ms). */
+  t0 = Infinity;
+  /** Seconds mode: when sending stops. */
+  tEnd = Infinity;
+  /** When the hard cap stops sending. */
+  capAt = Infinity;
+  /** Ops mode: measured requests still to send. */
+  budget = Infinity;
+  /** Next key in sequential mode. */
+  nextKey = 0;
+  /** No more requests are sent. */
+  stopped = false;
+  cutOff = false;
+  aborted = false;
+  /** Time of the last measured reply (or failure). */
+  lastMeasuredAt = -Infinity;
+  readonly putShare: number;
+  /** Called once, when sending stops (starts the drain deadline). */
+  onStop: () => void = () => {};
+
+  constructor(spec: PhaseSpec) {
+    this.spec = spec;
+    this.putShare = spec.mix.put / (spec.mix.put + spec.mix.get);
+    if (spec.stop.kind === "ops") this.budget = spec.stop.ops;
+  }
+
+  noteError(message: string, count = 1): void {
+    const text = message.length > 200 ? `${message.slice(0, 200)}...` : message;
+    const seen = this.errors.get(text);
+    if (seen !== undefined) this.errors.set(text, seen + count);
+    else if (this.errors.size < MAX_DISTINCT_ERRORS) this.errors.set(text, count);
+  }
+
+  /** Stops sending for good (idempotent). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.onStop();
+  }
+
+  /** How many requests a connection with `free` slots may send now (0 = none, maybe never). */
+  allowance(now: number, free: number): number {
+    if (this.stopped || free <= 0) return 0;
+    if (now < this.t0) return free;
+    if (now >= this.capAt) {
+      this.cutOff = this.spec.stop.kind === "ops";
+      this.stop();
+      return 0;
+    }
+    if (now >= this.tEnd) {
+      this.stop();
+      return 0;
+    }
+    let n = Math.min(free, this.budget);
+    if (this.spec.sequentialKeys) n = Math.min(n, this.spec.encoder.keys - this.nextKey);
+    this.budget -= n;
+    if (
+      this.budget <= 0 || (this.spec.sequentialKeys && this.nextKey + n >= this.spec.encoder.keys)
+    ) {
+      this.stop();
+    }
+    return n;
+  }
+}
+
+/** One benchmark connection. */
+class LoadConnection {
+  readonly #phase: PhaseState;
+  readonly #conn: Deno.TcpConn;
+  readonly #target: Target;
+  readonly #counter = new ReplyCounter();
+  readonly #pipeline: number;
+  // In-flight requests, oldest first: a ring of send time, kind (0 put, 1 get), measured flag.
+  readonly #sentAt: Float64Array;
+  readonly #kind: Uint8Array;
+  readonly #measured: Uint8Array;
+  #head = 0;
+  #inFlight = 0;
+  #now = 0;
+  #closed = false;
+  #closeReason: string | null = null;
+  #writing = false;
+  #queued: Uint8Array[] = [];
+  #failure: string | null = null;
+
+  constructor(phase: PhaseState, conn: Deno.TcpConn, target: Target) {
+    this.#phase = phase;
+    this.#conn = conn;
+    this.#target = target;
+    this.#pipeline = phase.spec.pipeline;
+    this.#sentAt = new Float64Array(this.#pipeline);
+    this.#kind = new Uint8Array(this.#pipeline);
+    this.#measured = new Uint8Array(this.#pipeline);
+  }
+
+  /** Handles one complete reply (called by the counter, in order). */
+  readonly #onReply = (kind: ReplyKind, error?: string): void => {
+    if (this.#inFlight === 0) throw new Error("more replies than requests");
+    const slot = this.#head;
+    this.#head = slot + 1 === this.#pipeline ? 0 : slot + 1;
+    this.#inFlight--;
+    if (this.#measured[slot] === 0) return;
+    const phase = this.#phase;
+    const stats = this.#kind[slot] === 0 ? phase.put : phase.get;
+    phase.lastMeasuredAt = this.#now;
+    if (kind === "error") {
+      stats.errors++;
+      phase.noteError(error ?? "error reply");
+      return;
+    }
+    stats.ops++;
+    if (kind === "nil") stats.nil++;
+    stats.latency.recordMs(this.#now - this.#sentAt[slot]);
+  };
+
+  /** Sends what the phase allows, then reads replies until nothing is in flight. */
+  async run(): Promise<void> {
+    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    this.#fill(performance.now());
+    // Bounded in time: the phase's watchdog closes the connection, which ends a pending read.
+    while (this.#inFlight > 0 && !this.#closed) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch (err) {
+        this.#lose(this.#closeReason ?? `read failed: ${describe(err)}`);
+        break;
+      }
+      if (n === null) {
+        this.#lose(this.#closeReason ?? "connection closed by the replica");
+        break;
+      }
+      const now = performance.now();
+      this.#now = now;
+      try {
+        this.#counter.feed(buf.subarray(0, n), this.#onReply);
+      } catch (err) {
+        this.#lose(describe(err));
+        break;
+      }
+      if (this.#failure !== null) {
+        this.#lose(this.#failure);
+        break;
+      }
+      this.#fill(now);
+    }
+    this.close(null);
+  }
+
+  /** Closes the connection; `reason` (if any) becomes the error of requests still in flight. */
+  close(reason: string | null): void {
+    if (reason !== null && this.#closeReason === null) this.#closeReason = reason;
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Counts measured in-flight requests as failed with `reason` and closes. */
+  #lose(reason: string): void {
+    const phase = this.#phase;
+    let lost = 0;
+    for (let k = 0, slot = this.#head; k < this.#inFlight; k++) {
+      if (this.#measured[slot] === 1 && !phase.aborted) {
+        (this.#kind[slot] === 0 ? phase.put : phase.get).errors++;
+        lost++;
+      }
+      slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
+    }
+    this.#inFlight = 0;
+    if (lost > 0) {
+      phase.lastMeasuredAt = Math.max(phase.lastMeasuredAt, performance.now());
+      phase.noteError(`replica ${this.#target.id}: ${reason}`, lost);
+    }
+    this.close(reason);
+  }
+
+  /** Sends as many new requests as the phase allows, in one write. */
+  #fill(now: number): void {
+    if (this.#closed || this.#failure !== null) return;
+    const phase = this.#phase;
+    const n = phase.allowance(now, this.#pipeline - this.#inFlight);
+    if (n === 0) return;
+    const spec = phase.spec;
+    const enc = spec.encoder;
+    const measured = now >= phase.t0 ? 1 : 0;
+    const batch = new Uint8Array(n * Math.max(enc.putBytes, enc.getBytes));
+    let offset = 0;
+    let slot = this.#head + this.#inFlight;
+    if (slot >= this.#pipeline) slot -= this.#pipeline;
+    for (let k = 0; k < n; k++) {
+      const key = spec.sequentialKeys ? phase.nextKey++ : Math.floor(Math.random() * enc.keys);
+      const isPut = phase.putShare === 1 || (phase.putShare > 0 && Math.random() < phase.putShare);
+      offset = isPut ? enc.writePut(batch, offset, key) : enc.writeGet(batch, offset, key);
+      this.#sentAt[slot] = now;
+      this.#kind[slot] = isPut ? 0 : 1;
+      this.#measured[slot] = measured;
+      slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
+    }
+    this.#inFlight += n;
+    this.#send(batch.subarray(0, offset));
+  }
+
+  /** Writes `bytes` after any write still in progress (never two writes at once). */
+  #send(bytes: Uint8Array): void {
+    if (this.#writing) {
+      this.#queued.push(bytes);
+      return;
+    }
+    this.#writing = true;
+    this.#writeLoop(bytes);
+  }
+
+  /**
+   * Writes `first`, then whatever was queued meanwhile, until the queue is empty; clears
+   * `#writing` in the same synchronous step that finds the queue empty, so no request queued
+   * later is left behind. Never rejects.
+   */
+
+  async #writeLoop(first: Uint8Array): Promise<void> {
+    let bytes = first;
+    try {
+      // Each round writes what was queued meanwhile; the pipeline limits how much that is.
+      for (let round = 0; round < 1_000_000_000; round++) {
+        let off = 0;
+        while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+        if (this.#queued.length === 0) break;
+        bytes = concat(this.#queued);
+        this.#queued = [];
+      }
+      this.#writing = false;
+    } catch (err) {
+      this.#writing = false;
+      // The read side notices too (or is woken by the close); make sure it does.
+      this.#failure = `write failed: ${describe(err)}`;
+      this.#queued = [];
+      this.#lose(this.#closeReason ?? this.#failure);
+    }
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** Opens a TCP connection with a deadline; a connection that opens too late is closed. */
+export async function connectWithTimeout(
+  target: Target,
+  timeoutMs: number,
+): Promise<Deno.TcpConn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  const attempt = Deno.connect({ hostname: target.host, port: target.port });
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`no connection within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  attempt.then((c) => {
+    if (late) c.close();
+  }, () => {});
+  try {
+    const conn = await Promise.race([attempt, deadline]);
+    conn.setNoDelay(true);
+    return conn;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs one phase (see the module doc) and returns its figures. */
+export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
+  if (spec.targets.length === 0) throw new Error("no targets");
+  const phase = new PhaseState(spec);
+  let measureStarted = false;
+  const startMeasure = () => {
+    if (measureStarted) return;
+    measureStarted = true;
+    spec.onMeasureStart?.();
+  };
+
+  // Open every connection (concurrently).
+  const timeoutMs = spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const opened = await Promise.allSettled(
+    Array.from(
+      { length: spec.connections },
+      (_, i) => connectWithTimeout(spec.targets[i % spec.targets.length], timeoutMs),
+    ),
+  );
+  const conns: LoadConnection[] = [];
+  opened.forEach((r, i) => {
+    const target = spec.targets[i % spec.targets.length];
+    if (r.status === "fulfilled") conns.push(new LoadConnection(phase, r.value, target));
+    else {
+      phase.noteError(
+        `cannot connect to replica ${target.id} (${target.host}:${target.port}): ` +
+          describe(r.reason),
+      );
+    }
+  });
+
+  const warmupMs = Math.max(0, spec.warmupMs);
+  const hardCapMs = spec.hardCapMs ?? HARD_CAP_SECONDS * 1000;
+  const drainMs = spec.drainMs ?? DEFAULT_DRAIN_MS;
+  const start = performance.now();
+  phase.t0 = start + warmupMs;
+  phase.capAt = phase.t0 + hardCapMs;
+  if (spec.stop.kind === "seconds") phase.tEnd = phase.t0 + spec.stop.seconds * 1000;
+  const sendingEndsBy = Math.min(phase.capAt, phase.tEnd);
+
+  const onAbort = () => {
+    phase.aborted = true;
+    phase.stop();
+    for (const c of conns) c.close("aborted");
+  };
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  if (warmupMs === 0) startMeasure();
+  else timers.push(setTimeout(startMeasure, warmupMs));
+  // The watchdog: whatever is still in flight `drainMs` after sending stopped is given up. Sending
+  // stops when the budget is spent or at the end time, and at the latest at the hard cap.
+  const giveUp = () => {
+    for (const c of conns) c.close(`no reply within ${drainMs / 1000} s of the end of the level`);
+  };
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  phase.onStop = () => {
+    if (drainTimer === undefined) drainTimer = setTimeout(giveUp, drainMs);
+  };
+  timers.push(setTimeout(() => {
+    if (sendingEndsBy === phase.capAt && spec.stop.kind === "ops" && phase.budget > 0) {
+      phase.cutOff = true;
+    }
+    phase.stop();
+  }, sendingEndsBy - start));
+  if (spec.signal?.aborted) onAbort();
+  spec.signal?.addEventListener("abort", onAbort);
+  try {
+    await Promise.all(conns.map((c) => c.run()));
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    clearTimeout(drainTimer);
+    spec.signal?.removeEventListener("abort", onAbort);
+    for (const c of conns) c.close(null);
+  }
+  startMeasure();
+  const end = Number.isFinite(phase.lastMeasuredAt) ? phase.lastMeasuredAt : performance.now();
+  const errorMessages = [...phase.errors].map(([message, count]) => ({ message, count }))
+    .sort((a, b) => b.count - a.count);
+  return {
+    put: phase.put,
+    get: phase.get,
+    seconds: Math.max(0, end - phase.t0) / 1000,
+    connections: spec.connections,
+    connected: conns.length,
+    errorMessages,
+    aborted: phase.aborted,
+    cutOff: phase.cutOff,
+  };
+}

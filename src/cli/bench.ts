@@ -1,0 +1,120 @@
+/**
+ * `deno task bench [options] <config>`: throughput and latency of a lamportkv cluster under plain
+ * RESP `SET`/`GET` load, per number of clients, with the replicas' CPU and memory when the
+ * benchmark starts them itself (`--spawn`). See {@link BENCH_USAGE} for every option.
+ *
+ * Exit status: 0 when every level ran (levels with errors included), 1 when the cluster cannot be
+ * reached or started (or the JSON file cannot be written), 2 for bad usage or config, 130 when
+ * interrupted by SIGINT/SIGTERM (the replicas it started are stopped and their data removed in
+ * every case).
+ *
+ * @module
+ */
+import { type BenchOptions, BenchUsageError, parseBenchArgs } from "../bench/args.ts";
+import { BENCH_USAGE } from "../bench/args.ts";
+import { ClusterError, probeCluster, SpawnedCluster, targetsOf } from "../bench/cluster.ts";
+import { machineInfo } from "../bench/proc.ts";
+import { formatReport } from "../bench/report.ts";
+import { runBench } from "../bench/runner.ts";
+import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
+
+export { BENCH_USAGE };
+
+/** Where {@link main} writes (the table to `out`, progress and errors to `err`). */
+export interface BenchIo {
+  /** stdout lines. */
+  out: (text: string) => void;
+  /** stderr lines. */
+  err: (text: string) => void;
+}
+
+const consoleIo: BenchIo = {
+  out: (text) => console.log(text),
+  err: (text) => console.error(text),
+};
+
+/** Runs the bench entry point with `args`; returns the exit code. */
+export async function main(args: string[], io: BenchIo = consoleIo): Promise<number> {
+  let options: BenchOptions | "help";
+  try {
+    options = parseBenchArgs(args);
+  } catch (err) {
+    if (!(err instanceof BenchUsageError)) throw err;
+    io.err(`error: ${err.message}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (options === "help") {
+    io.out(BENCH_USAGE);
+    return 0;
+  }
+  let config: ClusterConfig;
+  try {
+    config = await loadConfig(options.configPath);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`error: ${err.message}`);
+    return 2;
+  }
+
+  const abort = new AbortController();
+  const onSignal = () => {
+    if (!abort.signal.aborted) io.err("bench: interrupted, stopping...");
+    abort.abort();
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  let spawned: SpawnedCluster | null = null;
+  try {
+    let view: string | null = null;
+    if (options.spawn) {
+      spawned = await SpawnedCluster.start(config, {
+        fsync: options.fsync,
+        log: (line) => io.err(`bench: ${line}`),
+      });
+      view = await spawned.waitNormal(30_000, abort.signal);
+      io.err(`bench: every replica is normal in view ${view}`);
+    } else {
+      const infos = await probeCluster(config);
+      const views = new Set([...infos.values()].map((i) => `${i.view} (${i.state})`));
+      view = [...views].join(", ");
+    }
+    const cluster = spawned;
+    const report = await runBench(options, {
+      configPath: config.path,
+      targets: targetsOf(config),
+      pids: cluster === null ? null : cluster.pids(),
+      fsync: cluster === null ? null : options.fsync,
+      view,
+      machine: await machineInfo(),
+      signal: abort.signal,
+      progress: (line) => io.err(`bench: ${line}`),
+      exitedReplicas: cluster === null ? undefined : () => cluster.exited(),
+    });
+    io.out(formatReport(report));
+    if (options.jsonPath !== undefined) {
+      try {
+        await Deno.writeTextFile(options.jsonPath, JSON.stringify(report, null, 2) + "\n");
+      } catch (err) {
+        io.err(`error: cannot write ${options.jsonPath}: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    return report.interrupted ? 130 : 0;
+  } catch (err) {
+    if (err instanceof ClusterError) {
+      io.err(`error: ${err.message}`);
+      return abort.signal.aborted ? 130 : 1;
+    }
+    throw err;
+  } finally {
+    if (spawned !== null) {
+      io.err("bench: stopping the replicas");
+      await spawned.stop();
+    }
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,844 @@
+/**
+ * Tests of `deno task bench`: argument parsing (and its errors), mixes, the latency histogram
+ * against exact percentiles of sorted samples, the reply counter at every split point, request
+ * templates against the RESP encoder, `/proc` parsing on sample text, report formatting, the load
+ * generator against tiny fake servers (all requests failing; pipelined successes), the CLI's
+ * usage and unreachable-cluster exits, and one small real `--spawn` run.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  BenchUsageError,
+  HARD_CAP_SECONDS,
+  parseBenchArgs,
+  parseClientLevels,
+  parseMixes,
+} from "../../src/bench/args.ts";
+import { LatencyHistogram, percentileOfSorted } from "../../src/bench/histogram.ts";
+import { runPhase, type Target } from "../../src/bench/load.ts";
+import {
+  cpuPercent,
+  parseCpuModel,
+  parseProcStat,
+  parseStatusKib,
+  sampleProcesses,
+} from "../../src/bench/proc.ts";
+import { ReplyCounter, type ReplyKind, ReplyStreamError } from "../../src/bench/reply_counter.ts";
+import {
+  type BenchReport,
+  type BenchRow,
+  formatHeader,
+  formatMs,
+  formatReport,
+  formatTable,
+  opLabel,
+} from "../../src/bench/report.ts";
+import { benchValue, RequestEncoder } from "../../src/bench/requests.ts";
+import { allNormalInOneView } from "../../src/bench/cluster.ts";
+import { main } from "../../src/cli/bench.ts";
+import { encodeCommand, RespRequestParser } from "../../src/net/resp.ts";
+import { freePorts, runCommand } from "../support/cluster.ts";
+import { Prng } from "../support/prng.ts";
+
+const BENCH_TS = new URL("../../src/cli/bench.ts", import.meta.url).pathname;
+const BENCH_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+];
+
+function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
+function bytes(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+Deno.test("bench args: defaults", () => {
+  const o = parseBenchArgs(["cfg.txt"]);
+  assert.notEqual(o, "help");
+  if (o === "help") return;
+  assert.deepEqual(o, {
+    configPath: "cfg.txt",
+    spawn: false,
+    fsync: "batch",
+    clients: [1, 16, 64, 256],
+    stop: { kind: "seconds", seconds: 5 },
+    mixes: [{ put: 1, get: 0 }, { put: 0, get: 1 }],
+    valueSize: 100,
+    keys: 10000,
+    pipeline: 1,
+    warmupSeconds: 1,
+    jsonPath: undefined,
+  });
+});
+
+Deno.test("bench args: every option", () => {
+  const o = parseBenchArgs([
+    "--spawn",
+    "--fsync",
+    "never",
+    "--clients",
+    "2, 8",
+    "--ops",
+    "200",
+    "--mix",
+    "1:1,3:1",
+    "--value-size",
+    "0",
+    "--keys",
+    "7",
+    "--pipeline",
+    "16",
+    "--warmup",
+    "0.5",
+    "--json",
+    "out.json",
+    "c.txt",
+  ]);
+  assert.deepEqual(o, {
+    configPath: "c.txt",
+    spawn: true,
+    fsync: "never",
+    clients: [2, 8],
+    stop: { kind: "ops", ops: 200 },
+    mixes: [{ put: 1, get: 1 }, { put: 3, get: 1 }],
+    valueSize: 0,
+    keys: 7,
+    pipeline: 16,
+    warmupSeconds: 0.5,
+    jsonPath: "out.json",
+  });
+  assert.deepEqual(
+    parseBenchArgs(["--seconds", "2.5", "c"]) !== "help" &&
+      (parseBenchArgs(["--seconds", "2.5", "c"]) as { stop: unknown }).stop,
+    {
+      kind: "seconds",
+      seconds: 2.5,
+    },
+  );
+  assert.equal(parseBenchArgs(["--help"]), "help");
+  assert.equal(parseBenchArgs(["-h", "--clients", "zzz"]), "help");
+});
+
+Deno.test("bench args: errors", () => {
+  const bad: [string[], RegExp][] = [
+    [[], /expected a config file/],
+    [["a", "b"], /unexpected argument "b"/],
+    [["--bogus", "c"], /bogus/],
+    [["--clients", "0", "c"], /--clients/],
+    [["--clients", "1,x", "c"], /"x"/],
+    [["--clients", "", "c"], /--clients/],
+    [["--clients", "5000", "c"], /1\.\.4096/],
+    [["--ops", "10", "--seconds", "1", "c"], /not both/],
+    [["--ops", "0", "c"], /--ops/],
+    [["--ops", "1e3", "c"], /--ops/],
+    [["--seconds", "0", "c"], /--seconds/],
+    [["--seconds", String(HARD_CAP_SECONDS + 1), "c"], /at most 300/],
+    [["--seconds", "-1", "c"], /--seconds/],
+    [["--warmup", "61", "c"], /--warmup/],
+    [["--mix", "1-1", "c"], /put:get/],
+    [["--mix", "0:0", "c"], /both 0/],
+    [["--value-size", "99999999", "c"], /--value-size/],
+    [["--keys", "0", "c"], /--keys/],
+    [["--pipeline", "0", "c"], /--pipeline/],
+    [["--fsync", "batch", "c"], /needs --spawn/],
+    [["--spawn", "--fsync", "sometimes", "c"], /always, batch or never/],
+    [["--json", "", "c"], /--json/],
+    [["--ops", "c"], /expected a config file|--ops/],
+  ];
+  for (const [args, message] of bad) {
+    assert.throws(() => parseBenchArgs(args), (err: unknown) => {
+      assert.ok(err instanceof BenchUsageError, `${args.join(" ")}: ${err}`);
+      assert.match(err.message, message, args.join(" "));
+      return true;
+    });
+  }
+});
+
+Deno.test("bench args: client levels and mixes", () => {
+  assert.deepEqual(parseClientLevels("1,16,64,256"), [1, 16, 64, 256]);
+  assert.deepEqual(parseClientLevels("3"), [3]);
+  assert.throws(() => parseClientLevels("1,,2"), BenchUsageError);
+  assert.throws(() => parseClientLevels("01x"), BenchUsageError);
+  assert.deepEqual(parseMixes("1:0"), [{ put: 1, get: 0 }]);
+  assert.deepEqual(parseMixes("1:1, 0:1"), [{ put: 1, get: 1 }, { put: 0, get: 1 }]);
+  assert.deepEqual(parseMixes("9:1"), [{ put: 9, get: 1 }]);
+  for (const bad of ["", "1", "1:2:3", "a:b", "-1:1", "1:", ":1", "1001:1", "0:0", "1.5:1"]) {
+    assert.throws(() => parseMixes(bad), BenchUsageError, bad);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Histogram
+
+Deno.test("bench histogram: percentiles match sorted samples within 0.5%", () => {
+  const prng = new Prng(42);
+  const samplesMs: number[] = [];
+  const h = new LatencyHistogram();
+  for (let i = 0; i < 50_000; i++) {
+    // Log-uniform from 10 µs to 10 s, with whole-µs values (what the histogram keeps).
+    const us = Math.round(10 * 10 ** (prng.next() * 6));
+    samplesMs.push(us / 1000);
+    h.recordMs(us / 1000);
+  }
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  assert.equal(h.count, sorted.length);
+  for (const p of [1, 10, 50, 90, 99, 99.9, 99.99, 100]) {
+    const exact = percentileOfSorted(sorted, p);
+    const approx = h.percentileMs(p);
+    const tolerance = Math.max(exact / 200, 0.0005);
+    assert.ok(
+      Math.abs(approx - exact) <= tolerance,
+      `p${p}: histogram ${approx} vs exact ${exact}`,
+    );
+  }
+  assert.equal(h.minMs, sorted[0]);
+  assert.equal(h.maxMs, sorted[sorted.length - 1]);
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  assert.ok(Math.abs(h.meanMs - mean) < 1e-6 * mean + 1e-9);
+});
+
+Deno.test("bench histogram: small values are exact; empty, clamping and merge", () => {
+  const h = new LatencyHistogram();
+  assert.equal(h.percentileMs(50), 0);
+  assert.equal(h.meanMs, 0);
+  for (const us of [5, 1, 3, 2, 4]) h.recordUs(us);
+  assert.equal(h.percentileMs(20), 0.001);
+  assert.equal(h.percentileMs(50), 0.003);
+  assert.equal(h.percentileMs(100), 0.005);
+  h.recordUs(-7); // counts as 0
+  assert.equal(h.minMs, 0);
+  assert.throws(() => h.percentileMs(0), RangeError);
+  assert.throws(() => h.percentileMs(101), RangeError);
+  const other = new LatencyHistogram();
+  other.recordMs(12_345.678);
+  h.merge(other);
+  assert.equal(h.count, 7);
+  assert.equal(h.maxMs, 12_345.678);
+  assert.equal(h.percentileMs(100), 12_345.678);
+  // A single big value: every percentile is that value (clamped to the exact min and max).
+  const one = new LatencyHistogram();
+  one.recordMs(777.777);
+  assert.equal(one.percentileMs(50), 777.777);
+  assert.deepEqual(percentileOfSorted([], 50), 0);
+  assert.equal(percentileOfSorted([1, 2, 3, 4], 50), 2);
+  assert.equal(percentileOfSorted([1, 2, 3, 4], 51), 3);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reply counter
+
+const REPLIES: [string, ReplyKind, string?][] = [
+  ["+OK\r\n", "ok"],
+  ["$5\r\nhello\r\n", "ok"],
+  ["$-1\r\n", "nil"],
+  ["-NOQUORUM no majority reachable\r\n", "error", "NOQUORUM no majority reachable"],
+  ["$0\r\n\r\n", "ok"],
+  [":1\r\n", "ok"],
+  ["$12\r\n\r\n$3\r\n-ERR\r\n\r\n", "ok"], // a payload that looks like replies
+  ["-UNKNOWN maybe applied\r\n", "error", "UNKNOWN maybe applied"],
+  ["-ERR wrong number of arguments for 'get' command\r\n", "error"],
+];
+
+function scan(chunks: Uint8Array[]): { kind: ReplyKind; error?: string }[] {
+  const counter = new ReplyCounter();
+  const seen: { kind: ReplyKind; error?: string }[] = [];
+  let completed = 0;
+  for (const c of chunks) {
+    completed += counter.feed(c, (kind, error) => seen.push(error ? { kind, error } : { kind }));
+  }
+  assert.equal(completed, seen.length);
+  return seen;
+}
+
+Deno.test("bench reply counter: every reply kind, at every split point", () => {
+  const stream = bytes(REPLIES.map((r) => r[0]).join(""));
+  const expected = REPLIES.map(([text, kind, error]) =>
+    kind === "error" ? { kind, error: error ?? text.slice(1, -2) } : { kind }
+  );
+  assert.deepEqual(scan([stream]), expected);
+  // Byte by byte.
+  assert.deepEqual(scan(Array.from(stream, (b) => Uint8Array.of(b))), expected);
+  // Every split into two and three chunks.
+  for (let i = 0; i <= stream.length; i++) {
+    assert.deepEqual(scan([stream.subarray(0, i), stream.subarray(i)]), expected, `split ${i}`);
+    const j = Math.min(stream.length, i + 7);
+    assert.deepEqual(
+      scan([stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]),
+      expected,
+      `split ${i}/${j}`,
+    );
+  }
+  // An incomplete tail is not counted.
+  assert.equal(scan([bytes("+OK\r\n$10\r\nabc")]).length, 1);
+});
+
+Deno.test("bench reply counter: unexpected replies are errors of the stream", () => {
+  for (const bad of ["*1\r\n+OK\r\n", "$x\r\n", "$-2\r\n", "+OK\n", "\r\n", "?\r\n"]) {
+    const counter = new ReplyCounter();
+    assert.throws(() => counter.feed(bytes(bad), () => {}), ReplyStreamError, bad);
+    assert.throws(() => counter.feed(bytes("+OK\r\n"), () => {}), ReplyStreamError);
+  }
+  const long = new ReplyCounter();
+  assert.throws(() => long.feed(new Uint8Array(70_000).fill(0x2b), () => {}), /longer than/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+Deno.test("bench requests: templates are exactly encodeCommand's bytes", () => {
+  const enc = new RequestEncoder(10_000, 37);
+  assert.equal(enc.keyWidth, 4);
+  assert.equal(enc.keyName(42), "key:0042");
+  const value = benchValue(37);
+  assert.equal(value.length, 37);
+  assert.match(value, /^[a-z]+$/);
+  const out = new Uint8Array(enc.putBytes + enc.getBytes + enc.putBytes);
+  let off = enc.writePut(out, 0, 42);
+  off = enc.writeGet(out, off, 9999);
+  off = enc.writePut(out, off, 0);
+  assert.equal(off, out.length);
+  const expected = [
+    ...encodeCommand(["SET", "key:0042", value]),
+    ...encodeCommand(["GET", "key:9999"]),
+    ...encodeCommand(["SET", "key:0000", value]),
+  ];
+  assert.deepEqual([...out], expected);
+  const parser = new RespRequestParser();
+  parser.push(out);
+  assert.deepEqual(parser.next(), { argv: ["SET", "key:0042", value] });
+  assert.deepEqual(parser.next(), { argv: ["GET", "key:9999"] });
+  assert.throws(() => enc.writeGet(out, 0, 10_000), RangeError);
+  assert.throws(() => enc.writeGet(out, 0, -1), RangeError);
+  const one = new RequestEncoder(1, 0);
+  assert.equal(one.keyName(0), "key:0");
+  assert.equal(
+    latin1(encodeCommand(["GET", "key:0"])),
+    latin1((() => {
+      const b = new Uint8Array(one.getBytes);
+      one.writeGet(b, 0, 0);
+      return b;
+    })()),
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+Deno.test("bench proc: stat, status and cpuinfo parsing", () => {
+  const stat = "4242 (deno (worker) 1) S 1 4242 4242 0 -1 4194560 1234 0 5 0 " +
+    "731 269 0 0 20 0 9 0 123456 1048576000 30000 18446744073709551615 1 1 0 0 0 0 0 4096 " +
+    "1088 0 0 0 17 1 0 0 0 0 0\n";
+  assert.deepEqual(parseProcStat(stat), { user: 731, system: 269 });
+  assert.throws(() => parseProcStat("garbage"), /malformed/);
+  assert.throws(() => parseProcStat("1 (x) S 1 2"), /malformed/);
+
+  const status = "Name:\tdeno\nVmPeak:\t 2000000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t   99999 kB\n";
+  assert.equal(parseStatusKib(status, "VmHWM"), 123456);
+  assert.equal(parseStatusKib(status, "VmRSS"), 99999);
+  assert.equal(parseStatusKib(status, "VmSwap"), null);
+  assert.equal(parseStatusKib("Name:\tkthreadd\n", "VmHWM"), null);
+
+  const cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 2\n" +
+    "model name\t: AMD EPYC   7B13 64-Core Processor\nstepping\t: 1\n\nprocessor\t: 1\n" +
+    "model name\t: AMD EPYC 7B13 64-Core Processor\n";
+  assert.equal(parseCpuModel(cpuinfo), "AMD EPYC 7B13 64-Core Processor");
+  assert.equal(parseCpuModel("processor : 0\nHardware : BCM2835\n"), "BCM2835");
+  assert.equal(parseCpuModel("nothing here\n"), null);
+
+  // 150 ticks (1.5 s of CPU) over 3 s of wall time: 50% of one core.
+  assert.equal(cpuPercent({ user: 100, system: 50 }, { user: 200, system: 100 }, 3), 50);
+  assert.equal(cpuPercent({ user: 0, system: 0 }, { user: 10, system: 0 }, 0), 0);
+});
+
+Deno.test("bench proc: samples this process and reports a missing one as null", async () => {
+  const [self, gone] = await sampleProcesses([Deno.pid, 0x7fff_fff0]);
+  assert.ok(self !== null, "own /proc entry readable");
+  assert.ok(self.cpu.user + self.cpu.system >= 0);
+  assert.ok(self.peakRssKib !== null && self.peakRssKib > 0);
+  assert.equal(gone, null);
+  assert.deepEqual(await sampleProcesses([]), []);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function row(over: Partial<BenchRow>): BenchRow {
+  return {
+    clients: 16,
+    mix: { put: 1, get: 0 },
+    op: "put",
+    ops: 5000,
+    errors: 0,
+    nil: 0,
+    seconds: 2,
+    opsPerSec: 2500.4,
+    p50Ms: 1.234,
+    p99Ms: 9.87,
+    p999Ms: 1500.2,
+    meanMs: 2,
+    maxMs: 1600,
+    replicaCpuPercent: [{ id: 1, value: 95.4 }, { id: 2, value: 60 }, { id: 3, value: 59.6 }],
+    replicaPeakRssMb: [{ id: 1, value: 80.2 }, { id: 2, value: 101.6 }, { id: 3, value: 90 }],
+    benchCpuPercent: 12.6,
+    connected: 16,
+    errorMessages: [],
+    cutOff: false,
+    ...over,
+  };
+}
+
+Deno.test("bench report: table layout", () => {
+  const table = formatTable([
+    row({}),
+    row({
+      clients: 256,
+      op: "get",
+      mix: { put: 1, get: 1 },
+      ops: 0,
+      errors: 77,
+      opsPerSec: 0,
+      p50Ms: null,
+      p99Ms: null,
+      p999Ms: null,
+      replicaCpuPercent: null,
+      replicaPeakRssMb: null,
+      benchCpuPercent: 3,
+    }),
+  ]);
+  assert.equal(
+    table,
+    [
+      "clients  op       ops/s  p50 ms  p99 ms  p99.9 ms  errors  replica cpu %  replica max rss MB  bench cpu %",
+      "     16  PUT       2500    1.23    9.87      1500       0       95/60/60                 102           13",
+      "    256  GET 1:1      0       -       -         -      77              -                   -            3",
+    ].join("\n"),
+  );
+  assert.equal(opLabel("put", { put: 1, get: 0 }), "PUT");
+  assert.equal(opLabel("get", { put: 0, get: 1 }), "GET");
+  assert.equal(opLabel("put", { put: 3, get: 1 }), "PUT 3:1");
+  assert.equal(formatMs(0.0049), "0.00");
+  assert.equal(formatMs(999.994), "999.99");
+  assert.equal(formatMs(null), "-");
+});
+
+Deno.test("bench report: header describes machine, cluster and load; notes follow the table", () => {
+  const report: BenchReport = {
+    startedAt: "2024-01-01T00:00:00.000Z",
+    machine: { cpus: 8, cpuModel: "Test CPU", deno: "2.9.9", v8: "1.2", platform: "linux x86_64" },
+    cluster: { config: "c.txt", replicas: 3, spawned: true, fsync: "batch", view: "4" },
+    settings: {
+      clients: [1],
+      mixes: [{ put: 1, get: 0 }, { put: 0, get: 1 }],
+      stop: { kind: "ops", ops: 200 },
+      valueSize: 100,
+      keys: 500,
+      pipeline: 1,
+      warmupSeconds: 1,
+    },
+    preload: null,
+    rows: [row({})],
+    notes: ["something happened"],
+    interrupted: false,
+  };
+  const header = formatHeader(report);
+  for (
+    const part of [
+      "8 CPUs (nproc)",
+      "Test CPU",
+      "deno 2.9.9",
+      "3 replicas from c.txt",
+      "fsync batch",
+      "value 100 B",
+      "500 keys",
+      "200 requests per level",
+      "PUT only, GET only",
+    ]
+  ) assert.ok(header.includes(part), `header lacks "${part}":\n${header}`);
+  const running = formatHeader({
+    ...report,
+    cluster: { ...report.cluster, spawned: false, fsync: null, view: null },
+    settings: { ...report.settings, stop: { kind: "seconds", seconds: 5 } },
+  });
+  assert.match(running, /already running/);
+  assert.match(running, /5 s per level/);
+  const text = formatReport(report);
+  assert.ok(text.startsWith(header + "\n\nclients  op"));
+  assert.ok(text.endsWith("\n\nnote: something happened"));
+});
+
+Deno.test("bench cluster: normal in one view of exactly every replica", () => {
+  const info = (view: string, state: string, members: string) => ({ view, state, members });
+  assert.ok(allNormalInOneView([info("4", "normal", "1,2,3"), info("4", "normal", "1,2,3")], [
+    3,
+    1,
+    2,
+  ]));
+  assert.ok(
+    !allNormalInOneView([info("4", "normal", "1,2,3"), info("5", "normal", "1,2,3")], [
+      1,
+      2,
+      3,
+    ]),
+  );
+  assert.ok(!allNormalInOneView([info("4", "changing", "1,2,3")], [1, 2, 3]));
+  assert.ok(!allNormalInOneView([info("4", "normal", "1,2")], [1, 2, 3]));
+  assert.ok(!allNormalInOneView([], [1]));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Load generator against fake servers
+
+/**
+ * A RESP server on a free loopback port that answers every request with `answer(argv)`. Returns
+ * its port, the number of requests it saw, and a stop function that closes everything.
+ */
+function fakeServer(answer: (argv: string[]) => string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const state = { requests: 0 };
+  const serving: Promise<void>[] = [];
+  const serve = async (conn: Deno.Conn) => {
+    const parser = new RespRequestParser();
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (let i = 0; i < 1_000_000; i++) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        parser.push(buf.subarray(0, n));
+        let out = "";
+        for (let k = 0; k < 100_000; k++) {
+          const item = parser.next();
+          if (item === null) break;
+          if ("argv" in item) {
+            state.requests++;
+            out += answer(item.argv);
+          }
+        }
+        if (out !== "") await conn.write(bytes(out));
+      }
+    } catch {
+      // closed
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch {
+        // closed
+      }
+    }
+  };
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.add(conn);
+        serving.push(serve(conn));
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    state,
+    async stop() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // closed
+        }
+      }
+      await accepting;
+      await Promise.all(serving);
+    },
+  };
+}
+
+Deno.test("bench load: a level where every request fails counts every request as an error", async () => {
+  const server = fakeServer(() => "-NOQUORUM cannot reach a majority\r\n");
+  try {
+    const targets: Target[] = [{ id: 1, host: "127.0.0.1", port: server.port }];
+    const result = await runPhase({
+      targets,
+      connections: 3,
+      pipeline: 2,
+      mix: { put: 1, get: 1 },
+      encoder: new RequestEncoder(50, 10),
+      warmupMs: 0,
+      stop: { kind: "ops", ops: 101 },
+    });
+    assert.equal(result.put.ops + result.get.ops, 0);
+    assert.equal(result.put.errors + result.get.errors, 101);
+    assert.ok(result.put.errors > 0 && result.get.errors > 0);
+    assert.equal(server.state.requests, 101);
+    assert.deepEqual(result.errorMessages, [{
+      message: "NOQUORUM cannot reach a majority",
+      count: 101,
+    }]);
+    assert.equal(result.connected, 3);
+    assert.equal(result.aborted, false);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench load: pipelined requests, exact op count after an unmeasured warmup", async () => {
+  const stored = new Set<string>();
+  const server = fakeServer((argv) => {
+    if (argv[0] === "SET") {
+      stored.add(argv[1]);
+      return "+OK\r\n";
+    }
+    return stored.has(argv[1]) ? "$3\r\nabc\r\n" : "$-1\r\n";
+  });
+  const targets: Target[] = [
+    { id: 1, host: "127.0.0.1", port: server.port },
+    { id: 2, host: "127.0.0.1", port: server.port },
+  ];
+  try {
+    const encoder = new RequestEncoder(20, 3);
+    const preload = await runPhase({
+      targets,
+      connections: 4,
+      pipeline: 8,
+      mix: { put: 1, get: 0 },
+      encoder,
+      warmupMs: 0,
+      stop: { kind: "ops", ops: 20 },
+      sequentialKeys: true,
+    });
+    assert.equal(preload.put.ops, 20);
+    assert.equal(stored.size, 20, "every key written once");
+    let measureStarts = 0;
+    const before = server.state.requests;
+    const result = await runPhase({
+      targets,
+      connections: 2,
+      pipeline: 4,
+      mix: { put: 0, get: 1 },
+      encoder,
+      warmupMs: 50,
+      stop: { kind: "ops", ops: 333 },
+      onMeasureStart: () => measureStarts++,
+    });
+    assert.equal(measureStarts, 1);
+    assert.equal(result.get.ops, 333);
+    assert.equal(result.get.errors, 0);
+    assert.equal(result.get.nil, 0);
+    assert.equal(result.put.ops, 0);
+    assert.equal(result.get.latency.count, 333);
+    assert.ok(server.state.requests - before >= 333, "warmup requests come on top");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench load: big pipelined writes and replies lose no request", async () => {
+  const value = benchValue(100_000);
+  const server = fakeServer((argv) =>
+    argv[0] === "SET" ? "+OK\r\n" : `$${value.length}\r\n${value}\r\n`
+  );
+  try {
+    const result = await runPhase({
+      targets: [{ id: 1, host: "127.0.0.1", port: server.port }],
+      connections: 3,
+      pipeline: 8,
+      mix: { put: 1, get: 1 },
+      encoder: new RequestEncoder(100, value.length),
+      warmupMs: 0,
+      stop: { kind: "ops", ops: 400 },
+      drainMs: 20_000,
+    });
+    assert.deepEqual(result.errorMessages, []);
+    assert.equal(result.put.ops + result.get.ops, 400);
+    assert.equal(result.put.errors + result.get.errors, 0);
+    assert.equal(server.state.requests, 400);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench load: requests without a reply become errors after the drain", async () => {
+  const server = fakeServer(() => ""); // reads requests, never answers
+  try {
+    const base = {
+      targets: [{ id: 3, host: "127.0.0.1", port: server.port }],
+      connections: 2,
+      pipeline: 3,
+      mix: { put: 1, get: 0 },
+      encoder: new RequestEncoder(10, 1),
+      warmupMs: 0,
+      drainMs: 200,
+    };
+    const timed = await runPhase({ ...base, stop: { kind: "seconds", seconds: 0.2 } });
+    assert.equal(timed.put.ops, 0);
+    assert.equal(timed.put.errors, 6);
+    assert.equal(timed.cutOff, false);
+    assert.match(timed.errorMessages[0].message, /replica 3: no reply within 0\.2 s/);
+    // --ops that cannot all be sent: the hard cap stops sending, then the drain gives up.
+    const capped = await runPhase({ ...base, stop: { kind: "ops", ops: 100 }, hardCapMs: 200 });
+    assert.equal(capped.put.errors, 6);
+    assert.equal(capped.cutOff, true);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench load: an abort ends a level early, and unreachable targets are reported", async () => {
+  const server = fakeServer(() => "+OK\r\n");
+  try {
+    const abort = new AbortController();
+    const phase = runPhase({
+      targets: [{ id: 1, host: "127.0.0.1", port: server.port }],
+      connections: 2,
+      pipeline: 1,
+      mix: { put: 1, get: 0 },
+      encoder: new RequestEncoder(10, 1),
+      warmupMs: 0,
+      stop: { kind: "seconds", seconds: 60 },
+      onMeasureStart: () => setTimeout(() => abort.abort(), 100),
+      signal: abort.signal,
+    });
+    const result = await phase;
+    assert.equal(result.aborted, true);
+    assert.equal(result.put.errors, 0, "aborted requests are not errors");
+  } finally {
+    await server.stop();
+  }
+  const [port] = freePorts(1);
+  const result = await runPhase({
+    targets: [{ id: 7, host: "127.0.0.1", port }],
+    connections: 2,
+    pipeline: 1,
+    mix: { put: 1, get: 0 },
+    encoder: new RequestEncoder(10, 1),
+    warmupMs: 0,
+    stop: { kind: "ops", ops: 10 },
+  });
+  assert.equal(result.connected, 0);
+  assert.equal(result.put.ops, 0);
+  assert.equal(result.errorMessages.length, 1);
+  assert.match(result.errorMessages[0].message, /cannot connect to replica 7/);
+  assert.equal(result.errorMessages[0].count, 2);
+});
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+function captureIo() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t) }, out, err };
+}
+
+Deno.test("bench cli: --help, bad usage (2), bad config (2), unreachable cluster (1)", async () => {
+  const help = captureIo();
+  assert.equal(await main(["--help"], help.io), 0);
+  assert.match(help.out.join("\n"), /Usage: deno task bench/);
+
+  const usage = captureIo();
+  assert.equal(await main(["--clients", "x", "c.txt"], usage.io), 2);
+  assert.match(usage.err.join("\n"), /--clients/);
+
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
+  try {
+    const missing = captureIo();
+    assert.equal(await main([`${dir}/none.txt`], missing.io), 2);
+    assert.match(missing.err.join("\n"), /none\.txt.*cannot read/);
+
+    const ports = freePorts(6);
+    const config = `${dir}/cluster.txt`;
+    await Deno.writeTextFile(
+      config,
+      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}`).join("\n"),
+    );
+    const unreachable = captureIo();
+    const started = performance.now();
+    assert.equal(await main(["--ops", "10", config], unreachable.io), 1);
+    const message = unreachable.err.join("\n");
+    assert.match(message, /cannot reach the cluster/);
+    assert.match(message, new RegExp(`replica 1 at 127\\.0\\.0\\.1:${ports[0]}`));
+    assert.match(message, /--spawn/);
+    assert.equal(unreachable.out.length, 0);
+    assert.ok(performance.now() - started < 30_000, "fails fast rather than hanging");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench cli: a small real --spawn run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
+  try {
+    const ports = freePorts(6);
+    const config = `${dir}/cluster.txt`;
+    await Deno.writeTextFile(
+      config,
+      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
+    );
+    const json = `${dir}/out.json`;
+    const r = await runCommand(Deno.execPath(), [
+      "run",
+      ...BENCH_PERMISSIONS,
+      BENCH_TS,
+      "--spawn",
+      config,
+      "--clients",
+      "2",
+      "--ops",
+      "200",
+      "--keys",
+      "300",
+      "--json",
+      json,
+    ], { timeoutMs: 120_000 });
+    const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+    assert.equal(r.code, 0, context);
+    assert.match(r.stdout, /^clients +op +ops\/s +p50 ms +p99 ms +p99\.9 ms +errors/m, context);
+    assert.match(r.stdout, /3 replicas from .*spawned by the benchmark, fsync batch/, context);
+
+    const report = JSON.parse(await Deno.readTextFile(json)) as BenchReport;
+    assert.equal(report.interrupted, false);
+    assert.equal(report.cluster.replicas, 3);
+    assert.deepEqual(report.rows.map((row) => [row.clients, row.op]), [[2, "put"], [2, "get"]]);
+    for (const row of report.rows) {
+      assert.equal(row.ops, 200, `${row.op}: ${context}`);
+      assert.equal(row.errors, 0, `${row.op}: ${context}`);
+      assert.equal(row.nil, 0, "GETs hit preloaded keys");
+      assert.equal(row.connected, 2);
+      assert.ok(row.p50Ms !== null && row.p99Ms !== null && row.p999Ms !== null);
+      assert.ok(row.p50Ms <= row.p99Ms && row.p99Ms <= row.p999Ms);
+      assert.equal(row.replicaCpuPercent?.length, 3, "CPU of each replica");
+      assert.equal(row.replicaPeakRssMb?.length, 3, "peak RSS of each replica");
+    }
+    assert.deepEqual(report.preload, { keys: 300, seconds: report.preload!.seconds, errors: 0 });
+
+    // Everything it started is gone: the replica processes and their data directory.
+    const pids = /pids ([0-9, ]+)\)/.exec(r.stderr)?.[1].split(", ").map(Number) ?? [];
+    assert.equal(pids.length, 3, context);
+    for (const pid of pids) {
+      const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+      if (alive) {
+        // The pid may have been reused by now; it must at least not be one of our replicas.
+        const cmd = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+        assert.ok(!cmd.includes(config), `replica ${pid} still running`);
+      }
+    }
+    const dataDir = /data in (\S+)/.exec(r.stderr)?.[1];
+    assert.ok(dataDir !== undefined, context);
+    await assert.rejects(Deno.stat(dataDir), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
