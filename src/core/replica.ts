@@ -71,11 +71,25 @@ const DEFAULTS = {
 
 type State = ReplicaStatus["state"];
 
+/** Ticks after which waiting reads are probed for again. */
+const PROBE_RETRY_TICKS = 5;
+
 interface PendingRequest {
   id: number;
   key: string;
   seq: number;
   cmd: Command;
+  deadline: number;
+}
+
+/** A read answered locally at its place in the order, once a probe round confirms that place. */
+interface LocalRead {
+  id: number;
+  cmd: Command;
+  /** Its place in the total order is (ts, this replica). */
+  ts: number;
+  /** The probe round every other member must answer before the read may be applied. */
+  round: number;
   deadline: number;
 }
 
@@ -155,6 +169,13 @@ export class Replica {
   #deadlines: PendingRequest[] = [];
   /** Requests waiting for a normal view. */
   #queued: QueuedRequest[] = [];
+  /** Local reads of the current view in stamp order, and the probe rounds confirming them. */
+  #reads: LocalRead[] = [];
+  #probeRound = 0;
+  #probeNeeded = false;
+  #probeSentAt = 0;
+  /** Per other member: the highest probe round it answered in the current view. */
+  #probeAcked = new Map<ReplicaId, number>();
 
   /** Builds replica `options.id` of the cluster `options.replicas`, applying to `machine`. */
   constructor(options: ReplicaOptions, machine: StateMachine) {
@@ -196,6 +217,7 @@ export class Replica {
         break;
       case "flush":
         if (this.#ackDirty) this.#broadcastAck(out);
+        if (this.#probeNeeded) this.#startProbeRound(out);
         break;
       case "synced":
         this.#onSynced(event.upTo, out);
@@ -220,7 +242,7 @@ export class Replica {
       clock: this.#clock.value,
       delivered: this.#delivered,
       holdback: this.#holdback.size,
-      pending: this.#pending.size + this.#queued.length,
+      pending: this.#pending.size + this.#queued.length + this.#reads.length,
       keys: this.#machine.size,
       digest: this.#machine.digest(),
     };
@@ -230,6 +252,11 @@ export class Replica {
 
   #onTick(out: Action[]): void {
     this.#now += 1;
+    // A probe may meet a member that is not yet normal in this view, or a link that is down:
+    // while reads wait, probe again (any later round confirms them too).
+    if (this.#reads.length > 0 && this.#now - this.#probeSentAt >= PROBE_RETRY_TICKS) {
+      this.#probeNeeded = true;
+    }
     if (this.#now % this.#opt.heartbeatTicks === 0) this.#broadcastAck(out);
     this.#expireRequests(out);
     this.#checkQuorum(out);
@@ -247,6 +274,7 @@ export class Replica {
   }
 
   #submit(id: number, cmd: Command, out: Action[]): void {
+    if (cmd.op.kind === "get" || cmd.op.kind === "has") return this.#submitRead(id, cmd);
     const entry: Entry = {
       view: this.#view,
       ts: this.#clock.tick(),
@@ -270,6 +298,56 @@ export class Replica {
     for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
   }
 
+  // ---- local reads ----
+
+  /**
+   * A read takes the place (ts, self) in the total order without being multicast. It is applied
+   * when every entry ordered before it has been delivered here and every other member of the
+   * view has answered a probe sent after it arrived: their answers are stamped after it and links
+   * are FIFO, so nothing ordered before it can still arrive, and a member that left this view
+   * does not answer. Nothing after it is delivered before it is applied.
+   */
+  #submitRead(id: number, cmd: Command): void {
+    this.#reads.push({
+      id,
+      cmd,
+      ts: this.#clock.tick(),
+      round: this.#probeRound + 1,
+      deadline: this.#now + this.#opt.requestTimeoutTicks,
+    });
+    this.#probeNeeded = true;
+  }
+
+  #startProbeRound(out: Action[]): void {
+    this.#probeNeeded = false;
+    this.#probeSentAt = this.#now;
+    this.#probeRound += 1;
+    const msg: PeerMessage = {
+      type: "probe",
+      view: this.#view,
+      ts: this.#clock.tick(),
+      round: this.#probeRound,
+    };
+    for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
+  }
+
+  #readConfirmed(read: LocalRead): boolean {
+    for (const p of this.#others()) if ((this.#probeAcked.get(p) ?? 0) < read.round) return false;
+    return true;
+  }
+
+  /** Local reads that have not been applied go back to wait for the next view. */
+  #requeueReads(): void {
+    for (const read of this.#reads) {
+      this.#queued.push({
+        id: read.id,
+        cmd: read.cmd,
+        deadline: this.#now + this.#opt.noQuorumTicks,
+      });
+    }
+    this.#reads = [];
+  }
+
   #onMessage(from: ReplicaId, msg: PeerMessage, out: Action[]): void {
     invariant(this.#replicas.includes(from) && from !== this.id, `message from stranger ${from}`);
     this.#clock.observe(msg.type === "update" ? msg.entry.ts : msg.ts);
@@ -281,6 +359,22 @@ export class Replica {
       case "update":
       case "ack":
         return this.#onNormalMessage(from, msg, out);
+      case "probe":
+        if (this.#state === "normal" && msg.view === this.#view && this.#members.includes(from)) {
+          const answer: PeerMessage = {
+            type: "probe-ack",
+            view: this.#view,
+            ts: this.#clock.tick(),
+            round: msg.round,
+          };
+          out.push({ type: "send", to: from, msg: answer });
+        }
+        return;
+      case "probe-ack":
+        if (this.#state === "normal" && msg.view === this.#view && this.#members.includes(from)) {
+          this.#probeAcked.set(from, Math.max(this.#probeAcked.get(from) ?? 0, msg.round));
+        }
+        return;
       case "propose":
         return this.#onPropose(from, msg, out);
       case "flush":
@@ -307,6 +401,7 @@ export class Replica {
       // The majority moved on without us: stop serving from this view.
       this.#state = "joining";
       this.#changeStartedAt = this.#now;
+      this.#requeueReads();
     }
     if (this.#state !== "normal" || view !== this.#view || !this.#members.includes(from)) return;
     if (msg.type === "update") {
@@ -383,6 +478,17 @@ export class Replica {
     if (this.#state !== "normal") return;
     for (;;) {
       const head = this.#holdback.peek();
+      const read = this.#reads[0];
+      if (
+        read && (head === undefined || compareEntries({ ts: read.ts, origin: this.id }, head) < 0)
+      ) {
+        // A read holds its place: nothing after it is delivered before it is answered.
+        if (!this.#readConfirmed(read)) break;
+        this.#reads.shift();
+        const result = this.#machine.apply(read.cmd);
+        out.push({ type: "reply", id: read.id, outcome: { ok: true, result } });
+        continue;
+      }
       if (head === undefined) break;
       let ready = true;
       for (const m of this.#members) if (this.#ackOf(m, head.origin) < head.seq) ready = false;
@@ -438,6 +544,12 @@ export class Replica {
       const request = this.#queued.shift()!;
       out.push(noQuorum(request.id, "no view with a majority was formed in time"));
     }
+    while (this.#reads.length > 0 && this.#reads[0].deadline <= this.#now) {
+      const read = this.#reads.shift()!;
+      out.push(
+        noQuorum(read.id, `read not confirmed within ${this.#opt.requestTimeoutTicks} ticks`),
+      );
+    }
   }
 
   /** True once this replica has heard from less than a majority for a whole timeout. */
@@ -453,10 +565,11 @@ export class Replica {
     }
     this.#pending.clear();
     this.#deadlines = [];
-    for (const request of this.#queued) {
+    for (const request of [...this.#queued, ...this.#reads]) {
       out.push(noQuorum(request.id, "this replica cannot reach a majority of the cluster"));
     }
     this.#queued = [];
+    this.#reads = [];
     if (this.#state === "normal") {
       // Nothing more can be delivered here; stop until a majority takes us back.
       this.#state = "joining";
@@ -527,6 +640,7 @@ export class Replica {
     }
     this.#state = this.#accepted ? "installing" : "changing";
     this.#changeStartedAt = this.#now;
+    this.#requeueReads();
     // The promise must survive a restart before anyone can count on it.
     const n = this.#persist({ r: "promise", view: msg.view }, out);
     this.#afterSync(n, out, (o) => this.#sendFlush(from, msg.view, this.#report(msg.delivered), o));
@@ -674,6 +788,7 @@ export class Replica {
     this.#acks = new Map(this.#others().map((m) => [m, new Map()]));
     this.#unacked = [];
     this.#ackDirty = false;
+    this.#probeAcked = new Map();
   }
 
   #snapshot(): Snapshot {

@@ -129,7 +129,11 @@ export type PeerMessage =
   /** Member to coordinator: it holds its install. */
   | { type: "accepted"; view: number; ts: number }
   /** Coordinator to members: every member holds its install; deliver it and go normal. */
-  | { type: "commit"; view: number; ts: number };
+  | { type: "commit"; view: number; ts: number }
+  /** A replica places local reads: answer if you are normal in `view` (batched per turn). */
+  | { type: "probe"; view: number; ts: number; round: number }
+  /** The answer to a probe, sent only by a member normal in `view`. */
+  | { type: "probe-ack"; view: number; ts: number; round: number };
 
 /** Why a client request failed. */
 export type ErrorCode =

@@ -90,6 +90,9 @@ function messageToWire(msg: PeerMessage): unknown {
     case "accepted":
     case "commit":
       return { type, view, ts };
+    case "probe":
+    case "probe-ack":
+      return { type, view, ts, round: msg.round };
   }
 }
 
@@ -251,6 +254,7 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
     "delivered",
     "report",
     "install",
+    "round",
   ]);
   const at = (key: string) => join(path, key);
   const common = (o: Obj) => ({
@@ -298,6 +302,11 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
     case "commit": {
       const o = object(v, path, ["type", "view", "ts"]);
       return { type: head.type, ...common(o) };
+    }
+    case "probe":
+    case "probe-ack": {
+      const o = object(v, path, ["type", "view", "ts", "round"]);
+      return { type: head.type, ...common(o), round: integer(o.round, at("round"), 1) };
     }
     default:
       return fail(at("type"), `unknown message type ${describe(head.type)}`);

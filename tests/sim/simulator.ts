@@ -138,6 +138,8 @@ export interface SimResult {
   crash?: string;
   /** Replies that arrived for a request attempt already answered. */
   duplicateReplies: number;
+  /** Read answers that arrived after their client attempt gave up. */
+  lateReads: HistoryOp[];
 }
 
 interface Link {
@@ -157,6 +159,7 @@ interface Disk {
 
 interface Attempt {
   request: RequestRecord;
+  call: number;
   /** The client stopped waiting (answered or timed out). */
   done: boolean;
   replies: number;
@@ -209,6 +212,8 @@ class Simulation {
   readonly paused = new Map<ReplicaId, Event[]>();
   readonly lastState = new Map<ReplicaId, string>();
   readonly continuations = new Map<RequestRecord, () => void>();
+  /** Read answers that reached a client attempt after it gave up (checked all the same). */
+  readonly lateReads: HistoryOp[] = [];
   clientsDone = 0;
   faultsOn = true;
   /** Scenario faults still to be undone (a pause or partition in force). */
@@ -297,6 +302,7 @@ class Simulation {
       crashed: this.crashed,
       crash: this.crash,
       duplicateReplies: this.duplicateReplies,
+      lateReads: this.lateReads,
     };
   }
 
@@ -457,7 +463,21 @@ class Simulation {
     const backlog = this.paused.get(id) ?? [];
     this.paused.delete(id);
     this.openFaults -= 1;
-    for (const event of backlog) this.handle(id, event);
+    // A process woken up reads its sockets in no particular order: each source stays FIFO,
+    // but a client request may be handled before messages that arrived earlier from peers.
+    const sources = new Map<string, Event[]>();
+    for (const event of backlog) {
+      const source = event.type === "peer" ? `peer ${event.from}` : event.type;
+      const queue = sources.get(source) ?? [];
+      queue.push(event);
+      sources.set(source, queue);
+    }
+    const queues = [...sources.values()];
+    while (queues.length > 0) {
+      const i = this.rng.int(0, queues.length - 1);
+      this.handle(id, queues[i].shift()!);
+      if (queues[i].length === 0) queues.splice(i, 1);
+    }
   }
 
   /** Cuts `side` off from everyone else (both directions) for `ms`. */
@@ -658,7 +678,7 @@ class Simulation {
     if (then) this.continuations.set(request, then);
     request.attempts += 1;
     const id = this.attempts.length;
-    const attempt: Attempt = { request, done: false, replies: 0 };
+    const attempt: Attempt = { request, call: this.queue.now, done: false, replies: 0 };
     this.attempts.push(attempt);
     this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
       if (!attempt.done) this.failed(attempt);
@@ -672,7 +692,20 @@ class Simulation {
     attempt.replies += 1;
     // A late answer to an attempt the client gave up on is fine; a second answer is not.
     if (attempt.replies > 1) this.duplicateReplies += 1;
-    if (attempt.done) return;
+    if (attempt.done) {
+      // The client gave up waiting, but the answer is still an answer: a stale read would show.
+      const { op } = attempt.request;
+      if (outcome.ok && (op.kind === "get" || op.kind === "has")) {
+        this.lateReads.push({
+          client: 1_000_000 + id,
+          op: { kind: op.kind, key: op.key },
+          call: attempt.call,
+          ret: this.queue.now,
+          result: outcome.result,
+        });
+      }
+      return;
+    }
     attempt.done = true;
     const { request } = attempt;
     request.outcomes.push(outcome);

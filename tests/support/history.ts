@@ -184,6 +184,13 @@ export class HistoryRecorder {
       });
   }
 
+  /** Writes (PUT, DELETE) that completed with a result: each took one log index. */
+  writesDone(): number {
+    return this.#entries.filter((e) =>
+      e.state === "done" && (e.op.op.kind === "put" || e.op.op.kind === "delete")
+    ).length;
+  }
+
   /** How many ops ended each way so far. */
   counts(): { done: number; unknown: number; failed: number; pending: number } {
     const c = { done: 0, unknown: 0, failed: 0, pending: 0 };
