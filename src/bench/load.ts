@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { concatBytes } from "../kv/bytes.ts";
 import { HARD_CAP_SECONDS, type Mix, type StopRule } from "./args.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
@@ -354,7 +355,7 @@ class LoadConnection {
         let off = 0;
         while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
         if (this.#queued.length === 0) break;
-        bytes = concat(this.#queued);
+        bytes = concatBytes(this.#queued);
         this.#queued = [];
       }
       this.#writing = false;
@@ -366,19 +367,6 @@ class LoadConnection {
       this.#lose(this.#closeReason ?? this.#failure);
     }
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /** Opens a TCP connection with a deadline; a connection that opens too late is closed. */

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { concatBytes } from "../kv/bytes.ts";
 import type { ByteString } from "../core/types.ts";
 import { encodeCommand, RespReplyParser, type RespValue } from "../net/resp.ts";
 
@@ -192,7 +193,7 @@ export class RespConnection {
     this.#writing = true;
     try {
       while (this.#outgoing.length > 0 && !this.#failure) {
-        const chunk = concat(this.#outgoing);
+        const chunk = concatBytes(this.#outgoing);
         this.#outgoing = [];
         let written = 0;
         while (written < chunk.length) {
@@ -316,19 +317,6 @@ export class RespConnection {
       // Already closed.
     }
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function describe(err: unknown): string {

@@ -1,6 +1,6 @@
 /**
  * Conversions between raw bytes, UTF-8 text and {@link ByteString}, the binary-safe string form
- * in which keys and values travel through the core (one char code 0..255 per byte).
+ * in which keys and values travel through the core (one char code 0..255 per byte); joining chunks.
  *
  * @module
  */
@@ -34,4 +34,17 @@ export function utf8ToByteString(text: string): ByteString {
 /** A byte string to text, decoding its bytes as UTF-8 (invalid sequences become U+FFFD). */
 export function byteStringToUtf8(s: ByteString): string {
   return decoder.decode(byteStringToBytes(s));
+}
+
+/** Joins byte chunks into one new array. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

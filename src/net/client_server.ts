@@ -14,6 +14,7 @@
  * @module
  */
 import type { Command, Outcome, ReplicaStatus } from "../core/types.ts";
+import { AcceptLoop } from "./accept_loop.ts";
 import { encodeOutcome, formatInfo, parseCommand, type ParsedCommand } from "./commands.ts";
 import {
   DEFAULT_RESP_LIMITS,
@@ -25,7 +26,8 @@ import {
   type RespLimits,
   RespRequestParser,
 } from "./resp.ts";
-import { concatBytes, ConnWriter, errorText, Sleep } from "./conn_writer.ts";
+import { concatBytes } from "../kv/bytes.ts";
+import { ConnWriter, errorText } from "./conn_writer.ts";
 
 /** What the client server needs from its replica. */
 export interface ClientHandler {
@@ -109,12 +111,10 @@ export class ClientServer {
   #outstanding = 0;
   /** Read loops waiting for {@link #outstanding} to drop below the cap. */
   #globalWaiters: (() => void)[] = [];
-  readonly #pause = new Sleep();
-  #listener: Deno.TcpListener | undefined;
-  #closed = false;
-  #accepting: Promise<void> | undefined;
+  #acceptor: AcceptLoop | undefined;
+  /** Set by close(): nothing new is started. */
+  #closing = false;
   readonly #conns = new Set<ClientConn>();
-  readonly #serving = new Set<Promise<void>>();
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
   constructor(options: ClientServerOptions) {
@@ -136,16 +136,21 @@ export class ClientServer {
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
-    if (this.#listener !== undefined) return this.addr;
-    this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
-    this.#accepting = this.#acceptLoop(this.#listener);
+    if (this.#acceptor !== undefined) return this.addr;
+    const listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
+    this.#acceptor = new AcceptLoop(
+      listener,
+      (conn) => this.#serve(conn),
+      this.#opts.log,
+      "client port",
+    );
     return this.addr;
   }
 
   /** The bound address (after {@link ClientServer.listen}). */
   get addr(): Deno.NetAddr {
-    if (this.#listener === undefined) throw new Error("client server is not listening");
-    return this.#listener.addr;
+    if (this.#acceptor === undefined) throw new Error("client server is not listening");
+    return this.#acceptor.addr;
   }
 
   /** Number of open client connections. */
@@ -155,37 +160,10 @@ export class ClientServer {
 
   /** Stops listening, closes every connection, resolves when all their ops have ended. */
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#pause.cancel();
-    try {
-      this.#listener?.close();
-    } catch {
-      // already closed
-    }
-    for (const c of this.#conns) this.#closeConn(c);
-    await this.#accepting;
-    while (this.#serving.size > 0) await Promise.all([...this.#serving]);
-  }
-
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (this.#closed || err instanceof Deno.errors.BadResource) break;
-        this.#opts.log(`client port: accept failed: ${errorText(err)}`);
-        await this.#pause.wait(100); // e.g. out of file descriptors: do not spin
-        continue;
-      }
-      if (this.#closed) {
-        conn.close();
-        break;
-      }
-      const serving = this.#serve(conn);
-      this.#serving.add(serving);
-      void serving.finally(() => this.#serving.delete(serving));
-    }
+    this.#closing = true;
+    await this.#acceptor?.close(() => {
+      for (const c of this.#conns) this.#closeConn(c);
+    });
   }
 
   #closeConn(c: ClientConn): void {

@@ -1,9 +1,10 @@
 /**
  * Small socket helpers shared by the peer link and both servers: {@link ConnWriter}, the serial
- * writer every connection uses, a cancellable {@link Sleep}, and error and byte utilities.
+ * writer every connection uses, a cancellable {@link Sleep}, and error text.
  *
  * @module
  */
+import { concatBytes } from "../kv/bytes.ts";
 
 /** Human-readable text of a caught error. */
 export function errorText(err: unknown): string {
@@ -108,19 +109,6 @@ export class ConnWriter {
     this.#idleWaiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-/** Joins byte chunks into one array. */
-export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** A timer that can be cancelled early; cancelling resolves the wait (no timer is left behind). */

@@ -9,9 +9,10 @@
  * @module
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
+import { AcceptLoop } from "./accept_loop.ts";
 import { FrameDecoder, MAX_FRAME_BYTES } from "./frame.ts";
 import { decodePeerFrame, type PeerFrame } from "./peer_codec.ts";
-import { errorText, Sleep } from "./conn_writer.ts";
+import { errorText } from "./conn_writer.ts";
 
 /** Options of a {@link PeerServer}. */
 export interface PeerServerOptions {
@@ -48,12 +49,10 @@ interface Incoming {
 export class PeerServer {
   readonly #opts: PeerServerOptions;
   readonly #peers: ReadonlySet<ReplicaId>;
-  #listener: Deno.TcpListener | undefined;
-  #closed = false;
-  readonly #pause = new Sleep();
-  #accepting: Promise<void> | undefined;
+  #acceptor: AcceptLoop | undefined;
+  /** Set by close(): nothing new is started. */
+  #closing = false;
   readonly #conns = new Set<Incoming>();
-  readonly #serving = new Set<Promise<void>>();
   /** The current (newest) connection of each peer. */
   readonly #current = new Map<ReplicaId, Incoming>();
 
@@ -69,16 +68,21 @@ export class PeerServer {
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
-    if (this.#listener !== undefined) return this.addr;
-    this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
-    this.#accepting = this.#acceptLoop(this.#listener);
+    if (this.#acceptor !== undefined) return this.addr;
+    const listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
+    this.#acceptor = new AcceptLoop(
+      listener,
+      (conn) => this.#serve(conn),
+      this.#opts.log,
+      "peer port",
+    );
     return this.addr;
   }
 
   /** The bound address (after {@link PeerServer.listen}). */
   get addr(): Deno.NetAddr {
-    if (this.#listener === undefined) throw new Error("peer server is not listening");
-    return this.#listener.addr;
+    if (this.#acceptor === undefined) throw new Error("peer server is not listening");
+    return this.#acceptor.addr;
   }
 
   /** Peers with an accepted (post-hello) connection right now. */
@@ -88,37 +92,10 @@ export class PeerServer {
 
   /** Stops listening, closes every connection, resolves when all their ops have ended. */
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#pause.cancel();
-    try {
-      this.#listener?.close();
-    } catch {
-      // already closed
-    }
-    for (const c of this.#conns) this.#closeConn(c);
-    await this.#accepting;
-    while (this.#serving.size > 0) await Promise.all([...this.#serving]);
-  }
-
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (this.#closed || err instanceof Deno.errors.BadResource) break;
-        this.#opts.log(`peer port: accept failed: ${errorText(err)}`);
-        await this.#pause.wait(100); // e.g. out of file descriptors: do not spin
-        continue;
-      }
-      if (this.#closed) {
-        conn.close();
-        break;
-      }
-      const serving = this.#serve(conn);
-      this.#serving.add(serving);
-      void serving.finally(() => this.#serving.delete(serving));
-    }
+    this.#closing = true;
+    await this.#acceptor?.close(() => {
+      for (const c of this.#conns) this.#closeConn(c);
+    });
   }
 
   #closeConn(c: Incoming): void {
@@ -227,7 +204,7 @@ export class PeerServer {
       this.#conns.delete(c);
       if (c.from !== undefined && this.#current.get(c.from) === c) {
         this.#current.delete(c.from);
-        if (!this.#closed) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);
+        if (!this.#closing) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);
       }
     }
   }

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { concatBytes } from "../kv/bytes.ts";
 import { dirname } from "node:path";
 import { CorruptionError, encodeRecord, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
 import {
@@ -232,7 +233,7 @@ export class WriteAheadLog {
   replace(records: unknown[]): void {
     this.#checkUsable();
     const what = `write-ahead log ${this.path}`;
-    const bytes = concat(records.map((r) => encodeRecord(jsonBytes(r, what))));
+    const bytes = concatBytes(records.map((r) => encodeRecord(jsonBytes(r, what))));
     const temp = this.path + TEMP_SUFFIX;
     let file: Deno.FsFile | null = null;
     try {
@@ -351,7 +352,7 @@ export class WriteAheadLog {
   /** Writes the buffer to the file with one write call (looping only over short writes). */
   #writeBuffered(): void {
     if (this.#bufferBytes === 0) return;
-    const bytes = this.#buffer.length === 1 ? this.#buffer[0] : concat(this.#buffer);
+    const bytes = this.#buffer.length === 1 ? this.#buffer[0] : concatBytes(this.#buffer);
     this.#buffer = [];
     this.#bufferBytes = 0;
     this.#write(bytes);
@@ -398,16 +399,4 @@ export class WriteAheadLog {
     if (this.#closing !== null) throw new Error(`write-ahead log ${this.path} is closed`);
     if (this.#failure !== null) throw this.#failure;
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const chunk of chunks) total += chunk.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../../src/kv/store.ts";
 import { MapDigest } from "../../src/kv/digest.ts";
-import { byteStringToUtf8, utf8ToByteString } from "../../src/kv/bytes.ts";
+import { byteStringToUtf8, concatBytes, utf8ToByteString } from "../../src/kv/bytes.ts";
 
 Deno.test("kv: put, get, has, delete", () => {
   const kv = new KvStore();
@@ -87,4 +87,12 @@ Deno.test("bytes: every byte value and UTF-8 survive the round trip", () => {
       .length,
     128,
   );
+});
+
+Deno.test("bytes: concatBytes joins chunks into a new array", () => {
+  const a = new Uint8Array([1, 2]);
+  const joined = concatBytes([a, new Uint8Array(0), new Uint8Array([3])]);
+  assert.deepEqual([...joined], [1, 2, 3]);
+  assert.notEqual(concatBytes([a]), a, "a single chunk is copied, never aliased");
+  assert.equal(concatBytes([]).length, 0);
 });

@@ -1,0 +1,80 @@
+/**
+ * The accept loop both servers share: accepts TCP connections, hands each to `serve`, keeps
+ * going after transient accept errors (pausing so that e.g. running out of file descriptors does
+ * not spin), and on close stops accepting and waits until every connection's `serve` ended.
+ *
+ * @module
+ */
+import { errorText, Sleep } from "./conn_writer.ts";
+
+/** Accepts connections on a listener until closed. */
+export class AcceptLoop {
+  readonly #listener: Deno.TcpListener;
+  readonly #serving = new Set<Promise<void>>();
+  readonly #pause = new Sleep();
+  readonly #accepting: Promise<void>;
+  #closed = false;
+
+  /** Starts accepting on `listener`; `label` names the port in log lines ("client port"). */
+  constructor(
+    listener: Deno.TcpListener,
+    serve: (conn: Deno.TcpConn) => Promise<void>,
+    log: (line: string) => void,
+    label: string,
+  ) {
+    this.#listener = listener;
+    this.#accepting = this.#run(serve, log, label);
+  }
+
+  /** The bound address. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stops accepting, calls `closeConnections` (the owner closes what it serves), and resolves
+   * once every `serve` has returned.
+   */
+  async close(closeConnections: () => void): Promise<void> {
+    this.#closed = true;
+    this.#pause.cancel();
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    closeConnections();
+    await this.#accepting;
+    while (this.#serving.size > 0) await Promise.all([...this.#serving]);
+  }
+
+  async #run(
+    serve: (conn: Deno.TcpConn) => Promise<void>,
+    log: (line: string) => void,
+    label: string,
+  ): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (err) {
+        if (this.#closed || err instanceof Deno.errors.BadResource) break;
+        log(`${label}: accept failed: ${errorText(err)}`);
+        await this.#pause.wait(100);
+        continue;
+      }
+      if (this.#closed) {
+        conn.close();
+        break;
+      }
+      const serving = serve(conn);
+      this.#serving.add(serving);
+      void serving.finally(() => this.#serving.delete(serving));
+    }
+  }
+}
