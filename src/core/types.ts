@@ -220,8 +220,9 @@ export type Action =
    */
   | { type: "persist"; record: PersistRecord }
   /**
-   * Write `snapshot` durably (atomically), then replace the write-ahead log with an empty one:
-   * the snapshot supersedes every record persisted before this action.
+   * Write `snapshot` durably (atomically). Once it is durable, the log records persisted before
+   * this action may be dropped; records persisted after it must be kept. Durability of records
+   * is still reported by `synced` only.
    */
   | { type: "snapshot"; snapshot: DurableSnapshot };
 

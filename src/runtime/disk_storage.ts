@@ -6,7 +6,8 @@
  */
 import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
 import { type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
-import { readSnapshotFile, writeSnapshotFile } from "../storage/snapshot_file.ts";
+import { jsonChunks } from "../storage/json_chunks.ts";
+import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
 import { type FsyncMode, WriteAheadLog } from "../storage/wal.ts";
 import type { ReplicaStorage } from "./storage.ts";
 
@@ -29,11 +30,21 @@ export class DiskStorage implements ReplicaStorage {
   readonly recovered: Recovered;
   readonly paths: DataDirPaths;
   readonly #wal: WriteAheadLog;
+  readonly #log: (line: string) => void;
+  /** While a snapshot is being written: the records appended since it was taken. */
+  #sinceSnapshot: PersistRecord[] | undefined;
+  #snapshotDone: Promise<void> = Promise.resolve();
 
-  private constructor(paths: DataDirPaths, wal: WriteAheadLog, recovered: Recovered) {
+  private constructor(
+    paths: DataDirPaths,
+    wal: WriteAheadLog,
+    recovered: Recovered,
+    log: (line: string) => void,
+  ) {
     this.paths = paths;
     this.#wal = wal;
     this.recovered = recovered;
+    this.#log = log;
   }
 
   /**
@@ -68,7 +79,12 @@ export class DiskStorage implements ReplicaStorage {
           `${records.length} log records from ${paths.dir}`,
       );
     }
-    return new DiskStorage(paths, wal, { snapshot, records: records as PersistRecord[] });
+    return new DiskStorage(
+      paths,
+      wal,
+      { snapshot, records: records as PersistRecord[] },
+      options.log,
+    );
   }
 
   /** Records appended since open. */
@@ -78,6 +94,7 @@ export class DiskStorage implements ReplicaStorage {
 
   /** Appends to the log (buffered; durable after {@link sync}). */
   append(record: PersistRecord): number {
+    this.#sinceSnapshot?.push(record);
     return this.#wal.append(record);
   }
 
@@ -86,14 +103,34 @@ export class DiskStorage implements ReplicaStorage {
     return this.#wal.sync();
   }
 
-  /** Writes the snapshot atomically, then replaces the log with an empty one. */
+  /**
+   * Starts writing the snapshot in the background (in pieces, so the event loop keeps serving);
+   * the log keeps growing meanwhile. Once the snapshot is durable, the log is replaced by the
+   * records appended since the snapshot was taken. If a snapshot is still being written this one
+   * is skipped (the next will come); if writing fails the log is simply kept.
+   */
   writeSnapshot(snapshot: DurableSnapshot): void {
-    writeSnapshotFile(this.paths.snapshot, snapshot);
-    this.#wal.replace([]);
+    if (this.#sinceSnapshot !== undefined) return;
+    const since: PersistRecord[] = [];
+    this.#sinceSnapshot = since;
+    this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(snapshot))
+      .then(() => {
+        this.#sinceSnapshot = undefined;
+        this.#wal.replace(since);
+      }, (err) => {
+        this.#sinceSnapshot = undefined;
+        this.#log(`snapshot at index ${snapshot.snapshot.index} not written (log kept): ${err}`);
+      });
   }
 
-  /** Flushes and closes the log. */
-  close(): Promise<void> {
-    return this.#wal.close();
+  /** Resolves when no snapshot is being written. */
+  snapshotIdle(): Promise<void> {
+    return this.#snapshotDone;
+  }
+
+  /** Waits for a snapshot being written, then flushes and closes the log. */
+  async close(): Promise<void> {
+    await this.#snapshotDone;
+    await this.#wal.close();
   }
 }

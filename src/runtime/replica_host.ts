@@ -305,9 +305,8 @@ export class ReplicaHost {
           this.#storage.append(action.record);
           break;
         case "snapshot":
-          // Written and synced at once; it supersedes the log, so all appended is durable.
+          // Written in the background; the log it covers is dropped only once it is durable.
           this.#storage.writeSnapshot(action.snapshot);
-          queueMicrotask(() => this.#input({ type: "synced", upTo: this.#storage.appended }));
           break;
         case "deliver":
           if (this.#verbose) {

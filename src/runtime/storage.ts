@@ -3,8 +3,8 @@
  * a replica runs without a data directory (tests, and `--fsync never` semantics without a disk).
  *
  * The core emits `persist` and `snapshot` actions; the host appends records, syncs once per
- * event-loop turn (group commit) and reports `synced` back to the core. A snapshot replaces the
- * whole log, so everything appended before it is durable once it is written.
+ * event-loop turn (group commit) and reports `synced` back to the core. A snapshot, once durable,
+ * replaces the part of the log it covers.
  *
  * @module
  */
@@ -20,7 +20,10 @@ export interface ReplicaStorage {
   append(record: PersistRecord): number;
   /** Makes every record appended so far durable; resolves with the number durable. */
   sync(): Promise<number>;
-  /** Writes `snapshot` durably and replaces the log with an empty one (synchronous). */
+  /**
+   * Writes `snapshot` durably (possibly in the background) and then replaces the log with the
+   * records appended after it. Records before it stay durable in the log until then.
+   */
   writeSnapshot(snapshot: DurableSnapshot): void;
   /** Flushes and releases files. */
   close(): Promise<void>;

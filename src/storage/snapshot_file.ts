@@ -12,7 +12,15 @@
  */
 
 import { dirname } from "node:path";
-import { CorruptionError, encodeRecord, scanRecords } from "./record_codec.ts";
+import {
+  CorruptionError,
+  crc32c,
+  encodeRecord,
+  MAX_RECORD_BYTES,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
+  scanRecords,
+} from "./record_codec.ts";
 
 /** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
 export const TEMP_SUFFIX = ".tmp";
@@ -124,6 +132,64 @@ export function parseJsonPayload(payload: Uint8Array, file: string, offset: numb
  */
 export function writeSnapshotFile(path: string, value: unknown): void {
   writeFileAtomically(path, encodeRecord(jsonBytes(value, `snapshot ${path}`)));
+}
+
+/**
+ * Writes a snapshot from `pieces` (the JSON payload in order) without holding the event loop for
+ * the whole of it: pieces are written one by one to a temporary file behind a placeholder header,
+ * the checksum is computed piece by piece, then the header is written, the file synced and renamed
+ * into place (and the directory synced). The result is the same file as {@link writeSnapshotFile}.
+ */
+export async function writeSnapshotFileStreaming(
+  path: string,
+  pieces: Iterable<Uint8Array>,
+): Promise<void> {
+  const temp = path + TEMP_SUFFIX;
+  const written: Uint8Array[] = [];
+  let length = 0;
+  try {
+    const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+    try {
+      await writeAll(file, new Uint8Array(RECORD_HEADER_BYTES));
+      for (const piece of pieces) {
+        length += piece.length;
+        if (length > MAX_RECORD_BYTES) {
+          throw new RangeError(`snapshot ${path} exceeds ${MAX_RECORD_BYTES} bytes`);
+        }
+        written.push(piece);
+        await writeAll(file, piece);
+      }
+      const header = new Uint8Array(RECORD_HEADER_BYTES);
+      const view = new DataView(header.buffer);
+      view.setUint32(0, RECORD_MAGIC, false);
+      view.setUint32(4, length, false);
+      let crc = crc32c(header, 4, 8);
+      for (const piece of written) {
+        crc = crc32c(piece, 0, piece.length, crc);
+        await new Promise((resolve) => setTimeout(resolve, 0)); // let the event loop breathe
+      }
+      view.setUint32(8, crc, false);
+      await file.seek(0, Deno.SeekMode.Start);
+      await writeAll(file, header);
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, path);
+  } catch (e) {
+    try {
+      await Deno.remove(temp);
+    } catch {
+      // Best effort: the temporary file may not exist; a leftover one is harmless.
+    }
+    throw e;
+  }
+  syncDirectory(dirname(path));
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await file.write(bytes.subarray(at));
 }
 
 /**
