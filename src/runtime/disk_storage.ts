@@ -5,7 +5,8 @@
  * @module
  */
 import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
-import { type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
+import { join } from "node:path";
+import { DataDirError, type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
 import { jsonChunks } from "../storage/json_chunks.ts";
 import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
 import { type FsyncMode, WriteAheadLog } from "../storage/wal.ts";
@@ -30,6 +31,7 @@ export class DiskStorage implements ReplicaStorage {
   readonly recovered: Recovered;
   readonly paths: DataDirPaths;
   readonly #wal: WriteAheadLog;
+  readonly #lock: Deno.FsFile;
   readonly #log: (line: string) => void;
   /** While a snapshot is being written: the records appended since it was taken. */
   #sinceSnapshot: PersistRecord[] | undefined;
@@ -37,11 +39,13 @@ export class DiskStorage implements ReplicaStorage {
 
   private constructor(
     paths: DataDirPaths,
+    lock: Deno.FsFile,
     wal: WriteAheadLog,
     recovered: Recovered,
     log: (line: string) => void,
   ) {
     this.paths = paths;
+    this.#lock = lock;
     this.#wal = wal;
     this.recovered = recovered;
     this.#log = log;
@@ -56,10 +60,17 @@ export class DiskStorage implements ReplicaStorage {
    */
   static async open(options: DiskStorageOptions): Promise<DiskStorage> {
     const paths = openDataDir(options.dir, { cluster: options.cluster, replica: options.replica });
-    const snapshot = readSnapshotFile(paths.snapshot) as DurableSnapshot | undefined;
-    const { wal, records, tornTail } = await WriteAheadLog.open(paths.wal, {
-      fsync: options.fsync,
-    });
+    const lock = await lockDataDir(paths.dir);
+    let snapshot: DurableSnapshot | undefined;
+    let opened;
+    try {
+      snapshot = readSnapshotFile(paths.snapshot) as DurableSnapshot | undefined;
+      opened = await WriteAheadLog.open(paths.wal, { fsync: options.fsync });
+    } catch (err) {
+      lock.close();
+      throw err;
+    }
+    const { wal, records, tornTail } = opened;
     if (tornTail) {
       options.log(
         `recovery: truncated a torn record at byte ${tornTail.offset} of ${paths.wal} ` +
@@ -70,6 +81,7 @@ export class DiskStorage implements ReplicaStorage {
       const kind = (record as { r?: unknown })?.r;
       if (typeof kind !== "string" || !RECORD_KINDS.has(kind)) {
         await wal.close();
+        lock.close();
         throw new Error(`${paths.wal}: record ${i + 1} is not a lamportkv record`);
       }
     }
@@ -81,6 +93,7 @@ export class DiskStorage implements ReplicaStorage {
     }
     return new DiskStorage(
       paths,
+      lock,
       wal,
       { snapshot, records: records as PersistRecord[] },
       options.log,
@@ -128,9 +141,40 @@ export class DiskStorage implements ReplicaStorage {
     return this.#snapshotDone;
   }
 
-  /** Waits for a snapshot being written, then flushes and closes the log. */
+  /** Waits for a snapshot being written, flushes and closes the log, releases the directory. */
   async close(): Promise<void> {
     await this.#snapshotDone;
-    await this.#wal.close();
+    try {
+      await this.#wal.close();
+    } finally {
+      this.#lock.close();
+    }
   }
+}
+
+/** How long to wait for the data directory's lock before calling it in use. */
+const LOCK_WAIT_MS = 500;
+
+/**
+ * Takes the exclusive lock of a data directory (flock on `LOCK`, held while the file is open and
+ * released by the kernel when the process dies), so that a replica started twice on one
+ * directory is refused before it reads or repairs anything.
+ *
+ * @throws {DataDirError} when another process holds it.
+ */
+async function lockDataDir(dir: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(join(dir, "LOCK"), { read: true, write: true, create: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const acquired = await Promise.race([
+    file.lock(true).then(() => true),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), LOCK_WAIT_MS)),
+  ]);
+  clearTimeout(timer);
+  if (!acquired) {
+    // The pending lock request ends with the process, which is about to exit.
+    throw new DataDirError(
+      `data directory ${dir} is in use by another process (is this replica already running?)`,
+    );
+  }
+  return file;
 }

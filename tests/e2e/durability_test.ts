@@ -472,7 +472,8 @@ Deno.test({
 // (d) Wrong data directory
 
 Deno.test({
-  name: "e2e durability: a data directory of another replica or another cluster is refused",
+  name:
+    "e2e durability: a data directory in use, of another replica or of another cluster is refused",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -480,6 +481,16 @@ Deno.test({
       const acked = new Map<string, string>();
       await writeAll(cluster, 1, keys("mine", 5, acked));
       await cluster.waitForAgreement({ minDelivered: 5 });
+      // Replica 3, running, started a second time: its data directory is in use. Refused
+      // before it reads or repairs anything there, and the running one keeps serving.
+      const files3 = await filesOf(dataDir(cluster, 3));
+      const twice = await runRefusedNode(cluster, 3, cluster.configPath, [...cluster.extraArgs]);
+      assert.equal(twice.code, 2, `exit status ${twice.code}`);
+      assert.match(twice.stderr, /data directory .* is in use by another process/);
+      assert.doesNotMatch(twice.stdout, /ready|listening|recovery/);
+      assert.deepEqual([...(await filesOf(dataDir(cluster, 3))).keys()], [...files3.keys()]);
+      await writeAll(cluster, 3, keys("after-twice", 2, acked));
+
       // Nobody uses the directories (or replica 1's ports) while the wrong starts are tried.
       await Promise.all([cluster.kill(1), cluster.kill(2)]);
       const dir1 = dataDir(cluster, 1);
