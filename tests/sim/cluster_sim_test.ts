@@ -104,6 +104,9 @@ Deno.test("sim: 3 replicas, heavy link churn and long delays", () => {
       flapUntilMs: 8_000,
     },
     seeds(100, 200_001, [203054, 203670]),
+    // Links are down most of the time here: no latency bound, but safety, exactly-once
+    // delivery and eventual success must hold.
+    { allSucceed: true, boundedProgress: false },
   );
 });
 

@@ -13,6 +13,11 @@ import { toHistory } from "./simulator.ts";
 export interface Expectations {
   /** Every client operation eventually succeeds (faults end, retries get through). */
   allSucceed: boolean;
+  /**
+   * In stable periods (no crash, pause, partition or restart for a while; link flaps go on) a
+   * request to a replica that can serve succeeds within the progress bound. Default true.
+   */
+  boundedProgress?: boolean;
 }
 
 /** All violations of the invariants in `result` (empty when it is correct). */
@@ -25,6 +30,9 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   violations.push(...checkAcknowledgedKept(result, log));
   violations.push(...checkReplay(result, log));
   violations.push(...checkPlainAtMostOnce(result, log));
+  for (const slow of expect.boundedProgress === false ? [] : result.slowAttempts.slice(0, 3)) {
+    violations.push(`no progress in a stable period: ${slow}`);
+  }
   if (result.duplicateReplies > 0) {
     violations.push(`${result.duplicateReplies} request attempts were answered twice`);
   }

@@ -140,6 +140,8 @@ export interface SimResult {
   duplicateReplies: number;
   /** Read answers that arrived after their client attempt gave up. */
   lateReads: HistoryOp[];
+  /** Attempts sent in a stable period that did not succeed within the progress bound. */
+  slowAttempts: string[];
 }
 
 interface Link {
@@ -160,6 +162,12 @@ interface Disk {
 interface Attempt {
   request: RequestRecord;
   call: number;
+  replica: ReplicaId;
+  /** Sent in a stable period to a replica that could serve: it must succeed in time. */
+  mustProgress: boolean;
+  /** When it got its first answer, and whether that was a success. */
+  answeredAt?: number;
+  ok?: boolean;
   /** The client stopped waiting (answered or timed out). */
   done: boolean;
   replies: number;
@@ -186,6 +194,10 @@ export function simulate(options: SimOptions): SimResult {
 }
 
 const ATTEMPT_TIMEOUT_MS = 3_000;
+/** A period is stable this long after the last fault change (detection, then a view change). */
+const STABLE_AFTER_MS = 2_000;
+/** In a stable period, a request to a replica that can serve succeeds within this. */
+export const PROGRESS_BOUND_MS = 1_500;
 const MAX_ATTEMPTS = 40;
 
 class Simulation {
@@ -303,6 +315,17 @@ class Simulation {
       crash: this.crash,
       duplicateReplies: this.duplicateReplies,
       lateReads: this.lateReads,
+      slowAttempts: this.attempts.filter((a) =>
+        a.mustProgress && this.queue.now - a.call > PROGRESS_BOUND_MS &&
+        !(a.ok === true && a.answeredAt! - a.call <= PROGRESS_BOUND_MS) &&
+        // A fault that began before the bound ran out excuses it.
+        this.lastFaultChangeBetween(a.call, a.call + PROGRESS_BOUND_MS) === false
+      ).map((a) =>
+        `${a.request.op.kind} at replica ${a.replica}, sent at ${a.call} ms: ` +
+        (a.answeredAt === undefined
+          ? "never answered"
+          : `${a.ok ? "succeeded" : "failed"} after ${a.answeredAt - a.call} ms`)
+      ),
     };
   }
 
@@ -384,7 +407,10 @@ class Simulation {
       case "pause": {
         const victim = this.rng.pick(this.ids);
         this.openFaults += 1;
-        this.queue.at(start, () => this.paused.set(victim, []));
+        this.queue.at(start, () => {
+          this.noteFaultChange();
+          this.paused.set(victim, []);
+        });
         this.queue.at(start + this.rng.int(1_200, 3_000), () => this.resume(victim));
         return;
       }
@@ -414,7 +440,36 @@ class Simulation {
     return out;
   }
 
+  /** Time of the last crash, restart, pause, resume, partition or heal, and all of them. */
+  lastFaultChange = 0;
+  readonly faultChanges: number[] = [];
+
+  noteFaultChange(): void {
+    this.lastFaultChange = this.queue.now;
+    this.faultChanges.push(this.queue.now);
+  }
+
+  lastFaultChangeBetween(from: number, to: number): boolean {
+    return this.faultChanges.some((t) => t >= from && t <= to);
+  }
+
+  /**
+   * True when `replica` can serve and nothing but link flaps happened for long enough that failure
+   * detection and a view change are over: a request sent to it now must succeed in time.
+   */
+  stable(replica: ReplicaId): boolean {
+    if (this.crashed.has(replica) || this.down.has(replica) || this.paused.has(replica)) {
+      return false;
+    }
+    if (this.openFaults > 0 || this.queue.now - this.lastFaultChange < STABLE_AFTER_MS) {
+      return false;
+    }
+    // Only a replica in the majority's component; the rest were crashed for good.
+    return this.live().length >= this.majority;
+  }
+
   crashReplica(id: ReplicaId): void {
+    this.noteFaultChange();
     this.trace(`${id} CRASHES`);
     this.crashed.add(id);
     for (const peer of this.ids) {
@@ -426,6 +481,7 @@ class Simulation {
 
   /** Kills `id`; what it had not synced is lost. It comes back with {@link restart}. */
   crashTemporarily(id: ReplicaId): void {
+    this.noteFaultChange();
     this.trace(`${id} CRASHES (will restart)`);
     this.down.add(id);
     const disk = this.disks.get(id)!;
@@ -438,6 +494,7 @@ class Simulation {
   }
 
   restart(id: ReplicaId): void {
+    this.noteFaultChange();
     this.trace(`${id} RESTARTS`);
     this.down.delete(id);
     this.openFaults -= 1;
@@ -459,6 +516,7 @@ class Simulation {
   readonly partitionedPairs = new Set<string>();
 
   resume(id: ReplicaId): void {
+    this.noteFaultChange();
     this.trace(`${id} RESUMES`);
     const backlog = this.paused.get(id) ?? [];
     this.paused.delete(id);
@@ -482,6 +540,7 @@ class Simulation {
 
   /** Cuts `side` off from everyone else (both directions) for `ms`. */
   partition(side: ReplicaId[], ms: number): void {
+    this.noteFaultChange();
     this.trace(`PARTITION [${side}] for ${ms} ms`);
     const cutLinks: [ReplicaId, ReplicaId][] = [];
     for (const a of side) {
@@ -495,6 +554,7 @@ class Simulation {
       this.partitionedPairs.add(`${a}>${b}`);
     }
     this.queue.after(ms, () => {
+      this.noteFaultChange();
       this.trace(`HEAL [${side}]`);
       this.openFaults -= 1;
       for (const [a, b] of cutLinks) {
@@ -678,7 +738,14 @@ class Simulation {
     if (then) this.continuations.set(request, then);
     request.attempts += 1;
     const id = this.attempts.length;
-    const attempt: Attempt = { request, call: this.queue.now, done: false, replies: 0 };
+    const attempt: Attempt = {
+      request,
+      call: this.queue.now,
+      replica,
+      mustProgress: this.stable(replica),
+      done: false,
+      replies: 0,
+    };
     this.attempts.push(attempt);
     this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
       if (!attempt.done) this.failed(attempt);
@@ -690,6 +757,10 @@ class Simulation {
   onReply(id: number, outcome: Outcome): void {
     const attempt = this.attempts[id];
     attempt.replies += 1;
+    if (attempt.answeredAt === undefined) {
+      attempt.answeredAt = this.queue.now;
+      attempt.ok = outcome.ok;
+    }
     // A late answer to an attempt the client gave up on is fine; a second answer is not.
     if (attempt.replies > 1) this.duplicateReplies += 1;
     if (attempt.done) {
