@@ -742,8 +742,14 @@ Deno.test("node CLI: config errors exit 2, ready line, SIGTERM stops with exit 0
         good.out.stdout,
         new RegExp(`replica 1 ready: clients ${HOST}:${c1}, peers ${HOST}:${p1}\\n`),
       );
-      // A second copy of the same replica finds its ports taken.
-      const clash = spawnNode(["1", path]);
+      // A second copy of the same replica finds its data directory locked...
+      const twice = spawnNode(["1", path]);
+      const twiceStatus = await twice.child.status;
+      await twice.done;
+      assert.equal(twiceStatus.code, 2);
+      assert.match(twice.out.stderr, /is in use by another process/);
+      // ...and, given another data directory, its ports taken.
+      const clash = spawnNode(["1", path, "--data-dir", `${dir}/elsewhere`]);
       const clashStatus = await clash.child.status;
       await clash.done;
       assert.equal(clashStatus.code, 1);
