@@ -4,11 +4,13 @@
  *
  * Normal case (DESIGN.md): a client request is stamped `(ts = clock, origin = self, seq)`, put in
  * the holdback queue and sent as an UPDATE to every other member. Every replica acknowledges what
- * it received with a cumulative ack vector (per origin, the highest seq received), coalesced to one
- * ACK per event-loop turn and repeated on every heartbeat. The head of the holdback queue is
- * delivered once every member's ack vector covers it: that ack was stamped after the head and
- * links are FIFO, so nothing that sorts before the head can still arrive. Delivery applies the
- * command to the state machine, gives it the next global log index, and the origin replies.
+ * it holds durably with a cumulative ack vector (per origin, the highest seq persisted and
+ * synced), coalesced to one ACK per event-loop turn and repeated on every heartbeat. The head of
+ * the holdback queue is delivered once every member's ack vector covers it: that ack was stamped
+ * after the head and links are FIFO, so nothing that sorts before the head can still arrive.
+ * Delivery applies the command to the state machine, gives it the next global log index, and the
+ * origin replies. Reads (GET, HAS) are not multicast: each takes the place (ts, self) and is
+ * answered there after one probe round (see `#submitRead`).
  *
  * Views: the coordinator (the lowest-id live replica among those in the newest view) proposes a
  * new view of every live replica when membership should change; it needs a majority of the
@@ -16,6 +18,9 @@
  * view's starting log ({@link planView}) and sends each member what it lacks (NEWVIEW); once
  * every member holds its part (ACCEPTED), it COMMITs, members deliver and go normal. Sequence
  * numbers, holdback and acks are per view. A replica that cannot see a majority refuses.
+ *
+ * Durability: what must survive a restart is emitted as `persist` actions; acks and votes count
+ * only once the host reports them `synced` (see src/core/README.md).
  *
  * @module
  */
@@ -131,9 +136,7 @@ export class Replica {
   #installedAt = 0;
   #changeStartedAt = 0;
   #coordination: Coordination | undefined;
-  #accepted:
-    | { view: number; members: ReplicaId[]; coordinator: ReplicaId; install: Install }
-    | undefined;
+  #accepted: { view: number; members: ReplicaId[]; install: Install } | undefined;
   /** The last view-change message sent to each peer, resent when its link comes back. */
   readonly #vcOutbox = new Map<ReplicaId, PeerMessage>();
 
@@ -336,8 +339,13 @@ export class Replica {
     return true;
   }
 
-  /** Local reads that have not been applied go back to wait for the next view. */
-  #requeueReads(): void {
+  /**
+   * Leaves the current view's service (or the wait for one) for `state`. Reads not yet applied
+   * have no place any more: they wait for the next view like any queued request.
+   */
+  #stopServing(state: Exclude<State, "normal">): void {
+    this.#state = state;
+    this.#changeStartedAt = this.#now;
     for (const read of this.#reads) {
       this.#queued.push({
         id: read.id,
@@ -397,12 +405,8 @@ export class Replica {
     const view = msg.type === "update" ? msg.entry.view : msg.view;
     // A normal message of the view we accepted means that view was committed.
     if (this.#accepted?.view === view && this.#accepted.members.includes(from)) this.#commit(out);
-    if (this.#state === "normal" && view > this.#view) {
-      // The majority moved on without us: stop serving from this view.
-      this.#state = "joining";
-      this.#changeStartedAt = this.#now;
-      this.#requeueReads();
-    }
+    // The majority moved on without us: stop serving from this view.
+    if (this.#state === "normal" && view > this.#view) this.#stopServing("joining");
     if (this.#state !== "normal" || view !== this.#view || !this.#members.includes(from)) return;
     if (msg.type === "update") {
       const { entry } = msg;
@@ -565,16 +569,12 @@ export class Replica {
     }
     this.#pending.clear();
     this.#deadlines = [];
-    for (const request of [...this.#queued, ...this.#reads]) {
+    // Nothing more can be delivered here; stop until a majority takes us back.
+    if (this.#state === "normal") this.#stopServing("joining");
+    for (const request of this.#queued) {
       out.push(noQuorum(request.id, "this replica cannot reach a majority of the cluster"));
     }
     this.#queued = [];
-    this.#reads = [];
-    if (this.#state === "normal") {
-      // Nothing more can be delivered here; stop until a majority takes us back.
-      this.#state = "joining";
-      this.#changeStartedAt = this.#now;
-    }
   }
 
   // ---- view change ----
@@ -638,9 +638,7 @@ export class Replica {
       this.#coordination = undefined;
       this.#vcOutbox.clear();
     }
-    this.#state = this.#accepted ? "installing" : "changing";
-    this.#changeStartedAt = this.#now;
-    this.#requeueReads();
+    this.#stopServing(this.#accepted ? "installing" : "changing");
     // The promise must survive a restart before anyone can count on it.
     const n = this.#persist({ r: "promise", view: msg.view }, out);
     this.#afterSync(n, out, (o) => this.#sendFlush(from, msg.view, this.#report(msg.delivered), o));
@@ -705,7 +703,7 @@ export class Replica {
       () =>
         `install for view ${msg.view} starts at ${install.from}, we delivered ${this.#delivered}`,
     );
-    this.#accepted = { view: msg.view, members: msg.members, coordinator: from, install };
+    this.#accepted = { view: msg.view, members: msg.members, install };
     this.#state = "installing";
     const n = this.#persist({ r: "accept", ...this.#accepted }, out);
     this.#afterSync(n, out, (o) => {
@@ -880,12 +878,7 @@ export class Replica {
           this.#promised = Math.max(this.#promised, record.view);
           break;
         case "accept":
-          this.#accepted = {
-            view: record.view,
-            members: record.members,
-            coordinator: record.coordinator,
-            install: record.install,
-          };
+          this.#accepted = { view: record.view, members: record.members, install: record.install };
           break;
         case "commit":
           if (this.#accepted?.view === record.view) {

@@ -159,13 +159,7 @@ export type PersistRecord =
   /** The replica promised view `view` (persisted before its FLUSH is sent). */
   | { r: "promise"; view: number }
   /** The replica holds its install of view `view` (persisted before ACCEPTED is sent). */
-  | {
-    r: "accept";
-    view: number;
-    members: ReplicaId[];
-    coordinator: ReplicaId;
-    install: Install;
-  }
+  | { r: "accept"; view: number; members: ReplicaId[]; install: Install }
   /** View `view` was committed here: its install was delivered. */
   | { r: "commit"; view: number };
 
@@ -177,7 +171,7 @@ export interface DurableSnapshot {
   view: number;
   members: ReplicaId[];
   promised: number;
-  accepted?: { view: number; members: ReplicaId[]; coordinator: ReplicaId; install: Install };
+  accepted?: { view: number; members: ReplicaId[]; install: Install };
   /** Undelivered entries of `view`. */
   holdback: Entry[];
 }
