@@ -104,6 +104,10 @@ export class ReplicaHost {
   readonly #storage: ReplicaStorage;
   /** A sync is running; another is needed after it when records were appended meanwhile. */
   #syncing = false;
+  /** The highest `synced` reported to the core. */
+  #syncedReported = 0;
+  /** The last serving state logged (see #logStanding). */
+  #lastStanding = "";
   #ticker: ReturnType<typeof setInterval> | undefined;
   #state: "new" | "started" | "stopped" = "new";
 
@@ -255,8 +259,6 @@ export class ReplicaHost {
     this.#scheduleFlush();
   }
 
-  #lastStanding = "";
-
   /** One log line whenever the replica starts or stops serving, or installs another view. */
   #logStanding(): void {
     const { state, view } = this.#replica.standing;
@@ -359,8 +361,6 @@ export class ReplicaHost {
       Deno.exit(70);
     });
   }
-
-  #syncedReported = 0;
 
   /** Writes everything queued for `peer` as one frame (dropped if the link went down). */
   #writeOutbox(peer: ReplicaId): void {
