@@ -83,6 +83,7 @@ export class PeerLink {
   #abort: AbortController | undefined;
   #session: Session | undefined;
   #closed = false;
+  #attempts = 0;
   #running: Promise<void> | undefined;
   /**
    * True after a failure was logged, until a connection stays up for `stableMs`: retries, and
@@ -100,6 +101,11 @@ export class PeerLink {
     this.#maxQueued = options.maxQueuedBytes ?? MAX_LINK_QUEUED_BYTES;
     this.#random = options.random ?? Math.random;
     this.#stableMs = options.stableMs ?? 1000;
+  }
+
+  /** Connection attempts made so far (successful or not). */
+  get attempts(): number {
+    return this.#attempts;
   }
 
   /** True while connected (from the hello until the connection fails or is dropped). */
@@ -184,6 +190,7 @@ export class PeerLink {
     while (!this.#closed) {
       let conn: Deno.TcpConn;
       this.#abort = new AbortController();
+      this.#attempts += 1;
       try {
         conn = await Deno.connect({ hostname, port, signal: this.#abort.signal });
       } catch (err) {

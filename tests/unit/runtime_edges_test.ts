@@ -201,7 +201,7 @@ Deno.test("peer link: retries an unreachable peer, logging it once", async () =>
   link.start();
   await waitFor(() => logs.length >= 1, "the unreachable log line");
   // Let it retry a few times, then bring the peer up at that port.
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await waitFor(() => link.attempts >= 4, "a few failed connection attempts");
   const listener = Deno.listen({ hostname: HOST, port });
   const conn = RawConn.wrap(await listener.accept());
   await waitFor(() => conn.frames().length >= 1, "hello");
