@@ -43,6 +43,25 @@ export const reply = {
   error: (message: string): Uint8Array => encodeError(message),
 };
 
+/**
+ * A fake replica's handler over `map`: answers the client library's `REQ <client> <seq> PUT|GET|
+ * DELETE|HAS ...` like a replica would, and INFO with `infoBody`.
+ */
+export function kvHandler(map: Map<ByteString, ByteString>, infoBody: string): FakeHandler {
+  return (argv) => {
+    if (argv[0] === "INFO") return reply.bulk(infoBody);
+    const [, , , cmd, ...args] = argv;
+    if (cmd === "PUT") {
+      map.set(args[0], args[1]);
+      return reply.ok();
+    }
+    if (cmd === "GET") return reply.bulk(map.get(args[0]) ?? null);
+    if (cmd === "DELETE") return reply.int(map.delete(args[0]) ? 1 : 0);
+    if (cmd === "HAS") return reply.int(map.has(args[0]) ? 1 : 0);
+    return reply.error("ERR unknown");
+  };
+}
+
 /** Waits until `condition()` holds, polling every few ms; throws after `timeoutMs`. */
 export async function waitFor(
   condition: () => boolean,

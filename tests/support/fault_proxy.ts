@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/kv/bytes.ts";
 import { FrameDecoder } from "../../src/net/frame.ts";
 import { decodePeerFrame } from "../../src/net/peer_codec.ts";
 
@@ -103,19 +104,8 @@ interface Link {
   wakers: Set<() => void>;
 }
 
-/** Concatenates byte chunks. */
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
 /** Writes all of `bytes` to `conn`. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
@@ -361,7 +351,7 @@ export class FaultProxy {
           if (payload === null) continue;
           const frame = decodePeerFrame(payload);
           if (frame.kind !== "hello") throw new Error(`first frame is "${frame.kind}"`);
-          return { from: frame.from, bytes: concat(chunks) };
+          return { from: frame.from, bytes: concatBytes(chunks) };
         } catch (err) {
           this.#log(`proxy -> ${this.to}: not a peer hello, closing: ${String(err)}`);
           return undefined;

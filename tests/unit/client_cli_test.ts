@@ -1,26 +1,20 @@
 import assert from "node:assert/strict";
 import type { ByteString } from "../../src/core/types.ts";
 import { byteStringToBytes } from "../../src/kv/bytes.ts";
-import { deadPort, type FakeHandler, FakeRespServer, reply } from "../support/fake_resp_server.ts";
+import {
+  deadPort,
+  type FakeHandler,
+  FakeRespServer,
+  kvHandler,
+  reply,
+} from "../support/fake_resp_server.ts";
 
 const CLI = new URL("../../src/cli/client.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
+/** A fake replica holding `map`. */
 function kv(map: Map<ByteString, ByteString>): FakeHandler {
-  return (argv) => {
-    if (argv[0] === "INFO") {
-      return reply.bulk("# lamportkv\r\nid:1\r\nview:1\r\ndelivered:4\r\ndigest:abcd\r\n");
-    }
-    const [, , , cmd, ...args] = argv;
-    if (cmd === "PUT") {
-      map.set(args[0], args[1]);
-      return reply.ok();
-    }
-    if (cmd === "GET") return reply.bulk(map.get(args[0]) ?? null);
-    if (cmd === "DELETE") return reply.int(map.delete(args[0]) ? 1 : 0);
-    if (cmd === "HAS") return reply.int(map.has(args[0]) ? 1 : 0);
-    return reply.error("ERR unknown");
-  };
+  return kvHandler(map, "# lamportkv\r\nid:1\r\nview:1\r\ndelivered:4\r\ndigest:abcd\r\n");
 }
 
 async function writeConfig(ports: number[]): Promise<string> {

@@ -16,7 +16,13 @@ import {
   UsageError,
 } from "../../src/client/repl.ts";
 import { parseInvocation } from "../../src/cli/client.ts";
-import { deadPort, type FakeHandler, FakeRespServer, reply } from "../support/fake_resp_server.ts";
+import {
+  deadPort,
+  type FakeHandler,
+  FakeRespServer,
+  kvHandler,
+  reply,
+} from "../support/fake_resp_server.ts";
 
 Deno.test("splitLine: words, quotes, escapes and UTF-8", () => {
   assert.deepEqual(splitLine("  put  key   value "), ["put", "key", "value"]);
@@ -206,19 +212,9 @@ Deno.test("parseInvocation: options before the command, command words taken lite
   assert.throws(() => parseInvocation(["c.conf", "--replica"]), UsageError);
 });
 
+/** A fake replica holding `map`. */
 function kv(map: Map<ByteString, ByteString>): FakeHandler {
-  return (argv) => {
-    if (argv[0] === "INFO") return reply.bulk("# lamportkv\r\ndelivered:1\r\ndigest:d\r\n");
-    const [, , , cmd, ...args] = argv;
-    if (cmd === "PUT") {
-      map.set(args[0], args[1]);
-      return reply.ok();
-    }
-    if (cmd === "GET") return reply.bulk(map.get(args[0]) ?? null);
-    if (cmd === "DELETE") return reply.int(map.delete(args[0]) ? 1 : 0);
-    if (cmd === "HAS") return reply.int(map.has(args[0]) ? 1 : 0);
-    return reply.error("ERR unknown");
-  };
+  return kvHandler(map, "# lamportkv\r\ndelivered:1\r\ndigest:d\r\n");
 }
 
 function config(ports: number[]): ClusterConfig {

@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { concatBytes } from "../../src/kv/bytes.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
 import { encodePeerFrame } from "../../src/net/peer_codec.ts";
 import {
@@ -17,6 +18,7 @@ import {
   FaultProxy,
   partition,
   PASS,
+  writeAll,
 } from "../support/fault_proxy.ts";
 import { waitFor } from "../support/cluster.ts";
 
@@ -26,21 +28,6 @@ const decoder = new TextDecoder();
 /** The hello frame replica `from` opens its peer connections with. */
 function hello(from: number): Uint8Array {
   return encodeFrame(encodePeerFrame({ kind: "hello", from, cluster: "test-cluster" }));
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
 /** One end of a TCP connection that collects everything it reads. */
@@ -69,7 +56,7 @@ class Endpoint {
 
   /** Everything read so far. */
   get bytes(): Uint8Array {
-    return concat(this.chunks);
+    return concatBytes(this.chunks);
   }
 
   get text(): string {
@@ -177,10 +164,10 @@ Deno.test("fault proxy: forwards bytes both ways, learns the caller from the hel
     // The hello split in two writes, the first frame after it in the same write as its end.
     const h = hello(2);
     await c.write(h.subarray(0, 3));
-    await c.write(concat([h.subarray(3), encoder.encode("after-hello")]));
+    await c.write(concatBytes([h.subarray(3), encoder.encode("after-hello")]));
     const t = await target.waitAccepted(1, "the proxy to connect upstream");
     await t.waitBytes(h.length + 11, "hello and data at the target");
-    assert.deepEqual(t.bytes, concat([h, encoder.encode("after-hello")]));
+    assert.deepEqual(t.bytes, concatBytes([h, encoder.encode("after-hello")]));
     assert.equal(proxy.connections(2), 1);
     assert.equal(proxy.connections(3), 0);
     assert.equal(proxy.connections(), 1);
@@ -213,7 +200,7 @@ Deno.test("fault proxy: a cut closes open connections, refuses new ones; heal", 
     const from2 = await connect(proxy.port);
     const from3 = await connect(proxy.port);
     clients.push(from2, from3);
-    await from2.write(concat([hello(2), encoder.encode("x")]));
+    await from2.write(concatBytes([hello(2), encoder.encode("x")]));
     await waitFor(() => proxy.connections(2) === 1, { message: "2 to be forwarded" });
     await from3.write(hello(3));
     await waitFor(() => proxy.connections(3) === 1, { message: "3 to be forwarded" });
@@ -247,7 +234,7 @@ Deno.test("fault proxy: a cut closes open connections, refuses new ones; heal", 
     assert.deepEqual(proxy.rule(2), PASS);
     const healed = await connect(proxy.port);
     clients.push(healed);
-    await healed.write(concat([hello(2), encoder.encode("back")]));
+    await healed.write(concatBytes([hello(2), encoder.encode("back")]));
     const t = await target.waitAccepted(accepted + 1, "2 to be forwarded after the heal");
     await t.waitBytes(hello(2).length + 4, "2's bytes after the heal");
     assert.equal(decoder.decode(t.bytes.subarray(hello(2).length)), "back");
@@ -278,7 +265,7 @@ Deno.test("fault proxy: a delayed link forwards every byte in order", async () =
     await c.write(hello(2));
     for (const p of parts) await c.write(p);
     const t = await target.waitAccepted(1, "the delayed connection to reach the target");
-    const want = concat([hello(2), encoder.encode(parts.join(""))]);
+    const want = concatBytes([hello(2), encoder.encode(parts.join(""))]);
     await t.waitBytes(want.length, "every delayed byte");
     assert.deepEqual(t.bytes, want);
     // A delay set on an open connection applies to later chunks; back to pass works too.
@@ -301,7 +288,7 @@ Deno.test("fault proxy: a black hole swallows bytes, and that stream never resum
   await withProxy(async (proxy, target, clients) => {
     const c = await connect(proxy.port);
     clients.push(c);
-    await c.write(concat([hello(2), encoder.encode("before")]));
+    await c.write(concatBytes([hello(2), encoder.encode("before")]));
     const t = await target.waitAccepted(1, "the connection to reach the target");
     await t.waitBytes(hello(2).length + 6, "the bytes before the black hole");
     proxy.setRule(2, BLACKHOLE);
@@ -311,7 +298,7 @@ Deno.test("fault proxy: a black hole swallows bytes, and that stream never resum
     // A new connection during the black hole is accepted but never forwarded.
     const late = await connect(proxy.port);
     clients.push(late);
-    await late.write(concat([hello(2), encoder.encode("late")]));
+    await late.write(concatBytes([hello(2), encoder.encode("late")]));
     await waitFor(() => proxy.stats().discardedBytes >= 4 + hello(2).length + 4, {
       message: "the new connection's bytes to be eaten",
     });
