@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { MAX_VALUE_BYTES } from "../net/commands.ts";
+import { integerInRange } from "../cli/options.ts";
 
 /** The `--help` text. */
 export const BENCH_USAGE = `Usage: deno task bench [options] <config>
@@ -113,13 +114,12 @@ export class BenchUsageError extends Error {
   }
 }
 
-const INTEGER = /^[0-9]+$/;
 const DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
 
 /** A strict decimal integer option in `[min, max]`. */
 function intOption(name: string, text: string, min: number, max: number): number {
-  const n = INTEGER.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
+  const n = integerInRange(text, min, max);
+  if (n === null) {
     throw new BenchUsageError(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
   }
   return n;
@@ -146,8 +146,8 @@ export function parseClientLevels(text: string): number[] {
     throw new BenchUsageError(`--clients takes at most ${MAX_LEVELS} levels`);
   }
   return parts.map((p) => {
-    const n = INTEGER.test(p) ? Number(p) : NaN;
-    if (!Number.isSafeInteger(n) || n < 1 || n > MAX_CLIENTS) {
+    const n = integerInRange(p, 1, MAX_CLIENTS);
+    if (n === null) {
       throw new BenchUsageError(
         `--clients takes comma-separated integers in 1..${MAX_CLIENTS}, got "${p}" in "${text}"`,
       );

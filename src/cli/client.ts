@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import { integerInRange } from "./options.ts";
 import type { ReplicaId } from "../core/types.ts";
 import { byteStringToBytes } from "../kv/bytes.ts";
 import { ClientError, DEFAULT_DEADLINE_MS, LamportClient } from "../client/client.ts";
@@ -106,17 +107,19 @@ export function parseInvocation(args: string[]): Invocation {
   const { values, positionals: head } = parsed;
   let replica: ReplicaId | undefined;
   if (values.replica !== undefined) {
-    replica = Number(values.replica);
-    if (!/^[0-9]+$/.test(values.replica) || !Number.isSafeInteger(replica) || replica < 1) {
+    const id = integerInRange(values.replica, 1);
+    if (id === null) {
       throw new UsageError(`--replica must be a positive integer, got "${values.replica}"`);
     }
+    replica = id;
   }
   let timeoutMs = DEFAULT_DEADLINE_MS;
   if (values.timeout !== undefined) {
-    timeoutMs = Number(values.timeout);
-    if (!/^[0-9]+$/.test(values.timeout) || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+    const ms = integerInRange(values.timeout, 1);
+    if (ms === null) {
       throw new UsageError(`--timeout must be a positive number of ms, got "${values.timeout}"`);
     }
+    timeoutMs = ms;
   }
   return {
     help: values.help === true,

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { clusterId, ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import { integerInRange } from "./options.ts";
 import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
@@ -67,8 +68,8 @@ export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
 
 function intOption(name: string, text: string | undefined, min: number, max: number) {
   if (text === undefined) return undefined;
-  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
+  const n = integerInRange(text, min, max);
+  if (n === null) {
     throw new UsageError(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
   }
   return n;
@@ -114,8 +115,8 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     throw new UsageError("expected a replica id and a config file");
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  const id = /^[0-9]+$/.test(idText) ? Number(idText) : NaN;
-  if (!Number.isSafeInteger(id) || id < 1) {
+  const id = integerInRange(idText, 1);
+  if (id === null) {
     throw new UsageError(`replica id must be a positive integer, got "${idText}"`);
   }
   const failureTimeoutMs =
