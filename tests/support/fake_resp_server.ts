@@ -47,18 +47,27 @@ export const reply = {
  * A fake replica's handler over `map`: answers the client library's `REQ <client> <seq> PUT|GET|
  * DELETE|HAS ...` like a replica would, and INFO with `infoBody`.
  */
-export function kvHandler(map: Map<ByteString, ByteString>, infoBody: string): FakeHandler {
+export function kvHandler(
+  map: Map<ByteString, ByteString>,
+  infoBody = "# lamportkv\r\nid:0\r\n",
+): FakeHandler {
   return (argv) => {
     if (argv[0] === "INFO") return reply.bulk(infoBody);
+    if (argv[0] !== "REQ" || argv.length < 4) return reply.error("ERR unexpected request");
     const [, , , cmd, ...args] = argv;
-    if (cmd === "PUT") {
-      map.set(args[0], args[1]);
-      return reply.ok();
+    switch (cmd) {
+      case "PUT":
+        map.set(args[0], args[1]);
+        return reply.ok();
+      case "GET":
+        return reply.bulk(map.get(args[0]) ?? null);
+      case "DELETE":
+        return reply.int(map.delete(args[0]) ? 1 : 0);
+      case "HAS":
+        return reply.int(map.has(args[0]) ? 1 : 0);
+      default:
+        return reply.error(`ERR unknown command '${cmd}'`);
     }
-    if (cmd === "GET") return reply.bulk(map.get(args[0]) ?? null);
-    if (cmd === "DELETE") return reply.int(map.delete(args[0]) ? 1 : 0);
-    if (cmd === "HAS") return reply.int(map.has(args[0]) ? 1 : 0);
-    return reply.error("ERR unknown");
   };
 }
 

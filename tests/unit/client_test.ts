@@ -12,31 +12,10 @@ import {
   type FakeHandler,
   type FakeReply,
   FakeRespServer,
+  kvHandler as kv,
   reply,
   waitFor,
 } from "../support/fake_resp_server.ts";
-
-/** A fake replica: answers REQ-wrapped ops from a shared map, and INFO. */
-function kv(map: Map<ByteString, ByteString>, info = "# lamportkv\r\nid:0\r\n"): FakeHandler {
-  return (argv) => {
-    if (argv[0] === "INFO") return reply.bulk(info);
-    if (argv[0] !== "REQ" || argv.length < 4) return reply.error("ERR unexpected request");
-    const [, , , cmd, ...args] = argv;
-    switch (cmd) {
-      case "PUT":
-        map.set(args[0], args[1]);
-        return reply.ok();
-      case "GET":
-        return reply.bulk(map.get(args[0]) ?? null);
-      case "DELETE":
-        return reply.int(map.delete(args[0]) ? 1 : 0);
-      case "HAS":
-        return reply.int(map.has(args[0]) ? 1 : 0);
-      default:
-        return reply.error(`ERR unknown command '${cmd}'`);
-    }
-  };
-}
 
 function configOf(ports: number[]): ClusterConfig {
   return {
