@@ -6,7 +6,6 @@ import {
   type FakeHandler,
   FakeRespServer,
   kvHandler,
-  reply,
 } from "../support/fake_resp_server.ts";
 
 const CLI = new URL("../../src/cli/client.ts", import.meta.url).pathname;
