@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Prng } from "../support/prng.ts";
 import { checkLinearizable, type CheckResult, type HistoryOp } from "../support/linearizability.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -329,16 +330,10 @@ Deno.test("a search over the step bound fails instead of claiming ok", () => {
 // ---------------------------------------------------------------------------------------------
 // Randomized histories from real sequential executions.
 
-/** Small deterministic PRNG (mulberry32). */
+/** Seeded random numbers in [0, 1) from the project's PRNG. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 interface GenOptions {

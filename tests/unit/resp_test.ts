@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { Prng } from "../support/prng.ts";
 import {
   DEFAULT_RESP_LIMITS,
   encodeArray,
@@ -499,16 +500,10 @@ Deno.test("encoders: large binary bulk", () => {
 // ---------------------------------------------------------------------------------------------
 // Seeded random inputs
 
-/** A small deterministic PRNG (mulberry32). */
+/** Seeded random numbers in [0, 1) from the project's PRNG. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 /** Splits `bytes` into random chunks of 1..max bytes. */
