@@ -1,6 +1,7 @@
 /**
  * Whole-state snapshot files, written atomically and checksummed, plus the two durable-file
- * helpers the rest of `src/storage/` shares: {@link syncDirectory} and {@link writeFileAtomically}.
+ * helpers the rest of `src/storage/` shares: {@link syncDirectory} (also {@link syncDirectoryAsync})
+ * and {@link writeFileAtomically}.
  *
  * A snapshot file holds exactly one record (see `record_codec.ts`) whose payload is the UTF-8
  * JSON of the value. It is written to `<path>.tmp`, fsync'ed, renamed over `<path>`, and the
@@ -44,6 +45,25 @@ export function syncDirectory(dir: string): void {
   }
   try {
     handle.syncSync();
+  } catch (e) {
+    if (!isDirSyncRefusal(e)) throw e;
+  } finally {
+    handle.close();
+  }
+}
+
+/** {@link syncDirectory} without holding the event loop: the fsync runs on Deno's thread pool. */
+export async function syncDirectoryAsync(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  let handle: Deno.FsFile;
+  try {
+    handle = await Deno.open(dir, { read: true });
+  } catch (e) {
+    if (isDirSyncRefusal(e)) return;
+    throw e;
+  }
+  try {
+    await handle.sync();
   } catch (e) {
     if (!isDirSyncRefusal(e)) throw e;
   } finally {
@@ -164,9 +184,14 @@ export async function writeSnapshotFileStreaming(
       view.setUint32(0, RECORD_MAGIC, false);
       view.setUint32(4, length, false);
       let crc = crc32c(header, 4, 8);
+      let sinceBreath = 0;
       for (const piece of written) {
         crc = crc32c(piece, 0, piece.length, crc);
-        await new Promise((resolve) => setTimeout(resolve, 0)); // let the event loop breathe
+        sinceBreath += piece.length;
+        if (sinceBreath >= 256 * 1024) {
+          sinceBreath = 0;
+          await new Promise((resolve) => setTimeout(resolve, 0)); // let the event loop breathe
+        }
       }
       view.setUint32(8, crc, false);
       await file.seek(0, Deno.SeekMode.Start);
@@ -184,7 +209,7 @@ export async function writeSnapshotFileStreaming(
     }
     throw e;
   }
-  syncDirectory(dirname(path));
+  await syncDirectoryAsync(dirname(path));
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
