@@ -1,6 +1,12 @@
 /**
- * {@link ReplicaStorage} on a data directory: the write-ahead log (`wal.log`), the latest durable
- * snapshot (`snapshot.bin`) and the directory's identity (`IDENTITY`), all from `src/storage/`.
+ * {@link ReplicaStorage} on a data directory: the write-ahead log (segments `wal-*.log`), the
+ * latest durable snapshot (`snapshot.bin`) and the directory's identity (`IDENTITY`), all from
+ * `src/storage/`.
+ *
+ * A snapshot file stores, besides the replica's state, the log position at which it was taken
+ * (`walFrom`): recovery reads the snapshot, then the log records from that position on. The
+ * segments before it are deleted once the snapshot is durable (and on open, if a crash came
+ * first), so compaction never rewrites the log.
  *
  * @module
  */
@@ -9,7 +15,8 @@ import { join } from "node:path";
 import { DataDirError, type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
 import { jsonChunks } from "../storage/json_chunks.ts";
 import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
-import { type FsyncMode, WriteAheadLog } from "../storage/wal.ts";
+import { CorruptionError } from "../storage/record_codec.ts";
+import { type FsyncMode, type WalPosition, WriteAheadLog } from "../storage/wal.ts";
 import type { ReplicaStorage } from "./storage.ts";
 
 /** What {@link DiskStorage.open} needs. */
@@ -20,6 +27,8 @@ export interface DiskStorageOptions {
   cluster: string;
   replica: number;
   fsync: FsyncMode;
+  /** Size log segments are preallocated to (default: the log's, 16 MiB). */
+  segmentBytes?: number;
   /** Where recovery notes go (a truncated torn tail, what was recovered). */
   log: (line: string) => void;
 }
@@ -33,8 +42,7 @@ export class DiskStorage implements ReplicaStorage {
   readonly #wal: WriteAheadLog;
   readonly #lock: Deno.FsFile;
   readonly #log: (line: string) => void;
-  /** While a snapshot is being written: the records appended since it was taken. */
-  #sinceSnapshot: PersistRecord[] | undefined;
+  #writingSnapshot = false;
   #snapshotDone: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -64,8 +72,13 @@ export class DiskStorage implements ReplicaStorage {
     let snapshot: DurableSnapshot | undefined;
     let opened;
     try {
-      snapshot = readSnapshotFile(paths.snapshot) as DurableSnapshot | undefined;
-      opened = await WriteAheadLog.open(paths.wal, { fsync: options.fsync });
+      const stored = readStoredSnapshot(paths.snapshot);
+      snapshot = stored?.snapshot;
+      opened = await WriteAheadLog.open(paths.dir, {
+        fsync: options.fsync,
+        segmentBytes: options.segmentBytes,
+        from: stored?.walFrom,
+      });
     } catch (err) {
       lock.close();
       throw err;
@@ -73,7 +86,7 @@ export class DiskStorage implements ReplicaStorage {
     const { wal, records, tornTail } = opened;
     if (tornTail) {
       options.log(
-        `recovery: truncated a torn record at byte ${tornTail.offset} of ${paths.wal} ` +
+        `recovery: cut off a torn record at byte ${tornTail.offset} of ${tornTail.file} ` +
           `(${tornTail.reason}); it was never acknowledged`,
       );
     }
@@ -82,7 +95,7 @@ export class DiskStorage implements ReplicaStorage {
       if (typeof kind !== "string" || !RECORD_KINDS.has(kind)) {
         await wal.close();
         lock.close();
-        throw new Error(`${paths.wal}: record ${i + 1} is not a lamportkv record`);
+        throw new Error(`${paths.dir}: log record ${i + 1} is not a lamportkv record`);
       }
     }
     if (snapshot || records.length > 0) {
@@ -107,7 +120,6 @@ export class DiskStorage implements ReplicaStorage {
 
   /** Appends to the log (buffered; durable after {@link sync}). */
   append(record: PersistRecord): number {
-    this.#sinceSnapshot?.push(record);
     return this.#wal.append(record);
   }
 
@@ -118,20 +130,21 @@ export class DiskStorage implements ReplicaStorage {
 
   /**
    * Starts writing the snapshot in the background (in pieces, so the event loop keeps serving);
-   * the log keeps growing meanwhile. Once the snapshot is durable, the log is replaced by the
-   * records appended since the snapshot was taken. If a snapshot is still being written this one
-   * is skipped (the next will come); if writing fails the log is simply kept.
+   * the log keeps growing meanwhile. The snapshot stores the log position of this moment; once it
+   * is durable the segments before that position are deleted. If a snapshot is still being
+   * written this one is skipped (the next will come); if writing fails the log is simply kept.
    */
   writeSnapshot(snapshot: DurableSnapshot): void {
-    if (this.#sinceSnapshot !== undefined) return;
-    const since: PersistRecord[] = [];
-    this.#sinceSnapshot = since;
-    this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(snapshot))
+    if (this.#writingSnapshot) return;
+    this.#writingSnapshot = true;
+    const walFrom = this.#wal.position;
+    const stored: StoredSnapshot = { ...snapshot, walFrom };
+    this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(stored))
       .then(() => {
-        this.#sinceSnapshot = undefined;
-        this.#wal.replace(since);
+        this.#writingSnapshot = false;
+        this.#wal.releaseBefore(walFrom);
       }, (err) => {
-        this.#sinceSnapshot = undefined;
+        this.#writingSnapshot = false;
         this.#log(`snapshot at index ${snapshot.snapshot.index} not written (log kept): ${err}`);
       });
   }
@@ -150,6 +163,35 @@ export class DiskStorage implements ReplicaStorage {
       this.#lock.close();
     }
   }
+}
+
+/** The snapshot file's content: the replica's durable state and where the log continues. */
+type StoredSnapshot = DurableSnapshot & { walFrom: WalPosition };
+
+/**
+ * Reads the snapshot file, if any, and splits off its log position. A snapshot written before the
+ * log had segments has none: its log (`wal.log`, now segment 0) holds only later records.
+ *
+ * @throws {CorruptionError} when the file is damaged or its log position is malformed.
+ */
+function readStoredSnapshot(
+  path: string,
+): { snapshot: DurableSnapshot; walFrom: WalPosition } | undefined {
+  const raw = readSnapshotFile(path) as StoredSnapshot | undefined;
+  if (raw === undefined) return undefined;
+  const { walFrom, ...snapshot } = raw;
+  if (walFrom === undefined) return { snapshot, walFrom: { segment: 0, offset: 0 } };
+  const { segment, offset } = walFrom as Partial<WalPosition>;
+  if (!isCount(segment) || !isCount(offset)) {
+    throw new CorruptionError(`${path}: malformed log position ${JSON.stringify(walFrom)}`, {
+      file: path,
+    });
+  }
+  return { snapshot, walFrom: { segment, offset } };
+}
+
+function isCount(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }
 
 /** How long to wait for the data directory's lock before calling it in use. */

@@ -7,7 +7,8 @@
  *
  * ```text
  * <dir>/IDENTITY       {"format":1,"cluster":"<cluster id>","replica":<id>} (written atomically)
- * <dir>/wal.log        the write-ahead log (wal.ts)
+ * <dir>/LOCK           held (flock) by the replica using the directory
+ * <dir>/wal-*.log      the write-ahead log's segments (wal.ts, wal_segments.ts)
  * <dir>/snapshot.bin   the latest snapshot (snapshot_file.ts)
  * ```
  *
@@ -32,8 +33,6 @@ export interface DataDirIdentity {
 export interface DataDirPaths {
   /** The directory itself, as given. */
   dir: string;
-  /** The write-ahead log. */
-  wal: string;
   /** The snapshot file. */
   snapshot: string;
 }
@@ -49,8 +48,6 @@ export class DataDirError extends Error {
 
 /** Name of the identity file. */
 export const IDENTITY_FILE = "IDENTITY";
-/** Name of the write-ahead log file. */
-export const WAL_FILE = "wal.log";
 /** Name of the snapshot file. */
 export const SNAPSHOT_FILE = "snapshot.bin";
 /** The identity file format this code writes and understands. */
@@ -95,7 +92,7 @@ export function openDataDir(dir: string, identity: DataDirIdentity): DataDirPath
   } else {
     checkIdentity(dir, identityPath, text, identity);
   }
-  return { dir, wal: join(dir, WAL_FILE), snapshot: join(dir, SNAPSHOT_FILE) };
+  return { dir, snapshot: join(dir, SNAPSHOT_FILE) };
 }
 
 /** Creates `dir` if missing; returns whether it did. */

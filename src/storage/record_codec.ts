@@ -10,7 +10,8 @@
  * The checksum covers the 4 length bytes and the payload, so a damaged length is detected even
  * when it still points inside the file. {@link scanRecords} reads a file of records and tells a
  * torn write at the end of the file (a crash while appending: expected, recoverable by truncating)
- * apart from damage in the middle (never silently repaired: {@link CorruptionError}).
+ * apart from damage in the middle, and both apart from zero padding after the last record (in a
+ * preallocated log segment) (never silently repaired: {@link CorruptionError}).
  *
  * @module
  */
@@ -174,6 +175,10 @@ function findValidRecordAfter(bytes: Uint8Array, after: number): number {
 /**
  * Reads the records of a file from its start.
  *
+ * With `zeroPadding`, where the bytes left are all zero the records simply end: that is the
+ * unused, preallocated part of a log segment, not damage. Without it (files that are never
+ * padded, like snapshots) zero bytes after the last record are a torn tail like any others.
+ *
  * A bad record (bad magic, implausible length, length past the end, checksum mismatch) is a torn
  * tail only if no valid record starts at any later byte offset: then the result reports it and
  * `validBytes` is where the good prefix ends. Otherwise the damage is in the middle and this
@@ -182,12 +187,19 @@ function findValidRecordAfter(bytes: Uint8Array, after: number): number {
  * @param fileName used in error messages only.
  * @throws {CorruptionError} on a bad record that is followed by a valid one.
  */
-export function scanRecords(bytes: Uint8Array, fileName: string): ScanResult {
+export function scanRecords(
+  bytes: Uint8Array,
+  fileName: string,
+  options: { zeroPadding?: boolean } = {},
+): ScanResult {
   const payloads: Uint8Array[] = [];
   let offset = 0;
   while (offset < bytes.length) {
     const checked = checkRecordAt(bytes, offset);
     if (typeof checked === "string") {
+      if (options.zeroPadding && allZero(bytes, offset)) {
+        return { payloads, validBytes: offset, tornTail: null };
+      }
       const next = findValidRecordAfter(bytes, offset);
       if (next >= 0) {
         throw new CorruptionError(
@@ -204,6 +216,12 @@ export function scanRecords(bytes: Uint8Array, fileName: string): ScanResult {
     offset = start + checked;
   }
   return { payloads, validBytes: offset, tornTail: null };
+}
+
+/** True when every byte of `bytes` from `from` on is zero. */
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 function hex(n: number): string {

@@ -1,10 +1,10 @@
 /**
- * The write-ahead log: one append-only file of JSON records, each framed and checksummed by
- * `record_codec.ts`.
+ * The write-ahead log: JSON records, each framed and checksummed by `record_codec.ts`, in
+ * preallocated segment files (`wal_segments.ts`), the way etcd's WAL is laid out.
  *
  * {@link WriteAheadLog.append} is cheap: it JSON-encodes and frames the record into an in-memory
- * buffer. {@link WriteAheadLog.sync} writes everything buffered with one write and makes it
- * durable according to the {@link FsyncMode}:
+ * buffer and gives it its place, a segment and a byte offset. {@link WriteAheadLog.sync} writes
+ * everything buffered and makes it durable according to the {@link FsyncMode}:
  *
  * - `"always"`: every `append` writes and fdatasyncs before it returns (synchronous; slow, simple).
  * - `"batch"`: group commit. `sync()` writes the buffer and runs one fdatasync for all of it; calls
@@ -13,15 +13,29 @@
  * - `"never"`: `sync()` writes to the OS without fdatasync: survives a process crash, not a power
  *   failure or kernel crash.
  *
+ * Segments: each is zero-filled to `segmentBytes` and fsync'ed in the background before it is
+ * used, so appends overwrite allocated blocks without changing the file size, and fdatasync has no
+ * file system journal to commit. A record goes into the current segment if it fits (a larger one
+ * fills an empty segment alone); otherwise into the next. Before the first record of a segment is
+ * written the previous segment is fdatasync'ed, and the directory is fsync'ed before that record
+ * counts, so a crash never leaves a hole before a later record. When the next segment is not
+ * ready in time, a plain file is created instead (correct, only slower to sync).
+ *
+ * Compaction is by position, not by rewriting: {@link WriteAheadLog.position} is where the next
+ * record goes; a snapshot taken now stores it, and once the snapshot is durable,
+ * {@link WriteAheadLog.releaseBefore} deletes the segments before it. Opening with `from` (the
+ * snapshot's position) skips the records before it and deletes the segments wholly before it, so
+ * a crash between the snapshot and the deletion changes nothing.
+ *
  * Record numbers count appends since {@link WriteAheadLog.open}: 1, 2, ... . `synced` is the
  * number of the last record known durable (per the mode), so a caller that must not act before
  * record `n` is durable waits until `synced >= n`.
  *
- * Crash safety: a crash can leave a partly written record at the end of the file; `open` reports
- * it and truncates it away. Damage anywhere else throws {@link CorruptionError}: the log is never
- * silently shortened past a valid record. {@link WriteAheadLog.replace} swaps the whole file
- * atomically (temporary file, fsync, rename, directory fsync); a leftover temporary file from a
- * crash during a replace is removed by `open`.
+ * Crash safety: a crash can leave a partly written record at the end of the last segment that
+ * holds records; `open` reports it and cuts it off. Damage anywhere else throws
+ * {@link CorruptionError}: the log is never silently shortened past a valid record. After opening,
+ * appends always start a new segment, so nothing is ever written after a cut or into the part of a
+ * segment a snapshot made obsolete.
  *
  * After a write or fdatasync fails the log accepts nothing more (the state of the file is then
  * unknown; retrying fsync after a failure is not safe on Linux): every later call throws the
@@ -31,120 +45,216 @@
  */
 
 import { concatBytes } from "../kv/bytes.ts";
-import { dirname } from "node:path";
+import { join } from "node:path";
 import { CorruptionError, encodeRecord, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
 import {
   jsonBytes,
   parseJsonPayload,
   syncDirectory,
-  TEMP_SUFFIX,
+  syncDirectoryAsync,
   writeAllSync,
 } from "./snapshot_file.ts";
+import {
+  LEGACY_WAL_FILE,
+  legacyLogPath,
+  listSegments,
+  PREPARED_SEGMENT_FILE,
+  removeIfPresent,
+  segmentPath,
+  zeroFilledFile,
+} from "./wal_segments.ts";
 
 export { CorruptionError };
 
 /** When the log fdatasyncs; see the module documentation. */
 export type FsyncMode = "always" | "batch" | "never";
 
+/** A place in the log: a segment number and a byte offset in that segment. */
+export interface WalPosition {
+  segment: number;
+  offset: number;
+}
+
+/** Options of {@link WriteAheadLog.open}. */
+export interface WalOptions {
+  fsync: FsyncMode;
+  /** Size each segment is preallocated to (default {@link DEFAULT_SEGMENT_BYTES}). */
+  segmentBytes?: number;
+  /** Records before this position are obsolete (a snapshot covers them): skipped, and the
+   * segments wholly before it deleted. Default: the start of the log. */
+  from?: WalPosition;
+}
+
 /** The result of {@link WriteAheadLog.open}. */
 export interface OpenedWal {
-  /** The open log, positioned after the last valid record. */
+  /** The open log; new records go into a new segment. */
   wal: WriteAheadLog;
-  /** The records found in the file, in order (parsed JSON). */
+  /** The records from `from` on, in order (parsed JSON). */
   records: unknown[];
-  /** The torn record found (and truncated away) at the end of the file, if any. */
-  tornTail: { offset: number; reason: string } | null;
+  /** The torn record found (and cut off) at the end of the log, if any. */
+  tornTail: { file: string; offset: number; reason: string } | null;
 }
 
 /** Counters for diagnostics and tests. */
 export interface WalStats {
-  /** write calls that carried records to the file (a short write retried counts once). */
+  /** write calls that carried records to a file (a short write retried counts once). */
   writes: number;
-  /** fdatasync calls made on the log file. */
+  /** fdatasync calls made on segment files. */
   fsyncs: number;
+  /** Segments started since open. */
+  segments: number;
+  /** Of those, the ones that had to be created on the spot (no zero-filled one was ready). */
+  unprepared: number;
 }
+
+/** Default segment size: 16 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
 const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
 
-/** An append-only log of JSON records in one file. Create it with {@link WriteAheadLog.open}. */
+/** Records waiting to be written, all for one segment. */
+interface Pending {
+  segment: number;
+  frames: Uint8Array[];
+}
+
+/** The segment file records are being written to. */
+interface ActiveSegment {
+  number: number;
+  file: Deno.FsFile;
+  /** Written since its last fdatasync. */
+  dirty: boolean;
+}
+
+/** An append-only log of JSON records in segment files. Create it with {@link WriteAheadLog.open}. */
 export class WriteAheadLog {
-  /** Path of the log file. */
-  readonly path: string;
+  /** The directory holding the segments. */
+  readonly dir: string;
   /** The fsync mode it was opened with. */
   readonly mode: FsyncMode;
+  /** The size segments are preallocated to. */
+  readonly segmentBytes: number;
 
-  #file: Deno.FsFile;
-  /** Files superseded by `replace()` while an fdatasync on them was still running. */
-  #retired: Deno.FsFile[] = [];
-  #buffer: Uint8Array[] = [];
-  #bufferBytes = 0;
-  #fileBytes: number;
+  /** Segment files on disk, ascending. */
+  #segments: number[];
+  /** Where the next appended record goes. */
+  #tail: number;
+  #tailUsed = 0;
+  #pending: Pending[] = [];
+  #active: ActiveSegment | null = null;
+  /** A zero-filled next segment, ready to be renamed into place. */
+  #prepared: Deno.FsFile | null = null;
+  #preparing: Promise<void> | null = null;
   #appended = 0;
   #synced = 0;
-  /** The fdatasync round in flight, and the record number it makes durable. */
+  /** The sync round in flight, and the record number it makes durable. */
   #round: Promise<number> | null = null;
   #roundTarget = 0;
   /** The round queued to start when the current one ends (shared by every caller meanwhile). */
   #next: Promise<number> | null = null;
   #failure: Error | null = null;
   #closing: Promise<void> | null = null;
-  #stats: WalStats = { writes: 0, fsyncs: 0 };
+  #stats: WalStats = { writes: 0, fsyncs: 0, segments: 0, unprepared: 0 };
 
-  private constructor(path: string, mode: FsyncMode, file: Deno.FsFile, fileBytes: number) {
-    this.path = path;
+  private constructor(dir: string, mode: FsyncMode, segmentBytes: number, segments: number[]) {
+    this.dir = dir;
     this.mode = mode;
-    this.#file = file;
-    this.#fileBytes = fileBytes;
+    this.segmentBytes = segmentBytes;
+    this.#segments = segments;
+    this.#tail = (segments.at(-1) ?? -1) + 1;
   }
 
   /**
-   * Opens the log at `path`, creating it if missing (the parent directory must exist), and reads
-   * every record. A torn record at the end is truncated away on disk and reported; a leftover
-   * temporary file of an interrupted {@link replace} is removed.
+   * Opens the log in `dir` (which must exist), reads every record from `options.from` on, and
+   * zero-fills the segment new records will go to. A torn record at the end is cut off on disk
+   * and reported; a single-file log of the older format (`wal.log`) becomes segment 0.
    *
-   * @throws {CorruptionError} if a record other than the last is damaged (nothing is changed on
-   * disk then), or a record with a valid checksum is not JSON.
+   * @throws {CorruptionError} if a record other than the last is damaged, a segment is missing
+   * between others, or a record with a valid checksum is not JSON (nothing is changed on disk
+   * then, except the removal of segments before `from`).
    */
-  static async open(path: string, options: { fsync: FsyncMode }): Promise<OpenedWal> {
+  static async open(dir: string, options: WalOptions): Promise<OpenedWal> {
     const mode = options.fsync;
     if (!FSYNC_MODES.includes(mode)) {
       throw new TypeError(`unknown fsync mode ${JSON.stringify(mode)} (always, batch or never)`);
     }
-    try {
-      await Deno.remove(path + TEMP_SUFFIX);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 4096) {
+      throw new RangeError(`segment size must be an integer of at least 4096 bytes`);
     }
-    let file: Deno.FsFile;
-    let created = false;
-    try {
-      file = await Deno.open(path, { read: true, write: true, createNew: true });
-      created = true;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      file = await Deno.open(path, { read: true, write: true });
+    const from = options.from ?? { segment: 0, offset: 0 };
+
+    // Read and check everything first: a log that is refused is left exactly as it was.
+    const legacy = legacyLogPath(dir);
+    const all = listSegments(dir);
+    if (legacy !== null && all.length > 0) {
+      throw new Error(
+        `${dir}: both ${LEGACY_WAL_FILE} and log segments are present; move one of them away`,
+      );
     }
-    try {
-      if (created) syncDirectory(dirname(path));
-      const bytes = created ? new Uint8Array(0) : await Deno.readFile(path);
-      const scan = scanRecords(bytes, path);
-      const records: unknown[] = [];
+    const pathOf = (n: number) => legacy ?? segmentPath(dir, n);
+    const segments = legacy !== null
+      ? (from.segment === 0 ? [0] : [])
+      : all.filter((n) => n >= from.segment);
+    for (let i = 1; i < segments.length; i++) {
+      if (segments[i] !== segments[i - 1] + 1) {
+        const missing = segmentPath(dir, segments[i - 1] + 1);
+        throw new CorruptionError(`${missing} is missing: the log has a hole`, { file: missing });
+      }
+    }
+    const records: unknown[] = [];
+    let tornTail: OpenedWal["tornTail"] = null;
+    const cuts: { path: string; bytes: number }[] = [];
+    for (const n of segments) {
+      const path = pathOf(n);
+      const bytes = await Deno.readFile(path);
+      const scan = scanRecords(bytes, path, { zeroPadding: true });
+      if (tornTail !== null && scan.payloads.length > 0) {
+        throw new CorruptionError(
+          `${tornTail.file}: corrupt record at byte offset ${tornTail.offset}: ` +
+            `${tornTail.reason}; a later segment (${path}) holds records, so this is damage ` +
+            `in the middle of the log, not a torn write at its end`,
+          { file: tornTail.file, offset: tornTail.offset },
+        );
+      }
       let offset = 0;
       for (const payload of scan.payloads) {
-        records.push(parseJsonPayload(payload, path, offset));
+        if (n > from.segment || offset >= from.offset) {
+          records.push(parseJsonPayload(payload, path, offset));
+        }
         offset += RECORD_HEADER_BYTES + payload.length;
       }
       if (scan.tornTail !== null) {
-        await file.truncate(scan.validBytes);
-        await file.sync();
+        tornTail ??= { file: path, ...scan.tornTail };
+        cuts.push({ path, bytes: scan.validBytes });
       }
-      await file.seek(scan.validBytes, Deno.SeekMode.Start);
-      const wal = new WriteAheadLog(path, mode, file, scan.validBytes);
-      return { wal, records, tornTail: scan.tornTail };
-    } catch (e) {
-      file.close();
-      throw e;
     }
+
+    // Then repair: cut torn tails, drop what is obsolete or left over, adopt the older format.
+    for (const cut of cuts) {
+      const file = await Deno.open(cut.path, { write: true });
+      try {
+        await file.truncate(cut.bytes);
+        await file.sync();
+      } finally {
+        file.close();
+      }
+    }
+    removeIfPresent(join(dir, PREPARED_SEGMENT_FILE));
+    removeIfPresent(join(dir, LEGACY_WAL_FILE + ".tmp"));
+    const obsolete = legacy !== null ? [] : all.filter((n) => n < from.segment);
+    for (const n of obsolete) removeIfPresent(segmentPath(dir, n));
+    if (legacy !== null) {
+      if (segments.length > 0) Deno.renameSync(legacy, segmentPath(dir, 0));
+      else removeIfPresent(legacy);
+    }
+    if (obsolete.length > 0 || legacy !== null) syncDirectory(dir);
+    const wal = new WriteAheadLog(dir, mode, segmentBytes, segments);
+    // Never append into a segment read here (not after a cut), nor into the one `from` points
+    // into: records there before its offset would be skipped by the next open.
+    wal.#tail = Math.max(wal.#tail, from.offset > 0 ? from.segment + 1 : from.segment);
+    await wal.#prepare();
+    return { wal, records, tornTail };
   }
 
   /**
@@ -157,18 +267,20 @@ export class WriteAheadLog {
    */
   append(record: unknown): number {
     this.#checkUsable();
-    const frame = encodeRecord(jsonBytes(record, `write-ahead log ${this.path}`));
-    const number = this.#appended + 1;
-    if (this.mode === "always") {
-      this.#write(frame);
-      this.#fdatasyncSync();
-      this.#appended = number;
-      this.#synced = number;
-      return number;
+    const frame = encodeRecord(jsonBytes(record, `write-ahead log in ${this.dir}`));
+    if (this.#tailUsed > 0 && this.#tailUsed + frame.length > this.segmentBytes) {
+      this.#tail += 1;
+      this.#tailUsed = 0;
     }
-    this.#buffer.push(frame);
-    this.#bufferBytes += frame.length;
-    this.#appended = number;
+    this.#tailUsed += frame.length;
+    const last = this.#pending.at(-1);
+    if (last !== undefined && last.segment === this.#tail) last.frames.push(frame);
+    else this.#pending.push({ segment: this.#tail, frames: [frame] });
+    const number = ++this.#appended;
+    if (this.mode === "always") {
+      this.#writePendingSync();
+      this.#synced = number;
+    }
     return number;
   }
 
@@ -182,12 +294,17 @@ export class WriteAheadLog {
     return this.#synced;
   }
 
-  /** Size of the log in bytes, including records buffered but not yet written. */
-  get sizeBytes(): number {
-    return this.#fileBytes + this.#bufferBytes;
+  /** Where the next record goes: every record appended so far lies before it. */
+  get position(): WalPosition {
+    return { segment: this.#tail, offset: this.#tailUsed };
   }
 
-  /** Write and fdatasync counts since open (diagnostics). */
+  /** The segment files on disk, ascending (diagnostics and tests). */
+  get segments(): number[] {
+    return [...this.#segments];
+  }
+
+  /** Counters since open (diagnostics). */
   get stats(): WalStats {
     return { ...this.#stats };
   }
@@ -207,7 +324,7 @@ export class WriteAheadLog {
     if (this.mode === "batch") return this.#groupCommit();
     if (this.mode === "never" && this.#appended > this.#synced) {
       try {
-        this.#writeBuffered();
+        this.#writePendingSync();
       } catch (e) {
         return Promise.reject(e);
       }
@@ -217,60 +334,28 @@ export class WriteAheadLog {
   }
 
   /**
-   * Atomically replaces the whole log with `records` (compaction): writes them to a temporary
-   * file, fsyncs it, renames it over the log and fsyncs the directory. Synchronous; when it
-   * returns the new log is durable. After a crash at any point the file holds either the old log
-   * or exactly `records`.
-   *
-   * Call it only at a point where `records` supersede everything appended so far: records
-   * appended but not yet written are discarded, not flushed, and everything appended counts as
-   * durable afterwards (`synced` becomes `appended`). Numbering continues: the replacement
-   * records get no numbers, and the next `append` returns `appended + 1`. If it throws before the
-   * rename the old log is unchanged and still in use.
-   *
-   * @throws {TypeError} if a record cannot be JSON-encoded (nothing changes then); I/O errors.
+   * Deletes the segments wholly before `position` (one a durable snapshot stored: the records
+   * before it are obsolete). Never deletes the segment being written or any after it.
    */
-  replace(records: unknown[]): void {
+  releaseBefore(position: WalPosition): void {
     this.#checkUsable();
-    const what = `write-ahead log ${this.path}`;
-    const bytes = concatBytes(records.map((r) => encodeRecord(jsonBytes(r, what))));
-    const temp = this.path + TEMP_SUFFIX;
-    let file: Deno.FsFile | null = null;
+    const limit = Math.min(position.segment, this.#active?.number ?? Infinity);
+    const gone = this.#segments.filter((n) => n < limit);
+    if (gone.length === 0) return;
     try {
-      file = Deno.openSync(temp, { write: true, create: true, truncate: true });
-      writeAllSync(file, bytes);
-      file.syncSync();
-      Deno.renameSync(temp, this.path);
-    } catch (e) {
-      file?.close();
-      try {
-        Deno.removeSync(temp);
-      } catch {
-        // Best effort; open() removes a leftover temporary file anyway.
-      }
-      throw e;
-    }
-    const old = this.#file;
-    this.#file = file;
-    if (this.#round !== null) this.#retired.push(old);
-    else old.close();
-    this.#buffer = [];
-    this.#bufferBytes = 0;
-    this.#fileBytes = bytes.length;
-    this.#synced = this.#appended;
-    try {
-      syncDirectory(dirname(this.path));
+      for (const n of gone) removeIfPresent(segmentPath(this.dir, n));
     } catch (e) {
       throw this.#fail(e);
     }
+    this.#segments = this.#segments.filter((n) => n >= limit);
   }
 
   /**
    * Flushes buffered records (with fdatasync unless the mode is `"never"`), waits for a running
-   * fdatasync, and closes the file. Calling it again returns the same promise. Appending after
-   * close throws.
+   * fdatasync and for the zero-filling of the next segment, and closes the files. Calling it again
+   * returns the same promise. Appending after close throws.
    *
-   * @throws (rejects with) the failure if records could not be made durable; the file is closed
+   * @throws (rejects with) the failure if records could not be made durable; the files are closed
    * regardless.
    */
   close(): Promise<void> {
@@ -284,22 +369,24 @@ export class WriteAheadLog {
       const running = this.#next ?? this.#round;
       if (running !== null) await running.catch(() => {});
       if (this.#failure === null && this.#appended > this.#synced) {
-        this.#writeBuffered();
-        if (this.mode !== "never") await this.#fdatasync(this.#file);
-        this.#synced = this.#appended;
+        const target = this.#appended;
+        await this.#writePending(this.#takePending());
+        this.#synced = target;
       }
       if (this.#failure !== null && this.#appended > this.#synced) error = this.#failure;
     } catch (e) {
       error = this.#fail(e);
     } finally {
-      for (const file of [this.#file, ...this.#retired]) {
+      await this.#preparing;
+      for (const file of [this.#active?.file, this.#prepared]) {
         try {
-          file.close();
+          file?.close();
         } catch {
           // Already closed.
         }
       }
-      this.#retired = [];
+      this.#active = null;
+      this.#prepared = null;
     }
     if (error !== null) throw error;
   }
@@ -323,60 +410,134 @@ export class WriteAheadLog {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     if (this.#synced >= this.#appended) return Promise.resolve(this.#synced);
     const target = this.#appended;
-    try {
-      this.#writeBuffered();
-    } catch (e) {
-      return Promise.reject(e);
-    }
     this.#roundTarget = target;
-    const round = this.#runRound(this.#file, target);
+    const round = this.#runRound(this.#takePending(), target);
     this.#round = round;
     return round;
   }
 
-  async #runRound(file: Deno.FsFile, target: number): Promise<number> {
+  async #runRound(pending: Pending[], target: number): Promise<number> {
     try {
-      await this.#fdatasync(file);
+      await this.#writePending(pending);
     } catch (e) {
-      // A failure on a file that replace() has since superseded loses nothing.
-      if (file === this.#file) throw this.#fail(e);
+      throw this.#fail(e);
     } finally {
       this.#round = null;
-      for (const retired of this.#retired) retired.close();
-      this.#retired = [];
     }
     if (target > this.#synced) this.#synced = target;
     return this.#synced;
   }
 
-  /** Writes the buffer to the file with one write call (looping only over short writes). */
-  #writeBuffered(): void {
-    if (this.#bufferBytes === 0) return;
-    const bytes = this.#buffer.length === 1 ? this.#buffer[0] : concatBytes(this.#buffer);
-    this.#buffer = [];
-    this.#bufferBytes = 0;
-    this.#write(bytes);
+  #takePending(): Pending[] {
+    const pending = this.#pending;
+    this.#pending = [];
+    return pending;
   }
 
-  #write(bytes: Uint8Array): void {
+  /**
+   * Writes `pending` segment by segment and makes it durable per the mode: before the first
+   * write to a new segment the previous one is fdatasync'ed; at the end the last one is, and the
+   * directory too when a segment was started.
+   */
+  async #writePending(pending: Pending[]): Promise<void> {
+    const durable = this.mode !== "never";
+    let started = false;
+    for (const { segment, frames } of pending) {
+      if (this.#active === null || this.#active.number !== segment) {
+        if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
+        this.#activate(segment);
+        started = true;
+      }
+      this.#write(frames);
+    }
+    if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
+    if (durable && started) await syncDirectoryAsync(this.dir);
+  }
+
+  /** `"always"` and `"never"` modes: {@link #writePending} without awaiting anything. */
+  #writePendingSync(): void {
+    const durable = this.mode === "always";
+    let started = false;
+    for (const { segment, frames } of this.#takePending()) {
+      if (this.#active === null || this.#active.number !== segment) {
+        if (durable && this.#active?.dirty) this.#fdatasyncSync(this.#active);
+        this.#activate(segment);
+        started = true;
+      }
+      this.#write(frames);
+    }
+    if (durable && this.#active?.dirty) this.#fdatasyncSync(this.#active);
+    if (durable && started) syncDirectory(this.dir);
+  }
+
+  /** Makes segment `n` the one written to: the zero-filled one if ready, else a new plain file. */
+  #activate(n: number): void {
+    const path = segmentPath(this.dir, n);
+    let file: Deno.FsFile;
     try {
-      writeAllSync(this.#file, bytes);
+      if (this.#prepared !== null) {
+        file = this.#prepared;
+        this.#prepared = null;
+        Deno.renameSync(join(this.dir, PREPARED_SEGMENT_FILE), path);
+        file.seekSync(0, Deno.SeekMode.Start);
+      } else {
+        file = Deno.openSync(path, { read: true, write: true, createNew: true });
+        this.#stats.unprepared++;
+      }
     } catch (e) {
       throw this.#fail(e);
     }
-    this.#stats.writes++;
-    this.#fileBytes += bytes.length;
+    this.#active?.file.close();
+    this.#active = { number: n, file, dirty: false };
+    this.#segments.push(n);
+    this.#stats.segments++;
+    void this.#prepare();
   }
 
-  async #fdatasync(file: Deno.FsFile): Promise<void> {
-    this.#stats.fsyncs++;
-    await file.syncData();
+  /**
+   * Zero-fills the next segment in the background (at most one at a time). A failure is not
+   * fatal here: the next segment is then created on the spot, and a real I/O problem shows up in
+   * the writes themselves.
+   */
+  #prepare(): Promise<void> {
+    if (this.#prepared !== null || this.#closing !== null) return Promise.resolve();
+    if (this.#preparing !== null) return this.#preparing;
+    const path = join(this.dir, PREPARED_SEGMENT_FILE);
+    this.#preparing = zeroFilledFile(path, this.segmentBytes).then((file) => {
+      if (this.#closing !== null) file.close();
+      else this.#prepared = file;
+    }, () => {
+      // Created on the spot instead (see above).
+    }).finally(() => {
+      this.#preparing = null;
+    });
+    return this.#preparing;
   }
 
-  #fdatasyncSync(): void {
-    this.#stats.fsyncs++;
+  /** Writes `frames` to the active segment with one write call (looping over short writes). */
+  #write(frames: Uint8Array[]): void {
+    const active = this.#active!;
+    const bytes = frames.length === 1 ? frames[0] : concatBytes(frames);
     try {
-      this.#file.syncDataSync();
+      writeAllSync(active.file, bytes);
+    } catch (e) {
+      throw this.#fail(e);
+    }
+    active.dirty = true;
+    this.#stats.writes++;
+  }
+
+  async #fdatasync(segment: ActiveSegment): Promise<void> {
+    this.#stats.fsyncs++;
+    segment.dirty = false;
+    await segment.file.syncData();
+  }
+
+  #fdatasyncSync(segment: ActiveSegment): void {
+    this.#stats.fsyncs++;
+    segment.dirty = false;
+    try {
+      segment.file.syncDataSync();
     } catch (e) {
       throw this.#fail(e);
     }
@@ -387,7 +548,7 @@ export class WriteAheadLog {
     if (this.#failure === null) {
       const message = cause instanceof Error ? cause.message : String(cause);
       this.#failure = new Error(
-        `write-ahead log ${this.path} failed: ${message}; it accepts no more records ` +
+        `write-ahead log in ${this.dir} failed: ${message}; it accepts no more records ` +
           `(restart to recover what is on disk)`,
         { cause },
       );
@@ -396,7 +557,7 @@ export class WriteAheadLog {
   }
 
   #checkUsable(): void {
-    if (this.#closing !== null) throw new Error(`write-ahead log ${this.path} is closed`);
+    if (this.#closing !== null) throw new Error(`write-ahead log in ${this.dir} is closed`);
     if (this.#failure !== null) throw this.#failure;
   }
 }

@@ -15,7 +15,7 @@
  *   cluster (another config file), is refused with exit status 2 and a message naming the owner;
  *   the directories are left untouched and still serve their own replicas afterwards.
  *
- * Record boundaries in `wal.log` come from the record framing of `src/storage/record_codec.ts`
+ * Record boundaries in the log segments come from the record framing of `src/storage/record_codec.ts`
  * ({@link scanRecords}), not from guessed offsets. The whole-cluster SIGKILL + restart case lives
  * in `faults_test.ts`.
  *
@@ -29,6 +29,7 @@ import { join } from "node:path";
 import { clusterId, parseConfig } from "../../src/config/config.ts";
 import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
 import { RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record_codec.ts";
+import { listSegments, segmentPath } from "../../src/storage/wal_segments.ts";
 import { readSnapshotFile } from "../../src/storage/snapshot_file.ts";
 import {
   configText,
@@ -53,36 +54,48 @@ function dataDir(cluster: TestCluster, id: number): string {
   return join(cluster.dir, "data", String(id));
 }
 
-/** Path of replica `id`'s write-ahead log. */
-function walPath(cluster: TestCluster, id: number): string {
-  return join(dataDir(cluster, id), "wal.log");
-}
-
-/** One record of a write-ahead log file, located by the record framing. */
+/** One record of a write-ahead log, located by the record framing. */
 interface WalRecord {
-  /** Byte offset of the record's header. */
+  /** The segment file it is in. */
+  file: string;
+  /** Byte offset of the record's header in that file. */
   offset: number;
   /** Header + payload length in bytes. */
   size: number;
   /** The decoded payload. */
   record: PersistRecord;
+  /** At or after the log position of the snapshot (what recovery reads). */
+  live: boolean;
 }
 
-/** The records of the log file at `path`, with their offsets (a torn tail is reported). */
+/** Every record of the log in data directory `dir`, in order, with the segment files' bytes. */
 async function readWal(
-  path: string,
-): Promise<{ bytes: Uint8Array; records: WalRecord[]; torn: boolean }> {
-  const bytes = await Deno.readFile(path);
-  const scan = scanRecords(bytes, path);
+  dir: string,
+): Promise<{ files: Map<string, Uint8Array>; records: WalRecord[]; torn: boolean }> {
+  const stored = readSnapshotFile(join(dir, "snapshot.bin")) as
+    | { walFrom?: { segment: number; offset: number } }
+    | undefined;
+  const from = stored?.walFrom ?? { segment: 0, offset: 0 };
+  const files = new Map<string, Uint8Array>();
   const records: WalRecord[] = [];
-  let offset = 0;
-  for (const payload of scan.payloads) {
-    const size = RECORD_HEADER_BYTES + payload.length;
-    records.push({ offset, size, record: JSON.parse(new TextDecoder().decode(payload)) });
-    offset += size;
+  let torn = false;
+  for (const n of listSegments(dir)) {
+    const file = segmentPath(dir, n);
+    const bytes = await Deno.readFile(file);
+    files.set(file, bytes);
+    const scan = scanRecords(bytes, file, { zeroPadding: true });
+    let offset = 0;
+    for (const payload of scan.payloads) {
+      const size = RECORD_HEADER_BYTES + payload.length;
+      const record = JSON.parse(new TextDecoder().decode(payload));
+      const live = n > from.segment || (n === from.segment && offset >= from.offset);
+      records.push({ file, offset, size, record, live });
+      offset += size;
+    }
+    assert.equal(offset, scan.validBytes, `${file}: record offsets do not add up`);
+    torn ||= scan.tornTail !== null;
   }
-  assert.equal(offset, scan.validBytes, `${path}: record offsets do not add up`);
-  return { bytes, records, torn: scan.tornTail !== null };
+  return { files, records, torn };
 }
 
 /** `r` of every record, for messages. */
@@ -266,8 +279,8 @@ Deno.test({
         snap.snapshot.index > before + 50 && snap.snapshot.index <= whileDown,
         `replica 1's snapshot is at index ${snap.snapshot.index} (delivered ${before}..${whileDown})`,
       );
-      const wal1 = await readWal(walPath(cluster, 1));
-      const entries1 = wal1.records.filter((r) => r.record.r === "entry").length;
+      const wal1 = await readWal(dataDir(cluster, 1));
+      const entries1 = wal1.records.filter((r) => r.live && r.record.r === "entry").length;
       assert.ok(entries1 < 100, `replica 1's log still holds ${entries1} entries after snapshots`);
 
       const mark = cluster.logs.length;
@@ -279,7 +292,7 @@ Deno.test({
       // covers everything it missed (an install by log suffix would carry entries and no
       // snapshot, and the others no longer hold those entries anyway). Checked before anything
       // else is delivered: 50 more deliveries and replica 3 snapshots and empties its log.
-      const wal3 = await readWal(walPath(cluster, 3));
+      const wal3 = await readWal(dataDir(cluster, 3));
       const installs = wal3.records.flatMap((r) => r.record.r === "accept" ? [r.record] : []);
       const bySnapshot = installs.filter((a) => a.install.snapshot !== undefined);
       cluster.note(
@@ -338,8 +351,8 @@ async function stopReplica2(
   await writeAll(cluster, 3, keys(`${prefix}-b`, 5, acked));
   await cluster.waitForAgreement({ ids: [1, 2, 3] });
   assert.equal((await cluster.kill(2)).signal, "SIGKILL");
-  const wal = await readWal(walPath(cluster, 2));
-  cluster.note(`replica 2's log (${wal.bytes.length} bytes): ${kinds(wal.records)}`);
+  const wal = await readWal(dataDir(cluster, 2));
+  cluster.note(`replica 2's log (${wal.files.size} segments): ${kinds(wal.records)}`);
   assert.equal(wal.torn, false, "replica 2's log already ends with a torn record");
   assert.ok(wal.records.length >= 10, `only ${wal.records.length} records in replica 2's log`);
   assert.ok(wal.records.some((r) => r.record.r === "entry"), "no entry record");
@@ -356,6 +369,7 @@ async function restartAfterTornTail(
   cluster: TestCluster,
   acked: Map<string, string>,
   prefix: string,
+  path: string,
   original: Uint8Array,
   offset: number,
   reason: RegExp,
@@ -364,9 +378,8 @@ async function restartAfterTornTail(
   await writeAll(cluster, 1, keys(`${prefix}-down`, 5, acked));
   const mark = cluster.logs.length;
   await cluster.restart(2);
-  const path = walPath(cluster, 2);
   const truncated = linesOf(cluster, 2, mark).find((l) =>
-    l.includes(`recovery: truncated a torn record at byte ${offset} of ${path}`)
+    l.includes(`recovery: cut off a torn record at byte ${offset} of ${path}`)
   );
   assert.ok(
     truncated !== undefined,
@@ -391,21 +404,22 @@ Deno.test({
   async fn() {
     await withCluster({ replicas: 3, extraArgs: FAST_FAILOVER }, async (cluster) => {
       const acked = new Map<string, string>();
-      const path = walPath(cluster, 2);
 
-      // 1. A torn last record: the file ends 3 bytes short of the last record's end.
+      // 1. A torn last record: its segment ends 3 bytes short of the record's end (a segment
+      //    created on the spot grows as it is written; a preallocated one would hold zeros).
       {
         const wal = await stopReplica2(cluster, acked, "torn");
         const last = wal.records.at(-1)!;
-        const cut = wal.bytes.length - 3;
+        const cut = last.offset + last.size - 3;
         assert.ok(cut > last.offset + RECORD_HEADER_BYTES, "last record too short to cut");
-        await Deno.truncate(path, cut);
-        cluster.note(`cut replica 2's log from ${wal.bytes.length} to ${cut} bytes`);
+        await Deno.truncate(last.file, cut);
+        cluster.note(`cut replica 2's last segment ${last.file} to ${cut} bytes`);
         await restartAfterTornTail(
           cluster,
           acked,
           "torn",
-          wal.bytes,
+          last.file,
+          wal.files.get(last.file)!,
           last.offset,
           /extends past the end of the file/,
         );
@@ -415,13 +429,15 @@ Deno.test({
       {
         const wal = await stopReplica2(cluster, acked, "flip-last");
         const last = wal.records.at(-1)!;
-        await Deno.writeFile(path, flipBit(wal.bytes, payloadMiddle(last)));
+        const bytes = wal.files.get(last.file)!;
+        await Deno.writeFile(last.file, flipBit(bytes, payloadMiddle(last)));
         cluster.note(`flipped a bit at byte ${payloadMiddle(last)} of replica 2's last record`);
         await restartAfterTornTail(
           cluster,
           acked,
           "flip-last",
-          wal.bytes,
+          last.file,
+          bytes,
           last.offset,
           /checksum mismatch/,
         );
@@ -430,15 +446,21 @@ Deno.test({
       // 3. A bit flip inside a record in the middle: refuse to start, change nothing.
       {
         const wal = await stopReplica2(cluster, acked, "flip-middle");
-        const victimIndex = Math.floor(wal.records.length / 2);
-        const victim = wal.records[victimIndex];
-        const next = wal.records[victimIndex + 1];
+        // The middle record of the last segment (several records: this start's view change and
+        // ten writes), so that a valid record follows it in the same file.
+        const lastFile = wal.records.at(-1)!.file;
+        const inLast = wal.records.filter((r) => r.file === lastFile);
+        const victimIndex = Math.floor(inLast.length / 2);
+        const victim = inLast[victimIndex];
+        const next = inLast[victimIndex + 1];
         assert.ok(next !== undefined, "the damaged record must not be the last");
-        const damaged = flipBit(wal.bytes, payloadMiddle(victim));
+        const path = lastFile;
+        const original = wal.files.get(path)!;
+        const damaged = flipBit(original, payloadMiddle(victim));
         await Deno.writeFile(path, damaged);
         cluster.note(
           `flipped a bit at byte ${payloadMiddle(victim)} of replica 2's record ${victimIndex} ` +
-            `(${victim.record.r} at ${victim.offset}) of ${wal.records.length}`,
+            `(${victim.record.r} at ${victim.offset}) of ${inLast.length} in ${path}`,
         );
         const before = await filesOf(dataDir(cluster, 2));
         const run = await runRefusedNode(cluster, 2, cluster.configPath, [...cluster.extraArgs]);
@@ -456,7 +478,7 @@ Deno.test({
         assert.deepEqual(await filesOf(dataDir(cluster, 2)), before, "the refusal changed files");
 
         // Put the undamaged log back: the replica starts and holds every acknowledged write.
-        await Deno.writeFile(path, wal.bytes);
+        await Deno.writeFile(path, original);
         await cluster.waitForView({ ids: [1, 3] });
         await writeAll(cluster, 3, keys("flip-middle-down", 5, acked));
         await cluster.restart(2);

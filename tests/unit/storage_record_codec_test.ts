@@ -161,7 +161,7 @@ Deno.test("a middle length field pointing past the end is corruption, not a torn
   assert.throws(() => scanRecords(damaged, "wal.log"), /implausible record length/);
 });
 
-Deno.test("garbage before valid records is corruption; zeros after them are a torn tail", () => {
+Deno.test("garbage before valid records is corruption; zeros after them are padding if allowed", () => {
   const { bytes, payloads } = sampleFile();
   const prefixed = new Uint8Array(bytes.length + 5);
   prefixed.set([1, 2, 3, 4, 5]);
@@ -170,9 +170,25 @@ Deno.test("garbage before valid records is corruption; zeros after them are a to
 
   const zeros = new Uint8Array(bytes.length + 4096);
   zeros.set(bytes);
-  const scan = scanRecords(zeros, "wal.log");
+  const scan = scanRecords(zeros, "wal.log", { zeroPadding: true });
   assert.deepEqual(scan.payloads, payloads);
-  assert.deepEqual(scan.tornTail, { offset: bytes.length, reason: "bad magic number 0x00000000" });
+  assert.equal(scan.validBytes, bytes.length);
+  assert.equal(scan.tornTail, null);
+  // Without padding allowed (a snapshot file), zeros after the records are a torn tail.
+  const strict = scanRecords(zeros, "snapshot.bin");
+  assert.deepEqual(strict.tornTail, {
+    offset: bytes.length,
+    reason: "bad magic number 0x00000000",
+  });
+
+  // A torn record followed by zero padding is still a torn tail.
+  const torn = new Uint8Array(bytes.length + 4096);
+  torn.set(bytes);
+  torn.set(encodeRecord(utf8("half")).subarray(0, 9), bytes.length);
+  const tornScan = scanRecords(torn, "wal.log", { zeroPadding: true });
+  assert.deepEqual(tornScan.payloads, payloads);
+  assert.equal(tornScan.tornTail?.offset, bytes.length);
+  assert.match(tornScan.tornTail?.reason ?? "", /record length|checksum/);
 });
 
 Deno.test("a magic number in the torn tail without a valid record after it stays a torn tail", () => {

@@ -6,7 +6,7 @@ import {
   writeSnapshotFile,
   writeSnapshotFileStreaming,
 } from "../../src/storage/snapshot_file.ts";
-import { CorruptionError } from "../../src/storage/record_codec.ts";
+import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
 import { DiskStorage } from "../../src/runtime/disk_storage.ts";
 import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
 
@@ -86,6 +86,86 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
       "the log holds exactly what came after the snapshot",
     );
     await reopened.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk storage: a durable snapshot releases the segments before its log position", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = {
+    dir,
+    cluster: "c1",
+    replica: 1,
+    fsync: "batch" as const,
+    segmentBytes: 4096,
+    log: () => {},
+  };
+  const entry = (seq: number): PersistRecord => ({
+    r: "entry",
+    entry: {
+      view: 3,
+      ts: seq,
+      origin: 1,
+      seq,
+      cmd: { op: { kind: "put", key: "k", value: "v".repeat(200) } },
+    },
+  });
+  const snapshot: DurableSnapshot = {
+    snapshot: { index: 40, last: null, state: { map: [["k", "v"]], clients: [] } },
+    view: 3,
+    members: [1, 2, 3],
+    promised: 3,
+    holdback: [],
+  };
+  const segments = () => [...Deno.readDirSync(dir)].filter((e) => /^wal-\d+\.log$/.test(e.name));
+  try {
+    const storage = await DiskStorage.open(options);
+    for (let seq = 1; seq <= 40; seq++) storage.append(entry(seq));
+    await storage.sync();
+    const before = segments().length;
+    assert.ok(before >= 3, `${before} segments`);
+    storage.writeSnapshot(snapshot);
+    await storage.snapshotIdle();
+    assert.equal(segments().length, 1, "only the segment being written is left");
+    storage.append(entry(41));
+    await storage.sync();
+    await storage.close();
+    const reopened = await DiskStorage.open(options);
+    assert.deepEqual(reopened.recovered.snapshot, snapshot, "the log position is not part of it");
+    assert.deepEqual(
+      reopened.recovered.records.map((r) => r.r === "entry" ? r.entry.seq : -1),
+      [41],
+    );
+    await reopened.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk storage: a data directory of the single-file format is read whole", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const record: PersistRecord = { r: "promise", view: 9 };
+  const snapshot: DurableSnapshot = {
+    snapshot: { index: 5, last: null, state: { map: [], clients: [] } },
+    view: 4,
+    members: [1, 2],
+    promised: 4,
+    holdback: [],
+  };
+  try {
+    // What the format before segments left: a snapshot without a log position, and wal.log.
+    (await DiskStorage.open(options)).close();
+    writeSnapshotFile(join(dir, "snapshot.bin"), snapshot);
+    Deno.writeFileSync(
+      join(dir, "wal.log"),
+      encodeRecord(new TextEncoder().encode(JSON.stringify(record))),
+    );
+    const storage = await DiskStorage.open(options);
+    assert.deepEqual(storage.recovered.snapshot, snapshot);
+    assert.deepEqual(storage.recovered.records, [record]);
+    await storage.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,6 +1,7 @@
 /**
- * Tests of the write-ahead log on real files in temporary directories: reopen, torn tails,
- * middle corruption, group commit, the three fsync modes, replace() and close().
+ * Tests of the segmented write-ahead log on real files in temporary directories: reopen, torn
+ * tails, middle corruption and holes, segment rolling and preallocation, positions and release,
+ * group commit, the three fsync modes, the older single-file format, and close().
  *
  * @module
  */
@@ -9,6 +10,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
 import { type FsyncMode, WriteAheadLog } from "../../src/storage/wal.ts";
+import {
+  listSegments,
+  PREPARED_SEGMENT_FILE,
+  segmentPath,
+} from "../../src/storage/wal_segments.ts";
 
 /** Runs `body` with a fresh temporary directory, removed afterwards. */
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -20,8 +26,29 @@ async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> 
   }
 }
 
+/** Small segments keep the files small and make rolling easy to reach. */
+const SMALL = 4096;
+
+function open(dir: string, fsync: FsyncMode = "batch", extra: object = {}) {
+  return WriteAheadLog.open(dir, { fsync, segmentBytes: SMALL, ...extra });
+}
+
 function fileSize(path: string): number {
   return Deno.statSync(path).size;
+}
+
+function frameBytes(record: unknown): number {
+  return encodeRecord(new TextEncoder().encode(JSON.stringify(record))).length;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 const sampleRecords: unknown[] = [
@@ -33,80 +60,126 @@ const sampleRecords: unknown[] = [
   { nested: { deep: { list: ["LKVR", "x".repeat(1000)] } } },
 ];
 
-Deno.test("wal: append, sync, reopen returns the records in order", async () => {
-  await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    for (const mode of ["batch", "always", "never"] as FsyncMode[]) {
-      await Deno.remove(path).catch(() => {});
-      const opened = await WriteAheadLog.open(path, { fsync: mode });
+Deno.test("wal: append, sync, reopen returns the records in order; each open starts a segment", async () => {
+  for (const mode of ["batch", "always", "never"] as FsyncMode[]) {
+    await withTempDir(async (dir) => {
+      const opened = await open(dir, mode);
       assert.deepEqual(opened.records, []);
       assert.equal(opened.tornTail, null);
       const wal = opened.wal;
       assert.equal(wal.appended, 0);
       assert.equal(wal.synced, 0);
+      assert.ok(exists(join(dir, PREPARED_SEGMENT_FILE)), "the first segment is zero-filled");
+      assert.equal(fileSize(join(dir, PREPARED_SEGMENT_FILE)), SMALL);
       const numbers = sampleRecords.map((r) => wal.append(r));
       assert.deepEqual(numbers, [1, 2, 3, 4, 5, 6]);
       assert.equal(wal.appended, 6);
       assert.equal(await wal.sync(), 6);
       assert.equal(wal.synced, 6);
-      assert.equal(wal.sizeBytes, fileSize(path));
+      assert.deepEqual(listSegments(dir), [0]);
+      assert.equal(fileSize(segmentPath(dir, 0)), SMALL, `${mode}: written in place, no growth`);
       await wal.close();
 
-      const again = await WriteAheadLog.open(path, { fsync: mode });
+      const again = await open(dir, mode);
       assert.deepEqual(again.records, sampleRecords, mode);
       assert.equal(again.tornTail, null);
-      // Numbering counts from open.
+      // Numbering counts from open; the records go into a new segment.
       assert.equal(again.wal.append("more"), 1);
-      assert.equal(again.wal.sizeBytes > fileSize(path), mode !== "always");
       await again.wal.close();
-      const third = await WriteAheadLog.open(path, { fsync: mode });
+      assert.deepEqual(listSegments(dir), [0, 1]);
+      const third = await open(dir, mode);
       assert.deepEqual(third.records, [...sampleRecords, "more"]);
       await third.wal.close();
-    }
+    });
+  }
+});
+
+Deno.test("wal: records roll over into new segments; a large one fills a segment alone", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    const records: unknown[] = [];
+    for (let i = 0; i < 60; i++) records.push({ i, pad: "p".repeat(200) });
+    records.push({ big: "B".repeat(3 * SMALL) });
+    records.push({ after: true });
+    for (const r of records) wal.append(r);
+    assert.equal(await wal.sync(), records.length);
+    const segments = listSegments(dir);
+    assert.ok(segments.length >= 4, `segments ${segments}`);
+    assert.deepEqual(segments, wal.segments);
+    // One fdatasync per segment written: each is durable before the next one gets records.
+    assert.equal(wal.stats.fsyncs, segments.length);
+    assert.equal(wal.stats.segments, segments.length);
+    const bigSegment = segments.find((n) => fileSize(segmentPath(dir, n)) > SMALL);
+    assert.notEqual(bigSegment, undefined, "the large record grew its own segment");
+    assert.equal(fileSize(segmentPath(dir, bigSegment!)), frameBytes(records.at(-2)));
+    await wal.close();
+    const again = await open(dir);
+    assert.deepEqual(again.records, records);
+    await again.wal.close();
   });
 });
 
-Deno.test("wal: a torn tail is reported, truncated on disk, and appending continues", async () => {
+Deno.test("wal: a segment needed before its zero-filled file is ready is created on the spot", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await open(dir);
+    // One round crossing several segments: only the first one was zero-filled in advance.
+    for (let i = 0; i < 40; i++) wal.append({ i, pad: "q".repeat(500) });
+    await wal.sync();
+    assert.ok(wal.stats.unprepared >= 1, JSON.stringify(wal.stats));
+    await wal.close();
+    const again = await open(dir);
+    assert.equal(again.records.length, 40);
+    assert.deepEqual(again.records[39], { i: 39, pad: "q".repeat(500) });
+    await again.wal.close();
+  });
+});
+
+Deno.test("wal: a torn tail is reported, cut off on disk, and appending continues", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
     for (let i = 1; i <= 5; i++) wal.append({ i });
     await wal.close();
-    const full = fileSize(path);
-    const lastRecordBytes = encodeRecord(new TextEncoder().encode(JSON.stringify({ i: 5 }))).length;
-    const goodPrefix = full - lastRecordBytes;
-    // A crash in the middle of writing the last record.
-    await Deno.truncate(path, full - 3);
+    const path = segmentPath(dir, 0);
+    const goodPrefix = [1, 2, 3, 4].reduce((n, i) => n + frameBytes({ i }), 0);
+    const end = goodPrefix + frameBytes({ i: 5 });
+    // A crash in the middle of writing the last record: its end never reached the disk.
+    const bytes = Deno.readFileSync(path);
+    bytes.fill(0, end - 3, end);
+    Deno.writeFileSync(path, bytes);
 
-    const first = await WriteAheadLog.open(path, { fsync: "batch" });
+    const first = await open(dir);
     assert.deepEqual(first.records, [{ i: 1 }, { i: 2 }, { i: 3 }, { i: 4 }]);
+    assert.equal(first.tornTail?.file, path);
     assert.equal(first.tornTail?.offset, goodPrefix);
-    assert.match(first.tornTail?.reason ?? "", /extends past the end of the file/);
-    assert.equal(fileSize(path), goodPrefix, "torn tail truncated on disk");
-    assert.equal(first.wal.sizeBytes, goodPrefix);
+    assert.match(first.tornTail?.reason ?? "", /checksum mismatch/);
+    assert.equal(fileSize(path), goodPrefix, "torn tail cut off on disk");
     assert.equal(first.wal.append({ i: 6 }), 1);
     await first.wal.close();
 
-    const second = await WriteAheadLog.open(path, { fsync: "batch" });
+    const second = await open(dir);
     assert.equal(second.tornTail, null);
     assert.deepEqual(second.records, [{ i: 1 }, { i: 2 }, { i: 3 }, { i: 4 }, { i: 6 }]);
     await second.wal.close();
   });
 });
 
-Deno.test("wal: garbage after the last record is a torn tail, removed on open", async () => {
+Deno.test("wal: zero padding is the end of the records; garbage after them is a torn tail", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "always" });
+    const { wal } = await open(dir, "always");
     wal.append("a");
     await wal.close();
-    const good = fileSize(path);
-    const file = await Deno.open(path, { append: true });
-    await file.write(new Uint8Array([0x4c, 0x4b, 0x56, 0x52, 0, 0, 0, 0, 9, 9, 9, 9, 1]));
-    file.close();
-    const opened = await WriteAheadLog.open(path, { fsync: "always" });
+    const path = segmentPath(dir, 0);
+    const good = frameBytes("a");
+    const clean = await open(dir, "always");
+    assert.equal(clean.tornTail, null);
+    await clean.wal.close();
+
+    const bytes = Deno.readFileSync(path);
+    bytes.set([0x4c, 0x4b, 0x56, 0x52, 0, 0, 0, 0, 9, 9, 9, 9, 1], good);
+    Deno.writeFileSync(path, bytes);
+    const opened = await open(dir, "always");
     assert.deepEqual(opened.records, ["a"]);
-    assert.deepEqual(opened.tornTail?.offset, good);
+    assert.equal(opened.tornTail?.offset, good);
     assert.match(opened.tornTail?.reason ?? "", /checksum mismatch/);
     assert.equal(fileSize(path), good);
     await opened.wal.close();
@@ -115,30 +188,65 @@ Deno.test("wal: garbage after the last record is a torn tail, removed on open", 
 
 Deno.test("wal: damage in the middle refuses to open and changes nothing on disk", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await open(dir);
     wal.append({ first: 1 });
     wal.append({ second: 2 });
     wal.append({ third: 3 });
     await wal.close();
+    const path = segmentPath(dir, 0);
     const bytes = Deno.readFileSync(path);
     bytes[14] ^= 0x01; // inside the first record's payload
     Deno.writeFileSync(path, bytes);
-    await assert.rejects(WriteAheadLog.open(path, { fsync: "batch" }), (e: unknown) => {
+    const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    const before = names();
+    assert.ok(before.includes(PREPARED_SEGMENT_FILE));
+    await assert.rejects(open(dir), (e: unknown) => {
       assert.ok(e instanceof CorruptionError);
       assert.ok(e.message.startsWith(`${path}: corrupt record at byte offset 0: checksum`));
       return true;
     });
     assert.deepEqual(Deno.readFileSync(path), bytes);
+    assert.deepEqual(names(), before, "not even a leftover file was removed");
+  });
+});
+
+Deno.test("wal: a torn record before a segment with records, or a missing segment, is corruption", async () => {
+  await withTempDir(async (dir) => {
+    for (let round = 0; round < 3; round++) {
+      const { wal } = await open(dir);
+      wal.append({ round });
+      await wal.close();
+    }
+    assert.deepEqual(listSegments(dir), [0, 1, 2]);
+    const first = segmentPath(dir, 0);
+    const bytes = Deno.readFileSync(first);
+    const original = bytes.slice();
+    bytes[frameBytes({ round: 0 }) - 1] ^= 0x40;
+    Deno.writeFileSync(first, bytes);
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.equal(e.file, first);
+      assert.match(e.message, /a later segment .* holds records/);
+      return true;
+    });
+    assert.deepEqual(Deno.readFileSync(first), bytes, "nothing cut");
+
+    Deno.writeFileSync(first, original);
+    Deno.removeSync(segmentPath(dir, 1));
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.match(e.message, /wal-0000000000000001\.log is missing: the log has a hole/);
+      return true;
+    });
   });
 });
 
 Deno.test("wal: a record with a valid checksum that is not JSON is corruption", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
+    const path = segmentPath(dir, 0);
     Deno.writeFileSync(path, encodeRecord(new TextEncoder().encode("{not json")));
     await assert.rejects(
-      WriteAheadLog.open(path, { fsync: "batch" }),
+      open(dir),
       (e: unknown) =>
         e instanceof CorruptionError &&
         e.message.startsWith(`${path}: record at byte offset 0 has a valid checksum but is not`),
@@ -146,15 +254,61 @@ Deno.test("wal: a record with a valid checksum that is not JSON is corruption", 
   });
 });
 
+Deno.test("wal: position and releaseBefore; reopening from a position skips what is before it", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    for (let i = 0; i < 30; i++) wal.append({ old: i, pad: "o".repeat(300) });
+    const at = wal.position;
+    for (let i = 0; i < 30; i++) wal.append({ young: i, pad: "y".repeat(300) });
+    await wal.sync();
+    const before = listSegments(dir);
+    assert.ok(before[0] < at.segment, `${before} / ${JSON.stringify(at)}`);
+    await wal.close();
+
+    // A crash before the release: the position alone makes the old records disappear.
+    const reopened = await open(dir, "batch", { from: at });
+    assert.deepEqual(reopened.records.map((r) => Object.keys(r as object)[0]), [
+      ...Array(30).fill("young"),
+    ]);
+    assert.equal(listSegments(dir)[0], at.segment, "segments before the position deleted");
+    // Appending never goes where the position points, even when that segment has room.
+    reopened.wal.append({ later: true });
+    await reopened.wal.sync();
+    assert.ok(reopened.wal.segments.at(-1)! > at.segment);
+    const next = reopened.wal.position;
+    reopened.wal.releaseBefore(next);
+    assert.deepEqual(listSegments(dir), [next.segment]);
+    await reopened.wal.close();
+    const last = await open(dir, "batch", { from: next });
+    assert.deepEqual(last.records, []);
+    await last.wal.close();
+  });
+});
+
+Deno.test("wal: a position in the same segment skips only the records before its offset", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await WriteAheadLog.open(dir, { fsync: "batch" }); // the default size
+    wal.append("a");
+    wal.append("b");
+    const at = wal.position;
+    wal.append("c");
+    await wal.close();
+    assert.equal(at.segment, 0);
+    assert.equal(at.offset, frameBytes("a") + frameBytes("b"));
+    const again = await WriteAheadLog.open(dir, { fsync: "batch", from: at });
+    assert.deepEqual(again.records, ["c"]);
+    await again.wal.close();
+  });
+});
+
 Deno.test("wal: group commit shares one fdatasync among concurrent sync calls", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await WriteAheadLog.open(dir, { fsync: "batch" });
     for (let i = 0; i < 50; i++) wal.append({ i });
-    assert.equal(fileSize(path), 0, "appends are buffered");
+    assert.deepEqual(listSegments(dir), [], "appends are buffered");
     assert.equal(wal.synced, 0);
     const first = wal.sync(); // starts round 1 for records 1..50
-    assert.equal(fileSize(path), wal.sizeBytes, "one write carries the whole buffer");
+    assert.deepEqual(listSegments(dir), [0], "round 1 wrote at once");
     const sameRound = wal.sync(); // nothing new: shares round 1
     for (let i = 50; i < 100; i++) wal.append({ i });
     const later: Promise<number>[] = [];
@@ -167,14 +321,12 @@ Deno.test("wal: group commit shares one fdatasync among concurrent sync calls", 
     // Round 2 started when round 1 ended and took everything appended by then.
     for (const r of results.slice(2)) assert.equal(r, 110);
     assert.equal(wal.synced, 110);
-    assert.deepEqual(wal.stats, { writes: 2, fsyncs: 2 });
+    assert.deepEqual(wal.stats, { writes: 2, fsyncs: 2, segments: 1, unprepared: 0 });
     // Nothing new: no write, no fsync.
     assert.equal(await wal.sync(), 110);
-    assert.deepEqual(wal.stats, { writes: 2, fsyncs: 2 });
-    assert.equal(wal.sizeBytes, fileSize(path));
-    assert.equal(wal.sizeBytes, fileSize(path));
+    assert.deepEqual(wal.stats, { writes: 2, fsyncs: 2, segments: 1, unprepared: 0 });
     await wal.close();
-    const again = await WriteAheadLog.open(path, { fsync: "batch" });
+    const again = await WriteAheadLog.open(dir, { fsync: "batch" });
     assert.equal(again.records.length, 110);
     assert.deepEqual(again.records[99], { i: 99 });
     assert.deepEqual(again.records[109], { k: 9 });
@@ -184,8 +336,7 @@ Deno.test("wal: group commit shares one fdatasync among concurrent sync calls", 
 
 Deno.test("wal: many concurrent sync calls all resolve with synced == appended", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await open(dir);
     const pending: Promise<number>[] = [];
     for (let i = 1; i <= 200; i++) {
       const n = wal.append({ i });
@@ -195,42 +346,42 @@ Deno.test("wal: many concurrent sync calls all resolve with synced == appended",
     await Promise.all(pending);
     assert.equal(wal.synced, 200);
     assert.equal(wal.appended, 200);
-    // Never more fdatasyncs than one running plus one queued at each point: far fewer than calls.
-    assert.ok(wal.stats.fsyncs <= 2, `${wal.stats.fsyncs} fsyncs`);
+    // One running round plus one queued, each with one fdatasync per segment it wrote.
+    assert.ok(wal.stats.fsyncs <= wal.stats.segments + 1, JSON.stringify(wal.stats));
     await wal.close();
   });
 });
 
 Deno.test("wal: 'always' writes and fdatasyncs inside append", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "always" });
+    const { wal } = await open(dir, "always");
     for (let i = 1; i <= 5; i++) {
       assert.equal(wal.append({ i }), i);
       assert.equal(wal.synced, i);
-      assert.equal(fileSize(path), wal.sizeBytes);
     }
-    assert.deepEqual(wal.stats, { writes: 5, fsyncs: 5 });
+    assert.deepEqual(wal.stats, { writes: 5, fsyncs: 5, segments: 1, unprepared: 0 });
     assert.equal(await wal.sync(), 5);
     await wal.close();
-    assert.deepEqual(wal.stats, { writes: 5, fsyncs: 5 });
+    assert.deepEqual(wal.stats, { writes: 5, fsyncs: 5, segments: 1, unprepared: 0 });
+    const again = await open(dir, "always");
+    assert.equal(again.records.length, 5);
+    await again.wal.close();
   });
 });
 
 Deno.test("wal: 'never' writes on sync without fdatasync", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "never" });
+    const { wal } = await open(dir, "never");
     wal.append("a");
     wal.append("b");
-    assert.equal(fileSize(path), 0);
+    assert.deepEqual(listSegments(dir), []);
     assert.equal(wal.synced, 0);
     assert.equal(await wal.sync(), 2);
-    assert.equal(fileSize(path), wal.sizeBytes);
+    assert.deepEqual(listSegments(dir), [0]);
     wal.append("c");
     await wal.close(); // flushes
-    assert.deepEqual(wal.stats, { writes: 2, fsyncs: 0 });
-    const again = await WriteAheadLog.open(path, { fsync: "never" });
+    assert.deepEqual(wal.stats, { writes: 2, fsyncs: 0, segments: 1, unprepared: 0 });
+    const again = await open(dir, "never");
     assert.deepEqual(again.records, ["a", "b", "c"]);
     await again.wal.close();
   });
@@ -238,8 +389,7 @@ Deno.test("wal: 'never' writes on sync without fdatasync", async () => {
 
 Deno.test("wal: close flushes buffered records with an fdatasync in batch mode", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await open(dir);
     wal.append(1);
     const inFlight = wal.sync();
     wal.append(2);
@@ -251,96 +401,78 @@ Deno.test("wal: close flushes buffered records with an fdatasync in batch mode",
     assert.equal(wal.synced, 3);
     assert.equal(await wal.sync(), 3, "sync after close resolves");
     assert.throws(() => wal.append(4), /write-ahead log .* is closed/);
-    assert.throws(() => wal.replace([]), /is closed/);
-    const again = await WriteAheadLog.open(path, { fsync: "batch" });
+    assert.throws(() => wal.releaseBefore(wal.position), /is closed/);
+    const again = await open(dir);
     assert.deepEqual(again.records, [1, 2, 3]);
     await again.wal.close();
   });
 });
 
-Deno.test("wal: replace() swaps the log atomically and numbering continues", async () => {
+Deno.test("wal: a single-file log of the older format becomes segment 0", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
-    for (let i = 1; i <= 20; i++) wal.append({ old: i });
-    await wal.sync();
-    wal.append({ buffered: true }); // superseded by the replacement: discarded
-    wal.replace([{ snapshotAt: 21 }, "tail"]);
-    assert.equal(wal.appended, 21);
-    assert.equal(wal.synced, 21);
-    assert.equal(wal.sizeBytes, fileSize(path));
-    assert.equal(wal.append({ after: 1 }), 22);
-    assert.equal(await wal.sync(), 22);
+    const legacy = join(dir, "wal.log");
+    Deno.writeFileSync(
+      legacy,
+      new Uint8Array([
+        ...encodeRecord(new TextEncoder().encode('"old-1"')),
+        ...encodeRecord(new TextEncoder().encode('"old-2"')),
+      ]),
+    );
+    Deno.writeTextFileSync(legacy + ".tmp", "leftover of an interrupted compaction");
+    const { wal, records } = await open(dir);
+    assert.deepEqual(records, ["old-1", "old-2"]);
+    assert.equal(exists(legacy), false);
+    assert.equal(exists(legacy + ".tmp"), false);
+    wal.append("new");
     await wal.close();
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["wal.log"]);
-
-    const again = await WriteAheadLog.open(path, { fsync: "batch" });
-    assert.deepEqual(again.records, [{ snapshotAt: 21 }, "tail", { after: 1 }]);
-    again.wal.replace([]);
+    const again = await open(dir);
+    assert.deepEqual(again.records, ["old-1", "old-2", "new"]);
     await again.wal.close();
-    const empty = await WriteAheadLog.open(path, { fsync: "batch" });
-    assert.deepEqual(empty.records, []);
-    assert.equal(fileSize(path), 0);
-    await empty.wal.close();
+
+    Deno.writeTextFileSync(legacy, "");
+    await assert.rejects(open(dir), /both wal\.log and log segments are present/);
   });
 });
 
-Deno.test("wal: replace() while an fdatasync is running", async () => {
+Deno.test("wal: a leftover next segment from a crash is removed and redone", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
-    wal.append("x");
-    const running = wal.sync();
-    wal.append("y");
-    const queued = wal.sync();
-    wal.replace(["new"]);
-    wal.append("z");
-    assert.equal(await running, 2);
-    assert.ok((await queued) >= 2);
-    assert.equal(await wal.sync(), 3);
-    await wal.close();
-    const again = await WriteAheadLog.open(path, { fsync: "batch" });
-    assert.deepEqual(again.records, ["new", "z"]);
-    await again.wal.close();
-  });
-});
-
-Deno.test("wal: a leftover temp file of an interrupted replace is removed on open", async () => {
-  await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "always" });
+    const { wal } = await open(dir, "always");
     wal.append("kept");
     await wal.close();
-    Deno.writeFileSync(path + ".tmp", encodeRecord(new TextEncoder().encode('"half-done"')));
-    const again = await WriteAheadLog.open(path, { fsync: "always" });
+    const prepared = join(dir, PREPARED_SEGMENT_FILE);
+    Deno.writeFileSync(prepared, encodeRecord(new TextEncoder().encode('"half-done"')));
+    const again = await open(dir, "always");
     assert.deepEqual(again.records, ["kept"]);
-    assert.throws(() => Deno.statSync(path + ".tmp"), Deno.errors.NotFound);
+    assert.equal(fileSize(prepared), SMALL);
+    assert.ok(Deno.readFileSync(prepared).every((b) => b === 0), "zero-filled again");
     await again.wal.close();
   });
 });
 
 Deno.test("wal: records without a JSON form are refused and nothing is appended", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await open(dir);
     assert.throws(() => wal.append(undefined), TypeError);
     assert.throws(() => wal.append(10n), TypeError);
-    assert.throws(() => wal.replace(["ok", () => 1]), TypeError);
     assert.equal(wal.appended, 0);
-    assert.equal(wal.sizeBytes, 0);
+    assert.deepEqual(wal.position, { segment: 0, offset: 0 });
     wal.append("fine");
     await wal.close();
-    const again = await WriteAheadLog.open(path, { fsync: "batch" });
+    const again = await open(dir);
     assert.deepEqual(again.records, ["fine"]);
     await again.wal.close();
   });
 });
 
-Deno.test("wal: an unknown fsync mode is refused", async () => {
+Deno.test("wal: an unknown fsync mode or a tiny segment size is refused", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(
-      WriteAheadLog.open(join(dir, "wal.log"), { fsync: "sometimes" as FsyncMode }),
+      WriteAheadLog.open(dir, { fsync: "sometimes" as FsyncMode }),
       TypeError,
+    );
+    await assert.rejects(
+      WriteAheadLog.open(dir, { fsync: "batch", segmentBytes: 100 }),
+      RangeError,
     );
   });
 });
@@ -377,7 +509,7 @@ Deno.test("wal: never two fdatasyncs at once, across many event-loop turns", asy
         running--;
       }
     }, async () => {
-      const { wal } = await WriteAheadLog.open(join(dir, "wal.log"), { fsync: "batch" });
+      const { wal } = await open(dir);
       const pending: Promise<number>[] = [];
       for (let turn = 0; turn < 40; turn++) {
         for (let i = 0; i < 5; i++) {
@@ -395,6 +527,7 @@ Deno.test("wal: never two fdatasyncs at once, across many event-loop turns", asy
       assert.equal(wal.synced, 200);
       await wal.close();
       assert.equal(wal.stats.fsyncs, calls);
+      assert.ok(wal.stats.segments > 1, "rolled over while syncing");
     });
     assert.equal(maxRunning, 1);
     assert.ok(calls >= 1 && calls < 200, `${calls} fdatasyncs`);
@@ -403,8 +536,7 @@ Deno.test("wal: never two fdatasyncs at once, across many event-loop turns", asy
 
 Deno.test("wal: after a failed fdatasync the log refuses everything and close reports it", async () => {
   await withTempDir(async (dir) => {
-    const path = join(dir, "wal.log");
-    const { wal } = await WriteAheadLog.open(path, { fsync: "batch" });
+    const { wal } = await open(dir);
     await withPatchedSyncData(() => Promise.reject(new Error("simulated EIO")), async () => {
       wal.append("lost?");
       await assert.rejects(wal.sync(), /write-ahead log .* failed: simulated EIO/);
