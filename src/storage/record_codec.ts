@@ -7,9 +7,6 @@
  * [u32 BE magic 0x4C4B5652 "LKVR"][u32 BE payload length][u32 BE CRC-32C of length+payload][payload]
  * ```
  *
- * (The log marks the first record of each write batch with the magic "LKV+" instead; see
- * {@link BATCH_MAGIC} and the `batches` option of {@link scanRecords}.)
- *
  * The checksum covers the 4 length bytes and the payload, so a damaged length is detected even
  * when it still points inside the file. {@link scanRecords} reads a file of records and tells a
  * torn write at the end of the file (a crash while appending: expected, recoverable by truncating)
@@ -21,14 +18,6 @@
 
 /** The magic number that starts every record: the ASCII bytes "LKVR". */
 export const RECORD_MAGIC = 0x4c4b5652;
-
-/**
- * The magic number of a record that starts a write batch of the log ("LKV+"): the first record of
- * each group-commit write, and the first one written to each log segment. Otherwise the record is
- * like any other. The checksum does not cover the magic number, so the two differ in five bits of
- * their last byte: no single bit flip turns one into the other.
- */
-export const BATCH_MAGIC = 0x4c4b562b;
 
 /** Size of a record header in bytes (magic, length, checksum). */
 export const RECORD_HEADER_BYTES = 12;
@@ -124,11 +113,6 @@ export function encodeRecord(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Marks `frame` (from {@link encodeRecord}) as the first record of a write batch, in place. */
-export function markBatchStart(frame: Uint8Array): void {
-  new DataView(frame.buffer, frame.byteOffset, 4).setUint32(0, BATCH_MAGIC, false);
-}
-
 /** What {@link scanRecords} found in a file. */
 export interface ScanResult {
   /** The payloads of the valid records, in file order (views into the scanned bytes). */
@@ -153,7 +137,7 @@ function checkRecordAt(bytes: Uint8Array, offset: number): number | string {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
   const magic = view.getUint32(0, false);
-  if (magic !== RECORD_MAGIC && magic !== BATCH_MAGIC) return `bad magic number 0x${hex(magic)}`;
+  if (magic !== RECORD_MAGIC) return `bad magic number 0x${hex(magic)}`;
   const length = view.getUint32(4, false);
   if (length > MAX_RECORD_BYTES) {
     return `implausible record length ${length} (limit ${MAX_RECORD_BYTES})`;
@@ -170,35 +154,22 @@ function checkRecordAt(bytes: Uint8Array, offset: number): number | string {
   return length;
 }
 
-/**
- * Byte offset of the first valid record starting after `after` (only batch starts if
- * `batchStartsOnly`), or -1 if there is none.
- */
-function findValidRecordAfter(bytes: Uint8Array, after: number, batchStartsOnly = false): number {
-  // Both magic numbers share their first three bytes, "LKV".
+/** Byte offset of the first valid record starting after `after`, or -1 if there is none. */
+function findValidRecordAfter(bytes: Uint8Array, after: number): number {
   const m0 = RECORD_MAGIC >>> 24;
   const m1 = (RECORD_MAGIC >>> 16) & 0xff;
   const m2 = (RECORD_MAGIC >>> 8) & 0xff;
-  const record = RECORD_MAGIC & 0xff;
-  const batch = BATCH_MAGIC & 0xff;
+  const m3 = RECORD_MAGIC & 0xff;
   const last = bytes.length - RECORD_HEADER_BYTES;
   for (let q = after + 1; q <= last; q++) {
-    if (bytes[q] !== m0 || bytes[q + 1] !== m1 || bytes[q + 2] !== m2) continue;
-    const m3 = bytes[q + 3];
-    if (m3 !== batch && (batchStartsOnly || m3 !== record)) continue;
-    if (typeof checkRecordAt(bytes, q) === "number") return q;
+    if (
+      bytes[q] === m0 && bytes[q + 1] === m1 && bytes[q + 2] === m2 && bytes[q + 3] === m3 &&
+      typeof checkRecordAt(bytes, q) === "number"
+    ) {
+      return q;
+    }
   }
   return -1;
-}
-
-/**
- * True when `bytes` marks its write batches: its first record has the batch magic number (a log
- * segment always starts with a batch), or a valid batch start is found anywhere.
- */
-function hasBatchMarks(bytes: Uint8Array): boolean {
-  const first = bytes.length >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4) : null;
-  if (first?.getUint32(0, false) === BATCH_MAGIC) return true;
-  return findValidRecordAfter(bytes, -1, true) >= 0;
 }
 
 /**
@@ -207,11 +178,6 @@ function hasBatchMarks(bytes: Uint8Array): boolean {
  * With `zeroPadding`, where the bytes left are all zero the records simply end: that is the
  * unused, preallocated part of a log segment, not damage. Without it (files that are never
  * padded, like snapshots) zero bytes after the last record are a torn tail like any others.
- *
- * With `batches`, in a file that marks the starts of its write batches ({@link BATCH_MAGIC}), a bad
- * record followed by valid records but by no later batch start is also a torn tail: the batch was
- * cut short by a power loss during its fsync, which may persist its pages in any order. A file
- * without batch marks (the log before they existed) is judged strictly.
  *
  * A bad record (bad magic, implausible length, length past the end, checksum mismatch) is a torn
  * tail only if no valid record starts at any later byte offset: then the result reports it and
@@ -224,7 +190,7 @@ function hasBatchMarks(bytes: Uint8Array): boolean {
 export function scanRecords(
   bytes: Uint8Array,
   fileName: string,
-  options: { zeroPadding?: boolean; batches?: boolean } = {},
+  options: { zeroPadding?: boolean } = {},
 ): ScanResult {
   const payloads: Uint8Array[] = [];
   let offset = 0;
@@ -235,19 +201,6 @@ export function scanRecords(
         return { payloads, validBytes: offset, tornTail: null };
       }
       const next = findValidRecordAfter(bytes, offset);
-      if (
-        next >= 0 && options.batches && hasBatchMarks(bytes) &&
-        findValidRecordAfter(bytes, offset, true) < 0
-      ) {
-        // Only records of the same write batch follow: that batch was never made durable (a
-        // later batch is written only after the fsync of the one before), so none of it was
-        // acknowledged, and a power loss may have kept its pages in any order.
-        return {
-          payloads,
-          validBytes: offset,
-          tornTail: { offset, reason: `${checked}, in a write batch that never completed` },
-        };
-      }
       if (next >= 0) {
         throw new CorruptionError(
           `${fileName}: corrupt record at byte offset ${offset}: ${checked}; a valid record ` +

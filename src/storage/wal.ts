@@ -32,10 +32,7 @@
  * record `n` is durable waits until `synced >= n`.
  *
  * Crash safety: a crash can leave a partly written record at the end of the last segment that
- * holds records; `open` reports it and cuts it off. Each write marks its first record as a batch
- * start; a power loss during a batch's fdatasync may keep that batch's pages in any order, so
- * damage followed only by records of its own batch (no later batch start) is a torn tail as well:
- * nothing in that batch was reported durable. Damage anywhere else throws
+ * holds records; `open` reports it and cuts it off. Damage anywhere else throws
  * {@link CorruptionError}: the log is never silently shortened past a valid record. After opening,
  * appends always start a new segment, so nothing is ever written after a cut or into the part of a
  * segment a snapshot made obsolete.
@@ -49,13 +46,7 @@
 
 import { concatBytes } from "../kv/bytes.ts";
 import { join } from "node:path";
-import {
-  CorruptionError,
-  encodeRecord,
-  markBatchStart,
-  RECORD_HEADER_BYTES,
-  scanRecords,
-} from "./record_codec.ts";
+import { CorruptionError, encodeRecord, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
 import {
   jsonBytes,
   parseJsonPayload,
@@ -217,7 +208,7 @@ export class WriteAheadLog {
     for (const n of segments) {
       const path = pathOf(n);
       const bytes = await Deno.readFile(path);
-      const scan = scanRecords(bytes, path, { zeroPadding: true, batches: true });
+      const scan = scanRecords(bytes, path, { zeroPadding: true });
       if (tornTail !== null && scan.payloads.length > 0) {
         throw new CorruptionError(
           `${tornTail.file}: corrupt record at byte offset ${tornTail.offset}: ` +
@@ -451,16 +442,13 @@ export class WriteAheadLog {
   async #writePending(pending: Pending[]): Promise<void> {
     const durable = this.mode !== "never";
     let started = false;
-    let batchStart = true;
     for (const { segment, frames } of pending) {
       if (this.#active === null || this.#active.number !== segment) {
         if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
         this.#activate(segment);
         started = true;
-        batchStart = true;
       }
-      this.#write(frames, batchStart);
-      batchStart = false;
+      this.#write(frames);
     }
     if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
     if (durable && started) await syncDirectoryAsync(this.dir);
@@ -470,16 +458,13 @@ export class WriteAheadLog {
   #writePendingSync(): void {
     const durable = this.mode === "always";
     let started = false;
-    let batchStart = true;
     for (const { segment, frames } of this.#takePending()) {
       if (this.#active === null || this.#active.number !== segment) {
         if (durable && this.#active?.dirty) this.#fdatasyncSync(this.#active);
         this.#activate(segment);
         started = true;
-        batchStart = true;
       }
-      this.#write(frames, batchStart);
-      batchStart = false;
+      this.#write(frames);
     }
     if (durable && this.#active?.dirty) this.#fdatasyncSync(this.#active);
     if (durable && started) syncDirectory(this.dir);
@@ -529,13 +514,9 @@ export class WriteAheadLog {
     return this.#preparing;
   }
 
-  /**
-   * Writes `frames` to the active segment with one write call (looping over short writes); the
-   * first one marked as a batch start when `batchStart` (see `scanRecords`).
-   */
-  #write(frames: Uint8Array[], batchStart: boolean): void {
+  /** Writes `frames` to the active segment with one write call (looping over short writes). */
+  #write(frames: Uint8Array[]): void {
     const active = this.#active!;
-    if (batchStart) markBatchStart(frames[0]);
     const bytes = frames.length === 1 ? frames[0] : concatBytes(frames);
     try {
       writeAllSync(active.file, bytes);

@@ -10,7 +10,6 @@ import {
   CorruptionError,
   crc32c,
   encodeRecord,
-  markBatchStart,
   MAX_RECORD_BYTES,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
@@ -203,27 +202,4 @@ Deno.test("a magic number in the torn tail without a valid record after it stays
   const scan = scanRecords(tail, "wal.log");
   assert.deepEqual(scan.payloads, payloads);
   assert.equal(scan.tornTail?.offset, bytes.length);
-});
-
-Deno.test("with batches, damage is a torn tail only when no later batch starts after it", () => {
-  const { bytes, starts } = sampleFile();
-  const damageSecond = (marked: number[]) => {
-    const file = bytes.slice();
-    for (const i of marked) markBatchStart(file.subarray(starts[i]));
-    file[starts[1] + 5] ^= 0x01; // the checksum of record 1
-    return file;
-  };
-  // Records 0 and 1..4 are two batches: records 2..4 belong to the damaged one.
-  const torn = scanRecords(damageSecond([0, 1]), "wal", { batches: true });
-  assert.equal(torn.payloads.length, 1);
-  assert.equal(torn.tornTail?.offset, starts[1]);
-  assert.match(torn.tornTail?.reason ?? "", /write batch that never completed/);
-  // A batch starting at record 3 was written after the damaged one was durable.
-  assert.throws(
-    () => scanRecords(damageSecond([0, 1, 3]), "wal", { batches: true }),
-    CorruptionError,
-  );
-  // Without batch marks (the older log) or without the option, judged strictly.
-  assert.throws(() => scanRecords(damageSecond([]), "wal", { batches: true }), CorruptionError);
-  assert.throws(() => scanRecords(damageSecond([0, 1]), "wal"), CorruptionError);
 });
