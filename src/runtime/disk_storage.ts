@@ -78,6 +78,12 @@ export class DiskStorage implements ReplicaStorage {
         fsync: options.fsync,
         segmentBytes: options.segmentBytes,
         from: stored?.walFrom,
+        check: (record, i) => {
+          const kind = (record as { r?: unknown } | null)?.r;
+          if (typeof kind !== "string" || !RECORD_KINDS.has(kind)) {
+            throw new Error(`${paths.dir}: log record ${i + 1} is not a lamportkv record`);
+          }
+        },
       });
     } catch (err) {
       lock.close();
@@ -89,14 +95,6 @@ export class DiskStorage implements ReplicaStorage {
         `recovery: cut off a torn record at byte ${tornTail.offset} of ${tornTail.file} ` +
           `(${tornTail.reason}); it was never acknowledged`,
       );
-    }
-    for (const [i, record] of records.entries()) {
-      const kind = (record as { r?: unknown })?.r;
-      if (typeof kind !== "string" || !RECORD_KINDS.has(kind)) {
-        await wal.close();
-        lock.close();
-        throw new Error(`${paths.dir}: log record ${i + 1} is not a lamportkv record`);
-      }
     }
     if (snapshot || records.length > 0) {
       options.log(
@@ -142,7 +140,11 @@ export class DiskStorage implements ReplicaStorage {
     this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(stored))
       .then(() => {
         this.#writingSnapshot = false;
-        this.#wal.releaseBefore(walFrom);
+        try {
+          this.#wal.releaseBefore(walFrom);
+        } catch (err) {
+          this.#log(`log segments before the snapshot not all deleted (next start will): ${err}`);
+        }
       }, (err) => {
         this.#writingSnapshot = false;
         this.#log(`snapshot at index ${snapshot.snapshot.index} not written (log kept): ${err}`);
@@ -156,7 +158,7 @@ export class DiskStorage implements ReplicaStorage {
 
   /** Waits for a snapshot being written, flushes and closes the log, releases the directory. */
   async close(): Promise<void> {
-    await this.#snapshotDone;
+    await this.#snapshotDone.catch(() => {});
     try {
       await this.#wal.close();
     } finally {

@@ -9,6 +9,7 @@
  * <dir>/IDENTITY       {"format":1,"cluster":"<cluster id>","replica":<id>} (written atomically)
  * <dir>/LOCK           held (flock) by the replica using the directory
  * <dir>/wal-*.log      the write-ahead log's segments (wal.ts, wal_segments.ts)
+ * <dir>/wal-next.tmp   the next segment, zero-filled ahead of use
  * <dir>/snapshot.bin   the latest snapshot (snapshot_file.ts)
  * ```
  *

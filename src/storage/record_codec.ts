@@ -10,8 +10,8 @@
  * The checksum covers the 4 length bytes and the payload, so a damaged length is detected even
  * when it still points inside the file. {@link scanRecords} reads a file of records and tells a
  * torn write at the end of the file (a crash while appending: expected, recoverable by truncating)
- * apart from damage in the middle, and both apart from zero padding after the last record (in a
- * preallocated log segment) (never silently repaired: {@link CorruptionError}).
+ * apart from damage in the middle (never silently repaired: {@link CorruptionError}); optionally,
+ * zero bytes after the last record are padding (a preallocated log segment), neither.
  *
  * @module
  */

@@ -81,8 +81,11 @@ export interface WalOptions {
   /** Size each segment is preallocated to (default {@link DEFAULT_SEGMENT_BYTES}). */
   segmentBytes?: number;
   /** Records before this position are obsolete (a snapshot covers them): skipped, and the
-   * segments wholly before it deleted. Default: the start of the log. */
+   * segments wholly before it deleted. Default: the start of the log. Its segment need not
+   * exist: a snapshot may be taken before the first record of that segment was written. */
   from?: WalPosition;
+  /** Called with each record read (from `from` on) before anything is repaired; may throw. */
+  check?: (record: unknown, index: number) => void;
 }
 
 /** The result of {@link WriteAheadLog.open}. */
@@ -169,9 +172,12 @@ export class WriteAheadLog {
    * zero-fills the segment new records will go to. A torn record at the end is cut off on disk
    * and reported; a single-file log of the older format (`wal.log`) becomes segment 0.
    *
-   * @throws {CorruptionError} if a record other than the last is damaged, a segment is missing
-   * between others, or a record with a valid checksum is not JSON (nothing is changed on disk
-   * then, except the removal of segments before `from`).
+   * Everything is read and checked before anything on disk is changed: a refused open leaves the
+   * directory exactly as it was. `options.check` sees each record first and may refuse it too.
+   *
+   * @throws {CorruptionError} if a record before the last one of the log is damaged, a segment is
+   * missing between others, or a record with a valid checksum is not JSON; whatever
+   * `options.check` throws.
    */
   static async open(dir: string, options: WalOptions): Promise<OpenedWal> {
     const mode = options.fsync;
@@ -220,7 +226,9 @@ export class WriteAheadLog {
       let offset = 0;
       for (const payload of scan.payloads) {
         if (n > from.segment || offset >= from.offset) {
-          records.push(parseJsonPayload(payload, path, offset));
+          const record = parseJsonPayload(payload, path, offset);
+          options.check?.(record, records.length);
+          records.push(record);
         }
         offset += RECORD_HEADER_BYTES + payload.length;
       }
@@ -276,11 +284,12 @@ export class WriteAheadLog {
     const last = this.#pending.at(-1);
     if (last !== undefined && last.segment === this.#tail) last.frames.push(frame);
     else this.#pending.push({ segment: this.#tail, frames: [frame] });
-    const number = ++this.#appended;
+    const number = this.#appended + 1;
     if (this.mode === "always") {
       this.#writePendingSync();
       this.#synced = number;
     }
+    this.#appended = number;
     return number;
   }
 
@@ -335,19 +344,26 @@ export class WriteAheadLog {
 
   /**
    * Deletes the segments wholly before `position` (one a durable snapshot stored: the records
-   * before it are obsolete). Never deletes the segment being written or any after it.
+   * before it are obsolete). Never deletes the segment being written or any after it. Best effort:
+   * the directory is not fsync'ed and a segment that cannot be deleted is kept; neither matters,
+   * since opening from that position deletes them again. Does nothing once the log is closing or
+   * has failed.
+   *
+   * @throws the first deletion error, after trying the others (the log stays usable).
    */
   releaseBefore(position: WalPosition): void {
-    this.#checkUsable();
+    if (this.#closing !== null || this.#failure !== null) return;
     const limit = Math.min(position.segment, this.#active?.number ?? Infinity);
-    const gone = this.#segments.filter((n) => n < limit);
-    if (gone.length === 0) return;
-    try {
-      for (const n of gone) removeIfPresent(segmentPath(this.dir, n));
-    } catch (e) {
-      throw this.#fail(e);
+    let failure: unknown = null;
+    for (const n of this.#segments.filter((n) => n < limit)) {
+      try {
+        removeIfPresent(segmentPath(this.dir, n));
+        this.#segments = this.#segments.filter((m) => m !== n);
+      } catch (e) {
+        failure ??= e;
+      }
     }
-    this.#segments = this.#segments.filter((n) => n >= limit);
+    if (failure !== null) throw failure;
   }
 
   /**
@@ -445,6 +461,8 @@ export class WriteAheadLog {
     for (const { segment, frames } of pending) {
       if (this.#active === null || this.#active.number !== segment) {
         if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
+        // The previous segment's name is durable before the next one is named.
+        if (durable && started) await syncDirectoryAsync(this.dir);
         this.#activate(segment);
         started = true;
       }
@@ -461,13 +479,22 @@ export class WriteAheadLog {
     for (const { segment, frames } of this.#takePending()) {
       if (this.#active === null || this.#active.number !== segment) {
         if (durable && this.#active?.dirty) this.#fdatasyncSync(this.#active);
+        if (durable && started) this.#syncDirectorySync();
         this.#activate(segment);
         started = true;
       }
       this.#write(frames);
     }
     if (durable && this.#active?.dirty) this.#fdatasyncSync(this.#active);
-    if (durable && started) syncDirectory(this.dir);
+    if (durable && started) this.#syncDirectorySync();
+  }
+
+  #syncDirectorySync(): void {
+    try {
+      syncDirectory(this.dir);
+    } catch (e) {
+      throw this.#fail(e);
+    }
   }
 
   /** Makes segment `n` the one written to: the zero-filled one if ready, else a new plain file. */
@@ -504,12 +531,11 @@ export class WriteAheadLog {
     if (this.#preparing !== null) return this.#preparing;
     const path = join(this.dir, PREPARED_SEGMENT_FILE);
     this.#preparing = zeroFilledFile(path, this.segmentBytes).then((file) => {
+      this.#preparing = null;
       if (this.#closing !== null) file.close();
       else this.#prepared = file;
     }, () => {
-      // Created on the spot instead (see above).
-    }).finally(() => {
-      this.#preparing = null;
+      this.#preparing = null; // the next segment is created on the spot instead (see above)
     });
     return this.#preparing;
   }

@@ -170,3 +170,59 @@ Deno.test("disk storage: a data directory of the single-file format is read whol
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("disk storage: a snapshot after the log failed is harmless and close still unlocks", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const options = {
+    dir,
+    cluster: "c1",
+    replica: 1,
+    fsync: "batch" as const,
+    log: (line: string) => lines.push(line),
+  };
+  const snapshot: DurableSnapshot = {
+    snapshot: { index: 1, last: null, state: { map: [], clients: [] } },
+    view: 1,
+    members: [1],
+    promised: 1,
+    holdback: [],
+  };
+  const proto = Deno.FsFile.prototype;
+  const original = proto.syncData;
+  try {
+    const storage = await DiskStorage.open(options);
+    proto.syncData = () => Promise.reject(new Error("simulated EIO"));
+    storage.append({ r: "promise", view: 1 });
+    await assert.rejects(storage.sync(), /simulated EIO/);
+    proto.syncData = original;
+    storage.writeSnapshot(snapshot); // its release step meets the failed log
+    await storage.snapshotIdle();
+    await assert.rejects(storage.close(), /simulated EIO/);
+    const again = await DiskStorage.open(options); // the lock was released
+    assert.deepEqual(again.recovered.snapshot, snapshot);
+    await again.close();
+  } finally {
+    proto.syncData = original;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk storage: a log record that is not ours is refused before anything is repaired", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  try {
+    await (await DiskStorage.open(options)).close();
+    const segment = join(dir, "wal-0000000000000000.log");
+    const foreign = encodeRecord(new TextEncoder().encode('{"hello":1}'));
+    Deno.writeFileSync(segment, new Uint8Array([...foreign, 9, 9, 9]));
+    const before = Deno.readFileSync(segment);
+    await assert.rejects(DiskStorage.open(options), /log record 1 is not a lamportkv record/);
+    assert.deepEqual(Deno.readFileSync(segment), before, "the torn tail was left alone");
+    // And the directory is not left locked.
+    Deno.writeFileSync(segment, new Uint8Array(0));
+    await (await DiskStorage.open(options)).close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -401,7 +401,8 @@ Deno.test("wal: close flushes buffered records with an fdatasync in batch mode",
     assert.equal(wal.synced, 3);
     assert.equal(await wal.sync(), 3, "sync after close resolves");
     assert.throws(() => wal.append(4), /write-ahead log .* is closed/);
-    assert.throws(() => wal.releaseBefore(wal.position), /is closed/);
+    wal.releaseBefore({ segment: 99, offset: 0 }); // closing: a no-op
+    assert.deepEqual(listSegments(dir), [0]);
     const again = await open(dir);
     assert.deepEqual(again.records, [1, 2, 3]);
     await again.wal.close();
@@ -545,5 +546,47 @@ Deno.test("wal: after a failed fdatasync the log refuses everything and close re
     await assert.rejects(wal.sync(), /failed: simulated EIO/);
     await assert.rejects(wal.close(), /failed: simulated EIO/);
     assert.equal(wal.synced, 0);
+  });
+});
+
+Deno.test("wal: 'always': a failed directory fsync for a new segment fails the log", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir, "always");
+    const proto = Deno.FsFile.prototype;
+    const original = proto.syncSync;
+    proto.syncSync = () => {
+      throw new Error("simulated EIO");
+    };
+    try {
+      assert.throws(() => wal.append("first"), /failed: simulated EIO/);
+    } finally {
+      proto.syncSync = original;
+    }
+    assert.equal(wal.appended, 0, "a record that was not written is not counted");
+    assert.equal(wal.synced, 0);
+    assert.throws(() => wal.append("second"), /failed: simulated EIO/);
+    await wal.close(); // nothing counted as appended was lost: the failure was reported already
+  });
+});
+
+Deno.test("wal: a record refused by the check leaves the directory as it was", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir, "always");
+    wal.append({ ok: 1 });
+    wal.append("not a record of ours");
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    const end = frameBytes({ ok: 1 }) + frameBytes("not a record of ours");
+    const bytes = Deno.readFileSync(path);
+    bytes.set([1, 2, 3], end); // a torn tail that an accepted open would cut off
+    Deno.writeFileSync(path, bytes);
+    const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    const before = names();
+    const check = (record: unknown) => {
+      if (typeof record !== "object") throw new Error("not a record of ours");
+    };
+    await assert.rejects(open(dir, "always", { check }), /not a record of ours/);
+    assert.deepEqual(Deno.readFileSync(path), bytes, "the torn tail was not cut");
+    assert.deepEqual(names(), before);
   });
 });
