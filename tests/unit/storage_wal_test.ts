@@ -119,13 +119,26 @@ Deno.test("wal: records roll over into new segments; a large one fills a segment
   });
 });
 
-Deno.test("wal: a segment needed before its zero-filled file is ready is created on the spot", async () => {
+Deno.test("wal: a segment needed when no zero-filled one is ready is created on the spot", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir);
-    // One round crossing several segments: only the first one was zero-filled in advance.
-    for (let i = 0; i < 40; i++) wal.append({ i, pad: "q".repeat(500) });
-    await wal.sync();
-    assert.ok(wal.stats.unprepared >= 1, JSON.stringify(wal.stats));
+    const { wal } = await open(dir); // zero-fills the first segment
+    // From now on zero-filling fails, so every later segment has to be created on the spot.
+    const originalOpen = Deno.open;
+    Deno.open = ((path: string | URL, options?: Deno.OpenOptions) =>
+      String(path).endsWith(PREPARED_SEGMENT_FILE)
+        ? Promise.reject(new Error("simulated ENOSPC"))
+        : originalOpen(path, options)) as typeof Deno.open;
+    try {
+      for (let i = 0; i < 40; i++) {
+        wal.append({ i, pad: "q".repeat(500) });
+      }
+      await wal.sync();
+    } finally {
+      Deno.open = originalOpen;
+    }
+    const { segments, unprepared } = wal.stats;
+    assert.ok(segments >= 3, JSON.stringify(wal.stats));
+    assert.equal(unprepared, segments - 1, "all but the first were created on the spot");
     await wal.close();
     const again = await open(dir);
     assert.equal(again.records.length, 40);
