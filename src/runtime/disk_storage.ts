@@ -44,6 +44,7 @@ export class DiskStorage implements ReplicaStorage {
   readonly #log: (line: string) => void;
   #writingSnapshot = false;
   #snapshotDone: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
 
   private constructor(
     paths: DataDirPaths,
@@ -156,8 +157,16 @@ export class DiskStorage implements ReplicaStorage {
     return this.#snapshotDone;
   }
 
-  /** Waits for a snapshot being written, flushes and closes the log, releases the directory. */
-  async close(): Promise<void> {
+  /**
+   * Waits for a snapshot being written, flushes and closes the log, releases the directory.
+   * Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     await this.#snapshotDone.catch(() => {});
     try {
       await this.#wal.close();

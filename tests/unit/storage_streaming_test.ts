@@ -130,7 +130,9 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
     assert.equal(segments().length, 1, "only the segment being written is left");
     storage.append(entry(41));
     await storage.sync();
-    await storage.close();
+    const closing = storage.close();
+    assert.equal(storage.close(), closing, "close is idempotent");
+    await closing;
     const reopened = await DiskStorage.open(options);
     assert.deepEqual(reopened.recovered.snapshot, snapshot, "the log position is not part of it");
     assert.deepEqual(
