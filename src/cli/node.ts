@@ -2,7 +2,8 @@
  * `deno task node <id> <config> [--verbose] [--help]`: runs one replica in this process.
  *
  * Exit codes: 0 after `--help` or a clean stop on SIGINT/SIGTERM; 2 for bad usage or a bad config
- * (reported before anything listens); 1 when a port cannot be bound or the replica fails.
+ * (reported before anything listens); 1 when a port cannot be bound, the data directory is
+ * damaged, or the replica fails (its log cannot be written: it stops instead of going on).
  *
  * @module
  */
@@ -179,6 +180,9 @@ export async function main(args: string[]): Promise<number> {
   const { id, configPath, verbose, failureTimeoutMs, listenPeerPort, fsync } = parsed;
 
   let host: ReplicaHost;
+  // The host stops itself when its log fails; main then ends with status 1.
+  let failed: () => void = () => {};
+  const failure = new Promise<number>((resolve) => failed = () => resolve(1));
   let storage: DiskStorage | undefined;
   try {
     const config = await loadConfig(configPath);
@@ -196,6 +200,7 @@ export async function main(args: string[]): Promise<number> {
       id,
       verbose,
       storage,
+      onFatal: () => failed(),
       core: {
         ...coreTimings(failureTimeoutMs),
         snapshotEvery: parsed.snapshotEvery,
@@ -237,7 +242,7 @@ export async function main(args: string[]): Promise<number> {
     `replica ${id} ready: clients ${c.hostname}:${c.port}, peers ${p.hostname}:${p.port}`,
   );
 
-  return await new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     let stopping: Deno.Signal | undefined;
     const onSignal = (signal: Deno.Signal) => {
       // Ctrl-C under `deno task cluster` brings SIGINT from the terminal and SIGTERM from the
@@ -262,6 +267,7 @@ export async function main(args: string[]): Promise<number> {
       }
     }
   });
+  return await Promise.race([stopped, failure]);
 }
 
 if (import.meta.main) {

@@ -81,6 +81,12 @@ export interface ReplicaHostOptions {
   backoff?: { minMs?: number; maxMs?: number };
   /** Durable storage, already opened (default: in memory, nothing survives the process). */
   storage?: ReplicaStorage;
+  /**
+   * Called once when the replica cannot go on because its storage failed (a log write or fsync
+   * error): by then it has stopped (it acknowledges nothing more, listeners and links are closed).
+   * Default: nothing beyond the log line.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /** One replica process's worth of sockets and timers around the core. */
@@ -102,6 +108,7 @@ export class ReplicaHost {
   #nextRequestId = 1;
   #flushScheduled = false;
   readonly #storage: ReplicaStorage;
+  readonly #onFatal: (error: Error) => void;
   /** A sync is running; another is needed after it when records were appended meanwhile. */
   #syncing = false;
   /** The highest `synced` reported to the core. */
@@ -126,6 +133,7 @@ export class ReplicaHost {
     const ids = config.replicas.map((r) => r.id);
     const cluster = clusterId(config);
     this.#storage = options.storage ?? new MemoryStorage();
+    this.#onFatal = options.onFatal ?? (() => {});
     this.#replica = new Replica(
       { ...options.core, id, replicas: ids, recovered: this.#storage.recovered },
       new KvStore(),
@@ -357,8 +365,10 @@ export class ReplicaHost {
       this.#syncStorage();
     }, (err) => {
       // A replica that cannot make its log durable must not go on acknowledging.
-      this.#log(`fatal: cannot write the write-ahead log: ${errorText(err)}`);
-      Deno.exit(70);
+      if (this.#state !== "started") return;
+      this.#log(`fatal: cannot write the write-ahead log: ${errorText(err)}; stopping`);
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.stop().catch(() => {}).finally(() => this.#onFatal(error));
     });
   }
 

@@ -8,7 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/config.ts";
-import type { Command, Outcome, PeerMessage, ReplicaStatus } from "../../src/core/types.ts";
+import type {
+  Command,
+  Outcome,
+  PeerMessage,
+  PersistRecord,
+  ReplicaStatus,
+} from "../../src/core/types.ts";
 import { ClientServer } from "../../src/net/client_server.ts";
 import { encodeFrame, FrameDecoder } from "../../src/net/frame.ts";
 import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "../../src/net/peer_codec.ts";
@@ -16,6 +22,7 @@ import { PeerLink } from "../../src/net/peer_link.ts";
 import { PeerServer } from "../../src/net/peer_server.ts";
 import { encodeCommand, RespError, RespReplyParser, type RespValue } from "../../src/net/resp.ts";
 import { ReplicaHost } from "../../src/runtime/replica_host.ts";
+import type { ReplicaStorage } from "../../src/runtime/storage.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
 import { coreTimings, parseNodeArgs, UsageError } from "../../src/cli/node.ts";
 import { Prng } from "../support/prng.ts";
@@ -643,6 +650,52 @@ Deno.test("replica host: three hosts replicate a write over loopback and stop cl
     assert.ok(!logs.some((l) => /^replica [23]: deliver/.test(l)), "deliveries only when verbose");
   } finally {
     await Promise.all(hosts.map((h) => h.stop()));
+  }
+});
+
+Deno.test("replica host: a log that cannot be synced stops the replica before it acknowledges", async () => {
+  const [clientPort, peerPort] = freePorts(2);
+  const config = parseConfig(`1 ${HOST} ${clientPort} ${peerPort}`, "one.txt");
+  const logs: string[] = [];
+  let appended = 0;
+  let entries = 0;
+  // Storage that syncs view-change records but fails once a client write reaches it.
+  const storage: ReplicaStorage = {
+    recovered: { records: [] },
+    get appended() {
+      return appended;
+    },
+    append(record: PersistRecord) {
+      if (record.r === "entry") entries++;
+      return ++appended;
+    },
+    sync() {
+      return entries > 0 ? Promise.reject(new Error("simulated EIO")) : Promise.resolve(appended);
+    },
+    writeSnapshot() {},
+    close: () => Promise.resolve(),
+  };
+  let fatal: Error | undefined;
+  const host = new ReplicaHost({
+    config,
+    id: 1,
+    storage,
+    log: (l) => logs.push(l),
+    onFatal: (e) => fatal = e,
+  });
+  try {
+    await host.start();
+    await waitFor(() => host.status().state === "normal", "a view of one");
+    const c = await RawConn.open(clientPort);
+    await c.write(encodeCommand(["SET", "k", "v"]));
+    await waitFor(() => fatal !== undefined, "onFatal");
+    assert.match(fatal!.message, /simulated EIO/);
+    assert.ok(logs.some((l) => /fatal: cannot write the write-ahead log: .*stopping/.test(l)));
+    assert.deepEqual(c.replies(), [], "the write was not acknowledged");
+    await assert.rejects(Deno.connect({ hostname: HOST, port: clientPort }), "still listening");
+    await c.close();
+  } finally {
+    await host.stop();
   }
 });
 
