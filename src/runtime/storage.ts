@@ -4,7 +4,7 @@
  *
  * The core emits `persist` and `snapshot` actions; the host appends records, syncs once per
  * event-loop turn (group commit) and reports `synced` back to the core. A snapshot, once durable,
- * replaces the part of the log it covers.
+ * supersedes the part of the log it covers.
  *
  * @module
  */
@@ -21,8 +21,9 @@ export interface ReplicaStorage {
   /** Makes every record appended so far durable; resolves with the number durable. */
   sync(): Promise<number>;
   /**
-   * Writes `snapshot` durably (possibly in the background) and then replaces the log with the
-   * records appended after it. Records before it stay durable in the log until then.
+   * Writes `snapshot` durably (possibly in the background); from then on it supersedes every
+   * record appended before this call (recovery returns it and only the records appended after),
+   * and the storage may drop those records. Until it is durable they stay in the log.
    */
   writeSnapshot(snapshot: DurableSnapshot): void;
   /** Flushes and releases files. */
