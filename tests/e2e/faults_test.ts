@@ -32,6 +32,8 @@ class BackgroundWorkload {
   readonly history = new HistoryRecorder();
   readonly #done: Promise<unknown>;
   #stopped = false;
+  /** A client that failed outright (not an operation error): stops the waits at once. */
+  #failure: unknown = undefined;
 
   constructor(readonly cluster: TestCluster, seed: number) {
     this.#done = runWorkload({
@@ -46,6 +48,9 @@ class BackgroundWorkload {
       history: this.history,
       stop: () => this.#stopped,
       note: (line) => cluster.note(line),
+    }).catch((err) => {
+      this.#failure = err;
+      this.#stopped = true;
     });
   }
 
@@ -55,6 +60,8 @@ class BackgroundWorkload {
     await this.cluster.waitFor(() => this.history.counts().done >= target, {
       timeoutMs: 15_000,
       message: `${n} more completed ops ${what}`,
+      giveUpIf: () =>
+        this.#failure === undefined ? undefined : `the workload failed: ${this.#failure}`,
     });
     this.cluster.note(`workload: ${n} more ops completed ${what}`);
   }
@@ -63,6 +70,7 @@ class BackgroundWorkload {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#done;
+    if (this.#failure !== undefined) throw this.#failure;
   }
 }
 

@@ -374,6 +374,7 @@ async function partitionScenario(
 
     // What the workload sent to a cut-off replica after a cut and got answered before the heal
     // must not be a result.
+    let answeredWhileCut = 0;
     for (const w of windows) {
       const answered = workload.sent.filter((s) =>
         w.minority.includes(s.replica) && s.call > w.cutAt && s.ret !== null && s.ret < w.healAt
@@ -381,6 +382,7 @@ async function partitionScenario(
       cluster.note(
         `${answered.length} workload ops answered by ${w.minority.join(",")} while cut off`,
       );
+      answeredWhileCut += answered.length;
       for (const s of answered) {
         assert.notEqual(
           s.outcome,
@@ -389,6 +391,7 @@ async function partitionScenario(
         );
       }
     }
+    assert.ok(answeredWhileCut > 0, "no cut-off replica answered anything: nothing was checked");
 
     // The probe key as the majority sees it, into the history too (an UNKNOWN probe may be
     // applied).

@@ -32,11 +32,16 @@ function runSeeds(
   overrides: Partial<SimOptions>,
   seedList: number[],
   expect: Expectations = { allSucceed: true },
-): void {
+): SeedTotals {
   const failures: string[] = [];
+  const totals: SeedTotals = { snapshotInstalls: 0, restartedDeliveries: 0 };
   for (const seed of seedList) {
     const options: SimOptions = { ...DEFAULT_SIM, ...overrides, seed };
     const result = simulate(options);
+    totals.snapshotInstalls += result.snapshotInstalls;
+    for (const [incarnation, delivered] of result.deliveries) {
+      if (incarnation.includes("#")) totals.restartedDeliveries += delivered.length;
+    }
     const violations = checkInvariants(result, expect);
     if (violations.length > 0) {
       const rerun = `SIM_SEED=${seed} deno test --allow-all tests/sim/ --filter "${name}"`;
@@ -49,6 +54,14 @@ function runSeeds(
     }
   }
   assert.deepEqual(failures, [], `${name}: failing seeds:\n${failures.join("\n")}`);
+  return totals;
+}
+
+/** What the seeds of a case exercised, summed (to check that a case did what it is for). */
+interface SeedTotals {
+  snapshotInstalls: number;
+  /** Deliveries by replica incarnations after a restart. */
+  restartedDeliveries: number;
 }
 
 Deno.test("sim: 3 replicas, delays and link failures", () => {
@@ -72,7 +85,14 @@ Deno.test("sim: 5 replicas, crashes, pauses and partitions", () => {
 });
 
 Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () => {
-  runSeeds("sim: restarts", { replicas: 3, scenario: "restart" }, seeds(400, 400_001));
+  const restarted = runSeeds(
+    "sim: restarts",
+    { replicas: 3, scenario: "restart" },
+    seeds(400, 400_001),
+  );
+  if (only === undefined) {
+    assert.ok(restarted.restartedDeliveries > 0, "no restarted replica ever delivered again");
+  }
   runSeeds(
     "sim: restarts",
     { replicas: 3, scenario: "restart-all" },
@@ -86,11 +106,12 @@ Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () =
 });
 
 Deno.test("sim: snapshot transfers when the log is truncated", () => {
-  runSeeds(
+  const totals = runSeeds(
     "sim: snapshot",
     { replicas: 3, scenario: "random", retainEntries: 8, snapshotEvery: 12 },
     seeds(100, 300_001, [300374, 300514, 300894]),
   );
+  if (only === undefined) assert.ok(totals.snapshotInstalls > 0, "no install carried a snapshot");
 });
 
 Deno.test("sim: 3 replicas, heavy link churn and long delays", () => {

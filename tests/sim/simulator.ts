@@ -138,6 +138,8 @@ export interface SimResult {
   crash?: string;
   /** Replies that arrived for a request attempt already answered. */
   duplicateReplies: number;
+  /** NEWVIEW messages sent with a snapshot (a member too far behind for a log suffix). */
+  snapshotInstalls: number;
   /** Read answers that arrived after their client attempt gave up. */
   lateReads: HistoryOp[];
   /** Attempts sent in a stable period that did not succeed within the progress bound. */
@@ -232,6 +234,7 @@ class Simulation {
   openFaults = 0;
   cutCoordinatorArmed = false;
   duplicateReplies = 0;
+  snapshotInstalls = 0;
   crash: string | undefined;
 
   constructor(readonly options: SimOptions) {
@@ -314,6 +317,7 @@ class Simulation {
       crashed: this.crashed,
       crash: this.crash,
       duplicateReplies: this.duplicateReplies,
+      snapshotInstalls: this.snapshotInstalls,
       lateReads: this.lateReads,
       slowAttempts: this.attempts.filter((a) =>
         a.mustProgress && this.queue.now - a.call > PROGRESS_BOUND_MS &&
@@ -646,6 +650,9 @@ class Simulation {
         batch.push(action.msg);
         frames.set(action.to, batch);
         if (action.msg.type === "propose") proposed = true;
+        if (action.msg.type === "newview" && action.msg.install.snapshot) {
+          this.snapshotInstalls += 1;
+        }
         if (TRACE && action.msg.type !== "update" && action.msg.type !== "ack") {
           this.trace(`${id}->${action.to} ${action.msg.type} v${action.msg.view}`);
         }

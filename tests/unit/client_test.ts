@@ -86,20 +86,24 @@ Deno.test("client: two clients get different ids", async () => {
 });
 
 Deno.test("client: concurrent calls run one at a time, in call order", async () => {
-  let inFlight = 0;
-  let maxInFlight = 0;
   const map = new Map<ByteString, ByteString>();
   const inner = kv(map);
+  // The fake server answers one request at a time but records every request as it arrives: a
+  // request that arrived while another was still unanswered shows up here.
+  let arrivedEarly = 0;
+  let answered = 0;
+  const arrived: { count: () => number } = { count: () => 0 };
   const handler: FakeHandler = async (argv, request) => {
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-    inFlight--;
+    await new Promise((resolve) => setTimeout(resolve, 1)); // simulated latency
+    if (arrived.count() > answered + 1) arrivedEarly++;
+    answered++;
     return inner(argv, request);
   };
   await withServers([handler], {}, async (client, [server]) => {
+    arrived.count = () => server.requests.length;
     await Promise.all(Array.from({ length: 20 }, (_, i) => client.put(`k${i}`, `v${i}`)));
-    assert.equal(maxInFlight, 1);
+    assert.equal(answered, 20);
+    assert.equal(arrivedEarly, 0, "a request was sent before the previous one was answered");
     assert.deepEqual(
       server.argvs.map((a) => [a[2], a[4]]),
       Array.from({ length: 20 }, (_, i) => [String(i + 1), `k${i}`]),

@@ -85,6 +85,7 @@ Deno.test("replica: an entry waits behind an unacknowledged earlier one", () => 
   r.step({ type: "peer", from: 2, msgs: [update(5, 2, 1)] });
   // 2's entry is acked by everyone, 1's only by 1 and 3: nothing may be delivered yet.
   let out = r.step({ type: "peer", from: 1, msgs: [ack(10, { 1: 1, 2: 1 })] });
+  assert.equal(delivered(out).length, 0);
   out = r.step({ type: "peer", from: 2, msgs: [ack(10, { 2: 1 })] });
   assert.equal(delivered(out).length, 0);
   out = r.step({ type: "peer", from: 2, msgs: [ack(11, { 1: 1, 2: 1 })] });
@@ -156,8 +157,13 @@ Deno.test("replica: a request that is not delivered in time is answered UNKNOWN"
 
 Deno.test("replica: heartbeats carry the ack vector every heartbeat interval", () => {
   const r = new Replica({ id: 1, replicas: [1, 2], heartbeatTicks: 3 }, new KvStore());
-  const counts = Array.from({ length: 9 }, () => sends(r.step({ type: "tick" })).length);
-  assert.deepEqual(counts, [0, 0, 1, 0, 0, 1, 0, 0, 1]);
+  const sent = Array.from({ length: 9 }, () => sends(r.step({ type: "tick" })));
+  assert.deepEqual(sent.map((s) => s.length), [0, 0, 1, 0, 0, 1, 0, 0, 1]);
+  for (const s of sent.flat()) {
+    assert.equal(s.to, 2);
+    assert.equal(s.msg.type, "ack");
+    assert.ok(s.msg.type === "ack" && typeof s.msg.acks === "object", "an ack vector");
+  }
 });
 
 Deno.test("replica: a single-replica cluster delivers at once", () => {

@@ -26,19 +26,12 @@ import type { ReplicaStorage } from "../../src/runtime/storage.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
 import { coreTimings, parseNodeArgs, UsageError } from "../../src/cli/node.ts";
 import { Prng } from "../support/prng.ts";
+import { freePorts, runCommand } from "../support/cluster.ts";
+import { waitFor } from "../support/fake_resp_server.ts";
 
 const HOST = "127.0.0.1";
 const CLUSTER = "0123456789abcdef";
 const enc = new TextEncoder();
-
-/** Polls `cond` until it holds; fails after `ms`. */
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 /** A raw client socket that collects everything it receives in the background. */
 class RawConn {
@@ -576,9 +569,16 @@ Deno.test("client server: replies for a client that disconnected are dropped", a
   await c.write("GET a\r\nGET b\r\n");
   await waitFor(() => fake.submitted.length === 2, "two ops");
   await c.close();
+  assert.equal(server.outstandingOps, 2);
   fake.submitted[1].respond(value("late"));
   fake.submitted[0].respond(value("late"));
+  assert.equal(server.outstandingOps, 0, "the late answers still release their slots");
   await waitFor(() => server.connections === 0, "the connection to be closed");
+  const next = await RawConn.open(server.addr.port);
+  await next.write("PING\r\n");
+  await waitFor(() => next.replies().length === 1, "a PONG on a new connection");
+  assert.deepEqual(next.replies(), ["PONG"]);
+  await next.close();
   await server.close();
 });
 
@@ -604,14 +604,6 @@ Deno.test("client server: stops reading a connection with too many requests in f
 
 // ---------------------------------------------------------------------------------------------
 // ReplicaHost
-
-/** Free loopback ports (bound, read back, released). */
-function freePorts(n: number): number[] {
-  const listeners = Array.from({ length: n }, () => Deno.listen({ hostname: HOST, port: 0 }));
-  const ports = listeners.map((l) => l.addr.port);
-  for (const l of listeners) l.close();
-  return ports;
-}
 
 Deno.test("replica host: three hosts replicate a write over loopback and stop cleanly", async () => {
   const ports = freePorts(6);
@@ -759,6 +751,13 @@ Deno.test("node CLI: argument errors", () => {
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--bogus"]), UsageError);
 });
 
+/** Runs node.ts with `args` to completion (SIGKILLed after 30 s). */
+function runNode(args: string[]) {
+  return runCommand(Deno.execPath(), ["run", ...NODE_PERMISSIONS, NODE_ENTRY, ...args], {
+    timeoutMs: 30_000,
+  });
+}
+
 /** Runs node.ts as a child with `args`; returns it with line-collecting stdout/stderr. */
 function spawnNode(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -782,11 +781,9 @@ Deno.test("node CLI: config errors exit 2, ready line, SIGTERM stops with exit 0
     const path = `${dir}/cluster.txt`;
     await Deno.writeTextFile(path, `1 ${HOST} ${c1} ${p1}\n2 ${HOST} ${c2} ${p2}\n`);
 
-    const bad = spawnNode(["7", path]);
-    const badStatus = await bad.child.status;
-    await bad.done;
-    assert.equal(badStatus.code, 2);
-    assert.match(bad.out.stderr, /no replica with id 7/);
+    const bad = await runNode(["7", path]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /no replica with id 7/);
 
     const good = spawnNode(["1", path]);
     try {
@@ -796,19 +793,25 @@ Deno.test("node CLI: config errors exit 2, ready line, SIGTERM stops with exit 0
         new RegExp(`replica 1 ready: clients ${HOST}:${c1}, peers ${HOST}:${p1}\\n`),
       );
       // A second copy of the same replica finds its data directory locked...
-      const twice = spawnNode(["1", path]);
-      const twiceStatus = await twice.child.status;
-      await twice.done;
-      assert.equal(twiceStatus.code, 2);
-      assert.match(twice.out.stderr, /is in use by another process/);
+      const twice = await runNode(["1", path]);
+      assert.equal(twice.code, 2);
+      assert.match(twice.stderr, /is in use by another process/);
       // ...and, given another data directory, its ports taken.
-      const clash = spawnNode(["1", path, "--data-dir", `${dir}/elsewhere`]);
-      const clashStatus = await clash.child.status;
-      await clash.done;
-      assert.equal(clashStatus.code, 1);
-      assert.match(clash.out.stderr, /address already in use/);
+      const clash = await runNode(["1", path, "--data-dir", `${dir}/elsewhere`]);
+      assert.equal(clash.code, 1);
+      assert.match(clash.stderr, /address already in use/);
     } finally {
-      good.child.kill("SIGTERM");
+      const kill = (signal: Deno.Signal) => {
+        try {
+          good.child.kill(signal);
+        } catch {
+          // already exited
+        }
+      };
+      kill("SIGTERM");
+      // SIGKILL if it does not stop in time, so that nothing outlives the test.
+      const late = setTimeout(() => kill("SIGKILL"), 20_000);
+      await good.child.status.finally(() => clearTimeout(late));
     }
     const status = await good.child.status;
     await good.done;

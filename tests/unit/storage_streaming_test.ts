@@ -158,7 +158,7 @@ Deno.test("disk storage: a data directory of the single-file format is read whol
   };
   try {
     // What the format before segments left: a snapshot without a log position, and wal.log.
-    (await DiskStorage.open(options)).close();
+    await (await DiskStorage.open(options)).close();
     writeSnapshotFile(join(dir, "snapshot.bin"), snapshot);
     Deno.writeFileSync(
       join(dir, "wal.log"),
