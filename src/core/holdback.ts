@@ -11,6 +11,11 @@ export function compareEntries(a: Pick<Entry, "ts" | "origin">, b: Pick<Entry, "
   return a.ts !== b.ts ? a.ts - b.ts : a.origin - b.origin;
 }
 
+/** An entry's identity: its view, origin and per-view sequence number. */
+export function entryId(e: Pick<Entry, "view" | "origin" | "seq">): string {
+  return `${e.view}:${e.origin}:${e.seq}`;
+}
+
 /** A priority queue of entries by {@link compareEntries}. */
 export class HoldbackQueue {
   #heap: Entry[] = [];

@@ -28,7 +28,7 @@ import { invariant } from "./assert.ts";
 import { LamportClock } from "./clock.ts";
 import { DeliveredLog } from "./delivered_log.ts";
 import { FailureDetector } from "./failure_detector.ts";
-import { compareEntries, HoldbackQueue } from "./holdback.ts";
+import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
 import { planView } from "./view_change.ts";
 import type {
   AckVector,
@@ -79,9 +79,9 @@ type State = ReplicaStatus["state"];
 /** Ticks after which waiting reads are probed for again. */
 const PROBE_RETRY_TICKS = 5;
 
+/** A client write of this replica's, in {@link Replica} `#pending` by {@link pendingKey}. */
 interface PendingRequest {
   id: number;
-  key: string;
   seq: number;
   cmd: Command;
   deadline: number;
@@ -162,14 +162,12 @@ export class Replica {
   #sinceSnapshot = 0;
 
   // ---- delivered state ----
-  #delivered = 0;
   #last: Stamp | null = null;
   readonly #log: DeliveredLog;
 
   // ---- clients ----
   /** Own requests in the order, by `view:seq`, and the same in deadline order. */
   readonly #pending = new Map<string, PendingRequest>();
-  #deadlines: PendingRequest[] = [];
   /** Requests waiting for a normal view. */
   #queued: QueuedRequest[] = [];
   /** Local reads of the current view in stamp order, and the probe rounds confirming them. */
@@ -285,16 +283,13 @@ export class Replica {
       seq: this.#nextSeq++,
       cmd,
     };
-    const key = `${entry.view}:${entry.seq}`;
-    const request = {
+    // Deadlines only grow, so #pending (insertion order) is in deadline order.
+    this.#pending.set(pendingKey(entry), {
       id,
-      key,
       seq: entry.seq,
       cmd,
       deadline: this.#now + this.#opt.requestTimeoutTicks,
-    };
-    this.#pending.set(key, request);
-    this.#deadlines.push(request);
+    });
     this.#accept(entry, out);
     this.#unacked.push(entry);
     const msg: PeerMessage = { type: "update", entry };
@@ -509,14 +504,13 @@ export class Replica {
 
   /** Applies `entry` as the next log index and answers its client if it is ours. */
   #deliver(entry: Entry, out: Action[]): void {
-    this.#delivered += 1;
     this.#last = { view: entry.view, ts: entry.ts, origin: entry.origin };
     this.#log.append(entry);
     const result = this.#machine.apply(entry.cmd);
     out.push({ type: "deliver", index: this.#delivered, entry, result });
     this.#sinceSnapshot += 1;
     if (entry.origin === this.id) {
-      const key = `${entry.view}:${entry.seq}`;
+      const key = pendingKey(entry);
       const request = this.#pending.get(key);
       if (request) {
         this.#pending.delete(key);
@@ -528,21 +522,15 @@ export class Replica {
   // ---- clients: deadlines and quorum ----
 
   #expireRequests(out: Action[]): void {
-    let expired = 0;
-    while (expired < this.#deadlines.length && this.#deadlines[expired].deadline <= this.#now) {
-      const request = this.#deadlines[expired++];
-      if (!this.#pending.delete(request.key)) continue;
+    for (const [key, request] of this.#pending) {
+      if (request.deadline > this.#now) break;
+      this.#pending.delete(key);
       const missing = this.#others().filter((p) => this.#ackOf(p, this.id) < request.seq);
       out.push(unknown(
         request.id,
         `not delivered within ${this.#opt.requestTimeoutTicks} ticks` +
           (missing.length > 0 ? ` (no acknowledgement from replica ${missing.join(", ")})` : ""),
       ));
-    }
-    if (expired > 0) this.#deadlines = this.#deadlines.slice(expired);
-    // Delivered requests leave stale deadline records behind; drop them when they dominate.
-    if (this.#deadlines.length > 2 * this.#pending.size + 64) {
-      this.#deadlines = this.#deadlines.filter((r) => this.#pending.has(r.key));
     }
     while (this.#queued.length > 0 && this.#queued[0].deadline <= this.#now) {
       const request = this.#queued.shift()!;
@@ -568,7 +556,6 @@ export class Replica {
       out.push(unknown(request.id, "lost contact with the majority before it was delivered"));
     }
     this.#pending.clear();
-    this.#deadlines = [];
     // Nothing more can be delivered here; stop until a majority takes us back.
     if (this.#state === "normal") this.#stopServing("joining");
     for (const request of this.#queued) {
@@ -647,7 +634,8 @@ export class Replica {
   /** What this replica tells a coordinator whose delivered index is `coordinatorDelivered`. */
   #report(coordinatorDelivered: number): FlushReport {
     const from = Math.max(coordinatorDelivered + 1, this.#log.start);
-    const entries = this.#log.slice(from, this.#delivered) ?? [];
+    const entries = this.#log.slice(from, this.#delivered);
+    invariant(entries, "the retained log covers start..delivered");
     const report: FlushReport = {
       normalView: this.#view,
       delivered: this.#delivered,
@@ -745,7 +733,6 @@ export class Replica {
     // submitted again in this view. Behind a snapshot we cannot tell: their outcome is unknown.
     const stale = [...this.#pending.values()];
     this.#pending.clear();
-    this.#deadlines = [];
     const queued = this.#queued;
     this.#queued = [];
     for (const request of stale) {
@@ -761,12 +748,7 @@ export class Replica {
     const accepted = this.#accepted;
     invariant(accepted, "no accepted install to apply");
     const { install } = accepted;
-    if (install.snapshot) {
-      this.#machine.restore(install.snapshot.state);
-      this.#delivered = install.snapshot.index;
-      this.#last = install.snapshot.last;
-      this.#log.resetTo(install.snapshot.index);
-    }
+    if (install.snapshot) this.#restoreSnapshot(install.snapshot);
     invariant(install.from === this.#delivered + 1, "install does not continue our log");
     for (const entry of install.entries) {
       this.#clock.observe(entry.ts);
@@ -791,6 +773,18 @@ export class Replica {
 
   #snapshot(): Snapshot {
     return { index: this.#delivered, last: this.#last, state: this.#machine.snapshot() };
+  }
+
+  /** Replaces the state machine, the delivered point and the retained log by `s`. */
+  #restoreSnapshot(s: Snapshot): void {
+    this.#machine.restore(s.state);
+    this.#last = s.last;
+    this.#log.resetTo(s.index);
+  }
+
+  /** Number of entries delivered (the delivered log's end). */
+  get #delivered(): number {
+    return this.#log.end;
   }
 
   // ---- durability ----
@@ -851,17 +845,13 @@ export class Replica {
   #recover({ snapshot, records }: Recovered): void {
     const seen = new Set<string>();
     const hold = (e: Entry) => {
-      const id = `${e.view}:${e.origin}:${e.seq}`;
+      const id = entryId(e);
       if (e.view !== this.#view || seen.has(id)) return;
       seen.add(id);
       this.#holdback.push(e);
     };
     if (snapshot) {
-      const s = snapshot.snapshot;
-      this.#machine.restore(s.state);
-      this.#delivered = s.index;
-      this.#last = s.last;
-      this.#log.resetTo(s.index);
+      this.#restoreSnapshot(snapshot.snapshot);
       this.#view = snapshot.view;
       this.#members = [...snapshot.members];
       this.#promised = snapshot.promised;
@@ -938,18 +928,21 @@ export class Replica {
   }
 }
 
+/** The key of an own write in `#pending`: its view and sequence number. */
+function pendingKey(entry: Pick<Entry, "view" | "seq">): string {
+  return `${entry.view}:${entry.seq}`;
+}
+
+/** An error reply: `UNKNOWN` (it may have been applied) or `NOQUORUM` (it was not). */
+function failure(id: number, code: "UNKNOWN" | "NOQUORUM", why: string): Action {
+  const consequence = code === "UNKNOWN" ? "outcome unknown" : "not applied";
+  return { type: "reply", id, outcome: { ok: false, code, message: `${why}; ${consequence}` } };
+}
+
 function unknown(id: number, why: string): Action {
-  return {
-    type: "reply",
-    id,
-    outcome: { ok: false, code: "UNKNOWN", message: `${why}; outcome unknown` },
-  };
+  return failure(id, "UNKNOWN", why);
 }
 
 function noQuorum(id: number, why: string): Action {
-  return {
-    type: "reply",
-    id,
-    outcome: { ok: false, code: "NOQUORUM", message: `${why}; not applied` },
-  };
+  return failure(id, "NOQUORUM", why);
 }

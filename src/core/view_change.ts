@@ -15,7 +15,7 @@
  * @module
  */
 import { invariant } from "./assert.ts";
-import { compareEntries } from "./holdback.ts";
+import { compareEntries, entryId } from "./holdback.ts";
 import type { Entry, FlushReport, Install, ReplicaId, Snapshot } from "./types.ts";
 
 /** What the coordinator itself can supply besides the reports. */
@@ -51,8 +51,6 @@ function greater(a: Key, b: Key): boolean {
   return false;
 }
 
-const identity = (e: Entry) => `${e.view}:${e.origin}:${e.seq}`;
-
 /** Decides the new view's starting log from every member's report (the coordinator's included). */
 export function planView(
   reports: ReadonlyMap<ReplicaId, FlushReport>,
@@ -72,8 +70,8 @@ export function planView(
     entries.forEach((e, i) => {
       const had = known.get(from + i);
       invariant(
-        had === undefined || identity(had) === identity(e),
-        () => `logs disagree at index ${from + i}: ${identity(had!)} vs ${identity(e)}`,
+        had === undefined || entryId(had) === entryId(e),
+        () => `logs disagree at index ${from + i}: ${entryId(had!)} vs ${entryId(e)}`,
       );
       known.set(from + i, e);
     });
@@ -98,7 +96,7 @@ export function planView(
       if (report.accepted || report.normalView !== view) continue;
       for (const e of report.holdback) {
         invariant(e.view === view, () => `holdback entry of view ${e.view} reported for ${view}`);
-        const id = identity(e);
+        const id = entryId(e);
         if (seen.has(id) || (cut && compareEntries(e, cut) <= 0)) continue;
         seen.add(id);
         union.push(e);
