@@ -16,6 +16,7 @@ import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
+import { DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 
 /** The `--help` text. */
 export const NODE_USAGE = `Usage: deno task node <id> <config> [options]
@@ -58,9 +59,6 @@ export interface NodeArgs {
   /** Deliveries between snapshots (also the entries kept in memory for lagging members). */
   snapshotEvery: number;
 }
-
-/** Default of `--snapshot-every`. */
-export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
 const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
 
@@ -150,20 +148,6 @@ export function defaultDataDir(configPath: string, id: number): string {
   return join(dirname(configPath), "data", String(id));
 }
 
-/**
- * Core timings (in 10 ms ticks) for a failure timeout: a silent peer is suspected after the
- * timeout; a request that finds no view waits two timeouts before NOQUORUM; a view change is
- * retried after half a timeout.
- */
-export function coreTimings(failureTimeoutMs: number) {
-  const ticks = Math.max(10, Math.round(failureTimeoutMs / 10));
-  return {
-    suspectTicks: ticks,
-    noQuorumTicks: 2 * ticks,
-    viewChangeTimeoutTicks: Math.max(10, Math.round(ticks / 2)),
-  };
-}
-
 /** Runs the node entry point with `args`; returns only for `--help` and usage/config errors. */
 export async function main(args: string[]): Promise<number> {
   let parsed: NodeArgs | "help";
@@ -201,11 +185,8 @@ export async function main(args: string[]): Promise<number> {
       verbose,
       storage,
       onFatal: () => failed(),
-      core: {
-        ...coreTimings(failureTimeoutMs),
-        snapshotEvery: parsed.snapshotEvery,
-        retainEntries: parsed.snapshotEvery,
-      },
+      failureTimeoutMs,
+      core: { snapshotEvery: parsed.snapshotEvery },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
     });
   } catch (err) {

@@ -64,14 +64,30 @@ export interface StateMachine {
   restore(state: unknown): void;
 }
 
+/**
+ * The failure-related timings that follow from how long a silent peer takes to be suspected: a
+ * request that finds no view waits two such periods before NOQUORUM; a view change is retried
+ * after half of one. At least 10 ticks each.
+ */
+export function timingsForSuspicion(
+  suspectTicks: number,
+): Required<Pick<ReplicaOptions, "suspectTicks" | "noQuorumTicks" | "viewChangeTimeoutTicks">> {
+  const ticks = Math.max(10, Math.round(suspectTicks));
+  return {
+    suspectTicks: ticks,
+    noQuorumTicks: 2 * ticks,
+    viewChangeTimeoutTicks: Math.max(10, Math.round(ticks / 2)),
+  };
+}
+
+/** Deliveries between snapshots by default (also the default of entries retained in memory). */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000;
+
 const DEFAULTS = {
   heartbeatTicks: 10,
   requestTimeoutTicks: 500,
-  suspectTicks: 100,
-  viewChangeTimeoutTicks: 50,
-  noQuorumTicks: 200,
-  retainEntries: 10_000,
-  snapshotEvery: 10_000,
+  ...timingsForSuspicion(100),
+  snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
 };
 
 type State = ReplicaStatus["state"];
@@ -118,7 +134,7 @@ export class Replica {
   readonly #replicas: readonly ReplicaId[];
   readonly #majority: number;
   readonly #machine: StateMachine;
-  readonly #opt: typeof DEFAULTS;
+  readonly #opt: typeof DEFAULTS & { retainEntries: number };
   readonly #detector: FailureDetector;
 
   #now = 0;
@@ -192,7 +208,8 @@ export class Replica {
       suspectTicks: options.suspectTicks ?? DEFAULTS.suspectTicks,
       viewChangeTimeoutTicks: options.viewChangeTimeoutTicks ?? DEFAULTS.viewChangeTimeoutTicks,
       noQuorumTicks: options.noQuorumTicks ?? DEFAULTS.noQuorumTicks,
-      retainEntries: options.retainEntries ?? DEFAULTS.retainEntries,
+      // Members further behind than the last snapshot get a snapshot; keep what lies after it.
+      retainEntries: options.retainEntries ?? (options.snapshotEvery || DEFAULTS.snapshotEvery),
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
     };
     this.#detector = new FailureDetector(this.id, replicas, this.#opt.suspectTicks);

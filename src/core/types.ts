@@ -236,7 +236,7 @@ export interface ReplicaOptions {
   viewChangeTimeoutTicks?: number;
   /** Ticks a request waits for a view before it is answered NOQUORUM (default 200 = 2 s). */
   noQuorumTicks?: number;
-  /** Delivered entries kept in memory for lagging members (default 10,000). */
+  /** Delivered entries kept in memory for lagging members (default: `snapshotEvery`, else 10,000). */
   retainEntries?: number;
   /** Deliveries between durable snapshots (default 10,000; 0: never). */
   snapshotEvery?: number;

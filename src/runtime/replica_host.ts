@@ -17,7 +17,7 @@
  */
 import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 import { clusterId, findReplica } from "../config/config.ts";
-import { Replica } from "../core/replica.ts";
+import { Replica, timingsForSuspicion } from "../core/replica.ts";
 import type {
   Action,
   Event,
@@ -75,6 +75,11 @@ export interface ReplicaHostOptions {
   tickMs?: number;
   /** Core tunables (ticks). */
   core?: Omit<ReplicaOptions, "id" | "replicas">;
+  /**
+   * Milliseconds of silence after which a peer is suspected; the core derives its other failure
+   * timings from it ({@link timingsForSuspicion}). Overrides those in `core`.
+   */
+  failureTimeoutMs?: number;
   /** Override the listening ports (tests use 0); peers are still reached at their config ports. */
   listen?: { clientPort?: number; peerPort?: number };
   /** Reconnect back-off bounds of the peer links (default 50 ms .. 1 s). */
@@ -134,8 +139,11 @@ export class ReplicaHost {
     const cluster = clusterId(config);
     this.#storage = options.storage ?? new MemoryStorage();
     this.#onFatal = options.onFatal ?? (() => {});
+    const timings = options.failureTimeoutMs === undefined
+      ? {}
+      : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
     this.#replica = new Replica(
-      { ...options.core, id, replicas: ids, recovered: this.#storage.recovered },
+      { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       new KvStore(),
     );
     const log = (line: string) => this.#log(line);

@@ -24,7 +24,8 @@ import { encodeCommand, RespError, RespReplyParser, type RespValue } from "../..
 import { ReplicaHost } from "../../src/runtime/replica_host.ts";
 import type { ReplicaStorage } from "../../src/runtime/storage.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
-import { coreTimings, parseNodeArgs, UsageError } from "../../src/cli/node.ts";
+import { parseNodeArgs, UsageError } from "../../src/cli/node.ts";
+import { timingsForSuspicion } from "../../src/core/replica.ts";
 import { Prng } from "../support/prng.ts";
 import { freePorts, runCommand } from "../support/cluster.ts";
 import { waitFor } from "../support/fake_resp_server.ts";
@@ -740,7 +741,8 @@ Deno.test("node CLI: argument errors", () => {
   assert.equal(tuned.listenPeerPort, 9);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--failure-timeout", "50"]), /100\.\.60000/);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--listen-peer-port", "x"]), /1\.\.65535/);
-  assert.deepEqual(coreTimings(1000), {
+  // The default failure timeout (1000 ms) at the host's 10 ms tick.
+  assert.deepEqual(timingsForSuspicion(1000 / 10), {
     suspectTicks: 100,
     noQuorumTicks: 200,
     viewChangeTimeoutTicks: 50,
