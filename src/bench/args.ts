@@ -10,7 +10,8 @@
  */
 import { parseArgs } from "node:util";
 import { MAX_VALUE_BYTES } from "../net/commands.ts";
-import { integerInRange } from "../cli/options.ts";
+import { fsyncOption, integerInRange, intOption as integerOption } from "../cli/options.ts";
+import type { FsyncMode } from "../storage/wal.ts";
 
 /** The `--help` text. */
 export const BENCH_USAGE = `Usage: deno task bench [options] <config>
@@ -66,7 +67,7 @@ export const MAX_WARMUP_SECONDS = 60;
 export const MAX_MIX_WEIGHT = 1000;
 
 /** fsync modes of a replica (`--fsync`). */
-export type FsyncChoice = "always" | "batch" | "never";
+export type FsyncChoice = FsyncMode;
 
 /** A request mix: relative weights of PUT and GET (not both 0). */
 export interface Mix {
@@ -118,11 +119,7 @@ const DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
 
 /** A strict decimal integer option in `[min, max]`. */
 function intOption(name: string, text: string, min: number, max: number): number {
-  const n = integerInRange(text, min, max);
-  if (n === null) {
-    throw new BenchUsageError(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
-  }
-  return n;
+  return integerOption(name, text, min, max, BenchUsageError);
 }
 
 /** A non-negative decimal number of seconds in `[min, max]` (min exclusive when `positive`). */
@@ -222,10 +219,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     if (!v.spawn) {
       throw new BenchUsageError("--fsync needs --spawn (a running cluster keeps its own mode)");
     }
-    if (v.fsync !== "always" && v.fsync !== "batch" && v.fsync !== "never") {
-      throw new BenchUsageError(`--fsync must be always, batch or never, got "${v.fsync}"`);
-    }
-    fsync = v.fsync;
+    fsync = fsyncOption(v.fsync, BenchUsageError);
   }
   if (v.ops !== undefined && v.seconds !== undefined) {
     throw new BenchUsageError("give --ops or --seconds, not both");

@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { clusterId, ConfigError, findReplica, loadConfig } from "../config/config.ts";
-import { integerInRange } from "./options.ts";
+import { fsyncOption, integerInRange, intOption } from "./options.ts";
 import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
@@ -60,18 +60,12 @@ export interface NodeArgs {
   snapshotEvery: number;
 }
 
-const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
-
 /** Default of `--failure-timeout`, in milliseconds. */
 export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
 
-function intOption(name: string, text: string | undefined, min: number, max: number) {
-  if (text === undefined) return undefined;
-  const n = integerInRange(text, min, max);
-  if (n === null) {
-    throw new UsageError(`--${name} must be an integer in ${min}..${max}, got "${text}"`);
-  }
-  return n;
+/** An optional integer option (undefined when not given). */
+function optionalInt(name: string, text: string | undefined, min: number, max: number) {
+  return text === undefined ? undefined : intOption(name, text, min, max, UsageError);
 }
 
 /** A command line that cannot be run. */
@@ -119,9 +113,14 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     throw new UsageError(`replica id must be a positive integer, got "${idText}"`);
   }
   const failureTimeoutMs =
-    intOption("failure-timeout", parsed.values["failure-timeout"], 100, 60_000) ??
+    optionalInt("failure-timeout", parsed.values["failure-timeout"], 100, 60_000) ??
       DEFAULT_FAILURE_TIMEOUT_MS;
-  const listenPeerPort = intOption("listen-peer-port", parsed.values["listen-peer-port"], 1, 65535);
+  const listenPeerPort = optionalInt(
+    "listen-peer-port",
+    parsed.values["listen-peer-port"],
+    1,
+    65535,
+  );
   return {
     id,
     configPath,
@@ -129,18 +128,11 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     failureTimeoutMs,
     listenPeerPort,
     dataDir: parsed.values["data-dir"],
-    fsync: fsyncMode(parsed.values.fsync),
-    snapshotEvery: intOption("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
-      DEFAULT_SNAPSHOT_EVERY,
+    fsync: fsyncOption(parsed.values.fsync ?? "batch", UsageError),
+    snapshotEvery:
+      optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
+        DEFAULT_SNAPSHOT_EVERY,
   };
-}
-
-function fsyncMode(text: string | undefined): FsyncMode {
-  const mode = (text ?? "batch") as FsyncMode;
-  if (!FSYNC_MODES.includes(mode)) {
-    throw new UsageError(`--fsync must be always, batch or never, got "${text}"`);
-  }
-  return mode;
 }
 
 /** `data/<id>` beside the config file. */

@@ -163,6 +163,14 @@ export type PersistRecord =
   /** View `view` was committed here: its install was delivered. */
   | { r: "commit"; view: number };
 
+/** The kinds of {@link PersistRecord}, for storage that checks what it reads back. */
+export const PERSIST_RECORD_KINDS: ReadonlySet<string> = new Set<PersistRecord["r"]>([
+  "entry",
+  "promise",
+  "accept",
+  "commit",
+]);
+
 /** Everything durable about a replica at one point: its log can restart empty after it. */
 export interface DurableSnapshot {
   /** Delivered state: index, last stamp, state machine state. */

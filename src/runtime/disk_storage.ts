@@ -10,7 +10,12 @@
  *
  * @module
  */
-import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
+import {
+  type DurableSnapshot,
+  PERSIST_RECORD_KINDS,
+  type PersistRecord,
+  type Recovered,
+} from "../core/types.ts";
 import { join } from "node:path";
 import { DataDirError, type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
 import { jsonChunks } from "../storage/json_chunks.ts";
@@ -32,8 +37,6 @@ export interface DiskStorageOptions {
   /** Where recovery notes go (a truncated torn tail, what was recovered). */
   log: (line: string) => void;
 }
-
-const RECORD_KINDS = new Set(["entry", "promise", "accept", "commit"]);
 
 /** A replica's data directory, opened and recovered. */
 export class DiskStorage implements ReplicaStorage {
@@ -81,7 +84,7 @@ export class DiskStorage implements ReplicaStorage {
         from: stored?.walFrom,
         check: (record, i) => {
           const kind = (record as { r?: unknown } | null)?.r;
-          if (typeof kind !== "string" || !RECORD_KINDS.has(kind)) {
+          if (typeof kind !== "string" || !PERSIST_RECORD_KINDS.has(kind)) {
             throw new Error(`${paths.dir}: log record ${i + 1} is not a lamportkv record`);
           }
         },

@@ -94,6 +94,26 @@ function recordChecksum(bytes: Uint8Array, offset: number, length: number): numb
 }
 
 /**
+ * The CRC-32C of a record's 4 length bytes: continue it over the payload (with {@link crc32c})
+ * to get the record's checksum. For writers that produce a payload in pieces.
+ */
+export function lengthChecksum(length: number): number {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, length, false);
+  return crc32c(bytes);
+}
+
+/** The 12-byte header of a record whose payload has `length` bytes and checksum `checksum`. */
+export function recordHeader(length: number, checksum: number): Uint8Array {
+  const header = new Uint8Array(RECORD_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, RECORD_MAGIC, false);
+  view.setUint32(4, length, false);
+  view.setUint32(8, checksum, false);
+  return header;
+}
+
+/**
  * Frames `payload` as one record (header + payload, in a new array).
  *
  * @throws {RangeError} if the payload is longer than {@link MAX_RECORD_BYTES}.
@@ -104,12 +124,10 @@ export function encodeRecord(payload: Uint8Array): Uint8Array {
       `record payload of ${payload.length} bytes exceeds the limit of ${MAX_RECORD_BYTES} bytes`,
     );
   }
+  const checksum = crc32c(payload, 0, payload.length, lengthChecksum(payload.length));
   const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, RECORD_MAGIC, false);
-  view.setUint32(4, payload.length, false);
+  out.set(recordHeader(payload.length, checksum));
   out.set(payload, RECORD_HEADER_BYTES);
-  view.setUint32(8, recordChecksum(out, 0, payload.length), false);
   return out;
 }
 

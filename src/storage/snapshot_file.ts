@@ -17,9 +17,10 @@ import {
   CorruptionError,
   crc32c,
   encodeRecord,
+  lengthChecksum,
   MAX_RECORD_BYTES,
   RECORD_HEADER_BYTES,
-  RECORD_MAGIC,
+  recordHeader,
   scanRecords,
 } from "./record_codec.ts";
 
@@ -82,6 +83,16 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) {
     const n = file.writeSync(bytes.subarray(done));
+    if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
+    done += n;
+  }
+}
+
+/** {@link writeAllSync} without holding the event loop (the writes run on Deno's thread pool). */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = await file.write(bytes.subarray(done));
     if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
     done += n;
   }
@@ -179,11 +190,7 @@ export async function writeSnapshotFileStreaming(
         written.push(piece);
         await writeAll(file, piece);
       }
-      const header = new Uint8Array(RECORD_HEADER_BYTES);
-      const view = new DataView(header.buffer);
-      view.setUint32(0, RECORD_MAGIC, false);
-      view.setUint32(4, length, false);
-      let crc = crc32c(header, 4, 8);
+      let crc = lengthChecksum(length);
       let sinceBreath = 0;
       for (const piece of written) {
         crc = crc32c(piece, 0, piece.length, crc);
@@ -193,9 +200,8 @@ export async function writeSnapshotFileStreaming(
           await new Promise((resolve) => setTimeout(resolve, 0)); // let the event loop breathe
         }
       }
-      view.setUint32(8, crc, false);
       await file.seek(0, Deno.SeekMode.Start);
-      await writeAll(file, header);
+      await writeAll(file, recordHeader(length, crc));
       await file.syncData();
     } finally {
       file.close();
@@ -210,11 +216,6 @@ export async function writeSnapshotFileStreaming(
     throw e;
   }
   await syncDirectoryAsync(dirname(path));
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) at += await file.write(bytes.subarray(at));
 }
 
 /**

@@ -64,8 +64,6 @@ import {
   zeroFilledFile,
 } from "./wal_segments.ts";
 
-export { CorruptionError };
-
 /** When the log fdatasyncs; see the module documentation. */
 export type FsyncMode = "always" | "batch" | "never";
 
@@ -113,7 +111,8 @@ export interface WalStats {
 /** Default segment size: 16 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
-const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
+/** Every {@link FsyncMode}. */
+export const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
 
 /** Records waiting to be written, all for one segment. */
 interface Pending {

@@ -15,6 +15,7 @@
  */
 
 import { join } from "node:path";
+import { writeAll } from "./snapshot_file.ts";
 
 /** Name of the file the next segment is zero-filled in before it is renamed into place. */
 export const PREPARED_SEGMENT_FILE = "wal-next.tmp";
@@ -75,11 +76,8 @@ export async function zeroFilledFile(path: string, bytes: number): Promise<Deno.
   const file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
   try {
     const zeros = new Uint8Array(Math.min(bytes, 1024 * 1024));
-    let written = 0;
-    while (written < bytes) {
-      const n = await file.write(zeros.subarray(0, Math.min(zeros.length, bytes - written)));
-      if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
-      written += n;
+    for (let written = 0; written < bytes; written += zeros.length) {
+      await writeAll(file, zeros.subarray(0, Math.min(zeros.length, bytes - written)));
     }
     await file.sync();
     return file;
