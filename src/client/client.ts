@@ -20,6 +20,7 @@ import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 import { RespError, type RespValue } from "../net/resp.ts";
 import { parseInfo } from "../net/commands.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
+import { Sleep } from "../net/conn_writer.ts";
 
 /** INFO fields of a replica by name (`id`, `view`, `members`, `clock`, `delivered`, ...). */
 export type InfoFields = Record<string, string>;
@@ -111,12 +112,6 @@ export interface ReplicaReport {
   error: string | null;
 }
 
-/** A pending back-off wait, cut short by {@link LamportClient.close}. */
-interface Sleep {
-  timer: ReturnType<typeof setTimeout> | undefined;
-  resolve: () => void;
-}
-
 /** A client of a lamportkv cluster. See the module documentation. */
 export class LamportClient {
   /** The random client id used in `REQ`. */
@@ -139,7 +134,8 @@ export class LamportClient {
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   readonly #closing = new Set<Promise<void>>();
-  readonly #sleeps = new Set<Sleep>();
+  /** The back-off wait between failover rounds (one at a time: operations run in turn). */
+  readonly #backoff = new Sleep();
 
   /** Creates a client; no I/O happens until {@link connect} or the first operation. */
   constructor(config: ClusterConfig, options: ClientOptions = {}) {
@@ -280,11 +276,7 @@ export class LamportClient {
   /** Closes the connection; queued and later operations fail with `UNAVAILABLE`. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const sleep of this.#sleeps) {
-      clearTimeout(sleep.timer);
-      sleep.resolve();
-    }
-    this.#sleeps.clear();
+    this.#backoff.cancel();
     const conn = this.#conn;
     this.#conn = null;
     if (conn) void this.#release(conn);
@@ -330,7 +322,7 @@ export class LamportClient {
       if (failuresInRound >= n) {
         // Every replica failed once: wait a little before the next round.
         failuresInRound = 0;
-        await this.#sleep(Math.min(50 * 2 ** rounds++, 1000, remaining));
+        await this.#backoff.wait(Math.min(50 * 2 ** rounds++, 1000, remaining));
         continue;
       }
 
@@ -458,17 +450,6 @@ export class LamportClient {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClientError("UNAVAILABLE", "client is closed");
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const sleep: Sleep = { timer: undefined, resolve };
-      sleep.timer = setTimeout(() => {
-        this.#sleeps.delete(sleep);
-        resolve();
-      }, ms);
-      this.#sleeps.add(sleep);
-    });
   }
 }
 

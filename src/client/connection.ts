@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { concatBytes } from "../kv/bytes.ts";
+import { ConnWriter, errorText } from "../net/conn_writer.ts";
 import type { ByteString } from "../core/types.ts";
 import { encodeCommand, RespReplyParser, type RespValue } from "../net/resp.ts";
 
@@ -87,8 +87,8 @@ export class RespConnection {
   readonly #requestTimeoutMs: number;
   readonly #pending: Pending[] = [];
   #pendingHead = 0;
-  #outgoing: Uint8Array[] = [];
-  #writing = false;
+  /** Writes requests in order, joining those of one turn into one socket write. */
+  readonly #writer: ConnWriter;
   #failure: ConnectionError | null = null;
   readonly #readLoop: Promise<void>;
 
@@ -97,6 +97,14 @@ export class RespConnection {
     this.host = host;
     this.port = port;
     this.#requestTimeoutMs = requestTimeoutMs;
+    this.#writer = new ConnWriter(conn, (err) =>
+      this.#fail(
+        new ConnectionError(
+          "closed",
+          `connection to ${this.address} failed: ${errorText(err)}`,
+          true,
+        ),
+      ));
     this.#readLoop = this.#read();
   }
 
@@ -125,7 +133,7 @@ export class RespConnection {
     try {
       conn = await Deno.connect({ hostname: host, port, signal: abort.signal });
     } catch (err) {
-      const why = timedOut ? `timed out after ${connectTimeoutMs} ms` : describe(err);
+      const why = timedOut ? `timed out after ${connectTimeoutMs} ms` : errorText(err);
       throw new ConnectionError("connect", `cannot connect to ${host}:${port}: ${why}`, false);
     } finally {
       clearTimeout(timer);
@@ -173,8 +181,7 @@ export class RespConnection {
       const pending: Pending = { resolve, reject, timer: undefined };
       pending.timer = setTimeout(() => this.#timeout(pending, timeoutMs), timeoutMs);
       this.#pending.push(pending);
-      this.#outgoing.push(bytes);
-      if (!this.#writing) void this.#flush();
+      this.#writer.write(bytes);
     });
   }
 
@@ -187,30 +194,6 @@ export class RespConnection {
       new ConnectionError("closed", `connection to ${this.address} closed by client`, true),
     );
     return this.#readLoop;
-  }
-
-  async #flush(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#outgoing.length > 0 && !this.#failure) {
-        const chunk = concatBytes(this.#outgoing);
-        this.#outgoing = [];
-        let written = 0;
-        while (written < chunk.length) {
-          written += await this.#conn.write(chunk.subarray(written));
-        }
-      }
-    } catch (err) {
-      this.#fail(
-        new ConnectionError(
-          "closed",
-          `connection to ${this.address} failed: ${describe(err)}`,
-          true,
-        ),
-      );
-    } finally {
-      this.#writing = false;
-    }
   }
 
   async #read(): Promise<void> {
@@ -236,7 +219,7 @@ export class RespConnection {
         this.#fail(
           new ConnectionError(
             "closed",
-            `connection to ${this.address} failed: ${describe(err)}`,
+            `connection to ${this.address} failed: ${errorText(err)}`,
             true,
           ),
         );
@@ -253,7 +236,7 @@ export class RespConnection {
         this.#fail(
           new ConnectionError(
             "protocol",
-            `invalid reply from ${this.address}: ${describe(err)}`,
+            `invalid reply from ${this.address}: ${errorText(err)}`,
             true,
           ),
         );
@@ -303,7 +286,7 @@ export class RespConnection {
   #fail(err: ConnectionError): void {
     if (this.#failure) return;
     this.#failure = err;
-    this.#outgoing = [];
+    this.#writer.discard();
     const pending = this.#pending.slice(this.#pendingHead);
     this.#pending.length = 0;
     this.#pendingHead = 0;
@@ -317,11 +300,4 @@ export class RespConnection {
       // Already closed.
     }
   }
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Deno.errors.ConnectionRefused) return "connection refused";
-  if (err instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (err instanceof Error) return err.message;
-  return String(err);
 }

@@ -1,5 +1,5 @@
 /**
- * The accept loop both servers share: accepts TCP connections, hands each to `serve`, keeps
+ * The accept loop both servers share: binds the port, accepts TCP connections, hands each to `serve`, keeps
  * going after transient accept errors (pausing so that e.g. running out of file descriptors does
  * not spin), and on close stops accepting and waits until every connection's `serve` ended.
  *
@@ -15,14 +15,18 @@ export class AcceptLoop {
   readonly #accepting: Promise<void>;
   #closed = false;
 
-  /** Starts accepting on `listener`; `label` names the port in log lines ("client port"). */
+  /**
+   * Binds `address` and starts accepting; `label` names the port in log lines ("client port").
+   *
+   * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
+   */
   constructor(
-    listener: Deno.TcpListener,
+    address: { hostname: string; port: number },
     serve: (conn: Deno.TcpConn) => Promise<void>,
     log: (line: string) => void,
     label: string,
   ) {
-    this.#listener = listener;
+    this.#listener = Deno.listen(address);
     this.#accepting = this.#run(serve, log, label);
   }
 

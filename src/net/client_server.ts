@@ -113,7 +113,6 @@ export class ClientServer {
   #globalWaiters: (() => void)[] = [];
   #acceptor: AcceptLoop | undefined;
   /** Set by close(): nothing new is started. */
-  #closing = false;
   readonly #conns = new Set<ClientConn>();
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
@@ -136,12 +135,11 @@ export class ClientServer {
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
-    if (this.#acceptor !== undefined) return this.addr;
-    const listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
-    this.#acceptor = new AcceptLoop(
-      listener,
-      (conn) => this.#serve(conn),
-      this.#opts.log,
+    const { hostname, port, log } = this.#opts;
+    this.#acceptor ??= new AcceptLoop(
+      { hostname, port },
+      (c) => this.#serve(c),
+      log,
       "client port",
     );
     return this.addr;
@@ -160,7 +158,6 @@ export class ClientServer {
 
   /** Stops listening, closes every connection, resolves when all their ops have ended. */
   async close(): Promise<void> {
-    this.#closing = true;
     await this.#acceptor?.close(() => {
       for (const c of this.#conns) this.#closeConn(c);
     });
@@ -322,7 +319,8 @@ export class ClientServer {
         return;
       }
       while (!c.readingDone) {
-        // Re-check after every wait: other connections may have taken the room meanwhile.
+        // Re-check after every wait: other connections may have taken the room meanwhile. (Not
+        // awaited unless saturated: a request already read is dispatched in the same turn.)
         while (!c.closed && this.#saturated(c)) await this.#drain(c);
         if (c.closed) return;
         let item: RequestItem | null;

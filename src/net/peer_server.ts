@@ -51,7 +51,6 @@ export class PeerServer {
   readonly #peers: ReadonlySet<ReplicaId>;
   #acceptor: AcceptLoop | undefined;
   /** Set by close(): nothing new is started. */
-  #closing = false;
   readonly #conns = new Set<Incoming>();
   /** The current (newest) connection of each peer. */
   readonly #current = new Map<ReplicaId, Incoming>();
@@ -68,14 +67,8 @@ export class PeerServer {
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
-    if (this.#acceptor !== undefined) return this.addr;
-    const listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
-    this.#acceptor = new AcceptLoop(
-      listener,
-      (conn) => this.#serve(conn),
-      this.#opts.log,
-      "peer port",
-    );
+    const { hostname, port, log } = this.#opts;
+    this.#acceptor ??= new AcceptLoop({ hostname, port }, (c) => this.#serve(c), log, "peer port");
     return this.addr;
   }
 
@@ -92,7 +85,6 @@ export class PeerServer {
 
   /** Stops listening, closes every connection, resolves when all their ops have ended. */
   async close(): Promise<void> {
-    this.#closing = true;
     await this.#acceptor?.close(() => {
       for (const c of this.#conns) this.#closeConn(c);
     });
@@ -204,7 +196,7 @@ export class PeerServer {
       this.#conns.delete(c);
       if (c.from !== undefined && this.#current.get(c.from) === c) {
         this.#current.delete(c.from);
-        if (!this.#closing) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);
+        if (!this.#acceptor?.closed) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);
       }
     }
   }
