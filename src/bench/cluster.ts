@@ -9,8 +9,8 @@
  */
 import { resolve } from "node:path";
 import type { ClusterConfig } from "../config/config.ts";
-import { nodeCommandArgs } from "../cli/cluster.ts";
-import { parseInfo } from "../net/commands.ts";
+import { describeStatus, forEachLine, nodeCommandArgs } from "../cli/cluster.ts";
+import { allNormalInOneView, parseInfo } from "../net/commands.ts";
 import { encodeCommand, RespError, RespReplyParser } from "../net/resp.ts";
 import type { FsyncChoice } from "./args.ts";
 import { connectWithTimeout, type Target } from "./load.ts";
@@ -110,21 +110,6 @@ export async function probeCluster(
     );
   }
   return infos;
-}
-
-/**
- * True when every INFO in `infos` says `state:normal` in the same view whose members are exactly
- * `ids`.
- */
-export function allNormalInOneView(
-  infos: readonly Record<string, string>[],
-  ids: readonly number[],
-): boolean {
-  if (infos.length === 0) return false;
-  const want = [...ids].sort((a, b) => a - b).join(",");
-  return infos.every((info) =>
-    info.state === "normal" && info.view === infos[0].view && info.members === want
-  );
 }
 
 /** Most lines of output kept per replica (shown when it fails). */
@@ -329,10 +314,6 @@ function signal(p: Deno.ChildProcess, sig: Deno.Signal): void {
   }
 }
 
-function describeStatus(s: Deno.CommandStatus): string {
-  return s.signal !== null ? `was killed by ${s.signal}` : `exited with code ${s.code}`;
-}
-
 /** Waits for `p`, but at most `ms`. */
 async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -345,24 +326,9 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Reads `stream` to its end, keeping its last {@link TAIL_LINES} lines in `tail`. */
-async function keepTail(stream: ReadableStream<Uint8Array>, tail: string[]): Promise<void> {
-  let rest = "";
-  const push = (line: string) => {
+function keepTail(stream: ReadableStream<Uint8Array>, tail: string[]): Promise<void> {
+  return forEachLine(stream, (line) => {
     tail.push(line);
     if (tail.length > TAIL_LINES) tail.shift();
-  };
-  try {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-      rest += text;
-      let nl: number;
-      while ((nl = rest.indexOf("\n")) !== -1) {
-        push(rest.slice(0, nl).replace(/\r$/, ""));
-        rest = rest.slice(nl + 1);
-      }
-      if (rest.length > 64 * 1024) rest = rest.slice(-64 * 1024);
-    }
-  } catch {
-    // the pipe broke: the process is gone
-  }
-  if (rest !== "") push(rest);
+  });
 }

@@ -47,11 +47,13 @@ export function nodeCommandArgs(id: number, configPath: string, options: string[
 /** Node options the cluster passes through to every replica. */
 const PASSED_OPTIONS = ["fsync", "failure-timeout", "snapshot-every"] as const;
 
-/** Copies `stream` to `write` line by line, each line prefixed. */
-async function pipeLines(
+/**
+ * Calls `onLine` for each line of `stream` (without its line end) until the stream ends or breaks;
+ * a line longer than 64 KiB is cut to its last 64 KiB.
+ */
+export async function forEachLine(
   stream: ReadableStream<Uint8Array>,
-  prefix: string,
-  write: (line: string) => void,
+  onLine: (line: string) => void,
 ): Promise<void> {
   let rest = "";
   try {
@@ -59,14 +61,15 @@ async function pipeLines(
       rest += text;
       let nl: number;
       while ((nl = rest.indexOf("\n")) !== -1) {
-        write(prefix + rest.slice(0, nl).replace(/\r$/, ""));
+        onLine(rest.slice(0, nl).replace(/\r$/, ""));
         rest = rest.slice(nl + 1);
       }
+      if (rest.length > 64 * 1024) rest = rest.slice(-64 * 1024);
     }
   } catch {
     // the pipe broke: the child is gone
   }
-  if (rest !== "") write(prefix + rest);
+  if (rest !== "") onLine(rest);
 }
 
 interface RunningChild {
@@ -77,7 +80,8 @@ interface RunningChild {
   exited: boolean;
 }
 
-function describeStatus(s: Deno.CommandStatus): string {
+/** How a child process ended, for a log line: "exited with code 1", "was killed by SIGKILL". */
+export function describeStatus(s: Deno.CommandStatus): string {
   return s.signal !== null ? `was killed by ${s.signal}` : `exited with code ${s.code}`;
 }
 
@@ -98,8 +102,8 @@ export async function runCluster(config: ClusterConfig, nodeOptions: string[]): 
       process,
       status: process.status,
       output: Promise.all([
-        pipeLines(process.stdout, `[${id}] `, (l) => console.log(l)),
-        pipeLines(process.stderr, `[${id}] `, (l) => console.error(l)),
+        forEachLine(process.stdout, (line) => console.log(`[${id}] ${line}`)),
+        forEachLine(process.stderr, (line) => console.error(`[${id}] ${line}`)),
       ]).then(() => {}),
       exited: false,
     };

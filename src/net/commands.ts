@@ -287,3 +287,18 @@ export function parseInfo(body: string): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * True when every INFO in `infos` says `state:normal` in the same view whose members are exactly
+ * `ids`.
+ */
+export function allNormalInOneView(
+  infos: readonly Record<string, string>[],
+  ids: readonly number[],
+): boolean {
+  if (infos.length === 0) return false;
+  const want = [...ids].sort((a, b) => a - b).join(",");
+  return infos.every((info) =>
+    info.state === "normal" && info.view === infos[0].view && info.members === want
+  );
+}

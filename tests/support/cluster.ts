@@ -38,7 +38,8 @@
 import { fileURLToPath } from "node:url";
 import type { ByteString } from "../../src/core/types.ts";
 import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../../src/config/config.ts";
-import { parseInfo } from "../../src/net/commands.ts";
+import { allNormalInOneView, parseInfo } from "../../src/net/commands.ts";
+import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
 import { FaultNetwork, FaultProxy } from "./fault_proxy.ts";
 import {
   encodeCommand,
@@ -48,7 +49,7 @@ import {
 } from "../../src/net/resp.ts";
 
 /** Absolute path of the replica entry point. */
-export const NODE_TS: string = fileURLToPath(new URL("../../src/cli/node.ts", import.meta.url));
+export const NODE_TS: string = NODE_ENTRY;
 /** Absolute path of the cluster supervisor entry point. */
 export const CLUSTER_TS: string = fileURLToPath(
   new URL("../../src/cli/cluster.ts", import.meta.url),
@@ -59,12 +60,7 @@ export const CLIENT_TS: string = fileURLToPath(new URL("../../src/cli/client.ts"
 export const PROJECT_ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Permissions replicas run with (those of the `node` task). */
-export const NODE_PERMISSIONS: readonly string[] = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-];
+export { NODE_PERMISSIONS };
 
 const LOOPBACK = "127.0.0.1";
 
@@ -599,7 +595,7 @@ export class TestCluster {
 
   /** The deno arguments that start replica `id`. */
   nodeArgs(id: number): string[] {
-    const args = ["run", ...NODE_PERMISSIONS, NODE_TS, String(id), this.configPath];
+    const args = nodeCommandArgs(id, this.configPath, []);
     if (this.#listenPeerPorts !== undefined) {
       args.push("--listen-peer-port", String(this.listenPeerPort(id)));
     }
@@ -870,10 +866,7 @@ export class TestCluster {
         last = ids.map((id, i) =>
           `${id}: state=${infos[i].state} view=${infos[i].view} members=${infos[i].members}`
         ).join("; ");
-        const want = [...ids].sort((a, b) => a - b).join(",");
-        const ok = infos.every((info) =>
-          info.state === "normal" && info.view === infos[0].view && info.members === want
-        );
+        const ok = allNormalInOneView(infos, ids);
         if (ok) view = Number(infos[0].view);
         return ok;
       }, {
