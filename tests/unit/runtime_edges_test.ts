@@ -34,6 +34,46 @@ const HOST = "127.0.0.1";
 const CLUSTER = "0123456789abcdef";
 const enc = new TextEncoder();
 
+/**
+ * What the current test opened (sockets, listeners, links, servers): {@link test} closes all of
+ * it when the test ends, however it ends, so a failed assertion leaves no reconnecting link or
+ * open port behind.
+ */
+const opened: (() => unknown)[] = [];
+
+/** Registers `resource` to be closed by `close` at the end of the current {@link test}. */
+function track<T>(resource: T, close: (r: T) => unknown): T {
+  opened.push(() => close(resource));
+  return resource;
+}
+
+/** `Deno.test`, closing whatever the test opened through the helpers below when it ends. */
+function test(name: string, fn: () => Promise<void>): void {
+  Deno.test(name, async () => {
+    try {
+      await fn();
+    } finally {
+      for (const close of opened.splice(0).reverse()) {
+        try {
+          await close();
+        } catch {
+          // already closed by the test
+        }
+      }
+    }
+  });
+}
+
+/** A loopback listener on `port` (0: any free port), closed by {@link test}. */
+function listen(port = 0): Deno.TcpListener {
+  return track(Deno.listen({ hostname: HOST, port }), (l) => l.close());
+}
+
+/** A peer link, closed by {@link test}. */
+function newLink(options: ConstructorParameters<typeof PeerLink>[0]): PeerLink {
+  return track(new PeerLink(options), (l) => l.close());
+}
+
 /** A raw client socket that collects everything it receives in the background. */
 class RawConn {
   readonly conn: Deno.TcpConn;
@@ -44,6 +84,7 @@ class RawConn {
   private constructor(conn: Deno.TcpConn) {
     this.conn = conn;
     this.#reading = this.#read();
+    track(this, (c) => c.close());
   }
 
   static async open(port: number): Promise<RawConn> {
@@ -132,11 +173,11 @@ function frameBytes(frame: PeerFrame): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // PeerLink
 
-Deno.test("peer link: hello first, link-up sends next, reconnects after the remote closes", async () => {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
+test("peer link: hello first, link-up sends next, reconnects after the remote closes", async () => {
+  const listener = listen();
   const logs: string[] = [];
   let ups = 0;
-  const link: PeerLink = new PeerLink({
+  const link: PeerLink = newLink({
     self: 1,
     peer: 2,
     hostname: HOST,
@@ -182,12 +223,12 @@ Deno.test("peer link: hello first, link-up sends next, reconnects after the remo
   listener.close();
 });
 
-Deno.test("peer link: retries an unreachable peer, logging it once", async () => {
-  const probe = Deno.listen({ hostname: HOST, port: 0 });
+test("peer link: retries an unreachable peer, logging it once", async () => {
+  const probe = listen();
   const port = probe.addr.port;
   probe.close(); // nothing listens there now
   const logs: string[] = [];
-  const link = new PeerLink({
+  const link = newLink({
     self: 1,
     peer: 3,
     hostname: HOST,
@@ -203,7 +244,7 @@ Deno.test("peer link: retries an unreachable peer, logging it once", async () =>
   await waitFor(() => logs.length >= 1, "the unreachable log line");
   // Let it retry a few times, then bring the peer up at that port.
   await waitFor(() => link.attempts >= 4, "a few failed connection attempts");
-  const listener = Deno.listen({ hostname: HOST, port });
+  const listener = listen(port);
   const conn = RawConn.wrap(await listener.accept());
   await waitFor(() => conn.frames().length >= 1, "hello");
   await waitFor(() => logs.some((l) => l.startsWith("connected to peer 3")), "the connected line");
@@ -213,11 +254,11 @@ Deno.test("peer link: retries an unreachable peer, logging it once", async () =>
   listener.close();
 });
 
-Deno.test("peer link: a peer that drops every connection at once is logged once", async () => {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
+test("peer link: a peer that drops every connection at once is logged once", async () => {
+  const listener = listen();
   const logs: string[] = [];
   let ups = 0;
-  const link = new PeerLink({
+  const link = newLink({
     self: 1,
     peer: 2,
     hostname: HOST,
@@ -245,11 +286,11 @@ Deno.test("peer link: a peer that drops every connection at once is logged once"
   listener.close();
 });
 
-Deno.test("peer link: more than the queue bound drops the connection and reconnects", async () => {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
+test("peer link: more than the queue bound drops the connection and reconnects", async () => {
+  const listener = listen();
   const logs: string[] = [];
   let ups = 0;
-  const link = new PeerLink({
+  const link = newLink({
     self: 1,
     peer: 2,
     hostname: HOST,
@@ -297,10 +338,10 @@ function peerServer(logs: string[], got: Received[], helloTimeoutMs?: number): P
     onMessages: (from, msgs) => got.push({ from, msgs }),
   });
   server.listen();
-  return server;
+  return track(server, (s) => s.close());
 }
 
-Deno.test("peer server: bad hellos are refused and logged, good ones deliver in order", async () => {
+test("peer server: bad hellos are refused and logged, good ones deliver in order", async () => {
   const logs: string[] = [];
   const got: Received[] = [];
   const server = peerServer(logs, got);
@@ -345,7 +386,7 @@ Deno.test("peer server: bad hellos are refused and logged, good ones deliver in 
   await good.close();
 });
 
-Deno.test("peer server: a new connection from a peer replaces its older one", async () => {
+test("peer server: a new connection from a peer replaces its older one", async () => {
   const logs: string[] = [];
   const got: Received[] = [];
   const server = peerServer(logs, got);
@@ -369,7 +410,7 @@ Deno.test("peer server: a new connection from a peer replaces its older one", as
   await server.close();
 });
 
-Deno.test("peer server: malformed frames close that connection only, and it keeps accepting", async () => {
+test("peer server: malformed frames close that connection only, and it keeps accepting", async () => {
   const logs: string[] = [];
   const got: Received[] = [];
   const server = peerServer(logs, got, 100);
@@ -442,13 +483,13 @@ function clientServer(
     maxOutstandingOps,
   });
   server.listen();
-  return server;
+  return track(server, (s) => s.close());
 }
 
 const OK: Outcome = { ok: true, result: { kind: "ok" } };
 const value = (v: string | null): Outcome => ({ ok: true, result: { kind: "value", value: v } });
 
-Deno.test("client server: pipelined replies go out in request order when they complete out of order", async () => {
+test("client server: pipelined replies go out in request order when they complete out of order", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake);
   const c = await RawConn.open(server.addr.port);
@@ -486,7 +527,7 @@ Deno.test("client server: pipelined replies go out in request order when they co
   await server.close();
 });
 
-Deno.test("client server: a fatal protocol error is answered after earlier replies, then closes", async () => {
+test("client server: a fatal protocol error is answered after earlier replies, then closes", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake);
   const c = await RawConn.open(server.addr.port);
@@ -508,7 +549,7 @@ Deno.test("client server: a fatal protocol error is answered after earlier repli
   await server.close();
 });
 
-Deno.test("client server: garbage input never crashes the server", async () => {
+test("client server: garbage input never crashes the server", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake);
   const port = server.addr.port;
@@ -536,7 +577,7 @@ Deno.test("client server: garbage input never crashes the server", async () => {
   await server.close();
 });
 
-Deno.test("client server: stops reading every connection at the global cap of outstanding ops", async () => {
+test("client server: stops reading every connection at the global cap of outstanding ops", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake, 1024, 6);
   const conns = await Promise.all([1, 2, 3].map(() => RawConn.open(server.addr.port)));
@@ -563,7 +604,7 @@ Deno.test("client server: stops reading every connection at the global cap of ou
   await server.close();
 });
 
-Deno.test("client server: replies for a client that disconnected are dropped", async () => {
+test("client server: replies for a client that disconnected are dropped", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake);
   const c = await RawConn.open(server.addr.port);
@@ -583,7 +624,7 @@ Deno.test("client server: replies for a client that disconnected are dropped", a
   await server.close();
 });
 
-Deno.test("client server: stops reading a connection with too many requests in flight", async () => {
+test("client server: stops reading a connection with too many requests in flight", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake, 4);
   const c = await RawConn.open(server.addr.port);
@@ -606,7 +647,7 @@ Deno.test("client server: stops reading a connection with too many requests in f
 // ---------------------------------------------------------------------------------------------
 // ReplicaHost
 
-Deno.test("replica host: three hosts replicate a write over loopback and stop cleanly", async () => {
+test("replica host: three hosts replicate a write over loopback and stop cleanly", async () => {
   const ports = freePorts(6);
   const text = [1, 2, 3].map((id) => `${id} ${HOST} ${ports[id - 1]} ${ports[id + 2]}`).join("\n");
   const config = parseConfig(text, "test.txt");
@@ -646,7 +687,7 @@ Deno.test("replica host: three hosts replicate a write over loopback and stop cl
   }
 });
 
-Deno.test("replica host: a log that cannot be synced stops the replica before it acknowledges", async () => {
+test("replica host: a log that cannot be synced stops the replica before it acknowledges", async () => {
   const [clientPort, peerPort] = freePorts(2);
   const config = parseConfig(`1 ${HOST} ${clientPort} ${peerPort}`, "one.txt");
   const logs: string[] = [];
@@ -692,8 +733,8 @@ Deno.test("replica host: a log that cannot be synced stops the replica before it
   }
 });
 
-Deno.test("replica host: a port in use is a clear error and leaves nothing open", async () => {
-  const blocker = Deno.listen({ hostname: HOST, port: 0 });
+test("replica host: a port in use is a clear error and leaves nothing open", async () => {
+  const blocker = listen();
   const [peerPort] = freePorts(1);
   const config = parseConfig(`1 ${HOST} ${blocker.addr.port} ${peerPort}`, "one.txt");
   const host = new ReplicaHost({ config, id: 1, log: () => {} });
