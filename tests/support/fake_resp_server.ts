@@ -7,6 +7,7 @@
  * @module
  */
 import type { ByteString } from "../../src/core/types.ts";
+import type { ClusterConfig } from "../../src/config/config.ts";
 import {
   encodeBulk,
   encodeError,
@@ -229,4 +230,20 @@ export function deadPort(): number {
   const port = listener.addr.port;
   listener.close();
   return port;
+}
+
+/**
+ * A cluster config whose replicas 1, 2, ... have the given client ports on 127.0.0.1 (for
+ * clients pointed at fake servers; the peer ports are never used).
+ */
+export function configOf(clientPorts: number[]): ClusterConfig {
+  return {
+    path: "test.conf",
+    replicas: clientPorts.map((clientPort, i) => ({
+      id: i + 1,
+      host: "127.0.0.1",
+      clientPort,
+      peerPort: 40000 + i,
+    })),
+  };
 }

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
-import type { ClusterConfig } from "../../src/config/config.ts";
 import type { ByteString } from "../../src/core/types.ts";
 import { LamportClient, type ReplicaReport } from "../../src/client/client.ts";
 import {
@@ -17,6 +16,7 @@ import {
 } from "../../src/client/repl.ts";
 import { parseInvocation } from "../../src/cli/client.ts";
 import {
+  configOf,
   deadPort,
   type FakeHandler,
   FakeRespServer,
@@ -217,18 +217,6 @@ function kv(map: Map<ByteString, ByteString>): FakeHandler {
   return kvHandler(map, "# lamportkv\r\ndelivered:1\r\ndigest:d\r\n");
 }
 
-function config(ports: number[]): ClusterConfig {
-  return {
-    path: "t.conf",
-    replicas: ports.map((clientPort, i) => ({
-      id: i + 1,
-      host: "127.0.0.1",
-      clientPort,
-      peerPort: 41000 + i,
-    })),
-  };
-}
-
 async function repl(client: LamportClient, input: string): Promise<string> {
   const stdin = new PassThrough();
   const stdout = new PassThrough();
@@ -245,7 +233,7 @@ async function repl(client: LamportClient, input: string): Promise<string> {
 Deno.test("runRepl: runs commands, prints redis-cli style answers, stops at quit", async () => {
   const map = new Map<ByteString, ByteString>();
   const server = FakeRespServer.start(kv(map));
-  const client = new LamportClient(config([server.port]));
+  const client = new LamportClient(configOf([server.port]));
   try {
     const output = await repl(
       client,
@@ -287,8 +275,8 @@ Deno.test("runRepl: announces a failover and reports errors", async () => {
   const map = new Map<ByteString, ByteString>();
   const server = FakeRespServer.start(kv(map));
   const noQuorum = FakeRespServer.start(() => reply.error("NOQUORUM cannot reach a majority"));
-  const client = new LamportClient(config([noQuorum.port, server.port]));
-  const lonely = new LamportClient(config([deadPort()]), { deadlineMs: 100 });
+  const client = new LamportClient(configOf([noQuorum.port, server.port]));
+  const lonely = new LamportClient(configOf([deadPort()]), { deadlineMs: 100 });
   try {
     const output = await repl(client, "put a 1\nstatus\n");
     const lines = output.split("\n");

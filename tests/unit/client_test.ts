@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { ClusterConfig } from "../../src/config/config.ts";
 import type { ByteString } from "../../src/core/types.ts";
 import {
   ClientError,
@@ -8,6 +7,7 @@ import {
   type SwitchEvent,
 } from "../../src/client/client.ts";
 import {
+  configOf,
   deadPort,
   type FakeHandler,
   type FakeReply,
@@ -16,18 +16,6 @@ import {
   reply,
   waitFor,
 } from "../support/fake_resp_server.ts";
-
-function configOf(ports: number[]): ClusterConfig {
-  return {
-    path: "test.conf",
-    replicas: ports.map((port, i) => ({
-      id: i + 1,
-      host: "127.0.0.1",
-      clientPort: port,
-      peerPort: 40000 + i,
-    })),
-  };
-}
 
 /** Starts servers, runs `body`, and always closes everything. */
 async function withServers(

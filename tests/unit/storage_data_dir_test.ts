@@ -8,14 +8,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DataDirError, openDataDir } from "../../src/storage/data_dir.ts";
+import { withTempDirSync } from "../support/temp_dir.ts";
 
-function withTempDir(body: (root: string) => void): void {
-  const root = Deno.makeTempDirSync({ prefix: "lamportkv_dir_" });
-  try {
-    body(root);
-  } finally {
-    Deno.removeSync(root, { recursive: true });
-  }
+function withTempDir(body: (dir: string) => void): void {
+  withTempDirSync("lamportkv_dir_", body);
 }
 
 function refused(fn: () => unknown, message: string | RegExp): void {

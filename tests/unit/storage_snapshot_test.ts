@@ -13,14 +13,10 @@ import {
   writeFileAtomically,
   writeSnapshotFile,
 } from "../../src/storage/snapshot_file.ts";
+import { withTempDirSync } from "../support/temp_dir.ts";
 
 function withTempDir(body: (dir: string) => void): void {
-  const dir = Deno.makeTempDirSync({ prefix: "lamportkv_snap_" });
-  try {
-    body(dir);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  withTempDirSync("lamportkv_snap_", body);
 }
 
 const state = {

@@ -15,15 +15,11 @@ import {
   PREPARED_SEGMENT_FILE,
   segmentPath,
 } from "../../src/storage/wal_segments.ts";
+import { withTempDir as withTempDirIn } from "../support/temp_dir.ts";
 
 /** Runs `body` with a fresh temporary directory, removed afterwards. */
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "lamportkv_wal_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDirIn("lamportkv_wal_", body);
 }
 
 /** Small segments keep the files small and make rolling easy to reach. */
