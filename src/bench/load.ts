@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { concatBytes } from "../kv/bytes.ts";
+import { ConnWriter } from "../net/conn_writer.ts";
 import { HARD_CAP_SECONDS, type Mix, type StopRule } from "./args.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
@@ -206,9 +206,8 @@ class LoadConnection {
   #now = 0;
   #closed = false;
   #closeReason: string | null = null;
-  #writing = false;
-  #queued: Uint8Array[] = [];
-  #failure: string | null = null;
+  /** Writes requests in order, joining those queued in one turn into one socket write. */
+  readonly #writer: ConnWriter;
 
   constructor(phase: PhaseState, conn: Deno.TcpConn, target: Target) {
     this.#phase = phase;
@@ -218,6 +217,11 @@ class LoadConnection {
     this.#sentAt = new Float64Array(this.#pipeline);
     this.#kind = new Uint8Array(this.#pipeline);
     this.#measured = new Uint8Array(this.#pipeline);
+    // A failed write fails what is in flight; the read side then ends on the closed socket.
+    this.#writer = new ConnWriter(
+      conn,
+      (err) => this.#lose(this.#closeReason ?? `write failed: ${describe(err)}`),
+    );
   }
 
   /** Handles one complete reply (called by the counter, in order). */
@@ -265,10 +269,6 @@ class LoadConnection {
         this.#lose(describe(err));
         break;
       }
-      if (this.#failure !== null) {
-        this.#lose(this.#failure);
-        break;
-      }
       this.#fill(now);
     }
     this.close(null);
@@ -307,7 +307,7 @@ class LoadConnection {
 
   /** Sends as many new requests as the phase allows, in one write. */
   #fill(now: number): void {
-    if (this.#closed || this.#failure !== null) return;
+    if (this.#closed) return;
     const phase = this.#phase;
     const n = phase.allowance(now, this.#pipeline - this.#inFlight);
     if (n === 0) return;
@@ -328,44 +328,7 @@ class LoadConnection {
       slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
     }
     this.#inFlight += n;
-    this.#send(batch.subarray(0, offset));
-  }
-
-  /** Writes `bytes` after any write still in progress (never two writes at once). */
-  #send(bytes: Uint8Array): void {
-    if (this.#writing) {
-      this.#queued.push(bytes);
-      return;
-    }
-    this.#writing = true;
-    this.#writeLoop(bytes);
-  }
-
-  /**
-   * Writes `first`, then whatever was queued meanwhile, until the queue is empty; clears
-   * `#writing` in the same synchronous step that finds the queue empty, so no request queued
-   * later is left behind. Never rejects.
-   */
-
-  async #writeLoop(first: Uint8Array): Promise<void> {
-    let bytes = first;
-    try {
-      // Each round writes what was queued meanwhile; the pipeline limits how much that is.
-      for (let round = 0; round < 1_000_000_000; round++) {
-        let off = 0;
-        while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
-        if (this.#queued.length === 0) break;
-        bytes = concatBytes(this.#queued);
-        this.#queued = [];
-      }
-      this.#writing = false;
-    } catch (err) {
-      this.#writing = false;
-      // The read side notices too (or is woken by the close); make sure it does.
-      this.#failure = `write failed: ${describe(err)}`;
-      this.#queued = [];
-      this.#lose(this.#closeReason ?? this.#failure);
-    }
+    this.#writer.write(batch.subarray(0, offset));
   }
 }
 
