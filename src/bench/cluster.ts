@@ -11,9 +11,10 @@ import { resolve } from "node:path";
 import type { ClusterConfig } from "../config/config.ts";
 import { describeStatus, forEachLine, nodeCommandArgs } from "../cli/cluster.ts";
 import { allNormalInOneView, parseInfo } from "../net/commands.ts";
-import { encodeCommand, RespError, RespReplyParser } from "../net/resp.ts";
+import { RespError } from "../net/resp.ts";
+import { RespConnection } from "../client/connection.ts";
 import type { FsyncChoice } from "./args.ts";
-import { connectWithTimeout, type Target } from "./load.ts";
+import type { Target } from "./load.ts";
 
 /** The cluster cannot be reached or started (exit status 1). */
 export class ClusterError extends Error {
@@ -43,44 +44,17 @@ export async function fetchInfo(
   target: Target,
   timeoutMs: number,
 ): Promise<Record<string, string>> {
-  const conn = await connectWithTimeout(target, timeoutMs);
-  const timer = setTimeout(() => {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  }, timeoutMs);
+  const conn = await RespConnection.connect(target.host, target.port, {
+    connectTimeoutMs: timeoutMs,
+    requestTimeoutMs: timeoutMs,
+  });
   try {
-    const request = encodeCommand(["INFO"]);
-    let off = 0;
-    while (off < request.length) off += await conn.write(request.subarray(off));
-    const parser = new RespReplyParser();
-    const buf = new Uint8Array(16 * 1024);
-    // Bounded in time by the timer, which closes the connection.
-    for (let reads = 0; reads < 10_000; reads++) {
-      let n: number | null;
-      try {
-        n = await conn.read(buf);
-      } catch (err) {
-        throw new Error(`no INFO reply within ${timeoutMs} ms (${describe(err)})`);
-      }
-      if (n === null) throw new Error("connection closed before the INFO reply");
-      parser.push(buf.subarray(0, n));
-      const value = parser.next();
-      if (value === undefined) continue;
-      if (value instanceof RespError) throw new Error(`INFO failed: -${value.message}`);
-      if (typeof value !== "string") throw new Error("INFO: unexpected reply");
-      return parseInfo(value);
-    }
-    throw new Error("INFO reply too long");
+    const value = await conn.send(["INFO"]);
+    if (value instanceof RespError) throw new Error(`INFO failed: -${value.message}`);
+    if (typeof value !== "string") throw new Error("INFO: unexpected reply");
+    return parseInfo(value);
   } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // closed by the timer
-    }
+    await conn.close();
   }
 }
 

@@ -333,7 +333,7 @@ class LoadConnection {
 }
 
 /** Opens a TCP connection with a deadline; a connection that opens too late is closed. */
-export async function connectWithTimeout(
+async function connectWithTimeout(
   target: Target,
   timeoutMs: number,
 ): Promise<Deno.TcpConn> {
