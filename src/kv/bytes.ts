@@ -4,19 +4,20 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { ByteString } from "../core/types.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Raw bytes to a byte string (lossless). */
+/** Raw bytes to a byte string (lossless: true latin1, not windows-1252). */
 export function bytesToByteString(bytes: Uint8Array): ByteString {
-  let out = "";
-  const chunk = 0x8000;
-  for (let i = 0; i < bytes.length; i += chunk) {
-    out += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  if (bytes.length <= 16) {
+    let s = "";
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return s;
   }
-  return out;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
 }
 
 /** A byte string back to raw bytes (lossless). */

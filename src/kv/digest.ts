@@ -8,7 +8,7 @@
 import type { ByteString } from "../core/types.ts";
 
 /** Two independent 32-bit hashes (FNV-1a and a multiplicative variant) of `key`, 0, `value`. */
-export function pairHash(key: ByteString, value: ByteString): [number, number] {
+function pairHash(key: ByteString, value: ByteString): [number, number] {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
   const mix = (code: number) => {

@@ -10,7 +10,7 @@ import type { StateMachine } from "../core/replica.ts";
 import { MapDigest } from "./digest.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
-export const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
+const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
 
 /** The snapshot form of a {@link KvStore}. */
 export interface KvSnapshot {

@@ -13,8 +13,8 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import type { ByteString } from "../core/types.ts";
+import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.ts";
 
 /** Size limits of the request parser. Exceeding any of them is a fatal protocol error. */
 export interface RespLimits {
@@ -111,14 +111,9 @@ const SHRINK_ABOVE_BYTES = 256 * 1024;
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
-/** Bytes `[from, to)` of `buf` as a ByteString (true latin1, not windows-1252). */
+/** Bytes `[from, to)` of `buf` as a ByteString. */
 function latin1(buf: Uint8Array, from: number, to: number): ByteString {
-  if (to - from <= 16) {
-    let s = "";
-    for (let i = from; i < to; i++) s += String.fromCharCode(buf[i]);
-    return s;
-  }
-  return Buffer.from(buf.buffer, buf.byteOffset + from, to - from).toString("latin1");
+  return bytesToByteString(buf.subarray(from, to));
 }
 
 /** Writes ByteString `s` into `out` at `offset`; throws on a char code above 255. */
@@ -135,11 +130,7 @@ function writeByteString(s: ByteString, out: Uint8Array, offset: number): void {
 }
 
 /** ASCII text (lengths, integers, fixed markers) to bytes. */
-function ascii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
+const ascii: (s: string) => Uint8Array = byteStringToBytes;
 
 /**
  * Parses `buf[from, to)` as a decimal integer exactly like Redis's `string2ll`: optional `-`,
@@ -735,17 +726,7 @@ export function encodeNullArray(): Uint8Array {
 
 /** An array reply whose elements are already encoded replies. */
 export function encodeArray(elements: Uint8Array[]): Uint8Array {
-  const header = ascii(`*${elements.length}\r\n`);
-  let total = header.length;
-  for (const e of elements) total += e.length;
-  const out = new Uint8Array(total);
-  out.set(header, 0);
-  let offset = header.length;
-  for (const e of elements) {
-    out.set(e, offset);
-    offset += e.length;
-  }
-  return out;
+  return concatBytes([ascii(`*${elements.length}\r\n`), ...elements]);
 }
 
 /**
