@@ -310,7 +310,7 @@ export class Replica {
     this.#accept(entry, out);
     this.#unacked.push(entry);
     const msg: PeerMessage = { type: "update", entry };
-    for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
+    this.#sendTo(this.#others(), msg, out);
   }
 
   // ---- local reads ----
@@ -343,7 +343,7 @@ export class Replica {
       ts: this.#clock.tick(),
       round: this.#probeRound,
     };
-    for (const peer of this.#others()) out.push({ type: "send", to: peer, msg });
+    this.#sendTo(this.#others(), msg, out);
   }
 
   #readConfirmed(read: LocalRead): boolean {
@@ -380,7 +380,7 @@ export class Replica {
       case "ack":
         return this.#onNormalMessage(from, msg, out);
       case "probe":
-        if (this.#state === "normal" && msg.view === this.#view && this.#members.includes(from)) {
+        if (this.#servesViewWith(from, msg.view)) {
           const answer: PeerMessage = {
             type: "probe-ack",
             view: this.#view,
@@ -391,7 +391,7 @@ export class Replica {
         }
         return;
       case "probe-ack":
-        if (this.#state === "normal" && msg.view === this.#view && this.#members.includes(from)) {
+        if (this.#servesViewWith(from, msg.view)) {
           this.#probeAcked.set(from, Math.max(this.#probeAcked.get(from) ?? 0, msg.round));
         }
         return;
@@ -419,7 +419,7 @@ export class Replica {
     if (this.#accepted?.view === view && this.#accepted.members.includes(from)) this.#commit(out);
     // The majority moved on without us: stop serving from this view.
     if (this.#state === "normal" && view > this.#view) this.#stopServing("joining");
-    if (this.#state !== "normal" || view !== this.#view || !this.#members.includes(from)) return;
+    if (!this.#servesViewWith(from, view)) return;
     if (msg.type === "update") {
       const { entry } = msg;
       invariant(entry.origin === from, `replica ${from} relayed an update of ${entry.origin}`);
@@ -912,6 +912,16 @@ export class Replica {
     this.#state = "joining";
   }
 
+  /** Sends `msg` to each of `peers`. */
+  #sendTo(peers: readonly ReplicaId[], msg: PeerMessage, out: Action[]): void {
+    for (const to of peers) out.push({ type: "send", to, msg });
+  }
+
+  /** True when this replica is normal in `view` and `from` is a member of it. */
+  #servesViewWith(from: ReplicaId, view: number): boolean {
+    return this.#state === "normal" && view === this.#view && this.#members.includes(from);
+  }
+
   #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[]): void {
     this.#vcOutbox.set(to, msg);
     out.push({ type: "send", to, msg });
@@ -935,9 +945,7 @@ export class Replica {
   #broadcastAck(out: Action[]): void {
     this.#ackDirty = false;
     const msg = this.#ackMessage();
-    for (const peer of this.#replicas) {
-      if (peer !== this.id) out.push({ type: "send", to: peer, msg });
-    }
+    this.#sendTo(this.#replicas.filter((p) => p !== this.id), msg, out);
   }
 
   #others(): ReplicaId[] {
