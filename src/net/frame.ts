@@ -7,6 +7,8 @@
  * @module
  */
 
+import { ByteQueue } from "./byte_queue.ts";
+
 /** The largest payload a frame may carry by default: 64 MiB. */
 export const MAX_FRAME_BYTES: number = 64 * 1024 * 1024;
 
@@ -50,9 +52,7 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
  */
 export class FrameDecoder {
   readonly #max: number;
-  #buf = new Uint8Array(0);
-  #start = 0;
-  #end = 0;
+  readonly #q = new ByteQueue();
   #error: FrameError | null = null;
 
   /** Creates a decoder that refuses payloads longer than `maxFrameBytes`. */
@@ -65,30 +65,13 @@ export class FrameDecoder {
 
   /** Number of bytes received but not yet returned as part of a frame (0 after a FrameError). */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#q.available;
   }
 
   /** Appends received bytes. The chunk is copied; the caller may reuse it. Never throws. */
   push(chunk: Uint8Array): void {
-    if (this.#error !== null || chunk.length === 0) return;
-    const pending = this.#end - this.#start;
-    if (pending === 0) {
-      this.#start = this.#end = 0;
-    }
-    if (this.#end + chunk.length > this.#buf.length) {
-      const needed = pending + chunk.length;
-      if (needed <= this.#buf.length && this.#start > 0) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-      } else {
-        const grown = new Uint8Array(Math.max(needed, this.#buf.length * 2, 4096));
-        grown.set(this.#buf.subarray(this.#start, this.#end));
-        this.#buf = grown;
-      }
-      this.#start = 0;
-      this.#end = pending;
-    }
-    this.#buf.set(chunk, this.#end);
-    this.#end += chunk.length;
+    if (this.#error !== null) return;
+    this.#q.append(chunk);
     this.#checkHeader();
   }
 
@@ -99,34 +82,33 @@ export class FrameDecoder {
    */
   next(): Uint8Array | null {
     if (this.#error !== null) throw this.#error;
-    const pending = this.#end - this.#start;
-    if (pending < FRAME_HEADER_BYTES) return null;
+    const q = this.#q;
+    if (q.available < FRAME_HEADER_BYTES) return null;
     const length = this.#readLength();
-    if (pending < FRAME_HEADER_BYTES + length) return null;
-    const from = this.#start + FRAME_HEADER_BYTES;
-    const payload = this.#buf.slice(from, from + length);
-    this.#start = from + length;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (q.available < FRAME_HEADER_BYTES + length) return null;
+    const from = q.start + FRAME_HEADER_BYTES;
+    const payload = q.buf.slice(from, from + length);
+    q.start = from + length;
+    q.resetIfEmpty();
     this.#checkHeader();
     return payload;
   }
 
   #readLength(): number {
-    const b = this.#buf;
-    const i = this.#start;
+    const b = this.#q.buf;
+    const i = this.#q.start;
     return ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
   }
 
   /** Breaks the decoder if the frame at the head declares an oversized length. */
   #checkHeader(): void {
-    if (this.#end - this.#start < FRAME_HEADER_BYTES) return;
+    if (this.#q.available < FRAME_HEADER_BYTES) return;
     const length = this.#readLength();
     if (length > this.#max) {
       this.#error = new FrameError(
         `frame declares ${length} bytes, more than the limit of ${this.#max} bytes`,
       );
-      this.#buf = new Uint8Array(0);
-      this.#start = this.#end = 0;
+      this.#q.release();
     }
   }
 }

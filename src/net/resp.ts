@@ -15,6 +15,7 @@
  */
 import type { ByteString } from "../core/types.ts";
 import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.ts";
+import { ByteQueue } from "./byte_queue.ts";
 
 /** Size limits of the request parser. Exceeding any of them is a fatal protocol error. */
 export interface RespLimits {
@@ -103,10 +104,6 @@ const BACKSLASH = 0x5c;
 
 /** A `*<n>` or `$<n>` header never needs more digits than this; longer ones are rejected early. */
 const MAX_HEADER_DIGITS = 32;
-/** Initial capacity of a parser buffer. */
-const INITIAL_BUFFER_BYTES = 16 * 1024;
-/** An empty parser buffer larger than this is replaced by a small one (frees big values). */
-const SHRINK_ABOVE_BYTES = 256 * 1024;
 
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
@@ -154,53 +151,6 @@ function parseStrictInteger(buf: Uint8Array, from: number, to: number): number |
   }
   if (value > Number.MAX_SAFE_INTEGER) return null;
   return negative ? -value : value;
-}
-
-/** A growable byte queue: bytes are appended at the end and consumed from the front. */
-class ByteQueue {
-  buf: Uint8Array = new Uint8Array(INITIAL_BUFFER_BYTES);
-  start = 0;
-  end = 0;
-
-  get available(): number {
-    return this.end - this.start;
-  }
-
-  append(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    if (this.end + chunk.length > this.buf.length) this.#makeRoom(chunk.length);
-    this.buf.set(chunk, this.end);
-    this.end += chunk.length;
-  }
-
-  /** Call when the consumer has taken everything: rewinds, and drops a big buffer. */
-  resetIfEmpty(): void {
-    if (this.start !== this.end) return;
-    this.start = 0;
-    this.end = 0;
-    if (this.buf.length > SHRINK_ABOVE_BYTES) this.buf = new Uint8Array(INITIAL_BUFFER_BYTES);
-  }
-
-  release(): void {
-    this.buf = new Uint8Array(0);
-    this.start = 0;
-    this.end = 0;
-  }
-
-  #makeRoom(extra: number): void {
-    const live = this.end - this.start;
-    const need = live + extra;
-    if (need <= this.buf.length >>> 1) {
-      // Plenty of room once the consumed prefix is dropped: slide the live bytes down.
-      this.buf.copyWithin(0, this.start, this.end);
-    } else {
-      const grown = new Uint8Array(Math.max(need, this.buf.length * 2, INITIAL_BUFFER_BYTES));
-      grown.set(this.buf.subarray(this.start, this.end));
-      this.buf = grown;
-    }
-    this.start = 0;
-    this.end = live;
-  }
 }
 
 /** Result of reading a `*<n>\r\n` / `$<n>\r\n` header. */
