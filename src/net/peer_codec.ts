@@ -182,7 +182,12 @@ function describe(v: unknown): string {
 }
 
 /** Checks that `v` is a plain object with exactly the `required` and (some of) `optional` keys. */
-function object(v: unknown, path: string, required: string[], optional: string[] = []): Obj {
+function object(
+  v: unknown,
+  path: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+): Obj {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     fail(path, `expected an object, got ${describe(v)}`);
   }
@@ -243,31 +248,39 @@ function frameFromWire(v: unknown): PeerFrame {
   }
 }
 
+/** The fields of each peer message type besides `type` (exactly these, all required). */
+const MESSAGE_FIELDS: Record<PeerMessage["type"], readonly string[]> = {
+  update: ["entry"],
+  ack: ["view", "promised", "ts", "acks"],
+  propose: ["view", "ts", "members", "delivered"],
+  flush: ["view", "ts", "report"],
+  newview: ["view", "ts", "members", "install"],
+  accepted: ["view", "ts"],
+  commit: ["view", "ts"],
+  probe: ["view", "ts", "round"],
+  "probe-ack": ["view", "ts", "round"],
+};
+
+/** Every field some message type has (a field outside it is reported before the type). */
+const ANY_MESSAGE_FIELD: readonly string[] = [...new Set(Object.values(MESSAGE_FIELDS).flat())];
+
 function messageFromWire(v: unknown, path: string): PeerMessage {
-  const head = object(v, path, ["type"], [
-    "entry",
-    "view",
-    "promised",
-    "ts",
-    "acks",
-    "members",
-    "delivered",
-    "report",
-    "install",
-    "round",
-  ]);
   const at = (key: string) => join(path, key);
-  const common = (o: Obj) => ({
+  const head = object(v, path, ["type"], ANY_MESSAGE_FIELD);
+  const type = head.type;
+  if (typeof type !== "string" || !Object.hasOwn(MESSAGE_FIELDS, type)) {
+    return fail(at("type"), `unknown message type ${describe(type)}`);
+  }
+  const o = object(v, path, ["type", ...MESSAGE_FIELDS[type as PeerMessage["type"]]]);
+  const common = () => ({
     view: integer(o.view, at("view"), 0),
     ts: integer(o.ts, at("ts"), 0),
   });
-  switch (head.type) {
+  switch (type) {
     case "update": {
-      const o = object(v, path, ["type", "entry"]);
       return { type: "update", entry: entryFromWire(o.entry, at("entry")) };
     }
     case "ack": {
-      const o = object(v, path, ["type", "view", "promised", "ts", "acks"]);
       return {
         type: "ack",
         view: integer(o.view, at("view"), -1),
@@ -277,39 +290,34 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
       };
     }
     case "propose": {
-      const o = object(v, path, ["type", "view", "ts", "members", "delivered"]);
       return {
         type: "propose",
-        ...common(o),
+        ...common(),
         members: idsFromWire(o.members, at("members")),
         delivered: integer(o.delivered, at("delivered"), 0),
       };
     }
     case "flush": {
-      const o = object(v, path, ["type", "view", "ts", "report"]);
-      return { type: "flush", ...common(o), report: reportFromWire(o.report, at("report")) };
+      return { type: "flush", ...common(), report: reportFromWire(o.report, at("report")) };
     }
     case "newview": {
-      const o = object(v, path, ["type", "view", "ts", "members", "install"]);
       return {
         type: "newview",
-        ...common(o),
+        ...common(),
         members: idsFromWire(o.members, at("members")),
         install: installFromWire(o.install, at("install")),
       };
     }
     case "accepted":
     case "commit": {
-      const o = object(v, path, ["type", "view", "ts"]);
-      return { type: head.type, ...common(o) };
+      return { type, ...common() };
     }
     case "probe":
     case "probe-ack": {
-      const o = object(v, path, ["type", "view", "ts", "round"]);
-      return { type: head.type, ...common(o), round: integer(o.round, at("round"), 1) };
+      return { type, ...common(), round: integer(o.round, at("round"), 1) };
     }
     default:
-      return fail(at("type"), `unknown message type ${describe(head.type)}`);
+      return fail(at("type"), `unknown message type ${describe(type)}`);
   }
 }
 
