@@ -110,7 +110,8 @@ export class ClientServer {
   /** Operations submitted to the handler and not yet answered, over all connections. */
   #outstanding = 0;
   /** Read loops waiting for {@link #outstanding} to drop below the cap. */
-  #globalWaiters: (() => void)[] = [];
+  /** Read loops parked on the global cap, each with its wake-up. */
+  readonly #globalWaiters = new Map<ClientConn, () => void>();
   #acceptor: AcceptLoop | undefined;
   /** Set by close(): nothing new is started. */
   readonly #conns = new Set<ClientConn>();
@@ -182,11 +183,10 @@ export class ClientServer {
     const wake = c.wake;
     c.wake = undefined;
     wake?.();
-    if (c.closed && this.#globalWaiters.length > 0) {
-      // A closed connection may be parked on the global cap: let every parked loop re-check.
-      const waiters = this.#globalWaiters;
-      this.#globalWaiters = [];
-      for (const resume of waiters) resume();
+    if (c.closed) {
+      // Its loop may be parked on the global cap: let it see the close (only this one).
+      this.#globalWaiters.get(c)?.();
+      this.#globalWaiters.delete(c);
     }
   }
 
@@ -200,7 +200,7 @@ export class ClientServer {
   async #drain(c: ClientConn): Promise<void> {
     while (!c.closed && this.#saturated(c)) {
       if (this.#outstanding >= this.#maxOutstanding) {
-        await new Promise<void>((resolve) => this.#globalWaiters.push(resolve));
+        await new Promise<void>((resolve) => this.#globalWaiters.set(c, resolve));
       } else if (c.inFlight > this.#maxInFlight) {
         await new Promise<void>((resolve) => (c.wake = resolve));
       } else {
@@ -359,11 +359,14 @@ export class ClientServer {
       case "op": {
         const fill = this.#reserve(c);
         this.#outstanding += 1;
+        let answered = false;
         this.#opts.handler.submit(parsed.cmd, (outcome) => {
+          if (answered) return; // a second answer is ignored, and does not free a second slot
+          answered = true;
           this.#outstanding -= 1;
-          if (this.#globalWaiters.length > 0 && this.#outstanding < this.#maxOutstanding) {
-            const waiters = this.#globalWaiters;
-            this.#globalWaiters = [];
+          if (this.#globalWaiters.size > 0 && this.#outstanding < this.#maxOutstanding) {
+            const waiters = [...this.#globalWaiters.values()];
+            this.#globalWaiters.clear();
             for (const wake of waiters) wake();
           }
           if (c.closed) return;

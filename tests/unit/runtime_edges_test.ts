@@ -624,6 +624,22 @@ test("client server: replies for a client that disconnected are dropped", async 
   await server.close();
 });
 
+test("client server: a second answer to one request is ignored and frees no second slot", async () => {
+  const fake = new FakeReplica();
+  const server = clientServer(fake, 1024, 1);
+  const c = await RawConn.open(server.addr.port);
+  await c.write("GET a\r\nGET b\r\n");
+  await waitFor(() => fake.submitted.length === 1, "the first op (the cap is one)");
+  fake.submitted[0].respond(value("first"));
+  fake.submitted[0].respond(value("again"));
+  assert.equal(server.outstandingOps, 0);
+  await waitFor(() => fake.submitted.length === 2, "the second op");
+  assert.equal(server.outstandingOps, 1, "the cap still counts the second op");
+  fake.submitted[1].respond(value("second"));
+  await waitFor(() => c.replies().length === 2, "two replies");
+  assert.deepEqual(c.replies(), ["first", "second"]);
+});
+
 test("client server: stops reading a connection with too many requests in flight", async () => {
   const fake = new FakeReplica();
   const server = clientServer(fake, 4);
