@@ -60,7 +60,18 @@ interface Invocation {
   command: string[];
 }
 
-const VALUE_OPTIONS = new Set(["-r", "--replica", "-t", "--timeout"]);
+const OPTIONS = {
+  replica: { type: "string", short: "r" },
+  timeout: { type: "string", short: "t" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The spellings of the options that take a value (`-r`, `--replica`, ...). */
+const VALUE_OPTIONS = new Set(
+  Object.entries(OPTIONS).flatMap(([name, o]) =>
+    o.type === "string" ? [`--${name}`, `-${o.short}`] : []
+  ),
+);
 
 /**
  * Parses the command line. Options are read up to the command (the second positional); the
@@ -93,11 +104,7 @@ export function parseInvocation(args: string[]): Invocation {
   try {
     parsed = parseArgs({
       args: args.slice(0, split),
-      options: {
-        replica: { type: "string", short: "r" },
-        timeout: { type: "string", short: "t" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: OPTIONS,
       allowPositionals: true,
       strict: true,
     });

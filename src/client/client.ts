@@ -129,7 +129,6 @@ export class LamportClient {
   #connIndex = -1;
   /** The replica last talked to and why it was left, for the next switch event. */
   #left: { index: number; reason: SwitchReason; detail: string } | null = null;
-  #lastConnected = -1;
   #seq = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -169,7 +168,7 @@ export class LamportClient {
 
   /** The id of the replica currently connected to, or null. */
   get replica(): ReplicaId | null {
-    return this.#conn && !this.#conn.closed ? this.config.replicas[this.#connIndex].id : null;
+    return this.replicaAddress?.id ?? null;
   }
 
   /** The address of the replica currently connected to, or null. */
@@ -401,10 +400,11 @@ export class LamportClient {
         return "client closed";
       }
       const old = this.#conn;
+      const previous = this.#connIndex;
       this.#conn = conn;
       this.#connIndex = index;
       if (old) await this.#release(old);
-      this.#announce(index);
+      this.#announce(index, previous);
       return null;
     } catch (err) {
       return `replica ${replica.id}: ${errorMessage(err)}`;
@@ -412,11 +412,9 @@ export class LamportClient {
   }
 
   /** Reports a switch when the replica just connected to is not the one talked to before. */
-  #announce(index: number): void {
+  #announce(index: number, previous: number): void {
     const left = this.#left;
     this.#left = null;
-    const previous = this.#lastConnected;
-    this.#lastConnected = index;
     if (index === previous) return;
     // `left` is the replica whose failure started the search (the preferred one on the first
     // connect); without it there was nothing before.

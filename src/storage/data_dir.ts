@@ -98,15 +98,14 @@ export function openDataDir(dir: string, identity: DataDirIdentity): DataDirPath
 
 /** Creates `dir` if missing; returns whether it did. */
 function createDirectory(dir: string): boolean {
-  let existed = true;
   try {
-    const info = Deno.statSync(dir);
-    if (!info.isDirectory) throw new DataDirError(`data directory ${dir} is not a directory`);
+    if (!Deno.statSync(dir).isDirectory) {
+      throw new DataDirError(`data directory ${dir} is not a directory`);
+    }
+    return false;
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw wrap(e, `cannot use data directory ${dir}`);
-    existed = false;
   }
-  if (existed) return false;
   try {
     Deno.mkdirSync(dir, { recursive: true });
   } catch (e) {
