@@ -31,15 +31,14 @@ import {
   argvOf,
   type HistoryOpSpec,
   HistoryRecorder,
+  isConnectionTrouble,
   randomOp,
   type ReplyClass,
   workloadSeed,
 } from "../support/history.ts";
 import { Prng } from "../support/prng.ts";
 import {
-  ConnectionClosedError,
   describeError,
-  ReplyTimeoutError,
   RespTestClient,
   type TestCluster,
   withCluster,
@@ -75,13 +74,6 @@ interface SentOp {
 /** A short printable form of a reply. */
 function show(reply: RespValue): string {
   return reply instanceof RespError ? `-${reply.message}` : JSON.stringify(reply);
-}
-
-/** A timeout, a refused connection or a lost one. */
-function isConnectionTrouble(err: unknown): boolean {
-  return err instanceof ReplyTimeoutError || err instanceof ConnectionClosedError ||
-    err instanceof Deno.errors.ConnectionRefused ||
-    err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BrokenPipe;
 }
 
 /**

@@ -85,7 +85,8 @@ Deno.test({
         assert.equal(await cli(cluster, 2, "DEL", "k"), "1");
         assert.equal(await cli(cluster, 1, "EXISTS", "k"), "0");
         assert.equal(await cli(cluster, 1, "DEL", "k"), "0");
-        assert.equal(await cli(cluster, 3, "GET", "k"), ""); // raw mode prints nil as ""
+        // Raw mode prints nil and "" alike; --no-raw tells them apart.
+        assert.equal(await cli(cluster, 3, "--no-raw", "GET", "k"), "(nil)");
       });
 
       await step("PING and INFO", async () => {

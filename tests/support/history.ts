@@ -268,7 +268,7 @@ export function argvOf(op: HistoryOpSpec): string[] {
 }
 
 /** A timeout, a refused connection or a lost one. */
-function isConnectionTrouble(err: unknown): boolean {
+export function isConnectionTrouble(err: unknown): boolean {
   return err instanceof ReplyTimeoutError || err instanceof ConnectionClosedError ||
     err instanceof Deno.errors.ConnectionRefused ||
     err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BrokenPipe;

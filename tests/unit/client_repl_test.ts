@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Prng } from "../support/prng.ts";
 import { PassThrough } from "node:stream";
 import type { ByteString } from "../../src/core/types.ts";
 import { LamportClient, type ReplicaReport } from "../../src/client/client.ts";
@@ -65,11 +66,8 @@ Deno.test("quoteByteString: redis-cli style, UTF-8 shown as text", () => {
 });
 
 Deno.test("quoteByteString: typing the quoted form back gives the same bytes", () => {
-  let seed = 12345;
-  const random = () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed / 2 ** 31;
-  };
+  const prng = new Prng(12345);
+  const random = () => prng.next();
   const pieces = ["a", " ", '"', "'", "\\", "\xc3\xa9", "\xf0\x9f\x98\x80", "\xff", "\x00", "\n"];
   for (let round = 0; round < 500; round++) {
     let s = "";

@@ -262,11 +262,13 @@ Deno.test("fault proxy: a delayed link forwards every byte in order", async () =
     const c = await connect(proxy.port);
     clients.push(c);
     const parts = Array.from({ length: 20 }, (_, i) => `part-${i};`);
+    const sent = performance.now();
     await c.write(hello(2));
     for (const p of parts) await c.write(p);
     const t = await target.waitAccepted(1, "the delayed connection to reach the target");
     const want = concatBytes([hello(2), encoder.encode(parts.join(""))]);
     await t.waitBytes(want.length, "every delayed byte");
+    assert.ok(performance.now() - sent >= 30, "the bytes arrived without the 30 ms delay");
     assert.deepEqual(t.bytes, want);
     // A delay set on an open connection applies to later chunks; back to pass works too.
     proxy.setRule(2, delayRule(5));
