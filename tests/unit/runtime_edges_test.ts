@@ -69,8 +69,25 @@ function listen(port = 0): Deno.TcpListener {
   return track(Deno.listen({ hostname: HOST, port }), (l) => l.close());
 }
 
-/** A peer link, closed by {@link test}. */
-function newLink(options: ConstructorParameters<typeof PeerLink>[0]): PeerLink {
+type LinkOptions = ConstructorParameters<typeof PeerLink>[0];
+
+/**
+ * A link from replica 1 to peer 2 at `port` with quick back-off (`overrides` on top), closed by
+ * {@link test}.
+ */
+function newLink(port: number, overrides: Partial<LinkOptions>): PeerLink {
+  const options: LinkOptions = {
+    self: 1,
+    peer: 2,
+    hostname: HOST,
+    port,
+    cluster: CLUSTER,
+    minBackoffMs: 1,
+    maxBackoffMs: 4,
+    log: () => {},
+    onUp: () => {},
+    ...overrides,
+  };
   return track(new PeerLink(options), (l) => l.close());
 }
 
@@ -177,12 +194,7 @@ test("peer link: hello first, link-up sends next, reconnects after the remote cl
   const listener = listen();
   const logs: string[] = [];
   let ups = 0;
-  const link: PeerLink = newLink({
-    self: 1,
-    peer: 2,
-    hostname: HOST,
-    port: listener.addr.port,
-    cluster: CLUSTER,
+  const link: PeerLink = newLink(listener.addr.port, {
     minBackoffMs: 5,
     maxBackoffMs: 20,
     log: (l) => logs.push(l),
@@ -228,14 +240,8 @@ test("peer link: retries an unreachable peer, logging it once", async () => {
   const port = probe.addr.port;
   probe.close(); // nothing listens there now
   const logs: string[] = [];
-  const link = newLink({
-    self: 1,
+  const link = newLink(port, {
     peer: 3,
-    hostname: HOST,
-    port,
-    cluster: CLUSTER,
-    minBackoffMs: 1,
-    maxBackoffMs: 4,
     stableMs: 20,
     log: (l) => logs.push(l),
     onUp: () => {},
@@ -258,14 +264,7 @@ test("peer link: a peer that drops every connection at once is logged once", asy
   const listener = listen();
   const logs: string[] = [];
   let ups = 0;
-  const link = newLink({
-    self: 1,
-    peer: 2,
-    hostname: HOST,
-    port: listener.addr.port,
-    cluster: CLUSTER,
-    minBackoffMs: 1,
-    maxBackoffMs: 4,
+  const link = newLink(listener.addr.port, {
     stableMs: 50,
     log: (l) => logs.push(l),
     onUp: () => ups++,
@@ -290,14 +289,7 @@ test("peer link: more than the queue bound drops the connection and reconnects",
   const listener = listen();
   const logs: string[] = [];
   let ups = 0;
-  const link = newLink({
-    self: 1,
-    peer: 2,
-    hostname: HOST,
-    port: listener.addr.port,
-    cluster: CLUSTER,
-    minBackoffMs: 1,
-    maxBackoffMs: 4,
+  const link = newLink(listener.addr.port, {
     maxQueuedBytes: 1000,
     log: (l) => logs.push(l),
     onUp: () => ups++,
