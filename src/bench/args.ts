@@ -8,9 +8,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { MAX_VALUE_BYTES } from "../net/commands.ts";
-import { fsyncOption, integerInRange, intOption as integerOption } from "../cli/options.ts";
+import {
+  fsyncOption,
+  integerInRange,
+  intOption as integerOption,
+  parseCommandLine,
+} from "../cli/options.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 
 /** The `--help` text. */
@@ -184,30 +188,20 @@ export function parseMixes(text: string): Mix[] {
  *   of range, `--ops` together with `--seconds`, or `--fsync` without `--spawn`.
  */
 export function parseBenchArgs(args: string[]): BenchOptions | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: "boolean", short: "h" },
-        spawn: { type: "boolean" },
-        fsync: { type: "string" },
-        clients: { type: "string" },
-        seconds: { type: "string" },
-        ops: { type: "string" },
-        mix: { type: "string" },
-        "value-size": { type: "string" },
-        keys: { type: "string" },
-        pipeline: { type: "string" },
-        warmup: { type: "string" },
-        json: { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new BenchUsageError(err instanceof Error ? err.message : String(err));
-  }
+  const parsed = parseCommandLine(args, {
+    help: { type: "boolean", short: "h" },
+    spawn: { type: "boolean" },
+    fsync: { type: "string" },
+    clients: { type: "string" },
+    seconds: { type: "string" },
+    ops: { type: "string" },
+    mix: { type: "string" },
+    "value-size": { type: "string" },
+    keys: { type: "string" },
+    pipeline: { type: "string" },
+    warmup: { type: "string" },
+    json: { type: "string" },
+  }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
   const [configPath, ...extra] = parsed.positionals;

@@ -7,9 +7,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
+import { parseCommandLine } from "./options.ts";
 
 /** The `--help` text. */
 export const CLUSTER_USAGE = `Usage: deno task cluster <config> [options]
@@ -174,18 +174,13 @@ export async function runCluster(config: ClusterConfig, nodeOptions: string[]): 
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        verbose: { type: "boolean", short: "v" },
-        help: { type: "boolean", short: "h" },
-        fsync: { type: "string" },
-        "failure-timeout": { type: "string" },
-        "snapshot-every": { type: "string" },
-      },
-    });
+    parsed = parseCommandLine(args, {
+      verbose: { type: "boolean", short: "v" },
+      help: { type: "boolean", short: "h" },
+      fsync: { type: "string" },
+      "failure-timeout": { type: "string" },
+      "snapshot-every": { type: "string" },
+    }, Error);
   } catch (err) {
     console.error(`error: ${(err as Error).message}\n\n${CLUSTER_USAGE}`);
     return 2;

@@ -7,10 +7,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { clusterId, ConfigError, findReplica, loadConfig } from "../config/config.ts";
-import { fsyncOption, integerInRange, intOption } from "./options.ts";
+import { fsyncOption, integerInRange, intOption, parseCommandLine } from "./options.ts";
 import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
@@ -83,25 +82,15 @@ export class UsageError extends Error {
  * @throws {UsageError} on unknown options, missing or extra arguments, or a bad id.
  */
 export function parseNodeArgs(args: string[]): NodeArgs | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        verbose: { type: "boolean", short: "v" },
-        help: { type: "boolean", short: "h" },
-        "failure-timeout": { type: "string" },
-        "listen-peer-port": { type: "string" },
-        "data-dir": { type: "string" },
-        fsync: { type: "string" },
-        "snapshot-every": { type: "string" },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const parsed = parseCommandLine(args, {
+    verbose: { type: "boolean", short: "v" },
+    help: { type: "boolean", short: "h" },
+    "failure-timeout": { type: "string" },
+    "listen-peer-port": { type: "string" },
+    "data-dir": { type: "string" },
+    fsync: { type: "string" },
+    "snapshot-every": { type: "string" },
+  }, UsageError);
   if (parsed.values.help) return "help";
   const [idText, configPath, ...extra] = parsed.positionals;
   if (idText === undefined || configPath === undefined) {

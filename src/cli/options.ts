@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { FSYNC_MODES, type FsyncMode } from "../storage/wal.ts";
 
 /** The error an entry point throws for bad usage (its message is shown to the user). */
@@ -49,4 +50,19 @@ export function fsyncOption(text: string, error: UsageErrorClass): FsyncMode {
     );
   }
   return mode;
+}
+
+/**
+ * `parseArgs` with positionals allowed and unknown options refused, its errors thrown as `error`.
+ */
+export function parseCommandLine<const O extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: O,
+  error: UsageErrorClass,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new error(err instanceof Error ? err.message : String(err));
+  }
 }
