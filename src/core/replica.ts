@@ -9,7 +9,7 @@
  * the holdback queue is delivered once every member's ack vector covers it: that ack was stamped
  * after the head and links are FIFO, so nothing that sorts before the head can still arrive.
  * Delivery applies the command to the state machine, gives it the next global log index, and the
- * origin replies. Reads (GET, HAS) are not multicast: each takes the place (ts, self) and is
+ * origin replies. Reads (what the state machine calls a read) are not multicast: each takes the place (ts, self) and is
  * answered there after one probe round (see `#submitRead`).
  *
  * Views: the coordinator (the lowest-id live replica among those in the newest view) proposes a
@@ -52,6 +52,11 @@ import type {
 
 /** The replicated state machine the core applies delivered commands to. */
 export interface StateMachine {
+  /**
+   * True when `cmd` only reads: it is answered locally at its place in the order (see
+   * `#submitRead`) instead of being multicast. Operations are opaque to the core otherwise.
+   */
+  isRead(cmd: Command): boolean;
   /** Applies one command in delivery order and returns its result. */
   apply(cmd: Command): OpResult;
   /** Number of keys. */
@@ -292,7 +297,7 @@ export class Replica {
   }
 
   #submit(id: number, cmd: Command, out: Action[]): void {
-    if (cmd.op.kind === "get" || cmd.op.kind === "has") return this.#submitRead(id, cmd);
+    if (this.#machine.isRead(cmd)) return this.#submitRead(id, cmd);
     const entry: Entry = {
       view: this.#view,
       ts: this.#clock.tick(),

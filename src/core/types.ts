@@ -18,12 +18,15 @@ export type ReplicaId = number;
  */
 export type ByteString = string;
 
-/** A client operation on the replicated map. */
-export type Op =
-  | { kind: "put"; key: ByteString; value: ByteString }
-  | { kind: "get"; key: ByteString }
-  | { kind: "delete"; key: ByteString }
-  | { kind: "has"; key: ByteString };
+/**
+ * A client operation, opaque to the core: a command's arguments (`argv[0]` is its name) and the
+ * wall-clock time in ms at which the originating replica received it. The state machine says what
+ * it means and whether it is a read ({@link StateMachine}); the core only orders it.
+ */
+export interface Op {
+  argv: ByteString[];
+  time: number;
+}
 
 /**
  * Identifies one client request for exactly-once application of retries: the state machine
@@ -40,14 +43,26 @@ export interface Command {
   tag?: ClientTag;
 }
 
-/** The result of applying an operation to the map. */
-export type OpResult =
-  /** PUT: stored. */
-  | { kind: "ok" }
-  /** GET: the value, or null when the key is absent. */
-  | { kind: "value"; value: ByteString | null }
-  /** DELETE: number of keys removed (0 or 1); HAS: 1 if present, else 0. */
-  | { kind: "int"; value: number };
+/**
+ * A reply of the state machine, shaped like RESP2 and JSON-compatible (it is kept in the
+ * exactly-once table of snapshots): `null` is a null bulk string, a string is a bulk
+ * {@link ByteString}, a number a safe integer, an array an array; `{ok}` a status (simple string)
+ * reply, `{err}` an error reply (its text starts with the code, e.g. `"WRONGTYPE ..."`), `{int}` an
+ * integer outside the safe range as decimal text, `{nil: "array"}` a null array. Opaque to the
+ * core.
+ */
+export type Reply =
+  | null
+  | ByteString
+  | number
+  | { ok: string }
+  | { err: string }
+  | { int: string }
+  | { nil: "array" }
+  | Reply[];
+
+/** The result of applying an operation: the state machine's {@link Reply}. */
+export type OpResult = Reply;
 
 /**
  * One multicast operation. `(view, origin, seq)` identifies it; `(ts, origin)` orders it. Sequence

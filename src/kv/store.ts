@@ -1,39 +1,96 @@
 /**
- * The replicated state machine: a byte-string map, its digest, and the exactly-once client table.
- * Every replica applies the same commands in the same order and so reaches the same state;
- * nothing here may depend on anything but the commands (no clocks, no randomness).
+ * The replicated state machine: the typed key space, ordered time, and the exactly-once client
+ * table. Every replica applies the same operations in the same order and so reaches the same
+ * state; nothing here reads a clock or a random source: an operation carries the time its origin
+ * received it, and the state machine's time is the maximum of those times along the order (so it
+ * never goes back, and a replica whose clock is off cannot make replicas diverge). Randomness
+ * (SPOP, SRANDMEMBER) is derived from the operation's place in the order.
  *
  * @module
  */
-import type { Command, OpResult } from "../core/types.ts";
+import type { ByteString, Command, Op, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
-import { MapDigest } from "./digest.ts";
+import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
+import { type ApplyContext, arityOk } from "./registry.ts";
+import { COMMANDS } from "./commands/index.ts";
+import { E, err } from "./reply.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
+/** How many results each client's table keeps (requests it may have in flight at once). */
+export const CLIENT_RESULT_WINDOW = 16;
 
 /** The snapshot form of a {@link KvStore}. */
 export interface KvSnapshot {
-  map: [string, string][];
-  clients: [string, number, OpResult][];
+  format: 2;
+  time: number;
+  keyspace: KeySpaceSnapshot;
+  /** Per client: the highest seq forgotten, and the remembered `[seq, reply]`s. */
+  clients: [string, number, [number, Reply][]][];
 }
 
 interface ClientRecord {
-  seq: number;
-  result: OpResult;
+  /** Results of seqs at or below this were forgotten. */
+  floor: number;
+  results: Map<number, Reply>;
+}
+
+/** Small, fast, seedable PRNG (mulberry32) for deterministic random choices. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /**
- * The key-value map. A tagged write (`cmd.tag`) whose `seq` is not above the client's last one is
- * a retry: it is not applied again and returns the recorded result. Reads are always executed
- * (re-executing a read at its later position in the order is still linearizable). Exactly-once
- * holds for clients with at most one tagged write outstanding at a time.
+ * An operation in the form of releases before the command registry (`{kind: "put", ...}`), as it
+ * may still be found in an old write-ahead log, converted to a command line.
+ */
+function upgradeOp(op: Op | Record<string, unknown>): Op {
+  if (Array.isArray((op as Op).argv)) return op as Op;
+  const o = op as { kind?: string; key?: string; value?: string };
+  const key = String(o.key ?? "");
+  switch (o.kind) {
+    case "put":
+      return { argv: ["SET", key, String(o.value ?? "")], time: 0 };
+    case "get":
+      return { argv: ["GET", key], time: 0 };
+    case "delete":
+      return { argv: ["DEL", key], time: 0 };
+    case "has":
+      return { argv: ["EXISTS", key], time: 0 };
+    default:
+      return { argv: [""], time: 0 };
+  }
+}
+
+/** An old-format result (`{kind: "ok" | "value" | "int"}`) as a {@link Reply}. */
+function upgradeReply(r: unknown): Reply {
+  const o = r as { kind?: string; value?: unknown } | null;
+  if (o && typeof o === "object" && !Array.isArray(o) && typeof o.kind === "string") {
+    if (o.kind === "ok") return { ok: "OK" };
+    return o.value as Reply;
+  }
+  return r as Reply;
+}
+
+/**
+ * The key-value state machine. A tagged write (`cmd.tag`) whose `seq` was applied before is a
+ * retry: it is not applied again and returns the recorded result. Each client's last
+ * {@link CLIENT_RESULT_WINDOW} results are kept, so a client may pipeline that many tagged
+ * writes and retry any of them; a retry of an older one is refused. Reads are always executed.
  */
 export class KvStore implements StateMachine {
-  readonly #map = new Map<string, string>();
+  readonly #ks = new KeySpace();
   readonly #clients = new Map<string, ClientRecord>();
-  #digest = new MapDigest();
   readonly #clientTableSize: number;
+  /** The ordered time: the largest operation time applied so far. */
+  #time = 0;
 
   /** `clientTableSize` bounds the exactly-once table. */
   constructor(clientTableSize = DEFAULT_CLIENT_TABLE_SIZE) {
@@ -42,77 +99,145 @@ export class KvStore implements StateMachine {
 
   /** Number of keys. */
   get size(): number {
-    return this.#map.size;
+    return this.#ks.size;
   }
 
-  /** Hash of the map's contents (see {@link MapDigest}). */
+  /** The ordered time (ms): the largest operation time applied so far. */
+  get time(): number {
+    return this.#time;
+  }
+
+  /** The key space, read-only use (INFO, the expiry sweep's trigger, tests). */
+  get keyspace(): KeySpace {
+    return this.#ks;
+  }
+
+  /** Hash of the state; equal on replicas that applied the same operations. */
   digest(): string {
-    return this.#digest.toString();
+    return this.#ks.digest();
   }
 
-  /** The whole state (map and client table), JSON-compatible, for snapshots. */
+  /** True for operations that only read (by the command's registry flags). */
+  isRead(cmd: Command): boolean {
+    const name = upgradeOp(cmd.op).argv[0];
+    const spec = name === undefined ? undefined : COMMANDS.get(name);
+    return spec !== undefined && spec.apply !== undefined && spec.flags.includes("readonly");
+  }
+
+  /** The whole state, JSON-compatible, for snapshots. */
   snapshot(): KvSnapshot {
     return {
-      map: [...this.#map],
-      clients: [...this.#clients].map(([client, r]) => [client, r.seq, r.result]),
+      format: 2,
+      time: this.#time,
+      keyspace: this.#ks.snapshot(),
+      clients: [...this.#clients].map(([client, r]) => [client, r.floor, [...r.results]]),
     };
   }
 
-  /** Replaces the whole state with a {@link snapshot}. Throws on a malformed one. */
+  /** Replaces the whole state with a {@link snapshot} (or an older release's). */
   restore(state: unknown): void {
-    const snap = state as KvSnapshot;
-    if (!snap || !Array.isArray(snap.map) || !Array.isArray(snap.clients)) {
+    const s = state as Partial<KvSnapshot> & { map?: unknown; clients?: unknown[] };
+    if (!s || typeof s !== "object" || !Array.isArray(s.clients)) {
       throw new TypeError("malformed KV snapshot");
     }
-    this.#map.clear();
     this.#clients.clear();
-    this.#digest = new MapDigest();
-    for (const [key, value] of snap.map) {
-      if (typeof key !== "string" || typeof value !== "string") {
+    if (s.format === 2) {
+      if (typeof s.time !== "number") throw new TypeError("malformed KV snapshot time");
+      this.#time = s.time;
+      this.#ks.restore(s.keyspace as KeySpaceSnapshot);
+      for (const [client, floor, results] of s.clients as KvSnapshot["clients"]) {
+        this.#clients.set(client, { floor, results: new Map(results) });
+      }
+      return;
+    }
+    // The format before typed values: {map: [[key, value]], clients: [[client, seq, result]]}.
+    if (!Array.isArray(s.map)) throw new TypeError("malformed KV snapshot");
+    for (const pair of s.map) {
+      if (!Array.isArray(pair) || typeof pair[0] !== "string" || typeof pair[1] !== "string") {
         throw new TypeError("malformed KV snapshot entry");
       }
-      this.#map.set(key, value);
-      this.#digest.add(key, value);
     }
-    for (const [client, seq, result] of snap.clients) this.#clients.set(client, { seq, result });
+    this.#time = 0;
+    this.#ks.restoreStrings(s.map as [ByteString, ByteString][]);
+    for (const entry of s.clients as [string, number, unknown][]) {
+      const [client, seq, result] = entry;
+      this.#clients.set(client, {
+        floor: seq - 1,
+        results: new Map([[seq, upgradeReply(result)]]),
+      });
+    }
   }
 
-  /** Reads a key without going through the order (for tests and tools only). */
+  /** Reads a string key without going through the order (for tests and tools only). */
   peek(key: string): string | undefined {
-    return this.#map.get(key);
+    const r = this.#ks.get(key);
+    return r?.t === "string" ? (r.v as string) : undefined;
   }
 
-  /** Applies one delivered command. */
-  apply(cmd: Command): OpResult {
-    const { op, tag } = cmd;
-    if (op.kind === "get") return { kind: "value", value: this.#map.get(op.key) ?? null };
-    if (op.kind === "has") return { kind: "int", value: this.#map.has(op.key) ? 1 : 0 };
-    if (tag) {
-      const seen = this.#clients.get(tag.client);
-      if (seen && tag.seq <= seen.seq) return seen.result;
+  /** Applies one delivered (or read) command. */
+  apply(cmd: Command): Reply {
+    const op = upgradeOp(cmd.op);
+    const argv = op.argv;
+    const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
+    if (spec === undefined || spec.apply === undefined) {
+      return err(`ERR unknown command '${argv[0] ?? ""}'`);
     }
-    const result = this.#write(cmd);
-    if (tag) this.#remember(tag.client, { seq: tag.seq, result });
+    if (!arityOk(spec, argv.length)) return E.ARITY(spec.name);
+    const time = typeof op.time === "number" && Number.isFinite(op.time) ? op.time : 0;
+    if (spec.flags.includes("readonly")) {
+      this.#ks.now = Math.max(this.#time, time);
+      this.#ks.writing = false;
+      return spec.apply(this.#context(false), argv);
+    }
+    const tag = cmd.tag;
+    let record: ClientRecord | undefined;
+    if (tag) {
+      record = this.#clients.get(tag.client);
+      const seen = record?.results.get(tag.seq);
+      if (seen !== undefined) return seen;
+      if (record !== undefined && tag.seq <= record.floor) {
+        return err("ERR request too old to retry: its result is no longer known");
+      }
+    }
+    this.#time = Math.max(this.#time, time);
+    this.#ks.now = this.#time;
+    this.#ks.version += 1;
+    this.#ks.writing = true;
+    let result: Reply;
+    try {
+      result = spec.apply(this.#context(true), argv);
+    } catch (e) {
+      // A bug, not bad input: every replica hits it at the same place, so the state stays equal.
+      result = err(`ERR internal error in '${spec.name}': ${e instanceof Error ? e.message : e}`);
+    } finally {
+      this.#ks.writing = false;
+    }
+    if (tag) this.#remember(tag.client, tag.seq, result, record);
     return result;
   }
 
-  #write({ op }: Command): OpResult {
-    const old = this.#map.get(op.key);
-    if (op.kind === "put") {
-      if (old !== undefined) this.#digest.remove(op.key, old);
-      this.#map.set(op.key, op.value);
-      this.#digest.add(op.key, op.value);
-      return { kind: "ok" };
-    }
-    if (old === undefined) return { kind: "int", value: 0 };
-    this.#digest.remove(op.key, old);
-    this.#map.delete(op.key);
-    return { kind: "int", value: 1 };
+  #context(write: boolean): ApplyContext {
+    const ks = this.#ks;
+    let random: (() => number) | undefined;
+    const seed = (ks.version * 0x9e3779b1 + (ks.now % 0x100000000)) >>> 0;
+    return {
+      ks,
+      write,
+      random: () => (random ??= mulberry32(seed))(),
+    };
   }
 
-  #remember(client: string, record: ClientRecord): void {
+  #remember(client: string, seq: number, result: Reply, record?: ClientRecord): void {
+    const r = record ?? { floor: 0, results: new Map<number, Reply>() };
+    r.results.set(seq, result);
+    while (r.results.size > CLIENT_RESULT_WINDOW) {
+      let oldest = Infinity;
+      for (const s of r.results.keys()) if (s < oldest) oldest = s;
+      r.results.delete(oldest);
+      r.floor = Math.max(r.floor, oldest);
+    }
     this.#clients.delete(client); // re-insert: Map order is recency order
-    this.#clients.set(client, record);
+    this.#clients.set(client, r);
     if (this.#clients.size > this.#clientTableSize) {
       const oldest = this.#clients.keys().next().value;
       if (oldest !== undefined) this.#clients.delete(oldest);

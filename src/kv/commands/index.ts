@@ -1,0 +1,19 @@
+/**
+ * The one command table of lamportkv: every family's commands, the server's own and the internal
+ * operations, registered once.
+ *
+ * @module
+ */
+import { CommandTable } from "../registry.ts";
+import { KEY_COMMANDS } from "./keys.ts";
+import { SERVER_COMMANDS } from "./server.ts";
+import { STRING_COMMANDS } from "./strings.ts";
+import { txCommands } from "./tx.ts";
+
+/** Every command lamportkv knows. */
+export const COMMANDS: CommandTable = new CommandTable([
+  ...STRING_COMMANDS,
+  ...KEY_COMMANDS,
+  ...SERVER_COMMANDS,
+  ...txCommands(() => COMMANDS),
+]);

@@ -1,0 +1,117 @@
+/**
+ * The commands the server answers itself, without the state machine: connection state,
+ * transactions (queued by the server, then one `__EXEC` operation), introspection. Only their
+ * metadata lives here; `src/net/session.ts` holds their handlers and checks at start that every
+ * one of these has a handler.
+ *
+ * @module
+ */
+import type { CommandFlag, CommandGroup, CommandSpec } from "../registry.ts";
+
+function server(
+  name: string,
+  arity: number,
+  group: CommandGroup,
+  summary: string,
+  syntax: string,
+  since: string,
+  flags: readonly CommandFlag[] = ["fast"],
+): CommandSpec {
+  return { name, arity, flags, keys: [0, 0, 0], group, summary, syntax, since };
+}
+
+/** Commands answered by the server. */
+export const SERVER_COMMANDS: CommandSpec[] = [
+  server(
+    "ping",
+    -1,
+    "connection",
+    "Returns the server's liveliness response.",
+    "[message]",
+    "1.0.0",
+  ),
+  server("echo", 2, "connection", "Returns the given string.", "message", "1.0.0"),
+  server("quit", -1, "connection", "Closes the connection.", "", "1.0.0"),
+  server(
+    "select",
+    2,
+    "connection",
+    "Changes the selected database (only 0 exists).",
+    "index",
+    "1.0.0",
+  ),
+  server(
+    "hello",
+    -1,
+    "connection",
+    "Handshakes with the server (RESP2 only).",
+    "[protover [AUTH username password] [SETNAME clientname]]",
+    "6.0.0",
+  ),
+  server(
+    "client",
+    -2,
+    "connection",
+    "Connection management: SETNAME, GETNAME, ID, INFO, LIST, KILL, SETINFO, NO-EVICT, NO-TOUCH, REPLY.",
+    "subcommand [arguments]",
+    "2.4.0",
+    ["admin"],
+  ),
+  server("reset", 1, "connection", "Resets the connection.", "", "6.2.0"),
+  server("time", 1, "server", "Returns the server time.", "", "2.6.0"),
+  server(
+    "info",
+    -1,
+    "server",
+    "Returns information and statistics about the server.",
+    "[section [section ...]]",
+    "1.0.0",
+    [],
+  ),
+  server(
+    "command",
+    -1,
+    "server",
+    "Returns detailed information about all commands: COUNT, INFO, DOCS, LIST.",
+    "[subcommand [arguments]]",
+    "2.8.13",
+    [],
+  ),
+  server(
+    "config",
+    -2,
+    "server",
+    "CONFIG GET for the parameters clients read; CONFIG SET and friends are refused.",
+    "GET parameter [parameter ...]",
+    "2.0.0",
+    ["admin"],
+  ),
+  server("multi", 1, "transactions", "Starts a transaction.", "", "1.2.0"),
+  server(
+    "exec",
+    1,
+    "transactions",
+    "Executes all commands in a transaction (one operation in the order).",
+    "",
+    "1.2.0",
+    [],
+  ),
+  server("discard", 1, "transactions", "Discards a transaction.", "", "2.0.0"),
+  server(
+    "watch",
+    -2,
+    "transactions",
+    "Monitors changes to keys to determine the execution of a transaction.",
+    "key [key ...]",
+    "2.2.0",
+  ),
+  server("unwatch", 1, "transactions", "Forgets about watched keys of a transaction.", "", "2.2.0"),
+  server(
+    "req",
+    -4,
+    "lamportkv",
+    "Runs a command exactly once per (client, seq), for clients that retry after failover.",
+    "client-id seq command [arg ...]",
+    "lamportkv 1",
+  ),
+];

@@ -1,0 +1,94 @@
+/**
+ * Transactions as single operations in the order. The server queues a client's commands between
+ * MULTI and EXEC and, at EXEC, sends one operation:
+ *
+ * ```text
+ * __EXEC <since> <n-watched> <key>... <argc> <arg>... <argc> <arg>...
+ * ```
+ *
+ * `since` is the key space version read by WATCH (a read at its place in the order, `__VERSION`);
+ * if any watched key was modified after it, EXEC answers a null array and changes nothing.
+ * Otherwise every queued command is applied in turn at this one place in the order (all of them,
+ * isolated) and EXEC answers the array of their replies, errors included, as Redis does.
+ *
+ * @module
+ */
+import type { ByteString, Reply } from "../../core/types.ts";
+import { type ApplyContext, arityOk, type CommandSpec, type CommandTable } from "../registry.ts";
+import { E, err, NIL_ARRAY } from "../reply.ts";
+
+/** Builds the `__EXEC` argument vector. */
+export function encodeExec(
+  since: number,
+  watched: readonly ByteString[],
+  queued: readonly ByteString[][],
+): ByteString[] {
+  const argv: ByteString[] = ["__EXEC", String(since), String(watched.length), ...watched];
+  for (const cmd of queued) argv.push(String(cmd.length), ...cmd);
+  return argv;
+}
+
+/** Splits an `__EXEC` argument vector; null if malformed. */
+export function decodeExec(
+  argv: readonly ByteString[],
+): { since: number; watched: ByteString[]; queued: ByteString[][] } | null {
+  const num = (s: ByteString | undefined) =>
+    s !== undefined && /^[0-9]{1,15}$/.test(s) ? Number(s) : -1;
+  const since = num(argv[1]);
+  const nw = num(argv[2]);
+  if (since < 0 || nw < 0 || 3 + nw > argv.length) return null;
+  const watched = argv.slice(3, 3 + nw);
+  const queued: ByteString[][] = [];
+  let i = 3 + nw;
+  while (i < argv.length) {
+    const argc = num(argv[i]);
+    if (argc < 1 || i + 1 + argc > argv.length) return null;
+    queued.push(argv.slice(i + 1, i + 1 + argc));
+    i += 1 + argc;
+  }
+  return { since, watched, queued };
+}
+
+/** The internal transaction commands, bound to the table they run queued commands from. */
+export function txCommands(table: () => CommandTable): CommandSpec[] {
+  const exec = (ctx: ApplyContext, argv: ByteString[]): Reply => {
+    const tx = decodeExec(argv);
+    if (tx === null) return E.SYNTAX;
+    for (const key of tx.watched) if (ctx.ks.modifiedSince(key, tx.since)) return NIL_ARRAY;
+    const replies: Reply[] = [];
+    for (const cmd of tx.queued) {
+      const spec = table().get(cmd[0]);
+      if (spec?.apply === undefined || spec.internal) {
+        replies.push(err(`ERR unknown command '${cmd[0]}'`));
+      } else if (!arityOk(spec, cmd.length)) replies.push(E.ARITY(spec.name));
+      else replies.push(spec.apply(ctx, cmd));
+    }
+    return replies;
+  };
+  return [
+    {
+      name: "__exec",
+      arity: -3,
+      flags: ["write"],
+      keys: [0, 0, 0],
+      group: "transactions",
+      summary: "Internal: a whole MULTI/EXEC transaction as one operation.",
+      syntax: "since n-watched key... argc arg...",
+      since: "lamportkv 2",
+      apply: exec,
+      internal: true,
+    },
+    {
+      name: "__version",
+      arity: 1,
+      flags: ["readonly", "fast"],
+      keys: [0, 0, 0],
+      group: "transactions",
+      summary: "Internal: the key space version at this place in the order (for WATCH).",
+      syntax: "",
+      since: "lamportkv 2",
+      apply: (ctx) => ctx.ks.version,
+      internal: true,
+    },
+  ];
+}

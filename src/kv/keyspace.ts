@@ -1,0 +1,466 @@
+/**
+ * The typed key space of the state machine: every key holds a string, hash, list or set, with an
+ * optional expiry time, and the bookkeeping that must be identical on every replica: a version
+ * per key for WATCH, an index of expiry times for the background sweep, and an incremental digest.
+ *
+ * Time is never read from a clock here. The store sets {@link KeySpace.now} to the operation's
+ * ordered time before applying it, so every replica decides expiry at the same point of the order.
+ * A write that meets an expired key deletes it (the same on every replica); a read only hides it.
+ *
+ * @module
+ */
+import type { ByteString } from "../core/types.ts";
+import { invariant } from "../core/assert.ts";
+
+/** The value types and what each holds in memory. */
+export interface Values {
+  string: ByteString;
+  hash: Map<ByteString, ByteString>;
+  list: ByteString[];
+  set: Set<ByteString>;
+}
+
+/** A type name as `TYPE` reports it. */
+export type TypeName = keyof Values;
+
+/** One key's record. */
+export interface Rec<T extends TypeName = TypeName> {
+  t: T;
+  v: Values[T];
+  /** Absolute expiry time in ms (0: none). */
+  exp: number;
+  /** {@link KeySpace.version} when the key was last modified. */
+  ver: number;
+}
+
+/** The serialized form of one key in a snapshot: `[key, type, exp, ver, data]`. */
+export type KeyRecord = [ByteString, TypeName, number, number, ByteString | ByteString[]];
+
+/** The serialized key space (see {@link KeySpace.snapshot}). */
+export interface KeySpaceSnapshot {
+  keys: KeyRecord[];
+  version: number;
+  tombFloor: number;
+  tombs: [ByteString, number][];
+}
+
+/** How many deleted keys keep their deletion version for WATCH (older ones raise a floor). */
+const MAX_TOMBSTONES = 65_536;
+
+// ---- hashing (digest) ----------------------------------------------------------------------
+
+function fnv(s: ByteString, a: number, b: number): [number, number] {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  a = Math.imul(a ^ 0x100, 0x01000193);
+  b = Math.imul(b ^ 0x100, 0x5bd1e995) ^ (b >>> 15);
+  return [a, b];
+}
+
+function hashOf(parts: ByteString[], seed = 0): [number, number] {
+  let h: [number, number] = [0x811c9dc5 ^ seed, 0x9747b28c ^ seed];
+  for (const p of parts) h = fnv(p, h[0], h[1]);
+  return [h[0] >>> 0, h[1] >>> 0];
+}
+
+/** Order-independent hash of a collection: the lane-wise sum of its elements' hashes. */
+function sumOf(items: Iterable<ByteString[]>): string {
+  let a = 0;
+  let b = 0;
+  for (const parts of items) {
+    const [x, y] = hashOf(parts);
+    a = (a + x) >>> 0;
+    b = (b + y) >>> 0;
+  }
+  return `${a}:${b}`;
+}
+
+function* hashPairs(m: Map<ByteString, ByteString>): Iterable<ByteString[]> {
+  for (const [f, v] of m) yield [f, v];
+}
+
+function* setItems(s: Set<ByteString>): Iterable<ByteString[]> {
+  for (const m of s) yield [m];
+}
+
+/** What a record contributes to the digest (key, type, expiry and content). */
+function recordHash(key: ByteString, r: Rec): [number, number] {
+  let content: ByteString;
+  switch (r.t) {
+    case "string":
+      content = r.v as ByteString;
+      break;
+    case "hash":
+      content = sumOf(hashPairs(r.v as Map<ByteString, ByteString>));
+      break;
+    case "set":
+      content = sumOf(setItems(r.v as Set<ByteString>));
+      break;
+    case "list": {
+      const [a, b] = hashOf(r.v as ByteString[]);
+      content = `${a}:${b}:${(r.v as ByteString[]).length}`;
+      break;
+    }
+  }
+  return hashOf([key, r.t, String(r.exp), content]);
+}
+
+// ---- expiry index: a binary min-heap of (exp, key), stale entries skipped --------------------
+
+class ExpiryHeap {
+  readonly #exp: number[] = [];
+  readonly #key: ByteString[] = [];
+
+  get size(): number {
+    return this.#exp.length;
+  }
+
+  clear(): void {
+    this.#exp.length = 0;
+    this.#key.length = 0;
+  }
+
+  push(exp: number, key: ByteString): void {
+    const e = this.#exp;
+    const k = this.#key;
+    let i = e.length;
+    e.push(exp);
+    k.push(key);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.#less(i, p)) break;
+      this.#swap(i, p);
+      i = p;
+    }
+  }
+
+  peek(): [number, ByteString] | undefined {
+    return this.#exp.length === 0 ? undefined : [this.#exp[0], this.#key[0]];
+  }
+
+  pop(): void {
+    const e = this.#exp;
+    const k = this.#key;
+    const last = e.length - 1;
+    this.#swap(0, last);
+    e.pop();
+    k.pop();
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < e.length && this.#less(l, m)) m = l;
+      if (r < e.length && this.#less(r, m)) m = r;
+      if (m === i) break;
+      this.#swap(i, m);
+      i = m;
+    }
+  }
+
+  #less(i: number, j: number): boolean {
+    const a = this.#exp[i];
+    const b = this.#exp[j];
+    return a < b || (a === b && this.#key[i] < this.#key[j]);
+  }
+
+  #swap(i: number, j: number): void {
+    [this.#exp[i], this.#exp[j]] = [this.#exp[j], this.#exp[i]];
+    [this.#key[i], this.#key[j]] = [this.#key[j], this.#key[i]];
+  }
+}
+
+/** The key space. */
+export class KeySpace {
+  /** Ordered time (ms) of the operation being applied; set by the store before each one. */
+  now = 0;
+  /** True while a write in the order is applied: lookups may then delete expired keys. */
+  writing = false;
+  /** Write operations applied so far: the version stamped on what they modify (for WATCH). */
+  version = 0;
+
+  readonly #data = new Map<ByteString, Rec>();
+  readonly #expiry = new ExpiryHeap();
+  /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
+  readonly #tombs = new Map<ByteString, number>();
+  /** Every deletion not in `#tombs` happened at or before this version. */
+  #tombFloor = 0;
+  /** Digest lanes over clean records, and the records whose contribution is not counted. */
+  #a = 0;
+  #b = 0;
+  readonly #hashes = new Map<ByteString, [number, number]>();
+  readonly #dirty = new Set<ByteString>();
+
+  /** Number of keys held, expired ones not yet removed included (as Redis's DBSIZE). */
+  get size(): number {
+    return this.#data.size;
+  }
+
+  /** Number of keys with an expiry time. */
+  get expiring(): number {
+    let n = 0;
+    for (const r of this.#data.values()) if (r.exp !== 0) n++;
+    return n;
+  }
+
+  /** The live record of `key` (an expired key is absent; a write deletes it). */
+  get(key: ByteString): Rec | undefined {
+    const r = this.#data.get(key);
+    if (r === undefined || r.exp === 0 || r.exp > this.now) return r;
+    if (this.writing) this.delete(key);
+    return undefined;
+  }
+
+  /**
+   * The live record of `key` if it has type `t`; `undefined` if absent; `null` if it holds
+   * another type (answer WRONGTYPE).
+   */
+  typed<T extends TypeName>(key: ByteString, t: T): Rec<T> | undefined | null {
+    const r = this.get(key);
+    if (r === undefined) return undefined;
+    return r.t === t ? (r as Rec<T>) : null;
+  }
+
+  /** Creates or replaces `key` with a new value (no expiry) and returns its record. */
+  put<T extends TypeName>(key: ByteString, t: T, v: Values[T]): Rec<T> {
+    this.#assertWriting();
+    const old = this.#data.get(key);
+    const r: Rec<T> = { t, v, exp: 0, ver: this.version };
+    if (old !== undefined) this.#forget(key);
+    this.#data.set(key, r);
+    this.#dirty.add(key);
+    return r;
+  }
+
+  /** Marks `key` (whose record was changed in place) modified. */
+  touch(key: ByteString): void {
+    this.#assertWriting();
+    const r = this.#data.get(key);
+    invariant(r !== undefined, "touch of an absent key");
+    r.ver = this.version;
+    this.#forget(key);
+    this.#dirty.add(key);
+  }
+
+  /** Deletes `key`; true if it existed (expired or not). */
+  delete(key: ByteString): boolean {
+    this.#assertWriting();
+    if (!this.#data.has(key)) return false;
+    this.#forget(key);
+    this.#data.delete(key);
+    this.#tombs.delete(key);
+    this.#tombs.set(key, this.version);
+    if (this.#tombs.size > MAX_TOMBSTONES) {
+      const [oldest, ver] = this.#tombs.entries().next().value!;
+      this.#tombs.delete(oldest);
+      this.#tombFloor = Math.max(this.#tombFloor, ver);
+    }
+    return true;
+  }
+
+  /** Sets (ms since the epoch) or clears (0) the expiry of an existing key. */
+  setExpiry(key: ByteString, exp: number): void {
+    const r = this.#data.get(key);
+    invariant(r !== undefined, "expiry of an absent key");
+    if (r.exp === exp) return;
+    r.exp = exp;
+    if (exp !== 0) this.#expiry.push(exp, key);
+    this.touch(key);
+  }
+
+  /** Deletes `key` if its record is empty (a hash, list or set with no elements left). */
+  dropIfEmpty(key: ByteString): void {
+    const r = this.#data.get(key);
+    if (r === undefined || r.t === "string") return;
+    const v = r.v as { size?: number; length?: number };
+    if ((v.size ?? v.length) === 0) this.delete(key);
+  }
+
+  /** Removes every key. */
+  clear(): void {
+    this.#assertWriting();
+    this.#data.clear();
+    this.#expiry.clear();
+    this.#tombs.clear();
+    this.#tombFloor = this.version;
+    this.#hashes.clear();
+    this.#dirty.clear();
+    this.#a = 0;
+    this.#b = 0;
+  }
+
+  /** True when `key` was modified (or deleted) after version `since` (WATCH). */
+  modifiedSince(key: ByteString, since: number): boolean {
+    const r = this.#data.get(key);
+    if (r !== undefined) {
+      if (r.exp !== 0 && r.exp <= this.now) return true; // expired since: Redis counts it
+      return r.ver > since;
+    }
+    const tomb = this.#tombs.get(key);
+    return tomb !== undefined ? tomb > since : this.#tombFloor > since;
+  }
+
+  /** Every live key, in the (replica-independent) order of the map. */
+  *keys(): IterableIterator<ByteString> {
+    for (const [k, r] of this.#data) if (r.exp === 0 || r.exp > this.now) yield k;
+  }
+
+  /** Every live record. */
+  *entries(): IterableIterator<[ByteString, Rec]> {
+    for (const e of this.#data) if (e[1].exp === 0 || e[1].exp > this.now) yield e;
+  }
+
+  /** The earliest expiry time of a key still held, or null. */
+  nextExpiry(): number | null {
+    for (;;) {
+      const top = this.#expiry.peek();
+      if (top === undefined) return null;
+      const r = this.#data.get(top[1]);
+      if (r !== undefined && r.exp === top[0]) return top[0];
+      this.#expiry.pop(); // stale: the key is gone or its expiry changed
+    }
+  }
+
+  /** Deletes up to `max` keys expired at {@link now}, earliest first; returns them. */
+  sweep(max: number): ByteString[] {
+    const gone: ByteString[] = [];
+    while (gone.length < max) {
+      const next = this.nextExpiry();
+      if (next === null || next > this.now) break;
+      const [, key] = this.#expiry.peek()!;
+      this.#expiry.pop();
+      this.delete(key);
+      gone.push(key);
+    }
+    return gone;
+  }
+
+  /** Hash of the whole key space: equal on replicas that applied the same operations. */
+  digest(): string {
+    for (const key of this.#dirty) {
+      const r = this.#data.get(key);
+      if (r === undefined) continue;
+      const h = recordHash(key, r);
+      this.#hashes.set(key, h);
+      this.#a = (this.#a + h[0]) >>> 0;
+      this.#b = (this.#b + h[1]) >>> 0;
+    }
+    this.#dirty.clear();
+    return this.#a.toString(16).padStart(8, "0") + this.#b.toString(16).padStart(8, "0");
+  }
+
+  /** The whole key space, JSON-compatible. */
+  snapshot(): KeySpaceSnapshot {
+    const keys: KeyRecord[] = [];
+    for (const [k, r] of this.#data) {
+      let data: ByteString | ByteString[];
+      switch (r.t) {
+        case "string":
+          data = r.v as ByteString;
+          break;
+        case "hash":
+          data = [...(r.v as Map<ByteString, ByteString>)].flat();
+          break;
+        case "list":
+          data = [...(r.v as ByteString[])];
+          break;
+        case "set":
+          data = [...(r.v as Set<ByteString>)];
+          break;
+      }
+      keys.push([k, r.t, r.exp, r.ver, data]);
+    }
+    return {
+      keys,
+      version: this.version,
+      tombFloor: this.#tombFloor,
+      tombs: [...this.#tombs],
+    };
+  }
+
+  /** Replaces everything with a {@link snapshot}. Throws TypeError on a malformed one. */
+  restore(s: KeySpaceSnapshot): void {
+    if (!s || !Array.isArray(s.keys) || !Array.isArray(s.tombs)) {
+      throw new TypeError("malformed key space snapshot");
+    }
+    const writing = this.writing;
+    this.writing = true;
+    this.clear();
+    this.writing = writing;
+    this.version = num(s.version);
+    this.#tombFloor = num(s.tombFloor);
+    for (const [k, ver] of s.tombs) this.#tombs.set(str(k), num(ver));
+    for (const rec of s.keys) {
+      if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
+      const [k, t, exp, ver, data] = rec;
+      const r = { t, v: decodeValue(t, data), exp: num(exp), ver: num(ver) } as Rec;
+      this.#data.set(str(k), r);
+      this.#dirty.add(k);
+      if (r.exp !== 0) this.#expiry.push(r.exp, k);
+    }
+  }
+
+  /** Loads a plain string map (the snapshot format of releases before typed values). */
+  restoreStrings(map: [ByteString, ByteString][]): void {
+    this.restore({
+      keys: map.map(([k, v]) => [k, "string", 0, 0, v]),
+      version: 0,
+      tombFloor: 0,
+      tombs: [],
+    });
+  }
+
+  #forget(key: ByteString): void {
+    const h = this.#hashes.get(key);
+    if (h !== undefined) {
+      this.#a = (this.#a - h[0]) >>> 0;
+      this.#b = (this.#b - h[1]) >>> 0;
+      this.#hashes.delete(key);
+    }
+    this.#dirty.delete(key);
+  }
+
+  #assertWriting(): void {
+    invariant(this.writing, "the key space was modified outside a write");
+  }
+}
+
+function num(v: unknown): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new TypeError("malformed number");
+  return v;
+}
+
+function str(v: unknown): ByteString {
+  if (typeof v !== "string") throw new TypeError("malformed string");
+  return v;
+}
+
+function strs(v: unknown): ByteString[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+    throw new TypeError("malformed string list");
+  }
+  return v;
+}
+
+function decodeValue(t: unknown, data: unknown): Values[TypeName] {
+  switch (t) {
+    case "string":
+      return str(data);
+    case "hash": {
+      const flat = strs(data);
+      if (flat.length % 2 !== 0) throw new TypeError("malformed hash");
+      const m = new Map<ByteString, ByteString>();
+      for (let i = 0; i < flat.length; i += 2) m.set(flat[i], flat[i + 1]);
+      return m;
+    }
+    case "list":
+      return strs(data);
+    case "set":
+      return new Set(strs(data));
+    default:
+      throw new TypeError(`unknown value type ${String(t)}`);
+  }
+}

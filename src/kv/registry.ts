@@ -1,0 +1,146 @@
+/**
+ * The command registry: one table of every command lamportkv knows, used by the client port's
+ * dispatcher (arity, where a command runs), the state machine (apply, read or write), the REPL
+ * (help and completion) and `COMMAND` (its replies are built from these entries).
+ *
+ * A data command has an `apply` function: it runs inside the state machine at the operation's
+ * place in the total order (reads locally at their place, writes after multicast), so it must be
+ * deterministic: it reads time only from {@link ApplyContext.ks}`.now` and randomness only from
+ * {@link ApplyContext.random}. A command without `apply` is answered by the server itself
+ * (connection state, transactions, introspection); the server asserts at start that it has a
+ * handler for each of them.
+ *
+ * @module
+ */
+import type { ByteString, Reply } from "../core/types.ts";
+import type { KeySpace } from "./keyspace.ts";
+
+/** Redis's command flags (those lamportkv uses). */
+export type CommandFlag =
+  | "write"
+  | "readonly"
+  | "denyoom"
+  | "admin"
+  | "noscript"
+  | "loading"
+  | "stale"
+  | "fast"
+  | "pubsub"
+  | "blocking"
+  | "allow_busy"
+  | "no_auth"
+  | "no_multi";
+
+/** Command groups as `COMMAND DOCS` names them. */
+export type CommandGroup =
+  | "string"
+  | "generic"
+  | "hash"
+  | "list"
+  | "set"
+  | "transactions"
+  | "connection"
+  | "server"
+  | "lamportkv";
+
+/** What a data command sees while it is applied. */
+export interface ApplyContext {
+  /** The key space; its `now` is the operation's ordered time. */
+  ks: KeySpace;
+  /** True for a write in the order (may modify `ks`); false for a read. */
+  write: boolean;
+  /** Deterministic numbers in [0, 1): the same sequence on every replica for this operation. */
+  random(): number;
+}
+
+/** A data command's implementation. `argv[0]` is the name as the client sent it. */
+export type ApplyFn = (ctx: ApplyContext, argv: ByteString[]) => Reply;
+
+/** One command. */
+export interface CommandSpec {
+  /** Lowercase name. */
+  name: string;
+  /** Redis arity: `n` means exactly n words (name included), `-n` at least n. */
+  arity: number;
+  flags: readonly CommandFlag[];
+  /** First key, last key (-1: the last argument, -2: the one before), step; 0,0,0: no keys. */
+  keys: readonly [number, number, number];
+  group: CommandGroup;
+  /** One line: what it does. */
+  summary: string;
+  /** The arguments after the name, as Redis documents them, e.g. `key value [NX | XX]`. */
+  syntax: string;
+  /** The Redis version that introduced it. */
+  since: string;
+  /** Data commands: what the state machine does (absent: the server answers it). */
+  apply?: ApplyFn;
+  /** Not callable by clients (operations the server builds itself, e.g. a transaction). */
+  internal?: boolean;
+}
+
+/** True when `argv` has a count of words that `spec.arity` allows. */
+export function arityOk(spec: CommandSpec, argc: number): boolean {
+  return spec.arity >= 0 ? argc === spec.arity : argc >= -spec.arity;
+}
+
+/** The key arguments of a command line, by the spec's key positions. */
+export function keysOf(spec: CommandSpec, argv: readonly ByteString[]): ByteString[] {
+  const [first, lastSpec, step] = spec.keys;
+  if (first === 0) return [];
+  const last = lastSpec < 0 ? argv.length + lastSpec : lastSpec;
+  const out: ByteString[] = [];
+  for (let i = first; i <= last && i < argv.length; i += step) out.push(argv[i]);
+  return out;
+}
+
+/** ACL categories of a command, derived from its flags and group (as Redis derives them). */
+export function categoriesOf(spec: CommandSpec): string[] {
+  const cats = new Set<string>();
+  const flags = new Set(spec.flags);
+  if (flags.has("write")) cats.add("@write");
+  if (flags.has("readonly")) cats.add("@read");
+  if (flags.has("admin")) cats.add("@admin").add("@dangerous");
+  if (flags.has("fast")) cats.add("@fast");
+  else cats.add("@slow");
+  if (flags.has("pubsub")) cats.add("@pubsub");
+  if (flags.has("blocking")) cats.add("@blocking");
+  if (spec.keys[0] !== 0) cats.add("@keyspace");
+  if (spec.group === "generic") cats.add("@keyspace");
+  if (["string", "hash", "list", "set"].includes(spec.group)) cats.add(`@${spec.group}`);
+  if (spec.group === "transactions") cats.add("@transaction");
+  if (spec.group === "connection") cats.add("@connection");
+  return [...cats];
+}
+
+/** A registry of command specs by lowercase name. */
+export class CommandTable {
+  readonly #byName = new Map<string, CommandSpec>();
+
+  /** Builds the table; names must be unique and lowercase. */
+  constructor(specs: Iterable<CommandSpec>) {
+    for (const s of specs) {
+      if (s.name !== s.name.toLowerCase()) throw new Error(`command name ${s.name} not lowercase`);
+      if (this.#byName.has(s.name)) throw new Error(`command ${s.name} registered twice`);
+      if (s.apply !== undefined && !s.flags.includes("write") && !s.flags.includes("readonly")) {
+        throw new Error(`data command ${s.name} must be flagged write or readonly`);
+      }
+      this.#byName.set(s.name, s);
+    }
+  }
+
+  /** The spec of `name` (any case), or undefined. */
+  get(name: ByteString): CommandSpec | undefined {
+    const direct = this.#byName.get(name);
+    return direct ?? this.#byName.get(name.toLowerCase());
+  }
+
+  /** Every spec, internal ones included. */
+  all(): CommandSpec[] {
+    return [...this.#byName.values()];
+  }
+
+  /** Every spec a client may call. */
+  public(): CommandSpec[] {
+    return this.all().filter((s) => !s.internal);
+  }
+}
