@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { MAX_VALUE_BYTES } from "../net/commands.ts";
+import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
 import {
   fsyncOption,
   integerInRange,
@@ -237,7 +237,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     mixes: parseMixes(v.mix ?? "1:0,0:1"),
     valueSize: v["value-size"] === undefined
       ? 100
-      : intOption("value-size", v["value-size"], 0, MAX_VALUE_BYTES),
+      : intOption("value-size", v["value-size"], 0, DEFAULT_RESP_LIMITS.maxBulkBytes),
     keys: v.keys === undefined ? 10_000 : intOption("keys", v.keys, 1, MAX_KEYS),
     pipeline: v.pipeline === undefined ? 1 : intOption("pipeline", v.pipeline, 1, MAX_PIPELINE),
     warmupSeconds: v.warmup === undefined

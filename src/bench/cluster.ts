@@ -10,7 +10,7 @@
 import { resolve } from "node:path";
 import type { ClusterConfig } from "../config/config.ts";
 import { describeStatus, forEachLine, nodeCommandArgs } from "../cli/cluster.ts";
-import { allNormalInOneView, parseInfo } from "../net/commands.ts";
+import { allNormalInOneView, parseInfo } from "../net/info.ts";
 import { RespError } from "../net/resp.ts";
 import { RespConnection } from "../client/connection.ts";
 import type { FsyncChoice } from "./args.ts";

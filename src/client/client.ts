@@ -18,12 +18,21 @@
 import type { ByteString, ReplicaId } from "../core/types.ts";
 import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 import { RespError, type RespValue } from "../net/resp.ts";
-import { parseInfo } from "../net/commands.ts";
+import { parseInfo } from "../net/info.ts";
+import { COMMANDS } from "../kv/commands/index.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
 
 /** INFO fields of a replica by name (`id`, `view`, `members`, `clock`, `delivered`, ...). */
 export type InfoFields = Record<string, string>;
+
+/** How {@link LamportClient} runs one command. */
+interface RunOptions {
+  /** Send the command as it is (no REQ wrapper, no exactly-once tag). */
+  plain?: boolean;
+  /** Return error replies as values instead of throwing them. */
+  errorsAsValues?: boolean;
+}
 
 /** Default overall deadline of one operation, retries included. */
 export const DEFAULT_DEADLINE_MS = 10_000;
@@ -226,6 +235,19 @@ export class LamportClient {
   }
 
   /**
+   * Runs any command line and returns its reply; an error reply (e.g. `WRONGTYPE ...`) is
+   * returned as a {@link RespError} value, not thrown. Data commands (those the state machine
+   * applies) are sent as `REQ` with this client's next seq, so a retry after failover is applied
+   * exactly once; the server's own commands (PING, INFO, MULTI, EXEC, ...) are sent as they are.
+   *
+   * @throws {ClientError} when no replica could answer (UNAVAILABLE, TIMEOUT, NOQUORUM, UNKNOWN).
+   */
+  command(argv: ByteString[]): Promise<RespValue> {
+    const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
+    return this.#run(argv, { plain: spec?.apply === undefined, errorsAsValues: true });
+  }
+
+  /**
    * The INFO fields of replica `replicaId`, over a connection of its own (no failover).
    *
    * @throws {ClientError} `UNAVAILABLE` when it cannot be reached or closes the connection,
@@ -296,16 +318,15 @@ export class LamportClient {
   }
 
   /** Queues one operation behind the previous ones and runs it with failover. */
-  #run(command: ByteString[]): Promise<RespValue> {
-    const run = this.#queue.then(() => this.#execute(command));
+  #run(command: ByteString[], how: RunOptions = {}): Promise<RespValue> {
+    const run = this.#queue.then(() => this.#execute(command, how));
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  async #execute(command: ByteString[]): Promise<RespValue> {
+  async #execute(command: ByteString[], how: RunOptions): Promise<RespValue> {
     this.#checkOpen();
-    const seq = ++this.#seq;
-    const argv = ["REQ", this.clientId, String(seq), ...command];
+    const argv = how.plain ? command : ["REQ", this.clientId, String(++this.#seq), ...command];
     const name = command[0];
     const deadline = performance.now() + this.#deadlineMs;
     const n = this.config.replicas.length;
@@ -366,6 +387,7 @@ export class LamportClient {
           failuresInRound++;
           continue;
         }
+        if (how.errorsAsValues) return reply;
         throw new ClientError(
           code,
           `${name}: ${reply.message}`,

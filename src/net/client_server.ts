@@ -13,15 +13,14 @@
  *
  * @module
  */
-import type { Command, Outcome, ReplicaStatus } from "../core/types.ts";
+import type { Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
-import { encodeOutcome, formatInfo, parseCommand, type ParsedCommand } from "./commands.ts";
+import { Session, type SessionHost } from "./session.ts";
+import type { ServerStats } from "./info.ts";
+import { encodeReply } from "../kv/reply.ts";
 import {
   DEFAULT_RESP_LIMITS,
-  encodeBulk,
-  encodeEmptyArray,
   encodeError,
-  encodeSimple,
   type RequestItem,
   type RespLimits,
   RespRequestParser,
@@ -38,6 +37,12 @@ export interface ClientHandler {
   submit(cmd: Command, respond: (outcome: Outcome) => void): void;
   /** The replica's status, for INFO. */
   status(): ReplicaStatus;
+  /** Wall-clock ms stamped on operations (default `Date.now()`; tests shift it). */
+  now?(): number;
+  /** Keys with an expiry time, for INFO's keyspace section. */
+  expires?(): number;
+  /** CONFIG GET's parameters (default: a few fixed ones). */
+  config?(): Record<string, string>;
 }
 
 /** Options of a {@link ClientServer}. */
@@ -76,6 +81,7 @@ interface Slot {
 class ClientConn {
   readonly conn: Deno.TcpConn;
   readonly remote: string;
+  session!: Session;
   readonly writer: ConnWriter;
   /** Reply slots in request order; `head` is the first not yet flushed. */
   slots: Slot[] = [];
@@ -115,6 +121,9 @@ export class ClientServer {
   #acceptor: AcceptLoop | undefined;
   /** Set by close(): nothing new is started. */
   readonly #conns = new Set<ClientConn>();
+  readonly #sessionHost: SessionHost;
+  #nextClientId = 1;
+  readonly #stats = { startedAt: Date.now(), totalConnections: 0, totalCommands: 0, rejected: 0 };
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
   constructor(options: ClientServerOptions) {
@@ -123,6 +132,50 @@ export class ClientServer {
     this.#maxInFlight = options.maxInFlight ?? 1024;
     this.#maxUnwritten = options.maxUnwrittenBytes ?? 64 * 1024 * 1024;
     this.#maxOutstanding = options.maxOutstandingOps ?? 10_000;
+    const handler = options.handler;
+    const now = handler.now ? () => handler.now!() : () => Date.now();
+    this.#sessionHost = {
+      submit: (cmd, respond) => this.#submit(cmd, respond),
+      status: () => handler.status(),
+      now,
+      sessions: () => [...this.#conns].map((c) => c.session),
+      stats: (): ServerStats => ({
+        startedAt: this.#stats.startedAt,
+        tcpPort: this.#acceptor?.addr.port ?? 0,
+        connectedClients: this.#conns.size,
+        totalConnections: this.#stats.totalConnections,
+        totalCommands: this.#stats.totalCommands,
+        rejectedConnections: this.#stats.rejected,
+        expires: handler.expires?.() ?? 0,
+      }),
+      config: () =>
+        handler.config?.() ?? {
+          databases: "1",
+          save: "",
+          appendonly: "no",
+          maxmemory: "0",
+          "maxmemory-policy": "noeviction",
+          timeout: "0",
+          "notify-keyspace-events": "",
+        },
+    };
+  }
+
+  /** Submits an operation to the replica, counting it against the global cap. */
+  #submit(cmd: Command, respond: (outcome: Outcome) => void): void {
+    this.#outstanding += 1;
+    let answered = false;
+    this.#opts.handler.submit(cmd, (outcome) => {
+      if (answered) return; // a second answer is ignored, and does not free a second slot
+      answered = true;
+      this.#outstanding -= 1;
+      if (this.#globalWaiters.size > 0 && this.#outstanding < this.#maxOutstanding) {
+        const waiters = [...this.#globalWaiters.values()];
+        this.#globalWaiters.clear();
+        for (const wake of waiters) wake();
+      }
+      respond(outcome);
+    });
   }
 
   /** Operations waiting for their outcome, over all connections. */
@@ -271,6 +324,15 @@ export class ClientServer {
       this.#verbose(`client ${c.remote}: write failed, closing: ${errorText(err)}`);
       this.#closeConn(c);
     });
+    const local = conn.localAddr;
+    c.session = new Session(
+      this.#sessionHost,
+      this.#nextClientId++,
+      c.remote,
+      `${local.hostname}:${local.port}`,
+    );
+    c.session.kill = () => this.#closeConn(c);
+    this.#stats.totalConnections++;
     this.#conns.add(c);
     try {
       conn.setNoDelay(true);
@@ -349,64 +411,22 @@ export class ClientServer {
       else this.#local(c, encodeError(item.error));
       return;
     }
-    let parsed: ParsedCommand;
+    this.#stats.totalCommands++;
+    const fill = this.#reserve(c);
+    let after;
     try {
-      parsed = parseCommand(item.argv);
+      after = c.session.run(item.argv, (reply) => {
+        if (!c.closed) fill(this.#encode(reply));
+      });
     } catch (err) {
-      parsed = { type: "error", message: `ERR ${errorText(err)}` };
+      fill(encodeError(`ERR ${errorText(err)}`));
     }
-    switch (parsed.type) {
-      case "op": {
-        const fill = this.#reserve(c);
-        this.#outstanding += 1;
-        let answered = false;
-        this.#opts.handler.submit(parsed.cmd, (outcome) => {
-          if (answered) return; // a second answer is ignored, and does not free a second slot
-          answered = true;
-          this.#outstanding -= 1;
-          if (this.#globalWaiters.size > 0 && this.#outstanding < this.#maxOutstanding) {
-            const waiters = [...this.#globalWaiters.values()];
-            this.#globalWaiters.clear();
-            for (const wake of waiters) wake();
-          }
-          if (c.closed) return;
-          fill(this.#encodeOutcome(outcome));
-        });
-        return;
-      }
-      case "ping":
-        this.#local(
-          c,
-          parsed.message === undefined ? encodeSimple("PONG") : encodeBulk(parsed.message),
-        );
-        return;
-      case "info": {
-        const section = parsed.section;
-        c.slots.push({
-          bytes: null,
-          lazy: () => encodeBulk(formatInfo(this.#opts.handler.status(), section)),
-        });
-        this.#scheduleFlush(c);
-        return;
-      }
-      case "command":
-        this.#local(c, encodeEmptyArray());
-        return;
-      case "quit":
-        this.#local(c, encodeSimple("OK"));
-        c.readingDone = true;
-        return;
-      case "error":
-        this.#local(c, encodeError(parsed.message));
-        return;
-      default:
-        this.#local(c, encodeError("ERR unsupported command"));
-    }
+    if (after === "close") c.readingDone = true;
   }
 
-  #encodeOutcome(outcome: Outcome): Uint8Array {
+  #encode(reply: Reply): Uint8Array {
     try {
-      return encodeOutcome(outcome);
+      return encodeReply(reply);
     } catch (err) {
       return encodeError(`ERR cannot encode reply: ${errorText(err)}`);
     }

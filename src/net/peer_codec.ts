@@ -7,7 +7,7 @@
  * {"kind":"hello","from":1,"cluster":"3f2a..."}
  * {"kind":"msgs","msgs":[
  *   {"type":"update","entry":{"view":1,"ts":7,"origin":2,"seq":3,
- *                             "cmd":{"op":{"kind":"put","key":"k","value":"v"},
+ *                             "cmd":{"op":{"argv":["SET","k","v"],"time":1733300000000},
  *                                    "tag":{"client":"c1","seq":4}}}},
  *   {"type":"ack","view":1,"promised":1,"ts":9,"acks":{"1":4,"2":3}}]}
  * ```
@@ -133,10 +133,7 @@ function reportToWire(r: FlushReport): unknown {
 }
 
 function commandToWire(cmd: Command): unknown {
-  const op = cmd.op;
-  const wireOp = op.kind === "put"
-    ? { kind: op.kind, key: op.key, value: op.value }
-    : { kind: op.kind, key: op.key };
+  const wireOp = { argv: cmd.op.argv, time: cmd.op.time };
   return cmd.tag === undefined
     ? { op: wireOp }
     : { op: wireOp, tag: { client: cmd.tag.client, seq: cmd.tag.seq } };
@@ -440,23 +437,11 @@ function tagFromWire(v: unknown, path: string): ClientTag {
 }
 
 function opFromWire(v: unknown, path: string): Op {
-  const head = object(v, path, ["kind"], ["key", "value"]);
-  switch (head.kind) {
-    case "put": {
-      const o = object(v, path, ["kind", "key", "value"]);
-      return {
-        kind: "put",
-        key: byteString(o.key, join(path, "key")),
-        value: byteString(o.value, join(path, "value")),
-      };
-    }
-    case "get":
-    case "delete":
-    case "has": {
-      const o = object(v, path, ["kind", "key"]);
-      return { kind: head.kind, key: byteString(o.key, join(path, "key")) };
-    }
-    default:
-      return fail(join(path, "kind"), `unknown op kind ${describe(head.kind)}`);
-  }
+  const o = object(v, path, ["argv", "time"]);
+  const argv = array(o.argv, join(path, "argv"));
+  if (argv.length === 0) return fail(join(path, "argv"), "expected at least one argument");
+  return {
+    argv: argv.map((a, i) => byteString(a, join(path, `argv[${i}]`))),
+    time: integer(o.time, join(path, "time"), 0),
+  };
 }

@@ -92,7 +92,17 @@ export interface ReplicaHostOptions {
    * Default: nothing beyond the log line.
    */
   onFatal?: (error: Error) => void;
+  /**
+   * Added to this host's wall clock for the times stamped on operations (tests: a replica whose
+   * clock is off; expiry must stay consistent). Default 0.
+   */
+  clockOffsetMs?: number;
 }
+
+/** Ticks between checks whether expired keys are due for the background sweep. */
+const SWEEP_CHECK_TICKS = 10;
+/** Most keys one sweep operation deletes. */
+const SWEEP_BATCH = 1000;
 
 /** One replica process's worth of sockets and timers around the core. */
 export class ReplicaHost {
@@ -103,6 +113,11 @@ export class ReplicaHost {
   readonly #logSink: (line: string) => void;
   readonly #tickMs: number;
   readonly #replica: Replica;
+  readonly #store: KvStore;
+  readonly #clockOffsetMs: number;
+  #ticks = 0;
+  /** A background expiry sweep is in the order and not answered yet. */
+  #sweeping = false;
   readonly #peerServer: PeerServer;
   readonly #clientServer: ClientServer;
   readonly #links = new Map<ReplicaId, PeerLink>();
@@ -142,9 +157,11 @@ export class ReplicaHost {
     const timings = options.failureTimeoutMs === undefined
       ? {}
       : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
+    this.#clockOffsetMs = options.clockOffsetMs ?? 0;
+    this.#store = new KvStore();
     this.#replica = new Replica(
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
-      new KvStore(),
+      this.#store,
     );
     const log = (line: string) => this.#log(line);
 
@@ -173,6 +190,8 @@ export class ReplicaHost {
           this.#input({ type: "request", id: requestId, cmd });
         },
         status: () => this.#replica.status(),
+        now: () => this.#now(),
+        expires: () => this.#store.keyspace.expiring,
       },
     });
     for (const peer of config.replicas) {
@@ -242,7 +261,7 @@ export class ReplicaHost {
     const p = this.peerAddr;
     this.#log(`listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}`);
     for (const link of this.#links.values()) link.start();
-    this.#ticker = setInterval(() => this.#input({ type: "tick" }), this.#tickMs);
+    this.#ticker = setInterval(() => this.#onTick(), this.#tickMs);
     return Promise.resolve();
   }
 
@@ -261,6 +280,38 @@ export class ReplicaHost {
     ]);
     await this.#storage.close();
     if (wasStarted) this.#log("stopped");
+  }
+
+  /** Wall-clock ms stamped on operations (with the test offset). */
+  #now(): number {
+    return Date.now() + this.#clockOffsetMs;
+  }
+
+  #onTick(): void {
+    this.#input({ type: "tick" });
+    if (++this.#ticks % SWEEP_CHECK_TICKS === 0) this.#maybeSweep();
+  }
+
+  /**
+   * Expired keys are removed through the order: the lowest-id member of a normal view sends one
+   * `__EXPIRE` operation when a key's time has passed by its clock (reads already hide such keys).
+   */
+  #maybeSweep(): void {
+    if (this.#sweeping || this.#state !== "started") return;
+    const s = this.#replica.standing;
+    if (s.state !== "normal") return;
+    const members = this.#replica.status().members;
+    if (Math.min(...members) !== this.id) return;
+    const next = this.#store.keyspace.nextExpiry();
+    if (next === null || next > this.#now()) return;
+    this.#sweeping = true;
+    const requestId = this.#nextRequestId++;
+    this.#pending.set(requestId, () => (this.#sweeping = false));
+    this.#input({
+      type: "request",
+      id: requestId,
+      cmd: { op: { argv: ["__EXPIRE", String(SWEEP_BATCH)], time: this.#now() } },
+    });
   }
 
   #log(line: string): void {
@@ -329,15 +380,8 @@ export class ReplicaHost {
         case "deliver":
           if (this.#verbose) {
             const { entry, index, result } = action;
-            const op = entry.cmd.op;
-            const what = op.kind === "put"
-              ? `put ${clip(op.key)} ${clip(op.value)}`
-              : `${op.kind} ${clip(op.key)}`;
-            const got = result.kind === "value"
-              ? (result.value === null ? "nil" : clip(result.value))
-              : result.kind === "int"
-              ? String(result.value)
-              : "ok";
+            const what = entry.cmd.op.argv.slice(0, 4).map(clip).join(" ");
+            const got = clip(JSON.stringify(result) ?? "null");
             this.#log(
               `deliver #${index} ${what} -> ${got} ` +
                 `(view ${entry.view} origin ${entry.origin} seq ${entry.seq} ts ${entry.ts})`,

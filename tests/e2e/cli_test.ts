@@ -12,7 +12,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseInfo } from "../../src/net/commands.ts";
+import { parseInfo } from "../../src/net/info.ts";
 import {
   CLIENT_TS,
   CLUSTER_TS,

@@ -8,6 +8,7 @@ import { KvStore } from "../../src/kv/store.ts";
 import { checkLinearizable } from "../support/linearizability.ts";
 import type { DeliveryRecord, SimResult } from "./simulator.ts";
 import { toHistory } from "./simulator.ts";
+import { modelOp } from "../support/ops.ts";
 
 /** What a run may be expected to achieve beyond safety. */
 export interface Expectations {
@@ -84,14 +85,15 @@ function globalLog(result: SimResult): { log: Map<number, DeliveryRecord>; probl
 function checkPlainAtMostOnce(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
   const count = new Map<string, number>();
   for (const d of log.values()) {
-    if (d.tag === "" && d.op.kind === "put") {
-      count.set(d.op.value, (count.get(d.op.value) ?? 0) + 1);
+    const op = modelOp(d.op);
+    if (d.tag === "" && op?.kind === "put" && op.value !== undefined) {
+      count.set(op.value, (count.get(op.value) ?? 0) + 1);
     }
   }
   const out: string[] = [];
   for (const r of result.requests) {
     if (!r.plain || r.op.kind !== "put") continue;
-    const n = count.get(r.op.value) ?? 0;
+    const n = count.get(r.op.value ?? "") ?? 0;
     const refused = r.outcomes.some((o) => !o.ok && o.code === "NOQUORUM");
     if (n > 1) out.push(`plain put ${r.op.value} was applied ${n} times`);
     if (refused && n > 0) out.push(`plain put ${r.op.value} was refused yet applied`);
@@ -137,7 +139,7 @@ function checkAcknowledgedKept(result: SimResult, log: Map<number, DeliveryRecor
     tag !== "" ? tag : `plain ${op.value}`;
   const indexOf = new Map<string, number>();
   for (const d of log.values()) {
-    const key = keyOf(d.tag, d.op);
+    const key = keyOf(d.tag, modelOp(d.op) ?? { kind: "other" });
     if (!indexOf.has(key)) indexOf.set(key, d.index);
   }
   const reached = Math.min(...result.finalDelivered.values());

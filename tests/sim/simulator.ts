@@ -32,6 +32,7 @@ import { KvStore } from "../../src/kv/store.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
+import { kvOp, type ModelOp, modelResult } from "../support/ops.ts";
 
 const TRACE = Deno.env.get("SIM_TRACE") === "1";
 
@@ -110,7 +111,7 @@ export interface RequestRecord {
    * applied at most once (a put with a value no other operation writes).
    */
   plain: boolean;
-  op: Op;
+  op: ModelOp;
   call: number;
   /** When it succeeded (null: never did, outcome unknown). */
   ret: number | null;
@@ -717,7 +718,7 @@ class Simulation {
     }
     const key = `k${this.rng.int(0, this.options.keys - 1)}`;
     const roll = this.rng.next();
-    const op: Op = roll < 0.4
+    const op: ModelOp = roll < 0.4
       ? { kind: "put", key, value: `c${client}-${n}` }
       : roll < 0.7
       ? { kind: "get", key }
@@ -757,7 +758,8 @@ class Simulation {
     this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
       if (!attempt.done) this.failed(attempt);
     });
-    const cmd = request.plain ? { op: request.op } : { op: request.op, tag: request.tag };
+    const op = kvOp(request.op, this.queue.now);
+    const cmd = request.plain ? { op } : { op, tag: request.tag };
     this.handle(replica, { type: "request", id, cmd });
   }
 
@@ -779,7 +781,7 @@ class Simulation {
           op: { kind: op.kind, key: op.key },
           call: attempt.call,
           ret: this.queue.now,
-          result: outcome.result,
+          result: modelResult(op.kind, outcome.result),
         });
       }
       return;
@@ -828,6 +830,6 @@ export function toHistory(requests: RequestRecord[]): HistoryOp[] {
       : { kind: r.op.kind, key: r.op.key },
     call: r.call,
     ret: r.ret,
-    result: r.ret === null ? undefined : r.result,
+    result: r.ret === null || r.result === undefined ? undefined : modelResult(r.op.kind, r.result),
   }));
 }

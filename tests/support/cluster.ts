@@ -38,7 +38,7 @@
 import { fileURLToPath } from "node:url";
 import type { ByteString } from "../../src/core/types.ts";
 import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../../src/config/config.ts";
-import { allNormalInOneView, parseInfo } from "../../src/net/commands.ts";
+import { allNormalInOneView, parseInfo } from "../../src/net/info.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
 import { FaultNetwork, FaultProxy } from "./fault_proxy.ts";
 import {

@@ -35,7 +35,7 @@ import {
   opLabel,
 } from "../../src/bench/report.ts";
 import { benchValue, RequestEncoder } from "../../src/bench/requests.ts";
-import { allNormalInOneView } from "../../src/net/commands.ts";
+import { allNormalInOneView } from "../../src/net/info.ts";
 import { main } from "../../src/cli/bench.ts";
 import { encodeCommand, RespRequestParser } from "../../src/net/resp.ts";
 import { freePorts, runCommand } from "../support/cluster.ts";

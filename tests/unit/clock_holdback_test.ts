@@ -6,7 +6,7 @@ import type { Entry } from "../../src/core/types.ts";
 import { Prng } from "../support/prng.ts";
 
 function entry(ts: number, origin: number, seq = 1): Entry {
-  return { view: 0, ts, origin, seq, cmd: { op: { kind: "get", key: "k" } } };
+  return { view: 0, ts, origin, seq, cmd: { op: { argv: ["GET", "k"], time: 0 } } };
 }
 
 Deno.test("clock: tick increments, observe jumps past the received stamp", () => {

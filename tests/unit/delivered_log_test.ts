@@ -8,7 +8,7 @@ const entry = (seq: number): Entry => ({
   ts: seq,
   origin: 1,
   seq,
-  cmd: { op: { kind: "get", key: "k" } },
+  cmd: { op: { argv: ["GET", "k"], time: 0 } },
 });
 
 Deno.test("delivered log: keeps at least the last `retain` entries, by index", () => {

@@ -44,7 +44,7 @@ const update: PeerMessage = {
     ts: 7,
     origin: 2,
     seq: 3,
-    cmd: { op: { kind: "put", key: "k", value: "v" }, tag: { client: "c1", seq: 4 } },
+    cmd: { op: { argv: ["SET", "k", "v"], time: 0 }, tag: { client: "c1", seq: 4 } },
   },
 };
 const ack: PeerMessage = { type: "ack", view: 1, promised: 1, ts: 9, acks: { 1: 4, 2: 3, 3: 0 } };
@@ -67,17 +67,17 @@ Deno.test("peer codec: hello round trip", () => {
   assert.deepEqual(roundTrip(hello), hello);
 });
 
-Deno.test("peer codec: msgs round trip with every op kind, with and without tags", () => {
+Deno.test("peer codec: msgs round trip with several commands, with and without tags", () => {
   const msgs: PeerMessage[] = [
     update,
     ack,
     {
       type: "update",
-      entry: { view: 0, ts: 0, origin: 1, seq: 1, cmd: { op: { kind: "get", key: "" } } },
+      entry: { view: 0, ts: 0, origin: 1, seq: 1, cmd: { op: { argv: ["GET", ""], time: 0 } } },
     },
     {
       type: "update",
-      entry: { view: 2, ts: 10, origin: 3, seq: 9, cmd: { op: { kind: "delete", key: "x" } } },
+      entry: { view: 2, ts: 10, origin: 3, seq: 9, cmd: { op: { argv: ["DEL", "x"], time: 0 } } },
     },
     {
       type: "update",
@@ -86,7 +86,7 @@ Deno.test("peer codec: msgs round trip with every op kind, with and without tags
         ts: Number.MAX_SAFE_INTEGER,
         origin: 1,
         seq: 2,
-        cmd: { op: { kind: "has", key: "y" }, tag: { client: "", seq: 0 } },
+        cmd: { op: { argv: ["EXISTS", "y"], time: 0 }, tag: { client: "", seq: 0 } },
       },
     },
     { type: "ack", view: -1, promised: -1, ts: 0, acks: {} },
@@ -104,7 +104,10 @@ Deno.test("peer codec: byte strings with every byte value survive", () => {
       origin: 1,
       seq: 1,
       cmd: {
-        op: { kind: "put", key: ALL_BYTES, value: ALL_BYTES.split("").reverse().join("") + "\r\n" },
+        op: {
+          argv: ["SET", ALL_BYTES, ALL_BYTES.split("").reverse().join("") + "\r\n"],
+          time: 1733300000000,
+        },
         tag: { client: ALL_BYTES, seq: 1 },
       },
     },
@@ -125,7 +128,7 @@ Deno.test("peer codec: the wire form is JSON as documented", () => {
           ts: 7,
           origin: 2,
           seq: 3,
-          cmd: { op: { kind: "put", key: "k", value: "v" }, tag: { client: "c1", seq: 4 } },
+          cmd: { op: { argv: ["SET", "k", "v"], time: 0 }, tag: { client: "c1", seq: 4 } },
         },
       },
       { type: "ack", view: 1, promised: 1, ts: 9, acks: { "1": 4, "2": 3, "3": 0 } },
@@ -139,7 +142,7 @@ Deno.test("peer codec: the wire form is JSON as documented", () => {
 
 Deno.test("peer codec: extra properties on the input objects are not encoded", () => {
   const entry = { ...structuredClone(update.entry), extra: 1 };
-  const op = { kind: "get" as const, key: "k", value: "ignored" };
+  const op = { argv: ["GET", "k"], time: 5, value: "ignored" };
   const frame = {
     kind: "msgs" as const,
     msgs: [
@@ -152,7 +155,7 @@ Deno.test("peer codec: extra properties on the input objects are not encoded", (
     kind: "msgs",
     msgs: [
       update,
-      { type: "update", entry: { ...update.entry, cmd: { op: { kind: "get", key: "k" } } } },
+      { type: "update", entry: { ...update.entry, cmd: { op: { argv: ["GET", "k"], time: 5 } } } },
     ],
   });
 });
@@ -292,45 +295,47 @@ Deno.test("peer codec: command, op and tag fields", () => {
     [(c) => delete c.op, /^msgs\[0\]\.entry\.cmd: missing field "op"$/],
     [(c) => (c.x = 1), /^msgs\[0\]\.entry\.cmd: unknown field "x"$/],
     [(c) => (c.op = "put"), /^msgs\[0\]\.entry\.cmd\.op: expected an object, got "put"$/],
-    [(c) => (c.op = { key: "k" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "kind"$/],
+    [(c) => (c.op = { time: 1 }), /^msgs\[0\]\.entry\.cmd\.op: missing field "argv"$/],
+    [(c) => (c.op = { argv: ["GET", "k"] }), /^msgs\[0\]\.entry\.cmd\.op: missing field "time"$/],
     [
-      (c) => (c.op = { kind: "cas", key: "k" }),
-      /^msgs\[0\]\.entry\.cmd\.op\.kind: unknown op kind "cas"$/,
+      (c) => (c.op = { kind: "put", key: "k", value: "v" }),
+      /^msgs\[0\]\.entry\.cmd\.op: missing field "argv"$/,
     ],
     [
-      (c) => (c.op = { kind: "put", key: "k" }),
-      /^msgs\[0\]\.entry\.cmd\.op: missing field "value"$/,
-    ],
-    [
-      (c) => (c.op = { kind: "put", value: "v" }),
-      /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/,
-    ],
-    [(c) => (c.op = { kind: "get" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/],
-    [(c) => (c.op = { kind: "delete" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/],
-    [(c) => (c.op = { kind: "has" }), /^msgs\[0\]\.entry\.cmd\.op: missing field "key"$/],
-    [
-      (c) => (c.op = { kind: "get", key: "k", value: "v" }),
+      (c) => (c.op = { argv: ["GET", "k"], time: 0, value: "v" }),
       /^msgs\[0\]\.entry\.cmd\.op: unknown field "value"$/,
     ],
     [
-      (c) => (c.op = { kind: "put", key: 1, value: "v" }),
-      /^msgs\[0\]\.entry\.cmd\.op\.key: expected a byte string, got 1$/,
+      (c) => (c.op = { argv: [], time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv: expected at least one argument$/,
     ],
     [
-      (c) => (c.op = { kind: "put", key: "k", value: null }),
-      /^msgs\[0\]\.entry\.cmd\.op\.value: expected a byte string, got null$/,
+      (c) => (c.op = { argv: "GET k", time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv: expected an array, got "GET k"$/,
     ],
     [
-      (c) => (c.op = { kind: "has", key: ["k"] }),
-      /^msgs\[0\]\.entry\.cmd\.op\.key: expected a byte string, got an array$/,
+      (c) => (c.op = { argv: ["GET", "k"], time: -1 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.time: expected an integer >= 0, got -1$/,
     ],
     [
-      (c) => (c.op = { kind: "put", key: "ok", value: "caf\u00e9 \u20ac" }),
-      /^msgs\[0\]\.entry\.cmd\.op\.value: expected a byte string, found char code 8364 at index 5$/,
+      (c) => (c.op = { argv: ["SET", 1, "v"], time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv\[1\]: expected a byte string, got 1$/,
     ],
     [
-      (c) => (c.op = { kind: "get", key: "\u{1F600}" }),
-      /^msgs\[0\]\.entry\.cmd\.op\.key: expected a byte string, found char code 55357 at index 0$/,
+      (c) => (c.op = { argv: ["SET", "k", null], time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv\[2\]: expected a byte string, got null$/,
+    ],
+    [
+      (c) => (c.op = { argv: ["EXISTS", ["k"]], time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv\[1\]: expected a byte string, got an array$/,
+    ],
+    [
+      (c) => (c.op = { argv: ["SET", "ok", "caf\u00e9 \u20ac"], time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv\[2\]: expected a byte string, found char code 8364 at index 5$/,
+    ],
+    [
+      (c) => (c.op = { argv: ["GET", "\u{1F600}"], time: 0 }),
+      /^msgs\[0\]\.entry\.cmd\.op\.argv\[1\]: expected a byte string, found char code 55357 at index 0$/,
     ],
     [(c) => (c.tag = null), /^msgs\[0\]\.entry\.cmd\.tag: expected an object, got null$/],
     [(c) => (c.tag = { seq: 1 }), /^msgs\[0\]\.entry\.cmd\.tag: missing field "client"$/],
@@ -418,7 +423,7 @@ Deno.test("peer codec: decoded acks are a plain record keyed by replica id", () 
 Deno.test("peer codec: a tag-less command decodes without a tag key", () => {
   const plain: PeerMessage = {
     type: "update",
-    entry: { view: 1, ts: 1, origin: 1, seq: 1, cmd: { op: { kind: "get", key: "k" } } },
+    entry: { view: 1, ts: 1, origin: 1, seq: 1, cmd: { op: { argv: ["GET", "k"], time: 0 } } },
   };
   const back = roundTrip({ kind: "msgs", msgs: [plain] });
   assert.ok(back.kind === "msgs" && back.msgs[0].type === "update");
@@ -430,7 +435,7 @@ const entry = (seq: number) => ({
   ts: 10 + seq,
   origin: 1,
   seq,
-  cmd: { op: { kind: "put" as const, key: "k\x00\xff", value: "v" } },
+  cmd: { op: { argv: ["SET", "k\x00\xff", "v"], time: 0 } },
 });
 
 Deno.test("peer codec: view-change messages round-trip", () => {

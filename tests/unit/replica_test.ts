@@ -5,8 +5,10 @@ import type { Action, Command, Entry, Event, PeerMessage } from "../../src/core/
 import { KvStore } from "../../src/kv/store.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 
-const put = (key: string, value: string): Command => ({ op: { kind: "put", key, value } });
-const get = (key: string): Command => ({ op: { kind: "get", key } });
+const put = (key: string, value: string): Command => ({
+  op: { argv: ["SET", key, value], time: 0 },
+});
+const get = (key: string): Command => ({ op: { argv: ["GET", key], time: 0 } });
 
 /**
  * Replica `id`, normal in view 0 of `ids` with nothing delivered yet, stepped by hand (what it
@@ -60,7 +62,7 @@ Deno.test("replica: acked by all but one never delivers; the last ack delivers a
   assert.deepEqual(replies(out), [{
     type: "reply",
     id: 7,
-    outcome: { ok: true, result: { kind: "ok" } },
+    outcome: { ok: true, result: { ok: "OK" } },
   }]);
   assert.equal(r.status().delivered, 1);
   assert.equal(r.status().keys, 1);

@@ -57,7 +57,7 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
   const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
   const entry = (seq: number): PersistRecord => ({
     r: "entry",
-    entry: { view: 3, ts: seq, origin: 1, seq, cmd: { op: { kind: "put", key: "k", value: "v" } } },
+    entry: { view: 3, ts: seq, origin: 1, seq, cmd: { op: { argv: ["SET", "k", "v"], time: 0 } } },
   });
   const snapshot: DurableSnapshot = {
     snapshot: { index: 2, last: null, state: { map: [["k", "v"]], clients: [] } },
@@ -108,7 +108,7 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
       ts: seq,
       origin: 1,
       seq,
-      cmd: { op: { kind: "put", key: "k", value: "v".repeat(200) } },
+      cmd: { op: { argv: ["SET", "k", "v".repeat(200)], time: 0 } },
     },
   });
   const snapshot: DurableSnapshot = {

@@ -5,7 +5,7 @@ import type { Entry, FlushReport, Snapshot } from "../../src/core/types.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 
 function e(view: number, ts: number, origin: number, seq: number): Entry {
-  return { view, ts, origin, seq, cmd: { op: { kind: "put", key: "k", value: `${ts}` } } };
+  return { view, ts, origin, seq, cmd: { op: { argv: ["SET", "k", `${ts}`], time: 0 } } };
 }
 
 function report(over: Partial<FlushReport>): FlushReport {
@@ -98,7 +98,7 @@ Deno.test("plan: logs that disagree at an index fail loudly", () => {
   );
 });
 
-const put = (key: string, value: string) => ({ op: { kind: "put" as const, key, value } });
+const put = (key: string, value: string) => ({ op: { argv: ["SET", key, value], time: 0 } });
 
 Deno.test("views: a majority excludes a silent member and keeps serving; it refuses", () => {
   const c = new SyncCluster([1, 2, 3]);
@@ -117,7 +117,7 @@ Deno.test("views: a majority excludes a silent member and keeps serving; it refu
   c.settle();
   assert.equal(c.replies.get(2)!.get(2)?.outcome.ok, true);
   // The cut-off replica never answers from its own state.
-  c.step(3, { type: "request", id: 3, cmd: { op: { kind: "get", key: "a" } } });
+  c.step(3, { type: "request", id: 3, cmd: { op: { argv: ["GET", "a"], time: 0 } } });
   const refused = c.replies.get(3)!.get(3)?.outcome;
   assert.ok(refused && !refused.ok && refused.code === "NOQUORUM", JSON.stringify(refused));
 });
@@ -148,14 +148,14 @@ Deno.test("views: with two of three gone, the survivor answers NOQUORUM, never a
   c.settle();
   c.isolate(2);
   c.isolate(3);
-  c.step(1, { type: "request", id: 2, cmd: { op: { kind: "get", key: "a" } } });
+  c.step(1, { type: "request", id: 2, cmd: { op: { argv: ["GET", "a"], time: 0 } } });
   let answer;
   for (let t = 0; t < 250 && !answer; t++) {
     c.tick();
     answer = c.replies.get(1)!.get(2)?.outcome;
   }
   assert.ok(answer && !answer.ok, `a minority answered ${JSON.stringify(answer)}`);
-  c.step(1, { type: "request", id: 3, cmd: { op: { kind: "get", key: "a" } } });
+  c.step(1, { type: "request", id: 3, cmd: { op: { argv: ["GET", "a"], time: 0 } } });
   const next = c.replies.get(1)!.get(3)?.outcome;
   assert.ok(next && !next.ok && next.code === "NOQUORUM");
 });

@@ -57,6 +57,15 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     "2.4.0",
     ["admin"],
   ),
+  server(
+    "auth",
+    -2,
+    "connection",
+    "Authenticates the connection.",
+    "[username] password",
+    "1.0.0",
+    ["fast", "no_auth"],
+  ),
   server("reset", 1, "connection", "Resets the connection.", "", "6.2.0"),
   server("time", 1, "server", "Returns the server time.", "", "2.6.0"),
   server(

@@ -3,11 +3,12 @@
  * MULTI and EXEC and, at EXEC, sends one operation:
  *
  * ```text
- * __EXEC <since> <n-watched> <key>... <argc> <arg>... <argc> <arg>...
+ * __EXEC <n-watched> <key> <since>... <argc> <arg>... <argc> <arg>...
  * ```
  *
- * `since` is the key space version read by WATCH (a read at its place in the order, `__VERSION`);
- * if any watched key was modified after it, EXEC answers a null array and changes nothing.
+ * Each watched key comes with the key space version read by its WATCH (a read at its place in the
+ * order, `__VERSION`); if any watched key was modified after it, EXEC answers a null array and
+ * changes nothing.
  * Otherwise every queued command is applied in turn at this one place in the order (all of them,
  * isolated) and EXEC answers the array of their replies, errors included, as Redis does.
  *
@@ -17,13 +18,13 @@ import type { ByteString, Reply } from "../../core/types.ts";
 import { type ApplyContext, arityOk, type CommandSpec, type CommandTable } from "../registry.ts";
 import { E, err, NIL_ARRAY } from "../reply.ts";
 
-/** Builds the `__EXEC` argument vector. */
+/** Builds the `__EXEC` argument vector from the watched `[key, since]`s and queued commands. */
 export function encodeExec(
-  since: number,
-  watched: readonly ByteString[],
+  watched: readonly [ByteString, number][],
   queued: readonly ByteString[][],
 ): ByteString[] {
-  const argv: ByteString[] = ["__EXEC", String(since), String(watched.length), ...watched];
+  const argv: ByteString[] = ["__EXEC", String(watched.length)];
+  for (const [key, since] of watched) argv.push(key, String(since));
   for (const cmd of queued) argv.push(String(cmd.length), ...cmd);
   return argv;
 }
@@ -31,22 +32,26 @@ export function encodeExec(
 /** Splits an `__EXEC` argument vector; null if malformed. */
 export function decodeExec(
   argv: readonly ByteString[],
-): { since: number; watched: ByteString[]; queued: ByteString[][] } | null {
+): { watched: [ByteString, number][]; queued: ByteString[][] } | null {
   const num = (s: ByteString | undefined) =>
     s !== undefined && /^[0-9]{1,15}$/.test(s) ? Number(s) : -1;
-  const since = num(argv[1]);
-  const nw = num(argv[2]);
-  if (since < 0 || nw < 0 || 3 + nw > argv.length) return null;
-  const watched = argv.slice(3, 3 + nw);
+  const nw = num(argv[1]);
+  if (nw < 0 || 2 + 2 * nw > argv.length) return null;
+  const watched: [ByteString, number][] = [];
+  for (let k = 0; k < nw; k++) {
+    const since = num(argv[3 + 2 * k]);
+    if (since < 0) return null;
+    watched.push([argv[2 + 2 * k], since]);
+  }
   const queued: ByteString[][] = [];
-  let i = 3 + nw;
+  let i = 2 + 2 * nw;
   while (i < argv.length) {
     const argc = num(argv[i]);
     if (argc < 1 || i + 1 + argc > argv.length) return null;
     queued.push(argv.slice(i + 1, i + 1 + argc));
     i += 1 + argc;
   }
-  return { since, watched, queued };
+  return { watched, queued };
 }
 
 /** The internal transaction commands, bound to the table they run queued commands from. */
@@ -54,7 +59,7 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
   const exec = (ctx: ApplyContext, argv: ByteString[]): Reply => {
     const tx = decodeExec(argv);
     if (tx === null) return E.SYNTAX;
-    for (const key of tx.watched) if (ctx.ks.modifiedSince(key, tx.since)) return NIL_ARRAY;
+    for (const [key, since] of tx.watched) if (ctx.ks.modifiedSince(key, since)) return NIL_ARRAY;
     const replies: Reply[] = [];
     for (const cmd of tx.queued) {
       const spec = table().get(cmd[0]);
@@ -68,12 +73,12 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
   return [
     {
       name: "__exec",
-      arity: -3,
+      arity: -2,
       flags: ["write"],
       keys: [0, 0, 0],
       group: "transactions",
       summary: "Internal: a whole MULTI/EXEC transaction as one operation.",
-      syntax: "since n-watched key... argc arg...",
+      syntax: "n-watched [key since ...] [argc arg ...] ...",
       since: "lamportkv 2",
       apply: exec,
       internal: true,

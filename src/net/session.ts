@@ -1,0 +1,522 @@
+/**
+ * One client connection's session: its state (name, id, MULTI queue, watched keys) and the
+ * dispatch of every command line through the command registry. Data commands become operations
+ * submitted to the replica (writes are ordered by the multicast, reads answered at their place);
+ * the commands the server answers itself (`src/kv/commands/server.ts`) are handled here.
+ *
+ * Replies are delivered through the callback given to {@link Session.run}, possibly later (an
+ * operation completes when the core delivers it); the caller keeps replies in request order.
+ *
+ * @module
+ */
+import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
+import { COMMANDS } from "../kv/commands/index.ts";
+import { encodeExec } from "../kv/commands/tx.ts";
+import { arityOk, type CommandSpec } from "../kv/registry.ts";
+import { E, err, isError, OK, status } from "../kv/reply.ts";
+import { byteStringToUtf8 } from "../kv/bytes.ts";
+import { globMatch } from "../kv/glob.ts";
+import { commandDocs, commandInfo } from "./command_docs.ts";
+import { formatInfo, type ServerStats } from "./info.ts";
+
+/** Largest client id of a REQ command in bytes. */
+export const MAX_CLIENT_ID_BYTES = 128;
+
+/** The Redis version lamportkv reports (the one its behaviour is tested against). */
+export const REDIS_VERSION = "7.0.15";
+
+/** What sessions need from the server and replica they belong to. */
+export interface SessionHost {
+  /** Submits an operation; `respond` is called once with its outcome. */
+  submit(cmd: Command, respond: (outcome: Outcome) => void): void;
+  /** The replica's status (INFO). */
+  status(): ReplicaStatus;
+  /** Wall-clock time in ms (the time stamped on operations; tests may shift it). */
+  now(): number;
+  /** Every open session (CLIENT LIST, CLIENT KILL). */
+  sessions(): Iterable<Session>;
+  /** Server-wide counters for INFO. */
+  stats(): ServerStats;
+  /** CONFIG GET's parameters and their values. */
+  config(): Record<string, string>;
+}
+
+/** What the caller must do after a command: nothing, or stop reading and close after replies. */
+export type After = "close" | void;
+
+/** Replies with a {@link Reply}, once. */
+export type Respond = (reply: Reply) => void;
+
+const ERR_NOT_SERVED = "ERR this command is not served by lamportkv";
+
+/**
+ * Redis 7's unknown-command error: the name (up to 128 bytes) and the first arguments, each
+ * quoted and followed by a space, until 128 bytes of arguments are shown.
+ */
+export function unknownCommand(argv: readonly ByteString[]): Reply {
+  const clip = (s: ByteString, max: number) => byteStringToUtf8(s.slice(0, max));
+  let args = "";
+  let shown = 0;
+  for (let i = 1; i < argv.length && shown < 128; i++) {
+    const arg = argv[i].slice(0, 128 - shown);
+    shown += arg.length + 3;
+    args += `'${clip(arg, arg.length)}' `;
+  }
+  return err(`ERR unknown command '${clip(argv[0], 128)}', with args beginning with: ${args}`);
+}
+
+function outcomeReply(outcome: Outcome): Reply {
+  if (outcome.ok) return outcome.result;
+  return err(outcome.message ? `${outcome.code} ${outcome.message}` : outcome.code);
+}
+
+/** A client's session on one connection. */
+export class Session {
+  /** Unique per server, as CLIENT ID reports. */
+  readonly id: number;
+  readonly remote: string;
+  readonly local: string;
+  readonly createdAt: number;
+  name: ByteString = "";
+  lastCommand = "NULL";
+  lastActive: number;
+  /** Commands queued since MULTI, or null outside a transaction. */
+  #multi: ByteString[][] | null = null;
+  /** A queue-time error happened in this MULTI: EXEC must abort. */
+  #multiDirty = false;
+  /** Watched keys with the key space version at which each was watched. */
+  readonly #watched = new Map<ByteString, number>();
+  /** WATCH reads still waiting for their version; EXECs wait behind them. */
+  #watchesPending = 0;
+  #afterWatches: (() => void)[] = [];
+  readonly #host: SessionHost;
+  /** Set by the server: closes this session's connection (CLIENT KILL). */
+  kill: () => void = () => {};
+
+  /** A session for a new connection. */
+  constructor(host: SessionHost, id: number, remote: string, local: string) {
+    this.#host = host;
+    this.id = id;
+    this.remote = remote;
+    this.local = local;
+    this.createdAt = host.now();
+    this.lastActive = this.createdAt;
+  }
+
+  /** True inside MULTI. */
+  get inMulti(): boolean {
+    return this.#multi !== null;
+  }
+
+  /** Runs one command line; `respond` gets its reply (now or later). */
+  run(argv: ByteString[], respond: Respond): After {
+    this.lastActive = this.#host.now();
+    if (argv.length === 0) {
+      respond(err("ERR empty command"));
+      return;
+    }
+    const spec = COMMANDS.get(argv[0]);
+    if (spec === undefined || spec.internal) {
+      if (this.#multi !== null) this.#multiDirty = true;
+      respond(unknownCommand(argv));
+      return;
+    }
+    this.lastCommand = spec.name;
+    if (!arityOk(spec, argv.length)) {
+      if (this.#multi !== null) this.#multiDirty = true;
+      respond(E.ARITY(spec.name));
+      return;
+    }
+    if (
+      this.#multi !== null &&
+      !["exec", "discard", "multi", "watch", "quit", "reset"].includes(spec.name)
+    ) {
+      if (spec.name === "req") return this.#queue(argv.slice(3), respond);
+      return this.#queue(argv, respond);
+    }
+    if (spec.apply !== undefined) {
+      this.#submit({ op: { argv, time: this.#host.now() } }, respond);
+      return;
+    }
+    return this.#server(spec, argv, respond);
+  }
+
+  #queue(argv: ByteString[], respond: Respond): After {
+    const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
+    if (spec === undefined || spec.internal) {
+      this.#multiDirty = true;
+      respond(argv.length > 0 ? unknownCommand(argv) : err("ERR empty command"));
+      return;
+    }
+    if (!arityOk(spec, argv.length)) {
+      this.#multiDirty = true;
+      respond(E.ARITY(spec.name));
+      return;
+    }
+    if (spec.apply === undefined) {
+      // Server commands inside a transaction would not run at the transaction's place.
+      this.#multiDirty = true;
+      respond(err(`ERR '${spec.name}' cannot be used inside MULTI in lamportkv`));
+      return;
+    }
+    this.#multi!.push(argv);
+    respond(status("QUEUED"));
+    return;
+  }
+
+  #submit(cmd: Command, respond: Respond): void {
+    this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)));
+  }
+
+  #server(spec: CommandSpec, argv: ByteString[], respond: Respond): After {
+    const sub = argv.length > 1 ? argv[1].toLowerCase() : "";
+    switch (spec.name) {
+      case "ping":
+        if (argv.length > 2) return respond(E.ARITY("ping"));
+        return respond(argv.length === 2 ? argv[1] : status("PONG"));
+      case "echo":
+        return respond(argv[1]);
+      case "quit":
+        respond(OK);
+        return "close";
+      case "select":
+        if (!/^-?[0-9]+$/.test(argv[1])) return respond(E.NOT_INT);
+        return respond(Number(argv[1]) === 0 ? OK : err("ERR DB index is out of range"));
+      case "hello":
+        return respond(this.#hello(argv));
+      case "auth":
+        return respond(
+          err(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+          ),
+        );
+      case "client":
+        return this.#client(sub, argv, respond);
+      case "reset":
+        this.#multi = null;
+        this.#multiDirty = false;
+        this.#watched.clear();
+        this.name = "";
+        return respond(status("RESET"));
+      case "time": {
+        const us = Math.floor(this.#host.now() * 1000);
+        return respond([String(Math.floor(us / 1e6)), String(us % 1e6)]);
+      }
+      case "info":
+        return respond(
+          formatInfo(
+            this.#host.status(),
+            this.#host.stats(),
+            argv.slice(1).map((s) => s.toLowerCase()),
+          ),
+        );
+      case "command":
+        return respond(this.#command(sub, argv));
+      case "config":
+        return respond(this.#config(sub, argv));
+      case "multi":
+        if (this.#multi !== null) return respond(err("ERR MULTI calls can not be nested"));
+        this.#multi = [];
+        this.#multiDirty = false;
+        return respond(OK);
+      case "discard":
+        if (this.#multi === null) return respond(err("ERR DISCARD without MULTI"));
+        this.#multi = null;
+        this.#watched.clear();
+        return respond(OK);
+      case "watch":
+        if (this.#multi !== null) return respond(err("ERR WATCH inside MULTI is not allowed"));
+        return this.#watch(argv.slice(1), respond);
+      case "unwatch":
+        this.#watched.clear();
+        return respond(OK);
+      case "exec":
+        return this.#exec(respond);
+      case "req":
+        return this.#req(argv, respond);
+      default:
+        return respond(err(ERR_NOT_SERVED));
+    }
+  }
+
+  #watch(keys: ByteString[], respond: Respond): void {
+    this.#watchesPending++;
+    this.#submit({ op: { argv: ["__VERSION"], time: this.#host.now() } }, (reply) => {
+      this.#watchesPending--;
+      if (typeof reply === "number") {
+        for (const k of keys) if (!this.#watched.has(k)) this.#watched.set(k, reply);
+        respond(OK);
+      } else {
+        respond(isError(reply) ? reply : err("ERR WATCH failed"));
+      }
+      if (this.#watchesPending === 0) {
+        const waiting = this.#afterWatches;
+        this.#afterWatches = [];
+        for (const run of waiting) run();
+      }
+    });
+  }
+
+  #exec(respond: Respond): void {
+    if (this.#multi === null) return respond(err("ERR EXEC without MULTI"));
+    const queued = this.#multi;
+    const dirty = this.#multiDirty;
+    this.#multi = null;
+    this.#multiDirty = false;
+    if (dirty) {
+      this.#watched.clear();
+      return respond(err("EXECABORT Transaction discarded because of previous errors."));
+    }
+    const send = () => {
+      const watched = [...this.#watched];
+      this.#watched.clear();
+      this.#submit({ op: { argv: encodeExec(watched, queued), time: this.#host.now() } }, respond);
+    };
+    if (this.#watchesPending > 0) this.#afterWatches.push(send);
+    else send();
+  }
+
+  #req(argv: ByteString[], respond: Respond): void {
+    const client = argv[1];
+    if (client.length === 0 || client.length > MAX_CLIENT_ID_BYTES) {
+      return respond(err(`ERR REQ client id must be 1 to ${MAX_CLIENT_ID_BYTES} bytes`));
+    }
+    const seq = /^[1-9][0-9]{0,15}$/.test(argv[2]) ? Number(argv[2]) : NaN;
+    if (!Number.isSafeInteger(seq)) {
+      return respond(err("ERR REQ sequence number must be a positive integer"));
+    }
+    const inner = argv.slice(3);
+    const spec = COMMANDS.get(inner[0]);
+    if (spec === undefined || spec.internal || spec.apply === undefined) {
+      return respond(
+        err(
+          `ERR REQ can only wrap a data command, not '${byteStringToUtf8(inner[0].slice(0, 128))}'`,
+        ),
+      );
+    }
+    if (!arityOk(spec, inner.length)) return respond(E.ARITY(spec.name));
+    this.#submit({ op: { argv: inner, time: this.#host.now() }, tag: { client, seq } }, respond);
+  }
+
+  #hello(argv: ByteString[]): Reply {
+    let i = 1;
+    if (argv.length > 1) {
+      const v = argv[1];
+      if (!/^-?[0-9]+$/.test(v)) {
+        return err("ERR Protocol version is not an integer or out of range");
+      }
+      if (v !== "2") return err("NOPROTO unsupported protocol version");
+      i = 2;
+    }
+    for (; i < argv.length; i++) {
+      const opt = argv[i].toLowerCase();
+      if (opt === "auth" && i + 2 < argv.length) {
+        if (argv[i + 1] !== "default") {
+          return err("WRONGPASS invalid username-password pair or user is disabled.");
+        }
+        i += 2;
+      } else if (opt === "setname" && i + 1 < argv.length) {
+        const bad = this.#badName(argv[i + 1]);
+        if (bad) return bad;
+        this.name = argv[++i];
+      } else {
+        return err(`ERR Syntax error in HELLO option '${byteStringToUtf8(argv[i])}'`);
+      }
+    }
+    return [
+      "server",
+      "redis",
+      "version",
+      REDIS_VERSION,
+      "proto",
+      2,
+      "id",
+      this.id,
+      "mode",
+      "standalone",
+      "role",
+      "master",
+      "modules",
+      [],
+    ];
+  }
+
+  #badName(name: ByteString): Reply | null {
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c < 33 || c > 126) {
+        return err("ERR Client names cannot contain spaces, newlines or special characters.");
+      }
+    }
+    return null;
+  }
+
+  /** One line of CLIENT LIST / CLIENT INFO. */
+  describe(now: number): ByteString {
+    const age = Math.floor((now - this.createdAt) / 1000);
+    const idle = Math.floor((now - this.lastActive) / 1000);
+    return `id=${this.id} addr=${this.remote} laddr=${this.local} fd=0 name=${this.name} ` +
+      `age=${age} idle=${idle} flags=${this.#multi ? "x" : "N"} db=0 sub=0 psub=0 ssub=0 ` +
+      `multi=${this.#multi ? this.#multi.length : -1} qbuf=0 qbuf-free=0 argv-mem=0 ` +
+      `multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${this.lastCommand} ` +
+      `user=default redir=-1 resp=2\n`;
+  }
+
+  #client(sub: string, argv: ByteString[], respond: Respond): After {
+    const now = this.#host.now();
+    switch (sub) {
+      case "setname": {
+        if (argv.length !== 3) return respond(E.ARITY("client|setname"));
+        const bad = this.#badName(argv[2]);
+        if (bad) return respond(bad);
+        this.name = argv[2];
+        return respond(OK);
+      }
+      case "getname":
+        return respond(this.name === "" ? null : this.name);
+      case "id":
+        return respond(this.id);
+      case "info":
+        return respond(this.describe(now));
+      case "list": {
+        let ids: Set<number> | undefined;
+        if (argv.length > 2) {
+          if (argv[2].toLowerCase() === "id" && argv.length > 3) {
+            ids = new Set();
+            for (const a of argv.slice(3)) {
+              if (!/^[0-9]+$/.test(a)) return respond(err("ERR Invalid client ID"));
+              ids.add(Number(a));
+            }
+          } else if (argv[2].toLowerCase() === "type" && argv.length === 4) {
+            const t = argv[3].toLowerCase();
+            if (!["normal", "master", "replica", "pubsub"].includes(t)) {
+              return respond(err(`ERR Unknown client type '${byteStringToUtf8(argv[3])}'`));
+            }
+            if (t !== "normal") return respond("");
+          } else return respond(E.SYNTAX);
+        }
+        let out = "";
+        for (const s of this.#host.sessions()) if (!ids || ids.has(s.id)) out += s.describe(now);
+        return respond(out);
+      }
+      case "kill":
+        return this.#clientKill(argv, respond);
+      case "setinfo":
+        if (argv.length !== 4) return respond(E.ARITY("client|setinfo"));
+        if (!["lib-name", "lib-ver"].includes(argv[2].toLowerCase())) {
+          return respond(err(`ERR Unrecognized option '${byteStringToUtf8(argv[2])}'`));
+        }
+        return respond(OK);
+      case "no-evict":
+      case "no-touch":
+        if (argv.length !== 3 || !["on", "off"].includes(argv[2].toLowerCase())) {
+          return respond(E.SYNTAX);
+        }
+        return respond(OK);
+      case "reply":
+        if (argv.length === 3 && argv[2].toLowerCase() === "on") return respond(OK);
+        return respond(err("ERR CLIENT REPLY OFF|SKIP is not supported by lamportkv"));
+      default:
+        return respond(
+          err(
+            `ERR unknown subcommand '${byteStringToUtf8(argv[1].slice(0, 128))}'. Try CLIENT HELP.`,
+          ),
+        );
+    }
+  }
+
+  #clientKill(argv: ByteString[], respond: Respond): After {
+    const targets: Session[] = [];
+    const all = [...this.#host.sessions()];
+    if (argv.length === 3) {
+      const s = all.find((x) => x.remote === argv[2]);
+      if (!s) return respond(err("ERR No such client"));
+      targets.push(s);
+    } else {
+      if ((argv.length - 2) % 2 !== 0) return respond(E.SYNTAX);
+      let pick = all;
+      let skipme = true;
+      for (let i = 2; i < argv.length; i += 2) {
+        const f = argv[i].toLowerCase();
+        const v = argv[i + 1];
+        if (f === "id") pick = pick.filter((s) => String(s.id) === v);
+        else if (f === "addr") pick = pick.filter((s) => s.remote === v);
+        else if (f === "laddr") pick = pick.filter((s) => s.local === v);
+        else if (f === "skipme") skipme = v.toLowerCase() !== "no";
+        else if (f === "type" || f === "user") continue;
+        else return respond(E.SYNTAX);
+      }
+      targets.push(...pick.filter((s) => !(skipme && s === this)));
+      for (const s of targets) if (s !== this) s.kill();
+      if (targets.includes(this)) {
+        respond(targets.length);
+        return "close";
+      }
+      return respond(targets.length);
+    }
+    const [t] = targets;
+    if (t === this) {
+      respond(OK);
+      return "close";
+    }
+    t.kill();
+    return respond(OK);
+  }
+
+  #command(sub: string, argv: ByteString[]): Reply {
+    const specs = COMMANDS.public();
+    switch (sub) {
+      case "":
+        return specs.map(commandInfo);
+      case "count":
+        return specs.length;
+      case "list":
+        return specs.map((s) => s.name);
+      case "info": {
+        if (argv.length === 2) return specs.map(commandInfo);
+        return argv.slice(2).map((n) => {
+          const s = COMMANDS.get(n);
+          return s && !s.internal ? commandInfo(s) : null;
+        });
+      }
+      case "docs": {
+        const chosen = argv.length === 2
+          ? specs
+          : argv.slice(2).map((n) => COMMANDS.get(n)).filter((s): s is CommandSpec =>
+            s !== undefined && !s.internal
+          );
+        return chosen.flatMap((s) => [s.name, commandDocs(s)]);
+      }
+      default:
+        return err(
+          `ERR unknown subcommand '${byteStringToUtf8(argv[1].slice(0, 128))}'. Try COMMAND HELP.`,
+        );
+    }
+  }
+
+  #config(sub: string, argv: ByteString[]): Reply {
+    if (sub === "get") {
+      if (argv.length < 3) return E.ARITY("config|get");
+      const params = this.#host.config();
+      const out: Reply[] = [];
+      const seen = new Set<string>();
+      for (const pattern of argv.slice(2)) {
+        for (const [k, v] of Object.entries(params)) {
+          if (!seen.has(k) && globMatch(pattern.toLowerCase(), k)) {
+            seen.add(k);
+            out.push(k, v);
+          }
+        }
+      }
+      return out;
+    }
+    if (sub === "set" || sub === "rewrite" || sub === "resetstat") {
+      return err(
+        `ERR CONFIG ${sub.toUpperCase()} is not supported by lamportkv: settings are in the cluster config file`,
+      );
+    }
+    return err(
+      `ERR unknown subcommand '${byteStringToUtf8(argv[1].slice(0, 128))}'. Try CONFIG HELP.`,
+    );
+  }
+}

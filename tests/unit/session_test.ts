@@ -1,0 +1,349 @@
+/**
+ * Unit tests of a client session over a fake replica: how each command line is dispatched
+ * (data commands submitted as operations, server commands answered at once), transactions and
+ * WATCH, connection commands, COMMAND/CONFIG/INFO, REQ, error texts, and reply encoding.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
+import { KvStore } from "../../src/kv/store.ts";
+import { encodeReply } from "../../src/kv/reply.ts";
+import { COMMANDS } from "../../src/kv/commands/index.ts";
+import { Session, type SessionHost } from "../../src/net/session.ts";
+import { formatInfo, parseInfo, type ServerStats } from "../../src/net/info.ts";
+
+const STATUS: ReplicaStatus = {
+  id: 2,
+  view: 7,
+  state: "normal",
+  members: [1, 2, 3],
+  clock: 42,
+  delivered: 10,
+  holdback: 1,
+  pending: 0,
+  keys: 5,
+  digest: "00ff",
+};
+
+const STATS: ServerStats = {
+  startedAt: Date.now(),
+  tcpPort: 7001,
+  connectedClients: 1,
+  totalConnections: 3,
+  totalCommands: 9,
+  rejectedConnections: 0,
+  expires: 2,
+};
+
+/** A host whose operations run on a real KvStore at once (or are held, to test ordering). */
+class FakeHost implements SessionHost {
+  readonly store = new KvStore();
+  readonly submitted: Command[] = [];
+  held: (() => void)[] = [];
+  hold = false;
+  readonly all: Session[] = [];
+  clock = 1_000_000;
+
+  submit(cmd: Command, respond: (outcome: Outcome) => void): void {
+    this.submitted.push(cmd);
+    const run = () => respond({ ok: true, result: this.store.apply(cmd) });
+    if (this.hold) this.held.push(run);
+    else run();
+  }
+  status(): ReplicaStatus {
+    return STATUS;
+  }
+  now(): number {
+    return this.clock;
+  }
+  sessions(): Iterable<Session> {
+    return this.all;
+  }
+  stats(): ServerStats {
+    return STATS;
+  }
+  config(): Record<string, string> {
+    return { databases: "1", save: "", appendonly: "no" };
+  }
+  release(): void {
+    const h = this.held;
+    this.held = [];
+    for (const run of h) run();
+  }
+}
+
+function session(host = new FakeHost(), id = 1): { host: FakeHost; s: Session } {
+  const s = new Session(host, id, `127.0.0.1:${5000 + id}`, "127.0.0.1:7001");
+  host.all.push(s);
+  return { host, s };
+}
+
+/** Runs a command and returns its reply (which must come synchronously). */
+function run(s: Session, ...argv: string[]): Reply {
+  let got: Reply | undefined;
+  let calls = 0;
+  s.run(argv, (r) => {
+    got = r;
+    calls++;
+  });
+  assert.equal(calls, 1, `${argv.join(" ")} answered once`);
+  return got!;
+}
+
+const OK = { ok: "OK" };
+const arity = (name: string) => ({ err: `ERR wrong number of arguments for '${name}' command` });
+
+Deno.test("session: data commands become operations stamped with the host's time", () => {
+  const { host, s } = session();
+  assert.deepEqual(run(s, "SET", "k", "v"), OK);
+  assert.equal(run(s, "get", "k"), "v");
+  assert.deepEqual(host.submitted.map((c) => c.op), [
+    { argv: ["SET", "k", "v"], time: 1_000_000 },
+    { argv: ["get", "k"], time: 1_000_000 },
+  ]);
+  assert.deepEqual(run(s, "GET"), arity("get"));
+  assert.deepEqual(run(s, "SET", "k"), arity("set"));
+  assert.equal(host.submitted.length, 2, "arity errors never reach the order");
+});
+
+Deno.test("session: unknown and internal commands, in Redis 7's wording", () => {
+  const { host, s } = session();
+  assert.deepEqual(run(s, "FOO"), { err: "ERR unknown command 'FOO', with args beginning with: " });
+  assert.deepEqual(run(s, "flushall2", "async", "x"), {
+    err: "ERR unknown command 'flushall2', with args beginning with: 'async' 'x' ",
+  });
+  assert.deepEqual(run(s, "caf\xc3\xa9"), {
+    err: "ERR unknown command 'caf\u00e9', with args beginning with: ",
+  });
+  const long = run(s, "X".repeat(300), "a".repeat(100), "b".repeat(100), "c");
+  assert.deepEqual(long, {
+    err: `ERR unknown command '${"X".repeat(128)}', with args beginning with: ` +
+      `'${"a".repeat(100)}' '${"b".repeat(25)}' `,
+  });
+  assert.deepEqual(run(s, "__EXEC", "0"), {
+    err: "ERR unknown command '__EXEC', with args beginning with: '0' ",
+  });
+  assert.deepEqual(run(s, "__EXPIRE", "10"), {
+    err: "ERR unknown command '__EXPIRE', with args beginning with: '10' ",
+  });
+  let empty: Reply | undefined;
+  s.run([], (r) => (empty = r));
+  assert.deepEqual(empty, { err: "ERR empty command" });
+  assert.equal(host.submitted.length, 0);
+});
+
+Deno.test("session: MULTI/EXEC queues, then runs everything as one operation", () => {
+  const { host, s } = session();
+  assert.deepEqual(run(s, "MULTI"), OK);
+  assert.deepEqual(run(s, "MULTI"), { err: "ERR MULTI calls can not be nested" });
+  assert.deepEqual(run(s, "SET", "a", "1"), { ok: "QUEUED" });
+  assert.deepEqual(run(s, "INCR", "a"), { ok: "QUEUED" });
+  assert.deepEqual(run(s, "GET", "a"), { ok: "QUEUED" });
+  assert.equal(host.submitted.length, 0, "nothing is ordered before EXEC");
+  assert.deepEqual(run(s, "EXEC"), [OK, 2, "2"]);
+  assert.equal(host.submitted.length, 1);
+  assert.equal(host.submitted[0].op.argv[0], "__EXEC");
+  assert.deepEqual(run(s, "EXEC"), { err: "ERR EXEC without MULTI" });
+  assert.deepEqual(run(s, "DISCARD"), { err: "ERR DISCARD without MULTI" });
+  run(s, "MULTI");
+  run(s, "SET", "a", "9");
+  assert.deepEqual(run(s, "DISCARD"), OK);
+  assert.equal(run(s, "GET", "a"), "2");
+});
+
+Deno.test("session: a queue-time error aborts EXEC with EXECABORT", () => {
+  const { host, s } = session();
+  run(s, "MULTI");
+  run(s, "SET", "a", "1");
+  assert.deepEqual(run(s, "GET"), arity("get"));
+  assert.deepEqual(run(s, "NOSUCH"), {
+    err: "ERR unknown command 'NOSUCH', with args beginning with: ",
+  });
+  assert.deepEqual(run(s, "EXEC"), {
+    err: "EXECABORT Transaction discarded because of previous errors.",
+  });
+  assert.equal(host.submitted.length, 0);
+  assert.deepEqual(run(s, "WATCH", "x"), OK);
+  run(s, "MULTI");
+  assert.deepEqual(run(s, "WATCH", "x"), { err: "ERR WATCH inside MULTI is not allowed" });
+  assert.deepEqual(run(s, "EXEC"), [], "WATCH inside MULTI does not abort");
+});
+
+Deno.test("session: WATCH makes EXEC fail when another client changed the key", () => {
+  const host = new FakeHost();
+  const { s: a } = session(host, 1);
+  const { s: b } = session(host, 2);
+  run(a, "SET", "balance", "10");
+  assert.deepEqual(run(a, "WATCH", "balance"), OK);
+  run(b, "SET", "balance", "20");
+  run(a, "MULTI");
+  run(a, "INCRBY", "balance", "5");
+  assert.deepEqual(run(a, "EXEC"), { nil: "array" });
+  assert.equal(run(a, "GET", "balance"), "20");
+  // The watch is gone after EXEC: the next transaction runs.
+  run(a, "MULTI");
+  run(a, "INCRBY", "balance", "5");
+  assert.deepEqual(run(a, "EXEC"), [25]);
+  // UNWATCH forgets the keys.
+  run(a, "WATCH", "balance");
+  run(b, "SET", "balance", "0");
+  run(a, "UNWATCH");
+  run(a, "MULTI");
+  run(a, "INCR", "balance");
+  assert.deepEqual(run(a, "EXEC"), [1]);
+});
+
+Deno.test("session: a pipelined EXEC waits for the WATCH read before it is ordered", () => {
+  const { host, s } = session();
+  host.hold = true;
+  const replies: Reply[] = [];
+  for (const argv of [["WATCH", "k"], ["MULTI"], ["SET", "k", "v"], ["EXEC"]]) {
+    s.run(argv, (r) => replies.push(r));
+  }
+  assert.equal(host.submitted.length, 1, "only the WATCH read so far");
+  host.release();
+  assert.equal(host.submitted.length, 2);
+  const exec = host.submitted[1].op.argv;
+  assert.deepEqual(exec.slice(0, 4), ["__EXEC", "1", "k", "0"]);
+  host.release();
+  // In callback order: MULTI and SET answer at once, WATCH when its read returns, then EXEC.
+  assert.deepEqual(replies, [OK, { ok: "QUEUED" }, OK, [OK]]);
+});
+
+Deno.test("session: PING, ECHO, SELECT, TIME, QUIT, RESET", () => {
+  const { s } = session();
+  assert.deepEqual(run(s, "PING"), { ok: "PONG" });
+  assert.equal(run(s, "PING", "hi"), "hi");
+  assert.deepEqual(run(s, "PING", "a", "b"), arity("ping"));
+  assert.equal(run(s, "ECHO", "x\r\n"), "x\r\n");
+  assert.deepEqual(run(s, "SELECT", "0"), OK);
+  assert.deepEqual(run(s, "SELECT", "1"), { err: "ERR DB index is out of range" });
+  assert.deepEqual(run(s, "SELECT", "x"), { err: "ERR value is not an integer or out of range" });
+  assert.deepEqual(run(s, "TIME"), ["1000", "0"]);
+  assert.equal(s.run(["QUIT"], () => {}), "close");
+  run(s, "MULTI");
+  assert.deepEqual(run(s, "RESET"), { ok: "RESET" });
+  assert.equal(s.inMulti, false);
+});
+
+Deno.test("session: HELLO speaks RESP2 only, with AUTH default and SETNAME", () => {
+  const { s } = session();
+  const hello = run(s, "HELLO", "2", "SETNAME", "app") as Reply[];
+  assert.deepEqual(hello.slice(0, 6), ["server", "redis", "version", "7.0.15", "proto", 2]);
+  assert.equal(run(s, "CLIENT", "GETNAME"), "app");
+  assert.deepEqual(run(s, "HELLO", "3"), { err: "NOPROTO unsupported protocol version" });
+  assert.deepEqual(run(s, "HELLO", "x"), {
+    err: "ERR Protocol version is not an integer or out of range",
+  });
+  assert.ok(Array.isArray(run(s, "HELLO")));
+  assert.ok(Array.isArray(run(s, "HELLO", "2", "AUTH", "default", "anything")));
+  assert.deepEqual(run(s, "HELLO", "2", "AUTH", "bob", "pw"), {
+    err: "WRONGPASS invalid username-password pair or user is disabled.",
+  });
+  assert.deepEqual(run(s, "HELLO", "2", "BOGUS"), {
+    err: "ERR Syntax error in HELLO option 'BOGUS'",
+  });
+});
+
+Deno.test("session: CLIENT SETNAME, GETNAME, ID, INFO, LIST, KILL, SETINFO", () => {
+  const host = new FakeHost();
+  const { s } = session(host, 1);
+  const { s: other } = session(host, 2);
+  let killed = false;
+  other.kill = () => (killed = true);
+  assert.equal(run(s, "CLIENT", "GETNAME"), null);
+  assert.deepEqual(run(s, "CLIENT", "SETNAME", "worker-1"), OK);
+  assert.deepEqual(run(s, "CLIENT", "SETNAME", "has space"), {
+    err: "ERR Client names cannot contain spaces, newlines or special characters.",
+  });
+  assert.equal(run(s, "CLIENT", "ID"), 1);
+  assert.match(run(s, "CLIENT", "INFO") as string, /^id=1 addr=127\.0\.0\.1:5001 .*name=worker-1 /);
+  const list = (run(s, "CLIENT", "LIST") as string).trim().split("\n");
+  assert.equal(list.length, 2);
+  assert.deepEqual(run(s, "CLIENT", "SETINFO", "lib-name", "ioredis"), OK);
+  assert.deepEqual(run(s, "CLIENT", "KILL", "127.0.0.1:9"), { err: "ERR No such client" });
+  assert.deepEqual(run(s, "CLIENT", "KILL", "127.0.0.1:5002"), OK);
+  assert.equal(killed, true);
+  assert.deepEqual(run(s, "CLIENT", "KILL", "ID", "2"), 1);
+  assert.deepEqual(run(s, "CLIENT", "NOSUCH"), {
+    err: "ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.",
+  });
+});
+
+Deno.test("session: COMMAND COUNT, LIST, INFO and DOCS come from the registry", () => {
+  const { s } = session();
+  const publicCount = COMMANDS.public().length;
+  assert.equal(run(s, "COMMAND", "COUNT"), publicCount);
+  assert.ok((run(s, "COMMAND", "LIST") as string[]).includes("getex"));
+  assert.ok(!(run(s, "COMMAND", "LIST") as string[]).includes("__exec"));
+  const [get] = run(s, "COMMAND", "INFO", "get") as Reply[][];
+  assert.deepEqual(get.slice(0, 6), ["get", 2, [{ ok: "readonly" }, { ok: "fast" }], 1, 1, 1]);
+  assert.deepEqual(run(s, "COMMAND", "INFO", "nosuch"), [null]);
+  const docs = run(s, "COMMAND", "DOCS", "set") as Reply[];
+  assert.equal(docs[0], "set");
+  assert.deepEqual((docs[1] as Reply[]).slice(0, 2), ["summary", COMMANDS.get("set")!.summary]);
+  assert.equal((run(s, "COMMAND") as Reply[]).length, publicCount);
+});
+
+Deno.test("session: CONFIG GET by pattern; CONFIG SET refused", () => {
+  const { s } = session();
+  assert.deepEqual(run(s, "CONFIG", "GET", "databases"), ["databases", "1"]);
+  assert.deepEqual(run(s, "CONFIG", "GET", "a*"), ["appendonly", "no"]);
+  assert.deepEqual(run(s, "CONFIG", "GET", "nosuch"), []);
+  assert.match((run(s, "CONFIG", "SET", "x", "y") as { err: string }).err, /^ERR CONFIG SET/);
+});
+
+Deno.test("session: REQ wraps a data command with an exactly-once tag", () => {
+  const { host, s } = session();
+  assert.deepEqual(run(s, "REQ", "c1", "7", "INCR", "n"), 1);
+  assert.deepEqual(run(s, "REQ", "c1", "7", "INCR", "n"), 1, "a retry is answered the same");
+  assert.deepEqual(host.submitted[0].tag, { client: "c1", seq: 7 });
+  assert.deepEqual(run(s, "REQ", "c", "1"), arity("req"));
+  const clientErr = { err: "ERR REQ client id must be 1 to 128 bytes" };
+  assert.deepEqual(run(s, "REQ", "", "1", "GET", "k"), clientErr);
+  assert.deepEqual(run(s, "REQ", "c".repeat(129), "1", "GET", "k"), clientErr);
+  const seqErr = { err: "ERR REQ sequence number must be a positive integer" };
+  for (const seq of ["0", "-1", "01", "1.5", "abc", "", " 1", "+1", "9007199254740992", "1e3"]) {
+    assert.deepEqual(run(s, "REQ", "c", seq, "GET", "k"), seqErr, `seq ${seq}`);
+  }
+  assert.deepEqual(run(s, "REQ", "c", "1", "PING"), {
+    err: "ERR REQ can only wrap a data command, not 'PING'",
+  });
+  assert.deepEqual(run(s, "REQ", "c", "1", "__EXEC", "0"), {
+    err: "ERR REQ can only wrap a data command, not '__EXEC'",
+  });
+  assert.deepEqual(run(s, "REQ", "c", "1", "GET"), arity("get"));
+});
+
+Deno.test("session: INFO has Redis's sections and lamportkv's", () => {
+  const { s } = session();
+  const all = parseInfo(run(s, "INFO") as string);
+  assert.equal(all.redis_version, "7.0.15");
+  assert.equal(all.connected_clients, "1");
+  assert.equal(all.db0, "keys=5,expires=2,avg_ttl=0");
+  assert.equal(all.state, "normal");
+  assert.equal(all.members, "1,2,3");
+  assert.equal(all.loading, "0");
+  const body = run(s, "INFO", "keyspace") as string;
+  assert.equal(body, "# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=0\r\n");
+  assert.equal(run(s, "INFO", "nosuch"), "");
+  assert.equal(
+    formatInfo({ ...STATUS, state: "joining" }, STATS, ["persistence"]),
+    "# Persistence\r\nloading:1\r\naof_enabled:0\r\n",
+  );
+});
+
+Deno.test("reply encoding: every RESP2 shape", () => {
+  const text = (r: Reply) => new TextDecoder("latin1").decode(encodeReply(r));
+  assert.equal(text(OK), "+OK\r\n");
+  assert.equal(text({ err: "ERR x\r\ny" }), "-ERR x  y\r\n");
+  assert.equal(text("v\r\n\xff"), "$4\r\nv\r\n\xff\r\n");
+  assert.equal(text(""), "$0\r\n\r\n");
+  assert.equal(text(null), "$-1\r\n");
+  assert.equal(text(-3), ":-3\r\n");
+  assert.equal(text({ int: "9223372036854775807" }), ":9223372036854775807\r\n");
+  assert.equal(text({ nil: "array" }), "*-1\r\n");
+  assert.equal(text([]), "*0\r\n");
+  assert.equal(text(["a", 1, [null]]), "*3\r\n$1\r\na\r\n:1\r\n*1\r\n$-1\r\n");
+});
