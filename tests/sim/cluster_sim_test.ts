@@ -131,6 +131,19 @@ Deno.test("sim: 3 replicas, heavy link churn and long delays", () => {
   );
 });
 
+Deno.test("sim: the data model (counters, SET NX, MSET/MGET, transactions) under faults", () => {
+  runSeeds(
+    "sim: the data model",
+    { replicas: 3, scenario: "random", workload: "datamodel", keys: 3 },
+    seeds(150, 700_001),
+  );
+  runSeeds(
+    "sim: the data model",
+    { replicas: 5, clients: 7, scenario: "restart-all", workload: "datamodel", keys: 3 },
+    seeds(50, 800_001),
+  );
+});
+
 Deno.test("sim: a run is a function of its seed", () => {
   const options = { ...DEFAULT_SIM, scenario: "random" as const, seed: 42 };
   const a = simulate(options);

@@ -9,6 +9,11 @@ import { checkLinearizable } from "../support/linearizability.ts";
 import type { DeliveryRecord, SimResult } from "./simulator.ts";
 import { toHistory } from "./simulator.ts";
 import { modelOp } from "../support/ops.ts";
+import { checkModelLinearizable } from "../support/model_check.ts";
+import type { RespValue } from "../../src/net/resp.ts";
+
+/** Tells reads from writes, as the replicas do. */
+const READS = new KvStore();
 
 /** What a run may be expected to achieve beyond safety. */
 export interface Expectations {
@@ -37,8 +42,22 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   if (result.duplicateReplies > 0) {
     violations.push(`${result.duplicateReplies} request attempts were answered twice`);
   }
-  const lin = checkLinearizable([...toHistory(result.requests), ...result.lateReads]);
-  if (!lin.ok) violations.push(`history not linearizable (key ${lin.key}): ${lin.message}`);
+  if (result.requests.some((r) => r.op === null)) {
+    // The data-model workload: checked as a whole against the state machine as the model.
+    const lin = checkModelLinearizable(
+      result.requests.map((r) => ({
+        client: r.client,
+        argv: r.argv,
+        call: r.call,
+        ret: r.ret,
+        reply: r.result as RespValue | undefined,
+      })),
+    );
+    if (!lin.ok) violations.push(`history not linearizable: ${lin.message}`);
+  } else {
+    const lin = checkLinearizable([...toHistory(result.requests), ...result.lateReads]);
+    if (!lin.ok) violations.push(`history not linearizable (key ${lin.key}): ${lin.message}`);
+  }
   return violations;
 }
 
@@ -92,7 +111,7 @@ function checkPlainAtMostOnce(result: SimResult, log: Map<number, DeliveryRecord
   }
   const out: string[] = [];
   for (const r of result.requests) {
-    if (!r.plain || r.op.kind !== "put") continue;
+    if (!r.plain || r.op?.kind !== "put") continue;
     const n = count.get(r.op.value ?? "") ?? 0;
     const refused = r.outcomes.some((o) => !o.ok && o.code === "NOQUORUM");
     if (n > 1) out.push(`plain put ${r.op.value} was applied ${n} times`);
@@ -118,7 +137,7 @@ function checkProgress(result: SimResult, expect: Expectations): string[] {
     const failed = result.requests.filter((r) => r.ret === null && !r.plain);
     for (const r of failed.slice(0, 3)) {
       out.push(
-        `operation ${r.tag.client}:${r.tag.seq} (${r.op.kind}) never succeeded: ${
+        `operation ${r.tag.client}:${r.tag.seq} (${r.argv[0]}) never succeeded: ${
           JSON.stringify(r.outcomes.slice(-2))
         }`,
       );
@@ -146,11 +165,11 @@ function checkAcknowledgedKept(result: SimResult, log: Map<number, DeliveryRecor
   const out: string[] = [];
   for (const r of result.requests) {
     // Reads are answered at their place in the order without entering the log.
-    if (r.ret === null || r.op.kind === "get" || r.op.kind === "has") continue;
+    if (r.ret === null || READS.isRead({ op: { argv: r.argv, time: 0 } })) continue;
     const tag = r.plain ? "" : `${r.tag.client}:${r.tag.seq}`;
-    const index = indexOf.get(keyOf(tag, r.op));
+    const index = indexOf.get(keyOf(tag, r.op ?? { kind: "other" }));
     if (index === undefined || index > reached) {
-      out.push(`acknowledged ${tag} (${r.op.kind}) was lost (index ${index}, live at ${reached})`);
+      out.push(`acknowledged ${tag} (${r.argv[0]}) was lost (index ${index}, live at ${reached})`);
     }
   }
   const digests = new Set(result.digests.values());

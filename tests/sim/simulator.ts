@@ -18,6 +18,7 @@
 import { Replica } from "../../src/core/replica.ts";
 import type {
   Action,
+  ByteString,
   ClientTag,
   DurableSnapshot,
   Event,
@@ -33,6 +34,7 @@ import { EventQueue } from "./event_queue.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
 import { kvOp, type ModelOp, modelResult } from "../support/ops.ts";
+import { encodeExec } from "../../src/kv/commands/tx.ts";
 
 const TRACE = Deno.env.get("SIM_TRACE") === "1";
 
@@ -71,6 +73,12 @@ export interface SimOptions {
   maxSyncMs: number;
   /** Give up (and report no progress) after this much simulated time. */
   maxSimMs: number;
+  /**
+   * What clients do: `registers` (SET/GET/DEL/EXISTS of single keys, checked per key) or
+   * `datamodel` (counters, SET NX, MSET/MGET, transactions over a few keys, checked as a whole
+   * against the state machine as the model).
+   */
+  workload?: "registers" | "datamodel";
 }
 
 /** Defaults for a 3-replica run; tests override what they vary. */
@@ -111,7 +119,10 @@ export interface RequestRecord {
    * applied at most once (a put with a value no other operation writes).
    */
   plain: boolean;
-  op: ModelOp;
+  /** The register operation (null for the data-model workload). */
+  op: ModelOp | null;
+  /** The command line sent. */
+  argv: ByteString[];
   call: number;
   /** When it succeeded (null: never did, outcome unknown). */
   ret: number | null;
@@ -326,7 +337,7 @@ class Simulation {
         // A fault that began before the bound ran out excuses it.
         this.lastFaultChangeBetween(a.call, a.call + PROGRESS_BOUND_MS) === false
       ).map((a) =>
-        `${a.request.op.kind} at replica ${a.replica}, sent at ${a.call} ms: ` +
+        `${a.request.argv[0]} at replica ${a.replica}, sent at ${a.call} ms: ` +
         (a.answeredAt === undefined
           ? "never answered"
           : `${a.ok ? "succeeded" : "failed"} after ${a.answeredAt - a.call} ms`)
@@ -716,21 +727,29 @@ class Simulation {
       this.clientsDone += 1;
       return;
     }
-    const key = `k${this.rng.int(0, this.options.keys - 1)}`;
-    const roll = this.rng.next();
-    const op: ModelOp = roll < 0.4
-      ? { kind: "put", key, value: `c${client}-${n}` }
-      : roll < 0.7
-      ? { kind: "get", key }
-      : roll < 0.85
-      ? { kind: "delete", key }
-      : { kind: "has", key };
-    const plain = op.kind === "put" && this.rng.chance(0.25);
+    let op: ModelOp | null = null;
+    let argv: ByteString[];
+    if (this.options.workload === "datamodel") {
+      argv = this.dataModelCommand(client, n);
+    } else {
+      const key = `k${this.rng.int(0, this.options.keys - 1)}`;
+      const roll = this.rng.next();
+      op = roll < 0.4
+        ? { kind: "put", key, value: `c${client}-${n}` }
+        : roll < 0.7
+        ? { kind: "get", key }
+        : roll < 0.85
+        ? { kind: "delete", key }
+        : { kind: "has", key };
+      argv = kvOp(op).argv;
+    }
+    const plain = op?.kind === "put" && this.rng.chance(0.25);
     const request: RequestRecord = {
       client,
       tag: requestTag(client, n),
       plain,
       op,
+      argv,
       call: this.queue.now,
       ret: null,
       attempts: 0,
@@ -758,7 +777,7 @@ class Simulation {
     this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
       if (!attempt.done) this.failed(attempt);
     });
-    const op = kvOp(request.op, this.queue.now);
+    const op = { argv: request.argv, time: this.queue.now };
     const cmd = request.plain ? { op } : { op, tag: request.tag };
     this.handle(replica, { type: "request", id, cmd });
   }
@@ -775,7 +794,7 @@ class Simulation {
     if (attempt.done) {
       // The client gave up waiting, but the answer is still an answer: a stale read would show.
       const { op } = attempt.request;
-      if (outcome.ok && (op.kind === "get" || op.kind === "has")) {
+      if (outcome.ok && op !== null && (op.kind === "get" || op.kind === "has")) {
         this.lateReads.push({
           client: 1_000_000 + id,
           op: { kind: op.kind, key: op.key },
@@ -803,6 +822,40 @@ class Simulation {
     this.retry(attempt.request);
   }
 
+  /** A random command of the data-model workload: few keys, so operations conflict. */
+  dataModelCommand(client: number, n: number): ByteString[] {
+    const k = () => `k${this.rng.int(0, this.options.keys - 1)}`;
+    const c = () => `c${this.rng.int(0, 1)}`;
+    const v = `c${client}-${n}`;
+    const roll = this.rng.int(0, 9);
+    switch (roll) {
+      case 0:
+      case 1:
+        return ["INCR", c()];
+      case 2:
+        return ["SET", k(), v, "NX"];
+      case 3:
+        return ["SET", k(), v];
+      case 4: {
+        const [a, b] = [k(), k()];
+        return ["MSET", a, v, b, v];
+      }
+      case 5:
+      case 6:
+        return ["MGET", "k0", "k1", "k2", "c0", "c1"];
+      case 7:
+        return ["DEL", k()];
+      case 8:
+        return ["GETSET", k(), v];
+      default:
+        return encodeExec([], [["INCR", c()], ["SET", k(), v], ["MGET", "k0", "k1"], [
+          "INCRBY",
+          "k0",
+          "1",
+        ]]);
+    }
+  }
+
   retry(request: RequestRecord): void {
     if (request.plain || request.attempts >= MAX_ATTEMPTS) return this.finish(request);
     const next = this.rng.pick(this.ids);
@@ -823,13 +876,17 @@ export function requestTag(client: number, n: number): ClientTag {
 
 /** The simulated client history in the linearizability checker's form. */
 export function toHistory(requests: RequestRecord[]): HistoryOp[] {
-  return requests.map((r) => ({
-    client: r.client,
-    op: r.op.kind === "put"
-      ? { kind: r.op.kind, key: r.op.key, value: r.op.value }
-      : { kind: r.op.kind, key: r.op.key },
-    call: r.call,
-    ret: r.ret,
-    result: r.ret === null || r.result === undefined ? undefined : modelResult(r.op.kind, r.result),
-  }));
+  return requests.flatMap((r) =>
+    r.op === null ? [] : [{
+      client: r.client,
+      op: r.op.kind === "put"
+        ? { kind: r.op.kind, key: r.op.key, value: r.op.value }
+        : { kind: r.op.kind, key: r.op.key },
+      call: r.call,
+      ret: r.ret,
+      result: r.ret === null || r.result === undefined
+        ? undefined
+        : modelResult(r.op.kind, r.result),
+    }]
+  );
 }
