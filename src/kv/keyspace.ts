@@ -11,12 +11,13 @@
  */
 import type { ByteString } from "../core/types.ts";
 import { invariant } from "../core/assert.ts";
+import { Deque } from "./list.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
   string: ByteString;
   hash: Map<ByteString, ByteString>;
-  list: ByteString[];
+  list: Deque;
   set: Set<ByteString>;
 }
 
@@ -60,7 +61,7 @@ function fnv(s: ByteString, a: number, b: number): [number, number] {
   return [a, b];
 }
 
-function hashOf(parts: ByteString[], seed = 0): [number, number] {
+function hashOf(parts: Iterable<ByteString>, seed = 0): [number, number] {
   let h: [number, number] = [0x811c9dc5 ^ seed, 0x9747b28c ^ seed];
   for (const p of parts) h = fnv(p, h[0], h[1]);
   return [h[0] >>> 0, h[1] >>> 0];
@@ -100,8 +101,8 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
       content = sumOf(setItems(r.v as Set<ByteString>));
       break;
     case "list": {
-      const [a, b] = hashOf(r.v as ByteString[]);
-      content = `${a}:${b}:${(r.v as ByteString[]).length}`;
+      const [a, b] = hashOf(r.v as Deque);
+      content = `${a}:${b}:${(r.v as Deque).length}`;
       break;
     }
   }
@@ -365,7 +366,7 @@ export class KeySpace {
           data = [...(r.v as Map<ByteString, ByteString>)].flat();
           break;
         case "list":
-          data = [...(r.v as ByteString[])];
+          data = (r.v as Deque).toArray();
           break;
         case "set":
           data = [...(r.v as Set<ByteString>)];
@@ -457,7 +458,7 @@ function decodeValue(t: unknown, data: unknown): Values[TypeName] {
       return m;
     }
     case "list":
-      return strs(data);
+      return Deque.from(strs(data));
     case "set":
       return new Set(strs(data));
     default:

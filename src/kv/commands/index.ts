@@ -6,6 +6,7 @@
  */
 import { CommandTable } from "../registry.ts";
 import { KEY_COMMANDS } from "./keys.ts";
+import { LIST_COMMANDS } from "./lists.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
 import { txCommands } from "./tx.ts";
@@ -14,6 +15,7 @@ import { txCommands } from "./tx.ts";
 export const COMMANDS: CommandTable = new CommandTable([
   ...STRING_COMMANDS,
   ...KEY_COMMANDS,
+  ...LIST_COMMANDS,
   ...SERVER_COMMANDS,
   ...txCommands(() => COMMANDS),
 ]);
