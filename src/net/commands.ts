@@ -25,10 +25,9 @@ import type { ByteString, Command, Op, Outcome, ReplicaStatus } from "../core/ty
 import { byteStringToUtf8 } from "../kv/bytes.ts";
 import { encodeBulk, encodeError, encodeInteger, encodeSimple } from "./resp.ts";
 
-/** Largest key in bytes. */
-export const MAX_KEY_BYTES = 64 * 1024;
-/** Largest value in bytes. */
-export const MAX_VALUE_BYTES = 8 * 1024 * 1024;
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../limits.ts";
+/** Largest key and value in bytes (defined in `src/limits.ts`). */
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES };
 /** Largest client id of a REQ command in bytes. */
 export const MAX_CLIENT_ID_BYTES = 128;
 

@@ -8,9 +8,10 @@
  */
 
 import { ByteQueue } from "./byte_queue.ts";
+import { MAX_FRAME_BYTES } from "../limits.ts";
 
-/** The largest payload a frame may carry by default: 64 MiB. */
-export const MAX_FRAME_BYTES: number = 64 * 1024 * 1024;
+/** The largest payload a frame may carry by default: 64 MiB (from `src/limits.ts`). */
+export { MAX_FRAME_BYTES };
 
 /** Size of the length prefix in bytes. */
 export const FRAME_HEADER_BYTES = 4;
