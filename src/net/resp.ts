@@ -315,6 +315,19 @@ export class RespRequestParser {
     return this.#q.available;
   }
 
+  /** Bytes held for the request being received: unconsumed input plus arguments read so far. */
+  get pendingBytes(): number {
+    const argBytes = this.#argsLeft > 0
+      ? this.#requestBytes - (this.#bulkLen >= 0 ? this.#bulkLen : 0)
+      : 0;
+    return this.#q.available + argBytes;
+  }
+
+  /** True while part of a request has arrived and the rest has not. */
+  get partial(): boolean {
+    return !this.#failed && (this.#argsLeft > 0 || this.#q.available > 0);
+  }
+
   /** Appends received bytes (copied; the caller may reuse `chunk`). Ignored after a failure. */
   push(chunk: Uint8Array): void {
     if (this.#failed) return;

@@ -85,12 +85,17 @@ Deno.test("config: extra fields", () => {
 });
 
 Deno.test("config: id must be a positive integer", () => {
-  for (const bad of ["0", "-1", "1.5", "x", "+3", "1e3", "0x10", "99999999999999999999"]) {
+  for (const bad of ["0", "-1", "1.5", "+3", "1e3", "0x10", "99999999999999999999"]) {
     assertParseError(
       `1 h 1 2\n${bad} h 3 4\n`,
       `test.txt:2: id must be a positive integer, got "${bad}"`,
     );
   }
+  // A first word starting with a letter is a setting name.
+  assertParseError(
+    "1 h 1 2\nx h 3 4\n",
+    'test.txt:2: unknown setting "x" (a replica line starts with its id, a positive integer)',
+  );
   // Leading zeros are still a positive integer.
   assert.equal(parseConfig("007 h 1 2", P).replicas[0].id, 7);
 });
