@@ -49,6 +49,8 @@ export interface PeerServerOptions {
   maxFrameBytes?: number;
   /** Most connections without an accepted hello held at once (default 16). */
   maxUnauthenticated?: number;
+  /** Refusals of one kind are logged once per source within this many ms (default 10 s). */
+  limitLogIntervalMs?: number;
 }
 
 /** One accepted connection. */
@@ -79,7 +81,7 @@ export class PeerServer {
   constructor(options: PeerServerOptions) {
     this.#opts = options;
     this.#peers = new Set(options.replicas.filter((id) => id !== options.self));
-    this.#limitLog = new LimitLog(options.log);
+    this.#limitLog = new LimitLog(options.log, options.limitLogIntervalMs);
   }
 
   /**

@@ -17,19 +17,9 @@ import { encodePeerFrame } from "../../src/net/peer_codec.ts";
 import type { PeerMessage } from "../../src/core/types.ts";
 import { MAX_UNAUTHENTICATED_PEERS } from "../../src/limits.ts";
 import { respCall, type TestCluster, waitFor, withCluster } from "../support/cluster.ts";
+import { memoryOf } from "../support/memory.ts";
 
 const LOOPBACK = "127.0.0.1";
-
-/** A replica's resident and peak resident memory in bytes, from /proc/<pid>/status. */
-export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kb = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
-    if (m === null) throw new Error(`no ${field} in /proc/${pid}/status`);
-    return Number(m[1]) * 1024;
-  };
-  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
-}
 
 const MB = 1024 * 1024;
 
