@@ -16,6 +16,13 @@ import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 import { DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
+import {
+  resolveSettings,
+  SETTING_NAMES,
+  SettingError,
+  type SettingLine,
+  type Settings,
+} from "../config/settings.ts";
 
 /** The `--help` text. */
 export const NODE_USAGE = `Usage: deno task node <id> <config> [options]
@@ -39,6 +46,11 @@ Options:
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
                              when something (a proxy, a NAT) forwards the config's address here
   -v, --verbose              log every delivered operation and client connection
+  --<setting> <value>        a resource limit, overriding the config file's setting line:
+                               maxclients, timeout, proto-max-bulk-len,
+                               client-query-buffer-limit, client-output-buffer-limit,
+                               maxmemory-clients, client-request-timeout, peer-hello-timeout
+                             (Redis's names, meanings and size syntax, e.g. 512mb)
   -h, --help                 show this help and exit
 
 Stop it with Ctrl-C (SIGINT) or SIGTERM.`;
@@ -57,6 +69,8 @@ export interface NodeArgs {
   fsync: FsyncMode;
   /** Deliveries between snapshots (also the entries kept in memory for lagging members). */
   snapshotEvery: number;
+  /** Settings given as `--<name> <value>` (they win over the config file's). */
+  settings: SettingLine[];
 }
 
 /** Default of `--failure-timeout`, in milliseconds. */
@@ -66,6 +80,11 @@ export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
 function optionalInt(name: string, text: string | undefined, min: number, max: number) {
   return text === undefined ? undefined : intOption(name, text, min, max, UsageError);
 }
+
+/** One string option per setting. */
+const SETTING_FLAGS: Record<string, { type: "string" }> = Object.fromEntries(
+  SETTING_NAMES.map((name) => [name, { type: "string" as const }]),
+);
 
 /** A command line that cannot be run. */
 export class UsageError extends Error {
@@ -90,6 +109,7 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     "data-dir": { type: "string" },
     fsync: { type: "string" },
     "snapshot-every": { type: "string" },
+    ...SETTING_FLAGS,
   }, UsageError);
   if (parsed.values.help) return "help";
   const [idText, configPath, ...extra] = parsed.positionals;
@@ -121,7 +141,20 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     snapshotEvery:
       optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
         DEFAULT_SNAPSHOT_EVERY,
+    settings: SETTING_NAMES.flatMap((name) => {
+      const value = (parsed.values as Record<string, unknown>)[name];
+      return typeof value === "string" ? [{ name, value, where: `--${name}` }] : [];
+    }),
   };
+}
+
+/**
+ * The settings of this replica: the config file's lines, then the flags (which win).
+ *
+ * @throws {SettingError} naming the file and line, or the flag, at fault.
+ */
+export function resolveNodeSettings(file: SettingLine[], flags: SettingLine[]): Settings {
+  return resolveSettings([...file, ...flags]);
 }
 
 /** `data/<id>` beside the config file. */
@@ -152,6 +185,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     const config = await loadConfig(configPath);
     findReplica(config, id);
+    const settings = resolveNodeSettings(config.settings ?? [], parsed.settings);
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
     storage = await DiskStorage.open({
       dir,
@@ -169,10 +203,11 @@ export async function main(args: string[]): Promise<number> {
       failureTimeoutMs,
       core: { snapshotEvery: parsed.snapshotEvery },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
+      settings,
     });
   } catch (err) {
     await storage?.close();
-    if (err instanceof ConfigError || err instanceof DataDirError) {
+    if (err instanceof ConfigError || err instanceof DataDirError || err instanceof SettingError) {
       console.error(`error: ${err.message}`);
       return 2;
     }

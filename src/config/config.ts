@@ -11,11 +11,17 @@
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored. Ids are positive
  * integers, ports are integers in 1..65535, and no id and no `host:port` address may appear twice.
+ *
+ * A line whose first word starts with a letter is a setting (see `settings.ts`): its name, then
+ * its value, e.g. `maxclients 5000` or `client-output-buffer-limit normal 32mb 8mb 60`. Unknown
+ * names, bad values and a setting given twice are errors like any other. Settings do not change
+ * the cluster fingerprint ({@link clusterId}): replicas may run with different limits.
  * Every problem is reported as a {@link ConfigError} whose message names the file and, when one
  * line is at fault, the line: `cluster.txt:4: duplicate id 2 (first defined on line 3)`.
  *
  * @module
  */
+import { parseSetting, SettingError, type SettingLine } from "./settings.ts";
 
 /** Where one replica listens. */
 export interface ReplicaAddress {
@@ -35,6 +41,8 @@ export interface ClusterConfig {
   path: string;
   /** Every replica, sorted by id. */
   replicas: ReplicaAddress[];
+  /** The setting lines, in file order (absent when there are none). */
+  settings?: SettingLine[];
 }
 
 /**
@@ -64,6 +72,8 @@ const DIGITS = /^[0-9]+$/;
  */
 export function parseConfig(text: string, path: string): ClusterConfig {
   const replicas: ReplicaAddress[] = [];
+  const settings: SettingLine[] = [];
+  const settingLines = new Map<string, number>();
   const idLines = new Map<number, number>();
   const addressUses = new Map<string, string>();
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
@@ -77,6 +87,24 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     const content = (hash === -1 ? lines[i] : lines[i].slice(0, hash)).trim();
     if (content === "") continue;
     const fields = content.split(/\s+/);
+    if (/^[a-z]/i.test(fields[0])) {
+      const [name, ...rest] = fields;
+      const value = rest.join(" ");
+      try {
+        parseSetting(name, value);
+      } catch (err) {
+        if (!(err instanceof SettingError)) throw err;
+        const what = err.message.startsWith("unknown setting")
+          ? `${err.message} (a replica line starts with its id, a positive integer)`
+          : `${name}: ${err.message}`;
+        fail(what);
+      }
+      const first = settingLines.get(name);
+      if (first !== undefined) fail(`duplicate setting ${name} (first given on line ${first})`);
+      settingLines.set(name, lineNo);
+      settings.push({ name, value, where: `${path}:${lineNo}` });
+      continue;
+    }
     if (fields.length < FIELD_NAMES.length) {
       const missing = FIELD_NAMES.slice(fields.length).join(", ");
       fail(`missing field ${missing} (expected "${LINE_FORMAT}")`);
@@ -121,7 +149,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
 
   if (replicas.length === 0) throw new ConfigError(path, "no replicas defined");
   replicas.sort((a, b) => a.id - b.id);
-  return { path, replicas };
+  return settings.length === 0 ? { path, replicas } : { path, replicas, settings };
 }
 
 /**

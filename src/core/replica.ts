@@ -22,6 +22,11 @@
  * Durability: what must survive a restart is emitted as `persist` actions; acks and votes count
  * only once the host reports them `synced` (see src/core/README.md).
  *
+ * Peer input is untrusted: every message is validated ({@link Replica.check}) before it touches
+ * the state, and one that does not fit (a stranger, a sequence gap, a number out of range, an
+ * install that does not continue our log, ...) is answered with a `reject` action instead: the
+ * host closes that connection. The `invariant()`s left are for this replica's own logic.
+ *
  * @module
  */
 import { invariant } from "./assert.ts";
@@ -29,7 +34,7 @@ import { LamportClock } from "./clock.ts";
 import { DeliveredLog } from "./delivered_log.ts";
 import { FailureDetector } from "./failure_detector.ts";
 import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
-import { planView } from "./view_change.ts";
+import { planView, ReportConflict } from "./view_change.ts";
 import type {
   AckVector,
   Action,
@@ -67,7 +72,16 @@ export interface StateMachine {
   snapshot(): unknown;
   /** Replaces the whole state with one taken by {@link snapshot}. */
   restore(state: unknown): void;
+  /** Why `state` (received from a peer) could not be restored, or null when it can. */
+  checkState?(state: unknown): string | null;
 }
+
+/**
+ * The largest view number, timestamp, sequence number, log index or probe round a peer may send.
+ * Far beyond anything a cluster reaches, and far enough below 2^53 that our own arithmetic on
+ * them (the next view number, the next clock tick) stays exact.
+ */
+export const MAX_PROTOCOL_NUMBER = 2 ** 48;
 
 /**
  * The failure-related timings that follow from how long a silent peer takes to be suspected: a
@@ -233,7 +247,14 @@ export class Replica {
         this.#onRequest(event.id, event.cmd, out);
         break;
       case "peer":
-        for (const msg of event.msgs) this.#onMessage(event.from, msg, out);
+        for (const msg of event.msgs) {
+          const refusal = this.check(event.from, msg);
+          if (refusal !== null) {
+            out.push({ type: "reject", peer: event.from, reason: refusal });
+            break;
+          }
+          this.#onMessage(event.from, msg, out);
+        }
         break;
       case "link-up":
         this.#onLinkUp(event.peer, out);
@@ -269,6 +290,194 @@ export class Replica {
       keys: this.#machine.size,
       digest: this.#machine.digest(),
     };
+  }
+
+  // ---- validation of peer input ----
+
+  /**
+   * Why `msg` from peer `from` must not be processed now, or null when it may. Pure: looks at the
+   * state, changes nothing. {@link step} checks every peer message with it and turns a refusal
+   * into a `reject` action; a message that passes cannot break an invariant of the core.
+   */
+  check(from: ReplicaId, msg: PeerMessage): string | null {
+    if (from === this.id || !this.#replicas.includes(from)) {
+      return `message from ${from}, which is not another replica of the config`;
+    }
+    const ts = msg.type === "update" ? msg.entry.ts : msg.ts;
+    const view = msg.type === "update" ? msg.entry.view : msg.view;
+    const bad = number(ts, "ts", 0) ?? number(view, "view", -1);
+    if (bad !== null) return `${msg.type}: ${bad}`;
+    const problem = this.#checkMessage(from, msg);
+    return problem === null ? null : `${msg.type} of view ${view}: ${problem}`;
+  }
+
+  #checkMessage(from: ReplicaId, msg: PeerMessage): string | null {
+    switch (msg.type) {
+      case "update":
+        return this.#checkUpdate(from, msg.entry);
+      case "ack": {
+        const bad = number(msg.promised, "promised", -1);
+        if (bad !== null) return bad;
+        for (const [origin, seq] of Object.entries(msg.acks)) {
+          const o = Number(origin);
+          if (!this.#replicas.includes(o)) return `ack for ${origin}, not a replica of the config`;
+          const badSeq = number(seq, `acks[${origin}]`, 0);
+          if (badSeq !== null) return badSeq;
+          if (o === this.id && this.#servesViewWith(from, msg.view) && seq >= this.#nextSeq) {
+            return `acknowledges our seq ${seq}, we sent up to ${this.#nextSeq - 1}`;
+          }
+        }
+        return null;
+      }
+      case "probe":
+        return number(msg.round, "round", 1);
+      case "probe-ack":
+        if (msg.round > this.#probeRound || msg.round < 1) {
+          return `answers probe round ${msg.round}, we sent up to ${this.#probeRound}`;
+        }
+        return null;
+      case "propose":
+        return this.#checkProposal(from, msg.view, msg.members) ??
+          number(msg.delivered, "delivered", 0);
+      case "flush":
+        return this.#checkReport(msg.report);
+      case "newview":
+        return this.#checkProposal(from, msg.view, msg.members) ??
+          this.#checkInstall(msg.install, "install") ?? this.#checkNewViewFits(msg);
+      case "accepted": {
+        const c = this.#coordination;
+        if (c && c.view === msg.view && !c.members.includes(from)) {
+          return `replica ${from} is not a member of the view`;
+        }
+        return null;
+      }
+      case "commit":
+        return this.#proposerOf(msg.view) === from
+          ? null
+          : `replica ${from} did not propose view ${msg.view}`;
+    }
+  }
+
+  /** The replica whose proposals get view number `view` (see {@link #propose}). */
+  #proposerOf(view: number): ReplicaId | undefined {
+    return view < 0 ? undefined : this.#replicas[view % this.#replicas.length];
+  }
+
+  #checkProposal(from: ReplicaId, view: number, members: readonly ReplicaId[]): string | null {
+    if (this.#proposerOf(view) !== from) return `replica ${from} cannot propose view ${view}`;
+    if (new Set(members).size !== members.length) return `members ${members} repeat an id`;
+    const stranger = members.find((m) => !this.#replicas.includes(m));
+    if (stranger !== undefined) return `member ${stranger} is not a replica of the config`;
+    if (!members.includes(from)) return `the proposer ${from} is not a member`;
+    if (members.length < this.#majority) return `members ${members} are not a majority`;
+    return null;
+  }
+
+  /** An entry's own fields: numbers in range, a configured origin. */
+  #checkEntryFields(e: Entry, what: string): string | null {
+    const bad = number(e.view, "view", 0) ?? number(e.ts, "ts", 0) ?? number(e.seq, "seq", 1);
+    if (bad !== null) return `${what}: ${bad}`;
+    if (!this.#replicas.includes(e.origin)) {
+      return `${what}: origin ${e.origin} is not a replica of the config`;
+    }
+    return null;
+  }
+
+  #checkUpdate(from: ReplicaId, entry: Entry): string | null {
+    const bad = this.#checkEntryFields(entry, "entry");
+    if (bad !== null) return bad;
+    if (entry.origin !== from) return `replica ${from} relayed an update of ${entry.origin}`;
+    // Only an update of the view we serve with `from` is processed (else it is ignored).
+    if (!this.#servesViewWith(from, entry.view)) return null;
+    const have = this.#received.get(from) ?? 0;
+    if (entry.seq > have + 1) return `gap: got seq ${entry.seq} after ${have}`;
+    const last = this.#last;
+    if (
+      entry.seq === have + 1 && last !== null && last.view === entry.view &&
+      compareEntries(last, entry) >= 0
+    ) {
+      return `entry (${entry.ts},${entry.origin}) sorts before (${last.ts},${last.origin}), ` +
+        `which was delivered already`;
+    }
+    return null;
+  }
+
+  #checkStamp(stamp: Stamp | null, what: string): string | null {
+    if (stamp === null) return null;
+    const bad = number(stamp.view, "view", 0) ?? number(stamp.ts, "ts", 0);
+    if (bad !== null) return `${what}: ${bad}`;
+    if (!this.#replicas.includes(stamp.origin)) {
+      return `${what}: origin ${stamp.origin} is not a replica of the config`;
+    }
+    return null;
+  }
+
+  #checkSnapshot(s: Snapshot, what: string): string | null {
+    const bad = number(s.index, "index", 0) ?? this.#checkStamp(s.last, `${what}.last`);
+    if (bad !== null) return `${what}: ${bad}`;
+    const state = this.#machine.checkState?.(s.state) ?? null;
+    return state === null ? null : `${what}: state: ${state}`;
+  }
+
+  #checkEntries(from: number, entries: readonly Entry[], what: string): string | null {
+    const bad = number(from, "from", 1) ?? number(from + entries.length, "end", 1);
+    if (bad !== null) return `${what}: ${bad}`;
+    for (let i = 0; i < entries.length; i++) {
+      const problem = this.#checkEntryFields(entries[i], `${what}[${i}]`);
+      if (problem !== null) return problem;
+    }
+    return null;
+  }
+
+  #checkInstall(install: Install, what: string): string | null {
+    const bad = this.#checkEntries(install.from, install.entries, `${what}.entries`);
+    if (bad !== null || !install.snapshot) return bad;
+    if (install.from !== install.snapshot.index + 1) {
+      return `${what} starts at ${install.from}, after a snapshot at ${install.snapshot.index}`;
+    }
+    return this.#checkSnapshot(install.snapshot, `${what}.snapshot`);
+  }
+
+  /** A NEWVIEW we would accept must continue our log (or start from a snapshot). */
+  #checkNewViewFits(msg: Extract<PeerMessage, { type: "newview" }>): string | null {
+    if (msg.view !== this.#promised || this.#state === "normal" || msg.install.snapshot) {
+      return null;
+    }
+    if (msg.install.from !== this.#delivered + 1) {
+      return `install starts at ${msg.install.from}, we delivered ${this.#delivered}`;
+    }
+    return null;
+  }
+
+  #checkReport(r: FlushReport): string | null {
+    const bad = number(r.normalView, "normalView", -1) ?? number(r.delivered, "delivered", 0) ??
+      this.#checkStamp(r.last, "report.last") ??
+      this.#checkEntries(r.log.from, r.log.entries, "report.log") ??
+      this.#checkEntries(1, r.holdback, "report.holdback");
+    if (bad !== null) return bad;
+    const stray = r.holdback.find((e) => e.view !== r.normalView);
+    if (stray) return `report holds back an entry of view ${stray.view}, not ${r.normalView}`;
+    if (r.log.entries.length > 0 && r.log.from + r.log.entries.length - 1 !== r.delivered) {
+      return `report's log ${r.log.from}+${r.log.entries.length} does not end at ${r.delivered}`;
+    }
+    for (let i = 0; i < r.log.entries.length; i++) {
+      const ours = this.#log.get(r.log.from + i);
+      if (ours !== undefined && entryId(ours) !== entryId(r.log.entries[i])) {
+        return `report's log disagrees with ours at index ${r.log.from + i}`;
+      }
+    }
+    if (r.snapshot) {
+      if (r.snapshot.index !== r.delivered) {
+        return `report's snapshot is at ${r.snapshot.index}, not at ${r.delivered}`;
+      }
+      const problem = this.#checkSnapshot(r.snapshot, "report.snapshot");
+      if (problem !== null) return problem;
+    }
+    if (r.accepted) {
+      return number(r.accepted.view, "accepted.view", 0) ??
+        this.#checkInstall(r.accepted.install, "report.accepted.install");
+    }
+    return null;
   }
 
   // ---- events ----
@@ -684,11 +893,21 @@ export class Replica {
     if (!c || c.view !== view || c.installs || !c.members.includes(from)) return;
     c.reports.set(from, report);
     if (c.reports.size < c.members.length) return;
-    const plan = planView(c.reports, {
-      delivered: this.#delivered,
-      entry: (i) => this.#log.get(i),
-      snapshot: () => this.#snapshot(),
-    });
+    let plan: ReturnType<typeof planView>;
+    try {
+      plan = planView(c.reports, {
+        delivered: this.#delivered,
+        entry: (i) => this.#log.get(i),
+        snapshot: () => this.#snapshot(),
+      });
+    } catch (err) {
+      if (!(err instanceof ReportConflict)) throw err;
+      // Peer input we cannot use: drop the report that completed the set (the view change is
+      // retried after its timeout) and have the host close that peer's connection.
+      c.reports.delete(from);
+      if (from !== this.id) out.push({ type: "reject", peer: from, reason: err.message });
+      return;
+    }
     c.installs = plan.installs;
     for (const member of c.members) {
       const msg: PeerMessage = {
@@ -975,4 +1194,11 @@ function unknown(id: number, why: string): Action {
 
 function noQuorum(id: number, why: string): Action {
   return failure(id, "NOQUORUM", why);
+}
+
+/** Null when `n` is an integer in `min..MAX_PROTOCOL_NUMBER`, else what is wrong with `name`. */
+function number(n: number, name: string, min: number): string | null {
+  return Number.isSafeInteger(n) && n >= min && n <= MAX_PROTOCOL_NUMBER
+    ? null
+    : `${name} ${n} is out of range ${min}..${MAX_PROTOCOL_NUMBER}`;
 }

@@ -241,7 +241,12 @@ export type Action =
    * this action may be dropped; records persisted after it must be kept. Durability of records
    * is still reported by `synced` only.
    */
-  | { type: "snapshot"; snapshot: DurableSnapshot };
+  | { type: "snapshot"; snapshot: DurableSnapshot }
+  /**
+   * A message from `peer` failed validation (`Replica.check`): it and the rest of its batch
+   * were not processed. Close the connection it came on (log `reason`); the core is unchanged.
+   */
+  | { type: "reject"; peer: ReplicaId; reason: string };
 
 /** Tunables of the core, all in ticks. */
 export interface ReplicaOptions {

@@ -12,11 +12,28 @@
  * sorting before it were delivered by the base already (the delivery rule guarantees it had them
  * all); entries of older views were never delivered and are dropped.
  *
+ * The reports come from peers: reports that contradict each other (logs that disagree, a member
+ * beyond the base, a gap nothing can fill) are refused with a {@link ReportConflict}, never
+ * asserted.
+ *
  * @module
  */
 import { invariant } from "./assert.ts";
 import { compareEntries, entryId } from "./holdback.ts";
 import type { Entry, FlushReport, Install, ReplicaId, Snapshot } from "./types.ts";
+
+/** The flush reports contradict each other: no view can be planned from them. */
+export class ReportConflict extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ReportConflict";
+  }
+}
+
+function conflict(condition: unknown, message: () => string): asserts condition {
+  if (!condition) throw new ReportConflict(message());
+}
 
 /** What the coordinator itself can supply besides the reports. */
 export interface CoordinatorLog {
@@ -51,7 +68,11 @@ function greater(a: Key, b: Key): boolean {
   return false;
 }
 
-/** Decides the new view's starting log from every member's report (the coordinator's included). */
+/**
+ * Decides the new view's starting log from every member's report (the coordinator's included).
+ *
+ * @throws {ReportConflict} when the reports contradict each other.
+ */
 export function planView(
   reports: ReadonlyMap<ReplicaId, FlushReport>,
   coordinator: CoordinatorLog,
@@ -69,7 +90,7 @@ export function planView(
   const learn = (from: number, entries: Entry[]) =>
     entries.forEach((e, i) => {
       const had = known.get(from + i);
-      invariant(
+      conflict(
         had === undefined || entryId(had) === entryId(e),
         () => `logs disagree at index ${from + i}: ${entryId(had!)} vs ${entryId(e)}`,
       );
@@ -95,7 +116,7 @@ export function planView(
     for (const report of reports.values()) {
       if (report.accepted || report.normalView !== view) continue;
       for (const e of report.holdback) {
-        invariant(e.view === view, () => `holdback entry of view ${e.view} reported for ${view}`);
+        conflict(e.view === view, () => `holdback entry of view ${e.view} reported for ${view}`);
         const id = entryId(e);
         if (seen.has(id) || (cut && compareEntries(e, cut) <= 0)) continue;
         seen.add(id);
@@ -117,7 +138,7 @@ export function planView(
   const installs = new Map<ReplicaId, Install>();
   let ownSnapshot: Snapshot | undefined;
   for (const [member, report] of reports) {
-    invariant(
+    conflict(
       report.delivered <= end,
       () => `member ${member} delivered ${report.delivered} beyond the base end ${end}`,
     );
@@ -130,7 +151,7 @@ export function planView(
       ownSnapshot ??= coordinator.snapshot();
       snapshot = ownSnapshot;
     }
-    invariant(
+    conflict(
       snapshot,
       () => `no way to bring member ${member} from ${report.delivered} to ${end}`,
     );

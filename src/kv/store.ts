@@ -168,6 +168,16 @@ export class KvStore implements StateMachine {
     }
   }
 
+  /** Why `state` could not be {@link restore}d, or null when it can (a dry run). */
+  checkState(state: unknown): string | null {
+    try {
+      new KvStore(this.#clientTableSize).restore(state);
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
   /** Reads a string key without going through the order (for tests and tools only). */
   peek(key: string): string | undefined {
     const r = this.#ks.get(key);

@@ -11,6 +11,15 @@
  * more than `maxInFlight` requests outstanding (or too many reply bytes unwritten) is not read
  * from until it drains. Nothing a client sends can throw out of this module.
  *
+ * Limits (settings with Redis's names, defaults in `src/limits.ts`): beyond `maxClients`
+ * connections a new one gets `-ERR max number of clients reached` and is closed; a connection is
+ * closed when its partial request outgrows `queryBufferLimit`, when its unsent replies pass the
+ * hard output limit or stay above the soft one for its seconds, when it stays idle (nothing in
+ * flight, nothing received) for `idleTimeoutMs`, or when a request that started arriving is not
+ * complete within `requestTimeoutMs`; and when all connections together buffer more than
+ * `maxMemoryClients` bytes, the biggest ones are closed until they fit. Each closure by a limit is
+ * logged, at most once per source and interval.
+ *
  * @module
  */
 import type { Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
@@ -25,8 +34,18 @@ import {
   type RespLimits,
   RespRequestParser,
 } from "./resp.ts";
-import { concatBytes } from "../kv/bytes.ts";
 import { ConnWriter, errorText } from "./conn_writer.ts";
+import { LimitLog, sourceOf } from "./limit_log.ts";
+import {
+  CLIENT_MAX_IN_FLIGHT,
+  CLIENT_PAUSE_READ_UNWRITTEN_BYTES,
+  CLIENT_READ_BYTES,
+  DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
+  DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
+  DEFAULT_MAXCLIENTS,
+  DEFAULT_MAXMEMORY_CLIENTS,
+  MAX_OUTSTANDING_OPS,
+} from "../limits.ts";
 
 /** What the client server needs from its replica. */
 export interface ClientHandler {
@@ -66,7 +85,22 @@ export interface ClientServerOptions {
    * for their outcome (default 10,000): memory stays bounded however many clients push.
    */
   maxOutstandingOps?: number;
+  /** Most connections open at once (`maxclients`, default 10,000). */
+  maxClients?: number;
+  /** Most bytes of one connection's partial request (`client-query-buffer-limit`, 16 MiB). */
+  queryBufferLimit?: number;
+  /** `client-output-buffer-limit normal`: unsent reply bytes; 0 disables (default: none). */
+  outputBufferLimit?: { hard: number; soft: number; softSeconds: number };
+  /** Close a connection idle this long (`timeout`; 0, the default: never). */
+  idleTimeoutMs?: number;
+  /** Close a connection whose started request is not complete this long (default 10 s; 0: never). */
+  requestTimeoutMs?: number;
+  /** Bytes buffered for all connections together (`maxmemory-clients`, 128 MiB; 0: no limit). */
+  maxMemoryClients?: number;
 }
+
+/** How often the limits that depend on time are checked, in ms. */
+const LIMITS_CHECK_MS = 100;
 
 /**
  * A reply slot: `bytes` is null until its reply arrives; a `lazy` slot is computed when it reaches
@@ -82,7 +116,18 @@ class ClientConn {
   readonly conn: Deno.TcpConn;
   readonly remote: string;
   session!: Session;
+  /** The remote host, which limit log lines are counted for. */
+  readonly source: string;
   readonly writer: ConnWriter;
+  readonly parser: RespRequestParser;
+  /** Bytes of filled reply slots not yet handed to the writer. */
+  slotBytes = 0;
+  /** When bytes last arrived (performance.now()). */
+  lastRead = performance.now();
+  /** Since when a request has been partially received (undefined: none is). */
+  partialSince: number | undefined;
+  /** Since when the unsent replies are above the soft output limit. */
+  softSince: number | undefined;
   /** Reply slots in request order; `head` is the first not yet flushed. */
   slots: Slot[] = [];
   head = 0;
@@ -93,11 +138,23 @@ class ClientConn {
   /** Wakes the read loop waiting for the connection to drain or close. */
   wake: (() => void) | undefined;
 
-  constructor(conn: Deno.TcpConn, onWriteError: (err: unknown) => void) {
+  constructor(conn: Deno.TcpConn, limits: RespLimits, onWriteError: (err: unknown) => void) {
     this.conn = conn;
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
+    this.source = sourceOf(addr);
     this.writer = new ConnWriter(conn, onWriteError);
+    this.parser = new RespRequestParser(limits);
+  }
+
+  /** Bytes buffered for this connection: its partial request and its unsent replies. */
+  get memory(): number {
+    return this.parser.pendingBytes + this.slotBytes + this.writer.queuedBytes;
+  }
+
+  /** Unsent reply bytes. */
+  get unsent(): number {
+    return this.slotBytes + this.writer.queuedBytes;
   }
 
   /** Requests whose replies have not been flushed yet. */
@@ -124,14 +181,32 @@ export class ClientServer {
   readonly #sessionHost: SessionHost;
   #nextClientId = 1;
   readonly #stats = { startedAt: Date.now(), totalConnections: 0, totalCommands: 0, rejected: 0 };
+  readonly #maxClients: number;
+  readonly #queryBufferLimit: number;
+  readonly #output: { hard: number; soft: number; softMs: number };
+  readonly #idleMs: number;
+  readonly #requestMs: number;
+  readonly #maxMemory: number;
+  /** Bytes buffered by all connections, as of the last count plus growth since (never less). */
+  #memory = 0;
+  readonly #limitLog: LimitLog;
+  #limitsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
   constructor(options: ClientServerOptions) {
     this.#opts = options;
     this.#limits = options.limits ?? DEFAULT_RESP_LIMITS;
-    this.#maxInFlight = options.maxInFlight ?? 1024;
-    this.#maxUnwritten = options.maxUnwrittenBytes ?? 64 * 1024 * 1024;
-    this.#maxOutstanding = options.maxOutstandingOps ?? 10_000;
+    this.#maxInFlight = options.maxInFlight ?? CLIENT_MAX_IN_FLIGHT;
+    this.#maxUnwritten = options.maxUnwrittenBytes ?? CLIENT_PAUSE_READ_UNWRITTEN_BYTES;
+    this.#maxOutstanding = options.maxOutstandingOps ?? MAX_OUTSTANDING_OPS;
+    this.#maxClients = options.maxClients ?? DEFAULT_MAXCLIENTS;
+    this.#queryBufferLimit = options.queryBufferLimit ?? DEFAULT_CLIENT_QUERY_BUFFER_LIMIT;
+    const out = options.outputBufferLimit ?? { hard: 0, soft: 0, softSeconds: 0 };
+    this.#output = { hard: out.hard, soft: out.soft, softMs: out.softSeconds * 1000 };
+    this.#idleMs = options.idleTimeoutMs ?? 0;
+    this.#requestMs = options.requestTimeoutMs ?? DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS * 1000;
+    this.#maxMemory = options.maxMemoryClients ?? DEFAULT_MAXMEMORY_CLIENTS;
+    this.#limitLog = new LimitLog(options.log);
     const handler = options.handler;
     const now = handler.now ? () => handler.now!() : () => Date.now();
     this.#sessionHost = {
@@ -155,7 +230,11 @@ export class ClientServer {
           appendonly: "no",
           maxmemory: "0",
           "maxmemory-policy": "noeviction",
-          timeout: "0",
+          timeout: String(this.#idleMs / 1000),
+          maxclients: String(this.#maxClients),
+          "proto-max-bulk-len": String(this.#limits.maxBulkBytes),
+          "client-query-buffer-limit": String(this.#queryBufferLimit),
+          "maxmemory-clients": String(this.#maxMemory),
           "notify-keyspace-events": "",
         },
     };
@@ -196,6 +275,7 @@ export class ClientServer {
       log,
       "client port",
     );
+    this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
     return this.addr;
   }
 
@@ -212,6 +292,7 @@ export class ClientServer {
 
   /** Stops listening, closes every connection, resolves when all their ops have ended. */
   async close(): Promise<void> {
+    if (this.#limitsTimer !== undefined) clearInterval(this.#limitsTimer);
     await this.#acceptor?.close(() => {
       for (const c of this.#conns) this.#closeConn(c);
     });
@@ -224,6 +305,7 @@ export class ClientServer {
     c.writer.discard();
     c.slots = [];
     c.head = 0;
+    c.slotBytes = 0;
     try {
       c.conn.close();
     } catch {
@@ -269,7 +351,10 @@ export class ClientServer {
     return (bytes) => {
       if (c.closed || slot.bytes !== null) return;
       slot.bytes = bytes;
+      c.slotBytes += bytes.length;
       this.#scheduleFlush(c);
+      this.#grew(bytes.length);
+      this.#checkOutput(c);
     };
   }
 
@@ -303,6 +388,7 @@ export class ClientServer {
       if (slot.bytes === null) break;
       ready.push(slot.bytes);
       c.head++;
+      if (slot.lazy === undefined) c.slotBytes -= slot.bytes.length;
     }
     if (c.head === c.slots.length) {
       c.slots = [];
@@ -311,7 +397,8 @@ export class ClientServer {
       c.slots = c.slots.slice(c.head);
       c.head = 0;
     }
-    if (ready.length > 0) c.writer.write(ready.length === 1 ? ready[0] : concatBytes(ready));
+    // The writer joins the chunks of one turn itself; joining them here would copy them twice.
+    for (const bytes of ready) c.writer.write(bytes);
     this.#wake(c);
   }
 
@@ -320,10 +407,24 @@ export class ClientServer {
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
-    const c: ClientConn = new ClientConn(conn, (err) => {
+    const c: ClientConn = new ClientConn(conn, this.#limits, (err) => {
       this.#verbose(`client ${c.remote}: write failed, closing: ${errorText(err)}`);
       this.#closeConn(c);
     });
+    if (this.#conns.size >= this.#maxClients) {
+      this.#limitLog.note(
+        c.source,
+        "maxclients",
+        `client ${c.remote}: refused, ${this.#maxClients} clients connected (maxclients)`,
+      );
+      c.writer.write(encodeError("ERR max number of clients reached"));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([c.writer.idle(), new Promise((r) => timer = setTimeout(r, 1000))]);
+      clearTimeout(timer);
+      this.#stats.rejected++;
+      this.#closeConn(c);
+      return;
+    }
     const local = conn.localAddr;
     c.session = new Session(
       this.#sessionHost,
@@ -357,8 +458,8 @@ export class ClientServer {
 
   /** Reads and dispatches requests until QUIT, a fatal error, EOF, or the connection closes. */
   async #readRequests(c: ClientConn): Promise<void> {
-    const parser = new RespRequestParser(this.#limits);
-    const buf = new Uint8Array(64 * 1024);
+    const parser = c.parser;
+    const buf = new Uint8Array(CLIENT_READ_BYTES);
     while (!c.readingDone) {
       await this.#drain(c);
       if (c.closed) return;
@@ -375,11 +476,22 @@ export class ClientServer {
         return;
       }
       try {
-        parser.push(buf.slice(0, n));
+        parser.push(buf.subarray(0, n));
       } catch (err) {
         this.#fatal(c, `ERR Protocol error: ${errorText(err)}`);
         return;
       }
+      c.lastRead = performance.now();
+      if (parser.pendingBytes > this.#queryBufferLimit) {
+        this.#closeForLimit(
+          c,
+          "query-buffer",
+          `query buffer of ${parser.pendingBytes} bytes is above client-query-buffer-limit ` +
+            `(${this.#queryBufferLimit})`,
+        );
+        return;
+      }
+      this.#grew(n);
       while (!c.readingDone) {
         // Re-check after every wait: other connections may have taken the room meanwhile. (Not
         // awaited unless saturated: a request already read is dispatched in the same turn.)
@@ -392,10 +504,105 @@ export class ClientServer {
           this.#fatal(c, `ERR Protocol error: ${errorText(err)}`);
           return;
         }
-        if (item === null) break;
+        if (item === null) {
+          if (!parser.partial) c.partialSince = undefined;
+          else c.partialSince ??= performance.now();
+          break;
+        }
+        c.partialSince = undefined;
         this.#dispatch(c, item);
       }
     }
+  }
+
+  /** Closes `c` because it broke a limit; logged at most once per source and interval. */
+  #closeForLimit(c: ClientConn, limit: string, why: string): void {
+    if (c.closed) return;
+    this.#limitLog.note(c.source, limit, `client ${c.remote}: ${why}; closing the connection`);
+    this.#closeConn(c);
+  }
+
+  /** Closes `c` when its unsent replies break the output buffer limits. */
+  #checkOutput(c: ClientConn, now?: number): void {
+    const { hard, soft, softMs } = this.#output;
+    if (hard === 0 && soft === 0) return;
+    const unsent = c.unsent;
+    if (hard > 0 && unsent > hard) {
+      this.#closeForLimit(
+        c,
+        "output-buffer",
+        `${unsent} bytes of replies unsent, above the hard client-output-buffer-limit (${hard})`,
+      );
+      return;
+    }
+    if (soft === 0 || unsent <= soft) {
+      c.softSince = undefined;
+      return;
+    }
+    const t = now ?? performance.now();
+    c.softSince ??= t;
+    if (t - c.softSince >= softMs) {
+      this.#closeForLimit(
+        c,
+        "output-buffer",
+        `${unsent} bytes of replies unsent, above the soft client-output-buffer-limit (${soft}) ` +
+          `for ${Math.round((t - c.softSince) / 1000)} s`,
+      );
+    }
+  }
+
+  /** Notes `bytes` more buffered; past `maxMemoryClients`, counts exactly and evicts. */
+  #grew(bytes: number): void {
+    this.#memory += bytes;
+    if (this.#maxMemory > 0 && this.#memory > this.#maxMemory) this.#enforceMemory();
+  }
+
+  /** Counts the bytes of all connections; closes the biggest while they are above the limit. */
+  #enforceMemory(): void {
+    let total = 0;
+    for (const c of this.#conns) if (!c.closed) total += c.memory;
+    this.#memory = total;
+    if (this.#maxMemory === 0 || total <= this.#maxMemory) return;
+    const biggest = [...this.#conns].filter((c) => !c.closed)
+      .map((c) => ({ c, bytes: c.memory }))
+      .sort((a, b) => b.bytes - a.bytes);
+    for (const { c, bytes } of biggest) {
+      if (total <= this.#maxMemory) break;
+      total -= bytes;
+      this.#closeForLimit(
+        c,
+        "maxmemory-clients",
+        `clients buffer more than maxmemory-clients (${this.#maxMemory} bytes); this one ` +
+          `${bytes}, the most`,
+      );
+    }
+    this.#memory = total;
+  }
+
+  /** The limits that depend on time, and an exact count of the memory (every 100 ms). */
+  #checkLimits(): void {
+    const now = performance.now();
+    for (const c of this.#conns) {
+      if (c.closed) continue;
+      if (c.partialSince !== undefined && this.#requestMs > 0) {
+        if (now - c.partialSince > this.#requestMs) {
+          this.#closeForLimit(
+            c,
+            "request-timeout",
+            `request not complete within ${this.#requestMs / 1000} s (client-request-timeout)`,
+          );
+          continue;
+        }
+      }
+      if (this.#idleMs > 0 && c.inFlight === 0 && !c.readingDone) {
+        if (now - c.lastRead > this.#idleMs) {
+          this.#closeForLimit(c, "timeout", `idle for ${this.#idleMs / 1000} s (timeout)`);
+          continue;
+        }
+      }
+      this.#checkOutput(c, now);
+    }
+    this.#enforceMemory();
   }
 
   /** Answers `message` (a RESP error without the leading "-"), then closes after the replies. */

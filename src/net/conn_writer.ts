@@ -15,9 +15,12 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
+/** Queued chunks are joined into one write up to this many bytes. */
+const JOIN_CHUNKS_UP_TO = 256 * 1024;
+
 /**
  * Writes byte chunks to one connection strictly in order, never two writes at once. Chunks queued
- * in the same turn (and while a write is in progress) are joined and written together, so a burst
+ * in the same turn (and while a write is in progress) are joined (up to 256 KiB) and written together, so a burst
  * becomes one socket write. The first write error discards the queue, marks the writer failed and
  * is reported once through `onError`; later chunks are dropped.
  */
@@ -81,8 +84,15 @@ export class ConnWriter {
     this.#pumping = true;
     try {
       while (this.#queue.length > 0 && !this.#failed) {
-        const chunks = this.#queue;
-        this.#queue = [];
+        // Small chunks are joined into one write; a large one is written as it is (no copy).
+        let take = 1;
+        let size = this.#queue[0].length;
+        while (
+          take < this.#queue.length && size + this.#queue[take].length <= JOIN_CHUNKS_UP_TO
+        ) {
+          size += this.#queue[take++].length;
+        }
+        const chunks = this.#queue.splice(0, take);
         const data = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
         let written = 0;
         while (written < data.length) {

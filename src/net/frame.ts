@@ -8,9 +8,10 @@
  */
 
 import { ByteQueue } from "./byte_queue.ts";
+import { MAX_FRAME_BYTES } from "../limits.ts";
 
-/** The largest payload a frame may carry by default: 64 MiB. */
-export const MAX_FRAME_BYTES: number = 64 * 1024 * 1024;
+/** The largest payload a frame may carry by default: 64 MiB (from `src/limits.ts`). */
+export { MAX_FRAME_BYTES };
 
 /** Size of the length prefix in bytes. */
 export const FRAME_HEADER_BYTES = 4;
@@ -51,16 +52,22 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
  * ignores further input, and every `next()` throws the same {@link FrameError}.
  */
 export class FrameDecoder {
-  readonly #max: number;
+  #max: number;
   readonly #q = new ByteQueue();
   #error: FrameError | null = null;
 
   /** Creates a decoder that refuses payloads longer than `maxFrameBytes`. */
   constructor(maxFrameBytes: number = MAX_FRAME_BYTES) {
-    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0xffffffff) {
-      throw new RangeError(`invalid maxFrameBytes: ${maxFrameBytes}`);
-    }
-    this.#max = maxFrameBytes;
+    this.#max = checkedLimit(maxFrameBytes);
+  }
+
+  /**
+   * The limit for the frames not yet returned by {@link FrameDecoder.next} (e.g. raised once a
+   * peer's hello was accepted). The frame at the head is checked against it on the next `push`
+   * or `next`.
+   */
+  set maxFrameBytes(maxFrameBytes: number) {
+    this.#max = checkedLimit(maxFrameBytes);
   }
 
   /** Number of bytes received but not yet returned as part of a frame (0 after a FrameError). */
@@ -81,6 +88,7 @@ export class FrameDecoder {
    * @throws {FrameError} when the next frame declares a length above the limit.
    */
   next(): Uint8Array | null {
+    this.#checkHeader();
     if (this.#error !== null) throw this.#error;
     const q = this.#q;
     if (q.available < FRAME_HEADER_BYTES) return null;
@@ -90,7 +98,6 @@ export class FrameDecoder {
     const payload = q.buf.slice(from, from + length);
     q.start = from + length;
     q.resetIfEmpty();
-    this.#checkHeader();
     return payload;
   }
 
@@ -102,7 +109,7 @@ export class FrameDecoder {
 
   /** Breaks the decoder if the frame at the head declares an oversized length. */
   #checkHeader(): void {
-    if (this.#q.available < FRAME_HEADER_BYTES) return;
+    if (this.#error !== null || this.#q.available < FRAME_HEADER_BYTES) return;
     const length = this.#readLength();
     if (length > this.#max) {
       this.#error = new FrameError(
@@ -111,4 +118,11 @@ export class FrameDecoder {
       this.#q.release();
     }
   }
+}
+
+function checkedLimit(maxFrameBytes: number): number {
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0xffffffff) {
+    throw new RangeError(`invalid maxFrameBytes: ${maxFrameBytes}`);
+  }
+  return maxFrameBytes;
 }

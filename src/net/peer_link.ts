@@ -11,6 +11,7 @@ import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { encodeFrame, MAX_FRAME_BYTES } from "./frame.ts";
 import { encodePeerFrame } from "./peer_codec.ts";
 import { ConnWriter, errorText, Sleep } from "./conn_writer.ts";
+import { MAX_LINK_QUEUED_BYTES } from "../limits.ts";
 
 /**
  * Encodes `msgs` as one frame, or as several consecutive frames (halving the batch) when one would
@@ -26,7 +27,7 @@ export function framesOf(msgs: PeerMessage[]): Uint8Array[] {
 }
 
 /** Default bound on bytes queued on one link before the connection is dropped: 64 MiB. */
-export const MAX_LINK_QUEUED_BYTES = 64 * 1024 * 1024;
+export { MAX_LINK_QUEUED_BYTES };
 
 /** Options of a {@link PeerLink}. */
 export interface PeerLinkOptions {

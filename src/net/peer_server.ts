@@ -6,13 +6,27 @@
  * connection from peer p replaces p's older one: the old one is closed and anything more read from
  * it is ignored, so p's messages are processed strictly in the order p sent them.
  *
+ * Limits (`src/limits.ts`): before its hello a connection may send one frame of at most
+ * `PEER_HELLO_MAX_FRAME_BYTES` (larger is refused as soon as its length arrives), must complete
+ * the hello within `helloTimeoutMs`, and at most `MAX_UNAUTHENTICATED_PEERS` such connections are
+ * held (a new one closes the oldest). Afterwards frames may be up to `maxFrameBytes`; the decoder
+ * holds at most one frame. Closures by a limit are logged at most once per source and interval.
+ *
  * @module
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
-import { FrameDecoder, MAX_FRAME_BYTES } from "./frame.ts";
+import { FrameDecoder } from "./frame.ts";
 import { decodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { errorText } from "./conn_writer.ts";
+import { LimitLog, sourceOf } from "./limit_log.ts";
+import {
+  DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+  MAX_FRAME_BYTES,
+  MAX_UNAUTHENTICATED_PEERS,
+  PEER_HELLO_MAX_FRAME_BYTES,
+  PEER_READ_BYTES,
+} from "../limits.ts";
 
 /** Options of a {@link PeerServer}. */
 export interface PeerServerOptions {
@@ -31,15 +45,20 @@ export interface PeerServerOptions {
   log: (line: string) => void;
   /** A connection that has not sent a valid hello within this time is closed (default 5 s). */
   helloTimeoutMs?: number;
-  /** Largest frame payload accepted (default 64 MiB). */
+  /** Largest frame payload accepted after the hello (default 64 MiB). */
   maxFrameBytes?: number;
+  /** Most connections without an accepted hello held at once (default 16). */
+  maxUnauthenticated?: number;
+  /** Refusals of one kind are logged once per source within this many ms (default 10 s). */
+  limitLogIntervalMs?: number;
 }
 
 /** One accepted connection. */
 interface Incoming {
   conn: Deno.Conn;
-  /** Printable remote address. */
+  /** Printable remote address, and its host (the source limits are logged for). */
   remote: string;
+  source: string;
   /** The peer, once its hello was accepted. */
   from: ReplicaId | undefined;
   closed: boolean;
@@ -54,11 +73,15 @@ export class PeerServer {
   readonly #conns = new Set<Incoming>();
   /** The current (newest) connection of each peer. */
   readonly #current = new Map<ReplicaId, Incoming>();
+  /** Connections whose hello was not accepted yet, oldest first. */
+  readonly #unauthenticated = new Set<Incoming>();
+  readonly #limitLog: LimitLog;
 
   /** Creates the server; nothing listens until {@link PeerServer.listen}. */
   constructor(options: PeerServerOptions) {
     this.#opts = options;
     this.#peers = new Set(options.replicas.filter((id) => id !== options.self));
+    this.#limitLog = new LimitLog(options.log, options.limitLogIntervalMs);
   }
 
   /**
@@ -88,6 +111,21 @@ export class PeerServer {
     await this.#acceptor?.close(() => {
       for (const c of this.#conns) this.#closeConn(c);
     });
+  }
+
+  /**
+   * Closes the current connection of `peer` because what it sent was refused (`reason` is
+   * logged, at most once per interval per source). Frames already read from it are not processed.
+   */
+  disconnect(peer: ReplicaId, reason: string): void {
+    const c = this.#current.get(peer);
+    if (c === undefined) return;
+    this.#limitLog.note(
+      c.source,
+      "refused",
+      `${this.#who(c)}: refused its message, closing the connection: ${reason}`,
+    );
+    this.#closeConn(c);
   }
 
   #closeConn(c: Incoming): void {
@@ -120,23 +158,41 @@ export class PeerServer {
     const c: Incoming = {
       conn,
       remote: `${addr.hostname}:${addr.port}`,
+      source: sourceOf(addr),
       from: undefined,
       closed: false,
     };
     this.#conns.add(c);
+    const maxUnauthenticated = this.#opts.maxUnauthenticated ?? MAX_UNAUTHENTICATED_PEERS;
+    if (this.#unauthenticated.size >= maxUnauthenticated) {
+      const oldest: Incoming = this.#unauthenticated.values().next().value!;
+      this.#unauthenticated.delete(oldest);
+      this.#limitLog.note(
+        oldest.source,
+        "unauthenticated",
+        `${this.#who(oldest)}: more than ${maxUnauthenticated} connections without a hello, ` +
+          `closing the oldest`,
+      );
+      this.#closeConn(oldest);
+    }
+    this.#unauthenticated.add(c);
     try {
       conn.setNoDelay(true);
     } catch {
       // best effort
     }
-    const helloMs = this.#opts.helloTimeoutMs ?? 5000;
+    const helloMs = this.#opts.helloTimeoutMs ?? DEFAULT_PEER_HELLO_TIMEOUT_SECONDS * 1000;
     const helloTimer = setTimeout(() => {
       if (c.from !== undefined || c.closed) return;
-      this.#opts.log(`${this.#who(c)}: no hello within ${helloMs} ms, closing it`);
+      this.#limitLog.note(
+        c.source,
+        "hello-timeout",
+        `${this.#who(c)}: no hello within ${helloMs} ms, closing it`,
+      );
       this.#closeConn(c);
     }, helloMs);
-    const decoder = new FrameDecoder(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES);
-    const buf = new Uint8Array(64 * 1024);
+    const decoder = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
+    const buf = new Uint8Array(PEER_READ_BYTES);
     try {
       reading: while (!c.closed) {
         let n: number | null;
@@ -157,7 +213,9 @@ export class PeerServer {
             if (payload === null) break;
             frame = decodePeerFrame(payload);
           } catch (err) {
-            this.#opts.log(
+            this.#limitLog.note(
+              c.source,
+              "malformed",
               `${this.#who(c)}: malformed frame, closing the connection: ${errorText(err)}`,
             );
             break reading;
@@ -165,10 +223,16 @@ export class PeerServer {
           if (c.from === undefined) {
             const refusal = this.#checkHello(frame);
             if (refusal !== undefined || frame.kind !== "hello") {
-              this.#opts.log(`${this.#who(c)}: bad hello, closing it: ${refusal}`);
+              this.#limitLog.note(
+                c.source,
+                "bad-hello",
+                `${this.#who(c)}: bad hello, closing it: ${refusal}`,
+              );
               break reading;
             }
             clearTimeout(helloTimer);
+            this.#unauthenticated.delete(c);
+            decoder.maxFrameBytes = this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES;
             c.from = frame.from;
             const old = this.#current.get(c.from);
             this.#current.set(c.from, c);
@@ -194,6 +258,7 @@ export class PeerServer {
       clearTimeout(helloTimer);
       this.#closeConn(c);
       this.#conns.delete(c);
+      this.#unauthenticated.delete(c);
       if (c.from !== undefined && this.#current.get(c.from) === c) {
         this.#current.delete(c.from);
         if (!this.#acceptor?.closed) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);

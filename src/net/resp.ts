@@ -16,6 +16,12 @@
 import type { ByteString } from "../core/types.ts";
 import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.ts";
 import { ByteQueue } from "./byte_queue.ts";
+import {
+  DEFAULT_PROTO_MAX_BULK_LEN,
+  MAX_MULTIBULK_LEN,
+  PROTO_INLINE_MAX_SIZE,
+  REQUEST_SLACK_BYTES,
+} from "../limits.ts";
 
 /** Size limits of the request parser. Exceeding any of them is a fatal protocol error. */
 export interface RespLimits {
@@ -34,13 +40,10 @@ export interface RespLimits {
 
 /** Default limits: bulk 8 MiB, 1024 arguments, inline lines 64 KiB. */
 export const DEFAULT_RESP_LIMITS: RespLimits = Object.freeze({
-  maxBulkBytes: 8 * 1024 * 1024,
-  maxArgs: 1024,
-  maxInlineBytes: 64 * 1024,
+  maxBulkBytes: DEFAULT_PROTO_MAX_BULK_LEN,
+  maxArgs: MAX_MULTIBULK_LEN,
+  maxInlineBytes: PROTO_INLINE_MAX_SIZE,
 });
-
-/** Extra request bytes allowed beyond `maxBulkBytes` when `maxRequestBytes` is not given. */
-const REQUEST_SLACK_BYTES = 128 * 1024;
 
 /**
  * One result of {@link RespRequestParser.next}: a command's arguments, or a protocol error.
@@ -310,6 +313,19 @@ export class RespRequestParser {
   /** Bytes received but not yet consumed (for tests and diagnostics). */
   get bufferedBytes(): number {
     return this.#q.available;
+  }
+
+  /** Bytes held for the request being received: unconsumed input plus arguments read so far. */
+  get pendingBytes(): number {
+    const argBytes = this.#argsLeft > 0
+      ? this.#requestBytes - (this.#bulkLen >= 0 ? this.#bulkLen : 0)
+      : 0;
+    return this.#q.available + argBytes;
+  }
+
+  /** True while part of a request has arrived and the rest has not. */
+  get partial(): boolean {
+    return !this.#failed && (this.#argsLeft > 0 || this.#q.available > 0);
   }
 
   /** Appends received bytes (copied; the caller may reuse `chunk`). Ignored after a failure. */

@@ -18,6 +18,7 @@ import { byteStringToUtf8 } from "../kv/bytes.ts";
 import { globMatch } from "../kv/glob.ts";
 import { commandDocs, commandInfo } from "./command_docs.ts";
 import { formatInfo, type ServerStats } from "./info.ts";
+import { MAX_OP_BYTES } from "../limits.ts";
 
 /** Largest client id of a REQ command in bytes. */
 export const MAX_CLIENT_ID_BYTES = 128;
@@ -84,6 +85,8 @@ export class Session {
   #multi: ByteString[][] | null = null;
   /** A queue-time error happened in this MULTI: EXEC must abort. */
   #multiDirty = false;
+  /** Bytes of the commands queued since MULTI (the transaction is one operation). */
+  #multiBytes = 0;
   /** Watched keys with the key space version at which each was watched. */
   readonly #watched = new Map<ByteString, number>();
   /** WATCH reads still waiting for their version; EXECs wait behind them. */
@@ -159,6 +162,14 @@ export class Session {
       respond(err(`ERR '${spec.name}' cannot be used inside MULTI in lamportkv`));
       return;
     }
+    let bytes = 0;
+    for (const a of argv) bytes += a.length + 8;
+    if (this.#multiBytes + bytes > MAX_OP_BYTES) {
+      this.#multiDirty = true;
+      respond(err(`ERR transaction too large: its commands exceed ${MAX_OP_BYTES} bytes`));
+      return;
+    }
+    this.#multiBytes += bytes;
     this.#multi!.push(argv);
     respond(status("QUEUED"));
     return;
@@ -218,6 +229,7 @@ export class Session {
         if (this.#multi !== null) return respond(err("ERR MULTI calls can not be nested"));
         this.#multi = [];
         this.#multiDirty = false;
+        this.#multiBytes = 0;
         return respond(OK);
       case "discard":
         if (this.#multi === null) return respond(err("ERR DISCARD without MULTI"));

@@ -9,6 +9,8 @@
  * - End of turn: after any input, one flush is scheduled (a microtask, so everything processed in
  *   the same turn shares it): it calls `step({type:"flush"})` (coalesced acks) and writes each
  *   peer's outbox as one frame.
+ * - Reject: a peer message the core refused (`Replica.check`) closes the incoming connection it
+ *   came on; nothing of it reached the core's state.
  * - Link-up: the link calls back synchronously right after connecting (hello queued); the host
  *   calls `step({type:"link-up"})` and writes the sends for that peer at once, before anything
  *   else reaches that link.
@@ -33,6 +35,8 @@ import { errorText } from "../net/conn_writer.ts";
 import { PeerLink } from "../net/peer_link.ts";
 import { MemoryStorage, type ReplicaStorage } from "./storage.ts";
 import { PeerServer } from "../net/peer_server.ts";
+import { DEFAULT_SETTINGS, type Settings } from "../config/settings.ts";
+import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -97,6 +101,8 @@ export interface ReplicaHostOptions {
    * clock is off; expiry must stay consistent). Default 0.
    */
   clockOffsetMs?: number;
+  /** Resource limits (default {@link DEFAULT_SETTINGS}). */
+  settings?: Settings;
 }
 
 /** Ticks between checks whether expired keys are due for the background sweep. */
@@ -164,6 +170,7 @@ export class ReplicaHost {
       this.#store,
     );
     const log = (line: string) => this.#log(line);
+    const settings = options.settings ?? DEFAULT_SETTINGS;
 
     this.#peerServer = new PeerServer({
       hostname: this.#self.host,
@@ -173,12 +180,20 @@ export class ReplicaHost {
       cluster,
       log,
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
+      helloTimeoutMs: settings.peerHelloTimeout * 1000,
     });
     this.#clientServer = new ClientServer({
       hostname: this.#self.host,
       port: options.listen?.clientPort ?? this.#self.clientPort,
       log,
       verbose: this.#verbose,
+      limits: { ...DEFAULT_RESP_LIMITS, maxBulkBytes: settings.protoMaxBulkLen },
+      maxClients: settings.maxclients,
+      queryBufferLimit: settings.clientQueryBufferLimit,
+      outputBufferLimit: settings.clientOutputBufferLimit,
+      idleTimeoutMs: settings.timeout * 1000,
+      requestTimeoutMs: settings.clientRequestTimeout * 1000,
+      maxMemoryClients: settings.maxmemoryClients,
       handler: {
         submit: (cmd, respond) => {
           if (this.#state !== "started") {
@@ -376,6 +391,10 @@ export class ReplicaHost {
         case "snapshot":
           // Written in the background; the log it covers is dropped only once it is durable.
           this.#storage.writeSnapshot(action.snapshot);
+          break;
+        case "reject":
+          // Peer input the core refused: close the connection it came on (logged there).
+          this.#peerServer.disconnect(action.peer, action.reason);
           break;
         case "deliver":
           if (this.#verbose) {

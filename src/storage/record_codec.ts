@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { MAX_RECORD_BYTES } from "../limits.ts";
 
 /** The magic number that starts every record: the ASCII bytes "LKVR". */
 export const RECORD_MAGIC = 0x4c4b5652;
@@ -23,10 +24,10 @@ export const RECORD_MAGIC = 0x4c4b5652;
 export const RECORD_HEADER_BYTES = 12;
 
 /**
- * The largest payload a record may carry: 256 MiB. A length field above it is treated as damage,
- * so a corrupt length never makes a reader allocate or wait for gigabytes.
+ * The largest payload a record may carry: 256 MiB (from `src/limits.ts`). A length field above it
+ * is treated as damage, so a corrupt length never makes a reader allocate or wait for gigabytes.
  */
-export const MAX_RECORD_BYTES: number = 256 * 1024 * 1024;
+export { MAX_RECORD_BYTES };
 
 /**
  * A file is damaged in a way that is not a torn write at its end: a record in the middle is bad

@@ -681,6 +681,9 @@ class Simulation {
         disk.records = [];
         disk.synced = 0;
         this.scheduleSync(id);
+      } else if (action.type === "reject") {
+        // Every simulated peer is correct: a refused message is a bug of the validation.
+        throw new Error(`replica ${id} refused a message of ${action.peer}: ${action.reason}`);
       } else {
         const { entry } = action;
         this.deliveriesOf(id).push({

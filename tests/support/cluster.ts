@@ -447,6 +447,8 @@ export interface ClusterOptions {
    * false: replicas listen on their config peer ports and nothing is in between).
    */
   proxy?: boolean;
+  /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
+  settings?: string[];
 }
 
 interface Running {
@@ -957,7 +959,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     : undefined;
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-e2e-" });
   const configPath = `${dir}/cluster.txt`;
-  const text = configText(replicas);
+  const text = configText(replicas) +
+    (options.settings ?? []).map((line) => `${line}\n`).join("");
   await Deno.writeTextFile(configPath, text);
   const cluster = new TestCluster(
     dir,

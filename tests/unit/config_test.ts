@@ -13,16 +13,24 @@ import {
   loadConfig,
   parseConfig,
 } from "../../src/config/config.ts";
+import {
+  DEFAULT_SETTINGS,
+  parseSize,
+  resolveSettings,
+  SettingError,
+} from "../../src/config/settings.ts";
+import { parseNodeArgs, resolveNodeSettings } from "../../src/cli/node.ts";
 
 const P = "test.txt";
 
-/** Asserts that parsing `text` throws a ConfigError with exactly `message`. */
-function assertParseError(text: string, message: string): void {
+/** Asserts that parsing `text` throws a ConfigError with exactly `message` (or matching it). */
+function assertParseError(text: string, message: string | RegExp): void {
   assert.throws(
     () => parseConfig(text, P),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
-      assert.equal(err.message, message);
+      if (typeof message === "string") assert.equal(err.message, message);
+      else assert.match(err.message, message);
       return true;
     },
   );
@@ -85,12 +93,17 @@ Deno.test("config: extra fields", () => {
 });
 
 Deno.test("config: id must be a positive integer", () => {
-  for (const bad of ["0", "-1", "1.5", "x", "+3", "1e3", "0x10", "99999999999999999999"]) {
+  for (const bad of ["0", "-1", "1.5", "+3", "1e3", "0x10", "99999999999999999999"]) {
     assertParseError(
       `1 h 1 2\n${bad} h 3 4\n`,
       `test.txt:2: id must be a positive integer, got "${bad}"`,
     );
   }
+  // A first word starting with a letter is a setting name.
+  assertParseError(
+    "1 h 1 2\nx h 3 4\n",
+    'test.txt:2: unknown setting "x" (a replica line starts with its id, a positive integer)',
+  );
   // Leading zeros are still a positive integer.
   assert.equal(parseConfig("007 h 1 2", P).replicas[0].id, 7);
 });
@@ -281,3 +294,128 @@ Deno.test("config: the shipped config files parse", async () => {
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+// ---- settings ----
+
+Deno.test("config: setting lines beside replica lines", () => {
+  const cfg = parseConfig(
+    "maxclients 5000\n1 h 1 2 # replica\n  client-output-buffer-limit   normal 32mb 8mb 60 # c\n",
+    P,
+  );
+  assert.deepEqual(cfg.replicas, [{ id: 1, host: "h", clientPort: 1, peerPort: 2 }]);
+  assert.deepEqual(cfg.settings, [
+    { name: "maxclients", value: "5000", where: "test.txt:1" },
+    { name: "client-output-buffer-limit", value: "normal 32mb 8mb 60", where: "test.txt:3" },
+  ]);
+  // Settings do not change the cluster fingerprint.
+  assert.equal(clusterId(cfg), clusterId(parseConfig("1 h 1 2\n", P)));
+  // Without setting lines there is no settings field (the config is as it always was).
+  assert.equal(parseConfig("1 h 1 2\n", P).settings, undefined);
+});
+
+Deno.test("config: unknown settings, bad values and duplicates name the line", () => {
+  assertParseError(
+    "1 h 1 2\nmaxclient 5\n",
+    'test.txt:2: unknown setting "maxclient" (a replica line starts with its id, a positive integer)',
+  );
+  assertParseError(
+    "maxclients many\n1 h 1 2\n",
+    'test.txt:1: maxclients: expected an integer in 1..1000000, got "many"',
+  );
+  assertParseError(
+    "1 h 1 2\nmaxclients\n",
+    'test.txt:2: maxclients: expected an integer in 1..1000000, got ""',
+  );
+  assertParseError(
+    "1 h 1 2\nproto-max-bulk-len 512mb\n",
+    /^test\.txt:2: proto-max-bulk-len: expected a size of 65536\.\.8388608 bytes/,
+  );
+  assertParseError(
+    "1 h 1 2\nclient-output-buffer-limit replica 1mb 1mb 1\n",
+    /^test\.txt:2: client-output-buffer-limit: only the class "normal"/,
+  );
+  assertParseError(
+    "timeout 1\n1 h 1 2\ntimeout 2\n",
+    "test.txt:3: duplicate setting timeout (first given on line 1)",
+  );
+});
+
+Deno.test("settings: sizes use Redis's syntax", () => {
+  assert.equal(parseSize("100"), 100);
+  assert.equal(parseSize("1k"), 1000);
+  assert.equal(parseSize("1kb"), 1024);
+  assert.equal(parseSize("512MB"), 512 * 1024 * 1024);
+  assert.equal(parseSize("2m"), 2_000_000);
+  assert.equal(parseSize("1gb"), 1024 ** 3);
+  assert.equal(parseSize("1g"), 1e9);
+  for (const bad of ["", "1.5mb", "-1", "1 mb", "mb", "1tb", "0x10"]) {
+    assert.equal(parseSize(bad), null, bad);
+  }
+});
+
+Deno.test("settings: defaults, flags win over the file, relations are checked", () => {
+  assert.deepEqual(resolveSettings([]), DEFAULT_SETTINGS);
+  assert.equal(DEFAULT_SETTINGS.maxclients, 10_000);
+  assert.equal(DEFAULT_SETTINGS.timeout, 0);
+  const s = resolveSettings([
+    { name: "maxclients", value: "10", where: "c.txt:1" },
+    { name: "timeout", value: "30", where: "c.txt:2" },
+    { name: "maxclients", value: "20", where: "--maxclients" },
+    { name: "client-output-buffer-limit", value: "normal 32mb 8mb 60", where: "c.txt:3" },
+  ]);
+  assert.equal(s.maxclients, 20);
+  assert.equal(s.timeout, 30);
+  assert.deepEqual(s.clientOutputBufferLimit, {
+    hard: 32 * 1024 ** 2,
+    soft: 8 * 1024 ** 2,
+    softSeconds: 60,
+  });
+  assert.throws(
+    () => resolveSettings([{ name: "timeout", value: "-1", where: "--timeout" }]),
+    (err: Error) => err instanceof SettingError && err.message.startsWith("--timeout: timeout:"),
+  );
+  assert.throws(
+    () => resolveSettings([{ name: "client-query-buffer-limit", value: "1mb", where: "c.txt:4" }]),
+    (err: Error) =>
+      /^c\.txt:4: client-query-buffer-limit: .* at least proto-max-bulk-len/.test(err.message),
+  );
+  assert.equal(
+    resolveSettings([
+      { name: "proto-max-bulk-len", value: "512kb", where: "c.txt:1" },
+      { name: "client-query-buffer-limit", value: "1mb", where: "c.txt:2" },
+    ]).clientQueryBufferLimit,
+    1024 ** 2,
+  );
+  assert.throws(
+    () =>
+      resolveSettings([{
+        name: "client-output-buffer-limit",
+        value: "normal 1mb 2mb 5",
+        where: "x:1",
+      }]),
+    /soft limit \(2097152\) is above the hard limit/,
+  );
+});
+
+Deno.test("settings: the node command line takes every setting as a flag", () => {
+  const args = parseNodeArgs([
+    "1",
+    "c.txt",
+    "--maxclients",
+    "7",
+    "--client-output-buffer-limit",
+    "normal 0 0 0",
+  ]);
+  assert.ok(args !== "help");
+  assert.deepEqual(args.settings, [
+    { name: "maxclients", value: "7", where: "--maxclients" },
+    {
+      name: "client-output-buffer-limit",
+      value: "normal 0 0 0",
+      where: "--client-output-buffer-limit",
+    },
+  ]);
+  const file = [{ name: "maxclients", value: "5", where: "c.txt:3" }];
+  assert.equal(resolveNodeSettings(file, args.settings).maxclients, 7);
+  assert.equal(resolveNodeSettings(file, []).maxclients, 5);
+});

@@ -113,20 +113,147 @@ Deno.test("replica: acks are coalesced to one per peer per flush", () => {
   assert.equal(sends(r.step({ type: "flush" })).length, 0, "nothing new: no ack");
 });
 
-Deno.test("replica: duplicates are ignored, gaps and strangers fail loudly", () => {
+const rejects = (actions: Action[]) =>
+  actions.filter((a): a is Extract<Action, { type: "reject" }> => a.type === "reject");
+
+/** Steps `msgs` from `from` into `r`: exactly one reject whose reason matches `reason`. */
+function assertRejected(
+  r: ReturnType<typeof replica>,
+  from: number,
+  msgs: PeerMessage[],
+  reason: RegExp,
+): void {
+  const before = r.status();
+  const out = r.step({ type: "peer", from, msgs });
+  const refused = rejects(out);
+  assert.equal(refused.length, 1, `expected a reject, got ${JSON.stringify(out)}`);
+  assert.equal(refused[0].peer, from);
+  assert.match(refused[0].reason, reason);
+  assert.deepEqual(r.status(), before, "a rejected message changes nothing");
+}
+
+Deno.test("replica: duplicates are ignored; gaps, strangers and relays are rejected", () => {
   const r = replica(2);
   r.step({ type: "peer", from: 1, msgs: [update(1, 1, 1)] });
   r.step({ type: "peer", from: 1, msgs: [update(1, 1, 1)] });
   assert.equal(r.status().holdback, 1);
-  assert.throws(() => r.step({ type: "peer", from: 1, msgs: [update(3, 1, 3)] }), InvariantError);
-  assert.throws(
-    () => replica(2).step({ type: "peer", from: 9, msgs: [ack(1, {})] }),
-    InvariantError,
+  // The issue's frame: a jump from seq 0 (here 1) to 999999999.
+  assertRejected(r, 1, [update(3, 1, 999_999_999)], /gap: got seq 999999999 after 1/);
+  assertRejected(r, 1, [update(3, 1, 3)], /gap/);
+  assertRejected(r, 9, [ack(1, {})], /not another replica/);
+  assertRejected(r, 2, [ack(1, {})], /not another replica/);
+  assertRejected(r, 3, [update(1, 1, 1)], /relayed an update of 1/);
+  // The rest of a batch after a refused message is not processed either.
+  assertRejected(r, 1, [update(3, 1, 5), update(4, 1, 2)], /gap/);
+  assert.equal(r.status().holdback, 1);
+  // The link is still usable afterwards: the next update in order is taken.
+  r.step({ type: "peer", from: 1, msgs: [update(4, 1, 2)] });
+  assert.equal(r.status().holdback, 2);
+});
+
+Deno.test("replica: peer numbers out of range and claims that do not fit are rejected", () => {
+  const r = replica(2);
+  const big = 2 ** 53;
+  assertRejected(r, 1, [{ ...ack(big, {}) }], /ts .* out of range/);
+  assertRejected(r, 1, [{ type: "ack", view: 0, promised: big, ts: 1, acks: {} }], /promised/);
+  assertRejected(r, 1, [ack(1, { 7: 1 })], /ack for 7/);
+  assertRejected(r, 1, [ack(1, { 2: 5 })], /acknowledges our seq 5/);
+  assertRejected(r, 1, [{ type: "probe-ack", view: 0, ts: 1, round: 9 }], /probe round 9/);
+  assertRejected(r, 1, [{ type: "commit", view: 4, ts: 1 }], /did not propose view 4/);
+  assertRejected(
+    r,
+    1,
+    [{ type: "propose", view: 5, ts: 1, members: [1, 2, 3], delivered: 0 }],
+    /cannot propose view 5/,
   );
-  assert.throws(
-    () => replica(2).step({ type: "peer", from: 3, msgs: [update(1, 1, 1)] }),
-    InvariantError,
+  assertRejected(
+    r,
+    1,
+    [{ type: "propose", view: 3, ts: 1, members: [1, 1, 2], delivered: 0 }],
+    /repeat/,
   );
+  assertRejected(
+    r,
+    1,
+    [{ type: "propose", view: 3, ts: 1, members: [1, 4], delivered: 0 }],
+    /member 4/,
+  );
+  assertRejected(
+    r,
+    1,
+    [{ type: "update", entry: { view: 0, ts: 1, origin: 1, seq: 2 ** 50, cmd: get("k") } }],
+    /seq .* out of range/,
+  );
+});
+
+Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected", () => {
+  const r = replica(2);
+  // Promise view 3 (proposed by replica 1), then an install that does not continue our log.
+  r.step({
+    type: "peer",
+    from: 1,
+    msgs: [{ type: "propose", view: 3, ts: 10, members: [1, 2, 3], delivered: 0 }],
+  });
+  const entry = { view: 0, ts: 1, origin: 1, seq: 1, cmd: put("a", "1") };
+  assertRejected(r, 1, [{
+    type: "newview",
+    view: 3,
+    ts: 11,
+    members: [1, 2, 3],
+    install: { from: 5, entries: [entry] },
+  }], /install starts at 5, we delivered 0/);
+  assertRejected(r, 1, [{
+    type: "newview",
+    view: 3,
+    ts: 11,
+    members: [1, 2, 3],
+    install: { snapshot: { index: 4, last: null, state: "garbage" }, from: 5, entries: [] },
+  }], /snapshot: state: malformed/);
+  assertRejected(r, 1, [{
+    type: "newview",
+    view: 3,
+    ts: 11,
+    members: [1, 2, 3],
+    install: { from: 1, entries: [{ ...entry, origin: 8 }] },
+  }], /origin 8/);
+  const report = {
+    normalView: 0,
+    delivered: 1,
+    last: null,
+    holdback: [],
+    log: { from: 1, entries: [entry] },
+  };
+  assertRejected(r, 1, [{
+    type: "flush",
+    view: 4,
+    ts: 12,
+    report: { ...report, holdback: [{ ...entry, view: 2 }] },
+  }], /holds back an entry of view 2/);
+  assertRejected(
+    r,
+    1,
+    [{ type: "flush", view: 4, ts: 12, report: { ...report, delivered: 3 } }],
+    /does not end at 3/,
+  );
+  // A valid install is taken.
+  const out = r.step({
+    type: "peer",
+    from: 1,
+    msgs: [{
+      type: "newview",
+      view: 3,
+      ts: 11,
+      members: [1, 2, 3],
+      install: { from: 1, entries: [entry] },
+    }],
+  });
+  assert.equal(rejects(out).length, 0);
+  assert.equal(r.status().state, "installing");
+});
+
+Deno.test("replica: internal invariants still throw", () => {
+  const r = replica(2);
+  assert.throws(() => r.step({ type: "synced", upTo: 10_000 }), InvariantError);
 });
 
 Deno.test("replica: link-up resends exactly what the peer has not acknowledged", () => {

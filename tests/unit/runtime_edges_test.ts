@@ -328,6 +328,7 @@ function peerServer(logs: string[], got: Received[], helloTimeoutMs?: number): P
     helloTimeoutMs,
     log: (l) => logs.push(l),
     onMessages: (from, msgs) => got.push({ from, msgs }),
+    limitLogIntervalMs: 0, // every refusal is logged (not rate-limited per source)
   });
   server.listen();
   return track(server, (s) => s.close());
@@ -775,6 +776,7 @@ Deno.test("node CLI: argument errors", () => {
     dataDir: undefined,
     fsync: "batch",
     snapshotEvery: 10_000,
+    settings: [],
   });
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--fsync", "sometimes"]), /always, batch/);
   const tuned = parseNodeArgs([

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { planView } from "../../src/core/view_change.ts";
-import { InvariantError } from "../../src/core/assert.ts";
+import { planView, ReportConflict } from "../../src/core/view_change.ts";
 import type { Entry, FlushReport, Snapshot } from "../../src/core/types.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 
@@ -84,7 +83,7 @@ Deno.test("plan: a member behind the retained log gets a snapshot", () => {
   assert.equal(plan.installs.get(1)!.snapshot, undefined);
 });
 
-Deno.test("plan: logs that disagree at an index fail loudly", () => {
+Deno.test("plan: logs that disagree at an index are a ReportConflict", () => {
   assert.throws(
     () =>
       planView(
@@ -94,7 +93,7 @@ Deno.test("plan: logs that disagree at an index fail loudly", () => {
         ]),
         coordinator(0),
       ),
-    InvariantError,
+    ReportConflict,
   );
 });
 

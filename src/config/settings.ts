@@ -1,0 +1,226 @@
+/**
+ * Resource-limit settings of a replica, with Redis's names and meanings where Redis has one.
+ *
+ * A setting is given as a line of the cluster config file (first word the name, then the value,
+ * e.g. `maxclients 5000`) or on the node command line as `--<name> <value>`, which wins. Sizes
+ * use Redis's syntax: plain bytes, or a number with `k`/`m`/`g` (powers of 1000) or
+ * `kb`/`mb`/`gb` (powers of 1024), any case. Without any setting a replica behaves as before the
+ * settings existed (their defaults are in `src/limits.ts`).
+ *
+ * | name                         | value                             | default            |
+ * | ---------------------------- | --------------------------------- | ------------------ |
+ * | `maxclients`                 | connections                       | 10000              |
+ * | `timeout`                    | idle seconds (0: never)           | 0                  |
+ * | `proto-max-bulk-len`         | size (64kb..8mb)                  | 8mb                |
+ * | `client-query-buffer-limit`  | size                              | 16mb               |
+ * | `client-output-buffer-limit` | `normal <hard> <soft> <seconds>`  | `normal 0 0 0`     |
+ * | `maxmemory-clients`          | size (0: none)                    | 128mb              |
+ * | `client-request-timeout`     | seconds (0: never)                | 10                 |
+ * | `peer-hello-timeout`         | seconds                           | 5                  |
+ *
+ * @module
+ */
+import {
+  CLIENT_READ_BYTES,
+  DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
+  DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
+  DEFAULT_MAXCLIENTS,
+  DEFAULT_MAXMEMORY_CLIENTS,
+  DEFAULT_OUTPUT_BUFFER_LIMIT,
+  DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+  DEFAULT_PROTO_MAX_BULK_LEN,
+  DEFAULT_TIMEOUT_SECONDS,
+  MIN_PROTO_MAX_BULK_LEN,
+  REQUEST_SLACK_BYTES,
+} from "../limits.ts";
+
+/** `client-output-buffer-limit` of the normal class; 0 disables a limit. */
+export interface OutputBufferLimit {
+  /** Unsent reply bytes above which the client is closed at once. */
+  hard: number;
+  /** Unsent reply bytes the client may stay above for at most `softSeconds`. */
+  soft: number;
+  softSeconds: number;
+}
+
+/** Every setting, resolved. */
+export interface Settings {
+  maxclients: number;
+  /** Idle client seconds before it is closed (0: never). */
+  timeout: number;
+  protoMaxBulkLen: number;
+  clientQueryBufferLimit: number;
+  clientOutputBufferLimit: OutputBufferLimit;
+  /** Bytes buffered for all clients together (0: no limit). */
+  maxmemoryClients: number;
+  /** Seconds a started request may take to arrive completely (0: no limit). */
+  clientRequestTimeout: number;
+  /** Seconds a peer connection has to complete its hello. */
+  peerHelloTimeout: number;
+}
+
+/** The defaults (see `src/limits.ts`). */
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  maxclients: DEFAULT_MAXCLIENTS,
+  timeout: DEFAULT_TIMEOUT_SECONDS,
+  protoMaxBulkLen: DEFAULT_PROTO_MAX_BULK_LEN,
+  clientQueryBufferLimit: DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
+  clientOutputBufferLimit: DEFAULT_OUTPUT_BUFFER_LIMIT,
+  maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
+  clientRequestTimeout: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
+  peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+});
+
+/** A value that is not valid for its setting; the message says what is expected. */
+export class SettingError extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingError";
+  }
+}
+
+const MAX_SECONDS = 365 * 24 * 3600;
+
+/**
+ * Parses a size like Redis's `memtoll`: `<digits>[k|kb|m|mb|g|gb]`, case-insensitive.
+ * Returns null when malformed or not a safe integer.
+ */
+export function parseSize(text: string): number | null {
+  const m = /^([0-9]+)(k|kb|m|mb|g|gb)?$/i.exec(text);
+  if (m === null) return null;
+  const unit = (m[2] ?? "").toLowerCase();
+  const mul: Record<string, number> = {
+    "": 1,
+    k: 1000,
+    kb: 1024,
+    m: 1000 ** 2,
+    mb: 1024 ** 2,
+    g: 1000 ** 3,
+    gb: 1024 ** 3,
+  };
+  const n = Number(m[1]) * mul[unit];
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+function size(text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = parseSize(text);
+  if (n === null) {
+    throw new SettingError(`expected a size (bytes, or e.g. 512mb, 1gb), got "${text}"`);
+  }
+  if (n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min}..${max}`;
+    throw new SettingError(`expected a size of ${range} bytes, got "${text}" (${n})`);
+  }
+  return n;
+}
+
+function count(text: string, min: number, max: number): number {
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new SettingError(`expected an integer in ${min}..${max}, got "${text}"`);
+  }
+  return n;
+}
+
+function outputBufferLimit(text: string): OutputBufferLimit {
+  const words = text.trim().split(/\s+/);
+  if (words.length !== 4) {
+    throw new SettingError(`expected "normal <hard> <soft> <soft-seconds>", got "${text}"`);
+  }
+  const [cls, hard, soft, seconds] = words;
+  if (cls.toLowerCase() !== "normal") {
+    throw new SettingError(`only the class "normal" exists in lamportkv, got "${cls}"`);
+  }
+  return {
+    hard: size(hard, 0),
+    soft: size(soft, 0),
+    softSeconds: count(seconds, 0, MAX_SECONDS),
+  };
+}
+
+/** The parser of every setting, by its name. */
+const PARSERS: Record<string, { key: keyof Settings; parse: (text: string) => unknown }> = {
+  maxclients: { key: "maxclients", parse: (t) => count(t, 1, 1_000_000) },
+  timeout: { key: "timeout", parse: (t) => count(t, 0, MAX_SECONDS) },
+  "proto-max-bulk-len": {
+    key: "protoMaxBulkLen",
+    parse: (t) => size(t, MIN_PROTO_MAX_BULK_LEN, DEFAULT_PROTO_MAX_BULK_LEN),
+  },
+  "client-query-buffer-limit": {
+    key: "clientQueryBufferLimit",
+    parse: (t) => size(t, 1024 * 1024),
+  },
+  "client-output-buffer-limit": { key: "clientOutputBufferLimit", parse: outputBufferLimit },
+  "maxmemory-clients": { key: "maxmemoryClients", parse: (t) => size(t, 0) },
+  "client-request-timeout": {
+    key: "clientRequestTimeout",
+    parse: (t) => count(t, 0, MAX_SECONDS),
+  },
+  "peer-hello-timeout": { key: "peerHelloTimeout", parse: (t) => count(t, 1, 3600) },
+};
+
+/** The setting names, as written in the config file and as `--<name>` flags. */
+export const SETTING_NAMES: readonly string[] = Object.keys(PARSERS);
+
+/** True when `name` is a setting. */
+export function isSettingName(name: string): boolean {
+  return Object.hasOwn(PARSERS, name);
+}
+
+/** One setting as given: its name, its value text, and where it was given (for errors). */
+export interface SettingLine {
+  name: string;
+  value: string;
+  /** `path:line`, or `--name` for a flag. */
+  where: string;
+}
+
+/**
+ * Parses one setting's value.
+ *
+ * @throws {SettingError} for an unknown name or a bad value (the message names neither the file
+ * nor the line: the caller adds them).
+ */
+export function parseSetting(name: string, value: string): Partial<Settings> {
+  if (!isSettingName(name)) throw new SettingError(`unknown setting "${name}"`);
+  const { key, parse } = PARSERS[name];
+  return { [key]: parse(value) } as Partial<Settings>;
+}
+
+/**
+ * The settings from `lines` (config file lines first, then flags: later ones win) over the
+ * defaults, checked against each other.
+ *
+ * @throws {SettingError} with the message `<where>: <name>: <problem>`.
+ */
+export function resolveSettings(lines: readonly SettingLine[]): Settings {
+  const settings: Settings = { ...DEFAULT_SETTINGS };
+  const given = new Map<keyof Settings, SettingLine>();
+  for (const line of lines) {
+    try {
+      Object.assign(settings, parseSetting(line.name, line.value));
+    } catch (err) {
+      if (!(err instanceof SettingError)) throw err;
+      throw new SettingError(`${line.where}: ${line.name}: ${err.message}`);
+    }
+    given.set(PARSERS[line.name].key, line);
+  }
+  const needed = settings.protoMaxBulkLen + REQUEST_SLACK_BYTES + CLIENT_READ_BYTES;
+  if (settings.clientQueryBufferLimit < needed) {
+    const at = given.get("clientQueryBufferLimit") ?? given.get("protoMaxBulkLen")!;
+    throw new SettingError(
+      `${at.where}: ${at.name}: client-query-buffer-limit (${settings.clientQueryBufferLimit}) ` +
+        `must be at least proto-max-bulk-len (${settings.protoMaxBulkLen}) + ` +
+        `${REQUEST_SLACK_BYTES + CLIENT_READ_BYTES} bytes, to hold one maximal request`,
+    );
+  }
+  const out = settings.clientOutputBufferLimit;
+  if (out.soft > 0 && out.hard > 0 && out.soft > out.hard) {
+    const at = given.get("clientOutputBufferLimit")!;
+    throw new SettingError(
+      `${at.where}: ${at.name}: the soft limit (${out.soft}) is above the hard limit (${out.hard})`,
+    );
+  }
+  return settings;
+}

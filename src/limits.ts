@@ -1,0 +1,144 @@
+/**
+ * Every size and count limit of lamportkv in one place, with its default and how the limits
+ * relate. Modules import their limits from here; the settings a user may change (see
+ * `src/config/settings.ts`) start from these defaults and are checked against the hard limits
+ * below.
+ *
+ * Hard limits (not settings) follow from the wire and disk formats:
+ *
+ * - One operation is one client request (or one transaction): its arguments add up to at most
+ *   {@link MAX_OP_BYTES} (the parser's request limit; the server refuses a MULTI whose queued
+ *   commands pass it).
+ * - A peer frame carries JSON in which one byte of an argument takes at most 6 bytes
+ *   (`\u00XX`), so {@link MAX_FRAME_BYTES} holds an update of a maximal operation, and a WAL
+ *   record ({@link MAX_RECORD_BYTES}) holds anything a frame can carry.
+ * - Before its hello a peer connection may send one frame of at most
+ *   {@link PEER_HELLO_MAX_FRAME_BYTES}; at most {@link MAX_UNAUTHENTICATED_PEERS} such
+ *   connections are held at once (the oldest is closed for a new one).
+ *
+ * The limits are checked against each other when this module loads: a change that breaks a
+ * relation fails at once, not in production.
+ *
+ * @module
+ */
+
+/** 1024. */
+export const KiB = 1024;
+/** 1024 KiB. */
+export const MiB = 1024 * KiB;
+
+// ---- keys and values ----
+
+/** Largest key in bytes. */
+export const MAX_KEY_BYTES = 64 * KiB;
+/** Largest value in bytes. */
+export const MAX_VALUE_BYTES = 8 * MiB;
+
+// ---- the client port (RESP) ----
+
+/** Default largest bulk string (`proto-max-bulk-len`): a maximal value. */
+export const DEFAULT_PROTO_MAX_BULK_LEN = MAX_VALUE_BYTES;
+/** Smallest `proto-max-bulk-len` accepted: a maximal key must still fit. */
+export const MIN_PROTO_MAX_BULK_LEN = MAX_KEY_BYTES;
+/** Bytes a request may hold beyond its largest bulk string: a key and small arguments. */
+export const REQUEST_SLACK_BYTES = 128 * KiB;
+/**
+ * Most elements of one multibulk request (Redis allows 1M; 64K admits an MSET of 32K pairs while
+ * the request's bytes stay bounded by {@link MAX_OP_BYTES}).
+ */
+export const MAX_MULTIBULK_LEN = 65_536;
+/** The most bytes of arguments one operation (a request, or a whole transaction) carries. */
+export const MAX_OP_BYTES = MAX_VALUE_BYTES + REQUEST_SLACK_BYTES;
+/** Longest inline command line (Redis's `PROTO_INLINE_MAX_SIZE`, 64 KiB). */
+export const PROTO_INLINE_MAX_SIZE = 64 * KiB;
+/** Bytes read from a client socket at once (Redis's `PROTO_IOBUF_LEN`); one buffer per client. */
+export const CLIENT_READ_BYTES = 16 * KiB;
+/** Default `client-query-buffer-limit`: a maximal request plus one read. */
+export const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 16 * MiB;
+/** Default `maxclients` (Redis's). */
+export const DEFAULT_MAXCLIENTS = 10_000;
+/** Default `timeout`: idle clients are never closed (Redis's). */
+export const DEFAULT_TIMEOUT_SECONDS = 0;
+/**
+ * Default `client-request-timeout` (lamportkv's own setting): a request that has started
+ * arriving must be complete within this many seconds, or the connection is closed.
+ */
+export const DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS = 10;
+/** Default `client-output-buffer-limit normal`: no per-client limit (Redis's `0 0 0`). */
+export const DEFAULT_OUTPUT_BUFFER_LIMIT = Object.freeze({ hard: 0, soft: 0, softSeconds: 0 });
+/**
+ * Default `maxmemory-clients`: bytes buffered for all clients together (partial requests and
+ * unsent replies). Above it the client using the most is closed, as in Redis. Redis's default
+ * is 0 (none); lamportkv keeps a replica under 500 MB RSS against thousands of hostile clients.
+ */
+export const DEFAULT_MAXMEMORY_CLIENTS = 128 * MiB;
+/** A connection stops being read while this many reply bytes wait to be written. */
+export const CLIENT_PAUSE_READ_UNWRITTEN_BYTES = 64 * MiB;
+/** A connection stops being read while this many of its requests wait for their replies. */
+export const CLIENT_MAX_IN_FLIGHT = 1024;
+/** Every connection stops being read while this many operations wait for their outcome. */
+export const MAX_OUTSTANDING_OPS = 10_000;
+
+// ---- the peer port ----
+
+/** The largest peer frame payload (after the hello). */
+export const MAX_FRAME_BYTES: number = 64 * MiB;
+/** The largest frame a peer connection may send before its hello was accepted. */
+export const PEER_HELLO_MAX_FRAME_BYTES = 4 * KiB;
+/** Default `peer-hello-timeout` (lamportkv's own setting): seconds to complete the hello. */
+export const DEFAULT_PEER_HELLO_TIMEOUT_SECONDS = 5;
+/** Most peer connections without an accepted hello held at once; the oldest makes room. */
+export const MAX_UNAUTHENTICATED_PEERS = 16;
+/** Bytes queued on one outgoing peer link before it is dropped (the core resends). */
+export const MAX_LINK_QUEUED_BYTES = 64 * MiB;
+/** Bytes read from a peer socket at once. */
+export const PEER_READ_BYTES = 64 * KiB;
+
+// ---- the data directory ----
+
+/** The largest WAL or snapshot record payload; a larger length field is damage. */
+export const MAX_RECORD_BYTES: number = 256 * MiB;
+
+// ---- log lines about limits ----
+
+/** At most one log line per source (address) and limit within this many ms. */
+export const LIMIT_LOG_INTERVAL_MS = 10_000;
+
+// ---- how they relate ----
+
+/** Worst-case JSON size of one byte of a key or value (`\u00XX`). */
+const JSON_BYTES_PER_BYTE = 6;
+/** Room in a frame or record for everything around a key and value. */
+const ENVELOPE_BYTES = 64 * KiB;
+
+function relate(condition: boolean, what: string): void {
+  if (!condition) throw new Error(`src/limits.ts: ${what}`);
+}
+
+relate(
+  DEFAULT_PROTO_MAX_BULK_LEN >= MAX_VALUE_BYTES && DEFAULT_PROTO_MAX_BULK_LEN >= MAX_KEY_BYTES,
+  "the default proto-max-bulk-len must admit a maximal key and a maximal value",
+);
+relate(
+  REQUEST_SLACK_BYTES >= MAX_KEY_BYTES + KiB,
+  "a request's slack must hold a maximal key and small arguments",
+);
+relate(
+  DEFAULT_CLIENT_QUERY_BUFFER_LIMIT >=
+    DEFAULT_PROTO_MAX_BULK_LEN + REQUEST_SLACK_BYTES + CLIENT_READ_BYTES,
+  "the default client-query-buffer-limit must hold a maximal request and one read",
+);
+relate(
+  MAX_FRAME_BYTES >= JSON_BYTES_PER_BYTE * MAX_OP_BYTES + ENVELOPE_BYTES,
+  "a frame must carry an update of a maximal operation",
+);
+relate(MAX_RECORD_BYTES >= MAX_FRAME_BYTES, "a WAL record must hold anything a frame carries");
+relate(MAX_LINK_QUEUED_BYTES >= MAX_FRAME_BYTES, "a peer link must queue at least one frame");
+relate(
+  PEER_HELLO_MAX_FRAME_BYTES >= 256 && PEER_HELLO_MAX_FRAME_BYTES < MAX_FRAME_BYTES,
+  "a hello frame (~60 bytes) fits the pre-hello limit, which is small",
+);
+relate(
+  DEFAULT_MAXMEMORY_CLIENTS >= DEFAULT_CLIENT_QUERY_BUFFER_LIMIT + MAX_VALUE_BYTES,
+  "maxmemory-clients must leave room for one maximal request and reply",
+);
