@@ -46,6 +46,8 @@ Options:
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
                              when something (a proxy, a NAT) forwards the config's address here
   -v, --verbose              log every delivered operation and client connection
+  --clock-offset-ms <ms>     for tests: add this to the wall clock stamped on operations (a host
+                             whose clock is off; expiry stays consistent, see README)
   --<setting> <value>        a resource limit, overriding the config file's setting line:
                                maxclients, timeout, proto-max-bulk-len,
                                client-query-buffer-limit, client-output-buffer-limit,
@@ -71,6 +73,8 @@ export interface NodeArgs {
   snapshotEvery: number;
   /** Settings given as `--<name> <value>` (they win over the config file's). */
   settings: SettingLine[];
+  /** Added to the wall clock stamped on operations (tests of clock skew). */
+  clockOffsetMs: number;
 }
 
 /** Default of `--failure-timeout`, in milliseconds. */
@@ -79,6 +83,15 @@ export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
 /** An optional integer option (undefined when not given). */
 function optionalInt(name: string, text: string | undefined, min: number, max: number) {
   return text === undefined ? undefined : intOption(name, text, min, max, UsageError);
+}
+
+/** A signed integer option within ±1 day in ms. */
+function signedInt(name: string, text: string): number {
+  const n = /^-?[0-9]{1,9}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || Math.abs(n) > 86_400_000) {
+    throw new UsageError(`--${name} must be an integer from -86400000 to 86400000, got "${text}"`);
+  }
+  return n;
 }
 
 /** One string option per setting. */
@@ -109,6 +122,7 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     "data-dir": { type: "string" },
     fsync: { type: "string" },
     "snapshot-every": { type: "string" },
+    "clock-offset-ms": { type: "string" },
     ...SETTING_FLAGS,
   }, UsageError);
   if (parsed.values.help) return "help";
@@ -141,6 +155,9 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     snapshotEvery:
       optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
         DEFAULT_SNAPSHOT_EVERY,
+    clockOffsetMs: parsed.values["clock-offset-ms"] === undefined
+      ? 0
+      : signedInt("clock-offset-ms", parsed.values["clock-offset-ms"]),
     settings: SETTING_NAMES.flatMap((name) => {
       const value = (parsed.values as Record<string, unknown>)[name];
       return typeof value === "string" ? [{ name, value, where: `--${name}` }] : [];
@@ -204,6 +221,7 @@ export async function main(args: string[]): Promise<number> {
       core: { snapshotEvery: parsed.snapshotEvery },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
       settings,
+      clockOffsetMs: parsed.clockOffsetMs,
     });
   } catch (err) {
     await storage?.close();

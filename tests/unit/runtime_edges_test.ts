@@ -777,7 +777,15 @@ Deno.test("node CLI: argument errors", () => {
     fsync: "batch",
     snapshotEvery: 10_000,
     settings: [],
+    clockOffsetMs: 0,
   });
+  assert.equal(
+    (parseNodeArgs(["3", "c.txt", "--clock-offset-ms", "-300000"]) as {
+      clockOffsetMs: number;
+    }).clockOffsetMs,
+    -300_000,
+  );
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--clock-offset-ms", "1.5"]), /clock-offset/);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--fsync", "sometimes"]), /always, batch/);
   const tuned = parseNodeArgs([
     "3",
