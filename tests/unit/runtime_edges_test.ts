@@ -780,7 +780,7 @@ Deno.test("node CLI: argument errors", () => {
     clockOffsetMs: 0,
   });
   assert.equal(
-    (parseNodeArgs(["3", "c.txt", "--clock-offset-ms", "-300000"]) as {
+    (parseNodeArgs(["3", "c.txt", "--clock-offset-ms=-300000"]) as {
       clockOffsetMs: number;
     }).clockOffsetMs,
     -300_000,
