@@ -8,7 +8,14 @@ import type { ByteString, Reply } from "../../core/types.ts";
 import type { KeySpace, Rec } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, int, OK } from "../reply.ts";
-import { formatFloat, INT64_MAX, INT64_MIN, is, parseFloat64, parseInt64 } from "./args.ts";
+import { INT64_MAX, INT64_MIN, is, parseInt64 } from "./args.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  isInfinite,
+  type LongDouble,
+  parseLongDouble,
+} from "../long_double.ts";
 
 /** Redis's largest string (proto-max-bulk-len default): 512 MiB. */
 export const MAX_STRING_BYTES = 512 * 1024 * 1024;
@@ -268,19 +275,19 @@ function incrby(sign: 1n | -1n, withArg: boolean) {
 }
 
 function incrbyfloat({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const by = parseFloat64(argv[2]);
+  const by = parseLongDouble(argv[2]);
   if (by === null) return E.NOT_FLOAT;
   const r = str(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
-  let cur = 0;
+  let cur: LongDouble = { neg: false, m: 0n, e: 0 };
   if (r !== undefined) {
-    const n = parseFloat64(r.v);
+    const n = parseLongDouble(r.v);
     if (n === null) return E.NOT_FLOAT;
     cur = n;
   }
-  const next = cur + by;
-  if (!Number.isFinite(next)) return E.NAN_OR_INF;
-  const text = formatFloat(next);
+  const next = addLongDouble(cur, by);
+  if (isInfinite(next)) return E.NAN_OR_INF;
+  const text = formatLongDouble(next);
   const exp = r?.exp ?? 0;
   ks.put(argv[1], "string", text);
   if (exp !== 0) ks.setExpiry(argv[1], exp);
