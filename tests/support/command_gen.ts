@@ -978,7 +978,7 @@ export async function runScan(unit: ScanUnit, send: SendOne): Promise<TaggedRepl
   const argv = [...unit.argv];
   const seen = new Map<ByteString, ByteString>();
   for (let calls = 0; calls < MAX_SCAN_CALLS; calls++) {
-    const reply = await send(argv);
+    const reply = await send([...argv]);
     if (reply.type === "error") return reply;
     const parts = reply.type === "array" ? reply.value : null;
     const cursor = parts?.[0];

@@ -22,6 +22,13 @@ import { describeError, freePorts, RespTestClient, waitFor } from "./cluster.ts"
 
 const LOOPBACK = "127.0.0.1";
 
+/**
+ * The redis-server program: `$LAMPORTKV_REDIS_SERVER` when set (no apt-get install is tried
+ * then; setting it to a missing path shows the skip path), else `redis-server` on PATH.
+ */
+export const REDIS_SERVER: string = Deno.env.get("LAMPORTKV_REDIS_SERVER") || "redis-server";
+const OVERRIDDEN = REDIS_SERVER !== "redis-server";
+
 /** Children and temp dirs not yet stopped, for the last-resort `unload` handler. */
 const liveChildren = new Set<Deno.ChildProcess>();
 const liveDirs = new Set<string>();
@@ -84,7 +91,8 @@ let skipReason: Promise<string | undefined> | undefined;
  */
 export function redisSkipReason(): Promise<string | undefined> {
   skipReason ??= (async () => {
-    if (await succeeds("redis-server", ["--version"])) return undefined;
+    if (await succeeds(REDIS_SERVER, ["--version"])) return undefined;
+    if (OVERRIDDEN) return `${REDIS_SERVER} (LAMPORTKV_REDIS_SERVER) cannot be run`;
     const root = Deno.uid() === 0;
     if (root && await succeeds("apt-get", ["--version"])) {
       console.log("redis-server not found; trying apt-get install -y redis-server (once)...");
@@ -92,7 +100,7 @@ export function redisSkipReason(): Promise<string | undefined> {
         await succeeds("apt-get", ["update", "-qq"], 300_000);
         await succeeds("apt-get", ["install", "-y", "-qq", "redis-server"], 300_000);
       }
-      if (await succeeds("redis-server", ["--version"])) return undefined;
+      if (await succeeds(REDIS_SERVER, ["--version"])) return undefined;
     }
     return root ? "redis-server not installable" : "redis-server not installed (not root)";
   })();
@@ -153,7 +161,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 async function startOnce(options: RedisServerOptions): Promise<RedisServer> {
   const [port] = freePorts(1);
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-redis-" });
-  const child = new Deno.Command("redis-server", {
+  const child = new Deno.Command(REDIS_SERVER, {
     args: [
       "--port",
       String(port),
