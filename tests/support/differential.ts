@@ -127,6 +127,7 @@ export async function runDifferential(options: DifferentialOptions): Promise<Dif
 
   const fail = (sent: Sent, conn: number, ra: TaggedReply, rb: TaggedReply, why: string) => {
     const rerun = `DIFF_SEED=${seed} DIFF_COUNT=${sent.index + 1} ` +
+      `DIFF_FAMILIES=${options.families.join(",")} ` +
       `deno test -A ${options.testFile ?? "tests/e2e/differential_test.ts"} ` +
       `--filter differential`;
     throw new DifferenceError(
