@@ -489,7 +489,10 @@ const LIBRARIES: { name: string; cases: Record<LibFamily, Case> }[] = [
   { name: "node-redis", cases: NODE_REDIS },
 ];
 
-/** Runs `families` of `cases` as steps against `target`; the rest as ignored TODO steps. */
+/**
+ * Runs `families` of `cases` as steps against `target`; the rest as ignored TODO steps. Throws
+ * after the last step when any failed (so that `withCluster` prints the replicas' logs).
+ */
 async function runFamilies(
   t: Deno.TestContext,
   lib: string,
@@ -497,13 +500,14 @@ async function runFamilies(
   target: Target,
   families: readonly LibFamily[],
 ): Promise<void> {
+  const failed: LibFamily[] = [];
   const todo = ALL_LIB_FAMILIES.filter((f) => !families.includes(f));
   if (todo.length > 0) {
     console.log(`${lib} vs ${target.name}: TODO, not run: ${todo.join(", ")}`);
   }
   for (const family of ALL_LIB_FAMILIES) {
     const run = families.includes(family);
-    await t.step({
+    const ok = await t.step({
       name: run ? `${target.name}: ${family}` : `${target.name}: ${family} (TODO: not supported)`,
       ignore: !run,
       sanitizeOps: false,
@@ -518,6 +522,10 @@ async function runFamilies(
         }
       },
     });
+    if (run && !ok) failed.push(family);
+  }
+  if (failed.length > 0) {
+    throw new Error(`${lib} vs ${target.name}: failed families: ${failed.join(", ")}`);
   }
 }
 
