@@ -5,8 +5,8 @@
 #   ./run_tests.sh --filter sim    everything, with extra arguments passed to `deno test`
 #
 # Finds deno on PATH, else in .tools/deno, else installs it there with npm. Prints all output
-# live and ends with one line "N passed, N failed" (tests, plus one per fmt/lint/check step);
-# exits 0 only when nothing failed.
+# live, lists the tests that printed a "SKIPPED: <test>: <reason>" line, and ends with one line
+# "N passed, N failed" (tests, plus one per fmt/lint/check step); exits 0 only when nothing failed.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 1
@@ -125,6 +125,13 @@ elif [ "$rc" -eq 0 ] || strip_ansi "$tmp" | grep -q 'No test modules found'; the
 else
   printf '==> deno test crashed (exit %s) without a summary; counting 1 failure\n' "$rc"
   failed=$((failed + 1))
+fi
+
+# Tests that announced a skip (tests/support/redis_server.ts announceSkip, or any other
+# "SKIPPED: ..." line at the start of a line) are listed, so a skip is never silent.
+skipped=$(strip_ansi "$tmp" | grep -E '^SKIPPED: ' | sort -u)
+if [ -n "$skipped" ]; then
+  printf '\n==> %s test(s) skipped:\n%s\n' "$(wc -l <<<"$skipped" | tr -d ' ')" "$skipped"
 fi
 
 printf '\n'
