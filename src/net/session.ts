@@ -13,7 +13,7 @@ import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core
 import { COMMANDS } from "../kv/commands/index.ts";
 import { encodeExec } from "../kv/commands/tx.ts";
 import { arityOk, type CommandSpec } from "../kv/registry.ts";
-import { E, err, isError, OK, status } from "../kv/reply.ts";
+import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
 import { byteStringToUtf8 } from "../kv/bytes.ts";
 import { globMatch } from "../kv/glob.ts";
 import { commandDocs, commandInfo } from "./command_docs.ts";
@@ -50,6 +50,9 @@ export type Respond = (reply: Reply) => void;
 
 const ERR_NOT_SERVED = "ERR this command is not served by lamportkv";
 
+/** Server commands that may be queued in MULTI (answered when EXEC's reply arrives). */
+const IN_MULTI = new Set(["ping", "echo", "time", "select", "info", "command", "config"]);
+
 /**
  * Redis 7's unknown-command error: the name (up to 128 bytes) and the first arguments, each
  * quoted and followed by a space, until 128 bytes of arguments are shown.
@@ -71,6 +74,30 @@ function outcomeReply(outcome: Outcome): Reply {
   return err(outcome.message ? `${outcome.code} ${outcome.message}` : outcome.code);
 }
 
+/** The keys WATCHed for one transaction, with the versions their WATCH reads returned. */
+class WatchSet {
+  readonly keys = new Map<ByteString, number>();
+  /** WATCH reads not answered yet. */
+  pending = 0;
+  /** A WATCH read failed (e.g. NOQUORUM): the transaction must not run. */
+  failed = false;
+  #waiting: (() => void)[] = [];
+
+  /** Runs `fn` once every WATCH read of this set has answered. */
+  whenAnswered(fn: () => void): void {
+    if (this.pending === 0) fn();
+    else this.#waiting.push(fn);
+  }
+
+  /** One WATCH read answered. */
+  answered(): void {
+    if (--this.pending > 0) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const fn of waiting) fn();
+  }
+}
+
 /** A client's session on one connection. */
 export class Session {
   /** Unique per server, as CLIENT ID reports. */
@@ -87,11 +114,17 @@ export class Session {
   #multiDirty = false;
   /** Bytes of the commands queued since MULTI (the transaction is one operation). */
   #multiBytes = 0;
-  /** Watched keys with the key space version at which each was watched. */
-  readonly #watched = new Map<ByteString, number>();
-  /** WATCH reads still waiting for their version; EXECs wait behind them. */
-  #watchesPending = 0;
-  #afterWatches: (() => void)[] = [];
+  /**
+   * The WATCHes of the transaction being built: each key with the key space version its WATCH
+   * read. EXEC, DISCARD, UNWATCH and RESET detach it (a pipelined WATCH after them belongs to the
+   * next transaction); EXEC waits until the detached WATCH reads have all answered.
+   */
+  #watches = new WatchSet();
+  /**
+   * Commands that arrived while an EXEC waits for its WATCH reads, in arrival order: they run
+   * after the EXEC is submitted, so that nothing sent after EXEC is ordered before it.
+   */
+  #held: [ByteString[], Respond][] | null = null;
   readonly #host: SessionHost;
   /** Set by the server: closes this session's connection (CLIENT KILL). */
   kill: () => void = () => {};
@@ -114,6 +147,11 @@ export class Session {
   /** Runs one command line; `respond` gets its reply (now or later). */
   run(argv: ByteString[], respond: Respond): After {
     this.lastActive = this.#host.now();
+    if (this.#held !== null) {
+      this.#held.push([argv, respond]);
+      // Stop reading after QUIT; the held commands before it still run and answer.
+      return argv.length > 0 && argv[0].toLowerCase() === "quit" ? "close" : undefined;
+    }
     if (argv.length === 0) {
       respond(err("ERR empty command"));
       return;
@@ -156,8 +194,8 @@ export class Session {
       respond(E.ARITY(spec.name));
       return;
     }
-    if (spec.apply === undefined) {
-      // Server commands inside a transaction would not run at the transaction's place.
+    if (spec.apply === undefined && !IN_MULTI.has(spec.name)) {
+      // Connection-changing commands inside a transaction are not supported.
       this.#multiDirty = true;
       respond(err(`ERR '${spec.name}' cannot be used inside MULTI in lamportkv`));
       return;
@@ -206,7 +244,7 @@ export class Session {
       case "reset":
         this.#multi = null;
         this.#multiDirty = false;
-        this.#watched.clear();
+        this.#watches = new WatchSet();
         this.name = "";
         return respond(status("RESET"));
       case "time": {
@@ -234,13 +272,13 @@ export class Session {
       case "discard":
         if (this.#multi === null) return respond(err("ERR DISCARD without MULTI"));
         this.#multi = null;
-        this.#watched.clear();
+        this.#watches = new WatchSet();
         return respond(OK);
       case "watch":
         if (this.#multi !== null) return respond(err("ERR WATCH inside MULTI is not allowed"));
         return this.#watch(argv.slice(1), respond);
       case "unwatch":
-        this.#watched.clear();
+        this.#watches = new WatchSet();
         return respond(OK);
       case "exec":
         return this.#exec(respond);
@@ -252,20 +290,17 @@ export class Session {
   }
 
   #watch(keys: ByteString[], respond: Respond): void {
-    this.#watchesPending++;
+    const set = this.#watches;
+    set.pending++;
     this.#submit({ op: { argv: ["__VERSION"], time: this.#host.now() } }, (reply) => {
-      this.#watchesPending--;
       if (typeof reply === "number") {
-        for (const k of keys) if (!this.#watched.has(k)) this.#watched.set(k, reply);
+        for (const k of keys) if (!set.keys.has(k)) set.keys.set(k, reply);
         respond(OK);
       } else {
+        set.failed = true; // EXEC will not run blind: it aborts like a changed key
         respond(isError(reply) ? reply : err("ERR WATCH failed"));
       }
-      if (this.#watchesPending === 0) {
-        const waiting = this.#afterWatches;
-        this.#afterWatches = [];
-        for (const run of waiting) run();
-      }
+      set.answered();
     });
   }
 
@@ -275,17 +310,36 @@ export class Session {
     const dirty = this.#multiDirty;
     this.#multi = null;
     this.#multiDirty = false;
-    if (dirty) {
-      this.#watched.clear();
-      return respond(err("EXECABORT Transaction discarded because of previous errors."));
-    }
+    const watches = this.#watches;
+    this.#watches = new WatchSet();
+    if (dirty) return respond(err("EXECABORT Transaction discarded because of previous errors."));
+    // Server commands in the queue (PING, ECHO, ...) are answered here, in their place among
+    // the replies of the data commands, which run as one operation.
+    const isData = queued.map((argv) => COMMANDS.get(argv[0])?.apply !== undefined);
+    const data = queued.filter((_, i) => isData[i]);
     const send = () => {
-      const watched = [...this.#watched];
-      this.#watched.clear();
-      this.#submit({ op: { argv: encodeExec(watched, queued), time: this.#host.now() } }, respond);
+      if (watches.failed) return respond(NIL_ARRAY);
+      const watched = [...watches.keys];
+      this.#submit({ op: { argv: encodeExec(watched, data), time: this.#host.now() } }, (reply) => {
+        if (!Array.isArray(reply) || data.length === queued.length) return respond(reply);
+        let next = 0;
+        respond(queued.map((argv, i) => {
+          if (isData[i]) return reply[next++];
+          let local: Reply = null;
+          this.#server(COMMANDS.get(argv[0])!, argv, (r) => (local = r));
+          return local;
+        }));
+      });
     };
-    if (this.#watchesPending > 0) this.#afterWatches.push(send);
-    else send();
+    if (watches.pending === 0) return send();
+    this.#held = [];
+    watches.whenAnswered(() => {
+      send();
+      const held = this.#held ?? [];
+      this.#held = null;
+      // In order; a later EXEC that must wait again holds the rest behind it.
+      for (const [argv, reply] of held) this.run(argv, reply);
+    });
   }
 
   #req(argv: ByteString[], respond: Respond): void {

@@ -211,6 +211,41 @@ Deno.test("session: a pipelined EXEC waits for the WATCH read before it is order
   assert.deepEqual(replies, [OK, { ok: "QUEUED" }, OK, [OK]]);
 });
 
+Deno.test("session: commands sent after a waiting EXEC are ordered after it", () => {
+  const { host, s } = session();
+  host.hold = true;
+  const replies: Reply[] = [];
+  const argvs = [
+    ["WATCH", "k"],
+    ["MULTI"],
+    ["SET", "k", "v"],
+    ["EXEC"],
+    ["SET", "k", "late"],
+    [
+      "WATCH",
+      "k",
+    ],
+    ["MULTI"],
+    ["INCR", "n"],
+    ["EXEC"],
+    ["GET", "k"],
+  ];
+  for (const argv of argvs) s.run(argv, (r) => replies.push(r));
+  assert.equal(host.submitted.length, 1, "everything after EXEC waits for the WATCH read");
+  for (let i = 0; i < 6 && host.held.length > 0; i++) host.release();
+  assert.deepEqual(host.submitted.map((c) => c.op.argv[0]), [
+    "__VERSION",
+    "__EXEC",
+    "SET",
+    "__VERSION",
+    "__EXEC",
+    "GET",
+  ]);
+  assert.deepEqual(replies.at(-1), "late");
+  assert.deepEqual(replies.filter(Array.isArray), [[OK], [1]]);
+  assert.equal(s.run(["QUIT"], () => {}), "close");
+});
+
 Deno.test("session: PING, ECHO, SELECT, TIME, QUIT, RESET", () => {
   const { s } = session();
   assert.deepEqual(run(s, "PING"), { ok: "PONG" });

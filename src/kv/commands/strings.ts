@@ -275,8 +275,7 @@ function incrby(sign: 1n | -1n, withArg: boolean) {
 }
 
 function incrbyfloat({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const by = parseLongDouble(argv[2]);
-  if (by === null) return E.NOT_FLOAT;
+  // Redis's order: the key's type, then its value, then the increment.
   const r = str(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
   let cur: LongDouble = { neg: false, m: 0n, e: 0 };
@@ -285,6 +284,8 @@ function incrbyfloat({ ks }: ApplyContext, argv: ByteString[]): Reply {
     if (n === null) return E.NOT_FLOAT;
     cur = n;
   }
+  const by = parseLongDouble(argv[2]);
+  if (by === null) return E.NOT_FLOAT;
   const next = addLongDouble(cur, by);
   if (isInfinite(next)) return E.NAN_OR_INF;
   const text = formatLongDouble(next);
