@@ -9,21 +9,29 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
 import { integerInRange } from "./options.ts";
-import type { ReplicaId } from "../core/types.ts";
-import { byteStringToBytes } from "../kv/bytes.ts";
+import type { ByteString, ReplicaId } from "../core/types.ts";
+import { bytesToByteString, byteStringToBytes, byteStringToUtf8 } from "../kv/bytes.ts";
+import { COMMANDS } from "../kv/commands/index.ts";
+import { RespError, type TaggedRespValue } from "../net/resp.ts";
 import { ClientError, DEFAULT_DEADLINE_MS, LamportClient } from "../client/client.ts";
 import {
   argsToByteStrings,
-  type ClientCommand,
   describeSwitch,
   formatError,
   formatStatusTable,
-  parseClientCommand,
-  REPL_HELP,
   replicaAddressText,
   runRepl,
   UsageError,
 } from "../client/repl.ts";
+import {
+  arityError,
+  clientArityError,
+  clientCommand,
+  clientHelp,
+  ONE_SHOT_COMMANDS,
+  topicHelp,
+} from "../client/commands.ts";
+import { formatReplyRaw } from "../client/display.ts";
 
 /** The `--help` text. */
 export const USAGE = `Usage: deno task client <config> [options] [<command> [<args>...]]
@@ -34,35 +42,48 @@ next one when a replica stops answering, resending the request so it is applied 
 
 Options (they go before the command):
   -r, --replica <id>   try this replica first
-  -t, --timeout <ms>   deadline of each operation, failover included (default ${DEFAULT_DEADLINE_MS})
+  -t, --timeout <ms>   deadline of each command, failover included (default ${DEFAULT_DEADLINE_MS})
+  -x, --stdin          read the command's last argument from stdin (all of it, bytes as they are)
   -h, --help           show this help
 
-With a command, run it once and print the result for scripts (names are case-insensitive):
-  put <key> <value>    store a value (alias: set)                  prints OK
-  get <key>            read a value                                prints the raw value bytes and
-                                                                   a newline, or (nil) when absent
-  delete <key>         delete a key (alias: del)                   prints 1 if it existed, else 0
-  has <key>            does the key exist? (alias: exists)         prints 1 or 0
-  status               INFO of every replica as a table (exit status 1 if none is reachable)
-Keys and values are taken as UTF-8 text, literally: words after the command are never options
-(\`put k -1\` stores "-1"). Use \`has\` to tell a missing key from the value "(nil)".
+With a command, run it once and print the reply for scripts, as redis-cli does when its output
+is not a terminal. Any command of the cluster may be given (names are case-insensitive; "help"
+lists them, "help <command>" shows one):
+  bulk or simple string   its raw bytes and a newline (get k -> v)
+  integer                 its digits (incr n -> 6; delete/has -> 1 or 0)
+  nil                     (nil) (get of a missing key; inside an array: an empty line)
+  array                   one element per line, nested arrays flattened, an empty one as
+                          nothing
+  error reply             (error) <message> on stderr, exit status 1
+Besides the cluster's commands:
+  status                  INFO of every replica as a table (exit status 1 if none is reachable)
+  help [command|@group]   the commands, or one command's syntax, summary, group and version
+Arguments are taken as UTF-8 text, literally: words after the command are never options
+(\`put k -1\` stores "-1"). Use \`has\` to tell a missing key from the value "(nil)". A wrong
+number of arguments is reported without contacting the cluster (exit status 2).
+  deno task client config/cluster.txt set greeting hello
+  deno task client config/cluster.txt -x put big < file       (the value is the file's bytes)
 
-Without a command, start the interactive shell (Ctrl-D or Ctrl-C to leave, "help" for its
-commands; arguments may be quoted as in redis-cli).
+Without a command, start the interactive shell (Ctrl-D, Ctrl-C or "quit" to leave, "help" for
+its commands, Tab completes command names; arguments may be quoted as in redis-cli).
 
-Exit status: 0 success, 1 the operation failed (message on stderr), 2 bad usage or config.`;
+Exit status: 0 success, 1 the command failed or got an error reply (message on stderr), 2 bad
+usage or config.`;
 
 interface Invocation {
   help: boolean;
   configPath: string | undefined;
   replica: ReplicaId | undefined;
   timeoutMs: number;
+  /** `-x`: the command's last argument is read from stdin. */
+  lastFromStdin: boolean;
   command: string[];
 }
 
 const OPTIONS = {
   replica: { type: "string", short: "r" },
   timeout: { type: "string", short: "t" },
+  stdin: { type: "boolean", short: "x" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -128,12 +149,18 @@ export function parseInvocation(args: string[]): Invocation {
     }
     timeoutMs = ms;
   }
+  const command = args.slice(split);
+  const lastFromStdin = values.stdin === true;
+  if (lastFromStdin && command.length === 0 && values.help !== true) {
+    throw new UsageError("-x needs a command (its last argument is read from stdin)");
+  }
   return {
     help: values.help === true,
     configPath: head[0],
     replica,
     timeoutMs,
-    command: args.slice(split),
+    lastFromStdin,
+    command,
   };
 }
 
@@ -156,39 +183,63 @@ function err(text: string): void {
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 }
 
+/**
+ * What a one-shot command prints on stdout for `reply` (not an error reply): redis-cli's output
+ * when it is not a terminal ({@link formatReplyRaw}) and a newline, except that a nil reply on
+ * its own prints `(nil)` (redis-cli prints an empty line, which looks like an empty value).
+ */
+export function oneShotOutput(reply: TaggedRespValue): ByteString {
+  return (reply === null ? "(nil)" : formatReplyRaw(reply)) + "\n";
+}
+
 /** Runs one command for scripts; returns the exit status. */
-async function runOnce(client: LamportClient, command: ClientCommand): Promise<number> {
-  switch (command.kind) {
-    case "put":
-      await client.put(command.key, command.value);
-      await out("OK");
-      return 0;
-    case "get": {
-      const value = await client.get(command.key);
-      if (value === null) {
-        await out("(nil)");
-      } else {
-        await writeAll(Deno.stdout, byteStringToBytes(value + "\n"));
-      }
-      return 0;
-    }
-    case "delete":
-      await out((await client.delete(command.key)) ? "1" : "0");
-      return 0;
-    case "has":
-      await out((await client.has(command.key)) ? "1" : "0");
-      return 0;
-    case "status": {
-      const reports = await client.statusAll();
-      await out(formatStatusTable(reports));
-      return reports.some((r) => r.reachable) ? 0 : 1;
-    }
-    case "help":
-      await out(REPL_HELP);
-      return 0;
-    case "quit":
-      return 0;
+async function runOnce(client: LamportClient, argv: ByteString[]): Promise<number> {
+  if (clientCommand(ONE_SHOT_COMMANDS, argv[0])?.name === "status") {
+    const reports = await client.statusAll();
+    await out(formatStatusTable(reports));
+    return reports.some((r) => r.reachable) ? 0 : 1;
   }
+  const reply = await client.command(argv, { tagStatus: true });
+  if (reply instanceof RespError) {
+    err(`(error) ${reply.message}`);
+    return 1;
+  }
+  await writeAll(Deno.stdout, byteStringToBytes(oneShotOutput(reply)));
+  return 0;
+}
+
+/**
+ * Checks a one-shot command line before anything is sent: the text to print on stdout for the
+ * client's `help`, a usage error for a wrong number of arguments, or null to go on and run it.
+ *
+ * @throws {UsageError} for a wrong number of arguments (worded as the server words it, with the
+ * command's syntax).
+ */
+export function checkOneShot(argv: ByteString[]): string | null {
+  const own = clientCommand(ONE_SHOT_COMMANDS, argv[0]);
+  const bad = own ? clientArityError(own, argv.length) : arityError(argv);
+  if (bad) {
+    const name = own?.name ?? argv[0].toLowerCase();
+    const syntax = own?.syntax ?? COMMANDS.get(name)?.syntax ?? "";
+    throw new UsageError(
+      `(error) ${bad.message}\nusage: ${name.toUpperCase()}${syntax ? " " + syntax : ""}`,
+    );
+  }
+  if (own?.name !== "help") return null;
+  if (argv.length === 1) return clientHelp(ONE_SHOT_COMMANDS);
+  const text = topicHelp(ONE_SHOT_COMMANDS, argv[1]);
+  if (text === null) {
+    throw new UsageError(
+      `lamportkv client: no help for '${byteStringToUtf8(argv[1])}' (try "help")`,
+    );
+  }
+  return text;
+}
+
+/** Reads all of stdin as a byte string (for `-x`). */
+async function readStdin(): Promise<ByteString> {
+  const bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  return bytesToByteString(bytes);
 }
 
 /** The client's entry point: runs with `args` and returns the exit status. */
@@ -209,12 +260,19 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
 
-  let command: ClientCommand | null = null;
+  let command: ByteString[] | null = null;
   if (invocation.command.length > 0) {
+    command = argsToByteStrings(invocation.command);
+    if (invocation.lastFromStdin) command.push(await readStdin());
     try {
-      command = parseClientCommand(argsToByteStrings(invocation.command));
+      const help = checkOneShot(command);
+      if (help !== null) {
+        await out(help);
+        return 0;
+      }
     } catch (e) {
-      err(`lamportkv client: ${formatError(e)}\n(run with --help for usage)`);
+      if (!(e instanceof UsageError)) throw e;
+      err(e.message);
       return 2;
     }
   }

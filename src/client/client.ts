@@ -17,7 +17,7 @@
  */
 import type { ByteString, ReplicaId } from "../core/types.ts";
 import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
-import { RespError, type RespValue } from "../net/resp.ts";
+import { RespError, type RespValue, type TaggedRespValue } from "../net/resp.ts";
 import { parseInfo } from "../net/info.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
@@ -32,6 +32,27 @@ interface RunOptions {
   plain?: boolean;
   /** Return error replies as values instead of throwing them. */
   errorsAsValues?: boolean;
+  /** See {@link CommandOptions.tagStatus}. */
+  tagStatus?: boolean;
+  /** See {@link CommandOptions.session}. */
+  session?: boolean;
+}
+
+/** Options of {@link LamportClient.command}. */
+export interface CommandOptions {
+  /**
+   * Return simple-string replies (`+OK`, `+QUEUED`) as `RespStatus` values, apart from bulk
+   * strings (for showing them as `redis-cli` does).
+   */
+  tagStatus?: boolean;
+  /**
+   * Send on the current connection only: no connecting, no failover, no resending. For commands
+   * that belong to the connection's session (inside MULTI, after WATCH), which another replica
+   * knows nothing about: there they would run outside the transaction. When the connection is
+   * gone or fails, the session is gone with it and the command throws `UNAVAILABLE` or
+   * `TIMEOUT` (no other replica is tried).
+   */
+  session?: boolean;
 }
 
 /** Default overall deadline of one operation, retries included. */
@@ -242,9 +263,14 @@ export class LamportClient {
    *
    * @throws {ClientError} when no replica could answer (UNAVAILABLE, TIMEOUT, NOQUORUM, UNKNOWN).
    */
-  command(argv: ByteString[]): Promise<RespValue> {
+  command(argv: ByteString[], options?: CommandOptions & { tagStatus?: false }): Promise<RespValue>;
+  /** {@link command} with simple-string replies as `RespStatus` values. */
+  command(argv: ByteString[], options: CommandOptions): Promise<TaggedRespValue>;
+  command(argv: ByteString[], options: CommandOptions = {}): Promise<TaggedRespValue> {
     const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
-    return this.#run(argv, { plain: spec?.apply === undefined, errorsAsValues: true });
+    // Unknown and internal names go as they are too: the server answers them as unknown.
+    const data = spec !== undefined && !spec.internal && spec.apply !== undefined;
+    return this.#run(argv, { ...options, plain: !data, errorsAsValues: true });
   }
 
   /**
@@ -317,17 +343,21 @@ export class LamportClient {
     throw unexpected(command, reply);
   }
 
-  /** Queues one operation behind the previous ones and runs it with failover. */
-  #run(command: ByteString[], how: RunOptions = {}): Promise<RespValue> {
+  /**
+   * Queues one operation behind the previous ones and runs it with failover. The reply is a
+   * `RespValue` unless `how.tagStatus` is set.
+   */
+  #run(command: ByteString[], how: RunOptions = {}): Promise<TaggedRespValue> {
     const run = this.#queue.then(() => this.#execute(command, how));
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  async #execute(command: ByteString[], how: RunOptions): Promise<RespValue> {
+  async #execute(command: ByteString[], how: RunOptions): Promise<TaggedRespValue> {
     this.#checkOpen();
     const argv = how.plain ? command : ["REQ", this.clientId, String(++this.#seq), ...command];
     const name = command[0];
+    if (how.session) return await this.#executeInSession(argv, name, how);
     const deadline = performance.now() + this.#deadlineMs;
     const n = this.config.replicas.length;
     let maybeApplied = false;
@@ -365,9 +395,9 @@ export class LamportClient {
       }
       const conn = this.#conn!;
       const attemptMs = Math.max(1, Math.min(this.#attemptTimeoutMs, deadline - performance.now()));
-      let reply: RespValue;
+      let reply: TaggedRespValue;
       try {
-        reply = await conn.send(argv, { timeoutMs: attemptMs });
+        reply = await conn.send(argv, { timeoutMs: attemptMs, tagStatus: how.tagStatus });
       } catch (err) {
         this.#checkOpen();
         const failure = toClientError(err, false);
@@ -407,6 +437,50 @@ export class LamportClient {
       `${name} failed within ${seconds}: ${last.message}${note}`,
       maybeApplied,
     );
+  }
+
+  /**
+   * Sends `argv` on the current connection only, within the whole deadline (see
+   * {@link CommandOptions.session}). Any failure (no connection, connection error, timeout,
+   * NOQUORUM or UNKNOWN) drops the connection, so that the replica forgets the session too, and
+   * throws.
+   */
+  async #executeInSession(
+    argv: ByteString[],
+    name: ByteString,
+    how: RunOptions,
+  ): Promise<TaggedRespValue> {
+    const conn = this.#conn;
+    if (!conn || conn.closed) {
+      throw new ClientError(
+        "UNAVAILABLE",
+        `${name}: the connection that held this session is gone (not sent to another replica)`,
+      );
+    }
+    const where = `replica ${this.config.replicas[this.#connIndex].id} (${conn.address})`;
+    let failure: ClientError;
+    try {
+      const reply = await conn.send(argv, {
+        timeoutMs: this.#deadlineMs,
+        tagStatus: how.tagStatus,
+      });
+      if (!(reply instanceof RespError)) return reply;
+      const code = replyCode(reply);
+      if (code !== "NOQUORUM" && code !== "UNKNOWN") {
+        if (how.errorsAsValues) return reply;
+        throw new ClientError(code, `${name}: ${reply.message}`);
+      }
+      failure = new ClientError(code, `${name}: ${where}: ${reply.message}`, code === "UNKNOWN");
+      this.#leave(code === "NOQUORUM" ? "noquorum" : "unknown", reply.message);
+    } catch (err) {
+      if (err instanceof ClientError) throw err;
+      this.#checkOpen();
+      const sent = err instanceof ConnectionError ? err.sent : true;
+      const cause = toClientError(err, sent);
+      failure = new ClientError(cause.code, `${name}: ${where}: ${cause.message}`, sent);
+      this.#leave(cause.code === "TIMEOUT" ? "timeout" : "unreachable", cause.message);
+    }
+    throw failure;
   }
 
   /** Tries to connect to replica `index`; null on success, else why not. */
@@ -492,7 +566,7 @@ function replyCode(reply: RespError): ClientErrorCode {
   return code === "NOQUORUM" || code === "UNKNOWN" || code === "REFUSED" ? code : "ERR";
 }
 
-function unexpected(command: string, reply: RespValue): ClientError {
+function unexpected(command: string, reply: TaggedRespValue): ClientError {
   const shown = reply instanceof RespError ? `error ${reply.message}` : JSON.stringify(reply);
   return new ClientError("ERR", `${command}: unexpected reply ${shown}`);
 }

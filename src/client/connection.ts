@@ -14,7 +14,12 @@
  */
 import { ConnWriter, errorText } from "../net/conn_writer.ts";
 import type { ByteString } from "../core/types.ts";
-import { encodeCommand, RespReplyParser, type RespValue } from "../net/resp.ts";
+import {
+  encodeCommand,
+  RespReplyParser,
+  type RespValue,
+  type TaggedRespValue,
+} from "../net/resp.ts";
 
 /** Default time allowed for a TCP connect. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
@@ -65,10 +70,13 @@ export interface ConnectionOptions {
 export interface SendOptions {
   /** Milliseconds this request may wait for its reply (default: the connection's). */
   timeoutMs?: number;
+  /** Resolve with simple strings as `RespStatus` values (see `RespReplyParser.nextTagged`). */
+  tagStatus?: boolean;
 }
 
 interface Pending {
-  resolve: (value: RespValue) => void;
+  resolve: (value: TaggedRespValue) => void;
+  tagStatus: boolean;
   reject: (err: ConnectionError) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -168,7 +176,10 @@ export class RespConnection {
    * @throws {ConnectionError} (as a rejection) when the connection is closed or fails before the
    * reply arrives, or when no reply arrives within the timeout.
    */
-  send(argv: ByteString[], options: SendOptions = {}): Promise<RespValue> {
+  send(argv: ByteString[], options?: SendOptions & { tagStatus?: false }): Promise<RespValue>;
+  /** {@link send} with simple-string replies as `RespStatus` values. */
+  send(argv: ByteString[], options: SendOptions): Promise<TaggedRespValue>;
+  send(argv: ByteString[], options: SendOptions = {}): Promise<TaggedRespValue> {
     if (this.#failure) {
       const why = this.#failure.message;
       return Promise.reject(
@@ -177,8 +188,13 @@ export class RespConnection {
     }
     const bytes = encodeCommand(argv);
     const timeoutMs = Math.max(0, Math.ceil(options.timeoutMs ?? this.#requestTimeoutMs));
-    return new Promise<RespValue>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, timer: undefined };
+    return new Promise<TaggedRespValue>((resolve, reject) => {
+      const pending: Pending = {
+        resolve,
+        reject,
+        tagStatus: options.tagStatus ?? false,
+        timer: undefined,
+      };
       pending.timer = setTimeout(() => this.#timeout(pending, timeoutMs), timeoutMs);
       this.#pending.push(pending);
       this.#writer.write(bytes);
@@ -229,9 +245,11 @@ export class RespConnection {
 
   #drainReplies(): void {
     while (!this.#failure) {
-      let value: RespValue | undefined;
+      // The reply being read belongs to the oldest pending request, which says how to read it.
+      const tagStatus = this.#pending[this.#pendingHead]?.tagStatus ?? false;
+      let value: TaggedRespValue | undefined;
       try {
-        value = this.#parser.next();
+        value = tagStatus ? this.#parser.nextTagged() : this.#parser.next();
       } catch (err) {
         this.#fail(
           new ConnectionError(

@@ -1,28 +1,30 @@
 /**
- * The interactive client: reads command lines, runs them with a {@link LamportClient}, and prints
- * the answers the way `redis-cli` does. Also home of the pieces the one-shot command line shares
- * with it: command parsing ({@link parseClientCommand}), line splitting ({@link splitLine}), value
- * quoting ({@link quoteByteString}) and the status table ({@link formatStatusTable}).
+ * The interactive client: reads command lines, sends every one that is not its own (`status`,
+ * `help`, `quit`/`exit`) to the cluster with {@link LamportClient.command}, and prints the replies
+ * the way `redis-cli` does in a terminal. Tab completes command names. Also home of the pieces
+ * the one-shot command line shares with it: line splitting ({@link splitLine}), error lines
+ * ({@link formatError}) and the status table ({@link formatStatusTable}).
  *
  * @module
  */
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import type { ByteString } from "../core/types.ts";
-import { splitInlineArgs } from "../net/resp.ts";
+import { RespError, splitInlineArgs, type TaggedRespValue } from "../net/resp.ts";
 import { byteStringToUtf8, utf8ToByteString } from "../kv/bytes.ts";
 import type { ReplicaAddress } from "../config/config.ts";
 import { ClientError, type LamportClient, type ReplicaReport, type SwitchEvent } from "./client.ts";
-
-/** One command of the client, parsed. */
-export type ClientCommand =
-  | { kind: "put"; key: ByteString; value: ByteString }
-  | { kind: "get"; key: ByteString }
-  | { kind: "delete"; key: ByteString }
-  | { kind: "has"; key: ByteString }
-  | { kind: "status" }
-  | { kind: "help" }
-  | { kind: "quit" };
+import {
+  arityError,
+  clientArityError,
+  clientCommand,
+  clientHelp,
+  completeLine,
+  REPL_COMMANDS,
+  REPL_HELP_NOTES,
+  topicHelp,
+} from "./commands.ts";
+import { formatReply } from "./display.ts";
 
 /** A command line that cannot be run: unknown command, wrong arguments, unbalanced quotes. */
 export class UsageError extends Error {
@@ -30,68 +32,6 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
-  }
-}
-
-interface CommandSpec {
-  kind: ClientCommand["kind"];
-  args: string[];
-}
-
-const COMMANDS: Record<string, CommandSpec> = {
-  put: { kind: "put", args: ["key", "value"] },
-  set: { kind: "put", args: ["key", "value"] },
-  get: { kind: "get", args: ["key"] },
-  delete: { kind: "delete", args: ["key"] },
-  del: { kind: "delete", args: ["key"] },
-  has: { kind: "has", args: ["key"] },
-  exists: { kind: "has", args: ["key"] },
-  status: { kind: "status", args: [] },
-  help: { kind: "help", args: [] },
-  quit: { kind: "quit", args: [] },
-  exit: { kind: "quit", args: [] },
-};
-
-/** The REPL's `help` text. */
-export const REPL_HELP = `Commands (names are case-insensitive):
-  put <key> <value>   store a value (alias: set)                  -> OK
-  get <key>           read a value                                -> "value" or (nil)
-  delete <key>        delete a key (alias: del)                   -> (integer) 1 if it existed, else 0
-  has <key>           does the key exist? (alias: exists)         -> (integer) 1 or 0
-  status              INFO of every replica as a table
-  help                this text
-  quit, exit          leave (Ctrl-D and Ctrl-C too)
-Arguments may be quoted: "a b\\n\\x00" understands \\n \\r \\t \\b \\a \\\\ \\" \\xHH; 'a b' only \\'.
-Values are shown as UTF-8 text in quotes; other bytes are escaped as \\xHH.`;
-
-/**
- * Parses a command's words (the first is the command name, any case).
- *
- * @throws {UsageError} for an empty line, an unknown command or a wrong number of arguments.
- */
-export function parseClientCommand(argv: ByteString[]): ClientCommand {
-  if (argv.length === 0) throw new UsageError("no command given");
-  const name = argv[0].toLowerCase();
-  const spec = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!spec) {
-    throw new UsageError(`unknown command '${byteStringToUtf8(argv[0])}' (try "help")`);
-  }
-  const args = argv.slice(1);
-  if (args.length !== spec.args.length) {
-    const usage = [name, ...spec.args.map((a) => `<${a}>`)].join(" ");
-    throw new UsageError(`wrong number of arguments for '${name}' (usage: ${usage})`);
-  }
-  switch (spec.kind) {
-    case "put":
-      return { kind: "put", key: args[0], value: args[1] };
-    case "get":
-    case "delete":
-    case "has":
-      return { kind: spec.kind, key: args[0] };
-    case "status":
-    case "help":
-    case "quit":
-      return { kind: spec.kind };
   }
 }
 
@@ -108,82 +48,6 @@ export function splitLine(line: string): ByteString[] {
     throw new UsageError("unbalanced quotes (or a closing quote not followed by a space)");
   }
   return args;
-}
-
-const ESCAPES: Record<number, string> = {
-  0x5c: "\\\\",
-  0x22: '\\"',
-  0x0a: "\\n",
-  0x0d: "\\r",
-  0x09: "\\t",
-  0x07: "\\a",
-  0x08: "\\b",
-};
-
-/**
- * Quotes a byte string for display the way `redis-cli` does (`"a\x00b"`), except that valid
- * UTF-8 sequences are shown as the characters they encode. Control bytes, DEL, C1 controls and
- * bytes that are not valid UTF-8 are shown as `\xHH`; `"` and `\` are escaped. Typing the result
- * back into the REPL gives the original bytes.
- */
-export function quoteByteString(s: ByteString): string {
-  let out = '"';
-  let i = 0;
-  while (i < s.length) {
-    const b = s.charCodeAt(i);
-    if (b < 0x80) {
-      const escape = ESCAPES[b];
-      if (escape !== undefined) out += escape;
-      else if (b < 0x20 || b === 0x7f) out += hexByte(b);
-      else out += s[i];
-      i++;
-      continue;
-    }
-    const length = utf8SequenceLength(s, i);
-    const cp = length === 0 ? -1 : decodeUtf8At(s, i, length);
-    // Invalid bytes, C1 controls and invisible separators are escaped byte by byte.
-    if (cp < 0xa0 || cp === 0x2028 || cp === 0x2029 || cp === 0xfeff) {
-      for (let k = 0; k < Math.max(length, 1); k++) out += hexByte(s.charCodeAt(i + k));
-    } else {
-      out += String.fromCodePoint(cp);
-    }
-    i += Math.max(length, 1);
-  }
-  return out + '"';
-}
-
-/** A GET result as the REPL shows it: the quoted value, or `(nil)`. */
-export function formatValue(value: ByteString | null): string {
-  return value === null ? "(nil)" : quoteByteString(value);
-}
-
-function hexByte(b: number): string {
-  return "\\x" + b.toString(16).padStart(2, "0");
-}
-
-/** Length of the valid (shortest-form, non-surrogate) UTF-8 sequence at `i`, or 0. */
-function utf8SequenceLength(s: ByteString, i: number): number {
-  const b0 = s.charCodeAt(i);
-  let length: number;
-  let min: number;
-  if (b0 >= 0xc2 && b0 <= 0xdf) [length, min] = [2, 0x80];
-  else if (b0 >= 0xe0 && b0 <= 0xef) [length, min] = [3, 0x800];
-  else if (b0 >= 0xf0 && b0 <= 0xf4) [length, min] = [4, 0x10000];
-  else return 0;
-  if (i + length > s.length) return 0;
-  for (let k = 1; k < length; k++) {
-    if ((s.charCodeAt(i + k) & 0xc0) !== 0x80) return 0;
-  }
-  const cp = decodeUtf8At(s, i, length);
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return length;
-}
-
-function decodeUtf8At(s: ByteString, i: number, length: number): number {
-  const b0 = s.charCodeAt(i);
-  let cp = length === 2 ? b0 & 0x1f : length === 3 ? b0 & 0x0f : b0 & 0x07;
-  for (let k = 1; k < length; k++) cp = (cp << 6) | (s.charCodeAt(i + k) & 0x3f);
-  return cp;
 }
 
 /** `host:port` of a replica's client port. */
@@ -209,9 +73,17 @@ export function describeSwitch(event: SwitchEvent): string {
   return `${from} ${SWITCH_WHY[event.reason]}; switched to ${to}`;
 }
 
-/** An error as one line: `NOQUORUM: ...` for client errors, else the message. */
+/**
+ * An error as one line: for a client error its code, message and what it promises about the
+ * command (`NOQUORUM: ... (it was not applied)`, `TIMEOUT: ... (it may have been applied)`);
+ * else the message.
+ */
 export function formatError(err: unknown): string {
-  if (err instanceof ClientError) return `${err.code}: ${err.message}`;
+  if (err instanceof ClientError) {
+    const promise = err.maybeApplied ? "it may have been applied" : "it was not applied";
+    const text = err.message.includes(promise) ? err.message : `${err.message} (${promise})`;
+    return `${err.code}: ${text}`;
+  }
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -332,38 +204,113 @@ export function digestMismatches(reports: ReplicaReport[]): Set<number> {
   return out;
 }
 
-/** The prompt: `lamportkv 1@127.0.0.1:7001> `, or `lamportkv (not connected)> `. */
-export function promptFor(client: LamportClient): string {
-  const replica = client.replicaAddress;
-  if (!replica) return "lamportkv (not connected)> ";
-  return `lamportkv ${replica.id}@${replicaAddressText(replica)}> `;
+/**
+ * What the REPL knows of its connection's session on the replica, tracked from the commands it
+ * sent and their replies as `redis-cli` tracks MULTI: inside MULTI, and keys watched. While
+ * either holds, commands are sent on that connection only (see `CommandOptions.session`): on
+ * another replica they would run outside the transaction.
+ */
+export class ReplSession {
+  /** Between a successful MULTI and its EXEC or DISCARD. */
+  inMulti = false;
+  /** After a successful WATCH, until EXEC, DISCARD, UNWATCH or RESET. */
+  watching = false;
+
+  /** True while the connection holds state that another replica would not have. */
+  get active(): boolean {
+    return this.inMulti || this.watching;
+  }
+
+  /** Notes that `argv` got `reply`. */
+  update(argv: readonly ByteString[], reply: TaggedRespValue): void {
+    const ok = !(reply instanceof RespError);
+    const alone = argv.length === 1;
+    switch (argv[0].toLowerCase()) {
+      case "multi":
+        if (ok && alone) this.inMulti = true;
+        break;
+      case "exec": // ends the transaction, even with an error (EXECABORT)
+        if (alone) this.inMulti = this.watching = false;
+        break;
+      case "discard":
+      case "reset":
+        if (ok && alone) this.inMulti = this.watching = false;
+        break;
+      case "watch":
+        if (ok) this.watching = true;
+        break;
+      case "unwatch":
+        if (ok) this.watching = false;
+        break;
+    }
+  }
+
+  /** Forgets everything: the connection holding the session is gone. */
+  lost(): void {
+    this.inMulti = this.watching = false;
+  }
 }
 
 /**
- * Runs one command and returns what the REPL prints for it (errors are thrown, not formatted).
- * `quit` returns an empty string; the caller stops.
+ * The prompt: `lamportkv 1@127.0.0.1:7001> `, `lamportkv 1@127.0.0.1:7001(TX)> ` inside MULTI
+ * (as redis-cli marks it), or `lamportkv (not connected)> `.
+ */
+export function promptFor(client: LamportClient, session?: ReplSession): string {
+  const replica = client.replicaAddress;
+  if (!replica) return "lamportkv (not connected)> ";
+  const tx = session?.inMulti ? "(TX)" : "";
+  return `lamportkv ${replica.id}@${replicaAddressText(replica)}${tx}> `;
+}
+
+/** True for a line the REPL ends on (`quit`, `exit`, any case, no arguments). */
+export function isQuit(argv: readonly ByteString[]): boolean {
+  const own = argv.length === 1 ? clientCommand(REPL_COMMANDS, argv[0]) : undefined;
+  return own?.name === "quit" || own?.name === "exit";
+}
+
+/**
+ * Runs one command line (not empty, not {@link isQuit}) and returns what the REPL prints for
+ * it: the REPL's own commands run here, any other line goes to the cluster and its reply is
+ * formatted as redis-cli formats it (error replies too: `(error) ERR ...`). A wrong number of
+ * arguments is answered here, as the server would, except inside a transaction, where the
+ * server must see it to abort EXEC. Failures of the client itself are thrown.
+ *
+ * @throws {ClientError} when no replica could answer, or the connection holding a session (see
+ * {@link ReplSession}) is gone; the session is then forgotten.
  */
 export async function runReplCommand(
   client: LamportClient,
-  command: ClientCommand,
+  argv: ByteString[],
+  session: ReplSession = new ReplSession(),
 ): Promise<string> {
-  switch (command.kind) {
-    case "put":
-      await client.put(command.key, command.value);
-      return "OK";
-    case "get":
-      return formatValue(await client.get(command.key));
-    case "delete":
-      return `(integer) ${(await client.delete(command.key)) ? 1 : 0}`;
-    case "has":
-      return `(integer) ${(await client.has(command.key)) ? 1 : 0}`;
-    case "status":
-      return formatStatusTable(await client.statusAll());
-    case "help":
-      return REPL_HELP;
-    case "quit":
-      return "";
+  const own = clientCommand(REPL_COMMANDS, argv[0]);
+  if (own !== undefined) {
+    const bad = clientArityError(own, argv.length);
+    if (bad) return formatReply(bad);
+    if (own.name === "status") return formatStatusTable(await client.statusAll());
+    if (own.name === "help") {
+      if (argv.length === 1) return clientHelp(REPL_COMMANDS, REPL_HELP_NOTES);
+      return topicHelp(REPL_COMMANDS, argv[1]) ??
+        formatReply(new RespError(`ERR no help for '${byteStringToUtf8(argv[1])}' (try "help")`));
+    }
+    return "";
   }
+  const bad = session.inMulti ? null : arityError(argv);
+  if (bad) return formatReply(bad);
+  let reply: TaggedRespValue;
+  try {
+    reply = await client.command(argv, { tagStatus: true, session: session.active });
+  } catch (err) {
+    if (!session.active || !(err instanceof ClientError)) throw err;
+    session.lost();
+    throw new ClientError(
+      err.code,
+      `${err.message}; the transaction and watched keys are gone with the connection`,
+      err.maybeApplied,
+    );
+  }
+  session.update(argv, reply);
+  return formatReply(reply);
 }
 
 /** Options of {@link runRepl}. */
@@ -393,12 +340,14 @@ export interface ReplOptions {
 export async function runRepl(options: ReplOptions): Promise<void> {
   const { client, input, output } = options;
   const terminal = options.terminal ?? false;
+  const session = new ReplSession();
   const rl = readline.createInterface({
     input,
     output,
     terminal,
     historySize: options.historySize ?? 1000,
-    prompt: promptFor(client),
+    prompt: promptFor(client, session),
+    completer: (line: string) => completeLine(REPL_COMMANDS, line),
   });
   const print = (text: string): void => {
     output.write(text + "\n");
@@ -418,7 +367,7 @@ export async function runRepl(options: ReplOptions): Promise<void> {
   // Prompts only make sense for a person at a terminal; piped input gets just the answers.
   const prompt = (): void => {
     if (!terminal) return;
-    rl.setPrompt(promptFor(client));
+    rl.setPrompt(promptFor(client, session));
     rl.prompt();
   };
   let quit = false;
@@ -426,21 +375,19 @@ export async function runRepl(options: ReplOptions): Promise<void> {
     prompt();
     for await (const line of rl) {
       if (stopped) break;
-      let argv: ByteString[];
-      let command: ClientCommand | null = null;
+      let argv: ByteString[] = [];
       try {
         argv = splitLine(line);
-        if (argv.length > 0) command = parseClientCommand(argv);
       } catch (err) {
         print(`(error) ${formatError(err)}`);
       }
-      if (command?.kind === "quit") {
+      if (isQuit(argv)) {
         quit = true;
         break;
       }
-      if (command) {
+      if (argv.length > 0) {
         try {
-          print(await runReplCommand(client, command));
+          print(await runReplCommand(client, argv, session));
         } catch (err) {
           if (stopped) break;
           print(`(error) ${formatError(err)}`);

@@ -77,6 +77,30 @@ export class RespError {
  */
 export type RespValue = string | number | ByteString | null | RespValue[] | RespError;
 
+/**
+ * A simple-string reply (`+OK`, `+QUEUED`) kept apart from bulk strings, for clients that show
+ * the two differently (`redis-cli` prints `OK` but `"OK"`). See {@link RespReplyParser.nextTagged}.
+ */
+export class RespStatus {
+  /**
+   * A simple-string reply value.
+   * @param text the reply's text without the leading `+`, decoded as UTF-8
+   */
+  constructor(public text: string) {}
+}
+
+/**
+ * A {@link RespValue} whose simple strings are {@link RespStatus} values: here a `string` is
+ * always a bulk string ({@link ByteString}).
+ */
+export type TaggedRespValue =
+  | RespStatus
+  | number
+  | ByteString
+  | null
+  | TaggedRespValue[]
+  | RespError;
+
 /** Thrown by {@link RespReplyParser.next} when the reply stream is malformed or too large. */
 export class RespProtocolError extends Error {
   /**
@@ -477,7 +501,7 @@ export const DEFAULT_REPLY_LIMITS: RespReplyLimits = Object.freeze({
 });
 
 interface OpenArray {
-  items: RespValue[];
+  items: TaggedRespValue[];
   left: number;
 }
 
@@ -486,6 +510,9 @@ interface OpenArray {
  * {@link next} until it returns `undefined`. Simple strings and error messages are decoded as
  * UTF-8 text; bulk strings are {@link ByteString}s; `$-1` and `*-1` are null. Malformed input
  * throws {@link RespProtocolError}, and every later call throws it again.
+ *
+ * {@link nextTagged} returns the same replies with simple strings as {@link RespStatus} values.
+ * One reply is read in one mode: a caller may switch between the two only between replies.
  */
 export class RespReplyParser {
   readonly #limits: RespReplyLimits;
@@ -513,10 +540,20 @@ export class RespReplyParser {
 
   /** The next complete reply, or `undefined` when more bytes are needed. */
   next(): RespValue | undefined {
+    // Without tagging no RespStatus is ever built, so the value is a RespValue.
+    return this.#next(false) as RespValue | undefined;
+  }
+
+  /** Like {@link next}, with simple strings as {@link RespStatus} values. */
+  nextTagged(): TaggedRespValue | undefined {
+    return this.#next(true);
+  }
+
+  #next(tagStatus: boolean): TaggedRespValue | undefined {
     if (this.#error) throw this.#error;
     const q = this.#q;
     for (;;) {
-      let value: RespValue;
+      let value: TaggedRespValue;
       if (this.#bulkLen >= 0) {
         const len = this.#bulkLen;
         if (q.available < len + 2) return undefined;
@@ -537,7 +574,8 @@ export class RespReplyParser {
         const from = q.start + 1;
         const next = cr + 2;
         if (type === PLUS) {
-          value = utf8Decoder.decode(q.buf.subarray(from, cr));
+          const text = utf8Decoder.decode(q.buf.subarray(from, cr));
+          value = tagStatus ? new RespStatus(text) : text;
         } else if (type === MINUS) {
           value = new RespError(utf8Decoder.decode(q.buf.subarray(from, cr)));
         } else if (type === COLON) {

@@ -81,7 +81,6 @@ Deno.test({
         for (
           const args of [
             [],
-            [config, "frobnicate", "k"],
             [config, "put", "only-key"],
             [config, "get"],
             [config, "--timeout", "abc", "get", "k"],
@@ -97,6 +96,96 @@ Deno.test({
         const r = await client([config, "--replica", "9", "get", "k"]);
         assert.equal(r.code, 2, `--replica 9: ${describe(r)}`);
         assert.ok(r.stderr.includes(config), `--replica 9 should name the file: ${describe(r)}`);
+      });
+
+      await step("any command passes through; redis-cli's output to a pipe", async () => {
+        assertPrints(await client([config, "INCR", "n"]), "1\n", "INCR n");
+        assertPrints(await client([config, "-r", "2", "incr", "n"]), "2\n", "incr n");
+        assertPrints(await client([config, "MSET", "a", "1", "b", "2"]), "OK\n", "MSET");
+        assertPrints(await client([config, "MGET", "a", "nope", "b"]), "1\n\n2\n", "MGET");
+        assertPrints(
+          await client([config, "SET", "t", "v", "NX", "PX", "60000"]),
+          "OK\n",
+          "SET NX",
+        );
+        assertPrints(await client([config, "SET", "t", "w", "NX", "PX", "60000"]), "(nil)\n", "NX");
+        const pttl = await client([config, "PTTL", "t"]);
+        assert.equal(pttl.code, 0, describe(pttl));
+        const ms = Number(pttl.stdout.trim());
+        assert.ok(ms > 0 && ms <= 60_000, `PTTL t: ${describe(pttl)}`);
+        assertPrints(await client([config, "EXPIRE", "a", "100"]), "1\n", "EXPIRE a 100");
+        const ttl = await client([config, "TTL", "a"]);
+        assert.match(ttl.stdout, /^(99|100)\n$/, `TTL a: ${describe(ttl)}`);
+        assertPrints(await client([config, "ping"]), "PONG\n", "ping");
+
+        // Error replies: "(error) ..." on stderr, exit status 1.
+        for (
+          const [args, error] of [
+            [["incr", "t"], "ERR value is not an integer or out of range"],
+            [
+              ["frobnicate", "k"],
+              "ERR unknown command 'frobnicate', with args beginning with: 'k' ",
+            ],
+          ] as [string[], string][]
+        ) {
+          const r = await client([config, ...args]);
+          assert.equal(r.code, 1, `${args.join(" ")}: ${describe(r)}`);
+          assert.equal(r.stdout, "", `${args.join(" ")}: ${describe(r)}`);
+          assert.equal(r.stderr, `(error) ${error}\n`, `${args.join(" ")}: ${describe(r)}`);
+        }
+
+        // -x: the last argument is all of stdin.
+        const text = "line 1\nline 2 \u00e9\n";
+        assertPrints(await client([config, "-x", "put", "from-stdin"], text), "OK\n", "-x put");
+        assertPrints(await client([config, "get", "from-stdin"]), text + "\n", "get from-stdin");
+        assertPrints(await client([config, "-x", "strlen"], "from-stdin"), "17\n", "-x strlen");
+      });
+
+      await step("interactive client: any command, redis-cli replies, MULTI/EXEC", async () => {
+        const r = await client(
+          [config],
+          [
+            "set x 10",
+            "multi",
+            "incr x",
+            "set y v",
+            "mget x y nope",
+            "exec",
+            "multi",
+            "get",
+            "exec",
+            "get",
+            "incr y",
+            "mget x y",
+            "quit",
+          ].join("\n") + "\n",
+        );
+        assert.equal(r.code, 0, describe(r));
+        assert.equal(
+          r.stdout,
+          [
+            "OK",
+            "OK",
+            "QUEUED",
+            "QUEUED",
+            "QUEUED",
+            "1) (integer) 11",
+            "2) OK",
+            '3) 1) "11"',
+            '   2) "v"',
+            "   3) (nil)",
+            "OK",
+            // Inside MULTI the wrong arity goes to the server, which aborts EXEC as Redis does.
+            "(error) ERR wrong number of arguments for 'get' command",
+            "(error) EXECABORT Transaction discarded because of previous errors.",
+            "(error) ERR wrong number of arguments for 'get' command",
+            "(error) ERR value is not an integer or out of range",
+            '1) "11"',
+            '2) "v"',
+            "",
+          ].join("\n"),
+          describe(r),
+        );
       });
 
       await step("interactive client through piped stdin", async () => {

@@ -9,7 +9,9 @@
 import type { ByteString } from "../../src/core/types.ts";
 import type { ClusterConfig } from "../../src/config/config.ts";
 import {
+  encodeArray,
   encodeBulk,
+  encodeEmptyArray,
   encodeError,
   encodeInteger,
   encodeSimple,
@@ -69,6 +71,82 @@ export function kvHandler(
       default:
         return reply.error(`ERR unknown command '${cmd}'`);
     }
+  };
+}
+
+/**
+ * A fake replica's handler over `map` answering a few commands as lamportkv does, for clients
+ * that pass any command through: SET/PUT, GET, INCR, DEL/DELETE, EXISTS/HAS, MGET, KEYS (empty),
+ * SCAN (every key), WATCH, LPUSH (always WRONGTYPE), PING, INFO (`infoBody`), with or without
+ * their REQ wrapper, in any case; MULTI/EXEC per connection; other names are unknown commands
+ * in Redis's words.
+ */
+export function lamportLikeHandler(
+  map: Map<ByteString, ByteString>,
+  infoBody = "# lamportkv\r\ndelivered:1\r\ndigest:d\r\n",
+): FakeHandler {
+  const transactions = new Map<number, ByteString[][]>();
+  const run = (cmd: ByteString[]): Uint8Array => {
+    const [name, ...args] = cmd;
+    switch (name.toLowerCase()) {
+      case "put":
+      case "set":
+        map.set(args[0], args[1]);
+        return reply.ok();
+      case "get":
+        if (args.length !== 1) {
+          return reply.error("ERR wrong number of arguments for 'get' command");
+        }
+        return reply.bulk(map.get(args[0]) ?? null);
+      case "incr": {
+        const n = Number(map.get(args[0]) ?? "0") + 1;
+        map.set(args[0], String(n));
+        return reply.int(n);
+      }
+      case "del":
+      case "delete":
+        return reply.int(map.delete(args[0]) ? 1 : 0);
+      case "exists":
+      case "has":
+        return reply.int(map.has(args[0]) ? 1 : 0);
+      case "lpush":
+        return reply.error("WRONGTYPE Operation against a key holding the wrong kind of value");
+      case "scan":
+        return encodeArray([encodeBulk("0"), encodeArray([...map.keys()].sort().map(encodeBulk))]);
+      case "mget":
+        return encodeArray(args.map((k) => encodeBulk(map.get(k) ?? null)));
+      case "keys":
+        return encodeEmptyArray();
+      case "ping":
+        return encodeSimple("PONG");
+      case "watch":
+        return reply.ok();
+      case "info":
+        return reply.bulk(infoBody);
+      default:
+        return reply.error(
+          `ERR unknown command '${name}', with args beginning with: ` +
+            args.map((a) => `'${a}' `).join(""),
+        );
+    }
+  };
+  return (argv, { conn }) => {
+    const cmd = argv[0] === "REQ" ? argv.slice(3) : argv;
+    const queue = transactions.get(conn);
+    switch (cmd[0].toLowerCase()) {
+      case "multi":
+        transactions.set(conn, []);
+        return reply.ok();
+      case "exec":
+        if (!queue) return reply.error("ERR EXEC without MULTI");
+        transactions.delete(conn);
+        return encodeArray(queue.map(run));
+    }
+    if (queue) {
+      queue.push(cmd);
+      return encodeSimple("QUEUED");
+    }
+    return run(cmd);
   };
 }
 

@@ -5,15 +5,21 @@ import {
   deadPort,
   type FakeHandler,
   FakeRespServer,
-  kvHandler,
+  lamportLikeHandler,
 } from "../support/fake_resp_server.ts";
+import { checkOneShot, oneShotOutput, parseInvocation } from "../../src/cli/client.ts";
+import { UsageError } from "../../src/client/repl.ts";
+import { RespError, RespStatus } from "../../src/net/resp.ts";
 
 const CLI = new URL("../../src/cli/client.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 /** A fake replica holding `map`. */
 function kv(map: Map<ByteString, ByteString>): FakeHandler {
-  return kvHandler(map, "# lamportkv\r\nid:1\r\nview:1\r\ndelivered:4\r\ndigest:abcd\r\n");
+  return lamportLikeHandler(
+    map,
+    "# lamportkv\r\nid:1\r\nview:1\r\ndelivered:4\r\ndigest:abcd\r\n",
+  );
 }
 
 async function writeConfig(ports: number[]): Promise<string> {
@@ -30,7 +36,7 @@ interface Run {
   err: string;
 }
 
-async function run(args: string[], stdin = ""): Promise<Run> {
+async function run(args: string[], stdin: string | Uint8Array = ""): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-read", "--allow-env", CLI, ...args],
     stdin: "piped",
@@ -41,7 +47,8 @@ async function run(args: string[], stdin = ""): Promise<Run> {
   try {
     const writer = child.stdin.getWriter();
     // A client that exits before reading all of stdin makes these fail; its output says why.
-    await writer.write(new TextEncoder().encode(stdin)).catch(() => {});
+    const bytes = typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin;
+    await writer.write(bytes).catch(() => {});
     await writer.close().catch(() => {});
     const { code, stdout, stderr } = await child.output();
     return { code, stdout, out: decoder.decode(stdout), err: decoder.decode(stderr) };
@@ -108,6 +115,49 @@ Deno.test("cli: one-shot commands print script-friendly output", async () => {
   });
 });
 
+Deno.test("cli: any command passes through; replies printed as redis-cli prints to a pipe", async () => {
+  await withCluster((_, live) => live, async (config, map) => {
+    let r = await run([config, "INCR", "n"]);
+    assert.deepEqual([r.code, r.out, r.err], [0, "1\n", ""]);
+    r = await run([config, "mget", "n", "nope", "n"]);
+    assert.deepEqual([r.code, r.out], [0, "1\n\n1\n"]); // nil inside an array: empty line
+    map.set("a", "x y");
+    r = await run([config, "scan", "0"]);
+    assert.deepEqual([r.code, r.out], [0, "0\na\nn\n"]); // nested arrays flattened
+    r = await run([config, "keys", "*"]);
+    assert.deepEqual([r.code, r.out], [0, "\n"]); // empty array
+    r = await run([config, "ping"]);
+    assert.deepEqual([r.code, r.out], [0, "PONG\n"]);
+    // An error reply: on stderr, exit status 1.
+    r = await run([config, "lpush", "n", "x"]);
+    assert.deepEqual([r.code, r.out, r.err], [
+      1,
+      "",
+      "(error) WRONGTYPE Operation against a key holding the wrong kind of value\n",
+    ]);
+    r = await run([config, "frob", "x"]);
+    assert.deepEqual([r.code, r.out], [1, ""]);
+    assert.equal(r.err, "(error) ERR unknown command 'frob', with args beginning with: 'x' \n");
+  });
+});
+
+Deno.test("cli: -x reads the last argument from stdin, bytes as they are", async () => {
+  await withCluster((_, live) => live, async (config, map) => {
+    const value = new Uint8Array(300_000).map((_, i) => (i * 7) % 256);
+    let r = await run([config, "-x", "put", "big"], value);
+    assert.deepEqual([r.code, r.out, r.err], [0, "OK\n", ""]);
+    assert.deepEqual(byteStringToBytes(map.get("big")!), value);
+    r = await run(["--stdin", config, "SET", "line"], "hello\n");
+    assert.equal(r.code, 0);
+    assert.equal(map.get("line"), "hello\n"); // the trailing newline is kept, as in redis-cli
+    r = await run([config, "-x", "get"], "line");
+    assert.deepEqual([r.code, r.out], [0, "hello\n\n"]);
+    r = await run([config, "-x"], "v");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /-x needs a command/);
+  });
+});
+
 Deno.test("cli: failover is announced on stderr; no replica gives exit 1", async () => {
   await withCluster((_, live) => [deadPort(), ...live], async (config, map) => {
     const r = await run([config, "put", "k", "v"]);
@@ -123,7 +173,7 @@ Deno.test("cli: failover is announced on stderr; no replica gives exit 1", async
     const r = await run(["--timeout", "200", config, "get", "k"]);
     assert.equal(r.code, 1);
     assert.equal(r.out, "");
-    assert.match(r.err, /UNAVAILABLE: GET failed within 200 ms/);
+    assert.match(r.err, /UNAVAILABLE: get failed within 200 ms: .* \(it was not applied\)\n$/);
     const status = await run([config, "status"]);
     assert.equal(status.code, 1);
     assert.match(status.out, /no/);
@@ -132,12 +182,17 @@ Deno.test("cli: failover is announced on stderr; no replica gives exit 1", async
 
 Deno.test("cli: bad usage and bad config exit 2; --help exits 0", async () => {
   await withCluster((_, live) => live, async (config) => {
-    let r = await run([config, "frob", "x"]);
+    let r = await run([config, "get"]);
+    assert.deepEqual([r.code, r.out], [2, ""]);
+    assert.equal(
+      r.err,
+      "(error) ERR wrong number of arguments for 'get' command\nusage: GET key\n",
+    );
+    r = await run([config, "status", "x"]);
     assert.equal(r.code, 2);
-    assert.match(r.err, /unknown command 'frob'/);
-    r = await run([config, "get"]);
+    r = await run([config, "help", "nosuch"]);
     assert.equal(r.code, 2);
-    assert.match(r.err, /wrong number of arguments for 'get'/);
+    assert.match(r.err, /no help for 'nosuch'/);
     r = await run(["--timeout", "x", config, "get", "k"]);
     assert.equal(r.code, 2);
     r = await run(["--replica", "7", config, "get", "k"]);
@@ -153,7 +208,64 @@ Deno.test("cli: bad usage and bad config exit 2; --help exits 0", async () => {
   r = await run(["--help"]);
   assert.equal(r.code, 0);
   assert.match(r.out, /^Usage: deno task client <config>/);
-  assert.match(r.out, /Exit status: 0 success, 1 .*, 2 bad usage/);
+  assert.match(r.out, /Exit status: 0 success, 1 .*, 2 bad\s+usage/);
+  assert.match(r.out, /-x, --stdin/);
+});
+
+Deno.test("cli: help and help <command> are answered without the cluster", async () => {
+  const config = await writeConfig([deadPort()]);
+  try {
+    let r = await run([config, "help"]);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^ {2}STATUS /m);
+    assert.match(r.out, /^@string:\n/m);
+    assert.match(r.out, /^ {2}INCR key$/m);
+    assert.doesNotMatch(r.out, /^ {2}EXIT/m); // a REPL command only
+    r = await run([config, "HELP", "incr"]);
+    assert.equal(r.code, 0);
+    assert.match(
+      r.out,
+      /^\n {2}INCR key\n {2}summary: .*\n {2}since: 1\.0\.0\n {2}group: string\n\n$/,
+    );
+  } finally {
+    await Deno.remove(config);
+  }
+});
+
+Deno.test("oneShotOutput and checkOneShot: output rules and usage errors", () => {
+  assert.equal(oneShotOutput(new RespStatus("OK")), "OK\n");
+  assert.equal(oneShotOutput("a\x00\xff"), "a\x00\xff\n");
+  assert.equal(oneShotOutput(""), "\n");
+  assert.equal(oneShotOutput(null), "(nil)\n"); // only on its own
+  assert.equal(oneShotOutput(["1", null]), "1\n\n");
+  assert.equal(oneShotOutput(7), "7\n");
+  assert.equal(oneShotOutput([new RespError("ERR x"), "1"]), "ERR x\n\n1\n");
+  assert.equal(checkOneShot(["get", "k"]), null);
+  assert.equal(checkOneShot(["frob"]), null); // the server answers unknown commands
+  assert.throws(
+    () => checkOneShot(["SET", "k"]),
+    (e: unknown) =>
+      e instanceof UsageError &&
+      e.message ===
+        "(error) ERR wrong number of arguments for 'set' command\nusage: SET key value [NX | XX] " +
+          "[GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | " +
+          "PXAT unix-time-milliseconds | KEEPTTL]",
+  );
+  assert.throws(() => checkOneShot(["status", "x"]), /usage: STATUS$/);
+  assert.throws(() => checkOneShot(["help", "a", "b"]), /usage: HELP \[command \| @group\]$/);
+  assert.match(checkOneShot(["help"])!, /^Commands go to the cluster/);
+  assert.match(checkOneShot(["help", "@lamportkv"])!, /PUT key value/);
+  // QUIT and EXIT are the REPL's: one-shot, QUIT goes to the server.
+  assert.equal(checkOneShot(["quit"]), null);
+});
+
+Deno.test("parseInvocation: -x / --stdin before the command", () => {
+  assert.equal(parseInvocation(["-x", "c.conf", "put", "k"]).lastFromStdin, true);
+  assert.equal(parseInvocation(["c.conf", "--stdin", "put", "k"]).lastFromStdin, true);
+  const literal = parseInvocation(["c.conf", "put", "k", "-x"]);
+  assert.deepEqual([literal.lastFromStdin, literal.command], [false, ["put", "k", "-x"]]);
+  assert.throws(() => parseInvocation(["-x", "c.conf"]), /-x needs a command/);
+  assert.equal(parseInvocation(["-x", "--help"]).help, true);
 });
 
 Deno.test("cli: the REPL reads piped commands and exits 0 at end of input", async () => {

@@ -22,6 +22,7 @@ import {
   RespProtocolError,
   RespReplyParser,
   RespRequestParser,
+  RespStatus,
   type RespValue,
   splitInlineArgs,
 } from "../../src/net/resp.ts";
@@ -401,6 +402,24 @@ Deno.test("reply: simple strings and errors are UTF-8 text", () => {
   assert.ok(err instanceof RespError);
   assert.equal(err.message, "ERR caf\u00e9 \u2014 \u{1F600}");
   assert.equal(p.next(), "\u00fcber");
+});
+
+Deno.test("reply: nextTagged keeps simple strings apart from bulk strings, at any depth", () => {
+  const p = new RespReplyParser();
+  const reply = encodeArray([
+    encodeSimple("OK"),
+    encodeBulk("OK"),
+    encodeArray([encodeSimple("é")]),
+  ]);
+  // Split inside the nested array: the reply is finished by a later nextTagged call.
+  p.push(reply.subarray(0, reply.length - 3));
+  assert.equal(p.nextTagged(), undefined);
+  p.push(reply.subarray(reply.length - 3));
+  p.push(encodeSimple("PONG"));
+  p.push(encodeSimple("PONG"));
+  assert.deepEqual(p.nextTagged(), [new RespStatus("OK"), "OK", [new RespStatus("é")]]);
+  assert.deepEqual(p.nextTagged(), new RespStatus("PONG"));
+  assert.equal(p.next(), "PONG"); // untagged again for the next reply
 });
 
 Deno.test("reply: malformed input throws RespProtocolError, and keeps throwing", () => {
