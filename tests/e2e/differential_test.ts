@@ -48,7 +48,14 @@ import {
  * The families lamportkv supports on this branch, compared against Redis. Add a family here as
  * soon as the server implements it.
  */
-export const LAMPORTKV_FAMILIES: readonly Family[] = ["basic"];
+export const LAMPORTKV_FAMILIES: readonly Family[] = [
+  "basic",
+  "strings",
+  "keys",
+  "expiry",
+  "lists",
+  "tx",
+];
 
 /** The families not yet supported by lamportkv (printed by the test, so nothing is silent). */
 export const LAMPORTKV_TODO: readonly Family[] = ALL_FAMILIES.filter(
