@@ -16,17 +16,24 @@ import {
   parseCommandLine,
 } from "../cli/options.ts";
 import type { FsyncMode } from "../storage/wal.ts";
+import { findOp, OP_NAMES, type OpName, OPS } from "./ops.ts";
+
+/** One line per operation of {@link OPS} for `--help`. */
+const OPS_HELP = OPS.map((k) =>
+  `                              ${[k.name, ...k.aliases].join(", ").padEnd(10)} ${k.help}`
+).join("\n");
 
 /** The `--help` text. */
 export const BENCH_USAGE = `Usage: deno task bench [options] <config>
 
-Measures throughput and latency of a lamportkv cluster with plain RESP SET/GET requests (like
-redis-benchmark). Without --spawn it targets the replicas of <config>, which must be running;
-with --spawn it starts one replica per line of <config> on the config's addresses, each with a
-fresh temporary data directory, and stops them and removes the directories at the end.
+Measures throughput and latency of a lamportkv cluster with plain RESP requests (SET, GET,
+INCR, MSET, MULTI/EXEC; like redis-benchmark). Without --spawn it targets the replicas of
+<config>, which must be running; with --spawn it starts one replica per line of <config> on the
+config's addresses, each with a fresh temporary data directory, and stops them and removes the
+directories at the end.
 
 Every level of --clients runs each --mix in turn: a warmup (not counted), then --seconds of
-load (or --ops requests), then it waits for the replies still in flight. The table goes to
+load (or --ops operations), then it waits for the replies still in flight. The table goes to
 stdout, progress to stderr.
 
 Options:
@@ -35,17 +42,23 @@ Options:
   --clients <n,n,...>       a level per value; each client is one TCP connection, spread
                             round-robin over the replicas (default 1,16,64,256)
   --seconds <s>             measured seconds per level and mix (default 5; max 300)
-  --ops <n>                 measured requests per level and mix instead of --seconds
+  --ops <n>                 measured operations per level and mix instead of --seconds
                             (still stopped after 300 s)
-  --mix <put:get,...>       request mixes by weight, e.g. 1:0 (PUT only), 1:1, 0:1 (GET
-                            only); several run in turn (default 1:0,0:1)
-  --value-size <bytes>      PUT value size (default 100)
-  --keys <n>                key space; every key is written before the first mix with GETs
-                            (default 10000)
-  --pipeline <n>            requests in flight per connection; 1 = closed loop (default 1)
+  --mix <mix,...>           request mixes, run in turn (default 1:0,0:1); a mix is PUT:GET
+                            weights, e.g. 1:0 (PUT only), 1:1, 0:1 (GET only), or operations
+                            by name, each with an optional weight, joined by +, e.g. incr,
+                            mset10, multi3, incr=1+get=3. Operations (each counts as one):
+${OPS_HELP}
+  --value-size <bytes>      value size of PUT, MSET10 and MULTI3 (default 100)
+  --keys <n>                key space (and as many INCR counters); every key is written
+                            before the first mix that reads (GET, MULTI3) (default 10000)
+  --pipeline <n>            operations in flight per connection; 1 = closed loop (default 1)
   --warmup <s>              unmeasured seconds before each level and mix (default 1)
   --json <file>             also write every figure as JSON to <file>
   -h, --help                show this help and exit
+
+An operation of several commands (MULTI3) is sent at once and counts once: its latency runs
+from sending MULTI to the reply of EXEC, and it fails when any of its replies is an error.
 
 Columns: ops/s; p50, p99 and p99.9 latency in ms; errors (error replies such as -NOQUORUM or
 -UNKNOWN, lost connections, requests without a reply); with --spawn, each replica's CPU time as
@@ -73,12 +86,21 @@ export const MAX_MIX_WEIGHT = 1000;
 /** fsync modes of a replica (`--fsync`). */
 export type FsyncChoice = FsyncMode;
 
-/** A request mix: relative weights of PUT and GET (not both 0). */
-export interface Mix {
-  /** Weight of PUT (`SET key value`). */
-  put: number;
-  /** Weight of GET (`GET key`). */
-  get: number;
+/**
+ * A request mix: relative weights of operations (rows of {@link OPS}; not all 0). A missing
+ * operation has weight 0. `put:get` on the command line gives exactly `{put, get}`, e.g.
+ * `{put: 1, get: 0}`; names give their operations only, e.g. `incr` gives `{incr: 1}`.
+ */
+export type Mix = { [op in OpName]?: number };
+
+/** The weight of operation `op` in `mix` (0 when absent). */
+export function mixWeight(mix: Mix, op: OpName): number {
+  return mix[op] ?? 0;
+}
+
+/** The operations of `mix` with a non-zero weight, in table order. */
+export function mixOps(mix: Mix): OpName[] {
+  return OP_NAMES.filter((op) => mixWeight(mix, op) > 0);
 }
 
 /** When a level stops sending: after a number of requests or after a time. */
@@ -157,28 +179,57 @@ export function parseClientLevels(text: string): number[] {
   });
 }
 
+/** Describes the valid forms of a mix, for errors. */
+function mixForms(): string {
+  return `put:get weights (integers 0..${MAX_MIX_WEIGHT}) such as 1:0, 1:1 or 0:1, or ` +
+    `operations ${OP_NAMES.join(", ")} joined by +, each with an optional =weight`;
+}
+
+/** Parses one mix: `put:get` or `name[=weight]+...`. */
+function parseMix(p: string): Mix {
+  const m = /^([0-9]+):([0-9]+)$/.exec(p);
+  if (m) {
+    const put = Number(m[1]);
+    const get = Number(m[2]);
+    if (!(put <= MAX_MIX_WEIGHT) || !(get <= MAX_MIX_WEIGHT)) {
+      throw new BenchUsageError(`--mix takes ${mixForms()}, got "${p}"`);
+    }
+    if (put === 0 && get === 0) throw new BenchUsageError(`--mix "${p}": weights are both 0`);
+    return { put, get };
+  }
+  const mix: Mix = {};
+  for (const term of p.split("+")) {
+    const t = /^([A-Za-z][A-Za-z0-9]*)(?:=([0-9]+))?$/.exec(term.trim());
+    const kind = t ? findOp(t[1]) : undefined;
+    const weight = t?.[2] === undefined ? 1 : Number(t[2]);
+    if (!t || !(weight <= MAX_MIX_WEIGHT)) {
+      throw new BenchUsageError(`--mix takes ${mixForms()}, got "${p}"`);
+    }
+    if (kind === undefined) {
+      throw new BenchUsageError(
+        `--mix "${p}": unknown operation "${t[1]}" (known: ${OP_NAMES.join(", ")})`,
+      );
+    }
+    if (mix[kind.name] !== undefined) {
+      throw new BenchUsageError(`--mix "${p}": ${kind.name} given twice`);
+    }
+    mix[kind.name] = weight;
+  }
+  if (mixOps(mix).length === 0) throw new BenchUsageError(`--mix "${p}": weights are all 0`);
+  return mix;
+}
+
 /**
- * Parses `--mix`: comma-separated `put:get` weights, e.g. `1:0,1:1,0:1`; each weight an integer
- * 0..{@link MAX_MIX_WEIGHT}, not both 0.
+ * Parses `--mix`: comma-separated mixes, each `put:get` weights (e.g. `1:0,1:1,0:1`; each weight
+ * an integer 0..{@link MAX_MIX_WEIGHT}, not both 0) or operations of {@link OPS} by name joined
+ * by `+`, each with an optional `=weight` (default 1), e.g. `incr`, `mset10`, `incr=1+get=3`.
  *
  * @throws {BenchUsageError} on a malformed mix.
  */
 export function parseMixes(text: string): Mix[] {
   const parts = text.split(",").map((p) => p.trim());
   if (parts.length > MAX_LEVELS) throw new BenchUsageError(`--mix takes at most ${MAX_LEVELS}`);
-  return parts.map((p) => {
-    const m = /^([0-9]+):([0-9]+)$/.exec(p);
-    const put = m ? Number(m[1]) : NaN;
-    const get = m ? Number(m[2]) : NaN;
-    if (!m || !(put <= MAX_MIX_WEIGHT) || !(get <= MAX_MIX_WEIGHT)) {
-      throw new BenchUsageError(
-        `--mix takes put:get weights (integers 0..${MAX_MIX_WEIGHT}) such as 1:0, 1:1 or 0:1, ` +
-          `got "${p}"`,
-      );
-    }
-    if (put === 0 && get === 0) throw new BenchUsageError(`--mix "${p}": weights are both 0`);
-    return { put, get };
-  });
+  return parts.map(parseMix);
 }
 
 /**

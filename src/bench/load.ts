@@ -1,6 +1,10 @@
 /**
  * The load generator: {@link runPhase} opens `connections` TCP connections (round-robin over the
- * targets), keeps `pipeline` requests in flight on each, and measures the replies.
+ * targets), keeps `pipeline` operations in flight on each, and measures the replies.
+ *
+ * An operation is a row of {@link OPS}: one request (`SET`, `GET`, `INCR`, `MSET`) or several
+ * sent together (`MULTI` ... `EXEC`); it completes with the last of its replies, and fails when
+ * any of them is an error. Which operation comes next is drawn by the mix's weights.
  *
  * It is built to cost the measured system as little as possible: requests are copied from
  * pre-encoded templates ({@link RequestEncoder}); every time replies arrive, the replies in the
@@ -12,14 +16,16 @@
  * A phase is: warmup (requests sent in it are not measured), then the measured part (until
  * `stop`: a number of requests or a time, and never longer than the hard cap), then a drain that
  * waits for the replies still in flight (requests without a reply within `drainMs` count as
- * errors). Only successful replies count as ops and go into the latency histogram; error replies
- * (`-ERR`, `-NOQUORUM`, `-UNKNOWN`, ...) and requests lost with their connection count as errors.
+ * errors). Only successful operations count as ops and go into the latency histogram; error
+ * replies (`-ERR`, `-NOQUORUM`, `-UNKNOWN`, ...) and operations lost with their connection count
+ * as errors.
  *
  * @module
  */
 import { ConnWriter } from "../net/conn_writer.ts";
-import { HARD_CAP_SECONDS, type Mix, type StopRule } from "./args.ts";
+import { HARD_CAP_SECONDS, type Mix, mixOps, mixWeight, type StopRule } from "./args.ts";
 import { LatencyHistogram } from "./histogram.ts";
+import { OP_NAMES, opCode, type OpName, OPS } from "./ops.ts";
 import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
 import type { RequestEncoder } from "./requests.ts";
 
@@ -39,9 +45,9 @@ export interface PhaseSpec {
   targets: readonly Target[];
   /** Number of connections (clients). */
   connections: number;
-  /** Requests in flight per connection (1 = closed loop). */
+  /** Operations in flight per connection (1 = closed loop). */
   pipeline: number;
-  /** PUT:GET weights. */
+  /** Weights of the operations. */
   mix: Mix;
   /** Request templates (also fixes the key space). */
   encoder: RequestEncoder;
@@ -56,8 +62,9 @@ export interface PhaseSpec {
   /** Deadline to open a connection, ms (default 5000). */
   connectTimeoutMs?: number;
   /**
-   * Use keys 0, 1, 2, ... in order instead of random keys (for preloading: with a PUT-only mix
-   * and `stop: {kind: "ops", ops: keys}` every key is written once).
+   * Use keys 0, 1, 2, ... in order instead of random keys, one per operation (every key slot of
+   * the operation gets it). For preloading: with a PUT-only mix and `stop: {kind: "ops", ops:
+   * keys}` every key is written once.
    */
   sequentialKeys?: boolean;
   /** Ends the phase early: sending stops, connections close, in-flight requests are not counted. */
@@ -68,11 +75,11 @@ export interface PhaseSpec {
 
 /** Figures of one operation kind in a phase. */
 export interface OpStats {
-  /** Successful measured replies. */
+  /** Successful measured operations. */
   ops: number;
-  /** Measured requests that failed (error reply, lost connection, no reply in time). */
+  /** Measured operations that failed (error reply, lost connection, no reply in time). */
   errors: number;
-  /** Successful GETs that found no value (`$-1`). */
+  /** Successful operations with a null reply (`$-1`: a GET that found no value). */
   nil: number;
   /** Latencies of the successful measured replies. */
   latency: LatencyHistogram;
@@ -88,9 +95,11 @@ export interface ErrorCount {
 
 /** Result of {@link runPhase}. */
 export interface PhaseResult {
-  /** PUT figures. */
+  /** Figures of every operation (all zero for those not in the mix). */
+  stats: Record<OpName, OpStats>;
+  /** PUT figures (`stats.put`). */
   put: OpStats;
-  /** GET figures. */
+  /** GET figures (`stats.get`). */
   get: OpStats;
   /** Measured wall time: from the end of the warmup to the last measured reply, seconds. */
   seconds: number;
@@ -122,8 +131,8 @@ function describe(err: unknown): string {
 /** State shared by the connections of one phase. */
 class PhaseState {
   readonly spec: PhaseSpec;
-  readonly put = newStats();
-  readonly get = newStats();
+  /** Figures by operation code. */
+  readonly stats: OpStats[] = OPS.map(newStats);
   readonly errors = new Map<string, number>();
   /** Start of the measured part (performance.now() ms). */
   t0 = Infinity;
@@ -141,14 +150,46 @@ class PhaseState {
   aborted = false;
   /** Time of the last measured reply (or failure). */
   lastMeasuredAt = -Infinity;
-  readonly putShare: number;
+  /** Codes of the mix's operations and their cumulative shares (the last is 1). */
+  readonly mixCodes: Uint8Array;
+  readonly mixShares: Float64Array;
+  /** Bytes of the longest request of the mix. */
+  readonly maxOpBytes: number;
+  /** Deepest reply nesting of the mix's operations. */
+  readonly replyDepth: number;
+  /** Most key slots of one of the mix's operations. */
+  readonly keySlots: number;
   /** Called once, when sending stops (starts the drain deadline). */
   onStop: () => void = () => {};
 
   constructor(spec: PhaseSpec) {
     this.spec = spec;
-    this.putShare = spec.mix.put / (spec.mix.put + spec.mix.get);
+    const names = mixOps(spec.mix);
+    if (names.length === 0) throw new Error("a mix needs an operation with a non-zero weight");
+    const codes = names.map(opCode);
+    const total = names.reduce((sum, op) => sum + mixWeight(spec.mix, op), 0);
+    let cumulative = 0;
+    this.mixCodes = Uint8Array.from(codes);
+    this.mixShares = Float64Array.from(
+      names,
+      (op) => (cumulative += mixWeight(spec.mix, op)) / total,
+    );
+    this.mixShares[names.length - 1] = 1;
+    this.maxOpBytes = Math.max(...codes.map((c) => spec.encoder.opBytes[c]));
+    this.replyDepth = Math.max(...codes.map((c) => OPS[c].replyDepth));
+    this.keySlots = Math.max(...codes.map((c) => OPS[c].keySlots));
     if (spec.stop.kind === "ops") this.budget = spec.stop.ops;
+  }
+
+  /** The code of the next operation, drawn by the mix's weights. */
+  nextOp(): number {
+    const codes = this.mixCodes;
+    if (codes.length === 1) return codes[0];
+    const r = Math.random();
+    const shares = this.mixShares;
+    let i = 0;
+    while (r >= shares[i] && i < codes.length - 1) i++;
+    return codes[i];
   }
 
   noteError(message: string, count = 1): void {
@@ -195,12 +236,18 @@ class LoadConnection {
   readonly #phase: PhaseState;
   readonly #conn: Deno.TcpConn;
   readonly #target: Target;
-  readonly #counter = new ReplyCounter();
+  readonly #counter: ReplyCounter;
   readonly #pipeline: number;
-  // In-flight requests, oldest first: a ring of send time, kind (0 put, 1 get), measured flag.
+  // In-flight operations, oldest first: a ring of send time, operation code, measured flag,
+  // replies still to come, and whether a reply so far was an error or a null.
   readonly #sentAt: Float64Array;
   readonly #kind: Uint8Array;
   readonly #measured: Uint8Array;
+  readonly #remaining: Uint16Array;
+  readonly #failed: Uint8Array;
+  readonly #nil: Uint8Array;
+  /** Key indexes of the operation being written, by key slot. */
+  readonly #keys: Float64Array;
   #head = 0;
   #inFlight = 0;
   #now = 0;
@@ -214,9 +261,14 @@ class LoadConnection {
     this.#conn = conn;
     this.#target = target;
     this.#pipeline = phase.spec.pipeline;
+    this.#counter = new ReplyCounter({ maxDepth: phase.replyDepth });
     this.#sentAt = new Float64Array(this.#pipeline);
     this.#kind = new Uint8Array(this.#pipeline);
     this.#measured = new Uint8Array(this.#pipeline);
+    this.#remaining = new Uint16Array(this.#pipeline);
+    this.#failed = new Uint8Array(this.#pipeline);
+    this.#nil = new Uint8Array(this.#pipeline);
+    this.#keys = new Float64Array(phase.keySlots);
     // A failed write fails what is in flight; the read side then ends on the closed socket.
     this.#writer = new ConnWriter(
       conn,
@@ -228,19 +280,27 @@ class LoadConnection {
   readonly #onReply = (kind: ReplyKind, error?: string): void => {
     if (this.#inFlight === 0) throw new Error("more replies than requests");
     const slot = this.#head;
+    const measured = this.#measured[slot] === 1;
+    const phase = this.#phase;
+    if (kind === "error") {
+      // The first error of an operation is its error.
+      if (this.#failed[slot] === 0 && measured) phase.noteError(error ?? "error reply");
+      this.#failed[slot] = 1;
+    } else if (kind === "nil") {
+      this.#nil[slot] = 1;
+    }
+    if (--this.#remaining[slot] > 0) return;
     this.#head = slot + 1 === this.#pipeline ? 0 : slot + 1;
     this.#inFlight--;
-    if (this.#measured[slot] === 0) return;
-    const phase = this.#phase;
-    const stats = this.#kind[slot] === 0 ? phase.put : phase.get;
+    if (!measured) return;
+    const stats = phase.stats[this.#kind[slot]];
     phase.lastMeasuredAt = this.#now;
-    if (kind === "error") {
+    if (this.#failed[slot] === 1) {
       stats.errors++;
-      phase.noteError(error ?? "error reply");
       return;
     }
     stats.ops++;
-    if (kind === "nil") stats.nil++;
+    if (this.#nil[slot] === 1) stats.nil++;
     stats.latency.recordMs(this.#now - this.#sentAt[slot]);
   };
 
@@ -292,7 +352,7 @@ class LoadConnection {
     let lost = 0;
     for (let k = 0, slot = this.#head; k < this.#inFlight; k++) {
       if (this.#measured[slot] === 1 && !phase.aborted) {
-        (this.#kind[slot] === 0 ? phase.put : phase.get).errors++;
+        phase.stats[this.#kind[slot]].errors++;
         lost++;
       }
       slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
@@ -305,7 +365,7 @@ class LoadConnection {
     this.close(reason);
   }
 
-  /** Sends as many new requests as the phase allows, in one write. */
+  /** Sends as many new operations as the phase allows, in one write. */
   #fill(now: number): void {
     if (this.#closed) return;
     const phase = this.#phase;
@@ -313,18 +373,26 @@ class LoadConnection {
     if (n === 0) return;
     const spec = phase.spec;
     const enc = spec.encoder;
+    const keys = this.#keys;
     const measured = now >= phase.t0 ? 1 : 0;
-    const batch = new Uint8Array(n * Math.max(enc.putBytes, enc.getBytes));
+    const batch = new Uint8Array(n * phase.maxOpBytes);
     let offset = 0;
     let slot = this.#head + this.#inFlight;
     if (slot >= this.#pipeline) slot -= this.#pipeline;
     for (let k = 0; k < n; k++) {
-      const key = spec.sequentialKeys ? phase.nextKey++ : Math.floor(Math.random() * enc.keys);
-      const isPut = phase.putShare === 1 || (phase.putShare > 0 && Math.random() < phase.putShare);
-      offset = isPut ? enc.writePut(batch, offset, key) : enc.writeGet(batch, offset, key);
+      const code = phase.nextOp();
+      const kind = OPS[code];
+      if (spec.sequentialKeys) keys.fill(phase.nextKey++);
+      else {
+        for (let s = 0; s < kind.keySlots; s++) keys[s] = Math.floor(Math.random() * enc.keys);
+      }
+      offset = enc.writeOp(batch, offset, code, keys);
       this.#sentAt[slot] = now;
-      this.#kind[slot] = isPut ? 0 : 1;
+      this.#kind[slot] = code;
       this.#measured[slot] = measured;
+      this.#remaining[slot] = kind.replies;
+      this.#failed[slot] = 0;
+      this.#nil[slot] = 0;
       slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
     }
     this.#inFlight += n;
@@ -435,9 +503,14 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
   const end = Number.isFinite(phase.lastMeasuredAt) ? phase.lastMeasuredAt : performance.now();
   const errorMessages = [...phase.errors].map(([message, count]) => ({ message, count }))
     .sort((a, b) => b.count - a.count);
+  const stats = Object.fromEntries(OP_NAMES.map((op, code) => [op, phase.stats[code]])) as Record<
+    OpName,
+    OpStats
+  >;
   return {
-    put: phase.put,
-    get: phase.get,
+    stats,
+    put: stats.put,
+    get: stats.get,
     seconds: Math.max(0, end - phase.t0) / 1000,
     connections: spec.connections,
     connected: conns.length,

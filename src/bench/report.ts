@@ -5,8 +5,9 @@
  *
  * @module
  */
-import type { FsyncChoice, Mix, StopRule } from "./args.ts";
+import { type FsyncChoice, type Mix, mixOps, mixWeight, type StopRule } from "./args.ts";
 import type { ErrorCount } from "./load.ts";
+import { opCode, type OpName, OPS } from "./ops.ts";
 import type { MachineInfo } from "./proc.ts";
 
 /** A figure per replica. */
@@ -23,13 +24,16 @@ export interface BenchRow {
   clients: number;
   /** The mix the level ran. */
   mix: Mix;
-  /** The operation these figures are about. */
-  op: "put" | "get";
-  /** Successful measured requests. */
+  /**
+   * The operation these figures are about: a name of the operation table (`put`, `get`,
+   * `incr`, `mset10`, `multi3`); the table shows its label (`PUT`, ..., `MULTI3`).
+   */
+  op: OpName;
+  /** Successful measured operations (a MULTI3 transaction is one). */
   ops: number;
-  /** Failed measured requests. */
+  /** Failed measured operations. */
   errors: number;
-  /** Successful GETs that found no value. */
+  /** Successful operations with a null reply (GETs that found no value). */
   nil: number;
   /** Measured seconds of the level (shared by the rows of one mix). */
   seconds: number;
@@ -119,17 +123,27 @@ export const TABLE_COLUMNS: readonly string[] = [
   "bench cpu %",
 ];
 
-/** `PUT`, `GET`, or for a mixed mix `PUT 1:1` / `GET 1:1`. */
-export function opLabel(op: "put" | "get", mix: Mix): string {
-  const name = op.toUpperCase();
-  return mix.put === 0 || mix.get === 0 ? name : `${name} ${mix.put}:${mix.get}`;
+/** The table label of an operation: `PUT`, `GET`, `INCR`, `MSET10`, `MULTI3`. */
+export function opName(op: OpName): string {
+  return OPS[opCode(op)].label;
 }
 
-/** A mix in words: `PUT only`, `GET only`, `PUT:GET 1:1`. */
+/** The weights of a mix with several operations, e.g. `1:1` (in table order). */
+function mixWeights(mix: Mix): string {
+  return mixOps(mix).map((op) => mixWeight(mix, op)).join(":");
+}
+
+/** `PUT`, `INCR`, ..., or for a mix of several operations `PUT 1:1` / `GET 1:1`. */
+export function opLabel(op: OpName, mix: Mix): string {
+  const name = opName(op);
+  return mixOps(mix).length <= 1 ? name : `${name} ${mixWeights(mix)}`;
+}
+
+/** A mix in words: `PUT only`, `GET only`, `MSET10 only`, `PUT:GET 1:1`, `GET:INCR 3:1`. */
 export function describeMix(mix: Mix): string {
-  if (mix.get === 0) return "PUT only";
-  if (mix.put === 0) return "GET only";
-  return `PUT:GET ${mix.put}:${mix.get}`;
+  const ops = mixOps(mix);
+  if (ops.length === 1) return `${opName(ops[0])} only`;
+  return `${ops.map(opName).join(":")} ${mixWeights(mix)}`;
 }
 
 /** A latency cell: 2 decimals (none from 1000 ms on), `-` when there is none. */

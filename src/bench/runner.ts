@@ -1,14 +1,15 @@
 /**
  * Runs a whole benchmark against a reachable cluster: for every level of `--clients` and every
  * mix, one {@link runPhase}, with CPU and RSS samples of the replicas (when their pids are known)
- * and of the benchmark itself around the measured part. Before the first mix with GETs, every
- * key is written once so GETs hit. A level where requests fail is reported and the run goes on;
+ * and of the benchmark itself around the measured part. Before the first mix that reads keys
+ * (GET, MULTI3), every key is written once so reads hit. A level where requests fail is reported and the run goes on;
  * the abort signal ends it early with the rows measured so far.
  *
  * @module
  */
-import type { BenchOptions, FsyncChoice, Mix } from "./args.ts";
+import { type BenchOptions, type FsyncChoice, type Mix, mixOps } from "./args.ts";
 import { runPhase, type Target } from "./load.ts";
+import { opCode, OPS } from "./ops.ts";
 import {
   cpuPercent,
   type MachineInfo,
@@ -16,7 +17,13 @@ import {
   type ProcessSample,
   sampleProcesses,
 } from "./proc.ts";
-import { type BenchReport, type BenchRow, describeMix, type ReplicaFigure } from "./report.ts";
+import {
+  type BenchReport,
+  type BenchRow,
+  describeMix,
+  opName,
+  type ReplicaFigure,
+} from "./report.ts";
 import { RequestEncoder } from "./requests.ts";
 
 /** What {@link runBench} needs besides the options. */
@@ -106,7 +113,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   levels: for (const clients of options.clients) {
     for (const mix of options.mixes) {
       if (ctx.signal?.aborted) break levels;
-      if (mix.get > 0 && report.preload === null) {
+      if (mixOps(mix).some((op) => OPS[opCode(op)].reads) && report.preload === null) {
         report.preload = await preload(encoder, ctx, say);
         if (report.preload.errors > 0) {
           report.notes.push(
@@ -145,9 +152,8 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         }
       }
       const benchCpu = wall > 0 ? ((after.ownCpu - start.ownCpu) / wall) * 100 : 0;
-      for (const op of ["put", "get"] as const) {
-        if (mix[op] === 0) continue;
-        const s = result[op];
+      for (const op of mixOps(mix)) {
+        const s = result.stats[op];
         const has = s.ops > 0;
         const row: BenchRow = {
           clients,
@@ -172,10 +178,10 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         };
         report.rows.push(row);
         say(
-          `${clients} clients, ${describeMix(mix)}: ${op.toUpperCase()} ${row.ops} ops ` +
+          `${clients} clients, ${describeMix(mix)}: ${opName(op)} ${row.ops} ops ` +
             `(${Math.round(row.opsPerSec)}/s), ${row.errors} errors`,
         );
-        if (s.nil > 0) report.notes.push(`${clients} clients ${op.toUpperCase()}: ${s.nil} misses`);
+        if (s.nil > 0) report.notes.push(`${clients} clients ${opName(op)}: ${s.nil} misses`);
       }
       noteProblems(report, clients, mix, result);
       checkExited();
@@ -202,8 +208,11 @@ function noteProblems(
   }
   if (result.connected === 0) {
     report.notes.push(`${where}: every connection failed; no request was sent`);
-  } else if (result.put.ops + result.get.ops === 0 && result.put.errors + result.get.errors > 0) {
-    report.notes.push(`${where}: every request failed`);
+  } else {
+    const all = Object.values(result.stats);
+    const ops = all.reduce((n, s) => n + s.ops, 0);
+    const errors = all.reduce((n, s) => n + s.errors, 0);
+    if (ops === 0 && errors > 0) report.notes.push(`${where}: every operation failed`);
   }
   if (result.cutOff) {
     report.notes.push(`${where}: stopped by the hard cap before every request was sent`);

@@ -3,7 +3,10 @@
  * against exact percentiles of sorted samples, the reply counter at every split point, request
  * templates against the RESP encoder, `/proc` parsing on sample text, report formatting, the load
  * generator against tiny fake servers (all requests failing; pipelined successes), the CLI's
- * usage and unreachable-cluster exits, and one small real `--spawn` run.
+ * usage and unreachable-cluster exits, and one small real `--spawn` run. The operations beyond
+ * SET/GET (INCR, a 10-key MSET, a MULTI/EXEC of 3 commands): their `--mix` names, their bytes,
+ * counting of EXEC's array reply, a fake server that speaks MULTI/EXEC, and a real `--spawn` run
+ * of each.
  *
  * @module
  */
@@ -24,6 +27,7 @@ import {
   parseStatusKib,
   sampleProcesses,
 } from "../../src/bench/proc.ts";
+import { OP_NAMES, opCode, OPS } from "../../src/bench/ops.ts";
 import { ReplyCounter, type ReplyKind, ReplyStreamError } from "../../src/bench/reply_counter.ts";
 import {
   type BenchReport,
@@ -34,6 +38,7 @@ import {
   formatTable,
   opLabel,
 } from "../../src/bench/report.ts";
+import { describeMix } from "../../src/bench/report.ts";
 import { benchValue, RequestEncoder } from "../../src/bench/requests.ts";
 import { allNormalInOneView } from "../../src/net/info.ts";
 import { main } from "../../src/cli/bench.ts";
@@ -250,8 +255,8 @@ const REPLIES: [string, ReplyKind, string?][] = [
   ["-ERR wrong number of arguments for 'get' command\r\n", "error"],
 ];
 
-function scan(chunks: Uint8Array[]): { kind: ReplyKind; error?: string }[] {
-  const counter = new ReplyCounter();
+function scan(chunks: Uint8Array[], maxDepth = 0): { kind: ReplyKind; error?: string }[] {
+  const counter = new ReplyCounter({ maxDepth });
   const seen: { kind: ReplyKind; error?: string }[] = [];
   let completed = 0;
   for (const c of chunks) {
@@ -499,17 +504,23 @@ Deno.test("bench cluster: normal in one view of exactly every replica", () => {
 // ---------------------------------------------------------------------------------------------
 // Load generator against fake servers
 
+/** Per-connection state of a fake server: the commands of an open MULTI. */
+interface FakeSession {
+  queued: string[][] | null;
+}
+
 /**
  * A RESP server on a free loopback port that answers every request with `answer(argv)`. Returns
  * its port, the number of requests it saw, and a stop function that closes everything.
  */
-function fakeServer(answer: (argv: string[]) => string) {
+function fakeServer(answer: (argv: string[], session: FakeSession) => string) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const state = { requests: 0 };
   const serving: Promise<void>[] = [];
   const serve = async (conn: Deno.Conn) => {
     const parser = new RespRequestParser();
+    const session: FakeSession = { queued: null };
     const buf = new Uint8Array(64 * 1024);
     try {
       for (let i = 0; i < 1_000_000; i++) {
@@ -522,7 +533,7 @@ function fakeServer(answer: (argv: string[]) => string) {
           if (item === null) break;
           if ("argv" in item) {
             state.requests++;
-            out += answer(item.argv);
+            out += answer(item.argv, session);
           }
         }
         if (out !== "") await conn.write(bytes(out));
@@ -845,6 +856,351 @@ Deno.test("bench cli: a small real --spawn run", async () => {
     const dataDir = /data in (\S+)/.exec(r.stderr)?.[1];
     assert.ok(dataDir !== undefined, context);
     await assert.rejects(Deno.stat(dataDir), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Operations beyond SET/GET: INCR, MSET10, MULTI3
+
+Deno.test("bench ops: --mix names operations, with weights, next to put:get", () => {
+  assert.deepEqual(OP_NAMES, ["put", "get", "incr", "mset10", "multi3"]);
+  assert.deepEqual(parseMixes("incr"), [{ incr: 1 }]);
+  assert.deepEqual(parseMixes("mset10, MULTI3"), [{ mset10: 1 }, { multi3: 1 }]);
+  assert.deepEqual(parseMixes("set,get"), [{ put: 1 }, { get: 1 }]);
+  assert.deepEqual(parseMixes("incr=2+get=3+multi3"), [{ incr: 2, get: 3, multi3: 1 }]);
+  assert.deepEqual(parseMixes("1:0,incr,0:1"), [{ put: 1, get: 0 }, { incr: 1 }, {
+    put: 0,
+    get: 1,
+  }]);
+  const o = parseBenchArgs(["--mix", "incr,mset10,multi3", "c"]);
+  assert.ok(o !== "help");
+  assert.deepEqual(o.mixes, [{ incr: 1 }, { mset10: 1 }, { multi3: 1 }]);
+  const bad: [string, RegExp][] = [
+    ["bogus", /unknown operation "bogus".*incr, mset10, multi3/],
+    ["incr+incr", /incr given twice/],
+    ["set+put", /put given twice/],
+    ["incr=0", /all 0/],
+    ["incr=0+get=0", /all 0/],
+    ["incr=1001", /put:get/],
+    ["incr=", /put:get/],
+    ["incr=-1", /put:get/],
+    ["+", /put:get/],
+    ["incr+", /put:get/],
+    ["multi3=x", /put:get/],
+    ["mset", /unknown operation "mset"/],
+  ];
+  for (const [text, message] of bad) {
+    assert.throws(() => parseMixes(text), (err: unknown) => {
+      assert.ok(err instanceof BenchUsageError, `${text}: ${err}`);
+      assert.match(err.message, message, text);
+      return true;
+    });
+  }
+  // Labels and descriptions come from the table; put:get ones are as before.
+  assert.equal(opLabel("incr", { incr: 1 }), "INCR");
+  assert.equal(opLabel("mset10", { mset10: 5 }), "MSET10");
+  assert.equal(opLabel("multi3", { get: 3, multi3: 1 }), "MULTI3 3:1");
+  assert.equal(describeMix({ multi3: 1 }), "MULTI3 only");
+  assert.equal(describeMix({ put: 1, get: 0 }), "PUT only");
+  assert.equal(describeMix({ put: 0, get: 1 }), "GET only");
+  assert.equal(describeMix({ put: 1, get: 1 }), "PUT:GET 1:1");
+  assert.equal(describeMix({ incr: 1, get: 3 }), "GET:INCR 3:1");
+});
+
+Deno.test("bench ops: the table's replies and keys match its commands", () => {
+  for (const [code, kind] of OPS.entries()) {
+    assert.equal(opCode(kind.name), code);
+    assert.equal(kind.replies, kind.commands.length, kind.name);
+  }
+  assert.deepEqual(OPS.map((k) => [k.name, k.replies, k.keySlots, k.replyDepth]), [
+    ["put", 1, 1, 0],
+    ["get", 1, 1, 0],
+    ["incr", 1, 1, 0],
+    ["mset10", 1, 10, 0],
+    ["multi3", 5, 3, 1],
+  ]);
+});
+
+Deno.test("bench ops: INCR, MSET10 and MULTI3 requests are exactly encodeCommand's bytes", () => {
+  const enc = new RequestEncoder(10_000, 23);
+  const value = benchValue(23);
+  const concat = (commands: string[][]) => commands.flatMap((c) => [...encodeCommand(c)]);
+  const msetKeys = [7, 9999, 0, 42, 42, 1234, 5, 6, 8000, 1];
+  const cases: [string, number[], string[][]][] = [
+    ["incr", [31], [["INCR", "ctr:0031"]]],
+    ["mset10", msetKeys, [["MSET", ...msetKeys.flatMap((k) => [enc.keyName(k), value])]]],
+    ["multi3", [12, 345, 6789], [
+      ["MULTI"],
+      ["INCR", "ctr:0012"],
+      ["SET", "key:0345", value],
+      ["GET", "key:6789"],
+      ["EXEC"],
+    ]],
+    ["put", [3], [["SET", "key:0003", value]]],
+    ["get", [3], [["GET", "key:0003"]]],
+  ];
+  // All in one buffer, back to back, to catch a write past a request's end.
+  const total = cases.reduce((n, [name]) => n + enc.opBytes[opCode(name as "put")], 0);
+  const out = new Uint8Array(total + 5).fill(0xee);
+  let offset = 0;
+  const expected: number[] = [];
+  for (const [name, keys, commands] of cases) {
+    const code = opCode(name as "put");
+    assert.deepEqual(enc.commandsOf(code, keys), commands, name);
+    const end = enc.writeOp(out, offset, code, keys);
+    assert.equal(end - offset, enc.opBytes[code], name);
+    assert.deepEqual(latin1(out.subarray(offset, end)), latin1(Uint8Array.from(concat(commands))));
+    expected.push(...concat(commands));
+    offset = end;
+  }
+  assert.deepEqual([...out.subarray(0, offset)], expected);
+  assert.deepEqual([...out.subarray(offset)], [0xee, 0xee, 0xee, 0xee, 0xee]);
+  // The server-side parser reads them back as the intended commands.
+  const parser = new RespRequestParser();
+  parser.push(out.subarray(0, offset));
+  for (const [, , commands] of cases) {
+    for (const argv of commands) assert.deepEqual(parser.next(), { argv });
+  }
+  // Patching again in place leaves no digits of the previous keys.
+  const again = new Uint8Array(enc.opBytes[opCode("multi3")]);
+  enc.writeOp(again, 0, opCode("multi3"), [9999, 9999, 9999]);
+  enc.writeOp(again, 0, opCode("multi3"), [1, 2, 3]);
+  assert.equal(latin1(again), latin1(Uint8Array.from(concat(enc.commandsOf(4, [1, 2, 3])))));
+  assert.throws(() => enc.writeOp(again, 0, opCode("multi3"), [1, 10_000, 3]), RangeError);
+  // A one-key space: keys of width 1.
+  const one = new RequestEncoder(1, 0);
+  const b = new Uint8Array(one.opBytes[opCode("incr")]);
+  one.writeOp(b, 0, opCode("incr"), [0]);
+  assert.equal(latin1(b), latin1(encodeCommand(["INCR", "ctr:0"])));
+});
+
+/** A MULTI/EXEC of INCR, SET and GET, and its replies, as a server sends them. */
+const MULTI_REPLIES =
+  "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n:17\r\n+OK\r\n$5\r\nhe\r\nl\r\n";
+
+Deno.test("bench reply counter: MULTI/EXEC replies, at every split point", () => {
+  const stream = bytes(
+    MULTI_REPLIES +
+      "*3\r\n:18\r\n-WRONGTYPE Operation against a key\r\n$-1\r\n" + // an error inside EXEC
+      "*0\r\n" + "*-1\r\n" + "-EXECABORT Transaction discarded\r\n" +
+      "*2\r\n$0\r\n\r\n*-1\r\n" + // a null array inside an array
+      ":5\r\n",
+  );
+  const expected = [
+    { kind: "ok" },
+    { kind: "ok" },
+    { kind: "ok" },
+    { kind: "ok" },
+    { kind: "ok" }, // the EXEC array is one reply
+    { kind: "error", error: "WRONGTYPE Operation against a key" },
+    { kind: "ok" },
+    { kind: "nil" },
+    { kind: "error", error: "EXECABORT Transaction discarded" },
+    { kind: "ok" },
+    { kind: "ok" },
+  ];
+  assert.deepEqual(scan([stream], 1), expected);
+  assert.deepEqual(scan(Array.from(stream, (b) => Uint8Array.of(b)), 1), expected);
+  for (let i = 0; i <= stream.length; i++) {
+    assert.deepEqual(scan([stream.subarray(0, i), stream.subarray(i)], 1), expected, `split ${i}`);
+    for (const step of [1, 5, 13]) {
+      const j = Math.min(stream.length, i + step);
+      assert.deepEqual(
+        scan([stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)], 1),
+        expected,
+        `split ${i}/${j}`,
+      );
+    }
+  }
+  // Only the complete replies are counted; the array completes with its last element.
+  assert.equal(scan([bytes("+OK\r\n*3\r\n:1\r\n+OK\r\n")], 1).length, 1);
+  // Depth 2 accepts an array in an array; depth 1 does not, nor does the default (depth 0).
+  assert.deepEqual(scan([bytes("*2\r\n*1\r\n:1\r\n-ERR in\r\n")], 2), [{
+    kind: "error",
+    error: "ERR in",
+  }]);
+  assert.throws(() => scan([bytes("*1\r\n*1\r\n:1\r\n")], 1), /nested deeper/);
+  assert.throws(() => scan([bytes(MULTI_REPLIES)]), /unexpected array/);
+  for (const bad of ["*x\r\n", "*-2\r\n", "*\r\n", "*1234567890\r\n"]) {
+    assert.throws(() => scan([bytes(bad)], 1), ReplyStreamError, bad);
+  }
+  assert.throws(() => new ReplyCounter({ maxDepth: -1 }), RangeError);
+});
+
+/** A fake server that speaks just enough Redis for every benchmark operation. */
+function fakeRedis(options: { incrError?: string } = {}) {
+  const values = new Map<string, string>();
+  const counters = new Map<string, number>();
+  const stats = { multi: 0, exec: 0, commands: new Map<string, number>() };
+  const run = (argv: string[]): string => {
+    const [cmd, ...args] = argv;
+    stats.commands.set(cmd, (stats.commands.get(cmd) ?? 0) + 1);
+    switch (cmd) {
+      case "SET":
+        values.set(args[0], args[1]);
+        return "+OK\r\n";
+      case "MSET":
+        if (args.length !== 20) return "-ERR expected 10 pairs\r\n";
+        for (let i = 0; i < args.length; i += 2) values.set(args[i], args[i + 1]);
+        return "+OK\r\n";
+      case "GET": {
+        const v = values.get(args[0]);
+        return v === undefined ? "$-1\r\n" : `$${v.length}\r\n${v}\r\n`;
+      }
+      case "INCR": {
+        if (options.incrError) return `-${options.incrError}\r\n`;
+        const n = (counters.get(args[0]) ?? 0) + 1;
+        counters.set(args[0], n);
+        return `:${n}\r\n`;
+      }
+      default:
+        return `-ERR unknown command '${cmd}'\r\n`;
+    }
+  };
+  const server = fakeServer((argv, session) => {
+    if (argv[0] === "MULTI") {
+      stats.multi++;
+      session.queued = [];
+      return "+OK\r\n";
+    }
+    if (argv[0] === "EXEC") {
+      stats.exec++;
+      const queued = session.queued ?? [];
+      session.queued = null;
+      return `*${queued.length}\r\n` + queued.map(run).join("");
+    }
+    if (session.queued !== null) {
+      session.queued.push(argv);
+      return "+QUEUED\r\n";
+    }
+    return run(argv);
+  });
+  return { ...server, values, counters, stats };
+}
+
+Deno.test("bench load: INCR, MSET10 and MULTI3 against a fake server, one op each", async () => {
+  const server = fakeRedis();
+  const targets: Target[] = [{ id: 1, host: "127.0.0.1", port: server.port }];
+  const encoder = new RequestEncoder(30, 8);
+  try {
+    for (const op of ["incr", "mset10", "multi3"] as const) {
+      const before = server.state.requests;
+      const result = await runPhase({
+        targets,
+        connections: 3,
+        pipeline: 4,
+        mix: { [op]: 1 },
+        encoder,
+        warmupMs: 0,
+        stop: { kind: "ops", ops: 150 },
+      });
+      assert.deepEqual(result.errorMessages, [], op);
+      assert.equal(result.stats[op].ops, 150, op);
+      assert.equal(result.stats[op].errors, 0, op);
+      assert.equal(result.stats[op].latency.count, 150, op);
+      for (const other of OP_NAMES) if (other !== op) assert.equal(result.stats[other].ops, 0);
+      const replies = OPS[opCode(op)].replies;
+      assert.equal(server.state.requests - before, 150 * replies, `${op}: requests sent`);
+    }
+    assert.equal(server.stats.multi, 150);
+    assert.equal(server.stats.exec, 150);
+    // 150 INCRs + 150 in MULTI3s, over 30 counters.
+    assert.equal([...server.counters.values()].reduce((a, b) => a + b, 0), 300);
+    assert.ok([...server.counters.keys()].every((k) => /^ctr:[0-9]{2}$/.test(k)));
+    assert.equal(server.stats.commands.get("MSET"), 150);
+
+    // A mix of everything: every operation gets its share, and the counts add up.
+    const mixed = await runPhase({
+      targets,
+      connections: 2,
+      pipeline: 8,
+      mix: { put: 1, get: 1, incr: 1, mset10: 1, multi3: 1 },
+      encoder,
+      warmupMs: 0,
+      stop: { kind: "ops", ops: 500 },
+    });
+    assert.deepEqual(mixed.errorMessages, []);
+    const counts = OP_NAMES.map((op) => mixed.stats[op].ops);
+    assert.equal(counts.reduce((a, b) => a + b, 0), 500);
+    assert.ok(counts.every((n) => n > 30), `every operation drawn: ${counts}`);
+    assert.equal(mixed.put, mixed.stats.put);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench load: an error inside EXEC fails the MULTI3 operation once", async () => {
+  const server = fakeRedis({ incrError: "ERR value is not an integer or out of range" });
+  try {
+    const result = await runPhase({
+      targets: [{ id: 1, host: "127.0.0.1", port: server.port }],
+      connections: 2,
+      pipeline: 3,
+      mix: { multi3: 1 },
+      encoder: new RequestEncoder(10, 4),
+      warmupMs: 0,
+      stop: { kind: "ops", ops: 40 },
+    });
+    assert.equal(result.stats.multi3.ops, 0);
+    assert.equal(result.stats.multi3.errors, 40);
+    assert.deepEqual(result.errorMessages, [{
+      message: "ERR value is not an integer or out of range",
+      count: 40,
+    }]);
+    assert.equal(server.state.requests, 40 * 5);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench cli: a small real --spawn run of INCR, MSET10 and MULTI3", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
+  try {
+    const ports = freePorts(6);
+    const config = `${dir}/cluster.txt`;
+    await Deno.writeTextFile(
+      config,
+      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
+    );
+    const json = `${dir}/out.json`;
+    const r = await runCommand(Deno.execPath(), [
+      "run",
+      ...BENCH_PERMISSIONS,
+      BENCH_TS,
+      "--spawn",
+      config,
+      "--clients",
+      "3",
+      "--ops",
+      "150",
+      "--keys",
+      "200",
+      "--warmup",
+      "0.2",
+      "--mix",
+      "incr,mset10,multi3",
+      "--json",
+      json,
+    ], { timeoutMs: 120_000 });
+    const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+    assert.equal(r.code, 0, context);
+    assert.match(r.stdout, /mixes: INCR only, MSET10 only, MULTI3 only/, context);
+    for (const label of ["INCR", "MSET10", "MULTI3"]) {
+      assert.match(r.stdout, new RegExp(`^ +3  ${label} +[0-9]+ `, "m"), context);
+    }
+    const report = JSON.parse(await Deno.readTextFile(json)) as BenchReport;
+    assert.deepEqual(report.settings.mixes, [{ incr: 1 }, { mset10: 1 }, { multi3: 1 }]);
+    assert.deepEqual(report.rows.map((row) => row.op), ["incr", "mset10", "multi3"]);
+    for (const row of report.rows) {
+      assert.equal(row.ops, 150, `${row.op}: ${context}`);
+      assert.equal(row.errors, 0, `${row.op}: ${context}`);
+      assert.ok(row.opsPerSec > 0 && row.p50Ms !== null && row.p99Ms !== null, row.op);
+      assert.ok(row.p50Ms <= row.p99Ms, row.op);
+    }
+    // MULTI3 reads keys: they were written first.
+    assert.deepEqual(report.preload, { keys: 200, seconds: report.preload!.seconds, errors: 0 });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
