@@ -5,8 +5,10 @@
  * @module
  */
 import { CommandTable } from "../registry.ts";
+import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { SERVER_COMMANDS } from "./server.ts";
+import { SET_COMMANDS } from "./sets.ts";
 import { STRING_COMMANDS } from "./strings.ts";
 import { txCommands } from "./tx.ts";
 
@@ -14,6 +16,8 @@ import { txCommands } from "./tx.ts";
 export const COMMANDS: CommandTable = new CommandTable([
   ...STRING_COMMANDS,
   ...KEY_COMMANDS,
+  ...HASH_COMMANDS,
+  ...SET_COMMANDS,
   ...SERVER_COMMANDS,
   ...txCommands(() => COMMANDS),
 ]);
