@@ -13,7 +13,7 @@ import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, int, OK } from "../reply.ts";
 import { globMatch } from "../glob.ts";
 import { formatFloat, INT64_MAX, INT64_MIN, is, parseFloat64, parseInt64 } from "./args.ts";
-import { parseScan, type ScanArgs, scanPage } from "./keys.ts";
+import { parseScan, type ScanArgs, scanHash, scanPage } from "./keys.ts";
 
 /** The hash at `key`: its record, undefined when absent, null when of another type. */
 function hash(ks: KeySpace, key: ByteString): Rec<"hash"> | undefined | null {
@@ -25,6 +25,29 @@ function hashForWrite(ks: KeySpace, key: ByteString): Rec<"hash"> | null {
   const r = hash(ks, key);
   if (r !== undefined) return r;
   return ks.put(key, "hash", new Map());
+}
+
+// ---- HSCAN/SSCAN paging -------------------------------------------------------------------------
+
+/**
+ * One page of a hash-ordered scan over a collection ({@link scanPage}), made safe for large
+ * collections: scanPage (keys.ts) answers cursor 0 when it had to prune its candidates, which ends
+ * the iteration early; here the cursor is recomputed from whether any item lies beyond the page.
+ */
+export function collectionPage<T>(
+  items: Iterable<T>,
+  key: (item: T) => ByteString,
+  cursor: number,
+  count: number,
+): { next: number; page: T[] } {
+  const res = scanPage(items, key, cursor, count);
+  if (res.next !== 0 || res.page.length === 0) return res;
+  let last = 0;
+  for (const item of res.page) last = Math.max(last, scanHash(key(item)));
+  for (const item of items) {
+    if (scanHash(key(item)) > last) return { next: last + 1, page: res.page };
+  }
+  return res;
 }
 
 // ---- random choices (shared with the set commands) --------------------------------------------
@@ -226,7 +249,7 @@ function hscan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const a = parseScan(argv, 2, false);
   if (!("cursor" in (a as object))) return a as Reply;
   const args = a as ScanArgs;
-  const { next, page } = scanPage(r.v, (e) => e[0], args.cursor, args.count);
+  const { next, page } = collectionPage(r.v, (e) => e[0], args.cursor, args.count);
   const out: Reply[] = [];
   for (const [f, v] of page) {
     if (args.match !== undefined && !globMatch(args.match, f)) continue;

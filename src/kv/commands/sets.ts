@@ -13,8 +13,14 @@ import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err } from "../reply.ts";
 import { globMatch } from "../glob.ts";
 import { is, parseInt64 } from "./args.ts";
-import { parseScan, type ScanArgs, scanPage } from "./keys.ts";
-import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./hashes.ts";
+import { parseScan, type ScanArgs } from "./keys.ts";
+import {
+  collectionPage,
+  MAX_RANDOM_REPLY,
+  parseRandomCount,
+  pickDistinct,
+  randomIndex,
+} from "./hashes.ts";
 
 /** The set at `key`: its record, undefined when absent, null when of another type. */
 function set(ks: KeySpace, key: ByteString): Rec<"set"> | undefined | null {
@@ -276,7 +282,7 @@ function sscan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const a = parseScan(argv, 2, false);
   if (!("cursor" in (a as object))) return a as Reply;
   const args = a as ScanArgs;
-  const { next, page } = scanPage(r.v, (m) => m, args.cursor, args.count);
+  const { next, page } = collectionPage(r.v, (m) => m, args.cursor, args.count);
   const out = args.match === undefined
     ? page
     : page.filter((m) => globMatch(args.match as ByteString, m));
