@@ -42,8 +42,17 @@ export interface KeySpaceSnapshot {
   keys: KeyRecord[];
   version: number;
   tombFloor: number;
-  tombs: [ByteString, number][];
+  /** Present when some key removed by expiry was forgotten (see `modifiedSince`). */
+  tombTimeFloor?: number;
+  /** Deleted keys: `[key, version]`, or `[key, version, expiry]` for a key removed by expiry. */
+  tombs: ([ByteString, number] | [ByteString, number, number])[];
 }
+
+/**
+ * A deleted key, for WATCH: the version of its deletion, or for a key removed because its time
+ * passed, the version of its last write and its expiry time (it was logically gone from then).
+ */
+type Tomb = { ver: number; exp: number };
 
 /** How many deleted keys keep their deletion version for WATCH (older ones raise a floor). */
 const MAX_TOMBSTONES = 65_536;
@@ -138,6 +147,17 @@ class ExpiryHeap {
     }
   }
 
+  /** Entries with `exp <= t` (stale ones included), visiting only that part of the heap. */
+  *atOrBefore(t: number): IterableIterator<[number, ByteString]> {
+    const stack = this.#exp.length > 0 ? [0] : [];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (this.#exp[i] > t) continue;
+      yield [this.#exp[i], this.#key[i]];
+      for (const c of [2 * i + 1, 2 * i + 2]) if (c < this.#exp.length) stack.push(c);
+    }
+  }
+
   peek(): [number, ByteString] | undefined {
     return this.#exp.length === 0 ? undefined : [this.#exp[0], this.#key[0]];
   }
@@ -186,18 +206,29 @@ export class KeySpace {
   readonly #data = new Map<ByteString, Rec>();
   readonly #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
-  readonly #tombs = new Map<ByteString, number>();
-  /** Every deletion not in `#tombs` happened at or before this version. */
+  readonly #tombs = new Map<ByteString, Tomb>();
+  /** Every deletion not in `#tombs` happened at or before this version... */
   #tombFloor = 0;
+  /** ...and every expiry not in `#tombs` at or before this time. */
+  #tombTimeFloor = 0;
   /** Digest lanes over clean records, and the records whose contribution is not counted. */
   #a = 0;
   #b = 0;
   readonly #hashes = new Map<ByteString, [number, number]>();
   readonly #dirty = new Set<ByteString>();
 
-  /** Number of keys held, expired ones not yet removed included (as Redis's DBSIZE). */
+  /** Number of keys held, expired ones not yet removed included. */
   get size(): number {
     return this.#data.size;
+  }
+
+  /** Number of keys whose time has not passed at {@link now} (DBSIZE). */
+  liveSize(): number {
+    const expired = new Set<ByteString>();
+    for (const [exp, key] of this.#expiry.atOrBefore(this.now)) {
+      if (this.#data.get(key)?.exp === exp) expired.add(key);
+    }
+    return this.#data.size - expired.size;
   }
 
   /** Number of keys with an expiry time. */
@@ -211,7 +242,7 @@ export class KeySpace {
   get(key: ByteString): Rec | undefined {
     const r = this.#data.get(key);
     if (r === undefined || r.exp === 0 || r.exp > this.now) return r;
-    if (this.writing) this.delete(key);
+    if (this.writing) this.#remove(key, r);
     return undefined;
   }
 
@@ -249,17 +280,26 @@ export class KeySpace {
   /** Deletes `key`; true if it existed (expired or not). */
   delete(key: ByteString): boolean {
     this.#assertWriting();
-    if (!this.#data.has(key)) return false;
+    const r = this.#data.get(key);
+    if (r === undefined) return false;
+    this.#remove(key, r);
+    return true;
+  }
+
+  /** Removes `key`'s record, leaving a tomb (an expired key's says when it was gone). */
+  #remove(key: ByteString, r: Rec): void {
+    this.#assertWriting();
     this.#forget(key);
     this.#data.delete(key);
     this.#tombs.delete(key);
-    this.#tombs.set(key, this.version);
+    const expired = r.exp !== 0 && r.exp <= this.now;
+    this.#tombs.set(key, expired ? { ver: r.ver, exp: r.exp } : { ver: this.version, exp: 0 });
     if (this.#tombs.size > MAX_TOMBSTONES) {
-      const [oldest, ver] = this.#tombs.entries().next().value!;
+      const [oldest, tomb] = this.#tombs.entries().next().value!;
       this.#tombs.delete(oldest);
-      this.#tombFloor = Math.max(this.#tombFloor, ver);
+      this.#tombFloor = Math.max(this.#tombFloor, tomb.ver);
+      this.#tombTimeFloor = Math.max(this.#tombTimeFloor, tomb.exp);
     }
-    return true;
   }
 
   /** Sets (ms since the epoch) or clears (0) the expiry of an existing key. */
@@ -285,6 +325,9 @@ export class KeySpace {
     this.#assertWriting();
     this.#data.clear();
     this.#expiry.clear();
+    for (const t of this.#tombs.values()) {
+      this.#tombTimeFloor = Math.max(this.#tombTimeFloor, t.exp);
+    }
     this.#tombs.clear();
     this.#tombFloor = this.version;
     this.#hashes.clear();
@@ -293,15 +336,21 @@ export class KeySpace {
     this.#b = 0;
   }
 
-  /** True when `key` was modified (or deleted) after version `since` (WATCH). */
-  modifiedSince(key: ByteString, since: number): boolean {
+  /**
+   * True when `key` was modified (or deleted) after version `since`, watched at time `at`
+   * (WATCH). A key whose time passed after `at` counts as modified (Redis's rule); one that had
+   * already expired at `at` and was not written since counts as unchanged (it was absent then
+   * and is now).
+   */
+  modifiedSince(key: ByteString, since: number, at = Infinity): boolean {
     const r = this.#data.get(key);
     if (r !== undefined) {
-      if (r.exp !== 0 && r.exp <= this.now) return true; // expired since: Redis counts it
-      return r.ver > since;
+      if (r.ver > since) return true;
+      return r.exp !== 0 && r.exp > at && r.exp <= this.now;
     }
     const tomb = this.#tombs.get(key);
-    return tomb !== undefined ? tomb > since : this.#tombFloor > since;
+    if (tomb === undefined) return this.#tombFloor > since || this.#tombTimeFloor > at;
+    return tomb.ver > since || (tomb.exp !== 0 && tomb.exp > at);
   }
 
   /** Every live key, in the (replica-independent) order of the map. */
@@ -333,7 +382,7 @@ export class KeySpace {
       if (next === null || next > this.now) break;
       const [, key] = this.#expiry.peek()!;
       this.#expiry.pop();
-      this.delete(key);
+      this.#remove(key, this.#data.get(key)!);
       gone.push(key);
     }
     return gone;
@@ -378,7 +427,12 @@ export class KeySpace {
       keys,
       version: this.version,
       tombFloor: this.#tombFloor,
-      tombs: [...this.#tombs],
+      ...(this.#tombTimeFloor > 0 ? { tombTimeFloor: this.#tombTimeFloor } : {}),
+      tombs: [...this.#tombs].map(([k, t]) =>
+        t.exp === 0
+          ? [k, t.ver] as [ByteString, number]
+          : [k, t.ver, t.exp] as [ByteString, number, number]
+      ),
     };
   }
 
@@ -393,7 +447,10 @@ export class KeySpace {
     this.writing = writing;
     this.version = num(s.version);
     this.#tombFloor = num(s.tombFloor);
-    for (const [k, ver] of s.tombs) this.#tombs.set(str(k), num(ver));
+    this.#tombTimeFloor = s.tombTimeFloor === undefined ? 0 : num(s.tombTimeFloor);
+    for (const [k, ver, exp] of s.tombs) {
+      this.#tombs.set(str(k), { ver: num(ver), exp: exp === undefined ? 0 : num(exp) });
+    }
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;

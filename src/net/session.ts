@@ -11,7 +11,7 @@
  */
 import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
-import { encodeExec } from "../kv/commands/tx.ts";
+import { encodeExec, type WatchMark } from "../kv/commands/tx.ts";
 import { arityOk, type CommandSpec } from "../kv/registry.ts";
 import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
 import { byteStringToUtf8 } from "../kv/bytes.ts";
@@ -76,7 +76,7 @@ function outcomeReply(outcome: Outcome): Reply {
 
 /** The keys WATCHed for one transaction, with the versions their WATCH reads returned. */
 class WatchSet {
-  readonly keys = new Map<ByteString, number>();
+  readonly keys = new Map<ByteString, WatchMark>();
   /** WATCH reads not answered yet. */
   pending = 0;
   /** A WATCH read failed (e.g. NOQUORUM): the transaction must not run. */
@@ -293,8 +293,9 @@ export class Session {
     const set = this.#watches;
     set.pending++;
     this.#submit({ op: { argv: ["__VERSION"], time: this.#host.now() } }, (reply) => {
-      if (typeof reply === "number") {
-        for (const k of keys) if (!set.keys.has(k)) set.keys.set(k, reply);
+      if (Array.isArray(reply) && typeof reply[0] === "number" && typeof reply[1] === "number") {
+        const mark = { version: reply[0], time: reply[1] };
+        for (const k of keys) if (!set.keys.has(k)) set.keys.set(k, mark);
         respond(OK);
       } else {
         set.failed = true; // EXEC will not run blind: it aborts like a changed key

@@ -53,7 +53,9 @@ export const LAMPORTKV_FAMILIES: readonly Family[] = [
   "strings",
   "keys",
   "expiry",
+  "hashes",
   "lists",
+  "sets",
   "tx",
 ];
 

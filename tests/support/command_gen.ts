@@ -380,7 +380,26 @@ export class CommandGenerator {
       this.#index++;
       return scan.make(this);
     }
-    return { kind: "commands", commands: [this.#single()] };
+    const one = this.#single();
+    return { kind: "commands", commands: [one, ...this.#expiredProbes([one])] };
+  }
+
+  /**
+   * `EXISTS key` after each SET with an absolute expiry time: when that time is past, Redis keeps
+   * the expired key (and counts it in DBSIZE) until its expiry cycle or an access removes it,
+   * while lamportkv never counts a key whose time has passed. The probe makes Redis remove it at
+   * once, so that a later DBSIZE compares exactly.
+   */
+  #expiredProbes(cmds: readonly GenCommand[]): GenCommand[] {
+    const out: GenCommand[] = [];
+    for (const c of cmds) {
+      const [name, key] = c.argv;
+      if (name?.toLowerCase() !== "set" || key === undefined) continue;
+      if (!c.argv.slice(3).some((a) => /^(ex|px)at$/i.test(a))) continue;
+      out.push({ argv: ["EXISTS", key], check: EXACT, family: c.family });
+      this.#index++;
+    }
+    return out;
   }
 
   /**
@@ -443,6 +462,7 @@ export class CommandGenerator {
     }
     if (r.chance(0.12)) add([this.name("DISCARD")]);
     else add([this.name("EXEC")], { kind: "exec", items: queued });
+    commands.push(...this.#expiredProbes(commands));
     return { kind: "commands", commands };
   }
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { ClientTag, Reply } from "../../src/core/types.ts";
 import { CLIENT_RESULT_WINDOW, KvStore } from "../../src/kv/store.ts";
-import { encodeExec } from "../../src/kv/commands/tx.ts";
+import { encodeExec, type WatchMark } from "../../src/kv/commands/tx.ts";
 import { byteStringToUtf8, concatBytes, utf8ToByteString } from "../../src/kv/bytes.ts";
 
 /** Applies a command line at time `time` (ms). */
@@ -16,6 +16,12 @@ function run(kv: KvStore, argv: string[], time = 1_000, tag?: ClientTag): Reply 
 }
 
 const OK = { ok: "OK" };
+
+/** What a WATCH reads: the key space version and time at its place in the order. */
+function mark(kv: KvStore): WatchMark {
+  const [version, time] = run(kv, ["__VERSION"]) as number[];
+  return { version, time };
+}
 
 Deno.test("kv: SET, GET, EXISTS, DEL and the lamportkv aliases", () => {
   const kv = new KvStore();
@@ -225,7 +231,7 @@ Deno.test("kv: RENAME, RENAMENX, TYPE, FLUSHALL", () => {
 Deno.test("kv: a transaction is one operation; WATCH aborts it if a key changed after", () => {
   const kv = new KvStore();
   run(kv, ["SET", "balance", "10"]);
-  const since = run(kv, ["__VERSION"]) as number;
+  const since = mark(kv);
   const tx = encodeExec([["balance", since]], [["DECRBY", "balance", "3"], ["INCR", "other"], [
     "HSET",
     "balance",
@@ -236,17 +242,28 @@ Deno.test("kv: a transaction is one operation; WATCH aborts it if a key changed 
     err: "WRONGTYPE Operation against a key holding the wrong kind of value",
   }]);
   // Someone else changes the key after our WATCH: EXEC answers a null array, nothing applied.
-  const since2 = run(kv, ["__VERSION"]) as number;
+  const since2 = mark(kv);
   run(kv, ["SET", "balance", "100"]);
   assert.deepEqual(run(kv, encodeExec([["balance", since2]], [["INCR", "balance"]])), {
     nil: "array",
   });
   assert.equal(run(kv, ["GET", "balance"]), "100");
   // A key deleted after WATCH counts as modified too; one never touched does not.
-  const since3 = run(kv, ["__VERSION"]) as number;
+  const since3 = mark(kv);
   run(kv, ["DEL", "balance"]);
   assert.deepEqual(run(kv, encodeExec([["balance", since3]], [])), { nil: "array" });
   assert.deepEqual(run(kv, encodeExec([["untouched", since3]], [["INCR", "x"]])), [1]);
+  // A key already expired when watched, and gone since, is unchanged (Redis's rule); one that
+  // expires after its WATCH counts as modified.
+  run(kv, ["SET", "gone", "v", "PXAT", "500"], 1_000);
+  const expiredAtWatch = mark(kv);
+  run(kv, ["__EXPIRE", "10"], 2_000);
+  assert.deepEqual(run(kv, encodeExec([["gone", expiredAtWatch]], [["INCR", "y"]]), 3_000), [1]);
+  run(kv, ["SET", "soon", "v", "PX", "1000"], 3_000);
+  const beforeExpiry = mark(kv);
+  assert.deepEqual(run(kv, encodeExec([["soon", beforeExpiry]], [["INCR", "y"]]), 5_000), {
+    nil: "array",
+  });
 });
 
 Deno.test("kv: a retried tagged write is applied once and answered the same", () => {
@@ -298,7 +315,7 @@ Deno.test("kv: snapshot and restore keep every type, expiry, versions and the di
   run(kv, ["RPUSH", "l", "a", "b", "c"]);
   run(kv, ["SADD", "st", "x", "y"]);
   run(kv, ["INCR", "n"], 1, { client: "c", seq: 3 });
-  const since = run(kv, ["__VERSION"]) as number;
+  const since = mark(kv);
   const copy = new KvStore();
   copy.restore(JSON.parse(JSON.stringify(kv.snapshot())));
   assert.equal(copy.digest(), kv.digest());

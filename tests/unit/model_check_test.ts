@@ -65,7 +65,10 @@ Deno.test("model check: transactions are atomic; error replies are compared too"
   ok([op(1, 0, 1, ["HSET", "h", "f", "v"], 1), op(1, 2, 3, ["GET", "h"], wrongType)]);
   bad([op(1, 0, 1, ["HSET", "h", "f", "v"], 1), op(1, 2, 3, ["GET", "h"], null)]);
   assert.throws(
-    () => checkModelLinearizable([op(1, 0, 1, encodeExec([["a", 1]], [["INCR", "a"]]), [1])]),
+    () =>
+      checkModelLinearizable([
+        op(1, 0, 1, encodeExec([["a", { version: 1, time: 0 }]], [["INCR", "a"]]), [1]),
+      ]),
     TypeError,
   );
 });

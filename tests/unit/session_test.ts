@@ -205,7 +205,7 @@ Deno.test("session: a pipelined EXEC waits for the WATCH read before it is order
   host.release();
   assert.equal(host.submitted.length, 2);
   const exec = host.submitted[1].op.argv;
-  assert.deepEqual(exec.slice(0, 4), ["__EXEC", "1", "k", "0"]);
+  assert.deepEqual(exec.slice(0, 4), ["__EXEC", "1", "k", "0@1000000"]);
   host.release();
   // In callback order: MULTI and SET answer at once, WATCH when its read returns, then EXEC.
   assert.deepEqual(replies, [OK, { ok: "QUEUED" }, OK, [OK]]);

@@ -5,9 +5,11 @@
  * @module
  */
 import { CommandTable } from "../registry.ts";
+import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
 import { SERVER_COMMANDS } from "./server.ts";
+import { SET_COMMANDS } from "./sets.ts";
 import { STRING_COMMANDS } from "./strings.ts";
 import { txCommands } from "./tx.ts";
 
@@ -16,6 +18,8 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...STRING_COMMANDS,
   ...KEY_COMMANDS,
   ...LIST_COMMANDS,
+  ...HASH_COMMANDS,
+  ...SET_COMMANDS,
   ...SERVER_COMMANDS,
   ...txCommands(() => COMMANDS),
 ]);

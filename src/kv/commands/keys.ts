@@ -59,7 +59,7 @@ function keys({ ks }: ApplyContext, argv: ByteString[]): Reply {
 }
 
 function dbsize({ ks }: ApplyContext): Reply {
-  return ks.size;
+  return ks.liveSize();
 }
 
 function flushall({ ks }: ApplyContext, argv: ByteString[]): Reply {
@@ -124,26 +124,31 @@ export function scanPage<T>(
 ): { next: number; page: T[] } {
   const picked: { h: number; item: T }[] = [];
   let limit = Infinity; // the largest hash still wanted once `count` items are picked
+  let dropped = false; // an item at or after the cursor was left for a later page
   for (const item of items) {
     const h = scanHash(key(item));
-    if (h < cursor || h > limit) continue;
+    if (h < cursor) continue;
+    if (h > limit) {
+      dropped = true;
+      continue;
+    }
     picked.push({ h, item });
     if (picked.length > 4 * count + 64) {
       picked.sort((a, b) => a.h - b.h);
       limit = picked[count - 1].h;
       let keep = count;
       while (keep < picked.length && picked[keep].h === limit) keep++;
+      if (keep < picked.length) dropped = true;
       picked.length = keep;
     }
   }
   picked.sort((a, b) => a.h - b.h);
-  if (picked.length <= count) return { next: 0, page: picked.map((p) => p.item) };
-  const last = picked[count - 1].h;
-  let keep = count;
+  if (picked.length <= count && !dropped) return { next: 0, page: picked.map((p) => p.item) };
+  const last = picked[Math.min(count, picked.length) - 1].h;
+  let keep = Math.min(count, picked.length);
   while (keep < picked.length && picked[keep].h === last) keep++;
-  const more = keep < picked.length;
   const page = picked.slice(0, keep).map((p) => p.item);
-  return { next: more ? last + 1 : 0, page };
+  return { next: last + 1, page };
 }
 
 function scan({ ks }: ApplyContext, argv: ByteString[]): Reply {

@@ -3,12 +3,13 @@
  * MULTI and EXEC and, at EXEC, sends one operation:
  *
  * ```text
- * __EXEC <n-watched> <key> <since>... <argc> <arg>... <argc> <arg>...
+ * __EXEC <n-watched> <key> <version>@<time>... <argc> <arg>... <argc> <arg>...
  * ```
  *
- * Each watched key comes with the key space version read by its WATCH (a read at its place in the
- * order, `__VERSION`); if any watched key was modified after it, EXEC answers a null array and
- * changes nothing.
+ * Each watched key comes with the key space version and time read by its WATCH (a read at its
+ * place in the order, `__VERSION`); if any watched key was modified after it, EXEC answers a null
+ * array and changes nothing. As in Redis, a key that had already expired when it was watched and
+ * is gone by EXEC counts as unchanged; one that expires after its WATCH counts as modified.
  * Otherwise every queued command is applied in turn at this one place in the order (all of them,
  * isolated) and EXEC answers the array of their replies, errors included, as Redis does.
  *
@@ -18,13 +19,19 @@ import type { ByteString, Reply } from "../../core/types.ts";
 import { type ApplyContext, arityOk, type CommandSpec, type CommandTable } from "../registry.ts";
 import { E, err, NIL_ARRAY } from "../reply.ts";
 
-/** Builds the `__EXEC` argument vector from the watched `[key, since]`s and queued commands. */
+/** Where a WATCH read the key space: its version and time. */
+export interface WatchMark {
+  version: number;
+  time: number;
+}
+
+/** Builds the `__EXEC` argument vector from the watched keys and the queued commands. */
 export function encodeExec(
-  watched: readonly [ByteString, number][],
+  watched: readonly [ByteString, WatchMark][],
   queued: readonly ByteString[][],
 ): ByteString[] {
   const argv: ByteString[] = ["__EXEC", String(watched.length)];
-  for (const [key, since] of watched) argv.push(key, String(since));
+  for (const [key, m] of watched) argv.push(key, `${m.version}@${m.time}`);
   for (const cmd of queued) argv.push(String(cmd.length), ...cmd);
   return argv;
 }
@@ -32,16 +39,18 @@ export function encodeExec(
 /** Splits an `__EXEC` argument vector; null if malformed. */
 export function decodeExec(
   argv: readonly ByteString[],
-): { watched: [ByteString, number][]; queued: ByteString[][] } | null {
+): { watched: [ByteString, WatchMark][]; queued: ByteString[][] } | null {
   const num = (s: ByteString | undefined) =>
     s !== undefined && /^[0-9]{1,15}$/.test(s) ? Number(s) : -1;
   const nw = num(argv[1]);
   if (nw < 0 || 2 + 2 * nw > argv.length) return null;
-  const watched: [ByteString, number][] = [];
+  const watched: [ByteString, WatchMark][] = [];
   for (let k = 0; k < nw; k++) {
-    const since = num(argv[3 + 2 * k]);
-    if (since < 0) return null;
-    watched.push([argv[2 + 2 * k], since]);
+    const [v, t] = (argv[3 + 2 * k] ?? "").split("@");
+    const version = num(v);
+    const time = num(t);
+    if (version < 0 || time < 0) return null;
+    watched.push([argv[2 + 2 * k], { version, time }]);
   }
   const queued: ByteString[][] = [];
   let i = 2 + 2 * nw;
@@ -59,7 +68,9 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
   const exec = (ctx: ApplyContext, argv: ByteString[]): Reply => {
     const tx = decodeExec(argv);
     if (tx === null) return E.SYNTAX;
-    for (const [key, since] of tx.watched) if (ctx.ks.modifiedSince(key, since)) return NIL_ARRAY;
+    for (const [key, mark] of tx.watched) {
+      if (ctx.ks.modifiedSince(key, mark.version, mark.time)) return NIL_ARRAY;
+    }
     const replies: Reply[] = [];
     for (const cmd of tx.queued) {
       const spec = table().get(cmd[0]);
@@ -78,7 +89,7 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
       keys: [0, 0, 0],
       group: "transactions",
       summary: "Internal: a whole MULTI/EXEC transaction as one operation.",
-      syntax: "n-watched [key since ...] [argc arg ...] ...",
+      syntax: "n-watched [key version@time ...] [argc arg ...] ...",
       since: "lamportkv 2",
       apply: exec,
       internal: true,
@@ -89,10 +100,10 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
       flags: ["readonly", "fast"],
       keys: [0, 0, 0],
       group: "transactions",
-      summary: "Internal: the key space version at this place in the order (for WATCH).",
+      summary: "Internal: the key space version and time at this place in the order (WATCH).",
       syntax: "",
       since: "lamportkv 2",
-      apply: (ctx) => ctx.ks.version,
+      apply: (ctx) => [ctx.ks.version, ctx.ks.now],
       internal: true,
     },
   ];
