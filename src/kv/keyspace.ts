@@ -320,16 +320,23 @@ export class KeySpace {
     if ((v.size ?? v.length) === 0) this.delete(key);
   }
 
-  /** Removes every key. */
+  /**
+   * Removes every key (FLUSHALL). As in Redis, WATCH sees only the keys that existed as modified:
+   * each gets a tomb, up to the tomb limit; beyond it, every watch before now counts as modified.
+   */
   clear(): void {
     this.#assertWriting();
+    if (this.#data.size + this.#tombs.size <= MAX_TOMBSTONES) {
+      for (const [key, r] of [...this.#data]) this.#remove(key, r);
+    } else {
+      for (const t of this.#tombs.values()) {
+        this.#tombTimeFloor = Math.max(this.#tombTimeFloor, t.exp);
+      }
+      this.#tombs.clear();
+      this.#tombFloor = this.version;
+    }
     this.#data.clear();
     this.#expiry.clear();
-    for (const t of this.#tombs.values()) {
-      this.#tombTimeFloor = Math.max(this.#tombTimeFloor, t.exp);
-    }
-    this.#tombs.clear();
-    this.#tombFloor = this.version;
     this.#hashes.clear();
     this.#dirty.clear();
     this.#a = 0;
@@ -441,10 +448,13 @@ export class KeySpace {
     if (!s || !Array.isArray(s.keys) || !Array.isArray(s.tombs)) {
       throw new TypeError("malformed key space snapshot");
     }
-    const writing = this.writing;
-    this.writing = true;
-    this.clear();
-    this.writing = writing;
+    this.#data.clear();
+    this.#expiry.clear();
+    this.#tombs.clear();
+    this.#hashes.clear();
+    this.#dirty.clear();
+    this.#a = 0;
+    this.#b = 0;
     this.version = num(s.version);
     this.#tombFloor = num(s.tombFloor);
     this.#tombTimeFloor = s.tombTimeFloor === undefined ? 0 : num(s.tombTimeFloor);
