@@ -99,7 +99,9 @@ async function writeWithExpiry(cluster: TestCluster, rng: Prng): Promise<number>
           case 3: {
             const set = await send(["SET", key, "v"]);
             expectOk(set.reply, set.what);
-            const exp = await send(["PEXPIRE", key, String(rng.int(100, 1500))]);
+            const exp = await send(
+              rng.chance(0.5) ? ["EXPIRE", key, "1"] : ["PEXPIRE", key, String(rng.int(100, 1500))],
+            );
             assert.equal(exp.reply, 1, `${exp.what} answered ${showReply(exp.reply)}`);
             break;
           }
