@@ -309,7 +309,10 @@ export class ReplicaHost {
 
   /**
    * Expired keys are removed through the order: the lowest-id member of a normal view sends one
-   * `__EXPIRE` operation when a key's time has passed by its clock (reads already hide such keys).
+   * `__EXPIRE` operation when a key's time has passed by max(ordered time, its clock), the time
+   * reads compare TTLs with (reads already hide such keys). The ordered time matters when it runs
+   * ahead of this replica's clock (another replica's clock is ahead): the keys' expiry times are
+   * then ahead too, and this clock alone would not reach them until it caught up.
    */
   #maybeSweep(): void {
     if (this.#sweeping || this.#state !== "started") return;
@@ -318,7 +321,7 @@ export class ReplicaHost {
     const members = this.#replica.status().members;
     if (Math.min(...members) !== this.id) return;
     const next = this.#store.keyspace.nextExpiry();
-    if (next === null || next > this.#now()) return;
+    if (next === null || next > Math.max(this.#now(), this.#store.time)) return;
     this.#sweeping = true;
     const requestId = this.#nextRequestId++;
     this.#pending.set(requestId, () => (this.#sweeping = false));

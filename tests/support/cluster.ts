@@ -437,6 +437,12 @@ export interface ClusterOptions {
   replicas: 3 | 5;
   /** Extra arguments for every replica after `<id> <config>` (e.g. `["--verbose"]`). */
   extraArgs?: string[];
+  /**
+   * Extra arguments for replica `id` only, after {@link extraArgs} (e.g. a skewed clock on one
+   * replica: `(id) => id === 3 ? ["--clock-offset-ms=300000"] : []`). Used on every start of
+   * that replica, restarts included.
+   */
+  argsFor?: (id: number) => string[];
   /** Deadline for all replicas to be ready and answer INFO (default 30 000 ms). */
   startTimeoutMs?: number;
   /** Also wait until every replica is normal in one view of all replicas (default true). */
@@ -496,6 +502,8 @@ export class TestCluster {
   readonly config: ClusterConfig;
   /** Extra arguments every replica gets. */
   readonly extraArgs: readonly string[];
+  /** Extra arguments of one replica (after {@link extraArgs}); see {@link ClusterOptions.argsFor}. */
+  readonly argsFor: (id: number) => readonly string[];
   /** Every output line of every replica, in arrival order. */
   readonly logs: LogLine[] = [];
   readonly #procs = new Map<number, Running>();
@@ -507,7 +515,7 @@ export class TestCluster {
 
   /**
    * Use {@link startCluster}. `listenPeerPorts` (proxy mode): the private peer port of each
-   * replica, passed as `--listen-peer-port`.
+   * replica, passed as `--listen-peer-port`. `argsFor`: extra arguments of one replica.
    */
   constructor(
     dir: string,
@@ -515,12 +523,14 @@ export class TestCluster {
     config: ClusterConfig,
     extraArgs: string[],
     listenPeerPorts?: ReadonlyMap<number, number>,
+    argsFor: (id: number) => readonly string[] = () => [],
   ) {
     this.dir = dir;
     this.configPath = configPath;
     this.config = config;
     this.extraArgs = extraArgs;
     this.#listenPeerPorts = listenPeerPorts;
+    this.argsFor = argsFor;
   }
 
   /** Whether the replicas' peer ports are behind fault proxies (`proxy: true`). */
@@ -601,7 +611,7 @@ export class TestCluster {
     if (this.#listenPeerPorts !== undefined) {
       args.push("--listen-peer-port", String(this.listenPeerPort(id)));
     }
-    return [...args, ...this.extraArgs];
+    return [...args, ...this.extraArgs, ...this.argsFor(id)];
   }
 
   /** Adds a harness line to the log. */
@@ -968,6 +978,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     parseConfig(text, configPath),
     options.extraArgs ?? [],
     listenPeerPorts,
+    options.argsFor,
   );
   try {
     if (proxy) cluster.startProxies();
