@@ -552,17 +552,17 @@ Deno.test("runRepl: any command passes through; replies of every shape; MULTI/EX
       "",
     ]);
     const sent = server.argvs.map((a) => a[0]);
-    // Server commands and unknown names (LPUSH is not in this registry) go as they are.
+    // Data commands go as REQ (exactly once); server commands and unknown names as they are.
     assert.deepEqual(sent, [
       "PING",
       "REQ",
       "REQ",
-      "lpush",
+      "REQ",
       ...["REQ", "REQ", "REQ"],
       "multi",
       "REQ",
       "REQ",
-      "lpush",
+      "REQ",
       "REQ",
       "exec",
       "frob",
