@@ -34,6 +34,7 @@ import { LamportClock } from "./clock.ts";
 import { DeliveredLog } from "./delivered_log.ts";
 import { FailureDetector } from "./failure_detector.ts";
 import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
+import { DivergenceDetector } from "./divergence.ts";
 import { planView, ReportConflict } from "./view_change.ts";
 import type {
   AckVector,
@@ -99,6 +100,9 @@ export function timingsForSuspicion(
   };
 }
 
+/** Deliveries between the checkpoints whose digests replicas compare, by default. */
+export const DEFAULT_CHECKPOINT_EVERY = 1000;
+
 /** Deliveries between snapshots by default (also the default of entries retained in memory). */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
@@ -155,6 +159,8 @@ export class Replica {
   readonly #machine: StateMachine;
   readonly #opt: typeof DEFAULTS & { retainEntries: number };
   readonly #detector: FailureDetector;
+  readonly #divergence: DivergenceDetector;
+  #divergenceReported = false;
 
   #now = 0;
   readonly #clock = new LamportClock();
@@ -232,6 +238,10 @@ export class Replica {
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
     };
     this.#detector = new FailureDetector(this.id, replicas, this.#opt.suspectTicks);
+    this.#divergence = new DivergenceDetector(
+      this.id,
+      options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY,
+    );
     this.#log = new DeliveredLog(this.#opt.retainEntries);
     if (options.recovered) this.#recover(options.recovered);
   }
@@ -268,6 +278,11 @@ export class Replica {
         break;
     }
     this.#deliverReady(out);
+    const diverged = this.#divergence.diverged;
+    if (diverged !== null && !this.#divergenceReported) {
+      this.#divergenceReported = true;
+      out.push({ type: "diverged", ...diverged });
+    }
     return out;
   }
 
@@ -336,6 +351,9 @@ export class Replica {
           return `answers probe round ${msg.round}, we sent up to ${this.#probeRound}`;
         }
         return null;
+      case "checkpoint":
+        return number(msg.index, "index", 1) ??
+          (/^[0-9a-f]{16}$/.test(msg.digest) ? null : "digest is not 16 hex digits");
       case "propose":
         return this.#checkProposal(from, msg.view, msg.members) ??
           number(msg.delivered, "delivered", 0);
@@ -489,7 +507,19 @@ export class Replica {
     if (this.#reads.length > 0 && this.#now - this.#probeSentAt >= PROBE_RETRY_TICKS) {
       this.#probeNeeded = true;
     }
-    if (this.#now % this.#opt.heartbeatTicks === 0) this.#broadcastAck(out);
+    if (this.#now % this.#opt.heartbeatTicks === 0) {
+      this.#broadcastAck(out);
+      const cp = this.#divergence.latest();
+      if (cp !== null && this.#state === "normal") {
+        const msg: PeerMessage = {
+          type: "checkpoint",
+          view: this.#view,
+          ts: this.#clock.tick(),
+          ...cp,
+        };
+        this.#sendTo(this.#others(), msg, out);
+      }
+    }
     this.#expireRequests(out);
     this.#checkQuorum(out);
     this.#driveViewChange(out);
@@ -607,6 +637,11 @@ export class Replica {
       case "probe-ack":
         if (this.#servesViewWith(from, msg.view)) {
           this.#probeAcked.set(from, Math.max(this.#probeAcked.get(from) ?? 0, msg.round));
+        }
+        return;
+      case "checkpoint":
+        if (this.#servesViewWith(from, msg.view)) {
+          this.#divergence.report(from, msg.index, msg.digest, this.#members);
         }
         return;
       case "propose":
@@ -739,6 +774,7 @@ export class Replica {
     this.#log.append(entry);
     const result = this.#machine.apply(entry.cmd);
     out.push({ type: "deliver", index: this.#delivered, entry, result });
+    this.#divergence.delivered(this.#delivered, () => this.#machine.digest(), this.#members);
     this.#sinceSnapshot += 1;
     if (entry.origin === this.id) {
       const key = pendingKey(entry);
@@ -1019,6 +1055,7 @@ export class Replica {
   /** Replaces the state machine, the delivered point and the retained log by `s`. */
   #restoreSnapshot(s: Snapshot): void {
     this.#machine.restore(s.state);
+    this.#divergence.reset();
     this.#last = s.last;
     this.#log.resetTo(s.index);
   }

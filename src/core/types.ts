@@ -148,7 +148,9 @@ export type PeerMessage =
   /** A replica places local reads: answer if you are normal in `view` (batched per turn). */
   | { type: "probe"; view: number; ts: number; round: number }
   /** The answer to a probe, sent only by a member normal in `view`. */
-  | { type: "probe-ack"; view: number; ts: number; round: number };
+  | { type: "probe-ack"; view: number; ts: number; round: number }
+  /** The sender's latest checkpoint: its state's digest at delivered index `index` (heartbeat). */
+  | { type: "checkpoint"; view: number; ts: number; index: number; digest: string };
 
 /** Why a client request failed. */
 export type ErrorCode =
@@ -246,7 +248,12 @@ export type Action =
    * A message from `peer` failed validation (`Replica.check`): it and the rest of its batch
    * were not processed. Close the connection it came on (log `reason`); the core is unchanged.
    */
-  | { type: "reject"; peer: ReplicaId; reason: string };
+  | { type: "reject"; peer: ReplicaId; reason: string }
+  /**
+   * This replica's state differs from the one a majority of its view reported at the same
+   * delivered index: it must stop serving (and say so loudly). Emitted once; final.
+   */
+  | { type: "diverged"; index: number; mine: string; majority: string; agreeing: ReplicaId[] };
 
 /** Tunables of the core, all in ticks. */
 export interface ReplicaOptions {
@@ -262,6 +269,11 @@ export interface ReplicaOptions {
   suspectTicks?: number;
   /** Ticks a view change may take before it is retried with a higher number (default 50). */
   viewChangeTimeoutTicks?: number;
+  /**
+   * Deliveries between checkpoints whose digests replicas compare (default 1,000; 0: never). A
+   * replica whose digest differs from the one a majority reported stops (`diverged` action).
+   */
+  checkpointEvery?: number;
   /** Ticks a request waits for a view before it is answered NOQUORUM (default 200 = 2 s). */
   noQuorumTicks?: number;
   /** Delivered entries kept in memory for lagging members (default: `snapshotEvery`, else 10,000). */

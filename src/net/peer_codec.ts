@@ -93,6 +93,8 @@ function messageToWire(msg: PeerMessage): unknown {
     case "probe":
     case "probe-ack":
       return { type, view, ts, round: msg.round };
+    case "checkpoint":
+      return { type, view, ts, index: msg.index, digest: msg.digest };
   }
 }
 
@@ -256,6 +258,7 @@ const MESSAGE_FIELDS: Record<PeerMessage["type"], readonly string[]> = {
   commit: ["view", "ts"],
   probe: ["view", "ts", "round"],
   "probe-ack": ["view", "ts", "round"],
+  checkpoint: ["view", "ts", "index", "digest"],
 };
 
 /** Every field some message type has (a field outside it is reported before the type). */
@@ -312,6 +315,14 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
     case "probe":
     case "probe-ack": {
       return { type, ...common(), round: integer(o.round, at("round"), 1) };
+    }
+    case "checkpoint": {
+      return {
+        type,
+        ...common(),
+        index: integer(o.index, at("index"), 1),
+        digest: string(o.digest, at("digest")),
+      };
     }
     default:
       return fail(at("type"), `unknown message type ${describe(type)}`);

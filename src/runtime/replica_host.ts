@@ -399,6 +399,18 @@ export class ReplicaHost {
           // Peer input the core refused: close the connection it came on (logged there).
           this.#peerServer.disconnect(action.peer, action.reason);
           break;
+        case "diverged": {
+          // Our state differs from the majority's at the same index: never serve it.
+          const error = new Error(
+            `DIVERGED: at delivered index ${action.index} this replica's state digest is ` +
+              `${action.mine}, replicas ${action.agreeing.join(", ")} have ${action.majority}; ` +
+              "stopping. Move this replica's data directory away and restart it: it rejoins " +
+              "with a copy of the others' state.",
+          );
+          this.#log(`fatal: ${error.message}`);
+          this.stop().catch(() => {}).finally(() => this.#onFatal(error));
+          return;
+        }
         case "deliver":
           if (this.#verbose) {
             const { entry, index, result } = action;

@@ -282,6 +282,8 @@ class Simulation {
       new Replica({
         id,
         replicas: this.ids,
+        // Compare digests often, so that any false divergence would show in the simulation.
+        checkpointEvery: 5,
         retainEntries: this.options.retainEntries,
         snapshotEvery: this.options.snapshotEvery,
         recovered,
@@ -684,6 +686,9 @@ class Simulation {
       } else if (action.type === "reject") {
         // Every simulated peer is correct: a refused message is a bug of the validation.
         throw new Error(`replica ${id} refused a message of ${action.peer}: ${action.reason}`);
+      } else if (action.type === "diverged") {
+        // Every simulated replica applies the same operations: a divergence is a bug.
+        throw new Error(`replica ${id} diverged: ${JSON.stringify(action)}`);
       } else {
         const { entry } = action;
         this.deliveriesOf(id).push({

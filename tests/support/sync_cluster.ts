@@ -21,6 +21,8 @@ export class SyncCluster {
   readonly stores = new Map<ReplicaId, KvStore>();
   /** Replies received, by replica then request id. */
   readonly replies = new Map<ReplicaId, Map<number, Extract<Action, { type: "reply" }>>>();
+  /** `diverged` actions, by replica. */
+  readonly diverged = new Map<ReplicaId, Extract<Action, { type: "diverged" }>>();
   readonly #inFlight: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[] = [];
   readonly #isolated = new Set<ReplicaId>();
 
@@ -41,6 +43,7 @@ export class SyncCluster {
     for (const a of actions) {
       if (a.type === "send") this.#inFlight.push({ from: id, to: a.to, msg: a.msg });
       if (a.type === "reply") this.replies.get(id)!.set(a.id, a);
+      if (a.type === "diverged") this.diverged.set(id, a);
       if (a.type === "persist") persisted += 1;
     }
     if (persisted > 0) {

@@ -71,6 +71,7 @@ Deno.test("peer codec: msgs round trip with several commands, with and without t
   const msgs: PeerMessage[] = [
     update,
     ack,
+    { type: "checkpoint", view: 3, ts: 12, index: 2000, digest: "00ff00ff00ff00ff" },
     {
       type: "update",
       entry: { view: 0, ts: 0, origin: 1, seq: 1, cmd: { op: { argv: ["GET", ""], time: 0 } } },
