@@ -52,12 +52,22 @@ export const MAC_BYTES = 32;
 /** The fewest key bytes accepted (64 hex digits). */
 export const MIN_KEY_BYTES = 32;
 
+/**
+ * Why authentication failed, for rate-limited logging (one line per source, peer and kind):
+ * the peer has no key, another key, a frame failed its MAC, or the protocol was not followed.
+ */
+export type AuthFailure = "no-key" | "wrong-key" | "frame-mac" | "protocol";
+
 /** A handshake or frame that fails authentication. The connection must be closed. */
 export class AuthError extends Error {
+  /** The kind of failure. */
+  readonly failure: AuthFailure;
+
   /** Builds the error. */
-  constructor(message: string) {
+  constructor(message: string, failure: AuthFailure = "protocol") {
     super(message);
     this.name = "AuthError";
+    this.failure = failure;
   }
 }
 
@@ -210,7 +220,7 @@ export class FrameOpener {
     if (this.#seq < 0) throw new AuthError("frame MAC already failed on this connection");
     if (payload.length < MAC_BYTES) {
       this.#seq = -1;
-      throw new AuthError(`frame of ${payload.length} bytes is too short for its MAC`);
+      throw new AuthError(`frame of ${payload.length} bytes is too short for its MAC`, "frame-mac");
     }
     const body = payload.subarray(MAC_BYTES);
     const want = hmac(this.#key, seqBytes(this.#seq), body);
@@ -219,6 +229,7 @@ export class FrameOpener {
       this.#seq = -1;
       throw new AuthError(
         `frame ${at} fails its MAC (altered, replayed, reordered or a frame is missing)`,
+        "frame-mac",
       );
     }
     this.#seq++;
@@ -285,6 +296,7 @@ export class InitiatorHandshake {
     if (!macEqual(fromHex(frame.proof), handshakeProof(key, p, "responder"))) {
       throw new AuthError(
         "its proof does not match our cluster key (different cluster-key-file contents)",
+        "wrong-key",
       );
     }
     return {
@@ -332,6 +344,7 @@ export class ResponderHandshake {
     if (hello.nonce === undefined) {
       throw new AuthError(
         "it has no cluster key, but this replica requires one (set the same cluster-key-file)",
+        "no-key",
       );
     }
     const { key, cluster, self } = this.#opts;
@@ -369,6 +382,7 @@ export class ResponderHandshake {
     if (!macEqual(fromHex(frame.proof), handshakeProof(key, this.#params, "initiator"))) {
       throw new AuthError(
         "its proof does not match our cluster key (different cluster-key-file contents)",
+        "wrong-key",
       );
     }
     return new FrameOpener(sessionKey(key, this.#params, "initiator->responder"));

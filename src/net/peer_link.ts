@@ -271,7 +271,10 @@ export class PeerLink {
    * Reads the peer's challenge and answers it; sets the session's sealer and marks it ready.
    * Returns why the handshake failed, or undefined when it succeeded.
    */
-  async #handshake(session: Session, handshake: InitiatorHandshake): Promise<string | undefined> {
+  async #handshake(
+    session: Session,
+    handshake: InitiatorHandshake,
+  ): Promise<{ reason: string; kind: string } | undefined> {
     const ms = this.#opts.handshakeTimeoutMs ?? DEFAULT_PEER_HELLO_TIMEOUT_SECONDS * 1000;
     let late = false;
     const timer = setTimeout(() => {
@@ -290,13 +293,16 @@ export class PeerLink {
         try {
           n = await session.conn.read(buf);
         } catch (err) {
-          if (late) return `no challenge within ${ms} ms`;
-          return session.down ? "closed" : `read failed: ${errorText(err)}`;
+          if (late) return { reason: `no challenge within ${ms} ms`, kind: "timeout" };
+          const reason = session.down ? "closed" : `read failed: ${errorText(err)}`;
+          return { reason, kind: "read" };
         }
-        if (late) return `no challenge within ${ms} ms`;
+        if (late) return { reason: `no challenge within ${ms} ms`, kind: "timeout" };
         if (n === null) {
-          return "the peer closed the connection during the handshake (if it is up, it " +
-            "refused us: see its log; do both have the same cluster-key-file?)";
+          return {
+            reason: "closed by peer during the handshake (if it refused us, its log says why)",
+            kind: "closed",
+          };
         }
         decoder.push(buf.subarray(0, n));
         let frame: PeerFrame;
@@ -306,17 +312,17 @@ export class PeerLink {
           frame = decodePeerFrame(payload);
           if (decoder.buffered > 0) throw new Error("data after the challenge");
         } catch (err) {
-          return `malformed challenge: ${errorText(err)}`;
+          return { reason: `malformed challenge: ${errorText(err)}`, kind: "malformed" };
         }
         try {
           const { auth, sealer } = handshake.onChallenge(frame);
-          if (session.down) return "closed";
+          if (session.down) return { reason: "closed", kind: "read" };
           session.writer.write(encodeFrame(encodePeerFrame(auth)));
           session.sealer = sealer;
           session.ready = true;
           return undefined;
         } catch (err) {
-          if (err instanceof AuthError) return err.message;
+          if (err instanceof AuthError) return { reason: err.message, kind: err.failure };
           throw err;
         }
       }
@@ -373,16 +379,23 @@ export class PeerLink {
       });
       session.writer.write(encodeFrame(encodePeerFrame(handshake.hello)));
       const refusal = await this.#handshake(session, handshake);
-      if (refusal !== undefined && !session.down && !this.#closed) {
-        this.#authLog.note(
-          `${this.#opts.hostname}:${this.#opts.port}`,
-          "auth",
-          `cannot authenticate with peer ${this.peer} at ${this.#opts.hostname}:` +
-            `${this.#opts.port}, closing the connection: ${refusal}`,
-        );
+      if (refusal === undefined) {
+        goUp();
+      } else if (refusal.kind === "closed" || refusal.kind === "read") {
+        // Like any lost connection (a proxy in front of a peer that is down closes it too). If the
+        // peer refused our hello, its log says why.
+        this.#drop(session, refusal.reason);
+      } else {
+        if (!session.down && !this.#closed) {
+          this.#authLog.note(
+            `${this.#opts.hostname}:${this.#opts.port}`,
+            `auth ${refusal.kind}`,
+            `cannot authenticate with peer ${this.peer} at ${this.#opts.hostname}:` +
+              `${this.#opts.port}, closing the connection: ${refusal.reason}`,
+          );
+        }
+        this.#drop(session, undefined);
       }
-      if (refusal !== undefined) this.#drop(session, undefined);
-      else goUp();
     }
 
     const buf = new Uint8Array(512);

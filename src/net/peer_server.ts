@@ -174,15 +174,15 @@ export class PeerServer {
     return undefined;
   }
 
-  /** Logs a failed authentication, once per source and claimed id per interval. */
-  #authFailed(c: Incoming, claimed: ReplicaId | undefined, reason: string): void {
-    const who = claimed === undefined
+  /** Logs a failed authentication, once per source, claimed id and kind per interval. */
+  #authFailed(c: Incoming, claimed: ReplicaId | undefined, err: AuthError): void {
+    const who = claimed === undefined || c.from !== undefined
       ? this.#who(c)
       : `${this.#who(c)} claiming replica ${claimed}`;
     this.#limitLog.note(
       c.source,
-      `auth ${claimed ?? "-"}`,
-      `${who}: authentication failed, closing it: ${reason}`,
+      `auth ${claimed ?? "-"} ${err.failure}`,
+      `${who}: authentication failed, closing it: ${err.message}`,
     );
   }
 
@@ -285,7 +285,7 @@ export class PeerServer {
                 payload = c.opener.open(payload);
               } catch (err) {
                 if (!(err instanceof AuthError)) throw err;
-                this.#authFailed(c, c.from, err.message);
+                this.#authFailed(c, c.from, err);
                 break reading;
               }
             }
@@ -305,7 +305,7 @@ export class PeerServer {
                 c.opener = c.handshake.onAuth(frame);
               } catch (err) {
                 if (!(err instanceof AuthError)) throw err;
-                this.#authFailed(c, c.claimed, err.message);
+                this.#authFailed(c, c.claimed, err);
                 break reading;
               }
               c.handshake = undefined;
@@ -333,7 +333,7 @@ export class PeerServer {
                 this.#sendChallenge(c, c.handshake.onHello(frame));
               } catch (err) {
                 if (!(err instanceof AuthError)) throw err;
-                this.#authFailed(c, c.claimed, err.message);
+                this.#authFailed(c, c.claimed, err);
                 break reading;
               }
               continue;

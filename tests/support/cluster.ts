@@ -449,6 +449,10 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
   settings?: string[];
+  /** Files written to the cluster's dir before any replica starts (e.g. a key file). */
+  files?: { name: string; text: string; mode?: number }[];
+  /** Extra arguments for single replicas, after `extraArgs` (see {@link TestCluster.setArgs}). */
+  replicaArgs?: Record<number, string[]>;
 }
 
 interface Running {
@@ -504,6 +508,8 @@ export class TestCluster {
   /** Private peer port of each replica, in proxy mode. */
   readonly #listenPeerPorts: ReadonlyMap<number, number> | undefined;
   #network: FaultNetwork | undefined;
+  /** Extra arguments of single replicas (after `extraArgs`). */
+  readonly #replicaArgs = new Map<number, string[]>();
 
   /**
    * Use {@link startCluster}. `listenPeerPorts` (proxy mode): the private peer port of each
@@ -601,7 +607,13 @@ export class TestCluster {
     if (this.#listenPeerPorts !== undefined) {
       args.push("--listen-peer-port", String(this.listenPeerPort(id)));
     }
-    return [...args, ...this.extraArgs];
+    return [...args, ...this.extraArgs, ...(this.#replicaArgs.get(id) ?? [])];
+  }
+
+  /** Sets the extra arguments of replica `id` from its next (re)start on. */
+  setArgs(id: number, args: string[]): void {
+    this.#address(id);
+    this.#replicaArgs.set(id, [...args]);
   }
 
   /** Adds a harness line to the log. */
@@ -962,6 +974,9 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   const text = configText(replicas) +
     (options.settings ?? []).map((line) => `${line}\n`).join("");
   await Deno.writeTextFile(configPath, text);
+  for (const f of options.files ?? []) {
+    await Deno.writeTextFile(`${dir}/${f.name}`, f.text, { mode: f.mode ?? 0o600 });
+  }
   const cluster = new TestCluster(
     dir,
     configPath,
@@ -969,6 +984,9 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     options.extraArgs ?? [],
     listenPeerPorts,
   );
+  for (const [id, args] of Object.entries(options.replicaArgs ?? {})) {
+    cluster.setArgs(Number(id), args);
+  }
   try {
     if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);
