@@ -146,7 +146,7 @@ Deno.test({
     }, async (cluster) => {
       for (const id of cluster.ids) {
         assert.ok(logged(cluster, id, /peer connections are authenticated with the cluster key/));
-        assert.ok(logged(cluster, id, /connected to peer \d .*\(authenticated\)/));
+        assert.ok(logged(cluster, id, /peer \d (re)?connected from .*\(authenticated\)/));
       }
       await assertServing(cluster, "keyed");
       await cluster.waitForAgreement();
