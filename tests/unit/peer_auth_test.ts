@@ -303,6 +303,22 @@ function sealedFrames(count: number): { opener: FrameOpener; payloads: Uint8Arra
   return { opener: new FrameOpener(k), payloads };
 }
 
+Deno.test("peer auth: a frame's tag is HMAC-SHA-256(session key, seq as u64 | body)", () => {
+  for (const key of [KEY, new Uint8Array(100).fill(7)]) {
+    const sealer = new FrameSealer(key);
+    for (let seq = 0; seq < 3; seq++) {
+      const body = new TextEncoder().encode(`{"n":${seq}}`.repeat(seq * 50 + 1));
+      const frame = sealer.sealFrame(body);
+      assert.equal(new DataView(frame.buffer).getUint32(0), 32 + body.length);
+      const seqBytes = new Uint8Array(8);
+      new DataView(seqBytes.buffer).setBigUint64(0, BigInt(seq));
+      const want = createHmac("sha256", key).update(seqBytes).update(body).digest();
+      assert.deepEqual(frame.subarray(4, 36), new Uint8Array(want));
+      assert.deepEqual(frame.subarray(36), body);
+    }
+  }
+});
+
 Deno.test("peer auth: frame MACs refuse tampered, replayed, reordered and dropped frames", () => {
   {
     const { opener, payloads } = sealedFrames(3);
