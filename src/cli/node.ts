@@ -15,6 +15,7 @@ import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
+import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 import {
   resolveSettings,
@@ -51,8 +52,13 @@ Options:
   --<setting> <value>        a resource limit, overriding the config file's setting line:
                                maxclients, timeout, proto-max-bulk-len,
                                client-query-buffer-limit, client-output-buffer-limit,
-                               maxmemory-clients, client-request-timeout, peer-hello-timeout
+                               maxmemory-clients, client-request-timeout, peer-hello-timeout,
+                               cluster-key-file
                              (Redis's names, meanings and size syntax, e.g. 512mb)
+  --cluster-key-file <path>  the cluster key (make one with "deno task keygen <path>"): peers
+                             then prove to each other that they hold it, and every peer frame
+                             carries a MAC. All replicas need the same key, or none. On a
+                             config file line the path is relative to the config file.
   -h, --help                 show this help and exit
 
 Stop it with Ctrl-C (SIGINT) or SIGTERM.`;
@@ -203,6 +209,16 @@ export async function main(args: string[]): Promise<number> {
     const config = await loadConfig(configPath);
     findReplica(config, id);
     const settings = resolveNodeSettings(config.settings ?? [], parsed.settings);
+    let clusterKey: Uint8Array | undefined;
+    if (settings.clusterKeyFile !== undefined) {
+      const { path, where } = settings.clusterKeyFile;
+      try {
+        clusterKey = await loadClusterKey(path);
+      } catch (err) {
+        if (!(err instanceof KeyFileError)) throw err;
+        throw new SettingError(`${where}: cluster-key-file: ${err.message}`);
+      }
+    }
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
     storage = await DiskStorage.open({
       dir,
@@ -222,6 +238,7 @@ export async function main(args: string[]): Promise<number> {
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
       settings,
       clockOffsetMs: parsed.clockOffsetMs,
+      clusterKey,
     });
   } catch (err) {
     await storage?.close();

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { parseSetting, SettingError, type SettingLine } from "./settings.ts";
 
 /** Where one replica listens. */
@@ -102,7 +103,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
       const first = settingLines.get(name);
       if (first !== undefined) fail(`duplicate setting ${name} (first given on line ${first})`);
       settingLines.set(name, lineNo);
-      settings.push({ name, value, where: `${path}:${lineNo}` });
+      settings.push({ name, value, where: `${path}:${lineNo}`, base: dirname(path) });
       continue;
     }
     if (fields.length < FIELD_NAMES.length) {

@@ -17,9 +17,16 @@
  * | `maxmemory-clients`          | size (0: none)                    | 128mb              |
  * | `client-request-timeout`     | seconds (0: never)                | 10                 |
  * | `peer-hello-timeout`         | seconds                           | 5                  |
+ * | `cluster-key-file`           | path of the cluster key           | none (no peer auth)|
+ *
+ * `cluster-key-file`: a relative path on a config file line is relative to the config file's
+ * directory, as a flag relative to the working directory. The file is read and checked when the
+ * replica starts (`src/config/cluster_key.ts`); with it, peers authenticate each other
+ * (`src/net/peer_auth.ts`).
  *
  * @module
  */
+import { isAbsolute, join } from "node:path";
 import {
   CLIENT_READ_BYTES,
   DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
@@ -57,6 +64,8 @@ export interface Settings {
   clientRequestTimeout: number;
   /** Seconds a peer connection has to complete its hello. */
   peerHelloTimeout: number;
+  /** The cluster key file, resolved, and where it was given (undefined: peers are not keyed). */
+  clusterKeyFile: { path: string; where: string } | undefined;
 }
 
 /** The defaults (see `src/limits.ts`). */
@@ -69,6 +78,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
   clientRequestTimeout: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+  clusterKeyFile: undefined,
 });
 
 /** A value that is not valid for its setting; the message says what is expected. */
@@ -158,7 +168,14 @@ const PARSERS: Record<string, { key: keyof Settings; parse: (text: string) => un
     parse: (t) => count(t, 0, MAX_SECONDS),
   },
   "peer-hello-timeout": { key: "peerHelloTimeout", parse: (t) => count(t, 1, 3600) },
+  // The path is resolved against the line's base in resolveSettings.
+  "cluster-key-file": { key: "clusterKeyFile", parse: keyFilePath },
 };
+
+function keyFilePath(text: string): { path: string; where: string } {
+  if (text.trim() === "") throw new SettingError("expected the path of the cluster key file");
+  return { path: text, where: "" };
+}
 
 /** The setting names, as written in the config file and as `--<name>` flags. */
 export const SETTING_NAMES: readonly string[] = Object.keys(PARSERS);
@@ -174,6 +191,8 @@ export interface SettingLine {
   value: string;
   /** `path:line`, or `--name` for a flag. */
   where: string;
+  /** The directory a relative path in the value is relative to (default: the working dir). */
+  base?: string;
 }
 
 /**
@@ -205,6 +224,13 @@ export function resolveSettings(lines: readonly SettingLine[]): Settings {
       throw new SettingError(`${line.where}: ${line.name}: ${err.message}`);
     }
     given.set(PARSERS[line.name].key, line);
+  }
+  const keyLine = given.get("clusterKeyFile");
+  if (keyLine !== undefined) {
+    const path = isAbsolute(keyLine.value) || keyLine.base === undefined
+      ? keyLine.value
+      : join(keyLine.base, keyLine.value);
+    settings.clusterKeyFile = { path, where: keyLine.where };
   }
   const needed = settings.protoMaxBulkLen + REQUEST_SLACK_BYTES + CLIENT_READ_BYTES;
   if (settings.clientQueryBufferLimit < needed) {

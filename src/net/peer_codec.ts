@@ -5,12 +5,19 @@
  *
  * ```text
  * {"kind":"hello","from":1,"cluster":"3f2a..."}
+ * {"kind":"hello","from":1,"cluster":"3f2a...","nonce":"<64 hex digits>"}    (with a cluster key)
+ * {"kind":"challenge","from":2,"nonce":"<64 hex>","proof":"<64 hex>"}        (responder's reply)
+ * {"kind":"auth","proof":"<64 hex>"}                                         (initiator's proof)
  * {"kind":"msgs","msgs":[
  *   {"type":"update","entry":{"view":1,"ts":7,"origin":2,"seq":3,
  *                             "cmd":{"op":{"argv":["SET","k","v"],"time":1733300000000},
  *                                    "tag":{"client":"c1","seq":4}}}},
  *   {"type":"ack","view":1,"promised":1,"ts":9,"acks":{"1":4,"2":3}}]}
  * ```
+ *
+ * With a cluster key (`src/net/peer_auth.ts`) the hello carries a nonce, the responder answers
+ * with a challenge and the initiator with an auth frame; every later frame's payload is a 32-byte
+ * MAC followed by the JSON of a `msgs` frame (the MAC layer strips it before this codec sees it).
  *
  * View-change messages (`propose`, `flush`, `newview`, `accepted`, `commit`) carry entries,
  * flush reports, installs and snapshots in the same shape as their types. A snapshot's `state` is
@@ -40,8 +47,15 @@ import type {
 
 /** What one peer frame carries. */
 export type PeerFrame =
-  /** First frame on every peer connection: who is calling, and the fingerprint of its config. */
-  | { kind: "hello"; from: ReplicaId; cluster: string }
+  /**
+   * First frame on every peer connection: who is calling, and the fingerprint of its config;
+   * with a cluster key also the caller's fresh nonce (32 bytes as hex).
+   */
+  | { kind: "hello"; from: ReplicaId; cluster: string; nonce?: string }
+  /** The responder's answer to a keyed hello: its id, its nonce, and its proof (hex). */
+  | { kind: "challenge"; from: ReplicaId; nonce: string; proof: string }
+  /** The initiator's proof, completing a keyed handshake (hex). */
+  | { kind: "auth"; proof: string }
   /** A batch of protocol messages, in send order. */
   | { kind: "msgs"; msgs: PeerMessage[] };
 
@@ -68,7 +82,13 @@ export function encodePeerFrame(frame: PeerFrame): Uint8Array {
 function toWire(frame: PeerFrame): unknown {
   switch (frame.kind) {
     case "hello":
-      return { kind: "hello", from: frame.from, cluster: frame.cluster };
+      return frame.nonce === undefined
+        ? { kind: "hello", from: frame.from, cluster: frame.cluster }
+        : { kind: "hello", from: frame.from, cluster: frame.cluster, nonce: frame.nonce };
+    case "challenge":
+      return { kind: "challenge", from: frame.from, nonce: frame.nonce, proof: frame.proof };
+    case "auth":
+      return { kind: "auth", proof: frame.proof };
     case "msgs":
       return { kind: "msgs", msgs: frame.msgs.map(messageToWire) };
   }
@@ -228,14 +248,39 @@ function byteString(v: unknown, path: string): ByteString {
   return v;
 }
 
+/** 32 bytes as 64 lowercase hex digits (nonces and proofs of the keyed handshake). */
+const HEX_32 = /^[0-9a-f]{64}$/;
+
+function hex32(v: unknown, path: string): string {
+  if (typeof v !== "string" || !HEX_32.test(v)) {
+    fail(path, `expected 64 lowercase hex digits, got ${describe(v)}`);
+  }
+  return v;
+}
+
 function frameFromWire(v: unknown): PeerFrame {
-  const head = object(v, "frame", ["kind"], ["from", "cluster", "msgs"]);
+  const head = object(v, "frame", ["kind"], ["from", "cluster", "msgs", "nonce", "proof"]);
   switch (head.kind) {
     case "hello": {
-      const o = object(v, "hello frame", ["kind", "from", "cluster"]);
+      const o = object(v, "hello frame", ["kind", "from", "cluster"], ["nonce"]);
       const cluster = string(o.cluster, "cluster");
       if (cluster === "") fail("cluster", "expected a non-empty string");
-      return { kind: "hello", from: integer(o.from, "from", 1), cluster };
+      const from = integer(o.from, "from", 1);
+      if (!Object.hasOwn(o, "nonce")) return { kind: "hello", from, cluster };
+      return { kind: "hello", from, cluster, nonce: hex32(o.nonce, "nonce") };
+    }
+    case "challenge": {
+      const o = object(v, "challenge frame", ["kind", "from", "nonce", "proof"]);
+      return {
+        kind: "challenge",
+        from: integer(o.from, "from", 1),
+        nonce: hex32(o.nonce, "nonce"),
+        proof: hex32(o.proof, "proof"),
+      };
+    }
+    case "auth": {
+      const o = object(v, "auth frame", ["kind", "proof"]);
+      return { kind: "auth", proof: hex32(o.proof, "proof") };
     }
     case "msgs": {
       const o = object(v, "msgs frame", ["kind", "msgs"]);

@@ -5,13 +5,43 @@
  * itself down, discards what was queued (the core resends what is unacknowledged) and reconnects
  * with exponential back-off and jitter. It reads from its socket only to notice EOF.
  *
+ * With a cluster key the hello carries a nonce and the link is up only once the peer's challenge
+ * proved it holds the key and is the replica dialled; the link answers with its own proof, and
+ * then seals every frame with a MAC (`src/net/peer_auth.ts`). A failed or unanswered handshake
+ * drops the connection (logged at most once per peer per interval, whatever else was logged) and
+ * the link retries with back-off as for any other failure.
+ *
  * @module
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
-import { encodeFrame, MAX_FRAME_BYTES } from "./frame.ts";
-import { encodePeerFrame } from "./peer_codec.ts";
+import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./frame.ts";
+import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { ConnWriter, errorText, Sleep } from "./conn_writer.ts";
-import { MAX_LINK_QUEUED_BYTES } from "../limits.ts";
+import {
+  DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+  MAX_LINK_QUEUED_BYTES,
+  PEER_HELLO_MAX_FRAME_BYTES,
+} from "../limits.ts";
+import { AuthError, type FrameSealer, InitiatorHandshake, MAC_BYTES } from "./peer_auth.ts";
+import { LimitLog } from "./limit_log.ts";
+
+/**
+ * Encodes `msgs` as one payload, or as several consecutive ones (halving the batch) when one would
+ * exceed `maxBytes`.
+ *
+ * @throws {FrameError} when a single message does not fit.
+ */
+export function payloadsOf(msgs: PeerMessage[], maxBytes: number): Uint8Array[] {
+  const payload = encodePeerFrame({ kind: "msgs", msgs });
+  if (payload.length <= maxBytes) return [payload];
+  if (msgs.length <= 1) {
+    throw new FrameError(
+      `frame payload of ${payload.length} bytes exceeds the limit of ${maxBytes} bytes`,
+    );
+  }
+  const mid = msgs.length >> 1;
+  return [...payloadsOf(msgs.slice(0, mid), maxBytes), ...payloadsOf(msgs.slice(mid), maxBytes)];
+}
 
 /**
  * Encodes `msgs` as one frame, or as several consecutive frames (halving the batch) when one would
@@ -20,10 +50,7 @@ import { MAX_LINK_QUEUED_BYTES } from "../limits.ts";
  * @throws {FrameError} when a single message does not fit in a frame.
  */
 export function framesOf(msgs: PeerMessage[]): Uint8Array[] {
-  const payload = encodePeerFrame({ kind: "msgs", msgs });
-  if (payload.length <= MAX_FRAME_BYTES || msgs.length <= 1) return [encodeFrame(payload)];
-  const mid = msgs.length >> 1;
-  return [...framesOf(msgs.slice(0, mid)), ...framesOf(msgs.slice(mid))];
+  return payloadsOf(msgs, MAX_FRAME_BYTES).map(encodeFrame);
 }
 
 /** Default bound on bytes queued on one link before the connection is dropped: 64 MiB. */
@@ -59,6 +86,12 @@ export interface PeerLinkOptions {
    * this long (default 1 s); until then reconnects and losses are not logged again.
    */
   stableMs?: number;
+  /** The cluster key: the link authenticates the peer and itself (default: none). */
+  clusterKey?: Uint8Array;
+  /** With a key: the peer must answer the hello with its challenge within this (default 5 s). */
+  handshakeTimeoutMs?: number;
+  /** With a key: authentication failures are logged once per this many ms (default 10 s). */
+  limitLogIntervalMs?: number;
 }
 
 /** One live connection of a link. */
@@ -66,6 +99,10 @@ interface Session {
   conn: Deno.TcpConn;
   writer: ConnWriter;
   down: boolean;
+  /** The handshake is done (at once without a key): frames may be sent. */
+  ready: boolean;
+  /** With a key: seals every frame after the handshake. */
+  sealer?: FrameSealer;
 }
 
 /**
@@ -92,6 +129,7 @@ export class PeerLink {
    */
   #quiet = false;
   readonly #stableMs: number;
+  readonly #authLog: LimitLog;
 
   /** Creates the link; nothing happens until {@link PeerLink.start}. */
   constructor(options: PeerLinkOptions) {
@@ -102,6 +140,7 @@ export class PeerLink {
     this.#maxQueued = options.maxQueuedBytes ?? MAX_LINK_QUEUED_BYTES;
     this.#random = options.random ?? Math.random;
     this.#stableMs = options.stableMs ?? 1000;
+    this.#authLog = new LimitLog(options.log, options.limitLogIntervalMs);
   }
 
   /** Connection attempts made so far (successful or not). */
@@ -109,9 +148,12 @@ export class PeerLink {
     return this.#attempts;
   }
 
-  /** True while connected (from the hello until the connection fails or is dropped). */
+  /**
+   * True while connected (from the hello, or with a key from the end of the handshake, until the
+   * connection fails or is dropped).
+   */
   get up(): boolean {
-    return this.#session !== undefined && !this.#session.down;
+    return this.#session !== undefined && !this.#session.down && this.#session.ready;
   }
 
   /** Starts connecting (and reconnecting until {@link PeerLink.close}). */
@@ -126,10 +168,13 @@ export class PeerLink {
    */
   send(msgs: PeerMessage[]): boolean {
     const session = this.#session;
-    if (session === undefined || session.down) return false;
+    if (session === undefined || session.down || !session.ready) return false;
     let frames: Uint8Array[];
     try {
-      frames = framesOf(msgs);
+      const sealer = session.sealer;
+      frames = sealer === undefined
+        ? framesOf(msgs)
+        : payloadsOf(msgs, MAX_FRAME_BYTES - MAC_BYTES).map((p) => sealer.sealFrame(p));
     } catch (err) {
       // Only a single message above the frame limit gets here; client limits make it impossible.
       this.#drop(session, `cannot frame a message for peer ${this.peer}: ${errorText(err)}`, true);
@@ -222,6 +267,70 @@ export class PeerLink {
     }
   }
 
+  /**
+   * Reads the peer's challenge and answers it; sets the session's sealer and marks it ready.
+   * Returns why the handshake failed, or undefined when it succeeded.
+   */
+  async #handshake(
+    session: Session,
+    handshake: InitiatorHandshake,
+  ): Promise<{ reason: string; kind: string } | undefined> {
+    const ms = this.#opts.handshakeTimeoutMs ?? DEFAULT_PEER_HELLO_TIMEOUT_SECONDS * 1000;
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      try {
+        session.conn.close();
+      } catch {
+        // already closed
+      }
+    }, ms);
+    const decoder = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
+    const buf = new Uint8Array(PEER_HELLO_MAX_FRAME_BYTES);
+    try {
+      for (;;) {
+        let n: number | null;
+        try {
+          n = await session.conn.read(buf);
+        } catch (err) {
+          if (late) return { reason: `no challenge within ${ms} ms`, kind: "timeout" };
+          const reason = session.down ? "closed" : `read failed: ${errorText(err)}`;
+          return { reason, kind: "read" };
+        }
+        if (late) return { reason: `no challenge within ${ms} ms`, kind: "timeout" };
+        if (n === null) {
+          return {
+            reason: "closed by peer during the handshake (if it refused us, its log says why)",
+            kind: "closed",
+          };
+        }
+        decoder.push(buf.subarray(0, n));
+        let frame: PeerFrame;
+        try {
+          const payload = decoder.next();
+          if (payload === null) continue;
+          frame = decodePeerFrame(payload);
+          if (decoder.buffered > 0) throw new Error("data after the challenge");
+        } catch (err) {
+          return { reason: `malformed challenge: ${errorText(err)}`, kind: "malformed" };
+        }
+        try {
+          const { auth, sealer } = handshake.onChallenge(frame);
+          if (session.down) return { reason: "closed", kind: "read" };
+          session.writer.write(encodeFrame(encodePeerFrame(auth)));
+          session.sealer = sealer;
+          session.ready = true;
+          return undefined;
+        } catch (err) {
+          if (err instanceof AuthError) return { reason: err.message, kind: err.failure };
+          throw err;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Runs one connection until it ends; resolves once its read and writes have finished. */
   async #serve(conn: Deno.TcpConn): Promise<void> {
     try {
@@ -234,26 +343,60 @@ export class PeerLink {
       conn,
       (err) => this.#drop(session, `write failed: ${errorText(err)}`),
     );
-    const session: Session = { conn, writer, down: false };
+    const key = this.#opts.clusterKey;
+    const session: Session = { conn, writer, down: false, ready: key === undefined };
     this.#session = session;
-    session.writer.write(
-      encodeFrame(
-        encodePeerFrame({ kind: "hello", from: this.#opts.self, cluster: this.#opts.cluster }),
-      ),
-    );
-    const connected = `connected to peer ${this.peer} at ${this.#opts.hostname}:${this.#opts.port}`;
     let stableTimer: ReturnType<typeof setTimeout> | undefined;
-    if (!this.#quiet) {
-      this.#opts.log(connected);
-    } else {
-      stableTimer = setTimeout(() => {
-        stableTimer = undefined;
-        if (session.down) return;
-        this.#quiet = false;
+    const goUp = () => {
+      const how = key === undefined ? "" : " (authenticated)";
+      const connected =
+        `connected to peer ${this.peer} at ${this.#opts.hostname}:${this.#opts.port}${how}`;
+      if (!this.#quiet) {
         this.#opts.log(connected);
-      }, this.#stableMs);
+      } else {
+        stableTimer = setTimeout(() => {
+          stableTimer = undefined;
+          if (session.down) return;
+          this.#quiet = false;
+          this.#opts.log(connected);
+        }, this.#stableMs);
+      }
+      this.#opts.onUp();
+    };
+    if (key === undefined) {
+      session.writer.write(
+        encodeFrame(
+          encodePeerFrame({ kind: "hello", from: this.#opts.self, cluster: this.#opts.cluster }),
+        ),
+      );
+      goUp();
+    } else {
+      const handshake = new InitiatorHandshake({
+        key,
+        cluster: this.#opts.cluster,
+        self: this.#opts.self,
+        peer: this.peer,
+      });
+      session.writer.write(encodeFrame(encodePeerFrame(handshake.hello)));
+      const refusal = await this.#handshake(session, handshake);
+      if (refusal === undefined) {
+        goUp();
+      } else if (refusal.kind === "closed" || refusal.kind === "read") {
+        // Like any lost connection (a proxy in front of a peer that is down closes it too). If the
+        // peer refused our hello, its log says why.
+        this.#drop(session, refusal.reason);
+      } else {
+        if (!session.down && !this.#closed) {
+          this.#authLog.note(
+            `${this.#opts.hostname}:${this.#opts.port}`,
+            `auth ${refusal.kind}`,
+            `cannot authenticate with peer ${this.peer} at ${this.#opts.hostname}:` +
+              `${this.#opts.port}, closing the connection: ${refusal.reason}`,
+          );
+        }
+        this.#drop(session, undefined);
+      }
     }
-    this.#opts.onUp();
 
     const buf = new Uint8Array(512);
     let reason = "closed by peer";
@@ -261,7 +404,11 @@ export class PeerLink {
       while (!session.down) {
         const n = await conn.read(buf);
         if (n === null) break;
-        // The peer never sends anything after accepting; ignore stray bytes.
+        // The peer never sends anything after accepting (or after its challenge).
+        if (key !== undefined && n > 0) {
+          reason = "the peer sent data after the handshake, which it never does";
+          break;
+        }
       }
     } catch (err) {
       reason = errorText(err);

@@ -6,6 +6,14 @@
  * connection from peer p replaces p's older one: the old one is closed and anything more read from
  * it is ignored, so p's messages are processed strictly in the order p sent them.
  *
+ * With a cluster key (`clusterKey`), a hello must carry a nonce and is answered with a challenge;
+ * the connection is accepted only once the caller's auth frame proves it holds the key and is the
+ * id it claimed (`src/net/peer_auth.ts`), and every later frame must pass its MAC. Until then the
+ * pre-hello limits below still apply, and an older connection of that peer is left alone. A
+ * keyed replica refuses an unkeyed hello and an unkeyed one refuses a keyed hello, each with a log
+ * line saying so. Refusals for a wrong or missing key are logged at most once per source and
+ * claimed id per interval.
+ *
  * Limits (`src/limits.ts`): before its hello a connection may send one frame of at most
  * `PEER_HELLO_MAX_FRAME_BYTES` (larger is refused as soon as its length arrives), must complete
  * the hello within `helloTimeoutMs`, and at most `MAX_UNAUTHENTICATED_PEERS` such connections are
@@ -17,7 +25,9 @@
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
 import { FrameDecoder } from "./frame.ts";
-import { decodePeerFrame, type PeerFrame } from "./peer_codec.ts";
+import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
+import { encodeFrame } from "./frame.ts";
+import { AuthError, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
 import { errorText } from "./conn_writer.ts";
 import { LimitLog, sourceOf } from "./limit_log.ts";
 import {
@@ -51,6 +61,8 @@ export interface PeerServerOptions {
   maxUnauthenticated?: number;
   /** Refusals of one kind are logged once per source within this many ms (default 10 s). */
   limitLogIntervalMs?: number;
+  /** The cluster key: peers must authenticate (default: none, as without a key file). */
+  clusterKey?: Uint8Array;
 }
 
 /** One accepted connection. */
@@ -59,9 +71,14 @@ interface Incoming {
   /** Printable remote address, and its host (the source limits are logged for). */
   remote: string;
   source: string;
-  /** The peer, once its hello was accepted. */
+  /** The peer, once its hello was accepted (with a key: once it authenticated). */
   from: ReplicaId | undefined;
   closed: boolean;
+  /** With a key: the handshake under way after a hello, and the id that hello claimed. */
+  handshake?: ResponderHandshake;
+  claimed?: ReplicaId;
+  /** With a key: checks the MAC of every frame after the handshake. */
+  opener?: FrameOpener;
 }
 
 /** Accepts peer connections and turns their frames into message batches. */
@@ -150,7 +167,56 @@ export class PeerServer {
     }
     if (frame.from === this.#opts.self) return `hello claims our own id ${frame.from}`;
     if (!this.#peers.has(frame.from)) return `hello from unknown replica id ${frame.from}`;
+    if (this.#opts.clusterKey === undefined && frame.nonce !== undefined) {
+      return `replica ${frame.from} uses a cluster key but this replica has none ` +
+        `(set cluster-key-file to the cluster's key file on every replica)`;
+    }
     return undefined;
+  }
+
+  /** Logs a failed authentication, once per source, claimed id and kind per interval. */
+  #authFailed(c: Incoming, claimed: ReplicaId | undefined, err: AuthError): void {
+    const who = claimed === undefined || c.from !== undefined
+      ? this.#who(c)
+      : `${this.#who(c)} claiming replica ${claimed}`;
+    this.#limitLog.note(
+      c.source,
+      `auth ${claimed ?? "-"} ${err.failure}`,
+      `${who}: authentication failed, closing it: ${err.message}`,
+    );
+  }
+
+  /** Accepts `c` as the current connection of `from` (after its hello, or its handshake). */
+  #accept(
+    c: Incoming,
+    from: ReplicaId,
+    decoder: FrameDecoder,
+    helloTimer: ReturnType<typeof setTimeout>,
+  ): void {
+    clearTimeout(helloTimer);
+    this.#unauthenticated.delete(c);
+    decoder.maxFrameBytes = this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES;
+    c.from = from;
+    const old = this.#current.get(from);
+    this.#current.set(from, c);
+    const how = c.opener === undefined ? "" : " (authenticated)";
+    if (old !== undefined) {
+      this.#closeConn(old);
+      this.#opts.log(
+        `peer ${from} reconnected from ${c.remote}${how}, replacing its older connection`,
+      );
+    } else {
+      this.#opts.log(`peer ${from} connected from ${c.remote}${how}`);
+    }
+  }
+
+  /** Writes the challenge (small; the caller does not wait). A failed write closes `c`. */
+  #sendChallenge(c: Incoming, frame: PeerFrame): void {
+    const bytes = encodeFrame(encodePeerFrame(frame));
+    (async () => {
+      let off = 0;
+      while (off < bytes.length) off += await c.conn.write(bytes.subarray(off));
+    })().catch(() => this.#closeConn(c));
   }
 
   async #serve(conn: Deno.TcpConn): Promise<void> {
@@ -187,7 +253,10 @@ export class PeerServer {
       this.#limitLog.note(
         c.source,
         "hello-timeout",
-        `${this.#who(c)}: no hello within ${helloMs} ms, closing it`,
+        c.handshake === undefined
+          ? `${this.#who(c)}: no hello within ${helloMs} ms, closing it`
+          : `${this.#who(c)} claiming replica ${c.claimed}: handshake not completed within ` +
+            `${helloMs} ms, closing it`,
       );
       this.#closeConn(c);
     }, helloMs);
@@ -209,8 +278,17 @@ export class PeerServer {
         while (!c.closed) {
           let frame: PeerFrame;
           try {
-            const payload = decoder.next();
+            let payload = decoder.next();
             if (payload === null) break;
+            if (c.opener !== undefined) {
+              try {
+                payload = c.opener.open(payload);
+              } catch (err) {
+                if (!(err instanceof AuthError)) throw err;
+                this.#authFailed(c, c.from, err);
+                break reading;
+              }
+            }
             frame = decodePeerFrame(payload);
           } catch (err) {
             this.#limitLog.note(
@@ -221,6 +299,19 @@ export class PeerServer {
             break reading;
           }
           if (c.from === undefined) {
+            if (c.handshake !== undefined) {
+              // Keyed, after the challenge: this must be the caller's proof.
+              try {
+                c.opener = c.handshake.onAuth(frame);
+              } catch (err) {
+                if (!(err instanceof AuthError)) throw err;
+                this.#authFailed(c, c.claimed, err);
+                break reading;
+              }
+              c.handshake = undefined;
+              this.#accept(c, c.claimed!, decoder, helloTimer);
+              continue;
+            }
             const refusal = this.#checkHello(frame);
             if (refusal !== undefined || frame.kind !== "hello") {
               this.#limitLog.note(
@@ -230,24 +321,29 @@ export class PeerServer {
               );
               break reading;
             }
-            clearTimeout(helloTimer);
-            this.#unauthenticated.delete(c);
-            decoder.maxFrameBytes = this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES;
-            c.from = frame.from;
-            const old = this.#current.get(c.from);
-            this.#current.set(c.from, c);
-            if (old !== undefined) {
-              this.#closeConn(old);
-              this.#opts.log(
-                `peer ${c.from} reconnected from ${c.remote}, replacing its older connection`,
-              );
-            } else {
-              this.#opts.log(`peer ${c.from} connected from ${c.remote}`);
+            const key = this.#opts.clusterKey;
+            if (key !== undefined) {
+              c.claimed = frame.from;
+              c.handshake = new ResponderHandshake({
+                key,
+                cluster: this.#opts.cluster,
+                self: this.#opts.self,
+              });
+              try {
+                this.#sendChallenge(c, c.handshake.onHello(frame));
+              } catch (err) {
+                if (!(err instanceof AuthError)) throw err;
+                this.#authFailed(c, c.claimed, err);
+                break reading;
+              }
+              continue;
             }
+            this.#accept(c, frame.from, decoder, helloTimer);
             continue;
           }
-          if (frame.kind === "hello") {
-            this.#opts.log(`${this.#who(c)}: unexpected second hello, closing the connection`);
+          if (frame.kind !== "msgs") {
+            const what = frame.kind === "hello" ? "second hello" : `"${frame.kind}" frame`;
+            this.#opts.log(`${this.#who(c)}: unexpected ${what}, closing the connection`);
             break reading;
           }
           if (this.#current.get(c.from) !== c) break reading; // replaced meanwhile

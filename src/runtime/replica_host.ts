@@ -103,6 +103,11 @@ export interface ReplicaHostOptions {
   clockOffsetMs?: number;
   /** Resource limits (default {@link DEFAULT_SETTINGS}). */
   settings?: Settings;
+  /**
+   * The cluster key (`cluster-key-file`): peer connections are then mutually authenticated and
+   * every frame carries a MAC (`src/net/peer_auth.ts`). Default: none, peers are not keyed.
+   */
+  clusterKey?: Uint8Array;
 }
 
 /** Ticks between checks whether expired keys are due for the background sweep. */
@@ -143,6 +148,8 @@ export class ReplicaHost {
   #lastStanding = "";
   #ticker: ReturnType<typeof setInterval> | undefined;
   #state: "new" | "started" | "stopped" = "new";
+  /** Peers authenticate with a cluster key. */
+  readonly #keyed: boolean;
 
   /**
    * Builds the replica and its servers; nothing listens until {@link ReplicaHost.start}.
@@ -164,6 +171,7 @@ export class ReplicaHost {
       ? {}
       : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
+    this.#keyed = options.clusterKey !== undefined;
     this.#store = new KvStore();
     this.#replica = new Replica(
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
@@ -181,6 +189,7 @@ export class ReplicaHost {
       log,
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
+      clusterKey: options.clusterKey,
     });
     this.#clientServer = new ClientServer({
       hostname: this.#self.host,
@@ -223,6 +232,8 @@ export class ReplicaHost {
           minBackoffMs: options.backoff?.minMs,
           maxBackoffMs: options.backoff?.maxMs,
           onUp: () => this.#linkUp(peer.id),
+          clusterKey: options.clusterKey,
+          handshakeTimeoutMs: settings.peerHelloTimeout * 1000,
         }),
       );
     }
@@ -275,6 +286,9 @@ export class ReplicaHost {
     const c = this.clientAddr;
     const p = this.peerAddr;
     this.#log(`listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}`);
+    if (this.#keyed) {
+      this.#log("peer connections are authenticated with the cluster key (cluster-key-file)");
+    }
     for (const link of this.#links.values()) link.start();
     this.#ticker = setInterval(() => this.#onTick(), this.#tickMs);
     return Promise.resolve();

@@ -51,7 +51,7 @@ const LOCK_TTL_MS = 3000;
 function skewed<T>(offsetMs: number, body: (cluster: TestCluster) => Promise<T>): Promise<T> {
   return withCluster({
     replicas: 3,
-    argsFor: (id) => (id === 3 ? [`--clock-offset-ms=${offsetMs}`] : []),
+    replicaArgs: { 3: [`--clock-offset-ms=${offsetMs}`] },
   }, body);
 }
 

@@ -437,12 +437,6 @@ export interface ClusterOptions {
   replicas: 3 | 5;
   /** Extra arguments for every replica after `<id> <config>` (e.g. `["--verbose"]`). */
   extraArgs?: string[];
-  /**
-   * Extra arguments for replica `id` only, after {@link extraArgs} (e.g. a skewed clock on one
-   * replica: `(id) => id === 3 ? ["--clock-offset-ms=300000"] : []`). Used on every start of
-   * that replica, restarts included.
-   */
-  argsFor?: (id: number) => string[];
   /** Deadline for all replicas to be ready and answer INFO (default 30 000 ms). */
   startTimeoutMs?: number;
   /** Also wait until every replica is normal in one view of all replicas (default true). */
@@ -455,6 +449,13 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
   settings?: string[];
+  /** Files written to the cluster's dir before any replica starts (e.g. a key file). */
+  files?: { name: string; text: string; mode?: number }[];
+  /**
+   * Extra arguments for single replicas, after `extraArgs`, on every start including restarts
+   * (e.g. a skewed clock: `{3: ["--clock-offset-ms=300000"]}`; see {@link TestCluster.setArgs}).
+   */
+  replicaArgs?: Record<number, string[]>;
 }
 
 interface Running {
@@ -502,8 +503,6 @@ export class TestCluster {
   readonly config: ClusterConfig;
   /** Extra arguments every replica gets. */
   readonly extraArgs: readonly string[];
-  /** Extra arguments of one replica (after {@link extraArgs}); see {@link ClusterOptions.argsFor}. */
-  readonly argsFor: (id: number) => readonly string[];
   /** Every output line of every replica, in arrival order. */
   readonly logs: LogLine[] = [];
   readonly #procs = new Map<number, Running>();
@@ -512,10 +511,12 @@ export class TestCluster {
   /** Private peer port of each replica, in proxy mode. */
   readonly #listenPeerPorts: ReadonlyMap<number, number> | undefined;
   #network: FaultNetwork | undefined;
+  /** Extra arguments of single replicas (after `extraArgs`). */
+  readonly #replicaArgs = new Map<number, string[]>();
 
   /**
    * Use {@link startCluster}. `listenPeerPorts` (proxy mode): the private peer port of each
-   * replica, passed as `--listen-peer-port`. `argsFor`: extra arguments of one replica.
+   * replica, passed as `--listen-peer-port`.
    */
   constructor(
     dir: string,
@@ -523,14 +524,12 @@ export class TestCluster {
     config: ClusterConfig,
     extraArgs: string[],
     listenPeerPorts?: ReadonlyMap<number, number>,
-    argsFor: (id: number) => readonly string[] = () => [],
   ) {
     this.dir = dir;
     this.configPath = configPath;
     this.config = config;
     this.extraArgs = extraArgs;
     this.#listenPeerPorts = listenPeerPorts;
-    this.argsFor = argsFor;
   }
 
   /** Whether the replicas' peer ports are behind fault proxies (`proxy: true`). */
@@ -611,7 +610,13 @@ export class TestCluster {
     if (this.#listenPeerPorts !== undefined) {
       args.push("--listen-peer-port", String(this.listenPeerPort(id)));
     }
-    return [...args, ...this.extraArgs, ...this.argsFor(id)];
+    return [...args, ...this.extraArgs, ...(this.#replicaArgs.get(id) ?? [])];
+  }
+
+  /** Sets the extra arguments of replica `id` from its next (re)start on. */
+  setArgs(id: number, args: string[]): void {
+    this.#address(id);
+    this.#replicaArgs.set(id, [...args]);
   }
 
   /** Adds a harness line to the log. */
@@ -972,14 +977,19 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   const text = configText(replicas) +
     (options.settings ?? []).map((line) => `${line}\n`).join("");
   await Deno.writeTextFile(configPath, text);
+  for (const f of options.files ?? []) {
+    await Deno.writeTextFile(`${dir}/${f.name}`, f.text, { mode: f.mode ?? 0o600 });
+  }
   const cluster = new TestCluster(
     dir,
     configPath,
     parseConfig(text, configPath),
     options.extraArgs ?? [],
     listenPeerPorts,
-    options.argsFor,
   );
+  for (const [id, args] of Object.entries(options.replicaArgs ?? {})) {
+    cluster.setArgs(Number(id), args);
+  }
   try {
     if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);

@@ -15,6 +15,8 @@
  * - `blackhole`: connections stay open but every byte is discarded (a silent network). A
  *   connection that lost bytes is never forwarded again: it is closed when the rule changes,
  *   since the stream it carries has a gap.
+ * - `corrupt`: a man in the middle. The next chunk `from` sends after the rule is set is forwarded
+ *   with one bit of its last byte flipped (logged); then the link passes again.
  *
  * ```ts
  * const net = new FaultNetwork([FaultProxy.start({ listenPort: 7101, targetPort: 9101, to: 1 })]);
@@ -37,7 +39,8 @@ export type LinkRule =
   | { kind: "pass" }
   | { kind: "drop" }
   | { kind: "delay"; ms: number }
-  | { kind: "blackhole" };
+  | { kind: "blackhole" }
+  | { kind: "corrupt" };
 
 /** Forward everything. */
 export const PASS: LinkRule = Object.freeze({ kind: "pass" });
@@ -45,6 +48,9 @@ export const PASS: LinkRule = Object.freeze({ kind: "pass" });
 export const DROP: LinkRule = Object.freeze({ kind: "drop" });
 /** Keep connections open, discard every byte. */
 export const BLACKHOLE: LinkRule = Object.freeze({ kind: "blackhole" });
+
+/** Flip a bit in the next chunk forwarded, then pass. */
+export const CORRUPT: LinkRule = Object.freeze({ kind: "corrupt" });
 
 /** Forward every chunk `ms` milliseconds after it was read (order kept). */
 export function delayRule(ms: number): LinkRule {
@@ -400,6 +406,14 @@ export class FaultProxy {
         link.tainted = true;
         this.#stats.discardedBytes += bytes.length;
         return true;
+      }
+      if (rule.kind === "corrupt" && src === link.client && bytes.length > 0) {
+        bytes[bytes.length - 1] ^= 0x01;
+        this.setRule(link.from!, PASS);
+        this.#log(
+          `proxy ${link.from} -> ${this.to}: flipped a bit of byte ${bytes.length - 1} of a ` +
+            `${bytes.length}-byte chunk`,
+        );
       }
       const due = performance.now() + (rule.kind === "delay" ? rule.ms : 0);
       chain = chain.then(async () => {

@@ -304,8 +304,13 @@ Deno.test("config: setting lines beside replica lines", () => {
   );
   assert.deepEqual(cfg.replicas, [{ id: 1, host: "h", clientPort: 1, peerPort: 2 }]);
   assert.deepEqual(cfg.settings, [
-    { name: "maxclients", value: "5000", where: "test.txt:1" },
-    { name: "client-output-buffer-limit", value: "normal 32mb 8mb 60", where: "test.txt:3" },
+    { name: "maxclients", value: "5000", where: "test.txt:1", base: "." },
+    {
+      name: "client-output-buffer-limit",
+      value: "normal 32mb 8mb 60",
+      where: "test.txt:3",
+      base: ".",
+    },
   ]);
   // Settings do not change the cluster fingerprint.
   assert.equal(clusterId(cfg), clusterId(parseConfig("1 h 1 2\n", P)));
