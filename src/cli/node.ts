@@ -16,7 +16,7 @@ import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
-import { DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 import {
   resolveSettings,
   SETTING_NAMES,
@@ -42,6 +42,8 @@ Options:
                                never   no fsync: survives a process crash, not a power loss
   --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
                              10000); members further behind than that catch up by snapshot
+  --checkpoint-every <n>     compare state digests with the other replicas every n deliveries
+                             (default 1000); a replica that differs from the majority stops
   --failure-timeout <ms>     suspect a peer after this long without a message (default 1000;
                              100..60000). Use the same value on every replica.
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
@@ -77,6 +79,8 @@ export interface NodeArgs {
   fsync: FsyncMode;
   /** Deliveries between snapshots (also the entries kept in memory for lagging members). */
   snapshotEvery: number;
+  /** Deliveries between the checkpoints whose digests replicas compare. */
+  checkpointEvery: number;
   /** Settings given as `--<name> <value>` (they win over the config file's). */
   settings: SettingLine[];
   /** Added to the wall clock stamped on operations (tests of clock skew). */
@@ -128,6 +132,7 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     "data-dir": { type: "string" },
     fsync: { type: "string" },
     "snapshot-every": { type: "string" },
+    "checkpoint-every": { type: "string" },
     "clock-offset-ms": { type: "string" },
     ...SETTING_FLAGS,
   }, UsageError);
@@ -161,6 +166,9 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     snapshotEvery:
       optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
         DEFAULT_SNAPSHOT_EVERY,
+    checkpointEvery:
+      optionalInt("checkpoint-every", parsed.values["checkpoint-every"], 1, 100_000_000) ??
+        DEFAULT_CHECKPOINT_EVERY,
     clockOffsetMs: parsed.values["clock-offset-ms"] === undefined
       ? 0
       : signedInt("clock-offset-ms", parsed.values["clock-offset-ms"]),
@@ -234,7 +242,7 @@ export async function main(args: string[]): Promise<number> {
       storage,
       onFatal: () => failed(),
       failureTimeoutMs,
-      core: { snapshotEvery: parsed.snapshotEvery },
+      core: { snapshotEvery: parsed.snapshotEvery, checkpointEvery: parsed.checkpointEvery },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
       settings,
       clockOffsetMs: parsed.clockOffsetMs,

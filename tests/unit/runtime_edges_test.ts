@@ -776,6 +776,7 @@ Deno.test("node CLI: argument errors", () => {
     dataDir: undefined,
     fsync: "batch",
     snapshotEvery: 10_000,
+    checkpointEvery: 1000,
     settings: [],
     clockOffsetMs: 0,
   });
