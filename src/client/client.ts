@@ -364,14 +364,30 @@ export class LamportClient {
     let last: ClientError | null = null;
     let failuresInRound = 0;
     let rounds = 0;
+    /** What each replica said in the current round (for the final message). */
+    let tried: string[] = [];
+    /** Every failure of this round was a definite one: NOQUORUM, or a refused connection. */
+    let definite = true;
+    let noQuorumSeen = false;
 
     while (true) {
       this.#checkOpen();
       const remaining = deadline - performance.now();
       if (remaining <= 0) break;
       if (failuresInRound >= n) {
-        // Every replica failed once: wait a little before the next round.
+        // Every replica failed once. When each said NOQUORUM or could not be reached, and
+        // nothing may have been applied, waiting will not change the answer soon: fail now.
+        if (definite && noQuorumSeen && !maybeApplied) {
+          throw new ClientError(
+            "NOQUORUM",
+            `${name}: no replica can reach a majority; it was not applied (${tried.join("; ")})`,
+          );
+        }
+        // Otherwise wait a little before the next round.
         failuresInRound = 0;
+        tried = [];
+        definite = true;
+        noQuorumSeen = false;
         await this.#backoff.wait(Math.min(50 * 2 ** rounds++, 1000, remaining));
         continue;
       }
@@ -388,6 +404,7 @@ export class LamportClient {
             last = new ClientError("UNAVAILABLE", error);
           }
           this.#noteLeft(this.#index, "unreachable", error);
+          tried.push(`replica ${this.config.replicas[this.#index].id}: ${error}`);
           this.#advance();
           failuresInRound++;
           continue;
@@ -403,6 +420,8 @@ export class LamportClient {
         const failure = toClientError(err, false);
         maybeApplied ||= err instanceof ConnectionError ? err.sent : true;
         last = failure;
+        definite = false;
+        tried.push(`replica ${this.config.replicas[this.#connIndex].id}: ${failure.message}`);
         this.#leave(failure.code === "TIMEOUT" ? "timeout" : "unreachable", failure.message);
         failuresInRound++;
         continue;
@@ -411,7 +430,11 @@ export class LamportClient {
         const code = replyCode(reply);
         const where = `replica ${this.config.replicas[this.#connIndex].id} (${conn.address})`;
         if (code === "NOQUORUM" || code === "UNKNOWN") {
-          if (code === "UNKNOWN") maybeApplied = true;
+          if (code === "UNKNOWN") {
+            maybeApplied = true;
+            definite = false;
+          } else noQuorumSeen = true;
+          tried.push(`${where}: ${reply.message}`);
           last = new ClientError(code, `${where}: ${reply.message}`);
           this.#leave(code === "NOQUORUM" ? "noquorum" : "unknown", reply.message);
           failuresInRound++;
@@ -431,10 +454,13 @@ export class LamportClient {
     if (last === null) {
       throw new ClientError("UNAVAILABLE", `${name}: no replica reachable within ${seconds}`);
     }
+    // A reply may only claim "not applied" when nothing sent could have been applied.
     const note = maybeApplied ? " (it may have been applied)" : "";
+    const code = maybeApplied && last.code === "NOQUORUM" ? "UNKNOWN" : last.code;
+    const all = tried.length > 1 ? ` (replicas tried: ${tried.join("; ")})` : "";
     throw new ClientError(
-      last.code,
-      `${name} failed within ${seconds}: ${last.message}${note}`,
+      code,
+      `${name} failed within ${seconds}: ${last.message}${note}${all}`,
       maybeApplied,
     );
   }

@@ -230,15 +230,19 @@ Deno.test("client: LamportClient.connect fails with UNAVAILABLE and releases eve
   );
 });
 
-Deno.test("client: NOQUORUM everywhere until the deadline gives NOQUORUM, nothing applied", async () => {
+Deno.test("client: NOQUORUM from every replica fails at once, naming each, nothing applied", async () => {
   const noQuorum: FakeHandler = () => reply.error("NOQUORUM cannot reach a majority");
-  await withServers([noQuorum, noQuorum], { deadlineMs: 300 }, async (client, [a, b]) => {
+  await withServers([noQuorum, noQuorum], { deadlineMs: 60_000 }, async (client, [a, b]) => {
     await assert.rejects(client.put("k", "v"), (err: unknown) => {
       assert.ok(err instanceof ClientError);
       assert.equal(err.code, "NOQUORUM");
       assert.equal(err.maybeApplied, false);
+      assert.match(err.message, /not applied/);
+      assert.match(err.message, /replica 1 .*; replica 2 /);
       return true;
     });
+    // A definite answer from every replica ends it after one round, not at the 60 s deadline.
+    assert.deepEqual([a.argvs.length, b.argvs.length], [1, 1]);
     // Both were tried, always with the same seq.
     assert.ok(a.argvs.length >= 1 && b.argvs.length >= 1);
     for (const argv of [...a.argvs, ...b.argvs]) assert.equal(argv[2], "1");
@@ -253,6 +257,8 @@ Deno.test("client: a timed-out attempt marks the failure as maybe applied", asyn
       await assert.rejects(client.put("k", "v"), (err: unknown) => {
         assert.ok(err instanceof ClientError);
         assert.equal(err.maybeApplied, true);
+        // Never "NOQUORUM" (not applied) after an attempt that may have been applied.
+        assert.notEqual(err.code, "NOQUORUM");
         assert.match(err.message, /may have been applied/);
         return true;
       });
