@@ -16,6 +16,8 @@
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
+import type { ByteConn } from "./listener.ts";
+import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { FrameDecoder } from "./frame.ts";
 import { decodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { errorText } from "./conn_writer.ts";
@@ -51,11 +53,13 @@ export interface PeerServerOptions {
   maxUnauthenticated?: number;
   /** Refusals of one kind are logged once per source within this many ms (default 10 s). */
   limitLogIntervalMs?: number;
+  /** Accept only TLS connections (`tls-replication`): then bind with {@link PeerServer.open}. */
+  tls?: TlsServerConfig;
 }
 
 /** One accepted connection. */
 interface Incoming {
-  conn: Deno.Conn;
+  conn: ByteConn;
   /** Printable remote address, and its host (the source limits are logged for). */
   remote: string;
   source: string;
@@ -90,8 +94,25 @@ export class PeerServer {
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
+    if (this.#opts.tls !== undefined) throw new Error("a TLS peer server is bound by open()");
     const { hostname, port, log } = this.#opts;
     this.#acceptor ??= new AcceptLoop({ hostname, port }, (c) => this.#serve(c), log, "peer port");
+    return this.addr;
+  }
+
+  /**
+   * Binds the listener (TLS when configured, else as {@link PeerServer.listen}) and starts
+   * accepting. Resolves with the bound address.
+   *
+   * @throws (as a rejection) the listen error (e.g. `Deno.errors.AddrInUse`).
+   */
+  async open(): Promise<Deno.NetAddr> {
+    const { hostname, port, log, tls } = this.#opts;
+    if (tls === undefined) return this.listen();
+    if (this.#acceptor === undefined) {
+      const listener = await listenTls({ hostname, port }, tls, log, "peer port");
+      this.#acceptor = new AcceptLoop(listener, (c) => this.#serve(c), log, "peer port");
+    }
     return this.addr;
   }
 
@@ -153,7 +174,7 @@ export class PeerServer {
     return undefined;
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: ByteConn): Promise<void> {
     const addr = conn.remoteAddr;
     const c: Incoming = {
       conn,
@@ -177,7 +198,7 @@ export class PeerServer {
     }
     this.#unauthenticated.add(c);
     try {
-      conn.setNoDelay(true);
+      conn.setNoDelay?.(true);
     } catch {
       // best effort
     }
