@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { parseSetting, SettingError, type SettingLine } from "./settings.ts";
 
 /** Where one replica listens. */
@@ -91,7 +92,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
       const [name, ...rest] = fields;
       const value = rest.join(" ");
       try {
-        parseSetting(name, value);
+        parseSetting(name, value, { name, value, where: `${path}:${lineNo}`, base: dirname(path) });
       } catch (err) {
         if (!(err instanceof SettingError)) throw err;
         const what = err.message.startsWith("unknown setting")
@@ -102,7 +103,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
       const first = settingLines.get(name);
       if (first !== undefined) fail(`duplicate setting ${name} (first given on line ${first})`);
       settingLines.set(name, lineNo);
-      settings.push({ name, value, where: `${path}:${lineNo}` });
+      settings.push({ name, value, where: `${path}:${lineNo}`, base: dirname(path) });
       continue;
     }
     if (fields.length < FIELD_NAMES.length) {
