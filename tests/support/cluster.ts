@@ -41,6 +41,7 @@ import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../../src/
 import { allNormalInOneView, parseInfo } from "../../src/net/info.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
 import { FaultNetwork, FaultProxy } from "./fault_proxy.ts";
+import type { TlsClientConfig } from "../../src/net/tls.ts";
 import {
   encodeCommand,
   RespProtocolError,
@@ -255,7 +256,7 @@ export class ReplyTimeoutError extends Error {
 export class RespTestClient {
   /** The port connected to. */
   readonly port: number;
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.TcpConn | Deno.TlsConn;
   readonly #parser = new RespReplyParser();
   readonly #replies: RespValue[] = [];
   #waiter: (() => void) | undefined;
@@ -264,14 +265,33 @@ export class RespTestClient {
   #closed = false;
   readonly #readLoop: Promise<void>;
 
-  private constructor(conn: Deno.TcpConn, port: number) {
+  private constructor(conn: Deno.TcpConn | Deno.TlsConn, port: number) {
     this.#conn = conn;
     this.port = port;
     this.#readLoop = this.#read();
   }
 
-  /** Connects to 127.0.0.1:`port`. */
-  static async connect(port: number): Promise<RespTestClient> {
+  /** Connects to 127.0.0.1:`port` (over TLS with `tls`; the handshake is completed first). */
+  static async connect(port: number, tls?: TlsClientConfig): Promise<RespTestClient> {
+    if (tls !== undefined) {
+      const conn = await Deno.connectTls(
+        {
+          hostname: LOOPBACK,
+          port,
+          ...(tls.caCerts === undefined ? {} : { caCerts: tls.caCerts }),
+          ...(tls.cert === undefined || tls.key === undefined
+            ? {}
+            : { cert: tls.cert, key: tls.key }),
+        } as Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem,
+      );
+      try {
+        await conn.handshake();
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+      return new RespTestClient(conn, port);
+    }
     const conn = await Deno.connect({ hostname: LOOPBACK, port });
     try {
       conn.setNoDelay(true);
@@ -409,8 +429,9 @@ export async function respCall(
   port: number,
   argv: ByteString[],
   timeoutMs = 5000,
+  tls?: TlsClientConfig,
 ): Promise<RespValue> {
-  const c = await RespTestClient.connect(port);
+  const c = await RespTestClient.connect(port, tls);
   try {
     return await c.call(argv, timeoutMs);
   } finally {
@@ -455,6 +476,13 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
   settings?: string[];
+  /**
+   * Files to copy into the cluster's temp dir before it starts (relative path -> source), e.g. the
+   * TLS certificates that setting lines name relative to the config file.
+   */
+  files?: Record<string, string>;
+  /** How the harness reaches the client ports (INFO) when they speak TLS. */
+  clientTls?: TlsClientConfig;
 }
 
 interface Running {
@@ -512,6 +540,8 @@ export class TestCluster {
   /** Private peer port of each replica, in proxy mode. */
   readonly #listenPeerPorts: ReadonlyMap<number, number> | undefined;
   #network: FaultNetwork | undefined;
+  /** How the harness reaches the client ports (see {@link ClusterOptions.clientTls}). */
+  clientTls: TlsClientConfig | undefined;
 
   /**
    * Use {@link startCluster}. `listenPeerPorts` (proxy mode): the private peer port of each
@@ -806,7 +836,7 @@ export class TestCluster {
 
   /** Replica `id`'s INFO fields (via RESP `INFO` on its client port). */
   async info(id: number, timeoutMs = 3000): Promise<Record<string, string>> {
-    const reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs);
+    const reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs, this.clientTls);
     if (typeof reply !== "string") {
       throw new Error(`INFO of replica ${id}: unexpected reply ${JSON.stringify(reply)}`);
     }
@@ -972,6 +1002,11 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   const text = configText(replicas) +
     (options.settings ?? []).map((line) => `${line}\n`).join("");
   await Deno.writeTextFile(configPath, text);
+  for (const [name, source] of Object.entries(options.files ?? {})) {
+    const target = `${dir}/${name}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(source, target);
+  }
   const cluster = new TestCluster(
     dir,
     configPath,
@@ -980,6 +1015,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     listenPeerPorts,
     options.argsFor,
   );
+  cluster.clientTls = options.clientTls;
   try {
     if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);
