@@ -32,6 +32,7 @@ import {
   topicHelp,
 } from "../client/commands.ts";
 import { formatReplyRaw } from "../client/display.ts";
+import type { TlsClientConfig } from "../net/tls.ts";
 
 /** The `--help` text. */
 export const USAGE = `Usage: deno task client <config> [options] [<command> [<args>...]]
@@ -44,6 +45,12 @@ Options (they go before the command):
   -r, --replica <id>   try this replica first
   -t, --timeout <ms>   deadline of each command, failover included (default ${DEFAULT_DEADLINE_MS})
   -x, --stdin          read the command's last argument from stdin (all of it, bytes as they are)
+  --tls                connect over TLS (replicas with tls-cert-file); the replica's certificate
+                       must be valid for its host in the config (e.g. SAN IP:127.0.0.1)
+  --cacert <file>      CA certificate (PEM) to check the replicas' certificates against
+                       (default: the system's roots)
+  --cert <file>        client certificate (PEM), for replicas with tls-auth-clients
+  --key <file>         the client certificate's private key (PEM)
   -h, --help           show this help
 
 With a command, run it once and print the reply for scripts, as redis-cli does when its output
@@ -78,6 +85,8 @@ interface Invocation {
   /** `-x`: the command's last argument is read from stdin. */
   lastFromStdin: boolean;
   command: string[];
+  /** `--tls` and its files (absent: plain TCP). */
+  tls?: { cacert?: string; cert?: string; key?: string };
 }
 
 const OPTIONS = {
@@ -85,12 +94,16 @@ const OPTIONS = {
   timeout: { type: "string", short: "t" },
   stdin: { type: "boolean", short: "x" },
   help: { type: "boolean", short: "h" },
+  tls: { type: "boolean" },
+  cacert: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
 } as const;
 
 /** The spellings of the options that take a value (`-r`, `--replica`, ...). */
 const VALUE_OPTIONS = new Set(
   Object.entries(OPTIONS).flatMap(([name, o]) =>
-    o.type === "string" ? [`--${name}`, `-${o.short}`] : []
+    o.type !== "string" ? [] : "short" in o ? [`--${name}`, `-${o.short}`] : [`--${name}`]
   ),
 );
 
@@ -154,6 +167,17 @@ export function parseInvocation(args: string[]): Invocation {
   if (lastFromStdin && command.length === 0 && values.help !== true) {
     throw new UsageError("-x needs a command (its last argument is read from stdin)");
   }
+  let tls: Invocation["tls"];
+  const files = { cacert: values.cacert, cert: values.cert, key: values.key };
+  if (values.tls === true) {
+    if ((files.cert === undefined) !== (files.key === undefined)) {
+      throw new UsageError("--cert and --key go together (a certificate and its key)");
+    }
+    tls = Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined));
+  } else {
+    const given = Object.entries(files).find(([, v]) => v !== undefined);
+    if (given !== undefined) throw new UsageError(`--${given[0]} needs --tls`);
+  }
   return {
     help: values.help === true,
     configPath: head[0],
@@ -161,7 +185,36 @@ export function parseInvocation(args: string[]): Invocation {
     timeoutMs,
     lastFromStdin,
     command,
+    ...(tls === undefined ? {} : { tls }),
   };
+}
+
+/**
+ * The TLS options of the client from the `--tls` files.
+ *
+ * @throws {UsageError} when a file cannot be read.
+ */
+export async function readTlsFiles(
+  files: { cacert?: string; cert?: string; key?: string },
+): Promise<TlsClientConfig> {
+  const read = async (option: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return await Deno.readTextFile(path);
+    } catch (e) {
+      throw new UsageError(`--${option} ${path}: cannot read: ${(e as Error).message}`);
+    }
+  };
+  const config: TlsClientConfig = {};
+  const ca = await read("cacert", files.cacert);
+  if (ca !== undefined) config.caCerts = [ca];
+  const cert = await read("cert", files.cert);
+  const key = await read("key", files.key);
+  if (cert !== undefined && key !== undefined) {
+    config.cert = cert;
+    config.key = key;
+  }
+  return config;
 }
 
 async function writeAll(writer: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
@@ -277,6 +330,15 @@ export async function main(args: string[]): Promise<number> {
     }
   }
 
+  let tls: TlsClientConfig | undefined;
+  try {
+    if (invocation.tls !== undefined) tls = await readTlsFiles(invocation.tls);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err(`lamportkv client: ${e.message}`);
+    return 2;
+  }
+
   let client: LamportClient;
   try {
     const config = await loadConfig(invocation.configPath);
@@ -285,6 +347,7 @@ export async function main(args: string[]): Promise<number> {
       preferredReplica: invocation.replica,
       deadlineMs: invocation.timeoutMs,
       onSwitch: (event) => err(describeSwitch(event)),
+      tls,
     });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;

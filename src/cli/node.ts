@@ -17,6 +17,8 @@ import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
+import { loadTlsMaterial } from "../config/tls_files.ts";
+import { TlsContext } from "../net/tls.ts";
 import {
   resolveSettings,
   SETTING_NAMES,
@@ -51,19 +53,23 @@ Options:
   -v, --verbose              log every delivered operation and client connection
   --clock-offset-ms <ms>     for tests: add this to the wall clock stamped on operations (a host
                              whose clock is off; expiry stays consistent, see README)
-  --<setting> <value>        a resource limit, overriding the config file's setting line:
+  --<setting> <value>        a setting, overriding the config file's setting line:
                                maxclients, timeout, proto-max-bulk-len,
                                client-query-buffer-limit, client-output-buffer-limit,
                                maxmemory-clients, client-request-timeout, peer-hello-timeout,
                                cluster-key-file
-                             (Redis's names, meanings and size syntax, e.g. 512mb)
+                             (Redis's names, meanings and size syntax, e.g. 512mb), and TLS:
+                               tls-cert-file, tls-key-file, tls-ca-cert-file (PEM files; in
+                               the config file relative to it), tls-auth-clients yes|no|optional,
+                               tls-replication yes|no
   --cluster-key-file <path>  the cluster key (make one with "deno task keygen <path>"): peers
                              then prove to each other that they hold it, and every peer frame
                              carries a MAC. All replicas need the same key, or none. On a
                              config file line the path is relative to the config file.
   -h, --help                 show this help and exit
 
-Stop it with Ctrl-C (SIGINT) or SIGTERM.`;
+Stop it with Ctrl-C (SIGINT) or SIGTERM. With TLS, SIGHUP reads the certificate, key and CA
+files again: new connections use them (a bad file is logged and the old ones are kept).`;
 
 /** Parsed command line of the node entry point. */
 export interface NodeArgs {
@@ -213,6 +219,8 @@ export async function main(args: string[]): Promise<number> {
   let failed: () => void = () => {};
   const failure = new Promise<number>((resolve) => failed = () => resolve(1));
   let storage: DiskStorage | undefined;
+  let tls: TlsContext | undefined;
+  let tlsSettings: Settings | undefined;
   try {
     const config = await loadConfig(configPath);
     findReplica(config, id);
@@ -227,6 +235,9 @@ export async function main(args: string[]): Promise<number> {
         throw new SettingError(`${where}: cluster-key-file: ${err.message}`);
       }
     }
+    const material = await loadTlsMaterial(settings);
+    tls = material === undefined ? undefined : new TlsContext(material);
+    tlsSettings = settings;
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
     storage = await DiskStorage.open({
       dir,
@@ -247,6 +258,7 @@ export async function main(args: string[]): Promise<number> {
       settings,
       clockOffsetMs: parsed.clockOffsetMs,
       clusterKey,
+      tls,
     });
   } catch (err) {
     await storage?.close();
@@ -281,6 +293,7 @@ export async function main(args: string[]): Promise<number> {
   console.log(
     `replica ${id} ready: clients ${c.hostname}:${c.port}, peers ${p.hostname}:${p.port}`,
   );
+  if (tls !== undefined && tlsSettings !== undefined) reloadOnHangup(id, tls, tlsSettings);
 
   const stopped = new Promise<number>((resolve) => {
     let stopping: Deno.Signal | undefined;
@@ -308,6 +321,31 @@ export async function main(args: string[]): Promise<number> {
     }
   });
   return await Promise.race([stopped, failure]);
+}
+
+/** On SIGHUP, reads the TLS files again; new connections use them (a bad one is only logged). */
+function reloadOnHangup(id: number, tls: TlsContext, settings: Settings): void {
+  let reloading = false;
+  const reload = async () => {
+    if (reloading) return;
+    reloading = true;
+    try {
+      const material = await loadTlsMaterial(settings);
+      if (material !== undefined) tls.update(material);
+      console.log(`replica ${id}: SIGHUP: TLS certificate files reloaded for new connections`);
+    } catch (err) {
+      console.error(
+        `replica ${id}: SIGHUP: keeping the TLS certificates in use: ${(err as Error).message}`,
+      );
+    } finally {
+      reloading = false;
+    }
+  };
+  try {
+    Deno.addSignalListener("SIGHUP", () => void reload());
+  } catch {
+    // no SIGHUP on Windows
+  }
 }
 
 if (import.meta.main) {

@@ -22,6 +22,7 @@ import { parseInfo } from "../net/info.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
+import type { TlsClientConfig } from "../net/tls.ts";
 
 /** INFO fields of a replica by name (`id`, `view`, `members`, `clock`, `delivered`, ...). */
 export type InfoFields = Record<string, string>;
@@ -128,6 +129,8 @@ export interface ClientOptions {
   clientId?: string;
   /** Called whenever the client switches replica. */
   onSwitch?: (event: SwitchEvent) => void;
+  /** Connect to the replicas over TLS (see `ConnectionOptions.tls`). Default: plain TCP. */
+  tls?: TlsClientConfig;
 }
 
 /** INFO of one replica, as reported by {@link LamportClient.statusAll}. */
@@ -153,6 +156,7 @@ export class LamportClient {
 
   readonly #deadlineMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #tls: TlsClientConfig | undefined;
   readonly #attemptTimeoutMs: number;
   #index: number;
   #conn: RespConnection | null = null;
@@ -174,6 +178,7 @@ export class LamportClient {
     this.onSwitch = options.onSwitch;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
+    this.#tls = options.tls;
     this.#attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
     const preferred = options.preferredReplica;
     this.#index = 0;
@@ -290,6 +295,7 @@ export class LamportClient {
       conn = await RespConnection.connect(replica.host, replica.clientPort, {
         connectTimeoutMs: this.#connectTimeoutMs,
         requestTimeoutMs: this.#attemptTimeoutMs,
+        tls: this.#tls,
       });
     } catch (err) {
       throw toClientError(err, false);
@@ -516,6 +522,7 @@ export class LamportClient {
       const conn = await RespConnection.connect(replica.host, replica.clientPort, {
         connectTimeoutMs: timeoutMs,
         requestTimeoutMs: this.#attemptTimeoutMs,
+        tls: this.#tls,
       });
       if (this.#closed) {
         await conn.close();

@@ -13,6 +13,8 @@
  * @module
  */
 import { ConnWriter, errorText } from "../net/conn_writer.ts";
+import type { ByteConn } from "../net/listener.ts";
+import { connectTls, type TlsClientConfig } from "../net/tls.ts";
 import type { ByteString } from "../core/types.ts";
 import {
   encodeCommand,
@@ -64,6 +66,11 @@ export interface ConnectionOptions {
    * otherwise (default {@link DEFAULT_REQUEST_TIMEOUT_MS}).
    */
   requestTimeoutMs?: number;
+  /**
+   * Connect over TLS (the server's certificate checked against `caCerts`, or the system roots;
+   * `cert`/`key` presented when the server asks for a client certificate). Default: plain TCP.
+   */
+  tls?: TlsClientConfig;
 }
 
 /** Options of one {@link RespConnection.send}. */
@@ -90,7 +97,7 @@ export class RespConnection {
   /** The port connected to. */
   readonly port: number;
 
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: ByteConn;
   readonly #parser = new RespReplyParser();
   readonly #requestTimeoutMs: number;
   readonly #pending: Pending[] = [];
@@ -100,7 +107,7 @@ export class RespConnection {
   #failure: ConnectionError | null = null;
   readonly #readLoop: Promise<void>;
 
-  private constructor(conn: Deno.TcpConn, host: string, port: number, requestTimeoutMs: number) {
+  private constructor(conn: ByteConn, host: string, port: number, requestTimeoutMs: number) {
     this.#conn = conn;
     this.host = host;
     this.port = port;
@@ -131,6 +138,18 @@ export class RespConnection {
       Math.ceil(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
     );
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (options.tls !== undefined) {
+      let conn: Deno.TlsConn;
+      try {
+        conn = await connectTls(host, port, options.tls, connectTimeoutMs);
+      } catch (err) {
+        const why = err instanceof Deno.errors.TimedOut
+          ? `timed out after ${connectTimeoutMs} ms`
+          : `TLS: ${errorText(err)}`;
+        throw new ConnectionError("connect", `cannot connect to ${host}:${port}: ${why}`, false);
+      }
+      return new RespConnection(conn, host, port, requestTimeoutMs);
+    }
     const abort = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {

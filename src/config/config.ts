@@ -92,7 +92,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
       const [name, ...rest] = fields;
       const value = rest.join(" ");
       try {
-        parseSetting(name, value);
+        parseSetting(name, value, { name, value, where: `${path}:${lineNo}`, base: dirname(path) });
       } catch (err) {
         if (!(err instanceof SettingError)) throw err;
         const what = err.message.startsWith("unknown setting")

@@ -23,6 +23,18 @@
  * directory, as a flag relative to the working directory. The file is read and checked when the
  * replica starts (`src/config/cluster_key.ts`); with it, peers authenticate each other
  * (`src/net/peer_auth.ts`).
+ * | `tls-cert-file`              | PEM certificate (chain) file      | none: plain TCP    |
+ * | `tls-key-file`               | PEM private key file              | none               |
+ * | `tls-ca-cert-file`           | PEM CA certificate(s) file        | none               |
+ * | `tls-auth-clients`           | `yes`, `no` or `optional`         | yes with a CA, no  |
+ * | `tls-replication`            | `yes` or `no`                     | no                 |
+ *
+ * TLS: `tls-cert-file` and `tls-key-file` (together) make the client port speak TLS. With
+ * `tls-ca-cert-file`, clients must present a certificate signed by that CA unless
+ * `tls-auth-clients` says `no` (`optional`: one they present must be); `tls-replication yes` also
+ * runs the peer port and links over TLS, each replica checking the other's certificate against
+ * the CA. File paths in the config file are relative to its directory, in flags to the working
+ * directory. The files themselves are read and checked by `tls_files.ts`.
  *
  * @module
  */
@@ -50,6 +62,16 @@ export interface OutputBufferLimit {
   softSeconds: number;
 }
 
+/** A file named by a setting: its path (resolved) and where the setting was given. */
+export interface SettingFile {
+  path: string;
+  /** `path:line` of the config file, or `--name`. */
+  where: string;
+}
+
+/** `tls-auth-clients`. */
+export type TlsAuthClients = "yes" | "no" | "optional";
+
 /** Every setting, resolved. */
 export interface Settings {
   maxclients: number;
@@ -66,6 +88,14 @@ export interface Settings {
   peerHelloTimeout: number;
   /** The cluster key file, resolved, and where it was given (undefined: peers are not keyed). */
   clusterKeyFile: { path: string; where: string } | undefined;
+  /** `tls-cert-file`, `tls-key-file`, `tls-ca-cert-file` (absent: not given). */
+  tlsCertFile?: SettingFile;
+  tlsKeyFile?: SettingFile;
+  tlsCaCertFile?: SettingFile;
+  /** `tls-auth-clients` (absent: `yes` with a CA file, else `no`). */
+  tlsAuthClients?: TlsAuthClients;
+  /** `tls-replication`. */
+  tlsReplication: boolean;
 }
 
 /** The defaults (see `src/limits.ts`). */
@@ -79,6 +109,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   clientRequestTimeout: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   clusterKeyFile: undefined,
+  tlsReplication: false,
 });
 
 /** A value that is not valid for its setting; the message says what is expected. */
@@ -149,8 +180,33 @@ function outputBufferLimit(text: string): OutputBufferLimit {
   };
 }
 
+function yesNo(text: string): boolean {
+  const t = text.toLowerCase();
+  if (t !== "yes" && t !== "no") throw new SettingError(`expected yes or no, got "${text}"`);
+  return t === "yes";
+}
+
+function authClients(text: string): TlsAuthClients {
+  const t = text.toLowerCase();
+  if (t !== "yes" && t !== "no" && t !== "optional") {
+    throw new SettingError(`expected yes, no or optional, got "${text}"`);
+  }
+  return t;
+}
+
+/** A file path; relative ones are resolved against the line's `base` (its config file's dir). */
+function file(text: string, line: SettingLine | undefined): SettingFile {
+  if (text === "") throw new SettingError("expected a file path");
+  const base = line?.base;
+  const path = base === undefined || isAbsolute(text) ? text : join(base, text);
+  return { path, where: line?.where ?? "" };
+}
+
 /** The parser of every setting, by its name. */
-const PARSERS: Record<string, { key: keyof Settings; parse: (text: string) => unknown }> = {
+const PARSERS: Record<
+  string,
+  { key: keyof Settings; parse: (text: string, line?: SettingLine) => unknown }
+> = {
   maxclients: { key: "maxclients", parse: (t) => count(t, 1, 1_000_000) },
   timeout: { key: "timeout", parse: (t) => count(t, 0, MAX_SECONDS) },
   "proto-max-bulk-len": {
@@ -170,6 +226,11 @@ const PARSERS: Record<string, { key: keyof Settings; parse: (text: string) => un
   "peer-hello-timeout": { key: "peerHelloTimeout", parse: (t) => count(t, 1, 3600) },
   // The path is resolved against the line's base in resolveSettings.
   "cluster-key-file": { key: "clusterKeyFile", parse: keyFilePath },
+  "tls-cert-file": { key: "tlsCertFile", parse: file },
+  "tls-key-file": { key: "tlsKeyFile", parse: file },
+  "tls-ca-cert-file": { key: "tlsCaCertFile", parse: file },
+  "tls-auth-clients": { key: "tlsAuthClients", parse: authClients },
+  "tls-replication": { key: "tlsReplication", parse: yesNo },
 };
 
 function keyFilePath(text: string): { path: string; where: string } {
@@ -191,7 +252,10 @@ export interface SettingLine {
   value: string;
   /** `path:line`, or `--name` for a flag. */
   where: string;
-  /** The directory a relative path in the value is relative to (default: the working dir). */
+  /**
+   * The directory relative file paths are resolved against: the config file's (absent: the
+   * working directory, as for flags).
+   */
   base?: string;
 }
 
@@ -201,10 +265,14 @@ export interface SettingLine {
  * @throws {SettingError} for an unknown name or a bad value (the message names neither the file
  * nor the line: the caller adds them).
  */
-export function parseSetting(name: string, value: string): Partial<Settings> {
+export function parseSetting(
+  name: string,
+  value: string,
+  line?: SettingLine,
+): Partial<Settings> {
   if (!isSettingName(name)) throw new SettingError(`unknown setting "${name}"`);
   const { key, parse } = PARSERS[name];
-  return { [key]: parse(value) } as Partial<Settings>;
+  return { [key]: parse(value, line) } as Partial<Settings>;
 }
 
 /**
@@ -218,7 +286,7 @@ export function resolveSettings(lines: readonly SettingLine[]): Settings {
   const given = new Map<keyof Settings, SettingLine>();
   for (const line of lines) {
     try {
-      Object.assign(settings, parseSetting(line.name, line.value));
+      Object.assign(settings, parseSetting(line.name, line.value, line));
     } catch (err) {
       if (!(err instanceof SettingError)) throw err;
       throw new SettingError(`${line.where}: ${line.name}: ${err.message}`);
@@ -248,5 +316,46 @@ export function resolveSettings(lines: readonly SettingLine[]): Settings {
       `${at.where}: ${at.name}: the soft limit (${out.soft}) is above the hard limit (${out.hard})`,
     );
   }
+  checkTls(settings, given);
   return settings;
+}
+
+/** The TLS settings that only make sense together. */
+function checkTls(settings: Settings, given: Map<keyof Settings, SettingLine>): void {
+  const fail = (key: keyof Settings, problem: string): never => {
+    const at = given.get(key)!;
+    throw new SettingError(`${at.where}: ${at.name}: ${problem}`);
+  };
+  const hasCert = settings.tlsCertFile !== undefined;
+  const hasKey = settings.tlsKeyFile !== undefined;
+  const hasCa = settings.tlsCaCertFile !== undefined;
+  if (hasCert && !hasKey) fail("tlsCertFile", "tls-key-file is needed too (the certificate's key)");
+  if (hasKey && !hasCert) fail("tlsKeyFile", "tls-cert-file is needed too (the key's certificate)");
+  if (!hasCert) {
+    for (const key of ["tlsCaCertFile", "tlsAuthClients"] as const) {
+      if (given.has(key)) fail(key, "TLS needs tls-cert-file and tls-key-file");
+    }
+    if (settings.tlsReplication) {
+      fail("tlsReplication", "TLS needs tls-cert-file, tls-key-file and tls-ca-cert-file");
+    }
+  }
+  if (!hasCa && settings.tlsAuthClients !== undefined && settings.tlsAuthClients !== "no") {
+    fail(
+      "tlsAuthClients",
+      `tls-auth-clients ${settings.tlsAuthClients} needs tls-ca-cert-file (the CA that client ` +
+        `certificates are checked against)`,
+    );
+  }
+  if (!hasCa && settings.tlsReplication) {
+    fail(
+      "tlsReplication",
+      "tls-replication yes needs tls-ca-cert-file (the CA the replicas' certificates are " +
+        "checked against)",
+    );
+  }
+}
+
+/** Whether clients must (`yes`), may (`optional`) or do not (`no`) present a certificate. */
+export function clientAuthOf(settings: Settings): TlsAuthClients {
+  return settings.tlsAuthClients ?? (settings.tlsCaCertFile !== undefined ? "yes" : "no");
 }

@@ -1,32 +1,35 @@
 /**
- * The accept loop both servers share: binds the port, accepts TCP connections, hands each to `serve`, keeps
+ * The accept loop both servers share: binds the port (or takes a bound listener, e.g. a TLS one
+ * from `tls.ts`), accepts connections, hands each to `serve`, keeps
  * going after transient accept errors (pausing so that e.g. running out of file descriptors does
  * not spin), and on close stops accepting and waits until every connection's `serve` ended.
  *
  * @module
  */
 import { errorText, Sleep } from "./conn_writer.ts";
+import { type ByteConn, type ConnListener, listenTcp } from "./listener.ts";
 
 /** Accepts connections on a listener until closed. */
 export class AcceptLoop {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: ConnListener;
   readonly #serving = new Set<Promise<void>>();
   readonly #pause = new Sleep();
   readonly #accepting: Promise<void>;
   #closed = false;
 
   /**
-   * Binds `address` and starts accepting; `label` names the port in log lines ("client port").
+   * Binds `address` with `Deno.listen` (or takes the bound `listener`) and starts accepting;
+   * `label` names the port in log lines ("client port").
    *
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   constructor(
-    address: { hostname: string; port: number },
-    serve: (conn: Deno.TcpConn) => Promise<void>,
+    address: { hostname: string; port: number } | ConnListener,
+    serve: (conn: ByteConn) => Promise<void>,
     log: (line: string) => void,
     label: string,
   ) {
-    this.#listener = Deno.listen(address);
+    this.#listener = "accept" in address ? address : listenTcp(address);
     this.#accepting = this.#run(serve, log, label);
   }
 
@@ -58,12 +61,12 @@ export class AcceptLoop {
   }
 
   async #run(
-    serve: (conn: Deno.TcpConn) => Promise<void>,
+    serve: (conn: ByteConn) => Promise<void>,
     log: (line: string) => void,
     label: string,
   ): Promise<void> {
     while (!this.#closed) {
-      let conn: Deno.TcpConn;
+      let conn: ByteConn;
       try {
         conn = await this.#listener.accept();
       } catch (err) {

@@ -24,6 +24,8 @@
  */
 import type { Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
+import type { ByteConn } from "./listener.ts";
+import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { Session, type SessionHost } from "./session.ts";
 import type { ServerStats } from "./info.ts";
 import { encodeReply } from "../kv/reply.ts";
@@ -97,6 +99,8 @@ export interface ClientServerOptions {
   requestTimeoutMs?: number;
   /** Bytes buffered for all connections together (`maxmemory-clients`, 128 MiB; 0: no limit). */
   maxMemoryClients?: number;
+  /** Speak TLS (`tls-cert-file`...): then bind with {@link ClientServer.open}. Default: plain TCP. */
+  tls?: TlsServerConfig;
 }
 
 /** How often the limits that depend on time are checked, in ms. */
@@ -113,7 +117,7 @@ interface Slot {
 
 /** One client connection. */
 class ClientConn {
-  readonly conn: Deno.TcpConn;
+  readonly conn: ByteConn;
   readonly remote: string;
   session!: Session;
   /** The remote host, which limit log lines are counted for. */
@@ -138,7 +142,7 @@ class ClientConn {
   /** Wakes the read loop waiting for the connection to drain or close. */
   wake: (() => void) | undefined;
 
-  constructor(conn: Deno.TcpConn, limits: RespLimits, onWriteError: (err: unknown) => void) {
+  constructor(conn: ByteConn, limits: RespLimits, onWriteError: (err: unknown) => void) {
     this.conn = conn;
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
@@ -263,11 +267,13 @@ export class ClientServer {
   }
 
   /**
-   * Binds the listener and starts accepting. Returns the bound address.
+   * Binds the plain TCP listener and starts accepting. Returns the bound address. (With TLS, use
+   * {@link ClientServer.open}.)
    *
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
+    if (this.#opts.tls !== undefined) throw new Error("a TLS client server is bound by open()");
     const { hostname, port, log } = this.#opts;
     this.#acceptor ??= new AcceptLoop(
       { hostname, port },
@@ -276,6 +282,23 @@ export class ClientServer {
       "client port",
     );
     this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
+    return this.addr;
+  }
+
+  /**
+   * Binds the listener (TLS when configured, else as {@link ClientServer.listen}) and starts
+   * accepting. Resolves with the bound address.
+   *
+   * @throws (as a rejection) the listen error (e.g. `Deno.errors.AddrInUse`).
+   */
+  async open(): Promise<Deno.NetAddr> {
+    const { hostname, port, log, tls } = this.#opts;
+    if (tls === undefined) return this.listen();
+    if (this.#acceptor === undefined) {
+      const listener = await listenTls({ hostname, port }, tls, log, "client port");
+      this.#acceptor = new AcceptLoop(listener, (c) => this.#serve(c), log, "client port");
+      this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
+    }
     return this.addr;
   }
 
@@ -406,7 +429,7 @@ export class ClientServer {
     if (this.#opts.verbose) this.#opts.log(line);
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: ByteConn): Promise<void> {
     const c: ClientConn = new ClientConn(conn, this.#limits, (err) => {
       this.#verbose(`client ${c.remote}: write failed, closing: ${errorText(err)}`);
       this.#closeConn(c);
@@ -436,7 +459,7 @@ export class ClientServer {
     this.#stats.totalConnections++;
     this.#conns.add(c);
     try {
-      conn.setNoDelay(true);
+      conn.setNoDelay?.(true);
     } catch {
       // best effort
     }

@@ -25,7 +25,7 @@ const JOIN_CHUNKS_UP_TO = 256 * 1024;
  * is reported once through `onError`; later chunks are dropped.
  */
 export class ConnWriter {
-  readonly #conn: Deno.Conn;
+  readonly #conn: { write(p: Uint8Array): Promise<number> };
   readonly #onError: (err: unknown) => void;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
@@ -35,7 +35,7 @@ export class ConnWriter {
   #idleWaiters: (() => void)[] = [];
 
   /** A writer for `conn`; `onError` hears about the first failed write. */
-  constructor(conn: Deno.Conn, onError: (err: unknown) => void) {
+  constructor(conn: { write(p: Uint8Array): Promise<number> }, onError: (err: unknown) => void) {
     this.#conn = conn;
     this.#onError = onError;
   }

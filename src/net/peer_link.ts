@@ -1,5 +1,6 @@
 /**
- * The outgoing link to one peer replica: connects with `Deno.connect`, writes the hello frame,
+ * The outgoing link to one peer replica: connects with `Deno.connect` (or, with `tls`, over TLS
+ * with `Deno.connectTls`, the peer's certificate checked against the CA), writes the hello frame,
  * reports "up" to its owner (who calls the core's `link-up` and writes the resulting sends before
  * anything else), then writes queued frames in order. On any write error, EOF or close it marks
  * itself down, discards what was queued (the core resends what is unacknowledged) and reconnects
@@ -22,6 +23,11 @@ import {
   MAX_LINK_QUEUED_BYTES,
   PEER_HELLO_MAX_FRAME_BYTES,
 } from "../limits.ts";
+import type { ByteConn } from "./listener.ts";
+import { connectTls, type TlsClientConfig } from "./tls.ts";
+
+/** Connect plus TLS handshake of a link must complete within this many ms. */
+const TLS_CONNECT_TIMEOUT_MS = 10_000;
 import { AuthError, type FrameSealer, InitiatorHandshake, MAC_BYTES } from "./peer_auth.ts";
 import { LimitLog } from "./limit_log.ts";
 
@@ -92,11 +98,16 @@ export interface PeerLinkOptions {
   handshakeTimeoutMs?: number;
   /** With a key: authentication failures are logged once per this many ms (default 10 s). */
   limitLogIntervalMs?: number;
+  /**
+   * Connect over TLS with what this returns (called for every connection, so that reloaded
+   * certificates are used by the next one). Default: plain TCP.
+   */
+  tls?: () => TlsClientConfig;
 }
 
 /** One live connection of a link. */
 interface Session {
-  conn: Deno.TcpConn;
+  conn: ByteConn;
   writer: ConnWriter;
   down: boolean;
   /** The handshake is done (at once without a key): frames may be sent. */
@@ -234,11 +245,14 @@ export class PeerLink {
     const { hostname, port } = this.#opts;
     let delay = this.#minBackoff;
     while (!this.#closed) {
-      let conn: Deno.TcpConn;
+      let conn: ByteConn;
       this.#abort = new AbortController();
       this.#attempts += 1;
       try {
-        conn = await Deno.connect({ hostname, port, signal: this.#abort.signal });
+        const tls = this.#opts.tls?.();
+        conn = tls === undefined
+          ? await Deno.connect({ hostname, port, signal: this.#abort.signal })
+          : await connectTls(hostname, port, tls, TLS_CONNECT_TIMEOUT_MS, this.#abort.signal);
       } catch (err) {
         if (this.#closed) break;
         if (!this.#quiet) {
@@ -332,10 +346,10 @@ export class PeerLink {
   }
 
   /** Runs one connection until it ends; resolves once its read and writes have finished. */
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: ByteConn): Promise<void> {
     try {
-      conn.setNoDelay(true);
-      conn.setKeepAlive(true);
+      conn.setNoDelay?.(true);
+      conn.setKeepAlive?.(true);
     } catch {
       // best effort
     }

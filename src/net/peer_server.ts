@@ -24,6 +24,8 @@
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
+import type { ByteConn } from "./listener.ts";
+import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { FrameDecoder } from "./frame.ts";
 import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { encodeFrame } from "./frame.ts";
@@ -63,11 +65,13 @@ export interface PeerServerOptions {
   limitLogIntervalMs?: number;
   /** The cluster key: peers must authenticate (default: none, as without a key file). */
   clusterKey?: Uint8Array;
+  /** Accept only TLS connections (`tls-replication`): then bind with {@link PeerServer.open}. */
+  tls?: TlsServerConfig;
 }
 
 /** One accepted connection. */
 interface Incoming {
-  conn: Deno.Conn;
+  conn: ByteConn;
   /** Printable remote address, and its host (the source limits are logged for). */
   remote: string;
   source: string;
@@ -107,8 +111,25 @@ export class PeerServer {
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
   listen(): Deno.NetAddr {
+    if (this.#opts.tls !== undefined) throw new Error("a TLS peer server is bound by open()");
     const { hostname, port, log } = this.#opts;
     this.#acceptor ??= new AcceptLoop({ hostname, port }, (c) => this.#serve(c), log, "peer port");
+    return this.addr;
+  }
+
+  /**
+   * Binds the listener (TLS when configured, else as {@link PeerServer.listen}) and starts
+   * accepting. Resolves with the bound address.
+   *
+   * @throws (as a rejection) the listen error (e.g. `Deno.errors.AddrInUse`).
+   */
+  async open(): Promise<Deno.NetAddr> {
+    const { hostname, port, log, tls } = this.#opts;
+    if (tls === undefined) return this.listen();
+    if (this.#acceptor === undefined) {
+      const listener = await listenTls({ hostname, port }, tls, log, "peer port");
+      this.#acceptor = new AcceptLoop(listener, (c) => this.#serve(c), log, "peer port");
+    }
     return this.addr;
   }
 
@@ -219,7 +240,7 @@ export class PeerServer {
     })().catch(() => this.#closeConn(c));
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: ByteConn): Promise<void> {
     const addr = conn.remoteAddr;
     const c: Incoming = {
       conn,
@@ -243,7 +264,7 @@ export class PeerServer {
     }
     this.#unauthenticated.add(c);
     try {
-      conn.setNoDelay(true);
+      conn.setNoDelay?.(true);
     } catch {
       // best effort
     }

@@ -35,7 +35,8 @@ import { errorText } from "../net/conn_writer.ts";
 import { PeerLink } from "../net/peer_link.ts";
 import { MemoryStorage, type ReplicaStorage } from "./storage.ts";
 import { PeerServer } from "../net/peer_server.ts";
-import { DEFAULT_SETTINGS, type Settings } from "../config/settings.ts";
+import { clientAuthOf, DEFAULT_SETTINGS, type Settings } from "../config/settings.ts";
+import type { TlsContext } from "../net/tls.ts";
 import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
@@ -101,13 +102,18 @@ export interface ReplicaHostOptions {
    * clock is off; expiry must stay consistent). Default 0.
    */
   clockOffsetMs?: number;
-  /** Resource limits (default {@link DEFAULT_SETTINGS}). */
+  /** Resource limits and TLS settings (default {@link DEFAULT_SETTINGS}). */
   settings?: Settings;
   /**
    * The cluster key (`cluster-key-file`): peer connections are then mutually authenticated and
    * every frame carries a MAC (`src/net/peer_auth.ts`). Default: none, peers are not keyed.
    */
   clusterKey?: Uint8Array;
+  /**
+   * The TLS material (loaded from the settings' files): given, the client port speaks TLS, and
+   * with `tls-replication yes` the peer port and links too. Absent: plain TCP everywhere.
+   */
+  tls?: TlsContext;
 }
 
 /** Ticks between checks whether expired keys are due for the background sweep. */
@@ -147,7 +153,7 @@ export class ReplicaHost {
   /** The last serving state logged (see #logStanding). */
   #lastStanding = "";
   #ticker: ReturnType<typeof setInterval> | undefined;
-  #state: "new" | "started" | "stopped" = "new";
+  #state: "new" | "starting" | "started" | "stopped" = "new";
   /** Peers authenticate with a cluster key. */
   readonly #keyed: boolean;
 
@@ -179,6 +185,8 @@ export class ReplicaHost {
     );
     const log = (line: string) => this.#log(line);
     const settings = options.settings ?? DEFAULT_SETTINGS;
+    const tls = options.tls;
+    const peerTls = settings.tlsReplication ? tls : undefined;
 
     this.#peerServer = new PeerServer({
       hostname: this.#self.host,
@@ -190,6 +198,12 @@ export class ReplicaHost {
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
       clusterKey: options.clusterKey,
+      // Replicas authenticate each other: a peer must present a certificate signed by the CA.
+      tls: peerTls === undefined ? undefined : {
+        context: peerTls,
+        clientAuth: "yes",
+        handshakeTimeoutMs: settings.peerHelloTimeout * 1000,
+      },
     });
     this.#clientServer = new ClientServer({
       hostname: this.#self.host,
@@ -203,6 +217,7 @@ export class ReplicaHost {
       idleTimeoutMs: settings.timeout * 1000,
       requestTimeoutMs: settings.clientRequestTimeout * 1000,
       maxMemoryClients: settings.maxmemoryClients,
+      tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
       handler: {
         submit: (cmd, respond) => {
           if (this.#state !== "started") {
@@ -234,6 +249,10 @@ export class ReplicaHost {
           onUp: () => this.#linkUp(peer.id),
           clusterKey: options.clusterKey,
           handshakeTimeoutMs: settings.peerHelloTimeout * 1000,
+          tls: peerTls === undefined ? undefined : () => {
+            const m = peerTls.material;
+            return { caCerts: m.ca === undefined ? [] : [m.ca], cert: m.cert, key: m.key };
+          },
         }),
       );
     }
@@ -265,22 +284,27 @@ export class ReplicaHost {
    *
    * @throws {ListenError} when a port cannot be bound (nothing is left open).
    */
-  start(): Promise<void> {
-    if (this.#state !== "new") return Promise.reject(new Error("ReplicaHost.start called twice"));
+  async start(): Promise<void> {
+    if (this.#state !== "new") throw new Error("ReplicaHost.start called twice");
+    this.#state = "starting";
     const host = this.#self.host;
     try {
-      this.#peerServer.listen();
+      await this.#peerServer.open();
     } catch (err) {
       this.#state = "stopped";
-      return Promise.reject(new ListenError("peers", `${host}:${this.#self.peerPort}`, err));
+      throw new ListenError("peers", `${host}:${this.#self.peerPort}`, err);
     }
     try {
-      this.#clientServer.listen();
+      await this.#clientServer.open();
     } catch (err) {
       this.#state = "stopped";
-      return this.#peerServer.close().then(() => {
-        throw new ListenError("clients", `${host}:${this.#self.clientPort}`, err);
-      });
+      await this.#peerServer.close();
+      throw new ListenError("clients", `${host}:${this.#self.clientPort}`, err);
+    }
+    if (this.#state !== "starting") {
+      // stop() was called meanwhile: it found nothing to close yet.
+      await Promise.all([this.#peerServer.close(), this.#clientServer.close()]);
+      return;
     }
     this.#state = "started";
     const c = this.clientAddr;
@@ -291,7 +315,6 @@ export class ReplicaHost {
     }
     for (const link of this.#links.values()) link.start();
     this.#ticker = setInterval(() => this.#onTick(), this.#tickMs);
-    return Promise.resolve();
   }
 
   /** Closes listeners, links and connections, clears timers; resolves when all are closed. */

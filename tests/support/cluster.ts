@@ -41,6 +41,7 @@ import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../../src/
 import { allNormalInOneView, parseInfo } from "../../src/net/info.ts";
 import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
 import { FaultNetwork, FaultProxy } from "./fault_proxy.ts";
+import type { TlsClientConfig } from "../../src/net/tls.ts";
 import {
   encodeCommand,
   RespProtocolError,
@@ -255,7 +256,7 @@ export class ReplyTimeoutError extends Error {
 export class RespTestClient {
   /** The port connected to. */
   readonly port: number;
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.TcpConn | Deno.TlsConn;
   readonly #parser = new RespReplyParser();
   readonly #replies: RespValue[] = [];
   #waiter: (() => void) | undefined;
@@ -264,14 +265,33 @@ export class RespTestClient {
   #closed = false;
   readonly #readLoop: Promise<void>;
 
-  private constructor(conn: Deno.TcpConn, port: number) {
+  private constructor(conn: Deno.TcpConn | Deno.TlsConn, port: number) {
     this.#conn = conn;
     this.port = port;
     this.#readLoop = this.#read();
   }
 
-  /** Connects to 127.0.0.1:`port`. */
-  static async connect(port: number): Promise<RespTestClient> {
+  /** Connects to 127.0.0.1:`port` (over TLS with `tls`; the handshake is completed first). */
+  static async connect(port: number, tls?: TlsClientConfig): Promise<RespTestClient> {
+    if (tls !== undefined) {
+      const conn = await Deno.connectTls(
+        {
+          hostname: LOOPBACK,
+          port,
+          ...(tls.caCerts === undefined ? {} : { caCerts: tls.caCerts }),
+          ...(tls.cert === undefined || tls.key === undefined
+            ? {}
+            : { cert: tls.cert, key: tls.key }),
+        } as Deno.ConnectTlsOptions & Deno.TlsCertifiedKeyPem,
+      );
+      try {
+        await conn.handshake();
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+      return new RespTestClient(conn, port);
+    }
     const conn = await Deno.connect({ hostname: LOOPBACK, port });
     try {
       conn.setNoDelay(true);
@@ -409,8 +429,9 @@ export async function respCall(
   port: number,
   argv: ByteString[],
   timeoutMs = 5000,
+  tls?: TlsClientConfig,
 ): Promise<RespValue> {
-  const c = await RespTestClient.connect(port);
+  const c = await RespTestClient.connect(port, tls);
   try {
     return await c.call(argv, timeoutMs);
   } finally {
@@ -449,13 +470,19 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
   settings?: string[];
-  /** Files written to the cluster's dir before any replica starts (e.g. a key file). */
-  files?: { name: string; text: string; mode?: number }[];
+  /**
+   * Files put into the cluster's temp dir before any replica starts: `text` written (mode
+   * `mode`, default 0600; e.g. a key file) or `from` copied (e.g. TLS certificates that setting
+   * lines name relative to the config file). `name` may contain directories.
+   */
+  files?: { name: string; text?: string; from?: string; mode?: number }[];
   /**
    * Extra arguments for single replicas, after `extraArgs`, on every start including restarts
    * (e.g. a skewed clock: `{3: ["--clock-offset-ms=300000"]}`; see {@link TestCluster.setArgs}).
    */
   replicaArgs?: Record<number, string[]>;
+  /** How the harness reaches the client ports (INFO) when they speak TLS. */
+  clientTls?: TlsClientConfig;
 }
 
 interface Running {
@@ -513,6 +540,8 @@ export class TestCluster {
   #network: FaultNetwork | undefined;
   /** Extra arguments of single replicas (after `extraArgs`). */
   readonly #replicaArgs = new Map<number, string[]>();
+  /** How the harness reaches the client ports (see {@link ClusterOptions.clientTls}). */
+  clientTls: TlsClientConfig | undefined;
 
   /**
    * Use {@link startCluster}. `listenPeerPorts` (proxy mode): the private peer port of each
@@ -811,7 +840,7 @@ export class TestCluster {
 
   /** Replica `id`'s INFO fields (via RESP `INFO` on its client port). */
   async info(id: number, timeoutMs = 3000): Promise<Record<string, string>> {
-    const reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs);
+    const reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs, this.clientTls);
     if (typeof reply !== "string") {
       throw new Error(`INFO of replica ${id}: unexpected reply ${JSON.stringify(reply)}`);
     }
@@ -978,7 +1007,10 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     (options.settings ?? []).map((line) => `${line}\n`).join("");
   await Deno.writeTextFile(configPath, text);
   for (const f of options.files ?? []) {
-    await Deno.writeTextFile(`${dir}/${f.name}`, f.text, { mode: f.mode ?? 0o600 });
+    const target = `${dir}/${f.name}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    if (f.from !== undefined) await Deno.copyFile(f.from, target);
+    else await Deno.writeTextFile(target, f.text ?? "", { mode: f.mode ?? 0o600 });
   }
   const cluster = new TestCluster(
     dir,
@@ -990,6 +1022,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   for (const [id, args] of Object.entries(options.replicaArgs ?? {})) {
     cluster.setArgs(Number(id), args);
   }
+  cluster.clientTls = options.clientTls;
   try {
     if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);

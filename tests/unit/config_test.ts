@@ -14,6 +14,7 @@ import {
   parseConfig,
 } from "../../src/config/config.ts";
 import {
+  clientAuthOf,
   DEFAULT_SETTINGS,
   parseSize,
   resolveSettings,
@@ -423,4 +424,68 @@ Deno.test("settings: the node command line takes every setting as a flag", () =>
   const file = [{ name: "maxclients", value: "5", where: "c.txt:3" }];
   assert.equal(resolveNodeSettings(file, args.settings).maxclients, 7);
   assert.equal(resolveNodeSettings(file, []).maxclients, 5);
+});
+
+Deno.test("settings: TLS files are relative to the config file, combinations are checked", () => {
+  const cfg = parseConfig(
+    "1 h 1 2\ntls-cert-file certs/server.crt\ntls-key-file /abs/server.key\n" +
+      "tls-ca-cert-file ca.crt\n",
+    "/etc/lamportkv/cluster.txt",
+  );
+  const s = resolveSettings(cfg.settings!);
+  assert.deepEqual(s.tlsCertFile, {
+    path: "/etc/lamportkv/certs/server.crt",
+    where: "/etc/lamportkv/cluster.txt:2",
+  });
+  assert.equal(s.tlsKeyFile?.path, "/abs/server.key");
+  assert.equal(s.tlsCaCertFile?.path, "/etc/lamportkv/ca.crt");
+  // Redis's default: with a CA, clients must present a certificate; without one they cannot.
+  assert.equal(clientAuthOf(s), "yes");
+  assert.equal(s.tlsReplication, false);
+  // A flag is relative to the working directory, and wins.
+  const flagged = resolveSettings([
+    ...cfg.settings!,
+    { name: "tls-auth-clients", value: "optional", where: "--tls-auth-clients" },
+    { name: "tls-cert-file", value: "here.crt", where: "--tls-cert-file" },
+  ]);
+  assert.equal(flagged.tlsCertFile?.path, "here.crt");
+  assert.equal(clientAuthOf(flagged), "optional");
+  assert.equal(clientAuthOf(DEFAULT_SETTINGS), "no");
+
+  const line = (name: string, value: string, n: number) => ({ name, value, where: `c.txt:${n}` });
+  const refused: [ReturnType<typeof line>[], RegExp][] = [
+    [[line("tls-cert-file", "a", 1)], /^c\.txt:1: tls-cert-file: tls-key-file is needed too/],
+    [[line("tls-key-file", "a", 1)], /^c\.txt:1: tls-key-file: tls-cert-file is needed too/],
+    [[line("tls-ca-cert-file", "a", 3)], /^c\.txt:3: tls-ca-cert-file: TLS needs tls-cert-file/],
+    [[line("tls-replication", "yes", 2)], /^c\.txt:2: tls-replication: TLS needs/],
+    [
+      [
+        line("tls-cert-file", "a", 1),
+        line("tls-key-file", "b", 2),
+        line("tls-auth-clients", "yes", 3),
+      ],
+      /^c\.txt:3: tls-auth-clients: tls-auth-clients yes needs tls-ca-cert-file/,
+    ],
+    [
+      [
+        line("tls-cert-file", "a", 1),
+        line("tls-key-file", "b", 2),
+        line("tls-replication", "yes", 4),
+      ],
+      /^c\.txt:4: tls-replication: tls-replication yes needs tls-ca-cert-file/,
+    ],
+    [[line("tls-auth-clients", "sometimes", 5)], /^c\.txt:5: tls-auth-clients: expected yes, no/],
+  ];
+  for (const [lines, expected] of refused) {
+    assert.throws(() => resolveSettings(lines), (err: Error) => {
+      assert.ok(err instanceof SettingError);
+      assert.match(err.message, expected);
+      return true;
+    });
+  }
+  // Bad values are caught while parsing the file already, with the line.
+  assertParseError(
+    "1 h 1 2\ntls-replication 1\n",
+    'test.txt:2: tls-replication: expected yes or no, got "1"',
+  );
 });
