@@ -16,6 +16,7 @@ import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 import { DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
+import { AclFileError, aclFilePath, aclSetup } from "../runtime/acl_setup.ts";
 import {
   resolveSettings,
   SETTING_NAMES,
@@ -53,6 +54,8 @@ Options:
                                client-query-buffer-limit, client-output-buffer-limit,
                                maxmemory-clients, client-request-timeout, peer-hello-timeout
                              (Redis's names, meanings and size syntax, e.g. 512mb)
+                             and the security settings requirepass <password> and
+                             aclfile <path> (an ACL file in Redis's syntax)
   -h, --help                 show this help and exit
 
 Stop it with Ctrl-C (SIGINT) or SIGTERM.`;
@@ -203,6 +206,10 @@ export async function main(args: string[]): Promise<number> {
     const config = await loadConfig(configPath);
     findReplica(config, id);
     const settings = resolveNodeSettings(config.settings ?? [], parsed.settings);
+    const acl = await aclSetup(
+      settings,
+      aclFilePath(configPath, [...(config.settings ?? []), ...parsed.settings]),
+    );
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
     storage = await DiskStorage.open({
       dir,
@@ -221,11 +228,15 @@ export async function main(args: string[]): Promise<number> {
       core: { snapshotEvery: parsed.snapshotEvery },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
       settings,
+      acl,
       clockOffsetMs: parsed.clockOffsetMs,
     });
   } catch (err) {
     await storage?.close();
-    if (err instanceof ConfigError || err instanceof DataDirError || err instanceof SettingError) {
+    if (
+      err instanceof ConfigError || err instanceof DataDirError || err instanceof SettingError ||
+      err instanceof AclFileError
+    ) {
       console.error(`error: ${err.message}`);
       return 2;
     }

@@ -17,6 +17,12 @@
  * | `maxmemory-clients`          | size (0: none)                    | 128mb              |
  * | `client-request-timeout`     | seconds (0: never)                | 10                 |
  * | `peer-hello-timeout`         | seconds                           | 5                  |
+ * | `requirepass`                | the `default` user's password     | none (nopass)      |
+ * | `aclfile`                    | ACL file path (config-relative)   | none               |
+ *
+ * `requirepass` and `aclfile` are the security settings (`src/runtime/acl_setup.ts`): the
+ * password is a single word without `#` in the config file (use an aclfile with `#<sha256>` for
+ * others); give every replica the same ones.
  *
  * @module
  */
@@ -57,6 +63,10 @@ export interface Settings {
   clientRequestTimeout: number;
   /** Seconds a peer connection has to complete its hello. */
   peerHelloTimeout: number;
+  /** The `default` user's password ("": none). */
+  requirepass: string;
+  /** The ACL file, as written ("": none); relative to the config file (a flag's: to the cwd). */
+  aclfile: string;
 }
 
 /** The defaults (see `src/limits.ts`). */
@@ -69,6 +79,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
   clientRequestTimeout: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+  requirepass: "",
+  aclfile: "",
 });
 
 /** A value that is not valid for its setting; the message says what is expected. */
@@ -139,6 +151,13 @@ function outputBufferLimit(text: string): OutputBufferLimit {
   };
 }
 
+function nonEmpty(what: string): (text: string) => string {
+  return (text) => {
+    if (text === "") throw new SettingError(`expected ${what}`);
+    return text;
+  };
+}
+
 /** The parser of every setting, by its name. */
 const PARSERS: Record<string, { key: keyof Settings; parse: (text: string) => unknown }> = {
   maxclients: { key: "maxclients", parse: (t) => count(t, 1, 1_000_000) },
@@ -158,6 +177,8 @@ const PARSERS: Record<string, { key: keyof Settings; parse: (text: string) => un
     parse: (t) => count(t, 0, MAX_SECONDS),
   },
   "peer-hello-timeout": { key: "peerHelloTimeout", parse: (t) => count(t, 1, 3600) },
+  requirepass: { key: "requirepass", parse: nonEmpty("a password") },
+  aclfile: { key: "aclfile", parse: nonEmpty("the path of an ACL file") },
 };
 
 /** The setting names, as written in the config file and as `--<name>` flags. */

@@ -15,10 +15,12 @@ import { encodeExec, type WatchMark } from "../kv/commands/tx.ts";
 import { arityOk, type CommandSpec } from "../kv/registry.ts";
 import {
   ACL_CATEGORIES,
+  AclRuleError,
   type AclTable,
   type AclUser,
   applyRule,
   badUserName,
+  byteOrder,
   checkCommand,
   copyUser,
   type Denial,
@@ -28,10 +30,7 @@ import {
   hashRule,
   newUser,
   passwordOpens,
-  SUBCOMMANDS,
   unitsInCategory,
-  AclRuleError,
-  byteOrder,
 } from "../kv/acl.ts";
 import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
 import { byteStringToUtf8 } from "../kv/bytes.ts";
