@@ -81,10 +81,12 @@ export interface AclHost {
 
 /** Failed logins a connection may make; the one after them closes it. */
 export const MAX_AUTH_FAILURES = 10;
-/** Delay of the reply to the first failed login; it doubles with each further one. */
-export const AUTH_FAILURE_DELAY_MS = 20;
+/** Failed logins answered at once (typos); later ones are delayed. */
+export const AUTH_FAILURES_UNDELAYED = 2;
+/** Delay of the reply to the first delayed failed login; it doubles with each further one. */
+export const AUTH_FAILURE_DELAY_MS = 25;
 /** Most delay of one failed login's reply. */
-export const MAX_AUTH_FAILURE_DELAY_MS = 2000;
+export const MAX_AUTH_FAILURE_DELAY_MS = 1000;
 
 const NOAUTH = "NOAUTH Authentication required.";
 const WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -687,13 +689,14 @@ export class Session {
     this.#host.noteDenied("auth");
     this.#authFailures++;
     const now = Date.now();
-    const delay = Math.min(
-      AUTH_FAILURE_DELAY_MS * 2 ** (this.#authFailures - 1),
-      MAX_AUTH_FAILURE_DELAY_MS,
-    );
+    const delayed = this.#authFailures - AUTH_FAILURES_UNDELAYED;
+    const delay = delayed <= 0
+      ? 0
+      : Math.min(AUTH_FAILURE_DELAY_MS * 2 ** (delayed - 1), MAX_AUTH_FAILURE_DELAY_MS);
     const at = Math.max(now, this.#authNotBefore) + delay;
     this.#authNotBefore = at;
-    setTimeout(() => respond(err(WRONGPASS)), at - now);
+    if (at <= now) respond(err(WRONGPASS));
+    else setTimeout(() => respond(err(WRONGPASS)), at - now);
     return this.#authFailures >= MAX_AUTH_FAILURES ? "close" : undefined;
   }
 

@@ -455,6 +455,10 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
   settings?: string[];
+  /** `AUTH` arguments the harness logs in with (INFO) when the cluster requires a password. */
+  auth?: ByteString[];
+  /** Files to write beside the config file before the replicas start (name: text). */
+  files?: Record<string, string>;
 }
 
 interface Running {
@@ -804,9 +808,23 @@ export class TestCluster {
     await this.waitReady(id, timeoutMs);
   }
 
+  /** `AUTH` arguments the harness logs in with before INFO (see {@link ClusterOptions.auth}). */
+  auth: ByteString[] | undefined;
+
   /** Replica `id`'s INFO fields (via RESP `INFO` on its client port). */
   async info(id: number, timeoutMs = 3000): Promise<Record<string, string>> {
-    const reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs);
+    let reply: RespValue;
+    if (this.auth === undefined) {
+      reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs);
+    } else {
+      const c = await RespTestClient.connect(this.clientPort(id));
+      try {
+        await c.call(["AUTH", ...this.auth], timeoutMs);
+        reply = await c.call(["INFO"], timeoutMs);
+      } finally {
+        await c.close();
+      }
+    }
     if (typeof reply !== "string") {
       throw new Error(`INFO of replica ${id}: unexpected reply ${JSON.stringify(reply)}`);
     }
@@ -972,6 +990,9 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   const text = configText(replicas) +
     (options.settings ?? []).map((line) => `${line}\n`).join("");
   await Deno.writeTextFile(configPath, text);
+  for (const [name, body] of Object.entries(options.files ?? {})) {
+    await Deno.writeTextFile(`${dir}/${name}`, body);
+  }
   const cluster = new TestCluster(
     dir,
     configPath,
@@ -980,6 +1001,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     listenPeerPorts,
     options.argsFor,
   );
+  cluster.auth = options.auth;
   try {
     if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);
