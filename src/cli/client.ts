@@ -51,6 +51,10 @@ Options (they go before the command):
                        (default: the system's roots)
   --cert <file>        client certificate (PEM), for replicas with tls-auth-clients
   --key <file>         the client certificate's private key (PEM)
+  -u, --user <name>    log in as this user (AUTH <name> <password>) on every connection, failover
+                       included; the password comes from the LAMPORTKV_PASSWORD environment
+                       variable, or else is asked for without echo when stdin is a terminal.
+                       With LAMPORTKV_PASSWORD and no --user, logs in as "default".
   -h, --help           show this help
 
 With a command, run it once and print the reply for scripts, as redis-cli does when its output
@@ -87,9 +91,12 @@ interface Invocation {
   command: string[];
   /** `--tls` and its files (absent: plain TCP). */
   tls?: { cacert?: string; cert?: string; key?: string };
+  /** `--user`: the user to log in as. */
+  user?: string;
 }
 
 const OPTIONS = {
+  user: { type: "string", short: "u" },
   replica: { type: "string", short: "r" },
   timeout: { type: "string", short: "t" },
   stdin: { type: "boolean", short: "x" },
@@ -178,7 +185,7 @@ export function parseInvocation(args: string[]): Invocation {
     const given = Object.entries(files).find(([, v]) => v !== undefined);
     if (given !== undefined) throw new UsageError(`--${given[0]} needs --tls`);
   }
-  return {
+  const invocation: Invocation = {
     help: values.help === true,
     configPath: head[0],
     replica,
@@ -187,6 +194,59 @@ export function parseInvocation(args: string[]): Invocation {
     command,
     ...(tls === undefined ? {} : { tls }),
   };
+  if (values.user !== undefined) invocation.user = values.user;
+  return invocation;
+}
+
+/** The environment variable the password is read from. */
+export const PASSWORD_ENV = "LAMPORTKV_PASSWORD";
+
+/**
+ * Asks for a password on the terminal without echoing it (stdin in raw mode); null when the
+ * user interrupts (Ctrl-C, Ctrl-D) or stdin is not a terminal.
+ */
+export async function promptPassword(prompt: string): Promise<string | null> {
+  if (!Deno.stdin.isTerminal()) return null;
+  await Deno.stderr.write(encoder.encode(prompt));
+  Deno.stdin.setRaw(true);
+  const bytes: number[] = [];
+  const buf = new Uint8Array(1);
+  try {
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) return null;
+      const c = buf[0];
+      if (c === 0x0d || c === 0x0a) break;
+      if (c === 0x03 || c === 0x04) return null;
+      if (c === 0x7f || c === 0x08) bytes.pop();
+      else bytes.push(c);
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(encoder.encode("\n"));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/**
+ * The credentials of an invocation: none without `--user` and {@link PASSWORD_ENV}; the password
+ * from the environment, or asked for on the terminal. A UsageError when a user is given but no
+ * password can be had.
+ */
+export async function credentials(
+  user: string | undefined,
+  env: string | undefined = Deno.env.get(PASSWORD_ENV),
+  ask: (prompt: string) => Promise<string | null> = promptPassword,
+): Promise<{ user?: string; password?: string }> {
+  if (env !== undefined) return { user: user ?? "default", password: env };
+  if (user === undefined) return {};
+  const password = await ask(`password for ${user}: `);
+  if (password === null) {
+    throw new UsageError(
+      `--user ${user} needs a password: set ${PASSWORD_ENV}, or run it on a terminal to be asked`,
+    );
+  }
+  return { user, password };
 }
 
 /**
@@ -331,8 +391,10 @@ export async function main(args: string[]): Promise<number> {
   }
 
   let tls: TlsClientConfig | undefined;
+  let login: { user?: string; password?: string };
   try {
     if (invocation.tls !== undefined) tls = await readTlsFiles(invocation.tls);
+    login = await credentials(invocation.user);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     err(`lamportkv client: ${e.message}`);
@@ -348,6 +410,7 @@ export async function main(args: string[]): Promise<number> {
       deadlineMs: invocation.timeoutMs,
       onSwitch: (event) => err(describeSwitch(event)),
       tls,
+      ...login,
     });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
@@ -378,7 +441,8 @@ async function interactive(client: LamportClient): Promise<number> {
   if (terminal && client.replicaAddress) {
     const replica = client.replicaAddress;
     err(
-      `connected to replica ${replica.id} (${replicaAddressText(replica)}); type "help" for help`,
+      `connected to replica ${replica.id} (${replicaAddressText(replica)}) as ${client.user}; ` +
+        `type "help" for help`,
     );
   }
   let stopRepl: (() => void) | null = null;

@@ -19,6 +19,7 @@ import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 import { loadTlsMaterial } from "../config/tls_files.ts";
 import { TlsContext } from "../net/tls.ts";
+import { AclFileError, aclFilePath, aclSetup } from "../runtime/acl_setup.ts";
 import {
   resolveSettings,
   SETTING_NAMES,
@@ -61,7 +62,9 @@ Options:
                              (Redis's names, meanings and size syntax, e.g. 512mb), and TLS:
                                tls-cert-file, tls-key-file, tls-ca-cert-file (PEM files; in
                                the config file relative to it), tls-auth-clients yes|no|optional,
-                               tls-replication yes|no
+                               tls-replication yes|no, and the security settings
+                               requirepass <password> and aclfile <path> (an ACL file in
+                               Redis's syntax)
   --cluster-key-file <path>  the cluster key (make one with "deno task keygen <path>"): peers
                              then prove to each other that they hold it, and every peer frame
                              carries a MAC. All replicas need the same key, or none. On a
@@ -238,6 +241,10 @@ export async function main(args: string[]): Promise<number> {
     const material = await loadTlsMaterial(settings);
     tls = material === undefined ? undefined : new TlsContext(material);
     tlsSettings = settings;
+    const acl = await aclSetup(
+      settings,
+      aclFilePath(configPath, [...(config.settings ?? []), ...parsed.settings]),
+    );
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
     storage = await DiskStorage.open({
       dir,
@@ -256,13 +263,17 @@ export async function main(args: string[]): Promise<number> {
       core: { snapshotEvery: parsed.snapshotEvery, checkpointEvery: parsed.checkpointEvery },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
       settings,
+      acl,
       clockOffsetMs: parsed.clockOffsetMs,
       clusterKey,
       tls,
     });
   } catch (err) {
     await storage?.close();
-    if (err instanceof ConfigError || err instanceof DataDirError || err instanceof SettingError) {
+    if (
+      err instanceof ConfigError || err instanceof DataDirError || err instanceof SettingError ||
+      err instanceof AclFileError
+    ) {
       console.error(`error: ${err.message}`);
       return 2;
     }

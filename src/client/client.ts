@@ -131,6 +131,13 @@ export interface ClientOptions {
   onSwitch?: (event: SwitchEvent) => void;
   /** Connect to the replicas over TLS (see `ConnectionOptions.tls`). Default: plain TCP. */
   tls?: TlsClientConfig;
+  /** The user to log in as (default `default`); used only with a {@link password}. */
+  user?: string;
+  /**
+   * The password: with it, every connection (each reconnection and failover included) starts
+   * with `AUTH <user> <password>`. Never logged.
+   */
+  password?: string;
 }
 
 /** INFO of one replica, as reported by {@link LamportClient.statusAll}. */
@@ -158,6 +165,8 @@ export class LamportClient {
   readonly #connectTimeoutMs: number;
   readonly #tls: TlsClientConfig | undefined;
   readonly #attemptTimeoutMs: number;
+  readonly #user: string;
+  readonly #password: string | undefined;
   #index: number;
   #conn: RespConnection | null = null;
   #connIndex = -1;
@@ -180,6 +189,8 @@ export class LamportClient {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
     this.#tls = options.tls;
     this.#attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    this.#user = options.user ?? "default";
+    this.#password = options.password;
     const preferred = options.preferredReplica;
     this.#index = 0;
     if (preferred !== undefined) {
@@ -199,6 +210,18 @@ export class LamportClient {
       throw err;
     }
     return client;
+  }
+
+  /** The user this client logs in as (`default` without a password). */
+  get user(): string {
+    return this.#password === undefined ? "default" : this.#user;
+  }
+
+  /** Logs `conn` in when a password was given; throws a {@link ClientError} when refused. */
+  async #authenticate(conn: RespConnection): Promise<void> {
+    if (this.#password === undefined) return;
+    const reply = await conn.send(["AUTH", this.#user, this.#password]);
+    if (reply instanceof RespError) throw new ClientError(replyCode(reply), reply.message);
   }
 
   /** The id of the replica currently connected to, or null. */
@@ -301,6 +324,7 @@ export class LamportClient {
       throw toClientError(err, false);
     }
     try {
+      await this.#authenticate(conn);
       const reply = await conn.send(["INFO"]);
       if (reply instanceof RespError) throw new ClientError(replyCode(reply), reply.message);
       if (typeof reply !== "string") throw unexpected("INFO", reply);
@@ -527,6 +551,12 @@ export class LamportClient {
       if (this.#closed) {
         await conn.close();
         return "client closed";
+      }
+      try {
+        await this.#authenticate(conn);
+      } catch (err) {
+        await conn.close();
+        throw err;
       }
       const old = this.#conn;
       const previous = this.#connIndex;

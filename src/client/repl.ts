@@ -253,13 +253,15 @@ export class ReplSession {
 
 /**
  * The prompt: `lamportkv 1@127.0.0.1:7001> `, `lamportkv 1@127.0.0.1:7001(TX)> ` inside MULTI
- * (as redis-cli marks it), or `lamportkv (not connected)> `.
+ * (as redis-cli marks it), or `lamportkv (not connected)> `; logged in as another user than
+ * `default`, its name comes first: `lamportkv alice:1@127.0.0.1:7001> `.
  */
 export function promptFor(client: LamportClient, session?: ReplSession): string {
   const replica = client.replicaAddress;
-  if (!replica) return "lamportkv (not connected)> ";
+  const who = client.user === "default" ? "" : `${client.user}:`;
+  if (!replica) return `lamportkv ${who}(not connected)> `;
   const tx = session?.inMulti ? "(TX)" : "";
-  return `lamportkv ${replica.id}@${replicaAddressText(replica)}${tx}> `;
+  return `lamportkv ${who}${replica.id}@${replicaAddressText(replica)}${tx}> `;
 }
 
 /** True for a line the REPL ends on (`quit`, `exit`, any case, no arguments). */

@@ -35,6 +35,12 @@
  * runs the peer port and links over TLS, each replica checking the other's certificate against
  * the CA. File paths in the config file are relative to its directory, in flags to the working
  * directory. The files themselves are read and checked by `tls_files.ts`.
+ * | `requirepass`                | the `default` user's password     | none (nopass)      |
+ * | `aclfile`                    | ACL file path (config-relative)   | none               |
+ *
+ * `requirepass` and `aclfile` are the security settings (`src/runtime/acl_setup.ts`): the
+ * password is a single word without `#` in the config file (use an aclfile with `#<sha256>` for
+ * others); give every replica the same ones.
  *
  * @module
  */
@@ -96,6 +102,10 @@ export interface Settings {
   tlsAuthClients?: TlsAuthClients;
   /** `tls-replication`. */
   tlsReplication: boolean;
+  /** The `default` user's password ("": none). */
+  requirepass: string;
+  /** The ACL file, as written ("": none); relative to the config file (a flag's: to the cwd). */
+  aclfile: string;
 }
 
 /** The defaults (see `src/limits.ts`). */
@@ -110,6 +120,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   clusterKeyFile: undefined,
   tlsReplication: false,
+  requirepass: "",
+  aclfile: "",
 });
 
 /** A value that is not valid for its setting; the message says what is expected. */
@@ -202,6 +214,13 @@ function file(text: string, line: SettingLine | undefined): SettingFile {
   return { path, where: line?.where ?? "" };
 }
 
+function nonEmpty(what: string): (text: string) => string {
+  return (text) => {
+    if (text === "") throw new SettingError(`expected ${what}`);
+    return text;
+  };
+}
+
 /** The parser of every setting, by its name. */
 const PARSERS: Record<
   string,
@@ -231,6 +250,8 @@ const PARSERS: Record<
   "tls-ca-cert-file": { key: "tlsCaCertFile", parse: file },
   "tls-auth-clients": { key: "tlsAuthClients", parse: authClients },
   "tls-replication": { key: "tlsReplication", parse: yesNo },
+  requirepass: { key: "requirepass", parse: nonEmpty("a password") },
+  aclfile: { key: "aclfile", parse: nonEmpty("the path of an ACL file") },
 };
 
 function keyFilePath(text: string): { path: string; where: string } {

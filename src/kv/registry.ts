@@ -14,6 +14,7 @@
  */
 import type { ByteString, Reply } from "../core/types.ts";
 import type { KeySpace } from "./keyspace.ts";
+import type { AclState } from "./acl.ts";
 
 /** Redis's command flags (those lamportkv uses). */
 export type CommandFlag =
@@ -51,6 +52,8 @@ export interface ApplyContext {
   write: boolean;
   /** Deterministic numbers in [0, 1): the same sequence on every replica for this operation. */
   random(): number;
+  /** The replicated user table (only the internal `__acl` operation changes it). */
+  acl?: AclState;
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */
@@ -93,7 +96,20 @@ export function keysOf(spec: CommandSpec, argv: readonly ByteString[]): ByteStri
   return out;
 }
 
-/** ACL categories of a command, derived from its flags and group (as Redis derives them). */
+/** Redis's categories that its command flags and groups do not imply. */
+const EXTRA_CATEGORIES: Readonly<Record<string, readonly string[]>> = {
+  keys: ["@dangerous"],
+  flushall: ["@keyspace", "@dangerous"],
+  flushdb: ["@keyspace", "@dangerous"],
+  info: ["@dangerous"],
+  dbsize: ["@keyspace"],
+  command: ["@connection"],
+};
+
+/**
+ * ACL categories of a command, derived from its flags and group as Redis derives them (plus the
+ * few Redis assigns by hand).
+ */
 export function categoriesOf(spec: CommandSpec): string[] {
   const cats = new Set<string>();
   const flags = new Set(spec.flags);
@@ -104,11 +120,11 @@ export function categoriesOf(spec: CommandSpec): string[] {
   else cats.add("@slow");
   if (flags.has("pubsub")) cats.add("@pubsub");
   if (flags.has("blocking")) cats.add("@blocking");
-  if (spec.keys[0] !== 0) cats.add("@keyspace");
   if (spec.group === "generic") cats.add("@keyspace");
   if (["string", "hash", "list", "set"].includes(spec.group)) cats.add(`@${spec.group}`);
   if (spec.group === "transactions") cats.add("@transaction");
   if (spec.group === "connection") cats.add("@connection");
+  for (const c of EXTRA_CATEGORIES[spec.name] ?? []) cats.add(c);
   return [...cats];
 }
 

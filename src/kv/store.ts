@@ -14,6 +14,7 @@ import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
 import { type ApplyContext, arityOk } from "./registry.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { E, err } from "./reply.ts";
+import { AclState } from "./acl.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -27,6 +28,8 @@ export interface KvSnapshot {
   keyspace: KeySpaceSnapshot;
   /** Per client: the highest seq forgotten, and the remembered `[seq, reply]`s. */
   clients: [string, number, [number, Reply][]][];
+  /** The user table's `ACL LIST` lines; absent while it was never initialised. */
+  acl?: string[];
 }
 
 interface ClientRecord {
@@ -89,6 +92,8 @@ export class KvStore implements StateMachine {
   readonly #ks = new KeySpace();
   readonly #clients = new Map<string, ClientRecord>();
   readonly #clientTableSize: number;
+  /** The replicated user table (see `acl.ts`). */
+  readonly #acl = new AclState();
   /** The ordered time: the largest operation time applied so far. */
   #time = 0;
 
@@ -112,6 +117,11 @@ export class KvStore implements StateMachine {
     return this.#ks;
   }
 
+  /** The replicated user table (read-only use: sessions check rights against it). */
+  get acl(): AclState {
+    return this.#acl;
+  }
+
   /** Hash of the state; equal on replicas that applied the same operations. */
   digest(): string {
     return this.#ks.digest();
@@ -126,12 +136,15 @@ export class KvStore implements StateMachine {
 
   /** The whole state, JSON-compatible, for snapshots. */
   snapshot(): KvSnapshot {
-    return {
+    const snap: KvSnapshot = {
       format: 2,
       time: this.#time,
       keyspace: this.#ks.snapshot(),
       clients: [...this.#clients].map(([client, r]) => [client, r.floor, [...r.results]]),
     };
+    const acl = this.#acl.snapshot();
+    if (acl !== undefined) snap.acl = acl;
+    return snap;
   }
 
   /** Replaces the whole state with a {@link snapshot} (or an older release's). */
@@ -143,6 +156,7 @@ export class KvStore implements StateMachine {
     this.#clients.clear();
     if (s.format === 2) {
       if (typeof s.time !== "number") throw new TypeError("malformed KV snapshot time");
+      this.#acl.restore(s.acl);
       this.#time = s.time;
       this.#ks.restore(s.keyspace as KeySpaceSnapshot);
       for (const [client, floor, results] of s.clients as KvSnapshot["clients"]) {
@@ -158,6 +172,7 @@ export class KvStore implements StateMachine {
       }
     }
     this.#time = 0;
+    this.#acl.restore(undefined);
     this.#ks.restoreStrings(s.map as [ByteString, ByteString][]);
     for (const entry of s.clients as [string, number, unknown][]) {
       const [client, seq, result] = entry;
@@ -234,6 +249,7 @@ export class KvStore implements StateMachine {
       ks,
       write,
       random: () => (random ??= mulberry32(seed))(),
+      acl: this.#acl,
     };
   }
 

@@ -26,7 +26,8 @@ import type { Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
 import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
-import { Session, type SessionHost } from "./session.ts";
+import { type AclHost, Session, type SessionHost } from "./session.ts";
+import { defaultTable, describeTable } from "../kv/acl.ts";
 import type { ServerStats } from "./info.ts";
 import { encodeReply } from "../kv/reply.ts";
 import {
@@ -64,6 +65,18 @@ export interface ClientHandler {
   expires?(): number;
   /** CONFIG GET's parameters (default: a few fixed ones). */
   config?(): Record<string, string>;
+  /** The users (default: only `default`, nopass, every right; no aclfile). */
+  acl?(): AclHost;
+}
+
+/** The users of a server without security settings. */
+function openAcl(): AclHost {
+  const table = defaultTable();
+  return {
+    table: () => table,
+    initialised: () => false,
+    initArgv: () => ["__ACL", "INIT", ...describeTable(table)],
+  };
 }
 
 /** Options of a {@link ClientServer}. */
@@ -184,7 +197,13 @@ export class ClientServer {
   readonly #conns = new Set<ClientConn>();
   readonly #sessionHost: SessionHost;
   #nextClientId = 1;
-  readonly #stats = { startedAt: Date.now(), totalConnections: 0, totalCommands: 0, rejected: 0 };
+  readonly #stats = {
+    startedAt: Date.now(),
+    totalConnections: 0,
+    totalCommands: 0,
+    rejected: 0,
+    denied: { auth: 0, cmd: 0, key: 0 },
+  };
   readonly #maxClients: number;
   readonly #queryBufferLimit: number;
   readonly #output: { hard: number; soft: number; softMs: number };
@@ -213,6 +232,7 @@ export class ClientServer {
     this.#limitLog = new LimitLog(options.log);
     const handler = options.handler;
     const now = handler.now ? () => handler.now!() : () => Date.now();
+    const open = handler.acl === undefined ? openAcl() : undefined;
     this.#sessionHost = {
       submit: (cmd, respond) => this.#submit(cmd, respond),
       status: () => handler.status(),
@@ -225,8 +245,13 @@ export class ClientServer {
         totalConnections: this.#stats.totalConnections,
         totalCommands: this.#stats.totalCommands,
         rejectedConnections: this.#stats.rejected,
+        aclDeniedAuth: this.#stats.denied.auth,
+        aclDeniedCmd: this.#stats.denied.cmd,
+        aclDeniedKey: this.#stats.denied.key,
         expires: handler.expires?.() ?? 0,
       }),
+      acl: () => open ?? handler.acl!(),
+      noteDenied: (kind) => this.#stats.denied[kind]++,
       config: () =>
         handler.config?.() ?? {
           databases: "1",

@@ -16,6 +16,10 @@ export interface ServerStats {
   totalConnections: number;
   totalCommands: number;
   rejectedConnections: number;
+  /** Failed logins (AUTH, HELLO AUTH), commands and keys refused by the ACL (Redis 7.2's names). */
+  aclDeniedAuth?: number;
+  aclDeniedCmd?: number;
+  aclDeniedKey?: number;
   /** Keys with an expiry time. */
   expires: number;
 }
@@ -108,6 +112,10 @@ function sectionFields(
         ["total_connections_received", stats.totalConnections],
         ["total_commands_processed", stats.totalCommands],
         ["rejected_connections", stats.rejectedConnections],
+        ["acl_access_denied_auth", stats.aclDeniedAuth ?? 0],
+        ["acl_access_denied_cmd", stats.aclDeniedCmd ?? 0],
+        ["acl_access_denied_key", stats.aclDeniedKey ?? 0],
+        ["acl_access_denied_channel", 0],
       ];
     case "replication":
       return [["role", "master"], ["connected_slaves", 0]];

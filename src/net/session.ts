@@ -13,6 +13,25 @@ import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core
 import { COMMANDS } from "../kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../kv/commands/tx.ts";
 import { arityOk, type CommandSpec } from "../kv/registry.ts";
+import {
+  ACL_CATEGORIES,
+  AclRuleError,
+  type AclTable,
+  type AclUser,
+  applyRule,
+  badUserName,
+  byteOrder,
+  checkCommand,
+  copyUser,
+  type Denial,
+  deniedText,
+  describeTable,
+  getUserReply,
+  hashRule,
+  newUser,
+  passwordOpens,
+  unitsInCategory,
+} from "../kv/acl.ts";
 import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
 import { byteStringToUtf8 } from "../kv/bytes.ts";
 import { globMatch } from "../kv/glob.ts";
@@ -40,7 +59,56 @@ export interface SessionHost {
   stats(): ServerStats;
   /** CONFIG GET's parameters and their values. */
   config(): Record<string, string>;
+  /** The users and their persistence. */
+  acl(): AclHost;
+  /** Counts a refused login (`auth`), command (`cmd`) or key (`key`) for INFO. */
+  noteDenied(kind: "auth" | "cmd" | "key"): void;
 }
+
+/** The user table as sessions see it, and this replica's aclfile. */
+export interface AclHost {
+  /** The users enforced now: the replicated table, or this replica's own until it is set. */
+  table(): AclTable;
+  /** True once the replicated table has been initialised (by the order). */
+  initialised(): boolean;
+  /** The `__ACL INIT` operation of this replica's own users (requirepass / aclfile). */
+  initArgv(): ByteString[];
+  /** Writes the enforced table to this replica's aclfile; undefined without an aclfile. */
+  save?: () => Promise<void>;
+  /** Reads this replica's aclfile: its users as (hashed) user lines, or Redis's error text. */
+  load?: () => Promise<{ lines: string[] } | { error: string }>;
+}
+
+/** Failed logins a connection may make; the one after them closes it. */
+export const MAX_AUTH_FAILURES = 10;
+/** Failed logins answered at once (typos); later ones are delayed. */
+export const AUTH_FAILURES_UNDELAYED = 2;
+/** Delay of the reply to the first delayed failed login; it doubles with each further one. */
+export const AUTH_FAILURE_DELAY_MS = 25;
+/** Most delay of one failed login's reply. */
+export const MAX_AUTH_FAILURE_DELAY_MS = 1000;
+
+const NOAUTH = "NOAUTH Authentication required.";
+const WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
+const NO_ACLFILE =
+  "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
+/** Subcommands of ACL with their arity (Redis's). */
+const ACL_ARITY: Record<string, number> = {
+  cat: -2,
+  deluser: -3,
+  dryrun: -4,
+  genpass: -2,
+  getuser: 3,
+  help: 2,
+  list: 2,
+  load: 2,
+  log: -2,
+  save: 2,
+  setuser: -3,
+  users: 2,
+  whoami: 2,
+};
 
 /** What the caller must do after a command: nothing, or stop reading and close after replies. */
 export type After = "close" | void;
@@ -73,6 +141,11 @@ function outcomeReply(outcome: Outcome): Reply {
   if (outcome.ok) return outcome.result;
   return err(outcome.message ? `${outcome.code} ${outcome.message}` : outcome.code);
 }
+
+/** The reply to a command of a user deleted meanwhile; the connection is closed after it. */
+const GONE: Reply = Object.freeze({
+  err: "ERR this connection's user was deleted or changed; the connection is closed",
+}) as Reply;
 
 /** The keys WATCHed for one transaction, with the versions their WATCH reads returned. */
 class WatchSet {
@@ -126,6 +199,13 @@ export class Session {
    */
   #held: [ByteString[], Respond][] | null = null;
   readonly #host: SessionHost;
+  /** The user this connection runs as (`default` until an AUTH says otherwise). */
+  #user = "default";
+  /** An AUTH (or HELLO AUTH) succeeded on this connection. */
+  #authenticated = false;
+  /** Failed logins on this connection, and when the next failure may be answered. */
+  #authFailures = 0;
+  #authNotBefore = 0;
   /** Set by the server: closes this session's connection (CLIENT KILL). */
   kill: () => void = () => {};
 
@@ -137,6 +217,11 @@ export class Session {
     this.local = local;
     this.createdAt = host.now();
     this.lastActive = this.createdAt;
+  }
+
+  /** The user this connection runs as (CLIENT LIST, ACL WHOAMI). */
+  get user(): string {
+    return this.#user;
   }
 
   /** True inside MULTI. */
@@ -168,6 +253,12 @@ export class Session {
       respond(E.ARITY(spec.name));
       return;
     }
+    const refused = this.#refusal(spec, argv);
+    if (refused !== null) {
+      if (this.#multi !== null) this.#multiDirty = true;
+      respond(refused);
+      return refused === GONE ? "close" : undefined;
+    }
     if (
       this.#multi !== null &&
       !["exec", "discard", "multi", "watch", "quit", "reset"].includes(spec.name)
@@ -180,6 +271,46 @@ export class Session {
       return;
     }
     return this.#server(spec, argv, respond);
+  }
+
+  /** The current user's record, or undefined when it was deleted meanwhile. */
+  #currentUser(table: AclTable = this.#host.acl().table()): AclUser | undefined {
+    return table.get(this.#user);
+  }
+
+  /**
+   * Why this connection may not run `argv` now: NOAUTH before a required login, NOPERM when the
+   * user lacks the right to the command or one of its keys (a REQ by the command it wraps, WATCH
+   * by its keys), {@link GONE} when the user was deleted; null when it may.
+   */
+  #refusal(spec: CommandSpec, argv: ByteString[]): Reply | null {
+    const table = this.#host.acl().table();
+    if (!this.#authenticated) {
+      const d = table.get("default");
+      const open = d !== undefined && d.on && d.nopass;
+      if (!open && !spec.flags.includes("no_auth")) return err(NOAUTH);
+      if (!open) return null;
+    }
+    const user = this.#currentUser(table);
+    if (user === undefined) return GONE;
+    return this.#denial(user, spec, argv);
+  }
+
+  /** The NOPERM error for `argv` run by `user`, or null when allowed (counted in INFO). */
+  #denial(user: AclUser, spec: CommandSpec, argv: ByteString[]): Reply | null {
+    let d: Denial;
+    if (spec.name === "req") {
+      const inner = COMMANDS.get(argv[3]);
+      if (inner === undefined || inner.internal) return null; // REQ answers the error
+      d = checkCommand(user, inner, argv.slice(3));
+    } else if (spec.name === "watch") {
+      d = checkCommand(user, spec, argv, argv.slice(1));
+    } else {
+      d = checkCommand(user, spec, argv);
+    }
+    if (d === null) return null;
+    this.#host.noteDenied(d.kind);
+    return err(deniedText(d));
   }
 
   #queue(argv: ByteString[], respond: Respond): After {
@@ -232,13 +363,11 @@ export class Session {
         if (!/^-?[0-9]+$/.test(argv[1])) return respond(E.NOT_INT);
         return respond(Number(argv[1]) === 0 ? OK : err("ERR DB index is out of range"));
       case "hello":
-        return respond(this.#hello(argv));
+        return this.#hello(argv, respond);
       case "auth":
-        return respond(
-          err(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-          ),
-        );
+        return this.#auth(argv, respond);
+      case "acl":
+        return this.#acl(sub, argv, respond);
       case "client":
         return this.#client(sub, argv, respond);
       case "reset":
@@ -246,6 +375,8 @@ export class Session {
         this.#multiDirty = false;
         this.#watches = new WatchSet();
         this.name = "";
+        this.#user = "default";
+        this.#authenticated = false;
         return respond(status("RESET"));
       case "time": {
         const us = Math.floor(this.#host.now() * 1000);
@@ -316,7 +447,16 @@ export class Session {
     if (dirty) return respond(err("EXECABORT Transaction discarded because of previous errors."));
     // Server commands in the queue (PING, ECHO, ...) are answered here, in their place among
     // the replies of the data commands, which run as one operation.
-    const isData = queued.map((argv) => COMMANDS.get(argv[0])?.apply !== undefined);
+    // Rights are checked again now, in case they changed since the commands were queued.
+    const refused = queued.map((argv) => {
+      const r = this.#refusal(COMMANDS.get(argv[0])!, argv);
+      return r === null ? null : err(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and its execution",
+      );
+    });
+    const isData = queued.map((argv, i) =>
+      refused[i] === null && COMMANDS.get(argv[0])?.apply !== undefined
+    );
     const data = queued.filter((_, i) => isData[i]);
     const send = () => {
       if (watches.failed) return respond(NIL_ARRAY);
@@ -326,6 +466,7 @@ export class Session {
         let next = 0;
         respond(queued.map((argv, i) => {
           if (isData[i]) return reply[next++];
+          if (refused[i] !== null) return refused[i];
           let local: Reply = null;
           this.#server(COMMANDS.get(argv[0])!, argv, (r) => (local = r));
           return local;
@@ -341,6 +482,173 @@ export class Session {
       // In order; a later EXEC that must wait again holds the rest behind it.
       for (const [argv, reply] of held) this.run(argv, reply);
     });
+  }
+
+  /** Submits an ACL change; an `__ACL INIT` of this replica's users goes first if needed. */
+  #aclChange(argv: ByteString[], respond: Respond): void {
+    const acl = this.#host.acl();
+    if (!acl.initialised()) {
+      this.#submit({ op: { argv: acl.initArgv(), time: this.#host.now() } }, () => {});
+    }
+    this.#submit({ op: { argv, time: this.#host.now() } }, respond);
+  }
+
+  #acl(sub: string, argv: ByteString[], respond: Respond): After {
+    const arity = Object.hasOwn(ACL_ARITY, sub) ? ACL_ARITY[sub] : undefined;
+    if (arity === undefined) {
+      return respond(
+        err(`ERR unknown subcommand '${byteStringToUtf8(argv[1].slice(0, 128))}'. Try ACL HELP.`),
+      );
+    }
+    if (arity >= 0 ? argv.length !== arity : argv.length < -arity) {
+      return respond(E.ARITY(`acl|${sub}`));
+    }
+    const host = this.#host.acl();
+    const table = host.table();
+    switch (sub) {
+      case "whoami":
+        return respond(this.#user);
+      case "users":
+        return respond([...table.keys()].sort(byteOrder));
+      case "list":
+        return respond(describeTable(table));
+      case "getuser": {
+        const u = table.get(argv[2]);
+        return respond(u === undefined ? null : getUserReply(u));
+      }
+      case "cat": {
+        if (argv.length > 3) {
+          return respond(
+            err("ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP."),
+          );
+        }
+        if (argv.length === 2) return respond([...ACL_CATEGORIES]);
+        const cat = argv[2].toLowerCase();
+        if (!ACL_CATEGORIES.includes(cat)) {
+          return respond(err(`ERR Unknown category '${byteStringToUtf8(argv[2])}'`));
+        }
+        return respond(unitsInCategory(cat));
+      }
+      case "setuser": {
+        const name = argv[2];
+        const bad = badUserName(name);
+        if (bad !== null) return respond(err(`ERR ${bad}`));
+        // A dry run on this replica's table, so errors quote the rule as the client wrote it.
+        const existing = table.get(name);
+        const trial = existing === undefined ? newUser(name) : copyUser(existing);
+        for (const rule of argv.slice(3)) {
+          try {
+            applyRule(trial, rule);
+          } catch (e) {
+            if (!(e instanceof AclRuleError)) throw e;
+            return respond(
+              err(`ERR Error in ACL SETUSER modifier '${byteStringToUtf8(rule)}': ${e.message}`),
+            );
+          }
+        }
+        return this.#aclChange(["__ACL", "SETUSER", name, ...argv.slice(3).map(hashRule)], respond);
+      }
+      case "deluser":
+        if (argv.slice(2).includes("default")) {
+          return respond(err("ERR The 'default' user cannot be removed"));
+        }
+        return this.#aclChange(["__ACL", "DELUSER", ...argv.slice(2)], respond);
+      case "save":
+        if (host.save === undefined) return respond(err(NO_ACLFILE));
+        host.save().then(
+          () => respond(OK),
+          () =>
+            respond(
+              err(
+                "ERR There was an error trying to save the ACLs. Please check the server logs for more information",
+              ),
+            ),
+        );
+        return;
+      case "load":
+        if (host.load === undefined) return respond(err(NO_ACLFILE));
+        host.load().then(
+          (r) =>
+            "error" in r
+              ? respond(err(`ERR ${r.error}`))
+              : this.#aclChange(["__ACL", "LOAD", ...r.lines], respond),
+          (e) => respond(err(`ERR ${e instanceof Error ? e.message : String(e)}`)),
+        );
+        return;
+      case "genpass": {
+        const bits = argv.length > 2 ? (/^[0-9]+$/.test(argv[2]) ? Number(argv[2]) : -1) : 256;
+        if (bits <= 0 || bits > 4096) {
+          return respond(
+            err(
+              "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
+            ),
+          );
+        }
+        const chars = Math.ceil(bits / 4);
+        const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(chars / 2)));
+        const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+        return respond(hex.slice(0, chars));
+      }
+      case "log":
+        if (argv.length === 3 && argv[2].toLowerCase() === "reset") return respond(OK);
+        if (argv.length > 3) return respond(E.SYNTAX);
+        return respond([]);
+      case "dryrun": {
+        const u = table.get(argv[2]);
+        if (u === undefined) {
+          return respond(err(`ERR User '${byteStringToUtf8(argv[2])}' not found`));
+        }
+        const spec = COMMANDS.get(argv[3]);
+        if (spec === undefined || spec.internal) {
+          return respond(err(`ERR Command '${byteStringToUtf8(argv[3])}' not found`));
+        }
+        const cmd = argv.slice(3);
+        if (!arityOk(spec, cmd.length)) return respond(E.ARITY(spec.name));
+        const d = spec.name === "req"
+          ? null
+          : checkCommand(u, spec, cmd, spec.name === "watch" ? cmd.slice(1) : undefined);
+        if (d === null) return respond(OK);
+        return respond(
+          d.kind === "cmd"
+            ? `This user has no permissions to run the '${d.unit}' command`
+            : "This user has no permissions to access one of the keys used as arguments",
+        );
+      }
+      case "help":
+        return respond([
+          "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+          "CAT [<category>]",
+          "    List all commands that belong to <category>, or all command categories",
+          "    when no category is specified.",
+          "DELUSER <username> [<username> ...]",
+          "    Delete a list of users.",
+          "DRYRUN <username> <command> [<arg> ...]",
+          "    Returns whether the user can execute the given command without executing the command.",
+          "GETUSER <username>",
+          "    Get the user's details.",
+          "GENPASS [<bits>]",
+          "    Generate a secure 256-bit user password. The optional `bits` argument can",
+          "    be used to specify a different size.",
+          "LIST",
+          "    Show users details in config file format.",
+          "LOAD",
+          "    Reload users from the ACL file.",
+          "LOG [<count> | RESET]",
+          "    Show the ACL log entries.",
+          "SAVE",
+          "    Save the current config to the ACL file.",
+          "SETUSER <username> <attribute> [<attribute> ...]",
+          "    Create or modify a user with the specified attributes.",
+          "USERS",
+          "    List all the registered usernames.",
+          "WHOAMI",
+          "    Return the current connection username.",
+          "HELP",
+          "    Print this help.",
+        ]);
+      default:
+        return respond(err(ERR_NOT_SERVED));
+    }
   }
 
   #req(argv: ByteString[], respond: Respond): void {
@@ -365,31 +673,95 @@ export class Session {
     this.#submit({ op: { argv: inner, time: this.#host.now() }, tag: { client, seq } }, respond);
   }
 
-  #hello(argv: ByteString[]): Reply {
+  /**
+   * Logs in as `user` with `password`: OK, or WRONGPASS answered after a delay that doubles with
+   * each failure on this connection; after {@link MAX_AUTH_FAILURES} failures the connection is
+   * closed. Passwords are compared by their SHA-256 hashes and never logged.
+   */
+  #login(user: ByteString, password: ByteString, respond: Respond, ok: () => Reply): After {
+    const u = this.#host.acl().table().get(user);
+    if (passwordOpens(u, password)) {
+      this.#user = user;
+      this.#authenticated = true;
+      respond(ok());
+      return;
+    }
+    this.#host.noteDenied("auth");
+    this.#authFailures++;
+    const now = Date.now();
+    const delayed = this.#authFailures - AUTH_FAILURES_UNDELAYED;
+    const delay = delayed <= 0
+      ? 0
+      : Math.min(AUTH_FAILURE_DELAY_MS * 2 ** (delayed - 1), MAX_AUTH_FAILURE_DELAY_MS);
+    const at = Math.max(now, this.#authNotBefore) + delay;
+    this.#authNotBefore = at;
+    if (at <= now) respond(err(WRONGPASS));
+    else setTimeout(() => respond(err(WRONGPASS)), at - now);
+    return this.#authFailures >= MAX_AUTH_FAILURES ? "close" : undefined;
+  }
+
+  #auth(argv: ByteString[], respond: Respond): After {
+    if (argv.length > 3) return respond(E.SYNTAX);
+    if (argv.length === 2) {
+      const d = this.#host.acl().table().get("default");
+      if (d !== undefined && d.on && d.nopass) {
+        return respond(
+          err(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+          ),
+        );
+      }
+      return this.#login("default", argv[1], respond, () => OK);
+    }
+    return this.#login(argv[1], argv[2], respond, () => OK);
+  }
+
+  #hello(argv: ByteString[], respond: Respond): After {
     let i = 1;
     if (argv.length > 1) {
       const v = argv[1];
       if (!/^-?[0-9]+$/.test(v)) {
-        return err("ERR Protocol version is not an integer or out of range");
+        return respond(err("ERR Protocol version is not an integer or out of range"));
       }
-      if (v !== "2") return err("NOPROTO unsupported protocol version");
+      if (v !== "2") return respond(err("NOPROTO unsupported protocol version"));
       i = 2;
     }
+    let auth: [ByteString, ByteString] | undefined;
+    let name: ByteString | undefined;
     for (; i < argv.length; i++) {
       const opt = argv[i].toLowerCase();
       if (opt === "auth" && i + 2 < argv.length) {
-        if (argv[i + 1] !== "default") {
-          return err("WRONGPASS invalid username-password pair or user is disabled.");
-        }
+        auth = [argv[i + 1], argv[i + 2]];
         i += 2;
       } else if (opt === "setname" && i + 1 < argv.length) {
         const bad = this.#badName(argv[i + 1]);
-        if (bad) return bad;
-        this.name = argv[++i];
+        if (bad) return respond(bad);
+        name = argv[++i];
       } else {
-        return err(`ERR Syntax error in HELLO option '${byteStringToUtf8(argv[i])}'`);
+        return respond(
+          err(`ERR Syntax error in HELLO option '${byteStringToUtf8(argv[i])}'`),
+        );
       }
     }
+    const done = (): Reply => {
+      if (name !== undefined) this.name = name;
+      return this.#helloReply();
+    };
+    if (auth !== undefined) return this.#login(auth[0], auth[1], respond, done);
+    if (!this.#authenticated) {
+      const d = this.#host.acl().table().get("default");
+      if (!(d !== undefined && d.on && d.nopass)) {
+        return respond(
+          err(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+          ),
+        );
+      }
+    }
+    return respond(done());
+  }
+
+  #helloReply(): Reply {
     return [
       "server",
       "redis",
@@ -426,7 +798,7 @@ export class Session {
       `age=${age} idle=${idle} flags=${this.#multi ? "x" : "N"} db=0 sub=0 psub=0 ssub=0 ` +
       `multi=${this.#multi ? this.#multi.length : -1} qbuf=0 qbuf-free=0 argv-mem=0 ` +
       `multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${this.lastCommand} ` +
-      `user=default redir=-1 resp=2\n`;
+      `user=${this.#user} redir=-1 resp=2\n`;
   }
 
   #client(sub: string, argv: ByteString[], respond: Respond): After {

@@ -38,6 +38,9 @@ import { PeerServer } from "../net/peer_server.ts";
 import { clientAuthOf, DEFAULT_SETTINGS, type Settings } from "../config/settings.ts";
 import type { TlsContext } from "../net/tls.ts";
 import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
+import type { AclHost } from "../net/session.ts";
+import { describeTable } from "../kv/acl.ts";
+import { AclFileError, type AclSetup, openSetup, readAclFile, saveAclFile } from "./acl_setup.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -114,6 +117,8 @@ export interface ReplicaHostOptions {
    * with `tls-replication yes` the peer port and links too. Absent: plain TCP everywhere.
    */
   tls?: TlsContext;
+  /** This replica's own users and aclfile (default: no security settings). */
+  acl?: AclSetup;
 }
 
 /** Ticks between checks whether expired keys are due for the background sweep. */
@@ -135,6 +140,10 @@ export class ReplicaHost {
   #ticks = 0;
   /** A background expiry sweep is in the order and not answered yet. */
   #sweeping = false;
+  /** This replica's own users (enforced until the replicated table is initialised). */
+  readonly #aclSetup: AclSetup;
+  /** An `__ACL INIT` is in the order and not answered yet. */
+  #aclIniting = false;
   readonly #peerServer: PeerServer;
   readonly #clientServer: ClientServer;
   readonly #links = new Map<ReplicaId, PeerLink>();
@@ -179,6 +188,7 @@ export class ReplicaHost {
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#keyed = options.clusterKey !== undefined;
     this.#store = new KvStore();
+    this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       this.#store,
@@ -231,6 +241,7 @@ export class ReplicaHost {
         status: () => this.#replica.status(),
         now: () => this.#now(),
         expires: () => this.#store.keyspace.expiring,
+        acl: () => this.#aclHost(),
       },
     });
     for (const peer of config.replicas) {
@@ -341,7 +352,67 @@ export class ReplicaHost {
 
   #onTick(): void {
     this.#input({ type: "tick" });
-    if (++this.#ticks % SWEEP_CHECK_TICKS === 0) this.#maybeSweep();
+    if (++this.#ticks % SWEEP_CHECK_TICKS === 0) {
+      this.#maybeSweep();
+      this.#maybeInitAcl();
+    }
+  }
+
+  /** The users sessions enforce, and this replica's aclfile. */
+  #aclHost(): AclHost {
+    const setup = this.#aclSetup;
+    const table = () => this.#store.acl.table ?? setup.table;
+    const file = setup.file;
+    return {
+      table,
+      initialised: () => this.#store.acl.table !== null,
+      initArgv: () => ["__ACL", "INIT", ...describeTable(setup.table)],
+      save: file === undefined ? undefined : async () => {
+        try {
+          await saveAclFile(file, table());
+        } catch (err) {
+          this.#log(`ACL SAVE: cannot write ${file}: ${errorText(err)}`);
+          throw err;
+        }
+      },
+      load: file === undefined ? undefined : async () => {
+        try {
+          const loaded = await readAclFile(file, setup.defaultUser);
+          return { lines: describeTable(loaded) };
+        } catch (err) {
+          if (!(err instanceof AclFileError)) throw err;
+          return {
+            error: `${err.message} WARNING: ACL errors detected, no change to the previously ` +
+              `active ACL rules was performed`,
+          };
+        }
+      },
+    };
+  }
+
+  /**
+   * A replica with security settings initialises the replicated user table from its own users
+   * while it was never initialised: one `__ACL INIT` at a time; the first in the order wins.
+   */
+  #maybeInitAcl(): void {
+    if (!this.#aclSetup.secured || this.#aclIniting || this.#state !== "started") return;
+    if (this.#store.acl.table !== null) return;
+    if (this.#replica.standing.state !== "normal") return;
+    this.#aclIniting = true;
+    const requestId = this.#nextRequestId++;
+    this.#pending.set(requestId, (outcome) => {
+      this.#aclIniting = false;
+      if (outcome.ok && outcome.result === 1) {
+        this.#log("initialised the replicated user table from this replica's settings");
+      }
+    });
+    this.#input({
+      type: "request",
+      id: requestId,
+      cmd: {
+        op: { argv: ["__ACL", "INIT", ...describeTable(this.#aclSetup.table)], time: this.#now() },
+      },
+    });
   }
 
   /**

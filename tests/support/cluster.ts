@@ -483,6 +483,8 @@ export interface ClusterOptions {
   replicaArgs?: Record<number, string[]>;
   /** How the harness reaches the client ports (INFO) when they speak TLS. */
   clientTls?: TlsClientConfig;
+  /** `AUTH` arguments the harness logs in with (INFO) when the cluster requires a password. */
+  auth?: ByteString[];
 }
 
 interface Running {
@@ -838,9 +840,23 @@ export class TestCluster {
     await this.waitReady(id, timeoutMs);
   }
 
+  /** `AUTH` arguments the harness logs in with before INFO (see {@link ClusterOptions.auth}). */
+  auth: ByteString[] | undefined;
+
   /** Replica `id`'s INFO fields (via RESP `INFO` on its client port). */
   async info(id: number, timeoutMs = 3000): Promise<Record<string, string>> {
-    const reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs, this.clientTls);
+    let reply: RespValue;
+    if (this.auth === undefined) {
+      reply = await respCall(this.clientPort(id), ["INFO"], timeoutMs, this.clientTls);
+    } else {
+      const c = await RespTestClient.connect(this.clientPort(id), this.clientTls);
+      try {
+        await c.call(["AUTH", ...this.auth], timeoutMs);
+        reply = await c.call(["INFO"], timeoutMs);
+      } finally {
+        await c.close();
+      }
+    }
     if (typeof reply !== "string") {
       throw new Error(`INFO of replica ${id}: unexpected reply ${JSON.stringify(reply)}`);
     }
@@ -1023,6 +1039,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     cluster.setArgs(Number(id), args);
   }
   cluster.clientTls = options.clientTls;
+  cluster.auth = options.auth;
   try {
     if (proxy) cluster.startProxies();
     for (const { id } of replicas) cluster.spawn(id);

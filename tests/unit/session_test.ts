@@ -10,7 +10,8 @@ import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/type
 import { KvStore } from "../../src/kv/store.ts";
 import { encodeReply } from "../../src/kv/reply.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
-import { Session, type SessionHost } from "../../src/net/session.ts";
+import { type AclHost, Session, type SessionHost } from "../../src/net/session.ts";
+import { defaultTable, describeTable } from "../../src/kv/acl.ts";
 import { formatInfo, parseInfo, type ServerStats } from "../../src/net/info.ts";
 
 const STATUS: ReplicaStatus = {
@@ -66,6 +67,15 @@ class FakeHost implements SessionHost {
   config(): Record<string, string> {
     return { databases: "1", save: "", appendonly: "no" };
   }
+  readonly local = defaultTable();
+  acl(): AclHost {
+    return {
+      table: () => this.store.acl.table ?? this.local,
+      initialised: () => this.store.acl.table !== null,
+      initArgv: () => ["__ACL", "INIT", ...describeTable(this.local)],
+    };
+  }
+  noteDenied(): void {}
   release(): void {
     const h = this.held;
     this.held = [];
@@ -262,7 +272,12 @@ Deno.test("session: PING, ECHO, SELECT, TIME, QUIT, RESET", () => {
   assert.equal(s.inMulti, false);
 });
 
-Deno.test("session: HELLO speaks RESP2 only, with AUTH default and SETNAME", () => {
+/** Runs a command whose reply may come later (a failed login's is delayed). */
+function runLater(s: Session, ...argv: string[]): Promise<Reply> {
+  return new Promise((resolve) => s.run(argv, resolve));
+}
+
+Deno.test("session: HELLO speaks RESP2 only, with AUTH default and SETNAME", async () => {
   const { s } = session();
   const hello = run(s, "HELLO", "2", "SETNAME", "app") as Reply[];
   assert.deepEqual(hello.slice(0, 6), ["server", "redis", "version", "7.0.15", "proto", 2]);
@@ -273,7 +288,7 @@ Deno.test("session: HELLO speaks RESP2 only, with AUTH default and SETNAME", () 
   });
   assert.ok(Array.isArray(run(s, "HELLO")));
   assert.ok(Array.isArray(run(s, "HELLO", "2", "AUTH", "default", "anything")));
-  assert.deepEqual(run(s, "HELLO", "2", "AUTH", "bob", "pw"), {
+  assert.deepEqual(await runLater(s, "HELLO", "2", "AUTH", "bob", "pw"), {
     err: "WRONGPASS invalid username-password pair or user is disabled.",
   });
   assert.deepEqual(run(s, "HELLO", "2", "BOGUS"), {

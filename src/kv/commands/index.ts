@@ -5,6 +5,7 @@
  * @module
  */
 import { CommandTable } from "../registry.ts";
+import { ACL_COMMANDS } from "./acl.ts";
 import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
@@ -22,4 +23,5 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...SET_COMMANDS,
   ...SERVER_COMMANDS,
   ...txCommands(() => COMMANDS),
+  ...ACL_COMMANDS,
 ]);

@@ -31,7 +31,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     "1.0.0",
   ),
   server("echo", 2, "connection", "Returns the given string.", "message", "1.0.0"),
-  server("quit", -1, "connection", "Closes the connection.", "", "1.0.0"),
+  server("quit", -1, "connection", "Closes the connection.", "", "1.0.0", ["fast", "no_auth"]),
   server(
     "select",
     2,
@@ -47,6 +47,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     "Handshakes with the server (RESP2 only).",
     "[protover [AUTH username password] [SETNAME clientname]]",
     "6.0.0",
+    ["fast", "no_auth"],
   ),
   server(
     "client",
@@ -66,7 +67,17 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     "1.0.0",
     ["fast", "no_auth"],
   ),
-  server("reset", 1, "connection", "Resets the connection.", "", "6.2.0"),
+  server("reset", 1, "connection", "Resets the connection.", "", "6.2.0", ["fast", "no_auth"]),
+  server(
+    "acl",
+    -2,
+    "server",
+    "Users and their rights: WHOAMI, LIST, USERS, GETUSER, SETUSER, DELUSER, CAT, SAVE, LOAD, " +
+      "DRYRUN, GENPASS, LOG, HELP.",
+    "subcommand [arguments]",
+    "6.0.0",
+    [],
+  ),
   server("time", 1, "server", "Returns the server time.", "", "2.6.0"),
   server(
     "info",
