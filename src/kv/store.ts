@@ -155,12 +155,28 @@ export class KvStore implements StateMachine {
     }
     this.#clients.clear();
     if (s.format === 2) {
-      if (typeof s.time !== "number") throw new TypeError("malformed KV snapshot time");
+      // A finite time: JSON has no Infinity, so another would not survive the next snapshot.
+      if (typeof s.time !== "number" || !Number.isFinite(s.time)) {
+        throw new TypeError("malformed KV snapshot time");
+      }
       this.#acl.restore(s.acl);
       this.#time = s.time;
       this.#ks.restore(s.keyspace as KeySpaceSnapshot);
-      for (const [client, floor, results] of s.clients as KvSnapshot["clients"]) {
-        this.#clients.set(client, { floor, results: new Map(results) });
+      for (const entry of s.clients) {
+        if (!Array.isArray(entry) || entry.length !== 3) throw new TypeError("malformed KV client");
+        const [client, floor, results] = entry;
+        // Seqs must be integers: #remember trims the table by the smallest seq (found by `<`).
+        if (typeof client !== "string" || !Number.isSafeInteger(floor) || !Array.isArray(results)) {
+          throw new TypeError("malformed KV client");
+        }
+        const map = new Map<number, Reply>();
+        for (const r of results) {
+          if (!Array.isArray(r) || r.length !== 2 || !Number.isSafeInteger(r[0])) {
+            throw new TypeError("malformed KV client result");
+          }
+          map.set(r[0], r[1] as Reply);
+        }
+        this.#clients.set(client, { floor, results: map });
       }
       return;
     }
@@ -174,8 +190,13 @@ export class KvStore implements StateMachine {
     this.#time = 0;
     this.#acl.restore(undefined);
     this.#ks.restoreStrings(s.map as [ByteString, ByteString][]);
-    for (const entry of s.clients as [string, number, unknown][]) {
-      const [client, seq, result] = entry;
+    for (const entry of s.clients) {
+      if (
+        !Array.isArray(entry) || typeof entry[0] !== "string" || !Number.isSafeInteger(entry[1])
+      ) {
+        throw new TypeError("malformed KV snapshot client");
+      }
+      const [client, seq, result] = entry as [string, number, unknown];
       this.#clients.set(client, {
         floor: seq - 1,
         results: new Map([[seq, upgradeReply(result)]]),

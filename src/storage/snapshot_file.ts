@@ -234,6 +234,16 @@ export function readSnapshotFile(path: string): unknown | undefined {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+  return decodeSnapshotFile(bytes, path);
+}
+
+/**
+ * The decoder part of {@link readSnapshotFile}: the value held by the bytes of a snapshot file.
+ * Pure (no I/O); `path` only labels errors.
+ *
+ * @throws {CorruptionError} if the bytes are damaged in any way (see {@link readSnapshotFile}).
+ */
+export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
   if (bytes.length === 0) {
     throw new CorruptionError(`${path}: snapshot file is empty`, { file: path, offset: 0 });
   }
