@@ -415,15 +415,16 @@ function expectedDeliveries(input: Uint8Array): { from: ReplicaId; msgs: PeerMes
       return out;
     }
     if (from === undefined) {
+      // The fuzzed server has no cluster key: a keyed hello (with a nonce) is refused too.
       if (
-        frame.kind !== "hello" || frame.cluster !== FUZZ_CLUSTER ||
+        frame.kind !== "hello" || frame.cluster !== FUZZ_CLUSTER || frame.nonce !== undefined ||
         (frame.from !== 2 && frame.from !== 3)
       ) return out;
       from = frame.from;
       d.maxFrameBytes = 1024 * 1024;
       continue;
     }
-    if (frame.kind === "hello") return out;
+    if (frame.kind !== "msgs") return out; // a second hello, or handshake frames unasked
     out.push({ from, msgs: frame.msgs });
   }
 }
