@@ -359,8 +359,7 @@ function frameInput(rng: Prng): Uint8Array {
 const peerFrame: Target = {
   name: "peer-frame",
   covers: "FrameDecoder (hello limit, then raised) + decodePeerFrame; decoded frames round-trip",
-  ciCount: 50_000,
-  ciNote: "~4,000 inputs/s (JSON-level mutation dominates); 50,000 keeps CI under a minute",
+  ciCount: 100_000,
   input: frameInput,
   run(input) {
     const d = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
@@ -566,8 +565,7 @@ const replicaTarget: Target = {
   name: "replica",
   covers:
     "Replica.check + step with decoded-but-hostile messages (3 scenarios): refuse or accept, never throw",
-  ciCount: 50_000,
-  ciNote: "~3,700 inputs/s (an in-memory 3-replica cluster is rebuilt after each accepted input)",
+  ciCount: 100_000,
   input: replicaInput,
   run(input) {
     if (input.length < 2) return;
@@ -716,8 +714,7 @@ const kvRestore: Target = {
   name: "kv-restore",
   covers:
     "KvStore.restore with fuzzed snapshot JSON: refused with TypeError (checkState agrees) or usable",
-  ciCount: 50_000,
-  ciNote: "~3,500 inputs/s (each accepted state is snapshotted, restored and written to)",
+  ciCount: 100_000,
   input(rng) {
     if (rng.chance(0.15)) return mutatedInput(rng, kvSnapshotBytes, kvSnapshotItems, "json");
     return enc.encode(jsonText(mutateJson(rng, rng.pick(kvValues()), [rng.pick(kvValues())])));

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ByteString, Reply } from "../../core/types.ts";
+import { MAX_VALUE_BYTES } from "../../limits.ts";
 import type { KeySpace, Rec } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, int, OK } from "../reply.ts";
@@ -17,8 +18,13 @@ import {
   parseLongDouble,
 } from "../long_double.ts";
 
-/** Redis's largest string (proto-max-bulk-len default): 512 MiB. */
-export const MAX_STRING_BYTES = 512 * 1024 * 1024;
+/**
+ * The largest string APPEND and SETRANGE may build: the hard value limit (Redis uses its
+ * proto-max-bulk-len, 512 MiB by default). A fixed number, not the replica's setting, so that
+ * every replica decides alike; without it one small SETRANGE would make every replica allocate
+ * half a gigabyte.
+ */
+export const MAX_STRING_BYTES = MAX_VALUE_BYTES;
 
 /** The string value of `key`: its record, undefined when absent, null when of another type. */
 function str(ks: KeySpace, key: ByteString): Rec<"string"> | undefined | null {
