@@ -8,13 +8,18 @@ import type { ByteString } from "../core/types.ts";
 
 /** True when `s` matches `pattern` (both byte strings), with Redis's rules. */
 export function globMatch(pattern: ByteString, s: ByteString, nocase = false): boolean {
-  return match(pattern, 0, s, 0, nocase, 0);
+  return match(pattern, 0, s, 0, nocase, 0, { skipLonger: false });
 }
 
 function lower(c: string, nocase: boolean): string {
   return nocase ? c.toLowerCase() : c;
 }
 
+/**
+ * `state.skipLonger` is Redis's guard against patterns like `*a*a*a*...b` (CVE-2022-36021): once
+ * the rest of the pattern after a `*` matched nowhere in the rest of the string, no earlier `*`
+ * can help by matching more, so the search stops instead of trying exponentially many splits.
+ */
 function match(
   p: string,
   pi: number,
@@ -22,6 +27,7 @@ function match(
   si: number,
   nocase: boolean,
   depth: number,
+  state: { skipLonger: boolean },
 ): boolean {
   if (depth > 1000) return false; // Redis also bounds the recursion
   while (pi < p.length && si <= s.length) {
@@ -30,8 +36,10 @@ function match(
       while (pi + 1 < p.length && p[pi + 1] === "*") pi++;
       if (pi + 1 === p.length) return true;
       for (let k = si; k <= s.length; k++) {
-        if (match(p, pi + 1, s, k, nocase, depth + 1)) return true;
+        if (match(p, pi + 1, s, k, nocase, depth + 1, state)) return true;
+        if (state.skipLonger) return false;
       }
+      state.skipLonger = true;
       return false;
     }
     if (si >= s.length) return false;
