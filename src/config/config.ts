@@ -135,7 +135,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     const peerPort = port(peerText, "peer_port");
 
     const useAddress = (portNo: number, what: string): void => {
-      const address = `${host.toLowerCase()}:${portNo}`;
+      const address = `${canonicalHost(host)}:${portNo}`;
       const earlier = addressUses.get(address);
       if (earlier !== undefined) {
         fail(`duplicate address ${host}:${portNo} (${what}; already used as ${earlier})`);
@@ -215,4 +215,18 @@ function fnv1a64(bytes: Uint8Array): bigint {
     hash = (hash * FNV_PRIME) & MASK_64;
   }
   return hash;
+}
+
+/**
+ * The host as the duplicate-address check compares it: lowercase, with the loopback names
+ * (`localhost`, `127.0.0.1`, `::1`, `[::1]`, `0:0:0:0:0:0:0:1`) as one, so that two replicas are
+ * never configured on one port under two names. (Other names are compared as written: resolving
+ * them would make the check depend on the machine's DNS.)
+ */
+export function canonicalHost(host: string): string {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" || /^127\.0\.0\.1$/.test(h)) {
+    return "loopback";
+  }
+  return h;
 }

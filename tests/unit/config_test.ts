@@ -156,6 +156,17 @@ Deno.test("config: duplicate addresses, client or peer, anywhere", () => {
     "test.txt:2: duplicate address host:7001 (client_port of replica 2; " +
       "already used as client_port of replica 1 on line 1)",
   );
+  // The loopback names are one address (localhost and 127.0.0.1 share their ports).
+  assertParseError(
+    "1 localhost 7001 7101\n2 127.0.0.1 7001 7102\n",
+    "test.txt:2: duplicate address 127.0.0.1:7001 (client_port of replica 2; " +
+      "already used as client_port of replica 1 on line 1)",
+  );
+  assertParseError(
+    "1 ::1 7001 7101\n2 LOCALHOST 7002 7101\n",
+    "test.txt:2: duplicate address LOCALHOST:7101 (peer_port of replica 2; " +
+      "already used as peer_port of replica 1 on line 1)",
+  );
   // The same port on different hosts is fine.
   const cfg = parseConfig("1 a 7001 7101\n2 b 7001 7101\n", P);
   assert.equal(cfg.replicas.length, 2);
