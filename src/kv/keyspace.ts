@@ -312,6 +312,20 @@ export class KeySpace {
     this.touch(key);
   }
 
+  /**
+   * Removes `items` from the hash or set `r` of `key` (HDEL, SREM): marks the key modified if any
+   * was there, deletes it if it became empty, and returns how many were removed.
+   */
+  removeItems(key: ByteString, r: Rec<"hash" | "set">, items: Iterable<ByteString>): number {
+    let n = 0;
+    for (const item of items) if (r.v.delete(item)) n++;
+    if (n > 0) {
+      this.touch(key);
+      this.dropIfEmpty(key);
+    }
+    return n;
+  }
+
   /** Deletes `key` if its record is empty (a hash, list or set with no elements left). */
   dropIfEmpty(key: ByteString): void {
     const r = this.#data.get(key);

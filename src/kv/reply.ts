@@ -19,7 +19,7 @@ export function status(text: string): Reply {
 }
 
 /** An error reply; `text` starts with its code (`ERR ...`, `WRONGTYPE ...`). */
-export function err(text: string): Reply {
+export function err(text: string): { err: string } {
   return { err: text };
 }
 

@@ -20,7 +20,8 @@ import {
   type LongDouble,
   parseLongDouble,
 } from "../long_double.ts";
-import { parseScan, type ScanArgs, scanHash, scanPage } from "./keys.ts";
+import { parseScan, scanPage } from "./keys.ts";
+import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
 
 /** The hash at `key`: its record, undefined when absent, null when of another type. */
 function hash(ks: KeySpace, key: ByteString): Rec<"hash"> | undefined | null {
@@ -32,72 +33,6 @@ function hashForWrite(ks: KeySpace, key: ByteString): Rec<"hash"> | null {
   const r = hash(ks, key);
   if (r !== undefined) return r;
   return ks.put(key, "hash", new Map());
-}
-
-// ---- HSCAN/SSCAN paging -------------------------------------------------------------------------
-
-/**
- * One page of a hash-ordered scan over a collection ({@link scanPage}), made safe for large
- * collections: scanPage (keys.ts) answers cursor 0 when it had to prune its candidates, which ends
- * the iteration early; here the cursor is recomputed from whether any item lies beyond the page.
- */
-export function collectionPage<T>(
-  items: Iterable<T>,
-  key: (item: T) => ByteString,
-  cursor: number,
-  count: number,
-): { next: number; page: T[] } {
-  const res = scanPage(items, key, cursor, count);
-  if (res.next !== 0 || res.page.length === 0) return res;
-  let last = 0;
-  for (const item of res.page) last = Math.max(last, scanHash(key(item)));
-  for (const item of items) {
-    if (scanHash(key(item)) > last) return { next: last + 1, page: res.page };
-  }
-  return res;
-}
-
-// ---- random choices (shared with the set commands) --------------------------------------------
-
-/** Most elements a negative-count SRANDMEMBER/HRANDFIELD may return (Redis has no limit). */
-export const MAX_RANDOM_REPLY = 1 << 22;
-
-/** A uniform index in [0, n) from the operation's deterministic random source. */
-export function randomIndex(ctx: ApplyContext, n: number): number {
-  const i = Math.floor(ctx.random() * n);
-  return i < n ? i : n - 1;
-}
-
-/** `count` distinct elements of `items` in random order (a partial Fisher-Yates shuffle). */
-export function pickDistinct<T>(ctx: ApplyContext, items: T[], count: number): T[] {
-  const a = items.slice();
-  const k = Math.min(count, a.length);
-  for (let i = 0; i < k; i++) {
-    const j = i + randomIndex(ctx, a.length - i);
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
-  a.length = k;
-  return a;
-}
-
-/**
- * Parses a RANDMEMBER-style count as Redis's getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX):
- * a number, or the error reply.
- */
-export function parseRandomCount(arg: ByteString): number | Reply {
-  const n = parseInt64(arg);
-  if (n === null) return E.NOT_INT;
-  if (n === INT64_MIN) {
-    return err(
-      "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-    );
-  }
-  // Beyond 2^53 only the sign and "larger than any collection" matter.
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
-  if (n < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
-  return Number(n);
 }
 
 // ---- commands ---------------------------------------------------------------------------------
@@ -146,17 +81,9 @@ function hmget({ ks }: ApplyContext, argv: ByteString[]): Reply {
 }
 
 function hdel({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const key = argv[1];
-  const r = hash(ks, key);
+  const r = hash(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
-  if (r === undefined) return 0;
-  let n = 0;
-  for (let i = 2; i < argv.length; i++) if (r.v.delete(argv[i])) n++;
-  if (n > 0) {
-    ks.touch(key);
-    ks.dropIfEmpty(key);
-  }
-  return n;
+  return r === undefined ? 0 : ks.removeItems(argv[1], r, argv.slice(2));
 }
 
 function hgetall({ ks }: ApplyContext, argv: ByteString[]): Reply {
@@ -249,14 +176,13 @@ function hincrbyfloat({ ks }: ApplyContext, argv: ByteString[]): Reply {
 function hscan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   // Redis checks the cursor, then the key, then the options.
   const cursorOnly = parseScan(argv.slice(0, 3), 2, false);
-  if (!("cursor" in (cursorOnly as object))) return cursorOnly as Reply;
+  if ("err" in cursorOnly) return cursorOnly;
   const r = hash(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
   if (r === undefined) return ["0", []];
-  const a = parseScan(argv, 2, false);
-  if (!("cursor" in (a as object))) return a as Reply;
-  const args = a as ScanArgs;
-  const { next, page } = collectionPage(r.v, (e) => e[0], args.cursor, args.count);
+  const args = parseScan(argv, 2, false);
+  if ("err" in args) return args;
+  const { next, page } = scanPage(r.v, (e) => e[0], args.cursor, args.count);
   const out: Reply[] = [];
   for (const [f, v] of page) {
     if (args.match !== undefined && !globMatch(args.match, f)) continue;

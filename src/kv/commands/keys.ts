@@ -87,8 +87,12 @@ export interface ScanArgs {
   type?: ByteString;
 }
 
-/** Parses a SCAN-family argument list from `argv[at]` (the cursor) on. */
-export function parseScan(argv: ByteString[], at: number, allowType: boolean): ScanArgs | Reply {
+/** Parses a SCAN-family argument list from `argv[at]` (the cursor) on; an error reply if bad. */
+export function parseScan(
+  argv: ByteString[],
+  at: number,
+  allowType: boolean,
+): ScanArgs | { err: string } {
   const c = argv[at];
   if (!/^[0-9]{1,20}$/.test(c) || BigInt(c) > 2n ** 64n - 1n) return err("ERR invalid cursor");
   const out: ScanArgs = {
@@ -152,9 +156,8 @@ export function scanPage<T>(
 }
 
 function scan({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const a = parseScan(argv, 1, true);
-  if (!("cursor" in (a as object))) return a as Reply;
-  const args = a as ScanArgs;
+  const args = parseScan(argv, 1, true);
+  if ("err" in args) return args;
   const { next, page } = scanPage(ks.keys(), (k) => k, args.cursor, args.count);
   const out: Reply[] = [];
   for (const k of page) {

@@ -13,14 +13,8 @@ import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err } from "../reply.ts";
 import { globMatch } from "../glob.ts";
 import { is, parseInt64 } from "./args.ts";
-import { parseScan, type ScanArgs } from "./keys.ts";
-import {
-  collectionPage,
-  MAX_RANDOM_REPLY,
-  parseRandomCount,
-  pickDistinct,
-  randomIndex,
-} from "./hashes.ts";
+import { parseScan, scanPage } from "./keys.ts";
+import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
 
 /** The set at `key`: its record, undefined when absent, null when of another type. */
 function set(ks: KeySpace, key: ByteString): Rec<"set"> | undefined | null {
@@ -64,17 +58,9 @@ function sadd({ ks }: ApplyContext, argv: ByteString[]): Reply {
 }
 
 function srem({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const key = argv[1];
-  const r = set(ks, key);
+  const r = set(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
-  if (r === undefined) return 0;
-  let n = 0;
-  for (let i = 2; i < argv.length; i++) if (r.v.delete(argv[i])) n++;
-  if (n > 0) {
-    ks.touch(key);
-    ks.dropIfEmpty(key);
-  }
-  return n;
+  return r === undefined ? 0 : ks.removeItems(argv[1], r, argv.slice(2));
 }
 
 function smembers({ ks }: ApplyContext, argv: ByteString[]): Reply {
@@ -275,14 +261,13 @@ function smove({ ks }: ApplyContext, argv: ByteString[]): Reply {
 function sscan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   // Redis checks the cursor, then the key, then the options.
   const cursorOnly = parseScan(argv.slice(0, 3), 2, false);
-  if (!("cursor" in (cursorOnly as object))) return cursorOnly as Reply;
+  if ("err" in cursorOnly) return cursorOnly;
   const r = set(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
   if (r === undefined) return ["0", []];
-  const a = parseScan(argv, 2, false);
-  if (!("cursor" in (a as object))) return a as Reply;
-  const args = a as ScanArgs;
-  const { next, page } = collectionPage(r.v, (m) => m, args.cursor, args.count);
+  const args = parseScan(argv, 2, false);
+  if ("err" in args) return args;
+  const { next, page } = scanPage(r.v, (m) => m, args.cursor, args.count);
   const out = args.match === undefined
     ? page
     : page.filter((m) => globMatch(args.match as ByteString, m));

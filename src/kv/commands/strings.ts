@@ -69,7 +69,11 @@ interface SetOptions {
 }
 
 /** Redis's parseExtendedStringArgumentsOrReply for SET (`forGet` false) and GETEX (true). */
-function parseSetOptions(argv: ByteString[], from: number, forGet: boolean): SetOptions | Reply {
+function parseSetOptions(
+  argv: ByteString[],
+  from: number,
+  forGet: boolean,
+): SetOptions | { err: string } {
   const o: SetOptions = { nx: false, xx: false, get: false, keepTtl: false, persist: false };
   let ex = false, px = false, exat = false, pxat = false;
   for (let j = from; j < argv.length; j++) {
@@ -101,15 +105,10 @@ function parseSetOptions(argv: ByteString[], from: number, forGet: boolean): Set
   return o;
 }
 
-function isReply(x: unknown): x is Reply {
-  return x === null || typeof x !== "object" || Array.isArray(x) || "err" in (x as object) ||
-    "ok" in (x as object);
-}
-
 function set({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const [, key, value] = argv;
   const o = parseSetOptions(argv, 3, false);
-  if (isReply(o)) return o;
+  if ("err" in o) return o;
   let when = 0;
   if (o.expire) {
     const at = expireAt(ks, "set", o.expire.arg, o.expire.unitMs, o.expire.absolute);
@@ -138,7 +137,7 @@ function get({ ks }: ApplyContext, argv: ByteString[]): Reply {
 function getex(ctx: ApplyContext, argv: ByteString[]): Reply {
   const { ks } = ctx;
   const o = parseSetOptions(argv, 2, true);
-  if (isReply(o)) return o;
+  if ("err" in o) return o;
   const r = str(ks, argv[1]);
   if (r === undefined) return null;
   if (r === null) return E.WRONGTYPE;
