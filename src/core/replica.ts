@@ -291,6 +291,14 @@ export class Replica {
     return { state: this.#state, view: this.#view };
   }
 
+  /**
+   * True while this replica is normal in a view whose lowest id it is: the one member that sends
+   * the operations no client asks for (the expiry sweep), so that they are not sent N times.
+   */
+  get leads(): boolean {
+    return this.#state === "normal" && Math.min(...this.#members) === this.id;
+  }
+
   /** A snapshot of the replica's state. */
   status(): ReplicaStatus {
     return {

@@ -22,6 +22,7 @@ import { clusterId, findReplica } from "../config/config.ts";
 import { Replica, timingsForSuspicion } from "../core/replica.ts";
 import type {
   Action,
+  Command,
   Event,
   Outcome,
   PeerMessage,
@@ -230,13 +231,7 @@ export class ReplicaHost {
       tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
       handler: {
         submit: (cmd, respond) => {
-          if (this.#state !== "started") {
-            respond({ ok: false, code: "REFUSED", message: "replica is shutting down" });
-            return;
-          }
-          const requestId = this.#nextRequestId++;
-          this.#pending.set(requestId, respond);
-          this.#input({ type: "request", id: requestId, cmd });
+          this.#submit(cmd, respond);
         },
         status: () => this.#replica.status(),
         now: () => this.#now(),
@@ -366,7 +361,7 @@ export class ReplicaHost {
     return {
       table,
       initialised: () => this.#store.acl.table !== null,
-      initArgv: () => ["__ACL", "INIT", ...describeTable(setup.table)],
+      initArgv: () => this.#aclInitArgv(),
       save: file === undefined ? undefined : async () => {
         try {
           await saveAclFile(file, table());
@@ -399,45 +394,48 @@ export class ReplicaHost {
     if (this.#store.acl.table !== null) return;
     if (this.#replica.standing.state !== "normal") return;
     this.#aclIniting = true;
-    const requestId = this.#nextRequestId++;
-    this.#pending.set(requestId, (outcome) => {
+    this.#submitInternal(this.#aclInitArgv(), (outcome) => {
       this.#aclIniting = false;
       if (outcome.ok && outcome.result === 1) {
         this.#log("initialised the replicated user table from this replica's settings");
       }
     });
-    this.#input({
-      type: "request",
-      id: requestId,
-      cmd: {
-        op: { argv: ["__ACL", "INIT", ...describeTable(this.#aclSetup.table)], time: this.#now() },
-      },
-    });
+  }
+
+  /** The operation that initialises the replicated user table from this replica's users. */
+  #aclInitArgv(): string[] {
+    return ["__ACL", "INIT", ...describeTable(this.#aclSetup.table)];
+  }
+
+  /** Submits `cmd` to the core; `respond` gets its outcome (REFUSED once stopping). */
+  #submit(cmd: Command, respond: (outcome: Outcome) => void): void {
+    if (this.#state !== "started") {
+      respond({ ok: false, code: "REFUSED", message: "replica is shutting down" });
+      return;
+    }
+    const requestId = this.#nextRequestId++;
+    this.#pending.set(requestId, respond);
+    this.#input({ type: "request", id: requestId, cmd });
+  }
+
+  /** Submits an operation of the replica's own (no client asked for it), stamped now. */
+  #submitInternal(argv: string[], respond: (outcome: Outcome) => void): void {
+    this.#submit({ op: { argv, time: this.#now() } }, respond);
   }
 
   /**
-   * Expired keys are removed through the order: the lowest-id member of a normal view sends one
-   * `__EXPIRE` operation when a key's time has passed by max(ordered time, its clock), the time
+   * Expired keys are removed through the order: the replica that leads its view (the core says
+   * which, {@link Replica.leads}) sends one `__EXPIRE` operation when a key's time has passed by max(ordered time, its clock), the time
    * reads compare TTLs with (reads already hide such keys). The ordered time matters when it runs
    * ahead of this replica's clock (another replica's clock is ahead): the keys' expiry times are
    * then ahead too, and this clock alone would not reach them until it caught up.
    */
   #maybeSweep(): void {
-    if (this.#sweeping || this.#state !== "started") return;
-    const s = this.#replica.standing;
-    if (s.state !== "normal") return;
-    const members = this.#replica.status().members;
-    if (Math.min(...members) !== this.id) return;
+    if (this.#sweeping || this.#state !== "started" || !this.#replica.leads) return;
     const next = this.#store.keyspace.nextExpiry();
     if (next === null || next > Math.max(this.#now(), this.#store.time)) return;
     this.#sweeping = true;
-    const requestId = this.#nextRequestId++;
-    this.#pending.set(requestId, () => (this.#sweeping = false));
-    this.#input({
-      type: "request",
-      id: requestId,
-      cmd: { op: { argv: ["__EXPIRE", String(SWEEP_BATCH)], time: this.#now() } },
-    });
+    this.#submitInternal(["__EXPIRE", String(SWEEP_BATCH)], () => (this.#sweeping = false));
   }
 
   #log(line: string): void {
