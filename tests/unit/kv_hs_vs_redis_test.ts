@@ -9,6 +9,12 @@
  * double precision, Redis in long double).
  */
 import assert from "node:assert/strict";
+import {
+  announceSkip,
+  redisSkipReason,
+  skipName,
+  withRedisServer,
+} from "../support/redis_server.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { encodeReply } from "../../src/kv/reply.ts";
 import { encodeCommand, RespError, RespReplyParser, type RespValue } from "../../src/net/resp.ts";
@@ -200,108 +206,75 @@ function randomCommand(p: Prng): { argv: string[]; mode: Mode } {
   };
 }
 
-async function redisAvailable(): Promise<string | null> {
-  try {
-    const out = await new Deno.Command("redis-server", { args: ["--version"], stdout: "null" })
-      .output();
-    return out.success ? null : "redis-server --version failed";
-  } catch (e) {
-    return `redis-server not runnable: ${e instanceof Error ? e.message : e}`;
-  }
-}
+const HS_NAME = "kv hashes/sets: replies match a real redis-server on seeded random commands";
+const HS_SKIP = await redisSkipReason();
+announceSkip(HS_NAME, HS_SKIP);
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+Deno.test(
+  { name: skipName(HS_NAME, HS_SKIP), ignore: HS_SKIP !== undefined },
+  () =>
+    withRedisServer(async (server) => {
+      const client = new MiniClient(
+        await Deno.connect({ hostname: "127.0.0.1", port: server.port }),
+      );
+      try {
+        const redis = client;
+        const kv = new KvStore();
+        let time = 1_700_000_000_000;
+        const onKv: Caller = (argv) => Promise.resolve(norm(kvCall(kv, argv, ++time)));
+        const onRedis: Caller = async (argv) => norm(await redis.call(argv));
 
-async function connectWithRetry(port: number): Promise<Deno.TcpConn> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      return await Deno.connect({ hostname: "127.0.0.1", port });
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+        /** Makes the store's copy of `key` equal to Redis's (after a random pop). */
+        const resync = async (key: string) => {
+          const t = await onRedis(["TYPE", key]);
+          if (t !== "set" && t !== "none") return; // SPOP failed: nothing changed
+          await onKv(["DEL", key]);
+          if (t === "set") {
+            const members = (await onRedis(["SMEMBERS", key])) as string[];
+            await onKv(["SADD", key, ...members]);
+          }
+        };
 
-Deno.test("kv hashes/sets: replies match a real redis-server on seeded random commands", async () => {
-  const why = await redisAvailable();
-  if (why !== null) {
-    console.log(`skipped: ${why}`);
-    return;
-  }
-  const port = freePort();
-  const child = new Deno.Command("redis-server", {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let client: MiniClient | undefined;
-  try {
-    client = new MiniClient(await connectWithRetry(port));
-    const redis = client;
-    const kv = new KvStore();
-    let time = 1_700_000_000_000;
-    const onKv: Caller = (argv) => Promise.resolve(norm(kvCall(kv, argv, ++time)));
-    const onRedis: Caller = async (argv) => norm(await redis.call(argv));
+        /** Every key's type and content on both sides. */
+        const compareAll = async (step: number) => {
+          for (const key of KEYS) {
+            const t = await onRedis(["TYPE", key]);
+            assert.deepEqual(await onKv(["TYPE", key]), t, `step ${step}: TYPE ${key}`);
+            let argv: string[] | undefined;
+            let mode: Mode = "exact";
+            if (t === "hash") [argv, mode] = [["HGETALL", key], "pairs"];
+            else if (t === "set") [argv, mode] = [["SMEMBERS", key], "set"];
+            else if (t === "string") argv = ["GET", key];
+            if (argv === undefined) continue;
+            assert.deepEqual(
+              view(mode, await onKv(argv)),
+              view(mode, await onRedis(argv)),
+              `step ${step}: ${argv.join(" ")}`,
+            );
+          }
+        };
 
-    /** Makes the store's copy of `key` equal to Redis's (after a random pop). */
-    const resync = async (key: string) => {
-      const t = await onRedis(["TYPE", key]);
-      if (t !== "set" && t !== "none") return; // SPOP failed: nothing changed
-      await onKv(["DEL", key]);
-      if (t === "set") {
-        const members = (await onRedis(["SMEMBERS", key])) as string[];
-        await onKv(["SADD", key, ...members]);
+        const seed = 20240611;
+        const p = new Prng(seed);
+        const steps = 800;
+        for (let step = 0; step < steps; step++) {
+          const { argv, mode } = randomCommand(p);
+          const label = `seed ${seed} step ${step}: ${JSON.stringify(argv)}`;
+          let mine: unknown, theirs: unknown;
+          if (mode === "hscan" || mode === "sscan") {
+            mine = await scanAll(onKv, argv, mode === "hscan");
+            theirs = await scanAll(onRedis, argv, mode === "hscan");
+          } else {
+            mine = view(mode, await onKv(argv));
+            theirs = view(mode, await onRedis(argv));
+          }
+          assert.deepEqual(mine, theirs, label);
+          if (argv[0] === "SPOP") await resync(argv[1]);
+          if (step % 50 === 49) await compareAll(step);
+        }
+        await compareAll(steps);
+      } finally {
+        client.close();
       }
-    };
-
-    /** Every key's type and content on both sides. */
-    const compareAll = async (step: number) => {
-      for (const key of KEYS) {
-        const t = await onRedis(["TYPE", key]);
-        assert.deepEqual(await onKv(["TYPE", key]), t, `step ${step}: TYPE ${key}`);
-        let argv: string[] | undefined;
-        let mode: Mode = "exact";
-        if (t === "hash") [argv, mode] = [["HGETALL", key], "pairs"];
-        else if (t === "set") [argv, mode] = [["SMEMBERS", key], "set"];
-        else if (t === "string") argv = ["GET", key];
-        if (argv === undefined) continue;
-        assert.deepEqual(
-          view(mode, await onKv(argv)),
-          view(mode, await onRedis(argv)),
-          `step ${step}: ${argv.join(" ")}`,
-        );
-      }
-    };
-
-    const seed = 20240611;
-    const p = new Prng(seed);
-    const steps = 800;
-    for (let step = 0; step < steps; step++) {
-      const { argv, mode } = randomCommand(p);
-      const label = `seed ${seed} step ${step}: ${JSON.stringify(argv)}`;
-      let mine: unknown, theirs: unknown;
-      if (mode === "hscan" || mode === "sscan") {
-        mine = await scanAll(onKv, argv, mode === "hscan");
-        theirs = await scanAll(onRedis, argv, mode === "hscan");
-      } else {
-        mine = view(mode, await onKv(argv));
-        theirs = view(mode, await onRedis(argv));
-      }
-      assert.deepEqual(mine, theirs, label);
-      if (argv[0] === "SPOP") await resync(argv[1]);
-      if (step % 50 === 49) await compareAll(step);
-    }
-    await compareAll(steps);
-  } finally {
-    client?.close();
-    child.kill("SIGTERM");
-    await child.status;
-  }
-});
+    }),
+);

@@ -9,6 +9,12 @@
  * the differences a decoded value would hide (a status `+OK` vs a bulk `OK`, `$-1` vs `*-1`).
  */
 import assert from "node:assert/strict";
+import {
+  announceSkip,
+  redisSkipReason,
+  skipName,
+  withRedisServer,
+} from "../support/redis_server.ts";
 import type { ByteString } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { encodeReply } from "../../src/kv/reply.ts";
@@ -68,14 +74,7 @@ class RawClient {
   }
 
   static async connect(port: number): Promise<RawClient> {
-    for (let attempt = 0;; attempt++) {
-      try {
-        return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
-      } catch (e) {
-        if (attempt >= 100) throw e;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
 
   async send(argv: ByteString[]): Promise<ByteString> {
@@ -97,23 +96,6 @@ class RawClient {
   close(): void {
     this.#conn.close();
   }
-}
-
-async function redisServerPath(): Promise<string | null> {
-  try {
-    const out = await new Deno.Command("redis-server", { args: ["--version"], stdout: "piped" })
-      .output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
-  } catch {
-    return null;
-  }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 // ---- the workload -----------------------------------------------------------------------------
@@ -209,50 +191,44 @@ function randomCommand(p: Prng): ByteString[] {
   }
 }
 
-Deno.test("lists vs redis-server: seeded random commands give identical replies", async () => {
-  const version = await redisServerPath();
-  if (version === null) {
-    console.log("skipped: redis-server is not on PATH");
-    return;
-  }
-  const port = freePort();
-  const server = new Deno.Command("redis-server", {
-    args: ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", String(port)],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let client: RawClient | undefined;
-  try {
-    client = await RawClient.connect(port);
-    assert.equal(await client.send(["FLUSHALL"]), "+OK\r\n");
-    const kv = new KvStore();
-    let time = 1_000_000;
-    for (const seed of [1, 2, 3]) {
-      const p = new Prng(seed);
-      const setup = [["DEL", ...KEYS], ["SET", "s", "str"]];
-      const cmds = [...setup, ...Array.from({ length: 200 }, () => randomCommand(p))];
-      for (const [i, argv] of cmds.entries()) {
-        const expected = await client.send(argv);
-        const got = latin1(encodeReply(kv.apply({ op: { argv, time: time++ } })));
-        assert.equal(
-          got,
-          expected,
-          `seed ${seed} command ${i}: ${JSON.stringify(argv)}\nlamportkv: ${
-            JSON.stringify(got)
-          }\nredis:     ${JSON.stringify(expected)}`,
-        );
-      }
-      // The final contents agree too.
-      for (const key of KEYS) {
-        for (const argv of [["TYPE", key], ["LRANGE", key, "0", "-1"]]) {
-          const got = latin1(encodeReply(kv.apply({ op: { argv, time } })));
-          assert.equal(got, await client.send(argv), `seed ${seed} final ${argv.join(" ")}`);
+const LISTS_NAME = "lists vs redis-server: seeded random commands give identical replies";
+const LISTS_SKIP = await redisSkipReason();
+announceSkip(LISTS_NAME, LISTS_SKIP);
+
+Deno.test(
+  { name: skipName(LISTS_NAME, LISTS_SKIP), ignore: LISTS_SKIP !== undefined },
+  () =>
+    withRedisServer(async (server) => {
+      const client = await RawClient.connect(server.port);
+      try {
+        assert.equal(await client.send(["FLUSHALL"]), "+OK\r\n");
+        const kv = new KvStore();
+        let time = 1_000_000;
+        for (const seed of [1, 2, 3]) {
+          const p = new Prng(seed);
+          const setup = [["DEL", ...KEYS], ["SET", "s", "str"]];
+          const cmds = [...setup, ...Array.from({ length: 200 }, () => randomCommand(p))];
+          for (const [i, argv] of cmds.entries()) {
+            const expected = await client.send(argv);
+            const got = latin1(encodeReply(kv.apply({ op: { argv, time: time++ } })));
+            assert.equal(
+              got,
+              expected,
+              `seed ${seed} command ${i}: ${JSON.stringify(argv)}\nlamportkv: ${
+                JSON.stringify(got)
+              }\nredis:     ${JSON.stringify(expected)}`,
+            );
+          }
+          // The final contents agree too.
+          for (const key of KEYS) {
+            for (const argv of [["TYPE", key], ["LRANGE", key, "0", "-1"]]) {
+              const got = latin1(encodeReply(kv.apply({ op: { argv, time } })));
+              assert.equal(got, await client.send(argv), `seed ${seed} final ${argv.join(" ")}`);
+            }
+          }
         }
+      } finally {
+        client.close();
       }
-    }
-  } finally {
-    client?.close();
-    server.kill("SIGTERM");
-    await server.status;
-  }
-});
+    }),
+);
