@@ -50,28 +50,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/**
- * An operation in the form of releases before the command registry (`{kind: "put", ...}`), as it
- * may still be found in an old write-ahead log, converted to a command line.
- */
-function upgradeOp(op: Op | Record<string, unknown>): Op {
-  if (Array.isArray((op as Op).argv)) return op as Op;
-  const o = op as { kind?: string; key?: string; value?: string };
-  const key = String(o.key ?? "");
-  switch (o.kind) {
-    case "put":
-      return { argv: ["SET", key, String(o.value ?? "")], time: 0 };
-    case "get":
-      return { argv: ["GET", key], time: 0 };
-    case "delete":
-      return { argv: ["DEL", key], time: 0 };
-    case "has":
-      return { argv: ["EXISTS", key], time: 0 };
-    default:
-      return { argv: [""], time: 0 };
-  }
-}
-
 /** An old-format result (`{kind: "ok" | "value" | "int"}`) as a {@link Reply}. */
 function upgradeReply(r: unknown): Reply {
   const o = r as { kind?: string; value?: unknown } | null;
@@ -129,7 +107,7 @@ export class KvStore implements StateMachine {
 
   /** True for operations that only read (by the command's registry flags). */
   isRead(cmd: Command): boolean {
-    const name = upgradeOp(cmd.op).argv[0];
+    const name = cmd.op.argv[0];
     const spec = name === undefined ? undefined : COMMANDS.get(name);
     return spec !== undefined && spec.apply !== undefined && spec.flags.includes("readonly");
   }
@@ -222,7 +200,7 @@ export class KvStore implements StateMachine {
 
   /** Applies one delivered (or read) command. */
   apply(cmd: Command): Reply {
-    const op = upgradeOp(cmd.op);
+    const op = cmd.op;
     const argv = op.argv;
     const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
     if (spec === undefined || spec.apply === undefined) {

@@ -17,6 +17,7 @@ import {
   type Recovered,
 } from "../core/types.ts";
 import { join } from "node:path";
+import { upgradeRecovered } from "../kv/legacy.ts";
 import { DataDirError, type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
 import { jsonChunks } from "../storage/json_chunks.ts";
 import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
@@ -110,7 +111,7 @@ export class DiskStorage implements ReplicaStorage {
       paths,
       lock,
       wal,
-      { snapshot, records: records as PersistRecord[] },
+      upgradeRecovered({ snapshot, records: records as PersistRecord[] }),
       options.log,
     );
   }

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { ClientTag, Reply } from "../../src/core/types.ts";
 import { CLIENT_RESULT_WINDOW, KvStore } from "../../src/kv/store.ts";
+import { upgradeOp } from "../../src/kv/legacy.ts";
 import { encodeExec, type WatchMark } from "../../src/kv/commands/tx.ts";
 import { byteStringToUtf8, concatBytes, utf8ToByteString } from "../../src/kv/bytes.ts";
 
@@ -342,7 +343,7 @@ Deno.test("kv: a snapshot of the release before typed values still loads", () =>
 Deno.test("kv: an operation in the log format before the registry is still applied", () => {
   const kv = new KvStore();
   // deno-lint-ignore no-explicit-any
-  const legacy = (op: any) => kv.apply({ op });
+  const legacy = (op: any) => kv.apply({ op: upgradeOp(op) });
   assert.deepEqual(legacy({ kind: "put", key: "k", value: "v" }), OK);
   assert.equal(legacy({ kind: "get", key: "k" }), "v");
   assert.equal(legacy({ kind: "has", key: "k" }), 1);

@@ -10,6 +10,8 @@
  */
 import assert from "node:assert/strict";
 import { DiskStorage } from "../../src/runtime/disk_storage.ts";
+import { decodePeerFrame, encodePeerFrame } from "../../src/net/peer_codec.ts";
+import type { PeerMessage } from "../../src/core/types.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 import { withTempDir } from "../support/temp_dir.ts";
 
@@ -30,6 +32,14 @@ Deno.test("upgrade: a data directory of the release before typed values still lo
     });
     try {
       assert.ok(storage.recovered.snapshot, "the old snapshot was read");
+      // Old operations come out of recovery in today's form, so they can travel to peers.
+      const entries = storage.recovered.records.flatMap((r) => r.r === "entry" ? [r.entry] : []);
+      assert.ok(entries.length > 0, "the old log holds entries");
+      const msgs: PeerMessage[] = entries.map((entry) => ({ type: "update", entry }));
+      assert.deepEqual(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs })), {
+        kind: "msgs",
+        msgs,
+      });
       const c = new SyncCluster([1, 2, 3], { recovered: storage.recovered });
       c.start();
       let id = 1;
