@@ -76,15 +76,20 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<boolean> {
 async function readFrame(conn: Deno.Conn, timeoutMs: number): Promise<PeerFrame | null> {
   const decoder = new FrameDecoder(4096);
   const buf = new Uint8Array(4096);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const payload = decoder.next();
-    if (payload !== null) return decodePeerFrame(payload);
-    const n = await conn.read(buf).catch(() => null);
-    if (n === null) return null;
-    decoder.push(buf.subarray(0, n));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => timer = setTimeout(resolve, timeoutMs, "late"));
+  try {
+    for (;;) {
+      const payload = decoder.next();
+      if (payload !== null) return decodePeerFrame(payload);
+      // The deadline holds while a read is pending too (a silent peer must not hang the test).
+      const n = await Promise.race([conn.read(buf).catch(() => null), late]);
+      if (n === null || n === "late") return null;
+      decoder.push(buf.subarray(0, n));
+    }
+  } finally {
+    clearTimeout(timer);
   }
-  return null;
 }
 
 /** Resolves true once the other side closed `conn` (EOF or reset), false after `timeoutMs`. */
