@@ -81,8 +81,7 @@ export function arityError(argv: readonly ByteString[]): RespError | null {
 
 /** {@link arityError} for a client command: the same wording, for `status x` and the like. */
 export function clientArityError(spec: ClientCommandSpec, argc: number): RespError | null {
-  const specOk = spec.arity >= 0 ? argc === spec.arity : argc >= -spec.arity;
-  return specOk && argc <= spec.maxArgs ? null : arityReply(spec.name);
+  return arityOk(spec, argc) && argc <= spec.maxArgs ? null : arityReply(spec.name);
 }
 
 /** The commands clients may send, by group in registry order, each group sorted by name. */

@@ -82,7 +82,7 @@ export interface CommandSpec {
 }
 
 /** True when `argv` has a count of words that `spec.arity` allows. */
-export function arityOk(spec: CommandSpec, argc: number): boolean {
+export function arityOk(spec: Pick<CommandSpec, "arity">, argc: number): boolean {
   return spec.arity >= 0 ? argc === spec.arity : argc >= -spec.arity;
 }
 
@@ -148,6 +148,25 @@ export class CommandTable {
   get(name: ByteString): CommandSpec | undefined {
     const direct = this.#byName.get(name);
     return direct ?? this.#byName.get(name.toLowerCase());
+  }
+
+  /**
+   * The data command `argv` names, checked as the state machine runs it: an error reply for an
+   * unknown name, a command the server answers itself, an internal one (unless `internal`), or a
+   * wrong number of arguments.
+   */
+  dataCommand(
+    argv: readonly ByteString[],
+    internal: boolean,
+  ): (CommandSpec & { apply: ApplyFn }) | { err: string } {
+    const spec = argv.length > 0 ? this.get(argv[0]) : undefined;
+    if (spec?.apply === undefined || (spec.internal && !internal)) {
+      return { err: `ERR unknown command '${argv[0] ?? ""}'` };
+    }
+    if (!arityOk(spec, argv.length)) {
+      return { err: `ERR wrong number of arguments for '${spec.name}' command` };
+    }
+    return spec as CommandSpec & { apply: ApplyFn };
   }
 
   /** Every spec, internal ones included. */

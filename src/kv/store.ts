@@ -8,12 +8,12 @@
  *
  * @module
  */
-import type { ByteString, Command, Op, Reply } from "../core/types.ts";
+import type { ByteString, Command, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
 import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
-import { type ApplyContext, arityOk } from "./registry.ts";
+import type { ApplyContext } from "./registry.ts";
 import { COMMANDS } from "./commands/index.ts";
-import { E, err } from "./reply.ts";
+import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
@@ -202,11 +202,8 @@ export class KvStore implements StateMachine {
   apply(cmd: Command): Reply {
     const op = cmd.op;
     const argv = op.argv;
-    const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
-    if (spec === undefined || spec.apply === undefined) {
-      return err(`ERR unknown command '${argv[0] ?? ""}'`);
-    }
-    if (!arityOk(spec, argv.length)) return E.ARITY(spec.name);
+    const spec = COMMANDS.dataCommand(argv, true);
+    if ("err" in spec) return spec;
     const time = typeof op.time === "number" && Number.isFinite(op.time) ? op.time : 0;
     if (spec.flags.includes("readonly")) {
       this.#ks.now = Math.max(this.#time, time);

@@ -10,7 +10,6 @@
  * @module
  */
 import type { ByteString, Reply } from "../../core/types.ts";
-import type { KeySpace, TypeName } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, OK, status } from "../reply.ts";
 import { globMatch } from "../glob.ts";
@@ -244,19 +243,10 @@ function expireSweep({ ks }: ApplyContext, argv: ByteString[]): Reply {
   return ks.sweep(Number(max > 100_000n ? 100_000n : max)).length;
 }
 
-/** True when some key's expiry time is at or before `now` (the host then sends a sweep). */
-export function sweepDue(ks: KeySpace, now: number): boolean {
-  const next = ks.nextExpiry();
-  return next !== null && next <= now;
-}
-
 function put({ ks }: ApplyContext, argv: ByteString[]): Reply {
   setString(ks, argv[1], argv[2]);
   return OK;
 }
-
-const typeNames: readonly TypeName[] = ["string", "hash", "list", "set"];
-void typeNames;
 
 /** The generic key and expiry commands. */
 export const KEY_COMMANDS: CommandSpec[] = [

@@ -294,9 +294,7 @@ function incrbyfloat({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const next = addLongDouble(cur, by);
   if (isInfinite(next)) return E.NAN_OR_INF;
   const text = formatLongDouble(next);
-  const exp = r?.exp ?? 0;
-  ks.put(argv[1], "string", text);
-  if (exp !== 0) ks.setExpiry(argv[1], exp);
+  setString(ks, argv[1], text, true);
   return text;
 }
 

@@ -16,8 +16,8 @@
  * @module
  */
 import type { ByteString, Reply } from "../../core/types.ts";
-import { type ApplyContext, arityOk, type CommandSpec, type CommandTable } from "../registry.ts";
-import { E, err, NIL_ARRAY } from "../reply.ts";
+import type { ApplyContext, CommandSpec, CommandTable } from "../registry.ts";
+import { E, NIL_ARRAY } from "../reply.ts";
 
 /** Where a WATCH read the key space: its version and time. */
 export interface WatchMark {
@@ -73,11 +73,8 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
     }
     const replies: Reply[] = [];
     for (const cmd of tx.queued) {
-      const spec = table().get(cmd[0]);
-      if (spec?.apply === undefined || spec.internal) {
-        replies.push(err(`ERR unknown command '${cmd[0]}'`));
-      } else if (!arityOk(spec, cmd.length)) replies.push(E.ARITY(spec.name));
-      else replies.push(spec.apply(ctx, cmd));
+      const spec = table().dataCommand(cmd, false);
+      replies.push("err" in spec ? spec : spec.apply(ctx, cmd));
     }
     return replies;
   };
