@@ -20,6 +20,7 @@ import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 import { RespError, type RespValue, type TaggedRespValue } from "../net/resp.ts";
 import { parseInfo } from "../net/info.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
+import { toHex } from "../kv/bytes.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
@@ -640,5 +641,5 @@ function errorMessage(err: unknown): string {
 
 function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(bytes);
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { fromHex, toHex } from "../kv/bytes.ts";
 import { MIN_KEY_BYTES } from "../net/peer_auth.ts";
 
 /** Most hex digits accepted (512 bytes; HMAC-SHA-256 hashes longer keys anyway). */
@@ -55,9 +56,7 @@ export function parseKeyText(text: string): Uint8Array {
   if (content.length % 2 !== 0) {
     throw new KeyFileError(`has an odd number of hex digits (${content.length})`);
   }
-  const key = new Uint8Array(content.length / 2);
-  for (let i = 0; i < key.length; i++) key[i] = parseInt(content.slice(2 * i, 2 * i + 2), 16);
-  return key;
+  return fromHex(content);
 }
 
 /** Refuses a mode that gives group or others any access (null: not reported, not checked). */
@@ -113,7 +112,7 @@ function reason(err: unknown): string {
 /** The text of a new key file: 64 random hex digits (32 bytes) and a newline. */
 export function newKeyText(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(MIN_KEY_BYTES));
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("") + "\n";
+  return toHex(bytes) + "\n";
 }
 
 /**

@@ -41,6 +41,7 @@
  *
  * @module
  */
+import { fromHex, toHex } from "../kv/bytes.ts";
 import { createHash, createHmac, type Hash, timingSafeEqual } from "node:crypto";
 import type { PeerFrame } from "./peer_codec.ts";
 import type { ReplicaId } from "../core/types.ts";
@@ -85,20 +86,6 @@ export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
 /** Constant-time equality of two MACs (false when the lengths differ). */
 export function macEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Lowercase hex of `bytes`. */
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
-/** The bytes of an even-length hex string (the codec has already checked its form). */
-export function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 /** A fresh random nonce. */

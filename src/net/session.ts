@@ -33,7 +33,7 @@ import {
   unitsInCategory,
 } from "../kv/acl.ts";
 import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
-import { byteStringToUtf8 } from "../kv/bytes.ts";
+import { byteStringToUtf8, toHex } from "../kv/bytes.ts";
 import { globMatch } from "../kv/glob.ts";
 import { commandDocs, commandInfo } from "./command_docs.ts";
 import { formatInfo, type ServerStats } from "./info.ts";
@@ -586,8 +586,7 @@ export class Session {
         }
         const chars = Math.ceil(bits / 4);
         const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(chars / 2)));
-        const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-        return respond(hex.slice(0, chars));
+        return respond(toHex(bytes).slice(0, chars));
       }
       case "log":
         if (argv.length === 3 && argv[2].toLowerCase() === "reset") return respond(OK);

@@ -20,7 +20,8 @@ import { join } from "node:path";
 import { clusterId } from "../../src/config/config.ts";
 import { encodeFrame, FrameDecoder } from "../../src/net/frame.ts";
 import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "../../src/net/peer_codec.ts";
-import { newNonce, toHex } from "../../src/net/peer_auth.ts";
+import { newNonce } from "../../src/net/peer_auth.ts";
+import { toHex } from "../../src/kv/bytes.ts";
 import { newKeyText } from "../../src/config/cluster_key.ts";
 import {
   NODE_PERMISSIONS,

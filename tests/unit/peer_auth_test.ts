@@ -14,16 +14,15 @@ import {
   AuthError,
   FrameOpener,
   FrameSealer,
-  fromHex,
   type HandshakeParams,
   handshakeProof,
   InitiatorHandshake,
   ResponderHandshake,
   sessionKey,
-  toHex,
   transcript,
 } from "../../src/net/peer_auth.ts";
 import type { PeerFrame } from "../../src/net/peer_codec.ts";
+import { fromHex, toHex } from "../../src/kv/bytes.ts";
 import { decodePeerFrame, encodePeerFrame } from "../../src/net/peer_codec.ts";
 import { FrameDecoder } from "../../src/net/frame.ts";
 import {
