@@ -96,7 +96,9 @@ export class ConnWriter {
         const data = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
         let written = 0;
         while (written < data.length) {
-          written += await this.#conn.write(data.subarray(written));
+          const n = await this.#conn.write(data.subarray(written));
+          if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
+          written += n;
         }
         if (!this.#failed) this.#queuedBytes -= data.length;
       }

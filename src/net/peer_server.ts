@@ -30,7 +30,7 @@ import { FrameDecoder } from "./frame.ts";
 import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { encodeFrame } from "./frame.ts";
 import { AuthError, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
-import { errorText } from "./conn_writer.ts";
+import { ConnWriter, errorText } from "./conn_writer.ts";
 import { LimitLog, sourceOf } from "./limit_log.ts";
 import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
@@ -233,11 +233,7 @@ export class PeerServer {
 
   /** Writes the challenge (small; the caller does not wait). A failed write closes `c`. */
   #sendChallenge(c: Incoming, frame: PeerFrame): void {
-    const bytes = encodeFrame(encodePeerFrame(frame));
-    (async () => {
-      let off = 0;
-      while (off < bytes.length) off += await c.conn.write(bytes.subarray(off));
-    })().catch(() => this.#closeConn(c));
+    new ConnWriter(c.conn, () => this.#closeConn(c)).write(encodeFrame(encodePeerFrame(frame)));
   }
 
   async #serve(conn: ByteConn): Promise<void> {

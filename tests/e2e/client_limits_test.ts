@@ -11,6 +11,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { closeQuietly } from "../support/raw_conn.ts";
 import { encodeCommand, RespError } from "../../src/net/resp.ts";
 import {
   ConnectionClosedError,
@@ -24,18 +25,6 @@ import { memoryOf } from "../support/memory.ts";
 
 const LOOPBACK = "127.0.0.1";
 const MB = 1024 * 1024;
-
-function logged(cluster: TestCluster, id: number, pattern: RegExp): boolean {
-  return cluster.logs.some((l) => l.id === id && pattern.test(l.text));
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
-  }
-}
 
 /**
  * Opens `connections` connections to `port` that pipeline `GET key` without ever reading, until
@@ -103,7 +92,7 @@ Deno.test({
           `${(after.rss / MB).toFixed(0)} MB after, peak ${(after.peak / MB).toFixed(0)} MB`,
       );
       assert.equal(closed, 4, "every pipelining connection is closed");
-      assert.ok(logged(cluster, 1, /maxmemory-clients/));
+      assert.ok(cluster.logged(1, /maxmemory-clients/));
       assert.ok(after.peak < before.rss + 400 * MB, `replica 1 peaked at ${after.peak} bytes`);
       assert.equal(
         (await respCall(cluster.clientPort(1), ["GET", "big"], 10_000) as string).length,
@@ -136,7 +125,7 @@ Deno.test({
       const before = await memoryOf(pid);
       assert.equal(await pipelineWithoutReading(port, "big", 2, 20_000), 2);
       const after = await memoryOf(pid);
-      assert.ok(logged(cluster, 1, /hard client-output-buffer-limit \(16777216\)/));
+      assert.ok(cluster.logged(1, /hard client-output-buffer-limit \(16777216\)/));
       assert.ok(after.peak < before.rss + 300 * MB, `replica 1 peaked at ${after.peak} bytes`);
 
       // proto-max-bulk-len 1mb: a value of 1 MiB + 1 byte is a protocol error.
@@ -165,7 +154,7 @@ Deno.test({
         } finally {
           await c.close();
         }
-        assert.ok(logged(cluster, 1, /request not complete within 1 s/));
+        assert.ok(cluster.logged(1, /request not complete within 1 s/));
       }
 
       // timeout 2: an idle client is closed.
@@ -180,7 +169,7 @@ Deno.test({
         } finally {
           await c.close();
         }
-        assert.ok(logged(cluster, 1, /idle for 2 s \(timeout\)/));
+        assert.ok(cluster.logged(1, /idle for 2 s \(timeout\)/));
       }
 
       // maxclients 20: connections beyond it get the error and are closed.
@@ -208,7 +197,7 @@ Deno.test({
       } finally {
         await Promise.all(clients.map((c) => c.close()));
       }
-      assert.ok(logged(cluster, 1, /maxclients/));
+      assert.ok(cluster.logged(1, /maxclients/));
 
       // The replica still serves, and all agree.
       await waitFor(async () => (await respCall(port, ["SET", "after", "1"], 5000)) === "OK", {

@@ -11,6 +11,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { closedWithin, closeQuietly, tryWriteAll } from "../support/raw_conn.ts";
 import { clusterId } from "../../src/config/config.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
 import { encodePeerFrame } from "../../src/net/peer_codec.ts";
@@ -22,43 +23,6 @@ import { memoryOf } from "../support/memory.ts";
 const LOOPBACK = "127.0.0.1";
 
 const MB = 1024 * 1024;
-
-/** Writes all of `bytes`; false once the other side closed. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<boolean> {
-  try {
-    let off = 0;
-    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Resolves true once the other side closed `conn` (EOF or reset), false after `timeoutMs`. */
-async function closedWithin(conn: Deno.Conn, timeoutMs: number): Promise<boolean> {
-  const buf = new Uint8Array(64 * 1024);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) =>
-    timer = setTimeout(() => resolve("late"), timeoutMs)
-  );
-  try {
-    for (;;) {
-      const n = await Promise.race([conn.read(buf).catch(() => null), late]);
-      if (n === "late") return false;
-      if (n === null) return true;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
-  }
-}
 
 function hello(cluster: TestCluster, from: number): Uint8Array {
   return encodeFrame(encodePeerFrame({ kind: "hello", from, cluster: clusterId(cluster.config) }));
@@ -81,10 +45,6 @@ async function assertServing(cluster: TestCluster, tag: string): Promise<void> {
   await cluster.waitForAgreement();
 }
 
-function logged(cluster: TestCluster, id: number, pattern: RegExp): boolean {
-  return cluster.logs.some((l) => l.id === id && pattern.test(l.text));
-}
-
 Deno.test({
   name: "e2e: a forged peer's seq jump closes its link, not the replica",
   sanitizeOps: false,
@@ -97,8 +57,8 @@ Deno.test({
       // jumps from 0 to 999999999. Today's code died of "InvariantError: gap from 2".
       const conn = await Deno.connect({ hostname: LOOPBACK, port: cluster.peerPort(1) });
       try {
-        await writeAll(conn, hello(cluster, 2));
-        await writeAll(
+        await tryWriteAll(conn, hello(cluster, 2));
+        await tryWriteAll(
           conn,
           msgs({
             type: "update",
@@ -115,7 +75,7 @@ Deno.test({
       } finally {
         closeQuietly(conn);
       }
-      await waitFor(() => logged(cluster, 1, /refused its message.*gap: got seq 999999999/), {
+      await waitFor(() => cluster.logged(1, /refused its message.*gap: got seq 999999999/), {
         timeoutMs: 5000,
         message: "replica 1 to log the refused message",
       });
@@ -123,8 +83,8 @@ Deno.test({
       // origin is refused the same way.
       const relay = await Deno.connect({ hostname: LOOPBACK, port: cluster.peerPort(2) });
       try {
-        await writeAll(relay, hello(cluster, 3));
-        await writeAll(
+        await tryWriteAll(relay, hello(cluster, 3));
+        await tryWriteAll(
           relay,
           msgs({
             type: "update",
@@ -168,8 +128,8 @@ Deno.test({
           const conn = await Deno.connect({ hostname: LOOPBACK, port: cluster.peerPort(1) });
           let bytes = 0;
           try {
-            if (await writeAll(conn, header)) {
-              for (let i = 0; i < 40 && await writeAll(conn, chunk); i++) bytes += chunk.length;
+            if (await tryWriteAll(conn, header)) {
+              for (let i = 0; i < 40 && await tryWriteAll(conn, chunk); i++) bytes += chunk.length;
             }
             assert.ok(await closedWithin(conn, 10_000), "an oversized pre-hello frame was kept");
           } finally {
@@ -183,7 +143,7 @@ Deno.test({
             `RSS ${(after.rss / MB).toFixed(0)} MB, peak ${(after.peak / MB).toFixed(0)} MB`,
         );
         assert.ok(after.peak < before.rss + 200 * MB, `replica 1 grew to ${after.peak} bytes`);
-        assert.ok(logged(cluster, 1, /frame declares 62914560 bytes/));
+        assert.ok(cluster.logged(1, /frame declares 62914560 bytes/));
 
         // A connection that never says hello is closed after the deadline (2 s here).
         const silent = await Deno.connect({ hostname: LOOPBACK, port: cluster.peerPort(1) });
@@ -192,7 +152,7 @@ Deno.test({
         } finally {
           closeQuietly(silent);
         }
-        await waitFor(() => logged(cluster, 1, /no hello within 2000 ms/), { timeoutMs: 5000 });
+        await waitFor(() => cluster.logged(1, /no hello within 2000 ms/), { timeoutMs: 5000 });
 
         // More connections without a hello than the bound: the oldest make room.
         const crowd = await Promise.all(
@@ -203,7 +163,7 @@ Deno.test({
         );
         try {
           await waitFor(
-            () => logged(cluster, 2, /connections without a hello, closing the oldest/),
+            () => cluster.logged(2, /connections without a hello, closing the oldest/),
             { timeoutMs: 5000, message: "replica 2 to close the oldest pre-hello connection" },
           );
         } finally {

@@ -16,6 +16,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { closedWithin, tryWriteAll } from "../support/raw_conn.ts";
 import { join } from "node:path";
 import { clusterId } from "../../src/config/config.ts";
 import { encodeFrame, FrameDecoder } from "../../src/net/frame.ts";
@@ -39,10 +40,6 @@ const LOOPBACK = "127.0.0.1";
 const KEY_FILE = { name: "cluster.key", text: newKeyText() };
 const KEYGEN_TS = join(PROJECT_ROOT, "src/cli/keygen.ts");
 
-function logged(cluster: TestCluster, id: number, pattern: RegExp): boolean {
-  return cluster.logs.some((l) => l.id === id && pattern.test(l.text));
-}
-
 /** Waits until replica `id` logs a line matching `pattern` (from line `since` of the logs on). */
 function waitLogged(cluster: TestCluster, id: number, pattern: RegExp, since = 0): Promise<void> {
   return waitFor(() => cluster.logs.slice(since).some((l) => l.id === id && pattern.test(l.text)), {
@@ -62,17 +59,6 @@ async function assertServing(cluster: TestCluster, tag: string, ids = cluster.id
   }
 }
 
-/** Writes all of `bytes`; false once the other side closed. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<boolean> {
-  try {
-    let off = 0;
-    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The next frame from `conn`, or null at EOF (or after `timeoutMs`). */
 async function readFrame(conn: Deno.Conn, timeoutMs: number): Promise<PeerFrame | null> {
   const decoder = new FrameDecoder(4096);
@@ -87,22 +73,6 @@ async function readFrame(conn: Deno.Conn, timeoutMs: number): Promise<PeerFrame 
       const n = await Promise.race([conn.read(buf).catch(() => null), late]);
       if (n === null || n === "late") return null;
       decoder.push(buf.subarray(0, n));
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves true once the other side closed `conn` (EOF or reset), false after `timeoutMs`. */
-async function closedWithin(conn: Deno.Conn, timeoutMs: number): Promise<boolean> {
-  const buf = new Uint8Array(4096);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => timer = setTimeout(resolve, timeoutMs, "late"));
-  try {
-    for (;;) {
-      const n = await Promise.race([conn.read(buf).catch(() => null), late]);
-      if (n === "late") return false;
-      if (n === null) return true;
     }
   } finally {
     clearTimeout(timer);
@@ -151,8 +121,8 @@ Deno.test({
       files: [KEY_FILE],
     }, async (cluster) => {
       for (const id of cluster.ids) {
-        assert.ok(logged(cluster, id, /peer connections are authenticated with the cluster key/));
-        assert.ok(logged(cluster, id, /peer \d (re)?connected from .*\(authenticated\)/));
+        assert.ok(cluster.logged(id, /peer connections are authenticated with the cluster key/));
+        assert.ok(cluster.logged(id, /peer \d (re)?connected from .*\(authenticated\)/));
       }
       await assertServing(cluster, "keyed");
       await cluster.waitForAgreement();
@@ -170,8 +140,8 @@ Deno.test({
       const cluster_ = clusterId(cluster.config);
       const plain = await Deno.connect({ hostname: LOOPBACK, port: cluster.listenPeerPort(1) });
       try {
-        await writeAll(plain, frame({ kind: "hello", from: 3, cluster: cluster_ }));
-        await writeAll(plain, frame({ kind: "msgs", msgs: [] }));
+        await tryWriteAll(plain, frame({ kind: "hello", from: 3, cluster: cluster_ }));
+        await tryWriteAll(plain, frame({ kind: "msgs", msgs: [] }));
         assert.ok(await closedWithin(plain, 5000), "an unkeyed hello was not refused");
       } finally {
         plain.close();
@@ -184,14 +154,14 @@ Deno.test({
       // (2) A keyed hello gets a challenge; a made-up proof closes the connection.
       const forger = await Deno.connect({ hostname: LOOPBACK, port: cluster.listenPeerPort(2) });
       try {
-        await writeAll(
+        await tryWriteAll(
           forger,
           frame({ kind: "hello", from: 3, cluster: cluster_, nonce: toHex(newNonce()) }),
         );
         const challenge = await readFrame(forger, 5000);
         assert.equal(challenge?.kind, "challenge");
-        await writeAll(forger, frame({ kind: "auth", proof: toHex(newNonce()) }));
-        await writeAll(forger, frame({ kind: "msgs", msgs: [] }));
+        await tryWriteAll(forger, frame({ kind: "auth", proof: toHex(newNonce()) }));
+        await tryWriteAll(forger, frame({ kind: "msgs", msgs: [] }));
         assert.ok(await closedWithin(forger, 5000), "a made-up proof was not refused");
       } finally {
         forger.close();

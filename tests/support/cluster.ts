@@ -650,6 +650,11 @@ export class TestCluster {
     this.#replicaArgs.set(id, [...args]);
   }
 
+  /** True when replica `id` logged a line matching `pattern`. */
+  logged(id: number, pattern: RegExp): boolean {
+    return this.logs.some((l) => l.id === id && pattern.test(l.text));
+  }
+
   /** Adds a harness line to the log. */
   note(text: string): void {
     this.logs.push({ at: this.#elapsed(), id: 0, stream: "harness", text });
