@@ -37,6 +37,10 @@ export class DivergenceDetector {
   /** Reports of peers: index to (replica to digest). */
   readonly #reports = new Map<number, Map<ReplicaId, string>>();
   #diverged: Divergence | null = null;
+  /** The divergence was handed out by {@link takeDivergence}. */
+  #reported = false;
+  /** Our latest checkpoint (the largest index in `#mine`). */
+  #latest: { index: number; digest: string } | null = null;
 
   /** `every`: deliveries between checkpoints (0: never). */
   constructor(self: ReplicaId, every: number) {
@@ -49,17 +53,23 @@ export class DivergenceDetector {
     return this.#diverged;
   }
 
+  /** The divergence found, the first time it is asked for after it was found; else null. */
+  takeDivergence(): Divergence | null {
+    if (this.#diverged === null || this.#reported) return null;
+    this.#reported = true;
+    return this.#diverged;
+  }
+
   /** Our latest checkpoint, to tell the others. */
   latest(): { index: number; digest: string } | null {
-    let best: number | null = null;
-    for (const i of this.#mine.keys()) if (best === null || i > best) best = i;
-    return best === null ? null : { index: best, digest: this.#mine.get(best)! };
+    return this.#latest;
   }
 
   /** `index` was delivered; `digest` computes the state's digest (called only at a checkpoint). */
   delivered(index: number, digest: () => string, members: readonly ReplicaId[]): void {
     if (this.#every <= 0 || index % this.#every !== 0) return;
-    this.#mine.set(index, digest());
+    this.#latest = { index, digest: digest() };
+    this.#mine.set(index, this.#latest.digest);
     trim(this.#mine);
     this.#judge(index, members);
   }
@@ -80,6 +90,7 @@ export class DivergenceDetector {
   /** Our state was replaced (a snapshot was installed): our older checkpoints no longer apply. */
   reset(): void {
     this.#mine.clear();
+    this.#latest = null;
   }
 
   #judge(index: number, members: readonly ReplicaId[]): void {
