@@ -15,6 +15,7 @@ import type { ApplyContext } from "./registry.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
+import { Prng } from "./prng.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -36,18 +37,6 @@ interface ClientRecord {
   /** Results of seqs at or below this were forgotten. */
   floor: number;
   results: Map<number, Reply>;
-}
-
-/** Small, fast, seedable PRNG (mulberry32) for deterministic random choices. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** An old-format result (`{kind: "ok" | "value" | "int"}`) as a {@link Reply}. */
@@ -239,12 +228,12 @@ export class KvStore implements StateMachine {
 
   #context(write: boolean): ApplyContext {
     const ks = this.#ks;
-    let random: (() => number) | undefined;
+    let random: Prng | undefined;
     const seed = (ks.version * 0x9e3779b1 + (ks.now % 0x100000000)) >>> 0;
     return {
       ks,
       write,
-      random: () => (random ??= mulberry32(seed))(),
+      random: () => (random ??= new Prng(seed)).next(),
       acl: this.#acl,
     };
   }
