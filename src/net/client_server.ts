@@ -29,7 +29,7 @@ import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { type AclHost, Session, type SessionHost } from "./session.ts";
 import { defaultTable, describeTable } from "../kv/acl.ts";
 import type { ServerStats } from "./info.ts";
-import { encodeReply } from "../kv/reply.ts";
+import { encodeReply } from "./resp.ts";
 import {
   DEFAULT_RESP_LIMITS,
   encodeError,

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { ByteString } from "../core/types.ts";
+import type { ByteString, Reply } from "../core/types.ts";
 import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import {
@@ -754,4 +754,15 @@ export function encodeCommand(argv: ByteString[]): Uint8Array {
     out[offset++] = LF;
   }
   return out;
+}
+
+/** The RESP2 bytes of a state machine {@link Reply} (see `src/core/types.ts` for its shape). */
+export function encodeReply(r: Reply): Uint8Array {
+  if (r === null || typeof r === "string") return encodeBulk(r);
+  if (typeof r === "number") return encodeInteger(r);
+  if (Array.isArray(r)) return encodeArray(r.map(encodeReply));
+  if ("ok" in r) return encodeSimple(r.ok);
+  if ("err" in r) return encodeError(r.err);
+  if ("int" in r) return ascii(`:${r.int}\r\n`);
+  return encodeNullArray();
 }

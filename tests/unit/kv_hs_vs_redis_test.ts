@@ -16,7 +16,7 @@ import {
   withRedisServer,
 } from "../support/redis_server.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import { encodeReply } from "../../src/kv/reply.ts";
+import { encodeReply } from "../../src/net/resp.ts";
 import { encodeCommand, RespError, RespReplyParser, type RespValue } from "../../src/net/resp.ts";
 import { Prng } from "../support/prng.ts";
 

@@ -17,7 +17,7 @@ import {
 } from "../support/redis_server.ts";
 import type { ByteString } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import { encodeReply } from "../../src/kv/reply.ts";
+import { encodeReply } from "../../src/net/resp.ts";
 import { Prng } from "../support/prng.ts";
 
 function latin1(bytes: Uint8Array): ByteString {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import { encodeReply } from "../../src/kv/reply.ts";
+import { encodeReply } from "../../src/net/resp.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
 import { type AclHost, Session, type SessionHost } from "../../src/net/session.ts";
 import { defaultTable, describeTable } from "../../src/kv/acl.ts";
