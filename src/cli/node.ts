@@ -19,7 +19,7 @@ import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 import { loadTlsMaterial } from "../config/tls_files.ts";
 import { TlsContext } from "../net/tls.ts";
-import { AclFileError, aclFilePath, aclSetup } from "../runtime/acl_setup.ts";
+import { AclFileError, aclSetup } from "../runtime/acl_setup.ts";
 import {
   resolveSettings,
   SETTING_NAMES,
@@ -241,10 +241,7 @@ export async function main(args: string[]): Promise<number> {
     const material = await loadTlsMaterial(settings);
     tls = material === undefined ? undefined : new TlsContext(material);
     tlsSettings = settings;
-    const acl = await aclSetup(
-      settings,
-      aclFilePath(configPath, [...(config.settings ?? []), ...parsed.settings]),
-    );
+    const acl = await aclSetup(settings);
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
     storage = await DiskStorage.open({
       dir,

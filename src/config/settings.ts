@@ -93,7 +93,7 @@ export interface Settings {
   /** Seconds a peer connection has to complete its hello. */
   peerHelloTimeout: number;
   /** The cluster key file, resolved, and where it was given (undefined: peers are not keyed). */
-  clusterKeyFile: { path: string; where: string } | undefined;
+  clusterKeyFile: SettingFile | undefined;
   /** `tls-cert-file`, `tls-key-file`, `tls-ca-cert-file` (absent: not given). */
   tlsCertFile?: SettingFile;
   tlsKeyFile?: SettingFile;
@@ -104,8 +104,8 @@ export interface Settings {
   tlsReplication: boolean;
   /** The `default` user's password ("": none). */
   requirepass: string;
-  /** The ACL file, as written ("": none); relative to the config file (a flag's: to the cwd). */
-  aclfile: string;
+  /** The ACL file (absent: none). */
+  aclfile?: SettingFile;
 }
 
 /** The defaults (see `src/limits.ts`). */
@@ -121,7 +121,6 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   clusterKeyFile: undefined,
   tlsReplication: false,
   requirepass: "",
-  aclfile: "",
 });
 
 /** A value that is not valid for its setting; the message says what is expected. */
@@ -208,7 +207,7 @@ function authClients(text: string): TlsAuthClients {
 
 /** A file path; relative ones are resolved against the line's `base` (its config file's dir). */
 function file(text: string, line: SettingLine | undefined): SettingFile {
-  if (text === "") throw new SettingError("expected a file path");
+  if (text.trim() === "") throw new SettingError("expected the path of a file");
   const base = line?.base;
   const path = base === undefined || isAbsolute(text) ? text : join(base, text);
   return { path, where: line?.where ?? "" };
@@ -243,21 +242,15 @@ const PARSERS: Record<
     parse: (t) => count(t, 0, MAX_SECONDS),
   },
   "peer-hello-timeout": { key: "peerHelloTimeout", parse: (t) => count(t, 1, 3600) },
-  // The path is resolved against the line's base in resolveSettings.
-  "cluster-key-file": { key: "clusterKeyFile", parse: keyFilePath },
+  "cluster-key-file": { key: "clusterKeyFile", parse: file },
   "tls-cert-file": { key: "tlsCertFile", parse: file },
   "tls-key-file": { key: "tlsKeyFile", parse: file },
   "tls-ca-cert-file": { key: "tlsCaCertFile", parse: file },
   "tls-auth-clients": { key: "tlsAuthClients", parse: authClients },
   "tls-replication": { key: "tlsReplication", parse: yesNo },
   requirepass: { key: "requirepass", parse: nonEmpty("a password") },
-  aclfile: { key: "aclfile", parse: nonEmpty("the path of an ACL file") },
+  aclfile: { key: "aclfile", parse: file },
 };
-
-function keyFilePath(text: string): { path: string; where: string } {
-  if (text.trim() === "") throw new SettingError("expected the path of the cluster key file");
-  return { path: text, where: "" };
-}
 
 /** The setting names, as written in the config file and as `--<name>` flags. */
 export const SETTING_NAMES: readonly string[] = Object.keys(PARSERS);
@@ -313,13 +306,6 @@ export function resolveSettings(lines: readonly SettingLine[]): Settings {
       throw new SettingError(`${line.where}: ${line.name}: ${err.message}`);
     }
     given.set(PARSERS[line.name].key, line);
-  }
-  const keyLine = given.get("clusterKeyFile");
-  if (keyLine !== undefined) {
-    const path = isAbsolute(keyLine.value) || keyLine.base === undefined
-      ? keyLine.value
-      : join(keyLine.base, keyLine.value);
-    settings.clusterKeyFile = { path, where: keyLine.where };
   }
   const needed = settings.protoMaxBulkLen + REQUEST_SLACK_BYTES + CLIENT_READ_BYTES;
   if (settings.clientQueryBufferLimit < needed) {

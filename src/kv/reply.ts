@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ByteString, Reply } from "../core/types.ts";
+import type { Reply } from "../core/types.ts";
 
 /** `+OK`. */
 export const OK: Reply = Object.freeze({ ok: "OK" }) as Reply;

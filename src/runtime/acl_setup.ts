@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
 import {
   aclFileErrorText,
   type AclTable,
@@ -26,7 +25,7 @@ import {
   hashPassword,
   parseUserLines,
 } from "../kv/acl.ts";
-import type { SettingLine, Settings } from "../config/settings.ts";
+import type { Settings } from "../config/settings.ts";
 
 /** A replica's own users and where its ACL file is. */
 export interface AclSetup {
@@ -55,21 +54,6 @@ export function openSetup(): AclSetup {
 }
 
 /**
- * Where the aclfile setting points: a config file line's path is relative to the config file,
- * a flag's to the working directory. Undefined without the setting.
- */
-export function aclFilePath(
-  configPath: string,
-  lines: readonly SettingLine[],
-): string | undefined {
-  const line = lines.findLast((l) => l.name === "aclfile");
-  if (line === undefined) return undefined;
-  return line.where.startsWith("--")
-    ? resolve(line.value)
-    : resolve(dirname(configPath), line.value);
-}
-
-/**
  * Reads the ACL file at `path`.
  *
  * @throws {AclFileError} `<path>: cannot read: ...`, or Redis's text of its problems, each with
@@ -95,11 +79,12 @@ export async function readAclFile(path: string, dflt: () => AclUser): Promise<Ac
 }
 
 /**
- * The setup of a replica from its settings (`aclFile`: from {@link aclFilePath}).
+ * The setup of a replica from its settings (`requirepass`, `aclfile`).
  *
  * @throws {AclFileError} when the aclfile cannot be read or has errors.
  */
-export async function aclSetup(settings: Settings, aclFile?: string): Promise<AclSetup> {
+export async function aclSetup(settings: Settings): Promise<AclSetup> {
+  const aclFile = settings.aclfile?.path;
   const hash = settings.requirepass === "" ? undefined : hashPassword(settings.requirepass);
   const dflt = (): AclUser => {
     const u = defaultUser();

@@ -25,8 +25,8 @@ import { KvStore } from "../../src/kv/store.ts";
 import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
 import { type AclHost, Session, type SessionHost } from "../../src/net/session.ts";
 import type { ServerStats } from "../../src/net/info.ts";
-import { aclFilePath, aclSetup, readAclFile, saveAclFile } from "../../src/runtime/acl_setup.ts";
-import { DEFAULT_SETTINGS } from "../../src/config/settings.ts";
+import { aclSetup, readAclFile, saveAclFile } from "../../src/runtime/acl_setup.ts";
+import { DEFAULT_SETTINGS, resolveSettings } from "../../src/config/settings.ts";
 import { credentials } from "../../src/cli/client.ts";
 
 function user(name: string, ...rules: string[]) {
@@ -163,15 +163,16 @@ Deno.test("acl: settings make the local users; the aclfile is relative to the co
     assert.deepEqual(describeTable(pass.table), [
       `user default on #${hashPassword("adminpw")} ~* &* +@all`,
     ]);
-    const lines = [{ name: "aclfile", value: "users.acl", where: `${dir}/c.txt:3` }];
-    const path = aclFilePath(`${dir}/c.txt`, lines)!;
+    const lines = [{ name: "aclfile", value: "users.acl", where: `${dir}/c.txt:3`, base: dir }];
+    const aclfile = resolveSettings(lines).aclfile!;
+    const path = aclfile.path;
     assert.equal(path, `${dir}/users.acl`);
     await Deno.writeTextFile(path, "user app on >apppw ~app:* +@read\n");
-    const withFile = await aclSetup({ ...DEFAULT_SETTINGS, requirepass: "adminpw" }, path);
+    const withFile = await aclSetup({ ...DEFAULT_SETTINGS, requirepass: "adminpw", aclfile });
     assert.equal(withFile.table.get("default")!.passwords[0], hashPassword("adminpw"));
     assert.ok(withFile.table.has("app"));
     await Deno.writeTextFile(path, "user app on\nuser x y\n");
-    await assert.rejects(() => aclSetup(DEFAULT_SETTINGS, path), {
+    await assert.rejects(() => aclSetup({ ...DEFAULT_SETTINGS, aclfile }), {
       message: `${path}:2: Syntax error.`,
     });
     await saveAclFile(path, withFile.table);
