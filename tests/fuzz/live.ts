@@ -391,6 +391,9 @@ async function fuzzPeerPort(
   ]);
 }
 
+/** Longest time the fuzzers may take beyond `seconds` before the run counts as failed. */
+const MAX_FUZZ_MS = 120_000;
+
 /**
  * Starts a 3-replica cluster, fuzzes every port with at least `framesPerPort` frames (and for
  * at least `seconds`) while the workload runs, then checks the cluster.
@@ -405,10 +408,16 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
   let opsDone = 0;
   let rounds = 0;
   const peakRss: Record<number, number> = {};
+  /** Set when the run ends early: every fuzzer loop stops at its next frame. */
+  let stopping = false;
+  let allFuzzed: Promise<void> = Promise.resolve();
   try {
     const minUntil = performance.now() + (options.seconds ?? 0) * 1000;
+    // A port whose replica died would never reach its count: the run is bounded in time too.
+    const hardUntil = minUntil + MAX_FUZZ_MS;
     const portDone = (s: PortStats) => () =>
-      s.frames >= options.framesPerPort && performance.now() >= minUntil;
+      stopping || performance.now() >= hardUntil ||
+      (s.frames >= options.framesPerPort && performance.now() >= minUntil);
     const fuzzers: Promise<void>[] = [];
     for (const id of cluster.ids) {
       const c: PortStats = { frames: 0, connections: 0 };
@@ -427,7 +436,7 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
       fuzzers.push(fuzzPeerPort(cluster, id, new Prng(rng.int(0, 2 ** 32 - 1)), p, portDone(p), 3));
     }
     let fuzzing = true;
-    const allFuzzed = Promise.all(fuzzers).then(() => void (fuzzing = false));
+    allFuzzed = Promise.all(fuzzers).then(() => void (fuzzing = false));
     const progress = setInterval(() => {
       const line = [...stats].map(([k, s]) => `${k}=${s.frames}`).join(" ");
       log(`live fuzz: ${line} (${Math.round((performance.now() - t0) / 1000)} s, ${opsDone} ops)`);
@@ -455,6 +464,9 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
         }
       }
       await allFuzzed;
+      if (performance.now() >= hardUntil) {
+        problems.push(`the fuzzers did not reach their counts within ${MAX_FUZZ_MS / 1000} s`);
+      }
     } finally {
       clearInterval(progress);
     }
@@ -503,6 +515,9 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
   } catch (err) {
     problems.push(`live fuzz failed: ${(err as Error).stack ?? err}`);
   } finally {
+    // No fuzzer outlives the cluster (they are stopped before it, and awaited).
+    stopping = true;
+    await allFuzzed.catch(() => {});
     if (problems.length > 0) cluster.dumpLogs();
     await cluster.stop();
   }
