@@ -11,7 +11,7 @@ import { fromHex, toHex } from "../kv/bytes.ts";
 import { MIN_KEY_BYTES } from "../net/peer_auth.ts";
 
 /** Most hex digits accepted (512 bytes; HMAC-SHA-256 hashes longer keys anyway). */
-export const MAX_KEY_HEX_DIGITS = 1024;
+const MAX_KEY_HEX_DIGITS = 1024;
 
 /** A key file that cannot be used; the message says why (without the setting's file:line). */
 export class KeyFileError extends Error {

@@ -223,7 +223,7 @@ function fnv1a64(bytes: Uint8Array): bigint {
  * never configured on one port under two names. (Other names are compared as written: resolving
  * them would make the check depend on the machine's DNS.)
  */
-export function canonicalHost(host: string): string {
+function canonicalHost(host: string): string {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
   if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" || /^127\.0\.0\.1$/.test(h)) {
     return "loopback";

@@ -256,7 +256,7 @@ const PARSERS: Record<
 export const SETTING_NAMES: readonly string[] = Object.keys(PARSERS);
 
 /** True when `name` is a setting. */
-export function isSettingName(name: string): boolean {
+function isSettingName(name: string): boolean {
   return Object.hasOwn(PARSERS, name);
 }
 

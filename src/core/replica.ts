@@ -82,7 +82,7 @@ export interface StateMachine {
  * Far beyond anything a cluster reaches, and far enough below 2^53 that our own arithmetic on
  * them (the next view number, the next clock tick) stays exact.
  */
-export const MAX_PROTOCOL_NUMBER = 2 ** 48;
+const MAX_PROTOCOL_NUMBER = 2 ** 48;
 
 /**
  * The failure-related timings that follow from how long a silent peer takes to be suspected: a

@@ -71,7 +71,7 @@ const ADMIN = ["@admin", "@slow", "@dangerous"];
  * Commands with subcommands: ACL rights are per subcommand (`client|list`), with Redis's
  * categories for each.
  */
-export const SUBCOMMANDS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+const SUBCOMMANDS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
   acl: {
     cat: ["@slow"],
     deluser: ADMIN,
@@ -397,7 +397,7 @@ export function badUserName(name: ByteString): string | null {
  * The command rules of `u` as Redis 7.0 describes them: `+@all` or `-@all`, then the categories
  * that fit best (greedily), then the single units that still differ.
  */
-export function describeCommands(u: AclUser): string {
+function describeCommands(u: AclUser): string {
   const all = aclUnits();
   const additive = !u.allCommands;
   const out = [additive ? "-@all" : "+@all"];
@@ -482,7 +482,7 @@ export function getUserReply(u: AclUser): (string | string[] | never[])[] {
 }
 
 /** The unit a command line runs: its name, or `name|sub` for a known subcommand (else null). */
-export function unitOf(spec: CommandSpec, argv: readonly ByteString[]): string | null {
+function unitOf(spec: CommandSpec, argv: readonly ByteString[]): string | null {
   const subs = SUBCOMMANDS[spec.name];
   if (subs === undefined) return NOT_UNITS.has(spec.name) ? null : spec.name;
   const sub = (argv[1] ?? "").toLowerCase();

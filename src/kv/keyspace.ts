@@ -35,7 +35,7 @@ export interface Rec<T extends TypeName = TypeName> {
 }
 
 /** The serialized form of one key in a snapshot: `[key, type, exp, ver, data]`. */
-export type KeyRecord = [ByteString, TypeName, number, number, ByteString | ByteString[]];
+type KeyRecord = [ByteString, TypeName, number, number, ByteString | ByteString[]];
 
 /** The serialized key space (see {@link KeySpace.snapshot}). */
 export interface KeySpaceSnapshot {

@@ -57,7 +57,7 @@ export interface ApplyContext {
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */
-export type ApplyFn = (ctx: ApplyContext, argv: ByteString[]) => Reply;
+type ApplyFn = (ctx: ApplyContext, argv: ByteString[]) => Reply;
 
 /** One command. */
 export interface CommandSpec {

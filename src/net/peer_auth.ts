@@ -47,9 +47,9 @@ import type { PeerFrame } from "./peer_codec.ts";
 import type { ReplicaId } from "../core/types.ts";
 
 /** Protocol label, the first field of every transcript. */
-export const AUTH_PROTOCOL = "lamportkv-peer-v1";
+const AUTH_PROTOCOL = "lamportkv-peer-v1";
 /** Bytes of a nonce. */
-export const NONCE_BYTES = 32;
+const NONCE_BYTES = 32;
 /** Bytes of an HMAC-SHA-256 tag (proofs and frame MACs). */
 export const MAC_BYTES = 32;
 /** The fewest key bytes accepted (64 hex digits). */

@@ -37,7 +37,7 @@ import { LimitLog } from "./limit_log.ts";
  *
  * @throws {FrameError} when a single message does not fit.
  */
-export function payloadsOf(msgs: PeerMessage[], maxBytes: number): Uint8Array[] {
+function payloadsOf(msgs: PeerMessage[], maxBytes: number): Uint8Array[] {
   const payload = encodePeerFrame({ kind: "msgs", msgs });
   if (payload.length <= maxBytes) return [payload];
   if (msgs.length <= 1) {
@@ -55,7 +55,7 @@ export function payloadsOf(msgs: PeerMessage[], maxBytes: number): Uint8Array[] 
  *
  * @throws {FrameError} when a single message does not fit in a frame.
  */
-export function framesOf(msgs: PeerMessage[]): Uint8Array[] {
+function framesOf(msgs: PeerMessage[]): Uint8Array[] {
   return payloadsOf(msgs, MAX_FRAME_BYTES).map(encodeFrame);
 }
 

@@ -493,7 +493,7 @@ export interface RespReplyLimits {
 }
 
 /** Defaults of {@link RespReplyLimits}. */
-export const DEFAULT_REPLY_LIMITS: RespReplyLimits = Object.freeze({
+const DEFAULT_REPLY_LIMITS: RespReplyLimits = Object.freeze({
   maxBulkBytes: 512 * 1024 * 1024,
   maxArrayLength: 1024 * 1024,
   maxDepth: 64,

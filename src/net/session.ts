@@ -40,10 +40,10 @@ import { formatInfo, type ServerStats } from "./info.ts";
 import { MAX_OP_BYTES } from "../limits.ts";
 
 /** Largest client id of a REQ command in bytes. */
-export const MAX_CLIENT_ID_BYTES = 128;
+const MAX_CLIENT_ID_BYTES = 128;
 
 /** The Redis version lamportkv reports (the one its behaviour is tested against). */
-export const REDIS_VERSION = "7.0.15";
+const REDIS_VERSION = "7.0.15";
 
 /** What sessions need from the server and replica they belong to. */
 export interface SessionHost {
@@ -80,13 +80,13 @@ export interface AclHost {
 }
 
 /** Failed logins a connection may make; the one after them closes it. */
-export const MAX_AUTH_FAILURES = 10;
+const MAX_AUTH_FAILURES = 10;
 /** Failed logins answered at once (typos); later ones are delayed. */
-export const AUTH_FAILURES_UNDELAYED = 2;
+const AUTH_FAILURES_UNDELAYED = 2;
 /** Delay of the reply to the first delayed failed login; it doubles with each further one. */
-export const AUTH_FAILURE_DELAY_MS = 25;
+const AUTH_FAILURE_DELAY_MS = 25;
 /** Most delay of one failed login's reply. */
-export const MAX_AUTH_FAILURE_DELAY_MS = 1000;
+const MAX_AUTH_FAILURE_DELAY_MS = 1000;
 
 const NOAUTH = "NOAUTH Authentication required.";
 const WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -125,7 +125,7 @@ const IN_MULTI = new Set(["ping", "echo", "time", "select", "info", "command", "
  * Redis 7's unknown-command error: the name (up to 128 bytes) and the first arguments, each
  * quoted and followed by a space, until 128 bytes of arguments are shown.
  */
-export function unknownCommand(argv: readonly ByteString[]): Reply {
+function unknownCommand(argv: readonly ByteString[]): Reply {
   const clip = (s: ByteString, max: number) => byteStringToUtf8(s.slice(0, max));
   let args = "";
   let shown = 0;

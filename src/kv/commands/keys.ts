@@ -72,7 +72,7 @@ function flushall({ ks }: ApplyContext, argv: ByteString[]): Reply {
 // ---- SCAN ------------------------------------------------------------------------------------
 
 /** The 32-bit FNV-1a hash SCAN orders keys (and fields, members) by. */
-export function scanHash(s: ByteString): number {
+function scanHash(s: ByteString): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;

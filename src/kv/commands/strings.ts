@@ -24,7 +24,7 @@ import {
  * every replica decides alike; without it one small SETRANGE would make every replica allocate
  * half a gigabyte.
  */
-export const MAX_STRING_BYTES = MAX_VALUE_BYTES;
+const MAX_STRING_BYTES = MAX_VALUE_BYTES;
 
 /** The string value of `key`: its record, undefined when absent, null when of another type. */
 function str(ks: KeySpace, key: ByteString): Rec<"string"> | undefined | null {
@@ -40,7 +40,7 @@ export function setString(ks: KeySpace, key: ByteString, value: ByteString, keep
 }
 
 /** Parses an expiry argument the way Redis's getExpireMillisecondsOrReply does. */
-export function expireAt(
+function expireAt(
   ks: KeySpace,
   name: string,
   arg: ByteString,
