@@ -127,7 +127,7 @@ export const OPS: readonly OpKind[] = [
 
 /** The code (index into {@link OPS}) of an operation. */
 export function opCode(name: OpName): number {
-  return OP_NAMES.indexOf(name);
+  return OPS.findIndex((k) => k.name === name);
 }
 
 /** The operation called `name` (or one of its aliases), case-insensitively; undefined if none. */
