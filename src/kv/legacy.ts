@@ -53,7 +53,9 @@ export function upgradeRecovered(recovered: Recovered): Recovered {
     snapshot: s === undefined ? undefined : {
       ...s,
       holdback: s.holdback.map(upgradeEntry),
-      accepted: s.accepted && { ...s.accepted, install: upgradeInstall(s.accepted.install) },
+      ...(s.accepted && {
+        accepted: { ...s.accepted, install: upgradeInstall(s.accepted.install) },
+      }),
     },
   };
 }
