@@ -18,16 +18,18 @@
  * | `client-request-timeout`     | seconds (0: never)                | 10                 |
  * | `peer-hello-timeout`         | seconds                           | 5                  |
  * | `cluster-key-file`           | path of the cluster key           | none (no peer auth)|
- *
- * `cluster-key-file`: a relative path on a config file line is relative to the config file's
- * directory, as a flag relative to the working directory. The file is read and checked when the
- * replica starts (`src/config/cluster_key.ts`); with it, peers authenticate each other
- * (`src/net/peer_auth.ts`).
  * | `tls-cert-file`              | PEM certificate (chain) file      | none: plain TCP    |
  * | `tls-key-file`               | PEM private key file              | none               |
  * | `tls-ca-cert-file`           | PEM CA certificate(s) file        | none               |
  * | `tls-auth-clients`           | `yes`, `no` or `optional`         | yes with a CA, no  |
  * | `tls-replication`            | `yes` or `no`                     | no                 |
+ * | `requirepass`                | the `default` user's password     | none (nopass)      |
+ * | `aclfile`                    | ACL file path (config-relative)   | none               |
+ *
+ * `cluster-key-file`: a relative path on a config file line is relative to the config file's
+ * directory, as a flag relative to the working directory. The file is read and checked when the
+ * replica starts (`src/config/cluster_key.ts`); with it, peers authenticate each other
+ * (`src/net/peer_auth.ts`).
  *
  * TLS: `tls-cert-file` and `tls-key-file` (together) make the client port speak TLS. With
  * `tls-ca-cert-file`, clients must present a certificate signed by that CA unless
@@ -35,8 +37,6 @@
  * runs the peer port and links over TLS, each replica checking the other's certificate against
  * the CA. File paths in the config file are relative to its directory, in flags to the working
  * directory. The files themselves are read and checked by `tls_files.ts`.
- * | `requirepass`                | the `default` user's password     | none (nopass)      |
- * | `aclfile`                    | ACL file path (config-relative)   | none               |
  *
  * `requirepass` and `aclfile` are the security settings (`src/runtime/acl_setup.ts`): the
  * password is a single word without `#` in the config file (use an aclfile with `#<sha256>` for

@@ -91,9 +91,9 @@ export interface ClientServerOptions {
   verbose?: boolean;
   /** RESP parser limits (default {@link DEFAULT_RESP_LIMITS}). */
   limits?: RespLimits;
-  /** Stop reading a connection with more requests than this outstanding (default 1024). */
+  /** Stop reading a connection with more requests than this outstanding (default 128). */
   maxInFlight?: number;
-  /** Stop reading a connection with more reply bytes than this unwritten (default 64 MiB). */
+  /** Stop reading a connection with more reply bytes than this unwritten (default 4 MiB). */
   maxUnwrittenBytes?: number;
   /**
    * Stop reading every connection while this many operations of all connections together wait
