@@ -298,8 +298,10 @@ export async function main(args: string[]): Promise<number> {
   }
   const c = host.clientAddr;
   const p = host.peerAddr;
+  const h = host.httpAddr;
   console.log(
-    `replica ${id} ready: clients ${c.hostname}:${c.port}, peers ${p.hostname}:${p.port}`,
+    `replica ${id} ready: clients ${c.hostname}:${c.port}, peers ${p.hostname}:${p.port}` +
+      (h === undefined ? "" : `, http http://${h.hostname}:${h.port}/`),
   );
   if (tls !== undefined && tlsSettings !== undefined) reloadOnHangup(id, tls, tlsSettings);
 

@@ -4,9 +4,9 @@
  * One replica per line, fields separated by any whitespace:
  *
  * ```text
- * # id  host       client_port  peer_port
- * 1     127.0.0.1  7001         7101
- * 2     127.0.0.1  7002         7102   # trailing comments are fine too
+ * # id  host       client_port  peer_port  [http_port]
+ * 1     127.0.0.1  7001         7101       8001
+ * 2     127.0.0.1  7002         7102       8002   # trailing comments are fine too
  * ```
  *
  * `#` starts a comment that runs to the end of the line; blank lines are ignored. Ids are positive
@@ -34,6 +34,8 @@ export interface ReplicaAddress {
   clientPort: number;
   /** Port for the other replicas (peer frames). */
   peerPort: number;
+  /** HTTP port (metrics, health, status, REST, dashboard); absent: no HTTP listener. */
+  httpPort?: number;
 }
 
 /** A parsed config file. */
@@ -62,8 +64,10 @@ export class ConfigError extends Error {
   }
 }
 
-const FIELD_NAMES = ["id", "host", "client_port", "peer_port"] as const;
-const LINE_FORMAT = "<id> <host> <client_port> <peer_port>";
+const FIELD_NAMES = ["id", "host", "client_port", "peer_port", "http_port"] as const;
+/** Fields a replica line must have (the HTTP port is optional). */
+const REQUIRED_FIELDS = 4;
+const LINE_FORMAT = "<id> <host> <client_port> <peer_port> [<http_port>]";
 const DIGITS = /^[0-9]+$/;
 
 /**
@@ -106,15 +110,15 @@ export function parseConfig(text: string, path: string): ClusterConfig {
       settings.push({ name, value, where: `${path}:${lineNo}`, base: dirname(path) });
       continue;
     }
-    if (fields.length < FIELD_NAMES.length) {
-      const missing = FIELD_NAMES.slice(fields.length).join(", ");
+    if (fields.length < REQUIRED_FIELDS) {
+      const missing = FIELD_NAMES.slice(fields.length, REQUIRED_FIELDS).join(", ");
       fail(`missing field ${missing} (expected "${LINE_FORMAT}")`);
     }
     if (fields.length > FIELD_NAMES.length) {
       const extra = fields.slice(FIELD_NAMES.length).map((f) => `"${f}"`).join(" ");
       fail(`extra field ${extra} (expected "${LINE_FORMAT}")`);
     }
-    const [idText, host, clientText, peerText] = fields;
+    const [idText, host, clientText, peerText, httpText] = fields;
 
     const id = DIGITS.test(idText) ? Number(idText) : NaN;
     if (!Number.isSafeInteger(id) || id < 1) {
@@ -133,6 +137,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     };
     const clientPort = port(clientText, "client_port");
     const peerPort = port(peerText, "peer_port");
+    const httpPort = httpText === undefined ? undefined : port(httpText, "http_port");
 
     const useAddress = (portNo: number, what: string): void => {
       const address = `${canonicalHost(host)}:${portNo}`;
@@ -144,8 +149,13 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     };
     useAddress(clientPort, `client_port of replica ${id}`);
     useAddress(peerPort, `peer_port of replica ${id}`);
+    if (httpPort !== undefined) useAddress(httpPort, `http_port of replica ${id}`);
 
-    replicas.push({ id, host, clientPort, peerPort });
+    replicas.push(
+      httpPort === undefined
+        ? { id, host, clientPort, peerPort }
+        : { id, host, clientPort, peerPort, httpPort },
+    );
   }
 
   if (replicas.length === 0) throw new ConfigError(path, "no replicas defined");
@@ -192,8 +202,8 @@ export function findReplica(config: ClusterConfig, id: number): ReplicaAddress {
 }
 
 /**
- * A stable short fingerprint of the replica list (ids, hosts, ports; not the file path, comments or
- * layout): 16 lowercase hex digits of the 64-bit FNV-1a hash of the canonical list. Replicas
+ * A stable short fingerprint of the replica list (ids, hosts, client and peer ports; not the HTTP
+ * ports, which only monitoring uses, nor the file path, comments or layout): 16 lowercase hex digits of the 64-bit FNV-1a hash of the canonical list. Replicas
  * compare it during the peer handshake to refuse peers that read a different config.
  */
 export function clusterId(config: ClusterConfig): string {

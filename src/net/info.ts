@@ -6,6 +6,7 @@
  * @module
  */
 import type { ByteString, ReplicaStatus } from "../core/types.ts";
+import { LAMPORTKV_VERSION } from "../version.ts";
 
 /** Server-wide counters the client server keeps for INFO. */
 export interface ServerStats {
@@ -85,7 +86,7 @@ function sectionFields(
       return [
         ["redis_version", "7.0.15"],
         ["redis_mode", "standalone"],
-        ["lamportkv_version", "2"],
+        ["lamportkv_version", LAMPORTKV_VERSION],
         ["os", Deno.build.os],
         ["arch_bits", 64],
         ["process_id", Deno.pid],

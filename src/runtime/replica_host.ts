@@ -42,6 +42,9 @@ import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
 import type { AclHost } from "../net/session.ts";
 import { describeTable } from "../kv/acl.ts";
 import { AclFileError, type AclSetup, openSetup, readAclFile, saveAclFile } from "./acl_setup.ts";
+import { HttpServer } from "../http/http_server.ts";
+import { healthRoutes, notReadyReason, type StatusReport } from "../http/health.ts";
+import { LAMPORTKV_VERSION } from "../version.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -52,14 +55,14 @@ function clip(s: string): string {
 /** A listener could not be bound (port in use, address not available, no permission). */
 export class ListenError extends Error {
   /** Which listener failed. */
-  readonly role: "clients" | "peers";
+  readonly role: "clients" | "peers" | "http";
   /** The address that could not be bound, `host:port`. */
   readonly address: string;
   /** True when the port is already in use. */
   readonly inUse: boolean;
 
   /** Builds the error from the `Deno.listen` failure `cause`. */
-  constructor(role: "clients" | "peers", address: string, cause: unknown) {
+  constructor(role: "clients" | "peers" | "http", address: string, cause: unknown) {
     const inUse = cause instanceof Deno.errors.AddrInUse;
     const reason = inUse ? "address already in use" : errorText(cause);
     super(`cannot listen for ${role} on ${address}: ${reason}`, { cause });
@@ -90,7 +93,7 @@ export interface ReplicaHostOptions {
    */
   failureTimeoutMs?: number;
   /** Override the listening ports (tests use 0); peers are still reached at their config ports. */
-  listen?: { clientPort?: number; peerPort?: number };
+  listen?: { clientPort?: number; peerPort?: number; httpPort?: number };
   /** Reconnect back-off bounds of the peer links (default 50 ms .. 1 s). */
   backoff?: { minMs?: number; maxMs?: number };
   /** Durable storage, already opened (default: in memory, nothing survives the process). */
@@ -147,6 +150,10 @@ export class ReplicaHost {
   #aclIniting = false;
   readonly #peerServer: PeerServer;
   readonly #clientServer: ClientServer;
+  /** The HTTP port (monitoring, REST, dashboard); absent when the config gives none. */
+  readonly #httpServer: HttpServer | undefined;
+  readonly #config: ClusterConfig;
+  readonly #startedAt = Date.now();
   readonly #links = new Map<ReplicaId, PeerLink>();
   /** Messages for each peer queued during this turn; written as one frame per peer at flush. */
   readonly #outbox = new Map<ReplicaId, PeerMessage[]>();
@@ -176,6 +183,7 @@ export class ReplicaHost {
     const { config, id } = options;
     this.id = id;
     this.#self = findReplica(config, id);
+    this.#config = config;
     this.#verbose = options.verbose ?? false;
     this.#logSink = options.log ?? ((line) => console.log(line));
     this.#tickMs = options.tickMs ?? 10;
@@ -239,6 +247,13 @@ export class ReplicaHost {
         acl: () => this.#aclHost(),
       },
     });
+    const httpPort = options.listen?.httpPort ?? this.#self.httpPort;
+    this.#httpServer = httpPort === undefined ? undefined : new HttpServer({
+      hostname: this.#self.host,
+      port: httpPort,
+      log,
+      routes: [...healthRoutes({ report: () => this.report() })],
+    });
     for (const peer of config.replicas) {
       if (peer.id === id) continue;
       this.#links.set(
@@ -280,9 +295,48 @@ export class ReplicaHost {
     return { outgoing: outgoing.sort((a, b) => a - b), incoming: this.#peerServer.connectedPeers };
   }
 
+  /** The bound HTTP address (after {@link ReplicaHost.start}); undefined without an HTTP port. */
+  get httpAddr(): Deno.NetAddr | undefined {
+    return this.#httpServer?.addr;
+  }
+
   /** The core's status. */
   status(): ReplicaStatus {
     return this.#replica.status();
+  }
+
+  /** Everything `GET /status` reports. */
+  report(): StatusReport {
+    const s = this.#replica.status();
+    const reason = notReadyReason(s, this.#config.replicas.length);
+    const { outgoing, incoming } = this.connectedPeers();
+    return {
+      id: this.id,
+      version: LAMPORTKV_VERSION,
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
+      state: s.state,
+      ready: reason === null,
+      ...(reason === null ? {} : { reason }),
+      view: s.view,
+      members: s.members,
+      delivered: s.delivered,
+      holdback: s.holdback,
+      pending: s.pending,
+      clock: s.clock,
+      keys: s.keys,
+      replicas: this.#config.replicas.map((r) => ({ ...r })),
+      peers: this.#config.replicas.filter((r) => r.id !== this.id).map((r) => ({
+        id: r.id,
+        linkUp: outgoing.includes(r.id),
+        incoming: incoming.includes(r.id),
+        lastHeardMs: null,
+        ackedBehind: null,
+      })),
+      ops: { total: 0, errors: 0 },
+      latency: { p50Ms: null, p99Ms: null, windowSeconds: 60 },
+      viewChanges: [],
+      settings: {},
+    };
   }
 
   /**
@@ -307,15 +361,30 @@ export class ReplicaHost {
       await this.#peerServer.close();
       throw new ListenError("clients", `${host}:${this.#self.clientPort}`, err);
     }
+    try {
+      await this.#httpServer?.open();
+    } catch (err) {
+      this.#state = "stopped";
+      await Promise.all([this.#peerServer.close(), this.#clientServer.close()]);
+      throw new ListenError("http", `${host}:${this.#self.httpPort}`, err);
+    }
     if (this.#state !== "starting") {
       // stop() was called meanwhile: it found nothing to close yet.
-      await Promise.all([this.#peerServer.close(), this.#clientServer.close()]);
+      await Promise.all([
+        this.#peerServer.close(),
+        this.#clientServer.close(),
+        this.#httpServer?.close(),
+      ]);
       return;
     }
     this.#state = "started";
     const c = this.clientAddr;
     const p = this.peerAddr;
-    this.#log(`listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}`);
+    const h = this.#httpServer?.addr;
+    this.#log(
+      `listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}` +
+        (h === undefined ? "" : `, http on ${h.hostname}:${h.port}`),
+    );
     if (this.#keyed) {
       this.#log("peer connections are authenticated with the cluster key (cluster-key-file)");
     }
@@ -334,6 +403,7 @@ export class ReplicaHost {
     await Promise.all([
       this.#peerServer.close(),
       this.#clientServer.close(),
+      this.#httpServer?.close(),
       ...[...this.#links.values()].map((l) => l.close()),
     ]);
     await this.#storage.close();

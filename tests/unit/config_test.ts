@@ -77,19 +77,19 @@ Deno.test("config: missing fields", () => {
   const text = "# c\n1 h 1 2\n2 h 3\n";
   assertParseError(
     text,
-    'test.txt:3: missing field peer_port (expected "<id> <host> <client_port> <peer_port>")',
+    'test.txt:3: missing field peer_port (expected "<id> <host> <client_port> <peer_port> [<http_port>]")',
   );
   assertParseError(
     "\n\n3   # only an id\n",
     "test.txt:3: missing field host, client_port, peer_port " +
-      '(expected "<id> <host> <client_port> <peer_port>")',
+      '(expected "<id> <host> <client_port> <peer_port> [<http_port>]")',
   );
 });
 
 Deno.test("config: extra fields", () => {
   assertParseError(
     "1 h 1 2\n\n2 h 3 4 5 six # comment\n",
-    'test.txt:3: extra field "5" "six" (expected "<id> <host> <client_port> <peer_port>")',
+    'test.txt:3: extra field "six" (expected "<id> <host> <client_port> <peer_port> [<http_port>]")',
   );
 });
 
@@ -499,4 +499,18 @@ Deno.test("settings: TLS files are relative to the config file, combinations are
     "1 h 1 2\ntls-replication 1\n",
     'test.txt:2: tls-replication: expected yes or no, got "1"',
   );
+});
+
+Deno.test("config: an optional fifth field is the HTTP port, checked like the others", () => {
+  const cfg = parseConfig("1 h 1 2 3\n2 h 4 5\n", P);
+  assert.equal(cfg.replicas[0].httpPort, 3);
+  assert.equal(cfg.replicas[1].httpPort, undefined);
+  assertParseError("1 h 1 2 0\n", 'test.txt:1: http_port must be an integer in 1..65535, got "0"');
+  assertParseError(
+    "1 h 1 2 3\n2 h 4 5 2\n",
+    "test.txt:2: duplicate address h:2 (http_port of replica 2; already used as peer_port of " +
+      "replica 1 on line 1)",
+  );
+  // Monitoring ports do not change the cluster's identity (data directories stay valid).
+  assert.equal(clusterId(cfg), clusterId(parseConfig("1 h 1 2\n2 h 4 5\n", P)));
 });
