@@ -42,8 +42,8 @@ Deno.test("config: parses a plain file", () => {
   assert.deepEqual(cfg, {
     path: P,
     replicas: [
-      { id: 1, host: "127.0.0.1", clientPort: 7001, peerPort: 7101, httpPort: 8001 },
-      { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102, httpPort: 8002 },
+      { id: 1, host: "127.0.0.1", clientPort: 7001, peerPort: 7101 },
+      { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102 },
     ],
   });
 });
@@ -63,7 +63,7 @@ Deno.test("config: comments, blank lines, any whitespace, CRLF, no final newline
   const cfg = parseConfig(text, P);
   assert.deepEqual(cfg.replicas, [
     { id: 1, host: "a.example", clientPort: 1, peerPort: 65535 },
-    { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102, httpPort: 8002 },
+    { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102 },
     { id: 3, host: "localhost", clientPort: 7003, peerPort: 7103 },
   ]);
 });
