@@ -470,6 +470,8 @@ export interface ClusterOptions {
   proxy?: boolean;
   /** Setting lines for the config file (e.g. `"maxclients 20"`), after the replica lines. */
   settings?: string[];
+  /** Give every replica an HTTP port (the config line's fifth field; default false). */
+  http?: boolean;
   /**
    * Files put into the cluster's temp dir before any replica starts: `text` written (mode
    * `mode`, default 0600; e.g. a key file) or `from` copied (e.g. TLS certificates that setting
@@ -613,6 +615,15 @@ export class TestCluster {
   /** Client (RESP) port of replica `id`. */
   clientPort(id: number): number {
     return this.#address(id).clientPort;
+  }
+
+  /** HTTP base URL of replica `id` (`http://127.0.0.1:<port>`; the cluster needs `http: true`). */
+  httpUrl(id: number): string {
+    const port = this.#address(id).httpPort;
+    if (port === undefined) {
+      throw new Error("this cluster has no HTTP ports (start it with http: true)");
+    }
+    return `http://${LOOPBACK}:${port}`;
   }
 
   /** Peer port of replica `id` (in its config line; in proxy mode, where its proxy listens). */
@@ -997,10 +1008,13 @@ export class TestCluster {
 
 /** The config file text for `ids` at the given ports. */
 export function configText(
-  replicas: { id: number; clientPort: number; peerPort: number }[],
+  replicas: { id: number; clientPort: number; peerPort: number; httpPort?: number }[],
 ): string {
   return "# lamportkv e2e test cluster\n" +
-    replicas.map((r) => `${r.id} ${LOOPBACK} ${r.clientPort} ${r.peerPort}\n`).join("");
+    replicas.map((r) =>
+      `${r.id} ${LOOPBACK} ${r.clientPort} ${r.peerPort}` +
+      (r.httpPort === undefined ? "" : ` ${r.httpPort}`) + "\n"
+    ).join("");
 }
 
 /**
@@ -1013,11 +1027,13 @@ export function configText(
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
   const n = options.replicas;
   const proxy = options.proxy ?? false;
-  const ports = freePorts((proxy ? 3 : 2) * n);
+  const http = options.http ?? false;
+  const ports = freePorts((2 + (proxy ? 1 : 0) + (http ? 1 : 0)) * n);
   const replicas = Array.from({ length: n }, (_, i) => ({
     id: i + 1,
     clientPort: ports[2 * i],
     peerPort: ports[2 * i + 1],
+    ...(http ? { httpPort: ports[(proxy ? 3 : 2) * n + i] } : {}),
   }));
   const listenPeerPorts = proxy
     ? new Map(replicas.map((r, i) => [r.id, ports[2 * n + i]]))
