@@ -63,7 +63,8 @@ export interface StatusReport {
   /** Every replica of the configuration and its ports (the dashboard finds the others here). */
   replicas: ReplicaEndpoint[];
   peers: PeerReport[];
-  /** Operations answered since start (all commands), and those answered with an error. */
+  /** Client operations answered since start, and those whose outcome was an error (NOQUORUM,
+   * UNKNOWN, REFUSED, ...; not error replies such as WRONGTYPE). */
   ops: { total: number; errors: number };
   /** Request latency over the last seconds, in milliseconds (null without requests). */
   latency: { p50Ms: number | null; p99Ms: number | null; windowSeconds: number };

@@ -45,11 +45,17 @@ import { AclFileError, type AclSetup, openSetup, readAclFile, saveAclFile } from
 import { HttpServer } from "../http/http_server.ts";
 import { healthRoutes, notReadyReason, type StatusReport } from "../http/health.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
+import { OpStats } from "./op_stats.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
   const shown = s.length > 40 ? `${s.slice(0, 40)}...(${s.length} bytes)` : s;
   return JSON.stringify(shown);
+}
+
+/** The lowercase command name of a submitted operation (internal ones start with `__`). */
+function commandName(cmd: Command): string {
+  return (cmd.op.argv[0] ?? "").toLowerCase();
 }
 
 /** A listener could not be bound (port in use, address not available, no permission). */
@@ -154,6 +160,8 @@ export class ReplicaHost {
   readonly #httpServer: HttpServer | undefined;
   readonly #config: ClusterConfig;
   readonly #startedAt = Date.now();
+  /** Client operations answered and their latency (status, dashboard, metrics). */
+  readonly opStats: OpStats = new OpStats();
   readonly #links = new Map<ReplicaId, PeerLink>();
   /** Messages for each peer queued during this turn; written as one frame per peer at flush. */
   readonly #outbox = new Map<ReplicaId, PeerMessage[]>();
@@ -239,7 +247,11 @@ export class ReplicaHost {
       tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
       handler: {
         submit: (cmd, respond) => {
-          this.#submit(cmd, respond);
+          const startedAt = this.opStats.now();
+          this.#submit(cmd, (outcome) => {
+            this.opStats.record(commandName(cmd), outcome.ok, startedAt);
+            respond(outcome);
+          });
         },
         status: () => this.#replica.status(),
         now: () => this.#now(),
@@ -332,8 +344,8 @@ export class ReplicaHost {
         lastHeardMs: null,
         ackedBehind: null,
       })),
-      ops: { total: 0, errors: 0 },
-      latency: { p50Ms: null, p99Ms: null, windowSeconds: 60 },
+      ops: { total: this.opStats.total, errors: this.opStats.errors },
+      latency: this.opStats.recent(),
       viewChanges: [],
       settings: {},
     };

@@ -3,7 +3,7 @@
  * that has lost its majority, 200 again once it is back) and `/status`.
  */
 import assert from "node:assert/strict";
-import { waitFor, withCluster } from "../support/cluster.ts";
+import { respCall, waitFor, withCluster } from "../support/cluster.ts";
 import type { StatusReport } from "../../src/http/health.ts";
 
 async function get(url: string): Promise<{ status: number; text: string; type: string }> {
@@ -41,6 +41,16 @@ Deno.test({
         assert.equal((await get(`${base}/nowhere`)).status, 404);
         assert.equal((await fetch(`${base}/status`, { method: "DELETE" })).status, 405);
       }
+      // Operations answered are counted, with their recent latency.
+      const before = JSON.parse((await get(`${cluster.httpUrl(1)}/status`)).text) as StatusReport;
+      for (let i = 0; i < 50; i++) await respCall(cluster.clientPort(1), ["SET", `k${i}`, "v"]);
+      const after = JSON.parse((await get(`${cluster.httpUrl(1)}/status`)).text) as StatusReport;
+      assert.ok(
+        after.ops.total >= before.ops.total + 50,
+        `${before.ops.total} -> ${after.ops.total}`,
+      );
+      assert.ok(after.latency.p50Ms !== null && after.latency.p99Ms! >= after.latency.p50Ms);
+      assert.ok(after.delivered >= before.delivered + 50);
       // A replica alone is not ready, and says why.
       await cluster.kill(2, "SIGKILL");
       await cluster.kill(3, "SIGKILL");
