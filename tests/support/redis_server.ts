@@ -55,8 +55,15 @@ function installUnloadHandler(): void {
   });
 }
 
-/** Runs `program args` quietly; true when it exits 0 (false when it cannot be run at all). */
-async function succeeds(program: string, args: string[], timeoutMs = 30_000): Promise<boolean> {
+/**
+ * Runs `program args` quietly (killed after `timeoutMs`); true when it exits 0 (false when it
+ * cannot be run at all). Also used to probe and apt-get install other test programs.
+ */
+export async function succeeds(
+  program: string,
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<boolean> {
   try {
     const child = new Deno.Command(program, {
       args,
