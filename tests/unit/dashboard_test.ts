@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { HttpServer } from "../../src/http/http_server.ts";
 import { DASHBOARD_FILES, dashboardRoutes } from "../../src/http/dashboard.ts";
 import {
+  chartWindow,
   deliveredLag,
+  formatAgo,
   formatBytes,
   formatDuration,
   formatNumber,
@@ -152,6 +154,16 @@ Deno.test("dashboard model: series summed per bucket, history trimmed, round axi
   assert.equal(niceCeiling(420), 500);
   assert.equal(niceCeiling(501), 1000);
   assert.equal(niceCeiling(1000), 1000);
+  assert.equal(chartWindow(0), 30_000);
+  assert.equal(chartWindow(31_000), 45_000);
+  assert.equal(chartWindow(3_600_000), 300_000);
+  assert.deepEqual([0, 30_000, 60_000, 90_000, 300_000].map(formatAgo), [
+    "now",
+    "-30s",
+    "-1m",
+    "-1m30s",
+    "-5m",
+  ]);
 });
 
 Deno.test("dashboard model: a replica's /status base URL as the page reaches it", () => {

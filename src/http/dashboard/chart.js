@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { formatNumber, niceCeiling } from "./model.js";
+import { formatAgo, formatNumber, niceCeiling } from "./model.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const PAD = { left: 44, right: 8, top: 8, bottom: 22 };
@@ -54,15 +54,15 @@ export function drawChart(svg, series, opts) {
     label.textContent = formatNumber(v);
     svg.append(label);
   }
-  const minutes = Math.round(opts.windowMs / 60000);
-  for (let m = 0; m <= minutes; m++) {
+  const step = opts.windowMs <= 60_000 ? 10_000 : opts.windowMs <= 120_000 ? 30_000 : 60_000;
+  for (let ago = 0; ago <= opts.windowMs; ago += step) {
     const label = el("text", {
-      x: x(opts.now - m * 60000),
+      x: x(opts.now - ago),
       y: height - 6,
       class: "axis",
-      "text-anchor": m === 0 ? "end" : m === minutes ? "start" : "middle",
+      "text-anchor": ago === 0 ? "end" : ago === opts.windowMs ? "start" : "middle",
     });
-    label.textContent = m === 0 ? "now" : `-${m}m`;
+    label.textContent = formatAgo(ago);
     svg.append(label);
   }
   for (const s of series) {

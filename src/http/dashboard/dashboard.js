@@ -12,12 +12,12 @@
  */
 import { drawChart } from "./chart.js";
 import {
+  chartWindow,
   deliveredLag,
   FETCH_TIMEOUT_MS,
   formatBytes,
   formatDuration,
   formatNumber,
-  HISTORY_MS,
   mergeViewChanges,
   num,
   POLL_MS,
@@ -284,10 +284,7 @@ function render() {
   setField(document, "updated", clock(now));
   document.body.classList.toggle("degraded", up.length < monitored.length);
 
-  const windowMs = Math.min(
-    HISTORY_MS,
-    Math.max(60_000, Math.ceil((now - pageStarted) / 60_000) * 60_000),
-  );
+  const windowMs = chartWindow(now - pageStarted);
   const opsSeries = [
     ...nodes.map((n) => ({ label: `replica ${n.id}`, color: n.color, points: n.ops })),
     { label: "cluster", color: CLUSTER_COLOR, dashed: true, points: cluster },

@@ -95,6 +95,32 @@ export function formatDuration(seconds) {
 }
 
 /**
+ * A time axis label for `ms` ago: `now`, `-30s`, `-1m`, `-1m30s`.
+ *
+ * @param {number} ms
+ * @returns {string}
+ */
+export function formatAgo(ms) {
+  const s = Math.round(ms / 1000);
+  if (s === 0) return "now";
+  if (s < 60) return `-${s}s`;
+  return s % 60 === 0
+    ? `-${s / 60}m`
+    : `-${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
+
+/**
+ * The span the charts show when the page has been open `openMs`: that, rounded up to 15 s, at
+ * least 30 s and at most {@link HISTORY_MS}.
+ *
+ * @param {number} openMs
+ * @returns {number}
+ */
+export function chartWindow(openMs) {
+  return Math.min(HISTORY_MS, Math.max(30_000, Math.ceil(openMs / 15_000) * 15_000));
+}
+
+/**
  * Operations per second between two readings of a replica's `ops.total` counter: null when
  * either is unknown, no time passed, or the counter went backwards (the replica restarted).
  *
