@@ -44,6 +44,7 @@ import { describeTable } from "../kv/acl.ts";
 import { AclFileError, type AclSetup, openSetup, readAclFile, saveAclFile } from "./acl_setup.ts";
 import { HttpServer } from "../http/http_server.ts";
 import { healthRoutes, notReadyReason, type StatusReport } from "../http/health.ts";
+import { restRoutes } from "../http/rest.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { OpStats } from "./op_stats.ts";
 
@@ -264,7 +265,7 @@ export class ReplicaHost {
       hostname: this.#self.host,
       port: httpPort,
       log,
-      routes: [...healthRoutes({ report: () => this.report() })],
+      routes: [...healthRoutes({ report: () => this.report() }), ...restRoutes(this.#clientServer)],
     });
     for (const peer of config.replicas) {
       if (peer.id === id) continue;
