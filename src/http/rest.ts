@@ -8,8 +8,8 @@
  * `{"error": "...", "code": "..."}` with the status {@link errorStatus} maps them to.
  *
  * The operations below are the one source of both the routes served and the OpenAPI document
- * ({@link openApiDocument}); each carries an example request and the status it gets on a fresh
- * cluster, which the e2e test replays.
+ * ({@link openApiDocument}); each carries example requests and the statuses they get, which the
+ * e2e test replays against real replicas.
  *
  * @module
  */
@@ -72,8 +72,8 @@ interface RestOperation {
   /** Open to everyone (no `security`). */
   open?: boolean;
   /**
-   * Example requests, replayed in order by the e2e test on a fresh cluster without passwords:
-   * `path` (with query), optional body, and the status it must get.
+   * Example requests, replayed in document order by the e2e test (logged in as the default
+   * user): `path` (with query), optional body, and the status it must get.
    */
   examples: { path: string; body?: string; status: number }[];
   handle(ctx: RestContext): Promise<Response> | Response;
