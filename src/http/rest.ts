@@ -17,7 +17,7 @@ import type { ByteString, Reply } from "../core/types.ts";
 import { bytesToByteString, byteStringToBytes } from "../kv/bytes.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { type HttpRoute, jsonResponse } from "./http_server.ts";
-import { LoginThrottle } from "./login_throttle.ts";
+import { LoginThrottle, MAX_QUEUE_MS } from "./login_throttle.ts";
 import {
   AUTH_REALM,
   type Credentials,
@@ -174,7 +174,7 @@ const errorBody = {
         code: {
           type: "string",
           description: "Redis's error code (NOQUORUM, UNKNOWN, REFUSED, WRONGTYPE, NOPERM, " +
-            "NOAUTH, WRONGPASS, ERR) or the API's own (BADREQUEST, NOTFOUND, TOOLARGE)",
+            "NOAUTH, WRONGPASS, ERR) or the API's own (BADREQUEST, NOTFOUND, TOOLARGE, TOOMANY)",
         },
       },
     },
@@ -195,6 +195,9 @@ const wwwAuthenticate = {
 const commonErrors: Record<string, unknown> = {
   "400": errorResp("Bad input: empty key, bad escape, bad ttl/limit/cursor, or an ERR reply"),
   "401": errorResp("Credentials needed (NOAUTH) or wrong (WRONGPASS)", wwwAuthenticate),
+  "429": errorResp("Too many failed logins from this host (TOOMANY); not tried", {
+    "Retry-After": { schema: { type: "integer" } },
+  }),
   "403": errorResp("The user lacks the right to the command or key (NOPERM)"),
   "503": errorResp(
     "Not applied: the replica has no quorum (NOQUORUM) or refused the request (REFUSED); retry",
@@ -519,9 +522,19 @@ export function routePathOf(path: string): { path: string; prefix: boolean } {
   return brace < 0 ? { path, prefix: false } : { path: path.slice(0, brace), prefix: true };
 }
 
+/** The 429 of a host whose login attempts already wait too long. */
+function tooManyLogins(): RestError {
+  return {
+    status: 429,
+    code: "TOOMANY",
+    error: "too many failed logins from this host; retry later",
+    headers: { "retry-after": String(MAX_QUEUE_MS / 1000) },
+  };
+}
+
 /**
  * The REST API's routes over `backend`: one route per path of {@link OPERATIONS}, dispatching on
- * the method. Failed logins are answered after the delays of {@link LoginThrottle}.
+ * the method. Login attempts from a host with failed logins are spaced by {@link LoginThrottle}.
  */
 export function restRoutes(backend: RestBackend): HttpRoute[] {
   const throttle = new LoginThrottle();
@@ -530,7 +543,7 @@ export function restRoutes(backend: RestBackend): HttpRoute[] {
   return [...byPath].map(([template, ops]) => ({
     ...routePathOf(template),
     methods: ops.map((op) => op.method),
-    handle: (req: Request, url: URL, remote: Deno.NetAddr) => {
+    handle: async (req: Request, url: URL, remote: Deno.NetAddr) => {
       // HEAD on a path without a HEAD operation runs its GET (the server drops the body).
       const op = ops.find((o) => o.method === req.method) ?? ops.find((o) => o.method === "GET")!;
       if (op.open) {
@@ -544,15 +557,18 @@ export function restRoutes(backend: RestBackend): HttpRoute[] {
       }
       const login = parseAuthorization(req.headers.get("authorization"));
       if (isRestError(login)) return errorResponse(login);
+      const host = remote.hostname;
+      if (login !== undefined) {
+        const wait = throttle.admit(host, Date.now());
+        if (wait === null) return errorResponse(tooManyLogins());
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
       const run = async (argv: ByteString[]): Promise<Reply> => {
         const r = await backend.execute(argv, {
-          remote: `${remote.hostname}:${remote.port}`,
+          remote: `${host}:${remote.port}`,
           login: login as Credentials | undefined,
         });
-        if (isErr(r) && r.err.startsWith("WRONGPASS")) {
-          const wait = throttle.failed(remote.hostname, Date.now());
-          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        }
+        if (isErr(r) && r.err.startsWith("WRONGPASS")) throttle.failed(host, Date.now());
         return r;
       };
       return op.handle({ req, url, remote, backend, run });

@@ -148,16 +148,28 @@ Deno.test("rest: error replies map to honest statuses", () => {
   assert.equal(unknown.headers, undefined);
 });
 
-Deno.test("rest: failed logins are delayed per host as on a RESP connection", () => {
+Deno.test("rest: after two failed logins a host's attempts are spaced, then refused", () => {
   const t = new LoginThrottle();
-  const delays = [];
-  for (let i = 0; i < 9; i++) delays.push(t.failed("10.0.0.1", 1000));
-  // Two at once, then 25, 50, 100, ... ms after the previous answer, at most 1 s each.
-  assert.deepEqual(delays, [0, 0, 25, 75, 175, 375, 775, 1575, 2575]);
-  assert.equal(t.failed("10.0.0.2", 1000), 0, "another host is not delayed");
+  const now = 1000;
+  assert.equal(t.admit("h", now), 0);
+  t.failed("h", now);
+  assert.equal(t.admit("h", now), 0);
+  t.failed("h", now);
+  // Two failures: attempts in parallel are tried 25 ms apart; each failure doubles the spacing.
+  assert.deepEqual([t.admit("h", now), t.admit("h", now), t.admit("h", now)], [0, 25, 50]);
+  t.failed("h", now);
+  assert.deepEqual([t.admit("h", now), t.admit("h", now)], [75, 125]);
+  for (let i = 0; i < 10; i++) t.failed("h", now);
+  // At most 1 s apart, and no more than 10 s of attempts wait: the rest are refused untried.
+  const waits: (number | null)[] = [];
+  for (let i = 0; i < 12; i++) waits.push(t.admit("h", now));
+  assert.deepEqual(waits.slice(0, 3), [175, 1175, 2175]);
+  assert.equal(waits[9], 9175);
+  assert.deepEqual(waits.slice(10), [null, null]);
+  assert.equal(t.admit("other", now), 0, "another host is not affected");
   // A minute without failures forgets the host.
-  assert.equal(t.failed("10.0.0.1", 1000 + 2575 + 60_001), 0);
-  assert.equal(t.size, 2);
+  assert.equal(t.admit("h", now + 60_001), 0);
+  assert.equal(t.size, 0);
 });
 
 /** A backend that answers each command from `answer` and records what ran. */
