@@ -14,7 +14,7 @@
  * @module
  */
 import type { ByteString, Reply } from "../core/types.ts";
-import { bytesToByteString, byteStringToBytes } from "../kv/bytes.ts";
+import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { type HttpRoute, jsonResponse } from "./http_server.ts";
 import { LoginThrottle, MAX_QUEUE_MS } from "./login_throttle.ts";
@@ -123,13 +123,7 @@ async function readBody(req: Request, max: number): Promise<Uint8Array | RestErr
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** The key of a `/v1/kv/<key>` request, or the error response. */
@@ -370,7 +364,8 @@ const OPERATIONS: RestOperation[] = [
         name: "prefix",
         in: "query",
         required: false,
-        description: "Only keys starting with these bytes (percent-decoded byte by byte)",
+        description:
+          "Only keys starting with these bytes (percent-decoded byte by byte; `+` is a space)",
         schema: { type: "string" },
       },
       {
