@@ -22,7 +22,7 @@
  *
  * @module
  */
-import type { Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
+import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
 import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
@@ -114,6 +114,16 @@ export interface ClientServerOptions {
   maxMemoryClients?: number;
   /** Speak TLS (`tls-cert-file`...): then bind with {@link ClientServer.open}. Default: plain TCP. */
   tls?: TlsServerConfig;
+}
+
+/** How {@link ClientServer.execute} runs a command. */
+export interface ExecuteOptions {
+  /** The client's address, `host:port` (CLIENT INFO of the transient session). */
+  remote: string;
+  /** The address the client reached, `host:port`. */
+  local?: string;
+  /** Log in first with `AUTH <user> <password>`; without it the session is `default`'s. */
+  login?: { user: ByteString; password: ByteString };
 }
 
 /** How often the limits that depend on time are checked, in ms. */
@@ -284,6 +294,45 @@ export class ClientServer {
       }
       respond(outcome);
     });
+  }
+
+  /** The largest bulk string a request may carry (`proto-max-bulk-len`). */
+  get maxBulkBytes(): number {
+    return this.#limits.maxBulkBytes;
+  }
+
+  /**
+   * Runs one command as a RESP client would, in a transient session of its own (a new client id;
+   * not listed by CLIENT LIST): the same ACL checks, outcomes and error replies, and it counts
+   * against the outstanding-operations cap (beyond it the reply is a REFUSED error: nothing was
+   * applied). With `login`, the session first runs `AUTH <user> <password>`; when that answers an
+   * error (WRONGPASS, counted in INFO as on a connection), that error is the reply and `argv` is
+   * not run. Never rejects.
+   */
+  async execute(argv: ByteString[], options: ExecuteOptions): Promise<Reply> {
+    if (this.#outstanding >= this.#maxOutstanding) {
+      return { err: "REFUSED too many operations outstanding on this replica; retry later" };
+    }
+    const session = new Session(
+      this.#sessionHost,
+      this.#nextClientId++,
+      options.remote,
+      options.local ?? "",
+    );
+    const run = (args: ByteString[]) =>
+      new Promise<Reply>((resolve) => {
+        this.#stats.totalCommands++;
+        try {
+          session.run(args, resolve);
+        } catch (err) {
+          resolve({ err: `ERR ${errorText(err)}` });
+        }
+      });
+    if (options.login !== undefined) {
+      const auth = await run(["AUTH", options.login.user, options.login.password]);
+      if (auth !== null && typeof auth === "object" && "err" in auth) return auth;
+    }
+    return run(argv);
   }
 
   /** Operations waiting for their outcome, over all connections. */

@@ -45,6 +45,7 @@ import { AclFileError, type AclSetup, openSetup, readAclFile, saveAclFile } from
 import { HttpServer } from "../http/http_server.ts";
 import { healthRoutes, notReadyReason, type StatusReport } from "../http/health.ts";
 import { dashboardRoutes } from "../http/dashboard.ts";
+import { restRoutes } from "../http/rest.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { OpStats } from "./op_stats.ts";
 
@@ -265,7 +266,11 @@ export class ReplicaHost {
       hostname: this.#self.host,
       port: httpPort,
       log,
-      routes: [...healthRoutes({ report: () => this.report() }), ...dashboardRoutes()],
+      routes: [
+        ...healthRoutes({ report: () => this.report() }),
+        ...restRoutes(this.#clientServer),
+        ...dashboardRoutes(),
+      ],
     });
     for (const peer of config.replicas) {
       if (peer.id === id) continue;
