@@ -215,20 +215,30 @@ function renderCard(node, lag) {
     "badge",
     node.base === null ? "no HTTP port" : node.up === null ? "…" : node.up ? "up" : "down",
   );
-  setField(c, "state", show(r?.state));
-  c.dataset.state = show(r?.state);
-  setField(c, "view", show(r?.view));
+  const state = typeof r?.state === "string" ? r.state : null;
+  setField(c, "state", show(state));
+  c.dataset.state = show(state);
+  setField(c, "view", show(num(r?.view)));
   setField(c, "members", Array.isArray(r?.members) ? r.members.join(" ") : "—");
-  setField(c, "delivered", show(r?.delivered));
+  setField(c, "delivered", show(num(r?.delivered)));
   const behind = lag.get(node.id) ?? null;
   setField(c, "behind", behind === null ? "—" : String(behind));
-  setField(c, "queues", `${show(r?.holdback)} / ${show(r?.pending)}`);
-  setField(c, "keys", show(r?.keys));
-  setField(c, "ops", r ? `${show(num(r.ops?.total))} (${show(num(r.ops?.errors))})` : "—");
+  const holdback = num(r?.holdback);
+  const pending = num(r?.pending);
+  setField(
+    c,
+    "queues",
+    holdback === null && pending === null ? "—" : `${show(holdback)} / ${show(pending)}`,
+  );
+  setField(c, "keys", show(num(r?.keys)));
+  const total = num(r?.ops?.total);
+  setField(c, "ops", total === null ? "—" : `${total} (${show(num(r.ops.errors))})`);
+  const p50 = num(r?.latency?.p50Ms);
+  const p99 = num(r?.latency?.p99Ms);
   setField(
     c,
     "latency",
-    r ? `${formatNumber(r.latency?.p50Ms)} / ${formatNumber(r.latency?.p99Ms)} ms` : "—",
+    p50 === null && p99 === null ? "—" : `${formatNumber(p50)} / ${formatNumber(p99)} ms`,
   );
   const st = r?.storage;
   setField(
@@ -256,9 +266,10 @@ function renderCard(node, lag) {
   if (node.base === null) note = "no HTTP port in the configuration: not monitored";
   else if (node.up === false) {
     const since = node.downSince === null ? "" : ` since ${clock(node.downSince)}`;
-    note = `down${since}: ${node.error}. Last seen ${clock(node.lastOkAt)}.`;
+    const seen = node.lastOkAt === null ? "Never answered" : `Last seen ${clock(node.lastOkAt)}`;
+    note = `down${since}: ${node.error}. ${seen}.`;
   } else if (r && r.ready === false) note = `not ready: ${show(r.reason)}`;
-  else if (r) note = `v${show(r.version)}`;
+  else if (r && typeof r.version === "string") note = `v${r.version}`;
   setField(c, "note", note);
 }
 
