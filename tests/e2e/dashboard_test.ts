@@ -11,16 +11,22 @@
  * say down for at most 2 s plus one poll period (500 ms, the slack between the page's checks and
  * the test's), and fails if it does not.
  *
+ * A second test serves the page with fake replicas (no cluster): a report with almost nothing in
+ * it shows `—` everywhere, a report with storage, peers and view changes shows them formatted, an
+ * unreachable port is down, a replica without an HTTP port is unmonitored.
+ *
  * Screenshots (laptop 1280x800, phone 390x844, and the laptop view with a replica down) are
  * written to `test-output/dashboard/` (gitignored). Skipped with a `SKIPPED:` line when Chromium
  * is missing and cannot be installed.
  */
 import assert from "node:assert/strict";
 import type { Page, Viewport } from "puppeteer-core";
-import { PROJECT_ROOT, RespTestClient, withCluster } from "../support/cluster.ts";
+import { freePorts, PROJECT_ROOT, RespTestClient, withCluster } from "../support/cluster.ts";
 import { chromiumSkipReason, withBrowser } from "../support/browser.ts";
 import { announceSkip, skipName } from "../support/redis_server.ts";
 import type { StatusReport } from "../../src/http/health.ts";
+import { type HttpRoute, HttpServer, jsonResponse } from "../../src/http/http_server.ts";
+import { dashboardRoutes } from "../../src/http/dashboard.ts";
 
 const NAME = "dashboard: live cluster page in Chromium (cards, ops chart, down and back up)";
 const SKIP = await chromiumSkipReason();
@@ -279,3 +285,131 @@ Deno.test({
       })),
 });
 announceSkip(NAME, SKIP);
+
+const PARTIAL =
+  "dashboard: partial and full status reports, an unreachable and an unmonitored replica";
+
+/** A `/status` answer as a replica serves it (any origin may read it). */
+function statusRoute(report: () => unknown): HttpRoute {
+  return {
+    methods: ["GET"],
+    path: "/status",
+    handle: () => jsonResponse(report(), 200, { "access-control-allow-origin": "*" }),
+  };
+}
+
+Deno.test({
+  name: skipName(PARTIAL, SKIP),
+  ignore: SKIP !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Fake replicas on loopback: 1 serves the page and a report with almost nothing in it (as an
+    // older replica would), 2 a report with every optional part filled in, 3 is a port nobody
+    // listens on, 4 has no HTTP port.
+    const logs: string[] = [];
+    const serve = (routes: HttpRoute[]) =>
+      new HttpServer({ hostname: "127.0.0.1", port: 0, routes, log: (l) => logs.push(l) });
+    const [closedPort] = freePorts(1);
+    let replicas: unknown[] = [];
+    const one = serve([...dashboardRoutes(), statusRoute(() => ({ id: 1, replicas }))]);
+    const installedAt = Date.now() - 5000;
+    const two = serve([statusRoute(() => ({
+      id: 2,
+      version: "9.9.9",
+      state: "normal",
+      view: 7,
+      members: [1, 2],
+      delivered: 10,
+      holdback: 0,
+      pending: 0,
+      keys: 3,
+      replicas,
+      peers: [{ id: 1, linkUp: true, incoming: true, lastHeardMs: 12, ackedBehind: 0 }],
+      ops: { total: 5, errors: 1 },
+      latency: { p50Ms: 0.5, p99Ms: 2.25, windowSeconds: 10 },
+      storage: {
+        dir: "/x",
+        walBytes: 12_345,
+        walSegments: 2,
+        snapshotBytes: 2_000_000,
+        snapshotIndex: 9,
+      },
+      viewChanges: [{ view: 7, members: [1, 2], at: installedAt, cause: "replica 3 suspected" }],
+    }))]);
+    await one.open();
+    try {
+      await two.open();
+      try {
+        const ep = (id: number, httpPort?: number) => ({
+          id,
+          host: "127.0.0.1",
+          clientPort: 7000 + id,
+          peerPort: 7100 + id,
+          ...(httpPort === undefined ? {} : { httpPort }),
+        });
+        replicas = [ep(1, one.addr.port), ep(2, two.addr.port), ep(3, closedPort), ep(4)];
+        await withBrowser(async (browser) => {
+          const page = await browser.newPage();
+          const pageErrors: string[] = [];
+          page.on("pageerror", (err) => pageErrors.push(String(err)));
+          const openedAt = performance.now();
+          await page.goto(`http://127.0.0.1:${one.addr.port}/`, { timeout: 10_000 });
+          await waitCard(page, 1, "true", 5000);
+          await waitCard(page, 2, "true", 5000, "normal");
+          await waitCard(page, 3, "false", deadlineFrom(openedAt));
+          for (const field of ["state", "view", "members", "delivered", "behind", "ops"]) {
+            assert.equal(await cardField(page, 1, field), "—", `replica 1's ${field}`);
+          }
+          for (const field of ["queues", "keys", "latency", "wal", "snapshot", "peers"]) {
+            assert.equal(await cardField(page, 1, field), "—", `replica 1's ${field}`);
+          }
+          const full: Record<string, string> = {
+            addr: "127.0.0.1:7002",
+            view: "7",
+            members: "1 2",
+            delivered: "10",
+            behind: "0",
+            queues: "0 / 0",
+            keys: "3",
+            ops: "5 (1)",
+            latency: "0.50 / 2.25 ms",
+            wal: "12.3 kB (2 segments)",
+            snapshot: "2.0 MB @ 9",
+            peers: "1✓ 12.0ms",
+          };
+          for (const [field, text] of Object.entries(full)) {
+            assert.equal(await cardField(page, 2, field), text, `replica 2's ${field}`);
+          }
+          assert.match(
+            await cardField(page, 3, "note"),
+            /^down since .*unreachable.*Never answered/,
+          );
+          assert.equal(await cardField(page, 1, "note"), "", "no version reported, none shown");
+          assert.equal(await cardField(page, 2, "note"), "v9.9.9");
+          assert.equal(
+            await page.$eval(`[data-replica="4"]`, (e) => e.getAttribute("data-up")),
+            "unmonitored",
+          );
+          assert.equal(await cardField(page, 4, "badge"), "no HTTP port");
+          const rows = await page.$$eval(
+            "#view-changes tr",
+            (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)),
+          );
+          assert.equal(rows.length, 1);
+          assert.deepEqual(rows[0].slice(1), ["7", "1 2", "replica 3 suspected", "2"]);
+          assert.match(rows[0][0] ?? "", /^\d\d:\d\d:\d\d$/);
+          await Deno.mkdir(OUT, { recursive: true });
+          await page.screenshot({ path: `${OUT}/partial.png`, fullPage: true });
+          assert.deepEqual(pageErrors, [], "uncaught errors in the page");
+        });
+      } finally {
+        await two.close();
+      }
+    } finally {
+      await one.close();
+    }
+    assert.deepEqual(logs, [], "HTTP handler failures");
+  },
+});
+announceSkip(PARTIAL, SKIP);
