@@ -266,9 +266,11 @@ Deno.test({
         const rejoined = await waitOneView(page, [1, 2, 3], without, 20_000);
 
         // kill -9 replica 3: its card says down within 2 s (+ one poll period of slack).
+        // (The kill is awaited after the card: reaping the process is not part of the promise.)
         stoppedAt = performance.now();
-        await cluster.kill(3, "SIGKILL");
+        const killed = cluster.kill(3, "SIGKILL");
         await waitCard(page, 3, "false", deadlineFrom(stoppedAt));
+        await killed;
         cluster.note(`dashboard: replica 3 down ${since(stoppedAt)} ms after SIGKILL`);
         assert.equal(await cardField(page, 3, "badge"), "down");
         assert.equal(await cardField(page, 3, "state"), "—");
