@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { parseInfo } from "../../src/net/info.ts";
+import { RespError } from "../../src/net/resp.ts";
 import {
   CLIENT_TS,
   CLUSTER_TS,
@@ -242,6 +243,23 @@ Deno.test({
           () => portIsFree(cluster.clientPort(3)) && portIsFree(cluster.peerPort(3)),
           { timeoutMs: 5000, message: "replica 3's ports to be free" },
         );
+      });
+
+      await step("a replica that serves no data says LOADING, as Redis while loading", async () => {
+        // With 2 and 3 gone, replica 1 has no majority: it serves nothing.
+        await cluster.kill(2, "SIGKILL");
+        const port = cluster.clientPort(1);
+        await waitFor(async () => (await cluster.info(1)).loading === "1", {
+          timeoutMs: 10_000,
+          message: "replica 1 to report loading:1",
+        });
+        const ping = await respCall(port, ["PING"]);
+        assert.ok(ping instanceof RespError && ping.code === "LOADING", String(ping));
+        // Back in a view with 2: serving again.
+        await cluster.restart(2);
+        await cluster.waitForView({ ids: [1, 2] });
+        assert.equal((await cluster.info(1)).loading, "0");
+        assert.equal(await respCall(port, ["PING"]), "PONG");
       });
     });
   },
