@@ -22,36 +22,14 @@ finish() {
   if [ "$failed" -eq 0 ]; then exit 0; else exit 1; fi
 }
 
-# --- deno -------------------------------------------------------------------------------------
-LOCAL_DENO="$ROOT/.tools/deno/node_modules/.bin/deno"
-deno_bin=""
-if command -v deno >/dev/null 2>&1; then
-  deno_bin=$(command -v deno)
-elif [ -x "$LOCAL_DENO" ]; then
-  deno_bin=$LOCAL_DENO
-elif command -v npm >/dev/null 2>&1; then
-  note "deno not found; installing deno@2 into .tools/deno with npm (one time)..."
-  if npm install --prefix "$ROOT/.tools/deno" deno@2 --no-audit --no-fund --silent >/dev/null \
-    && [ -x "$LOCAL_DENO" ] && "$LOCAL_DENO" --version >/dev/null 2>&1; then
-    deno_bin=$LOCAL_DENO
-    note "installed $("$LOCAL_DENO" --version | head -n 1)"
-  else
-    note "ERROR: could not install deno with npm. Install Deno 2 (https://deno.com) and retry."
-    failed=1
-    finish
-  fi
-else
-  note "ERROR: deno is not on PATH and npm is not available to install it."
-  note "Install Deno 2 (https://deno.com) and retry."
+# --- deno ---------------------------------------------------------------------------------------
+# shellcheck source=scripts/deno_env.sh
+. "$ROOT/scripts/deno_env.sh"
+DENO_ENV_WHO=run_tests
+if ! deno_env "$ROOT"; then
   failed=1
   finish
 fi
-# Absolute path, so child processes (tests spawn deno) find the same binary.
-deno_dir=$(cd "$(dirname "$deno_bin")" && pwd) || exit 1
-DENO_BIN="$deno_dir/$(basename "$deno_bin")"
-export DENO_BIN
-export PATH="$deno_dir:$PATH"
-export DENO_NO_UPDATE_CHECK=1
 note "using $DENO_BIN ($("$DENO_BIN" --version 2>/dev/null | head -n 1))"
 
 # --- redis-cli (optional) ---------------------------------------------------------------------

@@ -67,9 +67,11 @@ export const DEFAULT_ATTEMPT_TIMEOUT_MS = 3000;
 /**
  * Why an operation failed:
  * - `UNAVAILABLE`: no replica could be reached (or the client is closed);
- * - `NOQUORUM`: the replicas answered that they cannot reach a majority (nothing was applied by
- *   them);
- * - `UNKNOWN`: a replica answered that the outcome is unknown;
+ * - `NOQUORUM`: every replica tried answered that it cannot reach a majority and did not order
+ *   the command, or could not be reached, and no earlier attempt may have been applied: it was
+ *   not applied;
+ * - `UNKNOWN`: a replica answered that the outcome is unknown, or NOQUORUM came after an attempt
+ *   that may have been applied;
  * - `TIMEOUT`: the deadline expired while waiting for a reply;
  * - `REFUSED`: the replica refused the request before ordering it (not retried);
  * - `ERR`: the request was rejected as invalid, or the reply made no sense (not retried).
@@ -395,28 +397,32 @@ export class LamportClient {
     let last: ClientError | null = null;
     let failuresInRound = 0;
     let rounds = 0;
-    /** What each replica said in the current round (for the final message). */
-    let tried: string[] = [];
-    /** Every failure of this round was a definite one: NOQUORUM, or a refused connection. */
+    /** Why each replica tried failed (its latest failure), in the order of those failures. */
+    const why = new Map<number, string>();
+    const failed = (index: number, reason: string) => {
+      why.delete(index);
+      why.set(index, reason);
+      failuresInRound++;
+    };
+    /** Every failure of this round was a definite one: NOQUORUM, or no connection at all. */
     let definite = true;
     let noQuorumSeen = false;
+    /** Every replica gave a definite failure in one round: waiting will not change it soon. */
+    let gaveUp = false;
 
     while (true) {
       this.#checkOpen();
       const remaining = deadline - performance.now();
       if (remaining <= 0) break;
       if (failuresInRound >= n) {
-        // Every replica failed once. When each said NOQUORUM or could not be reached, and
-        // nothing may have been applied, waiting will not change the answer soon: fail now.
-        if (definite && noQuorumSeen && !maybeApplied) {
-          throw new ClientError(
-            "NOQUORUM",
-            `${name}: no replica can reach a majority; it was not applied (${tried.join("; ")})`,
-          );
+        // Every replica failed once. When each said NOQUORUM or could not be reached, the
+        // answer is not going to change within the deadline: fail now, as redis-cli would.
+        if (definite) {
+          gaveUp = true;
+          break;
         }
-        // Otherwise wait a little before the next round.
+        // Otherwise (a timeout, a lost connection, UNKNOWN) wait a little before the next round.
         failuresInRound = 0;
-        tried = [];
         definite = true;
         noQuorumSeen = false;
         await this.#backoff.wait(Math.min(50 * 2 ** rounds++, 1000, remaining));
@@ -424,24 +430,22 @@ export class LamportClient {
       }
 
       if (!this.#conn || this.#conn.closed) {
-        const error = await this.#tryConnect(
-          this.#index,
-          Math.min(this.#connectTimeoutMs, remaining),
-        );
+        const index = this.#index;
+        const error = await this.#tryConnect(index, Math.min(this.#connectTimeoutMs, remaining));
         if (error !== null) {
           this.#checkOpen();
           // A reply from a replica says more than a later failure to reach another one.
           if (last === null || last.code === "UNAVAILABLE") {
             last = new ClientError("UNAVAILABLE", error);
           }
-          this.#noteLeft(this.#index, "unreachable", error);
-          tried.push(`replica ${this.config.replicas[this.#index].id}: ${error}`);
+          this.#noteLeft(index, "unreachable", error);
+          failed(index, error.replace(/^replica \d+: /, ""));
           this.#advance();
-          failuresInRound++;
           continue;
         }
       }
       const conn = this.#conn!;
+      const index = this.#connIndex;
       const attemptMs = Math.max(1, Math.min(this.#attemptTimeoutMs, deadline - performance.now()));
       let reply: TaggedRespValue;
       try {
@@ -452,23 +456,21 @@ export class LamportClient {
         maybeApplied ||= err instanceof ConnectionError ? err.sent : true;
         last = failure;
         definite = false;
-        tried.push(`replica ${this.config.replicas[this.#connIndex].id}: ${failure.message}`);
         this.#leave(failure.code === "TIMEOUT" ? "timeout" : "unreachable", failure.message);
-        failuresInRound++;
+        failed(index, failure.message);
         continue;
       }
       if (reply instanceof RespError) {
         const code = replyCode(reply);
-        const where = `replica ${this.config.replicas[this.#connIndex].id} (${conn.address})`;
         if (code === "NOQUORUM" || code === "UNKNOWN") {
           if (code === "UNKNOWN") {
             maybeApplied = true;
             definite = false;
           } else noQuorumSeen = true;
-          tried.push(`${where}: ${reply.message}`);
+          const where = `replica ${this.config.replicas[index].id} (${conn.address})`;
           last = new ClientError(code, `${where}: ${reply.message}`);
           this.#leave(code === "NOQUORUM" ? "noquorum" : "unknown", reply.message);
-          failuresInRound++;
+          failed(index, reply.message);
           continue;
         }
         if (how.errorsAsValues) return reply;
@@ -481,19 +483,23 @@ export class LamportClient {
       return reply;
     }
 
-    const seconds = `${this.#deadlineMs} ms`;
+    // Every replica tried, with why it failed last.
+    const tried = [...why].map(([i, reason]) => {
+      const replica = this.config.replicas[i];
+      return `replica ${replica.id} (${replica.host}:${replica.clientPort}): ${reason}`;
+    }).join("; ");
+    const within = `${this.#deadlineMs} ms`;
     if (last === null) {
-      throw new ClientError("UNAVAILABLE", `${name}: no replica reachable within ${seconds}`);
+      throw new ClientError("UNAVAILABLE", `${name}: no replica reachable within ${within}`);
     }
-    // A reply may only claim "not applied" when nothing sent could have been applied.
-    const note = maybeApplied ? " (it may have been applied)" : "";
+    // "Not applied" only when nothing sent could have been applied: after an attempt that may
+    // have been, a NOQUORUM from a later one says nothing about the first, so it is UNKNOWN.
     const code = maybeApplied && last.code === "NOQUORUM" ? "UNKNOWN" : last.code;
-    const all = tried.length > 1 ? ` (replicas tried: ${tried.join("; ")})` : "";
-    throw new ClientError(
-      code,
-      `${name} failed within ${seconds}: ${last.message}${note}${all}`,
-      maybeApplied,
-    );
+    const promise = maybeApplied ? "it may have been applied" : "it was not applied";
+    const what = gaveUp
+      ? (noQuorumSeen ? "no reachable replica can reach a majority" : "no replica can be reached")
+      : `failed within ${within}`;
+    throw new ClientError(code, `${name}: ${what}: ${tried} (${promise})`, maybeApplied);
   }
 
   /**

@@ -21,6 +21,8 @@
  *
  * @module
  */
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { dirname } from "node:path";
 import { parseSetting, SettingError, type SettingLine } from "./settings.ts";
 
@@ -81,6 +83,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
   const settingLines = new Map<string, number>();
   const idLines = new Map<number, number>();
   const addressUses = new Map<string, string>();
+  const uses: AddressUse[] = [];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
 
   for (let i = 0; i < lines.length; i++) {
@@ -140,6 +143,7 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     const httpPort = httpText === undefined ? undefined : port(httpText, "http_port");
 
     const useAddress = (portNo: number, what: string): void => {
+      uses.push({ host, port: portNo, what, line: lineNo });
       const address = `${canonicalHost(host)}:${portNo}`;
       const earlier = addressUses.get(address);
       if (earlier !== undefined) {
@@ -160,11 +164,112 @@ export function parseConfig(text: string, path: string): ClusterConfig {
 
   if (replicas.length === 0) throw new ConfigError(path, "no replicas defined");
   replicas.sort((a, b) => a.id - b.id);
-  return settings.length === 0 ? { path, replicas } : { path, replicas, settings };
+  const config: ClusterConfig = settings.length === 0
+    ? { path, replicas }
+    : { path, replicas, settings };
+  ADDRESS_USES.set(config, uses);
+  return config;
+}
+
+/** One `host:port` a replica line uses, for {@link checkResolvedAddresses}. */
+interface AddressUse {
+  host: string;
+  port: number;
+  /** E.g. `client_port of replica 2`. */
+  what: string;
+  line: number;
+}
+
+/** The addresses each parsed config uses, in file order (kept out of the config's shape). */
+const ADDRESS_USES = new WeakMap<ClusterConfig, AddressUse[]>();
+
+/** Resolves a host name to its addresses (empty or throwing: it does not resolve). */
+export type HostResolver = (host: string) => Promise<string[]>;
+
+/** How long {@link resolveHost} waits for one name before comparing it as written. */
+const RESOLVE_TIMEOUT_MS = 2000;
+
+/**
+ * The addresses `host` resolves to as the system resolver sees it (`/etc/hosts`, then DNS):
+ * `getaddrinfo` through `node:dns` `lookup`. Empty when it does not resolve within 2 s, or the
+ * lookup is not permitted.
+ */
+export async function resolveHost(host: string): Promise<string[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<string[]>((resolve) => {
+    timer = setTimeout(() => resolve([]), RESOLVE_TIMEOUT_MS);
+  });
+  try {
+    const found = lookup(host, { all: true }).then((all) => all.map((a) => a.address), () => []);
+    return await Promise.race([found, timeout]);
+  } catch {
+    return [];
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
- * Reads and parses a config file.
+ * The duplicate-address check of {@link parseConfig} again, with host names resolved: two
+ * replica ports on names that resolve to a common address (`db1` and `10.0.0.5`, `localhost` and
+ * the machine's own name) are one address. A name that does not resolve (no DNS in a test, a
+ * typo) is compared as written, so the check never depends on DNS being reachable. IP literals
+ * are not looked up.
+ *
+ * @throws {ConfigError} `<path>:<line>: duplicate address <host>:<port> (...; <host> and <other>
+ * both resolve to <address>)` for the first line that reuses an address.
+ */
+export async function checkResolvedAddresses(
+  config: ClusterConfig,
+  resolve: HostResolver = resolveHost,
+): Promise<void> {
+  const uses = ADDRESS_USES.get(config);
+  if (uses === undefined) return;
+  const names = [...new Set(uses.map((u) => u.host))].filter((h) => !isIP(bare(h)));
+  const resolved = new Map<string, string[]>();
+  await Promise.all(names.map(async (name) => {
+    let addresses: string[] = [];
+    try {
+      addresses = await resolve(name);
+    } catch {
+      // does not resolve: compared as written
+    }
+    resolved.set(name, addresses);
+  }));
+  /** The addresses a host stands for: what it resolves to, else itself as written. */
+  const keysOf = (host: string): string[] => {
+    const addresses = resolved.get(host) ?? [];
+    const keys = addresses.length > 0 ? addresses : [host];
+    return [...new Set(keys.map(canonicalHost))];
+  };
+  const seen = new Map<string, AddressUse>();
+  for (const use of uses) {
+    for (const key of keysOf(use.host)) {
+      const address = `${key}:${use.port}`;
+      const earlier = seen.get(address);
+      if (earlier !== undefined && earlier !== use) {
+        const shown = key === "loopback" ? "a loopback address" : key;
+        throw new ConfigError(
+          config.path,
+          `duplicate address ${use.host}:${use.port} (${use.what}; already used as ` +
+            `${earlier.what} on line ${earlier.line}: ${earlier.host} and ${use.host} both ` +
+            `resolve to ${shown})`,
+          use.line,
+        );
+      }
+      seen.set(address, use);
+    }
+  }
+}
+
+/** `host` without the brackets of an IPv6 literal. */
+function bare(host: string): string {
+  return host.replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * Reads and parses a config file, then checks for duplicate addresses with host names resolved
+ * ({@link checkResolvedAddresses}).
  *
  * @throws {ConfigError} `<path>: cannot read: <reason>` when the file cannot be read, or any
  * error of {@link parseConfig}.
@@ -176,7 +281,9 @@ export async function loadConfig(path: string): Promise<ClusterConfig> {
   } catch (err) {
     throw new ConfigError(path, `cannot read: ${readReason(err)}`);
   }
-  return parseConfig(text, path);
+  const config = parseConfig(text, path);
+  await checkResolvedAddresses(config);
+  return config;
 }
 
 function readReason(err: unknown): string {
@@ -230,8 +337,8 @@ function fnv1a64(bytes: Uint8Array): bigint {
 /**
  * The host as the duplicate-address check compares it: lowercase, with the loopback names
  * (`localhost`, `127.0.0.1`, `::1`, `[::1]`, `0:0:0:0:0:0:0:1`) as one, so that two replicas are
- * never configured on one port under two names. (Other names are compared as written: resolving
- * them would make the check depend on the machine's DNS.)
+ * never configured on one port under two names. (Other names are compared as written here, keeping
+ * {@link parseConfig} pure; {@link checkResolvedAddresses} compares them resolved.)
  */
 function canonicalHost(host: string): string {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");

@@ -1220,9 +1220,15 @@ function pendingKey(entry: Pick<Entry, "view" | "seq">): string {
   return `${entry.view}:${entry.seq}`;
 }
 
-/** An error reply: `UNKNOWN` (it may have been applied) or `NOQUORUM` (it was not). */
+/**
+ * An error reply. `UNKNOWN`: the request was put into the order (multicast, or placed as a read)
+ * and not answered, so it may yet be applied. `NOQUORUM`: it certainly was not put into the order
+ * by this replica (refused, or waiting for a view that did not come), or it was a read.
+ */
 function failure(id: number, code: "UNKNOWN" | "NOQUORUM", why: string): Action {
-  const consequence = code === "UNKNOWN" ? "outcome unknown" : "not applied";
+  const consequence = code === "UNKNOWN"
+    ? "it may have been applied"
+    : "it was not put into the order (not applied)";
   return { type: "reply", id, outcome: { ok: false, code, message: `${why}; ${consequence}` } };
 }
 

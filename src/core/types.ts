@@ -154,9 +154,16 @@ export type PeerMessage =
 
 /** Why a client request failed. */
 export type ErrorCode =
-  /** The operation may or may not have been applied (e.g. it timed out in the order). */
+  /**
+   * The operation may or may not have been applied: it was put into the order (multicast) and
+   * then timed out, or the view broke before it was delivered.
+   */
   | "UNKNOWN"
-  /** This replica cannot reach a quorum; nothing was applied. */
+  /**
+   * This replica cannot reach a quorum and did not put the operation into the order (refused
+   * before it was multicast, or no view was formed in time; or a read that was not confirmed):
+   * this request was not applied.
+   */
   | "NOQUORUM"
   /** The request was refused before it entered the order; nothing was applied. */
   | "REFUSED";

@@ -106,8 +106,7 @@ function sectionFields(
       ];
     }
     case "persistence":
-      // "loading" follows Redis: 1 while the replica serves no data yet (joining, no view).
-      return [["loading", status.state === "normal" ? 0 : 1], ["aof_enabled", 0]];
+      return [["loading", isLoading(status) ? 1 : 0], ["aof_enabled", 0]];
     case "stats":
       return [
         ["total_connections_received", stats.totalConnections],
@@ -129,6 +128,15 @@ function sectionFields(
     default:
       return null;
   }
+}
+
+/**
+ * Whether the replica is "loading" in Redis's sense: it serves no data right now (not normal in a
+ * view: joining at start, after a restart or after losing its majority, or changing views). INFO
+ * says `loading:1`, and PING answers `-LOADING`.
+ */
+export function isLoading(status: Pick<ReplicaStatus, "state">): boolean {
+  return status.state !== "normal";
 }
 
 /**

@@ -36,7 +36,7 @@ import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
 import { byteStringToUtf8, toHex } from "../kv/bytes.ts";
 import { globMatch } from "../kv/glob.ts";
 import { commandDocs, commandInfo } from "./command_docs.ts";
-import { formatInfo, type ServerStats } from "./info.ts";
+import { formatInfo, isLoading, type ServerStats } from "./info.ts";
 import { MAX_OP_BYTES } from "../limits.ts";
 
 /** Largest client id of a REQ command in bytes. */
@@ -344,6 +344,21 @@ export class Session {
     return;
   }
 
+  /**
+   * True while the replica serves no data (not normal in a view: joining at start or after losing
+   * its majority, or in a view change): INFO says `loading:1`, and PING and ECHO answer
+   * `-LOADING` as Redis does while it loads its data set, so a health check does not take the
+   * replica for serving. Data commands are not refused: they wait for a view (see README).
+   */
+  #loading(): boolean {
+    return isLoading(this.#host.status());
+  }
+
+  #loadingError(): Reply {
+    const state = this.#host.status().state;
+    return err(`LOADING lamportkv replica is not serving yet (state ${state}, no view)`);
+  }
+
   #submit(cmd: Command, respond: Respond): void {
     this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)));
   }
@@ -353,8 +368,10 @@ export class Session {
     switch (spec.name) {
       case "ping":
         if (argv.length > 2) return respond(E.ARITY("ping"));
+        if (this.#loading()) return respond(this.#loadingError());
         return respond(argv.length === 2 ? argv[1] : status("PONG"));
       case "echo":
+        if (this.#loading()) return respond(this.#loadingError());
         return respond(argv[1]);
       case "quit":
         respond(OK);

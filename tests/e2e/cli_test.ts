@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { parseInfo } from "../../src/net/info.ts";
+import { RespError } from "../../src/net/resp.ts";
 import {
   CLIENT_TS,
   CLUSTER_TS,
@@ -75,6 +76,35 @@ Deno.test({
         assertPrints(await client([config, "-r", "3", "get", "s p"]), "a b\nc\n", "get spaces");
         assertPrints(await client([config, "put", "neg", "-1"]), "OK\n", "put k -1");
         assertPrints(await client([config, "get", "neg"]), "-1\n", "get k -1");
+      });
+
+      await step("-x: a 1 MB value from stdin (too long for an argument list)", async () => {
+        // 1 MiB of printable text: `put big "$(cat 1mb)"` fails with "Argument list too long".
+        const value = Array.from({ length: 1 << 20 }, (_, i) => String.fromCharCode(33 + i % 90))
+          .join("");
+        const path = await Deno.makeTempFile({ prefix: "lamportkv-1mb-" });
+        try {
+          await Deno.writeTextFile(path, value);
+          // Through a shell redirect, as a user would run it.
+          const put = await runCommand("bash", [
+            "-c",
+            `"$0" run ${CLIENT_PERMISSIONS.join(" ")} "$1" "$2" -x put big < "$3"`,
+            Deno.execPath(),
+            CLIENT_TS,
+            config,
+            path,
+          ], { timeoutMs: 30_000 });
+          assertPrints(put, "OK\n", "-x put big < 1mb");
+        } finally {
+          await Deno.remove(path);
+        }
+        assertPrints(await client([config, "-r", "2", "strlen", "big"]), `${1 << 20}\n`, "strlen");
+        const got = await client([config, "-r", "3", "get", "big"]);
+        assert.equal(got.code, 0, describe(got));
+        assert.ok(got.stdout === value + "\n", "get big returns the 1 MB value as it was");
+        // --stdin is the long name; the trailing newline of stdin is kept, as in redis-cli.
+        assertPrints(await client(["--stdin", config, "set", "line"], "x\n"), "OK\n", "--stdin");
+        assertPrints(await client([config, "strlen", "line"]), "2\n", "strlen line");
       });
 
       await step("bad usage exits 2", async () => {
@@ -213,6 +243,23 @@ Deno.test({
           () => portIsFree(cluster.clientPort(3)) && portIsFree(cluster.peerPort(3)),
           { timeoutMs: 5000, message: "replica 3's ports to be free" },
         );
+      });
+
+      await step("a replica that serves no data says LOADING, as Redis while loading", async () => {
+        // With 2 and 3 gone, replica 1 has no majority: it serves nothing.
+        await cluster.kill(2, "SIGKILL");
+        const port = cluster.clientPort(1);
+        await waitFor(async () => (await cluster.info(1)).loading === "1", {
+          timeoutMs: 10_000,
+          message: "replica 1 to report loading:1",
+        });
+        const ping = await respCall(port, ["PING"]);
+        assert.ok(ping instanceof RespError && ping.code === "LOADING", String(ping));
+        // Back in a view with 2: serving again.
+        await cluster.restart(2);
+        await cluster.waitForView({ ids: [1, 2] });
+        assert.equal((await cluster.info(1)).loading, "0");
+        assert.equal(await respCall(port, ["PING"]), "PONG");
       });
     });
   },

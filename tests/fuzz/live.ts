@@ -25,6 +25,7 @@ import { clusterId } from "../../src/config/config.ts";
 import type { PeerMessage } from "../../src/core/types.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
 import { encodePeerFrame } from "../../src/net/peer_codec.ts";
+import { RespError } from "../../src/net/resp.ts";
 import { respCall, startCluster, type TestCluster } from "../support/cluster.ts";
 import { runWorkload } from "../support/history.ts";
 import { checkLinearizable } from "../support/linearizability.ts";
@@ -490,7 +491,9 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
       }
       try {
         const pong = await respCall(cluster.clientPort(id), ["PING"], 10_000);
-        if (pong !== "PONG") {
+        // LOADING: alive, between views (it serves again once the view is formed).
+        const loading = pong instanceof RespError && pong.code === "LOADING";
+        if (pong !== "PONG" && !loading) {
           problems.push(`replica ${id} answered PING with ${JSON.stringify(pong)}`);
         }
       } catch (err) {

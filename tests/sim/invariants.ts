@@ -36,6 +36,7 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   violations.push(...checkAcknowledgedKept(result, log));
   violations.push(...checkReplay(result, log));
   violations.push(...checkPlainAtMostOnce(result, log));
+  violations.push(...checkRefusedNotOrdered(result, log));
   for (const slow of expect.boundedProgress === false ? [] : result.slowAttempts.slice(0, 3)) {
     violations.push(`no progress in a stable period: ${slow}`);
   }
@@ -118,6 +119,37 @@ function checkPlainAtMostOnce(result: SimResult, log: Map<number, DeliveryRecord
     if (refused && n > 0) out.push(`plain put ${r.op.value} was refused yet applied`);
     if (r.ret !== null && n !== 1) {
       out.push(`acknowledged plain put ${r.op.value} applied ${n} times`);
+    }
+  }
+  return out;
+}
+
+/**
+ * NOQUORUM promises that the replica did not put the request into the order. So when every
+ * attempt of a tagged request at replica R was answered NOQUORUM, no entry of R's carries it (an
+ * uncertain outcome must be UNKNOWN). Attempts at R that got another answer, or none, could have
+ * ordered it there, so such replicas are not checked.
+ */
+function checkRefusedNotOrdered(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
+  const byTag = new Map<string, Set<string>>();
+  for (const d of log.values()) {
+    if (d.tag === "") continue;
+    const origin = d.id.split(":")[1];
+    const origins = byTag.get(d.tag) ?? new Set<string>();
+    origins.add(origin);
+    byTag.set(d.tag, origins);
+  }
+  const out: string[] = [];
+  for (const r of result.requests) {
+    if (r.plain || r.refusedBy.length === 0) continue;
+    const tag = `${r.tag.client}:${r.tag.seq}`;
+    for (const replica of new Set(r.refusedBy)) {
+      const tries = r.triedAt.filter((x) => x === replica).length;
+      const refusals = r.refusedBy.filter((x) => x === replica).length;
+      if (tries !== refusals) continue;
+      if (byTag.get(tag)?.has(String(replica))) {
+        out.push(`request ${tag} was answered NOQUORUM by replica ${replica}, which ordered it`);
+      }
     }
   }
   return out;

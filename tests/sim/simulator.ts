@@ -130,6 +130,10 @@ export interface RequestRecord {
   attempts: number;
   /** Every outcome received, in order, for diagnostics. */
   outcomes: Outcome[];
+  /** The replica of each attempt, in order (answered or not). */
+  triedAt: ReplicaId[];
+  /** The replica of each answer that was NOQUORUM (late answers included). */
+  refusedBy: ReplicaId[];
 }
 
 /** Everything a run produced. */
@@ -762,6 +766,8 @@ class Simulation {
       ret: null,
       attempts: 0,
       outcomes: [],
+      triedAt: [],
+      refusedBy: [],
     };
     this.requests.push(request);
     this.attempt(request, this.rng.pick(this.ids), () => {
@@ -772,6 +778,7 @@ class Simulation {
   attempt(request: RequestRecord, replica: ReplicaId, then?: () => void): void {
     if (then) this.continuations.set(request, then);
     request.attempts += 1;
+    request.triedAt.push(replica);
     const id = this.attempts.length;
     const attempt: Attempt = {
       request,
@@ -793,6 +800,7 @@ class Simulation {
   onReply(id: number, outcome: Outcome): void {
     const attempt = this.attempts[id];
     attempt.replies += 1;
+    if (!outcome.ok && outcome.code === "NOQUORUM") attempt.request.refusedBy.push(attempt.replica);
     if (attempt.answeredAt === undefined) {
       attempt.answeredAt = this.queue.now;
       attempt.ok = outcome.ok;

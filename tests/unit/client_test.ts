@@ -203,7 +203,8 @@ Deno.test("client: REFUSED is reported, not retried", async () => {
 });
 
 Deno.test("client: UNAVAILABLE when no replica is reachable", async () => {
-  const client = new LamportClient(configOf([deadPort(), deadPort()]), { deadlineMs: 300 });
+  const started = performance.now();
+  const client = new LamportClient(configOf([deadPort(), deadPort()]), { deadlineMs: 60_000 });
   try {
     await assert.rejects(client.connect(), (err: unknown) => {
       assert.ok(err instanceof ClientError);
@@ -215,9 +216,14 @@ Deno.test("client: UNAVAILABLE when no replica is reachable", async () => {
       assert.ok(err instanceof ClientError);
       assert.equal(err.code, "UNAVAILABLE");
       assert.equal(err.maybeApplied, false);
-      assert.match(err.message, /PUT failed within 300 ms/);
+      // Every replica refused the connection: it fails at once, naming each one and why.
+      assert.match(
+        err.message,
+        /^PUT: no replica can be reached: replica 1 \(127\.0\.0\.1:\d+\): cannot connect .*; replica 2 \(127\.0\.0\.1:\d+\): cannot connect .*\(it was not applied\)$/,
+      );
       return true;
     });
+    assert.ok(performance.now() - started < 20_000, "it did not wait out the 60 s deadline");
   } finally {
     await client.close();
   }
@@ -264,6 +270,33 @@ Deno.test("client: a timed-out attempt marks the failure as maybe applied", asyn
       });
     },
   );
+});
+
+Deno.test("client: NOQUORUM everywhere after a timed-out attempt fails at once as UNKNOWN", async () => {
+  let calls = 0;
+  const hangOnce: FakeHandler = () => calls++ === 0 ? "hang" : reply.error("NOQUORUM no view");
+  const noQuorum: FakeHandler = () => reply.error("NOQUORUM no view");
+  const started = performance.now();
+  await withServers(
+    [hangOnce, noQuorum],
+    { deadlineMs: 60_000, attemptTimeoutMs: 100 },
+    async (client) => {
+      await assert.rejects(client.put("k", "v"), (err: unknown) => {
+        assert.ok(err instanceof ClientError);
+        // The first attempt may have been applied: a later NOQUORUM cannot say it was not.
+        assert.equal(err.code, "UNKNOWN");
+        assert.equal(err.maybeApplied, true);
+        assert.match(
+          err.message,
+          /no reachable replica can reach a majority: replica 1 .*; replica 2 /,
+        );
+        assert.match(err.message, /\(it may have been applied\)$/);
+        assert.doesNotMatch(err.message, /not applied/);
+        return true;
+      });
+    },
+  );
+  assert.ok(performance.now() - started < 20_000, "it did not wait out the 60 s deadline");
 });
 
 Deno.test("client: preferred replica is used first and connect() reports a switch when it is down", async () => {

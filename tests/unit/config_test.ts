@@ -6,12 +6,15 @@
  */
 import assert from "node:assert/strict";
 import {
+  checkResolvedAddresses,
   type ClusterConfig,
   clusterId,
   ConfigError,
   findReplica,
+  type HostResolver,
   loadConfig,
   parseConfig,
+  resolveHost,
 } from "../../src/config/config.ts";
 import {
   clientAuthOf,
@@ -514,4 +517,110 @@ Deno.test("config: an optional fifth field is the HTTP port, checked like the ot
   );
   // Monitoring ports do not change the cluster's identity (data directories stay valid).
   assert.equal(clusterId(cfg), clusterId(parseConfig("1 h 1 2\n2 h 4 5\n", P)));
+});
+
+/** A resolver from a table; names not in it do not resolve. */
+function table(entries: Record<string, string[]>): HostResolver {
+  return (host) => Promise.resolve(entries[host] ?? []);
+}
+
+/** The ConfigError message `checkResolvedAddresses` raises for `text`, or null. */
+async function resolvedError(text: string, resolve: HostResolver): Promise<string | null> {
+  try {
+    await checkResolvedAddresses(parseConfig(text, P), resolve);
+    return null;
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.message;
+  }
+}
+
+Deno.test("config: names resolving to one address are a duplicate address", async () => {
+  const hosts = table({
+    "db1.example": ["10.0.0.5"],
+    "db1-alias.example": ["10.0.0.5"],
+    "both.example": ["10.0.0.9", "fd00::9"],
+    "me": ["127.0.0.1"],
+  });
+  assert.equal(
+    await resolvedError("1 db1.example 7001 7101\n\n2 db1-alias.example 7001 7102\n", hosts),
+    "test.txt:3: duplicate address db1-alias.example:7001 (client_port of replica 2; already " +
+      "used as client_port of replica 1 on line 1: db1.example and db1-alias.example both " +
+      "resolve to 10.0.0.5)",
+  );
+  // A name and the address it resolves to; the peer port this time.
+  assert.match(
+    (await resolvedError("1 10.0.0.5 7001 7101\n2 db1.example 7002 7101\n", hosts))!,
+    /^test\.txt:2: duplicate address db1\.example:7101 \(peer_port of replica 2; .* resolve to 10\.0\.0\.5\)$/,
+  );
+  // Any common address counts; IPv6 literals in brackets are compared as addresses.
+  assert.match(
+    (await resolvedError("1 both.example 7001 7101\n2 [fd00::9] 7001 7102\n", hosts))!,
+    /^test\.txt:2: duplicate address \[fd00::9\]:7001 .* resolve to fd00::9\)$/,
+  );
+  // A name for a loopback address and localhost.
+  assert.match(
+    (await resolvedError("1 localhost 7001 7101\n2 me 7001 7102\n", hosts))!,
+    /^test\.txt:2: duplicate address me:7001 .* resolve to a loopback address\)$/,
+  );
+  // Different addresses, or the same address on other ports: fine.
+  assert.equal(await resolvedError("1 db1.example 7001 7101\n2 me 7001 7101\n", hosts), null);
+  assert.equal(await resolvedError("1 db1.example 7001 7101\n2 10.0.0.5 7002 7102\n", hosts), null);
+});
+
+Deno.test("config: names that do not resolve are compared as written", async () => {
+  const nothing = table({});
+  assert.equal(
+    await resolvedError("1 a.invalid 7001 7101\n2 b.invalid 7001 7101\n", nothing),
+    null,
+  );
+  const failing: HostResolver = () => Promise.reject(new Error("no DNS"));
+  assert.equal(
+    await resolvedError("1 a.invalid 7001 7101\n2 b.invalid 7001 7101\n", failing),
+    null,
+  );
+  // Still one name written twice is caught (by parseConfig already).
+  assert.throws(
+    () => parseConfig("1 a.invalid 7001 7101\n2 A.invalid 7001 7102\n", P),
+    ConfigError,
+  );
+  // IP literals are never looked up.
+  const asked: string[] = [];
+  const spy: HostResolver = (host) => {
+    asked.push(host);
+    return Promise.resolve([]);
+  };
+  await checkResolvedAddresses(
+    parseConfig(
+      "1 127.0.0.1 7001 7101\n2 [::1] 7002 7102\n3 10.1.2.3 7003 7103\n4 h 7004 7104\n",
+      P,
+    ),
+    spy,
+  );
+  assert.deepEqual(asked, ["h"]);
+});
+
+Deno.test("config: loadConfig resolves names (this machine's name and its address)", async () => {
+  const name = Deno.hostname();
+  const addresses = await resolveHost(name);
+  if (addresses.length === 0) {
+    console.log(`SKIPPED: loadConfig resolves names: ${name} does not resolve here`);
+    return;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-config-" });
+  try {
+    const path = `${dir}/c.txt`;
+    const address = addresses[0].includes(":") ? `[${addresses[0]}]` : addresses[0];
+    await Deno.writeTextFile(path, `1 ${address} 7001 7101\n2 ${name} 7001 7102\n`);
+    await assert.rejects(loadConfig(path), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.line, 2);
+      assert.match(err.message, new RegExp(`^${escapeRe(path)}:2: duplicate address `));
+      return true;
+    });
+    await Deno.writeTextFile(path, `1 ${address} 7001 7101\n2 ${name} 7002 7102\n`);
+    assert.equal((await loadConfig(path)).replicas.length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -438,10 +438,12 @@ test("peer server: malformed frames close that connection only, and it keeps acc
 // ---------------------------------------------------------------------------------------------
 // ClientServer
 
-// Only INFO reads it; asserted to the type so that new status fields do not break this test.
+// Read by INFO, and by PING (LOADING unless normal); asserted to the type so that new status
+// fields do not break this test.
 const STATUS = {
   id: 1,
   view: 1,
+  state: "normal",
   members: [1, 2, 3],
   clock: 5,
   delivered: 0,

@@ -45,6 +45,7 @@ class FakeHost implements SessionHost {
   hold = false;
   readonly all: Session[] = [];
   clock = 1_000_000;
+  state: ReplicaStatus["state"] = "normal";
 
   submit(cmd: Command, respond: (outcome: Outcome) => void): void {
     this.submitted.push(cmd);
@@ -53,7 +54,7 @@ class FakeHost implements SessionHost {
     else run();
   }
   status(): ReplicaStatus {
-    return STATUS;
+    return { ...STATUS, state: this.state };
   }
   now(): number {
     return this.clock;
@@ -382,6 +383,30 @@ Deno.test("session: INFO has Redis's sections and lamportkv's", () => {
     formatInfo({ ...STATUS, state: "joining" }, STATS, ["persistence"]),
     "# Persistence\r\nloading:1\r\naof_enabled:0\r\n",
   );
+});
+
+Deno.test("session: while the replica serves no data, INFO says loading:1 and PING answers LOADING", () => {
+  const { host, s } = session();
+  assert.deepEqual(run(s, "PING"), { ok: "PONG" });
+  for (const state of ["joining", "changing", "installing"] as const) {
+    host.state = state;
+    assert.equal(parseInfo(run(s, "INFO") as string).loading, "1", state);
+    // As Redis while it loads its data set: PING and ECHO are refused with LOADING.
+    for (const argv of [["PING"], ["PING", "hi"], ["ECHO", "hi"]]) {
+      const reply = run(s, ...argv) as { err: string };
+      assert.match(reply.err, new RegExp(`^LOADING .*not serving.*state ${state}`), state);
+    }
+    // Connection and server commands still run (INFO above, TIME, CLIENT ...).
+    assert.ok(Array.isArray(run(s, "TIME")));
+    // Data commands are not refused: they wait for a view (the core answers them).
+    const before = host.submitted.length;
+    run(s, "SET", "k", "v");
+    assert.equal(host.submitted.length, before + 1);
+  }
+  host.state = "normal";
+  assert.equal(parseInfo(run(s, "INFO") as string).loading, "0");
+  assert.deepEqual(run(s, "PING"), { ok: "PONG" });
+  assert.equal(run(s, "ECHO", "hi"), "hi");
 });
 
 Deno.test("reply encoding: every RESP2 shape", () => {

@@ -158,3 +158,56 @@ Deno.test("views: with two of three gone, the survivor answers NOQUORUM, never a
   const next = c.replies.get(1)!.get(3)?.outcome;
   assert.ok(next && !next.ok && next.code === "NOQUORUM");
 });
+
+/** Runs GET `key` at replica `id` until it is answered; its value (null: no such key). */
+function read(c: SyncCluster, id: number, key: string, requestId: number): unknown {
+  c.step(id, { type: "request", id: requestId, cmd: { op: { argv: ["GET", key], time: 0 } } });
+  for (let t = 0; t < 100; t++) {
+    const reply = c.replies.get(id)!.get(requestId);
+    if (reply) {
+      assert.ok(reply.outcome.ok, JSON.stringify(reply.outcome));
+      return reply.outcome.result;
+    }
+    c.tick();
+  }
+  throw new Error("GET never answered");
+}
+
+Deno.test("views: a write multicast before its view broke is answered UNKNOWN, and may be applied", () => {
+  const c = new SyncCluster([1, 2, 3]);
+  c.start();
+  // 3 is cut off first, so the write cannot be delivered in this view; 2 receives it.
+  c.isolate(3);
+  c.step(1, { type: "request", id: 1, cmd: put("a", "1") });
+  c.settle();
+  c.isolate(1);
+  let outcome;
+  for (let t = 0; t < 300 && !outcome; t++) {
+    c.tick();
+    outcome = c.replies.get(1)!.get(1)?.outcome;
+  }
+  assert.ok(outcome && !outcome.ok, JSON.stringify(outcome));
+  assert.equal(outcome.code, "UNKNOWN", "it was multicast: the outcome is not known");
+  assert.doesNotMatch(outcome.message, /not applied/);
+  // 2 and 3 form the next view; 2 held the write, so the view applies it. UNKNOWN was honest.
+  c.heal(3);
+  c.tick(100);
+  assert.equal(read(c, 2, "a", 2), "1");
+});
+
+Deno.test("views: NOQUORUM only for a request this replica never put into the order", () => {
+  const c = new SyncCluster([1, 2, 3]);
+  c.start();
+  c.isolate(1);
+  c.tick(150); // 1 has heard from nobody for a whole failure timeout
+  c.step(1, { type: "request", id: 1, cmd: put("b", "1") });
+  const refused = c.replies.get(1)!.get(1)?.outcome;
+  assert.ok(refused && !refused.ok && refused.code === "NOQUORUM", JSON.stringify(refused));
+  assert.match(refused.message, /it was not put into the order/);
+  c.heal(1);
+  c.tick(100);
+  for (const id of [1, 2, 3]) {
+    assert.equal(c.replicas.get(id)!.status().state, "normal");
+    assert.equal(read(c, id, "b", 10 + id), null, `replica ${id} applied a refused write`);
+  }
+});
