@@ -98,6 +98,18 @@ export const MAX_LINK_QUEUED_BYTES = 64 * MiB;
 /** Bytes read from a peer socket at once. */
 export const PEER_READ_BYTES = 64 * KiB;
 
+// ---- the HTTP port ----
+
+/** Most HTTP requests handled at once by one replica; more get 503 (they are cheap to retry). */
+export const MAX_HTTP_IN_FLIGHT = 64;
+/**
+ * Most request-body bytes buffered at once over all HTTP requests of a replica (REST PUTs of
+ * large values); a body that does not fit gets 503 instead of growing the replica's memory.
+ */
+export const MAX_HTTP_BODY_BYTES_IN_FLIGHT = 64 * MiB;
+/** A request body must have arrived within this many ms of its headers (slow senders get 408). */
+export const HTTP_BODY_DEADLINE_MS = 10_000;
+
 // ---- the data directory ----
 
 /** The largest WAL or snapshot record payload; a larger length field is damage. */
@@ -145,4 +157,8 @@ relate(
 relate(
   DEFAULT_MAXMEMORY_CLIENTS >= DEFAULT_CLIENT_QUERY_BUFFER_LIMIT + MAX_VALUE_BYTES,
   "maxmemory-clients must leave room for one maximal request and reply",
+);
+relate(
+  MAX_HTTP_BODY_BYTES_IN_FLIGHT >= DEFAULT_PROTO_MAX_BULK_LEN,
+  "the HTTP body budget must admit one REST PUT of a maximal value",
 );

@@ -2,10 +2,13 @@
  * A replica's HTTP port (Deno's built-in server): a table of routes, each a method and a path
  * (exact, or a prefix ending in `/`), dispatched in table order. Monitoring (`/metrics`, health,
  * `/status`), the REST API and the dashboard each contribute routes; this module only binds,
- * dispatches, answers 404/405 and turns a handler's exception into a 500 (logged once per path).
+ * dispatches, answers 404/405, answers 503 beyond {@link HttpLimits}' requests in flight, and turns
+ * a handler's exception into a 500 (logged once per path).
  *
  * @module
  */
+
+import { HttpLimits } from "./request_limits.ts";
 
 /** One route: what it answers and how. */
 export interface HttpRoute {
@@ -27,6 +30,8 @@ export interface HttpServerOptions {
   routes: readonly HttpRoute[];
   /** Log sink for handler failures. */
   log: (line: string) => void;
+  /** The port's bounds (default: those of `src/limits.ts`); routes that read bodies share it. */
+  limits?: HttpLimits;
 }
 
 /** A JSON response (pretty enough to read with curl). */
@@ -50,10 +55,12 @@ export class HttpServer {
   readonly #options: HttpServerOptions;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
   readonly #failedPaths = new Set<string>();
+  readonly #limits: HttpLimits;
 
   /** Builds the server; nothing listens until {@link HttpServer.open}. */
   constructor(options: HttpServerOptions) {
     this.#options = options;
+    this.#limits = options.limits ?? new HttpLimits();
   }
 
   /** Binds the port. @throws the `Deno.serve` error (e.g. `AddrInUse`). */
@@ -66,7 +73,7 @@ export class HttpServer {
           port,
           onListen: () => resolve(),
           onError: (err) => this.#failure("?", err),
-        }, (req, info) => this.#dispatch(req, info.remoteAddr));
+        }, (req, info) => this.#admit(req, info.remoteAddr));
       } catch (err) {
         reject(err);
       }
@@ -85,6 +92,20 @@ export class HttpServer {
     this.#server = undefined;
     if (server === undefined) return;
     await server.shutdown().catch(() => {});
+  }
+
+  async #admit(req: Request, remote: Deno.NetAddr): Promise<Response> {
+    if (!this.#limits.enter()) {
+      req.body?.cancel().catch(() => {});
+      return textResponse("busy: too many requests in flight; retry\n", 503, {
+        "retry-after": "1",
+      });
+    }
+    try {
+      return await this.#dispatch(req, remote);
+    } finally {
+      this.#limits.leave();
+    }
   }
 
   async #dispatch(req: Request, remote: Deno.NetAddr): Promise<Response> {

@@ -14,7 +14,8 @@
  * @module
  */
 import type { ByteString, Reply } from "../core/types.ts";
-import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.ts";
+import { bytesToByteString, byteStringToBytes } from "../kv/bytes.ts";
+import { type BodyRefusal, HttpLimits } from "./request_limits.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { type HttpRoute, jsonResponse } from "./http_server.ts";
 import { LoginThrottle, MAX_QUEUE_MS } from "./login_throttle.ts";
@@ -56,6 +57,8 @@ interface RestContext {
   /** Runs one command as this request's client (auth included). */
   run(argv: ByteString[]): Promise<Reply>;
   backend: RestBackend;
+  /** The HTTP port's bounds (request bodies are read through them). */
+  limits: HttpLimits;
 }
 
 /** An operation of the API: its OpenAPI description, an example, and its handler. */
@@ -95,35 +98,15 @@ const notFound = (): Response =>
 const unexpected = (r: Reply): Response =>
   errorResponse({ status: 500, code: "ERR", error: `unexpected reply ${JSON.stringify(r)}` });
 
-/** The body of `req`, at most `max` bytes (413 beyond, checked on Content-Length first). */
-async function readBody(req: Request, max: number): Promise<Uint8Array | RestError> {
-  const tooLarge = (): RestError => ({
-    status: 413,
-    code: "TOOLARGE",
-    error: `the value is larger than proto-max-bulk-len (${max} bytes)`,
+/** The response to a request body that was not read. */
+function bodyRefused(r: BodyRefusal): Response {
+  const code = { 400: "BADREQUEST", 408: "TIMEOUT", 413: "TOOLARGE", 503: "BUSY" }[r.status];
+  return errorResponse({
+    status: r.status,
+    code,
+    error: r.reason,
+    headers: r.status === 503 ? { "retry-after": "1" } : undefined,
   });
-  const length = req.headers.get("content-length");
-  if (length !== null) {
-    if (!/^[0-9]{1,16}$/.test(length)) {
-      return { status: 400, code: "BADREQUEST", error: "bad Content-Length" };
-    }
-    if (Number(length) > max) return tooLarge();
-  }
-  if (req.body === null) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return tooLarge();
-    }
-    chunks.push(value);
-  }
-  return concatBytes(chunks);
 }
 
 /** The key of a `/v1/kv/<key>` request, or the error response. */
@@ -227,6 +210,7 @@ const OPERATIONS: RestOperation[] = [
         content: { "application/json": { example: { ok: true } } },
       },
       ...commonErrors,
+      "408": errorResp("The body did not arrive within the deadline (TIMEOUT)"),
       "413": errorResp("The value (or key) is larger than proto-max-bulk-len"),
     },
     examples: [
@@ -234,18 +218,18 @@ const OPERATIONS: RestOperation[] = [
       { path: "/v1/kv/openapi-example-ttl?ttl=60", body: "hello", status: 200 },
       { path: "/v1/kv/openapi-example?ttl=0", body: "x", status: 400 },
     ],
-    async handle(ctx) {
+    handle(ctx) {
       const key = keyOf(ctx);
       if (key instanceof Response) return key;
       const ttl = parseTtl(ctx.url.search);
       if (isRestError(ttl)) return errorResponse(ttl);
-      const body = await readBody(ctx.req, ctx.backend.maxBulkBytes);
-      if (isRestError(body)) return errorResponse(body);
-      const argv = ["SET", key, bytesToByteString(body)];
-      if (ttl !== undefined) argv.push("EX", ttl);
-      const r = await ctx.run(argv);
-      if (isErr(r)) return errorResponse(errorStatus(r.err));
-      return jsonResponse({ ok: true });
+      return ctx.limits.withBody(ctx.req, ctx.backend.maxBulkBytes, async (body) => {
+        const argv = ["SET", key, bytesToByteString(body)];
+        if (ttl !== undefined) argv.push("EX", ttl);
+        const r = await ctx.run(argv);
+        if (isErr(r)) return errorResponse(errorStatus(r.err));
+        return jsonResponse({ ok: true });
+      }, bodyRefused);
     },
   },
   {
@@ -531,7 +515,10 @@ function tooManyLogins(): RestError {
  * The REST API's routes over `backend`: one route per path of {@link OPERATIONS}, dispatching on
  * the method. Login attempts from a host with failed logins are spaced by {@link LoginThrottle}.
  */
-export function restRoutes(backend: RestBackend): HttpRoute[] {
+export function restRoutes(
+  backend: RestBackend,
+  limits: HttpLimits = new HttpLimits(),
+): HttpRoute[] {
   const throttle = new LoginThrottle();
   const byPath = new Map<string, RestOperation[]>();
   for (const op of OPERATIONS) byPath.set(op.path, [...byPath.get(op.path) ?? [], op]);
@@ -547,6 +534,7 @@ export function restRoutes(backend: RestBackend): HttpRoute[] {
           url,
           remote,
           backend,
+          limits,
           run: () => Promise.reject(new Error("an open operation runs no command")),
         });
       }
@@ -566,7 +554,7 @@ export function restRoutes(backend: RestBackend): HttpRoute[] {
         if (isErr(r) && r.err.startsWith("WRONGPASS")) throttle.failed(host, Date.now());
         return r;
       };
-      return op.handle({ req, url, remote, backend, run });
+      return op.handle({ req, url, remote, backend, limits, run });
     },
   }));
 }

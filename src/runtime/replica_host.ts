@@ -46,6 +46,7 @@ import { HttpServer } from "../http/http_server.ts";
 import { healthRoutes, notReadyReason, type StatusReport } from "../http/health.ts";
 import { dashboardRoutes } from "../http/dashboard.ts";
 import { restRoutes } from "../http/rest.ts";
+import { HttpLimits } from "../http/request_limits.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { OpStats } from "./op_stats.ts";
 
@@ -262,13 +263,15 @@ export class ReplicaHost {
       },
     });
     const httpPort = options.listen?.httpPort ?? this.#self.httpPort;
+    const httpLimits = new HttpLimits();
     this.#httpServer = httpPort === undefined ? undefined : new HttpServer({
       hostname: this.#self.host,
       port: httpPort,
       log,
+      limits: httpLimits,
       routes: [
         ...healthRoutes({ report: () => this.report() }),
-        ...restRoutes(this.#clientServer),
+        ...restRoutes(this.#clientServer, httpLimits),
         ...dashboardRoutes(),
       ],
     });
