@@ -53,6 +53,21 @@ export interface MetricsSource {
 }
 
 type Labels = Record<string, string | number>;
+/** Gives the samples of a metric with labels `T`, one `set` call each. */
+type Reader<T extends string> = (
+  set: (labels: Partial<Record<T, string | number>>, value: number) => void,
+) => void;
+
+/** A `collect()` that clears the metric, then puts in what `read` gives, each with `put`. */
+function collectInto<M extends { reset(): void }, T extends string>(
+  read: Reader<T>,
+  put: (metric: M, labels: Partial<Record<T, string | number>>, value: number) => void,
+): (this: M) => void {
+  return function (this: M) {
+    this.reset();
+    read((labels, value) => put(this, labels, value));
+  };
+}
 /** One sample of the exposition, as prom-client formats it. */
 type Sample = { value: number; labels: Labels; metricName?: string };
 
@@ -115,38 +130,22 @@ export class ReplicaMetrics {
   /** Registers every metric, reading `source` when scraped. */
   constructor(source: MetricsSource) {
     const registers = [this.registry];
-    const gauge = <T extends string>(
-      name: string,
-      help: string,
-      labelNames: T[],
-      read: (set: (labels: Partial<Record<T, string | number>>, value: number) => void) => void,
-    ) =>
-      new client.Gauge<T>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          read((labels, value) => this.set(labels, value));
-        },
-      });
-    const counter = <T extends string>(
-      name: string,
-      help: string,
-      labelNames: T[],
-      read: (set: (labels: Partial<Record<T, string | number>>, value: number) => void) => void,
-    ) =>
-      new client.Counter<T>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          read((labels, value) => this.inc(labels, value));
-        },
-      });
+    /** A gauge or counter whose samples `read` gives at each scrape (counters: the totals). */
+    const collected =
+      (type: "gauge" | "counter") =>
+      <T extends string>(name: string, help: string, labelNames: T[], read: Reader<T>) => {
+        const config = { name, help, labelNames, registers };
+        if (type === "gauge") {
+          new client.Gauge<T>({ ...config, collect: collectInto(read, (g, l, v) => g.set(l, v)) });
+        } else {
+          new client.Counter<T>({
+            ...config,
+            collect: collectInto(read, (c, l, v) => c.inc(l, v)),
+          });
+        }
+      };
+    const gauge = collected("gauge");
+    const counter = collected("counter");
 
     // ---- operations ----
     counter(

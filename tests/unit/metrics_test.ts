@@ -89,65 +89,65 @@ Deno.test("metrics: the exposition holds every metric with its source's values",
   const text = await metrics.text();
   const s = parseMetrics(text);
 
-  assert.equal(sample(s, "lamportkv_operations_total", { command: "get", result: "ok" }), 5);
-  assert.equal(sample(s, "lamportkv_operations_total", { command: "get", result: "error" }), 0);
-  assert.equal(sample(s, "lamportkv_operations_total", { command: "set", result: "ok" }), 1);
-  assert.equal(sample(s, "lamportkv_operations_total", { command: "set", result: "error" }), 1);
-  assert.equal(sample(s, "lamportkv_request_duration_seconds_count", { command: "get" }), 5);
-  assert.equal(sample(s, "lamportkv_request_duration_seconds_count", { command: "set" }), 2);
-  // The 30 ms SET is above 25 ms; both SETs are within 10 s and +Inf (cumulative buckets).
-  const setBucket = (le: string) =>
-    sample(s, "lamportkv_request_duration_seconds_bucket", { command: "set", le });
-  assert.equal(setBucket("0.025"), 1);
-  assert.equal(setBucket("0.05"), 2);
-  assert.equal(setBucket("+Inf"), 2);
+  // [metric, labels, value]: the source's values; the buckets are cumulative (the 30 ms SET is
+  // above 25 ms, both SETs are within 50 ms and +Inf).
+  const expected: [string, Record<string, string>, number | undefined][] = [
+    ["lamportkv_operations_total", { command: "get", result: "ok" }, 5],
+    ["lamportkv_operations_total", { command: "get", result: "error" }, 0],
+    ["lamportkv_operations_total", { command: "set", result: "ok" }, 1],
+    ["lamportkv_operations_total", { command: "set", result: "error" }, 1],
+    ["lamportkv_request_duration_seconds_count", { command: "get" }, 5],
+    ["lamportkv_request_duration_seconds_count", { command: "set" }, 2],
+    ["lamportkv_request_duration_seconds_bucket", { command: "set", le: "0.025" }, 1],
+    ["lamportkv_request_duration_seconds_bucket", { command: "set", le: "0.05" }, 2],
+    ["lamportkv_request_duration_seconds_bucket", { command: "set", le: "+Inf" }, 2],
+    ["lamportkv_errors_total", { kind: "noquorum" }, 1],
+    ["lamportkv_errors_total", { kind: "peer_rejected" }, 1],
+    ["lamportkv_delivered_index", {}, 17],
+    ["lamportkv_view", {}, 4],
+    ["lamportkv_view_members", {}, 2],
+    ["lamportkv_view_member", { replica: "1" }, 1],
+    ["lamportkv_view_member", { replica: "2" }, 0],
+    ["lamportkv_view_member", { replica: "3" }, 1],
+    ["lamportkv_view_changes_total", {}, 3],
+    ["lamportkv_state", { state: "changing" }, 1],
+    ["lamportkv_state", { state: "normal" }, 0],
+    ["lamportkv_ready", {}, 0],
+    ["lamportkv_holdback_entries", {}, 2],
+    ["lamportkv_pending_requests", {}, 1],
+    ["lamportkv_lamport_clock", {}, 99],
+    ["lamportkv_keys", {}, 5],
+    ["lamportkv_connected_clients", {}, 7],
+    ["lamportkv_peer_link_up", { peer: "2" }, 0],
+    ["lamportkv_peer_link_up", { peer: "3" }, 1],
+    ["lamportkv_peer_incoming_up", { peer: "3" }, 1],
+    ["lamportkv_peer_last_heard_seconds", { peer: "2" }, 2.5],
+    ["lamportkv_peer_acked_behind_entries", { peer: "3" }, 4],
+    ["lamportkv_peer_acked_behind_entries", { peer: "2" }, undefined],
+    ["lamportkv_wal_bytes", {}, 16 * 1024 * 1024],
+    ["lamportkv_wal_segments", {}, 2],
+    ["lamportkv_snapshot_index", {}, 12],
+    ["lamportkv_snapshot_bytes", {}, 4096],
+    ["lamportkv_wal_fsync_duration_seconds_bucket", { le: "0.0005" }, 2],
+    ["lamportkv_wal_fsync_duration_seconds_bucket", { le: "0.1" }, 2],
+    ["lamportkv_wal_fsync_duration_seconds_bucket", { le: "0.25" }, 3],
+    ["lamportkv_wal_fsync_duration_seconds_count", {}, 3],
+    ["lamportkv_snapshot_duration_seconds_count", {}, 1],
+    ["lamportkv_snapshot_duration_seconds_bucket", { le: "0.5" }, 0],
+    ["lamportkv_snapshot_duration_seconds_bucket", { le: "1" }, 1],
+    ["lamportkv_network_received_bytes_total", { port: "client" }, 1000],
+    ["lamportkv_network_sent_bytes_total", { port: "client" }, 2000],
+    ["lamportkv_network_received_bytes_total", { port: "peer" }, 30],
+    ["lamportkv_network_sent_bytes_total", { port: "peer" }, 40],
+    ["lamportkv_event_loop_lag_seconds_count", {}, 2],
+    ["lamportkv_event_loop_lag_seconds_bucket", { le: "0.25" }, 1],
+    ["lamportkv_event_loop_lag_last_seconds", {}, 0.3],
+    ["lamportkv_build_info", { version: "1.2.3" }, 1],
+  ];
+  for (const [name, labels, value] of expected) {
+    assert.equal(sample(s, name, labels), value, `${name} ${JSON.stringify(labels)}`);
+  }
   assert.ok(sample(s, "lamportkv_request_duration_seconds_sum", { command: "set" })! >= 0.03);
-  assert.equal(sample(s, "lamportkv_errors_total", { kind: "noquorum" }), 1);
-  assert.equal(sample(s, "lamportkv_errors_total", { kind: "peer_rejected" }), 1);
-
-  assert.equal(sample(s, "lamportkv_delivered_index"), 17);
-  assert.equal(sample(s, "lamportkv_view"), 4);
-  assert.equal(sample(s, "lamportkv_view_members"), 2);
-  assert.equal(sample(s, "lamportkv_view_member", { replica: "1" }), 1);
-  assert.equal(sample(s, "lamportkv_view_member", { replica: "2" }), 0);
-  assert.equal(sample(s, "lamportkv_view_member", { replica: "3" }), 1);
-  assert.equal(sample(s, "lamportkv_view_changes_total"), 3);
-  assert.equal(sample(s, "lamportkv_state", { state: "changing" }), 1);
-  assert.equal(sample(s, "lamportkv_state", { state: "normal" }), 0);
-  assert.equal(sample(s, "lamportkv_ready"), 0);
-  assert.equal(sample(s, "lamportkv_holdback_entries"), 2);
-  assert.equal(sample(s, "lamportkv_pending_requests"), 1);
-  assert.equal(sample(s, "lamportkv_lamport_clock"), 99);
-  assert.equal(sample(s, "lamportkv_keys"), 5);
-  assert.equal(sample(s, "lamportkv_connected_clients"), 7);
-
-  assert.equal(sample(s, "lamportkv_peer_link_up", { peer: "2" }), 0);
-  assert.equal(sample(s, "lamportkv_peer_link_up", { peer: "3" }), 1);
-  assert.equal(sample(s, "lamportkv_peer_incoming_up", { peer: "3" }), 1);
-  assert.equal(sample(s, "lamportkv_peer_last_heard_seconds", { peer: "2" }), 2.5);
-  assert.equal(sample(s, "lamportkv_peer_acked_behind_entries", { peer: "3" }), 4);
-  assert.equal(sample(s, "lamportkv_peer_acked_behind_entries", { peer: "2" }), undefined);
-
-  assert.equal(sample(s, "lamportkv_wal_bytes"), 16 * 1024 * 1024);
-  assert.equal(sample(s, "lamportkv_wal_segments"), 2);
-  assert.equal(sample(s, "lamportkv_snapshot_index"), 12);
-  assert.equal(sample(s, "lamportkv_snapshot_bytes"), 4096);
-  assert.equal(sample(s, "lamportkv_wal_fsync_duration_seconds_bucket", { le: "0.0005" }), 2);
-  assert.equal(sample(s, "lamportkv_wal_fsync_duration_seconds_bucket", { le: "0.1" }), 2);
-  assert.equal(sample(s, "lamportkv_wal_fsync_duration_seconds_bucket", { le: "0.25" }), 3);
-  assert.equal(sample(s, "lamportkv_wal_fsync_duration_seconds_count"), 3);
-  assert.equal(sample(s, "lamportkv_snapshot_duration_seconds_count"), 1);
-  assert.equal(sample(s, "lamportkv_snapshot_duration_seconds_bucket", { le: "0.5" }), 0);
-  assert.equal(sample(s, "lamportkv_snapshot_duration_seconds_bucket", { le: "1" }), 1);
-
-  assert.equal(sample(s, "lamportkv_network_received_bytes_total", { port: "client" }), 1000);
-  assert.equal(sample(s, "lamportkv_network_sent_bytes_total", { port: "client" }), 2000);
-  assert.equal(sample(s, "lamportkv_network_received_bytes_total", { port: "peer" }), 30);
-  assert.equal(sample(s, "lamportkv_network_sent_bytes_total", { port: "peer" }), 40);
-  assert.equal(sample(s, "lamportkv_event_loop_lag_seconds_count"), 2);
-  assert.equal(sample(s, "lamportkv_event_loop_lag_seconds_bucket", { le: "0.25" }), 1);
-  assert.equal(sample(s, "lamportkv_event_loop_lag_last_seconds"), 0.3);
-  assert.equal(sample(s, "lamportkv_build_info", { version: "1.2.3" }), 1);
   assert.ok(sample(s, "process_resident_memory_bytes")! > 1024 * 1024);
   assert.ok(sample(s, "process_cpu_seconds_total")! > 0);
   assert.ok(sample(s, "process_start_time_seconds")! > 1_600_000_000);
