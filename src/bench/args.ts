@@ -55,6 +55,8 @@ ${OPS_HELP}
   --pipeline <n>            operations in flight per connection; 1 = closed loop (default 1)
   --warmup <s>              unmeasured seconds before each level and mix (default 1)
   --json <file>             also write every figure as JSON to <file>
+  --scrape <ms>             fetch every replica's GET /metrics every <ms> ms (10..60000) during
+                            the run, to measure what metrics cost; needs HTTP ports in <config>
   -h, --help                show this help and exit
 
 An operation of several commands (MULTI3) is sent at once and counts once: its latency runs
@@ -80,6 +82,9 @@ export const MAX_KEYS = 10_000_000;
 export const MAX_PIPELINE = 1024;
 /** Longest `--warmup`, seconds. */
 export const MAX_WARMUP_SECONDS = 60;
+/** Bounds of `--scrape`, ms. */
+export const MIN_SCRAPE_MS = 10;
+export const MAX_SCRAPE_MS = 60_000;
 /** Largest weight in a `--mix` (and most mixes). */
 export const MAX_MIX_WEIGHT = 1000;
 
@@ -130,6 +135,8 @@ export interface BenchOptions {
   warmupSeconds: number;
   /** Where to write the JSON report, if anywhere. */
   jsonPath?: string;
+  /** Scrape every replica's `/metrics` this often (ms) during the run; absent: no scraping. */
+  scrapeMs?: number;
 }
 
 /** A command line that cannot be run (exit status 2). */
@@ -252,6 +259,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     pipeline: { type: "string" },
     warmup: { type: "string" },
     json: { type: "string" },
+    scrape: { type: "string" },
   }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
@@ -295,5 +303,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
       ? 1
       : secondsOption("warmup", v.warmup, false, MAX_WARMUP_SECONDS),
     jsonPath: v.json,
+    ...(v.scrape === undefined
+      ? {}
+      : { scrapeMs: intOption("scrape", v.scrape, MIN_SCRAPE_MS, MAX_SCRAPE_MS) }),
   };
 }

@@ -9,6 +9,7 @@ import { type FsyncChoice, type Mix, mixOps, mixWeight, type StopRule } from "./
 import type { ErrorCount } from "./load.ts";
 import { opCode, type OpName, OPS } from "./ops.ts";
 import type { MachineInfo } from "./proc.ts";
+import type { ScrapeFigures } from "./scraper.ts";
 
 /** A figure per replica. */
 export interface ReplicaFigure {
@@ -107,6 +108,8 @@ export interface BenchReport {
   notes: string[];
   /** True when Ctrl-C (or SIGTERM) ended the run early. */
   interrupted: boolean;
+  /** With `--scrape`: what scraping the replicas' `/metrics` during the run did. */
+  scrape?: ScrapeFigures;
 }
 
 /** Column headers of the table, in order. */

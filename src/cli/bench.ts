@@ -14,8 +14,9 @@ import { type BenchOptions, BenchUsageError, parseBenchArgs } from "../bench/arg
 import { BENCH_USAGE } from "../bench/args.ts";
 import { ClusterError, probeCluster, SpawnedCluster, targetsOf } from "../bench/cluster.ts";
 import { machineInfo } from "../bench/proc.ts";
-import { formatReport } from "../bench/report.ts";
+import { type BenchReport, formatReport } from "../bench/report.ts";
 import { runBench } from "../bench/runner.ts";
+import { describeScrapes, MetricsScraper, type ScrapeFigures } from "../bench/scraper.ts";
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
 
 export { BENCH_USAGE };
@@ -55,6 +56,12 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
     io.err(`error: ${err.message}`);
     return 2;
   }
+  const metricsUrls = config.replicas.filter((r) => r.httpPort !== undefined)
+    .map((r) => `http://${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.httpPort}/metrics`);
+  if (options.scrapeMs !== undefined && metricsUrls.length === 0) {
+    io.err(`error: --scrape needs HTTP ports in ${options.configPath} (a fifth field per replica)`);
+    return 2;
+  }
 
   const abort = new AbortController();
   const onSignal = () => {
@@ -79,17 +86,31 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
       view = [...views].join(", ");
     }
     const cluster = spawned;
-    const report = await runBench(options, {
-      configPath: config.path,
-      targets: targetsOf(config),
-      pids: cluster === null ? null : cluster.pids(),
-      fsync: cluster === null ? null : options.fsync,
-      view,
-      machine: await machineInfo(),
-      signal: abort.signal,
-      progress: (line) => io.err(`bench: ${line}`),
-      exitedReplicas: cluster === null ? undefined : () => cluster.exited(),
-    });
+    const scraper = options.scrapeMs === undefined
+      ? undefined
+      : new MetricsScraper(metricsUrls, options.scrapeMs);
+    scraper?.start();
+    let scrapes: ScrapeFigures | undefined;
+    let report: BenchReport;
+    try {
+      report = await runBench(options, {
+        configPath: config.path,
+        targets: targetsOf(config),
+        pids: cluster === null ? null : cluster.pids(),
+        fsync: cluster === null ? null : options.fsync,
+        view,
+        machine: await machineInfo(),
+        signal: abort.signal,
+        progress: (line) => io.err(`bench: ${line}`),
+        exitedReplicas: cluster === null ? undefined : () => cluster.exited(),
+      });
+    } finally {
+      scrapes = await scraper?.stop();
+    }
+    if (scrapes !== undefined) {
+      report.scrape = scrapes;
+      report.notes.push(describeScrapes(scrapes));
+    }
     io.out(formatReport(report));
     if (options.jsonPath !== undefined) {
       try {

@@ -40,6 +40,12 @@ export class FailureDetector {
     return [this.#self, ...this.#peers.filter((p) => this.isAlive(p, now))].sort((a, b) => a - b);
   }
 
+  /** Ticks since `peer` was last heard from at `now`; null if never. */
+  silence(peer: ReplicaId, now: number): number | null {
+    const last = this.#lastHeard.get(peer);
+    return last === undefined ? null : now - last;
+  }
+
   /** The view `peer` last reported (-1 if none yet). */
   reportedView(peer: ReplicaId): number {
     return this.#view.get(peer) ?? -1;

@@ -46,6 +46,7 @@ import type {
   FlushReport,
   Install,
   OpResult,
+  PeerHealth,
   PeerMessage,
   PersistRecord,
   Recovered,
@@ -309,6 +310,21 @@ export class Replica {
       keys: this.#machine.size,
       digest: this.#machine.digest(),
     };
+  }
+
+  /**
+   * How this replica sees each other configured replica: silence and acknowledgement lag.
+   * Read-only (monitoring).
+   */
+  peerHealth(): PeerHealth[] {
+    const ownSent = this.#state === "normal" ? this.#nextSeq - 1 : 0;
+    return this.#replicas.filter((r) => r !== this.id).map((id) => ({
+      id,
+      silentTicks: this.#detector.silence(id, this.#now),
+      ackedBehind: this.#state === "normal" && this.#members.includes(id)
+        ? Math.max(0, ownSent - this.#ackOf(id, this.id))
+        : null,
+    }));
   }
 
   // ---- validation of peer input ----

@@ -310,3 +310,15 @@ export interface ReplicaStatus {
   /** Hash of the map; equal on replicas at the same delivered index. */
   digest: string;
 }
+
+/** How this replica sees one peer (read-only; for monitoring). */
+export interface PeerHealth {
+  id: ReplicaId;
+  /** Ticks since anything was heard from the peer; null if never. */
+  silentTicks: number | null;
+  /**
+   * This replica's own entries of the current view that the peer has not acknowledged yet; null
+   * when the peer is not a member of the view this replica is normal in.
+   */
+  ackedBehind: number | null;
+}

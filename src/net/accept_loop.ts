@@ -8,6 +8,7 @@
  */
 import { errorText, Sleep } from "./conn_writer.ts";
 import { type ByteConn, type ConnListener, listenTcp } from "./listener.ts";
+import { type ByteTraffic, countedConn } from "./traffic.ts";
 
 /** Accepts connections on a listener until closed. */
 export class AcceptLoop {
@@ -19,7 +20,8 @@ export class AcceptLoop {
 
   /**
    * Binds `address` with `Deno.listen` (or takes the bound `listener`) and starts accepting;
-   * `label` names the port in log lines ("client port").
+   * `label` names the port in log lines ("client port"); the bytes of its connections are
+   * counted in `traffic` when given.
    *
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
@@ -28,9 +30,10 @@ export class AcceptLoop {
     serve: (conn: ByteConn) => Promise<void>,
     log: (line: string) => void,
     label: string,
+    traffic?: ByteTraffic,
   ) {
     this.#listener = "accept" in address ? address : listenTcp(address);
-    this.#accepting = this.#run(serve, log, label);
+    this.#accepting = this.#run((conn) => serve(countedConn(conn, traffic)), log, label);
   }
 
   /** The bound address. */

@@ -24,6 +24,7 @@
  */
 import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
+import type { ByteTraffic } from "./traffic.ts";
 import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { type AclHost, Session, type SessionHost } from "./session.ts";
@@ -114,6 +115,8 @@ export interface ClientServerOptions {
   maxMemoryClients?: number;
   /** Speak TLS (`tls-cert-file`...): then bind with {@link ClientServer.open}. Default: plain TCP. */
   tls?: TlsServerConfig;
+  /** Counts the bytes of every client connection (metrics). Default: not counted. */
+  traffic?: ByteTraffic;
 }
 
 /** How {@link ClientServer.execute} runs a command. */
@@ -354,6 +357,7 @@ export class ClientServer {
       (c) => this.#serve(c),
       log,
       "client port",
+      this.#opts.traffic,
     );
     this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
     return this.addr;
@@ -370,7 +374,13 @@ export class ClientServer {
     if (tls === undefined) return this.listen();
     if (this.#acceptor === undefined) {
       const listener = await listenTls({ hostname, port }, tls, log, "client port");
-      this.#acceptor = new AcceptLoop(listener, (c) => this.#serve(c), log, "client port");
+      this.#acceptor = new AcceptLoop(
+        listener,
+        (c) => this.#serve(c),
+        log,
+        "client port",
+        this.#opts.traffic,
+      );
       this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
     }
     return this.addr;

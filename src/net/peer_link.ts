@@ -25,6 +25,7 @@ import {
 } from "../limits.ts";
 import type { ByteConn } from "./listener.ts";
 import { connectTls, type TlsClientConfig } from "./tls.ts";
+import { type ByteTraffic, countedConn } from "./traffic.ts";
 
 /** Connect plus TLS handshake of a link must complete within this many ms. */
 const TLS_CONNECT_TIMEOUT_MS = 10_000;
@@ -103,6 +104,8 @@ export interface PeerLinkOptions {
    * certificates are used by the next one). Default: plain TCP.
    */
   tls?: () => TlsClientConfig;
+  /** Counts the bytes of every connection of the link (metrics). Default: not counted. */
+  traffic?: ByteTraffic;
 }
 
 /** One live connection of a link. */
@@ -272,7 +275,7 @@ export class PeerLink {
         break;
       }
       const since = Date.now();
-      await this.#serve(conn);
+      await this.#serve(countedConn(conn, this.#opts.traffic));
       if (this.#closed) break;
       // A connection that stayed up a while resets the back-off; one that drops at once does not.
       if (Date.now() - since >= this.#maxBackoff) delay = this.#minBackoff;

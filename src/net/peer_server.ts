@@ -24,6 +24,7 @@
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { AcceptLoop } from "./accept_loop.ts";
+import type { ByteTraffic } from "./traffic.ts";
 import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { FrameDecoder } from "./frame.ts";
@@ -67,6 +68,8 @@ export interface PeerServerOptions {
   clusterKey?: Uint8Array;
   /** Accept only TLS connections (`tls-replication`): then bind with {@link PeerServer.open}. */
   tls?: TlsServerConfig;
+  /** Counts the bytes of every accepted connection (metrics). Default: not counted. */
+  traffic?: ByteTraffic;
 }
 
 /** One accepted connection. */
@@ -113,7 +116,14 @@ export class PeerServer {
   listen(): Deno.NetAddr {
     if (this.#opts.tls !== undefined) throw new Error("a TLS peer server is bound by open()");
     const { hostname, port, log } = this.#opts;
-    this.#acceptor ??= new AcceptLoop({ hostname, port }, (c) => this.#serve(c), log, "peer port");
+    const serve = (c: ByteConn) => this.#serve(c);
+    this.#acceptor ??= new AcceptLoop(
+      { hostname, port },
+      serve,
+      log,
+      "peer port",
+      this.#opts.traffic,
+    );
     return this.addr;
   }
 
@@ -128,7 +138,8 @@ export class PeerServer {
     if (tls === undefined) return this.listen();
     if (this.#acceptor === undefined) {
       const listener = await listenTls({ hostname, port }, tls, log, "peer port");
-      this.#acceptor = new AcceptLoop(listener, (c) => this.#serve(c), log, "peer port");
+      const serve = (c: ByteConn) => this.#serve(c);
+      this.#acceptor = new AcceptLoop(listener, serve, log, "peer port", this.#opts.traffic);
     }
     return this.addr;
   }

@@ -23,7 +23,9 @@ import { jsonChunks } from "../storage/json_chunks.ts";
 import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
 import { type FsyncMode, type WalPosition, WriteAheadLog } from "../storage/wal.ts";
-import type { ReplicaStorage } from "./storage.ts";
+import type { ReplicaStorage, StorageStats } from "./storage.ts";
+import { BucketCounts, LATENCY_BOUNDS, SLOW_BOUNDS } from "./buckets.ts";
+import { segmentPath } from "../storage/wal_segments.ts";
 
 /** What {@link DiskStorage.open} needs. */
 export interface DiskStorageOptions {
@@ -49,6 +51,11 @@ export class DiskStorage implements ReplicaStorage {
   #writingSnapshot = false;
   #snapshotDone: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  /** Monitoring: fsync and snapshot durations, the latest durable snapshot's index and size. */
+  readonly #fsyncSeconds = new BucketCounts(LATENCY_BOUNDS);
+  readonly #snapshotSeconds = new BucketCounts(SLOW_BOUNDS);
+  #snapshotIndex: number;
+  #snapshotBytes: number;
 
   private constructor(
     paths: DataDirPaths,
@@ -62,6 +69,9 @@ export class DiskStorage implements ReplicaStorage {
     this.#wal = wal;
     this.recovered = recovered;
     this.#log = log;
+    wal.onFsync = (seconds) => this.#fsyncSeconds.observe(seconds);
+    this.#snapshotIndex = recovered.snapshot?.snapshot.index ?? 0;
+    this.#snapshotBytes = fileSize(paths.snapshot);
   }
 
   /**
@@ -142,9 +152,13 @@ export class DiskStorage implements ReplicaStorage {
     this.#writingSnapshot = true;
     const walFrom = this.#wal.position;
     const stored: StoredSnapshot = { ...snapshot, walFrom };
+    const started = performance.now();
     this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(stored))
       .then(() => {
         this.#writingSnapshot = false;
+        this.#snapshotSeconds.observe((performance.now() - started) / 1000);
+        this.#snapshotIndex = snapshot.snapshot.index;
+        this.#snapshotBytes = fileSize(this.paths.snapshot);
         try {
           this.#wal.releaseBefore(walFrom);
         } catch (err) {
@@ -154,6 +168,22 @@ export class DiskStorage implements ReplicaStorage {
         this.#writingSnapshot = false;
         this.#log(`snapshot at index ${snapshot.snapshot.index} not written (log kept): ${err}`);
       });
+  }
+
+  /** Sizes on disk (a stat per log segment) and write durations. */
+  stats(): StorageStats {
+    const segments = this.#wal.segments;
+    let walBytes = 0;
+    for (const n of segments) walBytes += fileSize(segmentPath(this.paths.dir, n));
+    return {
+      dir: this.paths.dir,
+      walBytes,
+      walSegments: segments.length,
+      snapshotBytes: this.#snapshotBytes,
+      snapshotIndex: this.#snapshotIndex,
+      fsyncSeconds: this.#fsyncSeconds,
+      snapshotSeconds: this.#snapshotSeconds,
+    };
   }
 
   /** Resolves when no snapshot is being written. */
@@ -203,6 +233,15 @@ function readStoredSnapshot(
     });
   }
   return { snapshot, walFrom: { segment, offset } };
+}
+
+/** Size of the file at `path`; 0 when it does not exist (e.g. deleted meanwhile). */
+function fileSize(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 function isCount(n: unknown): n is number {

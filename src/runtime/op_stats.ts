@@ -15,8 +15,11 @@ export const RECENT_SAMPLES = 8192;
 /** The window the recent quantiles cover, in milliseconds. */
 export const WINDOW_MS = 10_000;
 
-/** Observes one answered operation (e.g. a metrics histogram). */
-export type OpObserver = (command: string, ok: boolean, seconds: number) => void;
+/**
+ * Observes one answered operation (e.g. a metrics histogram); `code` is the error outcome's code
+ * (`NOQUORUM`, ...) when not `ok`.
+ */
+export type OpObserver = (command: string, ok: boolean, seconds: number, code?: string) => void;
 
 /** Operation counts and recent latency of one replica. */
 export class OpStats {
@@ -45,8 +48,11 @@ export class OpStats {
     this.#observers.push(observer);
   }
 
-  /** Records one answered operation that was submitted at `startedAt` (from {@link now}). */
-  record(command: string, ok: boolean, startedAt: number): void {
+  /**
+   * Records one answered operation that was submitted at `startedAt` (from {@link now}); `code`
+   * is its error outcome's code when not `ok`.
+   */
+  record(command: string, ok: boolean, startedAt: number, code?: string): void {
     const end = this.#now();
     const ms = Math.max(0, end - startedAt);
     this.total++;
@@ -55,7 +61,7 @@ export class OpStats {
     this.#latencyMs[i] = ms;
     this.#at[i] = end;
     this.#next = (i + 1) % RECENT_SAMPLES;
-    for (const observer of this.#observers) observer(command, ok, ms / 1000);
+    for (const observer of this.#observers) observer(command, ok, ms / 1000, code);
   }
 
   /** p50 and p99 in ms over the samples of the last {@link WINDOW_MS} (null without any). */

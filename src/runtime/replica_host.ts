@@ -49,6 +49,12 @@ import { restRoutes } from "../http/rest.ts";
 import { HttpLimits } from "../http/request_limits.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { OpStats } from "./op_stats.ts";
+import { metricsRoutes, type MetricsSource, ReplicaMetrics } from "../http/metrics.ts";
+import type { PeerReport } from "../http/health.ts";
+import { CommandStats } from "./command_stats.ts";
+import { ViewHistory } from "./view_history.ts";
+import { LoopLagMonitor } from "./loop_lag.ts";
+import { ByteTraffic } from "../net/traffic.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -165,6 +171,11 @@ export class ReplicaHost {
   readonly #startedAt = Date.now();
   /** Client operations answered and their latency (status, dashboard, metrics). */
   readonly opStats: OpStats = new OpStats();
+  /** Monitoring (`/metrics`, `/status`): per-command counts, views, loop lag, bytes per port. */
+  readonly #commandStats = new CommandStats();
+  readonly #viewHistory = new ViewHistory();
+  readonly #loopLag = new LoopLagMonitor();
+  readonly #traffic = { client: new ByteTraffic(), peer: new ByteTraffic() };
   readonly #links = new Map<ReplicaId, PeerLink>();
   /** Messages for each peer queued during this turn; written as one frame per peer at flush. */
   readonly #outbox = new Map<ReplicaId, PeerMessage[]>();
@@ -216,6 +227,7 @@ export class ReplicaHost {
     const log = (line: string) => this.#log(line);
     const settings = options.settings ?? DEFAULT_SETTINGS;
     const tls = options.tls;
+    this.opStats.observe(this.#commandStats.observer);
     const peerTls = settings.tlsReplication ? tls : undefined;
 
     this.#peerServer = new PeerServer({
@@ -228,6 +240,7 @@ export class ReplicaHost {
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
       clusterKey: options.clusterKey,
+      traffic: this.#traffic.peer,
       // Replicas authenticate each other: a peer must present a certificate signed by the CA.
       tls: peerTls === undefined ? undefined : {
         context: peerTls,
@@ -248,11 +261,13 @@ export class ReplicaHost {
       requestTimeoutMs: settings.clientRequestTimeout * 1000,
       maxMemoryClients: settings.maxmemoryClients,
       tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
+      traffic: this.#traffic.client,
       handler: {
         submit: (cmd, respond) => {
           const startedAt = this.opStats.now();
           this.#submit(cmd, (outcome) => {
-            this.opStats.record(commandName(cmd), outcome.ok, startedAt);
+            const code = outcome.ok ? undefined : outcome.code;
+            this.opStats.record(commandName(cmd), outcome.ok, startedAt, code);
             respond(outcome);
           });
         },
@@ -271,6 +286,7 @@ export class ReplicaHost {
       limits: httpLimits,
       routes: [
         ...healthRoutes({ report: () => this.report() }),
+        ...metricsRoutes(new ReplicaMetrics(this.#metricsSource())),
         ...restRoutes(this.#clientServer, httpLimits),
         ...dashboardRoutes(),
       ],
@@ -290,6 +306,7 @@ export class ReplicaHost {
           maxBackoffMs: options.backoff?.maxMs,
           onUp: () => this.#linkUp(peer.id),
           clusterKey: options.clusterKey,
+          traffic: this.#traffic.peer,
           handshakeTimeoutMs: settings.peerHelloTimeout * 1000,
           tls: peerTls === undefined ? undefined : () => {
             const m = peerTls.material;
@@ -330,7 +347,7 @@ export class ReplicaHost {
   report(): StatusReport {
     const s = this.#replica.status();
     const reason = notReadyReason(s, this.#config.replicas.length);
-    const { outgoing, incoming } = this.connectedPeers();
+    const storage = this.#storage.stats?.();
     return {
       id: this.id,
       version: LAMPORTKV_VERSION,
@@ -346,17 +363,50 @@ export class ReplicaHost {
       clock: s.clock,
       keys: s.keys,
       replicas: this.#config.replicas.map((r) => ({ ...r })),
-      peers: this.#config.replicas.filter((r) => r.id !== this.id).map((r) => ({
-        id: r.id,
-        linkUp: outgoing.includes(r.id),
-        incoming: incoming.includes(r.id),
-        lastHeardMs: null,
-        ackedBehind: null,
-      })),
+      peers: this.#peerReports(),
       ops: { total: this.opStats.total, errors: this.opStats.errors },
       latency: this.opStats.recent(),
-      viewChanges: [],
+      ...(storage === undefined ? {} : {
+        storage: {
+          dir: storage.dir,
+          walBytes: storage.walBytes,
+          walSegments: storage.walSegments,
+          snapshotBytes: storage.snapshotBytes,
+          snapshotIndex: storage.snapshotIndex,
+        },
+      }),
+      viewChanges: this.#viewHistory.list(),
       settings: {},
+    };
+  }
+
+  /** Every other configured replica: links, silence and acknowledgement lag. */
+  #peerReports(): PeerReport[] {
+    const { outgoing, incoming } = this.connectedPeers();
+    return this.#replica.peerHealth().map((p) => ({
+      id: p.id,
+      linkUp: outgoing.includes(p.id),
+      incoming: incoming.includes(p.id),
+      lastHeardMs: p.silentTicks === null ? null : p.silentTicks * this.#tickMs,
+      ackedBehind: p.ackedBehind,
+    }));
+  }
+
+  /** What `/metrics` reads when scraped. */
+  #metricsSource(): MetricsSource {
+    const storage = this.#storage.stats === undefined ? undefined : () => this.#storage.stats!();
+    return {
+      version: LAMPORTKV_VERSION,
+      replicas: this.#config.replicas.map((r) => r.id),
+      status: () => this.#replica.status(),
+      ready: () => notReadyReason(this.#replica.status(), this.#config.replicas.length) === null,
+      viewChanges: () => this.#viewHistory.count,
+      connectedClients: () => this.#clientServer.connections,
+      peers: () => this.#peerReports(),
+      commands: this.#commandStats,
+      ...(storage === undefined ? {} : { storage }),
+      traffic: this.#traffic,
+      loopLag: this.#loopLag,
     };
   }
 
@@ -410,6 +460,7 @@ export class ReplicaHost {
       this.#log("peer connections are authenticated with the cluster key (cluster-key-file)");
     }
     for (const link of this.#links.values()) link.start();
+    this.#loopLag.start();
     this.#ticker = setInterval(() => this.#onTick(), this.#tickMs);
   }
 
@@ -419,6 +470,7 @@ export class ReplicaHost {
     this.#state = "stopped";
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#ticker = undefined;
+    this.#loopLag.stop();
     this.#outbox.clear();
     this.#pending.clear();
     await Promise.all([
@@ -551,6 +603,7 @@ export class ReplicaHost {
     this.#lastStanding = key;
     if (serving) {
       const s = this.#replica.status();
+      this.#viewHistory.installed(view, s.members, Date.now());
       this.#log(
         `serving in view ${view}: members ${s.members.join(",")}, delivered ${s.delivered}`,
       );
@@ -594,6 +647,7 @@ export class ReplicaHost {
           break;
         case "reject":
           // Peer input the core refused: close the connection it came on (logged there).
+          this.#commandStats.countError("peer_rejected");
           this.#peerServer.disconnect(action.peer, action.reason);
           break;
         case "diverged": {

@@ -9,6 +9,25 @@
  * @module
  */
 import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
+import type { BucketCounts } from "./buckets.ts";
+
+/** What a data directory holds and how long its writes take (monitoring). */
+export interface StorageStats {
+  /** The data directory. */
+  dir: string;
+  /** Bytes the log's segment files take on disk (segments are preallocated). */
+  walBytes: number;
+  /** Log segment files on disk. */
+  walSegments: number;
+  /** Size of the latest durable snapshot file (0 when none). */
+  snapshotBytes: number;
+  /** Delivered index the latest durable snapshot covers (0 when none). */
+  snapshotIndex: number;
+  /** Durations of the log's fdatasync calls, seconds (live counts). */
+  fsyncSeconds: BucketCounts;
+  /** Durations of the snapshots written since start, seconds (live counts). */
+  snapshotSeconds: BucketCounts;
+}
 
 /** Durable storage of one replica. */
 export interface ReplicaStorage {
@@ -28,6 +47,8 @@ export interface ReplicaStorage {
   writeSnapshot(snapshot: DurableSnapshot): void;
   /** Flushes and releases files. */
   close(): Promise<void>;
+  /** Sizes and write durations; absent when nothing is kept on disk. */
+  stats?(): StorageStats;
 }
 
 /** Storage that keeps nothing: every record is "durable" at once (no data directory). */

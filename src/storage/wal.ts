@@ -136,6 +136,8 @@ export class WriteAheadLog {
   readonly mode: FsyncMode;
   /** The size segments are preallocated to. */
   readonly segmentBytes: number;
+  /** Called with the duration in seconds of every fdatasync of a segment (metrics). */
+  onFsync: ((seconds: number) => void) | undefined;
 
   /** Segment files on disk, ascending. */
   #segments: number[];
@@ -555,14 +557,18 @@ export class WriteAheadLog {
   async #fdatasync(segment: ActiveSegment): Promise<void> {
     this.#stats.fsyncs++;
     segment.dirty = false;
+    const started = performance.now();
     await segment.file.syncData();
+    this.onFsync?.((performance.now() - started) / 1000);
   }
 
   #fdatasyncSync(segment: ActiveSegment): void {
     this.#stats.fsyncs++;
     segment.dirty = false;
+    const started = performance.now();
     try {
       segment.file.syncDataSync();
+      this.onFsync?.((performance.now() - started) / 1000);
     } catch (e) {
       throw this.#fail(e);
     }

@@ -16,7 +16,7 @@
  * @module
  */
 import puppeteer, { type Browser } from "puppeteer-core";
-import { succeeds } from "./redis_server.ts";
+import { debianProgramSkipReason } from "./redis_server.ts";
 
 /** The Chromium binary: `$LAMPORTKV_CHROMIUM` when set (no install is tried then), else Debian's. */
 export const CHROMIUM: string = Deno.env.get("LAMPORTKV_CHROMIUM") || "/usr/bin/chromium";
@@ -29,20 +29,10 @@ let skipReason: Promise<string | undefined> | undefined;
  * Chromium is installed with apt-get on the first call when running as root (cached).
  */
 export function chromiumSkipReason(): Promise<string | undefined> {
-  skipReason ??= (async () => {
-    if (await succeeds(CHROMIUM, ["--version"])) return undefined;
-    if (OVERRIDDEN) return `${CHROMIUM} (LAMPORTKV_CHROMIUM) cannot be run`;
-    const root = Deno.uid() === 0;
-    if (root && await succeeds("apt-get", ["--version"])) {
-      console.log("chromium not found; trying apt-get install -y chromium (once)...");
-      if (!await succeeds("apt-get", ["install", "-y", "-qq", "chromium"], 600_000)) {
-        await succeeds("apt-get", ["update", "-qq"], 300_000);
-        await succeeds("apt-get", ["install", "-y", "-qq", "chromium"], 600_000);
-      }
-      if (await succeeds(CHROMIUM, ["--version"])) return undefined;
-    }
-    return root ? "chromium not installable" : "chromium not installed (not root)";
-  })();
+  skipReason ??= debianProgramSkipReason(CHROMIUM, ["--version"], "chromium", {
+    overridden: OVERRIDDEN ? "LAMPORTKV_CHROMIUM" : undefined,
+    installTimeoutMs: 600_000,
+  });
   return skipReason;
 }
 

@@ -89,6 +89,33 @@ export async function succeeds(
   }
 }
 
+/**
+ * Undefined when `program versionArgs` runs; otherwise why tests that need it are skipped. A
+ * missing program is installed with `apt-get install -y <pkg>` (after an `apt-get update` if the
+ * first try fails) when running as root with apt-get available; `overridden` (the program named
+ * by an environment variable) disables the install. Callers cache the result per process.
+ */
+export async function debianProgramSkipReason(
+  program: string,
+  versionArgs: string[],
+  pkg: string,
+  options: { overridden?: string; installTimeoutMs?: number } = {},
+): Promise<string | undefined> {
+  if (await succeeds(program, versionArgs)) return undefined;
+  if (options.overridden !== undefined) return `${program} (${options.overridden}) cannot be run`;
+  const root = Deno.uid() === 0;
+  const timeout = options.installTimeoutMs ?? 300_000;
+  if (root && await succeeds("apt-get", ["--version"])) {
+    console.log(`${program} not found; trying apt-get install -y ${pkg} (once)...`);
+    if (!await succeeds("apt-get", ["install", "-y", "-qq", pkg], timeout)) {
+      await succeeds("apt-get", ["update", "-qq"], 300_000);
+      await succeeds("apt-get", ["install", "-y", "-qq", pkg], timeout);
+    }
+    if (await succeeds(program, versionArgs)) return undefined;
+  }
+  return root ? `${pkg} not installable` : `${program} not installed (not root)`;
+}
+
 let skipReason: Promise<string | undefined> | undefined;
 
 /**
@@ -97,20 +124,9 @@ let skipReason: Promise<string | undefined> | undefined;
  * running as root with apt-get available (at most once per process; the result is cached).
  */
 export function redisSkipReason(): Promise<string | undefined> {
-  skipReason ??= (async () => {
-    if (await succeeds(REDIS_SERVER, ["--version"])) return undefined;
-    if (OVERRIDDEN) return `${REDIS_SERVER} (LAMPORTKV_REDIS_SERVER) cannot be run`;
-    const root = Deno.uid() === 0;
-    if (root && await succeeds("apt-get", ["--version"])) {
-      console.log("redis-server not found; trying apt-get install -y redis-server (once)...");
-      if (!await succeeds("apt-get", ["install", "-y", "-qq", "redis-server"], 300_000)) {
-        await succeeds("apt-get", ["update", "-qq"], 300_000);
-        await succeeds("apt-get", ["install", "-y", "-qq", "redis-server"], 300_000);
-      }
-      if (await succeeds(REDIS_SERVER, ["--version"])) return undefined;
-    }
-    return root ? "redis-server not installable" : "redis-server not installed (not root)";
-  })();
+  skipReason ??= debianProgramSkipReason(REDIS_SERVER, ["--version"], "redis-server", {
+    overridden: OVERRIDDEN ? "LAMPORTKV_REDIS_SERVER" : undefined,
+  });
   return skipReason;
 }
 
