@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Log } from "../log/logger.ts";
 
 /** One route: what it answers and how. */
 export interface HttpRoute {
@@ -25,8 +26,8 @@ export interface HttpServerOptions {
   /** 0 picks a free port. */
   port: number;
   routes: readonly HttpRoute[];
-  /** Log sink for handler failures. */
-  log: (line: string) => void;
+  /** Where handler failures are logged. */
+  log: Log;
 }
 
 /** A JSON response (pretty enough to read with curl). */
@@ -114,7 +115,11 @@ export class HttpServer {
   #failure(path: string, err: unknown): Response {
     if (!this.#failedPaths.has(path)) {
       this.#failedPaths.add(path);
-      this.#options.log(`http: ${path}: ${err instanceof Error ? err.stack : String(err)}`);
+      this.#options.log.error(
+        "http.error",
+        `http: ${path}: ${err instanceof Error ? err.stack : String(err)}`,
+        { path },
+      );
     }
     return textResponse("internal error\n", 500);
   }

@@ -8,6 +8,7 @@
  */
 import { errorText, Sleep } from "./conn_writer.ts";
 import { type ByteConn, type ConnListener, listenTcp } from "./listener.ts";
+import type { Log } from "../log/logger.ts";
 
 /** Accepts connections on a listener until closed. */
 export class AcceptLoop {
@@ -26,7 +27,7 @@ export class AcceptLoop {
   constructor(
     address: { hostname: string; port: number } | ConnListener,
     serve: (conn: ByteConn) => Promise<void>,
-    log: (line: string) => void,
+    log: Log,
     label: string,
   ) {
     this.#listener = "accept" in address ? address : listenTcp(address);
@@ -62,7 +63,7 @@ export class AcceptLoop {
 
   async #run(
     serve: (conn: ByteConn) => Promise<void>,
-    log: (line: string) => void,
+    log: Log,
     label: string,
   ): Promise<void> {
     while (!this.#closed) {
@@ -71,7 +72,7 @@ export class AcceptLoop {
         conn = await this.#listener.accept();
       } catch (err) {
         if (this.#closed || err instanceof Deno.errors.BadResource) break;
-        log(`${label}: accept failed: ${errorText(err)}`);
+        log.limited("error", "accept.failed", label, `${label}: accept failed: ${errorText(err)}`);
         await this.#pause.wait(100);
         continue;
       }

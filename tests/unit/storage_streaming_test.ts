@@ -9,6 +9,8 @@ import {
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
 import { DiskStorage } from "../../src/runtime/disk_storage.ts";
 import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
+import { SILENT } from "../../src/log/logger.ts";
+import { logTo } from "../support/log_capture.ts";
 
 const join_ = (pieces: Iterable<Uint8Array>) =>
   [...pieces].map((p) => new TextDecoder().decode(p)).join("");
@@ -54,7 +56,7 @@ Deno.test("streaming snapshot: same file as the one-shot writer, read back intac
 
 Deno.test("disk storage: records appended while a snapshot is written survive the log swap", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
   const entry = (seq: number): PersistRecord => ({
     r: "entry",
     entry: { view: 3, ts: seq, origin: 1, seq, cmd: { op: { argv: ["SET", "k", "v"], time: 0 } } },
@@ -99,7 +101,7 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
     replica: 1,
     fsync: "batch" as const,
     segmentBytes: 4096,
-    log: () => {},
+    log: SILENT,
   };
   const entry = (seq: number): PersistRecord => ({
     r: "entry",
@@ -147,7 +149,7 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
 
 Deno.test("disk storage: a data directory of the single-file format is read whole", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
   const record: PersistRecord = { r: "promise", view: 9 };
   const snapshot: DurableSnapshot = {
     snapshot: { index: 5, last: null, state: { map: [], clients: [] } },
@@ -181,7 +183,7 @@ Deno.test("disk storage: a snapshot after the log failed is harmless and close s
     cluster: "c1",
     replica: 1,
     fsync: "batch" as const,
-    log: (line: string) => lines.push(line),
+    log: logTo(lines),
   };
   const snapshot: DurableSnapshot = {
     snapshot: { index: 1, last: null, state: { map: [], clients: [] } },
@@ -212,7 +214,7 @@ Deno.test("disk storage: a snapshot after the log failed is harmless and close s
 
 Deno.test("disk storage: a log record that is not ours is refused before anything is repaired", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
   try {
     await (await DiskStorage.open(options)).close();
     const segment = join(dir, "wal-0000000000000000.log");
