@@ -4,7 +4,8 @@
  * Every record has a time, a level, the replica id, an event name (dotted, e.g. `view.installed`)
  * and a human message, plus fields of its own.
  *
- * - `text`: `<ISO-8601 time> <LEVEL> replica <id> <event>: <message> key=value ...`, a value
+ * - `text`: `<ISO-8601 time> <LEVEL> replica <id> <event>: <message> key=value ...` (line breaks in
+ *   the message written as `\n`), a value
  *   quoted as JSON when it holds a space, quote, `=` or control character (or is empty), arrays
  *   of numbers or words joined by commas, an object's entries as `key.entry=value`.
  * - `json`: one JSON object per line: `time`, `level`, `id`, `event`, `msg`, then the fields.
@@ -65,11 +66,16 @@ function jsonLine(r: LogRecord): string {
 
 function textLine(r: LogRecord): string {
   let line = `${new Date(r.time).toISOString()} ${r.level.toUpperCase().padEnd(5)} ` +
-    `replica ${r.id} ${r.event}: ${r.msg}`;
+    `replica ${r.id} ${r.event}: ${oneLine(r.msg)}`;
   for (const [k, v] of Object.entries(r.fields)) {
     if (!COMMON.has(k)) line += textField(k, v);
   }
   return line;
+}
+
+/** `text` on one line: line breaks and tabs as `\n`, `\r`, `\t`. */
+function oneLine(text: string): string {
+  return text.replace(/[\n\r\t]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
 }
 
 /** ` key=value`, or for an object one ` key.sub=value` per entry (nothing for undefined). */

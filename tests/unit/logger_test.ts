@@ -55,6 +55,16 @@ Deno.test("logger: text and JSON lines carry time, level, id, event, message and
     settings: { maxclients: 10, dir: "data/1" },
     empty: "",
   });
+  // One event, one line, whatever the message holds.
+  log.error("http.error", "http: /x: Error: boom\n    at f (a.ts:1:1)");
+  const stack = records.pop()!;
+  assert.ok(
+    formatRecord(stack, "text").endsWith("http.error: http: /x: Error: boom\\n    at f (a.ts:1:1)"),
+  );
+  assert.equal(
+    JSON.parse(formatRecord(stack, "json")).msg,
+    "http: /x: Error: boom\n    at f (a.ts:1:1)",
+  );
   // Fields cannot overwrite the common keys.
   log.warn("x.y", "m", { level: "debug", id: 9, event: "other", quote: 'a "b"\nc' });
   const j2 = JSON.parse(formatRecord(records[1], "json"));
