@@ -127,23 +127,28 @@ export class DiskStorage implements ReplicaStorage {
     return this.#wal.appended;
   }
 
-  /** Appends to the log (buffered; durable after {@link sync}). */
+  /** Appends to the log (buffered; durable after {@link sync}; synced here with `always`). */
   append(record: PersistRecord): number {
-    return this.#wal.append(record);
+    const started = performance.now();
+    const n = this.#wal.append(record);
+    this.#noteSync(started);
+    return n;
   }
 
   /** Group commit: one fsync for everything appended so far (per the fsync mode). */
   sync(): Promise<number> {
     const started = performance.now();
     return this.#wal.sync().then((upTo) => {
-      const ms = performance.now() - started;
-      if (ms > SLOW_FSYNC_MS) {
-        this.#log.limited("warn", "wal.slow_fsync", "wal", `log sync took ${Math.round(ms)} ms`, {
-          ms: Math.round(ms),
-        });
-      }
+      this.#noteSync(started);
       return upTo;
     });
+  }
+
+  /** Logs a log write and sync that took more than {@link SLOW_FSYNC_MS} (rate-limited). */
+  #noteSync(started: number): void {
+    const ms = Math.round(performance.now() - started);
+    if (ms <= SLOW_FSYNC_MS) return;
+    this.#log.limited("warn", "wal.slow_fsync", "wal", `log sync took ${ms} ms`, { ms });
   }
 
   /**
