@@ -2,7 +2,7 @@
  * Structured logs of real replica processes (`--log-format json`): every line a replica writes
  * parses as a JSON object with time, level, id, event and msg; the events an operator needs
  * appear (start with its settings, view installed with members and cause, snapshot written, log
- * truncated, auth failure, peer down and the new view after a kill -9); no password is ever
+ * truncated, auth failure, a client limit hit, peer down and the new view after a kill -9); no password is ever
  * written; and a flood of bad peer connections costs a bounded number of lines, the rest counted
  * by a `log.suppressed` summary.
  */
@@ -20,6 +20,7 @@ import { LOG_BURST } from "../../src/limits.ts";
 
 const PASSWORD = "s3cret-logs-pw";
 const WRONG_PASSWORD = "wrong-logs-pw";
+const MAX_CLIENTS = 8;
 
 /** A parsed JSON log line. */
 interface Event {
@@ -114,7 +115,7 @@ Deno.test({
     withCluster({
       replicas: 3,
       extraArgs: ["--log-format", "json", "--snapshot-every", "20"],
-      settings: [`requirepass ${PASSWORD}`],
+      settings: [`requirepass ${PASSWORD}`, `maxclients ${MAX_CLIENTS}`],
       auth: [PASSWORD],
     }, async (cluster) => {
       // Start: the settings in force, the password hidden; then ready and the first view.
@@ -150,6 +151,22 @@ Deno.test({
       assert.equal(denied.level, "warn");
       assert.equal(denied.user, "default");
       assert.match(denied.remote as string, /^127\.0\.0\.1:\d+$/);
+
+      // A client beyond maxclients is refused, and that is logged with the limit's name.
+      const held: RespTestClient[] = [];
+      try {
+        for (let i = 0; i < MAX_CLIENTS; i++) {
+          const c = await RespTestClient.connect(cluster.clientPort(2));
+          assert.equal(await c.call(["AUTH", PASSWORD]), "OK");
+          held.push(c);
+        }
+        const extra = await respCall(cluster.clientPort(2), ["PING"]);
+        assert.ok(extra instanceof RespError && /max number of clients/.test(extra.message));
+      } finally {
+        await Promise.all(held.map((c) => c.close()));
+      }
+      const limit = await waitEvent(cluster, 2, "client.limit", (e) => e.limit === "maxclients");
+      assert.equal(limit.level, "warn");
 
       // A restarted replica appends to a new log segment: its next snapshot truncates the log.
       await cluster.kill(1, "SIGKILL");
