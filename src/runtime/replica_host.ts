@@ -558,7 +558,7 @@ export class ReplicaHost {
         { view, members, delivered, cause: cause.text, joined: cause.joined, left: cause.left },
       );
     } else if (wasServing) {
-      this.#log.warn("view.lost", `not serving (${state}): view change, or no majority in reach`, {
+      this.#log.info("view.lost", `not serving (${state}): view change, or no majority in reach`, {
         state,
       });
     }
