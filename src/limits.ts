@@ -115,10 +115,19 @@ export const HTTP_BODY_DEADLINE_MS = 10_000;
 /** The largest WAL or snapshot record payload; a larger length field is damage. */
 export const MAX_RECORD_BYTES: number = 256 * MiB;
 
-// ---- log lines about limits ----
+// ---- log lines ----
 
-/** At most one log line per source (address) and limit within this many ms. */
-export const LIMIT_LOG_INTERVAL_MS = 10_000;
+/**
+ * Repeated log events from one source (a remote host, a peer): the first {@link LOG_BURST} are
+ * written, then at most one per this many ms (`src/log/rate_limit.ts`).
+ */
+export const LIMIT_LOG_INTERVAL_MS = 5_000;
+/** Log events of one kind from one source written before the rate limit applies. */
+export const LOG_BURST = 5;
+/** Sources the log rate limit remembers; the least recently seen are forgotten first. */
+export const LOG_MAX_SOURCES = 1024;
+/** A write-ahead log sync slower than this many ms is logged (`wal.slow_fsync`, warn). */
+export const SLOW_FSYNC_MS = 100;
 
 // ---- how they relate ----
 

@@ -22,7 +22,9 @@ Options (passed to every replica; see deno task node --help):
   --fsync <always|batch|never>   when log writes reach the disk (default batch)
   --failure-timeout <ms>         suspect a silent peer after this long (default 1000)
   --snapshot-every <n>           snapshot and truncate the log every n deliveries
-  -v, --verbose                  log every delivered operation
+  --log-format text|json         log lines as text (default) or JSON objects
+  --log-level <level>            error, warn, info (default) or debug
+  -v, --verbose                  log every delivered operation (--log-level debug)
   -h, --help                     show this help and exit`;
 
 /** Permissions of the children: the same as the `node` task in deno.json. */
@@ -45,7 +47,13 @@ export function nodeCommandArgs(id: number, configPath: string, options: string[
 }
 
 /** Node options the cluster passes through to every replica. */
-const PASSED_OPTIONS = ["fsync", "failure-timeout", "snapshot-every"] as const;
+const PASSED_OPTIONS = [
+  "fsync",
+  "failure-timeout",
+  "snapshot-every",
+  "log-format",
+  "log-level",
+] as const;
 
 /**
  * Calls `onLine` for each line of `stream` (without its line end) until the stream ends or breaks;
@@ -180,6 +188,8 @@ export async function main(args: string[]): Promise<number> {
       fsync: { type: "string" },
       "failure-timeout": { type: "string" },
       "snapshot-every": { type: "string" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
     }, Error);
   } catch (err) {
     console.error(`error: ${(err as Error).message}\n\n${CLUSTER_USAGE}`);

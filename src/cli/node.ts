@@ -20,7 +20,12 @@ import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replic
 import { loadTlsMaterial } from "../config/tls_files.ts";
 import { TlsContext } from "../net/tls.ts";
 import { AclFileError, aclSetup } from "../runtime/acl_setup.ts";
+import { Logger } from "../log/logger.ts";
+import { READY_EVENT } from "../log/format.ts";
+import { LIMIT_LOG_INTERVAL_MS } from "../limits.ts";
+import { LAMPORTKV_VERSION } from "../version.ts";
 import {
+  describeSettings,
   resolveSettings,
   SETTING_NAMES,
   SettingError,
@@ -51,7 +56,12 @@ Options:
                              100..60000). Use the same value on every replica.
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
                              when something (a proxy, a NAT) forwards the config's address here
-  -v, --verbose              log every delivered operation and client connection
+  --log-format text|json     log lines as text (default) or one JSON object per line; each
+                             has the time (ISO-8601), level, replica id, event and message
+  --log-level <level>        error, warn, info (default) or debug: the least severe events
+                             written (errors go to stderr, the rest to stdout)
+  -v, --verbose              --log-level debug: also log every delivered operation (its
+                             command name) and client connection
   --clock-offset-ms <ms>     for tests: add this to the wall clock stamped on operations (a host
                              whose clock is off; expiry stays consistent, see README)
   --<setting> <value>        a setting, overriding the config file's setting line:
@@ -64,7 +74,8 @@ Options:
                                the config file relative to it), tls-auth-clients yes|no|optional,
                                tls-replication yes|no, and the security settings
                                requirepass <password> and aclfile <path> (an ACL file in
-                               Redis's syntax)
+                               Redis's syntax); log-format and log-level (as above) may be
+                               setting lines too
   --cluster-key-file <path>  the cluster key (make one with "deno task keygen <path>"): peers
                              then prove to each other that they hold it, and every peer frame
                              carries a MAC. All replicas need the same key, or none. On a
@@ -224,10 +235,28 @@ export async function main(args: string[]): Promise<number> {
   let storage: DiskStorage | undefined;
   let tls: TlsContext | undefined;
   let tlsSettings: Settings | undefined;
+  let log: Logger;
   try {
     const config = await loadConfig(configPath);
     findReplica(config, id);
     const settings = resolveNodeSettings(config.settings ?? [], parsed.settings);
+    log = new Logger({
+      id,
+      level: verbose ? "debug" : settings.logLevel,
+      format: settings.logFormat,
+    });
+    log.addSecret(settings.requirepass);
+    const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
+    log.info("node.start", `starting lamportkv ${LAMPORTKV_VERSION} replica ${id}`, {
+      version: LAMPORTKV_VERSION,
+      config: configPath,
+      dataDir: dir,
+      fsync,
+      failureTimeoutMs,
+      snapshotEvery: parsed.snapshotEvery,
+      checkpointEvery: parsed.checkpointEvery,
+      settings: describeSettings(settings),
+    });
     let clusterKey: Uint8Array | undefined;
     if (settings.clusterKeyFile !== undefined) {
       const { path, where } = settings.clusterKeyFile;
@@ -242,18 +271,12 @@ export async function main(args: string[]): Promise<number> {
     tls = material === undefined ? undefined : new TlsContext(material);
     tlsSettings = settings;
     const acl = await aclSetup(settings);
-    const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
-    storage = await DiskStorage.open({
-      dir,
-      cluster: clusterId(config),
-      replica: id,
-      fsync,
-      log: (line) => console.log(`replica ${id}: ${line}`),
-    });
+    storage = await DiskStorage.open({ dir, cluster: clusterId(config), replica: id, fsync, log });
     host = new ReplicaHost({
       config,
       id,
       verbose,
+      log,
       storage,
       onFatal: () => failed(),
       failureTimeoutMs,
@@ -275,8 +298,9 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof CorruptionError) {
-      console.error(
-        `replica ${id}: cannot start: ${err.message}\n` +
+      log!.error(
+        "node.cannot_start",
+        `cannot start: ${err.message}. ` +
           `The data directory is damaged before its last record; refusing to guess. Restore it ` +
           `from a backup, or move it away to let this replica rejoin empty (the others hold the ` +
           `data as long as a majority of them is intact).`,
@@ -291,7 +315,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ListenError) {
       const hint = err.inUse ? " (is another replica or program using that port?)" : "";
-      console.error(`replica ${id}: error: ${err.message}${hint}`);
+      log.error("node.cannot_listen", `error: ${err.message}${hint}`, { address: err.address });
       return 1;
     }
     throw err;
@@ -299,11 +323,18 @@ export async function main(args: string[]): Promise<number> {
   const c = host.clientAddr;
   const p = host.peerAddr;
   const h = host.httpAddr;
-  console.log(
-    `replica ${id} ready: clients ${c.hostname}:${c.port}, peers ${p.hostname}:${p.port}` +
-      (h === undefined ? "" : `, http http://${h.hostname}:${h.port}/`),
+  const clients = `${c.hostname}:${c.port}`;
+  const peers = `${p.hostname}:${p.port}`;
+  const http = h === undefined ? undefined : `http://${h.hostname}:${h.port}/`;
+  log.info(
+    READY_EVENT,
+    `ready: clients ${clients}, peers ${peers}` + (http === undefined ? "" : `, http ${http}`),
+    { clients, peers, http },
   );
-  if (tls !== undefined && tlsSettings !== undefined) reloadOnHangup(id, tls, tlsSettings);
+  if (tls !== undefined && tlsSettings !== undefined) reloadOnHangup(log, tls, tlsSettings);
+  // Counts of rate-limited events are written once a flood has stopped, not only at its next one.
+  const flusher = setInterval(() => log.flushSuppressed(), LIMIT_LOG_INTERVAL_MS);
+  Deno.unrefTimer(flusher);
 
   const stopped = new Promise<number>((resolve) => {
     let stopping: Deno.Signal | undefined;
@@ -311,14 +342,14 @@ export async function main(args: string[]): Promise<number> {
       // Ctrl-C under `deno task cluster` brings SIGINT from the terminal and SIGTERM from the
       // supervisor: a different second signal is ignored, the same one twice forces an exit.
       if (stopping === signal) {
-        console.error(`replica ${id}: ${signal} again, exiting now`);
+        log.error("node.exit", `${signal} again, exiting now`, { signal });
         Deno.exit(1);
       }
       if (stopping !== undefined) return;
       stopping = signal;
-      console.log(`replica ${id}: ${signal}, stopping`);
+      log.info("node.stopping", `${signal}, stopping`, { signal });
       host.stop().then(() => resolve(0), (err) => {
-        console.error(`replica ${id}: error while stopping: ${err}`);
+        log.error("node.stop_failed", `error while stopping: ${err}`);
         resolve(1);
       });
     };
@@ -334,7 +365,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /** On SIGHUP, reads the TLS files again; new connections use them (a bad one is only logged). */
-function reloadOnHangup(id: number, tls: TlsContext, settings: Settings): void {
+function reloadOnHangup(log: Logger, tls: TlsContext, settings: Settings): void {
   let reloading = false;
   const reload = async () => {
     if (reloading) return;
@@ -342,10 +373,11 @@ function reloadOnHangup(id: number, tls: TlsContext, settings: Settings): void {
     try {
       const material = await loadTlsMaterial(settings);
       if (material !== undefined) tls.update(material);
-      console.log(`replica ${id}: SIGHUP: TLS certificate files reloaded for new connections`);
+      log.info("tls.reloaded", "SIGHUP: TLS certificate files reloaded for new connections");
     } catch (err) {
-      console.error(
-        `replica ${id}: SIGHUP: keeping the TLS certificates in use: ${(err as Error).message}`,
+      log.error(
+        "tls.reload_failed",
+        `SIGHUP: keeping the TLS certificates in use: ${(err as Error).message}`,
       );
     } finally {
       reloading = false;

@@ -25,6 +25,8 @@
  * | `tls-replication`            | `yes` or `no`                     | no                 |
  * | `requirepass`                | the `default` user's password     | none (nopass)      |
  * | `aclfile`                    | ACL file path (config-relative)   | none               |
+ * | `log-format`                 | `text` or `json`                  | text               |
+ * | `log-level`                  | `error`, `warn`, `info`, `debug`  | info               |
  *
  * `cluster-key-file`: a relative path on a config file line is relative to the config file's
  * directory, as a flag relative to the working directory. The file is read and checked when the
@@ -58,6 +60,7 @@ import {
   MIN_PROTO_MAX_BULK_LEN,
   REQUEST_SLACK_BYTES,
 } from "../limits.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/format.ts";
 
 /** `client-output-buffer-limit` of the normal class; 0 disables a limit. */
 export interface OutputBufferLimit {
@@ -106,6 +109,10 @@ export interface Settings {
   requirepass: string;
   /** The ACL file (absent: none). */
   aclfile?: SettingFile;
+  /** The log's line format (`src/log/`). */
+  logFormat: LogFormat;
+  /** The least severe log level written. */
+  logLevel: LogLevel;
 }
 
 /** The defaults (see `src/limits.ts`). */
@@ -121,6 +128,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   clusterKeyFile: undefined,
   tlsReplication: false,
   requirepass: "",
+  logFormat: "text",
+  logLevel: "info",
 });
 
 /** A value that is not valid for its setting; the message says what is expected. */
@@ -213,6 +222,15 @@ function file(text: string, line: SettingLine | undefined): SettingFile {
   return { path, where: line?.where ?? "" };
 }
 
+/** One of `words` (case-insensitive). */
+function oneOf<T extends string>(words: readonly T[]): (text: string) => T {
+  return (text) => {
+    const t = text.toLowerCase() as T;
+    if (!words.includes(t)) throw new SettingError(`expected ${words.join(", ")}, got "${text}"`);
+    return t;
+  };
+}
+
 function nonEmpty(what: string): (text: string) => string {
   return (text) => {
     if (text === "") throw new SettingError(`expected ${what}`);
@@ -250,7 +268,28 @@ const PARSERS: Record<
   "tls-replication": { key: "tlsReplication", parse: yesNo },
   requirepass: { key: "requirepass", parse: nonEmpty("a password") },
   aclfile: { key: "aclfile", parse: file },
+  "log-format": { key: "logFormat", parse: oneOf(LOG_FORMATS) },
+  "log-level": { key: "logLevel", parse: oneOf(LOG_LEVELS) },
 };
+
+/**
+ * The settings in force by their names, as text (`describeSettings`, for the start log event):
+ * files by their path, the output buffer limit in Redis's syntax; settings not given are left
+ * out, and `requirepass` is listed under its name so that the logger hides its value.
+ */
+export function describeSettings(settings: Settings): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [name, { key }] of Object.entries(PARSERS)) {
+    const v = settings[key];
+    if (v === undefined || v === "") continue;
+    if (typeof v === "object") {
+      out[name] = "path" in v ? v.path : `normal ${v.hard} ${v.soft} ${v.softSeconds}`;
+    } else {
+      out[name] = v;
+    }
+  }
+  return out;
+}
 
 /** The setting names, as written in the config file and as `--<name>` flags. */
 export const SETTING_NAMES: readonly string[] = Object.keys(PARSERS);

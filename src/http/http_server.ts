@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Log } from "../log/logger.ts";
 
 import { HttpLimits } from "./request_limits.ts";
 
@@ -28,8 +29,8 @@ export interface HttpServerOptions {
   /** 0 picks a free port. */
   port: number;
   routes: readonly HttpRoute[];
-  /** Log sink for handler failures. */
-  log: (line: string) => void;
+  /** Where handler failures are logged. */
+  log: Log;
   /** The port's bounds (default: those of `src/limits.ts`); routes that read bodies share it. */
   limits?: HttpLimits;
 }
@@ -135,7 +136,11 @@ export class HttpServer {
   #failure(path: string, err: unknown): Response {
     if (!this.#failedPaths.has(path)) {
       this.#failedPaths.add(path);
-      this.#options.log(`http: ${path}: ${err instanceof Error ? err.stack : String(err)}`);
+      this.#options.log.error(
+        "http.error",
+        `http: ${path}: ${err instanceof Error ? err.stack : String(err)}`,
+        { path },
+      );
     }
     return textResponse("internal error\n", 500);
   }

@@ -9,6 +9,7 @@
 import { errorText, Sleep } from "./conn_writer.ts";
 import { type ByteConn, type ConnListener, listenTcp } from "./listener.ts";
 import { type ByteTraffic, countedConn } from "./traffic.ts";
+import type { Log } from "../log/logger.ts";
 
 /** Accepts connections on a listener until closed. */
 export class AcceptLoop {
@@ -28,7 +29,7 @@ export class AcceptLoop {
   constructor(
     address: { hostname: string; port: number } | ConnListener,
     serve: (conn: ByteConn) => Promise<void>,
-    log: (line: string) => void,
+    log: Log,
     label: string,
     traffic?: ByteTraffic,
   ) {
@@ -65,7 +66,7 @@ export class AcceptLoop {
 
   async #run(
     serve: (conn: ByteConn) => Promise<void>,
-    log: (line: string) => void,
+    log: Log,
     label: string,
   ): Promise<void> {
     while (!this.#closed) {
@@ -74,7 +75,7 @@ export class AcceptLoop {
         conn = await this.#listener.accept();
       } catch (err) {
         if (this.#closed || err instanceof Deno.errors.BadResource) break;
-        log(`${label}: accept failed: ${errorText(err)}`);
+        log.limited("error", "accept.failed", label, `${label}: accept failed: ${errorText(err)}`);
         await this.#pause.wait(100);
         continue;
       }

@@ -18,7 +18,7 @@
  * flight, nothing received) for `idleTimeoutMs`, or when a request that started arriving is not
  * complete within `requestTimeoutMs`; and when all connections together buffer more than
  * `maxMemoryClients` bytes, the biggest ones are closed until they fit. Each closure by a limit is
- * logged, at most once per source and interval.
+ * logged as `client.limit` (warn), rate-limited per source host and limit (`Log.limited`).
  *
  * @module
  */
@@ -39,7 +39,7 @@ import {
   RespRequestParser,
 } from "./resp.ts";
 import { ConnWriter, errorText } from "./conn_writer.ts";
-import { LimitLog, sourceOf } from "./limit_log.ts";
+import type { Log } from "../log/logger.ts";
 import {
   CLIENT_MAX_IN_FLIGHT,
   CLIENT_PAUSE_READ_UNWRITTEN_BYTES,
@@ -86,8 +86,8 @@ export interface ClientServerOptions {
   hostname: string;
   port: number;
   handler: ClientHandler;
-  /** One log line per event that matters (accept failures); per-connection lines only if verbose. */
-  log: (line: string) => void;
+  /** Events that matter (limits hit, failed logins, accept failures); connections if verbose. */
+  log: Log;
   /** Log every connection opened, closed or refused for a protocol error. */
   verbose?: boolean;
   /** RESP parser limits (default {@link DEFAULT_RESP_LIMITS}). */
@@ -172,7 +172,7 @@ class ClientConn {
     this.conn = conn;
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
-    this.source = sourceOf(addr);
+    this.source = addr.hostname;
     this.writer = new ConnWriter(conn, onWriteError);
     this.parser = new RespRequestParser(limits);
   }
@@ -225,7 +225,6 @@ export class ClientServer {
   readonly #maxMemory: number;
   /** Bytes buffered by all connections, as of the last count plus growth since (never less). */
   #memory = 0;
-  readonly #limitLog: LimitLog;
   #limitsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
@@ -242,7 +241,6 @@ export class ClientServer {
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#requestMs = options.requestTimeoutMs ?? DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS * 1000;
     this.#maxMemory = options.maxMemoryClients ?? DEFAULT_MAXMEMORY_CLIENTS;
-    this.#limitLog = new LimitLog(options.log);
     const handler = options.handler;
     const now = handler.now ? () => handler.now!() : () => Date.now();
     const open = handler.acl === undefined ? openAcl() : undefined;
@@ -264,7 +262,18 @@ export class ClientServer {
         expires: handler.expires?.() ?? 0,
       }),
       acl: () => open ?? handler.acl!(),
-      noteDenied: (kind) => this.#stats.denied[kind]++,
+      noteDenied: (kind, login) => {
+        this.#stats.denied[kind]++;
+        if (login === undefined) return;
+        const { remote, user } = login;
+        this.#opts.log.limited(
+          "warn",
+          "client.auth_failed",
+          remote.replace(/:\d+$/, ""),
+          `client ${remote}: authentication failed for user ${JSON.stringify(user)}`,
+          { remote, user },
+        );
+      },
       config: () =>
         handler.config?.() ?? {
           databases: "1",
@@ -510,7 +519,7 @@ export class ClientServer {
   }
 
   #verbose(line: string): void {
-    if (this.#opts.verbose) this.#opts.log(line);
+    if (this.#opts.verbose) this.#opts.log.debug("client.connection", line);
   }
 
   async #serve(conn: ByteConn): Promise<void> {
@@ -519,10 +528,12 @@ export class ClientServer {
       this.#closeConn(c);
     });
     if (this.#conns.size >= this.#maxClients) {
-      this.#limitLog.note(
+      this.#opts.log.limited(
+        "warn",
+        "client.limit",
         c.source,
-        "maxclients",
         `client ${c.remote}: refused, ${this.#maxClients} clients connected (maxclients)`,
+        { limit: "maxclients", remote: c.remote },
       );
       c.writer.write(encodeError("ERR max number of clients reached"));
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -625,7 +636,13 @@ export class ClientServer {
   /** Closes `c` because it broke a limit; logged at most once per source and interval. */
   #closeForLimit(c: ClientConn, limit: string, why: string): void {
     if (c.closed) return;
-    this.#limitLog.note(c.source, limit, `client ${c.remote}: ${why}; closing the connection`);
+    this.#opts.log.limited(
+      "warn",
+      "client.limit",
+      c.source,
+      `client ${c.remote}: ${why}; closing the connection`,
+      { limit, remote: c.remote },
+    );
     this.#closeConn(c);
   }
 

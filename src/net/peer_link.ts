@@ -30,7 +30,7 @@ import { type ByteTraffic, countedConn } from "./traffic.ts";
 /** Connect plus TLS handshake of a link must complete within this many ms. */
 const TLS_CONNECT_TIMEOUT_MS = 10_000;
 import { AuthError, type FrameSealer, InitiatorHandshake, MAC_BYTES } from "./peer_auth.ts";
-import { LimitLog } from "./limit_log.ts";
+import type { Log } from "../log/logger.ts";
 
 /**
  * Encodes `msgs` as one payload, or as several consecutive ones (halving the batch) when one would
@@ -79,8 +79,11 @@ export interface PeerLinkOptions {
    * core's `link-up` and passes the resulting messages to {@link PeerLink.send} before returning.
    */
   onUp: () => void;
-  /** One log line per event that matters (connected, lost, unreachable, overflow). */
-  log: (line: string) => void;
+  /**
+   * One event per change that matters: `peer.up`, `peer.down` (lost, overflow),
+   * `peer.unreachable`, `peer.auth_failed` (rate-limited).
+   */
+  log: Log;
   /** First reconnect delay (default 50 ms); doubles per failure up to `maxBackoffMs` (1 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -97,8 +100,6 @@ export interface PeerLinkOptions {
   clusterKey?: Uint8Array;
   /** With a key: the peer must answer the hello with its challenge within this (default 5 s). */
   handshakeTimeoutMs?: number;
-  /** With a key: authentication failures are logged once per this many ms (default 10 s). */
-  limitLogIntervalMs?: number;
   /**
    * Connect over TLS with what this returns (called for every connection, so that reloaded
    * certificates are used by the next one). Default: plain TCP.
@@ -143,7 +144,6 @@ export class PeerLink {
    */
   #quiet = false;
   readonly #stableMs: number;
-  readonly #authLog: LimitLog;
 
   /** Creates the link; nothing happens until {@link PeerLink.start}. */
   constructor(options: PeerLinkOptions) {
@@ -154,7 +154,6 @@ export class PeerLink {
     this.#maxQueued = options.maxQueuedBytes ?? MAX_LINK_QUEUED_BYTES;
     this.#random = options.random ?? Math.random;
     this.#stableMs = options.stableMs ?? 1000;
-    this.#authLog = new LimitLog(options.log, options.limitLogIntervalMs);
   }
 
   /** Connection attempts made so far (successful or not). */
@@ -235,7 +234,10 @@ export class PeerLink {
       // already closed
     }
     if (reason !== undefined && !this.#closed && (!this.#quiet || always)) {
-      this.#opts.log(`lost link to peer ${this.peer}: ${reason}`);
+      this.#opts.log.info("peer.down", `lost link to peer ${this.peer}: ${reason}`, {
+        peer: this.peer,
+        reason,
+      });
     }
     this.#quiet = true;
   }
@@ -259,8 +261,10 @@ export class PeerLink {
       } catch (err) {
         if (this.#closed) break;
         if (!this.#quiet) {
-          this.#opts.log(
+          this.#opts.log.warn(
+            "peer.unreachable",
             `cannot reach peer ${this.peer} at ${hostname}:${port}: ${errorText(err)}; retrying`,
+            { peer: this.peer, address: `${hostname}:${port}` },
           );
           this.#quiet = true;
         }
@@ -368,14 +372,19 @@ export class PeerLink {
       const how = key === undefined ? "" : " (authenticated)";
       const connected =
         `connected to peer ${this.peer} at ${this.#opts.hostname}:${this.#opts.port}${how}`;
+      const up = () =>
+        this.#opts.log.info("peer.up", connected, {
+          peer: this.peer,
+          address: `${this.#opts.hostname}:${this.#opts.port}`,
+        });
       if (!this.#quiet) {
-        this.#opts.log(connected);
+        up();
       } else {
         stableTimer = setTimeout(() => {
           stableTimer = undefined;
           if (session.down) return;
           this.#quiet = false;
-          this.#opts.log(connected);
+          up();
         }, this.#stableMs);
       }
       this.#opts.onUp();
@@ -404,11 +413,13 @@ export class PeerLink {
         this.#drop(session, refusal.reason);
       } else {
         if (!session.down && !this.#closed) {
-          this.#authLog.note(
+          this.#opts.log.limited(
+            "warn",
+            "peer.auth_failed",
             `${this.#opts.hostname}:${this.#opts.port}`,
-            `auth ${refusal.kind}`,
             `cannot authenticate with peer ${this.peer} at ${this.#opts.hostname}:` +
               `${this.#opts.port}, closing the connection: ${refusal.reason}`,
+            { peer: this.peer, failure: refusal.kind },
           );
         }
         this.#drop(session, undefined);

@@ -11,14 +11,14 @@
  * id it claimed (`src/net/peer_auth.ts`), and every later frame must pass its MAC. Until then the
  * pre-hello limits below still apply, and an older connection of that peer is left alone. A
  * keyed replica refuses an unkeyed hello and an unkeyed one refuses a keyed hello, each with a log
- * line saying so. Refusals for a wrong or missing key are logged at most once per source and
- * claimed id per interval.
+ * line saying so. Refusals for a wrong or missing key are logged rate-limited per source host
+ * (`Log.limited`).
  *
  * Limits (`src/limits.ts`): before its hello a connection may send one frame of at most
  * `PEER_HELLO_MAX_FRAME_BYTES` (larger is refused as soon as its length arrives), must complete
  * the hello within `helloTimeoutMs`, and at most `MAX_UNAUTHENTICATED_PEERS` such connections are
  * held (a new one closes the oldest). Afterwards frames may be up to `maxFrameBytes`; the decoder
- * holds at most one frame. Closures by a limit are logged at most once per source and interval.
+ * holds at most one frame. Closures by a limit are logged rate-limited per source host.
  *
  * @module
  */
@@ -32,7 +32,7 @@ import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.t
 import { encodeFrame } from "./frame.ts";
 import { AuthError, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
 import { ConnWriter, errorText } from "./conn_writer.ts";
-import { LimitLog, sourceOf } from "./limit_log.ts";
+import type { Log } from "../log/logger.ts";
 import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   MAX_FRAME_BYTES,
@@ -55,15 +55,13 @@ export interface PeerServerOptions {
   /** Called once per received frame with its messages, synchronously from the read loop. */
   onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
   /** One log line per event that matters (connected, lost, replaced, bad hello, malformed). */
-  log: (line: string) => void;
+  log: Log;
   /** A connection that has not sent a valid hello within this time is closed (default 5 s). */
   helloTimeoutMs?: number;
   /** Largest frame payload accepted after the hello (default 64 MiB). */
   maxFrameBytes?: number;
   /** Most connections without an accepted hello held at once (default 16). */
   maxUnauthenticated?: number;
-  /** Refusals of one kind are logged once per source within this many ms (default 10 s). */
-  limitLogIntervalMs?: number;
   /** The cluster key: peers must authenticate (default: none, as without a key file). */
   clusterKey?: Uint8Array;
   /** Accept only TLS connections (`tls-replication`): then bind with {@link PeerServer.open}. */
@@ -99,13 +97,11 @@ export class PeerServer {
   readonly #current = new Map<ReplicaId, Incoming>();
   /** Connections whose hello was not accepted yet, oldest first. */
   readonly #unauthenticated = new Set<Incoming>();
-  readonly #limitLog: LimitLog;
 
   /** Creates the server; nothing listens until {@link PeerServer.listen}. */
   constructor(options: PeerServerOptions) {
     this.#opts = options;
     this.#peers = new Set(options.replicas.filter((id) => id !== options.self));
-    this.#limitLog = new LimitLog(options.log, options.limitLogIntervalMs);
   }
 
   /**
@@ -169,10 +165,12 @@ export class PeerServer {
   disconnect(peer: ReplicaId, reason: string): void {
     const c = this.#current.get(peer);
     if (c === undefined) return;
-    this.#limitLog.note(
+    this.#opts.log.limited(
+      "warn",
+      "peer.refused",
       c.source,
-      "refused",
       `${this.#who(c)}: refused its message, closing the connection: ${reason}`,
+      { peer, reason },
     );
     this.#closeConn(c);
   }
@@ -211,10 +209,12 @@ export class PeerServer {
     const who = claimed === undefined || c.from !== undefined
       ? this.#who(c)
       : `${this.#who(c)} claiming replica ${claimed}`;
-    this.#limitLog.note(
+    this.#opts.log.limited(
+      "warn",
+      "peer.auth_failed",
       c.source,
-      `auth ${claimed ?? "-"} ${err.failure}`,
       `${who}: authentication failed, closing it: ${err.message}`,
+      { claimed, failure: err.failure },
     );
   }
 
@@ -234,11 +234,16 @@ export class PeerServer {
     const how = c.opener === undefined ? "" : " (authenticated)";
     if (old !== undefined) {
       this.#closeConn(old);
-      this.#opts.log(
+      this.#opts.log.info(
+        "peer.incoming",
         `peer ${from} reconnected from ${c.remote}${how}, replacing its older connection`,
+        { peer: from, remote: c.remote },
       );
     } else {
-      this.#opts.log(`peer ${from} connected from ${c.remote}${how}`);
+      this.#opts.log.info("peer.incoming", `peer ${from} connected from ${c.remote}${how}`, {
+        peer: from,
+        remote: c.remote,
+      });
     }
   }
 
@@ -252,7 +257,7 @@ export class PeerServer {
     const c: Incoming = {
       conn,
       remote: `${addr.hostname}:${addr.port}`,
-      source: sourceOf(addr),
+      source: addr.hostname,
       from: undefined,
       closed: false,
     };
@@ -261,9 +266,10 @@ export class PeerServer {
     if (this.#unauthenticated.size >= maxUnauthenticated) {
       const oldest: Incoming = this.#unauthenticated.values().next().value!;
       this.#unauthenticated.delete(oldest);
-      this.#limitLog.note(
+      this.#opts.log.limited(
+        "warn",
+        "peer.unauthenticated",
         oldest.source,
-        "unauthenticated",
         `${this.#who(oldest)}: more than ${maxUnauthenticated} connections without a hello, ` +
           `closing the oldest`,
       );
@@ -278,9 +284,10 @@ export class PeerServer {
     const helloMs = this.#opts.helloTimeoutMs ?? DEFAULT_PEER_HELLO_TIMEOUT_SECONDS * 1000;
     const helloTimer = setTimeout(() => {
       if (c.from !== undefined || c.closed) return;
-      this.#limitLog.note(
+      this.#opts.log.limited(
+        "warn",
+        "peer.hello_timeout",
         c.source,
-        "hello-timeout",
         c.handshake === undefined
           ? `${this.#who(c)}: no hello within ${helloMs} ms, closing it`
           : `${this.#who(c)} claiming replica ${c.claimed}: handshake not completed within ` +
@@ -297,7 +304,13 @@ export class PeerServer {
           n = await conn.read(buf);
         } catch (err) {
           if (!c.closed && c.from !== undefined && this.#current.get(c.from) === c) {
-            this.#opts.log(`${this.#who(c)}: read failed: ${errorText(err)}`);
+            this.#opts.log.warn(
+              "peer.read_failed",
+              `${this.#who(c)}: read failed: ${errorText(err)}`,
+              {
+                peer: c.from,
+              },
+            );
           }
           break;
         }
@@ -319,9 +332,10 @@ export class PeerServer {
             }
             frame = decodePeerFrame(payload);
           } catch (err) {
-            this.#limitLog.note(
+            this.#opts.log.limited(
+              "warn",
+              "peer.malformed",
               c.source,
-              "malformed",
               `${this.#who(c)}: malformed frame, closing the connection: ${errorText(err)}`,
             );
             break reading;
@@ -342,9 +356,10 @@ export class PeerServer {
             }
             const refusal = this.#checkHello(frame);
             if (refusal !== undefined || frame.kind !== "hello") {
-              this.#limitLog.note(
+              this.#opts.log.limited(
+                "warn",
+                "peer.bad_hello",
                 c.source,
-                "bad-hello",
                 `${this.#who(c)}: bad hello, closing it: ${refusal}`,
               );
               break reading;
@@ -371,7 +386,12 @@ export class PeerServer {
           }
           if (frame.kind !== "msgs") {
             const what = frame.kind === "hello" ? "second hello" : `"${frame.kind}" frame`;
-            this.#opts.log(`${this.#who(c)}: unexpected ${what}, closing the connection`);
+            this.#opts.log.limited(
+              "warn",
+              "peer.unexpected",
+              c.source,
+              `${this.#who(c)}: unexpected ${what}, closing the connection`,
+            );
             break reading;
           }
           if (this.#current.get(c.from) !== c) break reading; // replaced meanwhile
@@ -385,7 +405,12 @@ export class PeerServer {
       this.#unauthenticated.delete(c);
       if (c.from !== undefined && this.#current.get(c.from) === c) {
         this.#current.delete(c.from);
-        if (!this.#acceptor?.closed) this.#opts.log(`peer ${c.from} disconnected (${c.remote})`);
+        if (!this.#acceptor?.closed) {
+          this.#opts.log.info("peer.disconnected", `peer ${c.from} disconnected (${c.remote})`, {
+            peer: c.from,
+            remote: c.remote,
+          });
+        }
       }
     }
   }

@@ -61,8 +61,11 @@ export interface SessionHost {
   config(): Record<string, string>;
   /** The users and their persistence. */
   acl(): AclHost;
-  /** Counts a refused login (`auth`), command (`cmd`) or key (`key`) for INFO. */
-  noteDenied(kind: "auth" | "cmd" | "key"): void;
+  /**
+   * Counts a refused login (`auth`), command (`cmd`) or key (`key`) for INFO; a refused login is
+   * also logged with the client's address and the user name (never the password).
+   */
+  noteDenied(kind: "auth" | "cmd" | "key", login?: { remote: string; user: string }): void;
 }
 
 /** The user table as sessions see it, and this replica's aclfile. */
@@ -702,7 +705,7 @@ export class Session {
       respond(ok());
       return;
     }
-    this.#host.noteDenied("auth");
+    this.#host.noteDenied("auth", { remote: this.remote, user });
     this.#authFailures++;
     const now = Date.now();
     const delayed = this.#authFailures - AUTH_FAILURES_UNDELAYED;

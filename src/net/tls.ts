@@ -19,6 +19,7 @@ import tls from "node:tls";
 import type { ByteConn, ConnListener } from "./listener.ts";
 import { SocketConn } from "./listener.ts";
 import { errorText } from "./conn_writer.ts";
+import type { Log } from "../log/logger.ts";
 
 /** PEM texts of a key pair and the CA that certificates are checked against. */
 export interface TlsMaterial {
@@ -99,7 +100,7 @@ function secureContextOptions(m: TlsMaterial): tls.SecureContextOptions {
 export async function listenTls(
   address: { hostname: string; port: number },
   config: TlsServerConfig,
-  log: (line: string) => void,
+  log: Log,
   label: string,
 ): Promise<ConnListener> {
   const listener = new TlsListener(config, log, label);
@@ -115,7 +116,7 @@ class TlsListener implements ConnListener {
   #addr: Deno.NetAddr | undefined;
   readonly #stopUpdates: () => void;
 
-  constructor(config: TlsServerConfig, log: (line: string) => void, label: string) {
+  constructor(config: TlsServerConfig, log: Log, label: string) {
     const { context, clientAuth } = config;
     const request = clientAuth !== "no";
     this.#server = tls.createServer({
@@ -130,7 +131,10 @@ class TlsListener implements ConnListener {
         return;
       }
       if (clientAuth === "optional" && !socket.authorized && hasPeerCertificate(socket)) {
-        log(
+        log.limited(
+          "warn",
+          "tls.refused",
+          socket.remoteAddress ?? "",
           `${label}: refused ${socket.remoteAddress}:${socket.remotePort}: its certificate is ` +
             `not valid (${socket.authorizationError})`,
         );
@@ -146,7 +150,7 @@ class TlsListener implements ConnListener {
       try {
         this.#server.setSecureContext(secureContextOptions(m));
       } catch (err) {
-        log(`${label}: cannot use the new TLS certificate: ${errorText(err)}`);
+        log.error("tls.error", `${label}: cannot use the new TLS certificate: ${errorText(err)}`);
       }
     });
   }

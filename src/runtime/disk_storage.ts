@@ -26,6 +26,8 @@ import { type FsyncMode, type WalPosition, WriteAheadLog } from "../storage/wal.
 import type { ReplicaStorage, StorageStats } from "./storage.ts";
 import { BucketCounts, LATENCY_BOUNDS, SLOW_BOUNDS } from "./buckets.ts";
 import { segmentPath } from "../storage/wal_segments.ts";
+import type { Log } from "../log/logger.ts";
+import { SLOW_FSYNC_MS } from "../limits.ts";
 
 /** What {@link DiskStorage.open} needs. */
 export interface DiskStorageOptions {
@@ -37,8 +39,8 @@ export interface DiskStorageOptions {
   fsync: FsyncMode;
   /** Size log segments are preallocated to (default: the log's, 16 MiB). */
   segmentBytes?: number;
-  /** Where recovery notes go (a truncated torn tail, what was recovered). */
-  log: (line: string) => void;
+  /** Where recovery, snapshot, log truncation and slow-sync events go. */
+  log: Log;
 }
 
 /** A replica's data directory, opened and recovered. */
@@ -47,7 +49,7 @@ export class DiskStorage implements ReplicaStorage {
   readonly paths: DataDirPaths;
   readonly #wal: WriteAheadLog;
   readonly #lock: Deno.FsFile;
-  readonly #log: (line: string) => void;
+  readonly #log: Log;
   #writingSnapshot = false;
   #snapshotDone: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -62,7 +64,7 @@ export class DiskStorage implements ReplicaStorage {
     lock: Deno.FsFile,
     wal: WriteAheadLog,
     recovered: Recovered,
-    log: (line: string) => void,
+    log: Log,
   ) {
     this.paths = paths;
     this.#lock = lock;
@@ -106,15 +108,19 @@ export class DiskStorage implements ReplicaStorage {
     }
     const { wal, records, tornTail } = opened;
     if (tornTail) {
-      options.log(
+      options.log.warn(
+        "recovery.torn_tail",
         `recovery: cut off a torn record at byte ${tornTail.offset} of ${tornTail.file} ` +
           `(${tornTail.reason}); it was never acknowledged`,
+        { file: tornTail.file, offset: tornTail.offset },
       );
     }
     if (snapshot || records.length > 0) {
-      options.log(
+      options.log.info(
+        "recovery.done",
         `recovery: ${snapshot ? `snapshot at index ${snapshot.snapshot.index}, ` : ""}` +
           `${records.length} log records from ${paths.dir}`,
+        { snapshotIndex: snapshot?.snapshot.index, records: records.length, dir: paths.dir },
       );
     }
     return new DiskStorage(
@@ -131,14 +137,28 @@ export class DiskStorage implements ReplicaStorage {
     return this.#wal.appended;
   }
 
-  /** Appends to the log (buffered; durable after {@link sync}). */
+  /** Appends to the log (buffered; durable after {@link sync}; synced here with `always`). */
   append(record: PersistRecord): number {
-    return this.#wal.append(record);
+    const started = performance.now();
+    const n = this.#wal.append(record);
+    this.#noteSync(started);
+    return n;
   }
 
   /** Group commit: one fsync for everything appended so far (per the fsync mode). */
   sync(): Promise<number> {
-    return this.#wal.sync();
+    const started = performance.now();
+    return this.#wal.sync().then((upTo) => {
+      this.#noteSync(started);
+      return upTo;
+    });
+  }
+
+  /** Logs a log write and sync that took more than {@link SLOW_FSYNC_MS} (rate-limited). */
+  #noteSync(started: number): void {
+    const ms = Math.round(performance.now() - started);
+    if (ms <= SLOW_FSYNC_MS) return;
+    this.#log.limited("warn", "wal.slow_fsync", "wal", `log sync took ${ms} ms`, { ms });
   }
 
   /**
@@ -152,21 +172,43 @@ export class DiskStorage implements ReplicaStorage {
     this.#writingSnapshot = true;
     const walFrom = this.#wal.position;
     const stored: StoredSnapshot = { ...snapshot, walFrom };
+    const index = snapshot.snapshot.index;
     const started = performance.now();
     this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(stored))
       .then(() => {
         this.#writingSnapshot = false;
-        this.#snapshotSeconds.observe((performance.now() - started) / 1000);
-        this.#snapshotIndex = snapshot.snapshot.index;
+        const ms = performance.now() - started;
+        this.#snapshotSeconds.observe(ms / 1000);
+        this.#snapshotIndex = index;
         this.#snapshotBytes = fileSize(this.paths.snapshot);
+        this.#log.info("snapshot.written", `snapshot at index ${index} written`, {
+          index,
+          bytes: this.#snapshotBytes,
+          ms: Math.round(ms),
+        });
+        const before = this.#wal.segments.length;
         try {
           this.#wal.releaseBefore(walFrom);
         } catch (err) {
-          this.#log(`log segments before the snapshot not all deleted (next start will): ${err}`);
+          this.#log.warn(
+            "log.truncate_failed",
+            `log segments before the snapshot not all deleted (next start will): ${err}`,
+          );
+        }
+        const deleted = before - this.#wal.segments.length;
+        if (deleted > 0) {
+          this.#log.info("log.truncated", `deleted ${deleted} log segments before the snapshot`, {
+            segments: deleted,
+            index,
+          });
         }
       }, (err) => {
         this.#writingSnapshot = false;
-        this.#log(`snapshot at index ${snapshot.snapshot.index} not written (log kept): ${err}`);
+        this.#log.error(
+          "snapshot.failed",
+          `snapshot at index ${index} not written (log kept): ${err}`,
+          { index },
+        );
       });
   }
 

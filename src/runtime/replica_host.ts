@@ -55,12 +55,8 @@ import { CommandStats } from "./command_stats.ts";
 import { ViewHistory } from "./view_history.ts";
 import { LoopLagMonitor } from "./loop_lag.ts";
 import { ByteTraffic } from "../net/traffic.ts";
-
-/** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
-function clip(s: string): string {
-  const shown = s.length > 40 ? `${s.slice(0, 40)}...(${s.length} bytes)` : s;
-  return JSON.stringify(shown);
-}
+import { type Log, Logger } from "../log/logger.ts";
+import { viewCause } from "./view_cause.ts";
 
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
@@ -96,8 +92,8 @@ export interface ReplicaHostOptions {
   id: ReplicaId;
   /** Log per-operation detail (deliveries, client connections). */
   verbose?: boolean;
-  /** Where log lines go (default `console.log`); each is prefixed `replica <id>: `. */
-  log?: (line: string) => void;
+  /** Where events are logged (default: a text {@link Logger} on stdout at `info`). */
+  log?: Log;
   /** Tick period in ms (default 10). */
   tickMs?: number;
   /** Core tunables (ticks). */
@@ -151,7 +147,7 @@ export class ReplicaHost {
   readonly id: ReplicaId;
   readonly #self: ReplicaAddress;
   readonly #verbose: boolean;
-  readonly #logSink: (line: string) => void;
+  readonly #log: Log;
   readonly #tickMs: number;
   readonly #replica: Replica;
   readonly #store: KvStore;
@@ -191,6 +187,8 @@ export class ReplicaHost {
   #syncedReported = 0;
   /** The last serving state logged (see #logStanding). */
   #lastStanding = "";
+  /** The members of the last view this replica served in (undefined: none yet). */
+  #lastMembers: ReplicaId[] | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #state: "new" | "starting" | "started" | "stopped" = "new";
   /** Peers authenticate with a cluster key. */
@@ -207,7 +205,7 @@ export class ReplicaHost {
     this.#self = findReplica(config, id);
     this.#config = config;
     this.#verbose = options.verbose ?? false;
-    this.#logSink = options.log ?? ((line) => console.log(line));
+    this.#log = options.log ?? new Logger({ id });
     this.#tickMs = options.tickMs ?? 10;
     const ids = config.replicas.map((r) => r.id);
     const cluster = clusterId(config);
@@ -224,7 +222,7 @@ export class ReplicaHost {
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       this.#store,
     );
-    const log = (line: string) => this.#log(line);
+    const log = this.#log;
     const settings = options.settings ?? DEFAULT_SETTINGS;
     const tls = options.tls;
     this.opStats.observe(this.#commandStats.observer);
@@ -452,12 +450,16 @@ export class ReplicaHost {
     const c = this.clientAddr;
     const p = this.peerAddr;
     const h = this.#httpServer?.addr;
-    this.#log(
+    this.#log.debug(
+      "node.listening",
       `listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}` +
         (h === undefined ? "" : `, http on ${h.hostname}:${h.port}`),
     );
     if (this.#keyed) {
-      this.#log("peer connections are authenticated with the cluster key (cluster-key-file)");
+      this.#log.info(
+        "peer.keyed",
+        "peer connections are authenticated with the cluster key (cluster-key-file)",
+      );
     }
     for (const link of this.#links.values()) link.start();
     this.#loopLag.start();
@@ -480,7 +482,7 @@ export class ReplicaHost {
       ...[...this.#links.values()].map((l) => l.close()),
     ]);
     await this.#storage.close();
-    if (wasStarted) this.#log("stopped");
+    if (wasStarted) this.#log.info("node.stopped", "stopped");
   }
 
   /** Wall-clock ms stamped on operations (with the test offset). */
@@ -509,7 +511,7 @@ export class ReplicaHost {
         try {
           await saveAclFile(file, table());
         } catch (err) {
-          this.#log(`ACL SAVE: cannot write ${file}: ${errorText(err)}`);
+          this.#log.error("acl.save_failed", `ACL SAVE: cannot write ${file}: ${errorText(err)}`);
           throw err;
         }
       },
@@ -540,7 +542,10 @@ export class ReplicaHost {
     this.#submitInternal(this.#aclInitArgv(), (outcome) => {
       this.#aclIniting = false;
       if (outcome.ok && outcome.result === 1) {
-        this.#log("initialised the replicated user table from this replica's settings");
+        this.#log.info(
+          "acl.initialised",
+          "initialised the replicated user table from this replica's settings",
+        );
       }
     });
   }
@@ -581,10 +586,6 @@ export class ReplicaHost {
     this.#submitInternal(["__EXPIRE", String(SWEEP_BATCH)], () => (this.#sweeping = false));
   }
 
-  #log(line: string): void {
-    this.#logSink(`replica ${this.id}: ${line}`);
-  }
-
   /** Feeds one input event to the core, carries out its actions, and schedules the flush. */
   #input(event: Event): void {
     if (this.#state !== "started") return;
@@ -602,13 +603,20 @@ export class ReplicaHost {
     const wasServing = this.#lastStanding.startsWith("normal");
     this.#lastStanding = key;
     if (serving) {
-      const s = this.#replica.status();
-      this.#viewHistory.installed(view, s.members, Date.now());
-      this.#log(
-        `serving in view ${view}: members ${s.members.join(",")}, delivered ${s.delivered}`,
+      const { members, delivered } = this.#replica.status();
+      const cause = viewCause(this.#lastMembers, members, wasServing);
+      this.#lastMembers = members;
+      this.#viewHistory.installed(view, members, Date.now(), cause.text);
+      this.#log.info(
+        "view.installed",
+        `serving in view ${view}: members ${members.join(",")}, delivered ${delivered} ` +
+          `(${cause.text})`,
+        { view, members, delivered, cause: cause.text, joined: cause.joined, left: cause.left },
       );
     } else if (wasServing) {
-      this.#log(`not serving (${state}): view change, or no majority in reach`);
+      this.#log.info("view.lost", `not serving (${state}): view change, or no majority in reach`, {
+        state,
+      });
     }
   }
 
@@ -658,18 +666,20 @@ export class ReplicaHost {
               "stopping. Move this replica's data directory away and restart it: it rejoins " +
               "with a copy of the others' state.",
           );
-          this.#log(`fatal: ${error.message}`);
+          this.#log.error("replica.diverged", `fatal: ${error.message}`, { index: action.index });
           this.stop().catch(() => {}).finally(() => this.#onFatal(error));
           return;
         }
         case "deliver":
           if (this.#verbose) {
-            const { entry, index, result } = action;
-            const what = entry.cmd.op.argv.slice(0, 4).map(clip).join(" ");
-            const got = clip(JSON.stringify(result) ?? "null");
-            this.#log(
-              `deliver #${index} ${what} -> ${got} ` +
+            // The command's name only: keys, values and passwords (ACL SETUSER) stay out.
+            const { entry, index } = action;
+            const command = (entry.cmd.op.argv[0] ?? "").toUpperCase();
+            this.#log.debug(
+              "deliver",
+              `deliver #${index} ${command} ` +
                 `(view ${entry.view} origin ${entry.origin} seq ${entry.seq} ts ${entry.ts})`,
+              { index, command, view: entry.view, origin: entry.origin, seq: entry.seq },
             );
           }
           break;
@@ -703,7 +713,10 @@ export class ReplicaHost {
     }, (err) => {
       // A replica that cannot make its log durable must not go on acknowledging.
       if (this.#state !== "started") return;
-      this.#log(`fatal: cannot write the write-ahead log: ${errorText(err)}; stopping`);
+      this.#log.error(
+        "wal.failed",
+        `fatal: cannot write the write-ahead log: ${errorText(err)}; stopping`,
+      );
       const error = err instanceof Error ? err : new Error(String(err));
       this.stop().catch(() => {}).finally(() => this.#onFatal(error));
     });

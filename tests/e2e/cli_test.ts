@@ -30,6 +30,7 @@ import {
   waitFor,
   withCluster,
 } from "../support/cluster.ts";
+import { readyLineId } from "../../src/log/format.ts";
 
 /** Permissions of the `client` task. */
 const CLIENT_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env"];
@@ -411,7 +412,9 @@ Deno.test({
       await waitFor(
         () =>
           replicas.every(({ id }) =>
-            lines.some((l) => l.startsWith(`[${id}] replica ${id} ready`))
+            lines.some((l) =>
+              l.startsWith(`[${id}] `) && readyLineId(l.slice(`[${id}] `.length)) === id
+            )
           ),
         { timeoutMs: 30_000, message: "every replica's prefixed ready line" },
       );

@@ -27,6 +27,7 @@ import { announceSkip, skipName } from "../support/redis_server.ts";
 import type { StatusReport } from "../../src/http/health.ts";
 import { type HttpRoute, HttpServer, jsonResponse } from "../../src/http/http_server.ts";
 import { dashboardRoutes } from "../../src/http/dashboard.ts";
+import { logTo } from "../support/log_capture.ts";
 
 const NAME = "dashboard: live cluster page in Chromium (cards, ops chart, down and back up)";
 const SKIP = await chromiumSkipReason();
@@ -311,7 +312,7 @@ Deno.test({
     // listens on, 4 has no HTTP port.
     const logs: string[] = [];
     const serve = (routes: HttpRoute[]) =>
-      new HttpServer({ hostname: "127.0.0.1", port: 0, routes, log: (l) => logs.push(l) });
+      new HttpServer({ hostname: "127.0.0.1", port: 0, routes, log: logTo(logs) });
     const [closedPort] = freePorts(1);
     let replicas: unknown[] = [];
     const one = serve([...dashboardRoutes(), statusRoute(() => ({ id: 1, replicas }))]);

@@ -40,6 +40,7 @@ import {
   type TestCluster,
   withCluster,
 } from "../support/cluster.ts";
+import { readyLineId } from "../../src/log/format.ts";
 
 /** Quick view changes, as in the other fault tests. */
 const FAST_FAILOVER = ["--failure-timeout", "500"];
@@ -199,7 +200,7 @@ async function runRefusedNode(
     await Promise.all([
       pump(child.stdout, (text) => {
         stdout += text;
-        if (new RegExp(`^replica ${id} ready\\b`, "m").test(stdout)) kill("it started serving");
+        if (stdout.split("\n").some((l) => readyLineId(l) === id)) kill("it started serving");
       }),
       pump(child.stderr, (text) => (stderr += text)),
     ]);
@@ -306,7 +307,7 @@ Deno.test({
           `(log records: ${kinds(wal3.records)})`,
       );
       // And it never delivered the missed operations one by one (--verbose logs each delivery).
-      const deliverLine = /^replica 3: deliver #(\d+) /;
+      const deliverLine = / DEBUG replica 3 deliver: deliver #(\d+) /;
       const seen = () =>
         linesOf(cluster, 3, mark).flatMap((line) => {
           const m = deliverLine.exec(line);
@@ -467,7 +468,7 @@ Deno.test({
         assert.equal(run.code, 1, `exit status ${run.code}\n${run.stdout}${run.stderr}`);
         assert.ok(
           run.stderr.includes(
-            `replica 2: cannot start: ${path}: corrupt record at byte offset ${victim.offset}: ` +
+            `replica 2 node.cannot_start: cannot start: ${path}: corrupt record at byte offset ${victim.offset}: ` +
               `checksum mismatch`,
           ),
           `stderr does not name the file and offset:\n${run.stderr}`,

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { configText, freePorts, waitFor } from "../support/cluster.ts";
+import { readyLineId } from "../../src/log/format.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const LAUNCHER = `${ROOT}lamportkv`;
@@ -112,7 +113,11 @@ Deno.test({
     let stopped = false;
     try {
       // Where to look: each replica's client address, the data directory, how to connect.
-      await waitFor(() => replicas.every(({ id }) => log.includes(`[${id}] replica ${id} ready`)), {
+      const ready = (id: number) =>
+        log.split("\n").some((l) =>
+          l.startsWith(`[${id}] `) && readyLineId(l.slice(`[${id}] `.length)) === id
+        );
+      await waitFor(() => replicas.every(({ id }) => ready(id)), {
         timeoutMs: 30_000,
         message: "every replica's ready line",
       });

@@ -73,6 +73,7 @@ import {
   respRequests,
 } from "./corpus_gen.ts";
 import { jsonText, mutateBytes, mutateJson, type TokenKind } from "./mutate.ts";
+import { SILENT } from "../../src/log/logger.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -480,7 +481,7 @@ const peerHandshake: Target = {
       replicas: [1, 2, 3],
       cluster: FUZZ_CLUSTER,
       onMessages: (from, msgs) => handshakeGot.push({ from, msgs }),
-      log: () => {},
+      log: SILENT,
       helloTimeoutMs: 2000,
       maxFrameBytes: 1024 * 1024,
     });

@@ -48,6 +48,7 @@ import {
   RespReplyParser,
   type RespValue,
 } from "../../src/net/resp.ts";
+import { readyLineId } from "../../src/log/format.ts";
 
 /** Absolute path of the replica entry point. */
 export const NODE_TS: string = NODE_ENTRY;
@@ -743,7 +744,7 @@ export class TestCluster {
     let rest = "";
     const emit = (text: string) => {
       this.logs.push({ at: this.#elapsed(), id, stream: kind, text });
-      if (kind === "out" && new RegExp(`^replica ${id} ready\\b`).test(text)) running.ready = true;
+      if (kind === "out" && readyLineId(text) === id) running.ready = true;
     };
     try {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {

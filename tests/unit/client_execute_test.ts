@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
 import { ClientServer } from "../../src/net/client_server.ts";
 import { type AclTable, applyRule, defaultUser, describeTable, newUser } from "../../src/kv/acl.ts";
+import { SILENT } from "../../src/log/logger.ts";
 
 /** A server whose default user needs `pw` and whose user `r` may only GET `app:*`. */
 function server(maxOutstandingOps = 100) {
@@ -19,7 +20,7 @@ function server(maxOutstandingOps = 100) {
   const cs = new ClientServer({
     hostname: "127.0.0.1",
     port: 0,
-    log: () => {},
+    log: SILENT,
     maxOutstandingOps,
     handler: {
       submit: (cmd, respond) => submitted.push({ cmd, respond }),

@@ -22,13 +22,14 @@ import {
   sumSeries,
   trimHistory,
 } from "../../src/http/dashboard/model.js";
+import { Logger } from "../../src/log/logger.ts";
 
 Deno.test("dashboard: / and every asset are served with their content types", async () => {
   const server = new HttpServer({
     hostname: "127.0.0.1",
     port: 0,
     routes: dashboardRoutes(),
-    log: (line) => assert.fail(line),
+    log: new Logger({ id: 0, sink: (r) => assert.fail(r.msg) }),
   });
   await server.open();
   try {

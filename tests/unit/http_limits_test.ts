@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type BodyRefusal, HttpLimits } from "../../src/http/request_limits.ts";
 import { HttpServer, textResponse } from "../../src/http/http_server.ts";
+import { SILENT } from "../../src/log/logger.ts";
 
 const URL_ = "http://127.0.0.1/v1/kv/x";
 
@@ -115,7 +116,7 @@ Deno.test("http limits: the server answers 503 beyond its requests in flight", a
   const server = new HttpServer({
     hostname: "127.0.0.1",
     port: 0,
-    log: () => {},
+    log: SILENT,
     limits: new HttpLimits({ maxInFlight: 1 }),
     routes: [{
       methods: ["GET"],

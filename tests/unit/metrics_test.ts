@@ -14,6 +14,7 @@ import { BucketCounts, SLOW_BOUNDS } from "../../src/runtime/buckets.ts";
 import { CommandStats, MAX_COMMANDS, OTHER_COMMAND } from "../../src/runtime/command_stats.ts";
 import { OpStats } from "../../src/runtime/op_stats.ts";
 import { VIEW_HISTORY_LENGTH, ViewHistory } from "../../src/runtime/view_history.ts";
+import { viewCause } from "../../src/runtime/view_cause.ts";
 import { ByteTraffic, countedConn } from "../../src/net/traffic.ts";
 import type { ByteConn } from "../../src/net/listener.ts";
 import type { StorageStats } from "../../src/runtime/storage.ts";
@@ -211,18 +212,24 @@ Deno.test("command stats: distinct command names are capped", () => {
 
 Deno.test("view history: causes from the members, the last views kept", () => {
   const h = new ViewHistory();
-  h.installed(0, [1, 2, 3], 100);
-  h.installed(0, [1, 2, 3], 101); // the same view again: not a change
-  h.installed(1, [1, 2], 200);
-  h.installed(2, [1, 2, 3], 300);
-  h.installed(3, [1, 2, 3], 400);
+  let last: number[] | undefined;
+  const install = (view: number, members: number[], at: number) => {
+    const cause = viewCause(last, members, last !== undefined).text;
+    last = members;
+    h.installed(view, members, at, cause);
+  };
+  install(0, [1, 2, 3], 100);
+  install(0, [1, 2, 3], 101); // the same view again: not a change
+  install(1, [1, 2], 200);
+  install(2, [1, 2, 3], 300);
+  install(3, [1, 2, 3], 400);
   assert.deepEqual(h.list().map((v) => [v.view, v.at, v.cause]), [
     [0, 100, "first view since start"],
-    [1, 200, "replica 3 left (suspected or unreachable)"],
+    [1, 200, "replica 3 left (stopped or unreachable)"],
     [2, 300, "replica 3 joined"],
-    [3, 400, "same members (a view change was started)"],
+    [3, 400, "view change with the same members"],
   ]);
-  for (let v = 4; v < 40; v++) h.installed(v, [1, 2, 3], v);
+  for (let v = 4; v < 40; v++) install(v, [1, 2, 3], v);
   assert.equal(h.list().length, VIEW_HISTORY_LENGTH);
   assert.equal(h.list().at(-1)?.view, 39);
   assert.equal(h.count, 40);

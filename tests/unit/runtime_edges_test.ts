@@ -29,6 +29,8 @@ import { timingsForSuspicion } from "../../src/core/replica.ts";
 import { Prng } from "../support/prng.ts";
 import { freePorts, runCommand } from "../support/cluster.ts";
 import { waitFor } from "../support/fake_resp_server.ts";
+import { logTo } from "../support/log_capture.ts";
+import { SILENT } from "../../src/log/logger.ts";
 
 const HOST = "127.0.0.1";
 const CLUSTER = "0123456789abcdef";
@@ -84,7 +86,7 @@ function newLink(port: number, overrides: Partial<LinkOptions>): PeerLink {
     cluster: CLUSTER,
     minBackoffMs: 1,
     maxBackoffMs: 4,
-    log: () => {},
+    log: SILENT,
     onUp: () => {},
     ...overrides,
   };
@@ -197,7 +199,7 @@ test("peer link: hello first, link-up sends next, reconnects after the remote cl
   const link: PeerLink = newLink(listener.addr.port, {
     minBackoffMs: 5,
     maxBackoffMs: 20,
-    log: (l) => logs.push(l),
+    log: logTo(logs),
     onUp: () => {
       ups++;
       assert.equal(link.up, true);
@@ -243,7 +245,7 @@ test("peer link: retries an unreachable peer, logging it once", async () => {
   const link = newLink(port, {
     peer: 3,
     stableMs: 20,
-    log: (l) => logs.push(l),
+    log: logTo(logs),
     onUp: () => {},
   });
   link.start();
@@ -266,7 +268,7 @@ test("peer link: a peer that drops every connection at once is logged once", asy
   let ups = 0;
   const link = newLink(listener.addr.port, {
     stableMs: 50,
-    log: (l) => logs.push(l),
+    log: logTo(logs),
     onUp: () => ups++,
   });
   link.start();
@@ -291,7 +293,7 @@ test("peer link: more than the queue bound drops the connection and reconnects",
   let ups = 0;
   const link = newLink(listener.addr.port, {
     maxQueuedBytes: 1000,
-    log: (l) => logs.push(l),
+    log: logTo(logs),
     onUp: () => ups++,
   });
   link.start();
@@ -326,9 +328,9 @@ function peerServer(logs: string[], got: Received[], helloTimeoutMs?: number): P
     replicas: [1, 2, 3],
     cluster: CLUSTER,
     helloTimeoutMs,
-    log: (l) => logs.push(l),
+    // Every refusal is logged (not rate-limited per source).
+    log: logTo(logs, { rateLimit: { intervalMs: 0 } }),
     onMessages: (from, msgs) => got.push({ from, msgs }),
-    limitLogIntervalMs: 0, // every refusal is logged (not rate-limited per source)
   });
   server.listen();
   return track(server, (s) => s.close());
@@ -473,7 +475,7 @@ function clientServer(
     hostname: HOST,
     port: 0,
     handler: fake,
-    log: () => {},
+    log: SILENT,
     maxInFlight,
     maxOutstandingOps,
   });
@@ -668,7 +670,7 @@ test("replica host: three hosts replicate a write over loopback and stop cleanly
       config,
       id,
       verbose: id === 1,
-      log: (l) => logs.push(l),
+      log: logTo(logs, { id, show: (r) => `replica ${r.id}: ${r.msg}` }),
       backoff: { minMs: 5, maxMs: 50 },
     })
   );
@@ -691,7 +693,7 @@ test("replica host: three hosts replicate a write over loopback and stop cleanly
     assert.match(String(b.replies()[1]), /keys:1\r\n/);
     await Promise.all([a.close(), b.close()]);
     assert.equal(hosts[2].status().delivered, hosts[0].status().delivered);
-    assert.ok(logs.some((l) => /^replica 1: deliver #\d+ "SET" "k" /.test(l)), logs.join("\n"));
+    assert.ok(logs.some((l) => /^replica 1: deliver #\d+ SET /.test(l)), logs.join("\n"));
     assert.ok(!logs.some((l) => /^replica [23]: deliver/.test(l)), "deliveries only when verbose");
   } finally {
     await Promise.all(hosts.map((h) => h.stop()));
@@ -725,7 +727,7 @@ test("replica host: a log that cannot be synced stops the replica before it ackn
     config,
     id: 1,
     storage,
-    log: (l) => logs.push(l),
+    log: logTo(logs),
     onFatal: (e) => fatal = e,
   });
   try {
@@ -748,7 +750,7 @@ test("replica host: a port in use is a clear error and leaves nothing open", asy
   const blocker = listen();
   const [peerPort] = freePorts(1);
   const config = parseConfig(`1 ${HOST} ${blocker.addr.port} ${peerPort}`, "one.txt");
-  const host = new ReplicaHost({ config, id: 1, log: () => {} });
+  const host = new ReplicaHost({ config, id: 1, log: SILENT });
   await assert.rejects(host.start(), /cannot listen for clients on .*address already in use/);
   await host.stop();
   blocker.close();
@@ -851,10 +853,13 @@ Deno.test("node CLI: config errors exit 2, ready line, SIGTERM stops with exit 0
 
     const good = spawnNode(["1", path]);
     try {
-      await waitFor(() => good.out.stdout.includes("ready"), "the ready line", 20_000);
+      await waitFor(() => good.out.stdout.includes("node.ready"), "the ready line", 20_000);
       assert.match(
         good.out.stdout,
-        new RegExp(`replica 1 ready: clients ${HOST}:${c1}, peers ${HOST}:${p1}\\n`),
+        new RegExp(
+          `^\\S+ INFO  replica 1 node\\.ready: ready: clients ${HOST}:${c1}, peers ${HOST}:${p1} `,
+          "m",
+        ),
       );
       // A second copy of the same replica finds its data directory locked...
       const twice = await runNode(["1", path]);
@@ -880,7 +885,7 @@ Deno.test("node CLI: config errors exit 2, ready line, SIGTERM stops with exit 0
     const status = await good.child.status;
     await good.done;
     assert.equal(status.code, 0, good.out.stdout + good.out.stderr);
-    assert.match(good.out.stdout, /replica 1: stopped/);
+    assert.match(good.out.stdout, /replica 1 node\.stopped: stopped/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -9,6 +9,10 @@ import {
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
 import { DiskStorage } from "../../src/runtime/disk_storage.ts";
 import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
+import { SILENT } from "../../src/log/logger.ts";
+import { logTo } from "../support/log_capture.ts";
+import type { LogRecord } from "../../src/log/format.ts";
+import { SLOW_FSYNC_MS } from "../../src/limits.ts";
 
 const join_ = (pieces: Iterable<Uint8Array>) =>
   [...pieces].map((p) => new TextDecoder().decode(p)).join("");
@@ -54,7 +58,7 @@ Deno.test("streaming snapshot: same file as the one-shot writer, read back intac
 
 Deno.test("disk storage: records appended while a snapshot is written survive the log swap", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
   const entry = (seq: number): PersistRecord => ({
     r: "entry",
     entry: { view: 3, ts: seq, origin: 1, seq, cmd: { op: { argv: ["SET", "k", "v"], time: 0 } } },
@@ -91,6 +95,27 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
   }
 });
 
+/** A log entry of about 250 bytes (a few fill a 4 KiB segment). */
+const bigEntry = (seq: number): PersistRecord => ({
+  r: "entry",
+  entry: {
+    view: 3,
+    ts: seq,
+    origin: 1,
+    seq,
+    cmd: { op: { argv: ["SET", "k", "v".repeat(200)], time: 0 } },
+  },
+});
+
+/** A snapshot at index 40 (after 40 {@link bigEntry}s). */
+const snapshotAt40: DurableSnapshot = {
+  snapshot: { index: 40, last: null, state: { map: [["k", "v"]], clients: [] } },
+  view: 3,
+  members: [1, 2, 3],
+  promised: 3,
+  holdback: [],
+};
+
 Deno.test("disk storage: a durable snapshot releases the segments before its log position", async () => {
   const dir = await Deno.makeTempDir();
   const options = {
@@ -99,25 +124,10 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
     replica: 1,
     fsync: "batch" as const,
     segmentBytes: 4096,
-    log: () => {},
+    log: SILENT,
   };
-  const entry = (seq: number): PersistRecord => ({
-    r: "entry",
-    entry: {
-      view: 3,
-      ts: seq,
-      origin: 1,
-      seq,
-      cmd: { op: { argv: ["SET", "k", "v".repeat(200)], time: 0 } },
-    },
-  });
-  const snapshot: DurableSnapshot = {
-    snapshot: { index: 40, last: null, state: { map: [["k", "v"]], clients: [] } },
-    view: 3,
-    members: [1, 2, 3],
-    promised: 3,
-    holdback: [],
-  };
+  const entry = bigEntry;
+  const snapshot = snapshotAt40;
   const segments = () => [...Deno.readDirSync(dir)].filter((e) => /^wal-\d+\.log$/.test(e.name));
   try {
     const storage = await DiskStorage.open(options);
@@ -147,7 +157,7 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
 
 Deno.test("disk storage: a data directory of the single-file format is read whole", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
   const record: PersistRecord = { r: "promise", view: 9 };
   const snapshot: DurableSnapshot = {
     snapshot: { index: 5, last: null, state: { map: [], clients: [] } },
@@ -181,7 +191,7 @@ Deno.test("disk storage: a snapshot after the log failed is harmless and close s
     cluster: "c1",
     replica: 1,
     fsync: "batch" as const,
-    log: (line: string) => lines.push(line),
+    log: logTo(lines),
   };
   const snapshot: DurableSnapshot = {
     snapshot: { index: 1, last: null, state: { map: [], clients: [] } },
@@ -212,7 +222,7 @@ Deno.test("disk storage: a snapshot after the log failed is harmless and close s
 
 Deno.test("disk storage: a log record that is not ours is refused before anything is repaired", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: () => {} };
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
   try {
     await (await DiskStorage.open(options)).close();
     const segment = join(dir, "wal-0000000000000000.log");
@@ -225,6 +235,86 @@ Deno.test("disk storage: a log record that is not ours is refused before anythin
     Deno.writeFileSync(segment, new Uint8Array(0));
     await (await DiskStorage.open(options)).close();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/*
+ * The log events of a data directory: `snapshot.written` with its index and size,
+ * `log.truncated` when segments before the snapshot are deleted, `wal.slow_fsync` (warn) when a
+ * sync takes more than SLOW_FSYNC_MS, and `recovery.done` on reopen.
+ */
+Deno.test("disk storage log events: snapshot written, log truncated, slow sync, recovery", async () => {
+  const dir = await Deno.makeTempDir();
+  const records: LogRecord[] = [];
+  const options = {
+    dir,
+    cluster: "c1",
+    replica: 1,
+    fsync: "batch" as const,
+    segmentBytes: 4096,
+    // Every event written (a loaded machine may have slow syncs of its own).
+    log: logTo([], { records, rateLimit: { intervalMs: 0 } }),
+  };
+  const events = (name: string) => records.filter((r) => r.event === name);
+  const proto = Deno.FsFile.prototype;
+  const original = proto.syncData;
+  try {
+    const storage = await DiskStorage.open(options);
+    for (let seq = 1; seq <= 40; seq++) storage.append(bigEntry(seq));
+    await storage.sync();
+
+    storage.writeSnapshot(snapshotAt40);
+    await storage.snapshotIdle();
+    const [written] = events("snapshot.written");
+    assert.equal(written.level, "info");
+    assert.equal(written.fields.index, 40);
+    assert.ok((written.fields.bytes as number) > 0);
+    const [truncated] = events("log.truncated");
+    assert.equal(truncated.level, "info");
+    assert.ok((truncated.fields.segments as number) >= 2, JSON.stringify(truncated));
+    assert.equal(truncated.fields.index, 40);
+
+    // A sync held up beyond the threshold is a warning.
+    proto.syncData = function (this: Deno.FsFile) {
+      return new Promise<void>((resolve) => setTimeout(resolve, SLOW_FSYNC_MS + 50))
+        .then(() => original.call(this));
+    };
+    let mark = records.length;
+    storage.append(bigEntry(41));
+    await storage.sync();
+    proto.syncData = original;
+    const [slow] = records.slice(mark).filter((r) => r.event === "wal.slow_fsync");
+    assert.equal(slow.level, "warn");
+    assert.ok((slow.fields.ms as number) > SLOW_FSYNC_MS, JSON.stringify(slow));
+    await storage.close();
+
+    const reopened = await DiskStorage.open(options);
+    const [recovery] = events("recovery.done");
+    assert.equal(recovery.fields.snapshotIndex, 40);
+    assert.equal(recovery.fields.records, 1);
+    await reopened.close();
+
+    // With fsync always, the sync happens in append (synchronously).
+    const always = await DiskStorage.open({ ...options, fsync: "always" });
+    const syncSync = proto.syncDataSync;
+    proto.syncDataSync = function (this: Deno.FsFile) {
+      const until = performance.now() + SLOW_FSYNC_MS + 50;
+      while (performance.now() < until) {
+        // a disk that takes its time
+      }
+      syncSync.call(this);
+    };
+    mark = records.length;
+    try {
+      always.append(bigEntry(42));
+    } finally {
+      proto.syncDataSync = syncSync;
+    }
+    assert.ok(records.slice(mark).some((r) => r.event === "wal.slow_fsync"));
+    await always.close();
+  } finally {
+    proto.syncData = original;
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -14,6 +14,7 @@ import { decodePeerFrame, encodePeerFrame } from "../../src/net/peer_codec.ts";
 import type { PeerMessage } from "../../src/core/types.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 import { withTempDir } from "../support/temp_dir.ts";
+import { SILENT } from "../../src/log/logger.ts";
 
 const FIXTURE = new URL("../fixtures/v1-data/", import.meta.url).pathname;
 
@@ -28,7 +29,7 @@ Deno.test("upgrade: a data directory of the release before typed values still lo
       cluster: identity.cluster,
       replica: 1,
       fsync: "never",
-      log: () => {},
+      log: SILENT,
     });
     try {
       assert.ok(storage.recovered.snapshot, "the old snapshot was read");
