@@ -51,8 +51,20 @@ export const MAX_MULTIBULK_LEN = 65_536;
 export const MAX_OP_BYTES = MAX_VALUE_BYTES + REQUEST_SLACK_BYTES;
 /** Longest inline command line (Redis's `PROTO_INLINE_MAX_SIZE`, 64 KiB). */
 export const PROTO_INLINE_MAX_SIZE = 64 * KiB;
-/** Bytes read from a client socket at once (Redis's `PROTO_IOBUF_LEN`); one buffer per client. */
+/** Bytes read from a client socket at once (Redis's `PROTO_IOBUF_LEN`), while it sends much. */
 export const CLIENT_READ_BYTES = 16 * KiB;
+/**
+ * Read buffer of a connection (client or peer) that is idle or sends little: 2,000 idle
+ * connections hold 2 MiB of read buffers, not 32 MiB (see `src/net/read_buffer.ts`).
+ */
+export const IDLE_READ_BYTES = 1 * KiB;
+/**
+ * Bulk replies of at least this many bytes are encoded once and the bytes shared by every reply
+ * that sends the same value (`src/net/shared_bulks.ts`).
+ */
+export const SHARED_BULK_MIN_BYTES = 64 * KiB;
+/** Most encoded bytes of large bulk replies kept for sharing (the values read most recently). */
+export const SHARED_BULK_CACHE_BYTES = 32 * MiB;
 /** Default `client-query-buffer-limit`: a maximal request plus one read. */
 export const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 16 * MiB;
 /** Default `maxclients` (Redis's). */
@@ -72,6 +84,11 @@ export const DEFAULT_OUTPUT_BUFFER_LIMIT = Object.freeze({ hard: 0, soft: 0, sof
  * is 0 (none); lamportkv keeps a replica under 500 MB RSS against thousands of hostile clients.
  */
 export const DEFAULT_MAXMEMORY_CLIENTS = 128 * MiB;
+/**
+ * Above `maxmemory-clients`, the biggest clients are closed until the rest buffer at most this
+ * fraction of it (Redis stops at the limit; a margin makes the next eviction wait for 10% growth).
+ */
+export const MAXMEMORY_CLIENTS_EVICT_TO = 0.9;
 /**
  * A connection stops being read while this many reply bytes wait to be written (4 MiB, with 128
  * requests in flight: 2,000 hostile connections held a replica at 400-600 MB where 64 MiB and

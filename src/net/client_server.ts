@@ -29,7 +29,8 @@ import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { type AclHost, Session, type SessionHost } from "./session.ts";
 import { defaultTable, describeTable } from "../kv/acl.ts";
 import type { ServerStats } from "./info.ts";
-import { encodeReply } from "./resp.ts";
+import { SharedBulks } from "./shared_bulks.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import {
   DEFAULT_RESP_LIMITS,
   encodeError,
@@ -47,7 +48,9 @@ import {
   DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   DEFAULT_MAXCLIENTS,
   DEFAULT_MAXMEMORY_CLIENTS,
+  IDLE_READ_BYTES,
   MAX_OUTSTANDING_OPS,
+  MAXMEMORY_CLIENTS_EVICT_TO,
 } from "../limits.ts";
 
 /** What the client server needs from its replica. */
@@ -174,9 +177,9 @@ class ClientConn {
     this.parser = new RespRequestParser(limits);
   }
 
-  /** Bytes buffered for this connection: its partial request and its unsent replies. */
+  /** Bytes buffered for this connection: its request buffer and its unsent replies. */
   get memory(): number {
-    return this.parser.pendingBytes + this.slotBytes + this.writer.queuedBytes;
+    return this.parser.heldBytes + this.slotBytes + this.writer.queuedBytes;
   }
 
   /** Unsent reply bytes. */
@@ -223,6 +226,8 @@ export class ClientServer {
   /** Bytes buffered by all connections, as of the last count plus growth since (never less). */
   #memory = 0;
   readonly #limitLog: LimitLog;
+  /** Encodes replies; a large value read by many requests is encoded once. */
+  readonly #bulks = new SharedBulks();
   #limitsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
@@ -556,13 +561,13 @@ export class ClientServer {
   /** Reads and dispatches requests until QUIT, a fatal error, EOF, or the connection closes. */
   async #readRequests(c: ClientConn): Promise<void> {
     const parser = c.parser;
-    const buf = new Uint8Array(CLIENT_READ_BYTES);
+    const reads = new ReadBuffer(IDLE_READ_BYTES, CLIENT_READ_BYTES);
     while (!c.readingDone) {
       await this.#drain(c);
       if (c.closed) return;
       let n: number | null;
       try {
-        n = await c.conn.read(buf);
+        n = await c.conn.read(reads.buffer);
       } catch (err) {
         if (!c.closed) this.#verbose(`client ${c.remote}: read failed: ${errorText(err)}`);
         this.#closeConn(c);
@@ -573,7 +578,7 @@ export class ClientServer {
         return;
       }
       try {
-        parser.push(buf.subarray(0, n));
+        parser.push(reads.filled(n));
       } catch (err) {
         this.#fatal(c, `ERR Protocol error: ${errorText(err)}`);
         return;
@@ -654,17 +659,22 @@ export class ClientServer {
     if (this.#maxMemory > 0 && this.#memory > this.#maxMemory) this.#enforceMemory();
   }
 
-  /** Counts the bytes of all connections; closes the biggest while they are above the limit. */
+  /**
+   * Counts the bytes of all connections; above the limit, closes the biggest until they are below
+   * {@link MAXMEMORY_CLIENTS_EVICT_TO} of it (so that many clients growing together at the limit
+   * do not make every read count and sort all connections).
+   */
   #enforceMemory(): void {
     let total = 0;
     for (const c of this.#conns) if (!c.closed) total += c.memory;
     this.#memory = total;
     if (this.#maxMemory === 0 || total <= this.#maxMemory) return;
+    const target = this.#maxMemory * MAXMEMORY_CLIENTS_EVICT_TO;
     const biggest = [...this.#conns].filter((c) => !c.closed)
       .map((c) => ({ c, bytes: c.memory }))
       .sort((a, b) => b.bytes - a.bytes);
     for (const { c, bytes } of biggest) {
-      if (total <= this.#maxMemory) break;
+      if (total <= target) break;
       total -= bytes;
       this.#closeForLimit(
         c,
@@ -730,7 +740,7 @@ export class ClientServer {
 
   #encode(reply: Reply): Uint8Array {
     try {
-      return encodeReply(reply);
+      return this.#bulks.encode(reply);
     } catch (err) {
       return encodeError(`ERR cannot encode reply: ${errorText(err)}`);
     }

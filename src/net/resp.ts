@@ -347,6 +347,14 @@ export class RespRequestParser {
     return this.#q.available + argBytes;
   }
 
+  /**
+   * Bytes of memory this parser holds: its whole buffer (allocated, which may exceed what it
+   * holds unconsumed) plus the arguments read so far.
+   */
+  get heldBytes(): number {
+    return this.pendingBytes - this.#q.available + this.#q.capacity;
+  }
+
   /** True while part of a request has arrived and the rest has not. */
   get partial(): boolean {
     return !this.#failed && (this.#argsLeft > 0 || this.#q.available > 0);
@@ -756,11 +764,18 @@ export function encodeCommand(argv: ByteString[]): Uint8Array {
   return out;
 }
 
-/** The RESP2 bytes of a state machine {@link Reply} (see `src/core/types.ts` for its shape). */
-export function encodeReply(r: Reply): Uint8Array {
-  if (r === null || typeof r === "string") return encodeBulk(r);
+/**
+ * The RESP2 bytes of a state machine {@link Reply} (see `src/core/types.ts` for its shape).
+ * `bulk` encodes its bulk strings (default {@link encodeBulk}; `src/net/shared_bulks.ts` shares
+ * large ones).
+ */
+export function encodeReply(
+  r: Reply,
+  bulk: (s: ByteString | null) => Uint8Array = encodeBulk,
+): Uint8Array {
+  if (r === null || typeof r === "string") return bulk(r);
   if (typeof r === "number") return encodeInteger(r);
-  if (Array.isArray(r)) return encodeArray(r.map(encodeReply));
+  if (Array.isArray(r)) return encodeArray(r.map((e) => encodeReply(e, bulk)));
   if ("ok" in r) return encodeSimple(r.ok);
   if ("err" in r) return encodeError(r.err);
   if ("int" in r) return ascii(`:${r.int}\r\n`);
