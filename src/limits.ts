@@ -65,6 +65,11 @@ export const IDLE_READ_BYTES = 1 * KiB;
 export const SHARED_BULK_MIN_BYTES = 64 * KiB;
 /** Most encoded bytes of large bulk replies kept for sharing (the values read most recently). */
 export const SHARED_BULK_CACHE_BYTES = 32 * MiB;
+/**
+ * A bulk string of at least this many bytes that has not fully arrived is collected in parts of
+ * the reads that bring it (each byte copied once), not in a buffer that grows and is copied.
+ */
+export const LARGE_BULK_BYTES = 32 * KiB;
 /** Default `client-query-buffer-limit`: a maximal request plus one read. */
 export const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 16 * MiB;
 /** Default `maxclients` (Redis's). */
