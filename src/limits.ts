@@ -90,11 +90,6 @@ export const DEFAULT_OUTPUT_BUFFER_LIMIT = Object.freeze({ hard: 0, soft: 0, sof
  */
 export const DEFAULT_MAXMEMORY_CLIENTS = 128 * MiB;
 /**
- * Above `maxmemory-clients`, the biggest clients are closed until the rest buffer at most this
- * fraction of it (Redis stops at the limit; a margin makes the next eviction wait for 10% growth).
- */
-export const MAXMEMORY_CLIENTS_EVICT_TO = 0.9;
-/**
  * A connection stops being read while this many reply bytes wait to be written (4 MiB, with 128
  * requests in flight: 2,000 hostile connections held a replica at 400-600 MB where 64 MiB and
  * 1,024 held it near 700 MB).

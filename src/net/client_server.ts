@@ -50,7 +50,6 @@ import {
   DEFAULT_MAXMEMORY_CLIENTS,
   IDLE_READ_BYTES,
   MAX_OUTSTANDING_OPS,
-  MAXMEMORY_CLIENTS_EVICT_TO,
 } from "../limits.ts";
 
 /** What the client server needs from its replica. */
@@ -659,22 +658,17 @@ export class ClientServer {
     if (this.#maxMemory > 0 && this.#memory > this.#maxMemory) this.#enforceMemory();
   }
 
-  /**
-   * Counts the bytes of all connections; above the limit, closes the biggest until they are below
-   * {@link MAXMEMORY_CLIENTS_EVICT_TO} of it (so that many clients growing together at the limit
-   * do not make every read count and sort all connections).
-   */
+  /** Counts the bytes of all connections; closes the biggest while they are above the limit. */
   #enforceMemory(): void {
     let total = 0;
     for (const c of this.#conns) if (!c.closed) total += c.memory;
     this.#memory = total;
     if (this.#maxMemory === 0 || total <= this.#maxMemory) return;
-    const target = this.#maxMemory * MAXMEMORY_CLIENTS_EVICT_TO;
     const biggest = [...this.#conns].filter((c) => !c.closed)
       .map((c) => ({ c, bytes: c.memory }))
       .sort((a, b) => b.bytes - a.bytes);
     for (const { c, bytes } of biggest) {
-      if (total <= target) break;
+      if (total <= this.#maxMemory) break;
       total -= bytes;
       this.#closeForLimit(
         c,
