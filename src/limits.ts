@@ -51,8 +51,25 @@ export const MAX_MULTIBULK_LEN = 65_536;
 export const MAX_OP_BYTES = MAX_VALUE_BYTES + REQUEST_SLACK_BYTES;
 /** Longest inline command line (Redis's `PROTO_INLINE_MAX_SIZE`, 64 KiB). */
 export const PROTO_INLINE_MAX_SIZE = 64 * KiB;
-/** Bytes read from a client socket at once (Redis's `PROTO_IOBUF_LEN`); one buffer per client. */
+/** Bytes read from a client socket at once (Redis's `PROTO_IOBUF_LEN`), while it sends much. */
 export const CLIENT_READ_BYTES = 16 * KiB;
+/**
+ * Read buffer of a connection (client or peer) that is idle or sends little: 2,000 idle
+ * connections hold 2 MiB of read buffers, not 32 MiB (see `src/net/read_buffer.ts`).
+ */
+export const IDLE_READ_BYTES = 1 * KiB;
+/**
+ * Bulk replies of at least this many bytes are encoded once and the bytes shared by every reply
+ * that sends the same value (`src/net/shared_bulks.ts`).
+ */
+export const SHARED_BULK_MIN_BYTES = 64 * KiB;
+/** Most encoded bytes of large bulk replies kept for sharing (the values read most recently). */
+export const SHARED_BULK_CACHE_BYTES = 32 * MiB;
+/**
+ * A bulk string of at least this many bytes that has not fully arrived is collected in parts of
+ * the reads that bring it (each byte copied once), not in a buffer that grows and is copied.
+ */
+export const LARGE_BULK_BYTES = 32 * KiB;
 /** Default `client-query-buffer-limit`: a maximal request plus one read. */
 export const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 16 * MiB;
 /** Default `maxclients` (Redis's). */

@@ -5,14 +5,21 @@
  * @module
  */
 
-/** Initial capacity of a queue. */
-const INITIAL_BUFFER_BYTES = 16 * 1024;
-/** An emptied queue larger than this is replaced by a small one (frees big values). */
-const SHRINK_ABOVE_BYTES = 256 * 1024;
+/** Smallest capacity a queue grows to when bytes first arrive. */
+const INITIAL_BUFFER_BYTES = 1024;
+/** An emptied queue larger than this drops its buffer (an idle connection holds none). */
+const KEEP_EMPTY_BYTES = 4 * 1024;
+/** No buffer yet: a queue allocates on its first append. */
+const NO_BYTES = new Uint8Array(0);
 
-/** A growable byte queue: bytes are appended at the end and consumed from the front. */
+/**
+ * A growable byte queue: bytes are appended at the end and consumed from the front. The buffer is
+ * allocated on the first append and dropped when the queue empties while large, so thousands of
+ * idle connections hold no buffer; it grows by half its size (at least the bytes appended), so a
+ * large request being received holds at most about 1.5 times its size.
+ */
 export class ByteQueue {
-  buf: Uint8Array = new Uint8Array(INITIAL_BUFFER_BYTES);
+  buf: Uint8Array = NO_BYTES;
   start = 0;
   end = 0;
 
@@ -29,17 +36,22 @@ export class ByteQueue {
     this.end += chunk.length;
   }
 
+  /** Bytes of the buffer (allocated, used or not). */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   /** Call when the consumer has taken everything: rewinds, and drops a big buffer. */
   resetIfEmpty(): void {
     if (this.start !== this.end) return;
     this.start = 0;
     this.end = 0;
-    if (this.buf.length > SHRINK_ABOVE_BYTES) this.buf = new Uint8Array(INITIAL_BUFFER_BYTES);
+    if (this.buf.length > KEEP_EMPTY_BYTES) this.buf = NO_BYTES;
   }
 
   /** Drops the buffer (nothing more will be read). */
   release(): void {
-    this.buf = new Uint8Array(0);
+    this.buf = NO_BYTES;
     this.start = 0;
     this.end = 0;
   }
@@ -51,7 +63,9 @@ export class ByteQueue {
       // Plenty of room once the consumed prefix is dropped: slide the live bytes down.
       this.buf.copyWithin(0, this.start, this.end);
     } else {
-      const grown = new Uint8Array(Math.max(need, this.buf.length * 2, INITIAL_BUFFER_BYTES));
+      const grown = new Uint8Array(
+        Math.max(need, this.buf.length + (this.buf.length >>> 1), INITIAL_BUFFER_BYTES),
+      );
       grown.set(this.buf.subarray(this.start, this.end));
       this.buf = grown;
     }

@@ -30,7 +30,8 @@ import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { type AclHost, Session, type SessionHost } from "./session.ts";
 import { defaultTable, describeTable } from "../kv/acl.ts";
 import type { ServerStats } from "./info.ts";
-import { encodeReply } from "./resp.ts";
+import { SharedBulks } from "./shared_bulks.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import {
   DEFAULT_RESP_LIMITS,
   encodeError,
@@ -48,6 +49,7 @@ import {
   DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   DEFAULT_MAXCLIENTS,
   DEFAULT_MAXMEMORY_CLIENTS,
+  IDLE_READ_BYTES,
   MAX_OUTSTANDING_OPS,
 } from "../limits.ts";
 
@@ -177,9 +179,9 @@ class ClientConn {
     this.parser = new RespRequestParser(limits);
   }
 
-  /** Bytes buffered for this connection: its partial request and its unsent replies. */
+  /** Bytes buffered for this connection: its request buffer and its unsent replies. */
   get memory(): number {
-    return this.parser.pendingBytes + this.slotBytes + this.writer.queuedBytes;
+    return this.parser.heldBytes + this.slotBytes + this.writer.queuedBytes;
   }
 
   /** Unsent reply bytes. */
@@ -225,6 +227,8 @@ export class ClientServer {
   readonly #maxMemory: number;
   /** Bytes buffered by all connections, as of the last count plus growth since (never less). */
   #memory = 0;
+  /** Encodes replies; a large value read by many requests is encoded once. */
+  readonly #bulks = new SharedBulks();
   #limitsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the server; nothing listens until {@link ClientServer.listen}. */
@@ -577,13 +581,13 @@ export class ClientServer {
   /** Reads and dispatches requests until QUIT, a fatal error, EOF, or the connection closes. */
   async #readRequests(c: ClientConn): Promise<void> {
     const parser = c.parser;
-    const buf = new Uint8Array(CLIENT_READ_BYTES);
+    const reads = new ReadBuffer(IDLE_READ_BYTES, CLIENT_READ_BYTES);
     while (!c.readingDone) {
       await this.#drain(c);
       if (c.closed) return;
       let n: number | null;
       try {
-        n = await c.conn.read(buf);
+        n = await c.conn.read(reads.buffer);
       } catch (err) {
         if (!c.closed) this.#verbose(`client ${c.remote}: read failed: ${errorText(err)}`);
         this.#closeConn(c);
@@ -594,7 +598,7 @@ export class ClientServer {
         return;
       }
       try {
-        parser.push(buf.subarray(0, n));
+        parser.push(reads.filled(n));
       } catch (err) {
         this.#fatal(c, `ERR Protocol error: ${errorText(err)}`);
         return;
@@ -757,7 +761,7 @@ export class ClientServer {
 
   #encode(reply: Reply): Uint8Array {
     try {
-      return encodeReply(reply);
+      return this.#bulks.encode(reply);
     } catch (err) {
       return encodeError(`ERR cannot encode reply: ${errorText(err)}`);
     }

@@ -28,6 +28,7 @@ import type { ByteTraffic } from "./traffic.ts";
 import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { FrameDecoder } from "./frame.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { encodeFrame } from "./frame.ts";
 import { AuthError, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
@@ -35,6 +36,7 @@ import { ConnWriter, errorText } from "./conn_writer.ts";
 import type { Log } from "../log/logger.ts";
 import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
+  IDLE_READ_BYTES,
   MAX_FRAME_BYTES,
   MAX_UNAUTHENTICATED_PEERS,
   PEER_HELLO_MAX_FRAME_BYTES,
@@ -296,12 +298,12 @@ export class PeerServer {
       this.#closeConn(c);
     }, helloMs);
     const decoder = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
-    const buf = new Uint8Array(PEER_READ_BYTES);
+    const reads = new ReadBuffer(IDLE_READ_BYTES, PEER_READ_BYTES);
     try {
       reading: while (!c.closed) {
         let n: number | null;
         try {
-          n = await conn.read(buf);
+          n = await conn.read(reads.buffer);
         } catch (err) {
           if (!c.closed && c.from !== undefined && this.#current.get(c.from) === c) {
             this.#opts.log.warn(
@@ -315,7 +317,7 @@ export class PeerServer {
           break;
         }
         if (n === null) break;
-        decoder.push(buf.subarray(0, n));
+        decoder.push(reads.filled(n));
         while (!c.closed) {
           let frame: PeerFrame;
           try {

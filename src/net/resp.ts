@@ -18,6 +18,7 @@ import { bytesToByteString, byteStringToBytes, concatBytes } from "../kv/bytes.t
 import { ByteQueue } from "./byte_queue.ts";
 import {
   DEFAULT_PROTO_MAX_BULK_LEN,
+  LARGE_BULK_BYTES,
   MAX_MULTIBULK_LEN,
   PROTO_INLINE_MAX_SIZE,
   REQUEST_SLACK_BYTES,
@@ -316,6 +317,13 @@ export class RespRequestParser {
   #requestBytes = 0;
   /** Bytes of a pending inline line already searched for `\n` (so re-scans are linear). */
   #inlineScanned = 0;
+  /**
+   * The received parts of a large bulk string being read (null: none is), kept apart from the
+   * queue: each byte is copied once and held once, however slowly the bulk arrives.
+   */
+  #parts: Uint8Array[] | null = null;
+  /** Bytes in {@link #parts}. */
+  #partBytes = 0;
   #failed = false;
 
   /**
@@ -344,7 +352,15 @@ export class RespRequestParser {
     const argBytes = this.#argsLeft > 0
       ? this.#requestBytes - (this.#bulkLen >= 0 ? this.#bulkLen : 0)
       : 0;
-    return this.#q.available + argBytes;
+    return this.#q.available + argBytes + this.#partBytes;
+  }
+
+  /**
+   * Bytes of memory this parser holds: its whole buffer (allocated, which may exceed what it
+   * holds unconsumed) plus the arguments read so far.
+   */
+  get heldBytes(): number {
+    return this.pendingBytes - this.#q.available + this.#q.capacity;
   }
 
   /** True while part of a request has arrived and the rest has not. */
@@ -355,6 +371,15 @@ export class RespRequestParser {
   /** Appends received bytes (copied; the caller may reuse `chunk`). Ignored after a failure. */
   push(chunk: Uint8Array): void {
     if (this.#failed) return;
+    if (this.#parts !== null && this.#q.available === 0) {
+      // The next bytes of a large bulk string: straight into its parts (one copy).
+      const take = Math.min(chunk.length, this.#bulkLen - this.#partBytes);
+      if (take > 0) {
+        this.#parts.push(chunk.slice(0, take));
+        this.#partBytes += take;
+        chunk = chunk.subarray(take);
+      }
+    }
     this.#q.append(chunk);
   }
 
@@ -417,12 +442,22 @@ export class RespRequestParser {
         this.#bulkLen = len;
       }
       const len = this.#bulkLen;
-      const avail = q.available;
-      if (avail > len && q.buf[q.start + len] !== CR) return this.#badTerminator();
-      if (avail < len + 2) return null;
-      if (q.buf[q.start + len + 1] !== LF) return this.#badTerminator();
-      this.#argv.push(latin1(q.buf, q.start, q.start + len));
-      q.start += len + 2;
+      if (this.#parts === null && len >= LARGE_BULK_BYTES && q.available < len + 2) {
+        this.#parts = [];
+      }
+      if (this.#parts !== null) {
+        const arg = this.#largeBulk();
+        if (arg === null) return null;
+        if (typeof arg !== "string") return arg;
+        this.#argv.push(arg);
+      } else {
+        const avail = q.available;
+        if (avail > len && q.buf[q.start + len] !== CR) return this.#badTerminator();
+        if (avail < len + 2) return null;
+        if (q.buf[q.start + len + 1] !== LF) return this.#badTerminator();
+        this.#argv.push(latin1(q.buf, q.start, q.start + len));
+        q.start += len + 2;
+      }
       this.#bulkLen = -1;
       this.#argsLeft--;
     }
@@ -430,6 +465,35 @@ export class RespRequestParser {
     this.#argv = [];
     q.resetIfEmpty();
     return { argv };
+  }
+
+  /**
+   * Moves the queued bytes of the large bulk string being read into its parts; returns the bulk
+   * once it and its CRLF are complete, null while more bytes are needed, or a protocol error.
+   */
+  #largeBulk(): ByteString | RequestItem | null {
+    const q = this.#q;
+    const parts = this.#parts!;
+    const take = Math.min(q.available, this.#bulkLen - this.#partBytes);
+    if (take > 0) {
+      parts.push(q.buf.slice(q.start, q.start + take));
+      q.start += take;
+      this.#partBytes += take;
+    }
+    if (this.#partBytes < this.#bulkLen) {
+      q.resetIfEmpty();
+      return null;
+    }
+    if (q.available > 0 && q.buf[q.start] !== CR) return this.#badTerminator();
+    if (q.available < 2) return null;
+    if (q.buf[q.start + 1] !== LF) return this.#badTerminator();
+    q.start += 2;
+    const arg = parts.length === 1
+      ? latin1(parts[0], 0, parts[0].length)
+      : parts.map((p) => latin1(p, 0, p.length)).join("");
+    this.#parts = null;
+    this.#partBytes = 0;
+    return arg;
   }
 
   #badTerminator(): RequestItem {
@@ -472,6 +536,8 @@ export class RespRequestParser {
   #fail(message: string): RequestItem {
     this.#failed = true;
     this.#argv = [];
+    this.#parts = null;
+    this.#partBytes = 0;
     this.#q.release();
     return { error: `ERR ${message}`, fatal: true };
   }
@@ -756,11 +822,18 @@ export function encodeCommand(argv: ByteString[]): Uint8Array {
   return out;
 }
 
-/** The RESP2 bytes of a state machine {@link Reply} (see `src/core/types.ts` for its shape). */
-export function encodeReply(r: Reply): Uint8Array {
-  if (r === null || typeof r === "string") return encodeBulk(r);
+/**
+ * The RESP2 bytes of a state machine {@link Reply} (see `src/core/types.ts` for its shape).
+ * `bulk` encodes its bulk strings (default {@link encodeBulk}; `src/net/shared_bulks.ts` shares
+ * large ones).
+ */
+export function encodeReply(
+  r: Reply,
+  bulk: (s: ByteString | null) => Uint8Array = encodeBulk,
+): Uint8Array {
+  if (r === null || typeof r === "string") return bulk(r);
   if (typeof r === "number") return encodeInteger(r);
-  if (Array.isArray(r)) return encodeArray(r.map(encodeReply));
+  if (Array.isArray(r)) return encodeArray(r.map((e) => encodeReply(e, bulk)));
   if ("ok" in r) return encodeSimple(r.ok);
   if ("err" in r) return encodeError(r.err);
   if ("int" in r) return ascii(`:${r.int}\r\n`);
