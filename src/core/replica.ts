@@ -13,8 +13,10 @@
  * answered there after one probe round (see `#submitRead`).
  *
  * Views: the coordinator (the lowest-id live replica among those in the newest view) proposes a
- * new view of every live replica when membership should change; it needs a majority of the
- * configured replicas. Members stop the old view and FLUSH; the coordinator decides the new
+ * new view of the largest group of live replicas connected both ways when membership should
+ * change; it needs a majority of the configured replicas. A member whose acks stop making
+ * progress is suspected like a silent one, and a healthy view ignores proposals from outside it
+ * (see src/core/README.md, Liveness under permanent faults). Members stop the old view and FLUSH; the coordinator decides the new
  * view's starting log ({@link planView}) and sends each member what it lacks (NEWVIEW); once
  * every member holds its part (ACCEPTED), it COMMITs, members deliver and go normal. Sequence
  * numbers, holdback and acks are per view. A replica that cannot see a majority refuses.
