@@ -149,13 +149,14 @@ Deno.test("sim: the data model (counters, SET NX, MSET/MGET, transactions) under
  * one direction only, a minority cut off for good (2|3 of 5, 1|2 of 3), and the same with a
  * bridge (one replica of each side still talks to one of the other). The majority keeps serving
  * within the progress bound and views settle (see `checkViewsSettle` in invariants.ts). Before
- * the fix, one-way cuts stalled or cycled, and bridges made views cycle every 0.1-1 s.
+ * the fix, one-way cuts stalled or cycled, and bridges made views cycle every 0.1-1 s. (A replica
+ * left out answers only after two failure timeouts, NOQUORUM; clients that keep picking it take
+ * long to finish, hence the default 120 s cap on simulated time.)
  */
 const PERMANENT: Partial<SimOptions> = {
   opsPerClient: 20,
   thinkMs: 400,
   observeUntilMs: 12_000,
-  maxSimMs: 60_000,
 };
 
 Deno.test("sim: a link cut in one direction for good", () => {
