@@ -13,8 +13,10 @@
  * answered there after one probe round (see `#submitRead`).
  *
  * Views: the coordinator (the lowest-id live replica among those in the newest view) proposes a
- * new view of every live replica when membership should change; it needs a majority of the
- * configured replicas. Members stop the old view and FLUSH; the coordinator decides the new
+ * new view of the largest group of live replicas connected both ways when membership should
+ * change; it needs a majority of the configured replicas. A member whose acks stop making
+ * progress is suspected like a silent one, and a healthy view ignores proposals from outside it
+ * (see src/core/README.md, Liveness under permanent faults). Members stop the old view and FLUSH; the coordinator decides the new
  * view's starting log ({@link planView}) and sends each member what it lacks (NEWVIEW); once
  * every member holds its part (ACCEPTED), it COMMITs, members deliver and go normal. Sequence
  * numbers, holdback and acks are per view. A replica that cannot see a majority refuses.
@@ -33,6 +35,7 @@ import { invariant } from "./assert.ts";
 import { LamportClock } from "./clock.ts";
 import { DeliveredLog } from "./delivered_log.ts";
 import { FailureDetector } from "./failure_detector.ts";
+import { ProgressMonitor } from "./progress_monitor.ts";
 import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
 import { DivergenceDetector } from "./divergence.ts";
 import { planView, ReportConflict } from "./view_change.ts";
@@ -160,6 +163,8 @@ export class Replica {
   readonly #machine: StateMachine;
   readonly #opt: typeof DEFAULTS & { retainEntries: number };
   readonly #detector: FailureDetector;
+  /** Members of the current view whose acks stopped making progress. */
+  readonly #progress: ProgressMonitor;
   readonly #divergence: DivergenceDetector;
 
   #now = 0;
@@ -238,6 +243,7 @@ export class Replica {
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
     };
     this.#detector = new FailureDetector(this.id, replicas, this.#opt.suspectTicks);
+    this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
     this.#divergence = new DivergenceDetector(
       this.id,
       options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY,
@@ -361,6 +367,11 @@ export class Replica {
           if (o === this.id && this.#servesViewWith(from, msg.view) && seq >= this.#nextSeq) {
             return `acknowledges our seq ${seq}, we sent up to ${this.#nextSeq - 1}`;
           }
+        }
+        if (msg.hears !== undefined) {
+          if (new Set(msg.hears).size !== msg.hears.length) return `hears ${msg.hears} twice`;
+          const stranger = msg.hears.find((r) => !this.#replicas.includes(r) || r === from);
+          if (stranger !== undefined) return `hears ${stranger}, not another replica`;
         }
         return null;
       }
@@ -537,6 +548,9 @@ export class Replica {
         this.#sendTo(this.#others(), msg, out);
       }
     }
+    if (this.#state === "normal") {
+      this.#progress.update(this.#now, this.#others(), this.#received, (m, o) => this.#ackOf(m, o));
+    }
     this.#expireRequests(out);
     this.#checkQuorum(out);
     this.#driveViewChange(out);
@@ -635,7 +649,8 @@ export class Replica {
     const view = msg.type === "update" ? msg.entry.view : msg.view;
     this.#highestSeen = Math.max(this.#highestSeen, view);
     if (msg.type === "ack") this.#highestSeen = Math.max(this.#highestSeen, msg.promised);
-    this.#detector.heard(from, this.#now, msg.type === "ack" ? msg.view : undefined);
+    if (msg.type === "ack") this.#detector.heard(from, this.#now, msg.view, msg.hears);
+    else this.#detector.heard(from, this.#now);
     switch (msg.type) {
       case "update":
       case "ack":
@@ -830,8 +845,7 @@ export class Replica {
 
   /** True once this replica has heard from less than a majority for a whole timeout. */
   #quorumLost(): boolean {
-    return this.#now > this.#opt.suspectTicks &&
-      this.#detector.alive(this.#now).length < this.#majority;
+    return this.#now > this.#opt.suspectTicks && this.#alive().length < this.#majority;
   }
 
   #checkQuorum(out: Action[]): void {
@@ -854,11 +868,39 @@ export class Replica {
   #candidates(): ReplicaId[] {
     const viewOf = (r: ReplicaId) =>
       r === this.id ? (this.#state === "normal" ? this.#view : -1) : this.#detector.reportedView(r);
-    return this.#detector.alive(this.#now).sort((a, b) => viewOf(b) - viewOf(a) || a - b);
+    return this.#alive().sort((a, b) => viewOf(b) - viewOf(a) || a - b);
+  }
+
+  /**
+   * Every replica believed alive, self included, ascending: heard from within the timeout and,
+   * if a member of the view this replica is normal in, not stalled (its acks keep up).
+   */
+  #alive(): ReplicaId[] {
+    const alive = this.#detector.alive(this.#now);
+    if (this.#state !== "normal") return alive;
+    return alive.filter((r) => !this.#progress.stalled(r, this.#now));
+  }
+
+  /** True while this replica is normal in a view whose every member is alive (see #alive). */
+  #viewHealthy(): boolean {
+    if (this.#state !== "normal") return false;
+    const alive = this.#alive();
+    return this.#members.every((m) => alive.includes(m));
+  }
+
+  /**
+   * The replicas this one would form a view of: the largest group of alive replicas, itself
+   * included, connected both ways pairwise (by silence here, by the peers' reports of whom they
+   * hear), keeping the current members on a tie. So the two ends of a link that works one way
+   * only are never members together, and a replica left out for it is not taken back while that
+   * lasts.
+   */
+  #wanted(): ReplicaId[] {
+    return this.#detector.largestGroup(this.#alive(), this.#members, this.#now);
   }
 
   #driveViewChange(out: Action[]): void {
-    const alive = this.#detector.alive(this.#now);
+    const alive = this.#wanted();
     if (alive.length < this.#majority) return;
     const rank = this.#candidates().indexOf(this.id);
     const timeout = this.#opt.viewChangeTimeoutTicks;
@@ -883,6 +925,11 @@ export class Replica {
   }
 
   #propose(members: ReplicaId[], out: Action[]): void {
+    invariant(
+      members.includes(this.id) && members.length >= this.#majority &&
+        members.every((m, i) => i === 0 || members[i - 1] < m),
+      () => `proposing ${members}: not an ascending majority with this replica`,
+    );
     // Unique per proposer (round * N + its position in the config): two coordinators never
     // propose the same number, and the higher proposal wins everywhere.
     const above = Math.max(this.#highestSeen, this.#promised, this.#view);
@@ -904,6 +951,11 @@ export class Replica {
 
   #onPropose(from: ReplicaId, msg: Extract<PeerMessage, { type: "propose" }>, out: Action[]) {
     if (msg.view <= this.#promised || !msg.members.includes(this.id)) return;
+    // A healthy view is not given up for a replica outside it: the view's own coordinator takes
+    // that replica in once it is connected to every member. (Ignoring a proposal is always safe:
+    // it is a lost message.) Else a replica left out for a link that works one way only would
+    // break up the majority's view again and again.
+    if (from !== this.id && !this.#members.includes(from) && this.#viewHealthy()) return;
     this.#promised = msg.view;
     if (from !== this.id) {
       this.#coordination = undefined;
@@ -1018,7 +1070,7 @@ export class Replica {
     this.#state = "normal";
     this.#installedAt = this.#now;
     // Every member was heard from during the change: suspect none of them for a full timeout.
-    for (const m of this.#others()) this.#detector.heard(m, this.#now);
+    for (const m of this.#others()) this.#detector.grace(m, this.#now);
     if (this.#coordination?.view === accepted.view) this.#coordination = undefined;
     this.#resetViewState();
     // Our requests of older views still pending are not in the new view's starting log. Every
@@ -1063,6 +1115,7 @@ export class Replica {
     this.#unacked = [];
     this.#ackDirty = false;
     this.#probeAcked = new Map();
+    this.#progress.reset();
   }
 
   #snapshot(): Snapshot {
@@ -1217,6 +1270,7 @@ export class Replica {
       promised: this.#promised,
       ts: this.#clock.tick(),
       acks,
+      hears: this.#detector.hearing(this.#now),
     };
   }
 

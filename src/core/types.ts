@@ -132,9 +132,18 @@ export type PeerMessage =
   | { type: "update"; entry: Entry }
   /**
    * Cumulative ack vector; also sent on every heartbeat. `view` is the sender's view if it is
-   * normal in one, else -1 (its acks are then empty); `promised` the highest view it accepted.
+   * normal in one, else -1 (its acks are then empty); `promised` the highest view it accepted;
+   * `hears` the other replicas it heard from within the failure timeout (so that a link that
+   * works one way only is seen from both ends; absent: not reported).
    */
-  | { type: "ack"; view: number; promised: number; ts: number; acks: AckVector }
+  | {
+    type: "ack";
+    view: number;
+    promised: number;
+    ts: number;
+    acks: AckVector;
+    hears?: ReplicaId[];
+  }
   /** Coordinator to members: phase 1 of a view change. `delivered` is the coordinator's. */
   | { type: "propose"; view: number; ts: number; members: ReplicaId[]; delivered: number }
   /** Member to coordinator: it accepted the proposal and stopped the old view. */

@@ -100,7 +100,14 @@ function messageToWire(msg: PeerMessage): unknown {
     case "update":
       return { type, entry: entryToWire(msg.entry) };
     case "ack":
-      return { type, view, promised: msg.promised, ts, acks: { ...msg.acks } };
+      return {
+        type,
+        view,
+        promised: msg.promised,
+        ts,
+        acks: { ...msg.acks },
+        ...(msg.hears === undefined ? {} : { hears: [...msg.hears] }),
+      };
     case "propose":
       return { type, view, ts, members: [...msg.members], delivered: msg.delivered };
     case "flush":
@@ -306,8 +313,15 @@ const MESSAGE_FIELDS: Record<PeerMessage["type"], readonly string[]> = {
   checkpoint: ["view", "ts", "index", "digest"],
 };
 
+/** The fields a message type may have besides those of {@link MESSAGE_FIELDS}. */
+const OPTIONAL_MESSAGE_FIELDS: Partial<Record<PeerMessage["type"], readonly string[]>> = {
+  ack: ["hears"],
+};
+
 /** Every field some message type has (a field outside it is reported before the type). */
-const ANY_MESSAGE_FIELD: readonly string[] = [...new Set(Object.values(MESSAGE_FIELDS).flat())];
+const ANY_MESSAGE_FIELD: readonly string[] = [
+  ...new Set([...Object.values(MESSAGE_FIELDS), ...Object.values(OPTIONAL_MESSAGE_FIELDS)].flat()),
+];
 
 function messageFromWire(v: unknown, path: string): PeerMessage {
   const at = (key: string) => join(path, key);
@@ -316,7 +330,12 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
   if (typeof type !== "string" || !Object.hasOwn(MESSAGE_FIELDS, type)) {
     return fail(at("type"), `unknown message type ${describe(type)}`);
   }
-  const o = object(v, path, ["type", ...MESSAGE_FIELDS[type as PeerMessage["type"]]]);
+  const o = object(
+    v,
+    path,
+    ["type", ...MESSAGE_FIELDS[type as PeerMessage["type"]]],
+    OPTIONAL_MESSAGE_FIELDS[type as PeerMessage["type"]],
+  );
   const common = () => ({
     view: integer(o.view, at("view"), 0),
     ts: integer(o.ts, at("ts"), 0),
@@ -332,6 +351,7 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
         promised: integer(o.promised, at("promised"), -1),
         ts: integer(o.ts, at("ts"), 0),
         acks: acksFromWire(o.acks, at("acks")),
+        ...(o.hears === undefined ? {} : { hears: idsFromWire(o.hears, at("hears")) }),
       };
     }
     case "propose": {

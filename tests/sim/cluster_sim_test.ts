@@ -144,6 +144,39 @@ Deno.test("sim: the data model (counters, SET NX, MSET/MGET, transactions) under
   );
 });
 
+/**
+ * Permanent faults, watched for 12 s of simulated time while clients keep writing: a link cut in
+ * one direction only, a minority cut off for good (2|3 of 5, 1|2 of 3), and the same with a
+ * bridge (one replica of each side still talks to one of the other). The majority keeps serving
+ * within the progress bound and views settle (see `checkViewsSettle` in invariants.ts). Before
+ * the fix, one-way cuts stalled or cycled, and bridges made views cycle every 0.1-1 s. (A replica
+ * left out answers only after two failure timeouts, NOQUORUM; clients that keep picking it take
+ * long to finish, hence the default 120 s cap on simulated time.)
+ */
+const PERMANENT: Partial<SimOptions> = {
+  opsPerClient: 20,
+  thinkMs: 400,
+  observeUntilMs: 12_000,
+};
+
+Deno.test("sim: a link cut in one direction for good", () => {
+  const name = "sim: a link cut in one direction";
+  runSeeds(name, { ...PERMANENT, replicas: 3, scenario: "one-way-cut" }, seeds(150, 900_001));
+  runSeeds(
+    name,
+    { ...PERMANENT, replicas: 5, clients: 7, scenario: "one-way-cut" },
+    seeds(100, 910_001),
+  );
+});
+
+Deno.test("sim: stable partitions, clean and with a bridge; views settle", () => {
+  const name = "sim: stable partitions";
+  const five = { ...PERMANENT, replicas: 5, clients: 7 };
+  runSeeds(name, { ...five, scenario: "stable-partition" }, seeds(100, 950_001));
+  runSeeds(name, { ...five, scenario: "partial-partition" }, seeds(150, 960_001));
+  runSeeds(name, { ...PERMANENT, scenario: "partial-partition" }, seeds(100, 970_001));
+});
+
 Deno.test("sim: a run is a function of its seed", () => {
   const options = { ...DEFAULT_SIM, scenario: "random" as const, seed: 42 };
   const a = simulate(options);

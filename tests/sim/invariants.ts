@@ -33,6 +33,7 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   const { log, problems } = globalLog(result);
   violations.push(...problems);
   violations.push(...checkProgress(result, expect));
+  violations.push(...checkViewsSettle(result));
   violations.push(...checkAcknowledgedKept(result, log));
   violations.push(...checkReplay(result, log));
   violations.push(...checkPlainAtMostOnce(result, log));
@@ -153,6 +154,24 @@ function checkRefusedNotOrdered(result: SimResult, log: Map<number, DeliveryReco
     }
   }
   return out;
+}
+
+/** Views are installed within this long after a permanent fault begins, and none later. */
+export const VIEWS_SETTLE_MS = 5_000;
+
+/**
+ * Under a permanent fault (a link cut one way, a stable partition) the views settle: no view is
+ * installed later than {@link VIEWS_SETTLE_MS} after the fault began.
+ */
+function checkViewsSettle(result: SimResult): string[] {
+  if (result.permanentFaultAt === null) return [];
+  const since = result.permanentFaultAt + VIEWS_SETTLE_MS;
+  const late = result.viewInstalls.filter((t) => t > since);
+  if (late.length === 0) return [];
+  return [
+    `views did not settle: ${late.length} views installed after ${since} ms (the permanent ` +
+    `fault began at ${result.permanentFaultAt} ms), at ${late.slice(0, 8).join(", ")} ms`,
+  ];
 }
 
 /** Quiescence after the faults, and (if expected) every operation eventually succeeded. */

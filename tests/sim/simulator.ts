@@ -46,7 +46,10 @@ export type Scenario =
   | "restart-all"
   | "pause"
   | "partition"
-  | "cut-coordinator";
+  | "cut-coordinator"
+  | "one-way-cut"
+  | "stable-partition"
+  | "partial-partition";
 
 /** What to simulate. Times are simulated milliseconds; a replica ticks every 10 ms. */
 export interface SimOptions {
@@ -79,6 +82,13 @@ export interface SimOptions {
    * against the state machine as the model).
    */
   workload?: "registers" | "datamodel";
+  /**
+   * Keep running (heartbeats, and clients with `opsPerClient`) at least until this time, so that
+   * the views a permanent fault leaves behind can be watched settle. Default 0.
+   */
+  observeUntilMs?: number;
+  /** Longest pause of a client between two of its operations (default 20). */
+  thinkMs?: number;
 }
 
 /** Defaults for a 3-replica run; tests override what they vary. */
@@ -160,6 +170,13 @@ export interface SimResult {
   lateReads: HistoryOp[];
   /** Attempts sent in a stable period that did not succeed within the progress bound. */
   slowAttempts: string[];
+  /**
+   * Under a permanent fault (`one-way-cut`, `stable-partition`, `partial-partition`): when it
+   * began, and the time of
+   * every view installed (a replica went normal in a view number none had been normal in).
+   */
+  permanentFaultAt: number | null;
+  viewInstalls: number[];
 }
 
 interface Link {
@@ -214,6 +231,12 @@ export function simulate(options: SimOptions): SimResult {
 const ATTEMPT_TIMEOUT_MS = 3_000;
 /** A period is stable this long after the last fault change (detection, then a view change). */
 const STABLE_AFTER_MS = 2_000;
+/**
+ * Under a permanent fault, the period is stable this long after it began: a link that fails one
+ * way, or a partition with a bridge, can take two rounds of detection (the first view formed
+ * may include both ends of a link whose failure was not yet reported).
+ */
+const PERMANENT_STABLE_AFTER_MS = 4_000;
 /** In a stable period, a request to a replica that can serve succeeds within this. */
 export const PROGRESS_BOUND_MS = 1_500;
 const MAX_ATTEMPTS = 40;
@@ -318,7 +341,7 @@ class Simulation {
         break;
       }
     }
-    const live = this.live();
+    const live = this.permanentFaultAt === null ? this.live() : this.serving();
     const digests = new Map(live.map((id) => [id, this.stores.get(id)!.digest()]));
     const finalDelivered = new Map(
       live.map((id) => [id, this.replicas.get(id)!.status().delivered]),
@@ -337,6 +360,8 @@ class Simulation {
       duplicateReplies: this.duplicateReplies,
       snapshotInstalls: this.snapshotInstalls,
       lateReads: this.lateReads,
+      permanentFaultAt: this.permanentFaultAt,
+      viewInstalls: [...this.installs.values()].sort((a, b) => a - b),
       slowAttempts: this.attempts.filter((a) =>
         a.mustProgress && this.queue.now - a.call > PROGRESS_BOUND_MS &&
         !(a.ok === true && a.answeredAt! - a.call <= PROGRESS_BOUND_MS) &&
@@ -355,20 +380,37 @@ class Simulation {
     return this.ids.filter((id) => !this.crashed.has(id) && !this.down.has(id));
   }
 
-  /** Every fault undone, every live replica normal in one view, idle, and at the same index. */
+  /**
+   * Every fault undone, every live replica normal in one view, idle, and at the same index. Under
+   * a permanent fault: the links it cut stay down, and the view is that of a majority (every
+   * member normal in it, idle, at the same index) while the rest are not normal.
+   */
   settled(): boolean {
-    if (this.openFaults > 0) return false;
+    if (this.openFaults > 0 || this.queue.now < (this.options.observeUntilMs ?? 0)) return false;
     for (const [name, link] of this.links) {
       const [from, to] = name.split(">").map(Number);
       const gone = (r: ReplicaId) => this.crashed.has(r) || this.down.has(r);
-      if (!link.up && !gone(from) && !gone(to)) return false;
+      if (!link.up && !gone(from) && !gone(to) && !this.partitionedPairs.has(name)) return false;
     }
-    const statuses = this.live().map((id) => this.replicas.get(id)!.status());
+    const serving = this.serving();
+    const statuses = serving.map((id) => this.replicas.get(id)!.status());
     const first = statuses[0];
-    return statuses.every((s) =>
-      s.state === "normal" && s.view === first.view && s.holdback === 0 && s.pending === 0 &&
-      s.delivered === first.delivered && s.members.length === statuses.length
-    );
+    const everyone = this.permanentFaultAt === null ? this.live().length : this.majority;
+    return statuses.length >= everyone && first.members.length === statuses.length &&
+      statuses.every((s) =>
+        s.view === first.view && s.holdback === 0 && s.pending === 0 &&
+        s.delivered === first.delivered
+      ) &&
+      this.live().every((id) =>
+        serving.includes(id) || this.replicas.get(id)!.standing.state !== "normal"
+      );
+  }
+
+  /** The live replicas normal in the newest view any live replica is normal in. */
+  serving(): ReplicaId[] {
+    const normal = this.live().filter((id) => this.replicas.get(id)!.standing.state === "normal");
+    const view = Math.max(-1, ...normal.map((id) => this.replicas.get(id)!.standing.view));
+    return normal.filter((id) => this.replicas.get(id)!.standing.view === view);
   }
 
   tick(id: ReplicaId): void {
@@ -442,6 +484,31 @@ class Simulation {
         this.queue.at(start, () => this.partition(side, this.rng.int(1_200, 4_000)));
         return;
       }
+      case "one-way-cut": {
+        // One direction of one link fails for good: the other direction keeps carrying
+        // heartbeats, so silence alone suspects nobody on one side.
+        const [from, to] = this.shuffled(this.ids);
+        this.queue.at(start, () => this.cutForGood([[from, to]]));
+        return;
+      }
+      case "stable-partition":
+      case "partial-partition": {
+        // A minority (2 of 5, or 1 of 3) is cut off for good, both directions; in a partial
+        // partition one replica of each side still talks to one of the other (a bridge).
+        const [bridgeA, ...rest] = this.shuffled(this.ids);
+        const side = [bridgeA, ...rest.slice(0, minority - 1)];
+        const bridgeB = rest[minority - 1];
+        const pairs: [ReplicaId, ReplicaId][] = [];
+        for (const a of side) {
+          for (const b of this.ids) {
+            if (side.includes(b)) continue;
+            if (this.scenario === "partial-partition" && a === bridgeA && b === bridgeB) continue;
+            pairs.push([a, b], [b, a]);
+          }
+        }
+        this.queue.at(start, () => this.cutForGood(pairs));
+        return;
+      }
       case "cut-coordinator":
         this.openFaults += 1;
         this.queue.at(start, () => {
@@ -485,6 +552,12 @@ class Simulation {
     }
     if (this.openFaults > 0 || this.queue.now - this.lastFaultChange < STABLE_AFTER_MS) {
       return false;
+    }
+    // Under a permanent fault, a replica the majority's view left out cannot serve: only those
+    // normal now are expected to (and stay so, once the views settled).
+    if (this.permanentFaultAt !== null) {
+      return this.queue.now - this.permanentFaultAt >= PERMANENT_STABLE_AFTER_MS &&
+        this.replicas.get(replica)!.standing.state === "normal";
     }
     // Only a replica in the majority's component; the rest were crashed for good.
     return this.live().length >= this.majority;
@@ -531,6 +604,22 @@ class Simulation {
         link.cut = false;
         this.reconnect(a, b);
       }
+    }
+  }
+
+  /** When a permanent fault began (null: none in this run). */
+  permanentFaultAt: number | null = null;
+  /** Per view number ever normal somewhere: when it was first installed. */
+  readonly installs = new Map<number, number>();
+
+  /** Cuts the links `pairs` (`from -> to`) until the end of the run. */
+  cutForGood(pairs: [ReplicaId, ReplicaId][]): void {
+    this.noteFaultChange();
+    this.permanentFaultAt = this.queue.now;
+    this.trace(`CUT FOR GOOD ${pairs.map(([a, b]) => `${a}>${b}`).join(" ")}`);
+    for (const [a, b] of pairs) {
+      this.cut(a, b);
+      this.partitionedPairs.add(`${a}>${b}`);
     }
   }
 
@@ -646,6 +735,10 @@ class Simulation {
       return;
     }
     this.carryOut(id, actions);
+    const standing = this.replicas.get(id)!.standing;
+    if (standing.state === "normal" && !this.installs.has(standing.view)) {
+      this.installs.set(standing.view, this.queue.now);
+    }
     if (event.type !== "flush" && !this.flushScheduled.has(id)) {
       this.flushScheduled.add(id);
       this.queue.after(this.rng.int(0, 2), () => {
@@ -771,7 +864,10 @@ class Simulation {
     };
     this.requests.push(request);
     this.attempt(request, this.rng.pick(this.ids), () => {
-      this.queue.after(this.rng.int(0, 20), () => this.nextOp(client, n + 1));
+      this.queue.after(
+        this.rng.int(0, this.options.thinkMs ?? 20),
+        () => this.nextOp(client, n + 1),
+      );
     });
   }
 

@@ -25,8 +25,11 @@
  * await net.close();
  * ```
  *
- * {@link partition} cuts every link between two sides of a cluster, both directions. The proxy
- * never keeps a socket, timer or pending operation past {@link FaultProxy.close}.
+ * A rule is per direction: replicas talk over one outgoing connection per ordered pair, so
+ * `net.setRule(1, 3, DROP)` cuts 1 → 3 only while 3 → 1 still carries 3's messages (a link that
+ * fails one way). {@link partition} cuts every link between two sides of a cluster, both
+ * directions. The proxy never keeps a socket, timer or pending operation past
+ * {@link FaultProxy.close}.
  *
  * @module
  */

@@ -91,6 +91,8 @@ Deno.test("peer codec: msgs round trip with several commands, with and without t
       },
     },
     { type: "ack", view: -1, promised: -1, ts: 0, acks: {} },
+    { type: "ack", view: 2, promised: 2, ts: 3, acks: { 1: 1 }, hears: [2, 3] },
+    { type: "ack", view: 2, promised: 2, ts: 4, acks: {}, hears: [] },
   ];
   assert.deepEqual(roundTrip({ kind: "msgs", msgs }), { kind: "msgs", msgs });
   assert.deepEqual(roundTrip({ kind: "msgs", msgs: [] }), { kind: "msgs", msgs: [] });
@@ -237,6 +239,18 @@ Deno.test("peer codec: msgs must be an array of known message types", () => {
   assertRejects(
     { kind: "msgs", msgs: [{ ...ack, entry: {} }] },
     /^msgs\[0\]: unknown field "entry"$/,
+  );
+  assertRejects(
+    { kind: "msgs", msgs: [{ ...ack, hears: 2 }] },
+    /^msgs\[0\]\.hears: expected an array/,
+  );
+  assertRejects(
+    { kind: "msgs", msgs: [{ ...ack, hears: [0] }] },
+    /^msgs\[0\]\.hears\[0\]: expected an integer >= 1, got 0$/,
+  );
+  assertRejects(
+    { kind: "msgs", msgs: [{ ...update, hears: [1] }] },
+    /^msgs\[0\]: unknown field "hears"$/,
   );
 });
 

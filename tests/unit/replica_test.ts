@@ -34,8 +34,8 @@ const delivered = (actions: Action[]) =>
 function update(ts: number, origin: number, seq: number, cmd = get("k")): PeerMessage {
   return { type: "update", entry: { view: 0, ts, origin, seq, cmd } };
 }
-function ack(ts: number, acks: Record<number, number>): PeerMessage {
-  return { type: "ack", view: 0, promised: 0, ts, acks };
+function ack(ts: number, acks: Record<number, number>, hears?: number[]): PeerMessage {
+  return { type: "ack", view: 0, promised: 0, ts, acks, ...(hears ? { hears } : {}) };
 }
 
 Deno.test("replica: a request is stamped and multicast to every other member", () => {
@@ -184,6 +184,9 @@ Deno.test("replica: peer numbers out of range and claims that do not fit are rej
     [{ type: "update", entry: { view: 0, ts: 1, origin: 1, seq: 2 ** 50, cmd: get("k") } }],
     /seq .* out of range/,
   );
+  assertRejected(r, 1, [ack(1, {}, [3, 9])], /hears 9, not another replica/);
+  assertRejected(r, 1, [ack(1, {}, [1])], /hears 1, not another replica/);
+  assertRejected(r, 1, [ack(1, {}, [2, 2])], /hears 2,2 twice/);
 });
 
 Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected", () => {
@@ -300,4 +303,61 @@ Deno.test("replica: a single-replica cluster delivers at once", () => {
   const out = r.step({ type: "request", id: 1, cmd: put("a", "1") });
   assert.equal(replies(out).length, 1);
   assert.equal(sends(out).length, 0);
+});
+
+Deno.test("replica: heartbeats report whom the replica hears", () => {
+  const r = new Replica({ id: 1, replicas: [1, 2, 3], heartbeatTicks: 3 }, new KvStore());
+  r.step({
+    type: "peer",
+    from: 3,
+    msgs: [{ type: "ack", view: -1, promised: -1, ts: 1, acks: {} }],
+  });
+  const sent = sends([0, 1, 2].flatMap(() => r.step({ type: "tick" })))
+    .filter((s) => s.msg.type === "ack");
+  assert.deepEqual(sent.map((s) => s.to), [2, 3]);
+  for (const s of sent) assert.deepEqual(s.msg.type === "ack" && s.msg.hears, [3]);
+});
+
+Deno.test("replica: a member heard from whose acks stay behind is left out of the next view", () => {
+  const r = replica(1);
+  r.step({ type: "request", id: 7, cmd: put("a", "1") });
+  // 2 and 3 are heard every tick and hear everyone; 3 never acknowledges 1's write.
+  const proposals: PeerMessage[] = [];
+  for (let t = 0; t < 150 && proposals.length === 0; t++) {
+    r.step({ type: "peer", from: 2, msgs: [ack(100 + t, { 1: 1 }, [1, 3])] });
+    r.step({ type: "peer", from: 3, msgs: [ack(100 + t, { 1: 0 }, [1, 2])] });
+    const out = r.step({ type: "tick" });
+    proposals.push(...sends(out).map((s) => s.msg).filter((m) => m.type === "propose"));
+  }
+  assert.ok(proposals.length > 0, "no view change although 3 made no progress");
+  assert.deepEqual(proposals[0].type === "propose" && proposals[0].members, [1, 2]);
+});
+
+Deno.test("replica: a healthy view ignores a proposal from outside it, not one from a member", () => {
+  const cluster = new SyncCluster([1, 2, 3]);
+  cluster.start();
+  cluster.isolate(3);
+  for (let t = 0; t < 400; t++) {
+    cluster.tick();
+    const s = cluster.replicas.get(1)!.status();
+    if (s.state === "normal" && s.members.join() === "1,2") break;
+  }
+  const one = cluster.replicas.get(1)!;
+  assert.deepEqual(one.status().members, [1, 2]);
+  assert.equal(one.status().state, "normal");
+  // Replica 3 (proposer of views 3k+2) proposes a view of 1 and 3: ignored.
+  const outsider: PeerMessage = {
+    type: "propose",
+    view: 302,
+    ts: 1,
+    members: [1, 3],
+    delivered: 0,
+  };
+  const ignored = cluster.step(1, { type: "peer", from: 3, msgs: [outsider] });
+  assert.deepEqual(ignored.filter((a) => a.type === "reject" || a.type === "persist"), []);
+  assert.equal(one.status().state, "normal");
+  // Replica 2 (views 3k+1), a member, is followed.
+  const member: PeerMessage = { type: "propose", view: 301, ts: 2, members: [1, 2], delivered: 0 };
+  cluster.step(1, { type: "peer", from: 2, msgs: [member] });
+  assert.equal(one.status().state, "changing");
 });
