@@ -48,6 +48,7 @@ import { dashboardRoutes } from "../http/dashboard.ts";
 import { restRoutes } from "../http/rest.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { OpStats } from "./op_stats.ts";
+import { formatNotifyFlags } from "../kv/notify.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -206,14 +207,14 @@ export class ReplicaHost {
       : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#keyed = options.clusterKey !== undefined;
-    this.#store = new KvStore();
+    const settings = options.settings ?? DEFAULT_SETTINGS;
+    this.#store = new KvStore(undefined, settings.notifyKeyspaceEvents);
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       this.#store,
     );
     const log = (line: string) => this.#log(line);
-    const settings = options.settings ?? DEFAULT_SETTINGS;
     const tls = options.tls;
     const peerTls = settings.tlsReplication ? tls : undefined;
 
@@ -243,6 +244,7 @@ export class ReplicaHost {
       maxClients: settings.maxclients,
       queryBufferLimit: settings.clientQueryBufferLimit,
       outputBufferLimit: settings.clientOutputBufferLimit,
+      pubsubOutputBufferLimit: settings.clientOutputBufferLimitPubsub,
       idleTimeoutMs: settings.timeout * 1000,
       requestTimeoutMs: settings.clientRequestTimeout * 1000,
       maxMemoryClients: settings.maxmemoryClients,
@@ -259,8 +261,12 @@ export class ReplicaHost {
         now: () => this.#now(),
         expires: () => this.#store.keyspace.expiring,
         acl: () => this.#aclHost(),
+        notifyKeyspaceEvents: () => formatNotifyFlags(this.#store.notifyFlags),
       },
     });
+    // Each replica publishes what the order delivers (PUBLISH, keyspace notifications) to its
+    // own subscribers, at the operation's place in the order.
+    this.#store.onPublish = (channel, message) => this.#clientServer.publish(channel, message);
     const httpPort = options.listen?.httpPort ?? this.#self.httpPort;
     this.#httpServer = httpPort === undefined ? undefined : new HttpServer({
       hostname: this.#self.host,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { PubSubHub } from "../../src/net/pubsub.ts";
 import assert from "node:assert/strict";
 import {
   aclFileErrorText,
@@ -259,6 +260,10 @@ class Host implements SessionHost {
   }
   config(): Record<string, string> {
     return {};
+  }
+  readonly hub = new PubSubHub();
+  pubsub(): PubSubHub {
+    return this.hub;
   }
   acl(): AclHost {
     return {

@@ -353,7 +353,7 @@ Deno.test("config: unknown settings, bad values and duplicates name the line", (
   );
   assertParseError(
     "1 h 1 2\nclient-output-buffer-limit replica 1mb 1mb 1\n",
-    /^test\.txt:2: client-output-buffer-limit: only the class "normal"/,
+    /^test\.txt:2: client-output-buffer-limit: only the classes "normal" and "pubsub"/,
   );
   assertParseError(
     "timeout 1\n1 h 1 2\ntimeout 2\n",

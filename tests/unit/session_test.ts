@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { PubSubHub } from "../../src/net/pubsub.ts";
 import assert from "node:assert/strict";
 import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
@@ -77,6 +78,10 @@ class FakeHost implements SessionHost {
     };
   }
   noteDenied(): void {}
+  readonly hub = new PubSubHub();
+  pubsub(): PubSubHub {
+    return this.hub;
+  }
   release(): void {
     const h = this.held;
     this.held = [];
