@@ -54,6 +54,10 @@ ${OPS_HELP}
                             before the first mix that reads (GET, MULTI3) (default 10000)
   --pipeline <n>            operations in flight per connection; 1 = closed loop (default 1)
   --warmup <s>              unmeasured seconds before each level and mix (default 1)
+  --publish                 publish mode instead of --mix: one subscriber per replica, each
+                            client a publisher (PUBLISH of --value-size bytes, --pipeline in
+                            flight); reports publish/s, PUBLISH reply latency and
+                            publish-to-receive latency (p50, p99) over every subscriber
   --json <file>             also write every figure as JSON to <file>
   -h, --help                show this help and exit
 
@@ -130,6 +134,8 @@ export interface BenchOptions {
   warmupSeconds: number;
   /** Where to write the JSON report, if anywhere. */
   jsonPath?: string;
+  /** Publish mode (`--publish`): pub/sub throughput and latency instead of the mixes. */
+  publish: boolean;
 }
 
 /** A command line that cannot be run (exit status 2). */
@@ -252,6 +258,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     pipeline: { type: "string" },
     warmup: { type: "string" },
     json: { type: "string" },
+    publish: { type: "boolean" },
   }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
@@ -278,6 +285,9 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         : secondsOption("seconds", v.seconds, true, HARD_CAP_SECONDS),
     };
   if (v.json === "") throw new BenchUsageError("--json needs a file name");
+  if (v.publish && v.mix !== undefined) {
+    throw new BenchUsageError("give --publish or --mix, not both");
+  }
 
   return {
     configPath,
@@ -295,5 +305,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
       ? 1
       : secondsOption("warmup", v.warmup, false, MAX_WARMUP_SECONDS),
     jsonPath: v.json,
+    publish: v.publish ?? false,
   };
 }
