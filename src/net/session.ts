@@ -886,6 +886,8 @@ export class Session {
         return respond(this.describe(now));
       case "list": {
         let ids: Set<number> | undefined;
+        /** `TYPE normal` or `TYPE pubsub` (subscribed mode). */
+        let type: string | undefined;
         if (argv.length > 2) {
           if (argv[2].toLowerCase() === "id" && argv.length > 3) {
             ids = new Set();
@@ -898,11 +900,16 @@ export class Session {
             if (!["normal", "master", "replica", "pubsub"].includes(t)) {
               return respond(err(`ERR Unknown client type '${byteStringToUtf8(argv[3])}'`));
             }
-            if (t !== "normal") return respond("");
+            if (t !== "normal" && t !== "pubsub") return respond("");
+            type = t;
           } else return respond(E.SYNTAX);
         }
         let out = "";
-        for (const s of this.#host.sessions()) if (!ids || ids.has(s.id)) out += s.describe(now);
+        for (const s of this.#host.sessions()) {
+          if (ids && !ids.has(s.id)) continue;
+          if (type !== undefined && s.subscribed !== (type === "pubsub")) continue;
+          out += s.describe(now);
+        }
         return respond(out);
       }
       case "kill":

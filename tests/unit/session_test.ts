@@ -466,6 +466,9 @@ Deno.test("session pub/sub: confirmations, messages, pattern messages, counts", 
   assert.deepEqual(run(pub, "PUBSUB", "NUMSUB", "a", "zz"), ["a", 1, "zz", 0]);
   assert.equal(run(pub, "PUBSUB", "NUMPAT"), 1);
   assert.match(s.describe(0), /flags=P db=0 sub=2 psub=1 /);
+  assert.match(String(run(pub, "CLIENT", "LIST", "TYPE", "pubsub")), /^id=1 .*flags=P/);
+  assert.equal(String(run(pub, "CLIENT", "LIST", "TYPE", "pubsub")).split("\n").length, 2);
+  assert.doesNotMatch(String(run(pub, "CLIENT", "LIST", "TYPE", "normal")), /id=1 /);
   runInto(s, out, "UNSUBSCRIBE");
   assert.deepEqual(out.splice(0), [["unsubscribe", "a", 2], ["unsubscribe", "b", 1]]);
   runInto(s, out, "PUNSUBSCRIBE", "a*", "nope");
