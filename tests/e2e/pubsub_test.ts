@@ -32,7 +32,13 @@ import {
 } from "../support/cluster.ts";
 import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
 import { BAD_NOTIFY_FLAGS } from "../../src/kv/notify.ts";
-import { announceSkip, succeeds } from "../support/redis_server.ts";
+import {
+  announceSkip,
+  redisSkipReason,
+  skipName,
+  succeeds,
+  withRedisServer,
+} from "../support/redis_server.ts";
 
 const EXTRA_ARGS = ["--failure-timeout", "500"];
 /** Messages each publisher sends per round (3 publishers, 3 rounds: >= 10,000 acknowledged). */
@@ -509,5 +515,125 @@ Deno.test({
         }
       },
     );
+  },
+});
+
+/**
+ * One scripted pub/sub session: a subscriber and a publisher on `port`; returns every reply and
+ * push the subscriber and publisher saw, in order (the same script runs against redis-server).
+ */
+async function pubsubTranscript(port: number): Promise<RespValue[]> {
+  const sub = await RespTestClient.connect(port);
+  const pub = await RespTestClient.connect(port);
+  const out: RespValue[] = [];
+  const subCall = async (argv: string[], replies = 1) => {
+    await sub.write(encodeCommand(argv));
+    for (let i = 0; i < replies; i++) out.push(await sub.next());
+  };
+  const pubCall = async (argv: string[]) => out.push(await pub.call(argv));
+  try {
+    await subCall(["SUBSCRIBE", "a", "b", "a"], 3);
+    await subCall(["PSUBSCRIBE", "a*"]);
+    await subCall(["PING"]);
+    await subCall(["PING", "x"]);
+    await subCall(["GET", "k"]);
+    await subCall(["SET", "k"]);
+    await pubCall(["PUBLISH", "a", "hi"]);
+    out.push(await sub.next(), await sub.next());
+    await pubCall(["PUBLISH", "ab", "ho"]);
+    out.push(await sub.next());
+    await pubCall(["PUBLISH", "zz", "none"]);
+    const channels = await pub.call(["PUBSUB", "CHANNELS"]);
+    out.push((channels as string[]).sort());
+    await pubCall(["PUBSUB", "CHANNELS", "b*"]);
+    await pubCall(["PUBSUB", "NUMSUB", "a", "b", "zz"]);
+    await pubCall(["PUBSUB", "NUMPAT"]);
+    await pubCall(["PUBSUB", "NUMPAT", "x"]);
+    await subCall(["UNSUBSCRIBE", "b", "nope"], 2);
+    await subCall(["PUNSUBSCRIBE"]);
+    await subCall(["UNSUBSCRIBE"]);
+    await subCall(["UNSUBSCRIBE"]);
+    await subCall(["PUNSUBSCRIBE"]);
+    await subCall(["PING"]);
+    await pubCall(["CONFIG", "SET", "notify-keyspace-events", "xyz"]);
+    await pubCall(["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    await pubCall(["CONFIG", "GET", "notify-keyspace-events"]);
+    await pubCall(["CONFIG", "SET", "notify-keyspace-events", "Elg$n"]);
+    await pubCall(["CONFIG", "GET", "notify-keyspace-events"]);
+    await pubCall(["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    await subCall(["PSUBSCRIBE", "__key*__:*"]);
+    await subCall(["SUBSCRIBE", "done"]);
+    const writes = [
+      ["SET", "k", "v"],
+      ["SET", "k", "v", "EX", "100"],
+      ["APPEND", "k", "x"],
+      ["SETRANGE", "k", "1", "yy"],
+      ["INCR", "n"],
+      ["INCRBYFLOAT", "n", "1.5"],
+      ["MSET", "m1", "1", "m2", "2"],
+      ["DEL", "m1", "m2", "m3"],
+      ["GETDEL", "k"],
+      ["RPUSH", "l", "1", "2", "3"],
+      ["LPUSH", "l", "0"],
+      ["LSET", "l", "0", "z"],
+      ["LINSERT", "l", "BEFORE", "z", "y"],
+      ["LREM", "l", "1", "y"],
+      ["LTRIM", "l", "0", "2"],
+      ["LMOVE", "l", "l2", "LEFT", "RIGHT"],
+      ["RPOPLPUSH", "l", "l2"],
+      ["LPOP", "l", "5"],
+      ["HSET", "h", "f", "1", "g", "2"],
+      ["HINCRBY", "h", "f", "2"],
+      ["HINCRBYFLOAT", "h", "f", "0.5"],
+      ["HDEL", "h", "f", "g"],
+      ["SADD", "s", "a", "b"],
+      ["SREM", "s", "a"],
+      ["SMOVE", "s", "t", "b"],
+      ["SADD", "s2", "b"],
+      ["SINTERSTORE", "s3", "t", "s2"],
+      ["SUNIONSTORE", "s4", "t", "s2"],
+      ["SPOP", "s4"],
+      ["RENAME", "t", "u"],
+      ["EXPIRE", "u", "100"],
+      ["PERSIST", "u"],
+      ["EXPIRE", "u", "-1"],
+      ["SET", "gone", "1", "PX", "1"],
+    ];
+    for (const w of writes) await pubCall(w);
+    // `gone` expires by time: a write that meets it removes it (lamportkv's sweep or this SET).
+    await waitFor(async () => (await pub.call(["EXISTS", "gone"])) === 0, {
+      message: "gone expired",
+    });
+    await pubCall(["SET", "gone", "2"]);
+    await pubCall(["PUBLISH", "done", "."]);
+    for (;;) {
+      const m = await sub.next();
+      out.push(m);
+      if (Array.isArray(m) && m[0] === "message" && m[1] === "done") break;
+    }
+    return out;
+  } finally {
+    await sub.close();
+    await pub.close();
+  }
+}
+
+const DIFF_NAME = "e2e pub/sub differential: the same replies and pushes as redis-server";
+const REDIS_SKIP = await redisSkipReason();
+announceSkip(DIFF_NAME, REDIS_SKIP);
+
+Deno.test({
+  name: skipName(DIFF_NAME, REDIS_SKIP),
+  ignore: REDIS_SKIP !== undefined,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const expected = await withRedisServer((redis) => pubsubTranscript(redis.port));
+    const got = await withCluster(
+      { replicas: 3, extraArgs: EXTRA_ARGS },
+      (cluster) => pubsubTranscript(cluster.clientPort(1)),
+    );
+    const show = (v: RespValue[]) => v.map((x) => JSON.stringify(x));
+    assert.deepEqual(show(got), show(expected));
   },
 });
