@@ -424,6 +424,17 @@ Deno.test({
   },
 });
 
+/** `PUBSUB NUMSUB channel` on `port`: the subscribers of `channel` on that replica. */
+async function numsub(port: number, channel: string): Promise<number> {
+  const c = await RespTestClient.connect(port);
+  try {
+    const r = await c.call(["PUBSUB", "NUMSUB", channel]);
+    return Array.isArray(r) && r[0] === channel ? Number(r[1]) : -1;
+  } finally {
+    await c.close();
+  }
+}
+
 /** The resident set size of process `pid` in bytes (Linux), or undefined. */
 function rssOf(pid: number): number | undefined {
   try {
@@ -455,15 +466,9 @@ Deno.test({
         try {
           await slow.write(encodeCommand(["SUBSCRIBE", "flood"]));
           assert.deepEqual(await reader.call(["SUBSCRIBE", "flood"]), ["subscribe", "flood", 1]);
-          await waitFor(async () => {
-            const c = await RespTestClient.connect(port);
-            try {
-              const r = await c.call(["PUBSUB", "NUMSUB", "flood"]);
-              return JSON.stringify(r) === JSON.stringify(["flood", 2]);
-            } finally {
-              await c.close();
-            }
-          }, { message: "two subscribers of flood on replica 1" });
+          await waitFor(async () => await numsub(port, "flood") === 2, {
+            message: "two subscribers of flood on replica 1",
+          });
           const loop = collect(reader, received);
           const payload = "x".repeat(64 * 1024);
           // Bounded: 400 messages of 64 KiB (25 MiB), far beyond socket buffers and the limit,
@@ -478,15 +483,10 @@ Deno.test({
               assert.equal(typeof await pub.next(30_000), "number");
             }
           }
-          await waitFor(async () => {
-            const c = await RespTestClient.connect(port);
-            try {
-              const r = await c.call(["PUBSUB", "NUMSUB", "flood"]);
-              return JSON.stringify(r) === JSON.stringify(["flood", 1]);
-            } finally {
-              await c.close();
-            }
-          }, { timeoutMs: 30_000, message: "the slow subscriber disconnected" });
+          await waitFor(async () => await numsub(port, "flood") === 1, {
+            timeoutMs: 30_000,
+            message: "the slow subscriber disconnected",
+          });
           assert.ok(
             cluster.logged(1, /client-output-buffer-limit pubsub/),
             "the closure is logged with the limit's name",

@@ -44,7 +44,7 @@ import { benchValue, RequestEncoder } from "../../src/bench/requests.ts";
 import { allNormalInOneView } from "../../src/net/info.ts";
 import { main } from "../../src/cli/bench.ts";
 import { encodeCommand, RespRequestParser } from "../../src/net/resp.ts";
-import { freePorts, runCommand } from "../support/cluster.ts";
+import { type CommandResult, freePorts, runCommand } from "../support/cluster.ts";
 import { Prng } from "../support/prng.ts";
 
 const BENCH_TS = new URL("../../src/cli/bench.ts", import.meta.url).pathname;
@@ -799,31 +799,40 @@ Deno.test("bench cli: --help, bad usage (2), bad config (2), unreachable cluster
   }
 });
 
+/**
+ * Runs `deno task bench --spawn <args> --json <dir>/out.json` on a 3-replica config on free ports
+ * written to `dir`; returns the config path, the JSON path and the result.
+ */
+async function spawnBench(
+  dir: string,
+  args: string[],
+): Promise<{ config: string; json: string; r: CommandResult }> {
+  const ports = freePorts(6);
+  const config = `${dir}/cluster.txt`;
+  await Deno.writeTextFile(
+    config,
+    [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
+  );
+  const json = `${dir}/out.json`;
+  const r = await runCommand(
+    Deno.execPath(),
+    ["run", ...BENCH_PERMISSIONS, BENCH_TS, "--spawn", config, ...args, "--json", json],
+    { timeoutMs: 120_000 },
+  );
+  return { config, json, r };
+}
+
 Deno.test("bench cli: a small real --spawn run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
-    const ports = freePorts(6);
-    const config = `${dir}/cluster.txt`;
-    await Deno.writeTextFile(
-      config,
-      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
-    );
-    const json = `${dir}/out.json`;
-    const r = await runCommand(Deno.execPath(), [
-      "run",
-      ...BENCH_PERMISSIONS,
-      BENCH_TS,
-      "--spawn",
-      config,
+    const { config, json, r } = await spawnBench(dir, [
       "--clients",
       "2",
       "--ops",
       "200",
       "--keys",
       "300",
-      "--json",
-      json,
-    ], { timeoutMs: 120_000 });
+    ]);
     const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
     assert.equal(r.code, 0, context);
     assert.match(r.stdout, /^clients +op +ops\/s +p50 ms +p99 ms +p99\.9 ms +errors/m, context);
@@ -869,20 +878,8 @@ Deno.test("bench cli: a small real --spawn --publish run: every subscriber gets 
   assert.equal((parseBenchArgs(["--publish", "c"]) as { publish: boolean }).publish, true);
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
-    const ports = freePorts(6);
-    const config = `${dir}/cluster.txt`;
-    await Deno.writeTextFile(
-      config,
-      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
-    );
-    const json = `${dir}/out.json`;
-    const r = await runCommand(Deno.execPath(), [
-      "run",
-      ...BENCH_PERMISSIONS,
-      BENCH_TS,
-      "--spawn",
+    const { json, r } = await spawnBench(dir, [
       "--publish",
-      config,
       "--clients",
       "3",
       "--ops",
@@ -891,9 +888,7 @@ Deno.test("bench cli: a small real --spawn --publish run: every subscriber gets 
       "4",
       "--warmup",
       "0",
-      "--json",
-      json,
-    ], { timeoutMs: 120_000 });
+    ]);
     const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
     assert.equal(r.code, 0, context);
     assert.match(
@@ -1213,19 +1208,7 @@ Deno.test("bench load: an error inside EXEC fails the MULTI3 operation once", as
 Deno.test("bench cli: a small real --spawn run of INCR, MSET10 and MULTI3", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
-    const ports = freePorts(6);
-    const config = `${dir}/cluster.txt`;
-    await Deno.writeTextFile(
-      config,
-      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
-    );
-    const json = `${dir}/out.json`;
-    const r = await runCommand(Deno.execPath(), [
-      "run",
-      ...BENCH_PERMISSIONS,
-      BENCH_TS,
-      "--spawn",
-      config,
+    const { json, r } = await spawnBench(dir, [
       "--clients",
       "3",
       "--ops",
@@ -1236,9 +1219,7 @@ Deno.test("bench cli: a small real --spawn run of INCR, MSET10 and MULTI3", asyn
       "0.2",
       "--mix",
       "incr,mset10,multi3",
-      "--json",
-      json,
-    ], { timeoutMs: 120_000 });
+    ]);
     const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
     assert.equal(r.code, 0, context);
     assert.match(r.stdout, /mixes: INCR only, MSET10 only, MULTI3 only/, context);
