@@ -221,7 +221,7 @@ export class ClientServer {
     totalConnections: 0,
     totalCommands: 0,
     rejected: 0,
-    denied: { auth: 0, cmd: 0, key: 0 },
+    denied: { auth: 0, cmd: 0, key: 0, channel: 0 },
   };
   readonly #maxClients: number;
   readonly #queryBufferLimit: number;
@@ -272,6 +272,9 @@ export class ClientServer {
         aclDeniedAuth: this.#stats.denied.auth,
         aclDeniedCmd: this.#stats.denied.cmd,
         aclDeniedKey: this.#stats.denied.key,
+        aclDeniedChannel: this.#stats.denied.channel,
+        pubsubChannels: this.#hub.channels().length,
+        pubsubPatterns: this.#hub.numpat(),
         expires: handler.expires?.() ?? 0,
       }),
       acl: () => open ?? handler.acl!(),

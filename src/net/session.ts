@@ -63,8 +63,8 @@ export interface SessionHost {
   config(): Record<string, string>;
   /** The users and their persistence. */
   acl(): AclHost;
-  /** Counts a refused login (`auth`), command (`cmd`) or key (`key`) for INFO. */
-  noteDenied(kind: "auth" | "cmd" | "key"): void;
+  /** Counts a refused login (`auth`), command (`cmd`), key (`key`) or channel for INFO. */
+  noteDenied(kind: "auth" | "cmd" | "key" | "channel"): void;
   /** This replica's subscriptions. */
   pubsub(): PubSubHub;
 }
@@ -674,11 +674,12 @@ export class Session {
           ? null
           : checkCommand(u, spec, cmd, spec.name === "watch" ? cmd.slice(1) : undefined);
         if (d === null) return respond(OK);
-        return respond(
-          d.kind === "cmd"
-            ? `This user has no permissions to run the '${d.unit}' command`
-            : "This user has no permissions to access one of the keys used as arguments",
-        );
+        if (d.kind === "channel") {
+          return respond(
+            `This user has no permissions to access the '${byteStringToUtf8(d.channel)}' channel`,
+          );
+        }
+        return respond(deniedText(d).replace("NOPERM this user", "This user"));
       }
       case "help":
         return respond([

@@ -555,6 +555,20 @@ async function pubsubTranscript(port: number): Promise<RespValue[]> {
     await subCall(["UNSUBSCRIBE"]);
     await subCall(["PUNSUBSCRIBE"]);
     await subCall(["PING"]);
+    // Channel rules: a user limited to &news.*.
+    await pubCall(["ACL", "SETUSER", "news", "on", "nopass", "+@all", "&news.*"]);
+    const limited = await RespTestClient.connect(port);
+    try {
+      out.push(await limited.call(["AUTH", "news", "x"]));
+      out.push(await limited.call(["PUBLISH", "weather", "x"]));
+      out.push(await limited.call(["PUBLISH", "news.a", "x"]));
+      out.push(await limited.call(["PSUBSCRIBE", "news.s*"]));
+      out.push(await limited.call(["SUBSCRIBE", "weather"]));
+      out.push(await limited.call(["SUBSCRIBE", "news.b"]));
+    } finally {
+      await limited.close();
+    }
+    await pubCall(["ACL", "DRYRUN", "news", "PUBLISH", "weather", "x"]);
     await pubCall(["CONFIG", "SET", "notify-keyspace-events", "xyz"]);
     await pubCall(["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
     await pubCall(["CONFIG", "GET", "notify-keyspace-events"]);

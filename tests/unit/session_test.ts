@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { PubSubHub } from "../../src/net/pubsub.ts";
 import assert from "node:assert/strict";
+import { PubSubHub } from "../../src/net/pubsub.ts";
 import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { encodeReply } from "../../src/net/resp.ts";
