@@ -27,19 +27,24 @@ export class PubSubHub {
   /** Messages published through this hub (INFO, tests). */
   published = 0;
 
-  /** Delivers `message` to the subscribers of `channel` and of every matching pattern. */
+  /**
+   * Delivers `message` to the subscribers of `channel` and of every matching pattern; returns
+   * how many pushes were made. (A push may close its connection for the output limit, which
+   * unsubscribes it: the sets may shrink while they are walked, which Set and Map allow.)
+   */
   publish(channel: ByteString, message: ByteString): number {
     this.published++;
     let n = 0;
-    const direct = this.#channels.get(channel);
-    if (direct !== undefined) {
-      for (const s of direct) s.push(["message", channel, message]);
-      n += direct.size;
+    for (const s of this.#channels.get(channel) ?? []) {
+      s.push(["message", channel, message]);
+      n++;
     }
     for (const [pattern, subs] of this.#patterns) {
       if (!globMatch(pattern, channel)) continue;
-      for (const s of subs) s.push(["pmessage", pattern, channel, message]);
-      n += subs.size;
+      for (const s of subs) {
+        s.push(["pmessage", pattern, channel, message]);
+        n++;
+      }
     }
     return n;
   }
