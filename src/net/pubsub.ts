@@ -24,8 +24,6 @@ export interface Subscriber {
 export class PubSubHub {
   readonly #channels = new Map<ByteString, Set<Subscriber>>();
   readonly #patterns = new Map<ByteString, Set<Subscriber>>();
-  /** Messages published through this hub (INFO, tests). */
-  published = 0;
 
   /**
    * Delivers `message` to the subscribers of `channel` and of every matching pattern; returns
@@ -33,7 +31,6 @@ export class PubSubHub {
    * unsubscribes it: the sets may shrink while they are walked, which Set and Map allow.)
    */
   publish(channel: ByteString, message: ByteString): number {
-    this.published++;
     let n = 0;
     for (const s of this.#channels.get(channel) ?? []) {
       s.push(["message", channel, message]);
