@@ -259,15 +259,17 @@ export class KvStore implements StateMachine {
     const ks = this.#ks;
     let random: Prng | undefined;
     const seed = (ks.version * 0x9e3779b1 + (ks.now % 0x100000000)) >>> 0;
-    return {
+    const ctx: ApplyContext = {
       ks,
       write,
       random: () => (random ??= new Prng(seed)).next(),
       acl: this.#acl,
       notify: this.#notify,
       publish: (channel, message) => this.onPublish(channel, message),
-      run: (spec, argv) => this.#run(this.#context(write), spec, argv),
+      // The same context: EXEC's commands draw from one random sequence, as they always did.
+      run: (spec, argv) => this.#run(ctx, spec, argv),
     };
+    return ctx;
   }
 
   /**

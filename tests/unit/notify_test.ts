@@ -145,3 +145,14 @@ Deno.test("notify: the setting is replicated state: in snapshots, default from t
     err: "ERR invalid notify-keyspace-events",
   });
 });
+
+Deno.test("notify: EXEC's commands share one random sequence, notifications on or off", () => {
+  const draws = (flags: string) => {
+    const { kv } = store(flags);
+    run(kv, ["SADD", "s", ...Array.from({ length: 50 }, (_, i) => `m${i}`)]);
+    return run(kv, encodeExec([], [["SRANDMEMBER", "s", "3"], ["SRANDMEMBER", "s", "3"]]));
+  };
+  const [a, b] = draws("") as Reply[];
+  assert.notDeepEqual(a, b, "the second command continues the sequence");
+  assert.deepEqual(draws("KEA"), [a, b], "notifications do not change what is drawn");
+});
