@@ -84,6 +84,15 @@ export const DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS = 10;
 /** Default `client-output-buffer-limit normal`: no per-client limit (Redis's `0 0 0`). */
 export const DEFAULT_OUTPUT_BUFFER_LIMIT = Object.freeze({ hard: 0, soft: 0, softSeconds: 0 });
 /**
+ * Default `client-output-buffer-limit pubsub` (Redis's `32mb 8mb 60`): a subscriber whose unsent
+ * messages pass 32 MiB, or stay above 8 MiB for 60 s, is disconnected.
+ */
+export const DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT = Object.freeze({
+  hard: 32 * MiB,
+  soft: 8 * MiB,
+  softSeconds: 60,
+});
+/**
  * Default `maxmemory-clients`: bytes buffered for all clients together (partial requests and
  * unsent replies). Above it the client using the most is closed, as in Redis. Redis's default
  * is 0 (none); lamportkv keeps a replica under 500 MB RSS against thousands of hostile clients.

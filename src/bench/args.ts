@@ -54,6 +54,10 @@ ${OPS_HELP}
                             before the first mix that reads (GET, MULTI3) (default 10000)
   --pipeline <n>            operations in flight per connection; 1 = closed loop (default 1)
   --warmup <s>              unmeasured seconds before each level and mix (default 1)
+  --publish                 publish mode instead of --mix: one subscriber per replica, each
+                            client a publisher (PUBLISH of --value-size bytes, --pipeline in
+                            flight); reports publish/s, PUBLISH reply latency and
+                            publish-to-receive latency (p50, p99) over every subscriber
   --json <file>             also write every figure as JSON to <file>
   --scrape <ms>             fetch every replica's GET /metrics every <ms> ms (10..60000) during
                             the run, to measure what metrics cost; needs HTTP ports in <config>
@@ -137,6 +141,8 @@ export interface BenchOptions {
   jsonPath?: string;
   /** Scrape every replica's `/metrics` this often (ms) during the run; absent: no scraping. */
   scrapeMs?: number;
+  /** Publish mode (`--publish`): pub/sub throughput and latency instead of the mixes. */
+  publish: boolean;
 }
 
 /** A command line that cannot be run (exit status 2). */
@@ -260,6 +266,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     warmup: { type: "string" },
     json: { type: "string" },
     scrape: { type: "string" },
+    publish: { type: "boolean" },
   }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
@@ -286,6 +293,9 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         : secondsOption("seconds", v.seconds, true, HARD_CAP_SECONDS),
     };
   if (v.json === "") throw new BenchUsageError("--json needs a file name");
+  if (v.publish && v.mix !== undefined) {
+    throw new BenchUsageError("give --publish or --mix, not both");
+  }
 
   return {
     configPath,
@@ -306,5 +316,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     ...(v.scrape === undefined
       ? {}
       : { scrapeMs: intOption("scrape", v.scrape, MIN_SCRAPE_MS, MAX_SCRAPE_MS) }),
+    publish: v.publish ?? false,
   };
 }

@@ -18,6 +18,8 @@ import { type BenchReport, formatReport } from "../bench/report.ts";
 import { runBench } from "../bench/runner.ts";
 import { describeScrapes, MetricsScraper, type ScrapeFigures } from "../bench/scraper.ts";
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
+import { formatPublishTable, type PublishRow, runPublishLevel } from "../bench/publish.ts";
+import type { Target } from "../bench/load.ts";
 
 export { BENCH_USAGE };
 
@@ -86,6 +88,7 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
       view = [...views].join(", ");
     }
     const cluster = spawned;
+    if (options.publish) return await publishMode(options, targetsOf(config), abort.signal, io);
     const scraper = options.scrapeMs === undefined
       ? undefined
       : new MetricsScraper(metricsUrls, options.scrapeMs);
@@ -134,6 +137,44 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
     }
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
   }
+}
+
+/** `--publish`: one publish level per `--clients` value; the table, and JSON with `--json`. */
+async function publishMode(
+  options: BenchOptions,
+  targets: Target[],
+  signal: AbortSignal,
+  io: BenchIo,
+): Promise<number> {
+  const rows: PublishRow[] = [];
+  for (const clients of options.clients) {
+    if (signal.aborted) break;
+    io.err(`bench: publish, ${clients} publishers, ${targets.length} subscribers: running...`);
+    const row = await runPublishLevel({
+      targets,
+      connections: clients,
+      pipeline: options.pipeline,
+      valueSize: options.valueSize,
+      warmupMs: options.warmupSeconds * 1000,
+      stop: options.stop,
+      signal,
+    });
+    rows.push(row);
+    io.err(`bench: ${row.published} published (${Math.round(row.publishPerSec)}/s)`);
+  }
+  io.out(
+    `publish mode: one subscriber per replica (${targets.length}), ${options.valueSize}-byte ` +
+      `payloads, pipeline ${options.pipeline}\n\n${formatPublishTable(rows)}`,
+  );
+  if (options.jsonPath !== undefined) {
+    try {
+      await Deno.writeTextFile(options.jsonPath, JSON.stringify({ publish: rows }, null, 2) + "\n");
+    } catch (err) {
+      io.err(`error: cannot write ${options.jsonPath}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+  return signal.aborted ? 130 : 0;
 }
 
 if (import.meta.main) {

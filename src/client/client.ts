@@ -25,6 +25,9 @@ import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
 
+/** Commands that put a connection in subscribed mode: this client does not run them. */
+const SUBSCRIBING = new Set(["subscribe", "psubscribe"]);
+
 /** INFO fields of a replica by name (`id`, `view`, `members`, `clock`, `delivered`, ...). */
 export type InfoFields = Record<string, string>;
 
@@ -299,6 +302,15 @@ export class LamportClient {
   command(argv: ByteString[], options: CommandOptions): Promise<TaggedRespValue>;
   command(argv: ByteString[], options: CommandOptions = {}): Promise<TaggedRespValue> {
     const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
+    if (spec !== undefined && SUBSCRIBING.has(spec.name)) {
+      // Its pushes would be taken for the replies of later commands.
+      return Promise.resolve(
+        new RespError(
+          `ERR ${spec.name.toUpperCase()} is not supported by the lamportkv client: use redis-cli ` +
+            "or a Redis client library to subscribe",
+        ),
+      );
+    }
     // Unknown and internal names go as they are too: the server answers them as unknown.
     const data = spec !== undefined && !spec.internal && spec.apply !== undefined;
     return this.#run(argv, { ...options, plain: !data, errorsAsValues: true });

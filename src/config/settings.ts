@@ -14,6 +14,8 @@
  * | `proto-max-bulk-len`         | size (64kb..8mb)                  | 8mb                |
  * | `client-query-buffer-limit`  | size                              | 16mb               |
  * | `client-output-buffer-limit` | `normal <hard> <soft> <seconds>`  | `normal 0 0 0`     |
+ * | `client-output-buffer-limit` | `pubsub <hard> <soft> <seconds>`  | `pubsub 32mb 8mb 60` |
+ * | `notify-keyspace-events`     | Redis's flag letters (`KEA`...)   | "" (none)          |
  * | `maxmemory-clients`          | size (0: none)                    | 128mb              |
  * | `client-request-timeout`     | seconds (0: never)                | 10                 |
  * | `peer-hello-timeout`         | seconds                           | 5                  |
@@ -40,6 +42,11 @@
  * the CA. File paths in the config file are relative to its directory, in flags to the working
  * directory. The files themselves are read and checked by `tls_files.ts`.
  *
+ * `client-output-buffer-limit` may be given once per class (`normal`, `pubsub`): the `pubsub`
+ * limits apply to connections in subscribed mode. `notify-keyspace-events` is the value every
+ * replica starts from until a `CONFIG SET` of it is applied in the total order: give every
+ * replica the same one (it is a line of the shared cluster config file).
+ *
  * `requirepass` and `aclfile` are the security settings (`src/runtime/acl_setup.ts`): the
  * password is a single word without `#` in the config file (use an aclfile with `#<sha256>` for
  * others); give every replica the same ones.
@@ -47,6 +54,7 @@
  * @module
  */
 import { isAbsolute, join } from "node:path";
+import { parseNotifyFlags } from "../kv/notify.ts";
 import {
   CLIENT_READ_BYTES,
   DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
@@ -56,6 +64,7 @@ import {
   DEFAULT_OUTPUT_BUFFER_LIMIT,
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   DEFAULT_PROTO_MAX_BULK_LEN,
+  DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT,
   DEFAULT_TIMEOUT_SECONDS,
   MIN_PROTO_MAX_BULK_LEN,
   REQUEST_SLACK_BYTES,
@@ -89,6 +98,10 @@ export interface Settings {
   protoMaxBulkLen: number;
   clientQueryBufferLimit: number;
   clientOutputBufferLimit: OutputBufferLimit;
+  /** `client-output-buffer-limit pubsub`: connections in subscribed mode. */
+  clientOutputBufferLimitPubsub: OutputBufferLimit;
+  /** `notify-keyspace-events` bits until one is set through the order (0: none). */
+  notifyKeyspaceEvents: number;
   /** Bytes buffered for all clients together (0: no limit). */
   maxmemoryClients: number;
   /** Seconds a started request may take to arrive completely (0: no limit). */
@@ -122,6 +135,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   protoMaxBulkLen: DEFAULT_PROTO_MAX_BULK_LEN,
   clientQueryBufferLimit: DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
   clientOutputBufferLimit: DEFAULT_OUTPUT_BUFFER_LIMIT,
+  clientOutputBufferLimitPubsub: DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT,
+  notifyKeyspaceEvents: 0,
   maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
   clientRequestTimeout: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
@@ -184,20 +199,35 @@ function count(text: string, min: number, max: number): number {
   return n;
 }
 
-function outputBufferLimit(text: string): OutputBufferLimit {
+/** The limits of one `client-output-buffer-limit` line, keyed by its class's setting. */
+function outputBufferLimit(text: string): Partial<Settings> {
   const words = text.trim().split(/\s+/);
   if (words.length !== 4) {
-    throw new SettingError(`expected "normal <hard> <soft> <soft-seconds>", got "${text}"`);
+    throw new SettingError(`expected "normal|pubsub <hard> <soft> <soft-seconds>", got "${text}"`);
   }
   const [cls, hard, soft, seconds] = words;
-  if (cls.toLowerCase() !== "normal") {
-    throw new SettingError(`only the class "normal" exists in lamportkv, got "${cls}"`);
+  const c = cls.toLowerCase();
+  if (c !== "normal" && c !== "pubsub") {
+    throw new SettingError(
+      `only the classes "normal" and "pubsub" exist in lamportkv, got "${cls}"`,
+    );
   }
-  return {
+  const limit = {
     hard: size(hard, 0),
     soft: size(soft, 0),
     softSeconds: count(seconds, 0, MAX_SECONDS),
   };
+  return c === "normal"
+    ? { clientOutputBufferLimit: limit }
+    : { clientOutputBufferLimitPubsub: limit };
+}
+
+function notifyFlags(text: string): number {
+  const flags = parseNotifyFlags(text);
+  if (flags === null) {
+    throw new SettingError(`invalid event class character in "${text}"; use 'Ag$lshzxeKEtmdn'`);
+  }
+  return flags;
 }
 
 function yesNo(text: string): boolean {
@@ -254,6 +284,7 @@ const PARSERS: Record<
     parse: (t) => size(t, 1024 * 1024),
   },
   "client-output-buffer-limit": { key: "clientOutputBufferLimit", parse: outputBufferLimit },
+  "notify-keyspace-events": { key: "notifyKeyspaceEvents", parse: notifyFlags },
   "maxmemory-clients": { key: "maxmemoryClients", parse: (t) => size(t, 0) },
   "client-request-timeout": {
     key: "clientRequestTimeout",
@@ -325,6 +356,8 @@ export function parseSetting(
 ): Partial<Settings> {
   if (!isSettingName(name)) throw new SettingError(`unknown setting "${name}"`);
   const { key, parse } = PARSERS[name];
+  // A client-output-buffer-limit line sets the limits of the class it names.
+  if (name === "client-output-buffer-limit") return outputBufferLimit(value);
   return { [key]: parse(value, line) } as Partial<Settings>;
 }
 
@@ -355,12 +388,13 @@ export function resolveSettings(lines: readonly SettingLine[]): Settings {
         `${REQUEST_SLACK_BYTES + CLIENT_READ_BYTES} bytes, to hold one maximal request`,
     );
   }
-  const out = settings.clientOutputBufferLimit;
-  if (out.soft > 0 && out.hard > 0 && out.soft > out.hard) {
-    const at = given.get("clientOutputBufferLimit")!;
-    throw new SettingError(
-      `${at.where}: ${at.name}: the soft limit (${out.soft}) is above the hard limit (${out.hard})`,
-    );
+  for (const out of [settings.clientOutputBufferLimit, settings.clientOutputBufferLimitPubsub]) {
+    if (out.soft > 0 && out.hard > 0 && out.soft > out.hard) {
+      const at = given.get("clientOutputBufferLimit")!;
+      throw new SettingError(
+        `${at.where}: ${at.name}: the soft limit (${out.soft}) is above the hard limit (${out.hard})`,
+      );
+    }
   }
   checkTls(settings, given);
   return settings;

@@ -490,7 +490,35 @@ function unitOf(spec: CommandSpec, argv: readonly ByteString[]): string | null {
 }
 
 /** Why `u` may not run a command line: the denied unit, a key, or null when it may. */
-export type Denial = { kind: "cmd"; unit: string } | { kind: "key" } | null;
+export type Denial =
+  | { kind: "cmd"; unit: string }
+  | { kind: "key" }
+  | { kind: "channel"; channel: ByteString }
+  | null;
+
+/**
+ * The pub/sub commands whose arguments are channels (`&pattern` rules): PUBLISH's first, every
+ * one of SUBSCRIBE's (checked by glob match), every one of PSUBSCRIBE's (a pattern is allowed
+ * only when it is one of the user's patterns, as in Redis).
+ */
+const CHANNEL_ARGS: Readonly<Record<string, { last: number; pattern: boolean }>> = {
+  publish: { last: 1, pattern: false },
+  subscribe: { last: -1, pattern: false },
+  psubscribe: { last: -1, pattern: true },
+};
+
+/** The first channel (or pattern) argument of `argv` that `u` may not use, or null. */
+function deniedChannel(u: AclUser, name: string, argv: readonly ByteString[]): ByteString | null {
+  const spec = Object.hasOwn(CHANNEL_ARGS, name) ? CHANNEL_ARGS[name] : undefined;
+  if (spec === undefined || u.allChannels) return null;
+  const last = spec.last < 0 ? argv.length - 1 : spec.last;
+  for (let i = 1; i <= last && i < argv.length; i++) {
+    const ch = argv[i];
+    const ok = spec.pattern ? u.channels.includes(ch) : u.channels.some((p) => globMatch(p, ch));
+    if (!ok) return ch;
+  }
+  return null;
+}
 
 /**
  * Checks `u`'s rights for one command line: its command (or subcommand) and every key at the
@@ -506,18 +534,21 @@ export function checkCommand(
   if (spec.flags.includes("no_auth")) return null;
   const unit = unitOf(spec, argv);
   if (unit !== null && !u.allowed.has(unit)) return { kind: "cmd", unit };
-  if (u.allKeys) return null;
-  for (const key of keys ?? keysOf(spec, argv)) {
-    if (!u.keys.some((p) => globMatch(p, key))) return { kind: "key" };
+  if (!u.allKeys) {
+    for (const key of keys ?? keysOf(spec, argv)) {
+      if (!u.keys.some((p) => globMatch(p, key))) return { kind: "key" };
+    }
   }
-  return null;
+  const channel = deniedChannel(u, spec.name, argv);
+  return channel === null ? null : { kind: "channel", channel };
 }
 
 /** Redis 7.0's NOPERM error text for a denial. */
 export function deniedText(d: Exclude<Denial, null>): string {
-  return d.kind === "cmd"
-    ? `NOPERM this user has no permissions to run the '${d.unit}' command`
-    : "NOPERM this user has no permissions to access one of the keys used as arguments";
+  if (d.kind === "cmd") return `NOPERM this user has no permissions to run the '${d.unit}' command`;
+  return `NOPERM this user has no permissions to access one of the ${
+    d.kind === "key" ? "keys" : "channels"
+  } used as arguments`;
 }
 
 /** True when `password` opens `u` (an enabled user with nopass or that password's hash). */

@@ -24,6 +24,14 @@ export interface Values {
 /** A type name as `TYPE` reports it. */
 export type TypeName = keyof Values;
 
+/** Hears what writes do to keys (see {@link KeySpace.observer}). */
+export interface KeyObserver {
+  /** `key` was created (`new`), modified in place or replaced (`changed`), or deleted (`gone`). */
+  changed(key: ByteString, how: "new" | "changed" | "gone"): void;
+  /** `key` was removed because its expiry time passed. */
+  expired(key: ByteString): void;
+}
+
 /** One key's record. */
 export interface Rec<T extends TypeName = TypeName> {
   t: T;
@@ -202,6 +210,11 @@ export class KeySpace {
   writing = false;
   /** Write operations applied so far: the version stamped on what they modify (for WATCH). */
   version = 0;
+  /**
+   * Told of every key a write creates, changes or deletes, and of every key removed because its
+   * time passed (keyspace notifications); not part of the state.
+   */
+  observer: KeyObserver | undefined;
 
   readonly #data = new Map<ByteString, Rec>();
   readonly #expiry = new ExpiryHeap();
@@ -264,6 +277,7 @@ export class KeySpace {
     if (old !== undefined) this.#forget(key);
     this.#data.set(key, r);
     this.#dirty.add(key);
+    this.observer?.changed(key, old === undefined ? "new" : "changed");
     return r;
   }
 
@@ -275,6 +289,7 @@ export class KeySpace {
     r.ver = this.version;
     this.#forget(key);
     this.#dirty.add(key);
+    this.observer?.changed(key, "changed");
   }
 
   /** Deletes `key`; true if it existed (expired or not). */
@@ -294,6 +309,8 @@ export class KeySpace {
     this.#tombs.delete(key);
     const expired = r.exp !== 0 && r.exp <= this.now;
     this.#tombs.set(key, expired ? { ver: r.ver, exp: r.exp } : { ver: this.version, exp: 0 });
+    if (expired) this.observer?.expired(key);
+    else this.observer?.changed(key, "gone");
     if (this.#tombs.size > MAX_TOMBSTONES) {
       const [oldest, tomb] = this.#tombs.entries().next().value!;
       this.#tombs.delete(oldest);

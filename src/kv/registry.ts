@@ -15,6 +15,7 @@
 import type { ByteString, Reply } from "../core/types.ts";
 import type { KeySpace } from "./keyspace.ts";
 import type { AclState } from "./acl.ts";
+import type { NotifySetting } from "./notify.ts";
 
 /** Redis's command flags (those lamportkv uses). */
 export type CommandFlag =
@@ -42,6 +43,7 @@ export type CommandGroup =
   | "transactions"
   | "connection"
   | "server"
+  | "pubsub"
   | "lamportkv";
 
 /** What a data command sees while it is applied. */
@@ -54,6 +56,15 @@ export interface ApplyContext {
   random(): number;
   /** The replicated user table (only the internal `__acl` operation changes it). */
   acl?: AclState;
+  /** The replicated `notify-keyspace-events` (only the internal `__config` operation sets it). */
+  notify?: NotifySetting;
+  /**
+   * Publishes `message` on `channel` to this replica's own subscribers (PUBLISH, keyspace
+   * notifications); returns how many received it here. Touches no replicated state.
+   */
+  publish(channel: ByteString, message: ByteString): number;
+  /** Applies a command inside this one (EXEC's queued commands), with its own notifications. */
+  run(spec: CommandSpec & { apply: ApplyFn }, argv: ByteString[]): Reply;
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */
@@ -124,6 +135,7 @@ export function categoriesOf(spec: CommandSpec): string[] {
   if (["string", "hash", "list", "set"].includes(spec.group)) cats.add(`@${spec.group}`);
   if (spec.group === "transactions") cats.add("@transaction");
   if (spec.group === "connection") cats.add("@connection");
+  if (spec.group === "pubsub") cats.add("@pubsub");
   for (const c of EXTRA_CATEGORIES[spec.name] ?? []) cats.add(c);
   return [...cats];
 }
@@ -137,8 +149,12 @@ export class CommandTable {
     for (const s of specs) {
       if (s.name !== s.name.toLowerCase()) throw new Error(`command name ${s.name} not lowercase`);
       if (this.#byName.has(s.name)) throw new Error(`command ${s.name} registered twice`);
-      if (s.apply !== undefined && !s.flags.includes("write") && !s.flags.includes("readonly")) {
-        throw new Error(`data command ${s.name} must be flagged write or readonly`);
+      // Any data command not flagged readonly is ordered like a write (PUBLISH: pubsub).
+      const ordered = ["write", "readonly", "pubsub"].some((f) =>
+        s.flags.includes(f as CommandFlag)
+      );
+      if (s.apply !== undefined && !ordered) {
+        throw new Error(`data command ${s.name} must be flagged write, readonly or pubsub`);
       }
       this.#byName.set(s.name, s);
     }

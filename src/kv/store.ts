@@ -11,7 +11,8 @@
 import type { ByteString, Command, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
 import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
-import type { ApplyContext } from "./registry.ts";
+import type { ApplyContext, CommandSpec } from "./registry.ts";
+import { commandEvents, type KeyChange, notificationsOf, NOTIFY, NotifySetting } from "./notify.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
@@ -31,7 +32,15 @@ export interface KvSnapshot {
   clients: [string, number, [number, Reply][]][];
   /** The user table's `ACL LIST` lines; absent while it was never initialised. */
   acl?: string[];
+  /** `notify-keyspace-events` bits set through the order; absent while never set. */
+  notify?: number;
 }
+
+/**
+ * Where a replica's store publishes (PUBLISH, keyspace notifications): its own subscribers.
+ * Returns how many received the message on this replica.
+ */
+export type PublishSink = (channel: ByteString, message: ByteString) => number;
 
 interface ClientRecord {
   /** Results of seqs at or below this were forgotten. */
@@ -63,10 +72,26 @@ export class KvStore implements StateMachine {
   readonly #acl = new AclState();
   /** The ordered time: the largest operation time applied so far. */
   #time = 0;
+  /** The replicated `notify-keyspace-events`. */
+  readonly #notify: NotifySetting;
+  /**
+   * Where messages go as operations are applied (set by the replica host; default: nowhere).
+   * Called synchronously, at each message's place in the order; not part of the state.
+   */
+  onPublish: PublishSink = () => 0;
 
-  /** `clientTableSize` bounds the exactly-once table. */
-  constructor(clientTableSize = DEFAULT_CLIENT_TABLE_SIZE) {
+  /**
+   * `clientTableSize` bounds the exactly-once table; `notifyKeyspaceEvents` is the config
+   * file's `notify-keyspace-events` (bits), in force until one is set through the order.
+   */
+  constructor(clientTableSize = DEFAULT_CLIENT_TABLE_SIZE, notifyKeyspaceEvents = 0) {
     this.#clientTableSize = clientTableSize;
+    this.#notify = new NotifySetting(notifyKeyspaceEvents);
+  }
+
+  /** The `notify-keyspace-events` bits in force at this place in the order. */
+  get notifyFlags(): number {
+    return this.#notify.flags;
   }
 
   /** Number of keys. */
@@ -111,6 +136,8 @@ export class KvStore implements StateMachine {
     };
     const acl = this.#acl.snapshot();
     if (acl !== undefined) snap.acl = acl;
+    const notify = this.#notify.snapshot();
+    if (notify !== undefined) snap.notify = notify;
     return snap;
   }
 
@@ -127,6 +154,7 @@ export class KvStore implements StateMachine {
         throw new TypeError("malformed KV snapshot time");
       }
       this.#acl.restore(s.acl);
+      this.#notify.restore(s.notify);
       this.#time = s.time;
       this.#ks.restore(s.keyspace as KeySpaceSnapshot);
       for (const entry of s.clients) {
@@ -156,6 +184,7 @@ export class KvStore implements StateMachine {
     }
     this.#time = 0;
     this.#acl.restore(undefined);
+    this.#notify.restore(undefined);
     this.#ks.restoreStrings(s.map as [ByteString, ByteString][]);
     for (const entry of s.clients) {
       if (
@@ -174,7 +203,7 @@ export class KvStore implements StateMachine {
   /** Why `state` could not be {@link restore}d, or null when it can (a dry run). */
   checkState(state: unknown): string | null {
     try {
-      new KvStore(this.#clientTableSize).restore(state);
+      new KvStore(this.#clientTableSize, this.#notify.fallback).restore(state);
       return null;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
@@ -215,7 +244,7 @@ export class KvStore implements StateMachine {
     this.#ks.writing = true;
     let result: Reply;
     try {
-      result = spec.apply(this.#context(true), argv);
+      result = this.#run(this.#context(true), spec, argv);
     } catch (e) {
       // A bug, not bad input: every replica hits it at the same place, so the state stays equal.
       result = err(`ERR internal error in '${spec.name}': ${e instanceof Error ? e.message : e}`);
@@ -230,12 +259,54 @@ export class KvStore implements StateMachine {
     const ks = this.#ks;
     let random: Prng | undefined;
     const seed = (ks.version * 0x9e3779b1 + (ks.now % 0x100000000)) >>> 0;
-    return {
+    const ctx: ApplyContext = {
       ks,
       write,
       random: () => (random ??= new Prng(seed)).next(),
       acl: this.#acl,
+      notify: this.#notify,
+      publish: (channel, message) => this.onPublish(channel, message),
+      // The same context: EXEC's commands draw from one random sequence, as they always did.
+      run: (spec, argv) => this.#run(ctx, spec, argv),
     };
+    return ctx;
+  }
+
+  /**
+   * Applies one write command and publishes its keyspace notifications (when enabled): the
+   * keys it expired as it met them, then the events of the keys it changed.
+   */
+  #run(
+    ctx: ApplyContext,
+    spec: CommandSpec & { apply: (ctx: ApplyContext, argv: ByteString[]) => Reply },
+    argv: ByteString[],
+  ): Reply {
+    const ks = this.#ks;
+    const flags = this.#notify.flags;
+    if ((flags & (NOTIFY.keyspace | NOTIFY.keyevent)) === 0) return spec.apply(ctx, argv);
+    const changes = new Map<ByteString, KeyChange>();
+    const created = new Set<ByteString>();
+    const outer = ks.observer;
+    ks.observer = {
+      changed: (key, how) => {
+        if (how === "new" && !changes.has(key)) created.add(key);
+        changes.set(key, how === "new" ? "changed" : how);
+      },
+      expired: (key) => this.#notifyEvent(flags, { cls: NOTIFY.expired, event: "expired", key }),
+    };
+    let result: Reply;
+    try {
+      result = spec.apply(ctx, argv);
+    } finally {
+      ks.observer = outer;
+    }
+    const hasExpiry = (key: ByteString) => (ks.get(key)?.exp ?? 0) !== 0;
+    for (const e of commandEvents(argv, changes, created, hasExpiry)) this.#notifyEvent(flags, e);
+    return result;
+  }
+
+  #notifyEvent(flags: number, e: Parameters<typeof notificationsOf>[1]): void {
+    for (const [channel, message] of notificationsOf(flags, e)) this.onPublish(channel, message);
   }
 
   #remember(client: string, seq: number, result: Reply, record?: ClientRecord): void {

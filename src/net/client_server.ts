@@ -41,6 +41,7 @@ import {
 } from "./resp.ts";
 import { ConnWriter, errorText } from "./conn_writer.ts";
 import type { Log } from "../log/logger.ts";
+import { PubSubHub } from "./pubsub.ts";
 import {
   CLIENT_MAX_IN_FLIGHT,
   CLIENT_PAUSE_READ_UNWRITTEN_BYTES,
@@ -49,6 +50,7 @@ import {
   DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   DEFAULT_MAXCLIENTS,
   DEFAULT_MAXMEMORY_CLIENTS,
+  DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT,
   IDLE_READ_BYTES,
   MAX_OUTSTANDING_OPS,
 } from "../limits.ts";
@@ -70,6 +72,8 @@ export interface ClientHandler {
   config?(): Record<string, string>;
   /** The users (default: only `default`, nopass, every right; no aclfile). */
   acl?(): AclHost;
+  /** `notify-keyspace-events` in force, as CONFIG GET prints it (default: ""). */
+  notifyKeyspaceEvents?(): string;
 }
 
 /** The users of a server without security settings. */
@@ -109,6 +113,11 @@ export interface ClientServerOptions {
   queryBufferLimit?: number;
   /** `client-output-buffer-limit normal`: unsent reply bytes; 0 disables (default: none). */
   outputBufferLimit?: { hard: number; soft: number; softSeconds: number };
+  /**
+   * `client-output-buffer-limit pubsub`, for connections in subscribed mode (default Redis's
+   * 32mb 8mb 60): a subscriber that does not read its messages is disconnected.
+   */
+  pubsubOutputBufferLimit?: { hard: number; soft: number; softSeconds: number };
   /** Close a connection idle this long (`timeout`; 0, the default: never). */
   idleTimeoutMs?: number;
   /** Close a connection whose started request is not complete this long (default 10 s; 0: never). */
@@ -217,11 +226,14 @@ export class ClientServer {
     totalConnections: 0,
     totalCommands: 0,
     rejected: 0,
-    denied: { auth: 0, cmd: 0, key: 0 },
+    denied: { auth: 0, cmd: 0, key: 0, channel: 0 },
   };
   readonly #maxClients: number;
   readonly #queryBufferLimit: number;
   readonly #output: { hard: number; soft: number; softMs: number };
+  readonly #pubsubOutput: { hard: number; soft: number; softMs: number };
+  /** This replica's subscriptions. */
+  readonly #hub = new PubSubHub();
   readonly #idleMs: number;
   readonly #requestMs: number;
   readonly #maxMemory: number;
@@ -242,6 +254,8 @@ export class ClientServer {
     this.#queryBufferLimit = options.queryBufferLimit ?? DEFAULT_CLIENT_QUERY_BUFFER_LIMIT;
     const out = options.outputBufferLimit ?? { hard: 0, soft: 0, softSeconds: 0 };
     this.#output = { hard: out.hard, soft: out.soft, softMs: out.softSeconds * 1000 };
+    const ps = options.pubsubOutputBufferLimit ?? DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT;
+    this.#pubsubOutput = { hard: ps.hard, soft: ps.soft, softMs: ps.softSeconds * 1000 };
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#requestMs = options.requestTimeoutMs ?? DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS * 1000;
     this.#maxMemory = options.maxMemoryClients ?? DEFAULT_MAXMEMORY_CLIENTS;
@@ -263,6 +277,9 @@ export class ClientServer {
         aclDeniedAuth: this.#stats.denied.auth,
         aclDeniedCmd: this.#stats.denied.cmd,
         aclDeniedKey: this.#stats.denied.key,
+        aclDeniedChannel: this.#stats.denied.channel,
+        pubsubChannels: this.#hub.channels().length,
+        pubsubPatterns: this.#hub.numpat(),
         expires: handler.expires?.() ?? 0,
       }),
       acl: () => open ?? handler.acl!(),
@@ -278,6 +295,7 @@ export class ClientServer {
           { remote, user },
         );
       },
+      pubsub: () => this.#hub,
       config: () =>
         handler.config?.() ?? {
           databases: "1",
@@ -290,7 +308,7 @@ export class ClientServer {
           "proto-max-bulk-len": String(this.#limits.maxBulkBytes),
           "client-query-buffer-limit": String(this.#queryBufferLimit),
           "maxmemory-clients": String(this.#maxMemory),
-          "notify-keyspace-events": "",
+          "notify-keyspace-events": handler.notifyKeyspaceEvents?.() ?? "",
         },
     };
   }
@@ -310,6 +328,14 @@ export class ClientServer {
       }
       respond(outcome);
     });
+  }
+
+  /**
+   * Publishes `message` on `channel` to this replica's subscribers (called as the state machine
+   * applies PUBLISH and keyspace notifications); returns how many received it.
+   */
+  publish(channel: ByteString, message: ByteString): number {
+    return this.#hub.publish(channel, message);
   }
 
   /** The largest bulk string a request may carry (`proto-max-bulk-len`). */
@@ -422,6 +448,7 @@ export class ClientServer {
     if (c.closed) return;
     c.closed = true;
     c.readingDone = true;
+    c.session?.close();
     c.writer.discard();
     c.slots = [];
     c.head = 0;
@@ -555,6 +582,9 @@ export class ClientServer {
       `${local.hostname}:${local.port}`,
     );
     c.session.kill = () => this.#closeConn(c);
+    c.session.push = (reply) => {
+      if (!c.closed) this.#local(c, this.#encode(reply));
+    };
     this.#stats.totalConnections++;
     this.#conns.add(c);
     try {
@@ -652,14 +682,16 @@ export class ClientServer {
 
   /** Closes `c` when its unsent replies break the output buffer limits. */
   #checkOutput(c: ClientConn, now?: number): void {
-    const { hard, soft, softMs } = this.#output;
+    const pubsub = c.session?.subscribed ?? false;
+    const { hard, soft, softMs } = pubsub ? this.#pubsubOutput : this.#output;
+    const limit = pubsub ? "client-output-buffer-limit pubsub" : "client-output-buffer-limit";
     if (hard === 0 && soft === 0) return;
     const unsent = c.unsent;
     if (hard > 0 && unsent > hard) {
       this.#closeForLimit(
         c,
         "output-buffer",
-        `${unsent} bytes of replies unsent, above the hard client-output-buffer-limit (${hard})`,
+        `${unsent} bytes of replies unsent, above the hard ${limit} (${hard})`,
       );
       return;
     }
@@ -673,7 +705,7 @@ export class ClientServer {
       this.#closeForLimit(
         c,
         "output-buffer",
-        `${unsent} bytes of replies unsent, above the soft client-output-buffer-limit (${soft}) ` +
+        `${unsent} bytes of replies unsent, above the soft ${limit} (${soft}) ` +
           `for ${Math.round((t - c.softSince) / 1000)} s`,
       );
     }
@@ -722,7 +754,7 @@ export class ClientServer {
           continue;
         }
       }
-      if (this.#idleMs > 0 && c.inFlight === 0 && !c.readingDone) {
+      if (this.#idleMs > 0 && c.inFlight === 0 && !c.readingDone && !c.session.subscribed) {
         if (now - c.lastRead > this.#idleMs) {
           this.#closeForLimit(c, "timeout", `idle for ${this.#idleMs / 1000} s (timeout)`);
           continue;

@@ -21,6 +21,10 @@ export interface ServerStats {
   aclDeniedAuth?: number;
   aclDeniedCmd?: number;
   aclDeniedKey?: number;
+  aclDeniedChannel?: number;
+  /** Channels and patterns with subscribers on this replica. */
+  pubsubChannels?: number;
+  pubsubPatterns?: number;
   /** Keys with an expiry time. */
   expires: number;
 }
@@ -115,7 +119,9 @@ function sectionFields(
         ["acl_access_denied_auth", stats.aclDeniedAuth ?? 0],
         ["acl_access_denied_cmd", stats.aclDeniedCmd ?? 0],
         ["acl_access_denied_key", stats.aclDeniedKey ?? 0],
-        ["acl_access_denied_channel", 0],
+        ["acl_access_denied_channel", stats.aclDeniedChannel ?? 0],
+        ["pubsub_channels", stats.pubsubChannels ?? 0],
+        ["pubsub_patterns", stats.pubsubPatterns ?? 0],
       ];
     case "replication":
       return [["role", "master"], ["connected_slaves", 0]];

@@ -38,6 +38,8 @@ import { globMatch } from "../kv/glob.ts";
 import { commandDocs, commandInfo } from "./command_docs.ts";
 import { formatInfo, isLoading, type ServerStats } from "./info.ts";
 import { MAX_OP_BYTES } from "../limits.ts";
+import { type PubSubHub, Subscriptions } from "./pubsub.ts";
+import { BAD_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from "../kv/notify.ts";
 
 /** Largest client id of a REQ command in bytes. */
 const MAX_CLIENT_ID_BYTES = 128;
@@ -62,10 +64,15 @@ export interface SessionHost {
   /** The users and their persistence. */
   acl(): AclHost;
   /**
-   * Counts a refused login (`auth`), command (`cmd`) or key (`key`) for INFO; a refused login is
-   * also logged with the client's address and the user name (never the password).
+   * Counts a refused login (`auth`), command (`cmd`), key (`key`) or channel for INFO; a refused
+   * login is also logged with the client's address and the user name (never the password).
    */
-  noteDenied(kind: "auth" | "cmd" | "key", login?: { remote: string; user: string }): void;
+  noteDenied(
+    kind: "auth" | "cmd" | "key" | "channel",
+    login?: { remote: string; user: string },
+  ): void;
+  /** This replica's subscriptions. */
+  pubsub(): PubSubHub;
 }
 
 /** The user table as sessions see it, and this replica's aclfile. */
@@ -120,6 +127,17 @@ export type After = "close" | void;
 export type Respond = (reply: Reply) => void;
 
 const ERR_NOT_SERVED = "ERR this command is not served by lamportkv";
+
+/** The commands a connection in subscribed mode may run (Redis's RESP2 rule). */
+const IN_SUBSCRIBED = new Set([
+  "subscribe",
+  "psubscribe",
+  "unsubscribe",
+  "punsubscribe",
+  "ping",
+  "quit",
+  "reset",
+]);
 
 /** Server commands that may be queued in MULTI (answered when EXEC's reply arrives). */
 const IN_MULTI = new Set(["ping", "echo", "time", "select", "info", "command", "config"]);
@@ -211,6 +229,13 @@ export class Session {
   #authNotBefore = 0;
   /** Set by the server: closes this session's connection (CLIENT KILL). */
   kill: () => void = () => {};
+  /**
+   * Set by the server for a connection that can receive pushes (pub/sub messages): queues a
+   * reply after everything queued before. Undefined: this session cannot subscribe.
+   */
+  push: ((reply: Reply) => void) | undefined;
+  /** This connection's channels and patterns (created at its first SUBSCRIBE). */
+  #subs: Subscriptions | undefined;
 
   /** A session for a new connection. */
   constructor(host: SessionHost, id: number, remote: string, local: string) {
@@ -230,6 +255,16 @@ export class Session {
   /** True inside MULTI. */
   get inMulti(): boolean {
     return this.#multi !== null;
+  }
+
+  /** True in subscribed mode: subscribed to at least one channel or pattern. */
+  get subscribed(): boolean {
+    return (this.#subs?.count ?? 0) > 0;
+  }
+
+  /** Drops this connection's subscriptions (it closed). */
+  close(): void {
+    this.#subs?.clear();
   }
 
   /** Runs one command line; `respond` gets its reply (now or later). */
@@ -261,6 +296,13 @@ export class Session {
       if (this.#multi !== null) this.#multiDirty = true;
       respond(refused);
       return refused === GONE ? "close" : undefined;
+    }
+    if (this.subscribed && !IN_SUBSCRIBED.has(spec.name)) {
+      return respond(
+        err(
+          `ERR Can't execute '${spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+        ),
+      );
     }
     if (
       this.#multi !== null &&
@@ -328,7 +370,8 @@ export class Session {
       respond(E.ARITY(spec.name));
       return;
     }
-    if (spec.apply === undefined && !IN_MULTI.has(spec.name)) {
+    const configSet = spec.name === "config" && argv[1]?.toLowerCase() === "set";
+    if (spec.apply === undefined && (!IN_MULTI.has(spec.name) || configSet)) {
       // Connection-changing commands inside a transaction are not supported.
       this.#multiDirty = true;
       respond(err(`ERR '${spec.name}' cannot be used inside MULTI in lamportkv`));
@@ -371,6 +414,7 @@ export class Session {
     switch (spec.name) {
       case "ping":
         if (argv.length > 2) return respond(E.ARITY("ping"));
+        if (this.subscribed) return respond(["pong", argv.length === 2 ? argv[1] : ""]);
         if (this.#loading()) return respond(this.#loadingError());
         return respond(argv.length === 2 ? argv[1] : status("PONG"));
       case "echo":
@@ -391,6 +435,7 @@ export class Session {
       case "client":
         return this.#client(sub, argv, respond);
       case "reset":
+        this.#subs?.clear();
         this.#multi = null;
         this.#multiDirty = false;
         this.#watches = new WatchSet();
@@ -413,7 +458,15 @@ export class Session {
       case "command":
         return respond(this.#command(sub, argv));
       case "config":
+        if (sub === "set") return this.#configSet(argv, respond);
         return respond(this.#config(sub, argv));
+      case "subscribe":
+      case "psubscribe":
+      case "unsubscribe":
+      case "punsubscribe":
+        return this.#subscription(spec.name, argv.slice(1), respond);
+      case "pubsub":
+        return respond(this.#pubsubInfo(sub, argv));
       case "multi":
         if (this.#multi !== null) return respond(err("ERR MULTI calls can not be nested"));
         this.#multi = [];
@@ -627,11 +680,12 @@ export class Session {
           ? null
           : checkCommand(u, spec, cmd, spec.name === "watch" ? cmd.slice(1) : undefined);
         if (d === null) return respond(OK);
-        return respond(
-          d.kind === "cmd"
-            ? `This user has no permissions to run the '${d.unit}' command`
-            : "This user has no permissions to access one of the keys used as arguments",
-        );
+        if (d.kind === "channel") {
+          return respond(
+            `This user has no permissions to access the '${byteStringToUtf8(d.channel)}' channel`,
+          );
+        }
+        return respond(deniedText(d).replace("NOPERM this user", "This user"));
       }
       case "help":
         return respond([
@@ -814,7 +868,8 @@ export class Session {
     const age = Math.floor((now - this.createdAt) / 1000);
     const idle = Math.floor((now - this.lastActive) / 1000);
     return `id=${this.id} addr=${this.remote} laddr=${this.local} fd=0 name=${this.name} ` +
-      `age=${age} idle=${idle} flags=${this.#multi ? "x" : "N"} db=0 sub=0 psub=0 ssub=0 ` +
+      `age=${age} idle=${idle} flags=${this.#multi ? "x" : this.subscribed ? "P" : "N"} db=0 ` +
+      `sub=${this.#subs?.channels.size ?? 0} psub=${this.#subs?.patterns.size ?? 0} ssub=0 ` +
       `multi=${this.#multi ? this.#multi.length : -1} qbuf=0 qbuf-free=0 argv-mem=0 ` +
       `multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${this.lastCommand} ` +
       `user=${this.#user} redir=-1 resp=2\n`;
@@ -838,6 +893,8 @@ export class Session {
         return respond(this.describe(now));
       case "list": {
         let ids: Set<number> | undefined;
+        /** `TYPE normal` or `TYPE pubsub` (subscribed mode). */
+        let type: string | undefined;
         if (argv.length > 2) {
           if (argv[2].toLowerCase() === "id" && argv.length > 3) {
             ids = new Set();
@@ -850,11 +907,16 @@ export class Session {
             if (!["normal", "master", "replica", "pubsub"].includes(t)) {
               return respond(err(`ERR Unknown client type '${byteStringToUtf8(argv[3])}'`));
             }
-            if (t !== "normal") return respond("");
+            if (t !== "normal" && t !== "pubsub") return respond("");
+            type = t;
           } else return respond(E.SYNTAX);
         }
         let out = "";
-        for (const s of this.#host.sessions()) if (!ids || ids.has(s.id)) out += s.describe(now);
+        for (const s of this.#host.sessions()) {
+          if (ids && !ids.has(s.id)) continue;
+          if (type !== undefined && s.subscribed !== (type === "pubsub")) continue;
+          out += s.describe(now);
+        }
         return respond(out);
       }
       case "kill":
@@ -952,6 +1014,69 @@ export class Session {
     }
   }
 
+  /**
+   * SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE: one confirmation per channel or pattern,
+   * the first as the reply, the others pushed right behind it.
+   */
+  #subscription(name: string, names: ByteString[], respond: Respond): void {
+    const push = this.push;
+    if (push === undefined) {
+      return respond(err(`ERR ${name.toUpperCase()} needs a RESP connection`));
+    }
+    this.#subs ??= new Subscriptions(this.#host.pubsub(), { push });
+    const pattern = name.startsWith("p");
+    const replies = name.endsWith("unsubscribe")
+      ? this.#subs.unsubscribe(names, pattern)
+      : this.#subs.subscribe(names, pattern);
+    respond(replies[0]);
+    for (const r of replies.slice(1)) push(r);
+  }
+
+  /** PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP, from this replica. */
+  #pubsubInfo(sub: string, argv: ByteString[]): Reply {
+    const hub = this.#host.pubsub();
+    if (sub === "channels" && argv.length <= 3) return hub.channels(argv[2]);
+    if (sub === "numsub") return argv.slice(2).flatMap((ch) => [ch, hub.numsub(ch)]);
+    if (sub === "numpat" && argv.length === 2) return hub.numpat();
+    if (sub === "help" && argv.length === 2) {
+      return [
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "HELP",
+        "    Print this help.",
+      ];
+    }
+    if (["channels", "numpat", "help"].includes(sub)) return E.ARITY(`pubsub|${sub}`);
+    return err(
+      `ERR unknown subcommand '${byteStringToUtf8(argv[1].slice(0, 128))}'. Try PUBSUB HELP.`,
+    );
+  }
+
+  /**
+   * CONFIG SET: only `notify-keyspace-events`, which changes what every replica publishes, so it
+   * is set in the total order (the internal `__config` operation).
+   */
+  #configSet(argv: ByteString[], respond: Respond): void {
+    if (argv.length < 4 || argv.length % 2 !== 0) return respond(E.ARITY("config|set"));
+    if (argv.length !== 4 || argv[2].toLowerCase() !== "notify-keyspace-events") {
+      return respond(
+        err(
+          "ERR CONFIG SET is not supported by lamportkv except for notify-keyspace-events: settings are in the cluster config file",
+        ),
+      );
+    }
+    const flags = parseNotifyFlags(argv[3]);
+    if (flags === null) return respond(err(BAD_NOTIFY_FLAGS));
+    const op = ["__CONFIG", "SET", "notify-keyspace-events", formatNotifyFlags(flags)];
+    this.#submit({ op: { argv: op, time: this.#host.now() } }, respond);
+  }
+
   #config(sub: string, argv: ByteString[]): Reply {
     if (sub === "get") {
       if (argv.length < 3) return E.ARITY("config|get");
@@ -968,7 +1093,7 @@ export class Session {
       }
       return out;
     }
-    if (sub === "set" || sub === "rewrite" || sub === "resetstat") {
+    if (sub === "rewrite" || sub === "resetstat") {
       return err(
         `ERR CONFIG ${sub.toUpperCase()} is not supported by lamportkv: settings are in the cluster config file`,
       );

@@ -57,6 +57,7 @@ import { LoopLagMonitor } from "./loop_lag.ts";
 import { ByteTraffic } from "../net/traffic.ts";
 import { type Log, Logger } from "../log/logger.ts";
 import { viewCause } from "./view_cause.ts";
+import { formatNotifyFlags } from "../kv/notify.ts";
 
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
@@ -216,14 +217,14 @@ export class ReplicaHost {
       : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#keyed = options.clusterKey !== undefined;
-    this.#store = new KvStore();
+    const settings = options.settings ?? DEFAULT_SETTINGS;
+    this.#store = new KvStore(undefined, settings.notifyKeyspaceEvents);
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       this.#store,
     );
     const log = this.#log;
-    const settings = options.settings ?? DEFAULT_SETTINGS;
     const tls = options.tls;
     this.opStats.observe(this.#commandStats.observer);
     const peerTls = settings.tlsReplication ? tls : undefined;
@@ -255,6 +256,7 @@ export class ReplicaHost {
       maxClients: settings.maxclients,
       queryBufferLimit: settings.clientQueryBufferLimit,
       outputBufferLimit: settings.clientOutputBufferLimit,
+      pubsubOutputBufferLimit: settings.clientOutputBufferLimitPubsub,
       idleTimeoutMs: settings.timeout * 1000,
       requestTimeoutMs: settings.clientRequestTimeout * 1000,
       maxMemoryClients: settings.maxmemoryClients,
@@ -273,8 +275,12 @@ export class ReplicaHost {
         now: () => this.#now(),
         expires: () => this.#store.keyspace.expiring,
         acl: () => this.#aclHost(),
+        notifyKeyspaceEvents: () => formatNotifyFlags(this.#store.notifyFlags),
       },
     });
+    // Each replica publishes what the order delivers (PUBLISH, keyspace notifications) to its
+    // own subscribers, at the operation's place in the order.
+    this.#store.onPublish = (channel, message) => this.#clientServer.publish(channel, message);
     const httpPort = options.listen?.httpPort ?? this.#self.httpPort;
     const httpLimits = new HttpLimits();
     this.#httpServer = httpPort === undefined ? undefined : new HttpServer({

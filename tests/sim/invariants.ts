@@ -38,6 +38,7 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   violations.push(...checkReplay(result, log));
   violations.push(...checkPlainAtMostOnce(result, log));
   violations.push(...checkRefusedNotOrdered(result, log));
+  violations.push(...checkEvents(result));
   for (const slow of expect.boundedProgress === false ? [] : result.slowAttempts.slice(0, 3)) {
     violations.push(`no progress in a stable period: ${slow}`);
   }
@@ -247,4 +248,28 @@ function checkReplay(result: SimResult, log: Map<number, DeliveryRecord>): strin
   const digest = store.digest();
   const wrong = [...result.digests].filter(([, d]) => d !== digest);
   return wrong.length > 0 ? [`replayed digest ${digest} differs from ${wrong}`] : [];
+}
+
+/**
+ * Ordered events: every replica incarnation that delivered index i published the same messages
+ * (PUBLISH and keyspace notifications) applying it, in the same order; so each replica's stream of
+ * messages is a stretch of one global stream.
+ */
+function checkEvents(result: SimResult): string[] {
+  const at = new Map<number, { who: string; events: string }>();
+  for (const [id, seq] of result.deliveries) {
+    for (const d of seq) {
+      if (d.events === undefined) continue;
+      const events = JSON.stringify(d.events);
+      const first = at.get(d.index);
+      if (first === undefined) at.set(d.index, { who: id, events });
+      else if (first.events !== events) {
+        return [
+          `replica ${id} published ${events} at index ${d.index}, replica ${first.who} ` +
+          `${first.events}`,
+        ];
+      }
+    }
+  }
+  return [];
 }

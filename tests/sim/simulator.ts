@@ -15,11 +15,12 @@
  *
  * @module
  */
-import { Replica } from "../../src/core/replica.ts";
+import { Replica, type StateMachine } from "../../src/core/replica.ts";
 import type {
   Action,
   ByteString,
   ClientTag,
+  Command,
   DurableSnapshot,
   Event,
   Op,
@@ -30,6 +31,7 @@ import type {
   ReplicaId,
 } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
+import { parseNotifyFlags } from "../../src/kv/notify.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
@@ -89,6 +91,12 @@ export interface SimOptions {
   observeUntilMs?: number;
   /** Longest pause of a client between two of its operations (default 20). */
   thinkMs?: number;
+  /**
+   * Ordered events: every replica publishes keyspace notifications (`KEA`), the data-model
+   * workload also sends PUBLISH, and each delivery records what its replica published while
+   * applying it ({@link DeliveryRecord.events}).
+   */
+  events?: boolean;
 }
 
 /** Defaults for a 3-replica run; tests override what they vary. */
@@ -118,6 +126,8 @@ export interface DeliveryRecord {
   /** The command's operation (for replaying the log). */
   op: Op;
   result: string;
+  /** With {@link SimOptions.events}: the messages (`channel message`) published applying it. */
+  events?: string[];
 }
 
 /** One client operation, over all its attempts. */
@@ -249,6 +259,8 @@ class Simulation {
   readonly majority: number;
   readonly replicas = new Map<ReplicaId, Replica>();
   readonly stores = new Map<ReplicaId, KvStore>();
+  /** What each applied command published (by the command object the core applied). */
+  readonly published = new WeakMap<Command, string[]>();
   readonly links = new Map<string, Link>();
   readonly flushScheduled = new Set<ReplicaId>();
   readonly requests: RequestRecord[] = [];
@@ -296,8 +308,9 @@ class Simulation {
   /** Starts (or restarts) replica `id` from what its disk holds. */
   boot(id: ReplicaId): void {
     const disk = this.disks.get(id)!;
-    const store = new KvStore();
+    const store = new KvStore(undefined, this.options.events ? parseNotifyFlags("KEA")! : 0);
     this.stores.set(id, store);
+    const machine = this.options.events ? this.recording(store) : store;
     this.persisted.set(id, 0);
     const inc = this.incarnation.get(id)!;
     this.deliveries.set(inc === 0 ? `${id}` : `${id}#${inc}`, []);
@@ -314,8 +327,33 @@ class Simulation {
         retainEntries: this.options.retainEntries,
         snapshotEvery: this.options.snapshotEvery,
         recovered,
-      }, store),
+      }, machine),
     );
+  }
+
+  /** `store`, remembering what each command it applies publishes (see {@link published}). */
+  recording(store: KvStore): StateMachine {
+    let buffer: string[] = [];
+    store.onPublish = (channel, message) => {
+      buffer.push(`${channel} ${message}`);
+      return 0; // no subscribers in the simulation: every replica replies the same
+    };
+    return {
+      isRead: (cmd) => store.isRead(cmd),
+      apply: (cmd) => {
+        buffer = [];
+        const result = store.apply(cmd);
+        this.published.set(cmd, buffer);
+        return result;
+      },
+      get size() {
+        return store.size;
+      },
+      digest: () => store.digest(),
+      snapshot: () => store.snapshot(),
+      restore: (state) => store.restore(state),
+      checkState: (state) => store.checkState(state),
+    };
   }
 
   deliveriesOf(id: ReplicaId): DeliveryRecord[] {
@@ -794,6 +832,7 @@ class Simulation {
           tag: entry.cmd.tag ? `${entry.cmd.tag.client}:${entry.cmd.tag.seq}` : "",
           op: entry.cmd.op,
           result: JSON.stringify(action.result),
+          ...(this.options.events ? { events: this.published.get(entry.cmd) ?? [] } : {}),
         });
       }
     }
@@ -939,8 +978,10 @@ class Simulation {
     const k = () => `k${this.rng.int(0, this.options.keys - 1)}`;
     const c = () => `c${this.rng.int(0, 1)}`;
     const v = `c${client}-${n}`;
-    const roll = this.rng.int(0, 9);
+    const roll = this.rng.int(0, this.options.events ? 10 : 9);
     switch (roll) {
+      case 10:
+        return ["PUBLISH", `ch${client % 2}`, v];
       case 0:
       case 1:
         return ["INCR", c()];

@@ -7,12 +7,14 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { PubSubHub } from "../../src/net/pubsub.ts";
 import {
   aclFileErrorText,
   type AclTable,
   applyRule,
   checkCommand,
   defaultTable,
+  deniedText,
   describeTable,
   describeUser,
   getUserReply,
@@ -134,6 +136,36 @@ Deno.test("acl: a user limited to ~app:* and +@read cannot write app:x nor read 
   assert.deepEqual(c2("KEYS", "*"), { kind: "cmd", unit: "keys" });
   assert.deepEqual(c2("CONFIG", "GET", "x"), { kind: "cmd", unit: "config|get" });
   assert.equal(c2("CLIENT", "ID"), null);
+});
+
+Deno.test("acl: channel rules (&pattern) govern PUBLISH, SUBSCRIBE and PSUBSCRIBE as in Redis", () => {
+  const u = user("news", "on", "nopass", "+@all", "&news.*", "&alerts");
+  const check = (...argv: string[]) => checkCommand(u, COMMANDS.get(argv[0])!, argv);
+  assert.equal(check("PUBLISH", "news.sport", "x"), null);
+  assert.deepEqual(check("PUBLISH", "weather", "x"), { kind: "channel", channel: "weather" });
+  assert.equal(check("SUBSCRIBE", "news.a", "alerts"), null);
+  assert.deepEqual(check("SUBSCRIBE", "news.a", "weather"), {
+    kind: "channel",
+    channel: "weather",
+  });
+  assert.equal(check("PSUBSCRIBE", "news.*"), null, "a pattern that is one of the user's");
+  assert.deepEqual(
+    check("PSUBSCRIBE", "news.s*"),
+    { kind: "channel", channel: "news.s*" },
+    "only exact patterns",
+  );
+  assert.equal(check("UNSUBSCRIBE", "weather"), null);
+  assert.deepEqual(
+    deniedText({ kind: "channel", channel: "c" }),
+    "NOPERM this user has no permissions to access one of the channels used as arguments",
+  );
+  const none = user("none", "on", "nopass", "+@all");
+  assert.deepEqual(checkCommand(none, COMMANDS.get("publish")!, ["PUBLISH", "c", "m"]), {
+    kind: "channel",
+    channel: "c",
+  }, "a new user has no channels (Redis 7's acl-pubsub-default resetchannels)");
+  const all = user("all", "on", "nopass", "+@all", "allchannels");
+  assert.equal(checkCommand(all, COMMANDS.get("psubscribe")!, ["PSUBSCRIBE", "x*"]), null);
 });
 
 Deno.test("acl: ACL files parse with Redis's rules and report every problem with file:line", () => {
@@ -259,6 +291,10 @@ class Host implements SessionHost {
   }
   config(): Record<string, string> {
     return {};
+  }
+  readonly hub = new PubSubHub();
+  pubsub(): PubSubHub {
+    return this.hub;
   }
   acl(): AclHost {
     return {

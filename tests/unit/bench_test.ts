@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { PublishRow } from "../../src/bench/publish.ts";
 import assert from "node:assert/strict";
 import {
   BenchUsageError,
@@ -43,7 +44,7 @@ import { benchValue, RequestEncoder } from "../../src/bench/requests.ts";
 import { allNormalInOneView } from "../../src/net/info.ts";
 import { main } from "../../src/cli/bench.ts";
 import { encodeCommand, RespRequestParser } from "../../src/net/resp.ts";
-import { freePorts, runCommand } from "../support/cluster.ts";
+import { type CommandResult, freePorts, runCommand } from "../support/cluster.ts";
 import { Prng } from "../support/prng.ts";
 
 const BENCH_TS = new URL("../../src/cli/bench.ts", import.meta.url).pathname;
@@ -84,6 +85,7 @@ Deno.test("bench args: defaults", () => {
     pipeline: 1,
     warmupSeconds: 1,
     jsonPath: undefined,
+    publish: false,
   });
 });
 
@@ -122,6 +124,7 @@ Deno.test("bench args: every option", () => {
     pipeline: 16,
     warmupSeconds: 0.5,
     jsonPath: "out.json",
+    publish: false,
   });
   assert.deepEqual(
     parseBenchArgs(["--seconds", "2.5", "c"]) !== "help" &&
@@ -796,31 +799,40 @@ Deno.test("bench cli: --help, bad usage (2), bad config (2), unreachable cluster
   }
 });
 
+/**
+ * Runs `deno task bench --spawn <args> --json <dir>/out.json` on a 3-replica config on free ports
+ * written to `dir`; returns the config path, the JSON path and the result.
+ */
+async function spawnBench(
+  dir: string,
+  args: string[],
+): Promise<{ config: string; json: string; r: CommandResult }> {
+  const ports = freePorts(6);
+  const config = `${dir}/cluster.txt`;
+  await Deno.writeTextFile(
+    config,
+    [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
+  );
+  const json = `${dir}/out.json`;
+  const r = await runCommand(
+    Deno.execPath(),
+    ["run", ...BENCH_PERMISSIONS, BENCH_TS, "--spawn", config, ...args, "--json", json],
+    { timeoutMs: 120_000 },
+  );
+  return { config, json, r };
+}
+
 Deno.test("bench cli: a small real --spawn run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
-    const ports = freePorts(6);
-    const config = `${dir}/cluster.txt`;
-    await Deno.writeTextFile(
-      config,
-      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
-    );
-    const json = `${dir}/out.json`;
-    const r = await runCommand(Deno.execPath(), [
-      "run",
-      ...BENCH_PERMISSIONS,
-      BENCH_TS,
-      "--spawn",
-      config,
+    const { config, json, r } = await spawnBench(dir, [
       "--clients",
       "2",
       "--ops",
       "200",
       "--keys",
       "300",
-      "--json",
-      json,
-    ], { timeoutMs: 120_000 });
+    ]);
     const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
     assert.equal(r.code, 0, context);
     assert.match(r.stdout, /^clients +op +ops\/s +p50 ms +p99 ms +p99\.9 ms +errors/m, context);
@@ -856,6 +868,44 @@ Deno.test("bench cli: a small real --spawn run", async () => {
     const dataDir = /data in (\S+)/.exec(r.stderr)?.[1];
     assert.ok(dataDir !== undefined, context);
     await assert.rejects(Deno.stat(dataDir), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench cli: a small real --spawn --publish run: every subscriber gets every message", async () => {
+  assert.throws(() => parseBenchArgs(["--publish", "--mix", "1:0", "c"]), /--publish or --mix/);
+  assert.equal((parseBenchArgs(["--publish", "c"]) as { publish: boolean }).publish, true);
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
+  try {
+    const { json, r } = await spawnBench(dir, [
+      "--publish",
+      "--clients",
+      "3",
+      "--ops",
+      "300",
+      "--pipeline",
+      "4",
+      "--warmup",
+      "0",
+    ]);
+    const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+    assert.equal(r.code, 0, context);
+    assert.match(
+      r.stdout,
+      /clients +subs +publish\/s +pub p50 ms +pub p99 ms +recv p50 ms/,
+      context,
+    );
+    const { publish } = JSON.parse(await Deno.readTextFile(json)) as { publish: PublishRow[] };
+    assert.equal(publish.length, 1);
+    const row = publish[0];
+    assert.equal(row.subscribers, 3);
+    assert.equal(row.published, 300, context);
+    assert.equal(row.errors, 0, context);
+    assert.equal(row.missing, 0, "every subscriber received every acknowledged message");
+    assert.equal(row.received, 900, "300 messages on each of 3 subscribers");
+    assert.ok(row.receiveP50Ms !== null && row.receiveP99Ms !== null);
+    assert.ok(row.receiveP50Ms <= row.receiveP99Ms);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -1158,19 +1208,7 @@ Deno.test("bench load: an error inside EXEC fails the MULTI3 operation once", as
 Deno.test("bench cli: a small real --spawn run of INCR, MSET10 and MULTI3", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
-    const ports = freePorts(6);
-    const config = `${dir}/cluster.txt`;
-    await Deno.writeTextFile(
-      config,
-      [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
-    );
-    const json = `${dir}/out.json`;
-    const r = await runCommand(Deno.execPath(), [
-      "run",
-      ...BENCH_PERMISSIONS,
-      BENCH_TS,
-      "--spawn",
-      config,
+    const { json, r } = await spawnBench(dir, [
       "--clients",
       "3",
       "--ops",
@@ -1181,9 +1219,7 @@ Deno.test("bench cli: a small real --spawn run of INCR, MSET10 and MULTI3", asyn
       "0.2",
       "--mix",
       "incr,mset10,multi3",
-      "--json",
-      json,
-    ], { timeoutMs: 120_000 });
+    ]);
     const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
     assert.equal(r.code, 0, context);
     assert.match(r.stdout, /mixes: INCR only, MSET10 only, MULTI3 only/, context);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { ByteString } from "../../src/core/types.ts";
+import { RespError } from "../../src/net/resp.ts";
 import {
   ClientError,
   type ClientOptions,
@@ -61,6 +62,17 @@ Deno.test("client: ops are sent as REQ <client> <seq> <CMD> and replies are mapp
       ["REQ", id, "7", "HAS", "k"],
     ]);
     assert.equal(server.connections, 1);
+  });
+});
+
+Deno.test("client: SUBSCRIBE and PSUBSCRIBE are refused without being sent", async () => {
+  await withServers([kv(new Map())], {}, async (client, [server]) => {
+    for (const name of ["SUBSCRIBE", "psubscribe"]) {
+      const r = await client.command([name, "ch"]);
+      assert.ok(r instanceof RespError);
+      assert.match(r.message, /is not supported by the lamportkv client: use redis-cli/);
+    }
+    assert.deepEqual(server.argvs, []);
   });
 });
 

@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { formatNotifyFlags } from "../../src/kv/notify.ts";
 import {
   checkResolvedAddresses,
   type ClusterConfig,
@@ -353,7 +354,7 @@ Deno.test("config: unknown settings, bad values and duplicates name the line", (
   );
   assertParseError(
     "1 h 1 2\nclient-output-buffer-limit replica 1mb 1mb 1\n",
-    /^test\.txt:2: client-output-buffer-limit: only the class "normal"/,
+    /^test\.txt:2: client-output-buffer-limit: only the classes "normal" and "pubsub"/,
   );
   assertParseError(
     "timeout 1\n1 h 1 2\ntimeout 2\n",
@@ -415,6 +416,37 @@ Deno.test("settings: defaults, flags win over the file, relations are checked", 
         where: "x:1",
       }]),
     /soft limit \(2097152\) is above the hard limit/,
+  );
+});
+
+Deno.test("settings: client-output-buffer-limit per class, notify-keyspace-events", () => {
+  assert.deepEqual(DEFAULT_SETTINGS.clientOutputBufferLimitPubsub, {
+    hard: 32 * 1024 ** 2,
+    soft: 8 * 1024 ** 2,
+    softSeconds: 60,
+  });
+  const s = resolveSettings([
+    { name: "client-output-buffer-limit", value: "pubsub 1mb 512kb 5", where: "c.txt:1" },
+    { name: "client-output-buffer-limit", value: "normal 4mb 0 0", where: "c.txt:2" },
+    { name: "notify-keyspace-events", value: "KEA", where: "c.txt:3" },
+  ]);
+  assert.deepEqual(s.clientOutputBufferLimitPubsub, {
+    hard: 1024 ** 2,
+    soft: 512 * 1024,
+    softSeconds: 5,
+  });
+  assert.deepEqual(s.clientOutputBufferLimit, { hard: 4 * 1024 ** 2, soft: 0, softSeconds: 0 });
+  assert.equal(formatNotifyFlags(s.notifyKeyspaceEvents), "AKE");
+  assert.throws(
+    () => resolveSettings([{ name: "notify-keyspace-events", value: "K?", where: "c.txt:9" }]),
+    /^SettingError: c\.txt:9: notify-keyspace-events: invalid event class character/,
+  );
+  assert.throws(
+    () =>
+      resolveSettings([
+        { name: "client-output-buffer-limit", value: "pubsub 1mb 2mb 5", where: "c.txt:4" },
+      ]),
+    /soft limit \(2097152\) is above the hard limit \(1048576\)/,
   );
 });
 

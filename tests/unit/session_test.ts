@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { PubSubHub } from "../../src/net/pubsub.ts";
 import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { encodeReply } from "../../src/net/resp.ts";
@@ -77,6 +78,14 @@ class FakeHost implements SessionHost {
     };
   }
   noteDenied(): void {}
+  readonly hub = new PubSubHub();
+  constructor() {
+    // What the store publishes goes to this host's subscribers, as in a replica.
+    this.store.onPublish = (channel, message) => this.hub.publish(channel, message);
+  }
+  pubsub(): PubSubHub {
+    return this.hub;
+  }
   release(): void {
     const h = this.held;
     this.held = [];
@@ -421,4 +430,100 @@ Deno.test("reply encoding: every RESP2 shape", () => {
   assert.equal(text({ nil: "array" }), "*-1\r\n");
   assert.equal(text([]), "*0\r\n");
   assert.equal(text(["a", 1, [null]]), "*3\r\n$1\r\na\r\n:1\r\n*1\r\n$-1\r\n");
+});
+
+/** A session that can receive pushes: its replies and pushes, in order. */
+function subscriber(host: FakeHost, id: number): { s: Session; out: Reply[] } {
+  const { s } = session(host, id);
+  const out: Reply[] = [];
+  s.push = (r) => out.push(r);
+  return { s, out };
+}
+
+/** Runs a command, collecting its reply into `out` (after the pushes before it). */
+function runInto(s: Session, out: Reply[], ...argv: string[]): void {
+  s.run(argv, (r) => out.push(r));
+}
+
+Deno.test("session pub/sub: confirmations, messages, pattern messages, counts", () => {
+  const host = new FakeHost();
+  const { s, out } = subscriber(host, 1);
+  runInto(s, out, "SUBSCRIBE", "a", "b", "a");
+  assert.deepEqual(out.splice(0), [["subscribe", "a", 1], ["subscribe", "b", 2], [
+    "subscribe",
+    "a",
+    2,
+  ]]);
+  runInto(s, out, "PSUBSCRIBE", "a*");
+  assert.deepEqual(out.splice(0), [["psubscribe", "a*", 3]]);
+  assert.ok(s.subscribed);
+  const pub = session(host, 2).s;
+  assert.equal(run(pub, "PUBLISH", "a", "hi"), 2, "one channel and one pattern subscription");
+  assert.deepEqual(out.splice(0), [["message", "a", "hi"], ["pmessage", "a*", "a", "hi"]]);
+  assert.equal(run(pub, "PUBLISH", "zz", "x"), 0);
+  assert.deepEqual(run(pub, "PUBSUB", "CHANNELS"), ["a", "b"]);
+  assert.deepEqual(run(pub, "PUBSUB", "CHANNELS", "b*"), ["b"]);
+  assert.deepEqual(run(pub, "PUBSUB", "NUMSUB", "a", "zz"), ["a", 1, "zz", 0]);
+  assert.equal(run(pub, "PUBSUB", "NUMPAT"), 1);
+  assert.match(s.describe(0), /flags=P db=0 sub=2 psub=1 /);
+  assert.match(String(run(pub, "CLIENT", "LIST", "TYPE", "pubsub")), /^id=1 .*flags=P/);
+  assert.equal(String(run(pub, "CLIENT", "LIST", "TYPE", "pubsub")).split("\n").length, 2);
+  assert.doesNotMatch(String(run(pub, "CLIENT", "LIST", "TYPE", "normal")), /id=1 /);
+  runInto(s, out, "UNSUBSCRIBE");
+  assert.deepEqual(out.splice(0), [["unsubscribe", "a", 2], ["unsubscribe", "b", 1]]);
+  runInto(s, out, "PUNSUBSCRIBE", "a*", "nope");
+  assert.deepEqual(out.splice(0), [["punsubscribe", "a*", 0], ["punsubscribe", "nope", 0]]);
+  assert.ok(!s.subscribed);
+  runInto(s, out, "UNSUBSCRIBE");
+  assert.deepEqual(out.splice(0), [["unsubscribe", null, 0]]);
+  assert.deepEqual(run(pub, "PUBSUB", "CHANNELS"), []);
+});
+
+Deno.test("session pub/sub: subscribed mode allows only (P)(UN)SUBSCRIBE, PING, QUIT, RESET", () => {
+  const host = new FakeHost();
+  const { s, out } = subscriber(host, 1);
+  runInto(s, out, "SUBSCRIBE", "c");
+  out.length = 0;
+  assert.deepEqual(run(s, "GET", "k"), {
+    err:
+      "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+  });
+  assert.deepEqual(run(s, "GET"), arity("get"), "arity is checked first, as in Redis");
+  assert.deepEqual(run(s, "PING"), ["pong", ""]);
+  assert.deepEqual(run(s, "PING", "hey"), ["pong", "hey"]);
+  assert.deepEqual(run(s, "RESET"), { ok: "RESET" });
+  assert.ok(!s.subscribed, "RESET leaves subscribed mode");
+  assert.deepEqual(run(s, "PING"), { ok: "PONG" });
+  runInto(s, out, "SUBSCRIBE", "c");
+  s.close();
+  assert.equal(host.hub.numsub("c"), 0, "a closed connection's subscriptions are gone");
+  // A transient session (the REST port) cannot receive pushes.
+  const rest = session(host, 3).s;
+  assert.deepEqual(run(rest, "SUBSCRIBE", "c"), { err: "ERR SUBSCRIBE needs a RESP connection" });
+});
+
+Deno.test("session CONFIG SET notify-keyspace-events goes through the order", () => {
+  const host = new FakeHost();
+  const { s } = session(host);
+  assert.deepEqual(run(s, "CONFIG", "SET", "notify-keyspace-events", "KEA"), OK);
+  assert.deepEqual(host.submitted.at(-1)?.op.argv, [
+    "__CONFIG",
+    "SET",
+    "notify-keyspace-events",
+    "AKE",
+  ]);
+  assert.deepEqual(run(s, "CONFIG", "SET", "notify-keyspace-events", "Q"), {
+    err:
+      "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+  });
+  assert.deepEqual(run(s, "CONFIG", "SET", "maxclients"), arity("config|set"));
+  assert.match(
+    String((run(s, "CONFIG", "SET", "maxclients", "5") as { err: string }).err),
+    /not supported/,
+  );
+  assert.deepEqual(run(s, "MULTI"), OK);
+  assert.match(
+    String((run(s, "CONFIG", "SET", "notify-keyspace-events", "") as { err: string }).err),
+    /cannot be used inside MULTI/,
+  );
 });

@@ -9,6 +9,7 @@ import { ACL_COMMANDS } from "./acl.ts";
 import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
+import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { SET_COMMANDS } from "./sets.ts";
 import { STRING_COMMANDS } from "./strings.ts";
@@ -24,4 +25,5 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...SERVER_COMMANDS,
   ...txCommands(() => COMMANDS),
   ...ACL_COMMANDS,
+  ...PUBSUB_COMMANDS,
 ]);

@@ -74,7 +74,7 @@ export function txCommands(table: () => CommandTable): CommandSpec[] {
     const replies: Reply[] = [];
     for (const cmd of tx.queued) {
       const spec = table().dataCommand(cmd, false);
-      replies.push("err" in spec ? spec : spec.apply(ctx, cmd));
+      replies.push("err" in spec ? spec : ctx.run(spec, cmd));
     }
     return replies;
   };
