@@ -39,6 +39,7 @@ export type CommandGroup =
   | "hash"
   | "list"
   | "set"
+  | "stream"
   | "transactions"
   | "connection"
   | "server"
@@ -121,7 +122,7 @@ export function categoriesOf(spec: CommandSpec): string[] {
   if (flags.has("pubsub")) cats.add("@pubsub");
   if (flags.has("blocking")) cats.add("@blocking");
   if (spec.group === "generic") cats.add("@keyspace");
-  if (["string", "hash", "list", "set"].includes(spec.group)) cats.add(`@${spec.group}`);
+  if (["string", "hash", "list", "set", "stream"].includes(spec.group)) cats.add(`@${spec.group}`);
   if (spec.group === "transactions") cats.add("@transaction");
   if (spec.group === "connection") cats.add("@connection");
   for (const c of EXTRA_CATEGORIES[spec.name] ?? []) cats.add(c);
