@@ -115,6 +115,20 @@ export function cmpId(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Entries per node (Redis's `stream-node-max-entries`, deleted entries included). */
+export const NODE_MAX_ENTRIES = 100;
+
+/**
+ * One node of Redis's stream layout (a radix-tree node holding a listpack of entries), kept
+ * because approximate trimming removes whole nodes only: `live` entries (consecutive in the
+ * stream), `total` entries ever put in it (deleted ones included) and the last ID put in it.
+ */
+export interface StreamNode {
+  live: number;
+  total: number;
+  lastId: bigint;
+}
+
 /** A stream. */
 export class Stream {
   /** Entry IDs, ascending. */
@@ -129,6 +143,8 @@ export class Stream {
   entriesAdded = 0;
   /** Consumer groups by name, in creation order. */
   readonly groups = new Map<ByteString, Group>();
+  /** The node layout, head first (see {@link StreamNode}); live counts sum to the length. */
+  readonly nodes: StreamNode[] = [];
 
   /** Number of entries. */
   get length(): number {
@@ -164,23 +180,54 @@ export class Stream {
     this.fields.push(fields);
     this.lastId = id;
     this.entriesAdded++;
+    let tail = this.nodes[this.nodes.length - 1];
+    if (tail === undefined || tail.total >= NODE_MAX_ENTRIES) {
+      tail = { live: 0, total: 0, lastId: id };
+      this.nodes.push(tail);
+    }
+    tail.live++;
+    tail.total++;
+    tail.lastId = id;
   }
 
-  /** Deletes the entry `id`; true when it was there. */
+  /** Deletes the entry `id` (a node left without live entries goes); true when it was there. */
   delete(id: bigint): boolean {
     const i = this.indexOf(id);
     if (i < 0) return false;
     this.ids.splice(i, 1);
     this.fields.splice(i, 1);
     if (id > this.maxDeletedId) this.maxDeletedId = id;
+    let before = 0;
+    for (let k = 0; k < this.nodes.length; k++) {
+      const node = this.nodes[k];
+      if (i < before + node.live) {
+        if (--node.live === 0) this.nodes.splice(k, 1);
+        break;
+      }
+      before += node.live;
+    }
     return true;
   }
 
-  /** Deletes the first `n` entries (trimming: not recorded as deleted, as in Redis). */
+  /**
+   * Deletes the first `n` entries (trimming: not recorded as deleted, as in Redis). Nodes whose
+   * entries all go are removed; a partly trimmed node keeps its place.
+   */
   trimHead(n: number): void {
     if (n <= 0) return;
     this.ids.splice(0, n);
     this.fields.splice(0, n);
+    let rest = n;
+    while (rest > 0) {
+      const head = this.nodes[0];
+      if (head.live <= rest) {
+        rest -= head.live;
+        this.nodes.shift();
+      } else {
+        head.live -= rest;
+        rest = 0;
+      }
+    }
   }
 
   /** Indexes of the entries in [start, end], ascending. */
@@ -248,6 +295,8 @@ export interface StreamJson {
   /** `[id, f1, v1, f2, v2, ...]` per entry. */
   entries: ByteString[][];
   groups: GroupJson[];
+  /** The node layout: `[live, total, lastId]` per node. */
+  nodes: [number, number, ByteString][];
 }
 
 /** The snapshot form of `s` (its digest input too: equal streams encode equally). */
@@ -267,6 +316,7 @@ export function encodeStream(s: Stream): StreamJson {
     added: s.entriesAdded,
     entries: s.ids.map((id, i) => [formatId(id), ...s.fields[i]]),
     groups,
+    nodes: s.nodes.map((n) => [n.live, n.total, formatId(n.lastId)]),
   };
 }
 
@@ -302,6 +352,16 @@ export function decodeStream(data: unknown): Stream {
     s.ids.push(id);
     s.fields.push(e.slice(1).map(text));
   }
+  if (!Array.isArray(j.nodes)) throw new TypeError("malformed stream nodes");
+  let live = 0;
+  for (const n of j.nodes) {
+    if (!Array.isArray(n) || n.length !== 3) throw new TypeError("malformed stream node");
+    const node = { live: int(n[0]), total: int(n[1]), lastId: idOf(n[2]) };
+    if (node.live < 1 || node.total < node.live) throw new TypeError("malformed stream node");
+    s.nodes.push(node);
+    live += node.live;
+  }
+  if (live !== s.ids.length) throw new TypeError("stream nodes do not cover the entries");
   s.lastId = idOf(j.last);
   s.maxDeletedId = idOf(j.maxDel);
   s.entriesAdded = int(j.added);

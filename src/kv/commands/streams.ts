@@ -9,9 +9,9 @@
  * so it is a write and takes its place in the order. Blocking reads (`BLOCK`) are refused: a
  * blocked read would have to be decided in the total order, which is not built.
  *
- * Approximate trimming (`MAXLEN ~`, `MINID ~`) removes whole blocks of
- * {@link APPROX_TRIM_BLOCK} entries from the head (Redis removes whole radix-tree nodes), so it
- * trims nothing while fewer than that many entries are over the threshold, as in Redis.
+ * Approximate trimming (`MAXLEN ~`, `MINID ~`) removes whole nodes of Redis's layout, which the
+ * stream models ({@link NODE_MAX_ENTRIES} entries per node, deleted ones included; Redis also
+ * closes a node at 4 KiB, which is not modelled).
  *
  * @module
  */
@@ -26,18 +26,23 @@ import {
   type Group,
   MAX_ID,
   newGroup,
+  NODE_MAX_ENTRIES,
   parseId,
   pendingIds,
   Stream,
 } from "../stream.ts";
 import { is, parseInt64 } from "./args.ts";
 
-/** Entries per block of approximate trimming (Redis's `stream-node-max-entries`). */
-export const APPROX_TRIM_BLOCK = 100;
 /** The default LIMIT of approximate trimming (Redis: 100 * stream-node-max-entries). */
-const APPROX_TRIM_LIMIT = 100 * APPROX_TRIM_BLOCK;
+const APPROX_TRIM_LIMIT = 100 * NODE_MAX_ENTRIES;
 
 const INVALID_ID = err("ERR Invalid stream ID specified as stream command argument");
+
+/** `s` up to its first NUL: how Redis's `%s` prints a name in an error message. */
+function cstr(s: ByteString): ByteString {
+  const nul = s.indexOf("\0");
+  return nul < 0 ? s : s.slice(0, nul);
+}
 
 /** The stream at `key`: its record, undefined when absent, null when of another type. */
 function stream(ks: KeySpace, key: ByteString): Rec<"stream"> | undefined | null {
@@ -187,28 +192,26 @@ function parseAddOrTrim(
 }
 
 /**
- * Trims `s` as `t` says; returns how many entries were removed. Approximate trimming removes
- * whole blocks (Redis's radix-tree nodes: every {@link APPROX_TRIM_BLOCK} entries added start a
- * new one) while the rest still satisfies the threshold, within the LIMIT.
+ * Trims `s` as `t` says (Redis's streamTrim); returns how many entries were removed. Whole nodes
+ * go while the rest still satisfies the threshold (MAXLEN) or the node's last ID is below it
+ * (MINID), within the LIMIT; approximate trimming stops at the first node it cannot remove whole,
+ * exact trimming removes the remaining entries below the threshold from it.
  */
 function trimStream(s: Stream, t: TrimArgs): number {
   if (t.strategy === "none") return 0;
   let n = 0;
-  if (!t.approx) {
-    n = t.strategy === "maxlen" ? Math.max(0, s.length - t.maxlen) : s.lowerBound(t.minid);
-  } else {
-    const base = s.entriesAdded - s.length;
-    while (n < s.length) {
-      const head = base + n;
-      const size = Math.min(APPROX_TRIM_BLOCK - (head % APPROX_TRIM_BLOCK), s.length - n);
-      if (
-        t.strategy === "maxlen" ? s.length - n - size < t.maxlen : s.ids[n + size - 1] >= t.minid
-      ) {
-        break;
-      }
-      if (t.limit > 0 && n + size > t.limit) break;
-      n += size;
+  for (const node of s.nodes) {
+    const left = s.length - n;
+    if (t.strategy === "maxlen" && left <= t.maxlen) break;
+    if (t.limit > 0 && n + node.live > t.limit) break;
+    const whole = t.strategy === "maxlen" ? left - node.live >= t.maxlen : node.lastId < t.minid;
+    if (whole) {
+      n += node.live;
+      continue;
     }
+    if (t.approx) break;
+    n = t.strategy === "maxlen" ? s.length - t.maxlen : s.lowerBound(t.minid);
+    break;
   }
   s.trimHead(n);
   return n;
@@ -290,15 +293,15 @@ function xlen({ ks }: ApplyContext, argv: ByteString[]): Reply {
 }
 
 function xdel({ ks }: ApplyContext, argv: ByteString[]): Reply {
+  const r = stream(ks, argv[1]);
+  if (r === null) return E.WRONGTYPE;
+  if (r === undefined) return 0;
   const ids: bigint[] = [];
   for (let j = 2; j < argv.length; j++) {
     const id = strictId(argv[j]);
     if (isErr(id)) return id;
     ids.push(id);
   }
-  const r = stream(ks, argv[1]);
-  if (r === null) return E.WRONGTYPE;
-  if (r === undefined) return 0;
   let n = 0;
   for (const id of ids) if (r.v.delete(id)) n++;
   if (n > 0) ks.touch(argv[1]);
@@ -403,7 +406,9 @@ function xreadGeneric(group: boolean) {
         const g = r?.v.groups.get(groupName);
         if (g === undefined) {
           return err(
-            `NOGROUP No such key '${key}' or consumer group '${groupName}' in XREADGROUP with ` +
+            `NOGROUP No such key '${cstr(key)}' or consumer group '${
+              cstr(groupName)
+            }' in XREADGROUP with ` +
               "GROUP option",
           );
         }
@@ -429,7 +434,8 @@ function xreadGeneric(group: boolean) {
       } else {
         const id = strictId(arg);
         if (isErr(id)) return id;
-        ids.push(id);
+        // Redis encodes `>` as the largest ID, so that ID given explicitly means `>` too.
+        ids.push(group && id === MAX_ID ? ">" : id);
       }
     }
     if (block) return BLOCK_REFUSED;
@@ -525,7 +531,7 @@ function subcommand(
   const sub = argv[1].toLowerCase();
   const arity = Object.hasOwn(table, sub) ? table[sub] : undefined;
   if (arity === undefined) {
-    return err(`ERR unknown subcommand '${argv[1].slice(0, 128)}'. Try ${cmd} HELP.`);
+    return err(`ERR unknown subcommand '${cstr(argv[1]).slice(0, 128)}'. Try ${cmd} HELP.`);
   }
   if (arity >= 0 ? argv.length !== arity : argv.length < -arity) {
     return E.ARITY(`${cmd.toLowerCase()}|${sub}`);
@@ -535,7 +541,7 @@ function subcommand(
 
 function subSyntax(cmd: string, argv: ByteString[]): { err: string } {
   return err(
-    `ERR unknown subcommand or wrong number of arguments for '${argv[1].slice(0, 128)}'. ` +
+    `ERR unknown subcommand or wrong number of arguments for '${cstr(argv[1]).slice(0, 128)}'. ` +
       `Try ${cmd} HELP.`,
   );
 }
@@ -574,7 +580,7 @@ function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
     }
     g = r.v.groups.get(groupName);
     if (g === undefined && sub !== "create" && sub !== "destroy") {
-      return err(`NOGROUP No such consumer group '${groupName}' for key name '${key}'`);
+      return err(`NOGROUP No such consumer group '${cstr(groupName)}' for key name '${cstr(key)}'`);
     }
   } else g = r?.v.groups.get(groupName);
   switch (sub) {
@@ -653,14 +659,14 @@ function unpend(g: Group, id: bigint): boolean {
 function xack({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const r = stream(ks, argv[1]);
   if (r === null) return E.WRONGTYPE;
+  const g = r?.v.groups.get(argv[2]);
+  if (g === undefined) return 0;
   const ids: bigint[] = [];
   for (let j = 3; j < argv.length; j++) {
     const id = strictId(argv[j]);
     if (isErr(id)) return id;
     ids.push(id);
   }
-  const g = r?.v.groups.get(argv[2]);
-  if (g === undefined) return 0;
   let n = 0;
   for (const id of ids) if (unpend(g, id)) n++;
   if (n > 0) ks.touch(argv[1]);
@@ -668,7 +674,7 @@ function xack({ ks }: ApplyContext, argv: ByteString[]): Reply {
 }
 
 function noGroup(key: ByteString, group: ByteString): { err: string } {
-  return err(`NOGROUP No such key '${key}' or consumer group '${group}'`);
+  return err(`NOGROUP No such key '${cstr(key)}' or consumer group '${cstr(group)}'`);
 }
 
 /** Names in Redis's radix-tree order (byte order). */
@@ -805,7 +811,7 @@ function xclaim({ ks }: ApplyContext, argv: ByteString[]): Reply {
       const id = strictId(argv[++j]);
       if (isErr(id)) return id;
       lastId = id;
-    } else return err(`ERR Unrecognized XCLAIM option '${opt}'`);
+    } else return err(`ERR Unrecognized XCLAIM option '${cstr(opt)}'`);
   }
   let changed = false;
   if (lastId > g.lastId) {
@@ -937,7 +943,7 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
   if (sub === "consumers") {
     const g = s.groups.get(argv[3]);
     if (g === undefined) {
-      return err(`NOGROUP No such consumer group '${argv[3]}' for key name '${key}'`);
+      return err(`NOGROUP No such consumer group '${cstr(argv[3])}' for key name '${cstr(key)}'`);
     }
     return byName(g.consumers).map(([n, c]) => [
       "name",
@@ -949,14 +955,13 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
     ]);
   }
   if (argv.length > 3) return E.SYNTAX;
-  const nodes = Math.ceil(s.length / APPROX_TRIM_BLOCK);
   return [
     "length",
     s.length,
     "radix-tree-keys",
-    nodes,
+    s.nodes.length,
     "radix-tree-nodes",
-    nodes + 1,
+    s.nodes.length + 1,
     "last-generated-id",
     formatId(s.lastId),
     "max-deleted-entry-id",
