@@ -80,11 +80,37 @@ export interface CommandSpec {
   apply?: ApplyFn;
   /** Not callable by clients (operations the server builds itself, e.g. a transaction). */
   internal?: boolean;
+  /** A container (XGROUP, XINFO): its subcommands' arities, name and subcommand included. */
+  subcommands?: Readonly<Record<string, number>>;
 }
 
 /** True when `argv` has a count of words that `spec.arity` allows. */
 export function arityOk(spec: Pick<CommandSpec, "arity">, argc: number): boolean {
   return spec.arity >= 0 ? argc === spec.arity : argc >= -spec.arity;
+}
+
+/**
+ * Redis's checks of a command line before it runs or is queued in `MULTI`: the arity, then for a
+ * container ({@link CommandSpec.subcommands}) the subcommand's name and arity. Null when it
+ * passes.
+ */
+export function argvError(spec: CommandSpec, argv: readonly ByteString[]): { err: string } | null {
+  if (!arityOk(spec, argv.length)) {
+    return { err: `ERR wrong number of arguments for '${spec.name}' command` };
+  }
+  const subs = spec.subcommands;
+  if (subs === undefined) return null;
+  const sub = argv[1].toLowerCase();
+  const arity = Object.hasOwn(subs, sub) ? subs[sub] : undefined;
+  if (arity === undefined) {
+    const nul = argv[1].indexOf("\0"); // Redis prints the name as a C string
+    const name = (nul < 0 ? argv[1] : argv[1].slice(0, nul)).slice(0, 128);
+    return { err: `ERR unknown subcommand '${name}'. Try ${spec.name.toUpperCase()} HELP.` };
+  }
+  if (!arityOk({ arity }, argv.length)) {
+    return { err: `ERR wrong number of arguments for '${spec.name}|${sub}' command` };
+  }
+  return null;
 }
 
 /** The key arguments of a command line, by the spec's key positions. */
@@ -154,7 +180,7 @@ export class CommandTable {
   /**
    * The data command `argv` names, checked as the state machine runs it: an error reply for an
    * unknown name, a command the server answers itself, an internal one (unless `internal`), or a
-   * wrong number of arguments.
+   * wrong number of arguments (see {@link argvError}).
    */
   dataCommand(
     argv: readonly ByteString[],
@@ -164,9 +190,8 @@ export class CommandTable {
     if (spec?.apply === undefined || (spec.internal && !internal)) {
       return { err: `ERR unknown command '${argv[0] ?? ""}'` };
     }
-    if (!arityOk(spec, argv.length)) {
-      return { err: `ERR wrong number of arguments for '${spec.name}' command` };
-    }
+    const bad = argvError(spec, argv);
+    if (bad !== null) return bad;
     return spec as CommandSpec & { apply: ApplyFn };
   }
 

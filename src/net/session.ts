@@ -12,7 +12,7 @@
 import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../kv/commands/tx.ts";
-import { arityOk, type CommandSpec } from "../kv/registry.ts";
+import { argvError, arityOk, type CommandSpec } from "../kv/registry.ts";
 import {
   ACL_CATEGORIES,
   AclRuleError,
@@ -320,9 +320,10 @@ export class Session {
       respond(argv.length > 0 ? unknownCommand(argv) : err("ERR empty command"));
       return;
     }
-    if (!arityOk(spec, argv.length)) {
+    const bad = argvError(spec, argv);
+    if (bad !== null) {
       this.#multiDirty = true;
-      respond(E.ARITY(spec.name));
+      respond(bad);
       return;
     }
     if (spec.apply === undefined && !IN_MULTI.has(spec.name)) {

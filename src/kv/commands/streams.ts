@@ -522,23 +522,6 @@ const XGROUP_HELP: string[] = [
   "    Prints this help.",
 ];
 
-/** The `xgroup|sub` arity check and unknown-subcommand error, as Redis 7 answers them. */
-function subcommand(
-  cmd: string,
-  table: Record<string, number>,
-  argv: ByteString[],
-): string | { err: string } {
-  const sub = argv[1].toLowerCase();
-  const arity = Object.hasOwn(table, sub) ? table[sub] : undefined;
-  if (arity === undefined) {
-    return err(`ERR unknown subcommand '${cstr(argv[1]).slice(0, 128)}'. Try ${cmd} HELP.`);
-  }
-  if (arity >= 0 ? argv.length !== arity : argv.length < -arity) {
-    return E.ARITY(`${cmd.toLowerCase()}|${sub}`);
-  }
-  return sub;
-}
-
 function subSyntax(cmd: string, argv: ByteString[]): { err: string } {
   return err(
     `ERR unknown subcommand or wrong number of arguments for '${cstr(argv[1]).slice(0, 128)}'. ` +
@@ -547,8 +530,7 @@ function subSyntax(cmd: string, argv: ByteString[]): { err: string } {
 }
 
 function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const sub = subcommand("XGROUP", XGROUP_ARITY, argv);
-  if (typeof sub !== "string") return sub;
+  const sub = argv[1].toLowerCase(); // known, with its arity: checked by the registry
   if (sub === "help") return XGROUP_HELP.map(status);
   const key = argv[2];
   const groupName = argv[3];
@@ -931,8 +913,7 @@ function groupInfo(s: Stream, name: ByteString, g: Group): Reply {
 }
 
 function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const sub = subcommand("XINFO", XINFO_ARITY, argv);
-  if (typeof sub !== "string") return sub;
+  const sub = argv[1].toLowerCase(); // known, with its arity: checked by the registry
   if (sub === "help") return XINFO_HELP.map(status);
   const key = argv[2];
   const r = stream(ks, key);
@@ -1087,6 +1068,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     syntax: "<CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER | HELP> [arguments]",
     since: "5.0.0",
     apply: xgroup,
+    subcommands: XGROUP_ARITY,
   },
   {
     name: "xack",
@@ -1148,5 +1130,6 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     syntax: "<STREAM | GROUPS | CONSUMERS | HELP> [arguments]",
     since: "5.0.0",
     apply: xinfo,
+    subcommands: XINFO_ARITY,
   },
 ];
