@@ -13,6 +13,7 @@ import type { ByteString } from "../core/types.ts";
 import { invariant } from "../core/assert.ts";
 import { Deque } from "./list.ts";
 import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
+import { num, str, strs } from "./decode.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -516,23 +517,6 @@ export class KeySpace {
   #assertWriting(): void {
     invariant(this.writing, "the key space was modified outside a write");
   }
-}
-
-function num(v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new TypeError("malformed number");
-  return v;
-}
-
-function str(v: unknown): ByteString {
-  if (typeof v !== "string") throw new TypeError("malformed string");
-  return v;
-}
-
-function strs(v: unknown): ByteString[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
-    throw new TypeError("malformed string list");
-  }
-  return v;
 }
 
 function decodeValue(t: unknown, data: unknown): Values[TypeName] {

@@ -9,6 +9,8 @@
  * @module
  */
 import type { ByteString } from "../core/types.ts";
+import { num, str } from "./decode.ts";
+import { parseInt64 } from "./commands/args.ts";
 
 /** 2^64: the seq part's range. */
 const SEQ_RANGE = 1n << 64n;
@@ -32,7 +34,6 @@ export function formatId(id: bigint): ByteString {
   return `${id / SEQ_RANGE}-${id % SEQ_RANGE}`;
 }
 
-const LL_RE = /^(0|-?[1-9][0-9]{0,19})$/;
 const STRTOULL_RE = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)$/;
 
 /**
@@ -40,10 +41,8 @@ const STRTOULL_RE = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)$/;
  * leading spaces, a sign, leading zeros; a negative number wraps around), or null.
  */
 function parseU64(s: string): bigint | null {
-  if (LL_RE.test(s) && s.length <= 20) {
-    const n = BigInt(s);
-    if (n >= -(1n << 63n) && n < 1n << 63n) return n < 0n ? null : n;
-  }
+  const ll = parseInt64(s);
+  if (ll !== null) return ll < 0n ? null : ll;
   const m = STRTOULL_RE.exec(s);
   if (m === null) return null;
   const n = BigInt(m[2]);
@@ -326,16 +325,6 @@ function idOf(v: unknown): bigint {
   return p.id;
 }
 
-function int(v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new TypeError("malformed number");
-  return v;
-}
-
-function text(v: unknown): ByteString {
-  if (typeof v !== "string") throw new TypeError("malformed string");
-  return v;
-}
-
 /** A stream from its {@link encodeStream} form; throws TypeError when malformed. */
 export function decodeStream(data: unknown): Stream {
   const j = data as StreamJson;
@@ -350,13 +339,13 @@ export function decodeStream(data: unknown): Stream {
       throw new TypeError("stream entries out of order");
     }
     s.ids.push(id);
-    s.fields.push(e.slice(1).map(text));
+    s.fields.push(e.slice(1).map(str));
   }
   if (!Array.isArray(j.nodes)) throw new TypeError("malformed stream nodes");
   let live = 0;
   for (const n of j.nodes) {
     if (!Array.isArray(n) || n.length !== 3) throw new TypeError("malformed stream node");
-    const node = { live: int(n[0]), total: int(n[1]), lastId: idOf(n[2]) };
+    const node = { live: num(n[0]), total: num(n[1]), lastId: idOf(n[2]) };
     if (node.live < 1 || node.total < node.live) throw new TypeError("malformed stream node");
     s.nodes.push(node);
     live += node.live;
@@ -364,25 +353,25 @@ export function decodeStream(data: unknown): Stream {
   if (live !== s.ids.length) throw new TypeError("stream nodes do not cover the entries");
   s.lastId = idOf(j.last);
   s.maxDeletedId = idOf(j.maxDel);
-  s.entriesAdded = int(j.added);
+  s.entriesAdded = num(j.added);
   for (const g of j.groups) {
     if (!Array.isArray(g) || g.length !== 5 || !Array.isArray(g[3]) || !Array.isArray(g[4])) {
       throw new TypeError("malformed stream group");
     }
-    const group = newGroup(idOf(g[1]), int(g[2]));
+    const group = newGroup(idOf(g[1]), num(g[2]));
     for (const c of g[4]) {
       if (!Array.isArray(c)) throw new TypeError("malformed stream consumer");
-      group.consumers.set(text(c[0]), { seen: int(c[1]), pending: new Set() });
+      group.consumers.set(str(c[0]), { seen: num(c[1]), pending: new Set() });
     }
     for (const p of g[3]) {
       if (!Array.isArray(p)) throw new TypeError("malformed pending entry");
       const id = idOf(p[0]);
-      const consumer = group.consumers.get(text(p[1]));
+      const consumer = group.consumers.get(str(p[1]));
       if (consumer === undefined) throw new TypeError("pending entry of an unknown consumer");
-      group.pel.set(id, { consumer: p[1], time: int(p[2]), count: int(p[3]) });
+      group.pel.set(id, { consumer: p[1], time: num(p[2]), count: num(p[3]) });
       consumer.pending.add(id);
     }
-    s.groups.set(text(g[0]), group);
+    s.groups.set(str(g[0]), group);
   }
   return s;
 }
