@@ -7,6 +7,8 @@
  * consumer's `>` deliveries are in stream order, every producer's confirmed entry is in the stream
  * once, and XRANGE is identical on every replica. Then pending entries survive kill -9 and restart
  * of a replica: the restarted replica reports the same PEL and hands it back to its consumer.
+ * A second test blocks XREAD and two XREADGROUP consumers on some replicas and wakes them with
+ * XADDs on another: each entry goes to one consumer, and the PEL is the same on every replica.
  *
  * Bounded: 3 x {@link PER_PRODUCER} entries, a deadline on every wait.
  *
@@ -15,7 +17,13 @@
 import assert from "node:assert/strict";
 import type { ByteString } from "../../src/core/types.ts";
 import type { RespValue } from "../../src/net/resp.ts";
-import { respCall, type TestCluster, waitFor, withCluster } from "../support/cluster.ts";
+import {
+  respCall,
+  RespTestClient,
+  type TestCluster,
+  waitFor,
+  withCluster,
+} from "../support/cluster.ts";
 import { FailoverClient, showReply } from "../support/failover_client.ts";
 
 const EXTRA_ARGS = ["--failure-timeout", "500"];
@@ -255,3 +263,58 @@ function cmp(a: string, b: string): number {
   const [bm, bs] = b.split("-").map(BigInt);
   return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
+
+Deno.test({
+  name: "e2e streams: blocked XREAD and XREADGROUP on one replica are woken by XADD on another",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withCluster({ replicas: 3, extraArgs: EXTRA_ARGS }, async (cluster) => {
+      assert.equal(await on(cluster, 1, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), "OK");
+      const reader = await RespTestClient.connect(cluster.clientPort(2));
+      const c1 = await RespTestClient.connect(cluster.clientPort(1));
+      const c2 = await RespTestClient.connect(cluster.clientPort(2));
+      try {
+        // A timeout with nothing to read answers a null array.
+        assert.equal(await reader.call(["XREAD", "BLOCK", "50", "STREAMS", "nokey", "$"]), null);
+        // `$` is the stream's last ID when the read takes its place in the order: entries added
+        // from then on wake it. Add entries (bounded) until it answers with one of them.
+        const read = reader.call(["XREAD", "BLOCK", "0", "STREAMS", "w", "$"], 20_000);
+        let answered: RespValue | undefined;
+        read.then((r) => (answered = r));
+        const added: RespValue[] = [];
+        await waitFor(async () => {
+          added.push(await on(cluster, 3, ["XADD", "w", "*", "n", String(added.length)]));
+          return answered !== undefined;
+        }, { timeoutMs: 15_000, message: "the blocked XREAD to answer" });
+        const [[key, [[wid, fields]]]] = answered as [string, Entry[]][];
+        assert.equal(key, "w");
+        const at = added.indexOf(wid);
+        assert.ok(at >= 0, `XREAD answered ${wid}, not an added entry`);
+        assert.deepEqual(fields, ["n", String(at)]);
+
+        const group = ["XREADGROUP", "GROUP", "g"];
+        const tail = ["BLOCK", "0", "STREAMS", "s", ">"];
+        const got1 = c1.call([...group, "c1", ...tail], 20_000);
+        const got2 = c2.call([...group, "c2", ...tail], 20_000);
+        // The first XADD wakes exactly one consumer, the second one the other.
+        const id1 = await on(cluster, 3, ["XADD", "s", "*", "n", "1"]);
+        const first = await Promise.race([got1.then(() => 1), got2.then(() => 2)]);
+        const id2 = await on(cluster, 3, ["XADD", "s", "*", "n", "2"]);
+        const [r1, r2] = await Promise.all([got1, got2]);
+        const byConsumer = first === 1 ? [r1, r2] : [r2, r1];
+        assert.deepEqual(byConsumer[0], [["s", [[id1, ["n", "1"]]]]]);
+        assert.deepEqual(byConsumer[1], [["s", [[id2, ["n", "2"]]]]]);
+        await cluster.waitForAgreement({ timeoutMs: 15_000 });
+        const pending = await Promise.all(
+          cluster.ids.map((id) => on(cluster, id, ["XPENDING", "s", "g"])),
+        );
+        for (const p of pending) {
+          assert.deepEqual(p, [2, id1, id2, [["c1", "1"], ["c2", "1"]]]);
+        }
+      } finally {
+        await Promise.all([reader.close(), c1.close(), c2.close()]);
+      }
+    });
+  },
+});

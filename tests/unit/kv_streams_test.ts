@@ -145,7 +145,7 @@ Deno.test("streams: MAXLEN/MINID trimming, exact and approximate, with LIMIT", (
   assert.equal(at(T0, "XLEN", "s"), 0);
 });
 
-Deno.test("streams: XREAD with COUNT and $, BLOCK refused", () => {
+Deno.test("streams: XREAD with COUNT and $; BLOCK answers at once in the state machine", () => {
   const { at } = harness();
   at(T0, "XADD", "a", "1-0", "f", "1");
   at(T0, "XADD", "a", "2-0", "f", "2");
@@ -158,8 +158,15 @@ Deno.test("streams: XREAD with COUNT and $, BLOCK refused", () => {
     ["a", [["2-0", ["f", "2"]]]],
   ]);
   assert.deepEqual(at(T0, "XREAD", "STREAMS", "a", "$"), NIL_ARRAY);
-  const blocked = at(T0, "XREAD", "BLOCK", "0", "STREAMS", "a", "0") as { err: string };
-  assert.match(blocked.err, /^ERR BLOCK is not supported/);
+  // In the state machine BLOCK answers at once (as in Redis's MULTI); the server does the wait.
+  assert.deepEqual(at(T0, "XREAD", "BLOCK", "0", "STREAMS", "a", "$"), NIL_ARRAY);
+  assert.deepEqual(at(T0, "XREAD", "BLOCK", "10", "STREAMS", "a", "1"), [
+    ["a", [["2-0", ["f", "2"]]]],
+  ]);
+  assert.deepEqual(at(T0, "XREAD", "BLOCK", "-1", "STREAMS", "a", "1"), {
+    err: "ERR timeout is negative",
+  });
+  assert.deepEqual(at(T0, "__xlastid", "a", "nokey"), ["2-0", "0-0"]);
   assert.deepEqual(at(T0, "XREAD", "STREAMS", "a", "b", "0"), {
     err:
       "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",

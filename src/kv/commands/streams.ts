@@ -6,8 +6,9 @@
  * Every time these commands use is the operation's ordered time ({@link KeySpace.now}): the ID
  * `XADD key *` generates (the same on every replica, strictly increasing), delivery times in a
  * group's pending entries list, idle times and consumers' seen times. XREADGROUP changes the PEL,
- * so it is a write and takes its place in the order. Blocking reads (`BLOCK`) are refused: a
- * blocked read would have to be decided in the total order, which is not built.
+ * so it is a write and takes its place in the order. `BLOCK` is the server's (see
+ * `src/net/stream_block.ts`, which polls these commands in the order); here, as inside `MULTI` in
+ * Redis, a read with `BLOCK` answers at once.
  *
  * Approximate trimming (`MAXLEN ~`, `MINID ~`) removes whole nodes of Redis's layout, which the
  * stream models ({@link NODE_MAX_ENTRIES} entries per node, deleted ones included; Redis also
@@ -321,11 +322,6 @@ function xtrim({ ks }: ApplyContext, argv: ByteString[]): Reply {
 
 // ---- XREAD, XREADGROUP ----------------------------------------------------------------------
 
-const BLOCK_REFUSED = err(
-  "ERR BLOCK is not supported by lamportkv: a blocked read would have to be decided in the " +
-    "total order; poll without BLOCK instead",
-);
-
 /** A consumer of `g`, created (seen now) when missing; `created` reports a creation. */
 function consumerOf(g: Group, name: ByteString, now: number): Consumer {
   let c = g.consumers.get(name);
@@ -348,7 +344,6 @@ function deliver(g: Group, name: ByteString, c: Consumer, id: bigint, now: numbe
 function xreadGeneric(group: boolean) {
   return ({ ks }: ApplyContext, argv: ByteString[]): Reply => {
     let count = 0;
-    let block = false;
     let streamsAt = 0;
     let groupName: ByteString | undefined;
     let consumerName: ByteString | undefined;
@@ -360,7 +355,6 @@ function xreadGeneric(group: boolean) {
         const t = parseInt64(argv[++i]);
         if (t === null) return err("ERR timeout is not an integer or out of range");
         if (t < 0n) return err("ERR timeout is negative");
-        block = true;
       } else if (is(o, "count") && more > 0) {
         const n = int64(argv[++i]);
         if (isErr(n)) return n;
@@ -438,7 +432,6 @@ function xreadGeneric(group: boolean) {
         ids.push(group && id === MAX_ID ? ">" : id);
       }
     }
-    if (block) return BLOCK_REFUSED;
     const out: Reply[] = [];
     for (let k = 0; k < n; k++) {
       const key = argv[streamsAt + k];
@@ -960,6 +953,14 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
   ];
 }
 
+/** `__xlastid key...`: each stream's last ID (`0-0` when absent), to resolve a blocked `$`. */
+function xlastid({ ks }: ApplyContext, argv: ByteString[]): Reply {
+  return argv.slice(1).map((key) => {
+    const r = ks.get(key);
+    return r?.t === "stream" ? formatId((r.v as Stream).lastId) : "0-0";
+  });
+}
+
 // ---- the table ----------------------------------------------------------------------------------
 
 const W: CommandSpec["flags"] = ["write", "denyoom"];
@@ -1131,5 +1132,17 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     since: "5.0.0",
     apply: xinfo,
     subcommands: XINFO_ARITY,
+  },
+  {
+    name: "__xlastid",
+    arity: -2,
+    flags: R,
+    keys: [1, -1, 1],
+    group: "stream",
+    summary: "Internal: the last IDs of streams (resolves `$` of a blocked XREAD).",
+    syntax: "key [key ...]",
+    since: "lamportkv",
+    apply: xlastid,
+    internal: true,
   },
 ];
