@@ -259,6 +259,11 @@ Deno.test("streams: consumer groups, the PEL, XACK and idle times from ordered t
       0,
     ],
   ]);
+  // FULL: delivery and seen times are ordered time too.
+  const full = at(T0 + 450, "XINFO", "STREAM", "s", "FULL", "COUNT", "1") as Reply[];
+  assert.deepEqual(full.slice(14, 16), ["entries", [["1-0", ["n", "1"]]]]);
+  const [group] = full[17] as Reply[][];
+  assert.deepEqual(group.slice(8, 12), ["pel-count", 2, "pending", [["3-0", "dave", T0 + 400, 2]]]);
   assert.equal(at(T0 + 460, "XGROUP", "DELCONSUMER", "s", "g", "dave"), 2);
   assert.deepEqual(at(T0 + 460, "XPENDING", "s", "g"), [0, null, null, NIL_ARRAY]);
   assert.deepEqual(at(T0, "XREADGROUP", "GROUP", "nog", "x", "STREAMS", "s", ">"), {
@@ -331,6 +336,7 @@ Deno.test("streams: snapshot round trip keeps entries, groups, PEL, consumers an
       ["XINFO", "CONSUMERS", "s", "g"],
       ["XINFO", "CONSUMERS", "s", "h"],
       ["XINFO", "STREAM", "s"],
+      ["XINFO", "STREAM", "s", "FULL", "COUNT", "0"],
     ]
   ) {
     assert.deepEqual(b.at(T0 + 50, ...argv), at(T0 + 50, ...argv), argv.join(" "));

@@ -928,8 +928,18 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
       Math.max(0, ks.now - c.seen),
     ]);
   }
-  if (argv.length > 3) return E.SYNTAX;
-  return [
+  let full = false;
+  let count = 10;
+  if (argv.length > 3) {
+    if (!is(argv[3], "full")) return subSyntax("XINFO", argv);
+    full = true;
+    if (argv.length === 6 && is(argv[4], "count")) {
+      const n = int64(argv[5]);
+      if (isErr(n)) return n;
+      count = n < 0n ? 0 : Number(n > 1n << 32n ? 1n << 32n : n);
+    } else if (argv.length > 4) return subSyntax("XINFO", argv);
+  }
+  const head: Reply[] = [
     "length",
     s.length,
     "radix-tree-keys",
@@ -944,6 +954,10 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
     s.entriesAdded,
     "recorded-first-entry-id",
     formatId(s.firstId),
+  ];
+  if (full) return [...head, ...streamFull(s, count)];
+  return [
+    ...head,
     "groups",
     s.groups.size,
     "first-entry",
@@ -951,6 +965,47 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
     "last-entry",
     s.length > 0 ? entryReply(s, s.length - 1) : null,
   ];
+}
+
+/** The rest of `XINFO STREAM key FULL [COUNT count]`: entries, groups, PELs, consumers. */
+function streamFull(s: Stream, count: number): Reply[] {
+  const upTo = <T>(xs: T[]) => (count === 0 ? xs : xs.slice(0, count));
+  const groups = byName(s.groups).map(([name, g]) => {
+    const pel = upTo(pendingIds(g)).map((id) => {
+      const p = g.pel.get(id)!;
+      return [formatId(id), p.consumer, p.time, p.count];
+    });
+    const consumers = byName(g.consumers).map(([cname, c]) => [
+      "name",
+      cname,
+      "seen-time",
+      c.seen,
+      "pel-count",
+      c.pending.size,
+      "pending",
+      upTo([...c.pending].sort(cmpId)).map((id) => {
+        const p = g.pel.get(id)!;
+        return [formatId(id), p.time, p.count];
+      }),
+    ]);
+    return [
+      "name",
+      name,
+      "last-delivered-id",
+      formatId(g.lastId),
+      "entries-read",
+      g.entriesRead >= 0 ? g.entriesRead : null,
+      "lag",
+      s.lag(g),
+      "pel-count",
+      g.pel.size,
+      "pending",
+      pel,
+      "consumers",
+      consumers,
+    ];
+  });
+  return ["entries", rangeReply(s, 0, s.length, count, false), "groups", groups];
 }
 
 /** `__xlastid key...`: each stream's last ID (`0-0` when absent), to resolve a blocked `$`. */
