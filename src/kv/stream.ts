@@ -368,6 +368,7 @@ export function decodeStream(data: unknown): Stream {
       const id = idOf(p[0]);
       const consumer = group.consumers.get(str(p[1]));
       if (consumer === undefined) throw new TypeError("pending entry of an unknown consumer");
+      if (group.pel.has(id)) throw new TypeError("pending entry listed twice");
       group.pel.set(id, { consumer: p[1], time: num(p[2]), count: num(p[3]) });
       consumer.pending.add(id);
     }

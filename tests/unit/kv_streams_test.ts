@@ -385,3 +385,28 @@ Deno.test("streams: generated command sequences never fail inside, and snapshots
     }
   }
 });
+
+Deno.test("streams: a snapshot with an inconsistent PEL or node layout is refused", () => {
+  const { at, kv } = harness();
+  at(T0, "XADD", "s", "1-0", "f", "v");
+  at(T0, "XADD", "s", "2-0", "f", "v");
+  at(T0, "XGROUP", "CREATE", "s", "g", "0");
+  at(T0, "XREADGROUP", "GROUP", "g", "a", "COUNT", "1", "STREAMS", "s", ">");
+  at(T0, "XGROUP", "CREATECONSUMER", "s", "g", "b");
+  const good = JSON.stringify(kv.snapshot());
+  assert.equal(kv.checkState(JSON.parse(good)), null);
+  const broken = (edit: (stream: Record<string, unknown[]>) => void) => {
+    const snap = JSON.parse(good);
+    edit(snap.keyspace.keys.find((k: unknown[]) => k[1] === "stream")[4]);
+    return kv.checkState(snap) ?? "";
+  };
+  assert.match(
+    broken((s) => (s.groups[0] as unknown[][])[3].push(["1-0", "b", T0, 1])),
+    /listed twice/,
+  );
+  assert.match(
+    broken((s) => (s.groups[0] as unknown[][])[3].push(["2-0", "nobody", T0, 1])),
+    /unknown consumer/,
+  );
+  assert.match(broken((s) => s.nodes.push([1, 1, "3-0"])), /nodes do not cover/);
+});
