@@ -80,6 +80,8 @@ export interface CommandSpec {
   apply?: ApplyFn;
   /** Not callable by clients (operations the server builds itself, e.g. a transaction). */
   internal?: boolean;
+  /** Keys that move (XREAD's after STREAMS): the key arguments of a line, for ACL checks. */
+  movableKeys?: (argv: readonly ByteString[]) => ByteString[];
   /** A container (XGROUP, XINFO): its subcommands' arities, name and subcommand included. */
   subcommands?: Readonly<Record<string, number>>;
 }
@@ -113,8 +115,9 @@ export function argvError(spec: CommandSpec, argv: readonly ByteString[]): { err
   return null;
 }
 
-/** The key arguments of a command line, by the spec's key positions. */
+/** The key arguments of a command line, by the spec's key positions (or its movable keys). */
 export function keysOf(spec: CommandSpec, argv: readonly ByteString[]): ByteString[] {
+  if (spec.movableKeys !== undefined) return spec.movableKeys(argv);
   const [first, lastSpec, step] = spec.keys;
   if (first === 0) return [];
   const last = lastSpec < 0 ? argv.length + lastSpec : lastSpec;

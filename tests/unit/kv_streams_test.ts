@@ -11,6 +11,8 @@ import { KvStore } from "../../src/kv/store.ts";
 import { E, NIL_ARRAY } from "../../src/kv/reply.ts";
 import { formatId, parseId } from "../../src/kv/stream.ts";
 import { CommandGenerator } from "../support/command_gen.ts";
+import { COMMANDS } from "../../src/kv/commands/index.ts";
+import { keysOf } from "../../src/kv/registry.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -409,4 +411,16 @@ Deno.test("streams: a snapshot with an inconsistent PEL or node layout is refuse
     /unknown consumer/,
   );
   assert.match(broken((s) => s.nodes.push([1, 1, "3-0"])), /nodes do not cover/);
+});
+
+Deno.test("streams: XREAD/XREADGROUP report their keys (after STREAMS) for ACL checks", () => {
+  const keys = (...argv: string[]) => keysOf(COMMANDS.get(argv[0])!, argv);
+  assert.deepEqual(keys("XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "$"), ["a", "b"]);
+  assert.deepEqual(
+    keys("XREADGROUP", "GROUP", "streams", "c", "BLOCK", "5", "STREAMS", "k", ">"),
+    ["k"],
+  );
+  assert.deepEqual(keys("XREAD", "STREAMS"), []);
+  assert.deepEqual(keys("XADD", "s", "*", "f", "v"), ["s"]);
+  assert.deepEqual(keys("XGROUP", "CREATE", "s", "g", "$"), ["s"]);
 });

@@ -1016,6 +1016,19 @@ function xlastid({ ks }: ApplyContext, argv: ByteString[]): Reply {
   });
 }
 
+/** The keys of an XREAD/XREADGROUP line: the first half of what follows STREAMS. */
+function streamKeys(argv: readonly ByteString[]): ByteString[] {
+  for (let i = 1; i < argv.length; i++) {
+    if (is(argv[i], "streams")) {
+      const rest = argv.length - i - 1;
+      return argv.slice(i + 1, i + 1 + Math.floor(rest / 2));
+    }
+    if (is(argv[i], "group")) i += 2;
+    else if (is(argv[i], "count") || is(argv[i], "block")) i++;
+  }
+  return [];
+}
+
 // ---- the table ----------------------------------------------------------------------------------
 
 const W: CommandSpec["flags"] = ["write", "denyoom"];
@@ -1096,6 +1109,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     flags: R,
     // Redis: movable keys (after STREAMS), so no fixed key positions.
     keys: [0, 0, 0],
+    movableKeys: streamKeys,
     group: "stream",
     summary: "Returns messages from multiple streams with IDs greater than the ones requested.",
     syntax: "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
@@ -1107,6 +1121,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     arity: -7,
     flags: ["write"],
     keys: [0, 0, 0],
+    movableKeys: streamKeys,
     group: "stream",
     summary: "Returns new or historical messages from a stream for a consumer in a group.",
     syntax: "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key " +
