@@ -3,8 +3,10 @@
  * its timeout passes, and every attempt is decided in the total order.
  *
  * The wait polls the command without `BLOCK` (the state machine ignores `BLOCK`, as Redis does
- * inside `MULTI`): each poll is one operation at one place in the order (an XREADGROUP poll is a
- * write, so every replica hands the same entries to the same consumer). The reply is the first
+ * inside `MULTI`): each poll is one operation at one place in the order. XREADGROUP is a write
+ * (every replica hands the same entries to the same consumer), so it is polled by a read first
+ * (the internal `__xreadgroup_ready`, same arguments) and submitted only when that read finds
+ * something: an idle blocked consumer adds nothing to the order or the log. The reply is the first
  * poll that returns entries (or an error); a timeout is answered only after a poll returned
  * nothing and none is in flight, so an entry is never both delivered and timed out. `$` in
  * `XREAD` is resolved once, at the start, to the streams' last IDs (the internal `__xlastid`
@@ -16,6 +18,7 @@
  */
 import type { ByteString, Reply } from "../core/types.ts";
 import { is, parseInt64 } from "../kv/commands/args.ts";
+import { NIL_ARRAY } from "../kv/reply.ts";
 
 /** First delay between two polls of a blocked read (ms). */
 export const BLOCK_POLL_MIN_MS = 10;
@@ -92,13 +95,25 @@ export function runBlockingRead(
 ): void {
   const deadline = read.timeoutMs === 0 ? Infinity : host.now() + read.timeoutMs;
   let delay = BLOCK_POLL_MIN_MS;
-  const poll = (argv: ByteString[]) => {
+  const group = read.argv[0].toLowerCase() === "xreadgroup";
+  const again = (argv: ByteString[]) => {
     if (!host.open()) return;
+    host.later(() => poll(argv), Math.max(0, Math.min(delay, deadline - host.now())));
+    delay = Math.min(delay * 2, BLOCK_POLL_MAX_MS);
+  };
+  const attempt = (argv: ByteString[]) =>
     host.submit(argv, (r) => {
       if (!isNilArray(r) || host.now() >= deadline) return respond(r);
-      if (!host.open()) return;
-      host.later(() => poll(argv), Math.max(0, Math.min(delay, deadline - host.now())));
-      delay = Math.min(delay * 2, BLOCK_POLL_MAX_MS);
+      again(argv);
+    });
+  // XREADGROUP is a write: it is submitted only when a read of the same line finds something.
+  const poll = (argv: ByteString[]) => {
+    if (!host.open()) return;
+    if (!group) return attempt(argv);
+    host.submit(["__xreadgroup_ready", ...argv.slice(1)], (r) => {
+      if (r === 1) return attempt(argv);
+      if (r !== 0 || host.now() >= deadline) return respond(r === 0 ? NIL_ARRAY : r);
+      again(argv);
     });
   };
   if (read.dollars.length === 0) return poll(read.argv);

@@ -94,7 +94,7 @@ Deno.test("stream block: a timeout answers nil after a poll that found nothing",
 });
 
 Deno.test("stream block: XREADGROUP > hands a new entry to one blocked consumer once", () => {
-  const { host, run, tick } = harness();
+  const { host, run, tick, sent } = harness();
   run("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM");
   const a: Reply[] = [];
   const b: Reply[] = [];
@@ -105,6 +105,9 @@ Deno.test("stream block: XREADGROUP > hands a new entry to one blocked consumer 
   run("XADD", "s", "5-0", "f", "v");
   tick();
   assert.equal(a.length + b.length, 1);
+  // Idle polls were reads: the one XREADGROUP in the order is the one that was served.
+  assert.equal(sent.filter((argv) => argv[0] === "XREADGROUP").length, 1);
+  assert.ok(sent.filter((argv) => argv[0] === "__xreadgroup_ready").length >= 3);
   assert.deepEqual([...a, ...b][0], [["s", [["5-0", ["f", "v"]]]]]);
   assert.deepEqual(run("XPENDING", "s", "g"), [1, "5-0", "5-0", [[a.length ? "a" : "b", "1"]]]);
   // Errors end the wait at once.
@@ -115,6 +118,14 @@ Deno.test("stream block: XREADGROUP > hands a new entry to one blocked consumer 
     (r) => c.push(r),
   );
   assert.match((c[0] as { err: string }).err, /^NOGROUP/);
+  // A history read (ID 0) never waits, like Redis.
+  const d: Reply[] = [];
+  runBlockingRead(
+    blockingRead(["XREADGROUP", "GROUP", "g", "zed", "BLOCK", "0", "STREAMS", "s", "0"])!,
+    host,
+    (r) => d.push(r),
+  );
+  assert.deepEqual(d, [[["s", []]]]);
 });
 
 Deno.test("stream block: a closed connection stops the polls without a reply", () => {

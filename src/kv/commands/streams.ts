@@ -341,7 +341,13 @@ function deliver(g: Group, name: ByteString, c: Consumer, id: bigint, now: numbe
   c.pending.add(id);
 }
 
-function xreadGeneric(group: boolean) {
+/**
+ * XREAD (`group` false) or XREADGROUP. With `probe`, a read that changes nothing: after the same
+ * checks (and errors), 1 when XREADGROUP would serve something now (new entries past the group's
+ * last ID, or a history read), else 0: what a blocked XREADGROUP polls before it takes its place
+ * in the order as a write.
+ */
+function xreadGeneric(group: boolean, probe = false) {
   return ({ ks }: ApplyContext, argv: ByteString[]): Reply => {
     let count = 0;
     let streamsAt = 0;
@@ -431,6 +437,15 @@ function xreadGeneric(group: boolean) {
         // Redis encodes `>` as the largest ID, so that ID given explicitly means `>` too.
         ids.push(group && id === MAX_ID ? ">" : id);
       }
+    }
+    if (probe) {
+      return ids.some((id, k) => {
+          const s = stream(ks, argv[streamsAt + k])?.v;
+          if (s === undefined) return false;
+          return id !== ">" || (s.length > 0 && s.ids[s.length - 1] > groups[k].lastId);
+        })
+        ? 1
+        : 0;
     }
     const out: Reply[] = [];
     for (let k = 0; k < n; k++) {
@@ -1202,6 +1217,19 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     since: "5.0.0",
     apply: xinfo,
     subcommands: XINFO_ARITY,
+  },
+  {
+    name: "__xreadgroup_ready",
+    arity: -7,
+    flags: R,
+    keys: [0, 0, 0],
+    movableKeys: streamKeys,
+    group: "stream",
+    summary: "Internal: whether an XREADGROUP (same arguments) would serve entries now.",
+    syntax: "GROUP group consumer [COUNT count] [NOACK] STREAMS key [key ...] id [id ...]",
+    since: "lamportkv",
+    apply: xreadGeneric(true, true),
+    internal: true,
   },
   {
     name: "__xlastid",
