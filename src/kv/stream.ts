@@ -29,6 +29,14 @@ export function idMs(id: bigint): bigint {
   return id / SEQ_RANGE;
 }
 
+/** The largest sequence number, 2^64 - 1. */
+export const MAX_SEQ: bigint = SEQ_RANGE - 1n;
+
+/** The seq part of an ID. */
+export function idSeq(id: bigint): bigint {
+  return id % SEQ_RANGE;
+}
+
 /** An ID as Redis writes it, `ms-seq`. */
 export function formatId(id: bigint): ByteString {
   return `${id / SEQ_RANGE}-${id % SEQ_RANGE}`;

@@ -25,7 +25,11 @@ import {
   type Consumer,
   formatId,
   type Group,
+  idMs,
+  idSeq,
+  makeId,
   MAX_ID,
+  MAX_SEQ,
   newGroup,
   NODE_MAX_ENTRIES,
   parseId,
@@ -60,6 +64,11 @@ function isErr(v: unknown): v is { err: string } {
   return typeof v === "object" && v !== null && "err" in v;
 }
 
+/** A COUNT argument as a number: negative counts as 0 (Redis), huge ones capped at 2^32. */
+function countOf(n: bigint): number {
+  return n < 0n ? 0 : Number(n > 1n << 32n ? 1n << 32n : n);
+}
+
 /** A strict ID argument (no `-`/`+`), or the error reply. */
 function strictId(arg: ByteString, missingSeq = 0n): bigint | { err: string } {
   const p = parseId(arg, missingSeq);
@@ -68,15 +77,14 @@ function strictId(arg: ByteString, missingSeq = 0n): bigint | { err: string } {
 
 /** An interval bound (`-`, `+`, an ID, or `(ID` exclusive), or the error reply. */
 function intervalId(arg: ByteString, start: boolean): bigint | { err: string } {
-  const missing = start ? 0n : MAX_ID % (1n << 64n);
+  const missing = start ? 0n : MAX_SEQ;
   if (arg.length > 1 && arg[0] === "(") {
     const id = strictId(arg.slice(1), missing);
     if (isErr(id)) return id;
     if (start) return id === MAX_ID ? err("ERR invalid start ID for the interval") : id + 1n;
     return id === 0n ? err("ERR invalid end ID for the interval") : id - 1n;
   }
-  const p = parseId(arg, missing, false);
-  return p === null || !("id" in p) ? INVALID_ID : p.id;
+  return plainId(arg, missing);
 }
 
 /** One entry as Redis replies it: `[id, [field, value, ...]]`. */
@@ -247,14 +255,14 @@ function xadd({ ks }: ApplyContext, argv: ByteString[]): Reply {
   } else {
     // `ms-*`, or `*` at the operation's ordered time: Redis's streamNextID.
     const ms = parsed.autoSeqMs ?? BigInt(Math.max(0, Math.floor(ks.now)));
-    const lastMs = s.lastId >> 64n;
+    const lastMs = idMs(s.lastId);
     if (parsed.autoSeqMs !== undefined) {
       if (lastMs === ms) {
-        if ((s.lastId & ((1n << 64n) - 1n)) === (1n << 64n) - 1n) return tooSmall;
+        if (idSeq(s.lastId) === MAX_SEQ) return tooSmall;
         id = s.lastId + 1n;
-      } else id = ms << 64n;
+      } else id = makeId(ms, 0);
     } else {
-      id = ms > lastMs ? ms << 64n : s.lastId + 1n;
+      id = ms > lastMs ? makeId(ms, 0) : s.lastId + 1n;
     }
   }
   if (id <= s.lastId) return tooSmall;
@@ -275,7 +283,7 @@ function xrangeGeneric(rev: boolean) {
       if (is(argv[j], "count") && j + 1 < argv.length) {
         const n = int64(argv[++j]);
         if (isErr(n)) return n;
-        count = n < 0n ? 0 : Number(n > 1n << 32n ? 1n << 32n : n);
+        count = countOf(n);
       } else return E.SYNTAX;
     }
     const r = stream(ks, argv[1]);
@@ -322,7 +330,7 @@ function xtrim({ ks }: ApplyContext, argv: ByteString[]): Reply {
 
 // ---- XREAD, XREADGROUP ----------------------------------------------------------------------
 
-/** A consumer of `g`, created (seen now) when missing; `created` reports a creation. */
+/** The consumer `name` of `g`, seen now (created when missing). */
 function consumerOf(g: Group, name: ByteString, now: number): Consumer {
   let c = g.consumers.get(name);
   if (c === undefined) {
@@ -364,7 +372,7 @@ function xreadGeneric(group: boolean, probe = false) {
       } else if (is(o, "count") && more > 0) {
         const n = int64(argv[++i]);
         if (isErr(n)) return n;
-        count = n < 0n ? 0 : Number(n > 1n << 32n ? 1n << 32n : n);
+        count = countOf(n);
       } else if (is(o, "streams") && more > 0) {
         streamsAt = i + 1;
         if ((argv.length - streamsAt) % 2 !== 0) {
@@ -597,7 +605,7 @@ function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
       let id: bigint;
       if (argv[4] === "$") id = r!.v.lastId;
       else {
-        const p = intervalIdPlain(argv[4]);
+        const p = plainId(argv[4]);
         if (isErr(p)) return p;
         id = p;
       }
@@ -630,8 +638,8 @@ function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
 }
 
 /** A non-strict ID (`-` and `+` allowed), or the error reply. */
-function intervalIdPlain(arg: ByteString): bigint | { err: string } {
-  const p = parseId(arg, 0n, false);
+function plainId(arg: ByteString, missingSeq = 0n): bigint | { err: string } {
+  const p = parseId(arg, missingSeq, false);
   return p === null || !("id" in p) ? INVALID_ID : p.id;
 }
 
@@ -691,7 +699,7 @@ function xpending({ ks }: ApplyContext, argv: ByteString[]): Reply {
     }
     const c = int64(argv[at + 2]);
     if (isErr(c)) return c;
-    count = c < 0n ? 0 : Number(c > 1n << 32n ? 1n << 32n : c);
+    count = countOf(c);
     const s = intervalId(argv[at], true);
     if (isErr(s)) return s;
     const e = intervalId(argv[at + 1], false);
@@ -847,7 +855,7 @@ function xautoclaim({ ks }: ApplyContext, argv: ByteString[]): Reply {
     if (is(argv[j], "count") && more > 0) {
       const n = parseInt64(argv[j + 1]);
       if (n === null || n < 1n || n > (1n << 63n) / 10n) return err("ERR COUNT must be > 0");
-      count = Number(n > 1n << 32n ? 1n << 32n : n);
+      count = countOf(n);
       j++;
     } else if (is(argv[j], "justid")) justId = true;
     else return E.SYNTAX;
@@ -951,7 +959,7 @@ function xinfo({ ks }: ApplyContext, argv: ByteString[]): Reply {
     if (argv.length === 6 && is(argv[4], "count")) {
       const n = int64(argv[5]);
       if (isErr(n)) return n;
-      count = n < 0n ? 0 : Number(n > 1n << 32n ? 1n << 32n : n);
+      count = countOf(n);
     } else if (argv.length > 4) return subSyntax("XINFO", argv);
   }
   const head: Reply[] = [
