@@ -115,6 +115,17 @@ const SUBCOMMANDS: Readonly<Record<string, Readonly<Record<string, readonly stri
     ]),
   ),
   config: { get: ADMIN, help: ["@slow"], resetstat: ADMIN, rewrite: ADMIN, set: ADMIN },
+  xgroup: Object.fromEntries(
+    ["create", "createconsumer", "delconsumer", "destroy", "setid"].map((s) => [
+      s,
+      ["@write", "@stream", "@slow"],
+    ]).concat([["help", ["@stream", "@slow"]]]),
+  ),
+  xinfo: Object.fromEntries(
+    ["consumers", "groups", "stream"].map((s) => [s, ["@read", "@stream", "@slow"]]).concat([
+      ["help", ["@stream", "@slow"]],
+    ]),
+  ),
 };
 
 /** Commands that are not ACL units: REQ is checked by the command it wraps. */

@@ -1,5 +1,5 @@
 /**
- * The typed key space of the state machine: every key holds a string, hash, list or set, with an
+ * The typed key space of the state machine: every key holds a string, hash, list, set or stream, with an
  * optional expiry time, and the bookkeeping that must be identical on every replica: a version
  * per key for WATCH, an index of expiry times for the background sweep, and an incremental digest.
  *
@@ -12,6 +12,8 @@
 import type { ByteString } from "../core/types.ts";
 import { invariant } from "../core/assert.ts";
 import { Deque } from "./list.ts";
+import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
+import { num, str, strs } from "./decode.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -19,6 +21,7 @@ export interface Values {
   hash: Map<ByteString, ByteString>;
   list: Deque;
   set: Set<ByteString>;
+  stream: Stream;
 }
 
 /** A type name as `TYPE` reports it. */
@@ -43,7 +46,7 @@ export interface Rec<T extends TypeName = TypeName> {
 }
 
 /** The serialized form of one key in a snapshot: `[key, type, exp, ver, data]`. */
-type KeyRecord = [ByteString, TypeName, number, number, ByteString | ByteString[]];
+type KeyRecord = [ByteString, TypeName, number, number, ByteString | ByteString[] | StreamJson];
 
 /** The serialized key space (see {@link KeySpace.snapshot}). */
 export interface KeySpaceSnapshot {
@@ -122,6 +125,9 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
       content = `${a}:${b}:${(r.v as Deque).length}`;
       break;
     }
+    case "stream":
+      content = JSON.stringify(encodeStream(r.v as Stream));
+      break;
   }
   return hashOf([key, r.t, String(r.exp), content]);
 }
@@ -346,7 +352,7 @@ export class KeySpace {
   /** Deletes `key` if its record is empty (a hash, list or set with no elements left). */
   dropIfEmpty(key: ByteString): void {
     const r = this.#data.get(key);
-    if (r === undefined || r.t === "string") return;
+    if (r === undefined || r.t === "string" || r.t === "stream") return; // streams stay, as in Redis
     const v = r.v as { size?: number; length?: number };
     if ((v.size ?? v.length) === 0) this.delete(key);
   }
@@ -444,7 +450,7 @@ export class KeySpace {
   snapshot(): KeySpaceSnapshot {
     const keys: KeyRecord[] = [];
     for (const [k, r] of this.#data) {
-      let data: ByteString | ByteString[];
+      let data: ByteString | ByteString[] | StreamJson;
       switch (r.t) {
         case "string":
           data = r.v as ByteString;
@@ -457,6 +463,9 @@ export class KeySpace {
           break;
         case "set":
           data = [...(r.v as Set<ByteString>)];
+          break;
+        case "stream":
+          data = encodeStream(r.v as Stream);
           break;
       }
       keys.push([k, r.t, r.exp, r.ver, data]);
@@ -527,23 +536,6 @@ export class KeySpace {
   }
 }
 
-function num(v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new TypeError("malformed number");
-  return v;
-}
-
-function str(v: unknown): ByteString {
-  if (typeof v !== "string") throw new TypeError("malformed string");
-  return v;
-}
-
-function strs(v: unknown): ByteString[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
-    throw new TypeError("malformed string list");
-  }
-  return v;
-}
-
 function decodeValue(t: unknown, data: unknown): Values[TypeName] {
   switch (t) {
     case "string":
@@ -559,6 +551,8 @@ function decodeValue(t: unknown, data: unknown): Values[TypeName] {
       return Deque.from(strs(data));
     case "set":
       return new Set(strs(data));
+    case "stream":
+      return decodeStream(data);
     default:
       throw new TypeError(`unknown value type ${String(t)}`);
   }

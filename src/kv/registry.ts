@@ -40,6 +40,7 @@ export type CommandGroup =
   | "hash"
   | "list"
   | "set"
+  | "stream"
   | "transactions"
   | "connection"
   | "server"
@@ -90,6 +91,10 @@ export interface CommandSpec {
   apply?: ApplyFn;
   /** Not callable by clients (operations the server builds itself, e.g. a transaction). */
   internal?: boolean;
+  /** Keys that move (XREAD's after STREAMS): the key arguments of a line, for ACL checks. */
+  movableKeys?: (argv: readonly ByteString[]) => ByteString[];
+  /** A container (XGROUP, XINFO): its subcommands' arities, name and subcommand included. */
+  subcommands?: Readonly<Record<string, number>>;
 }
 
 /** True when `argv` has a count of words that `spec.arity` allows. */
@@ -97,8 +102,33 @@ export function arityOk(spec: Pick<CommandSpec, "arity">, argc: number): boolean
   return spec.arity >= 0 ? argc === spec.arity : argc >= -spec.arity;
 }
 
-/** The key arguments of a command line, by the spec's key positions. */
+/**
+ * Redis's checks of a command line before it runs or is queued in `MULTI`: the arity, then for a
+ * container ({@link CommandSpec.subcommands}) the subcommand's name and arity. Null when it
+ * passes.
+ */
+export function argvError(spec: CommandSpec, argv: readonly ByteString[]): { err: string } | null {
+  if (!arityOk(spec, argv.length)) {
+    return { err: `ERR wrong number of arguments for '${spec.name}' command` };
+  }
+  const subs = spec.subcommands;
+  if (subs === undefined) return null;
+  const sub = argv[1].toLowerCase();
+  const arity = Object.hasOwn(subs, sub) ? subs[sub] : undefined;
+  if (arity === undefined) {
+    const nul = argv[1].indexOf("\0"); // Redis prints the name as a C string
+    const name = (nul < 0 ? argv[1] : argv[1].slice(0, nul)).slice(0, 128);
+    return { err: `ERR unknown subcommand '${name}'. Try ${spec.name.toUpperCase()} HELP.` };
+  }
+  if (!arityOk({ arity }, argv.length)) {
+    return { err: `ERR wrong number of arguments for '${spec.name}|${sub}' command` };
+  }
+  return null;
+}
+
+/** The key arguments of a command line, by the spec's key positions (or its movable keys). */
 export function keysOf(spec: CommandSpec, argv: readonly ByteString[]): ByteString[] {
+  if (spec.movableKeys !== undefined) return spec.movableKeys(argv);
   const [first, lastSpec, step] = spec.keys;
   if (first === 0) return [];
   const last = lastSpec < 0 ? argv.length + lastSpec : lastSpec;
@@ -132,7 +162,7 @@ export function categoriesOf(spec: CommandSpec): string[] {
   if (flags.has("pubsub")) cats.add("@pubsub");
   if (flags.has("blocking")) cats.add("@blocking");
   if (spec.group === "generic") cats.add("@keyspace");
-  if (["string", "hash", "list", "set"].includes(spec.group)) cats.add(`@${spec.group}`);
+  if (["string", "hash", "list", "set", "stream"].includes(spec.group)) cats.add(`@${spec.group}`);
   if (spec.group === "transactions") cats.add("@transaction");
   if (spec.group === "connection") cats.add("@connection");
   if (spec.group === "pubsub") cats.add("@pubsub");
@@ -169,7 +199,7 @@ export class CommandTable {
   /**
    * The data command `argv` names, checked as the state machine runs it: an error reply for an
    * unknown name, a command the server answers itself, an internal one (unless `internal`), or a
-   * wrong number of arguments.
+   * wrong number of arguments (see {@link argvError}).
    */
   dataCommand(
     argv: readonly ByteString[],
@@ -179,9 +209,8 @@ export class CommandTable {
     if (spec?.apply === undefined || (spec.internal && !internal)) {
       return { err: `ERR unknown command '${argv[0] ?? ""}'` };
     }
-    if (!arityOk(spec, argv.length)) {
-      return { err: `ERR wrong number of arguments for '${spec.name}' command` };
-    }
+    const bad = argvError(spec, argv);
+    if (bad !== null) return bad;
     return spec as CommandSpec & { apply: ApplyFn };
   }
 

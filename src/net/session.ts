@@ -12,7 +12,8 @@
 import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../kv/commands/tx.ts";
-import { arityOk, type CommandSpec } from "../kv/registry.ts";
+import { argvError, arityOk, type CommandSpec } from "../kv/registry.ts";
+import { type BlockHost, blockingRead, runBlockingRead } from "./stream_block.ts";
 import {
   ACL_CATEGORIES,
   AclRuleError,
@@ -312,6 +313,8 @@ export class Session {
       return this.#queue(argv, respond);
     }
     if (spec.apply !== undefined) {
+      const blocking = blockingRead(argv);
+      if (blocking !== undefined) return runBlockingRead(blocking, this.#blockHost(), respond);
       this.#submit({ op: { argv, time: this.#host.now() } }, respond);
       return;
     }
@@ -365,9 +368,10 @@ export class Session {
       respond(argv.length > 0 ? unknownCommand(argv) : err("ERR empty command"));
       return;
     }
-    if (!arityOk(spec, argv.length)) {
+    const bad = argvError(spec, argv);
+    if (bad !== null) {
       this.#multiDirty = true;
-      respond(E.ARITY(spec.name));
+      respond(bad);
       return;
     }
     const configSet = spec.name === "config" && argv[1]?.toLowerCase() === "set";
@@ -403,6 +407,16 @@ export class Session {
   #loadingError(): Reply {
     const state = this.#host.status().state;
     return err(`LOADING lamportkv replica is not serving yet (state ${state}, no view)`);
+  }
+
+  /** What a blocked stream read needs of this session (see `stream_block.ts`). */
+  #blockHost(): BlockHost {
+    return {
+      submit: (argv, reply) => this.#submit({ op: { argv, time: this.#host.now() } }, reply),
+      open: () => [...this.#host.sessions()].includes(this),
+      now: () => this.#host.now(),
+      later: (fn, ms) => setTimeout(fn, ms),
+    };
   }
 
   #submit(cmd: Command, respond: Respond): void {

@@ -47,6 +47,7 @@ export type LibFamily =
   | "hashes"
   | "lists"
   | "sets"
+  | "streams"
   | "expiry"
   | "pipeline"
   | "multi"
@@ -62,6 +63,7 @@ export const ALL_LIB_FAMILIES: readonly LibFamily[] = [
   "hashes",
   "lists",
   "sets",
+  "streams",
   "expiry",
   "pipeline",
   "multi",
@@ -78,6 +80,7 @@ export const LAMPORTKV_LIB_FAMILIES: readonly LibFamily[] = [
   "hashes",
   "lists",
   "sets",
+  "streams",
   "expiry",
   "pipeline",
   "multi",
@@ -226,6 +229,22 @@ const IOREDIS: Record<LibFamily, Case> = {
       assert.equal(await c.scard(`${p}s2`), 3);
       assert.deepEqual((await c.sinter(`${p}s1`, `${p}s2`)).sort(), ["b", "c"]);
       assert.equal(await c.srem(`${p}s1`, "a", "zz"), 1);
+    }),
+  streams: (t, p) =>
+    withIo(t.ports[0], async (c) => {
+      const k = `${p}x`;
+      assert.equal(await c.xadd(k, "1-1", "f", "v1"), "1-1");
+      assert.match((await c.xadd(k, "*", "f", "v2")) ?? "", /^[0-9]+-[0-9]+$/);
+      assert.equal(await c.xlen(k), 2);
+      assert.deepEqual(await c.xrange(k, "-", "+", "COUNT", 1), [["1-1", ["f", "v1"]]]);
+      assert.equal(await c.xgroup("CREATE", k, "g", "0"), "OK");
+      assert.deepEqual(
+        await c.xreadgroup("GROUP", "g", "alice", "COUNT", 1, "STREAMS", k, ">"),
+        [[k, [["1-1", ["f", "v1"]]]]],
+      );
+      assert.deepEqual(await c.xpending(k, "g"), [1, "1-1", "1-1", [["alice", "1"]]]);
+      assert.equal(await c.xack(k, "g", "1-1"), 1);
+      assert.equal(await c.xread("BLOCK", 20, "STREAMS", k, "$"), null);
     }),
   expiry: (t, p) =>
     withIo(t.ports[0], async (c) => {
@@ -421,6 +440,24 @@ const NODE_REDIS: Record<LibFamily, Case> = {
       assert.equal(await c.sCard(`${p}s2`), 3);
       assert.deepEqual((await c.sInter([`${p}s1`, `${p}s2`])).sort(), ["b", "c"]);
       assert.equal(await c.sRem(`${p}s1`, ["a", "zz"]), 1);
+    }),
+  streams: (t, p) =>
+    withNr(t.ports[0], async (c) => {
+      const k = `${p}x`;
+      const plain = (v: unknown) => JSON.parse(JSON.stringify(v));
+      assert.equal(await c.xAdd(k, "1-1", { f: "v1" }), "1-1");
+      assert.match(await c.xAdd(k, "*", { f: "v2" }), /^[0-9]+-[0-9]+$/);
+      assert.equal(await c.xLen(k), 2);
+      assert.deepEqual(plain(await c.xRange(k, "-", "+", { COUNT: 1 })), [
+        { id: "1-1", message: { f: "v1" } },
+      ]);
+      assert.equal(await c.xGroupCreate(k, "g", "0"), "OK");
+      assert.deepEqual(
+        plain(await c.xReadGroup("g", "alice", { key: k, id: ">" }, { COUNT: 1 })),
+        [{ name: k, messages: [{ id: "1-1", message: { f: "v1" } }] }],
+      );
+      assert.equal(await c.xAck(k, "g", "1-1"), 1);
+      assert.equal(await c.xRead({ key: k, id: "$" }, { BLOCK: 20 }), null);
     }),
   expiry: (t, p) =>
     withNr(t.ports[0], async (c) => {

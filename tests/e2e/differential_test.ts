@@ -56,6 +56,7 @@ export const LAMPORTKV_FAMILIES: readonly Family[] = [
   "hashes",
   "lists",
   "sets",
+  "streams",
   "tx",
 ];
 

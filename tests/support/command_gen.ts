@@ -32,6 +32,9 @@
  * |           | LPOS [RANK] [COUNT] [MAXLEN]                                                    |
  * | `sets`    | SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD, SINTER, SUNION, SDIFF,       |
  * |           | SINTERSTORE, SUNIONSTORE, SDIFFSTORE, SSCAN, SPOP, SRANDMEMBER                  |
+ * | `streams` | XADD (explicit and `ms-*` IDs, NOMKSTREAM, MAXLEN/MINID = ~ LIMIT), XRANGE,      |
+ * |           | XREVRANGE, XLEN, XDEL, XTRIM, XREAD, XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, |
+ * |           | XAUTOCLAIM, XINFO GROUPS/CONSUMERS                                              |
  * | `tx`      | MULTI + queued commands of the other enabled families + EXEC or DISCARD,         |
  * |           | queue-time errors (EXECABORT), WATCH before MULTI, EXEC/DISCARD without MULTI   |
  *
@@ -67,7 +70,12 @@
  * 5. **Time-dependent integers** (`tolerance`): TTL and EXPIRETIME within 2 (seconds), PTTL and
  *    PEXPIRETIME within 2000 (ms), because the two servers run each command at slightly
  *    different instants. Negative replies (-1: no expiry, -2: no key) are compared exactly.
- * 6. **Transactions** (`exec`): the EXEC array is compared element by element, each element
+ * 6. **Idle times** (`idle`): XPENDING's extended rows and XINFO CONSUMERS carry idle times in ms,
+ *    which depend on when each server ran the command: the row's third element and the value
+ *    after `idle` are masked. Streams get explicit IDs only (`*` IDs are the server's clock), and
+ *    idle-time filters are 0 or an hour (never in between). XINFO STREAM is not generated (its
+ *    radix-tree figures are Redis's memory layout).
+ * 7. **Transactions** (`exec`): the EXEC array is compared element by element, each element
  *    with the check of its queued command; a non-array EXEC reply (EXECABORT error, nil after a
  *    WATCH conflict) exactly.
  *
@@ -92,6 +100,7 @@ export type Family =
   | "hashes"
   | "lists"
   | "sets"
+  | "streams"
   | "tx";
 
 /** Every family, in a fixed order. */
@@ -103,6 +112,7 @@ export const ALL_FAMILIES: readonly Family[] = Object.freeze([
   "hashes",
   "lists",
   "sets",
+  "streams",
   "tx",
 ]);
 
@@ -113,6 +123,7 @@ export type Check =
   | { kind: "pairs" }
   | { kind: "shape" }
   | { kind: "tolerance"; within: number }
+  | { kind: "idle" }
   | { kind: "exec"; items: Check[] };
 
 /** One command and how its reply is compared. */
@@ -153,6 +164,7 @@ const EXACT: Check = Object.freeze({ kind: "exact" });
 const UNORDERED: Check = Object.freeze({ kind: "unordered" });
 const PAIRS: Check = Object.freeze({ kind: "pairs" });
 const SHAPE: Check = Object.freeze({ kind: "shape" });
+const IDLE: Check = Object.freeze({ kind: "idle" });
 const TTL_S: Check = Object.freeze({ kind: "tolerance", within: 2 });
 const TTL_MS: Check = Object.freeze({ kind: "tolerance", within: 2000 });
 
@@ -183,6 +195,7 @@ const HOME_KEYS: Record<Family, readonly ByteString[]> = {
   hashes: ["c", "key:1"],
   lists: ["d", "key:2"],
   sets: ["k\r\n\x00\xff", "b"],
+  streams: ["key:1", "a"],
   tx: KEYS,
 };
 
@@ -962,6 +975,215 @@ const SETS: Maker[] = [
   (g) => arityError(g, "sets", SET_ARITY),
 ];
 
+// --- streams ---------------------------------------------------------------------------------
+
+const STREAM_ARITY: [string, number, number][] = [
+  ["XADD", 4, -1],
+  ["XRANGE", 3, -1],
+  ["XREVRANGE", 3, -1],
+  ["XLEN", 1, 1],
+  ["XDEL", 2, -1],
+  ["XTRIM", 3, -1],
+  ["XACK", 3, -1],
+  ["XPENDING", 2, -1],
+  ["XCLAIM", 5, -1],
+  ["XAUTOCLAIM", 5, -1],
+];
+
+const GROUPS = ["g1", "g2", "nogroup"];
+const CONSUMERS = ["alice", "bob", ""];
+
+/**
+ * A stream ID argument: mostly one near the command's index (so XADDs mostly succeed, IDs
+ * growing with the sequence), sometimes small, extreme, partial or invalid.
+ */
+function streamId(g: CommandGenerator, allowSpecial = false): ByteString {
+  const r = g.rng;
+  const roll = r.next();
+  const near = g.commandCount + 1 - r.int(0, 3);
+  if (roll < 0.55) return `${near}-${r.int(0, 2)}`;
+  if (roll < 0.65) return String(Math.max(0, near - r.int(0, 10)));
+  if (roll < 0.75 && allowSpecial) return r.pick(["-", "+"]);
+  if (roll < 0.8 && allowSpecial) return `(${near}-${r.int(0, 1)}`;
+  return r.pick([
+    "0",
+    "0-0",
+    "0-1",
+    "1-1",
+    "18446744073709551615-18446744073709551615",
+    "18446744073709551616",
+    "abc",
+    "1-x",
+    "",
+    "-1",
+    "007-1",
+    "(",
+    "(0-0",
+  ]);
+}
+
+/** XADD/XTRIM trimming options. */
+function trimOptions(g: CommandGenerator): ByteString[] {
+  const r = g.rng;
+  const out: ByteString[] = [];
+  if (r.chance(0.5)) {
+    out.push(g.name(r.pick(["MAXLEN", "MINID"])));
+    if (r.chance(0.5)) out.push(r.pick(["=", "~"]));
+    out.push(
+      out[0].toUpperCase() === "MAXLEN" ? r.pick(["0", "1", "2", "5", "-1", "abc"]) : streamId(g),
+    );
+    if (r.chance(0.2)) out.push(g.name("LIMIT"), r.pick(["0", "1", "10", "-1"]));
+  } else if (r.chance(0.05)) out.push(g.name("LIMIT"), "5");
+  return out;
+}
+
+/** A key, group and consumer (`XREADGROUP GROUP g c`, XCLAIM...). */
+function groupArgs(g: CommandGenerator): ByteString[] {
+  return [g.key(), g.rng.pick(GROUPS), g.rng.pick(CONSUMERS)];
+}
+
+/** XREADGROUP/XREAD STREAMS tail: 1-2 keys and their IDs. */
+function streamsTail(g: CommandGenerator, group: boolean): ByteString[] {
+  const keys = g.keys(1, 2);
+  const ids = keys.map(() =>
+    group ? g.rng.pick([">", ">", "0", streamId(g)]) : g.rng.pick(["0", "$", streamId(g)])
+  );
+  if (g.rng.chance(0.04)) ids.pop(); // unbalanced
+  return [g.name("STREAMS"), ...keys, ...ids];
+}
+
+const STREAMS: Maker[] = [
+  (g) =>
+    cmd("streams", [
+      g.name("XADD"),
+      g.key(),
+      ...(g.rng.chance(0.1) ? [g.name("NOMKSTREAM")] : []),
+      ...trimOptions(g),
+      g.rng.chance(0.15) ? `${g.commandCount + 1}-*` : streamId(g),
+      ...g.members(1, 2).flatMap((m) => [m, g.value()]),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XADD"),
+      g.key(),
+      streamId(g),
+      ...g.members(1, 1).flatMap((m) => [m, g.value()]),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name(g.rng.pick(["XRANGE", "XREVRANGE"])),
+      g.key(),
+      streamId(g, true),
+      streamId(g, true),
+      ...(g.rng.chance(0.3) ? [g.name("COUNT"), g.count()] : []),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name(g.rng.pick(["XRANGE", "XREVRANGE"])),
+      g.key(),
+      ...(g.rng.chance(0.5) ? ["-", "+"] : ["+", "-"]),
+    ]),
+  (g) => cmd("streams", [g.name("XLEN"), g.key()]),
+  (g) =>
+    cmd("streams", [
+      g.name("XDEL"),
+      g.key(),
+      ...Array.from({ length: g.rng.int(1, 3) }, () => streamId(g)),
+    ]),
+  (g) => cmd("streams", [g.name("XTRIM"), g.key(), ...trimOptions(g)]),
+  (g) =>
+    cmd("streams", [
+      g.name("XREAD"),
+      ...(g.rng.chance(0.4) ? [g.name("COUNT"), g.count()] : []),
+      ...streamsTail(g, false),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XGROUP"),
+      g.name("CREATE"),
+      g.key(),
+      g.rng.pick(GROUPS),
+      g.rng.pick(["0", "$", streamId(g)]),
+      ...(g.rng.chance(0.5) ? [g.name("MKSTREAM")] : []),
+      ...(g.rng.chance(0.15) ? [g.name("ENTRIESREAD"), g.rng.pick(["0", "3", "-1", "-2"])] : []),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XGROUP"),
+      g.name(g.rng.pick(["SETID", "SETID", "DESTROY", "CREATECONSUMER", "DELCONSUMER", "FOO"])),
+      g.key(),
+      g.rng.pick(GROUPS),
+      ...(g.rng.chance(0.8) ? [g.rng.pick(["0", "$", ...CONSUMERS, streamId(g)])] : []),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XREADGROUP"),
+      g.name("GROUP"),
+      g.rng.pick(GROUPS),
+      g.rng.pick(CONSUMERS),
+      ...(g.rng.chance(0.4) ? [g.name("COUNT"), g.rng.pick(["1", "2", "0", "-1"])] : []),
+      ...(g.rng.chance(0.15) ? [g.name("NOACK")] : []),
+      ...streamsTail(g, true),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XREADGROUP"),
+      g.name("GROUP"),
+      g.rng.pick(GROUPS),
+      g.rng.pick(CONSUMERS),
+      g.name("STREAMS"),
+      g.key(),
+      ">",
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XACK"),
+      g.key(),
+      g.rng.pick(GROUPS),
+      ...Array.from({ length: g.rng.int(1, 3) }, () => streamId(g)),
+    ]),
+  (g) => cmd("streams", [g.name("XPENDING"), g.key(), g.rng.pick(GROUPS)]),
+  (g) =>
+    cmd(
+      "streams",
+      [
+        g.name("XPENDING"),
+        g.key(),
+        g.rng.pick(GROUPS),
+        ...(g.rng.chance(0.3) ? [g.name("IDLE"), g.rng.pick(["0", "3600000", "abc"])] : []),
+        streamId(g, true),
+        streamId(g, true),
+        g.count(),
+        ...(g.rng.chance(0.4) ? [g.rng.pick(CONSUMERS)] : []),
+      ],
+      IDLE,
+    ),
+  (g) =>
+    cmd("streams", [
+      g.name("XCLAIM"),
+      ...groupArgs(g),
+      g.rng.pick(["0", "0", "3600000", "-5", "abc"]),
+      ...Array.from({ length: g.rng.int(1, 3) }, () => streamId(g)),
+      ...(g.rng.chance(0.3) ? [g.name("JUSTID")] : []),
+      ...(g.rng.chance(0.15) ? [g.name("FORCE")] : []),
+      ...(g.rng.chance(0.15) ? [g.name("RETRYCOUNT"), g.rng.pick(["3", "abc"])] : []),
+      ...(g.rng.chance(0.1) ? [g.name("LASTID"), streamId(g)] : []),
+      ...(g.rng.chance(0.05) ? ["BOGUS"] : []),
+    ]),
+  (g) =>
+    cmd("streams", [
+      g.name("XAUTOCLAIM"),
+      ...groupArgs(g),
+      g.rng.pick(["0", "0", "3600000", "abc"]),
+      streamId(g, true),
+      ...(g.rng.chance(0.4) ? [g.name("COUNT"), g.rng.pick(["1", "2", "10", "0", "-1"])] : []),
+      ...(g.rng.chance(0.3) ? [g.name("JUSTID")] : []),
+    ]),
+  (g) => cmd("streams", [g.name("XINFO"), g.name("GROUPS"), g.key()]),
+  (g) => cmd("streams", [g.name("XINFO"), g.name("CONSUMERS"), g.key(), g.rng.pick(GROUPS)], IDLE),
+  (g) => arityError(g, "streams", STREAM_ARITY),
+];
+
 const MAKERS: Record<Family, Maker[]> = {
   basic: BASIC,
   strings: STRINGS,
@@ -970,6 +1192,7 @@ const MAKERS: Record<Family, Maker[]> = {
   hashes: HASHES,
   lists: LISTS,
   sets: SETS,
+  streams: STREAMS,
   tx: [],
 };
 
@@ -1079,6 +1302,9 @@ export function normalizeReply(
       }
       return `map{${pairs.sort().join(", ")}}`;
     }
+    case "idle":
+      if (reply.type !== "array" || reply.value === null) break;
+      return `[${reply.value.map((r) => normalizeIdle(r, options)).join(", ")}]`;
     case "shape":
       if (reply.type === "array" && reply.value !== null) {
         return `array of ${reply.value.length} elements`;
@@ -1092,6 +1318,21 @@ export function normalizeReply(
     return `[${reply.value.map((r) => normalizeReply(r, EXACT, options)).join(", ")}]`;
   }
   return renderReply(reply);
+}
+
+/** One row of XPENDING's extended form or XINFO CONSUMERS with its idle time masked. */
+function normalizeIdle(row: TaggedReply, options: CompareOptions): string {
+  if (row.type !== "array" || row.value === null) return normalizeReply(row, EXACT, options);
+  const items = row.value;
+  const pendingRow = items.length === 4 && items[2].type === "int";
+  return `[${
+    items.map((r, i) => {
+      const prev = items[i - 1];
+      const masked = (pendingRow && i === 2) ||
+        (prev !== undefined && prev.type === "bulk" && prev.value === "idle");
+      return masked && r.type === "int" ? "<idle>" : normalizeReply(r, EXACT, options);
+    }).join(", ")
+  }]`;
 }
 
 /**

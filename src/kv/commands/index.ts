@@ -12,6 +12,7 @@ import { LIST_COMMANDS } from "./lists.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { SET_COMMANDS } from "./sets.ts";
+import { STREAM_COMMANDS } from "./streams.ts";
 import { STRING_COMMANDS } from "./strings.ts";
 import { txCommands } from "./tx.ts";
 
@@ -22,6 +23,7 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...LIST_COMMANDS,
   ...HASH_COMMANDS,
   ...SET_COMMANDS,
+  ...STREAM_COMMANDS,
   ...SERVER_COMMANDS,
   ...txCommands(() => COMMANDS),
   ...ACL_COMMANDS,
