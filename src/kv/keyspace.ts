@@ -70,7 +70,8 @@ function fnv(s: ByteString, a: number, b: number): [number, number] {
   return [a, b];
 }
 
-function hashOf(parts: Iterable<ByteString>, seed = 0): [number, number] {
+/** A 64-bit hash of a sequence of byte strings, as two unsigned 32-bit lanes. */
+export function hashOf(parts: Iterable<ByteString>, seed = 0): [number, number] {
   let h: [number, number] = [0x811c9dc5 ^ seed, 0x9747b28c ^ seed];
   for (const p of parts) h = fnv(p, h[0], h[1]);
   return [h[0] >>> 0, h[1] >>> 0];
@@ -202,6 +203,10 @@ export class KeySpace {
   writing = false;
   /** Write operations applied so far: the version stamped on what they modify (for WATCH). */
   version = 0;
+  /** Keys blocked clients wait on (set by the store, see `waiters.ts`). */
+  waitedOn: { has(key: ByteString): boolean } = new Set<ByteString>();
+  /** Keys of {@link waitedOn} written since the store last served them. */
+  readonly ready = new Set<ByteString>();
 
   readonly #data = new Map<ByteString, Rec>();
   readonly #expiry = new ExpiryHeap();
@@ -264,6 +269,7 @@ export class KeySpace {
     if (old !== undefined) this.#forget(key);
     this.#data.set(key, r);
     this.#dirty.add(key);
+    if (this.waitedOn.has(key)) this.ready.add(key);
     return r;
   }
 
@@ -275,6 +281,7 @@ export class KeySpace {
     r.ver = this.version;
     this.#forget(key);
     this.#dirty.add(key);
+    if (this.waitedOn.has(key)) this.ready.add(key);
   }
 
   /** Deletes `key`; true if it existed (expired or not). */
@@ -465,6 +472,7 @@ export class KeySpace {
     this.#data.clear();
     this.#expiry.clear();
     this.#tombs.clear();
+    this.ready.clear();
     this.#hashes.clear();
     this.#dirty.clear();
     this.#a = 0;

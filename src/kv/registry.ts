@@ -15,6 +15,7 @@
 import type { ByteString, Reply } from "../core/types.ts";
 import type { KeySpace } from "./keyspace.ts";
 import type { AclState } from "./acl.ts";
+import type { BlockSpec, Waiters } from "./waiters.ts";
 
 /** Redis's command flags (those lamportkv uses). */
 export type CommandFlag =
@@ -54,6 +55,8 @@ export interface ApplyContext {
   random(): number;
   /** The replicated user table (only the internal `__acl` operation changes it). */
   acl?: AclState;
+  /** The replicated queue of blocked clients (only the internal `__b*` operations use it). */
+  waiters?: Waiters;
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */
@@ -79,6 +82,11 @@ export interface CommandSpec {
   apply?: ApplyFn;
   /** Not callable by clients (operations the server builds itself, e.g. a transaction). */
   internal?: boolean;
+  /**
+   * Blocking commands: how they wait and are served (`waiters.ts`). Outside a transaction the
+   * server sends them as `__BLOCK`; `apply` is their non-blocking form (inside MULTI).
+   */
+  block?: BlockSpec;
 }
 
 /** True when `argv` has a count of words that `spec.arity` allows. */

@@ -16,6 +16,8 @@ import { COMMANDS } from "./commands/index.ts";
 import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
 import { Prng } from "./prng.ts";
+import { Waiters, type WaitersSnapshot } from "./waiters.ts";
+import { hashOf } from "./keyspace.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -31,6 +33,8 @@ export interface KvSnapshot {
   clients: [string, number, [number, Reply][]][];
   /** The user table's `ACL LIST` lines; absent while it was never initialised. */
   acl?: string[];
+  /** Blocked clients in registration order; absent when there are none. */
+  waiters?: WaitersSnapshot;
 }
 
 interface ClientRecord {
@@ -61,12 +65,15 @@ export class KvStore implements StateMachine {
   readonly #clientTableSize: number;
   /** The replicated user table (see `acl.ts`). */
   readonly #acl = new AclState();
+  /** The replicated queue of blocked clients (see `waiters.ts`). */
+  readonly #waiters = new Waiters((name) => COMMANDS.get(name)?.block);
   /** The ordered time: the largest operation time applied so far. */
   #time = 0;
 
   /** `clientTableSize` bounds the exactly-once table. */
   constructor(clientTableSize = DEFAULT_CLIENT_TABLE_SIZE) {
     this.#clientTableSize = clientTableSize;
+    this.#ks.waitedOn = this.#waiters.waitedOn;
   }
 
   /** Number of keys. */
@@ -89,9 +96,17 @@ export class KvStore implements StateMachine {
     return this.#acl;
   }
 
-  /** Hash of the state; equal on replicas that applied the same operations. */
+  /** The blocked clients (read-only use: their owners watch them, INFO, tests). */
+  get waiters(): Waiters {
+    return this.#waiters;
+  }
+
+  /** Hash of the state (blocked clients included); equal on replicas that applied the same ops. */
   digest(): string {
-    return this.#ks.digest();
+    const keys = this.#ks.digest();
+    if (this.#waiters.size === 0) return keys;
+    const [a, b] = hashOf([keys, this.#waiters.digest()]);
+    return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
   }
 
   /** True for operations that only read (by the command's registry flags). */
@@ -111,6 +126,7 @@ export class KvStore implements StateMachine {
     };
     const acl = this.#acl.snapshot();
     if (acl !== undefined) snap.acl = acl;
+    if (this.#waiters.size > 0) snap.waiters = this.#waiters.snapshot();
     return snap;
   }
 
@@ -129,6 +145,7 @@ export class KvStore implements StateMachine {
       this.#acl.restore(s.acl);
       this.#time = s.time;
       this.#ks.restore(s.keyspace as KeySpaceSnapshot);
+      this.#waiters.restore(s.waiters);
       for (const entry of s.clients) {
         if (!Array.isArray(entry) || entry.length !== 3) throw new TypeError("malformed KV client");
         const [client, floor, results] = entry;
@@ -156,6 +173,7 @@ export class KvStore implements StateMachine {
     }
     this.#time = 0;
     this.#acl.restore(undefined);
+    this.#waiters.restore(undefined);
     this.#ks.restoreStrings(s.map as [ByteString, ByteString][]);
     for (const entry of s.clients) {
       if (
@@ -216,6 +234,8 @@ export class KvStore implements StateMachine {
     let result: Reply;
     try {
       result = spec.apply(this.#context(true), argv);
+      // What the operation wrote is offered to blocked clients before anything else is applied.
+      this.#waiters.serveReady(this.#ks);
     } catch (e) {
       // A bug, not bad input: every replica hits it at the same place, so the state stays equal.
       result = err(`ERR internal error in '${spec.name}': ${e instanceof Error ? e.message : e}`);
@@ -235,6 +255,7 @@ export class KvStore implements StateMachine {
       write,
       random: () => (random ??= new Prng(seed)).next(),
       acl: this.#acl,
+      waiters: this.#waiters,
     };
   }
 

@@ -55,8 +55,9 @@ export interface ClientHandler {
   /**
    * Submits an operation. `respond` must be called exactly once with its outcome, at any later
    * time or synchronously; calls after the first, or after the connection closed, are ignored.
+   * `gone` is aborted when the client closed its connection (blocked commands are cancelled).
    */
-  submit(cmd: Command, respond: (outcome: Outcome) => void): void;
+  submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void;
   /** The replica's status, for INFO. */
   status(): ReplicaStatus;
   /** Wall-clock ms stamped on operations (default `Date.now()`; tests shift it). */
@@ -244,7 +245,7 @@ export class ClientServer {
     const now = handler.now ? () => handler.now!() : () => Date.now();
     const open = handler.acl === undefined ? openAcl() : undefined;
     this.#sessionHost = {
-      submit: (cmd, respond) => this.#submit(cmd, respond),
+      submit: (cmd, respond, gone) => this.#submit(cmd, respond, gone),
       status: () => handler.status(),
       now,
       sessions: () => [...this.#conns].map((c) => c.session),
@@ -280,7 +281,7 @@ export class ClientServer {
   }
 
   /** Submits an operation to the replica, counting it against the global cap. */
-  #submit(cmd: Command, respond: (outcome: Outcome) => void): void {
+  #submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void {
     this.#outstanding += 1;
     let answered = false;
     this.#opts.handler.submit(cmd, (outcome) => {
@@ -293,7 +294,7 @@ export class ClientServer {
         for (const wake of waiters) wake();
       }
       respond(outcome);
-    });
+    }, gone);
   }
 
   /** The largest bulk string a request may carry (`proto-max-bulk-len`). */
@@ -398,6 +399,7 @@ export class ClientServer {
   #closeConn(c: ClientConn): void {
     if (c.closed) return;
     c.closed = true;
+    c.session?.closed();
     c.readingDone = true;
     c.writer.discard();
     c.slots = [];
@@ -570,6 +572,7 @@ export class ClientServer {
       }
       if (n === null) {
         c.readingDone = true; // EOF: outstanding replies still go out
+        c.session.closed(); // and blocked commands end
         return;
       }
       try {

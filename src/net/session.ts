@@ -47,8 +47,11 @@ const REDIS_VERSION = "7.0.15";
 
 /** What sessions need from the server and replica they belong to. */
 export interface SessionHost {
-  /** Submits an operation; `respond` is called once with its outcome. */
-  submit(cmd: Command, respond: (outcome: Outcome) => void): void;
+  /**
+   * Submits an operation; `respond` is called once with its outcome. `gone` is aborted when the
+   * client's connection closes (a blocked command is then cancelled).
+   */
+  submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void;
   /** The replica's status (INFO). */
   status(): ReplicaStatus;
   /** Wall-clock time in ms (the time stamped on operations; tests may shift it). */
@@ -208,6 +211,8 @@ export class Session {
   #authNotBefore = 0;
   /** Set by the server: closes this session's connection (CLIENT KILL). */
   kill: () => void = () => {};
+  /** Aborted when the connection closes or the client stops sending (its blocked commands end). */
+  readonly #gone = new AbortController();
 
   /** A session for a new connection. */
   constructor(host: SessionHost, id: number, remote: string, local: string) {
@@ -222,6 +227,11 @@ export class Session {
   /** The user this connection runs as (CLIENT LIST, ACL WHOAMI). */
   get user(): string {
     return this.#user;
+  }
+
+  /** Called by the server when the client closed its side or the connection was closed. */
+  closed(): void {
+    this.#gone.abort();
   }
 
   /** True inside MULTI. */
@@ -360,7 +370,7 @@ export class Session {
   }
 
   #submit(cmd: Command, respond: Respond): void {
-    this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)));
+    this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)), this.#gone.signal);
   }
 
   #server(spec: CommandSpec, argv: ByteString[], respond: Respond): After {

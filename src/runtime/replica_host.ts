@@ -48,6 +48,7 @@ import { dashboardRoutes } from "../http/dashboard.ts";
 import { restRoutes } from "../http/rest.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import { OpStats } from "./op_stats.ts";
+import { BlockedClients } from "./blocked_clients.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -162,6 +163,8 @@ export class ReplicaHost {
   readonly #httpServer: HttpServer | undefined;
   readonly #config: ClusterConfig;
   readonly #startedAt = Date.now();
+  /** The clients of blocking commands (BLPOP, ...) waiting at this replica. */
+  readonly #blocked: BlockedClients;
   /** Client operations answered and their latency (status, dashboard, metrics). */
   readonly opStats: OpStats = new OpStats();
   readonly #links = new Map<ReplicaId, PeerLink>();
@@ -212,6 +215,17 @@ export class ReplicaHost {
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       this.#store,
     );
+    this.#blocked = new BlockedClients({
+      id,
+      submit: (cmd, respond) => this.#submit(cmd, respond),
+      now: () => this.#now(),
+      waiters: () => this.#store.waiters,
+      members: () => {
+        const s = this.#replica.standing;
+        return s.state === "normal" ? this.#replica.status().members : null;
+      },
+      leads: () => this.#replica.leads,
+    });
     const log = (line: string) => this.#log(line);
     const settings = options.settings ?? DEFAULT_SETTINGS;
     const tls = options.tls;
@@ -248,12 +262,14 @@ export class ReplicaHost {
       maxMemoryClients: settings.maxmemoryClients,
       tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
       handler: {
-        submit: (cmd, respond) => {
+        submit: (cmd, respond, gone) => {
           const startedAt = this.opStats.now();
-          this.#submit(cmd, (outcome) => {
+          const answer = (outcome: Outcome) => {
             this.opStats.record(commandName(cmd), outcome.ok, startedAt);
             respond(outcome);
-          });
+          };
+          if (BlockedClients.isBlocking(cmd)) this.#blocked.submit(cmd, answer, gone);
+          else this.#submit(cmd, answer);
         },
         status: () => this.#replica.status(),
         now: () => this.#now(),
@@ -418,6 +434,7 @@ export class ReplicaHost {
     this.#ticker = undefined;
     this.#outbox.clear();
     this.#pending.clear();
+    this.#blocked.stop();
     await Promise.all([
       this.#peerServer.close(),
       this.#clientServer.close(),
@@ -438,6 +455,7 @@ export class ReplicaHost {
     if (++this.#ticks % SWEEP_CHECK_TICKS === 0) {
       this.#maybeSweep();
       this.#maybeInitAcl();
+      if (this.#state === "started") this.#blocked.reconcile();
     }
   }
 
@@ -567,6 +585,12 @@ export class ReplicaHost {
   }
 
   #carryOut(actions: Action[]): void {
+    this.#carryOutActions(actions);
+    // Waiters handed something (or dropped) in this step: their owners look at them.
+    this.#blocked.afterStep();
+  }
+
+  #carryOutActions(actions: Action[]): void {
     for (const action of actions) {
       switch (action.type) {
         case "send": {

@@ -6,6 +6,7 @@
  */
 import { CommandTable } from "../registry.ts";
 import { ACL_COMMANDS } from "./acl.ts";
+import { BLOCKING_COMMANDS } from "./blocking.ts";
 import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
@@ -19,6 +20,7 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...STRING_COMMANDS,
   ...KEY_COMMANDS,
   ...LIST_COMMANDS,
+  ...BLOCKING_COMMANDS,
   ...HASH_COMMANDS,
   ...SET_COMMANDS,
   ...SERVER_COMMANDS,
