@@ -197,8 +197,9 @@ export class Session {
    */
   #watches = new WatchSet();
   /**
-   * Commands that arrived while an EXEC waits for its WATCH reads, in arrival order: they run
-   * after the EXEC is submitted, so that nothing sent after EXEC is ordered before it.
+   * Commands that arrived while an EXEC waits for its WATCH reads, or while a blocking command
+   * waits, in arrival order: they run after the EXEC is submitted (or the blocking command is
+   * answered), so that nothing sent after it is ordered before it.
    */
   #held: [ByteString[], Respond][] | null = null;
   readonly #host: SessionHost;
@@ -277,10 +278,30 @@ export class Session {
       return this.#queue(argv, respond);
     }
     if (spec.apply !== undefined) {
+      if (spec.block !== undefined) return this.#blocking(argv, respond);
       this.#submit({ op: { argv, time: this.#host.now() } }, respond);
       return;
     }
     return this.#server(spec, argv, respond);
+  }
+
+  /**
+   * A blocking command (BLPOP, ...): as in Redis, the client's next commands wait until it is
+   * answered (they would otherwise be ordered before it is served, e.g. a pipelined push).
+   */
+  #blocking(argv: ByteString[], respond: Respond): void {
+    this.#held = [];
+    this.#submit({ op: { argv, time: this.#host.now() } }, (reply) => {
+      respond(reply);
+      this.#release();
+    });
+  }
+
+  /** Runs the commands held meanwhile, in order (a later one that must wait holds the rest). */
+  #release(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const [argv, respond] of held) this.run(argv, respond);
   }
 
   /** The current user's record, or undefined when it was deleted meanwhile. */
@@ -504,10 +525,7 @@ export class Session {
     this.#held = [];
     watches.whenAnswered(() => {
       send();
-      const held = this.#held ?? [];
-      this.#held = null;
-      // In order; a later EXEC that must wait again holds the rest behind it.
-      for (const [argv, reply] of held) this.run(argv, reply);
+      this.#release();
     });
   }
 

@@ -8,7 +8,8 @@
  *   hand-offs (`__BFINISH <waiter> -> <reply>`, logged with `--verbose` at its delivery index) is
  *   the same; the replicas agree on the digest, which covers the waiter queue.
  * - **Replies.** A timeout answers `*-1`; negative and malformed timeouts and WRONGTYPE answer
- *   Redis's errors; a client that closes its connection while blocked takes no element with it.
+ *   Redis's errors; a blocked client's pipelined commands wait for it; a client that closes its
+ *   connection while blocked takes no element with it.
  * - **SIGKILL.** Clients blocked at one replica, whose waiters are first in line, and that replica
  *   is SIGKILLed; elements pushed afterwards are all received by the clients of the others or left
  *   in the list: the dead replica's waiters are dropped (`__BDROP`) and what they were handed is
@@ -202,6 +203,18 @@ Deno.test({
       });
       assert.equal(await respOn(cluster, 3, ["RPUSH", "left", "kept"]), 1);
       assert.deepEqual(await respOn(cluster, 1, ["LRANGE", "left", "0", "-1"]), ["kept"]);
+
+      // As in Redis, a blocked client's next commands wait: its own pipelined push does not
+      // serve it.
+      const piped = await RespTestClient.connect(cluster.clientPort(1));
+      try {
+        await piped.write(encodeCommand(["BLPOP", "pipe", "0.3"]));
+        await piped.write(encodeCommand(["RPUSH", "pipe", "x"]));
+        assert.equal(await piped.next(10_000), null, "timed out");
+        assert.equal(await piped.next(10_000), 1);
+      } finally {
+        await piped.close();
+      }
 
       // Served across replicas: a waiter at replica 3, a push at replica 1.
       const w = await RespTestClient.connect(cluster.clientPort(3));
