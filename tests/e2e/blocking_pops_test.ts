@@ -15,6 +15,10 @@
  *   in the list: the dead replica's waiters are dropped (`__BDROP`) and what they were handed is
  *   given back.
  *
+ * - **Same bytes as Redis.** A fixed script of blocking commands (served at once, timing out,
+ *   errors, inside MULTI) gets byte-identical replies from a replica and from a real
+ *   `redis-server` (skipped with a `SKIPPED:` line when it cannot be run or installed).
+ *
  * Bounded: a fixed number of elements, every wait has a deadline. Sanitizers off: the replica
  * child processes outlive single async ops by design.
  *
@@ -29,6 +33,13 @@ import {
   withCluster,
 } from "../support/cluster.ts";
 import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
+import {
+  announceSkip,
+  redisSkipReason,
+  skipName,
+  withRedisServer,
+} from "../support/redis_server.ts";
+import { PipelineConnection, renderCommand, renderReply } from "../support/tagged_resp.ts";
 
 const EXTRA_ARGS = ["--verbose", "--failure-timeout", "500"];
 const KEYS = ["q0", "q1", "q2"];
@@ -325,3 +336,69 @@ function blockCount(cluster: TestCluster, owner: RegExp): number {
   }
   return n;
 }
+
+/** Commands whose replies must be the same bytes as Redis's, one at a time. */
+const SCRIPT: string[][] = [
+  ["RPUSH", "a", "1", "2", "3", "4"],
+  ["SET", "s", "x"],
+  ["BLPOP", "none", "a", "0"],
+  ["BRPOP", "a", "none", "1.5"],
+  ["BLPOP", "none", "0.05"],
+  ["BRPOP", "none", "0.01"],
+  ["BLMOVE", "none", "d", "LEFT", "RIGHT", "0.01"],
+  ["BRPOPLPUSH", "none", "d", "0.01"],
+  ["BLMPOP", "0.01", "1", "none", "LEFT"],
+  ["BLMOVE", "a", "d", "RIGHT", "LEFT", "0"],
+  ["BRPOPLPUSH", "a", "d", "0"],
+  ["LRANGE", "d", "0", "-1"],
+  ["BLMPOP", "0", "2", "none", "d", "RIGHT", "COUNT", "5"],
+  ["RPUSH", "a", "5", "6"],
+  ["BLPOP", "s", "a", "0"],
+  ["BLMOVE", "a", "s", "LEFT", "LEFT", "0"],
+  ["BLPOP", "a", "1e17"],
+  ["BLPOP", "a", "1e-400"],
+  ["BLPOP", "a", "-1"],
+  ["BLPOP", "a", "nope"],
+  ["BLPOP", "a", "inf"],
+  ["BLPOP", "a", "-inf"],
+  ["BLMOVE", "a", "d", "UP", "LEFT", "0"],
+  ["BLMPOP", "0", "0", "a", "LEFT"],
+  ["BLMPOP", "0", "1", "a", "MIDDLE"],
+  ["BLMPOP", "0", "1", "a", "LEFT", "COUNT", "0"],
+  ["BLPOP", "a"],
+  ["BLMOVE", "a", "d", "LEFT", "LEFT"],
+  ["MULTI"],
+  ["BLPOP", "none", "0"],
+  ["BLMOVE", "none", "d", "LEFT", "LEFT", "0"],
+  ["BLMPOP", "0", "1", "none", "LEFT"],
+  ["BLPOP", "a", "0"],
+  ["EXEC"],
+  ["LRANGE", "a", "0", "-1"],
+];
+
+const SAME_BYTES = "blocking pops: the same bytes as redis-server for a fixed script";
+const redisSkip = await redisSkipReason();
+Deno.test({
+  name: skipName(SAME_BYTES, redisSkip),
+  ignore: redisSkip !== undefined,
+  ...TEST,
+  fn: async () => {
+    await withRedisServer(async (redis) => {
+      await withCluster({ replicas: 3 }, async (cluster) => {
+        const theirs = await PipelineConnection.connect(redis.port);
+        const ours = await PipelineConnection.connect(cluster.clientPort(2));
+        try {
+          for (const cmd of SCRIPT) {
+            const [want] = await theirs.pipeline([cmd]);
+            const [got] = await ours.pipeline([cmd]);
+            assert.equal(renderReply(got), renderReply(want), renderCommand(cmd));
+          }
+        } finally {
+          await theirs.close();
+          await ours.close();
+        }
+      });
+    });
+  },
+});
+announceSkip(SAME_BYTES, redisSkip);

@@ -180,8 +180,11 @@ Deno.test("blocking: replies and errors as Redis gives them", () => {
   assert.deepEqual(run(kv, ["__BFINISH", "bad id"]), { err: "ERR malformed waiter id" });
   assert.deepEqual(run(kv, ["BLPOP", "k", "-0"]), NIL);
   assert.equal(parseTimeout("1.5"), 1500);
-  assert.equal(parseTimeout("0.0001"), 1, "rounded up to a whole ms");
+  assert.equal(parseTimeout("0.0001"), 0, "truncated: forever, as in Redis 7.0");
+  assert.equal(parseTimeout("-0.0001"), 0);
+  assert.equal(parseTimeout("0x10"), 16_000);
   assert.equal(parseTimeout("0"), 0);
-  assert.deepEqual(parseTimeout("inf"), { err: "ERR timeout is out of range" });
+  assert.deepEqual(parseTimeout("inf"), { err: "ERR timeout is negative" }, "wraps in Redis");
+  assert.deepEqual(parseTimeout("1e17"), { err: "ERR timeout is negative" });
   assert.deepEqual(parseTimeout(" 1"), { err: "ERR timeout is not a float or out of range" });
 });

@@ -7,8 +7,8 @@
  * element, no wait). A client's blocking command outside a transaction reaches the state machine
  * as `__BLOCK <waiter id> <command line>`, built by its replica (`src/runtime/blocked_clients.ts`).
  *
- * Timeouts are parsed as Redis parses them (seconds as a long double, `0` is forever) with its
- * error texts.
+ * Timeouts are parsed as Redis 7.0 parses them (seconds as a long double, `0` is forever) with
+ * its error texts.
  *
  * @module
  */
@@ -21,15 +21,16 @@ import { E, err, NIL_ARRAY } from "../reply.ts";
 import { end, parseMpop, popN } from "./lists.ts";
 import { parseLongDouble } from "../long_double.ts";
 
-/** Redis's getTimeoutFromObjectOrReply (seconds): the timeout in ms, or the error reply. */
+/**
+ * Redis 7.0's getTimeoutFromObjectOrReply (seconds): the timeout in ms, truncated (`0.0001` is 0,
+ * forever), or the error reply. Redis converts `seconds × 1000` to a 64-bit integer, so a value
+ * beyond its range (`inf`, `1e17`) wraps negative: it answers "timeout is negative" for those too.
+ */
 export function parseTimeout(arg: ByteString): number | { err: string } {
   const x = parseLongDouble(arg);
   if (x === null) return err("ERR timeout is not a float or out of range");
-  let ms: number;
-  if ("inf" in x) ms = x.inf * Infinity;
-  else ms = Math.ceil((x.neg ? -1 : 1) * Number(x.m) * 2 ** x.e * 1000);
-  if (ms > 2 ** 63 - 1) return err("ERR timeout is out of range");
-  if (ms < 0) return err("ERR timeout is negative");
+  const ms = "inf" in x ? NaN : Math.trunc((x.neg ? -1 : 1) * Number(x.m) * 2 ** x.e * 1000);
+  if (!(ms >= 0 && ms < 2 ** 63)) return err("ERR timeout is negative");
   return ms === 0 ? 0 : ms;
 }
 
