@@ -14,14 +14,13 @@ import { BlockedClients } from "../../src/runtime/blocked_clients.ts";
 function replica(id: number, members = [1, 2, 3]) {
   const kv = new KvStore();
   const submitted: string[][] = [];
-  let blocked: BlockedClients;
   const apply = (argv: string[]): Reply => {
     submitted.push(argv);
     const result = kv.apply({ op: { argv, time: 1_000 } });
     blocked.afterStep();
     return result;
   };
-  blocked = new BlockedClients({
+  const blocked: BlockedClients = new BlockedClients({
     id,
     submit: (cmd: Command, respond: (o: Outcome) => void) => {
       const result = apply(cmd.op.argv);
