@@ -40,6 +40,7 @@ import {
   withRedisServer,
 } from "../support/redis_server.ts";
 import { PipelineConnection, renderCommand, renderReply } from "../support/tagged_resp.ts";
+import { LamportClient } from "../../src/client/client.ts";
 
 const EXTRA_ARGS = ["--verbose", "--failure-timeout", "500"];
 const KEYS = ["q0", "q1", "q2"];
@@ -225,6 +226,18 @@ Deno.test({
         assert.equal(await piped.next(10_000), 1);
       } finally {
         await piped.close();
+      }
+
+      // The lamportkv client waits a blocking command's timeout on top of its deadline.
+      const client = new LamportClient(cluster.config, { deadlineMs: 300, attemptTimeoutMs: 300 });
+      try {
+        const t0 = performance.now();
+        const pending = client.command(["BLPOP", "patient", "0"]);
+        await waitFor(() => performance.now() - t0 > 1500, { message: "five deadlines to pass" });
+        assert.equal(await respOn(cluster, 2, ["RPUSH", "patient", "p"]), 1);
+        assert.deepEqual(await pending, ["patient", "p"]);
+      } finally {
+        await client.close();
       }
 
       // Served across replicas: a waiter at replica 3, a push at replica 1.
