@@ -13,7 +13,7 @@
  * - **SIGKILL.** Clients blocked at one replica, whose waiters are first in line, and that replica
  *   is SIGKILLed; elements pushed afterwards are all received by the clients of the others or left
  *   in the list: the dead replica's waiters are dropped (`__BDROP`) and what they were handed is
- *   given back.
+ *   given back. Restarted, it catches up to the same digest.
  *
  * - **Same bytes as Redis.** A fixed script of blocking commands (served at once, timing out,
  *   errors, inside MULTI) gets byte-identical replies from a replica and from a real
@@ -335,6 +335,9 @@ Deno.test({
           }`,
       );
       await cluster.waitForAgreement({ ids: [1, 2] });
+      // Back with its log: it catches up to the same state, waiter queue included.
+      await cluster.restart(3);
+      await cluster.waitForAgreement();
     });
   },
 });
