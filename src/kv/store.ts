@@ -11,7 +11,7 @@
 import type { ByteString, Command, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
 import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
-import type { ApplyContext } from "./registry.ts";
+import { type ApplyContext, arityOk } from "./registry.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
@@ -66,7 +66,10 @@ export class KvStore implements StateMachine {
   /** The replicated user table (see `acl.ts`). */
   readonly #acl = new AclState();
   /** The replicated queue of blocked clients (see `waiters.ts`). */
-  readonly #waiters = new Waiters((name) => COMMANDS.get(name)?.block);
+  readonly #waiters = new Waiters((argv) => {
+    const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
+    return spec !== undefined && arityOk(spec, argv.length) ? spec.block : undefined;
+  });
   /** The ordered time: the largest operation time applied so far. */
   #time = 0;
 

@@ -89,12 +89,15 @@ export class Waiters {
   readonly #byId = new Map<string, Waiter>();
   /** For each key, its waiting (not handed) waiters' ids in registration order. */
   readonly #byKey = new Map<ByteString, string[]>();
-  readonly #spec: (name: ByteString) => BlockSpec | undefined;
+  readonly #spec: (argv: readonly ByteString[]) => BlockSpec | undefined;
   /** Ids whose state changed since {@link takeChanged} (their owners look at them). */
   #changed: string[] = [];
 
-  /** `spec` finds a command's blocking behaviour by its name. */
-  constructor(spec: (name: ByteString) => BlockSpec | undefined) {
+  /**
+   * `spec` finds the blocking behaviour of a command line: undefined when it is not a blocking
+   * command or has a wrong number of arguments.
+   */
+  constructor(spec: (argv: readonly ByteString[]) => BlockSpec | undefined) {
     this.#spec = spec;
   }
 
@@ -130,8 +133,8 @@ export class Waiters {
    * and answers {@link BLOCKED_STATUS}. `now` is the ordered time.
    */
   block(ks: KeySpace, id: string, argv: ByteString[], now: number): Reply {
-    const spec = this.#spec(argv[0] ?? "");
-    if (spec === undefined) return { err: `ERR unknown command '${argv[0] ?? ""}'` };
+    const spec = this.#spec(argv);
+    if (spec === undefined) return { err: "ERR not a blocking command line" };
     if (this.#byId.has(id)) return { err: "ERR duplicate waiter id" };
     const parsed = serveNow(spec, ks, argv);
     if ("err" in parsed) return { err: parsed.err };
@@ -153,9 +156,9 @@ export class Waiters {
     if (w === undefined) return { nil: "array" };
     this.#remove(w);
     if (w.handed === undefined) return { nil: "array" };
-    const reply = this.#spec(w.argv[0])!.finish(ks, w.argv, w.handed);
+    const reply = this.#spec(w.argv)!.finish(ks, w.argv, w.handed);
     if (reply !== null && typeof reply === "object" && "err" in reply) {
-      this.#spec(w.argv[0])!.undo(ks, w.argv, w.handed);
+      this.#spec(w.argv)!.undo(ks, w.argv, w.handed);
     }
     return reply;
   }
@@ -165,7 +168,7 @@ export class Waiters {
     const w = this.#byId.get(id);
     if (w === undefined) return false;
     this.#remove(w);
-    if (w.handed !== undefined) this.#spec(w.argv[0])!.undo(ks, w.argv, w.handed);
+    if (w.handed !== undefined) this.#spec(w.argv)!.undo(ks, w.argv, w.handed);
     return true;
   }
 
@@ -188,7 +191,7 @@ export class Waiters {
       if (ids === undefined) continue;
       for (const id of [...ids]) {
         const w = this.#byId.get(id)!;
-        const got = this.#spec(w.argv[0])!.take(ks, w.argv, key);
+        const got = this.#spec(w.argv)!.take(ks, w.argv, key);
         if (got === undefined) break;
         if ("err" in got) continue;
         this.#unindex(w);
@@ -218,7 +221,13 @@ export class Waiters {
     this.#changed = [];
     if (s === undefined) return;
     if (!Array.isArray(s)) throw new TypeError("malformed waiters snapshot");
-    for (const w of s) this.#add(checkWaiter(w));
+    for (const w of s) {
+      const waiter = checkWaiter(w);
+      if (this.#spec(waiter.argv) === undefined || this.#byId.has(waiter.id)) {
+        throw new TypeError("malformed waiter");
+      }
+      this.#add(waiter);
+    }
   }
 
   #add(w: Waiter): void {

@@ -146,6 +146,10 @@ Deno.test("blocking: waiters and hand-offs survive a snapshot and count in the d
     new KvStore().checkState({ ...kv.snapshot(), waiters: [{ id: 1 }] }),
     "malformed waiter",
   );
+  const [w] = kv.snapshot().waiters!;
+  for (const bad of [[{ ...w, argv: ["GET", "k"] }], [w, w]]) {
+    assert.equal(new KvStore().checkState({ ...kv.snapshot(), waiters: bad }), "malformed waiter");
+  }
 });
 
 Deno.test("blocking: replies and errors as Redis gives them", () => {
@@ -178,6 +182,11 @@ Deno.test("blocking: replies and errors as Redis gives them", () => {
   const exec = encodeExec([], [["BLPOP", "k", "0"], ["BRPOPLPUSH", "k", "d", "0"]]);
   assert.deepEqual(run(kv, exec), [NIL, null], "BLMOVE-like commands answer a null bulk");
   assert.deepEqual(run(kv, ["__BFINISH", "bad id"]), { err: "ERR malformed waiter id" });
+  for (const argv of [["BLMPOP"], ["GET", "k"], ["BLPOP", "k"]]) {
+    assert.deepEqual(run(kv, ["__BLOCK", "1.a/9", ...argv]), {
+      err: "ERR not a blocking command line",
+    });
+  }
   assert.deepEqual(run(kv, ["BLPOP", "k", "-0"]), NIL);
   assert.equal(parseTimeout("1.5"), 1500);
   assert.equal(parseTimeout("0.0001"), 0, "truncated: forever, as in Redis 7.0");
