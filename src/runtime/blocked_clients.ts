@@ -127,7 +127,7 @@ export class BlockedClients {
 
   /** Every 100 ms: catches up with changes not seen one by one, cancels and drops orphans. */
   reconcile(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || (this.#local.size === 0 && this.#host.waiters().size === 0)) return;
     const members = this.#host.members();
     if (members === null) return;
     for (const id of this.#local.keys()) this.#look(id);
