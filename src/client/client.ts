@@ -21,6 +21,7 @@ import { RespError, type RespValue, type TaggedRespValue } from "../net/resp.ts"
 import { parseInfo } from "../net/info.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { arityOk } from "../kv/registry.ts";
+import { MAX_TIMER_MS } from "../limits.ts";
 import { toHex } from "../kv/bytes.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
@@ -655,9 +656,6 @@ function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return toHex(bytes);
 }
-
-/** The longest delay a timer takes (longer ones fire at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How long a blocking command may wait (its timeout; 0, forever, as long as a timer can); else 0. */
 function blockingMs(command: readonly ByteString[]): number {

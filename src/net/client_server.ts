@@ -28,6 +28,7 @@ import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { type AclHost, Session, type SessionHost } from "./session.ts";
 import { defaultTable, describeTable } from "../kv/acl.ts";
+import { isBlockingCommand } from "../kv/commands/index.ts";
 import type { ServerStats } from "./info.ts";
 import { encodeReply } from "./resp.ts";
 import {
@@ -280,14 +281,18 @@ export class ClientServer {
     };
   }
 
-  /** Submits an operation to the replica, counting it against the global cap. */
+  /**
+   * Submits an operation to the replica, counting it against the global cap (a blocking command
+   * is not counted: blocked clients may wait as long as they like without stopping the others).
+   */
   #submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void {
-    this.#outstanding += 1;
+    const counted = !isBlockingCommand(cmd.op.argv);
+    if (counted) this.#outstanding += 1;
     let answered = false;
     this.#opts.handler.submit(cmd, (outcome) => {
       if (answered) return; // a second answer is ignored, and does not free a second slot
       answered = true;
-      this.#outstanding -= 1;
+      if (counted) this.#outstanding -= 1;
       if (this.#globalWaiters.size > 0 && this.#outstanding < this.#maxOutstanding) {
         const waiters = [...this.#globalWaiters.values()];
         this.#globalWaiters.clear();

@@ -18,7 +18,8 @@
  * @module
  */
 import type { Command, Outcome, ReplicaId } from "../core/types.ts";
-import { COMMANDS } from "../kv/commands/index.ts";
+import { COMMANDS, isBlockingCommand } from "../kv/commands/index.ts";
+import { MAX_TIMER_MS } from "../limits.ts";
 import { BLOCKED_STATUS, ownerReplica, type Waiters } from "../kv/waiters.ts";
 import { NIL_ARRAY } from "../kv/reply.ts";
 
@@ -82,8 +83,7 @@ export class BlockedClients {
 
   /** True when `cmd` is a blocking command this module must carry. */
   static isBlocking(cmd: Command): boolean {
-    const name = cmd.op.argv[0];
-    return name !== undefined && COMMANDS.get(name)?.block !== undefined;
+    return isBlockingCommand(cmd.op.argv);
   }
 
   /** Carries a client's blocking command; `respond` gets its reply once it is served or ends. */
@@ -106,8 +106,17 @@ export class BlockedClients {
       gone?.addEventListener("abort", local.onGone, { once: true });
       const spec = COMMANDS.get(argv[0])!.block!.parse(argv);
       const ms = "timeoutMs" in spec ? spec.timeoutMs : 0;
-      if (ms > 0) local.timer = setTimeout(() => this.#finish(id), ms);
+      if (ms > 0) this.#arm(id, local, ms);
     });
+  }
+
+  /** Finishes `id` after `ms` (in steps a timer can take: longer ones would fire at once). */
+  #arm(id: string, local: Local, ms: number): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
+    local.timer = setTimeout(() => {
+      if (ms > step) this.#arm(id, local, ms - step);
+      else this.#finish(id);
+    }, step);
   }
 
   /** After every step of the core: looks at the waiters that changed (soon, not re-entrantly). */

@@ -119,3 +119,15 @@ Deno.test("blocked clients: the leader drops waiters of replicas outside the vie
   );
   other.blocked.stop();
 });
+
+Deno.test("blocked clients: a timeout beyond what one timer can wait does not fire at once", async () => {
+  const r = replica(1);
+  const reply = r.call(["BLPOP", "k", "3000000"]); // 3e9 ms: more than 2^31 - 1
+  await until(() => r.kv.waiters.size === 1);
+  // A timer of 2^31 ms or more would fire after 1 ms: one of 5 ms is ordered after it.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(r.kv.waiters.size, 1, "still waiting");
+  r.apply(["RPUSH", "k", "x"]);
+  assert.deepEqual(await reply, ["k", "x"]);
+  r.blocked.stop();
+});

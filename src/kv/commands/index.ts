@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ByteString } from "../../core/types.ts";
 import { CommandTable } from "../registry.ts";
 import { ACL_COMMANDS } from "./acl.ts";
 import { BLOCKING_COMMANDS } from "./blocking.ts";
@@ -27,3 +28,8 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...txCommands(() => COMMANDS),
   ...ACL_COMMANDS,
 ]);
+
+/** True when `argv` is a blocking command (BLPOP, ...): its client may wait for a long time. */
+export function isBlockingCommand(argv: readonly ByteString[]): boolean {
+  return argv.length > 0 && COMMANDS.get(argv[0])?.block !== undefined;
+}
