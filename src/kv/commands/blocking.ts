@@ -156,8 +156,9 @@ function waiterOp(
   };
 }
 
-const POP_FLAGS = ["write", "blocking"] as const;
-const MOVE_FLAGS = ["write", "denyoom", "blocking"] as const;
+/** Redis's flags: BLMPOP is not `noscript`, the others are. */
+const POP_FLAGS = ["write", "noscript", "blocking"] as const;
+const MOVE_FLAGS = ["write", "denyoom", "noscript", "blocking"] as const;
 const BLPOP = popSpec(true);
 const BRPOP = popSpec(false);
 const BLMOVE = moveSpec(false);
@@ -219,7 +220,7 @@ export const BLOCKING_COMMANDS: CommandSpec[] = [
     // Movable keys after numkeys, as LMPOP.
     name: "blmpop",
     arity: -5,
-    flags: POP_FLAGS,
+    flags: ["write", "blocking"],
     keys: [0, 0, 0],
     group: "list",
     summary: "Pop elements from a list, or block until one is available",
