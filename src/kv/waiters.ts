@@ -52,6 +52,9 @@ export interface BlockSpec {
   undo(ks: KeySpace, argv: readonly ByteString[], handed: Handed): void;
 }
 
+/** Changes kept for {@link Waiters.takeChanged} when nobody takes them (a store without host). */
+const MAX_CHANGED = 65_536;
+
 /** The reply of `__BLOCK` when the client now waits (never sent to a client). */
 export const BLOCKED_STATUS = "__BLOCKED";
 
@@ -172,7 +175,10 @@ export class Waiters {
     return true;
   }
 
-  /** `__BDROP`: cancels every waiter of `owner`, latest hand-off given back first; the count. */
+  /**
+   * `__BDROP`: cancels every waiter of `owner`, the latest registered first (so each list gets
+   * its elements back in their order); the count.
+   */
   drop(ks: KeySpace, owner: string): number {
     const mine = [...this.#byId.values()].filter((w) => w.owner === owner);
     for (const w of mine.reverse()) this.cancel(ks, w.id);
@@ -196,7 +202,7 @@ export class Waiters {
         if ("err" in got) continue;
         this.#unindex(w);
         w.handed = got;
-        this.#changed.push(w.id);
+        this.#noteChanged(w.id);
       }
     }
   }
@@ -243,7 +249,13 @@ export class Waiters {
   #remove(w: Waiter): void {
     this.#unindex(w);
     this.#byId.delete(w.id);
-    this.#changed.push(w.id);
+    this.#noteChanged(w.id);
+  }
+
+  /** Notes a change for the owners; only hints (they also look every 100 ms), so bounded. */
+  #noteChanged(id: string): void {
+    if (this.#changed.length >= MAX_CHANGED) this.#changed = [];
+    this.#changed.push(id);
   }
 
   #unindex(w: Waiter): void {
