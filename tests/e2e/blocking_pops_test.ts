@@ -13,7 +13,7 @@
  * - **SIGKILL.** Clients blocked at one replica, whose waiters are first in line, and that replica
  *   is SIGKILLed; elements pushed afterwards are all received by the clients of the others or left
  *   in the list: the dead replica's waiters are dropped (`__BDROP`) and what they were handed is
- *   given back. Restarted, it catches up to the same digest.
+ *   given back. Restarted, it catches up (through a snapshot holding a waiter) to the same digest.
  *
  * - **Same bytes as Redis.** A fixed script of blocking commands (served at once, timing out,
  *   errors, inside MULTI) gets byte-identical replies from a replica and from a real
@@ -263,7 +263,10 @@ Deno.test({
   name: "blocking pops: a replica with waiters is SIGKILLed and no element is lost",
   ...TEST,
   fn: async () => {
-    await withCluster({ replicas: 3, extraArgs: EXTRA_ARGS }, async (cluster) => {
+    // Snapshots every 10 deliveries: the waiter queue goes through them, on disk and to the
+    // restarted replica.
+    const extraArgs = [...EXTRA_ARGS, "--snapshot-every", "10"];
+    await withCluster({ replicas: 3, extraArgs }, async (cluster) => {
       const ELEMENTS = 30;
       // Clients at replica 3 block first: they are first in line for every push.
       const doomed = await Promise.all(
@@ -335,8 +338,21 @@ Deno.test({
           }`,
       );
       await cluster.waitForAgreement({ ids: [1, 2] });
-      // Back with its log: it catches up to the same state, waiter queue included.
-      await cluster.restart(3);
+      // Back with its log: it catches up to the same state (through a snapshot: it is more than
+      // 10 deliveries behind), the waiter queue included: a client stays blocked meanwhile.
+      const idle = await RespTestClient.connect(cluster.clientPort(2));
+      try {
+        await idle.write(encodeCommand(["BLPOP", "idle", "0"]));
+        await waitFor(() => cluster.logged(1, /"__BLOCK" "[^"]+" "BLPOP" "idle" .*__BLOCKED/), {
+          message: "the idle client to block",
+        });
+        await cluster.restart(3);
+        await cluster.waitForAgreement();
+        assert.equal(await respOn(cluster, 3, ["RPUSH", "idle", "i"]), 1);
+        assert.deepEqual(await idle.next(10_000), ["idle", "i"]);
+      } finally {
+        await idle.close();
+      }
       await cluster.waitForAgreement();
     });
   },
