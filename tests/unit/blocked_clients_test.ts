@@ -65,7 +65,7 @@ Deno.test("blocked clients: a push serves the waiting client through a finish", 
   r.blocked.stop();
 });
 
-Deno.test("blocked clients: a timeout answers a null array and leaves later pushes alone", async () => {
+Deno.test("blocked clients: a timeout answers a null array; later pushes stay", async () => {
   const r = replica(1);
   assert.deepEqual(await r.call(["BRPOP", "k", "0.02"]), { nil: "array" });
   assert.equal(r.kv.waiters.size, 0);
@@ -120,7 +120,7 @@ Deno.test("blocked clients: the leader drops waiters of replicas outside the vie
   other.blocked.stop();
 });
 
-Deno.test("blocked clients: a timeout beyond what one timer can wait does not fire at once", async () => {
+Deno.test("blocked clients: a timeout longer than one timer can wait does not fire early", async () => {
   const r = replica(1);
   const reply = r.call(["BLPOP", "k", "3000000"]); // 3e9 ms: more than 2^31 - 1
   await until(() => r.kv.waiters.size === 1);

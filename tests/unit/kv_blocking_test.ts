@@ -33,7 +33,7 @@ function holdings(kv: KvStore): Record<string, string[] | "waiting"> {
   return out;
 }
 
-Deno.test("blocking: waiters are served first come first served, identically on every replica", () => {
+Deno.test("blocking: waiters are served first come first served, the same on every replica", () => {
   const ops = [
     ["__BLOCK", "2.b/1", "BLPOP", "k", "0"],
     ["__BLOCK", "1.a/1", "BRPOP", "other", "k", "0"],
@@ -107,7 +107,7 @@ Deno.test("blocking: dropping a dead owner restores the list in its order", () =
   assert.deepEqual(run(kv, ["LRANGE", "k", "0", "-1"]), ["b", "c"], "the rest, in order");
 });
 
-Deno.test("blocking: BLMOVE moves on finish; a finish into a wrong type gives the element back", () => {
+Deno.test("blocking: BLMOVE moves on finish; into a wrong type it gives the element back", () => {
   const kv = new KvStore();
   assert.deepEqual(
     run(kv, ["__BLOCK", "1.a/1", "BLMOVE", "s", "d", "RIGHT", "LEFT", "0"]),

@@ -159,6 +159,9 @@ function waiterOp(
 /** Redis's flags: BLMPOP is not `noscript`, the others are. */
 const POP_FLAGS = ["write", "noscript", "blocking"] as const;
 const MOVE_FLAGS = ["write", "denyoom", "noscript", "blocking"] as const;
+const MOVE_SUMMARY =
+  "Pop an element from a list, push it to another list and return it; or block until one is " +
+  "available";
 const BLPOP = popSpec(true);
 const BRPOP = popSpec(false);
 const BLMOVE = moveSpec(false);
@@ -196,8 +199,7 @@ export const BLOCKING_COMMANDS: CommandSpec[] = [
     flags: MOVE_FLAGS,
     keys: [1, 2, 1],
     group: "list",
-    summary:
-      "Pop an element from a list, push it to another list and return it; or block until one is available",
+    summary: MOVE_SUMMARY,
     syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout",
     since: "6.2.0",
     apply: applyNow(BLMOVE, null),
@@ -209,8 +211,7 @@ export const BLOCKING_COMMANDS: CommandSpec[] = [
     flags: MOVE_FLAGS,
     keys: [1, 2, 1],
     group: "list",
-    summary:
-      "Pop an element from a list, push it to another list and return it; or block until one is available",
+    summary: MOVE_SUMMARY,
     syntax: "source destination timeout",
     since: "2.2.0",
     apply: applyNow(BRPOPLPUSH, null),
