@@ -120,7 +120,7 @@ Deno.test("blocked clients: the leader drops waiters of replicas outside the vie
   other.blocked.stop();
 });
 
-Deno.test("blocked clients: a timeout longer than a timer can take does not fire early", async () => {
+Deno.test("blocked clients: a timeout beyond a timer's range does not fire early", async () => {
   const r = replica(1);
   const reply = r.call(["BLPOP", "k", "3000000"]); // 3e9 ms: more than 2^31 - 1
   await until(() => r.kv.waiters.size === 1);
