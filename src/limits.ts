@@ -109,6 +109,9 @@ export const CLIENT_MAX_IN_FLIGHT = 128;
 /** Every connection stops being read while this many operations wait for their outcome. */
 export const MAX_OUTSTANDING_OPS = 10_000;
 
+/** The longest delay one timer can wait (`setTimeout` fires at once for longer ones). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // ---- the peer port ----
 
 /** The largest peer frame payload (after the hello). */

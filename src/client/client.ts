@@ -20,6 +20,8 @@ import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 import { RespError, type RespValue, type TaggedRespValue } from "../net/resp.ts";
 import { parseInfo } from "../net/info.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
+import { arityOk } from "../kv/registry.ts";
+import { MAX_TIMER_MS } from "../limits.ts";
 import { toHex } from "../kv/bytes.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
@@ -403,7 +405,9 @@ export class LamportClient {
     const argv = how.plain ? command : ["REQ", this.clientId, String(++this.#seq), ...command];
     const name = command[0];
     if (how.session) return await this.#executeInSession(argv, name, how);
-    const deadline = performance.now() + this.#deadlineMs;
+    // A blocking command (BLPOP k 5) may wait its own timeout on top of the deadline.
+    const blocking = blockingMs(command);
+    const deadline = performance.now() + this.#deadlineMs + blocking;
     const n = this.config.replicas.length;
     let maybeApplied = false;
     let last: ClientError | null = null;
@@ -458,7 +462,10 @@ export class LamportClient {
       }
       const conn = this.#conn!;
       const index = this.#connIndex;
-      const attemptMs = Math.max(1, Math.min(this.#attemptTimeoutMs, deadline - performance.now()));
+      const attemptMs = Math.max(
+        1,
+        Math.min(this.#attemptTimeoutMs + blocking, deadline - performance.now(), MAX_TIMER_MS),
+      );
       let reply: TaggedRespValue;
       try {
         reply = await conn.send(argv, { timeoutMs: attemptMs, tagStatus: how.tagStatus });
@@ -660,4 +667,13 @@ function errorMessage(err: unknown): string {
 function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return toHex(bytes);
+}
+
+/** How long a blocking command may wait (its timeout; 0, forever, as long as a timer can); else 0. */
+function blockingMs(command: readonly ByteString[]): number {
+  const spec = command.length > 0 ? COMMANDS.get(command[0]) : undefined;
+  if (spec === undefined || !arityOk(spec, command.length)) return 0;
+  const parsed = spec.block?.parse(command);
+  if (parsed === undefined || "err" in parsed) return 0;
+  return parsed.timeoutMs === 0 ? MAX_TIMER_MS : parsed.timeoutMs;
 }

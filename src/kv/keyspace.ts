@@ -81,7 +81,8 @@ function fnv(s: ByteString, a: number, b: number): [number, number] {
   return [a, b];
 }
 
-function hashOf(parts: Iterable<ByteString>, seed = 0): [number, number] {
+/** A 64-bit hash of a sequence of byte strings, as two unsigned 32-bit lanes. */
+export function hashOf(parts: Iterable<ByteString>, seed = 0): [number, number] {
   let h: [number, number] = [0x811c9dc5 ^ seed, 0x9747b28c ^ seed];
   for (const p of parts) h = fnv(p, h[0], h[1]);
   return [h[0] >>> 0, h[1] >>> 0];
@@ -221,6 +222,10 @@ export class KeySpace {
    * time passed (keyspace notifications); not part of the state.
    */
   observer: KeyObserver | undefined;
+  /** Keys blocked clients wait on (set by the store, see `waiters.ts`). */
+  waitedOn: { has(key: ByteString): boolean } = new Set<ByteString>();
+  /** Keys of {@link waitedOn} written since the store last served them. */
+  readonly ready = new Set<ByteString>();
 
   readonly #data = new Map<ByteString, Rec>();
   readonly #expiry = new ExpiryHeap();
@@ -284,6 +289,7 @@ export class KeySpace {
     this.#data.set(key, r);
     this.#dirty.add(key);
     this.observer?.changed(key, old === undefined ? "new" : "changed");
+    if (this.waitedOn.has(key)) this.ready.add(key);
     return r;
   }
 
@@ -296,6 +302,7 @@ export class KeySpace {
     this.#forget(key);
     this.#dirty.add(key);
     this.observer?.changed(key, "changed");
+    if (this.waitedOn.has(key)) this.ready.add(key);
   }
 
   /** Deletes `key`; true if it existed (expired or not). */
@@ -491,6 +498,7 @@ export class KeySpace {
     this.#data.clear();
     this.#expiry.clear();
     this.#tombs.clear();
+    this.ready.clear();
     this.#hashes.clear();
     this.#dirty.clear();
     this.#a = 0;

@@ -16,6 +16,7 @@ import type { ByteString, Reply } from "../core/types.ts";
 import type { KeySpace } from "./keyspace.ts";
 import type { AclState } from "./acl.ts";
 import type { NotifySetting } from "./notify.ts";
+import type { BlockSpec, Waiters } from "./waiters.ts";
 
 /** Redis's command flags (those lamportkv uses). */
 export type CommandFlag =
@@ -66,6 +67,8 @@ export interface ApplyContext {
   publish(channel: ByteString, message: ByteString): number;
   /** Applies a command inside this one (EXEC's queued commands), with its own notifications. */
   run(spec: CommandSpec & { apply: ApplyFn }, argv: ByteString[]): Reply;
+  /** The replicated queue of blocked clients (only the internal `__b*` operations use it). */
+  waiters?: Waiters;
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */
@@ -95,6 +98,11 @@ export interface CommandSpec {
   movableKeys?: (argv: readonly ByteString[]) => ByteString[];
   /** A container (XGROUP, XINFO): its subcommands' arities, name and subcommand included. */
   subcommands?: Readonly<Record<string, number>>;
+  /**
+   * Blocking commands: how they wait and are served (`waiters.ts`). Outside a transaction the
+   * server sends them as `__BLOCK`; `apply` is their non-blocking form (inside MULTI).
+   */
+  block?: BlockSpec;
 }
 
 /** True when `argv` has a count of words that `spec.arity` allows. */

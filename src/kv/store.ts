@@ -11,12 +11,14 @@
 import type { ByteString, Command, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
 import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
-import type { ApplyContext, CommandSpec } from "./registry.ts";
+import { type ApplyContext, arityOk, type CommandSpec } from "./registry.ts";
 import { commandEvents, type KeyChange, notificationsOf, NOTIFY, NotifySetting } from "./notify.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
 import { Prng } from "./prng.ts";
+import { Waiters, type WaitersSnapshot } from "./waiters.ts";
+import { hashOf } from "./keyspace.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -34,6 +36,8 @@ export interface KvSnapshot {
   acl?: string[];
   /** `notify-keyspace-events` bits set through the order; absent while never set. */
   notify?: number;
+  /** Blocked clients in registration order; absent when there are none. */
+  waiters?: WaitersSnapshot;
 }
 
 /**
@@ -70,6 +74,11 @@ export class KvStore implements StateMachine {
   readonly #clientTableSize: number;
   /** The replicated user table (see `acl.ts`). */
   readonly #acl = new AclState();
+  /** The replicated queue of blocked clients (see `waiters.ts`). */
+  readonly #waiters = new Waiters((argv) => {
+    const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
+    return spec !== undefined && arityOk(spec, argv.length) ? spec.block : undefined;
+  });
   /** The ordered time: the largest operation time applied so far. */
   #time = 0;
   /** The replicated `notify-keyspace-events`. */
@@ -87,6 +96,7 @@ export class KvStore implements StateMachine {
   constructor(clientTableSize = DEFAULT_CLIENT_TABLE_SIZE, notifyKeyspaceEvents = 0) {
     this.#clientTableSize = clientTableSize;
     this.#notify = new NotifySetting(notifyKeyspaceEvents);
+    this.#ks.waitedOn = this.#waiters.waitedOn;
   }
 
   /** The `notify-keyspace-events` bits in force at this place in the order. */
@@ -114,9 +124,17 @@ export class KvStore implements StateMachine {
     return this.#acl;
   }
 
-  /** Hash of the state; equal on replicas that applied the same operations. */
+  /** The blocked clients (read-only use: their owners watch them, INFO, tests). */
+  get waiters(): Waiters {
+    return this.#waiters;
+  }
+
+  /** Hash of the state (blocked clients included); equal on replicas that applied the same ops. */
   digest(): string {
-    return this.#ks.digest();
+    const keys = this.#ks.digest();
+    if (this.#waiters.size === 0) return keys;
+    const [a, b] = hashOf([keys, this.#waiters.digest()]);
+    return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
   }
 
   /** True for operations that only read (by the command's registry flags). */
@@ -138,6 +156,7 @@ export class KvStore implements StateMachine {
     if (acl !== undefined) snap.acl = acl;
     const notify = this.#notify.snapshot();
     if (notify !== undefined) snap.notify = notify;
+    if (this.#waiters.size > 0) snap.waiters = this.#waiters.snapshot();
     return snap;
   }
 
@@ -157,6 +176,7 @@ export class KvStore implements StateMachine {
       this.#notify.restore(s.notify);
       this.#time = s.time;
       this.#ks.restore(s.keyspace as KeySpaceSnapshot);
+      this.#waiters.restore(s.waiters);
       for (const entry of s.clients) {
         if (!Array.isArray(entry) || entry.length !== 3) throw new TypeError("malformed KV client");
         const [client, floor, results] = entry;
@@ -185,6 +205,7 @@ export class KvStore implements StateMachine {
     this.#time = 0;
     this.#acl.restore(undefined);
     this.#notify.restore(undefined);
+    this.#waiters.restore(undefined);
     this.#ks.restoreStrings(s.map as [ByteString, ByteString][]);
     for (const entry of s.clients) {
       if (
@@ -245,6 +266,8 @@ export class KvStore implements StateMachine {
     let result: Reply;
     try {
       result = this.#run(this.#context(true), spec, argv);
+      // What the operation wrote is offered to blocked clients before anything else is applied.
+      this.#waiters.serveReady(this.#ks);
     } catch (e) {
       // A bug, not bad input: every replica hits it at the same place, so the state stays equal.
       result = err(`ERR internal error in '${spec.name}': ${e instanceof Error ? e.message : e}`);
@@ -268,6 +291,7 @@ export class KvStore implements StateMachine {
       publish: (channel, message) => this.onPublish(channel, message),
       // The same context: EXEC's commands draw from one random sequence, as they always did.
       run: (spec, argv) => this.#run(ctx, spec, argv),
+      waiters: this.#waiters,
     };
     return ctx;
   }

@@ -29,6 +29,7 @@ import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { type AclHost, Session, type SessionHost } from "./session.ts";
 import { defaultTable, describeTable } from "../kv/acl.ts";
+import { isBlockingCommand } from "../kv/commands/index.ts";
 import type { ServerStats } from "./info.ts";
 import { SharedBulks } from "./shared_bulks.ts";
 import { ReadBuffer } from "./read_buffer.ts";
@@ -60,8 +61,9 @@ export interface ClientHandler {
   /**
    * Submits an operation. `respond` must be called exactly once with its outcome, at any later
    * time or synchronously; calls after the first, or after the connection closed, are ignored.
+   * `gone` is aborted when the client closed its connection (blocked commands are cancelled).
    */
-  submit(cmd: Command, respond: (outcome: Outcome) => void): void;
+  submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void;
   /** The replica's status, for INFO. */
   status(): ReplicaStatus;
   /** Wall-clock ms stamped on operations (default `Date.now()`; tests shift it). */
@@ -263,7 +265,7 @@ export class ClientServer {
     const now = handler.now ? () => handler.now!() : () => Date.now();
     const open = handler.acl === undefined ? openAcl() : undefined;
     this.#sessionHost = {
-      submit: (cmd, respond) => this.#submit(cmd, respond),
+      submit: (cmd, respond, gone) => this.#submit(cmd, respond, gone),
       status: () => handler.status(),
       now,
       sessions: () => [...this.#conns].map((c) => c.session),
@@ -313,21 +315,25 @@ export class ClientServer {
     };
   }
 
-  /** Submits an operation to the replica, counting it against the global cap. */
-  #submit(cmd: Command, respond: (outcome: Outcome) => void): void {
-    this.#outstanding += 1;
+  /**
+   * Submits an operation to the replica, counting it against the global cap (a blocking command
+   * is not counted: blocked clients may wait as long as they like without stopping the others).
+   */
+  #submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void {
+    const counted = !isBlockingCommand(cmd.op.argv);
+    if (counted) this.#outstanding += 1;
     let answered = false;
     this.#opts.handler.submit(cmd, (outcome) => {
       if (answered) return; // a second answer is ignored, and does not free a second slot
       answered = true;
-      this.#outstanding -= 1;
+      if (counted) this.#outstanding -= 1;
       if (this.#globalWaiters.size > 0 && this.#outstanding < this.#maxOutstanding) {
         const waiters = [...this.#globalWaiters.values()];
         this.#globalWaiters.clear();
         for (const wake of waiters) wake();
       }
       respond(outcome);
-    });
+    }, gone);
   }
 
   /**
@@ -447,6 +453,7 @@ export class ClientServer {
   #closeConn(c: ClientConn): void {
     if (c.closed) return;
     c.closed = true;
+    c.session?.closed();
     c.readingDone = true;
     c.session?.close();
     c.writer.discard();
@@ -625,6 +632,7 @@ export class ClientServer {
       }
       if (n === null) {
         c.readingDone = true; // EOF: outstanding replies still go out
+        c.session.closed(); // and blocked commands end
         return;
       }
       try {

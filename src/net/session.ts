@@ -50,8 +50,11 @@ const REDIS_VERSION = "7.0.15";
 
 /** What sessions need from the server and replica they belong to. */
 export interface SessionHost {
-  /** Submits an operation; `respond` is called once with its outcome. */
-  submit(cmd: Command, respond: (outcome: Outcome) => void): void;
+  /**
+   * Submits an operation; `respond` is called once with its outcome. `gone` is aborted when the
+   * client's connection closes (a blocked command is then cancelled).
+   */
+  submit(cmd: Command, respond: (outcome: Outcome) => void, gone?: AbortSignal): void;
   /** The replica's status (INFO). */
   status(): ReplicaStatus;
   /** Wall-clock time in ms (the time stamped on operations; tests may shift it). */
@@ -216,8 +219,9 @@ export class Session {
    */
   #watches = new WatchSet();
   /**
-   * Commands that arrived while an EXEC waits for its WATCH reads, in arrival order: they run
-   * after the EXEC is submitted, so that nothing sent after EXEC is ordered before it.
+   * Commands that arrived while an EXEC waits for its WATCH reads, or while a blocking command
+   * waits, in arrival order: they run after the EXEC is submitted (or the blocking command is
+   * answered), so that nothing sent after it is ordered before it.
    */
   #held: [ByteString[], Respond][] | null = null;
   readonly #host: SessionHost;
@@ -237,6 +241,8 @@ export class Session {
   push: ((reply: Reply) => void) | undefined;
   /** This connection's channels and patterns (created at its first SUBSCRIBE). */
   #subs: Subscriptions | undefined;
+  /** Aborted when the connection closes or the client stops sending (its blocked commands end). */
+  readonly #gone = new AbortController();
 
   /** A session for a new connection. */
   constructor(host: SessionHost, id: number, remote: string, local: string) {
@@ -251,6 +257,11 @@ export class Session {
   /** The user this connection runs as (CLIENT LIST, ACL WHOAMI). */
   get user(): string {
     return this.#user;
+  }
+
+  /** Called by the server when the client closed its side or the connection was closed. */
+  closed(): void {
+    this.#gone.abort();
   }
 
   /** True inside MULTI. */
@@ -313,12 +324,32 @@ export class Session {
       return this.#queue(argv, respond);
     }
     if (spec.apply !== undefined) {
+      if (spec.block !== undefined) return this.#blocking(argv, respond);
       const blocking = blockingRead(argv);
       if (blocking !== undefined) return runBlockingRead(blocking, this.#blockHost(), respond);
       this.#submit({ op: { argv, time: this.#host.now() } }, respond);
       return;
     }
     return this.#server(spec, argv, respond);
+  }
+
+  /**
+   * A blocking command (BLPOP, ...): as in Redis, the client's next commands wait until it is
+   * answered (they would otherwise be ordered before it is served, e.g. a pipelined push).
+   */
+  #blocking(argv: ByteString[], respond: Respond): void {
+    this.#held = [];
+    this.#submit({ op: { argv, time: this.#host.now() } }, (reply) => {
+      respond(reply);
+      this.#release();
+    });
+  }
+
+  /** Runs the commands held meanwhile, in order (a later one that must wait holds the rest). */
+  #release(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const [argv, respond] of held) this.run(argv, respond);
   }
 
   /** The current user's record, or undefined when it was deleted meanwhile. */
@@ -420,7 +451,7 @@ export class Session {
   }
 
   #submit(cmd: Command, respond: Respond): void {
-    this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)));
+    this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)), this.#gone.signal);
   }
 
   #server(spec: CommandSpec, argv: ByteString[], respond: Respond): After {
@@ -564,10 +595,7 @@ export class Session {
     this.#held = [];
     watches.whenAnswered(() => {
       send();
-      const held = this.#held ?? [];
-      this.#held = null;
-      // In order; a later EXEC that must wait again holds the rest behind it.
-      for (const [argv, reply] of held) this.run(argv, reply);
+      this.#release();
     });
   }
 

@@ -58,6 +58,7 @@ import { ByteTraffic } from "../net/traffic.ts";
 import { type Log, Logger } from "../log/logger.ts";
 import { viewCause } from "./view_cause.ts";
 import { formatNotifyFlags } from "../kv/notify.ts";
+import { BlockedClients } from "./blocked_clients.ts";
 
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
@@ -166,6 +167,8 @@ export class ReplicaHost {
   readonly #httpServer: HttpServer | undefined;
   readonly #config: ClusterConfig;
   readonly #startedAt = Date.now();
+  /** The clients of blocking commands (BLPOP, ...) waiting at this replica. */
+  readonly #blocked: BlockedClients;
   /** Client operations answered and their latency (status, dashboard, metrics). */
   readonly opStats: OpStats = new OpStats();
   /** Monitoring (`/metrics`, `/status`): per-command counts, views, loop lag, bytes per port. */
@@ -224,6 +227,17 @@ export class ReplicaHost {
       { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
       this.#store,
     );
+    this.#blocked = new BlockedClients({
+      id,
+      submit: (cmd, respond) => this.#submit(cmd, respond),
+      now: () => this.#now(),
+      waiters: () => this.#store.waiters,
+      members: () => {
+        const s = this.#replica.standing;
+        return s.state === "normal" ? this.#replica.status().members : null;
+      },
+      leads: () => this.#replica.leads,
+    });
     const log = this.#log;
     const tls = options.tls;
     this.opStats.observe(this.#commandStats.observer);
@@ -263,13 +277,15 @@ export class ReplicaHost {
       tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
       traffic: this.#traffic.client,
       handler: {
-        submit: (cmd, respond) => {
+        submit: (cmd, respond, gone) => {
           const startedAt = this.opStats.now();
-          this.#submit(cmd, (outcome) => {
+          const answer = (outcome: Outcome) => {
             const code = outcome.ok ? undefined : outcome.code;
             this.opStats.record(commandName(cmd), outcome.ok, startedAt, code);
             respond(outcome);
-          });
+          };
+          if (BlockedClients.isBlocking(cmd)) this.#blocked.submit(cmd, answer, gone);
+          else this.#submit(cmd, answer);
         },
         status: () => this.#replica.status(),
         now: () => this.#now(),
@@ -481,6 +497,7 @@ export class ReplicaHost {
     this.#loopLag.stop();
     this.#outbox.clear();
     this.#pending.clear();
+    this.#blocked.stop();
     await Promise.all([
       this.#peerServer.close(),
       this.#clientServer.close(),
@@ -501,6 +518,7 @@ export class ReplicaHost {
     if (++this.#ticks % SWEEP_CHECK_TICKS === 0) {
       this.#maybeSweep();
       this.#maybeInitAcl();
+      if (this.#state === "started") this.#blocked.reconcile();
     }
   }
 
@@ -637,6 +655,12 @@ export class ReplicaHost {
   }
 
   #carryOut(actions: Action[]): void {
+    this.#carryOutActions(actions);
+    // Waiters handed something (or dropped) in this step: their owners look at them.
+    this.#blocked.afterStep();
+  }
+
+  #carryOutActions(actions: Action[]): void {
     for (const action of actions) {
       switch (action.type) {
         case "send": {

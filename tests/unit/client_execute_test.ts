@@ -112,3 +112,19 @@ Deno.test("execute: beyond the outstanding-operations cap the reply is REFUSED",
   submitted[1].respond({ ok: true, result: "b" });
   assert.equal(await again, "b");
 });
+
+Deno.test("execute: blocked commands do not count against the outstanding-operations cap", async () => {
+  const { cs, submitted } = server(1);
+  const login = { user: "default", password: "pw" };
+  const blocked = cs.execute(["BLPOP", "q", "0"], { remote, login });
+  await settled();
+  assert.equal(submitted.length, 1);
+  assert.equal(cs.outstandingOps, 0, "a client may stay blocked without holding a slot");
+  const get = cs.execute(["GET", "a"], { remote, login });
+  await settled();
+  assert.equal(submitted.length, 2, "not refused");
+  submitted[1].respond({ ok: true, result: "a" });
+  submitted[0].respond({ ok: true, result: ["q", "x"] });
+  assert.deepEqual(await Promise.all([blocked, get]), [["q", "x"], "a"]);
+  assert.equal(cs.outstandingOps, 0);
+});

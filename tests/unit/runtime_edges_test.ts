@@ -457,9 +457,9 @@ const STATUS = {
 
 /** A fake replica: remembers every submitted command and its responder. */
 class FakeReplica {
-  submitted: { cmd: Command; respond: (o: Outcome) => void }[] = [];
-  submit(cmd: Command, respond: (o: Outcome) => void): void {
-    this.submitted.push({ cmd, respond });
+  submitted: { cmd: Command; respond: (o: Outcome) => void; gone?: AbortSignal }[] = [];
+  submit(cmd: Command, respond: (o: Outcome) => void, gone?: AbortSignal): void {
+    this.submitted.push({ cmd, respond, gone });
   }
   status(): ReplicaStatus {
     return STATUS;
@@ -521,6 +521,19 @@ test("client server: pipelined replies go out in request order when they complet
   );
   assert.deepEqual(replies.slice(5), ["hi", "PONG"]);
   await Promise.all([c.close(), probe.close()]);
+  await server.close();
+});
+
+test("client server: a closed connection aborts the signal of its blocked command", async () => {
+  const fake = new FakeReplica();
+  const server = clientServer(fake);
+  const c = await RawConn.open(server.addr.port);
+  await c.write(encodeCommand(["BLPOP", "q", "0"]));
+  await waitFor(() => fake.submitted.length === 1, "the BLPOP");
+  const gone = fake.submitted[0].gone;
+  assert.ok(gone !== undefined && !gone.aborted);
+  await c.close();
+  await waitFor(() => gone.aborted, "the signal to abort");
   await server.close();
 });
 

@@ -4,8 +4,10 @@
  *
  * @module
  */
+import type { ByteString } from "../../core/types.ts";
 import { CommandTable } from "../registry.ts";
 import { ACL_COMMANDS } from "./acl.ts";
+import { BLOCKING_COMMANDS } from "./blocking.ts";
 import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
@@ -21,6 +23,7 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...STRING_COMMANDS,
   ...KEY_COMMANDS,
   ...LIST_COMMANDS,
+  ...BLOCKING_COMMANDS,
   ...HASH_COMMANDS,
   ...SET_COMMANDS,
   ...STREAM_COMMANDS,
@@ -29,3 +32,8 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...ACL_COMMANDS,
   ...PUBSUB_COMMANDS,
 ]);
+
+/** True when `argv` is a blocking command (BLPOP, ...): its client may wait for a long time. */
+export function isBlockingCommand(argv: readonly ByteString[]): boolean {
+  return argv.length > 0 && COMMANDS.get(argv[0])?.block !== undefined;
+}

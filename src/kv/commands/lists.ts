@@ -1,7 +1,7 @@
 /**
  * List commands (Redis 7.0 semantics, replies and error texts): pushes and pops at both ends,
  * ranges and indexes, LREM/LTRIM/LSET/LINSERT, LMOVE/RPOPLPUSH, LPOS and the non-blocking LMPOP.
- * A list that becomes empty is deleted, as Redis does. Blocking pops are not here.
+ * A list that becomes empty is deleted, as Redis does. The blocking pops are in `blocking.ts`.
  *
  * Arguments are checked in the order Redis checks them, so a command with several problems
  * answers with the same error as Redis (e.g. LRANGE parses its indexes before looking at the key,
@@ -22,7 +22,7 @@ function list(ks: KeySpace, key: ByteString): Rec<"list"> | undefined | null {
 }
 
 /** LEFT or RIGHT (any case) as true for the head, false for the tail; null otherwise. */
-function end(arg: ByteString): boolean | null {
+export function end(arg: ByteString): boolean | null {
   if (is(arg, "left")) return true;
   if (is(arg, "right")) return false;
   return null;
@@ -55,7 +55,7 @@ function pushGeneric(head: boolean, onlyExisting: boolean) {
 }
 
 /** Pops up to `count` elements from one end of `r` (deleting the key if emptied). */
-function popN(ks: KeySpace, key: ByteString, r: Rec<"list">, head: boolean, count: number) {
+export function popN(ks: KeySpace, key: ByteString, r: Rec<"list">, head: boolean, count: number) {
   const d = r.v;
   const n = Math.min(count, d.length);
   const out: ByteString[] = new Array(n);
@@ -268,10 +268,17 @@ function lpos({ ks }: ApplyContext, argv: ByteString[]): Reply {
   return count === -1 ? null : out;
 }
 
-function lmpop({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  const numkeys = positive(argv[1], "ERR numkeys should be greater than 0", 1);
-  if (typeof numkeys !== "number") return numkeys;
-  const whereIdx = 2 + numkeys;
+/**
+ * The arguments of LMPOP (`numkeysIdx` 1) and BLMPOP (2) from `numkeys` on, checked in Redis's
+ * order: the keys, the end, and the count (default 1); or the error reply.
+ */
+export function parseMpop(
+  argv: readonly ByteString[],
+  numkeysIdx: number,
+): { keys: ByteString[]; head: boolean; count: number } | { err: string } {
+  const numkeys = positive(argv[numkeysIdx], "ERR numkeys should be greater than 0", 1);
+  if (typeof numkeys !== "number") return numkeys as { err: string };
+  const whereIdx = numkeysIdx + 1 + numkeys;
   if (whereIdx >= argv.length) return E.SYNTAX;
   const head = end(argv[whereIdx]);
   if (head === null) return E.SYNTAX;
@@ -279,20 +286,24 @@ function lmpop({ ks }: ApplyContext, argv: ByteString[]): Reply {
   for (let j = whereIdx + 1; j < argv.length; j++) {
     if (count === -1 && is(argv[j], "count") && j + 1 < argv.length) {
       const c = positive(argv[++j], "ERR count should be greater than 0", 1);
-      if (typeof c !== "number") return c;
+      if (typeof c !== "number") return c as { err: string };
       count = c;
     } else {
       return E.SYNTAX;
     }
   }
-  if (count === -1) count = 1;
-  for (let i = 2; i < whereIdx; i++) {
-    const key = argv[i];
+  return { keys: argv.slice(numkeysIdx + 1, whereIdx), head, count: count === -1 ? 1 : count };
+}
+
+function lmpop({ ks }: ApplyContext, argv: ByteString[]): Reply {
+  const p = parseMpop(argv, 1);
+  if ("err" in p) return p;
+  for (const key of p.keys) {
     const r = list(ks, key);
     if (r === undefined) continue;
     if (r === null) return E.WRONGTYPE;
     if (r.v.length === 0) continue;
-    return [key, popN(ks, key, r, head, count)];
+    return [key, popN(ks, key, r, p.head, p.count)];
   }
   return NIL_ARRAY;
 }
