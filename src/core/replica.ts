@@ -89,6 +89,16 @@ export interface StateMachine {
 const MAX_PROTOCOL_NUMBER = 2 ** 48;
 
 /**
+ * How far ahead of this replica's clock a received timestamp may be: 2^42, over a year of 100,000
+ * clock ticks a second (a replica away for longer is refused by its peers and must be rebuilt).
+ * Without it, one message stamped near {@link MAX_PROTOCOL_NUMBER} (from a peer that passed the
+ * handshake, or a bit flip) pushes every clock of the cluster to the top of the range, after which
+ * every message is out of range and refused: the cluster is wedged for good. With it, that takes
+ * 64 such messages, each refused unless the clocks have caught up with the one before.
+ */
+const MAX_CLOCK_LEAD = 2 ** 42;
+
+/**
  * The failure-related timings that follow from how long a silent peer takes to be suspected: a
  * request that finds no view waits two such periods before NOQUORUM; a view change is retried
  * after half of one. At least 10 ticks each.
@@ -348,6 +358,10 @@ export class Replica {
     const view = msg.type === "update" ? msg.entry.view : msg.view;
     const bad = number(ts, "ts", 0) ?? number(view, "view", -1);
     if (bad !== null) return `${msg.type}: ${bad}`;
+    if (ts > this.#clock.value + MAX_CLOCK_LEAD) {
+      return `${msg.type}: ts ${ts} is more than 2^42 ahead of this replica's clock ` +
+        `${this.#clock.value}`;
+    }
     const problem = this.#checkMessage(from, msg);
     return problem === null ? null : `${msg.type} of view ${view}: ${problem}`;
   }

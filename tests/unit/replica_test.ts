@@ -151,6 +151,44 @@ Deno.test("replica: duplicates are ignored; gaps, strangers and relays are rejec
   assert.equal(r.status().holdback, 2);
 });
 
+Deno.test("replica: a timestamp far ahead of the clock is refused; one stamp cannot wedge the cluster", () => {
+  // Found by the live fuzzer: an ack stamped 2^48 - 63 (in range) from a peer that passed the
+  // handshake pushed replica 2's clock to the top of the range; every later message of it was
+  // out of range for the others, and the cluster never formed a view with it again.
+  const cluster = new SyncCluster([1, 2, 3]);
+  cluster.start();
+  const r2 = cluster.replicas.get(2)!;
+  const clock = r2.status().clock;
+  const poisoned: PeerMessage = {
+    type: "ack",
+    view: r2.status().view,
+    promised: 0,
+    ts: 2 ** 48 - 63,
+    acks: {},
+  };
+  assertRejected(
+    r2,
+    3,
+    [poisoned],
+    /ts 281474976710593 is more than 2\^42 ahead of this replica's clock/,
+  );
+  assert.equal(r2.status().clock, clock);
+  // A lead within the bound is taken (every clock follows) and the cluster keeps working.
+  const within: PeerMessage = { ...poisoned, ts: clock + 2 ** 41 };
+  assert.deepEqual(rejects(r2.step({ type: "peer", from: 3, msgs: [within] })), []);
+  assert.ok(r2.status().clock > 2 ** 41);
+  cluster.settle();
+  cluster.tick(50);
+  cluster.step(1, { type: "request", id: 1, cmd: put("after", "lead") });
+  cluster.settle();
+  for (const id of [1, 2, 3]) cluster.step(id, { type: "flush" });
+  cluster.settle();
+  cluster.tick(5);
+  assert.equal(cluster.replies.get(1)!.get(1)?.outcome.ok, true, "the write completes");
+  const views = [1, 2, 3].map((id) => cluster.replicas.get(id)!.status());
+  assert.ok(views.every((v) => v.state === "normal" && v.view === views[0].view));
+});
+
 Deno.test("replica: peer numbers out of range and claims that do not fit are rejected", () => {
   const r = replica(2);
   const big = 2 ** 53;
