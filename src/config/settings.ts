@@ -305,16 +305,21 @@ const PARSERS: Record<
 
 /**
  * The settings in force by their names, as text (`describeSettings`, for the start log event):
- * files by their path, the output buffer limit in Redis's syntax; settings not given are left
- * out, and `requirepass` is listed under its name so that the logger hides its value.
+ * files by their path, the output buffer limits of both classes in Redis's syntax; settings not
+ * given are left out, and `requirepass` is listed under its name so that the logger hides its
+ * value (`/status` shows it as `[redacted]`).
  */
 export function describeSettings(settings: Settings): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [name, { key }] of Object.entries(PARSERS)) {
     const v = settings[key];
     if (v === undefined || v === "") continue;
-    if (typeof v === "object") {
-      out[name] = "path" in v ? v.path : `normal ${v.hard} ${v.soft} ${v.softSeconds}`;
+    if (typeof v === "object" && "path" in v) {
+      out[name] = v.path;
+    } else if (typeof v === "object") {
+      const p = settings.clientOutputBufferLimitPubsub;
+      out[name] = `normal ${v.hard} ${v.soft} ${v.softSeconds} ` +
+        `pubsub ${p.hard} ${p.soft} ${p.softSeconds}`;
     } else {
       out[name] = v;
     }

@@ -36,7 +36,13 @@ import { errorText } from "../net/conn_writer.ts";
 import { PeerLink } from "../net/peer_link.ts";
 import { MemoryStorage, type ReplicaStorage } from "./storage.ts";
 import { PeerServer } from "../net/peer_server.ts";
-import { clientAuthOf, DEFAULT_SETTINGS, type Settings } from "../config/settings.ts";
+import {
+  clientAuthOf,
+  DEFAULT_SETTINGS,
+  describeSettings,
+  type Settings,
+} from "../config/settings.ts";
+import { REDACTED } from "../log/redact.ts";
 import type { TlsContext } from "../net/tls.ts";
 import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
 import type { AclHost } from "../net/session.ts";
@@ -174,6 +180,8 @@ export class ReplicaHost {
   /** Monitoring (`/metrics`, `/status`): per-command counts, views, loop lag, bytes per port. */
   readonly #commandStats = new CommandStats();
   readonly #viewHistory = new ViewHistory();
+  /** The settings in force for `/status` (names as in the config file, secrets hidden). */
+  readonly #settingsReport: Record<string, string>;
   readonly #loopLag = new LoopLagMonitor();
   readonly #traffic = { client: new ByteTraffic(), peer: new ByteTraffic() };
   readonly #links = new Map<ReplicaId, PeerLink>();
@@ -221,6 +229,11 @@ export class ReplicaHost {
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#keyed = options.clusterKey !== undefined;
     const settings = options.settings ?? DEFAULT_SETTINGS;
+    this.#settingsReport = Object.fromEntries(
+      Object.entries(describeSettings(settings)).map((
+        [name, v],
+      ) => [name, name === "requirepass" ? REDACTED : String(v)]),
+    );
     this.#store = new KvStore(undefined, settings.notifyKeyspaceEvents);
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
@@ -396,7 +409,7 @@ export class ReplicaHost {
         },
       }),
       viewChanges: this.#viewHistory.list(),
-      settings: {},
+      settings: this.#settingsReport,
     };
   }
 

@@ -20,7 +20,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withCluster({ replicas: 3, http: true }, async (cluster) => {
+    withCluster({ replicas: 3, http: true, settings: ["maxclients 500"] }, async (cluster) => {
       for (const id of cluster.ids) {
         const base = cluster.httpUrl(id);
         assert.equal((await get(`${base}/livez`)).status, 200);
@@ -38,6 +38,10 @@ Deno.test({
           cluster.config.replicas.map((r) => r.httpPort),
         );
         assert.equal(report.peers.length, 2);
+        // The settings in force, by their config names.
+        assert.equal(report.settings.maxclients, "500");
+        assert.equal(report.settings.requirepass, undefined);
+        assert.match(report.settings["client-output-buffer-limit"], /^normal 0 0 0 pubsub /);
         assert.equal((await get(`${base}/nowhere`)).status, 404);
         assert.equal((await fetch(`${base}/status`, { method: "DELETE" })).status, 405);
       }
