@@ -244,7 +244,11 @@ function renderCard(node, lag) {
   setField(
     c,
     "wal",
-    st ? `${formatBytes(st.walBytes)} (${show(num(st.walSegments))} segments)` : "—",
+    st
+      ? `${formatBytes(st.walBytes)} (${show(num(st.walSegments))} ${
+        num(st.walSegments) === 1 ? "segment" : "segments"
+      })`
+      : "—",
   );
   setField(
     c,
