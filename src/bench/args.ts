@@ -25,6 +25,7 @@ const OPS_HELP = OPS.map((k) =>
 
 /** The `--help` text. */
 export const BENCH_USAGE = `Usage: deno task bench [options] <config>
+       ./lamportkv bench [options] <config>
 
 Measures throughput and latency of a lamportkv cluster with plain RESP requests (SET, GET,
 INCR, MSET, MULTI/EXEC; like redis-benchmark). Without --spawn it targets the replicas of

@@ -36,6 +36,7 @@ import type { TlsClientConfig } from "../net/tls.ts";
 
 /** The `--help` text. */
 export const USAGE = `Usage: deno task client <config> [options] [<command> [<args>...]]
+       ./lamportkv client <config> [options] [<command> [<args>...]]
 
 The lamportkv client. <config> is the cluster config file (the same one the replicas read). It
 connects to the first reachable replica (or the one given with --replica) and fails over to the

@@ -13,6 +13,7 @@ import { parseCommandLine } from "./options.ts";
 
 /** The `--help` text. */
 export const CLUSTER_USAGE = `Usage: deno task cluster <config> [options]
+       ./lamportkv cluster <config> [options]
 
 Starts one replica process per line of the config file <config> and prefixes every line they
 print with [<id>]. Ctrl-C (SIGINT) or SIGTERM stops them all. Each replica keeps its data in

@@ -12,6 +12,7 @@ import { KeyFileError, writeKeyFile } from "../config/cluster_key.ts";
 
 /** The `--help` text. */
 const KEYGEN_USAGE = `Usage: deno task keygen <path> [--force]
+       ./lamportkv keygen <path> [--force]
 
 Writes a new cluster key to <path>: 32 random bytes as one line of 64 hex digits, mode 0600
 (readable by its owner only). Copy the same file to every replica (keep it 0600) and add

@@ -35,6 +35,7 @@ import {
 
 /** The `--help` text. */
 export const NODE_USAGE = `Usage: deno task node <id> <config> [options]
+       ./lamportkv node <id> <config> [options]
 
 Runs replica <id> of the cluster described by the config file <config>: it serves RESP clients
 on its client port and talks to the other replicas on its peer port, as listed in the file.
