@@ -66,6 +66,19 @@ import { viewCause } from "./view_cause.ts";
 import { formatNotifyFlags } from "../kv/notify.ts";
 import { BlockedClients } from "./blocked_clients.ts";
 
+/** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
+function clip(s: string): string {
+  const shown = s.length > 40 ? `${s.slice(0, 40)}...(${s.length} bytes)` : s;
+  return JSON.stringify(shown);
+}
+
+/**
+ * Commands whose arguments or result may hold a password: the debug `deliver` line shows only
+ * their name (as Redis's MONITOR hides AUTH, HELLO and ACL SETUSER). A transaction (`__exec`) may
+ * hold any of them.
+ */
+const SECRET_BEARING = new Set(["acl", "__acl", "auth", "hello", "config", "__config", "__exec"]);
+
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
   return (cmd.op.argv[0] ?? "").toLowerCase();
@@ -715,12 +728,17 @@ export class ReplicaHost {
         }
         case "deliver":
           if (this.#verbose) {
-            // The command's name only: keys, values and passwords (ACL SETUSER) stay out.
-            const { entry, index } = action;
-            const command = (entry.cmd.op.argv[0] ?? "").toUpperCase();
+            // Arguments and result, clipped; only the name of a command that can carry a
+            // password (ACL SETUSER, AUTH, HELLO, CONFIG SET, EXEC of such, ...).
+            const { entry, index, result } = action;
+            const argv = entry.cmd.op.argv;
+            const command = (argv[0] ?? "").toUpperCase();
+            const secret = SECRET_BEARING.has(command.toLowerCase());
+            const what = secret ? clip(command) : argv.slice(0, 4).map(clip).join(" ");
+            const got = secret ? "(hidden)" : clip(JSON.stringify(result) ?? "null");
             this.#log.debug(
               "deliver",
-              `deliver #${index} ${command} ` +
+              `deliver #${index} ${what} -> ${got} ` +
                 `(view ${entry.view} origin ${entry.origin} seq ${entry.seq} ts ${entry.ts})`,
               { index, command, view: entry.view, origin: entry.origin, seq: entry.seq },
             );

@@ -704,9 +704,15 @@ test("replica host: three hosts replicate a write over loopback and stop cleanly
     await waitFor(() => b.replies().length === 2, "the GET and INFO replies");
     assert.equal(b.replies()[0], "v\r\n\0\xff");
     assert.match(String(b.replies()[1]), /keys:1\r\n/);
+    // A command that carries a password is logged by its name only.
+    await a.write(encodeCommand(["ACL", "SETUSER", "u", "on", ">pw-in-the-log?"]));
+    await waitFor(() => a.replies().length === 2, "the ACL SETUSER reply");
+    assert.equal(a.replies()[1], "OK");
     await Promise.all([a.close(), b.close()]);
     assert.equal(hosts[2].status().delivered, hosts[0].status().delivered);
-    assert.ok(logs.some((l) => /^replica 1: deliver #\d+ SET /.test(l)), logs.join("\n"));
+    assert.ok(logs.some((l) => /^replica 1: deliver #\d+ "SET" "k" /.test(l)), logs.join("\n"));
+    assert.ok(logs.some((l) => /^replica 1: deliver #\d+ "__ACL" -> \(hidden\)/.test(l)));
+    assert.ok(!logs.some((l) => l.includes("pw-in-the-log")), "no password in the log");
     assert.ok(!logs.some((l) => /^replica [23]: deliver/.test(l)), "deliveries only when verbose");
   } finally {
     await Promise.all(hosts.map((h) => h.stop()));
