@@ -8,7 +8,6 @@
  */
 import { errorText, Sleep } from "./conn_writer.ts";
 import { type ByteConn, type ConnListener, listenTcp } from "./listener.ts";
-import { type ByteTraffic, countedConn } from "./traffic.ts";
 import type { Log } from "../log/logger.ts";
 
 /** Accepts connections on a listener until closed. */
@@ -21,8 +20,7 @@ export class AcceptLoop {
 
   /**
    * Binds `address` with `Deno.listen` (or takes the bound `listener`) and starts accepting;
-   * `label` names the port in log lines ("client port"); the bytes of its connections are
-   * counted in `traffic` when given.
+   * `label` names the port in log lines ("client port").
    *
    * @throws the `Deno.listen` error (e.g. `Deno.errors.AddrInUse`).
    */
@@ -31,10 +29,9 @@ export class AcceptLoop {
     serve: (conn: ByteConn) => Promise<void>,
     log: Log,
     label: string,
-    traffic?: ByteTraffic,
   ) {
     this.#listener = "accept" in address ? address : listenTcp(address);
-    this.#accepting = this.#run((conn) => serve(countedConn(conn, traffic)), log, label);
+    this.#accepting = this.#run((conn) => serve(conn), log, label);
   }
 
   /** The bound address. */

@@ -181,12 +181,17 @@ class ClientConn {
   /** Wakes the read loop waiting for the connection to drain or close. */
   wake: (() => void) | undefined;
 
-  constructor(conn: ByteConn, limits: RespLimits, onWriteError: (err: unknown) => void) {
+  constructor(
+    conn: ByteConn,
+    limits: RespLimits,
+    onWriteError: (err: unknown) => void,
+    traffic: ByteTraffic | undefined,
+  ) {
     this.conn = conn;
     const addr = conn.remoteAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
     this.source = addr.hostname;
-    this.writer = new ConnWriter(conn, onWriteError);
+    this.writer = new ConnWriter(conn, onWriteError, traffic);
     this.parser = new RespRequestParser(limits);
   }
 
@@ -402,7 +407,6 @@ export class ClientServer {
       (c) => this.#serve(c),
       log,
       "client port",
-      this.#opts.traffic,
     );
     this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
     return this.addr;
@@ -424,7 +428,6 @@ export class ClientServer {
         (c) => this.#serve(c),
         log,
         "client port",
-        this.#opts.traffic,
       );
       this.#limitsTimer ??= setInterval(() => this.#checkLimits(), LIMITS_CHECK_MS);
     }
@@ -564,7 +567,7 @@ export class ClientServer {
     const c: ClientConn = new ClientConn(conn, this.#limits, (err) => {
       this.#verbose(`client ${c.remote}: write failed, closing: ${errorText(err)}`);
       this.#closeConn(c);
-    });
+    }, this.#opts.traffic);
     if (this.#conns.size >= this.#maxClients) {
       this.#opts.log.limited(
         "warn",
@@ -625,6 +628,7 @@ export class ClientServer {
       let n: number | null;
       try {
         n = await c.conn.read(reads.buffer);
+        if (n !== null && this.#opts.traffic !== undefined) this.#opts.traffic.bytesIn += n;
       } catch (err) {
         if (!c.closed) this.#verbose(`client ${c.remote}: read failed: ${errorText(err)}`);
         this.#closeConn(c);

@@ -5,6 +5,7 @@
  * @module
  */
 import { concatBytes } from "../kv/bytes.ts";
+import type { ByteTraffic } from "./traffic.ts";
 
 /** Human-readable text of a caught error. */
 export function errorText(err: unknown): string {
@@ -27,6 +28,7 @@ const JOIN_CHUNKS_UP_TO = 256 * 1024;
 export class ConnWriter {
   readonly #conn: { write(p: Uint8Array): Promise<number> };
   readonly #onError: (err: unknown) => void;
+  readonly #traffic: ByteTraffic | undefined;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #scheduled = false;
@@ -34,10 +36,18 @@ export class ConnWriter {
   #failed = false;
   #idleWaiters: (() => void)[] = [];
 
-  /** A writer for `conn`; `onError` hears about the first failed write. */
-  constructor(conn: { write(p: Uint8Array): Promise<number> }, onError: (err: unknown) => void) {
+  /**
+   * A writer for `conn`; `onError` hears about the first failed write; the bytes written are
+   * added to `traffic` when given.
+   */
+  constructor(
+    conn: { write(p: Uint8Array): Promise<number> },
+    onError: (err: unknown) => void,
+    traffic?: ByteTraffic,
+  ) {
     this.#conn = conn;
     this.#onError = onError;
+    this.#traffic = traffic;
   }
 
   /** Bytes accepted but not yet written (including a write in progress). */
@@ -97,6 +107,7 @@ export class ConnWriter {
         let written = 0;
         while (written < data.length) {
           const n = await this.#conn.write(data.subarray(written));
+          if (this.#traffic !== undefined) this.#traffic.bytesOut += n;
           if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
           written += n;
         }

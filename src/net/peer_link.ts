@@ -25,7 +25,7 @@ import {
 } from "../limits.ts";
 import type { ByteConn } from "./listener.ts";
 import { connectTls, type TlsClientConfig } from "./tls.ts";
-import { type ByteTraffic, countedConn } from "./traffic.ts";
+import type { ByteTraffic } from "./traffic.ts";
 
 /** Connect plus TLS handshake of a link must complete within this many ms. */
 const TLS_CONNECT_TIMEOUT_MS = 10_000;
@@ -224,6 +224,11 @@ export class PeerLink {
    * Marks the session down, discards its queue and closes its socket (idempotent). The reason is
    * logged unless the link is quiet (or closing); `always` logs it regardless.
    */
+  /** Counts `n` bytes read from the peer (its handshake replies) in the port's traffic. */
+  #countIn(n: number): void {
+    if (this.#opts.traffic !== undefined) this.#opts.traffic.bytesIn += n;
+  }
+
   #drop(session: Session, reason: string | undefined, always = false): void {
     if (session.down) return;
     session.down = true;
@@ -279,7 +284,7 @@ export class PeerLink {
         break;
       }
       const since = Date.now();
-      await this.#serve(countedConn(conn, this.#opts.traffic));
+      await this.#serve(conn);
       if (this.#closed) break;
       // A connection that stayed up a while resets the back-off; one that drops at once does not.
       if (Date.now() - since >= this.#maxBackoff) delay = this.#minBackoff;
@@ -313,6 +318,7 @@ export class PeerLink {
         let n: number | null;
         try {
           n = await session.conn.read(buf);
+          if (n !== null) this.#countIn(n);
         } catch (err) {
           if (late) return { reason: `no challenge within ${ms} ms`, kind: "timeout" };
           const reason = session.down ? "closed" : `read failed: ${errorText(err)}`;
@@ -363,6 +369,7 @@ export class PeerLink {
     const writer = new ConnWriter(
       conn,
       (err) => this.#drop(session, `write failed: ${errorText(err)}`),
+      this.#opts.traffic,
     );
     const key = this.#opts.clusterKey;
     const session: Session = { conn, writer, down: false, ready: key === undefined };
@@ -432,6 +439,7 @@ export class PeerLink {
       while (!session.down) {
         const n = await conn.read(buf);
         if (n === null) break;
+        this.#countIn(n);
         // The peer never sends anything after accepting (or after its challenge).
         if (key !== undefined && n > 0) {
           reason = "the peer sent data after the handshake, which it never does";

@@ -120,7 +120,6 @@ export class PeerServer {
       serve,
       log,
       "peer port",
-      this.#opts.traffic,
     );
     return this.addr;
   }
@@ -137,7 +136,7 @@ export class PeerServer {
     if (this.#acceptor === undefined) {
       const listener = await listenTls({ hostname, port }, tls, log, "peer port");
       const serve = (c: ByteConn) => this.#serve(c);
-      this.#acceptor = new AcceptLoop(listener, serve, log, "peer port", this.#opts.traffic);
+      this.#acceptor = new AcceptLoop(listener, serve, log, "peer port");
     }
     return this.addr;
   }
@@ -251,7 +250,8 @@ export class PeerServer {
 
   /** Writes the challenge (small; the caller does not wait). A failed write closes `c`. */
   #sendChallenge(c: Incoming, frame: PeerFrame): void {
-    new ConnWriter(c.conn, () => this.#closeConn(c)).write(encodeFrame(encodePeerFrame(frame)));
+    new ConnWriter(c.conn, () => this.#closeConn(c), this.#opts.traffic)
+      .write(encodeFrame(encodePeerFrame(frame)));
   }
 
   async #serve(conn: ByteConn): Promise<void> {
@@ -304,6 +304,7 @@ export class PeerServer {
         let n: number | null;
         try {
           n = await conn.read(reads.buffer);
+          if (n !== null && this.#opts.traffic !== undefined) this.#opts.traffic.bytesIn += n;
         } catch (err) {
           if (!c.closed && c.from !== undefined && this.#current.get(c.from) === c) {
             this.#opts.log.warn(
