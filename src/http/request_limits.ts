@@ -12,6 +12,7 @@ import {
   MAX_HTTP_BODY_BYTES_IN_FLIGHT,
   MAX_HTTP_IN_FLIGHT,
 } from "../limits.ts";
+import { concatBytes } from "../kv/bytes.ts";
 
 /** Why a body was not read: the HTTP status and a short reason. */
 export interface BodyRefusal {
@@ -133,13 +134,7 @@ export class HttpLimits {
       clearTimeout(timer);
       reader.cancel().catch(() => {});
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 }
 

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import type { Command, Outcome, Reply } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { BlockedClients } from "../../src/runtime/blocked_clients.ts";
+import { waitFor } from "../support/cluster.ts";
 
 /** A replica `id` whose order applies each operation when submitted; `members` of its view. */
 function replica(id: number, members = [1, 2, 3]) {
@@ -41,13 +42,9 @@ function replica(id: number, members = [1, 2, 3]) {
   return { kv, blocked, apply, call, submitted };
 }
 
-/** Resolves once `check()` holds (checked after each microtask/timer turn; 2 s at most). */
-async function until(check: () => boolean): Promise<void> {
-  const end = performance.now() + 2000;
-  while (!check()) {
-    assert.ok(performance.now() < end, "condition not reached within 2 s");
-    await new Promise((r) => setTimeout(r, 1));
-  }
+/** Resolves once `check()` holds (checked every millisecond; 2 s at most). */
+function until(check: () => boolean): Promise<void> {
+  return waitFor(check, { timeoutMs: 2000, intervalMs: 1, message: "the condition" });
 }
 
 Deno.test("blocked clients: a push serves the waiting client through a finish", async () => {
