@@ -299,9 +299,9 @@ export class Replica {
     return out;
   }
 
-  /** Where the replica stands, cheaply: its state and installed view (e.g. to log changes). */
-  get standing(): { state: ReplicaStatus["state"]; view: number } {
-    return { state: this.#state, view: this.#view };
+  /** Where the replica stands, cheaply (no digest): its state, installed view and members. */
+  get standing(): { state: ReplicaStatus["state"]; view: number; members: readonly ReplicaId[] } {
+    return { state: this.#state, view: this.#view, members: [...this.#members] };
   }
 
   /**

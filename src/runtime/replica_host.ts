@@ -260,7 +260,7 @@ export class ReplicaHost {
       waiters: () => this.#store.waiters,
       members: () => {
         const s = this.#replica.standing;
-        return s.state === "normal" ? this.#replica.status().members : null;
+        return s.state === "normal" ? [...s.members] : null;
       },
       leads: () => this.#replica.leads,
     });
