@@ -95,7 +95,11 @@ Deno.test({
       // one whose replies were counted below it may stay, paused: large replies are shared, so
       // its real memory is one copy of the value (the peak bound below).
       assert.ok(closed >= 1, "no pipelining connection was closed");
-      assert.ok(cluster.logged(1, /maxmemory-clients/));
+      // Replica log lines reach the harness asynchronously: wait for it, with a deadline.
+      await waitFor(() => cluster.logged(1, /maxmemory-clients/), {
+        timeoutMs: 5000,
+        message: `replica 1 to log /maxmemory-clients/`,
+      });
       assert.ok(after.peak < before.rss + 400 * MB, `replica 1 peaked at ${after.peak} bytes`);
       assert.equal(
         (await respCall(cluster.clientPort(1), ["GET", "big"], 10_000) as string).length,
@@ -128,7 +132,11 @@ Deno.test({
       const before = await memoryOf(pid);
       assert.equal(await pipelineWithoutReading(port, "big", 2, 20_000), 2);
       const after = await memoryOf(pid);
-      assert.ok(cluster.logged(1, /hard client-output-buffer-limit \(16777216\)/));
+      // Replica log lines reach the harness asynchronously: wait for it, with a deadline.
+      await waitFor(() => cluster.logged(1, /hard client-output-buffer-limit \(16777216\)/), {
+        timeoutMs: 5000,
+        message: `replica 1 to log /hard client-output-buffer-limit \(16777216\)/`,
+      });
       assert.ok(after.peak < before.rss + 300 * MB, `replica 1 peaked at ${after.peak} bytes`);
 
       // proto-max-bulk-len 1mb: a value of 1 MiB + 1 byte is a protocol error.
@@ -157,7 +165,11 @@ Deno.test({
         } finally {
           await c.close();
         }
-        assert.ok(cluster.logged(1, /request not complete within 1 s/));
+        // Replica log lines reach the harness asynchronously: wait for it, with a deadline.
+        await waitFor(() => cluster.logged(1, /request not complete within 1 s/), {
+          timeoutMs: 5000,
+          message: `replica 1 to log /request not complete within 1 s/`,
+        });
       }
 
       // timeout 2: an idle client is closed.
@@ -172,7 +184,11 @@ Deno.test({
         } finally {
           await c.close();
         }
-        assert.ok(cluster.logged(1, /idle for 2 s \(timeout\)/));
+        // Replica log lines reach the harness asynchronously: wait for it, with a deadline.
+        await waitFor(() => cluster.logged(1, /idle for 2 s \(timeout\)/), {
+          timeoutMs: 5000,
+          message: `replica 1 to log /idle for 2 s \(timeout\)/`,
+        });
       }
 
       // maxclients 20: connections beyond it get the error and are closed.
@@ -200,7 +216,11 @@ Deno.test({
       } finally {
         await Promise.all(clients.map((c) => c.close()));
       }
-      assert.ok(cluster.logged(1, /maxclients/));
+      // Replica log lines reach the harness asynchronously: wait for it, with a deadline.
+      await waitFor(() => cluster.logged(1, /maxclients/), {
+        timeoutMs: 5000,
+        message: `replica 1 to log /maxclients/`,
+      });
 
       // The replica still serves, and all agree.
       await waitFor(async () => (await respCall(port, ["SET", "after", "1"], 5000)) === "OK", {
