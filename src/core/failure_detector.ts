@@ -14,7 +14,7 @@ export const EXHAUSTIVE_GROUP = 8;
 /** Tracks when each peer was last heard from, the view it reported and whom it hears. */
 export class FailureDetector {
   readonly #self: ReplicaId;
-  readonly #peers: readonly ReplicaId[];
+  #peers: readonly ReplicaId[];
   readonly #suspectTicks: number;
   /** Per peer, when it was last heard from or given a grace period ({@link grace}). */
   readonly #lastHeard = new Map<ReplicaId, number>();
@@ -28,6 +28,22 @@ export class FailureDetector {
     this.#self = self;
     this.#peers = replicas.filter((r) => r !== self);
     this.#suspectTicks = suspectTicks;
+  }
+
+  /**
+   * Changes whom it watches (the configuration or the view changed). What it knew of a replica
+   * that stays is kept; a replica no longer watched is forgotten.
+   */
+  setPeers(replicas: readonly ReplicaId[]): void {
+    const peers = replicas.filter((r) => r !== this.#self);
+    for (const known of this.#peers) {
+      if (peers.includes(known)) continue;
+      this.#lastHeard.delete(known);
+      this.#lastReceived.delete(known);
+      this.#view.delete(known);
+      this.#hears.delete(known);
+    }
+    this.#peers = peers;
   }
 
   /**

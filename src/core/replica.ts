@@ -39,6 +39,16 @@ import { ProgressMonitor } from "./progress_monitor.ts";
 import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
 import { DivergenceDetector } from "./divergence.ts";
 import { planView, ReportConflict } from "./view_change.ts";
+import {
+  foundingMembership,
+  holdsMajority,
+  isMember,
+  type Membership,
+  nextViewOf,
+  proposerOf,
+  sameIds,
+  validReplicaId,
+} from "./membership.ts";
 import type {
   AckVector,
   Action,
@@ -67,8 +77,11 @@ export interface StateMachine {
    * `#submitRead`) instead of being multicast. Operations are opaque to the core otherwise.
    */
   isRead(cmd: Command): boolean;
-  /** Applies one command in delivery order and returns its result. */
-  apply(cmd: Command): OpResult;
+  /**
+   * Applies one command in delivery order and returns its result. `view` is the view of the
+   * delivered entry (absent for reads); membership changes depend on it.
+   */
+  apply(cmd: Command, view?: number): OpResult;
   /** Number of keys. */
   readonly size: number;
   /** Hash of the state; equal on replicas that applied the same commands. */
@@ -79,6 +92,20 @@ export interface StateMachine {
   restore(state: unknown): void;
   /** Why `state` (received from a peer) could not be restored, or null when it can. */
   checkState?(state: unknown): string | null;
+  /**
+   * The configuration in force after the last applied operation (see `membership.ts`). Absent:
+   * the founding configuration never changes.
+   */
+  readonly membership?: Membership;
+  /**
+   * The configuration in force once `cmd` is delivered in view `view` with `current` in force,
+   * or null when `cmd` changes nothing (not a change, or a refused one). Pure: {@link apply}
+   * reaches the same configuration from the same arguments. The core uses it to see what an
+   * install it plans would change before anyone delivers it.
+   */
+  nextMembership?(current: Membership, cmd: Command, view: number): Membership | null;
+  /** The configuration recorded in a {@link snapshot} state (undefined: the founding one). */
+  membershipOf?(state: unknown): Membership | undefined;
 }
 
 /**
@@ -160,6 +187,9 @@ interface QueuedRequest {
 interface Coordination {
   view: number;
   members: ReplicaId[];
+  learners: ReplicaId[];
+  /** Members and learners: everyone whose report and acceptance the change waits for. */
+  participants: ReplicaId[];
   reports: Map<ReplicaId, FlushReport>;
   installs?: Map<ReplicaId, Install>;
   accepted: Set<ReplicaId>;
@@ -168,8 +198,16 @@ interface Coordination {
 /** A replica of the total-order multicast. */
 export class Replica {
   readonly id: ReplicaId;
-  readonly #replicas: readonly ReplicaId[];
-  readonly #majority: number;
+  /** The configuration the cluster was founded with (until the state machine records another). */
+  readonly #founding: Membership;
+  /**
+   * A configuration newer than our delivered state's, seen in the install of a view change this
+   * replica coordinated and abandoned (its members were no majority of it): proposals use it
+   * until a view is installed here. Cleared on commit.
+   */
+  #configHint: Membership | undefined;
+  /** Replicas outside the configuration that sent us heartbeats (waiting to join), and when. */
+  readonly #strangers = new Map<ReplicaId, number>();
   readonly #machine: StateMachine;
   readonly #opt: typeof DEFAULTS & { retainEntries: number };
   readonly #detector: FailureDetector;
@@ -185,6 +223,8 @@ export class Replica {
   /** The installed view: the last one this replica was normal in (-1: none yet). */
   #view = -1;
   #members: ReplicaId[] = [];
+  /** The learners of the installed view: they receive its entries and acks, never ack. */
+  #learners: ReplicaId[] = [];
   /** Highest view number accepted in a proposal. */
   #promised = -1;
   /** Highest view number seen anywhere. */
@@ -192,7 +232,9 @@ export class Replica {
   #installedAt = 0;
   #changeStartedAt = 0;
   #coordination: Coordination | undefined;
-  #accepted: { view: number; members: ReplicaId[]; install: Install } | undefined;
+  #accepted:
+    | { view: number; members: ReplicaId[]; learners?: ReplicaId[]; install: Install }
+    | undefined;
   /** The last view-change message sent to each peer, resent when its link comes back. */
   readonly #vcOutbox = new Map<ReplicaId, PeerMessage>();
 
@@ -236,11 +278,12 @@ export class Replica {
 
   /** Builds replica `options.id` of the cluster `options.replicas`, applying to `machine`. */
   constructor(options: ReplicaOptions, machine: StateMachine) {
-    const replicas = [...new Set(options.replicas)].sort((a, b) => a - b);
-    invariant(replicas.includes(options.id), `replica ${options.id} is not in ${replicas}`);
+    invariant(validReplicaId(options.id), `replica id ${options.id} is out of range`);
+    invariant(options.replicas.every(validReplicaId), `replica ids ${options.replicas}`);
+    // A replica that joins an existing cluster starts with no founding configuration: it learns
+    // the one in force from the snapshot its first view gives it.
+    this.#founding = foundingMembership(options.replicas);
     this.id = options.id;
-    this.#replicas = replicas;
-    this.#majority = Math.floor(replicas.length / 2) + 1;
     this.#machine = machine;
     this.#opt = {
       heartbeatTicks: options.heartbeatTicks ?? DEFAULTS.heartbeatTicks,
@@ -252,7 +295,7 @@ export class Replica {
       retainEntries: options.retainEntries ?? (options.snapshotEvery || DEFAULTS.snapshotEvery),
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
     };
-    this.#detector = new FailureDetector(this.id, replicas, this.#opt.suspectTicks);
+    this.#detector = new FailureDetector(this.id, this.#founding.voters, this.#opt.suspectTicks);
     this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
     this.#divergence = new DivergenceDetector(
       this.id,
@@ -260,6 +303,7 @@ export class Replica {
     );
     this.#log = new DeliveredLog(this.#opt.retainEntries);
     if (options.recovered) this.#recover(options.recovered);
+    this.#detector.setPeers(this.#peers());
   }
 
   /** Feeds one event; returns the actions to carry out, in order. */
@@ -300,8 +344,43 @@ export class Replica {
   }
 
   /** Where the replica stands, cheaply (no digest): its state, installed view and members. */
-  get standing(): { state: ReplicaStatus["state"]; view: number; members: readonly ReplicaId[] } {
-    return { state: this.#state, view: this.#view, members: [...this.#members] };
+  get standing(): {
+    state: ReplicaStatus["state"];
+    view: number;
+    members: readonly ReplicaId[];
+    learners: readonly ReplicaId[];
+  } {
+    return {
+      state: this.#state,
+      view: this.#view,
+      members: [...this.#members],
+      learners: [...this.#learners],
+    };
+  }
+
+  /** The configuration in force at this replica's delivered state. */
+  get membership(): Membership {
+    return this.#machine.membership ?? this.#founding;
+  }
+
+  /**
+   * Replicas outside the configuration that sent heartbeats within the failure timeout: they
+   * were started to join and wait to be added.
+   */
+  waitingToJoin(): ReplicaId[] {
+    const config = this.membership;
+    return [...this.#strangers].filter(([id, at]) =>
+      !isMember(config, id) && this.#now - at <= this.#opt.suspectTicks
+    ).map(([id]) => id).sort((a, b) => a - b);
+  }
+
+  /**
+   * Learners of the view this replica leads that are normal in it (they hold its whole starting
+   * log and follow it): those the configuration wants promoted may be now.
+   */
+  caughtUpLearners(): ReplicaId[] {
+    if (!this.leads) return [];
+    return this.#learners.filter((l) => this.#detector.reportedView(l) === this.#view);
   }
 
   /**
@@ -319,6 +398,7 @@ export class Replica {
       view: this.#view,
       state: this.#state,
       members: [...this.#members],
+      learners: [...this.#learners],
       clock: this.#clock.value,
       delivered: this.#delivered,
       holdback: this.#holdback.size,
@@ -334,7 +414,7 @@ export class Replica {
    */
   peerHealth(): PeerHealth[] {
     const ownSent = this.#state === "normal" ? this.#nextSeq - 1 : 0;
-    return this.#replicas.filter((r) => r !== this.id).map((id) => ({
+    return this.#peers().map((id) => ({
       id,
       silentTicks: this.#detector.silence(id, this.#now),
       ackedBehind: this.#state === "normal" && this.#members.includes(id)
@@ -351,8 +431,8 @@ export class Replica {
    * into a `reject` action; a message that passes cannot break an invariant of the core.
    */
   check(from: ReplicaId, msg: PeerMessage): string | null {
-    if (from === this.id || !this.#replicas.includes(from)) {
-      return `message from ${from}, which is not another replica of the config`;
+    if (from === this.id || !validReplicaId(from)) {
+      return `message from ${from}, which cannot be another replica`;
     }
     const ts = msg.type === "update" ? msg.entry.ts : msg.ts;
     const view = msg.type === "update" ? msg.entry.view : msg.view;
@@ -375,7 +455,7 @@ export class Replica {
         if (bad !== null) return bad;
         for (const [origin, seq] of Object.entries(msg.acks)) {
           const o = Number(origin);
-          if (!this.#replicas.includes(o)) return `ack for ${origin}, not a replica of the config`;
+          if (!validReplicaId(o)) return `ack for ${origin}, not a replica id`;
           const badSeq = number(seq, `acks[${origin}]`, 0);
           if (badSeq !== null) return badSeq;
           if (o === this.id && this.#servesViewWith(from, msg.view) && seq >= this.#nextSeq) {
@@ -384,7 +464,7 @@ export class Replica {
         }
         if (msg.hears !== undefined) {
           if (new Set(msg.hears).size !== msg.hears.length) return `hears ${msg.hears} twice`;
-          const stranger = msg.hears.find((r) => !this.#replicas.includes(r) || r === from);
+          const stranger = msg.hears.find((r) => !validReplicaId(r) || r === from);
           if (stranger !== undefined) return `hears ${stranger}, not another replica`;
         }
         return null;
@@ -401,39 +481,44 @@ export class Replica {
         return number(msg.index, "index", 1) ??
           (msg.digest.length > 0 && msg.digest.length <= 128 ? null : "digest of a bad length");
       case "propose":
-        return this.#checkProposal(from, msg.view, msg.members) ??
+        return this.#checkProposal(from, msg.view, msg.members, msg.learners) ??
           number(msg.delivered, "delivered", 0);
       case "flush":
         return this.#checkReport(msg.report);
       case "newview":
-        return this.#checkProposal(from, msg.view, msg.members) ??
+        return this.#checkProposal(from, msg.view, msg.members, msg.learners) ??
           this.#checkInstall(msg.install, "install") ?? this.#checkNewViewFits(msg);
       case "accepted": {
         const c = this.#coordination;
-        if (c && c.view === msg.view && !c.members.includes(from)) {
+        if (c && c.view === msg.view && !c.participants.includes(from)) {
           return `replica ${from} is not a member of the view`;
         }
         return null;
       }
       case "commit":
-        return this.#proposerOf(msg.view) === from
+        return proposerOf(msg.view) === from
           ? null
           : `replica ${from} did not propose view ${msg.view}`;
     }
   }
 
-  /** The replica whose proposals get view number `view` (see {@link #propose}). */
-  #proposerOf(view: number): ReplicaId | undefined {
-    return view < 0 ? undefined : this.#replicas[view % this.#replicas.length];
-  }
-
-  #checkProposal(from: ReplicaId, view: number, members: readonly ReplicaId[]): string | null {
-    if (this.#proposerOf(view) !== from) return `replica ${from} cannot propose view ${view}`;
-    if (new Set(members).size !== members.length) return `members ${members} repeat an id`;
-    const stranger = members.find((m) => !this.#replicas.includes(m));
-    if (stranger !== undefined) return `member ${stranger} is not a replica of the config`;
+  /**
+   * A proposal's own consistency. Whether its members are a majority is the coordinator's check
+   * (against the configuration its install reaches, which may be newer than ours): a member that
+   * lags behind a membership change must still take part in the view that brings it up to date.
+   */
+  #checkProposal(
+    from: ReplicaId,
+    view: number,
+    members: readonly ReplicaId[],
+    learners: readonly ReplicaId[] | undefined,
+  ): string | null {
+    if (proposerOf(view) !== from) return `replica ${from} cannot propose view ${view}`;
+    const everyone = [...members, ...(learners ?? [])];
+    if (new Set(everyone).size !== everyone.length) return `members ${everyone} repeat an id`;
+    const stranger = everyone.find((m) => !validReplicaId(m));
+    if (stranger !== undefined) return `member ${stranger} is not a replica id`;
     if (!members.includes(from)) return `the proposer ${from} is not a member`;
-    if (members.length < this.#majority) return `members ${members} are not a majority`;
     return null;
   }
 
@@ -450,7 +535,11 @@ export class Replica {
     // Only an update of the view we serve with `from` is processed (else it is ignored).
     if (!this.#servesViewWith(from, entry.view)) return null;
     const have = this.#received.get(from) ?? 0;
-    if (entry.seq > have + 1) return `gap: got seq ${entry.seq} after ${have}`;
+    // A learner missed entries (its link dropped, and the members acked them meanwhile): it
+    // leaves the view and catches up in the next one (see #onNormalMessage), no fault of `from`.
+    if (entry.seq > have + 1 && !this.#learners.includes(this.id)) {
+      return `gap: got seq ${entry.seq} after ${have}`;
+    }
     const last = this.#last;
     if (
       entry.seq === have + 1 && last !== null && last.view === entry.view &&
@@ -466,8 +555,8 @@ export class Replica {
     if (stamp === null) return null;
     const bad = number(stamp.view, "view", 0) ?? number(stamp.ts, "ts", 0);
     if (bad !== null) return `${what}: ${bad}`;
-    if (!this.#replicas.includes(stamp.origin)) {
-      return `${what}: origin ${stamp.origin} is not a replica of the config`;
+    if (!validReplicaId(stamp.origin)) {
+      return `${what}: origin ${stamp.origin} is not a replica id`;
     }
     return null;
   }
@@ -559,7 +648,7 @@ export class Replica {
           ts: this.#clock.tick(),
           ...cp,
         };
-        this.#sendTo(this.#others(), msg, out);
+        this.#sendTo(this.#receivers(), msg, out);
       }
     }
     if (this.#state === "normal") {
@@ -582,6 +671,16 @@ export class Replica {
 
   #submit(id: number, cmd: Command, out: Action[]): void {
     if (this.#machine.isRead(cmd)) return this.#submitRead(id, cmd);
+    if (!this.#members.includes(this.id)) {
+      // A learner never originates entries (its acks do not count, so no view could wait for
+      // them); the host sends writes to a voter.
+      out.push({
+        type: "reply",
+        id,
+        outcome: { ok: false, code: "REFUSED", message: "a learner does not accept writes" },
+      });
+      return;
+    }
     const entry: Entry = {
       view: this.#view,
       ts: this.#clock.tick(),
@@ -599,7 +698,7 @@ export class Replica {
     this.#accept(entry, out);
     this.#unacked.push(entry);
     const msg: PeerMessage = { type: "update", entry };
-    this.#sendTo(this.#others(), msg, out);
+    this.#sendTo(this.#receivers(), msg, out);
   }
 
   // ---- local reads ----
@@ -658,8 +757,15 @@ export class Replica {
   }
 
   #onMessage(from: ReplicaId, msg: PeerMessage, out: Action[]): void {
-    invariant(this.#replicas.includes(from) && from !== this.id, `message from stranger ${from}`);
+    invariant(validReplicaId(from) && from !== this.id, `message from stranger ${from}`);
     this.#clock.observe(msg.type === "update" ? msg.entry.ts : msg.ts);
+    if (!this.#knows(from)) {
+      // Outside the configuration and the views: a replica started to join (or one removed that
+      // has not learnt it yet). Its heartbeats say it is there; a proposal from it may still be
+      // one we must follow (we may be the one behind), so those go on below.
+      if (msg.type === "ack") this.#strangers.set(from, this.#now);
+      if (msg.type !== "propose" && msg.type !== "newview" && msg.type !== "commit") return;
+    }
     const view = msg.type === "update" ? msg.entry.view : msg.view;
     this.#highestSeen = Math.max(this.#highestSeen, view);
     if (msg.type === "ack") this.#highestSeen = Math.max(this.#highestSeen, msg.promised);
@@ -670,7 +776,7 @@ export class Replica {
       case "ack":
         return this.#onNormalMessage(from, msg, out);
       case "probe":
-        if (this.#servesViewWith(from, msg.view)) {
+        if (this.#servesViewWith(from, msg.view) || this.#servesLearner(from, msg.view)) {
           const answer: PeerMessage = {
             type: "probe-ack",
             view: this.#view,
@@ -720,6 +826,10 @@ export class Replica {
       invariant(entry.origin === from, `replica ${from} relayed an update of ${entry.origin}`);
       const have = this.#received.get(from) ?? 0;
       if (entry.seq <= have) return; // duplicate after a resend
+      if (entry.seq > have + 1 && this.#learners.includes(this.id)) {
+        this.#stopServing("joining");
+        return;
+      }
       invariant(
         entry.seq === have + 1,
         () => `gap from ${from}: got seq ${entry.seq} after ${have} (links must be FIFO)`,
@@ -731,10 +841,10 @@ export class Replica {
   }
 
   #onLinkUp(peer: ReplicaId, out: Action[]): void {
-    if (peer === this.id || !this.#replicas.includes(peer)) return;
+    if (peer === this.id || !this.#knows(peer)) return;
     const pendingVc = this.#vcOutbox.get(peer);
     if (pendingVc) out.push({ type: "send", to: peer, msg: pendingVc });
-    if (this.#state === "normal" && this.#members.includes(peer)) {
+    if (this.#state === "normal" && this.#receivers().includes(peer)) {
       const acked = this.#ackOf(peer, this.id);
       for (const entry of this.#unacked) {
         if (entry.seq > acked) out.push({ type: "send", to: peer, msg: { type: "update", entry } });
@@ -818,7 +928,9 @@ export class Replica {
   #deliver(entry: Entry, out: Action[]): void {
     this.#last = { view: entry.view, ts: entry.ts, origin: entry.origin };
     this.#log.append(entry);
-    const result = this.#machine.apply(entry.cmd);
+    const config = this.#machine.membership;
+    const result = this.#machine.apply(entry.cmd, entry.view);
+    if (this.#machine.membership !== config) this.#refreshPeers();
     out.push({ type: "deliver", index: this.#delivered, entry, result });
     this.#divergence.delivered(this.#delivered, () => this.#machine.digest(), this.#members);
     this.#sinceSnapshot += 1;
@@ -859,7 +971,8 @@ export class Replica {
 
   /** True once this replica has heard from less than a majority for a whole timeout. */
   #quorumLost(): boolean {
-    return this.#now > this.#opt.suspectTicks && this.#alive().length < this.#majority;
+    return this.#now > this.#opt.suspectTicks &&
+      !holdsMajority(this.#alive(), this.#config());
   }
 
   #checkQuorum(out: Action[]): void {
@@ -882,7 +995,9 @@ export class Replica {
   #candidates(): ReplicaId[] {
     const viewOf = (r: ReplicaId) =>
       r === this.id ? (this.#state === "normal" ? this.#view : -1) : this.#detector.reportedView(r);
-    return this.#alive().sort((a, b) => viewOf(b) - viewOf(a) || a - b);
+    const voters = this.#config().voters;
+    return this.#alive().filter((r) => voters.includes(r))
+      .sort((a, b) => viewOf(b) - viewOf(a) || a - b);
   }
 
   /**
@@ -910,61 +1025,89 @@ export class Replica {
    * lasts.
    */
   #wanted(): ReplicaId[] {
-    return this.#detector.largestGroup(this.#alive(), this.#members, this.#now);
+    const voters = this.#config().voters;
+    const alive = this.#alive().filter((r) => voters.includes(r));
+    return this.#detector.largestGroup(alive, this.#members, this.#now);
+  }
+
+  /**
+   * The learners to take into a view of `members`: the configuration's learners that are alive
+   * and connected both ways to every member (they need every member's entries and acks).
+   */
+  #wantedLearners(members: readonly ReplicaId[]): ReplicaId[] {
+    const learners = this.#config().learners;
+    return this.#alive().filter((l) =>
+      learners.includes(l) && members.every((m) => this.#detector.connected(m, l, this.#now))
+    );
   }
 
   #driveViewChange(out: Action[]): void {
+    // Only a voter coordinates: learners and replicas outside the configuration follow.
+    if (!this.#votes()) return;
     const alive = this.#wanted();
-    if (alive.length < this.#majority) return;
+    if (!holdsMajority(alive, this.#config())) return;
+    const learners = this.#wantedLearners(alive);
     const rank = this.#candidates().indexOf(this.id);
     const timeout = this.#opt.viewChangeTimeoutTicks;
     if (this.#state === "normal") {
       const grace = 3 * this.#opt.heartbeatTicks;
       const settled = this.#now - this.#installedAt > grace;
-      const changed = alive.length !== this.#members.length ||
-        alive.some((r, i) => r !== this.#members[i]) ||
-        (settled && this.#others().some((p) => this.#detector.reportedView(p) !== this.#view));
-      if (changed && rank === 0) this.#propose(alive, out);
+      const changed = !sameIds(alive, this.#members) || !sameIds(learners, this.#learners) ||
+        (settled && this.#receivers().some((p) => this.#detector.reportedView(p) !== this.#view));
+      if (changed && rank === 0) this.#propose(alive, learners, out);
       return;
     }
     const waited = this.#now - this.#changeStartedAt;
     const c = this.#coordination;
     if (c) {
       // Waiting for a vote that cannot come (its replica is now suspected) is pointless.
-      const lost = !c.installs && c.members.some((m) => !c.reports.has(m) && !alive.includes(m));
-      if (waited > timeout || lost) this.#propose(alive, out);
+      const lost = !c.installs &&
+        c.participants.some((m) =>
+          !c.reports.has(m) && !alive.includes(m) && !learners.includes(m)
+        );
+      if (waited > timeout || lost) this.#propose(alive, learners, out);
     } else if (waited > timeout * (rank + 1) || (rank === 0 && this.#state === "joining")) {
-      this.#propose(alive, out);
+      this.#propose(alive, learners, out);
     }
   }
 
-  #propose(members: ReplicaId[], out: Action[]): void {
+  #propose(members: ReplicaId[], learners: ReplicaId[], out: Action[]): void {
     invariant(
-      members.includes(this.id) && members.length >= this.#majority &&
-        members.every((m, i) => i === 0 || members[i - 1] < m),
-      () => `proposing ${members}: not an ascending majority with this replica`,
+      members.includes(this.id) && holdsMajority(members, this.#config()) &&
+        members.every((m, i) => i === 0 || members[i - 1] < m) &&
+        learners.every((l) => !members.includes(l)),
+      () => `proposing ${members} (+${learners}): not an ascending majority with this replica`,
     );
-    // Unique per proposer (round * N + its position in the config): two coordinators never
-    // propose the same number, and the higher proposal wins everywhere.
+    // Unique per proposer (round * VIEW_ROUND + its id): two coordinators never propose the
+    // same number, and the higher proposal wins everywhere.
     const above = Math.max(this.#highestSeen, this.#promised, this.#view);
-    const n = this.#replicas.length;
-    const view = (Math.floor(above / n) + 1) * n + this.#replicas.indexOf(this.id);
+    const view = nextViewOf(this.id, above);
     this.#highestSeen = view;
-    this.#coordination = { view, members, reports: new Map(), accepted: new Set() };
+    const participants = [...members, ...learners];
+    this.#coordination = {
+      view,
+      members,
+      learners,
+      participants,
+      reports: new Map(),
+      accepted: new Set(),
+    };
     this.#vcOutbox.clear();
     const msg: PeerMessage = {
       type: "propose",
       view,
       ts: this.#clock.tick(),
       members,
+      ...(learners.length > 0 ? { learners } : {}),
       delivered: this.#delivered,
     };
-    for (const peer of members) if (peer !== this.id) this.#sendVc(peer, msg, out);
+    for (const peer of participants) if (peer !== this.id) this.#sendVc(peer, msg, out);
     this.#onPropose(this.id, msg, out);
   }
 
   #onPropose(from: ReplicaId, msg: Extract<PeerMessage, { type: "propose" }>, out: Action[]) {
-    if (msg.view <= this.#promised || !msg.members.includes(this.id)) return;
+    if (msg.view <= this.#promised) return;
+    if (!msg.members.includes(this.id) && !msg.learners?.includes(this.id)) return;
     // A healthy view is not given up for a replica outside it: the view's own coordinator takes
     // that replica in once it is connected to every member. (Ignoring a proposal is always safe:
     // it is a lost message.) Else a replica left out for a link that works one way only would
@@ -1009,9 +1152,9 @@ export class Replica {
 
   #onFlush(from: ReplicaId, view: number, report: FlushReport, out: Action[]): void {
     const c = this.#coordination;
-    if (!c || c.view !== view || c.installs || !c.members.includes(from)) return;
+    if (!c || c.view !== view || c.installs || !c.participants.includes(from)) return;
     c.reports.set(from, report);
-    if (c.reports.size < c.members.length) return;
+    if (c.reports.size < c.participants.length) return;
     let plan: ReturnType<typeof planView>;
     try {
       plan = planView(c.reports, {
@@ -1027,13 +1170,25 @@ export class Replica {
       if (from !== this.id) out.push({ type: "reject", peer: from, reason: err.message });
       return;
     }
+    // The members must be a majority of every configuration the new view's starting log passes
+    // through (see README, Membership changes). Ours may be behind what a member reported: then
+    // abandon this view (nothing was installed anywhere) and propose again knowing it.
+    const reached = this.#configsAlong(plan.installs.get(this.id)!);
+    if (reached.some((m) => !holdsMajority(c.members, m))) {
+      this.#configHint = reached[reached.length - 1];
+      this.#coordination = undefined;
+      this.#vcOutbox.clear();
+      this.#refreshPeers();
+      return;
+    }
     c.installs = plan.installs;
-    for (const member of c.members) {
+    for (const member of c.participants) {
       const msg: PeerMessage = {
         type: "newview",
         view,
         ts: this.#clock.tick(),
         members: c.members,
+        ...(c.learners.length > 0 ? { learners: c.learners } : {}),
         install: plan.installs.get(member)!,
       };
       if (member === this.id) this.#onNewView(this.id, msg, out);
@@ -1051,7 +1206,12 @@ export class Replica {
       () =>
         `install for view ${msg.view} starts at ${install.from}, we delivered ${this.#delivered}`,
     );
-    this.#accepted = { view: msg.view, members: msg.members, install };
+    this.#accepted = {
+      view: msg.view,
+      members: msg.members,
+      learners: msg.learners ?? [],
+      install,
+    };
     this.#state = "installing";
     const n = this.#persist({ r: "accept", ...this.#accepted }, out);
     this.#afterSync(n, out, (o) => {
@@ -1065,9 +1225,9 @@ export class Replica {
     const c = this.#coordination;
     if (!c || c.view !== view || !c.installs) return;
     c.accepted.add(from);
-    if (c.accepted.size < c.members.length) return;
+    if (c.accepted.size < c.participants.length) return;
     const msg: PeerMessage = { type: "commit", view, ts: this.#clock.tick() };
-    for (const member of c.members) if (member !== this.id) this.#sendVc(member, msg, out);
+    for (const member of c.participants) if (member !== this.id) this.#sendVc(member, msg, out);
     this.#commit(out);
   }
 
@@ -1083,8 +1243,10 @@ export class Replica {
     this.#applyInstall(out);
     this.#state = "normal";
     this.#installedAt = this.#now;
+    this.#configHint = undefined;
+    this.#refreshPeers();
     // Every member was heard from during the change: suspect none of them for a full timeout.
-    for (const m of this.#others()) this.#detector.grace(m, this.#now);
+    for (const m of this.#receivers()) this.#detector.grace(m, this.#now);
     if (this.#coordination?.view === accepted.view) this.#coordination = undefined;
     this.#resetViewState();
     // Our requests of older views still pending are not in the new view's starting log. Every
@@ -1116,6 +1278,7 @@ export class Replica {
     }
     this.#view = accepted.view;
     this.#members = [...accepted.members];
+    this.#learners = [...(accepted.learners ?? [])];
     this.#accepted = undefined;
     this.#holdback = new HoldbackQueue();
   }
@@ -1132,6 +1295,24 @@ export class Replica {
     this.#progress.reset();
   }
 
+  /**
+   * The configurations `install` passes through once delivered here: the one it starts from
+   * (ours, or its snapshot's), then each one an entry of it changes to.
+   */
+  #configsAlong(install: Install): Membership[] {
+    const m = this.#machine;
+    let config = install.snapshot
+      ? (m.membershipOf?.(install.snapshot.state) ?? this.#founding)
+      : this.membership;
+    const reached = [config];
+    if (!m.nextMembership) return reached;
+    for (const e of install.entries) {
+      const next = m.nextMembership(config, e.cmd, e.view);
+      if (next !== null) reached.push(config = next);
+    }
+    return reached;
+  }
+
   #snapshot(): Snapshot {
     return { index: this.#delivered, last: this.#last, state: this.#machine.snapshot() };
   }
@@ -1139,6 +1320,7 @@ export class Replica {
   /** Replaces the state machine, the delivered point and the retained log by `s`. */
   #restoreSnapshot(s: Snapshot): void {
     this.#machine.restore(s.state);
+    this.#refreshPeers();
     this.#divergence.reset();
     this.#last = s.last;
     this.#log.resetTo(s.index);
@@ -1195,6 +1377,7 @@ export class Replica {
       promised: this.#promised,
       holdback: this.#holdback.sorted(),
     };
+    if (this.#learners.length > 0) durable.learners = [...this.#learners];
     if (this.#accepted) durable.accepted = { ...this.#accepted };
     return durable;
   }
@@ -1216,6 +1399,7 @@ export class Replica {
       this.#restoreSnapshot(snapshot.snapshot);
       this.#view = snapshot.view;
       this.#members = [...snapshot.members];
+      this.#learners = [...(snapshot.learners ?? [])];
       this.#promised = snapshot.promised;
       if (snapshot.accepted) this.#accepted = { ...snapshot.accepted };
       snapshot.holdback.forEach(hold);
@@ -1230,7 +1414,12 @@ export class Replica {
           this.#promised = Math.max(this.#promised, record.view);
           break;
         case "accept":
-          this.#accepted = { view: record.view, members: record.members, install: record.install };
+          this.#accepted = {
+            view: record.view,
+            members: record.members,
+            learners: record.learners ?? [],
+            install: record.install,
+          };
           break;
         case "commit":
           if (this.#accepted?.view === record.view) {
@@ -1291,11 +1480,57 @@ export class Replica {
   #broadcastAck(out: Action[]): void {
     this.#ackDirty = false;
     const msg = this.#ackMessage();
-    this.#sendTo(this.#replicas.filter((p) => p !== this.id), msg, out);
+    this.#sendTo(this.#peers(), msg, out);
   }
 
+  /** The other members of the installed view (whose acks and probe answers count). */
   #others(): ReplicaId[] {
     return this.#members.filter((m) => m !== this.id);
+  }
+
+  /** Everyone else who receives the installed view's entries: its other members and learners. */
+  #receivers(): ReplicaId[] {
+    return [...this.#members, ...this.#learners].filter((m) => m !== this.id);
+  }
+
+  /**
+   * The configuration this replica acts on: its delivered state's, or a newer one it saw in a
+   * view change it had to abandon for it (see {@link #configHint}).
+   */
+  #config(): Membership {
+    return this.#configHint ?? this.membership;
+  }
+
+  /** True when this replica may vote: a voter of the configuration it acts on. */
+  #votes(): boolean {
+    return this.#config().voters.includes(this.id);
+  }
+
+  /**
+   * Every other replica this one talks to (heartbeats, failure detection): the configuration's
+   * voters and learners, and the installed view's members and learners.
+   */
+  #peers(): ReplicaId[] {
+    const c = this.#config();
+    const all = new Set([...c.voters, ...c.learners, ...this.#members, ...this.#learners]);
+    all.delete(this.id);
+    return [...all].sort((a, b) => a - b);
+  }
+
+  /** True when `id` is one of {@link #peers}. */
+  #knows(id: ReplicaId): boolean {
+    const c = this.#config();
+    return isMember(c, id) || this.#members.includes(id) || this.#learners.includes(id);
+  }
+
+  /** True when this replica is normal in `view` and `from` is one of its learners. */
+  #servesLearner(from: ReplicaId, view: number): boolean {
+    return this.#state === "normal" && view === this.#view && this.#learners.includes(from);
+  }
+
+  /** Tells the failure detector whom to watch after the configuration or the view changed. */
+  #refreshPeers(): void {
+    this.#detector.setPeers(this.#peers());
   }
 }
 

@@ -144,12 +144,29 @@ export type PeerMessage =
     acks: AckVector;
     hears?: ReplicaId[];
   }
-  /** Coordinator to members: phase 1 of a view change. `delivered` is the coordinator's. */
-  | { type: "propose"; view: number; ts: number; members: ReplicaId[]; delivered: number }
+  /**
+   * Coordinator to members: phase 1 of a view change. `delivered` is the coordinator's;
+   * `learners` take part in the change but never vote nor ack (absent: none).
+   */
+  | {
+    type: "propose";
+    view: number;
+    ts: number;
+    members: ReplicaId[];
+    learners?: ReplicaId[];
+    delivered: number;
+  }
   /** Member to coordinator: it accepted the proposal and stopped the old view. */
   | { type: "flush"; view: number; ts: number; report: FlushReport }
   /** Coordinator to each member: what it lacks of the new view's starting log. */
-  | { type: "newview"; view: number; ts: number; members: ReplicaId[]; install: Install }
+  | {
+    type: "newview";
+    view: number;
+    ts: number;
+    members: ReplicaId[];
+    learners?: ReplicaId[];
+    install: Install;
+  }
   /** Member to coordinator: it holds its install. */
   | { type: "accepted"; view: number; ts: number }
   /** Coordinator to members: every member holds its install; deliver it and go normal. */
@@ -192,7 +209,7 @@ export type PersistRecord =
   /** The replica promised view `view` (persisted before its FLUSH is sent). */
   | { r: "promise"; view: number }
   /** The replica holds its install of view `view` (persisted before ACCEPTED is sent). */
-  | { r: "accept"; view: number; members: ReplicaId[]; install: Install }
+  | { r: "accept"; view: number; members: ReplicaId[]; learners?: ReplicaId[]; install: Install }
   /** View `view` was committed here: its install was delivered. */
   | { r: "commit"; view: number };
 
@@ -211,8 +228,10 @@ export interface DurableSnapshot {
   /** Last view this replica was normal in, and its members. */
   view: number;
   members: ReplicaId[];
+  /** The learners of `view` (absent: none). */
+  learners?: ReplicaId[];
   promised: number;
-  accepted?: { view: number; members: ReplicaId[]; install: Install };
+  accepted?: { view: number; members: ReplicaId[]; learners?: ReplicaId[]; install: Install };
   /** Undelivered entries of `view`. */
   holdback: Entry[];
 }
@@ -275,7 +294,10 @@ export type Action =
 export interface ReplicaOptions {
   /** This replica's id. */
   id: ReplicaId;
-  /** Every replica id in the config file (the initial view). */
+  /**
+   * The founding configuration's voters (the config file's replicas), in force until the state
+   * machine records another one. Empty for a replica that joins an existing cluster.
+   */
   replicas: ReplicaId[];
   /** Ticks between heartbeats (default 10 = 100 ms). */
   heartbeatTicks?: number;
@@ -308,6 +330,8 @@ export interface ReplicaStatus {
   /** normal: serving in `view`; changing/installing: in a view change; joining: no view yet. */
   state: "normal" | "changing" | "installing" | "joining";
   members: ReplicaId[];
+  /** The learners of `view`. */
+  learners: ReplicaId[];
   clock: number;
   /** Global index of the last delivered entry (0 when none). */
   delivered: number;

@@ -17,6 +17,7 @@ import type { KeySpace } from "./keyspace.ts";
 import type { AclState } from "./acl.ts";
 import type { NotifySetting } from "./notify.ts";
 import type { BlockSpec, Waiters } from "./waiters.ts";
+import type { ReplicaSet } from "./replica_set.ts";
 
 /** Redis's command flags (those lamportkv uses). */
 export type CommandFlag =
@@ -69,6 +70,10 @@ export interface ApplyContext {
   run(spec: CommandSpec & { apply: ApplyFn }, argv: ByteString[]): Reply;
   /** The replicated queue of blocked clients (only the internal `__b*` operations use it). */
   waiters?: Waiters;
+  /** The replicated replica set (only the internal `__replicaset` operation changes it). */
+  replicaSet?: { get(): ReplicaSet; set(next: ReplicaSet): void };
+  /** The view of the entry being applied (absent for reads). */
+  view?: number;
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */

@@ -19,6 +19,8 @@ import { AclState } from "./acl.ts";
 import { Prng } from "./prng.ts";
 import { Waiters, type WaitersSnapshot } from "./waiters.ts";
 import { hashOf } from "./keyspace.ts";
+import type { Membership } from "../core/membership.ts";
+import { asReplicaSet, nextReplicaSet, parseReplicaSet, type ReplicaSet } from "./replica_set.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -38,6 +40,8 @@ export interface KvSnapshot {
   notify?: number;
   /** Blocked clients in registration order; absent when there are none. */
   waiters?: WaitersSnapshot;
+  /** The replica set; absent while it is the founding one and was never changed. */
+  replicaSet?: ReplicaSet;
 }
 
 /**
@@ -83,6 +87,10 @@ export class KvStore implements StateMachine {
   #time = 0;
   /** The replicated `notify-keyspace-events`. */
   readonly #notify: NotifySetting;
+  /** The replica set the cluster was founded with (undefined: unknown, e.g. a joining replica). */
+  readonly #founding: ReplicaSet | undefined;
+  /** The replica set in force; the founding one until an operation changes it. */
+  #replicaSet: ReplicaSet | undefined;
   /**
    * Where messages go as operations are applied (set by the replica host; default: nowhere).
    * Called synchronously, at each message's place in the order; not part of the state.
@@ -93,7 +101,13 @@ export class KvStore implements StateMachine {
    * `clientTableSize` bounds the exactly-once table; `notifyKeyspaceEvents` is the config
    * file's `notify-keyspace-events` (bits), in force until one is set through the order.
    */
-  constructor(clientTableSize = DEFAULT_CLIENT_TABLE_SIZE, notifyKeyspaceEvents = 0) {
+  constructor(
+    clientTableSize = DEFAULT_CLIENT_TABLE_SIZE,
+    notifyKeyspaceEvents = 0,
+    founding?: ReplicaSet,
+  ) {
+    this.#founding = founding;
+    this.#replicaSet = founding;
     this.#clientTableSize = clientTableSize;
     this.#notify = new NotifySetting(notifyKeyspaceEvents);
     this.#ks.waitedOn = this.#waiters.waitedOn;
@@ -124,6 +138,30 @@ export class KvStore implements StateMachine {
     return this.#acl;
   }
 
+  /**
+   * The replica set in force (voters, learners, addresses), or undefined while it is the
+   * founding one of a store built without it.
+   */
+  get membership(): ReplicaSet | undefined {
+    return this.#replicaSet;
+  }
+
+  /** The set after `cmd` is delivered in `view` with `current` in force (pure; see core). */
+  nextMembership(current: Membership, cmd: Command, view: number): Membership | null {
+    const argv = cmd.op.argv;
+    if (argv.length === 0 || argv[0].toLowerCase() !== "__replicaset") return null;
+    const next = nextReplicaSet(asReplicaSet(current), argv, view);
+    return "err" in next ? null : next;
+  }
+
+  /** The replica set a snapshot state records (undefined: the founding one). */
+  membershipOf(state: unknown): Membership | undefined {
+    const raw = (state as Partial<KvSnapshot> | null)?.replicaSet;
+    if (raw === undefined) return this.#founding;
+    const parsed = parseReplicaSet(raw);
+    return typeof parsed === "string" ? this.#founding : parsed;
+  }
+
   /** The blocked clients (read-only use: their owners watch them, INFO, tests). */
   get waiters(): Waiters {
     return this.#waiters;
@@ -132,8 +170,15 @@ export class KvStore implements StateMachine {
   /** Hash of the state (blocked clients included); equal on replicas that applied the same ops. */
   digest(): string {
     const keys = this.#ks.digest();
-    if (this.#waiters.size === 0) return keys;
-    const [a, b] = hashOf([keys, this.#waiters.digest()]);
+    const changed = this.#replicaSet !== this.#founding;
+    if (this.#waiters.size === 0 && !changed) return keys;
+    const parts = [keys, this.#waiters.size === 0 ? "" : this.#waiters.digest()];
+    const set = this.#replicaSet;
+    if (changed && set !== undefined) {
+      const where = set.addresses.map((a) => [a.id, a.host, a.clientPort, a.peerPort, a.httpPort]);
+      parts.push(JSON.stringify([set.voters, set.learners, set.promote, set.changedIn, where]));
+    }
+    const [a, b] = hashOf(parts);
     return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
   }
 
@@ -157,6 +202,9 @@ export class KvStore implements StateMachine {
     const notify = this.#notify.snapshot();
     if (notify !== undefined) snap.notify = notify;
     if (this.#waiters.size > 0) snap.waiters = this.#waiters.snapshot();
+    if (this.#replicaSet !== this.#founding && this.#replicaSet !== undefined) {
+      snap.replicaSet = this.#replicaSet;
+    }
     return snap;
   }
 
@@ -171,6 +219,13 @@ export class KvStore implements StateMachine {
       // A finite time: JSON has no Infinity, so another would not survive the next snapshot.
       if (typeof s.time !== "number" || !Number.isFinite(s.time)) {
         throw new TypeError("malformed KV snapshot time");
+      }
+      if (s.replicaSet !== undefined) {
+        const set = parseReplicaSet(s.replicaSet);
+        if (typeof set === "string") throw new TypeError(`malformed KV snapshot: ${set}`);
+        this.#replicaSet = set;
+      } else {
+        this.#replicaSet = this.#founding;
       }
       this.#acl.restore(s.acl);
       this.#notify.restore(s.notify);
@@ -203,6 +258,7 @@ export class KvStore implements StateMachine {
       }
     }
     this.#time = 0;
+    this.#replicaSet = this.#founding;
     this.#acl.restore(undefined);
     this.#notify.restore(undefined);
     this.#waiters.restore(undefined);
@@ -237,8 +293,8 @@ export class KvStore implements StateMachine {
     return r?.t === "string" ? (r.v as string) : undefined;
   }
 
-  /** Applies one delivered (or read) command. */
-  apply(cmd: Command): Reply {
+  /** Applies one delivered (or read) command; `view` is the delivered entry's. */
+  apply(cmd: Command, view?: number): Reply {
     const op = cmd.op;
     const argv = op.argv;
     const spec = COMMANDS.dataCommand(argv, true);
@@ -265,7 +321,7 @@ export class KvStore implements StateMachine {
     this.#ks.writing = true;
     let result: Reply;
     try {
-      result = this.#run(this.#context(true), spec, argv);
+      result = this.#run(this.#context(true, view), spec, argv);
       // What the operation wrote is offered to blocked clients before anything else is applied.
       this.#waiters.serveReady(this.#ks);
     } catch (e) {
@@ -278,7 +334,7 @@ export class KvStore implements StateMachine {
     return result;
   }
 
-  #context(write: boolean): ApplyContext {
+  #context(write: boolean, view?: number): ApplyContext {
     const ks = this.#ks;
     let random: Prng | undefined;
     const seed = (ks.version * 0x9e3779b1 + (ks.now % 0x100000000)) >>> 0;
@@ -292,6 +348,13 @@ export class KvStore implements StateMachine {
       // The same context: EXEC's commands draw from one random sequence, as they always did.
       run: (spec, argv) => this.#run(ctx, spec, argv),
       waiters: this.#waiters,
+      view,
+      replicaSet: {
+        get: () => this.#replicaSet ?? asReplicaSet({ voters: [], learners: [] }),
+        set: (next) => {
+          this.#replicaSet = next;
+        },
+      },
     };
     return ctx;
   }

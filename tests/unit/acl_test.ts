@@ -249,6 +249,7 @@ const STATUS: ReplicaStatus = {
   view: 1,
   state: "normal",
   members: [1],
+  learners: [],
   clock: 1,
   delivered: 1,
   holdback: 0,

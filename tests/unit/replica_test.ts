@@ -140,8 +140,8 @@ Deno.test("replica: duplicates are ignored; gaps, strangers and relays are rejec
   // The issue's frame: a jump from seq 0 (here 1) to 999999999.
   assertRejected(r, 1, [update(3, 1, 999_999_999)], /gap: got seq 999999999 after 1/);
   assertRejected(r, 1, [update(3, 1, 3)], /gap/);
-  assertRejected(r, 9, [ack(1, {})], /not another replica/);
-  assertRejected(r, 2, [ack(1, {})], /not another replica/);
+  assertRejected(r, 1000, [ack(1, {})], /cannot be another replica/);
+  assertRejected(r, 2, [ack(1, {})], /cannot be another replica/);
   assertRejected(r, 3, [update(1, 1, 1)], /relayed an update of 1/);
   // The rest of a batch after a refused message is not processed either.
   assertRejected(r, 1, [update(3, 1, 5), update(4, 1, 2)], /gap/);
@@ -194,7 +194,7 @@ Deno.test("replica: peer numbers out of range and claims that do not fit are rej
   const big = 2 ** 53;
   assertRejected(r, 1, [{ ...ack(big, {}) }], /ts .* out of range/);
   assertRejected(r, 1, [{ type: "ack", view: 0, promised: big, ts: 1, acks: {} }], /promised/);
-  assertRejected(r, 1, [ack(1, { 7: 1 })], /ack for 7/);
+  assertRejected(r, 1, [ack(1, { 1000: 1 })], /ack for 1000/);
   assertRejected(r, 1, [ack(1, { 2: 5 })], /acknowledges our seq 5/);
   assertRejected(r, 1, [{ type: "probe-ack", view: 0, ts: 1, round: 9 }], /probe round 9/);
   assertRejected(r, 1, [{ type: "commit", view: 4, ts: 1 }], /did not propose view 4/);
@@ -207,14 +207,14 @@ Deno.test("replica: peer numbers out of range and claims that do not fit are rej
   assertRejected(
     r,
     1,
-    [{ type: "propose", view: 3, ts: 1, members: [1, 1, 2], delivered: 0 }],
+    [{ type: "propose", view: 999, ts: 1, members: [1, 1, 2], delivered: 0 }],
     /repeat/,
   );
   assertRejected(
     r,
     1,
-    [{ type: "propose", view: 3, ts: 1, members: [1, 4], delivered: 0 }],
-    /member 4/,
+    [{ type: "propose", view: 999, ts: 1, members: [1, 1000], delivered: 0 }],
+    /member 1000 is not a replica id/,
   );
   assertRejected(
     r,
@@ -222,41 +222,41 @@ Deno.test("replica: peer numbers out of range and claims that do not fit are rej
     [{ type: "update", entry: { view: 0, ts: 1, origin: 1, seq: 2 ** 50, cmd: get("k") } }],
     /seq .* out of range/,
   );
-  assertRejected(r, 1, [ack(1, {}, [3, 9])], /hears 9, not another replica/);
+  assertRejected(r, 1, [ack(1, {}, [3, 1000])], /hears 1000, not another replica/);
   assertRejected(r, 1, [ack(1, {}, [1])], /hears 1, not another replica/);
   assertRejected(r, 1, [ack(1, {}, [2, 2])], /hears 2,2 twice/);
 });
 
 Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected", () => {
   const r = replica(2);
-  // Promise view 3 (proposed by replica 1), then an install that does not continue our log.
+  // Promise view 999 (proposed by replica 1), then an install that does not continue our log.
   r.step({
     type: "peer",
     from: 1,
-    msgs: [{ type: "propose", view: 3, ts: 10, members: [1, 2, 3], delivered: 0 }],
+    msgs: [{ type: "propose", view: 999, ts: 10, members: [1, 2, 3], delivered: 0 }],
   });
   const entry = { view: 0, ts: 1, origin: 1, seq: 1, cmd: put("a", "1") };
   assertRejected(r, 1, [{
     type: "newview",
-    view: 3,
+    view: 999,
     ts: 11,
     members: [1, 2, 3],
     install: { from: 5, entries: [entry] },
   }], /install starts at 5, we delivered 0/);
   assertRejected(r, 1, [{
     type: "newview",
-    view: 3,
+    view: 999,
     ts: 11,
     members: [1, 2, 3],
     install: { snapshot: { index: 4, last: null, state: "garbage" }, from: 5, entries: [] },
   }], /snapshot: state: malformed/);
   assertRejected(r, 1, [{
     type: "newview",
-    view: 3,
+    view: 999,
     ts: 11,
     members: [1, 2, 3],
-    install: { from: 1, entries: [{ ...entry, origin: 8 }] },
-  }], /origin 8/);
+    install: { from: 1, entries: [{ ...entry, origin: 1000 }] },
+  }], /origin 1000/);
   const report = {
     normalView: 0,
     delivered: 1,
@@ -282,7 +282,7 @@ Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected
     from: 1,
     msgs: [{
       type: "newview",
-      view: 3,
+      view: 999,
       ts: 11,
       members: [1, 2, 3],
       install: { from: 1, entries: [entry] },
@@ -383,10 +383,10 @@ Deno.test("replica: a healthy view ignores a proposal from outside it, not one f
   const one = cluster.replicas.get(1)!;
   assert.deepEqual(one.status().members, [1, 2]);
   assert.equal(one.status().state, "normal");
-  // Replica 3 (proposer of views 3k+2) proposes a view of 1 and 3: ignored.
+  // Replica 3 (proposer of views 999k+2) proposes a view of 1 and 3: ignored.
   const outsider: PeerMessage = {
     type: "propose",
-    view: 302,
+    view: 99_902,
     ts: 1,
     members: [1, 3],
     delivered: 0,
@@ -394,8 +394,14 @@ Deno.test("replica: a healthy view ignores a proposal from outside it, not one f
   const ignored = cluster.step(1, { type: "peer", from: 3, msgs: [outsider] });
   assert.deepEqual(ignored.filter((a) => a.type === "reject" || a.type === "persist"), []);
   assert.equal(one.status().state, "normal");
-  // Replica 2 (views 3k+1), a member, is followed.
-  const member: PeerMessage = { type: "propose", view: 301, ts: 2, members: [1, 2], delivered: 0 };
+  // Replica 2 (views 999k+1), a member, is followed.
+  const member: PeerMessage = {
+    type: "propose",
+    view: 99_901,
+    ts: 2,
+    members: [1, 2],
+    delivered: 0,
+  };
   cluster.step(1, { type: "peer", from: 2, msgs: [member] });
   assert.equal(one.status().state, "changing");
 });

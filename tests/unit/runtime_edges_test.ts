@@ -447,6 +447,7 @@ const STATUS = {
   view: 1,
   state: "normal",
   members: [1, 2, 3],
+  learners: [],
   clock: 5,
   delivered: 0,
   holdback: 0,

@@ -20,6 +20,7 @@ const STATUS: ReplicaStatus = {
   view: 7,
   state: "normal",
   members: [1, 2, 3],
+  learners: [],
   clock: 42,
   delivered: 10,
   holdback: 1,

@@ -12,6 +12,7 @@ import { HASH_COMMANDS } from "./hashes.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
+import { REPLICA_SET_COMMANDS } from "./replica_set.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { SET_COMMANDS } from "./sets.ts";
 import { STREAM_COMMANDS } from "./streams.ts";
@@ -31,6 +32,7 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...txCommands(() => COMMANDS),
   ...ACL_COMMANDS,
   ...PUBSUB_COMMANDS,
+  ...REPLICA_SET_COMMANDS,
 ]);
 
 /** True when `argv` is a blocking command (BLPOP, ...): its client may wait for a long time. */
