@@ -206,6 +206,15 @@ export class Replica {
    * until a view is installed here. Cleared on commit.
    */
   #configHint: Membership | undefined;
+  /**
+   * Where a replica outside the configuration announces itself (its heartbeats say it waits to
+   * join): the config file's replicas.
+   */
+  readonly #seeds: readonly ReplicaId[];
+  /** While outside the configuration: the replicas that wrote to us (they count us in). */
+  readonly #contacts = new Set<ReplicaId>();
+  /** {@link #peers}, as of the last change of the configuration or the view. */
+  #peerSet = new Set<ReplicaId>();
   /** Replicas outside the configuration that sent us heartbeats (waiting to join), and when. */
   readonly #strangers = new Map<ReplicaId, number>();
   readonly #machine: StateMachine;
@@ -283,6 +292,7 @@ export class Replica {
     // A replica that joins an existing cluster starts with no founding configuration: it learns
     // the one in force from the snapshot its first view gives it.
     this.#founding = foundingMembership(options.replicas);
+    this.#seeds = [...new Set(options.seeds ?? options.replicas)].filter((r) => r !== options.id);
     this.id = options.id;
     this.#machine = machine;
     this.#opt = {
@@ -303,7 +313,7 @@ export class Replica {
     );
     this.#log = new DeliveredLog(this.#opt.retainEntries);
     if (options.recovered) this.#recover(options.recovered);
-    this.#detector.setPeers(this.#peers());
+    this.#refreshPeers();
   }
 
   /** Feeds one event; returns the actions to carry out, in order. */
@@ -764,7 +774,13 @@ export class Replica {
       // has not learnt it yet). Its heartbeats say it is there; a proposal from it may still be
       // one we must follow (we may be the one behind), so those go on below.
       if (msg.type === "ack") this.#strangers.set(from, this.#now);
-      if (msg.type !== "propose" && msg.type !== "newview" && msg.type !== "commit") return;
+      if (!isMember(this.#config(), this.id)) {
+        // We are the outsider (joining): whoever writes to us counts us in already. Talk back.
+        this.#contacts.add(from);
+        this.#refreshPeers();
+      } else if (msg.type !== "propose" && msg.type !== "newview" && msg.type !== "commit") {
+        return;
+      }
     }
     const view = msg.type === "update" ? msg.entry.view : msg.view;
     this.#highestSeen = Math.max(this.#highestSeen, view);
@@ -820,6 +836,11 @@ export class Replica {
     if (this.#accepted?.view === view && this.#accepted.members.includes(from)) this.#commit(out);
     // The majority moved on without us: stop serving from this view.
     if (this.#state === "normal" && view > this.#view) this.#stopServing("joining");
+    if (msg.type === "ack" && this.#servesLearner(from, view)) {
+      // A learner's acks count for nothing but what we resend it after its link comes back
+      // (and when its entries may be forgotten): a lost update would break its order.
+      return this.#mergeAcks(from, msg.acks);
+    }
     if (!this.#servesViewWith(from, view)) return;
     if (msg.type === "update") {
       const { entry } = msg;
@@ -883,7 +904,7 @@ export class Replica {
       if ((known.get(o) ?? 0) < seq) known.set(o, seq);
     }
     let ownAcked = Infinity;
-    for (const p of this.#others()) ownAcked = Math.min(ownAcked, this.#ackOf(p, this.id));
+    for (const p of this.#receivers()) ownAcked = Math.min(ownAcked, this.#ackOf(p, this.id));
     let drop = 0;
     while (drop < this.#unacked.length && this.#unacked[drop].seq <= ownAcked) drop++;
     if (drop > 0) this.#unacked = this.#unacked.slice(drop);
@@ -1025,7 +1046,9 @@ export class Replica {
    * lasts.
    */
   #wanted(): ReplicaId[] {
-    const voters = this.#config().voters;
+    // The voters of both the configuration we act on and our delivered one: a view that
+    // delivers a change needs a majority of the configuration before it too.
+    const voters = [...this.#config().voters, ...this.membership.voters];
     const alive = this.#alive().filter((r) => voters.includes(r));
     return this.#detector.largestGroup(alive, this.#members, this.#now);
   }
@@ -1142,6 +1165,9 @@ export class Replica {
     if (this.#accepted) {
       report.accepted = { view: this.#accepted.view, install: this.#accepted.install };
     }
+    if (this.#delivered === 0 && this.#founding.voters.length === 0 && !this.#machine.membership) {
+      report.blank = true;
+    }
     return report;
   }
 
@@ -1174,7 +1200,18 @@ export class Replica {
     // through (see README, Membership changes). Ours may be behind what a member reported: then
     // abandon this view (nothing was installed anywhere) and propose again knowing it.
     const reached = this.#configsAlong(plan.installs.get(this.id)!);
-    if (reached.some((m) => !holdsMajority(c.members, m))) {
+    const end = reached[reached.length - 1];
+    // Replicas the install removes still vote in this change (they count for the majorities of
+    // the configurations before their removal) and receive the install, so that they learn it,
+    // but they are not members of the view: the view's members are a majority of its own
+    // configuration, which the next view's members will intersect.
+    const voted = c.members;
+    c.members = voted.filter((m) => end.voters.includes(m));
+    c.learners = c.learners.filter((l) => isMember(end, l));
+    if (
+      !c.members.includes(this.id) || !holdsMajority(c.members, end) ||
+      reached.some((m) => !holdsMajority(voted, m))
+    ) {
       this.#configHint = reached[reached.length - 1];
       this.#coordination = undefined;
       this.#vcOutbox.clear();
@@ -1241,6 +1278,21 @@ export class Replica {
     this.#persist({ r: "commit", view: accepted.view }, out);
     const resubmittable = accepted.install.snapshot === undefined;
     this.#applyInstall(out);
+    if (!this.#members.includes(this.id) && !this.#learners.includes(this.id)) {
+      // This install removed us: we voted for it and delivered it, and serve no more.
+      this.#configHint = undefined;
+      this.#refreshPeers();
+      this.#resetViewState();
+      for (const r of this.#pending.values()) {
+        out.push(unknown(r.id, "this replica was removed from the cluster"));
+      }
+      this.#pending.clear();
+      for (const r of this.#queued) {
+        out.push(noQuorum(r.id, "this replica was removed from the cluster"));
+      }
+      this.#queued = [];
+      return;
+    }
     this.#state = "normal";
     this.#installedAt = this.#now;
     this.#configHint = undefined;
@@ -1288,7 +1340,7 @@ export class Replica {
     this.#holdback = new HoldbackQueue();
     this.#received = new Map(this.#members.map((m) => [m, 0]));
     this.#durable = new Map(this.#members.map((m) => [m, 0]));
-    this.#acks = new Map(this.#others().map((m) => [m, new Map()]));
+    this.#acks = new Map(this.#receivers().map((m) => [m, new Map()]));
     this.#unacked = [];
     this.#ackDirty = false;
     this.#probeAcked = new Map();
@@ -1513,14 +1565,14 @@ export class Replica {
   #peers(): ReplicaId[] {
     const c = this.#config();
     const all = new Set([...c.voters, ...c.learners, ...this.#members, ...this.#learners]);
+    if (!isMember(c, this.id)) for (const s of [...this.#seeds, ...this.#contacts]) all.add(s);
     all.delete(this.id);
     return [...all].sort((a, b) => a - b);
   }
 
-  /** True when `id` is one of {@link #peers}. */
+  /** True when `id` is one of {@link #peers} (as of the last {@link #refreshPeers}). */
   #knows(id: ReplicaId): boolean {
-    const c = this.#config();
-    return isMember(c, id) || this.#members.includes(id) || this.#learners.includes(id);
+    return this.#peerSet.has(id);
   }
 
   /** True when this replica is normal in `view` and `from` is one of its learners. */
@@ -1530,7 +1582,9 @@ export class Replica {
 
   /** Tells the failure detector whom to watch after the configuration or the view changed. */
   #refreshPeers(): void {
-    this.#detector.setPeers(this.#peers());
+    const peers = this.#peers();
+    this.#peerSet = new Set(peers);
+    this.#detector.setPeers(peers);
   }
 }
 

@@ -124,6 +124,11 @@ export interface FlushReport {
   snapshot?: Snapshot;
   /** An accepted but not yet committed install of a later view. */
   accepted?: { view: number; install: Install };
+  /**
+   * The member holds no state at all, not even the founding configuration (a replica that joins
+   * an existing cluster): it must start from a snapshot, never from a log suffix.
+   */
+  blank?: boolean;
 }
 
 /** Messages between replicas. Each carries the sender's Lamport clock in `ts`. */
@@ -299,6 +304,11 @@ export interface ReplicaOptions {
    * machine records another one. Empty for a replica that joins an existing cluster.
    */
   replicas: ReplicaId[];
+  /**
+   * Where this replica announces itself while it is outside the configuration (a joining or a
+   * removed replica): the config file's replicas. Default: `replicas`.
+   */
+  seeds?: ReplicaId[];
   /** Ticks between heartbeats (default 10 = 100 ms). */
   heartbeatTicks?: number;
   /** Ticks a request may wait in the order before it is answered UNKNOWN (default 500 = 5 s). */

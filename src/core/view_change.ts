@@ -142,7 +142,7 @@ export function planView(
       report.delivered <= end,
       () => `member ${member} delivered ${report.delivered} beyond the base end ${end}`,
     );
-    if (available(report.delivered + 1)) {
+    if (!report.blank && available(report.delivered + 1)) {
       installs.set(member, { from: report.delivered + 1, entries: range(report.delivered + 1) });
       continue;
     }

@@ -40,7 +40,7 @@ export interface KvSnapshot {
   notify?: number;
   /** Blocked clients in registration order; absent when there are none. */
   waiters?: WaitersSnapshot;
-  /** The replica set; absent while it is the founding one and was never changed. */
+  /** The replica set (absent in older snapshots: the founding one). */
   replicaSet?: ReplicaSet;
 }
 
@@ -170,11 +170,10 @@ export class KvStore implements StateMachine {
   /** Hash of the state (blocked clients included); equal on replicas that applied the same ops. */
   digest(): string {
     const keys = this.#ks.digest();
-    const changed = this.#replicaSet !== this.#founding;
-    if (this.#waiters.size === 0 && !changed) return keys;
-    const parts = [keys, this.#waiters.size === 0 ? "" : this.#waiters.digest()];
     const set = this.#replicaSet;
-    if (changed && set !== undefined) {
+    if (this.#waiters.size === 0 && set === undefined) return keys;
+    const parts = [keys, this.#waiters.size === 0 ? "" : this.#waiters.digest()];
+    if (set !== undefined) {
       const where = set.addresses.map((a) => [a.id, a.host, a.clientPort, a.peerPort, a.httpPort]);
       parts.push(JSON.stringify([set.voters, set.learners, set.promote, set.changedIn, where]));
     }
@@ -202,9 +201,7 @@ export class KvStore implements StateMachine {
     const notify = this.#notify.snapshot();
     if (notify !== undefined) snap.notify = notify;
     if (this.#waiters.size > 0) snap.waiters = this.#waiters.snapshot();
-    if (this.#replicaSet !== this.#founding && this.#replicaSet !== undefined) {
-      snap.replicaSet = this.#replicaSet;
-    }
+    if (this.#replicaSet !== undefined) snap.replicaSet = this.#replicaSet;
     return snap;
   }
 

@@ -216,3 +216,25 @@ Deno.test("sim: a run is a function of its seed", () => {
   assert.deepEqual([...a.deliveries], [...b.deliveries]);
   assert.ok(a.requests.length > 0 && a.quiescent);
 });
+
+Deno.test("sim: membership changes (add, promote, remove) under faults", () => {
+  const name = "sim: membership changes";
+  let changes = 0;
+  const count = (seedList: number[], overrides: Partial<SimOptions>) => {
+    runSeeds(name, overrides, seedList);
+    for (const seed of seedList.slice(0, 20)) {
+      const r = simulate({ ...DEFAULT_SIM, ...overrides, seed });
+      changes += r.membershipOps.filter((op) => op.result === '{"ok":"OK"}').length;
+    }
+  };
+  count(seeds(300, 1_100_001), { replicas: 3, spares: 2, scenario: "random" });
+  count(seeds(150, 1_200_001), { replicas: 5, spares: 2, clients: 7, scenario: "random" });
+  count(seeds(100, 1_300_001), {
+    replicas: 3,
+    spares: 3,
+    scenario: "random",
+    retainEntries: 8,
+    snapshotEvery: 12,
+  });
+  if (only === undefined) assert.ok(changes > 20, `only ${changes} membership changes took effect`);
+});

@@ -39,6 +39,8 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   violations.push(...checkPlainAtMostOnce(result, log));
   violations.push(...checkRefusedNotOrdered(result, log));
   violations.push(...checkEvents(result));
+  violations.push(...checkViewsIntersect(result));
+  violations.push(...checkRemovedStop(result, log));
   for (const slow of expect.boundedProgress === false ? [] : result.slowAttempts.slice(0, 3)) {
     violations.push(`no progress in a stable period: ${slow}`);
   }
@@ -236,13 +238,13 @@ function checkAcknowledgedKept(result: SimResult, log: Map<number, DeliveryRecor
 function checkReplay(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
   if (!result.quiescent || log.size === 0) return [];
   const last = Math.max(...log.keys());
-  const store = new KvStore();
+  const store = new KvStore(undefined, 0, result.founding);
   for (let i = 1; i <= last; i++) {
     const d = log.get(i);
     if (!d) return [`index ${i} was delivered by no replica individually`];
     const [client, seq] = d.tag.split(":");
     const tag = d.tag === "" ? undefined : { client, seq: Number(seq) };
-    const got = JSON.stringify(store.apply({ op: d.op, tag }));
+    const got = JSON.stringify(store.apply({ op: d.op, tag }, d.view));
     if (got !== d.result) return [`replay of index ${i} gives ${got}, replicas said ${d.result}`];
   }
   const digest = store.digest();
@@ -272,4 +274,43 @@ function checkEvents(result: SimResult): string[] {
     }
   }
   return [];
+}
+
+/**
+ * Membership changes keep majorities intersecting: any two views installed one after the other
+ * (by number, among those that went normal somewhere) share a member. Disjoint consecutive views
+ * could each deliver what the other never sees.
+ */
+function checkViewsIntersect(result: SimResult): string[] {
+  for (let i = 1; i < result.views.length; i++) {
+    const a = result.views[i - 1];
+    const b = result.views[i];
+    if (!a.members.some((m) => b.members.includes(m))) {
+      return [`views ${a.view} [${a.members}] and ${b.view} [${b.members}] share no member`];
+    }
+  }
+  return [];
+}
+
+/**
+ * A removed replica takes no part in any view whose starting log holds its removal: it may finish
+ * the view its removal was delivered in, never join a later one.
+ */
+function checkRemovedStop(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
+  const removedAt = new Map<number, number>();
+  for (const d of [...log.values()].sort((a, b) => a.index - b.index)) {
+    const [name, sub, id] = d.op.argv;
+    if (name?.toLowerCase() === "__replicaset" && sub === "REMOVE" && d.result === '{"ok":"OK"}') {
+      if (!removedAt.has(Number(id))) removedAt.set(Number(id), d.index);
+    }
+  }
+  const out: string[] = [];
+  for (const [id, index] of removedAt) {
+    for (const v of result.views) {
+      if (v.start >= index && (v.members.includes(id) || v.learners.includes(id))) {
+        out.push(`replica ${id}, removed at index ${index}, is in view ${v.view} (from ${v.start})`);
+      }
+    }
+  }
+  return out;
 }

@@ -37,6 +37,7 @@ import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
 import { kvOp, type ModelOp, modelResult } from "../support/ops.ts";
 import { encodeExec } from "../../src/kv/commands/tx.ts";
+import { foundingReplicaSet, type ReplicaSet } from "../../src/kv/replica_set.ts";
 
 const TRACE = Deno.env.get("SIM_TRACE") === "1";
 
@@ -97,7 +98,25 @@ export interface SimOptions {
    * applying it ({@link DeliveryRecord.events}).
    */
   events?: boolean;
+  /**
+   * Membership changes: this many spare replicas (ids after the founding ones) run from the
+   * start outside the configuration, waiting to join; an operator adds, promotes and removes
+   * replicas through the order (`__REPLICASET`) while the faults go on, and each view's leader
+   * promotes a caught-up replica as the runtime does. Default 0 (no changes).
+   */
+  spares?: number;
 }
+
+/** Fault scenarios that keep no replica down for good (membership runs: a crashed-for-good
+ * replica plus changes could leave no majority). */
+const TEMPORARY_SCENARIOS: Scenario[] = [
+  "flaps",
+  "restart",
+  "restart-all",
+  "pause",
+  "partition",
+  "cut-coordinator",
+];
 
 /** Defaults for a 3-replica run; tests override what they vary. */
 export const DEFAULT_SIM: Omit<SimOptions, "seed"> = {
@@ -121,6 +140,8 @@ export interface DeliveryRecord {
   index: number;
   /** `view:origin:seq`, the entry's identity. */
   id: string;
+  /** The entry's view (membership changes depend on it). */
+  view: number;
   /** `client:seq` of the request it carries. */
   tag: string;
   /** The command's operation (for replaying the log). */
@@ -187,6 +208,21 @@ export interface SimResult {
    */
   permanentFaultAt: number | null;
   viewInstalls: number[];
+  /** The founding replica set (what a replay starts from). */
+  founding: ReplicaSet;
+  /** Every view installed (normal somewhere), in view-number order. */
+  views: SimView[];
+  /** Membership operations the operator got an answer for: the line and the reply. */
+  membershipOps: { argv: string[]; result: string }[];
+}
+
+/** A view as first installed somewhere. */
+export interface SimView {
+  view: number;
+  members: ReplicaId[];
+  learners: ReplicaId[];
+  /** The delivered index its starting log ends at. */
+  start: number;
 }
 
 interface Link {
@@ -221,6 +257,9 @@ interface Attempt {
 /** The scenario a seed picks when the options say "random". */
 export function scenarioOf(options: SimOptions): Scenario {
   if (options.scenario !== "random") return options.scenario;
+  if ((options.spares ?? 0) > 0) {
+    return TEMPORARY_SCENARIOS[options.seed % TEMPORARY_SCENARIOS.length];
+  }
   const all: Scenario[] = [
     "flaps",
     "crash",
@@ -255,8 +294,23 @@ class Simulation {
   readonly rng: Prng;
   readonly queue = new EventQueue();
   readonly scenario: Scenario;
+  /** Every replica of the run: the founding ones, then the spares. */
   readonly ids: ReplicaId[];
+  /** The replicas of the config file (the founding configuration's voters). */
+  readonly foundingIds: ReplicaId[];
+  readonly founding: ReplicaSet;
   readonly majority: number;
+  /** Every view installed somewhere, by view number: its members, learners, starting index. */
+  readonly viewMembers = new Map<number, SimView>();
+  /** The operator's membership operations answered, and how many are still to come. */
+  readonly membershipOps: { argv: string[]; result: string }[] = [];
+  operatorLeft = 0;
+  /** Operator requests by request id (ids from OPERATOR_IDS up). */
+  readonly operatorRequests = new Map<number, { argv: string[]; tries: number; seq: number }>();
+  nextOperatorId = OPERATOR_IDS;
+  operatorSeq = 0;
+  /** When each learner's promotion was last submitted (the leader's duty, as in the runtime). */
+  readonly promotedAt = new Map<ReplicaId, number>();
   readonly replicas = new Map<ReplicaId, Replica>();
   readonly stores = new Map<ReplicaId, KvStore>();
   /** What each applied command published (by the command object the core applied). */
@@ -291,7 +345,9 @@ class Simulation {
   constructor(readonly options: SimOptions) {
     this.rng = new Prng(options.seed);
     this.scenario = scenarioOf(options);
-    this.ids = Array.from({ length: options.replicas }, (_, i) => i + 1);
+    this.foundingIds = Array.from({ length: options.replicas }, (_, i) => i + 1);
+    this.ids = Array.from({ length: options.replicas + (options.spares ?? 0) }, (_, i) => i + 1);
+    this.founding = foundingReplicaSet(this.foundingIds.map(simAddress));
     this.majority = Math.floor(options.replicas / 2) + 1;
     for (const id of this.ids) {
       this.disks.set(id, { records: [], synced: 0 });
@@ -308,7 +364,13 @@ class Simulation {
   /** Starts (or restarts) replica `id` from what its disk holds. */
   boot(id: ReplicaId): void {
     const disk = this.disks.get(id)!;
-    const store = new KvStore(undefined, this.options.events ? parseNotifyFlags("KEA")! : 0);
+    // A spare starts outside the configuration: it learns it from its first view's snapshot.
+    const founder = this.foundingIds.includes(id);
+    const store = new KvStore(
+      undefined,
+      this.options.events ? parseNotifyFlags("KEA")! : 0,
+      founder ? this.founding : undefined,
+    );
     this.stores.set(id, store);
     const machine = this.options.events ? this.recording(store) : store;
     this.persisted.set(id, 0);
@@ -321,7 +383,8 @@ class Simulation {
       id,
       new Replica({
         id,
-        replicas: this.ids,
+        replicas: founder ? this.foundingIds : [],
+        seeds: this.foundingIds,
         // Compare digests often, so that any false divergence would show in the simulation.
         checkpointEvery: 5,
         retainEntries: this.options.retainEntries,
@@ -340,12 +403,17 @@ class Simulation {
     };
     return {
       isRead: (cmd) => store.isRead(cmd),
-      apply: (cmd) => {
+      apply: (cmd, view) => {
         buffer = [];
-        const result = store.apply(cmd);
+        const result = store.apply(cmd, view);
         this.published.set(cmd, buffer);
         return result;
       },
+      get membership() {
+        return store.membership;
+      },
+      nextMembership: (current, cmd, view) => store.nextMembership(current, cmd, view),
+      membershipOf: (state) => store.membershipOf(state),
       get size() {
         return store.size;
       },
@@ -372,14 +440,15 @@ class Simulation {
     }
     queue.at(10, () => this.flapStep());
     this.scheduleScenario();
+    this.scheduleMembership();
     let quiescent = false;
     while (!this.crash && queue.now <= options.maxSimMs && queue.runNext()) {
-      if (this.clientsDone === options.clients && this.settled()) {
+      if (this.clientsDone === options.clients && this.operatorLeft === 0 && this.settled()) {
         quiescent = true;
         break;
       }
     }
-    const live = this.permanentFaultAt === null ? this.live() : this.serving();
+    const live = this.permanentFaultAt === null ? this.members() : this.serving();
     const digests = new Map(live.map((id) => [id, this.stores.get(id)!.digest()]));
     const finalDelivered = new Map(
       live.map((id) => [id, this.replicas.get(id)!.status().delivered]),
@@ -400,6 +469,9 @@ class Simulation {
       lateReads: this.lateReads,
       permanentFaultAt: this.permanentFaultAt,
       viewInstalls: [...this.installs.values()].sort((a, b) => a - b),
+      founding: this.founding,
+      views: [...this.viewMembers.values()].sort((a, b) => a.view - b.view),
+      membershipOps: this.membershipOps,
       slowAttempts: this.attempts.filter((a) =>
         a.mustProgress && this.queue.now - a.call > PROGRESS_BOUND_MS &&
         !(a.ok === true && a.answeredAt! - a.call <= PROGRESS_BOUND_MS) &&
@@ -433,6 +505,21 @@ class Simulation {
     const serving = this.serving();
     const statuses = serving.map((id) => this.replicas.get(id)!.status());
     const first = statuses[0];
+    const members = this.members();
+    if ((this.options.spares ?? 0) > 0) {
+      // Every live replica of the configuration in force serves in one view of exactly the
+      // live voters and learners, nobody waits to be promoted, and all are idle at one index.
+      const config = this.config();
+      const live = (ids: readonly ReplicaId[]) => ids.filter((id) => members.includes(id));
+      return first !== undefined && members.every((id) => serving.includes(id)) &&
+        first.members.join() === live(config.voters).join() &&
+        first.learners.join() === live(config.learners).join() &&
+        live(config.promote).length === 0 &&
+        statuses.every((s) =>
+          s.view === first.view && s.holdback === 0 && s.pending === 0 &&
+          s.delivered === first.delivered
+        );
+    }
     const everyone = this.permanentFaultAt === null ? this.live().length : this.majority;
     return statuses.length >= everyone && first.members.length === statuses.length &&
       statuses.every((s) =>
@@ -442,6 +529,31 @@ class Simulation {
       this.live().every((id) =>
         serving.includes(id) || this.replicas.get(id)!.standing.state !== "normal"
       );
+  }
+
+  /**
+   * The replica set in force: that of the live replica that delivered most (without membership
+   * changes, the founding one).
+   */
+  config(): ReplicaSet {
+    let best: { delivered: number; set: ReplicaSet } | undefined;
+    for (const id of this.live()) {
+      const delivered = this.replicas.get(id)!.status().delivered;
+      const set = this.stores.get(id)!.membership;
+      if (set !== undefined && (best === undefined || delivered > best.delivered)) {
+        best = { delivered, set };
+      }
+    }
+    return best?.set ?? this.founding;
+  }
+
+  /** The live replicas of the configuration in force (voters and learners). */
+  members(): ReplicaId[] {
+    if ((this.options.spares ?? 0) === 0) return this.live();
+    const config = this.config();
+    return this.live().filter((id) =>
+      config.voters.includes(id) || config.learners.includes(id)
+    );
   }
 
   /** The live replicas normal in the newest view any live replica is normal in. */
@@ -596,6 +708,12 @@ class Simulation {
     if (this.permanentFaultAt !== null) {
       return this.queue.now - this.permanentFaultAt >= PERMANENT_STABLE_AFTER_MS &&
         this.replicas.get(replica)!.standing.state === "normal";
+    }
+    if ((this.options.spares ?? 0) > 0) {
+      // Membership changes: only a member of the configuration in force serves, and a change
+      // that took effect lately is a fault change of its own (a view change follows it).
+      return this.members().includes(replica) && this.config().voters.includes(replica) &&
+        this.queue.now - this.lastMembershipChange >= STABLE_AFTER_MS;
     }
     // Only a replica in the majority's component; the rest were crashed for good.
     return this.live().length >= this.majority;
@@ -773,10 +891,18 @@ class Simulation {
       return;
     }
     this.carryOut(id, actions);
-    const standing = this.replicas.get(id)!.standing;
+    const replica = this.replicas.get(id)!;
+    const standing = replica.standing;
     if (standing.state === "normal" && !this.installs.has(standing.view)) {
       this.installs.set(standing.view, this.queue.now);
+      this.viewMembers.set(standing.view, {
+        view: standing.view,
+        members: [...standing.members],
+        learners: [...standing.learners],
+        start: replica.status().delivered,
+      });
     }
+    if ((this.options.spares ?? 0) > 0 && replica.leads) this.promoteCaughtUp(id, replica);
     if (event.type !== "flush" && !this.flushScheduled.has(id)) {
       this.flushScheduled.add(id);
       this.queue.after(this.rng.int(0, 2), () => {
@@ -829,6 +955,7 @@ class Simulation {
         this.deliveriesOf(id).push({
           index: action.index,
           id: `${entry.view}:${entry.origin}:${entry.seq}`,
+          view: entry.view,
           tag: entry.cmd.tag ? `${entry.cmd.tag.client}:${entry.cmd.tag.seq}` : "",
           op: entry.cmd.op,
           result: JSON.stringify(action.result),
@@ -933,6 +1060,7 @@ class Simulation {
   }
 
   onReply(id: number, outcome: Outcome): void {
+    if (id >= OPERATOR_IDS) return this.onOperatorReply(id, outcome);
     const attempt = this.attempts[id];
     attempt.replies += 1;
     if (!outcome.ok && outcome.code === "NOQUORUM") attempt.request.refusedBy.push(attempt.replica);
@@ -1009,6 +1137,109 @@ class Simulation {
     }
   }
 
+  // ---- membership changes ----
+
+  /**
+   * The operator: a few membership operations at random times while clients run and faults
+   * happen: add spares (as voters to be, or as learners), promote learners, remove members.
+   * Each is retried with its exactly-once tag until it gets an answer other than "try again".
+   */
+  scheduleMembership(): void {
+    const spares = this.ids.filter((id) => !this.foundingIds.includes(id));
+    if (spares.length === 0) return;
+    this.operatorLeft = this.rng.int(3, 6);
+    const next = () => {
+      const config = this.config();
+      const members = [...config.voters, ...config.learners];
+      const unused = spares.filter((id) => !this.everAdded.has(id));
+      const roll = this.rng.next();
+      let argv: string[];
+      if (unused.length > 0 && roll < 0.45) {
+        const id = unused[0];
+        this.everAdded.add(id);
+        const a = simAddress(id);
+        argv = ["__REPLICASET", "ADD", `${id}`, a.host, `${a.clientPort}`, `${a.peerPort}`];
+        if (this.rng.chance(0.25)) argv.push("LEARNER");
+      } else if (config.learners.length > 0 && roll < 0.6) {
+        argv = ["__REPLICASET", "PROMOTE", `${this.rng.pick([...config.learners])}`];
+      } else {
+        argv = ["__REPLICASET", "REMOVE", `${this.rng.pick(members)}`];
+      }
+      this.operatorSubmit(argv, () => {
+        if (--this.operatorLeft > 0) this.queue.after(this.rng.int(200, 2_500), next);
+      });
+    };
+    this.queue.at(this.rng.int(100, 1_000), next);
+  }
+
+  /** When a membership operation was last answered, or a promotion submitted. */
+  lastMembershipChange = 0;
+
+  /** Spares the operator added once (a removed replica is not added back). */
+  readonly everAdded = new Set<ReplicaId>();
+  readonly operatorDone = new Map<number, () => void>();
+
+  operatorSubmit(argv: string[], done: () => void): void {
+    const seq = ++this.operatorSeq;
+    this.trace(`OPERATOR ${argv.slice(1).join(" ")}`);
+    this.operatorTry(argv, seq, 1, done);
+  }
+
+  operatorTry(argv: string[], seq: number, tries: number, done: () => void): void {
+    const id = this.nextOperatorId++;
+    this.operatorRequests.set(id, { argv, tries, seq });
+    this.operatorDone.set(id, done);
+    const target = this.rng.pick(this.ids);
+    this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
+      if (this.operatorRequests.delete(id)) {
+        this.operatorDone.delete(id);
+        this.operatorRetry(argv, seq, tries, done);
+      }
+    });
+    const cmd = { op: { argv, time: this.queue.now }, tag: { client: "operator", seq } };
+    this.handle(target, { type: "request", id, cmd });
+  }
+
+  operatorRetry(argv: string[], seq: number, tries: number, done: () => void): void {
+    if (tries >= MAX_ATTEMPTS) {
+      this.membershipOps.push({ argv, result: "gave up" });
+      return done();
+    }
+    this.queue.after(this.rng.int(50, 300), () => this.operatorTry(argv, seq, tries + 1, done));
+  }
+
+  onOperatorReply(id: number, outcome: Outcome): void {
+    const request = this.operatorRequests.get(id);
+    const done = this.operatorDone.get(id);
+    if (!request || !done) return; // a promotion, or an attempt already given up
+    this.operatorRequests.delete(id);
+    this.operatorDone.delete(id);
+    if (!outcome.ok) return this.operatorRetry(request.argv, request.seq, request.tries, done);
+    const result = JSON.stringify(outcome.result);
+    this.membershipOps.push({ argv: request.argv, result });
+    this.lastMembershipChange = this.queue.now;
+    this.trace(`OPERATOR ${request.argv.slice(1).join(" ")} -> ${result}`);
+    done();
+  }
+
+  /** The view's leader promotes learners marked for it once they follow the view. */
+  promoteCaughtUp(id: ReplicaId, replica: Replica): void {
+    const config = this.stores.get(id)!.membership;
+    if (config === undefined || config.promote.length === 0) return;
+    for (const learner of replica.caughtUpLearners()) {
+      if (!config.promote.includes(learner)) continue;
+      const last = this.promotedAt.get(learner);
+      if (last !== undefined && this.queue.now - last < 500) continue;
+      this.promotedAt.set(learner, this.queue.now);
+      this.lastMembershipChange = this.queue.now;
+      const argv = ["__REPLICASET", "PROMOTE", `${learner}`];
+      const requestId = this.nextOperatorId++;
+      this.queue.after(0, () =>
+        this.handle(id, { type: "request", id: requestId, cmd: { op: { argv, time: 0 } } })
+      );
+    }
+  }
+
   retry(request: RequestRecord): void {
     if (request.plain || request.attempts >= MAX_ATTEMPTS) return this.finish(request);
     const next = this.rng.pick(this.ids);
@@ -1020,6 +1251,14 @@ class Simulation {
     this.continuations.delete(request);
     then?.();
   }
+}
+
+/** Request ids of the operator and of promotions (client attempts count from 0). */
+const OPERATOR_IDS = 1_000_000_000;
+
+/** A simulated replica's address (only its uniqueness matters). */
+function simAddress(id: ReplicaId) {
+  return { id, host: "sim", clientPort: 7000 + id, peerPort: 8000 + id };
 }
 
 /** The exactly-once tag of client `client`'s request number `n` (from 0). */
