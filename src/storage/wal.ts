@@ -46,22 +46,18 @@
 
 import { concatBytes } from "../kv/bytes.ts";
 import { join } from "node:path";
-import { CorruptionError, encodeRecord, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
-import {
-  jsonBytes,
-  parseJsonPayload,
-  syncDirectory,
-  syncDirectoryAsync,
-  writeAllSync,
-} from "./snapshot_file.ts";
+import { CorruptionError, encodeRecord } from "./record_codec.ts";
+import { jsonBytes, parseJsonPayload } from "./snapshot_file.ts";
+import { DENO_WAL_IO, type WalFile, type WalIo } from "./wal_io.ts";
+import { readSyncMark, SYNC_MARK_FILE, SyncMarkWriter } from "./wal_mark.ts";
+import { planRecovery, type SegmentBytes } from "./wal_recovery.ts";
 import {
   LEGACY_WAL_FILE,
   legacyLogPath,
   listSegments,
+  preallocatedFile,
   PREPARED_SEGMENT_FILE,
-  removeIfPresent,
   segmentPath,
-  zeroFilledFile,
 } from "./wal_segments.ts";
 
 /** When the log fdatasyncs; see the module documentation. */
@@ -84,6 +80,8 @@ export interface WalOptions {
   from?: WalPosition;
   /** Called with each record read (from `from` on) before anything is repaired; may throw. */
   check?: (record: unknown, index: number) => void;
+  /** The file system (default: the real one; tests simulate power losses with their own). */
+  io?: WalIo;
 }
 
 /** The result of {@link WriteAheadLog.open}. */
@@ -104,7 +102,7 @@ export interface WalStats {
   fsyncs: number;
   /** Segments started since open. */
   segments: number;
-  /** Of those, the ones that had to be created on the spot (no zero-filled one was ready). */
+  /** Of those, the ones that had to be created on the spot (no preallocated one was ready). */
   unprepared: number;
 }
 
@@ -123,7 +121,9 @@ interface Pending {
 /** The segment file records are being written to. */
 interface ActiveSegment {
   number: number;
-  file: Deno.FsFile;
+  file: WalFile;
+  /** Bytes written to it: where the next write goes. */
+  written: number;
   /** Written since its last fdatasync. */
   dirty: boolean;
 }
@@ -139,6 +139,9 @@ export class WriteAheadLog {
   /** Called with the duration in seconds of every fdatasync of a segment (metrics). */
   onFsync: ((seconds: number) => void) | undefined;
 
+  readonly #io: WalIo;
+  /** The sync mark; null only inside {@link open}. */
+  #mark: SyncMarkWriter | null = null;
   /** Segment files on disk, ascending. */
   #segments: number[];
   /** Where the next appended record goes. */
@@ -146,8 +149,8 @@ export class WriteAheadLog {
   #tailUsed = 0;
   #pending: Pending[] = [];
   #active: ActiveSegment | null = null;
-  /** A zero-filled next segment, ready to be renamed into place. */
-  #prepared: Deno.FsFile | null = null;
+  /** A preallocated next segment, ready to be renamed into place. */
+  #prepared: WalFile | null = null;
   #preparing: Promise<void> | null = null;
   #appended = 0;
   #synced = 0;
@@ -160,8 +163,15 @@ export class WriteAheadLog {
   #closing: Promise<void> | null = null;
   #stats: WalStats = { writes: 0, fsyncs: 0, segments: 0, unprepared: 0 };
 
-  private constructor(dir: string, mode: FsyncMode, segmentBytes: number, segments: number[]) {
+  private constructor(
+    dir: string,
+    mode: FsyncMode,
+    segmentBytes: number,
+    segments: number[],
+    io: WalIo,
+  ) {
     this.dir = dir;
+    this.#io = io;
     this.mode = mode;
     this.segmentBytes = segmentBytes;
     this.#segments = segments;
@@ -191,9 +201,11 @@ export class WriteAheadLog {
     }
     const from = options.from ?? { segment: 0, offset: 0 };
 
+    const io = options.io ?? DENO_WAL_IO;
+
     // Read and check everything first: a log that is refused is left exactly as it was.
-    const legacy = legacyLogPath(dir);
-    const all = listSegments(dir);
+    const legacy = legacyLogPath(dir, io);
+    const all = listSegments(dir, io);
     if (legacy !== null && all.length > 0) {
       throw new Error(
         `${dir}: both ${LEGACY_WAL_FILE} and log segments are present; move one of them away`,
@@ -209,59 +221,57 @@ export class WriteAheadLog {
         throw new CorruptionError(`${missing} is missing: the log has a hole`, { file: missing });
       }
     }
-    const records: unknown[] = [];
-    let tornTail: OpenedWal["tornTail"] = null;
-    const cuts: { path: string; bytes: number }[] = [];
+    const mark = legacy !== null ? null : await readSyncMark(io, dir);
+    const loaded: SegmentBytes[] = [];
     for (const n of segments) {
-      const path = pathOf(n);
-      const bytes = await Deno.readFile(path);
-      const scan = scanRecords(bytes, path, { zeroPadding: true });
-      if (tornTail !== null && scan.payloads.length > 0) {
-        throw new CorruptionError(
-          `${tornTail.file}: corrupt record at byte offset ${tornTail.offset}: ` +
-            `${tornTail.reason}; a later segment (${path}) holds records, so this is damage ` +
-            `in the middle of the log, not a torn write at its end`,
-          { file: tornTail.file, offset: tornTail.offset },
-        );
-      }
-      let offset = 0;
-      for (const payload of scan.payloads) {
-        if (n > from.segment || offset >= from.offset) {
-          const record = parseJsonPayload(payload, path, offset);
-          options.check?.(record, records.length);
-          records.push(record);
-        }
-        offset += RECORD_HEADER_BYTES + payload.length;
-      }
-      if (scan.tornTail !== null) {
-        tornTail ??= { file: path, ...scan.tornTail };
-        cuts.push({ path, bytes: scan.validBytes });
+      loaded.push({ number: n, path: pathOf(n), bytes: await io.readFile(pathOf(n)) });
+    }
+    const plan = planRecovery(loaded, mark, from.segment);
+    const records: unknown[] = [];
+    for (const { segment, offset, path, payload } of plan.records) {
+      if (segment > from.segment || offset >= from.offset) {
+        const record = parseJsonPayload(payload, path, offset);
+        options.check?.(record, records.length);
+        records.push(record);
       }
     }
+    const tornTail = plan.tornTail;
 
     // Then repair: cut torn tails, drop what is obsolete or left over, adopt the older format.
-    for (const cut of cuts) {
-      const file = await Deno.open(cut.path, { write: true });
+    for (const cut of plan.cuts) {
+      const file = io.open(cut.path, "existing");
       try {
-        await file.truncate(cut.bytes);
+        await file.setSize(cut.bytes);
         await file.sync();
       } finally {
         file.close();
       }
     }
-    removeIfPresent(join(dir, PREPARED_SEGMENT_FILE));
-    removeIfPresent(join(dir, LEGACY_WAL_FILE + ".tmp"));
+    io.remove(join(dir, PREPARED_SEGMENT_FILE));
+    io.remove(join(dir, LEGACY_WAL_FILE + ".tmp"));
+    io.remove(join(dir, SYNC_MARK_FILE + ".tmp"));
     const obsolete = legacy !== null ? [] : all.filter((n) => n < from.segment);
-    for (const n of obsolete) removeIfPresent(segmentPath(dir, n));
+    for (const n of obsolete) io.remove(segmentPath(dir, n));
     if (legacy !== null) {
-      if (segments.length > 0) Deno.renameSync(legacy, segmentPath(dir, 0));
-      else removeIfPresent(legacy);
+      if (segments.length > 0) io.rename(legacy, segmentPath(dir, 0));
+      else io.remove(legacy);
     }
-    if (obsolete.length > 0 || legacy !== null) syncDirectory(dir);
-    const wal = new WriteAheadLog(dir, mode, segmentBytes, segments);
+    if (obsolete.length > 0 || legacy !== null) io.syncDir(dir);
+    const wal = new WriteAheadLog(dir, mode, segmentBytes, segments, io);
     // Never append into a segment read here (not after a cut), nor into the one `from` points
     // into: records there before its offset would be skipped by the next open.
     wal.#tail = Math.max(wal.#tail, from.offset > 0 ? from.segment + 1 : from.segment);
+    // Everything read is made durable (a process killed in "never" mode may have left some of it
+    // in the page cache only), then the mark says so: the log is durable up to the new segment.
+    for (const n of segments) {
+      const file = io.open(segmentPath(dir, n), "existing");
+      try {
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+    }
+    wal.#mark = await SyncMarkWriter.create(io, dir, { segment: wal.#tail, offset: 0 });
     await wal.#prepare();
     return { wal, records, tornTail };
   }
@@ -289,6 +299,7 @@ export class WriteAheadLog {
     if (this.mode === "always") {
       this.#writePendingSync();
       this.#synced = number;
+      this.#advanceMark();
     }
     this.#appended = number;
     return number;
@@ -358,7 +369,7 @@ export class WriteAheadLog {
     let failure: unknown = null;
     for (const n of this.#segments.filter((n) => n < limit)) {
       try {
-        removeIfPresent(segmentPath(this.dir, n));
+        this.#io.remove(segmentPath(this.dir, n));
         this.#segments = this.#segments.filter((m) => m !== n);
       } catch (e) {
         failure ??= e;
@@ -389,12 +400,14 @@ export class WriteAheadLog {
         const target = this.#appended;
         await this.#writePending(this.#takePending());
         this.#synced = target;
+        this.#advanceMark();
       }
       if (this.#failure !== null && this.#appended > this.#synced) error = this.#failure;
     } catch (e) {
       error = this.#fail(e);
     } finally {
       await this.#preparing;
+      await this.#mark?.close();
       for (const file of [this.#active?.file, this.#prepared]) {
         try {
           file?.close();
@@ -442,7 +455,18 @@ export class WriteAheadLog {
       this.#round = null;
     }
     if (target > this.#synced) this.#synced = target;
+    this.#advanceMark();
     return this.#synced;
+  }
+
+  /**
+   * Moves the sync mark to the end of what was written, once it is durable: called after a round
+   * (or an `"always"` append, or the flush of close) made every write so far durable; in
+   * `"never"` mode nothing is ever known durable, so the mark stays where open put it.
+   */
+  #advanceMark(): void {
+    if (this.mode === "never" || this.#active === null) return;
+    this.#mark?.advance({ segment: this.#active.number, offset: this.#active.written });
   }
 
   #takePending(): Pending[] {
@@ -463,14 +487,14 @@ export class WriteAheadLog {
       if (this.#active === null || this.#active.number !== segment) {
         if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
         // The previous segment's name is durable before the next one is named.
-        if (durable && started) await syncDirectoryAsync(this.dir);
+        if (durable && started) await this.#io.syncDirAsync(this.dir);
         this.#activate(segment);
         started = true;
       }
       this.#write(frames);
     }
     if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
-    if (durable && started) await syncDirectoryAsync(this.dir);
+    if (durable && started) await this.#io.syncDirAsync(this.dir);
   }
 
   /** `"always"` and `"never"` modes: {@link #writePending} without awaiting anything. */
@@ -492,38 +516,37 @@ export class WriteAheadLog {
 
   #syncDirectorySync(): void {
     try {
-      syncDirectory(this.dir);
+      this.#io.syncDir(this.dir);
     } catch (e) {
       throw this.#fail(e);
     }
   }
 
-  /** Makes segment `n` the one written to: the zero-filled one if ready, else a new plain file. */
+  /** Makes segment `n` the one written to: the preallocated one if ready, else a new plain file. */
   #activate(n: number): void {
     const path = segmentPath(this.dir, n);
-    let file: Deno.FsFile;
+    let file: WalFile;
     try {
       if (this.#prepared !== null) {
         file = this.#prepared;
         this.#prepared = null;
-        Deno.renameSync(join(this.dir, PREPARED_SEGMENT_FILE), path);
-        file.seekSync(0, Deno.SeekMode.Start);
+        this.#io.rename(join(this.dir, PREPARED_SEGMENT_FILE), path);
       } else {
-        file = Deno.openSync(path, { read: true, write: true, createNew: true });
+        file = this.#io.open(path, "new");
         this.#stats.unprepared++;
       }
     } catch (e) {
       throw this.#fail(e);
     }
     this.#active?.file.close();
-    this.#active = { number: n, file, dirty: false };
+    this.#active = { number: n, file, written: 0, dirty: false };
     this.#segments.push(n);
     this.#stats.segments++;
     void this.#prepare();
   }
 
   /**
-   * Zero-fills the next segment in the background (at most one at a time). A failure is not
+   * Preallocates the next segment in the background (at most one at a time). A failure is not
    * fatal here: the next segment is then created on the spot, and a real I/O problem shows up in
    * the writes themselves.
    */
@@ -531,7 +554,7 @@ export class WriteAheadLog {
     if (this.#prepared !== null || this.#closing !== null) return Promise.resolve();
     if (this.#preparing !== null) return this.#preparing;
     const path = join(this.dir, PREPARED_SEGMENT_FILE);
-    this.#preparing = zeroFilledFile(path, this.segmentBytes).then((file) => {
+    this.#preparing = preallocatedFile(this.#io, path, this.segmentBytes).then((file) => {
       this.#preparing = null;
       if (this.#closing !== null) file.close();
       else this.#prepared = file;
@@ -546,10 +569,11 @@ export class WriteAheadLog {
     const active = this.#active!;
     const bytes = frames.length === 1 ? frames[0] : concatBytes(frames);
     try {
-      writeAllSync(active.file, bytes);
+      active.file.writeAt(bytes, active.written);
     } catch (e) {
       throw this.#fail(e);
     }
+    active.written += bytes.length;
     active.dirty = true;
     this.#stats.writes++;
   }
