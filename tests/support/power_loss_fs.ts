@@ -201,18 +201,17 @@ export class PowerLossFs implements WalIo {
     if (how === "existing") this.#node(path);
     else if (how === "truncate" || !this.#files.has(path)) this.#files.set(path, new Node());
     const node = this.#node(path);
-    const fs = this;
     // A handle follows its file through renames: it holds the node, not the path.
     return {
-      writeAt(bytes, offset) {
-        const write = { seq: ++fs.#seq, offset, bytes: bytes.slice() };
+      writeAt: (bytes, offset) => {
+        const write = { seq: ++this.#seq, offset, bytes: bytes.slice() };
         node.data = put(node.data, write);
         node.writes.push(write);
       },
-      syncData: () => fs.#sync(node),
-      syncDataSync: () => node.settle(fs.#seq),
-      sync: () => fs.#sync(node),
-      setSize(bytes) {
+      syncData: () => this.#sync(node),
+      syncDataSync: () => node.settle(this.#seq),
+      sync: () => this.#sync(node),
+      setSize: (bytes) => {
         node.data = resize(node.data, bytes);
         node.durable = resize(node.durable, bytes);
         node.writes = node.writes.flatMap((w) =>
