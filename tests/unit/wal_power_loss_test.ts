@@ -60,7 +60,7 @@ function show(p: WalPosition): string {
 }
 
 function open(io: PowerLossFs, fsync: FsyncMode) {
-  return WriteAheadLog.open(DIR, { fsync, segmentBytes: SEGMENT_BYTES, io });
+  return WriteAheadLog.open(DIR, { fsync, segmentBytes: SEGMENT_BYTES, io, markSyncIntervalMs: 0 });
 }
 
 async function runSeed(seed: number, tally: Tally): Promise<void> {
