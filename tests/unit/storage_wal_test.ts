@@ -1,16 +1,28 @@
 /**
  * Tests of the segmented write-ahead log on real files in temporary directories: reopen, torn
  * tails, middle corruption and holes, segment rolling and preallocation, positions and release,
- * group commit, the three fsync modes, the older single-file format, and close().
+ * group commit, the three fsync modes, the older single-file format, close(), and the sync mark
+ * (damage before it refused, a reordered tail after it cut, a torn slot). Power losses are in
+ * `wal_power_loss_test.ts`.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
+import {
+  CorruptionError,
+  encodeRecord,
+  RECORD_HEADER_BYTES,
+} from "../../src/storage/record_codec.ts";
 import { type FsyncMode, WriteAheadLog } from "../../src/storage/wal.ts";
 import { DENO_WAL_IO, type WalFile, type WalIo } from "../../src/storage/wal_io.ts";
+import {
+  decodeMark,
+  encodeMarkSlot,
+  MARK_SLOT_BYTES,
+  SYNC_MARK_FILE,
+} from "../../src/storage/wal_mark.ts";
 import {
   listSegments,
   PREPARED_SEGMENT_FILE,
@@ -638,4 +650,85 @@ Deno.test("wal: a record refused by the check leaves the directory as it was", a
     assert.deepEqual(Deno.readFileSync(path), bytes, "the torn tail was not cut");
     assert.deepEqual(names(), before);
   });
+});
+
+Deno.test("wal: damage to the last synced record is refused: the sync mark says it was durable", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    for (let i = 1; i <= 3; i++) wal.append({ i });
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    const lastAt = frameBytes({ i: 1 }) + frameBytes({ i: 2 });
+    const bytes = Deno.readFileSync(path);
+    bytes[lastAt + RECORD_HEADER_BYTES + 2] ^= 0x04;
+    Deno.writeFileSync(path, bytes);
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.equal(e.offset, lastAt);
+      assert.match(e.message, /reported durable up to byte \d+ \(wal-synced\.mark\)/);
+      return true;
+    });
+    assert.deepEqual(Deno.readFileSync(path), bytes, "nothing cut");
+  });
+});
+
+Deno.test("wal: a reordered tail after the sync mark is cut although a valid record follows", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    wal.append("a");
+    wal.append("b");
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    const end = frameBytes("a") + frameBytes("b");
+    // A power loss wrote the page holding a later record but not the one before it.
+    const bytes = Deno.readFileSync(path);
+    bytes.set(encodeRecord(new TextEncoder().encode('"d"')), end + 64);
+    Deno.writeFileSync(path, bytes);
+
+    // Without the mark (a log of the older format) that is refused: it might be damage.
+    const markPath = join(dir, SYNC_MARK_FILE);
+    const mark = Deno.readFileSync(markPath);
+    Deno.removeSync(markPath);
+    await assert.rejects(open(dir), /a valid record follows at byte offset/);
+    Deno.writeFileSync(markPath, mark);
+
+    const opened = await open(dir);
+    assert.deepEqual(opened.records, ["a", "b"]);
+    assert.equal(opened.tornTail?.offset, end);
+    assert.match(opened.tornTail?.reason ?? "", /bad magic number 0x00000000/);
+    assert.equal(fileSize(path), end, "cut at the first bad record");
+    await opened.wal.close();
+  });
+});
+
+Deno.test("wal: a segment shorter than the sync mark is refused", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    wal.append("a");
+    wal.append("b");
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    Deno.truncateSync(path, frameBytes("a"));
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.match(e.message, /acknowledged records are missing/);
+      return true;
+    });
+    Deno.removeSync(path);
+    await assert.rejects(open(dir), /log segment 0 is missing, but the log was reported durable/);
+  });
+});
+
+Deno.test("wal mark: the valid slot with the highest update wins; a torn slot falls back", () => {
+  const bytes = new Uint8Array(2 * MARK_SLOT_BYTES);
+  assert.equal(decodeMark(bytes), null, "never written");
+  bytes.set(encodeMarkSlot(4, { segment: 2, offset: 100 }), 0);
+  bytes.set(encodeMarkSlot(5, { segment: 2, offset: 300 }), MARK_SLOT_BYTES);
+  assert.deepEqual(decodeMark(bytes), { segment: 2, offset: 300 });
+  bytes.set(encodeMarkSlot(6, { segment: 3, offset: 0 }), 0);
+  assert.deepEqual(decodeMark(bytes), { segment: 3, offset: 0 });
+  bytes[10] ^= 0x10; // update 6 torn: back to update 5
+  assert.deepEqual(decodeMark(bytes), { segment: 2, offset: 300 });
+  bytes[MARK_SLOT_BYTES + 20] ^= 0x10;
+  assert.equal(decodeMark(bytes), null, "no valid slot: no mark");
 });
