@@ -302,7 +302,8 @@ export async function main(args: string[]): Promise<number> {
       log!.error(
         "node.cannot_start",
         `cannot start: ${err.message}. ` +
-          `The data directory is damaged before its last record; refusing to guess. Restore it ` +
+          `The data directory is damaged before its last record reported durable; refusing to ` +
+          `guess. Restore it ` +
           `from a backup, or move it away to let this replica rejoin empty (the others hold the ` +
           `data as long as a majority of them is intact).`,
       );

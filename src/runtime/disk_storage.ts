@@ -77,11 +77,12 @@ export class DiskStorage implements ReplicaStorage {
   }
 
   /**
-   * Opens (or creates) the data directory and reads what it holds. A torn last log record (a
-   * crash mid-write) is truncated and logged.
+   * Opens (or creates) the data directory and reads what it holds. A torn or reordered log tail
+   * after the point the log last reported durable (a crash or power loss mid-write; never
+   * acknowledged) is truncated and logged.
    *
    * @throws {DataDirError} when the directory belongs to another replica or cluster.
-   * @throws {CorruptionError} when a snapshot or a log record before the last is damaged.
+   * @throws {CorruptionError} when a snapshot, or a log record before that point, is damaged.
    */
   static async open(options: DiskStorageOptions): Promise<DiskStorage> {
     const paths = openDataDir(options.dir, { cluster: options.cluster, replica: options.replica });

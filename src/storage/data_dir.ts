@@ -6,11 +6,12 @@
  * Layout:
  *
  * ```text
- * <dir>/IDENTITY       {"format":1,"cluster":"<cluster id>","replica":<id>} (written atomically)
- * <dir>/LOCK           held (flock) by the replica using the directory
- * <dir>/wal-*.log      the write-ahead log's segments (wal.ts, wal_segments.ts)
- * <dir>/wal-next.tmp   the next segment, zero-filled ahead of use
- * <dir>/snapshot.bin   the latest snapshot (snapshot_file.ts)
+ * <dir>/IDENTITY         {"format":1,"cluster":"<cluster id>","replica":<id>} (written atomically)
+ * <dir>/LOCK             held (flock) by the replica using the directory
+ * <dir>/wal-*.log        the write-ahead log's segments (wal.ts, wal_segments.ts)
+ * <dir>/wal-next.tmp     the next segment, preallocated ahead of use
+ * <dir>/wal-synced.mark  how far the log is known durable (wal_mark.ts)
+ * <dir>/snapshot.bin     the latest snapshot (snapshot_file.ts)
  * ```
  *
  * Temporary files (`<name>.tmp`) are leftovers of a crash during an atomic write and are never

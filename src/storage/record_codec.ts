@@ -191,6 +191,63 @@ function findValidRecordAfter(bytes: Uint8Array, after: number): number {
   return -1;
 }
 
+/** What {@link scanRecordPrefix} found in a file. */
+export interface PrefixScan {
+  /** The payloads of the valid records before the first bad one, in file order (views into the
+   * scanned bytes). */
+  payloads: Uint8Array[];
+  /** Length of the valid prefix: the byte offset where the last valid record ends. */
+  validBytes: number;
+  /**
+   * The first bad or incomplete record, if any (not zero padding, when that is allowed): where it
+   * starts (equal to `validBytes`), what is wrong with it, and where the first valid record after
+   * it starts (-1 if none does).
+   */
+  damage: { offset: number; reason: string; nextValid: number } | null;
+}
+
+/**
+ * Reads the valid records of a file from its start up to the first bad one, and says what comes
+ * after it, without deciding whether that is a torn write or damage (a caller that knows how far
+ * the file was made durable decides; {@link scanRecords} decides by what follows).
+ *
+ * With `zeroPadding`, where the bytes left are all zero the records simply end: that is the
+ * unused, preallocated part of a log segment, not damage.
+ */
+export function scanRecordPrefix(
+  bytes: Uint8Array,
+  options: { zeroPadding?: boolean } = {},
+): PrefixScan {
+  const payloads: Uint8Array[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const checked = checkRecordAt(bytes, offset);
+    if (typeof checked === "string") {
+      if (options.zeroPadding && allZero(bytes, offset)) {
+        return { payloads, validBytes: offset, damage: null };
+      }
+      const nextValid = findValidRecordAfter(bytes, offset);
+      return { payloads, validBytes: offset, damage: { offset, reason: checked, nextValid } };
+    }
+    const start = offset + RECORD_HEADER_BYTES;
+    payloads.push(bytes.subarray(start, start + checked));
+    offset = start + checked;
+  }
+  return { payloads, validBytes: offset, damage: null };
+}
+
+/** The message of a bad record at `offset` of `fileName` followed by a valid one at `next`. */
+export function middleDamageMessage(
+  fileName: string,
+  offset: number,
+  reason: string,
+  next: number,
+): string {
+  return `${fileName}: corrupt record at byte offset ${offset}: ${reason}; a valid record ` +
+    `follows at byte offset ${next}, so this is damage in the middle of the file, ` +
+    `not a torn write at its end`;
+}
+
 /**
  * Reads the records of a file from its start.
  *
@@ -211,30 +268,15 @@ export function scanRecords(
   fileName: string,
   options: { zeroPadding?: boolean } = {},
 ): ScanResult {
-  const payloads: Uint8Array[] = [];
-  let offset = 0;
-  while (offset < bytes.length) {
-    const checked = checkRecordAt(bytes, offset);
-    if (typeof checked === "string") {
-      if (options.zeroPadding && allZero(bytes, offset)) {
-        return { payloads, validBytes: offset, tornTail: null };
-      }
-      const next = findValidRecordAfter(bytes, offset);
-      if (next >= 0) {
-        throw new CorruptionError(
-          `${fileName}: corrupt record at byte offset ${offset}: ${checked}; a valid record ` +
-            `follows at byte offset ${next}, so this is damage in the middle of the file, ` +
-            `not a torn write at its end`,
-          { file: fileName, offset },
-        );
-      }
-      return { payloads, validBytes: offset, tornTail: { offset, reason: checked } };
-    }
-    const start = offset + RECORD_HEADER_BYTES;
-    payloads.push(bytes.subarray(start, start + checked));
-    offset = start + checked;
+  const { payloads, validBytes, damage } = scanRecordPrefix(bytes, options);
+  if (damage === null) return { payloads, validBytes, tornTail: null };
+  if (damage.nextValid >= 0) {
+    throw new CorruptionError(
+      middleDamageMessage(fileName, damage.offset, damage.reason, damage.nextValid),
+      { file: fileName, offset: damage.offset },
+    );
   }
-  return { payloads, validBytes: offset, tornTail: null };
+  return { payloads, validBytes, tornTail: { offset: damage.offset, reason: damage.reason } };
 }
 
 /** True when every byte of `bytes` from `from` on is zero. */

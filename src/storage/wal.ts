@@ -13,9 +13,11 @@
  * - `"never"`: `sync()` writes to the OS without fdatasync: survives a process crash, not a power
  *   failure or kernel crash.
  *
- * Segments: each is zero-filled to `segmentBytes` and fsync'ed in the background before it is
- * used, so appends overwrite allocated blocks without changing the file size, and fdatasync has no
- * file system journal to commit. A record goes into the current segment if it fits (a larger one
+ * Segments: each is preallocated to `segmentBytes` (its size set, a hole that reads as zeros, no
+ * data written) and fsync'ed in the background before it is used, so appends never change the
+ * file size. (It used to be zero-filled: that doubled the disk writes and, measured on Linux,
+ * made each fdatasync of a small append write back about 1 MiB; see README, Performance.) A
+ * record goes into the current segment if it fits (a larger one
  * fills an empty segment alone); otherwise into the next. Before the first record of a segment is
  * written the previous segment is fdatasync'ed, and the directory is fsync'ed before that record
  * counts, so a crash never leaves a hole before a later record. When the next segment is not
@@ -31,11 +33,26 @@
  * number of the last record known durable (per the mode), so a caller that must not act before
  * record `n` is durable waits until `synced >= n`.
  *
- * Crash safety: a crash can leave a partly written record at the end of the last segment that
- * holds records; `open` reports it and cuts it off. Damage anywhere else throws
- * {@link CorruptionError}: the log is never silently shortened past a valid record. After opening,
- * appends always start a new segment, so nothing is ever written after a cut or into the part of a
- * segment a snapshot made obsolete.
+ * Crash safety and the sync mark: a power loss can leave the writes made since the last
+ * fdatasync partly on disk, in any order (the OS may have written later pages of the file but not
+ * earlier ones) and the last one torn; a process crash can leave a partly written record. So
+ * after each fdatasync returns, the log writes where it is now durable to a small mark file
+ * (`wal_mark.ts`: two checksummed slots written alternately, so a torn update is detected and the
+ * older slot used; fdatasync'ed in the background, never on the acknowledgement path). A mark is
+ * only ever written after the data it covers is durable, so any mark read back is at most the
+ * true durable point: a stale mark is safe. `open` then decides (`wal_recovery.ts`): a bad record
+ * after the mark is a torn tail, cut off with everything after it even when valid records follow
+ * it (they were never reported synced, so never acknowledged); a bad record before the mark, or
+ * one followed by a valid record in a later segment (a segment is fdatasync'ed before the next
+ * one is written), is damage to data that may have been acknowledged: {@link CorruptionError},
+ * and nothing on disk is changed. A stale mark only narrows what is checked: within the
+ * power-loss model the data between it and the true durable point is intact anyway, so it is
+ * never cut; only damage there from another cause (a bad disk) would go unnoticed. A log without
+ * a mark (written before marks existed) is read by the older rule: a bad record followed by a
+ * valid one in its segment is damage, else a torn tail. `open` fdatasyncs every segment it read
+ * and then replaces the mark with the start of the new segment. After opening, appends always
+ * start a new segment, so nothing is ever written after a cut or into the part of a segment a
+ * snapshot made obsolete.
  *
  * After a write or fdatasync fails the log accepts nothing more (the state of the file is then
  * unknown; retrying fsync after a failure is not safe on Linux): every later call throws the
@@ -46,22 +63,18 @@
 
 import { concatBytes } from "../kv/bytes.ts";
 import { join } from "node:path";
-import { CorruptionError, encodeRecord, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
-import {
-  jsonBytes,
-  parseJsonPayload,
-  syncDirectory,
-  syncDirectoryAsync,
-  writeAllSync,
-} from "./snapshot_file.ts";
+import { CorruptionError, encodeRecord } from "./record_codec.ts";
+import { jsonBytes, parseJsonPayload } from "./snapshot_file.ts";
+import { DENO_WAL_IO, type WalFile, type WalIo } from "./wal_io.ts";
+import { MARK_SYNC_INTERVAL_MS, readSyncMark, SYNC_MARK_FILE, SyncMarkWriter } from "./wal_mark.ts";
+import { planRecovery, type SegmentBytes } from "./wal_recovery.ts";
 import {
   LEGACY_WAL_FILE,
   legacyLogPath,
   listSegments,
+  preallocatedFile,
   PREPARED_SEGMENT_FILE,
-  removeIfPresent,
   segmentPath,
-  zeroFilledFile,
 } from "./wal_segments.ts";
 
 /** When the log fdatasyncs; see the module documentation. */
@@ -84,6 +97,11 @@ export interface WalOptions {
   from?: WalPosition;
   /** Called with each record read (from `from` on) before anything is repaired; may throw. */
   check?: (record: unknown, index: number) => void;
+  /** The file system (default: the real one; tests simulate power losses with their own). */
+  io?: WalIo;
+  /** Least time between background fdatasyncs of the sync mark (default
+   * {@link MARK_SYNC_INTERVAL_MS}; 0 for no timer, as deterministic tests want). */
+  markSyncIntervalMs?: number;
 }
 
 /** The result of {@link WriteAheadLog.open}. */
@@ -104,7 +122,7 @@ export interface WalStats {
   fsyncs: number;
   /** Segments started since open. */
   segments: number;
-  /** Of those, the ones that had to be created on the spot (no zero-filled one was ready). */
+  /** Of those, the ones that had to be created on the spot (no preallocated one was ready). */
   unprepared: number;
 }
 
@@ -123,7 +141,9 @@ interface Pending {
 /** The segment file records are being written to. */
 interface ActiveSegment {
   number: number;
-  file: Deno.FsFile;
+  file: WalFile;
+  /** Bytes written to it: where the next write goes. */
+  written: number;
   /** Written since its last fdatasync. */
   dirty: boolean;
 }
@@ -139,6 +159,9 @@ export class WriteAheadLog {
   /** Called with the duration in seconds of every fdatasync of a segment (metrics). */
   onFsync: ((seconds: number) => void) | undefined;
 
+  readonly #io: WalIo;
+  /** The sync mark; null only inside {@link open}. */
+  #mark: SyncMarkWriter | null = null;
   /** Segment files on disk, ascending. */
   #segments: number[];
   /** Where the next appended record goes. */
@@ -146,8 +169,8 @@ export class WriteAheadLog {
   #tailUsed = 0;
   #pending: Pending[] = [];
   #active: ActiveSegment | null = null;
-  /** A zero-filled next segment, ready to be renamed into place. */
-  #prepared: Deno.FsFile | null = null;
+  /** A preallocated next segment, ready to be renamed into place. */
+  #prepared: WalFile | null = null;
   #preparing: Promise<void> | null = null;
   #appended = 0;
   #synced = 0;
@@ -160,8 +183,15 @@ export class WriteAheadLog {
   #closing: Promise<void> | null = null;
   #stats: WalStats = { writes: 0, fsyncs: 0, segments: 0, unprepared: 0 };
 
-  private constructor(dir: string, mode: FsyncMode, segmentBytes: number, segments: number[]) {
+  private constructor(
+    dir: string,
+    mode: FsyncMode,
+    segmentBytes: number,
+    segments: number[],
+    io: WalIo,
+  ) {
     this.dir = dir;
+    this.#io = io;
     this.mode = mode;
     this.segmentBytes = segmentBytes;
     this.#segments = segments;
@@ -170,14 +200,15 @@ export class WriteAheadLog {
 
   /**
    * Opens the log in `dir` (which must exist), reads every record from `options.from` on, and
-   * zero-fills the segment new records will go to. A torn record at the end is cut off on disk
+   * preallocates the segment new records will go to. A torn record at the end is cut off on disk
    * and reported; a single-file log of the older format (`wal.log`) becomes segment 0.
    *
    * Everything is read and checked before anything on disk is changed: a refused open leaves the
    * directory exactly as it was. `options.check` sees each record first and may refuse it too.
    *
-   * @throws {CorruptionError} if a record before the last one of the log is damaged, a segment is
-   * missing between others, or a record with a valid checksum is not JSON; whatever
+   * @throws {CorruptionError} if a record before the sync mark, or one followed by valid records,
+   * is damaged (see the module documentation), a segment is missing between others or the mark's
+   * segment is shorter than the mark, or a record with a valid checksum is not JSON; whatever
    * `options.check` throws.
    */
   static async open(dir: string, options: WalOptions): Promise<OpenedWal> {
@@ -191,9 +222,11 @@ export class WriteAheadLog {
     }
     const from = options.from ?? { segment: 0, offset: 0 };
 
+    const io = options.io ?? DENO_WAL_IO;
+
     // Read and check everything first: a log that is refused is left exactly as it was.
-    const legacy = legacyLogPath(dir);
-    const all = listSegments(dir);
+    const legacy = legacyLogPath(dir, io);
+    const all = listSegments(dir, io);
     if (legacy !== null && all.length > 0) {
       throw new Error(
         `${dir}: both ${LEGACY_WAL_FILE} and log segments are present; move one of them away`,
@@ -209,59 +242,62 @@ export class WriteAheadLog {
         throw new CorruptionError(`${missing} is missing: the log has a hole`, { file: missing });
       }
     }
-    const records: unknown[] = [];
-    let tornTail: OpenedWal["tornTail"] = null;
-    const cuts: { path: string; bytes: number }[] = [];
+    const mark = legacy !== null ? null : await readSyncMark(io, dir);
+    const loaded: SegmentBytes[] = [];
     for (const n of segments) {
-      const path = pathOf(n);
-      const bytes = await Deno.readFile(path);
-      const scan = scanRecords(bytes, path, { zeroPadding: true });
-      if (tornTail !== null && scan.payloads.length > 0) {
-        throw new CorruptionError(
-          `${tornTail.file}: corrupt record at byte offset ${tornTail.offset}: ` +
-            `${tornTail.reason}; a later segment (${path}) holds records, so this is damage ` +
-            `in the middle of the log, not a torn write at its end`,
-          { file: tornTail.file, offset: tornTail.offset },
-        );
-      }
-      let offset = 0;
-      for (const payload of scan.payloads) {
-        if (n > from.segment || offset >= from.offset) {
-          const record = parseJsonPayload(payload, path, offset);
-          options.check?.(record, records.length);
-          records.push(record);
-        }
-        offset += RECORD_HEADER_BYTES + payload.length;
-      }
-      if (scan.tornTail !== null) {
-        tornTail ??= { file: path, ...scan.tornTail };
-        cuts.push({ path, bytes: scan.validBytes });
+      loaded.push({ number: n, path: pathOf(n), bytes: await io.readFile(pathOf(n)) });
+    }
+    const plan = planRecovery(loaded, mark, from.segment);
+    const records: unknown[] = [];
+    for (const { segment, offset, path, payload } of plan.records) {
+      if (segment > from.segment || offset >= from.offset) {
+        const record = parseJsonPayload(payload, path, offset);
+        options.check?.(record, records.length);
+        records.push(record);
       }
     }
+    const tornTail = plan.tornTail;
 
     // Then repair: cut torn tails, drop what is obsolete or left over, adopt the older format.
-    for (const cut of cuts) {
-      const file = await Deno.open(cut.path, { write: true });
+    for (const cut of plan.cuts) {
+      const file = io.open(cut.path, "existing");
       try {
-        await file.truncate(cut.bytes);
+        await file.setSize(cut.bytes);
         await file.sync();
       } finally {
         file.close();
       }
     }
-    removeIfPresent(join(dir, PREPARED_SEGMENT_FILE));
-    removeIfPresent(join(dir, LEGACY_WAL_FILE + ".tmp"));
+    io.remove(join(dir, PREPARED_SEGMENT_FILE));
+    io.remove(join(dir, LEGACY_WAL_FILE + ".tmp"));
+    io.remove(join(dir, SYNC_MARK_FILE + ".tmp"));
     const obsolete = legacy !== null ? [] : all.filter((n) => n < from.segment);
-    for (const n of obsolete) removeIfPresent(segmentPath(dir, n));
+    for (const n of obsolete) io.remove(segmentPath(dir, n));
     if (legacy !== null) {
-      if (segments.length > 0) Deno.renameSync(legacy, segmentPath(dir, 0));
-      else removeIfPresent(legacy);
+      if (segments.length > 0) io.rename(legacy, segmentPath(dir, 0));
+      else io.remove(legacy);
     }
-    if (obsolete.length > 0 || legacy !== null) syncDirectory(dir);
-    const wal = new WriteAheadLog(dir, mode, segmentBytes, segments);
+    if (obsolete.length > 0 || legacy !== null) io.syncDir(dir);
+    const wal = new WriteAheadLog(dir, mode, segmentBytes, segments, io);
     // Never append into a segment read here (not after a cut), nor into the one `from` points
     // into: records there before its offset would be skipped by the next open.
     wal.#tail = Math.max(wal.#tail, from.offset > 0 ? from.segment + 1 : from.segment);
+    // Everything read is made durable (a process killed in "never" mode may have left some of it
+    // in the page cache only), then the mark says so: the log is durable up to the new segment.
+    for (const n of segments) {
+      const file = io.open(segmentPath(dir, n), "existing");
+      try {
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+    }
+    wal.#mark = await SyncMarkWriter.create(
+      io,
+      dir,
+      { segment: wal.#tail, offset: 0 },
+      options.markSyncIntervalMs ?? MARK_SYNC_INTERVAL_MS,
+    );
     await wal.#prepare();
     return { wal, records, tornTail };
   }
@@ -289,6 +325,7 @@ export class WriteAheadLog {
     if (this.mode === "always") {
       this.#writePendingSync();
       this.#synced = number;
+      this.#advanceMark();
     }
     this.#appended = number;
     return number;
@@ -358,7 +395,7 @@ export class WriteAheadLog {
     let failure: unknown = null;
     for (const n of this.#segments.filter((n) => n < limit)) {
       try {
-        removeIfPresent(segmentPath(this.dir, n));
+        this.#io.remove(segmentPath(this.dir, n));
         this.#segments = this.#segments.filter((m) => m !== n);
       } catch (e) {
         failure ??= e;
@@ -369,7 +406,7 @@ export class WriteAheadLog {
 
   /**
    * Flushes buffered records (with fdatasync unless the mode is `"never"`), waits for a running
-   * fdatasync and for the zero-filling of the next segment, and closes the files. Calling it again
+   * fdatasync and for the preallocation of the next segment, and closes the files. Calling it again
    * returns the same promise. Appending after close throws.
    *
    * @throws (rejects with) the failure if records could not be made durable; the files are closed
@@ -389,12 +426,14 @@ export class WriteAheadLog {
         const target = this.#appended;
         await this.#writePending(this.#takePending());
         this.#synced = target;
+        this.#advanceMark();
       }
       if (this.#failure !== null && this.#appended > this.#synced) error = this.#failure;
     } catch (e) {
       error = this.#fail(e);
     } finally {
       await this.#preparing;
+      await this.#mark?.close();
       for (const file of [this.#active?.file, this.#prepared]) {
         try {
           file?.close();
@@ -442,7 +481,18 @@ export class WriteAheadLog {
       this.#round = null;
     }
     if (target > this.#synced) this.#synced = target;
+    this.#advanceMark();
     return this.#synced;
+  }
+
+  /**
+   * Moves the sync mark to the end of what was written, once it is durable: called after a round
+   * (or an `"always"` append, or the flush of close) made every write so far durable; in
+   * `"never"` mode nothing is ever known durable, so the mark stays where open put it.
+   */
+  #advanceMark(): void {
+    if (this.mode === "never" || this.#active === null) return;
+    this.#mark?.advance({ segment: this.#active.number, offset: this.#active.written });
   }
 
   #takePending(): Pending[] {
@@ -463,14 +513,14 @@ export class WriteAheadLog {
       if (this.#active === null || this.#active.number !== segment) {
         if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
         // The previous segment's name is durable before the next one is named.
-        if (durable && started) await syncDirectoryAsync(this.dir);
+        if (durable && started) await this.#io.syncDirAsync(this.dir);
         this.#activate(segment);
         started = true;
       }
       this.#write(frames);
     }
     if (durable && this.#active?.dirty) await this.#fdatasync(this.#active);
-    if (durable && started) await syncDirectoryAsync(this.dir);
+    if (durable && started) await this.#io.syncDirAsync(this.dir);
   }
 
   /** `"always"` and `"never"` modes: {@link #writePending} without awaiting anything. */
@@ -492,38 +542,37 @@ export class WriteAheadLog {
 
   #syncDirectorySync(): void {
     try {
-      syncDirectory(this.dir);
+      this.#io.syncDir(this.dir);
     } catch (e) {
       throw this.#fail(e);
     }
   }
 
-  /** Makes segment `n` the one written to: the zero-filled one if ready, else a new plain file. */
+  /** Makes segment `n` the one written to: the preallocated one if ready, else a new plain file. */
   #activate(n: number): void {
     const path = segmentPath(this.dir, n);
-    let file: Deno.FsFile;
+    let file: WalFile;
     try {
       if (this.#prepared !== null) {
         file = this.#prepared;
         this.#prepared = null;
-        Deno.renameSync(join(this.dir, PREPARED_SEGMENT_FILE), path);
-        file.seekSync(0, Deno.SeekMode.Start);
+        this.#io.rename(join(this.dir, PREPARED_SEGMENT_FILE), path);
       } else {
-        file = Deno.openSync(path, { read: true, write: true, createNew: true });
+        file = this.#io.open(path, "new");
         this.#stats.unprepared++;
       }
     } catch (e) {
       throw this.#fail(e);
     }
     this.#active?.file.close();
-    this.#active = { number: n, file, dirty: false };
+    this.#active = { number: n, file, written: 0, dirty: false };
     this.#segments.push(n);
     this.#stats.segments++;
     void this.#prepare();
   }
 
   /**
-   * Zero-fills the next segment in the background (at most one at a time). A failure is not
+   * Preallocates the next segment in the background (at most one at a time). A failure is not
    * fatal here: the next segment is then created on the spot, and a real I/O problem shows up in
    * the writes themselves.
    */
@@ -531,7 +580,7 @@ export class WriteAheadLog {
     if (this.#prepared !== null || this.#closing !== null) return Promise.resolve();
     if (this.#preparing !== null) return this.#preparing;
     const path = join(this.dir, PREPARED_SEGMENT_FILE);
-    this.#preparing = zeroFilledFile(path, this.segmentBytes).then((file) => {
+    this.#preparing = preallocatedFile(this.#io, path, this.segmentBytes).then((file) => {
       this.#preparing = null;
       if (this.#closing !== null) file.close();
       else this.#prepared = file;
@@ -546,10 +595,11 @@ export class WriteAheadLog {
     const active = this.#active!;
     const bytes = frames.length === 1 ? frames[0] : concatBytes(frames);
     try {
-      writeAllSync(active.file, bytes);
+      active.file.writeAt(bytes, active.written);
     } catch (e) {
       throw this.#fail(e);
     }
+    active.written += bytes.length;
     active.dirty = true;
     this.#stats.writes++;
   }

@@ -6,11 +6,13 @@
  *   memory) is brought back by a snapshot in its NEWVIEW: its log holds the accepted install with
  *   a snapshot, it never delivers the missed operations one by one (`--verbose` would log each),
  *   and it serves every key written while it was down.
- * - **Log damage.** A replica's `wal.log`, edited while it is down: a torn last record (cut a few
- *   bytes short) and a bit flip in the last record are truncated at start (logged, with the
- *   record's offset), the replica rejoins and serves every acknowledged write; a bit flip in a
- *   record in the middle of the log stops it with exit status 1 and a message naming the file and
- *   offset, before it listens, without changing the file.
+ * - **Log damage.** A replica's log segments, edited while it is down: a torn record after its
+ *   last one (a write that was never synced, cut a few bytes short at the end of the file) and a
+ *   record with a flipped bit there are truncated at start (logged, with the record's offset), the
+ *   replica rejoins and serves every acknowledged write; a bit flip in a record in the middle of
+ *   the log (before the point the log reported synced, `wal-synced.mark`) stops it with exit
+ *   status 1 and a message naming the file and offset, before it listens, without changing the
+ *   file.
  * - **Wrong data directory.** `--data-dir` of another replica, or a data directory of another
  *   cluster (another config file), is refused with exit status 2 and a message naming the owner;
  *   the directories are left untouched and still serve their own replicas afterwards.
@@ -406,40 +408,49 @@ Deno.test({
     await withCluster({ replicas: 3, extraArgs: FAST_FAILOVER }, async (cluster) => {
       const acked = new Map<string, string>();
 
-      // 1. A torn last record: its segment ends 3 bytes short of the record's end (a segment
-      //    created on the spot grows as it is written; a preallocated one would hold zeros).
+      // 1. A torn record after the last one (a crash while writing a record that was never
+      //    synced): a copy of the last record, and the segment ends 3 bytes short of its end.
       {
         const wal = await stopReplica2(cluster, acked, "torn");
         const last = wal.records.at(-1)!;
-        const cut = last.offset + last.size - 3;
-        assert.ok(cut > last.offset + RECORD_HEADER_BYTES, "last record too short to cut");
-        await Deno.truncate(last.file, cut);
-        cluster.note(`cut replica 2's last segment ${last.file} to ${cut} bytes`);
+        const bytes = wal.files.get(last.file)!;
+        const end = last.offset + last.size;
+        const cut = end + last.size - 3;
+        const torn = new Uint8Array(cut);
+        torn.set(bytes.subarray(0, end));
+        torn.set(bytes.subarray(last.offset, end - 3), end);
+        await Deno.writeFile(last.file, torn);
+        cluster.note(`wrote a torn record at ${end} of ${last.file}, cut it to ${cut} bytes`);
         await restartAfterTornTail(
           cluster,
           acked,
           "torn",
           last.file,
-          wal.files.get(last.file)!,
-          last.offset,
+          bytes,
+          end,
           /extends past the end of the file/,
         );
       }
 
-      // 2. A bit flip inside the last record's payload.
+      // 2. A record with a bit flipped in its payload after the last one (never synced).
       {
         const wal = await stopReplica2(cluster, acked, "flip-last");
         const last = wal.records.at(-1)!;
         const bytes = wal.files.get(last.file)!;
-        await Deno.writeFile(last.file, flipBit(bytes, payloadMiddle(last)));
-        cluster.note(`flipped a bit at byte ${payloadMiddle(last)} of replica 2's last record`);
+        const end = last.offset + last.size;
+        const damaged = new Uint8Array(Math.max(bytes.length, end + last.size));
+        damaged.set(bytes);
+        damaged.set(bytes.subarray(last.offset, end), end);
+        const flipped = flipBit(damaged, end + (payloadMiddle(last) - last.offset));
+        await Deno.writeFile(last.file, flipped);
+        cluster.note(`wrote a record with a flipped bit at ${end} of ${last.file}`);
         await restartAfterTornTail(
           cluster,
           acked,
           "flip-last",
           last.file,
           bytes,
-          last.offset,
+          end,
           /checksum mismatch/,
         );
       }

@@ -1,15 +1,28 @@
 /**
  * Tests of the segmented write-ahead log on real files in temporary directories: reopen, torn
  * tails, middle corruption and holes, segment rolling and preallocation, positions and release,
- * group commit, the three fsync modes, the older single-file format, and close().
+ * group commit, the three fsync modes, the older single-file format, close(), and the sync mark
+ * (damage before it refused, a reordered tail after it cut, a torn slot). Power losses are in
+ * `wal_power_loss_test.ts`.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
+import {
+  CorruptionError,
+  encodeRecord,
+  RECORD_HEADER_BYTES,
+} from "../../src/storage/record_codec.ts";
 import { type FsyncMode, WriteAheadLog } from "../../src/storage/wal.ts";
+import { DENO_WAL_IO, type WalFile, type WalIo } from "../../src/storage/wal_io.ts";
+import {
+  decodeMark,
+  encodeMarkSlot,
+  MARK_SLOT_BYTES,
+  SYNC_MARK_FILE,
+} from "../../src/storage/wal_mark.ts";
 import {
   listSegments,
   PREPARED_SEGMENT_FILE,
@@ -35,6 +48,33 @@ function fileSize(path: string): number {
 
 function frameBytes(record: unknown): number {
   return encodeRecord(new TextEncoder().encode(JSON.stringify(record))).length;
+}
+
+/** The real file system, with `hooks` around opening files and fdatasyncing segments. */
+function hookedIo(hooks: {
+  open?: (path: string) => void;
+  segmentSyncData?: (original: () => Promise<void>) => Promise<void>;
+}): WalIo {
+  return {
+    ...DENO_WAL_IO,
+    open(path, how) {
+      hooks.open?.(path);
+      const file = DENO_WAL_IO.open(path, how);
+      if (hooks.segmentSyncData === undefined || !/wal-\d+\.log$|wal-next\.tmp$/.test(path)) {
+        return file;
+      }
+      const syncData = hooks.segmentSyncData;
+      const wrapped: WalFile = {
+        writeAt: (bytes, offset) => file.writeAt(bytes, offset),
+        syncData: () => syncData(() => file.syncData()),
+        syncDataSync: () => file.syncDataSync(),
+        sync: () => file.sync(),
+        setSize: (bytes) => file.setSize(bytes),
+        close: () => file.close(),
+      };
+      return wrapped;
+    },
+  };
 }
 
 function exists(path: string): boolean {
@@ -115,23 +155,21 @@ Deno.test("wal: records roll over into new segments; a large one fills a segment
   });
 });
 
-Deno.test("wal: a segment needed when no zero-filled one is ready is created on the spot", async () => {
+Deno.test("wal: a segment needed when no preallocated one is ready is created on the spot", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir); // zero-fills the first segment
-    // From now on zero-filling fails, so every later segment has to be created on the spot.
-    const originalOpen = Deno.open;
-    Deno.open = ((path: string | URL, options?: Deno.OpenOptions) =>
-      String(path).endsWith(PREPARED_SEGMENT_FILE)
-        ? Promise.reject(new Error("simulated ENOSPC"))
-        : originalOpen(path, options)) as typeof Deno.open;
-    try {
-      for (let i = 0; i < 40; i++) {
-        wal.append({ i, pad: "q".repeat(500) });
-      }
-      await wal.sync();
-    } finally {
-      Deno.open = originalOpen;
+    let failing = false;
+    const io = hookedIo({
+      open(path) {
+        if (failing && path.endsWith(PREPARED_SEGMENT_FILE)) throw new Error("simulated ENOSPC");
+      },
+    });
+    const { wal } = await open(dir, "batch", { io }); // preallocates the first segment
+    // From now on preallocating fails, so every later segment has to be created on the spot.
+    failing = true;
+    for (let i = 0; i < 40; i++) {
+      wal.append({ i, pad: "q".repeat(500) });
     }
+    await wal.sync();
     const { segments, unprepared } = wal.stats;
     assert.ok(segments >= 3, JSON.stringify(wal.stats));
     assert.equal(unprepared, segments - 1, "all but the first were created on the spot");
@@ -146,14 +184,16 @@ Deno.test("wal: a segment needed when no zero-filled one is ready is created on 
 Deno.test("wal: a torn tail is reported, cut off on disk, and appending continues", async () => {
   await withTempDir(async (dir) => {
     const { wal } = await open(dir);
-    for (let i = 1; i <= 5; i++) wal.append({ i });
+    for (let i = 1; i <= 4; i++) wal.append({ i });
     await wal.close();
     const path = segmentPath(dir, 0);
     const goodPrefix = [1, 2, 3, 4].reduce((n, i) => n + frameBytes({ i }), 0);
-    const end = goodPrefix + frameBytes({ i: 5 });
-    // A crash in the middle of writing the last record: its end never reached the disk.
+    // A crash in the middle of writing a fifth record, before it was synced: its end never
+    // reached the disk.
+    const torn = encodeRecord(new TextEncoder().encode(JSON.stringify({ i: 5 })));
+    torn.fill(0, torn.length - 3);
     const bytes = Deno.readFileSync(path);
-    bytes.fill(0, end - 3, end);
+    bytes.set(torn, goodPrefix);
     Deno.writeFileSync(path, bytes);
 
     const first = await open(dir);
@@ -179,11 +219,20 @@ Deno.test("wal: zero padding is the end of the records; garbage after them is a 
     await wal.close();
     const path = segmentPath(dir, 0);
     const good = frameBytes("a");
-    const clean = await open(dir, "always");
-    assert.equal(clean.tornTail, null);
-    await clean.wal.close();
+    const padded = Deno.readFileSync(path);
+    await withTempDir(async (other) => {
+      const { wal } = await open(other, "always");
+      wal.append("a");
+      await wal.close();
+      const clean = await open(other, "always");
+      assert.deepEqual(clean.records, ["a"]);
+      assert.equal(clean.tornTail, null);
+      await clean.wal.close();
+    });
 
-    const bytes = Deno.readFileSync(path);
+    // Garbage after the last synced record (never written by the log: a write that was not
+    // synced yet, say) is a torn tail.
+    const bytes = padded;
     bytes.set([0x4c, 0x4b, 0x56, 0x52, 0, 0, 0, 0, 9, 9, 9, 9, 1], good);
     Deno.writeFileSync(path, bytes);
     const opened = await open(dir, "always");
@@ -504,22 +553,25 @@ async function withPatchedSyncData(
   }
 }
 
-Deno.test("wal: never two fdatasyncs at once, across many event-loop turns", async () => {
+Deno.test("wal: never two fdatasyncs of segments at once, across many event-loop turns", async () => {
   await withTempDir(async (dir) => {
     let running = 0;
     let maxRunning = 0;
     let calls = 0;
-    await withPatchedSyncData(async (original) => {
-      calls++;
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      try {
-        await original();
-      } finally {
-        running--;
-      }
-    }, async () => {
-      const { wal } = await open(dir);
+    const io = hookedIo({
+      async segmentSyncData(original) {
+        calls++;
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        try {
+          await original();
+        } finally {
+          running--;
+        }
+      },
+    });
+    {
+      const { wal } = await open(dir, "batch", { io });
       const pending: Promise<number>[] = [];
       for (let turn = 0; turn < 40; turn++) {
         for (let i = 0; i < 5; i++) {
@@ -538,7 +590,7 @@ Deno.test("wal: never two fdatasyncs at once, across many event-loop turns", asy
       await wal.close();
       assert.equal(wal.stats.fsyncs, calls);
       assert.ok(wal.stats.segments > 1, "rolled over while syncing");
-    });
+    }
     assert.equal(maxRunning, 1);
     assert.ok(calls >= 1 && calls < 200, `${calls} fdatasyncs`);
   });
@@ -598,4 +650,85 @@ Deno.test("wal: a record refused by the check leaves the directory as it was", a
     assert.deepEqual(Deno.readFileSync(path), bytes, "the torn tail was not cut");
     assert.deepEqual(names(), before);
   });
+});
+
+Deno.test("wal: damage to the last synced record is refused: the sync mark says it was durable", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    for (let i = 1; i <= 3; i++) wal.append({ i });
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    const lastAt = frameBytes({ i: 1 }) + frameBytes({ i: 2 });
+    const bytes = Deno.readFileSync(path);
+    bytes[lastAt + RECORD_HEADER_BYTES + 2] ^= 0x04;
+    Deno.writeFileSync(path, bytes);
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.equal(e.offset, lastAt);
+      assert.match(e.message, /reported durable up to byte \d+ \(wal-synced\.mark\)/);
+      return true;
+    });
+    assert.deepEqual(Deno.readFileSync(path), bytes, "nothing cut");
+  });
+});
+
+Deno.test("wal: a reordered tail after the sync mark is cut although a valid record follows", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    wal.append("a");
+    wal.append("b");
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    const end = frameBytes("a") + frameBytes("b");
+    // A power loss wrote the page holding a later record but not the one before it.
+    const bytes = Deno.readFileSync(path);
+    bytes.set(encodeRecord(new TextEncoder().encode('"d"')), end + 64);
+    Deno.writeFileSync(path, bytes);
+
+    // Without the mark (a log of the older format) that is refused: it might be damage.
+    const markPath = join(dir, SYNC_MARK_FILE);
+    const mark = Deno.readFileSync(markPath);
+    Deno.removeSync(markPath);
+    await assert.rejects(open(dir), /a valid record follows at byte offset/);
+    Deno.writeFileSync(markPath, mark);
+
+    const opened = await open(dir);
+    assert.deepEqual(opened.records, ["a", "b"]);
+    assert.equal(opened.tornTail?.offset, end);
+    assert.match(opened.tornTail?.reason ?? "", /bad magic number 0x00000000/);
+    assert.equal(fileSize(path), end, "cut at the first bad record");
+    await opened.wal.close();
+  });
+});
+
+Deno.test("wal: a segment shorter than the sync mark is refused", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    wal.append("a");
+    wal.append("b");
+    await wal.close();
+    const path = segmentPath(dir, 0);
+    Deno.truncateSync(path, frameBytes("a"));
+    await assert.rejects(open(dir), (e: unknown) => {
+      assert.ok(e instanceof CorruptionError);
+      assert.match(e.message, /acknowledged records are missing/);
+      return true;
+    });
+    Deno.removeSync(path);
+    await assert.rejects(open(dir), /log segment 0 is missing, but the log was reported durable/);
+  });
+});
+
+Deno.test("wal mark: the valid slot with the highest update wins; a torn slot falls back", () => {
+  const bytes = new Uint8Array(2 * MARK_SLOT_BYTES);
+  assert.equal(decodeMark(bytes), null, "never written");
+  bytes.set(encodeMarkSlot(4, { segment: 2, offset: 100 }), 0);
+  bytes.set(encodeMarkSlot(5, { segment: 2, offset: 300 }), MARK_SLOT_BYTES);
+  assert.deepEqual(decodeMark(bytes), { segment: 2, offset: 300 });
+  bytes.set(encodeMarkSlot(6, { segment: 3, offset: 0 }), 0);
+  assert.deepEqual(decodeMark(bytes), { segment: 3, offset: 0 });
+  bytes[10] ^= 0x10; // update 6 torn: back to update 5
+  assert.deepEqual(decodeMark(bytes), { segment: 2, offset: 300 });
+  bytes[MARK_SLOT_BYTES + 20] ^= 0x10;
+  assert.equal(decodeMark(bytes), null, "no valid slot: no mark");
 });
