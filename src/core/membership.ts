@@ -31,6 +31,11 @@ export const VIEW_ROUND = MAX_REPLICA_ID;
 export interface Membership {
   readonly voters: readonly ReplicaId[];
   readonly learners: readonly ReplicaId[];
+  /**
+   * The view of the entry that last changed the voters (absent: never). The view's coordinator
+   * makes a new view after such a change, which puts it in force.
+   */
+  readonly changedIn?: number;
 }
 
 /** True for an id a replica may have. */

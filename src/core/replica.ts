@@ -211,7 +211,7 @@ export class Replica {
    * join): the config file's replicas.
    */
   readonly #seeds: readonly ReplicaId[];
-  /** While outside the configuration: the replicas that wrote to us (they count us in). */
+  /** Replicas outside our configuration that wrote to us (they count us in). */
   readonly #contacts = new Set<ReplicaId>();
   /** {@link #peers}, as of the last change of the configuration or the view. */
   #peerSet = new Set<ReplicaId>();
@@ -282,6 +282,8 @@ export class Replica {
   #probeRound = 0;
   #probeNeeded = false;
   #probeSentAt = 0;
+  /** Per other member: the stamp of its answer to the highest probe round it answered. */
+  #probeAckTs = new Map<ReplicaId, number>();
   /** Per other member: the highest probe round it answered in the current view. */
   #probeAcked = new Map<ReplicaId, number>();
 
@@ -774,13 +776,15 @@ export class Replica {
       // has not learnt it yet). Its heartbeats say it is there; a proposal from it may still be
       // one we must follow (we may be the one behind), so those go on below.
       if (msg.type === "ack") this.#strangers.set(from, this.#now);
-      if (!isMember(this.#config(), this.id)) {
-        // We are the outsider (joining): whoever writes to us counts us in already. Talk back.
-        this.#contacts.add(from);
-        this.#refreshPeers();
-      } else if (msg.type !== "propose" && msg.type !== "newview" && msg.type !== "commit") {
-        return;
-      }
+      // Whoever writes to us counts us in: one of us is behind a membership change (we are
+      // joining, or we restarted with an older configuration, or it did). Talk back, so that
+      // each side sees the other alive and connected and the coordinator can take both in.
+      this.#contacts.add(from);
+      this.#refreshPeers();
+      if (
+        isMember(this.#config(), this.id) && msg.type !== "ack" && msg.type !== "propose" &&
+        msg.type !== "newview" && msg.type !== "commit"
+      ) return;
     }
     const view = msg.type === "update" ? msg.entry.view : msg.view;
     this.#highestSeen = Math.max(this.#highestSeen, view);
@@ -804,6 +808,7 @@ export class Replica {
         return;
       case "probe-ack":
         if (this.#servesViewWith(from, msg.view)) {
+          if (msg.round > (this.#probeAcked.get(from) ?? 0)) this.#probeAckTs.set(from, msg.ts);
           this.#probeAcked.set(from, Math.max(this.#probeAcked.get(from) ?? 0, msg.round));
         }
         return;
@@ -918,9 +923,10 @@ export class Replica {
 
   #deliverReady(out: Action[]): void {
     if (this.#state !== "normal") return;
+    const learner = !this.#members.includes(this.id);
     for (;;) {
       const head = this.#holdback.peek();
-      const read = this.#reads[0];
+      const read = learner ? undefined : this.#reads[0];
       if (
         read && (head === undefined || compareEntries({ ts: read.ts, origin: this.id }, head) < 0)
       ) {
@@ -938,10 +944,36 @@ export class Replica {
       this.#holdback.pop();
       this.#deliver(head, out);
     }
+    if (learner) this.#answerLearnerReads(out);
     const every = this.#opt.snapshotEvery;
     if (every > 0 && this.#sinceSnapshot >= every) {
       this.#sinceSnapshot = 0;
       out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });
+    }
+  }
+
+  /**
+   * A learner's reads. Writes complete without a learner's ack, so its clock may lag behind one
+   * that completed before a read began: the read's own stamp proves nothing. Its place is taken
+   * from the members instead: P = (the smallest stamp of their answers to a probe sent after
+   * the read arrived, this replica). Every write that completed before the read began was acked
+   * by every member, so each answer is stamped after it: P follows it. Each member's entries
+   * stamped before its answer arrived before it (FIFO links) and later ones sort after P. So once
+   * every member answered and the holdback's head sorts after P, everything before P is
+   * delivered here, and the state answers the read (it may include later entries too: those
+   * were already in the order while the read waited, so it can be placed after them).
+   */
+  #answerLearnerReads(out: Action[]): void {
+    while (this.#reads.length > 0) {
+      const read = this.#reads[0];
+      if (!this.#readConfirmed(read)) return;
+      let place = Infinity;
+      for (const m of this.#others()) place = Math.min(place, this.#probeAckTs.get(m) ?? 0);
+      const head = this.#holdback.peek();
+      if (head !== undefined && compareEntries(head, { ts: place, origin: this.id }) < 0) return;
+      this.#reads.shift();
+      const result = this.#machine.apply(read.cmd);
+      out.push({ type: "reply", id: read.id, outcome: { ok: true, result } });
     }
   }
 
@@ -1075,7 +1107,9 @@ export class Replica {
     if (this.#state === "normal") {
       const grace = 3 * this.#opt.heartbeatTicks;
       const settled = this.#now - this.#installedAt > grace;
+      // A voter change delivered in this view takes effect with the next view: make one.
       const changed = !sameIds(alive, this.#members) || !sameIds(learners, this.#learners) ||
+        this.membership.changedIn === this.#view ||
         (settled && this.#receivers().some((p) => this.#detector.reportedView(p) !== this.#view));
       if (changed && rank === 0) this.#propose(alive, learners, out);
       return;
@@ -1344,6 +1378,7 @@ export class Replica {
     this.#unacked = [];
     this.#ackDirty = false;
     this.#probeAcked = new Map();
+    this.#probeAckTs = new Map();
     this.#progress.reset();
   }
 
@@ -1565,7 +1600,8 @@ export class Replica {
   #peers(): ReplicaId[] {
     const c = this.#config();
     const all = new Set([...c.voters, ...c.learners, ...this.#members, ...this.#learners]);
-    if (!isMember(c, this.id)) for (const s of [...this.#seeds, ...this.#contacts]) all.add(s);
+    if (!isMember(c, this.id)) { for (const s of this.#seeds) all.add(s); }
+    for (const s of this.#contacts) all.add(s);
     all.delete(this.id);
     return [...all].sort((a, b) => a - b);
   }

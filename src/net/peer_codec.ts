@@ -109,11 +109,25 @@ function messageToWire(msg: PeerMessage): unknown {
         ...(msg.hears === undefined ? {} : { hears: [...msg.hears] }),
       };
     case "propose":
-      return { type, view, ts, members: [...msg.members], delivered: msg.delivered };
+      return {
+        type,
+        view,
+        ts,
+        members: [...msg.members],
+        ...(msg.learners === undefined ? {} : { learners: [...msg.learners] }),
+        delivered: msg.delivered,
+      };
     case "flush":
       return { type, view, ts, report: reportToWire(msg.report) };
     case "newview":
-      return { type, view, ts, members: [...msg.members], install: installToWire(msg.install) };
+      return {
+        type,
+        view,
+        ts,
+        members: [...msg.members],
+        ...(msg.learners === undefined ? {} : { learners: [...msg.learners] }),
+        install: installToWire(msg.install),
+      };
     case "accepted":
     case "commit":
       return { type, view, ts };
@@ -158,6 +172,7 @@ function reportToWire(r: FlushReport): unknown {
   if (r.accepted) {
     wire.accepted = { view: r.accepted.view, install: installToWire(r.accepted.install) };
   }
+  if (r.blank) wire.blank = true;
   return wire;
 }
 
@@ -316,6 +331,8 @@ const MESSAGE_FIELDS: Record<PeerMessage["type"], readonly string[]> = {
 /** The fields a message type may have besides those of {@link MESSAGE_FIELDS}. */
 const OPTIONAL_MESSAGE_FIELDS: Partial<Record<PeerMessage["type"], readonly string[]>> = {
   ack: ["hears"],
+  propose: ["learners"],
+  newview: ["learners"],
 };
 
 /** Every field some message type has (a field outside it is reported before the type). */
@@ -359,6 +376,9 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
         type: "propose",
         ...common(),
         members: idsFromWire(o.members, at("members")),
+        ...(Object.hasOwn(o, "learners")
+          ? { learners: idsFromWire(o.learners, at("learners")) }
+          : {}),
         delivered: integer(o.delivered, at("delivered"), 0),
       };
     }
@@ -370,6 +390,9 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
         type: "newview",
         ...common(),
         members: idsFromWire(o.members, at("members")),
+        ...(Object.hasOwn(o, "learners")
+          ? { learners: idsFromWire(o.learners, at("learners")) }
+          : {}),
         install: installFromWire(o.install, at("install")),
       };
     }
@@ -443,7 +466,7 @@ function reportFromWire(v: unknown, path: string): FlushReport {
     v,
     path,
     ["normalView", "delivered", "last", "holdback", "log"],
-    ["snapshot", "accepted"],
+    ["snapshot", "accepted", "blank"],
   );
   const log = object(o.log, join(path, "log"), ["from", "entries"]);
   const report: FlushReport = {
@@ -458,6 +481,10 @@ function reportFromWire(v: unknown, path: string): FlushReport {
   };
   if (Object.hasOwn(o, "snapshot")) {
     report.snapshot = snapshotFromWire(o.snapshot, join(path, "snapshot"));
+  }
+  if (Object.hasOwn(o, "blank")) {
+    if (o.blank !== true) fail(join(path, "blank"), `expected true, got ${describe(o.blank)}`);
+    report.blank = true;
   }
   if (Object.hasOwn(o, "accepted")) {
     const a = object(o.accepted, join(path, "accepted"), ["view", "install"]);

@@ -308,7 +308,9 @@ function checkRemovedStop(result: SimResult, log: Map<number, DeliveryRecord>): 
   for (const [id, index] of removedAt) {
     for (const v of result.views) {
       if (v.start >= index && (v.members.includes(id) || v.learners.includes(id))) {
-        out.push(`replica ${id}, removed at index ${index}, is in view ${v.view} (from ${v.start})`);
+        out.push(
+          `replica ${id}, removed at index ${index}, is in view ${v.view} (from ${v.start})`,
+        );
       }
     }
   }

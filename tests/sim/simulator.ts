@@ -551,9 +551,7 @@ class Simulation {
   members(): ReplicaId[] {
     if ((this.options.spares ?? 0) === 0) return this.live();
     const config = this.config();
-    return this.live().filter((id) =>
-      config.voters.includes(id) || config.learners.includes(id)
-    );
+    return this.live().filter((id) => config.voters.includes(id) || config.learners.includes(id));
   }
 
   /** The live replicas normal in the newest view any live replica is normal in. */
@@ -712,7 +710,8 @@ class Simulation {
     if ((this.options.spares ?? 0) > 0) {
       // Membership changes: only a member of the configuration in force serves, and a change
       // that took effect lately is a fault change of its own (a view change follows it).
-      return this.members().includes(replica) && this.config().voters.includes(replica) &&
+      return !this.operatorBusy && this.members().includes(replica) &&
+        this.config().voters.includes(replica) &&
         this.queue.now - this.lastMembershipChange >= STABLE_AFTER_MS;
     }
     // Only a replica in the majority's component; the rest were crashed for good.
@@ -1029,7 +1028,7 @@ class Simulation {
       refusedBy: [],
     };
     this.requests.push(request);
-    this.attempt(request, this.rng.pick(this.ids), () => {
+    this.attempt(request, this.pickReplica(), () => {
       this.queue.after(
         this.rng.int(0, this.options.thinkMs ?? 20),
         () => this.nextOp(client, n + 1),
@@ -1137,6 +1136,16 @@ class Simulation {
     }
   }
 
+  /**
+   * Where a client sends a request: any replica; with membership changes, mostly one of the
+   * configuration in force, as a client that learned it from a replica does.
+   */
+  pickReplica(): ReplicaId {
+    if ((this.options.spares ?? 0) === 0 || this.rng.chance(0.3)) return this.rng.pick(this.ids);
+    const config = this.config();
+    return this.rng.pick([...config.voters, ...config.learners]);
+  }
+
   // ---- membership changes ----
 
   /**
@@ -1174,6 +1183,8 @@ class Simulation {
 
   /** When a membership operation was last answered, or a promotion submitted. */
   lastMembershipChange = 0;
+  /** An operator's membership operation is in flight (it may take effect at any moment). */
+  operatorBusy = false;
 
   /** Spares the operator added once (a removed replica is not added back). */
   readonly everAdded = new Set<ReplicaId>();
@@ -1182,6 +1193,7 @@ class Simulation {
   operatorSubmit(argv: string[], done: () => void): void {
     const seq = ++this.operatorSeq;
     this.trace(`OPERATOR ${argv.slice(1).join(" ")}`);
+    this.operatorBusy = true;
     this.operatorTry(argv, seq, 1, done);
   }
 
@@ -1189,7 +1201,7 @@ class Simulation {
     const id = this.nextOperatorId++;
     this.operatorRequests.set(id, { argv, tries, seq });
     this.operatorDone.set(id, done);
-    const target = this.rng.pick(this.ids);
+    const target = this.pickReplica();
     this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
       if (this.operatorRequests.delete(id)) {
         this.operatorDone.delete(id);
@@ -1203,6 +1215,7 @@ class Simulation {
   operatorRetry(argv: string[], seq: number, tries: number, done: () => void): void {
     if (tries >= MAX_ATTEMPTS) {
       this.membershipOps.push({ argv, result: "gave up" });
+      this.operatorBusy = false;
       return done();
     }
     this.queue.after(this.rng.int(50, 300), () => this.operatorTry(argv, seq, tries + 1, done));
@@ -1218,6 +1231,7 @@ class Simulation {
     const result = JSON.stringify(outcome.result);
     this.membershipOps.push({ argv: request.argv, result });
     this.lastMembershipChange = this.queue.now;
+    this.operatorBusy = false;
     this.trace(`OPERATOR ${request.argv.slice(1).join(" ")} -> ${result}`);
     done();
   }
@@ -1234,15 +1248,16 @@ class Simulation {
       this.lastMembershipChange = this.queue.now;
       const argv = ["__REPLICASET", "PROMOTE", `${learner}`];
       const requestId = this.nextOperatorId++;
-      this.queue.after(0, () =>
-        this.handle(id, { type: "request", id: requestId, cmd: { op: { argv, time: 0 } } })
+      this.queue.after(
+        0,
+        () => this.handle(id, { type: "request", id: requestId, cmd: { op: { argv, time: 0 } } }),
       );
     }
   }
 
   retry(request: RequestRecord): void {
     if (request.plain || request.attempts >= MAX_ATTEMPTS) return this.finish(request);
-    const next = this.rng.pick(this.ids);
+    const next = this.pickReplica();
     this.queue.after(this.rng.int(20, 200), () => this.attempt(request, next));
   }
 
