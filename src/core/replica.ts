@@ -370,6 +370,20 @@ export class Replica {
     };
   }
 
+  /**
+   * How stale a local (READONLY) read may be, in ticks: how long ago this replica last heard
+   * from the member of its view it heard from least recently (what it delivered is at most that
+   * far behind what they had). Null while it is not normal in a view.
+   */
+  staleness(): number | null {
+    if (this.#state !== "normal") return null;
+    let worst = 0;
+    for (const m of this.#others()) {
+      worst = Math.max(worst, this.#detector.silence(m, this.#now) ?? 0);
+    }
+    return worst;
+  }
+
   /** The configuration in force at this replica's delivered state. */
   get membership(): Membership {
     return this.#machine.membership ?? this.#founding;
@@ -411,6 +425,12 @@ export class Replica {
       state: this.#state,
       members: [...this.#members],
       learners: [...this.#learners],
+      role: this.membership.voters.includes(this.id)
+        ? "voter"
+        : this.membership.learners.includes(this.id)
+        ? "learner"
+        : "none",
+      voters: [...this.membership.voters],
       clock: this.#clock.value,
       delivered: this.#delivered,
       holdback: this.#holdback.size,
@@ -672,6 +692,12 @@ export class Replica {
   }
 
   #onRequest(id: number, cmd: Command, out: Action[]): void {
+    if (cmd.local && this.#state === "normal" && this.#machine.isRead(cmd)) {
+      // READONLY: this replica's delivered state as it is, unconfirmed (see `staleness`).
+      const result = this.#machine.apply({ op: cmd.op, tag: cmd.tag });
+      out.push({ type: "reply", id, outcome: { ok: true, result } });
+      return;
+    }
     if (this.#state === "normal") {
       this.#submit(id, cmd, out);
     } else if (this.#quorumLost()) {
@@ -689,7 +715,11 @@ export class Replica {
       out.push({
         type: "reply",
         id,
-        outcome: { ok: false, code: "REFUSED", message: "a learner does not accept writes" },
+        outcome: {
+          ok: false,
+          code: "READONLY",
+          message: "You can't write against a read only replica.",
+        },
       });
       return;
     }

@@ -41,6 +41,11 @@ export interface ClientTag {
 export interface Command {
   op: Op;
   tag?: ClientTag;
+  /**
+   * A read to answer from this replica's state at once, without its place in the order being
+   * confirmed (Redis's READONLY): possibly stale. Never sent to peers.
+   */
+  local?: boolean;
 }
 
 /**
@@ -197,7 +202,11 @@ export type ErrorCode =
    */
   | "NOQUORUM"
   /** The request was refused before it entered the order; nothing was applied. */
-  | "REFUSED";
+  | "REFUSED"
+  /** A write sent to a learner, which serves reads only (Redis's error for a replica). */
+  | "READONLY"
+  /** This replica is not a member of the configuration in force; nothing was applied. */
+  | "NOTMEMBER";
 
 /** What a client gets back. */
 export type Outcome =
@@ -342,6 +351,10 @@ export interface ReplicaStatus {
   members: ReplicaId[];
   /** The learners of `view`. */
   learners: ReplicaId[];
+  /** This replica's part in the configuration in force (none: joining, or removed). */
+  role: "voter" | "learner" | "none";
+  /** The configuration in force: its voters (majorities are counted over them). */
+  voters: ReplicaId[];
   clock: number;
   /** Global index of the last delivered entry (0 when none). */
   delivered: number;

@@ -230,12 +230,15 @@ export function errorStatus(text: string): RestError {
         headers: retry,
       };
     case "REFUSED":
+    case "NOTMEMBER":
       return {
         status: 503,
         code,
         error: `${text} (the request was not applied; retry)`,
         headers: retry,
       };
+    case "READONLY":
+      return { status: 403, code, error: `${text} (send writes to a voter)` };
     case "UNKNOWN":
       return {
         status: 504,

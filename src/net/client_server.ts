@@ -76,6 +76,8 @@ export interface ClientHandler {
   acl?(): AclHost;
   /** `notify-keyspace-events` in force, as CONFIG GET prints it (default: ""). */
   notifyKeyspaceEvents?(): string;
+  /** The `REPLICASET` command (absent: not served). */
+  replicaSet?(): (argv: ByteString[], respond: (reply: Reply) => void) => void;
 }
 
 /** The users of a server without security settings. */
@@ -303,6 +305,7 @@ export class ClientServer {
         );
       },
       pubsub: () => this.#hub,
+      replicaSet: handler.replicaSet === undefined ? undefined : () => handler.replicaSet!(),
       config: () =>
         handler.config?.() ?? {
           databases: "1",

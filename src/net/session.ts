@@ -77,6 +77,8 @@ export interface SessionHost {
   ): void;
   /** This replica's subscriptions. */
   pubsub(): PubSubHub;
+  /** `REPLICASET` (absent: a server without membership changes). */
+  replicaSet?(): (argv: ByteString[], respond: Respond) => void;
 }
 
 /** The user table as sessions see it, and this replica's aclfile. */
@@ -210,6 +212,8 @@ export class Session {
   #multi: ByteString[][] | null = null;
   /** A queue-time error happened in this MULTI: EXEC must abort. */
   #multiDirty = false;
+  /** READONLY: reads are answered locally, without a probe round (possibly stale). */
+  #readonly = false;
   /** Bytes of the commands queued since MULTI (the transaction is one operation). */
   #multiBytes = 0;
   /**
@@ -327,7 +331,9 @@ export class Session {
       if (spec.block !== undefined) return this.#blocking(argv, respond);
       const blocking = blockingRead(argv);
       if (blocking !== undefined) return runBlockingRead(blocking, this.#blockHost(), respond);
-      this.#submit({ op: { argv, time: this.#host.now() } }, respond);
+      const cmd: Command = { op: { argv, time: this.#host.now() } };
+      if (this.#readonly && spec.flags.includes("readonly")) cmd.local = true;
+      this.#submit(cmd, respond);
       return;
     }
     return this.#server(spec, argv, respond);
@@ -487,6 +493,7 @@ export class Session {
         this.name = "";
         this.#user = "default";
         this.#authenticated = false;
+        this.#readonly = false;
         return respond(status("RESET"));
       case "time": {
         const us = Math.floor(this.#host.now() * 1000);
@@ -533,6 +540,17 @@ export class Session {
         return this.#exec(respond);
       case "req":
         return this.#req(argv, respond);
+      case "replicaset": {
+        const replicaSet = this.#host.replicaSet?.();
+        if (replicaSet === undefined) return respond(err(ERR_NOT_SERVED));
+        return replicaSet(argv, respond);
+      }
+      case "readonly":
+        this.#readonly = true;
+        return respond(OK);
+      case "readwrite":
+        this.#readonly = false;
+        return respond(OK);
       default:
         return respond(err(ERR_NOT_SERVED));
     }

@@ -65,6 +65,8 @@ import { type Log, Logger } from "../log/logger.ts";
 import { viewCause } from "./view_cause.ts";
 import { formatNotifyFlags } from "../kv/notify.ts";
 import { BlockedClients } from "./blocked_clients.ts";
+import { ReplicaSetHost } from "./replica_set_host.ts";
+import { foundingReplicaSet, type MemberAddress } from "../kv/replica_set.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -188,6 +190,8 @@ export class ReplicaHost {
   readonly #startedAt = Date.now();
   /** The clients of blocking commands (BLPOP, ...) waiting at this replica. */
   readonly #blocked: BlockedClients;
+  /** The replica set: peer links follow it, REPLICASET, promotions, refusals. */
+  readonly #replicaSet: ReplicaSetHost;
   /** Client operations answered and their latency (status, dashboard, metrics). */
   readonly opStats: OpStats = new OpStats();
   /** Monitoring (`/metrics`, `/status`): per-command counts, views, loop lag, bytes per port. */
@@ -247,10 +251,21 @@ export class ReplicaHost {
         [name, v],
       ) => [name, name === "requirepass" ? REDACTED : String(v)]),
     );
-    this.#store = new KvStore(undefined, settings.notifyKeyspaceEvents);
+    this.#store = new KvStore(
+      undefined,
+      settings.notifyKeyspaceEvents,
+      foundingReplicaSet(config.replicas),
+    );
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
-      { ...options.core, ...timings, id, replicas: ids, recovered: this.#storage.recovered },
+      {
+        ...options.core,
+        ...timings,
+        id,
+        replicas: ids,
+        seeds: ids,
+        recovered: this.#storage.recovered,
+      },
       this.#store,
     );
     this.#blocked = new BlockedClients({
@@ -263,6 +278,19 @@ export class ReplicaHost {
         return s.state === "normal" ? [...s.members] : null;
       },
       leads: () => this.#replica.leads,
+    });
+    this.#replicaSet = new ReplicaSetHost({
+      id,
+      replicaSet: () => this.#store.membership,
+      membership: () => this.#replica.membership,
+      standing: () => this.#replica.standing,
+      waitingToJoin: () => this.#replica.waitingToJoin(),
+      caughtUpLearners: () => this.#replica.caughtUpLearners(),
+      submit: (cmd, respond) => this.#submit(cmd, respond),
+      now: () => this.#now(),
+      setPeers: (addresses) => this.setPeers(addresses),
+      seeds: config.replicas,
+      logChange: (message, fields) => this.#log.info("membership.changed", message, fields),
     });
     const log = this.#log;
     const tls = options.tls;
@@ -310,6 +338,8 @@ export class ReplicaHost {
             this.opStats.record(commandName(cmd), outcome.ok, startedAt, code);
             respond(outcome);
           };
+          const refused = this.#replicaSet.refusal(this.#store.isRead(cmd));
+          if (refused !== null) return answer(refused);
           if (BlockedClients.isBlocking(cmd)) this.#blocked.submit(cmd, answer, gone);
           else this.#submit(cmd, answer);
         },
@@ -318,6 +348,7 @@ export class ReplicaHost {
         expires: () => this.#store.keyspace.expiring,
         acl: () => this.#aclHost(),
         notifyKeyspaceEvents: () => formatNotifyFlags(this.#store.notifyFlags),
+        replicaSet: () => (argv, respond) => this.#replicaSet.command(argv, respond),
       },
     });
     // Each replica publishes what the order delivers (PUBLISH, keyspace notifications) to its
@@ -361,6 +392,15 @@ export class ReplicaHost {
         }),
       );
     }
+  }
+
+  /**
+   * Keeps peer links to exactly `addresses` (the replica set in force changed): links to new
+   * peers open, links to peers no longer listed close.
+   */
+  setPeers(addresses: MemberAddress[]): void {
+    // Wired to the dynamic peer links at the merge of the runtime seams.
+    void addresses;
   }
 
   /** The bound client address (after {@link ReplicaHost.start}). */
@@ -682,6 +722,7 @@ export class ReplicaHost {
 
   #carryOut(actions: Action[]): void {
     this.#carryOutActions(actions);
+    this.#replicaSet.afterStep();
     // Waiters handed something (or dropped) in this step: their owners look at them.
     this.#blocked.afterStep();
   }

@@ -250,6 +250,8 @@ const STATUS: ReplicaStatus = {
   state: "normal",
   members: [1],
   learners: [],
+  role: "voter",
+  voters: [1],
   clock: 1,
   delivered: 1,
   holdback: 0,

@@ -448,6 +448,8 @@ const STATUS = {
   state: "normal",
   members: [1, 2, 3],
   learners: [],
+  role: "voter",
+  voters: [1, 2, 3],
   clock: 5,
   delivered: 0,
   holdback: 0,

@@ -21,6 +21,8 @@ const STATUS: ReplicaStatus = {
   state: "normal",
   members: [1, 2, 3],
   learners: [],
+  role: "voter",
+  voters: [1, 2, 3],
   clock: 42,
   delivered: 10,
   holdback: 1,
