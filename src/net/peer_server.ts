@@ -59,7 +59,7 @@ export interface PeerServerOptions {
   port: number;
   /** Our replica id: a hello claiming it is refused. Any other id is accepted. */
   self: ReplicaId;
-  /** Our cluster fingerprint: a hello with another one is refused. */
+  /** Our cluster id: a hello with another one is refused. */
   cluster: string;
   /** Called once per received frame with its messages, synchronously from the read loop. */
   onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
