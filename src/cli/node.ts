@@ -57,8 +57,9 @@ lines may be added, removed or re-addressed without restarting from scratch.
 Options:
   --join                     join a running cluster instead of founding one: with an empty data
                              directory, learn the cluster id from the replicas of <config>
-                             (authenticated with the cluster key, when there is one). <id> need
-                             not be in the file; if it is not, give its address with:
+                             (authenticated with the cluster key, when there is one); also for a
+                             replica whose data directory was lost after the file was edited.
+                             <id> need not be in the file; if it is not, give its address with:
   --host <host>              the address it listens on and the others reach it at
   --client-port <port>       its port for clients (RESP)
   --peer-port <port>         its port for the other replicas

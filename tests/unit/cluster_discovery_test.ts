@@ -13,6 +13,9 @@ import { PeerServer } from "../../src/net/peer_server.ts";
 import { DiscoveryRequest } from "../../src/net/peer_auth.ts";
 import { freePorts } from "../support/cluster.ts";
 import { logTo } from "../support/log_capture.ts";
+import { makeTestCerts, opensslSkipReason } from "../support/tls_certs.ts";
+import { withTempDir } from "../support/temp_dir.ts";
+import { TlsContext } from "../../src/net/tls.ts";
 
 const HOST = "127.0.0.1";
 const CLUSTER = "c1c1c1c1c1c1c1c1";
@@ -139,4 +142,62 @@ Deno.test("discovery: answers are checked against the replica dialled and the no
     () => discoverClusterId({ self: 1, peers: [addressOf(1, 1)], log: logTo([]) }),
     /no other replica/,
   );
+});
+
+const tlsSkip = await opensslSkipReason();
+
+Deno.test({
+  name: "discovery: over TLS (tls-replication), with the replica's certificate",
+  ignore: tlsSkip !== undefined,
+  async fn() {
+    await withTempDir("lamportkv-discovery-tls-", async (dir) => {
+      const certs = await makeTestCerts(dir);
+      const read = (path: string) => Deno.readTextFileSync(path);
+      const ca = read(certs.caCert);
+      const context = new TlsContext({
+        cert: read(certs.serverCert),
+        key: read(certs.serverKey),
+        ca,
+      });
+      const serverLogs: string[] = [];
+      const two = new PeerServer({
+        hostname: HOST,
+        port: 0,
+        self: 2,
+        cluster: CLUSTER,
+        log: logTo(serverLogs, { rateLimit: { intervalMs: 0 } }),
+        onMessages: () => {},
+        tls: { context, clientAuth: "yes" },
+      });
+      await two.open();
+      try {
+        const found = await discoverClusterId({
+          self: 4,
+          peers: [addressOf(2, two.addr.port)],
+          log: logTo([]),
+          rounds: 1,
+          tls: () => ({ caCerts: [ca], cert: read(certs.clientCert), key: read(certs.clientKey) }),
+        });
+        assert.deepEqual(found, { cluster: CLUSTER, from: 2 });
+        // A certificate of another CA gets no answer.
+        await assert.rejects(
+          () =>
+            discoverClusterId({
+              self: 4,
+              peers: [addressOf(2, two.addr.port)],
+              log: logTo([]),
+              rounds: 1,
+              tls: () => ({
+                caCerts: [ca],
+                cert: read(certs.rogueCert),
+                key: read(certs.rogueKey),
+              }),
+            }),
+          DiscoveryError,
+        );
+      } finally {
+        await two.close();
+      }
+    });
+  },
 });
