@@ -3,10 +3,11 @@
  * (`from` any replica id other than ours, `cluster` equal to ours) or it is logged and closed.
  * The id need not be in this replica's config file: a joining replica is in nobody's file, and
  * the core decides what to do with messages of a replica outside its configuration (it may
- * refuse them, which closes the connection). After that each frame is decoded and its messages delivered to the owner, in the order
- * the peer sent them. A malformed frame closes that connection (logged), never the process. A new
- * connection from peer p replaces p's older one: the old one is closed and anything more read from
- * it is ignored, so p's messages are processed strictly in the order p sent them.
+ * refuse them, which closes the connection). After that each frame is decoded and its messages
+ * delivered to the owner, in the order the peer sent them. A malformed frame closes that
+ * connection (logged), never the process. A new connection from peer p replaces p's older one:
+ * the old one is closed and anything more read from it is ignored, so p's messages are processed
+ * strictly in the order p sent them.
  *
  * With a cluster key (`clusterKey`), a hello must carry a nonce and is answered with a challenge;
  * the connection is accepted only once the caller's auth frame proves it holds the key and is the
@@ -199,8 +200,8 @@ export class PeerServer {
   #checkHello(frame: PeerFrame): string | undefined {
     if (frame.kind !== "hello") return `expected a hello frame first, got "${frame.kind}"`;
     if (frame.cluster !== this.#opts.cluster) {
-      return `cluster ${frame.cluster} differs from ours (${this.#opts.cluster}): a replica of another ` +
-        `cluster (or a data directory of another cluster)`;
+      return `cluster ${frame.cluster} differs from ours (${this.#opts.cluster}): a replica ` +
+        `of another cluster (or a data directory of another cluster)`;
     }
     if (frame.from === this.#opts.self) return `hello claims our own id ${frame.from}`;
     if (this.#opts.clusterKey === undefined && frame.nonce !== undefined) {

@@ -201,7 +201,6 @@ export class ReplicaHost {
   readonly #clientServer: ClientServer;
   /** The HTTP port (monitoring, REST, dashboard); absent when the config gives none. */
   readonly #httpServer: HttpServer | undefined;
-  readonly #config: ClusterConfig;
   readonly #startedAt = Date.now();
   /** The clients of blocking commands (BLPOP, ...) waiting at this replica. */
   readonly #blocked: BlockedClients;
@@ -250,7 +249,6 @@ export class ReplicaHost {
     this.#self = options.address === undefined
       ? findReplica(config, id)
       : { ...options.address, id };
-    this.#config = config;
     this.#addresses = withSelf(config.replicas, this.#self);
     this.#verbose = options.verbose ?? false;
     this.#log = options.log ?? new Logger({ id });

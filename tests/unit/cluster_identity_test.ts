@@ -34,7 +34,7 @@ async function start(dir: string, replica: number, text: string, join = false, l
   return { cluster, source, asked };
 }
 
-Deno.test("cluster id: founded from the config once, then kept whatever the file says", async () => {
+Deno.test("cluster id: founded once, then kept whatever the file says", async () => {
   await withTempDir("lamportkv-id-", async (root) => {
     const dir = join(root, "data", "2");
     assert.equal(readDataDirIdentity(dir), undefined, "nothing there yet");
@@ -91,7 +91,7 @@ Deno.test("cluster id: a joining replica adopts the learned id and keeps it", as
   });
 });
 
-Deno.test("cluster id: another cluster's or replica's data directory is still refused", async () => {
+Deno.test("cluster id: another cluster's or replica's data directory is refused", async () => {
   await withTempDir("lamportkv-id-", async (root) => {
     const dir = join(root, "d");
     openDataDir(dir, { cluster: "abcabcabcabcabca", replica: 1 });
@@ -117,7 +117,7 @@ Deno.test("cluster id: another cluster's or replica's data directory is still re
   });
 });
 
-Deno.test("cluster id: the old data directory fixture keeps its id after a config edit", async () => {
+Deno.test("cluster id: the old data dir fixture keeps its id after a config edit", async () => {
   await withTempDir("lamportkv-id-", async (dir) => {
     await Deno.copyFile(FIXTURE + "IDENTITY", join(dir, "IDENTITY"));
     const text = await Deno.readTextFile(FIXTURE + "cluster.txt");
