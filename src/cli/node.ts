@@ -1,5 +1,5 @@
 /**
- * `deno task node <id> <config> [--verbose] [--help]`: runs one replica in this process.
+ * `deno task node <id> <config> [--join] [--verbose] [--help]`: runs one replica in this process.
  *
  * Exit codes: 0 after `--help` or a clean stop on SIGINT/SIGTERM; 2 for bad usage or a bad config
  * (reported before anything listens); 1 when a port cannot be bound, the data directory is
@@ -8,7 +8,16 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { clusterId, ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import {
+  type ClusterConfig,
+  clusterId,
+  ConfigError,
+  findReplica,
+  loadConfig,
+  type ReplicaAddress,
+} from "../config/config.ts";
+import { resolveClusterId } from "../runtime/cluster_identity.ts";
+import { discoverClusterId, DiscoveryError } from "../net/cluster_discovery.ts";
 import { fsyncOption, integerInRange, intOption, parseCommandLine } from "./options.ts";
 import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
@@ -40,7 +49,22 @@ export const NODE_USAGE = `Usage: deno task node <id> <config> [options]
 Runs replica <id> of the cluster described by the config file <config>: it serves RESP clients
 on its client port and talks to the other replicas on its peer port, as listed in the file.
 
+The cluster id is created once: a new replica founding the cluster computes it from the config
+file, a replica joining it (--join) learns it from the replicas of the file, and both keep it in
+the data directory. From then on the replica uses the kept id whatever the file says, so replica
+lines may be added, removed or re-addressed without restarting from scratch.
+
 Options:
+  --join                     join a running cluster instead of founding one: with an empty data
+                             directory, learn the cluster id from the replicas of <config>
+                             (authenticated with the cluster key, when there is one); also for a
+                             replica whose data directory was lost after the file was edited.
+                             <id> need not be in the file; if it is not, give its address with:
+  --host <host>              the address it listens on and the others reach it at
+  --client-port <port>       its port for clients (RESP)
+  --peer-port <port>         its port for the other replicas
+  --http-port <port>         its HTTP port (optional: no HTTP listener without it)
+                             (with --join and <id> in the file, the file's line is used)
   --data-dir <dir>           where this replica keeps its write-ahead log and snapshots
                              (default: data/<id> beside the config file). A directory of
                              another replica or another cluster is refused.
@@ -106,6 +130,10 @@ export interface NodeArgs {
   settings: SettingLine[];
   /** Added to the wall clock stamped on operations (tests of clock skew). */
   clockOffsetMs: number;
+  /** Join a running cluster (`--join`) instead of founding one. */
+  join: boolean;
+  /** With `--join`: this replica's address when its id is not in the config file. */
+  address: { host?: string; clientPort?: number; peerPort?: number; httpPort?: number };
 }
 
 /** Default of `--failure-timeout`, in milliseconds. */
@@ -155,6 +183,11 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     "snapshot-every": { type: "string" },
     "checkpoint-every": { type: "string" },
     "clock-offset-ms": { type: "string" },
+    join: { type: "boolean" },
+    host: { type: "string" },
+    "client-port": { type: "string" },
+    "peer-port": { type: "string" },
+    "http-port": { type: "string" },
     ...SETTING_FLAGS,
   }, UsageError);
   if (parsed.values.help) return "help";
@@ -176,6 +209,23 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     1,
     65535,
   );
+  const join = parsed.values.join ?? false;
+  const host = parsed.values.host;
+  if (host !== undefined && (host === "" || /\s/.test(host))) {
+    throw new UsageError(`--host must be a host name or address, got "${host}"`);
+  }
+  const address = {
+    host,
+    clientPort: optionalInt("client-port", parsed.values["client-port"], 1, 65535),
+    peerPort: optionalInt("peer-port", parsed.values["peer-port"], 1, 65535),
+    httpPort: optionalInt("http-port", parsed.values["http-port"], 1, 65535),
+  };
+  const given = ADDRESS_FLAGS.filter((f) => parsed.values[f] !== undefined);
+  if (!join && given.length > 0) {
+    throw new UsageError(
+      `--${given[0]} is only for a joining replica (--join) that is not in the config file`,
+    );
+  }
   return {
     id,
     configPath,
@@ -197,6 +247,48 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
       const value = (parsed.values as Record<string, unknown>)[name];
       return typeof value === "string" ? [{ name, value, where: `--${name}` }] : [];
     }),
+    join,
+    address,
+  };
+}
+
+/** The flags giving a joining replica's address. */
+const ADDRESS_FLAGS = ["host", "client-port", "peer-port", "http-port"] as const;
+
+/**
+ * This replica's address: its line of the config file when there is one; else, for a joining
+ * replica, the address flags; `ignored` says whether address flags were given but the file's line
+ * is used.
+ *
+ * @throws {ConfigError} when the id is not in the file and the replica does not join.
+ * @throws {UsageError} when it joins, is not in the file, and an address flag is missing.
+ */
+export function replicaAddress(
+  config: ClusterConfig,
+  args: Pick<NodeArgs, "id" | "join" | "address">,
+): { address: ReplicaAddress; ignored: boolean } {
+  const { id, join, address } = args;
+  const line = config.replicas.find((r) => r.id === id);
+  const given = Object.values(address).some((v) => v !== undefined);
+  if (line !== undefined) return { address: line, ignored: given };
+  if (!join) findReplica(config, id); // throws the usual "no replica with id" error
+  const missing = [
+    address.host === undefined ? "--host" : undefined,
+    address.clientPort === undefined ? "--client-port" : undefined,
+    address.peerPort === undefined ? "--peer-port" : undefined,
+  ].filter((f) => f !== undefined);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `replica ${id} is not in ${config.path}: to join, give its address with --host, ` +
+        `--client-port and --peer-port (and optionally --http-port); missing ${missing.join(", ")}`,
+    );
+  }
+  const { host, clientPort, peerPort, httpPort } = address;
+  return {
+    address: httpPort === undefined
+      ? { id, host: host!, clientPort: clientPort!, peerPort: peerPort! }
+      : { id, host: host!, clientPort: clientPort!, peerPort: peerPort!, httpPort },
+    ignored: false,
   };
 }
 
@@ -239,7 +331,7 @@ export async function main(args: string[]): Promise<number> {
   let log: Logger;
   try {
     const config = await loadConfig(configPath);
-    findReplica(config, id);
+    const { address, ignored } = replicaAddress(config, parsed);
     const settings = resolveNodeSettings(config.settings ?? [], parsed.settings);
     log = new Logger({
       id,
@@ -272,10 +364,43 @@ export async function main(args: string[]): Promise<number> {
     tls = material === undefined ? undefined : new TlsContext(material);
     tlsSettings = settings;
     const acl = await aclSetup(settings);
-    storage = await DiskStorage.open({ dir, cluster: clusterId(config), replica: id, fsync, log });
+    if (ignored) {
+      log.warn(
+        "node.address_flags_ignored",
+        `replica ${id} is in ${configPath}: its line there is used, not --host/--*-port`,
+      );
+    }
+    const peerTls = settings.tlsReplication ? tls : undefined;
+    const { cluster, source } = await resolveClusterId({
+      dir,
+      replica: id,
+      join: parsed.join,
+      founding: () => clusterId(config),
+      learn: async () =>
+        (await discoverClusterId({
+          self: id,
+          peers: config.replicas,
+          clusterKey,
+          log,
+          tls: peerTls === undefined ? undefined : () => {
+            const m = peerTls.material;
+            return { caCerts: m.ca === undefined ? [] : [m.ca], cert: m.cert, key: m.key };
+          },
+        })).cluster,
+    });
+    const from = {
+      stored: "kept in the data directory",
+      founding: "of the founding config file",
+      learned: "learned from the cluster",
+    }[source];
+    log.info("node.cluster_id", `cluster id ${cluster} (${from})`, { cluster, source });
+    storage = await DiskStorage.open({ dir, cluster, replica: id, fsync, log });
     host = new ReplicaHost({
       config,
       id,
+      address,
+      cluster,
+      join: parsed.join,
       verbose,
       log,
       storage,
@@ -291,9 +416,13 @@ export async function main(args: string[]): Promise<number> {
     });
   } catch (err) {
     await storage?.close();
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}\n\n${NODE_USAGE}`);
+      return 2;
+    }
     if (
       err instanceof ConfigError || err instanceof DataDirError || err instanceof SettingError ||
-      err instanceof AclFileError
+      err instanceof AclFileError || err instanceof DiscoveryError
     ) {
       console.error(`error: ${err.message}`);
       return 2;

@@ -310,8 +310,10 @@ export function findReplica(config: ClusterConfig, id: number): ReplicaAddress {
 
 /**
  * A stable short fingerprint of the replica list (ids, hosts, client and peer ports; not the HTTP
- * ports, which only monitoring uses, nor the file path, comments or layout): 16 lowercase hex digits of the 64-bit FNV-1a hash of the canonical list. Replicas
- * compare it during the peer handshake to refuse peers that read a different config.
+ * ports, which only monitoring uses, nor the file path, comments or layout): 16 lowercase hex
+ * digits of the 64-bit FNV-1a hash of the canonical list. The replicas founding a cluster take it
+ * as the cluster id and keep it in their data directories (`src/runtime/cluster_identity.ts`);
+ * replicas compare that id during the peer handshake to refuse peers of another cluster.
  */
 export function clusterId(config: ClusterConfig): string {
   const canonical = [...config.replicas]

@@ -91,6 +91,9 @@ export interface HealthSource {
 /** The reason a replica in `state` with `status` is not ready, or null when it is. */
 export function notReadyReason(status: ReplicaStatus, configured: number): string | null {
   const majority = Math.floor(configured / 2) + 1;
+  if (status.role === "none") {
+    return "not a member of the configuration in force (waiting to join, or removed)";
+  }
   switch (status.state) {
     case "normal":
       return status.members.length >= majority

@@ -27,8 +27,8 @@ const STATES: readonly ReplicaStatus["state"][] = ["normal", "changing", "instal
 export interface MetricsSource {
   /** lamportkv's version. */
   version: string;
-  /** Every configured replica id. */
-  replicas: readonly number[];
+  /** Every replica id of the current configuration (read at each scrape: it may change). */
+  replicas(): readonly number[];
   /** The core's status. */
   status(): Pick<
     ReplicaStatus,
@@ -193,14 +193,14 @@ export class ReplicaMetrics {
       ["replica"],
       (set) => {
         const members = source.status().members;
-        for (const id of source.replicas) set({ replica: id }, members.includes(id) ? 1 : 0);
+        for (const id of source.replicas()) set({ replica: id }, members.includes(id) ? 1 : 0);
       },
     );
     gauge(
       "lamportkv_configured_replicas",
       "Replicas in the configuration",
       [],
-      (set) => set({}, source.replicas.length),
+      (set) => set({}, source.replicas().length),
     );
     counter("lamportkv_view_changes_total", "Views installed since start", [], (set) => {
       set({}, source.viewChanges());

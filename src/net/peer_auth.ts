@@ -406,3 +406,104 @@ export class ResponderHandshake {
     return new FrameOpener(sessionKey(key, this.#params, "initiator->responder"));
   }
 }
+
+/** Protocol label of the cluster id discovery proof (kept apart from the handshake's). */
+const DISCOVERY_PROTOCOL = "lamportkv-discover-v1";
+
+/** What the proof of a cluster id discovery answer covers. */
+export interface DiscoveryParams {
+  /** The cluster id answered. */
+  cluster: string;
+  /** The joining replica that asked. */
+  joiner: ReplicaId;
+  /** The replica that answered. */
+  responder: ReplicaId;
+  /** The joiner's fresh nonce. */
+  nonce: Uint8Array;
+}
+
+/**
+ * The proof a keyed replica adds to its answer to a `whois`: HMAC(K, "lamportkv-discover-v1" |
+ * cluster | joiner | responder | nonce), each field length-prefixed. It tells the joiner that a
+ * holder of the cluster key answered this very request (the nonce is the joiner's) with this
+ * cluster id. Its own protocol label keeps it from passing as a handshake proof.
+ */
+export function discoveryProof(key: Uint8Array, p: DiscoveryParams): Uint8Array {
+  return hmac(
+    key,
+    lengthPrefixed([
+      encoder.encode(DISCOVERY_PROTOCOL),
+      encoder.encode(p.cluster),
+      encoder.encode(String(p.joiner)),
+      encoder.encode(String(p.responder)),
+      p.nonce,
+    ]),
+  );
+}
+
+/**
+ * The joining side of a cluster id discovery: the `whois` frame to send, and the check of the
+ * answer. With a key the answer must carry the proof for our nonce; without one the answer is
+ * taken as it is (as an unkeyed replica trusts any peer's hello).
+ */
+export class DiscoveryRequest {
+  readonly #self: ReplicaId;
+  readonly #peer: ReplicaId;
+  readonly #key: Uint8Array | undefined;
+  readonly #nonce: Uint8Array | undefined;
+
+  /** A request from `self` to the replica `peer` (the one dialled). */
+  constructor(options: { self: ReplicaId; peer: ReplicaId; key?: Uint8Array; nonce?: Uint8Array }) {
+    this.#self = options.self;
+    this.#peer = options.peer;
+    this.#key = options.key;
+    this.#nonce = options.key === undefined ? undefined : options.nonce ?? newNonce();
+  }
+
+  /** The frame to send. */
+  get whois(): PeerFrame {
+    return this.#nonce === undefined
+      ? { kind: "whois", from: this.#self }
+      : { kind: "whois", from: this.#self, nonce: toHex(this.#nonce) };
+  }
+
+  /**
+   * The cluster id in the answer `frame`.
+   *
+   * @throws {AuthError} when it is not an identity frame of the dialled replica, or (with a key)
+   * has no proof or a proof that does not match our key and nonce.
+   */
+  onAnswer(frame: PeerFrame): string {
+    if (frame.kind !== "identity") {
+      throw new AuthError(`expected an identity frame, got a "${frame.kind}" frame`);
+    }
+    if (frame.from !== this.#peer) {
+      throw new AuthError(`the answer comes from replica ${frame.from}, we dialled ${this.#peer}`);
+    }
+    if (this.#key === undefined || this.#nonce === undefined) {
+      if (frame.proof !== undefined) {
+        throw new AuthError(
+          "it uses a cluster key but this replica has none (set cluster-key-file)",
+          "no-key",
+        );
+      }
+      return frame.cluster;
+    }
+    if (frame.proof === undefined) {
+      throw new AuthError("it has no cluster key, but this replica has one", "no-key");
+    }
+    const want = discoveryProof(this.#key, {
+      cluster: frame.cluster,
+      joiner: this.#self,
+      responder: this.#peer,
+      nonce: this.#nonce,
+    });
+    if (!macEqual(fromHex(frame.proof), want)) {
+      throw new AuthError(
+        "its proof does not match our cluster key (different cluster-key-file contents)",
+        "wrong-key",
+      );
+    }
+    return frame.cluster;
+  }
+}

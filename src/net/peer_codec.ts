@@ -8,6 +8,10 @@
  * {"kind":"hello","from":1,"cluster":"3f2a...","nonce":"<64 hex digits>"}    (with a cluster key)
  * {"kind":"challenge","from":2,"nonce":"<64 hex>","proof":"<64 hex>"}        (responder's reply)
  * {"kind":"auth","proof":"<64 hex>"}                                         (initiator's proof)
+ * {"kind":"whois","from":4}                 (a joining replica asks for the cluster id; keyed:
+ * {"kind":"whois","from":4,"nonce":"<64 hex>"}                                 with a nonce)
+ * {"kind":"identity","from":2,"cluster":"3f2a..."}              (the answer; keyed: with a proof)
+ * {"kind":"identity","from":2,"cluster":"3f2a...","proof":"<64 hex>"}
  * {"kind":"msgs","msgs":[
  *   {"type":"update","entry":{"view":1,"ts":7,"origin":2,"seq":3,
  *                             "cmd":{"op":{"argv":["SET","k","v"],"time":1733300000000},
@@ -57,7 +61,14 @@ export type PeerFrame =
   /** The initiator's proof, completing a keyed handshake (hex). */
   | { kind: "auth"; proof: string }
   /** A batch of protocol messages, in send order. */
-  | { kind: "msgs"; msgs: PeerMessage[] };
+  | { kind: "msgs"; msgs: PeerMessage[] }
+  /**
+   * Instead of a hello: a joining replica `from` asks for the cluster id (with a cluster key, with
+   * its fresh nonce). Answered with an `identity` frame, then the connection is closed.
+   */
+  | { kind: "whois"; from: ReplicaId; nonce?: string }
+  /** The answer to a `whois`: the responder's id, the cluster id, and with a key its proof. */
+  | { kind: "identity"; from: ReplicaId; cluster: string; proof?: string };
 
 /** A peer frame payload that is not valid. The connection should be closed. */
 export class CodecError extends Error {
@@ -91,6 +102,14 @@ function toWire(frame: PeerFrame): unknown {
       return { kind: "auth", proof: frame.proof };
     case "msgs":
       return { kind: "msgs", msgs: frame.msgs.map(messageToWire) };
+    case "whois":
+      return frame.nonce === undefined
+        ? { kind: "whois", from: frame.from }
+        : { kind: "whois", from: frame.from, nonce: frame.nonce };
+    case "identity":
+      return frame.proof === undefined
+        ? { kind: "identity", from: frame.from, cluster: frame.cluster }
+        : { kind: "identity", from: frame.from, cluster: frame.cluster, proof: frame.proof };
   }
 }
 
@@ -308,6 +327,20 @@ function frameFromWire(v: unknown): PeerFrame {
       const o = object(v, "msgs frame", ["kind", "msgs"]);
       if (!Array.isArray(o.msgs)) fail("msgs", `expected an array, got ${describe(o.msgs)}`);
       return { kind: "msgs", msgs: o.msgs.map((m, i) => messageFromWire(m, `msgs[${i}]`)) };
+    }
+    case "whois": {
+      const o = object(v, "whois frame", ["kind", "from"], ["nonce"]);
+      const from = integer(o.from, "from", 1);
+      if (!Object.hasOwn(o, "nonce")) return { kind: "whois", from };
+      return { kind: "whois", from, nonce: hex32(o.nonce, "nonce") };
+    }
+    case "identity": {
+      const o = object(v, "identity frame", ["kind", "from", "cluster"], ["proof"]);
+      const from = integer(o.from, "from", 1);
+      const cluster = string(o.cluster, "cluster");
+      if (cluster === "") fail("cluster", "expected a non-empty string");
+      if (!Object.hasOwn(o, "proof")) return { kind: "identity", from, cluster };
+      return { kind: "identity", from, cluster, proof: hex32(o.proof, "proof") };
     }
     default:
       return fail("kind", `unknown frame kind ${describe(head.kind)}`);

@@ -72,7 +72,7 @@ export interface PeerLinkOptions {
   /** The peer's host and peer port. */
   hostname: string;
   port: number;
-  /** Cluster fingerprint (`clusterId(config)`), sent in the hello. */
+  /** The cluster id (kept in the data directory; see `src/runtime/cluster_identity.ts`). */
   cluster: string;
   /**
    * Called synchronously right after (re)connecting, once the hello is queued: the owner calls the

@@ -1,10 +1,13 @@
 /**
  * The listener on a replica's peer port. Every incoming connection must open with a valid hello
- * (`from` a configured replica other than ourselves, `cluster` equal to ours) or it is logged and
- * closed. After that each frame is decoded and its messages delivered to the owner, in the order
- * the peer sent them. A malformed frame closes that connection (logged), never the process. A new
- * connection from peer p replaces p's older one: the old one is closed and anything more read from
- * it is ignored, so p's messages are processed strictly in the order p sent them.
+ * (`from` any replica id other than ours, `cluster` equal to ours) or it is logged and closed.
+ * The id need not be in this replica's config file: a joining replica is in nobody's file, and
+ * the core decides what to do with messages of a replica outside its configuration (it may
+ * refuse them, which closes the connection). After that each frame is decoded and its messages
+ * delivered to the owner, in the order the peer sent them. A malformed frame closes that
+ * connection (logged), never the process. A new connection from peer p replaces p's older one:
+ * the old one is closed and anything more read from it is ignored, so p's messages are processed
+ * strictly in the order p sent them.
  *
  * With a cluster key (`clusterKey`), a hello must carry a nonce and is answered with a challenge;
  * the connection is accepted only once the caller's auth frame proves it holds the key and is the
@@ -13,6 +16,12 @@
  * keyed replica refuses an unkeyed hello and an unkeyed one refuses a keyed hello, each with a log
  * line saying so. Refusals for a wrong or missing key are logged rate-limited per source host
  * (`Log.limited`).
+ *
+ * Cluster id discovery: instead of a hello, a connection may send one `whois` frame (a joining
+ * replica with an empty data directory asks which cluster it joins). It is answered with an
+ * `identity` frame holding our id and the cluster id, with a key also the proof over the
+ * caller's nonce (`discoveryProof`), and the connection is then closed. The pre-hello limits
+ * apply to it as to any connection.
  *
  * Limits (`src/limits.ts`): before its hello a connection may send one frame of at most
  * `PEER_HELLO_MAX_FRAME_BYTES` (larger is refused as soon as its length arrives), must complete
@@ -31,7 +40,8 @@ import { FrameDecoder } from "./frame.ts";
 import { ReadBuffer } from "./read_buffer.ts";
 import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
 import { encodeFrame } from "./frame.ts";
-import { AuthError, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
+import { AuthError, discoveryProof, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
+import { fromHex, toHex } from "../kv/bytes.ts";
 import { ConnWriter, errorText } from "./conn_writer.ts";
 import type { Log } from "../log/logger.ts";
 import {
@@ -48,11 +58,9 @@ export interface PeerServerOptions {
   /** Address to listen on (port 0 picks a free port). */
   hostname: string;
   port: number;
-  /** Our replica id: a hello claiming it is refused. */
+  /** Our replica id: a hello claiming it is refused. Any other id is accepted. */
   self: ReplicaId;
-  /** Every configured replica id (ours may be included). */
-  replicas: readonly ReplicaId[];
-  /** Our cluster fingerprint: a hello with another one is refused. */
+  /** Our cluster id: a hello with another one is refused. */
   cluster: string;
   /** Called once per received frame with its messages, synchronously from the read loop. */
   onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
@@ -91,7 +99,6 @@ interface Incoming {
 /** Accepts peer connections and turns their frames into message batches. */
 export class PeerServer {
   readonly #opts: PeerServerOptions;
-  readonly #peers: ReadonlySet<ReplicaId>;
   #acceptor: AcceptLoop | undefined;
   /** Set by close(): nothing new is started. */
   readonly #conns = new Set<Incoming>();
@@ -103,7 +110,6 @@ export class PeerServer {
   /** Creates the server; nothing listens until {@link PeerServer.listen}. */
   constructor(options: PeerServerOptions) {
     this.#opts = options;
-    this.#peers = new Set(options.replicas.filter((id) => id !== options.self));
   }
 
   /**
@@ -194,10 +200,10 @@ export class PeerServer {
   #checkHello(frame: PeerFrame): string | undefined {
     if (frame.kind !== "hello") return `expected a hello frame first, got "${frame.kind}"`;
     if (frame.cluster !== this.#opts.cluster) {
-      return `cluster ${frame.cluster} differs from ours (${this.#opts.cluster}): different config`;
+      return `cluster ${frame.cluster} differs from ours (${this.#opts.cluster}): a replica ` +
+        `of another cluster (or a data directory of another cluster)`;
     }
     if (frame.from === this.#opts.self) return `hello claims our own id ${frame.from}`;
-    if (!this.#peers.has(frame.from)) return `hello from unknown replica id ${frame.from}`;
     if (this.#opts.clusterKey === undefined && frame.nonce !== undefined) {
       return `replica ${frame.from} uses a cluster key but this replica has none ` +
         `(set cluster-key-file to the cluster's key file on every replica)`;
@@ -246,6 +252,49 @@ export class PeerServer {
         remote: c.remote,
       });
     }
+  }
+
+  /**
+   * Answers a joining replica's `whois` with the cluster id (and, with a key, the proof over its
+   * nonce); resolves once the answer is written (or failed), and the caller closes `c`. Returns
+   * why it was refused instead, or undefined.
+   */
+  async #answerWhois(c: Incoming, frame: PeerFrame): Promise<string | undefined> {
+    if (frame.kind !== "whois") return `expected a whois frame, got "${frame.kind}"`;
+    const { self, cluster, clusterKey } = this.#opts;
+    if (frame.from === self) return `whois claims our own id ${frame.from}`;
+    if (clusterKey === undefined && frame.nonce !== undefined) {
+      return `replica ${frame.from} uses a cluster key but this replica has none ` +
+        `(set cluster-key-file to the cluster's key file on every replica)`;
+    }
+    if (clusterKey !== undefined && frame.nonce === undefined) {
+      return `replica ${frame.from} has no cluster key, but this replica requires one ` +
+        `(set the same cluster-key-file)`;
+    }
+    const answer: PeerFrame = frame.nonce === undefined || clusterKey === undefined
+      ? { kind: "identity", from: self, cluster }
+      : {
+        kind: "identity",
+        from: self,
+        cluster,
+        proof: toHex(discoveryProof(clusterKey, {
+          cluster,
+          joiner: frame.from,
+          responder: self,
+          nonce: fromHex(frame.nonce),
+        })),
+      };
+    this.#opts.log.limited(
+      "info",
+      "peer.whois",
+      c.source,
+      `${this.#who(c)}: replica ${frame.from} asked for the cluster id (joining), answered`,
+      { claimed: frame.from },
+    );
+    const writer = new ConnWriter(c.conn, () => this.#closeConn(c), this.#opts.traffic);
+    writer.write(encodeFrame(encodePeerFrame(answer)));
+    await writer.idle();
+    return undefined;
   }
 
   /** Writes the challenge (small; the caller does not wait). A failed write closes `c`. */
@@ -356,6 +405,18 @@ export class PeerServer {
               c.handshake = undefined;
               this.#accept(c, c.claimed!, decoder, helloTimer);
               continue;
+            }
+            if (frame.kind === "whois") {
+              const refused = await this.#answerWhois(c, frame);
+              if (refused !== undefined) {
+                this.#opts.log.limited(
+                  "warn",
+                  "peer.bad_hello",
+                  c.source,
+                  `${this.#who(c)}: bad whois, closing it: ${refused}`,
+                );
+              }
+              break reading;
             }
             const refusal = this.#checkHello(frame);
             if (refusal !== undefined || frame.kind !== "hello") {

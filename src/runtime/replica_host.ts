@@ -34,6 +34,8 @@ import { KvStore } from "../kv/store.ts";
 import { ClientServer } from "../net/client_server.ts";
 import { errorText } from "../net/conn_writer.ts";
 import { PeerLink } from "../net/peer_link.ts";
+import { PeerLinks } from "./peer_links.ts";
+import { foundingReplicas } from "./founding.ts";
 import { MemoryStorage, type ReplicaStorage } from "./storage.ts";
 import { PeerServer } from "../net/peer_server.ts";
 import {
@@ -66,7 +68,7 @@ import { viewCause } from "./view_cause.ts";
 import { formatNotifyFlags } from "../kv/notify.ts";
 import { BlockedClients } from "./blocked_clients.ts";
 import { ReplicaSetHost } from "./replica_set_host.ts";
-import { foundingReplicaSet, type MemberAddress } from "../kv/replica_set.ts";
+import { foundingReplicaSet } from "../kv/replica_set.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -109,10 +111,25 @@ export class ListenError extends Error {
 
 /** Options of a {@link ReplicaHost}. */
 export interface ReplicaHostOptions {
-  /** The cluster config; this replica listens where its own line says. */
+  /** The cluster config; this replica listens where its own line says (or {@link address}). */
   config: ClusterConfig;
-  /** This replica's id (must be in the config). */
+  /** This replica's id (must be in the config unless {@link address} is given). */
   id: ReplicaId;
+  /**
+   * This replica's own address, for a joining replica whose id is not in the config file
+   * (default: its line of the config).
+   */
+  address?: ReplicaAddress;
+  /**
+   * The cluster id (the one kept in the data directory, `src/runtime/cluster_identity.ts`).
+   * Default: the config's fingerprint (`clusterId(config)`), as for a new founding replica.
+   */
+  cluster?: string;
+  /**
+   * This replica joins a running cluster (`--join`) instead of founding it: the core starts
+   * from {@link foundingReplicas} of a joiner. Default false.
+   */
+  join?: boolean;
   /** Log per-operation detail (deliveries, client connections). */
   verbose?: boolean;
   /** Where events are logged (default: a text {@link Logger} on stdout at `info`). */
@@ -186,7 +203,6 @@ export class ReplicaHost {
   readonly #clientServer: ClientServer;
   /** The HTTP port (monitoring, REST, dashboard); absent when the config gives none. */
   readonly #httpServer: HttpServer | undefined;
-  readonly #config: ClusterConfig;
   readonly #startedAt = Date.now();
   /** The clients of blocking commands (BLPOP, ...) waiting at this replica. */
   readonly #blocked: BlockedClients;
@@ -201,7 +217,10 @@ export class ReplicaHost {
   readonly #settingsReport: Record<string, string>;
   readonly #loopLag = new LoopLagMonitor();
   readonly #traffic = { client: new ByteTraffic(), peer: new ByteTraffic() };
-  readonly #links = new Map<ReplicaId, PeerLink>();
+  /** The outgoing links, one per peer of the current configuration. */
+  readonly #links: PeerLinks;
+  /** Every replica of the current configuration (ours included), ascending by id. */
+  #addresses: ReplicaAddress[];
   /** Messages for each peer queued during this turn; written as one frame per peer at flush. */
   readonly #outbox = new Map<ReplicaId, PeerMessage[]>();
   /** Client requests waiting for their `reply` action. */
@@ -226,18 +245,19 @@ export class ReplicaHost {
   /**
    * Builds the replica and its servers; nothing listens until {@link ReplicaHost.start}.
    *
-   * @throws {ConfigError} when `id` is not in the config.
+   * @throws {ConfigError} when `id` is not in the config and no `address` is given.
    */
   constructor(options: ReplicaHostOptions) {
     const { config, id } = options;
     this.id = id;
-    this.#self = findReplica(config, id);
-    this.#config = config;
+    this.#self = options.address === undefined
+      ? findReplica(config, id)
+      : { ...options.address, id };
+    this.#addresses = withSelf(config.replicas, this.#self);
     this.#verbose = options.verbose ?? false;
     this.#log = options.log ?? new Logger({ id });
     this.#tickMs = options.tickMs ?? 10;
-    const ids = config.replicas.map((r) => r.id);
-    const cluster = clusterId(config);
+    const cluster = options.cluster ?? clusterId(config);
     this.#storage = options.storage ?? new MemoryStorage();
     this.#onFatal = options.onFatal ?? (() => {});
     const timings = options.failureTimeoutMs === undefined
@@ -254,7 +274,7 @@ export class ReplicaHost {
     this.#store = new KvStore(
       undefined,
       settings.notifyKeyspaceEvents,
-      foundingReplicaSet(config.replicas),
+      options.join ? undefined : foundingReplicaSet(config.replicas),
     );
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
@@ -262,8 +282,8 @@ export class ReplicaHost {
         ...options.core,
         ...timings,
         id,
-        replicas: ids,
-        seeds: ids,
+        replicas: foundingReplicas(config, id, options.join ?? false),
+        seeds: config.replicas.map((r) => r.id).filter((r) => r !== id),
         recovered: this.#storage.recovered,
       },
       this.#store,
@@ -301,7 +321,6 @@ export class ReplicaHost {
       hostname: this.#self.host,
       port: options.listen?.peerPort ?? this.#self.peerPort,
       self: id,
-      replicas: ids,
       cluster,
       log,
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
@@ -368,10 +387,9 @@ export class ReplicaHost {
         ...dashboardRoutes(),
       ],
     });
-    for (const peer of config.replicas) {
-      if (peer.id === id) continue;
-      this.#links.set(
-        peer.id,
+    this.#links = new PeerLinks({
+      self: id,
+      create: (peer) =>
         new PeerLink({
           self: id,
           peer: peer.id,
@@ -390,17 +408,39 @@ export class ReplicaHost {
             return { caCerts: m.ca === undefined ? [] : [m.ca], cert: m.cert, key: m.key };
           },
         }),
+    });
+    this.#links.update(config.replicas);
+  }
+
+  /**
+   * Makes the peers this replica talks to those of `addresses`: every replica of the current
+   * configuration (ours may be listed; it is skipped for links, and our own address stays the one
+   * we listen on). Links to new peers are opened, those of peers no longer listed closed, and a
+   * peer whose host or peer port changed is dialled at its new address. `/status`, `/metrics` and
+   * the dashboard report this set from now on. Incoming connections are not affected: the peer
+   * server accepts any replica of the cluster, and the core decides about its messages.
+   *
+   * @throws {Error} when an id is listed twice.
+   */
+  setPeers(addresses: readonly ReplicaAddress[]): void {
+    const change = this.#links.update(addresses);
+    this.#addresses = withSelf(addresses, this.#self);
+    for (const peer of [...change.removed, ...change.readdressed]) this.#outbox.delete(peer);
+    if (change.added.length + change.removed.length + change.readdressed.length > 0) {
+      this.#log.info(
+        "peer.set",
+        `peers now ${this.#links.peers.join(",") || "none"}` +
+          ` (added ${change.added.join(",") || "none"}, removed ` +
+          `${change.removed.join(",") || "none"}, re-addressed ` +
+          `${change.readdressed.join(",") || "none"})`,
+        { peers: this.#links.peers, ...change },
       );
     }
   }
 
-  /**
-   * Keeps peer links to exactly `addresses` (the replica set in force changed): links to new
-   * peers open, links to peers no longer listed close.
-   */
-  setPeers(addresses: MemberAddress[]): void {
-    // Wired to the dynamic peer links at the merge of the runtime seams.
-    void addresses;
+  /** The peers this replica links to now, ascending. */
+  get peers(): ReplicaId[] {
+    return this.#links.peers;
   }
 
   /** The bound client address (after {@link ReplicaHost.start}). */
@@ -415,7 +455,7 @@ export class ReplicaHost {
 
   /** Peers whose outgoing link is up, and peers with an accepted incoming connection. */
   connectedPeers(): { outgoing: ReplicaId[]; incoming: ReplicaId[] } {
-    const outgoing = [...this.#links.values()].filter((l) => l.up).map((l) => l.peer);
+    const outgoing = this.#links.links().filter((l) => l.up).map((l) => l.peer);
     return { outgoing: outgoing.sort((a, b) => a - b), incoming: this.#peerServer.connectedPeers };
   }
 
@@ -432,7 +472,7 @@ export class ReplicaHost {
   /** Everything `GET /status` reports. */
   report(): StatusReport {
     const s = this.#replica.status();
-    const reason = notReadyReason(s, this.#config.replicas.length);
+    const reason = notReadyReason(s, s.voters.length);
     const storage = this.#storage.stats?.();
     return {
       id: this.id,
@@ -448,7 +488,7 @@ export class ReplicaHost {
       pending: s.pending,
       clock: s.clock,
       keys: s.keys,
-      replicas: this.#config.replicas.map((r) => ({ ...r })),
+      replicas: this.#addresses.map((r) => ({ ...r })),
       peers: this.#peerReports(),
       ops: { total: this.opStats.total, errors: this.opStats.errors },
       latency: this.opStats.recent(),
@@ -466,16 +506,24 @@ export class ReplicaHost {
     };
   }
 
-  /** Every other configured replica: links, silence and acknowledgement lag. */
+  /**
+   * Every other replica of the current configuration (the peer set, {@link setPeers}): links,
+   * silence and acknowledgement lag (null where the core has no record of the peer).
+   */
   #peerReports(): PeerReport[] {
     const { outgoing, incoming } = this.connectedPeers();
-    return this.#replica.peerHealth().map((p) => ({
-      id: p.id,
-      linkUp: outgoing.includes(p.id),
-      incoming: incoming.includes(p.id),
-      lastHeardMs: p.silentTicks === null ? null : p.silentTicks * this.#tickMs,
-      ackedBehind: p.ackedBehind,
-    }));
+    const health = new Map(this.#replica.peerHealth().map((p) => [p.id, p]));
+    return this.#links.peers.map((id) => {
+      const p = health.get(id);
+      const silent = p?.silentTicks ?? null;
+      return {
+        id,
+        linkUp: outgoing.includes(id),
+        incoming: incoming.includes(id),
+        lastHeardMs: silent === null ? null : silent * this.#tickMs,
+        ackedBehind: p?.ackedBehind ?? null,
+      };
+    });
   }
 
   /** What `/metrics` reads when scraped. */
@@ -483,9 +531,9 @@ export class ReplicaHost {
     const storage = this.#storage.stats === undefined ? undefined : () => this.#storage.stats!();
     return {
       version: LAMPORTKV_VERSION,
-      replicas: this.#config.replicas.map((r) => r.id),
+      replicas: () => this.#addresses.map((r) => r.id),
       status: () => this.#replica.status(),
-      ready: () => notReadyReason(this.#replica.status(), this.#config.replicas.length) === null,
+      ready: () => notReadyReason(this.#replica.status(), this.#addresses.length) === null,
       viewChanges: () => this.#viewHistory.count,
       connectedClients: () => this.#clientServer.connections,
       peers: () => this.#peerReports(),
@@ -549,7 +597,7 @@ export class ReplicaHost {
         "peer connections are authenticated with the cluster key (cluster-key-file)",
       );
     }
-    for (const link of this.#links.values()) link.start();
+    this.#links.start();
     this.#loopLag.start();
     this.#ticker = setInterval(() => this.#onTick(), this.#tickMs);
   }
@@ -568,7 +616,7 @@ export class ReplicaHost {
       this.#peerServer.close(),
       this.#clientServer.close(),
       this.#httpServer?.close(),
-      ...[...this.#links.values()].map((l) => l.close()),
+      this.#links.close(),
     ]);
     await this.#storage.close();
     if (wasStarted) this.#log.info("node.stopped", "stopped");
@@ -831,4 +879,10 @@ export class ReplicaHost {
     if (msgs === undefined || msgs.length === 0) return;
     this.#links.get(peer)?.send(msgs);
   }
+}
+
+/** `addresses` with `self` in place of any line of our id, ascending by id. */
+function withSelf(addresses: readonly ReplicaAddress[], self: ReplicaAddress): ReplicaAddress[] {
+  const others = addresses.filter((a) => a.id !== self.id).map((a) => ({ ...a }));
+  return [...others, { ...self }].sort((a, b) => a.id - b.id);
 }

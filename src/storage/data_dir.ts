@@ -1,7 +1,12 @@
 /**
  * A replica's data directory and the identity file that says which replica of which cluster it
- * belongs to, so a replica started with the wrong config or the wrong `--data-dir` refuses to
- * start instead of mixing another replica's (or another cluster's) log into its own.
+ * belongs to, so a replica started with the wrong `--data-dir` refuses to start instead of mixing
+ * another replica's (or another cluster's) log into its own.
+ *
+ * The cluster id is created once, when the cluster is founded (or learned from the cluster by a
+ * joining replica), and kept here: once a directory has an identity, its cluster id is the
+ * replica's, whatever the config file says later (replica lines may be added, removed or
+ * re-addressed). {@link readDataDirIdentity} reads it without creating anything.
  *
  * Layout:
  *
@@ -25,7 +30,7 @@ import { syncDirectory, TEMP_SUFFIX, writeFileAtomically } from "./snapshot_file
 
 /** Which replica of which cluster a data directory belongs to. */
 export interface DataDirIdentity {
-  /** The cluster id (the config's `clusterId`). */
+  /** The cluster id (the founding config's `clusterId`, kept from then on). */
   cluster: string;
   /** The replica id. */
   replica: number;
@@ -133,12 +138,21 @@ function listEntries(dir: string): string[] {
   }
 }
 
-function checkIdentity(
-  dir: string,
-  identityPath: string,
-  text: string,
-  expected: DataDirIdentity,
-): void {
+/**
+ * The identity kept in `dir`, or undefined when `dir` or its identity file does not exist yet.
+ * Creates nothing.
+ *
+ * @throws {DataDirError} when the identity file cannot be read, is not valid, or has an unknown
+ * format version.
+ */
+export function readDataDirIdentity(dir: string): DataDirIdentity | undefined {
+  const identityPath = join(dir, IDENTITY_FILE);
+  const text = readIdentityText(dir, identityPath);
+  return text === undefined ? undefined : parseIdentity(dir, identityPath, text);
+}
+
+/** The identity in `text` (the identity file's contents), validated. */
+function parseIdentity(dir: string, identityPath: string, text: string): DataDirIdentity {
   const unreadable = (why: string) =>
     new DataDirError(`data directory ${dir}: identity file ${identityPath} is unreadable: ${why}`);
   let parsed: unknown;
@@ -161,10 +175,20 @@ function checkIdentity(
   if (typeof replica !== "number" || !Number.isSafeInteger(replica) || replica < 1) {
     throw unreadable("no valid replica id");
   }
+  return { cluster, replica };
+}
+
+function checkIdentity(
+  dir: string,
+  identityPath: string,
+  text: string,
+  expected: DataDirIdentity,
+): void {
+  const { cluster, replica } = parseIdentity(dir, identityPath, text);
   if (cluster !== expected.cluster) {
     throw new DataDirError(
-      `data directory ${dir} belongs to cluster ${cluster}, this config is ${expected.cluster}: ` +
-        `wrong config or wrong --data-dir`,
+      `data directory ${dir} belongs to cluster ${cluster}, not ${expected.cluster}: ` +
+        `wrong --data-dir, or a data directory of another cluster`,
     );
   }
   if (replica !== expected.replica) {

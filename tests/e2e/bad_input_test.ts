@@ -311,7 +311,12 @@ Deno.test({
       await peerAbuse(cluster, 3, "valid length, invalid JSON", [encodeFrame(text("{not json"))]);
       await peerAbuse(cluster, 3, "valid length, invalid UTF-8", [encodeFrame(raw("\xff\xfe"))]);
       await peerAbuse(cluster, 1, "empty frame", [encodeFrame(new Uint8Array(0))]);
-      await peerAbuse(cluster, 1, "hello from unknown id", [hello(99)]);
+      // Any id is accepted at the hello (a joining replica is in no config file); the core
+      // refuses the messages of a replica outside its configuration, which closes the connection.
+      await peerAbuse(cluster, 1, "hello from an id outside the configuration, then a message", [
+        hello(99),
+        jsonFrame({ kind: "msgs", msgs: [{ type: "probe", view: 0, ts: 1, round: 1 }] }),
+      ]);
       await peerAbuse(cluster, 2, "hello with another cluster id", [hello(1, "0123456789abcdef")]);
       await peerAbuse(cluster, 3, "hello claiming the replica's own id", [hello(3)]);
       await peerAbuse(cluster, 1, "hello with a string id", [

@@ -546,30 +546,38 @@ Deno.test({
       );
       assert.doesNotMatch(wrongReplica.stdout, /ready|listening/);
 
-      // Replica 1 of another cluster (another config file) pointed at this cluster's replica 1.
+      // A data directory of another cluster (another config file; its IDENTITY as the founding
+      // replica 1 of that cluster wrote it) given to this cluster's replica 1. The cluster id is
+      // the directory's, whatever the config file says (so that the file may be edited): the
+      // replica starts, but this cluster's replicas refuse its hello, and it never joins a view.
       const ports = freePorts(6);
       const otherText = configText(
         [1, 2, 3].map((id, i) => ({ id, clientPort: ports[2 * i], peerPort: ports[2 * i + 1] })),
       );
-      const otherPath = join(cluster.dir, "other-cluster.txt");
-      await Deno.writeTextFile(otherPath, otherText);
       const ours = clusterId(cluster.config);
-      const theirs = clusterId(parseConfig(otherText, otherPath));
+      const theirs = clusterId(parseConfig(otherText, join(cluster.dir, "other-cluster.txt")));
       assert.notEqual(ours, theirs);
-      const wrongCluster = await runRefusedNode(cluster, 1, otherPath, [
-        ...cluster.extraArgs,
-        "--data-dir",
-        dir1,
-      ]);
-      assert.equal(wrongCluster.code, 2, `exit status ${wrongCluster.code}`);
-      assert.ok(
-        wrongCluster.stderr.includes(
-          `error: data directory ${dir1} belongs to cluster ${ours}, this config is ${theirs}: ` +
-            `wrong config or wrong --data-dir`,
-        ),
-        `stderr does not name the cluster mismatch:\n${wrongCluster.stderr}`,
+      const otherDir = join(cluster.dir, "other-cluster-data-1");
+      await Deno.mkdir(otherDir);
+      await Deno.writeTextFile(
+        join(otherDir, "IDENTITY"),
+        JSON.stringify({ format: 1, cluster: theirs, replica: 1 }) + "\n",
       );
-      assert.doesNotMatch(wrongCluster.stdout, /ready|listening/);
+      cluster.setArgs(1, ["--data-dir", otherDir]);
+      await cluster.restart(1);
+      assert.ok(
+        cluster.logged(1, new RegExp(`cluster id ${theirs} \\(kept in the data directory\\)`)),
+      );
+      const refusedHello = new RegExp(
+        `bad hello.*cluster ${theirs} differs from ours \\(${ours}\\)`,
+      );
+      // Replica 3 is the one running (1 and 2 were stopped above).
+      await cluster.waitFor(() => cluster.logged(3, refusedHello), {
+        message: "replica 3 to refuse the hello of replica 1 with another cluster's id",
+      });
+      assert.notEqual((await cluster.info(1)).state, "normal", "replica 1 joined a view");
+      await cluster.kill(1);
+      cluster.setArgs(1, []);
 
       // Both directories are untouched and still serve their own replicas.
       assert.deepEqual(await filesOf(dir1), files1, "replica 1's directory changed");

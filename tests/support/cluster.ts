@@ -545,6 +545,8 @@ export class TestCluster {
   #network: FaultNetwork | undefined;
   /** Extra arguments of single replicas (after `extraArgs`). */
   readonly #replicaArgs = new Map<number, string[]>();
+  /** Replicas not in the config file, known through {@link addReplica}. */
+  readonly #added = new Map<number, ReplicaAddress>();
   /** How the harness reaches the client ports (see {@link ClusterOptions.clientTls}). */
   clientTls: TlsClientConfig | undefined;
 
@@ -642,9 +644,21 @@ export class TestCluster {
   }
 
   #address(id: number): ReplicaAddress {
-    const r = this.config.replicas.find((r) => r.id === id);
+    const r = this.config.replicas.find((r) => r.id === id) ?? this.#added.get(id);
     if (r === undefined) throw new Error(`no replica ${id} in this cluster`);
     return r;
+  }
+
+  /**
+   * Makes replica `address.id` known to the harness though it is not in the config file (a
+   * replica started with `--join` and its address flags, see {@link setArgs}), so that it can be
+   * spawned, reached and stopped like the others. It is not in {@link ids}.
+   */
+  addReplica(address: ReplicaAddress): void {
+    if (this.config.replicas.some((r) => r.id === address.id) || this.#added.has(address.id)) {
+      throw new Error(`replica ${address.id} is already known`);
+    }
+    this.#added.set(address.id, { ...address });
   }
 
   /** The deno arguments that start replica `id`. */

@@ -32,7 +32,7 @@ function fakeSource(storage?: StorageStats): MetricsSource {
   lag.observe(0.3);
   return {
     version: "1.2.3",
-    replicas: [1, 2, 3],
+    replicas: () => [1, 2, 3],
     status: () => ({
       state: "changing",
       view: 4,

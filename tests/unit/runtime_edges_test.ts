@@ -325,7 +325,6 @@ function peerServer(logs: string[], got: Received[], helloTimeoutMs?: number): P
     hostname: HOST,
     port: 0,
     self: 1,
-    replicas: [1, 2, 3],
     cluster: CLUSTER,
     helloTimeoutMs,
     // Every refusal is logged (not rate-limited per source).
@@ -344,7 +343,6 @@ test("peer server: bad hellos are refused and logged, good ones deliver in order
   const bad: [PeerFrame, string][] = [
     [{ kind: "hello", from: 2, cluster: "ffffffffffffffff" }, "differs from ours"],
     [{ kind: "hello", from: 1, cluster: CLUSTER }, "our own id"],
-    [{ kind: "hello", from: 9, cluster: CLUSTER }, "unknown replica id 9"],
     [{ kind: "msgs", msgs: [ack(1)] }, "expected a hello frame first"],
   ];
   for (const [frame, reason] of bad) {
@@ -355,6 +353,16 @@ test("peer server: bad hellos are refused and logged, good ones deliver in order
     await c.close();
   }
   assert.equal(got.length, 0);
+
+  // Any replica id but ours is accepted (a joining replica is in no config file); the core
+  // decides about its messages.
+  const stranger = await RawConn.open(port);
+  await stranger.write(frameBytes({ kind: "hello", from: 9, cluster: CLUSTER }));
+  await stranger.write(frameBytes({ kind: "msgs", msgs: [ack(7)] }));
+  await waitFor(() => got.length === 1, "the frame of replica 9");
+  assert.deepEqual(got.splice(0), [{ from: 9, msgs: [ack(7)] }]);
+  await stranger.close();
+  await waitFor(() => server.connectedPeers.length === 0, "replica 9 to be gone");
 
   const good = await RawConn.open(port);
   await good.write(frameBytes({ kind: "hello", from: 3, cluster: CLUSTER }));
@@ -805,6 +813,8 @@ Deno.test("node CLI: argument errors", () => {
     checkpointEvery: 1000,
     settings: [],
     clockOffsetMs: 0,
+    join: false,
+    address: { host: undefined, clientPort: undefined, peerPort: undefined, httpPort: undefined },
   });
   assert.equal(
     (parseNodeArgs(["3", "c.txt", "--clock-offset-ms=-300000"]) as {

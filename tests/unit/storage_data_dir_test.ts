@@ -61,8 +61,8 @@ Deno.test("data dir: another cluster's directory is refused", () => {
     openDataDir(dir, { cluster: "abc123", replica: 3 });
     refused(
       () => openDataDir(dir, me),
-      `data directory ${dir} belongs to cluster abc123, this config is c0ffee12: ` +
-        `wrong config or wrong --data-dir`,
+      `data directory ${dir} belongs to cluster abc123, not c0ffee12: ` +
+        `wrong --data-dir, or a data directory of another cluster`,
     );
     // Both differ: the cluster is reported (the more likely mistake).
     refused(() => openDataDir(dir, { cluster: "zzz", replica: 1 }), /belongs to cluster abc123/);
