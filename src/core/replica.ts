@@ -1120,10 +1120,22 @@ export class Replica {
    * and connected both ways to every member (they need every member's entries and acks).
    */
   #wantedLearners(members: readonly ReplicaId[]): ReplicaId[] {
-    const learners = this.#config().learners;
+    const c = this.#config();
     return this.#alive().filter((l) =>
-      learners.includes(l) && members.every((m) => this.#detector.connected(m, l, this.#now))
+      (c.learners.includes(l) || this.#leaving(l)) &&
+      members.every((m) => this.#detector.connected(m, l, this.#now))
     );
+  }
+
+  /**
+   * True for a member of the installed view that the configuration no longer has (its removal
+   * was delivered in this view). It is taken into the next view change as a learner, so that it
+   * receives the install and learns it was removed (it then leaves; see #commit): else, cut off
+   * from the acks it needed, it would not deliver its own removal and wait for ever.
+   */
+  #leaving(id: ReplicaId): boolean {
+    return id !== this.id && (this.#members.includes(id) || this.#learners.includes(id)) &&
+      !isMember(this.#config(), id);
   }
 
   #driveViewChange(out: Action[]): void {
@@ -1138,7 +1150,8 @@ export class Replica {
       const grace = 3 * this.#opt.heartbeatTicks;
       const settled = this.#now - this.#installedAt > grace;
       // A voter change delivered in this view takes effect with the next view: make one.
-      const changed = !sameIds(alive, this.#members) || !sameIds(learners, this.#learners) ||
+      const staying = learners.filter((l) => isMember(this.#config(), l));
+      const changed = !sameIds(alive, this.#members) || !sameIds(staying, this.#learners) ||
         this.membership.changedIn === this.#view ||
         (settled && this.#receivers().some((p) => this.#detector.reportedView(p) !== this.#view));
       if (changed && rank === 0) this.#propose(alive, learners, out);
@@ -1344,6 +1357,7 @@ export class Replica {
     this.#applyInstall(out);
     if (!this.#members.includes(this.id) && !this.#learners.includes(this.id)) {
       // This install removed us: we voted for it and delivered it, and serve no more.
+      this.#state = "joining";
       this.#configHint = undefined;
       this.#refreshPeers();
       this.#resetViewState();

@@ -152,7 +152,10 @@ export function nextReplicaSet(
       if (canonical(other.host) !== canonical(address.host)) continue;
       const theirs = [other.clientPort, other.peerPort, other.httpPort];
       if (mine.some((p) => p !== undefined && theirs.includes(p))) {
-        return { err: `ERR address ${address.host} is already used by replica ${other.id}` };
+        const port = mine.find((p) => p !== undefined && theirs.includes(p));
+        return {
+          err: `ERR address ${address.host}:${port} is already used by replica ${other.id}`,
+        };
       }
     }
     if (!learner) {
