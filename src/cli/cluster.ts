@@ -9,7 +9,7 @@
  */
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
 import { describeStatus, nodeCommandArgs, Supervisor } from "../supervisor/supervisor.ts";
-import { parseCommandLine } from "./options.ts";
+import { parseCommandLine } from "../config/command_line.ts";
 
 /** The `--help` text. */
 export const CLUSTER_USAGE = `Usage: deno task cluster <config> [options]

@@ -9,7 +9,12 @@
  */
 import { dirname, join } from "node:path";
 import { clusterId, ConfigError, findReplica, loadConfig } from "../config/config.ts";
-import { fsyncOption, integerInRange, intOption, parseCommandLine } from "./options.ts";
+import {
+  fsyncOption,
+  integerInRange,
+  intOption,
+  parseCommandLine,
+} from "../config/command_line.ts";
 import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
