@@ -14,7 +14,7 @@ import {
   integerInRange,
   intOption as integerOption,
   parseCommandLine,
-} from "../cli/options.ts";
+} from "../config/command_line.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { findOp, OP_NAMES, type OpName, OPS } from "./ops.ts";
 

@@ -9,7 +9,7 @@
  */
 import { resolve } from "node:path";
 import type { ClusterConfig } from "../config/config.ts";
-import { describeStatus, forEachLine, nodeCommandArgs } from "../cli/cluster.ts";
+import { describeStatus, nodeCommandArgs, Supervisor } from "../supervisor/supervisor.ts";
 import { allNormalInOneView, parseInfo } from "../net/info.ts";
 import { RespError } from "../net/resp.ts";
 import { RespConnection } from "../client/connection.ts";
@@ -91,33 +91,6 @@ const TAIL_LINES = 40;
 /** How long replicas get to stop after SIGTERM before SIGKILL. */
 const STOP_DEADLINE_MS = 5000;
 
-interface Child {
-  id: number;
-  process: Deno.ChildProcess;
-  status: Promise<Deno.CommandStatus>;
-  exited: Deno.CommandStatus | null;
-  output: Promise<void>;
-  tail: string[];
-}
-
-/** Replica processes this benchmark started and has not yet stopped (for the unload handler). */
-const live = new Set<Deno.ChildProcess>();
-let unloadInstalled = false;
-
-function installUnloadHandler(): void {
-  if (unloadInstalled) return;
-  unloadInstalled = true;
-  globalThis.addEventListener("unload", () => {
-    for (const p of live) {
-      try {
-        p.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-  });
-}
-
 /** Options of {@link SpawnedCluster.start}. */
 export interface SpawnOptions {
   /** fsync mode of every replica. */
@@ -126,18 +99,32 @@ export interface SpawnOptions {
   log?: (line: string) => void;
 }
 
-/** Replicas started by the benchmark. */
+/**
+ * Replicas started by the benchmark. Replicas still running when the benchmark exits without
+ * stopping them (e.g. it crashed) are SIGKILLed by the supervisor's unload handler.
+ */
 export class SpawnedCluster {
   /** The config the replicas run. */
   readonly config: ClusterConfig;
   /** Temporary directory holding every replica's data directory. */
   readonly dir: string;
-  readonly #children: Child[] = [];
+  readonly #supervisor: Supervisor;
+  /** The last {@link TAIL_LINES} output lines of each replica. */
+  readonly #tails = new Map<number, string[]>();
   #stopping: Promise<void> | null = null;
 
   private constructor(config: ClusterConfig, dir: string) {
     this.config = config;
     this.dir = dir;
+    this.#supervisor = new Supervisor({
+      cwd: dir,
+      onLine: (id, line) => {
+        const tail = this.#tails.get(id) ?? [];
+        this.#tails.set(id, tail);
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+      },
+    });
   }
 
   /**
@@ -148,16 +135,12 @@ export class SpawnedCluster {
     const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-" });
     const cluster = new SpawnedCluster(config, dir);
     const configPath = resolve(config.path);
-    installUnloadHandler();
     try {
       for (const { id } of config.replicas) {
-        const args = nodeCommandArgs(id, configPath, [
-          "--data-dir",
-          `${dir}/${id}`,
-          "--fsync",
-          options.fsync,
-        ]);
-        cluster.#spawn(id, args, dir);
+        cluster.#supervisor.spawn(
+          id,
+          nodeCommandArgs(id, configPath, ["--data-dir", `${dir}/${id}`, "--fsync", options.fsync]),
+        );
       }
     } catch (err) {
       await cluster.stop();
@@ -165,50 +148,21 @@ export class SpawnedCluster {
     }
     options.log?.(
       `started ${config.replicas.length} replicas (pids ${
-        cluster.#children.map((c) => c.process.pid).join(", ")
+        [...cluster.pids().values()].join(", ")
       }), data in ${dir}`,
     );
     return cluster;
   }
 
-  #spawn(id: number, args: string[], cwd: string): void {
-    const process = new Deno.Command(Deno.execPath(), {
-      args,
-      cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    live.add(process);
-    const child: Child = {
-      id,
-      process,
-      status: process.status,
-      exited: null,
-      output: Promise.resolve(),
-      tail: [],
-    };
-    child.status = process.status.then((s) => {
-      child.exited = s;
-      live.delete(process);
-      return s;
-    });
-    child.output = Promise.all([
-      keepTail(process.stdout, child.tail),
-      keepTail(process.stderr, child.tail),
-    ]).then(() => {});
-    this.#children.push(child);
-  }
-
   /** The process id of every replica, by replica id. */
   pids(): Map<number, number> {
-    return new Map(this.#children.map((c) => [c.id, c.process.pid]));
+    return new Map(this.#supervisor.entries().map(([id, p]) => [id, p.pid]));
   }
 
   /** One line per replica that has exited, with its status (empty when all run). */
   exited(): string[] {
-    return this.#children.filter((c) => c.exited !== null).map((c) =>
-      `replica ${c.id} ${describeStatus(c.exited!)}`
+    return this.#supervisor.entries().flatMap(([id, p]) =>
+      p.exited === null ? [] : [`replica ${id} ${describeStatus(p.exited)}`]
     );
   }
 
@@ -226,12 +180,14 @@ export class SpawnedCluster {
     let last = "no INFO yet";
     for (let attempt = 0; attempt < 100_000; attempt++) {
       if (signal?.aborted) throw new ClusterError("interrupted while waiting for the replicas");
-      const gone = this.#children.find((c) => c.exited !== null);
+      const gone = this.#supervisor.entries().find(([, p]) => p.exited !== null);
       if (gone !== undefined) {
-        await withDeadline(gone.output, 1000);
+        const [id, p] = gone;
+        await withDeadline(p.output, 1000);
+        const tail = this.#tails.get(id) ?? [];
         throw new ClusterError(
-          `replica ${gone.id} ${describeStatus(gone.exited!)} before the cluster was ready; ` +
-            `its last output:\n${gone.tail.map((l) => `  ${l}`).join("\n")}`,
+          `replica ${id} ${describeStatus(p.exited!)} before the cluster was ready; ` +
+            `its last output:\n${tail.map((l) => `  ${l}`).join("\n")}`,
         );
       }
       const results = await Promise.allSettled(targets.map((t) => fetchInfo(t, 1000)));
@@ -261,30 +217,12 @@ export class SpawnedCluster {
   }
 
   async #stop(): Promise<void> {
-    const running = this.#children.filter((c) => c.exited === null);
-    for (const c of running) signal(c.process, "SIGTERM");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((r) => (timer = setTimeout(r, STOP_DEADLINE_MS, "late")));
-    const all = Promise.all(running.map((c) => c.status));
-    if (await Promise.race([all, late]) === "late") {
-      for (const c of running) if (c.exited === null) signal(c.process, "SIGKILL");
-    }
-    clearTimeout(timer);
-    await all;
-    await Promise.all(this.#children.map((c) => c.output));
+    await this.#supervisor.stopAll({ signal: "SIGTERM", deadlineMs: STOP_DEADLINE_MS });
     try {
       await Deno.remove(this.dir, { recursive: true });
     } catch {
       // already gone
     }
-  }
-}
-
-function signal(p: Deno.ChildProcess, sig: Deno.Signal): void {
-  try {
-    p.kill(sig);
-  } catch {
-    // exited meanwhile
   }
 }
 
@@ -297,12 +235,4 @@ async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Reads `stream` to its end, keeping its last {@link TAIL_LINES} lines in `tail`. */
-function keepTail(stream: ReadableStream<Uint8Array>, tail: string[]): Promise<void> {
-  return forEachLine(stream, (line) => {
-    tail.push(line);
-    if (tail.length > TAIL_LINES) tail.shift();
-  });
 }

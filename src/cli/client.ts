@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
-import { integerInRange } from "./options.ts";
+import { integerInRange } from "../config/command_line.ts";
 import type { ByteString, ReplicaId } from "../core/types.ts";
 import { bytesToByteString, byteStringToBytes, byteStringToUtf8 } from "../kv/bytes.ts";
 import { COMMANDS } from "../kv/commands/index.ts";

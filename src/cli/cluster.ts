@@ -7,9 +7,9 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
-import { parseCommandLine } from "./options.ts";
+import { describeStatus, nodeCommandArgs, Supervisor } from "../supervisor/supervisor.ts";
+import { parseCommandLine } from "../config/command_line.ts";
 
 /** The `--help` text. */
 export const CLUSTER_USAGE = `Usage: deno task cluster <config> [options]
@@ -28,24 +28,8 @@ Options (passed to every replica; see deno task node --help):
   -v, --verbose                  log every delivered operation (--log-level debug)
   -h, --help                     show this help and exit`;
 
-/** Permissions of the children: the same as the `node` task in deno.json. */
-export const NODE_PERMISSIONS: readonly string[] = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-];
-
 /** How long children get to stop after SIGTERM before they are killed. */
 const STOP_DEADLINE_MS = 5000;
-
-/** Path of the node entry point, next to this file. */
-export const NODE_ENTRY: string = fileURLToPath(new URL("./node.ts", import.meta.url));
-
-/** The `deno` arguments that start replica `id` of `configPath` with node `options`. */
-export function nodeCommandArgs(id: number, configPath: string, options: string[]): string[] {
-  return ["run", ...NODE_PERMISSIONS, NODE_ENTRY, String(id), configPath, ...options];
-}
 
 /** Node options the cluster passes through to every replica. */
 const PASSED_OPTIONS = [
@@ -56,72 +40,22 @@ const PASSED_OPTIONS = [
   "log-level",
 ] as const;
 
-/**
- * Calls `onLine` for each line of `stream` (without its line end) until the stream ends or breaks;
- * a line longer than 64 KiB is cut to its last 64 KiB.
- */
-export async function forEachLine(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
-): Promise<void> {
-  let rest = "";
-  try {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-      rest += text;
-      let nl: number;
-      while ((nl = rest.indexOf("\n")) !== -1) {
-        onLine(rest.slice(0, nl).replace(/\r$/, ""));
-        rest = rest.slice(nl + 1);
-      }
-      if (rest.length > 64 * 1024) rest = rest.slice(-64 * 1024);
-    }
-  } catch {
-    // the pipe broke: the child is gone
-  }
-  if (rest !== "") onLine(rest);
-}
-
-interface RunningChild {
-  id: number;
-  process: Deno.ChildProcess;
-  status: Promise<Deno.CommandStatus>;
-  output: Promise<void>;
-  exited: boolean;
-}
-
-/** How a child process ended, for a log line: "exited with code 1", "was killed by SIGKILL". */
-export function describeStatus(s: Deno.CommandStatus): string {
-  return s.signal !== null ? `was killed by ${s.signal}` : `exited with code ${s.code}`;
-}
-
 /** Starts every replica and supervises them until a signal or until all have exited. */
 export async function runCluster(config: ClusterConfig, nodeOptions: string[]): Promise<number> {
   const say = (line: string) => console.log(`[cluster] ${line}`);
   let stopping = false;
-  const children: RunningChild[] = [];
-  for (const { id } of config.replicas) {
-    const process = new Deno.Command(Deno.execPath(), {
-      args: nodeCommandArgs(id, config.path, nodeOptions),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const child: RunningChild = {
-      id,
-      process,
-      status: process.status,
-      output: Promise.all([
-        forEachLine(process.stdout, (line) => console.log(`[${id}] ${line}`)),
-        forEachLine(process.stderr, (line) => console.error(`[${id}] ${line}`)),
-      ]).then(() => {}),
-      exited: false,
-    };
-    child.status.then((s) => {
-      child.exited = true;
+  const supervisor = new Supervisor({
+    onLine: (id, line, stream) => {
+      if (stream === "out") console.log(`[${id}] ${line}`);
+      else console.error(`[${id}] ${line}`);
+    },
+    onExit: (id, s) => {
       if (!stopping) say(`replica ${id} ${describeStatus(s)}`);
-    });
-    children.push(child);
-  }
+    },
+  });
+  const children = config.replicas.map(({ id }) =>
+    supervisor.spawn(id, nodeCommandArgs(id, config.path, nodeOptions))
+  );
   say(`started ${children.length} replicas from ${config.path}`);
 
   const stopSignal = new Promise<Deno.Signal>((resolve) => {
@@ -145,35 +79,15 @@ export async function runCluster(config: ClusterConfig, nodeOptions: string[]): 
 
   stopping = true;
   say(`${first}: stopping every replica`);
-  for (const c of children) {
-    if (c.exited) continue;
-    try {
-      c.process.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), STOP_DEADLINE_MS);
+  await supervisor.stopAll({
+    signal: "SIGTERM",
+    deadlineMs: STOP_DEADLINE_MS,
+    onLate: (id) => say(`replica ${id} did not stop within ${STOP_DEADLINE_MS} ms, killing it`),
   });
-  if (await Promise.race([allExited.then(() => "done" as const), deadline]) === "timeout") {
-    for (const c of children) {
-      if (c.exited) continue;
-      say(`replica ${c.id} did not stop within ${STOP_DEADLINE_MS} ms, killing it`);
-      try {
-        c.process.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
-  clearTimeout(timer);
   const statuses = await allExited;
-  await Promise.all(children.map((c) => c.output));
-  children.forEach((c, i) => {
+  config.replicas.forEach(({ id }, i) => {
     const s = statuses[i];
-    if (!s.success && s.signal === null) say(`replica ${c.id} ${describeStatus(s)}`);
+    if (!s.success && s.signal === null) say(`replica ${id} ${describeStatus(s)}`);
   });
   say("stopped");
   return 0;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { parseCommandLine } from "./options.ts";
+import { parseCommandLine } from "../config/command_line.ts";
 import { KeyFileError, writeKeyFile } from "../config/cluster_key.ts";
 
 /** The `--help` text. */

@@ -18,7 +18,12 @@ import {
 } from "../config/config.ts";
 import { resolveClusterId } from "../runtime/cluster_identity.ts";
 import { discoverClusterId, DiscoveryError } from "../net/cluster_discovery.ts";
-import { fsyncOption, integerInRange, intOption, parseCommandLine } from "./options.ts";
+import {
+  fsyncOption,
+  integerInRange,
+  intOption,
+  parseCommandLine,
+} from "../config/command_line.ts";
 import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";

@@ -39,7 +39,13 @@ import { fileURLToPath } from "node:url";
 import type { ByteString } from "../../src/core/types.ts";
 import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../../src/config/config.ts";
 import { allNormalInOneView, parseInfo } from "../../src/net/info.ts";
-import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
+import {
+  NODE_ENTRY,
+  NODE_PERMISSIONS,
+  nodeCommandArgs,
+  removeAtUnload,
+  Supervisor,
+} from "../../src/supervisor/supervisor.ts";
 import { FaultNetwork, FaultProxy } from "./fault_proxy.ts";
 import type { TlsClientConfig } from "../../src/net/tls.ts";
 import {
@@ -48,7 +54,6 @@ import {
   RespReplyParser,
   type RespValue,
 } from "../../src/net/resp.ts";
-import { readyLineId } from "../../src/log/format.ts";
 
 /** Absolute path of the replica entry point. */
 export const NODE_TS: string = NODE_ENTRY;
@@ -490,41 +495,6 @@ export interface ClusterOptions {
   auth?: ByteString[];
 }
 
-interface Running {
-  process: Deno.ChildProcess;
-  status: Promise<Deno.CommandStatus>;
-  /** Resolves when stdout and stderr are fully read. */
-  output: Promise<void>;
-  exited: Deno.CommandStatus | null;
-  ready: boolean;
-}
-
-/** Every child and temp dir of every live cluster, for the last-resort `unload` handler. */
-const liveChildren = new Set<Deno.ChildProcess>();
-const liveDirs = new Set<string>();
-let unloadInstalled = false;
-
-function installUnloadHandler(): void {
-  if (unloadInstalled) return;
-  unloadInstalled = true;
-  globalThis.addEventListener("unload", () => {
-    for (const child of liveChildren) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // already removed
-      }
-    }
-  });
-}
-
 /** A running cluster of replica processes. Create with {@link startCluster}. */
 export class TestCluster {
   /** The temp dir holding the config file (removed by {@link stop}). */
@@ -537,7 +507,9 @@ export class TestCluster {
   readonly extraArgs: readonly string[];
   /** Every output line of every replica, in arrival order. */
   readonly logs: LogLine[] = [];
-  readonly #procs = new Map<number, Running>();
+  readonly #supervisor: Supervisor;
+  /** Forgets the temp dir for the last-resort unload handler (once {@link stop} removed it). */
+  #forgetDir: (() => void) | undefined;
   readonly #t0 = performance.now();
   #stopping: Promise<void> | undefined;
   /** Private peer port of each replica, in proxy mode. */
@@ -566,6 +538,18 @@ export class TestCluster {
     this.config = config;
     this.extraArgs = extraArgs;
     this.#listenPeerPorts = listenPeerPorts;
+    this.#supervisor = new Supervisor({
+      // Anything a replica writes relative to its working directory lands in the temp dir.
+      cwd: dir,
+      onLine: (id, text, stream) => this.logs.push({ at: this.#elapsed(), id, stream, text }),
+      onSpawn: (id, p) => this.note(`spawned replica ${id} (pid ${p.pid})`),
+      onExit: (id, s, p) =>
+        this.note(
+          `replica ${id} (pid ${p.pid}) ${
+            s.signal !== null ? `killed by ${s.signal}` : `exited with code ${s.code}`
+          }`,
+        ),
+    });
   }
 
   /** Whether the replicas' peer ports are behind fault proxies (`proxy: true`). */
@@ -692,104 +676,47 @@ export class TestCluster {
 
   /** Whether replica `id`'s process is running (spawned and not exited). */
   running(id: number): boolean {
-    const p = this.#procs.get(id);
-    return p !== undefined && p.exited === null;
+    return this.#supervisor.running(id);
   }
 
   /** The exit status of replica `id`, or null while it runs (or if never started). */
   exitStatus(id: number): Deno.CommandStatus | null {
-    return this.#procs.get(id)?.exited ?? null;
+    return this.#supervisor.get(id)?.exited ?? null;
   }
 
   /** The pid of replica `id`'s current process. */
   pid(id: number): number {
-    const p = this.#procs.get(id);
-    if (p === undefined) throw new Error(`replica ${id} was never started`);
-    return p.process.pid;
+    return this.#supervisor.process(id).pid;
+  }
+
+  /** Throws unless replica `id` may be spawned now (the cluster is not stopped, `id` exists). */
+  #checkSpawn(id: number): void {
+    if (this.#stopping) throw new Error("cluster is stopped");
+    this.#address(id);
+    this.#forgetDir ??= removeAtUnload(this.dir);
   }
 
   /** Spawns replica `id` (must not be running). Does not wait for it to be ready. */
   spawn(id: number): void {
-    if (this.#stopping) throw new Error("cluster is stopped");
-    if (this.running(id)) throw new Error(`replica ${id} is already running`);
-    this.#address(id);
-    const process = new Deno.Command(Deno.execPath(), {
-      args: this.nodeArgs(id),
-      // Anything a replica writes relative to its working directory lands in the temp dir.
-      cwd: this.dir,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    liveChildren.add(process);
-    liveDirs.add(this.dir);
-    installUnloadHandler();
-    const running: Running = {
-      process,
-      status: process.status,
-      output: Promise.resolve(),
-      exited: null,
-      ready: false,
-    };
-    running.output = Promise.all([
-      this.#pump(process.stdout, id, "out", running),
-      this.#pump(process.stderr, id, "err", running),
-    ]).then(() => {});
-    running.status = process.status.then((s) => {
-      running.exited = s;
-      liveChildren.delete(process);
-      this.note(
-        `replica ${id} (pid ${process.pid}) ${
-          s.signal !== null ? `killed by ${s.signal}` : `exited with code ${s.code}`
-        }`,
-      );
-      return s;
-    });
-    this.#procs.set(id, running);
-    this.note(`spawned replica ${id} (pid ${process.pid})`);
-  }
-
-  async #pump(
-    stream: ReadableStream<Uint8Array>,
-    id: number,
-    kind: "out" | "err",
-    running: Running,
-  ): Promise<void> {
-    let rest = "";
-    const emit = (text: string) => {
-      this.logs.push({ at: this.#elapsed(), id, stream: kind, text });
-      if (kind === "out" && readyLineId(text) === id) running.ready = true;
-    };
-    try {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        rest += chunk;
-        let nl: number;
-        while ((nl = rest.indexOf("\n")) !== -1) {
-          emit(rest.slice(0, nl).replace(/\r$/, ""));
-          rest = rest.slice(nl + 1);
-        }
-      }
-    } catch {
-      // the pipe broke: the child is gone
-    }
-    if (rest !== "") emit(rest);
+    this.#checkSpawn(id);
+    this.#supervisor.spawn(id, this.nodeArgs(id));
   }
 
   /**
    * Waits until replica `id` printed its ready line and answers INFO. Fails at once if it exits.
    */
   async waitReady(id: number, timeoutMs = 20_000): Promise<void> {
-    const p = this.#procs.get(id);
-    if (p === undefined) throw new Error(`replica ${id} was never started`);
+    await this.#supervisor.waitReady(id, timeoutMs);
+    await this.#waitInfo(id, timeoutMs);
+  }
+
+  /** Waits until replica `id` answers INFO; fails at once if it exits. */
+  async #waitInfo(id: number, timeoutMs: number): Promise<void> {
+    const p = this.#supervisor.process(id);
     const giveUpIf = () =>
       p.exited === null
         ? undefined
         : `replica ${id} exited (code ${p.exited.code}, signal ${p.exited.signal})`;
-    await waitFor(() => p.ready, {
-      timeoutMs,
-      message: `replica ${id} to print its ready line`,
-      giveUpIf,
-    });
     await waitFor(async () => {
       await this.info(id, 1000);
       return true;
@@ -813,35 +740,17 @@ export class TestCluster {
     id: number,
     signal: "SIGKILL" | "SIGTERM" | "SIGINT" = "SIGKILL",
   ): Promise<Deno.CommandStatus> {
-    const p = this.#procs.get(id);
-    if (p === undefined) throw new Error(`replica ${id} was never started`);
+    const p = this.#supervisor.process(id);
     if (p.exited !== null) return p.exited;
     this.note(`sending ${signal} to replica ${id}`);
-    this.#signal(p, signal);
-    if (signal === "SIGKILL") return await p.status;
-    this.#signal(p, "SIGCONT");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => (timer = setTimeout(resolve, 10_000, "late")));
-    const first = await Promise.race([p.status, late]);
-    clearTimeout(timer);
-    if (first === "late") {
-      this.#signal(p, "SIGKILL");
-      await p.status;
-      throw new Error(`replica ${id} did not exit within 10 s of ${signal}`);
-    }
-    return first;
+    if (signal === "SIGKILL") return await p.kill();
+    const { status, killed } = await p.stop({ signal, deadlineMs: 10_000 });
+    if (killed) throw new Error(`replica ${id} did not exit within 10 s of ${signal}`);
+    return status;
   }
 
-  #signal(p: Running, signal: Deno.Signal): void {
-    try {
-      p.process.kill(signal);
-    } catch {
-      // exited meanwhile
-    }
-  }
-
-  #runningProcess(id: number): Running {
-    const p = this.#procs.get(id);
+  #runningProcess(id: number) {
+    const p = this.#supervisor.get(id);
     if (p === undefined || p.exited !== null) throw new Error(`replica ${id} is not running`);
     return p;
   }
@@ -850,25 +759,21 @@ export class TestCluster {
   pause(id: number): void {
     const p = this.#runningProcess(id);
     this.note(`pausing replica ${id} (SIGSTOP)`);
-    this.#signal(p, "SIGSTOP");
+    p.pause();
   }
 
   /** Thaws replica `id` (SIGCONT). */
   resume(id: number): void {
     const p = this.#runningProcess(id);
     this.note(`resuming replica ${id} (SIGCONT)`);
-    this.#signal(p, "SIGCONT");
+    p.resume();
   }
 
   /** Starts replica `id` again with the same arguments (after it exited) and waits until ready. */
   async restart(id: number, timeoutMs = 20_000): Promise<void> {
-    const p = this.#procs.get(id);
-    if (p !== undefined && p.exited === null) {
-      throw new Error(`replica ${id} is still running; kill it before restart`);
-    }
-    if (p !== undefined) await p.output;
-    this.spawn(id);
-    await this.waitReady(id, timeoutMs);
+    this.#checkSpawn(id);
+    await this.#supervisor.restart(id, this.nodeArgs(id), timeoutMs);
+    await this.#waitInfo(id, timeoutMs);
   }
 
   /** `AUTH` arguments the harness logs in with before INFO (see {@link ClusterOptions.auth}). */
@@ -1000,24 +905,17 @@ export class TestCluster {
   }
 
   async #stop(): Promise<void> {
-    for (const [id, p] of this.#procs) {
-      if (p.exited !== null) continue;
-      try {
-        p.process.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      this.note(`stop: SIGKILL replica ${id}`);
+    for (const [id, p] of this.#supervisor.entries()) {
+      if (p.running) this.note(`stop: SIGKILL replica ${id}`);
     }
-    await Promise.all([...this.#procs.values()].map((p) => p.status.catch(() => {})));
-    await Promise.all([...this.#procs.values()].map((p) => p.output.catch(() => {})));
+    await this.#supervisor.stopAll({ signal: "SIGKILL" });
     await this.#network?.close().catch(() => {});
     try {
       await Deno.remove(this.dir, { recursive: true });
     } catch {
       // already removed
     }
-    liveDirs.delete(this.dir);
+    this.#forgetDir?.();
   }
 }
 

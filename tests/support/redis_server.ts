@@ -19,6 +19,7 @@
  * @module
  */
 import { describeError, freePorts, RespTestClient, waitFor } from "./cluster.ts";
+import { removeAtUnload, SupervisedProcess } from "../../src/supervisor/process.ts";
 
 const LOOPBACK = "127.0.0.1";
 
@@ -28,32 +29,6 @@ const LOOPBACK = "127.0.0.1";
  */
 export const REDIS_SERVER: string = Deno.env.get("LAMPORTKV_REDIS_SERVER") || "redis-server";
 const OVERRIDDEN = REDIS_SERVER !== "redis-server";
-
-/** Children and temp dirs not yet stopped, for the last-resort `unload` handler. */
-const liveChildren = new Set<Deno.ChildProcess>();
-const liveDirs = new Set<string>();
-let unloadInstalled = false;
-
-function installUnloadHandler(): void {
-  if (unloadInstalled) return;
-  unloadInstalled = true;
-  globalThis.addEventListener("unload", () => {
-    for (const child of liveChildren) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // already removed
-      }
-    }
-  });
-}
 
 /**
  * Runs `program args` quietly (killed after `timeoutMs`); true when it exits 0 (false when it
@@ -184,47 +159,37 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 async function startOnce(options: RedisServerOptions): Promise<RedisServer> {
   const [port] = freePorts(1);
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-redis-" });
-  const child = new Deno.Command(REDIS_SERVER, {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      LOOPBACK,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-      "--daemonize",
-      "no",
-      "--logfile",
-      "",
-      ...(options.extraArgs ?? []),
-    ],
-    cwd: dir,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  liveChildren.add(child);
-  liveDirs.add(dir);
-  installUnloadHandler();
+  const forgetDir = removeAtUnload(dir);
   let output = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    try {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
-    } catch {
-      // the pipe broke: the child is gone
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  let exited: Deno.CommandStatus | null = null;
-  const status = child.status.then((s) => {
-    exited = s;
-    liveChildren.delete(child);
-    return s;
-  });
+  let child: SupervisedProcess;
+  try {
+    child = SupervisedProcess.spawn({
+      program: REDIS_SERVER,
+      args: [
+        "--port",
+        String(port),
+        "--bind",
+        LOOPBACK,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",
+        ...(options.extraArgs ?? []),
+      ],
+      cwd: dir,
+      onLine: (line) => (output += `${line}\n`),
+    });
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    forgetDir();
+    throw err;
+  }
   let stopping: Promise<void> | undefined;
   const server: RedisServer = {
     port,
@@ -232,21 +197,14 @@ async function startOnce(options: RedisServerOptions): Promise<RedisServer> {
     log: () => output,
     stop: () => {
       stopping ??= (async () => {
-        if (exited === null) {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-        await status.catch(() => {});
-        await pumps.catch(() => {});
+        await child.kill();
+        await child.output;
         try {
           await Deno.remove(dir, { recursive: true });
         } catch {
           // already removed
         }
-        liveDirs.delete(dir);
+        forgetDir();
       })();
       return stopping;
     },
@@ -263,7 +221,7 @@ async function startOnce(options: RedisServerOptions): Promise<RedisServer> {
       timeoutMs: options.startTimeoutMs ?? 10_000,
       message: `redis-server on port ${port} to answer PING`,
       giveUpIf: () => {
-        const s = exited as Deno.CommandStatus | null;
+        const s = child.exited;
         return s === null ? undefined : `redis-server exited (code ${s.code}, signal ${s.signal})`;
       },
     });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { integerInRange } from "../../src/cli/options.ts";
+import { integerInRange } from "../../src/config/command_line.ts";
 
 Deno.test("integerInRange: strict decimal integers within the bounds, null otherwise", () => {
   assert.equal(integerInRange("7", 1), 7);

@@ -23,7 +23,11 @@ import { PeerServer } from "../../src/net/peer_server.ts";
 import { encodeCommand, RespError, RespReplyParser, type RespValue } from "../../src/net/resp.ts";
 import { ReplicaHost } from "../../src/runtime/replica_host.ts";
 import type { ReplicaStorage } from "../../src/runtime/storage.ts";
-import { NODE_ENTRY, NODE_PERMISSIONS, nodeCommandArgs } from "../../src/cli/cluster.ts";
+import {
+  NODE_ENTRY,
+  NODE_PERMISSIONS,
+  nodeCommandArgs,
+} from "../../src/supervisor/node_command.ts";
 import { parseNodeArgs, UsageError } from "../../src/cli/node.ts";
 import { timingsForSuspicion } from "../../src/core/replica.ts";
 import { Prng } from "../support/prng.ts";
