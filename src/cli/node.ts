@@ -17,6 +17,7 @@ import {
   type ReplicaAddress,
 } from "../config/config.ts";
 import { resolveClusterId } from "../runtime/cluster_identity.ts";
+import { readDataDirIdentity } from "../storage/data_dir.ts";
 import { discoverClusterId, DiscoveryError } from "../net/cluster_discovery.ts";
 import {
   fsyncOption,
@@ -399,9 +400,14 @@ export async function main(args: string[]): Promise<number> {
       learned: "learned from the cluster",
     }[source];
     log.info("node.cluster_id", `cluster id ${cluster} (${from})`, { cluster, source });
-    storage = await DiskStorage.open({ dir, cluster, replica: id, fsync, log });
+    // The founding replicas: kept in the data directory once written (the file may be edited
+    // later); a founding replica's new directory keeps the file's; a joiner has none.
+    const kept = readDataDirIdentity(dir)?.founding;
+    const founding = kept ?? (parsed.join ? undefined : config.replicas);
+    storage = await DiskStorage.open({ dir, cluster, replica: id, fsync, log, founding });
     host = new ReplicaHost({
       config,
+      founding,
       id,
       address,
       cluster,

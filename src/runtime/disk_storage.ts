@@ -18,7 +18,12 @@ import {
 } from "../core/types.ts";
 import { join } from "node:path";
 import { upgradeRecovered } from "../kv/legacy.ts";
-import { DataDirError, type DataDirPaths, openDataDir } from "../storage/data_dir.ts";
+import {
+  DataDirError,
+  type DataDirPaths,
+  type FoundingReplica,
+  openDataDir,
+} from "../storage/data_dir.ts";
 import { jsonChunks } from "../storage/json_chunks.ts";
 import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
@@ -36,6 +41,8 @@ export interface DiskStorageOptions {
   /** Which cluster and replica it belongs to (checked on every open). */
   cluster: string;
   replica: number;
+  /** The founding replicas, kept in a new directory's identity (absent: a joining replica). */
+  founding?: FoundingReplica[];
   fsync: FsyncMode;
   /** Size log segments are preallocated to (default: the log's, 16 MiB). */
   segmentBytes?: number;
@@ -85,7 +92,11 @@ export class DiskStorage implements ReplicaStorage {
    * @throws {CorruptionError} when a snapshot, or a log record before that point, is damaged.
    */
   static async open(options: DiskStorageOptions): Promise<DiskStorage> {
-    const paths = openDataDir(options.dir, { cluster: options.cluster, replica: options.replica });
+    const paths = openDataDir(options.dir, {
+      cluster: options.cluster,
+      replica: options.replica,
+      ...(options.founding === undefined ? {} : { founding: options.founding }),
+    });
     const lock = await lockDataDir(paths.dir);
     let snapshot: DurableSnapshot | undefined;
     let opened;

@@ -1,17 +1,21 @@
 /**
- * The replica list the core is constructed with: the founding configuration.
+ * The founding configuration a replica's state starts from.
  *
  * @module
  */
-import type { ClusterConfig } from "../config/config.ts";
-import type { ReplicaId } from "../core/types.ts";
+import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 
 /**
- * The replicas the core of replica `id` starts with. A founding replica: every replica of the
- * config file. A joining replica (`--join`): none, since it is in no replicated configuration
- * yet: it announces itself to the config file's replicas and learns the configuration in force
- * from the snapshot its first view gives it (see src/core/README.md, Membership changes).
+ * The founding replicas of the cluster, as replica `options` sees them: those kept in its data
+ * directory (`options.founding`, the file it was first started with), else the config file's; a
+ * joining replica (`--join`) has none: it is in no replicated configuration yet, announces itself
+ * to the config file's replicas and learns the replica set in force from the snapshot its first
+ * view gives it (see src/core/README.md, Membership changes).
  */
-export function foundingReplicas(config: ClusterConfig, id: ReplicaId, join: boolean): ReplicaId[] {
-  return join ? [] : config.replicas.map((r) => r.id);
+export function foundingReplicas(
+  config: ClusterConfig,
+  options: { join?: boolean; founding?: readonly ReplicaAddress[] },
+): ReplicaAddress[] | undefined {
+  if (options.founding !== undefined) return [...options.founding];
+  return options.join ? undefined : config.replicas;
 }

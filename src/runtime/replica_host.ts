@@ -130,6 +130,11 @@ export interface ReplicaHostOptions {
    * from {@link foundingReplicas} of a joiner. Default false.
    */
   join?: boolean;
+  /**
+   * The founding replicas kept in the data directory (see `src/storage/data_dir.ts`); default:
+   * the config file's (none when joining).
+   */
+  founding?: readonly ReplicaAddress[];
   /** Log per-operation detail (deliveries, client connections). */
   verbose?: boolean;
   /** Where events are logged (default: a text {@link Logger} on stdout at `info`). */
@@ -249,6 +254,7 @@ export class ReplicaHost {
    */
   constructor(options: ReplicaHostOptions) {
     const { config, id } = options;
+    const founding = foundingReplicas(config, options);
     this.id = id;
     this.#self = options.address === undefined
       ? findReplica(config, id)
@@ -274,7 +280,7 @@ export class ReplicaHost {
     this.#store = new KvStore(
       undefined,
       settings.notifyKeyspaceEvents,
-      options.join ? undefined : foundingReplicaSet(config.replicas),
+      founding === undefined ? undefined : foundingReplicaSet(founding),
     );
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
@@ -282,7 +288,7 @@ export class ReplicaHost {
         ...options.core,
         ...timings,
         id,
-        replicas: foundingReplicas(config, id, options.join ?? false),
+        replicas: founding?.map((r) => r.id) ?? [],
         seeds: config.replicas.map((r) => r.id).filter((r) => r !== id),
         recovered: this.#storage.recovered,
       },

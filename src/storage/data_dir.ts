@@ -8,10 +8,16 @@
  * replica's, whatever the config file says later (replica lines may be added, removed or
  * re-addressed). {@link readDataDirIdentity} reads it without creating anything.
  *
+ * The founding replicas (ids and addresses of the config file a founding replica first started
+ * with) are kept beside it: the replica set is replicated state that starts from them, and a
+ * replica replaying its log after the file was edited must start from the same set as the others.
+ * (Directories written before this field have none; their replica uses the config file.)
+ *
  * Layout:
  *
  * ```text
- * <dir>/IDENTITY         {"format":1,"cluster":"<cluster id>","replica":<id>} (written atomically)
+ * <dir>/IDENTITY         {"format":1,"cluster":"<cluster id>","replica":<id>,"founding":[...]}
+ *                        (written atomically; `founding`: the founding replicas, see below)
  * <dir>/LOCK             held (flock) by the replica using the directory
  * <dir>/wal-*.log        the write-ahead log's segments (wal.ts, wal_segments.ts)
  * <dir>/wal-next.tmp     the next segment, preallocated ahead of use
@@ -34,6 +40,17 @@ export interface DataDirIdentity {
   cluster: string;
   /** The replica id. */
   replica: number;
+  /** The founding replicas (absent: a joining replica, or a directory of an older release). */
+  founding?: FoundingReplica[];
+}
+
+/** One founding replica as the identity file keeps it. */
+export interface FoundingReplica {
+  id: number;
+  host: string;
+  clientPort: number;
+  peerPort: number;
+  httpPort?: number;
 }
 
 /** The paths of the files in a data directory. */
@@ -89,11 +106,12 @@ export function openDataDir(dir: string, identity: DataDirIdentity): DataDirPath
           `not a lamportkv data directory; use an empty or new directory`,
       );
     }
-    const record = {
+    const record: Record<string, unknown> = {
       format: DATA_DIR_FORMAT,
       cluster: identity.cluster,
       replica: identity.replica,
     };
+    if (identity.founding !== undefined) record.founding = identity.founding;
     writeFileAtomically(identityPath, new TextEncoder().encode(JSON.stringify(record) + "\n"));
     if (created) syncDirectory(dirname(dir));
   } else {
@@ -164,7 +182,7 @@ function parseIdentity(dir: string, identityPath: string, text: string): DataDir
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw unreadable("not a JSON object");
   }
-  const { format, cluster, replica } = parsed as Record<string, unknown>;
+  const { format, cluster, replica, founding } = parsed as Record<string, unknown>;
   if (format !== DATA_DIR_FORMAT) {
     throw new DataDirError(
       `data directory ${dir}: identity file ${identityPath} has unknown format version ` +
@@ -175,7 +193,18 @@ function parseIdentity(dir: string, identityPath: string, text: string): DataDir
   if (typeof replica !== "number" || !Number.isSafeInteger(replica) || replica < 1) {
     throw unreadable("no valid replica id");
   }
-  return { cluster, replica };
+  if (founding === undefined) return { cluster, replica };
+  const port = (p: unknown) =>
+    Number.isSafeInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+  if (
+    !Array.isArray(founding) || founding.length === 0 ||
+    !founding.every((f) =>
+      f !== null && typeof f === "object" && Number.isSafeInteger(f.id) && f.id >= 1 &&
+      typeof f.host === "string" && port(f.clientPort) && port(f.peerPort) &&
+      (f.httpPort === undefined || port(f.httpPort))
+    )
+  ) throw unreadable("malformed founding replicas");
+  return { cluster, replica, founding: founding as FoundingReplica[] };
 }
 
 function checkIdentity(

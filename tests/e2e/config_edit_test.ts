@@ -33,7 +33,15 @@ Deno.test({
         const identity = JSON.parse(
           await Deno.readTextFile(join(cluster.dir, "data", String(id), "IDENTITY")),
         );
-        assert.deepEqual(identity, { format: 1, cluster: founded, replica: id });
+        // The founding replicas are kept too: the replica set starts from them, whatever the
+        // file says later.
+        const founding = cluster.config.replicas.map(({ id, host, clientPort, peerPort }) => ({
+          id,
+          host,
+          clientPort,
+          peerPort,
+        }));
+        assert.deepEqual(identity, { format: 1, cluster: founded, replica: id, founding });
       }
 
       // A fourth replica line (it never runs); the file's fingerprint changes, the id does not.
@@ -53,6 +61,9 @@ Deno.test({
       await cluster.waitForAgreement({ ids: [1, 2, 3] });
       assert.equal(await respCall(cluster.clientPort(3), ["GET", "before"]), "1");
       assert.equal(await respCall(cluster.clientPort(1), ["GET", "after"]), "2");
+      // The edited file does not change the replica set in force: only the order does.
+      const info = String(await respCall(cluster.clientPort(1), ["INFO", "lamportkv"]));
+      assert.match(info, /\r\nvoters:1,2,3\r\n/);
 
       // Replica 5, in no config file, joins with an empty data directory.
       cluster.addReplica({ id: 5, host: "127.0.0.1", clientPort: client5, peerPort: peer5 });
