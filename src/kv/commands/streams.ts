@@ -890,7 +890,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
   {
     name: "xread",
     arity: -4,
-    flags: R,
+    flags: ["readonly", "blocking"],
     // Redis: movable keys (after STREAMS), so no fixed key positions.
     keys: [0, 0, 0],
     movableKeys: streamKeys,
@@ -904,7 +904,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
   {
     name: "xreadgroup",
     arity: -7,
-    flags: ["write"],
+    flags: ["write", "blocking"],
     keys: [0, 0, 0],
     movableKeys: streamKeys,
     group: "stream",
