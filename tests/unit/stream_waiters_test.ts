@@ -196,6 +196,14 @@ Deno.test("stream waiters: a deleted stream or group ends XREADGROUP waiters as 
   assert.deepEqual(run(kv, ["__BFINISH", "1.a/5"]), {
     err: "UNBLOCKED the stream key no longer exists",
   });
+  // The ordered expiry sweep removes it: the same.
+  fresh();
+  run(kv, ["PEXPIRE", "s", "100"]);
+  run(kv, ["__BLOCK", "1.a/9", ...line("c")]);
+  assert.equal(run(kv, ["__EXPIRE", "10"], 1_200), 1);
+  assert.deepEqual(run(kv, ["__BFINISH", "1.a/9"]), {
+    err: "UNBLOCKED the stream key no longer exists",
+  });
   // Errors that are there at once are answered at once (no waiter).
   assert.deepEqual(run(kv, ["__BLOCK", "1.a/6", ...line("c")]), {
     err: "NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option",
@@ -276,4 +284,30 @@ Deno.test("stream waiters: a replica's blocked XREAD is served by XADD, or times
   } finally {
     blocked.stop();
   }
+});
+
+Deno.test("stream waiters: dropping a dead owner removes its readers; its hand-offs stay pending", () => {
+  const kv = new KvStore();
+  run(kv, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+  const line = (c: string) => ["XREADGROUP", "GROUP", "g", c, "BLOCK", "0", "STREAMS", "s", ">"];
+  run(kv, ["__BLOCK", "3.dead/1", ...line("d1")]);
+  run(kv, ["__BLOCK", "3.dead/2", ...line("d2")]);
+  run(kv, ["__BLOCK", "3.dead/3", "XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
+  run(kv, ["__BLOCK", "1.live/1", ...line("l1")]);
+  run(kv, ["XADD", "s", "1-1", "n", "1"]);
+  assert.deepEqual(holdings(kv), {
+    "3.dead/1": "s:1-1",
+    "3.dead/2": "waiting",
+    "3.dead/3": "s:1-1",
+    "1.live/1": "waiting",
+  });
+  assert.equal(run(kv, ["__BDROP", "3.dead"]), 3);
+  assert.deepEqual(holdings(kv), { "1.live/1": "waiting" });
+  // d1's entry is in its PEL (it reads it again with ID 0); the next one goes to the live reader.
+  assert.deepEqual(run(kv, ["XPENDING", "s", "g"]), [1, "1-1", "1-1", [["d1", "1"]]]);
+  run(kv, ["XADD", "s", "1-2", "n", "2"]);
+  assert.deepEqual(run(kv, ["__BFINISH", "1.live/1"]), [["s", [["1-2", ["n", "2"]]]]]);
+  assert.deepEqual(run(kv, ["XREADGROUP", "GROUP", "g", "d1", "STREAMS", "s", "0"]), [
+    ["s", [["1-1", ["n", "1"]]]],
+  ]);
 });
