@@ -9,6 +9,10 @@
  *   replica, while producers on all three add entries: every entry reaches exactly one consumer,
  *   the PEL is empty after the XACKs on every replica, and every replica's log of hand-offs
  *   (`__BFINISH <waiter> -> <reply>`, logged with `--verbose`) is the same.
+ * - **SIGKILL.** XREADGROUP readers blocked at one replica, first in line, and that replica is
+ *   SIGKILLed; entries added afterwards all reach the readers of the others, or sit in the PEL of
+ *   a dead reader's consumer (handed before its waiter was dropped), which reads them again with
+ *   ID 0 on another replica: none is lost or delivered twice.
  * - **Same bytes as Redis.** A fixed script of blocking stream reads (served at once, woken by an
  *   XADD or an EXEC, timing out, ended by XGROUP DESTROY and DEL, errors, inside MULTI), with the
  *   writes on another connection (on lamportkv, to another replica) once the reader is blocked,
@@ -22,8 +26,14 @@
  */
 import assert from "node:assert/strict";
 import type { ByteString } from "../../src/core/types.ts";
-import { RespError, type RespValue } from "../../src/net/resp.ts";
-import { RespTestClient, type TestCluster, waitFor, withCluster } from "../support/cluster.ts";
+import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
+import {
+  ConnectionClosedError,
+  RespTestClient,
+  type TestCluster,
+  waitFor,
+  withCluster,
+} from "../support/cluster.ts";
 import {
   announceSkip,
   redisSkipReason,
@@ -197,6 +207,123 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "stream block: a replica with blocked XREADGROUP readers is SIGKILLed, no entry is lost",
+  ...TEST,
+  fn: async () => {
+    await withCluster({ replicas: 3, extraArgs: EXTRA_ARGS }, async (cluster) => {
+      const ENTRIES = 30;
+      assert.equal(await on(cluster, 1, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), "OK");
+      const read = (
+        name: string,
+        block: string,
+      ) => ["XREADGROUP", "GROUP", "g", name, "COUNT", "1", "BLOCK", block, "STREAMS", "s", ">"];
+      // Readers at replica 3 block first: they are first in line for every XADD.
+      const doomed = await Promise.all(
+        [0, 1, 2].map(() => RespTestClient.connect(cluster.clientPort(3))),
+      );
+      for (const [i, c] of doomed.entries()) await c.write(encodeCommand(read(`d${i}`, "0")));
+      await waitFor(() => blockedOf(cluster, /"3\.[^"]+"/) === 3, {
+        message: "replica 3's three readers to block",
+      });
+      const received: string[] = [];
+      let done = false;
+      const deadline = performance.now() + 40_000;
+      const survivors = Array.from({ length: 4 }, async (_, i) => {
+        const c = await RespTestClient.connect(cluster.clientPort(1 + (i % 2)));
+        try {
+          while (!done && performance.now() < deadline) {
+            const reply = await c.call(read(`s${i}`, "1000"), 15_000);
+            if (reply instanceof RespError) continue; // NOQUORUM/UNKNOWN during the view change
+            for (const [eid] of entriesOf(reply)) received.push(eid);
+          }
+        } finally {
+          await c.close();
+        }
+      });
+      await waitFor(() => blockedOf(cluster, /"[12]\.[^"]+"/) >= 4, {
+        message: "the survivors' readers to block",
+      });
+      await cluster.kill(3, "SIGKILL");
+      for (const c of doomed) {
+        await assert.rejects(c.next(5000), ConnectionClosedError);
+        await c.close();
+      }
+      // Pipelined at once: they may be ordered before the leader drops replica 3's waiters, which
+      // are then handed the first of them (into their consumers' PEL).
+      const pusher = await RespTestClient.connect(cluster.clientPort(1));
+      const added: string[] = [];
+      try {
+        let todo = ENTRIES;
+        while (todo > 0) {
+          for (let n = 0; n < todo; n++) {
+            await pusher.write(encodeCommand(["XADD", "s", "*", "n", String(n)]));
+          }
+          let refused = 0;
+          for (let n = todo; n > 0; n--) {
+            const reply = await pusher.next(15_000);
+            if (typeof reply === "string") added.push(reply);
+            else if (reply instanceof RespError && reply.code === "NOQUORUM") refused++;
+            else throw new Error(`XADD answered ${JSON.stringify(reply)}`);
+          }
+          todo = refused;
+        }
+      } finally {
+        await pusher.close();
+      }
+      await waitFor(() => cluster.logged(1, /deliver #\d+ "__BDROP" "3\.[^"]+" -> "3" /), {
+        message: "replica 3's three waiters to be dropped",
+      });
+      // Every entry reaches a survivor, or is pending for a dead reader (handed before the drop).
+      const deadPending = async () => {
+        const p = await on(cluster, 1, ["XPENDING", "s", "g", "-", "+", "100"]) as [
+          string,
+          string,
+        ][];
+        return p.filter(([, consumer]) => consumer.startsWith("d")).map(([eid]) => eid);
+      };
+      let pending: string[] = [];
+      await waitFor(async () => {
+        pending = await deadPending();
+        return received.length + pending.length >= added.length;
+      }, { timeoutMs: 20_000, message: "every entry to be received or pending" });
+      done = true;
+      await Promise.all(survivors);
+      const all = [...received, ...pending];
+      assert.equal(new Set(all).size, all.length, "no entry delivered twice");
+      assert.deepEqual([...all].sort(), [...added].sort(), "every entry delivered once");
+      cluster.note(
+        `stream block: ${received.length} to survivors, ${pending.length} pending for the dead`,
+      );
+      // A dead reader's consumer reads what it was handed again, on another replica.
+      for (const [i] of doomed.entries()) {
+        const mine = await on(cluster, 2, [
+          "XREADGROUP",
+          "GROUP",
+          "g",
+          `d${i}`,
+          "STREAMS",
+          "s",
+          "0",
+        ]);
+        for (const [eid] of entriesOf(mine)) assert.ok(pending.includes(eid), `${eid} pending`);
+      }
+      await cluster.waitForAgreement({ ids: [1, 2] });
+    });
+  },
+});
+
+/** How many XREADGROUP `__BLOCK`s of owners matching `owner` replica 1 registered as waiters. */
+function blockedOf(cluster: TestCluster, owner: RegExp): number {
+  let n = 0;
+  for (const l of cluster.logs) {
+    if (l.id !== 1 || !l.text.includes('"__BLOCK" ') || !l.text.includes("__BLOCKED")) continue;
+    const m = /"__BLOCK" ("[^"]+") "XREADGROUP"/.exec(l.text);
+    if (m !== null && owner.test(m[1])) n++;
+  }
+  return n;
+}
 
 /** Compares two `ms-seq` IDs. */
 function cmpId(a: string, b: string): number {
