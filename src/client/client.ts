@@ -19,7 +19,7 @@ import type { ByteString, ReplicaId } from "../core/types.ts";
 import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
 import { RespError, type RespValue, type TaggedRespValue } from "../net/resp.ts";
 import { parseInfo } from "../net/info.ts";
-import { COMMANDS } from "../kv/commands/index.ts";
+import { COMMANDS, isBlockingCommand } from "../kv/commands/index.ts";
 import { arityOk } from "../kv/registry.ts";
 import { MAX_TIMER_MS } from "../limits.ts";
 import { toHex } from "../kv/bytes.ts";
@@ -673,6 +673,7 @@ function randomId(): string {
 function blockingMs(command: readonly ByteString[]): number {
   const spec = command.length > 0 ? COMMANDS.get(command[0]) : undefined;
   if (spec === undefined || !arityOk(spec, command.length)) return 0;
+  if (!isBlockingCommand(command)) return 0;
   const parsed = spec.block?.parse(command);
   if (parsed === undefined || "err" in parsed) return 0;
   return parsed.timeoutMs === 0 ? MAX_TIMER_MS : parsed.timeoutMs;

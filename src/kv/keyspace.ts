@@ -293,8 +293,11 @@ export class KeySpace {
     return r;
   }
 
-  /** Marks `key` (whose record was changed in place) modified. */
-  touch(key: ByteString): void {
+  /**
+   * Marks `key` (whose record was changed in place) modified. `wake` false: its blocked clients
+   * are not offered it (stream changes that Redis does not signal: XACK, XGROUP SETID, ...).
+   */
+  touch(key: ByteString, wake = true): void {
     this.#assertWriting();
     const r = this.#data.get(key);
     invariant(r !== undefined, "touch of an absent key");
@@ -302,7 +305,7 @@ export class KeySpace {
     this.#forget(key);
     this.#dirty.add(key);
     this.observer?.changed(key, "changed");
-    if (this.waitedOn.has(key)) this.ready.add(key);
+    if (wake && this.waitedOn.has(key)) this.ready.add(key);
   }
 
   /** Deletes `key`; true if it existed (expired or not). */
@@ -324,6 +327,8 @@ export class KeySpace {
     this.#tombs.set(key, expired ? { ver: r.ver, exp: r.exp } : { ver: this.version, exp: 0 });
     if (expired) this.observer?.expired(key);
     else this.observer?.changed(key, "gone");
+    // Its blocked clients learn it is gone (an XREADGROUP waiter ends, as in Redis).
+    if (this.waitedOn.has(key)) this.ready.add(key);
     if (this.#tombs.size > MAX_TOMBSTONES) {
       const [oldest, tomb] = this.#tombs.entries().next().value!;
       this.#tombs.delete(oldest);
@@ -378,6 +383,7 @@ export class KeySpace {
       }
       this.#tombs.clear();
       this.#tombFloor = this.version;
+      for (const key of this.#data.keys()) if (this.waitedOn.has(key)) this.ready.add(key);
     }
     this.#data.clear();
     this.#expiry.clear();

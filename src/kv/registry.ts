@@ -105,7 +105,8 @@ export interface CommandSpec {
   subcommands?: Readonly<Record<string, number>>;
   /**
    * Blocking commands: how they wait and are served (`waiters.ts`). Outside a transaction the
-   * server sends them as `__BLOCK`; `apply` is their non-blocking form (inside MULTI).
+   * server sends them as `__BLOCK` (XREAD/XREADGROUP only with BLOCK, see `BlockSpec.blocks`);
+   * `apply` is their non-blocking form (inside MULTI).
    */
   block?: BlockSpec;
 }

@@ -81,7 +81,8 @@ export class KvStore implements StateMachine {
   /** The replicated queue of blocked clients (see `waiters.ts`). */
   readonly #waiters = new Waiters((argv) => {
     const spec = argv.length > 0 ? COMMANDS.get(argv[0]) : undefined;
-    return spec !== undefined && arityOk(spec, argv.length) ? spec.block : undefined;
+    if (spec?.block === undefined || !arityOk(spec, argv.length)) return undefined;
+    return (spec.block.blocks?.(argv) ?? true) ? spec.block : undefined;
   });
   /** The ordered time: the largest operation time applied so far. */
   #time = 0;

@@ -1,14 +1,19 @@
 /**
  * Blocked clients as replicated state: the waiter queue of blocking commands (BLPOP, BRPOP,
- * BLMOVE, BRPOPLPUSH, BLMPOP; later XREAD BLOCK), identical on every replica because it changes
- * only when operations are applied in the total order.
+ * BLMOVE, BRPOPLPUSH, BLMPOP, and XREAD/XREADGROUP with BLOCK), identical on every replica
+ * because it changes only when operations are applied in the total order.
  *
  * A waiter is registered by the `__BLOCK` operation when its command finds nothing to take. It
  * records its owner (the replica and process that holds the client connection), the keys it waits
- * on, the command line and its deadline in ordered time. When an operation writes a key that
- * waiters wait on, the waiters of that key are offered what it holds, earliest registered first
- * ({@link Waiters.serveReady}): the command's {@link BlockSpec.take} removes the elements and the
- * waiter holds them (it is *handed*). Only its owner resolves a hand-off:
+ * on, the command line (as it waits: XREAD's `$` resolved, {@link BlockSpec.resolve}) and its
+ * deadline in ordered time. When an operation writes a key that waiters wait on, the waiters of
+ * that key are offered what it holds, earliest registered first ({@link Waiters.serveReady}): the
+ * command's {@link BlockSpec.take} takes what it wants (a list pop removes the elements; a stream
+ * read copies the new entries, XREADGROUP also moves them into its consumer's pending list) and
+ * the waiter holds it (it is *handed*), or an error reply to end with (XREADGROUP whose group or
+ * stream was deleted). Every waiter is offered in turn, so each XREAD waiter of a stream gets
+ * the new entries, and a group's entries go to its first waiter only. Only its owner resolves a
+ * hand-off:
  *
  * - `__BFINISH <id>` (the owner still has the client, or its timer fired): a handed waiter's
  *   elements become the client's reply ({@link BlockSpec.finish}); a waiting one times out (null
@@ -32,16 +37,32 @@ import type { ByteString, Reply } from "../core/types.ts";
 import type { KeySpace } from "./keyspace.ts";
 import { hashOf } from "./keyspace.ts";
 
-/** What a command took for a waiter (JSON-compatible; its {@link BlockSpec} reads it back). */
-export type Handed = { key: ByteString; items: ByteString[]; head: boolean };
+/**
+ * What a command took for a waiter (JSON-compatible; its {@link BlockSpec} reads it back). `err`:
+ * the waiter ends with that error reply (and `items` is empty).
+ */
+export type Handed = { key: ByteString; items: ByteString[]; head: boolean; err?: string };
 
 /** How a blocking command waits and is served; registered on its {@link CommandSpec}. */
 export interface BlockSpec {
+  /** Whether this command line blocks (default: always; XREAD only with its BLOCK option). */
+  blocks?(argv: readonly ByteString[]): boolean;
   /** The keys to wait on, in order, and the timeout in ms (0: forever), or an error reply. */
   parse(argv: readonly ByteString[]): { keys: ByteString[]; timeoutMs: number } | { err: string };
   /**
-   * Takes what the command wants from `key`: the elements it removed, undefined when the key has
-   * nothing for it, or an error reply (WRONGTYPE) when it cannot be served from this key now.
+   * The command line as it waits, fixed at the `__BLOCK`'s place in the order (XREAD: `$` becomes
+   * each stream's last ID then); default: unchanged.
+   */
+  resolve?(ks: KeySpace, argv: readonly ByteString[]): ByteString[];
+  /**
+   * Serves the command at once when it can: its reply (error replies included), or undefined
+   * when it must wait. Default: {@link take} from the first key that has something.
+   */
+  serve?(ks: KeySpace, argv: readonly ByteString[]): Reply | undefined;
+  /**
+   * Takes what the command wants from `key`: what it took (or the error it ends with), undefined
+   * when the key has nothing for it, or an error reply (WRONGTYPE) when it cannot be served from
+   * this key now (it keeps waiting).
    */
   take(ks: KeySpace, argv: readonly ByteString[], key: ByteString): Handed | undefined | {
     err: string;
@@ -139,6 +160,7 @@ export class Waiters {
     const spec = this.#spec(argv);
     if (spec === undefined) return { err: "ERR not a blocking command line" };
     if (this.#byId.has(id)) return { err: "ERR duplicate waiter id" };
+    if (spec.resolve !== undefined) argv = spec.resolve(ks, argv);
     const parsed = serveNow(spec, ks, argv);
     if ("err" in parsed) return { err: parsed.err };
     if ("reply" in parsed) return parsed.reply;
@@ -197,9 +219,9 @@ export class Waiters {
       if (ids === undefined) continue;
       for (const id of [...ids]) {
         const w = this.#byId.get(id)!;
+        // Not `break` on nothing: stream readers each wait for their own ID or group.
         const got = this.#spec(w.argv)!.take(ks, w.argv, key);
-        if (got === undefined) break;
-        if ("err" in got) continue;
+        if (got === undefined || !("key" in got)) continue;
         this.#unindex(w);
         w.handed = got;
         this.#noteChanged(w.id);
@@ -281,10 +303,14 @@ export function serveNow(
 ): { err: string } | { reply: Reply } | { keys: ByteString[]; timeoutMs: number } {
   const parsed = spec.parse(argv);
   if ("err" in parsed) return parsed;
+  if (spec.serve !== undefined) {
+    const reply = spec.serve(ks, argv);
+    return reply === undefined ? parsed : { reply };
+  }
   for (const key of parsed.keys) {
     const got = spec.take(ks, argv, key);
     if (got === undefined) continue;
-    if ("err" in got) return { err: got.err };
+    if (!("key" in got)) return { err: got.err };
     const reply = spec.finish(ks, argv, got);
     if (reply !== null && typeof reply === "object" && "err" in reply) spec.undo(ks, argv, got);
     return { reply };
@@ -308,7 +334,8 @@ function checkWaiter(v: unknown): Waiter {
   const h = w.handed;
   if (
     h !== undefined &&
-    (!h || typeof h.key !== "string" || !isStrings(h.items) || typeof h.head !== "boolean")
+    (!h || typeof h.key !== "string" || !isStrings(h.items) || typeof h.head !== "boolean" ||
+      (h.err !== undefined && typeof h.err !== "string"))
   ) {
     throw new TypeError("malformed waiter hand-off");
   }
@@ -319,6 +346,9 @@ function checkWaiter(v: unknown): Waiter {
     argv: w.argv,
     deadline: w.deadline,
   };
-  if (h !== undefined) out.handed = { key: h.key, items: h.items, head: h.head };
+  if (h !== undefined) {
+    out.handed = { key: h.key, items: h.items, head: h.head };
+    if (h.err !== undefined) out.handed.err = h.err;
+  }
   return out;
 }

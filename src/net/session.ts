@@ -10,10 +10,9 @@
  * @module
  */
 import type { ByteString, Command, Outcome, ReplicaStatus, Reply } from "../core/types.ts";
-import { COMMANDS } from "../kv/commands/index.ts";
+import { COMMANDS, isBlockingCommand } from "../kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../kv/commands/tx.ts";
 import { argvError, arityOk, type CommandSpec } from "../kv/registry.ts";
-import { type BlockHost, blockingRead, runBlockingRead } from "./stream_block.ts";
 import {
   ACL_CATEGORIES,
   AclRuleError,
@@ -328,9 +327,7 @@ export class Session {
       return this.#queue(argv, respond);
     }
     if (spec.apply !== undefined) {
-      if (spec.block !== undefined) return this.#blocking(argv, respond);
-      const blocking = blockingRead(argv);
-      if (blocking !== undefined) return runBlockingRead(blocking, this.#blockHost(), respond);
+      if (isBlockingCommand(argv)) return this.#blocking(argv, respond);
       const cmd: Command = { op: { argv, time: this.#host.now() } };
       if (this.#readonly && spec.flags.includes("readonly")) cmd.local = true;
       this.#submit(cmd, respond);
@@ -444,16 +441,6 @@ export class Session {
   #loadingError(): Reply {
     const state = this.#host.status().state;
     return err(`LOADING lamportkv replica is not serving yet (state ${state}, no view)`);
-  }
-
-  /** What a blocked stream read needs of this session (see `stream_block.ts`). */
-  #blockHost(): BlockHost {
-    return {
-      submit: (argv, reply) => this.#submit({ op: { argv, time: this.#host.now() } }, reply),
-      open: () => [...this.#host.sessions()].includes(this),
-      now: () => this.#host.now(),
-      later: (fn, ms) => setTimeout(fn, ms),
-    };
   }
 
   #submit(cmd: Command, respond: Respond): void {

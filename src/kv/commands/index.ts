@@ -35,7 +35,12 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...REPLICA_SET_COMMANDS,
 ]);
 
-/** True when `argv` is a blocking command (BLPOP, ...): its client may wait for a long time. */
+/**
+ * True when `argv` is a blocking command (BLPOP, ..., XREAD/XREADGROUP with BLOCK): its client may
+ * wait for a long time, and its replica carries it as a waiter (`src/runtime/blocked_clients.ts`).
+ */
 export function isBlockingCommand(argv: readonly ByteString[]): boolean {
-  return argv.length > 0 && COMMANDS.get(argv[0])?.block !== undefined;
+  if (argv.length === 0) return false;
+  const block = COMMANDS.get(argv[0])?.block;
+  return block !== undefined && (block.blocks?.(argv) ?? true);
 }

@@ -6,9 +6,11 @@
  * Every time these commands use is the operation's ordered time ({@link KeySpace.now}): the ID
  * `XADD key *` generates (the same on every replica, strictly increasing), delivery times in a
  * group's pending entries list, idle times and consumers' seen times. XREADGROUP changes the PEL,
- * so it is a write and takes its place in the order. `BLOCK` is the server's (see
- * `src/net/stream_block.ts`, which polls these commands in the order); here, as inside `MULTI` in
- * Redis, a read with `BLOCK` answers at once.
+ * so it is a write and takes its place in the order. XREAD and XREADGROUP, and their blocking
+ * form (waiters of the replicated waiter queue), are in `stream_read.ts`.
+ *
+ * As in Redis 7.0, only XADD (and a deleted, overwritten or new key, or XGROUP DESTROY) wakes
+ * blocked readers of a stream: the other changes touch the key without waking them.
  *
  * Approximate trimming (`MAXLEN ~`, `MINID ~`) removes whole nodes of Redis's layout, which the
  * stream models ({@link NODE_MAX_ENTRIES} entries per node, deleted ones included; Redis also
@@ -17,7 +19,6 @@
  * @module
  */
 import type { ByteString, Reply } from "../../core/types.ts";
-import type { KeySpace, Rec } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, NIL_ARRAY, OK, status } from "../reply.ts";
 import {
@@ -37,43 +38,22 @@ import {
   Stream,
 } from "../stream.ts";
 import { is, parseInt64 } from "./args.ts";
+import {
+  consumerOf,
+  countOf,
+  cstr,
+  entryReply,
+  int64,
+  INVALID_ID,
+  isErr,
+  rangeReply,
+  stream,
+  strictId,
+} from "./stream_common.ts";
+import { streamKeys, XREAD_BLOCK, xreadGeneric, XREADGROUP_BLOCK } from "./stream_read.ts";
 
 /** The default LIMIT of approximate trimming (Redis: 100 * stream-node-max-entries). */
 const APPROX_TRIM_LIMIT = 100 * NODE_MAX_ENTRIES;
-
-const INVALID_ID = err("ERR Invalid stream ID specified as stream command argument");
-
-/** `s` up to its first NUL: how Redis's `%s` prints a name in an error message. */
-function cstr(s: ByteString): ByteString {
-  const nul = s.indexOf("\0");
-  return nul < 0 ? s : s.slice(0, nul);
-}
-
-/** The stream at `key`: its record, undefined when absent, null when of another type. */
-function stream(ks: KeySpace, key: ByteString): Rec<"stream"> | undefined | null {
-  return ks.typed(key, "stream");
-}
-
-/** Redis's getLongLongFromObjectOrReply: the integer, or the error reply (`message` or NOT_INT). */
-function int64(arg: ByteString, message?: string): bigint | { err: string } {
-  const n = parseInt64(arg);
-  return n === null ? (message === undefined ? E.NOT_INT : err(`ERR ${message}`)) : n;
-}
-
-function isErr(v: unknown): v is { err: string } {
-  return typeof v === "object" && v !== null && "err" in v;
-}
-
-/** A COUNT argument as a number: negative counts as 0 (Redis), huge ones capped at 2^32. */
-function countOf(n: bigint): number {
-  return n < 0n ? 0 : Number(n > 1n << 32n ? 1n << 32n : n);
-}
-
-/** A strict ID argument (no `-`/`+`), or the error reply. */
-function strictId(arg: ByteString, missingSeq = 0n): bigint | { err: string } {
-  const p = parseId(arg, missingSeq);
-  return p === null || !("id" in p) ? INVALID_ID : p.id;
-}
 
 /** An interval bound (`-`, `+`, an ID, or `(ID` exclusive), or the error reply. */
 function intervalId(arg: ByteString, start: boolean): bigint | { err: string } {
@@ -85,26 +65,6 @@ function intervalId(arg: ByteString, start: boolean): bigint | { err: string } {
     return id === 0n ? err("ERR invalid end ID for the interval") : id - 1n;
   }
   return plainId(arg, missing);
-}
-
-/** One entry as Redis replies it: `[id, [field, value, ...]]`. */
-function entryReply(s: Stream, i: number): Reply {
-  return [formatId(s.ids[i]), s.fields[i]];
-}
-
-/** Entries `[from, to)` of `s`, forward or in reverse, at most `count` (0: all). */
-function rangeReply(s: Stream, from: number, to: number, count: number, rev: boolean): Reply[] {
-  const out: Reply[] = [];
-  if (!rev) {
-    for (let i = from; i < to && (count === 0 || out.length < count); i++) {
-      out.push(entryReply(s, i));
-    }
-  } else {
-    for (let i = to - 1; i >= from && (count === 0 || out.length < count); i--) {
-      out.push(entryReply(s, i));
-    }
-  }
-  return out;
 }
 
 // ---- trimming -------------------------------------------------------------------------------
@@ -268,7 +228,7 @@ function xadd({ ks }: ApplyContext, argv: ByteString[]): Reply {
   if (id <= s.lastId) return tooSmall;
   s.append(id, argv.slice(fieldPos));
   trimStream(s, parsed.trim);
-  ks.touch(key);
+  ks.touch(key); // wakes blocked readers
   return formatId(id);
 }
 
@@ -313,7 +273,7 @@ function xdel({ ks }: ApplyContext, argv: ByteString[]): Reply {
   }
   let n = 0;
   for (const id of ids) if (r.v.delete(id)) n++;
-  if (n > 0) ks.touch(argv[1]);
+  if (n > 0) ks.touch(argv[1], false);
   return n;
 }
 
@@ -324,186 +284,8 @@ function xtrim({ ks }: ApplyContext, argv: ByteString[]): Reply {
   if (r === null) return E.WRONGTYPE;
   if (r === undefined) return 0;
   const n = trimStream(r.v, parsed.trim);
-  if (n > 0) ks.touch(argv[1]);
+  if (n > 0) ks.touch(argv[1], false);
   return n;
-}
-
-// ---- XREAD, XREADGROUP ----------------------------------------------------------------------
-
-/** The consumer `name` of `g`, seen now (created when missing). */
-function consumerOf(g: Group, name: ByteString, now: number): Consumer {
-  let c = g.consumers.get(name);
-  if (c === undefined) {
-    c = { seen: now, pending: new Set() };
-    g.consumers.set(name, c);
-  }
-  c.seen = now;
-  return c;
-}
-
-/** Records the delivery of `id` to `c` in `g`'s PEL (moving it from another consumer). */
-function deliver(g: Group, name: ByteString, c: Consumer, id: bigint, now: number): void {
-  const old = g.pel.get(id);
-  if (old !== undefined) g.consumers.get(old.consumer)?.pending.delete(id);
-  g.pel.set(id, { consumer: name, time: now, count: 1 });
-  c.pending.add(id);
-}
-
-/**
- * XREAD (`group` false) or XREADGROUP. With `probe`, a read that changes nothing: after the same
- * checks (and errors), 1 when XREADGROUP would serve something now (new entries past the group's
- * last ID, or a history read), else 0: what a blocked XREADGROUP polls before it takes its place
- * in the order as a write.
- */
-function xreadGeneric(group: boolean, probe = false) {
-  return ({ ks }: ApplyContext, argv: ByteString[]): Reply => {
-    let count = 0;
-    let streamsAt = 0;
-    let groupName: ByteString | undefined;
-    let consumerName: ByteString | undefined;
-    let noAck = false;
-    for (let i = 1; i < argv.length; i++) {
-      const more = argv.length - i - 1;
-      const o = argv[i];
-      if (is(o, "block") && more > 0) {
-        const t = parseInt64(argv[++i]);
-        if (t === null) return err("ERR timeout is not an integer or out of range");
-        if (t < 0n) return err("ERR timeout is negative");
-      } else if (is(o, "count") && more > 0) {
-        const n = int64(argv[++i]);
-        if (isErr(n)) return n;
-        count = countOf(n);
-      } else if (is(o, "streams") && more > 0) {
-        streamsAt = i + 1;
-        if ((argv.length - streamsAt) % 2 !== 0) {
-          return err(
-            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be " +
-              "specified.",
-          );
-        }
-        break;
-      } else if (is(o, "group") && more >= 2) {
-        if (!group) {
-          return err(
-            "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-          );
-        }
-        groupName = argv[i + 1];
-        consumerName = argv[i + 2];
-        i += 2;
-      } else if (is(o, "noack")) {
-        if (!group) {
-          return err(
-            "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-          );
-        }
-        noAck = true;
-      } else return E.SYNTAX;
-    }
-    if (streamsAt === 0) return E.SYNTAX;
-    if (group && groupName === undefined) return err("ERR Missing GROUP option for XREADGROUP");
-    const n = (argv.length - streamsAt) / 2;
-    const ids: (bigint | ">")[] = [];
-    const groups: Group[] = [];
-    for (let k = 0; k < n; k++) {
-      const key = argv[streamsAt + k];
-      const arg = argv[streamsAt + n + k];
-      const r = stream(ks, key);
-      if (r === null) return E.WRONGTYPE;
-      if (groupName !== undefined) {
-        const g = r?.v.groups.get(groupName);
-        if (g === undefined) {
-          return err(
-            `NOGROUP No such key '${cstr(key)}' or consumer group '${
-              cstr(groupName)
-            }' in XREADGROUP with ` +
-              "GROUP option",
-          );
-        }
-        groups.push(g);
-      }
-      if (arg === "$") {
-        if (group) {
-          return err(
-            "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the " +
-              "history of this consumer by specifying a proper ID, or use the > ID to get new " +
-              "messages. The $ ID would just return an empty result set.",
-          );
-        }
-        ids.push(r === undefined ? 0n : r.v.lastId);
-      } else if (arg === ">") {
-        if (!group) {
-          return err(
-            "ERR The > ID can be specified only when calling XREADGROUP using the GROUP " +
-              "<group> <consumer> option.",
-          );
-        }
-        ids.push(">");
-      } else {
-        const id = strictId(arg);
-        if (isErr(id)) return id;
-        // Redis encodes `>` as the largest ID, so that ID given explicitly means `>` too.
-        ids.push(group && id === MAX_ID ? ">" : id);
-      }
-    }
-    if (probe) {
-      return ids.some((id, k) => {
-          const s = stream(ks, argv[streamsAt + k])?.v;
-          if (s === undefined) return false;
-          return id !== ">" || (s.length > 0 && s.ids[s.length - 1] > groups[k].lastId);
-        })
-        ? 1
-        : 0;
-    }
-    const out: Reply[] = [];
-    for (let k = 0; k < n; k++) {
-      const key = argv[streamsAt + k];
-      const r = stream(ks, key);
-      if (r === undefined || r === null) continue;
-      const s = r.v;
-      const id = ids[k];
-      if (!group) {
-        if (s.length === 0 || s.ids[s.length - 1] <= (id as bigint)) continue;
-        const from = s.lowerBound((id as bigint) + 1n);
-        out.push([key, rangeReply(s, from, s.length, count, false)]);
-        continue;
-      }
-      const g = groups[k];
-      if (id === ">") {
-        if (s.length === 0 || s.ids[s.length - 1] <= g.lastId) continue;
-        const c = consumerOf(g, consumerName!, ks.now);
-        const from = s.lowerBound(g.lastId + 1n);
-        const to = count === 0 ? s.length : Math.min(s.length, from + count);
-        for (let i = from; i < to; i++) {
-          const eid = s.ids[i];
-          if (g.entriesRead >= 0 && !s.deletedFrom(eid)) g.entriesRead++;
-          else if (s.entriesAdded > 0) g.entriesRead = s.entriesUpTo(eid);
-          g.lastId = eid;
-          if (!noAck) deliver(g, consumerName!, c, eid, ks.now);
-        }
-        out.push([key, rangeReply(s, from, to, 0, false)]);
-      } else {
-        const c = consumerOf(g, consumerName!, ks.now);
-        const entries: Reply[] = [];
-        for (const pid of [...c.pending].sort(cmpId)) {
-          if (pid <= id) continue;
-          if (count !== 0 && entries.length >= count) break;
-          const i = s.indexOf(pid);
-          if (i < 0) {
-            entries.push([formatId(pid), NIL_ARRAY]);
-            continue;
-          }
-          entries.push(entryReply(s, i));
-          const p = g.pel.get(pid)!;
-          p.time = ks.now;
-          p.count++;
-        }
-        out.push([key, entries]);
-      }
-      ks.touch(key);
-    }
-    return out.length === 0 ? NIL_ARRAY : out;
-  };
 }
 
 // ---- XGROUP -----------------------------------------------------------------------------------
@@ -593,11 +375,11 @@ function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
       }
       const s = r?.v ?? ks.put(key, "stream", new Stream()).v;
       if (s.groups.has(groupName)) {
-        if (r === undefined) ks.touch(key);
+        if (r === undefined) ks.touch(key, false);
         return err("BUSYGROUP Consumer Group name already exists");
       }
       s.groups.set(groupName, newGroup(id, entriesRead));
-      ks.touch(key);
+      ks.touch(key, false);
       return OK;
     }
     case "setid": {
@@ -611,18 +393,18 @@ function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
       }
       g!.lastId = id;
       g!.entriesRead = entriesRead;
-      ks.touch(key);
+      ks.touch(key, false);
       return OK;
     }
     case "destroy":
       if (g === undefined) return 0;
       r!.v.groups.delete(groupName);
-      ks.touch(key);
+      ks.touch(key); // its blocked readers end with NOGROUP
       return 1;
     case "createconsumer": {
       if (g!.consumers.has(argv[4])) return 0;
       g!.consumers.set(argv[4], { seen: ks.now, pending: new Set() });
-      ks.touch(key);
+      ks.touch(key, false);
       return 1;
     }
     default: {
@@ -631,7 +413,7 @@ function xgroup({ ks }: ApplyContext, argv: ByteString[]): Reply {
       if (c === undefined) return 0;
       for (const id of c.pending) g!.pel.delete(id);
       g!.consumers.delete(argv[4]);
-      ks.touch(key);
+      ks.touch(key, false);
       return c.pending.size;
     }
   }
@@ -667,7 +449,7 @@ function xack({ ks }: ApplyContext, argv: ByteString[]): Reply {
   }
   let n = 0;
   for (const id of ids) if (unpend(g, id)) n++;
-  if (n > 0) ks.touch(argv[1]);
+  if (n > 0) ks.touch(argv[1], false);
   return n;
 }
 
@@ -837,7 +619,7 @@ function xclaim({ ks }: ApplyContext, argv: ByteString[]): Reply {
     changed = true;
     out.push(justId ? formatId(id) : entryReply(s, i));
   }
-  if (changed) ks.touch(key);
+  if (changed) ks.touch(key, false);
   return out;
 }
 
@@ -889,7 +671,7 @@ function xautoclaim({ ks }: ApplyContext, argv: ByteString[]): Reply {
     claimed.push(justId ? formatId(id) : entryReply(s, i));
     count--;
   }
-  if (claimed.length > 0 || deleted.length > 0 || c !== undefined) ks.touch(key);
+  if (claimed.length > 0 || deleted.length > 0 || c !== undefined) ks.touch(key, false);
   const cursor = at < ids.length ? formatId(ids[at]) : "0-0";
   return [cursor, claimed, deleted];
 }
@@ -1031,27 +813,6 @@ function streamFull(s: Stream, count: number): Reply[] {
   return ["entries", rangeReply(s, 0, s.length, count, false), "groups", groups];
 }
 
-/** `__xlastid key...`: each stream's last ID (`0-0` when absent), to resolve a blocked `$`. */
-function xlastid({ ks }: ApplyContext, argv: ByteString[]): Reply {
-  return argv.slice(1).map((key) => {
-    const r = ks.get(key);
-    return r?.t === "stream" ? formatId((r.v as Stream).lastId) : "0-0";
-  });
-}
-
-/** The keys of an XREAD/XREADGROUP line: the first half of what follows STREAMS. */
-function streamKeys(argv: readonly ByteString[]): ByteString[] {
-  for (let i = 1; i < argv.length; i++) {
-    if (is(argv[i], "streams")) {
-      const rest = argv.length - i - 1;
-      return argv.slice(i + 1, i + 1 + Math.floor(rest / 2));
-    }
-    if (is(argv[i], "group")) i += 2;
-    else if (is(argv[i], "count") || is(argv[i], "block")) i++;
-  }
-  return [];
-}
-
 // ---- the table ----------------------------------------------------------------------------------
 
 const W: CommandSpec["flags"] = ["write", "denyoom"];
@@ -1129,7 +890,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
   {
     name: "xread",
     arity: -4,
-    flags: R,
+    flags: ["readonly", "blocking"],
     // Redis: movable keys (after STREAMS), so no fixed key positions.
     keys: [0, 0, 0],
     movableKeys: streamKeys,
@@ -1138,11 +899,12 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     syntax: "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
     since: "5.0.0",
     apply: xreadGeneric(false),
+    block: XREAD_BLOCK,
   },
   {
     name: "xreadgroup",
     arity: -7,
-    flags: ["write"],
+    flags: ["write", "blocking"],
     keys: [0, 0, 0],
     movableKeys: streamKeys,
     group: "stream",
@@ -1151,6 +913,7 @@ export const STREAM_COMMANDS: CommandSpec[] = [
       "[key ...] id [id ...]",
     since: "5.0.0",
     apply: xreadGeneric(true),
+    block: XREADGROUP_BLOCK,
   },
   {
     name: "xgroup",
@@ -1225,30 +988,5 @@ export const STREAM_COMMANDS: CommandSpec[] = [
     since: "5.0.0",
     apply: xinfo,
     subcommands: XINFO_ARITY,
-  },
-  {
-    name: "__xreadgroup_ready",
-    arity: -7,
-    flags: R,
-    keys: [0, 0, 0],
-    movableKeys: streamKeys,
-    group: "stream",
-    summary: "Internal: whether an XREADGROUP (same arguments) would serve entries now.",
-    syntax: "GROUP group consumer [COUNT count] [NOACK] STREAMS key [key ...] id [id ...]",
-    since: "lamportkv",
-    apply: xreadGeneric(true, true),
-    internal: true,
-  },
-  {
-    name: "__xlastid",
-    arity: -2,
-    flags: R,
-    keys: [1, -1, 1],
-    group: "stream",
-    summary: "Internal: the last IDs of streams (resolves `$` of a blocked XREAD).",
-    syntax: "key [key ...]",
-    since: "lamportkv",
-    apply: xlastid,
-    internal: true,
   },
 ];
