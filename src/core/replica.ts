@@ -215,6 +215,7 @@ export class Replica {
   readonly #contacts = new Set<ReplicaId>();
   /** {@link #peers}, as of the last change of the configuration or the view. */
   #peerSet = new Set<ReplicaId>();
+  #peerList: readonly ReplicaId[] = [];
   /** Replicas outside the configuration that sent us heartbeats (waiting to join), and when. */
   readonly #strangers = new Map<ReplicaId, number>();
   readonly #machine: StateMachine;
@@ -446,7 +447,7 @@ export class Replica {
    */
   peerHealth(): PeerHealth[] {
     const ownSent = this.#state === "normal" ? this.#nextSeq - 1 : 0;
-    return this.#peers().map((id) => ({
+    return this.#peerList.map((id) => ({
       id,
       silentTicks: this.#detector.silence(id, this.#now),
       ackedBehind: this.#state === "normal" && this.#members.includes(id)
@@ -1611,7 +1612,7 @@ export class Replica {
   #broadcastAck(out: Action[]): void {
     this.#ackDirty = false;
     const msg = this.#ackMessage();
-    this.#sendTo(this.#peers(), msg, out);
+    this.#sendTo(this.#peerList, msg, out);
   }
 
   /** The other members of the installed view (whose acks and probe answers count). */
@@ -1663,6 +1664,7 @@ export class Replica {
   /** Tells the failure detector whom to watch after the configuration or the view changed. */
   #refreshPeers(): void {
     const peers = this.#peers();
+    this.#peerList = peers;
     this.#peerSet = new Set(peers);
     this.#detector.setPeers(peers);
   }
