@@ -14,6 +14,7 @@ import type {
   ReplicaOptions,
 } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
+import { foundingReplicaSet } from "../../src/kv/replica_set.ts";
 
 /** Replicas wired together in memory. */
 export class SyncCluster {
@@ -26,12 +27,25 @@ export class SyncCluster {
   readonly #inFlight: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[] = [];
   readonly #isolated = new Set<ReplicaId>();
 
-  /** Builds replicas `ids` (all with the same options). */
-  constructor(readonly ids: ReplicaId[], options: Partial<ReplicaOptions> = {}) {
+  /**
+   * Builds replicas `ids` (all with the same options). With `founding`, only those found the
+   * cluster (their stores hold its replica set); the others start outside it, waiting to join.
+   */
+  constructor(
+    readonly ids: ReplicaId[],
+    options: Partial<ReplicaOptions> = {},
+    founding?: ReplicaId[],
+  ) {
+    const set = founding === undefined ? undefined : foundingReplicaSet(founding.map(address));
     for (const id of ids) {
-      const store = new KvStore();
+      const founder = founding === undefined || founding.includes(id);
+      const store = new KvStore(undefined, 0, founder ? set : undefined);
       this.stores.set(id, store);
-      this.replicas.set(id, new Replica({ ...options, id, replicas: ids }, store));
+      const replicas = founding === undefined ? ids : founder ? founding : [];
+      this.replicas.set(
+        id,
+        new Replica({ ...options, id, replicas, seeds: founding ?? ids }, store),
+      );
       this.replies.set(id, new Map());
     }
   }
@@ -61,7 +75,7 @@ export class SyncCluster {
     for (let n = 0; this.#inFlight.length > 0; n++) {
       if (n > maxMessages) throw new Error("messages never stop");
       const { from, to, msg } = this.#inFlight.shift()!;
-      if (this.#isolated.has(from) || this.#isolated.has(to)) continue;
+      if (this.#isolated.has(from) || this.#isolated.has(to) || !this.replicas.has(to)) continue;
       this.step(to, { type: "peer", from, msgs: [msg] });
       this.step(to, { type: "flush" });
     }
@@ -82,10 +96,20 @@ export class SyncCluster {
     }
     this.settle();
     for (let t = 0; t < maxTicks; t++) {
-      if (this.ids.every((id) => this.replicas.get(id)!.status().state === "normal")) return;
+      const members = this.ids.filter((id) => this.replicas.get(id)!.status().role !== "none");
+      if (members.every((id) => this.replicas.get(id)!.status().state === "normal")) return;
       this.tick();
     }
     throw new Error("no view formed");
+  }
+
+  /** Ticks until `done` holds (or throws after `maxTicks`). */
+  tickUntil(done: () => boolean, what: string, maxTicks = 500): void {
+    for (let t = 0; t < maxTicks; t++) {
+      if (done()) return;
+      this.tick();
+    }
+    throw new Error(`not within ${maxTicks} ticks: ${what}`);
   }
 
   /** Cuts `id` off from everyone (messages to and from it are lost) until {@link heal}. */
@@ -103,4 +127,9 @@ export class SyncCluster {
     }
     this.settle();
   }
+}
+
+/** A replica's address in an in-memory cluster (only its uniqueness matters). */
+export function address(id: ReplicaId) {
+  return { id, host: "mem", clientPort: 7000 + id, peerPort: 8000 + id };
 }
