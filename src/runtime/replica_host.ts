@@ -368,7 +368,15 @@ export class ReplicaHost {
           if (BlockedClients.isBlocking(cmd)) this.#blocked.submit(cmd, answer, gone);
           else this.#submit(cmd, answer);
         },
-        status: () => this.#replica.status(),
+        status: () => {
+          // INFO's lamportkv section also says how stale a READONLY read here may be: how long
+          // ago this replica last heard the member of its view it heard from least recently.
+          const stale = this.#replica.staleness();
+          const status = this.#replica.status();
+          return stale === null
+            ? status
+            : { ...status, readonly_staleness_ms: stale * this.#tickMs };
+        },
         now: () => this.#now(),
         expires: () => this.#store.keyspace.expiring,
         acl: () => this.#aclHost(),
@@ -539,7 +547,10 @@ export class ReplicaHost {
       version: LAMPORTKV_VERSION,
       replicas: () => this.#addresses.map((r) => r.id),
       status: () => this.#replica.status(),
-      ready: () => notReadyReason(this.#replica.status(), this.#addresses.length) === null,
+      ready: () => {
+        const s = this.#replica.status();
+        return notReadyReason(s, s.voters.length) === null;
+      },
       viewChanges: () => this.#viewHistory.count,
       connectedClients: () => this.#clientServer.connections,
       peers: () => this.#peerReports(),
