@@ -60,6 +60,8 @@ const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
   timeout: "did not answer in time",
   noquorum: "cannot reach a quorum",
   unknown: "could not tell the outcome",
+  notmember: "is not a member of the cluster",
+  readonly: "is a learner (read-only)",
 };
 
 /**
