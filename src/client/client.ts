@@ -40,6 +40,7 @@ import {
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
+import { REMOVE_WAIT_MS } from "../runtime/replica_set_host.ts";
 
 /** Commands that put a connection in subscribed mode: this client does not run them. */
 const SUBSCRIBING = new Set(["subscribe", "psubscribe"]);
@@ -57,6 +58,8 @@ interface RunOptions {
   tagStatus?: boolean;
   /** See {@link CommandOptions.session}. */
   session?: boolean;
+  /** How long the command may take on the replica beyond an ordinary one (ms; default 0). */
+  waitMs?: number;
 }
 
 /** Options of {@link LamportClient.command}. */
@@ -437,6 +440,33 @@ export class LamportClient {
     return rows;
   }
 
+  /**
+   * Sends `REPLICASET <args>` (`ADD ...`, `REMOVE <id>`, `PROMOTE <id>`) and returns its reply
+   * (simple strings tagged, error replies as values). REMOVE may wait up to the server's
+   * {@link REMOVE_WAIT_MS} for a view without the replica: its attempt may take that long.
+   * After an OK the failover list is learned again. The change is not tagged: resent after a
+   * failover it may answer that it was already made (`already a member`, `no such replica`).
+   *
+   * @throws {ClientError} when no replica could answer.
+   */
+  async changeMembers(args: ByteString[]): Promise<TaggedRespValue> {
+    const remove = (args[0] ?? "").toUpperCase() === "REMOVE";
+    const reply = await this.#run(["REPLICASET", ...args], {
+      plain: true,
+      errorsAsValues: true,
+      tagStatus: true,
+      waitMs: remove ? REMOVE_WAIT_MS : 0,
+    });
+    if (!(reply instanceof RespError)) {
+      try {
+        await this.refreshMembers();
+      } catch {
+        // The change is made; the list is learned again on the next connection.
+      }
+    }
+    return reply;
+  }
+
   /** Closes the connection; queued and later operations fail with `UNAVAILABLE`. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -476,7 +506,7 @@ export class LamportClient {
     const name = command[0];
     if (how.session) return await this.#executeInSession(argv, name, how);
     // A blocking command (BLPOP k 5) may wait its own timeout on top of the deadline.
-    const blocking = blockingMs(command);
+    const blocking = blockingMs(command) + (how.waitMs ?? 0);
     const deadline = performance.now() + this.#deadlineMs + blocking;
     let maybeApplied = false;
     let last: ClientError | null = null;

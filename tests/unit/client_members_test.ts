@@ -6,7 +6,20 @@
 import assert from "node:assert/strict";
 import type { ByteString } from "../../src/core/types.ts";
 import { RespError } from "../../src/net/resp.ts";
-import { ClientError, LamportClient, type SwitchEvent } from "../../src/client/client.ts";
+import {
+  ClientError,
+  LamportClient,
+  type ReplicaReport,
+  type SwitchEvent,
+} from "../../src/client/client.ts";
+import {
+  formatStatusTable,
+  majorityView,
+  reportedConfiguration,
+  runReplCommand,
+  UsageError,
+} from "../../src/client/repl.ts";
+import { checkOneShot } from "../../src/cli/client.ts";
 import {
   failoverList,
   formatMembersTable,
@@ -241,15 +254,24 @@ Deno.test("client members: -READONLY from every replica fails at once, not appli
 });
 
 Deno.test("client members: a refusal after an attempt that may have been applied is UNKNOWN", async () => {
-  await withFakes([() => "close", () => notMember("unknown yet")], async (s, own) => {
-    const client = new LamportClient(configOf(s.map((x) => x.port)), { deadlineMs: 300 });
+  // Replica 1 drops the first attempt (it may have been applied), then refuses like 2.
+  let dropped = false;
+  const dropOnce: FakeHandler = () => {
+    if (dropped) return notMember("unknown yet");
+    dropped = true;
+    return "close";
+  };
+  await withFakes([dropOnce, () => notMember("unknown yet")], async (s, own) => {
+    const client = new LamportClient(configOf(s.map((x) => x.port)));
     own(client);
     await assert.rejects(client.put("k", "v"), (err: unknown) => {
       assert.ok(err instanceof ClientError);
       assert.equal(err.code, "UNKNOWN");
       assert.equal(err.maybeApplied, true);
+      assert.match(err.message, /it may have been applied/);
       return true;
     });
+    assert.deepEqual(s.map((x) => x.argvs.length), [2, 2]);
   });
 });
 
@@ -378,4 +400,186 @@ Deno.test("members: formatMembersTable shows every row and the voters and learne
       "voters: 1  learners: 4  waiting to join: 6  (as replica 1 sees it)",
     ].join("\n"),
   );
+});
+
+/** A fake replica for the membership commands: records REPLICASET changes, answers `change`. */
+function adminHandler(
+  changes: ByteString[][],
+  change: (argv: ByteString[]) => Uint8Array = () => reply.ok(),
+): FakeHandler {
+  const inner = kv(new Map());
+  return (argv, request) => {
+    if (argv[0] !== "REPLICASET") return inner(argv, request);
+    changes.push(argv);
+    return change(argv);
+  };
+}
+
+Deno.test("repl: members, add, remove, promote run REPLICASET and show the outcome", async () => {
+  const changes: ByteString[][] = [];
+  // Replica 1 is a learner: it refuses changes (READONLY); replica 2 makes them.
+  const learnerAdmin = adminHandler(changes, () => readOnly());
+  const voterAdmin = adminHandler(
+    changes,
+    (argv) => argv[2] === "9" ? reply.error("ERR no such replica '9' (members: 1, 2)") : reply.ok(),
+  );
+  await withFakes([learnerAdmin, voterAdmin], async ([a, b], own) => {
+    const rows = [
+      { id: 2, clientPort: b.port },
+      { id: 1, clientPort: a.port, role: "learner" as const },
+    ];
+    a.members = membersReply(rows);
+    b.members = membersReply(rows);
+    const client = new LamportClient(configOf([a.port]));
+    own(client);
+    const table = await runReplCommand(client, ["members"]);
+    const lines = table.split("\n");
+    assert.match(lines[0], /^id\s+address\s+client\s+peer\s+http\s+role\s+state$/);
+    assert.match(lines[1], new RegExp(`^2\\s+127\\.0\\.0\\.1\\s+${b.port}\\s+40002\\s+-\\s+voter`));
+    assert.match(lines[2], /^1\s+.*learner\s+in-view$/);
+    assert.equal(lines[3], "voters: 2  learners: 1  (as replica 1 sees it)");
+
+    // A learner refuses the change (READONLY): it goes to the voter, and the list is relearned.
+    const asked = b.membersAsked;
+    assert.equal(await runReplCommand(client, ["add", "2", "10.0.0.3", "7003", "8003"]), "OK");
+    assert.equal(
+      await runReplCommand(client, ["ADD", "3", "h", "7003", "8003", "9", "Learner"]),
+      "OK",
+    );
+    assert.equal(await runReplCommand(client, ["remove", "3"]), "OK");
+    assert.equal(await runReplCommand(client, ["promote", "4"]), "OK");
+    assert.ok(b.membersAsked > asked + 1, "the members are learned again after a change");
+    assert.equal(
+      await runReplCommand(client, ["remove", "9"]),
+      "(error) ERR no such replica '9' (members: 1, 2)",
+    );
+    assert.deepEqual(changes, [
+      ["REPLICASET", "ADD", "2", "10.0.0.3", "7003", "8003"],
+      ["REPLICASET", "ADD", "2", "10.0.0.3", "7003", "8003"],
+      ["REPLICASET", "ADD", "3", "h", "7003", "8003", "9", "LEARNER"],
+      ["REPLICASET", "REMOVE", "3"],
+      ["REPLICASET", "PROMOTE", "4"],
+      ["REPLICASET", "REMOVE", "9"],
+    ]);
+    assert.deepEqual(a.requests.map((r) => r.argv[1]), ["ADD"], "only the first went to 1");
+
+    // Bad input is answered without contacting the cluster, with the usage line.
+    const before = changes.length;
+    const usageAdd = "usage: ADD <id> <host> <client_port> <peer_port> [<http_port>] [learner]";
+    const bad: [string[], string][] = [
+      [["add", "4", "h", "1"], "(error) ERR wrong number of arguments for 'add' command"],
+      [["add", "4", "h", "0", "1"], "(error) ERR invalid port '0' (1..65535)"],
+      [["add", "0", "h", "1", "2"], "(error) ERR replica id must be an integer in 1..999, got '0'"],
+      [
+        ["add", "4", "h", "1", "2", "3", "voter"],
+        "(error) ERR syntax error: the last argument may only be 'learner', got 'voter'",
+      ],
+      [["add", "4", "h", "5", "5"], "(error) ERR the ports of one replica must differ"],
+    ];
+    for (const [argv, error] of bad) {
+      assert.equal(await runReplCommand(client, argv), `${error}\n${usageAdd}`);
+    }
+    assert.equal(
+      await runReplCommand(client, ["remove", "x"]),
+      "(error) ERR replica id must be an integer in 1..999, got 'x'\nusage: REMOVE <id>",
+    );
+    assert.equal(
+      await runReplCommand(client, ["promote"]),
+      "(error) ERR wrong number of arguments for 'promote' command\nusage: PROMOTE <id>",
+    );
+    assert.equal(
+      await runReplCommand(client, ["members", "x"]),
+      "(error) ERR wrong number of arguments for 'members' command\nusage: MEMBERS",
+    );
+    assert.equal(changes.length, before);
+
+    // Help: `<command> --help` and `help <command>`.
+    const help = await runReplCommand(client, ["add", "--help"]);
+    assert.equal(help, await runReplCommand(client, ["help", "add"]));
+    assert.match(help, /ADD <id> <host> <client_port> <peer_port> \[<http_port>\] \[learner\]/);
+    assert.match(help, /group: client/);
+    assert.match(help, /\.\/lamportkv client <config> add 4 127\.0\.0\.1 7004 8004 9004/);
+    assert.match(await runReplCommand(client, ["help"]), /MEMBERS\s+The configuration in force/);
+  });
+});
+
+Deno.test("repl: members from a server without membership changes is its error", async () => {
+  await withFakes([kv(new Map())], async ([a], own) => {
+    const client = new LamportClient(configOf([a.port]));
+    own(client);
+    assert.match(
+      await runReplCommand(client, ["members"]),
+      /^\(error\) ERR unknown command 'REPLICASET'/,
+    );
+  });
+});
+
+Deno.test("checkOneShot: membership commands' usage errors and --help", () => {
+  assert.throws(() => checkOneShot(["add", "4", "h", "1", "70000"]), (e: unknown) => {
+    assert.ok(e instanceof UsageError);
+    assert.equal(
+      e.message,
+      "(error) ERR invalid port '70000' (1..65535)\n" +
+        "usage: ADD <id> <host> <client_port> <peer_port> [<http_port>] [learner]",
+    );
+    return true;
+  });
+  assert.throws(
+    () => checkOneShot(["promote", "1000"]),
+    /replica id must be an integer in 1\.\.999, got '1000'\nusage: PROMOTE <id>/,
+  );
+  assert.throws(() => checkOneShot(["remove"]), /wrong number of arguments for 'remove'/);
+  assert.match(checkOneShot(["remove", "--help"]) ?? "", /REMOVE <id>\n\s+summary: Removes/);
+  assert.match(checkOneShot(["status", "-h"]) ?? "", /STATUS\n\s+summary:/);
+  assert.equal(checkOneShot(["add", "4", "h", "1", "2", "learner"]), null);
+  assert.equal(checkOneShot(["members"]), null);
+  assert.match(checkOneShot(["help"]) ?? "", /PROMOTE <id>\s+Makes a learner a voter/);
+});
+
+function statusReport(id: number, info: Record<string, string> | null): ReplicaReport {
+  return {
+    replica: { id, host: "127.0.0.1", clientPort: 7000 + id, peerPort: 8000 + id },
+    reachable: info !== null,
+    info,
+    error: null,
+  };
+}
+
+Deno.test("formatStatusTable: each replica's role and the configuration in force", () => {
+  const at = (view: string, state: string, role: string) => ({
+    view,
+    state,
+    role,
+    voters: "1,2,3",
+    learners: "4",
+    delivered: "7",
+    digest: "d",
+  });
+  const reports = [
+    statusReport(1, at("4", "normal", "voter")),
+    statusReport(2, at("4", "normal", "voter")),
+    statusReport(3, null),
+    statusReport(4, at("4", "normal", "learner")),
+    // Removed: not counted among the voters, not marked as outside the view.
+    statusReport(5, { ...at("1", "normal", "none"), voters: "1,2,3,5", learners: "" }),
+  ];
+  assert.deepEqual(reportedConfiguration(reports), { voters: [1, 2, 3], learners: [4] });
+  assert.equal(majorityView(reports), "4");
+  const lines = formatStatusTable(reports).split("\n");
+  assert.match(lines[0], /^id\s+address\s+reachable\s+view\s+state\s+role\s+members/);
+  assert.match(lines[1], /^1\s+\S+\s+yes\s+4\s+normal\s+voter\s/);
+  assert.match(lines[4], /^4\s+\S+\s+yes\s+4\s+normal\s+learner\s/);
+  assert.match(lines[5], /^5\s+\S+\s+yes\s+1\s+normal\s+none\s/);
+  assert.ok(lines.includes("configuration: voters 1,2,3; learners 4"), lines.join("\n"));
+  assert.ok(!lines.some((l) => l.startsWith("!")), "a non-member is not outside the view");
+  // Two of three voters are not a majority of five replicas, but are of the three voters.
+  const two = [reports[0], reports[1], statusReport(3, null), reports[3]];
+  assert.equal(majorityView(two), "4");
+  const one = [reports[0], statusReport(2, null), statusReport(3, null), reports[3]];
+  assert.equal(majorityView(one), null);
+  assert.match(formatStatusTable(one), /no view has a majority of the 3 voters/);
+  // Without voters in INFO (an older server): no configuration line, role "-".
+  const old = formatStatusTable([statusReport(1, { view: "1", state: "normal", role: "master" })]);
+  assert.doesNotMatch(old, /configuration:/);
+  assert.match(old.split("\n")[1], /^1\s+\S+\s+yes\s+1\s+normal\s+-\s/);
 });
