@@ -76,7 +76,7 @@ Besides the cluster's commands:
   members                 the configuration in force (REPLICASET MEMBERS) as a table: id,
                           address, ports, role and state of each replica
   add <id> <host> <client_port> <peer_port> [<http_port>] [learner]
-                          add a replica (started with --join); it becomes a voter once it has
+                          add a replica (start it first); it becomes a voter once it has
                           caught up, unless "learner"
   remove <id>             remove a replica; answers once a view without it serves
   promote <id>            make a learner a voter

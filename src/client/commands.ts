@@ -58,7 +58,7 @@ export const MEMBERSHIP_COMMANDS: readonly ClientCommandSpec[] = [
     syntax: "<id> <host> <client_port> <peer_port> [<http_port>] [learner]",
     summary: "Adds a replica to the configuration (REPLICASET ADD).",
     details: [
-      "Start the new replica with --join first. It becomes a voter once it has caught up,",
+      "Start the new replica first. It becomes a voter once it has caught up,",
       'unless "learner" is given: then it only receives the order and serves reads.',
       "./lamportkv client <config> add 4 127.0.0.1 7004 8004 9004",
     ],
