@@ -406,13 +406,22 @@ export class LamportClient {
 
   /**
    * INFO of every replica known, asked in parallel: those of the failover list (the
-   * configuration in force once learned) and the config file's, ascending by id.
+   * configuration in force, learned first by connecting when not known yet) and the config
+   * file's, ascending by id.
    */
-  statusAll(): Promise<ReplicaReport[]> {
+  async statusAll(): Promise<ReplicaReport[]> {
+    this.#checkOpen();
+    if (this.#members === null && !this.#conn) {
+      try {
+        await this.connect();
+      } catch {
+        // None reachable: INFO says so for each.
+      }
+    }
     const known = new Map<ReplicaId, ReplicaAddress>();
     for (const r of [...this.config.replicas, ...this.#replicas]) known.set(r.id, r);
     const all = [...known.values()].sort((a, b) => a.id - b.id);
-    return Promise.all(all.map(async (replica): Promise<ReplicaReport> => {
+    return await Promise.all(all.map(async (replica): Promise<ReplicaReport> => {
       try {
         return { replica, reachable: true, info: await this.info(replica.id), error: null };
       } catch (err) {

@@ -104,6 +104,32 @@ Deno.test("client members: learns the configuration in force and reaches replica
   });
 });
 
+Deno.test("client members: status learns the members first and reports each known replica", async () => {
+  const info = (id: number, role: string) => (argv: ByteString[]) =>
+    argv[0] === "INFO"
+      ? reply.bulk(`# lamportkv\r\nid:${id}\r\nview:1\r\nstate:normal\r\nrole:${role}\r\n`)
+      : reply.error("ERR unexpected");
+  await withFakes([info(1, "none"), info(2, "voter"), info(3, "learner")], async (s, own) => {
+    const [removed, b, c] = s;
+    const rows = [{ id: 2, clientPort: b.port }, {
+      id: 3,
+      clientPort: c.port,
+      role: "learner" as const,
+    }];
+    for (const x of s) x.members = membersReply(rows);
+    // The config file lists only replica 1, since removed.
+    const client = new LamportClient(configOf([removed.port]));
+    own(client);
+    const reports = await client.statusAll();
+    assert.deepEqual(reports.map((r) => [r.replica.id, r.info?.role]), [
+      [1, "none"],
+      [2, "voter"],
+      [3, "learner"],
+    ]);
+    assert.equal(removed.membersAsked, 1);
+  });
+});
+
 Deno.test("client members: the failover order follows the current members, not the config", async () => {
   const map = new Map<ByteString, ByteString>();
   const noQuorum: FakeHandler = () => reply.error("NOQUORUM cannot reach a majority");
