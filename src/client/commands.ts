@@ -33,7 +33,7 @@ const STATUS: ClientCommandSpec = {
   arity: 1,
   maxArgs: 1,
   syntax: "",
-  summary: "INFO of every replica as a table, with its role and the configuration in force.",
+  summary: "INFO of every replica as a table, with the configuration in force.",
 };
 
 /** The client's membership commands (they send `REPLICASET ...`). */
@@ -178,11 +178,18 @@ export function clientHelp(
   own: readonly ClientCommandSpec[],
   notes: readonly string[] = [],
 ): string {
-  const width = Math.max(...own.map((c) => usageLine(c.name, c.syntax).length)) + 2;
+  // Usage lines longer than this get their summary on the next line.
+  const short = own.map((c) => usageLine(c.name, c.syntax).length).filter((n) => n <= 24);
+  const width = Math.max(0, ...short) + 2;
   const lines = [
     "Commands go to the cluster (names are case-insensitive): a replica that fails is replaced by",
     "another, and data commands are applied exactly once even when resent. The client's own:",
-    ...own.map((c) => `  ${usageLine(c.name, c.syntax).padEnd(width)}${c.summary}`),
+    ...own.map((c) => {
+      const usage = usageLine(c.name, c.syntax);
+      return usage.length < width
+        ? `  ${usage.padEnd(width)}${c.summary}`
+        : `  ${usage}\n  ${" ".repeat(width)}${c.summary}`;
+    }),
   ];
   for (const [group, specs] of commandsByGroup()) {
     lines.push("", `@${group}:`);
