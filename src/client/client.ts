@@ -6,17 +6,17 @@
  * (connection error, no reply in time, or a `-NOQUORUM` / `-UNKNOWN` / `-NOTMEMBER` reply, or
  * `-READONLY` from a learner), the client moves on to the next reachable replica of its failover
  * list (round-robin; after `-READONLY` the next voter) and resends the *same* request with the
- * *same* seq, until the operation's deadline.
+ * *same* seq, until the operation's deadline. The replicas remember the last seq per client,
+ * so a write that was already applied is not applied twice. For that guarantee the client runs
+ * one operation at a time: concurrent calls queue up in call order. Use several clients for
+ * concurrency.
  *
  * The failover list starts as the config file's replicas. On every new connection (the first,
  * and each after a failover) the client asks `REPLICASET MEMBERS` and makes the list the
  * configuration in force: its voters, then its learners, at their client ports. So a config
  * file that lists only replicas since removed still leads to the current ones. A replica that
  * cannot say (an older server, a user without the right) leaves the list as it was; a
- * `-NOTMEMBER` refusal adds the members it names. The replicas remember the last seq per client,
- * so a write that was already applied is not applied twice. For that guarantee the client runs
- * one operation at a time: concurrent calls queue up in call order. Use several clients for
- * concurrency.
+ * `-NOTMEMBER` refusal puts the members it names first and drops the replica that refused.
  *
  * Keys and values are {@link ByteString}s (binary-safe); convert text with `utf8ToByteString` /
  * `byteStringToUtf8` from `src/kv/bytes.ts`. The client does no conversion.
