@@ -28,9 +28,11 @@ import {
   clientArityError,
   clientCommand,
   clientHelp,
+  isHelpRequest,
   ONE_SHOT_COMMANDS,
   topicHelp,
 } from "../client/commands.ts";
+import { MEMBERSHIP_NAMES, membershipArgsError, runMembershipCommand } from "../client/admin.ts";
 import { formatReplyRaw } from "../client/display.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
 
@@ -68,13 +70,28 @@ lists them, "help <command>" shows one):
                           nothing
   error reply             (error) <message> on stderr, exit status 1
 Besides the cluster's commands:
-  status                  INFO of every replica as a table (exit status 1 if none is reachable)
+  status                  INFO of every replica as a table, with each one's role (voter,
+                          learner, none) and the configuration in force (exit status 1 if
+                          none is reachable)
+  members                 the configuration in force (REPLICASET MEMBERS) as a table: id,
+                          address, ports, role and state of each replica
+  add <id> <host> <client_port> <peer_port> [<http_port>] [learner]
+                          add a replica (start it first); it becomes a voter once it has
+                          caught up, unless "learner"
+  remove <id>             remove a replica; answers once a view without it serves
+  promote <id>            make a learner a voter
   help [command|@group]   the commands, or one command's syntax, summary, group and version
+                          (also "<command> --help" for the ones above)
 Arguments are taken as UTF-8 text, literally: words after the command are never options
 (\`put k -1\` stores "-1"). Use \`has\` to tell a missing key from the value "(nil)". A wrong
 number of arguments is reported without contacting the cluster (exit status 2).
   deno task client config/cluster.txt set greeting hello
   deno task client config/cluster.txt -x put big < file       (the value is the file's bytes)
+  ./lamportkv client config/cluster.txt add 4 127.0.0.1 7004 8004 9004
+  ./lamportkv client config/cluster.txt remove 4
+The client learns the configuration in force from the replica it connects to (and again after
+each failover), so a config file listing only some replicas, even removed ones, still reaches
+the current members.
 
 Without a command, start the interactive shell (Ctrl-D, Ctrl-C or "quit" to leave, "help" for
 its commands, Tab completes command names; arguments may be quoted as in redis-cli).
@@ -308,10 +325,20 @@ export function oneShotOutput(reply: TaggedRespValue): ByteString {
 
 /** Runs one command for scripts; returns the exit status. */
 async function runOnce(client: LamportClient, argv: ByteString[]): Promise<number> {
-  if (clientCommand(ONE_SHOT_COMMANDS, argv[0])?.name === "status") {
+  const own = clientCommand(ONE_SHOT_COMMANDS, argv[0])?.name;
+  if (own === "status") {
     const reports = await client.statusAll();
     await out(formatStatusTable(reports));
     return reports.some((r) => r.reachable) ? 0 : 1;
+  }
+  if (own !== undefined && MEMBERSHIP_NAMES.has(own)) {
+    const result = await runMembershipCommand(client, own, argv);
+    if (result instanceof RespError) {
+      err(`(error) ${result.message}`);
+      return 1;
+    }
+    await out(result);
+    return 0;
   }
   const reply = await client.command(argv, { tagStatus: true });
   if (reply instanceof RespError) {
@@ -331,14 +358,14 @@ async function runOnce(client: LamportClient, argv: ByteString[]): Promise<numbe
  */
 export function checkOneShot(argv: ByteString[]): string | null {
   const own = clientCommand(ONE_SHOT_COMMANDS, argv[0]);
+  if (own && isHelpRequest(own, argv)) return topicHelp(ONE_SHOT_COMMANDS, own.name);
   const bad = own ? clientArityError(own, argv.length) : arityError(argv);
-  if (bad) {
-    const name = own?.name ?? argv[0].toLowerCase();
-    const syntax = own?.syntax ?? COMMANDS.get(name)?.syntax ?? "";
-    throw new UsageError(
-      `(error) ${bad.message}\nusage: ${name.toUpperCase()}${syntax ? " " + syntax : ""}`,
-    );
-  }
+  const name = own?.name ?? argv[0].toLowerCase();
+  const syntax = own?.syntax ?? COMMANDS.get(name)?.syntax ?? "";
+  const usage = `usage: ${name.toUpperCase()}${syntax ? " " + syntax : ""}`;
+  if (bad) throw new UsageError(`(error) ${bad.message}\n${usage}`);
+  const wrong = own && MEMBERSHIP_NAMES.has(own.name) ? membershipArgsError(own.name, argv) : null;
+  if (wrong !== null) throw new UsageError(`(error) ${wrong}\n${usage}`);
   if (own?.name !== "help") return null;
   if (argv.length === 1) return clientHelp(ONE_SHOT_COMMANDS);
   const text = topicHelp(ONE_SHOT_COMMANDS, argv[1]);

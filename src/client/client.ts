@@ -3,12 +3,20 @@
  *
  * Every operation is sent as `REQ <client-id> <seq> <COMMAND> <args...>`: the client id is random
  * per {@link LamportClient} instance and `seq` grows by one per operation. When the replica fails
- * (connection error, no reply in time, or a `-NOQUORUM` / `-UNKNOWN` reply), the client moves on
- * to the next reachable replica of the config (round-robin) and resends the *same* request with
- * the *same* seq, until the operation's deadline. The replicas remember the last seq per client,
+ * (connection error, no reply in time, or a `-NOQUORUM` / `-UNKNOWN` / `-NOTMEMBER` reply, or
+ * `-READONLY` from a learner), the client moves on to the next reachable replica of its failover
+ * list (round-robin; after `-READONLY` the next voter) and resends the *same* request with the
+ * *same* seq, until the operation's deadline. The replicas remember the last seq per client,
  * so a write that was already applied is not applied twice. For that guarantee the client runs
  * one operation at a time: concurrent calls queue up in call order. Use several clients for
  * concurrency.
+ *
+ * The failover list starts as the config file's replicas. On every new connection (the first,
+ * and each after a failover) the client asks `REPLICASET MEMBERS` and makes the list the
+ * configuration in force: its voters, then its learners, at their client ports. So a config
+ * file that lists only replicas since removed still leads to the current ones. A replica that
+ * cannot say (an older server, a user without the right) leaves the list as it was; a
+ * `-NOTMEMBER` refusal puts the members it names first and drops the replica that refused.
  *
  * Keys and values are {@link ByteString}s (binary-safe); convert text with `utf8ToByteString` /
  * `byteStringToUtf8` from `src/kv/bytes.ts`. The client does no conversion.
@@ -23,9 +31,16 @@ import { COMMANDS, isBlockingCommand } from "../kv/commands/index.ts";
 import { arityOk } from "../kv/registry.ts";
 import { MAX_TIMER_MS } from "../limits.ts";
 import { toHex } from "../kv/bytes.ts";
+import {
+  failoverList,
+  type MemberInfo,
+  parseMembersReply,
+  parseNotMemberMessage,
+} from "./members.ts";
 import { ConnectionError, RespConnection } from "./connection.ts";
 import { Sleep } from "../net/conn_writer.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
+import { REMOVE_WAIT_MS } from "../runtime/replica_set_host.ts";
 
 /** Commands that put a connection in subscribed mode: this client does not run them. */
 const SUBSCRIBING = new Set(["subscribe", "psubscribe"]);
@@ -43,6 +58,8 @@ interface RunOptions {
   tagStatus?: boolean;
   /** See {@link CommandOptions.session}. */
   session?: boolean;
+  /** How long the command may take on the replica beyond an ordinary one (ms; default 0). */
+  waitMs?: number;
 }
 
 /** Options of {@link LamportClient.command}. */
@@ -78,6 +95,10 @@ export const DEFAULT_ATTEMPT_TIMEOUT_MS = 3000;
  * - `UNKNOWN`: a replica answered that the outcome is unknown, or NOQUORUM came after an attempt
  *   that may have been applied;
  * - `TIMEOUT`: the deadline expired while waiting for a reply;
+ * - `NOTMEMBER`: every replica tried is outside the configuration in force, or could not be
+ *   reached (not applied);
+ * - `READONLY`: a write found only learners, which refuse writes, or replicas that could not be
+ *   reached (not applied);
  * - `REFUSED`: the replica refused the request before ordering it (not retried);
  * - `ERR`: the request was rejected as invalid, or the reply made no sense (not retried).
  */
@@ -86,6 +107,8 @@ export type ClientErrorCode =
   | "NOQUORUM"
   | "UNKNOWN"
   | "TIMEOUT"
+  | "NOTMEMBER"
+  | "READONLY"
   | "REFUSED"
   | "ERR";
 
@@ -109,7 +132,13 @@ export class ClientError extends Error {
 }
 
 /** Why the client left a replica. */
-export type SwitchReason = "unreachable" | "timeout" | "noquorum" | "unknown";
+export type SwitchReason =
+  | "unreachable"
+  | "timeout"
+  | "noquorum"
+  | "unknown"
+  | "notmember"
+  | "readonly";
 
 /** Reported when the client starts talking to a different replica than before. */
 export interface SwitchEvent {
@@ -150,7 +179,7 @@ export interface ClientOptions {
 
 /** INFO of one replica, as reported by {@link LamportClient.statusAll}. */
 export interface ReplicaReport {
-  /** The replica, from the config. */
+  /** The replica (from the failover list, or the config file). */
   replica: ReplicaAddress;
   /** Whether it answered (INFO, or an error reply to it). */
   reachable: boolean;
@@ -175,11 +204,17 @@ export class LamportClient {
   readonly #attemptTimeoutMs: number;
   readonly #user: string;
   readonly #password: string | undefined;
+  /** The replicas to fail over between (see the module documentation). */
+  #replicas: ReplicaAddress[];
+  /** The configuration in force as last learned (null: not learned yet). */
+  #members: MemberInfo[] | null = null;
+  /** The position in {@link #replicas} of the next replica to connect to. */
   #index: number;
   #conn: RespConnection | null = null;
-  #connIndex = -1;
+  /** The replica {@link #conn} is connected to. */
+  #connReplica: ReplicaAddress | null = null;
   /** The replica last talked to and why it was left, for the next switch event. */
-  #left: { index: number; reason: SwitchReason; detail: string } | null = null;
+  #left: { replica: ReplicaAddress; reason: SwitchReason; detail: string } | null = null;
   #seq = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -191,6 +226,7 @@ export class LamportClient {
   constructor(config: ClusterConfig, options: ClientOptions = {}) {
     if (config.replicas.length === 0) throw new Error(`${config.path}: no replicas`);
     this.config = config;
+    this.#replicas = [...config.replicas];
     this.clientId = options.clientId ?? randomId();
     this.onSwitch = options.onSwitch;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
@@ -239,7 +275,20 @@ export class LamportClient {
 
   /** The address of the replica currently connected to, or null. */
   get replicaAddress(): ReplicaAddress | null {
-    return this.#conn && !this.#conn.closed ? this.config.replicas[this.#connIndex] : null;
+    return this.#conn && !this.#conn.closed ? this.#connReplica : null;
+  }
+
+  /**
+   * The replicas this client fails over between, in failover order: the config file's until it
+   * learns the configuration in force, then that one's voters and learners.
+   */
+  get replicas(): readonly ReplicaAddress[] {
+    return this.#replicas;
+  }
+
+  /** The configuration in force as last learned from `REPLICASET MEMBERS`, or null. */
+  get members(): readonly MemberInfo[] | null {
+    return this.#members;
   }
 
   /** The seq of the last operation started (0 before the first). */
@@ -257,12 +306,13 @@ export class LamportClient {
     this.#checkOpen();
     if (this.#conn && !this.#conn.closed) return;
     const errors: string[] = [];
-    for (let k = 0; k < this.config.replicas.length && !this.#closed; k++) {
+    for (let k = 0; k < this.#replicas.length && !this.#closed; k++) {
+      const replica = this.#replicas[this.#index];
       const result = await this.#tryConnect(this.#index, this.#connectTimeoutMs);
       if (result === null) return;
       errors.push(result);
-      this.#noteLeft(this.#index, "unreachable", result);
-      this.#index = (this.#index + 1) % this.config.replicas.length;
+      this.#noteLeft(replica, "unreachable", result);
+      this.#advance();
     }
     this.#checkOpen();
     throw new ClientError("UNAVAILABLE", `no replica is reachable: ${errors.join("; ")}`);
@@ -326,7 +376,8 @@ export class LamportClient {
    */
   async info(replicaId: ReplicaId): Promise<InfoFields> {
     this.#checkOpen();
-    const replica = this.config.replicas.find((r) => r.id === replicaId);
+    const replica = this.#replicas.find((r) => r.id === replicaId) ??
+      this.config.replicas.find((r) => r.id === replicaId);
     if (!replica) {
       throw new ClientError("ERR", `no replica with id ${replicaId} in ${this.config.path}`);
     }
@@ -353,9 +404,24 @@ export class LamportClient {
     }
   }
 
-  /** INFO of every replica in the config, in config order, asked in parallel. */
-  statusAll(): Promise<ReplicaReport[]> {
-    return Promise.all(this.config.replicas.map(async (replica): Promise<ReplicaReport> => {
+  /**
+   * INFO of every replica known, asked in parallel: those of the failover list (the
+   * configuration in force, learned first by connecting when not known yet) and the config
+   * file's, ascending by id.
+   */
+  async statusAll(): Promise<ReplicaReport[]> {
+    this.#checkOpen();
+    if (this.#members === null && !this.#conn) {
+      try {
+        await this.connect();
+      } catch {
+        // None reachable: INFO says so for each.
+      }
+    }
+    const known = new Map<ReplicaId, ReplicaAddress>();
+    for (const r of [...this.config.replicas, ...this.#replicas]) known.set(r.id, r);
+    const all = [...known.values()].sort((a, b) => a.id - b.id);
+    return await Promise.all(all.map(async (replica): Promise<ReplicaReport> => {
       try {
         return { replica, reachable: true, info: await this.info(replica.id), error: null };
       } catch (err) {
@@ -365,6 +431,49 @@ export class LamportClient {
         return { replica, reachable, info: null, error: errorMessage(err) };
       }
     }));
+  }
+
+  /**
+   * Asks `REPLICASET MEMBERS` (with failover, in turn with the operations) and, when the reply
+   * is a member list, makes the failover list follow it. Returns the rows, or the error reply
+   * (e.g. from a server without membership changes).
+   *
+   * @throws {ClientError} when no replica could answer.
+   */
+  async refreshMembers(): Promise<MemberInfo[] | RespError> {
+    const reply = await this.#run(["REPLICASET", "MEMBERS"], { plain: true, errorsAsValues: true });
+    if (reply instanceof RespError) return reply;
+    const rows = parseMembersReply(reply);
+    if (rows === null) throw unexpected("REPLICASET MEMBERS", reply);
+    this.#adopt(rows);
+    return rows;
+  }
+
+  /**
+   * Sends `REPLICASET <args>` (`ADD ...`, `REMOVE <id>`, `PROMOTE <id>`) and returns its reply
+   * (simple strings tagged, error replies as values). REMOVE may wait up to the server's
+   * {@link REMOVE_WAIT_MS} for a view without the replica: its attempt may take that long.
+   * After an OK the failover list is learned again. The change is not tagged: resent after a
+   * failover it may answer that it was already made (`already a member`, `no such replica`).
+   *
+   * @throws {ClientError} when no replica could answer.
+   */
+  async changeMembers(args: ByteString[]): Promise<TaggedRespValue> {
+    const remove = (args[0] ?? "").toUpperCase() === "REMOVE";
+    const reply = await this.#run(["REPLICASET", ...args], {
+      plain: true,
+      errorsAsValues: true,
+      tagStatus: true,
+      waitMs: remove ? REMOVE_WAIT_MS : 0,
+    });
+    if (!(reply instanceof RespError)) {
+      try {
+        await this.refreshMembers();
+      } catch {
+        // The change is made; the list is learned again on the next connection.
+      }
+    }
+    return reply;
   }
 
   /** Closes the connection; queued and later operations fail with `UNAVAILABLE`. */
@@ -406,23 +515,27 @@ export class LamportClient {
     const name = command[0];
     if (how.session) return await this.#executeInSession(argv, name, how);
     // A blocking command (BLPOP k 5) may wait its own timeout on top of the deadline.
-    const blocking = blockingMs(command);
+    const blocking = blockingMs(command) + (how.waitMs ?? 0);
     const deadline = performance.now() + this.#deadlineMs + blocking;
-    const n = this.config.replicas.length;
     let maybeApplied = false;
     let last: ClientError | null = null;
     let failuresInRound = 0;
     let rounds = 0;
     /** Why each replica tried failed (its latest failure), in the order of those failures. */
-    const why = new Map<number, string>();
-    const failed = (index: number, reason: string) => {
-      why.delete(index);
-      why.set(index, reason);
+    const why = new Map<ReplicaId, { replica: ReplicaAddress; reason: string }>();
+    const failed = (replica: ReplicaAddress, reason: string) => {
+      why.delete(replica.id);
+      why.set(replica.id, { replica, reason });
       failuresInRound++;
     };
-    /** Every failure of this round was a definite one: NOQUORUM, or no connection at all. */
+    /**
+     * Every failure of this round was a definite one: NOQUORUM, NOTMEMBER, READONLY, or no
+     * connection at all.
+     */
     let definite = true;
     let noQuorumSeen = false;
+    /** A replica refused it as not a member, or as a learner (READONLY). */
+    let refusedSeen = false;
     /** Every replica gave a definite failure in one round: waiting will not change it soon. */
     let gaveUp = false;
 
@@ -430,9 +543,11 @@ export class LamportClient {
       this.#checkOpen();
       const remaining = deadline - performance.now();
       if (remaining <= 0) break;
-      if (failuresInRound >= n) {
-        // Every replica failed once. When each said NOQUORUM or could not be reached, the
-        // answer is not going to change within the deadline: fail now, as redis-cli would.
+      // The list may change as the client learns the configuration in force.
+      if (failuresInRound >= this.#replicas.length) {
+        // Every replica failed once. When each said NOQUORUM (or refused it before ordering it)
+        // or could not be reached, the answer is not going to change within the deadline: fail
+        // now, as redis-cli would.
         if (definite) {
           gaveUp = true;
           break;
@@ -441,12 +556,14 @@ export class LamportClient {
         failuresInRound = 0;
         definite = true;
         noQuorumSeen = false;
+        refusedSeen = false;
         await this.#backoff.wait(Math.min(50 * 2 ** rounds++, 1000, remaining));
         continue;
       }
 
       if (!this.#conn || this.#conn.closed) {
         const index = this.#index;
+        const replica = this.#replicas[index];
         const error = await this.#tryConnect(index, Math.min(this.#connectTimeoutMs, remaining));
         if (error !== null) {
           this.#checkOpen();
@@ -454,14 +571,14 @@ export class LamportClient {
           if (last === null || last.code === "UNAVAILABLE") {
             last = new ClientError("UNAVAILABLE", error);
           }
-          this.#noteLeft(index, "unreachable", error);
-          failed(index, error.replace(/^replica \d+: /, ""));
+          this.#noteLeft(replica, "unreachable", error);
+          failed(replica, error.replace(/^replica \d+: /, ""));
           this.#advance();
           continue;
         }
       }
       const conn = this.#conn!;
-      const index = this.#connIndex;
+      const replica = this.#connReplica!;
       const attemptMs = Math.max(
         1,
         Math.min(this.#attemptTimeoutMs + blocking, deadline - performance.now(), MAX_TIMER_MS),
@@ -476,20 +593,29 @@ export class LamportClient {
         last = failure;
         definite = false;
         this.#leave(failure.code === "TIMEOUT" ? "timeout" : "unreachable", failure.message);
-        failed(index, failure.message);
+        failed(replica, failure.message);
         continue;
       }
       if (reply instanceof RespError) {
         const code = replyCode(reply);
+        const where = `replica ${replica.id} (${conn.address})`;
         if (code === "NOQUORUM" || code === "UNKNOWN") {
           if (code === "UNKNOWN") {
             maybeApplied = true;
             definite = false;
           } else noQuorumSeen = true;
-          const where = `replica ${this.config.replicas[index].id} (${conn.address})`;
           last = new ClientError(code, `${where}: ${reply.message}`);
           this.#leave(code === "NOQUORUM" ? "noquorum" : "unknown", reply.message);
-          failed(index, reply.message);
+          failed(replica, reply.message);
+          continue;
+        }
+        if (code === "NOTMEMBER" || code === "READONLY") {
+          // Refused before it was ordered, like NOQUORUM: resent elsewhere, with the same seq.
+          refusedSeen = true;
+          last = new ClientError(code, `${where}: ${reply.message}`);
+          if (code === "NOTMEMBER") this.#learnFromRefusal(reply.message, replica);
+          this.#leave(code === "NOTMEMBER" ? "notmember" : "readonly", reply.message);
+          failed(replica, reply.message);
           continue;
         }
         if (how.errorsAsValues) return reply;
@@ -503,20 +629,25 @@ export class LamportClient {
     }
 
     // Every replica tried, with why it failed last.
-    const tried = [...why].map(([i, reason]) => {
-      const replica = this.config.replicas[i];
-      return `replica ${replica.id} (${replica.host}:${replica.clientPort}): ${reason}`;
-    }).join("; ");
+    const tried = [...why.values()].map(({ replica, reason }) =>
+      `replica ${replica.id} (${replica.host}:${replica.clientPort}): ${reason}`
+    ).join("; ");
     const within = `${this.#deadlineMs} ms`;
     if (last === null) {
       throw new ClientError("UNAVAILABLE", `${name}: no replica reachable within ${within}`);
     }
     // "Not applied" only when nothing sent could have been applied: after an attempt that may
-    // have been, a NOQUORUM from a later one says nothing about the first, so it is UNKNOWN.
-    const code = maybeApplied && last.code === "NOQUORUM" ? "UNKNOWN" : last.code;
+    // have been, a refusal from a later one says nothing about the first, so it is UNKNOWN.
+    const refusal = last.code === "NOQUORUM" || last.code === "NOTMEMBER" ||
+      last.code === "READONLY";
+    const code = maybeApplied && refusal ? "UNKNOWN" : last.code;
     const promise = maybeApplied ? "it may have been applied" : "it was not applied";
     const what = gaveUp
-      ? (noQuorumSeen ? "no reachable replica can reach a majority" : "no replica can be reached")
+      ? (noQuorumSeen
+        ? "no reachable replica can reach a majority"
+        : refusedSeen
+        ? "no reachable replica would take it (not a member, or a read-only learner)"
+        : "no replica can be reached")
       : `failed within ${within}`;
     throw new ClientError(code, `${name}: ${what}: ${tried} (${promise})`, maybeApplied);
   }
@@ -539,7 +670,7 @@ export class LamportClient {
         `${name}: the connection that held this session is gone (not sent to another replica)`,
       );
     }
-    const where = `replica ${this.config.replicas[this.#connIndex].id} (${conn.address})`;
+    const where = `replica ${this.#connReplica!.id} (${conn.address})`;
     let failure: ClientError;
     try {
       const reply = await conn.send(argv, {
@@ -565,9 +696,12 @@ export class LamportClient {
     throw failure;
   }
 
-  /** Tries to connect to replica `index`; null on success, else why not. */
+  /**
+   * Tries to connect to replica `index` of the failover list, log in, and learn the
+   * configuration in force from it; null on success, else why not.
+   */
   async #tryConnect(index: number, timeoutMs: number): Promise<string | null> {
-    const replica = this.config.replicas[index];
+    const replica = this.#replicas[index];
     try {
       const conn = await RespConnection.connect(replica.host, replica.clientPort, {
         connectTimeoutMs: timeoutMs,
@@ -578,57 +712,125 @@ export class LamportClient {
         await conn.close();
         return "client closed";
       }
+      let rows: MemberInfo[] | null;
       try {
         await this.#authenticate(conn);
+        rows = await this.#learn(conn, timeoutMs);
       } catch (err) {
         await conn.close();
         throw err;
       }
       const old = this.#conn;
-      const previous = this.#connIndex;
+      const previous = this.#connReplica;
       this.#conn = conn;
-      this.#connIndex = index;
+      this.#connReplica = replica;
       if (old) await this.#release(old);
-      this.#announce(index, previous);
+      if (rows !== null) this.#adopt(rows);
+      this.#announce(replica, previous);
       return null;
     } catch (err) {
       return `replica ${replica.id}: ${errorMessage(err)}`;
     }
   }
 
+  /**
+   * The configuration in force as `conn`'s replica reports it, or null when it cannot say (an
+   * error reply: an older server, or a user without the right). A lost connection or no answer
+   * in time throws, as a failure to connect.
+   */
+  async #learn(conn: RespConnection, timeoutMs: number): Promise<MemberInfo[] | null> {
+    const reply = await conn.send(["REPLICASET", "MEMBERS"], {
+      timeoutMs: Math.max(timeoutMs, 1),
+    });
+    if (reply instanceof RespError) return null;
+    const rows = parseMembersReply(reply);
+    return rows !== null && failoverList(rows).length > 0 ? rows : null;
+  }
+
+  /** Makes the failover list the voters and learners of `rows` (unless there are none). */
+  #adopt(rows: MemberInfo[]): void {
+    const list = failoverList(rows);
+    if (list.length === 0) return;
+    this.#members = rows;
+    this.#replicas = list;
+    const at = this.#connReplica === null ? -1 : this.#position(this.#connReplica.id);
+    // Go on after the replica connected to, or from the first member when it is none.
+    this.#index = Math.max(at, 0);
+  }
+
+  /**
+   * After `-NOTMEMBER` from `from`: the members its message names come first in the failover
+   * list (addresses already known are kept), `from` leaves it, and the next try is the first.
+   */
+  #learnFromRefusal(message: string, from: ReplicaAddress): void {
+    const named = parseNotMemberMessage(message);
+    if (named.length === 0) return;
+    const known = new Map(this.#replicas.map((r) => [r.id, r]));
+    const first = named.map((r) => known.get(r.id) ?? r);
+    const firstIds = new Set(first.map((r) => r.id));
+    const rest = this.#replicas.filter((r) => !firstIds.has(r.id) && r.id !== from.id);
+    this.#replicas = [...first, ...rest];
+    this.#index = 0;
+  }
+
+  /** The position of replica `id` in the failover list, or -1. */
+  #position(id: ReplicaId): number {
+    return this.#replicas.findIndex((r) => r.id === id);
+  }
+
   /** Reports a switch when the replica just connected to is not the one talked to before. */
-  #announce(index: number, previous: number): void {
+  #announce(replica: ReplicaAddress, previous: ReplicaAddress | null): void {
     const left = this.#left;
     this.#left = null;
-    if (index === previous) return;
+    if (previous !== null && previous.id === replica.id) return;
     // `left` is the replica whose failure started the search (the preferred one on the first
     // connect); without it there was nothing before.
-    if (left === null || left.index === index) return;
+    if (left === null || left.replica.id === replica.id) return;
     this.onSwitch?.({
-      from: this.config.replicas[left.index],
-      to: this.config.replicas[index],
+      from: left.replica,
+      to: replica,
       reason: left.reason,
       detail: left.detail,
     });
   }
 
-  /** Remembers why replica `index` was left, unless an earlier one is already remembered. */
-  #noteLeft(index: number, reason: SwitchReason, detail: string): void {
-    if (this.#left === null) this.#left = { index, reason, detail };
+  /** Remembers why `replica` was left, unless an earlier one is already remembered. */
+  #noteLeft(replica: ReplicaAddress, reason: SwitchReason, detail: string): void {
+    if (this.#left === null) this.#left = { replica, reason, detail };
   }
 
-  /** Drops the current connection and moves on to the next replica. */
+  /**
+   * Drops the current connection and moves on to the next replica of the failover list; after
+   * `readonly` (a learner refused a write), to the next voter when one is known.
+   */
   #leave(reason: SwitchReason, detail: string): void {
     const conn = this.#conn;
     this.#conn = null;
     if (conn) void this.#release(conn);
-    this.#noteLeft(this.#connIndex, reason, detail);
-    this.#index = this.#connIndex;
-    this.#advance();
+    const replica = this.#connReplica;
+    if (replica === null) return;
+    this.#noteLeft(replica, reason, detail);
+    const at = this.#position(replica.id);
+    // A replica outside the list: #index already points at the next one to try.
+    if (at < 0) {
+      this.#index %= this.#replicas.length;
+    } else {
+      this.#index = at;
+      this.#advance();
+    }
+    if (reason !== "readonly") return;
+    const voters = new Set(
+      (this.#members ?? []).filter((m) => m.role === "voter").map((m) => m.address.id),
+    );
+    if (voters.size === 0) return;
+    for (let k = 0; k < this.#replicas.length; k++) {
+      if (voters.has(this.#replicas[this.#index].id)) return;
+      this.#advance();
+    }
   }
 
   #advance(): void {
-    this.#index = (this.#index + 1) % this.config.replicas.length;
+    this.#index = (this.#index + 1) % this.#replicas.length;
   }
 
   #checkOpen(): void {
@@ -652,7 +854,10 @@ function toClientError(err: unknown, maybeApplied: boolean): ClientError {
 /** The client error code of an error reply. */
 function replyCode(reply: RespError): ClientErrorCode {
   const code = reply.code.toUpperCase();
-  return code === "NOQUORUM" || code === "UNKNOWN" || code === "REFUSED" ? code : "ERR";
+  return code === "NOQUORUM" || code === "UNKNOWN" || code === "REFUSED" ||
+      code === "NOTMEMBER" || code === "READONLY"
+    ? code
+    : "ERR";
 }
 
 function unexpected(command: string, reply: TaggedRespValue): ClientError {

@@ -24,6 +24,8 @@ export interface ClientCommandSpec {
   syntax: string;
   /** One line: what it does. */
   summary: string;
+  /** More lines for `help <command>` (details, examples). */
+  details?: readonly string[];
 }
 
 const STATUS: ClientCommandSpec = {
@@ -31,8 +33,56 @@ const STATUS: ClientCommandSpec = {
   arity: 1,
   maxArgs: 1,
   syntax: "",
-  summary: "INFO of every replica as a table.",
+  summary: "INFO of every replica as a table, with the configuration in force.",
 };
+
+/** The client's membership commands (they send `REPLICASET ...`). */
+export const MEMBERSHIP_COMMANDS: readonly ClientCommandSpec[] = [
+  {
+    name: "members",
+    arity: 1,
+    maxArgs: 1,
+    syntax: "",
+    summary: "The configuration in force (REPLICASET MEMBERS) as a table.",
+    details: [
+      "One row per replica: id, host, client/peer/http ports, role (voter, learner,",
+      "catching-up: a learner to become a voter, joining: not added yet) and state (in-view:",
+      "serving in the answering replica's view, out: not).",
+      "./lamportkv client <config> members",
+    ],
+  },
+  {
+    name: "add",
+    arity: -5,
+    maxArgs: 7,
+    syntax: "<id> <host> <client_port> <peer_port> [<http_port>] [learner]",
+    summary: "Adds a replica to the configuration (REPLICASET ADD).",
+    details: [
+      "Start the new replica first. It becomes a voter once it has caught up,",
+      'unless "learner" is given: then it only receives the order and serves reads.',
+      "./lamportkv client <config> add 4 127.0.0.1 7004 8004 9004",
+    ],
+  },
+  {
+    name: "remove",
+    arity: 2,
+    maxArgs: 2,
+    syntax: "<id>",
+    summary: "Removes a replica from the configuration (REPLICASET REMOVE).",
+    details: [
+      "Answers once a view without the replica serves; then stop that replica.",
+      "./lamportkv client <config> remove 4",
+    ],
+  },
+  {
+    name: "promote",
+    arity: 2,
+    maxArgs: 2,
+    syntax: "<id>",
+    summary: "Makes a learner a voter (REPLICASET PROMOTE).",
+    details: ["./lamportkv client <config> promote 4"],
+  },
+];
 const HELP: ClientCommandSpec = {
   name: "help",
   arity: -1,
@@ -42,11 +92,16 @@ const HELP: ClientCommandSpec = {
 };
 
 /** The commands the one-shot command line runs itself (all others go to the cluster). */
-export const ONE_SHOT_COMMANDS: readonly ClientCommandSpec[] = [STATUS, HELP];
+export const ONE_SHOT_COMMANDS: readonly ClientCommandSpec[] = [
+  STATUS,
+  ...MEMBERSHIP_COMMANDS,
+  HELP,
+];
 
 /** The commands the interactive client runs itself (all others go to the cluster). */
 export const REPL_COMMANDS: readonly ClientCommandSpec[] = [
   STATUS,
+  ...MEMBERSHIP_COMMANDS,
   HELP,
   { name: "quit", arity: 1, maxArgs: 1, syntax: "", summary: "Leaves (so do Ctrl-D and Ctrl-C)." },
   { name: "exit", arity: 1, maxArgs: 1, syntax: "", summary: "Same as QUIT." },
@@ -77,6 +132,14 @@ export function arityError(argv: readonly ByteString[]): RespError | null {
   const spec = COMMANDS.get(argv[0]);
   if (spec === undefined || spec.internal || arityOk(spec, argv.length)) return null;
   return arityReply(spec.name);
+}
+
+/**
+ * True for `<client command> --help` (`add --help`): help on that command instead of running
+ * it.
+ */
+export function isHelpRequest(spec: ClientCommandSpec, argv: readonly ByteString[]): boolean {
+  return argv.length === 2 && (argv[1] === "--help" || argv[1] === "-h") && spec.name !== "help";
 }
 
 /** {@link arityError} for a client command: the same wording, for `status x` and the like. */
@@ -115,11 +178,18 @@ export function clientHelp(
   own: readonly ClientCommandSpec[],
   notes: readonly string[] = [],
 ): string {
-  const width = Math.max(...own.map((c) => usageLine(c.name, c.syntax).length)) + 2;
+  // Usage lines longer than this get their summary on the next line.
+  const short = own.map((c) => usageLine(c.name, c.syntax).length).filter((n) => n <= 24);
+  const width = Math.max(0, ...short) + 2;
   const lines = [
     "Commands go to the cluster (names are case-insensitive): a replica that fails is replaced by",
     "another, and data commands are applied exactly once even when resent. The client's own:",
-    ...own.map((c) => `  ${usageLine(c.name, c.syntax).padEnd(width)}${c.summary}`),
+    ...own.map((c) => {
+      const usage = usageLine(c.name, c.syntax);
+      return usage.length < width
+        ? `  ${usage.padEnd(width)}${c.summary}`
+        : `  ${usage}\n  ${" ".repeat(width)}${c.summary}`;
+    }),
   ];
   for (const [group, specs] of commandsByGroup()) {
     lines.push("", `@${group}:`);
@@ -135,11 +205,13 @@ export function clientHelp(
 }
 
 function specHelp(spec: CommandSpec | ClientCommandSpec, group: string, since: string): string {
+  const details = "details" in spec ? spec.details ?? [] : [];
   return [
     `  ${usageLine(spec.name, spec.syntax)}`,
     `  summary: ${spec.summary}`,
     ...(since === "" ? [] : [`  since: ${since}`]),
     `  group: ${group}`,
+    ...details.map((line) => `  ${line}`),
   ].join("\n");
 }
 

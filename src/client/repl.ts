@@ -1,6 +1,6 @@
 /**
  * The interactive client: reads command lines, sends every one that is not its own (`status`,
- * `help`, `quit`/`exit`) to the cluster with {@link LamportClient.command}, and prints the replies
+ * `members`, `add`, `remove`, `promote`, `help`, `quit`/`exit`) to the cluster with {@link LamportClient.command}, and prints the replies
  * the way `redis-cli` does in a terminal. Tab completes command names. Also home of the pieces
  * the one-shot command line shares with it: line splitting ({@link splitLine}), error lines
  * ({@link formatError}) and the status table ({@link formatStatusTable}).
@@ -18,13 +18,16 @@ import {
   arityError,
   clientArityError,
   clientCommand,
+  type ClientCommandSpec,
   clientHelp,
   completeLine,
+  isHelpRequest,
   REPL_COMMANDS,
   REPL_HELP_NOTES,
   topicHelp,
 } from "./commands.ts";
 import { formatReply } from "./display.ts";
+import { MEMBERSHIP_NAMES, membershipArgsError, runMembershipCommand } from "./admin.ts";
 
 /** A command line that cannot be run: unknown command, wrong arguments, unbalanced quotes. */
 export class UsageError extends Error {
@@ -60,6 +63,8 @@ const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
   timeout: "did not answer in time",
   noquorum: "cannot reach a quorum",
   unknown: "could not tell the outcome",
+  notmember: "is not a member of the cluster",
+  readonly: "is a learner (read-only)",
 };
 
 /**
@@ -93,6 +98,7 @@ const STATUS_COLUMNS = [
   "reachable",
   "view",
   "state",
+  "role",
   "members",
   "clock",
   "delivered",
@@ -108,16 +114,43 @@ export const DIGEST_MISMATCH_MARK = " *";
 export const OUTSIDE_VIEW_MARK = " !";
 
 /**
- * The view that a majority of the configured replicas (all of `reports`) say they are normal in,
- * or null when no view has a majority (then the cluster cannot serve).
+ * The configuration in force as the reachable replicas' INFO reports it (`voters`, `learners`:
+ * the one most of them report), or null when none reports it (an older server).
+ */
+export function reportedConfiguration(
+  reports: ReplicaReport[],
+): { voters: number[]; learners: number[] } | null {
+  const counts = new Map<string, number>();
+  for (const r of reports) {
+    const voters = r.info?.voters;
+    if (!r.reachable || voters === undefined || voters === "") continue;
+    const key = `${voters}|${r.info?.learners ?? ""}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  let best: string | null = null;
+  for (const [key, count] of counts) if (best === null || count > counts.get(best)!) best = key;
+  if (best === null) return null;
+  const ids = (text: string) => text.split(",").filter((x) => x !== "").map(Number);
+  const [voters, learners] = best.split("|");
+  return { voters: ids(voters), learners: ids(learners) };
+}
+
+/**
+ * The view that a majority of the voters say they are normal in, or null when no view has a
+ * majority (then the cluster cannot serve). The voters are those INFO reports (see
+ * {@link reportedConfiguration}), or else every replica of `reports`.
  */
 export function majorityView(reports: ReplicaReport[]): string | null {
+  const config = reportedConfiguration(reports);
+  const voters = config === null ? null : new Set(config.voters);
   const counts = new Map<string, number>();
   for (const r of reports) {
     if (!r.reachable || !r.info?.view || (r.info.state ?? "normal") !== "normal") continue;
+    if (voters !== null && !voters.has(r.replica.id)) continue;
     counts.set(r.info.view, (counts.get(r.info.view) ?? 0) + 1);
   }
-  for (const [view, count] of counts) if (count * 2 > reports.length) return view;
+  const total = voters?.size ?? reports.length;
+  for (const [view, count] of counts) if (count * 2 > total) return view;
   return null;
 }
 
@@ -132,7 +165,8 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
   const view = majorityView(reports);
   const outside = new Set(
     reports.flatMap((r, i) =>
-      r.reachable && r.info && (r.info.view !== view || (r.info.state ?? "normal") !== "normal")
+      r.reachable && r.info && r.info.role !== "none" &&
+        (r.info.view !== view || (r.info.state ?? "normal") !== "normal")
         ? [i]
         : []
     ),
@@ -155,6 +189,9 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
           const v = info.view ?? "-";
           return outside.has(i) && view !== null ? v + OUTSIDE_VIEW_MARK : v;
         }
+        case "role":
+          // An older server has no lamportkv role; its replication section says "master".
+          return info.role === undefined || info.role === "master" ? "-" : info.role;
         default:
           return info[column] ?? "-";
       }
@@ -169,10 +206,16 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
     lines.push("*" + " digest differs from the majority of replicas at the same delivered index");
   }
   for (const r of reports) if (r.error) lines.push(`replica ${r.replica.id}: ${r.error}`);
-  if (view === null && reports.some((r) => r.reachable)) {
+  const config = reportedConfiguration(reports);
+  if (config !== null) {
     lines.push(
-      `no view has a majority of the ${reports.length} replicas: the cluster cannot serve now`,
+      `configuration: voters ${config.voters.join(",")}; learners ` +
+        (config.learners.length === 0 ? "none" : config.learners.join(",")),
     );
+  }
+  if (view === null && reports.some((r) => r.reachable)) {
+    const of = config === null ? `${reports.length} replicas` : `${config.voters.length} voters`;
+    lines.push(`no view has a majority of the ${of}: the cluster cannot serve now`);
   } else if (view !== null && outside.size > 0) {
     lines.push(`! not serving in the majority's view ${view} (cut off, paused, or catching up)`);
   }
@@ -287,9 +330,17 @@ export async function runReplCommand(
 ): Promise<string> {
   const own = clientCommand(REPL_COMMANDS, argv[0]);
   if (own !== undefined) {
+    if (isHelpRequest(own, argv)) return topicHelp(REPL_COMMANDS, own.name) ?? "";
+    const membership = MEMBERSHIP_NAMES.has(own.name);
     const bad = clientArityError(own, argv.length);
-    if (bad) return formatReply(bad);
+    if (bad) return formatReply(bad) + (membership ? `\n${usageOf(own)}` : "");
     if (own.name === "status") return formatStatusTable(await client.statusAll());
+    if (membership) {
+      const wrong = membershipArgsError(own.name, argv);
+      if (wrong !== null) return formatReply(new RespError(wrong)) + `\n${usageOf(own)}`;
+      const result = await runMembershipCommand(client, own.name, argv);
+      return typeof result === "string" ? result : formatReply(result);
+    }
     if (own.name === "help") {
       if (argv.length === 1) return clientHelp(REPL_COMMANDS, REPL_HELP_NOTES);
       return topicHelp(REPL_COMMANDS, argv[1]) ??
@@ -332,6 +383,11 @@ export interface ReplOptions {
    * running command); the CLI wires it to the SIGINT signal when stdin is not a terminal.
    */
   onStopper?: (stop: () => void) => void;
+}
+
+/** `usage: ADD <id> ...`: the line shown after a client command's wrong arguments. */
+export function usageOf(spec: ClientCommandSpec): string {
+  return `usage: ${spec.name.toUpperCase()}${spec.syntax === "" ? "" : " " + spec.syntax}`;
 }
 
 /**

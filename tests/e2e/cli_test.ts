@@ -237,6 +237,48 @@ Deno.test({
         assert.equal(lines.filter((l) => l === '"1"').length, 1, describe(r));
       });
 
+      await step("membership commands: members, status roles, refusals, bad input", async () => {
+        const m = await client([config, "-r", "2", "members"]);
+        assert.equal(m.code, 0, describe(m));
+        const lines = m.stdout.trimEnd().split("\n");
+        assert.match(lines[0], /^id\s+address\s+client\s+peer\s+http\s+role\s+state$/, describe(m));
+        for (const id of cluster.ids) {
+          const row = lines.find((l) => l.startsWith(`${id} `));
+          assert.ok(row, `no members row for replica ${id}: ${describe(m)}`);
+          assert.match(
+            row,
+            new RegExp(`\\s${cluster.clientPort(id)}\\s.*\\bvoter\\s+in-view$`),
+            row,
+          );
+        }
+        assert.equal(
+          lines.at(-1),
+          `voters: ${cluster.ids.join(",")}  learners: none  (as replica 2 sees it)`,
+          describe(m),
+        );
+        const s = await client([config, "status"]);
+        assert.equal(s.code, 0, describe(s));
+        assert.match(s.stdout, /^id\s+address\s+reachable\s+view\s+state\s+role\b/, describe(s));
+        for (const id of cluster.ids) {
+          const row = s.stdout.split("\n").find((l) => l.startsWith(`${id} `));
+          assert.match(row ?? "", /\bnormal\s+voter\b/, describe(s));
+        }
+        assert.ok(
+          s.stdout.includes(`configuration: voters ${cluster.ids.join(",")}; learners none`),
+          describe(s),
+        );
+        const p = await client([config, "promote", "1"]);
+        assert.equal(p.code, 1, describe(p));
+        assert.equal(p.stderr, "(error) ERR replica 1 is already a voter\n", describe(p));
+        const bad = await client([config, "add", "4", "127.0.0.1", "0", "1"]);
+        assert.equal(bad.code, 2, describe(bad));
+        assert.match(
+          bad.stderr,
+          /invalid port '0' \(1\.\.65535\)\nusage: ADD <id> <host>/,
+          describe(bad),
+        );
+      });
+
       await step("a replica stops cleanly on SIGTERM (exit 0)", async () => {
         const status = await cluster.kill(3, "SIGTERM");
         assert.equal(status.code, 0, `replica 3 exit status ${JSON.stringify(status)}`);

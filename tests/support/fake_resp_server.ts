@@ -4,6 +4,12 @@
  * a test-supplied handler returns. Requests of one connection are handled one at a time, in
  * order; reading continues while a handler waits, so tests can observe pipelining.
  *
+ * `REPLICASET MEMBERS`, which the client library asks on every new connection, is answered by
+ * the server itself from {@link FakeRespServer.members} (by default as a server without
+ * membership changes answers it: an unknown-command error) and counted in
+ * {@link FakeRespServer.membersAsked}, apart from {@link FakeRespServer.requests}; set `members`
+ * to null to hand it to the handler like any request.
+ *
  * @module
  */
 import type { ByteString } from "../../src/core/types.ts";
@@ -37,6 +43,45 @@ export type FakeHandler = (
   argv: ByteString[],
   request: FakeRequest,
 ) => FakeReply | Promise<FakeReply>;
+
+/** One replica in a {@link membersReply}. */
+export interface FakeMember {
+  id: number;
+  clientPort: number;
+  /** Default `voter`. */
+  role?: "voter" | "learner" | "catching-up" | "joining";
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default `in-view`. */
+  state?: string;
+}
+
+/** A `REPLICASET MEMBERS` reply as a replica sends it, for `members`. */
+export function membersReply(members: FakeMember[]): Uint8Array {
+  return encodeArray(members.map((m) =>
+    encodeArray([
+      encodeBulk("id"),
+      encodeInteger(m.id),
+      encodeBulk("host"),
+      encodeBulk(m.host ?? "127.0.0.1"),
+      encodeBulk("client-port"),
+      encodeInteger(m.clientPort),
+      encodeBulk("peer-port"),
+      encodeInteger(40000 + m.id),
+      encodeBulk("http-port"),
+      encodeBulk(null),
+      encodeBulk("role"),
+      encodeBulk(m.role ?? "voter"),
+      encodeBulk("state"),
+      encodeBulk(m.state ?? "in-view"),
+    ])
+  ));
+}
+
+/** What a server without membership changes answers to `REPLICASET MEMBERS`. */
+export const NO_REPLICASET: Uint8Array = encodeError(
+  "ERR unknown command 'REPLICASET', with args beginning with: 'MEMBERS' ",
+);
 
 /** Reply helpers. */
 export const reply = {
@@ -171,6 +216,13 @@ export class FakeRespServer {
   connections = 0;
   /** The handler (may be replaced between requests). */
   handler: FakeHandler;
+  /**
+   * The answer to `REPLICASET MEMBERS` (see the module documentation; null: the handler
+   * answers it). May be replaced at any time.
+   */
+  members: FakeReply | null = NO_REPLICASET;
+  /** How many `REPLICASET MEMBERS` the server answered itself. */
+  membersAsked = 0;
 
   readonly #listener: Deno.TcpListener;
   readonly #conns = new Set<Deno.TcpConn>();
@@ -218,6 +270,11 @@ export class FakeRespServer {
     for (const conn of this.#conns) closeQuietly(conn);
   }
 
+  #isMembers(argv: ByteString[]): boolean {
+    return this.members !== null && argv.length === 2 &&
+      argv[0].toUpperCase() === "REPLICASET" && argv[1].toUpperCase() === "MEMBERS";
+  }
+
   #track(task: Promise<void>): void {
     const tracked = task.finally(() => this.#tasks.delete(tracked));
     this.#tasks.add(tracked);
@@ -253,7 +310,7 @@ export class FakeRespServer {
           for (let item = parser.next(); item !== null; item = parser.next()) {
             if (!("argv" in item)) throw new Error(`fake server: bad request: ${item.error}`);
             const request = { conn: id, argv: item.argv };
-            this.requests.push(request);
+            if (!this.#isMembers(item.argv)) this.requests.push(request);
             queue.push(request);
           }
           signal.wake?.();
@@ -275,7 +332,9 @@ export class FakeRespServer {
           signal.wake = null;
           continue;
         }
-        const answer = await this.handler(request.argv, request);
+        const members = this.#isMembers(request.argv) ? this.members : null;
+        if (members !== null) this.membersAsked++;
+        const answer = members ?? await this.handler(request.argv, request);
         if (answer === "hang") {
           hung = true;
           continue;

@@ -111,7 +111,7 @@ Deno.test("cli: one-shot commands print script-friendly output", async () => {
     r = await run([config, "status"]);
     assert.equal(r.code, 0);
     assert.match(r.out, /^id\s+address\s+reachable/);
-    assert.match(r.out, /\n1\s+127\.0\.0\.1:\d+\s+yes\s+1\s+-\s+-\s+-\s+4\s+-\s+-\s+abcd\n$/);
+    assert.match(r.out, /\n1\s+127\.0\.0\.1:\d+\s+yes\s+1\s+-\s+-\s+-\s+-\s+4\s+-\s+-\s+abcd\n$/);
   });
 });
 

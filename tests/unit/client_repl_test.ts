@@ -362,16 +362,16 @@ Deno.test("formatStatusTable: one row per replica, digest outliers marked", () =
   const lines = formatStatusTable(reports).split("\n");
   assert.match(
     lines[0],
-    /^id\s+address\s+reachable\s+view\s+state\s+members\s+clock\s+delivered\s+holdback\s+keys\s+digest$/,
+    /^id\s+address\s+reachable\s+view\s+state\s+role\s+members\s+clock\s+delivered\s+holdback\s+keys\s+digest$/,
   );
   assert.match(
     lines[1],
-    /^1\s+127\.0\.0\.1:7001\s+yes\s+2\s+-\s+1,2,3,4\s+99\s+10\s+0\s+5\s+aaaa$/,
+    /^1\s+127\.0\.0\.1:7001\s+yes\s+2\s+-\s+-\s+1,2,3,4\s+99\s+10\s+0\s+5\s+aaaa$/,
   );
   assert.match(lines[2], /bbbb \*$/);
   assert.match(lines[3], /aaaa$/);
   assert.match(lines[4], /^4 .* 9 .*cccc$/);
-  assert.match(lines[5], /^5\s+127\.0\.0\.1:7005\s+no\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-$/);
+  assert.match(lines[5], /^5\s+127\.0\.0\.1:7005\s+no\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-$/);
   assert.match(lines[6], /^\* digest differs from the majority/);
   assert.match(lines[7], /^replica 5: cannot connect/);
 });
@@ -648,7 +648,7 @@ Deno.test("runRepl: announces a failover and reports errors", async () => {
     assert.match(lines[2], /^id\s+address/);
     // The NOQUORUM replica answers INFO with an error: reachable, no fields, error shown.
     assert.match(lines[3], /^1\s+127\.0\.0\.1:\d+\s+yes\s+-\s+-/);
-    assert.match(lines[4], /^2\s+127\.0\.0\.1:\d+\s+yes\s+-\s+-\s+-\s+-\s+1\s+-\s+-\s+d$/);
+    assert.match(lines[4], /^2\s+127\.0\.0\.1:\d+\s+yes\s+-\s+-\s+-\s+-\s+-\s+1\s+-\s+-\s+d$/);
     assert.equal(lines[5], "replica 1: NOQUORUM cannot reach a majority");
     assert.match(lines[6], /^no view has a majority of the 2 replicas/);
     assert.deepEqual(lines.slice(7), [""]);
