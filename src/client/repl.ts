@@ -165,7 +165,7 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
   const view = majorityView(reports);
   const outside = new Set(
     reports.flatMap((r, i) =>
-      r.reachable && r.info && r.info.role !== "none" &&
+      r.reachable && r.info && r.info.replica_role !== "none" &&
         (r.info.view !== view || (r.info.state ?? "normal") !== "normal")
         ? [i]
         : []
@@ -190,8 +190,8 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
           return outside.has(i) && view !== null ? v + OUTSIDE_VIEW_MARK : v;
         }
         case "role":
-          // An older server has no lamportkv role; its replication section says "master".
-          return info.role === undefined || info.role === "master" ? "-" : info.role;
+          // An older server has no lamportkv role (its replication section says "master").
+          return info.replica_role ?? "-";
         default:
           return info[column] ?? "-";
       }

@@ -70,10 +70,16 @@ function section(name: string, fields: [string, unknown][]): string {
   return body;
 }
 
+/**
+ * Status fields printed under another name: Redis's replication section has `role` already, and
+ * tools that read INFO into one map would take ours for it.
+ */
+const RENAMED: Readonly<Record<string, string>> = { role: "replica_role" };
+
 function lamportkvFields(status: ReplicaStatus): [string, unknown][] {
   const record = status as unknown as Record<string, unknown>;
   const known = new Set<string>(LAMPORTKV_FIELDS);
-  const out: [string, unknown][] = LAMPORTKV_FIELDS.map((f) => [f, record[f]]);
+  const out: [string, unknown][] = LAMPORTKV_FIELDS.map((f) => [RENAMED[f] ?? f, record[f]]);
   for (const [field, v] of Object.entries(record)) {
     if (known.has(field) || v === undefined || typeof v === "function") continue;
     if (typeof v === "object" && v !== null && !Array.isArray(v)) continue;
@@ -127,7 +133,8 @@ function sectionFields(
         ["pubsub_patterns", stats.pubsubPatterns ?? 0],
       ];
     case "replication":
-      return [["role", "master"], ["connected_slaves", 0]];
+      // A learner serves reads and refuses writes, as a Redis replica does.
+      return [["role", status.role === "learner" ? "slave" : "master"], ["connected_slaves", 0]];
     case "keyspace":
       return status.keys > 0
         ? [["db0", `keys=${status.keys},expires=${stats.expires},avg_ttl=0`]]

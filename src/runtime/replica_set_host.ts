@@ -211,6 +211,9 @@ export class ReplicaSetHost {
 
   /** Orders `argv`; `ok` runs when it applied with OK, errors are replied as they are. */
   #order(argv: string[], respond: (reply: Reply) => void, ok: () => void): void {
+    // A change is a write: a learner or a replica outside the configuration refuses it.
+    const refused = this.refusal(false);
+    if (refused !== null && !refused.ok) return respond(err(`${refused.code} ${refused.message}`));
     this.#deps.submit({ op: { argv, time: this.#deps.now() } }, (outcome) => {
       if (!outcome.ok) return respond(err(`${outcome.code} ${outcome.message}`));
       const r = outcome.result;

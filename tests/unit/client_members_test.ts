@@ -107,7 +107,7 @@ Deno.test("client members: learns the configuration in force and reaches replica
 Deno.test("client members: status learns the members first and reports each known replica", async () => {
   const info = (id: number, role: string) => (argv: ByteString[]) =>
     argv[0] === "INFO"
-      ? reply.bulk(`# lamportkv\r\nid:${id}\r\nview:1\r\nstate:normal\r\nrole:${role}\r\n`)
+      ? reply.bulk(`# lamportkv\r\nid:${id}\r\nview:1\r\nstate:normal\r\nreplica_role:${role}\r\n`)
       : reply.error("ERR unexpected");
   await withFakes([info(1, "none"), info(2, "voter"), info(3, "learner")], async (s, own) => {
     const [removed, b, c] = s;
@@ -121,7 +121,7 @@ Deno.test("client members: status learns the members first and reports each know
     const client = new LamportClient(configOf([removed.port]));
     own(client);
     const reports = await client.statusAll();
-    assert.deepEqual(reports.map((r) => [r.replica.id, r.info?.role]), [
+    assert.deepEqual(reports.map((r) => [r.replica.id, r.info?.replica_role]), [
       [1, "none"],
       [2, "voter"],
       [3, "learner"],
@@ -575,7 +575,7 @@ Deno.test("formatStatusTable: each replica's role and the configuration in force
   const at = (view: string, state: string, role: string) => ({
     view,
     state,
-    role,
+    replica_role: role,
     voters: "1,2,3",
     learners: "4",
     delivered: "7",
