@@ -1194,6 +1194,9 @@ class Simulation {
     const seq = ++this.operatorSeq;
     this.trace(`OPERATOR ${argv.slice(1).join(" ")}`);
     this.operatorBusy = true;
+    // A change in flight is a disturbance like a fault: a request it overtakes (say, a read at a
+    // replica it removes) is excused from the progress bound.
+    this.noteFaultChange();
     this.operatorTry(argv, seq, 1, done);
   }
 
@@ -1246,6 +1249,7 @@ class Simulation {
       if (last !== undefined && this.queue.now - last < 500) continue;
       this.promotedAt.set(learner, this.queue.now);
       this.lastMembershipChange = this.queue.now;
+      this.noteFaultChange();
       const argv = ["__REPLICASET", "PROMOTE", `${learner}`];
       const requestId = this.nextOperatorId++;
       this.queue.after(
