@@ -102,6 +102,14 @@ export class FailureDetector {
   }
 
   /**
+   * True unless `listener` is known not to hear `speaker` at `now` (for self, by silence; for a
+   * peer, by its latest report; no report yet: assumed to hear).
+   */
+  hears(listener: ReplicaId, speaker: ReplicaId, now: number): boolean {
+    return this.#listens(listener, speaker, now);
+  }
+
+  /**
    * The largest group of `candidates` (self included) that are pairwise {@link connected} at
    * `now`, ascending. Ties go to the group with the most of `preferred` (the current members,
    * so that a view that works is kept), then to lower ids. Exhaustive up to

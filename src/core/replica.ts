@@ -1118,13 +1118,16 @@ export class Replica {
 
   /**
    * The learners to take into a view of `members`: the configuration's learners that are alive
-   * and connected both ways to every member (they need every member's entries and acks).
+   * (heard here) and hear every member (they need every member's entries and acks). That they
+   * reach every member is not required: a replica that joins may know only some members'
+   * addresses until its install gives it the replica set; meanwhile members keep what it has not
+   * acknowledged, and resend it once its links are up.
    */
   #wantedLearners(members: readonly ReplicaId[]): ReplicaId[] {
     const c = this.#config();
     return this.#alive().filter((l) =>
       (c.learners.includes(l) || this.#leaving(l)) &&
-      members.every((m) => this.#detector.connected(m, l, this.#now))
+      members.every((m) => this.#detector.hears(l, m, this.#now))
     );
   }
 
