@@ -25,13 +25,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  ConnectionClosedError,
-  RespTestClient,
-  type TestCluster,
-  waitFor,
-  withCluster,
-} from "../support/cluster.ts";
+import { ConnectionClosedError, RespTestClient, waitFor, withCluster } from "../support/cluster.ts";
 import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
 import {
   announceSkip,
@@ -40,22 +34,12 @@ import {
   withRedisServer,
 } from "../support/redis_server.ts";
 import { PipelineConnection, renderCommand, renderReply } from "../support/tagged_resp.ts";
+import { blockedCount, finishes, respOn } from "../support/blocked_log.ts";
 import { LamportClient } from "../../src/client/client.ts";
 
 const EXTRA_ARGS = ["--verbose", "--failure-timeout", "500"];
 const KEYS = ["q0", "q1", "q2"];
 const TEST = { sanitizeOps: false, sanitizeResources: false };
-
-/** The hand-offs a replica delivered, from its verbose log: `#index waiter -> reply`, in order. */
-function finishes(cluster: TestCluster, id: number): string[] {
-  const out: string[] = [];
-  for (const l of cluster.logs) {
-    if (l.id !== id) continue;
-    const m = /deliver #(\d+) "__BFINISH" "([^"]+)" -> (.*) \(view/.exec(l.text);
-    if (m !== null) out.push(`#${m[1]} ${m[2]} -> ${m[3]}`);
-  }
-  return out;
-}
 
 /** The element of a pop reply (`[key, value]`, `[key, [values]]` or a value), or none. */
 function elements(reply: RespValue): string[] {
@@ -142,16 +126,6 @@ Deno.test({
     });
   },
 });
-
-/** One command on a fresh connection to replica `id`. */
-async function respOn(cluster: TestCluster, id: number, argv: string[]): Promise<RespValue> {
-  const c = await RespTestClient.connect(cluster.clientPort(id));
-  try {
-    return await c.call(argv, 10_000);
-  } finally {
-    await c.close();
-  }
-}
 
 /** The raw bytes of the reply to `argv` on a fresh connection (up to `bytes` of them). */
 async function rawReply(port: number, argv: string[], bytes: number): Promise<string> {
@@ -273,7 +247,7 @@ Deno.test({
         [0, 1, 2].map(() => RespTestClient.connect(cluster.clientPort(3))),
       );
       for (const c of doomed) await c.write(encodeCommand(["BLPOP", "jobs", "0"]));
-      await waitFor(() => blockCount(cluster, /"3\.[^"]+"/) === 3, {
+      await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "3\.[^"]+"/) === 3, {
         message: "replica 3's three clients to block",
       });
       const received: string[] = [];
@@ -290,7 +264,7 @@ Deno.test({
           await c.close();
         }
       });
-      await waitFor(() => blockCount(cluster, /"[12]\.[^"]+"/) >= 4, {
+      await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "[12]\.[^"]+"/) >= 4, {
         message: "the survivors' clients to block",
       });
       await cluster.kill(3, "SIGKILL");
@@ -357,17 +331,6 @@ Deno.test({
     });
   },
 });
-
-/** How many `__BLOCK`s of owners matching `owner` replica 1 delivered and answered blocked. */
-function blockCount(cluster: TestCluster, owner: RegExp): number {
-  let n = 0;
-  for (const l of cluster.logs) {
-    if (l.id !== 1 || !l.text.includes('"__BLOCK" ') || !l.text.includes("__BLOCKED")) continue;
-    const m = /"__BLOCK" ("[^"]+")/.exec(l.text);
-    if (m !== null && owner.test(m[1])) n++;
-  }
-  return n;
-}
 
 /** Commands whose replies must be the same bytes as Redis's, one at a time. */
 const SCRIPT: string[][] = [

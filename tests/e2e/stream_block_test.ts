@@ -41,6 +41,7 @@ import {
   withRedisServer,
 } from "../support/redis_server.ts";
 import { PipelineConnection, renderCommand, renderReply } from "../support/tagged_resp.ts";
+import { blockedCount, finishes, respOn } from "../support/blocked_log.ts";
 
 const EXTRA_ARGS = ["--verbose", "--failure-timeout", "500"];
 const TEST = { sanitizeOps: false, sanitizeResources: false };
@@ -54,37 +55,6 @@ function entriesOf(reply: RespValue): Entry[] {
   assert.ok(Array.isArray(reply), `unexpected reply ${JSON.stringify(reply)}`);
   const [[, entries]] = reply as [ByteString, Entry[]][];
   return entries;
-}
-
-/** How many `__BLOCK`s of `command` replica `id` delivered that registered a waiter. */
-function blocked(cluster: TestCluster, id: number, command: string): number {
-  let n = 0;
-  for (const l of cluster.logs) {
-    if (l.id !== id || !l.text.includes('"__BLOCK" ') || !l.text.includes("__BLOCKED")) continue;
-    if (l.text.includes(`"${command}"`)) n++;
-  }
-  return n;
-}
-
-/** The hand-offs a replica delivered, from its verbose log: `#index waiter -> reply`, in order. */
-function finishes(cluster: TestCluster, id: number): string[] {
-  const out: string[] = [];
-  for (const l of cluster.logs) {
-    if (l.id !== id) continue;
-    const m = /deliver #(\d+) "__BFINISH" "([^"]+)" -> (.*) \(view/.exec(l.text);
-    if (m !== null) out.push(`#${m[1]} ${m[2]} -> ${m[3]}`);
-  }
-  return out;
-}
-
-/** One command on a fresh connection to replica `id`. */
-async function on(cluster: TestCluster, id: number, argv: string[]): Promise<RespValue> {
-  const c = await RespTestClient.connect(cluster.clientPort(id));
-  try {
-    return await c.call(argv, 10_000);
-  } finally {
-    await c.close();
-  }
 }
 
 /** Producers on every replica: `perReplica` entries each, `p<id>-<n>`; their IDs. */
@@ -131,13 +101,13 @@ Deno.test({
         }
       });
       // Every reader waits before the first entry is added: `$` then means "from the start".
-      await waitFor(() => blocked(cluster, 1, "XREAD") >= cluster.ids.length, {
+      await waitFor(() => blockedCount(cluster, 1, /"XREAD"/) >= cluster.ids.length, {
         timeoutMs: 15_000,
         message: "the three readers to block",
       });
       const added = await produce(cluster, PER_REPLICA);
       await Promise.all(readers);
-      const all = await on(cluster, 1, ["XRANGE", "s", "-", "+"]) as Entry[];
+      const all = await respOn(cluster, 1, ["XRANGE", "s", "-", "+"]) as Entry[];
       assert.equal(all.length, TOTAL);
       assert.deepEqual(all.map(([id]) => id).sort(), [...added].sort(), "every XADD is there");
       for (const id of cluster.ids) {
@@ -156,7 +126,7 @@ Deno.test({
       const PER_REPLICA = 30;
       const TOTAL = PER_REPLICA * cluster.ids.length;
       const CONSUMERS = 6;
-      assert.equal(await on(cluster, 1, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), "OK");
+      assert.equal(await respOn(cluster, 1, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), "OK");
       const received: string[] = [];
       const byConsumer = new Map<string, string[]>();
       const deadline = performance.now() + 40_000;
@@ -180,7 +150,7 @@ Deno.test({
           await c.close();
         }
       });
-      await waitFor(() => blocked(cluster, 1, "XREADGROUP") >= CONSUMERS, {
+      await waitFor(() => blockedCount(cluster, 1, /"XREADGROUP"/) >= CONSUMERS, {
         timeoutMs: 15_000,
         message: "the consumers to block",
       });
@@ -197,7 +167,7 @@ Deno.test({
       );
       await cluster.waitForAgreement();
       for (const id of cluster.ids) {
-        assert.deepEqual(await on(cluster, id, ["XPENDING", "s", "g"]), [0, null, null, null]);
+        assert.deepEqual(await respOn(cluster, id, ["XPENDING", "s", "g"]), [0, null, null, null]);
       }
       const histories = cluster.ids.map((id) => finishes(cluster, id));
       // A served finish's reply (logged as JSON) holds the stream's name: `[[\"s\", ...`.
@@ -214,7 +184,7 @@ Deno.test({
   fn: async () => {
     await withCluster({ replicas: 3, extraArgs: EXTRA_ARGS }, async (cluster) => {
       const ENTRIES = 30;
-      assert.equal(await on(cluster, 1, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), "OK");
+      assert.equal(await respOn(cluster, 1, ["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), "OK");
       const read = (
         name: string,
         block: string,
@@ -224,7 +194,7 @@ Deno.test({
         [0, 1, 2].map(() => RespTestClient.connect(cluster.clientPort(3))),
       );
       for (const [i, c] of doomed.entries()) await c.write(encodeCommand(read(`d${i}`, "0")));
-      await waitFor(() => blockedOf(cluster, /"3\.[^"]+"/) === 3, {
+      await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "3\.[^"]+" "XREADGROUP"/) === 3, {
         message: "replica 3's three readers to block",
       });
       const received: string[] = [];
@@ -242,7 +212,7 @@ Deno.test({
           await c.close();
         }
       });
-      await waitFor(() => blockedOf(cluster, /"[12]\.[^"]+"/) >= 4, {
+      await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "[12]\.[^"]+" "XREADGROUP"/) >= 4, {
         message: "the survivors' readers to block",
       });
       await cluster.kill(3, "SIGKILL");
@@ -277,7 +247,7 @@ Deno.test({
       });
       // Every entry reaches a survivor, or is pending for a dead reader (handed before the drop).
       const deadPending = async () => {
-        const p = await on(cluster, 1, ["XPENDING", "s", "g", "-", "+", "100"]) as [
+        const p = await respOn(cluster, 1, ["XPENDING", "s", "g", "-", "+", "100"]) as [
           string,
           string,
         ][];
@@ -298,7 +268,7 @@ Deno.test({
       );
       // A dead reader's consumer reads what it was handed again, on another replica.
       for (const [i] of doomed.entries()) {
-        const mine = await on(cluster, 2, [
+        const mine = await respOn(cluster, 2, [
           "XREADGROUP",
           "GROUP",
           "g",
@@ -313,17 +283,6 @@ Deno.test({
     });
   },
 });
-
-/** How many XREADGROUP `__BLOCK`s of owners matching `owner` replica 1 registered as waiters. */
-function blockedOf(cluster: TestCluster, owner: RegExp): number {
-  let n = 0;
-  for (const l of cluster.logs) {
-    if (l.id !== 1 || !l.text.includes('"__BLOCK" ') || !l.text.includes("__BLOCKED")) continue;
-    const m = /"__BLOCK" ("[^"]+") "XREADGROUP"/.exec(l.text);
-    if (m !== null && owner.test(m[1])) n++;
-  }
-  return n;
-}
 
 /** Compares two `ms-seq` IDs. */
 function cmpId(a: string, b: string): number {
@@ -458,7 +417,9 @@ Deno.test({
             writer: lw,
             // The reader's replica logs every waiter it registers.
             waits: () =>
-              Promise.resolve(blocked(cluster, 2, "XREAD") + blocked(cluster, 2, "XREADGROUP")),
+              Promise.resolve(
+                blockedCount(cluster, 2, /"XREAD"/) + blockedCount(cluster, 2, /"XREADGROUP"/),
+              ),
           });
           assert.deepEqual(ours, theirs);
         } finally {
