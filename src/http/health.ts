@@ -55,6 +55,12 @@ export interface StatusReport {
   reason?: string;
   view: number;
   members: number[];
+  /** The learners of the view. */
+  learners: number[];
+  /** This replica's part in the configuration in force. */
+  role: ReplicaStatus["role"];
+  /** The voters of the configuration in force. */
+  voters: number[];
   delivered: number;
   holdback: number;
   pending: number;
