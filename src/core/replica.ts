@@ -491,7 +491,9 @@ export class Replica {
           if (!validReplicaId(o)) return `ack for ${origin}, not a replica id`;
           const badSeq = number(seq, `acks[${origin}]`, 0);
           if (badSeq !== null) return badSeq;
-          if (o === this.id && this.#servesViewWith(from, msg.view) && seq >= this.#nextSeq) {
+          const inView = this.#servesViewWith(from, msg.view) ||
+            this.#servesLearner(from, msg.view);
+          if (o === this.id && inView && seq >= this.#nextSeq) {
             return `acknowledges our seq ${seq}, we sent up to ${this.#nextSeq - 1}`;
           }
         }
