@@ -78,6 +78,8 @@ export interface ClientHandler {
   notifyKeyspaceEvents?(): string;
   /** The `REPLICASET` command (absent: not served). */
   replicaSet?(): (argv: ByteString[], respond: (reply: Reply) => void) => void;
+  /** The `CLUSTER` command (absent: not served). */
+  cluster?(): (argv: ByteString[], respond: (reply: Reply) => void) => void;
 }
 
 /** The users of a server without security settings. */
@@ -306,6 +308,7 @@ export class ClientServer {
       },
       pubsub: () => this.#hub,
       replicaSet: handler.replicaSet === undefined ? undefined : () => handler.replicaSet!(),
+      cluster: handler.cluster === undefined ? undefined : () => handler.cluster!(),
       config: () =>
         handler.config?.() ?? {
           databases: "1",

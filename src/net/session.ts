@@ -78,6 +78,8 @@ export interface SessionHost {
   pubsub(): PubSubHub;
   /** `REPLICASET` (absent: a server without membership changes). */
   replicaSet?(): (argv: ByteString[], respond: Respond) => void;
+  /** `CLUSTER` (absent: not served). */
+  cluster?(): (argv: ByteString[], respond: Respond) => void;
 }
 
 /** The user table as sessions see it, and this replica's aclfile. */
@@ -531,6 +533,11 @@ export class Session {
         const replicaSet = this.#host.replicaSet?.();
         if (replicaSet === undefined) return respond(err(ERR_NOT_SERVED));
         return replicaSet(argv, respond);
+      }
+      case "cluster": {
+        const cluster = this.#host.cluster?.();
+        if (cluster === undefined) return respond(err(ERR_NOT_SERVED));
+        return cluster(argv, respond);
       }
       case "readonly":
         this.#readonly = true;

@@ -317,6 +317,8 @@ export class ReplicaHost {
       setPeers: (addresses) => this.setPeers(addresses),
       seeds: config.replicas,
       logChange: (message, fields) => this.#log.info("membership.changed", message, fields),
+      clusterId: cluster,
+      delivered: () => this.#replica.status().delivered,
     });
     const log = this.#log;
     const tls = options.tls;
@@ -382,6 +384,7 @@ export class ReplicaHost {
         acl: () => this.#aclHost(),
         notifyKeyspaceEvents: () => formatNotifyFlags(this.#store.notifyFlags),
         replicaSet: () => (argv, respond) => this.#replicaSet.command(argv, respond),
+        cluster: () => (argv, respond) => this.#replicaSet.cluster(argv, respond),
       },
     });
     // Each replica publishes what the order delivers (PUBLISH, keyspace notifications) to its

@@ -123,12 +123,12 @@ Deno.test("replica set: an id or an address in use is refused", () => {
   for (const host of ["127.0.0.1", "localhost", "LOCALHOST", "::1", "[::1]"]) {
     assert.equal(
       refused(set, ["__REPLICASET", "ADD", "9", host, "9999", "7001"]),
-      `ERR address ${host} is already used by replica 1`,
+      `ERR address ${host}:7001 is already used by replica 1`,
     );
   }
   assert.equal(
     refused(set, ["__REPLICASET", "ADD", "9", "H4", "8004", "9998", "LEARNER"]),
-    "ERR address H4 is already used by replica 4",
+    "ERR address H4:8004 is already used by replica 4",
   );
   // The same ports on another host are fine.
   const other = next(set, ["__REPLICASET", "ADD", "9", "10.0.0.9", "7001", "8001", "LEARNER"]);

@@ -13,6 +13,7 @@ import { KEY_COMMANDS } from "./keys.ts";
 import { LIST_COMMANDS } from "./lists.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { REPLICA_SET_COMMANDS } from "./replica_set.ts";
+import { SLOT_COMMANDS } from "./slots.ts";
 import { SERVER_COMMANDS } from "./server.ts";
 import { SET_COMMANDS } from "./sets.ts";
 import { STREAM_COMMANDS } from "./streams.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: CommandTable = new CommandTable([
   ...ACL_COMMANDS,
   ...PUBSUB_COMMANDS,
   ...REPLICA_SET_COMMANDS,
+  ...SLOT_COMMANDS,
 ]);
 
 /**

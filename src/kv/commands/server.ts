@@ -91,6 +91,28 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     ),
     subcommands: { members: 2, add: -6, remove: 3, promote: 3, help: 2 },
   },
+  {
+    ...server(
+      "cluster",
+      -2,
+      "lamportkv",
+      "Redis Cluster's view of this replica set: one shard owning every hash slot (KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT, MYID, SLOTS, SHARDS, NODES, INFO, HELP).",
+      "subcommand [argument ...]",
+      "3.0.0",
+      [],
+    ),
+    subcommands: {
+      keyslot: 3,
+      countkeysinslot: 3,
+      getkeysinslot: 4,
+      myid: 2,
+      slots: 2,
+      shards: 2,
+      nodes: 2,
+      info: 2,
+      help: 2,
+    },
+  },
   server(
     "readonly",
     1,

@@ -1,0 +1,41 @@
+/**
+ * Redis Cluster's hash slots: a key belongs to slot `CRC16(key) mod 16384`, where only the part
+ * between the first `{` and the next `}` is hashed when that part is not empty (a hash tag), so
+ * that related keys can be kept in one slot. CRC16 is the XMODEM variant (polynomial 0x1021, initial
+ * value 0), as in Redis's `crc16.c`.
+ *
+ * @module
+ */
+import type { ByteString } from "../core/types.ts";
+
+/** The number of hash slots. */
+export const SLOTS = 16_384;
+
+const TABLE = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let b = 0; b < 8; b++) c = (c & 0x8000) !== 0 ? ((c << 1) ^ 0x1021) : c << 1;
+    t[i] = c & 0xffff;
+  }
+  return t;
+})();
+
+/** CRC16 (XMODEM) of the bytes of `s` (a byte string: one byte per code unit) from `start` to `end`. */
+export function crc16(s: ByteString, start = 0, end = s.length): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) {
+    crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ s.charCodeAt(i)) & 0xff];
+  }
+  return crc;
+}
+
+/** The hash slot of `key` (Redis's `keyHashSlot`). */
+export function keySlot(key: ByteString): number {
+  const open = key.indexOf("{");
+  if (open >= 0) {
+    const close = key.indexOf("}", open + 1);
+    if (close > open + 1) return crc16(key, open + 1, close) & (SLOTS - 1);
+  }
+  return crc16(key) & (SLOTS - 1);
+}
