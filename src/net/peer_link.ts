@@ -135,8 +135,10 @@ interface Session {
   waiting: Uint8Array[];
   /** Bytes in {@link Session.waiting}. */
   waitingBytes: number;
-  /** The part writer while it runs (it empties `waiting`, then ends). */
-  parts: Promise<void> | undefined;
+  /** True while the part writer runs (it empties `waiting`, then ends). */
+  writing: boolean;
+  /** The part writer's last run (awaited when the connection ends). */
+  parts: Promise<void>;
 }
 
 /**
@@ -238,7 +240,7 @@ export class PeerLink {
    */
   #enqueue(session: Session, payload: Uint8Array): boolean {
     const queued = session.writer.queuedBytes + session.waitingBytes;
-    const ahead = session.parts !== undefined;
+    const ahead = session.writing;
     const large = payload.length > this.#partBytes;
     // A large message that must wait counts in full; the one being written does not.
     if (queued > this.#maxQueued || (ahead && large && queued + payload.length > this.#maxQueued)) {
@@ -252,7 +254,7 @@ export class PeerLink {
     if (!ahead && !large) return this.#emit(session, payload);
     session.waiting.push(payload);
     session.waitingBytes += payload.length;
-    session.parts ??= this.#writeWaiting(session);
+    if (!session.writing) session.parts = this.#writeWaiting(session);
     return true;
   }
 
@@ -269,6 +271,7 @@ export class PeerLink {
    * once the writer holds at most one part. Ends when nothing waits or the session is down.
    */
   async #writeWaiting(session: Session): Promise<void> {
+    session.writing = true;
     try {
       while (!session.down && session.waiting.length > 0) {
         const payload = session.waiting.shift()!;
@@ -285,7 +288,7 @@ export class PeerLink {
         }
       }
     } finally {
-      session.parts = undefined;
+      session.writing = false;
     }
   }
 
@@ -459,7 +462,8 @@ export class PeerLink {
       ready: key === undefined,
       waiting: [],
       waitingBytes: 0,
-      parts: undefined,
+      writing: false,
+      parts: Promise.resolve(),
     };
     this.#session = session;
     let stableTimer: ReturnType<typeof setTimeout> | undefined;
