@@ -143,6 +143,12 @@ export const PEER_PART_BYTES = 4 * MiB;
  * sequence in progress per connection.
  */
 export const MAX_PEER_MESSAGE_BYTES: number = 480 * MiB;
+/**
+ * Most bytes of unfinished part sequences a replica holds over all its peer connections together
+ * (one maximal message): a part that would pass it closes its connection, so peers posing as many
+ * replicas cannot make a replica buffer a maximal message each.
+ */
+export const MAX_PEER_PARTS_HELD_BYTES: number = MAX_PEER_MESSAGE_BYTES;
 
 // ---- the HTTP port ----
 
@@ -218,6 +224,10 @@ relate(
 relate(
   MAX_PEER_MESSAGE_BYTES >= MAX_RECORD_BYTES + MAX_FRAME_BYTES,
   "a message sent as parts must carry a maximal snapshot and a frame's worth of entries besides",
+);
+relate(
+  MAX_PEER_PARTS_HELD_BYTES >= MAX_PEER_MESSAGE_BYTES,
+  "a replica must be able to hold the parts of one maximal message",
 );
 relate(
   MAX_PEER_MESSAGE_BYTES <= MAX_STRING_LENGTH,

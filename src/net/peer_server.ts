@@ -30,7 +30,9 @@
  * holds at most one frame. A larger message arrives as consecutive `part` frames
  * (`src/net/peer_parts.ts`), reassembled up to `maxMessageBytes` into a `msgs` frame: one message
  * in progress per connection, nothing else between its parts, and a part sequence that breaks a
- * rule or declares more than the bound closes the connection like a malformed frame. Closures by
+ * rule or declares more than the bound closes the connection like a malformed frame, and so does a
+ * part that would make the unfinished sequences of all connections together hold more than
+ * `maxPartsHeldBytes`. Closures by
  * a limit are logged rate-limited per source host.
  *
  * @module
@@ -54,6 +56,7 @@ import {
   IDLE_READ_BYTES,
   MAX_FRAME_BYTES,
   MAX_PEER_MESSAGE_BYTES,
+  MAX_PEER_PARTS_HELD_BYTES,
   MAX_UNAUTHENTICATED_PEERS,
   PEER_HELLO_MAX_FRAME_BYTES,
   PEER_READ_BYTES,
@@ -78,6 +81,11 @@ export interface PeerServerOptions {
   maxFrameBytes?: number;
   /** Largest message reassembled from part frames (default `MAX_PEER_MESSAGE_BYTES`, 480 MiB). */
   maxMessageBytes?: number;
+  /**
+   * Most bytes of unfinished part sequences held over all connections together (default
+   * `MAX_PEER_PARTS_HELD_BYTES`, 480 MiB).
+   */
+  maxPartsHeldBytes?: number;
   /** Most connections without an accepted hello held at once (default 16). */
   maxUnauthenticated?: number;
   /** The cluster key: peers must authenticate (default: none, as without a key file). */
@@ -114,6 +122,8 @@ export class PeerServer {
   readonly #current = new Map<ReplicaId, Incoming>();
   /** Connections whose hello was not accepted yet, oldest first. */
   readonly #unauthenticated = new Set<Incoming>();
+  /** Bytes of unfinished part sequences held over all connections. */
+  #partsHeld = 0;
 
   /** Creates the server; nothing listens until {@link PeerServer.listen}. */
   constructor(options: PeerServerOptions) {
@@ -159,6 +169,11 @@ export class PeerServer {
   get addr(): Deno.NetAddr {
     if (this.#acceptor === undefined) throw new Error("peer server is not listening");
     return this.#acceptor.addr;
+  }
+
+  /** Bytes of unfinished part sequences held over all connections right now. */
+  get partsHeldBytes(): number {
+    return this.#partsHeld;
   }
 
   /** Peers with an accepted (post-hello) connection right now. */
@@ -395,7 +410,19 @@ export class PeerServer {
             if (c.from !== undefined) {
               // After the hello: parts of a large msgs frame are put back together here.
               if (frame.kind === "part") {
-                const whole = parts.push(frame);
+                const held = parts.buffered;
+                const most = this.#opts.maxPartsHeldBytes ?? MAX_PEER_PARTS_HELD_BYTES;
+                if (this.#partsHeld + frame.data.length > most) {
+                  throw new CodecError(
+                    `more than ${most} bytes of unfinished messages in parts from all peers`,
+                  );
+                }
+                let whole: Uint8Array | null;
+                try {
+                  whole = parts.push(frame);
+                } finally {
+                  this.#partsHeld += parts.buffered - held;
+                }
                 if (whole === null) continue;
                 frame = decodePeerFrame(whole);
                 if (frame.kind !== "msgs") {
@@ -485,6 +512,7 @@ export class PeerServer {
         }
       }
     } finally {
+      this.#partsHeld -= parts.buffered;
       clearTimeout(helloTimer);
       this.#closeConn(c);
       this.#conns.delete(c);

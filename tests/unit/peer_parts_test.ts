@@ -250,10 +250,15 @@ for (const keyed of [false, true]) {
 }
 
 /** Connects to `port`, writes `frames` after a hello, and waits until the server closes. */
-async function sendRaw(port: number, frames: Uint8Array[], what: string): Promise<void> {
+async function sendRaw(
+  port: number,
+  frames: Uint8Array[],
+  what: string,
+  from = 5,
+): Promise<void> {
   const conn = await Deno.connect({ hostname: HOST, port });
   try {
-    const hello = encodeFrame(encodePeerFrame({ kind: "hello", from: 5, cluster: CLUSTER }));
+    const hello = encodeFrame(encodePeerFrame({ kind: "hello", from, cluster: CLUSTER }));
     for (const f of [hello, ...frames]) {
       let off = 0;
       while (off < f.length) off += await conn.write(f.subarray(off));
@@ -312,6 +317,62 @@ Deno.test("parts: a server closes a connection whose parts break the rules", asy
     for (const [what, frames] of cases) await sendRaw(server.addr.port, frames, what);
     assert.deepEqual(got, [[probe(1), probe(2)]], "only the good message was delivered");
   } finally {
+    await server.close();
+  }
+});
+
+Deno.test("parts: a server bounds the unfinished parts of all connections together", async () => {
+  const got: PeerMessage[][] = [];
+  const server = new PeerServer({
+    hostname: HOST,
+    port: 0,
+    self: 2,
+    cluster: CLUSTER,
+    log: SILENT,
+    onMessages: (_from, msgs) => got.push(msgs),
+    maxMessageBytes: 1000,
+    maxPartsHeldBytes: 100,
+  });
+  server.listen();
+  const frame = (f: PeerFrame) => encodeFrame(encodePeerFrame(f));
+  const hello = (from: number) => frame({ kind: "hello", from, cluster: CLUSTER });
+  const writeAll = async (conn: Deno.Conn, bytes: Uint8Array) => {
+    for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+  };
+  // Replica 5 holds 60 bytes of an unfinished 200-byte message and keeps its connection open.
+  const holder = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  try {
+    await writeAll(holder, hello(5));
+    await writeAll(
+      holder,
+      frame({ kind: "part", seq: 0, total: 200, final: false, data: bytes(60) }),
+    );
+    await waitFor(() => server.partsHeldBytes === 60, { message: "replica 5's part held" });
+    // Replica 6's 60 bytes would make 120 held: refused, its connection closed.
+    await sendRaw(
+      server.addr.port,
+      [frame({ kind: "part", seq: 0, total: 200, final: false, data: bytes(60) })],
+      "past the bound of all connections",
+      6,
+    );
+    assert.deepEqual(got, []);
+  } finally {
+    holder.close();
+  }
+  // Replica 5's bytes are released with its connection: a 90-byte message in parts now passes.
+  await waitFor(() => !server.connectedPeers.includes(5), { message: "replica 5 to go" });
+  assert.equal(server.partsHeldBytes, 0);
+  const msgs = encodePeerFrame({ kind: "msgs", msgs: [probe(7)] });
+  assert.ok(msgs.length > 40 && msgs.length <= 100, `${msgs.length} bytes`);
+  const conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  try {
+    await writeAll(conn, hello(6));
+    for (const p of splitParts(msgs, 16)) await writeAll(conn, frame(p));
+    await waitFor(() => got.length === 1, { message: "the message in parts to arrive" });
+    assert.deepEqual(got, [[probe(7)]]);
+    assert.equal(server.partsHeldBytes, 0);
+  } finally {
+    conn.close();
     await server.close();
   }
 });
