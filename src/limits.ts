@@ -133,8 +133,8 @@ export const MAX_LINK_QUEUED_BYTES = 64 * MiB;
 export const PEER_READ_BYTES = 64 * KiB;
 /**
  * Data bytes of one `part` frame. A message batch whose encoding is larger is sent as consecutive
- * part frames (`src/net/peer_parts.ts`); the link keeps at most about two of them queued at once,
- * so a large message is written as the socket drains instead of filling the link's queue.
+ * part frames (`src/net/peer_parts.ts`); the link queues the next one only once the socket took the
+ * previous one, so a large message is written as the socket drains instead of filling the queue.
  */
 export const PEER_PART_BYTES = 4 * MiB;
 /**
@@ -219,7 +219,7 @@ relate(
 );
 relate(
   2 * (PEER_PART_BYTES + ENVELOPE_BYTES) <= MAX_LINK_QUEUED_BYTES,
-  "a peer link must queue the two part frames it keeps in flight",
+  "a peer link's queue must hold a part frame with room to spare",
 );
 relate(
   MAX_PEER_MESSAGE_BYTES >= MAX_RECORD_BYTES + MAX_FRAME_BYTES,

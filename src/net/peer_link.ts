@@ -146,9 +146,9 @@ interface Session {
  * queues a frame of messages; frames are written in order. While down, sends are dropped.
  *
  * A batch whose encoding is larger than a part (`PEER_PART_BYTES`) is written as consecutive
- * `part` frames (`src/net/peer_parts.ts`), each encoded (and sealed) only when the socket has
- * taken all but about one part: memory stays at the message itself plus the bounded queue, and
- * the queue bound never drops a large message. What is sent meanwhile waits behind it, in order,
+ * `part` frames (`src/net/peer_parts.ts`), each encoded (and sealed) only once the socket took the
+ * previous one: memory stays at the message itself plus the bounded queue, and
+ * the queue bound never drops the large message being written. What is sent meanwhile waits behind it, in order,
  * and counts against the queue bound.
  */
 export class PeerLink {
@@ -268,7 +268,7 @@ export class PeerLink {
 
   /**
    * Writes the waiting payloads in order, a large one as part frames: the next part is encoded
-   * once the writer holds at most one part. Ends when nothing waits or the session is down.
+   * once the writer has written the previous one. Ends when nothing waits or the session is down.
    */
   async #writeWaiting(session: Session): Promise<void> {
     session.writing = true;
