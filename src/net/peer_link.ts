@@ -147,9 +147,9 @@ interface Session {
  *
  * A batch whose encoding is larger than a part (`PEER_PART_BYTES`) is written as consecutive
  * `part` frames (`src/net/peer_parts.ts`), each encoded (and sealed) only once the socket took the
- * previous one: memory stays at the message itself plus the bounded queue, and
- * the queue bound never drops the large message being written. What is sent meanwhile waits behind it, in order,
- * and counts against the queue bound.
+ * previous one: memory stays at the message itself plus the bounded queue, and the queue bound
+ * never drops the large message being written. What is sent meanwhile waits behind it, in order,
+ * and counts against the queue bound (a second large message that does not fit drops the link).
  */
 export class PeerLink {
   /** The peer this link goes to. */
