@@ -12,6 +12,11 @@
  * - A peer frame carries JSON in which one byte of an argument takes at most 6 bytes
  *   (`\u00XX`), so {@link MAX_FRAME_BYTES} holds an update of a maximal operation, and a WAL
  *   record ({@link MAX_RECORD_BYTES}) holds anything a frame can carry.
+ * - A batch of peer messages whose encoding is larger than {@link PEER_PART_BYTES} is sent as
+ *   consecutive `part` frames of at most that many bytes (each fits a frame with its header and
+ *   MAC) and reassembled by the receiver, up to {@link MAX_PEER_MESSAGE_BYTES}: enough for a
+ *   maximal snapshot record plus a frame's worth of log entries, and no more than one JavaScript
+ *   string can hold (the reassembled JSON is decoded as one string).
  * - Before its hello a peer connection may send one frame of at most
  *   {@link PEER_HELLO_MAX_FRAME_BYTES}; at most {@link MAX_UNAUTHENTICATED_PEERS} such
  *   connections are held at once (the oldest is closed for a new one).
@@ -126,6 +131,24 @@ export const MAX_UNAUTHENTICATED_PEERS = 16;
 export const MAX_LINK_QUEUED_BYTES = 64 * MiB;
 /** Bytes read from a peer socket at once. */
 export const PEER_READ_BYTES = 64 * KiB;
+/**
+ * Data bytes of one `part` frame. A message batch whose encoding is larger is sent as consecutive
+ * part frames (`src/net/peer_parts.ts`); the link queues the next one only once the socket took the
+ * previous one, so a large message is written as the socket drains instead of filling the queue.
+ */
+export const PEER_PART_BYTES = 4 * MiB;
+/**
+ * The largest encoded message batch a peer may send as parts (480 MiB); a part sequence that
+ * declares more closes the connection before anything is buffered. A receiver holds at most one
+ * sequence in progress per connection.
+ */
+export const MAX_PEER_MESSAGE_BYTES: number = 480 * MiB;
+/**
+ * Most bytes of unfinished part sequences a replica holds over all its peer connections together
+ * (one maximal message): a part that would pass it closes its connection, so peers posing as many
+ * replicas cannot make a replica buffer a maximal message each.
+ */
+export const MAX_PEER_PARTS_HELD_BYTES: number = MAX_PEER_MESSAGE_BYTES;
 
 // ---- the HTTP port ----
 
@@ -164,6 +187,8 @@ export const SLOW_FSYNC_MS = 100;
 const JSON_BYTES_PER_BYTE = 6;
 /** Room in a frame or record for everything around a key and value. */
 const ENVELOPE_BYTES = 64 * KiB;
+/** V8's longest string (64-bit): 2^29 - 24 UTF-16 code units. */
+const MAX_STRING_LENGTH = 2 ** 29 - 24;
 
 function relate(condition: boolean, what: string): void {
   if (!condition) throw new Error(`src/limits.ts: ${what}`);
@@ -188,6 +213,26 @@ relate(
 );
 relate(MAX_RECORD_BYTES >= MAX_FRAME_BYTES, "a WAL record must hold anything a frame carries");
 relate(MAX_LINK_QUEUED_BYTES >= MAX_FRAME_BYTES, "a peer link must queue at least one frame");
+relate(
+  PEER_PART_BYTES + ENVELOPE_BYTES <= MAX_FRAME_BYTES,
+  "a part frame (its data, header and MAC) must fit a frame",
+);
+relate(
+  2 * (PEER_PART_BYTES + ENVELOPE_BYTES) <= MAX_LINK_QUEUED_BYTES,
+  "a peer link's queue must hold a part frame with room to spare",
+);
+relate(
+  MAX_PEER_MESSAGE_BYTES >= MAX_RECORD_BYTES + MAX_FRAME_BYTES,
+  "a message sent as parts must carry a maximal snapshot and a frame's worth of entries besides",
+);
+relate(
+  MAX_PEER_PARTS_HELD_BYTES >= MAX_PEER_MESSAGE_BYTES,
+  "a replica must be able to hold the parts of one maximal message",
+);
+relate(
+  MAX_PEER_MESSAGE_BYTES <= MAX_STRING_LENGTH,
+  "a reassembled message (UTF-8 JSON) must decode into one JavaScript string",
+);
 relate(
   PEER_HELLO_MAX_FRAME_BYTES >= 256 && PEER_HELLO_MAX_FRAME_BYTES < MAX_FRAME_BYTES,
   "a hello frame (~60 bytes) fits the pre-hello limit, which is small",

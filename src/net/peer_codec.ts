@@ -19,6 +19,18 @@
  *   {"type":"ack","view":1,"promised":1,"ts":9,"acks":{"1":4,"2":3}}]}
  * ```
  *
+ * A `part` frame is the one frame that is not JSON: a message batch whose encoding is larger than
+ * `PEER_PART_BYTES` (`src/limits.ts`) is cut into consecutive part frames
+ * (`src/net/peer_parts.ts`), each carrying a slice of the `msgs` frame's payload as raw bytes:
+ *
+ * ```text
+ * offset 0   1 byte   0x00 (the part tag: a JSON frame starts with "{", never with 0x00)
+ * offset 1   1 byte   flags: 0x01 = final part; the other bits must be 0
+ * offset 2   4 bytes  seq: big-endian, 0 for the first part of a message, then 1, 2, ...
+ * offset 6   8 bytes  total: big-endian byte length of the whole message (the same in every part)
+ * offset 14  n bytes  data: at least 1 byte, at most `total`
+ * ```
+ *
  * With a cluster key (`src/net/peer_auth.ts`) the hello carries a nonce, the responder answers
  * with a challenge and the initiator with an auth frame; every later frame's payload is a 32-byte
  * MAC followed by the JSON of a `msgs` frame (the MAC layer strips it before this codec sees it).
@@ -68,7 +80,29 @@ export type PeerFrame =
    */
   | { kind: "whois"; from: ReplicaId; nonce?: string }
   /** The answer to a `whois`: the responder's id, the cluster id, and with a key its proof. */
-  | { kind: "identity"; from: ReplicaId; cluster: string; proof?: string };
+  | { kind: "identity"; from: ReplicaId; cluster: string; proof?: string }
+  /** A slice of a large `msgs` frame's payload (binary; see the module doc). */
+  | PartFrame;
+
+/** One `part` frame: slice `seq` of a payload of `total` bytes, `final` on the last slice. */
+export interface PartFrame {
+  kind: "part";
+  /** 0 for the first part of a message, then consecutive. */
+  seq: number;
+  /** Byte length of the whole reassembled payload. */
+  total: number;
+  /** True on the last part (exactly when the parts so far add up to `total`). */
+  final: boolean;
+  /** This part's bytes (not empty). */
+  data: Uint8Array;
+}
+
+/** The first byte of a part frame's payload (a JSON frame starts with `{`). */
+export const PART_TAG = 0x00;
+/** Bytes of a part frame before its data: tag, flags, seq (u32), total (u64). */
+export const PART_HEADER_BYTES = 14;
+/** The flag bit of the final part. */
+const PART_FINAL = 0x01;
 
 /** A peer frame payload that is not valid. The connection should be closed. */
 export class CodecError extends Error {
@@ -87,7 +121,44 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * written, so extra properties on the objects passed in never reach the wire.
  */
 export function encodePeerFrame(frame: PeerFrame): Uint8Array {
+  if (frame.kind === "part") return encodePart(frame);
   return encoder.encode(JSON.stringify(toWire(frame)));
+}
+
+function encodePart({ seq, total, final, data }: PartFrame): Uint8Array {
+  const out = new Uint8Array(PART_HEADER_BYTES + data.length);
+  const view = new DataView(out.buffer);
+  out[0] = PART_TAG;
+  out[1] = final ? PART_FINAL : 0;
+  view.setUint32(2, seq, false);
+  view.setBigUint64(6, BigInt(total), false);
+  out.set(data, PART_HEADER_BYTES);
+  return out;
+}
+
+/**
+ * Validates a part frame's header field by field; `data` is a view of `payload` (not a copy).
+ */
+function partFromWire(payload: Uint8Array): PartFrame {
+  if (payload.length < PART_HEADER_BYTES + 1) {
+    fail(
+      "part frame",
+      `${payload.length} bytes, expected a ${PART_HEADER_BYTES}-byte header and at least 1 data byte`,
+    );
+  }
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const flags = payload[1];
+  if ((flags & ~PART_FINAL) !== 0) fail("part frame.flags", `unknown flag bits in ${flags}`);
+  const seq = view.getUint32(2, false);
+  const total = view.getBigUint64(6, false);
+  if (total < 1n || total > BigInt(Number.MAX_SAFE_INTEGER)) {
+    fail("part frame.total", `expected an integer >= 1, got ${total}`);
+  }
+  const data = payload.subarray(PART_HEADER_BYTES);
+  if (data.length > Number(total)) {
+    fail("part frame.data", `${data.length} bytes, more than the total of ${total}`);
+  }
+  return { kind: "part", seq, total: Number(total), final: (flags & PART_FINAL) !== 0, data };
 }
 
 function toWire(frame: PeerFrame): unknown {
@@ -110,6 +181,8 @@ function toWire(frame: PeerFrame): unknown {
       return frame.proof === undefined
         ? { kind: "identity", from: frame.from, cluster: frame.cluster }
         : { kind: "identity", from: frame.from, cluster: frame.cluster, proof: frame.proof };
+    case "part":
+      throw new Error("a part frame is binary, not JSON");
   }
 }
 
@@ -203,12 +276,14 @@ function commandToWire(cmd: Command): unknown {
 }
 
 /**
- * Decodes and validates a frame payload.
+ * Decodes and validates a frame payload: a part frame (binary header checked field by field, its
+ * data a view of `payload`) or a JSON frame.
  *
  * @throws {CodecError} on invalid UTF-8, invalid JSON, or any missing, unknown, mistyped or
  * out-of-range field.
  */
 export function decodePeerFrame(payload: Uint8Array): PeerFrame {
+  if (payload.length > 0 && payload[0] === PART_TAG) return partFromWire(payload);
   let text: string;
   try {
     text = decoder.decode(payload);

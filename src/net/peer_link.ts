@@ -16,12 +16,20 @@
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./frame.ts";
-import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
+import {
+  decodePeerFrame,
+  encodePeerFrame,
+  PART_HEADER_BYTES,
+  type PeerFrame,
+} from "./peer_codec.ts";
+import { splitParts } from "./peer_parts.ts";
 import { ConnWriter, errorText, Sleep } from "./conn_writer.ts";
 import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   MAX_LINK_QUEUED_BYTES,
+  MAX_PEER_MESSAGE_BYTES,
   PEER_HELLO_MAX_FRAME_BYTES,
+  PEER_PART_BYTES,
 } from "../limits.ts";
 import type { ByteConn } from "./listener.ts";
 import { connectTls, type TlsClientConfig } from "./tls.ts";
@@ -33,31 +41,28 @@ import { AuthError, type FrameSealer, InitiatorHandshake, MAC_BYTES } from "./pe
 import type { Log } from "../log/logger.ts";
 
 /**
- * Encodes `msgs` as one payload, or as several consecutive ones (halving the batch) when one would
- * exceed `maxBytes`.
+ * Encodes `msgs` as one `msgs` frame payload, or as several consecutive ones (halving the batch)
+ * when one would exceed `maxBytes` (or cannot even be built as one string).
  *
  * @throws {FrameError} when a single message does not fit.
  */
 function payloadsOf(msgs: PeerMessage[], maxBytes: number): Uint8Array[] {
-  const payload = encodePeerFrame({ kind: "msgs", msgs });
-  if (payload.length <= maxBytes) return [payload];
+  let payload: Uint8Array | undefined;
+  try {
+    payload = encodePeerFrame({ kind: "msgs", msgs });
+  } catch (err) {
+    // JSON longer than the longest string: treated as too large.
+    if (!(err instanceof RangeError)) throw err;
+  }
+  if (payload !== undefined && payload.length <= maxBytes) return [payload];
   if (msgs.length <= 1) {
     throw new FrameError(
-      `frame payload of ${payload.length} bytes exceeds the limit of ${maxBytes} bytes`,
+      `a message of ${payload?.length ?? "more than a string's"} bytes exceeds the limit of ` +
+        `${maxBytes} bytes`,
     );
   }
   const mid = msgs.length >> 1;
   return [...payloadsOf(msgs.slice(0, mid), maxBytes), ...payloadsOf(msgs.slice(mid), maxBytes)];
-}
-
-/**
- * Encodes `msgs` as one frame, or as several consecutive frames (halving the batch) when one would
- * exceed {@link MAX_FRAME_BYTES}.
- *
- * @throws {FrameError} when a single message does not fit in a frame.
- */
-function framesOf(msgs: PeerMessage[]): Uint8Array[] {
-  return payloadsOf(msgs, MAX_FRAME_BYTES).map(encodeFrame);
 }
 
 /** Default bound on bytes queued on one link before the connection is dropped: 64 MiB. */
@@ -87,8 +92,13 @@ export interface PeerLinkOptions {
   /** First reconnect delay (default 50 ms); doubles per failure up to `maxBackoffMs` (1 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Drop the connection when more than this many bytes are queued (default 64 MiB). */
+  /**
+   * Drop the connection when more than this many bytes are queued (default 64 MiB), not counting
+   * the one large message being written part by part.
+   */
   maxQueuedBytes?: number;
+  /** Payloads larger than this go as part frames of this many data bytes (default 4 MiB). */
+  partBytes?: number;
   /** Source of randomness for jitter (default Math.random). */
   random?: () => number;
   /**
@@ -118,11 +128,28 @@ interface Session {
   ready: boolean;
   /** With a key: seals every frame after the handshake. */
   sealer?: FrameSealer;
+  /**
+   * Payloads waiting behind a large one that is being written part by part (in order; each is
+   * sealed only when written, so MAC sequence numbers follow the write order).
+   */
+  waiting: Uint8Array[];
+  /** Bytes in {@link Session.waiting}. */
+  waitingBytes: number;
+  /** True while the part writer runs (it empties `waiting`, then ends). */
+  writing: boolean;
+  /** The part writer's last run (awaited when the connection ends). */
+  parts: Promise<void>;
 }
 
 /**
  * The outgoing, reconnecting link to one peer. While {@link PeerLink.up}, {@link PeerLink.send}
  * queues a frame of messages; frames are written in order. While down, sends are dropped.
+ *
+ * A batch whose encoding is larger than a part (`PEER_PART_BYTES`) is written as consecutive
+ * `part` frames (`src/net/peer_parts.ts`), each encoded (and sealed) only once the socket took the
+ * previous one: memory stays at the message itself plus the bounded queue, and the queue bound
+ * never drops the large message being written. What is sent meanwhile waits behind it, in order,
+ * and counts against the queue bound (a second large message that does not fit drops the link).
  */
 export class PeerLink {
   /** The peer this link goes to. */
@@ -131,6 +158,7 @@ export class PeerLink {
   readonly #minBackoff: number;
   readonly #maxBackoff: number;
   readonly #maxQueued: number;
+  readonly #partBytes: number;
   readonly #random: () => number;
   readonly #sleep = new Sleep();
   #abort: AbortController | undefined;
@@ -152,6 +180,13 @@ export class PeerLink {
     this.#minBackoff = options.minBackoffMs ?? 50;
     this.#maxBackoff = options.maxBackoffMs ?? 1000;
     this.#maxQueued = options.maxQueuedBytes ?? MAX_LINK_QUEUED_BYTES;
+    this.#partBytes = options.partBytes ?? PEER_PART_BYTES;
+    if (
+      !Number.isSafeInteger(this.#partBytes) || this.#partBytes < 1 ||
+      this.#partBytes + PART_HEADER_BYTES + MAC_BYTES > MAX_FRAME_BYTES
+    ) {
+      throw new RangeError(`invalid partBytes: ${this.#partBytes} (a part must fit a frame)`);
+    }
     this.#random = options.random ?? Math.random;
     this.#stableMs = options.stableMs ?? 1000;
   }
@@ -176,27 +211,85 @@ export class PeerLink {
   }
 
   /**
-   * Queues one frame holding `msgs` (in order). Returns false and drops them when the link is down.
-   * If more than the bound is queued, the connection is dropped (logged) and this returns false.
+   * Queues one frame holding `msgs` (in order; a batch larger than a part goes as part frames, and
+   * one larger than `MAX_PEER_MESSAGE_BYTES` is split into several batches). Returns false and
+   * drops them when the link is down. If more than the bound is queued, the connection is dropped
+   * (logged) and this returns false.
    */
   send(msgs: PeerMessage[]): boolean {
     const session = this.#session;
     if (session === undefined || session.down || !session.ready) return false;
-    let frames: Uint8Array[];
+    let payloads: Uint8Array[];
     try {
-      const sealer = session.sealer;
-      frames = sealer === undefined
-        ? framesOf(msgs)
-        : payloadsOf(msgs, MAX_FRAME_BYTES - MAC_BYTES).map((p) => sealer.sealFrame(p));
+      payloads = payloadsOf(msgs, MAX_PEER_MESSAGE_BYTES);
     } catch (err) {
-      // Only a single message above the frame limit gets here; client limits make it impossible.
-      this.#drop(session, `cannot frame a message for peer ${this.peer}: ${errorText(err)}`, true);
+      // Only a single message above the message limit gets here.
+      this.#drop(session, `cannot send a message to peer ${this.peer}: ${errorText(err)}`, true);
       return false;
     }
-    for (const frame of frames) {
-      if (!this.#write(session, frame)) return false;
+    for (const payload of payloads) {
+      if (!this.#enqueue(session, payload)) return false;
     }
     return true;
+  }
+
+  /**
+   * Writes `payload` now (a small one with nothing ahead of it), or queues it behind the large
+   * message in progress and starts the part writer if none runs. Drops the connection when too
+   * much is queued.
+   */
+  #enqueue(session: Session, payload: Uint8Array): boolean {
+    const queued = session.writer.queuedBytes + session.waitingBytes;
+    const ahead = session.writing;
+    const large = payload.length > this.#partBytes;
+    // A large message that must wait counts in full; the one being written does not.
+    if (queued > this.#maxQueued || (ahead && large && queued + payload.length > this.#maxQueued)) {
+      this.#drop(
+        session,
+        `more than ${this.#maxQueued} bytes queued for peer ${this.peer}, dropping the connection`,
+        true,
+      );
+      return false;
+    }
+    if (!ahead && !large) return this.#emit(session, payload);
+    session.waiting.push(payload);
+    session.waitingBytes += payload.length;
+    if (!session.writing) session.parts = this.#writeWaiting(session);
+    return true;
+  }
+
+  /** Frames (with a key: seals) one payload and queues it on the socket writer. */
+  #emit(session: Session, payload: Uint8Array): boolean {
+    const sealer = session.sealer;
+    return session.writer.write(
+      sealer === undefined ? encodeFrame(payload) : sealer.sealFrame(payload),
+    );
+  }
+
+  /**
+   * Writes the waiting payloads in order, a large one as part frames: the next part is encoded
+   * once the writer has written the previous one. Ends when nothing waits or the session is down.
+   */
+  async #writeWaiting(session: Session): Promise<void> {
+    session.writing = true;
+    try {
+      while (!session.down && session.waiting.length > 0) {
+        const payload = session.waiting.shift()!;
+        session.waitingBytes -= payload.length;
+        if (payload.length <= this.#partBytes) {
+          this.#emit(session, payload);
+          continue;
+        }
+        for (const part of splitParts(payload, this.#partBytes)) {
+          while (!session.down && session.writer.queuedBytes > this.#partBytes) {
+            await session.writer.idle();
+          }
+          if (session.down || !this.#emit(session, encodePeerFrame(part))) return;
+        }
+      }
+    } finally {
+      session.writing = false;
+    }
   }
 
   /** Stops reconnecting, closes the connection, and resolves when every socket op has ended. */
@@ -206,18 +299,6 @@ export class PeerLink {
     this.#sleep.cancel();
     if (this.#session !== undefined) this.#drop(this.#session, undefined);
     await this.#running;
-  }
-
-  #write(session: Session, frame: Uint8Array): boolean {
-    if (session.writer.queuedBytes > this.#maxQueued) {
-      this.#drop(
-        session,
-        `more than ${this.#maxQueued} bytes queued for peer ${this.peer}, dropping the connection`,
-        true,
-      );
-      return false;
-    }
-    return session.writer.write(frame);
   }
 
   /**
@@ -233,6 +314,8 @@ export class PeerLink {
     if (session.down) return;
     session.down = true;
     session.writer.discard();
+    session.waiting = [];
+    session.waitingBytes = 0;
     try {
       session.conn.close();
     } catch {
@@ -372,7 +455,16 @@ export class PeerLink {
       this.#opts.traffic,
     );
     const key = this.#opts.clusterKey;
-    const session: Session = { conn, writer, down: false, ready: key === undefined };
+    const session: Session = {
+      conn,
+      writer,
+      down: false,
+      ready: key === undefined,
+      waiting: [],
+      waitingBytes: 0,
+      writing: false,
+      parts: Promise.resolve(),
+    };
     this.#session = session;
     let stableTimer: ReturnType<typeof setTimeout> | undefined;
     const goUp = () => {
@@ -451,6 +543,7 @@ export class PeerLink {
     }
     if (stableTimer !== undefined) clearTimeout(stableTimer);
     this.#drop(session, reason);
+    await session.parts;
     await session.writer.idle();
     if (this.#session === session) this.#session = undefined;
   }

@@ -27,7 +27,13 @@
  * `PEER_HELLO_MAX_FRAME_BYTES` (larger is refused as soon as its length arrives), must complete
  * the hello within `helloTimeoutMs`, and at most `MAX_UNAUTHENTICATED_PEERS` such connections are
  * held (a new one closes the oldest). Afterwards frames may be up to `maxFrameBytes`; the decoder
- * holds at most one frame. Closures by a limit are logged rate-limited per source host.
+ * holds at most one frame. A larger message arrives as consecutive `part` frames
+ * (`src/net/peer_parts.ts`), reassembled up to `maxMessageBytes` into a `msgs` frame: one message
+ * in progress per connection, nothing else between its parts, and a part sequence that breaks a
+ * rule or declares more than the bound closes the connection like a malformed frame, and so does a
+ * part that would make the unfinished sequences of all connections together hold more than
+ * `maxPartsHeldBytes`. Closures by
+ * a limit are logged rate-limited per source host.
  *
  * @module
  */
@@ -38,7 +44,8 @@ import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { FrameDecoder } from "./frame.ts";
 import { ReadBuffer } from "./read_buffer.ts";
-import { decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
+import { CodecError, decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
+import { PartAssembler } from "./peer_parts.ts";
 import { encodeFrame } from "./frame.ts";
 import { AuthError, discoveryProof, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
 import { fromHex, toHex } from "../kv/bytes.ts";
@@ -48,6 +55,8 @@ import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   IDLE_READ_BYTES,
   MAX_FRAME_BYTES,
+  MAX_PEER_MESSAGE_BYTES,
+  MAX_PEER_PARTS_HELD_BYTES,
   MAX_UNAUTHENTICATED_PEERS,
   PEER_HELLO_MAX_FRAME_BYTES,
   PEER_READ_BYTES,
@@ -70,6 +79,13 @@ export interface PeerServerOptions {
   helloTimeoutMs?: number;
   /** Largest frame payload accepted after the hello (default 64 MiB). */
   maxFrameBytes?: number;
+  /** Largest message reassembled from part frames (default `MAX_PEER_MESSAGE_BYTES`, 480 MiB). */
+  maxMessageBytes?: number;
+  /**
+   * Most bytes of unfinished part sequences held over all connections together (default
+   * `MAX_PEER_PARTS_HELD_BYTES`, 480 MiB).
+   */
+  maxPartsHeldBytes?: number;
   /** Most connections without an accepted hello held at once (default 16). */
   maxUnauthenticated?: number;
   /** The cluster key: peers must authenticate (default: none, as without a key file). */
@@ -106,6 +122,8 @@ export class PeerServer {
   readonly #current = new Map<ReplicaId, Incoming>();
   /** Connections whose hello was not accepted yet, oldest first. */
   readonly #unauthenticated = new Set<Incoming>();
+  /** Bytes of unfinished part sequences held over all connections. */
+  #partsHeld = 0;
 
   /** Creates the server; nothing listens until {@link PeerServer.listen}. */
   constructor(options: PeerServerOptions) {
@@ -151,6 +169,11 @@ export class PeerServer {
   get addr(): Deno.NetAddr {
     if (this.#acceptor === undefined) throw new Error("peer server is not listening");
     return this.#acceptor.addr;
+  }
+
+  /** Bytes of unfinished part sequences held over all connections right now. */
+  get partsHeldBytes(): number {
+    return this.#partsHeld;
   }
 
   /** Peers with an accepted (post-hello) connection right now. */
@@ -347,6 +370,7 @@ export class PeerServer {
       this.#closeConn(c);
     }, helloMs);
     const decoder = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
+    const parts = new PartAssembler(this.#opts.maxMessageBytes ?? MAX_PEER_MESSAGE_BYTES);
     const reads = new ReadBuffer(IDLE_READ_BYTES, PEER_READ_BYTES);
     try {
       reading: while (!c.closed) {
@@ -383,6 +407,31 @@ export class PeerServer {
               }
             }
             frame = decodePeerFrame(payload);
+            if (c.from !== undefined) {
+              // After the hello: parts of a large msgs frame are put back together here.
+              if (frame.kind === "part") {
+                const held = parts.buffered;
+                const most = this.#opts.maxPartsHeldBytes ?? MAX_PEER_PARTS_HELD_BYTES;
+                if (this.#partsHeld + frame.data.length > most) {
+                  throw new CodecError(
+                    `more than ${most} bytes of unfinished messages in parts from all peers`,
+                  );
+                }
+                let whole: Uint8Array | null;
+                try {
+                  whole = parts.push(frame);
+                } finally {
+                  this.#partsHeld += parts.buffered - held;
+                }
+                if (whole === null) continue;
+                frame = decodePeerFrame(whole);
+                if (frame.kind !== "msgs") {
+                  throw new CodecError(`parts carried a "${frame.kind}" frame, not msgs`);
+                }
+              } else if (parts.inProgress) {
+                throw new CodecError(`a "${frame.kind}" frame between the parts of a message`);
+              }
+            }
           } catch (err) {
             this.#opts.log.limited(
               "warn",
@@ -463,6 +512,7 @@ export class PeerServer {
         }
       }
     } finally {
+      this.#partsHeld -= parts.buffered;
       clearTimeout(helloTimer);
       this.#closeConn(c);
       this.#conns.delete(c);

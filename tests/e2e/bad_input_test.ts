@@ -347,6 +347,31 @@ Deno.test({
         hello(1),
         raw("\x7f\xff\xff\xff"),
       ]);
+      // Part frames (how a message larger than 4 MiB travels) that break the rules.
+      const part = (seq: number, total: number, final: boolean, data: Uint8Array) =>
+        encodeFrame(encodePeerFrame({ kind: "part", seq, total, final, data }));
+      await peerAbuse(cluster, 3, "part frames before the hello", [part(0, 3, true, raw("abc"))]);
+      await peerAbuse(cluster, 3, "hello, then a part declaring 1 TB", [
+        hello(1),
+        part(0, 1e12, false, raw("{")),
+      ]);
+      await peerAbuse(cluster, 1, "hello, then part 1 without part 0", [
+        hello(2),
+        part(1, 10, false, raw("{")),
+      ]);
+      await peerAbuse(cluster, 2, "hello, then a msgs frame between parts", [
+        hello(3),
+        part(0, 10, false, raw("{")),
+        jsonFrame({ kind: "msgs", msgs: [] }),
+      ]);
+      await peerAbuse(cluster, 3, "hello, then parts carrying a hello", [
+        hello(1),
+        part(0, hello(1).length - 4, true, hello(1).subarray(4)),
+      ]);
+      await peerAbuse(cluster, 1, "hello, then a part with unknown flags", [
+        hello(2),
+        encodeFrame(new Uint8Array([0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x7b])),
+      ]);
 
       for (const [k, v] of await writeSome(cluster, "after")) written.set(k, v);
       await assertHealthy(cluster, written);

@@ -7,6 +7,8 @@
  */
 import type { Event, PeerMessage, ReplicaId } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
+import { encodePeerFrame } from "../../src/net/peer_codec.ts";
+import { splitParts } from "../../src/net/peer_parts.ts";
 import {
   encodeArray,
   encodeBulk,
@@ -97,6 +99,15 @@ export function join(parts: readonly Uint8Array[]): Uint8Array {
     o += p.length;
   }
   return out;
+}
+
+/**
+ * The payloads of the part frames carrying `payload` (a `msgs` frame's payload) in parts of 1 to
+ * 64 bytes, as a sender would write them (`src/net/peer_parts.ts`), each to be framed.
+ */
+export function partPayloads(rng: Prng, payload: Uint8Array): Uint8Array[] {
+  if (payload.length === 0) return [];
+  return [...splitParts(payload, rng.int(1, 64))].map(encodePeerFrame);
 }
 
 /** A message some replica sent, with its sender and receiver. */

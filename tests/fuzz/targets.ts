@@ -11,7 +11,7 @@
  * | ---------------- | --------------------------------------------------------------------- |
  * | `resp-request`   | `RespRequestParser` (server side), one chunk vs random chunks         |
  * | `resp-reply`     | `RespReplyParser` (client side), one chunk vs random chunks            |
- * | `peer-frame`     | `FrameDecoder` + `decodePeerFrame`; decoded frames must round-trip     |
+ * | `peer-frame`     | `FrameDecoder` + `decodePeerFrame` + `PartAssembler`; frames round-trip |
  * | `peer-handshake` | a real `PeerServer` on 127.0.0.1 (hello, then frames), vs a model      |
  * | `replica`        | decoded-but-hostile messages into a real `Replica` (`check` + `step`)  |
  * | `kv-apply`       | random argv into two `KvStore`s: replies and digests stay equal         |
@@ -48,6 +48,7 @@ import {
   type PeerFrame,
 } from "../../src/net/peer_codec.ts";
 import { PeerServer } from "../../src/net/peer_server.ts";
+import { PartAssembler } from "../../src/net/peer_parts.ts";
 import {
   RespProtocolError,
   RespReplyParser,
@@ -67,6 +68,7 @@ import {
   configText,
   join,
   kvSnapshot,
+  partPayloads,
   pickMessage,
   recordedMessages,
   respReplies,
@@ -342,9 +344,19 @@ function frameStream(rng: Prng): Uint8Array {
     );
   }
   const n = rng.int(0, 3);
-  for (let i = 0; i < n; i++) frames.push(encodeFrame(framePayload(rng)));
+  for (let i = 0; i < n; i++) {
+    // A message in part frames (what a large message becomes), or one frame.
+    if (rng.chance(0.25)) {
+      for (const part of partPayloads(rng, framePayload(rng))) frames.push(encodeFrame(part));
+    } else {
+      frames.push(encodeFrame(framePayload(rng)));
+    }
+  }
   return join(frames);
 }
+
+/** The largest message the fuzzed decoders reassemble from parts (the server's setting too). */
+const FUZZ_MAX_MESSAGE_BYTES = 64 * 1024;
 
 const frameItems = pool(frameStream);
 
@@ -359,11 +371,13 @@ function frameInput(rng: Prng): Uint8Array {
 
 const peerFrame: Target = {
   name: "peer-frame",
-  covers: "FrameDecoder (hello limit, then raised) + decodePeerFrame; decoded frames round-trip",
+  covers: "FrameDecoder (hello limit, then raised) + decodePeerFrame + PartAssembler; " +
+    "decoded frames round-trip",
   ciCount: 100_000,
   input: frameInput,
   run(input) {
     const d = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
+    const parts = new PartAssembler(FUZZ_MAX_MESSAGE_BYTES);
     let first = true;
     for (const part of chunks(input)) {
       d.push(part);
@@ -390,6 +404,22 @@ const peerFrame: Target = {
             `frame does not round-trip: ${jsonText(frame)} vs ${jsonText(again)}`,
           );
         }
+        const f = frame as PeerFrame;
+        if (f.kind !== "part") continue;
+        // Parts are put back together (the server does so after the hello); a refusal ends the
+        // connection, and a whole message decodes (or is refused) like a frame.
+        let whole: Uint8Array | null = null;
+        if (!refusedOnly(() => void (whole = parts.push(f)), [CodecError], "PartAssembler")) {
+          return;
+        }
+        if (whole === null) continue;
+        const size = (whole as Uint8Array).length;
+        if (size !== f.total) {
+          throw new FuzzFailure(`reassembled ${size} bytes, the parts declared ${f.total}`);
+        }
+        if (!refusedOnly(() => void decodePeerFrame(whole!), [CodecError], "decodePeerFrame")) {
+          return;
+        }
       }
     }
   },
@@ -404,6 +434,8 @@ function expectedDeliveries(input: Uint8Array): { from: ReplicaId; msgs: PeerMes
   d.push(input);
   let from: ReplicaId | undefined;
   const out: { from: ReplicaId; msgs: PeerMessage[] }[] = [];
+  /** The message being received in parts: its total, the next seq, the bytes so far. */
+  let partial: { total: number; next: number; bytes: Uint8Array[]; got: number } | undefined;
   for (;;) {
     let payload: Uint8Array | null;
     let frame: PeerFrame;
@@ -424,6 +456,32 @@ function expectedDeliveries(input: Uint8Array): { from: ReplicaId; msgs: PeerMes
       from = frame.from;
       d.maxFrameBytes = 1024 * 1024;
       continue;
+    }
+    if (frame.kind === "part") {
+      // Parts must run 0, 1, 2... with one total (at most the bound), the final flag exactly on
+      // the part that completes it, and put together they must decode to a msgs frame.
+      if (partial === undefined) {
+        if (frame.seq !== 0 || frame.total > FUZZ_MAX_MESSAGE_BYTES) return out;
+        partial = { total: frame.total, next: 0, bytes: [], got: 0 };
+      }
+      if (frame.seq !== partial.next || frame.total !== partial.total) return out;
+      partial.got += frame.data.length;
+      if (partial.got > partial.total || frame.final !== (partial.got === partial.total)) {
+        return out;
+      }
+      partial.bytes.push(frame.data);
+      partial.next++;
+      if (!frame.final) continue;
+      const whole = join(partial.bytes);
+      partial = undefined;
+      try {
+        frame = decodePeerFrame(whole);
+      } catch {
+        return out;
+      }
+      if (frame.kind !== "msgs") return out;
+    } else if (partial !== undefined) {
+      return out; // anything else between the parts of a message
     }
     if (frame.kind !== "msgs") return out; // a second hello, or handshake frames unasked
     out.push({ from, msgs: frame.msgs });
@@ -484,6 +542,7 @@ const peerHandshake: Target = {
       log: SILENT,
       helloTimeoutMs: 2000,
       maxFrameBytes: 1024 * 1024,
+      maxMessageBytes: FUZZ_MAX_MESSAGE_BYTES,
     });
     handshakeServer.listen();
   },

@@ -1,0 +1,84 @@
+/**
+ * End to end: a replica catches up from a state larger than one peer frame (64 MiB).
+ *
+ * Three replicas; replica 3 is stopped, 70 MB of values (7,000 values of 10 KB, written as MSETs
+ * of 100 keys) are written through the other two, which snapshot on the way
+ * (`--snapshot-every 50`). Replica 3 then restarts with its data directory wiped: the view change
+ * that readmits it hands it the whole state in one NEWVIEW (an install carrying the snapshot),
+ * more than `MAX_FRAME_BYTES`, which goes as part frames (`src/net/peer_parts.ts`). Before part
+ * frames that message could not be framed, the link was dropped and the same message resent on
+ * every reconnect, and the view change never ended. Checked: all three are normal in one view and
+ * report the same digest at the same delivered index, and replica 3 serves the values itself.
+ *
+ * Sanitizers: off, because the replica child processes and their output pipes outlive single
+ * async ops by design (the harness awaits them all in `stop()`).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { RespTestClient, withCluster } from "../support/cluster.ts";
+import { MAX_FRAME_BYTES } from "../../src/limits.ts";
+
+const VALUES = 7_000;
+const VALUE_BYTES = 10_000;
+const PER_MSET = 100;
+
+/** Value `i`: 10 KB of printable bytes (JSON carries them 1:1), different for every key. */
+function valueOf(i: number): string {
+  const head = `value-${i}-`;
+  const pattern = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(Math.ceil(VALUE_BYTES / 36));
+  return (head + pattern.slice(i % 36)).slice(0, VALUE_BYTES);
+}
+
+Deno.test({
+  name: "e2e big state: a wiped replica catches up from a state larger than a peer frame",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    assert.ok(VALUES * VALUE_BYTES > MAX_FRAME_BYTES, "the state must not fit one frame");
+    // Encoding, decoding and logging a 70 MB install each hold a replica's event loop for seconds
+    // on a loaded 2-core machine; the view-change timeout (half the failure timeout) must outlast
+    // them, or every attempt to readmit replica 3 times out and starts over.
+    const extraArgs = ["--snapshot-every", "50", "--failure-timeout", "15000"];
+    await withCluster({ replicas: 3, extraArgs }, async (cluster) => {
+      assert.equal((await cluster.kill(3)).signal, "SIGKILL");
+      await cluster.waitForView({ ids: [1, 2], timeoutMs: 40_000 });
+
+      const client = await RespTestClient.connect(cluster.clientPort(1));
+      try {
+        for (let from = 0; from < VALUES; from += PER_MSET) {
+          const argv = ["MSET"];
+          for (let i = from; i < from + PER_MSET; i++) argv.push(`key:${i}`, valueOf(i));
+          assert.equal(await client.call(argv, 30_000), "OK");
+        }
+      } finally {
+        await client.close();
+      }
+      const written = await cluster.waitForAgreement({ ids: [1, 2], timeoutMs: 30_000 });
+      cluster.note(
+        `wrote ${VALUES} values of ${VALUE_BYTES} bytes, delivered ${written.delivered}`,
+      );
+
+      await Deno.remove(join(cluster.dir, "data", "3"), { recursive: true });
+      await cluster.restart(3, 30_000);
+      await cluster.waitForView({ ids: [1, 2, 3], timeoutMs: 60_000 });
+      const agreed = await cluster.waitForAgreement({
+        ids: [1, 2, 3],
+        minDelivered: written.delivered,
+        timeoutMs: 60_000,
+      });
+      assert.equal(agreed.digest, written.digest, "the state changed while replica 3 caught up");
+
+      const three = await RespTestClient.connect(cluster.clientPort(3));
+      try {
+        for (const i of [0, 1, 4_567, VALUES - 1]) {
+          assert.equal(await three.call(["GET", `key:${i}`], 10_000), valueOf(i), `key:${i}`);
+        }
+        assert.equal(await three.call(["DBSIZE"], 10_000), VALUES);
+      } finally {
+        await three.close();
+      }
+    });
+  },
+});
