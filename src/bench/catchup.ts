@@ -148,6 +148,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     });
     const loadErrors = load.put.errors + (spec.keys - load.put.ops - load.put.errors);
     spec.log(`loaded ${load.put.ops} keys in ${load.seconds.toFixed(1)} s (${loadErrors} failed)`);
+    for (const e of load.errorMessages.slice(0, 3)) spec.log(`  ${e.count} x ${e.message}`);
     const info = await call(founders[0], ["INFO", "lamportkv"]);
     const keysHeld = typeof info === "string" ? Number(/^keys:([0-9]+)/m.exec(info)?.[1]) : NaN;
 
@@ -173,7 +174,12 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const deadline = t0 + spec.joinTimeoutMs;
     let last: string | null = null;
     for (let attempt = 0; attempt < 1_000_000; attempt++) {
-      if (spec.signal.aborted) throw new ClusterError("interrupted while the joiner caught up");
+      if (spec.signal.aborted) {
+        throw new ClusterError(
+          `interrupted while the joiner caught up (last: ${last ?? "not listed"}):\n` +
+            cluster.tail(),
+        );
+      }
       const gone = cluster.exited();
       if (gone.length > 0) {
         throw new ClusterError(`${gone.join("; ")} while the joiner caught up:\n${cluster.tail()}`);
