@@ -59,6 +59,14 @@ ${OPS_HELP}
                             client a publisher (PUBLISH of --value-size bytes, --pipeline in
                             flight); reports publish/s, PUBLISH reply latency and
                             publish-to-receive latency (p50, p99) over every subscriber
+  --catchup                 catch-up mode instead of --mix: the replicas of <config> but the
+                            last found a cluster (started by the benchmark, as with --spawn),
+                            --keys keys of --value-size bytes are loaded (pipelined SETs,
+                            --clients connections (first value), --pipeline in flight, default
+                            16 and 32), then the last replica starts with --join and is added
+                            (REPLICASET ADD); reports the time from the ADD until it is a voter
+                            in the view, and with an HTTP port in its line the peer MB it
+                            received (MB/s)
   --json <file>             also write every figure as JSON to <file>
   --scrape <ms>             fetch every replica's GET /metrics every <ms> ms (10..60000) during
                             the run, to measure what metrics cost; needs HTTP ports in <config>
@@ -144,6 +152,8 @@ export interface BenchOptions {
   scrapeMs?: number;
   /** Publish mode (`--publish`): pub/sub throughput and latency instead of the mixes. */
   publish: boolean;
+  /** Catch-up mode (`--catchup`): the time a joining replica takes to become a voter. */
+  catchup: boolean;
 }
 
 /** A command line that cannot be run (exit status 2). */
@@ -268,6 +278,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     json: { type: "string" },
     scrape: { type: "string" },
     publish: { type: "boolean" },
+    catchup: { type: "boolean" },
   }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
@@ -277,7 +288,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
 
   let fsync: FsyncChoice = "batch";
   if (v.fsync !== undefined) {
-    if (!v.spawn) {
+    if (!v.spawn && !v.catchup) {
       throw new BenchUsageError("--fsync needs --spawn (a running cluster keeps its own mode)");
     }
     fsync = fsyncOption(v.fsync, BenchUsageError);
@@ -297,19 +308,27 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   if (v.publish && v.mix !== undefined) {
     throw new BenchUsageError("give --publish or --mix, not both");
   }
+  if (v.catchup && (v.publish || v.mix !== undefined || v.scrape !== undefined)) {
+    throw new BenchUsageError("--catchup takes no --publish, --mix or --scrape");
+  }
+  if (v.catchup && v.spawn) {
+    throw new BenchUsageError("--catchup starts its own replicas: drop --spawn");
+  }
 
   return {
     configPath,
     spawn: v.spawn ?? false,
     fsync,
-    clients: parseClientLevels(v.clients ?? "1,16,64,256"),
+    clients: parseClientLevels(v.clients ?? (v.catchup ? "16" : "1,16,64,256")),
     stop,
     mixes: parseMixes(v.mix ?? "1:0,0:1"),
     valueSize: v["value-size"] === undefined
       ? 100
       : intOption("value-size", v["value-size"], 0, DEFAULT_RESP_LIMITS.maxBulkBytes),
     keys: v.keys === undefined ? 10_000 : intOption("keys", v.keys, 1, MAX_KEYS),
-    pipeline: v.pipeline === undefined ? 1 : intOption("pipeline", v.pipeline, 1, MAX_PIPELINE),
+    pipeline: v.pipeline === undefined
+      ? (v.catchup ? 32 : 1)
+      : intOption("pipeline", v.pipeline, 1, MAX_PIPELINE),
     warmupSeconds: v.warmup === undefined
       ? 1
       : secondsOption("warmup", v.warmup, false, MAX_WARMUP_SECONDS),
@@ -318,5 +337,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
       ? {}
       : { scrapeMs: intOption("scrape", v.scrape, MIN_SCRAPE_MS, MAX_SCRAPE_MS) }),
     publish: v.publish ?? false,
+    catchup: v.catchup ?? false,
   };
 }

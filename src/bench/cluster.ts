@@ -112,6 +112,7 @@ export class SpawnedCluster {
   /** The last {@link TAIL_LINES} output lines of each replica. */
   readonly #tails = new Map<number, string[]>();
   #stopping: Promise<void> | null = null;
+  #fsync: FsyncChoice = "batch";
 
   private constructor(config: ClusterConfig, dir: string) {
     this.config = config;
@@ -134,6 +135,7 @@ export class SpawnedCluster {
   static async start(config: ClusterConfig, options: SpawnOptions): Promise<SpawnedCluster> {
     const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-" });
     const cluster = new SpawnedCluster(config, dir);
+    cluster.#fsync = options.fsync;
     const configPath = resolve(config.path);
     try {
       for (const { id } of config.replicas) {
@@ -152,6 +154,39 @@ export class SpawnedCluster {
       }), data in ${dir}`,
     );
     return cluster;
+  }
+
+  /**
+   * Starts replica `id` of `configPath` (not of this cluster's config) with `--join`, a fresh data
+   * directory and the cluster's fsync mode; it is stopped with the others.
+   */
+  spawnJoiner(id: number, configPath: string): void {
+    this.#supervisor.spawn(
+      id,
+      nodeCommandArgs(id, resolve(configPath), [
+        "--join",
+        "--data-dir",
+        `${this.dir}/${id}`,
+        "--fsync",
+        this.#fsync,
+      ]),
+    );
+  }
+
+  /** Waits until replica `id` printed its ready line; throws if it exits first. */
+  async waitReady(id: number, timeoutMs: number): Promise<void> {
+    try {
+      await this.#supervisor.waitReady(id, timeoutMs);
+    } catch (err) {
+      throw new ClusterError(`replica ${id}: ${describe(err)}\n${this.tail()}`);
+    }
+  }
+
+  /** The last output lines of every replica, for an error message. */
+  tail(): string {
+    return [...this.#tails.entries()].map(([id, lines]) =>
+      `replica ${id}:\n${lines.map((l) => `  ${l}`).join("\n")}`
+    ).join("\n");
   }
 
   /** The process id of every replica, by replica id. */

@@ -20,6 +20,7 @@ import { describeScrapes, MetricsScraper, type ScrapeFigures } from "../bench/sc
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
 import { formatPublishTable, type PublishRow, runPublishLevel } from "../bench/publish.ts";
 import type { Target } from "../bench/load.ts";
+import { formatCatchup, runCatchup } from "../bench/catchup.ts";
 
 export { BENCH_USAGE };
 
@@ -74,6 +75,7 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   let spawned: SpawnedCluster | null = null;
   try {
+    if (options.catchup) return await catchupMode(options, config, abort.signal, io);
     let view: string | null = null;
     if (options.spawn) {
       spawned = await SpawnedCluster.start(config, {
@@ -169,6 +171,42 @@ async function publishMode(
   if (options.jsonPath !== undefined) {
     try {
       await Deno.writeTextFile(options.jsonPath, JSON.stringify({ publish: rows }, null, 2) + "\n");
+    } catch (err) {
+      io.err(`error: cannot write ${options.jsonPath}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+  return signal.aborted ? 130 : 0;
+}
+
+/** Longest wait for the joining replica of `--catchup` to be a voter. */
+const CATCHUP_TIMEOUT_MS = 600_000;
+
+/** `--catchup`: one catch-up measurement; the figures, and JSON with `--json`. */
+async function catchupMode(
+  options: BenchOptions,
+  config: ClusterConfig,
+  signal: AbortSignal,
+  io: BenchIo,
+): Promise<number> {
+  const result = await runCatchup({
+    config,
+    keys: options.keys,
+    valueSize: options.valueSize,
+    fsync: options.fsync,
+    connections: options.clients[0],
+    pipeline: options.pipeline,
+    joinTimeoutMs: CATCHUP_TIMEOUT_MS,
+    signal,
+    log: (line) => io.err(`bench: ${line}`),
+  });
+  io.out(formatCatchup(result));
+  if (options.jsonPath !== undefined) {
+    try {
+      await Deno.writeTextFile(
+        options.jsonPath,
+        JSON.stringify({ catchup: result }, null, 2) + "\n",
+      );
     } catch (err) {
       io.err(`error: cannot write ${options.jsonPath}: ${(err as Error).message}`);
       return 1;

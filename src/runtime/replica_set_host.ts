@@ -31,6 +31,12 @@ import { keySlot, SLOTS } from "../kv/slots.ts";
 export const REMOVE_WAIT_MS = 15_000;
 /** Least time between two promotions of the same learner by this replica. */
 const PROMOTE_RETRY_MS = 1_000;
+/**
+ * How long links to a replica stay open after it left the replica set (and this replica's view):
+ * the core takes it into the next view change as a learner so that it learns its removal, and the
+ * install and commit of that change must still reach it.
+ */
+export const REMOVED_LINGER_MS = 10_000;
 
 /** What the replica set's host side needs from its replica. */
 export interface ReplicaSetHostDeps {
@@ -91,21 +97,48 @@ export class ReplicaSetHost {
   /** Waiting REMOVEs: the id, and how to answer. */
   readonly #removals = new Set<{ id: ReplicaId; done: (reply: Reply) => void }>();
   readonly #promotedAt = new Map<ReplicaId, number>();
+  /** Replicas removed from the set lately: their address, and until when links stay open. */
+  readonly #former = new Map<ReplicaId, { address: MemberAddress; until: number }>();
+  /** The peer ids last given to `setPeers`, as text. */
+  #lastPeers = "";
 
   /** Follows the replica set of `deps`. */
   constructor(deps: ReplicaSetHostDeps) {
     this.#deps = deps;
   }
 
-  /** The addresses to keep peer links to: the members, and the config file's while outside. */
+  /**
+   * The addresses to keep peer links to: the members, the config file's while outside, and
+   * replicas removed lately while they are in this replica's view or for
+   * {@link REMOVED_LINGER_MS} after they left the set (so that they learn their removal).
+   */
   peers(): MemberAddress[] {
     const set = this.#deps.replicaSet();
     const byId = new Map<ReplicaId, MemberAddress>();
     const outside = set === undefined || !isIn(set, this.#deps.id);
     if (outside) { for (const a of this.#deps.seeds) byId.set(a.id, a); }
+    if (this.#former.size > 0) {
+      const s = this.#deps.standing();
+      const now = this.#deps.now();
+      for (const [id, f] of this.#former) {
+        if (set !== undefined && isIn(set, id)) this.#former.delete(id);
+        else if (f.until > now || s.members.includes(id) || s.learners.includes(id)) {
+          byId.set(id, f.address);
+        } else this.#former.delete(id);
+      }
+    }
     for (const a of set?.addresses ?? []) byId.set(a.id, a);
     byId.delete(this.#deps.id);
     return [...byId.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** Gives the host the peers to link to when they changed. */
+  #followPeers(): void {
+    const peers = this.peers();
+    const key = peers.map((a) => `${a.id}@${a.host}:${a.peerPort}`).join(" ");
+    if (key === this.#lastPeers) return;
+    this.#lastPeers = key;
+    this.#deps.setPeers(peers);
   }
 
   /** After every step of the core: follow changes, promote, answer waiting REMOVEs. */
@@ -114,7 +147,16 @@ export class ReplicaSetHost {
     if (set !== this.#lastSet) {
       const before = this.#lastSet;
       this.#lastSet = set;
-      this.#deps.setPeers(this.peers());
+      if (before !== undefined && set !== undefined && isIn(set, this.#deps.id)) {
+        const until = this.#deps.now() + REMOVED_LINGER_MS;
+        for (const a of before.addresses) {
+          if (!isIn(set, a.id)) this.#former.set(a.id, { address: a, until });
+        }
+        if (this.#former.size > 0) {
+          (this.#deps.later ?? setTimeout)(() => this.#followPeers(), REMOVED_LINGER_MS + 100);
+        }
+      }
+      this.#followPeers();
       if (before !== undefined && set !== undefined) {
         this.#deps.logChange(
           `replica set changed: voters ${set.voters.join(",")}` +
@@ -123,6 +165,8 @@ export class ReplicaSetHost {
         );
       }
     }
+    // A removed replica's links close once it left this replica's view and the linger passed.
+    if (this.#former.size > 0) this.#followPeers();
     if (set !== undefined && set.promote.length > 0) this.#promote(set);
     if (this.#removals.size > 0) this.#answerRemovals();
   }

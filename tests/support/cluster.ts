@@ -519,6 +519,8 @@ export class TestCluster {
   readonly #replicaArgs = new Map<number, string[]>();
   /** Replicas not in the config file, known through {@link addReplica}. */
   readonly #added = new Map<number, ReplicaAddress>();
+  /** Config files of single replicas other than {@link configPath} (see {@link setConfigPath}). */
+  readonly #configPaths = new Map<number, string>();
   /** How the harness reaches the client ports (see {@link ClusterOptions.clientTls}). */
   clientTls: TlsClientConfig | undefined;
 
@@ -645,9 +647,19 @@ export class TestCluster {
     this.#added.set(address.id, { ...address });
   }
 
+  /**
+   * Makes replica `id` read `path` instead of {@link configPath} from its next (re)start on (e.g.
+   * a joining replica's file, which lists the current members and itself). Its data directory
+   * stays `data/<id>` next to the file, so `path` should be in {@link dir}.
+   */
+  setConfigPath(id: number, path: string): void {
+    this.#address(id);
+    this.#configPaths.set(id, path);
+  }
+
   /** The deno arguments that start replica `id`. */
   nodeArgs(id: number): string[] {
-    const args = nodeCommandArgs(id, this.configPath, []);
+    const args = nodeCommandArgs(id, this.#configPaths.get(id) ?? this.configPath, []);
     if (this.#listenPeerPorts !== undefined) {
       args.push("--listen-peer-port", String(this.listenPeerPort(id)));
     }

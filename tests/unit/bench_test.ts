@@ -86,6 +86,7 @@ Deno.test("bench args: defaults", () => {
     warmupSeconds: 1,
     jsonPath: undefined,
     publish: false,
+    catchup: false,
   });
 });
 
@@ -125,6 +126,7 @@ Deno.test("bench args: every option", () => {
     warmupSeconds: 0.5,
     jsonPath: "out.json",
     publish: false,
+    catchup: false,
   });
   assert.deepEqual(
     parseBenchArgs(["--seconds", "2.5", "c"]) !== "help" &&
@@ -136,6 +138,17 @@ Deno.test("bench args: every option", () => {
   );
   assert.equal(parseBenchArgs(["--help"]), "help");
   assert.equal(parseBenchArgs(["-h", "--clients", "zzz"]), "help");
+});
+
+Deno.test("bench args: --catchup loads with 16 connections, 32 in flight; --fsync allowed", () => {
+  const o = parseBenchArgs(["--catchup", "--keys", "1000000", "--fsync", "never", "c.txt"]);
+  assert.notEqual(o, "help");
+  if (o === "help") return;
+  assert.equal(o.catchup, true);
+  assert.deepEqual(o.clients, [16]);
+  assert.equal(o.pipeline, 32);
+  assert.equal(o.keys, 1_000_000);
+  assert.equal(o.fsync, "never");
 });
 
 Deno.test("bench args: errors", () => {
@@ -158,6 +171,9 @@ Deno.test("bench args: errors", () => {
     [["--mix", "0:0", "c"], /both 0/],
     [["--value-size", "99999999", "c"], /--value-size/],
     [["--keys", "0", "c"], /--keys/],
+    [["--catchup", "--mix", "1:0", "c"], /--catchup takes no/],
+    [["--catchup", "--publish", "c"], /--catchup takes no/],
+    [["--catchup", "--spawn", "c"], /drop --spawn/],
     [["--pipeline", "0", "c"], /--pipeline/],
     [["--fsync", "batch", "c"], /needs --spawn/],
     [["--spawn", "--fsync", "sometimes", "c"], /always, batch or never/],
@@ -821,6 +837,48 @@ async function spawnBench(
   );
   return { config, json, r };
 }
+
+Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
+  try {
+    const ports = freePorts(12);
+    const config = `${dir}/cluster.txt`;
+    await Deno.writeTextFile(
+      config,
+      [0, 1, 2, 3].map((i) =>
+        `${i + 1} 127.0.0.1 ${ports[3 * i]} ${ports[3 * i + 1]} ${ports[3 * i + 2]}\n`
+      ).join(""),
+    );
+    const json = `${dir}/out.json`;
+    const r = await runCommand(
+      Deno.execPath(),
+      [
+        "run",
+        ...BENCH_PERMISSIONS,
+        BENCH_TS,
+        "--catchup",
+        "--keys",
+        "2000",
+        config,
+        "--json",
+        json,
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+    assert.equal(r.code, 0, context);
+    assert.match(r.stdout, /^catch-up of a joining replica: 2000 keys of 100 bytes/m, context);
+    assert.match(r.stdout, /ADD to voter in the view: [0-9.]+ s/, context);
+    const { catchup } = JSON.parse(await Deno.readTextFile(json));
+    assert.equal(catchup.keysHeld, 2000, context);
+    assert.equal(catchup.loadErrors, 0, context);
+    assert.ok(catchup.catchupSeconds > 0);
+    // The joiner received at least the loaded values over its peer port.
+    assert.ok(catchup.peerBytes >= 2000 * 100, `peer bytes ${catchup.peerBytes}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("bench cli: a small real --spawn run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });

@@ -1,0 +1,241 @@
+/**
+ * `deno task bench --catchup <config>`: how long a joining replica takes to catch up from a large
+ * state. The replicas of `<config>` but the last found a cluster (each with a fresh temporary
+ * data directory); `--keys` keys of `--value-size` bytes are loaded into it (pipelined SETs
+ * through the client ports); then the last replica starts with `--join` (its config file lists
+ * every replica, so that it reaches every member) and is added with `REPLICASET ADD`. Measured:
+ * from the ADD to the moment the founders' first replica lists it as a voter in its view
+ * (`REPLICASET MEMBERS`), and the peer bytes it received meanwhile (its HTTP `/metrics`, when
+ * `<config>` gives it an HTTP port), as MB/s.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type ClusterConfig, parseConfig, type ReplicaAddress } from "../config/config.ts";
+import { RespConnection } from "../client/connection.ts";
+import { RespError, type RespValue } from "../net/resp.ts";
+import type { FsyncChoice } from "./args.ts";
+import { ClusterError, SpawnedCluster, targetsOf } from "./cluster.ts";
+import { runPhase } from "./load.ts";
+import { RequestEncoder } from "./requests.ts";
+
+/** What {@link runCatchup} does. */
+export interface CatchupSpec {
+  /** The replicas: every one but the last founds the cluster, the last joins. */
+  config: ClusterConfig;
+  /** Keys loaded before the join. */
+  keys: number;
+  /** Value size of the loaded keys. */
+  valueSize: number;
+  /** fsync mode of every replica. */
+  fsync: FsyncChoice;
+  /** Loading connections. */
+  connections: number;
+  /** SETs in flight per loading connection. */
+  pipeline: number;
+  /** Longest wait for the joiner to be a voter, ms. */
+  joinTimeoutMs: number;
+  /** Ends the run early. */
+  signal: AbortSignal;
+  /** Progress lines. */
+  log: (line: string) => void;
+}
+
+/** The figures of a catch-up run. */
+export interface CatchupResult {
+  keys: number;
+  valueSize: number;
+  /** Loading time, seconds, and SETs that failed. */
+  loadSeconds: number;
+  loadErrors: number;
+  /** Keys the founders hold after loading (INFO `keys`). */
+  keysHeld: number;
+  /** From the ADD's reply to the joiner listed as voter in-view, seconds. */
+  catchupSeconds: number;
+  /** Peer bytes the joiner received meanwhile (absent without an HTTP port). */
+  peerBytes?: number;
+  /** `peerBytes` per second, in MB (10^6 bytes). */
+  mbPerSecond?: number;
+}
+
+/** Longest loading time, ms. */
+const LOAD_CAP_MS = 3600_000;
+
+function line(r: ReplicaAddress): string {
+  return `${r.id} ${r.host} ${r.clientPort} ${r.peerPort}` +
+    (r.httpPort === undefined ? "" : ` ${r.httpPort}`) + "\n";
+}
+
+async function call(r: ReplicaAddress, argv: string[], timeoutMs = 10_000): Promise<RespValue> {
+  const conn = await RespConnection.connect(r.host, r.clientPort, {
+    connectTimeoutMs: timeoutMs,
+    requestTimeoutMs: timeoutMs,
+  });
+  try {
+    return await conn.send(argv);
+  } finally {
+    await conn.close();
+  }
+}
+
+/** The joiner's row of `REPLICASET MEMBERS` as `role/state`, or null when it is not listed. */
+async function joinerRow(asked: ReplicaAddress, id: number): Promise<string | null> {
+  const reply = await call(asked, ["REPLICASET", "MEMBERS"], 5000);
+  if (!Array.isArray(reply)) return null;
+  for (const row of reply) {
+    if (!Array.isArray(row)) continue;
+    const o = new Map<string, RespValue>();
+    for (let i = 0; i + 1 < row.length; i += 2) o.set(String(row[i]), row[i + 1]);
+    if (o.get("id") === id) return `${o.get("role")}/${o.get("state")}`;
+  }
+  return null;
+}
+
+/** The joiner's peer bytes received (`/metrics`), or undefined without an HTTP port. */
+async function peerBytesIn(r: ReplicaAddress): Promise<number | undefined> {
+  if (r.httpPort === undefined) return undefined;
+  const host = r.host.includes(":") ? `[${r.host}]` : r.host;
+  const res = await fetch(`http://${host}:${r.httpPort}/metrics`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  const m = /^lamportkv_network_received_bytes_total\{port="peer"\} ([0-9.e+]+)$/m.exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Runs the catch-up measurement (see the module doc); stops every replica it started.
+ *
+ * @throws {ClusterError} when the cluster cannot be started, the joiner exits, or it is not a
+ *   voter within `joinTimeoutMs`.
+ */
+export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
+  const all = spec.config.replicas;
+  if (all.length < 2) {
+    throw new ClusterError("--catchup needs at least two replicas in the config (the last joins)");
+  }
+  const founders = all.slice(0, -1);
+  const joiner = all[all.length - 1];
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-catchup-" });
+  let cluster: SpawnedCluster | null = null;
+  try {
+    const foundersPath = join(dir, "founders.txt");
+    const joinerPath = join(dir, "joiner.txt");
+    const foundersText = founders.map(line).join("");
+    await Deno.writeTextFile(foundersPath, foundersText);
+    await Deno.writeTextFile(joinerPath, all.map(line).join(""));
+    const foundersConfig = parseConfig(foundersText, foundersPath);
+    cluster = await SpawnedCluster.start(foundersConfig, { fsync: spec.fsync, log: spec.log });
+    const view = await cluster.waitNormal(60_000, spec.signal);
+    spec.log(`founders ${founders.map((r) => r.id).join(",")} normal in view ${view}`);
+
+    spec.log(`loading ${spec.keys} keys of ${spec.valueSize} bytes...`);
+    const load = await runPhase({
+      targets: targetsOf(foundersConfig),
+      connections: Math.min(spec.connections, spec.keys),
+      pipeline: spec.pipeline,
+      mix: { put: 1, get: 0 },
+      encoder: new RequestEncoder(spec.keys, spec.valueSize),
+      warmupMs: 0,
+      stop: { kind: "ops", ops: spec.keys },
+      sequentialKeys: true,
+      hardCapMs: LOAD_CAP_MS,
+      signal: spec.signal,
+    });
+    const loadErrors = load.put.errors + (spec.keys - load.put.ops - load.put.errors);
+    spec.log(`loaded ${load.put.ops} keys in ${load.seconds.toFixed(1)} s (${loadErrors} failed)`);
+    for (const e of load.errorMessages.slice(0, 3)) spec.log(`  ${e.count} x ${e.message}`);
+    const info = await call(founders[0], ["INFO", "lamportkv"]);
+    const keysHeld = typeof info === "string" ? Number(/^keys:([0-9]+)/m.exec(info)?.[1]) : NaN;
+
+    cluster.spawnJoiner(joiner.id, joinerPath);
+    await cluster.waitReady(joiner.id, 60_000);
+    const bytesBefore = await peerBytesIn(joiner);
+    const add = [
+      "REPLICASET",
+      "ADD",
+      String(joiner.id),
+      joiner.host,
+      String(joiner.clientPort),
+      String(joiner.peerPort),
+      ...(joiner.httpPort === undefined ? [] : [String(joiner.httpPort)]),
+    ];
+    const reply = await call(founders[0], add, 30_000);
+    const t0 = performance.now();
+    if (reply !== "OK") {
+      const text = reply instanceof RespError ? `-${reply.message}` : JSON.stringify(reply);
+      throw new ClusterError(`REPLICASET ADD ${joiner.id}: ${text}`);
+    }
+    spec.log(`added replica ${joiner.id}; waiting until it is a voter in the view...`);
+    const deadline = t0 + spec.joinTimeoutMs;
+    let last: string | null = null;
+    for (let attempt = 0; attempt < 1_000_000; attempt++) {
+      if (spec.signal.aborted) {
+        throw new ClusterError(
+          `interrupted while the joiner caught up (last: ${last ?? "not listed"}):\n` +
+            cluster.tail(),
+        );
+      }
+      const gone = cluster.exited();
+      if (gone.length > 0) {
+        throw new ClusterError(`${gone.join("; ")} while the joiner caught up:\n${cluster.tail()}`);
+      }
+      try {
+        last = await joinerRow(founders[0], joiner.id);
+      } catch {
+        // the founder is busy sending the snapshot: ask again
+      }
+      if (last === "voter/in-view") break;
+      if (attempt % 200 === 199) {
+        const secs = Math.round((performance.now() - t0) / 1000);
+        spec.log(`${secs} s: replica ${joiner.id} is ${last ?? "not listed"}`);
+      }
+      if (performance.now() >= deadline) {
+        throw new ClusterError(
+          `replica ${joiner.id} was not a voter in the view within ` +
+            `${spec.joinTimeoutMs / 1000} s (last: ${last ?? "not listed"}):\n${cluster.tail()}`,
+        );
+      }
+      await delay(50);
+    }
+    const catchupSeconds = (performance.now() - t0) / 1000;
+    const bytesAfter = await peerBytesIn(joiner).catch(() => undefined);
+    const result: CatchupResult = {
+      keys: spec.keys,
+      valueSize: spec.valueSize,
+      loadSeconds: load.seconds,
+      loadErrors,
+      keysHeld,
+      catchupSeconds,
+    };
+    if (bytesBefore !== undefined && bytesAfter !== undefined) {
+      result.peerBytes = bytesAfter - bytesBefore;
+      result.mbPerSecond = result.peerBytes / 1e6 / catchupSeconds;
+    }
+    return result;
+  } finally {
+    await cluster?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The report of a catch-up run, for people. */
+export function formatCatchup(r: CatchupResult): string {
+  const lines = [
+    `catch-up of a joining replica: ${r.keys} keys of ${r.valueSize} bytes ` +
+    `(founders hold ${r.keysHeld} keys; loaded in ${r.loadSeconds.toFixed(1)} s, ` +
+    `${r.loadErrors} SETs failed)`,
+    `  ADD to voter in the view: ${r.catchupSeconds.toFixed(2)} s`,
+  ];
+  if (r.peerBytes !== undefined && r.mbPerSecond !== undefined) {
+    lines.push(
+      `  peer bytes received by the joiner: ${(r.peerBytes / 1e6).toFixed(1)} MB ` +
+        `(${r.mbPerSecond.toFixed(1)} MB/s)`,
+    );
+  }
+  return lines.join("\n");
+}
