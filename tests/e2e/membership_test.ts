@@ -360,7 +360,7 @@ Deno.test({
         await waitRole(cluster, 3, 5, "voter");
         await cluster.waitForView({ ids: [1, 2, 3, 4, 5], timeoutMs: 20_000 });
         const info5 = await cluster.info(5);
-        assert.equal(info5.role, "voter");
+        assert.equal(info5.replica_role, "voter");
         assert.equal(info5.voters, "1,2,3,4,5");
         await workload.progress(100, "with 5 voters");
 
@@ -460,7 +460,7 @@ Deno.test({
 
       // INFO of a founding voter.
       const info1 = await cluster.info(1);
-      assert.equal(info1.role, "voter");
+      assert.equal(info1.replica_role, "voter");
       assert.equal(info1.voters, "1,2,3");
       assert.equal(info1.learners, "");
 
@@ -496,7 +496,7 @@ Deno.test({
         refused instanceof RespError && refused.code === "NOTMEMBER",
         `replica 5 before ADD: ${show(refused)}`,
       );
-      assert.equal((await cluster.info(5)).role, "none");
+      assert.equal((await cluster.info(5)).replica_role, "none");
 
       // 4 is added while it is not running: it stays catching up, so a second voter ADD is
       // refused as a change in progress (deterministically).
@@ -517,7 +517,7 @@ Deno.test({
       assert.equal(await respCall(p1, addCommand(cluster, 5, true)), "OK");
       await waitRole(cluster, 1, 5, "learner");
       const info5 = await cluster.info(5);
-      assert.equal(info5.role, "learner");
+      assert.equal(info5.replica_role, "learner");
       assert.equal(info5.voters, "1,2,3,4");
       assert.equal(info5.learners, "5");
       const learner = await RespTestClient.connect(cluster.clientPort(5));
@@ -580,7 +580,7 @@ Deno.test({
         show(gone),
         `-NOTMEMBER this replica is not a member of the cluster; members: ${described}`,
       );
-      assert.equal((await cluster.info(1)).role, "none");
+      assert.equal((await cluster.info(1)).replica_role, "none");
       const info2 = await cluster.info(2);
       assert.equal(info2.voters, "2,3,4");
       assert.equal(info2.learners, "5");
