@@ -12,11 +12,11 @@
  * - A peer frame carries JSON in which one byte of an argument takes at most 6 bytes
  *   (`\u00XX`), so {@link MAX_FRAME_BYTES} holds an update of a maximal operation, and a WAL
  *   record ({@link MAX_RECORD_BYTES}) holds anything a frame can carry.
- * - A batch of peer messages whose encoding is larger than {@link PEER_PART_BYTES} is sent as
- *   consecutive `part` frames of at most that many bytes (each fits a frame with its header and
- *   MAC) and reassembled by the receiver, up to {@link MAX_PEER_MESSAGE_BYTES}: enough for a
- *   maximal snapshot record plus a frame's worth of log entries, and no more than one JavaScript
- *   string can hold (the reassembled JSON is decoded as one string).
+ * - A peer message carrying a snapshot, or a batch whose encoding is larger than
+ *   {@link PEER_PIECE_BYTES}, is streamed as consecutive `piece` frames of at most that many bytes
+ *   (each fits a frame with its header and MAC): its JSON value is split into documents between
+ *   the elements of its large arrays, each at most {@link MAX_PEER_DOC_BYTES} (no more than one
+ *   JavaScript string can hold), the whole message at most {@link MAX_PEER_STREAM_BYTES}.
  * - Before its hello a peer connection may send one frame of at most
  *   {@link PEER_HELLO_MAX_FRAME_BYTES}; at most {@link MAX_UNAUTHENTICATED_PEERS} such
  *   connections are held at once (the oldest is closed for a new one).
@@ -132,23 +132,28 @@ export const MAX_LINK_QUEUED_BYTES = 64 * MiB;
 /** Bytes read from a peer socket at once. */
 export const PEER_READ_BYTES = 64 * KiB;
 /**
- * Data bytes of one `part` frame. A message batch whose encoding is larger is sent as consecutive
- * part frames (`src/net/peer_parts.ts`); the link queues the next one only once the socket took the
- * previous one, so a large message is written as the socket drains instead of filling the queue.
+ * Data bytes of one `piece` frame. A message carrying a snapshot, or a batch whose encoding is
+ * larger, is streamed as piece frames (`src/net/peer_stream.ts`); the link queues the next one
+ * only once the socket took the previous one, so a large message is written as the socket drains
+ * instead of filling the queue.
  */
-export const PEER_PART_BYTES = 4 * MiB;
+export const PEER_PIECE_BYTES = 4 * MiB;
 /**
- * The largest encoded message batch a peer may send as parts (480 MiB); a part sequence that
- * declares more closes the connection before anything is buffered. A receiver holds at most one
- * sequence in progress per connection.
+ * The largest document of a streamed message (480 MiB): one element of a large array (a key with
+ * its value) with what surrounds it, decoded as one string. A larger one closes the connection.
  */
-export const MAX_PEER_MESSAGE_BYTES: number = 480 * MiB;
+export const MAX_PEER_DOC_BYTES: number = 480 * MiB;
 /**
- * Most bytes of unfinished part sequences a replica holds over all its peer connections together
- * (one maximal message): a part that would pass it closes its connection, so peers posing as many
- * replicas cannot make a replica buffer a maximal message each.
+ * The largest streamed message (a replica's whole state with the log entries beside it): 64 GiB,
+ * a bound against a runaway sender, far above any state a replica can hold in memory.
  */
-export const MAX_PEER_PARTS_HELD_BYTES: number = MAX_PEER_MESSAGE_BYTES;
+export const MAX_PEER_STREAM_BYTES: number = 64 * 1024 * MiB;
+/**
+ * Most bytes of undecoded documents a replica holds over all its peer connections together (one
+ * maximal document): a piece that would pass it closes its connection, so peers posing as many
+ * replicas cannot make a replica buffer a maximal document each.
+ */
+export const MAX_PEER_PIECES_HELD_BYTES: number = MAX_PEER_DOC_BYTES;
 
 // ---- the HTTP port ----
 
@@ -214,24 +219,28 @@ relate(
 relate(MAX_RECORD_BYTES >= MAX_FRAME_BYTES, "a WAL record must hold anything a frame carries");
 relate(MAX_LINK_QUEUED_BYTES >= MAX_FRAME_BYTES, "a peer link must queue at least one frame");
 relate(
-  PEER_PART_BYTES + ENVELOPE_BYTES <= MAX_FRAME_BYTES,
-  "a part frame (its data, header and MAC) must fit a frame",
+  PEER_PIECE_BYTES + ENVELOPE_BYTES <= MAX_FRAME_BYTES,
+  "a piece frame (its data, header and MAC) must fit a frame",
 );
 relate(
-  2 * (PEER_PART_BYTES + ENVELOPE_BYTES) <= MAX_LINK_QUEUED_BYTES,
-  "a peer link's queue must hold a part frame with room to spare",
+  2 * (PEER_PIECE_BYTES + ENVELOPE_BYTES) <= MAX_LINK_QUEUED_BYTES,
+  "a peer link's queue must hold a piece frame with room to spare",
 );
 relate(
-  MAX_PEER_MESSAGE_BYTES >= MAX_RECORD_BYTES + MAX_FRAME_BYTES,
-  "a message sent as parts must carry a maximal snapshot and a frame's worth of entries besides",
+  MAX_PEER_DOC_BYTES >= MAX_RECORD_BYTES + MAX_FRAME_BYTES,
+  "a streamed document must carry a maximal value (or a record) and a frame's worth beside it",
 );
 relate(
-  MAX_PEER_PARTS_HELD_BYTES >= MAX_PEER_MESSAGE_BYTES,
-  "a replica must be able to hold the parts of one maximal message",
+  MAX_PEER_STREAM_BYTES >= MAX_PEER_DOC_BYTES,
+  "a streamed message must hold at least one maximal document",
 );
 relate(
-  MAX_PEER_MESSAGE_BYTES <= MAX_STRING_LENGTH,
-  "a reassembled message (UTF-8 JSON) must decode into one JavaScript string",
+  MAX_PEER_PIECES_HELD_BYTES >= MAX_PEER_DOC_BYTES,
+  "a replica must be able to hold one maximal document in pieces",
+);
+relate(
+  MAX_PEER_DOC_BYTES <= MAX_STRING_LENGTH,
+  "a streamed document (UTF-8 JSON) must decode into one JavaScript string",
 );
 relate(
   PEER_HELLO_MAX_FRAME_BYTES >= 256 && PEER_HELLO_MAX_FRAME_BYTES < MAX_FRAME_BYTES,

@@ -342,6 +342,11 @@ export class Replica {
       case "link-up":
         this.#onLinkUp(event.peer, out);
         break;
+      case "peer-alive":
+        if (event.from !== this.id && this.#knows(event.from)) {
+          this.#detector.heard(event.from, this.#now);
+        }
+        break;
       case "flush":
         if (this.#ackDirty) this.#broadcastAck(out);
         if (this.#probeNeeded) this.#startProbeRound(out);

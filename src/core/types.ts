@@ -265,6 +265,11 @@ export type Event =
   /** A batch of messages (one frame) arrived from peer `from`, in the order it sent them. */
   | { type: "peer"; from: ReplicaId; msgs: PeerMessage[] }
   /**
+   * Part of a long message from `from` arrived (a streamed snapshot takes seconds): it is alive,
+   * though none of its messages has arrived meanwhile.
+   */
+  | { type: "peer-alive"; from: ReplicaId }
+  /**
    * The outgoing link to `peer` was (re)established. Messages sent to a peer while its link was
    * down are dropped by the host; the core resends what the peer has not acknowledged.
    */

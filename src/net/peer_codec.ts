@@ -19,16 +19,19 @@
  *   {"type":"ack","view":1,"promised":1,"ts":9,"acks":{"1":4,"2":3}}]}
  * ```
  *
- * A `part` frame is the one frame that is not JSON: a message batch whose encoding is larger than
- * `PEER_PART_BYTES` (`src/limits.ts`) is cut into consecutive part frames
- * (`src/net/peer_parts.ts`), each carrying a slice of the `msgs` frame's payload as raw bytes:
+ * A `piece` frame is the one frame that is not JSON. A message that carries a snapshot, or a batch
+ * whose encoding is larger than `PEER_PIECE_BYTES` (`src/limits.ts`), goes as a stream of
+ * consecutive piece frames (`src/net/peer_stream.ts`): the `msgs` frame's JSON value is split into
+ * JSON documents (`src/net/json_split.ts`: its large arrays are sent in batches of elements), and
+ * each document is carried by one or more piece frames, so that no side ever holds the whole
+ * message as one string:
  *
  * ```text
- * offset 0   1 byte   0x00 (the part tag: a JSON frame starts with "{", never with 0x00)
- * offset 1   1 byte   flags: 0x01 = final part; the other bits must be 0
- * offset 2   4 bytes  seq: big-endian, 0 for the first part of a message, then 1, 2, ...
- * offset 6   8 bytes  total: big-endian byte length of the whole message (the same in every part)
- * offset 14  n bytes  data: at least 1 byte, at most `total`
+ * offset 0   1 byte   0x00 (the piece tag: a JSON frame starts with "{", never with 0x00)
+ * offset 1   1 byte   flags: 0x02 = this frame ends a document, 0x01 = it ends the message (and
+ *                     its document); the other bits must be 0
+ * offset 2   4 bytes  seq: big-endian, 0 for the first frame of a message, then 1, 2, ...
+ * offset 6   n bytes  data: UTF-8 bytes of the document, at least 1
  * ```
  *
  * With a cluster key (`src/net/peer_auth.ts`) the hello carries a nonce, the responder answers
@@ -81,28 +84,30 @@ export type PeerFrame =
   | { kind: "whois"; from: ReplicaId; nonce?: string }
   /** The answer to a `whois`: the responder's id, the cluster id, and with a key its proof. */
   | { kind: "identity"; from: ReplicaId; cluster: string; proof?: string }
-  /** A slice of a large `msgs` frame's payload (binary; see the module doc). */
-  | PartFrame;
+  /** A slice of a streamed `msgs` frame (binary; see the module doc). */
+  | PieceFrame;
 
-/** One `part` frame: slice `seq` of a payload of `total` bytes, `final` on the last slice. */
-export interface PartFrame {
-  kind: "part";
-  /** 0 for the first part of a message, then consecutive. */
+/** One `piece` frame: frame `seq` of a streamed message (see the module doc). */
+export interface PieceFrame {
+  kind: "piece";
+  /** 0 for the first frame of a message, then consecutive. */
   seq: number;
-  /** Byte length of the whole reassembled payload. */
-  total: number;
-  /** True on the last part (exactly when the parts so far add up to `total`). */
+  /** True on the frame that ends a document of the message. */
+  docEnd: boolean;
+  /** True on the message's last frame (it ends its document too). */
   final: boolean;
-  /** This part's bytes (not empty). */
+  /** This frame's bytes (not empty). */
   data: Uint8Array;
 }
 
-/** The first byte of a part frame's payload (a JSON frame starts with `{`). */
-export const PART_TAG = 0x00;
-/** Bytes of a part frame before its data: tag, flags, seq (u32), total (u64). */
-export const PART_HEADER_BYTES = 14;
-/** The flag bit of the final part. */
-const PART_FINAL = 0x01;
+/** The first byte of a piece frame's payload (a JSON frame starts with `{`). */
+export const PIECE_TAG = 0x00;
+/** Bytes of a piece frame before its data: tag, flags, seq (u32). */
+export const PIECE_HEADER_BYTES = 6;
+/** The flag bit of the message's last frame. */
+const PIECE_FINAL = 0x01;
+/** The flag bit of a document's last frame. */
+const PIECE_DOC_END = 0x02;
 
 /** A peer frame payload that is not valid. The connection should be closed. */
 export class CodecError extends Error {
@@ -121,44 +126,66 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * written, so extra properties on the objects passed in never reach the wire.
  */
 export function encodePeerFrame(frame: PeerFrame): Uint8Array {
-  if (frame.kind === "part") return encodePart(frame);
+  if (frame.kind === "piece") return encodePiece(frame);
   return encoder.encode(JSON.stringify(toWire(frame)));
 }
 
-function encodePart({ seq, total, final, data }: PartFrame): Uint8Array {
-  const out = new Uint8Array(PART_HEADER_BYTES + data.length);
+/**
+ * The JSON value of a `msgs` frame holding `msgs` (what {@link encodePeerFrame} serializes), for
+ * a sender that streams it in pieces. It shares the messages' snapshot states (not copies).
+ */
+export function msgsToWire(msgs: PeerMessage[]): unknown {
+  return toWire({ kind: "msgs", msgs });
+}
+
+/** True when `msg` carries a snapshot (a replica's whole state): such messages are streamed. */
+export function carriesSnapshot(msg: PeerMessage): boolean {
+  switch (msg.type) {
+    case "newview":
+      return msg.install.snapshot !== undefined;
+    case "flush":
+      return msg.report.snapshot !== undefined ||
+        msg.report.accepted?.install.snapshot !== undefined;
+    default:
+      return false;
+  }
+}
+
+function encodePiece({ seq, docEnd, final, data }: PieceFrame): Uint8Array {
+  const out = new Uint8Array(PIECE_HEADER_BYTES + data.length);
   const view = new DataView(out.buffer);
-  out[0] = PART_TAG;
-  out[1] = final ? PART_FINAL : 0;
+  out[0] = PIECE_TAG;
+  out[1] = (final ? PIECE_FINAL | PIECE_DOC_END : 0) | (docEnd ? PIECE_DOC_END : 0);
   view.setUint32(2, seq, false);
-  view.setBigUint64(6, BigInt(total), false);
-  out.set(data, PART_HEADER_BYTES);
+  out.set(data, PIECE_HEADER_BYTES);
   return out;
 }
 
 /**
- * Validates a part frame's header field by field; `data` is a view of `payload` (not a copy).
+ * Validates a piece frame's header field by field; `data` is a view of `payload` (not a copy).
  */
-function partFromWire(payload: Uint8Array): PartFrame {
-  if (payload.length < PART_HEADER_BYTES + 1) {
+function pieceFromWire(payload: Uint8Array): PieceFrame {
+  if (payload.length < PIECE_HEADER_BYTES + 1) {
     fail(
-      "part frame",
-      `${payload.length} bytes, expected a ${PART_HEADER_BYTES}-byte header and at least 1 data byte`,
+      "piece frame",
+      `${payload.length} bytes, expected a ${PIECE_HEADER_BYTES}-byte header and at least 1 data byte`,
     );
   }
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const flags = payload[1];
-  if ((flags & ~PART_FINAL) !== 0) fail("part frame.flags", `unknown flag bits in ${flags}`);
-  const seq = view.getUint32(2, false);
-  const total = view.getBigUint64(6, false);
-  if (total < 1n || total > BigInt(Number.MAX_SAFE_INTEGER)) {
-    fail("part frame.total", `expected an integer >= 1, got ${total}`);
+  if ((flags & ~(PIECE_FINAL | PIECE_DOC_END)) !== 0) {
+    fail("piece frame.flags", `unknown flag bits in ${flags}`);
   }
-  const data = payload.subarray(PART_HEADER_BYTES);
-  if (data.length > Number(total)) {
-    fail("part frame.data", `${data.length} bytes, more than the total of ${total}`);
-  }
-  return { kind: "part", seq, total: Number(total), final: (flags & PART_FINAL) !== 0, data };
+  const final = (flags & PIECE_FINAL) !== 0;
+  const docEnd = (flags & PIECE_DOC_END) !== 0;
+  if (final && !docEnd) fail("piece frame.flags", "the final frame must end its document");
+  return {
+    kind: "piece",
+    seq: view.getUint32(2, false),
+    docEnd,
+    final,
+    data: payload.subarray(PIECE_HEADER_BYTES),
+  };
 }
 
 function toWire(frame: PeerFrame): unknown {
@@ -181,8 +208,8 @@ function toWire(frame: PeerFrame): unknown {
       return frame.proof === undefined
         ? { kind: "identity", from: frame.from, cluster: frame.cluster }
         : { kind: "identity", from: frame.from, cluster: frame.cluster, proof: frame.proof };
-    case "part":
-      throw new Error("a part frame is binary, not JSON");
+    case "piece":
+      throw new Error("a piece frame is binary, not JSON");
   }
 }
 
@@ -276,14 +303,14 @@ function commandToWire(cmd: Command): unknown {
 }
 
 /**
- * Decodes and validates a frame payload: a part frame (binary header checked field by field, its
+ * Decodes and validates a frame payload: a piece frame (binary header checked field by field, its
  * data a view of `payload`) or a JSON frame.
  *
  * @throws {CodecError} on invalid UTF-8, invalid JSON, or any missing, unknown, mistyped or
  * out-of-range field.
  */
 export function decodePeerFrame(payload: Uint8Array): PeerFrame {
-  if (payload.length > 0 && payload[0] === PART_TAG) return partFromWire(payload);
+  if (payload.length > 0 && payload[0] === PIECE_TAG) return pieceFromWire(payload);
   let text: string;
   try {
     text = decoder.decode(payload);
@@ -374,7 +401,13 @@ function hex32(v: unknown, path: string): string {
   return v;
 }
 
-function frameFromWire(v: unknown): PeerFrame {
+/**
+ * Validates the JSON value of a frame (what a streamed message's pieces joined into), like
+ * {@link decodePeerFrame} does after parsing.
+ *
+ * @throws {CodecError} naming the offending field.
+ */
+export function frameFromWire(v: unknown): PeerFrame {
   const head = object(v, "frame", ["kind"], ["from", "cluster", "msgs", "nonce", "proof"]);
   switch (head.kind) {
     case "hello": {

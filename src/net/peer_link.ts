@@ -17,19 +17,20 @@
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./frame.ts";
 import {
+  carriesSnapshot,
   decodePeerFrame,
   encodePeerFrame,
-  PART_HEADER_BYTES,
+  msgsToWire,
   type PeerFrame,
+  PIECE_HEADER_BYTES,
 } from "./peer_codec.ts";
-import { splitParts } from "./peer_parts.ts";
+import { streamFrames } from "./peer_stream.ts";
 import { ConnWriter, errorText, Sleep } from "./conn_writer.ts";
 import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   MAX_LINK_QUEUED_BYTES,
-  MAX_PEER_MESSAGE_BYTES,
   PEER_HELLO_MAX_FRAME_BYTES,
-  PEER_PART_BYTES,
+  PEER_PIECE_BYTES,
 } from "../limits.ts";
 import type { ByteConn } from "./listener.ts";
 import { connectTls, type TlsClientConfig } from "./tls.ts";
@@ -40,30 +41,14 @@ const TLS_CONNECT_TIMEOUT_MS = 10_000;
 import { AuthError, type FrameSealer, InitiatorHandshake, MAC_BYTES } from "./peer_auth.ts";
 import type { Log } from "../log/logger.ts";
 
+/** Most streamed messages waiting on one link behind the one being written; more drop it. */
+const MAX_WAITING_STREAMS = 4;
+
 /**
- * Encodes `msgs` as one `msgs` frame payload, or as several consecutive ones (halving the batch)
- * when one would exceed `maxBytes` (or cannot even be built as one string).
- *
- * @throws {FrameError} when a single message does not fit.
+ * What waits to be written behind a streamed message: an encoded frame payload, or a batch of
+ * messages to stream (encoded piece by piece when its turn comes).
  */
-function payloadsOf(msgs: PeerMessage[], maxBytes: number): Uint8Array[] {
-  let payload: Uint8Array | undefined;
-  try {
-    payload = encodePeerFrame({ kind: "msgs", msgs });
-  } catch (err) {
-    // JSON longer than the longest string: treated as too large.
-    if (!(err instanceof RangeError)) throw err;
-  }
-  if (payload !== undefined && payload.length <= maxBytes) return [payload];
-  if (msgs.length <= 1) {
-    throw new FrameError(
-      `a message of ${payload?.length ?? "more than a string's"} bytes exceeds the limit of ` +
-        `${maxBytes} bytes`,
-    );
-  }
-  const mid = msgs.length >> 1;
-  return [...payloadsOf(msgs.slice(0, mid), maxBytes), ...payloadsOf(msgs.slice(mid), maxBytes)];
-}
+type Waiting = Uint8Array | { stream: PeerMessage[] };
 
 /** Default bound on bytes queued on one link before the connection is dropped: 64 MiB. */
 export { MAX_LINK_QUEUED_BYTES };
@@ -97,8 +82,11 @@ export interface PeerLinkOptions {
    * the one large message being written part by part.
    */
   maxQueuedBytes?: number;
-  /** Payloads larger than this go as part frames of this many data bytes (default 4 MiB). */
-  partBytes?: number;
+  /**
+   * Batches encoded larger than this, and messages carrying a snapshot, are streamed as piece
+   * frames of at most this many data bytes (default 4 MiB).
+   */
+  pieceBytes?: number;
   /** Source of randomness for jitter (default Math.random). */
   random?: () => number;
   /**
@@ -129,27 +117,31 @@ interface Session {
   /** With a key: seals every frame after the handshake. */
   sealer?: FrameSealer;
   /**
-   * Payloads waiting behind a large one that is being written part by part (in order; each is
+   * What waits behind a streamed message being written piece by piece (in order; each frame is
    * sealed only when written, so MAC sequence numbers follow the write order).
    */
-  waiting: Uint8Array[];
-  /** Bytes in {@link Session.waiting}. */
+  waiting: Waiting[];
+  /** Bytes of the encoded payloads in {@link Session.waiting}. */
   waitingBytes: number;
-  /** True while the part writer runs (it empties `waiting`, then ends). */
+  /** Streamed messages in {@link Session.waiting}. */
+  waitingStreams: number;
+  /** True while the stream writer runs (it empties `waiting`, then ends). */
   writing: boolean;
-  /** The part writer's last run (awaited when the connection ends). */
-  parts: Promise<void>;
+  /** The stream writer's last run (awaited when the connection ends). */
+  pieces: Promise<void>;
 }
 
 /**
  * The outgoing, reconnecting link to one peer. While {@link PeerLink.up}, {@link PeerLink.send}
  * queues a frame of messages; frames are written in order. While down, sends are dropped.
  *
- * A batch whose encoding is larger than a part (`PEER_PART_BYTES`) is written as consecutive
- * `part` frames (`src/net/peer_parts.ts`), each encoded (and sealed) only once the socket took the
- * previous one: memory stays at the message itself plus the bounded queue, and the queue bound
- * never drops the large message being written. What is sent meanwhile waits behind it, in order,
- * and counts against the queue bound (a second large message that does not fit drops the link).
+ * A message carrying a snapshot (a replica's whole state), and a batch whose encoding is larger
+ * than a piece (`PEER_PIECE_BYTES`), is streamed as consecutive `piece` frames
+ * (`src/net/peer_stream.ts`), each encoded (and sealed) only once the socket took the previous one,
+ * with the event loop let run between them: memory stays at the message itself plus the bounded
+ * queue, the state is never one string, and the queue bound never drops the message being
+ * written. What is sent meanwhile waits behind it, in order, and counts against the queue bound
+ * (as do more than a few streamed messages waiting).
  */
 export class PeerLink {
   /** The peer this link goes to. */
@@ -158,7 +150,7 @@ export class PeerLink {
   readonly #minBackoff: number;
   readonly #maxBackoff: number;
   readonly #maxQueued: number;
-  readonly #partBytes: number;
+  readonly #pieceBytes: number;
   readonly #random: () => number;
   readonly #sleep = new Sleep();
   #abort: AbortController | undefined;
@@ -180,12 +172,12 @@ export class PeerLink {
     this.#minBackoff = options.minBackoffMs ?? 50;
     this.#maxBackoff = options.maxBackoffMs ?? 1000;
     this.#maxQueued = options.maxQueuedBytes ?? MAX_LINK_QUEUED_BYTES;
-    this.#partBytes = options.partBytes ?? PEER_PART_BYTES;
+    this.#pieceBytes = options.pieceBytes ?? PEER_PIECE_BYTES;
     if (
-      !Number.isSafeInteger(this.#partBytes) || this.#partBytes < 1 ||
-      this.#partBytes + PART_HEADER_BYTES + MAC_BYTES > MAX_FRAME_BYTES
+      !Number.isSafeInteger(this.#pieceBytes) || this.#pieceBytes < 1 ||
+      this.#pieceBytes + PIECE_HEADER_BYTES + MAC_BYTES > MAX_FRAME_BYTES
     ) {
-      throw new RangeError(`invalid partBytes: ${this.#partBytes} (a part must fit a frame)`);
+      throw new RangeError(`invalid pieceBytes: ${this.#pieceBytes} (a piece must fit a frame)`);
     }
     this.#random = options.random ?? Math.random;
     this.#stableMs = options.stableMs ?? 1000;
@@ -211,50 +203,66 @@ export class PeerLink {
   }
 
   /**
-   * Queues one frame holding `msgs` (in order; a batch larger than a part goes as part frames, and
-   * one larger than `MAX_PEER_MESSAGE_BYTES` is split into several batches). Returns false and
-   * drops them when the link is down. If more than the bound is queued, the connection is dropped
-   * (logged) and this returns false.
+   * Queues `msgs`, in order: a message carrying a snapshot is streamed on its own, the messages
+   * between such go as one frame (streamed when its encoding is larger than a piece). Returns
+   * false and drops them when the link is down. If more than the bound is queued, the connection
+   * is dropped (logged) and this returns false.
    */
   send(msgs: PeerMessage[]): boolean {
     const session = this.#session;
     if (session === undefined || session.down || !session.ready) return false;
-    let payloads: Uint8Array[];
-    try {
-      payloads = payloadsOf(msgs, MAX_PEER_MESSAGE_BYTES);
-    } catch (err) {
-      // Only a single message above the message limit gets here.
-      this.#drop(session, `cannot send a message to peer ${this.peer}: ${errorText(err)}`, true);
-      return false;
-    }
-    for (const payload of payloads) {
-      if (!this.#enqueue(session, payload)) return false;
+    let from = 0;
+    for (let i = 0; i <= msgs.length; i++) {
+      if (i < msgs.length && !carriesSnapshot(msgs[i])) continue;
+      if (i > from && !this.#sendBatch(session, msgs.slice(from, i))) return false;
+      if (i < msgs.length && !this.#enqueue(session, { stream: [msgs[i]] })) return false;
+      from = i + 1;
     }
     return true;
   }
 
+  /** Queues `msgs` (none carries a snapshot) as one frame, or streamed when that is too large. */
+  #sendBatch(session: Session, msgs: PeerMessage[]): boolean {
+    let payload: Uint8Array | undefined;
+    try {
+      payload = encodePeerFrame({ kind: "msgs", msgs });
+    } catch (err) {
+      // JSON longer than the longest string: streamed, which never makes one.
+      if (!(err instanceof RangeError)) throw err;
+    }
+    return this.#enqueue(
+      session,
+      payload !== undefined && payload.length <= this.#pieceBytes ? payload : { stream: msgs },
+    );
+  }
+
   /**
-   * Writes `payload` now (a small one with nothing ahead of it), or queues it behind the large
-   * message in progress and starts the part writer if none runs. Drops the connection when too
-   * much is queued.
+   * Writes `item` now (a small payload with nothing ahead of it), or queues it behind the stream
+   * in progress and starts the stream writer if none runs. Drops the connection when too much is
+   * queued.
    */
-  #enqueue(session: Session, payload: Uint8Array): boolean {
+  #enqueue(session: Session, item: Waiting): boolean {
     const queued = session.writer.queuedBytes + session.waitingBytes;
-    const ahead = session.writing;
-    const large = payload.length > this.#partBytes;
-    // A large message that must wait counts in full; the one being written does not.
-    if (queued > this.#maxQueued || (ahead && large && queued + payload.length > this.#maxQueued)) {
+    const streamed = !(item instanceof Uint8Array);
+    if (
+      queued > this.#maxQueued ||
+      (streamed && session.waitingStreams >= MAX_WAITING_STREAMS)
+    ) {
       this.#drop(
         session,
-        `more than ${this.#maxQueued} bytes queued for peer ${this.peer}, dropping the connection`,
+        queued > this.#maxQueued
+          ? `more than ${this.#maxQueued} bytes queued for peer ${this.peer}, dropping the connection`
+          : `more than ${MAX_WAITING_STREAMS} large messages queued for peer ${this.peer}, ` +
+            "dropping the connection",
         true,
       );
       return false;
     }
-    if (!ahead && !large) return this.#emit(session, payload);
-    session.waiting.push(payload);
-    session.waitingBytes += payload.length;
-    if (!session.writing) session.parts = this.#writeWaiting(session);
+    if (!session.writing && !streamed) return this.#emit(session, item);
+    session.waiting.push(item);
+    if (streamed) session.waitingStreams++;
+    else session.waitingBytes += item.length;
+    if (!session.writing) session.pieces = this.#writeWaiting(session);
     return true;
   }
 
@@ -267,24 +275,28 @@ export class PeerLink {
   }
 
   /**
-   * Writes the waiting payloads in order, a large one as part frames: the next part is encoded
-   * once the writer has written the previous one. Ends when nothing waits or the session is down.
+   * Writes the waiting items in order, a stream as piece frames: the next piece is encoded once
+   * the writer has written the previous one, and the event loop runs between pieces. Ends when
+   * nothing waits or the session is down.
    */
   async #writeWaiting(session: Session): Promise<void> {
     session.writing = true;
     try {
       while (!session.down && session.waiting.length > 0) {
-        const payload = session.waiting.shift()!;
-        session.waitingBytes -= payload.length;
-        if (payload.length <= this.#partBytes) {
-          this.#emit(session, payload);
+        const item = session.waiting.shift()!;
+        if (item instanceof Uint8Array) {
+          session.waitingBytes -= item.length;
+          this.#emit(session, item);
           continue;
         }
-        for (const part of splitParts(payload, this.#partBytes)) {
-          while (!session.down && session.writer.queuedBytes > this.#partBytes) {
+        session.waitingStreams--;
+        for (const piece of streamFrames(msgsToWire(item.stream), this.#pieceBytes)) {
+          while (!session.down && session.writer.queuedBytes > this.#pieceBytes) {
             await session.writer.idle();
           }
-          if (session.down || !this.#emit(session, encodePeerFrame(part))) return;
+          if (session.down || !this.#emit(session, encodePeerFrame(piece))) return;
+          // Let the replica serve between pieces: encoding one took a while.
+          await yieldToLoop();
         }
       }
     } finally {
@@ -316,6 +328,7 @@ export class PeerLink {
     session.writer.discard();
     session.waiting = [];
     session.waitingBytes = 0;
+    session.waitingStreams = 0;
     try {
       session.conn.close();
     } catch {
@@ -462,8 +475,9 @@ export class PeerLink {
       ready: key === undefined,
       waiting: [],
       waitingBytes: 0,
+      waitingStreams: 0,
       writing: false,
-      parts: Promise.resolve(),
+      pieces: Promise.resolve(),
     };
     this.#session = session;
     let stableTimer: ReturnType<typeof setTimeout> | undefined;
@@ -543,8 +557,13 @@ export class PeerLink {
     }
     if (stableTimer !== undefined) clearTimeout(stableTimer);
     this.#drop(session, reason);
-    await session.parts;
+    await session.pieces;
     await session.writer.idle();
     if (this.#session === session) this.#session = undefined;
   }
+}
+
+/** Resolves after the event loop ran its other ready work (timers, I/O). */
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

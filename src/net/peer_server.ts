@@ -27,13 +27,14 @@
  * `PEER_HELLO_MAX_FRAME_BYTES` (larger is refused as soon as its length arrives), must complete
  * the hello within `helloTimeoutMs`, and at most `MAX_UNAUTHENTICATED_PEERS` such connections are
  * held (a new one closes the oldest). Afterwards frames may be up to `maxFrameBytes`; the decoder
- * holds at most one frame. A larger message arrives as consecutive `part` frames
- * (`src/net/peer_parts.ts`), reassembled up to `maxMessageBytes` into a `msgs` frame: one message
- * in progress per connection, nothing else between its parts, and a part sequence that breaks a
- * rule or declares more than the bound closes the connection like a malformed frame, and so does a
- * part that would make the unfinished sequences of all connections together hold more than
- * `maxPartsHeldBytes`. Closures by
- * a limit are logged rate-limited per source host.
+ * holds at most one frame. A larger message (or one carrying a snapshot) arrives streamed as
+ * consecutive `piece` frames (`src/net/peer_stream.ts`), joined a document at a time into a `msgs`
+ * frame: one message in progress per connection, nothing else between its pieces, and a stream
+ * that breaks a rule, or has a document over `maxDocBytes`, closes the connection like a malformed
+ * frame, and so does a piece that would make the undecoded documents of all connections together
+ * hold more than `maxPiecesHeldBytes`. Every piece counts as hearing from the peer
+ * (`onProgress`): a long message keeps its sender alive. Closures by a limit are logged
+ * rate-limited per source host.
  *
  * @module
  */
@@ -44,8 +45,14 @@ import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
 import { FrameDecoder } from "./frame.ts";
 import { ReadBuffer } from "./read_buffer.ts";
-import { CodecError, decodePeerFrame, encodePeerFrame, type PeerFrame } from "./peer_codec.ts";
-import { PartAssembler } from "./peer_parts.ts";
+import {
+  CodecError,
+  decodePeerFrame,
+  encodePeerFrame,
+  frameFromWire,
+  type PeerFrame,
+} from "./peer_codec.ts";
+import { PieceAssembler } from "./peer_stream.ts";
 import { encodeFrame } from "./frame.ts";
 import { AuthError, discoveryProof, type FrameOpener, ResponderHandshake } from "./peer_auth.ts";
 import { fromHex, toHex } from "../kv/bytes.ts";
@@ -55,8 +62,8 @@ import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
   IDLE_READ_BYTES,
   MAX_FRAME_BYTES,
-  MAX_PEER_MESSAGE_BYTES,
-  MAX_PEER_PARTS_HELD_BYTES,
+  MAX_PEER_DOC_BYTES,
+  MAX_PEER_PIECES_HELD_BYTES,
   MAX_UNAUTHENTICATED_PEERS,
   PEER_HELLO_MAX_FRAME_BYTES,
   PEER_READ_BYTES,
@@ -73,19 +80,21 @@ export interface PeerServerOptions {
   cluster: string;
   /** Called once per received frame with its messages, synchronously from the read loop. */
   onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
+  /** Called for every piece of a streamed message that did not end it (the peer is alive). */
+  onProgress?: (from: ReplicaId) => void;
   /** One log line per event that matters (connected, lost, replaced, bad hello, malformed). */
   log: Log;
   /** A connection that has not sent a valid hello within this time is closed (default 5 s). */
   helloTimeoutMs?: number;
   /** Largest frame payload accepted after the hello (default 64 MiB). */
   maxFrameBytes?: number;
-  /** Largest message reassembled from part frames (default `MAX_PEER_MESSAGE_BYTES`, 480 MiB). */
-  maxMessageBytes?: number;
+  /** Largest document of a streamed message (default `MAX_PEER_DOC_BYTES`, 480 MiB). */
+  maxDocBytes?: number;
   /**
-   * Most bytes of unfinished part sequences held over all connections together (default
-   * `MAX_PEER_PARTS_HELD_BYTES`, 480 MiB).
+   * Most bytes of undecoded documents held over all connections together (default
+   * `MAX_PEER_PIECES_HELD_BYTES`, 480 MiB).
    */
-  maxPartsHeldBytes?: number;
+  maxPiecesHeldBytes?: number;
   /** Most connections without an accepted hello held at once (default 16). */
   maxUnauthenticated?: number;
   /** The cluster key: peers must authenticate (default: none, as without a key file). */
@@ -122,8 +131,8 @@ export class PeerServer {
   readonly #current = new Map<ReplicaId, Incoming>();
   /** Connections whose hello was not accepted yet, oldest first. */
   readonly #unauthenticated = new Set<Incoming>();
-  /** Bytes of unfinished part sequences held over all connections. */
-  #partsHeld = 0;
+  /** Bytes of undecoded documents of streamed messages held over all connections. */
+  #piecesHeld = 0;
 
   /** Creates the server; nothing listens until {@link PeerServer.listen}. */
   constructor(options: PeerServerOptions) {
@@ -171,9 +180,9 @@ export class PeerServer {
     return this.#acceptor.addr;
   }
 
-  /** Bytes of unfinished part sequences held over all connections right now. */
-  get partsHeldBytes(): number {
-    return this.#partsHeld;
+  /** Bytes of undecoded documents of streamed messages held over all connections right now. */
+  get piecesHeldBytes(): number {
+    return this.#piecesHeld;
   }
 
   /** Peers with an accepted (post-hello) connection right now. */
@@ -370,7 +379,7 @@ export class PeerServer {
       this.#closeConn(c);
     }, helloMs);
     const decoder = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
-    const parts = new PartAssembler(this.#opts.maxMessageBytes ?? MAX_PEER_MESSAGE_BYTES);
+    const pieces = new PieceAssembler(this.#opts.maxDocBytes ?? MAX_PEER_DOC_BYTES);
     const reads = new ReadBuffer(IDLE_READ_BYTES, PEER_READ_BYTES);
     try {
       reading: while (!c.closed) {
@@ -408,28 +417,31 @@ export class PeerServer {
             }
             frame = decodePeerFrame(payload);
             if (c.from !== undefined) {
-              // After the hello: parts of a large msgs frame are put back together here.
-              if (frame.kind === "part") {
-                const held = parts.buffered;
-                const most = this.#opts.maxPartsHeldBytes ?? MAX_PEER_PARTS_HELD_BYTES;
-                if (this.#partsHeld + frame.data.length > most) {
+              // After the hello: the pieces of a streamed msgs frame are joined here.
+              if (frame.kind === "piece") {
+                const held = pieces.buffered;
+                const most = this.#opts.maxPiecesHeldBytes ?? MAX_PEER_PIECES_HELD_BYTES;
+                if (this.#piecesHeld + frame.data.length > most) {
                   throw new CodecError(
-                    `more than ${most} bytes of unfinished messages in parts from all peers`,
+                    `more than ${most} bytes of unfinished messages in pieces from all peers`,
                   );
                 }
-                let whole: Uint8Array | null;
+                let whole: unknown;
                 try {
-                  whole = parts.push(frame);
+                  whole = pieces.push(frame);
                 } finally {
-                  this.#partsHeld += parts.buffered - held;
+                  this.#piecesHeld += pieces.buffered - held;
                 }
-                if (whole === null) continue;
-                frame = decodePeerFrame(whole);
+                if (whole === undefined) {
+                  if (this.#current.get(c.from) === c) this.#opts.onProgress?.(c.from);
+                  continue;
+                }
+                frame = frameFromWire(whole);
                 if (frame.kind !== "msgs") {
-                  throw new CodecError(`parts carried a "${frame.kind}" frame, not msgs`);
+                  throw new CodecError(`pieces carried a "${frame.kind}" frame, not msgs`);
                 }
-              } else if (parts.inProgress) {
-                throw new CodecError(`a "${frame.kind}" frame between the parts of a message`);
+              } else if (pieces.inProgress) {
+                throw new CodecError(`a "${frame.kind}" frame between the pieces of a message`);
               }
             }
           } catch (err) {
@@ -512,7 +524,7 @@ export class PeerServer {
         }
       }
     } finally {
-      this.#partsHeld -= parts.buffered;
+      this.#piecesHeld -= pieces.buffered;
       clearTimeout(helloTimer);
       this.#closeConn(c);
       this.#conns.delete(c);

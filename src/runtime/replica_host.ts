@@ -332,6 +332,7 @@ export class ReplicaHost {
       cluster,
       log,
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
+      onProgress: (from) => this.#input({ type: "peer-alive", from }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
       clusterKey: options.clusterKey,
       traffic: this.#traffic.peer,

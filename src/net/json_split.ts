@@ -1,0 +1,260 @@
+/**
+ * A JSON value as a sequence of JSON documents ("pieces"), so that a value of any size (a
+ * replica's whole state inside a view change message) is encoded, sent and decoded a piece at a
+ * time and never becomes one string.
+ *
+ * Arrays longer than a threshold are "holes": the document that meets one writes `[]` in its place
+ * and announces it as `[path, length]` (the path from the root, object keys and array indexes);
+ * later documents fill it in order with batches of its elements. An element may hold holes of its
+ * own, announced by the batch that carries it. The first document is `{"v": value, "h": holes}`,
+ * each later one `{"p": hole number, "a": elements, "h"?: holes}`, holes numbered in the order they
+ * were announced. Everything else is serialized by the native `JSON.stringify` (much faster than a
+ * walk in JavaScript), so a piece is cut between elements of the large arrays only: a single
+ * element is never split, and a piece is about `pieceChars` characters or one element, whichever
+ * is larger.
+ *
+ * {@link JsonJoiner} puts the value back together and checks every document field by field: a
+ * hole must be an empty array reachable from the root and not announced twice, a batch must name
+ * an announced hole and not overfill it, and the value is complete only when every hole is full.
+ *
+ * @module
+ */
+
+/** One step of a path: an object key or an array index. */
+export type PathStep = string | number;
+
+/** A document that is not a valid piece of a split value. */
+export class SplitError extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SplitError";
+  }
+}
+
+/** How {@link splitJson} cuts a value. */
+export interface SplitOptions {
+  /** A batch is closed once it holds at least this many characters (default 1 MiB). */
+  pieceChars?: number;
+  /** Arrays longer than this become holes (default 64). */
+  splitLongerThan?: number;
+}
+
+const DEFAULT_PIECE_CHARS = 1024 * 1024;
+const DEFAULT_SPLIT_LONGER_THAN = 64;
+
+type Announced = [PathStep[], number];
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v) &&
+    typeof (v as { toJSON?: unknown }).toJSON !== "function";
+}
+
+/** What `JSON.stringify` drops from objects (and writes as null in arrays). */
+function skipped(v: unknown): boolean {
+  return v === undefined || typeof v === "function" || typeof v === "symbol";
+}
+
+/**
+ * The documents of `value`, lazily: each is serialized when it is asked for, so a sender can
+ * write one and let the event loop run before the next. The value must not change meanwhile.
+ * Their {@link JsonJoiner} result equals `JSON.parse(JSON.stringify(value))`.
+ *
+ * @throws {TypeError} when `value` (the root) has no JSON form.
+ */
+export function* splitJson(value: unknown, options: SplitOptions = {}): Generator<string> {
+  const pieceChars = options.pieceChars ?? DEFAULT_PIECE_CHARS;
+  const longer = options.splitLongerThan ?? DEFAULT_SPLIT_LONGER_THAN;
+  if (!(pieceChars >= 1) || !Number.isSafeInteger(longer) || longer < 1) {
+    throw new RangeError(`invalid split options: ${pieceChars} chars, arrays over ${longer}`);
+  }
+  const queue: unknown[][] = [];
+  const paths: PathStep[][] = [];
+
+  function hasHole(v: unknown): boolean {
+    if (Array.isArray(v)) {
+      if (v.length > longer) return true;
+      for (const x of v) if (typeof x === "object" && x !== null && hasHole(x)) return true;
+      return false;
+    }
+    if (!isPlainObject(v)) return false;
+    for (const key in v) {
+      const x = v[key];
+      if (typeof x === "object" && x !== null && hasHole(x)) return true;
+    }
+    return false;
+  }
+
+  function encode(v: unknown, path: PathStep[], out: Announced[]): string {
+    if (Array.isArray(v)) {
+      if (v.length > longer) {
+        queue.push(v);
+        paths.push(path);
+        out.push([path, v.length]);
+        return "[]";
+      }
+      if (!hasHole(v)) return JSON.stringify(v);
+      return "[" + v.map((x, i) => skipped(x) ? "null" : encode(x, [...path, i], out)).join(",") +
+        "]";
+    }
+    if (isPlainObject(v) && hasHole(v)) {
+      const fields: string[] = [];
+      for (const [key, x] of Object.entries(v)) {
+        if (!skipped(x)) fields.push(JSON.stringify(key) + ":" + encode(x, [...path, key], out));
+      }
+      return "{" + fields.join(",") + "}";
+    }
+    const text = JSON.stringify(v);
+    if (text === undefined) throw new TypeError("value has no JSON form");
+    return text;
+  }
+
+  const first: Announced[] = [];
+  const root = encode(value, [], first);
+  yield `{"v":${root},"h":${JSON.stringify(first)}}`;
+  for (let hole = 0; hole < queue.length; hole++) {
+    const array = queue[hole];
+    const path = paths[hole];
+    let i = 0;
+    while (i < array.length) {
+      const items: string[] = [];
+      const announced: Announced[] = [];
+      let chars = 0;
+      while (i < array.length && chars < pieceChars) {
+        const x = array[i];
+        const text = skipped(x)
+          ? "null"
+          : typeof x === "object" && x !== null && hasHole(x)
+          ? encode(x, [...path, i], announced)
+          : JSON.stringify(x);
+        items.push(text);
+        chars += text.length + 1;
+        i++;
+      }
+      yield `{"p":${hole},"a":[${items.join(",")}]` +
+        (announced.length > 0 ? `,"h":${JSON.stringify(announced)}` : "") + "}";
+    }
+    // The queue keeps only what is still to be written.
+    queue[hole] = [];
+  }
+}
+
+interface Hole {
+  array: unknown[];
+  length: number;
+}
+
+/** Puts a value split by {@link splitJson} back together, one document at a time. */
+export class JsonJoiner {
+  #started = false;
+  #root: unknown;
+  readonly #holes: Hole[] = [];
+  readonly #claimed = new Set<unknown[]>();
+  /** Holes not yet full. */
+  #open = 0;
+
+  /** True once the first document arrived and every announced hole is full. */
+  get complete(): boolean {
+    return this.#started && this.#open === 0;
+  }
+
+  /**
+   * Takes the next document.
+   *
+   * @throws {SplitError} when it is not valid JSON or not a valid next piece; the joiner must
+   * then be dropped.
+   */
+  push(text: string): void {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      throw new SplitError(`piece is not valid JSON: ${err instanceof Error ? err.message : err}`);
+    }
+    if (!isPlainObject(doc)) throw new SplitError("piece is not an object");
+    if (!this.#started) {
+      exactKeys(doc, ["v", "h"], []);
+      this.#started = true;
+      this.#root = doc.v;
+      this.#announce(doc.h);
+      return;
+    }
+    exactKeys(doc, ["p", "a"], ["h"]);
+    const p = doc.p;
+    if (!Number.isSafeInteger(p) || (p as number) < 0 || (p as number) >= this.#holes.length) {
+      throw new SplitError(`piece fills hole ${JSON.stringify(p)}, which was not announced`);
+    }
+    const hole = this.#holes[p as number];
+    const items = doc.a;
+    if (!Array.isArray(items) || items.length === 0) {
+      throw new SplitError(`piece for hole ${p}: expected a non-empty array of elements`);
+    }
+    if (hole.array.length + items.length > hole.length) {
+      throw new SplitError(
+        `piece for hole ${p} brings ${hole.array.length + items.length} elements, ` +
+          `more than the announced ${hole.length}`,
+      );
+    }
+    for (const item of items) hole.array.push(item);
+    if (hole.array.length === hole.length) this.#open--;
+    if (doc.h !== undefined) this.#announce(doc.h);
+  }
+
+  /**
+   * The whole value.
+   *
+   * @throws {SplitError} when it is not {@link complete}.
+   */
+  value(): unknown {
+    if (!this.#started) throw new SplitError("no piece arrived");
+    if (this.#open !== 0) throw new SplitError(`${this.#open} holes are not filled`);
+    return this.#root;
+  }
+
+  #announce(list: unknown): void {
+    if (!Array.isArray(list)) throw new SplitError("holes: expected an array");
+    for (const entry of list) {
+      if (!Array.isArray(entry) || entry.length !== 2) {
+        throw new SplitError("hole: expected [path, length]");
+      }
+      const [path, length] = entry;
+      if (!Number.isSafeInteger(length) || length < 1) {
+        throw new SplitError(`hole: invalid length ${JSON.stringify(length)}`);
+      }
+      if (!Array.isArray(path)) throw new SplitError("hole: the path is not an array");
+      let at: unknown = this.#root;
+      for (const step of path) {
+        if (typeof step === "number") {
+          if (!Array.isArray(at) || !Number.isSafeInteger(step) || step < 0 || step >= at.length) {
+            throw new SplitError(`hole path ${JSON.stringify(path)} leads nowhere`);
+          }
+          at = at[step];
+        } else if (typeof step === "string") {
+          if (!isPlainObject(at) || !Object.hasOwn(at, step)) {
+            throw new SplitError(`hole path ${JSON.stringify(path)} leads nowhere`);
+          }
+          at = at[step];
+        } else {
+          throw new SplitError(`hole path ${JSON.stringify(path)}: invalid step`);
+        }
+      }
+      if (!Array.isArray(at) || at.length !== 0 || this.#claimed.has(at)) {
+        throw new SplitError(`hole path ${JSON.stringify(path)} is not an unfilled empty array`);
+      }
+      this.#claimed.add(at);
+      this.#holes.push({ array: at, length: length as number });
+      this.#open++;
+    }
+  }
+}
+
+function exactKeys(o: Record<string, unknown>, required: string[], optional: string[]): void {
+  for (const key of required) {
+    if (!Object.hasOwn(o, key)) throw new SplitError(`piece: missing "${key}"`);
+  }
+  for (const key of Object.keys(o)) {
+    if (!required.includes(key) && !optional.includes(key)) {
+      throw new SplitError(`piece: unknown field "${key}"`);
+    }
+  }
+}
