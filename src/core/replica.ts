@@ -36,6 +36,7 @@ import { LamportClock } from "./clock.ts";
 import { DeliveredLog } from "./delivered_log.ts";
 import { FailureDetector } from "./failure_detector.ts";
 import { ProgressMonitor } from "./progress_monitor.ts";
+import { EarlyMessages } from "./early_messages.ts";
 import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
 import { DivergenceDetector } from "./divergence.ts";
 import { planView, ReportConflict } from "./view_change.ts";
@@ -188,7 +189,10 @@ interface Coordination {
   view: number;
   members: ReplicaId[];
   learners: ReplicaId[];
-  /** Members and learners: everyone whose report and acceptance the change waits for. */
+  /**
+   * Members and learners: everyone whose report the change waits for, and who receives the
+   * install. Its acceptance waits for the voters among them only (see {@link Replica.#onAccepted}).
+   */
   participants: ReplicaId[];
   reports: Map<ReplicaId, FlushReport>;
   installs?: Map<ReplicaId, Install>;
@@ -223,6 +227,8 @@ export class Replica {
   readonly #detector: FailureDetector;
   /** Members of the current view whose acks stopped making progress. */
   readonly #progress: ProgressMonitor;
+  /** Normal messages of the promised view that arrived before its install (a learner's). */
+  readonly #early = new EarlyMessages();
   readonly #divergence: DivergenceDetector;
 
   #now = 0;
@@ -875,6 +881,14 @@ export class Replica {
     out: Action[],
   ): void {
     const view = msg.type === "update" ? msg.entry.view : msg.view;
+    // The view we promised went normal before its install reached us (its coordinator does not
+    // wait for learners): keep its messages in order until we install it.
+    if (
+      this.#state !== "normal" && view === this.#promised && this.#accepted?.view !== view &&
+      view > this.#view
+    ) {
+      return this.#early.hold(view, from, msg);
+    }
     // A normal message of the view we accepted means that view was committed.
     if (this.#accepted?.view === view && this.#accepted.members.includes(from)) this.#commit(out);
     // The majority moved on without us: stop serving from this view.
@@ -1225,6 +1239,7 @@ export class Replica {
     // break up the majority's view again and again.
     if (from !== this.id && !this.#members.includes(from) && this.#viewHealthy()) return;
     this.#promised = msg.view;
+    this.#early.clear();
     if (from !== this.id) {
       this.#coordination = undefined;
       this.#vcOutbox.clear();
@@ -1350,7 +1365,11 @@ export class Replica {
     const c = this.#coordination;
     if (!c || c.view !== view || !c.installs) return;
     c.accepted.add(from);
-    if (c.accepted.size < c.participants.length) return;
+    // Learners are not waited for: they vote for nothing and acknowledge nothing, so the view
+    // holds without them, and a learner that must first receive and restore a large snapshot
+    // (a joining replica) would hold every write of the cluster for as long. It gets the commit
+    // behind the install, on the same link, and installs at its own pace.
+    if (c.participants.some((p) => !c.learners.includes(p) && !c.accepted.has(p))) return;
     const msg: PeerMessage = { type: "commit", view, ts: this.#clock.tick() };
     for (const member of c.participants) if (member !== this.id) this.#sendVc(member, msg, out);
     this.#commit(out);
@@ -1404,6 +1423,9 @@ export class Replica {
     }
     for (const request of queued) this.#submit(request.id, request.cmd, out);
     this.#broadcastAck(out);
+    const early = this.#early.take(accepted.view);
+    if (early === "lost") this.#stopServing("joining");
+    else for (const [from, msg] of early) this.#onNormalMessage(from, msg, out);
   }
 
   /** Delivers the accepted install and makes its view the installed one (not yet normal). */

@@ -227,10 +227,10 @@ export class KeySpace {
   /** Keys of {@link waitedOn} written since the store last served them. */
   readonly ready = new Set<ByteString>();
 
-  readonly #data = new Map<ByteString, Rec>();
-  readonly #expiry = new ExpiryHeap();
+  #data = new Map<ByteString, Rec>();
+  #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
-  readonly #tombs = new Map<ByteString, Tomb>();
+  #tombs = new Map<ByteString, Tomb>();
   /** Every deletion not in `#tombs` happened at or before this version... */
   #tombFloor = 0;
   /** ...and every expiry not in `#tombs` at or before this time. */
@@ -238,8 +238,8 @@ export class KeySpace {
   /** Digest lanes over clean records, and the records whose contribution is not counted. */
   #a = 0;
   #b = 0;
-  readonly #hashes = new Map<ByteString, [number, number]>();
-  readonly #dirty = new Set<ByteString>();
+  #hashes = new Map<ByteString, [number, number]>();
+  #dirty = new Set<ByteString>();
 
   /** Number of keys held, expired ones not yet removed included. */
   get size(): number {
@@ -523,6 +523,30 @@ export class KeySpace {
       this.#dirty.add(k);
       if (r.exp !== 0) this.#expiry.push(r.exp, k);
     }
+  }
+
+  /**
+   * Replaces everything with what `other` holds, taking its structures (no copy); `other` must
+   * not be used afterwards. What {@link restore} does, for a key space restored before (e.g. by
+   * a dry run that checked a snapshot).
+   */
+  adopt(other: KeySpace): void {
+    this.#data = other.#data;
+    this.#expiry = other.#expiry;
+    this.#tombs = other.#tombs;
+    this.#tombFloor = other.#tombFloor;
+    this.#tombTimeFloor = other.#tombTimeFloor;
+    this.#hashes = other.#hashes;
+    this.#dirty = other.#dirty;
+    this.#a = other.#a;
+    this.#b = other.#b;
+    this.version = other.version;
+    this.ready.clear();
+    other.#data = new Map();
+    other.#expiry = new ExpiryHeap();
+    other.#tombs = new Map();
+    other.#hashes = new Map();
+    other.#dirty = new Set();
   }
 
   /** Loads a plain string map (the snapshot format of releases before typed values). */

@@ -75,6 +75,11 @@ function upgradeReply(r: unknown): Reply {
 export class KvStore implements StateMachine {
   readonly #ks = new KeySpace();
   readonly #clients = new Map<string, ClientRecord>();
+  /**
+   * Stores restored by {@link checkState}'s dry run, per state: {@link restore} of the same state
+   * takes their key space instead of building it again (a million keys take a second or more).
+   */
+  readonly #checked = new WeakMap<object, KvStore>();
   readonly #clientTableSize: number;
   /** The replicated user table (see `acl.ts`). */
   readonly #acl = new AclState();
@@ -228,7 +233,13 @@ export class KvStore implements StateMachine {
       this.#acl.restore(s.acl);
       this.#notify.restore(s.notify);
       this.#time = s.time;
-      this.#ks.restore(s.keyspace as KeySpaceSnapshot);
+      const checked = this.#checked.get(s);
+      if (checked !== undefined) {
+        this.#checked.delete(s);
+        this.#ks.adopt(checked.#ks);
+      } else {
+        this.#ks.restore(s.keyspace as KeySpaceSnapshot);
+      }
       this.#waiters.restore(s.waiters);
       for (const entry of s.clients) {
         if (!Array.isArray(entry) || entry.length !== 3) throw new TypeError("malformed KV client");
@@ -278,7 +289,9 @@ export class KvStore implements StateMachine {
   /** Why `state` could not be {@link restore}d, or null when it can (a dry run). */
   checkState(state: unknown): string | null {
     try {
-      new KvStore(this.#clientTableSize, this.#notify.fallback).restore(state);
+      const probe = new KvStore(this.#clientTableSize, this.#notify.fallback);
+      probe.restore(state);
+      if (typeof state === "object" && state !== null) this.#checked.set(state, probe);
       return null;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
