@@ -26,6 +26,9 @@ export class SyncCluster {
   readonly diverged = new Map<ReplicaId, Extract<Action, { type: "diverged" }>>();
   readonly #inFlight: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[] = [];
   readonly #isolated = new Set<ReplicaId>();
+  /** Links held by {@link holdFrom}, with what waits on them (FIFO kept). */
+  readonly #held = new Map<string, { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[]>();
+  #holdWhen: ((from: ReplicaId, to: ReplicaId, msg: PeerMessage) => boolean) | undefined;
 
   /**
    * Builds replicas `ids` (all with the same options). With `founding`, only those found the
@@ -55,7 +58,7 @@ export class SyncCluster {
     const actions = this.replicas.get(id)!.step(event);
     let persisted = 0;
     for (const a of actions) {
-      if (a.type === "send") this.#inFlight.push({ from: id, to: a.to, msg: a.msg });
+      if (a.type === "send") this.#send({ from: id, to: a.to, msg: a.msg });
       if (a.type === "reply") this.replies.get(id)!.set(a.id, a);
       if (a.type === "diverged") this.diverged.set(id, a);
       if (a.type === "persist") persisted += 1;
@@ -110,6 +113,38 @@ export class SyncCluster {
       this.tick();
     }
     throw new Error(`not within ${maxTicks} ticks: ${what}`);
+  }
+
+  #send(m: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }): void {
+    const link = `${m.from}>${m.to}`;
+    const held = this.#held.get(link);
+    if (held !== undefined) held.push(m);
+    else if (this.#holdWhen?.(m.from, m.to, m.msg)) this.#held.set(link, [m]);
+    else this.#inFlight.push(m);
+  }
+
+  /**
+   * From now on, a link on which a message matching `when` is sent is held: that message and
+   * every later one on the link wait, in order, until {@link releaseHeld} (a slow link).
+   */
+  holdFrom(when: (from: ReplicaId, to: ReplicaId, msg: PeerMessage) => boolean): void {
+    this.#holdWhen = when;
+  }
+
+  /** Messages waiting on held links. */
+  get heldCount(): number {
+    let n = 0;
+    for (const list of this.#held.values()) n += list.length;
+    return n;
+  }
+
+  /** Stops holding: what waited is sent, in order, and settled. */
+  releaseHeld(): void {
+    this.#holdWhen = undefined;
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    for (const list of held) this.#inFlight.push(...list);
+    this.settle();
   }
 
   /** Cuts `id` off from everyone (messages to and from it are lost) until {@link heal}. */

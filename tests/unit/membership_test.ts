@@ -93,6 +93,32 @@ Deno.test("membership: a joiner waits outside, is added, gets a snapshot, is pro
   for (const id of [1, 2, 3, 4]) assert.equal(c.stores.get(id)!.peek("k"), "w");
 });
 
+Deno.test("membership: a view does not wait for a slow joiner; its early updates are kept", () => {
+  const c = new SyncCluster([1, 2, 3, 4], {}, [1, 2, 3]);
+  c.start();
+  // The install for the joiner (a snapshot, large in real life) is slow to arrive: its link is
+  // held from that message on, while the other members' links to it flow.
+  c.holdFrom((_from, to, msg) => to === 4 && msg.type === "newview");
+  assert.deepEqual(add(c, 1, 4, "LEARNER"), { ok: true, result: { ok: "OK" } });
+  c.tickUntil(() => status(c, 1).learners.includes(4), "a view with learner 4");
+  assert.ok(c.heldCount > 0, "the joiner's install is held");
+  assert.notEqual(status(c, 4).state, "normal");
+  // The view is committed without the joiner, and writes go on (from every member, so that
+  // updates reach the joiner on the links that flow, ahead of its install).
+  for (const id of [1, 2, 3]) {
+    assert.deepEqual(request(c, id, op("INCR", "n")), { ok: true, result: id });
+  }
+  assert.notEqual(status(c, 4).state, "normal", "the joiner still waits for its install");
+  c.releaseHeld();
+  c.tickUntil(
+    () => status(c, 4).state === "normal" && status(c, 4).delivered === status(c, 1).delivered,
+    "the joiner caught up",
+  );
+  assert.equal(c.stores.get(4)!.peek("n"), "3");
+  assert.equal(c.stores.get(4)!.digest(), c.stores.get(1)!.digest());
+  assert.equal(c.diverged.size, 0);
+});
+
 Deno.test("membership: a removed replica learns its removal and leaves the view", () => {
   const c = new SyncCluster([1, 2, 3], {}, [1, 2, 3]);
   c.start();
