@@ -76,6 +76,17 @@ step() {
 }
 
 step "deno fmt --check" "$DENO_BIN" fmt --check
+# A merge left half-done: conflict markers anywhere in tracked text files.
+no_conflict_markers() {
+  if git grep -nE '^(<<<<<<<|>>>>>>>) |<<<<<<< HEAD|>>>>>>> [A-Za-z]' -- ':!*.lock'; then
+    echo "merge conflict markers found (above)"
+    return 1
+  fi
+  echo "no merge conflict markers"
+}
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  step "no merge conflict markers" no_conflict_markers
+fi
 if have_ts_files; then
   step "deno lint" "$DENO_BIN" lint
   step "deno check src/ tests/" "$DENO_BIN" check src/ tests/
