@@ -78,7 +78,7 @@ step() {
 step "deno fmt --check" "$DENO_BIN" fmt --check
 # A merge left half-done: conflict markers anywhere in tracked text files.
 no_conflict_markers() {
-  if git grep -nE '^(<<<<<<<|>>>>>>>) |<<<<<<< HEAD|>>>>>>> [A-Za-z]' -- ':!*.lock'; then
+  if git grep -nE '^(<{7}|>{7}) |<{7} HEAD|>{7} [A-Za-z]' -- ':!*.lock'; then
     echo "merge conflict markers found (above)"
     return 1
   fi
