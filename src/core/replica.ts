@@ -998,7 +998,10 @@ export class Replica {
     }
     if (learner) this.#answerLearnerReads(out);
     const every = this.#opt.snapshotEvery;
-    if (every > 0 && this.#sinceSnapshot >= every) {
+    // A snapshot costs in proportion to the state: with many keys, take one only after as many
+    // deliveries as half the keys, so that its cost per write stays bounded however large the
+    // state grows (as Redis rewrites its append-only file once it doubled).
+    if (every > 0 && this.#sinceSnapshot >= Math.max(every, this.#machine.size / 2)) {
       this.#sinceSnapshot = 0;
       out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });
     }

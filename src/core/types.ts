@@ -340,7 +340,10 @@ export interface ReplicaOptions {
   noQuorumTicks?: number;
   /** Delivered entries kept in memory for lagging members (default: `snapshotEvery`, else 10,000). */
   retainEntries?: number;
-  /** Deliveries between durable snapshots (default 10,000; 0: never). */
+  /**
+   * Deliveries between durable snapshots (default 10,000; 0: never), and at least half the state
+   * machine's size (its keys), so that a snapshot's cost per write stays bounded.
+   */
   snapshotEvery?: number;
   /** State recovered from the data directory (a restart), if any. */
   recovered?: Recovered;
