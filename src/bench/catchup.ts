@@ -56,6 +56,47 @@ export interface CatchupResult {
   peerBytes?: number;
   /** `peerBytes` per second, in MB (10^6 bytes). */
   mbPerSecond?: number;
+  /** Views the first founder installed meanwhile. */
+  viewsInstalled: number;
+  /** One client's SETs to the first founder meanwhile (one at a time): how many, failures. */
+  writes: number;
+  writeErrors: number;
+  /** The longest of those SETs, ms: how long the catch-up held the cluster's writes at most. */
+  longestWriteMs: number;
+}
+
+/**
+ * One client writing to `r` one SET at a time until `stop` is aborted: what the cluster's writes
+ * see while a replica catches up. Bounded by the signal and by a count.
+ */
+async function writeMeanwhile(
+  r: ReplicaAddress,
+  stop: AbortSignal,
+): Promise<{ writes: number; errors: number; longestMs: number }> {
+  const conn = await RespConnection.connect(r.host, r.clientPort, {
+    connectTimeoutMs: 10_000,
+    requestTimeoutMs: 120_000,
+  });
+  let writes = 0;
+  let errors = 0;
+  let longestMs = 0;
+  try {
+    for (let i = 0; i < 10_000_000 && !stop.aborted; i++) {
+      const t = performance.now();
+      try {
+        const reply = await conn.send(["SET", `catchup:writer:${i % 1000}`, String(i)]);
+        if (reply !== "OK") errors++;
+      } catch {
+        errors++;
+        if (stop.aborted) break;
+      }
+      longestMs = Math.max(longestMs, performance.now() - t);
+      writes++;
+    }
+  } finally {
+    await conn.close();
+  }
+  return { writes, errors, longestMs };
 }
 
 /** Longest loading time, ms. */
@@ -164,6 +205,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       String(joiner.peerPort),
       ...(joiner.httpPort === undefined ? [] : [String(joiner.httpPort)]),
     ];
+    const views = cluster.watch(/ view\.installed: /, founders[0].id);
+    const stopWriter = new AbortController();
+    const writer = writeMeanwhile(founders[0], stopWriter.signal);
     const reply = await call(founders[0], add, 30_000);
     const t0 = performance.now();
     if (reply !== "OK") {
@@ -203,6 +247,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       await delay(50);
     }
     const catchupSeconds = (performance.now() - t0) / 1000;
+    const viewsInstalled = views();
+    stopWriter.abort();
+    const wrote = await writer;
     const bytesAfter = await peerBytesIn(joiner).catch(() => undefined);
     const result: CatchupResult = {
       keys: spec.keys,
@@ -211,6 +258,10 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       loadErrors,
       keysHeld,
       catchupSeconds,
+      viewsInstalled,
+      writes: wrote.writes,
+      writeErrors: wrote.errors,
+      longestWriteMs: wrote.longestMs,
     };
     if (bytesBefore !== undefined && bytesAfter !== undefined) {
       result.peerBytes = bytesAfter - bytesBefore;
@@ -237,5 +288,10 @@ export function formatCatchup(r: CatchupResult): string {
         `(${r.mbPerSecond.toFixed(1)} MB/s)`,
     );
   }
+  lines.push(
+    `  views installed by the first founder meanwhile: ${r.viewsInstalled}`,
+    `  one client's SETs to it meanwhile: ${r.writes} (${r.writeErrors} failed), ` +
+      `longest ${r.longestWriteMs.toFixed(0)} ms`,
+  );
   return lines.join("\n");
 }

@@ -111,6 +111,8 @@ export class SpawnedCluster {
   readonly #supervisor: Supervisor;
   /** The last {@link TAIL_LINES} output lines of each replica. */
   readonly #tails = new Map<number, string[]>();
+  /** Output-line counters (see {@link watch}). */
+  readonly #watches: { pattern: RegExp; id?: number; count: number }[] = [];
   #stopping: Promise<void> | null = null;
   #fsync: FsyncChoice = "batch";
 
@@ -120,6 +122,9 @@ export class SpawnedCluster {
     this.#supervisor = new Supervisor({
       cwd: dir,
       onLine: (id, line) => {
+        for (const w of this.#watches) {
+          if ((w.id === undefined || w.id === id) && w.pattern.test(line)) w.count++;
+        }
         const tail = this.#tails.get(id) ?? [];
         this.#tails.set(id, tail);
         tail.push(line);
@@ -182,7 +187,17 @@ export class SpawnedCluster {
     }
   }
 
-  /** The last output lines of every replica, for an error message. */
+  /**
+   * From now on counts the output lines matching `pattern` (of replica `id`, or of all); returns
+   * a function that reads the count.
+   */
+  watch(pattern: RegExp, id?: number): () => number {
+    const w = { pattern, id, count: 0 };
+    this.#watches.push(w);
+    return () => w.count;
+  }
+
+  /** The last output lines of every replica, for error messages. */
   tail(): string {
     return [...this.#tails.entries()].map(([id, lines]) =>
       `replica ${id}:\n${lines.map((l) => `  ${l}`).join("\n")}`

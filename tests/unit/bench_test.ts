@@ -875,6 +875,10 @@ Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", a
     assert.ok(catchup.catchupSeconds > 0);
     // The joiner received at least the loaded values over its peer port.
     assert.ok(catchup.peerBytes >= 2000 * 100, `peer bytes ${catchup.peerBytes}`);
+    // A client wrote meanwhile (at least once: it starts before the ADD and stops after).
+    assert.ok(catchup.writes >= 1, context);
+    assert.match(r.stdout, /one client's SETs to it meanwhile: [0-9]+ \([0-9]+ failed\)/, context);
+    assert.ok(catchup.viewsInstalled >= 1, "the view that takes the joiner in was counted");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
