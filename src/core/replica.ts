@@ -385,6 +385,18 @@ export class Replica {
     return worst;
   }
 
+  /**
+   * The other replicas this one talks to now, ascending: the voters and learners of the
+   * configuration it acts on, its installed view's members and learners (a member removed in this
+   * view among them until the next view is installed), the seeds while it is outside the
+   * configuration, and the replicas outside it that wrote to it (see README, "Talking across a
+   * change"). Read-only; the same array until the set is recomputed (after a change of the
+   * configuration, the view or the contacts), so a host may compare it by identity.
+   */
+  get peers(): readonly ReplicaId[] {
+    return this.#peerList;
+  }
+
   /** The configuration in force at this replica's delivered state. */
   get membership(): Membership {
     return this.#machine.membership ?? this.#founding;
@@ -1669,7 +1681,7 @@ export class Replica {
   /** Tells the failure detector whom to watch after the configuration or the view changed. */
   #refreshPeers(): void {
     const peers = this.#peers();
-    this.#peerList = peers;
+    this.#peerList = Object.freeze(peers);
     this.#peerSet = new Set(peers);
     this.#detector.setPeers(peers);
   }
