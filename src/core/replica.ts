@@ -713,7 +713,9 @@ export class Replica {
       out.push({ type: "reply", id, outcome: { ok: true, result } });
       return;
     }
-    if (this.#state === "normal") {
+    if (!this.#machine.isRead(cmd) && this.#refusesWrites()) {
+      out.push(readOnly(id));
+    } else if (this.#state === "normal") {
       this.#submit(id, cmd, out);
     } else if (this.#quorumLost()) {
       out.push(noQuorum(id, "this replica cannot reach a majority of the cluster"));
@@ -724,18 +726,9 @@ export class Replica {
 
   #submit(id: number, cmd: Command, out: Action[]): void {
     if (this.#machine.isRead(cmd)) return this.#submitRead(id, cmd);
-    if (!this.#members.includes(this.id)) {
-      // A learner never originates entries (its acks do not count, so no view could wait for
-      // them); the host sends writes to a voter.
-      out.push({
-        type: "reply",
-        id,
-        outcome: {
-          ok: false,
-          code: "READONLY",
-          message: "You can't write against a read only replica.",
-        },
-      });
+    // Requests queued while no view served are submitted here once one does.
+    if (this.#refusesWrites()) {
+      out.push(readOnly(id));
       return;
     }
     const entry: Entry = {
@@ -1650,6 +1643,16 @@ export class Replica {
     return this.#configHint ?? this.membership;
   }
 
+  /**
+   * True when this replica refuses writes (Redis's READONLY), the one rule for it: a replica
+   * originates entries only as a member of its view (a learner's acks do not count, so no view
+   * could wait for them). While no view serves here, one that is no voter of the configuration it
+   * acts on refuses at once rather than wait for a view it would not be a member of either.
+   */
+  #refusesWrites(): boolean {
+    return this.#state === "normal" ? !this.#members.includes(this.id) : !this.#votes();
+  }
+
   /** True when this replica may vote: a voter of the configuration it acts on. */
   #votes(): boolean {
     return this.#config().voters.includes(this.id);
@@ -1710,6 +1713,19 @@ function unknown(id: number, why: string): Action {
 
 function noQuorum(id: number, why: string): Action {
   return failure(id, "NOQUORUM", why);
+}
+
+/** Redis's refusal of a write at a read-only replica: not put into the order. */
+function readOnly(id: number): Action {
+  return {
+    type: "reply",
+    id,
+    outcome: {
+      ok: false,
+      code: "READONLY",
+      message: "You can't write against a read only replica.",
+    },
+  };
 }
 
 /** Null when `n` is an integer in `min..MAX_PROTOCOL_NUMBER`, else what is wrong with `name`. */

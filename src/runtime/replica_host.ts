@@ -366,7 +366,7 @@ export class ReplicaHost {
             this.opStats.record(commandName(cmd), outcome.ok, startedAt, code);
             respond(outcome);
           };
-          const refused = this.#replicaSet.refusal(this.#store.isRead(cmd));
+          const refused = this.#replicaSet.refusal();
           if (refused !== null) return answer(refused);
           if (BlockedClients.isBlocking(cmd)) this.#blocked.submit(cmd, answer, gone);
           else this.#submit(cmd, answer);

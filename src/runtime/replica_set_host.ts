@@ -12,8 +12,8 @@
  * - Promotes learners added to become voters (ADD without LEARNER) once they follow the view:
  *   the view's leader sends the `__REPLICASET PROMOTE`, as it sends the expiry sweep.
  * - Says when this replica must refuse clients: not a member of the configuration in force
- *   (waiting to join, or removed): `NOTMEMBER` naming the members; a learner refuses writes
- *   with Redis's `READONLY` error.
+ *   (waiting to join, or removed): `NOTMEMBER` naming the members. (A learner's writes are
+ *   refused by the protocol core, with Redis's `READONLY` error.)
  *
  * @module
  */
@@ -160,27 +160,17 @@ export class ReplicaSetHost {
   }
 
   /**
-   * Why this replica must refuse a client's operation now (`isRead`: it only reads), or null: a
-   * replica outside the configuration in force serves nothing; a learner serves reads only.
+   * Why this replica must refuse any client operation now, or null: a replica outside the
+   * configuration in force serves nothing (`NOTMEMBER`). Which writes a member refuses (a
+   * learner's: `READONLY`) the protocol core decides, when the operation reaches it.
    */
-  refusal(isRead: boolean): Outcome | null {
-    const m = this.#deps.membership();
-    const id = this.#deps.id;
-    if (!m.voters.includes(id) && !m.learners.includes(id)) {
-      return {
-        ok: false,
-        code: "NOTMEMBER",
-        message: `this replica is not a member of the cluster; members: ${this.#describe()}`,
-      };
-    }
-    if (!isRead && m.learners.includes(id)) {
-      return {
-        ok: false,
-        code: "READONLY",
-        message: "You can't write against a read only replica.",
-      };
-    }
-    return null;
+  refusal(): Outcome | null {
+    if (isIn(this.#deps.membership(), this.#deps.id)) return null;
+    return {
+      ok: false,
+      code: "NOTMEMBER",
+      message: `this replica is not a member of the cluster; members: ${this.#describe()}`,
+    };
   }
 
   /** The rows of `REPLICASET MEMBERS`: the configuration in force, then replicas waiting. */
@@ -380,8 +370,8 @@ export class ReplicaSetHost {
 
   /** Orders `argv`; `ok` runs when it applied with OK, errors are replied as they are. */
   #order(argv: string[], respond: (reply: Reply) => void, ok: () => void): void {
-    // A change is a write: a learner or a replica outside the configuration refuses it.
-    const refused = this.refusal(false);
+    // A replica outside the configuration refuses it here; a learner's core refuses it (a write).
+    const refused = this.refusal();
     if (refused !== null && !refused.ok) return respond(err(`${refused.code} ${refused.message}`));
     this.#deps.submit({ op: { argv, time: this.#deps.now() } }, (outcome) => {
       if (!outcome.ok) return respond(err(`${outcome.code} ${outcome.message}`));

@@ -151,6 +151,15 @@ Deno.test("membership: a learner serves reads, refuses writes, never counts for 
   c.tickUntil(() => status(c, 1).state !== "normal", "replica 1 stops serving");
   const refused = request(c, 1, op("SET", "k", "3"));
   assert.equal(refused?.ok === false && refused.code, "NOQUORUM");
+  // While no view serves, the learner still refuses writes as READONLY (a learner, not a lack
+  // of quorum), at once.
+  c.tickUntil(() => status(c, 3).state !== "normal", "learner 3 stops serving");
+  const early = c.step(3, { type: "request", id: 99, cmd: op("SET", "k", "4") });
+  assert.deepEqual(early.flatMap((a) => a.type === "reply" ? [a.outcome] : []), [{
+    ok: false,
+    code: "READONLY",
+    message: "You can't write against a read only replica.",
+  }]);
 });
 
 Deno.test("membership: ADD and REMOVE errors change nothing", () => {
