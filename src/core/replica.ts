@@ -211,7 +211,10 @@ export class Replica {
    * join): the config file's replicas.
    */
   readonly #seeds: readonly ReplicaId[];
-  /** Replicas outside our configuration that wrote to us (they count us in). */
+  /**
+   * Replicas outside our configuration that wrote to us (they count us in), until they are
+   * silent for the failure timeout.
+   */
   readonly #contacts = new Set<ReplicaId>();
   /** {@link #peers}, as of the last change of the configuration or the view. */
   #peerSet = new Set<ReplicaId>();
@@ -389,8 +392,8 @@ export class Replica {
    * The other replicas this one talks to now, ascending: the voters and learners of the
    * configuration it acts on, its installed view's members and learners (a member removed in this
    * view among them until the next view is installed), the seeds while it is outside the
-   * configuration, and the replicas outside it that wrote to it (see README, "Talking across a
-   * change"). Read-only; the same array until the set is recomputed (after a change of the
+   * configuration, and the replicas outside it that wrote to it and are not silent (see README,
+   * "Talking across a change"). Read-only; the same array until the set is recomputed (after a change of the
    * configuration, the view or the contacts), so a host may compare it by identity.
    */
   get peers(): readonly ReplicaId[] {
@@ -686,6 +689,7 @@ export class Replica {
       this.#probeNeeded = true;
     }
     if (this.#now % this.#opt.heartbeatTicks === 0) {
+      this.#forgetSilentContacts();
       this.#broadcastAck(out);
       const cp = this.#divergence.latest();
       if (cp !== null && this.#state === "normal") {
@@ -1669,6 +1673,20 @@ export class Replica {
     for (const s of this.#contacts) all.add(s);
     all.delete(this.id);
     return [...all].sort((a, b) => a - b);
+  }
+
+  /**
+   * Stops talking back to contacts silent for the failure timeout (stopped, or cut off): the
+   * next message of one makes it a contact again.
+   */
+  #forgetSilentContacts(): void {
+    let forgot = false;
+    for (const id of this.#contacts) {
+      if (this.#detector.isAlive(id, this.#now)) continue;
+      this.#contacts.delete(id);
+      forgot = true;
+    }
+    if (forgot) this.#refreshPeers();
   }
 
   /** True when `id` is one of {@link #peers} (as of the last {@link #refreshPeers}). */

@@ -121,6 +121,14 @@ Deno.test("membership: a removed replica learns its removal and leaves the view"
   assert.ok(status(c, 1).view > view);
   assert.equal(status(c, removed).role, "none", "the removed replica delivered its removal");
   assert.notEqual(status(c, removed).state, "normal");
+  // It keeps running and heartbeating: 1 talks back to it (a contact, outside its
+  // configuration) while it does, and forgets it once it is silent for the failure timeout.
+  const peersOf1 = () => c.replicas.get(1)!.peers;
+  c.tickUntil(() => peersOf1().includes(removed), "the removed replica, a contact of 1");
+  c.isolate(removed);
+  c.tickUntil(() => !peersOf1().includes(removed), "the silent contact forgotten");
+  assert.deepEqual(peersOf1(), kept.split(",").map(Number).filter((id) => id !== 1));
+  c.heal(removed);
   // In the next view, the next change is taken.
   assert.deepEqual(request(c, 1, op("__REPLICASET", "REMOVE", kept.split(",")[1])), {
     ok: true,
