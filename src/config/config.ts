@@ -337,12 +337,13 @@ function fnv1a64(bytes: Uint8Array): bigint {
 }
 
 /**
- * The host as the duplicate-address check compares it: lowercase, with the loopback names
+ * The host as the duplicate-address checks compare it: lowercase, with the loopback names
  * (`localhost`, `127.0.0.1`, `::1`, `[::1]`, `0:0:0:0:0:0:0:1`) as one, so that two replicas are
- * never configured on one port under two names. (Other names are compared as written here, keeping
- * {@link parseConfig} pure; {@link checkResolvedAddresses} compares them resolved.)
+ * never configured on one port under two names. Used by {@link parseConfig} and by the replicated
+ * `REPLICASET ADD` check (src/kv/replica_set.ts). (Other names are compared as written here,
+ * keeping both pure; {@link checkResolvedAddresses} compares them resolved.)
  */
-function canonicalHost(host: string): string {
+export function canonicalHost(host: string): string {
   const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
   if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" || /^127\.0\.0\.1$/.test(h)) {
     return "loopback";

@@ -215,7 +215,10 @@ export class Replica {
    * join): the config file's replicas.
    */
   readonly #seeds: readonly ReplicaId[];
-  /** Replicas outside our configuration that wrote to us (they count us in). */
+  /**
+   * Replicas outside our configuration that wrote to us (they count us in), until they are
+   * silent for the failure timeout.
+   */
   readonly #contacts = new Set<ReplicaId>();
   /** {@link #peers}, as of the last change of the configuration or the view. */
   #peerSet = new Set<ReplicaId>();
@@ -394,6 +397,18 @@ export class Replica {
       worst = Math.max(worst, this.#detector.silence(m, this.#now) ?? 0);
     }
     return worst;
+  }
+
+  /**
+   * The other replicas this one talks to now, ascending: the voters and learners of the
+   * configuration it acts on, its installed view's members and learners (a member removed in this
+   * view among them until the next view is installed), the seeds while it is outside the
+   * configuration, and the replicas outside it that wrote to it and are not silent (see README,
+   * "Talking across a change"). Read-only; the same array until the set is recomputed (after a change of the
+   * configuration, the view or the contacts), so a host may compare it by identity.
+   */
+  get peers(): readonly ReplicaId[] {
+    return this.#peerList;
   }
 
   /** The configuration in force at this replica's delivered state. */
@@ -685,6 +700,7 @@ export class Replica {
       this.#probeNeeded = true;
     }
     if (this.#now % this.#opt.heartbeatTicks === 0) {
+      this.#forgetSilentContacts();
       this.#broadcastAck(out);
       const cp = this.#divergence.latest();
       if (cp !== null && this.#state === "normal") {
@@ -712,7 +728,9 @@ export class Replica {
       out.push({ type: "reply", id, outcome: { ok: true, result } });
       return;
     }
-    if (this.#state === "normal") {
+    if (!this.#machine.isRead(cmd) && this.#refusesWrites()) {
+      out.push(readOnly(id));
+    } else if (this.#state === "normal") {
       this.#submit(id, cmd, out);
     } else if (this.#quorumLost()) {
       out.push(noQuorum(id, "this replica cannot reach a majority of the cluster"));
@@ -723,18 +741,9 @@ export class Replica {
 
   #submit(id: number, cmd: Command, out: Action[]): void {
     if (this.#machine.isRead(cmd)) return this.#submitRead(id, cmd);
-    if (!this.#members.includes(this.id)) {
-      // A learner never originates entries (its acks do not count, so no view could wait for
-      // them); the host sends writes to a voter.
-      out.push({
-        type: "reply",
-        id,
-        outcome: {
-          ok: false,
-          code: "READONLY",
-          message: "You can't write against a read only replica.",
-        },
-      });
+    // Requests queued while no view served are submitted here once one does.
+    if (this.#refusesWrites()) {
+      out.push(readOnly(id));
       return;
     }
     const entry: Entry = {
@@ -1668,6 +1677,16 @@ export class Replica {
     return this.#configHint ?? this.membership;
   }
 
+  /**
+   * True when this replica refuses writes (Redis's READONLY), the one rule for it: a replica
+   * originates entries only as a member of its view (a learner's acks do not count, so no view
+   * could wait for them). While no view serves here, one that is no voter of the configuration it
+   * acts on refuses at once rather than wait for a view it would not be a member of either.
+   */
+  #refusesWrites(): boolean {
+    return this.#state === "normal" ? !this.#members.includes(this.id) : !this.#votes();
+  }
+
   /** True when this replica may vote: a voter of the configuration it acts on. */
   #votes(): boolean {
     return this.#config().voters.includes(this.id);
@@ -1686,6 +1705,20 @@ export class Replica {
     return [...all].sort((a, b) => a - b);
   }
 
+  /**
+   * Stops talking back to contacts silent for the failure timeout (stopped, or cut off): the
+   * next message of one makes it a contact again.
+   */
+  #forgetSilentContacts(): void {
+    let forgot = false;
+    for (const id of this.#contacts) {
+      if (this.#detector.isAlive(id, this.#now)) continue;
+      this.#contacts.delete(id);
+      forgot = true;
+    }
+    if (forgot) this.#refreshPeers();
+  }
+
   /** True when `id` is one of {@link #peers} (as of the last {@link #refreshPeers}). */
   #knows(id: ReplicaId): boolean {
     return this.#peerSet.has(id);
@@ -1699,7 +1732,7 @@ export class Replica {
   /** Tells the failure detector whom to watch after the configuration or the view changed. */
   #refreshPeers(): void {
     const peers = this.#peers();
-    this.#peerList = peers;
+    this.#peerList = Object.freeze(peers);
     this.#peerSet = new Set(peers);
     this.#detector.setPeers(peers);
   }
@@ -1728,6 +1761,19 @@ function unknown(id: number, why: string): Action {
 
 function noQuorum(id: number, why: string): Action {
   return failure(id, "NOQUORUM", why);
+}
+
+/** Redis's refusal of a write at a read-only replica: not put into the order. */
+function readOnly(id: number): Action {
+  return {
+    type: "reply",
+    id,
+    outcome: {
+      ok: false,
+      code: "READONLY",
+      message: "You can't write against a read only replica.",
+    },
+  };
 }
 
 /** Null when `n` is an integer in `min..MAX_PROTOCOL_NUMBER`, else what is wrong with `name`. */

@@ -21,6 +21,7 @@
  */
 import type { ByteString, ReplicaId } from "../core/types.ts";
 import { type Membership, validReplicaId } from "../core/membership.ts";
+import { canonicalHost } from "../config/config.ts";
 
 /** Where one replica listens. */
 export interface MemberAddress {
@@ -73,11 +74,6 @@ function port(text: ByteString | undefined): number | null {
   if (text === undefined || !PORT.test(text)) return null;
   const n = Number(text);
   return n >= 1 && n <= 65535 ? n : null;
-}
-
-function canonical(host: string): string {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-  return h === "localhost" || h === "::1" || h === "127.0.0.1" ? "loopback" : h;
 }
 
 const ascending = (ids: Iterable<ReplicaId>) => [...ids].sort((a, b) => a - b);
@@ -149,7 +145,7 @@ export function nextReplicaSet(
     }
     const mine = [address.clientPort, address.peerPort, address.httpPort];
     for (const other of set.addresses) {
-      if (canonical(other.host) !== canonical(address.host)) continue;
+      if (canonicalHost(other.host) !== canonicalHost(address.host)) continue;
       const theirs = [other.clientPort, other.peerPort, other.httpPort];
       if (mine.some((p) => p !== undefined && theirs.includes(p))) {
         const port = mine.find((p) => p !== undefined && theirs.includes(p));

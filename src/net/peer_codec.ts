@@ -232,8 +232,7 @@ function messageToWire(msg: PeerMessage): unknown {
         type,
         view,
         ts,
-        members: [...msg.members],
-        ...(msg.learners === undefined ? {} : { learners: [...msg.learners] }),
+        ...groupToWire(msg),
         delivered: msg.delivered,
       };
     case "flush":
@@ -243,8 +242,7 @@ function messageToWire(msg: PeerMessage): unknown {
         type,
         view,
         ts,
-        members: [...msg.members],
-        ...(msg.learners === undefined ? {} : { learners: [...msg.learners] }),
+        ...groupToWire(msg),
         install: installToWire(msg.install),
       };
     case "accepted":
@@ -256,6 +254,16 @@ function messageToWire(msg: PeerMessage): unknown {
     case "checkpoint":
       return { type, view, ts, index: msg.index, digest: msg.digest };
   }
+}
+
+/** A proposed or installed view's members and (when it has them) learners, for the wire. */
+function groupToWire(
+  msg: { members: readonly ReplicaId[]; learners?: readonly ReplicaId[] },
+): { members: ReplicaId[]; learners?: ReplicaId[] } {
+  return {
+    members: [...msg.members],
+    ...(msg.learners === undefined ? {} : { learners: [...msg.learners] }),
+  };
 }
 
 function entryToWire({ view, ts, origin, seq, cmd }: Entry): unknown {
@@ -516,10 +524,7 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
       return {
         type: "propose",
         ...common(),
-        members: idsFromWire(o.members, at("members")),
-        ...(Object.hasOwn(o, "learners")
-          ? { learners: idsFromWire(o.learners, at("learners")) }
-          : {}),
+        ...groupFromWire(o, path),
         delivered: integer(o.delivered, at("delivered"), 0),
       };
     }
@@ -530,10 +535,7 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
       return {
         type: "newview",
         ...common(),
-        members: idsFromWire(o.members, at("members")),
-        ...(Object.hasOwn(o, "learners")
-          ? { learners: idsFromWire(o.learners, at("learners")) }
-          : {}),
+        ...groupFromWire(o, path),
         install: installFromWire(o.install, at("install")),
       };
     }
@@ -561,6 +563,19 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
 function array(v: unknown, path: string): unknown[] {
   if (!Array.isArray(v)) fail(path, `expected an array, got ${describe(v)}`);
   return v;
+}
+
+/** The members and optional learners of a propose or newview message `o` at `path`. */
+function groupFromWire(
+  o: Obj,
+  path: string,
+): { members: ReplicaId[]; learners?: ReplicaId[] } {
+  return {
+    members: idsFromWire(o.members, join(path, "members")),
+    ...(Object.hasOwn(o, "learners")
+      ? { learners: idsFromWire(o.learners, join(path, "learners")) }
+      : {}),
+  };
 }
 
 function idsFromWire(v: unknown, path: string): ReplicaId[] {

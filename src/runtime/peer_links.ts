@@ -3,7 +3,7 @@
  * peers it should talk to: {@link PeerLinks.update} opens links to new peers, closes those of
  * peers no longer listed, and replaces the link of a peer whose address changed (closing the old
  * connection, dialling the new address). The set starts from the config file's replicas and
- * follows the replicated configuration afterwards (`ReplicaHost.setPeers`).
+ * then follows the protocol core's peers (`ReplicaHost.setPeers`, from `ReplicaSetHost`).
  *
  * Links are created stopped; {@link PeerLinks.start} starts them, and links created after it are
  * started at once.

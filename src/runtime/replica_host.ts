@@ -211,7 +211,7 @@ export class ReplicaHost {
   readonly #startedAt = Date.now();
   /** The clients of blocking commands (BLPOP, ...) waiting at this replica. */
   readonly #blocked: BlockedClients;
-  /** The replica set: peer links follow it, REPLICASET, promotions, refusals. */
+  /** The replica set: peer links follow the core's peers, REPLICASET, promotions, refusals. */
   readonly #replicaSet: ReplicaSetHost;
   /** Client operations answered and their latency (status, dashboard, metrics). */
   readonly opStats: OpStats = new OpStats();
@@ -222,9 +222,9 @@ export class ReplicaHost {
   readonly #settingsReport: Record<string, string>;
   readonly #loopLag = new LoopLagMonitor();
   readonly #traffic = { client: new ByteTraffic(), peer: new ByteTraffic() };
-  /** The outgoing links, one per peer of the current configuration. */
+  /** The outgoing links, one per peer (see {@link setPeers}). */
   readonly #links: PeerLinks;
-  /** Every replica of the current configuration (ours included), ascending by id. */
+  /** Every peer's address and ours, ascending by id. */
   #addresses: ReplicaAddress[];
   /** Messages for each peer queued during this turn; written as one frame per peer at flush. */
   readonly #outbox = new Map<ReplicaId, PeerMessage[]>();
@@ -310,6 +310,7 @@ export class ReplicaHost {
       replicaSet: () => this.#store.membership,
       membership: () => this.#replica.membership,
       standing: () => this.#replica.standing,
+      peers: () => this.#replica.peers,
       waitingToJoin: () => this.#replica.waitingToJoin(),
       caughtUpLearners: () => this.#replica.caughtUpLearners(),
       submit: (cmd, respond) => this.#submit(cmd, respond),
@@ -366,7 +367,7 @@ export class ReplicaHost {
             this.opStats.record(commandName(cmd), outcome.ok, startedAt, code);
             respond(outcome);
           };
-          const refused = this.#replicaSet.refusal(this.#store.isRead(cmd));
+          const refused = this.#replicaSet.refusal();
           if (refused !== null) return answer(refused);
           if (BlockedClients.isBlocking(cmd)) this.#blocked.submit(cmd, answer, gone);
           else this.#submit(cmd, answer);
@@ -431,9 +432,9 @@ export class ReplicaHost {
   }
 
   /**
-   * Makes the peers this replica talks to those of `addresses`: every replica of the current
-   * configuration (ours may be listed; it is skipped for links, and our own address stays the one
-   * we listen on). Links to new peers are opened, those of peers no longer listed closed, and a
+   * Makes the peers this replica talks to those of `addresses`: the replicas the core talks to
+   * (ours may be listed; it is skipped for links, and our own address stays the one we listen
+   * on). Links to new peers are opened, those of peers no longer listed closed, and a
    * peer whose host or peer port changed is dialled at its new address. `/status`, `/metrics` and
    * the dashboard report this set from now on. Incoming connections are not affected: the peer
    * server accepts any replica of the cluster, and the core decides about its messages.
@@ -528,7 +529,7 @@ export class ReplicaHost {
   }
 
   /**
-   * Every other replica of the current configuration (the peer set, {@link setPeers}): links,
+   * Every peer (the peer set, {@link setPeers}): links,
    * silence and acknowledgement lag (null where the core has no record of the peer).
    */
   #peerReports(): PeerReport[] {

@@ -2,16 +2,18 @@
  * The replica's side of online membership changes (the replica set itself is replicated state:
  * `src/kv/replica_set.ts`; the core counts majorities over it: `src/core/membership.ts`).
  *
- * - Follows the replica set in force: when it changes, the host's peer links follow it (links to
- *   new members open, links to removed ones close), and the change is logged.
+ * - Keeps the host's peer links to the replicas the core talks to (its `peers`: the configuration,
+ *   the view, and the replicas across a change, such as a removed member until it learnt its
+ *   removal), at the addresses the replica set (or, for a replica outside it, the last set that
+ *   had it, or the config file) gives; logs changes of the replica set.
  * - Serves the operator's `REPLICASET` command: `MEMBERS` (answered here), `ADD`, `REMOVE`,
  *   `PROMOTE` (ordered as `__REPLICASET` operations). `REMOVE` replies once a view without the
  *   replica is installed here, so that the replica can be stopped at once.
  * - Promotes learners added to become voters (ADD without LEARNER) once they follow the view:
  *   the view's leader sends the `__REPLICASET PROMOTE`, as it sends the expiry sweep.
  * - Says when this replica must refuse clients: not a member of the configuration in force
- *   (waiting to join, or removed): `NOTMEMBER` naming the members; a learner refuses writes
- *   with Redis's `READONLY` error.
+ *   (waiting to join, or removed): `NOTMEMBER` naming the members. (A learner's writes are
+ *   refused by the protocol core, with Redis's `READONLY` error.)
  *
  * @module
  */
@@ -31,12 +33,6 @@ import { keySlot, SLOTS } from "../kv/slots.ts";
 export const REMOVE_WAIT_MS = 15_000;
 /** Least time between two promotions of the same learner by this replica. */
 const PROMOTE_RETRY_MS = 1_000;
-/**
- * How long links to a replica stay open after it left the replica set (and this replica's view):
- * the core takes it into the next view change as a learner so that it learns its removal, and the
- * install and commit of that change must still reach it.
- */
-export const REMOVED_LINGER_MS = 10_000;
 
 /** What the replica set's host side needs from its replica. */
 export interface ReplicaSetHostDeps {
@@ -52,6 +48,8 @@ export interface ReplicaSetHostDeps {
     members: readonly ReplicaId[];
     learners: readonly ReplicaId[];
   };
+  /** The other replicas the core talks to (the core's `peers`; a new array when it changes). */
+  peers(): readonly ReplicaId[];
   /** Replicas outside the configuration that announced themselves lately. */
   waitingToJoin(): ReplicaId[];
   /** Learners of this replica's view that follow it (when it leads the view). */
@@ -97,39 +95,33 @@ export class ReplicaSetHost {
   /** Waiting REMOVEs: the id, and how to answer. */
   readonly #removals = new Set<{ id: ReplicaId; done: (reply: Reply) => void }>();
   readonly #promotedAt = new Map<ReplicaId, number>();
-  /** Replicas removed from the set lately: their address, and until when links stay open. */
-  readonly #former = new Map<ReplicaId, { address: MemberAddress; until: number }>();
-  /** The peer ids last given to `setPeers`, as text. */
+  /**
+   * Where each replica ever known here listens: the config file's replicas, overridden by every
+   * replica set in force since (so a removed replica keeps the address it last had).
+   */
+  readonly #addressOf = new Map<ReplicaId, MemberAddress>();
+  /** The core's peer list last looked at. */
+  #lastPeerIds: readonly ReplicaId[] | undefined;
+  /** The peers last given to `setPeers`, as text. */
   #lastPeers = "";
 
-  /** Follows the replica set of `deps`. */
+  /** Follows the replica set and the core's peers of `deps`. */
   constructor(deps: ReplicaSetHostDeps) {
     this.#deps = deps;
+    for (const a of deps.seeds) this.#addressOf.set(a.id, a);
   }
 
   /**
-   * The addresses to keep peer links to: the members, the config file's while outside, and
-   * replicas removed lately while they are in this replica's view or for
-   * {@link REMOVED_LINGER_MS} after they left the set (so that they learn their removal).
+   * The addresses to keep peer links to: those of the core's peers, ascending by id (a peer with
+   * no known address, such as a joiner not yet added and not in the config file, is left out).
    */
   peers(): MemberAddress[] {
-    const set = this.#deps.replicaSet();
-    const byId = new Map<ReplicaId, MemberAddress>();
-    const outside = set === undefined || !isIn(set, this.#deps.id);
-    if (outside) { for (const a of this.#deps.seeds) byId.set(a.id, a); }
-    if (this.#former.size > 0) {
-      const s = this.#deps.standing();
-      const now = this.#deps.now();
-      for (const [id, f] of this.#former) {
-        if (set !== undefined && isIn(set, id)) this.#former.delete(id);
-        else if (f.until > now || s.members.includes(id) || s.learners.includes(id)) {
-          byId.set(id, f.address);
-        } else this.#former.delete(id);
-      }
+    const out: MemberAddress[] = [];
+    for (const id of this.#deps.peers()) {
+      const a = this.#addressOf.get(id);
+      if (a !== undefined && id !== this.#deps.id) out.push(a);
     }
-    for (const a of set?.addresses ?? []) byId.set(a.id, a);
-    byId.delete(this.#deps.id);
-    return [...byId.values()].sort((a, b) => a.id - b.id);
+    return out.sort((a, b) => a.id - b.id);
   }
 
   /** Gives the host the peers to link to when they changed. */
@@ -144,19 +136,12 @@ export class ReplicaSetHost {
   /** After every step of the core: follow changes, promote, answer waiting REMOVEs. */
   afterStep(): void {
     const set = this.#deps.replicaSet();
-    if (set !== this.#lastSet) {
+    const peerIds = this.#deps.peers();
+    const setChanged = set !== this.#lastSet;
+    if (setChanged) {
       const before = this.#lastSet;
       this.#lastSet = set;
-      if (before !== undefined && set !== undefined && isIn(set, this.#deps.id)) {
-        const until = this.#deps.now() + REMOVED_LINGER_MS;
-        for (const a of before.addresses) {
-          if (!isIn(set, a.id)) this.#former.set(a.id, { address: a, until });
-        }
-        if (this.#former.size > 0) {
-          (this.#deps.later ?? setTimeout)(() => this.#followPeers(), REMOVED_LINGER_MS + 100);
-        }
-      }
-      this.#followPeers();
+      for (const a of set?.addresses ?? []) this.#addressOf.set(a.id, a);
       if (before !== undefined && set !== undefined) {
         this.#deps.logChange(
           `replica set changed: voters ${set.voters.join(",")}` +
@@ -165,34 +150,27 @@ export class ReplicaSetHost {
         );
       }
     }
-    // A removed replica's links close once it left this replica's view and the linger passed.
-    if (this.#former.size > 0) this.#followPeers();
+    // The core recomputes its list only when it may have changed: compared by identity.
+    if (setChanged || peerIds !== this.#lastPeerIds) {
+      this.#lastPeerIds = peerIds;
+      this.#followPeers();
+    }
     if (set !== undefined && set.promote.length > 0) this.#promote(set);
     if (this.#removals.size > 0) this.#answerRemovals();
   }
 
   /**
-   * Why this replica must refuse a client's operation now (`isRead`: it only reads), or null: a
-   * replica outside the configuration in force serves nothing; a learner serves reads only.
+   * Why this replica must refuse any client operation now, or null: a replica outside the
+   * configuration in force serves nothing (`NOTMEMBER`). Which writes a member refuses (a
+   * learner's: `READONLY`) the protocol core decides, when the operation reaches it.
    */
-  refusal(isRead: boolean): Outcome | null {
-    const m = this.#deps.membership();
-    const id = this.#deps.id;
-    if (!m.voters.includes(id) && !m.learners.includes(id)) {
-      return {
-        ok: false,
-        code: "NOTMEMBER",
-        message: `this replica is not a member of the cluster; members: ${this.#describe()}`,
-      };
-    }
-    if (!isRead && m.learners.includes(id)) {
-      return {
-        ok: false,
-        code: "READONLY",
-        message: "You can't write against a read only replica.",
-      };
-    }
-    return null;
+  refusal(): Outcome | null {
+    if (isIn(this.#deps.membership(), this.#deps.id)) return null;
+    return {
+      ok: false,
+      code: "NOTMEMBER",
+      message: `this replica is not a member of the cluster; members: ${this.#describe()}`,
+    };
   }
 
   /** The rows of `REPLICASET MEMBERS`: the configuration in force, then replicas waiting. */
@@ -392,8 +370,8 @@ export class ReplicaSetHost {
 
   /** Orders `argv`; `ok` runs when it applied with OK, errors are replied as they are. */
   #order(argv: string[], respond: (reply: Reply) => void, ok: () => void): void {
-    // A change is a write: a learner or a replica outside the configuration refuses it.
-    const refused = this.refusal(false);
+    // A replica outside the configuration refuses it here; a learner's core refuses it (a write).
+    const refused = this.refusal();
     if (refused !== null && !refused.ok) return respond(err(`${refused.code} ${refused.message}`));
     this.#deps.submit({ op: { argv, time: this.#deps.now() } }, (outcome) => {
       if (!outcome.ok) return respond(err(`${outcome.code} ${outcome.message}`));

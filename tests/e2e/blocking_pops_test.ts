@@ -25,7 +25,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ConnectionClosedError, RespTestClient, waitFor, withCluster } from "../support/cluster.ts";
+import { RespTestClient, waitFor, withCluster } from "../support/cluster.ts";
 import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
 import {
   announceSkip,
@@ -35,6 +35,7 @@ import {
 } from "../support/redis_server.ts";
 import { PipelineConnection, renderCommand, renderReply } from "../support/tagged_resp.ts";
 import { blockedCount, finishes, respOn } from "../support/blocked_log.ts";
+import * as kill9 from "../support/blocked_kill.ts";
 import { LamportClient } from "../../src/client/client.ts";
 
 const EXTRA_ARGS = ["--verbose", "--failure-timeout", "500"];
@@ -243,65 +244,46 @@ Deno.test({
     await withCluster({ replicas: 3, extraArgs }, async (cluster) => {
       const ELEMENTS = 30;
       // Clients at replica 3 block first: they are first in line for every push.
-      const doomed = await Promise.all(
-        [0, 1, 2].map(() => RespTestClient.connect(cluster.clientPort(3))),
+      const doomed = await kill9.blockAt(
+        cluster,
+        3,
+        [0, 1, 2].map(() => ["BLPOP", "jobs", "0"]),
+        /"__BLOCK" "3\.[^"]+"/,
       );
-      for (const c of doomed) await c.write(encodeCommand(["BLPOP", "jobs", "0"]));
-      await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "3\.[^"]+"/) === 3, {
-        message: "replica 3's three clients to block",
-      });
       const received: string[] = [];
-      const survivors = Array.from({ length: 4 }, async (_, i) => {
-        const c = await RespTestClient.connect(cluster.clientPort(1 + (i % 2)));
-        try {
-          const end = performance.now() + 40_000;
-          while (received.length < ELEMENTS && performance.now() < end) {
-            const reply = await c.call(["BLPOP", "jobs", "1"], 15_000);
-            if (reply instanceof RespError) continue; // NOQUORUM/UNKNOWN during the view change
-            received.push(...elements(reply));
-          }
-        } finally {
-          await c.close();
-        }
-      });
+      const readers = kill9.survivors(
+        cluster,
+        4,
+        () => ["BLPOP", "jobs", "1"],
+        () => received.length < ELEMENTS,
+        (reply) => received.push(...elements(reply)),
+      );
       await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "[12]\.[^"]+"/) >= 4, {
         message: "the survivors' clients to block",
       });
-      await cluster.kill(3, "SIGKILL");
-      for (const c of doomed) {
-        await assert.rejects(c.next(5000), ConnectionClosedError);
-        await c.close();
-      }
+      await kill9.killWithClients(cluster, 3, doomed);
       // Pipelined at once: they wait for the others' view and are ordered as soon as it forms,
       // before the leader drops replica 3's waiters, which are handed the first of them.
-      const pusher = await RespTestClient.connect(cluster.clientPort(1));
       const pushed: string[] = [];
       const maybe: string[] = [];
-      try {
-        let todo = Array.from({ length: ELEMENTS }, (_, i) => `job${i}`);
-        while (todo.length > 0) {
-          for (const el of todo) await pusher.write(encodeCommand(["RPUSH", "jobs", el]));
-          const refused: string[] = [];
-          for (const el of todo) {
-            const reply = await pusher.next(15_000);
-            if (typeof reply === "number") pushed.push(el);
-            else if (reply instanceof RespError && reply.code === "NOQUORUM") refused.push(el);
-            else maybe.push(el); // may have been applied: counted once if it shows up
-          }
-          todo = refused;
-        }
-      } finally {
-        await pusher.close();
-      }
-      await Promise.all(survivors);
+      const jobs = Array.from({ length: ELEMENTS }, (_, i) => `job${i}`);
+      await kill9.pipelineUntilOrdered(
+        cluster,
+        1,
+        jobs,
+        (el) => ["RPUSH", "jobs", el],
+        (el, reply) => {
+          if (typeof reply === "number") pushed.push(el);
+          else maybe.push(el); // may have been applied: counted once if it shows up
+        },
+      );
+      await readers;
       const left = await respOn(cluster, 2, ["LRANGE", "jobs", "0", "-1"]) as string[];
       const all = [...received, ...left].sort();
       assert.equal(new Set(all).size, all.length, "no element received twice");
       for (const el of pushed) assert.ok(all.includes(el), `${el} was lost`);
       for (const el of all) assert.ok(pushed.includes(el) || maybe.includes(el), `${el}?`);
-      await waitFor(() => cluster.logged(1, /deliver #\d+ "__BDROP" "3\.[^"]+" -> "3" /), {
-        message: "replica 3's three waiters to be dropped",
-      });
+      await kill9.waitDropped(cluster, 3, 3);
       const log = cluster.logs.filter((l) => l.id === 1).map((l) => l.text);
       const drop = log.findIndex((t) => t.includes('"__BDROP"'));
       const firstPush = log.findIndex((t) => /deliver #\d+ "RPUSH" "jobs"/.test(t));

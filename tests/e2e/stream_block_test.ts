@@ -26,14 +26,8 @@
  */
 import assert from "node:assert/strict";
 import type { ByteString } from "../../src/core/types.ts";
-import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
-import {
-  ConnectionClosedError,
-  RespTestClient,
-  type TestCluster,
-  waitFor,
-  withCluster,
-} from "../support/cluster.ts";
+import { RespError, type RespValue } from "../../src/net/resp.ts";
+import { RespTestClient, type TestCluster, waitFor, withCluster } from "../support/cluster.ts";
 import {
   announceSkip,
   redisSkipReason,
@@ -42,6 +36,7 @@ import {
 } from "../support/redis_server.ts";
 import { PipelineConnection, renderCommand, renderReply } from "../support/tagged_resp.ts";
 import { blockedCount, finishes, respOn } from "../support/blocked_log.ts";
+import * as kill9 from "../support/blocked_kill.ts";
 
 const EXTRA_ARGS = ["--verbose", "--failure-timeout", "500"];
 const TEST = { sanitizeOps: false, sanitizeResources: false };
@@ -190,61 +185,45 @@ Deno.test({
         block: string,
       ) => ["XREADGROUP", "GROUP", "g", name, "COUNT", "1", "BLOCK", block, "STREAMS", "s", ">"];
       // Readers at replica 3 block first: they are first in line for every XADD.
-      const doomed = await Promise.all(
-        [0, 1, 2].map(() => RespTestClient.connect(cluster.clientPort(3))),
+      const doomed = await kill9.blockAt(
+        cluster,
+        3,
+        [0, 1, 2].map((i) => read(`d${i}`, "0")),
+        /"__BLOCK" "3\.[^"]+" "XREADGROUP"/,
       );
-      for (const [i, c] of doomed.entries()) await c.write(encodeCommand(read(`d${i}`, "0")));
-      await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "3\.[^"]+" "XREADGROUP"/) === 3, {
-        message: "replica 3's three readers to block",
-      });
       const received: string[] = [];
       let done = false;
-      const deadline = performance.now() + 40_000;
-      const survivors = Array.from({ length: 4 }, async (_, i) => {
-        const c = await RespTestClient.connect(cluster.clientPort(1 + (i % 2)));
-        try {
-          while (!done && performance.now() < deadline) {
-            const reply = await c.call(read(`s${i}`, "1000"), 15_000);
-            if (reply instanceof RespError) continue; // NOQUORUM/UNKNOWN during the view change
-            for (const [eid] of entriesOf(reply)) received.push(eid);
-          }
-        } finally {
-          await c.close();
-        }
-      });
+      const readers = kill9.survivors(
+        cluster,
+        4,
+        (i) => read(`s${i}`, "1000"),
+        () => !done,
+        (reply) => {
+          for (const [eid] of entriesOf(reply)) received.push(eid);
+        },
+      );
       await waitFor(() => blockedCount(cluster, 1, /"__BLOCK" "[12]\.[^"]+" "XREADGROUP"/) >= 4, {
         message: "the survivors' readers to block",
       });
-      await cluster.kill(3, "SIGKILL");
-      for (const c of doomed) {
-        await assert.rejects(c.next(5000), ConnectionClosedError);
-        await c.close();
-      }
+      await kill9.killWithClients(cluster, 3, doomed);
       // Pipelined at once: they may be ordered before the leader drops replica 3's waiters, which
       // are then handed the first of them (into their consumers' PEL).
-      const pusher = await RespTestClient.connect(cluster.clientPort(1));
       const added: string[] = [];
-      try {
-        let todo = ENTRIES;
-        while (todo > 0) {
-          for (let n = 0; n < todo; n++) {
-            await pusher.write(encodeCommand(["XADD", "s", "*", "n", String(n)]));
-          }
-          let refused = 0;
-          for (let n = todo; n > 0; n--) {
-            const reply = await pusher.next(15_000);
-            if (typeof reply === "string") added.push(reply);
-            else if (reply instanceof RespError && reply.code === "NOQUORUM") refused++;
-            else throw new Error(`XADD answered ${JSON.stringify(reply)}`);
-          }
-          todo = refused;
-        }
-      } finally {
-        await pusher.close();
-      }
-      await waitFor(() => cluster.logged(1, /deliver #\d+ "__BDROP" "3\.[^"]+" -> "3" /), {
-        message: "replica 3's three waiters to be dropped",
-      });
+      const entries = Array.from({ length: ENTRIES }, (_, n) => n);
+      await kill9.pipelineUntilOrdered(
+        cluster,
+        1,
+        entries,
+        (n) => ["XADD", "s", "*", "n", String(n)],
+        (
+          _n,
+          reply,
+        ) => {
+          if (typeof reply !== "string") throw new Error(`XADD answered ${JSON.stringify(reply)}`);
+          added.push(reply);
+        },
+      );
+      await kill9.waitDropped(cluster, 3, 3);
       // Every entry reaches a survivor, or is pending for a dead reader (handed before the drop).
       const deadPending = async () => {
         const p = await respOn(cluster, 1, ["XPENDING", "s", "g", "-", "+", "100"]) as [
@@ -259,7 +238,7 @@ Deno.test({
         return received.length + pending.length >= added.length;
       }, { timeoutMs: 20_000, message: "every entry to be received or pending" });
       done = true;
-      await Promise.all(survivors);
+      await readers;
       const all = [...received, ...pending];
       assert.equal(new Set(all).size, all.length, "no entry delivered twice");
       assert.deepEqual([...all].sort(), [...added].sort(), "every entry delivered once");

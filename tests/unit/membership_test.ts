@@ -147,6 +147,14 @@ Deno.test("membership: a removed replica learns its removal and leaves the view"
   assert.ok(status(c, 1).view > view);
   assert.equal(status(c, removed).role, "none", "the removed replica delivered its removal");
   assert.notEqual(status(c, removed).state, "normal");
+  // It keeps running and heartbeating: 1 talks back to it (a contact, outside its
+  // configuration) while it does, and forgets it once it is silent for the failure timeout.
+  const peersOf1 = () => c.replicas.get(1)!.peers;
+  c.tickUntil(() => peersOf1().includes(removed), "the removed replica, a contact of 1");
+  c.isolate(removed);
+  c.tickUntil(() => !peersOf1().includes(removed), "the silent contact forgotten");
+  assert.deepEqual(peersOf1(), kept.split(",").map(Number).filter((id) => id !== 1));
+  c.heal(removed);
   // In the next view, the next change is taken.
   assert.deepEqual(request(c, 1, op("__REPLICASET", "REMOVE", kept.split(",")[1])), {
     ok: true,
@@ -177,6 +185,15 @@ Deno.test("membership: a learner serves reads, refuses writes, never counts for 
   c.tickUntil(() => status(c, 1).state !== "normal", "replica 1 stops serving");
   const refused = request(c, 1, op("SET", "k", "3"));
   assert.equal(refused?.ok === false && refused.code, "NOQUORUM");
+  // While no view serves, the learner still refuses writes as READONLY (a learner, not a lack
+  // of quorum), at once.
+  c.tickUntil(() => status(c, 3).state !== "normal", "learner 3 stops serving");
+  const early = c.step(3, { type: "request", id: 99, cmd: op("SET", "k", "4") });
+  assert.deepEqual(early.flatMap((a) => a.type === "reply" ? [a.outcome] : []), [{
+    ok: false,
+    code: "READONLY",
+    message: "You can't write against a read only replica.",
+  }]);
 });
 
 Deno.test("membership: ADD and REMOVE errors change nothing", () => {

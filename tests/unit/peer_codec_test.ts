@@ -458,6 +458,7 @@ Deno.test("peer codec: view-change messages round-trip", () => {
   const install = { snapshot, from: 5, entries: [entry(1), entry(2)] };
   const msgs: PeerMessage[] = [
     { type: "propose", view: 5, ts: 3, members: [1, 2, 3], delivered: 7 },
+    { type: "propose", view: 5, ts: 3, members: [1, 2, 3], learners: [4], delivered: 7 },
     {
       type: "flush",
       view: 5,
@@ -474,6 +475,7 @@ Deno.test("peer codec: view-change messages round-trip", () => {
     },
     { type: "newview", view: 5, ts: 6, members: [1, 3], install },
     { type: "newview", view: 5, ts: 6, members: [1, 3], install: { from: 1, entries: [] } },
+    { type: "newview", view: 5, ts: 6, members: [1, 3], learners: [4, 5], install },
     { type: "accepted", view: 5, ts: 7 },
     { type: "commit", view: 5, ts: 8 },
   ];
@@ -481,6 +483,15 @@ Deno.test("peer codec: view-change messages round-trip", () => {
     kind: "msgs",
     msgs,
   });
+  // Learners go on the wire right after the members, and only when there are some.
+  const wire = (msg: PeerMessage) =>
+    new TextDecoder().decode(encodePeerFrame({ kind: "msgs", msgs: [msg] }));
+  assert.equal(
+    wire(msgs[1]),
+    '{"kind":"msgs","msgs":[{"type":"propose","view":5,"ts":3,"members":[1,2,3],' +
+      '"learners":[4],"delivered":7}]}',
+  );
+  assert.doesNotMatch(wire(msgs[0]), /learners/);
 });
 
 Deno.test("peer codec: view-change messages are validated", () => {
@@ -492,6 +503,21 @@ Deno.test("peer codec: view-change messages are validated", () => {
     [
       { type: "propose", view: 1, ts: 1, members: "1,2", delivered: 0 },
       /members: expected an array/,
+    ],
+    [
+      { type: "propose", view: 1, ts: 1, members: [1], learners: [0], delivered: 0 },
+      /learners\[0\]: expected an integer >= 1/,
+    ],
+    [
+      {
+        type: "newview",
+        view: 1,
+        ts: 1,
+        members: [1],
+        learners: 4,
+        install: { from: 1, entries: [] },
+      },
+      /learners: expected an array/,
     ],
     [{ type: "commit", view: -1, ts: 1 }, /view: expected an integer >= 0/],
     [{ type: "accepted", view: 1 }, /missing field "ts"/],

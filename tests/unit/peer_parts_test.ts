@@ -20,7 +20,7 @@ import {
 import { PartAssembler, splitParts } from "../../src/net/peer_parts.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
 import { PeerLink } from "../../src/net/peer_link.ts";
-import { PeerServer } from "../../src/net/peer_server.ts";
+import { PeerServer, type PeerServerOptions } from "../../src/net/peer_server.ts";
 import type { PeerMessage } from "../../src/core/types.ts";
 import { SILENT } from "../../src/log/logger.ts";
 import { waitFor } from "../support/cluster.ts";
@@ -189,23 +189,43 @@ function bigUpdate(seq: number, n: number): PeerMessage {
 
 const probe = (round: number): PeerMessage => ({ type: "probe", view: 1, ts: 1, round });
 
+/**
+ * A listening {@link PeerServer} as replica 2 of {@link CLUSTER} on loopback (`options` added or
+ * overriding), and the batches it delivers, in order.
+ */
+function listening(options: Partial<PeerServerOptions> = {}) {
+  const got: PeerMessage[][] = [];
+  const server = new PeerServer({
+    hostname: HOST,
+    port: 0,
+    self: 2,
+    cluster: CLUSTER,
+    log: SILENT,
+    onMessages: (_from, msgs) => got.push(msgs),
+    ...options,
+  });
+  server.listen();
+  return { server, got };
+}
+
+/** `f` as it goes on the wire: one frame. */
+const frame = (f: PeerFrame) => encodeFrame(encodePeerFrame(f));
+
+/** The hello frame of replica `from` of {@link CLUSTER}. */
+const hello = (from: number) => frame({ kind: "hello", from, cluster: CLUSTER });
+
+/** Writes all of `bytes` to `conn`. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+}
+
 for (const keyed of [false, true]) {
   Deno.test(
     `parts: a link sends a message of many parts ${
       keyed ? "(cluster key: every part MAC'd)" : "(no key)"
     }, in order, past a queue bound far below its size`,
     async () => {
-      const got: PeerMessage[][] = [];
-      const server = new PeerServer({
-        hostname: HOST,
-        port: 0,
-        self: 2,
-        cluster: CLUSTER,
-        log: SILENT,
-        onMessages: (_from, msgs) => got.push(msgs),
-        ...(keyed ? { clusterKey: KEY } : {}),
-      });
-      server.listen();
+      const { server, got } = listening(keyed ? { clusterKey: KEY } : {});
       const link = new PeerLink({
         self: 1,
         peer: 2,
@@ -258,11 +278,7 @@ async function sendRaw(
 ): Promise<void> {
   const conn = await Deno.connect({ hostname: HOST, port });
   try {
-    const hello = encodeFrame(encodePeerFrame({ kind: "hello", from, cluster: CLUSTER }));
-    for (const f of [hello, ...frames]) {
-      let off = 0;
-      while (off < f.length) off += await conn.write(f.subarray(off));
-    }
+    for (const f of [hello(from), ...frames]) await writeAll(conn, f);
     const buf = new Uint8Array(64);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), 5000)));
@@ -278,18 +294,7 @@ async function sendRaw(
 }
 
 Deno.test("parts: a server closes a connection whose parts break the rules", async () => {
-  const got: PeerMessage[][] = [];
-  const server = new PeerServer({
-    hostname: HOST,
-    port: 0,
-    self: 2,
-    cluster: CLUSTER,
-    log: SILENT,
-    onMessages: (_from, msgs) => got.push(msgs),
-    maxMessageBytes: 1000,
-  });
-  server.listen();
-  const frame = (f: PeerFrame) => encodeFrame(encodePeerFrame(f));
+  const { server, got } = listening({ maxMessageBytes: 1000 });
   const msgs = encodePeerFrame({ kind: "msgs", msgs: [probe(1), probe(2)] });
   const parts = [...splitParts(msgs, 8)].map(frame);
   try {
@@ -322,23 +327,7 @@ Deno.test("parts: a server closes a connection whose parts break the rules", asy
 });
 
 Deno.test("parts: a server bounds the unfinished parts of all connections together", async () => {
-  const got: PeerMessage[][] = [];
-  const server = new PeerServer({
-    hostname: HOST,
-    port: 0,
-    self: 2,
-    cluster: CLUSTER,
-    log: SILENT,
-    onMessages: (_from, msgs) => got.push(msgs),
-    maxMessageBytes: 1000,
-    maxPartsHeldBytes: 100,
-  });
-  server.listen();
-  const frame = (f: PeerFrame) => encodeFrame(encodePeerFrame(f));
-  const hello = (from: number) => frame({ kind: "hello", from, cluster: CLUSTER });
-  const writeAll = async (conn: Deno.Conn, bytes: Uint8Array) => {
-    for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-  };
+  const { server, got } = listening({ maxMessageBytes: 1000, maxPartsHeldBytes: 100 });
   // Replica 5 holds 60 bytes of an unfinished 200-byte message and keeps its connection open.
   const holder = await Deno.connect({ hostname: HOST, port: server.addr.port });
   try {

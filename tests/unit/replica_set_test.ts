@@ -120,7 +120,7 @@ Deno.test("replica set: an id or an address in use is refused", () => {
     "ERR replica id 4 is already a member",
   );
   // The same port on the same host, under another spelling of loopback, in any role of port.
-  for (const host of ["127.0.0.1", "localhost", "LOCALHOST", "::1", "[::1]"]) {
+  for (const host of ["127.0.0.1", "localhost", "LOCALHOST", "::1", "[::1]", "0:0:0:0:0:0:0:1"]) {
     assert.equal(
       refused(set, ["__REPLICASET", "ADD", "9", host, "9999", "7001"]),
       `ERR address ${host}:7001 is already used by replica 1`,

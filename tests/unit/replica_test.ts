@@ -37,6 +37,10 @@ function update(ts: number, origin: number, seq: number, cmd = get("k")): PeerMe
 function ack(ts: number, acks: Record<number, number>, hears?: number[]): PeerMessage {
   return { type: "ack", view: 0, promised: 0, ts, acks, ...(hears ? { hears } : {}) };
 }
+/** A proposal of `view` with `members`, from a replica that delivered nothing. */
+function propose(view: number, ts: number, members: number[]): PeerMessage {
+  return { type: "propose", view, ts, members, delivered: 0 };
+}
 
 Deno.test("replica: a request is stamped and multicast to every other member", () => {
   const r = replica(1);
@@ -198,24 +202,9 @@ Deno.test("replica: peer numbers out of range and claims that do not fit are rej
   assertRejected(r, 1, [ack(1, { 2: 5 })], /acknowledges our seq 5/);
   assertRejected(r, 1, [{ type: "probe-ack", view: 0, ts: 1, round: 9 }], /probe round 9/);
   assertRejected(r, 1, [{ type: "commit", view: 4, ts: 1 }], /did not propose view 4/);
-  assertRejected(
-    r,
-    1,
-    [{ type: "propose", view: 5, ts: 1, members: [1, 2, 3], delivered: 0 }],
-    /cannot propose view 5/,
-  );
-  assertRejected(
-    r,
-    1,
-    [{ type: "propose", view: 999, ts: 1, members: [1, 1, 2], delivered: 0 }],
-    /repeat/,
-  );
-  assertRejected(
-    r,
-    1,
-    [{ type: "propose", view: 999, ts: 1, members: [1, 1000], delivered: 0 }],
-    /member 1000 is not a replica id/,
-  );
+  assertRejected(r, 1, [propose(5, 1, [1, 2, 3])], /cannot propose view 5/);
+  assertRejected(r, 1, [propose(999, 1, [1, 1, 2])], /repeat/);
+  assertRejected(r, 1, [propose(999, 1, [1, 1000])], /member 1000 is not a replica id/);
   assertRejected(
     r,
     1,
@@ -233,7 +222,7 @@ Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected
   r.step({
     type: "peer",
     from: 1,
-    msgs: [{ type: "propose", view: 999, ts: 10, members: [1, 2, 3], delivered: 0 }],
+    msgs: [propose(999, 10, [1, 2, 3])],
   });
   const entry = { view: 0, ts: 1, origin: 1, seq: 1, cmd: put("a", "1") };
   assertRejected(r, 1, [{
@@ -384,24 +373,12 @@ Deno.test("replica: a healthy view ignores a proposal from outside it, not one f
   assert.deepEqual(one.status().members, [1, 2]);
   assert.equal(one.status().state, "normal");
   // Replica 3 (proposer of views 999k+2) proposes a view of 1 and 3: ignored.
-  const outsider: PeerMessage = {
-    type: "propose",
-    view: 99_902,
-    ts: 1,
-    members: [1, 3],
-    delivered: 0,
-  };
+  const outsider = propose(99_902, 1, [1, 3]);
   const ignored = cluster.step(1, { type: "peer", from: 3, msgs: [outsider] });
   assert.deepEqual(ignored.filter((a) => a.type === "reject" || a.type === "persist"), []);
   assert.equal(one.status().state, "normal");
   // Replica 2 (views 999k+1), a member, is followed.
-  const member: PeerMessage = {
-    type: "propose",
-    view: 99_901,
-    ts: 2,
-    members: [1, 2],
-    delivered: 0,
-  };
+  const member = propose(99_901, 2, [1, 2]);
   cluster.step(1, { type: "peer", from: 2, msgs: [member] });
   assert.equal(one.status().state, "changing");
 });

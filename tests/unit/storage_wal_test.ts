@@ -50,6 +50,23 @@ function frameBytes(record: unknown): number {
   return encodeRecord(new TextEncoder().encode(JSON.stringify(record))).length;
 }
 
+/** Writes `records` to a new log in `dir` and closes it; the path of its (first) segment. */
+async function writeLog(dir: string, records: unknown[], fsync?: FsyncMode): Promise<string> {
+  const { wal } = await open(dir, fsync);
+  for (const record of records) wal.append(record);
+  await wal.close();
+  return segmentPath(dir, 0);
+}
+
+/** Asserts that opening the log in `dir` fails with a {@link CorruptionError} that `check` likes. */
+async function assertCorrupt(dir: string, check: (e: CorruptionError) => void): Promise<void> {
+  await assert.rejects(open(dir), (e: unknown) => {
+    assert.ok(e instanceof CorruptionError, `expected a CorruptionError, got ${e}`);
+    check(e);
+    return true;
+  });
+}
+
 /** The real file system, with `hooks` around opening files and fdatasyncing segments. */
 function hookedIo(hooks: {
   open?: (path: string) => void;
@@ -77,15 +94,8 @@ function hookedIo(hooks: {
   };
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
+/** Whether `path` exists (as the log itself checks). */
+const exists = (path: string): boolean => DENO_WAL_IO.exists(path);
 
 const sampleRecords: unknown[] = [
   { type: "entry", index: 1, key: "k\u0000\u00ff\r\n", value: "v" },
@@ -183,10 +193,7 @@ Deno.test("wal: a segment needed when no preallocated one is ready is created on
 
 Deno.test("wal: a torn tail is reported, cut off on disk, and appending continues", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir);
-    for (let i = 1; i <= 4; i++) wal.append({ i });
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, [1, 2, 3, 4].map((i) => ({ i })));
     const goodPrefix = [1, 2, 3, 4].reduce((n, i) => n + frameBytes({ i }), 0);
     // A crash in the middle of writing a fifth record, before it was synced: its end never
     // reached the disk.
@@ -214,16 +221,11 @@ Deno.test("wal: a torn tail is reported, cut off on disk, and appending continue
 
 Deno.test("wal: zero padding is the end of the records; garbage after them is a torn tail", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir, "always");
-    wal.append("a");
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, ["a"], "always");
     const good = frameBytes("a");
     const padded = Deno.readFileSync(path);
     await withTempDir(async (other) => {
-      const { wal } = await open(other, "always");
-      wal.append("a");
-      await wal.close();
+      await writeLog(other, ["a"], "always");
       const clean = await open(other, "always");
       assert.deepEqual(clean.records, ["a"]);
       assert.equal(clean.tornTail, null);
@@ -246,22 +248,15 @@ Deno.test("wal: zero padding is the end of the records; garbage after them is a 
 
 Deno.test("wal: damage in the middle refuses to open and changes nothing on disk", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir);
-    wal.append({ first: 1 });
-    wal.append({ second: 2 });
-    wal.append({ third: 3 });
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, [{ first: 1 }, { second: 2 }, { third: 3 }]);
     const bytes = Deno.readFileSync(path);
     bytes[14] ^= 0x01; // inside the first record's payload
     Deno.writeFileSync(path, bytes);
     const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     const before = names();
     assert.ok(before.includes(PREPARED_SEGMENT_FILE));
-    await assert.rejects(open(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptionError);
+    await assertCorrupt(dir, (e) => {
       assert.ok(e.message.startsWith(`${path}: corrupt record at byte offset 0: checksum`));
-      return true;
     });
     assert.deepEqual(Deno.readFileSync(path), bytes);
     assert.deepEqual(names(), before, "not even a leftover file was removed");
@@ -281,20 +276,16 @@ Deno.test("wal: a torn record before a segment with records, or a missing segmen
     const original = bytes.slice();
     bytes[frameBytes({ round: 0 }) - 1] ^= 0x40;
     Deno.writeFileSync(first, bytes);
-    await assert.rejects(open(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptionError);
+    await assertCorrupt(dir, (e) => {
       assert.equal(e.file, first);
       assert.match(e.message, /a later segment .* holds records/);
-      return true;
     });
     assert.deepEqual(Deno.readFileSync(first), bytes, "nothing cut");
 
     Deno.writeFileSync(first, original);
     Deno.removeSync(segmentPath(dir, 1));
-    await assert.rejects(open(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptionError);
+    await assertCorrupt(dir, (e) => {
       assert.match(e.message, /wal-0000000000000001\.log is missing: the log has a hole/);
-      return true;
     });
   });
 });
@@ -303,12 +294,11 @@ Deno.test("wal: a record with a valid checksum that is not JSON is corruption", 
   await withTempDir(async (dir) => {
     const path = segmentPath(dir, 0);
     Deno.writeFileSync(path, encodeRecord(new TextEncoder().encode("{not json")));
-    await assert.rejects(
-      open(dir),
-      (e: unknown) =>
-        e instanceof CorruptionError &&
+    await assertCorrupt(dir, (e) => {
+      assert.ok(
         e.message.startsWith(`${path}: record at byte offset 0 has a valid checksum but is not`),
-    );
+      );
+    });
   });
 });
 
@@ -632,11 +622,7 @@ Deno.test("wal: 'always': a failed directory fsync for a new segment fails the l
 
 Deno.test("wal: a record refused by the check leaves the directory as it was", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir, "always");
-    wal.append({ ok: 1 });
-    wal.append("not a record of ours");
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, [{ ok: 1 }, "not a record of ours"], "always");
     const end = frameBytes({ ok: 1 }) + frameBytes("not a record of ours");
     const bytes = Deno.readFileSync(path);
     bytes.set([1, 2, 3], end); // a torn tail that an accepted open would cut off
@@ -654,19 +640,14 @@ Deno.test("wal: a record refused by the check leaves the directory as it was", a
 
 Deno.test("wal: damage to the last synced record is refused: the sync mark says it was durable", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir);
-    for (let i = 1; i <= 3; i++) wal.append({ i });
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, [{ i: 1 }, { i: 2 }, { i: 3 }]);
     const lastAt = frameBytes({ i: 1 }) + frameBytes({ i: 2 });
     const bytes = Deno.readFileSync(path);
     bytes[lastAt + RECORD_HEADER_BYTES + 2] ^= 0x04;
     Deno.writeFileSync(path, bytes);
-    await assert.rejects(open(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptionError);
+    await assertCorrupt(dir, (e) => {
       assert.equal(e.offset, lastAt);
       assert.match(e.message, /reported durable up to byte \d+ \(wal-synced\.mark\)/);
-      return true;
     });
     assert.deepEqual(Deno.readFileSync(path), bytes, "nothing cut");
   });
@@ -674,11 +655,7 @@ Deno.test("wal: damage to the last synced record is refused: the sync mark says 
 
 Deno.test("wal: a reordered tail after the sync mark is cut although a valid record follows", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir);
-    wal.append("a");
-    wal.append("b");
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, ["a", "b"]);
     const end = frameBytes("a") + frameBytes("b");
     // A power loss wrote the page holding a later record but not the one before it.
     const bytes = Deno.readFileSync(path);
@@ -703,17 +680,9 @@ Deno.test("wal: a reordered tail after the sync mark is cut although a valid rec
 
 Deno.test("wal: a segment shorter than the sync mark is refused", async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await open(dir);
-    wal.append("a");
-    wal.append("b");
-    await wal.close();
-    const path = segmentPath(dir, 0);
+    const path = await writeLog(dir, ["a", "b"]);
     Deno.truncateSync(path, frameBytes("a"));
-    await assert.rejects(open(dir), (e: unknown) => {
-      assert.ok(e instanceof CorruptionError);
-      assert.match(e.message, /acknowledged records are missing/);
-      return true;
-    });
+    await assertCorrupt(dir, (e) => assert.match(e.message, /acknowledged records are missing/));
     Deno.removeSync(path);
     await assert.rejects(open(dir), /log segment 0 is missing, but the log was reported durable/);
   });
