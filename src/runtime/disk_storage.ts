@@ -24,7 +24,6 @@ import {
   type FoundingReplica,
   openDataDir,
 } from "../storage/data_dir.ts";
-import { jsonChunks } from "../storage/json_chunks.ts";
 import { readSnapshotFile, writeSnapshotFileStreaming } from "../storage/snapshot_file.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
 import { type FsyncMode, type WalPosition, WriteAheadLog } from "../storage/wal.ts";
@@ -186,7 +185,7 @@ export class DiskStorage implements ReplicaStorage {
     const stored: StoredSnapshot = { ...snapshot, walFrom };
     const index = snapshot.snapshot.index;
     const started = performance.now();
-    this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, jsonChunks(stored))
+    this.#snapshotDone = writeSnapshotFileStreaming(this.paths.snapshot, stored)
       .then(() => {
         this.#writingSnapshot = false;
         const ms = performance.now() - started;

@@ -3,26 +3,22 @@
  * helpers the rest of `src/storage/` shares: {@link syncDirectory} (also {@link syncDirectoryAsync})
  * and {@link writeFileAtomically}.
  *
- * A snapshot file holds exactly one record (see `record_codec.ts`) whose payload is the UTF-8
- * JSON of the value. It is written to `<path>.tmp`, fsync'ed, renamed over `<path>`, and the
- * directory is fsync'ed, so after a crash at any point `<path>` is either the previous snapshot or
- * the new one, complete. A leftover `<path>.tmp` (crash before the rename) is never read and is
- * overwritten by the next write.
+ * A snapshot file is a sequence of records (see `record_codec.ts`): a first record whose payload
+ * is {@link SPLIT_HEADER}, then the value as the JSON documents of `src/net/json_split.ts`, one per
+ * record (its large arrays in batches of elements), so that a state of any size is written and
+ * read a piece at a time, never as one string, each piece checksummed. Files of older releases
+ * hold exactly one record, the UTF-8 JSON of the whole value; they are still read. A file is
+ * written to `<path>.tmp`, fsync'ed, renamed over `<path>`, and the directory is fsync'ed, so
+ * after a crash at any point `<path>` is either the previous snapshot or the new one, complete. A
+ * leftover `<path>.tmp` (crash before the rename) is never read and is overwritten by the next
+ * write.
  *
  * @module
  */
 
 import { dirname } from "node:path";
-import {
-  CorruptionError,
-  crc32c,
-  encodeRecord,
-  lengthChecksum,
-  MAX_RECORD_BYTES,
-  RECORD_HEADER_BYTES,
-  recordHeader,
-  scanRecords,
-} from "./record_codec.ts";
+import { CorruptionError, encodeRecord, scanRecords } from "./record_codec.ts";
+import { JsonJoiner, splitJson, SplitError } from "../net/json_split.ts";
 
 /** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
 export const TEMP_SUFFIX = ".tmp";
@@ -155,6 +151,29 @@ export function parseJsonPayload(payload: Uint8Array, file: string, offset: numb
   }
 }
 
+/** The payload of a split snapshot file's first record (see the module documentation). */
+export const SPLIT_HEADER = '{"format":"split-json","version":1}';
+
+/** Characters of one document (record) of a snapshot file, about. */
+const SNAPSHOT_PIECE_CHARS = 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+/**
+ * The records of a snapshot file holding `value`, lazily (each document is serialized when its
+ * record is asked for; the value must not change meanwhile).
+ *
+ * @throws {TypeError} if `value` has no JSON form; {@link RangeError} if one element of its large
+ * arrays alone exceeds a record.
+ */
+export function* snapshotRecords(
+  value: unknown,
+  pieceChars = SNAPSHOT_PIECE_CHARS,
+): Generator<Uint8Array> {
+  yield encodeRecord(encoder.encode(SPLIT_HEADER));
+  for (const doc of splitJson(value, { pieceChars })) yield encodeRecord(encoder.encode(doc));
+}
+
 /**
  * Writes `value` (JSON-compatible) as the snapshot at `path`, atomically and durably (see the
  * module documentation). Synchronous: returns once the snapshot is on disk.
@@ -162,60 +181,57 @@ export function parseJsonPayload(payload: Uint8Array, file: string, offset: numb
  * @throws {TypeError} if `value` cannot be JSON-encoded; I/O errors as thrown by Deno.
  */
 export function writeSnapshotFile(path: string, value: unknown): void {
-  writeFileAtomically(path, encodeRecord(jsonBytes(value, `snapshot ${path}`)));
+  const temp = path + TEMP_SUFFIX;
+  try {
+    const file = Deno.openSync(temp, { write: true, create: true, truncate: true });
+    try {
+      for (const record of snapshotRecords(value)) writeAllSync(file, record);
+      file.syncSync();
+    } finally {
+      file.close();
+    }
+    Deno.renameSync(temp, path);
+  } catch (e) {
+    removeQuietly(temp);
+    throw e;
+  }
+  syncDirectory(dirname(path));
 }
 
 /**
- * Writes a snapshot from `pieces` (the JSON payload in order) without holding the event loop for
- * the whole of it: pieces are written one by one to a temporary file behind a placeholder header,
- * the checksum is computed piece by piece, then the header is written, the file synced and renamed
- * into place (and the directory synced). The result is the same file as {@link writeSnapshotFile}.
+ * {@link writeSnapshotFile} without holding the event loop for the whole of it: the records are
+ * serialized and written one by one, the event loop running between them, and nothing but the
+ * record being written is held besides `value` (which must not change meanwhile). The result is
+ * the same file.
  */
-export async function writeSnapshotFileStreaming(
-  path: string,
-  pieces: Iterable<Uint8Array>,
-): Promise<void> {
+export async function writeSnapshotFileStreaming(path: string, value: unknown): Promise<void> {
   const temp = path + TEMP_SUFFIX;
-  const written: Uint8Array[] = [];
-  let length = 0;
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     try {
-      await writeAll(file, new Uint8Array(RECORD_HEADER_BYTES));
-      for (const piece of pieces) {
-        length += piece.length;
-        if (length > MAX_RECORD_BYTES) {
-          throw new RangeError(`snapshot ${path} exceeds ${MAX_RECORD_BYTES} bytes`);
-        }
-        written.push(piece);
-        await writeAll(file, piece);
+      for (const record of snapshotRecords(value)) {
+        await writeAll(file, record);
+        // Let the event loop breathe: serializing a record took a while.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      let crc = lengthChecksum(length);
-      let sinceBreath = 0;
-      for (const piece of written) {
-        crc = crc32c(piece, 0, piece.length, crc);
-        sinceBreath += piece.length;
-        if (sinceBreath >= 256 * 1024) {
-          sinceBreath = 0;
-          await new Promise((resolve) => setTimeout(resolve, 0)); // let the event loop breathe
-        }
-      }
-      await file.seek(0, Deno.SeekMode.Start);
-      await writeAll(file, recordHeader(length, crc));
       await file.syncData();
     } finally {
       file.close();
     }
     await Deno.rename(temp, path);
   } catch (e) {
-    try {
-      await Deno.remove(temp);
-    } catch {
-      // Best effort: the temporary file may not exist; a leftover one is harmless.
-    }
+    await Deno.remove(temp).catch(() => {});
     throw e;
   }
   await syncDirectoryAsync(dirname(path));
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Best effort: the temporary file may not exist; a leftover one is harmless.
+  }
 }
 
 /**
@@ -255,11 +271,50 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
       { file: path, offset: scan.tornTail.offset },
     );
   }
-  if (scan.payloads.length !== 1) {
-    throw new CorruptionError(
-      `${path}: snapshot file holds ${scan.payloads.length} records, expected exactly 1`,
-      { file: path, offset: 0 },
-    );
+  const [first, ...rest] = scan.payloads;
+  if (first === undefined) {
+    throw new CorruptionError(`${path}: snapshot file holds no record`, { file: path, offset: 0 });
   }
-  return parseJsonPayload(scan.payloads[0], path, 0);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let head: string | undefined;
+  try {
+    head = first.length === SPLIT_HEADER.length ? decoder.decode(first) : undefined;
+  } catch {
+    head = undefined;
+  }
+  if (head !== SPLIT_HEADER) {
+    // An older release's file: one record, the JSON of the whole value.
+    if (rest.length !== 0) {
+      throw new CorruptionError(
+        `${path}: snapshot file holds ${scan.payloads.length} records and no split header`,
+        { file: path, offset: 0 },
+      );
+    }
+    return parseJsonPayload(first, path, 0);
+  }
+  const joiner = new JsonJoiner();
+  for (let i = 0; i < rest.length; i++) {
+    if (joiner.complete) {
+      throw new CorruptionError(`${path}: records after the end of the snapshot (record ${i + 1})`, {
+        file: path,
+        offset: 0,
+      });
+    }
+    try {
+      joiner.push(decoder.decode(rest[i]));
+    } catch (e) {
+      if (!(e instanceof SplitError) && !(e instanceof TypeError)) throw e;
+      throw new CorruptionError(
+        `${path}: record ${i + 1} has a valid checksum but is not a valid piece: ${e.message}`,
+        { file: path, offset: 0 },
+      );
+    }
+  }
+  if (!joiner.complete) {
+    throw new CorruptionError(`${path}: the snapshot ends before its value is complete`, {
+      file: path,
+      offset: 0,
+    });
+  }
+  return joiner.value();
 }

@@ -56,7 +56,7 @@ import {
   type RespValue,
 } from "../../src/net/resp.ts";
 import { CorruptionError, encodeRecord, scanRecords } from "../../src/storage/record_codec.ts";
-import { decodeSnapshotFile } from "../../src/storage/snapshot_file.ts";
+import { decodeSnapshotFile, snapshotRecords } from "../../src/storage/snapshot_file.ts";
 import { WriteAheadLog } from "../../src/storage/wal.ts";
 import { segmentFileName } from "../../src/storage/wal_segments.ts";
 import { PERSIST_RECORD_KINDS } from "../../src/core/types.ts";
@@ -918,18 +918,41 @@ function storedSnapshot(rng: Prng): unknown {
   };
 }
 
+/** A stored snapshot with a large array beside it, so that the split format has holes. */
+function paddedSnapshot(rng: Prng): unknown {
+  const pad = Array.from({ length: 65 + rng.int(0, 100) }, (_, i) => [`k${i}`, "v".repeat(i % 5)]);
+  return { ...(storedSnapshot(rng) as object), pad };
+}
+
+/** The records of a split snapshot file of `value`, small pieces so that there are many. */
+function splitRecords(value: unknown): Uint8Array[] {
+  return [...snapshotRecords(value, 64)];
+}
+
 const snapshotItems = pool(
-  (rng) => encodeRecord(enc.encode(JSON.stringify(storedSnapshot(rng)))),
+  (rng) =>
+    rng.chance(0.5)
+      ? encodeRecord(enc.encode(JSON.stringify(storedSnapshot(rng))))
+      : join(splitRecords(paddedSnapshot(rng))),
   16,
 );
 
 const snapshotFile: Target = {
   name: "snapshot-file",
   covers:
-    "decodeSnapshotFile (readSnapshotFile's decoder): one checksummed JSON record, or CorruptionError",
+    "decodeSnapshotFile (readSnapshotFile's decoder): split records or one checksummed JSON " +
+    "record, or CorruptionError",
   ciCount: 100_000,
   input(rng) {
-    if (rng.chance(0.5)) {
+    if (rng.chance(0.3)) {
+      // Split format: one document mutated at the JSON level, re-framed with a valid checksum.
+      const records = splitRecords(paddedSnapshot(rng));
+      const i = rng.int(1, records.length - 1);
+      const doc = JSON.parse(dec.decode(records[i].subarray(12)));
+      records[i] = encodeRecord(enc.encode(jsonText(mutateJson(rng, doc))));
+      return join(rng.chance(0.2) ? records.slice(0, rng.int(1, records.length)) : records);
+    }
+    if (rng.chance(0.4)) {
       // A JSON-level mutation, re-framed with a valid checksum, so it gets past the framing.
       const v = mutateJson(rng, storedSnapshot(rng));
       const payload = enc.encode(jsonText(v));

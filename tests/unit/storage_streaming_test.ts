@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { jsonChunks } from "../../src/storage/json_chunks.ts";
 import {
   readSnapshotFile,
+  snapshotRecords,
   writeSnapshotFile,
   writeSnapshotFileStreaming,
 } from "../../src/storage/snapshot_file.ts";
@@ -14,36 +14,17 @@ import { logTo } from "../support/log_capture.ts";
 import type { LogRecord } from "../../src/log/format.ts";
 import { SLOW_FSYNC_MS } from "../../src/limits.ts";
 
-const join_ = (pieces: Iterable<Uint8Array>) =>
-  [...pieces].map((p) => new TextDecoder().decode(p)).join("");
-
-Deno.test("jsonChunks: the pieces together are JSON.stringify, and large arrays are split", () => {
-  const values: unknown[] = [
-    null,
-    0,
-    -1.5,
-    'a"\\\n\u0000é😀',
-    [],
-    {},
-    [1, [2, [3, {}]], { a: [null, undefined, "x"] }],
-    { a: 1, b: undefined, c: { 'quote"key': [true, false] }, d: [undefined] },
-    { map: Array.from({ length: 5000 }, (_, i) => [`key-${i}`, "\xff\x00".repeat(i % 7)]) },
-  ];
-  for (const v of values) assert.equal(join_(jsonChunks(v, 64)), JSON.stringify(v));
-  const big = { map: Array.from({ length: 10_000 }, (_, i) => [`k${i}`, "v".repeat(100)]) };
-  const pieces = [...jsonChunks(big, 4096)];
-  assert.ok(pieces.length > 100, `only ${pieces.length} pieces`);
-  assert.ok(pieces.every((p) => p.length < 4096 + 256), "a piece far over the bound");
-  assert.throws(() => [...jsonChunks(() => 1)], TypeError);
-});
-
 Deno.test("streaming snapshot: same file as the one-shot writer, read back intact", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const value = { a: [1, 2, 3], s: "x".repeat(50_000), m: [["k", "v"]] };
+    const value = {
+      a: [1, 2, 3],
+      s: "x".repeat(50_000),
+      m: Array.from({ length: 20_000 }, (_, i) => [`key-${i}`, "\xff\x00".repeat(i % 7)]),
+    };
     const streamed = join(dir, "streamed.bin");
     const direct = join(dir, "direct.bin");
-    await writeSnapshotFileStreaming(streamed, jsonChunks(value, 1000));
+    await writeSnapshotFileStreaming(streamed, value);
     writeSnapshotFile(direct, value);
     assert.deepEqual(await Deno.readFile(streamed), await Deno.readFile(direct));
     assert.deepEqual(readSnapshotFile(streamed), value);
@@ -55,6 +36,60 @@ Deno.test("streaming snapshot: same file as the one-shot writer, read back intac
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("snapshot file: many records, none larger than a piece; damage of any kind refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const value = { keys: Array.from({ length: 5000 }, (_, i) => [`k${i}`, "v".repeat(100)]) };
+    const records = [...snapshotRecords(value, 4096)];
+    assert.ok(records.length > 100, `only ${records.length} records`);
+    assert.ok(records.every((r) => r.length < 4096 + 512), "a record far over the piece size");
+    const path = join(dir, "snapshot.bin");
+    const write = (rs: Uint8Array[]) => Deno.writeFileSync(path, concat(rs));
+    write(records);
+    assert.deepEqual(readSnapshotFile(path), value);
+    // The last record missing: the value is incomplete.
+    write(records.slice(0, -1));
+    assert.throws(() => readSnapshotFile(path), /ends before its value is complete/);
+    // A record more after the end.
+    write([...records, records[records.length - 1]]);
+    assert.throws(() => readSnapshotFile(path), /after the end of the snapshot/);
+    // Records swapped: a batch for a hole before it was announced, or an overfilled hole.
+    write([records[0], records[2], records[1], ...records.slice(3)]);
+    assert.throws(() => readSnapshotFile(path), CorruptionError);
+    // A valid record whose payload is not a piece.
+    write([records[0], encodeRecord(new TextEncoder().encode('{"nope":1}'))]);
+    assert.throws(() => readSnapshotFile(path), /not a valid piece/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("snapshot file: an older release's single-record file is still read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const value = { map: [["k", "v"]], clients: [] };
+    const path = join(dir, "snapshot.bin");
+    Deno.writeFileSync(path, encodeRecord(new TextEncoder().encode(JSON.stringify(value))));
+    assert.deepEqual(readSnapshotFile(path), value);
+    // Two records without the split header are damage.
+    const one = encodeRecord(new TextEncoder().encode(JSON.stringify(value)));
+    Deno.writeFileSync(path, concat([one, one]));
+    assert.throws(() => readSnapshotFile(path), /no split header/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 Deno.test("disk storage: records appended while a snapshot is written survive the log swap", async () => {
   const dir = await Deno.makeTempDir();
