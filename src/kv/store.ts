@@ -291,6 +291,9 @@ export class KvStore implements StateMachine {
     try {
       const probe = new KvStore(this.#clientTableSize, this.#notify.fallback);
       probe.restore(state);
+      // Hash every key now, while the install is checked, rather than at the first digest
+      // comparison after it (a second or more for a million keys, then on the serving path).
+      probe.digest();
       if (typeof state === "object" && state !== null) this.#checked.set(state, probe);
       return null;
     } catch (err) {
