@@ -18,7 +18,7 @@
 
 import { dirname } from "node:path";
 import { CorruptionError, encodeRecord, scanRecords } from "./record_codec.ts";
-import { JsonJoiner, splitJson, SplitError } from "../net/json_split.ts";
+import { JsonJoiner, SplitError, splitJson } from "../net/json_split.ts";
 
 /** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
 export const TEMP_SUFFIX = ".tmp";
@@ -295,10 +295,13 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
   const joiner = new JsonJoiner();
   for (let i = 0; i < rest.length; i++) {
     if (joiner.complete) {
-      throw new CorruptionError(`${path}: records after the end of the snapshot (record ${i + 1})`, {
-        file: path,
-        offset: 0,
-      });
+      throw new CorruptionError(
+        `${path}: records after the end of the snapshot (record ${i + 1})`,
+        {
+          file: path,
+          offset: 0,
+        },
+      );
     }
     try {
       joiner.push(decoder.decode(rest[i]));
