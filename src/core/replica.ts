@@ -232,6 +232,8 @@ export class Replica {
   readonly #progress: ProgressMonitor;
   /** Normal messages of the promised view that arrived before its install (a learner's). */
   readonly #early = new EarlyMessages();
+  /** Per learner of the view this replica leads: since when it reports being in it. */
+  readonly #inViewSince = new Map<ReplicaId, number>();
   readonly #divergence: DivergenceDetector;
 
   #now = 0;
@@ -429,11 +431,26 @@ export class Replica {
 
   /**
    * Learners of the view this replica leads that are normal in it (they hold its whole starting
-   * log and follow it): those the configuration wants promoted may be now.
+   * log and follow it) and have been for a failure timeout, speaking steadily (heard from within
+   * two heartbeats): those the configuration wants promoted may be now. A joiner that just
+   * restored a large snapshot is busy for a while after it installs the view, and its promotion
+   * is a view change that waits for it, holding every write meanwhile.
    */
   caughtUpLearners(): ReplicaId[] {
     if (!this.leads) return [];
-    return this.#learners.filter((l) => this.#detector.reportedView(l) === this.#view);
+    for (const l of this.#inViewSince.keys()) {
+      if (!this.#learners.includes(l) || this.#detector.reportedView(l) !== this.#view) {
+        this.#inViewSince.delete(l);
+      }
+    }
+    return this.#learners.filter((l) => {
+      if (this.#detector.reportedView(l) !== this.#view) return false;
+      const since = this.#inViewSince.get(l);
+      if (since === undefined) this.#inViewSince.set(l, this.#now);
+      const silence = this.#detector.silence(l, this.#now);
+      return since !== undefined && this.#now - since >= this.#opt.suspectTicks &&
+        silence !== null && silence <= 2 * this.#opt.heartbeatTicks;
+    });
   }
 
   /**
@@ -1469,6 +1486,7 @@ export class Replica {
     this.#probeAcked = new Map();
     this.#probeAckTs = new Map();
     this.#progress.reset();
+    this.#inViewSince.clear();
   }
 
   /**

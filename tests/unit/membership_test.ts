@@ -79,9 +79,19 @@ Deno.test("membership: a joiner waits outside, is added, gets a snapshot, is pro
     "the blank joiner's install carries a snapshot",
   );
   assert.equal(c.stores.get(4)!.peek("k"), "v");
-  // The leader sees it follow the view; promoted, it becomes a voter of the next view.
+  // The leader sees it follow the view, steadily for a failure timeout (not at once: a joiner
+  // that just restored a large state may still be busy); promoted, it becomes a voter of the
+  // next view.
   const leader = [1, 2, 3].find((id) => c.replicas.get(id)!.leads)!;
-  assert.deepEqual(c.replicas.get(leader)!.caughtUpLearners(), [4]);
+  const lead = c.replicas.get(leader)!;
+  assert.deepEqual(lead.caughtUpLearners(), [], "not at once");
+  c.tickUntil(() => lead.caughtUpLearners().includes(4), "the leader sees 4 caught up");
+  // Silent for longer than two heartbeats (busy, or cut off), it is not caught up.
+  c.isolate(4);
+  c.tick(30);
+  assert.deepEqual(lead.caughtUpLearners(), []);
+  c.heal(4);
+  c.tickUntil(() => lead.caughtUpLearners().includes(4), "caught up again");
   assert.deepEqual(request(c, leader, op("__REPLICASET", "PROMOTE", "4")), {
     ok: true,
     result: { ok: "OK" },
