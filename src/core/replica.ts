@@ -670,7 +670,10 @@ export class Replica {
     if (msg.view !== this.#promised || this.#state === "normal" || msg.install.snapshot) {
       return null;
     }
-    if (msg.install.from !== this.#delivered + 1) {
+    // Starting past our log's end is no fault of the sender: we crashed after our report and
+    // recovered less than we had delivered (delivery is redone, not logged). That NEWVIEW is
+    // ignored (see #onNewView); the change times out and is proposed again with a new report.
+    if (msg.install.from <= this.#delivered) {
       return `install starts at ${msg.install.from}, we delivered ${this.#delivered}`;
     }
     return null;
@@ -1368,6 +1371,8 @@ export class Replica {
   #onNewView(from: ReplicaId, msg: Extract<PeerMessage, { type: "newview" }>, out: Action[]) {
     if (msg.view !== this.#promised || this.#state === "normal") return;
     const { install } = msg;
+    // Planned from a report we made before a crash, for more than we recovered: a lost message.
+    if (!install.snapshot && install.from > this.#delivered + 1) return;
     invariant(
       install.snapshot
         ? install.from === install.snapshot.index + 1
