@@ -56,8 +56,9 @@ export interface CatchupResult {
   peerBytes?: number;
   /** `peerBytes` per second, in MB (10^6 bytes). */
   mbPerSecond?: number;
-  /** Views the first founder installed meanwhile. */
+  /** Views the first founder installed meanwhile, and its log lines saying why (the first 20). */
   viewsInstalled: number;
+  viewLines: string[];
   /** One client's SETs to the first founder meanwhile (one at a time): how many, failures. */
   writes: number;
   writeErrors: number;
@@ -247,7 +248,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       await delay(50);
     }
     const catchupSeconds = (performance.now() - t0) / 1000;
-    const viewsInstalled = views();
+    const { count: viewsInstalled, lines: viewLines } = views();
     stopWriter.abort();
     const wrote = await writer;
     const bytesAfter = await peerBytesIn(joiner).catch(() => undefined);
@@ -259,6 +260,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       keysHeld,
       catchupSeconds,
       viewsInstalled,
+      viewLines,
       writes: wrote.writes,
       writeErrors: wrote.errors,
       longestWriteMs: wrote.longestMs,
@@ -290,6 +292,7 @@ export function formatCatchup(r: CatchupResult): string {
   }
   lines.push(
     `  views installed by the first founder meanwhile: ${r.viewsInstalled}`,
+    ...r.viewLines.map((l) => `    ${l}`),
     `  one client's SETs to it meanwhile: ${r.writes} (${r.writeErrors} failed), ` +
       `longest ${r.longestWriteMs.toFixed(0)} ms`,
   );

@@ -88,6 +88,8 @@ export async function probeCluster(
 
 /** Most lines of output kept per replica (shown when it fails). */
 const TAIL_LINES = 40;
+/** Matching lines a {@link SpawnedCluster.watch} keeps. */
+const WATCHED_LINES = 20;
 /** How long replicas get to stop after SIGTERM before SIGKILL. */
 const STOP_DEADLINE_MS = 5000;
 
@@ -112,7 +114,7 @@ export class SpawnedCluster {
   /** The last {@link TAIL_LINES} output lines of each replica. */
   readonly #tails = new Map<number, string[]>();
   /** Output-line counters (see {@link watch}). */
-  readonly #watches: { pattern: RegExp; id?: number; count: number }[] = [];
+  readonly #watches: { pattern: RegExp; id?: number; count: number; lines: string[] }[] = [];
   #stopping: Promise<void> | null = null;
   #fsync: FsyncChoice = "batch";
 
@@ -123,7 +125,10 @@ export class SpawnedCluster {
       cwd: dir,
       onLine: (id, line) => {
         for (const w of this.#watches) {
-          if ((w.id === undefined || w.id === id) && w.pattern.test(line)) w.count++;
+          if ((w.id === undefined || w.id === id) && w.pattern.test(line)) {
+            w.count++;
+            if (w.lines.length < WATCHED_LINES) w.lines.push(line);
+          }
         }
         const tail = this.#tails.get(id) ?? [];
         this.#tails.set(id, tail);
@@ -188,13 +193,13 @@ export class SpawnedCluster {
   }
 
   /**
-   * From now on counts the output lines matching `pattern` (of replica `id`, or of all); returns
-   * a function that reads the count.
+   * From now on counts the output lines matching `pattern` (of replica `id`, or of all), keeping
+   * the first {@link WATCHED_LINES}; returns a function that reads them.
    */
-  watch(pattern: RegExp, id?: number): () => number {
-    const w = { pattern, id, count: 0 };
+  watch(pattern: RegExp, id?: number): () => { count: number; lines: string[] } {
+    const w = { pattern, id, count: 0, lines: [] as string[] };
     this.#watches.push(w);
-    return () => w.count;
+    return () => ({ count: w.count, lines: [...w.lines] });
   }
 
   /** The last output lines of every replica, for error messages. */
