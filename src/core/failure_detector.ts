@@ -72,6 +72,16 @@ export class FailureDetector {
     return last !== undefined && now - last <= this.#suspectTicks;
   }
 
+  /**
+   * True if `peer` was heard from within `ticks` (a longer patience than the timeout, for
+   * replicas whose silence costs nothing, such as learners).
+   */
+  heardWithin(peer: ReplicaId, now: number, ticks: number): boolean {
+    if (peer === this.#self) return true;
+    const last = this.#lastHeard.get(peer);
+    return last !== undefined && now - last <= ticks;
+  }
+
   /** Every replica believed alive at `now`, self included, ascending. */
   alive(now: number): ReplicaId[] {
     return [this.#self, ...this.#peers.filter((p) => this.isAlive(p, now))].sort((a, b) => a - b);

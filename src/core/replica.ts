@@ -145,6 +145,16 @@ export function timingsForSuspicion(
 /** Deliveries between the checkpoints whose digests replicas compare, by default. */
 export const DEFAULT_CHECKPOINT_EVERY = 1000;
 
+/**
+ * Learners are dropped from a view after this many failure timeouts of silence (members after
+ * one), and a learner that has not reported being in the view makes a new view change only after
+ * as long: no write waits for a learner, and a joiner restoring a large state is silent a while.
+ */
+const LEARNER_PATIENCE = 10;
+
+/** Ticks a view change waits for learners' reports once every voter's arrived (3 heartbeats). */
+const LEARNER_REPORT_TICKS = 30;
+
 /** Deliveries between snapshots by default (also the default of entries retained in memory). */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
@@ -195,6 +205,8 @@ interface Coordination {
    */
   participants: ReplicaId[];
   reports: Map<ReplicaId, FlushReport>;
+  /** When every voter's report had arrived (learners' may come a little later). */
+  votersReportedAt?: number;
   installs?: Map<ReplicaId, Install>;
   accepted: Set<ReplicaId>;
 }
@@ -1178,10 +1190,18 @@ export class Replica {
    */
   #wantedLearners(members: readonly ReplicaId[]): ReplicaId[] {
     const c = this.#config();
-    return this.#alive().filter((l) =>
-      (c.learners.includes(l) || this.#leaving(l)) &&
+    // A learner's silence costs nothing (no write waits for it), and a joiner that just received
+    // a large snapshot is silent while it restores it: learners are given a longer patience than
+    // members before a view change drops them.
+    const patience = LEARNER_PATIENCE * this.#opt.suspectTicks;
+    const learners = [
+      ...c.learners,
+      ...[...this.#members, ...this.#learners].filter((r) => this.#leaving(r)),
+    ];
+    return [...new Set(learners)].filter((l) =>
+      l !== this.id && this.#detector.heardWithin(l, this.#now, patience) &&
       members.every((m) => this.#detector.hears(l, m, this.#now))
-    );
+    ).sort((a, b) => a - b);
   }
 
   /**
@@ -1208,15 +1228,23 @@ export class Replica {
       const settled = this.#now - this.#installedAt > grace;
       // A voter change delivered in this view takes effect with the next view: make one.
       const staying = learners.filter((l) => isMember(this.#config(), l));
+      // Learners are not waited for at commit: one may still be receiving its install (a large
+      // snapshot) long after the view went normal.
+      const learnerSettled =
+        this.#now - this.#installedAt > LEARNER_PATIENCE * this.#opt.suspectTicks;
+      const lagging = (p: ReplicaId) =>
+        this.#detector.reportedView(p) !== this.#view &&
+        (this.#members.includes(p) ? settled : learnerSettled);
       const changed = !sameIds(alive, this.#members) || !sameIds(staying, this.#learners) ||
-        this.membership.changedIn === this.#view ||
-        (settled && this.#receivers().some((p) => this.#detector.reportedView(p) !== this.#view));
+        this.membership.changedIn === this.#view || this.#receivers().some(lagging);
       if (changed && rank === 0) this.#propose(alive, learners, out);
       return;
     }
     const waited = this.#now - this.#changeStartedAt;
     const c = this.#coordination;
     if (c) {
+      this.#onCoordinatingTick(c, out);
+      if (this.#coordination !== c) return; // planning it abandoned the change
       // Waiting for a vote that cannot come (its replica is now suspected) is pointless.
       const lost = !c.installs &&
         c.participants.some((m) =>
@@ -1315,7 +1343,34 @@ export class Replica {
     const c = this.#coordination;
     if (!c || c.view !== view || c.installs || !c.participants.includes(from)) return;
     c.reports.set(from, report);
-    if (c.reports.size < c.participants.length) return;
+    if (c.reports.size < c.participants.length) {
+      // Learners' reports are no votes: once every voter reported, the change waits a little
+      // longer for them, then goes on without those still silent (see #onCoordinatingTick).
+      if (c.votersReportedAt === undefined && c.members.every((m) => c.reports.has(m))) {
+        c.votersReportedAt = this.#now;
+      }
+      return;
+    }
+    this.#plan(c, from, out);
+  }
+
+  /**
+   * While coordinating: once every voter reported and the learners that have not had a few
+   * heartbeats more, plans the view without them (they are taken in by a later change).
+   */
+  #onCoordinatingTick(c: Coordination, out: Action[]): void {
+    if (c.installs || c.votersReportedAt === undefined) return;
+    if (this.#now - c.votersReportedAt < LEARNER_REPORT_TICKS) return;
+    const silent = c.learners.filter((l) => !c.reports.has(l));
+    if (silent.length === 0) return;
+    c.learners = c.learners.filter((l) => c.reports.has(l));
+    c.participants = c.participants.filter((p) => c.reports.has(p));
+    this.#plan(c, undefined, out);
+  }
+
+  /** Plans the view from every participant's report and sends each its install. */
+  #plan(c: Coordination, from: ReplicaId | undefined, out: Action[]): void {
+    const view = c.view;
     let plan: ReturnType<typeof planView>;
     try {
       plan = planView(c.reports, {
@@ -1327,6 +1382,7 @@ export class Replica {
       if (!(err instanceof ReportConflict)) throw err;
       // Peer input we cannot use: drop the report that completed the set (the view change is
       // retried after its timeout) and have the host close that peer's connection.
+      if (from === undefined) return;
       c.reports.delete(from);
       if (from !== this.id) out.push({ type: "reject", peer: from, reason: err.message });
       return;
