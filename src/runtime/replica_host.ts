@@ -64,7 +64,7 @@ import { ViewHistory } from "./view_history.ts";
 import { LoopLagMonitor } from "./loop_lag.ts";
 import { ByteTraffic } from "../net/traffic.ts";
 import { type Log, Logger } from "../log/logger.ts";
-import { viewCause } from "./view_cause.ts";
+import { viewCause, type ViewPeople } from "./view_cause.ts";
 import { formatNotifyFlags } from "../kv/notify.ts";
 import { BlockedClients } from "./blocked_clients.ts";
 import { ReplicaSetHost } from "./replica_set_host.ts";
@@ -108,6 +108,12 @@ export class ListenError extends Error {
     this.inUse = inUse;
   }
 }
+
+/**
+ * A replica out of service longer than this before a view was away (crashed, partitioned), not
+ * just changing views: the view's cause says it rejoined.
+ */
+const REJOINED_AFTER_MS = 3000;
 
 /** Options of a {@link ReplicaHost}. */
 export interface ReplicaHostOptions {
@@ -240,8 +246,10 @@ export class ReplicaHost {
   #syncedReported = 0;
   /** The last serving state logged (see #logStanding). */
   #lastStanding = "";
-  /** The members of the last view this replica served in (undefined: none yet). */
-  #lastMembers: ReplicaId[] | undefined;
+  /** Who was in the last view this replica served in (undefined: none yet). */
+  #lastView: ViewPeople | undefined;
+  /** When this replica last stopped serving (for the cause of the next view it serves in). */
+  #outSince = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #state: "new" | "starting" | "started" | "stopped" = "new";
   /** Peers authenticate with a cluster key. */
@@ -765,16 +773,28 @@ export class ReplicaHost {
     if (key === this.#lastStanding) return;
     const wasServing = this.#lastStanding.startsWith("normal");
     this.#lastStanding = key;
+    if (!serving && wasServing) this.#outSince = Date.now();
     if (serving) {
-      const { members, delivered } = this.#replica.status();
-      const cause = viewCause(this.#lastMembers, members, wasServing);
-      this.#lastMembers = members;
+      const { members, learners, delivered } = this.#replica.status();
+      // Out for longer than a view change takes: it was away, not just changing views.
+      const rejoined = !wasServing && Date.now() - this.#outSince > REJOINED_AFTER_MS;
+      const cause = viewCause(this.#lastView, { members, learners }, rejoined);
+      this.#lastView = { members, learners };
       this.#viewHistory.installed(view, members, Date.now(), cause.text);
       this.#log.info(
         "view.installed",
-        `serving in view ${view}: members ${members.join(",")}, delivered ${delivered} ` +
-          `(${cause.text})`,
-        { view, members, delivered, cause: cause.text, joined: cause.joined, left: cause.left },
+        `serving in view ${view}: members ${members.join(",")}` +
+          (learners.length > 0 ? `, learners ${learners.join(",")}` : "") +
+          `, delivered ${delivered} (${cause.text})`,
+        {
+          view,
+          members,
+          learners,
+          delivered,
+          cause: cause.text,
+          joined: cause.joined,
+          left: cause.left,
+        },
       );
     } else if (wasServing) {
       this.#log.info("view.lost", `not serving (${state}): view change, or no majority in reach`, {

@@ -1,6 +1,6 @@
 /**
- * Why a replica installed a view, for its `view.installed` log event: the members that joined and
- * left since the last view it served in.
+ * Why a replica installed a view, for its `view.installed` log event: the members and learners that
+ * joined, left or were promoted since the last view it served in.
  *
  * @module
  */
@@ -13,27 +13,43 @@ export interface ViewCause {
   left: ReplicaId[];
 }
 
+/** Who is in a view: its members and its learners. */
+export interface ViewPeople {
+  members: readonly ReplicaId[];
+  learners?: readonly ReplicaId[];
+}
+
 /**
- * Compares the new view's `members` with those of the last view served in (`previous`,
- * undefined before the first); `wasServing` is false when this replica was out of the view.
+ * Compares the new view's members and learners with those of the last view served in
+ * (`previous`, undefined before the first); `rejoined` is true when this replica was out of
+ * service for a while before this view (not just during a view change).
  */
 export function viewCause(
-  previous: readonly ReplicaId[] | undefined,
-  members: readonly ReplicaId[],
-  wasServing: boolean,
+  previous: ViewPeople | undefined,
+  next: ViewPeople,
+  rejoined: boolean,
 ): ViewCause {
   if (previous === undefined) return { text: "first view since start", joined: [], left: [] };
-  const joined = members.filter((m) => !previous.includes(m));
-  const left = previous.filter((m) => !members.includes(m));
+  const { members } = next;
+  const learners = next.learners ?? [];
+  const before = previous.learners ?? [];
+  const promoted = members.filter((m) => before.includes(m));
+  const joined = members.filter((m) => !previous.members.includes(m) && !before.includes(m));
+  const left = previous.members.filter((m) => !members.includes(m));
+  const learnersIn = learners.filter((l) => !before.includes(l) && !previous.members.includes(l));
+  const learnersOut = before.filter((l) => !learners.includes(l) && !members.includes(l));
   const parts: string[] = [];
-  if (left.length > 0) parts.push(`${list(left)} left (stopped or unreachable)`);
+  if (left.length > 0) parts.push(`${list(left)} left (stopped, unreachable or removed)`);
   if (joined.length > 0) parts.push(`${list(joined)} joined`);
+  if (promoted.length > 0) parts.push(`${list(promoted, "learner")} promoted to voter`);
+  if (learnersIn.length > 0) parts.push(`${list(learnersIn, "learner")} joined`);
+  if (learnersOut.length > 0) parts.push(`${list(learnersOut, "learner")} left`);
   if (parts.length === 0) {
-    parts.push(wasServing ? "view change with the same members" : "this replica rejoined");
+    parts.push(rejoined ? "this replica rejoined" : "view change with the same members");
   }
   return { text: parts.join(", "), joined, left };
 }
 
-function list(ids: readonly ReplicaId[]): string {
-  return `${ids.length === 1 ? "replica" : "replicas"} ${ids.join(",")}`;
+function list(ids: readonly ReplicaId[], what = "replica"): string {
+  return `${ids.length === 1 ? what : `${what}s`} ${ids.join(",")}`;
 }

@@ -213,9 +213,12 @@ Deno.test("command stats: distinct command names are capped", () => {
 Deno.test("view history: causes from the members, the last views kept", () => {
   const h = new ViewHistory();
   let last: number[] | undefined;
-  const install = (view: number, members: number[], at: number) => {
-    const cause = viewCause(last, members, last !== undefined).text;
+  let lastLearners: number[] = [];
+  const install = (view: number, members: number[], at: number, learners: number[] = []) => {
+    const previous = last === undefined ? undefined : { members: last, learners: lastLearners };
+    const cause = viewCause(previous, { members, learners }, view === 6).text;
     last = members;
+    lastLearners = learners;
     h.installed(view, members, at, cause);
   };
   install(0, [1, 2, 3], 100);
@@ -223,13 +226,19 @@ Deno.test("view history: causes from the members, the last views kept", () => {
   install(1, [1, 2], 200);
   install(2, [1, 2, 3], 300);
   install(3, [1, 2, 3], 400);
+  install(4, [1, 2, 3], 500, [4]);
+  install(5, [1, 2, 3, 4], 600);
+  install(6, [1, 2, 3, 4], 700);
   assert.deepEqual(h.list().map((v) => [v.view, v.at, v.cause]), [
     [0, 100, "first view since start"],
-    [1, 200, "replica 3 left (stopped or unreachable)"],
+    [1, 200, "replica 3 left (stopped, unreachable or removed)"],
     [2, 300, "replica 3 joined"],
     [3, 400, "view change with the same members"],
+    [4, 500, "learner 4 joined"],
+    [5, 600, "learner 4 promoted to voter"],
+    [6, 700, "this replica rejoined"],
   ]);
-  for (let v = 4; v < 40; v++) install(v, [1, 2, 3], v);
+  for (let v = 7; v < 40; v++) install(v, [1, 2, 3], v);
   assert.equal(h.list().length, VIEW_HISTORY_LENGTH);
   assert.equal(h.list().at(-1)?.view, 39);
   assert.equal(h.count, 40);
