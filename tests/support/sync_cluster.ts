@@ -8,7 +8,9 @@
 import { Replica } from "../../src/core/replica.ts";
 import type {
   Action,
+  Command,
   Event,
+  Outcome,
   PeerMessage,
   ReplicaId,
   ReplicaOptions,
@@ -145,6 +147,22 @@ export class SyncCluster {
     this.#held.clear();
     for (const list of held) this.#inFlight.push(...list);
     this.settle();
+  }
+
+  #nextRequest = 1;
+
+  /** Sends `cmd` to `id` and returns its reply's outcome (undefined: none within 100 ticks). */
+  request(id: ReplicaId, cmd: Command): Outcome | undefined {
+    const requestId = this.#nextRequest++;
+    this.step(id, { type: "request", id: requestId, cmd });
+    this.step(id, { type: "flush" });
+    this.settle();
+    for (let t = 0; t < 100 && !this.replies.get(id)!.has(requestId); t++) {
+      this.tick();
+      this.step(id, { type: "flush" });
+      this.settle();
+    }
+    return this.replies.get(id)!.get(requestId)?.outcome;
   }
 
   /** Cuts `id` off from everyone (messages to and from it are lost) until {@link heal}. */

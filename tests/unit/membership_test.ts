@@ -8,21 +8,8 @@ import { address, SyncCluster } from "../support/sync_cluster.ts";
 import { holdsMajority, nextViewOf, proposerOf, VIEW_ROUND } from "../../src/core/membership.ts";
 
 const op = (...argv: string[]): Command => ({ op: { argv, time: 0 } });
-let nextId = 1;
-
 /** Sends `cmd` to `id` and returns its reply (undefined: none within 100 ticks). */
-function request(c: SyncCluster, id: ReplicaId, cmd: Command) {
-  const requestId = nextId++;
-  c.step(id, { type: "request", id: requestId, cmd });
-  c.step(id, { type: "flush" });
-  c.settle();
-  for (let t = 0; t < 100 && !c.replies.get(id)!.has(requestId); t++) {
-    c.tick();
-    c.step(id, { type: "flush" });
-    c.settle();
-  }
-  return c.replies.get(id)!.get(requestId)?.outcome;
-}
+const request = (c: SyncCluster, id: ReplicaId, cmd: Command) => c.request(id, cmd);
 
 function add(c: SyncCluster, at: ReplicaId, id: ReplicaId, ...flags: string[]) {
   const a = address(id);
@@ -228,26 +215,4 @@ Deno.test("membership: ADD and REMOVE errors change nothing", () => {
     result: { ok: "OK" },
   });
   assert.deepEqual(status(c, 3).voters, [1, 2, 3]);
-});
-
-Deno.test("snapshots: with many keys, one every keys/2 deliveries, not every snapshotEvery", () => {
-  const c = new SyncCluster([1, 2, 3], { snapshotEvery: 10 });
-  c.start();
-  const snapshotsAt: number[] = [];
-  const step = c.step.bind(c);
-  c.step = (id, event) => {
-    const out = step(id, event);
-    for (const a of out) {
-      if (a.type === "snapshot" && id === 1) snapshotsAt.push(a.snapshot.snapshot.index);
-    }
-    return out;
-  };
-  // 100 keys in one operation, then single writes: snapshots come every 50 deliveries, not 10.
-  const pairs = Array.from({ length: 100 }, (_, i) => [`k${i}`, "v"]).flat();
-  assert.deepEqual(request(c, 1, op("MSET", ...pairs)), { ok: true, result: { ok: "OK" } });
-  for (let i = 0; i < 120; i++) request(c, 1 + (i % 3), op("INCR", "n"));
-  assert.ok(snapshotsAt.length >= 2, `snapshots at ${snapshotsAt}`);
-  for (let i = 1; i < snapshotsAt.length; i++) {
-    assert.ok(snapshotsAt[i] - snapshotsAt[i - 1] >= 50, `snapshots at ${snapshotsAt}`);
-  }
 });
