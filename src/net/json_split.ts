@@ -94,7 +94,9 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
         return "[]";
       }
       if (!hasHole(v)) return JSON.stringify(v);
-      return "[" + v.map((x, i) => skipped(x) ? "null" : encode(x, [...path, i], out)).join(",") +
+      // Array.from visits the holes of a sparse array (as undefined: null, like JSON.stringify).
+      return "[" +
+        Array.from(v, (x, i) => skipped(x) ? "null" : encode(x, [...path, i], out)).join(",") +
         "]";
     }
     if (isPlainObject(v) && hasHole(v)) {
