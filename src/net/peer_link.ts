@@ -15,7 +15,7 @@
  * @module
  */
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
-import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./frame.ts";
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./frame.ts";
 import {
   carriesSnapshot,
   decodePeerFrame,
