@@ -85,7 +85,8 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
     return false;
   }
 
-  function encode(v: unknown, path: PathStep[], out: Announced[]): string {
+  /** The text of `v` (holes written as `[]`), or undefined when it has no JSON form. */
+  function encode(v: unknown, path: PathStep[], out: Announced[]): string | undefined {
     if (Array.isArray(v)) {
       if (v.length > longer) {
         queue.push(v);
@@ -94,23 +95,27 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
         return "[]";
       }
       if (!hasHole(v)) return JSON.stringify(v);
-      return "[" + v.map((x, i) => skipped(x) ? "null" : encode(x, [...path, i], out)).join(",") +
+      // Array.from visits the holes of a sparse array (as undefined: null, like JSON.stringify).
+      return "[" +
+        Array.from(v, (x, i) => skipped(x) ? "null" : encode(x, [...path, i], out) ?? "null")
+          .join(",") +
         "]";
     }
     if (isPlainObject(v) && hasHole(v)) {
       const fields: string[] = [];
       for (const [key, x] of Object.entries(v)) {
-        if (!skipped(x)) fields.push(JSON.stringify(key) + ":" + encode(x, [...path, key], out));
+        const text = skipped(x) ? undefined : encode(x, [...path, key], out);
+        if (text !== undefined) fields.push(JSON.stringify(key) + ":" + text);
       }
       return "{" + fields.join(",") + "}";
     }
-    const text = JSON.stringify(v);
-    if (text === undefined) throw new TypeError("value has no JSON form");
-    return text;
+    // undefined for what has no JSON form (e.g. a toJSON returning undefined).
+    return JSON.stringify(v);
   }
 
   const first: Announced[] = [];
   const root = encode(value, [], first);
+  if (root === undefined) throw new TypeError("value has no JSON form");
   yield `{"v":${root},"h":${JSON.stringify(first)}}`;
   for (let hole = 0; hole < queue.length; hole++) {
     const array = queue[hole];
@@ -122,11 +127,11 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
       let chars = 0;
       while (i < array.length && chars < pieceChars) {
         const x = array[i];
-        const text = skipped(x)
+        const text = (skipped(x)
           ? "null"
           : typeof x === "object" && x !== null && hasHole(x)
           ? encode(x, [...path, i], announced)
-          : JSON.stringify(x);
+          : JSON.stringify(x)) ?? "null";
         items.push(text);
         chars += text.length + 1;
         i++;

@@ -79,7 +79,7 @@ export interface PeerLinkOptions {
   maxBackoffMs?: number;
   /**
    * Drop the connection when more than this many bytes are queued (default 64 MiB), not counting
-   * the one large message being written part by part.
+   * the one streamed message being written piece by piece.
    */
   maxQueuedBytes?: number;
   /**

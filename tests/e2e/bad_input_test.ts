@@ -1,5 +1,6 @@
 /**
- * End to end: bad input on the client port and on the peer port of real replicas. Every abuse
+ * End to end: bad input on the client port and on the peer port of real replicas (including
+ * streamed messages' piece frames that break the rules). Every abuse
  * gets an error reply or a closed connection; afterwards every replica is still running, serves
  * fresh connections, still holds every write acknowledged before, and the replicas agree on
  * delivered index and digest.
@@ -347,30 +348,42 @@ Deno.test({
         hello(1),
         raw("\x7f\xff\xff\xff"),
       ]);
-      // Part frames (how a message larger than 4 MiB travels) that break the rules.
-      const part = (seq: number, total: number, final: boolean, data: Uint8Array) =>
-        encodeFrame(encodePeerFrame({ kind: "part", seq, total, final, data }));
-      await peerAbuse(cluster, 3, "part frames before the hello", [part(0, 3, true, raw("abc"))]);
-      await peerAbuse(cluster, 3, "hello, then a part declaring 1 TB", [
-        hello(1),
-        part(0, 1e12, false, raw("{")),
-      ]);
-      await peerAbuse(cluster, 1, "hello, then part 1 without part 0", [
+      // Piece frames (how a message carrying a snapshot, or larger than 4 MiB, is streamed) that
+      // break the rules.
+      const piece = (seq: number, end: "none" | "doc" | "final", data: string) =>
+        encodeFrame(encodePeerFrame({
+          kind: "piece",
+          seq,
+          docEnd: end !== "none",
+          final: end === "final",
+          data: text(data),
+        }));
+      const msgsDoc = JSON.stringify({ v: { kind: "msgs", msgs: [] }, h: [] });
+      await peerAbuse(cluster, 3, "piece frames before the hello", [piece(0, "final", msgsDoc)]);
+      await peerAbuse(cluster, 1, "hello, then piece 1 without piece 0", [
         hello(2),
-        part(1, 10, false, raw("{")),
+        piece(1, "final", msgsDoc),
       ]);
-      await peerAbuse(cluster, 2, "hello, then a msgs frame between parts", [
+      await peerAbuse(cluster, 2, "hello, then a msgs frame between pieces", [
         hello(3),
-        part(0, 10, false, raw("{")),
+        piece(0, "none", msgsDoc.slice(0, 10)),
         jsonFrame({ kind: "msgs", msgs: [] }),
       ]);
-      await peerAbuse(cluster, 3, "hello, then parts carrying a hello", [
+      await peerAbuse(cluster, 3, "hello, then a document that is invalid JSON", [
         hello(1),
-        part(0, hello(1).length - 4, true, hello(1).subarray(4)),
+        piece(0, "doc", '{"v":[],"h":[[[],'),
       ]);
-      await peerAbuse(cluster, 1, "hello, then a part with unknown flags", [
+      await peerAbuse(cluster, 1, "hello, then pieces carrying a hello", [
         hello(2),
-        encodeFrame(new Uint8Array([0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x7b])),
+        piece(
+          0,
+          "final",
+          JSON.stringify({ v: { kind: "hello", from: 2, cluster: cluster_ }, h: [] }),
+        ),
+      ]);
+      await peerAbuse(cluster, 2, "hello, then a piece with unknown flags", [
+        hello(3),
+        encodeFrame(new Uint8Array([0, 0x80, 0, 0, 0, 0, 0x7b])),
       ]);
 
       for (const [k, v] of await writeSome(cluster, "after")) written.set(k, v);

@@ -5,9 +5,11 @@
  * of 100 keys) are written through the other two, which snapshot on the way
  * (`--snapshot-every 50`). Replica 3 then restarts with its data directory wiped: the view change
  * that readmits it hands it the whole state in one NEWVIEW (an install carrying the snapshot),
- * more than `MAX_FRAME_BYTES`, which goes as part frames (`src/net/peer_parts.ts`). Before part
- * frames that message could not be framed, the link was dropped and the same message resent on
- * every reconnect, and the view change never ended. Checked: all three are normal in one view and
+ * more than `MAX_FRAME_BYTES`. A message carrying a snapshot is streamed as `piece` frames
+ * (`src/net/peer_stream.ts`: its JSON value split into documents whose large arrays, here the
+ * keyspace's records, go in batches), so neither side holds it as one string. When such a message
+ * was one frame it could not be framed, the link was dropped and the same message resent on every
+ * reconnect, and the view change never ended. Checked: all three are normal in one view and
  * report the same digest at the same delivered index, and replica 3 serves the values itself.
  *
  * Sanitizers: off, because the replica child processes and their output pipes outlive single

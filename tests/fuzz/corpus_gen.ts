@@ -8,7 +8,8 @@
 import type { Event, PeerMessage, ReplicaId } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { encodePeerFrame } from "../../src/net/peer_codec.ts";
-import { splitParts } from "../../src/net/peer_parts.ts";
+import { streamFrames } from "../../src/net/peer_stream.ts";
+import { splitJson } from "../../src/net/json_split.ts";
 import {
   encodeArray,
   encodeBulk,
@@ -102,12 +103,33 @@ export function join(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * The payloads of the part frames carrying `payload` (a `msgs` frame's payload) in parts of 1 to
- * 64 bytes, as a sender would write them (`src/net/peer_parts.ts`), each to be framed.
+ * The payloads of the piece frames streaming `wire` (a frame's JSON value) with pieces of 1 to
+ * `maxPiece` bytes, as a sender would write them (`src/net/peer_stream.ts`), each to be framed.
  */
-export function partPayloads(rng: Prng, payload: Uint8Array): Uint8Array[] {
-  if (payload.length === 0) return [];
-  return [...splitParts(payload, rng.int(1, 64))].map(encodePeerFrame);
+export function piecePayloads(rng: Prng, wire: unknown, maxPiece = 64): Uint8Array[] {
+  return [...streamFrames(wire, rng.int(1, maxPiece))].map(encodePeerFrame);
+}
+
+/**
+ * The documents of a value split by `splitJson` (`src/net/json_split.ts`), cut small (arrays over
+ * 1 to 8 elements are holes, 1 to 200 characters a batch) so that they have many holes: a key-value
+ * snapshot, recorded peer messages, or a nest of arrays.
+ */
+export function splitDocuments(rng: Prng, messages: readonly RecordedMessage[]): string[] {
+  const r = rng.next();
+  const value = r < 0.4
+    ? kvSnapshot(rng)
+    : r < 0.8
+    ? Array.from({ length: rng.int(1, 12) }, () => pickMessage(rng, messages).msg)
+    : nest(rng, 3);
+  return [...splitJson(value, { splitLongerThan: rng.int(1, 8), pieceChars: rng.int(1, 200) })];
+}
+
+/** Arrays of arrays and objects, `depth` deep. */
+function nest(rng: Prng, depth: number): unknown {
+  if (depth === 0 || rng.chance(0.2)) return rng.pick([1, "x", null, true, [], {}]);
+  const items = Array.from({ length: rng.int(0, 12) }, () => nest(rng, depth - 1));
+  return rng.chance(0.7) ? items : { a: items, b: nest(rng, depth - 1) };
 }
 
 /** A message some replica sent, with its sender and receiver. */

@@ -11,7 +11,8 @@
  * | ---------------- | --------------------------------------------------------------------- |
  * | `resp-request`   | `RespRequestParser` (server side), one chunk vs random chunks         |
  * | `resp-reply`     | `RespReplyParser` (client side), one chunk vs random chunks            |
- * | `peer-frame`     | `FrameDecoder` + `decodePeerFrame` + `PartAssembler`; frames round-trip |
+ * | `peer-frame`     | `FrameDecoder` + `decodePeerFrame` + `PieceAssembler`; frames round-trip |
+ * | `json-split`     | `JsonJoiner` on split documents; joined values re-split and round-trip  |
  * | `peer-handshake` | a real `PeerServer` on 127.0.0.1 (hello, then frames), vs a model      |
  * | `replica`        | decoded-but-hostile messages into a real `Replica` (`check` + `step`)  |
  * | `kv-apply`       | random argv into two `KvStore`s: replies and digests stay equal         |
@@ -45,10 +46,12 @@ import {
   CodecError,
   decodePeerFrame,
   encodePeerFrame,
+  frameFromWire,
   type PeerFrame,
 } from "../../src/net/peer_codec.ts";
 import { PeerServer } from "../../src/net/peer_server.ts";
-import { PartAssembler } from "../../src/net/peer_parts.ts";
+import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
+import { JsonJoiner, SplitError, splitJson } from "../../src/net/json_split.ts";
 import {
   RespProtocolError,
   RespReplyParser,
@@ -68,11 +71,12 @@ import {
   configText,
   join,
   kvSnapshot,
-  partPayloads,
   pickMessage,
+  piecePayloads,
   recordedMessages,
   respReplies,
   respRequests,
+  splitDocuments,
 } from "./corpus_gen.ts";
 import { jsonText, mutateBytes, mutateJson, type TokenKind } from "./mutate.ts";
 import { SILENT } from "../../src/log/logger.ts";
@@ -325,12 +329,62 @@ function validFrameValue(rng: Prng): PeerFrame {
   return { kind: "msgs", msgs: Array.from({ length: n }, () => pickMessage(rng, all).msg) };
 }
 
+/** A frame's JSON value: a valid frame, JSON-mutated 60% of the time. */
+function frameWire(rng: Prng): unknown {
+  const v = JSON.parse(dec.decode(encodePeerFrame(validFrameValue(rng))));
+  if (rng.chance(0.4)) return v;
+  const donors = [validFrameValue(rng), validFrameValue(rng)];
+  return mutateJson(rng, v, donors);
+}
+
 /** A frame payload: a valid frame, JSON-mutated 60% of the time. */
 function framePayload(rng: Prng): Uint8Array {
-  const v = validFrameValue(rng);
-  if (rng.chance(0.4)) return encodePeerFrame(v);
-  const donors = [validFrameValue(rng), validFrameValue(rng)];
-  return enc.encode(jsonText(mutateJson(rng, v, donors)));
+  return enc.encode(jsonText(frameWire(rng)));
+}
+
+/**
+ * The piece frames of a streamed message (a frame value, or a batch of more messages than a
+ * batch of elements holds, so that it has holes), as a sender writes them; 30% of the time one
+ * frame is then dropped, repeated, swapped, renumbered or reflagged.
+ */
+function pieceFrames(rng: Prng): Uint8Array[] {
+  // A batch of more than 64 small messages has a hole (its msgs array), in larger pieces.
+  const batch = rng.chance(0.15);
+  const wire = batch
+    ? {
+      kind: "msgs",
+      msgs: Array.from({ length: rng.int(60, 80) }, (_, i) => ({
+        type: "probe",
+        view: 1,
+        ts: i,
+        round: rng.int(0, 3),
+      })),
+    }
+    : frameWire(rng);
+  const payloads = piecePayloads(rng, wire, batch ? 1024 : 64);
+  if (payloads.length === 0 || rng.chance(0.7)) return payloads;
+  const i = rng.int(0, payloads.length - 1);
+  const j = rng.int(0, payloads.length - 1);
+  const edited = payloads[i].slice();
+  switch (rng.int(0, 4)) {
+    case 0:
+      payloads.splice(i, 1);
+      break;
+    case 1:
+      payloads.splice(i, 0, payloads[i]);
+      break;
+    case 2:
+      [payloads[i], payloads[j]] = [payloads[j], payloads[i]];
+      break;
+    case 3:
+      edited[5] = rng.int(0, 255); // the low byte of seq
+      payloads[i] = edited;
+      break;
+    default:
+      edited[1] = rng.int(0, 3); // flags
+      payloads[i] = edited;
+  }
+  return payloads;
 }
 
 /** A stream of frames: a hello first most of the time. */
@@ -345,9 +399,9 @@ function frameStream(rng: Prng): Uint8Array {
   }
   const n = rng.int(0, 3);
   for (let i = 0; i < n; i++) {
-    // A message in part frames (what a large message becomes), or one frame.
+    // A message in piece frames (what a large message becomes), or one frame.
     if (rng.chance(0.25)) {
-      for (const part of partPayloads(rng, framePayload(rng))) frames.push(encodeFrame(part));
+      for (const piece of pieceFrames(rng)) frames.push(encodeFrame(piece));
     } else {
       frames.push(encodeFrame(framePayload(rng)));
     }
@@ -355,8 +409,8 @@ function frameStream(rng: Prng): Uint8Array {
   return join(frames);
 }
 
-/** The largest message the fuzzed decoders reassemble from parts (the server's setting too). */
-const FUZZ_MAX_MESSAGE_BYTES = 64 * 1024;
+/** The largest document the fuzzed decoders join from pieces (the server's setting too). */
+const FUZZ_MAX_DOC_BYTES = 64 * 1024;
 
 const frameItems = pool(frameStream);
 
@@ -369,15 +423,35 @@ function frameInput(rng: Prng): Uint8Array {
   });
 }
 
+/** Streams `value` again (pieces of `pieceBytes`) and joins it: it must come back the same. */
+function restream(value: unknown, pieceBytes: number): void {
+  const again = new PieceAssembler();
+  let joined: unknown;
+  refusedOnly(
+    () => {
+      for (const f of streamFrames(value, pieceBytes)) joined = again.push(f);
+    },
+    [],
+    "streaming a joined value again",
+  );
+  if (jsonText(joined) !== jsonText(value)) {
+    throw new FuzzFailure(
+      `a joined value does not round-trip: ${jsonText(value).slice(0, 300)} vs ${
+        jsonText(joined).slice(0, 300)
+      }`,
+    );
+  }
+}
+
 const peerFrame: Target = {
   name: "peer-frame",
-  covers: "FrameDecoder (hello limit, then raised) + decodePeerFrame + PartAssembler; " +
-    "decoded frames round-trip",
+  covers: "FrameDecoder (hello limit, then raised) + decodePeerFrame + PieceAssembler; " +
+    "decoded frames and joined messages round-trip",
   ciCount: 100_000,
   input: frameInput,
   run(input) {
     const d = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
-    const parts = new PartAssembler(FUZZ_MAX_MESSAGE_BYTES);
+    const pieces = new PieceAssembler(FUZZ_MAX_DOC_BYTES);
     let first = true;
     for (const part of chunks(input)) {
       d.push(part);
@@ -405,19 +479,19 @@ const peerFrame: Target = {
           );
         }
         const f = frame as PeerFrame;
-        if (f.kind !== "part") continue;
-        // Parts are put back together (the server does so after the hello); a refusal ends the
-        // connection, and a whole message decodes (or is refused) like a frame.
-        let whole: Uint8Array | null = null;
-        if (!refusedOnly(() => void (whole = parts.push(f)), [CodecError], "PartAssembler")) {
+        if (f.kind !== "piece") continue;
+        // Pieces are joined (the server does so after the hello); a refusal ends the
+        // connection, and a whole message is checked (or refused) like a frame's value.
+        let whole: unknown;
+        if (!refusedOnly(() => void (whole = pieces.push(f)), [CodecError], "PieceAssembler")) {
           return;
         }
-        if (whole === null) continue;
-        const size = (whole as Uint8Array).length;
-        if (size !== f.total) {
-          throw new FuzzFailure(`reassembled ${size} bytes, the parts declared ${f.total}`);
+        if (whole === undefined) continue;
+        if (pieces.inProgress || pieces.buffered !== 0) {
+          throw new FuzzFailure("the assembler holds something after a whole message");
         }
-        if (!refusedOnly(() => void decodePeerFrame(whole!), [CodecError], "decodePeerFrame")) {
+        restream(whole, 1 + (input.length % 97));
+        if (!refusedOnly(() => void frameFromWire(whole), [CodecError], "frameFromWire")) {
           return;
         }
       }
@@ -426,16 +500,90 @@ const peerFrame: Target = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Split JSON documents
+
+/** Documents of a split value, one a line (JSON text has no raw line breaks). */
+function splitText(rng: Prng): Uint8Array {
+  return enc.encode(splitDocuments(rng, recordedMessages()).join("\n"));
+}
+
+const splitItems = pool(splitText, 24);
+
+/** Valid documents, or mutated: bytes, one document's JSON, or the order of the documents. */
+function splitInput(rng: Prng): Uint8Array {
+  const base = rng.chance(0.5) ? splitText(rng) : rng.pick(splitItems());
+  const r = rng.next();
+  if (r < 0.1) return base;
+  if (r < 0.5) return mutateBytes(rng, base, { corpus: splitItems(), tokens: "json" });
+  const docs = dec.decode(base).split("\n");
+  const i = rng.int(0, docs.length - 1);
+  if (r < 0.85) {
+    const donors = [JSON.parse(rng.pick(docs)), JSON.parse(rng.pick(docs))];
+    docs[i] = jsonText(mutateJson(rng, JSON.parse(docs[i]), donors));
+  } else if (r < 0.9) {
+    docs.splice(i, 1);
+  } else if (r < 0.95) {
+    docs.splice(i, 0, docs[rng.int(0, docs.length - 1)]);
+  } else {
+    const j = rng.int(0, docs.length - 1);
+    [docs[i], docs[j]] = [docs[j], docs[i]];
+  }
+  return enc.encode(docs.join("\n"));
+}
+
+const jsonSplit: Target = {
+  name: "json-split",
+  covers: "JsonJoiner: documents join or SplitError; a complete value re-splits and round-trips",
+  ciCount: 100_000,
+  input: splitInput,
+  run(input) {
+    const joiner = new JsonJoiner();
+    for (const doc of dec.decode(input).split("\n")) {
+      if (!refusedOnly(() => joiner.push(doc), [SplitError], "JsonJoiner.push")) return;
+    }
+    if (!joiner.complete) {
+      if (refusedOnly(() => void joiner.value(), [SplitError], "JsonJoiner.value")) {
+        throw new FuzzFailure("value() of an incomplete value did not refuse");
+      }
+      return;
+    }
+    let value: unknown;
+    refusedOnly(() => void (value = joiner.value()), [], "JsonJoiner.value");
+    // What the joiner made is JSON and splits and joins back to itself.
+    const again = new JsonJoiner();
+    const options = {
+      splitLongerThan: 1 + (input.length % 7),
+      pieceChars: 1 + (input.length % 61),
+    };
+    refusedOnly(
+      () => {
+        for (const doc of splitJson(value, options)) again.push(doc);
+      },
+      [],
+      "splitJson / JsonJoiner of a joined value",
+    );
+    if (!again.complete || jsonText(again.value()) !== jsonText(value)) {
+      throw new FuzzFailure(`a joined value does not round-trip: ${jsonText(value).slice(0, 300)}`);
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
 // The peer handshake, on a real PeerServer
 
-/** What a correct peer server delivers for `input`: the messages of each accepted frame. */
+/**
+ * What a correct peer server delivers for `input`: the messages of each accepted frame. Pieces
+ * are numbered, flagged and bounded as `peer_stream.ts` documents; their documents are joined by
+ * `JsonJoiner` (fuzzed on its own by `json-split`).
+ */
 function expectedDeliveries(input: Uint8Array): { from: ReplicaId; msgs: PeerMessage[] }[] {
   const d = new FrameDecoder(PEER_HELLO_MAX_FRAME_BYTES);
   d.push(input);
   let from: ReplicaId | undefined;
   const out: { from: ReplicaId; msgs: PeerMessage[] }[] = [];
-  /** The message being received in parts: its total, the next seq, the bytes so far. */
-  let partial: { total: number; next: number; bytes: Uint8Array[]; got: number } | undefined;
+  /** The message being received in pieces: the next seq, the document's bytes, the joiner. */
+  let partial: { next: number; bytes: Uint8Array[]; held: number; joiner: JsonJoiner } | undefined;
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   for (;;) {
     let payload: Uint8Array | null;
     let frame: PeerFrame;
@@ -457,31 +605,38 @@ function expectedDeliveries(input: Uint8Array): { from: ReplicaId; msgs: PeerMes
       d.maxFrameBytes = 1024 * 1024;
       continue;
     }
-    if (frame.kind === "part") {
-      // Parts must run 0, 1, 2... with one total (at most the bound), the final flag exactly on
-      // the part that completes it, and put together they must decode to a msgs frame.
-      if (partial === undefined) {
-        if (frame.seq !== 0 || frame.total > FUZZ_MAX_MESSAGE_BYTES) return out;
-        partial = { total: frame.total, next: 0, bytes: [], got: 0 };
-      }
-      if (frame.seq !== partial.next || frame.total !== partial.total) return out;
-      partial.got += frame.data.length;
-      if (partial.got > partial.total || frame.final !== (partial.got === partial.total)) {
+    if (frame.kind === "piece") {
+      // Pieces run 0, 1, 2...; a document is at most the bound; each document must be a valid
+      // next piece of the value, which is complete exactly at the final frame and a msgs frame.
+      partial ??= { next: 0, bytes: [], held: 0, joiner: new JsonJoiner() };
+      if (frame.seq !== partial.next) return out;
+      partial.next++;
+      partial.held += frame.data.length;
+      if (partial.held > FUZZ_MAX_DOC_BYTES) return out;
+      partial.bytes.push(frame.data);
+      if (!frame.docEnd) continue;
+      try {
+        partial.joiner.push(utf8.decode(join(partial.bytes)));
+      } catch {
         return out;
       }
-      partial.bytes.push(frame.data);
-      partial.next++;
-      if (!frame.final) continue;
-      const whole = join(partial.bytes);
+      partial.bytes = [];
+      partial.held = 0;
+      if (!frame.final) {
+        if (partial.joiner.complete) return out;
+        continue;
+      }
+      if (!partial.joiner.complete) return out;
+      const value = partial.joiner.value();
       partial = undefined;
       try {
-        frame = decodePeerFrame(whole);
+        frame = frameFromWire(value);
       } catch {
         return out;
       }
       if (frame.kind !== "msgs") return out;
     } else if (partial !== undefined) {
-      return out; // anything else between the parts of a message
+      return out; // anything else between the pieces of a message
     }
     if (frame.kind !== "msgs") return out; // a second hello, or handshake frames unasked
     out.push({ from, msgs: frame.msgs });
@@ -542,7 +697,7 @@ const peerHandshake: Target = {
       log: SILENT,
       helloTimeoutMs: 2000,
       maxFrameBytes: 1024 * 1024,
-      maxMessageBytes: FUZZ_MAX_MESSAGE_BYTES,
+      maxDocBytes: FUZZ_MAX_DOC_BYTES,
     });
     handshakeServer.listen();
   },
@@ -1191,6 +1346,7 @@ export const TARGETS: readonly Target[] = [
   respRequest,
   respReply,
   peerFrame,
+  jsonSplit,
   peerHandshake,
   replicaTarget,
   kvApply,
