@@ -65,6 +65,7 @@ const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
   unknown: "could not tell the outcome",
   notmember: "is not a member of the cluster",
   readonly: "is a learner (read-only)",
+  moved: "does not serve the key's slot (MOVED)",
 };
 
 /**
@@ -74,6 +75,12 @@ const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
 export function describeSwitch(event: SwitchEvent): string {
   const to = `replica ${event.to.id} (${replicaAddressText(event.to)})`;
   if (!event.from) return `connected to ${to}`;
+  if (event.reason === "moved") {
+    // As redis-cli -c says it.
+    const slot = event.detail.replace(/^slot /, "");
+    return `-> Redirected to slot [${slot}] located at ${replicaAddressText(event.to)} ` +
+      `(replica ${event.to.id}${event.to.group === undefined ? "" : `, group ${event.to.group}`})`;
+  }
   const from = `replica ${event.from.id} (${replicaAddressText(event.from)})`;
   return `${from} ${SWITCH_WHY[event.reason]}; switched to ${to}`;
 }
