@@ -328,7 +328,7 @@ async function runOnce(client: LamportClient, argv: ByteString[]): Promise<numbe
   const own = clientCommand(ONE_SHOT_COMMANDS, argv[0])?.name;
   if (own === "status") {
     const reports = await client.statusAll();
-    await out(formatStatusTable(reports));
+    await out(formatStatusTable(reports, client.group));
     return reports.some((r) => r.reachable) ? 0 : 1;
   }
   if (own !== undefined && MEMBERSHIP_NAMES.has(own)) {

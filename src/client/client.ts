@@ -216,6 +216,8 @@ export class LamportClient {
   readonly #password: string | undefined;
   /** The replicas to fail over between (see the module documentation). */
   #replicas: ReplicaAddress[];
+  /** The group of a sharded cluster the failover list is of (undefined: no groups). */
+  #group: string | undefined;
   /** The configuration in force as last learned (null: not learned yet). */
   #members: MemberInfo[] | null = null;
   /** The position in {@link #replicas} of the next replica to connect to. */
@@ -240,6 +242,7 @@ export class LamportClient {
     // a MOVED reply moves the client to the group it names.
     const start = config.replicas.find((r) => r.id === options.preferredReplica) ??
       config.replicas[0];
+    this.#group = start.group;
     this.#replicas = config.replicas.filter((r) => r.group === start.group);
     this.clientId = options.clientId ?? randomId();
     this.onSwitch = options.onSwitch;
@@ -298,6 +301,14 @@ export class LamportClient {
    */
   get replicas(): readonly ReplicaAddress[] {
     return this.#replicas;
+  }
+
+  /**
+   * The replica group talked to, of a sharded cluster (the config file's `group=`; undefined
+   * without groups): the preferred replica's at first, then the one a MOVED named.
+   */
+  get group(): string | undefined {
+    return this.#group;
   }
 
   /** The configuration in force as last learned from `REPLICASET MEMBERS`, or null. */
@@ -421,7 +432,7 @@ export class LamportClient {
   /**
    * INFO of every replica known, asked in parallel: those of the failover list (the
    * configuration in force, learned first by connecting when not known yet) and the config
-   * file's, ascending by id.
+   * file's (of a sharded cluster: its group's, see {@link group}), ascending by id.
    */
   async statusAll(): Promise<ReplicaReport[]> {
     this.#checkOpen();
@@ -433,7 +444,9 @@ export class LamportClient {
       }
     }
     const known = new Map<ReplicaId, ReplicaAddress>();
-    for (const r of [...this.config.replicas, ...this.#replicas]) known.set(r.id, r);
+    // Sharded: the group talked to only (the others are replica sets of their own).
+    const lines = this.config.replicas.filter((r) => r.group === this.#group);
+    for (const r of [...lines, ...this.#replicas]) known.set(r.id, r);
     const all = [...known.values()].sort((a, b) => a.id - b.id);
     return await Promise.all(all.map(async (replica): Promise<ReplicaReport> => {
       try {
@@ -810,6 +823,7 @@ export class LamportClient {
     if (target === undefined) return false;
     this.#leave("moved", `slot ${slot}`);
     this.#members = null;
+    this.#group = target.group;
     this.#replicas = this.config.replicas.filter((r) => r.group === target.group);
     this.#index = this.#position(target.id);
     return true;

@@ -25,7 +25,7 @@ import {
   resolveSettings,
   SettingError,
 } from "../../src/config/settings.ts";
-import { parseNodeArgs, resolveNodeSettings } from "../../src/cli/node.ts";
+import { parseNodeArgs, replicaGroup, resolveNodeSettings } from "../../src/cli/node.ts";
 
 const P = "test.txt";
 
@@ -742,4 +742,21 @@ Deno.test("config: loadConfig resolves names (this machine's name and its addres
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("config: a replica of a file with groups runs as its group's replica set", () => {
+  const file = parseConfig("1 h 1 2 group=a\n2 h 3 4 group=b\n3 h 5 6 group=a\n", P);
+  const { config, sharding } = replicaGroup(file, 3);
+  assert.deepEqual(config.replicas.map((r) => r.id), [1, 3]);
+  assert.deepEqual(sharding, { config: file, group: "a" });
+  assert.throws(
+    () => replicaGroup(file, 9),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.message === "test.txt: no replica with id 9 (ids in file: 1, 2, 3); in a file with " +
+          "groups every replica, a joining one too, needs its line with group=<name>",
+  );
+  // Without groups: the file as it is, not sharded.
+  const plain = parseConfig("1 h 1 2\n", P);
+  assert.deepEqual(replicaGroup(plain, 7), { config: plain });
 });
