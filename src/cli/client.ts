@@ -43,6 +43,8 @@ export const USAGE = `Usage: deno task client <config> [options] [<command> [<ar
 The lamportkv client. <config> is the cluster config file (the same one the replicas read). It
 connects to the first reachable replica (or the one given with --replica) and fails over to the
 next one when a replica stops answering, resending the request so it is applied exactly once.
+With a sharded config (replica lines with group=<name>) it fails over within one group and
+follows -MOVED to the group owning the key's slot, as redis-cli -c does.
 
 Options (they go before the command):
   -r, --replica <id>   try this replica first
