@@ -59,6 +59,14 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
     io.err(`error: ${err.message}`);
     return 2;
   }
+  if (config.groups !== undefined) {
+    // Its clients send every key to every replica; a sharded cluster would answer MOVED.
+    io.err(
+      `error: ${options.configPath} has groups (a sharded cluster): bench does not route by ` +
+        `slot yet; give it one group's replica lines`,
+    );
+    return 2;
+  }
   const metricsUrls = config.replicas.filter((r) => r.httpPort !== undefined)
     .map((r) => `http://${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.httpPort}/metrics`);
   if (options.scrapeMs !== undefined && metricsUrls.length === 0) {

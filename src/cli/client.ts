@@ -43,6 +43,8 @@ export const USAGE = `Usage: deno task client <config> [options] [<command> [<ar
 The lamportkv client. <config> is the cluster config file (the same one the replicas read). It
 connects to the first reachable replica (or the one given with --replica) and fails over to the
 next one when a replica stops answering, resending the request so it is applied exactly once.
+With a sharded config (replica lines with group=<name>) it fails over within one group and
+follows -MOVED to the group owning the key's slot, as redis-cli -c does.
 
 Options (they go before the command):
   -r, --replica <id>   try this replica first
@@ -328,7 +330,7 @@ async function runOnce(client: LamportClient, argv: ByteString[]): Promise<numbe
   const own = clientCommand(ONE_SHOT_COMMANDS, argv[0])?.name;
   if (own === "status") {
     const reports = await client.statusAll();
-    await out(formatStatusTable(reports));
+    await out(formatStatusTable(reports, client.group));
     return reports.some((r) => r.reachable) ? 0 : 1;
   }
   if (own !== undefined && MEMBERSHIP_NAMES.has(own)) {

@@ -17,7 +17,8 @@ export const CLUSTER_USAGE = `Usage: deno task cluster <config> [options]
 
 Starts one replica process per line of the config file <config> and prefixes every line they
 print with [<id>]. Ctrl-C (SIGINT) or SIGTERM stops them all. Each replica keeps its data in
-data/<id> beside the config file.
+data/<id> beside the config file. A file with groups (group=<name>, a sharded cluster) starts
+the replicas of every group; each group is a replica set of its own.
 
 Options (passed to every replica; see deno task node --help):
   --fsync <always|batch|never>   when log writes reach the disk (default batch)
@@ -56,7 +57,13 @@ export async function runCluster(config: ClusterConfig, nodeOptions: string[]): 
   const children = config.replicas.map(({ id }) =>
     supervisor.spawn(id, nodeCommandArgs(id, config.path, nodeOptions))
   );
-  say(`started ${children.length} replicas from ${config.path}`);
+  const groups = (config.groups ?? []).map((g) =>
+    `${g}: ${config.replicas.filter((r) => r.group === g).map((r) => r.id).join(",")}`
+  );
+  say(
+    `started ${children.length} replicas from ${config.path}` +
+      (groups.length === 0 ? "" : ` in ${groups.length} groups (${groups.join("; ")})`),
+  );
 
   const stopSignal = new Promise<Deno.Signal>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {

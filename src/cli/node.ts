@@ -13,6 +13,7 @@ import {
   clusterId,
   ConfigError,
   findReplica,
+  groupConfig,
   loadConfig,
   type ReplicaAddress,
 } from "../config/config.ts";
@@ -300,6 +301,30 @@ export function replicaAddress(
 }
 
 /**
+ * The replica set replica `id` belongs to: for a file with groups, its group's config
+ * (`groupConfig`) and the whole file as `sharding`; else the file as it is.
+ *
+ * @throws {ConfigError} when the file has groups and `id` has no line in it (a replica of a
+ * sharded cluster must be listed, with its group, even when it joins).
+ */
+export function replicaGroup(
+  file: ClusterConfig,
+  id: number,
+): { config: ClusterConfig; sharding?: { config: ClusterConfig; group: string } } {
+  if (file.groups === undefined) return { config: file };
+  const line = file.replicas.find((r) => r.id === id);
+  if (line?.group === undefined) {
+    const ids = file.replicas.map((r) => r.id).join(", ");
+    throw new ConfigError(
+      file.path,
+      `no replica with id ${id} (ids in file: ${ids}); in a file with groups every replica, ` +
+        `a joining one too, needs its line with group=<name>`,
+    );
+  }
+  return { config: groupConfig(file, line.group), sharding: { config: file, group: line.group } };
+}
+
+/**
  * The settings of this replica: the config file's lines, then the flags (which win).
  *
  * @throws {SettingError} naming the file and line, or the flag, at fault.
@@ -337,7 +362,8 @@ export async function main(args: string[]): Promise<number> {
   let tlsSettings: Settings | undefined;
   let log: Logger;
   try {
-    const config = await loadConfig(configPath);
+    // With groups, this replica's replica set is its group: everything below sees its lines only.
+    const { config, sharding } = replicaGroup(await loadConfig(configPath), id);
     const { address, ignored } = replicaAddress(config, parsed);
     const settings = resolveNodeSettings(config.settings ?? [], parsed.settings);
     log = new Logger({
@@ -347,9 +373,11 @@ export async function main(args: string[]): Promise<number> {
     });
     log.addSecret(settings.requirepass);
     const dir = parsed.dataDir ?? defaultDataDir(configPath, id);
-    log.info("node.start", `starting lamportkv ${LAMPORTKV_VERSION} replica ${id}`, {
+    const of = sharding === undefined ? "" : ` of group ${sharding.group}`;
+    log.info("node.start", `starting lamportkv ${LAMPORTKV_VERSION} replica ${id}${of}`, {
       version: LAMPORTKV_VERSION,
       config: configPath,
+      ...(sharding === undefined ? {} : { group: sharding.group }),
       dataDir: dir,
       fsync,
       failureTimeoutMs,
@@ -425,6 +453,7 @@ export async function main(args: string[]): Promise<number> {
       clockOffsetMs: parsed.clockOffsetMs,
       clusterKey,
       tls,
+      ...(sharding === undefined ? {} : { sharding }),
     });
   } catch (err) {
     await storage?.close();

@@ -18,6 +18,12 @@
  * cannot say (an older server, a user without the right) leaves the list as it was; a
  * `-NOTMEMBER` refusal puts the members it names first and drops the replica that refused.
  *
+ * A sharded cluster (config lines with `group=`): the failover list is one group's (the preferred
+ * replica's, else the first's). A `-MOVED <slot> <host>:<port>` reply naming a replica of the
+ * config file moves the client to that replica's group, as `redis-cli -c` follows it: the same
+ * request (same seq) is resent there, up to 5 redirections per command. Inside a transaction
+ * (session commands) MOVED is returned as it is.
+ *
  * Keys and values are {@link ByteString}s (binary-safe); convert text with `utf8ToByteString` /
  * `byteStringToUtf8` from `src/kv/bytes.ts`. The client does no conversion.
  *
@@ -138,7 +144,8 @@ export type SwitchReason =
   | "noquorum"
   | "unknown"
   | "notmember"
-  | "readonly";
+  | "readonly"
+  | "moved";
 
 /** Reported when the client starts talking to a different replica than before. */
 export interface SwitchEvent {
@@ -189,6 +196,9 @@ export interface ReplicaReport {
   error: string | null;
 }
 
+/** Most MOVED redirections followed for one command (a sharded cluster). */
+const MAX_REDIRECTS = 5;
+
 /** A client of a lamportkv cluster. See the module documentation. */
 export class LamportClient {
   /** The random client id used in `REQ`. */
@@ -206,6 +216,8 @@ export class LamportClient {
   readonly #password: string | undefined;
   /** The replicas to fail over between (see the module documentation). */
   #replicas: ReplicaAddress[];
+  /** The group of a sharded cluster the failover list is of (undefined: no groups). */
+  #group: string | undefined;
   /** The configuration in force as last learned (null: not learned yet). */
   #members: MemberInfo[] | null = null;
   /** The position in {@link #replicas} of the next replica to connect to. */
@@ -226,7 +238,12 @@ export class LamportClient {
   constructor(config: ClusterConfig, options: ClientOptions = {}) {
     if (config.replicas.length === 0) throw new Error(`${config.path}: no replicas`);
     this.config = config;
-    this.#replicas = [...config.replicas];
+    // Sharded (groups): fail over within one group, the preferred replica's (else the first's);
+    // a MOVED reply moves the client to the group it names.
+    const start = config.replicas.find((r) => r.id === options.preferredReplica) ??
+      config.replicas[0];
+    this.#group = start.group;
+    this.#replicas = config.replicas.filter((r) => r.group === start.group);
     this.clientId = options.clientId ?? randomId();
     this.onSwitch = options.onSwitch;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
@@ -238,7 +255,7 @@ export class LamportClient {
     const preferred = options.preferredReplica;
     this.#index = 0;
     if (preferred !== undefined) {
-      const index = config.replicas.findIndex((r) => r.id === preferred);
+      const index = this.#replicas.findIndex((r) => r.id === preferred);
       if (index === -1) throw new Error(`${config.path}: no replica with id ${preferred}`);
       this.#index = index;
     }
@@ -284,6 +301,14 @@ export class LamportClient {
    */
   get replicas(): readonly ReplicaAddress[] {
     return this.#replicas;
+  }
+
+  /**
+   * The replica group talked to, of a sharded cluster (the config file's `group=`; undefined
+   * without groups): the preferred replica's at first, then the one a MOVED named.
+   */
+  get group(): string | undefined {
+    return this.#group;
   }
 
   /** The configuration in force as last learned from `REPLICASET MEMBERS`, or null. */
@@ -407,7 +432,7 @@ export class LamportClient {
   /**
    * INFO of every replica known, asked in parallel: those of the failover list (the
    * configuration in force, learned first by connecting when not known yet) and the config
-   * file's, ascending by id.
+   * file's (of a sharded cluster: its group's, see {@link group}), ascending by id.
    */
   async statusAll(): Promise<ReplicaReport[]> {
     this.#checkOpen();
@@ -419,7 +444,9 @@ export class LamportClient {
       }
     }
     const known = new Map<ReplicaId, ReplicaAddress>();
-    for (const r of [...this.config.replicas, ...this.#replicas]) known.set(r.id, r);
+    // Sharded: the group talked to only (the others are replica sets of their own).
+    const lines = this.config.replicas.filter((r) => r.group === this.#group);
+    for (const r of [...lines, ...this.#replicas]) known.set(r.id, r);
     const all = [...known.values()].sort((a, b) => a.id - b.id);
     return await Promise.all(all.map(async (replica): Promise<ReplicaReport> => {
       try {
@@ -538,6 +565,8 @@ export class LamportClient {
     let refusedSeen = false;
     /** Every replica gave a definite failure in one round: waiting will not change it soon. */
     let gaveUp = false;
+    /** MOVED redirections followed for this command. */
+    let redirects = 0;
 
     while (true) {
       this.#checkOpen();
@@ -597,6 +626,12 @@ export class LamportClient {
         continue;
       }
       if (reply instanceof RespError) {
+        if (reply.code === "MOVED" && redirects < MAX_REDIRECTS && this.#redirect(reply)) {
+          // Refused before it was ordered: resent to the group owning the slot, same seq.
+          redirects++;
+          failuresInRound = 0;
+          continue;
+        }
         const code = replyCode(reply);
         const where = `replica ${replica.id} (${conn.address})`;
         if (code === "NOQUORUM" || code === "UNKNOWN") {
@@ -771,6 +806,27 @@ export class LamportClient {
     const rest = this.#replicas.filter((r) => !firstIds.has(r.id) && r.id !== from.id);
     this.#replicas = [...first, ...rest];
     this.#index = 0;
+  }
+
+  /**
+   * After `-MOVED <slot> <host>:<port>` (a sharded cluster): when a replica of the config file
+   * listens there, the failover list becomes its group's replicas with it first, and the current
+   * connection is dropped; true then. False when no replica of the file has that address.
+   */
+  #redirect(reply: RespError): boolean {
+    const m = /^MOVED (\d+) (.+):(\d+)$/.exec(reply.message);
+    if (m === null || this.config.groups === undefined) return false;
+    const [, slot, host, port] = m;
+    const target = this.config.replicas.find((r) =>
+      r.clientPort === Number(port) && r.host.toLowerCase() === host.toLowerCase()
+    );
+    if (target === undefined) return false;
+    this.#leave("moved", `slot ${slot}`);
+    this.#members = null;
+    this.#group = target.group;
+    this.#replicas = this.config.replicas.filter((r) => r.group === target.group);
+    this.#index = this.#position(target.id);
+    return true;
   }
 
   /** The position of replica `id` in the failover list, or -1. */

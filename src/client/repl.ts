@@ -65,6 +65,7 @@ const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
   unknown: "could not tell the outcome",
   notmember: "is not a member of the cluster",
   readonly: "is a learner (read-only)",
+  moved: "does not serve the key's slot (MOVED)",
 };
 
 /**
@@ -74,6 +75,12 @@ const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
 export function describeSwitch(event: SwitchEvent): string {
   const to = `replica ${event.to.id} (${replicaAddressText(event.to)})`;
   if (!event.from) return `connected to ${to}`;
+  if (event.reason === "moved") {
+    // As redis-cli -c says it.
+    const slot = event.detail.replace(/^slot /, "");
+    return `-> Redirected to slot [${slot}] located at ${replicaAddressText(event.to)} ` +
+      `(replica ${event.to.id}${event.to.group === undefined ? "" : `, group ${event.to.group}`})`;
+  }
   const from = `replica ${event.from.id} (${replicaAddressText(event.from)})`;
   return `${from} ${SWITCH_WHY[event.reason]}; switched to ${to}`;
 }
@@ -158,9 +165,10 @@ export function majorityView(reports: ReplicaReport[]): string | null {
  * The `status` table: one row per replica with its INFO fields (`-` when unreachable). Among the
  * reachable replicas at the same delivered index, a digest that differs from the majority's (or
  * every digest, when there is no majority) is marked with {@link DIGEST_MISMATCH_MARK}, and a
- * footnote explains the mark.
+ * footnote explains the mark. `group`: the group of a sharded cluster the reports are of (a last
+ * line says so).
  */
-export function formatStatusTable(reports: ReplicaReport[]): string {
+export function formatStatusTable(reports: ReplicaReport[], group?: string): string {
   const suspicious = digestMismatches(reports);
   const view = majorityView(reports);
   const outside = new Set(
@@ -218,6 +226,9 @@ export function formatStatusTable(reports: ReplicaReport[]): string {
     lines.push(`no view has a majority of the ${of}: the cluster cannot serve now`);
   } else if (view !== null && outside.size > 0) {
     lines.push(`! not serving in the majority's view ${view} (cut off, paused, or catching up)`);
+  }
+  if (group !== undefined) {
+    lines.push(`group ${group} only (each group is a replica set of its own; -r <id> for another)`);
   }
   return lines.join("\n");
 }
@@ -334,7 +345,9 @@ export async function runReplCommand(
     const membership = MEMBERSHIP_NAMES.has(own.name);
     const bad = clientArityError(own, argv.length);
     if (bad) return formatReply(bad) + (membership ? `\n${usageOf(own)}` : "");
-    if (own.name === "status") return formatStatusTable(await client.statusAll());
+    if (own.name === "status") {
+      return formatStatusTable(await client.statusAll(), client.group);
+    }
     if (membership) {
       const wrong = membershipArgsError(own.name, argv);
       if (wrong !== null) return formatReply(new RespError(wrong)) + `\n${usageOf(own)}`;

@@ -12,6 +12,11 @@
  * `#` starts a comment that runs to the end of the line; blank lines are ignored. Ids are positive
  * integers, ports are integers in 1..65535, and no id and no `host:port` address may appear twice.
  *
+ * A replica line may end with `group=<name>` (`[A-Za-z0-9_-]{1,40}`): the key space is then sharded
+ * across the groups by hash slot (`src/kv/slot_map.ts`), each group being a replica set of its own
+ * ({@link groupConfig}). Either every replica line has a group or none; without groups the file is
+ * one replica set that owns every slot.
+ *
  * A line whose first word starts with a letter is a setting (see `settings.ts`): its name, then
  * its value, e.g. `maxclients 5000` or `client-output-buffer-limit normal 32mb 8mb 60`. Unknown
  * names, bad values and a setting given twice are errors like any other. Settings do not change
@@ -38,6 +43,8 @@ export interface ReplicaAddress {
   peerPort: number;
   /** HTTP port (metrics, health, status, REST, dashboard); absent: no HTTP listener. */
   httpPort?: number;
+  /** The replica group (`group=<name>`) of a sharded file; absent without groups. */
+  group?: string;
 }
 
 /** A parsed config file. */
@@ -48,6 +55,11 @@ export interface ClusterConfig {
   replicas: ReplicaAddress[];
   /** The setting lines, in file order (absent when there are none). */
   settings?: SettingLine[];
+  /**
+   * The replica groups of a sharded file, in order of first appearance (absent without groups;
+   * then every replica line has no `group`, and the file is one replica set).
+   */
+  groups?: string[];
 }
 
 /**
@@ -70,7 +82,10 @@ const FIELD_NAMES = ["id", "host", "client_port", "peer_port", "http_port"] as c
 /** Fields a replica line must have (the HTTP port is optional). */
 const REQUIRED_FIELDS = 4;
 const LINE_FORMAT = "<id> <host> <client_port> <peer_port> [<http_port>]";
+const GROUP_LINE_FORMAT = `${LINE_FORMAT} group=<name>`;
 const DIGITS = /^[0-9]+$/;
+/** A group name: 1 to 40 letters, digits, `_` or `-`. */
+const GROUP_NAME = /^[A-Za-z0-9_-]{1,40}$/;
 
 /**
  * Parses the text of a config file. `path` only labels error messages and the result.
@@ -84,6 +99,10 @@ export function parseConfig(text: string, path: string): ClusterConfig {
   const idLines = new Map<number, number>();
   const addressUses = new Map<string, string>();
   const uses: AddressUse[] = [];
+  const groups: string[] = [];
+  /** The first replica line with a group, and the first without one. */
+  let firstGrouped: number | undefined;
+  let firstUngrouped: number | undefined;
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
 
   for (let i = 0; i < lines.length; i++) {
@@ -95,7 +114,14 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     const content = (hash === -1 ? lines[i] : lines[i].slice(0, hash)).trim();
     if (content === "") continue;
     const fields = content.split(/\s+/);
-    if (/^[a-z]/i.test(fields[0])) {
+    let group: string | undefined;
+    if (fields.length > 1 && fields[fields.length - 1].startsWith("group=")) {
+      group = fields.pop()!.slice("group=".length);
+      if (!GROUP_NAME.test(group)) {
+        fail(`group name must be 1 to 40 letters, digits, "_" or "-", got "${group}"`);
+      }
+    }
+    if (group === undefined && /^[a-z]/i.test(fields[0])) {
       const [name, ...rest] = fields;
       const value = rest.join(" ");
       try {
@@ -113,15 +139,30 @@ export function parseConfig(text: string, path: string): ClusterConfig {
       settings.push({ name, value, where: `${path}:${lineNo}`, base: dirname(path) });
       continue;
     }
+    const format = group === undefined ? LINE_FORMAT : GROUP_LINE_FORMAT;
     if (fields.length < REQUIRED_FIELDS) {
       const missing = FIELD_NAMES.slice(fields.length, REQUIRED_FIELDS).join(", ");
-      fail(`missing field ${missing} (expected "${LINE_FORMAT}")`);
+      fail(`missing field ${missing} (expected "${format}")`);
     }
     if (fields.length > FIELD_NAMES.length) {
       const extra = fields.slice(FIELD_NAMES.length).map((f) => `"${f}"`).join(" ");
-      fail(`extra field ${extra} (expected "${LINE_FORMAT}")`);
+      fail(`extra field ${extra} (expected "${format}")`);
     }
     const [idText, host, clientText, peerText, httpText] = fields;
+    const misplaced = fields.find((f) => f.startsWith("group="));
+    if (misplaced !== undefined) fail(`"${misplaced}" must be the last field of the line`);
+    if (group === undefined) firstUngrouped ??= lineNo;
+    else firstGrouped ??= lineNo;
+    if (firstGrouped !== undefined && firstUngrouped !== undefined) {
+      const [withGroup, without] = group === undefined
+        ? [firstGrouped, lineNo]
+        : [lineNo, firstUngrouped];
+      fail(
+        `line ${without} has no group= but line ${withGroup} has one: either every replica ` +
+          `line ends with group=<name> or none does`,
+      );
+    }
+    if (group !== undefined && !groups.includes(group)) groups.push(group);
 
     const id = DIGITS.test(idText) ? Number(idText) : NaN;
     if (!Number.isSafeInteger(id) || id < 1) {
@@ -155,18 +196,24 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     useAddress(peerPort, `peer_port of replica ${id}`);
     if (httpPort !== undefined) useAddress(httpPort, `http_port of replica ${id}`);
 
-    replicas.push(
-      httpPort === undefined
-        ? { id, host, clientPort, peerPort }
-        : { id, host, clientPort, peerPort, httpPort },
-    );
+    replicas.push({
+      id,
+      host,
+      clientPort,
+      peerPort,
+      ...(httpPort === undefined ? {} : { httpPort }),
+      ...(group === undefined ? {} : { group }),
+    });
   }
 
   if (replicas.length === 0) throw new ConfigError(path, "no replicas defined");
   replicas.sort((a, b) => a.id - b.id);
-  const config: ClusterConfig = settings.length === 0
-    ? { path, replicas }
-    : { path, replicas, settings };
+  const config: ClusterConfig = {
+    path,
+    replicas,
+    ...(settings.length === 0 ? {} : { settings }),
+    ...(groups.length === 0 ? {} : { groups }),
+  };
   ADDRESS_USES.set(config, uses);
   return config;
 }
@@ -306,6 +353,30 @@ export function findReplica(config: ClusterConfig, id: number): ReplicaAddress {
     throw new ConfigError(config.path, `no replica with id ${id} (ids in file: ${ids})`);
   }
   return found;
+}
+
+/**
+ * The config of one replica group of a sharded file: its replica lines only (without their
+ * `group`), the settings, no groups. A replica of a sharded file runs as a replica set of this
+ * config: its peers, founding replicas, views and cluster id are its group's only. A file
+ * without groups is returned as it is.
+ *
+ * @throws {ConfigError} `<path>: no group <name> (groups in file: a, b)` when there is none.
+ */
+export function groupConfig(config: ClusterConfig, group: string): ClusterConfig {
+  if (config.groups === undefined) return config;
+  if (!config.groups.includes(group)) {
+    throw new ConfigError(
+      config.path,
+      `no group ${group} (groups in file: ${config.groups.join(", ")})`,
+    );
+  }
+  const replicas = config.replicas.filter((r) => r.group === group).map(({ group: _, ...r }) => r);
+  return {
+    path: config.path,
+    replicas,
+    ...(config.settings === undefined ? {} : { settings: config.settings }),
+  };
 }
 
 /**

@@ -208,7 +208,7 @@ export function unauthorized(error: string, code = "NOAUTH"): RestError {
  * The HTTP answer to a command's error reply `text` (its first word is the code): NOAUTH and
  * WRONGPASS 401, NOPERM 403, WRONGTYPE 409, NOQUORUM and REFUSED 503 with `Retry-After: 1` (not
  * applied), UNKNOWN 504 (it may have been applied: the body says so), a too-long string 413, other
- * ERR 400, anything else 500.
+ * ERR 400, MOVED (a sharded cluster: another group's key) 421, CROSSSLOT 400, anything else 500.
  */
 export function errorStatus(text: string): RestError {
   const space = text.indexOf(" ");
@@ -239,6 +239,11 @@ export function errorStatus(text: string): RestError {
       };
     case "READONLY":
       return { status: 403, code, error: `${text} (send writes to a voter)` };
+    case "MOVED":
+      // A sharded cluster: the key's slot is another replica group's (`MOVED <slot> <host:port>`).
+      return { status: 421, code, error: `${text} (the key is another group's: ask that one)` };
+    case "CROSSSLOT":
+      return { status: 400, code, error: text };
     case "UNKNOWN":
       return {
         status: 504,

@@ -43,6 +43,7 @@ import {
 import { ConnWriter, errorText } from "./conn_writer.ts";
 import type { Log } from "../log/logger.ts";
 import { PubSubHub } from "./pubsub.ts";
+import type { SlotRouting } from "./slot_routing.ts";
 import {
   CLIENT_MAX_IN_FLIGHT,
   CLIENT_PAUSE_READ_UNWRITTEN_BYTES,
@@ -80,6 +81,8 @@ export interface ClientHandler {
   replicaSet?(): (argv: ByteString[], respond: (reply: Reply) => void) => void;
   /** The `CLUSTER` command (absent: not served). */
   cluster?(): (argv: ByteString[], respond: (reply: Reply) => void) => void;
+  /** A sharded cluster's routing: MOVED / CROSSSLOT (absent: every key is served here). */
+  routing?(): SlotRouting | undefined;
 }
 
 /** The users of a server without security settings. */
@@ -309,6 +312,7 @@ export class ClientServer {
       pubsub: () => this.#hub,
       replicaSet: handler.replicaSet === undefined ? undefined : () => handler.replicaSet!(),
       cluster: handler.cluster === undefined ? undefined : () => handler.cluster!(),
+      routing: handler.routing === undefined ? undefined : () => handler.routing!(),
       config: () =>
         handler.config?.() ?? {
           databases: "1",

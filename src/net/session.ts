@@ -40,6 +40,7 @@ import { formatInfo, isLoading, type ServerStats } from "./info.ts";
 import { MAX_OP_BYTES } from "../limits.ts";
 import { type PubSubHub, Subscriptions } from "./pubsub.ts";
 import { BAD_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from "../kv/notify.ts";
+import { routeCommand, routeKeys, routingKeys, type SlotRouting } from "./slot_routing.ts";
 
 /** Largest client id of a REQ command in bytes. */
 const MAX_CLIENT_ID_BYTES = 128;
@@ -80,6 +81,11 @@ export interface SessionHost {
   replicaSet?(): (argv: ByteString[], respond: Respond) => void;
   /** `CLUSTER` (absent: not served). */
   cluster?(): (argv: ByteString[], respond: Respond) => void;
+  /**
+   * The sharded cluster's routing (`slot_routing.ts`): absent without groups, then no command is
+   * redirected. Read once per session.
+   */
+  routing?(): SlotRouting | undefined;
 }
 
 /** The user table as sessions see it, and this replica's aclfile. */
@@ -230,6 +236,8 @@ export class Session {
    */
   #held: [ByteString[], Respond][] | null = null;
   readonly #host: SessionHost;
+  /** Sharded cluster: MOVED / CROSSSLOT for keys this group does not serve (absent: none). */
+  readonly #routing: SlotRouting | undefined;
   /** The user this connection runs as (`default` until an AUTH says otherwise). */
   #user = "default";
   /** An AUTH (or HELLO AUTH) succeeded on this connection. */
@@ -252,6 +260,7 @@ export class Session {
   /** A session for a new connection. */
   constructor(host: SessionHost, id: number, remote: string, local: string) {
     this.#host = host;
+    this.#routing = host.routing?.();
     this.id = id;
     this.remote = remote;
     this.local = local;
@@ -313,6 +322,16 @@ export class Session {
       if (this.#multi !== null) this.#multiDirty = true;
       respond(refused);
       return refused === GONE ? "close" : undefined;
+    }
+    if (this.#routing !== undefined) {
+      // Redis Cluster's redirection, after the ACL check as in Redis; inside MULTI it flags the
+      // transaction, which EXEC then aborts.
+      const elsewhere = routeCommand(spec, argv, this.#routing);
+      if (elsewhere !== null) {
+        if (this.#multi !== null) this.#multiDirty = true;
+        respond(elsewhere);
+        return;
+      }
     }
     if (this.subscribed && !IN_SUBSCRIBED.has(spec.name)) {
       return respond(
@@ -575,6 +594,12 @@ export class Session {
     const watches = this.#watches;
     this.#watches = new WatchSet();
     if (dirty) return respond(err("EXECABORT Transaction discarded because of previous errors."));
+    if (this.#routing !== undefined) {
+      // Each queued command was routed alone; together their keys must be in one slot too.
+      const keys = queued.flatMap((argv) => routingKeys(COMMANDS.get(argv[0])!, argv));
+      const elsewhere = routeKeys(keys, this.#routing);
+      if (elsewhere !== null) return respond(elsewhere);
+    }
     // Server commands in the queue (PING, ECHO, ...) are answered here, in their place among
     // the replies of the data commands, which run as one operation.
     // Rights are checked again now, in case they changed since the commands were queued.

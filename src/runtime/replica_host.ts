@@ -68,6 +68,8 @@ import { viewCause, type ViewPeople } from "./view_cause.ts";
 import { formatNotifyFlags } from "../kv/notify.ts";
 import { BlockedClients } from "./blocked_clients.ts";
 import { ReplicaSetHost } from "./replica_set_host.ts";
+import { Shards } from "./shards.ts";
+import { clusterCommand, type ClusterCommandDeps } from "./cluster_command.ts";
 import { foundingReplicaSet } from "../kv/replica_set.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
@@ -185,6 +187,12 @@ export interface ReplicaHostOptions {
   tls?: TlsContext;
   /** This replica's own users and aclfile (default: no security settings). */
   acl?: AclSetup;
+  /**
+   * A sharded cluster (a config file with `group=`): the whole file and this replica's group.
+   * {@link config} is then this group's config (`groupConfig`); keys of slots other groups own
+   * are redirected (MOVED). Absent: one replica set owning every slot.
+   */
+  sharding?: { config: ClusterConfig; group: string };
 }
 
 /** Ticks between checks whether expired keys are due for the background sweep. */
@@ -219,6 +227,8 @@ export class ReplicaHost {
   readonly #blocked: BlockedClients;
   /** The replica set: peer links follow the core's peers, REPLICASET, promotions, refusals. */
   readonly #replicaSet: ReplicaSetHost;
+  /** The shards (replica groups) of the cluster: CLUSTER's replies and MOVED's targets. */
+  readonly #shards: Shards;
   /** Client operations answered and their latency (status, dashboard, metrics). */
   readonly opStats: OpStats = new OpStats();
   /** Monitoring (`/metrics`, `/status`): per-command counts, views, loop lag, bytes per port. */
@@ -326,9 +336,24 @@ export class ReplicaHost {
       setPeers: (addresses) => this.setPeers(addresses),
       seeds: config.replicas,
       logChange: (message, fields) => this.#log.info("membership.changed", message, fields),
-      clusterId: cluster,
-      delivered: () => this.#replica.status().delivered,
     });
+    this.#shards = new Shards({
+      id,
+      rows: () => this.#replicaSet.rows(),
+      standing: () => this.#replica.standing,
+      membership: () => this.#replica.membership,
+      delivered: () => this.#replica.status().delivered,
+      clusterId: cluster,
+      ...(options.sharding === undefined ? {} : { sharding: options.sharding }),
+    });
+    const routing = this.#shards.routing();
+    const clusterDeps: ClusterCommandDeps = {
+      id,
+      shards: this.#shards,
+      serving: () => this.#replica.standing.state === "normal",
+      submit: (cmd, respond) => this.#submit(cmd, respond),
+      now: () => this.#now(),
+    };
     const log = this.#log;
     const tls = options.tls;
     this.opStats.observe(this.#commandStats.observer);
@@ -394,7 +419,8 @@ export class ReplicaHost {
         acl: () => this.#aclHost(),
         notifyKeyspaceEvents: () => formatNotifyFlags(this.#store.notifyFlags),
         replicaSet: () => (argv, respond) => this.#replicaSet.command(argv, respond),
-        cluster: () => (argv, respond) => this.#replicaSet.cluster(argv, respond),
+        cluster: () => (argv, respond) => clusterCommand(clusterDeps, argv, respond),
+        routing: () => routing,
       },
     });
     // Each replica publishes what the order delivers (PUBLISH, keyspace notifications) to its
@@ -632,6 +658,7 @@ export class ReplicaHost {
     }
     this.#links.start();
     this.#loopLag.start();
+    this.#shards.start();
     this.#ticker = setInterval(() => this.#onTick(), this.#tickMs);
   }
 
@@ -642,6 +669,7 @@ export class ReplicaHost {
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#ticker = undefined;
     this.#loopLag.stop();
+    this.#shards.stop();
     this.#outbox.clear();
     this.#pending.clear();
     this.#blocked.stop();

@@ -27,7 +27,6 @@ import {
   type ReplicaSet,
 } from "../kv/replica_set.ts";
 import { err } from "../kv/reply.ts";
-import { keySlot, SLOTS } from "../kv/slots.ts";
 
 /** How long REMOVE waits for the view without the removed replica before it gives up. */
 export const REMOVE_WAIT_MS = 15_000;
@@ -66,10 +65,6 @@ export interface ReplicaSetHostDeps {
   logChange(message: string, fields: Record<string, unknown>): void;
   /** Runs `fn` after `ms` (tests may replace it). */
   later?(fn: () => void, ms: number): void;
-  /** The cluster id (CLUSTER's node ids are made of it and the replica ids). */
-  clusterId: string;
-  /** Entries delivered here (CLUSTER SHARDS' replication offset). */
-  delivered(): number;
 }
 
 /** One row of `REPLICASET MEMBERS`. */
@@ -236,138 +231,6 @@ export class ReplicaSetHost {
     }
   }
 
-  /**
-   * `CLUSTER <subcommand>`: Redis Cluster's view of this replica set, one shard that owns every
-   * hash slot, so that cluster-aware clients (`redis-cli -c`, ioredis's Cluster, node-redis's
-   * createCluster) work against it. Its master is the view's leader (the lowest id of the view:
-   * every replica names the same one), its replicas the other members and the learners; every
-   * voter accepts writes all the same.
-   */
-  cluster(argv: ByteString[], respond: (reply: Reply) => void): void {
-    const sub = (argv[1] ?? "").toUpperCase();
-    switch (sub) {
-      case "KEYSLOT":
-        return respond(keySlot(argv[2]));
-      case "COUNTKEYSINSLOT":
-      case "GETKEYSINSLOT": {
-        if (!/^[0-9]+$/.test(argv[2]) || Number(argv[2]) >= SLOTS) {
-          return respond(err("ERR Invalid slot"));
-        }
-        const get = sub === "GETKEYSINSLOT";
-        if (get && !/^[0-9]+$/.test(argv[3])) {
-          return respond(err("ERR Invalid number of keys"));
-        }
-        const op = get ? ["__SLOTKEYS", "GET", argv[2], argv[3]] : ["__SLOTKEYS", "COUNT", argv[2]];
-        this.#deps.submit({ op: { argv: op, time: this.#deps.now() } }, (outcome) => {
-          respond(outcome.ok ? outcome.result : err(`${outcome.code} ${outcome.message}`));
-        });
-        return;
-      }
-      case "MYID":
-        return respond(this.#nodeId(this.#deps.id));
-      case "SLOTS": {
-        const { master, replicas } = this.#shard();
-        const node = (r: MemberRow): Reply => [r.host, r.clientPort, this.#nodeId(r.id), []];
-        return respond(
-          master === undefined ? [] : [[0, SLOTS - 1, node(master), ...replicas.map(node)]],
-        );
-      }
-      case "SHARDS": {
-        const { master, replicas } = this.#shard();
-        const node = (r: MemberRow, role: string): Reply => [
-          "id",
-          this.#nodeId(r.id),
-          "port",
-          r.clientPort,
-          "ip",
-          r.host,
-          "endpoint",
-          r.host,
-          "role",
-          role,
-          "replication-offset",
-          this.#deps.delivered(),
-          "health",
-          r.state === "in-view" ? "online" : "fail",
-        ];
-        if (master === undefined) return respond([]);
-        return respond([[
-          "slots",
-          [0, SLOTS - 1],
-          "nodes",
-          [node(master, "master"), ...replicas.map((r) => node(r, "replica"))],
-        ]]);
-      }
-      case "NODES": {
-        const { master, replicas } = this.#shard();
-        const epoch = Math.max(0, this.#deps.standing().view);
-        const line = (r: MemberRow, role: string) =>
-          [
-            this.#nodeId(r.id),
-            `${r.host}:${r.clientPort}@${r.peerPort}`,
-            (r.id === this.#deps.id ? "myself," : "") + role +
-            (r.state === "in-view" ? "" : ",fail"),
-            role === "master" || master === undefined ? "-" : this.#nodeId(master.id),
-            0,
-            0,
-            epoch,
-            r.state === "in-view" ? "connected" : "disconnected",
-            ...(role === "master" ? [`0-${SLOTS - 1}`] : []),
-          ].join(" ") + "\n";
-        const text = master === undefined
-          ? ""
-          : line(master, "master") + replicas.map((r) => line(r, "slave")).join("");
-        return respond(text);
-      }
-      case "INFO": {
-        const s = this.#deps.standing();
-        const ok = s.state === "normal";
-        const known = this.rows().filter((r) => r.role !== "joining").length;
-        const epoch = Math.max(0, s.view);
-        return respond(
-          [
-            "cluster_enabled:1",
-            `cluster_state:${ok ? "ok" : "fail"}`,
-            `cluster_slots_assigned:${SLOTS}`,
-            `cluster_slots_ok:${ok ? SLOTS : 0}`,
-            "cluster_slots_pfail:0",
-            `cluster_slots_fail:${ok ? 0 : SLOTS}`,
-            `cluster_known_nodes:${known}`,
-            "cluster_size:1",
-            `cluster_current_epoch:${epoch}`,
-            `cluster_my_epoch:${epoch}`,
-            "cluster_stats_messages_sent:0",
-            "cluster_stats_messages_received:0",
-            "total_cluster_links_buffer_limit_exceeded:0",
-          ].join("\r\n") + "\r\n",
-        );
-      }
-      case "HELP":
-        return respond(CLUSTER_HELP);
-      default:
-        return respond(
-          err(`ERR unknown subcommand '${(argv[1] ?? "").slice(0, 128)}'. Try CLUSTER HELP.`),
-        );
-    }
-  }
-
-  /** A replica's node id: 40 hex digits, the cluster id then the replica id. */
-  #nodeId(id: ReplicaId): string {
-    const cluster = this.#deps.clusterId.replace(/[^0-9a-f]/gi, "").toLowerCase();
-    return (cluster.slice(0, 16).padEnd(16, "0") + id.toString(16).padStart(24, "0"));
-  }
-
-  /** The one shard: the view's leader as its master, the other members and learners after it. */
-  #shard(): { master: MemberRow | undefined; replicas: MemberRow[] } {
-    const rows = this.rows().filter((r) => r.role !== "joining");
-    const s = this.#deps.standing();
-    const leader = s.state === "normal" && s.members.length > 0
-      ? Math.min(...s.members)
-      : this.#deps.membership().voters[0];
-    const master = rows.find((r) => r.id === leader);
-    return { master, replicas: rows.filter((r) => r !== master) };
-  }
-
   /** Orders `argv`; `ok` runs when it applied with OK, errors are replied as they are. */
   #order(argv: string[], respond: (reply: Reply) => void, ok: () => void): void {
     // A replica outside the configuration refuses it here; a learner's core refuses it (a write).
@@ -465,28 +328,6 @@ function memberReply(r: MemberRow): Reply {
     r.state,
   ];
 }
-
-const CLUSTER_HELP: Reply = [
-  "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-  "KEYSLOT <key>",
-  "    Return the hash slot for <key>.",
-  "COUNTKEYSINSLOT <slot>",
-  "    Return the number of keys in <slot>.",
-  "GETKEYSINSLOT <slot> <count>",
-  "    Return key names stored by this replica set in a slot.",
-  "MYID",
-  "    Return the node id.",
-  "SLOTS",
-  "    Return information about slots range mappings (one shard: every slot).",
-  "SHARDS",
-  "    Return information about the shard: its slots and nodes.",
-  "NODES",
-  "    Return cluster configuration seen by this node.",
-  "INFO",
-  "    Return information about the cluster.",
-  "HELP",
-  "    Print this help.",
-].map((line) => ({ ok: line }));
 
 const HELP: Reply = [
   "REPLICASET <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

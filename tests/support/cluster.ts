@@ -461,7 +461,13 @@ export interface LogLine {
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
   /** Number of replicas. */
-  replicas: 3 | 5;
+  replicas: 3 | 5 | 6;
+  /**
+   * Shard the cluster: split the replicas into this many groups of consecutive ids, named
+   * `g1`, `g2`, ... (`group=` on each config line), each a replica set of its own. Default: no
+   * groups.
+   */
+  groups?: number;
   /** Extra arguments for every replica after `<id> <config>` (e.g. `["--verbose"]`). */
   extraArgs?: string[];
   /** Deadline for all replicas to be ready and answer INFO (default 30 000 ms). */
@@ -594,6 +600,15 @@ export class TestCluster {
       this.#network = new FaultNetwork(proxies);
     }
     return this.#network;
+  }
+
+  /** The replica ids of each group of a sharded cluster, in config order (empty: no groups). */
+  get groups(): Map<string, number[]> {
+    const groups = new Map<string, number[]>();
+    for (const g of this.config.groups ?? []) {
+      groups.set(g, this.config.replicas.filter((r) => r.group === g).map((r) => r.id));
+    }
+    return groups;
   }
 
   /** Replica ids, ascending. */
@@ -931,14 +946,21 @@ export class TestCluster {
   }
 }
 
-/** The config file text for `ids` at the given ports. */
+/** The config file text for `ids` at the given ports (with `group=` for those that have one). */
 export function configText(
-  replicas: { id: number; clientPort: number; peerPort: number; httpPort?: number }[],
+  replicas: {
+    id: number;
+    clientPort: number;
+    peerPort: number;
+    httpPort?: number;
+    group?: string;
+  }[],
 ): string {
   return "# lamportkv e2e test cluster\n" +
     replicas.map((r) =>
       `${r.id} ${LOOPBACK} ${r.clientPort} ${r.peerPort}` +
-      (r.httpPort === undefined ? "" : ` ${r.httpPort}`) + "\n"
+      (r.httpPort === undefined ? "" : ` ${r.httpPort}`) +
+      (r.group === undefined ? "" : ` group=${r.group}`) + "\n"
     ).join("");
 }
 
@@ -954,11 +976,13 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   const proxy = options.proxy ?? false;
   const http = options.http ?? false;
   const ports = freePorts((2 + (proxy ? 1 : 0) + (http ? 1 : 0)) * n);
+  const groups = options.groups;
   const replicas = Array.from({ length: n }, (_, i) => ({
     id: i + 1,
     clientPort: ports[2 * i],
     peerPort: ports[2 * i + 1],
     ...(http ? { httpPort: ports[(proxy ? 3 : 2) * n + i] } : {}),
+    ...(groups === undefined ? {} : { group: `g${Math.floor(i / Math.ceil(n / groups)) + 1}` }),
   }));
   const listenPeerPorts = proxy
     ? new Map(replicas.map((r, i) => [r.id, ports[2 * n + i]]))
@@ -991,7 +1015,13 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     for (const { id } of replicas) cluster.spawn(id);
     const timeoutMs = options.startTimeoutMs ?? 30_000;
     await Promise.all(replicas.map(({ id }) => cluster.waitReady(id, timeoutMs)));
-    if (options.waitForView ?? true) {
+    if ((options.waitForView ?? true) && groups !== undefined) {
+      // Each group is a replica set of its own, with its own views.
+      for (const [group, ids] of cluster.groups) {
+        const view = await cluster.waitForView({ ids, timeoutMs });
+        cluster.note(`every replica of group ${group} is ready and normal in view ${view}`);
+      }
+    } else if (options.waitForView ?? true) {
       const view = await cluster.waitForView({ timeoutMs });
       cluster.note(`every replica is ready and normal in view ${view}`);
     } else {

@@ -795,6 +795,12 @@ Deno.test("bench cli: --help, bad usage (2), bad config (2), unreachable cluster
     assert.equal(await main([`${dir}/none.txt`], missing.io), 2);
     assert.match(missing.err.join("\n"), /none\.txt.*cannot read/);
 
+    const shardedConfig = `${dir}/sharded.txt`;
+    await Deno.writeTextFile(shardedConfig, "1 127.0.0.1 1 2 group=a\n2 127.0.0.1 3 4 group=b\n");
+    const sharded = captureIo();
+    assert.equal(await main([shardedConfig], sharded.io), 2);
+    assert.match(sharded.err.join("\n"), /has groups \(a sharded cluster\): bench does not route/);
+
     const ports = freePorts(6);
     const config = `${dir}/cluster.txt`;
     await Deno.writeTextFile(

@@ -12,6 +12,7 @@ import {
   clusterId,
   ConfigError,
   findReplica,
+  groupConfig,
   type HostResolver,
   loadConfig,
   parseConfig,
@@ -24,7 +25,7 @@ import {
   resolveSettings,
   SettingError,
 } from "../../src/config/settings.ts";
-import { parseNodeArgs, resolveNodeSettings } from "../../src/cli/node.ts";
+import { parseNodeArgs, replicaGroup, resolveNodeSettings } from "../../src/cli/node.ts";
 
 const P = "test.txt";
 
@@ -306,6 +307,92 @@ Deno.test("config: the shipped config files parse", async () => {
     })),
   );
   assert.notEqual(clusterId(three), clusterId(five));
+  const sharded = await loadConfig(new URL("config/cluster-sharded.txt", root).pathname);
+  assert.deepEqual(sharded.groups, ["a", "b"]);
+  assert.deepEqual(
+    sharded.replicas.map((r) => [r.id, r.clientPort, r.peerPort, r.httpPort, r.group]),
+    [1, 2, 3, 4, 5, 6].map((id) => [id, 7010 + id, 7110 + id, 8010 + id, id <= 3 ? "a" : "b"]),
+  );
+  // No port of the sharded file is one of the other shipped files'.
+  const ports = (c: ClusterConfig) =>
+    c.replicas.flatMap((r) => [r.clientPort, r.peerPort, r.httpPort]);
+  const taken = new Set([...ports(three), ...ports(five)]);
+  assert.deepEqual(ports(sharded).filter((p) => taken.has(p)), []);
+});
+
+Deno.test("config: group=<name> ends a replica line; groups in order of first appearance", () => {
+  const cfg = parseConfig(
+    [
+      "# id host client peer [http] group",
+      "4 127.0.0.1 7004 7104 group=b",
+      "1 127.0.0.1 7001 7101 8001 group=a_1",
+      "2 127.0.0.1 7002 7102 group=b   # trailing comment",
+      "maxclients 100",
+      "3 127.0.0.1 7003 7103 group=a_1",
+    ].join("\n"),
+    P,
+  );
+  assert.deepEqual(cfg.groups, ["b", "a_1"]);
+  assert.deepEqual(cfg.replicas, [
+    { id: 1, host: "127.0.0.1", clientPort: 7001, peerPort: 7101, httpPort: 8001, group: "a_1" },
+    { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102, group: "b" },
+    { id: 3, host: "127.0.0.1", clientPort: 7003, peerPort: 7103, group: "a_1" },
+    { id: 4, host: "127.0.0.1", clientPort: 7004, peerPort: 7104, group: "b" },
+  ]);
+  assert.equal(cfg.settings?.length, 1);
+  // A group's config: its lines only, without group, the settings kept, no groups.
+  const b = groupConfig(cfg, "b");
+  assert.deepEqual(b, {
+    path: P,
+    replicas: [
+      { id: 2, host: "127.0.0.1", clientPort: 7002, peerPort: 7102 },
+      { id: 4, host: "127.0.0.1", clientPort: 7004, peerPort: 7104 },
+    ],
+    settings: cfg.settings,
+  });
+  // Each group's cluster id is its own lines' fingerprint, as for a file of those lines alone.
+  assert.equal(
+    clusterId(b),
+    clusterId(parseConfig("2 127.0.0.1 7002 7102\n4 127.0.0.1 7004 7104", P)),
+  );
+  assert.notEqual(clusterId(b), clusterId(groupConfig(cfg, "a_1")));
+  assert.throws(() => groupConfig(cfg, "c"), /test\.txt: no group c \(groups in file: b, a_1\)/);
+  // A file without groups has none, and is its own (only) group's config.
+  const plain = parseConfig("1 h 1 2\n", P);
+  assert.equal(plain.groups, undefined);
+  assert.equal(groupConfig(plain, "x"), plain);
+});
+
+Deno.test("config: group errors name the line", () => {
+  assertParseError(
+    "1 h 1 2 group=a\n2 h 3 4\n",
+    "test.txt:2: line 2 has no group= but line 1 has one: either every replica line ends " +
+      "with group=<name> or none does",
+  );
+  assertParseError(
+    "1 h 1 2\n2 h 3 4 group=a\n",
+    "test.txt:2: line 1 has no group= but line 2 has one: either every replica line ends " +
+      "with group=<name> or none does",
+  );
+  assertParseError(
+    "1 h 1 2 group=\n",
+    'test.txt:1: group name must be 1 to 40 letters, digits, "_" or "-", got ""',
+  );
+  assertParseError(
+    "1 h 1 2 group=a.b\n",
+    'test.txt:1: group name must be 1 to 40 letters, digits, "_" or "-", got "a.b"',
+  );
+  assertParseError(
+    `1 h 1 2 group=${"x".repeat(41)}\n`,
+    /^test\.txt:1: group name must be 1 to 40 letters/,
+  );
+  parseConfig(`1 h 1 2 group=${"x".repeat(40)}\n`, P);
+  assertParseError("1 h 1 group=a 2\n", 'test.txt:1: "group=a" must be the last field of the line');
+  assertParseError("1 h 1 group=a\n", /^test\.txt:1: missing field peer_port/);
+  assertParseError("1 h 1 2 3 4 group=a\n", /^test\.txt:1: extra field "4"/);
+  // Ids and addresses stay unique across groups.
+  assertParseError("1 h 1 2 group=a\n1 h 3 4 group=b\n", /^test\.txt:2: duplicate id 1/);
+  assertParseError("1 h 1 2 group=a\n2 h 1 4 group=b\n", /^test\.txt:2: duplicate address h:1/);
 });
 
 function escapeRe(s: string): string {
@@ -655,4 +742,21 @@ Deno.test("config: loadConfig resolves names (this machine's name and its addres
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("config: a replica of a file with groups runs as its group's replica set", () => {
+  const file = parseConfig("1 h 1 2 group=a\n2 h 3 4 group=b\n3 h 5 6 group=a\n", P);
+  const { config, sharding } = replicaGroup(file, 3);
+  assert.deepEqual(config.replicas.map((r) => r.id), [1, 3]);
+  assert.deepEqual(sharding, { config: file, group: "a" });
+  assert.throws(
+    () => replicaGroup(file, 9),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.message === "test.txt: no replica with id 9 (ids in file: 1, 2, 3); in a file with " +
+          "groups every replica, a joining one too, needs its line with group=<name>",
+  );
+  // Without groups: the file as it is, not sharded.
+  const plain = parseConfig("1 h 1 2\n", P);
+  assert.deepEqual(replicaGroup(plain, 7), { config: plain });
 });

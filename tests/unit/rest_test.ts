@@ -130,6 +130,8 @@ Deno.test("rest: error replies map to honest statuses", () => {
     ["UNKNOWN timed out in the order", 504],
     ["ERR invalid expire time in 'set' command", 400],
     ["ERR string exceeds maximum allowed size (proto-max-bulk-len)", 413],
+    ["MOVED 12182 127.0.0.1:7014", 421],
+    ["CROSSSLOT Keys in request don't hash to the same slot", 400],
     ["WEIRD something", 500],
   ];
   for (const [text, status] of cases) {

@@ -1,0 +1,199 @@
+/**
+ * The shards of the cluster as this replica sees them, for the `CLUSTER` replies and for MOVED:
+ * each shard is one replica group with its slot ranges, its master and its replicas.
+ *
+ * - Without groups in the config file there is one shard, this replica set, owning every slot.
+ * - With groups (`group=<name>`), one shard per group, owning its ranges of the slot map
+ *   (`src/kv/slot_map.ts`). This replica's own group is described from its replicated state
+ *   (members in force, view); the other groups, which are replica sets of their own and never
+ *   talk to this one, from the config file and a {@link GroupProbe} of their client ports.
+ *
+ * A shard's master: for this replica's group, the leader of its view (its lowest id; every
+ * replica of the group names the same one), else the first voter of the configuration in force;
+ * for another group, its lowest-id replica that answers the probe (the leader that group names
+ * itself while its lowest ids are up), or its lowest id before any probe answered. Every voter
+ * of a group accepts writes, so a client sent to any of them is served.
+ *
+ * @module
+ */
+import type { ReplicaId, ReplicaStatus } from "../core/types.ts";
+import type { Membership } from "../core/membership.ts";
+import { type ClusterConfig, clusterId, groupConfig } from "../config/config.ts";
+import { initialSlotMap, type SlotMap } from "../kv/slot_map.ts";
+import { SLOTS } from "../kv/slots.ts";
+import type { SlotRouting } from "../net/slot_routing.ts";
+import type { MemberRow } from "./replica_set_host.ts";
+import { GroupProbe } from "./group_probe.ts";
+
+/** One node of a shard. */
+export interface ShardNode {
+  id: ReplicaId;
+  host: string;
+  clientPort: number;
+  peerPort: number;
+  /** Serving as far as this replica knows (in its view; for another group: answers probes). */
+  online: boolean;
+}
+
+/** One shard: a replica group, its slots, master and replicas. */
+export interface Shard {
+  /** The group name (undefined: the one shard of a file without groups). */
+  group: string | undefined;
+  /** The cluster id its node ids are made of (see {@link nodeId}). */
+  clusterId: string;
+  /** Its slot ranges, `[start, end]`, ascending. */
+  ranges: [number, number][];
+  /** Its master (undefined while this replica knows no member of its own group yet). */
+  master: ShardNode | undefined;
+  /** Its other members and learners. */
+  replicas: ShardNode[];
+  /** This replica's own group. */
+  mine: boolean;
+  /** Entries delivered (CLUSTER SHARDS' replication offset; 0 for another group: unknown). */
+  offset: number;
+  /** Its view's epoch (CLUSTER NODES' config epoch; 0 for another group: unknown). */
+  epoch: number;
+}
+
+/** What {@link Shards} needs from its replica. */
+export interface ShardsDeps {
+  id: ReplicaId;
+  /** The members of this replica's group (`REPLICASET MEMBERS`' rows). */
+  rows(): MemberRow[];
+  /** The core's standing. */
+  standing(): { state: ReplicaStatus["state"]; view: number; members: readonly ReplicaId[] };
+  /** The core's membership. */
+  membership(): Membership;
+  /** Entries delivered here. */
+  delivered(): number;
+  /** The cluster id kept in the data directory (the node ids of a file without groups). */
+  clusterId: string;
+  /**
+   * The whole config file and this replica's group, for a sharded cluster (absent: a file
+   * without groups).
+   */
+  sharding?: { config: ClusterConfig; group: string };
+}
+
+/** A node id: 40 hex digits, 16 of the cluster id then the replica id. */
+export function nodeId(cluster: string, id: ReplicaId): string {
+  const hex = cluster.replace(/[^0-9a-f]/gi, "").toLowerCase();
+  return hex.slice(0, 16).padEnd(16, "0") + id.toString(16).padStart(24, "0");
+}
+
+/** The shards of the cluster, as one replica sees them. */
+export class Shards {
+  readonly #deps: ShardsDeps;
+  readonly #map: SlotMap | undefined;
+  readonly #probe: GroupProbe | undefined;
+  /** Each group's cluster id (computed from its lines of the file), by group. */
+  readonly #groupIds = new Map<string, string>();
+
+  /** The shards of `deps`; a sharded one probes the other groups once {@link start}ed. */
+  constructor(deps: ShardsDeps) {
+    this.#deps = deps;
+    const sharding = deps.sharding;
+    if (sharding === undefined || sharding.config.groups === undefined) return;
+    const groups = sharding.config.groups;
+    this.#map = initialSlotMap(groups);
+    for (const g of groups) this.#groupIds.set(g, clusterId(groupConfig(sharding.config, g)));
+    this.#probe = new GroupProbe({
+      targets: sharding.config.replicas.filter((r) => r.group !== sharding.group),
+    });
+  }
+
+  /** True for a sharded cluster (a config file with groups). */
+  get sharded(): boolean {
+    return this.#map !== undefined;
+  }
+
+  /** Starts probing the other groups (sharded only). */
+  start(): void {
+    this.#probe?.start();
+  }
+
+  /** Stops probing. */
+  stop(): void {
+    this.#probe?.stop();
+  }
+
+  /** The slot map in force (sharded only). */
+  get map(): SlotMap | undefined {
+    return this.#map;
+  }
+
+  /** The routing of a sharded cluster for the client sessions (undefined: not sharded). */
+  routing(): SlotRouting | undefined {
+    const map = this.#map;
+    const sharding = this.#deps.sharding;
+    if (map === undefined || sharding === undefined) return undefined;
+    return {
+      group: sharding.group,
+      map: () => map,
+      masterAddress: (group) => {
+        const master = this.#foreign(group).master;
+        return master === undefined ? "?:0" : `${master.host}:${master.clientPort}`;
+      },
+    };
+  }
+
+  /** Every shard, in slot order (this replica's own shard among them). */
+  all(): Shard[] {
+    const map = this.#map;
+    const sharding = this.#deps.sharding;
+    if (map === undefined || sharding === undefined) {
+      return [{ ...this.#own(), group: undefined, clusterId: this.#deps.clusterId }];
+    }
+    return map.groups.map((group) => {
+      const ranges = map.rangesOf(group).map((r): [number, number] => [r.start, r.end]);
+      const shard = group === sharding.group ? this.#own() : this.#foreign(group);
+      return { ...shard, group, clusterId: this.#groupIds.get(group)!, ranges };
+    }).sort((a, b) => (a.ranges[0]?.[0] ?? SLOTS) - (b.ranges[0]?.[0] ?? SLOTS));
+  }
+
+  /** This replica's group: its view's leader as master, the other members and learners after. */
+  #own(): Omit<Shard, "group" | "clusterId"> {
+    const rows = this.#deps.rows().filter((r) => r.role !== "joining");
+    const s = this.#deps.standing();
+    const leader = s.state === "normal" && s.members.length > 0
+      ? Math.min(...s.members)
+      : this.#deps.membership().voters[0];
+    const node = (r: MemberRow): ShardNode => ({
+      id: r.id,
+      host: r.host,
+      clientPort: r.clientPort,
+      peerPort: r.peerPort,
+      online: r.state === "in-view",
+    });
+    const master = rows.find((r) => r.id === leader);
+    return {
+      ranges: [[0, SLOTS - 1]],
+      master: master === undefined ? undefined : node(master),
+      replicas: rows.filter((r) => r !== master).map(node),
+      mine: true,
+      offset: this.#deps.delivered(),
+      epoch: Math.max(0, s.view),
+    };
+  }
+
+  /** Another group, from the file and the probe: its lowest online id as master. */
+  #foreign(group: string): Omit<Shard, "group" | "clusterId"> {
+    const lines = this.#deps.sharding!.config.replicas.filter((r) => r.group === group);
+    const nodes = lines.map((r): ShardNode => ({
+      id: r.id,
+      host: r.host,
+      clientPort: r.clientPort,
+      peerPort: r.peerPort,
+      online: this.#probe?.online(r.id) ?? true,
+    }));
+    const master = nodes.find((n) => n.online) ?? nodes[0];
+    return {
+      ranges: [],
+      master,
+      replicas: nodes.filter((n) => n !== master),
+      mine: false,
+      offset: 0,
+      epoch: 0,
+    };
+  }
+}
