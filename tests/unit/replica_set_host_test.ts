@@ -47,8 +47,6 @@ function fixture(seeds: MemberAddress[]) {
     setPeers: (addresses) => calls.push(addresses.map((a) => `${a.id}:${a.peerPort}`).join(" ")),
     seeds,
     logChange: () => {},
-    clusterId: "c",
-    delivered: () => 0,
   });
   /** Runs one `afterStep`; the `setPeers` call it made, if any. */
   const step = (): string | undefined => {
