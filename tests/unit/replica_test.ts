@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Replica } from "../../src/core/replica.ts";
 import { InvariantError } from "../../src/core/assert.ts";
-import type { Action, Command, Entry, Event, PeerMessage } from "../../src/core/types.ts";
+import type { Action, Command, Entry, Event, Install, PeerMessage } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 
@@ -227,18 +227,15 @@ Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected
   const entry = { view: 0, ts: 1, origin: 1, seq: 1, cmd: put("a", "1") };
   // An install past our log's end is what a replica that crashed after its report and recovered
   // less gets: ignored like a lost message (the change is proposed again), not refused.
-  const before = r.status();
-  const past = r.step({
-    type: "peer",
-    from: 1,
-    msgs: [{
-      type: "newview",
-      view: 999,
-      ts: 11,
-      members: [1, 2, 3],
-      install: { from: 5, entries: [entry] },
-    }],
+  const newview = (install: Install): PeerMessage => ({
+    type: "newview",
+    view: 999,
+    ts: 11,
+    members: [1, 2, 3],
+    install,
   });
+  const before = r.status();
+  const past = r.step({ type: "peer", from: 1, msgs: [newview({ from: 5, entries: [entry] })] });
   assert.deepEqual(rejects(past), []);
   assert.ok(!past.some((a) => a.type === "send" || a.type === "persist"), JSON.stringify(past));
   assert.deepEqual({ ...r.status(), clock: 0 }, { ...before, clock: 0 }, "only the clock moved");
@@ -276,17 +273,7 @@ Deno.test("replica: a NEWVIEW or flush report that cannot be applied is rejected
     /does not end at 3/,
   );
   // A valid install is taken.
-  const out = r.step({
-    type: "peer",
-    from: 1,
-    msgs: [{
-      type: "newview",
-      view: 999,
-      ts: 11,
-      members: [1, 2, 3],
-      install: { from: 1, entries: [entry] },
-    }],
-  });
+  const out = r.step({ type: "peer", from: 1, msgs: [newview({ from: 1, entries: [entry] })] });
   assert.equal(rejects(out).length, 0);
   assert.equal(r.status().state, "installing");
 });

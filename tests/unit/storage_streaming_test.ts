@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { concatBytes } from "../../src/kv/bytes.ts";
 import {
   readSnapshotFile,
   snapshotRecords,
@@ -45,7 +46,7 @@ Deno.test("snapshot file: many records, none larger than a piece; damage of any 
     assert.ok(records.length > 100, `only ${records.length} records`);
     assert.ok(records.every((r) => r.length < 4096 + 512), "a record far over the piece size");
     const path = join(dir, "snapshot.bin");
-    const write = (rs: Uint8Array[]) => Deno.writeFileSync(path, concat(rs));
+    const write = (rs: Uint8Array[]) => Deno.writeFileSync(path, concatBytes(rs));
     write(records);
     assert.deepEqual(readSnapshotFile(path), value);
     // The last record missing: the value is incomplete.
@@ -74,22 +75,12 @@ Deno.test("snapshot file: an older release's single-record file is still read", 
     assert.deepEqual(readSnapshotFile(path), value);
     // Two records without the split header are damage.
     const one = encodeRecord(new TextEncoder().encode(JSON.stringify(value)));
-    Deno.writeFileSync(path, concat([one, one]));
+    Deno.writeFileSync(path, concatBytes([one, one]));
     assert.throws(() => readSnapshotFile(path), /no split header/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 Deno.test("disk storage: records appended while a snapshot is written survive the log swap", async () => {
   const dir = await Deno.makeTempDir();
