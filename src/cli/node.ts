@@ -81,7 +81,7 @@ Options:
                                        it (group commit); nothing is acknowledged before it
                                never   no fsync: survives a process crash, not a power loss
   --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
-                             10000; with more than 2n keys, every keys/2 deliveries);
+                             10000; with 100000 keys or more, at least keys/2 apart);
                              members further behind than that catch up by snapshot
   --checkpoint-every <n>     compare state digests with the other replicas every n deliveries
                              (default 1000); a replica that differs from the majority stops

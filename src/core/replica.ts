@@ -158,11 +158,15 @@ const LEARNER_REPORT_TICKS = 30;
 /** Deliveries between snapshots by default (also the default of entries retained in memory). */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
+/** From this many keys on, snapshots are at least keys/2 deliveries apart (by default). */
+export const DEFAULT_SNAPSHOT_GROWS_FROM = 100_000;
+
 const DEFAULTS = {
   heartbeatTicks: 10,
   requestTimeoutTicks: 500,
   ...timingsForSuspicion(100),
   snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
+  snapshotGrowsFrom: DEFAULT_SNAPSHOT_GROWS_FROM,
 };
 
 type State = ReplicaStatus["state"];
@@ -330,6 +334,7 @@ export class Replica {
       // Members further behind than the last snapshot get a snapshot; keep what lies after it.
       retainEntries: options.retainEntries ?? (options.snapshotEvery || DEFAULTS.snapshotEvery),
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
+      snapshotGrowsFrom: options.snapshotGrowsFrom ?? DEFAULTS.snapshotGrowsFrom,
     };
     this.#detector = new FailureDetector(this.id, this.#founding.voters, this.#opt.suspectTicks);
     this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
@@ -1042,7 +1047,9 @@ export class Replica {
     // A snapshot costs in proportion to the state: with many keys, take one only after as many
     // deliveries as half the keys, so that its cost per write stays bounded however large the
     // state grows (as Redis rewrites its append-only file once it doubled).
-    if (every > 0 && this.#sinceSnapshot >= Math.max(every, this.#machine.size / 2)) {
+    const size = this.#machine.size;
+    const apart = size >= this.#opt.snapshotGrowsFrom ? Math.max(every, size / 2) : every;
+    if (every > 0 && this.#sinceSnapshot >= apart) {
       this.#sinceSnapshot = 0;
       out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });
     }

@@ -341,10 +341,13 @@ export interface ReplicaOptions {
   /** Delivered entries kept in memory for lagging members (default: `snapshotEvery`, else 10,000). */
   retainEntries?: number;
   /**
-   * Deliveries between durable snapshots (default 10,000; 0: never), and at least half the state
-   * machine's size (its keys), so that a snapshot's cost per write stays bounded.
+   * Deliveries between durable snapshots (default 10,000; 0: never); with at least
+   * `snapshotGrowsFrom` keys, also at least half the state machine's size (its keys), so that a
+   * snapshot's cost per write stays bounded however large the state grows.
    */
   snapshotEvery?: number;
+  /** From this many keys on, snapshots are at least keys/2 deliveries apart (default 100,000). */
+  snapshotGrowsFrom?: number;
   /** State recovered from the data directory (a restart), if any. */
   recovered?: Recovered;
 }
