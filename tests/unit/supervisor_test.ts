@@ -110,7 +110,11 @@ Deno.test("supervisor: spawn, output lines by stream, readiness, kill -9", async
     await supervisor.waitReady(4, 20_000);
     assert.ok(p.ready);
     assert.ok(seen.some((s) => s.id === 4 && s.stream === "out" && s.line.includes(`${p.pid}`)));
-    assert.ok(seen.some((s) => s.id === 4 && s.stream === "err" && s.line === "a line on stderr"));
+    // stderr is another pipe: its line may arrive after the ready line on stdout.
+    await waitFor(
+      () => seen.some((s) => s.id === 4 && s.stream === "err" && s.line === "a line on stderr"),
+      { message: "the child's line on stderr" },
+    );
     await waitFor(() => ticks(seen, 4) > 0, { message: "a tick line after the ready line" });
     const status = await p.kill();
     assert.equal(status.signal, "SIGKILL");
