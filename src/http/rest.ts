@@ -151,7 +151,8 @@ const errorBody = {
         code: {
           type: "string",
           description: "Redis's error code (NOQUORUM, UNKNOWN, REFUSED, WRONGTYPE, NOPERM, " +
-            "NOAUTH, WRONGPASS, ERR) or the API's own (BADREQUEST, NOTFOUND, TOOLARGE, TOOMANY)",
+            "NOAUTH, WRONGPASS, MOVED, CROSSSLOT, ERR) or the API's own (BADREQUEST, NOTFOUND, " +
+            "TOOLARGE, TOOMANY)",
         },
       },
     },
@@ -176,6 +177,10 @@ const commonErrors: Record<string, unknown> = {
     "Retry-After": { schema: { type: "integer" } },
   }),
   "403": errorResp("The user lacks the right to the command or key (NOPERM)"),
+  "421": errorResp(
+    "A sharded cluster: the key's hash slot is another group's (MOVED); the error names its " +
+      "master's address",
+  ),
   "503": errorResp(
     "Not applied: the replica has no quorum (NOQUORUM) or refused the request (REFUSED); retry",
     retryAfter,
