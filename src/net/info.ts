@@ -1,6 +1,6 @@
 /**
- * The INFO reply: Redis's `server`, `clients`, `memory`, `stats` and `keyspace` sections (the
- * fields client libraries and tools read) and lamportkv's own section with the replica's place in
+ * The INFO reply: Redis's `server`, `clients`, `memory`, `persistence`, `stats`, `replication`,
+ * `cluster` and `keyspace` sections (the fields client libraries and tools read) and lamportkv's own section with the replica's place in
  * the protocol; and {@link parseInfo}, which reads any INFO body back into fields.
  *
  * @module
@@ -54,6 +54,7 @@ const DEFAULT_SECTIONS = [
   "persistence",
   "stats",
   "replication",
+  "cluster",
   "keyspace",
   "lamportkv",
 ];
@@ -135,6 +136,10 @@ function sectionFields(
     case "replication":
       // A learner serves reads and refuses writes, as a Redis replica does.
       return [["role", status.role === "learner" ? "slave" : "master"], ["connected_slaves", 0]];
+    case "cluster":
+      // Every replica answers Redis Cluster's commands (one shard, or its group's slots), so
+      // cluster tools (`redis-cli --cluster check`) treat it as a cluster node.
+      return [["cluster_enabled", 1]];
     case "keyspace":
       return status.keys > 0
         ? [["db0", `keys=${status.keys},expires=${stats.expires},avg_ttl=0`]]

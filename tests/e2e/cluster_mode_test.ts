@@ -108,6 +108,17 @@ Deno.test({
         };
         assert.equal(await cli(port(3), "SET", "cli-key", "v"), "OK");
         assert.equal(await cli(port(2), "GET", "cli-key"), "v");
+        // Redis's own cluster checker sees one master owning every slot, the others replicas.
+        const check = await new Deno.Command("redis-cli", {
+          args: ["--cluster", "check", `127.0.0.1:${port(1)}`],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const report = new TextDecoder().decode(check.stdout);
+        assert.ok(check.success, report + new TextDecoder().decode(check.stderr));
+        assert.match(report, /\[OK\] All nodes agree about slots configuration/);
+        assert.match(report, /\[OK\] All 16384 slots covered/);
+        assert.match(report, /2 additional replica\(s\)/);
       }
 
       // ioredis Cluster: routes by itself; single keys, hash-tagged multi-key, a transaction.

@@ -99,7 +99,12 @@ Deno.test({
       }, { message: "every replica's CLUSTER INFO to say cluster_state:ok", timeoutMs: 15_000 });
       // Every replica lists both shards: g1's leader (1) and g2's (4) as masters.
       const expected = [`0-8191:${port(1)}`, `8192-16383:${port(4)}`];
-      for (const id of [...G1, ...G2]) assert.deepEqual(await slotMasters(cluster, id), expected);
+      // (A probe made while a group's lowest replica was still starting named another: probes
+      // run every second, so the listings settle.)
+      await waitFor(async () => {
+        const seen = await Promise.all([...G1, ...G2].map((id) => slotMasters(cluster, id)));
+        return seen.every((m) => JSON.stringify(m) === JSON.stringify(expected));
+      }, { message: `every replica to list the masters ${expected.join(" ")}` });
       const ids = await Promise.all(
         [...G1, ...G2].map(async (id) => await respCall(port(id), ["CLUSTER", "MYID"]) as string),
       );
@@ -149,6 +154,16 @@ Deno.test({
           const get = await redisCli(port(id === 1 ? 5 : 2), ["-c", "GET", key]);
           assert.equal(get.stdout.trim().split("\n").at(-1), `cli-${key}`, JSON.stringify(get));
         }
+        // Redis's own cluster checker: two masters, 8,192 slots each, every slot covered.
+        const check = await runCommand(
+          "redis-cli",
+          ["--cluster", "check", `127.0.0.1:${port(1)}`],
+          { timeoutMs: 15_000 },
+        );
+        assert.equal(check.code, 0, JSON.stringify(check));
+        assert.match(check.stdout, /\[OK\] All nodes agree about slots configuration/);
+        assert.match(check.stdout, /\[OK\] All 16384 slots covered/);
+        assert.equal(check.stdout.match(/\(8192 slots\) master/g)?.length, 2, check.stdout);
       }
       // The lamportkv client follows MOVED too (one-shot, starting at replica 1 of g1).
       const lk = keyOf("lk", G2);
