@@ -43,6 +43,13 @@ export interface Rec<T extends TypeName = TypeName> {
   exp: number;
   /** {@link KeySpace.version} when the key was last modified. */
   ver: number;
+  /**
+   * The record's contribution to the digest as last counted (two 32-bit lanes); meaningful only
+   * while the key is not dirty. Kept on the record rather than in a map beside it: a map entry and
+   * an array per key cost more than the record's two fields.
+   */
+  ha: number;
+  hb: number;
 }
 
 /** The serialized form of one key in a snapshot: `[key, type, exp, ver, data]`. */
@@ -238,7 +245,6 @@ export class KeySpace {
   /** Digest lanes over clean records, and the records whose contribution is not counted. */
   #a = 0;
   #b = 0;
-  #hashes = new Map<ByteString, [number, number]>();
   #dirty = new Set<ByteString>();
 
   /** Number of keys held, expired ones not yet removed included. */
@@ -284,7 +290,7 @@ export class KeySpace {
   put<T extends TypeName>(key: ByteString, t: T, v: Values[T]): Rec<T> {
     this.#assertWriting();
     const old = this.#data.get(key);
-    const r: Rec<T> = { t, v, exp: 0, ver: this.version };
+    const r: Rec<T> = { t, v, exp: 0, ver: this.version, ha: 0, hb: 0 };
     if (old !== undefined) this.#forget(key);
     this.#data.set(key, r);
     this.#dirty.add(key);
@@ -387,7 +393,6 @@ export class KeySpace {
     }
     this.#data.clear();
     this.#expiry.clear();
-    this.#hashes.clear();
     this.#dirty.clear();
     this.#a = 0;
     this.#b = 0;
@@ -451,7 +456,8 @@ export class KeySpace {
       const r = this.#data.get(key);
       if (r === undefined) continue;
       const h = recordHash(key, r);
-      this.#hashes.set(key, h);
+      r.ha = h[0];
+      r.hb = h[1];
       this.#a = (this.#a + h[0]) >>> 0;
       this.#b = (this.#b + h[1]) >>> 0;
     }
@@ -505,7 +511,6 @@ export class KeySpace {
     this.#expiry.clear();
     this.#tombs.clear();
     this.ready.clear();
-    this.#hashes.clear();
     this.#dirty.clear();
     this.#a = 0;
     this.#b = 0;
@@ -518,7 +523,7 @@ export class KeySpace {
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;
-      const r = { t, v: decodeValue(t, data), exp: num(exp), ver: num(ver) } as Rec;
+      const r = { t, v: decodeValue(t, data), exp: num(exp), ver: num(ver), ha: 0, hb: 0 } as Rec;
       this.#data.set(str(k), r);
       this.#dirty.add(k);
       if (r.exp !== 0) this.#expiry.push(r.exp, k);
@@ -536,7 +541,6 @@ export class KeySpace {
     this.#tombs = other.#tombs;
     this.#tombFloor = other.#tombFloor;
     this.#tombTimeFloor = other.#tombTimeFloor;
-    this.#hashes = other.#hashes;
     this.#dirty = other.#dirty;
     this.#a = other.#a;
     this.#b = other.#b;
@@ -545,7 +549,6 @@ export class KeySpace {
     other.#data = new Map();
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
-    other.#hashes = new Map();
     other.#dirty = new Set();
   }
 
@@ -559,14 +562,13 @@ export class KeySpace {
     });
   }
 
+  /** Takes `key`'s counted contribution out of the digest (before its record changes or goes). */
   #forget(key: ByteString): void {
-    const h = this.#hashes.get(key);
-    if (h !== undefined) {
-      this.#a = (this.#a - h[0]) >>> 0;
-      this.#b = (this.#b - h[1]) >>> 0;
-      this.#hashes.delete(key);
-    }
-    this.#dirty.delete(key);
+    if (this.#dirty.delete(key)) return; // not counted
+    const r = this.#data.get(key);
+    if (r === undefined) return;
+    this.#a = (this.#a - r.ha) >>> 0;
+    this.#b = (this.#b - r.hb) >>> 0;
   }
 
   #assertWriting(): void {
