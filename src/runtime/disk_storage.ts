@@ -148,10 +148,16 @@ export class DiskStorage implements ReplicaStorage {
     return this.#wal.appended;
   }
 
-  /** Appends to the log (buffered; durable after {@link sync}; synced here with `always`). */
+  /**
+   * Appends to the log (buffered; durable after {@link sync}; synced here with `always`). An
+   * install carrying a snapshot (a replica's whole state) goes as a group of records of about 1
+   * MiB each, never as one string, whatever the state's size.
+   */
   append(record: PersistRecord): number {
     const started = performance.now();
-    const n = this.#wal.append(record);
+    const n = record.r === "accept" && record.install.snapshot !== undefined
+      ? this.#wal.appendLarge(record)
+      : this.#wal.append(record);
     this.#noteSync(started);
     return n;
   }

@@ -154,6 +154,15 @@ export function parseJsonPayload(payload: Uint8Array, file: string, offset: numb
 /** The payload of a split snapshot file's first record (see the module documentation). */
 export const SPLIT_HEADER = '{"format":"split-json","version":1}';
 
+/** True when a record's payload is {@link SPLIT_HEADER} (a group of split-JSON records follows). */
+export function isSplitHeader(payload: Uint8Array): boolean {
+  if (payload.length !== SPLIT_HEADER.length) return false;
+  for (let i = 0; i < payload.length; i++) {
+    if (payload[i] !== SPLIT_HEADER.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Characters of one document (record) of a snapshot file, about. */
 const SNAPSHOT_PIECE_CHARS = 1024 * 1024;
 
@@ -276,13 +285,7 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
     throw new CorruptionError(`${path}: snapshot file holds no record`, { file: path, offset: 0 });
   }
   const decoder = new TextDecoder("utf-8", { fatal: true });
-  let head: string | undefined;
-  try {
-    head = first.length === SPLIT_HEADER.length ? decoder.decode(first) : undefined;
-  } catch {
-    head = undefined;
-  }
-  if (head !== SPLIT_HEADER) {
+  if (!isSplitHeader(first)) {
     // An older release's file: one record, the JSON of the whole value.
     if (rest.length !== 0) {
       throw new CorruptionError(

@@ -33,6 +33,8 @@ import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
 import { RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record_codec.ts";
 import { listSegments, segmentPath } from "../../src/storage/wal_segments.ts";
 import { readSnapshotFile } from "../../src/storage/snapshot_file.ts";
+import { joinGroups } from "../../src/storage/wal.ts";
+import type { RecoveredRecord } from "../../src/storage/wal_recovery.ts";
 import {
   configText,
   freePorts,
@@ -63,7 +65,7 @@ interface WalRecord {
   file: string;
   /** Byte offset of the record's header in that file. */
   offset: number;
-  /** Header + payload length in bytes. */
+  /** Header + payload length in bytes (of a group's first record, for a large record). */
   size: number;
   /** The decoded payload. */
   record: PersistRecord;
@@ -82,6 +84,7 @@ async function readWal(
   const files = new Map<string, Uint8Array>();
   const records: WalRecord[] = [];
   let torn = false;
+  const raw: RecoveredRecord[] = [];
   for (const n of listSegments(dir)) {
     const file = segmentPath(dir, n);
     const bytes = await Deno.readFile(file);
@@ -89,14 +92,21 @@ async function readWal(
     const scan = scanRecords(bytes, file, { zeroPadding: true });
     let offset = 0;
     for (const payload of scan.payloads) {
-      const size = RECORD_HEADER_BYTES + payload.length;
-      const record = JSON.parse(new TextDecoder().decode(payload));
-      const live = n > from.segment || (n === from.segment && offset >= from.offset);
-      records.push({ file, offset, size, record, live });
-      offset += size;
+      raw.push({ segment: n, offset, path: file, payload });
+      offset += RECORD_HEADER_BYTES + payload.length;
     }
     assert.equal(offset, scan.validBytes, `${file}: record offsets do not add up`);
     torn ||= scan.tornTail !== null;
+  }
+  // A large record (an install with a snapshot) is a group of records: read back as one.
+  const { values, unfinished } = joinGroups(raw);
+  torn ||= unfinished !== undefined;
+  for (const { at, value } of values) {
+    const size = RECORD_HEADER_BYTES + at.payload.length;
+    const record = value ?? JSON.parse(new TextDecoder().decode(at.payload));
+    const live = at.segment > from.segment ||
+      (at.segment === from.segment && at.offset >= from.offset);
+    records.push({ file: at.path, offset: at.offset, size, record, live });
   }
   return { files, records, torn };
 }

@@ -1156,10 +1156,27 @@ function unpackSegments(input: Uint8Array): Uint8Array[] {
   return out;
 }
 
+/** A large record as the log writes it: a group of records (split header, then documents). */
+function groupRecords(rng: Prng): Uint8Array[] {
+  const state = Array.from({ length: 65 + rng.int(0, 60) }, (_, i) => [`k${i}`, "v"]);
+  return splitRecords({
+    r: "accept",
+    view: 1,
+    members: [1],
+    install: { from: 1, entries: [] },
+    state,
+  });
+}
+
 function walSegments(rng: Prng): Uint8Array {
   const n = rng.int(1, 3);
   const files = Array.from({ length: n }, () => {
-    const f = recordFile(rng);
+    let f = recordFile(rng);
+    if (rng.chance(0.3)) {
+      // A large record, whole or cut short (as a crash while writing it leaves it).
+      const group = groupRecords(rng);
+      f = join([f, ...group.slice(0, rng.chance(0.7) ? group.length : rng.int(1, group.length))]);
+    }
     return rng.chance(0.5) ? mutateBytes(rng, f, { tokens: "length" }) : f;
   });
   return packSegments(files);

@@ -29,6 +29,8 @@ import {
   segmentPath,
 } from "../../src/storage/wal_segments.ts";
 import { withTempDir as withTempDirIn } from "../support/temp_dir.ts";
+import { snapshotRecords } from "../../src/storage/snapshot_file.ts";
+import { concatBytes } from "../../src/kv/bytes.ts";
 
 /** Runs `body` with a fresh temporary directory, removed afterwards. */
 function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -700,4 +702,74 @@ Deno.test("wal mark: the valid slot with the highest update wins; a torn slot fa
   assert.deepEqual(decodeMark(bytes), { segment: 2, offset: 300 });
   bytes[MARK_SLOT_BYTES + 20] ^= 0x10;
   assert.equal(decodeMark(bytes), null, "no valid slot: no mark");
+});
+
+/** A record larger than a segment many times over, as a replica's install with a snapshot is. */
+function largeRecord(n: number): unknown {
+  return { r: "accept", state: Array.from({ length: n }, (_, i) => [`key-${i}`, "v".repeat(100)]) };
+}
+
+Deno.test("wal: a large record goes as a group of records and is read back as one", async () => {
+  await withTempDir(async (dir) => {
+    const big = largeRecord(20_000);
+    const { wal } = await open(dir);
+    assert.equal(wal.append({ i: 1 }), 1);
+    assert.equal(wal.appendLarge(big), 2);
+    assert.equal(wal.append({ i: 3 }), 3);
+    await wal.close();
+    // More than one record of the group: the state is not one string on disk either.
+    const frames = [...snapshotRecords(big)];
+    assert.ok(frames.length >= 3, `${frames.length} records`);
+    const again = await open(dir);
+    assert.deepEqual(again.records, [{ i: 1 }, big, { i: 3 }]);
+    assert.equal(again.tornTail, null);
+    await again.wal.close();
+  });
+});
+
+Deno.test("wal: a group cut short after the sync mark is a torn tail, cut off on disk", async () => {
+  await withTempDir(async (dir) => {
+    await writeLog(dir, [{ i: 1 }]);
+    // The process died while writing a large record into the next segment: its last record of
+    // the group never reached the disk (and nothing of it was synced: the mark is before it).
+    const frames = [...snapshotRecords(largeRecord(20_000), 64 * 1024)];
+    assert.ok(frames.length > 3);
+    const next = segmentPath(dir, listSegments(dir, DENO_WAL_IO).at(-1)! + 1);
+    Deno.writeFileSync(next, concatBytes(frames.slice(0, -1)));
+    const first = await open(dir);
+    assert.deepEqual(first.records, [{ i: 1 }]);
+    assert.equal(first.tornTail?.file, next);
+    assert.equal(first.tornTail?.offset, 0);
+    assert.match(first.tornTail?.reason ?? "", /cut short/);
+    assert.equal(fileSize(next), 0, "the unfinished group is cut off");
+    first.wal.append({ i: 2 });
+    await first.wal.close();
+    const second = await open(dir);
+    assert.equal(second.tornTail, null);
+    assert.deepEqual(second.records, [{ i: 1 }, { i: 2 }]);
+    await second.wal.close();
+  });
+});
+
+Deno.test("wal: a group with a record that is no piece of it is corruption", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    wal.appendLarge(largeRecord(20_000));
+    await wal.close();
+    const segments = listSegments(dir, DENO_WAL_IO).filter((n) =>
+      fileSize(segmentPath(dir, n)) > 0
+    );
+    // Replace the group's last document (in the last segment holding records) by another record.
+    const last = segmentPath(dir, segments.at(-1)!);
+    const bytes = Deno.readFileSync(last);
+    const length = new DataView(bytes.buffer).getUint32(4);
+    assert.ok(RECORD_HEADER_BYTES + length <= bytes.length);
+    // Of the same length (the sync mark covers the whole group), with a valid checksum.
+    const stranger = encodeRecord(new TextEncoder().encode('{"i":1}'.padEnd(length, " ")));
+    Deno.writeFileSync(last, concatBytes([stranger, bytes.subarray(RECORD_HEADER_BYTES + length)]));
+    await assertCorrupt(
+      dir,
+      (e) => assert.match(e.message, /not a valid piece of the large record/),
+    );
+  });
 });
