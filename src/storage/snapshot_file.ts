@@ -20,6 +20,8 @@ import { dirname } from "node:path";
 import { CorruptionError, encodeRecord, scanRecords } from "./record_codec.ts";
 import { JsonJoiner, SplitError, splitJson } from "../net/json_split.ts";
 
+const encoder = new TextEncoder();
+
 /** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
 export const TEMP_SUFFIX = ".tmp";
 
@@ -130,7 +132,7 @@ export function writeFileAtomically(path: string, bytes: Uint8Array): void {
 export function jsonBytes(value: unknown, what: string): Uint8Array {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`${what}: value has no JSON representation`);
-  return new TextEncoder().encode(json);
+  return encoder.encode(json);
 }
 
 /**
@@ -166,7 +168,6 @@ export function isSplitHeader(payload: Uint8Array): boolean {
 /** Characters of one document (record) of a snapshot file, about. */
 const SNAPSHOT_PIECE_CHARS = 1024 * 1024;
 
-const encoder = new TextEncoder();
 
 /**
  * The records of a snapshot file holding `value`, lazily (each document is serialized when its
