@@ -168,7 +168,6 @@ export function isSplitHeader(payload: Uint8Array): boolean {
 /** Characters of one document (record) of a snapshot file, about. */
 const SNAPSHOT_PIECE_CHARS = 1024 * 1024;
 
-
 /**
  * The records of a snapshot file holding `value`, lazily (each document is serialized when its
  * record is asked for; the value must not change meanwhile).
