@@ -248,7 +248,7 @@ export class Replica {
   readonly #progress: ProgressMonitor;
   /** Normal messages of the promised view that arrived before its install (a learner's). */
   readonly #early = new EarlyMessages();
-  /** Per learner of the view this replica leads: since when it reports being in it. */
+  /** Per learner of the installed view: since when it reports being in it (see #trackLearners). */
   readonly #inViewSince = new Map<ReplicaId, number>();
   readonly #divergence: DivergenceDetector;
 
@@ -455,19 +455,27 @@ export class Replica {
    */
   caughtUpLearners(): ReplicaId[] {
     if (!this.leads) return [];
+    return this.#learners.filter((l) => {
+      const since = this.#inViewSince.get(l);
+      const silence = this.#detector.silence(l, this.#now);
+      return since !== undefined && this.#now - since >= this.#opt.suspectTicks &&
+        silence !== null && silence <= 2 * this.#opt.heartbeatTicks;
+    });
+  }
+
+  /** Notes, each tick, since when each learner of the view reports being in it. */
+  #trackLearners(): void {
     for (const l of this.#inViewSince.keys()) {
       if (!this.#learners.includes(l) || this.#detector.reportedView(l) !== this.#view) {
         this.#inViewSince.delete(l);
       }
     }
-    return this.#learners.filter((l) => {
-      if (this.#detector.reportedView(l) !== this.#view) return false;
-      const since = this.#inViewSince.get(l);
-      if (since === undefined) this.#inViewSince.set(l, this.#now);
-      const silence = this.#detector.silence(l, this.#now);
-      return since !== undefined && this.#now - since >= this.#opt.suspectTicks &&
-        silence !== null && silence <= 2 * this.#opt.heartbeatTicks;
-    });
+    if (this.#state !== "normal") return;
+    for (const l of this.#learners) {
+      if (!this.#inViewSince.has(l) && this.#detector.reportedView(l) === this.#view) {
+        this.#inViewSince.set(l, this.#now);
+      }
+    }
   }
 
   /**
@@ -753,6 +761,7 @@ export class Replica {
     if (this.#state === "normal") {
       this.#progress.update(this.#now, this.#others(), this.#received, (m, o) => this.#ackOf(m, o));
     }
+    this.#trackLearners();
     this.#expireRequests(out);
     this.#checkQuorum(out);
     this.#driveViewChange(out);
