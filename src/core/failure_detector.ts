@@ -67,9 +67,7 @@ export class FailureDetector {
 
   /** True if `peer` was heard from within the timeout (self is always alive). */
   isAlive(peer: ReplicaId, now: number): boolean {
-    if (peer === this.#self) return true;
-    const last = this.#lastHeard.get(peer);
-    return last !== undefined && now - last <= this.#suspectTicks;
+    return this.heardWithin(peer, now, this.#suspectTicks);
   }
 
   /**
