@@ -68,8 +68,8 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
   if (!(pieceChars >= 1) || !Number.isSafeInteger(longer) || longer < 1) {
     throw new RangeError(`invalid split options: ${pieceChars} chars, arrays over ${longer}`);
   }
-  const queue: unknown[][] = [];
-  const paths: PathStep[][] = [];
+  /** The holes announced so far, in order: each is written by batches after the documents before. */
+  const holes: { array: unknown[]; path: PathStep[] }[] = [];
 
   function hasHole(v: unknown): boolean {
     if (Array.isArray(v)) {
@@ -89,17 +89,13 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
   function encode(v: unknown, path: PathStep[], out: Announced[]): string | undefined {
     if (Array.isArray(v)) {
       if (v.length > longer) {
-        queue.push(v);
-        paths.push(path);
+        holes.push({ array: v, path });
         out.push([path, v.length]);
         return "[]";
       }
       if (!hasHole(v)) return JSON.stringify(v);
       // Array.from visits the holes of a sparse array (as undefined: null, like JSON.stringify).
-      return "[" +
-        Array.from(v, (x, i) => skipped(x) ? "null" : encode(x, [...path, i], out) ?? "null")
-          .join(",") +
-        "]";
+      return "[" + Array.from(v, (x, i) => element(x, path, i, out)).join(",") + "]";
     }
     if (isPlainObject(v) && hasHole(v)) {
       const fields: string[] = [];
@@ -113,25 +109,29 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
     return JSON.stringify(v);
   }
 
+  /** The text of element `i` of the array at `path` (null for what has no JSON form). */
+  function element(x: unknown, path: PathStep[], i: number, out: Announced[]): string {
+    if (skipped(x)) return "null";
+    // The path is built only for an element that holds holes (most hold none).
+    const text = typeof x === "object" && x !== null && hasHole(x)
+      ? encode(x, [...path, i], out)
+      : JSON.stringify(x);
+    return text ?? "null";
+  }
+
   const first: Announced[] = [];
   const root = encode(value, [], first);
   if (root === undefined) throw new TypeError("value has no JSON form");
   yield `{"v":${root},"h":${JSON.stringify(first)}}`;
-  for (let hole = 0; hole < queue.length; hole++) {
-    const array = queue[hole];
-    const path = paths[hole];
+  for (let hole = 0; hole < holes.length; hole++) {
+    const { array, path } = holes[hole];
     let i = 0;
     while (i < array.length) {
       const items: string[] = [];
       const announced: Announced[] = [];
       let chars = 0;
       while (i < array.length && chars < pieceChars) {
-        const x = array[i];
-        const text = (skipped(x)
-          ? "null"
-          : typeof x === "object" && x !== null && hasHole(x)
-          ? encode(x, [...path, i], announced)
-          : JSON.stringify(x)) ?? "null";
+        const text = element(array[i], path, i, announced);
         items.push(text);
         chars += text.length + 1;
         i++;
@@ -139,8 +139,8 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
       yield `{"p":${hole},"a":[${items.join(",")}]` +
         (announced.length > 0 ? `,"h":${JSON.stringify(announced)}` : "") + "}";
     }
-    // The queue keeps only what is still to be written.
-    queue[hole] = [];
+    // Keep only what is still to be written.
+    holes[hole] = { array: [], path };
   }
 }
 
