@@ -3,10 +3,9 @@
  * helpers the rest of `src/storage/` shares: {@link syncDirectory} (also {@link syncDirectoryAsync})
  * and {@link writeFileAtomically}.
  *
- * A snapshot file is a sequence of records (see `record_codec.ts`): a first record whose payload
- * is {@link SPLIT_HEADER}, then the value as the JSON documents of `src/net/json_split.ts`, one per
- * record (its large arrays in batches of elements), so that a state of any size is written and
- * read a piece at a time, never as one string, each piece checksummed. Files of older releases
+ * A snapshot file holds the value as one group of records (`record_groups.ts`: a header record,
+ * then JSON documents of about 1 MiB, its large arrays in batches of elements), so that a state of
+ * any size is written and read a piece at a time, never as one string, each piece checksummed. Files of older releases
  * hold exactly one record, the UTF-8 JSON of the whole value; they are still read. A file is
  * written to `<path>.tmp`, fsync'ed, renamed over `<path>`, and the directory is fsync'ed, so
  * after a crash at any point `<path>` is either the previous snapshot or the new one, complete. A
@@ -17,8 +16,8 @@
  */
 
 import { dirname } from "node:path";
-import { CorruptionError, encodeRecord, scanRecords } from "./record_codec.ts";
-import { JsonJoiner, SplitError, splitJson } from "../net/json_split.ts";
+import { CorruptionError, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
+import { groupRecords, joinGroups, type LocatedPayload } from "./record_groups.ts";
 
 const encoder = new TextEncoder();
 
@@ -153,36 +152,6 @@ export function parseJsonPayload(payload: Uint8Array, file: string, offset: numb
   }
 }
 
-/** The payload of a split snapshot file's first record (see the module documentation). */
-export const SPLIT_HEADER = '{"format":"split-json","version":1}';
-
-/** True when a record's payload is {@link SPLIT_HEADER} (a group of split-JSON records follows). */
-export function isSplitHeader(payload: Uint8Array): boolean {
-  if (payload.length !== SPLIT_HEADER.length) return false;
-  for (let i = 0; i < payload.length; i++) {
-    if (payload[i] !== SPLIT_HEADER.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
-/** Characters of one document (record) of a snapshot file, about. */
-const SNAPSHOT_PIECE_CHARS = 1024 * 1024;
-
-/**
- * The records of a snapshot file holding `value`, lazily (each document is serialized when its
- * record is asked for; the value must not change meanwhile).
- *
- * @throws {TypeError} if `value` has no JSON form; {@link RangeError} if one element of its large
- * arrays alone exceeds a record.
- */
-export function* snapshotRecords(
-  value: unknown,
-  pieceChars = SNAPSHOT_PIECE_CHARS,
-): Generator<Uint8Array> {
-  yield encodeRecord(encoder.encode(SPLIT_HEADER));
-  for (const doc of splitJson(value, { pieceChars })) yield encodeRecord(encoder.encode(doc));
-}
-
 /**
  * Writes `value` (JSON-compatible) as the snapshot at `path`, atomically and durably (see the
  * module documentation). Synchronous: returns once the snapshot is on disk.
@@ -194,7 +163,7 @@ export function writeSnapshotFile(path: string, value: unknown): void {
   try {
     const file = Deno.openSync(temp, { write: true, create: true, truncate: true });
     try {
-      for (const record of snapshotRecords(value)) writeAllSync(file, record);
+      for (const record of groupRecords(value)) writeAllSync(file, record);
       file.syncSync();
     } finally {
       file.close();
@@ -218,7 +187,7 @@ export async function writeSnapshotFileStreaming(path: string, value: unknown): 
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     try {
-      for (const record of snapshotRecords(value)) {
+      for (const record of groupRecords(value)) {
         await writeAll(file, record);
         // Let the event loop breathe: serializing a record took a while.
         await new Promise((resolve) => setTimeout(resolve, 0));
@@ -280,47 +249,31 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
       { file: path, offset: scan.tornTail.offset },
     );
   }
-  const [first, ...rest] = scan.payloads;
+  const located: LocatedPayload[] = [];
+  let offset = 0;
+  for (const payload of scan.payloads) {
+    located.push({ path, offset, payload });
+    offset += RECORD_HEADER_BYTES + payload.length;
+  }
+  const { values, unfinished } = joinGroups(located);
+  if (unfinished !== undefined) {
+    throw new CorruptionError(`${path}: the snapshot ends before its value is complete`, {
+      file: path,
+      offset: unfinished.offset,
+    });
+  }
+  const [first] = values;
   if (first === undefined) {
     throw new CorruptionError(`${path}: snapshot file holds no record`, { file: path, offset: 0 });
   }
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  if (!isSplitHeader(first)) {
-    // An older release's file: one record, the JSON of the whole value.
-    if (rest.length !== 0) {
-      throw new CorruptionError(
-        `${path}: snapshot file holds ${scan.payloads.length} records and no split header`,
-        { file: path, offset: 0 },
-      );
-    }
-    return parseJsonPayload(first, path, 0);
+  if (values.length > 1) {
+    throw new CorruptionError(
+      "value" in first
+        ? `${path}: records after the end of the snapshot`
+        : `${path}: snapshot file holds ${values.length} records and no group header`,
+      { file: path, offset: values[1].at.offset },
+    );
   }
-  const joiner = new JsonJoiner();
-  for (let i = 0; i < rest.length; i++) {
-    if (joiner.complete) {
-      throw new CorruptionError(
-        `${path}: records after the end of the snapshot (record ${i + 1})`,
-        {
-          file: path,
-          offset: 0,
-        },
-      );
-    }
-    try {
-      joiner.push(decoder.decode(rest[i]));
-    } catch (e) {
-      if (!(e instanceof SplitError) && !(e instanceof TypeError)) throw e;
-      throw new CorruptionError(
-        `${path}: record ${i + 1} has a valid checksum but is not a valid piece: ${e.message}`,
-        { file: path, offset: 0 },
-      );
-    }
-  }
-  if (!joiner.complete) {
-    throw new CorruptionError(`${path}: the snapshot ends before its value is complete`, {
-      file: path,
-      offset: 0,
-    });
-  }
-  return joiner.value();
+  // A group, or an older release's file: one record, the JSON of the whole value.
+  return "value" in first ? first.value : parseJsonPayload(first.at.payload, path, 0);
 }

@@ -64,11 +64,11 @@
 import { concatBytes } from "../kv/bytes.ts";
 import { join } from "node:path";
 import { CorruptionError, encodeRecord } from "./record_codec.ts";
-import { isSplitHeader, jsonBytes, parseJsonPayload, snapshotRecords } from "./snapshot_file.ts";
-import { JsonJoiner } from "../net/json_split.ts";
+import { jsonBytes, parseJsonPayload } from "./snapshot_file.ts";
+import { groupRecords } from "./record_groups.ts";
 import { DENO_WAL_IO, type WalFile, type WalIo } from "./wal_io.ts";
 import { MARK_SYNC_INTERVAL_MS, readSyncMark, SYNC_MARK_FILE, SyncMarkWriter } from "./wal_mark.ts";
-import { planRecovery, type RecoveredRecord, type SegmentBytes } from "./wal_recovery.ts";
+import { planRecovery, type SegmentBytes } from "./wal_recovery.ts";
 import {
   LEGACY_WAL_FILE,
   legacyLogPath,
@@ -250,42 +250,17 @@ export class WriteAheadLog {
     }
     const plan = planRecovery(loaded, mark, from.segment);
     const records: unknown[] = [];
-    const { values, unfinished } = joinGroups(plan.records);
-    for (const { at, value } of values) {
-      if (at.segment > from.segment || at.offset >= from.offset) {
-        const record = value ?? parseJsonPayload(at.payload, at.path, at.offset);
+    for (const r of plan.records) {
+      if (r.segment > from.segment || r.offset >= from.offset) {
+        const record = "value" in r ? r.value : parseJsonPayload(r.payload, r.path, r.offset);
         options.check?.(record, records.length);
         records.push(record);
       }
     }
-    let tornTail = plan.tornTail;
-    const groupCuts: { path: string; bytes: number }[] = [];
-    if (unfinished !== undefined) {
-      // A large record whose writing was cut short: never synced, so never acknowledged.
-      if (
-        mark !== null && (mark.segment > unfinished.segment ||
-          (mark.segment === unfinished.segment && mark.offset > unfinished.offset))
-      ) {
-        throw new CorruptionError(
-          `${unfinished.path}: the group of records at byte offset ${unfinished.offset} ends ` +
-            `before its value is complete, but the log was reported durable past it ` +
-            `(${SYNC_MARK_FILE}): acknowledged data is missing`,
-          { file: unfinished.path, offset: unfinished.offset },
-        );
-      }
-      tornTail ??= {
-        file: unfinished.path,
-        offset: unfinished.offset,
-        reason: "a group of records (one large record) cut short",
-      };
-      groupCuts.push({ path: unfinished.path, bytes: unfinished.offset });
-      for (const s of loaded) {
-        if (s.number > unfinished.segment) groupCuts.push({ path: s.path, bytes: 0 });
-      }
-    }
+    const tornTail = plan.tornTail;
 
     // Then repair: cut torn tails, drop what is obsolete or left over, adopt the older format.
-    for (const cut of [...plan.cuts, ...groupCuts]) {
+    for (const cut of plan.cuts) {
       const file = io.open(cut.path, "existing");
       try {
         await file.setSize(cut.bytes);
@@ -344,13 +319,13 @@ export class WriteAheadLog {
 
   /**
    * Like {@link append}, for a record that may be larger than one record may be (a replica's
-   * whole state): it is written as a group of records, the split header then the JSON documents of
-   * `snapshot_file.ts` (about 1 MiB each), and read back as one record. A group cut short by a
+   * whole state): it is written as a group of records (`record_groups.ts`: a header, then JSON
+   * documents of about 1 MiB each), and read back as one record. A group cut short by a
    * crash (never synced) is cut off as a torn tail.
    */
   appendLarge(record: unknown): number {
     this.#checkUsable();
-    for (const frame of snapshotRecords(record)) this.#queue(frame);
+    for (const frame of groupRecords(record)) this.#queue(frame);
     return this.#counted();
   }
 
@@ -687,41 +662,4 @@ export class WriteAheadLog {
     if (this.#closing !== null) throw new Error(`write-ahead log in ${this.dir} is closed`);
     if (this.#failure !== null) throw this.#failure;
   }
-}
-
-/**
- * The records of the log with its groups (see {@link WriteAheadLog.appendLarge}) joined: each
- * value with the position of its first record (a plain record's value is parsed by the caller),
- * and the start of a group left unfinished at the end, if any.
- *
- * @throws {CorruptionError} when a group holds a record that is not a valid next piece.
- */
-export function joinGroups(records: readonly RecoveredRecord[]): {
-  values: { at: RecoveredRecord; value?: unknown }[];
-  unfinished?: RecoveredRecord;
-} {
-  const values: { at: RecoveredRecord; value?: unknown }[] = [];
-  let group: { at: RecoveredRecord; joiner: JsonJoiner } | undefined;
-  for (const r of records) {
-    if (group === undefined) {
-      if (isSplitHeader(r.payload)) group = { at: r, joiner: new JsonJoiner() };
-      else values.push({ at: r });
-      continue;
-    }
-    try {
-      group.joiner.push(new TextDecoder("utf-8", { fatal: true }).decode(r.payload));
-    } catch (e) {
-      throw new CorruptionError(
-        `${r.path}: record at byte offset ${r.offset} has a valid checksum but is not a valid ` +
-          `piece of the large record at ${group.at.path}:${group.at.offset}: ` +
-          (e instanceof Error ? e.message : String(e)),
-        { file: r.path, offset: r.offset },
-      );
-    }
-    if (group.joiner.complete) {
-      values.push({ at: group.at, value: group.joiner.value() });
-      group = undefined;
-    }
-  }
-  return { values, unfinished: group?.at };
 }

@@ -22,12 +22,17 @@
  * And without any bad record: the mark's segment must hold records up to the mark's offset, ending
  * exactly there or running on past it (else refused: durable records are missing).
  *
+ * A large record written as a group of records (`record_groups.ts`) is one record of the log: a
+ * group left unfinished at the end is a torn tail (cut at its start) unless the mark covers part
+ * of it (refused); a record inside a group that is not a valid piece of it is refused.
+ *
  * @module
  */
 
 import { CorruptionError, middleDamageMessage, scanRecordPrefix } from "./record_codec.ts";
 import { RECORD_HEADER_BYTES } from "./record_codec.ts";
 import { type MarkPosition, SYNC_MARK_FILE } from "./wal_mark.ts";
+import { joinGroups } from "./record_groups.ts";
 
 /** One segment as read from disk. */
 export interface SegmentBytes {
@@ -36,12 +41,18 @@ export interface SegmentBytes {
   bytes: Uint8Array;
 }
 
-/** A valid record of the log: where it is and its payload (a view into the segment's bytes). */
+/**
+ * A record of the log: where it is and its payload (a view into the segment's bytes); for a large
+ * record written as a group of records (`record_groups.ts`), where its group starts and the value
+ * the group holds.
+ */
 export interface RecoveredRecord {
   segment: number;
   offset: number;
   path: string;
   payload: Uint8Array;
+  /** The joined value of a group (no such property for a plain record: parse its payload). */
+  value?: unknown;
 }
 
 /** What {@link planRecovery} decided. */
@@ -123,7 +134,34 @@ export function planRecovery(
   if (mark !== null && mark.offset > 0 && mark.segment >= fromSegment) {
     checkMarkCovered(scans, mark, records);
   }
-  return { records, tornTail, cuts };
+  // Large records: a group cut short at the end was being written when the process stopped.
+  const { values, unfinished } = joinGroups(records);
+  const joined = values.map((v) => "value" in v ? { ...v.at, value: v.value } : v.at);
+  if (unfinished === undefined) return { records: joined, tornTail, cuts };
+  const durable = durableBytes(unfinished.segment);
+  if (durable !== undefined && durable > unfinished.offset) {
+    throw new CorruptionError(
+      `${unfinished.path}: the group of records at byte offset ${unfinished.offset} ends before ` +
+        `its value is complete, but the log was reported durable past it (${SYNC_MARK_FILE}): ` +
+        `acknowledged data is missing`,
+      { file: unfinished.path, offset: unfinished.offset },
+    );
+  }
+  // Cut at the group's start, and every later segment to nothing (a cut there for damage, past
+  // the group's start, is superseded).
+  const groupCuts = [
+    { path: unfinished.path, bytes: unfinished.offset },
+    ...scans.filter((s) => s.number > unfinished.segment).map((s) => ({ path: s.path, bytes: 0 })),
+  ];
+  return {
+    records: joined,
+    tornTail: tornTail ?? {
+      file: unfinished.path,
+      offset: unfinished.offset,
+      reason: "a group of records (one large record) cut short",
+    },
+    cuts: [...cuts.filter((c) => !groupCuts.some((g) => g.path === c.path)), ...groupCuts],
+  };
 }
 
 /** Throws unless the mark's segment holds records up to the mark's offset, ending on a record. */

@@ -33,7 +33,7 @@ import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
 import { RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record_codec.ts";
 import { listSegments, segmentPath } from "../../src/storage/wal_segments.ts";
 import { readSnapshotFile } from "../../src/storage/snapshot_file.ts";
-import { joinGroups } from "../../src/storage/wal.ts";
+import { joinGroups } from "../../src/storage/record_groups.ts";
 import type { RecoveredRecord } from "../../src/storage/wal_recovery.ts";
 import {
   configText,
@@ -101,9 +101,10 @@ async function readWal(
   // A large record (an install with a snapshot) is a group of records: read back as one.
   const { values, unfinished } = joinGroups(raw);
   torn ||= unfinished !== undefined;
-  for (const { at, value } of values) {
+  for (const v of values) {
+    const at = v.at;
     const size = RECORD_HEADER_BYTES + at.payload.length;
-    const record = value ?? JSON.parse(new TextDecoder().decode(at.payload));
+    const record = "value" in v ? v.value : JSON.parse(new TextDecoder().decode(at.payload));
     const live = at.segment > from.segment ||
       (at.segment === from.segment && at.offset >= from.offset);
     records.push({ file: at.path, offset: at.offset, size, record, live });

@@ -59,7 +59,8 @@ import {
   type RespValue,
 } from "../../src/net/resp.ts";
 import { CorruptionError, encodeRecord, scanRecords } from "../../src/storage/record_codec.ts";
-import { decodeSnapshotFile, snapshotRecords } from "../../src/storage/snapshot_file.ts";
+import { decodeSnapshotFile } from "../../src/storage/snapshot_file.ts";
+import { groupRecords } from "../../src/storage/record_groups.ts";
 import { WriteAheadLog } from "../../src/storage/wal.ts";
 import { segmentFileName } from "../../src/storage/wal_segments.ts";
 import { PERSIST_RECORD_KINDS } from "../../src/core/types.ts";
@@ -1081,7 +1082,7 @@ function paddedSnapshot(rng: Prng): unknown {
 
 /** The records of a split snapshot file of `value`, small pieces so that there are many. */
 function splitRecords(value: unknown): Uint8Array[] {
-  return [...snapshotRecords(value, 64)];
+  return [...groupRecords(value, 64)];
 }
 
 const snapshotItems = pool(
@@ -1156,8 +1157,8 @@ function unpackSegments(input: Uint8Array): Uint8Array[] {
   return out;
 }
 
-/** A large record as the log writes it: a group of records (split header, then documents). */
-function groupRecords(rng: Prng): Uint8Array[] {
+/** A large record as the log writes it: a group of records (group header, then documents). */
+function largeRecordGroup(rng: Prng): Uint8Array[] {
   const state = Array.from({ length: 65 + rng.int(0, 60) }, (_, i) => [`k${i}`, "v"]);
   return splitRecords({
     r: "accept",
@@ -1174,7 +1175,7 @@ function walSegments(rng: Prng): Uint8Array {
     let f = recordFile(rng);
     if (rng.chance(0.3)) {
       // A large record, whole or cut short (as a crash while writing it leaves it).
-      const group = groupRecords(rng);
+      const group = largeRecordGroup(rng);
       f = join([f, ...group.slice(0, rng.chance(0.7) ? group.length : rng.int(1, group.length))]);
     }
     return rng.chance(0.5) ? mutateBytes(rng, f, { tokens: "length" }) : f;

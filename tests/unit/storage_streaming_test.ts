@@ -3,10 +3,10 @@ import { join } from "node:path";
 import { concatBytes } from "../../src/kv/bytes.ts";
 import {
   readSnapshotFile,
-  snapshotRecords,
   writeSnapshotFile,
   writeSnapshotFileStreaming,
 } from "../../src/storage/snapshot_file.ts";
+import { groupRecords } from "../../src/storage/record_groups.ts";
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
 import { DiskStorage } from "../../src/runtime/disk_storage.ts";
 import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
@@ -42,7 +42,7 @@ Deno.test("snapshot file: many records, none larger than a piece; damage of any 
   const dir = await Deno.makeTempDir();
   try {
     const value = { keys: Array.from({ length: 5000 }, (_, i) => [`k${i}`, "v".repeat(100)]) };
-    const records = [...snapshotRecords(value, 4096)];
+    const records = [...groupRecords(value, 4096)];
     assert.ok(records.length > 100, `only ${records.length} records`);
     assert.ok(records.every((r) => r.length < 4096 + 512), "a record far over the piece size");
     const path = join(dir, "snapshot.bin");
@@ -73,10 +73,10 @@ Deno.test("snapshot file: an older release's single-record file is still read", 
     const path = join(dir, "snapshot.bin");
     Deno.writeFileSync(path, encodeRecord(new TextEncoder().encode(JSON.stringify(value))));
     assert.deepEqual(readSnapshotFile(path), value);
-    // Two records without the split header are damage.
+    // Two records without the group header are damage.
     const one = encodeRecord(new TextEncoder().encode(JSON.stringify(value)));
     Deno.writeFileSync(path, concatBytes([one, one]));
-    assert.throws(() => readSnapshotFile(path), /no split header/);
+    assert.throws(() => readSnapshotFile(path), /no group header/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

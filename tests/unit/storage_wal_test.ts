@@ -29,7 +29,7 @@ import {
   segmentPath,
 } from "../../src/storage/wal_segments.ts";
 import { withTempDir as withTempDirIn } from "../support/temp_dir.ts";
-import { snapshotRecords } from "../../src/storage/snapshot_file.ts";
+import { groupRecords } from "../../src/storage/record_groups.ts";
 import { concatBytes } from "../../src/kv/bytes.ts";
 
 /** Runs `body` with a fresh temporary directory, removed afterwards. */
@@ -718,7 +718,7 @@ Deno.test("wal: a large record goes as a group of records and is read back as on
     assert.equal(wal.append({ i: 3 }), 3);
     await wal.close();
     // More than one record of the group: the state is not one string on disk either.
-    const frames = [...snapshotRecords(big)];
+    const frames = [...groupRecords(big)];
     assert.ok(frames.length >= 3, `${frames.length} records`);
     const again = await open(dir);
     assert.deepEqual(again.records, [{ i: 1 }, big, { i: 3 }]);
@@ -732,7 +732,7 @@ Deno.test("wal: a group cut short after the sync mark is a torn tail, cut off on
     await writeLog(dir, [{ i: 1 }]);
     // The process died while writing a large record into the next segment: its last record of
     // the group never reached the disk (and nothing of it was synced: the mark is before it).
-    const frames = [...snapshotRecords(largeRecord(20_000), 64 * 1024)];
+    const frames = [...groupRecords(largeRecord(20_000), 64 * 1024)];
     assert.ok(frames.length > 3);
     const next = segmentPath(dir, listSegments(dir, DENO_WAL_IO).at(-1)! + 1);
     Deno.writeFileSync(next, concatBytes(frames.slice(0, -1)));
@@ -769,7 +769,7 @@ Deno.test("wal: a group with a record that is no piece of it is corruption", asy
     Deno.writeFileSync(last, concatBytes([stranger, bytes.subarray(RECORD_HEADER_BYTES + length)]));
     await assertCorrupt(
       dir,
-      (e) => assert.match(e.message, /not a valid piece of the large record/),
+      (e) => assert.match(e.message, /not a valid piece of the group of records/),
     );
   });
 });
