@@ -22,7 +22,7 @@
  * A `piece` frame is the one frame that is not JSON. A message that carries a snapshot, or a batch
  * whose encoding is larger than `PEER_PIECE_BYTES` (`src/limits.ts`), goes as a stream of
  * consecutive piece frames (`src/net/peer_stream.ts`): the `msgs` frame's JSON value is split into
- * JSON documents (`src/net/json_split.ts`: its large arrays are sent in batches of elements), and
+ * JSON documents (`src/codec/json_split.ts`: its large arrays are sent in batches of elements), and
  * each document is carried by one or more piece frames, so that no side ever holds the whole
  * message as one string:
  *

@@ -25,6 +25,7 @@ import {
   PIECE_HEADER_BYTES,
 } from "./peer_codec.ts";
 import { streamFrames } from "./peer_stream.ts";
+import { yieldToLoop } from "../yield_to_loop.ts";
 import { ConnWriter, errorText, Sleep } from "./conn_writer.ts";
 import {
   DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
@@ -561,9 +562,4 @@ export class PeerLink {
     await session.writer.idle();
     if (this.#session === session) this.#session = undefined;
   }
-}
-
-/** Resolves after the event loop ran its other ready work (timers, I/O). */
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

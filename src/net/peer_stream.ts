@@ -16,7 +16,7 @@
  * @module
  */
 import { CodecError, type PieceFrame } from "./peer_codec.ts";
-import { JsonJoiner, SplitError, splitJson } from "./json_split.ts";
+import { JsonJoiner, SplitError, splitJson } from "../codec/json_split.ts";
 import { concatBytes } from "../kv/bytes.ts";
 import { MAX_PEER_DOC_BYTES, MAX_PEER_STREAM_BYTES, PEER_PIECE_BYTES } from "../limits.ts";
 

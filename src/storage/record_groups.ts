@@ -1,6 +1,6 @@
 /**
  * A JSON value of any size as a group of records (`record_codec.ts`): a first record whose payload
- * is {@link GROUP_HEADER}, then the JSON documents of `src/net/json_split.ts` (about 1 MiB each;
+ * is {@link GROUP_HEADER}, then the JSON documents of `src/codec/json_split.ts` (about 1 MiB each;
  * the value's large arrays in batches of elements), one per record. Snapshot files hold one group;
  * the write-ahead log writes a large record (an install carrying a snapshot) as one among its
  * plain records. Neither side ever holds the value as one string, and each piece is checksummed
@@ -9,7 +9,7 @@
  * @module
  */
 import { CorruptionError, encodeRecord } from "./record_codec.ts";
-import { JsonJoiner, splitJson } from "../net/json_split.ts";
+import { JsonJoiner, splitJson } from "../codec/json_split.ts";
 
 /** The payload of a group's first record. */
 export const GROUP_HEADER = '{"format":"split-json","version":1}';

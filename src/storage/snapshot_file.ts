@@ -18,6 +18,7 @@
 import { dirname } from "node:path";
 import { CorruptionError, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
 import { groupRecords, joinGroups, type LocatedPayload } from "./record_groups.ts";
+import { yieldToLoop } from "../yield_to_loop.ts";
 
 const encoder = new TextEncoder();
 
@@ -189,8 +190,8 @@ export async function writeSnapshotFileStreaming(path: string, value: unknown): 
     try {
       for (const record of groupRecords(value)) {
         await writeAll(file, record);
-        // Let the event loop breathe: serializing a record took a while.
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        // Let the replica serve meanwhile: serializing a record took a while.
+        await yieldToLoop();
       }
       await file.syncData();
     } finally {

@@ -9,7 +9,7 @@ import type { Event, PeerMessage, ReplicaId } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { encodePeerFrame } from "../../src/net/peer_codec.ts";
 import { streamFrames } from "../../src/net/peer_stream.ts";
-import { splitJson } from "../../src/net/json_split.ts";
+import { splitJson } from "../../src/codec/json_split.ts";
 import {
   encodeArray,
   encodeBulk,
@@ -111,7 +111,7 @@ export function piecePayloads(rng: Prng, wire: unknown, maxPiece = 64): Uint8Arr
 }
 
 /**
- * The documents of a value split by `splitJson` (`src/net/json_split.ts`), cut small (arrays over
+ * The documents of a value split by `splitJson` (`src/codec/json_split.ts`), cut small (arrays over
  * 1 to 8 elements are holes, 1 to 200 characters a batch) so that they have many holes: a key-value
  * snapshot, recorded peer messages, or a nest of arrays.
  */

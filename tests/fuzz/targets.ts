@@ -51,7 +51,7 @@ import {
 } from "../../src/net/peer_codec.ts";
 import { PeerServer } from "../../src/net/peer_server.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
-import { JsonJoiner, SplitError, splitJson } from "../../src/net/json_split.ts";
+import { JsonJoiner, SplitError, splitJson } from "../../src/codec/json_split.ts";
 import {
   RespProtocolError,
   RespReplyParser,

@@ -1,5 +1,5 @@
 /**
- * `src/net/json_split.ts`: a JSON value as a sequence of documents whose large arrays ("holes")
+ * `src/codec/json_split.ts`: a JSON value as a sequence of documents whose large arrays ("holes")
  * are filled in batches, and the joiner that puts it back together.
  *
  * Generated values (seeded): nested objects and arrays, large arrays inside elements of large
@@ -19,7 +19,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { JsonJoiner, SplitError, splitJson } from "../../src/net/json_split.ts";
+import { JsonJoiner, SplitError, splitJson } from "../../src/codec/json_split.ts";
 import { Prng } from "../support/prng.ts";
 
 const fixedSeed = Deno.env.get("JSON_SPLIT_SEED");

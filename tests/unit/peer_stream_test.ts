@@ -22,7 +22,7 @@ import {
   type PieceFrame,
 } from "../../src/net/peer_codec.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
-import { splitJson } from "../../src/net/json_split.ts";
+import { splitJson } from "../../src/codec/json_split.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
 import { PeerLink, type PeerLinkOptions } from "../../src/net/peer_link.ts";
 import { PeerServer, type PeerServerOptions } from "../../src/net/peer_server.ts";
