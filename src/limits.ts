@@ -155,6 +155,13 @@ export const MAX_PEER_STREAM_BYTES: number = 64 * 1024 * MiB;
  */
 export const MAX_PEER_PIECES_HELD_BYTES: number = MAX_PEER_DOC_BYTES;
 
+/**
+ * Characters of JSON in one document when a large value is split (`src/codec/json_split.ts`):
+ * a streamed peer message's documents, and the records of a snapshot file or of a large log
+ * record (`src/storage/record_groups.ts`). A document is cut after the element that reaches it.
+ */
+export const SPLIT_DOCUMENT_CHARS = 1 * MiB;
+
 // ---- the HTTP port ----
 
 /** Most HTTP requests handled at once by one replica; more get 503 (they are cheap to retry). */
@@ -241,6 +248,11 @@ relate(
 relate(
   MAX_PEER_DOC_BYTES <= MAX_STRING_LENGTH,
   "a streamed document (UTF-8 JSON) must decode into one JavaScript string",
+);
+relate(
+  3 * SPLIT_DOCUMENT_CHARS + ENVELOPE_BYTES <= MAX_RECORD_BYTES &&
+    3 * SPLIT_DOCUMENT_CHARS + ENVELOPE_BYTES <= MAX_PEER_DOC_BYTES,
+  "a split document (UTF-8: at most 3 bytes a character) fits a record and a streamed document",
 );
 relate(
   PEER_HELLO_MAX_FRAME_BYTES >= 256 && PEER_HELLO_MAX_FRAME_BYTES < MAX_FRAME_BYTES,

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { SPLIT_DOCUMENT_CHARS } from "../limits.ts";
+
 /** One step of a path: an object key or an array index. */
 export type PathStep = string | number;
 
@@ -34,13 +36,12 @@ export class SplitError extends Error {
 
 /** How {@link splitJson} cuts a value. */
 export interface SplitOptions {
-  /** A batch is closed once it holds at least this many characters (default 1 MiB). */
+  /** A batch is closed once it holds at least this many characters (default `SPLIT_DOCUMENT_CHARS`). */
   pieceChars?: number;
   /** Arrays longer than this become holes (default 64). */
   splitLongerThan?: number;
 }
 
-const DEFAULT_PIECE_CHARS = 1024 * 1024;
 const DEFAULT_SPLIT_LONGER_THAN = 64;
 
 type Announced = [PathStep[], number];
@@ -63,7 +64,7 @@ function skipped(v: unknown): boolean {
  * @throws {TypeError} when `value` (the root) has no JSON form.
  */
 export function* splitJson(value: unknown, options: SplitOptions = {}): Generator<string> {
-  const pieceChars = options.pieceChars ?? DEFAULT_PIECE_CHARS;
+  const pieceChars = options.pieceChars ?? SPLIT_DOCUMENT_CHARS;
   const longer = options.splitLongerThan ?? DEFAULT_SPLIT_LONGER_THAN;
   if (!(pieceChars >= 1) || !Number.isSafeInteger(longer) || longer < 1) {
     throw new RangeError(`invalid split options: ${pieceChars} chars, arrays over ${longer}`);

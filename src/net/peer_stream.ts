@@ -18,7 +18,12 @@
 import { CodecError, type PieceFrame } from "./peer_codec.ts";
 import { JsonJoiner, SplitError, splitJson } from "../codec/json_split.ts";
 import { concatBytes } from "../kv/bytes.ts";
-import { MAX_PEER_DOC_BYTES, MAX_PEER_STREAM_BYTES, PEER_PIECE_BYTES } from "../limits.ts";
+import {
+  MAX_PEER_DOC_BYTES,
+  MAX_PEER_STREAM_BYTES,
+  PEER_PIECE_BYTES,
+  SPLIT_DOCUMENT_CHARS,
+} from "../limits.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -37,7 +42,10 @@ export function* streamFrames(
   if (!Number.isSafeInteger(pieceBytes) || pieceBytes < 1) {
     throw new RangeError(`invalid piece size ${pieceBytes}`);
   }
-  const docs = splitJson(wire, { pieceChars: Math.max(1, pieceBytes >> 2) });
+  // Documents of at most a piece's worth of UTF-8 when they are small pieces (in tests).
+  const docs = splitJson(wire, {
+    pieceChars: Math.max(1, Math.min(SPLIT_DOCUMENT_CHARS, pieceBytes >> 2)),
+  });
   let seq = 0;
   let next = docs.next();
   while (!next.done) {

@@ -14,9 +14,6 @@ import { JsonJoiner, splitJson } from "../codec/json_split.ts";
 /** The payload of a group's first record. */
 export const GROUP_HEADER = '{"format":"split-json","version":1}';
 
-/** Characters of one document (record) of a group, about. */
-const GROUP_PIECE_CHARS = 1024 * 1024;
-
 const encoder = new TextEncoder();
 
 /** True when a record's payload is {@link GROUP_HEADER} (a group's records follow). */
@@ -37,7 +34,7 @@ export function isGroupHeader(payload: Uint8Array): boolean {
  */
 export function* groupRecords(
   value: unknown,
-  pieceChars = GROUP_PIECE_CHARS,
+  pieceChars?: number,
 ): Generator<Uint8Array> {
   yield encodeRecord(encoder.encode(GROUP_HEADER));
   for (const doc of splitJson(value, { pieceChars })) yield encodeRecord(encoder.encode(doc));
