@@ -312,16 +312,13 @@ export function replicaGroup(
   id: number,
 ): { config: ClusterConfig; sharding?: { config: ClusterConfig; group: string } } {
   if (file.groups === undefined) return { config: file };
-  const line = file.replicas.find((r) => r.id === id);
-  if (line?.group === undefined) {
-    const ids = file.replicas.map((r) => r.id).join(", ");
-    throw new ConfigError(
-      file.path,
-      `no replica with id ${id} (ids in file: ${ids}); in a file with groups every replica, ` +
-        `a joining one too, needs its line with group=<name>`,
-    );
-  }
-  return { config: groupConfig(file, line.group), sharding: { config: file, group: line.group } };
+  // In a file with groups every line has one (parseConfig).
+  const group = findReplica(
+    file,
+    id,
+    "in a file with groups every replica, a joining one too, needs its line with group=<name>",
+  ).group!;
+  return { config: groupConfig(file, group), sharding: { config: file, group } };
 }
 
 /**

@@ -344,13 +344,15 @@ function readReason(err: unknown): string {
 /**
  * The replica with `id`.
  *
- * @throws {ConfigError} `<path>: no replica with id 9 (ids in file: 1, 2, 3)` when there is none.
+ * @throws {ConfigError} `<path>: no replica with id 9 (ids in file: 1, 2, 3)` when there is none
+ * (followed by `; <hint>` when a hint is given).
  */
-export function findReplica(config: ClusterConfig, id: number): ReplicaAddress {
+export function findReplica(config: ClusterConfig, id: number, hint?: string): ReplicaAddress {
   const found = config.replicas.find((r) => r.id === id);
   if (found === undefined) {
     const ids = config.replicas.map((r) => r.id).join(", ");
-    throw new ConfigError(config.path, `no replica with id ${id} (ids in file: ${ids})`);
+    const more = hint === undefined ? "" : `; ${hint}`;
+    throw new ConfigError(config.path, `no replica with id ${id} (ids in file: ${ids})${more}`);
   }
   return found;
 }
