@@ -1015,17 +1015,17 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     for (const { id } of replicas) cluster.spawn(id);
     const timeoutMs = options.startTimeoutMs ?? 30_000;
     await Promise.all(replicas.map(({ id }) => cluster.waitReady(id, timeoutMs)));
-    if ((options.waitForView ?? true) && groups !== undefined) {
+    if (!(options.waitForView ?? true)) {
+      cluster.note("every replica is ready");
+    } else if (groups === undefined) {
+      const view = await cluster.waitForView({ timeoutMs });
+      cluster.note(`every replica is ready and normal in view ${view}`);
+    } else {
       // Each group is a replica set of its own, with its own views.
       for (const [group, ids] of cluster.groups) {
         const view = await cluster.waitForView({ ids, timeoutMs });
         cluster.note(`every replica of group ${group} is ready and normal in view ${view}`);
       }
-    } else if (options.waitForView ?? true) {
-      const view = await cluster.waitForView({ timeoutMs });
-      cluster.note(`every replica is ready and normal in view ${view}`);
-    } else {
-      cluster.note("every replica is ready");
     }
   } catch (err) {
     cluster.dumpLogs();
