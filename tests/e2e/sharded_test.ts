@@ -17,9 +17,9 @@ import assert from "node:assert/strict";
 import { Cluster } from "ioredis";
 import { createCluster } from "redis";
 import {
-  CLIENT_TS,
   type CommandResult,
   respCall,
+  runClient,
   runCommand,
   type TestCluster,
   waitFor,
@@ -59,15 +59,6 @@ function redisCli(port: number, args: string[]): Promise<CommandResult> {
   return runCommand("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], {
     timeoutMs: 15_000,
   });
-}
-
-/** The lamportkv client, one-shot, against the test cluster's config file. */
-function lamportClient(cluster: TestCluster, args: string[]): Promise<CommandResult> {
-  return runCommand(
-    Deno.execPath(),
-    ["run", "--allow-net", "--allow-read", "--allow-env", CLIENT_TS, cluster.configPath, ...args],
-    { timeoutMs: 30_000 },
-  );
 }
 
 /** The master port of each range of replica `id`'s CLUSTER SLOTS, `start-end:port`. */
@@ -167,7 +158,7 @@ Deno.test({
       }
       // The lamportkv client follows MOVED too (one-shot, starting at replica 1 of g1).
       const lk = keyOf("lk", G2);
-      const put = await lamportClient(cluster, ["-r", "1", "set", lk, "from-client"]);
+      const put = await runClient([cluster.configPath, "-r", "1", "set", lk, "from-client"]);
       assert.equal(put.stdout, "OK\n", JSON.stringify(put));
       assert.equal(await respCall(port(6), ["GET", lk]), "from-client");
       // ioredis Cluster (from a g1 replica) and node-redis createCluster (from a g2 replica).

@@ -233,6 +233,18 @@ export async function runCommand(
   }
 }
 
+/**
+ * Runs the command-line client (`src/cli/client.ts`, with the `client` task's permissions) with
+ * `args` (the config file first) to completion, within 30 s; see {@link runCommand}.
+ */
+export function runClient(args: string[], stdin?: string): Promise<CommandResult> {
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--allow-net", "--allow-read", "--allow-env", CLIENT_TS, ...args],
+    { stdin, timeoutMs: 30_000 },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // A minimal RESP client for tests
 
