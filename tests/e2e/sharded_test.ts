@@ -25,20 +25,14 @@ import {
   waitFor,
   withCluster,
 } from "../support/cluster.ts";
+import { succeeds } from "../support/redis_server.ts";
 import { keySlot } from "../../src/kv/slots.ts";
 import { RespError } from "../../src/net/resp.ts";
 
 const TEST = { sanitizeOps: false, sanitizeResources: false };
 
 /** `redis-cli` is there (run_tests.sh installs redis-tools with apt-get when it can). */
-const HAVE_REDIS_CLI = await (async () => {
-  try {
-    return (await new Deno.Command("redis-cli", { args: ["--version"], stdout: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-})();
+const HAVE_REDIS_CLI = await succeeds("redis-cli", ["--version"]);
 if (!HAVE_REDIS_CLI) console.log("SKIPPED: redis-cli steps: redis-cli not installed");
 
 type Nested = (string | number | null | Nested)[];
