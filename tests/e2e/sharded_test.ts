@@ -160,9 +160,9 @@ Deno.test({
         clusterRetryStrategy: (times) => (times > 50 ? null : 100),
       });
       const nr = createCluster({ rootNodes: [{ socket: { host: "127.0.0.1", port: port(5) } }] });
-      await nr.connect();
       let nr2: typeof nr | undefined;
       try {
+        await nr.connect();
         const keys = Array.from({ length: 200 }, (_, i) => `user:${i}`);
         const inG1 = keys.filter((k) => ownerOf(k) === G1).length;
         assert.ok(inG1 > 50 && inG1 < 150, `keys spread over both groups (${inG1} in g1)`);
