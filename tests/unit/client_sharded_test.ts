@@ -135,3 +135,15 @@ Deno.test("client, sharded: MOVED elsewhere, in a loop, or in a transaction is r
     },
   );
 });
+
+Deno.test("client, sharded: starts in the preferred replica's group", async () => {
+  await withGroups(owners, async (client, _, events) => {
+    assert.equal(client.group, "b");
+    assert.deepEqual(client.replicas.map((r) => r.id), [3, 4]);
+    assert.equal(await client.command(["SET", "b1", "v"]), "OK");
+    assert.equal(client.replica, 3);
+    assert.deepEqual(events, [], "no switch, no MOVED");
+  }, 3);
+  const config = parseConfig("1 127.0.0.1 1 2 group=a\n2 127.0.0.1 3 4 group=b\n", "s.txt");
+  assert.throws(() => new LamportClient(config, { preferredReplica: 9 }), /no replica with id 9/);
+});
