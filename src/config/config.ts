@@ -153,13 +153,11 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     if (misplaced !== undefined) fail(`"${misplaced}" must be the last field of the line`);
     if (group === undefined) firstUngrouped ??= lineNo;
     else firstGrouped ??= lineNo;
+    // Checked at every line: the first line that mixes them is this one, which set one of the two.
     if (firstGrouped !== undefined && firstUngrouped !== undefined) {
-      const [withGroup, without] = group === undefined
-        ? [firstGrouped, lineNo]
-        : [lineNo, firstUngrouped];
       fail(
-        `line ${without} has no group= but line ${withGroup} has one: either every replica ` +
-          `line ends with group=<name> or none does`,
+        `line ${firstUngrouped} has no group= but line ${firstGrouped} has one: either every ` +
+          `replica line ends with group=<name> or none does`,
       );
     }
     if (group !== undefined && !groups.includes(group)) groups.push(group);
