@@ -16,6 +16,7 @@ import {
   groupConfig,
   loadConfig,
   type ReplicaAddress,
+  type Sharding,
 } from "../config/config.ts";
 import { resolveClusterId } from "../runtime/cluster_identity.ts";
 import { readDataDirIdentity } from "../storage/data_dir.ts";
@@ -310,7 +311,7 @@ export function replicaAddress(
 export function replicaGroup(
   file: ClusterConfig,
   id: number,
-): { config: ClusterConfig; sharding?: { config: ClusterConfig; group: string } } {
+): { config: ClusterConfig; sharding?: Sharding } {
   if (file.groups === undefined) return { config: file };
   // In a file with groups every line has one (parseConfig).
   const group = findReplica(
@@ -450,7 +451,7 @@ export async function main(args: string[]): Promise<number> {
       clockOffsetMs: parsed.clockOffsetMs,
       clusterKey,
       tls,
-      ...(sharding === undefined ? {} : { sharding }),
+      sharding,
     });
   } catch (err) {
     await storage?.close();

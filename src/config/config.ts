@@ -355,6 +355,14 @@ export function findReplica(config: ClusterConfig, id: number, hint?: string): R
   return found;
 }
 
+/** A replica of a sharded file (one with groups): the whole file, and the replica's group. */
+export interface Sharding {
+  /** The whole file, every group's lines. */
+  config: ClusterConfig;
+  /** The replica's group. */
+  group: string;
+}
+
 /**
  * The config of one replica group of a sharded file: its replica lines only (without their
  * `group`), the settings, no groups. A replica of a sharded file runs as a replica set of this

@@ -18,7 +18,7 @@
  */
 import type { ReplicaId, ReplicaStatus } from "../core/types.ts";
 import type { Membership } from "../core/membership.ts";
-import { type ClusterConfig, clusterId, groupConfig } from "../config/config.ts";
+import { clusterId, groupConfig, type Sharding } from "../config/config.ts";
 import { initialSlotMap, type SlotMap } from "../kv/slot_map.ts";
 import { SLOTS } from "../kv/slots.ts";
 import type { SlotRouting } from "../net/slot_routing.ts";
@@ -72,7 +72,7 @@ export interface ShardsDeps {
    * The whole config file and this replica's group, for a sharded cluster (absent: a file
    * without groups).
    */
-  sharding?: { config: ClusterConfig; group: string };
+  sharding?: Sharding;
 }
 
 /** A node id: 40 hex digits, 16 of the cluster id then the replica id. */
@@ -82,11 +82,7 @@ export function nodeId(cluster: string, id: ReplicaId): string {
 }
 
 /** A sharded cluster as one replica sees it: the whole file, its group, the map, the probe. */
-interface Sharding {
-  /** The whole config file. */
-  config: ClusterConfig;
-  /** This replica's group. */
-  group: string;
+interface ShardedState extends Sharding {
   /** The slot map in force. */
   map: SlotMap;
   /** The other groups' replicas' liveness. */
@@ -99,7 +95,7 @@ interface Sharding {
 export class Shards {
   readonly #deps: ShardsDeps;
   /** Undefined: a file without groups. */
-  readonly #sharding: Sharding | undefined;
+  readonly #sharding: ShardedState | undefined;
 
   /** The shards of `deps`; a sharded one probes the other groups once {@link start}ed. */
   constructor(deps: ShardsDeps) {
@@ -175,7 +171,7 @@ export class Shards {
   }
 
   /** Another group, from the file and the probe: its lowest online id as master. */
-  #foreign(sharding: Sharding, group: string): Omit<Shard, "group" | "clusterId"> {
+  #foreign(sharding: ShardedState, group: string): Omit<Shard, "group" | "clusterId"> {
     const nodes = sharding.config.replicas.filter((r) => r.group === group)
       .map((r) => shardNode(r, sharding.probe.online(r.id) ?? true));
     const master = nodes.find((n) => n.online) ?? nodes[0];
