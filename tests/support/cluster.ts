@@ -959,15 +959,7 @@ export class TestCluster {
 }
 
 /** The config file text for `ids` at the given ports (with `group=` for those that have one). */
-export function configText(
-  replicas: {
-    id: number;
-    clientPort: number;
-    peerPort: number;
-    httpPort?: number;
-    group?: string;
-  }[],
-): string {
+export function configText(replicas: Omit<ReplicaAddress, "host">[]): string {
   return "# lamportkv e2e test cluster\n" +
     replicas.map((r) =>
       `${r.id} ${LOOPBACK} ${r.clientPort} ${r.peerPort}` +
