@@ -22,15 +22,12 @@ import { clusterId, groupConfig, type Sharding } from "../config/config.ts";
 import { initialSlotMap, type SlotMap } from "../kv/slot_map.ts";
 import { SLOTS } from "../kv/slots.ts";
 import type { SlotRouting } from "../net/slot_routing.ts";
+import type { MemberAddress } from "../kv/replica_set.ts";
 import type { MemberRow } from "./replica_set_host.ts";
 import { GroupProbe } from "./group_probe.ts";
 
-/** One node of a shard. */
-export interface ShardNode {
-  id: ReplicaId;
-  host: string;
-  clientPort: number;
-  peerPort: number;
+/** One node of a shard: where it listens (its HTTP port aside), and whether it is up. */
+export interface ShardNode extends Omit<MemberAddress, "httpPort"> {
   /** Serving as far as this replica knows (in its view; for another group: answers probes). */
   online: boolean;
 }
@@ -187,10 +184,7 @@ export class Shards {
 }
 
 /** A shard node at `address` (a member row or a config line). */
-function shardNode(
-  address: { id: ReplicaId; host: string; clientPort: number; peerPort: number },
-  online: boolean,
-): ShardNode {
+function shardNode(address: MemberAddress, online: boolean): ShardNode {
   const { id, host, clientPort, peerPort } = address;
   return { id, host, clientPort, peerPort, online };
 }
