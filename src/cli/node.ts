@@ -16,6 +16,7 @@ import {
   groupConfig,
   loadConfig,
   type ReplicaAddress,
+  type Sharding,
 } from "../config/config.ts";
 import { resolveClusterId } from "../runtime/cluster_identity.ts";
 import { readDataDirIdentity } from "../storage/data_dir.ts";
@@ -310,18 +311,15 @@ export function replicaAddress(
 export function replicaGroup(
   file: ClusterConfig,
   id: number,
-): { config: ClusterConfig; sharding?: { config: ClusterConfig; group: string } } {
+): { config: ClusterConfig; sharding?: Sharding } {
   if (file.groups === undefined) return { config: file };
-  const line = file.replicas.find((r) => r.id === id);
-  if (line?.group === undefined) {
-    const ids = file.replicas.map((r) => r.id).join(", ");
-    throw new ConfigError(
-      file.path,
-      `no replica with id ${id} (ids in file: ${ids}); in a file with groups every replica, ` +
-        `a joining one too, needs its line with group=<name>`,
-    );
-  }
-  return { config: groupConfig(file, line.group), sharding: { config: file, group: line.group } };
+  // In a file with groups every line has one (parseConfig).
+  const group = findReplica(
+    file,
+    id,
+    "in a file with groups every replica, a joining one too, needs its line with group=<name>",
+  ).group!;
+  return { config: groupConfig(file, group), sharding: { config: file, group } };
 }
 
 /**
@@ -453,7 +451,7 @@ export async function main(args: string[]): Promise<number> {
       clockOffsetMs: parsed.clockOffsetMs,
       clusterKey,
       tls,
-      ...(sharding === undefined ? {} : { sharding }),
+      sharding,
     });
   } catch (err) {
     await storage?.close();

@@ -243,7 +243,7 @@ export class LamportClient {
     const start = config.replicas.find((r) => r.id === options.preferredReplica) ??
       config.replicas[0];
     this.#group = start.group;
-    this.#replicas = config.replicas.filter((r) => r.group === start.group);
+    this.#replicas = this.#groupLines(start.group);
     this.clientId = options.clientId ?? randomId();
     this.onSwitch = options.onSwitch;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
@@ -255,7 +255,7 @@ export class LamportClient {
     const preferred = options.preferredReplica;
     this.#index = 0;
     if (preferred !== undefined) {
-      const index = this.#replicas.findIndex((r) => r.id === preferred);
+      const index = this.#position(preferred);
       if (index === -1) throw new Error(`${config.path}: no replica with id ${preferred}`);
       this.#index = index;
     }
@@ -445,8 +445,7 @@ export class LamportClient {
     }
     const known = new Map<ReplicaId, ReplicaAddress>();
     // Sharded: the group talked to only (the others are replica sets of their own).
-    const lines = this.config.replicas.filter((r) => r.group === this.#group);
-    for (const r of [...lines, ...this.#replicas]) known.set(r.id, r);
+    for (const r of [...this.#groupLines(this.#group), ...this.#replicas]) known.set(r.id, r);
     const all = [...known.values()].sort((a, b) => a.id - b.id);
     return await Promise.all(all.map(async (replica): Promise<ReplicaReport> => {
       try {
@@ -824,9 +823,14 @@ export class LamportClient {
     this.#leave("moved", `slot ${slot}`);
     this.#members = null;
     this.#group = target.group;
-    this.#replicas = this.config.replicas.filter((r) => r.group === target.group);
+    this.#replicas = this.#groupLines(target.group);
     this.#index = this.#position(target.id);
     return true;
+  }
+
+  /** The config file's replicas of `group` (of a file without groups, `undefined`: every one). */
+  #groupLines(group: string | undefined): ReplicaAddress[] {
+    return this.config.replicas.filter((r) => r.group === group);
   }
 
   /** The position of replica `id` in the failover list, or -1. */

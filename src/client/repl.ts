@@ -58,14 +58,14 @@ export function replicaAddressText(replica: ReplicaAddress): string {
   return `${replica.host}:${replica.clientPort}`;
 }
 
-const SWITCH_WHY: Record<SwitchEvent["reason"], string> = {
+/** Why a replica was left (a MOVED redirection is announced as redis-cli -c does instead). */
+const SWITCH_WHY: Record<Exclude<SwitchEvent["reason"], "moved">, string> = {
   unreachable: "is unreachable",
   timeout: "did not answer in time",
   noquorum: "cannot reach a quorum",
   unknown: "could not tell the outcome",
   notmember: "is not a member of the cluster",
   readonly: "is a learner (read-only)",
-  moved: "does not serve the key's slot (MOVED)",
 };
 
 /**

@@ -153,13 +153,11 @@ export function parseConfig(text: string, path: string): ClusterConfig {
     if (misplaced !== undefined) fail(`"${misplaced}" must be the last field of the line`);
     if (group === undefined) firstUngrouped ??= lineNo;
     else firstGrouped ??= lineNo;
+    // Checked at every line: the first line that mixes them is this one, which set one of the two.
     if (firstGrouped !== undefined && firstUngrouped !== undefined) {
-      const [withGroup, without] = group === undefined
-        ? [firstGrouped, lineNo]
-        : [lineNo, firstUngrouped];
       fail(
-        `line ${without} has no group= but line ${withGroup} has one: either every replica ` +
-          `line ends with group=<name> or none does`,
+        `line ${firstUngrouped} has no group= but line ${firstGrouped} has one: either every ` +
+          `replica line ends with group=<name> or none does`,
       );
     }
     if (group !== undefined && !groups.includes(group)) groups.push(group);
@@ -344,15 +342,25 @@ function readReason(err: unknown): string {
 /**
  * The replica with `id`.
  *
- * @throws {ConfigError} `<path>: no replica with id 9 (ids in file: 1, 2, 3)` when there is none.
+ * @throws {ConfigError} `<path>: no replica with id 9 (ids in file: 1, 2, 3)` when there is none
+ * (followed by `; <hint>` when a hint is given).
  */
-export function findReplica(config: ClusterConfig, id: number): ReplicaAddress {
+export function findReplica(config: ClusterConfig, id: number, hint?: string): ReplicaAddress {
   const found = config.replicas.find((r) => r.id === id);
   if (found === undefined) {
     const ids = config.replicas.map((r) => r.id).join(", ");
-    throw new ConfigError(config.path, `no replica with id ${id} (ids in file: ${ids})`);
+    const more = hint === undefined ? "" : `; ${hint}`;
+    throw new ConfigError(config.path, `no replica with id ${id} (ids in file: ${ids})${more}`);
   }
   return found;
+}
+
+/** A replica of a sharded file (one with groups): the whole file, and the replica's group. */
+export interface Sharding {
+  /** The whole file, every group's lines. */
+  config: ClusterConfig;
+  /** The replica's group. */
+  group: string;
 }
 
 /**

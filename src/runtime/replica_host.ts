@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { ClusterConfig, ReplicaAddress } from "../config/config.ts";
+import type { ClusterConfig, ReplicaAddress, Sharding } from "../config/config.ts";
 import { clusterId, findReplica } from "../config/config.ts";
 import { Replica, timingsForSuspicion } from "../core/replica.ts";
 import type {
@@ -192,7 +192,7 @@ export interface ReplicaHostOptions {
    * {@link config} is then this group's config (`groupConfig`); keys of slots other groups own
    * are redirected (MOVED). Absent: one replica set owning every slot.
    */
-  sharding?: { config: ClusterConfig; group: string };
+  sharding?: Sharding;
 }
 
 /** Ticks between checks whether expired keys are due for the background sweep. */
@@ -344,7 +344,7 @@ export class ReplicaHost {
       membership: () => this.#replica.membership,
       delivered: () => this.#replica.status().delivered,
       clusterId: cluster,
-      ...(options.sharding === undefined ? {} : { sharding: options.sharding }),
+      sharding: options.sharding,
     });
     const routing = this.#shards.routing();
     const clusterDeps: ClusterCommandDeps = {

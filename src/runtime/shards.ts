@@ -18,19 +18,16 @@
  */
 import type { ReplicaId, ReplicaStatus } from "../core/types.ts";
 import type { Membership } from "../core/membership.ts";
-import { type ClusterConfig, clusterId, groupConfig } from "../config/config.ts";
+import { clusterId, groupConfig, type Sharding } from "../config/config.ts";
 import { initialSlotMap, type SlotMap } from "../kv/slot_map.ts";
 import { SLOTS } from "../kv/slots.ts";
 import type { SlotRouting } from "../net/slot_routing.ts";
+import type { MemberAddress } from "../kv/replica_set.ts";
 import type { MemberRow } from "./replica_set_host.ts";
 import { GroupProbe } from "./group_probe.ts";
 
-/** One node of a shard. */
-export interface ShardNode {
-  id: ReplicaId;
-  host: string;
-  clientPort: number;
-  peerPort: number;
+/** One node of a shard: where it listens (its HTTP port aside), and whether it is up. */
+export interface ShardNode extends Omit<MemberAddress, "httpPort"> {
   /** Serving as far as this replica knows (in its view; for another group: answers probes). */
   online: boolean;
 }
@@ -72,7 +69,7 @@ export interface ShardsDeps {
    * The whole config file and this replica's group, for a sharded cluster (absent: a file
    * without groups).
    */
-  sharding?: { config: ClusterConfig; group: string };
+  sharding?: Sharding;
 }
 
 /** A node id: 40 hex digits, 16 of the cluster id then the replica id. */
@@ -81,57 +78,57 @@ export function nodeId(cluster: string, id: ReplicaId): string {
   return hex.slice(0, 16).padEnd(16, "0") + id.toString(16).padStart(24, "0");
 }
 
+/** A sharded cluster as one replica sees it: the whole file, its group, the map, the probe. */
+interface ShardedState extends Sharding {
+  /** The slot map in force. */
+  map: SlotMap;
+  /** The other groups' replicas' liveness. */
+  probe: GroupProbe;
+  /** Each group's cluster id (computed from its lines of the file), by group. */
+  groupIds: Map<string, string>;
+}
+
 /** The shards of the cluster, as one replica sees them. */
 export class Shards {
   readonly #deps: ShardsDeps;
-  readonly #map: SlotMap | undefined;
-  readonly #probe: GroupProbe | undefined;
-  /** Each group's cluster id (computed from its lines of the file), by group. */
-  readonly #groupIds = new Map<string, string>();
+  /** Undefined: a file without groups. */
+  readonly #sharding: ShardedState | undefined;
 
   /** The shards of `deps`; a sharded one probes the other groups once {@link start}ed. */
   constructor(deps: ShardsDeps) {
     this.#deps = deps;
     const sharding = deps.sharding;
-    if (sharding === undefined || sharding.config.groups === undefined) return;
-    const groups = sharding.config.groups;
-    this.#map = initialSlotMap(groups);
-    for (const g of groups) this.#groupIds.set(g, clusterId(groupConfig(sharding.config, g)));
-    this.#probe = new GroupProbe({
-      targets: sharding.config.replicas.filter((r) => r.group !== sharding.group),
-    });
-  }
-
-  /** True for a sharded cluster (a config file with groups). */
-  get sharded(): boolean {
-    return this.#map !== undefined;
+    const groups = sharding?.config.groups;
+    if (sharding === undefined || groups === undefined) return;
+    this.#sharding = {
+      ...sharding,
+      map: initialSlotMap(groups),
+      probe: new GroupProbe({
+        targets: sharding.config.replicas.filter((r) => r.group !== sharding.group),
+      }),
+      groupIds: new Map(groups.map((g) => [g, clusterId(groupConfig(sharding.config, g))])),
+    };
   }
 
   /** Starts probing the other groups (sharded only). */
   start(): void {
-    this.#probe?.start();
+    this.#sharding?.probe.start();
   }
 
   /** Stops probing. */
   stop(): void {
-    this.#probe?.stop();
-  }
-
-  /** The slot map in force (sharded only). */
-  get map(): SlotMap | undefined {
-    return this.#map;
+    this.#sharding?.probe.stop();
   }
 
   /** The routing of a sharded cluster for the client sessions (undefined: not sharded). */
   routing(): SlotRouting | undefined {
-    const map = this.#map;
-    const sharding = this.#deps.sharding;
-    if (map === undefined || sharding === undefined) return undefined;
+    const sharding = this.#sharding;
+    if (sharding === undefined) return undefined;
     return {
       group: sharding.group,
-      map: () => map,
+      map: () => sharding.map,
       masterAddress: (group) => {
-        const master = this.#foreign(group).master;
+        const master = this.#foreign(sharding, group).master;
         return master === undefined ? "?:0" : `${master.host}:${master.clientPort}`;
       },
     };
@@ -139,15 +136,15 @@ export class Shards {
 
   /** Every shard, in slot order (this replica's own shard among them). */
   all(): Shard[] {
-    const map = this.#map;
-    const sharding = this.#deps.sharding;
-    if (map === undefined || sharding === undefined) {
+    const sharding = this.#sharding;
+    if (sharding === undefined) {
       return [{ ...this.#own(), group: undefined, clusterId: this.#deps.clusterId }];
     }
+    const { map } = sharding;
     return map.groups.map((group) => {
       const ranges = map.rangesOf(group).map((r): [number, number] => [r.start, r.end]);
-      const shard = group === sharding.group ? this.#own() : this.#foreign(group);
-      return { ...shard, group, clusterId: this.#groupIds.get(group)!, ranges };
+      const shard = group === sharding.group ? this.#own() : this.#foreign(sharding, group);
+      return { ...shard, group, clusterId: sharding.groupIds.get(group)!, ranges };
     }).sort((a, b) => (a.ranges[0]?.[0] ?? SLOTS) - (b.ranges[0]?.[0] ?? SLOTS));
   }
 
@@ -158,14 +155,8 @@ export class Shards {
     const leader = s.state === "normal" && s.members.length > 0
       ? Math.min(...s.members)
       : this.#deps.membership().voters[0];
-    const node = (r: MemberRow): ShardNode => ({
-      id: r.id,
-      host: r.host,
-      clientPort: r.clientPort,
-      peerPort: r.peerPort,
-      online: r.state === "in-view",
-    });
     const master = rows.find((r) => r.id === leader);
+    const node = (r: MemberRow) => shardNode(r, r.state === "in-view");
     return {
       ranges: [[0, SLOTS - 1]],
       master: master === undefined ? undefined : node(master),
@@ -177,15 +168,9 @@ export class Shards {
   }
 
   /** Another group, from the file and the probe: its lowest online id as master. */
-  #foreign(group: string): Omit<Shard, "group" | "clusterId"> {
-    const lines = this.#deps.sharding!.config.replicas.filter((r) => r.group === group);
-    const nodes = lines.map((r): ShardNode => ({
-      id: r.id,
-      host: r.host,
-      clientPort: r.clientPort,
-      peerPort: r.peerPort,
-      online: this.#probe?.online(r.id) ?? true,
-    }));
+  #foreign(sharding: ShardedState, group: string): Omit<Shard, "group" | "clusterId"> {
+    const nodes = sharding.config.replicas.filter((r) => r.group === group)
+      .map((r) => shardNode(r, sharding.probe.online(r.id) ?? true));
     const master = nodes.find((n) => n.online) ?? nodes[0];
     return {
       ranges: [],
@@ -196,4 +181,10 @@ export class Shards {
       epoch: 0,
     };
   }
+}
+
+/** A shard node at `address` (a member row or a config line). */
+function shardNode(address: MemberAddress, online: boolean): ShardNode {
+  const { id, host, clientPort, peerPort } = address;
+  return { id, host, clientPort, peerPort, online };
 }

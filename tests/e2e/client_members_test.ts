@@ -6,21 +6,12 @@
  */
 import assert from "node:assert/strict";
 import {
-  CLIENT_TS,
   type CommandResult,
-  runCommand,
+  runClient,
   type TestCluster,
   withCluster,
 } from "../support/cluster.ts";
 import { withTempDir } from "../support/temp_dir.ts";
-
-function client(args: string[]): Promise<CommandResult> {
-  return runCommand(
-    Deno.execPath(),
-    ["run", "--allow-net", "--allow-read", "--allow-env", CLIENT_TS, ...args],
-    { timeoutMs: 30_000 },
-  );
-}
 
 function describe(r: CommandResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
@@ -33,9 +24,9 @@ Deno.test({
   async fn() {
     await withCluster({ replicas: 3 }, async (cluster: TestCluster) => {
       const config = cluster.configPath;
-      const put = await client([config, "put", "k", "v"]);
+      const put = await runClient([config, "put", "k", "v"]);
       assert.equal(put.code, 0, describe(put));
-      const removed = await client([config, "-r", "1", "remove", "3"]);
+      const removed = await runClient([config, "-r", "1", "remove", "3"]);
       assert.equal(removed.code, 0, describe(removed));
       assert.equal(removed.stdout, "OK\n", describe(removed));
 
@@ -46,7 +37,7 @@ Deno.test({
         const path = `${dir}/only3.conf`;
         await Deno.writeTextFile(path, only3);
 
-        const get = await client([path, "get", "k"]);
+        const get = await runClient([path, "get", "k"]);
         assert.equal(get.code, 0, describe(get));
         assert.equal(get.stdout, "v\n", describe(get));
         assert.match(
@@ -55,7 +46,7 @@ Deno.test({
           describe(get),
         );
 
-        const members = await client([path, "members"]);
+        const members = await runClient([path, "members"]);
         assert.equal(members.code, 0, describe(members));
         assert.match(
           members.stdout,
@@ -63,7 +54,7 @@ Deno.test({
         );
         assert.doesNotMatch(members.stdout, /\n3 /, describe(members));
 
-        const status = await client([path, "status"]);
+        const status = await runClient([path, "status"]);
         assert.equal(status.code, 0, describe(status));
         const row = (id: number) => status.stdout.split("\n").find((l) => l.startsWith(`${id} `));
         assert.match(row(1) ?? "", /\bvoter\b/, describe(status));

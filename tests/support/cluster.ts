@@ -233,6 +233,18 @@ export async function runCommand(
   }
 }
 
+/**
+ * Runs the command-line client (`src/cli/client.ts`, with the `client` task's permissions) with
+ * `args` (the config file first) to completion, within 30 s; see {@link runCommand}.
+ */
+export function runClient(args: string[], stdin?: string): Promise<CommandResult> {
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--allow-net", "--allow-read", "--allow-env", CLIENT_TS, ...args],
+    { stdin, timeoutMs: 30_000 },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // A minimal RESP client for tests
 
@@ -947,15 +959,7 @@ export class TestCluster {
 }
 
 /** The config file text for `ids` at the given ports (with `group=` for those that have one). */
-export function configText(
-  replicas: {
-    id: number;
-    clientPort: number;
-    peerPort: number;
-    httpPort?: number;
-    group?: string;
-  }[],
-): string {
+export function configText(replicas: Omit<ReplicaAddress, "host">[]): string {
   return "# lamportkv e2e test cluster\n" +
     replicas.map((r) =>
       `${r.id} ${LOOPBACK} ${r.clientPort} ${r.peerPort}` +
@@ -1015,17 +1019,17 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     for (const { id } of replicas) cluster.spawn(id);
     const timeoutMs = options.startTimeoutMs ?? 30_000;
     await Promise.all(replicas.map(({ id }) => cluster.waitReady(id, timeoutMs)));
-    if ((options.waitForView ?? true) && groups !== undefined) {
+    if (!(options.waitForView ?? true)) {
+      cluster.note("every replica is ready");
+    } else if (groups === undefined) {
+      const view = await cluster.waitForView({ timeoutMs });
+      cluster.note(`every replica is ready and normal in view ${view}`);
+    } else {
       // Each group is a replica set of its own, with its own views.
       for (const [group, ids] of cluster.groups) {
         const view = await cluster.waitForView({ ids, timeoutMs });
         cluster.note(`every replica of group ${group} is ready and normal in view ${view}`);
       }
-    } else if (options.waitForView ?? true) {
-      const view = await cluster.waitForView({ timeoutMs });
-      cluster.note(`every replica is ready and normal in view ${view}`);
-    } else {
-      cluster.note("every replica is ready");
     }
   } catch (err) {
     cluster.dumpLogs();

@@ -7,7 +7,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { PubSubHub } from "../../src/net/pubsub.ts";
 import {
   aclFileErrorText,
   type AclTable,
@@ -24,9 +23,9 @@ import {
 } from "../../src/kv/acl.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
-import { type AclHost, Session, type SessionHost } from "../../src/net/session.ts";
-import type { ServerStats } from "../../src/net/info.ts";
+import type { Reply } from "../../src/core/types.ts";
+import { Session } from "../../src/net/session.ts";
+import { ImmediateSessionHost } from "../support/session_host.ts";
 import { aclSetup, readAclFile, saveAclFile } from "../../src/runtime/acl_setup.ts";
 import { DEFAULT_SETTINGS, resolveSettings } from "../../src/config/settings.ts";
 import { credentials } from "../../src/cli/client.ts";
@@ -244,69 +243,10 @@ Deno.test("acl: __ACL operations change the replicated table, survive snapshots,
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-const STATUS: ReplicaStatus = {
-  id: 1,
-  view: 1,
-  state: "normal",
-  members: [1],
-  learners: [],
-  role: "voter",
-  voters: [1],
-  clock: 1,
-  delivered: 1,
-  holdback: 0,
-  pending: 0,
-  keys: 0,
-  digest: "00",
-};
-
-class Host implements SessionHost {
-  readonly store = new KvStore();
-  readonly submitted: Command[] = [];
+/** A host recording what it counted as denied. */
+class Host extends ImmediateSessionHost {
   readonly denied: string[] = [];
-  local: AclTable;
-  constructor(local: AclTable) {
-    this.local = local;
-  }
-  submit(cmd: Command, respond: (outcome: Outcome) => void): void {
-    this.submitted.push(cmd);
-    respond({ ok: true, result: this.store.apply(cmd) });
-  }
-  status(): ReplicaStatus {
-    return STATUS;
-  }
-  now(): number {
-    return 1000;
-  }
-  sessions(): Iterable<Session> {
-    return [];
-  }
-  stats(): ServerStats {
-    return {
-      startedAt: 0,
-      tcpPort: 1,
-      connectedClients: 1,
-      totalConnections: 1,
-      totalCommands: 1,
-      rejectedConnections: 0,
-      expires: 0,
-    };
-  }
-  config(): Record<string, string> {
-    return {};
-  }
-  readonly hub = new PubSubHub();
-  pubsub(): PubSubHub {
-    return this.hub;
-  }
-  acl(): AclHost {
-    return {
-      table: () => this.store.acl.table ?? this.local,
-      initialised: () => this.store.acl.table !== null,
-      initArgv: () => ["__ACL", "INIT", ...describeTable(this.local)],
-    };
-  }
-  noteDenied(kind: "auth" | "cmd" | "key"): void {
+  override noteDenied(kind: "auth" | "cmd" | "key"): void {
     this.denied.push(kind);
   }
 }

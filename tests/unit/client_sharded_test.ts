@@ -14,13 +14,26 @@ import { describeSwitch } from "../../src/client/repl.ts";
 import { RespError } from "../../src/net/resp.ts";
 import { type FakeHandler, FakeRespServer, reply } from "../support/fake_resp_server.ts";
 
-/** Four fake replicas: 1 and 2 of group a, 3 and 4 of group b. */
+/** `host:port` of the fake replica at index `i` (replica `i + 1`). */
+type At = (i: number) => string;
+
+/**
+ * Four fake replicas, 1 and 2 of group a, 3 and 4 of group b, of the handlers `handlers(at)`
+ * returns (`at`: where each one listens, for their MOVED replies).
+ */
 async function withGroups(
-  handlers: FakeHandler[],
-  body: (client: LamportClient, servers: FakeRespServer[], events: SwitchEvent[]) => Promise<void>,
+  handlers: (at: At) => FakeHandler[],
+  body: (
+    client: LamportClient,
+    servers: FakeRespServer[],
+    events: SwitchEvent[],
+    at: At,
+  ) => Promise<void>,
   preferredReplica?: number,
 ): Promise<void> {
-  const servers = handlers.map((h) => FakeRespServer.start(h));
+  const servers: FakeRespServer[] = [];
+  const at: At = (i) => `127.0.0.1:${servers[i].port}`;
+  for (const h of handlers(at)) servers.push(FakeRespServer.start(h));
   const text = servers.map((s, i) =>
     `${i + 1} 127.0.0.1 ${s.port} ${40001 + i} group=${i < 2 ? "a" : "b"}\n`
   ).join("");
@@ -31,7 +44,7 @@ async function withGroups(
     ...(preferredReplica === undefined ? {} : { preferredReplica }),
   });
   try {
-    await body(client, servers, events);
+    await body(client, servers, events, at);
   } finally {
     await client.close();
     for (const s of servers) await s.close();
@@ -54,18 +67,18 @@ function owner(prefix: string, elsewhere: () => string, map = new Map<ByteString
   return handler;
 }
 
+/** Replicas 1 and 2 own the keys starting with "a", 3 and 4 those with "b"; MOVED across. */
+const owners = (at: At) => [
+  owner("a", () => at(2)),
+  owner("a", () => at(2)),
+  owner("b", () => at(0)),
+  owner("b", () => at(0)),
+];
+
 Deno.test("client, sharded: follows MOVED to the owning group with the same request", async () => {
-  let servers: FakeRespServer[] = [];
-  const at = (i: number) => `127.0.0.1:${servers[i].port}`;
   await withGroups(
-    [
-      owner("a", () => at(2)),
-      owner("a", () => at(2)),
-      owner("b", () => at(0)),
-      owner("b", () => at(0)),
-    ],
-    async (client, all, events) => {
-      servers = all;
+    owners,
+    async (client, all, events, at) => {
       assert.equal(client.group, "a");
       assert.deepEqual(client.replicas.map((r) => r.id), [1, 2], "fails over within its group");
       assert.equal(await client.command(["SET", "b1", "v"]), "OK");
@@ -91,20 +104,17 @@ Deno.test("client, sharded: follows MOVED to the owning group with the same requ
 });
 
 Deno.test("client, sharded: MOVED elsewhere, in a loop, or in a transaction is returned", async () => {
-  let servers: FakeRespServer[] = [];
-  const at = (i: number) => `127.0.0.1:${servers[i].port}`;
   // Replica 1 sends "x" to an address outside the file, and "b" to replica 3, which sends it back.
   const movedTo = (where: (key: string) => string): FakeHandler => (argv) =>
     reply.error(`MOVED 1234 ${where(argv[4])}`);
   await withGroups(
-    [
+    (at) => [
       movedTo((key) => key === "x" ? "10.9.9.9:1" : at(2)),
       movedTo(() => at(2)),
       movedTo(() => at(0)),
       movedTo(() => at(0)),
     ],
     async (client, all) => {
-      servers = all;
       const outside = await client.command(["GET", "x"]);
       assert.ok(outside instanceof RespError && outside.message === "MOVED 1234 10.9.9.9:1");
       assert.equal(client.replica, 1);
@@ -115,14 +125,8 @@ Deno.test("client, sharded: MOVED elsewhere, in a loop, or in a transaction is r
     },
   );
   await withGroups(
-    [
-      owner("a", () => at(2)),
-      owner("a", () => at(2)),
-      owner("b", () => at(0)),
-      owner("b", () => at(0)),
-    ],
-    async (client, all) => {
-      servers = all;
+    owners,
+    async (client) => {
       await client.connect();
       assert.equal(await client.command(["MULTI"], { session: true }), "OK");
       const inTx = await client.command(["SET", "b1", "v"], { session: true });
@@ -130,4 +134,16 @@ Deno.test("client, sharded: MOVED elsewhere, in a loop, or in a transaction is r
       assert.equal(client.replica, 1, "a transaction stays where it is");
     },
   );
+});
+
+Deno.test("client, sharded: starts in the preferred replica's group", async () => {
+  await withGroups(owners, async (client, _, events) => {
+    assert.equal(client.group, "b");
+    assert.deepEqual(client.replicas.map((r) => r.id), [3, 4]);
+    assert.equal(await client.command(["SET", "b1", "v"]), "OK");
+    assert.equal(client.replica, 3);
+    assert.deepEqual(events, [], "no switch, no MOVED");
+  }, 3);
+  const config = parseConfig("1 127.0.0.1 1 2 group=a\n2 127.0.0.1 3 4 group=b\n", "s.txt");
+  assert.throws(() => new LamportClient(config, { preferredReplica: 9 }), /no replica with id 9/);
 });

@@ -6,14 +6,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/types.ts";
+import type { Reply } from "../../src/core/types.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
-import { defaultTable, describeTable } from "../../src/kv/acl.ts";
 import { initialSlotMap } from "../../src/kv/slot_map.ts";
 import { keySlot } from "../../src/kv/slots.ts";
-import { KvStore } from "../../src/kv/store.ts";
-import { PubSubHub } from "../../src/net/pubsub.ts";
-import { type AclHost, Session, type SessionHost } from "../../src/net/session.ts";
+import { Session } from "../../src/net/session.ts";
+import { ImmediateSessionHost } from "../support/session_host.ts";
 import {
   CROSSSLOT_ERROR,
   routeCommand,
@@ -81,64 +79,10 @@ Deno.test("routing: keys of this group's slots are served, others MOVED, mixed o
   assert.equal(route("REQ", "c", "1", "NOSUCH", B1), null);
 });
 
-/** A host of group a whose operations run on a KvStore at once. */
-class Host implements SessionHost {
-  readonly store = new KvStore();
-  readonly submitted: Command[] = [];
-  readonly local = defaultTable();
-  readonly hub = new PubSubHub();
-  constructor(readonly sharded: boolean) {}
-  submit(cmd: Command, respond: (outcome: Outcome) => void): void {
-    this.submitted.push(cmd);
-    respond({ ok: true, result: this.store.apply(cmd) });
-  }
-  status(): ReplicaStatus {
-    return {
-      id: 1,
-      view: 1,
-      state: "normal",
-      members: [1],
-      learners: [],
-      role: "voter",
-      voters: [1],
-      clock: 1,
-      delivered: 1,
-      holdback: 0,
-      pending: 0,
-      keys: 0,
-      digest: "00",
-    };
-  }
-  now(): number {
-    return 1_000_000;
-  }
-  sessions(): Iterable<Session> {
-    return [];
-  }
-  stats() {
-    return {
-      startedAt: 0,
-      tcpPort: 7011,
-      connectedClients: 1,
-      totalConnections: 1,
-      totalCommands: 1,
-      rejectedConnections: 0,
-      expires: 0,
-    };
-  }
-  config(): Record<string, string> {
-    return {};
-  }
-  acl(): AclHost {
-    return {
-      table: () => this.store.acl.table ?? this.local,
-      initialised: () => this.store.acl.table !== null,
-      initArgv: () => ["__ACL", "INIT", ...describeTable(this.local)],
-    };
-  }
-  noteDenied(): void {}
-  pubsub(): PubSubHub {
-    return this.hub;
+/** A host of group a (its routing) or of a cluster without groups. */
+class Host extends ImmediateSessionHost {
+  constructor(readonly sharded: boolean) {
+    super();
   }
   routing(): SlotRouting | undefined {
     return this.sharded ? ROUTING : undefined;
