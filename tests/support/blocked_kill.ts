@@ -14,6 +14,9 @@ import { blockedCount } from "./blocked_log.ts";
 /** How long survivors keep reading at the most. */
 const SURVIVORS_MS = 40_000;
 
+/** How long {@link pipelineUntilOrdered} keeps resending refused commands at the most. */
+const ORDER_MS = 60_000;
+
 /**
  * Sends each of `commands` on its own connection to replica `id` without waiting for a reply,
  * and waits until replica 1 delivered as many `__BLOCK`s that registered a waiter matching
@@ -76,7 +79,8 @@ export async function killWithClients(
 
 /**
  * Sends the commands of `items` pipelined on one connection to replica `id`, then again those
- * refused with NOQUORUM (not ordered), until none is; `answered` hears every other reply.
+ * refused with NOQUORUM (not ordered), until none is (for {@link ORDER_MS} at the most, then it
+ * throws); `answered` hears every other reply.
  */
 export async function pipelineUntilOrdered<T>(
   cluster: TestCluster,
@@ -87,8 +91,12 @@ export async function pipelineUntilOrdered<T>(
 ): Promise<void> {
   const conn = await RespTestClient.connect(cluster.clientPort(id));
   try {
+    const end = performance.now() + ORDER_MS;
     let todo = items;
     while (todo.length > 0) {
+      if (performance.now() > end) {
+        throw new Error(`${todo.length} commands still refused with NOQUORUM after ${ORDER_MS} ms`);
+      }
       for (const item of todo) await conn.write(encodeCommand(command(item)));
       const refused: T[] = [];
       for (const item of todo) {

@@ -98,6 +98,7 @@ Deno.test("membership: a view does not wait for a slow joiner; its early updates
   c.holdFrom((_from, to, msg) => to === 4 && msg.type === "newview");
   assert.deepEqual(add(c, 1, 4, "LEARNER"), { ok: true, result: { ok: "OK" } });
   c.tickUntil(() => status(c, 1).learners.includes(4), "a view with learner 4");
+  const view = status(c, 1).view;
   assert.ok(c.heldCount > 0, "the joiner's install is held");
   assert.notEqual(status(c, 4).state, "normal");
   // The view is committed without the joiner, and writes go on (from every member, so that
@@ -114,6 +115,9 @@ Deno.test("membership: a view does not wait for a slow joiner; its early updates
   assert.equal(c.stores.get(4)!.peek("n"), "3");
   assert.equal(c.stores.get(4)!.digest(), c.stores.get(1)!.digest());
   assert.equal(c.diverged.size, 0);
+  // In that view: the updates that arrived before the install were kept and delivered after
+  // it, not lost and made up for by a later view change.
+  for (const id of [1, 2, 3, 4]) assert.equal(status(c, id).view, view, `replica ${id}'s view`);
 });
 
 Deno.test("membership: a removed replica learns its removal and leaves the view", () => {
