@@ -71,6 +71,7 @@ import { ReplicaSetHost } from "./replica_set_host.ts";
 import { Shards } from "./shards.ts";
 import { clusterCommand, type ClusterCommandDeps } from "./cluster_command.ts";
 import { foundingReplicaSet } from "../kv/replica_set.ts";
+import { initialSlotMap } from "../kv/slot_map.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -295,10 +296,15 @@ export class ReplicaHost {
         [name, v],
       ) => [name, name === "requirepass" ? REDACTED : String(v)]),
     );
+    const groups = options.sharding?.config.groups;
     this.#store = new KvStore(
       undefined,
       settings.notifyKeyspaceEvents,
       founding === undefined ? undefined : foundingReplicaSet(founding),
+      // A sharded group's slot state starts from the config's epoch-0 map.
+      options.sharding === undefined || groups === undefined
+        ? undefined
+        : { group: options.sharding.group, map: initialSlotMap(groups) },
     );
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
@@ -345,6 +351,7 @@ export class ReplicaHost {
       delivered: () => this.#replica.status().delivered,
       clusterId: cluster,
       sharding: options.sharding,
+      slots: () => this.#store.slots,
     });
     const routing = this.#shards.routing();
     const clusterDeps: ClusterCommandDeps = {
@@ -353,6 +360,7 @@ export class ReplicaHost {
       serving: () => this.#replica.standing.state === "normal",
       submit: (cmd, respond) => this.#submit(cmd, respond),
       now: () => this.#now(),
+      sharded: routing !== undefined,
     };
     const log = this.#log;
     const tls = options.tls;
