@@ -352,6 +352,7 @@ export class ReplicaHost {
       clusterId: cluster,
       sharding: options.sharding,
       slots: () => this.#store.slots,
+      loadMap: (args) => this.#loadSlotMap(args),
     });
     const routing = this.#shards.routing();
     const clusterDeps: ClusterCommandDeps = {
@@ -771,6 +772,38 @@ export class ReplicaHost {
     const requestId = this.#nextRequestId++;
     this.#pending.set(requestId, respond);
     this.#input({ type: "request", id: requestId, cmd });
+  }
+
+  /**
+   * Submits `CLUSTER LOADSLOTMAP <args>` (a newer map the group probe read from the control
+   * group) when this replica leads its view (one replica of the group is enough; a duplicate
+   * would be a no-op); resolves when answered (a refusal is logged).
+   */
+  #loadSlotMap(args: string[]): Promise<void> {
+    if (!this.#replica.leads) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#submitInternal(["__RESHARD", "LOADSLOTMAP", ...args], (outcome) => {
+        const reply = outcome.ok ? outcome.result : { err: outcome.code };
+        if (reply === 1) {
+          this.#log.info(
+            "slotmap.loaded",
+            `adopted the control group's slot map of epoch ${args[0]}`,
+            {
+              epoch: args[0],
+            },
+          );
+        } else if (reply !== null && typeof reply === "object" && "err" in reply) {
+          this.#log.warn(
+            "slotmap.refused",
+            `slot map of epoch ${args[0]} not adopted: ${reply.err}`,
+            {
+              epoch: args[0],
+            },
+          );
+        }
+        resolve();
+      });
+    });
   }
 
   /** Submits an operation of the replica's own (no client asked for it), stamped now. */

@@ -25,7 +25,7 @@ import { SLOTS } from "../kv/slots.ts";
 import type { SlotRouting } from "../net/slot_routing.ts";
 import type { MemberAddress } from "../kv/replica_set.ts";
 import type { MemberRow } from "./replica_set_host.ts";
-import { GroupProbe } from "./group_probe.ts";
+import { GroupProbe, type MapFollowing } from "./group_probe.ts";
 
 /** One node of a shard: where it listens (its HTTP port aside), and whether it is up. */
 export interface ShardNode extends Omit<MemberAddress, "httpPort"> {
@@ -77,6 +77,11 @@ export interface ShardsDeps {
   sharding?: Sharding;
   /** The group's replicated slot state (sharded only: the map, migrating and importing slots). */
   slots?: () => SlotState | undefined;
+  /**
+   * Submits `CLUSTER LOADSLOTMAP <args>` into this group's order (the probe's newer maps of the
+   * control group; absent: not followed). Resolves when answered.
+   */
+  loadMap?: (args: string[]) => Promise<void>;
 }
 
 /** A node id: 40 hex digits, 16 of the cluster id then the replica id. */
@@ -113,8 +118,23 @@ export class Shards {
       slots: () => slots()!,
       probe: new GroupProbe({
         targets: sharding.config.replicas.filter((r) => r.group !== sharding.group),
+        follow: this.#following(sharding, slots()!, deps.loadMap),
       }),
       groupIds: new Map(groups.map((g) => [g, clusterId(groupConfig(sharding.config, g))])),
+    };
+  }
+
+  /** How a non-control group follows the control group's map (undefined: it does not). */
+  #following(
+    sharding: Sharding,
+    state: SlotState,
+    loadMap: ((args: string[]) => Promise<void>) | undefined,
+  ): MapFollowing | undefined {
+    if (loadMap === undefined || state.control === sharding.group) return undefined;
+    return {
+      sources: sharding.config.replicas.filter((r) => r.group === state.control),
+      epoch: () => state.map.epoch,
+      load: loadMap,
     };
   }
 
