@@ -208,7 +208,9 @@ export function unauthorized(error: string, code = "NOAUTH"): RestError {
  * The HTTP answer to a command's error reply `text` (its first word is the code): NOAUTH and
  * WRONGPASS 401, NOPERM 403, WRONGTYPE 409, NOQUORUM and REFUSED 503 with `Retry-After: 1` (not
  * applied), UNKNOWN 504 (it may have been applied: the body says so), a too-long string 413, other
- * ERR 400, MOVED (a sharded cluster: another group's key) 421, CROSSSLOT 400, anything else 500.
+ * ERR 400, MOVED (a sharded cluster: another group's key) and ASK (its slot is moving to another
+ * group) 421, TRYAGAIN (the key is being moved) 503 with
+ * `Retry-After: 1`, CROSSSLOT 400, anything else 500.
  */
 export function errorStatus(text: string): RestError {
   const space = text.indexOf(" ");
@@ -242,6 +244,17 @@ export function errorStatus(text: string): RestError {
     case "MOVED":
       // A sharded cluster: the key's slot is another replica group's (`MOVED <slot> <host:port>`).
       return { status: 421, code, error: `${text} (the key is another group's: ask that one)` };
+    case "ASK":
+      // Its slot is moving (`ASK <slot> <host:port>`): that group serves it after ASKING, which
+      // a REST request cannot send; it can once the move is over.
+      return { status: 421, code, error: `${text} (the key's slot is moving to that group)` };
+    case "TRYAGAIN":
+      return {
+        status: 503,
+        code,
+        error: `${text} (the key is being moved; retry)`,
+        headers: retry,
+      };
     case "CROSSSLOT":
       return { status: 400, code, error: text };
     case "UNKNOWN":
