@@ -215,7 +215,13 @@ export function unauthorized(error: string, code = "NOAUTH"): RestError {
 export function errorStatus(text: string): RestError {
   const space = text.indexOf(" ");
   const code = space < 0 ? text : text.slice(0, space);
-  const retry = { "retry-after": "1" };
+  /** 503 with `Retry-After: 1`: it was not applied, because `why`. */
+  const notApplied = (why: string): RestError => ({
+    status: 503,
+    code,
+    error: `${text} (${why}; retry)`,
+    headers: { "retry-after": "1" },
+  });
   switch (code) {
     case "NOAUTH":
     case "WRONGPASS":
@@ -225,20 +231,9 @@ export function errorStatus(text: string): RestError {
     case "WRONGTYPE":
       return { status: 409, code, error: text };
     case "NOQUORUM":
-      return {
-        status: 503,
-        code,
-        error: `${text} (the request was not applied; retry)`,
-        headers: retry,
-      };
     case "REFUSED":
     case "NOTMEMBER":
-      return {
-        status: 503,
-        code,
-        error: `${text} (the request was not applied; retry)`,
-        headers: retry,
-      };
+      return notApplied("the request was not applied");
     case "READONLY":
       return { status: 403, code, error: `${text} (send writes to a voter)` };
     case "MOVED":
@@ -249,12 +244,7 @@ export function errorStatus(text: string): RestError {
       // a REST request cannot send; it can once the move is over.
       return { status: 421, code, error: `${text} (the key's slot is moving to that group)` };
     case "TRYAGAIN":
-      return {
-        status: 503,
-        code,
-        error: `${text} (the key is being moved; retry)`,
-        headers: retry,
-      };
+      return notApplied("the key is being moved");
     case "CROSSSLOT":
       return { status: 400, code, error: text };
     case "UNKNOWN":
