@@ -367,9 +367,15 @@ export class KvStore implements StateMachine {
     }
     this.#ks.now = Math.max(this.#time, time);
     this.#ks.writing = false;
-    // Not remembered for a retry: nothing was applied, and a retry is routed again.
+    // Nothing is applied, but the answer is remembered under the tag: the request may still be
+    // on its way through another replica of this group (one paused with it, say), and if it came
+    // in later, after its client went on elsewhere with a new seq, it must not be applied then
+    // (the slot may be back here by that time). Clients send a redirected request with a new seq.
     const redirect = this.#redirect(spec, argv, asking);
-    if (redirect !== null) return redirect;
+    if (redirect !== null) {
+      if (tag) this.#remember(tag.client, tag.seq, redirect, record);
+      return redirect;
+    }
     this.#time = Math.max(this.#time, time);
     this.#ks.now = this.#time;
     this.#ks.version += 1;
