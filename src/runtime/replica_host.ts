@@ -71,6 +71,7 @@ import { ReplicaSetHost } from "./replica_set_host.ts";
 import { Shards } from "./shards.ts";
 import { clusterCommand, type ClusterCommandDeps } from "./cluster_command.ts";
 import { foundingReplicaSet } from "../kv/replica_set.ts";
+import { initialSlotMap } from "../kv/slot_map.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -87,7 +88,9 @@ const SECRET_BEARING = new Set(["acl", "__acl", "auth", "hello", "config", "__co
 
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
-  return (cmd.op.argv[0] ?? "").toLowerCase();
+  const name = (cmd.op.argv[0] ?? "").toLowerCase();
+  // A command sent after ASKING counts as itself.
+  return name === "__asking" ? (cmd.op.argv[1] ?? "").toLowerCase() : name;
 }
 
 /** A listener could not be bound (port in use, address not available, no permission). */
@@ -295,10 +298,15 @@ export class ReplicaHost {
         [name, v],
       ) => [name, name === "requirepass" ? REDACTED : String(v)]),
     );
+    const groups = options.sharding?.config.groups;
     this.#store = new KvStore(
       undefined,
       settings.notifyKeyspaceEvents,
       founding === undefined ? undefined : foundingReplicaSet(founding),
+      // A sharded group's slot state starts from the config's epoch-0 map.
+      options.sharding === undefined || groups === undefined
+        ? undefined
+        : { group: options.sharding.group, map: initialSlotMap(groups) },
     );
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
@@ -345,6 +353,8 @@ export class ReplicaHost {
       delivered: () => this.#replica.status().delivered,
       clusterId: cluster,
       sharding: options.sharding,
+      slots: () => this.#store.slots,
+      loadMap: (args) => this.#loadSlotMap(args),
     });
     const routing = this.#shards.routing();
     const clusterDeps: ClusterCommandDeps = {
@@ -353,6 +363,7 @@ export class ReplicaHost {
       serving: () => this.#replica.standing.state === "normal",
       submit: (cmd, respond) => this.#submit(cmd, respond),
       now: () => this.#now(),
+      sharded: routing !== undefined,
     };
     const log = this.#log;
     const tls = options.tls;
@@ -765,6 +776,38 @@ export class ReplicaHost {
     this.#input({ type: "request", id: requestId, cmd });
   }
 
+  /**
+   * Submits `CLUSTER LOADSLOTMAP <args>` (a newer map the group probe read from the control
+   * group) when this replica leads its view (one replica of the group is enough; a duplicate
+   * would be a no-op); resolves when answered (a refusal is logged).
+   */
+  #loadSlotMap(args: string[]): Promise<void> {
+    if (!this.#replica.leads) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#submitInternal(["__RESHARD", "LOADSLOTMAP", ...args], (outcome) => {
+        const reply = outcome.ok ? outcome.result : { err: outcome.code };
+        if (reply === 1) {
+          this.#log.info(
+            "slotmap.loaded",
+            `adopted the control group's slot map of epoch ${args[0]}`,
+            {
+              epoch: args[0],
+            },
+          );
+        } else if (reply !== null && typeof reply === "object" && "err" in reply) {
+          this.#log.warn(
+            "slotmap.refused",
+            `slot map of epoch ${args[0]} not adopted: ${reply.err}`,
+            {
+              epoch: args[0],
+            },
+          );
+        }
+        resolve();
+      });
+    });
+  }
+
   /** Submits an operation of the replica's own (no client asked for it), stamped now. */
   #submitInternal(argv: string[], respond: (outcome: Outcome) => void): void {
     this.#submit({ op: { argv, time: this.#now() } }, respond);
@@ -894,7 +937,7 @@ export class ReplicaHost {
             // password (ACL SETUSER, AUTH, HELLO, CONFIG SET, EXEC of such, ...).
             const { entry, index, result } = action;
             const argv = entry.cmd.op.argv;
-            const command = (argv[0] ?? "").toUpperCase();
+            const command = commandName(entry.cmd).toUpperCase();
             const secret = SECRET_BEARING.has(command.toLowerCase());
             const what = secret ? clip(command) : argv.slice(0, 4).map(clip).join(" ");
             const got = secret ? "(hidden)" : clip(JSON.stringify(result) ?? "null");
