@@ -26,8 +26,9 @@
  * the next command goes to the group it was sent to before. Up to 5 redirections per command.
  * `-TRYAGAIN` (the keys are being migrated right now) is retried where the slot table says, after
  * a wait that doubles from 5 ms up to 250 ms, up to {@link MAX_TRYAGAIN_RETRIES} times within the
- * command's deadline; then returned. These replies say the command was not applied, and the group
- * keeps the refusal as the result of that seq: the retry goes with a new seq. A redirection or
+ * command's deadline; then returned. So is a MOVED back to a group that refused the command
+ * already (two groups' copies of the map disagree while a slot changes owner). These replies say
+ * the command was not applied: the retry goes with a new seq. A redirection or
  * TRYAGAIN after an attempt that may have been applied (a lost reply) ends a write with
  * `UNKNOWN`: sent elsewhere it could be applied twice. Inside a transaction (session commands)
  * MOVED, ASK and TRYAGAIN are returned as they are.
@@ -627,8 +628,10 @@ export class LamportClient {
     let gaveUp = false;
     /** MOVED and ASK redirections followed for this command. */
     let redirects = 0;
-    /** TRYAGAIN replies retried for this command. */
+    /** TRYAGAIN replies (and MOVED bounces) retried for this command. */
     let tryAgains = 0;
+    /** The groups that answered this command MOVED or ASK. */
+    const refusedBy = new Set<string | undefined>();
 
     while (true) {
       this.#checkOpen();
@@ -692,9 +695,17 @@ export class LamportClient {
       }
       if (reply instanceof RespError) {
         const where = `replica ${replica.id} (${conn.address})`;
-        const redirect = redirects < MAX_REDIRECTS ? this.#redirectTarget(reply) : null;
-        const refusal = redirect !== null || reply.code === "TRYAGAIN";
-        if (refusal && maybeApplied && !read) {
+        const target = this.#redirectTarget(reply);
+        const wait = Math.min(TRYAGAIN_FIRST_WAIT_MS * 2 ** tryAgains, TRYAGAIN_MAX_WAIT_MS);
+        const canWait = tryAgains < MAX_TRYAGAIN_RETRIES && deadline - performance.now() > wait;
+        // A MOVED back to a group that refused this command already: the groups' copies of the
+        // map disagree for a moment (a slot just changed owner), so it is retried as TRYAGAIN is.
+        const bounce = target !== null && !target.ask && refusedBy.has(target.target.group);
+        const redirect = target !== null && (bounce ? canWait : redirects < MAX_REDIRECTS)
+          ? target
+          : null;
+        const retry = reply.code === "TRYAGAIN" && canWait;
+        if ((redirect !== null || retry) && maybeApplied && !read) {
           // An earlier attempt may have been applied here before the slot left this group: sent
           // elsewhere (or again with a new seq), it could be applied twice.
           throw new ClientError(
@@ -704,10 +715,14 @@ export class LamportClient {
           );
         }
         if (redirect !== null) {
-          // Not applied here: sent where the reply says, with a new seq (this group keeps the
-          // refusal as the result of the old one).
-          redirects++;
+          // Not applied here: sent where the reply says, with a new seq (a group forgets a
+          // refused seq, but a new one is never mistaken for an older copy of the request).
           failuresInRound = 0;
+          refusedBy.add(this.#group);
+          if (bounce) {
+            tryAgains++;
+            await this.#backoff.wait(wait);
+          } else redirects++;
           if (redirect.ask) route.home ??= this.#here();
           else route.home = null;
           route.asking = redirect.ask;
@@ -715,11 +730,7 @@ export class LamportClient {
           argv = this.#tag(command, how);
           continue;
         }
-        const wait = Math.min(TRYAGAIN_FIRST_WAIT_MS * 2 ** tryAgains, TRYAGAIN_MAX_WAIT_MS);
-        if (
-          reply.code === "TRYAGAIN" && tryAgains < MAX_TRYAGAIN_RETRIES &&
-          deadline - performance.now() > wait
-        ) {
+        if (retry) {
           // Its keys are being migrated: not applied; again a little later, where the slot table
           // says (an ASK target's TRYAGAIN too), with a new seq.
           tryAgains++;

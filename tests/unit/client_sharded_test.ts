@@ -116,7 +116,7 @@ Deno.test("client, sharded: follows MOVED to the owning group with the request",
   );
 });
 
-Deno.test("client, sharded: MOVED elsewhere, in a loop, or in a transaction is returned", async () => {
+Deno.test("client, sharded: MOVED elsewhere, bouncing, or in a transaction is returned", async () => {
   // Replica 1 sends "x" to an address outside the file, and "b" to replica 3, which sends it back.
   const movedTo = (where: (key: string) => string): FakeHandler => (argv) =>
     reply.error(`MOVED 1234 ${where(argv[4])}`);
@@ -134,7 +134,25 @@ Deno.test("client, sharded: MOVED elsewhere, in a loop, or in a transaction is r
       const loop = await client.command(["GET", "b"]);
       assert.ok(loop instanceof RespError && loop.code === "MOVED", String(loop));
       const sent = all.reduce((n, s) => n + s.requests.length, 0);
-      assert.equal(sent, 1 + 6, "the first try and 5 redirections");
+      assert.equal(sent, 3 + MAX_TRYAGAIN_RETRIES, "x, a redirection, then bounces retried");
+    },
+  );
+  // Group b has not loaded the new map yet for its first two requests: the bounce ends.
+  const b = new Map<ByteString, ByteString>();
+  let stale = 2;
+  await withGroups(
+    (at) => {
+      const serve = owner("", () => "unused", b);
+      const g2: FakeHandler = (argv, r) =>
+        stale-- > 0 ? reply.error(`MOVED 1234 ${at(0)}`) : serve(argv, r);
+      return [movedTo(() => at(2)), movedTo(() => at(2)), g2, g2];
+    },
+    async (client, all) => {
+      assert.equal(await client.command(["SET", "b", "v"]), "OK");
+      assert.equal(b.get("b"), "v");
+      assert.equal(all[0].requests.length, 3);
+      assert.equal(all[2].requests.length, 3);
+      assert.equal(client.group, "b");
     },
   );
   await withGroups(
