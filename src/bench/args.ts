@@ -33,6 +33,13 @@ INCR, MSET, MULTI/EXEC; like redis-benchmark). Without --spawn it targets the re
 config's addresses, each with a fresh temporary data directory, and stops them and removes the
 directories at the end.
 
+A sharded <config> (lines with group=<name>): every client has one connection to each group
+(to its replicas round-robin) and sends each request to the group that owns its key's hash slot,
+by the slot map of CLUSTER SLOTS (or, if no replica answers it, the one derived from <config>);
+a -MOVED reply is followed (and the map corrected) and counted. The mixes must have one key per
+operation (PUT, GET, INCR: MSET10's and MULTI3's keys would span slots). A table per group
+follows the main one: its ops/s, its replicas' CPU and their CPU microseconds per operation.
+
 Every level of --clients runs each --mix in turn: a warmup (not counted), then --seconds of
 load (or --ops operations), then it waits for the replies still in flight. The table goes to
 stdout, progress to stderr.
@@ -67,6 +74,8 @@ ${OPS_HELP}
                             (REPLICASET ADD); reports the time from the ADD until it is a voter
                             in the view, and with an HTTP port in its line the peer MB it
                             received (MB/s)
+  --misroute                sharded <config> only: send every request first to the group after
+                            its owner, and follow its MOVED (measures what a redirection costs)
   --json <file>             also write every figure as JSON to <file>
   --scrape <ms>             fetch every replica's GET /metrics every <ms> ms (10..60000) during
                             the run, to measure what metrics cost; needs HTTP ports in <config>
@@ -154,6 +163,8 @@ export interface BenchOptions {
   publish: boolean;
   /** Catch-up mode (`--catchup`): the time a joining replica takes to become a voter. */
   catchup: boolean;
+  /** Sharded cluster: send every request to a wrong group first (`--misroute`). */
+  misroute: boolean;
 }
 
 /** A command line that cannot be run (exit status 2). */
@@ -279,6 +290,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     scrape: { type: "string" },
     publish: { type: "boolean" },
     catchup: { type: "boolean" },
+    misroute: { type: "boolean" },
   }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
@@ -311,6 +323,9 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   if (v.catchup && (v.publish || v.mix !== undefined || v.scrape !== undefined)) {
     throw new BenchUsageError("--catchup takes no --publish, --mix or --scrape");
   }
+  if (v.misroute && (v.catchup || v.publish)) {
+    throw new BenchUsageError("--misroute takes no --catchup or --publish");
+  }
   if (v.catchup && v.spawn) {
     throw new BenchUsageError("--catchup starts its own replicas: drop --spawn");
   }
@@ -338,5 +353,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
       : { scrapeMs: intOption("scrape", v.scrape, MIN_SCRAPE_MS, MAX_SCRAPE_MS) }),
     publish: v.publish ?? false,
     catchup: v.catchup ?? false,
+    misroute: v.misroute ?? false,
   };
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { ClusterConfig } from "../config/config.ts";
+import { type ClusterConfig, groupConfig } from "../config/config.ts";
 import { describeStatus, nodeCommandArgs, Supervisor } from "../supervisor/supervisor.ts";
 import { allNormalInOneView, parseInfo } from "../net/info.ts";
 import { RespError } from "../net/resp.ts";
@@ -222,8 +222,9 @@ export class SpawnedCluster {
   }
 
   /**
-   * Waits until every replica answers INFO with `state:normal` in one view of all of them;
-   * returns the view.
+   * Waits until every replica answers INFO with `state:normal` in one view of all of them (of
+   * all of its group's, in a sharded config: each group has views of its own); returns the view
+   * (`<group>: <view>, ...` for a sharded config).
    *
    * @throws {ClusterError} when a replica exits (with its last output lines), on the deadline
    *   (with the last INFO of each), or when `signal` aborts.
@@ -231,6 +232,10 @@ export class SpawnedCluster {
   async waitNormal(timeoutMs = 30_000, signal?: AbortSignal): Promise<string> {
     const targets = targetsOf(this.config);
     const ids = targets.map((t) => t.id);
+    const groups = this.config.groups?.map((g) => ({
+      group: g,
+      ids: groupConfig(this.config, g).replicas.map((r) => r.id),
+    }));
     const deadline = performance.now() + timeoutMs;
     let last = "no INFO yet";
     for (let attempt = 0; attempt < 100_000; attempt++) {
@@ -252,7 +257,19 @@ export class SpawnedCluster {
           ? `${ids[i]}: state=${r.value.state} view=${r.value.view} members=${r.value.members}`
           : `${ids[i]}: ${describe(r.reason)}`
       ).join("; ");
-      if (infos.length === targets.length && allNormalInOneView(infos, ids)) return infos[0].view;
+      if (infos.length === targets.length) {
+        if (groups === undefined) {
+          if (allNormalInOneView(infos, ids)) return infos[0].view;
+        } else {
+          const byGroup = groups.map((g) => ({
+            ...g,
+            infos: g.ids.map((id) => infos[ids.indexOf(id)]),
+          }));
+          if (byGroup.every((g) => allNormalInOneView(g.infos, g.ids))) {
+            return byGroup.map((g) => `${g.group}: ${g.infos[0].view}`).join(", ");
+          }
+        }
+      }
       if (performance.now() >= deadline) break;
       await delay(100);
     }

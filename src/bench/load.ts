@@ -1,6 +1,11 @@
 /**
- * The load generator: {@link runPhase} opens `connections` TCP connections (round-robin over the
- * targets), keeps `pipeline` operations in flight on each, and measures the replies.
+ * The load generator: {@link runPhase} runs `connections` clients, each with one TCP connection
+ * (round-robin over the targets), keeps `pipeline` operations in flight on each, and measures the
+ * replies. Against a sharded cluster ({@link PhaseRouting}) a client has one connection to each
+ * group instead (to the group's replicas round-robin), `pipeline` operations in flight over all
+ * of them, and sends each operation to the group owning its key's hash slot; a `-MOVED` reply is
+ * followed (the operation is sent again where it names, and the slot's owner corrected), and
+ * counted; the operation's latency runs from its first sending.
  *
  * An operation is a row of {@link OPS}: one request (`SET`, `GET`, `INCR`, `MSET`) or several
  * sent together (`MULTI` ... `EXEC`); it completes with the last of its replies, and fails when
@@ -25,7 +30,8 @@
 import { ConnWriter } from "../net/conn_writer.ts";
 import { HARD_CAP_SECONDS, type Mix, mixOps, mixWeight, type StopRule } from "./args.ts";
 import { LatencyHistogram } from "./histogram.ts";
-import { OP_NAMES, opCode, type OpName, OPS } from "./ops.ts";
+import { type KeySpace, OP_NAMES, opCode, type OpKind, type OpName, OPS } from "./ops.ts";
+import { type BenchShard, parseMoved, shardOfAddress } from "./shards.ts";
 import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
 import type { RequestEncoder } from "./requests.ts";
 
@@ -41,9 +47,18 @@ export interface Target {
 
 /** What one phase does. */
 export interface PhaseSpec {
-  /** Where connection `i` goes: `targets[i % targets.length]`. */
+  /**
+   * Where client `i` goes without `routing`: `targets[i % targets.length]` (ignored with
+   * `routing`).
+   */
   targets: readonly Target[];
-  /** Number of connections (clients). */
+  /**
+   * A sharded cluster: client `i` has a connection to replica `i % n` of each shard's `n` and
+   * sends each operation to the shard owning its first key's slot (the mix must have one key per
+   * operation: several would span slots).
+   */
+  routing?: PhaseRouting;
+  /** Number of clients (connections without `routing`). */
   connections: number;
   /** Operations in flight per connection (1 = closed loop). */
   pipeline: number;
@@ -71,6 +86,21 @@ export interface PhaseSpec {
   signal?: AbortSignal;
   /** Called once when the measured part begins (e.g. to sample CPU counters). */
   onMeasureStart?: () => void;
+}
+
+/** How a phase routes operations over the shards of a sharded cluster. */
+export interface PhaseRouting {
+  /** The shards (replica groups). */
+  shards: readonly BenchShard[];
+  /** The owning shard of each slot; a MOVED naming another owner updates it (not with misroute). */
+  owner: Uint16Array;
+  /** The slot of each key index, by key space (see `keySlotTable`). */
+  keySlots: Readonly<Record<KeySpace, Uint16Array>>;
+  /**
+   * Send every operation first to the shard after its owner (in shard order), which answers
+   * MOVED, then follow that: to measure what one redirection costs.
+   */
+  misroute: boolean;
 }
 
 /** Figures of one operation kind in a phase. */
@@ -103,10 +133,16 @@ export interface PhaseResult {
   get: OpStats;
   /** Measured wall time: from the end of the warmup to the last measured reply, seconds. */
   seconds: number;
-  /** Connections asked for. */
+  /** Clients asked for. */
   connections: number;
-  /** Connections that opened. */
+  /** Clients whose connections (one per shard) all opened. */
   connected: number;
+  /** Successful measured operations by the shard that answered them (one shard without routing). */
+  shardOps: number[];
+  /** MOVED redirections followed by measured operations. */
+  moved: number;
+  /** Of {@link moved}, those answered by each shard. */
+  shardMoved: number[];
   /** Most frequent errors (at most 20 distinct messages, most frequent first). */
   errorMessages: ErrorCount[];
   /** True when the signal ended the phase. */
@@ -128,7 +164,15 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** State shared by the connections of one phase. */
+/** The key space of the first key of `kind` (null: it has no key). */
+function firstKeySpace(kind: OpKind): KeySpace | null {
+  for (const command of kind.commands) {
+    for (const arg of command) if (typeof arg === "object" && "key" in arg) return arg.space;
+  }
+  return null;
+}
+
+/** State shared by the clients of one phase. */
 class PhaseState {
   readonly spec: PhaseSpec;
   /** Figures by operation code. */
@@ -159,6 +203,16 @@ class PhaseState {
   readonly replyDepth: number;
   /** Most key slots of one of the mix's operations. */
   readonly keySlots: number;
+  /** By operation code, the slots of its first key's key space (null: not routed). */
+  readonly routeSlots: (Uint16Array | null)[];
+  /** Successful measured operations by shard. */
+  readonly shardOps: number[];
+  /** MOVED redirections followed by measured operations. */
+  moved = 0;
+  /** Of {@link moved}, those answered by each shard. */
+  readonly shardMoved: number[];
+  /** A one-key scratch array (re-sent operations). */
+  readonly one = new Float64Array(1);
   /** Called once, when sending stops (starts the drain deadline). */
   onStop: () => void = () => {};
 
@@ -178,6 +232,13 @@ class PhaseState {
     this.maxOpBytes = Math.max(...codes.map((c) => spec.encoder.opBytes[c]));
     this.replyDepth = Math.max(...codes.map((c) => OPS[c].replyDepth));
     this.keySlots = Math.max(...codes.map((c) => OPS[c].keySlots));
+    const routing = spec.routing;
+    this.routeSlots = OPS.map((kind) => {
+      const space = firstKeySpace(kind);
+      return routing === undefined || space === null ? null : routing.keySlots[space];
+    });
+    this.shardOps = new Array(routing?.shards.length ?? 1).fill(0);
+    this.shardMoved = new Array(routing?.shards.length ?? 1).fill(0);
     if (spec.stop.kind === "ops") this.budget = spec.stop.ops;
   }
 
@@ -231,23 +292,124 @@ class PhaseState {
   }
 }
 
-/** One benchmark connection. */
+/** Most MOVED redirections one operation follows before it counts as an error. */
+const MAX_REDIRECTS = 5;
+
+/**
+ * One benchmark client: one connection per shard (one for a cluster without groups), at most
+ * `pipeline` operations in flight over all of them, each operation sent to the shard that owns
+ * its key's slot (or, with `misroute`, first to another one).
+ */
+class LoadClient {
+  readonly phase: PhaseState;
+  /** The connection to each shard, by shard index. */
+  readonly legs: LoadConnection[] = [];
+  /** Operations in flight over every leg. */
+  inFlight = 0;
+  #closed = false;
+  /** Key indexes of the operation being written, by key slot. */
+  readonly #keys: Float64Array;
+  /** Per leg, the batch being written in one {@link fill} and its length. */
+  readonly #batches: (Uint8Array | null)[];
+  readonly #offsets: Int32Array;
+
+  constructor(phase: PhaseState, conns: readonly Deno.TcpConn[], targets: readonly Target[]) {
+    this.phase = phase;
+    this.#keys = new Float64Array(phase.keySlots);
+    conns.forEach((conn, shard) => {
+      this.legs.push(new LoadConnection(this, shard, conn, targets[shard]));
+    });
+    this.#batches = this.legs.map(() => null);
+    this.#offsets = new Int32Array(this.legs.length);
+  }
+
+  /** Sends what the phase allows, then reads every leg until nothing is in flight. */
+  async run(): Promise<void> {
+    this.fill(performance.now());
+    await Promise.all(this.legs.map((leg) => leg.run()));
+    this.close(null);
+  }
+
+  /** Closes every leg; `reason` (if any) becomes the error of requests still in flight. */
+  close(reason: string | null): void {
+    this.#closed = true;
+    for (const leg of this.legs) leg.close(reason);
+  }
+
+  /** Counts every leg's measured in-flight operations as failed and closes them all. */
+  lose(reason: string): void {
+    for (const leg of this.legs) leg.lose(reason);
+    this.close(reason);
+  }
+
+  /** The leg that gets an operation on key `key` of the key space `slots` maps (null: any). */
+  #legOf(slots: Uint16Array | null, key: number): LoadConnection {
+    const routing = this.phase.spec.routing;
+    if (slots === null || routing === undefined) return this.legs[0];
+    const owner = routing.owner[slots[key]];
+    return this.legs[routing.misroute ? (owner + 1) % this.legs.length : owner];
+  }
+
+  /** Sends as many new operations as the phase allows, one write per leg; closes when done. */
+  fill(now: number): void {
+    if (this.#closed) return;
+    const phase = this.phase;
+    const n = phase.allowance(now, phase.spec.pipeline - this.inFlight);
+    if (n === 0) {
+      if (this.inFlight === 0) this.close(null);
+      return;
+    }
+    const spec = phase.spec;
+    const enc = spec.encoder;
+    const keys = this.#keys;
+    const measured = now >= phase.t0 ? 1 : 0;
+    const batches = this.#batches;
+    const offsets = this.#offsets;
+    for (let k = 0; k < n; k++) {
+      const code = phase.nextOp();
+      const kind = OPS[code];
+      if (spec.sequentialKeys) keys.fill(phase.nextKey++);
+      else {
+        for (let s = 0; s < kind.keySlots; s++) keys[s] = Math.floor(Math.random() * enc.keys);
+      }
+      const leg = this.#legOf(phase.routeSlots[code], keys[0]);
+      const i = leg.shard;
+      const batch = batches[i] ??= new Uint8Array(n * phase.maxOpBytes);
+      offsets[i] = enc.writeOp(batch, offsets[i], code, keys);
+      leg.push(code, keys[0], now, measured, 0);
+    }
+    this.inFlight += n;
+    for (let i = 0; i < batches.length; i++) {
+      const batch = batches[i];
+      if (batch === null) continue;
+      this.legs[i].write(batch.subarray(0, offsets[i]));
+      batches[i] = null;
+      offsets[i] = 0;
+    }
+  }
+}
+
+/** One connection of a {@link LoadClient}, to a replica of one shard. */
 class LoadConnection {
+  /** The index of its shard. */
+  readonly shard: number;
+  readonly #client: LoadClient;
   readonly #phase: PhaseState;
   readonly #conn: Deno.TcpConn;
   readonly #target: Target;
   readonly #counter: ReplyCounter;
   readonly #pipeline: number;
   // In-flight operations, oldest first: a ring of send time, operation code, measured flag,
-  // replies still to come, and whether a reply so far was an error or a null.
+  // replies still to come, whether a reply so far was an error or a null, the first key's index
+  // and the MOVED redirections followed so far.
   readonly #sentAt: Float64Array;
   readonly #kind: Uint8Array;
   readonly #measured: Uint8Array;
   readonly #remaining: Uint16Array;
   readonly #failed: Uint8Array;
   readonly #nil: Uint8Array;
-  /** Key indexes of the operation being written, by key slot. */
-  readonly #keys: Float64Array;
+  readonly #key: Float64Array;
+  readonly #redirects: Uint8Array;
   #head = 0;
   #inFlight = 0;
   #now = 0;
@@ -256,24 +418,88 @@ class LoadConnection {
   /** Writes requests in order, joining those queued in one turn into one socket write. */
   readonly #writer: ConnWriter;
 
-  constructor(phase: PhaseState, conn: Deno.TcpConn, target: Target) {
-    this.#phase = phase;
+  constructor(client: LoadClient, shard: number, conn: Deno.TcpConn, target: Target) {
+    this.shard = shard;
+    this.#client = client;
+    this.#phase = client.phase;
     this.#conn = conn;
     this.#target = target;
-    this.#pipeline = phase.spec.pipeline;
-    this.#counter = new ReplyCounter({ maxDepth: phase.replyDepth });
+    // Every operation of the client may be in flight on this leg.
+    this.#pipeline = this.#phase.spec.pipeline;
+    this.#counter = new ReplyCounter({ maxDepth: this.#phase.replyDepth });
     this.#sentAt = new Float64Array(this.#pipeline);
     this.#kind = new Uint8Array(this.#pipeline);
     this.#measured = new Uint8Array(this.#pipeline);
     this.#remaining = new Uint16Array(this.#pipeline);
     this.#failed = new Uint8Array(this.#pipeline);
     this.#nil = new Uint8Array(this.#pipeline);
-    this.#keys = new Float64Array(phase.keySlots);
+    this.#key = new Float64Array(this.#pipeline);
+    this.#redirects = new Uint8Array(this.#pipeline);
     // A failed write fails what is in flight; the read side then ends on the closed socket.
     this.#writer = new ConnWriter(
       conn,
-      (err) => this.#lose(this.#closeReason ?? `write failed: ${describe(err)}`),
+      (err) => this.#client.lose(this.#closeReason ?? `write failed: ${describe(err)}`),
     );
+  }
+
+  /** Notes an operation written (or about to be written) to this leg, at the ring's tail. */
+  push(code: number, key: number, sentAt: number, measured: number, redirects: number): void {
+    let slot = this.#head + this.#inFlight;
+    if (slot >= this.#pipeline) slot -= this.#pipeline;
+    this.#sentAt[slot] = sentAt;
+    this.#kind[slot] = code;
+    this.#measured[slot] = measured;
+    this.#remaining[slot] = OPS[code].replies;
+    this.#failed[slot] = 0;
+    this.#nil[slot] = 0;
+    this.#key[slot] = key;
+    this.#redirects[slot] = redirects;
+    this.#inFlight++;
+  }
+
+  /** Writes request bytes (after {@link push}ing their operations). */
+  write(bytes: Uint8Array): void {
+    this.#writer.write(bytes);
+  }
+
+  /** Removes the oldest operation from the ring. */
+  #pop(): void {
+    this.#head = this.#head + 1 === this.#pipeline ? 0 : this.#head + 1;
+    this.#inFlight--;
+  }
+
+  /**
+   * After `-MOVED <slot> <host>:<port>` for the oldest operation: notes the owner it names and
+   * sends the operation there; false when this is no MOVED to follow.
+   */
+  #followMoved(error: string | undefined): boolean {
+    const phase = this.#phase;
+    const routing = phase.spec.routing;
+    const slot = this.#head;
+    const code = this.#kind[slot];
+    if (routing === undefined || error === undefined || OPS[code].replies !== 1) return false;
+    if (this.#redirects[slot] >= MAX_REDIRECTS) return false;
+    const moved = parseMoved(error);
+    if (moved === null) return false;
+    const shard = shardOfAddress(routing.shards, moved.host, moved.port);
+    if (shard < 0) return false;
+    if (!routing.misroute) routing.owner[moved.slot] = shard;
+    const measured = this.#measured[slot];
+    if (measured === 1) {
+      phase.moved++;
+      phase.shardMoved[this.shard]++;
+    }
+    const key = this.#key[slot];
+    const sentAt = this.#sentAt[slot];
+    const redirects = this.#redirects[slot] + 1;
+    this.#pop();
+    const to = this.#client.legs[shard];
+    const bytes = new Uint8Array(phase.spec.encoder.opBytes[code]);
+    phase.one[0] = key;
+    phase.spec.encoder.writeOp(bytes, 0, code, phase.one);
+    to.push(code, key, sentAt, measured, redirects);
+    to.write(bytes);
+    return true;
   }
 
   /** Handles one complete reply (called by the counter, in order). */
@@ -283,6 +509,7 @@ class LoadConnection {
     const measured = this.#measured[slot] === 1;
     const phase = this.#phase;
     if (kind === "error") {
+      if (this.#followMoved(error)) return;
       // The first error of an operation is its error.
       if (this.#failed[slot] === 0 && measured) phase.noteError(error ?? "error reply");
       this.#failed[slot] = 1;
@@ -290,8 +517,8 @@ class LoadConnection {
       this.#nil[slot] = 1;
     }
     if (--this.#remaining[slot] > 0) return;
-    this.#head = slot + 1 === this.#pipeline ? 0 : slot + 1;
-    this.#inFlight--;
+    this.#pop();
+    this.#client.inFlight--;
     if (!measured) return;
     const stats = phase.stats[this.#kind[slot]];
     phase.lastMeasuredAt = this.#now;
@@ -300,25 +527,26 @@ class LoadConnection {
       return;
     }
     stats.ops++;
+    phase.shardOps[this.shard]++;
     if (this.#nil[slot] === 1) stats.nil++;
     stats.latency.recordMs(this.#now - this.#sentAt[slot]);
   };
 
-  /** Sends what the phase allows, then reads replies until nothing is in flight. */
+  /** Reads replies (and sends what the phase allows after each) until the client closes it. */
   async run(): Promise<void> {
     const buf = new Uint8Array(READ_BUFFER_BYTES);
-    this.#fill(performance.now());
-    // Bounded in time: the phase's watchdog closes the connection, which ends a pending read.
-    while (this.#inFlight > 0 && !this.#closed) {
+    // Bounded in time: the client closes its legs when nothing is in flight and the phase has
+    // stopped sending, and the phase's watchdog closes them after the drain.
+    while (!this.#closed) {
       let n: number | null;
       try {
         n = await this.#conn.read(buf);
       } catch (err) {
-        this.#lose(this.#closeReason ?? `read failed: ${describe(err)}`);
+        this.#client.lose(this.#closeReason ?? `read failed: ${describe(err)}`);
         break;
       }
       if (n === null) {
-        this.#lose(this.#closeReason ?? "connection closed by the replica");
+        this.#client.lose(this.#closeReason ?? "connection closed by the replica");
         break;
       }
       const now = performance.now();
@@ -326,12 +554,11 @@ class LoadConnection {
       try {
         this.#counter.feed(buf.subarray(0, n), this.#onReply);
       } catch (err) {
-        this.#lose(describe(err));
+        this.#client.lose(describe(err));
         break;
       }
-      this.#fill(now);
+      this.#client.fill(now);
     }
-    this.close(null);
   }
 
   /** Closes the connection; `reason` (if any) becomes the error of requests still in flight. */
@@ -347,7 +574,7 @@ class LoadConnection {
   }
 
   /** Counts measured in-flight requests as failed with `reason` and closes. */
-  #lose(reason: string): void {
+  lose(reason: string): void {
     const phase = this.#phase;
     let lost = 0;
     for (let k = 0, slot = this.#head; k < this.#inFlight; k++) {
@@ -357,46 +584,13 @@ class LoadConnection {
       }
       slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
     }
+    this.#client.inFlight -= this.#inFlight;
     this.#inFlight = 0;
     if (lost > 0) {
       phase.lastMeasuredAt = Math.max(phase.lastMeasuredAt, performance.now());
-      phase.noteError(`replica ${this.#target.id}: ${reason}`, lost);
+      phase.noteError(`replica ${this.#target.id}: ${this.#closeReason ?? reason}`, lost);
     }
     this.close(reason);
-  }
-
-  /** Sends as many new operations as the phase allows, in one write. */
-  #fill(now: number): void {
-    if (this.#closed) return;
-    const phase = this.#phase;
-    const n = phase.allowance(now, this.#pipeline - this.#inFlight);
-    if (n === 0) return;
-    const spec = phase.spec;
-    const enc = spec.encoder;
-    const keys = this.#keys;
-    const measured = now >= phase.t0 ? 1 : 0;
-    const batch = new Uint8Array(n * phase.maxOpBytes);
-    let offset = 0;
-    let slot = this.#head + this.#inFlight;
-    if (slot >= this.#pipeline) slot -= this.#pipeline;
-    for (let k = 0; k < n; k++) {
-      const code = phase.nextOp();
-      const kind = OPS[code];
-      if (spec.sequentialKeys) keys.fill(phase.nextKey++);
-      else {
-        for (let s = 0; s < kind.keySlots; s++) keys[s] = Math.floor(Math.random() * enc.keys);
-      }
-      offset = enc.writeOp(batch, offset, code, keys);
-      this.#sentAt[slot] = now;
-      this.#kind[slot] = code;
-      this.#measured[slot] = measured;
-      this.#remaining[slot] = kind.replies;
-      this.#failed[slot] = 0;
-      this.#nil[slot] = 0;
-      slot = slot + 1 === this.#pipeline ? 0 : slot + 1;
-    }
-    this.#inFlight += n;
-    this.#writer.write(batch.subarray(0, offset));
   }
 }
 
@@ -428,7 +622,8 @@ async function connectWithTimeout(
 
 /** Runs one phase (see the module doc) and returns its figures. */
 export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
-  if (spec.targets.length === 0) throw new Error("no targets");
+  const shards = spec.routing?.shards ?? [{ group: "", targets: spec.targets }];
+  if (shards.some((s) => s.targets.length === 0)) throw new Error("no targets");
   const phase = new PhaseState(spec);
   let measureStarted = false;
   const startMeasure = () => {
@@ -437,22 +632,32 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
     spec.onMeasureStart?.();
   };
 
-  // Open every connection (concurrently).
+  // Open every connection (concurrently): one per client, or one per client and shard.
   const timeoutMs = spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const opened = await Promise.allSettled(
-    Array.from(
-      { length: spec.connections },
-      (_, i) => connectWithTimeout(spec.targets[i % spec.targets.length], timeoutMs),
+  const wanted = Array.from(
+    { length: spec.connections },
+    (_, i) => shards.map((s) => s.targets[i % s.targets.length]),
+  );
+  const opened = await Promise.all(
+    wanted.map((targets) =>
+      Promise.allSettled(targets.map((t) => connectWithTimeout(t, timeoutMs)))
     ),
   );
-  const conns: LoadConnection[] = [];
-  opened.forEach((r, i) => {
-    const target = spec.targets[i % spec.targets.length];
-    if (r.status === "fulfilled") conns.push(new LoadConnection(phase, r.value, target));
-    else {
+  const conns: LoadClient[] = [];
+  opened.forEach((legs, i) => {
+    const targets = wanted[i];
+    const failed = legs.flatMap((r, s) => r.status === "rejected" ? [[r.reason, s] as const] : []);
+    if (failed.length === 0) {
+      const open = legs.map((r) => (r as PromiseFulfilledResult<Deno.TcpConn>).value);
+      conns.push(new LoadClient(phase, open, targets));
+      return;
+    }
+    for (const r of legs) if (r.status === "fulfilled") r.value.close();
+    for (const [reason, s] of failed) {
+      const target = targets[s];
       phase.noteError(
         `cannot connect to replica ${target.id} (${target.host}:${target.port}): ` +
-          describe(r.reason),
+          describe(reason),
       );
     }
   });
@@ -514,6 +719,9 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
     seconds: Math.max(0, end - phase.t0) / 1000,
     connections: spec.connections,
     connected: conns.length,
+    shardOps: phase.shardOps,
+    moved: phase.moved,
+    shardMoved: phase.shardMoved,
     errorMessages,
     aborted: phase.aborted,
     cutOff: phase.cutOff,

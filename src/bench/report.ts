@@ -19,6 +19,22 @@ export interface ReplicaFigure {
   value: number;
 }
 
+/** The figures of one replica group (shard) of a sharded cluster in one level and mix. */
+export interface GroupFigure {
+  /** The group name. */
+  group: string;
+  /** Successful measured operations it answered (every operation of the mix). */
+  ops: number;
+  /** `ops / seconds` of the level. */
+  opsPerSec: number;
+  /** CPU of each of its replicas, % of one core (null: not spawned). */
+  replicaCpuPercent: ReplicaFigure[] | null;
+  /** Its replicas' CPU time per operation it answered, microseconds (null: not spawned). */
+  replicaCpuUsPerOp: number | null;
+  /** MOVED replies it sent that measured operations followed. */
+  moved: number;
+}
+
 /** One level, mix and operation. */
 export interface BenchRow {
   /** Connections of the level. */
@@ -56,6 +72,15 @@ export interface BenchRow {
   replicaPeakRssMb: ReplicaFigure[] | null;
   /** The benchmark process's own CPU over the measured part, % of one core. */
   benchCpuPercent: number;
+  /**
+   * Every replica's CPU time over the measured part divided by the mix's successful operations
+   * (of every kind), microseconds (null: not spawned); shared by the rows of one mix.
+   */
+  replicaCpuUsPerOp: number | null;
+  /** A sharded cluster: the figures of each group for the whole mix (null: no groups). */
+  groups: GroupFigure[] | null;
+  /** MOVED redirections the mix's measured operations followed (shared by its rows). */
+  moved: number;
   /** Connections that opened (of `clients`). */
   connected: number;
   /** Most frequent errors of the level and mix. */
@@ -76,6 +101,12 @@ export interface BenchReport {
     config: string;
     /** Number of replicas. */
     replicas: number;
+    /** A sharded cluster: its groups and their replica ids, in file order (null: no groups). */
+    groups: { group: string; ids: number[] }[] | null;
+    /** Sharded: where the slot map came from (`CLUSTER SLOTS of replica <id>` or `config`). */
+    slotMap: string | null;
+    /** Sharded: every operation was sent to a wrong group first (`--misroute`). */
+    misroute: boolean;
     /** Started by the benchmark (--spawn). */
     spawned: boolean;
     /** fsync mode when spawned, else null (unknown). */
@@ -180,12 +211,7 @@ export function rowCells(row: BenchRow): string[] {
  * left-aligned, every other column right-aligned to the wider of its header and its cells.
  */
 export function formatTable(rows: readonly BenchRow[]): string {
-  const lines = [TABLE_COLUMNS as string[], ...rows.map(rowCells)];
-  const widths = TABLE_COLUMNS.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
-  return lines.map((cells) =>
-    cells.map((cell, c) => c === 1 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))
-      .join("  ").trimEnd()
-  ).join("\n");
+  return alignColumns([TABLE_COLUMNS as string[], ...rows.map(rowCells)], 1);
 }
 
 /** The lines above the table: machine, cluster, load. */
@@ -199,19 +225,84 @@ export function formatHeader(report: BenchReport): string {
   const cluster = c.spawned
     ? `spawned by the benchmark, fsync ${c.fsync}`
     : "already running, fsync as it was started";
+  const groups = c.groups === null
+    ? ""
+    : ` in ${c.groups.length} groups (${
+      c.groups.map((g) => `${g.group}: ${g.ids.join(",")}`).join("; ")
+    }; slot map from ${c.slotMap})`;
+  const spread = c.groups === null
+    ? "clients spread round-robin over the replicas"
+    : "each client has a connection to a replica of every group (round-robin within the " +
+      "group) and sends each request to the group owning its key's slot" +
+      (c.misroute ? ", after a wrong group's MOVED (--misroute)" : "");
   return [
     `machine: ${m.cpus} CPUs (nproc), ${m.cpuModel}; ${m.platform}; deno ${m.deno} (v8 ${m.v8})`,
-    `cluster: ${c.replicas} replicas from ${c.config}, ${cluster}` +
+    `cluster: ${c.replicas} replicas${groups} from ${c.config}, ${cluster}` +
     (c.view === null ? "" : `; view ${c.view}`),
     `load: value ${s.valueSize} B, ${s.keys} keys, pipeline ${s.pipeline}, warmup ` +
-    `${s.warmupSeconds} s, ${stop}; mixes: ${s.mixes.map(describeMix).join(", ")}; ` +
-    `clients spread round-robin over the replicas`,
+    `${s.warmupSeconds} s, ${stop}; mixes: ${s.mixes.map(describeMix).join(", ")}; ${spread}`,
   ].join("\n");
 }
 
-/** Header, blank line, table, and the notes (if any) after another blank line. */
+/** Column headers of the per-group table ({@link formatGroupTable}), in order. */
+export const GROUP_TABLE_COLUMNS: readonly string[] = [
+  "clients",
+  "mix",
+  "group",
+  "ops/s",
+  "replica cpu %",
+  "cpu us/op",
+  "moved",
+];
+
+/**
+ * The per-group table of a sharded run: one line per level, mix and group (ops/s of the
+ * operations that group answered, its replicas' CPU, their CPU microseconds per operation, and
+ * the MOVED replies it sent); empty for a run without groups.
+ */
+export function formatGroupTable(rows: readonly BenchRow[]): string {
+  const lines: string[][] = [];
+  for (const row of rows) {
+    // The rows of one mix share its group figures: shown with its first operation's.
+    if (row.groups === null || mixOps(row.mix)[0] !== row.op) continue;
+    for (const g of row.groups) {
+      lines.push([
+        String(row.clients),
+        describeMix(row.mix),
+        g.group,
+        String(Math.round(g.opsPerSec)),
+        g.replicaCpuPercent === null || g.replicaCpuPercent.length === 0
+          ? "-"
+          : g.replicaCpuPercent.map((r) => Math.round(r.value)).join("/"),
+        g.replicaCpuUsPerOp === null ? "-" : String(Math.round(g.replicaCpuUsPerOp)),
+        String(g.moved),
+      ]);
+    }
+  }
+  if (lines.length === 0) return "";
+  return alignColumns([GROUP_TABLE_COLUMNS as string[], ...lines], 1, 2);
+}
+
+/**
+ * Lines of cells as a table: columns separated by two spaces, each padded to its widest cell,
+ * right-aligned but for the columns whose indexes are in `left`.
+ */
+function alignColumns(lines: readonly string[][], ...left: number[]): string {
+  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  return lines.map((cells) =>
+    cells.map((cell, c) => left.includes(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))
+      .join("  ").trimEnd()
+  ).join("\n");
+}
+
+/**
+ * Header, blank line, table, the per-group table of a sharded run after another, and the notes
+ * (if any) after another blank line.
+ */
 export function formatReport(report: BenchReport): string {
   const parts = [formatHeader(report), "", formatTable(report.rows)];
+  const groups = formatGroupTable(report.rows);
+  if (groups !== "") parts.push("", groups);
   if (report.notes.length > 0) parts.push("", ...report.notes.map((n) => `note: ${n}`));
   return parts.join("\n");
 }

@@ -8,7 +8,8 @@
  * @module
  */
 import { type BenchOptions, type FsyncChoice, type Mix, mixOps } from "./args.ts";
-import { runPhase, type Target } from "./load.ts";
+import { type PhaseRouting, runPhase, type Target } from "./load.ts";
+import { type BenchShard, keySlotTable, type SlotOwners } from "./shards.ts";
 import { opCode, OPS } from "./ops.ts";
 import {
   cpuPercent,
@@ -21,6 +22,7 @@ import {
   type BenchReport,
   type BenchRow,
   describeMix,
+  type GroupFigure,
   opName,
   type ReplicaFigure,
 } from "./report.ts";
@@ -46,6 +48,16 @@ export interface RunContext {
   progress?: (line: string) => void;
   /** One line per replica that has exited (checked after every level), when spawned. */
   exitedReplicas?: () => string[];
+  /**
+   * A sharded cluster: its shards and slot owners; every client then has a connection to each
+   * shard and sends each operation to the shard owning its key (see `PhaseSpec.routing`).
+   */
+  sharded?: {
+    shards: readonly BenchShard[];
+    owners: SlotOwners;
+    /** Send every operation to a wrong shard first (`--misroute`). */
+    misroute: boolean;
+  };
 }
 
 /** Connections and pipeline depth of the key preload. */
@@ -77,12 +89,24 @@ function round(n: number, digits: number): number {
 export async function runBench(options: BenchOptions, ctx: RunContext): Promise<BenchReport> {
   const say = ctx.progress ?? (() => {});
   const encoder = new RequestEncoder(options.keys, options.valueSize);
+  const sharded = ctx.sharded;
+  const routing: PhaseRouting | undefined = sharded === undefined ? undefined : {
+    shards: sharded.shards,
+    owner: sharded.owners.owner,
+    keySlots: { key: keySlotTable(encoder, "key"), ctr: keySlotTable(encoder, "ctr") },
+    misroute: sharded.misroute,
+  };
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
     machine: ctx.machine,
     cluster: {
       config: ctx.configPath,
       replicas: ctx.targets.length,
+      groups: sharded === undefined
+        ? null
+        : sharded.shards.map((s) => ({ group: s.group, ids: s.targets.map((t) => t.id) })),
+      slotMap: sharded?.owners.source ?? null,
+      misroute: sharded?.misroute ?? false,
       spawned: ctx.pids !== null,
       fsync: ctx.fsync,
       view: ctx.view,
@@ -114,7 +138,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     for (const mix of options.mixes) {
       if (ctx.signal?.aborted) break levels;
       if (mixOps(mix).some((op) => OPS[opCode(op)].reads) && report.preload === null) {
-        report.preload = await preload(encoder, ctx, say);
+        report.preload = await preload(encoder, ctx, routing, say);
         if (report.preload.errors > 0) {
           report.notes.push(
             `preload: ${report.preload.errors} of ${options.keys} PUTs failed; some GETs miss`,
@@ -126,6 +150,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       let before: Promise<Sample> | null = null;
       const result = await runPhase({
         targets: ctx.targets,
+        ...(routing === undefined ? {} : { routing }),
         connections: clients,
         pipeline: options.pipeline,
         mix,
@@ -152,6 +177,19 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         }
       }
       const benchCpu = wall > 0 ? ((after.ownCpu - start.ownCpu) / wall) * 100 : 0;
+      const mixOpsDone = result.shardOps.reduce((a, b) => a + b, 0);
+      const groups = sharded === undefined ? null : sharded.shards.map((shard, i): GroupFigure => {
+        const ids = new Set(shard.targets.map((t) => t.id));
+        const mine = cpu?.filter((c) => ids.has(c.id)) ?? null;
+        return {
+          group: shard.group,
+          ops: result.shardOps[i],
+          opsPerSec: result.seconds > 0 ? round(result.shardOps[i] / result.seconds, 1) : 0,
+          replicaCpuPercent: mine,
+          replicaCpuUsPerOp: cpuUsPerOp(mine, wall, result.shardOps[i]),
+          moved: result.shardMoved[i],
+        };
+      });
       for (const op of mixOps(mix)) {
         const s = result.stats[op];
         const has = s.ops > 0;
@@ -172,6 +210,9 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
           replicaCpuPercent: cpu,
           replicaPeakRssMb: rss,
           benchCpuPercent: round(benchCpu, 1),
+          replicaCpuUsPerOp: cpuUsPerOp(cpu, wall, mixOpsDone),
+          groups,
+          moved: result.moved,
           connected: result.connected,
           errorMessages: result.errorMessages,
           cutOff: result.cutOff,
@@ -191,6 +232,20 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   report.interrupted = ctx.signal?.aborted ?? false;
   if (report.interrupted) report.notes.push("interrupted: the figures end where the run stopped");
   return report;
+}
+
+/**
+ * Replica CPU microseconds per operation: the CPU `cpu` (% of one core over `wall` seconds)
+ * summed over the replicas, divided by `ops` (null without CPU figures or operations).
+ */
+export function cpuUsPerOp(
+  cpu: readonly ReplicaFigure[] | null,
+  wall: number,
+  ops: number,
+): number | null {
+  if (cpu === null || cpu.length === 0 || ops === 0) return null;
+  const seconds = cpu.reduce((sum, c) => sum + c.value, 0) / 100 * wall;
+  return round(seconds / ops * 1e6, 1);
 }
 
 /** Adds notes about failed connections, errors and a cut-off level. */
@@ -217,6 +272,9 @@ function noteProblems(
   if (result.cutOff) {
     report.notes.push(`${where}: stopped by the hard cap before every request was sent`);
   }
+  if (result.moved > 0) {
+    report.notes.push(`${where}: ${result.moved} MOVED redirections followed`);
+  }
   for (const e of result.errorMessages.slice(0, 5)) {
     report.notes.push(`${where}: ${e.count} x ${e.message}`);
   }
@@ -226,11 +284,13 @@ function noteProblems(
 async function preload(
   encoder: RequestEncoder,
   ctx: RunContext,
+  routing: PhaseRouting | undefined,
   say: (line: string) => void,
 ): Promise<{ keys: number; seconds: number; errors: number }> {
   say(`preloading ${encoder.keys} keys...`);
   const result = await runPhase({
     targets: ctx.targets,
+    ...(routing === undefined ? {} : { routing }),
     connections: Math.min(PRELOAD_CONNECTIONS, encoder.keys),
     pipeline: PRELOAD_PIPELINE,
     mix: { put: 1, get: 0 },

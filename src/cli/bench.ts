@@ -10,12 +10,14 @@
  *
  * @module
  */
-import { type BenchOptions, BenchUsageError, parseBenchArgs } from "../bench/args.ts";
+import { type BenchOptions, BenchUsageError, mixOps, parseBenchArgs } from "../bench/args.ts";
 import { BENCH_USAGE } from "../bench/args.ts";
 import { ClusterError, probeCluster, SpawnedCluster, targetsOf } from "../bench/cluster.ts";
 import { machineInfo } from "../bench/proc.ts";
 import { type BenchReport, formatReport } from "../bench/report.ts";
-import { runBench } from "../bench/runner.ts";
+import { runBench, type RunContext } from "../bench/runner.ts";
+import { fetchSlotOwners, shardsOf } from "../bench/shards.ts";
+import { opCode, OPS } from "../bench/ops.ts";
 import { describeScrapes, MetricsScraper, type ScrapeFigures } from "../bench/scraper.ts";
 import { type ClusterConfig, ConfigError, loadConfig } from "../config/config.ts";
 import { formatPublishTable, type PublishRow, runPublishLevel } from "../bench/publish.ts";
@@ -59,12 +61,14 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
     io.err(`error: ${err.message}`);
     return 2;
   }
-  if (config.groups !== undefined) {
-    // Its clients send every key to every replica; a sharded cluster would answer MOVED.
-    io.err(
-      `error: ${options.configPath} has groups (a sharded cluster): bench does not route by ` +
-        `slot yet; give it one group's replica lines`,
-    );
+  const sharded = config.groups !== undefined;
+  const problem = sharded
+    ? shardedProblem(options)
+    : options.misroute
+    ? `--misroute needs a sharded config (replica lines with group=<name>)`
+    : null;
+  if (problem !== null) {
+    io.err(`error: ${options.configPath}: ${problem}`);
     return 2;
   }
   const metricsUrls = config.replicas.filter((r) => r.httpPort !== undefined)
@@ -98,6 +102,17 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
       view = [...views].join(", ");
     }
     const cluster = spawned;
+    let routing: RunContext["sharded"];
+    if (sharded) {
+      const shards = shardsOf(config);
+      const problems: string[] = [];
+      const owners = await fetchSlotOwners(shards, 3000, problems);
+      if (owners.source === "config") {
+        io.err(`bench: no CLUSTER SLOTS (${problems.join("; ")}); slot map from the config file`);
+      }
+      io.err(`bench: ${shards.length} groups, slot map from ${owners.source}`);
+      routing = { shards, owners, misroute: options.misroute };
+    }
     if (options.publish) return await publishMode(options, targetsOf(config), abort.signal, io);
     const scraper = options.scrapeMs === undefined
       ? undefined
@@ -116,6 +131,7 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
         signal: abort.signal,
         progress: (line) => io.err(`bench: ${line}`),
         exitedReplicas: cluster === null ? undefined : () => cluster.exited(),
+        ...(routing === undefined ? {} : { sharded: routing }),
       });
     } finally {
       scrapes = await scraper?.stop();
@@ -147,6 +163,23 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
     }
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
   }
+}
+
+/**
+ * Why `options` cannot run against a sharded cluster (null: they can): publish and catch-up
+ * modes are per replica set, and an operation with several keys would span slots.
+ */
+function shardedProblem(options: BenchOptions): string | null {
+  if (options.publish || options.catchup) {
+    return "--publish and --catchup take one replica set, not a sharded config (group= lines); " +
+      "give them one group's replica lines";
+  }
+  const multiKey = options.mixes.flatMap(mixOps).filter((op) => OPS[opCode(op)].keySlots > 1);
+  if (multiKey.length > 0) {
+    return `a sharded cluster takes one-key operations (put, get, incr): ` +
+      `${[...new Set(multiKey)].join(", ")} would send keys of several slots (CROSSSLOT)`;
+  }
+  return null;
 }
 
 /** `--publish`: one publish level per `--clients` value; the table, and JSON with `--json`. */

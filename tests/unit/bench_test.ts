@@ -6,7 +6,10 @@
  * usage and unreachable-cluster exits, and one small real `--spawn` run. The operations beyond
  * SET/GET (INCR, a 10-key MSET, a MULTI/EXEC of 3 commands): their `--mix` names, their bytes,
  * counting of EXEC's array reply, a fake server that speaks MULTI/EXEC, and a real `--spawn` run
- * of each.
+ * of each. Sharded clusters: groups and slot owners (CLUSTER SLOTS, the file), MOVED parsing, the
+ * load generator against two fake groups (requests routed by slot, a stale map corrected by
+ * MOVED, `--misroute`, a MOVED to an unknown address), the per-group table, and a real `--spawn`
+ * run on 2 groups × 3 replicas (with and without `--misroute`).
  *
  * @module
  */
@@ -15,6 +18,7 @@ import assert from "node:assert/strict";
 import {
   BenchUsageError,
   HARD_CAP_SECONDS,
+  type Mix,
   parseBenchArgs,
   parseClientLevels,
   parseMixes,
@@ -33,16 +37,31 @@ import { ReplyCounter, type ReplyKind, ReplyStreamError } from "../../src/bench/
 import {
   type BenchReport,
   type BenchRow,
+  formatGroupTable,
   formatHeader,
   formatMs,
   formatReport,
   formatTable,
+  type GroupFigure,
   opLabel,
 } from "../../src/bench/report.ts";
 import { describeMix } from "../../src/bench/report.ts";
 import { benchValue, RequestEncoder } from "../../src/bench/requests.ts";
 import { allNormalInOneView } from "../../src/net/info.ts";
 import { main } from "../../src/cli/bench.ts";
+import { cpuUsPerOp } from "../../src/bench/runner.ts";
+import {
+  type BenchShard,
+  configSlotOwners,
+  keySlotTable,
+  parseClusterSlots,
+  parseMoved,
+  shardOfAddress,
+  shardsOf,
+} from "../../src/bench/shards.ts";
+import { parseConfig } from "../../src/config/config.ts";
+import { initialSlotMap } from "../../src/kv/slot_map.ts";
+import { keySlot } from "../../src/kv/slots.ts";
 import { encodeCommand, RespRequestParser } from "../../src/net/resp.ts";
 import { type CommandResult, freePorts, runCommand } from "../support/cluster.ts";
 import { Prng } from "../support/prng.ts";
@@ -87,6 +106,7 @@ Deno.test("bench args: defaults", () => {
     jsonPath: undefined,
     publish: false,
     catchup: false,
+    misroute: false,
   });
 });
 
@@ -127,6 +147,7 @@ Deno.test("bench args: every option", () => {
     jsonPath: "out.json",
     publish: false,
     catchup: false,
+    misroute: false,
   });
   assert.deepEqual(
     parseBenchArgs(["--seconds", "2.5", "c"]) !== "help" &&
@@ -136,6 +157,7 @@ Deno.test("bench args: every option", () => {
       seconds: 2.5,
     },
   );
+  assert.equal((parseBenchArgs(["--misroute", "c"]) as { misroute: boolean }).misroute, true);
   assert.equal(parseBenchArgs(["--help"]), "help");
   assert.equal(parseBenchArgs(["-h", "--clients", "zzz"]), "help");
 });
@@ -174,6 +196,7 @@ Deno.test("bench args: errors", () => {
     [["--catchup", "--mix", "1:0", "c"], /--catchup takes no/],
     [["--catchup", "--publish", "c"], /--catchup takes no/],
     [["--catchup", "--spawn", "c"], /drop --spawn/],
+    [["--misroute", "--publish", "c"], /--misroute takes no/],
     [["--pipeline", "0", "c"], /--pipeline/],
     [["--fsync", "batch", "c"], /needs --spawn/],
     [["--spawn", "--fsync", "sometimes", "c"], /always, batch or never/],
@@ -415,6 +438,9 @@ function row(over: Partial<BenchRow>): BenchRow {
     replicaCpuPercent: [{ id: 1, value: 95.4 }, { id: 2, value: 60 }, { id: 3, value: 59.6 }],
     replicaPeakRssMb: [{ id: 1, value: 80.2 }, { id: 2, value: 101.6 }, { id: 3, value: 90 }],
     benchCpuPercent: 12.6,
+    replicaCpuUsPerOp: 1720.4,
+    groups: null,
+    moved: 0,
     connected: 16,
     errorMessages: [],
     cutOff: false,
@@ -460,7 +486,16 @@ Deno.test("bench report: header describes machine, cluster and load; notes follo
   const report: BenchReport = {
     startedAt: "2024-01-01T00:00:00.000Z",
     machine: { cpus: 8, cpuModel: "Test CPU", deno: "2.9.9", v8: "1.2", platform: "linux x86_64" },
-    cluster: { config: "c.txt", replicas: 3, spawned: true, fsync: "batch", view: "4" },
+    cluster: {
+      config: "c.txt",
+      replicas: 3,
+      groups: null,
+      slotMap: null,
+      misroute: false,
+      spawned: true,
+      fsync: "batch",
+      view: "4",
+    },
     settings: {
       clients: [1],
       mixes: [{ put: 1, get: 0 }, { put: 0, get: 1 }],
@@ -797,9 +832,25 @@ Deno.test("bench cli: --help, bad usage (2), bad config (2), unreachable cluster
 
     const shardedConfig = `${dir}/sharded.txt`;
     await Deno.writeTextFile(shardedConfig, "1 127.0.0.1 1 2 group=a\n2 127.0.0.1 3 4 group=b\n");
-    const sharded = captureIo();
-    assert.equal(await main([shardedConfig], sharded.io), 2);
-    assert.match(sharded.err.join("\n"), /has groups \(a sharded cluster\): bench does not route/);
+    // A sharded config: one-key mixes only, no publish or catch-up mode; --misroute needs one.
+    for (
+      const [args, why] of [
+        [["--mix", "put+mset10"], /one-key operations .*: mset10 would send keys of several/],
+        [["--mix", "multi3"], /multi3 would send keys of several slots \(CROSSSLOT\)/],
+        [["--publish"], /--publish and --catchup take one replica set/],
+      ] as const
+    ) {
+      const sharded = captureIo();
+      assert.equal(await main([...args, shardedConfig], sharded.io), 2, args.join(" "));
+      assert.match(sharded.err.join("\n"), why);
+    }
+    const shardedDown = captureIo();
+    assert.equal(await main(["--ops", "10", shardedConfig], shardedDown.io), 1);
+    assert.match(shardedDown.err.join("\n"), /cannot reach the cluster/);
+    const misroute = captureIo();
+    await Deno.writeTextFile(`${dir}/plain.txt`, "1 127.0.0.1 1 2\n");
+    assert.equal(await main(["--misroute", `${dir}/plain.txt`], misroute.io), 2);
+    assert.match(misroute.err.join("\n"), /--misroute needs a sharded config/);
 
     const ports = freePorts(6);
     const config = `${dir}/cluster.txt`;
@@ -823,17 +874,22 @@ Deno.test("bench cli: --help, bad usage (2), bad config (2), unreachable cluster
 
 /**
  * Runs `deno task bench --spawn <args> --json <dir>/out.json` on a 3-replica config on free ports
- * written to `dir`; returns the config path, the JSON path and the result.
+ * written to `dir` (with `groups`: 2 groups, a and b, of 3 replicas each); returns the config
+ * path, the JSON path and the result.
  */
 async function spawnBench(
   dir: string,
   args: string[],
+  groups = false,
 ): Promise<{ config: string; json: string; r: CommandResult }> {
-  const ports = freePorts(6);
+  const n = groups ? 6 : 3;
+  const ports = freePorts(2 * n);
   const config = `${dir}/cluster.txt`;
   await Deno.writeTextFile(
     config,
-    [1, 2, 3].map((id) => `${id} 127.0.0.1 ${ports[id - 1]} ${ports[id + 2]}\n`).join(""),
+    Array.from({ length: n }, (_, i) =>
+      `${i + 1} 127.0.0.1 ${ports[i]} ${ports[n + i]}` +
+      (groups ? ` group=${i < 3 ? "a" : "b"}` : "") + "\n").join(""),
   );
   const json = `${dir}/out.json`;
   const r = await runCommand(
@@ -1305,6 +1361,364 @@ Deno.test("bench cli: a small real --spawn run of INCR, MSET10 and MULTI3", asyn
     }
     // MULTI3 reads keys: they were written first.
     assert.deepEqual(report.preload, { keys: 200, seconds: report.preload!.seconds, errors: 0 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sharded clusters: routing by hash slot
+
+/** Two shards, a (replicas 1-2) and b (replica 3), on made-up ports. */
+const TWO_SHARDS: BenchShard[] = [
+  {
+    group: "a",
+    targets: [{ id: 1, host: "127.0.0.1", port: 7001 }, { id: 2, host: "127.0.0.1", port: 7002 }],
+  },
+  { group: "b", targets: [{ id: 3, host: "127.0.0.1", port: 7003 }] },
+];
+
+Deno.test("bench shards: groups of a config, slot owners from CLUSTER SLOTS or the file", () => {
+  const config = parseConfig(
+    "1 127.0.0.1 7001 7101 group=a\n2 127.0.0.1 7002 7102 group=a\n3 127.0.0.1 7003 7103 group=b\n",
+    "c.txt",
+  );
+  assert.deepEqual(shardsOf(config), TWO_SHARDS);
+  const plain = parseConfig("1 127.0.0.1 7001 7101\n2 127.0.0.1 7002 7102\n", "p.txt");
+  assert.deepEqual(shardsOf(plain), [{ group: "", targets: TWO_SHARDS[0].targets }]);
+  assert.equal(shardOfAddress(TWO_SHARDS, "127.0.0.1", 7002), 0);
+  assert.equal(shardOfAddress(TWO_SHARDS, "127.0.0.1", 7003), 1);
+  assert.equal(shardOfAddress(TWO_SHARDS, "127.0.0.2", 7003), -1);
+
+  // The file's map is the replicas' epoch-0 map.
+  const fromFile = configSlotOwners(TWO_SHARDS);
+  assert.equal(fromFile.source, "config");
+  const map = initialSlotMap(["a", "b"]);
+  for (const slot of [0, 1, 8191, 8192, 12_000, 16_383]) {
+    assert.equal(TWO_SHARDS[fromFile.owner[slot]].group, map.owner(slot), `slot ${slot}`);
+  }
+  assert.ok(configSlotOwners([TWO_SHARDS[0]]).owner.every((o) => o === 0));
+
+  // CLUSTER SLOTS: each range goes to the group of its master's address (any replica of it).
+  const reply = [
+    [0, 99, ["127.0.0.1", 7003, "id3"]],
+    [100, 16_383, ["127.0.0.1", 7002, "id2"], ["127.0.0.1", 7001, "id1"]],
+  ];
+  const owner = parseClusterSlots(reply, TWO_SHARDS);
+  assert.deepEqual([owner[0], owner[99], owner[100], owner[16_383]], [1, 1, 0, 0]);
+  assert.throws(() => parseClusterSlots([reply[1]], TWO_SHARDS), /slot 0 has no owner/);
+  assert.throws(
+    () => parseClusterSlots([[0, 16_383, ["127.0.0.1", 9999, "x"]]], TWO_SHARDS),
+    /127\.0\.0\.1:9999 is no replica of the config file/,
+  );
+  assert.throws(() => parseClusterSlots("OK", TWO_SHARDS), /not an array/);
+  assert.throws(
+    () => parseClusterSlots([[5, 2, ["127.0.0.1", 7001]]], TWO_SHARDS),
+    /bad range 5-2/,
+  );
+});
+
+Deno.test("bench shards: MOVED replies and the slot of every key", () => {
+  assert.deepEqual(parseMoved("MOVED 3999 127.0.0.1:6381"), {
+    slot: 3999,
+    host: "127.0.0.1",
+    port: 6381,
+  });
+  assert.deepEqual(parseMoved("MOVED 1 [::1]:7000"), { slot: 1, host: "::1", port: 7000 });
+  assert.equal(parseMoved("ASK 1 127.0.0.1:7000"), null);
+  assert.equal(parseMoved("MOVED 16384 127.0.0.1:7000"), null);
+  assert.equal(parseMoved("ERR MOVED"), null);
+  const encoder = new RequestEncoder(1000, 10);
+  const keys = keySlotTable(encoder, "key");
+  const counters = keySlotTable(encoder, "ctr");
+  assert.equal(keys.length, 1000);
+  for (const i of [0, 1, 500, 999]) {
+    assert.equal(keys[i], keySlot(encoder.keyName(i)));
+    assert.equal(counters[i], keySlot(encoder.keyName(i, "ctr:")));
+  }
+});
+
+/**
+ * Two fake groups on free ports: a owns slots 0-8191, b the rest; each serves SET/GET/INCR of its
+ * slots and answers `-MOVED <slot> 127.0.0.1:<owner's port>` for the others (counted).
+ */
+function fakeShards() {
+  const stored = new Set<string>();
+  const ports: number[] = [];
+  const moved = [0, 0];
+  const served = [0, 0];
+  const servers = [0, 1].map((me) =>
+    fakeServer((argv) => {
+      const slot = keySlot(argv[1]);
+      const owner = slot < 8192 ? 0 : 1;
+      if (owner !== me) {
+        moved[me]++;
+        return `-MOVED ${slot} 127.0.0.1:${ports[owner]}\r\n`;
+      }
+      served[me]++;
+      if (argv[0] === "SET") {
+        stored.add(argv[1]);
+        return "+OK\r\n";
+      }
+      if (argv[0] === "INCR") return ":1\r\n";
+      return stored.has(argv[1]) ? "$3\r\nabc\r\n" : "$-1\r\n";
+    })
+  );
+  ports.push(...servers.map((s) => s.port));
+  const shards: BenchShard[] = servers.map((s, i) => ({
+    group: i === 0 ? "a" : "b",
+    targets: [{ id: i + 1, host: "127.0.0.1", port: s.port }],
+  }));
+  return {
+    shards,
+    moved,
+    served,
+    stop: () => Promise.all(servers.map((s) => s.stop())),
+  };
+}
+
+/** A sharded phase of `ops` operations of `mix` with `owner` as the client's slot map. */
+function shardedPhase(
+  shards: BenchShard[],
+  owner: Uint16Array,
+  misroute: boolean,
+  mix: Mix,
+  ops: number,
+) {
+  const encoder = new RequestEncoder(500, 3);
+  return runPhase({
+    targets: [],
+    routing: {
+      shards,
+      owner,
+      keySlots: { key: keySlotTable(encoder, "key"), ctr: keySlotTable(encoder, "ctr") },
+      misroute,
+    },
+    connections: 3,
+    pipeline: 4,
+    mix,
+    encoder,
+    warmupMs: 0,
+    stop: { kind: "ops", ops },
+  });
+}
+
+Deno.test("bench load sharded: every request goes to its slot's group; none is MOVED", async () => {
+  const fake = fakeShards();
+  try {
+    const result = await shardedPhase(
+      fake.shards,
+      configSlotOwners(fake.shards).owner,
+      false,
+      { put: 1, get: 1, incr: 1 },
+      600,
+    );
+    assert.deepEqual(result.errorMessages, []);
+    assert.equal(result.put.ops + result.get.ops + result.stats.incr.ops, 600);
+    assert.equal(result.connected, 3, "3 clients, each with a connection to both groups");
+    assert.deepEqual(fake.moved, [0, 0]);
+    assert.equal(result.moved, 0);
+    // Both groups answered, each exactly the operations it served.
+    assert.deepEqual(result.shardOps, fake.served);
+    assert.ok(fake.served[0] > 100 && fake.served[1] > 100, `${fake.served}`);
+  } finally {
+    await fake.stop();
+  }
+});
+
+Deno.test("bench load sharded: a stale slot map is corrected by following MOVED", async () => {
+  const fake = fakeShards();
+  try {
+    // The client believes group a owns every slot.
+    const owner = new Uint16Array(16_384);
+    const result = await shardedPhase(fake.shards, owner, false, { put: 1, get: 0 }, 400);
+    assert.deepEqual(result.errorMessages, []);
+    assert.equal(result.put.ops, 400);
+    assert.equal(result.put.errors, 0);
+    assert.equal(fake.moved[1], 0, "b never gets a's keys");
+    assert.ok(result.moved > 0, "some of b's keys were sent to a first");
+    assert.equal(result.moved, fake.moved[0], "every MOVED was followed and counted");
+    assert.deepEqual(result.shardMoved, [fake.moved[0], 0]);
+    // Each MOVED fixed its slot: at most a few of them per slot (those sent before it came).
+    const encoder = new RequestEncoder(500, 3);
+    const learned = new Set<number>();
+    for (let i = 0; i < 500; i++) {
+      const slot = keySlot(encoder.keyName(i));
+      if (owner[slot] === 1) learned.add(slot);
+      if (owner[slot] === 1) assert.ok(slot >= 8192, `slot ${slot} is a's`);
+    }
+    assert.ok(learned.size > 0 && result.moved <= learned.size * 4, `${result.moved} MOVED`);
+  } finally {
+    await fake.stop();
+  }
+});
+
+Deno.test("bench load sharded: --misroute sends every request to the wrong group first", async () => {
+  const fake = fakeShards();
+  try {
+    const owner = configSlotOwners(fake.shards).owner;
+    const result = await shardedPhase(fake.shards, owner, true, { put: 1, get: 1 }, 300);
+    assert.deepEqual(result.errorMessages, []);
+    assert.equal(result.put.ops + result.get.ops, 300);
+    assert.equal(result.moved, 300, "one redirection per operation");
+    // Each group redirected exactly the operations the other one answered.
+    assert.deepEqual(result.shardMoved, [result.shardOps[1], result.shardOps[0]]);
+    assert.deepEqual(fake.moved, result.shardMoved);
+    assert.deepEqual(owner, configSlotOwners(fake.shards).owner, "the map is left as it was");
+  } finally {
+    await fake.stop();
+  }
+});
+
+Deno.test("bench load sharded: a MOVED to an address of no group is an error", async () => {
+  const server = fakeServer((argv) => `-MOVED ${keySlot(argv[1])} 10.9.9.9:1\r\n`);
+  try {
+    const shards: BenchShard[] = [
+      { group: "a", targets: [{ id: 1, host: "127.0.0.1", port: server.port }] },
+      { group: "b", targets: [{ id: 2, host: "127.0.0.1", port: server.port }] },
+    ];
+    const result = await shardedPhase(
+      shards,
+      configSlotOwners(shards).owner,
+      false,
+      { put: 1 },
+      50,
+    );
+    assert.equal(result.put.ops, 0);
+    assert.equal(result.put.errors, 50);
+    assert.equal(result.moved, 0);
+    assert.match(result.errorMessages[0].message, /^MOVED \d+ 10\.9\.9\.9:1$/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("bench report: the per-group table and header of a sharded run", () => {
+  const groups: GroupFigure[] = [
+    {
+      group: "a",
+      ops: 3000,
+      opsPerSec: 1500.2,
+      replicaCpuPercent: [{ id: 1, value: 50 }, { id: 2, value: 20.4 }],
+      replicaCpuUsPerOp: 469.3,
+      moved: 0,
+    },
+    {
+      group: "bb",
+      ops: 2000,
+      opsPerSec: 1000,
+      replicaCpuPercent: null,
+      replicaCpuUsPerOp: null,
+      moved: 12,
+    },
+  ];
+  const rows = [
+    row({ mix: { put: 1, get: 1 }, groups }),
+    row({ op: "get", mix: { put: 1, get: 1 }, groups }),
+  ];
+  assert.equal(
+    formatGroupTable(rows),
+    [
+      "clients  mix          group  ops/s  replica cpu %  cpu us/op  moved",
+      "     16  PUT:GET 1:1  a       1500          50/20        469      0",
+      "     16  PUT:GET 1:1  bb      1000              -          -     12",
+    ].join("\n"),
+  );
+  assert.equal(formatGroupTable([row({})]), "", "no groups, no table");
+  const header = formatHeader({
+    startedAt: "2024-01-01T00:00:00.000Z",
+    machine: { cpus: 2, cpuModel: "Test CPU", deno: "2.9.9", v8: "1.2", platform: "linux" },
+    cluster: {
+      config: "s.txt",
+      replicas: 3,
+      groups: [{ group: "a", ids: [1, 2] }, { group: "bb", ids: [3] }],
+      slotMap: "CLUSTER SLOTS of replica 2",
+      misroute: true,
+      spawned: false,
+      fsync: null,
+      view: null,
+    },
+    settings: {
+      clients: [16],
+      mixes: [{ put: 1, get: 1 }],
+      stop: { kind: "ops", ops: 5000 },
+      valueSize: 100,
+      keys: 500,
+      pipeline: 1,
+      warmupSeconds: 1,
+    },
+    preload: null,
+    rows,
+    notes: [],
+    interrupted: false,
+  });
+  assert.match(
+    header,
+    /cluster: 3 replicas in 2 groups \(a: 1,2; bb: 3; slot map from CLUSTER SLOTS of replica 2\)/,
+  );
+  assert.match(header, /sends each request to the group owning its key's slot, after a wrong/);
+  assert.equal(cpuUsPerOp([{ id: 1, value: 50 }, { id: 2, value: 150 }], 2, 8000), 500);
+  assert.equal(cpuUsPerOp(null, 2, 8000), null);
+  assert.equal(cpuUsPerOp([{ id: 1, value: 50 }], 2, 0), null);
+});
+
+Deno.test("bench cli: a small real --spawn run on 2 groups × 3 replicas", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
+  try {
+    const { json, r } = await spawnBench(
+      dir,
+      ["--clients", "2", "--ops", "200", "--keys", "300", "--mix", "1:0,0:1"],
+      true,
+    );
+    const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+    assert.equal(r.code, 0, context);
+    assert.match(r.stdout, /6 replicas in 2 groups \(a: 1,2,3; b: 4,5,6; slot map from CLUSTER/);
+    assert.match(r.stdout, /^clients +mix +group +ops\/s +replica cpu % +cpu us\/op +moved$/m);
+    const report = JSON.parse(await Deno.readTextFile(json)) as BenchReport;
+    assert.deepEqual(report.cluster.groups, [
+      { group: "a", ids: [1, 2, 3] },
+      { group: "b", ids: [4, 5, 6] },
+    ]);
+    assert.match(report.cluster.slotMap ?? "", /^CLUSTER SLOTS of replica \d$/);
+    assert.deepEqual(report.rows.map((row) => row.op), ["put", "get"]);
+    for (const row of report.rows) {
+      assert.equal(row.ops, 200, `${row.op}: ${context}`);
+      assert.equal(row.errors, 0, `${row.op}: ${context}`);
+      assert.equal(row.nil, 0, "GETs find the preloaded keys in their groups");
+      assert.equal(row.moved, 0, "the map of CLUSTER SLOTS is right: no redirection");
+      assert.equal(row.replicaCpuPercent?.length, 6);
+      const groups = row.groups ?? [];
+      assert.deepEqual(groups.map((g) => g.group), ["a", "b"]);
+      // Spread over both groups, each with its own replicas' CPU.
+      assert.equal(groups[0].ops + groups[1].ops, 200);
+      for (const g of groups) {
+        assert.ok(g.ops > 20, `group ${g.group}: ${g.ops} ops`);
+        assert.deepEqual(
+          g.replicaCpuPercent?.map((c) => c.id),
+          g.group === "a" ? [1, 2, 3] : [
+            4,
+            5,
+            6,
+          ],
+        );
+        assert.ok(g.replicaCpuUsPerOp !== null && g.replicaCpuUsPerOp > 0);
+      }
+    }
+
+    // With --misroute every operation is redirected once, by a real replica's MOVED.
+    const wrong = await spawnBench(
+      dir,
+      ["--clients", "2", "--ops", "100", "--keys", "100", "--mix", "0:1", "--misroute"],
+      true,
+    );
+    const wrongContext = `stdout:\n${wrong.r.stdout}\nstderr:\n${wrong.r.stderr}`;
+    assert.equal(wrong.r.code, 0, wrongContext);
+    const misrouted = JSON.parse(await Deno.readTextFile(wrong.json)) as BenchReport;
+    const [get] = misrouted.rows;
+    assert.equal(get.ops, 100, wrongContext);
+    assert.equal(get.nil, 0, "the preload reached the right groups too");
+    assert.equal(get.moved, 100, wrongContext);
+    assert.match(wrong.r.stdout, /note: 2 clients, GET only: 100 MOVED redirections followed/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
