@@ -1,0 +1,402 @@
+/**
+ * A deterministic, seeded simulation of a sharded cluster: two replica groups (each a
+ * {@link Simulation} with its own faults: crashes, restarts, pauses, partitions of a minority)
+ * on one event queue, clients that route every key by its slot as a cluster client does, and a
+ * migrator that moves slot ranges back and forth between the groups with the reshard procedure
+ * of the design (see `shard_procedure.ts`), killed and rerun at random points.
+ *
+ * Clients follow `-MOVED` (remember the slot's new owner), `-ASK` (send the command once to the
+ * target, marked ASKING) and `-TRYAGAIN` (try again after a pause); a request that timed out or was
+ * refused (NOQUORUM) is retried within the same group with the same exactly-once tag. A redirect
+ * is a definite answer (nothing was applied), so the next attempt carries a new tag.
+ *
+ * @module
+ */
+import type { ByteString, OpResult, Outcome, ReplicaId } from "../../src/core/types.ts";
+import type { KvStore } from "../../src/kv/store.ts";
+import { keySlot } from "../../src/kv/slots.ts";
+import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
+import { EventQueue } from "./event_queue.ts";
+import { Prng } from "../support/prng.ts";
+import { kvOp, type ModelOp } from "../support/ops.ts";
+import {
+  ATTEMPT_TIMEOUT_MS,
+  DEFAULT_SIM,
+  type GroupHost,
+  MAX_ATTEMPTS,
+  type SimOptions,
+  type SimResult,
+  Simulation,
+} from "./simulator.ts";
+import { asking, type Redirect, redirectOf, shardMapOf, shardStore } from "./shard_store.ts";
+import { type Move, reshard, type Step } from "./shard_procedure.ts";
+
+/** What to simulate. */
+export interface ShardSimOptions {
+  seed: number;
+  /** Each group's replicas, network and faults (`scenario: "random"` picks one per group). */
+  group: Omit<SimOptions, "seed" | "clients">;
+  clients: number;
+  opsPerClient: number;
+  /** Keys are `{t<i>}k<j>`: `tags` hash tags (one slot each) of `keysPerTag` keys. */
+  tags: number;
+  keysPerTag: number;
+  /** Slot moves the migrator makes (each one run to completion, through kills and failures). */
+  moves: number;
+  /** Keys per MIGRATEKEYS batch. */
+  batch: number;
+  /** Probability that the migrator is killed after a step (it is then run again from scratch). */
+  killRate: number;
+  /** Give up after this much simulated time. */
+  maxSimMs: number;
+}
+
+/** Defaults: two groups of 3 replicas, faults picked per seed. */
+export const DEFAULT_SHARD_SIM: Omit<ShardSimOptions, "seed"> = {
+  group: { ...DEFAULT_SIM, scenario: "random" },
+  clients: 3,
+  opsPerClient: 10,
+  tags: 3,
+  keysPerTag: 2,
+  moves: 3,
+  batch: 1,
+  killRate: 0.1,
+  maxSimMs: 120_000,
+};
+
+/** The groups, control group first. */
+export const GROUPS = ["a", "b"] as const;
+
+/** One client operation over all its attempts (in every group it was sent to). */
+export interface ShardRequest {
+  client: number;
+  op: ModelOp;
+  call: number;
+  ret: number | null;
+  result?: OpResult;
+  /** Every attempt: `group/replica tag -> answer`, for diagnostics. */
+  trail: string[];
+}
+
+/** Everything a run produced. */
+export interface ShardSimResult {
+  options: ShardSimOptions;
+  endedAt: number;
+  quiescent: boolean;
+  /** Per group: what its replicas did (deliveries, digests, ...). */
+  groups: Map<string, SimResult>;
+  requests: ShardRequest[];
+  /** Where each key is at the end: per group, its value there (groups without it omitted). */
+  finalKeys: Map<string, Map<string, string>>;
+  /** The control group's slot map at the end. */
+  finalMap: SlotMap | null;
+  /** Problems seen while running (an epoch that went down, a move never finished, ...). */
+  problems: string[];
+  /** Slot moves completed, and migrator runs that were killed or failed. */
+  movesDone: number;
+  migratorRestarts: number;
+  /** Keys the migrator moved (IMPORTKEYS payload keys, duplicates included). */
+  keysMoved: number;
+  /** Redirects the clients followed, by kind. */
+  redirects: Record<Redirect["kind"], number>;
+}
+
+/**
+ * Redirects one client operation follows before it gives up (TRYAGAIN lasts while a killed
+ * migrator is rerun).
+ */
+const MAX_REDIRECTS = 200;
+
+interface PendingAttempt {
+  group: string;
+  replica: ReplicaId;
+  done: boolean;
+  answer: (outcome: Outcome) => void;
+}
+
+/** Runs one sharded simulation to quiescence (or `maxSimMs`). */
+export function simulateShards(options: ShardSimOptions): ShardSimResult {
+  return new ShardSimulation(options).run();
+}
+
+class ShardSimulation {
+  readonly queue = new EventQueue();
+  readonly rng: Prng;
+  readonly groups = new Map<string, Simulation>();
+  readonly attempts: PendingAttempt[] = [];
+  readonly requests: ShardRequest[] = [];
+  readonly problems: string[] = [];
+  readonly keys: string[] = [];
+  /** Highest slot-map epoch each replica incarnation delivered (`group/replica#inc`). */
+  readonly epochs = new Map<string, number>();
+  readonly redirects: Record<Redirect["kind"], number> = { moved: 0, ask: 0, tryagain: 0 };
+  clientsDone = 0;
+  migratorDone = false;
+  movesDone = 0;
+  migratorRestarts = 0;
+  keysMoved = 0;
+
+  constructor(readonly options: ShardSimOptions) {
+    this.rng = new Prng(options.seed);
+    const map = initialSlotMap(GROUPS);
+    for (let t = 0; t < options.tags; t++) {
+      for (let k = 0; k < options.keysPerTag; k++) this.keys.push(`{t${t}}k${k}`);
+    }
+    GROUPS.forEach((name, g) => {
+      const host: GroupHost = {
+        queue: this.queue,
+        rng: this.rng,
+        name,
+        onReply: (id, outcome) => this.onReply(id, outcome),
+        workDone: () => this.clientsDone === this.options.clients && this.migratorDone,
+        newStore: (founding) => shardStore(name, GROUPS[0], map, founding),
+        onDeliver: (_id, incarnation, store) => this.noteEpoch(`${name}/${incarnation}`, store),
+      };
+      // The group's own seed only picks its fault scenario; every random draw uses the shared rng.
+      const groupOptions = { ...options.group, seed: options.seed * GROUPS.length + g, clients: 0 };
+      this.groups.set(name, new Simulation(groupOptions, host));
+    });
+  }
+
+  run(): ShardSimResult {
+    for (const group of this.groups.values()) group.start();
+    for (let c = 0; c < this.options.clients; c++) {
+      const routes = new ClientRoutes(initialSlotMap(GROUPS));
+      this.queue.at(this.rng.int(0, 20), () => this.nextOp(c, 0, routes));
+    }
+    this.queue.at(this.rng.int(100, 1_000), () => this.migrate(0, initialSlotMap(GROUPS)));
+    let quiescent = false;
+    const groups = [...this.groups.values()];
+    while (
+      !groups.some((g) => g.crash) && this.queue.now <= this.options.maxSimMs &&
+      this.queue.runNext()
+    ) {
+      if (
+        this.clientsDone === this.options.clients && this.migratorDone &&
+        groups.every((g) => g.settled())
+      ) {
+        quiescent = true;
+        break;
+      }
+    }
+    return this.result(quiescent);
+  }
+
+  result(quiescent: boolean): ShardSimResult {
+    const finalKeys = new Map<string, Map<string, string>>();
+    for (const key of this.keys) {
+      const at = new Map<string, string>();
+      for (const [name, group] of this.groups) {
+        const replica = group.serving()[0];
+        const value = replica === undefined ? undefined : group.stores.get(replica)!.peek(key);
+        if (value !== undefined) at.set(name, value);
+      }
+      finalKeys.set(key, at);
+    }
+    const control = this.groups.get(GROUPS[0])!;
+    const controlReplica = control.serving()[0];
+    return {
+      options: this.options,
+      endedAt: this.queue.now,
+      quiescent,
+      groups: new Map([...this.groups].map(([name, g]) => [name, g.result(quiescent)])),
+      requests: this.requests,
+      finalKeys,
+      finalMap: controlReplica === undefined
+        ? null
+        : shardMapOf(control.stores.get(controlReplica)!),
+      problems: this.problems,
+      movesDone: this.movesDone,
+      migratorRestarts: this.migratorRestarts,
+      keysMoved: this.keysMoved,
+      redirects: this.redirects,
+    };
+  }
+
+  /** Slot-map epochs only grow, at every replica incarnation. */
+  noteEpoch(incarnation: string, store: KvStore): void {
+    const epoch = shardMapOf(store)?.epoch ?? 0;
+    const before = this.epochs.get(incarnation) ?? 0;
+    if (epoch < before) {
+      this.problems.push(`${incarnation}: slot-map epoch went from ${before} down to ${epoch}`);
+    }
+    this.epochs.set(incarnation, Math.max(epoch, before));
+  }
+
+  // ---- requests to a group ----
+
+  /**
+   * Sends `argv` to a random replica of `group` with `tag` (none: a read), and again with the
+   * same tag at another replica while the answer is a timeout or a refusal; `answer` gets the
+   * first other outcome, or null after {@link MAX_ATTEMPTS}.
+   */
+  send(
+    group: string,
+    argv: ByteString[],
+    tag: { client: string; seq: number },
+    answer: (result: OpResult | null, trail: string) => void,
+    tries = 1,
+  ): void {
+    const sim = this.groups.get(group)!;
+    const replica = this.rng.pick(sim.ids);
+    const id = this.attempts.length;
+    const retry = (why: string) => {
+      if (tries >= MAX_ATTEMPTS) return answer(null, why);
+      this.queue.after(
+        this.rng.int(20, 200),
+        () => this.send(group, argv, tag, answer, tries + 1),
+      );
+    };
+    const attempt: PendingAttempt = {
+      group,
+      replica,
+      done: false,
+      answer: (outcome) => {
+        if (outcome.ok) answer(outcome.result, `${group}/${replica}`);
+        else retry(outcome.code);
+      },
+    };
+    this.attempts.push(attempt);
+    this.queue.after(ATTEMPT_TIMEOUT_MS, () => {
+      if (attempt.done) return;
+      attempt.done = true;
+      retry("timeout");
+    });
+    const op = { argv, time: this.queue.now };
+    sim.handle(replica, { type: "request", id, cmd: { op, tag } });
+  }
+
+  onReply(id: number, outcome: Outcome): void {
+    const attempt = this.attempts[id];
+    if (attempt === undefined || attempt.done) return;
+    attempt.done = true;
+    attempt.answer(outcome);
+  }
+
+  // ---- clients ----
+
+  nextOp(client: number, n: number, routes: ClientRoutes): void {
+    if (n === this.options.opsPerClient) {
+      this.clientsDone += 1;
+      return;
+    }
+    const key = this.rng.pick(this.keys);
+    const roll = this.rng.next();
+    const op: ModelOp = roll < 0.4
+      ? { kind: "put", key, value: `c${client}-${n}` }
+      : roll < 0.7
+      ? { kind: "get", key }
+      : roll < 0.85
+      ? { kind: "delete", key }
+      : { kind: "has", key };
+    const request: ShardRequest = { client, op, call: this.queue.now, ret: null, trail: [] };
+    this.requests.push(request);
+    const slot = keySlot(key);
+    const seqs = this.clientSeqs;
+    let redirects = 0;
+    const attempt = (group: string, ask: boolean) => {
+      const seq = (seqs.get(client) ?? 0) + 1;
+      seqs.set(client, seq);
+      const argv = kvOp(op).argv;
+      this.send(group, ask ? asking(argv) : argv, { client: `c${client}`, seq }, (result, at) => {
+        request.trail.push(`${at}${ask ? " asking" : ""} #${seq} -> ${JSON.stringify(result)}`);
+        const redirect = result === null ? null : redirectOf(result);
+        if (result !== null && redirect === null) {
+          request.ret = this.queue.now;
+          request.result = result;
+          return done();
+        }
+        if (result === null || ++redirects > MAX_REDIRECTS) return done(); // outcome unknown
+        this.redirects[redirect!.kind] += 1;
+        if (redirect!.kind === "moved") {
+          routes.learn(slot, redirect!.group);
+          attempt(redirect!.group, false);
+        } else if (redirect!.kind === "ask") {
+          attempt(redirect!.group, true);
+        } else {
+          this.queue.after(this.rng.int(10, 100), () => attempt(group, ask));
+        }
+      });
+    };
+    const done = () =>
+      this.queue.after(this.rng.int(0, 20), () => this.nextOp(client, n + 1, routes));
+    attempt(routes.owner(slot), false);
+  }
+
+  /** Each client's last exactly-once sequence number (shared by all groups). */
+  readonly clientSeqs = new Map<number, number>();
+
+  // ---- the migrator ----
+
+  /**
+   * Move number `n`: a random slot range around one tag's slot goes to the group that does not
+   * own that slot (per the migrator's idea of the map); the reshard procedure runs until it
+   * completes, killed at random after a step and rerun (a new process, new client name).
+   */
+  migrate(n: number, known: SlotMap): void {
+    if (n === this.options.moves) {
+      this.migratorDone = true;
+      return;
+    }
+    const tag = this.rng.int(0, this.options.tags - 1);
+    const slot = keySlot(`{t${tag}}`);
+    const width = this.rng.int(0, 2);
+    const move: Move = {
+      start: Math.max(0, slot - width),
+      end: Math.min(16_383, slot + width),
+      to: known.owner(slot) === GROUPS[0] ? GROUPS[1] : GROUPS[0],
+    };
+    let runs = 0;
+    const runOnce = () => {
+      runs += 1;
+      const client = `m${n}.${runs}`;
+      let seq = 0;
+      const procedure = reshard(move, GROUPS[0], GROUPS, this.options.batch);
+      const again = (why: string) => {
+        this.migratorRestarts += 1;
+        if (runs >= 30) {
+          this.problems.push(`move ${n} (${JSON.stringify(move)}) never completed: ${why}`);
+          this.migratorDone = true;
+          return;
+        }
+        this.queue.after(this.rng.int(50, 500), runOnce);
+      };
+      const advance = (reply: OpResult | undefined) => {
+        let next: IteratorResult<Step, SlotMap>;
+        try {
+          next = reply === undefined ? procedure.next() : procedure.next(reply);
+        } catch (e) {
+          return again(e instanceof Error ? e.message : String(e)); // a step failed
+        }
+        if (next.done) {
+          this.movesDone += 1;
+          this.queue.after(this.rng.int(0, 1_000), () => this.migrate(n + 1, next.value));
+          return;
+        }
+        const step = next.value;
+        if (step.argv[1] === "IMPORTKEYS") this.keysMoved += (step.argv.length - 4) / 2;
+        this.send(step.group, step.argv, { client, seq: ++seq }, (result) => {
+          if (result === null) return again(`no answer to ${step.argv.join(" ")}`);
+          if (this.rng.chance(this.options.killRate)) return again("killed");
+          advance(result);
+        });
+      };
+      advance(undefined);
+    };
+    runOnce();
+  }
+}
+
+/** A client's idea of who owns each slot: a map, and what MOVED replies taught it since. */
+class ClientRoutes {
+  readonly #learned = new Map<number, string>();
+  constructor(readonly map: SlotMap) {}
+
+  owner(slot: number): string {
+    return this.#learned.get(slot) ?? this.map.owner(slot);
+  }
+
+  learn(slot: number, group: string): void {
+    this.#learned.set(slot, group);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * What the sharded simulation needs of the server side of online resharding, in one place: a
+ * replica's state machine for a group of a sharded cluster, the ASKING wrapper, and the redirects
+ * it answers with (the state machine names the group; the host would turn it into an address).
+ *
+ * @module
+ */
+import type { ByteString, Reply } from "../../src/core/types.ts";
+import { KvStore } from "../../src/kv/store.ts";
+import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
+import type { ReplicaSet } from "../../src/kv/replica_set.ts";
+
+/** A redirect a client follows. */
+export type Redirect =
+  | { kind: "moved"; slot: number; group: string }
+  | { kind: "ask"; slot: number; group: string }
+  | { kind: "tryagain" };
+
+/**
+ * A replica's state machine in group `group` of a sharded cluster whose control group is
+ * `control`, starting from the epoch-0 `map`.
+ */
+export function shardStore(
+  _group: string,
+  _control: string,
+  _map: SlotMap,
+  founding: ReplicaSet | undefined,
+): KvStore {
+  return new KvStore(undefined, 0, founding);
+}
+
+/**
+ * True when the state machine implements the design's slot commands (`CLUSTER SLOTMAP` answers
+ * a map); until then the sharded simulation has nothing to test.
+ */
+export function serverSideReady(): boolean {
+  const store = shardStore("a", "a", initialSlotMap(["a", "b"]), undefined);
+  const reply = store.apply({ op: { argv: ["CLUSTER", "SLOTMAP"], time: 0 } });
+  return Array.isArray(reply);
+}
+
+/** The slot map `store` holds (null: the store has none). */
+export function shardMapOf(store: KvStore): SlotMap | null {
+  return (store as unknown as { slotMap?: SlotMap }).slotMap ?? null;
+}
+
+/** `argv` marked as sent after ASKING (the wrapper the session submits into the order). */
+export function asking(argv: ByteString[]): ByteString[] {
+  return ["__asking", ...argv];
+}
+
+/** The redirect `reply` is, or null. */
+export function redirectOf(reply: Reply): Redirect | null {
+  if (reply === null || typeof reply !== "object" || !("err" in reply)) return null;
+  const m = /^(MOVED|ASK) (\d+) (\S+)$/.exec(reply.err);
+  if (m) return { kind: m[1] === "MOVED" ? "moved" : "ask", slot: Number(m[2]), group: m[3] };
+  return reply.err.startsWith("TRYAGAIN") ? { kind: "tryagain" } : null;
+}
