@@ -24,6 +24,7 @@ import {
   DEFAULT_SIM,
   type GroupHost,
   MAX_ATTEMPTS,
+  registerOp,
   type SimOptions,
   type SimResult,
   Simulation,
@@ -281,14 +282,7 @@ class ShardSimulation {
       return;
     }
     const key = this.rng.pick(this.keys);
-    const roll = this.rng.next();
-    const op: ModelOp = roll < 0.4
-      ? { kind: "put", key, value: `c${client}-${n}` }
-      : roll < 0.7
-      ? { kind: "get", key }
-      : roll < 0.85
-      ? { kind: "delete", key }
-      : { kind: "has", key };
+    const op = registerOp(this.rng, key, `c${client}-${n}`);
     const request: ShardRequest = { client, op, call: this.queue.now, ret: null, trail: [] };
     this.requests.push(request);
     const slot = keySlot(key);

@@ -1053,14 +1053,7 @@ export class Simulation {
       argv = this.dataModelCommand(client, n);
     } else {
       const key = `k${this.rng.int(0, this.options.keys - 1)}`;
-      const roll = this.rng.next();
-      op = roll < 0.4
-        ? { kind: "put", key, value: `c${client}-${n}` }
-        : roll < 0.7
-        ? { kind: "get", key }
-        : roll < 0.85
-        ? { kind: "delete", key }
-        : { kind: "has", key };
+      op = registerOp(this.rng, key, `c${client}-${n}`);
       argv = kvOp(op).argv;
     }
     const plain = op?.kind === "put" && this.rng.chance(0.25);
@@ -1328,6 +1321,21 @@ const OPERATOR_IDS = 1_000_000_000;
 /** A simulated replica's address (only its uniqueness matters). */
 function simAddress(id: ReplicaId) {
   return { id, host: "sim", clientPort: 7000 + id, peerPort: 8000 + id };
+}
+
+/**
+ * A random register operation on `key` (a put writes `value`): 40% puts, 30% gets, 15% deletes,
+ * 15% existence checks.
+ */
+export function registerOp(rng: Prng, key: string, value: string): ModelOp {
+  const roll = rng.next();
+  return roll < 0.4
+    ? { kind: "put", key, value }
+    : roll < 0.7
+    ? { kind: "get", key }
+    : roll < 0.85
+    ? { kind: "delete", key }
+    : { kind: "has", key };
 }
 
 /** The exactly-once tag of client `client`'s request number `n` (from 0). */
