@@ -47,7 +47,12 @@ export function checkShardInvariants(result: ShardSimResult): string[] {
       }
     }
     if (!result.quiescent) continue;
-    const value = owner === undefined ? undefined : at.get(owner);
+    // Without the control group's map (no serving replica), the one group holding it, if any.
+    const value = owner !== undefined
+      ? at.get(owner)
+      : at.size === 1
+      ? [...at.values()][0]
+      : undefined;
     // What a read of the key at the end must see: its last write, wherever it happened.
     finalReads.push({
       client: -1,
