@@ -25,7 +25,7 @@ Deno.test({
   fn: shardSeeds,
 });
 
-function shardSeeds(): void {
+async function shardSeeds(): Promise<void> {
   const seeds = only !== undefined
     ? [Number(only)]
     : Array.from({ length: count }, (_, i) => 2_000_001 + i);
@@ -33,7 +33,7 @@ function shardSeeds(): void {
   const totals = { moves: 0, restarts: 0, keysMoved: 0, moved: 0, ask: 0, tryagain: 0 };
   for (const seed of seeds) {
     const rerun = `SIM_SEED=${seed} deno test -A tests/sim/shard_sim_test.ts`;
-    const result = simulateShards({ ...DEFAULT_SHARD_SIM, seed });
+    const result = await simulateShards({ ...DEFAULT_SHARD_SIM, seed });
     totals.moves += result.movesDone;
     totals.restarts += result.migratorRestarts;
     totals.keysMoved += result.keysMoved;

@@ -14,7 +14,7 @@
  */
 import type { ByteString, OpResult, Outcome, ReplicaId } from "../../src/core/types.ts";
 import type { KvStore } from "../../src/kv/store.ts";
-import { keySlot } from "../../src/kv/slots.ts";
+import { keySlot, SLOTS } from "../../src/kv/slots.ts";
 import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Prng } from "../support/prng.ts";
@@ -29,8 +29,15 @@ import {
   type SimResult,
   Simulation,
 } from "./simulator.ts";
-import { asking, type Redirect, redirectOf, shardMapOf, shardStore } from "./shard_store.ts";
-import { type Move, reshard, type Step } from "./shard_procedure.ts";
+import {
+  asking,
+  type Redirect,
+  redirectOf,
+  shardMapOf,
+  shardStore,
+  toRespValue,
+} from "./shard_store.ts";
+import { reshard, type SimCluster } from "./shard_procedure.ts";
 
 /** What to simulate. */
 export interface ShardSimOptions {
@@ -107,6 +114,8 @@ export interface ShardSimResult {
  * migrator is rerun).
  */
 const MAX_REDIRECTS = 200;
+/** Runs of the reshard tool for one move before the move is reported as never completed. */
+const MAX_MIGRATOR_RUNS = 30;
 
 interface PendingAttempt {
   group: string;
@@ -116,7 +125,7 @@ interface PendingAttempt {
 }
 
 /** Runs one sharded simulation to quiescence (or `maxSimMs`). */
-export function simulateShards(options: ShardSimOptions): ShardSimResult {
+export function simulateShards(options: ShardSimOptions): Promise<ShardSimResult> {
   return new ShardSimulation(options).run();
 }
 
@@ -140,6 +149,7 @@ class ShardSimulation {
   constructor(readonly options: ShardSimOptions) {
     this.rng = new Prng(options.seed);
     const map = initialSlotMap(GROUPS);
+    this.tagOwners = Array.from({ length: options.tags }, (_, t) => map.owner(keySlot(`{t${t}}`)));
     for (let t = 0; t < options.tags; t++) {
       for (let k = 0; k < options.keysPerTag; k++) this.keys.push(`{t${t}}k${k}`);
     }
@@ -159,19 +169,20 @@ class ShardSimulation {
     });
   }
 
-  run(): ShardSimResult {
+  async run(): Promise<ShardSimResult> {
     for (const group of this.groups.values()) group.start();
     for (let c = 0; c < this.options.clients; c++) {
       const routes = new ClientRoutes(initialSlotMap(GROUPS));
       this.queue.at(this.rng.int(0, 20), () => this.nextOp(c, 0, routes));
     }
-    this.queue.at(this.rng.int(100, 1_000), () => this.migrate(0, initialSlotMap(GROUPS)));
+    this.queue.at(this.rng.int(100, 1_000), () => this.migrate(0));
     let quiescent = false;
     const groups = [...this.groups.values()];
     while (
       !groups.some((g) => g.crash) && this.queue.now <= this.options.maxSimMs &&
       this.queue.runNext()
     ) {
+      await this.settleTool();
       if (
         this.clientsDone === this.options.clients && this.migratorDone &&
         groups.every((g) => g.settled())
@@ -323,11 +334,11 @@ class ShardSimulation {
   // ---- the migrator ----
 
   /**
-   * Move number `n`: a random slot range around one tag's slot goes to the group that does not
-   * own that slot (per the migrator's idea of the map); the reshard procedure runs until it
-   * completes, killed at random after a step and rerun (a new process, new client name).
+   * Move number `n`: slots around one tag's slot go to the group that does not own that slot; the
+   * reshard procedure runs until it completes: killed at random (its pending reply never comes
+   * back) or failed, it is run again (a new process: a new client name).
    */
-  migrate(n: number, known: SlotMap): void {
+  migrate(n: number): void {
     if (n === this.options.moves) {
       this.migratorDone = true;
       return;
@@ -335,49 +346,77 @@ class ShardSimulation {
     const tag = this.rng.int(0, this.options.tags - 1);
     const slot = keySlot(`{t${tag}}`);
     const width = this.rng.int(0, 2);
-    const move: Move = {
-      start: Math.max(0, slot - width),
-      end: Math.min(16_383, slot + width),
-      to: known.owner(slot) === GROUPS[0] ? GROUPS[1] : GROUPS[0],
-    };
+    const slots = { start: Math.max(0, slot - width), end: Math.min(SLOTS - 1, slot + width) };
+    const to = this.tagOwners[tag] === GROUPS[0] ? GROUPS[1] : GROUPS[0];
     let runs = 0;
     const runOnce = () => {
       runs += 1;
       const client = `m${n}.${runs}`;
       let seq = 0;
-      const procedure = reshard(move, GROUPS[0], GROUPS, this.options.batch);
+      let killed = false;
       const again = (why: string) => {
         this.migratorRestarts += 1;
-        if (runs >= 30) {
-          this.problems.push(`move ${n} (${JSON.stringify(move)}) never completed: ${why}`);
+        if (runs >= MAX_MIGRATOR_RUNS) {
+          this.problems.push(
+            `move ${n} (${JSON.stringify(slots)} to ${to}) never completed: ${why}`,
+          );
           this.migratorDone = true;
           return;
         }
         this.queue.after(this.rng.int(50, 500), runOnce);
       };
-      const advance = (reply: OpResult | undefined) => {
-        let next: IteratorResult<Step, SlotMap>;
-        try {
-          next = reply === undefined ? procedure.next() : procedure.next(reply);
-        } catch (e) {
-          return again(e instanceof Error ? e.message : String(e)); // a step failed
-        }
-        if (next.done) {
-          this.movesDone += 1;
-          this.queue.after(this.rng.int(0, 1_000), () => this.migrate(n + 1, next.value));
-          return;
-        }
-        const step = next.value;
-        if (step.argv[1] === "IMPORTKEYS") this.keysMoved += (step.argv.length - 4) / 2;
-        this.send(step.group, step.argv, { client, seq: ++seq }, (result) => {
-          if (result === null) return again(`no answer to ${step.argv.join(" ")}`);
-          if (this.rng.chance(this.options.killRate)) return again("killed");
-          advance(result);
-        });
+      const cluster: SimCluster = {
+        groups: GROUPS,
+        link: (group) => ({
+          call: (argv) => {
+            this.toolMoved = true;
+            if (argv[1] === "IMPORTKEYS") this.keysMoved += (argv.length - 4) / 2;
+            return new Promise((resolve, reject) => {
+              this.send(group, argv, { client, seq: ++seq }, (result) => {
+                if (killed) return;
+                if (this.rng.chance(this.options.killRate)) {
+                  // Killed before it read the reply: the promise is dropped, never settled.
+                  killed = true;
+                  return again("killed");
+                }
+                this.toolWaits = true;
+                if (result === null) reject(new Error(`no answer to ${argv.join(" ")}`));
+                else resolve(toRespValue(result));
+              });
+            });
+          },
+        }),
       };
-      advance(undefined);
+      reshard(cluster, slots, to, { batch: this.options.batch }).then(() => {
+        this.toolMoved = true;
+        this.movesDone += 1;
+        this.tagOwners[tag] = to;
+        this.queue.after(this.rng.int(0, 1_000), () => this.migrate(n + 1));
+      }, (e) => {
+        this.toolMoved = true;
+        again(e instanceof Error ? e.message : String(e)); // a step failed
+      });
     };
     runOnce();
+  }
+
+  /** The owner of each tag's slot, as the migrator made it. */
+  readonly tagOwners: string[];
+  /** The tool got a reply: run it until it sends its next command or ends. */
+  toolWaits = false;
+  /** The tool sent a command or ended since it got its last reply. */
+  toolMoved = false;
+
+  /**
+   * Lets the reshard tool (async) take its next step before the next event: it runs in
+   * microtasks until it sends a command or ends, so a run still depends on its seed alone.
+   */
+  async settleTool(): Promise<void> {
+    if (!this.toolWaits) return;
+    this.toolWaits = false;
+    this.toolMoved = false;
+    for (let i = 0; i < 10_000 && !this.toolMoved; i++) await null;
+    if (!this.toolMoved) throw new Error("the reshard tool neither sent a command nor ended");
   }
 }
 

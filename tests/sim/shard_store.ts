@@ -6,6 +6,7 @@
  * @module
  */
 import type { ByteString, Reply } from "../../src/core/types.ts";
+import { RespError, type RespValue } from "../../src/net/resp.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
 import type { ReplicaSet } from "../../src/kv/replica_set.ts";
@@ -55,4 +56,14 @@ export function redirectOf(reply: Reply): Redirect | null {
   const m = /^(MOVED|ASK) (\d+) (\S+)$/.exec(reply.err);
   if (m) return { kind: m[1] === "MOVED" ? "moved" : "ask", slot: Number(m[2]), group: m[3] };
   return reply.err.startsWith("TRYAGAIN") ? { kind: "tryagain" } : null;
+}
+
+/** `reply` as a RESP client decodes it (what the reshard tool gets from a group). */
+export function toRespValue(reply: Reply): RespValue {
+  if (reply === null || typeof reply === "string" || typeof reply === "number") return reply;
+  if (Array.isArray(reply)) return reply.map(toRespValue);
+  if ("err" in reply) return new RespError(reply.err);
+  if ("ok" in reply) return reply.ok;
+  if ("int" in reply) return Number(reply.int);
+  return null;
 }
