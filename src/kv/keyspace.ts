@@ -468,27 +468,7 @@ export class KeySpace {
   /** The whole key space, JSON-compatible. */
   snapshot(): KeySpaceSnapshot {
     const keys: KeyRecord[] = [];
-    for (const [k, r] of this.#data) {
-      let data: ByteString | ByteString[] | StreamJson;
-      switch (r.t) {
-        case "string":
-          data = r.v as ByteString;
-          break;
-        case "hash":
-          data = [...(r.v as Map<ByteString, ByteString>)].flat();
-          break;
-        case "list":
-          data = (r.v as Deque).toArray();
-          break;
-        case "set":
-          data = [...(r.v as Set<ByteString>)];
-          break;
-        case "stream":
-          data = encodeStream(r.v as Stream);
-          break;
-      }
-      keys.push([k, r.t, r.exp, r.ver, data]);
-    }
+    for (const [k, r] of this.#data) keys.push([k, r.t, r.exp, r.ver, encodeValue(r)]);
     return {
       keys,
       version: this.version,
@@ -500,6 +480,27 @@ export class KeySpace {
           : [k, t.ver, t.exp] as [ByteString, number, number]
       ),
     };
+  }
+
+  /**
+   * The live record of `key` as a migration payload (`CLUSTER MIGRATEKEYS`): the JSON text of
+   * `[type, expiry, data]` (data as in a snapshot); undefined when the key is absent.
+   */
+  exportRecord(key: ByteString): ByteString | undefined {
+    const r = this.get(key);
+    return r === undefined ? undefined : JSON.stringify([r.t, r.exp, encodeValue(r)]);
+  }
+
+  /**
+   * Sets `key` (replacing it) from an {@link exportRecord} payload; false when its expiry has
+   * passed at {@link now} (then nothing is set).
+   */
+  importRecord(key: ByteString, payload: DecodedRecord): boolean {
+    if (payload.exp !== 0 && payload.exp <= this.now) return false;
+    this.delete(key);
+    this.put(key, payload.t, payload.v);
+    if (payload.exp !== 0) this.setExpiry(key, payload.exp);
+    return true;
   }
 
   /** Replaces everything with a {@link snapshot}. Throws TypeError on a malformed one. */
@@ -574,6 +575,56 @@ export class KeySpace {
   #assertWriting(): void {
     invariant(this.writing, "the key space was modified outside a write");
   }
+}
+
+/** A record's value as a snapshot holds it. */
+function encodeValue(r: Rec): ByteString | ByteString[] | StreamJson {
+  switch (r.t) {
+    case "string":
+      return r.v as ByteString;
+    case "hash":
+      return [...(r.v as Map<ByteString, ByteString>)].flat();
+    case "list":
+      return (r.v as Deque).toArray();
+    case "set":
+      return [...(r.v as Set<ByteString>)];
+    case "stream":
+      return encodeStream(r.v as Stream);
+  }
+}
+
+/** A migration payload, decoded (see {@link decodeRecord}). */
+export interface DecodedRecord {
+  t: TypeName;
+  v: Values[TypeName];
+  exp: number;
+}
+
+/**
+ * Decodes a {@link KeySpace.exportRecord} payload, checking every field (type, a non-negative
+ * integer expiry, the value's shape). Throws TypeError when malformed.
+ */
+export function decodeRecord(payload: ByteString): DecodedRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    throw new TypeError("payload is not JSON");
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3) throw new TypeError("malformed payload");
+  const [t, exp, data] = parsed;
+  const v = decodeValue(t, data);
+  if (num(exp) < 0) throw new TypeError("malformed expiry");
+  if ((t === "list" || t === "set" || t === "hash") && sizeOf(v) === 0) {
+    throw new TypeError("empty collection");
+  }
+  return { t, v, exp };
+}
+
+/** Elements of a decoded collection. */
+function sizeOf(v: Values[TypeName]): number {
+  if (v instanceof Map || v instanceof Set) return v.size;
+  return (v as Deque).length;
 }
 
 function decodeValue(t: unknown, data: unknown): Values[TypeName] {

@@ -18,6 +18,7 @@ import type { AclState } from "./acl.ts";
 import type { NotifySetting } from "./notify.ts";
 import type { BlockSpec, Waiters } from "./waiters.ts";
 import type { ReplicaSet } from "./replica_set.ts";
+import type { SlotState } from "./slot_state.ts";
 
 /** Redis's command flags (those lamportkv uses). */
 export type CommandFlag =
@@ -74,6 +75,8 @@ export interface ApplyContext {
   replicaSet?: { get(): ReplicaSet; set(next: ReplicaSet): void };
   /** The view of the entry being applied (absent for reads). */
   view?: number;
+  /** The group's slot state (only the `__reshard` operations change it); absent: not sharded. */
+  slots?: SlotState;
 }
 
 /** A data command's implementation. `argv[0]` is the name as the client sent it. */

@@ -11,7 +11,7 @@
 import type { ByteString, Command, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
 import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
-import { type ApplyContext, arityOk, type CommandSpec } from "./registry.ts";
+import { type ApplyContext, arityOk, type CommandSpec, keysOf } from "./registry.ts";
 import { commandEvents, type KeyChange, notificationsOf, NOTIFY, NotifySetting } from "./notify.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { err } from "./reply.ts";
@@ -21,6 +21,9 @@ import { Waiters, type WaitersSnapshot } from "./waiters.ts";
 import { hashOf } from "./keyspace.ts";
 import type { Membership } from "../core/membership.ts";
 import { asReplicaSet, nextReplicaSet, parseReplicaSet, type ReplicaSet } from "./replica_set.ts";
+import { SlotState } from "./slot_state.ts";
+import type { SlotMap } from "./slot_map.ts";
+import { decodeExec } from "./commands/tx.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -42,6 +45,14 @@ export interface KvSnapshot {
   waiters?: WaitersSnapshot;
   /** The replica set (absent in older snapshots: the founding one). */
   replicaSet?: ReplicaSet;
+  /** A sharded group's slot state (`slot_state.ts`); absent: the config's epoch-0 state. */
+  slots?: unknown;
+}
+
+/** A replica group of a sharded cluster: its name and the config's epoch-0 slot map. */
+export interface StoreSharding {
+  group: string;
+  map: SlotMap;
 }
 
 /**
@@ -97,6 +108,10 @@ export class KvStore implements StateMachine {
   readonly #founding: ReplicaSet | undefined;
   /** The replica set in force; the founding one until an operation changes it. */
   #replicaSet: ReplicaSet | undefined;
+  /** How this store was sharded (undefined: not sharded), for its dry runs. */
+  readonly #sharding: StoreSharding | undefined;
+  /** The group's replicated slot state (undefined: a config without groups). */
+  readonly #slots: SlotState | undefined;
   /**
    * Where messages go as operations are applied (set by the replica host; default: nowhere).
    * Called synchronously, at each message's place in the order; not part of the state.
@@ -105,13 +120,17 @@ export class KvStore implements StateMachine {
 
   /**
    * `clientTableSize` bounds the exactly-once table; `notifyKeyspaceEvents` is the config
-   * file's `notify-keyspace-events` (bits), in force until one is set through the order.
+   * file's `notify-keyspace-events` (bits), in force until one is set through the order;
+   * `sharding`: the group of a sharded cluster (its slot state starts from `sharding.map`).
    */
   constructor(
     clientTableSize = DEFAULT_CLIENT_TABLE_SIZE,
     notifyKeyspaceEvents = 0,
     founding?: ReplicaSet,
+    sharding?: StoreSharding,
   ) {
+    this.#sharding = sharding;
+    this.#slots = sharding === undefined ? undefined : new SlotState(sharding.group, sharding.map);
     this.#founding = founding;
     this.#replicaSet = founding;
     this.#clientTableSize = clientTableSize;
@@ -137,6 +156,11 @@ export class KvStore implements StateMachine {
   /** The key space, read-only use (INFO, the expiry sweep's trigger, tests). */
   get keyspace(): KeySpace {
     return this.#ks;
+  }
+
+  /** The group's replicated slot state (read-only use); undefined without groups. */
+  get slots(): SlotState | undefined {
+    return this.#slots;
   }
 
   /** The replicated user table (read-only use: sessions check rights against it). */
@@ -177,19 +201,22 @@ export class KvStore implements StateMachine {
   digest(): string {
     const keys = this.#ks.digest();
     const set = this.#replicaSet;
-    if (this.#waiters.size === 0 && set === undefined) return keys;
+    const slots = this.#slots?.digest() ?? "";
+    if (this.#waiters.size === 0 && set === undefined && slots === "") return keys;
     const parts = [keys, this.#waiters.size === 0 ? "" : this.#waiters.digest()];
     if (set !== undefined) {
       const where = set.addresses.map((a) => [a.id, a.host, a.clientPort, a.peerPort, a.httpPort]);
       parts.push(JSON.stringify([set.voters, set.learners, set.promote, set.changedIn, where]));
     }
+    if (slots !== "") parts.push(slots);
     const [a, b] = hashOf(parts);
     return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
   }
 
   /** True for operations that only read (by the command's registry flags). */
   isRead(cmd: Command): boolean {
-    const name = cmd.op.argv[0];
+    const { argv } = unwrapAsking(cmd.op.argv);
+    const name = argv[0];
     const spec = name === undefined ? undefined : COMMANDS.get(name);
     return spec !== undefined && spec.apply !== undefined && spec.flags.includes("readonly");
   }
@@ -208,6 +235,7 @@ export class KvStore implements StateMachine {
     if (notify !== undefined) snap.notify = notify;
     if (this.#waiters.size > 0) snap.waiters = this.#waiters.snapshot();
     if (this.#replicaSet !== undefined) snap.replicaSet = this.#replicaSet;
+    if (this.#slots !== undefined && !this.#slots.pristine) snap.slots = this.#slots.snapshot();
     return snap;
   }
 
@@ -230,6 +258,8 @@ export class KvStore implements StateMachine {
       } else {
         this.#replicaSet = this.#founding;
       }
+      // First, as it checks every field: a malformed one throws before anything else changed.
+      this.#slots?.restore(s.slots);
       this.#acl.restore(s.acl);
       this.#notify.restore(s.notify);
       this.#time = s.time;
@@ -268,6 +298,7 @@ export class KvStore implements StateMachine {
     }
     this.#time = 0;
     this.#replicaSet = this.#founding;
+    this.#slots?.restore(undefined);
     this.#acl.restore(undefined);
     this.#notify.restore(undefined);
     this.#waiters.restore(undefined);
@@ -289,7 +320,12 @@ export class KvStore implements StateMachine {
   /** Why `state` could not be {@link restore}d, or null when it can (a dry run). */
   checkState(state: unknown): string | null {
     try {
-      const probe = new KvStore(this.#clientTableSize, this.#notify.fallback);
+      const probe = new KvStore(
+        this.#clientTableSize,
+        this.#notify.fallback,
+        this.#founding,
+        this.#sharding,
+      );
       probe.restore(state);
       // Hash every key now, while the install is checked, rather than at the first digest
       // comparison after it (a second or more for a million keys, then on the serving path).
@@ -310,14 +346,14 @@ export class KvStore implements StateMachine {
   /** Applies one delivered (or read) command; `view` is the delivered entry's. */
   apply(cmd: Command, view?: number): Reply {
     const op = cmd.op;
-    const argv = op.argv;
+    const { argv, asking } = unwrapAsking(op.argv);
     const spec = COMMANDS.dataCommand(argv, true);
     if ("err" in spec) return spec;
     const time = typeof op.time === "number" && Number.isFinite(op.time) ? op.time : 0;
     if (spec.flags.includes("readonly")) {
       this.#ks.now = Math.max(this.#time, time);
       this.#ks.writing = false;
-      return spec.apply(this.#context(false), argv);
+      return this.#redirect(spec, argv, asking) ?? spec.apply(this.#context(false), argv);
     }
     const tag = cmd.tag;
     let record: ClientRecord | undefined;
@@ -329,6 +365,11 @@ export class KvStore implements StateMachine {
         return err("ERR request too old to retry: its result is no longer known");
       }
     }
+    this.#ks.now = Math.max(this.#time, time);
+    this.#ks.writing = false;
+    // Not remembered for a retry: nothing was applied, and a retry is routed again.
+    const redirect = this.#redirect(spec, argv, asking);
+    if (redirect !== null) return redirect;
     this.#time = Math.max(this.#time, time);
     this.#ks.now = this.#time;
     this.#ks.version += 1;
@@ -348,6 +389,17 @@ export class KvStore implements StateMachine {
     return result;
   }
 
+  /**
+   * Where the command is served, at its place in the order (sharded only; see
+   * `slot_state.ts`): null here, else the redirect or error. Changes nothing.
+   */
+  #redirect(spec: CommandSpec, argv: ByteString[], asking: boolean): Reply | null {
+    const slots = this.#slots;
+    if (slots === undefined) return null;
+    const keys = commandKeys(spec, argv);
+    return slots.route(keys, (k) => this.#ks.get(k) !== undefined, asking);
+  }
+
   #context(write: boolean, view?: number): ApplyContext {
     const ks = this.#ks;
     let random: Prng | undefined;
@@ -363,6 +415,7 @@ export class KvStore implements StateMachine {
       run: (spec, argv) => this.#run(ctx, spec, argv),
       waiters: this.#waiters,
       view,
+      slots: this.#slots,
       replicaSet: {
         get: () => this.#replicaSet ?? asReplicaSet({ voters: [], learners: [] }),
         set: (next) => {
@@ -426,4 +479,30 @@ export class KvStore implements StateMachine {
       if (oldest !== undefined) this.#clients.delete(oldest);
     }
   }
+}
+
+/** `argv` without its `__ASKING` wrapper, and whether it had one. */
+function unwrapAsking(argv: ByteString[]): { argv: ByteString[]; asking: boolean } {
+  const asking = argv.length > 1 && argv[0].toLowerCase() === "__asking";
+  return { argv: asking ? argv.slice(1) : argv, asking };
+}
+
+/**
+ * The keys a command line acts on, for routing: its spec's; a transaction's, those of all its
+ * queued commands; a blocking command's (`__BLOCK <id> <command>...`), its command's.
+ */
+function commandKeys(spec: CommandSpec, argv: ByteString[]): ByteString[] {
+  if (spec.name === "__exec") {
+    const tx = decodeExec(argv);
+    if (tx === null) return [];
+    return tx.queued.flatMap((q) => {
+      const inner = COMMANDS.get(q[0] ?? "");
+      return inner === undefined || inner.internal ? [] : keysOf(inner, q);
+    });
+  }
+  if (spec.name === "__block") {
+    const inner = COMMANDS.get(argv[2] ?? "");
+    return inner === undefined || inner.internal ? [] : keysOf(inner, argv.slice(2));
+  }
+  return keysOf(spec, argv);
 }

@@ -40,7 +40,13 @@ import { formatInfo, isLoading, type ServerStats } from "./info.ts";
 import { MAX_OP_BYTES } from "../limits.ts";
 import { type PubSubHub, Subscriptions } from "./pubsub.ts";
 import { BAD_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from "../kv/notify.ts";
-import { routeCommand, routeKeys, routingKeys, type SlotRouting } from "./slot_routing.ts";
+import {
+  addressRedirect,
+  routeCommand,
+  routeKeys,
+  routingKeys,
+  type SlotRouting,
+} from "./slot_routing.ts";
 
 /** Largest client id of a REQ command in bytes. */
 const MAX_CLIENT_ID_BYTES = 128;
@@ -238,6 +244,8 @@ export class Session {
   readonly #host: SessionHost;
   /** Sharded cluster: MOVED / CROSSSLOT for keys this group does not serve (absent: none). */
   readonly #routing: SlotRouting | undefined;
+  /** ASKING was this connection's last command: its next one carries the flag into the order. */
+  #asking = false;
   /** The user this connection runs as (`default` until an AUTH says otherwise). */
   #user = "default";
   /** An AUTH (or HELLO AUTH) succeeded on this connection. */
@@ -306,6 +314,9 @@ export class Session {
       return;
     }
     const spec = COMMANDS.get(argv[0]);
+    // As in Redis, ASKING flags the next command only (whatever it is).
+    const asking = this.#asking;
+    this.#asking = false;
     if (spec === undefined || spec.internal) {
       if (this.#multi !== null) this.#multiDirty = true;
       respond(unknownCommand(argv));
@@ -349,12 +360,19 @@ export class Session {
     }
     if (spec.apply !== undefined) {
       if (isBlockingCommand(argv)) return this.#blocking(argv, respond);
-      const cmd: Command = { op: { argv, time: this.#host.now() } };
+      const cmd: Command = { op: { argv: this.#flagged(argv, asking), time: this.#host.now() } };
       if (this.#readonly && spec.flags.includes("readonly")) cmd.local = true;
       this.#submit(cmd, respond);
       return;
     }
+    if (spec.name === "exec") return this.#exec(respond, asking);
+    if (spec.name === "req") return this.#req(argv, respond, asking);
     return this.#server(spec, argv, respond);
+  }
+
+  /** `argv` as an operation: wrapped in `__ASKING` when it came after ASKING (sharded only). */
+  #flagged(argv: ByteString[], asking: boolean): ByteString[] {
+    return asking && this.#routing !== undefined ? ["__ASKING", ...argv] : argv;
   }
 
   /**
@@ -465,7 +483,15 @@ export class Session {
   }
 
   #submit(cmd: Command, respond: Respond): void {
-    this.#host.submit(cmd, (outcome) => respond(outcomeReply(outcome)), this.#gone.signal);
+    const routing = this.#routing;
+    this.#host.submit(
+      cmd,
+      (outcome) => {
+        const reply = outcomeReply(outcome);
+        respond(routing === undefined ? reply : addressRedirect(reply, routing));
+      },
+      this.#gone.signal,
+    );
   }
 
   #server(spec: CommandSpec, argv: ByteString[], respond: Respond): After {
@@ -561,6 +587,9 @@ export class Session {
       case "readonly":
         this.#readonly = true;
         return respond(OK);
+      case "asking":
+        this.#asking = true;
+        return respond(OK);
       case "readwrite":
         this.#readonly = false;
         return respond(OK);
@@ -585,7 +614,7 @@ export class Session {
     });
   }
 
-  #exec(respond: Respond): void {
+  #exec(respond: Respond, asking = false): void {
     if (this.#multi === null) return respond(err("ERR EXEC without MULTI"));
     const queued = this.#multi;
     const dirty = this.#multiDirty;
@@ -616,7 +645,8 @@ export class Session {
     const send = () => {
       if (watches.failed) return respond(NIL_ARRAY);
       const watched = [...watches.keys];
-      this.#submit({ op: { argv: encodeExec(watched, data), time: this.#host.now() } }, (reply) => {
+      const op = { argv: this.#flagged(encodeExec(watched, data), asking), time: this.#host.now() };
+      this.#submit({ op }, (reply) => {
         if (!Array.isArray(reply) || data.length === queued.length) return respond(reply);
         let next = 0;
         respond(queued.map((argv, i) => {
@@ -803,7 +833,7 @@ export class Session {
     }
   }
 
-  #req(argv: ByteString[], respond: Respond): void {
+  #req(argv: ByteString[], respond: Respond, asking = false): void {
     const client = argv[1];
     if (client.length === 0 || client.length > MAX_CLIENT_ID_BYTES) {
       return respond(err(`ERR REQ client id must be 1 to ${MAX_CLIENT_ID_BYTES} bytes`));
@@ -822,7 +852,8 @@ export class Session {
       );
     }
     if (!arityOk(spec, inner.length)) return respond(E.ARITY(spec.name));
-    this.#submit({ op: { argv: inner, time: this.#host.now() }, tag: { client, seq } }, respond);
+    const op = { argv: this.#flagged(inner, asking), time: this.#host.now() };
+    this.#submit({ op, tag: { client, seq } }, respond);
   }
 
   /**

@@ -5,9 +5,12 @@
  * - No keys (PING, INFO, DBSIZE, KEYS, SCAN, FLUSHALL, PUBLISH, ...): served here. As on a Redis
  *   Cluster node, the commands that touch the whole key space act on this group's keys only.
  * - Keys in more than one slot: `-CROSSSLOT Keys in request don't hash to the same slot`.
- * - Keys in one slot that another group owns: `-MOVED <slot> <host>:<port>`, the client address
- *   of that group's master.
- * - Else served here.
+ * - Keys in one slot that another group owns (per this group's replicated copy of the slot map)
+ *   and that is not importing here: `-MOVED <slot> <host>:<port>`, the client address of that
+ *   group's master.
+ * - Else the command goes into the order, where the state machine decides again, for good
+ *   (`src/kv/slot_state.ts`: MOVED, ASK, TRYAGAIN while a slot moves). Its redirects name a
+ *   group; {@link addressRedirect} turns the group into its master's address.
  *
  * Keys are found by the command registry's key positions (`keysOf`); WATCH's keys are its
  * arguments, and REQ's those of the command it wraps. A config without groups has no routing at
@@ -20,16 +23,18 @@ import { COMMANDS } from "../kv/commands/index.ts";
 import { arityOk, type CommandSpec, keysOf } from "../kv/registry.ts";
 import type { SlotMap } from "../kv/slot_map.ts";
 import { keySlot } from "../kv/slots.ts";
+import { CROSSSLOT_ERROR } from "../kv/slot_state.ts";
 
-/** Redis's error for keys of one request in more than one slot. */
-export const CROSSSLOT_ERROR = "CROSSSLOT Keys in request don't hash to the same slot";
+export { CROSSSLOT_ERROR };
 
 /** What routing needs to know about the sharded cluster, as this replica sees it. */
 export interface SlotRouting {
   /** This replica's group. */
   readonly group: string;
-  /** The slot map in force. */
+  /** The slot map in force (this group's replicated copy). */
   map(): SlotMap;
+  /** True while `slot` is importing into this group. */
+  importing(slot: number): boolean;
   /** `host:port`: the client address of `group`'s master (the target of MOVED). */
   masterAddress(group: string): string;
 }
@@ -60,8 +65,19 @@ export function routeKeys(keys: readonly ByteString[], routing: SlotRouting): Re
     if (keys[i] !== keys[0] && keySlot(keys[i]) !== slot) return { err: CROSSSLOT_ERROR };
   }
   const owner = routing.map().owner(slot);
-  if (owner === routing.group) return null;
+  if (owner === routing.group || routing.importing(slot)) return null;
   return { err: `MOVED ${slot} ${routing.masterAddress(owner)}` };
+}
+
+/**
+ * A reply of the state machine with the group of its redirect (`MOVED <slot> <group>`,
+ * `ASK <slot> <group>`) replaced by that group's master's address; any other reply as it is.
+ */
+export function addressRedirect(reply: Reply, routing: SlotRouting): Reply {
+  if (reply === null || typeof reply !== "object" || !("err" in reply)) return reply;
+  const m = /^(MOVED|ASK) ([0-9]+) ([A-Za-z0-9_-]+)$/.exec(reply.err);
+  if (m === null || !routing.map().groups.includes(m[3])) return reply;
+  return { err: `${m[1]} ${m[2]} ${routing.masterAddress(m[3])}` };
 }
 
 /** {@link routeKeys} of one command line (see {@link routingKeys}). */

@@ -6,11 +6,17 @@
  * `KEYSLOT` is Redis's hash; `COUNTKEYSINSLOT` and `GETKEYSINSLOT` are reads of this replica's
  * group, in its order.
  *
+ * Online resharding (a sharded cluster only): `SETSLOT`, `LOADSLOTMAP`, `MIGRATEKEYS`,
+ * `IMPORTKEYS` and `MIGRATEDONE` are writes into this group's order (`__RESHARD`, checked and
+ * applied by the state machine, `src/kv/commands/slots.ts`), `SLOTMAP` a read of its copy of the
+ * slot map.
+ *
  * @module
  */
 import type { ByteString, Command, Outcome, ReplicaId, Reply } from "../core/types.ts";
 import { err } from "../kv/reply.ts";
 import { keySlot, SLOTS } from "../kv/slots.ts";
+import { NO_CLUSTER } from "../kv/commands/slots.ts";
 import { nodeId, type Shard, type ShardNode, type Shards } from "./shards.ts";
 
 /** What the CLUSTER command needs from its replica. */
@@ -24,7 +30,18 @@ export interface ClusterCommandDeps {
   submit(cmd: Command, respond: (outcome: Outcome) => void): void;
   /** Wall-clock ms stamped on operations. */
   now(): number;
+  /** True in a sharded cluster (the resharding subcommands exist only there). */
+  sharded: boolean;
 }
+
+/** The resharding subcommands: their least number of words (CLUSTER and the name included). */
+const RESHARD_ARITY: Readonly<Record<string, number>> = {
+  SETSLOT: 4,
+  LOADSLOTMAP: 6,
+  MIGRATEKEYS: 4,
+  IMPORTKEYS: 6,
+  MIGRATEDONE: 3,
+};
 
 /** Answers `CLUSTER <subcommand> ...` (see the module documentation). */
 export function clusterCommand(
@@ -33,6 +50,20 @@ export function clusterCommand(
   respond: (reply: Reply) => void,
 ): void {
   const sub = (argv[1] ?? "").toUpperCase();
+  const submit = (op: ByteString[]) =>
+    deps.submit({ op: { argv: op, time: deps.now() } }, (outcome) => {
+      respond(outcome.ok ? outcome.result : err(`${outcome.code} ${outcome.message}`));
+    });
+  if (Object.hasOwn(RESHARD_ARITY, sub) || sub === "SLOTMAP") {
+    if (!deps.sharded) return respond(err(NO_CLUSTER));
+    const least = RESHARD_ARITY[sub] ?? 2;
+    if (argv.length < least || (sub === "SLOTMAP" && argv.length !== 2)) {
+      return respond(
+        err(`ERR wrong number of arguments for 'cluster|${sub.toLowerCase()}' command`),
+      );
+    }
+    return submit(sub === "SLOTMAP" ? ["__SLOTMAP"] : ["__RESHARD", ...argv.slice(1)]);
+  }
   switch (sub) {
     case "KEYSLOT":
       return respond(keySlot(argv[2]));
@@ -45,11 +76,9 @@ export function clusterCommand(
       if (get && !/^[0-9]+$/.test(argv[3])) {
         return respond(err("ERR Invalid number of keys"));
       }
-      const op = get ? ["__SLOTKEYS", "GET", argv[2], argv[3]] : ["__SLOTKEYS", "COUNT", argv[2]];
-      deps.submit({ op: { argv: op, time: deps.now() } }, (outcome) => {
-        respond(outcome.ok ? outcome.result : err(`${outcome.code} ${outcome.message}`));
-      });
-      return;
+      return submit(
+        get ? ["__SLOTKEYS", "GET", argv[2], argv[3]] : ["__SLOTKEYS", "COUNT", argv[2]],
+      );
     }
     case "MYID": {
       const mine = deps.shards.all().find((s) => s.mine)!;
@@ -139,10 +168,19 @@ export function nodesReply(shards: Shard[], self: ReplicaId): Reply {
         s.epoch,
         n.online ? "connected" : "disconnected",
         ...(role === "master" ? s.ranges.map(([a, b]) => a === b ? `${a}` : `${a}-${b}`) : []),
+        ...(role === "master" ? movingSlots(s) : []),
       ].join(" ") + "\n";
     text += line(s.master, "master") + s.replicas.map((r) => line(r, "slave")).join("");
   }
   return text;
+}
+
+/** Redis's `[slot->-<target id>]` and `[slot-<-<source id>]` of a master's CLUSTER NODES line. */
+function movingSlots(s: Shard): string[] {
+  return [
+    ...(s.migrating ?? []).map(([slot, id]) => `[${slot}->-${id}]`),
+    ...(s.importing ?? []).map(([slot, id]) => `[${slot}-<-${id}]`),
+  ];
 }
 
 /** `CLUSTER INFO`: the cluster's state, slots, nodes and epochs. */
@@ -195,6 +233,20 @@ const CLUSTER_HELP: Reply = [
   "    Return cluster configuration seen by this node.",
   "INFO",
   "    Return information about the cluster.",
+  "SETSLOT <slot>|<start>-<end> (IMPORTING <group>|MIGRATING <group>|STABLE|NODE <group>)",
+  "    Online resharding (groups, not node ids): IMPORTING from <group> (at the target),",
+  "    MIGRATING to <group> (at the source), STABLE clears both, NODE assigns the slots to <group>",
+  "    in the authoritative map (control group only; returns the new epoch).",
+  "SLOTMAP",
+  "    Return this group's copy of the slot map: [epoch, [start, end, group], ...].",
+  "LOADSLOTMAP <epoch> <start> <end> <group> [<start> <end> <group> ...]",
+  "    Adopt the slot map when <epoch> is higher than this group's (1), else do nothing (0).",
+  "MIGRATEKEYS <slot>|<start>-<end> <count>",
+  "    Move up to <count> keys of migrating slots into transit: [batch-id, key, payload, ...].",
+  "IMPORTKEYS <source-group> <batch-id> <key> <payload> [<key> <payload> ...]",
+  "    Set keys of slots importing from <source-group> (a batch is applied once).",
+  "MIGRATEDONE <batch-id>",
+  "    Drop an in-transit batch once imported: returns the number of keys dropped.",
   "HELP",
   "    Print this help.",
 ].map((line) => ({ ok: line }));

@@ -71,6 +71,7 @@ import { ReplicaSetHost } from "./replica_set_host.ts";
 import { Shards } from "./shards.ts";
 import { clusterCommand, type ClusterCommandDeps } from "./cluster_command.ts";
 import { foundingReplicaSet } from "../kv/replica_set.ts";
+import { initialSlotMap } from "../kv/slot_map.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -295,10 +296,15 @@ export class ReplicaHost {
         [name, v],
       ) => [name, name === "requirepass" ? REDACTED : String(v)]),
     );
+    const groups = options.sharding?.config.groups;
     this.#store = new KvStore(
       undefined,
       settings.notifyKeyspaceEvents,
       founding === undefined ? undefined : foundingReplicaSet(founding),
+      // A sharded group's slot state starts from the config's epoch-0 map.
+      options.sharding === undefined || groups === undefined
+        ? undefined
+        : { group: options.sharding.group, map: initialSlotMap(groups) },
     );
     this.#aclSetup = options.acl ?? openSetup();
     this.#replica = new Replica(
@@ -345,6 +351,8 @@ export class ReplicaHost {
       delivered: () => this.#replica.status().delivered,
       clusterId: cluster,
       sharding: options.sharding,
+      slots: () => this.#store.slots,
+      loadMap: (args) => this.#loadSlotMap(args),
     });
     const routing = this.#shards.routing();
     const clusterDeps: ClusterCommandDeps = {
@@ -353,6 +361,7 @@ export class ReplicaHost {
       serving: () => this.#replica.standing.state === "normal",
       submit: (cmd, respond) => this.#submit(cmd, respond),
       now: () => this.#now(),
+      sharded: routing !== undefined,
     };
     const log = this.#log;
     const tls = options.tls;
@@ -763,6 +772,38 @@ export class ReplicaHost {
     const requestId = this.#nextRequestId++;
     this.#pending.set(requestId, respond);
     this.#input({ type: "request", id: requestId, cmd });
+  }
+
+  /**
+   * Submits `CLUSTER LOADSLOTMAP <args>` (a newer map the group probe read from the control
+   * group) when this replica leads its view (one replica of the group is enough; a duplicate
+   * would be a no-op); resolves when answered (a refusal is logged).
+   */
+  #loadSlotMap(args: string[]): Promise<void> {
+    if (!this.#replica.leads) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#submitInternal(["__RESHARD", "LOADSLOTMAP", ...args], (outcome) => {
+        const reply = outcome.ok ? outcome.result : { err: outcome.code };
+        if (reply === 1) {
+          this.#log.info(
+            "slotmap.loaded",
+            `adopted the control group's slot map of epoch ${args[0]}`,
+            {
+              epoch: args[0],
+            },
+          );
+        } else if (reply !== null && typeof reply === "object" && "err" in reply) {
+          this.#log.warn(
+            "slotmap.refused",
+            `slot map of epoch ${args[0]} not adopted: ${reply.err}`,
+            {
+              epoch: args[0],
+            },
+          );
+        }
+        resolve();
+      });
+    });
   }
 
   /** Submits an operation of the replica's own (no client asked for it), stamped now. */

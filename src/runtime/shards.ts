@@ -3,8 +3,9 @@
  * each shard is one replica group with its slot ranges, its master and its replicas.
  *
  * - Without groups in the config file there is one shard, this replica set, owning every slot.
- * - With groups (`group=<name>`), one shard per group, owning its ranges of the slot map
- *   (`src/kv/slot_map.ts`). This replica's own group is described from its replicated state
+ * - With groups (`group=<name>`), one shard per group, owning its ranges of this group's
+ *   replicated copy of the slot map (`src/kv/slot_state.ts`: it changes as slots move). This
+ *   replica's own group is described from its replicated state
  *   (members in force, view); the other groups, which are replica sets of their own and never
  *   talk to this one, from the config file and a {@link GroupProbe} of their client ports.
  *
@@ -19,12 +20,12 @@
 import type { ReplicaId, ReplicaStatus } from "../core/types.ts";
 import type { Membership } from "../core/membership.ts";
 import { clusterId, groupConfig, type Sharding } from "../config/config.ts";
-import { initialSlotMap, type SlotMap } from "../kv/slot_map.ts";
+import type { SlotState } from "../kv/slot_state.ts";
 import { SLOTS } from "../kv/slots.ts";
 import type { SlotRouting } from "../net/slot_routing.ts";
 import type { MemberAddress } from "../kv/replica_set.ts";
 import type { MemberRow } from "./replica_set_host.ts";
-import { GroupProbe } from "./group_probe.ts";
+import { GroupProbe, type MapFollowing } from "./group_probe.ts";
 
 /** One node of a shard: where it listens (its HTTP port aside), and whether it is up. */
 export interface ShardNode extends Omit<MemberAddress, "httpPort"> {
@@ -50,6 +51,10 @@ export interface Shard {
   offset: number;
   /** Its view's epoch (CLUSTER NODES' config epoch; 0 for another group: unknown). */
   epoch: number;
+  /** Slots this group moves out: `[slot, the target's master node id]` (own group only). */
+  migrating?: [number, string][];
+  /** Slots this group receives: `[slot, the source's master node id]` (own group only). */
+  importing?: [number, string][];
 }
 
 /** What {@link Shards} needs from its replica. */
@@ -70,6 +75,13 @@ export interface ShardsDeps {
    * without groups).
    */
   sharding?: Sharding;
+  /** The group's replicated slot state (sharded only: the map, migrating and importing slots). */
+  slots?: () => SlotState | undefined;
+  /**
+   * Submits `CLUSTER LOADSLOTMAP <args>` into this group's order (the probe's newer maps of the
+   * control group; absent: not followed). Resolves when answered.
+   */
+  loadMap?: (args: string[]) => Promise<void>;
 }
 
 /** A node id: 40 hex digits, 16 of the cluster id then the replica id. */
@@ -78,10 +90,10 @@ export function nodeId(cluster: string, id: ReplicaId): string {
   return hex.slice(0, 16).padEnd(16, "0") + id.toString(16).padStart(24, "0");
 }
 
-/** A sharded cluster as one replica sees it: the whole file, its group, the map, the probe. */
+/** A sharded cluster as one replica sees it: the whole file, its group, its slots, the probe. */
 interface ShardedState extends Sharding {
-  /** The slot map in force. */
-  map: SlotMap;
+  /** The group's replicated slot state. */
+  slots: () => SlotState;
   /** The other groups' replicas' liveness. */
   probe: GroupProbe;
   /** Each group's cluster id (computed from its lines of the file), by group. */
@@ -99,14 +111,30 @@ export class Shards {
     this.#deps = deps;
     const sharding = deps.sharding;
     const groups = sharding?.config.groups;
-    if (sharding === undefined || groups === undefined) return;
+    const slots = deps.slots;
+    if (sharding === undefined || groups === undefined || slots?.() === undefined) return;
     this.#sharding = {
       ...sharding,
-      map: initialSlotMap(groups),
+      slots: () => slots()!,
       probe: new GroupProbe({
         targets: sharding.config.replicas.filter((r) => r.group !== sharding.group),
+        follow: this.#following(sharding, slots()!, deps.loadMap),
       }),
       groupIds: new Map(groups.map((g) => [g, clusterId(groupConfig(sharding.config, g))])),
+    };
+  }
+
+  /** How a non-control group follows the control group's map (undefined: it does not). */
+  #following(
+    sharding: Sharding,
+    state: SlotState,
+    loadMap: ((args: string[]) => Promise<void>) | undefined,
+  ): MapFollowing | undefined {
+    if (loadMap === undefined || state.control === sharding.group) return undefined;
+    return {
+      sources: sharding.config.replicas.filter((r) => r.group === state.control),
+      epoch: () => state.map.epoch,
+      load: loadMap,
     };
   }
 
@@ -126,7 +154,8 @@ export class Shards {
     if (sharding === undefined) return undefined;
     return {
       group: sharding.group,
-      map: () => sharding.map,
+      map: () => sharding.slots().map,
+      importing: (slot) => sharding.slots().importing.has(slot),
       masterAddress: (group) => {
         const master = this.#foreign(sharding, group).master;
         return master === undefined ? "?:0" : `${master.host}:${master.clientPort}`;
@@ -140,12 +169,25 @@ export class Shards {
     if (sharding === undefined) {
       return [{ ...this.#own(), group: undefined, clusterId: this.#deps.clusterId }];
     }
-    const { map } = sharding;
+    const slots = sharding.slots();
+    const map = slots.map;
     return map.groups.map((group) => {
       const ranges = map.rangesOf(group).map((r): [number, number] => [r.start, r.end]);
       const shard = group === sharding.group ? this.#own() : this.#foreign(sharding, group);
-      return { ...shard, group, clusterId: sharding.groupIds.get(group)!, ranges };
+      const moving = group === sharding.group ? this.#moving(sharding, slots) : {};
+      return { ...shard, group, clusterId: sharding.groupIds.get(group)!, ranges, ...moving };
     }).sort((a, b) => (a.ranges[0]?.[0] ?? SLOTS) - (b.ranges[0]?.[0] ?? SLOTS));
+  }
+
+  /** This group's migrating and importing slots, with the other group's master's node id. */
+  #moving(sharding: ShardedState, slots: SlotState): Pick<Shard, "migrating" | "importing"> {
+    const masterId = (group: string) => {
+      const master = this.#foreign(sharding, group).master;
+      return master === undefined ? "-" : nodeId(sharding.groupIds.get(group)!, master.id);
+    };
+    const list = (m: ReadonlyMap<number, string>): [number, string][] =>
+      [...m].sort((a, b) => a[0] - b[0]).map(([slot, g]) => [slot, masterId(g)]);
+    return { migrating: list(slots.migrating), importing: list(slots.importing) };
   }
 
   /** This replica's group: its view's leader as master, the other members and learners after. */

@@ -31,6 +31,7 @@ const MAP = initialSlotMap(["a", "b"]);
 const ROUTING: SlotRouting = {
   group: "a",
   map: () => MAP,
+  importing: () => false,
   masterAddress: (g) => (g === "b" ? "127.0.0.1:7014" : "127.0.0.1:7011"),
 };
 

@@ -1,19 +1,34 @@
 /**
- * The internal read `__SLOTKEYS`, behind CLUSTER COUNTKEYSINSLOT and CLUSTER GETKEYSINSLOT: keys
- * of one hash slot, read at the operation's place in the order like any read. (Linear in the
- * number of keys: lamportkv keeps no per-slot index.)
+ * The internal operations behind the CLUSTER subcommands that read or change a group's slots,
+ * each at its place in the group's order. (Linear in the number of keys: lamportkv keeps no
+ * per-slot index.)
  *
  * ```text
- * __SLOTKEYS COUNT <slot>          the number of keys in the slot
- * __SLOTKEYS GET <slot> <count>    up to count of its keys
+ * __SLOTKEYS COUNT <slot>          the number of keys in the slot (CLUSTER COUNTKEYSINSLOT)
+ * __SLOTKEYS GET <slot> <count>    up to count of its keys (CLUSTER GETKEYSINSLOT)
+ * __SLOTMAP                        the group's copy of the slot map (CLUSTER SLOTMAP)
+ * __RESHARD <subcommand> <arg>...  CLUSTER SETSLOT, LOADSLOTMAP, MIGRATEKEYS, IMPORTKEYS and
+ *                                  MIGRATEDONE, with CLUSTER's arguments (online resharding)
+ * __ASKING <command> <arg>...      the command, sent after ASKING (see `slot_state.ts`)
  * ```
+ *
+ * The slot state they read and change is `slot_state.ts`'s; without groups in the config there
+ * is none, and they answer Redis's error for a node without cluster support.
  *
  * @module
  */
 import type { ByteString, Reply } from "../../core/types.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
-import { err } from "../reply.ts";
+import { E, err, OK } from "../reply.ts";
 import { keySlot, SLOTS } from "../slots.ts";
+import { parseSlots, type SlotState } from "../slot_state.ts";
+import { SlotMap, type SlotRange } from "../slot_map.ts";
+import { type DecodedRecord, decodeRecord, type KeySpace } from "../keyspace.ts";
+
+/** Redis's error for cluster commands on a node without cluster support (no groups here). */
+export const NO_CLUSTER = "ERR This instance has cluster support disabled";
+const BAD_SLOT = "ERR Invalid or out of range slot";
+const BAD_SETSLOT = "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP";
 
 function slotKeys({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const sub = argv[1].toUpperCase();
@@ -30,7 +45,219 @@ function slotKeys({ ks }: ApplyContext, argv: ByteString[]): Reply {
   return sub === "COUNT" ? n : keys;
 }
 
-/** The internal `__slotkeys` read. */
+/** `__SLOTMAP`: `[epoch, [start, end, group], ...]` of the group's copy. */
+function slotMapReply({ slots }: ApplyContext): Reply {
+  if (slots === undefined) return err(NO_CLUSTER);
+  const map = slots.map;
+  return [map.epoch, ...map.ranges.map((r): Reply => [r.start, r.end, r.group])];
+}
+
+/** A non-negative integer argument, or undefined. */
+function natural(arg: ByteString | undefined): number | undefined {
+  return arg !== undefined && /^[0-9]{1,15}$/.test(arg) ? Number(arg) : undefined;
+}
+
+/** `ERR I don't know about group <g>` unless `g` is a group of the cluster. */
+function unknownGroup(slots: SlotState, g: ByteString): Reply | null {
+  return slots.knows(g) ? null : err(`ERR I don't know about group ${g.slice(0, 128)}`);
+}
+
+/** The first of `slots` that holds a key of the key space, or undefined. */
+function slotWithKeys(ks: KeySpace, slots: ReadonlySet<number>): number | undefined {
+  if (slots.size === 0) return undefined;
+  for (const k of ks.keys()) {
+    const s = keySlot(k);
+    if (slots.has(s) && ks.get(k) !== undefined) return s;
+  }
+  return undefined;
+}
+
+/**
+ * Adopts `map` if no slot this group gives away still holds keys (in the key space or in
+ * transit): null, else Redis's error for it (nothing changed).
+ */
+function adoptMap(ks: KeySpace, slots: SlotState, map: SlotMap): Reply | null {
+  const leaving = slots.leaving(map);
+  const held = slotWithKeys(ks, leaving) ??
+    [...leaving].find((s) => slots.hasTransitIn(new Set([s])));
+  if (held !== undefined) {
+    return err(
+      `ERR Can't assign hashslot ${held} to a different group while I still hold keys for this hash slot.`,
+    );
+  }
+  slots.adopt(map);
+  return null;
+}
+
+/** `SETSLOT <slots> IMPORTING|MIGRATING <group> | STABLE | NODE <group>`. */
+function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
+  const range = parseSlots(argv[2] ?? "");
+  const action = (argv[3] ?? "").toUpperCase();
+  const argc = action === "STABLE" ? 4 : 5;
+  if (argv.length !== argc) return err(BAD_SETSLOT);
+  if (range === undefined) return err(BAD_SLOT);
+  const group = argv[4];
+  if (action === "STABLE") {
+    const set = new Set(range);
+    if (slots.hasTransitIn(set)) {
+      return err(`ERR slots ${argv[2]} have keys in transit: finish their batch with MIGRATEDONE`);
+    }
+    for (const s of range) {
+      slots.migrating.delete(s);
+      slots.importing.delete(s);
+    }
+    slots.pruneImported();
+    return OK;
+  }
+  if (!["IMPORTING", "MIGRATING", "NODE"].includes(action)) return err(BAD_SETSLOT);
+  const unknown = unknownGroup(slots, group);
+  if (unknown !== null) return unknown;
+  if (action === "NODE") {
+    if (slots.group !== slots.control) {
+      return err(`ERR SETSLOT NODE is only accepted by the control group ${slots.control}`);
+    }
+    return assignSlots(ks, slots, range, group);
+  }
+  if (group === slots.group) {
+    return err(`ERR group ${group} is this group: a slot cannot move to itself`);
+  }
+  if (action === "IMPORTING") {
+    const owned = range.find((s) => slots.owns(s));
+    if (owned !== undefined) return err(`ERR I'm already the owner of hash slot ${owned}`);
+    for (const s of range) slots.importing.set(s, group);
+    return OK;
+  }
+  const foreign = range.find((s) => !slots.owns(s));
+  if (foreign !== undefined) return err(`ERR I'm not the owner of hash slot ${foreign}`);
+  for (const s of range) slots.migrating.set(s, group);
+  return OK;
+}
+
+/** `SETSLOT <slots> NODE <group>` at the control group: the new epoch (the same if unchanged). */
+function assignSlots(ks: KeySpace, slots: SlotState, range: number[], group: string): Reply {
+  const map = slots.map;
+  if (range.every((s) => map.owner(s) === group)) return map.epoch;
+  const owner = (s: number) =>
+    (s >= range[0] && s <= range[range.length - 1]) ? group : map.owner(s);
+  const ranges: SlotRange[] = [];
+  for (let s = 0; s < SLOTS; s++) {
+    const g = owner(s);
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last.group === g && last.end === s - 1) last.end = s;
+    else ranges.push({ start: s, end: s, group: g });
+  }
+  const refused = adoptMap(ks, slots, new SlotMap(map.epoch + 1, map.groups, ranges));
+  return refused ?? map.epoch + 1;
+}
+
+/** `LOADSLOTMAP <epoch> <start> <end> <group> ...`: 1 adopted, 0 not newer. */
+function loadSlotMap(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
+  if (argv.length < 6 || (argv.length - 3) % 3 !== 0) return E.SYNTAX;
+  const epoch = natural(argv[2]);
+  if (epoch === undefined) return err("ERR Invalid epoch");
+  const ranges: SlotRange[] = [];
+  for (let i = 3; i < argv.length; i += 3) {
+    const start = natural(argv[i]);
+    const end = natural(argv[i + 1]);
+    if (start === undefined || end === undefined || start > end || end >= SLOTS) {
+      return err(BAD_SLOT);
+    }
+    const unknown = unknownGroup(slots, argv[i + 2]);
+    if (unknown !== null) return unknown;
+    ranges.push({ start, end, group: argv[i + 2] });
+  }
+  let map: SlotMap;
+  try {
+    map = new SlotMap(epoch, slots.map.groups, ranges);
+  } catch (e) {
+    return err(`ERR invalid slot map: ${e instanceof Error ? e.message : e}`);
+  }
+  if (epoch <= slots.map.epoch) return 0;
+  return adoptMap(ks, slots, map) ?? 1;
+}
+
+/** The slots of `arg` if every one is migrating: the set, else the error. */
+function migratingSlots(slots: SlotState, arg: ByteString): Set<number> | Reply {
+  const range = parseSlots(arg);
+  if (range === undefined) return err(BAD_SLOT);
+  const still = range.find((s) => !slots.migrating.has(s));
+  if (still !== undefined) return err(`ERR hash slot ${still} is not migrating`);
+  return new Set(range);
+}
+
+/** `MIGRATEKEYS <slots> <count>`: `[batch-id, key, payload, ...]` (no keys: nothing left). */
+function migrateKeys(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
+  if (argv.length !== 4) return E.SYNTAX;
+  const set = migratingSlots(slots, argv[2]);
+  if (!(set instanceof Set)) return set;
+  const count = natural(argv[3]);
+  if (count === undefined || count === 0) return err("ERR count must be a positive integer");
+  const again = slots.transitReply(set);
+  if (again !== undefined) return again;
+  const id = ks.version;
+  const entries: [ByteString, ByteString][] = [];
+  for (const k of ks.keys()) {
+    if (entries.length >= count) break;
+    if (!set.has(keySlot(k))) continue;
+    const payload = ks.exportRecord(k);
+    if (payload !== undefined) entries.push([k, payload]);
+  }
+  for (const [k] of entries) ks.delete(k);
+  slots.addTransit(id, entries);
+  return [entries.length === 0 ? 0 : id, ...entries.flat()];
+}
+
+/** `IMPORTKEYS <source> <batch-id> <key> <payload> ...`: 1 applied, 0 applied before. */
+function importKeys(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
+  if (argv.length < 4 || argv.length % 2 !== 0) return E.SYNTAX;
+  const source = argv[2];
+  const unknown = unknownGroup(slots, source);
+  if (unknown !== null) return unknown;
+  const id = natural(argv[3]);
+  if (id === undefined) return err("ERR Invalid batch id");
+  const records: [ByteString, DecodedRecord][] = [];
+  for (let i = 4; i < argv.length; i += 2) {
+    const slot = keySlot(argv[i]);
+    if (slots.importing.get(slot) !== source) {
+      return err(`ERR hash slot ${slot} is not importing from group ${source}`);
+    }
+    try {
+      records.push([argv[i], decodeRecord(argv[i + 1])]);
+    } catch (e) {
+      return err(
+        `ERR bad payload for a key of slot ${slot}: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+  }
+  if (slots.wasImported(source, id)) return 0;
+  for (const [k, r] of records) ks.importRecord(k, r);
+  slots.noteImported(source, id);
+  return 1;
+}
+
+/** `__RESHARD <subcommand> ...`: the slot-changing CLUSTER subcommands. */
+function reshard({ ks, slots }: ApplyContext, argv: ByteString[]): Reply {
+  if (slots === undefined) return err(NO_CLUSTER);
+  switch (argv[1].toUpperCase()) {
+    case "SETSLOT":
+      return setSlot(ks, slots, argv);
+    case "LOADSLOTMAP":
+      return loadSlotMap(ks, slots, argv);
+    case "MIGRATEKEYS":
+      return migrateKeys(ks, slots, argv);
+    case "IMPORTKEYS":
+      return importKeys(ks, slots, argv);
+    case "MIGRATEDONE": {
+      const id = argv.length === 3 ? natural(argv[2]) : undefined;
+      if (id === undefined) return err("ERR Invalid batch id");
+      return slots.dropTransit(id);
+    }
+    default:
+      return err(`ERR unknown subcommand '${argv[1].slice(0, 128)}'. Try CLUSTER HELP.`);
+  }
+}
+
+/** The internal slot operations (see the module documentation). */
 export const SLOT_COMMANDS: CommandSpec[] = [{
   name: "__slotkeys",
   arity: -3,
@@ -41,5 +268,39 @@ export const SLOT_COMMANDS: CommandSpec[] = [{
   syntax: "COUNT slot | GET slot count",
   since: "lamportkv 4",
   apply: slotKeys,
+  internal: true,
+}, {
+  name: "__slotmap",
+  arity: 1,
+  flags: ["readonly"],
+  keys: [0, 0, 0],
+  group: "lamportkv",
+  summary: "Internal: the group's copy of the slot map (CLUSTER SLOTMAP).",
+  syntax: "",
+  since: "lamportkv 5",
+  apply: slotMapReply,
+  internal: true,
+}, {
+  name: "__reshard",
+  arity: -3,
+  flags: ["write", "admin"],
+  keys: [0, 0, 0],
+  group: "lamportkv",
+  summary: "Internal: CLUSTER SETSLOT, LOADSLOTMAP, MIGRATEKEYS, IMPORTKEYS, MIGRATEDONE.",
+  syntax: "subcommand [arg ...]",
+  since: "lamportkv 5",
+  apply: reshard,
+  internal: true,
+}, {
+  name: "__asking",
+  arity: -2,
+  flags: ["write"],
+  keys: [0, 0, 0],
+  group: "lamportkv",
+  summary: "Internal: a command sent after ASKING (the store unwraps it).",
+  syntax: "command [arg ...]",
+  since: "lamportkv 5",
+  // The store applies the wrapped command itself; this is reached only by a misuse.
+  apply: () => err("ERR __ASKING must wrap a command"),
   internal: true,
 }];

@@ -1,0 +1,313 @@
+/**
+ * The replicated slot state of one replica group of a sharded cluster (online resharding): the
+ * group's copy of the slot map, the slots it is moving out (`migrating`, to a target group) or
+ * receiving (`importing`, from a source group), the keys taken out of its key space and not yet
+ * confirmed at the target (`in transit`, by batch), and the batches it imported (so that a batch
+ * sent twice is applied once). It is part of the state machine (`store.ts`): in snapshots and in
+ * the digest, changed only by the `__RESHARD` operations (`commands/slots.ts`), and it decides
+ * where each keyed command is served ({@link SlotState.route}).
+ *
+ * The first group of the config file is the control group: its copy of the map is the
+ * authoritative one (`CLUSTER SETSLOT ... NODE` is accepted there only).
+ *
+ * @module
+ */
+import type { ByteString, Reply } from "../core/types.ts";
+import { type SlotMap, SlotMap as SlotMapClass, type SlotRange } from "./slot_map.ts";
+import { keySlot, SLOTS } from "./slots.ts";
+import { hashOf } from "./keyspace.ts";
+import { num, str } from "./decode.ts";
+
+/** Redis's error for keys of one request in more than one slot. */
+export const CROSSSLOT_ERROR = "CROSSSLOT Keys in request don't hash to the same slot";
+/** Redis's error while some keys of a request are being moved. */
+export const TRYAGAIN_ERROR = "TRYAGAIN Multiple keys request during rehashing of slot";
+
+/** The snapshot form of a {@link SlotState}. */
+export interface SlotStateSnapshot {
+  /** The map copy: its epoch and its ranges `[start, end, group]`. */
+  map: [number, [number, number, string][]];
+  /** `[slot, target group]`. */
+  migrating: [number, string][];
+  /** `[slot, source group]`. */
+  importing: [number, string][];
+  /** In-transit batches: `[batch id, [[key, payload], ...]]`. */
+  transit: [number, [ByteString, ByteString][]][];
+  /** Imported batch ids by source group. */
+  imported: [string, number[]][];
+}
+
+/** The slot state of one group; see the module documentation. */
+export class SlotState {
+  /** This replica's group. */
+  readonly group: string;
+  /** The config's epoch-0 map (its first group is the control group). */
+  readonly initial: SlotMap;
+  #map: SlotMap;
+  /** Slot -> the group it is moving to. */
+  readonly migrating = new Map<number, string>();
+  /** Slot -> the group it is coming from. */
+  readonly importing = new Map<number, string>();
+  /** In-transit batches: id -> key -> payload. */
+  readonly #batches = new Map<number, Map<ByteString, ByteString>>();
+  /** In-transit keys: key -> its batch id. */
+  readonly #transit = new Map<ByteString, number>();
+  /** Applied batch ids by source group. */
+  readonly #imported = new Map<string, Set<number>>();
+
+  /** The state of `group` in a cluster whose epoch-0 map is `initial`. */
+  constructor(group: string, initial: SlotMap) {
+    if (!initial.groups.includes(group)) throw new Error(`group ${group} is not in the slot map`);
+    this.group = group;
+    this.initial = initial;
+    this.#map = initial;
+  }
+
+  /** This group's copy of the slot map. */
+  get map(): SlotMap {
+    return this.#map;
+  }
+
+  /** The control group (the config file's first group). */
+  get control(): string {
+    return this.initial.groups[0];
+  }
+
+  /** True for a group of the cluster. */
+  knows(group: string): boolean {
+    return this.initial.groups.includes(group);
+  }
+
+  /** True when this group owns `slot` per its copy. */
+  owns(slot: number): boolean {
+    return this.#map.owner(slot) === this.group;
+  }
+
+  /** The in-transit batch `key` is in, or undefined. */
+  transitBatch(key: ByteString): number | undefined {
+    return this.#transit.get(key);
+  }
+
+  /** How many keys are in transit. */
+  get transitSize(): number {
+    return this.#transit.size;
+  }
+
+  /** True when some in-transit key is in one of `slots`. */
+  hasTransitIn(slots: ReadonlySet<number>): boolean {
+    for (const k of this.#transit.keys()) if (slots.has(keySlot(k))) return true;
+    return false;
+  }
+
+  /** The lowest-id in-transit batch with a key in `slots`, as `[id, key, payload, ...]`. */
+  transitReply(slots: ReadonlySet<number>): Reply | undefined {
+    const ids = [...this.#batches.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const batch = this.#batches.get(id)!;
+      if (![...batch.keys()].some((k) => slots.has(keySlot(k)))) continue;
+      return [id, ...[...batch].flat()];
+    }
+    return undefined;
+  }
+
+  /** Puts keys (with their payloads) in transit under batch `id`. */
+  addTransit(id: number, entries: readonly [ByteString, ByteString][]): void {
+    if (entries.length === 0) return;
+    const batch = this.#batches.get(id) ?? new Map<ByteString, ByteString>();
+    for (const [k, p] of entries) {
+      batch.set(k, p);
+      this.#transit.set(k, id);
+    }
+    this.#batches.set(id, batch);
+  }
+
+  /** Drops in-transit batch `id`; returns how many keys it held (0: unknown). */
+  dropTransit(id: number): number {
+    const batch = this.#batches.get(id);
+    if (batch === undefined) return 0;
+    for (const k of batch.keys()) this.#transit.delete(k);
+    this.#batches.delete(id);
+    return batch.size;
+  }
+
+  /** True when batch `id` from `source` was imported. */
+  wasImported(source: string, id: number): boolean {
+    return this.#imported.get(source)?.has(id) ?? false;
+  }
+
+  /** Records batch `id` from `source` as imported. */
+  noteImported(source: string, id: number): void {
+    const ids = this.#imported.get(source) ?? new Set<number>();
+    ids.add(id);
+    this.#imported.set(source, ids);
+  }
+
+  /** Forgets the imported batches of sources no slot imports from any more. */
+  pruneImported(): void {
+    const sources = new Set(this.importing.values());
+    for (const s of [...this.#imported.keys()]) if (!sources.has(s)) this.#imported.delete(s);
+  }
+
+  /**
+   * Adopts `map` as this group's copy: importing is cleared for the slots it now owns, migrating
+   * for those it no longer owns. (The caller checks that no key is left behind.)
+   */
+  adopt(map: SlotMap): void {
+    this.#map = map;
+    for (const s of [...this.importing.keys()]) if (this.owns(s)) this.importing.delete(s);
+    for (const s of [...this.migrating.keys()]) if (!this.owns(s)) this.migrating.delete(s);
+    this.pruneImported();
+  }
+
+  /** The slots this group owns now and would not own under `map`. */
+  leaving(map: SlotMap): Set<number> {
+    const out = new Set<number>();
+    for (const r of this.#map.rangesOf(this.group)) {
+      for (let s = r.start; s <= r.end; s++) if (map.owner(s) !== this.group) out.add(s);
+    }
+    return out;
+  }
+
+  /**
+   * Where a command on `keys` is served, decided at its place in the order: null here, else the
+   * error reply. Redirects name the GROUP (`MOVED <slot> <group>`, `ASK <slot> <group>`); the
+   * replica turns it into that group's master's address. `exists` tells whether a key is in the
+   * key space; `asking`: the command came after `ASKING`.
+   */
+  route(keys: readonly ByteString[], exists: (key: ByteString) => boolean, asking: boolean) {
+    if (keys.length === 0) return null;
+    const slot = keySlot(keys[0]);
+    for (let i = 1; i < keys.length; i++) {
+      if (keys[i] !== keys[0] && keySlot(keys[i]) !== slot) return { err: CROSSSLOT_ERROR };
+    }
+    if (this.owns(slot)) {
+      const target = this.migrating.get(slot);
+      if (target === undefined) return null;
+      if (keys.some((k) => this.#transit.has(k))) return { err: TRYAGAIN_ERROR };
+      const present = keys.filter(exists).length;
+      if (present === keys.length) return null;
+      if (present === 0) return { err: `ASK ${slot} ${target}` };
+      return { err: TRYAGAIN_ERROR };
+    }
+    if (this.importing.has(slot) && (asking || keys.every(exists))) return null;
+    return { err: `MOVED ${slot} ${this.#map.owner(slot)}` };
+  }
+
+  /** True while nothing differs from the epoch-0 state. */
+  get pristine(): boolean {
+    return this.#map === this.initial && this.migrating.size === 0 &&
+      this.importing.size === 0 && this.#batches.size === 0 && this.#imported.size === 0;
+  }
+
+  /** The state, JSON-compatible. */
+  snapshot(): SlotStateSnapshot {
+    return {
+      map: [this.#map.epoch, this.#map.ranges.map((r) => [r.start, r.end, r.group])],
+      migrating: [...this.migrating],
+      importing: [...this.importing],
+      transit: [...this.#batches].map(([id, batch]) => [id, [...batch]]),
+      imported: [...this.#imported].map(([g, ids]) => [g, [...ids]]),
+    };
+  }
+
+  /**
+   * Replaces the state with a {@link snapshot} (undefined: the epoch-0 state). Throws TypeError
+   * when a field is malformed (then nothing changed).
+   */
+  restore(s: unknown): void {
+    if (s === undefined) return this.#load(this.initial, [], [], [], []);
+    const o = s as Partial<SlotStateSnapshot> | null;
+    if (!o || typeof o !== "object") throw new TypeError("malformed slot state");
+    const bad = (what: string) => new TypeError(`malformed slot state: ${what}`);
+    if (!Array.isArray(o.map) || o.map.length !== 2 || !Array.isArray(o.map[1])) throw bad("map");
+    const ranges = o.map[1].map((r): SlotRange => {
+      if (!Array.isArray(r) || r.length !== 3) throw bad("map range");
+      return { start: num(r[0]), end: num(r[1]), group: this.#group(r[2]) };
+    });
+    let map: SlotMap;
+    try {
+      map = new SlotMapClass(num(o.map[0]), this.initial.groups, ranges);
+    } catch (e) {
+      throw bad(e instanceof Error ? e.message : String(e));
+    }
+    const slotGroups = (v: unknown, what: string): [number, string][] => {
+      if (!Array.isArray(v)) throw bad(what);
+      return v.map((e) => {
+        if (!Array.isArray(e) || e.length !== 2) throw bad(what);
+        return [this.#slot(e[0]), this.#group(e[1])];
+      });
+    };
+    const migrating = slotGroups(o.migrating, "migrating");
+    const importing = slotGroups(o.importing, "importing");
+    if (!Array.isArray(o.transit)) throw bad("transit");
+    const transit = o.transit.map((b): [number, [ByteString, ByteString][]] => {
+      if (!Array.isArray(b) || b.length !== 2 || !Array.isArray(b[1])) throw bad("transit batch");
+      return [
+        num(b[0]),
+        b[1].map((kp): [ByteString, ByteString] => {
+          if (!Array.isArray(kp) || kp.length !== 2) throw bad("transit key");
+          return [str(kp[0]), str(kp[1])];
+        }),
+      ];
+    });
+    if (!Array.isArray(o.imported)) throw bad("imported");
+    const imported = o.imported.map((e): [string, number[]] => {
+      if (!Array.isArray(e) || e.length !== 2 || !Array.isArray(e[1])) throw bad("imported");
+      return [this.#group(e[0]), e[1].map(num)];
+    });
+    this.#load(map, migrating, importing, transit, imported);
+  }
+
+  #load(
+    map: SlotMap,
+    migrating: [number, string][],
+    importing: [number, string][],
+    transit: [number, [ByteString, ByteString][]][],
+    imported: [string, number[]][],
+  ): void {
+    this.#map = map;
+    this.migrating.clear();
+    this.importing.clear();
+    this.#batches.clear();
+    this.#transit.clear();
+    this.#imported.clear();
+    for (const [s, g] of migrating) this.migrating.set(s, g);
+    for (const [s, g] of importing) this.importing.set(s, g);
+    for (const [id, entries] of transit) this.addTransit(id, entries);
+    for (const [g, ids] of imported) this.#imported.set(g, new Set(ids));
+  }
+
+  #slot(v: unknown): number {
+    const s = num(v);
+    if (s < 0 || s >= SLOTS) throw new TypeError("malformed slot state: slot out of range");
+    return s;
+  }
+
+  #group(v: unknown): string {
+    const g = str(v);
+    if (!this.knows(g)) throw new TypeError(`malformed slot state: unknown group ${g}`);
+    return g;
+  }
+
+  /** Hash of the state (an empty string while {@link pristine}, so digests stay as before). */
+  digest(): string {
+    if (this.pristine) return "";
+    const [a, b] = hashOf([JSON.stringify(this.snapshot())]);
+    return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
+  }
+}
+
+/**
+ * Parses `<slot>` or `<start>-<end>` (inclusive) into the list of slots; undefined when it is
+ * not one.
+ */
+export function parseSlots(arg: ByteString): number[] | undefined {
+  const m = /^([0-9]{1,5})(?:-([0-9]{1,5}))?$/.exec(arg);
+  if (m === null) return undefined;
+  const start = Number(m[1]);
+  const end = m[2] === undefined ? start : Number(m[2]);
+  if (start > end || end >= SLOTS) return undefined;
+  const out: number[] = [];
+  for (let s = start; s <= end; s++) out.push(s);
+  return out;
+}
