@@ -24,7 +24,7 @@ export function checkShardInvariants(result: ShardSimResult): string[] {
   const groups = [...result.groups.keys()];
   for (const [name, group] of result.groups) {
     const newStore = (founding: typeof group.founding) =>
-      shardStore(name, groups[0], initialSlotMap(groups), founding);
+      shardStore(name, initialSlotMap(groups), founding);
     const violations = checkInvariants(group, {
       allSucceed: false,
       boundedProgress: false,

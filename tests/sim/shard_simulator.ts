@@ -53,6 +53,8 @@ export interface ShardSimOptions {
   moves: number;
   /** Keys per MIGRATEKEYS batch. */
   batch: number;
+  /** Probability that a client sends an operation to a random group rather than the slot's. */
+  strayRate: number;
   /** Probability that the migrator is killed after a step (it is then run again from scratch). */
   killRate: number;
   /** Give up after this much simulated time. */
@@ -68,6 +70,7 @@ export const DEFAULT_SHARD_SIM: Omit<ShardSimOptions, "seed"> = {
   keysPerTag: 2,
   moves: 3,
   batch: 1,
+  strayRate: 0.2,
   killRate: 0.1,
   maxSimMs: 120_000,
 };
@@ -116,6 +119,8 @@ export interface ShardSimResult {
 const MAX_REDIRECTS = 200;
 /** Runs of the reshard tool for one move before the move is reported as never completed. */
 const MAX_MIGRATOR_RUNS = 30;
+/** Attempts of one migrator command (at random replicas) before its link reports a failure. */
+const MIGRATOR_TRIES = 5;
 
 interface PendingAttempt {
   group: string;
@@ -160,7 +165,7 @@ class ShardSimulation {
         name,
         onReply: (id, outcome) => this.onReply(id, outcome),
         workDone: () => this.clientsDone === this.options.clients && this.migratorDone,
-        newStore: (founding) => shardStore(name, GROUPS[0], map, founding),
+        newStore: (founding) => shardStore(name, map, founding),
         onDeliver: (_id, incarnation, store) => this.noteEpoch(`${name}/${incarnation}`, store),
       };
       // The group's own seed only picks its fault scenario; every random draw uses the shared rng.
@@ -238,25 +243,26 @@ class ShardSimulation {
   // ---- requests to a group ----
 
   /**
-   * Sends `argv` to a random replica of `group` with `tag` (none: a read), and again with the
-   * same tag at another replica while the answer is a timeout or a refusal; `answer` gets the
-   * first other outcome, or null after {@link MAX_ATTEMPTS}.
+   * Sends `argv` to a random replica of `group` with exactly-once `tag` (undefined: none), and
+   * again (same tag) at a random replica while the answer is a timeout or a refusal; `answer`
+   * gets the first other outcome, or null after `maxTries` attempts.
    */
   send(
     group: string,
     argv: ByteString[],
-    tag: { client: string; seq: number },
+    tag: { client: string; seq: number } | undefined,
     answer: (result: OpResult | null, trail: string) => void,
+    maxTries = MAX_ATTEMPTS,
     tries = 1,
   ): void {
     const sim = this.groups.get(group)!;
     const replica = this.rng.pick(sim.ids);
     const id = this.attempts.length;
     const retry = (why: string) => {
-      if (tries >= MAX_ATTEMPTS) return answer(null, why);
+      if (tries >= maxTries) return answer(null, why);
       this.queue.after(
         this.rng.int(20, 200),
-        () => this.send(group, argv, tag, answer, tries + 1),
+        () => this.send(group, argv, tag, answer, maxTries, tries + 1),
       );
     };
     const attempt: PendingAttempt = {
@@ -275,7 +281,7 @@ class ShardSimulation {
       retry("timeout");
     });
     const op = { argv, time: this.queue.now };
-    sim.handle(replica, { type: "request", id, cmd: { op, tag } });
+    sim.handle(replica, { type: "request", id, cmd: tag ? { op, tag } : { op } });
   }
 
   onReply(id: number, outcome: Outcome): void {
@@ -325,7 +331,12 @@ class ShardSimulation {
     };
     const done = () =>
       this.queue.after(this.rng.int(0, 20), () => this.nextOp(client, n + 1, routes));
-    attempt(routes.owner(slot), false);
+    // Now and then a client asks a group at random, as one that starts from any node or holds a
+    // stale map does: the importing side must redirect it too.
+    attempt(
+      this.rng.chance(this.options.strayRate) ? this.rng.pick(GROUPS) : routes.owner(slot),
+      false,
+    );
   }
 
   /** Each client's last exactly-once sequence number (shared by all groups). */
@@ -336,7 +347,7 @@ class ShardSimulation {
   /**
    * Move number `n`: slots around one tag's slot go to the group that does not own that slot; the
    * reshard procedure runs until it completes: killed at random (its pending reply never comes
-   * back) or failed, it is run again (a new process: a new client name).
+   * back) or failed, it is run again.
    */
   migrate(n: number): void {
     if (n === this.options.moves) {
@@ -351,8 +362,6 @@ class ShardSimulation {
     let runs = 0;
     const runOnce = () => {
       runs += 1;
-      const client = `m${n}.${runs}`;
-      let seq = 0;
       let killed = false;
       const again = (why: string) => {
         this.migratorRestarts += 1;
@@ -372,7 +381,10 @@ class ShardSimulation {
             this.toolMoved = true;
             if (argv[1] === "IMPORTKEYS") this.keysMoved += (argv.length - 4) / 2;
             return new Promise((resolve, reject) => {
-              this.send(group, argv, { client, seq: ++seq }, (result) => {
+              // As a replica's session submits CLUSTER subcommands: untagged internal operations
+              // (a lost reply may be retried and applied twice: every step is idempotent).
+              const op = argv[1] === "SLOTMAP" ? ["__SLOTMAP"] : ["__RESHARD", ...argv.slice(1)];
+              this.send(group, op, undefined, (result) => {
                 if (killed) return;
                 if (this.rng.chance(this.options.killRate)) {
                   // Killed before it read the reply: the promise is dropped, never settled.
@@ -382,7 +394,7 @@ class ShardSimulation {
                 this.toolWaits = true;
                 if (result === null) reject(new Error(`no answer to ${argv.join(" ")}`));
                 else resolve(toRespValue(result));
-              });
+              }, MIGRATOR_TRIES);
             });
           },
         }),

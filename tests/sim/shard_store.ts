@@ -18,16 +18,15 @@ export type Redirect =
   | { kind: "tryagain" };
 
 /**
- * A replica's state machine in group `group` of a sharded cluster whose control group is
- * `control`, starting from the epoch-0 `map`.
+ * A replica's state machine in group `group` of a sharded cluster, starting from the epoch-0
+ * `map` (its first group is the control group).
  */
 export function shardStore(
-  _group: string,
-  _control: string,
-  _map: SlotMap,
+  group: string,
+  map: SlotMap,
   founding: ReplicaSet | undefined,
 ): KvStore {
-  return new KvStore(undefined, 0, founding);
+  return new KvStore(undefined, 0, founding, { group, map });
 }
 
 /**
@@ -35,14 +34,14 @@ export function shardStore(
  * a map); until then the sharded simulation has nothing to test.
  */
 export function serverSideReady(): boolean {
-  const store = shardStore("a", "a", initialSlotMap(["a", "b"]), undefined);
+  const store = shardStore("a", initialSlotMap(["a", "b"]), undefined);
   const reply = store.apply({ op: { argv: ["CLUSTER", "SLOTMAP"], time: 0 } });
   return Array.isArray(reply);
 }
 
 /** The slot map `store` holds (null: the store has none). */
 export function shardMapOf(store: KvStore): SlotMap | null {
-  return (store as unknown as { slotMap?: SlotMap }).slotMap ?? null;
+  return store.slots?.map ?? null;
 }
 
 /** `argv` marked as sent after ASKING (the wrapper the session submits into the order). */
