@@ -36,6 +36,17 @@ export function checkShardInvariants(result: ShardSimResult): string[] {
   if (result.quiescent && result.movesDone !== result.options.moves) {
     out.push(`${result.movesDone} of ${result.options.moves} slot moves completed`);
   }
+  if (result.quiescent && result.movesDone === result.options.moves) {
+    // Every move ended: all groups hold the control group's map, and nothing is left in flight.
+    const epoch = result.finalMap?.epoch;
+    for (const [name, slots] of result.finalSlots) {
+      if (slots.epoch !== epoch || slots.migrating + slots.importing + slots.transit > 0) {
+        out.push(
+          `group ${name} ends with ${JSON.stringify(slots)}; the control map's epoch is ${epoch}`,
+        );
+      }
+    }
+  }
   const finalReads: HistoryOp[] = [];
   for (const [key, at] of result.finalKeys) {
     if (at.size > 1) out.push(`key ${key} is in both groups: ${JSON.stringify([...at])}`);

@@ -35,6 +35,7 @@ import {
   redirectOf,
   shardMapOf,
   shardStore,
+  slotsInFlight,
   toRespValue,
 } from "./shard_store.ts";
 import { reshard, type SimCluster } from "./shard_procedure.ts";
@@ -59,6 +60,11 @@ export interface ShardSimOptions {
   killRate: number;
   /** Give up after this much simulated time. */
   maxSimMs: number;
+  /**
+   * Every this many seeds (0: never), the groups retain 8 log entries and snapshot every 12, so
+   * that replicas catch up from snapshots.
+   */
+  smallLogEvery: number;
 }
 
 /** Defaults: two groups of 3 replicas, faults picked per seed. */
@@ -73,6 +79,7 @@ export const DEFAULT_SHARD_SIM: Omit<ShardSimOptions, "seed"> = {
   strayRate: 0.2,
   killRate: 0.1,
   maxSimMs: 120_000,
+  smallLogEvery: 3,
 };
 
 /** The groups, control group first. */
@@ -101,6 +108,8 @@ export interface ShardSimResult {
   finalKeys: Map<string, Map<string, string>>;
   /** The control group's slot map at the end. */
   finalMap: SlotMap | null;
+  /** Per group at the end: its copy's epoch, and its slots moving out, in, and keys in transit. */
+  finalSlots: Map<string, { epoch: number; migrating: number; importing: number; transit: number }>;
   /** Problems seen while running (an epoch that went down, a move never finished, ...). */
   problems: string[];
   /** Slot moves completed, and migrator runs that were killed or failed. */
@@ -170,6 +179,10 @@ class ShardSimulation {
       };
       // The group's own seed only picks its fault scenario; every random draw uses the shared rng.
       const groupOptions = { ...options.group, seed: options.seed * GROUPS.length + g, clients: 0 };
+      if (options.smallLogEvery > 0 && options.seed % options.smallLogEvery === 0) {
+        // Snapshots and snapshot transfers carry the slot state (in-transit keys included).
+        Object.assign(groupOptions, { retainEntries: 8, snapshotEvery: 12 });
+      }
       this.groups.set(name, new Simulation(groupOptions, host));
     });
   }
@@ -210,6 +223,13 @@ class ShardSimulation {
       }
       finalKeys.set(key, at);
     }
+    const finalSlots: ShardSimResult["finalSlots"] = new Map();
+    for (const [name, group] of this.groups) {
+      const replica = group.serving()[0];
+      if (replica === undefined) continue;
+      const store = group.stores.get(replica)!;
+      finalSlots.set(name, { epoch: shardMapOf(store)?.epoch ?? 0, ...slotsInFlight(store) });
+    }
     const control = this.groups.get(GROUPS[0])!;
     const controlReplica = control.serving()[0];
     return {
@@ -219,6 +239,7 @@ class ShardSimulation {
       groups: new Map([...this.groups].map(([name, g]) => [name, g.result(quiescent)])),
       requests: this.requests,
       finalKeys,
+      finalSlots,
       finalMap: controlReplica === undefined
         ? null
         : shardMapOf(control.stores.get(controlReplica)!),

@@ -8,7 +8,7 @@
 import type { ByteString, Reply } from "../../src/core/types.ts";
 import { RespError, type RespValue } from "../../src/net/resp.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
+import type { SlotMap } from "../../src/kv/slot_map.ts";
 import type { ReplicaSet } from "../../src/kv/replica_set.ts";
 
 /** A redirect a client follows. */
@@ -29,19 +29,21 @@ export function shardStore(
   return new KvStore(undefined, 0, founding, { group, map });
 }
 
-/**
- * True when the state machine implements the design's slot commands (`CLUSTER SLOTMAP` answers
- * a map); until then the sharded simulation has nothing to test.
- */
-export function serverSideReady(): boolean {
-  const store = shardStore("a", initialSlotMap(["a", "b"]), undefined);
-  const reply = store.apply({ op: { argv: ["CLUSTER", "SLOTMAP"], time: 0 } });
-  return Array.isArray(reply);
-}
-
 /** The slot map `store` holds (null: the store has none). */
 export function shardMapOf(store: KvStore): SlotMap | null {
   return store.slots?.map ?? null;
+}
+
+/** What a group's slot state holds beside its map: slots moving out and in, keys in transit. */
+export function slotsInFlight(
+  store: KvStore,
+): { migrating: number; importing: number; transit: number } {
+  const slots = store.slots;
+  return {
+    migrating: slots?.migrating.size ?? 0,
+    importing: slots?.importing.size ?? 0,
+    transit: slots?.transitSize ?? 0,
+  };
 }
 
 /** `argv` marked as sent after ASKING (the wrapper the session submits into the order). */
