@@ -151,7 +151,7 @@ const errorBody = {
         code: {
           type: "string",
           description: "Redis's error code (NOQUORUM, UNKNOWN, REFUSED, WRONGTYPE, NOPERM, " +
-            "NOAUTH, WRONGPASS, MOVED, CROSSSLOT, ERR) or the API's own (BADREQUEST, NOTFOUND, " +
+            "NOAUTH, WRONGPASS, MOVED, ASK, TRYAGAIN, CROSSSLOT, ERR) or the API's own (BADREQUEST, NOTFOUND, " +
             "TOOLARGE, TOOMANY)",
         },
       },
@@ -178,11 +178,12 @@ const commonErrors: Record<string, unknown> = {
   }),
   "403": errorResp("The user lacks the right to the command or key (NOPERM)"),
   "421": errorResp(
-    "A sharded cluster: the key's hash slot is another group's (MOVED); the error names its " +
-      "master's address",
+    "A sharded cluster: the key's hash slot is another group's (MOVED) or moving to another " +
+      "group (ASK); the error names its master's address",
   ),
   "503": errorResp(
-    "Not applied: the replica has no quorum (NOQUORUM) or refused the request (REFUSED); retry",
+    "Not applied: the replica has no quorum (NOQUORUM), refused the request (REFUSED) or " +
+      "the key is being moved between groups (TRYAGAIN); retry",
     retryAfter,
   ),
   "504": errorResp(

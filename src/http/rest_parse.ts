@@ -208,12 +208,20 @@ export function unauthorized(error: string, code = "NOAUTH"): RestError {
  * The HTTP answer to a command's error reply `text` (its first word is the code): NOAUTH and
  * WRONGPASS 401, NOPERM 403, WRONGTYPE 409, NOQUORUM and REFUSED 503 with `Retry-After: 1` (not
  * applied), UNKNOWN 504 (it may have been applied: the body says so), a too-long string 413, other
- * ERR 400, MOVED (a sharded cluster: another group's key) 421, CROSSSLOT 400, anything else 500.
+ * ERR 400, MOVED (a sharded cluster: another group's key) and ASK (its slot is moving to another
+ * group) 421, TRYAGAIN (the key is being moved) 503 with
+ * `Retry-After: 1`, CROSSSLOT 400, anything else 500.
  */
 export function errorStatus(text: string): RestError {
   const space = text.indexOf(" ");
   const code = space < 0 ? text : text.slice(0, space);
-  const retry = { "retry-after": "1" };
+  /** 503 with `Retry-After: 1`: it was not applied, because `why`. */
+  const notApplied = (why: string): RestError => ({
+    status: 503,
+    code,
+    error: `${text} (${why}; retry)`,
+    headers: { "retry-after": "1" },
+  });
   switch (code) {
     case "NOAUTH":
     case "WRONGPASS":
@@ -223,25 +231,20 @@ export function errorStatus(text: string): RestError {
     case "WRONGTYPE":
       return { status: 409, code, error: text };
     case "NOQUORUM":
-      return {
-        status: 503,
-        code,
-        error: `${text} (the request was not applied; retry)`,
-        headers: retry,
-      };
     case "REFUSED":
     case "NOTMEMBER":
-      return {
-        status: 503,
-        code,
-        error: `${text} (the request was not applied; retry)`,
-        headers: retry,
-      };
+      return notApplied("the request was not applied");
     case "READONLY":
       return { status: 403, code, error: `${text} (send writes to a voter)` };
     case "MOVED":
       // A sharded cluster: the key's slot is another replica group's (`MOVED <slot> <host:port>`).
       return { status: 421, code, error: `${text} (the key is another group's: ask that one)` };
+    case "ASK":
+      // Its slot is moving (`ASK <slot> <host:port>`): that group serves it after ASKING, which
+      // a REST request cannot send; it can once the move is over.
+      return { status: 421, code, error: `${text} (the key's slot is moving to that group)` };
+    case "TRYAGAIN":
+      return notApplied("the key is being moved");
     case "CROSSSLOT":
       return { status: 400, code, error: text };
     case "UNKNOWN":

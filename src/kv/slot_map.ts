@@ -7,9 +7,10 @@
  * evenly), as `redis-cli --cluster create` splits them: `0-8191` and `8192-16383` for two groups.
  * Every replica derives the same map from the same file, without talking.
  *
- * The epoch is there so that a later, replicated slot map (moving slots between groups:
- * resharding, not implemented yet) can replace this one: a map with a higher epoch wins. Nothing
- * changes the map at run time today.
+ * Slots then move between groups at run time (online resharding): each group replicates its own
+ * copy of the map (`slot_state.ts`), changed through its order by `CLUSTER SETSLOT ... NODE` (at
+ * the control group, the file's first group, whose copy is authoritative: epoch + 1 per change)
+ * and `CLUSTER LOADSLOTMAP` (any group: a map with a higher epoch than its copy's wins).
  *
  * @module
  */
@@ -25,7 +26,7 @@ export interface SlotRange {
 
 /** An immutable slot-to-group map. */
 export class SlotMap {
-  /** 0: derived from the config file; a replicated map would carry a higher one. */
+  /** 0: derived from the config file; each change at the control group adds one. */
   readonly epoch: number;
   /** The groups, in the order the map lists them (the config file's). */
   readonly groups: readonly string[];

@@ -314,9 +314,14 @@ export class Session {
       return;
     }
     const spec = COMMANDS.get(argv[0]);
-    // As in Redis, ASKING flags the next command only (whatever it is).
+    // As in Redis, ASKING flags the next command only (whatever it is), or a whole transaction
+    // when it comes before MULTI: the flag then lasts until EXEC (or DISCARD).
     const asking = this.#asking;
-    this.#asking = false;
+    const name = spec?.name ?? "";
+    const inMulti = this.#multi !== null
+      ? !["exec", "discard", "reset"].includes(name)
+      : name === "multi";
+    if (!inMulti) this.#asking = false;
     if (spec === undefined || spec.internal) {
       if (this.#multi !== null) this.#multiDirty = true;
       respond(unknownCommand(argv));

@@ -6,7 +6,7 @@
  * MIGRATEDONE, SETSLOT NODE at g1; g2's replicas learn the new map from g1 by themselves (their
  * group probe), and LOADSLOTMAP by hand is then a no-op. Meanwhile: a new key at g1 is answered ASK,
  * an in-transit key TRYAGAIN, ASKING + SET at g2 is served, a key absent at g2 without ASKING is
- * MOVED back to g1. After: the slot's keys are MOVED from g1 to g2, `redis-cli -c` reads them
+ * MOVED back to g1, `redis-cli -c` follows an ASK. After: the slot's keys are MOVED from g1 to g2, `redis-cli -c` reads them
  * through g1, CLUSTER SLOTS of every replica shows the split, and no key is lost or duplicated.
  *
  * Sanitizers: off (child processes outlive single ops).
@@ -140,6 +140,20 @@ Deno.test({
         assert.equal(await call(1, "CLUSTER", "MIGRATEDONE", String(id)), pairs.length / 2);
         assert.equal(await call(2, "CLUSTER", "MIGRATEDONE", String(id)), 0);
         assert.equal(errorOf(await call(3, "GET", moving)), `ASK ${S} 127.0.0.1:${port(4)}`);
+        if (HAVE_REDIS_CLI && batches === 1) {
+          // redis-cli -c follows the ASK (sending ASKING) to the moved key, mid-migration.
+          const got = await runCommand(
+            "redis-cli",
+            ["-h", "127.0.0.1", "-p", String(port(1)), "-c", "TYPE", moving],
+            { timeoutMs: 15_000 },
+          );
+          const type = moving.endsWith("list")
+            ? "list"
+            : moving.endsWith("hash")
+            ? "hash"
+            : "string";
+          assert.equal(got.stdout.trim().split("\n").at(-1), type, JSON.stringify(got));
+        }
       }
       assert.equal(batches, 3, "9 keys in batches of 3");
       assert.equal(await call(1, "CLUSTER", "COUNTKEYSINSLOT", String(S)), 0);

@@ -131,6 +131,8 @@ Deno.test("rest: error replies map to honest statuses", () => {
     ["ERR invalid expire time in 'set' command", 400],
     ["ERR string exceeds maximum allowed size (proto-max-bulk-len)", 413],
     ["MOVED 12182 127.0.0.1:7014", 421],
+    ["ASK 12182 127.0.0.1:7014", 421],
+    ["TRYAGAIN Multiple keys request during rehashing of slot", 503],
     ["CROSSSLOT Keys in request don't hash to the same slot", 400],
     ["WEIRD something", 500],
   ];
@@ -142,6 +144,7 @@ Deno.test("rest: error replies map to honest statuses", () => {
   }
   assert.equal(errorStatus("NOQUORUM x").headers?.["retry-after"], "1");
   assert.equal(errorStatus("REFUSED x").headers?.["retry-after"], "1");
+  assert.equal(errorStatus("TRYAGAIN x").headers?.["retry-after"], "1");
   assert.match(errorStatus("NOAUTH x").headers!["www-authenticate"], /realm="lamportkv"/);
   // An uncertain outcome is never reported as not applied.
   const unknown = errorStatus("UNKNOWN x");

@@ -257,50 +257,67 @@ function reshard({ ks, slots }: ApplyContext, argv: ByteString[]): Reply {
   }
 }
 
+/** An internal operation of the `lamportkv` group, without keys. */
+function internalOp(
+  name: string,
+  arity: number,
+  flags: CommandSpec["flags"],
+  summary: string,
+  syntax: string,
+  since: string,
+  apply: NonNullable<CommandSpec["apply"]>,
+): CommandSpec {
+  return {
+    name,
+    arity,
+    flags,
+    keys: [0, 0, 0],
+    group: "lamportkv",
+    summary,
+    syntax,
+    since,
+    apply,
+    internal: true,
+  };
+}
+
 /** The internal slot operations (see the module documentation). */
-export const SLOT_COMMANDS: CommandSpec[] = [{
-  name: "__slotkeys",
-  arity: -3,
-  flags: ["readonly"],
-  keys: [0, 0, 0],
-  group: "lamportkv",
-  summary: "Internal: the keys of one hash slot (COUNT <slot>, GET <slot> <count>).",
-  syntax: "COUNT slot | GET slot count",
-  since: "lamportkv 4",
-  apply: slotKeys,
-  internal: true,
-}, {
-  name: "__slotmap",
-  arity: 1,
-  flags: ["readonly"],
-  keys: [0, 0, 0],
-  group: "lamportkv",
-  summary: "Internal: the group's copy of the slot map (CLUSTER SLOTMAP).",
-  syntax: "",
-  since: "lamportkv 5",
-  apply: slotMapReply,
-  internal: true,
-}, {
-  name: "__reshard",
-  arity: -3,
-  flags: ["write", "admin"],
-  keys: [0, 0, 0],
-  group: "lamportkv",
-  summary: "Internal: CLUSTER SETSLOT, LOADSLOTMAP, MIGRATEKEYS, IMPORTKEYS, MIGRATEDONE.",
-  syntax: "subcommand [arg ...]",
-  since: "lamportkv 5",
-  apply: reshard,
-  internal: true,
-}, {
-  name: "__asking",
-  arity: -2,
-  flags: ["write"],
-  keys: [0, 0, 0],
-  group: "lamportkv",
-  summary: "Internal: a command sent after ASKING (the store unwraps it).",
-  syntax: "command [arg ...]",
-  since: "lamportkv 5",
+export const SLOT_COMMANDS: CommandSpec[] = [
+  internalOp(
+    "__slotkeys",
+    -3,
+    ["readonly"],
+    "Internal: the keys of one hash slot (COUNT <slot>, GET <slot> <count>).",
+    "COUNT slot | GET slot count",
+    "lamportkv 4",
+    slotKeys,
+  ),
+  internalOp(
+    "__slotmap",
+    1,
+    ["readonly"],
+    "Internal: the group's copy of the slot map (CLUSTER SLOTMAP).",
+    "",
+    "lamportkv 5",
+    slotMapReply,
+  ),
+  internalOp(
+    "__reshard",
+    -3,
+    ["write", "admin"],
+    "Internal: CLUSTER SETSLOT, LOADSLOTMAP, MIGRATEKEYS, IMPORTKEYS, MIGRATEDONE.",
+    "subcommand [arg ...]",
+    "lamportkv 5",
+    reshard,
+  ),
   // The store applies the wrapped command itself; this is reached only by a misuse.
-  apply: () => err("ERR __ASKING must wrap a command"),
-  internal: true,
-}];
+  internalOp(
+    "__asking",
+    -2,
+    ["write"],
+    "Internal: a command sent after ASKING (the store unwraps it).",
+    "command [arg ...]",
+    "lamportkv 5",
+    () => err("ERR __ASKING must wrap a command"),
+  ),
+];
