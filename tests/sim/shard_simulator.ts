@@ -112,6 +112,8 @@ export interface ShardSimResult {
   finalSlots: Map<string, { epoch: number; migrating: number; importing: number; transit: number }>;
   /** Problems seen while running (an epoch that went down, a move never finished, ...). */
   problems: string[];
+  /** The migrator's commands and their answers, in order. */
+  migratorLog: string[];
   /** Slot moves completed, and migrator runs that were killed or failed. */
   movesDone: number;
   migratorRestarts: number;
@@ -127,9 +129,21 @@ export interface ShardSimResult {
  */
 const MAX_REDIRECTS = 200;
 /** Runs of the reshard tool for one move before the move is reported as never completed. */
-const MAX_MIGRATOR_RUNS = 30;
+const MAX_MIGRATOR_RUNS = 200;
 /** Attempts of one migrator command (at random replicas) before its link reports a failure. */
 const MIGRATOR_TRIES = 5;
+
+/** A command for one group, sent by {@link ShardSimulation.send}. */
+interface SendRequest {
+  group: string;
+  argv: ByteString[];
+  /** The exactly-once tag (none: an untagged operation). */
+  tag?: { client: string; seq: number };
+  /** The sender's connections: the replica it talks to in each group. */
+  connections: Map<string, ReplicaId>;
+  /** Attempts before giving up (default {@link MAX_ATTEMPTS}). */
+  maxTries?: number;
+}
 
 interface PendingAttempt {
   group: string;
@@ -245,6 +259,7 @@ class ShardSimulation {
         : shardMapOf(control.stores.get(controlReplica)!),
       problems: this.problems,
       movesDone: this.movesDone,
+      migratorLog: this.migratorLog,
       migratorRestarts: this.migratorRestarts,
       keysMoved: this.keysMoved,
       redirects: this.redirects,
@@ -264,35 +279,33 @@ class ShardSimulation {
   // ---- requests to a group ----
 
   /**
-   * Sends `argv` to a random replica of `group` with exactly-once `tag` (undefined: none), and
-   * again (same tag) at a random replica while the answer is a timeout or a refusal; `answer`
-   * gets the first other outcome, or null after `maxTries` attempts.
+   * Sends `request.argv` to `request.group` with its exactly-once tag (if any) over the sender's
+   * connection to that group (a replica it keeps while it answers; a new random one after a
+   * failure), again (same tag) while the answer is a timeout or a refusal; `answer` gets the
+   * first other outcome, or undefined after `request.maxTries` attempts.
    */
   send(
-    group: string,
-    argv: ByteString[],
-    tag: { client: string; seq: number } | undefined,
-    answer: (result: OpResult | null, trail: string) => void,
-    maxTries = MAX_ATTEMPTS,
+    request: SendRequest,
+    answer: (result: OpResult | undefined, trail: string) => void,
     tries = 1,
   ): void {
+    const { group, argv, tag, connections } = request;
     const sim = this.groups.get(group)!;
-    const replica = this.rng.pick(sim.ids);
+    const replica = connections.get(group) ?? this.rng.pick(sim.ids);
     const id = this.attempts.length;
     const retry = (why: string) => {
-      if (tries >= maxTries) return answer(null, why);
-      this.queue.after(
-        this.rng.int(20, 200),
-        () => this.send(group, argv, tag, answer, maxTries, tries + 1),
-      );
+      connections.delete(group);
+      if (tries >= (request.maxTries ?? MAX_ATTEMPTS)) return answer(undefined, why);
+      this.queue.after(this.rng.int(20, 200), () => this.send(request, answer, tries + 1));
     };
     const attempt: PendingAttempt = {
       group,
       replica,
       done: false,
       answer: (outcome) => {
-        if (outcome.ok) answer(outcome.result, `${group}/${replica}`);
-        else retry(outcome.code);
+        if (!outcome.ok) return retry(outcome.code);
+        connections.set(group, replica);
+        answer(outcome.result, `${group}/${replica}`);
       },
     };
     this.attempts.push(attempt);
@@ -330,15 +343,22 @@ class ShardSimulation {
       const seq = (seqs.get(client) ?? 0) + 1;
       seqs.set(client, seq);
       const argv = kvOp(op).argv;
-      this.send(group, ask ? asking(argv) : argv, { client: `c${client}`, seq }, (result, at) => {
-        request.trail.push(`${at}${ask ? " asking" : ""} #${seq} -> ${JSON.stringify(result)}`);
-        const redirect = result === null ? null : redirectOf(result);
-        if (result !== null && redirect === null) {
+      const send = {
+        group,
+        argv: ask ? asking(argv) : argv,
+        tag: { client: `c${client}`, seq },
+        connections: routes.connections,
+      };
+      this.send(send, (result, at) => {
+        const answer = result === undefined ? "no answer" : JSON.stringify(result);
+        request.trail.push(`${at}${ask ? " asking" : ""} #${seq} -> ${answer}`);
+        const redirect = result === undefined ? null : redirectOf(result);
+        if (result !== undefined && redirect === null) {
           request.ret = this.queue.now;
           request.result = result;
           return done();
         }
-        if (result === null || ++redirects > MAX_REDIRECTS) return done(); // outcome unknown
+        if (result === undefined || ++redirects > MAX_REDIRECTS) return done(); // unknown
         this.redirects[redirect!.kind] += 1;
         if (redirect!.kind === "moved") {
           routes.learn(slot, redirect!.group);
@@ -384,6 +404,7 @@ class ShardSimulation {
     const runOnce = () => {
       runs += 1;
       let killed = false;
+      const connections = new Map<string, ReplicaId>();
       const again = (why: string) => {
         this.migratorRestarts += 1;
         if (runs >= MAX_MIGRATOR_RUNS) {
@@ -405,7 +426,15 @@ class ShardSimulation {
               // As a replica's session submits CLUSTER subcommands: untagged internal operations
               // (a lost reply may be retried and applied twice: every step is idempotent).
               const op = argv[1] === "SLOTMAP" ? ["__SLOTMAP"] : ["__RESHARD", ...argv.slice(1)];
-              this.send(group, op, undefined, (result) => {
+              const sent = this.queue.now;
+              const request = { group, argv: op, connections, maxTries: MIGRATOR_TRIES };
+              this.send(request, (result) => {
+                const answer = result === undefined ? "no answer" : JSON.stringify(result);
+                this.migratorLog.push(
+                  `${sent}-${this.queue.now} move ${n} run ${runs} ${group}: ${
+                    argv.slice(1, 5).join(" ")
+                  } -> ${answer.slice(0, 200)}${killed ? " (run killed before)" : ""}`,
+                );
                 if (killed) return;
                 if (this.rng.chance(this.options.killRate)) {
                   // Killed before it read the reply: the promise is dropped, never settled.
@@ -413,9 +442,9 @@ class ShardSimulation {
                   return again("killed");
                 }
                 this.toolWaits = true;
-                if (result === null) reject(new Error(`no answer to ${argv.join(" ")}`));
+                if (result === undefined) reject(new Error(`no answer to ${argv.join(" ")}`));
                 else resolve(toRespValue(result));
-              }, MIGRATOR_TRIES);
+              });
             });
           },
         }),
@@ -433,6 +462,8 @@ class ShardSimulation {
     runOnce();
   }
 
+  /** Every command the migrator sent and its answer, in order (for diagnostics). */
+  readonly migratorLog: string[] = [];
   /** The owner of each tag's slot, as the migrator made it. */
   readonly tagOwners: string[];
   /** The tool got a reply: run it until it sends its next command or ends. */
@@ -456,6 +487,8 @@ class ShardSimulation {
 /** A client's idea of who owns each slot: a map, and what MOVED replies taught it since. */
 class ClientRoutes {
   readonly #learned = new Map<number, string>();
+  /** The replica of each group the client is connected to. */
+  readonly connections = new Map<string, ReplicaId>();
   constructor(readonly map: SlotMap) {}
 
   owner(slot: number): string {

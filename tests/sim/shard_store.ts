@@ -8,7 +8,7 @@
 import type { ByteString, Reply } from "../../src/core/types.ts";
 import { RespError, type RespValue } from "../../src/net/resp.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import type { SlotMap } from "../../src/kv/slot_map.ts";
+import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
 import type { ReplicaSet } from "../../src/kv/replica_set.ts";
 
 /** A redirect a client follows. */
@@ -27,6 +27,19 @@ export function shardStore(
   founding: ReplicaSet | undefined,
 ): KvStore {
   return new KvStore(undefined, 0, founding, { group, map });
+}
+
+/**
+ * True when a redirected request is remembered under its exactly-once tag: a second copy of it,
+ * ordered after the slot came to this group, gets the same redirect rather than being applied
+ * (the client took the first redirect as final and went on with a new tag).
+ */
+export function redirectsRemembered(): boolean {
+  const store = shardStore("b", initialSlotMap(["a", "b"]), undefined);
+  const set = { op: { argv: ["SET", "{t2}k", "v"], time: 0 }, tag: { client: "c", seq: 1 } };
+  const first = store.apply(set); // slot 4748 is a's: MOVED
+  store.apply({ op: { argv: ["__RESHARD", "LOADSLOTMAP", "1", "0", "16383", "b"], time: 0 } });
+  return JSON.stringify(store.apply(set)) === JSON.stringify(first);
 }
 
 /** The slot map `store` holds (null: the store has none). */

@@ -90,6 +90,8 @@ export interface SimOptions {
    * the views a permanent fault leaves behind can be watched settle. Default 0.
    */
   observeUntilMs?: number;
+  /** Longest pause of a paused replica in the `pause` scenario (default 3,000). */
+  maxPauseMs?: number;
   /** Longest pause of a client between two of its operations (default 20). */
   thinkMs?: number;
   /**
@@ -668,7 +670,8 @@ export class Simulation {
           this.noteFaultChange();
           this.paused.set(victim, []);
         });
-        this.queue.at(start + this.rng.int(1_200, 3_000), () => this.resume(victim));
+        const longest = this.options.maxPauseMs ?? 3_000;
+        this.queue.at(start + this.rng.int(1_200, longest), () => this.resume(victim));
         return;
       }
       case "partition": {
