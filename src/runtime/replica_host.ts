@@ -88,7 +88,9 @@ const SECRET_BEARING = new Set(["acl", "__acl", "auth", "hello", "config", "__co
 
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
-  return (cmd.op.argv[0] ?? "").toLowerCase();
+  const name = (cmd.op.argv[0] ?? "").toLowerCase();
+  // A command sent after ASKING counts as itself.
+  return name === "__asking" ? (cmd.op.argv[1] ?? "").toLowerCase() : name;
 }
 
 /** A listener could not be bound (port in use, address not available, no permission). */
@@ -935,7 +937,7 @@ export class ReplicaHost {
             // password (ACL SETUSER, AUTH, HELLO, CONFIG SET, EXEC of such, ...).
             const { entry, index, result } = action;
             const argv = entry.cmd.op.argv;
-            const command = (argv[0] ?? "").toUpperCase();
+            const command = commandName(entry.cmd).toUpperCase();
             const secret = SECRET_BEARING.has(command.toLowerCase());
             const what = secret ? clip(command) : argv.slice(0, 4).map(clip).join(" ");
             const got = secret ? "(hidden)" : clip(JSON.stringify(result) ?? "null");

@@ -106,13 +106,19 @@ export class Shards {
   /** Undefined: a file without groups. */
   readonly #sharding: ShardedState | undefined;
 
-  /** The shards of `deps`; a sharded one probes the other groups once {@link start}ed. */
+  /**
+   * The shards of `deps`; a sharded one probes the other groups once {@link start}ed (and, in a
+   * group other than the control group, follows the control group's slot map).
+   *
+   * @throws {Error} when `deps.sharding` has groups but `deps.slots` gives no slot state.
+   */
   constructor(deps: ShardsDeps) {
     this.#deps = deps;
     const sharding = deps.sharding;
     const groups = sharding?.config.groups;
     const slots = deps.slots;
-    if (sharding === undefined || groups === undefined || slots?.() === undefined) return;
+    if (sharding === undefined || groups === undefined) return;
+    if (slots?.() === undefined) throw new Error("a sharded replica's store has no slot state");
     this.#sharding = {
       ...sharding,
       slots: () => slots()!,

@@ -7,7 +7,8 @@
  * group probe), and LOADSLOTMAP by hand is then a no-op. Meanwhile: a new key at g1 is answered ASK,
  * an in-transit key TRYAGAIN, ASKING + SET at g2 is served, a key absent at g2 without ASKING is
  * MOVED back to g1, `redis-cli -c` follows an ASK. After: the slot's keys are MOVED from g1 to g2, `redis-cli -c` reads them
- * through g1, CLUSTER SLOTS of every replica shows the split, and no key is lost or duplicated.
+ * through g1, CLUSTER SLOTS of every replica shows the split, no key is lost or duplicated, and a restarted
+ * replica keeps the new map.
  *
  * Sanitizers: off (child processes outlive single ops).
  *
@@ -217,6 +218,14 @@ Deno.test({
         );
         assert.match(check.stdout, /\[OK\] All 16384 slots covered/, JSON.stringify(check));
       }
+      // The slot state is durable: a g1 replica restarted (its log replayed) keeps the new map.
+      await cluster.kill(2, "SIGTERM");
+      await cluster.restart(2);
+      await waitFor(async () => {
+        const r = await call(2, "GET", "{b}s0");
+        return r instanceof RespError && r.message === `MOVED ${S} 127.0.0.1:${port(4)}`;
+      }, { message: "restarted replica 2 to redirect the moved slot", timeoutMs: 15_000 });
+      assert.deepEqual(await call(2, "CLUSTER", "SLOTMAP"), map);
     });
   },
 });
