@@ -10,6 +10,8 @@ import { checkLinearizable, type HistoryOp } from "../support/linearizability.ts
 import { modelResult } from "../support/ops.ts";
 import { keySlot } from "../../src/kv/slots.ts";
 import { checkInvariants } from "./invariants.ts";
+import { checkModelLinearizable } from "../support/model_check.ts";
+import type { RespValue } from "../../src/net/resp.ts";
 import type { ShardSimResult } from "./shard_simulator.ts";
 import { shardStore } from "./shard_store.ts";
 import { initialSlotMap } from "../../src/kv/slot_map.ts";
@@ -75,20 +77,56 @@ export function checkShardInvariants(result: ShardSimResult): string[] {
       result: modelResult("get", value ?? null),
     });
   }
-  const history: HistoryOp[] = result.requests.map((r) => ({
-    client: r.client,
-    op: r.op,
-    call: r.call,
-    ret: r.ret,
-    result: r.ret === null || r.result === undefined ? undefined : modelResult(r.op.kind, r.result),
-  }));
+  if (result.requests.some((r) => r.op === null)) {
+    out.push(...checkDataModel(result, finalReads));
+    return out;
+  }
+  const history: HistoryOp[] = result.requests.flatMap((r) =>
+    r.op === null ? [] : [{
+      client: r.client,
+      op: r.op,
+      call: r.call,
+      ret: r.ret,
+      result: r.ret === null || r.result === undefined
+        ? undefined
+        : modelResult(r.op.kind, r.result),
+    }]
+  );
   const lin = checkLinearizable([...history, ...finalReads]);
   if (!lin.ok) {
-    const trail = result.requests.filter((r) => r.op.key === lin.key)
+    const trail = result.requests.filter((r) => r.op?.key === lin.key)
       .map((r) =>
         `  c${r.client} ${JSON.stringify(r.op)} [${r.call}, ${r.ret}]: ${r.trail.join("; ")}`
       );
     out.push(`history of key ${lin.key} not linearizable: ${lin.message}\n${trail.join("\n")}`);
   }
   return out;
+}
+
+/**
+ * The data-model workload: the whole history (and every key's final value, read last) against
+ * the state machine as the sequential model.
+ */
+function checkDataModel(result: ShardSimResult, finalReads: HistoryOp[]): string[] {
+  const lin = checkModelLinearizable([
+    ...result.requests.map((r) => ({
+      client: r.client,
+      argv: r.argv,
+      call: r.call,
+      ret: r.ret,
+      reply: r.result as RespValue | undefined,
+    })),
+    ...finalReads.map((read) => ({
+      client: read.client,
+      argv: ["GET", read.op.key],
+      call: read.call,
+      ret: read.ret,
+      reply: read.result?.kind === "value" ? read.result.value : null,
+    })),
+  ]);
+  if (lin.ok) return [];
+  const trail = result.requests.map((r) =>
+    `  c${r.client} ${r.argv.join(" ").slice(0, 80)} [${r.call}, ${r.ret}]: ${r.trail.join("; ")}`
+  );
+  return [`history not linearizable: ${lin.message}\n${trail.join("\n")}`];
 }

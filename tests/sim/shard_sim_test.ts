@@ -88,6 +88,16 @@ Deno.test("shard sim: slot moves interleaved with crashes and partitions", async
   }
 });
 
+Deno.test("shard sim: the data model (counters, MSET/MGET, transactions) across moves", async () => {
+  const totals = await runSeeds(
+    "shard sim: the data model",
+    { workload: "datamodel", keysPerTag: 3 },
+    300,
+    2_500_001,
+  );
+  if (only === undefined) assert.ok(totals.tryagain > 0, "no multi-key command met a split slot");
+});
+
 /**
  * A replica paused for up to 10 s holds the requests sent to it; its client retries elsewhere in
  * the group with the same tag, is redirected, and completes the operation in the other group

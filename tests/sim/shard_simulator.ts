@@ -19,6 +19,7 @@ import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Prng } from "../support/prng.ts";
 import { kvOp, type ModelOp } from "../support/ops.ts";
+import { encodeExec } from "../../src/kv/commands/tx.ts";
 import {
   ATTEMPT_TIMEOUT_MS,
   DEFAULT_SIM,
@@ -52,6 +53,12 @@ export interface ShardSimOptions {
   keysPerTag: number;
   /** Slot moves the migrator makes (each one run to completion, through kills and failures). */
   moves: number;
+  /**
+   * What clients do: `registers` (SET/GET/DEL/EXISTS of single keys, checked per key; the
+   * default) or `datamodel` (counters, SET NX, MSET/MGET, transactions within one hash tag,
+   * checked as a whole against the state machine as the model).
+   */
+  workload?: "registers" | "datamodel";
   /** Keys per MIGRATEKEYS batch. */
   batch: number;
   /** Probability that a client sends an operation to a random group rather than the slot's. */
@@ -88,7 +95,10 @@ export const GROUPS = ["a", "b"] as const;
 /** One client operation over all its attempts (in every group it was sent to). */
 export interface ShardRequest {
   client: number;
-  op: ModelOp;
+  /** The register operation (null for the data-model workload). */
+  op: ModelOp | null;
+  /** The command line sent (without the ASKING wrapper). */
+  argv: ByteString[];
   call: number;
   ret: number | null;
   result?: OpResult;
@@ -165,6 +175,8 @@ class ShardSimulation {
   readonly requests: ShardRequest[] = [];
   readonly problems: string[] = [];
   readonly keys: string[] = [];
+  /** Keys checked at the end beside {@link keys} (the data model's counters). */
+  readonly finalKeys: string[] = [];
   /** Highest slot-map epoch each replica incarnation delivered (`group/replica#inc`). */
   readonly epochs = new Map<string, number>();
   readonly redirects: Record<Redirect["kind"], number> = { moved: 0, ask: 0, tryagain: 0 };
@@ -180,6 +192,7 @@ class ShardSimulation {
     this.tagOwners = Array.from({ length: options.tags }, (_, t) => map.owner(keySlot(`{t${t}}`)));
     for (let t = 0; t < options.tags; t++) {
       for (let k = 0; k < options.keysPerTag; k++) this.keys.push(`{t${t}}k${k}`);
+      if (options.workload === "datamodel") this.finalKeys.push(`{t${t}}c`);
     }
     GROUPS.forEach((name, g) => {
       const host: GroupHost = {
@@ -228,7 +241,7 @@ class ShardSimulation {
 
   result(quiescent: boolean): ShardSimResult {
     const finalKeys = new Map<string, Map<string, string>>();
-    for (const key of this.keys) {
+    for (const key of [...this.keys, ...this.finalKeys]) {
       const at = new Map<string, string>();
       for (const [name, group] of this.groups) {
         const replica = group.serving()[0];
@@ -332,17 +345,33 @@ class ShardSimulation {
       this.clientsDone += 1;
       return;
     }
-    const key = this.rng.pick(this.keys);
-    const op = registerOp(this.rng, key, `c${client}-${n}`);
-    const request: ShardRequest = { client, op, call: this.queue.now, ret: null, trail: [] };
+    let op: ModelOp | null = null;
+    let argv: ByteString[];
+    let slot: number;
+    if (this.options.workload === "datamodel") {
+      const tag = this.rng.int(0, this.options.tags - 1);
+      argv = this.dataModelCommand(tag, `c${client}-${n}`);
+      slot = keySlot(`{t${tag}}`);
+    } else {
+      const key = this.rng.pick(this.keys);
+      op = registerOp(this.rng, key, `c${client}-${n}`);
+      argv = kvOp(op).argv;
+      slot = keySlot(key);
+    }
+    const request: ShardRequest = {
+      client,
+      op,
+      argv,
+      call: this.queue.now,
+      ret: null,
+      trail: [],
+    };
     this.requests.push(request);
-    const slot = keySlot(key);
     const seqs = this.clientSeqs;
     let redirects = 0;
     const attempt = (group: string, ask: boolean) => {
       const seq = (seqs.get(client) ?? 0) + 1;
       seqs.set(client, seq);
-      const argv = kvOp(op).argv;
       const send = {
         group,
         argv: ask ? asking(argv) : argv,
@@ -378,6 +407,36 @@ class ShardSimulation {
       this.rng.chance(this.options.strayRate) ? this.rng.pick(GROUPS) : routes.owner(slot),
       false,
     );
+  }
+
+  /**
+   * A random command of the data-model workload on the keys of hash tag `tag` (one slot): a
+   * counter, SET NX, MSET/MGET, GETSET, DEL and a transaction; `v` is the value it writes. Keys
+   * in the same slot may be partly moved: the source answers TRYAGAIN.
+   */
+  dataModelCommand(tag: number, v: string): ByteString[] {
+    const keys = this.keys.filter((k) => k.startsWith(`{t${tag}}`));
+    const k = () => this.rng.pick(keys);
+    const counter = `{t${tag}}c`;
+    switch (this.rng.int(0, 8)) {
+      case 0:
+        return ["INCR", counter];
+      case 1:
+        return ["SET", k(), v, "NX"];
+      case 2:
+        return ["SET", k(), v];
+      case 3:
+        return ["MSET", k(), v, k(), v];
+      case 4:
+      case 5:
+        return ["MGET", ...keys, counter];
+      case 6:
+        return ["DEL", k()];
+      case 7:
+        return ["GETSET", k(), v];
+      default:
+        return encodeExec([], [["INCR", counter], ["SET", k(), v], ["MGET", ...keys]]);
+    }
   }
 
   /** Each client's last exactly-once sequence number (shared by all groups). */
