@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { ConfigError, findReplica, loadConfig } from "../config/config.ts";
+import { type ClusterConfig, ConfigError, findReplica, loadConfig } from "../config/config.ts";
 import { integerInRange } from "../config/command_line.ts";
 import type { ByteString, ReplicaId } from "../core/types.ts";
 import { bytesToByteString, byteStringToBytes, byteStringToUtf8 } from "../kv/bytes.ts";
@@ -34,6 +34,15 @@ import {
 } from "../client/commands.ts";
 import { MEMBERSHIP_NAMES, membershipArgsError, runMembershipCommand } from "../client/admin.ts";
 import { formatReplyRaw } from "../client/display.ts";
+import {
+  ClientGroups,
+  parseReshardArgs,
+  RESHARD_NAMES,
+  reshardConfigError,
+  ReshardUsageError,
+  runReshardCommand,
+} from "../client/reshard_cli.ts";
+import { ReshardError } from "../client/reshard.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
 
 /** The `--help` text. */
@@ -82,6 +91,11 @@ Besides the cluster's commands:
                           caught up, unless "learner"
   remove <id>             remove a replica; answers once a view without it serves
   promote <id>            make a learner a voter
+  reshard --slots <start>-<end> --to <group> [--batch <n>]
+                          a sharded cluster: move the slots of the range (and their keys)
+                          to <group> online; run it again to resume after an interruption
+  rebalance [--batch <n>] a sharded cluster: even out the groups' slot counts, moving the
+                          fewest slots (online; run it again to resume)
   help [command|@group]   the commands, or one command's syntax, summary, group and version
                           (also "<command> --help" for the ones above)
 Arguments are taken as UTF-8 text, literally: words after the command are never options
@@ -311,9 +325,14 @@ function out(text: string): Promise<void> {
 
 /** Prints one line of text on stderr (synchronously, so nothing is lost at exit). */
 function err(text: string): void {
+  writeLineSync(Deno.stderr, text);
+}
+
+/** Writes one line of text to `to` synchronously (progress lines, in order). */
+function writeLineSync(to: { writeSync(p: Uint8Array): number }, text: string): void {
   const bytes = encoder.encode(text + "\n");
   let written = 0;
-  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+  while (written < bytes.length) written += to.writeSync(bytes.subarray(written));
 }
 
 /**
@@ -325,9 +344,19 @@ export function oneShotOutput(reply: TaggedRespValue): ByteString {
   return (reply === null ? "(nil)" : formatReplyRaw(reply)) + "\n";
 }
 
-/** Runs one command for scripts; returns the exit status. */
-async function runOnce(client: LamportClient, argv: ByteString[]): Promise<number> {
+/**
+ * Runs one command for scripts; returns the exit status. `connect(id)` makes another client
+ * preferring replica `id` (resharding talks to each group).
+ */
+async function runOnce(
+  client: LamportClient,
+  argv: ByteString[],
+  connect: (preferredReplica: number) => LamportClient,
+): Promise<number> {
   const own = clientCommand(ONE_SHOT_COMMANDS, argv[0])?.name;
+  if (own !== undefined && RESHARD_NAMES.has(own)) {
+    return await runReshard(client.config, argv, connect);
+  }
   if (own === "status") {
     const reports = await client.statusAll();
     await out(formatStatusTable(reports, client.group));
@@ -351,6 +380,32 @@ async function runOnce(client: LamportClient, argv: ByteString[]): Promise<numbe
   return 0;
 }
 
+/** Runs `reshard` or `rebalance` (see `src/client/reshard_cli.ts`); returns the exit status. */
+async function runReshard(
+  config: ClusterConfig,
+  argv: ByteString[],
+  connect: (preferredReplica: number) => LamportClient,
+): Promise<number> {
+  const args = parseReshardArgs(argv);
+  const wrong = reshardConfigError(config, args);
+  if (wrong !== null) {
+    err(`lamportkv client: ${wrong}`);
+    return 2;
+  }
+  const groups = new ClientGroups(config, connect);
+  try {
+    await runReshardCommand(groups, args, (line) => writeLineSync(Deno.stdout, line));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ReshardError)) throw e;
+    err(`lamportkv client: ${e.message}`);
+    err(`(run the same command again to resume once the cause is fixed)`);
+    return 1;
+  } finally {
+    await groups.close();
+  }
+}
+
 /**
  * Checks a one-shot command line before anything is sent: the text to print on stdout for the
  * client's `help`, a usage error for a wrong number of arguments, or null to go on and run it.
@@ -368,6 +423,14 @@ export function checkOneShot(argv: ByteString[]): string | null {
   if (bad) throw new UsageError(`(error) ${bad.message}\n${usage}`);
   const wrong = own && MEMBERSHIP_NAMES.has(own.name) ? membershipArgsError(own.name, argv) : null;
   if (wrong !== null) throw new UsageError(`(error) ${wrong}\n${usage}`);
+  if (own && RESHARD_NAMES.has(own.name)) {
+    try {
+      parseReshardArgs(argv);
+    } catch (e) {
+      if (!(e instanceof ReshardUsageError)) throw e;
+      throw new UsageError(`(error) ${e.message}\n${usage}`);
+    }
+  }
   if (own?.name !== "help") return null;
   if (argv.length === 1) return clientHelp(ONE_SHOT_COMMANDS);
   const text = topicHelp(ONE_SHOT_COMMANDS, argv[1]);
@@ -432,16 +495,19 @@ export async function main(args: string[]): Promise<number> {
   }
 
   let client: LamportClient;
+  let connect: (preferredReplica: number | undefined) => LamportClient;
   try {
     const config = await loadConfig(invocation.configPath);
     if (invocation.replica !== undefined) findReplica(config, invocation.replica);
-    client = new LamportClient(config, {
-      preferredReplica: invocation.replica,
-      deadlineMs: invocation.timeoutMs,
-      onSwitch: (event) => err(describeSwitch(event)),
-      tls,
-      ...login,
-    });
+    connect = (preferredReplica) =>
+      new LamportClient(config, {
+        preferredReplica,
+        deadlineMs: invocation.timeoutMs,
+        onSwitch: (event) => err(describeSwitch(event)),
+        tls,
+        ...login,
+      });
+    client = connect(invocation.replica);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err(`lamportkv client: ${e.message}`);
@@ -449,7 +515,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   try {
-    if (command !== null) return await runOnce(client, command);
+    if (command !== null) return await runOnce(client, command, connect);
     return await interactive(client);
   } catch (e) {
     if (!(e instanceof ClientError)) throw e;

@@ -20,9 +20,18 @@
  *
  * A sharded cluster (config lines with `group=`): the failover list is one group's (the preferred
  * replica's, else the first's). A `-MOVED <slot> <host>:<port>` reply naming a replica of the
- * config file moves the client to that replica's group, as `redis-cli -c` follows it: the same
- * request (same seq) is resent there, up to 5 redirections per command. Inside a transaction
- * (session commands) MOVED is returned as it is.
+ * config file moves the client to that replica's group, as `redis-cli -c` follows it, and the
+ * request is resent there. An `-ASK <slot> <host>:<port>` reply (the slot is being migrated and
+ * the key is not at the source) sends this one command to that replica's group after `ASKING`;
+ * the next command goes to the group it was sent to before. Up to 5 redirections per command.
+ * `-TRYAGAIN` (the keys are being migrated right now) is retried where the slot table says, after
+ * a wait that doubles from 5 ms up to 250 ms, up to {@link MAX_TRYAGAIN_RETRIES} times within the
+ * command's deadline; then returned. So is a MOVED back to a group that refused the command
+ * already (two groups' copies of the map disagree while a slot changes owner). These replies say
+ * the command was not applied: the retry goes with a new seq. A redirection or
+ * TRYAGAIN after an attempt that may have been applied (a lost reply) ends a write with
+ * `UNKNOWN`: sent elsewhere it could be applied twice. Inside a transaction (session commands)
+ * MOVED, ASK and TRYAGAIN are returned as they are.
  *
  * Keys and values are {@link ByteString}s (binary-safe); convert text with `utf8ToByteString` /
  * `byteStringToUtf8` from `src/kv/bytes.ts`. The client does no conversion.
@@ -145,7 +154,8 @@ export type SwitchReason =
   | "unknown"
   | "notmember"
   | "readonly"
-  | "moved";
+  | "moved"
+  | "ask";
 
 /** Reported when the client starts talking to a different replica than before. */
 export interface SwitchEvent {
@@ -196,8 +206,36 @@ export interface ReplicaReport {
   error: string | null;
 }
 
-/** Most MOVED redirections followed for one command (a sharded cluster). */
+/** Most MOVED and ASK redirections followed for one command (a sharded cluster). */
 const MAX_REDIRECTS = 5;
+/** Most `-TRYAGAIN` replies retried for one command (within its deadline too). */
+export const MAX_TRYAGAIN_RETRIES = 20;
+/** The first wait before retrying after `-TRYAGAIN` (doubling each time, up to the next). */
+const TRYAGAIN_FIRST_WAIT_MS = 5;
+/** The longest wait before retrying after `-TRYAGAIN`. */
+const TRYAGAIN_MAX_WAIT_MS = 250;
+
+/** The group a command was sent to before an ASK redirection sent it elsewhere for once. */
+interface Home {
+  group: string | undefined;
+  replicas: ReplicaAddress[];
+  index: number;
+}
+
+/** Where one command is sent, as redirections change it. */
+interface Route {
+  /** Each attempt is preceded by `ASKING` (the command follows an ASK). */
+  asking: boolean;
+  /** Where the client was before an ASK, to go back to after the command; null: no ASK. */
+  home: Home | null;
+}
+
+/** A MOVED or ASK reply naming a replica of the config file. */
+interface Redirect {
+  target: ReplicaAddress;
+  slot: number;
+  ask: boolean;
+}
 
 /** A client of a lamportkv cluster. See the module documentation. */
 export class LamportClient {
@@ -537,9 +575,33 @@ export class LamportClient {
 
   async #execute(command: ByteString[], how: RunOptions): Promise<TaggedRespValue> {
     this.#checkOpen();
-    const argv = how.plain ? command : ["REQ", this.clientId, String(++this.#seq), ...command];
+    if (how.session) return await this.#executeInSession(this.#tag(command, how), command[0], how);
+    const route: Route = { asking: false, home: null };
+    try {
+      return await this.#executeRouted(command, how, route);
+    } finally {
+      // After an ASK redirection the next command goes where the slot table says again.
+      if (route.home !== null) this.#goHome(route.home);
+    }
+  }
+
+  /** `command` as sent: wrapped in `REQ` with the next seq (unless `how.plain`). */
+  #tag(command: ByteString[], how: RunOptions): ByteString[] {
+    return how.plain ? command : ["REQ", this.clientId, String(++this.#seq), ...command];
+  }
+
+  /**
+   * Runs `command` with failover, following MOVED and ASK and retrying TRYAGAIN (see the module
+   * documentation); `route` says where an ASK sent it.
+   */
+  async #executeRouted(
+    command: ByteString[],
+    how: RunOptions,
+    route: Route,
+  ): Promise<TaggedRespValue> {
+    let argv = this.#tag(command, how);
     const name = command[0];
-    if (how.session) return await this.#executeInSession(argv, name, how);
+    const read = COMMANDS.get(name)?.flags.includes("readonly") ?? false;
     // A blocking command (BLPOP k 5) may wait its own timeout on top of the deadline.
     const blocking = blockingMs(command) + (how.waitMs ?? 0);
     const deadline = performance.now() + this.#deadlineMs + blocking;
@@ -564,8 +626,12 @@ export class LamportClient {
     let refusedSeen = false;
     /** Every replica gave a definite failure in one round: waiting will not change it soon. */
     let gaveUp = false;
-    /** MOVED redirections followed for this command. */
+    /** MOVED and ASK redirections followed for this command. */
     let redirects = 0;
+    /** TRYAGAIN replies (and MOVED bounces) retried for this command. */
+    let tryAgains = 0;
+    /** The groups that answered this command MOVED or ASK. */
+    const refusedBy = new Set<string | undefined>();
 
     while (true) {
       this.#checkOpen();
@@ -613,7 +679,10 @@ export class LamportClient {
       );
       let reply: TaggedRespValue;
       try {
-        reply = await conn.send(argv, { timeoutMs: attemptMs, tagStatus: how.tagStatus });
+        reply = await send(conn, argv, route.asking, {
+          timeoutMs: attemptMs,
+          tagStatus: how.tagStatus,
+        });
       } catch (err) {
         this.#checkOpen();
         const failure = toClientError(err, false);
@@ -625,14 +694,55 @@ export class LamportClient {
         continue;
       }
       if (reply instanceof RespError) {
-        if (reply.code === "MOVED" && redirects < MAX_REDIRECTS && this.#redirect(reply)) {
-          // Refused before it was ordered: resent to the group owning the slot, same seq.
-          redirects++;
+        const where = `replica ${replica.id} (${conn.address})`;
+        const target = this.#redirectTarget(reply);
+        const wait = Math.min(TRYAGAIN_FIRST_WAIT_MS * 2 ** tryAgains, TRYAGAIN_MAX_WAIT_MS);
+        const canWait = tryAgains < MAX_TRYAGAIN_RETRIES && deadline - performance.now() > wait;
+        // A MOVED back to a group that refused this command already: the groups' copies of the
+        // map disagree for a moment (a slot just changed owner), so it is retried as TRYAGAIN is.
+        const bounce = target !== null && !target.ask && refusedBy.has(target.target.group);
+        const redirect = target !== null && (bounce ? canWait : redirects < MAX_REDIRECTS)
+          ? target
+          : null;
+        const retry = reply.code === "TRYAGAIN" && canWait;
+        if ((redirect !== null || retry) && maybeApplied && !read) {
+          // An earlier attempt may have been applied here before the slot left this group: sent
+          // elsewhere (or again with a new seq), it could be applied twice.
+          throw new ClientError(
+            "UNKNOWN",
+            `${name}: ${where}: ${reply.message}, after an attempt that may have been applied`,
+            true,
+          );
+        }
+        if (redirect !== null) {
+          // Not applied here: sent where the reply says, with a new seq (a group forgets a
+          // refused seq, but a new one is never mistaken for an older copy of the request).
           failuresInRound = 0;
+          refusedBy.add(this.#group);
+          if (bounce) {
+            tryAgains++;
+            await this.#backoff.wait(wait);
+          } else redirects++;
+          if (redirect.ask) route.home ??= this.#here();
+          else route.home = null;
+          route.asking = redirect.ask;
+          this.#moveTo(redirect.target, redirect.ask ? "ask" : "moved", redirect.slot);
+          argv = this.#tag(command, how);
+          continue;
+        }
+        if (retry) {
+          // Its keys are being migrated: not applied; again a little later, where the slot table
+          // says (an ASK target's TRYAGAIN too), with a new seq.
+          tryAgains++;
+          if (route.home !== null) this.#goHome(route.home);
+          route.home = null;
+          route.asking = false;
+          failuresInRound = 0;
+          await this.#backoff.wait(wait);
+          argv = this.#tag(command, how);
           continue;
         }
         const code = replyCode(reply);
-        const where = `replica ${replica.id} (${conn.address})`;
         if (code === "NOQUORUM" || code === "UNKNOWN") {
           if (code === "UNKNOWN") {
             maybeApplied = true;
@@ -808,24 +918,50 @@ export class LamportClient {
   }
 
   /**
-   * After `-MOVED <slot> <host>:<port>` (a sharded cluster): when a replica of the config file
-   * listens there, the failover list becomes its group's replicas with it first, and the current
-   * connection is dropped; true then. False when no replica of the file has that address.
+   * The replica of the config file a `-MOVED <slot> <host>:<port>` or `-ASK <slot> <host>:<port>`
+   * reply names (a sharded cluster), or null (another reply, or no replica of the file listens
+   * there).
    */
-  #redirect(reply: RespError): boolean {
-    const m = /^MOVED (\d+) (.+):(\d+)$/.exec(reply.message);
-    if (m === null || this.config.groups === undefined) return false;
-    const [, slot, host, port] = m;
+  #redirectTarget(reply: RespError): Redirect | null {
+    const m = /^(MOVED|ASK) (\d+) (.+):(\d+)$/.exec(reply.message);
+    if (m === null || this.config.groups === undefined) return null;
+    const [, code, slot, host, port] = m;
     const target = this.config.replicas.find((r) =>
       r.clientPort === Number(port) && r.host.toLowerCase() === host.toLowerCase()
     );
-    if (target === undefined) return false;
-    this.#leave("moved", `slot ${slot}`);
+    return target === undefined ? null : { target, slot: Number(slot), ask: code === "ASK" };
+  }
+
+  /**
+   * Follows a redirection to `target`: the failover list becomes its group's replicas with it
+   * first, and the current connection is dropped.
+   */
+  #moveTo(target: ReplicaAddress, reason: "moved" | "ask", slot: number): void {
+    this.#leave(reason, `slot ${slot}`);
     this.#members = null;
     this.#group = target.group;
     this.#replicas = this.#groupLines(target.group);
     this.#index = this.#position(target.id);
-    return true;
+  }
+
+  /** Where the client is (its group and failover list), to come back to after an ASK. */
+  #here(): Home {
+    return { group: this.#group, replicas: this.#replicas, index: this.#index };
+  }
+
+  /**
+   * Back to `home` after a command an ASK sent elsewhere: its group and failover list again
+   * (the connection to the ASK's target is dropped; no switch is announced).
+   */
+  #goHome(home: Home): void {
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) void this.#release(conn);
+    this.#left = null;
+    this.#members = null;
+    this.#group = home.group;
+    this.#replicas = home.replicas;
+    this.#index = home.index;
   }
 
   /** The config file's replicas of `group` (of a file without groups, `undefined`: every one). */
@@ -896,6 +1032,22 @@ export class LamportClient {
   #checkOpen(): void {
     if (this.#closed) throw new ClientError("UNAVAILABLE", "client is closed");
   }
+}
+
+/**
+ * Sends `argv` on `conn`, right after `ASKING` when `asking` (pipelined: the server flags the
+ * command that follows it). The reply is the command's (an error reply to ASKING aside: the
+ * command went anyway).
+ */
+async function send(
+  conn: RespConnection,
+  argv: ByteString[],
+  asking: boolean,
+  options: { timeoutMs: number; tagStatus?: boolean },
+): Promise<TaggedRespValue> {
+  if (!asking) return await conn.send(argv, options);
+  const [, reply] = await Promise.all([conn.send(["ASKING"], options), conn.send(argv, options)]);
+  return reply;
 }
 
 function toClientError(err: unknown, maybeApplied: boolean): ClientError {

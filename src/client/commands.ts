@@ -11,6 +11,7 @@ import { arityOk, type CommandSpec } from "../kv/registry.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { E, isError } from "../kv/reply.ts";
 import { RespError } from "../net/resp.ts";
+import { RESHARD_COMMANDS } from "./reshard_cli.ts";
 
 /** A command the client runs itself instead of sending it to the cluster. */
 export interface ClientCommandSpec {
@@ -95,6 +96,7 @@ const HELP: ClientCommandSpec = {
 export const ONE_SHOT_COMMANDS: readonly ClientCommandSpec[] = [
   STATUS,
   ...MEMBERSHIP_COMMANDS,
+  ...RESHARD_COMMANDS,
   HELP,
 ];
 

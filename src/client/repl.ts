@@ -58,8 +58,8 @@ export function replicaAddressText(replica: ReplicaAddress): string {
   return `${replica.host}:${replica.clientPort}`;
 }
 
-/** Why a replica was left (a MOVED redirection is announced as redis-cli -c does instead). */
-const SWITCH_WHY: Record<Exclude<SwitchEvent["reason"], "moved">, string> = {
+/** Why a replica was left (a MOVED or ASK redirection is announced as redis-cli -c does). */
+const SWITCH_WHY: Record<Exclude<SwitchEvent["reason"], "moved" | "ask">, string> = {
   unreachable: "is unreachable",
   timeout: "did not answer in time",
   noquorum: "cannot reach a quorum",
@@ -75,7 +75,7 @@ const SWITCH_WHY: Record<Exclude<SwitchEvent["reason"], "moved">, string> = {
 export function describeSwitch(event: SwitchEvent): string {
   const to = `replica ${event.to.id} (${replicaAddressText(event.to)})`;
   if (!event.from) return `connected to ${to}`;
-  if (event.reason === "moved") {
+  if (event.reason === "moved" || event.reason === "ask") {
     // As redis-cli -c says it.
     const slot = event.detail.replace(/^slot /, "");
     return `-> Redirected to slot [${slot}] located at ${replicaAddressText(event.to)} ` +
