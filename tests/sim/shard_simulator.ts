@@ -2,8 +2,9 @@
  * A deterministic, seeded simulation of a sharded cluster: two replica groups (each a
  * {@link Simulation} with its own faults: crashes, restarts, pauses, partitions of a minority)
  * on one event queue, clients that route every key by its slot as a cluster client does, and a
- * migrator that moves slot ranges back and forth between the groups with the reshard procedure
- * of the design (see `shard_procedure.ts`), killed and rerun at random points.
+ * migrator that moves slot ranges back and forth between the groups with the reshard
+ * tool itself (`src/client/reshard.ts`, async, settled between events), killed and rerun at
+ * random points.
  *
  * Clients follow `-MOVED` (remember the slot's new owner), `-ASK` (send the command once to the
  * target, marked ASKING) and `-TRYAGAIN` (try again after a pause); a request that timed out or was
@@ -39,7 +40,7 @@ import {
   slotsInFlight,
   toRespValue,
 } from "./shard_store.ts";
-import { reshard, type SimCluster } from "./shard_procedure.ts";
+import { reshard, type ShardedCluster } from "../../src/client/reshard.ts";
 
 /** What to simulate. */
 export interface ShardSimOptions {
@@ -475,7 +476,7 @@ class ShardSimulation {
         }
         this.queue.after(this.rng.int(50, 500), runOnce);
       };
-      const cluster: SimCluster = {
+      const cluster: ShardedCluster = {
         groups: GROUPS,
         link: (group) => ({
           call: (argv) => {
@@ -508,7 +509,8 @@ class ShardSimulation {
           },
         }),
       };
-      reshard(cluster, slots, to, { batch: this.options.batch }).then(() => {
+      const options = { batch: this.options.batch, now: () => this.queue.now };
+      reshard(cluster, slots, to, options).then(() => {
         this.toolMoved = true;
         this.movesDone += 1;
         this.tagOwners[tag] = to;
