@@ -24,6 +24,8 @@ export interface Expectations {
    * request to a replica that can serve succeeds within the progress bound. Default true.
    */
   boundedProgress?: boolean;
+  /** Makes a fresh state machine like the replicas' (to replay the log); default a plain store. */
+  newStore?: (founding: SimResult["founding"]) => KvStore;
 }
 
 /** All violations of the invariants in `result` (empty when it is correct). */
@@ -35,7 +37,7 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   violations.push(...checkProgress(result, expect));
   violations.push(...checkViewsSettle(result));
   violations.push(...checkAcknowledgedKept(result, log));
-  violations.push(...checkReplay(result, log));
+  violations.push(...checkReplay(result, log, expect));
   violations.push(...checkPlainAtMostOnce(result, log));
   violations.push(...checkRefusedNotOrdered(result, log));
   violations.push(...checkEvents(result));
@@ -235,10 +237,14 @@ function checkAcknowledgedKept(result: SimResult, log: Map<number, DeliveryRecor
  * Replaying the merged log from index 1 through a fresh state machine gives the live replicas'
  * state: snapshot transfers and exactly-once retries kept every replica's map right.
  */
-function checkReplay(result: SimResult, log: Map<number, DeliveryRecord>): string[] {
+function checkReplay(
+  result: SimResult,
+  log: Map<number, DeliveryRecord>,
+  expect: Expectations,
+): string[] {
   if (!result.quiescent || log.size === 0) return [];
   const last = Math.max(...log.keys());
-  const store = new KvStore(undefined, 0, result.founding);
+  const store = expect.newStore?.(result.founding) ?? new KvStore(undefined, 0, result.founding);
   for (let i = 1; i <= last; i++) {
     const d = log.get(i);
     if (!d) return [`index ${i} was delivered by no replica individually`];

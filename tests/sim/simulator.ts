@@ -90,6 +90,8 @@ export interface SimOptions {
    * the views a permanent fault leaves behind can be watched settle. Default 0.
    */
   observeUntilMs?: number;
+  /** Longest pause of a paused replica in the `pause` scenario (default 3,000). */
+  maxPauseMs?: number;
   /** Longest pause of a client between two of its operations (default 20). */
   thinkMs?: number;
   /**
@@ -277,7 +279,27 @@ export function simulate(options: SimOptions): SimResult {
   return new Simulation(options).run();
 }
 
-const ATTEMPT_TIMEOUT_MS = 3_000;
+/**
+ * What a replica group shares with others that run on the same event queue (a sharded
+ * simulation): the queue, the seeded random source, and the clients, which live outside it.
+ */
+export interface GroupHost {
+  queue: EventQueue;
+  rng: Prng;
+  /** The group's name, prefixed to its trace lines. */
+  name: string;
+  /** An answer to a request the host submitted with {@link Simulation.handle}. */
+  onReply(id: number, outcome: Outcome): void;
+  /** True once the host's clients are done: link flaps stop. */
+  workDone(): boolean;
+  /** A replica's state machine (its founding replica set, undefined for a spare). */
+  newStore(founding: ReplicaSet | undefined): KvStore;
+  /** Called after replica `id` (incarnation `incarnation`) delivered an entry into `store`. */
+  onDeliver?(id: ReplicaId, incarnation: string, store: KvStore): void;
+}
+
+/** How long a client waits for an answer before it tries again elsewhere. */
+export const ATTEMPT_TIMEOUT_MS = 3_000;
 /** A period is stable this long after the last fault change (detection, then a view change). */
 const STABLE_AFTER_MS = 2_000;
 /**
@@ -288,11 +310,17 @@ const STABLE_AFTER_MS = 2_000;
 const PERMANENT_STABLE_AFTER_MS = 4_000;
 /** In a stable period, a request to a replica that can serve succeeds within this. */
 export const PROGRESS_BOUND_MS = 1_500;
-const MAX_ATTEMPTS = 40;
+/** Attempts of one request before its client gives up (its outcome stays unknown). */
+export const MAX_ATTEMPTS = 40;
 
-class Simulation {
+/**
+ * One replica group (replicas, their disks, links and faults) and, on its own, its clients and
+ * operator. Given a {@link GroupHost}, it shares the host's queue and random source and its
+ * requests come from the host (several groups then run side by side).
+ */
+export class Simulation {
   readonly rng: Prng;
-  readonly queue = new EventQueue();
+  readonly queue: EventQueue;
   readonly scenario: Scenario;
   /** Every replica of the run: the founding ones, then the spares. */
   readonly ids: ReplicaId[];
@@ -342,8 +370,9 @@ class Simulation {
   snapshotInstalls = 0;
   crash: string | undefined;
 
-  constructor(readonly options: SimOptions) {
-    this.rng = new Prng(options.seed);
+  constructor(readonly options: SimOptions, readonly host?: GroupHost) {
+    this.queue = host?.queue ?? new EventQueue();
+    this.rng = host?.rng ?? new Prng(options.seed);
     this.scenario = scenarioOf(options);
     this.foundingIds = Array.from({ length: options.replicas }, (_, i) => i + 1);
     this.ids = Array.from({ length: options.replicas + (options.spares ?? 0) }, (_, i) => i + 1);
@@ -366,7 +395,7 @@ class Simulation {
     const disk = this.disks.get(id)!;
     // A spare starts outside the configuration: it learns it from its first view's snapshot.
     const founder = this.foundingIds.includes(id);
-    const store = new KvStore(
+    const store = this.host?.newStore(founder ? this.founding : undefined) ?? new KvStore(
       undefined,
       this.options.events ? parseNotifyFlags("KEA")! : 0,
       founder ? this.founding : undefined,
@@ -375,7 +404,7 @@ class Simulation {
     const machine = this.options.events ? this.recording(store) : store;
     this.persisted.set(id, 0);
     const inc = this.incarnation.get(id)!;
-    this.deliveries.set(inc === 0 ? `${id}` : `${id}#${inc}`, []);
+    this.deliveries.set(this.incarnationName(id), []);
     const recovered = inc === 0
       ? undefined
       : { snapshot: structuredClone(disk.snapshot), records: structuredClone(disk.records) };
@@ -425,11 +454,30 @@ class Simulation {
   }
 
   deliveriesOf(id: ReplicaId): DeliveryRecord[] {
+    return this.deliveries.get(this.incarnationName(id))!;
+  }
+
+  /** Replica `id`'s current incarnation: `"2"`, then `"2#1"` after its first restart, ... */
+  incarnationName(id: ReplicaId): string {
     const inc = this.incarnation.get(id)!;
-    return this.deliveries.get(inc === 0 ? `${id}` : `${id}#${inc}`)!;
+    return inc === 0 ? `${id}` : `${id}#${inc}`;
   }
 
   run(): SimResult {
+    const { queue, options } = this;
+    this.start();
+    let quiescent = false;
+    while (!this.crash && queue.now <= options.maxSimMs && queue.runNext()) {
+      if (this.clientsDone === options.clients && this.operatorLeft === 0 && this.settled()) {
+        quiescent = true;
+        break;
+      }
+    }
+    return this.result(quiescent);
+  }
+
+  /** Schedules the replicas' ticks, the clients, the link flaps and the faults of the run. */
+  start(): void {
     const { queue, options } = this;
     for (const id of this.ids) {
       queue.at(this.rng.int(0, 9), () => this.tick(id));
@@ -441,13 +489,11 @@ class Simulation {
     queue.at(10, () => this.flapStep());
     this.scheduleScenario();
     this.scheduleMembership();
-    let quiescent = false;
-    while (!this.crash && queue.now <= options.maxSimMs && queue.runNext()) {
-      if (this.clientsDone === options.clients && this.operatorLeft === 0 && this.settled()) {
-        quiescent = true;
-        break;
-      }
-    }
+  }
+
+  /** What the run produced so far (`quiescent`: it ended settled). */
+  result(quiescent: boolean): SimResult {
+    const { queue, options } = this;
     const live = this.permanentFaultAt === null ? this.members() : this.serving();
     const digests = new Map(live.map((id) => [id, this.stores.get(id)!.digest()]));
     const finalDelivered = new Map(
@@ -570,7 +616,8 @@ class Simulation {
   // ---- faults ----
 
   flapStep(): void {
-    if (this.clientsDone === this.options.clients || this.queue.now > this.options.flapUntilMs) {
+    const workDone = this.host?.workDone() ?? this.clientsDone === this.options.clients;
+    if (workDone || this.queue.now > this.options.flapUntilMs) {
       this.faultsOn = false;
     }
     if (!this.faultsOn) return;
@@ -623,7 +670,8 @@ class Simulation {
           this.noteFaultChange();
           this.paused.set(victim, []);
         });
-        this.queue.at(start + this.rng.int(1_200, 3_000), () => this.resume(victim));
+        const longest = this.options.maxPauseMs ?? 3_000;
+        this.queue.at(start + this.rng.int(1_200, longest), () => this.resume(victim));
         return;
       }
       case "partition": {
@@ -912,7 +960,10 @@ class Simulation {
   }
 
   trace(line: string): void {
-    if (TRACE) console.log(`${String(this.queue.now).padStart(6)} ${line}`);
+    if (TRACE) {
+      const name = this.host ? `${this.host.name}: ` : "";
+      console.log(`${String(this.queue.now).padStart(6)} ${name}${line}`);
+    }
   }
 
   carryOut(id: ReplicaId, actions: Action[]): void {
@@ -931,7 +982,8 @@ class Simulation {
           this.trace(`${id}->${action.to} ${action.msg.type} v${action.msg.view}`);
         }
       } else if (action.type === "reply") {
-        this.onReply(action.id, action.outcome);
+        if (this.host && action.id < OPERATOR_IDS) this.host.onReply(action.id, action.outcome);
+        else this.onReply(action.id, action.outcome);
       } else if (action.type === "persist") {
         this.disks.get(id)!.records.push(action.record);
         this.persisted.set(id, this.persisted.get(id)! + 1);
@@ -960,6 +1012,7 @@ class Simulation {
           result: JSON.stringify(action.result),
           ...(this.options.events ? { events: this.published.get(entry.cmd) ?? [] } : {}),
         });
+        this.host?.onDeliver?.(id, this.incarnationName(id), this.stores.get(id)!);
       }
     }
     if (TRACE) {
@@ -1003,14 +1056,7 @@ class Simulation {
       argv = this.dataModelCommand(client, n);
     } else {
       const key = `k${this.rng.int(0, this.options.keys - 1)}`;
-      const roll = this.rng.next();
-      op = roll < 0.4
-        ? { kind: "put", key, value: `c${client}-${n}` }
-        : roll < 0.7
-        ? { kind: "get", key }
-        : roll < 0.85
-        ? { kind: "delete", key }
-        : { kind: "has", key };
+      op = registerOp(this.rng, key, `c${client}-${n}`);
       argv = kvOp(op).argv;
     }
     const plain = op?.kind === "put" && this.rng.chance(0.25);
@@ -1278,6 +1324,21 @@ const OPERATOR_IDS = 1_000_000_000;
 /** A simulated replica's address (only its uniqueness matters). */
 function simAddress(id: ReplicaId) {
   return { id, host: "sim", clientPort: 7000 + id, peerPort: 8000 + id };
+}
+
+/**
+ * A random register operation on `key` (a put writes `value`): 40% puts, 30% gets, 15% deletes,
+ * 15% existence checks.
+ */
+export function registerOp(rng: Prng, key: string, value: string): ModelOp {
+  const roll = rng.next();
+  return roll < 0.4
+    ? { kind: "put", key, value }
+    : roll < 0.7
+    ? { kind: "get", key }
+    : roll < 0.85
+    ? { kind: "delete", key }
+    : { kind: "has", key };
 }
 
 /** The exactly-once tag of client `client`'s request number `n` (from 0). */
