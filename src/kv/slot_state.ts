@@ -14,7 +14,7 @@
  */
 import type { ByteString, Reply } from "../core/types.ts";
 import { type SlotMap, SlotMap as SlotMapClass, type SlotRange } from "./slot_map.ts";
-import { keySlot, SLOTS } from "./slots.ts";
+import { commonSlot, keySlot, SLOTS } from "./slots.ts";
 import { hashOf } from "./keyspace.ts";
 import { num, str } from "./decode.ts";
 
@@ -175,11 +175,9 @@ export class SlotState {
    * key space; `asking`: the command came after `ASKING`.
    */
   route(keys: readonly ByteString[], exists: (key: ByteString) => boolean, asking: boolean) {
-    if (keys.length === 0) return null;
-    const slot = keySlot(keys[0]);
-    for (let i = 1; i < keys.length; i++) {
-      if (keys[i] !== keys[0] && keySlot(keys[i]) !== slot) return { err: CROSSSLOT_ERROR };
-    }
+    const slot = commonSlot(keys);
+    if (slot === undefined) return null;
+    if (slot === null) return { err: CROSSSLOT_ERROR };
     if (this.owns(slot)) {
       const target = this.migrating.get(slot);
       if (target === undefined) return null;

@@ -39,3 +39,16 @@ export function keySlot(key: ByteString): number {
   }
   return crc16(key) & (SLOTS - 1);
 }
+
+/**
+ * The one slot all of `keys` hash to (a key repeated counts once); undefined when there are none,
+ * null when they span slots (Redis's CROSSSLOT).
+ */
+export function commonSlot(keys: readonly ByteString[]): number | null | undefined {
+  if (keys.length === 0) return undefined;
+  const slot = keySlot(keys[0]);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i] !== keys[0] && keySlot(keys[i]) !== slot) return null;
+  }
+  return slot;
+}

@@ -22,7 +22,7 @@ import type { ByteString, Reply } from "../core/types.ts";
 import { COMMANDS } from "../kv/commands/index.ts";
 import { arityOk, type CommandSpec, keysOf } from "../kv/registry.ts";
 import type { SlotMap } from "../kv/slot_map.ts";
-import { keySlot } from "../kv/slots.ts";
+import { commonSlot } from "../kv/slots.ts";
 import { CROSSSLOT_ERROR } from "../kv/slot_state.ts";
 
 export { CROSSSLOT_ERROR };
@@ -59,11 +59,9 @@ export function routingKeys(spec: CommandSpec, argv: readonly ByteString[]): Byt
  * group's master).
  */
 export function routeKeys(keys: readonly ByteString[], routing: SlotRouting): Reply | null {
-  if (keys.length === 0) return null;
-  const slot = keySlot(keys[0]);
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i] !== keys[0] && keySlot(keys[i]) !== slot) return { err: CROSSSLOT_ERROR };
-  }
+  const slot = commonSlot(keys);
+  if (slot === undefined) return null;
+  if (slot === null) return { err: CROSSSLOT_ERROR };
   const owner = routing.map().owner(slot);
   if (owner === routing.group || routing.importing(slot)) return null;
   return { err: `MOVED ${slot} ${routing.masterAddress(owner)}` };
