@@ -14,7 +14,7 @@
  */
 import type { ByteString, Reply } from "../core/types.ts";
 import { type SlotMap, SlotMap as SlotMapClass, type SlotRange } from "./slot_map.ts";
-import { commonSlot, keySlot, SLOTS } from "./slots.ts";
+import { commonSlot, keySlot, slotRange, SLOTS } from "./slots.ts";
 import { hashOf } from "./keyspace.ts";
 import { num, str } from "./decode.ts";
 
@@ -29,8 +29,10 @@ export interface SlotStateSnapshot {
   map: [number, [number, number, string][]];
   /** `[slot, target group]`. */
   migrating: [number, string][];
-  /** `[slot, source group]`. */
-  importing: [number, string][];
+  /** `[slot, source group, import number]` (see {@link SlotState.importSince}). */
+  importing: [number, string, number][];
+  /** How many imports were begun (see {@link SlotState.askingStamp}). */
+  imports: number;
   /** In-transit batches: `[batch id, [[key, payload], ...]]`. */
   transit: [number, [ByteString, ByteString][]][];
   /** Imported batch ids by source group. */
@@ -47,7 +49,11 @@ export class SlotState {
   /** Slot -> the group it is moving to. */
   readonly migrating = new Map<number, string>();
   /** Slot -> the group it is coming from. */
-  readonly importing = new Map<number, string>();
+  readonly #importing = new Map<number, string>();
+  /** Slot -> the number of the import that brings it (see {@link askingStamp}). */
+  readonly #importSince = new Map<number, number>();
+  /** How many imports were begun: every `SETSLOT IMPORTING` that starts one takes a number. */
+  #imports = 0;
   /** In-transit batches: id -> key -> payload. */
   readonly #batches = new Map<number, Map<ByteString, ByteString>>();
   /** In-transit keys: key -> its batch id. */
@@ -68,6 +74,11 @@ export class SlotState {
     return this.#map;
   }
 
+  /** Slot -> the group it is coming from ({@link beginImport}, {@link endImport}). */
+  get importing(): ReadonlyMap<number, string> {
+    return this.#importing;
+  }
+
   /** The control group (the config file's first group). */
   get control(): string {
     return this.initial.groups[0];
@@ -81,6 +92,43 @@ export class SlotState {
   /** True when this group owns `slot` per its copy. */
   owns(slot: number): boolean {
     return this.#map.owner(slot) === this.group;
+  }
+
+  /**
+   * What a replica's session stamps on a command that came after `ASKING` (`__ASKING <stamp>
+   * <command>`), read from its own copy when it reads the command: the number of imports begun so
+   * far. The state machine honours `ASKING` only when the stamp shows that the import of the
+   * slot had begun when the command was read ({@link route}): an `ASK` from an earlier move of
+   * the same slot (a request held by a paused replica, or retried for long) must not be served
+   * while the key's value is again at the source.
+   */
+  get askingStamp(): number {
+    return this.#imports;
+  }
+
+  /** The number of the import that brings `slot` (undefined: not importing). */
+  importSince(slot: number): number | undefined {
+    return this.#importSince.get(slot);
+  }
+
+  /**
+   * Begins importing `slots` from `source` (one import number for all of them); a slot already
+   * importing from `source` keeps its number (a rerun of the same step).
+   */
+  beginImport(slots: readonly number[], source: string): void {
+    const fresh = slots.filter((s) => this.importing.get(s) !== source);
+    if (fresh.length === 0) return;
+    this.#imports += 1;
+    for (const s of fresh) {
+      this.#importing.set(s, source);
+      this.#importSince.set(s, this.#imports);
+    }
+  }
+
+  /** Ends the import of `slot` (nothing if it was not importing). */
+  endImport(slot: number): void {
+    this.#importing.delete(slot);
+    this.#importSince.delete(slot);
   }
 
   /** The in-transit batch `key` is in, or undefined. */
@@ -154,7 +202,7 @@ export class SlotState {
    */
   adopt(map: SlotMap): void {
     this.#map = map;
-    for (const s of [...this.importing.keys()]) if (this.owns(s)) this.importing.delete(s);
+    for (const s of [...this.importing.keys()]) if (this.owns(s)) this.endImport(s);
     for (const s of [...this.migrating.keys()]) if (!this.owns(s)) this.migrating.delete(s);
     this.pruneImported();
   }
@@ -172,9 +220,16 @@ export class SlotState {
    * Where a command on `keys` is served, decided at its place in the order: null here, else the
    * error reply. Redirects name the GROUP (`MOVED <slot> <group>`, `ASK <slot> <group>`); the
    * replica turns it into that group's master's address. `exists` tells whether a key is in the
-   * key space; `asking`: the command came after `ASKING`.
+   * key space; `asking`: the command came after `ASKING`, with its session's stamp
+   * ({@link askingStamp}), or null. A stamp older than the slot's import is an `ASK` from an
+   * earlier move: the command is then routed as one without `ASKING` (MOVED to the source, which
+   * answers ASK again if it still applies).
    */
-  route(keys: readonly ByteString[], exists: (key: ByteString) => boolean, asking: boolean) {
+  route(
+    keys: readonly ByteString[],
+    exists: (key: ByteString) => boolean,
+    asking: number | null,
+  ): Reply | null {
     const slot = commonSlot(keys);
     if (slot === undefined) return null;
     if (slot === null) return { err: CROSSSLOT_ERROR };
@@ -187,14 +242,18 @@ export class SlotState {
       if (present === 0) return { err: `ASK ${slot} ${target}` };
       return { err: TRYAGAIN_ERROR };
     }
-    if (this.importing.has(slot) && (asking || keys.every(exists))) return null;
+    const since = this.#importSince.get(slot);
+    if (since !== undefined && ((asking !== null && asking >= since) || keys.every(exists))) {
+      return null;
+    }
     return { err: `MOVED ${slot} ${this.#map.owner(slot)}` };
   }
 
   /** True while nothing differs from the epoch-0 state. */
   get pristine(): boolean {
     return this.#map === this.initial && this.migrating.size === 0 &&
-      this.importing.size === 0 && this.#batches.size === 0 && this.#imported.size === 0;
+      this.importing.size === 0 && this.#batches.size === 0 && this.#imported.size === 0 &&
+      this.#imports === 0;
   }
 
   /** The state, JSON-compatible. */
@@ -202,7 +261,8 @@ export class SlotState {
     return {
       map: [this.#map.epoch, this.#map.ranges.map((r) => [r.start, r.end, r.group])],
       migrating: [...this.migrating],
-      importing: [...this.importing],
+      importing: [...this.importing].map(([s, g]) => [s, g, this.#importSince.get(s)!]),
+      imports: this.#imports,
       transit: [...this.#batches].map(([id, batch]) => [id, [...batch]]),
       imported: [...this.#imported].map(([g, ids]) => [g, [...ids]]),
     };
@@ -213,7 +273,7 @@ export class SlotState {
    * when a field is malformed (then nothing changed).
    */
   restore(s: unknown): void {
-    if (s === undefined) return this.#load(this.initial, [], [], [], []);
+    if (s === undefined) return this.#load(this.initial, [], [], [], [], 0);
     const o = s as Partial<SlotStateSnapshot> | null;
     if (!o || typeof o !== "object") throw new TypeError("malformed slot state");
     const bad = (what: string) => new TypeError(`malformed slot state: ${what}`);
@@ -236,7 +296,15 @@ export class SlotState {
       });
     };
     const migrating = slotGroups(o.migrating, "migrating");
-    const importing = slotGroups(o.importing, "importing");
+    // Written before import numbers (2026-12-05): `[slot, group]`, and no count (0).
+    const imports = o.imports === undefined ? 0 : num(o.imports);
+    if (!Array.isArray(o.importing)) throw bad("importing");
+    const importing = o.importing.map((e: unknown[]): [number, string, number] => {
+      if (!Array.isArray(e) || e.length < 2 || e.length > 3) throw bad("importing");
+      const since = e.length === 3 ? num(e[2]) : 0;
+      if (since > imports) throw bad("import number above the count");
+      return [this.#slot(e[0]), this.#group(e[1]), since];
+    });
     if (!Array.isArray(o.transit)) throw bad("transit");
     const transit = o.transit.map((b): [number, [ByteString, ByteString][]] => {
       if (!Array.isArray(b) || b.length !== 2 || !Array.isArray(b[1])) throw bad("transit batch");
@@ -253,24 +321,30 @@ export class SlotState {
       if (!Array.isArray(e) || e.length !== 2 || !Array.isArray(e[1])) throw bad("imported");
       return [this.#group(e[0]), e[1].map(num)];
     });
-    this.#load(map, migrating, importing, transit, imported);
+    this.#load(map, migrating, importing, transit, imported, imports);
   }
 
   #load(
     map: SlotMap,
     migrating: [number, string][],
-    importing: [number, string][],
+    importing: [number, string, number][],
     transit: [number, [ByteString, ByteString][]][],
     imported: [string, number[]][],
+    imports: number,
   ): void {
     this.#map = map;
     this.migrating.clear();
-    this.importing.clear();
+    this.#importing.clear();
+    this.#importSince.clear();
+    this.#imports = imports;
     this.#batches.clear();
     this.#transit.clear();
     this.#imported.clear();
     for (const [s, g] of migrating) this.migrating.set(s, g);
-    for (const [s, g] of importing) this.importing.set(s, g);
+    for (const [s, g, since] of importing) {
+      this.#importing.set(s, g);
+      this.#importSince.set(s, since);
+    }
     for (const [id, entries] of transit) this.addTransit(id, entries);
     for (const [g, ids] of imported) this.#imported.set(g, new Set(ids));
   }
@@ -295,17 +369,11 @@ export class SlotState {
   }
 }
 
-/**
- * Parses `<slot>` or `<start>-<end>` (inclusive) into the list of slots; undefined when it is
- * not one.
- */
+/** The slots of `arg` ({@link slotRange}) as a list; undefined when it is not a range. */
 export function parseSlots(arg: ByteString): number[] | undefined {
-  const m = /^([0-9]{1,5})(?:-([0-9]{1,5}))?$/.exec(arg);
-  if (m === null) return undefined;
-  const start = Number(m[1]);
-  const end = m[2] === undefined ? start : Number(m[2]);
-  if (start > end || end >= SLOTS) return undefined;
+  const range = slotRange(arg);
+  if (range === undefined) return undefined;
   const out: number[] = [];
-  for (let s = start; s <= end; s++) out.push(s);
+  for (let s = range.start; s <= range.end; s++) out.push(s);
   return out;
 }

@@ -399,7 +399,7 @@ export class KvStore implements StateMachine {
    * Where the command is served, at its place in the order (sharded only; see
    * `slot_state.ts`): null here, else the redirect or error. Changes nothing.
    */
-  #redirect(spec: CommandSpec, argv: ByteString[], asking: boolean): Reply | null {
+  #redirect(spec: CommandSpec, argv: ByteString[], asking: number | null): Reply | null {
     const slots = this.#slots;
     if (slots === undefined) return null;
     const keys = commandKeys(spec, argv);
@@ -487,10 +487,17 @@ export class KvStore implements StateMachine {
   }
 }
 
-/** `argv` without its `__ASKING` wrapper, and whether it had one. */
-function unwrapAsking(argv: ByteString[]): { argv: ByteString[]; asking: boolean } {
-  const asking = argv.length > 1 && argv[0].toLowerCase() === "__asking";
-  return { argv: asking ? argv.slice(1) : argv, asking };
+/**
+ * `argv` without its `__ASKING <stamp>` wrapper, and the stamp (null: no wrapper). A wrapper
+ * without a stamp (written before stamps, 2026-12-05) counts as stamp 0, which no import since
+ * then accepts.
+ */
+function unwrapAsking(argv: ByteString[]): { argv: ByteString[]; asking: number | null } {
+  if (argv.length < 2 || argv[0].toLowerCase() !== "__asking") return { argv, asking: null };
+  if (argv.length > 2 && /^[0-9]{1,15}$/.test(argv[1])) {
+    return { argv: argv.slice(2), asking: Number(argv[1]) };
+  }
+  return { argv: argv.slice(1), asking: 0 };
 }
 
 /**

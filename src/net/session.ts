@@ -375,9 +375,14 @@ export class Session {
     return this.#server(spec, argv, respond);
   }
 
-  /** `argv` as an operation: wrapped in `__ASKING` when it came after ASKING (sharded only). */
+  /**
+   * `argv` as an operation: wrapped in `__ASKING <stamp>` when it came after ASKING (sharded
+   * only), the stamp read now, when the command is read (see `SlotState.askingStamp`).
+   */
   #flagged(argv: ByteString[], asking: boolean): ByteString[] {
-    return asking && this.#routing !== undefined ? ["__ASKING", ...argv] : argv;
+    const routing = this.#routing;
+    if (!asking || routing === undefined) return argv;
+    return ["__ASKING", String(routing.askingStamp()), ...argv];
   }
 
   /**

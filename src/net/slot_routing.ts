@@ -35,6 +35,8 @@ export interface SlotRouting {
   map(): SlotMap;
   /** True while `slot` is importing into this group. */
   importing(slot: number): boolean;
+  /** The stamp of a command read after `ASKING` (`SlotState.askingStamp` of this replica). */
+  askingStamp(): number;
   /** `host:port`: the client address of `group`'s master (the target of MOVED). */
   masterAddress(group: string): string;
 }

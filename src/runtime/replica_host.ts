@@ -89,8 +89,8 @@ const SECRET_BEARING = new Set(["acl", "__acl", "auth", "hello", "config", "__co
 /** The lowercase command name of a submitted operation (internal ones start with `__`). */
 function commandName(cmd: Command): string {
   const name = (cmd.op.argv[0] ?? "").toLowerCase();
-  // A command sent after ASKING counts as itself.
-  return name === "__asking" ? (cmd.op.argv[1] ?? "").toLowerCase() : name;
+  // A command sent after ASKING (`__ASKING <stamp> <command> ...`) counts as itself.
+  return name === "__asking" ? (cmd.op.argv[2] ?? "").toLowerCase() : name;
 }
 
 /** A listener could not be bound (port in use, address not available, no permission). */

@@ -162,6 +162,7 @@ export class Shards {
       group: sharding.group,
       map: () => sharding.slots().map,
       importing: (slot) => sharding.slots().importing.has(slot),
+      askingStamp: () => sharding.slots().askingStamp,
       masterAddress: (group) => {
         const master = this.#foreign(sharding, group).master;
         return master === undefined ? "?:0" : `${master.host}:${master.clientPort}`;

@@ -32,6 +32,7 @@ const ROUTING: SlotRouting = {
   group: "a",
   map: () => MAP,
   importing: () => false,
+  askingStamp: () => 0,
   masterAddress: (g) => (g === "b" ? "127.0.0.1:7014" : "127.0.0.1:7011"),
 };
 

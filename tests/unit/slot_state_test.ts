@@ -65,39 +65,56 @@ Deno.test("slot state: every routing rule", () => {
   const none = () => false;
   const all = () => true;
   // Owned, not migrating: served, whatever exists; two slots: CROSSSLOT.
-  assert.equal(st.route([K("a")], none, false), null);
-  assert.equal(st.route([], none, false), null);
-  assert.match(st.route([K("a"), G2KEY], all, false)!.err, /^CROSSSLOT /);
+  assert.equal(st.route([K("a")], none, null), null);
+  assert.equal(st.route([], none, null), null);
+  assert.match(errOf(st.route([K("a"), G2KEY], all, null)), /^CROSSSLOT /);
   // Not owned, not importing: MOVED to the owner (a group), even after ASKING.
-  assert.deepEqual(st.route([G2KEY], all, true), { err: `MOVED ${keySlot(G2KEY)} g2` });
+  assert.deepEqual(st.route([G2KEY], all, 5), { err: `MOVED ${keySlot(G2KEY)} g2` });
   // Owned and migrating to g2.
   st.migrating.set(S, "g2");
-  assert.equal(st.route([K("a"), K("b")], all, false), null, "every key here: served");
-  assert.deepEqual(st.route([K("a")], none, false), { err: `ASK ${S} g2` }, "none: ASK");
+  assert.equal(st.route([K("a"), K("b")], all, null), null, "every key here: served");
+  assert.deepEqual(st.route([K("a")], none, null), { err: `ASK ${S} g2` }, "none: ASK");
   const onlyA = (k: string) => k === K("a");
-  assert.deepEqual(st.route([K("a"), K("b")], onlyA, false), { err: TRYAGAIN_ERROR });
+  assert.deepEqual(st.route([K("a"), K("b")], onlyA, null), { err: TRYAGAIN_ERROR });
   st.addTransit(7, [[K("t"), "payload"]]);
-  assert.deepEqual(st.route([K("t")], none, false), { err: TRYAGAIN_ERROR }, "in transit");
-  assert.deepEqual(st.route([K("a"), K("t")], all, false), { err: TRYAGAIN_ERROR });
+  assert.deepEqual(st.route([K("t")], none, null), { err: TRYAGAIN_ERROR }, "in transit");
+  assert.deepEqual(st.route([K("a"), K("t")], all, null), { err: TRYAGAIN_ERROR });
   assert.equal(st.dropTransit(7), 1);
   assert.equal(st.dropTransit(7), 0);
-  assert.deepEqual(st.route([K("t")], none, false), { err: `ASK ${S} g2` });
+  assert.deepEqual(st.route([K("t")], none, null), { err: `ASK ${S} g2` });
   // Not owned, importing from g2: served after ASKING or when every key exists here.
   const G2S = keySlot(G2KEY);
-  st.importing.set(G2S, "g2");
-  assert.equal(st.route([G2KEY], none, true), null);
-  assert.equal(st.route([G2KEY], all, false), null);
-  assert.deepEqual(st.route([G2KEY], none, false), { err: `MOVED ${G2S} g2` });
-  assert.deepEqual(st.route([G2KEY, "{a}y"], (k) => k === G2KEY, false), {
+  assert.equal(st.askingStamp, 0);
+  st.beginImport([G2S], "g2");
+  assert.equal(st.askingStamp, 1);
+  assert.equal(st.importSince(G2S), 1);
+  assert.equal(st.route([G2KEY], none, 1), null);
+  assert.equal(st.route([G2KEY], all, null), null);
+  assert.deepEqual(st.route([G2KEY], none, null), { err: `MOVED ${G2S} g2` });
+  assert.deepEqual(st.route([G2KEY, "{a}y"], (k) => k === G2KEY, null), {
     err: `MOVED ${G2S} g2`,
   });
+  // ASKING read before this import began (an ASK of an earlier move): as without ASKING.
+  assert.deepEqual(st.route([G2KEY], none, 0), { err: `MOVED ${G2S} g2` });
+  assert.equal(st.route([G2KEY], all, 0), null, "every key here: served");
+  // Begun again from the same source (a rerun): the same import; a new one takes a new number.
+  st.beginImport([G2S], "g2");
+  assert.equal(st.importSince(G2S), 1);
+  st.endImport(G2S);
+  assert.equal(st.importing.size, 0);
+  st.beginImport([G2S, G2S + 1], "g2");
+  assert.equal(st.askingStamp, 2);
+  assert.equal(st.importSince(G2S + 1), 2);
+  assert.deepEqual(st.route([G2KEY], none, 1), { err: `MOVED ${G2S} g2` }, "stale ASKING");
+  assert.equal(st.route([G2KEY], none, 2), null);
+  assert.equal(st.route([G2KEY], none, 3), null, "read by a replica further on");
 });
 
 Deno.test("slot state: snapshot, restore (field-checked) and digest round trip", () => {
   const st = new SlotState("g1", MAP);
   assert.equal(st.digest(), "", "pristine: no digest part");
   st.migrating.set(S, "g2");
-  st.importing.set(9000, "g2");
+  st.beginImport([9000], "g2");
   st.addTransit(12, [[K("x"), "p1"], [K("y"), "p2"]]);
   st.noteImported("g2", 3);
   const snap = JSON.parse(JSON.stringify(st.snapshot()));
@@ -108,6 +125,13 @@ Deno.test("slot state: snapshot, restore (field-checked) and digest round trip",
   assert.notEqual(st.digest(), "");
   assert.equal(copy.transitBatch(K("y")), 12);
   assert.ok(copy.wasImported("g2", 3));
+  assert.equal(copy.askingStamp, 1);
+  assert.equal(copy.importSince(9000), 1);
+  // A snapshot written before import numbers: `[slot, group]`, no count.
+  const older = new SlotState("g1", MAP);
+  older.restore({ ...snap, importing: [[9000, "g2"]], imports: undefined });
+  assert.equal(older.importSince(9000), 0);
+  assert.equal(older.askingStamp, 0);
   copy.restore(undefined);
   assert.ok(copy.pristine);
   // Malformed fields are refused, and the state is left as it was.
@@ -118,6 +142,9 @@ Deno.test("slot state: snapshot, restore (field-checked) and digest round trip",
     { ...snap, map: ["1", snap.map[1]] },
     { ...snap, migrating: [[16384, "g2"]] },
     { ...snap, importing: [[1, "nope"]] },
+    { ...snap, importing: [[1, "g2", 2]] },
+    { ...snap, importing: [[1, "g2", 1, 0]] },
+    { ...snap, imports: "1" },
     { ...snap, transit: [[1, [[K("x")]]]] },
     { ...snap, transit: [[1.5, []]] },
     { ...snap, imported: [["g2", ["3"]]] },
@@ -210,7 +237,7 @@ Deno.test("kv slots: commands error without groups, and the CLUSTER subcommands'
     errOf(cluster(g2, "IMPORTKEYS", "g1", "5", K("a"), payload, K("b"), '["string"]')),
     /bad payload/,
   );
-  assert.equal(run(g2, ["__ASKING", "EXISTS", K("a")]), 0);
+  assert.equal(run(g2, ["__ASKING", "1", "EXISTS", K("a")]), 0);
   assert.equal(cluster(g2, "IMPORTKEYS", "g1", "5", K("a"), payload), 1);
   assert.equal(cluster(g2, "IMPORTKEYS", "g1", "5", K("a"), payload), 0, "once");
   assert.match(errOf(cluster(g1, "MIGRATEDONE", "x")), /batch id/);
@@ -218,7 +245,8 @@ Deno.test("kv slots: commands error without groups, and the CLUSTER subcommands'
   assert.match(errOf(cluster(g1, "NOPE", "x")), /unknown subcommand 'NOPE'/);
   // STABLE clears; IMPORTING's imported batches are forgotten with it.
   assert.deepEqual(cluster(g2, "SETSLOT", String(S), "STABLE"), OK);
-  assert.ok(g2.slots!.pristine);
+  assert.deepEqual([g2.slots!.importing.size, g2.slots!.migrating.size], [0, 0]);
+  assert.equal(g2.slots!.askingStamp, 1, "the count of imports begun stays");
 });
 
 Deno.test("kv slots: migration payloads are field-checked", () => {
@@ -302,7 +330,7 @@ Deno.test("kv slots: reads, writes, EXEC and blocking commands are routed at app
   assert.deepEqual(run(g1, encodeExec([], [["GET", K("new")]])), { err: `ASK ${S} g2` });
   assert.deepEqual(run(g1, encodeExec([], [["MGET", K("a"), K("new")]])), { err: TRYAGAIN_ERROR });
   assert.deepEqual(
-    run(g1, ["__ASKING", "GET", K("new")]),
+    run(g1, ["__ASKING", "1", "GET", K("new")]),
     { err: `ASK ${S} g2` },
     "ASKING: not here",
   );
@@ -376,7 +404,9 @@ Deno.test("kv slots: a slot migrates between two stores with interleaved writes 
       let asking = false;
       for (let hop = 0; hop < 4; hop++) {
         time++;
-        const op = asking ? ["__ASKING", ...argv] : argv;
+        // Stamped as the receiving replica's session does when it reads the command.
+        const stamp = String(stores[at].slots!.askingStamp);
+        const op = asking ? ["__ASKING", stamp, ...argv] : argv;
         const reply = run(stores[at], op, time);
         const e = reply !== null && typeof reply === "object" && "err" in reply ? reply.err : "";
         if (e.startsWith("TRYAGAIN")) return; // retried later: nothing happened
@@ -468,7 +498,7 @@ Deno.test("kv slots: random operations, snapshots restored mid-way, replies and 
         () => ["__RESHARD", "IMPORTKEYS", "g2", n, pick(keys), JSON.stringify(["string", 0, n])],
         () => ["__RESHARD", "LOADSLOTMAP", n, "0", "9999", "g1", "10000", "16383", "g2"],
         () => ["SET", pick(keys), n],
-        () => ["__ASKING", "SET", pick(keys), n],
+        () => ["__ASKING", String(Math.floor(rnd.next() * 3)), "SET", pick(keys), n],
         () => ["GET", pick(keys)],
         () => ["__SLOTMAP"],
       ])();

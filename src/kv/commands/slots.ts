@@ -9,7 +9,7 @@
  * __SLOTMAP                        the group's copy of the slot map (CLUSTER SLOTMAP)
  * __RESHARD <subcommand> <arg>...  CLUSTER SETSLOT, LOADSLOTMAP, MIGRATEKEYS, IMPORTKEYS and
  *                                  MIGRATEDONE, with CLUSTER's arguments (online resharding)
- * __ASKING <command> <arg>...      the command, sent after ASKING (see `slot_state.ts`)
+ * __ASKING <stamp> <command> ...  the command, sent after ASKING (see `slot_state.ts`)
  * ```
  *
  * The slot state they read and change is `slot_state.ts`'s; without groups in the config there
@@ -104,7 +104,7 @@ function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
     }
     for (const s of range) {
       slots.migrating.delete(s);
-      slots.importing.delete(s);
+      slots.endImport(s);
     }
     slots.pruneImported();
     return OK;
@@ -124,7 +124,7 @@ function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
   if (action === "IMPORTING") {
     const owned = range.find((s) => slots.owns(s));
     if (owned !== undefined) return err(`ERR I'm already the owner of hash slot ${owned}`);
-    for (const s of range) slots.importing.set(s, group);
+    slots.beginImport(range, group);
     return OK;
   }
   const foreign = range.find((s) => !slots.owns(s));
@@ -313,10 +313,10 @@ export const SLOT_COMMANDS: CommandSpec[] = [
   // The store applies the wrapped command itself; this is reached only by a misuse.
   internalOp(
     "__asking",
-    -2,
+    -3,
     ["write"],
-    "Internal: a command sent after ASKING (the store unwraps it).",
-    "command [arg ...]",
+    "Internal: a command sent after ASKING, with its session's stamp (the store unwraps it).",
+    "stamp command [arg ...]",
     "lamportkv 5",
     () => err("ERR __ASKING must wrap a command"),
   ),
