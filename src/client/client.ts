@@ -615,6 +615,15 @@ export class LamportClient {
       why.delete(replica.id);
       why.set(replica.id, { replica, reason });
       failuresInRound++;
+      if (route.asking) {
+        // An ASK is followed once: by a later retry the slot may be moving again (an ASKING
+        // command read after a new import began would be served at the wrong group), so the
+        // command goes back to the source, which answers ASK again while it still holds.
+        route.asking = false;
+        if (route.home !== null) this.#goHome(route.home);
+        route.home = null;
+        failuresInRound = 0;
+      }
     };
     /**
      * Every failure of this round was a definite one: NOQUORUM, NOTMEMBER, READONLY, or no
