@@ -38,6 +38,7 @@ import {
   shardMapOf,
   shardStore,
   slotsInFlight,
+  stampAsking,
   toRespValue,
 } from "./shard_store.ts";
 import { reshard, type ShardedCluster } from "../../src/client/reshard.ts";
@@ -132,6 +133,8 @@ export interface ShardSimResult {
   keysMoved: number;
   /** Redirects the clients followed, by kind. */
   redirects: Record<Redirect["kind"], number>;
+  /** Read answers that arrived after their attempt was given up on (in {@link requests} too). */
+  lateReads: number;
 }
 
 /**
@@ -154,6 +157,8 @@ interface SendRequest {
   connections: Map<string, ReplicaId>;
   /** Attempts before giving up (default {@link MAX_ATTEMPTS}). */
   maxTries?: number;
+  /** Gets an answer that arrived after its attempt was given up on. */
+  late?: (result: OpResult) => void;
 }
 
 interface PendingAttempt {
@@ -161,6 +166,7 @@ interface PendingAttempt {
   replica: ReplicaId;
   done: boolean;
   answer: (outcome: Outcome) => void;
+  late?: (result: OpResult) => void;
 }
 
 /** Runs one sharded simulation to quiescence (or `maxSimMs`). */
@@ -181,6 +187,8 @@ class ShardSimulation {
   /** Highest slot-map epoch each replica incarnation delivered (`group/replica#inc`). */
   readonly epochs = new Map<string, number>();
   readonly redirects: Record<Redirect["kind"], number> = { moved: 0, ask: 0, tryagain: 0 };
+  /** Read answers that arrived after their attempt was given up on (checked all the same). */
+  lateReads = 0;
   clientsDone = 0;
   migratorDone = false;
   movesDone = 0;
@@ -204,6 +212,7 @@ class ShardSimulation {
         workDone: () => this.clientsDone === this.options.clients && this.migratorDone,
         newStore: (founding) => shardStore(name, map, founding),
         onDeliver: (_id, incarnation, store) => this.noteEpoch(`${name}/${incarnation}`, store),
+        onRead: stampAsking,
       };
       // The group's own seed only picks its fault scenario; every random draw uses the shared rng.
       const groupOptions = { ...options.group, seed: options.seed * GROUPS.length + g, clients: 0 };
@@ -277,6 +286,7 @@ class ShardSimulation {
       migratorRestarts: this.migratorRestarts,
       keysMoved: this.keysMoved,
       redirects: this.redirects,
+      lateReads: this.lateReads,
     };
   }
 
@@ -316,6 +326,7 @@ class ShardSimulation {
       group,
       replica,
       done: false,
+      late: request.late,
       answer: (outcome) => {
         if (!outcome.ok) return retry(outcome.code);
         connections.set(group, replica);
@@ -334,7 +345,11 @@ class ShardSimulation {
 
   onReply(id: number, outcome: Outcome): void {
     const attempt = this.attempts[id];
-    if (attempt === undefined || attempt.done) return;
+    if (attempt === undefined) return;
+    if (attempt.done) {
+      if (outcome.ok) attempt.late?.(outcome.result);
+      return;
+    }
     attempt.done = true;
     attempt.answer(outcome);
   }
@@ -378,6 +393,23 @@ class ShardSimulation {
         argv: ask ? asking(argv) : argv,
         tag: { client: `c${client}`, seq },
         connections: routes.connections,
+        // An ASK is not followed again after a timeout (as the lamportkv client goes back to the
+        // source then): by the time of a retry, the slot may be moving again.
+        maxTries: ask ? 1 : undefined,
+        // The client gave up waiting, but a read's answer is still an answer: a stale one shows.
+        late: op !== null && (op.kind === "get" || op.kind === "has")
+          ? (result: OpResult) => {
+            if (redirectOf(result) !== null) return;
+            this.lateReads += 1;
+            this.requests.push({
+              ...request,
+              client: 1_000_000 + this.requests.length,
+              ret: this.queue.now,
+              result,
+              trail: [`${this.queue.now} late answer to${ask ? " asking" : ""} #${seq}`],
+            });
+          }
+          : undefined,
       };
       this.send(send, (result, at) => {
         const answer = result === undefined ? "no answer" : JSON.stringify(result);

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { ByteString, Reply } from "../../src/core/types.ts";
+import type { ByteString, Command, Reply } from "../../src/core/types.ts";
 import { RespError, type RespValue } from "../../src/net/resp.ts";
 import { KvStore } from "../../src/kv/store.ts";
-import { initialSlotMap, type SlotMap } from "../../src/kv/slot_map.ts";
+import type { SlotMap } from "../../src/kv/slot_map.ts";
 import type { ReplicaSet } from "../../src/kv/replica_set.ts";
 
 /** A redirect a client follows. */
@@ -29,19 +29,6 @@ export function shardStore(
   return new KvStore(undefined, 0, founding, { group, map });
 }
 
-/**
- * True when a redirected request is remembered under its exactly-once tag: a second copy of it,
- * ordered after the slot came to this group, gets the same redirect rather than being applied
- * (the client took the first redirect as final and went on with a new tag).
- */
-export function redirectsRemembered(): boolean {
-  const store = shardStore("b", initialSlotMap(["a", "b"]), undefined);
-  const set = { op: { argv: ["SET", "{t2}k", "v"], time: 0 }, tag: { client: "c", seq: 1 } };
-  const first = store.apply(set); // slot 4748 is a's: MOVED
-  store.apply({ op: { argv: ["__RESHARD", "LOADSLOTMAP", "1", "0", "16383", "b"], time: 0 } });
-  return JSON.stringify(store.apply(set)) === JSON.stringify(first);
-}
-
 /** The slot map `store` holds (null: the store has none). */
 export function shardMapOf(store: KvStore): SlotMap | null {
   return store.slots?.map ?? null;
@@ -59,9 +46,23 @@ export function slotsInFlight(
   };
 }
 
-/** `argv` marked as sent after ASKING (the wrapper the session submits into the order). */
+/**
+ * `argv` marked as sent after ASKING, as a client sends it; the replica that reads it stamps it
+ * ({@link stampAsking}).
+ */
 export function asking(argv: ByteString[]): ByteString[] {
   return ["__asking", ...argv];
+}
+
+/**
+ * `cmd` as a replica's session submits it when it reads it: a command marked by {@link asking}
+ * gets the stamp of `store` then (`__ASKING <stamp> <command> ...`, see `SlotState.askingStamp`).
+ */
+export function stampAsking(store: KvStore, cmd: Command): Command {
+  const argv = cmd.op.argv;
+  if (argv[0] !== "__asking") return cmd;
+  const stamp = String(store.slots?.askingStamp ?? 0);
+  return { ...cmd, op: { ...cmd.op, argv: ["__ASKING", stamp, ...argv.slice(1)] } };
 }
 
 /** The redirect `reply` is, or null. */

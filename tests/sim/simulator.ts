@@ -296,6 +296,11 @@ export interface GroupHost {
   newStore(founding: ReplicaSet | undefined): KvStore;
   /** Called after replica `id` (incarnation `incarnation`) delivered an entry into `store`. */
   onDeliver?(id: ReplicaId, incarnation: string, store: KvStore): void;
+  /**
+   * What replica `id`'s session makes of a client command when it reads it (after a pause:
+   * when the replica wakes up), with the replica's `store` as it is then.
+   */
+  onRead?(store: KvStore, cmd: Command): Command;
 }
 
 /** How long a client waits for an answer before it tries again elsewhere. */
@@ -929,6 +934,9 @@ export class Simulation {
     if (backlog) {
       if (event.type !== "tick" && event.type !== "flush") backlog.push(event);
       return;
+    }
+    if (event.type === "request" && this.host?.onRead !== undefined) {
+      event = { ...event, cmd: this.host.onRead(this.stores.get(id)!, event.cmd) };
     }
     let actions: Action[];
     try {
