@@ -23,7 +23,7 @@
  */
 import type { ByteString } from "../core/types.ts";
 import { SlotMap, type SlotRange } from "../kv/slot_map.ts";
-import { SLOTS } from "../kv/slots.ts";
+import { slotRange, SLOTS } from "../kv/slots.ts";
 import { RespError, type RespValue } from "../net/resp.ts";
 
 /** One replica group, as the procedure talks to it. */
@@ -108,19 +108,15 @@ export class ReshardError extends Error {
   }
 }
 
-/** `start-end` (or `slot`): an inclusive range of slots, both within 0..16383. */
+/** `start-end` (or `slot`): an inclusive range of slots ({@link slotRange}), else a ReshardError. */
 export function parseSlotRange(text: string): { start: number; end: number } {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
-  const start = m === null ? NaN : Number(m[1]);
-  const end = m === null ? NaN : Number(m[2] ?? m[1]);
-  if (!(start >= 0 && end < SLOTS && start <= end)) {
-    throw new ReshardError(
-      `bad slot range '${text}': expected <start>-<end> (or one slot) with 0 <= start <= end <= ${
-        SLOTS - 1
-      }`,
-    );
-  }
-  return { start, end };
+  const range = slotRange(text);
+  if (range !== undefined) return range;
+  throw new ReshardError(
+    `bad slot range '${text}': expected <start>-<end> (or one slot) with 0 <= start <= end <= ${
+      SLOTS - 1
+    }`,
+  );
 }
 
 /** `start-end`, or `slot` for a range of one. */

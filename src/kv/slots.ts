@@ -52,3 +52,16 @@ export function commonSlot(keys: readonly ByteString[]): number | null | undefin
   }
   return slot;
 }
+
+/**
+ * `<slot>` or `<start>-<end>`: an inclusive range of slots within 0..16383 with start <= end;
+ * undefined when `text` is not one. The one parser of slot ranges (CLUSTER SETSLOT, MIGRATEKEYS,
+ * the reshard tool's `--slots`).
+ */
+export function slotRange(text: string): { start: number; end: number } | undefined {
+  const m = /^([0-9]{1,5})(?:-([0-9]{1,5}))?$/.exec(text);
+  if (m === null) return undefined;
+  const start = Number(m[1]);
+  const end = m[2] === undefined ? start : Number(m[2]);
+  return start <= end && end < SLOTS ? { start, end } : undefined;
+}
