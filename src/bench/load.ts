@@ -31,7 +31,7 @@ import { ConnWriter } from "../net/conn_writer.ts";
 import { HARD_CAP_SECONDS, type Mix, mixOps, mixWeight, type StopRule } from "./args.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { type KeySpace, OP_NAMES, opCode, type OpKind, type OpName, OPS } from "./ops.ts";
-import { type BenchShard, parseMoved, shardOfAddress } from "./shards.ts";
+import { type BenchShard, parseRedirect, shardOfAddress } from "./shards.ts";
 import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
 import type { RequestEncoder } from "./requests.ts";
 
@@ -139,7 +139,7 @@ export interface PhaseResult {
   connected: number;
   /** Successful measured operations by the shard that answered them (one shard without routing). */
   shardOps: number[];
-  /** MOVED redirections followed by measured operations. */
+  /** MOVED and ASK redirections followed by measured operations. */
   moved: number;
   /** Of {@link moved}, those answered by each shard. */
   shardMoved: number[];
@@ -207,7 +207,7 @@ class PhaseState {
   readonly routeSlots: (Uint16Array | null)[];
   /** Successful measured operations by shard. */
   readonly shardOps: number[];
-  /** MOVED redirections followed by measured operations. */
+  /** MOVED and ASK redirections followed by measured operations. */
   moved = 0;
   /** Of {@link moved}, those answered by each shard. */
   readonly shardMoved: number[];
@@ -292,7 +292,10 @@ class PhaseState {
   }
 }
 
-/** Most MOVED redirections one operation follows before it counts as an error. */
+/** `ASKING`, sent before an operation that follows an `-ASK`. */
+const ASKING = new TextEncoder().encode("*1\r\n$6\r\nASKING\r\n");
+
+/** Most MOVED and ASK redirections one operation follows before it counts as an error. */
 const MAX_REDIRECTS = 5;
 
 /**
@@ -401,7 +404,7 @@ class LoadConnection {
   readonly #pipeline: number;
   // In-flight operations, oldest first: a ring of send time, operation code, measured flag,
   // replies still to come, whether a reply so far was an error or a null, the first key's index
-  // and the MOVED redirections followed so far.
+  // and the MOVED and ASK redirections followed so far.
   readonly #sentAt: Float64Array;
   readonly #kind: Uint8Array;
   readonly #measured: Uint8Array;
@@ -443,13 +446,20 @@ class LoadConnection {
   }
 
   /** Notes an operation written (or about to be written) to this leg, at the ring's tail. */
-  push(code: number, key: number, sentAt: number, measured: number, redirects: number): void {
+  push(
+    code: number,
+    key: number,
+    sentAt: number,
+    measured: number,
+    redirects: number,
+    extraReplies = 0,
+  ): void {
     let slot = this.#head + this.#inFlight;
     if (slot >= this.#pipeline) slot -= this.#pipeline;
     this.#sentAt[slot] = sentAt;
     this.#kind[slot] = code;
     this.#measured[slot] = measured;
-    this.#remaining[slot] = OPS[code].replies;
+    this.#remaining[slot] = OPS[code].replies + extraReplies;
     this.#failed[slot] = 0;
     this.#nil[slot] = 0;
     this.#key[slot] = key;
@@ -470,20 +480,22 @@ class LoadConnection {
 
   /**
    * After `-MOVED <slot> <host>:<port>` for the oldest operation: notes the owner it names and
-   * sends the operation there; false when this is no MOVED to follow.
+   * sends the operation there; after `-ASK <slot> <host>:<port>` (its slot is migrating and the
+   * key is not at the source): sends `ASKING` and the operation there, without changing the
+   * owner. False when this is no redirection to follow.
    */
-  #followMoved(error: string | undefined): boolean {
+  #followRedirect(error: string | undefined): boolean {
     const phase = this.#phase;
     const routing = phase.spec.routing;
     const slot = this.#head;
     const code = this.#kind[slot];
     if (routing === undefined || error === undefined || OPS[code].replies !== 1) return false;
     if (this.#redirects[slot] >= MAX_REDIRECTS) return false;
-    const moved = parseMoved(error);
-    if (moved === null) return false;
-    const shard = shardOfAddress(routing.shards, moved.host, moved.port);
+    const redirect = parseRedirect(error);
+    if (redirect === null) return false;
+    const shard = shardOfAddress(routing.shards, redirect.host, redirect.port);
     if (shard < 0) return false;
-    if (!routing.misroute) routing.owner[moved.slot] = shard;
+    if (!routing.misroute && !redirect.ask) routing.owner[redirect.slot] = shard;
     const measured = this.#measured[slot];
     if (measured === 1) {
       phase.moved++;
@@ -494,10 +506,13 @@ class LoadConnection {
     const redirects = this.#redirects[slot] + 1;
     this.#pop();
     const to = this.#client.legs[shard];
-    const bytes = new Uint8Array(phase.spec.encoder.opBytes[code]);
+    const asking = redirect.ask ? ASKING.length : 0;
+    const bytes = new Uint8Array(asking + phase.spec.encoder.opBytes[code]);
+    if (redirect.ask) bytes.set(ASKING, 0);
     phase.one[0] = key;
-    phase.spec.encoder.writeOp(bytes, 0, code, phase.one);
-    to.push(code, key, sentAt, measured, redirects);
+    phase.spec.encoder.writeOp(bytes, asking, code, phase.one);
+    // ASKING's +OK is one more reply of the operation.
+    to.push(code, key, sentAt, measured, redirects, redirect.ask ? 1 : 0);
     to.write(bytes);
     return true;
   }
@@ -509,7 +524,7 @@ class LoadConnection {
     const measured = this.#measured[slot] === 1;
     const phase = this.#phase;
     if (kind === "error") {
-      if (this.#followMoved(error)) return;
+      if (this.#followRedirect(error)) return;
       // The first error of an operation is its error.
       if (this.#failed[slot] === 0 && measured) phase.noteError(error ?? "error reply");
       this.#failed[slot] = 1;

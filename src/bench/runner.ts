@@ -273,7 +273,7 @@ function noteProblems(
     report.notes.push(`${where}: stopped by the hard cap before every request was sent`);
   }
   if (result.moved > 0) {
-    report.notes.push(`${where}: ${result.moved} MOVED redirections followed`);
+    report.notes.push(`${where}: ${result.moved} MOVED/ASK redirections followed`);
   }
   for (const e of result.errorMessages.slice(0, 5)) {
     report.notes.push(`${where}: ${e.count} x ${e.message}`);

@@ -3,7 +3,8 @@
  * the client addresses of their replicas ({@link shardsOf}), which group owns each of the 16,384
  * hash slots ({@link SlotOwners}: read from a replica's `CLUSTER SLOTS`, or derived from the
  * file as every replica derives its epoch-0 map), the slot of every benchmark key
- * ({@link keySlotTable}) and the `-MOVED` replies that correct a stale owner ({@link parseMoved}).
+ * ({@link keySlotTable}) and the `-MOVED` replies that correct a stale owner and the `-ASK` ones of a migrating slot
+ * ({@link parseRedirect}).
  *
  * A file without groups is one shard of every replica, owning every slot: the load generator
  * routes both the same way.
@@ -131,13 +132,18 @@ export function keySlotTable(encoder: RequestEncoder, space: KeySpace): Uint16Ar
   return table;
 }
 
-/** A `-MOVED <slot> <host>:<port>` reply (without the `-`), parsed; null for any other error. */
-export function parseMoved(message: string): { slot: number; host: string; port: number } | null {
-  const m = /^MOVED (\d+) (.+):(\d+)$/.exec(message);
+/**
+ * A `-MOVED <slot> <host>:<port>` or `-ASK <slot> <host>:<port>` reply (without the `-`), parsed;
+ * null for any other error.
+ */
+export function parseRedirect(
+  message: string,
+): { ask: boolean; slot: number; host: string; port: number } | null {
+  const m = /^(MOVED|ASK) (\d+) (.+):(\d+)$/.exec(message);
   if (m === null) return null;
-  const slot = Number(m[1]);
+  const slot = Number(m[2]);
   if (slot >= SLOTS) return null;
   // An IPv6 address may come in brackets.
-  const host = m[2].startsWith("[") && m[2].endsWith("]") ? m[2].slice(1, -1) : m[2];
-  return { slot, host, port: Number(m[3]) };
+  const host = m[3].startsWith("[") && m[3].endsWith("]") ? m[3].slice(1, -1) : m[3];
+  return { ask: m[1] === "ASK", slot, host, port: Number(m[4]) };
 }

@@ -55,7 +55,7 @@ import {
   configSlotOwners,
   keySlotTable,
   parseClusterSlots,
-  parseMoved,
+  parseRedirect,
   shardOfAddress,
   shardsOf,
 } from "../../src/bench/shards.ts";
@@ -1419,15 +1419,27 @@ Deno.test("bench shards: groups of a config, slot owners from CLUSTER SLOTS or t
 });
 
 Deno.test("bench shards: MOVED replies and the slot of every key", () => {
-  assert.deepEqual(parseMoved("MOVED 3999 127.0.0.1:6381"), {
+  assert.deepEqual(parseRedirect("MOVED 3999 127.0.0.1:6381"), {
+    ask: false,
     slot: 3999,
     host: "127.0.0.1",
     port: 6381,
   });
-  assert.deepEqual(parseMoved("MOVED 1 [::1]:7000"), { slot: 1, host: "::1", port: 7000 });
-  assert.equal(parseMoved("ASK 1 127.0.0.1:7000"), null);
-  assert.equal(parseMoved("MOVED 16384 127.0.0.1:7000"), null);
-  assert.equal(parseMoved("ERR MOVED"), null);
+  assert.deepEqual(parseRedirect("MOVED 1 [::1]:7000"), {
+    ask: false,
+    slot: 1,
+    host: "::1",
+    port: 7000,
+  });
+  assert.deepEqual(parseRedirect("ASK 1 127.0.0.1:7000"), {
+    ask: true,
+    slot: 1,
+    host: "127.0.0.1",
+    port: 7000,
+  });
+  assert.equal(parseRedirect("MOVED 16384 127.0.0.1:7000"), null);
+  assert.equal(parseRedirect("ERR MOVED"), null);
+  assert.equal(parseRedirect("TRYAGAIN Multiple keys request during rehashing of slot"), null);
   const encoder = new RequestEncoder(1000, 10);
   const keys = keySlotTable(encoder, "key");
   const counters = keySlotTable(encoder, "ctr");
@@ -1523,6 +1535,51 @@ Deno.test("bench load sharded: every request goes to its slot's group; none is M
     assert.ok(fake.served[0] > 100 && fake.served[1] > 100, `${fake.served}`);
   } finally {
     await fake.stop();
+  }
+});
+
+Deno.test("bench load sharded: ASK during a migration is followed with ASKING", async () => {
+  // Group a owns every slot and is migrating b's half to b: it answers ASK for those keys; b
+  // serves them only right after ASKING on the same connection (else MOVED back to a).
+  const ports: number[] = [];
+  const asked = [0, 0];
+  const served = [0, 0];
+  const askingNext = new WeakSet<object>();
+  const servers = [0, 1].map((me) =>
+    fakeServer((argv, session) => {
+      const slot = keySlot(argv[1] ?? "");
+      if (argv[0] === "ASKING") {
+        askingNext.add(session);
+        return "+OK\r\n";
+      }
+      const flagged = askingNext.delete(session);
+      if (me === 0 && slot >= 8192) {
+        asked[0]++;
+        return `-ASK ${slot} 127.0.0.1:${ports[1]}\r\n`;
+      }
+      if (me === 1 && !flagged) return `-MOVED ${slot} 127.0.0.1:${ports[0]}\r\n`;
+      served[me]++;
+      return argv[0] === "SET" ? "+OK\r\n" : "$-1\r\n";
+    })
+  );
+  ports.push(...servers.map((srv) => srv.port));
+  const shards: BenchShard[] = servers.map((srv, i) => ({
+    group: i === 0 ? "a" : "b",
+    targets: [{ id: i + 1, host: "127.0.0.1", port: srv.port }],
+  }));
+  try {
+    const owner = new Uint16Array(16_384); // a owns every slot, as its CLUSTER SLOTS says
+    const result = await shardedPhase(shards, owner, false, { put: 1, get: 1 }, 400);
+    assert.deepEqual(result.errorMessages, []);
+    assert.equal(result.put.ops + result.get.ops, 400);
+    assert.equal(result.put.errors + result.get.errors, 0);
+    assert.ok(asked[0] > 50, `b's keys were asked for (${asked[0]})`);
+    assert.equal(result.moved, asked[0], "every ASK was followed and counted");
+    assert.equal(served[1], asked[0], "b served each after ASKING");
+    assert.equal(served[0] + served[1], 400);
+    assert.ok(owner.every((g) => g === 0), "an ASK does not change the slot map");
+  } finally {
+    await Promise.all(servers.map((srv) => srv.stop()));
   }
 });
 
@@ -1718,7 +1775,7 @@ Deno.test("bench cli: a small real --spawn run on 2 groups × 3 replicas", async
     assert.equal(get.ops, 100, wrongContext);
     assert.equal(get.nil, 0, "the preload reached the right groups too");
     assert.equal(get.moved, 100, wrongContext);
-    assert.match(wrong.r.stdout, /note: 2 clients, GET only: 100 MOVED redirections followed/);
+    assert.match(wrong.r.stdout, /note: 2 clients, GET only: 100 MOVED\/ASK redirections followed/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
