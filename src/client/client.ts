@@ -708,7 +708,8 @@ export class LamportClient {
         const wait = Math.min(TRYAGAIN_FIRST_WAIT_MS * 2 ** tryAgains, TRYAGAIN_MAX_WAIT_MS);
         const canWait = tryAgains < MAX_TRYAGAIN_RETRIES && deadline - performance.now() > wait;
         // A MOVED back to a group that refused this command already: the groups' copies of the
-        // map disagree for a moment (a slot just changed owner), so it is retried as TRYAGAIN is.
+        // map disagree (the reshard tool's hand-over prevents it, a move made by hand without
+        // its last step does not), so it is retried as TRYAGAIN is.
         const bounce = target !== null && !target.ask && refusedBy.has(target.target.group);
         const redirect = target !== null && (bounce ? canWait : redirects < MAX_REDIRECTS)
           ? target

@@ -7,13 +7,16 @@
  * 3. until A has none left: A: `MIGRATEKEYS <range> <batch>` gives a batch of keys (taken out of
  *    A's key space, in transit), B: `IMPORTKEYS A <id> <key> <payload> ...`, A: `MIGRATEDONE <id>`;
  * 4. the control group (the config file's first): `SETSLOT <range> NODE B`;
- * 5. every group (B first, then A, then the others): `LOADSLOTMAP` of the control group's map.
+ * 5. every group (B first, then A, then the others): `LOADSLOTMAP` of the control group's map;
+ *    then every group again, the control group included: the same map again ends the hand-over
+ *    (from step 4 until then, A answers ASK for the range instead of MOVED: B may still hold the
+ *    old map, where the range is A's, and would answer MOVED back to A).
  *
  * Every step is idempotent on the servers (a second IMPORTKEYS of a batch is ignored, a second
  * MIGRATEKEYS returns the keys still in transit, ...), and the moves are planned from the control
  * group's map, which changes only when a move ends (step 4): a run stopped at any point is resumed
  * by running the same command again. Each run first pushes the control group's map to every
- * group (finishing step 5 of a run stopped there), then plans and moves.
+ * group (finishing steps 5 and 6 of a run stopped there), then plans and moves.
  *
  * The module talks to the groups through {@link ShardedCluster} only, so that it runs against
  * real groups (the command-line client, `reshard_cli.ts`), an in-memory fake (unit tests) or a
@@ -296,7 +299,7 @@ class Run {
     await this.#publish(map, []);
     const moves = plan(map);
     for (const [i, move] of moves.entries()) {
-      map = await this.#move(move, i + 1, moves.length);
+      map = await this.#move(move, i + 1, moves.length, map.epoch);
     }
     return {
       moves,
@@ -307,12 +310,15 @@ class Run {
     };
   }
 
-  /** Runs one move (steps 1 to 5); returns the control group's map after it. */
-  async #move(move: Move, index: number, moves: number): Promise<SlotMap> {
+  /** Runs one move (steps 1 to 6); returns the control group's map after it. */
+  async #move(move: Move, index: number, moves: number, epoch: number): Promise<SlotMap> {
     const { from, to } = move;
     const slots = rangeText(move);
-    await this.#ok(to, ["CLUSTER", "SETSLOT", slots, "IMPORTING", from]);
-    await this.#ok(from, ["CLUSTER", "SETSLOT", slots, "MIGRATING", to]);
+    // Every step names the epoch the move was planned at: a copy of a step held somewhere and
+    // ordered after this move ended (the tool retried it elsewhere and went on) is refused.
+    const at = ["EPOCH", String(epoch)];
+    await this.#ok(to, ["CLUSTER", "SETSLOT", slots, "IMPORTING", from, ...at]);
+    await this.#ok(from, ["CLUSTER", "SETSLOT", slots, "MIGRATING", to, ...at]);
     const report = (moveDone: boolean) =>
       this.#onProgress({
         move,
@@ -337,6 +343,7 @@ class Run {
         "IMPORTKEYS",
         from,
         batch.id,
+        ...at,
         ...batch.pairs,
       ]);
       if (imported !== 0 && imported !== 1) throw this.#unexpected(to, "IMPORTKEYS", imported);
@@ -346,8 +353,8 @@ class Run {
       for (const s of batch.pairs) this.#bytes += s.length;
       report(false);
     }
-    const epoch = await this.#call(this.#control, ["CLUSTER", "SETSLOT", slots, "NODE", to]);
-    if (typeof epoch !== "number") throw this.#unexpected(this.#control, "SETSLOT NODE", epoch);
+    const next = await this.#call(this.#control, ["CLUSTER", "SETSLOT", slots, "NODE", to, ...at]);
+    if (typeof next !== "number") throw this.#unexpected(this.#control, "SETSLOT NODE", next);
     const map = await this.#controlMap();
     await this.#publish(map, [to, from]);
     report(true);
@@ -380,16 +387,25 @@ class Run {
   }
 
   /**
-   * Sends `map` to every group but the control group: those of `first` first, then the others
-   * in the file's order (a group whose copy is as new answers 0).
+   * Sends `map` to every group but the control group (which made it): those of `first` first,
+   * then the others in the file's order (a group whose copy is as new answers 0); then to every
+   * group again, control group included, which ends their hand-overs (a group that gave slots
+   * away answers ASK for them until then, so that no client is sent back and forth between a
+   * group with the new map and one with the old).
    */
   async #publish(map: SlotMap, first: readonly string[]): Promise<void> {
     const order = [...new Set([...first, ...this.#cluster.groups])];
     for (const group of order) {
       if (group === this.#control) continue;
-      const adopted = await this.#call(group, loadSlotMapCommand(map));
-      if (adopted !== 0 && adopted !== 1) throw this.#unexpected(group, "LOADSLOTMAP", adopted);
+      await this.#load(group, map);
     }
+    for (const group of order) await this.#load(group, map);
+  }
+
+  /** `LOADSLOTMAP` of `map` at `group`. */
+  async #load(group: string, map: SlotMap): Promise<void> {
+    const adopted = await this.#call(group, loadSlotMapCommand(map));
+    if (adopted !== 0 && adopted !== 1) throw this.#unexpected(group, "LOADSLOTMAP", adopted);
   }
 
   /** Sends `argv` to `group`; an error reply throws. */

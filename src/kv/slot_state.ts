@@ -198,13 +198,40 @@ export class SlotState {
 
   /**
    * Adopts `map` as this group's copy: importing is cleared for the slots it now owns, migrating
-   * for those it no longer owns. (The caller checks that no key is left behind.)
+   * for those it no longer owns, except those handed over to their migration's target (see
+   * {@link handedOver}). (The caller checks that no key is left behind.)
    */
   adopt(map: SlotMap): void {
     this.#map = map;
     for (const s of [...this.importing.keys()]) if (this.owns(s)) this.endImport(s);
-    for (const s of [...this.migrating.keys()]) if (!this.owns(s)) this.migrating.delete(s);
+    for (const [s, target] of [...this.migrating]) {
+      if (!this.owns(s) && map.owner(s) !== target) this.migrating.delete(s);
+    }
     this.pruneImported();
+  }
+
+  /**
+   * True when `slot` was migrating from this group and now belongs to the migration's target: a
+   * hand-over. Until every group has the new map (the target may still hold the old one, where
+   * the slot is this group's, and would answer MOVED back here), this group answers `ASK` for
+   * the slot rather than `MOVED`; a `LOADSLOTMAP` of the map it already holds ends the hand-over
+   * ({@link endHandOvers}: the reshard tool sends it once every group loaded the map).
+   */
+  handedOver(slot: number): boolean {
+    const target = this.migrating.get(slot);
+    return target !== undefined && !this.owns(slot) && this.#map.owner(slot) === target;
+  }
+
+  /** Ends every hand-over ({@link handedOver}); returns how many slots were handed over. */
+  endHandOvers(): number {
+    let n = 0;
+    for (const s of [...this.migrating.keys()]) {
+      if (!this.owns(s)) {
+        this.migrating.delete(s);
+        n++;
+      }
+    }
+    return n;
   }
 
   /** The slots this group owns now and would not own under `map`. */
@@ -246,6 +273,9 @@ export class SlotState {
     if (since !== undefined && ((asking !== null && asking >= since) || keys.every(exists))) {
       return null;
     }
+    // Handed over (no key of the slot is left here): the target serves it after ASKING whether
+    // or not it has the new map yet.
+    if (this.handedOver(slot)) return { err: `ASK ${slot} ${this.migrating.get(slot)}` };
     return { err: `MOVED ${slot} ${this.#map.owner(slot)}` };
   }
 

@@ -6,7 +6,8 @@
  *   Cluster node, the commands that touch the whole key space act on this group's keys only.
  * - Keys in more than one slot: `-CROSSSLOT Keys in request don't hash to the same slot`.
  * - Keys in one slot that another group owns (per this group's replicated copy of the slot map)
- *   and that is not importing here: `-MOVED <slot> <host>:<port>`, the client address of that
+ *   and that is not moving (importing here, or handed over from here):
+ *   `-MOVED <slot> <host>:<port>`, the client address of that
  *   group's master.
  * - Else the command goes into the order, where the state machine decides again, for good
  *   (`src/kv/slot_state.ts`: MOVED, ASK, TRYAGAIN while a slot moves). Its redirects name a
@@ -33,8 +34,11 @@ export interface SlotRouting {
   readonly group: string;
   /** The slot map in force (this group's replicated copy). */
   map(): SlotMap;
-  /** True while `slot` is importing into this group. */
-  importing(slot: number): boolean;
+  /**
+   * True while `slot` is importing into this group or handed over from it (`SlotState`'s
+   * `handedOver`): its commands go into the order, where the state machine decides.
+   */
+  moving(slot: number): boolean;
   /** The stamp of a command read after `ASKING` (`SlotState.askingStamp` of this replica). */
   askingStamp(): number;
   /** `host:port`: the client address of `group`'s master (the target of MOVED). */
@@ -65,7 +69,7 @@ export function routeKeys(keys: readonly ByteString[], routing: SlotRouting): Re
   if (slot === undefined) return null;
   if (slot === null) return { err: CROSSSLOT_ERROR };
   const owner = routing.map().owner(slot);
-  if (owner === routing.group || routing.importing(slot)) return null;
+  if (owner === routing.group || routing.moving(slot)) return null;
   return { err: `MOVED ${slot} ${routing.masterAddress(owner)}` };
 }
 

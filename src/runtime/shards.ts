@@ -161,7 +161,10 @@ export class Shards {
     return {
       group: sharding.group,
       map: () => sharding.slots().map,
-      importing: (slot) => sharding.slots().importing.has(slot),
+      moving: (slot) => {
+        const slots = sharding.slots();
+        return slots.importing.has(slot) || slots.handedOver(slot);
+      },
       askingStamp: () => sharding.slots().askingStamp,
       masterAddress: (group) => {
         const master = this.#foreign(sharding, group).master;

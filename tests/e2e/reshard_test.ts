@@ -176,6 +176,11 @@ Deno.test({
       assert.equal(await call(4, ...load), 0);
       assert.equal(await call(5, ...load.map((a, i) => i === 2 ? "0" : a)), 0);
       assert.deepEqual(await call(6, "CLUSTER", "SLOTMAP"), map);
+      // Until step 6, g1 has handed S over: ASK, not MOVED (g2 might not have had the map yet).
+      assert.equal(errorOf(await call(2, "GET", "{b}s0")), `ASK ${S} 127.0.0.1:${port(4)}`);
+      assert.match(String(await call(1, "CLUSTER", "NODES")), new RegExp(`\\[${S}->-`));
+      // 6: the same map again at every group ends the hand-over (0: nothing newer adopted).
+      for (const id of [4, 1]) assert.equal(await call(id, ...load), 0);
 
       // After: g1 sends S's keys to g2 with MOVED; g2 serves them; nothing was lost.
       for (const id of G1) {

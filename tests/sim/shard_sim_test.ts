@@ -131,7 +131,10 @@ Deno.test("shard sim: requests held by a paused replica past a redirect", async 
  * again). Before ASKING carried the stamp of the replica that read it (`SlotState.askingStamp`)
  * and before an ASK was followed only once, seed 8000844 read nil for a key that had a value (a
  * GET sent after an ASK in move 0 was retried at the target and served there in move 3) and a
- * DEL returned 0 for a present key.
+ * DEL returned 0 for a present key. Before the reshard tool named the epoch of each step
+ * (`SETSLOT ... EPOCH e`), seeds 8000150 and 8000279 ended with a group still migrating a slot it
+ * owned: a copy of a `MIGRATING` step held by a paused replica was ordered after the slot had come
+ * back.
  */
 Deno.test("shard sim: ASKING from an earlier move of the same slot", async () => {
   const totals = await runSeeds(

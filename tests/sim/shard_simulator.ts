@@ -513,7 +513,11 @@ class ShardSimulation {
         link: (group) => ({
           call: (argv) => {
             this.toolMoved = true;
-            if (argv[1] === "IMPORTKEYS") this.keysMoved += (argv.length - 4) / 2;
+            if (argv[1] === "IMPORTKEYS") {
+              // `IMPORTKEYS <source> <id> [EPOCH <e>] <key> <payload> ...`
+              const first = argv[4]?.toUpperCase() === "EPOCH" ? 6 : 4;
+              this.keysMoved += (argv.length - first) / 2;
+            }
             return new Promise((resolve, reject) => {
               // As a replica's session submits CLUSTER subcommands: untagged internal operations
               // (a lost reply may be retried and applied twice: every step is idempotent).

@@ -2,7 +2,8 @@
  * An in-memory sharded cluster for tests of the resharding procedure (`src/client/reshard.ts`):
  * each group is one object answering the design's CLUSTER subcommands (SETSLOT IMPORTING /
  * MIGRATING / STABLE / NODE, SLOTMAP, LOADSLOTMAP, MIGRATEKEYS, IMPORTKEYS, MIGRATEDONE) with the
- * design's rules and refusals, over a key space of string keys. The cluster can stop the caller
+ * design's rules and refusals (a source keeps a slot it gave away as migrating, handed over, until
+ * the same map is loaded again), over a key space of string keys. The cluster can stop the caller
  * at a chosen call, before or after the group applied it (a tool killed there), and says what is
  * wrong with its state ({@link FakeShardedCluster.problems}).
  *
@@ -93,11 +94,20 @@ export class FakeGroup {
     return held;
   }
 
+  /** The refusal of a step planned at another epoch (`EPOCH <e>` at `args[at]`), or null. */
+  #stale(args: ByteString[], at: number): RespValue | null {
+    if (args[at]?.toUpperCase() !== "EPOCH") return null;
+    return Number(args[at + 1]) === this.epoch ? null : err("ERR another epoch");
+  }
+
   #setSlot(args: ByteString[]): RespValue {
     const slots = this.#slots(args[0]);
     const how = args[1]?.toUpperCase();
     const group = args[2];
     if (slots === null) return err("ERR bad slots");
+    const stale = this.#stale(args, 3);
+    const done = how === "NODE" && slots.every((s) => this.owner[s] === group);
+    if (stale !== null && !done) return stale;
     const known = group !== undefined && this.#cluster.groups.includes(group);
     switch (how) {
       case "IMPORTING":
@@ -105,7 +115,10 @@ export class FakeGroup {
         if (slots.some((s) => this.owner[s] === this.name)) {
           return err("ERR this group owns some of these slots");
         }
-        for (const s of slots) this.importing.set(s, group);
+        for (const s of slots) {
+          if (this.migrating.has(s)) this.#clear(s); // a slot handed over from here comes back
+          this.importing.set(s, group);
+        }
         return "OK";
       case "MIGRATING":
         if (!known) return err("ERR unknown group");
@@ -162,7 +175,11 @@ export class FakeGroup {
     }
     this.owner = next;
     for (const s of [...this.importing.keys()]) if (next[s] === this.name) this.#clear(s);
-    for (const s of [...this.migrating.keys()]) if (next[s] !== this.name) this.#clear(s);
+    // A slot given to its migration's target is handed over: kept until the same map comes
+    // again (every group has it by then).
+    for (const [s, target] of [...this.migrating]) {
+      if (next[s] !== this.name && next[s] !== target) this.#clear(s);
+    }
     return null;
   }
 
@@ -174,7 +191,11 @@ export class FakeGroup {
       for (let s = Number(args[i]); s <= Number(args[i + 1]); s++) next[s] = args[i + 2];
     }
     if (next.some((g) => g === undefined)) return err("ERR the map leaves slots out");
-    if (epoch <= this.epoch) return 0;
+    if (epoch < this.epoch) return 0;
+    if (epoch === this.epoch) {
+      for (const s of [...this.migrating.keys()]) if (this.owner[s] !== this.name) this.#clear(s);
+      return 0;
+    }
     const refusal = this.#adopt(next);
     if (refusal !== null) return refusal;
     this.epoch = epoch;
@@ -200,7 +221,10 @@ export class FakeGroup {
   }
 
   #importKeys(args: ByteString[]): RespValue {
-    const [source, id, ...pairs] = args;
+    const stale = this.#stale(args, 2);
+    if (stale !== null) return stale;
+    const [source, id, ...rest] = args;
+    const pairs = args[2]?.toUpperCase() === "EPOCH" ? rest.slice(2) : rest;
     if (pairs.length === 0 || pairs.length % 2 !== 0) return err("ERR syntax error");
     for (let i = 0; i < pairs.length; i += 2) {
       if (this.importing.get(keySlot(pairs[i])) !== source) {

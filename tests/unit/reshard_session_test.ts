@@ -41,7 +41,7 @@ class ShardedHost extends ImmediateSessionHost {
     return {
       group: "a",
       map: () => slots.map,
-      importing: (slot) => slots.importing.has(slot),
+      moving: (slot) => slots.importing.has(slot) || slots.handedOver(slot),
       askingStamp: () => slots.askingStamp,
       masterAddress: (g) => ADDRESS[g],
     };
@@ -103,7 +103,7 @@ Deno.test("addressRedirect: only MOVED/ASK naming a known group are rewritten", 
   const routing: SlotRouting = {
     group: "a",
     map: () => MAP,
-    importing: () => false,
+    moving: () => false,
     askingStamp: () => 0,
     masterAddress: (g) => ADDRESS[g],
   };

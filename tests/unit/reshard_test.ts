@@ -126,25 +126,31 @@ Deno.test("reshard: moves the keys of the slots, step by step, with progress", a
     before.reduce((n, k) => n + k.length + data.get(k)!.length, 0),
   );
   // The design's order: importing at the target, migrating at the source, batches, the new
-  // owner at the control group, the map to the target, then the others.
+  // owner at the control group, the map to the target, then the others; then the map to every
+  // group again (ending the control group's hand-over of the range).
   const log = cluster.log;
-  assert.deepEqual(log.slice(0, 5), [
+  assert.deepEqual(log.slice(0, 7), [
     "g1 SLOTMAP",
+    "g2 LOADSLOTMAP 0",
+    "g1 LOADSLOTMAP 0",
     "g2 LOADSLOTMAP 0",
     "g2 SETSLOT 4000-8191",
     "g1 SETSLOT 4000-8191",
     "g1 MIGRATEKEYS 4000-8191",
   ]);
-  assert.deepEqual(log.slice(5, 7).map((l) => l.split(" ").slice(0, 2).join(" ")), [
+  assert.deepEqual(log.slice(7, 9).map((l) => l.split(" ").slice(0, 2).join(" ")), [
     "g2 IMPORTKEYS",
     "g1 MIGRATEDONE",
   ]);
-  assert.deepEqual(log.slice(-4), [
+  assert.deepEqual(log.slice(-6), [
     "g1 MIGRATEKEYS 4000-8191",
     "g1 SETSLOT 4000-8191",
     "g1 SLOTMAP",
     "g2 LOADSLOTMAP 1",
+    "g2 LOADSLOTMAP 1",
+    "g1 LOADSLOTMAP 1",
   ]);
+  assert.equal(cluster.group("g1").migrating.size, 0, "hand-over ended");
 
   // Again: nothing to do. Back: the keys return.
   const again = await reshard(cluster, { start: 4000, end: 9000 }, "g2");

@@ -31,7 +31,7 @@ const MAP = initialSlotMap(["a", "b"]);
 const ROUTING: SlotRouting = {
   group: "a",
   map: () => MAP,
-  importing: () => false,
+  moving: () => false,
   askingStamp: () => 0,
   masterAddress: (g) => (g === "b" ? "127.0.0.1:7014" : "127.0.0.1:7011"),
 };
@@ -72,6 +72,11 @@ Deno.test("routing: keys of this group's slots are served, others MOVED, mixed o
     assert.equal(route(...argv), null, argv.join(" "));
   }
   assert.equal(route("PUBLISH", B1, "m"), null, "channels are not keys");
+  // A slot moving (importing here, or handed over from here) goes into the order, where the
+  // state machine decides (ASK, MOVED or served).
+  const moving = { ...ROUTING, moving: (slot: number) => slot === keySlot(B1) };
+  assert.equal(routeCommand(COMMANDS.get("GET")!, ["GET", B1], moving), null);
+  assert.deepEqual(routeCommand(COMMANDS.get("GET")!, ["GET", "{t}1"], moving), moved("{t}"));
   // WATCH's keys are its arguments; REQ routes by the command it wraps.
   assert.deepEqual(routingKeys(COMMANDS.get("watch")!, ["WATCH", A1, B1]), [A1, B1]);
   assert.deepEqual(route("WATCH", B1), moved(B1));

@@ -285,7 +285,12 @@ Deno.test("kv slots: NODE at the control group and LOADSLOTMAP's adoption rules"
   assert.deepEqual(cluster(g2, "SETSLOT", String(S), "IMPORTING", "g1"), OK);
   assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g2"), 1);
   assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g2"), 1, "idempotent");
-  assert.equal(g1.slots!.migrating.size, 0, "migrating cleared for a slot no longer owned");
+  // Handed over: g1 holds no key of S and answers ASK (g2 may still have the old map, where S is
+  // g1's, and would answer MOVED back); g2 serves it after ASKING meanwhile.
+  assert.ok(g1.slots!.handedOver(S));
+  assert.deepEqual(run(g1, ["GET", K("x")]), { err: `ASK ${S} g2` });
+  assert.deepEqual(run(g2, ["GET", K("x")]), { err: `MOVED ${S} g1` }, "g2 has the old map");
+  assert.equal(run(g2, ["__ASKING", "1", "GET", K("x")]), null);
   const map = run(g1, ["__SLOTMAP"]) as Reply[];
   assert.deepEqual(map, [1, [0, S - 1, "g1"], [S, S, "g2"], [S + 1, 8191, "g1"], [
     8192,
@@ -297,8 +302,56 @@ Deno.test("kv slots: NODE at the control group and LOADSLOTMAP's adoption rules"
   assert.equal(cluster(g2, "LOADSLOTMAP", ...args), 0);
   assert.equal(g2.slots!.importing.size, 0, "importing cleared for a slot now owned");
   assert.deepEqual(run(g2, ["__SLOTMAP"]), map);
+  // The same map again at g1 (every group has it): the hand-over ends, MOVED from now on.
+  assert.equal(cluster(g1, "LOADSLOTMAP", ...args), 0);
+  assert.equal(g1.slots!.migrating.size, 0, "migrating cleared for a slot no longer owned");
+  assert.deepEqual(run(g1, ["GET", K("x")]), { err: `MOVED ${S} g2` });
   // Moving it back: epoch 2.
   assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g1"), 2);
+});
+
+Deno.test("kv slots: steps with EPOCH are refused at another epoch (a step of an older move)", () => {
+  const g1 = store("g1");
+  const g2 = store("g2");
+  const payload = JSON.stringify(["string", 0, "old"]);
+  assert.equal(
+    errOf(cluster(g2, "SETSLOT", String(S), "IMPORTING", "g1", "EPOCH", "x")),
+    "ERR Invalid epoch",
+  );
+  assert.match(
+    errOf(cluster(g2, "SETSLOT", String(S), "STABLE", "EPOCH", "0")),
+    /Invalid CLUSTER SETSLOT/,
+  );
+  assert.match(
+    errOf(cluster(g2, "SETSLOT", String(S), "IMPORTING", "g1", "EPOCH")),
+    /Invalid CLUSTER SETSLOT/,
+  );
+  // A move at epoch 0: every step names it.
+  assert.deepEqual(cluster(g2, "SETSLOT", String(S), "IMPORTING", "g1", "EPOCH", "0"), OK);
+  assert.deepEqual(cluster(g1, "SETSLOT", String(S), "MIGRATING", "g2", "EPOCH", "0"), OK);
+  assert.equal(cluster(g2, "IMPORTKEYS", "g1", "7", "EPOCH", "0", K("a"), payload), 1);
+  assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g2", "EPOCH", "0"), 1);
+  assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g2", "EPOCH", "0"), 1, "a retry: done");
+  const args = (run(g1, ["__SLOTMAP"]) as Reply[]).flatMap((r) => Array.isArray(r) ? r : [r])
+    .map(String);
+  assert.equal(cluster(g2, "LOADSLOTMAP", ...args), 1);
+  assert.equal(cluster(g1, "LOADSLOTMAP", ...args), 0);
+  // Moved back at epoch 1 (the key with it).
+  assert.deepEqual(cluster(g1, "SETSLOT", String(S), "IMPORTING", "g2", "EPOCH", "1"), OK);
+  // Copies of the first move's steps, ordered late: refused, nothing changes.
+  const stale = /^ERR the slot map is at epoch [12], not 0: a (step|batch) of another move$/;
+  assert.match(errOf(cluster(g2, "SETSLOT", String(S), "MIGRATING", "g1", "EPOCH", "0")), stale);
+  assert.equal(g2.slots!.migrating.size, 0);
+  assert.match(errOf(cluster(g2, "SETSLOT", String(S), "IMPORTING", "g1", "EPOCH", "0")), stale);
+  assert.match(errOf(cluster(g1, "IMPORTKEYS", "g2", "7", "EPOCH", "0", K("a"), payload)), stale);
+  assert.equal(g1.peek(K("a")), undefined, "the old batch set nothing");
+  // The first move's NODE again, after the slot went back to g1 (epoch 2): refused, while
+  // without EPOCH it would take the slot away from g1 again.
+  assert.deepEqual(cluster(g2, "SETSLOT", String(S), "MIGRATING", "g1", "EPOCH", "1"), OK);
+  assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g1", "EPOCH", "1"), 2);
+  assert.match(errOf(cluster(g1, "SETSLOT", String(S), "NODE", "g2", "EPOCH", "0")), stale);
+  assert.equal(g1.slots!.map.owner(S), "g1");
+  assert.equal(g1.slots!.map.epoch, 2);
 });
 
 Deno.test("kv slots: reads, writes, EXEC and blocking commands are routed at apply time", () => {

@@ -89,14 +89,29 @@ function adoptMap(ks: KeySpace, slots: SlotState, map: SlotMap): Reply | null {
   return null;
 }
 
-/** `SETSLOT <slots> IMPORTING|MIGRATING <group> | STABLE | NODE <group>`. */
+/**
+ * `SETSLOT <slots> IMPORTING|MIGRATING <group> [EPOCH <e>] | STABLE | NODE <group> [EPOCH <e>]`.
+ * With `EPOCH` (what the reshard tool sends: the epoch of the map it planned the move from), the
+ * step is refused unless this group's copy of the map is at that epoch, so that a copy of a step
+ * of an earlier move, held somewhere and ordered late, cannot start a move again (or, for NODE,
+ * give a slot back to a group that no longer holds its keys).
+ */
 function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
   const range = parseSlots(argv[2] ?? "");
   const action = (argv[3] ?? "").toUpperCase();
   const argc = action === "STABLE" ? 4 : 5;
-  if (argv.length !== argc) return err(BAD_SETSLOT);
+  const withEpoch = action !== "STABLE" && argv.length === argc + 2 &&
+    argv[argc].toUpperCase() === "EPOCH";
+  if (argv.length !== argc && !withEpoch) return err(BAD_SETSLOT);
   if (range === undefined) return err(BAD_SLOT);
+  const epoch = withEpoch ? natural(argv[argc + 1]) : undefined;
+  if (withEpoch && epoch === undefined) return err("ERR Invalid epoch");
   const group = argv[4];
+  /** The refusal of a step planned at another epoch than this group's copy's, or null. */
+  const stale = (): Reply | null =>
+    epoch === undefined || epoch === slots.map.epoch ? null : err(
+      `ERR the slot map is at epoch ${slots.map.epoch}, not ${epoch}: a step of another move`,
+    );
   if (action === "STABLE") {
     const set = new Set(range);
     if (slots.hasTransitIn(set)) {
@@ -116,14 +131,20 @@ function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
     if (slots.group !== slots.control) {
       return err(`ERR SETSLOT NODE is only accepted by the control group ${slots.control}`);
     }
-    return assignSlots(ks, slots, range, group);
+    // Done already (a retry): the epoch it made; else only at the epoch it was planned at.
+    if (range.every((s) => slots.map.owner(s) === group)) return slots.map.epoch;
+    return stale() ?? assignSlots(ks, slots, range, group);
   }
+  const refused = stale();
+  if (refused !== null) return refused;
   if (group === slots.group) {
     return err(`ERR group ${group} is this group: a slot cannot move to itself`);
   }
   if (action === "IMPORTING") {
     const owned = range.find((s) => slots.owns(s));
     if (owned !== undefined) return err(`ERR I'm already the owner of hash slot ${owned}`);
+    // A slot handed over from here earlier comes back: that hand-over is over.
+    for (const s of range) if (slots.handedOver(s)) slots.migrating.delete(s);
     slots.beginImport(range, group);
     return OK;
   }
@@ -172,7 +193,12 @@ function loadSlotMap(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply 
   } catch (e) {
     return err(`ERR invalid slot map: ${e instanceof Error ? e.message : e}`);
   }
-  if (epoch <= slots.map.epoch) return 0;
+  if (epoch < slots.map.epoch) return 0;
+  if (epoch === slots.map.epoch) {
+    // The map this group holds, again: every group has it now, hand-overs end.
+    slots.endHandOvers();
+    return 0;
+  }
   return adoptMap(ks, slots, map) ?? 1;
 }
 
@@ -215,8 +241,22 @@ function importKeys(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
   if (unknown !== null) return unknown;
   const id = natural(argv[3]);
   if (id === undefined) return err("ERR Invalid batch id");
+  // `EPOCH <e>` before the keys (a payload is never a number, so a key named EPOCH is no
+  // ambiguity): refused unless this group's map is at epoch e, as SETSLOT's (a batch of an
+  // earlier move from the same source, ordered late, must not overwrite newer values; the ids
+  // of imported batches are forgotten when an import ends).
+  let first = 4;
+  if (argv.length >= 6 && argv[4].toUpperCase() === "EPOCH" && natural(argv[5]) !== undefined) {
+    const epoch = natural(argv[5])!;
+    if (epoch !== slots.map.epoch) {
+      return err(
+        `ERR the slot map is at epoch ${slots.map.epoch}, not ${epoch}: a batch of another move`,
+      );
+    }
+    first = 6;
+  }
   const records: [ByteString, DecodedRecord][] = [];
-  for (let i = 4; i < argv.length; i += 2) {
+  for (let i = first; i < argv.length; i += 2) {
     const slot = keySlot(argv[i]);
     if (slots.importing.get(slot) !== source) {
       return err(`ERR hash slot ${slot} is not importing from group ${source}`);
