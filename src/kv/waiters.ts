@@ -175,12 +175,33 @@ export class Waiters {
     return { ok: BLOCKED_STATUS };
   }
 
+  /**
+   * Ends every waiting (not handed) waiter for which `error` gives an error reply: it is handed
+   * that error, which its owner's `__BFINISH` answers (a sharded group that no longer serves the
+   * waiter's slot: `MOVED`, as Redis Cluster unblocks such clients). Returns how many.
+   */
+  endWith(error: (w: Readonly<Waiter>) => string | null): number {
+    let n = 0;
+    for (const w of this.#byId.values()) {
+      if (w.handed !== undefined || w.keys.length === 0) continue;
+      const e = error(w);
+      if (e === null) continue;
+      this.#unindex(w);
+      w.handed = { key: w.keys[0], items: [], head: true, err: e };
+      this.#noteChanged(w.id);
+      n++;
+    }
+    return n;
+  }
+
   /** `__BFINISH`: the owner resolves `id` (see the module comment). */
   finish(ks: KeySpace, id: string): Reply {
     const w = this.#byId.get(id);
     if (w === undefined) return { nil: "array" };
     this.#remove(w);
     if (w.handed === undefined) return { nil: "array" };
+    // Handed an error and nothing else: that is the reply.
+    if (w.handed.err !== undefined && w.handed.items.length === 0) return { err: w.handed.err };
     const reply = this.#spec(w.argv)!.finish(ks, w.argv, w.handed);
     if (reply !== null && typeof reply === "object" && "err" in reply) {
       this.#spec(w.argv)!.undo(ks, w.argv, w.handed);

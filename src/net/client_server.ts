@@ -71,6 +71,8 @@ export interface ClientHandler {
   now?(): number;
   /** Keys with an expiry time, for INFO's keyspace section. */
   expires?(): number;
+  /** Clients of this replica blocked on keys now (BLPOP, ...), for INFO's clients section. */
+  blockedClients?(): number;
   /** CONFIG GET's parameters (default: a few fixed ones). */
   config?(): Record<string, string>;
   /** The users (default: only `default`, nopass, every right; no aclfile). */
@@ -295,6 +297,7 @@ export class ClientServer {
         pubsubChannels: this.#hub.channels().length,
         pubsubPatterns: this.#hub.numpat(),
         expires: handler.expires?.() ?? 0,
+        blockedClients: handler.blockedClients?.() ?? 0,
       }),
       acl: () => open ?? handler.acl!(),
       noteDenied: (kind, login) => {

@@ -27,6 +27,8 @@ export interface ServerStats {
   pubsubPatterns?: number;
   /** Keys with an expiry time. */
   expires: number;
+  /** Clients blocked on keys now (BLPOP, ...). */
+  blockedClients?: number;
 }
 
 /** Field order of the lamportkv section (that of {@link ReplicaStatus}). */
@@ -109,7 +111,10 @@ function sectionFields(
         ["uptime_in_days", Math.floor((now - stats.startedAt) / 86_400_000)],
       ];
     case "clients":
-      return [["connected_clients", stats.connectedClients], ["blocked_clients", 0]];
+      return [
+        ["connected_clients", stats.connectedClients],
+        ["blocked_clients", stats.blockedClients ?? 0],
+      ];
     case "memory": {
       const m = Deno.memoryUsage();
       return [

@@ -427,6 +427,7 @@ export class ReplicaHost {
         },
         now: () => this.#now(),
         expires: () => this.#store.keyspace.expiring,
+        blockedClients: () => this.#blocked.size,
         acl: () => this.#aclHost(),
         notifyKeyspaceEvents: () => formatNotifyFlags(this.#store.notifyFlags),
         replicaSet: () => (argv, respond) => this.#replicaSet.command(argv, respond),

@@ -80,6 +80,13 @@ Deno.test({
         /only accepted by the control group g1/,
       );
 
+      // A client blocked on an empty list of S at g1 before the move (answered MOVED when S
+      // leaves g1, as Redis Cluster does).
+      const blocked = respCall(port(2), ["BLPOP", "{b}queue", "0"], 60_000);
+      await waitFor(
+        async () => String(await call(2, "INFO", "clients")).includes("blocked_clients:1"),
+        { message: "replica 2 to count the blocked client in INFO", timeoutMs: 15_000 },
+      );
       // 1-2: importing at g2, migrating at g1 (each twice: idempotent).
       for (let i = 0; i < 2; i++) {
         assert.equal(
@@ -165,6 +172,8 @@ Deno.test({
       assert.equal(await call(3, "CLUSTER", "SETSLOT", String(S), "NODE", "g2"), 1);
       const map = await call(2, "CLUSTER", "SLOTMAP") as RespValue[];
       assert.equal(map[0], 1);
+      assert.equal(errorOf(await blocked), `MOVED ${S} 127.0.0.1:${port(4)}`);
+      assert.match(String(await call(2, "INFO", "clients")), /blocked_clients:0/);
       // 5: g2 learns the control group's map by itself (its probe reads g1's SLOTMAP every
       // second); LOADSLOTMAP by hand is then a no-op (0), and an older epoch too.
       await waitFor(async () => {

@@ -354,6 +354,39 @@ Deno.test("kv slots: steps with EPOCH are refused at another epoch (a step of an
   assert.equal(g1.slots!.map.epoch, 2);
 });
 
+Deno.test("kv slots: clients blocked on a slot that leaves the group are answered MOVED", () => {
+  const g1 = store("g1");
+  const g2 = store("g2");
+  let other = "";
+  for (let i = 0; other === ""; i++) {
+    const slot = keySlot(`o${i}`);
+    if (slot < 8192 && slot !== S) other = `o${i}`;
+  }
+  const blocked = { ok: "__BLOCKED" };
+  assert.deepEqual(run(g1, ["__BLOCK", "1.0/1", "BLPOP", K("w"), "0"]), blocked);
+  assert.deepEqual(run(g1, ["__BLOCK", "1.0/2", "BLPOP", other, "0"]), blocked);
+  assert.deepEqual(cluster(g2, "SETSLOT", String(S), "IMPORTING", "g1"), OK);
+  assert.deepEqual(cluster(g1, "SETSLOT", String(S), "MIGRATING", "g2"), OK);
+  assert.equal(g1.waiters.get("1.0/1")?.handed, undefined, "migrating: still waiting");
+  assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g2"), 1);
+  // The slot left: its waiter ends with MOVED, the other one goes on waiting.
+  assert.deepEqual(run(g1, ["__BFINISH", "1.0/1"]), { err: `MOVED ${S} g2` });
+  assert.equal(g1.waiters.get("1.0/2")?.handed, undefined);
+  // The same at a group that learns the map by LOADSLOTMAP (g2 gives S back to g1).
+  const args = (run(g1, ["__SLOTMAP"]) as Reply[]).flatMap((r) => Array.isArray(r) ? r : [r])
+    .map(String);
+  assert.equal(cluster(g2, "LOADSLOTMAP", ...args), 1);
+  assert.deepEqual(run(g2, ["__BLOCK", "4.0/1", "BLPOP", K("w"), "0"]), blocked);
+  assert.deepEqual(cluster(g1, "SETSLOT", String(S), "IMPORTING", "g2"), OK);
+  assert.deepEqual(cluster(g2, "SETSLOT", String(S), "MIGRATING", "g1"), OK);
+  assert.equal(cluster(g1, "SETSLOT", String(S), "NODE", "g1"), 2);
+  const back = (run(g1, ["__SLOTMAP"]) as Reply[]).flatMap((r) => Array.isArray(r) ? r : [r])
+    .map(String);
+  assert.equal(cluster(g2, "LOADSLOTMAP", ...back), 1);
+  assert.deepEqual(run(g2, ["__BFINISH", "4.0/1"]), { err: `MOVED ${S} g1` });
+  assert.equal(g2.waiters.size, 0);
+});
+
 Deno.test("kv slots: reads, writes, EXEC and blocking commands are routed at apply time", () => {
   const g1 = store("g1");
   // A key of g2's: MOVED naming the group, for reads, writes, retries and transactions.

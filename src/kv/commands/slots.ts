@@ -24,6 +24,7 @@ import { keySlot, SLOTS } from "../slots.ts";
 import { parseSlots, type SlotState } from "../slot_state.ts";
 import { SlotMap, type SlotRange } from "../slot_map.ts";
 import { type DecodedRecord, decodeRecord, type KeySpace } from "../keyspace.ts";
+import type { Waiters } from "../waiters.ts";
 
 /** Redis's error for cluster commands on a node without cluster support (no groups here). */
 export const NO_CLUSTER = "ERR This instance has cluster support disabled";
@@ -76,7 +77,12 @@ function slotWithKeys(ks: KeySpace, slots: ReadonlySet<number>): number | undefi
  * Adopts `map` if no slot this group gives away still holds keys (in the key space or in
  * transit): null, else Redis's error for it (nothing changed).
  */
-function adoptMap(ks: KeySpace, slots: SlotState, map: SlotMap): Reply | null {
+function adoptMap(
+  ks: KeySpace,
+  slots: SlotState,
+  map: SlotMap,
+  waiters: Waiters | undefined,
+): Reply | null {
   const leaving = slots.leaving(map);
   const held = slotWithKeys(ks, leaving) ??
     [...leaving].find((s) => slots.hasTransitIn(new Set([s])));
@@ -86,6 +92,13 @@ function adoptMap(ks: KeySpace, slots: SlotState, map: SlotMap): Reply | null {
     );
   }
   slots.adopt(map);
+  // Clients blocked here on keys of a slot this group no longer serves are answered MOVED, as
+  // Redis Cluster does (else they would wait for writes that now go to another group).
+  waiters?.endWith((w) => {
+    const slot = keySlot(w.keys[0]);
+    if (slots.owns(slot) || slots.importing.has(slot)) return null;
+    return `MOVED ${slot} ${slots.map.owner(slot)}`;
+  });
   return null;
 }
 
@@ -96,7 +109,12 @@ function adoptMap(ks: KeySpace, slots: SlotState, map: SlotMap): Reply | null {
  * of an earlier move, held somewhere and ordered late, cannot start a move again (or, for NODE,
  * give a slot back to a group that no longer holds its keys).
  */
-function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
+function setSlot(
+  ks: KeySpace,
+  slots: SlotState,
+  argv: ByteString[],
+  waiters: Waiters | undefined,
+): Reply {
   const range = parseSlots(argv[2] ?? "");
   const action = (argv[3] ?? "").toUpperCase();
   const argc = action === "STABLE" ? 4 : 5;
@@ -133,7 +151,7 @@ function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
     }
     // Done already (a retry): the epoch it made; else only at the epoch it was planned at.
     if (range.every((s) => slots.map.owner(s) === group)) return slots.map.epoch;
-    return stale() ?? assignSlots(ks, slots, range, group);
+    return stale() ?? assignSlots(ks, slots, range, group, waiters);
   }
   const refused = stale();
   if (refused !== null) return refused;
@@ -155,7 +173,13 @@ function setSlot(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
 }
 
 /** `SETSLOT <slots> NODE <group>` at the control group: the new epoch (the same if unchanged). */
-function assignSlots(ks: KeySpace, slots: SlotState, range: number[], group: string): Reply {
+function assignSlots(
+  ks: KeySpace,
+  slots: SlotState,
+  range: number[],
+  group: string,
+  waiters: Waiters | undefined,
+): Reply {
   const map = slots.map;
   if (range.every((s) => map.owner(s) === group)) return map.epoch;
   const owner = (s: number) =>
@@ -167,12 +191,22 @@ function assignSlots(ks: KeySpace, slots: SlotState, range: number[], group: str
     if (last !== undefined && last.group === g && last.end === s - 1) last.end = s;
     else ranges.push({ start: s, end: s, group: g });
   }
-  const refused = adoptMap(ks, slots, new SlotMap(map.epoch + 1, map.groups, ranges));
+  const refused = adoptMap(
+    ks,
+    slots,
+    new SlotMap(map.epoch + 1, map.groups, ranges),
+    waiters,
+  );
   return refused ?? map.epoch + 1;
 }
 
 /** `LOADSLOTMAP <epoch> <start> <end> <group> ...`: 1 adopted, 0 not newer. */
-function loadSlotMap(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
+function loadSlotMap(
+  ks: KeySpace,
+  slots: SlotState,
+  argv: ByteString[],
+  waiters: Waiters | undefined,
+): Reply {
   if (argv.length < 6 || (argv.length - 3) % 3 !== 0) return E.SYNTAX;
   const epoch = natural(argv[2]);
   if (epoch === undefined) return err("ERR Invalid epoch");
@@ -199,7 +233,7 @@ function loadSlotMap(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply 
     slots.endHandOvers();
     return 0;
   }
-  return adoptMap(ks, slots, map) ?? 1;
+  return adoptMap(ks, slots, map, waiters) ?? 1;
 }
 
 /** The slots of `arg` if every one is migrating: the set, else the error. */
@@ -276,13 +310,13 @@ function importKeys(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
 }
 
 /** `__RESHARD <subcommand> ...`: the slot-changing CLUSTER subcommands. */
-function reshard({ ks, slots }: ApplyContext, argv: ByteString[]): Reply {
+function reshard({ ks, slots, waiters }: ApplyContext, argv: ByteString[]): Reply {
   if (slots === undefined) return err(NO_CLUSTER);
   switch (argv[1].toUpperCase()) {
     case "SETSLOT":
-      return setSlot(ks, slots, argv);
+      return setSlot(ks, slots, argv, waiters);
     case "LOADSLOTMAP":
-      return loadSlotMap(ks, slots, argv);
+      return loadSlotMap(ks, slots, argv, waiters);
     case "MIGRATEKEYS":
       return migrateKeys(ks, slots, argv);
     case "IMPORTKEYS":
