@@ -17,6 +17,7 @@ import { RespError, type RespValue } from "../net/resp.ts";
 import type { FsyncChoice } from "./args.ts";
 import { ClusterError, SpawnedCluster, targetsOf } from "./cluster.ts";
 import { runPhase } from "./load.ts";
+import { sampleProcesses } from "./proc.ts";
 import { RequestEncoder } from "./requests.ts";
 
 /** What {@link runCatchup} does. */
@@ -56,6 +57,12 @@ export interface CatchupResult {
   peerBytes?: number;
   /** `peerBytes` per second, in MB (10^6 bytes). */
   mbPerSecond?: number;
+  /** Peak RSS of each founder after loading (MB, 10^6 bytes), in founder order. */
+  founderRssMb: (number | null)[];
+  /** The last snapshot a founder wrote while loading: its size (bytes) and writing time (ms). */
+  lastSnapshot?: { bytes: number; ms: number };
+  /** From a founder's SIGKILL to every founder normal in one view again (restarted), seconds. */
+  restartSeconds: number;
   /** Views the first founder installed meanwhile, and its log lines saying why (the first 20). */
   viewsInstalled: number;
   viewLines: string[];
@@ -175,6 +182,8 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const view = await cluster.waitNormal(60_000, spec.signal);
     spec.log(`founders ${founders.map((r) => r.id).join(",")} normal in view ${view}`);
 
+    const watched = founders[founders.length - 1].id;
+    const snapshots = cluster.watch(/ snapshot\.written: /, watched);
     spec.log(`loading ${spec.keys} keys of ${spec.valueSize} bytes...`);
     const load = await runPhase({
       targets: targetsOf(foundersConfig),
@@ -193,6 +202,21 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     for (const e of load.errorMessages.slice(0, 3)) spec.log(`  ${e.count} x ${e.message}`);
     const info = await call(founders[0], ["INFO", "lamportkv"]);
     const keysHeld = typeof info === "string" ? Number(/^keys:([0-9]+)/m.exec(info)?.[1]) : NaN;
+    const samples = await sampleProcesses(founders.map((r) => cluster!.pids().get(r.id)!));
+    const founderRssMb = samples.map((x) =>
+      x?.peakRssKib == null ? null : x.peakRssKib * 1024 / 1e6
+    );
+    const lastSnapshot = snapshotFigures(snapshots().last);
+
+    // A founder killed with SIGKILL and started again: from its snapshot and log tail to serving
+    // in a view with the others.
+    const restartT0 = performance.now();
+    await cluster.killAndRestart(watched, 600_000);
+    await cluster.waitNormal(600_000, spec.signal);
+    const restartSeconds = (performance.now() - restartT0) / 1000;
+    spec.log(
+      `replica ${watched} killed and restarted: normal again in ${restartSeconds.toFixed(1)} s`,
+    );
 
     cluster.spawnJoiner(joiner.id, joinerPath);
     await cluster.waitReady(joiner.id, 60_000);
@@ -258,6 +282,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       loadSeconds: load.seconds,
       loadErrors,
       keysHeld,
+      founderRssMb,
+      ...(lastSnapshot === null ? {} : { lastSnapshot }),
+      restartSeconds,
       catchupSeconds,
       viewsInstalled,
       viewLines,
@@ -276,12 +303,33 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
   }
 }
 
+/** `bytes=` and `ms=` of a `snapshot.written` log line, or null. */
+export function snapshotFigures(line: string | null): { bytes: number; ms: number } | null {
+  if (line === null) return null;
+  const bytes = / bytes=([0-9]+)/.exec(line);
+  const ms = / ms=([0-9]+)/.exec(line);
+  return bytes === null || ms === null ? null : { bytes: Number(bytes[1]), ms: Number(ms[1]) };
+}
+
 /** The report of a catch-up run, for people. */
 export function formatCatchup(r: CatchupResult): string {
   const lines = [
     `catch-up of a joining replica: ${r.keys} keys of ${r.valueSize} bytes ` +
     `(founders hold ${r.keysHeld} keys; loaded in ${r.loadSeconds.toFixed(1)} s, ` +
     `${r.loadErrors} SETs failed)`,
+    `  founders' peak RSS after loading: ${
+      r.founderRssMb.map((m) => m === null ? "?" : `${m.toFixed(0)} MB`).join(", ")
+    }` + (r.keysHeld > 0 && r.founderRssMb[0] !== null
+      ? ` (${(r.founderRssMb[0] * 1e6 / r.keysHeld).toFixed(0)} bytes per key at the first)`
+      : ""),
+    r.lastSnapshot === undefined
+      ? "  last snapshot while loading: none written"
+      : `  last snapshot while loading: ${(r.lastSnapshot.bytes / 1e6).toFixed(1)} MB written in ${
+        (r.lastSnapshot.ms / 1000).toFixed(2)
+      } s`,
+    `  a founder killed (SIGKILL) and restarted, to normal in a view: ${
+      r.restartSeconds.toFixed(1)
+    } s`,
     `  ADD to voter in the view: ${r.catchupSeconds.toFixed(2)} s`,
   ];
   if (r.peerBytes !== undefined && r.mbPerSecond !== undefined) {

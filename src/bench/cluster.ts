@@ -114,9 +114,17 @@ export class SpawnedCluster {
   /** The last {@link TAIL_LINES} output lines of each replica. */
   readonly #tails = new Map<number, string[]>();
   /** Output-line counters (see {@link watch}). */
-  readonly #watches: { pattern: RegExp; id?: number; count: number; lines: string[] }[] = [];
+  readonly #watches: {
+    pattern: RegExp;
+    id?: number;
+    count: number;
+    lines: string[];
+    last: string | null;
+  }[] = [];
   #stopping: Promise<void> | null = null;
   #fsync: FsyncChoice = "batch";
+  /** The arguments each replica was started with. */
+  readonly #args = new Map<number, readonly string[]>();
 
   private constructor(config: ClusterConfig, dir: string) {
     this.config = config;
@@ -127,6 +135,7 @@ export class SpawnedCluster {
         for (const w of this.#watches) {
           if ((w.id === undefined || w.id === id) && w.pattern.test(line)) {
             w.count++;
+            w.last = line;
             if (w.lines.length < WATCHED_LINES) w.lines.push(line);
           }
         }
@@ -149,7 +158,7 @@ export class SpawnedCluster {
     const configPath = resolve(config.path);
     try {
       for (const { id } of config.replicas) {
-        cluster.#supervisor.spawn(
+        cluster.#spawn(
           id,
           nodeCommandArgs(id, configPath, ["--data-dir", `${dir}/${id}`, "--fsync", options.fsync]),
         );
@@ -171,7 +180,7 @@ export class SpawnedCluster {
    * directory and the cluster's fsync mode; it is stopped with the others.
    */
   spawnJoiner(id: number, configPath: string): void {
-    this.#supervisor.spawn(
+    this.#spawn(
       id,
       nodeCommandArgs(id, resolve(configPath), [
         "--join",
@@ -181,6 +190,29 @@ export class SpawnedCluster {
         this.#fsync,
       ]),
     );
+  }
+
+  /**
+   * Kills replica `id` with SIGKILL and starts it again with the same arguments (its data
+   * directory as it was); resolves once it printed its ready line.
+   */
+  async killAndRestart(id: number, timeoutMs: number): Promise<void> {
+    const old = this.#supervisor.get(id);
+    const args = this.#args.get(id);
+    if (old === undefined || args === undefined) {
+      throw new ClusterError(`replica ${id} was not started here`);
+    }
+    await old.kill();
+    try {
+      await this.#supervisor.restart(id, args, timeoutMs);
+    } catch (err) {
+      throw new ClusterError(`replica ${id} restart: ${describe(err)}\n${this.tail()}`);
+    }
+  }
+
+  #spawn(id: number, args: readonly string[]): void {
+    this.#args.set(id, args);
+    this.#supervisor.spawn(id, args);
   }
 
   /** Waits until replica `id` printed its ready line; throws if it exits first. */
@@ -194,12 +226,15 @@ export class SpawnedCluster {
 
   /**
    * From now on counts the output lines matching `pattern` (of replica `id`, or of all), keeping
-   * the first {@link WATCHED_LINES}; returns a function that reads them.
+   * the first {@link WATCHED_LINES} and the last; returns a function that reads them.
    */
-  watch(pattern: RegExp, id?: number): () => { count: number; lines: string[] } {
-    const w = { pattern, id, count: 0, lines: [] as string[] };
+  watch(
+    pattern: RegExp,
+    id?: number,
+  ): () => { count: number; lines: string[]; last: string | null } {
+    const w = { pattern, id, count: 0, lines: [] as string[], last: null as string | null };
     this.#watches.push(w);
-    return () => ({ count: w.count, lines: [...w.lines] });
+    return () => ({ count: w.count, lines: [...w.lines], last: w.last });
   }
 
   /** The last output lines of every replica, for error messages. */

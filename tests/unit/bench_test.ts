@@ -14,6 +14,7 @@
  * @module
  */
 import type { PublishRow } from "../../src/bench/publish.ts";
+import { snapshotFigures } from "../../src/bench/catchup.ts";
 import assert from "node:assert/strict";
 import {
   BenchUsageError,
@@ -900,6 +901,14 @@ async function spawnBench(
   return { config, json, r };
 }
 
+Deno.test("bench catchup: the figures of a snapshot.written log line", () => {
+  const line = "2026-12-06T03:00:00.000Z INFO replica 3 snapshot.written: snapshot at index 120 " +
+    "written index=120 bytes=123456 ms=78";
+  assert.deepEqual(snapshotFigures(line), { bytes: 123456, ms: 78 });
+  assert.equal(snapshotFigures("2026 INFO replica 3 snapshot.written: x index=1"), null);
+  assert.equal(snapshotFigures(null), null);
+});
+
 Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
@@ -941,6 +950,15 @@ Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", a
     assert.ok(catchup.writes >= 1, context);
     assert.match(r.stdout, /one client's SETs to it meanwhile: [0-9]+ \([0-9]+ failed\)/, context);
     assert.ok(catchup.viewsInstalled >= 1, "the view that takes the joiner in was counted");
+    // The growth figures: each founder's RSS, and a founder killed and restarted.
+    assert.equal(catchup.founderRssMb.length, 3, context);
+    for (const mb of catchup.founderRssMb) assert.ok(mb > 10 && mb < 2000, `RSS ${mb} MB`);
+    assert.ok(catchup.restartSeconds > 0, context);
+    assert.match(r.stdout, /founders' peak RSS after loading: [0-9]+ MB, [0-9]+ MB, [0-9]+ MB/);
+    assert.match(
+      r.stdout,
+      /a founder killed \(SIGKILL\) and restarted, to normal in a view: [0-9.]+ s/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
