@@ -57,8 +57,13 @@ export interface CatchupResult {
   peerBytes?: number;
   /** `peerBytes` per second, in MB (10^6 bytes). */
   mbPerSecond?: number;
-  /** Peak RSS of each founder after loading (MB, 10^6 bytes), in founder order. */
+  /**
+   * RSS of each founder before and after loading, and its peak so far (MB, 10^6 bytes), in
+   * founder order.
+   */
+  founderIdleRssMb: (number | null)[];
   founderRssMb: (number | null)[];
+  founderPeakRssMb: (number | null)[];
   /** The last snapshot a founder wrote while loading: its size (bytes) and writing time (ms). */
   lastSnapshot?: { bytes: number; ms: number };
   /** From a founder's SIGKILL to every founder normal in one view again (restarted), seconds. */
@@ -106,6 +111,9 @@ async function writeMeanwhile(
   }
   return { writes, errors, longestMs };
 }
+
+/** Longest wait for the cluster to be normal again after a founder's restart, ms. */
+const RESTART_CAP_MS = 300_000;
 
 /** Longest loading time, ms. */
 const LOAD_CAP_MS = 3600_000;
@@ -182,6 +190,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const view = await cluster.waitNormal(60_000, spec.signal);
     spec.log(`founders ${founders.map((r) => r.id).join(",")} normal in view ${view}`);
 
+    const founderPids = () => founders.map((r) => cluster!.pids().get(r.id)!);
+    const mb = (kib: number | null | undefined) => kib == null ? null : kib * 1024 / 1e6;
+    const founderIdleRssMb = (await sampleProcesses(founderPids())).map((x) => mb(x?.rssKib));
     const watched = founders[founders.length - 1].id;
     const snapshots = cluster.watch(/ snapshot\.written: /, watched);
     spec.log(`loading ${spec.keys} keys of ${spec.valueSize} bytes...`);
@@ -202,17 +213,23 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     for (const e of load.errorMessages.slice(0, 3)) spec.log(`  ${e.count} x ${e.message}`);
     const info = await call(founders[0], ["INFO", "lamportkv"]);
     const keysHeld = typeof info === "string" ? Number(/^keys:([0-9]+)/m.exec(info)?.[1]) : NaN;
-    const samples = await sampleProcesses(founders.map((r) => cluster!.pids().get(r.id)!));
-    const founderRssMb = samples.map((x) =>
-      x?.peakRssKib == null ? null : x.peakRssKib * 1024 / 1e6
-    );
+    const loaded = await sampleProcesses(founderPids());
+    const founderRssMb = loaded.map((x) => mb(x?.rssKib));
+    const founderPeakRssMb = loaded.map((x) => mb(x?.peakRssKib));
     const lastSnapshot = snapshotFigures(snapshots().last);
 
     // A founder killed with SIGKILL and started again: from its snapshot and log tail to serving
     // in a view with the others.
     const restartT0 = performance.now();
     await cluster.killAndRestart(watched, 600_000);
-    await cluster.waitNormal(600_000, spec.signal);
+    try {
+      await cluster.waitNormal(RESTART_CAP_MS, spec.signal);
+    } catch (err) {
+      if (!(err instanceof ClusterError)) throw err;
+      throw new ClusterError(
+        `after replica ${watched} was killed and restarted: ${err.message}\n${cluster.tail()}`,
+      );
+    }
     const restartSeconds = (performance.now() - restartT0) / 1000;
     spec.log(
       `replica ${watched} killed and restarted: normal again in ${restartSeconds.toFixed(1)} s`,
@@ -282,7 +299,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       loadSeconds: load.seconds,
       loadErrors,
       keysHeld,
+      founderIdleRssMb,
       founderRssMb,
+      founderPeakRssMb,
       ...(lastSnapshot === null ? {} : { lastSnapshot }),
       restartSeconds,
       catchupSeconds,
@@ -317,10 +336,15 @@ export function formatCatchup(r: CatchupResult): string {
     `catch-up of a joining replica: ${r.keys} keys of ${r.valueSize} bytes ` +
     `(founders hold ${r.keysHeld} keys; loaded in ${r.loadSeconds.toFixed(1)} s, ` +
     `${r.loadErrors} SETs failed)`,
-    `  founders' peak RSS after loading: ${
+    `  founders' peak RSS: ${
+      r.founderPeakRssMb.map((m) => m === null ? "?" : `${m.toFixed(0)} MB`).join(", ")
+    }`,
+    `  founders' RSS after loading: ${
       r.founderRssMb.map((m) => m === null ? "?" : `${m.toFixed(0)} MB`).join(", ")
-    }` + (r.keysHeld > 0 && r.founderRssMb[0] !== null
-      ? ` (${(r.founderRssMb[0] * 1e6 / r.keysHeld).toFixed(0)} bytes per key at the first)`
+    }` + (r.keysHeld > 0 && r.founderRssMb[0] !== null && r.founderIdleRssMb[0] !== null
+      ? ` (${
+        ((r.founderRssMb[0] - r.founderIdleRssMb[0]) * 1e6 / r.keysHeld).toFixed(0)
+      } bytes per key at the first, above its ${r.founderIdleRssMb[0].toFixed(0)} MB before)`
       : ""),
     r.lastSnapshot === undefined
       ? "  last snapshot while loading: none written"

@@ -75,6 +75,8 @@ export interface ProcessSample {
   cpu: CpuTicks;
   /** Peak resident set so far in KiB (`VmHWM`), null when unknown. */
   peakRssKib: number | null;
+  /** Resident set now in KiB (`VmRSS`), null when unknown. */
+  rssKib: number | null;
 }
 
 /**
@@ -122,7 +124,11 @@ export async function sampleProcesses(pids: readonly number[]): Promise<(Process
 
 function sampleFromTexts(stat: string, status: string): ProcessSample | null {
   try {
-    return { cpu: parseProcStat(stat), peakRssKib: parseStatusKib(status, "VmHWM") };
+    return {
+      cpu: parseProcStat(stat),
+      peakRssKib: parseStatusKib(status, "VmHWM"),
+      rssKib: parseStatusKib(status, "VmRSS"),
+    };
   } catch {
     return null;
   }
