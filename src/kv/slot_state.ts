@@ -113,9 +113,11 @@ export class SlotState {
 
   /**
    * Begins importing `slots` from `source` (one import number for all of them); a slot already
-   * importing from `source` keeps its number (a rerun of the same step).
+   * importing from `source` keeps its number (a rerun of the same step). A slot handed over from
+   * here earlier ({@link handedOver}) comes back: that hand-over ends.
    */
   beginImport(slots: readonly number[], source: string): void {
+    for (const s of slots) if (this.handedOver(s)) this.migrating.delete(s);
     const fresh = slots.filter((s) => this.importing.get(s) !== source);
     if (fresh.length === 0) return;
     this.#imports += 1;
@@ -220,6 +222,14 @@ export class SlotState {
   handedOver(slot: number): boolean {
     const target = this.migrating.get(slot);
     return target !== undefined && !this.owns(slot) && this.#map.owner(slot) === target;
+  }
+
+  /**
+   * True while `slot` is importing here or handed over from here: where its commands are served
+   * is decided at their place in the order ({@link route}), not before.
+   */
+  moving(slot: number): boolean {
+    return this.#importing.has(slot) || this.handedOver(slot);
   }
 
   /** Ends every hand-over ({@link handedOver}); returns how many slots were handed over. */

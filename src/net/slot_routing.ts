@@ -35,8 +35,8 @@ export interface SlotRouting {
   /** The slot map in force (this group's replicated copy). */
   map(): SlotMap;
   /**
-   * True while `slot` is importing into this group or handed over from it (`SlotState`'s
-   * `handedOver`): its commands go into the order, where the state machine decides.
+   * True while `slot` is importing into this group or handed over from it (`SlotState.moving`):
+   * its commands go into the order, where the state machine decides.
    */
   moving(slot: number): boolean;
   /** The stamp of a command read after `ASKING` (`SlotState.askingStamp` of this replica). */

@@ -161,10 +161,7 @@ export class Shards {
     return {
       group: sharding.group,
       map: () => sharding.slots().map,
-      moving: (slot) => {
-        const slots = sharding.slots();
-        return slots.importing.has(slot) || slots.handedOver(slot);
-      },
+      moving: (slot) => sharding.slots().moving(slot),
       askingStamp: () => sharding.slots().askingStamp,
       masterAddress: (group) => {
         const master = this.#foreign(sharding, group).master;

@@ -41,7 +41,7 @@ class ShardedHost extends ImmediateSessionHost {
     return {
       group: "a",
       map: () => slots.map,
-      moving: (slot) => slots.importing.has(slot) || slots.handedOver(slot),
+      moving: (slot) => slots.moving(slot),
       askingStamp: () => slots.askingStamp,
       masterAddress: (g) => ADDRESS[g],
     };

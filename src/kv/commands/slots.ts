@@ -125,11 +125,7 @@ function setSlot(
   const epoch = withEpoch ? natural(argv[argc + 1]) : undefined;
   if (withEpoch && epoch === undefined) return err("ERR Invalid epoch");
   const group = argv[4];
-  /** The refusal of a step planned at another epoch than this group's copy's, or null. */
-  const stale = (): Reply | null =>
-    epoch === undefined || epoch === slots.map.epoch ? null : err(
-      `ERR the slot map is at epoch ${slots.map.epoch}, not ${epoch}: a step of another move`,
-    );
+  const stale = () => staleStep(slots, epoch, "step");
   if (action === "STABLE") {
     const set = new Set(range);
     if (slots.hasTransitIn(set)) {
@@ -161,8 +157,6 @@ function setSlot(
   if (action === "IMPORTING") {
     const owned = range.find((s) => slots.owns(s));
     if (owned !== undefined) return err(`ERR I'm already the owner of hash slot ${owned}`);
-    // A slot handed over from here earlier comes back: that hand-over is over.
-    for (const s of range) if (slots.handedOver(s)) slots.migrating.delete(s);
     slots.beginImport(range, group);
     return OK;
   }
@@ -172,7 +166,18 @@ function setSlot(
   return OK;
 }
 
-/** `SETSLOT <slots> NODE <group>` at the control group: the new epoch (the same if unchanged). */
+/**
+ * The refusal of a step (or batch) the reshard tool planned at `epoch` when this group's copy of
+ * the map is at another one, or null (also without `EPOCH`).
+ */
+function staleStep(slots: SlotState, epoch: number | undefined, what: string): Reply | null {
+  if (epoch === undefined || epoch === slots.map.epoch) return null;
+  return err(
+    `ERR the slot map is at epoch ${slots.map.epoch}, not ${epoch}: a ${what} of another move`,
+  );
+}
+
+/** `SETSLOT <slots> NODE <group>` at the control group (a change): the new epoch. */
 function assignSlots(
   ks: KeySpace,
   slots: SlotState,
@@ -181,7 +186,6 @@ function assignSlots(
   waiters: Waiters | undefined,
 ): Reply {
   const map = slots.map;
-  if (range.every((s) => map.owner(s) === group)) return map.epoch;
   const owner = (s: number) =>
     (s >= range[0] && s <= range[range.length - 1]) ? group : map.owner(s);
   const ranges: SlotRange[] = [];
@@ -279,16 +283,12 @@ function importKeys(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply {
   // ambiguity): refused unless this group's map is at epoch e, as SETSLOT's (a batch of an
   // earlier move from the same source, ordered late, must not overwrite newer values; the ids
   // of imported batches are forgotten when an import ends).
-  let first = 4;
-  if (argv.length >= 6 && argv[4].toUpperCase() === "EPOCH" && natural(argv[5]) !== undefined) {
-    const epoch = natural(argv[5])!;
-    if (epoch !== slots.map.epoch) {
-      return err(
-        `ERR the slot map is at epoch ${slots.map.epoch}, not ${epoch}: a batch of another move`,
-      );
-    }
-    first = 6;
-  }
+  const epoch = argv.length >= 6 && argv[4].toUpperCase() === "EPOCH"
+    ? natural(argv[5])
+    : undefined;
+  const refused = staleStep(slots, epoch, "batch");
+  if (refused !== null) return refused;
+  const first = epoch === undefined ? 4 : 6;
   const records: [ByteString, DecodedRecord][] = [];
   for (let i = first; i < argv.length; i += 2) {
     const slot = keySlot(argv[i]);
