@@ -167,6 +167,7 @@ const DEFAULTS = {
   ...timingsForSuspicion(100),
   snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   snapshotGrowsFrom: DEFAULT_SNAPSHOT_GROWS_FROM,
+  deliveryMarkEvery: 1000,
 };
 
 type State = ReplicaStatus["state"];
@@ -295,6 +296,8 @@ export class Replica {
   /** Work waiting for a persist action to be durable, in persist order. */
   #afterSyncQueue: { n: number; run: (out: Action[]) => void }[] = [];
   #sinceSnapshot = 0;
+  /** Deliveries since the last delivery mark was persisted. */
+  #sinceMark = 0;
 
   // ---- delivered state ----
   #last: Stamp | null = null;
@@ -335,6 +338,7 @@ export class Replica {
       retainEntries: options.retainEntries ?? (options.snapshotEvery || DEFAULTS.snapshotEvery),
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
       snapshotGrowsFrom: options.snapshotGrowsFrom ?? DEFAULTS.snapshotGrowsFrom,
+      deliveryMarkEvery: options.deliveryMarkEvery ?? DEFAULTS.deliveryMarkEvery,
     };
     this.#detector = new FailureDetector(this.id, this.#founding.voters, this.#opt.suspectTicks);
     this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
@@ -1052,6 +1056,15 @@ export class Replica {
       this.#deliver(head, out);
     }
     if (learner) this.#answerLearnerReads(out);
+    const marks = this.#opt.deliveryMarkEvery;
+    if (marks > 0 && this.#sinceMark >= marks && this.#last) {
+      // Not waited for: a mark lost in a crash only makes recovery re-deliver less.
+      this.#sinceMark = 0;
+      this.#persist(
+        { r: "delivered", view: this.#view, index: this.#delivered, last: this.#last },
+        out,
+      );
+    }
     const every = this.#opt.snapshotEvery;
     // A snapshot costs in proportion to the state: with many keys, take one only after as many
     // deliveries as half the keys, so that its cost per write stays bounded however large the
@@ -1099,6 +1112,7 @@ export class Replica {
     out.push({ type: "deliver", index: this.#delivered, entry, result });
     this.#divergence.delivered(this.#delivered, () => this.#machine.digest(), this.#members);
     this.#sinceSnapshot += 1;
+    this.#sinceMark += 1;
     if (entry.origin === this.id) {
       const key = pendingKey(entry);
       const request = this.#pending.get(key);
@@ -1639,6 +1653,34 @@ export class Replica {
     }
   }
 
+  /**
+   * Recovery: delivers held-back entries up to a delivery mark of the installed view. Every entry
+   * it covers was persisted here before it was delivered, hence before the mark, so it is in the
+   * holdback (the recovered log is a prefix of what was written); entries of the view that sort
+   * before the mark's stamp are exactly the ones delivered up to it (delivery is a prefix of the
+   * view's (ts, origin) order). A mark of an older view, or behind what is delivered, says nothing.
+   */
+  #redeliverTo(mark: Extract<PersistRecord, { r: "delivered" }>, out: Action[]): void {
+    if (mark.view !== this.#view || mark.index <= this.#delivered) return;
+    while (this.#delivered < mark.index) {
+      const head = this.#holdback.pop();
+      invariant(
+        head && compareEntries(head, mark.last) <= 0,
+        () => `recovery: no entry for index ${this.#delivered + 1} before its delivery mark`,
+      );
+      // Held entries at or before the snapshot's point were delivered with it already.
+      if (this.#last && this.#last.view === head.view && compareEntries(head, this.#last) <= 0) {
+        continue;
+      }
+      this.#deliver(head, out);
+    }
+    const last = this.#last;
+    invariant(
+      last && compareEntries(last, mark.last) === 0 && last.view === mark.last.view,
+      () => `recovery: delivery mark at index ${mark.index} names another entry`,
+    );
+  }
+
   /** Everything durable about this replica now (a snapshot action supersedes the log). */
   #durableSnapshot(): DurableSnapshot {
     const durable: DurableSnapshot = {
@@ -1691,6 +1733,9 @@ export class Replica {
             learners: record.learners ?? [],
             install: record.install,
           };
+          break;
+        case "delivered":
+          this.#redeliverTo(record, discard);
           break;
         case "commit":
           if (this.#accepted?.view === record.view) {

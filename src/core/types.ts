@@ -225,7 +225,14 @@ export type PersistRecord =
   /** The replica holds its install of view `view` (persisted before ACCEPTED is sent). */
   | { r: "accept"; view: number; members: ReplicaId[]; learners?: ReplicaId[]; install: Install }
   /** View `view` was committed here: its install was delivered. */
-  | { r: "commit"; view: number };
+  | { r: "commit"; view: number }
+  /**
+   * A delivery mark: in view `view` this replica had delivered up to log index `index`, whose
+   * entry is `last` (persisted every `deliveryMarkEvery` deliveries, never waited for). Recovery
+   * re-delivers the held-back entries it covers, so that a restarted replica reports and needs
+   * only what came after it rather than everything since its last snapshot.
+   */
+  | { r: "delivered"; view: number; index: number; last: Stamp };
 
 /** The kinds of {@link PersistRecord}, for storage that checks what it reads back. */
 export const PERSIST_RECORD_KINDS: ReadonlySet<string> = new Set<PersistRecord["r"]>([
@@ -233,6 +240,7 @@ export const PERSIST_RECORD_KINDS: ReadonlySet<string> = new Set<PersistRecord["
   "promise",
   "accept",
   "commit",
+  "delivered",
 ]);
 
 /** Everything durable about a replica at one point: its log can restart empty after it. */
@@ -348,6 +356,12 @@ export interface ReplicaOptions {
   snapshotEvery?: number;
   /** From this many keys on, snapshots are at least keys/2 deliveries apart (default 100,000). */
   snapshotGrowsFrom?: number;
+  /**
+   * Deliveries between delivery marks (a small log record, see {@link PersistRecord}; default
+   * 1,000; 0: never). A restarted replica re-delivers what its last mark covers; the entries after
+   * it wait in its holdback for the next view change, which carries them in its flush report.
+   */
+  deliveryMarkEvery?: number;
   /** State recovered from the data directory (a restart), if any. */
   recovered?: Recovered;
 }

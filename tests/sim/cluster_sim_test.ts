@@ -34,7 +34,7 @@ function runSeeds(
   expect: Expectations = { allSucceed: true },
 ): SeedTotals {
   const failures: string[] = [];
-  const totals: SeedTotals = { snapshotInstalls: 0, restartedDeliveries: 0 };
+  const totals: SeedTotals = { snapshotInstalls: 0, restartedDeliveries: 0, markedRedeliveries: 0 };
   for (const seed of seedList) {
     const options: SimOptions = { ...DEFAULT_SIM, ...overrides, seed };
     const rerun = `SIM_SEED=${seed} deno test --allow-all tests/sim/ --filter "${name}"`;
@@ -48,6 +48,7 @@ function runSeeds(
       continue;
     }
     totals.snapshotInstalls += result.snapshotInstalls;
+    totals.markedRedeliveries += result.markedRedeliveries;
     for (const [incarnation, delivered] of result.deliveries) {
       if (incarnation.includes("#")) totals.restartedDeliveries += delivered.length;
     }
@@ -70,6 +71,8 @@ interface SeedTotals {
   snapshotInstalls: number;
   /** Deliveries by replica incarnations after a restart. */
   restartedDeliveries: number;
+  /** Entries restarted replicas re-delivered in recovery by their delivery marks. */
+  markedRedeliveries: number;
 }
 
 Deno.test("sim: 3 replicas, delays and link failures", () => {
@@ -100,6 +103,7 @@ Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () =
   );
   if (only === undefined) {
     assert.ok(restarted.restartedDeliveries > 0, "no restarted replica ever delivered again");
+    assert.ok(restarted.markedRedeliveries > 0, "no delivery mark was ever recovered");
   }
   runSeeds(
     "sim: restarts",

@@ -75,6 +75,11 @@ export interface SimOptions {
   retainEntries: number;
   /** Deliveries between durable snapshots (small values exercise log replacement). */
   snapshotEvery: number;
+  /**
+   * Deliveries between delivery marks (what a restarted replica re-delivers). Default: 0 (never),
+   * 1, 4 or 16 by the seed, so that every suite restarts replicas with and without them.
+   */
+  deliveryMarkEvery?: number;
   /** Longest fsync delay. */
   maxSyncMs: number;
   /** Give up (and report no progress) after this much simulated time. */
@@ -199,6 +204,8 @@ export interface SimResult {
   duplicateReplies: number;
   /** NEWVIEW messages sent with a snapshot (a member too far behind for a log suffix). */
   snapshotInstalls: number;
+  /** Entries restarted replicas re-delivered in recovery because a delivery mark covered them. */
+  markedRedeliveries: number;
   /** Read answers that arrived after their client attempt gave up. */
   lateReads: HistoryOp[];
   /** Attempts sent in a stable period that did not succeed within the progress bound. */
@@ -373,6 +380,7 @@ export class Simulation {
   cutCoordinatorArmed = false;
   duplicateReplies = 0;
   snapshotInstalls = 0;
+  markedRedeliveries = 0;
   crash: string | undefined;
 
   constructor(readonly options: SimOptions, readonly host?: GroupHost) {
@@ -423,9 +431,23 @@ export class Simulation {
         checkpointEvery: 5,
         retainEntries: this.options.retainEntries,
         snapshotEvery: this.options.snapshotEvery,
+        deliveryMarkEvery: this.options.deliveryMarkEvery ?? [0, 1, 4, 16][this.options.seed % 4],
         recovered,
       }, machine),
     );
+    if (recovered?.records.some((r) => r.r === "delivered")) {
+      // What the marks added: the same recovery without them, on a scratch store.
+      const without = new Replica({
+        id,
+        replicas: founder ? this.foundingIds : [],
+        recovered: {
+          snapshot: structuredClone(disk.snapshot),
+          records: recovered.records.filter((r) => r.r !== "delivered"),
+        },
+      }, new KvStore(undefined, 0, founder ? this.founding : undefined));
+      this.markedRedeliveries += this.replicas.get(id)!.status().delivered -
+        without.status().delivered;
+    }
   }
 
   /** `store`, remembering what each command it applies publishes (see {@link published}). */
@@ -517,6 +539,7 @@ export class Simulation {
       crash: this.crash,
       duplicateReplies: this.duplicateReplies,
       snapshotInstalls: this.snapshotInstalls,
+      markedRedeliveries: this.markedRedeliveries,
       lateReads: this.lateReads,
       permanentFaultAt: this.permanentFaultAt,
       viewInstalls: [...this.installs.values()].sort((a, b) => a - b),

@@ -9,9 +9,11 @@ import { Replica } from "../../src/core/replica.ts";
 import type {
   Action,
   Command,
+  DurableSnapshot,
   Event,
   Outcome,
   PeerMessage,
+  PersistRecord,
   ReplicaId,
   ReplicaOptions,
 } from "../../src/core/types.ts";
@@ -24,6 +26,10 @@ export class SyncCluster {
   readonly stores = new Map<ReplicaId, KvStore>();
   /** Replies received, by replica then request id. */
   readonly replies = new Map<ReplicaId, Map<number, Extract<Action, { type: "reply" }>>>();
+  /** What each replica persisted since its latest snapshot, in order (its write-ahead log). */
+  readonly records = new Map<ReplicaId, PersistRecord[]>();
+  /** Each replica's latest durable snapshot, if it took one. */
+  readonly snapshots = new Map<ReplicaId, DurableSnapshot>();
   /** `diverged` actions, by replica. */
   readonly diverged = new Map<ReplicaId, Extract<Action, { type: "diverged" }>>();
   readonly #inFlight: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[] = [];
@@ -52,6 +58,7 @@ export class SyncCluster {
         new Replica({ ...options, id, replicas, seeds: founding ?? ids }, store),
       );
       this.replies.set(id, new Map());
+      this.records.set(id, []);
     }
   }
 
@@ -63,7 +70,14 @@ export class SyncCluster {
       if (a.type === "send") this.#send({ from: id, to: a.to, msg: a.msg });
       if (a.type === "reply") this.replies.get(id)!.set(a.id, a);
       if (a.type === "diverged") this.diverged.set(id, a);
-      if (a.type === "persist") persisted += 1;
+      if (a.type === "persist") {
+        persisted += 1;
+        this.records.get(id)!.push(a.record);
+      }
+      if (a.type === "snapshot") {
+        this.snapshots.set(id, structuredClone(a.snapshot));
+        this.records.set(id, []);
+      }
     }
     if (persisted > 0) {
       const total = (this.#persisted.get(id) ?? 0) + persisted;

@@ -379,3 +379,47 @@ Deno.test("replica: a healthy view ignores a proposal from outside it, not one f
   cluster.step(1, { type: "peer", from: 2, msgs: [member] });
   assert.equal(one.status().state, "changing");
 });
+
+/** Replica 2 of a 3-replica cluster restarted from what it persisted after `writes` writes. */
+function restartedAfterWrites(writes: number, deliveryMarkEvery: number, tamper = false) {
+  const cluster = new SyncCluster([1, 2, 3], { deliveryMarkEvery, snapshotEvery: 0 });
+  cluster.start();
+  for (let i = 0; i < writes; i++) {
+    assert.deepEqual(cluster.request(1, put(`k${i}`, `v${i}`)), { ok: true, result: { ok: "OK" } });
+  }
+  assert.equal(cluster.replicas.get(2)!.status().delivered, writes);
+  const records = structuredClone(cluster.records.get(2)!);
+  const marks = records.filter((r) => r.r === "delivered");
+  if (tamper) {
+    const mark = marks.at(-1)!;
+    if (mark.r === "delivered") mark.last = { ...mark.last, ts: mark.last.ts + 1 };
+  }
+  const store = new KvStore();
+  const restarted = new Replica(
+    { id: 2, replicas: [1, 2, 3], deliveryMarkEvery, recovered: { records } },
+    store,
+  );
+  return { restarted, store, marks };
+}
+
+Deno.test("replica: recovery re-delivers what its last delivery mark covers", () => {
+  const { restarted, store, marks } = restartedAfterWrites(10, 4);
+  assert.deepEqual(marks.map((m) => m.r === "delivered" && m.index), [4, 8]);
+  const status = restarted.status();
+  assert.equal(status.state, "joining");
+  assert.equal(status.delivered, 8, "delivered up to the last mark");
+  assert.equal(status.holdback, 2, "what came after the mark waits for the next view change");
+  assert.equal(store.apply(get("k7")), "v7");
+  assert.equal(store.apply(get("k8")), null);
+});
+
+Deno.test("replica: without delivery marks recovery holds back every entry since the snapshot", () => {
+  const { restarted, marks } = restartedAfterWrites(10, 0);
+  assert.equal(marks.length, 0);
+  assert.equal(restarted.status().delivered, 0);
+  assert.equal(restarted.status().holdback, 10);
+});
+
+Deno.test("replica: a delivery mark naming another entry than the one at its index fails loudly", () => {
+  assert.throws(() => restartedAfterWrites(10, 4, true), InvariantError);
+});
