@@ -168,6 +168,7 @@ const DEFAULTS = {
   snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   snapshotGrowsFrom: DEFAULT_SNAPSHOT_GROWS_FROM,
   deliveryMarkEvery: 1000,
+  catchUpEntries: 10_000,
 };
 
 type State = ReplicaStatus["state"];
@@ -273,8 +274,11 @@ export class Replica {
   #accepted:
     | { view: number; members: ReplicaId[]; learners?: ReplicaId[]; install: Install }
     | undefined;
-  /** The last view-change message sent to each peer, resent when its link comes back. */
-  readonly #vcOutbox = new Map<ReplicaId, PeerMessage>();
+  /**
+   * The last view-change message sent to each peer (a learner's install and the commit behind
+   * it), resent when its link comes back.
+   */
+  readonly #vcOutbox = new Map<ReplicaId, PeerMessage[]>();
 
   // ---- normal case, per view ----
   #nextSeq = 1;
@@ -339,6 +343,7 @@ export class Replica {
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
       snapshotGrowsFrom: options.snapshotGrowsFrom ?? DEFAULTS.snapshotGrowsFrom,
       deliveryMarkEvery: options.deliveryMarkEvery ?? DEFAULTS.deliveryMarkEvery,
+      catchUpEntries: options.catchUpEntries ?? DEFAULTS.catchUpEntries,
     };
     this.#detector = new FailureDetector(this.id, this.#founding.voters, this.#opt.suspectTicks);
     this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
@@ -979,8 +984,7 @@ export class Replica {
 
   #onLinkUp(peer: ReplicaId, out: Action[]): void {
     if (peer === this.id || !this.#knows(peer)) return;
-    const pendingVc = this.#vcOutbox.get(peer);
-    if (pendingVc) out.push({ type: "send", to: peer, msg: pendingVc });
+    for (const msg of this.#vcOutbox.get(peer) ?? []) out.push({ type: "send", to: peer, msg });
     if (this.#state === "normal" && this.#receivers().includes(peer)) {
       const acked = this.#ackOf(peer, this.id);
       for (const entry of this.#unacked) {
@@ -1174,9 +1178,13 @@ export class Replica {
   #candidates(): ReplicaId[] {
     const viewOf = (r: ReplicaId) =>
       r === this.id ? (this.#state === "normal" ? this.#view : -1) : this.#detector.reportedView(r);
+    // Within the view this replica serves in, its members come before its learners: a voter
+    // taken in as a learner to catch up cannot coordinate (a healthy view ignores outsiders).
+    const learner = (r: ReplicaId) =>
+      this.#state === "normal" && viewOf(r) === this.#view && this.#learners.includes(r) ? 1 : 0;
     const voters = this.#config().voters;
     return this.#alive().filter((r) => voters.includes(r))
-      .sort((a, b) => viewOf(b) - viewOf(a) || a - b);
+      .sort((a, b) => viewOf(b) - viewOf(a) || learner(a) - learner(b) || a - b);
   }
 
   /**
@@ -1265,8 +1273,21 @@ export class Replica {
       const lagging = (p: ReplicaId) =>
         this.#detector.reportedView(p) !== this.#view &&
         (this.#members.includes(p) ? settled : learnerSettled);
-      const changed = !sameIds(alive, this.#members) || !sameIds(staying, this.#learners) ||
-        this.membership.changedIn === this.#view || this.#receivers().some(lagging);
+      // A voter this view took in as a learner to catch up (#catchUpAsLearners) is made a
+      // member once it reports following the view (or, like any learner, once it is lagging).
+      const wanted = alive.filter((p) =>
+        p === this.id || !this.#catchingUp(p) || this.#detector.reportedView(p) === this.#view
+      );
+      const viewLearners = this.#learners.filter((l) => !this.#catchingUp(l));
+      // Kept as long as a learner would be: heard within the learners' patience (it may be
+      // restoring a large install), hearing every member (it needs all their updates).
+      const patience = LEARNER_PATIENCE * this.#opt.suspectTicks;
+      const lost = (l: ReplicaId) =>
+        this.#catchingUp(l) && !(this.#detector.heardWithin(l, this.#now, patience) &&
+          this.#members.every((m) => this.#detector.hears(l, m, this.#now)));
+      const changed = !sameIds(wanted, this.#members) || !sameIds(staying, viewLearners) ||
+        this.#learners.some(lost) || this.membership.changedIn === this.#view ||
+        this.#receivers().some(lagging);
       if (changed && rank === 0) this.#propose(alive, learners, out);
       return;
     }
@@ -1281,6 +1302,10 @@ export class Replica {
           !c.reports.has(m) && !alive.includes(m) && !learners.includes(m)
         );
       if (waited > timeout || lost) this.#propose(alive, learners, out);
+    } else if (this.#accepted && !this.#accepted.members.includes(this.id)) {
+      // Taken into a view as a learner (to catch up): its commit comes behind a large install on
+      // the coordinator's link, and a proposal of ours meanwhile would make us ignore it.
+      if (waited > LEARNER_PATIENCE * this.#opt.suspectTicks) this.#propose(alive, learners, out);
     } else if (waited > timeout * (rank + 1) || (rank === 0 && this.#state === "joining")) {
       this.#propose(alive, learners, out);
     }
@@ -1355,7 +1380,10 @@ export class Replica {
     if (from > coordinatorDelivered + 1 && this.#delivered > coordinatorDelivered) {
       report.snapshot = this.#snapshot();
     }
-    if (this.#accepted) {
+    // An install accepted as a learner of its view is no vote: its view was committed without
+    // it, so any majority holds it if it was; leaving it out keeps a large install (a snapshot)
+    // from travelling back in the report.
+    if (this.#accepted && this.#accepted.members.includes(this.id)) {
       report.accepted = { view: this.#accepted.view, install: this.#accepted.install };
     }
     if (this.#delivered === 0 && this.#founding.voters.length === 0 && !this.#machine.membership) {
@@ -1439,6 +1467,7 @@ export class Replica {
       this.#refreshPeers();
       return;
     }
+    this.#catchUpAsLearners(c, plan, voted, reached);
     c.installs = plan.installs;
     for (const member of c.participants) {
       const msg: PeerMessage = {
@@ -1454,8 +1483,40 @@ export class Replica {
     }
   }
 
+  /**
+   * Voters far behind the new view's start (their install carries a snapshot, or more than
+   * `catchUpEntries` entries) are taken into it as learners, if the others still hold every
+   * majority the change needs without their votes: the commit does not wait while they receive
+   * and apply a large install (a member down for long, or wiped), and the next view change, made
+   * once they report following this view, takes them in as members with a short install. Their
+   * flush then counts as a learner's (no vote): the majorities are checked without them.
+   */
+  #catchUpAsLearners(
+    c: Coordination,
+    plan: ReturnType<typeof planView>,
+    voted: readonly ReplicaId[],
+    reached: readonly Membership[],
+  ): void {
+    const far = (i: Install) =>
+      i.snapshot !== undefined || i.entries.length > this.#opt.catchUpEntries;
+    const behind = c.members.filter((m) => m !== this.id && far(plan.installs.get(m)!));
+    if (behind.length === 0) return;
+    const members = c.members.filter((m) => !behind.includes(m));
+    const voters = voted.filter((m) => !behind.includes(m));
+    if (!holdsMajority(members, reached[reached.length - 1])) return;
+    if (reached.some((m) => !holdsMajority(voters, m))) return;
+    c.members = members;
+    c.learners = [...c.learners, ...behind].sort((a, b) => a - b);
+  }
+
+  /** True for a voter of the configuration that the installed view has as a learner. */
+  #catchingUp(id: ReplicaId): boolean {
+    return this.#learners.includes(id) && this.#config().voters.includes(id);
+  }
+
   #onNewView(from: ReplicaId, msg: Extract<PeerMessage, { type: "newview" }>, out: Action[]) {
-    if (msg.view !== this.#promised || this.#state === "normal") return;
+    // A view installed here already (its install resent behind a commit on a new link) is done.
+    if (msg.view !== this.#promised || this.#state === "normal" || msg.view <= this.#view) return;
     const { install } = msg;
     // Planned from a report we made before a crash, for more than we recovered: a lost message.
     if (!install.snapshot && install.from > this.#delivered + 1) return;
@@ -1482,6 +1543,11 @@ export class Replica {
   }
 
   #onAccepted(from: ReplicaId, view: number, out: Action[]): void {
+    // A learner's install kept for a resend (see #sendVc) is no longer needed.
+    const kept = this.#vcOutbox.get(from);
+    if (kept?.length === 2 && kept[0].type === "newview" && kept[0].view === view) {
+      this.#vcOutbox.set(from, [kept[1]]);
+    }
     const c = this.#coordination;
     if (!c || c.view !== view || !c.installs) return;
     c.accepted.add(from);
@@ -1491,7 +1557,9 @@ export class Replica {
     // behind the install, on the same link, and installs at its own pace.
     if (c.participants.some((p) => !c.learners.includes(p) && !c.accepted.has(p))) return;
     const msg: PeerMessage = { type: "commit", view, ts: this.#clock.tick() };
-    for (const member of c.participants) if (member !== this.id) this.#sendVc(member, msg, out);
+    for (const member of c.participants) {
+      if (member !== this.id) this.#sendVc(member, msg, out, !c.accepted.has(member));
+    }
     this.#commit(out);
   }
 
@@ -1772,8 +1840,17 @@ export class Replica {
     return this.#state === "normal" && view === this.#view && this.#members.includes(from);
   }
 
-  #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[]): void {
-    this.#vcOutbox.set(to, msg);
+  /**
+   * Sends a view-change message to `to`, to be resent if the link comes back. With
+   * `behindInstall` (a commit for a learner that has not accepted its install yet) the install
+   * is kept before it: the commit is useless to a learner whose install was lost with the link.
+   */
+  #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[], behindInstall = false): void {
+    const view = msg.type === "update" ? undefined : msg.view;
+    const install = behindInstall
+      ? (this.#vcOutbox.get(to) ?? []).filter((m) => m.type === "newview" && m.view === view)
+      : [];
+    this.#vcOutbox.set(to, [...install, msg]);
     out.push({ type: "send", to, msg });
   }
 

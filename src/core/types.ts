@@ -362,6 +362,12 @@ export interface ReplicaOptions {
    * it wait in its holdback for the next view change, which carries them in its flush report.
    */
   deliveryMarkEvery?: number;
+  /**
+   * A voter whose install in a view change carries a snapshot or more than this many entries
+   * (default 10,000) is taken into that view as a learner, so that no write waits while it
+   * receives and applies it, and made a member by the next view change once it follows the view.
+   */
+  catchUpEntries?: number;
   /** State recovered from the data directory (a restart), if any. */
   recovered?: Recovered;
 }

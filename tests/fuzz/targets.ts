@@ -1008,7 +1008,7 @@ const kvRestore: Target = {
 
 function persistRecord(rng: Prng): unknown {
   const m = pickMessage(rng, recordedMessages()).msg;
-  switch (rng.int(0, 3)) {
+  switch (rng.int(0, 4)) {
     case 0:
       return {
         r: "entry",
@@ -1029,8 +1029,15 @@ function persistRecord(rng: Prng): unknown {
         members: [1, 2],
         install: m.type === "newview" ? m.install : { from: 1, entries: [] },
       };
-    default:
+    case 3:
       return { r: "commit", view: rng.int(0, 5) };
+    default:
+      return {
+        r: "delivered",
+        view: rng.int(0, 5),
+        index: rng.int(1, 100),
+        last: { view: rng.int(0, 5), ts: rng.int(1, 100), origin: rng.int(1, 3) },
+      };
   }
 }
 

@@ -34,7 +34,12 @@ function runSeeds(
   expect: Expectations = { allSucceed: true },
 ): SeedTotals {
   const failures: string[] = [];
-  const totals: SeedTotals = { snapshotInstalls: 0, restartedDeliveries: 0, markedRedeliveries: 0 };
+  const totals: SeedTotals = {
+    snapshotInstalls: 0,
+    restartedDeliveries: 0,
+    markedRedeliveries: 0,
+    catchUpInstalls: 0,
+  };
   for (const seed of seedList) {
     const options: SimOptions = { ...DEFAULT_SIM, ...overrides, seed };
     const rerun = `SIM_SEED=${seed} deno test --allow-all tests/sim/ --filter "${name}"`;
@@ -49,6 +54,7 @@ function runSeeds(
     }
     totals.snapshotInstalls += result.snapshotInstalls;
     totals.markedRedeliveries += result.markedRedeliveries;
+    totals.catchUpInstalls += result.catchUpInstalls;
     for (const [incarnation, delivered] of result.deliveries) {
       if (incarnation.includes("#")) totals.restartedDeliveries += delivered.length;
     }
@@ -73,6 +79,8 @@ interface SeedTotals {
   restartedDeliveries: number;
   /** Entries restarted replicas re-delivered in recovery by their delivery marks. */
   markedRedeliveries: number;
+  /** NEWVIEW messages that took a voter in as a learner, to catch up first. */
+  catchUpInstalls: number;
 }
 
 Deno.test("sim: 3 replicas, delays and link failures", () => {
@@ -123,7 +131,10 @@ Deno.test("sim: snapshot transfers when the log is truncated", () => {
     { replicas: 3, scenario: "random", retainEntries: 8, snapshotEvery: 12 },
     seeds(100, 300_001, [300374, 300514, 300894]),
   );
-  if (only === undefined) assert.ok(totals.snapshotInstalls > 0, "no install carried a snapshot");
+  if (only === undefined) {
+    assert.ok(totals.snapshotInstalls > 0, "no install carried a snapshot");
+    assert.ok(totals.catchUpInstalls > 0, "no voter was taken in as a learner to catch up");
+  }
 });
 
 Deno.test("sim: 3 replicas, heavy link churn and long delays", () => {

@@ -206,6 +206,8 @@ export interface SimResult {
   snapshotInstalls: number;
   /** Entries restarted replicas re-delivered in recovery because a delivery mark covered them. */
   markedRedeliveries: number;
+  /** NEWVIEW messages that took a voter in as a learner, to catch up first. */
+  catchUpInstalls: number;
   /** Read answers that arrived after their client attempt gave up. */
   lateReads: HistoryOp[];
   /** Attempts sent in a stable period that did not succeed within the progress bound. */
@@ -381,6 +383,7 @@ export class Simulation {
   duplicateReplies = 0;
   snapshotInstalls = 0;
   markedRedeliveries = 0;
+  catchUpInstalls = 0;
   crash: string | undefined;
 
   constructor(readonly options: SimOptions, readonly host?: GroupHost) {
@@ -432,6 +435,8 @@ export class Simulation {
         retainEntries: this.options.retainEntries,
         snapshotEvery: this.options.snapshotEvery,
         deliveryMarkEvery: this.options.deliveryMarkEvery ?? [0, 1, 4, 16][this.options.seed % 4],
+        // Voters behind by more take a view in as learners first (always so with a snapshot).
+        catchUpEntries: [10_000, 4, 16][Math.floor(this.options.seed / 4) % 3],
         recovered,
       }, machine),
     );
@@ -540,6 +545,7 @@ export class Simulation {
       duplicateReplies: this.duplicateReplies,
       snapshotInstalls: this.snapshotInstalls,
       markedRedeliveries: this.markedRedeliveries,
+      catchUpInstalls: this.catchUpInstalls,
       lateReads: this.lateReads,
       permanentFaultAt: this.permanentFaultAt,
       viewInstalls: [...this.installs.values()].sort((a, b) => a - b),
@@ -1008,6 +1014,12 @@ export class Simulation {
         if (action.msg.type === "propose") proposed = true;
         if (action.msg.type === "newview" && action.msg.install.snapshot) {
           this.snapshotInstalls += 1;
+        }
+        if (
+          action.msg.type === "newview" && action.msg.learners?.includes(action.to) &&
+          this.replicas.get(id)!.membership.voters.includes(action.to)
+        ) {
+          this.catchUpInstalls += 1;
         }
         if (TRACE && action.msg.type !== "update" && action.msg.type !== "ack") {
           this.trace(`${id}->${action.to} ${action.msg.type} v${action.msg.view}`);
