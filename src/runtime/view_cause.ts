@@ -41,7 +41,7 @@ export function viewCause(
   const parts: string[] = [];
   if (left.length > 0) parts.push(`${list(left)} left (stopped, unreachable or removed)`);
   if (joined.length > 0) parts.push(`${list(joined)} joined`);
-  if (promoted.length > 0) parts.push(`${list(promoted, "learner")} promoted to voter`);
+  if (promoted.length > 0) parts.push(`${list(promoted, "learner")} became a member`);
   if (learnersIn.length > 0) parts.push(`${list(learnersIn, "learner")} joined`);
   if (learnersOut.length > 0) parts.push(`${list(learnersOut, "learner")} left`);
   if (parts.length === 0) {

@@ -235,7 +235,7 @@ Deno.test("view history: causes from the members, the last views kept", () => {
     [2, 300, "replica 3 joined"],
     [3, 400, "view change with the same members"],
     [4, 500, "learner 4 joined"],
-    [5, 600, "learner 4 promoted to voter"],
+    [5, 600, "learner 4 became a member"],
     [6, 700, "this replica rejoined"],
   ]);
   for (let v = 7; v < 40; v++) install(v, [1, 2, 3], v);
