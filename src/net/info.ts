@@ -101,7 +101,8 @@ function sectionFields(
     case "server":
       return [
         ["redis_version", "7.0.15"],
-        ["redis_mode", "standalone"],
+        // Every replica is a cluster node (see the cluster section), as Redis with cluster-enabled.
+        ["redis_mode", "cluster"],
         ["lamportkv_version", LAMPORTKV_VERSION],
         ["os", Deno.build.os],
         ["arch_bits", 64],

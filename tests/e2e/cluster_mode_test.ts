@@ -78,6 +78,10 @@ Deno.test({
       const info = String(await respCall(port(3), ["CLUSTER", "INFO"]));
       assert.match(info, /^cluster_enabled:1\r\ncluster_state:ok\r\n/);
       assert.match(info, /\r\ncluster_known_nodes:3\r\n/);
+      // INFO agrees: a cluster node, in both sections (Redis's redis_mode with cluster-enabled).
+      const server = String(await respCall(port(3), ["INFO", "server"]));
+      assert.match(server, /\r\nredis_mode:cluster\r\n/);
+      assert.match(String(await respCall(port(3), ["INFO", "cluster"])), /cluster_enabled:1\r\n/);
       const shards = await respCall(port(1), ["CLUSTER", "SHARDS"]) as Nested;
       assert.equal(shards.length, 1);
       assert.deepEqual((shards[0] as Nested).slice(0, 3), ["slots", [0, 16383], "nodes"]);
