@@ -423,3 +423,70 @@ Deno.test("replica: without delivery marks recovery holds back every entry since
 Deno.test("replica: a delivery mark naming another entry than the one at its index fails loudly", () => {
   assert.throws(() => restartedAfterWrites(10, 4, true), InvariantError);
 });
+
+/**
+ * Replica 3 cut off while replica 1 writes `writes` keys, then healed; returns every (view,
+ * members, learners) replica 1 was normal in from then on, until 3 is a member again.
+ */
+function readmitAfterWrites(ids: number[], cut: number[], writes: number, catchUpEntries: number) {
+  const cluster = new SyncCluster(ids, { catchUpEntries, snapshotEvery: 0 });
+  cluster.start();
+  for (const id of cut) cluster.isolate(id);
+  const one = cluster.replicas.get(1)!;
+  const rest = ids.filter((id) => !cut.includes(id));
+  cluster.tickUntil(
+    () => one.status().state === "normal" && one.status().members.join() === rest.join(),
+    "a view without the cut replicas",
+  );
+  for (let i = 0; i < writes; i++) {
+    assert.deepEqual(cluster.request(1, put(`k${i}`, `v${i}`)), { ok: true, result: { ok: "OK" } });
+  }
+  for (const id of cut) cluster.heal(id);
+  const views: string[] = [];
+  cluster.tickUntil(() => {
+    const s = one.status();
+    const view = `${s.members.join()}|${s.learners.join()}`;
+    if (s.state === "normal" && views.at(-1) !== view) views.push(view);
+    return s.state === "normal" && s.members.join() === ids.join();
+  }, "every replica a member again");
+  for (const id of ids) {
+    assert.equal(cluster.replicas.get(id)!.status().digest, one.status().digest, `replica ${id}`);
+  }
+  return views;
+}
+
+Deno.test("replica: a voter far behind is taken in as a learner first, then as a member", () => {
+  // 6 entries behind, more than catchUpEntries (2): the first view has it as a learner.
+  assert.deepEqual(readmitAfterWrites([1, 2, 3], [3], 6, 2), ["1,2|", "1,2|3", "1,2,3|"]);
+  // 6 entries behind, within catchUpEntries (10): taken in as a member at once.
+  assert.deepEqual(readmitAfterWrites([1, 2, 3], [3], 6, 10), ["1,2|", "1,2,3|"]);
+});
+
+Deno.test("replica: voters behind stay members when the others are no majority without them", () => {
+  // Of 5 voters, 3 and 4 are behind: 1,2,5 are a majority, so both join as learners first.
+  assert.deepEqual(
+    readmitAfterWrites([1, 2, 3, 4, 5], [3, 4], 6, 2),
+    ["1,2,5|", "1,2,5|3,4", "1,2,3,4,5|"],
+  );
+  // Of 5 voters, 4 and 5 are behind and 3 is gone: 1,2 are no majority without them, so the view
+  // takes them in as members (its commit waits for their installs, as before the rule).
+  const cluster = new SyncCluster([1, 2, 3, 4, 5], { catchUpEntries: 2, snapshotEvery: 0 });
+  cluster.start();
+  cluster.isolate(4);
+  cluster.isolate(5);
+  const one = cluster.replicas.get(1)!;
+  cluster.tickUntil(() => one.status().members.join() === "1,2,3", "a view of 1,2,3");
+  for (let i = 0; i < 6; i++) cluster.request(1, put(`k${i}`, "v"));
+  cluster.isolate(3);
+  cluster.heal(4);
+  cluster.heal(5);
+  const views: string[] = [];
+  cluster.tickUntil(() => {
+    const s = one.status();
+    const view = `${s.members.join()}|${s.learners.join()}`;
+    if (s.state === "normal" && views.at(-1) !== view) views.push(view);
+    return s.state === "normal" && s.members.join() === "1,2,4,5";
+  }, "4 and 5 members");
+  assert.deepEqual(views, ["1,2,3|", "1,2,4,5|"]);
+  assert.equal(cluster.replicas.get(5)!.status().digest, one.status().digest);
+});
