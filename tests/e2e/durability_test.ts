@@ -412,6 +412,48 @@ async function restartAfterTornTail(
 }
 
 Deno.test({
+  name: "e2e durability: a restarted replica re-delivers its log up to its last delivery mark",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // No snapshot while the test writes: everything is in the log, as a long tail would be.
+    const extraArgs = ["--snapshot-every", "100000", ...FAST_FAILOVER];
+    await withCluster({ replicas: 3, extraArgs }, async (cluster) => {
+      const acked = new Map<string, string>();
+      const batch = [...keys("marked", 2_600, acked)];
+      // Two writers at once, through two replicas.
+      await Promise.all([
+        writeAll(cluster, 1, batch.filter((_, i) => i % 2 === 0)),
+        writeAll(cluster, 2, batch.filter((_, i) => i % 2 === 1)),
+      ]);
+      const { delivered } = await cluster.waitForAgreement({ minDelivered: 2_600 });
+      // Replicas 1 and 2 stop answering (SIGSTOP): replica 3 restarts alone, with no view to join,
+      // so INFO shows what its recovery delivered from its own log.
+      cluster.pause(1);
+      cluster.pause(2);
+      assert.equal((await cluster.kill(3)).signal, "SIGKILL");
+      const wal = await readWal(dataDir(cluster, 3));
+      const marks = wal.records.flatMap((r) => r.record.r === "delivered" ? [r.record] : []);
+      cluster.note(`replica 3's delivery marks: ${marks.map((m) => m.index).join(",")}`);
+      assert.ok(marks.length >= 2, `${marks.length} delivery marks for ${delivered} deliveries`);
+      const last = marks[marks.length - 1].index;
+      assert.ok(last > delivered - 1_000 - 100, `last mark at ${last} of ${delivered}`);
+      await cluster.restart(3);
+      const info = await cluster.info(3);
+      assert.equal(info.state, "joining");
+      assert.equal(Number(info.delivered), last, "recovery re-delivered up to the last mark");
+      assert.equal(Number(info.holdback), delivered - last, "the rest waits in the holdback");
+
+      cluster.resume(1);
+      cluster.resume(2);
+      await cluster.waitForView({ ids: [1, 2, 3] });
+      await cluster.waitForAgreement({ ids: [1, 2, 3], minDelivered: delivered });
+      await readAll(cluster, 3, acked);
+    });
+  },
+});
+
+Deno.test({
   name: "e2e durability: a damaged last log record is truncated; damage in the middle stops it",
   sanitizeOps: false,
   sanitizeResources: false,
