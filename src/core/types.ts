@@ -234,15 +234,6 @@ export type PersistRecord =
    */
   | { r: "delivered"; view: number; index: number; last: Stamp };
 
-/** The kinds of {@link PersistRecord}, for storage that checks what it reads back. */
-export const PERSIST_RECORD_KINDS: ReadonlySet<string> = new Set<PersistRecord["r"]>([
-  "entry",
-  "promise",
-  "accept",
-  "commit",
-  "delivered",
-]);
-
 /** Everything durable about a replica at one point: its log can restart empty after it. */
 export interface DurableSnapshot {
   /** Delivered state: index, last stamp, state machine state. */

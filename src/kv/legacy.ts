@@ -39,7 +39,8 @@ function upgradeInstall(i: Install): Install {
   return { ...i, entries: i.entries.map(upgradeEntry) };
 }
 
-function upgradeRecord(r: PersistRecord): PersistRecord {
+/** A log record with every operation in today's form (unchanged records are returned as is). */
+export function upgradeRecord(r: PersistRecord): PersistRecord {
   if (r.r === "entry") return { ...r, entry: upgradeEntry(r.entry) };
   if (r.r === "accept") return { ...r, install: upgradeInstall(r.install) };
   return r;

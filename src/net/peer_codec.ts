@@ -59,6 +59,7 @@ import type {
   Install,
   Op,
   PeerMessage,
+  PersistRecord,
   ReplicaId,
   Snapshot,
   Stamp,
@@ -557,6 +558,52 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
     }
     default:
       return fail(at("type"), `unknown message type ${describe(type)}`);
+  }
+}
+
+/**
+ * Validates a write-ahead log record (a {@link PersistRecord} read back from JSON) field by field,
+ * with the checks the wire's messages get: the log and the wire carry entries, installs and stamps
+ * in one shape. A snapshot's `state` inside an install is the state machine's to check.
+ *
+ * @throws {CodecError} naming the offending field, e.g. `record.entry.seq: expected ...`.
+ */
+export function persistRecordFromJson(v: unknown): PersistRecord {
+  const path = "record";
+  const kind =
+    object(v, path, ["r"], ["entry", "view", "members", "learners", "install", "index", "last"]).r;
+  switch (kind) {
+    case "entry": {
+      const o = object(v, path, ["r", "entry"]);
+      return { r: "entry", entry: entryFromWire(o.entry, join(path, "entry")) };
+    }
+    case "promise":
+    case "commit": {
+      const o = object(v, path, ["r", "view"]);
+      return { r: kind, view: integer(o.view, join(path, "view"), 0) };
+    }
+    case "accept": {
+      const o = object(v, path, ["r", "view", "members", "install"], ["learners"]);
+      return {
+        r: "accept",
+        view: integer(o.view, join(path, "view"), 0),
+        ...groupFromWire(o, path),
+        install: installFromWire(o.install, join(path, "install")),
+      };
+    }
+    case "delivered": {
+      const o = object(v, path, ["r", "view", "index", "last"]);
+      const last = stampFromWire(o.last, join(path, "last"));
+      if (last === null) return fail(join(path, "last"), "expected a stamp, got null");
+      return {
+        r: "delivered",
+        view: integer(o.view, join(path, "view"), 0),
+        index: integer(o.index, join(path, "index"), 1),
+        last,
+      };
+    }
+    default:
+      return fail(join(path, "r"), `expected a record kind, got ${describe(kind)}`);
   }
 }
 

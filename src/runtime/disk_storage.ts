@@ -10,14 +10,10 @@
  *
  * @module
  */
-import {
-  type DurableSnapshot,
-  PERSIST_RECORD_KINDS,
-  type PersistRecord,
-  type Recovered,
-} from "../core/types.ts";
+import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
 import { join } from "node:path";
-import { upgradeRecovered } from "../kv/legacy.ts";
+import { upgradeRecord, upgradeRecovered } from "../kv/legacy.ts";
+import { persistRecordFromJson } from "../net/peer_codec.ts";
 import {
   DataDirError,
   type DataDirPaths,
@@ -32,6 +28,27 @@ import { BucketCounts, LATENCY_BOUNDS, SLOW_BOUNDS } from "./buckets.ts";
 import { segmentPath } from "../storage/wal_segments.ts";
 import type { Log } from "../log/logger.ts";
 import { SLOW_FSYNC_MS } from "../limits.ts";
+
+/**
+ * Checks log record number `index` (0-based) of the log in `dir` field by field, as the peer wire's
+ * messages are checked (`persistRecordFromJson`); a record of a release before the command
+ * registry is checked once converted to today's form.
+ *
+ * @throws {CorruptionError} naming the record and the offending field.
+ */
+export function checkLogRecord(record: unknown, index: number, dir: string): void {
+  try {
+    persistRecordFromJson(record);
+  } catch (err) {
+    try {
+      persistRecordFromJson(upgradeRecord(record as PersistRecord));
+      return;
+    } catch {
+      // Not an older form either: report what is wrong with it as it is.
+    }
+    throw new CorruptionError(`${dir}: log record ${index + 1}: ${(err as Error).message}`);
+  }
+}
 
 /** What {@link DiskStorage.open} needs. */
 export interface DiskStorageOptions {
@@ -106,12 +123,7 @@ export class DiskStorage implements ReplicaStorage {
         fsync: options.fsync,
         segmentBytes: options.segmentBytes,
         from: stored?.walFrom,
-        check: (record, i) => {
-          const kind = (record as { r?: unknown } | null)?.r;
-          if (typeof kind !== "string" || !PERSIST_RECORD_KINDS.has(kind)) {
-            throw new Error(`${paths.dir}: log record ${i + 1} is not a lamportkv record`);
-          }
-        },
+        check: (record, i) => checkLogRecord(record, i, paths.dir),
       });
     } catch (err) {
       lock.close();

@@ -63,7 +63,7 @@ import { decodeSnapshotFile } from "../../src/storage/snapshot_file.ts";
 import { groupRecords } from "../../src/storage/record_groups.ts";
 import { WriteAheadLog } from "../../src/storage/wal.ts";
 import { segmentFileName } from "../../src/storage/wal_segments.ts";
-import { PERSIST_RECORD_KINDS } from "../../src/core/types.ts";
+import { checkLogRecord } from "../../src/runtime/disk_storage.ts";
 import { PEER_HELLO_MAX_FRAME_BYTES } from "../../src/limits.ts";
 import { Prng } from "../support/prng.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
@@ -1210,14 +1210,7 @@ function walSegments(rng: Prng): Uint8Array {
 
 let walDir: string | undefined;
 
-const WAL_CHECK = (record: unknown, i: number) => {
-  const kind = (record as { r?: unknown } | null)?.r;
-  if (typeof kind !== "string" || !PERSIST_RECORD_KINDS.has(kind)) {
-    throw new WalCheckError(`log record ${i + 1} is not a lamportkv record`);
-  }
-};
-
-class WalCheckError extends Error {}
+const WAL_CHECK = (record: unknown, i: number) => checkLogRecord(record, i, "fuzz");
 
 const walOpen: Target = {
   name: "wal-open",
@@ -1257,7 +1250,7 @@ const walOpen: Target = {
         first = o.records;
         await o.wal.close();
       },
-      [CorruptionError, WalCheckError],
+      [CorruptionError],
       "WriteAheadLog.open",
     );
     if (!opened) return;

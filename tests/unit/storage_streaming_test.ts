@@ -255,7 +255,7 @@ Deno.test("disk storage: a log record that is not ours is refused before anythin
     const foreign = encodeRecord(new TextEncoder().encode('{"hello":1}'));
     Deno.writeFileSync(segment, new Uint8Array([...foreign, 9, 9, 9]));
     const before = Deno.readFileSync(segment);
-    await assert.rejects(DiskStorage.open(options), /log record 1 is not a lamportkv record/);
+    await assert.rejects(DiskStorage.open(options), /log record 1: record: missing field "r"/);
     assert.deepEqual(Deno.readFileSync(segment), before, "the torn tail was left alone");
     // And the directory is not left locked.
     Deno.writeFileSync(segment, new Uint8Array(0));
@@ -342,5 +342,49 @@ Deno.test("disk storage log events: snapshot written, log truncated, slow sync, 
   } finally {
     proto.syncData = original;
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk storage: a log record is checked field by field when the log is read", async () => {
+  const entry = (seq: number, key = "k"): PersistRecord => ({
+    r: "entry",
+    entry: { view: 3, ts: seq, origin: 1, seq, cmd: { op: { argv: ["SET", key, "v"], time: 0 } } },
+  });
+  const mark: PersistRecord = {
+    r: "delivered",
+    view: 3,
+    index: 1,
+    last: { view: 3, ts: 1, origin: 1 },
+  };
+  /** Opens a fresh data directory, logs `records`, and opens it again. */
+  const reopen = async (records: unknown[]) => {
+    const dir = await Deno.makeTempDir();
+    const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+    try {
+      const storage = await DiskStorage.open(options);
+      for (const r of records) storage.append(r as PersistRecord);
+      await storage.sync();
+      await storage.close();
+      const reopened = await DiskStorage.open(options);
+      const recovered = reopened.recovered.records;
+      await reopened.close();
+      return recovered;
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+  assert.deepEqual(await reopen([entry(1), mark]), [entry(1), mark]);
+  // Records that pass their checksum but not the checks the wire's messages get: a sequence
+  // number out of range, a key that is not a byte string, a mark without a stamp, a stray field.
+  const refused: [unknown, RegExp][] = [
+    [entry(0), /log record 3: record\.entry\.seq: expected an integer >= 1, got 0/],
+    [entry(2, "\u0100"), /log record 3: record\.entry\.cmd\.op\.argv\[1\]: expected a byte/],
+    [{ ...mark, last: null }, /log record 3: record\.last: expected a stamp, got null/],
+    [{ r: "commit", view: 3, extra: 1 }, /log record 3: record: unknown field "extra"/],
+    [{ r: "vote", view: 3 }, /log record 3: record\.r: expected a record kind, got "vote"/],
+  ];
+  for (const [bad, message] of refused) {
+    await assert.rejects(() => reopen([entry(1), mark, bad]), CorruptionError);
+    await assert.rejects(() => reopen([entry(1), mark, bad]), message);
   }
 });
