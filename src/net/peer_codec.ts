@@ -390,8 +390,12 @@ function string(v: unknown, path: string): string {
   return v;
 }
 
+/** A char code above 0xff: not a byte string. */
+const NOT_A_BYTE = /[^\x00-\xff]/;
+
 function byteString(v: unknown, path: string): ByteString {
   if (typeof v !== "string") fail(path, `expected a byte string, got ${describe(v)}`);
+  if (!NOT_A_BYTE.test(v)) return v;
   for (let i = 0; i < v.length; i++) {
     if (v.charCodeAt(i) > 0xff) {
       fail(path, `expected a byte string, found char code ${v.charCodeAt(i)} at index ${i}`);
