@@ -391,7 +391,7 @@ function string(v: unknown, path: string): string {
 }
 
 /** A char code above 0xff: not a byte string. */
-const NOT_A_BYTE = /[^\x00-\xff]/;
+const NOT_A_BYTE = /[\u0100-\uffff]/;
 
 function byteString(v: unknown, path: string): ByteString {
   if (typeof v !== "string") fail(path, `expected a byte string, got ${describe(v)}`);
