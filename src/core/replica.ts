@@ -801,6 +801,12 @@ export class Replica {
       out.push(readOnly(id));
       return;
     }
+    if (!this.#members.includes(this.id)) {
+      // A voter catching up as a learner: the next view makes it a member (as while no view
+      // serves, the write waits for it, up to the same deadline).
+      this.#queued.push({ id, cmd, deadline: this.#now + this.#opt.noQuorumTicks });
+      return;
+    }
     const entry: Entry = {
       view: this.#view,
       ts: this.#clock.tick(),
@@ -1898,10 +1904,13 @@ export class Replica {
    * True when this replica refuses writes (Redis's READONLY), the one rule for it: a replica
    * originates entries only as a member of its view (a learner's acks do not count, so no view
    * could wait for them). While no view serves here, one that is no voter of the configuration it
-   * acts on refuses at once rather than wait for a view it would not be a member of either.
+   * acts on refuses at once rather than wait for a view it would not be a member of either. A
+   * voter the view has as a learner while it catches up does not refuse: its writes wait for the
+   * view that takes it in as a member (see #submit).
    */
   #refusesWrites(): boolean {
-    return this.#state === "normal" ? !this.#members.includes(this.id) : !this.#votes();
+    if (this.#state !== "normal") return !this.#votes();
+    return !this.#members.includes(this.id) && !this.#catchingUp(this.id);
   }
 
   /** True when this replica may vote: a voter of the configuration it acts on. */

@@ -490,3 +490,22 @@ Deno.test("replica: voters behind stay members when the others are no majority w
   assert.deepEqual(views, ["1,2,3|", "1,2,4,5|"]);
   assert.equal(cluster.replicas.get(5)!.status().digest, one.status().digest);
 });
+
+Deno.test("replica: a write to a voter catching up as a learner waits for it to be a member", () => {
+  const cluster = new SyncCluster([1, 2, 3], { catchUpEntries: 2, snapshotEvery: 0 });
+  cluster.start();
+  cluster.isolate(3);
+  const one = cluster.replicas.get(1)!;
+  const three = cluster.replicas.get(3)!;
+  cluster.tickUntil(() => one.status().members.join() === "1,2", "a view of 1,2");
+  for (let i = 0; i < 6; i++) cluster.request(1, put(`k${i}`, "v"));
+  cluster.heal(3);
+  cluster.tickUntil(
+    () => three.status().state === "normal" && three.status().learners.includes(3),
+    "replica 3 a learner of the view",
+  );
+  // Not READONLY: the write waits for the view that takes replica 3 in as a member.
+  assert.deepEqual(cluster.request(3, put("during", "1")), { ok: true, result: { ok: "OK" } });
+  assert.deepEqual(three.status().members, [1, 2, 3]);
+  assert.equal(cluster.request(1, get("during"))?.ok, true);
+});
