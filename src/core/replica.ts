@@ -1308,7 +1308,7 @@ export class Replica {
           !c.reports.has(m) && !alive.includes(m) && !learners.includes(m)
         );
       if (waited > timeout || lost) this.#propose(alive, learners, out);
-    } else if (this.#accepted && !this.#accepted.members.includes(this.id)) {
+    } else if (this.#acceptedAsLearner()) {
       // Taken into a view as a learner (to catch up): its commit comes behind a large install on
       // the coordinator's link, and a proposal of ours meanwhile would make us ignore it.
       if (waited > LEARNER_PATIENCE * this.#opt.suspectTicks) this.#propose(alive, learners, out);
@@ -1389,7 +1389,7 @@ export class Replica {
     // An install accepted as a learner of its view is no vote: its view was committed without
     // it, so any majority holds it if it was; leaving it out keeps a large install (a snapshot)
     // from travelling back in the report.
-    if (this.#accepted && this.#accepted.members.includes(this.id)) {
+    if (this.#accepted && !this.#acceptedAsLearner()) {
       report.accepted = { view: this.#accepted.view, install: this.#accepted.install };
     }
     if (this.#delivered === 0 && this.#founding.voters.length === 0 && !this.#machine.membership) {
@@ -1515,6 +1515,11 @@ export class Replica {
     c.learners = [...c.learners, ...behind].sort((a, b) => a - b);
   }
 
+  /** True while this replica holds an install it accepted as a learner of its view (no vote). */
+  #acceptedAsLearner(): boolean {
+    return this.#accepted !== undefined && !this.#accepted.members.includes(this.id);
+  }
+
   /** True for a voter of the configuration that the installed view has as a learner. */
   #catchingUp(id: ReplicaId): boolean {
     return this.#learners.includes(id) && this.#config().voters.includes(id);
@@ -1549,10 +1554,10 @@ export class Replica {
   }
 
   #onAccepted(from: ReplicaId, view: number, out: Action[]): void {
-    // A learner's install kept for a resend (see #sendVc) is no longer needed.
+    // Its install, kept for a resend (see #sendVc), is no longer needed.
     const kept = this.#vcOutbox.get(from);
-    if (kept?.length === 2 && kept[0].type === "newview" && kept[0].view === view) {
-      this.#vcOutbox.set(from, [kept[1]]);
+    if (kept !== undefined) {
+      this.#vcOutbox.set(from, kept.filter((m) => m.type !== "newview" || m.view !== view));
     }
     const c = this.#coordination;
     if (!c || c.view !== view || !c.installs) return;
@@ -1563,9 +1568,7 @@ export class Replica {
     // behind the install, on the same link, and installs at its own pace.
     if (c.participants.some((p) => !c.learners.includes(p) && !c.accepted.has(p))) return;
     const msg: PeerMessage = { type: "commit", view, ts: this.#clock.tick() };
-    for (const member of c.participants) {
-      if (member !== this.id) this.#sendVc(member, msg, out, !c.accepted.has(member));
-    }
+    for (const member of c.participants) if (member !== this.id) this.#sendVc(member, msg, out);
     this.#commit(out);
   }
 
@@ -1847,15 +1850,16 @@ export class Replica {
   }
 
   /**
-   * Sends a view-change message to `to`, to be resent if the link comes back. With
-   * `behindInstall` (a commit for a learner that has not accepted its install yet) the install
-   * is kept before it: the commit is useless to a learner whose install was lost with the link.
+   * Sends a view-change message to `to`, to be resent if the link comes back: it replaces the
+   * last one, except that an install of the same view stays before it until `to` accepts it
+   * (#onAccepted): the commit is useless to a learner whose install was lost with the link (a
+   * member's install is accepted before any commit is sent).
    */
-  #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[], behindInstall = false): void {
+  #sendVc(to: ReplicaId, msg: PeerMessage, out: Action[]): void {
     const view = msg.type === "update" ? undefined : msg.view;
-    const install = behindInstall
-      ? (this.#vcOutbox.get(to) ?? []).filter((m) => m.type === "newview" && m.view === view)
-      : [];
+    const install = msg.type === "newview"
+      ? []
+      : (this.#vcOutbox.get(to) ?? []).filter((m) => m.type === "newview" && m.view === view);
     this.#vcOutbox.set(to, [...install, msg]);
     out.push({ type: "send", to, msg });
   }
