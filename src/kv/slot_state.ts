@@ -232,16 +232,9 @@ export class SlotState {
     return this.#importing.has(slot) || this.handedOver(slot);
   }
 
-  /** Ends every hand-over ({@link handedOver}); returns how many slots were handed over. */
-  endHandOvers(): number {
-    let n = 0;
-    for (const s of [...this.migrating.keys()]) {
-      if (!this.owns(s)) {
-        this.migrating.delete(s);
-        n++;
-      }
-    }
-    return n;
+  /** Ends every hand-over ({@link handedOver}). */
+  endHandOvers(): void {
+    for (const s of [...this.migrating.keys()]) if (!this.owns(s)) this.migrating.delete(s);
   }
 
   /** The slots this group owns now and would not own under `map`. */

@@ -178,10 +178,9 @@ export class Waiters {
   /**
    * Ends every waiting (not handed) waiter for which `error` gives an error reply: it is handed
    * that error, which its owner's `__BFINISH` answers (a sharded group that no longer serves the
-   * waiter's slot: `MOVED`, as Redis Cluster unblocks such clients). Returns how many.
+   * waiter's slot: `MOVED`, as Redis Cluster unblocks such clients).
    */
-  endWith(error: (w: Readonly<Waiter>) => string | null): number {
-    let n = 0;
+  endWith(error: (w: Readonly<Waiter>) => string | null): void {
     for (const w of this.#byId.values()) {
       if (w.handed !== undefined || w.keys.length === 0) continue;
       const e = error(w);
@@ -189,9 +188,7 @@ export class Waiters {
       this.#unindex(w);
       w.handed = { key: w.keys[0], items: [], head: true, err: e };
       this.#noteChanged(w.id);
-      n++;
     }
-    return n;
   }
 
   /** `__BFINISH`: the owner resolves `id` (see the module comment). */
