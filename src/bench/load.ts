@@ -31,7 +31,8 @@ import { ConnWriter } from "../net/conn_writer.ts";
 import { HARD_CAP_SECONDS, type Mix, mixOps, mixWeight, type StopRule } from "./args.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { type KeySpace, OP_NAMES, opCode, type OpKind, type OpName, OPS } from "./ops.ts";
-import { type BenchShard, parseRedirect, shardOfAddress } from "./shards.ts";
+import { type BenchShard, shardOfAddress } from "./shards.ts";
+import { parseRedirect } from "../kv/slots.ts";
 import { ReplyCounter, type ReplyKind } from "./reply_counter.ts";
 import type { RequestEncoder } from "./requests.ts";
 

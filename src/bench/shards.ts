@@ -3,8 +3,8 @@
  * the client addresses of their replicas ({@link shardsOf}), which group owns each of the 16,384
  * hash slots ({@link SlotOwners}: read from a replica's `CLUSTER SLOTS`, or derived from the
  * file as every replica derives its epoch-0 map), the slot of every benchmark key
- * ({@link keySlotTable}) and the `-MOVED` replies that correct a stale owner and the `-ASK` ones of a migrating slot
- * ({@link parseRedirect}).
+ * ({@link keySlotTable}); `-MOVED` and `-ASK` replies are read by `parseRedirect`
+ * (`src/kv/slots.ts`).
  *
  * A file without groups is one shard of every replica, owning every slot: the load generator
  * routes both the same way.
@@ -130,20 +130,4 @@ export function keySlotTable(encoder: RequestEncoder, space: KeySpace): Uint16Ar
   const prefix = KEY_SPACE_PREFIX[space];
   for (let i = 0; i < encoder.keys; i++) table[i] = keySlot(encoder.keyName(i, prefix));
   return table;
-}
-
-/**
- * A `-MOVED <slot> <host>:<port>` or `-ASK <slot> <host>:<port>` reply (without the `-`), parsed;
- * null for any other error.
- */
-export function parseRedirect(
-  message: string,
-): { ask: boolean; slot: number; host: string; port: number } | null {
-  const m = /^(MOVED|ASK) (\d+) (.+):(\d+)$/.exec(message);
-  if (m === null) return null;
-  const slot = Number(m[2]);
-  if (slot >= SLOTS) return null;
-  // An IPv6 address may come in brackets.
-  const host = m[3].startsWith("[") && m[3].endsWith("]") ? m[3].slice(1, -1) : m[3];
-  return { ask: m[1] === "ASK", slot, host, port: Number(m[4]) };
 }

@@ -46,6 +46,7 @@ import { COMMANDS, isBlockingCommand } from "../kv/commands/index.ts";
 import { arityOk } from "../kv/registry.ts";
 import { MAX_TIMER_MS } from "../limits.ts";
 import { toHex } from "../kv/bytes.ts";
+import { parseRedirect } from "../kv/slots.ts";
 import {
   failoverList,
   type MemberInfo,
@@ -933,13 +934,13 @@ export class LamportClient {
    * there).
    */
   #redirectTarget(reply: RespError): Redirect | null {
-    const m = /^(MOVED|ASK) (\d+) (.+):(\d+)$/.exec(reply.message);
-    if (m === null || this.config.groups === undefined) return null;
-    const [, code, slot, host, port] = m;
+    const redirect = parseRedirect(reply.message);
+    if (redirect === null || this.config.groups === undefined) return null;
+    const { slot, host, port, ask } = redirect;
     const target = this.config.replicas.find((r) =>
-      r.clientPort === Number(port) && r.host.toLowerCase() === host.toLowerCase()
+      r.clientPort === port && r.host.toLowerCase() === host.toLowerCase()
     );
-    return target === undefined ? null : { target, slot: Number(slot), ask: code === "ASK" };
+    return target === undefined ? null : { target, slot, ask };
   }
 
   /**

@@ -65,3 +65,19 @@ export function slotRange(text: string): { start: number; end: number } | undefi
   const end = m[2] === undefined ? start : Number(m[2]);
   return start <= end && end < SLOTS ? { start, end } : undefined;
 }
+
+/**
+ * A `-MOVED <slot> <host>:<port>` or `-ASK <slot> <host>:<port>` reply (without the `-`), parsed;
+ * null for any other error.
+ */
+export function parseRedirect(
+  message: string,
+): { ask: boolean; slot: number; host: string; port: number } | null {
+  const m = /^(MOVED|ASK) (\d+) (.+):(\d+)$/.exec(message);
+  if (m === null) return null;
+  const slot = Number(m[2]);
+  if (slot >= SLOTS) return null;
+  // An IPv6 address may come in brackets.
+  const host = m[3].startsWith("[") && m[3].endsWith("]") ? m[3].slice(1, -1) : m[3];
+  return { ask: m[1] === "ASK", slot, host, port: Number(m[4]) };
+}

@@ -56,13 +56,12 @@ import {
   configSlotOwners,
   keySlotTable,
   parseClusterSlots,
-  parseRedirect,
   shardOfAddress,
   shardsOf,
 } from "../../src/bench/shards.ts";
 import { parseConfig } from "../../src/config/config.ts";
 import { initialSlotMap } from "../../src/kv/slot_map.ts";
-import { keySlot } from "../../src/kv/slots.ts";
+import { keySlot, parseRedirect } from "../../src/kv/slots.ts";
 import { encodeCommand, RespRequestParser } from "../../src/net/resp.ts";
 import { type CommandResult, freePorts, runCommand } from "../support/cluster.ts";
 import { Prng } from "../support/prng.ts";
