@@ -9,7 +9,6 @@ import { Replica } from "../../src/core/replica.ts";
 import type {
   Action,
   Command,
-  DurableSnapshot,
   Event,
   Outcome,
   PeerMessage,
@@ -26,10 +25,11 @@ export class SyncCluster {
   readonly stores = new Map<ReplicaId, KvStore>();
   /** Replies received, by replica then request id. */
   readonly replies = new Map<ReplicaId, Map<number, Extract<Action, { type: "reply" }>>>();
-  /** What each replica persisted since its latest snapshot, in order (its write-ahead log). */
+  /**
+   * What each replica persisted, in order: its write-ahead log for a recovery, as long as it took
+   * no snapshot (tests that recover from it set `snapshotEvery: 0`).
+   */
   readonly records = new Map<ReplicaId, PersistRecord[]>();
-  /** Each replica's latest durable snapshot, if it took one. */
-  readonly snapshots = new Map<ReplicaId, DurableSnapshot>();
   /** `diverged` actions, by replica. */
   readonly diverged = new Map<ReplicaId, Extract<Action, { type: "diverged" }>>();
   readonly #inFlight: { from: ReplicaId; to: ReplicaId; msg: PeerMessage }[] = [];
@@ -73,10 +73,6 @@ export class SyncCluster {
       if (a.type === "persist") {
         persisted += 1;
         this.records.get(id)!.push(a.record);
-      }
-      if (a.type === "snapshot") {
-        this.snapshots.set(id, structuredClone(a.snapshot));
-        this.records.set(id, []);
       }
     }
     if (persisted > 0) {
