@@ -9,9 +9,11 @@
  * - One operation is one client request (or one transaction): its arguments add up to at most
  *   {@link MAX_OP_BYTES} (the parser's request limit; the server refuses a MULTI whose queued
  *   commands pass it).
- * - A peer frame carries JSON in which one byte of an argument takes at most 6 bytes
- *   (`\u00XX`), so {@link MAX_FRAME_BYTES} holds an update of a maximal operation, and a WAL
- *   record ({@link MAX_RECORD_BYTES}) holds anything a frame can carry.
+ * - A peer frame and a WAL record carry the binary value codec (`src/codec/binary_value.ts`), in
+ *   which a byte of an argument takes one byte (and each argument a few more for its tag and
+ *   length), so {@link MAX_FRAME_BYTES} holds an update of a maximal operation, and a WAL record
+ *   ({@link MAX_RECORD_BYTES}) holds anything a frame can carry. A streamed message's documents
+ *   are JSON, in which a byte takes at most 6 (`\u00XX`): a document holds a maximal operation.
  * - A peer message carrying a snapshot, or a batch whose encoding is larger than
  *   {@link PEER_PIECE_BYTES}, is streamed as consecutive `piece` frames of at most that many bytes
  *   (each fits a frame with its header and MAC): its JSON value is split into documents between
@@ -197,6 +199,8 @@ export const SLOW_FSYNC_MS = 100;
 
 /** Worst-case JSON size of one byte of a key or value (`\u00XX`). */
 const JSON_BYTES_PER_BYTE = 6;
+/** Size in the binary value codec of one byte of a key or value. */
+const BINARY_BYTES_PER_BYTE = 1;
 /** Room in a frame or record for everything around a key and value. */
 const ENVELOPE_BYTES = 64 * KiB;
 /** V8's longest string (64-bit): 2^29 - 24 UTF-16 code units. */
@@ -220,8 +224,12 @@ relate(
   "the default client-query-buffer-limit must hold a maximal request and one read",
 );
 relate(
-  MAX_FRAME_BYTES >= JSON_BYTES_PER_BYTE * MAX_OP_BYTES + ENVELOPE_BYTES,
+  MAX_FRAME_BYTES >= BINARY_BYTES_PER_BYTE * MAX_OP_BYTES + ENVELOPE_BYTES,
   "a frame must carry an update of a maximal operation",
+);
+relate(
+  MAX_PEER_DOC_BYTES >= JSON_BYTES_PER_BYTE * MAX_OP_BYTES + ENVELOPE_BYTES,
+  "a streamed document must carry a maximal operation as JSON",
 );
 relate(MAX_RECORD_BYTES >= MAX_FRAME_BYTES, "a WAL record must hold anything a frame carries");
 relate(MAX_LINK_QUEUED_BYTES >= MAX_FRAME_BYTES, "a peer link must queue at least one frame");

@@ -1,7 +1,9 @@
 /**
- * The payload of peer frames: a {@link PeerFrame} encoded as JSON text in UTF-8.
+ * The payload of peer frames: a {@link PeerFrame} in the binary value codec of
+ * `src/codec/binary_value.ts` (the one codec of peer messages and log records), after the tag byte
+ * 0x01.
  *
- * Wire form (one JSON object per frame; field names follow the types in `src/core/types.ts`):
+ * The frame's value (field names follow the types in `src/core/types.ts`; shown here as JSON):
  *
  * ```text
  * {"kind":"hello","from":1,"cluster":"3f2a..."}
@@ -19,15 +21,15 @@
  *   {"type":"ack","view":1,"promised":1,"ts":9,"acks":{"1":4,"2":3}}]}
  * ```
  *
- * A `piece` frame is the one frame that is not JSON. A message that carries a snapshot, or a batch
- * whose encoding is larger than `PEER_PIECE_BYTES` (`src/limits.ts`), goes as a stream of
- * consecutive piece frames (`src/net/peer_stream.ts`): the `msgs` frame's JSON value is split into
+ * A message that carries a snapshot, or a batch whose encoding is larger than `PEER_PIECE_BYTES`
+ * (`src/limits.ts`), goes as a stream of consecutive piece frames (`src/net/peer_stream.ts`): the
+ * `msgs` frame's value is written as JSON and split into
  * JSON documents (`src/codec/json_split.ts`: its large arrays are sent in batches of elements), and
  * each document is carried by one or more piece frames, so that no side ever holds the whole
  * message as one string:
  *
  * ```text
- * offset 0   1 byte   0x00 (the piece tag: a JSON frame starts with "{", never with 0x00)
+ * offset 0   1 byte   0x00 (the piece tag; a value frame starts with 0x01)
  * offset 1   1 byte   flags: 0x02 = this frame ends a document, 0x01 = it ends the message (and
  *                     its document); the other bits must be 0
  * offset 2   4 bytes  seq: big-endian, 0 for the first frame of a message, then 1, 2, ...
@@ -36,19 +38,21 @@
  *
  * With a cluster key (`src/net/peer_auth.ts`) the hello carries a nonce, the responder answers
  * with a challenge and the initiator with an auth frame; every later frame's payload is a 32-byte
- * MAC followed by the JSON of a `msgs` frame (the MAC layer strips it before this codec sees it).
+ * MAC followed by a `msgs` or piece frame (the MAC layer strips it before this codec sees it).
  *
  * View-change messages (`propose`, `flush`, `newview`, `accepted`, `commit`) carry entries,
  * flush reports, installs and snapshots in the same shape as their types. A snapshot's `state` is
  * the state machine's own JSON and is checked by the state machine when restored.
  *
- * Keys and values are {@link ByteString}s (char codes 0..255), which JSON carries unchanged.
+ * Keys and values are {@link ByteString}s (char codes 0..255): one byte each in the binary codec;
+ * the JSON of streamed documents carries them unchanged.
  * {@link decodePeerFrame} trusts nothing: it checks every field's presence, type and range, refuses
  * unknown kinds, types and fields, and throws {@link CodecError} naming the offending field, e.g.
  * `msgs[2].entry.seq: expected an integer >= 1, got 0`.
  *
  * @module
  */
+import { BinaryValueError, decodeValue, encodeValue } from "../codec/binary_value.ts";
 import type {
   AckVector,
   ByteString,
@@ -101,8 +105,10 @@ export interface PieceFrame {
   data: Uint8Array;
 }
 
-/** The first byte of a piece frame's payload (a JSON frame starts with `{`). */
+/** The first byte of a piece frame's payload. */
 export const PIECE_TAG = 0x00;
+/** The first byte of every other frame's payload: its binary value follows. */
+export const VALUE_TAG = 0x01;
 /** Bytes of a piece frame before its data: tag, flags, seq (u32). */
 export const PIECE_HEADER_BYTES = 6;
 /** The flag bit of the message's last frame. */
@@ -119,20 +125,17 @@ export class CodecError extends Error {
   }
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 /**
  * Encodes a frame's payload (without the length prefix). Only the fields defined by the types are
  * written, so extra properties on the objects passed in never reach the wire.
  */
 export function encodePeerFrame(frame: PeerFrame): Uint8Array {
   if (frame.kind === "piece") return encodePiece(frame);
-  return encoder.encode(JSON.stringify(toWire(frame)));
+  return encodeValue(toWire(frame), VALUE_TAG);
 }
 
 /**
- * The JSON value of a `msgs` frame holding `msgs` (what {@link encodePeerFrame} serializes), for
+ * The value of a `msgs` frame holding `msgs` (what {@link encodePeerFrame} encodes), for
  * a sender that streams it in pieces. It shares the messages' snapshot states (not copies).
  */
 export function msgsToWire(msgs: PeerMessage[]): unknown {
@@ -210,7 +213,7 @@ function toWire(frame: PeerFrame): unknown {
         ? { kind: "identity", from: frame.from, cluster: frame.cluster }
         : { kind: "identity", from: frame.from, cluster: frame.cluster, proof: frame.proof };
     case "piece":
-      throw new Error("a piece frame is binary, not JSON");
+      throw new Error("a piece frame has no value form");
   }
 }
 
@@ -313,25 +316,23 @@ function commandToWire(cmd: Command): unknown {
 
 /**
  * Decodes and validates a frame payload: a piece frame (binary header checked field by field, its
- * data a view of `payload`) or a JSON frame.
+ * data a view of `payload`) or a binary value frame.
  *
- * @throws {CodecError} on invalid UTF-8, invalid JSON, or any missing, unknown, mistyped or
- * out-of-range field.
+ * @throws {CodecError} on an unknown tag, bytes that are not one binary value, or any missing,
+ * unknown, mistyped or out-of-range field.
  */
 export function decodePeerFrame(payload: Uint8Array): PeerFrame {
-  if (payload.length > 0 && payload[0] === PIECE_TAG) return pieceFromWire(payload);
-  let text: string;
-  try {
-    text = decoder.decode(payload);
-  } catch {
-    throw new CodecError("peer frame is not valid UTF-8");
+  if (payload.length === 0) throw new CodecError("peer frame is empty");
+  if (payload[0] === PIECE_TAG) return pieceFromWire(payload);
+  if (payload[0] !== VALUE_TAG) {
+    throw new CodecError(`peer frame has the unknown tag ${payload[0]}`);
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = decodeValue(payload, 1);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CodecError(`peer frame is not valid JSON: ${reason}`);
+    if (!(err instanceof BinaryValueError)) throw err;
+    throw new CodecError(`peer frame is not a binary value: ${err.message}`);
   }
   return frameFromWire(value);
 }
@@ -415,7 +416,7 @@ function hex32(v: unknown, path: string): string {
 }
 
 /**
- * Validates the JSON value of a frame (what a streamed message's pieces joined into), like
+ * Validates the value of a frame (a decoded frame, or what a streamed message's pieces joined into), like
  * {@link decodePeerFrame} does after parsing.
  *
  * @throws {CodecError} naming the offending field.
@@ -566,13 +567,13 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
 }
 
 /**
- * Validates a write-ahead log record (a {@link PersistRecord} read back from JSON) field by field,
+ * Validates a write-ahead log record (a {@link PersistRecord} read back from the log) field by field,
  * with the checks the wire's messages get: the log and the wire carry entries, installs and stamps
  * in one shape. A snapshot's `state` inside an install is the state machine's to check.
  *
  * @throws {CodecError} naming the offending field, e.g. `record.entry.seq: expected ...`.
  */
-export function persistRecordFromJson(v: unknown): PersistRecord {
+export function persistRecordFromValue(v: unknown): PersistRecord {
   const path = "record";
   const kind =
     object(v, path, ["r"], ["entry", "view", "members", "learners", "install", "index", "last"]).r;

@@ -13,7 +13,7 @@
 import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
 import { join } from "node:path";
 import { upgradeRecord, upgradeRecovered } from "../kv/legacy.ts";
-import { persistRecordFromJson } from "../net/peer_codec.ts";
+import { persistRecordFromValue } from "../net/peer_codec.ts";
 import {
   DataDirError,
   type DataDirPaths,
@@ -31,17 +31,17 @@ import { SLOW_FSYNC_MS } from "../limits.ts";
 
 /**
  * Checks log record number `index` (0-based) of the log in `dir` field by field, as the peer wire's
- * messages are checked (`persistRecordFromJson`); a record of a release before the command
+ * messages are checked (`persistRecordFromValue`); a record of a release before the command
  * registry is checked once converted to today's form.
  *
  * @throws {CorruptionError} naming the record and the offending field.
  */
 export function checkLogRecord(record: unknown, index: number, dir: string): void {
   try {
-    persistRecordFromJson(record);
+    persistRecordFromValue(record);
   } catch (err) {
     try {
-      persistRecordFromJson(upgradeRecord(record as PersistRecord));
+      persistRecordFromValue(upgradeRecord(record as PersistRecord));
       return;
     } catch {
       // Not an older form either: report what is wrong with it as it is.

@@ -13,7 +13,8 @@
 import assert from "node:assert/strict";
 import { clusterId } from "../../src/config/config.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
-import { encodePeerFrame } from "../../src/net/peer_codec.ts";
+import { encodePeerFrame, VALUE_TAG } from "../../src/net/peer_codec.ts";
+import { encodeValue } from "../../src/codec/binary_value.ts";
 import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
 import {
   ConnectionClosedError,
@@ -287,8 +288,9 @@ async function peerAbuse(
   }
 }
 
-function jsonFrame(value: unknown): Uint8Array {
-  return encodeFrame(text(JSON.stringify(value)));
+/** A frame holding `value` in the binary codec, whatever its fields (a hostile peer's frame). */
+function valueFrame(value: unknown): Uint8Array {
+  return encodeFrame(encodeValue(value, VALUE_TAG));
 }
 
 Deno.test({
@@ -309,7 +311,12 @@ Deno.test({
       await peerAbuse(cluster, 1, "HTTP request", [text("GET / HTTP/1.1\r\nHost: x\r\n\r\n")]);
       await peerAbuse(cluster, 2, "frame length 0xffffffff", [raw("\xff\xff\xff\xff")]);
       await peerAbuse(cluster, 2, "frame length 64 MiB + 1", [raw("\x04\x00\x00\x01abc")]);
-      await peerAbuse(cluster, 3, "valid length, invalid JSON", [encodeFrame(text("{not json"))]);
+      await peerAbuse(cluster, 3, "valid length, a JSON frame (an earlier release's)", [
+        encodeFrame(text('{"kind":"hello","from":1,"cluster":"x"}')),
+      ]);
+      await peerAbuse(cluster, 1, "valid length, the value tag and a bad value", [
+        encodeFrame(raw("\x01\x09\x05\x0a")),
+      ]);
       await peerAbuse(cluster, 3, "valid length, invalid UTF-8", [encodeFrame(raw("\xff\xfe"))]);
       await peerAbuse(cluster, 1, "empty frame", [encodeFrame(new Uint8Array(0))]);
       // Any id is accepted at the hello (a joining replica is in no config file); the core
@@ -317,14 +324,16 @@ Deno.test({
       // change) but refuses an id no replica can have, which closes the connection.
       await peerAbuse(cluster, 1, "hello from an impossible replica id, then a message", [
         hello(1000),
-        jsonFrame({ kind: "msgs", msgs: [{ type: "probe", view: 0, ts: 1, round: 1 }] }),
+        valueFrame({ kind: "msgs", msgs: [{ type: "probe", view: 0, ts: 1, round: 1 }] }),
       ]);
       await peerAbuse(cluster, 2, "hello with another cluster id", [hello(1, "0123456789abcdef")]);
       await peerAbuse(cluster, 3, "hello claiming the replica's own id", [hello(3)]);
       await peerAbuse(cluster, 1, "hello with a string id", [
-        jsonFrame({ kind: "hello", from: "2", cluster: cluster_ }),
+        valueFrame({ kind: "hello", from: "2", cluster: cluster_ }),
       ]);
-      await peerAbuse(cluster, 2, "messages before hello", [jsonFrame({ kind: "msgs", msgs: [] })]);
+      await peerAbuse(cluster, 2, "messages before hello", [
+        valueFrame({ kind: "msgs", msgs: [] }),
+      ]);
       await peerAbuse(cluster, 1, "truncated frame, then EOF", [raw("\x00\x00\x01\x00{")], {
         closeWrite: true,
       });
@@ -333,16 +342,19 @@ Deno.test({
       // messages: the impostor is closed and the real peer's link recovers.
       await peerAbuse(cluster, 1, "hello, then an unknown message type", [
         hello(2),
-        jsonFrame({ kind: "msgs", msgs: [{ type: "bogus" }] }),
+        valueFrame({ kind: "msgs", msgs: [{ type: "bogus" }] }),
       ]);
       await peerAbuse(cluster, 2, "hello, then an update with wrong field types", [
         hello(3),
-        jsonFrame({
+        valueFrame({
           kind: "msgs",
           msgs: [{ type: "update", entry: { view: "x", ts: -1, origin: 1, seq: 0, cmd: {} } }],
         }),
       ]);
-      await peerAbuse(cluster, 3, "hello, then invalid JSON", [hello(1), encodeFrame(text("]["))]);
+      await peerAbuse(cluster, 3, "hello, then a value with bytes after it", [
+        hello(1),
+        encodeFrame(raw("\x01\x00\x00")),
+      ]);
       await peerAbuse(cluster, 1, "hello, then a second hello", [hello(3), hello(3)]);
       await peerAbuse(cluster, 2, "hello, then a huge frame length", [
         hello(1),
@@ -367,7 +379,7 @@ Deno.test({
       await peerAbuse(cluster, 2, "hello, then a msgs frame between pieces", [
         hello(3),
         piece(0, "none", msgsDoc.slice(0, 10)),
-        jsonFrame({ kind: "msgs", msgs: [] }),
+        valueFrame({ kind: "msgs", msgs: [] }),
       ]);
       await peerAbuse(cluster, 3, "hello, then a document that is invalid JSON", [
         hello(1),

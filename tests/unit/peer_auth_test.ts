@@ -21,9 +21,14 @@ import {
   sessionKey,
   transcript,
 } from "../../src/net/peer_auth.ts";
-import type { PeerFrame } from "../../src/net/peer_codec.ts";
 import { fromHex, toHex } from "../../src/kv/bytes.ts";
-import { decodePeerFrame, encodePeerFrame } from "../../src/net/peer_codec.ts";
+import {
+  decodePeerFrame,
+  encodePeerFrame,
+  type PeerFrame,
+  VALUE_TAG,
+} from "../../src/net/peer_codec.ts";
+import { encodeValue } from "../../src/codec/binary_value.ts";
 import { FrameDecoder } from "../../src/net/frame.ts";
 import {
   checkKeyMode,
@@ -368,12 +373,12 @@ Deno.test("peer codec: handshake frames round-trip and are validated", () => {
   ) {
     assert.deepEqual(wire(f), f);
   }
-  const bad = (text: string, pattern: RegExp) =>
-    assert.throws(() => decodePeerFrame(new TextEncoder().encode(text)), pattern);
-  bad(`{"kind":"hello","from":1,"cluster":"c","nonce":"AB"}`, /nonce: expected 64 lowercase hex/);
-  bad(`{"kind":"auth","proof":"${hex}","from":1}`, /unknown field "from"/);
-  bad(`{"kind":"challenge","from":2,"nonce":"${hex}"}`, /missing field "proof"/);
-  bad(`{"kind":"auth","proof":"${"AB".repeat(32)}"}`, /proof: expected 64 lowercase hex/);
+  const bad = (value: unknown, pattern: RegExp) =>
+    assert.throws(() => decodePeerFrame(encodeValue(value, VALUE_TAG)), pattern);
+  bad({ kind: "hello", from: 1, cluster: "c", nonce: "AB" }, /nonce: expected 64 lowercase hex/);
+  bad({ kind: "auth", proof: hex, from: 1 }, /unknown field "from"/);
+  bad({ kind: "challenge", from: 2, nonce: hex }, /missing field "proof"/);
+  bad({ kind: "auth", proof: "AB".repeat(32) }, /proof: expected 64 lowercase hex/);
 });
 
 Deno.test("cluster key: the file's text", () => {

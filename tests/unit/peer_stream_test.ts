@@ -188,11 +188,17 @@ Deno.test("pieces: the wire form of a piece frame, and its header checked field 
   for (let n = 1; n <= PIECE_HEADER_BYTES; n++) {
     assertCodecError(() => decodePeerFrame(wire.subarray(0, n)), /piece frame: \d bytes/);
   }
-  // A JSON frame is still JSON (it starts with "{"; leading whitespace is still JSON).
-  assert.deepEqual(decodePeerFrame(te.encode(' {"kind":"msgs","msgs":[]}')), {
+  // Any other frame is a value frame: its tag, then one binary value; a JSON frame of an earlier
+  // release (it starts with "{" or whitespace) is refused.
+  assert.deepEqual(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs: [] })), {
     kind: "msgs",
     msgs: [],
   });
+  assert.equal(encodePeerFrame({ kind: "msgs", msgs: [] })[0], 0x01);
+  assertCodecError(
+    () => decodePeerFrame(te.encode(' {"kind":"msgs","msgs":[]}')),
+    /peer frame has the unknown tag 32/,
+  );
 });
 
 Deno.test("pieces: the assembler refuses pieces out of order, missing or past a bound", () => {
