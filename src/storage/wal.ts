@@ -1,8 +1,14 @@
 /**
- * The write-ahead log: JSON records, each framed and checksummed by `record_codec.ts`, in
- * preallocated segment files (`wal_segments.ts`), the way etcd's WAL is laid out.
+ * The write-ahead log: records, each framed and checksummed by `record_codec.ts`, in preallocated
+ * segment files (`wal_segments.ts`), the way etcd's WAL is laid out.
  *
- * {@link WriteAheadLog.append} is cheap: it JSON-encodes and frames the record into an in-memory
+ * A record's payload is the byte {@link BINARY_RECORD_TAG} followed by the record in the binary
+ * value codec (`src/codec/binary_value.ts`, the codec of peer messages too). A payload that starts
+ * with `{` is the UTF-8 JSON of a record written by an older release, still read; a record too
+ * large for one record (a replica's whole state) is a group of JSON documents
+ * (`record_groups.ts`).
+ *
+ * {@link WriteAheadLog.append} is cheap: it encodes and frames the record into an in-memory
  * buffer and gives it its place, a segment and a byte offset. {@link WriteAheadLog.sync} writes
  * everything buffered and makes it durable according to the {@link FsyncMode}:
  *
@@ -64,7 +70,8 @@
 import { concatBytes } from "../kv/bytes.ts";
 import { join } from "node:path";
 import { CorruptionError, encodeRecord } from "./record_codec.ts";
-import { jsonBytes, parseJsonPayload } from "./snapshot_file.ts";
+import { parseJsonPayload } from "./snapshot_file.ts";
+import { BinaryValueError, decodeValue, encodeValue } from "../codec/binary_value.ts";
 import { groupRecords } from "./record_groups.ts";
 import { DENO_WAL_IO, type WalFile, type WalIo } from "./wal_io.ts";
 import { MARK_SYNC_INTERVAL_MS, readSyncMark, SYNC_MARK_FILE, SyncMarkWriter } from "./wal_mark.ts";
@@ -109,7 +116,7 @@ export interface WalOptions {
 export interface OpenedWal {
   /** The open log; new records go into a new segment. */
   wal: WriteAheadLog;
-  /** The records from `from` on, in order (parsed JSON). */
+  /** The records from `from` on, in order (decoded). */
   records: unknown[];
   /** The torn record found (and cut off) at the end of the log, if any. */
   tornTail: { file: string; offset: number; reason: string } | null;
@@ -149,7 +156,33 @@ interface ActiveSegment {
   dirty: boolean;
 }
 
-/** An append-only log of JSON records in segment files. Create it with {@link WriteAheadLog.open}. */
+/** The first byte of a record's payload in the binary value codec (JSON starts with `{`). */
+export const BINARY_RECORD_TAG = 0x01;
+
+/**
+ * The record a payload holds: binary (after {@link BINARY_RECORD_TAG}) or an older release's
+ * JSON.
+ *
+ * @throws {CorruptionError} naming `file` and `offset` if it is neither (its checksum matched, so it
+ * was written that way: a bug or deliberate damage, not a torn write).
+ */
+export function decodeRecordPayload(payload: Uint8Array, file: string, offset: number): unknown {
+  if (payload.length === 0 || payload[0] !== BINARY_RECORD_TAG) {
+    return parseJsonPayload(payload, file, offset);
+  }
+  try {
+    return decodeValue(payload, 1);
+  } catch (e) {
+    if (!(e instanceof BinaryValueError)) throw e;
+    throw new CorruptionError(
+      `${file}: record at byte offset ${offset} has a valid checksum but is not a binary ` +
+        `record: ${e.message}`,
+      { file, offset },
+    );
+  }
+}
+
+/** An append-only log of records in segment files. Create it with {@link WriteAheadLog.open}. */
 export class WriteAheadLog {
   /** The directory holding the segments. */
   readonly dir: string;
@@ -252,7 +285,7 @@ export class WriteAheadLog {
     const records: unknown[] = [];
     for (const r of plan.records) {
       if (r.segment > from.segment || r.offset >= from.offset) {
-        const record = "value" in r ? r.value : parseJsonPayload(r.payload, r.path, r.offset);
+        const record = "value" in r ? r.value : decodeRecordPayload(r.payload, r.path, r.offset);
         options.check?.(record, records.length);
         records.push(record);
       }
@@ -304,16 +337,16 @@ export class WriteAheadLog {
   }
 
   /**
-   * Appends `record` (JSON-compatible) and returns its number (1, 2, ... counting from `open`).
+   * Appends `record` (a JSON-shaped value) and returns its number (1, 2, ... counting from `open`).
    * In `"always"` mode it is written and fdatasync'ed before this returns; otherwise it is
    * buffered until the next {@link sync} (or {@link close}).
    *
-   * @throws {TypeError} if `record` cannot be JSON-encoded (nothing is appended then); the first
+   * @throws {TypeError} if `record` cannot be encoded (nothing is appended then); the first
    * failure if the log has failed; an error if it is closed.
    */
   append(record: unknown): number {
     this.#checkUsable();
-    this.#queue(encodeRecord(jsonBytes(record, `write-ahead log in ${this.dir}`)));
+    this.#queue(encodeRecord(encodeValue(record, BINARY_RECORD_TAG)));
     return this.#counted();
   }
 

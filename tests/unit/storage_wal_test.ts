@@ -1,9 +1,9 @@
 /**
  * Tests of the segmented write-ahead log on real files in temporary directories: reopen, torn
  * tails, middle corruption and holes, segment rolling and preallocation, positions and release,
- * group commit, the three fsync modes, the older single-file format, close(), and the sync mark
- * (damage before it refused, a reordered tail after it cut, a torn slot). Power losses are in
- * `wal_power_loss_test.ts`.
+ * group commit, the three fsync modes, the older single-file format and JSON records, binary
+ * records that do not decode, close(), and the sync mark (damage before it refused, a reordered
+ * tail after it cut, a torn slot). Power losses are in `wal_power_loss_test.ts`.
  *
  * @module
  */
@@ -14,8 +14,10 @@ import {
   CorruptionError,
   encodeRecord,
   RECORD_HEADER_BYTES,
+  scanRecordPrefix,
 } from "../../src/storage/record_codec.ts";
-import { type FsyncMode, WriteAheadLog } from "../../src/storage/wal.ts";
+import { decodeValue, encodeValue } from "../../src/codec/binary_value.ts";
+import { BINARY_RECORD_TAG, type FsyncMode, WriteAheadLog } from "../../src/storage/wal.ts";
 import { DENO_WAL_IO, type WalFile, type WalIo } from "../../src/storage/wal_io.ts";
 import {
   decodeMark,
@@ -48,8 +50,19 @@ function fileSize(path: string): number {
   return Deno.statSync(path).size;
 }
 
+/** `record` framed as the log writes it: {@link BINARY_RECORD_TAG}, then its binary value. */
+function binaryFrame(record: unknown): Uint8Array {
+  return encodeRecord(encodeValue(record, BINARY_RECORD_TAG));
+}
+
+/** `record` framed as an older release wrote it: its UTF-8 JSON. */
+function jsonFrame(record: unknown): Uint8Array {
+  return encodeRecord(new TextEncoder().encode(JSON.stringify(record)));
+}
+
+/** Bytes the log takes for `record` (header and binary payload). */
 function frameBytes(record: unknown): number {
-  return encodeRecord(new TextEncoder().encode(JSON.stringify(record))).length;
+  return binaryFrame(record).length;
 }
 
 /** Writes `records` to a new log in `dir` and closes it; the path of its (first) segment. */
@@ -199,7 +212,7 @@ Deno.test("wal: a torn tail is reported, cut off on disk, and appending continue
     const goodPrefix = [1, 2, 3, 4].reduce((n, i) => n + frameBytes({ i }), 0);
     // A crash in the middle of writing a fifth record, before it was synced: its end never
     // reached the disk.
-    const torn = encodeRecord(new TextEncoder().encode(JSON.stringify({ i: 5 })));
+    const torn = binaryFrame({ i: 5 });
     torn.fill(0, torn.length - 3);
     const bytes = Deno.readFileSync(path);
     bytes.set(torn, goodPrefix);
@@ -302,6 +315,88 @@ Deno.test("wal: a record with a valid checksum that is not JSON is corruption", 
       );
     });
   });
+});
+
+Deno.test("wal: segments of JSON records (an older release) are read; new records go after them in binary", async () => {
+  for (const withMark of [false, true]) {
+    await withTempDir(async (dir) => {
+      // Segment 0 as an older release left it: UTF-8 JSON payloads (starting with `{`, `"`, a
+      // digit, `n` and `[`: none with the binary tag), then the zero padding of preallocation,
+      // and a sync mark at the end of the records (or no mark: older still).
+      const json = concatBytes(sampleRecords.map(jsonFrame));
+      const segment = new Uint8Array(SMALL);
+      segment.set(json);
+      const path = segmentPath(dir, 0);
+      Deno.writeFileSync(path, segment);
+      if (withMark) {
+        const mark = new Uint8Array(2 * MARK_SLOT_BYTES);
+        mark.set(encodeMarkSlot(1, { segment: 0, offset: json.length }), MARK_SLOT_BYTES);
+        Deno.writeFileSync(join(dir, SYNC_MARK_FILE), mark);
+      }
+      const first = await open(dir);
+      assert.deepEqual(first.records, sampleRecords, `mark: ${withMark}`);
+      assert.equal(first.tornTail, null);
+      const fresh = [{ type: "entry", index: 7, key: "k\u00ff", value: "new" }, "new string", 43];
+      for (const record of fresh) first.wal.append(record);
+      await first.wal.close();
+      assert.deepEqual(listSegments(dir), [0, 1]);
+      assert.deepEqual(Deno.readFileSync(path), segment, "the JSON records are left as they were");
+
+      // The new records are in the binary format, in a segment of their own.
+      const written = Deno.readFileSync(segmentPath(dir, 1));
+      const binary = concatBytes(fresh.map(binaryFrame));
+      assert.deepEqual(written.subarray(0, binary.length), binary);
+      const { payloads, damage } = scanRecordPrefix(written, { zeroPadding: true });
+      assert.equal(damage, null);
+      assert.deepEqual(payloads.map((p) => p[0]), fresh.map(() => BINARY_RECORD_TAG));
+      assert.deepEqual(payloads.map((p) => decodeValue(p, 1)), fresh);
+
+      const again = await open(dir);
+      assert.deepEqual(again.records, [...sampleRecords, ...fresh], `mark: ${withMark}`);
+      assert.equal(again.tornTail, null);
+      await again.wal.close();
+    });
+  }
+});
+
+Deno.test("wal: a record with a valid checksum that is not one binary value is corruption", async () => {
+  const value = encodeValue({ i: 5 }, BINARY_RECORD_TAG);
+  const bad: [string, Uint8Array, RegExp][] = [
+    ["an unknown tag", new Uint8Array([BINARY_RECORD_TAG, 0xff]), /unknown tag 0xff$/],
+    ["a truncated value", value.subarray(0, value.length - 1), /the value ends early$/],
+    [
+      "bytes after the value",
+      concatBytes([value, new Uint8Array([0])]),
+      /1 bytes after the value$/,
+    ],
+    ["the tag alone", new Uint8Array([BINARY_RECORD_TAG]), /the value ends early$/],
+  ];
+  for (const [what, payload, reason] of bad) {
+    await withTempDir(async (dir) => {
+      // In the second segment, after a good record, before another: neither a torn tail nor at
+      // the start of the log.
+      Deno.writeFileSync(segmentPath(dir, 0), binaryFrame("a"));
+      const path = segmentPath(dir, 1);
+      const at = frameBytes("b");
+      const bytes = concatBytes([binaryFrame("b"), encodeRecord(payload), binaryFrame("c")]);
+      Deno.writeFileSync(path, bytes);
+      const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      const before = names();
+      await assertCorrupt(dir, (e) => {
+        assert.equal(e.file, path, what);
+        assert.equal(e.offset, at, what);
+        assert.ok(
+          e.message.startsWith(
+            `${path}: record at byte offset ${at} has a valid checksum but is not a binary record: `,
+          ),
+          `${what}: ${e.message}`,
+        );
+        assert.match(e.message, reason, what);
+      });
+      assert.deepEqual(Deno.readFileSync(path), bytes, `${what}: nothing cut`);
+      assert.deepEqual(names(), before, what);
+    });
+  }
 });
 
 Deno.test("wal: position and releaseBefore; reopening from a position skips what is before it", async () => {
@@ -661,7 +756,7 @@ Deno.test("wal: a reordered tail after the sync mark is cut although a valid rec
     const end = frameBytes("a") + frameBytes("b");
     // A power loss wrote the page holding a later record but not the one before it.
     const bytes = Deno.readFileSync(path);
-    bytes.set(encodeRecord(new TextEncoder().encode('"d"')), end + 64);
+    bytes.set(binaryFrame("d"), end + 64);
     Deno.writeFileSync(path, bytes);
 
     // Without the mark (a log of the older format) that is refused: it might be damage.
