@@ -6,8 +6,8 @@
  *   CRLF, bad inline quoting), pipelined 1..8 per connection, and slowloris connections that
  *   trickle a request one byte at a time.
  * - Peer ports: garbage and mutated frames before the hello, forged hellos (wrong cluster, our
- *   own id, a stranger's id, oversized), valid hellos followed by malformed frames (bad JSON,
- *   unknown fields, an oversized length prefix) and by hostile-but-well-formed messages that
+ *   own id, a stranger's id, oversized), valid hellos followed by malformed frames (bytes that
+ *   are not a binary value, unknown fields, an oversized length prefix) and by hostile-but-well-formed messages that
  *   `Replica.check` must refuse in any state (a stranger's or a relayed update, numbers beyond
  *   2^48, an ack for a stranger, a proposal or commit by a replica that cannot propose that
  *   view, a report holding back an entry of another view, probe round 0, an answer to a probe
@@ -24,15 +24,21 @@
 import { clusterId } from "../../src/config/config.ts";
 import type { PeerMessage } from "../../src/core/types.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
-import { encodePeerFrame } from "../../src/net/peer_codec.ts";
+import { encodePeerFrame, VALUE_TAG } from "../../src/net/peer_codec.ts";
 import { RespError } from "../../src/net/resp.ts";
 import { respCall, startCluster, type TestCluster } from "../support/cluster.ts";
 import { runWorkload } from "../support/history.ts";
 import { checkLinearizable } from "../support/linearizability.ts";
 import { memoryOf } from "../support/memory.ts";
 import { Prng } from "../support/prng.ts";
-import { commandArgvs, join, pickMessage, recordedMessages } from "./corpus_gen.ts";
-import { jsonText, mutateBytes, mutateJson } from "./mutate.ts";
+import {
+  commandArgvs,
+  join,
+  looseValueBytes,
+  pickMessage,
+  recordedMessages,
+} from "./corpus_gen.ts";
+import { mutateBytes, mutateJson } from "./mutate.ts";
 
 /** Options of {@link runLive}. */
 export interface LiveOptions {
@@ -277,9 +283,9 @@ async function fuzzPeerPort(
           r.pick([target, 9, 0x7fffffff]),
           r.chance(0.5) ? cluster_ : "0000000000000000",
         );
-      case 1: { // a hello-shaped frame, JSON-mutated
+      case 1: { // a hello-shaped frame, value-mutated
         const v = mutateJson(r, { kind: "hello", from: r.pick(peers), cluster: cluster_ });
-        return encodeFrame(enc.encode(jsonText(v)).subarray(0, 4000));
+        return encodeFrame(looseValueBytes(v, VALUE_TAG).subarray(0, 4000));
       }
       case 2: // a frame too large before the hello
         return join([new Uint8Array([0, 0, 0x10, 0x01]), new Uint8Array(r.int(0, 100))]);
@@ -297,17 +303,17 @@ async function fuzzPeerPort(
   };
   const afterHello = (r: Prng, from: number, view: number): Uint8Array => {
     switch (r.int(0, 4)) {
-      case 0: // not JSON, or not a frame the codec accepts
+      case 0: // not a binary value, or not a frame the codec accepts
         return encodeFrame(
           mutateBytes(r, encodePeerFrame({ kind: "msgs", msgs: [pickMessage(r, messages).msg] }), {
-            tokens: "json",
+            tokens: "length",
           }),
         );
-      // A JSON-mutated message: mostly refused by the codec or by check, but a mutation can make
+      // A value-mutated message: mostly refused by the codec or by check, but a mutation can make
       // a valid message (an ack stamped near 2^48 once wedged a cluster: see MAX_CLOCK_LEAD).
       case 1: {
         const v = mutateJson(r, { kind: "msgs", msgs: [refusedMessage(r, from, view)] });
-        return encodeFrame(enc.encode(jsonText(v)).subarray(0, 1_000_000));
+        return encodeFrame(looseValueBytes(v, VALUE_TAG).subarray(0, 1_000_000));
       }
       case 2: // an oversized length prefix
         return new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]);

@@ -11,6 +11,7 @@
  * | ---------------- | --------------------------------------------------------------------- |
  * | `resp-request`   | `RespRequestParser` (server side), one chunk vs random chunks         |
  * | `resp-reply`     | `RespReplyParser` (client side), one chunk vs random chunks            |
+ * | `binary-value`   | `decodeValue` (peer frames, WAL records): refused, or re-encodes exactly |
  * | `peer-frame`     | `FrameDecoder` + `decodePeerFrame` + `PieceAssembler`; frames round-trip |
  * | `json-split`     | `JsonJoiner` on split documents; joined values re-split and round-trip  |
  * | `peer-handshake` | a real `PeerServer` on 127.0.0.1 (hello, then frames), vs a model      |
@@ -19,7 +20,7 @@
  * | `kv-restore`     | `KvStore.restore` with fuzzed snapshot JSON (refusal: TypeError only)   |
  * | `record-scan`    | `scanRecords` of the WAL/snapshot record framing                        |
  * | `snapshot-file`  | `decodeSnapshotFile` (the decoder of `readSnapshotFile`)                |
- * | `wal-open`       | `WriteAheadLog.open` on a temp dir of fuzzed segment files, twice       |
+ * | `wal-open`       | `WriteAheadLog.open` on fuzzed segments (binary and JSON records), twice |
  * | `config`         | `parseConfig` + `resolveSettings`                                       |
  * | `settings`       | `parseSetting` / `resolveSettings` lines                                 |
  *
@@ -48,10 +49,18 @@ import {
   encodePeerFrame,
   frameFromWire,
   type PeerFrame,
+  VALUE_TAG,
 } from "../../src/net/peer_codec.ts";
 import { PeerServer } from "../../src/net/peer_server.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
 import { JsonJoiner, SplitError, splitJson } from "../../src/codec/json_split.ts";
+import {
+  BinaryValueError,
+  decodeValue,
+  encodeValue,
+  MAX_DEPTH,
+  WELL_KNOWN_KEYS,
+} from "../../src/codec/binary_value.ts";
 import {
   RespProtocolError,
   RespReplyParser,
@@ -61,17 +70,19 @@ import {
 import { CorruptionError, encodeRecord, scanRecords } from "../../src/storage/record_codec.ts";
 import { decodeSnapshotFile } from "../../src/storage/snapshot_file.ts";
 import { groupRecords } from "../../src/storage/record_groups.ts";
-import { WriteAheadLog } from "../../src/storage/wal.ts";
+import { BINARY_RECORD_TAG, WriteAheadLog } from "../../src/storage/wal.ts";
 import { segmentFileName } from "../../src/storage/wal_segments.ts";
 import { checkLogRecord } from "../../src/runtime/disk_storage.ts";
 import { PEER_HELLO_MAX_FRAME_BYTES } from "../../src/limits.ts";
 import { Prng } from "../support/prng.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 import {
+  binaryShapedValue,
   commandArgvs,
   configText,
   join,
   kvSnapshot,
+  looseValueBytes,
   pickMessage,
   piecePayloads,
   recordedMessages,
@@ -313,6 +324,191 @@ const respReply: Target = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Binary values (`src/codec/binary_value.ts`: the codec of peer frames and WAL records)
+
+function hex(b: Uint8Array, max = 64): string {
+  const shown = [...b.subarray(0, max)].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+  return b.length > max ? `${shown} ... (${b.length} bytes)` : shown;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A varint of the codec (LEB128, minimal). */
+function varintBytes(x: number): number[] {
+  const out: number[] = [];
+  while (x >= 0x80) {
+    out.push((x % 0x80) | 0x80);
+    x = Math.floor(x / 0x80);
+  }
+  out.push(x);
+  return out;
+}
+
+/**
+ * Bytes that break or stretch the binary value decoder: tags, varints that are huge, not minimal
+ * or endless, counts and lengths beyond the input, deep nesting, field names it refuses, floats
+ * holding integers or NaN, text that is latin1 or not UTF-8.
+ */
+function binaryToken(rng: Prng): number[] {
+  const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
+  switch (rng.int(0, 9)) {
+    case 0:
+      return [rng.chance(0.7) ? rng.int(0, 0x0b) : rng.int(0, 255)];
+    case 1:
+      return [
+        rng.int(0x03, 0x09),
+        ...rng.pick([
+          varintBytes(2 ** 53 - 1),
+          [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], // 2^53
+          [0x80, 0x00],
+          [0xff, 0x00],
+          new Array(rng.int(1, 20)).fill(0x80),
+          varintBytes(rng.int(0, 2 ** 31)),
+          varintBytes(rng.pick([127, 128, 255, 256, 16383, 16384])),
+        ]),
+      ];
+    case 2: { // deep nesting
+      const head = rng.pick([[0x08, 0x01], [0x09, 0x01, 0x0a, 0x00], [
+        0x09,
+        0x01,
+        0x06,
+        0x01,
+        0x61,
+      ]]);
+      const n = rng.pick([MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, rng.int(1, 5000)]);
+      return new Array(n).fill(head).flat();
+    }
+    case 3:
+      return [0x0a, rng.pick([WELL_KNOWN_KEYS.length, 0xff, rng.int(0, WELL_KNOWN_KEYS.length)])];
+    case 4: // a field name the decoder refuses, or one that reorders array indexes
+      return [
+        0x06,
+        ...rng.pick([
+          ascii("\x04kind"),
+          ascii("\x09__proto__"),
+          ascii("\x011"),
+          ascii("\x0a4294967294"),
+        ]),
+      ];
+    case 5: {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setFloat64(0, rng.pick([0, -0, 1, NaN, Infinity, 2 ** 53, 0.5]));
+      return [0x05, ...b];
+    }
+    case 6:
+      return rng.pick([[0x07, 0x01, 0x41], [0x07, 0x00], [0x07, 0x02, 0xc0, 0x80], [
+        0x07,
+        0x03,
+        0xed,
+        0xa0,
+        0x80,
+      ], [0x07, 0x02, 0xc4, 0x80]]);
+    case 7: // an object with a field twice
+      return [0x09, 0x02, 0x0a, 0x00, 0x00, 0x0a, 0x00, 0x00];
+    default:
+      return [rng.pick([0x06, 0x07, 0x08, 0x09]), ...varintBytes(rng.int(0, 2 ** 40))];
+  }
+}
+
+/**
+ * Byte mutations of a binary value (`mutateBytes`, splicing from `corpus`), and 40% of the time a
+ * {@link binaryToken} inserted or written over bytes.
+ */
+function mutateBinary(rng: Prng, b: Uint8Array, corpus: readonly Uint8Array[]): Uint8Array {
+  let out = mutateBytes(rng, b, { corpus, tokens: rng.chance(0.2) ? "length" : "none" });
+  if (rng.chance(0.4)) {
+    const token = new Uint8Array(binaryToken(rng));
+    const at = rng.int(0, out.length);
+    if (rng.chance(0.5) && at + token.length <= out.length) {
+      out = out.slice();
+      out.set(token, at);
+    } else out = join([out.subarray(0, at), token, out.subarray(at)]);
+  }
+  return out;
+}
+
+/** A value the codec carries: a peer frame's wire value, a WAL record, or a generated one. */
+function binaryBase(rng: Prng): unknown {
+  const r = rng.next();
+  if (r < 0.35) return decodeValue(encodePeerFrame(validFrameValue(rng)), 1);
+  if (r < 0.55) return persistRecord(rng);
+  if (r < 0.6) return kvSnapshot(rng);
+  return binaryShapedValue(rng);
+}
+
+const binaryItems = pool((rng) => encodeValue(binaryBase(rng)));
+
+/** An encoding: valid, byte-mutated, or of a value-mutated value (bytes even if unencodable). */
+function binaryInput(rng: Prng): Uint8Array {
+  const r = rng.next();
+  if (r < 0.45) {
+    const base = rng.chance(0.5) ? encodeValue(binaryBase(rng)) : rng.pick(binaryItems());
+    return r < 0.05 ? base : mutateBinary(rng, base, binaryItems());
+  }
+  const v = binaryBase(rng);
+  if (r < 0.5) return encodeValue(v);
+  return looseValueBytes(mutateJson(rng, v, [binaryBase(rng), binaryBase(rng)]));
+}
+
+type Decoded = { value: unknown } | { refused: string };
+
+function decodeOrRefuse(input: Uint8Array, start: number, what: string): Decoded {
+  let value: unknown;
+  try {
+    value = decodeValue(input, start);
+  } catch (err) {
+    if (err instanceof BinaryValueError) return { refused: err.message };
+    throw new FuzzFailure(`${what} threw instead of refusing: ${describe(err)}`, { cause: err });
+  }
+  return { value };
+}
+
+const binaryValue: Target = {
+  name: "binary-value",
+  covers: "decodeValue: BinaryValueError, or a value encodeValue turns back into the same bytes; " +
+    "the same after a lead byte",
+  ciCount: 100_000,
+  input: binaryInput,
+  run(input) {
+    const got = decodeOrRefuse(input, 0, "decodeValue");
+    // After a lead byte (as in a frame or a record), in a buffer it does not start: the same.
+    const led = new Uint8Array(input.length + 1);
+    led[0] = VALUE_TAG;
+    led.set(input, 1);
+    const gotLed = decodeOrRefuse(led, 1, "decodeValue after a lead byte");
+    if (("refused" in got) !== ("refused" in gotLed)) {
+      throw new FuzzFailure(
+        `decodeValue after a lead byte disagrees: ${jsonText(got).slice(0, 300)} vs ${
+          jsonText(gotLed).slice(0, 300)
+        }`,
+      );
+    }
+    if ("refused" in got) {
+      if (!/^at byte \d+: /.test(got.refused)) {
+        throw new FuzzFailure(`a refusal does not say where: ${got.refused}`);
+      }
+      return;
+    }
+    if (!isDeepStrictEqual((gotLed as { value: unknown }).value, got.value)) {
+      throw new FuzzFailure("decodeValue after a lead byte decodes another value");
+    }
+    let again: Uint8Array = new Uint8Array();
+    refusedOnly(() => void (again = encodeValue(got.value)), [], "encodeValue of a decoded value");
+    if (!sameBytes(again, input)) {
+      throw new FuzzFailure(
+        `a decoded value re-encodes to other bytes (not canonical):\n  in:  ${hex(input)}\n  out: ${
+          hex(again)
+        }\n  value: ${jsonText(got.value).slice(0, 300)}`,
+      );
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
 // Peer frames
 
 const FUZZ_CLUSTER = "f0f0f0f0f0f0f0f0";
@@ -330,17 +526,24 @@ function validFrameValue(rng: Prng): PeerFrame {
   return { kind: "msgs", msgs: Array.from({ length: n }, () => pickMessage(rng, all).msg) };
 }
 
-/** A frame's JSON value: a valid frame, JSON-mutated 60% of the time. */
+/** A frame's value (what its binary value holds): a valid frame, value-mutated 60% of the time. */
 function frameWire(rng: Prng): unknown {
-  const v = JSON.parse(dec.decode(encodePeerFrame(validFrameValue(rng))));
+  const v = decodeValue(encodePeerFrame(validFrameValue(rng)), 1);
   if (rng.chance(0.4)) return v;
   const donors = [validFrameValue(rng), validFrameValue(rng)];
   return mutateJson(rng, v, donors);
 }
 
-/** A frame payload: a valid frame, JSON-mutated 60% of the time. */
+/**
+ * A value frame's payload (`VALUE_TAG`, then the binary value): of a frame value as
+ * {@link frameWire} makes it (valid 40% of the time, else value-mutated: its bytes even when the
+ * encoder has none for it), or 25% of the time a valid frame's payload byte-mutated.
+ */
 function framePayload(rng: Prng): Uint8Array {
-  return enc.encode(jsonText(frameWire(rng)));
+  if (rng.chance(0.25)) {
+    return mutateBinary(rng, encodePeerFrame(validFrameValue(rng)), binaryItems());
+  }
+  return looseValueBytes(frameWire(rng), VALUE_TAG);
 }
 
 /**
@@ -417,7 +620,7 @@ const frameItems = pool(frameStream);
 
 function frameInput(rng: Prng): Uint8Array {
   const base = rng.chance(0.5) ? frameStream(rng) : rng.pick(frameItems());
-  if (rng.chance(0.5)) return base; // JSON-level mutations happened inside
+  if (rng.chance(0.5)) return base; // value-level and payload mutations happened inside
   return mutateBytes(rng, base, {
     corpus: frameItems(),
     tokens: rng.chance(0.6) ? "length" : "json",
@@ -784,13 +987,16 @@ function replicaInput(rng: Prng): Uint8Array {
   const from = picked[0].from;
   let fromByte = SENDERS.indexOf(from);
   if (rng.chance(0.05)) fromByte = rng.int(0, 255);
-  const frame = { kind: "msgs", msgs: picked.map((m) => m.msg) };
+  const frame = decodeValue(
+    encodePeerFrame({ kind: "msgs", msgs: picked.map((m) => m.msg) }),
+    1,
+  );
   let payload: Uint8Array;
   if (rng.chance(0.85)) {
     const donors = [pickMessage(rng, msgs).msg, pickMessage(rng, msgs).msg];
-    payload = enc.encode(jsonText(mutateJson(rng, frame, donors)));
+    payload = looseValueBytes(mutateJson(rng, frame, donors), VALUE_TAG);
   } else {
-    payload = mutateBytes(rng, enc.encode(JSON.stringify(frame)), { tokens: "json" });
+    payload = mutateBinary(rng, encodeValue(frame, VALUE_TAG), []);
   }
   return join([new Uint8Array([fromByte & 0xff, sc]), payload]);
 }
@@ -1041,9 +1247,22 @@ function persistRecord(rng: Prng): unknown {
   }
 }
 
-/** A record payload: a persist record's JSON, sometimes JSON-mutated. */
+/**
+ * A record payload as the log writes it, `BINARY_RECORD_TAG` and the record's binary value (valid,
+ * value-mutated, or byte-mutated after the tag), or 25% of the time an older release's JSON
+ * record (sometimes JSON-mutated).
+ */
 function recordPayload(rng: Prng): Uint8Array {
   const v = persistRecord(rng);
+  const r = rng.next();
+  if (r < 0.45) return encodeValue(v, BINARY_RECORD_TAG);
+  if (r < 0.6) {
+    return looseValueBytes(mutateJson(rng, v, [persistRecord(rng)]), BINARY_RECORD_TAG);
+  }
+  if (r < 0.75) {
+    const value = mutateBinary(rng, encodeValue(v), []);
+    return join([new Uint8Array([BINARY_RECORD_TAG]), value]);
+  }
   return enc.encode(
     rng.chance(0.7) ? JSON.stringify(v) : jsonText(mutateJson(rng, v, [persistRecord(rng)])),
   );
@@ -1381,6 +1600,7 @@ const settings: Target = {
 export const TARGETS: readonly Target[] = [
   respRequest,
   respReply,
+  binaryValue,
   peerFrame,
   jsonSplit,
   peerHandshake,
