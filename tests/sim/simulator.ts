@@ -27,12 +27,12 @@ import type {
   OpResult,
   Outcome,
   PeerMessage,
-  PersistRecord,
   ReplicaId,
 } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { parseNotifyFlags } from "../../src/kv/notify.ts";
 import { EventQueue } from "./event_queue.ts";
+import { overTheWire, recordBytes, recordFromBytes } from "./wire.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
 import { kvOp, type ModelOp, modelResult } from "../support/ops.ts";
@@ -247,7 +247,8 @@ interface Link {
 /** A replica's simulated disk: what survives a crash is the snapshot and the synced records. */
 interface Disk {
   snapshot?: DurableSnapshot;
-  records: PersistRecord[];
+  /** Each record as the log stores it (`recordBytes`). */
+  records: Uint8Array[];
   synced: number;
 }
 
@@ -421,9 +422,10 @@ export class Simulation {
     this.persisted.set(id, 0);
     const inc = this.incarnation.get(id)!;
     this.deliveries.set(this.incarnationName(id), []);
-    const recovered = inc === 0
-      ? undefined
-      : { snapshot: structuredClone(disk.snapshot), records: structuredClone(disk.records) };
+    const recovered = inc === 0 ? undefined : {
+      snapshot: structuredClone(disk.snapshot),
+      records: disk.records.map((bytes, i) => recordFromBytes(bytes, i)),
+    };
     this.replicas.set(
       id,
       new Replica({
@@ -952,8 +954,10 @@ export class Simulation {
     const arrival = Math.max(this.queue.now + delay, link.lastArrival);
     link.lastArrival = arrival;
     const epoch = link.epoch;
+    // Encoded when sent, as a link does: what arrives is what the codec gave back.
+    const received = overTheWire(msgs);
     this.queue.at(arrival, () => {
-      if (link.epoch === epoch) this.handle(to, { type: "peer", from, msgs });
+      if (link.epoch === epoch) this.handle(to, { type: "peer", from, msgs: received });
     });
   }
 
@@ -1028,7 +1032,7 @@ export class Simulation {
         if (this.host && action.id < OPERATOR_IDS) this.host.onReply(action.id, action.outcome);
         else this.onReply(action.id, action.outcome);
       } else if (action.type === "persist") {
-        this.disks.get(id)!.records.push(action.record);
+        this.disks.get(id)!.records.push(recordBytes(action.record));
         this.persisted.set(id, this.persisted.get(id)! + 1);
         this.scheduleSync(id);
       } else if (action.type === "snapshot") {

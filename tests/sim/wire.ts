@@ -1,0 +1,75 @@
+/**
+ * The simulator's network and disk carry bytes, as the real ones do: every message a simulated
+ * replica sends goes through the peer codec (a message carrying a snapshot as the piece frames it
+ * is streamed in, the others as one binary frame), and every log record through the log's binary
+ * record form, and is validated field by field when read, so the simulated cluster runs on what
+ * the codecs give back, not on shared objects.
+ *
+ * @module
+ */
+import type { PeerMessage, PersistRecord } from "../../src/core/types.ts";
+import { encodeValue } from "../../src/codec/binary_value.ts";
+import {
+  carriesSnapshot,
+  decodePeerFrame,
+  encodePeerFrame,
+  frameFromWire,
+  msgsToWire,
+  type PeerFrame,
+  persistRecordFromValue,
+} from "../../src/net/peer_codec.ts";
+import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
+import { BINARY_RECORD_TAG, decodeRecordPayload } from "../../src/storage/wal.ts";
+import { MAX_PEER_DOC_BYTES } from "../../src/limits.ts";
+
+/** The messages of a `msgs` frame, or a thrown error naming what else the frame is. */
+function msgsOf(frame: PeerFrame): PeerMessage[] {
+  if (frame.kind !== "msgs") throw new Error(`expected a msgs frame, got "${frame.kind}"`);
+  return frame.msgs;
+}
+
+/** `msg` (one carrying a snapshot) sent as piece frames and joined again, as a link does. */
+function streamed(msg: PeerMessage): PeerMessage[] {
+  const pieces = new PieceAssembler(MAX_PEER_DOC_BYTES);
+  let whole: unknown = undefined;
+  for (const piece of streamFrames(msgsToWire([msg]))) {
+    const frame = decodePeerFrame(encodePeerFrame(piece));
+    if (frame.kind !== "piece") throw new Error(`a piece decoded as a "${frame.kind}" frame`);
+    if (whole !== undefined) throw new Error("pieces after the final one");
+    whole = pieces.push(frame);
+  }
+  if (whole === undefined) throw new Error("a stream without its final piece");
+  return msgsOf(frameFromWire(whole));
+}
+
+/**
+ * What a replica receives when another sends it `msgs`: the messages between those carrying a
+ * snapshot as one encoded frame, each of those streamed on its own (as `PeerLink.send` does).
+ */
+export function overTheWire(msgs: PeerMessage[]): PeerMessage[] {
+  const out: PeerMessage[] = [];
+  let from = 0;
+  for (let i = 0; i <= msgs.length; i++) {
+    if (i < msgs.length && !carriesSnapshot(msgs[i])) continue;
+    if (i > from) {
+      out.push(
+        ...msgsOf(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs: msgs.slice(from, i) }))),
+      );
+    }
+    if (i < msgs.length) out.push(...streamed(msgs[i]));
+    from = i + 1;
+  }
+  return out;
+}
+
+/** `record` as the write-ahead log stores it (the payload inside its checksummed frame). */
+export function recordBytes(record: PersistRecord): Uint8Array {
+  return encodeValue(record, BINARY_RECORD_TAG);
+}
+
+/** Record number `index` read back from its stored bytes and checked as recovery checks it. */
+export function recordFromBytes(bytes: Uint8Array, index: number): PersistRecord {
+  const value = decodeRecordPayload(bytes, "simulated log", index);
+  persistRecordFromValue(value);
+  return value as PersistRecord;
+}
