@@ -152,6 +152,15 @@ class Writer {
     this.ensure(9 + length);
     this.buf[this.n++] = T_BYTES;
     this.varint(length);
+    if (length >= NATIVE_ASCII_MIN) {
+      // ASCII is the same bytes in UTF-8, which the native encoder writes: it fills exactly
+      // `length` bytes only if every char is ASCII (any other takes two or more).
+      const { read, written } = utf8.encodeInto(s, this.buf.subarray(this.n, this.n + length));
+      if (read === length && written === length) {
+        this.n += length;
+        return;
+      }
+    }
     const b = this.buf;
     let n = this.n;
     for (let i = 0; i < length; i++) {
@@ -268,6 +277,8 @@ let scratch = new Writer(SCRATCH_BYTES);
 
 /** Strings at least this long are made by the native latin1 decoder, shorter ones in a loop. */
 const NATIVE_LATIN1_MIN = 24;
+/** Strings at least this long are tried with the native (UTF-8) encoder as ASCII first. */
+const NATIVE_ASCII_MIN = 24;
 
 /** Reads one value from `bytes`. */
 class Reader {

@@ -722,3 +722,28 @@ Deno.test("binary value: the encoder's reused buffer never leaks into a result",
   assert.throws(() => encodeValue([ALL_BYTES.repeat(5000), undefined]), TypeError);
   assert.equal(hex(encodeValue([true])), "08 01 02");
 });
+
+Deno.test("binary value: long strings take the byte form by every path of the encoder", () => {
+  const ascii = "k".repeat(30);
+  const cases: [string, number][] = [
+    [ascii, 0x06], // all ASCII: written by the native encoder
+    [ascii + "\xe9", 0x06], // ASCII, then a byte 0x80-0xff at the end: written in the loop
+    ["\xff" + ascii, 0x06], // a high byte first
+    [ascii + "\x00\x7f\x80", 0x06],
+    [ascii + "\u20ac", 0x07], // a char above 0xff: text, as UTF-8
+    ["\u20ac" + "\xe9".repeat(40), 0x07],
+  ];
+  for (const [s, tag] of cases) {
+    const bytes = encodeValue(s);
+    assert.equal(bytes[0], tag, JSON.stringify(s));
+    assert.equal(decodeValue(bytes), s);
+    if (tag === 0x06) {
+      // One byte per char code, after the tag and a one-byte length.
+      assert.equal(bytes.length, 2 + s.length);
+      assert.deepEqual([...bytes.subarray(2)], [...s].map((c) => c.charCodeAt(0)));
+    }
+  }
+  // In an object after other fields (the native write lands at the right offset).
+  const v = { kind: "x", a: ascii, b: ascii + "\xe9", c: [ascii, 1] };
+  assert.deepEqual(decodeValue(encodeValue(v, 0x01), 1), v);
+});
