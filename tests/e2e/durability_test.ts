@@ -32,6 +32,7 @@ import { clusterId, parseConfig } from "../../src/config/config.ts";
 import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
 import { RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record_codec.ts";
 import { listSegments, segmentPath } from "../../src/storage/wal_segments.ts";
+import { decodeRecordPayload } from "../../src/storage/wal.ts";
 import { readSnapshotFile } from "../../src/storage/snapshot_file.ts";
 import { joinGroups } from "../../src/storage/record_groups.ts";
 import type { RecoveredRecord } from "../../src/storage/wal_recovery.ts";
@@ -104,7 +105,9 @@ async function readWal(
   for (const v of values) {
     const at = v.at;
     const size = RECORD_HEADER_BYTES + at.payload.length;
-    const record = "value" in v ? v.value : JSON.parse(new TextDecoder().decode(at.payload));
+    const record = ("value" in v
+      ? v.value
+      : decodeRecordPayload(at.payload, at.path, at.offset)) as PersistRecord;
     const live = at.segment > from.segment ||
       (at.segment === from.segment && at.offset >= from.offset);
     records.push({ file: at.path, offset: at.offset, size, record, live });
