@@ -32,7 +32,7 @@ import type {
 import { KvStore } from "../../src/kv/store.ts";
 import { parseNotifyFlags } from "../../src/kv/notify.ts";
 import { EventQueue } from "./event_queue.ts";
-import { overTheWire, recordBytes, recordFromBytes } from "./wire.ts";
+import { overTheWire, recordBytes, recordFromBytes, snapshotFileCopy } from "./wire.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
 import { kvOp, type ModelOp, modelResult } from "../support/ops.ts";
@@ -1038,7 +1038,7 @@ export class Simulation {
       } else if (action.type === "snapshot") {
         // Written atomically and durably; it supersedes every record persisted before it.
         const disk = this.disks.get(id)!;
-        disk.snapshot = structuredClone(action.snapshot);
+        disk.snapshot = snapshotFileCopy(action.snapshot);
         disk.records = [];
         disk.synced = 0;
         this.scheduleSync(id);

@@ -3,11 +3,12 @@
  * replica sends goes through the peer codec (a message carrying a snapshot as the piece frames it
  * is streamed in, the others as one binary frame), and every log record through the log's binary
  * record form, and is validated field by field when read, so the simulated cluster runs on what
- * the codecs give back, not on shared objects.
+ * the codecs give back, not on shared objects. A snapshot is kept as what its file gives back: the
+ * JSON of the value (the file's documents join into `JSON.parse(JSON.stringify(value))`).
  *
  * @module
  */
-import type { PeerMessage, PersistRecord } from "../../src/core/types.ts";
+import type { DurableSnapshot, PeerMessage, PersistRecord } from "../../src/core/types.ts";
 import { encodeValue } from "../../src/codec/binary_value.ts";
 import {
   carriesSnapshot,
@@ -72,4 +73,9 @@ export function recordFromBytes(bytes: Uint8Array, index: number): PersistRecord
   const value = decodeRecordPayload(bytes, "simulated log", index);
   persistRecordFromValue(value);
   return value as PersistRecord;
+}
+
+/** `snapshot` as a snapshot file gives it back: its JSON value, parsed. */
+export function snapshotFileCopy(snapshot: DurableSnapshot): DurableSnapshot {
+  return JSON.parse(JSON.stringify(snapshot));
 }
