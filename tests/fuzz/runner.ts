@@ -8,14 +8,20 @@
  * prints how to replay it; every file there is replayed by `tests/unit/fuzz_test.ts`.
  *
  * Hangs: the worker copies each input into a shared buffer before running it. When the index in
- * that buffer does not move for {@link WATCHDOG_MS}, the runner terminates the worker, saves the
- * input as a failure (`hang`), and starts a new worker after it.
+ * that buffer does not move for {@link WATCHDOG_MS} while the process uses as much CPU time (the
+ * worker spins), or for {@link WATCHDOG_WALL_MS} (it waits for something that never comes), the
+ * runner terminates the worker, saves the input as a failure (`hang`), and starts a new worker
+ * after it. CPU time, as in the per-input guard: on a loaded machine the wall time of the same
+ * work grows several times. (Deno's `terminate` was seen not to stop a worker spinning in a
+ * loop: after a real hang its thread keeps using a core, and the CPU rule then trips after the
+ * same wall time as it did before it counted CPU time.)
  *
  * @module
  */
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { createHash } from "node:crypto";
+import process from "node:process";
 import { guardedRun } from "./guard.ts";
 import { targetNamed } from "./targets.ts";
 import { SHARED_HEADER, type WorkerJob, type WorkerReport } from "./worker.ts";
@@ -23,8 +29,19 @@ import { SHARED_HEADER, type WorkerJob, type WorkerReport } from "./worker.ts";
 /** The corpus of inputs that once failed, one folder per target. */
 export const CORPUS_DIR: string = fromFileUrl(new URL("./corpus/", import.meta.url));
 
-/** An input that does not finish within this long is a hang (the guard's 1 s limit catches slower ones that end). */
+/**
+ * An input (or its generation) that uses this much CPU time, and as much wall time, without
+ * finishing is a hang (the guard's 1 s limit catches slower ones that end).
+ */
 export const WATCHDOG_MS = 5000;
+/** An input that does not finish within this much wall time is a hang, CPU time or not. */
+export const WATCHDOG_WALL_MS = 60_000;
+
+/** CPU time (user + system) this process used, in ms: the worker's and the runner's. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
 
 /** Largest input kept whole in the shared buffer (inputs are far smaller). */
 const SHARED_INPUT_BYTES = 8 * 1024 * 1024;
@@ -127,12 +144,13 @@ export async function runTarget(name: string, options: RunOptions): Promise<Targ
       shared,
     };
     const outcome = await new Promise<
-      { next: number } | { hang: number; input: Uint8Array } | { error: string }
+      { next: number } | { hang: number; input: Uint8Array; took: string } | { error: string }
     >(
       (resolve) => {
         let lastIndex = -2;
         let lastDone = -1;
         let since = performance.now();
+        let sinceCpu = cpuMs();
         const timer = setInterval(() => {
           const index = Atomics.load(meta, 0);
           const d = Atomics.load(meta, 2);
@@ -140,19 +158,25 @@ export async function runTarget(name: string, options: RunOptions): Promise<Targ
             lastIndex = index;
             lastDone = d;
             since = performance.now();
+            sinceCpu = cpuMs();
             return;
           }
-          if (index >= 0 && performance.now() - since > WATCHDOG_MS) {
+          const cpu = cpuMs() - sinceCpu;
+          const wall = performance.now() - since;
+          if (
+            index >= 0 && ((cpu > WATCHDOG_MS && wall > WATCHDOG_MS) || wall > WATCHDOG_WALL_MS)
+          ) {
             clearInterval(timer);
+            const took = `${Math.round(cpu)} ms of CPU time in ${Math.round(wall)} ms`;
             if (Atomics.load(meta, 3) === 1) {
               worker.terminate();
-              resolve({ error: `generating input ${index} took more than ${WATCHDOG_MS} ms` });
+              resolve({ error: `generating input ${index} did not finish: ${took}` });
               return;
             }
             const len = Math.min(Atomics.load(meta, 1), SHARED_INPUT_BYTES);
             const input = new Uint8Array(shared, SHARED_HEADER, len).slice();
             worker.terminate();
-            resolve({ hang: index, input });
+            resolve({ hang: index, input, took });
           }
         }, 250);
         worker.onmessage = (e: MessageEvent<WorkerReport>) => {
@@ -197,7 +221,7 @@ export async function runTarget(name: string, options: RunOptions): Promise<Targ
       next = index + 1;
       continue;
     }
-    found(outcome.hang, outcome.input, `hang: no result within ${WATCHDOG_MS} ms`);
+    found(outcome.hang, outcome.input, `hang: no result after ${outcome.took}`);
     next = outcome.hang + 1;
   }
   return {
