@@ -29,9 +29,9 @@ import {
   WELL_KNOWN_KEYS,
 } from "../../src/codec/binary_value.ts";
 import { Prng } from "../support/prng.ts";
+import { seedsFromEnv } from "../support/seeds.ts";
 
-const fixedSeed = Deno.env.get("BINARY_VALUE_SEED");
-const seedCount = Number(Deno.env.get("BINARY_VALUE_SEEDS") ?? 500);
+const { seeds, one: oneSeed } = seedsFromEnv("BINARY_VALUE", 500);
 
 /** Every char code 0..255 once. */
 const ALL_BYTES = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
@@ -270,11 +270,8 @@ Deno.test("binary value: generated values round-trip, canonically", () => {
     indexKeys: 0,
     undefinedFields: 0,
   };
-  const seeds = fixedSeed !== undefined
-    ? [Number(fixedSeed)]
-    : Array.from({ length: seedCount }, (_, i) => 1 + i);
   for (const seed of seeds) runSeed(seed, tally);
-  if (fixedSeed === undefined) {
+  if (!oneSeed) {
     // The generator must have made the cases the test is about.
     assert.equal(tally.values, seeds.length);
     for (const [what, n] of Object.entries(tally)) {

@@ -21,9 +21,9 @@
 import assert from "node:assert/strict";
 import { JsonJoiner, SplitError, splitJson } from "../../src/codec/json_split.ts";
 import { Prng } from "../support/prng.ts";
+import { seedsFromEnv } from "../support/seeds.ts";
 
-const fixedSeed = Deno.env.get("JSON_SPLIT_SEED");
-const seedCount = Number(Deno.env.get("JSON_SPLIT_SEEDS") ?? 400);
+const { seeds, one: oneSeed } = seedsFromEnv("JSON_SPLIT", 400);
 
 /** Every char code 0..255 once (a byte string, as keys and values are). */
 const ALL_BYTES = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
@@ -211,11 +211,8 @@ Deno.test("json split: generated values round-trip in bounded documents", () => 
     topLevelLarge: 0,
     topLevelPrimitive: 0,
   };
-  const seeds = fixedSeed !== undefined
-    ? [Number(fixedSeed)]
-    : Array.from({ length: seedCount }, (_, i) => 1 + i);
   for (const seed of seeds) runSeed(seed, tally);
-  if (fixedSeed === undefined) {
+  if (!oneSeed) {
     // The generator must have made the cases the test is about.
     assert.equal(tally.values, seeds.length);
     assert.ok(tally.docs > tally.values * 2, `only ${tally.docs} documents`);

@@ -28,11 +28,11 @@ import { planRecovery } from "../../src/storage/wal_recovery.ts";
 import { listSegments, segmentPath } from "../../src/storage/wal_segments.ts";
 import { PowerLossFs } from "../support/power_loss_fs.ts";
 import { Prng } from "../support/prng.ts";
+import { seedsFromEnv } from "../support/seeds.ts";
 
 const DIR = "/wal";
 const SEGMENT_BYTES = 4096;
-const fixedSeed = Deno.env.get("WAL_POWER_LOSS_SEED");
-const seedCount = Number(Deno.env.get("WAL_POWER_LOSS_SEEDS") ?? 500);
+const { seeds, one: oneSeed } = seedsFromEnv("WAL_POWER_LOSS", 500);
 
 /** What the seeds exercised, so that the test can tell it covered the interesting cases. */
 interface Tally {
@@ -188,9 +188,6 @@ async function checkDamageRefused(
 }
 
 Deno.test("wal power loss: synced records survive, torn and reordered tails are cut, damage before the mark is refused", async () => {
-  const seeds = fixedSeed !== undefined
-    ? [Number(fixedSeed)]
-    : Array.from({ length: seedCount }, (_, i) => 1 + i);
   const tally: Tally = {
     powerLosses: 0,
     syncedRecords: 0,
@@ -202,7 +199,7 @@ Deno.test("wal power loss: synced records survive, torn and reordered tails are 
   };
   for (const seed of seeds) await runSeed(seed, tally);
   console.log(`seeds ${seeds[0]}..${seeds.at(-1)}: ${JSON.stringify(tally)}`);
-  if (fixedSeed === undefined) {
+  if (!oneSeed) {
     // The run must have reached the cases it is about, or it proves nothing.
     assert.ok(tally.reordered > 0, "no power loss left a reordered tail");
     assert.ok(tally.tornTails > tally.reordered, "no power loss left a plain torn tail");
