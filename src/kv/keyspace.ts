@@ -521,14 +521,27 @@ export class KeySpace {
     for (const [k, ver, exp] of s.tombs) {
       this.#tombs.set(str(k), { ver: num(ver), exp: exp === undefined ? 0 : num(exp) });
     }
+    // Each record is hashed into the digest as it is restored: left dirty, the whole state would
+    // be hashed at the next checkpoint, in one event-loop turn of a replica that serves (about
+    // 0.6 s per million keys).
+    let a = 0;
+    let b = 0;
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;
+      const key = str(k);
+      if (this.#data.has(key)) throw new TypeError("a key twice in a key space snapshot");
       const r = { t, v: decodeValue(t, data), exp: num(exp), ver: num(ver), ha: 0, hb: 0 } as Rec;
-      this.#data.set(str(k), r);
-      this.#dirty.add(k);
-      if (r.exp !== 0) this.#expiry.push(r.exp, k);
+      const h = recordHash(key, r);
+      r.ha = h[0];
+      r.hb = h[1];
+      a = (a + h[0]) >>> 0;
+      b = (b + h[1]) >>> 0;
+      this.#data.set(key, r);
+      if (r.exp !== 0) this.#expiry.push(r.exp, key);
     }
+    this.#a = a;
+    this.#b = b;
   }
 
   /**

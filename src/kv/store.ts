@@ -326,10 +326,7 @@ export class KvStore implements StateMachine {
         this.#founding,
         this.#sharding,
       );
-      probe.restore(state);
-      // Hash every key now, while the install is checked, rather than at the first digest
-      // comparison after it (a second or more for a million keys, then on the serving path).
-      probe.digest();
+      probe.restore(state); // which hashes every key into the digest (see KeySpace.restore)
       if (typeof state === "object" && state !== null) this.#checked.set(state, probe);
       return null;
     } catch (err) {

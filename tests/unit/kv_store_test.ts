@@ -326,9 +326,33 @@ Deno.test("kv: snapshot and restore keep every type, expiry, versions and the di
   assert.deepEqual(run(copy, ["LRANGE", "l", "0", "-1"]), ["a", "b", "c"]);
   assert.equal(run(copy, ["INCR", "n"], 1, { client: "c", seq: 3 }), 1, "exactly-once survives");
   assert.deepEqual(run(copy, encodeExec([["h", since]], [])), [], "WATCH versions survive");
-  // Both continue identically.
+  // Both continue identically: restored records carry their hashes (deleting or overwriting one
+  // takes out what it added).
   for (const s of [kv, copy]) run(s, ["HDEL", "h", "f1"]);
   assert.equal(copy.digest(), kv.digest());
+  for (const s of [kv, copy]) {
+    run(s, ["DEL", "st"]);
+    run(s, ["SET", "n", "7"]);
+    run(s, ["RPUSH", "l", "d"]);
+  }
+  assert.equal(copy.digest(), kv.digest());
+  const fresh = new KvStore();
+  run(fresh, ["SET", "only", "1"]);
+  for (const s of [kv, copy]) {
+    for (const key of ["s", "h", "l", "n"]) run(s, ["DEL", key]);
+    run(s, ["SET", "only", "1"]);
+  }
+  assert.equal(copy.digest(), fresh.digest(), "every restored key's hash was taken out");
+  assert.equal(kv.digest(), fresh.digest());
+});
+
+Deno.test("kv: a key space snapshot with a key twice is refused", () => {
+  const kv = new KvStore();
+  run(kv, ["SET", "a", "1"]);
+  const snap = JSON.parse(JSON.stringify(kv.snapshot()));
+  snap.keyspace.keys.push(snap.keyspace.keys[0]);
+  assert.throws(() => new KvStore().restore(snap), /a key twice/);
+  assert.match(new KvStore().checkState(snap) ?? "", /a key twice/);
 });
 
 Deno.test("kv: a snapshot of the release before typed values still loads", () => {
