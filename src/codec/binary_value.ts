@@ -33,7 +33,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import { bytesToByteString } from "../kv/bytes.ts";
 
 /** A byte sequence that is not the encoding of a value (the message names what and where). */
 export class BinaryValueError extends Error {
@@ -116,11 +116,9 @@ const fromUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 class Writer {
   buf: Uint8Array;
   n = 0;
-  view: DataView;
 
   constructor(capacity: number) {
     this.buf = new Uint8Array(capacity);
-    this.view = new DataView(this.buf.buffer);
   }
 
   ensure(more: number): void {
@@ -130,7 +128,6 @@ class Writer {
     const grown = new Uint8Array(capacity);
     grown.set(this.buf.subarray(0, this.n));
     this.buf = grown;
-    this.view = new DataView(grown.buffer);
   }
 
   varint(x: number): void {
@@ -199,7 +196,7 @@ class Writer {
           if (!Number.isFinite(v)) throw new TypeError(`${v} has no encoding`);
           this.ensure(9);
           this.buf[this.n++] = T_F64;
-          this.view.setFloat64(this.n, v, false);
+          new DataView(this.buf.buffer).setFloat64(this.n, v, false);
           this.n += 8;
         }
         return;
@@ -275,8 +272,6 @@ const SCRATCH_BYTES = 64 * 1024;
 const SCRATCH_KEPT_BYTES = 1024 * 1024;
 let scratch = new Writer(SCRATCH_BYTES);
 
-/** Strings at least this long are made by the native latin1 decoder, shorter ones in a loop. */
-const NATIVE_LATIN1_MIN = 24;
 /** Strings at least this long are tried with the native (UTF-8) encoder as ASCII first. */
 const NATIVE_ASCII_MIN = 24;
 
@@ -285,7 +280,6 @@ class Reader {
   readonly b: Uint8Array;
   readonly end: number;
   p: number;
-  #buffer: Buffer | undefined;
 
   constructor(bytes: Uint8Array, start: number) {
     this.b = bytes;
@@ -333,13 +327,7 @@ class Reader {
     const n = this.length("a byte string");
     const p = this.p;
     this.p += n;
-    if (n < NATIVE_LATIN1_MIN) {
-      let s = "";
-      for (let i = p; i < p + n; i++) s += String.fromCharCode(this.b[i]);
-      return s;
-    }
-    this.#buffer ??= Buffer.from(this.b.buffer, this.b.byteOffset, this.b.byteLength);
-    return this.#buffer.toString("latin1", p, p + n);
+    return bytesToByteString(this.b.subarray(p, p + n));
   }
 
   text(): string {
