@@ -155,6 +155,25 @@ export function carriesSnapshot(msg: PeerMessage): boolean {
   }
 }
 
+/** One unit of what a link sends: messages for one `msgs` frame, or one message to stream. */
+export type WireUnit = { batch: PeerMessage[] } | { stream: PeerMessage };
+
+/**
+ * How `msgs` go on a link, in order: each message carrying a snapshot streamed on its own, the
+ * messages between such as one batch.
+ */
+export function wireUnits(msgs: PeerMessage[]): WireUnit[] {
+  const units: WireUnit[] = [];
+  let from = 0;
+  for (let i = 0; i <= msgs.length; i++) {
+    if (i < msgs.length && !carriesSnapshot(msgs[i])) continue;
+    if (i > from) units.push({ batch: msgs.slice(from, i) });
+    if (i < msgs.length) units.push({ stream: msgs[i] });
+    from = i + 1;
+  }
+  return units;
+}
+
 function encodePiece({ seq, docEnd, final, data }: PieceFrame): Uint8Array {
   const out = new Uint8Array(PIECE_HEADER_BYTES + data.length);
   const view = new DataView(out.buffer);

@@ -17,12 +17,12 @@
 import type { PeerMessage, ReplicaId } from "../core/types.ts";
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from "./frame.ts";
 import {
-  carriesSnapshot,
   decodePeerFrame,
   encodePeerFrame,
   msgsToWire,
   type PeerFrame,
   PIECE_HEADER_BYTES,
+  wireUnits,
 } from "./peer_codec.ts";
 import { streamFrames } from "./peer_stream.ts";
 import { yieldToLoop } from "../yield_to_loop.ts";
@@ -212,12 +212,11 @@ export class PeerLink {
   send(msgs: PeerMessage[]): boolean {
     const session = this.#session;
     if (session === undefined || session.down || !session.ready) return false;
-    let from = 0;
-    for (let i = 0; i <= msgs.length; i++) {
-      if (i < msgs.length && !carriesSnapshot(msgs[i])) continue;
-      if (i > from && !this.#sendBatch(session, msgs.slice(from, i))) return false;
-      if (i < msgs.length && !this.#enqueue(session, { stream: [msgs[i]] })) return false;
-      from = i + 1;
+    for (const unit of wireUnits(msgs)) {
+      const queued = "batch" in unit
+        ? this.#sendBatch(session, unit.batch)
+        : this.#enqueue(session, { stream: [unit.stream] });
+      if (!queued) return false;
     }
     return true;
   }

@@ -11,6 +11,7 @@ import {
   encodePeerFrame,
   type PeerFrame,
   VALUE_TAG,
+  wireUnits,
 } from "../../src/net/peer_codec.ts";
 import { encodeFrame, FrameDecoder } from "../../src/net/frame.ts";
 import { decodeValue, encodeValue } from "../../src/codec/binary_value.ts";
@@ -596,4 +597,28 @@ Deno.test("peer codec: view-change messages are validated", () => {
     const payload = encodeValue({ kind: "msgs", msgs: [msg] }, VALUE_TAG);
     assert.throws(() => decodePeerFrame(payload), pattern);
   }
+});
+
+Deno.test("peer codec: wireUnits streams each message carrying a snapshot alone, batches the rest", () => {
+  const snapshot = { index: 4, last: { view: 2, ts: 9, origin: 3 }, state: {} };
+  const withSnapshot: PeerMessage = {
+    type: "newview",
+    view: 5,
+    ts: 6,
+    members: [1, 2],
+    install: { snapshot, from: 5, entries: [] },
+  };
+  const withoutSnapshot: PeerMessage = { ...withSnapshot, install: { from: 1, entries: [] } };
+  assert.deepEqual(wireUnits([]), []);
+  assert.deepEqual(wireUnits([update, ack]), [{ batch: [update, ack] }]);
+  assert.deepEqual(wireUnits([update, withSnapshot, ack, withoutSnapshot, withSnapshot]), [
+    { batch: [update] },
+    { stream: withSnapshot },
+    { batch: [ack, withoutSnapshot] },
+    { stream: withSnapshot },
+  ]);
+  assert.deepEqual(wireUnits([withSnapshot, withSnapshot]), [
+    { stream: withSnapshot },
+    { stream: withSnapshot },
+  ]);
 });
