@@ -11,14 +11,14 @@
 import type { DurableSnapshot, PeerMessage, PersistRecord } from "../../src/core/types.ts";
 import { encodeValue } from "../../src/codec/binary_value.ts";
 import {
-  carriesSnapshot,
   decodePeerFrame,
   encodePeerFrame,
   frameFromWire,
   msgsToWire,
   type PeerFrame,
-  persistRecordFromValue,
+  wireUnits,
 } from "../../src/net/peer_codec.ts";
+import { checkLogRecord } from "../../src/runtime/disk_storage.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
 import { BINARY_RECORD_TAG, decodeRecordPayload } from "../../src/storage/wal.ts";
 import { MAX_PEER_DOC_BYTES } from "../../src/limits.ts";
@@ -44,23 +44,15 @@ function streamed(msg: PeerMessage): PeerMessage[] {
 }
 
 /**
- * What a replica receives when another sends it `msgs`: the messages between those carrying a
- * snapshot as one encoded frame, each of those streamed on its own (as `PeerLink.send` does).
+ * What a replica receives when another sends it `msgs`: each unit of `wireUnits` encoded and
+ * decoded, a batch as one frame and a message carrying a snapshot as pieces (as `PeerLink.send`).
  */
 export function overTheWire(msgs: PeerMessage[]): PeerMessage[] {
-  const out: PeerMessage[] = [];
-  let from = 0;
-  for (let i = 0; i <= msgs.length; i++) {
-    if (i < msgs.length && !carriesSnapshot(msgs[i])) continue;
-    if (i > from) {
-      out.push(
-        ...msgsOf(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs: msgs.slice(from, i) }))),
-      );
-    }
-    if (i < msgs.length) out.push(...streamed(msgs[i]));
-    from = i + 1;
-  }
-  return out;
+  return wireUnits(msgs).flatMap((unit) =>
+    "batch" in unit
+      ? msgsOf(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs: unit.batch })))
+      : streamed(unit.stream)
+  );
 }
 
 /** `record` as the write-ahead log stores it (the payload inside its checksummed frame). */
@@ -71,7 +63,7 @@ export function recordBytes(record: PersistRecord): Uint8Array {
 /** Record number `index` read back from its stored bytes and checked as recovery checks it. */
 export function recordFromBytes(bytes: Uint8Array, index: number): PersistRecord {
   const value = decodeRecordPayload(bytes, "simulated log", index);
-  persistRecordFromValue(value);
+  checkLogRecord(value, index, "simulated log");
   return value as PersistRecord;
 }
 
