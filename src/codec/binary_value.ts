@@ -22,9 +22,9 @@
  *
  * Every value has exactly one encoding, and {@link decodeValue} accepts only that one: minimal
  * varints, integers never as f64, a string as text only when it is not a byte string, well-known
- * field names only by number, no field twice, fields in the order an object lists them (names that
- * are array indexes, "0" to "4294967294", first and ascending), nothing after the value. So a decoded value
- * re-encodes to the very bytes it came from (the fuzzer checks this). A length or count is checked
+ * field names only by number, no field twice, fields in the order an object lists them (names
+ * that are array indexes, "0" to "4294967294", first and ascending), nothing after the value. So a
+ * decoded value re-encodes to the very bytes it came from (the fuzzer checks this). A length or count is checked
  * against the bytes that remain before anything is allocated, and nesting is limited to
  * {@link MAX_DEPTH}, so no input makes the decoder allocate much or overflow its stack.
  *

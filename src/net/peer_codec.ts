@@ -435,8 +435,8 @@ function hex32(v: unknown, path: string): string {
 }
 
 /**
- * Validates the value of a frame (a decoded frame, or what a streamed message's pieces joined into), like
- * {@link decodePeerFrame} does after parsing.
+ * Validates the value of a frame (a decoded frame, or what a streamed message's pieces joined
+ * into), like {@link decodePeerFrame} does after decoding.
  *
  * @throws {CodecError} naming the offending field.
  */
@@ -586,8 +586,8 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
 }
 
 /**
- * Validates a write-ahead log record (a {@link PersistRecord} read back from the log) field by field,
- * with the checks the wire's messages get: the log and the wire carry entries, installs and stamps
+ * Validates a write-ahead log record (a {@link PersistRecord} read back from the log) field by
+ * field, with the checks the wire's messages get: the log and the wire carry entries, installs and stamps
  * in one shape. A snapshot's `state` inside an install is the state machine's to check.
  *
  * @throws {CodecError} naming the offending field, e.g. `record.entry.seq: expected ...`.

@@ -163,8 +163,8 @@ export const BINARY_RECORD_TAG = 0x01;
  * The record a payload holds: binary (after {@link BINARY_RECORD_TAG}) or an older release's
  * JSON.
  *
- * @throws {CorruptionError} naming `file` and `offset` if it is neither (its checksum matched, so it
- * was written that way: a bug or deliberate damage, not a torn write).
+ * @throws {CorruptionError} naming `file` and `offset` if it is neither (its checksum matched,
+ * so it was written that way: a bug or deliberate damage, not a torn write).
  */
 export function decodeRecordPayload(payload: Uint8Array, file: string, offset: number): unknown {
   if (payload.length === 0 || payload[0] !== BINARY_RECORD_TAG) {
