@@ -12,7 +12,7 @@ import { KvStore } from "../../src/kv/store.ts";
 import { encodePeerFrame } from "../../src/net/peer_codec.ts";
 import { streamFrames } from "../../src/net/peer_stream.ts";
 import { splitJson } from "../../src/codec/json_split.ts";
-import { encodeValue, WELL_KNOWN_KEYS } from "../../src/codec/binary_value.ts";
+import { WELL_KNOWN_KEYS } from "../../src/codec/binary_value.ts";
 import {
   encodeArray,
   encodeBulk,
@@ -322,100 +322,6 @@ export function binaryShapedValue(rng: Prng, depth = 0): unknown {
     o[key] = rng.chance(0.05) ? undefined : binaryShapedValue(rng, depth + 1);
   }
   return o;
-}
-
-/** Nesting past which {@link looseValueBytes} writes null (what the fuzzers make is far less deep). */
-const LOOSE_MAX_DEPTH = 5000;
-
-/**
- * The bytes of `value` in the binary value codec, after `lead` when given: `encodeValue`'s, or for
- * a value it has no encoding for (what `mutateJson` makes: a lone surrogate, nesting deeper than
- * `MAX_DEPTH`, a field named `__proto__`), bytes written by the same grammar that a decoder must
- * refuse (a lone surrogate as the three bytes WTF-8 gives it; `undefined`, functions and the
- * like as null).
- */
-export function looseValueBytes(value: unknown, lead?: number): Uint8Array {
-  try {
-    return encodeValue(value, lead);
-  } catch (err) {
-    if (!(err instanceof TypeError)) throw err;
-  }
-  const out: number[] = lead === undefined ? [] : [lead];
-  looseValue(out, value, 0);
-  return new Uint8Array(out);
-}
-
-function looseVarint(out: number[], x: number): void {
-  while (x >= 0x80) {
-    out.push((x % 0x80) | 0x80);
-    x = Math.floor(x / 0x80);
-  }
-  out.push(x);
-}
-
-function looseString(out: number[], s: string): void {
-  let byteString = true;
-  for (let i = 0; i < s.length && byteString; i++) byteString = s.charCodeAt(i) <= 0xff;
-  if (byteString) {
-    out.push(0x06);
-    looseVarint(out, s.length);
-    for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
-    return;
-  }
-  const bytes: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    const next = s.charCodeAt(i + 1);
-    if (c >= 0xd800 && c < 0xdc00 && next >= 0xdc00 && next < 0xe000) {
-      c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
-      i++;
-    }
-    if (c < 0x80) bytes.push(c);
-    else if (c < 0x800) bytes.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
-    else if (c < 0x10000) {
-      bytes.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-    } else {
-      bytes.push(
-        0xf0 | (c >> 18),
-        0x80 | ((c >> 12) & 0x3f),
-        0x80 | ((c >> 6) & 0x3f),
-        0x80 | (c & 0x3f),
-      );
-    }
-  }
-  out.push(0x07);
-  looseVarint(out, bytes.length);
-  for (const b of bytes) out.push(b);
-}
-
-function looseValue(out: number[], v: unknown, depth: number): void {
-  if (typeof v === "boolean") out.push(v ? 0x02 : 0x01);
-  else if (typeof v === "number") {
-    if (Number.isSafeInteger(v)) {
-      out.push(v >= 0 ? 0x03 : 0x04);
-      looseVarint(out, Math.abs(v));
-    } else {
-      const b = new Uint8Array(8);
-      new DataView(b.buffer).setFloat64(0, v, false);
-      out.push(0x05, ...b);
-    }
-  } else if (typeof v === "string") looseString(out, v);
-  else if (Array.isArray(v) && depth < LOOSE_MAX_DEPTH) {
-    out.push(0x08);
-    looseVarint(out, v.length);
-    for (const x of v) looseValue(out, x, depth + 1);
-  } else if (v !== null && typeof v === "object" && depth < LOOSE_MAX_DEPTH) {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined);
-    out.push(0x09);
-    looseVarint(out, keys.length);
-    for (const k of keys) {
-      const n = WELL_KNOWN_KEYS.indexOf(k);
-      if (n >= 0) out.push(0x0a, n);
-      else looseString(out, k);
-      looseValue(out, o[k], depth + 1);
-    }
-  } else out.push(0x00);
 }
 
 /** A deterministic PRNG for input `index` of a run with `seed`. */

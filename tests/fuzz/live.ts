@@ -7,12 +7,13 @@
  *   trickle a request one byte at a time.
  * - Peer ports: garbage and mutated frames before the hello, forged hellos (wrong cluster, our
  *   own id, a stranger's id, oversized), valid hellos followed by malformed frames (bytes that
- *   are not a binary value, unknown fields, an oversized length prefix) and by hostile-but-well-formed messages that
- *   `Replica.check` must refuse in any state (a stranger's or a relayed update, numbers beyond
- *   2^48, an ack for a stranger, a proposal or commit by a replica that cannot propose that
- *   view, a report holding back an entry of another view, probe round 0, an answer to a probe
- *   round never sent), and slowloris hellos. A valid hello takes over the link of the peer it
- *   names (as a reconnect would), so these are a small, rate-limited share.
+ *   are not a binary value, unknown fields, an oversized length prefix) and by
+ *   hostile-but-well-formed messages that `Replica.check` must refuse in any state (a stranger's
+ *   or a relayed update, numbers beyond 2^48, an ack for a stranger, a proposal or commit by a
+ *   replica that cannot propose that view, a report holding back an entry of another view, probe
+ *   round 0, an answer to a probe round never sent), and slowloris hellos. A valid hello takes
+ *   over the link of the peer it names (as a reconnect would), so these are a small, rate-limited
+ *   share.
  *
  * The workload (`tests/support/history.ts`) runs in rounds of a few seconds on keys no fuzz
  * input uses; each round's history must be linearizable. Afterwards every replica must still
@@ -31,14 +32,8 @@ import { runWorkload } from "../support/history.ts";
 import { checkLinearizable } from "../support/linearizability.ts";
 import { memoryOf } from "../support/memory.ts";
 import { Prng } from "../support/prng.ts";
-import {
-  commandArgvs,
-  join,
-  looseValueBytes,
-  pickMessage,
-  recordedMessages,
-} from "./corpus_gen.ts";
-import { mutateBytes, mutateJson } from "./mutate.ts";
+import { commandArgvs, join, pickMessage, recordedMessages } from "./corpus_gen.ts";
+import { encodeMutated, mutateBytes, mutateJson } from "./mutate.ts";
 
 /** Options of {@link runLive}. */
 export interface LiveOptions {
@@ -285,7 +280,7 @@ async function fuzzPeerPort(
         );
       case 1: { // a hello-shaped frame, value-mutated
         const v = mutateJson(r, { kind: "hello", from: r.pick(peers), cluster: cluster_ });
-        return encodeFrame(looseValueBytes(v, VALUE_TAG).subarray(0, 4000));
+        return encodeFrame(encodeMutated(r, v, VALUE_TAG).subarray(0, 4000));
       }
       case 2: // a frame too large before the hello
         return join([new Uint8Array([0, 0, 0x10, 0x01]), new Uint8Array(r.int(0, 100))]);
@@ -306,14 +301,14 @@ async function fuzzPeerPort(
       case 0: // not a binary value, or not a frame the codec accepts
         return encodeFrame(
           mutateBytes(r, encodePeerFrame({ kind: "msgs", msgs: [pickMessage(r, messages).msg] }), {
-            tokens: "length",
+            tokens: "binary",
           }),
         );
       // A value-mutated message: mostly refused by the codec or by check, but a mutation can make
       // a valid message (an ack stamped near 2^48 once wedged a cluster: see MAX_CLOCK_LEAD).
       case 1: {
         const v = mutateJson(r, { kind: "msgs", msgs: [refusedMessage(r, from, view)] });
-        return encodeFrame(looseValueBytes(v, VALUE_TAG).subarray(0, 1_000_000));
+        return encodeFrame(encodeMutated(r, v, VALUE_TAG).subarray(0, 1_000_000));
       }
       case 2: // an oversized length prefix
         return new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]);

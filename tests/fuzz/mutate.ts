@@ -14,6 +14,7 @@
  * @module
  */
 import type { Prng } from "../support/prng.ts";
+import { encodeValue, MAX_DEPTH, WELL_KNOWN_KEYS } from "../../src/codec/binary_value.ts";
 
 const enc = new TextEncoder();
 
@@ -134,7 +135,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Which structure tokens {@link mutateBytes} injects. */
-export type TokenKind = "resp" | "length" | "json" | "none";
+export type TokenKind = "resp" | "length" | "json" | "binary" | "none";
 
 /** Options of {@link mutateBytes}. */
 export interface MutateOptions {
@@ -164,6 +165,99 @@ function jsonToken(rng: Prng): string {
     default:
       return '"__proto__":{"x":1},';
   }
+}
+
+/** A varint of the codec (LEB128, minimal). */
+function varintBytes(x: number): number[] {
+  const out: number[] = [];
+  while (x >= 0x80) {
+    out.push((x % 0x80) | 0x80);
+    x = Math.floor(x / 0x80);
+  }
+  out.push(x);
+  return out;
+}
+
+/**
+ * Bytes that break or stretch the binary value decoder: tags, varints that are huge, not minimal
+ * or endless, counts and lengths beyond the input, deep nesting, field names it refuses, floats
+ * holding integers or NaN, text that is latin1 or not UTF-8.
+ */
+export function binaryToken(rng: Prng): number[] {
+  const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
+  switch (rng.int(0, 9)) {
+    case 0:
+      return [rng.chance(0.7) ? rng.int(0, 0x0b) : rng.int(0, 255)];
+    case 1:
+      return [
+        rng.int(0x03, 0x09),
+        ...rng.pick([
+          varintBytes(2 ** 53 - 1),
+          [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], // 2^53
+          [0x80, 0x00],
+          [0xff, 0x00],
+          new Array(rng.int(1, 20)).fill(0x80),
+          varintBytes(rng.int(0, 2 ** 31)),
+          varintBytes(rng.pick([127, 128, 255, 256, 16383, 16384])),
+        ]),
+      ];
+    case 2: { // deep nesting
+      const head = rng.pick([[0x08, 0x01], [0x09, 0x01, 0x0a, 0x00], [
+        0x09,
+        0x01,
+        0x06,
+        0x01,
+        0x61,
+      ]]);
+      const n = rng.pick([MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, rng.int(1, 5000)]);
+      return new Array(n).fill(head).flat();
+    }
+    case 3:
+      return [0x0a, rng.pick([WELL_KNOWN_KEYS.length, 0xff, rng.int(0, WELL_KNOWN_KEYS.length)])];
+    case 4: // a field name the decoder refuses, or one that reorders array indexes
+      return [
+        0x06,
+        ...rng.pick([
+          ascii("\x04kind"),
+          ascii("\x09__proto__"),
+          ascii("\x011"),
+          ascii("\x0a4294967294"),
+        ]),
+      ];
+    case 5: {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setFloat64(0, rng.pick([0, -0, 1, NaN, Infinity, 2 ** 53, 0.5]));
+      return [0x05, ...b];
+    }
+    case 6:
+      return rng.pick([[0x07, 0x01, 0x41], [0x07, 0x00], [0x07, 0x02, 0xc0, 0x80], [
+        0x07,
+        0x03,
+        0xed,
+        0xa0,
+        0x80,
+      ], [0x07, 0x02, 0xc4, 0x80]]);
+    case 7: // an object with a field twice
+      return [0x09, 0x02, 0x0a, 0x00, 0x00, 0x0a, 0x00, 0x00];
+    default:
+      return [rng.pick([0x06, 0x07, 0x08, 0x09]), ...varintBytes(rng.int(0, 2 ** 40))];
+  }
+}
+
+/**
+ * The encoding of `value` (what {@link mutateJson} made of a valid value) after `lead`; when the
+ * encoder has none for it (a lone surrogate, nesting past `MAX_DEPTH`, a field named
+ * `__proto__`), `lead` and a {@link binaryToken}: bytes the decoder refuses, those reasons
+ * among them.
+ */
+export function encodeMutated(rng: Prng, value: unknown, lead?: number): Uint8Array {
+  try {
+    return encodeValue(value, lead);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+  }
+  const token = binaryToken(rng);
+  return new Uint8Array(lead === undefined ? token : [lead, ...token]);
 }
 
 /** Applies 1..`rounds` random byte-level mutations to a copy of `input`. */
@@ -242,11 +336,17 @@ function mutateOnce(rng: Prng, b: Uint8Array, options: MutateOptions): Uint8Arra
         ? enc.encode(respToken(rng))
         : kind === "json"
         ? enc.encode(jsonToken(rng))
+        : kind === "binary"
+        ? new Uint8Array(binaryToken(rng))
         : lengthField(rng);
       if (kind === "length" && rng.chance(0.5) && b.length >= 4) {
         // Overwrite a length field in place (frame and record headers start with one).
         const where = rng.pick([0, 4, Math.min(pos(), b.length - 4)]);
         if (where + 4 <= b.length) b.set(token, where);
+        return b;
+      }
+      if (kind === "binary" && rng.chance(0.5) && token.length <= b.length) {
+        b.set(token, rng.int(0, b.length - token.length)); // written over a value's bytes
         return b;
       }
       return concat(b.subarray(0, i), token, b.subarray(i));

@@ -54,13 +54,7 @@ import {
 import { PeerServer } from "../../src/net/peer_server.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
 import { JsonJoiner, SplitError, splitJson } from "../../src/codec/json_split.ts";
-import {
-  BinaryValueError,
-  decodeValue,
-  encodeValue,
-  MAX_DEPTH,
-  WELL_KNOWN_KEYS,
-} from "../../src/codec/binary_value.ts";
+import { BinaryValueError, decodeValue, encodeValue } from "../../src/codec/binary_value.ts";
 import {
   RespProtocolError,
   RespReplyParser,
@@ -82,7 +76,6 @@ import {
   configText,
   join,
   kvSnapshot,
-  looseValueBytes,
   pickMessage,
   piecePayloads,
   recordedMessages,
@@ -90,7 +83,7 @@ import {
   respRequests,
   splitDocuments,
 } from "./corpus_gen.ts";
-import { jsonText, mutateBytes, mutateJson, type TokenKind } from "./mutate.ts";
+import { encodeMutated, jsonText, mutateBytes, mutateJson, type TokenKind } from "./mutate.ts";
 import { SILENT } from "../../src/log/logger.ts";
 
 const enc = new TextEncoder();
@@ -331,104 +324,9 @@ function hex(b: Uint8Array, max = 64): string {
   return b.length > max ? `${shown} ... (${b.length} bytes)` : shown;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** A varint of the codec (LEB128, minimal). */
-function varintBytes(x: number): number[] {
-  const out: number[] = [];
-  while (x >= 0x80) {
-    out.push((x % 0x80) | 0x80);
-    x = Math.floor(x / 0x80);
-  }
-  out.push(x);
-  return out;
-}
-
-/**
- * Bytes that break or stretch the binary value decoder: tags, varints that are huge, not minimal
- * or endless, counts and lengths beyond the input, deep nesting, field names it refuses, floats
- * holding integers or NaN, text that is latin1 or not UTF-8.
- */
-function binaryToken(rng: Prng): number[] {
-  const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
-  switch (rng.int(0, 9)) {
-    case 0:
-      return [rng.chance(0.7) ? rng.int(0, 0x0b) : rng.int(0, 255)];
-    case 1:
-      return [
-        rng.int(0x03, 0x09),
-        ...rng.pick([
-          varintBytes(2 ** 53 - 1),
-          [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], // 2^53
-          [0x80, 0x00],
-          [0xff, 0x00],
-          new Array(rng.int(1, 20)).fill(0x80),
-          varintBytes(rng.int(0, 2 ** 31)),
-          varintBytes(rng.pick([127, 128, 255, 256, 16383, 16384])),
-        ]),
-      ];
-    case 2: { // deep nesting
-      const head = rng.pick([[0x08, 0x01], [0x09, 0x01, 0x0a, 0x00], [
-        0x09,
-        0x01,
-        0x06,
-        0x01,
-        0x61,
-      ]]);
-      const n = rng.pick([MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, rng.int(1, 5000)]);
-      return new Array(n).fill(head).flat();
-    }
-    case 3:
-      return [0x0a, rng.pick([WELL_KNOWN_KEYS.length, 0xff, rng.int(0, WELL_KNOWN_KEYS.length)])];
-    case 4: // a field name the decoder refuses, or one that reorders array indexes
-      return [
-        0x06,
-        ...rng.pick([
-          ascii("\x04kind"),
-          ascii("\x09__proto__"),
-          ascii("\x011"),
-          ascii("\x0a4294967294"),
-        ]),
-      ];
-    case 5: {
-      const b = new Uint8Array(8);
-      new DataView(b.buffer).setFloat64(0, rng.pick([0, -0, 1, NaN, Infinity, 2 ** 53, 0.5]));
-      return [0x05, ...b];
-    }
-    case 6:
-      return rng.pick([[0x07, 0x01, 0x41], [0x07, 0x00], [0x07, 0x02, 0xc0, 0x80], [
-        0x07,
-        0x03,
-        0xed,
-        0xa0,
-        0x80,
-      ], [0x07, 0x02, 0xc4, 0x80]]);
-    case 7: // an object with a field twice
-      return [0x09, 0x02, 0x0a, 0x00, 0x00, 0x0a, 0x00, 0x00];
-    default:
-      return [rng.pick([0x06, 0x07, 0x08, 0x09]), ...varintBytes(rng.int(0, 2 ** 40))];
-  }
-}
-
-/**
- * Byte mutations of a binary value (`mutateBytes`, splicing from `corpus`), and 40% of the time a
- * {@link binaryToken} inserted or written over bytes.
- */
+/** Byte mutations of a binary value, splicing from `corpus`, with {@link binaryToken}s. */
 function mutateBinary(rng: Prng, b: Uint8Array, corpus: readonly Uint8Array[]): Uint8Array {
-  let out = mutateBytes(rng, b, { corpus, tokens: rng.chance(0.2) ? "length" : "none" });
-  if (rng.chance(0.4)) {
-    const token = new Uint8Array(binaryToken(rng));
-    const at = rng.int(0, out.length);
-    if (rng.chance(0.5) && at + token.length <= out.length) {
-      out = out.slice();
-      out.set(token, at);
-    } else out = join([out.subarray(0, at), token, out.subarray(at)]);
-  }
-  return out;
+  return mutateBytes(rng, b, { corpus, tokens: "binary" });
 }
 
 /** A value the codec carries: a peer frame's wire value, a WAL record, or a generated one. */
@@ -451,7 +349,7 @@ function binaryInput(rng: Prng): Uint8Array {
   }
   const v = binaryBase(rng);
   if (r < 0.5) return encodeValue(v);
-  return looseValueBytes(mutateJson(rng, v, [binaryBase(rng), binaryBase(rng)]));
+  return encodeMutated(rng, mutateJson(rng, v, [binaryBase(rng), binaryBase(rng)]));
 }
 
 type Decoded = { value: unknown } | { refused: string };
@@ -498,7 +396,7 @@ const binaryValue: Target = {
     }
     let again: Uint8Array = new Uint8Array();
     refusedOnly(() => void (again = encodeValue(got.value)), [], "encodeValue of a decoded value");
-    if (!sameBytes(again, input)) {
+    if (!isDeepStrictEqual(again, input)) {
       throw new FuzzFailure(
         `a decoded value re-encodes to other bytes (not canonical):\n  in:  ${hex(input)}\n  out: ${
           hex(again)
@@ -543,7 +441,7 @@ function framePayload(rng: Prng): Uint8Array {
   if (rng.chance(0.25)) {
     return mutateBinary(rng, encodePeerFrame(validFrameValue(rng)), binaryItems());
   }
-  return looseValueBytes(frameWire(rng), VALUE_TAG);
+  return encodeMutated(rng, frameWire(rng), VALUE_TAG);
 }
 
 /**
@@ -994,7 +892,7 @@ function replicaInput(rng: Prng): Uint8Array {
   let payload: Uint8Array;
   if (rng.chance(0.85)) {
     const donors = [pickMessage(rng, msgs).msg, pickMessage(rng, msgs).msg];
-    payload = looseValueBytes(mutateJson(rng, frame, donors), VALUE_TAG);
+    payload = encodeMutated(rng, mutateJson(rng, frame, donors), VALUE_TAG);
   } else {
     payload = mutateBinary(rng, encodeValue(frame, VALUE_TAG), []);
   }
@@ -1257,7 +1155,7 @@ function recordPayload(rng: Prng): Uint8Array {
   const r = rng.next();
   if (r < 0.45) return encodeValue(v, BINARY_RECORD_TAG);
   if (r < 0.6) {
-    return looseValueBytes(mutateJson(rng, v, [persistRecord(rng)]), BINARY_RECORD_TAG);
+    return encodeMutated(rng, mutateJson(rng, v, [persistRecord(rng)]), BINARY_RECORD_TAG);
   }
   if (r < 0.75) {
     const value = mutateBinary(rng, encodeValue(v), []);
