@@ -438,10 +438,6 @@ function refuses(input: Uint8Array, message: RegExp, start = 0): void {
   }, `${hex(input)} must be refused with ${message}`);
 }
 
-function f64(x: number): number[] {
-  return refF64(x);
-}
-
 Deno.test("binary value: decodeValue refuses truncated input and unknown tags", () => {
   const early = /the value ends early/;
   refuses(bytes(), early);
@@ -489,15 +485,17 @@ Deno.test("binary value: decodeValue refuses varints that are not minimal or too
 Deno.test("binary value: decodeValue refuses numbers with another encoding", () => {
   refuses(bytes(0x04, 0x00), /at byte 0: a negative integer of 0/);
   const asFloat = /an integer written as a float/;
-  for (const x of [0, -0, 1, -1, 300, 2 ** 53 - 1, -(2 ** 53 - 1)]) refuses(bytes(f64(x)), asFloat);
-  refuses(bytes(f64(NaN)), /NaN as a number/);
+  for (const x of [0, -0, 1, -1, 300, 2 ** 53 - 1, -(2 ** 53 - 1)]) {
+    refuses(bytes(refF64(x)), asFloat);
+  }
+  refuses(bytes(refF64(NaN)), /NaN as a number/);
   refuses(bytes(0x05, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0x01), /NaN as a number/); // another NaN
   refuses(bytes(0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), /NaN as a number/);
-  refuses(bytes(f64(Infinity)), /Infinity as a number/);
-  refuses(bytes(f64(-Infinity)), /-Infinity as a number/);
+  refuses(bytes(refF64(Infinity)), /Infinity as a number/);
+  refuses(bytes(refF64(-Infinity)), /-Infinity as a number/);
   // Floats that are not safe integers are floats.
-  assert.equal(decodeValue(bytes(f64(2 ** 53))), 2 ** 53);
-  assert.equal(decodeValue(bytes(f64(-0.5))), -0.5);
+  assert.equal(decodeValue(bytes(refF64(2 ** 53))), 2 ** 53);
+  assert.equal(decodeValue(bytes(refF64(-0.5))), -0.5);
 });
 
 Deno.test("binary value: decodeValue refuses strings with another encoding or no UTF-8", () => {
@@ -526,17 +524,13 @@ Deno.test("binary value: decodeValue checks lengths and counts before allocating
   refuses(bytes(0x08, max), /an array of 9007199254740991 is longer than the 0 bytes left/);
   refuses(bytes(0x09, max, 0x00), /an object of 9007199254740991 is longer than the 1 bytes left/);
   refuses(bytes(0x06, max), /a byte string of 9007199254740991/);
-  // A count that would be a large allocation, on a few bytes: refused at once.
-  const t0 = performance.now();
-  const before = Deno.memoryUsage().heapUsed;
+  // A count that would be a large allocation, on a few bytes: refused at the count.
   for (let i = 0; i < 100; i++) {
     refuses(
       bytes(0x08, refVarint(100_000_000 + i), 0x00, 0x00),
       /an array of 1000000\d\d is longer/,
     );
   }
-  assert.ok(Deno.memoryUsage().heapUsed - before < 32 * 2 ** 20, "refusals allocated");
-  assert.ok(performance.now() - t0 < 2000, "refusals took long");
 });
 
 Deno.test("binary value: decodeValue refuses field names with another encoding", () => {
