@@ -311,13 +311,18 @@ Deno.test({
       await peerAbuse(cluster, 1, "HTTP request", [text("GET / HTTP/1.1\r\nHost: x\r\n\r\n")]);
       await peerAbuse(cluster, 2, "frame length 0xffffffff", [raw("\xff\xff\xff\xff")]);
       await peerAbuse(cluster, 2, "frame length 64 MiB + 1", [raw("\x04\x00\x00\x01abc")]);
-      await peerAbuse(cluster, 3, "valid length, a JSON frame (an earlier release's)", [
-        encodeFrame(text('{"kind":"hello","from":1,"cluster":"x"}')),
+      // A hello that would be valid but for its encoding: JSON (an earlier release's), or one
+      // byte after its value. (From id 7, a replica outside the configuration: it takes over no
+      // real peer's link, so only the refusal closes the connection.)
+      await peerAbuse(cluster, 3, "valid length, a hello as JSON (an earlier release's)", [
+        encodeFrame(text(JSON.stringify({ kind: "hello", from: 7, cluster: cluster_ }))),
       ]);
-      await peerAbuse(cluster, 1, "valid length, the value tag and a bad value", [
-        encodeFrame(raw("\x01\x09\x05\x0a")),
+      await peerAbuse(cluster, 1, "valid length, a hello with a byte after its value", [
+        encodeFrame(
+          new Uint8Array([...encodePeerFrame({ kind: "hello", from: 7, cluster: cluster_ }), 0]),
+        ),
       ]);
-      await peerAbuse(cluster, 3, "valid length, invalid UTF-8", [encodeFrame(raw("\xff\xfe"))]);
+      await peerAbuse(cluster, 3, "valid length, an unknown tag", [encodeFrame(raw("\xff\xfe"))]);
       await peerAbuse(cluster, 1, "empty frame", [encodeFrame(new Uint8Array(0))]);
       // Any id is accepted at the hello (a joining replica is in no config file); the core
       // ignores a replica outside its configuration (it may be one joining, or one behind a
@@ -351,9 +356,9 @@ Deno.test({
           msgs: [{ type: "update", entry: { view: "x", ts: -1, origin: 1, seq: 0, cmd: {} } }],
         }),
       ]);
-      await peerAbuse(cluster, 3, "hello, then a value with bytes after it", [
-        hello(1),
-        encodeFrame(raw("\x01\x00\x00")),
+      await peerAbuse(cluster, 3, "hello, then an empty msgs frame with a byte after its value", [
+        hello(7),
+        encodeFrame(new Uint8Array([...encodePeerFrame({ kind: "msgs", msgs: [] }), 0])),
       ]);
       await peerAbuse(cluster, 1, "hello, then a second hello", [hello(3), hello(3)]);
       await peerAbuse(cluster, 2, "hello, then a huge frame length", [
