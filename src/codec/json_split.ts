@@ -13,6 +13,9 @@
  * element is never split, and a piece is about `pieceChars` characters or one element, whichever
  * is larger.
  *
+ * A {@link LazyArray} is split like the array it stands for, its elements made as their batch is
+ * written (a snapshot's records: a piece is then the only copy of them that exists).
+ *
  * {@link JsonJoiner} puts the value back together and checks every document field by field: a
  * hole must be an empty array reachable from the root and not announced twice, a batch must name
  * an announced hole and not overfill it, and the value is complete only when every hole is full.
@@ -21,6 +24,7 @@
  */
 
 import { SPLIT_DOCUMENT_CHARS } from "../limits.ts";
+import { LazyArray } from "./lazy_array.ts";
 
 /** One step of a path: an object key or an array index. */
 export type PathStep = string | number;
@@ -46,6 +50,17 @@ const DEFAULT_SPLIT_LONGER_THAN = 64;
 
 type Announced = [PathStep[], number];
 
+/** An array, or a lazy one, read by index. */
+type Indexed = { length: number; at(i: number): unknown };
+
+/** `v` as an {@link Indexed} sequence when it is an array or a {@link LazyArray}. */
+function indexed(v: unknown): Indexed | undefined {
+  if (v instanceof LazyArray) return v;
+  // Array.prototype.at reads a sparse array's holes as undefined (written as null, as by
+  // JSON.stringify).
+  return Array.isArray(v) ? v : undefined;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v) &&
     typeof (v as { toJSON?: unknown }).toJSON !== "function";
@@ -70,12 +85,16 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
     throw new RangeError(`invalid split options: ${pieceChars} chars, arrays over ${longer}`);
   }
   /** The holes announced so far, in order: each is written by batches after the documents before. */
-  const holes: { array: unknown[]; path: PathStep[] }[] = [];
+  const holes: { array: Indexed; path: PathStep[] }[] = [];
 
   function hasHole(v: unknown): boolean {
-    if (Array.isArray(v)) {
-      if (v.length > longer) return true;
-      for (const x of v) if (typeof x === "object" && x !== null && hasHole(x)) return true;
+    const a = indexed(v);
+    if (a !== undefined) {
+      if (a.length > longer) return true;
+      for (let i = 0; i < a.length; i++) {
+        const x = a.at(i);
+        if (typeof x === "object" && x !== null && hasHole(x)) return true;
+      }
       return false;
     }
     if (!isPlainObject(v)) return false;
@@ -88,15 +107,17 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
 
   /** The text of `v` (holes written as `[]`), or undefined when it has no JSON form. */
   function encode(v: unknown, path: PathStep[], out: Announced[]): string | undefined {
-    if (Array.isArray(v)) {
-      if (v.length > longer) {
-        holes.push({ array: v, path });
-        out.push([path, v.length]);
+    const a = indexed(v);
+    if (a !== undefined) {
+      if (a.length > longer) {
+        holes.push({ array: a, path });
+        out.push([path, a.length]);
         return "[]";
       }
-      if (!hasHole(v)) return JSON.stringify(v);
-      // Array.from visits the holes of a sparse array (as undefined: null, like JSON.stringify).
-      return "[" + Array.from(v, (x, i) => element(x, path, i, out)).join(",") + "]";
+      if (!hasHole(a)) return JSON.stringify(v);
+      return "[" + Array.from({ length: a.length }, (_, i) => element(a.at(i), path, i, out))
+        .join(",") +
+        "]";
     }
     if (isPlainObject(v) && hasHole(v)) {
       const fields: string[] = [];
@@ -132,7 +153,7 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
       const announced: Announced[] = [];
       let chars = 0;
       while (i < array.length && chars < pieceChars) {
-        const text = element(array[i], path, i, announced);
+        const text = element(array.at(i), path, i, announced);
         items.push(text);
         chars += text.length + 1;
         i++;

@@ -20,6 +20,7 @@
  */
 import assert from "node:assert/strict";
 import { JsonJoiner, SplitError, splitJson } from "../../src/codec/json_split.ts";
+import { LazyArray } from "../../src/codec/lazy_array.ts";
 import { Prng } from "../support/prng.ts";
 import { seedsFromEnv } from "../support/seeds.ts";
 
@@ -362,4 +363,57 @@ Deno.test("json split: value() only once every hole is full", () => {
   one.push('{"v":[1,2],"h":[]}');
   assert.equal(one.complete, true);
   assert.deepEqual(one.value(), [1, 2]);
+});
+
+/** `v` with each of its arrays made a {@link LazyArray} or not, at random. */
+function lazify(rng: Prng, v: unknown): unknown {
+  if (Array.isArray(v)) {
+    // Array.from reads a sparse array's holes as undefined, which JSON writes as null too.
+    const items = Array.from(v, (x) => lazify(rng, x));
+    return rng.chance(0.5) ? new LazyArray(items.length, (i) => items[i]) : items;
+  }
+  if (
+    v !== null && typeof v === "object" && typeof (v as { toJSON?: unknown }).toJSON !== "function"
+  ) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, lazify(rng, x)]));
+  }
+  return v;
+}
+
+Deno.test("json split: a lazy array is split into the same documents as its array", () => {
+  let lazyHoles = 0;
+  for (const seed of seeds.slice(0, 200)) {
+    const rng = new Prng(seed);
+    const shape = { longer: rng.int(1, 8), pieceChars: rng.int(1, 300), budget: 1000 };
+    const v = array(rng, shape, 0, true);
+    const lazy = lazify(rng, v);
+    const options = { splitLongerThan: shape.longer, pieceChars: shape.pieceChars };
+    const docs = [...splitJson(lazy, options)];
+    assert.deepEqual(docs, [...splitJson(v, options)], `seed ${seed} (JSON_SPLIT_SEED=${seed})`);
+    assert.equal(JSON.stringify(lazy), JSON.stringify(v));
+    if (lazy instanceof LazyArray && docs.length > 1) lazyHoles++;
+  }
+  if (!oneSeed) assert.ok(lazyHoles > 20, `only ${lazyHoles} lazy arrays split at the root`);
+});
+
+Deno.test("json split: a lazy array's elements are made only as their batch is written", () => {
+  let made = 0;
+  const lazy = new LazyArray(1000, (i) => (made++, [i, "x".repeat(10)]));
+  const docs = splitJson({ keys: lazy, n: 1 }, { pieceChars: 100 });
+  const joiner = new JsonJoiner();
+  let next = docs.next();
+  joiner.push(next.value as string);
+  assert.equal(made, 0, "the first document announces the hole and makes no element");
+  let batches = 0;
+  for (next = docs.next(); !next.done; next = docs.next()) {
+    const before = made;
+    joiner.push(next.value);
+    batches++;
+    assert.ok(made - before <= 10, `a batch of about 100 chars made ${made - before} elements`);
+  }
+  assert.equal(made, 1000, "each element made once");
+  assert.ok(batches >= 100);
+  assert.deepStrictEqual(joiner.value(), JSON.parse(JSON.stringify({ keys: lazy, n: 1 })));
+  assert.throws(() => lazy.at(1000), RangeError);
+  assert.throws(() => new LazyArray(-1, () => 0), RangeError);
 });
