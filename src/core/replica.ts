@@ -87,7 +87,11 @@ export interface StateMachine {
   readonly size: number;
   /** Hash of the state; equal on replicas that applied the same commands. */
   digest(): string;
-  /** The whole state, JSON-compatible. */
+  /**
+   * The whole state as it is now, JSON-compatible. It may be read (serialized) long after, any
+   * number of times, while operations go on: it must stay the state of this moment (the key-value
+   * store's is a copy-on-write view, not a copy).
+   */
   snapshot(): unknown;
   /** Replaces the whole state with one taken by {@link snapshot}. */
   restore(state: unknown): void;

@@ -7,6 +7,12 @@
  * ordered time before applying it, so every replica decides expiry at the same point of the order.
  * A write that meets an expired key deletes it (the same on every replica); a read only hides it.
  *
+ * A snapshot copies no record: it is a {@link SnapshotView}, the list of keys at that moment, whose
+ * records are encoded when the snapshot's writer reads them. Until then the key space keeps, for
+ * each key the view still needs, its record as it was before the first write that changed or
+ * deleted it (copy on write, as Redis's forked child gets from the kernel). A view is dropped when
+ * nothing refers to it any more (its writer finished).
+ *
  * @module
  */
 import type { ByteString } from "../core/types.ts";
@@ -14,6 +20,7 @@ import { invariant } from "../core/assert.ts";
 import { Deque } from "./list.ts";
 import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
 import { num, str, strs } from "./decode.ts";
+import { LazyArray } from "../codec/lazy_array.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -53,11 +60,18 @@ export interface Rec<T extends TypeName = TypeName> {
 }
 
 /** The serialized form of one key in a snapshot: `[key, type, exp, ver, data]`. */
-type KeyRecord = [ByteString, TypeName, number, number, ByteString | ByteString[] | StreamJson];
+export type KeyRecord = [
+  ByteString,
+  TypeName,
+  number,
+  number,
+  ByteString | ByteString[] | StreamJson,
+];
 
 /** The serialized key space (see {@link KeySpace.snapshot}). */
 export interface KeySpaceSnapshot {
-  keys: KeyRecord[];
+  /** A live key space's snapshot holds them lazily ({@link SnapshotView}); JSON, as an array. */
+  keys: KeyRecord[] | LazyArray<KeyRecord>;
   version: number;
   tombFloor: number;
   /** Present when some key removed by expiry was forgotten (see `modifiedSince`). */
@@ -216,6 +230,72 @@ class ExpiryHeap {
   }
 }
 
+// ---- snapshots: copy on write ----------------------------------------------------------------
+
+/** A record as a snapshot holds it. */
+function encodeRecord(key: ByteString, r: Rec): KeyRecord {
+  return [key, r.t, r.exp, r.ver, encodeValue(r)];
+}
+
+/**
+ * The records of a key space as they were at one version, read lazily: the keys it held then,
+ * and, for those changed or deleted since, their records as they were (kept by the key space
+ * before each such write; see {@link keep}). Every other record is read from the key space when
+ * asked for, as it has not changed. Reads may repeat and come in any order.
+ */
+class SnapshotView {
+  /** The key space's version when the view was taken: a record with `ver` ≤ it is unchanged. */
+  readonly version: number;
+  readonly #keys: ByteString[];
+  /** Records changed or deleted since the view was taken, encoded as they were. */
+  readonly #before = new Map<ByteString, KeyRecord>();
+  /** Where unchanged records are read: the live map, or the one the key space dropped. */
+  #data: Map<ByteString, Rec>;
+
+  constructor(version: number, data: Map<ByteString, Rec>) {
+    this.version = version;
+    this.#data = data;
+    // The one copy made when the view is taken: the key list (about 25 ms per million keys,
+    // against 350-500 ms for encoding every record).
+    this.#keys = Array.from(data.keys());
+  }
+
+  /** Number of keys in the view. */
+  get length(): number {
+    return this.#keys.length;
+  }
+
+  /** Keeps `key`'s record `r`, which a write may be about to change or delete, if still needed. */
+  keep(key: ByteString, r: Rec): void {
+    if (r.ver <= this.version && !this.#before.has(key)) {
+      this.#before.set(key, encodeRecord(key, r));
+    }
+  }
+
+  /** True when a change to `key`'s record `r` cannot alter the view (it was kept or is newer). */
+  covers(key: ByteString, r: Rec): boolean {
+    return r.ver > this.version || this.#before.has(key);
+  }
+
+  /** The key space no longer uses `data` (FLUSHALL, restore): unchanged records are read there. */
+  detach(data: Map<ByteString, Rec>): void {
+    this.#data = data;
+  }
+
+  /** The record of key `i` as it was. */
+  row(i: number): KeyRecord {
+    const key = this.#keys[i];
+    const kept = this.#before.get(key);
+    if (kept !== undefined) return kept;
+    const r = this.#data.get(key);
+    invariant(
+      r !== undefined && r.ver <= this.version,
+      () => `snapshot view at version ${this.version}: key ${JSON.stringify(key)} changed unkept`,
+    );
+    return encodeRecord(key, r);
+  }
+}
+
 /** The key space. */
 export class KeySpace {
   /** Ordered time (ms) of the operation being applied; set by the store before each one. */
@@ -246,6 +326,11 @@ export class KeySpace {
   #a = 0;
   #b = 0;
   #dirty = new Set<ByteString>();
+  /**
+   * Views of snapshots that may still be read (see {@link SnapshotView}). Held weakly: a view
+   * lives as long as its snapshot (until its writer is done) and is forgotten once collected.
+   */
+  #views: WeakRef<SnapshotView>[] = [];
 
   /** Number of keys held, expired ones not yet removed included. */
   get size(): number {
@@ -271,6 +356,8 @@ export class KeySpace {
   /** The live record of `key` (an expired key is absent; a write deletes it). */
   get(key: ByteString): Rec | undefined {
     const r = this.#data.get(key);
+    // A write may change a record it looked up in place: a snapshot still to be read keeps it.
+    if (r !== undefined && this.writing && this.#views.length !== 0) this.#keep(key, r);
     if (r === undefined || r.exp === 0 || r.exp > this.now) return r;
     if (this.writing) this.#remove(key, r);
     return undefined;
@@ -291,7 +378,10 @@ export class KeySpace {
     this.#assertWriting();
     const old = this.#data.get(key);
     const r: Rec<T> = { t, v, exp: 0, ver: this.version, ha: 0, hb: 0 };
-    if (old !== undefined) this.#forget(key);
+    if (old !== undefined) {
+      if (this.#views.length !== 0) this.#keep(key, old);
+      this.#forget(key);
+    }
     this.#data.set(key, r);
     this.#dirty.add(key);
     this.observer?.changed(key, old === undefined ? "new" : "changed");
@@ -307,6 +397,12 @@ export class KeySpace {
     this.#assertWriting();
     const r = this.#data.get(key);
     invariant(r !== undefined, "touch of an absent key");
+    for (const ref of this.#views) {
+      invariant(
+        ref.deref()?.covers(key, r) ?? true,
+        "a record changed in place that was not looked up with get during the write",
+      );
+    }
     r.ver = this.version;
     this.#forget(key);
     this.#dirty.add(key);
@@ -326,6 +422,7 @@ export class KeySpace {
   /** Removes `key`'s record, leaving a tomb (an expired key's says when it was gone). */
   #remove(key: ByteString, r: Rec): void {
     this.#assertWriting();
+    if (this.#views.length !== 0) this.#keep(key, r);
     this.#forget(key);
     this.#data.delete(key);
     this.#tombs.delete(key);
@@ -391,7 +488,7 @@ export class KeySpace {
       this.#tombFloor = this.version;
       for (const key of this.#data.keys()) if (this.waitedOn.has(key)) this.ready.add(key);
     }
-    this.#data.clear();
+    this.#dropData();
     this.#expiry.clear();
     this.#dirty.clear();
     this.#a = 0;
@@ -465,12 +562,16 @@ export class KeySpace {
     return this.#a.toString(16).padStart(8, "0") + this.#b.toString(16).padStart(8, "0");
   }
 
-  /** The whole key space, JSON-compatible. */
+  /**
+   * The whole key space as it is now, JSON-compatible. Its records are read lazily (a
+   * {@link SnapshotView}): taking it copies only the key list, and writes after it do not change
+   * it.
+   */
   snapshot(): KeySpaceSnapshot {
-    const keys: KeyRecord[] = [];
-    for (const [k, r] of this.#data) keys.push([k, r.t, r.exp, r.ver, encodeValue(r)]);
+    const view = new SnapshotView(this.version, this.#data);
+    if (view.length > 0) this.#views.push(new WeakRef(view));
     return {
-      keys,
+      keys: new LazyArray(view.length, (i) => view.row(i)),
       version: this.version,
       tombFloor: this.#tombFloor,
       ...(this.#tombTimeFloor > 0 ? { tombTimeFloor: this.#tombTimeFloor } : {}),
@@ -505,10 +606,12 @@ export class KeySpace {
 
   /** Replaces everything with a {@link snapshot}. Throws TypeError on a malformed one. */
   restore(s: KeySpaceSnapshot): void {
-    if (!s || !Array.isArray(s.keys) || !Array.isArray(s.tombs)) {
+    if (
+      !s || !(Array.isArray(s.keys) || s.keys instanceof LazyArray) || !Array.isArray(s.tombs)
+    ) {
       throw new TypeError("malformed key space snapshot");
     }
-    this.#data.clear();
+    this.#dropData();
     this.#expiry.clear();
     this.#tombs.clear();
     this.ready.clear();
@@ -532,6 +635,9 @@ export class KeySpace {
       const key = str(k);
       if (this.#data.has(key)) throw new TypeError("a key twice in a key space snapshot");
       const r = { t, v: decodeValue(t, data), exp: num(exp), ver: num(ver), ha: 0, hb: 0 } as Rec;
+      // Every write stamps the key space's version on what it changes: a later one is not a state
+      // (and would pass for a record changed after a snapshot view was taken).
+      if (r.ver > this.version) throw new TypeError("a key's version is after the key space's");
       const h = recordHash(key, r);
       r.ha = h[0];
       r.hb = h[1];
@@ -550,6 +656,7 @@ export class KeySpace {
    * a dry run that checked a snapshot).
    */
   adopt(other: KeySpace): void {
+    this.#dropData();
     this.#data = other.#data;
     this.#expiry = other.#expiry;
     this.#tombs = other.#tombs;
@@ -574,6 +681,28 @@ export class KeySpace {
       tombFloor: 0,
       tombs: [],
     });
+  }
+
+  /** Has every snapshot view still read keep `key`'s record `r` (about to change or go). */
+  #keep(key: ByteString, r: Rec): void {
+    let live = 0;
+    for (const ref of this.#views) {
+      const view = ref.deref();
+      if (view === undefined) continue;
+      view.keep(key, r);
+      this.#views[live++] = ref;
+    }
+    this.#views.length = live;
+  }
+
+  /**
+   * Drops the record map for an empty one (FLUSHALL, restore): snapshot views still read go on
+   * reading the dropped map, which nothing changes any more.
+   */
+  #dropData(): void {
+    for (const ref of this.#views) ref.deref()?.detach(this.#data);
+    this.#views = [];
+    this.#data = new Map();
   }
 
   /** Takes `key`'s counted contribution out of the digest (before its record changes or goes). */

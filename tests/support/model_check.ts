@@ -55,7 +55,10 @@ export function respKey(v: RespValue | Reply): string {
 
 /** The model state's identity for the memo: keys, types, data (no versions, no clock). */
 function stateKey(store: KvStore): string {
-  const keys = store.snapshot().keyspace.keys.map(([k, t, exp, , data]) => [k, t, exp, data]);
+  const keys = Array.from(
+    store.snapshot().keyspace.keys,
+    ([k, t, exp, , data]) => [k, t, exp, data],
+  );
   keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return JSON.stringify(keys);
 }
