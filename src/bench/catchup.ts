@@ -2,8 +2,11 @@
  * `deno task bench --catchup <config>`: how long a joining replica takes to catch up from a large
  * state. The replicas of `<config>` but the last found a cluster (each with a fresh temporary
  * data directory); `--keys` keys of `--value-size` bytes are loaded into it (pipelined SETs
- * through the client ports); then the last replica starts with `--join` (its config file lists
- * every replica, so that it reaches every member) and is added with `REPLICASET ADD`. Measured:
+ * through the client ports); 64 clients then SET over those keys until a founder wrote a snapshot
+ * of the whole state (their latency: what a snapshot costs the writes); a founder is
+ * killed and restarted (time to a normal view); then the last replica starts with `--join` (its
+ * config file lists every replica, so that it reaches every member) and is added with
+ * `REPLICASET ADD`. Measured:
  * from the ADD to the moment the founders' first replica lists it as a voter in its view
  * (`REPLICASET MEMBERS`), and the peer bytes it received meanwhile (its HTTP `/metrics`, when
  * `<config>` gives it an HTTP port), as MB/s.
@@ -66,6 +69,8 @@ export interface CatchupResult {
   founderPeakRssMb: (number | null)[];
   /** The last snapshot a founder wrote while loading: its size (bytes) and writing time (ms). */
   lastSnapshot?: { bytes: number; ms: number };
+  /** SETs over the loaded keys at {@link SNAPSHOT_PHASE_CLIENTS} clients, snapshots meanwhile. */
+  duringSnapshots: SnapshotPhase;
   /** From a founder's SIGKILL to every founder normal in one view again (restarted), seconds. */
   restartSeconds: number;
   /** Views the first founder installed meanwhile, and its log lines saying why (the first 20). */
@@ -77,6 +82,27 @@ export interface CatchupResult {
   /** The longest of those SETs, ms: how long the catch-up held the cluster's writes at most. */
   longestWriteMs: number;
 }
+
+/** The figures of the SET phase after loading (see {@link runCatchup}). */
+export interface SnapshotPhase {
+  seconds: number;
+  ops: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** Snapshots the watched founder finished writing during the phase. */
+  snapshots: number;
+}
+
+/**
+ * Clients (one SET in flight each) of the SET phase after loading; it ends a second after the
+ * watched founder finished a snapshot (with 100,000 keys or more, snapshots are keys/2 deliveries
+ * apart), or at the cap.
+ */
+const SNAPSHOT_PHASE_CLIENTS = 64;
+const SNAPSHOT_PHASE_CAP_SECONDS = 240;
 
 /**
  * One client writing to `r` one SET at a time until `stop` is aborted: what the cluster's writes
@@ -218,6 +244,44 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const founderPeakRssMb = loaded.map((x) => mb(x?.peakRssKib));
     const lastSnapshot = snapshotFigures(snapshots().last);
 
+    // SETs over the loaded keys until a founder wrote a snapshot of the whole state: what a
+    // snapshot costs the writes.
+    const snapshotsBefore = snapshots().count;
+    const endPhase = new AbortController();
+    const onAbort = () => endPhase.abort();
+    spec.signal.addEventListener("abort", onAbort);
+    let ending: ReturnType<typeof setTimeout> | undefined;
+    const poll = setInterval(() => {
+      if (ending !== undefined || snapshots().count === snapshotsBefore) return;
+      ending = setTimeout(() => endPhase.abort(), 1000);
+    }, 100);
+    const phase = await runPhase({
+      targets: targetsOf(foundersConfig),
+      connections: SNAPSHOT_PHASE_CLIENTS,
+      pipeline: 1,
+      mix: { put: 1, get: 0 },
+      encoder: new RequestEncoder(spec.keys, spec.valueSize),
+      warmupMs: 0,
+      stop: { kind: "seconds", seconds: SNAPSHOT_PHASE_CAP_SECONDS },
+      signal: endPhase.signal,
+    }).finally(() => {
+      clearInterval(poll);
+      clearTimeout(ending);
+      spec.signal.removeEventListener("abort", onAbort);
+    });
+    if (spec.signal.aborted) throw new ClusterError("interrupted during the SET phase");
+    const duringSnapshots: SnapshotPhase = {
+      seconds: phase.seconds,
+      ops: phase.put.ops,
+      errors: phase.put.errors,
+      p50Ms: phase.put.latency.percentileMs(50),
+      p99Ms: phase.put.latency.percentileMs(99),
+      p999Ms: phase.put.latency.percentileMs(99.9),
+      maxMs: phase.put.latency.maxMs,
+      snapshots: snapshots().count - snapshotsBefore,
+    };
+    spec.log(`SET phase: ${phase.put.ops} SETs, ${duringSnapshots.snapshots} snapshots meanwhile`);
+
     // A founder killed with SIGKILL and started again: from its snapshot and log tail to serving
     // in a view with the others.
     const restartT0 = performance.now();
@@ -303,6 +367,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       founderRssMb,
       founderPeakRssMb,
       ...(lastSnapshot === null ? {} : { lastSnapshot }),
+      duringSnapshots,
       restartSeconds,
       catchupSeconds,
       viewsInstalled,
@@ -330,6 +395,14 @@ export function snapshotFigures(line: string | null): { bytes: number; ms: numbe
   return bytes === null || ms === null ? null : { bytes: Number(bytes[1]), ms: Number(ms[1]) };
 }
 
+function formatSnapshotPhase(p: SnapshotPhase): string {
+  const rate = p.seconds > 0 ? p.ops / p.seconds : 0;
+  return `  SETs at ${SNAPSHOT_PHASE_CLIENTS} clients over the loaded keys for ` +
+    `${p.seconds.toFixed(1)} s: ${rate.toFixed(0)}/s (${p.errors} failed), p50 ` +
+    `${p.p50Ms.toFixed(2)} ms, p99 ${p.p99Ms.toFixed(2)} ms, p99.9 ${p.p999Ms.toFixed(1)} ms, ` +
+    `max ${p.maxMs.toFixed(0)} ms; snapshots written by the last founder meanwhile: ${p.snapshots}`;
+}
+
 /** The report of a catch-up run, for people. */
 export function formatCatchup(r: CatchupResult): string {
   const lines = [
@@ -351,6 +424,7 @@ export function formatCatchup(r: CatchupResult): string {
       : `  last snapshot while loading: ${(r.lastSnapshot.bytes / 1e6).toFixed(1)} MB written in ${
         (r.lastSnapshot.ms / 1000).toFixed(2)
       } s`,
+    formatSnapshotPhase(r.duringSnapshots),
     `  a founder killed (SIGKILL) and restarted, to normal in a view: ${
       r.restartSeconds.toFixed(1)
     } s`,
