@@ -406,7 +406,7 @@ Deno.test("json split: a lazy array's elements are made only as their batch is w
   assert.equal(made, 0, "the first document announces the hole and makes no element");
   let batches = 0;
   for (next = docs.next(); !next.done; next = docs.next()) {
-    const before = made;
+    const before: number = made;
     joiner.push(next.value);
     batches++;
     assert.ok(made - before <= 10, `a batch of about 100 chars made ${made - before} elements`);
