@@ -516,6 +516,7 @@ export class Replica {
       clock: this.#clock.value,
       delivered: this.#delivered,
       holdback: this.#holdback.size,
+      unacked: this.#unacked.length,
       pending: this.#pending.size + this.#queued.length + this.#reads.length,
       keys: this.#machine.size,
       digest: this.#machine.digest(),
@@ -826,9 +827,12 @@ export class Replica {
       deadline: this.#now + this.#opt.requestTimeoutTicks,
     });
     this.#accept(entry, out);
-    this.#unacked.push(entry);
+    const receivers = this.#receivers();
+    // Kept for resending until every receiver acknowledged it (see #mergeAcks); with none (a
+    // replica alone in its view) no ack ever comes, and it would be kept for good.
+    if (receivers.length > 0) this.#unacked.push(entry);
     const msg: PeerMessage = { type: "update", entry };
-    this.#sendTo(this.#receivers(), msg, out);
+    this.#sendTo(receivers, msg, out);
   }
 
   // ---- local reads ----

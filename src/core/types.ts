@@ -382,6 +382,8 @@ export interface ReplicaStatus {
   delivered: number;
   /** Number of entries waiting in the holdback queue. */
   holdback: number;
+  /** Own entries kept for resending until every other member acknowledged them. */
+  unacked: number;
   /** Number of client requests waiting for their delivery. */
   pending: number;
   keys: number;

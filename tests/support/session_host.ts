@@ -25,6 +25,7 @@ export const ONE_REPLICA_STATUS: ReplicaStatus = Object.freeze({
   clock: 1,
   delivered: 1,
   holdback: 0,
+  unacked: 0,
   pending: 0,
   keys: 0,
   digest: "00",

@@ -509,3 +509,27 @@ Deno.test("replica: a write to a voter catching up as a learner waits for it to 
   assert.deepEqual(three.status().members, [1, 2, 3]);
   assert.equal(cluster.request(1, get("during"))?.ok, true);
 });
+
+Deno.test("replica: own entries are kept for resending until acked, and not at all when alone", () => {
+  const set = (i: number): Command => ({
+    op: { argv: ["SET", `k${i}`, "v"], time: 1_700_000_000_000 },
+  });
+  // Alone in its view no ack ever comes: before the fix every entry was kept for good.
+  const alone = new SyncCluster([1]);
+  alone.start();
+  for (let i = 0; i < 50; i++) alone.step(1, { type: "request", id: i, cmd: set(i) });
+  alone.step(1, { type: "flush" });
+  alone.tick(5);
+  assert.equal(alone.replies.get(1)!.size, 50);
+  assert.equal(alone.replicas.get(1)!.status().unacked, 0);
+  // With peers: kept until every other member acknowledged it, then dropped.
+  const three = new SyncCluster([1, 2, 3]);
+  three.start();
+  for (let i = 0; i < 10; i++) three.step(1, { type: "request", id: i, cmd: set(i) });
+  assert.equal(three.replicas.get(1)!.status().unacked, 10);
+  three.step(1, { type: "flush" });
+  three.settle();
+  three.tick(20);
+  assert.equal(three.replies.get(1)!.size, 10);
+  assert.equal(three.replicas.get(1)!.status().unacked, 0);
+});

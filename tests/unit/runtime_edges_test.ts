@@ -465,6 +465,7 @@ const STATUS = {
   clock: 5,
   delivered: 0,
   holdback: 0,
+  unacked: 0,
   pending: 0,
   keys: 0,
   digest: "0",

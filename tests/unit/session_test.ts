@@ -26,6 +26,7 @@ const STATUS: ReplicaStatus = {
   clock: 42,
   delivered: 10,
   holdback: 1,
+  unacked: 0,
   pending: 0,
   keys: 5,
   digest: "00ff",
