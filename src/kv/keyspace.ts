@@ -52,8 +52,9 @@ export interface Rec<T extends TypeName = TypeName> {
   /** {@link KeySpace.version} when the key was last modified. */
   ver: number;
   /**
-   * The record's contribution to the digest as last counted (two 32-bit lanes); meaningful only
-   * while the key is not dirty. Kept on the record rather than in a map beside it: a map entry and
+   * The record's contribution to the digest as last counted (two 32-bit lanes, stored signed: a
+   * small integer in V8, where an unsigned lane of 2^31 or more is a 16-byte boxed number);
+   * meaningful only while the key is not dirty. Kept on the record rather than in a map beside it: a map entry and
    * an array per key cost more than the record's two fields.
    */
   ha: number;
@@ -549,8 +550,8 @@ export class KeySpace {
       const r = this.#data.get(key);
       if (r === undefined) continue;
       const h = recordHash(key, r);
-      r.ha = h[0];
-      r.hb = h[1];
+      r.ha = h[0] | 0;
+      r.hb = h[1] | 0;
       this.#a = (this.#a + h[0]) >>> 0;
       this.#b = (this.#b + h[1]) >>> 0;
     }
@@ -635,8 +636,8 @@ export class KeySpace {
       // (and would pass for a record changed after a snapshot view was taken).
       if (r.ver > this.version) throw new TypeError("a key's version is after the key space's");
       const h = recordHash(key, r);
-      r.ha = h[0];
-      r.hb = h[1];
+      r.ha = h[0] | 0;
+      r.hb = h[1] | 0;
       a = (a + h[0]) >>> 0;
       b = (b + h[1]) >>> 0;
       this.#data.set(key, r);
