@@ -63,6 +63,8 @@ export interface StatusReport {
   voters: number[];
   delivered: number;
   holdback: number;
+  /** Own entries kept for resending until every other member acknowledged them. */
+  unacked: number;
   pending: number;
   clock: number;
   keys: number;

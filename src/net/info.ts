@@ -43,6 +43,7 @@ const LAMPORTKV_FIELDS: readonly (keyof ReplicaStatus)[] = [
   "clock",
   "delivered",
   "holdback",
+  "unacked",
   "pending",
   "keys",
   "digest",

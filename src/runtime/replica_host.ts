@@ -553,6 +553,7 @@ export class ReplicaHost {
       voters: s.voters,
       delivered: s.delivered,
       holdback: s.holdback,
+      unacked: s.unacked,
       pending: s.pending,
       clock: s.clock,
       keys: s.keys,

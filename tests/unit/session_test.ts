@@ -26,7 +26,7 @@ const STATUS: ReplicaStatus = {
   clock: 42,
   delivered: 10,
   holdback: 1,
-  unacked: 0,
+  unacked: 3,
   pending: 0,
   keys: 5,
   digest: "00ff",
@@ -392,6 +392,11 @@ Deno.test("session: INFO has Redis's sections and lamportkv's", () => {
   const body = run(s, "INFO", "keyspace") as string;
   assert.equal(body, "# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=0\r\n");
   assert.equal(run(s, "INFO", "nosuch"), "");
+  // lamportkv's own fields in their order (unacked: own entries kept until every member acked).
+  assert.match(
+    formatInfo(STATUS, STATS, ["lamportkv"]),
+    /\r\ndelivered:10\r\nholdback:1\r\nunacked:3\r\npending:0\r\n/,
+  );
   assert.equal(
     formatInfo({ ...STATUS, state: "joining" }, STATS, ["persistence"]),
     "# Persistence\r\nloading:1\r\naof_enabled:0\r\n",
