@@ -20,8 +20,6 @@ import { CorruptionError, RECORD_HEADER_BYTES, scanRecords } from "./record_code
 import { groupRecords, joinGroups, type LocatedPayload } from "./record_groups.ts";
 import { yieldToLoop } from "../yield_to_loop.ts";
 
-const encoder = new TextEncoder();
-
 /** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
 export const TEMP_SUFFIX = ".tmp";
 
@@ -121,18 +119,6 @@ export function writeFileAtomically(path: string, bytes: Uint8Array): void {
     throw e;
   }
   syncDirectory(dirname(path));
-}
-
-/**
- * JSON-encodes `value` to UTF-8 bytes.
- *
- * @throws {TypeError} if `value` has no JSON form (undefined, a function, a symbol) or cannot be
- * serialized (cycles, BigInt).
- */
-export function jsonBytes(value: unknown, what: string): Uint8Array {
-  const json = JSON.stringify(value);
-  if (json === undefined) throw new TypeError(`${what}: value has no JSON representation`);
-  return encoder.encode(json);
 }
 
 /**
