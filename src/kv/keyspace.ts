@@ -54,8 +54,8 @@ export interface Rec<T extends TypeName = TypeName> {
   /**
    * The record's contribution to the digest as last counted (two 32-bit lanes, stored signed: a
    * small integer in V8, where an unsigned lane of 2^31 or more is a 16-byte boxed number);
-   * meaningful only while the key is not dirty. Kept on the record rather than in a map beside it: a map entry and
-   * an array per key cost more than the record's two fields.
+   * meaningful only while the key is not dirty. Kept on the record rather than in a map beside
+   * it: a map entry and an array per key cost more than the record's two fields.
    */
   ha: number;
   hb: number;
@@ -268,9 +268,7 @@ class SnapshotView {
 
   /** Keeps `key`'s record `r`, which a write may be about to change or delete, if still needed. */
   keep(key: ByteString, r: Rec): void {
-    if (r.ver <= this.version && !this.#before.has(key)) {
-      this.#before.set(key, encodeRecord(key, r));
-    }
+    if (!this.covers(key, r)) this.#before.set(key, encodeRecord(key, r));
   }
 
   /** True when a change to `key`'s record `r` cannot alter the view (it was kept or is newer). */
@@ -548,12 +546,7 @@ export class KeySpace {
   digest(): string {
     for (const key of this.#dirty) {
       const r = this.#data.get(key);
-      if (r === undefined) continue;
-      const h = recordHash(key, r);
-      r.ha = h[0] | 0;
-      r.hb = h[1] | 0;
-      this.#a = (this.#a + h[0]) >>> 0;
-      this.#b = (this.#b + h[1]) >>> 0;
+      if (r !== undefined) this.#count(key, r);
     }
     this.#dirty.clear();
     return this.#a.toString(16).padStart(8, "0") + this.#b.toString(16).padStart(8, "0");
@@ -624,8 +617,6 @@ export class KeySpace {
     // Each record is hashed into the digest as it is restored: left dirty, the whole state would
     // be hashed at the next checkpoint, in one event-loop turn of a replica that serves (about
     // 0.6 s per million keys).
-    let a = 0;
-    let b = 0;
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;
@@ -635,16 +626,10 @@ export class KeySpace {
       // Every write stamps the key space's version on what it changes: a later one is not a state
       // (and would pass for a record changed after a snapshot view was taken).
       if (r.ver > this.version) throw new TypeError("a key's version is after the key space's");
-      const h = recordHash(key, r);
-      r.ha = h[0] | 0;
-      r.hb = h[1] | 0;
-      a = (a + h[0]) >>> 0;
-      b = (b + h[1]) >>> 0;
+      this.#count(key, r);
       this.#data.set(key, r);
       if (r.exp !== 0) this.#expiry.push(r.exp, key);
     }
-    this.#a = a;
-    this.#b = b;
   }
 
   /**
@@ -699,6 +684,15 @@ export class KeySpace {
   #dropData(): void {
     this.#views = [];
     this.#data = new Map();
+  }
+
+  /** Adds `key`'s record `r` (not counted yet) to the digest, noting its contribution on it. */
+  #count(key: ByteString, r: Rec): void {
+    const [a, b] = recordHash(key, r);
+    r.ha = a | 0;
+    r.hb = b | 0;
+    this.#a = (this.#a + a) >>> 0;
+    this.#b = (this.#b + b) >>> 0;
   }
 
   /** Takes `key`'s counted contribution out of the digest (before its record changes or goes). */
