@@ -10,9 +10,9 @@
  * A snapshot copies no record: it is a {@link SnapshotView}, the lists of keys and of references to
  * their records at that moment, the records encoded when the snapshot's writer reads them. Until
  * then the key space keeps, for each record the view still needs, its encoding as it was before
- * the first write that changed it in place or dropped it (copy on write, as Redis's forked child
- * gets from the kernel). A view is dropped when nothing refers to it any more (its writer
- * finished).
+ * the first write that changed it in place (copy on write, as Redis's forked child gets from the
+ * kernel); a record replaced or deleted is left as it was, and the view still refers to it. A
+ * view is dropped when nothing refers to it any more (its writer finished).
  *
  * @module
  */
@@ -241,7 +241,7 @@ function encodeRecord(key: ByteString, r: Rec): KeyRecord {
 
 /**
  * The records of a key space as they were at one version, read lazily: its keys and records then
- * (references, not copies), and, for records changed in place or dropped since, their encoding as
+ * (references, not copies), and, for records changed in place since, their encoding as
  * they were (kept by the key space before each such write; see {@link keep}). Reads may repeat and
  * come in any order.
  */
@@ -250,7 +250,7 @@ class SnapshotView {
   readonly version: number;
   readonly #keys: ByteString[];
   readonly #recs: Rec[];
-  /** Records changed or dropped since the view was taken, encoded as they were. */
+  /** Records changed in place since the view was taken, encoded as they were. */
   readonly #before = new Map<ByteString, KeyRecord>();
 
   constructor(version: number, data: Map<ByteString, Rec>) {
@@ -266,7 +266,7 @@ class SnapshotView {
     return this.#keys.length;
   }
 
-  /** Keeps `key`'s record `r`, which a write may be about to change or delete, if still needed. */
+  /** Keeps `key`'s record `r`, which a write may be about to change in place, if still needed. */
   keep(key: ByteString, r: Rec): void {
     if (!this.covers(key, r)) this.#before.set(key, encodeRecord(key, r));
   }
@@ -351,7 +351,9 @@ export class KeySpace {
   /** The live record of `key` (an expired key is absent; a write deletes it). */
   get(key: ByteString): Rec | undefined {
     const r = this.#data.get(key);
-    // A write may change a record it looked up in place: a snapshot still to be read keeps it.
+    // A write may change a record it looked up in place (or move its value to another key, as
+    // RENAME does): a snapshot still to be read keeps it. A record that is only replaced or
+    // deleted stays as it was, and the snapshot still refers to it.
     if (r !== undefined && this.writing && this.#views.length !== 0) this.#keep(key, r);
     if (r === undefined || r.exp === 0 || r.exp > this.now) return r;
     if (this.writing) this.#remove(key, r);
@@ -373,10 +375,7 @@ export class KeySpace {
     this.#assertWriting();
     const old = this.#data.get(key);
     const r: Rec<T> = { t, v, exp: 0, ver: this.version, ha: 0, hb: 0 };
-    if (old !== undefined) {
-      if (this.#views.length !== 0) this.#keep(key, old);
-      this.#forget(key);
-    }
+    if (old !== undefined) this.#forget(key);
     this.#data.set(key, r);
     this.#dirty.add(key);
     this.observer?.changed(key, old === undefined ? "new" : "changed");
@@ -417,7 +416,6 @@ export class KeySpace {
   /** Removes `key`'s record, leaving a tomb (an expired key's says when it was gone). */
   #remove(key: ByteString, r: Rec): void {
     this.#assertWriting();
-    if (this.#views.length !== 0) this.#keep(key, r);
     this.#forget(key);
     this.#data.delete(key);
     this.#tombs.delete(key);
@@ -665,7 +663,7 @@ export class KeySpace {
     });
   }
 
-  /** Has every snapshot view still read keep `key`'s record `r` (about to change or go). */
+  /** Has every view still read keep `key`'s record `r` (a write may change it in place). */
   #keep(key: ByteString, r: Rec): void {
     let live = 0;
     for (const ref of this.#views) {
