@@ -105,6 +105,52 @@ const SNAPSHOT_PHASE_CLIENTS = 64;
 const SNAPSHOT_PHASE_CAP_SECONDS = 240;
 
 /**
+ * SETs at {@link SNAPSHOT_PHASE_CLIENTS} clients over the loaded keys until the founder watched by
+ * `snapshots` has finished a snapshot of the whole state (and a second more), or the cap: what a
+ * snapshot costs the writes.
+ */
+async function setsUntilSnapshot(
+  targets: ReturnType<typeof targetsOf>,
+  spec: CatchupSpec,
+  snapshots: () => { count: number },
+): Promise<SnapshotPhase> {
+  const before = snapshots().count;
+  const endPhase = new AbortController();
+  const onAbort = () => endPhase.abort();
+  spec.signal.addEventListener("abort", onAbort);
+  let ending: ReturnType<typeof setTimeout> | undefined;
+  const poll = setInterval(() => {
+    if (ending !== undefined || snapshots().count === before) return;
+    ending = setTimeout(() => endPhase.abort(), 1000);
+  }, 100);
+  const phase = await runPhase({
+    targets,
+    connections: SNAPSHOT_PHASE_CLIENTS,
+    pipeline: 1,
+    mix: { put: 1, get: 0 },
+    encoder: new RequestEncoder(spec.keys, spec.valueSize),
+    warmupMs: 0,
+    stop: { kind: "seconds", seconds: SNAPSHOT_PHASE_CAP_SECONDS },
+    signal: endPhase.signal,
+  }).finally(() => {
+    clearInterval(poll);
+    clearTimeout(ending);
+    spec.signal.removeEventListener("abort", onAbort);
+  });
+  if (spec.signal.aborted) throw new ClusterError("interrupted during the SET phase");
+  return {
+    seconds: phase.seconds,
+    ops: phase.put.ops,
+    errors: phase.put.errors,
+    p50Ms: phase.put.latency.percentileMs(50),
+    p99Ms: phase.put.latency.percentileMs(99),
+    p999Ms: phase.put.latency.percentileMs(99.9),
+    maxMs: phase.put.latency.maxMs,
+    snapshots: snapshots().count - before,
+  };
+}
+
+/**
  * One client writing to `r` one SET at a time until `stop` is aborted: what the cluster's writes
  * see while a replica catches up. Bounded by the signal and by a count.
  */
@@ -244,43 +290,10 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const founderPeakRssMb = loaded.map((x) => mb(x?.peakRssKib));
     const lastSnapshot = snapshotFigures(snapshots().last);
 
-    // SETs over the loaded keys until a founder wrote a snapshot of the whole state: what a
-    // snapshot costs the writes.
-    const snapshotsBefore = snapshots().count;
-    const endPhase = new AbortController();
-    const onAbort = () => endPhase.abort();
-    spec.signal.addEventListener("abort", onAbort);
-    let ending: ReturnType<typeof setTimeout> | undefined;
-    const poll = setInterval(() => {
-      if (ending !== undefined || snapshots().count === snapshotsBefore) return;
-      ending = setTimeout(() => endPhase.abort(), 1000);
-    }, 100);
-    const phase = await runPhase({
-      targets: targetsOf(foundersConfig),
-      connections: SNAPSHOT_PHASE_CLIENTS,
-      pipeline: 1,
-      mix: { put: 1, get: 0 },
-      encoder: new RequestEncoder(spec.keys, spec.valueSize),
-      warmupMs: 0,
-      stop: { kind: "seconds", seconds: SNAPSHOT_PHASE_CAP_SECONDS },
-      signal: endPhase.signal,
-    }).finally(() => {
-      clearInterval(poll);
-      clearTimeout(ending);
-      spec.signal.removeEventListener("abort", onAbort);
-    });
-    if (spec.signal.aborted) throw new ClusterError("interrupted during the SET phase");
-    const duringSnapshots: SnapshotPhase = {
-      seconds: phase.seconds,
-      ops: phase.put.ops,
-      errors: phase.put.errors,
-      p50Ms: phase.put.latency.percentileMs(50),
-      p99Ms: phase.put.latency.percentileMs(99),
-      p999Ms: phase.put.latency.percentileMs(99.9),
-      maxMs: phase.put.latency.maxMs,
-      snapshots: snapshots().count - snapshotsBefore,
-    };
-    spec.log(`SET phase: ${phase.put.ops} SETs, ${duringSnapshots.snapshots} snapshots meanwhile`);
+    const duringSnapshots = await setsUntilSnapshot(targetsOf(foundersConfig), spec, snapshots);
+    spec.log(
+      `SET phase: ${duringSnapshots.ops} SETs, ${duringSnapshots.snapshots} snapshots meanwhile`,
+    );
 
     // A founder killed with SIGKILL and started again: from its snapshot and log tail to serving
     // in a view with the others.
