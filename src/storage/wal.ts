@@ -160,6 +160,16 @@ interface ActiveSegment {
 export const BINARY_RECORD_TAG = 0x01;
 
 /**
+ * The payload of `record` as the log stores it: {@link BINARY_RECORD_TAG}, then its binary value
+ * (inside a checksummed frame; {@link decodeRecordPayload} reads it back).
+ *
+ * @throws {TypeError} if `record` has no encoding.
+ */
+export function encodeRecordPayload(record: unknown): Uint8Array {
+  return encodeValue(record, BINARY_RECORD_TAG);
+}
+
+/**
  * The record a payload holds: binary (after {@link BINARY_RECORD_TAG}) or an older release's
  * JSON.
  *
@@ -346,7 +356,7 @@ export class WriteAheadLog {
    */
   append(record: unknown): number {
     this.#checkUsable();
-    this.#queue(encodeRecord(encodeValue(record, BINARY_RECORD_TAG)));
+    this.#queue(encodeRecord(encodeRecordPayload(record)));
     return this.#counted();
   }
 

@@ -32,7 +32,8 @@ import type {
 import { KvStore } from "../../src/kv/store.ts";
 import { parseNotifyFlags } from "../../src/kv/notify.ts";
 import { EventQueue } from "./event_queue.ts";
-import { overTheWire, recordBytes, recordFromBytes, snapshotFileCopy } from "./wire.ts";
+import { overTheWire, recordFromBytes, snapshotFileCopy } from "./wire.ts";
+import { encodeRecordPayload } from "../../src/storage/wal.ts";
 import { Prng } from "../support/prng.ts";
 import type { HistoryOp } from "../support/linearizability.ts";
 import { kvOp, type ModelOp, modelResult } from "../support/ops.ts";
@@ -247,7 +248,7 @@ interface Link {
 /** A replica's simulated disk: what survives a crash is the snapshot and the synced records. */
 interface Disk {
   snapshot?: DurableSnapshot;
-  /** Each record as the log stores it (`recordBytes`). */
+  /** Each record as the log stores it (`encodeRecordPayload`). */
   records: Uint8Array[];
   synced: number;
 }
@@ -1032,7 +1033,7 @@ export class Simulation {
         if (this.host && action.id < OPERATOR_IDS) this.host.onReply(action.id, action.outcome);
         else this.onReply(action.id, action.outcome);
       } else if (action.type === "persist") {
-        this.disks.get(id)!.records.push(recordBytes(action.record));
+        this.disks.get(id)!.records.push(encodeRecordPayload(action.record));
         this.persisted.set(id, this.persisted.get(id)! + 1);
         this.scheduleSync(id);
       } else if (action.type === "snapshot") {

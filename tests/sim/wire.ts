@@ -9,7 +9,6 @@
  * @module
  */
 import type { DurableSnapshot, PeerMessage, PersistRecord } from "../../src/core/types.ts";
-import { encodeValue } from "../../src/codec/binary_value.ts";
 import {
   decodePeerFrame,
   encodePeerFrame,
@@ -20,7 +19,7 @@ import {
 } from "../../src/net/peer_codec.ts";
 import { checkLogRecord } from "../../src/runtime/disk_storage.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
-import { BINARY_RECORD_TAG, decodeRecordPayload } from "../../src/storage/wal.ts";
+import { decodeRecordPayload } from "../../src/storage/wal.ts";
 import { MAX_PEER_DOC_BYTES } from "../../src/limits.ts";
 
 /** The messages of a `msgs` frame, or a thrown error naming what else the frame is. */
@@ -53,11 +52,6 @@ export function overTheWire(msgs: PeerMessage[]): PeerMessage[] {
       ? msgsOf(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs: unit.batch })))
       : streamed(unit.stream)
   );
-}
-
-/** `record` as the write-ahead log stores it (the payload inside its checksummed frame). */
-export function recordBytes(record: PersistRecord): Uint8Array {
-  return encodeValue(record, BINARY_RECORD_TAG);
 }
 
 /** Record number `index` read back from its stored bytes and checked as recovery checks it. */
