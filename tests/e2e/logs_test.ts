@@ -177,7 +177,13 @@ Deno.test({
       const truncated = await waitEvent(cluster, 1, "log.truncated", () => true, mark);
       assert.ok((truncated.segments as number) >= 1, JSON.stringify(truncated));
 
-      // kill -9: the others log the peer down and a view without it, with the cause.
+      // kill -9: the others log the peer down and a view without it, with the cause. A link is
+      // reported down only once it was reported up, and one that came up after failed attempts
+      // (replica 2's, dialled before 3 listened) is reported up after it stayed up a second: wait
+      // for both reports (replica 1's since its restart) before the kill.
+      for (const [id, since] of [[1, mark], [2, 0]]) {
+        await waitEvent(cluster, id, "peer.up", (e) => e.peer === 3, since);
+      }
       const killMark = cluster.logs.length;
       await cluster.kill(3, "SIGKILL");
       for (const id of [1, 2]) {
