@@ -619,13 +619,15 @@ export class KeySpace {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;
       const key = str(k);
-      if (this.#data.has(key)) throw new TypeError("a key twice in a key space snapshot");
       const r = { t, v: decodeValue(t, data), exp: num(exp), ver: num(ver), ha: 0, hb: 0 } as Rec;
       // Every write stamps the key space's version on what it changes: a later one is not a state
       // (and would pass for a record changed after a snapshot view was taken).
       if (r.ver > this.version) throw new TypeError("a key's version is after the key space's");
-      this.#count(key, r);
+      // One lookup, not has() then set(): a million keys' lookups take about 0.1 s.
+      const size = this.#data.size;
       this.#data.set(key, r);
+      if (this.#data.size === size) throw new TypeError("a key twice in a key space snapshot");
+      this.#count(key, r);
       if (r.exp !== 0) this.#expiry.push(r.exp, key);
     }
   }
