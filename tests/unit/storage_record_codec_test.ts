@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Prng } from "../support/prng.ts";
 import {
   CorruptionError,
   crc32c,
@@ -47,6 +48,34 @@ Deno.test("crc32c matches the published CRC-32C check values", () => {
   assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
   assert.equal(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
   assert.equal(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c);
+});
+
+/** CRC-32C a bit at a time: the definition, independent of the tables and word reads. */
+function crc32cBitwise(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+Deno.test("crc32c equals the bitwise definition at every alignment and length", () => {
+  const rng = new Prng(20261206);
+  const backing = Uint8Array.from({ length: 4096 + 16 }, () => rng.int(0, 255));
+  for (let offset = 0; offset < 8; offset++) {
+    for (const length of [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 31, 64, 65, 1000, 4096]) {
+      // A view that starts at `offset` of its buffer: the word reads must align themselves.
+      const view = backing.subarray(offset, offset + length);
+      assert.equal(crc32c(view), crc32cBitwise(view), `offset ${offset}, length ${length}`);
+      const cut = length >> 1;
+      assert.equal(
+        crc32c(view, cut, length, crc32c(view, 0, cut)),
+        crc32cBitwise(view),
+        `offset ${offset}, length ${length}, in two pieces`,
+      );
+    }
+  }
 });
 
 Deno.test("crc32c can be computed in pieces and over a range", () => {
