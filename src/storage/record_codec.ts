@@ -133,20 +133,31 @@ export function recordHeader(length: number, checksum: number): Uint8Array {
 }
 
 /**
- * Frames `payload` as one record (header + payload, in a new array).
+ * Frames `payload` as one record: its 12-byte header, and the payload itself (not copied), for a
+ * writer that writes them back to back (a state's 1 MiB records are not copied once more).
  *
  * @throws {RangeError} if the payload is longer than {@link MAX_RECORD_BYTES}.
  */
-export function encodeRecord(payload: Uint8Array): Uint8Array {
+export function encodeRecordParts(payload: Uint8Array): [Uint8Array, Uint8Array] {
   if (payload.length > MAX_RECORD_BYTES) {
     throw new RangeError(
       `record payload of ${payload.length} bytes exceeds the limit of ${MAX_RECORD_BYTES} bytes`,
     );
   }
   const checksum = crc32c(payload, 0, payload.length, lengthChecksum(payload.length));
-  const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
-  out.set(recordHeader(payload.length, checksum));
-  out.set(payload, RECORD_HEADER_BYTES);
+  return [recordHeader(payload.length, checksum), payload];
+}
+
+/**
+ * Frames `payload` as one record (header + payload, in a new array).
+ *
+ * @throws {RangeError} if the payload is longer than {@link MAX_RECORD_BYTES}.
+ */
+export function encodeRecord(payload: Uint8Array): Uint8Array {
+  const [header, body] = encodeRecordParts(payload);
+  const out = new Uint8Array(header.length + body.length);
+  out.set(header);
+  out.set(body, header.length);
   return out;
 }
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { CorruptionError, encodeRecord } from "./record_codec.ts";
+import { CorruptionError, encodeRecordParts } from "./record_codec.ts";
 import { JsonJoiner, splitJson } from "../codec/json_split.ts";
 
 /** The payload of a group's first record. */
@@ -26,8 +26,9 @@ export function isGroupHeader(payload: Uint8Array): boolean {
 }
 
 /**
- * The records of the group holding `value`, framed, lazily (each document is serialized when its
- * record is asked for; the value must not change meanwhile).
+ * The records of the group holding `value`, framed, lazily, each as its header and its payload
+ * (see {@link encodeRecordParts}: written back to back they are the record). Each document is
+ * serialized when its record is asked for; the value must not change meanwhile.
  *
  * @throws {TypeError} if `value` has no JSON form; {@link RangeError} if one element of its large
  * arrays alone exceeds a record.
@@ -35,9 +36,9 @@ export function isGroupHeader(payload: Uint8Array): boolean {
 export function* groupRecords(
   value: unknown,
   pieceChars?: number,
-): Generator<Uint8Array> {
-  yield encodeRecord(encoder.encode(GROUP_HEADER));
-  for (const doc of splitJson(value, { pieceChars })) yield encodeRecord(encoder.encode(doc));
+): Generator<[Uint8Array, Uint8Array]> {
+  yield encodeRecordParts(encoder.encode(GROUP_HEADER));
+  for (const doc of splitJson(value, { pieceChars })) yield encodeRecordParts(encoder.encode(doc));
 }
 
 /** A record's payload and where it is (for errors and for positions). */

@@ -150,7 +150,10 @@ export function writeSnapshotFile(path: string, value: unknown): void {
   try {
     const file = Deno.openSync(temp, { write: true, create: true, truncate: true });
     try {
-      for (const record of groupRecords(value)) writeAllSync(file, record);
+      for (const [header, payload] of groupRecords(value)) {
+        writeAllSync(file, header);
+        writeAllSync(file, payload);
+      }
       file.syncSync();
     } finally {
       file.close();
@@ -174,8 +177,9 @@ export async function writeSnapshotFileStreaming(path: string, value: unknown): 
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     try {
-      for (const record of groupRecords(value)) {
-        await writeAll(file, record);
+      for (const [header, payload] of groupRecords(value)) {
+        await writeAll(file, header);
+        await writeAll(file, payload);
         // Let the replica serve meanwhile: serializing a record took a while.
         await yieldToLoop();
       }

@@ -69,7 +69,7 @@
 
 import { concatBytes } from "../kv/bytes.ts";
 import { join } from "node:path";
-import { CorruptionError, encodeRecord } from "./record_codec.ts";
+import { CorruptionError, encodeRecordParts } from "./record_codec.ts";
 import { parseJsonPayload } from "./snapshot_file.ts";
 import { BinaryValueError, decodeValue, encodeValue } from "../codec/binary_value.ts";
 import { groupRecords } from "./record_groups.ts";
@@ -137,12 +137,16 @@ export interface WalStats {
 /** Default segment size: 16 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
+/** Records queued for one segment are joined into write calls of at most this many bytes. */
+const JOIN_WRITES_UP_TO = 256 * 1024;
+
 /** Every {@link FsyncMode}. */
 export const FSYNC_MODES: readonly FsyncMode[] = ["always", "batch", "never"];
 
 /** Records waiting to be written, all for one segment. */
 interface Pending {
   segment: number;
+  /** The records' bytes in order: each record's header and payload, back to back. */
   frames: Uint8Array[];
 }
 
@@ -356,7 +360,7 @@ export class WriteAheadLog {
    */
   append(record: unknown): number {
     this.#checkUsable();
-    this.#queue(encodeRecord(encodeRecordPayload(record)));
+    this.#queue(encodeRecordParts(encodeRecordPayload(record)));
     return this.#counted();
   }
 
@@ -368,19 +372,22 @@ export class WriteAheadLog {
    */
   appendLarge(record: unknown): number {
     this.#checkUsable();
-    for (const frame of groupRecords(record)) this.#queue(frame);
+    for (const parts of groupRecords(record)) this.#queue(parts);
     return this.#counted();
   }
 
-  #queue(frame: Uint8Array): void {
-    if (this.#tailUsed > 0 && this.#tailUsed + frame.length > this.segmentBytes) {
+  /** Queues one record, given as its header and payload, in the segment it fits in. */
+  #queue(parts: readonly Uint8Array[]): void {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (this.#tailUsed > 0 && this.#tailUsed + length > this.segmentBytes) {
       this.#tail += 1;
       this.#tailUsed = 0;
     }
-    this.#tailUsed += frame.length;
+    this.#tailUsed += length;
     const last = this.#pending.at(-1);
-    if (last !== undefined && last.segment === this.#tail) last.frames.push(frame);
-    else this.#pending.push({ segment: this.#tail, frames: [frame] });
+    if (last !== undefined && last.segment === this.#tail) last.frames.push(...parts);
+    else this.#pending.push({ segment: this.#tail, frames: [...parts] });
   }
 
   /** Counts one appended record (written and synced here in `"always"` mode); its number. */
@@ -654,18 +661,31 @@ export class WriteAheadLog {
     return this.#preparing;
   }
 
-  /** Writes `frames` to the active segment with one write call (looping over short writes). */
+  /**
+   * Writes `frames` to the active segment: small ones joined into one write call of at most
+   * {@link JOIN_WRITES_UP_TO} bytes, a larger one as it is (a state written as a group of 1 MiB
+   * records is not copied once more into one buffer per segment). A record's header and payload
+   * are two frames; a small record's are joined.
+   */
   #write(frames: Uint8Array[]): void {
     const active = this.#active!;
-    const bytes = frames.length === 1 ? frames[0] : concatBytes(frames);
-    try {
-      active.file.writeAt(bytes, active.written);
-    } catch (e) {
-      throw this.#fail(e);
+    for (let i = 0; i < frames.length;) {
+      let end = i + 1;
+      let size = frames[i].length;
+      while (end < frames.length && size + frames[end].length <= JOIN_WRITES_UP_TO) {
+        size += frames[end++].length;
+      }
+      const bytes = end === i + 1 ? frames[i] : concatBytes(frames.slice(i, end));
+      try {
+        active.file.writeAt(bytes, active.written);
+      } catch (e) {
+        throw this.#fail(e);
+      }
+      active.written += bytes.length;
+      active.dirty = true;
+      this.#stats.writes++;
+      i = end;
     }
-    active.written += bytes.length;
-    active.dirty = true;
-    this.#stats.writes++;
   }
 
   async #fdatasync(segment: ActiveSegment): Promise<void> {

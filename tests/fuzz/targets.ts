@@ -1224,7 +1224,7 @@ function paddedSnapshot(rng: Prng): unknown {
 
 /** The records of a split snapshot file of `value`, small pieces so that there are many. */
 function splitRecords(value: unknown): Uint8Array[] {
-  return [...groupRecords(value, 64)];
+  return [...groupRecords(value, 64)].map((parts) => join(parts));
 }
 
 const snapshotItems = pool(

@@ -42,7 +42,7 @@ Deno.test("snapshot file: many records, none larger than a piece; damage of any 
   const dir = await Deno.makeTempDir();
   try {
     const value = { keys: Array.from({ length: 5000 }, (_, i) => [`k${i}`, "v".repeat(100)]) };
-    const records = [...groupRecords(value, 4096)];
+    const records = [...groupRecords(value, 4096)].map((parts) => concatBytes(parts));
     assert.ok(records.length > 100, `only ${records.length} records`);
     assert.ok(records.every((r) => r.length < 4096 + 512), "a record far over the piece size");
     const path = join(dir, "snapshot.bin");

@@ -813,10 +813,36 @@ Deno.test("wal: a large record goes as a group of records and is read back as on
     assert.equal(wal.append({ i: 3 }), 3);
     await wal.close();
     // More than one record of the group: the state is not one string on disk either.
-    const frames = [...groupRecords(big)];
+    const frames = [...groupRecords(big)].map((parts) => concatBytes(parts));
     assert.ok(frames.length >= 3, `${frames.length} records`);
     const again = await open(dir);
     assert.deepEqual(again.records, [{ i: 1 }, big, { i: 3 }]);
+    assert.equal(again.tornTail, null);
+    await again.wal.close();
+  });
+});
+
+Deno.test("wal: one sync of many records is written in joined runs, in order", async () => {
+  await withTempDir(async (dir) => {
+    const MiB = 1024 * 1024;
+    const { wal } = await open(dir, "batch", { segmentBytes: MiB });
+    const small = (i: number) => ({ i, pad: "p".repeat(200) });
+    const expected: unknown[] = [];
+    for (let i = 0; i < 3000; i++) expected.push(small(i));
+    expected.push(largeRecord(20_000));
+    for (let i = 3000; i < 6000; i++) expected.push(small(i));
+    for (const [n, record] of expected.entries()) {
+      if (n === 3000) wal.appendLarge(record);
+      else wal.append(record);
+    }
+    await wal.sync();
+    // About 1.3 MB of small records and a 2.3 MB group across segments of 1 MiB: more than one
+    // write, far fewer than one per record.
+    const { writes, segments } = wal.stats;
+    assert.ok(writes > segments && writes < 100, `${writes} writes, ${segments} segments`);
+    await wal.close();
+    const again = await open(dir, "batch", { segmentBytes: MiB });
+    assert.deepEqual(again.records, expected);
     assert.equal(again.tornTail, null);
     await again.wal.close();
   });
@@ -827,7 +853,9 @@ Deno.test("wal: a group cut short after the sync mark is a torn tail, cut off on
     await writeLog(dir, [{ i: 1 }]);
     // The process died while writing a large record into the next segment: its last record of
     // the group never reached the disk (and nothing of it was synced: the mark is before it).
-    const frames = [...groupRecords(largeRecord(20_000), 64 * 1024)];
+    const frames = [...groupRecords(largeRecord(20_000), 64 * 1024)].map((parts) =>
+      concatBytes(parts)
+    );
     assert.ok(frames.length > 3);
     const next = segmentPath(dir, listSegments(dir, DENO_WAL_IO).at(-1)! + 1);
     Deno.writeFileSync(next, concatBytes(frames.slice(0, -1)));
