@@ -61,6 +61,13 @@ export interface CatchupResult {
   /** `peerBytes` per second, in MB (10^6 bytes). */
   mbPerSecond?: number;
   /**
+   * The joiner's longest event-loop stall since it started is at most this (seconds; a bucket
+   * bound of its lag histogram, see {@link longestLoopLagBound}); absent without an HTTP port.
+   * A replica whose loop is held sends no heartbeats: a learner silent for ten failure timeouts
+   * is dropped from the view. Infinity (null in JSON) when past the histogram's last bound.
+   */
+  joinerLongestLagAtMost?: number;
+  /**
    * RSS of each founder before and after loading, and its peak so far (MB, 10^6 bytes), in
    * founder order.
    */
@@ -220,16 +227,41 @@ async function joinerRow(asked: ReplicaAddress, id: number): Promise<string | nu
   return null;
 }
 
-/** The joiner's peer bytes received (`/metrics`), or undefined without an HTTP port. */
-async function peerBytesIn(r: ReplicaAddress): Promise<number | undefined> {
+/** A replica's `/metrics` text, or undefined without an HTTP port. */
+async function metricsOf(r: ReplicaAddress): Promise<string | undefined> {
   if (r.httpPort === undefined) return undefined;
   const host = r.host.includes(":") ? `[${r.host}]` : r.host;
   const res = await fetch(`http://${host}:${r.httpPort}/metrics`, {
     signal: AbortSignal.timeout(5000),
   });
-  const text = await res.text();
-  const m = /^lamportkv_network_received_bytes_total\{port="peer"\} ([0-9.e+]+)$/m.exec(text);
+  return await res.text();
+}
+
+/** The peer bytes received, from a replica's `/metrics` text. */
+export function peerBytesOf(metrics: string | undefined): number | undefined {
+  if (metrics === undefined) return undefined;
+  const m = /^lamportkv_network_received_bytes_total\{port="peer"\} ([0-9.e+]+)$/m.exec(metrics);
   return m === null ? undefined : Number(m[1]);
+}
+
+/**
+ * The upper bound of the longest event-loop lag a replica measured (`/metrics`,
+ * `lamportkv_event_loop_lag_seconds`: how late a timer due every 100 ms fired): the smallest
+ * bucket bound that holds every measurement; Infinity when one is past the last bound, undefined
+ * without the histogram.
+ */
+export function longestLoopLagBound(metrics: string | undefined): number | undefined {
+  if (metrics === undefined) return undefined;
+  const count = /^lamportkv_event_loop_lag_seconds_count ([0-9.e+]+)$/m.exec(metrics);
+  if (count === null) return undefined;
+  const total = Number(count[1]);
+  const bucket = /^lamportkv_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$/gm;
+  let bound = Infinity;
+  for (const [, le, n] of metrics.matchAll(bucket)) {
+    const at = le === "+Inf" ? Infinity : Number(le);
+    if (Number(n) >= total && at < bound) bound = at;
+  }
+  return bound;
 }
 
 function delay(ms: number): Promise<void> {
@@ -314,7 +346,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
 
     cluster.spawnJoiner(joiner.id, joinerPath);
     await cluster.waitReady(joiner.id, 60_000);
-    const bytesBefore = await peerBytesIn(joiner);
+    const bytesBefore = peerBytesOf(await metricsOf(joiner));
     const add = [
       "REPLICASET",
       "ADD",
@@ -369,7 +401,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const { count: viewsInstalled, lines: viewLines } = views();
     stopWriter.abort();
     const wrote = await writer;
-    const bytesAfter = await peerBytesIn(joiner).catch(() => undefined);
+    const after = await metricsOf(joiner).catch(() => undefined);
+    const bytesAfter = peerBytesOf(after);
+    const lagBound = longestLoopLagBound(after);
     const result: CatchupResult = {
       keys: spec.keys,
       valueSize: spec.valueSize,
@@ -389,6 +423,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       writeErrors: wrote.errors,
       longestWriteMs: wrote.longestMs,
     };
+    if (lagBound !== undefined) result.joinerLongestLagAtMost = lagBound;
     if (bytesBefore !== undefined && bytesAfter !== undefined) {
       result.peerBytes = bytesAfter - bytesBefore;
       result.mbPerSecond = result.peerBytes / 1e6 / catchupSeconds;
@@ -447,6 +482,13 @@ export function formatCatchup(r: CatchupResult): string {
     lines.push(
       `  peer bytes received by the joiner: ${(r.peerBytes / 1e6).toFixed(1)} MB ` +
         `(${r.mbPerSecond.toFixed(1)} MB/s)`,
+    );
+  }
+  if (r.joinerLongestLagAtMost !== undefined) {
+    const bound = r.joinerLongestLagAtMost;
+    lines.push(
+      "  the joiner's longest event-loop stall: " +
+        (bound === Infinity ? "over 10 s" : `at most ${bound} s`) + " (its lag histogram)",
     );
   }
   lines.push(

@@ -14,7 +14,7 @@
  * @module
  */
 import type { PublishRow } from "../../src/bench/publish.ts";
-import { snapshotFigures } from "../../src/bench/catchup.ts";
+import { longestLoopLagBound, peerBytesOf, snapshotFigures } from "../../src/bench/catchup.ts";
 import assert from "node:assert/strict";
 import {
   BenchUsageError,
@@ -908,6 +908,30 @@ Deno.test("bench catchup: the figures of a snapshot.written log line", () => {
   assert.equal(snapshotFigures(null), null);
 });
 
+Deno.test("bench catchup: peer bytes and the longest loop lag from a /metrics text", () => {
+  const text = [
+    "# HELP lamportkv_event_loop_lag_seconds How late a timer due every 100 ms fired",
+    "# TYPE lamportkv_event_loop_lag_seconds histogram",
+    'lamportkv_event_loop_lag_seconds_bucket{le="0.001"} 50',
+    'lamportkv_event_loop_lag_seconds_bucket{le="0.25"} 60',
+    'lamportkv_event_loop_lag_seconds_bucket{le="0.5"} 61',
+    'lamportkv_event_loop_lag_seconds_bucket{le="1"} 62',
+    'lamportkv_event_loop_lag_seconds_bucket{le="+Inf"} 62',
+    "lamportkv_event_loop_lag_seconds_sum 1.3",
+    "lamportkv_event_loop_lag_seconds_count 62",
+    'lamportkv_network_received_bytes_total{port="client"} 5',
+    'lamportkv_network_received_bytes_total{port="peer"} 123456789',
+  ].join("\n");
+  assert.equal(longestLoopLagBound(text), 1);
+  assert.equal(peerBytesOf(text), 123456789);
+  // One measurement past the last bound; no histogram; no metrics at all.
+  const over = text.replace('le="1"} 62', 'le="1"} 61');
+  assert.equal(longestLoopLagBound(over), Infinity);
+  assert.equal(longestLoopLagBound("lamportkv_up 1"), undefined);
+  assert.equal(longestLoopLagBound(undefined), undefined);
+  assert.equal(peerBytesOf("lamportkv_up 1"), undefined);
+});
+
 Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-test-" });
   try {
@@ -945,6 +969,16 @@ Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", a
     assert.ok(catchup.catchupSeconds > 0);
     // The joiner received at least the loaded values over its peer port.
     assert.ok(catchup.peerBytes >= 2000 * 100, `peer bytes ${catchup.peerBytes}`);
+    // Its event-loop lag histogram was read (a bound of it; null past the last one).
+    assert.ok(
+      catchup.joinerLongestLagAtMost === null || catchup.joinerLongestLagAtMost > 0,
+      `${catchup.joinerLongestLagAtMost}`,
+    );
+    assert.match(
+      r.stdout,
+      /the joiner's longest event-loop stall: (at most [0-9.e-]+ s|over 10 s) \(its lag histogram\)/,
+      context,
+    );
     // A client wrote meanwhile (at least once: it starts before the ADD and stops after).
     assert.ok(catchup.writes >= 1, context);
     assert.match(r.stdout, /one client's SETs to it meanwhile: [0-9]+ \([0-9]+ failed\)/, context);
