@@ -594,6 +594,15 @@ export class KeySpace {
 
   /** Replaces everything with a {@link snapshot}. Throws TypeError on a malformed one. */
   restore(s: KeySpaceSnapshot): void {
+    for (const _ of this.restoring(s, Infinity)) { /* a slice: nothing to do between them */ }
+  }
+
+  /**
+   * {@link restore} in slices: pauses (yields) after every `slice` keys, so that a caller can let
+   * the event loop run while a large state is restored (a million keys take about a second). The
+   * key space must not be used until the generator is done; it throws where {@link restore} does.
+   */
+  *restoring(s: KeySpaceSnapshot, slice: number): Generator<void> {
     if (
       !s || !(Array.isArray(s.keys) || s.keys instanceof LazyArray) || !Array.isArray(s.tombs)
     ) {
@@ -615,6 +624,7 @@ export class KeySpace {
     // Each record is hashed into the digest as it is restored: left dirty, the whole state would
     // be hashed at the next checkpoint, in one event-loop turn of a replica that serves (about
     // 0.6 s per million keys).
+    let restored = 0;
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;
@@ -629,6 +639,10 @@ export class KeySpace {
       if (this.#data.size === size) throw new TypeError("a key twice in a key space snapshot");
       this.#count(key, r);
       if (r.exp !== 0) this.#expiry.push(r.exp, key);
+      if (++restored >= slice) {
+        restored = 0;
+        yield;
+      }
     }
   }
 

@@ -77,6 +77,9 @@ function upgradeReply(r: unknown): Reply {
   return r as Reply;
 }
 
+/** Keys {@link KvStore.preparing} restores between two pauses (about 10-20 ms of work here). */
+export const RESTORE_SLICE_KEYS = 10_000;
+
 /**
  * The key-value state machine. A tagged write (`cmd.tag`) whose `seq` was applied before is a
  * retry: it is not applied again and returns the recorded result. Each client's last
@@ -241,6 +244,34 @@ export class KvStore implements StateMachine {
 
   /** Replaces the whole state with a {@link snapshot} (or an older release's). */
   restore(state: unknown): void {
+    for (const _ of this.#restoring(state, Infinity)) { /* a slice: nothing to do between them */ }
+  }
+
+  /**
+   * {@link checkState}'s dry run in slices, for a state received from a peer: restores `state`
+   * into a scratch store, pausing (yielding) after every `slice` keys so that the caller can let
+   * the event loop run (a million keys take about a second, and a replica that is silent for long
+   * is dropped from the view). Once it is done, {@link checkState} of the same state object answers
+   * at once and {@link restore} takes the scratch store's keys (as after `checkState`). A state
+   * that cannot be restored is left for `checkState` to refuse; this never throws.
+   */
+  *preparing(state: unknown, slice: number = RESTORE_SLICE_KEYS): Generator<void> {
+    if (typeof state !== "object" || state === null || this.#checked.has(state)) return;
+    const probe = new KvStore(
+      this.#clientTableSize,
+      this.#notify.fallback,
+      this.#founding,
+      this.#sharding,
+    );
+    try {
+      yield* probe.#restoring(state, slice);
+    } catch {
+      return; // checkState will run the dry run again and say why
+    }
+    this.#checked.set(state, probe);
+  }
+
+  *#restoring(state: unknown, slice: number): Generator<void> {
     const s = state as Partial<KvSnapshot> & { map?: unknown; clients?: unknown[] };
     if (!s || typeof s !== "object" || !Array.isArray(s.clients)) {
       throw new TypeError("malformed KV snapshot");
@@ -268,7 +299,7 @@ export class KvStore implements StateMachine {
         this.#checked.delete(s);
         this.#ks.adopt(checked.#ks);
       } else {
-        this.#ks.restore(s.keyspace as KeySpaceSnapshot);
+        yield* this.#ks.restoring(s.keyspace as KeySpaceSnapshot, slice);
       }
       this.#waiters.restore(s.waiters);
       for (const entry of s.clients) {
@@ -319,6 +350,8 @@ export class KvStore implements StateMachine {
 
   /** Why `state` could not be {@link restore}d, or null when it can (a dry run). */
   checkState(state: unknown): string | null {
+    // Restored already by preparing(): the same object, unchanged since (states are not mutated).
+    if (typeof state === "object" && state !== null && this.#checked.has(state)) return null;
     try {
       const probe = new KvStore(
         this.#clientTableSize,

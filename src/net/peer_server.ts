@@ -78,8 +78,12 @@ export interface PeerServerOptions {
   self: ReplicaId;
   /** Our cluster id: a hello with another one is refused. */
   cluster: string;
-  /** Called once per received frame with its messages, synchronously from the read loop. */
-  onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
+  /**
+   * Called once per received frame with its messages, from the read loop. When it returns a
+   * promise, the connection's next frames wait until it settles (a receiver may take a while over
+   * a large state without reordering what the peer sent after it).
+   */
+  onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void | Promise<void>;
   /** Called for every piece of a streamed message that did not end it (the peer is alive). */
   onProgress?: (from: ReplicaId) => void;
   /** One log line per event that matters (connected, lost, replaced, bad hello, malformed). */
@@ -520,7 +524,8 @@ export class PeerServer {
             break reading;
           }
           if (this.#current.get(c.from) !== c) break reading; // replaced meanwhile
-          this.#opts.onMessages(c.from, frame.msgs);
+          const handled = this.#opts.onMessages(c.from, frame.msgs);
+          if (handled !== undefined) await handled;
         }
       }
     } finally {

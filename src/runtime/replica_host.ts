@@ -38,6 +38,7 @@ import { PeerLinks } from "./peer_links.ts";
 import { foundingReplicas } from "./founding.ts";
 import { MemoryStorage, type ReplicaStorage } from "./storage.ts";
 import { PeerServer } from "../net/peer_server.ts";
+import { yieldToLoop } from "../yield_to_loop.ts";
 import {
   clientAuthOf,
   DEFAULT_SETTINGS,
@@ -376,7 +377,7 @@ export class ReplicaHost {
       self: id,
       cluster,
       log,
-      onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
+      onMessages: (from, msgs) => this.#onPeerMessages(from, msgs),
       onProgress: (from) => this.#input({ type: "peer-alive", from }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
       clusterKey: options.clusterKey,
@@ -831,6 +832,34 @@ export class ReplicaHost {
   }
 
   /** Feeds one input event to the core, carries out its actions, and schedules the flush. */
+  /**
+   * Peer messages into the core. A view change that hands this replica a state (an install with
+   * a snapshot) is restored first, in slices with the event loop running between them
+   * (`KvStore.preparing`): the core's check of that state then answers at once, and meanwhile
+   * this replica goes on ticking and sending heartbeats instead of falling silent for a second or
+   * more per million keys (a learner silent for ten failure timeouts is dropped from the view, and
+   * would receive the state again). The sender counts as heard meanwhile, as during a streamed
+   * message; its later frames wait for these (`PeerServer`). Never rejects.
+   */
+  #onPeerMessages(from: ReplicaId, msgs: PeerMessage[]): void | Promise<void> {
+    const states = msgs.flatMap((m) =>
+      m.type === "newview" && m.install.snapshot !== undefined ? [m.install.snapshot.state] : []
+    );
+    if (states.length === 0) return this.#input({ type: "peer", from, msgs });
+    return this.#prepareThenInput(from, msgs, states);
+  }
+
+  async #prepareThenInput(from: ReplicaId, msgs: PeerMessage[], states: unknown[]): Promise<void> {
+    for (const state of states) {
+      for (const _ of this.#store.preparing(state)) {
+        this.#input({ type: "peer-alive", from });
+        await yieldToLoop();
+        if (this.#state !== "started") return;
+      }
+    }
+    this.#input({ type: "peer", from, msgs });
+  }
+
   #input(event: Event): void {
     if (this.#state !== "started") return;
     this.#carryOut(this.#replica.step(event));

@@ -813,7 +813,9 @@ const peerHandshake: Target = {
       port: 0,
       self: 1,
       cluster: FUZZ_CLUSTER,
-      onMessages: (from, msgs) => handshakeGot.push({ from, msgs }),
+      onMessages: (from, msgs) => {
+        handshakeGot.push({ from, msgs });
+      },
       log: SILENT,
       helloTimeoutMs: 2000,
       maxFrameBytes: 1024 * 1024,

@@ -355,6 +355,49 @@ Deno.test("kv: a key space snapshot with a key twice is refused", () => {
   assert.match(new KvStore().checkState(snap) ?? "", /a key twice/);
 });
 
+Deno.test("kv: a state prepared in slices restores like a state restored at once", () => {
+  const kv = new KvStore();
+  for (let i = 0; i < 25; i++) run(kv, ["SET", `k${i}`, `v${i}`]);
+  run(kv, ["HSET", "h", "f", "1"]);
+  run(kv, ["SET", "t", "x", "PX", "100000"]);
+  const text = JSON.stringify(kv.snapshot());
+  const state = JSON.parse(text);
+  const target = new KvStore();
+  // 28 keys, 10 a slice: paused twice, then done.
+  const slices = [...target.preparing(state, 10)];
+  assert.equal(slices.length, 2);
+  // Prepared: checkState answers from what was restored, even though the state object is damaged
+  // now (nothing ever changes a received state; this shows no second dry run happened).
+  state.keyspace.keys.push(state.keyspace.keys[0]);
+  assert.equal(target.checkState(state), null);
+  target.restore(state);
+  assert.equal(target.digest(), kv.digest());
+  assert.equal(target.size, kv.size);
+  assert.equal(run(target, ["HGET", "h", "f"]), "1");
+  // A second preparing() of a state already prepared does nothing.
+  const again = JSON.parse(text);
+  const other = new KvStore();
+  assert.equal([...other.preparing(again, 10)].length, 2);
+  assert.equal([...other.preparing(again, 10)].length, 0);
+});
+
+Deno.test("kv: a state that cannot be restored is left to checkState by preparing", () => {
+  const kv = new KvStore();
+  run(kv, ["SET", "a", "1"]);
+  const snap = JSON.parse(JSON.stringify(kv.snapshot()));
+  snap.keyspace.keys.push(snap.keyspace.keys[0]);
+  const target = new KvStore();
+  run(target, ["SET", "mine", "1"]);
+  const before = target.digest();
+  assert.doesNotThrow(() => [...target.preparing(snap, 1)]);
+  assert.match(target.checkState(snap) ?? "", /a key twice/);
+  assert.equal(target.digest(), before, "preparing changed nothing of the store itself");
+  for (const bad of [null, 7, "x", { clients: "no" }]) {
+    assert.deepEqual([...target.preparing(bad, 1)], []);
+    assert.notEqual(target.checkState(bad), null);
+  }
+});
+
 Deno.test("kv: a snapshot of the release before typed values still loads", () => {
   const kv = new KvStore();
   kv.restore({ map: [["a", "1"], ["b", "2"]], clients: [["c1", 4, { kind: "ok" }]] });

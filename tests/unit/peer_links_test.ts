@@ -25,7 +25,9 @@ function server(self: number, got: { from: number; msgs: PeerMessage[] }[]): Pee
     self,
     cluster: CLUSTER,
     log: SILENT,
-    onMessages: (from, msgs) => got.push({ from, msgs }),
+    onMessages: (from, msgs) => {
+      got.push({ from, msgs });
+    },
   });
   s.listen();
   return s;

@@ -317,7 +317,9 @@ async function withServer(
     self: 2,
     cluster: CLUSTER,
     log: SILENT,
-    onMessages: (_from, msgs) => got.push(msgs),
+    onMessages: (_from, msgs) => {
+      got.push(msgs);
+    },
     onProgress: () => f.progress++,
     ...options,
   });
@@ -566,6 +568,37 @@ Deno.test("pieces: a server bounds the undecoded documents of all connections to
       await waitFor(() => f.got.length === 1, { message: "the message in pieces to arrive" });
       assert.deepEqual(f.got, [[probe(7)]]);
       assert.equal(f.server.piecesHeldBytes, 0);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("peer server: frames after one whose handler is still busy wait for it, in order", async () => {
+  const got: number[] = [];
+  let release: () => void = () => {};
+  const busy = new Promise<void>((resolve) => release = resolve);
+  await withServer({
+    onMessages: (_from, msgs) => {
+      const round = (msgs[0] as { round: number }).round;
+      got.push(round);
+      // The first frame's handler takes its time (a large state restored in slices).
+      return round === 1 ? busy : undefined;
+    },
+  }, async (f) => {
+    const conn = await Deno.connect({ hostname: HOST, port: f.port });
+    try {
+      await writeAll(conn, hello(1));
+      for (const round of [1, 2, 3]) {
+        await writeAll(conn, frame({ kind: "msgs", msgs: [probe(round)] }));
+      }
+      await waitFor(() => got.length >= 1, { message: "the first frame" });
+      // Frames 2 and 3 have arrived but wait: a frame sent after this one is read last.
+      await writeAll(conn, frame({ kind: "msgs", msgs: [probe(4)] }));
+      assert.deepEqual(got, [1]);
+      release();
+      await waitFor(() => got.length === 4, { message: "the waiting frames" });
+      assert.deepEqual(got, [1, 2, 3, 4]);
     } finally {
       conn.close();
     }

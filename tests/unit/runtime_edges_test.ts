@@ -333,7 +333,9 @@ function peerServer(logs: string[], got: Received[], helloTimeoutMs?: number): P
     helloTimeoutMs,
     // Every refusal is logged (not rate-limited per source).
     log: logTo(logs, { rateLimit: { intervalMs: 0 } }),
-    onMessages: (from, msgs) => got.push({ from, msgs }),
+    onMessages: (from, msgs) => {
+      got.push({ from, msgs });
+    },
   });
   server.listen();
   return track(server, (s) => s.close());
