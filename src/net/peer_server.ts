@@ -78,12 +78,15 @@ export interface PeerServerOptions {
   self: ReplicaId;
   /** Our cluster id: a hello with another one is refused. */
   cluster: string;
+  /** Called once per received frame with its messages, synchronously from the read loop. */
+  onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void;
   /**
-   * Called once per received frame with its messages, from the read loop. When it returns a
-   * promise, the connection's next frames wait until it settles (a receiver may take a while over
-   * a large state without reordering what the peer sent after it).
+   * Work to do before a frame's messages go to `onMessages` (restoring a large state they carry),
+   * or undefined when there is none. The connection's next frames wait until the promise settles
+   * (it must not reject); if a newer connection of the same peer replaced this one meanwhile, the
+   * messages are dropped, as its unread frames are: nothing the peer sent is reordered.
    */
-  onMessages: (from: ReplicaId, msgs: PeerMessage[]) => void | Promise<void>;
+  prepare?: (from: ReplicaId, msgs: PeerMessage[]) => Promise<void> | undefined;
   /** Called for every piece of a streamed message that did not end it (the peer is alive). */
   onProgress?: (from: ReplicaId) => void;
   /** One log line per event that matters (connected, lost, replaced, bad hello, malformed). */
@@ -524,8 +527,12 @@ export class PeerServer {
             break reading;
           }
           if (this.#current.get(c.from) !== c) break reading; // replaced meanwhile
-          const handled = this.#opts.onMessages(c.from, frame.msgs);
-          if (handled !== undefined) await handled;
+          const preparing = this.#opts.prepare?.(c.from, frame.msgs);
+          if (preparing !== undefined) {
+            await preparing;
+            if (c.closed || this.#current.get(c.from) !== c) break reading;
+          }
+          this.#opts.onMessages(c.from, frame.msgs);
         }
       }
     } finally {

@@ -377,7 +377,8 @@ export class ReplicaHost {
       self: id,
       cluster,
       log,
-      onMessages: (from, msgs) => this.#onPeerMessages(from, msgs),
+      onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
+      prepare: (from, msgs) => this.#prepareStates(from, msgs),
       onProgress: (from) => this.#input({ type: "peer-alive", from }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
       clusterKey: options.clusterKey,
@@ -833,23 +834,23 @@ export class ReplicaHost {
 
   /** Feeds one input event to the core, carries out its actions, and schedules the flush. */
   /**
-   * Peer messages into the core. A view change that hands this replica a state (an install with
-   * a snapshot) is restored first, in slices with the event loop running between them
-   * (`KvStore.preparing`): the core's check of that state then answers at once, and meanwhile
+   * Before peer messages go to the core: a view change that hands this replica a state (an
+   * install with a snapshot) is restored first, in slices with the event loop running between
+   * them (`KvStore.preparing`). The core's check of that state then answers at once, and meanwhile
    * this replica goes on ticking and sending heartbeats instead of falling silent for a second or
    * more per million keys (a learner silent for ten failure timeouts is dropped from the view, and
    * would receive the state again). The sender counts as heard meanwhile, as during a streamed
-   * message; its later frames wait for these (`PeerServer`). Never rejects.
+   * message; its later frames wait (`PeerServer`). Undefined when there is nothing to restore;
+   * never rejects.
    */
-  #onPeerMessages(from: ReplicaId, msgs: PeerMessage[]): void | Promise<void> {
+  #prepareStates(from: ReplicaId, msgs: PeerMessage[]): Promise<void> | undefined {
     const states = msgs.flatMap((m) =>
       m.type === "newview" && m.install.snapshot !== undefined ? [m.install.snapshot.state] : []
     );
-    if (states.length === 0) return this.#input({ type: "peer", from, msgs });
-    return this.#prepareThenInput(from, msgs, states);
+    return states.length === 0 ? undefined : this.#restoreInSlices(from, states);
   }
 
-  async #prepareThenInput(from: ReplicaId, msgs: PeerMessage[], states: unknown[]): Promise<void> {
+  async #restoreInSlices(from: ReplicaId, states: unknown[]): Promise<void> {
     for (const state of states) {
       for (const _ of this.#store.preparing(state)) {
         this.#input({ type: "peer-alive", from });
@@ -857,7 +858,6 @@ export class ReplicaHost {
         if (this.#state !== "started") return;
       }
     }
-    this.#input({ type: "peer", from, msgs });
   }
 
   #input(event: Event): void {

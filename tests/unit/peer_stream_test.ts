@@ -574,17 +574,17 @@ Deno.test("pieces: a server bounds the undecoded documents of all connections to
   });
 });
 
-Deno.test("peer server: frames after one whose handler is still busy wait for it, in order", async () => {
+Deno.test("peer server: frames after one still being prepared wait for it, in order", async () => {
   const got: number[] = [];
   let release: () => void = () => {};
   const busy = new Promise<void>((resolve) => release = resolve);
+  const roundOf = (msgs: PeerMessage[]) => (msgs[0] as { round: number }).round;
   await withServer({
     onMessages: (_from, msgs) => {
-      const round = (msgs[0] as { round: number }).round;
-      got.push(round);
-      // The first frame's handler takes its time (a large state restored in slices).
-      return round === 1 ? busy : undefined;
+      got.push(roundOf(msgs));
     },
+    // The first frame takes its time before it is delivered (a large state restored in slices).
+    prepare: (_from, msgs) => roundOf(msgs) === 1 ? busy : undefined,
   }, async (f) => {
     const conn = await Deno.connect({ hostname: HOST, port: f.port });
     try {
@@ -592,15 +592,55 @@ Deno.test("peer server: frames after one whose handler is still busy wait for it
       for (const round of [1, 2, 3]) {
         await writeAll(conn, frame({ kind: "msgs", msgs: [probe(round)] }));
       }
-      await waitFor(() => got.length >= 1, { message: "the first frame" });
-      // Frames 2 and 3 have arrived but wait: a frame sent after this one is read last.
+      // Frames 2 and 3 have arrived but wait; so does one sent afterwards.
       await writeAll(conn, frame({ kind: "msgs", msgs: [probe(4)] }));
-      assert.deepEqual(got, [1]);
+      await waitFor(() => f.server.connectedPeers.includes(1), { message: "the hello" });
+      assert.deepEqual(got, []);
       release();
       await waitFor(() => got.length === 4, { message: "the waiting frames" });
       assert.deepEqual(got, [1, 2, 3, 4]);
     } finally {
       conn.close();
+    }
+  });
+});
+
+Deno.test("peer server: messages prepared on a connection replaced meanwhile are dropped", async () => {
+  const got: number[] = [];
+  let release: () => void = () => {};
+  const busy = new Promise<void>((resolve) => release = resolve);
+  const roundOf = (msgs: PeerMessage[]) => (msgs[0] as { round: number }).round;
+  let prepared = 0;
+  await withServer({
+    onMessages: (_from, msgs) => {
+      got.push(roundOf(msgs));
+    },
+    prepare: (_from, msgs) => {
+      if (roundOf(msgs) !== 1) return undefined;
+      prepared++;
+      return busy;
+    },
+  }, async (f) => {
+    const old = await Deno.connect({ hostname: HOST, port: f.port });
+    const fresh = await Deno.connect({ hostname: HOST, port: f.port });
+    try {
+      await writeAll(old, hello(1));
+      await writeAll(old, frame({ kind: "msgs", msgs: [probe(1)] }));
+      await waitFor(() => prepared === 1, { message: "the first frame being prepared" });
+      // Replica 1 reconnects: the new connection replaces the old one, whose frame is still
+      // being prepared, and what comes on the new one is delivered.
+      await writeAll(fresh, hello(1));
+      await writeAll(fresh, frame({ kind: "msgs", msgs: [probe(2)] }));
+      await waitFor(() => got.length === 1, { message: "the new connection's frame" });
+      release();
+      // Delivering round 1 now would put it after round 2, which the peer sent later: dropped,
+      // as an unread frame of a replaced connection is. A frame after the release still comes.
+      await writeAll(fresh, frame({ kind: "msgs", msgs: [probe(3)] }));
+      await waitFor(() => got.length === 2, { message: "the next frame" });
+      assert.deepEqual(got, [2, 3]);
+    } finally {
+      old.close();
+      fresh.close();
     }
   });
 });
