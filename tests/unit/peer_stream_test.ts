@@ -574,18 +574,32 @@ Deno.test("pieces: a server bounds the undecoded documents of all connections to
   });
 });
 
-Deno.test("peer server: frames after one still being prepared wait for it, in order", async () => {
+/**
+ * Options for a server whose `prepare` holds the frame of probe round 1 until `release()` (a
+ * large state restored in slices); the rounds delivered to `onMessages` go to `got`, in order.
+ */
+function holdingRoundOne() {
   const got: number[] = [];
-  let release: () => void = () => {};
+  let release = () => {};
   const busy = new Promise<void>((resolve) => release = resolve);
   const roundOf = (msgs: PeerMessage[]) => (msgs[0] as { round: number }).round;
-  await withServer({
+  let prepared = 0;
+  const options: Partial<PeerServerOptions> = {
     onMessages: (_from, msgs) => {
       got.push(roundOf(msgs));
     },
-    // The first frame takes its time before it is delivered (a large state restored in slices).
-    prepare: (_from, msgs) => roundOf(msgs) === 1 ? busy : undefined,
-  }, async (f) => {
+    prepare: (_from, msgs) => {
+      if (roundOf(msgs) !== 1) return undefined;
+      prepared++;
+      return busy;
+    },
+  };
+  return { got, options, release: () => release(), prepared: () => prepared };
+}
+
+Deno.test("peer server: frames after one still being prepared wait for it, in order", async () => {
+  const { got, options, release } = holdingRoundOne();
+  await withServer(options, async (f) => {
     const conn = await Deno.connect({ hostname: HOST, port: f.port });
     try {
       await writeAll(conn, hello(1));
@@ -606,27 +620,14 @@ Deno.test("peer server: frames after one still being prepared wait for it, in or
 });
 
 Deno.test("peer server: messages prepared on a connection replaced meanwhile are dropped", async () => {
-  const got: number[] = [];
-  let release: () => void = () => {};
-  const busy = new Promise<void>((resolve) => release = resolve);
-  const roundOf = (msgs: PeerMessage[]) => (msgs[0] as { round: number }).round;
-  let prepared = 0;
-  await withServer({
-    onMessages: (_from, msgs) => {
-      got.push(roundOf(msgs));
-    },
-    prepare: (_from, msgs) => {
-      if (roundOf(msgs) !== 1) return undefined;
-      prepared++;
-      return busy;
-    },
-  }, async (f) => {
+  const { got, options, release, prepared } = holdingRoundOne();
+  await withServer(options, async (f) => {
     const old = await Deno.connect({ hostname: HOST, port: f.port });
     const fresh = await Deno.connect({ hostname: HOST, port: f.port });
     try {
       await writeAll(old, hello(1));
       await writeAll(old, frame({ kind: "msgs", msgs: [probe(1)] }));
-      await waitFor(() => prepared === 1, { message: "the first frame being prepared" });
+      await waitFor(() => prepared() === 1, { message: "the first frame being prepared" });
       // Replica 1 reconnects: the new connection replaces the old one, whose frame is still
       // being prepared, and what comes on the new one is delivered.
       await writeAll(fresh, hello(1));
