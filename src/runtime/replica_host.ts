@@ -832,7 +832,6 @@ export class ReplicaHost {
     this.#submitInternal(["__EXPIRE", String(SWEEP_BATCH)], () => (this.#sweeping = false));
   }
 
-  /** Feeds one input event to the core, carries out its actions, and schedules the flush. */
   /**
    * Before peer messages go to the core: a view change that hands this replica a state (an
    * install with a snapshot) is restored first, in slices with the event loop running between
@@ -860,6 +859,7 @@ export class ReplicaHost {
     }
   }
 
+  /** Feeds one input event to the core, carries out its actions, and schedules the flush. */
   #input(event: Event): void {
     if (this.#state !== "started") return;
     this.#carryOut(this.#replica.step(event));
