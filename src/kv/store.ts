@@ -257,18 +257,23 @@ export class KvStore implements StateMachine {
    */
   *preparing(state: unknown, slice: number = RESTORE_SLICE_KEYS): Generator<void> {
     if (typeof state !== "object" || state === null || this.#checked.has(state)) return;
-    const probe = new KvStore(
-      this.#clientTableSize,
-      this.#notify.fallback,
-      this.#founding,
-      this.#sharding,
-    );
+    const probe = this.#emptyLike();
     try {
       yield* probe.#restoring(state, slice);
     } catch {
       return; // checkState will run the dry run again and say why
     }
     this.#checked.set(state, probe);
+  }
+
+  /** An empty store configured as this one is (a dry run's scratch store). */
+  #emptyLike(): KvStore {
+    return new KvStore(
+      this.#clientTableSize,
+      this.#notify.fallback,
+      this.#founding,
+      this.#sharding,
+    );
   }
 
   *#restoring(state: unknown, slice: number): Generator<void> {
@@ -353,12 +358,7 @@ export class KvStore implements StateMachine {
     // Restored already by preparing(): the same object, unchanged since (states are not mutated).
     if (typeof state === "object" && state !== null && this.#checked.has(state)) return null;
     try {
-      const probe = new KvStore(
-        this.#clientTableSize,
-        this.#notify.fallback,
-        this.#founding,
-        this.#sharding,
-      );
+      const probe = this.#emptyLike();
       probe.restore(state); // which hashes every key into the digest (see KeySpace.restore)
       if (typeof state === "object" && state !== null) this.#checked.set(state, probe);
       return null;
