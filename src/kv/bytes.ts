@@ -50,6 +50,23 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * The chunks of `chunks` from `start` on that go into one write: as many as together hold at
+ * most `upTo` bytes (at least one, however large), joined into one new array unless there is only
+ * one (a large chunk is not copied). `end` is the index after the last one taken.
+ */
+export function joinedRun(
+  chunks: readonly Uint8Array[],
+  start: number,
+  upTo: number,
+): { bytes: Uint8Array; end: number } {
+  let end = start + 1;
+  let size = chunks[start].length;
+  while (end < chunks.length && size + chunks[end].length <= upTo) size += chunks[end++].length;
+  const bytes = end === start + 1 ? chunks[start] : concatBytes(chunks.slice(start, end));
+  return { bytes, end };
+}
+
 /** Lowercase hex digits of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
   let s = "";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { concatBytes } from "../kv/bytes.ts";
+import { joinedRun } from "../kv/bytes.ts";
 import type { ByteTraffic } from "./traffic.ts";
 
 /** Human-readable text of a caught error. */
@@ -95,15 +95,8 @@ export class ConnWriter {
     try {
       while (this.#queue.length > 0 && !this.#failed) {
         // Small chunks are joined into one write; a large one is written as it is (no copy).
-        let take = 1;
-        let size = this.#queue[0].length;
-        while (
-          take < this.#queue.length && size + this.#queue[take].length <= JOIN_CHUNKS_UP_TO
-        ) {
-          size += this.#queue[take++].length;
-        }
-        const chunks = this.#queue.splice(0, take);
-        const data = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+        const { bytes: data, end } = joinedRun(this.#queue, 0, JOIN_CHUNKS_UP_TO);
+        this.#queue.splice(0, end);
         let written = 0;
         while (written < data.length) {
           const n = await this.#conn.write(data.subarray(written));

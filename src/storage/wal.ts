@@ -67,7 +67,7 @@
  * @module
  */
 
-import { concatBytes } from "../kv/bytes.ts";
+import { joinedRun } from "../kv/bytes.ts";
 import { join } from "node:path";
 import { CorruptionError, encodeRecordParts } from "./record_codec.ts";
 import { parseJsonPayload } from "./snapshot_file.ts";
@@ -670,12 +670,7 @@ export class WriteAheadLog {
   #write(frames: Uint8Array[]): void {
     const active = this.#active!;
     for (let i = 0; i < frames.length;) {
-      let end = i + 1;
-      let size = frames[i].length;
-      while (end < frames.length && size + frames[end].length <= JOIN_WRITES_UP_TO) {
-        size += frames[end++].length;
-      }
-      const bytes = end === i + 1 ? frames[i] : concatBytes(frames.slice(i, end));
+      const { bytes, end } = joinedRun(frames, i, JOIN_WRITES_UP_TO);
       try {
         active.file.writeAt(bytes, active.written);
       } catch (e) {

@@ -9,7 +9,7 @@ import type { ClientTag, Reply } from "../../src/core/types.ts";
 import { CLIENT_RESULT_WINDOW, KvStore } from "../../src/kv/store.ts";
 import { upgradeOp } from "../../src/kv/legacy.ts";
 import { encodeExec, type WatchMark } from "../../src/kv/commands/tx.ts";
-import { byteStringToUtf8, concatBytes, utf8ToByteString } from "../../src/kv/bytes.ts";
+import { byteStringToUtf8, concatBytes, joinedRun, utf8ToByteString } from "../../src/kv/bytes.ts";
 
 /** Applies a command line at time `time` (ms). */
 function run(kv: KvStore, argv: string[], time = 1_000, tag?: ClientTag): Reply {
@@ -447,6 +447,26 @@ Deno.test("bytes: every byte value and UTF-8 survive the round trip", () => {
       .length,
     128,
   );
+});
+
+Deno.test("bytes: joinedRun takes small chunks together and a large one alone, uncopied", () => {
+  const a = new Uint8Array([1, 2]);
+  const b = new Uint8Array([3]);
+  const big = new Uint8Array(10).fill(9);
+  const c = new Uint8Array([4, 5]);
+  const chunks = [a, b, big, c];
+  const first = joinedRun(chunks, 0, 4);
+  assert.deepEqual([...first.bytes], [1, 2, 3]);
+  assert.equal(first.end, 2);
+  const second = joinedRun(chunks, first.end, 4);
+  assert.equal(second.bytes, big, "a chunk over the bound goes alone, as it is");
+  assert.equal(second.end, 3);
+  const third = joinedRun(chunks, second.end, 4);
+  assert.equal(third.bytes, c);
+  assert.equal(third.end, 4);
+  // Exactly the bound still joins; one byte over does not.
+  assert.equal(joinedRun([a, b, c], 0, 5).end, 3);
+  assert.equal(joinedRun([a, b, c], 0, 4).end, 2);
 });
 
 Deno.test("bytes: concatBytes joins chunks into a new array", () => {
