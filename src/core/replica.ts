@@ -221,6 +221,22 @@ interface Coordination {
   accepted: Set<ReplicaId>;
 }
 
+/**
+ * The record a replica persists when it accepts the install of `msg` (before it answers
+ * ACCEPTED). Exported so that the host can encode a large one ahead (`encodingAhead`).
+ */
+export function acceptRecordOf(
+  msg: Extract<PeerMessage, { type: "newview" }>,
+): Extract<PersistRecord, { r: "accept" }> {
+  return {
+    r: "accept",
+    view: msg.view,
+    members: msg.members,
+    learners: msg.learners ?? [],
+    install: msg.install,
+  };
+}
+
 /** A replica of the total-order multicast. */
 export class Replica {
   readonly id: ReplicaId;
@@ -1546,14 +1562,11 @@ export class Replica {
       () =>
         `install for view ${msg.view} starts at ${install.from}, we delivered ${this.#delivered}`,
     );
-    this.#accepted = {
-      view: msg.view,
-      members: msg.members,
-      learners: msg.learners ?? [],
-      install,
-    };
+    const record = acceptRecordOf(msg);
+    const { r: _, ...accepted } = record;
+    this.#accepted = accepted;
     this.#state = "installing";
-    const n = this.#persist({ r: "accept", ...this.#accepted }, out);
+    const n = this.#persist(record, out);
     this.#afterSync(n, out, (o) => {
       if (this.#accepted?.view !== msg.view) return;
       if (from === this.id) this.#onAccepted(this.id, msg.view, o);

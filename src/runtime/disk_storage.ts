@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { DurableSnapshot, PersistRecord, Recovered } from "../core/types.ts";
+import type { DurableSnapshot, Install, PersistRecord, Recovered } from "../core/types.ts";
 import { join } from "node:path";
 import { upgradeRecord, upgradeRecovered } from "../kv/legacy.ts";
 import { persistRecordFromValue } from "../net/peer_codec.ts";
@@ -28,6 +28,7 @@ import { BucketCounts, LATENCY_BOUNDS, SLOW_BOUNDS } from "./buckets.ts";
 import { segmentPath } from "../storage/wal_segments.ts";
 import type { Log } from "../log/logger.ts";
 import { SLOW_FSYNC_MS } from "../limits.ts";
+import { groupRecords } from "../storage/record_groups.ts";
 
 /**
  * Checks log record number `index` (0-based) of the log in `dir` field by field, as the peer wire's
@@ -48,6 +49,19 @@ export function checkLogRecord(record: unknown, index: number, dir: string): voi
     }
     throw new CorruptionError(`${dir}: log record ${index + 1}: ${(err as Error).message}`);
   }
+}
+
+type AcceptRecord = Extract<PersistRecord, { r: "accept" }>;
+
+/**
+ * True when accept records `a` and `b` are the same value: the same install object (states are
+ * never changed once made), the same fields, and equal view and replica lists.
+ */
+function sameAccept(a: AcceptRecord, b: AcceptRecord): boolean {
+  const keys = (r: AcceptRecord) => Object.keys(r).sort().join();
+  const ids = (x: readonly number[] | undefined) => JSON.stringify(x);
+  return a.install === b.install && keys(a) === keys(b) && a.view === b.view &&
+    ids(a.members) === ids(b.members) && ids(a.learners) === ids(b.learners);
 }
 
 /** What {@link DiskStorage.open} needs. */
@@ -79,6 +93,8 @@ export class DiskStorage implements ReplicaStorage {
   /** Monitoring: fsync and snapshot durations, the latest durable snapshot's index and size. */
   readonly #fsyncSeconds = new BucketCounts(LATENCY_BOUNDS);
   readonly #snapshotSeconds = new BucketCounts(SLOW_BOUNDS);
+  /** Installs encoded ahead ({@link encodingAhead}), with the record each was encoded for. */
+  readonly #ahead = new WeakMap<Install, { record: AcceptRecord; records: Uint8Array[][] }>();
   #snapshotIndex: number;
   #snapshotBytes: number;
 
@@ -167,11 +183,33 @@ export class DiskStorage implements ReplicaStorage {
    */
   append(record: PersistRecord): number {
     const started = performance.now();
-    const n = record.r === "accept" && record.install.snapshot !== undefined
-      ? this.#wal.appendLarge(record)
-      : this.#wal.append(record);
+    let n: number;
+    if (record.r === "accept" && record.install.snapshot !== undefined) {
+      const ahead = this.#ahead.get(record.install);
+      this.#ahead.delete(record.install);
+      n = ahead !== undefined && sameAccept(ahead.record, record)
+        ? this.#wal.appendGroup(ahead.records)
+        : this.#wal.appendLarge(record);
+    } else {
+      n = this.#wal.append(record);
+    }
     this.#noteSync(started);
     return n;
+  }
+
+  /**
+   * Encodes an install carrying a state (what {@link append} writes as a group of records of
+   * about 1 MiB each) a record at a time, yielding after each; kept until that install is
+   * appended (or dropped with it). Anything else yields nothing.
+   */
+  *encodingAhead(record: PersistRecord): Generator<void> {
+    if (record.r !== "accept" || record.install.snapshot === undefined) return;
+    const records: Uint8Array[][] = [];
+    for (const parts of groupRecords(record)) {
+      records.push(parts);
+      yield;
+    }
+    this.#ahead.set(record.install, { record, records });
   }
 
   /** Group commit: one fsync for everything appended so far (per the fsync mode). */

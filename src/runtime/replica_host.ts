@@ -19,7 +19,7 @@
  */
 import type { ClusterConfig, ReplicaAddress, Sharding } from "../config/config.ts";
 import { clusterId, findReplica } from "../config/config.ts";
-import { Replica, timingsForSuspicion } from "../core/replica.ts";
+import { acceptRecordOf, Replica, timingsForSuspicion } from "../core/replica.ts";
 import type {
   Action,
   Command,
@@ -835,26 +835,41 @@ export class ReplicaHost {
   /**
    * Before peer messages go to the core: a view change that hands this replica a state (an
    * install with a snapshot) is restored first, in slices with the event loop running between
-   * them (`KvStore.preparing`). The core's check of that state then answers at once, and meanwhile
-   * this replica goes on ticking and sending heartbeats instead of falling silent for a second or
-   * more per million keys (a learner silent for ten failure timeouts is dropped from the view, and
-   * would receive the state again). The sender counts as heard meanwhile, as during a streamed
-   * message; its later frames wait (`PeerServer`). Undefined when there is nothing to restore;
-   * never rejects.
+   * them (`KvStore.preparing`), and the record that accepting it logs is encoded the same way
+   * (`encodingAhead`). The core's check of that state then answers at once, its log append only
+   * queues bytes, and meanwhile this replica goes on ticking and sending heartbeats instead of
+   * falling silent for a second or more per million keys (a learner silent for ten failure
+   * timeouts is dropped from the view, and would receive the state again). The sender counts as
+   * heard meanwhile, as during a streamed message; its later frames wait (`PeerServer`).
+   * Undefined when there is nothing to restore; never rejects (what cannot be restored or encoded
+   * is left to the core, which refuses it or fails the same way).
    */
   #prepareStates(from: ReplicaId, msgs: PeerMessage[]): Promise<void> | undefined {
-    const states = msgs.flatMap((m) =>
-      m.type === "newview" && m.install.snapshot !== undefined ? [m.install.snapshot.state] : []
+    const installs = msgs.filter((m): m is Extract<PeerMessage, { type: "newview" }> =>
+      m.type === "newview" && m.install.snapshot !== undefined
     );
-    return states.length === 0 ? undefined : this.#restoreInSlices(from, states);
+    return installs.length === 0 ? undefined : this.#prepareInSlices(from, installs);
   }
 
-  async #restoreInSlices(from: ReplicaId, states: unknown[]): Promise<void> {
-    for (const state of states) {
-      for (const _ of this.#store.preparing(state)) {
-        this.#input({ type: "peer-alive", from });
-        await yieldToLoop();
-        if (this.#state !== "started") return;
+  async #prepareInSlices(
+    from: ReplicaId,
+    installs: Extract<PeerMessage, { type: "newview" }>[],
+  ): Promise<void> {
+    for (const msg of installs) {
+      const steps = [
+        this.#store.preparing(msg.install.snapshot!.state),
+        this.#storage.encodingAhead?.(acceptRecordOf(msg)) ?? [],
+      ];
+      for (const step of steps) {
+        try {
+          for (const _ of step) {
+            this.#input({ type: "peer-alive", from });
+            await yieldToLoop();
+            if (this.#state !== "started") return;
+          }
+        } catch {
+          // Not encodable: the append will find it so too (preparing never throws).
+        }
       }
     }
   }

@@ -37,6 +37,13 @@ export interface ReplicaStorage {
   readonly appended: number;
   /** Appends a record; returns its number (1, 2, ... since open). */
   append(record: PersistRecord): number;
+  /**
+   * Encodes a large record that is about to be appended (an install carrying a state), a piece
+   * at a time: the caller lets the event loop run at each step. A later {@link append} of an
+   * equal record with the same install object then writes these bytes instead of encoding it
+   * in one go. Absent, or yielding nothing, when there is nothing to encode ahead.
+   */
+  encodingAhead?(record: PersistRecord): Iterable<void>;
   /** Makes every record appended so far durable; resolves with the number durable. */
   sync(): Promise<number>;
   /**

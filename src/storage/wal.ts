@@ -371,8 +371,16 @@ export class WriteAheadLog {
    * crash (never synced) is cut off as a torn tail.
    */
   appendLarge(record: unknown): number {
+    return this.appendGroup(groupRecords(record));
+  }
+
+  /**
+   * {@link appendLarge} of a record whose group was encoded ahead: `records` are the records
+   * `groupRecords` gave for it (each its header and payload), in order.
+   */
+  appendGroup(records: Iterable<readonly Uint8Array[]>): number {
     this.#checkUsable();
-    for (const parts of groupRecords(record)) this.#queue(parts);
+    for (const parts of records) this.#queue(parts);
     return this.#counted();
   }
 

@@ -9,7 +9,7 @@ import {
 import { groupRecords } from "../../src/storage/record_groups.ts";
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
 import { DiskStorage } from "../../src/runtime/disk_storage.ts";
-import type { DurableSnapshot, PersistRecord } from "../../src/core/types.ts";
+import type { DurableSnapshot, Install, PersistRecord } from "../../src/core/types.ts";
 import { SILENT } from "../../src/log/logger.ts";
 import { logTo } from "../support/log_capture.ts";
 import type { LogRecord } from "../../src/log/format.ts";
@@ -115,6 +115,64 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
       [3, 4],
       "the log holds exactly what came after the snapshot",
     );
+    await reopened.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk storage: an install encoded ahead, a piece at a time, is what its append writes", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  // Counts how often the state is serialized (JSON.stringify calls toJSON each time).
+  let serialized = 0;
+  const marker = { toJSON: () => (serialized++, "marker") };
+  const state = {
+    map: Array.from({ length: 20_000 }, (_, i) => [`key-${i}`, "v".repeat(100)]),
+    marker,
+  };
+  const accept = (view: number, install: Install): PersistRecord => ({
+    r: "accept",
+    view,
+    members: [1, 2, 3],
+    learners: [],
+    install,
+  });
+  const install: Install = { snapshot: { index: 7, last: null, state }, from: 8, entries: [] };
+  const other: Install = { snapshot: { index: 7, last: null, state }, from: 8, entries: [] };
+  try {
+    const storage = await DiskStorage.open(options);
+    const entry: PersistRecord = {
+      r: "entry",
+      entry: {
+        view: 3,
+        ts: 1,
+        origin: 1,
+        seq: 1,
+        cmd: { op: { argv: ["SET", "k", "v"], time: 0 } },
+      },
+    };
+    assert.deepEqual([...storage.encodingAhead(entry)], [], "nothing to encode ahead");
+    const steps = [...storage.encodingAhead(accept(5, install))].length;
+    assert.ok(steps >= 3, `${steps} steps: the 2.3 MB state is encoded a piece at a time`);
+    assert.equal(serialized, 1);
+    storage.append(accept(5, install));
+    assert.equal(serialized, 1, "the append wrote the bytes encoded ahead");
+    // Encoded ahead for another record (view 5, not 6; another install object): encoded again.
+    for (const _ of storage.encodingAhead(accept(5, other)));
+    storage.append(accept(6, other));
+    assert.equal(serialized, 3);
+    storage.append(accept(7, install));
+    assert.equal(serialized, 4, "bytes encoded ahead are used once");
+    await storage.sync();
+    await storage.close();
+    const reopened = await DiskStorage.open(options);
+    const read = { ...state, marker: "marker" };
+    assert.deepEqual(reopened.recovered.records, [
+      accept(5, { ...install, snapshot: { index: 7, last: null, state: read } }),
+      accept(6, { ...other, snapshot: { index: 7, last: null, state: read } }),
+      accept(7, { ...install, snapshot: { index: 7, last: null, state: read } }),
+    ]);
     await reopened.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

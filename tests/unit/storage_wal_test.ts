@@ -822,6 +822,24 @@ Deno.test("wal: a large record goes as a group of records and is read back as on
   });
 });
 
+Deno.test("wal: a large record's group encoded ahead is appended as that record", async () => {
+  for (const mode of ["batch", "always"] as const) {
+    await withTempDir(async (dir) => {
+      const big = largeRecord(20_000);
+      const { wal } = await open(dir, mode);
+      wal.append({ i: 1 });
+      assert.equal(wal.appendGroup([...groupRecords(big)]), 2);
+      wal.append({ i: 3 });
+      if (mode === "always") assert.equal(wal.synced, 3, "written and synced at once");
+      await wal.close();
+      const again = await open(dir, mode);
+      assert.deepEqual(again.records, [{ i: 1 }, big, { i: 3 }], mode);
+      assert.equal(again.tornTail, null);
+      await again.wal.close();
+    });
+  }
+});
+
 Deno.test("wal: one sync of many records is written in joined runs, in order", async () => {
   await withTempDir(async (dir) => {
     const MiB = 1024 * 1024;
