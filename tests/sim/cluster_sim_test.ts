@@ -231,6 +231,26 @@ Deno.test("sim: ordered events: every replica publishes the same messages at eac
   assert.ok(published > 0, "the runs published messages (the check is not vacuous)");
 });
 
+/**
+ * Reads checked for freshness (`checkFresh` in simulator.ts, on in every case): each is answered
+ * from a state holding every entry some replica had delivered when the read arrived. Short delays
+ * and long flushes make it common that a replica answers a probe before it sent the ack that lets
+ * the reader deliver what it has just delivered itself; the second run reads at learners (every
+ * spare is added as one, under partitions), whose reads take their place from the members'
+ * answers. Killed mutants: a member's read answered without the holdback-head comparison (seed
+ * 1400001), a learner's read without its head test (seed 1600092).
+ */
+Deno.test("sim: reads wait for every entry delivered before they arrived", () => {
+  const name = "sim: reads wait";
+  const fast = { maxDelayMs: 4, maxFlushMs: 10 };
+  runSeeds(name, { ...fast, replicas: 3 }, seeds(150, 1_400_001));
+  runSeeds(
+    name,
+    { ...fast, replicas: 3, spares: 2, learnerAdds: true, scenario: "partition" },
+    seeds(250, 1_600_001),
+  );
+});
+
 Deno.test("sim: a run is a function of its seed", () => {
   const options = { ...DEFAULT_SIM, scenario: "random" as const, seed: 42 };
   const a = simulate(options);

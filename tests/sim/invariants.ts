@@ -46,6 +46,7 @@ export function checkInvariants(result: SimResult, expect: Expectations): string
   for (const slow of expect.boundedProgress === false ? [] : result.slowAttempts.slice(0, 3)) {
     violations.push(`no progress in a stable period: ${slow}`);
   }
+  violations.push(...result.staleReads.slice(0, 3));
   if (result.duplicateReplies > 0) {
     violations.push(`${result.duplicateReplies} request attempts were answered twice`);
   }

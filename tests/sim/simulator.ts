@@ -41,6 +41,8 @@ import { encodeExec } from "../../src/kv/commands/tx.ts";
 import { foundingReplicaSet, type ReplicaSet } from "../../src/kv/replica_set.ts";
 
 const TRACE = Deno.env.get("SIM_TRACE") === "1";
+/** Tells reads from writes, as the replicas do. */
+const READS = new KvStore();
 
 /** Fault scenarios, one per run (link flaps happen in all of them). */
 export type Scenario =
@@ -83,6 +85,12 @@ export interface SimOptions {
   deliveryMarkEvery?: number;
   /** Longest fsync delay. */
   maxSyncMs: number;
+  /**
+   * Longest delay between an event a replica handled and its `flush` (when it sends the acks it
+   * coalesced and starts a probe round); default 2. Longer flushes widen the window in which a
+   * replica has delivered an entry but not yet sent the ack that lets others deliver it.
+   */
+  maxFlushMs?: number;
   /** Give up (and report no progress) after this much simulated time. */
   maxSimMs: number;
   /**
@@ -113,6 +121,8 @@ export interface SimOptions {
    * promotes a caught-up replica as the runtime does. Default 0 (no changes).
    */
   spares?: number;
+  /** With {@link spares}: the operator adds every spare as a learner (default: one in four). */
+  learnerAdds?: boolean;
 }
 
 /** Fault scenarios that keep no replica down for good (membership runs: a crashed-for-good
@@ -172,6 +182,8 @@ export interface RequestRecord {
   op: ModelOp | null;
   /** The command line sent. */
   argv: ByteString[];
+  /** A read (what the replicas answer at a place in the order without logging it). */
+  read: boolean;
   call: number;
   /** When it succeeded (null: never did, outcome unknown). */
   ret: number | null;
@@ -211,6 +223,11 @@ export interface SimResult {
   catchUpInstalls: number;
   /** Read answers that arrived after their client attempt gave up. */
   lateReads: HistoryOp[];
+  /**
+   * Reads answered from a state older than one some replica had delivered when the read reached
+   * its replica (see {@link Simulation.checkFresh}): each one a violation.
+   */
+  staleReads: string[];
   /** Attempts sent in a stable period that did not succeed within the progress bound. */
   slowAttempts: string[];
   /**
@@ -265,6 +282,8 @@ interface Attempt {
   /** The client stopped waiting (answered or timed out). */
   done: boolean;
   replies: number;
+  /** The highest log index delivered anywhere when the replica took the request in. */
+  arrivalIndex?: number;
 }
 
 /** The scenario a seed picks when the options say "random". */
@@ -377,6 +396,9 @@ export class Simulation {
   readonly continuations = new Map<RequestRecord, () => void>();
   /** Read answers that reached a client attempt after it gave up (checked all the same). */
   readonly lateReads: HistoryOp[] = [];
+  readonly staleReads: string[] = [];
+  /** The highest log index any replica has delivered so far. */
+  maxDelivered = 0;
   clientsDone = 0;
   faultsOn = true;
   /** Scenario faults still to be undone (a pause or partition in force). */
@@ -550,6 +572,7 @@ export class Simulation {
       markedRedeliveries: this.markedRedeliveries,
       catchUpInstalls: this.catchUpInstalls,
       lateReads: this.lateReads,
+      staleReads: this.staleReads,
       permanentFaultAt: this.permanentFaultAt,
       viewInstalls: [...this.installs.values()].sort((a, b) => a - b),
       founding: this.founding,
@@ -972,6 +995,9 @@ export class Simulation {
     if (event.type === "request" && this.host?.onRead !== undefined) {
       event = { ...event, cmd: this.host.onRead(this.stores.get(id)!, event.cmd) };
     }
+    if (event.type === "request" && this.host === undefined && event.id < OPERATOR_IDS) {
+      this.attempts[event.id].arrivalIndex = this.maxDelivered;
+    }
     let actions: Action[];
     try {
       actions = this.replicas.get(id)!.step(event);
@@ -994,7 +1020,7 @@ export class Simulation {
     if ((this.options.spares ?? 0) > 0 && replica.leads) this.promoteCaughtUp(id, replica);
     if (event.type !== "flush" && !this.flushScheduled.has(id)) {
       this.flushScheduled.add(id);
-      this.queue.after(this.rng.int(0, 2), () => {
+      this.queue.after(this.rng.int(0, this.options.maxFlushMs ?? 2), () => {
         this.flushScheduled.delete(id);
         this.handle(id, { type: "flush" });
       });
@@ -1011,6 +1037,7 @@ export class Simulation {
   carryOut(id: ReplicaId, actions: Action[]): void {
     const frames = new Map<ReplicaId, PeerMessage[]>();
     let proposed = false;
+    if (this.host === undefined) this.checkFresh(id, actions);
     for (const action of actions) {
       if (action.type === "send") {
         const batch = frames.get(action.to) ?? [];
@@ -1051,6 +1078,7 @@ export class Simulation {
         throw new Error(`replica ${id} diverged: ${JSON.stringify(action)}`);
       } else {
         const { entry } = action;
+        this.maxDelivered = Math.max(this.maxDelivered, action.index);
         this.deliveriesOf(id).push({
           index: action.index,
           id: `${entry.view}:${entry.origin}:${entry.seq}`,
@@ -1074,6 +1102,34 @@ export class Simulation {
       this.cutCoordinatorArmed = false;
       this.openFaults += 1;
       this.partition([id], this.rng.int(500, 2_500));
+    }
+  }
+
+  /**
+   * Read freshness, a check stronger than linearizability of what clients saw: a read is answered
+   * from a state that contains every entry any replica had delivered when the read reached its
+   * replica, whether or not a client has seen that entry yet. (A member or learner that answers a
+   * probe may not yet have sent the ack that lets the reader deliver what it just delivered
+   * itself: the read must wait for it.) The state a reply in `actions` was answered from is the
+   * replica's delivered index just before the next delivery in `actions`, or at the end of them.
+   */
+  checkFresh(id: ReplicaId, actions: Action[]): void {
+    let next: number | undefined;
+    for (let i = actions.length - 1; i >= 0; i--) {
+      const action = actions[i];
+      if (action.type === "deliver") next = action.index - 1;
+      if (action.type !== "reply" || action.id >= OPERATOR_IDS || !action.outcome.ok) continue;
+      const attempt = this.attempts[action.id];
+      if (attempt.arrivalIndex === undefined || !attempt.request.read) continue;
+      const answeredAt = next ?? this.replicas.get(id)!.status().delivered;
+      if (answeredAt < attempt.arrivalIndex) {
+        this.staleReads.push(
+          `stale read: ${attempt.request.argv[0]} (${attempt.request.tag.client}:` +
+            `${attempt.request.tag.seq}) answered by replica ${id} at ${this.queue.now} ms from ` +
+            `index ${answeredAt}, but index ${attempt.arrivalIndex} was delivered before it ` +
+            `arrived`,
+        );
+      }
     }
   }
 
@@ -1114,6 +1170,7 @@ export class Simulation {
       plain,
       op,
       argv,
+      read: READS.isRead({ op: { argv, time: 0 } }),
       call: this.queue.now,
       ret: null,
       attempts: 0,
@@ -1262,7 +1319,7 @@ export class Simulation {
         this.everAdded.add(id);
         const a = simAddress(id);
         argv = ["__REPLICASET", "ADD", `${id}`, a.host, `${a.clientPort}`, `${a.peerPort}`];
-        if (this.rng.chance(0.25)) argv.push("LEARNER");
+        if (this.rng.chance(0.25) || this.options.learnerAdds) argv.push("LEARNER");
       } else if (config.learners.length > 0 && roll < 0.6) {
         argv = ["__REPLICASET", "PROMOTE", `${this.rng.pick([...config.learners])}`];
       } else {
