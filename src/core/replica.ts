@@ -722,7 +722,13 @@ export class Replica {
 
   /** A NEWVIEW we would accept must continue our log (or start from a snapshot). */
   #checkNewViewFits(msg: Extract<PeerMessage, { type: "newview" }>): string | null {
-    if (msg.view !== this.#promised || this.#state === "normal" || msg.install.snapshot) {
+    // Not accepted, so not checked, whatever it holds: as #onNewView decides. (A view installed
+    // here already may have its install resent, kept by a coordinator that missed our ACCEPTED,
+    // after we delivered past its start: no fault of the sender.)
+    if (
+      msg.view !== this.#promised || this.#state === "normal" || msg.view <= this.#view ||
+      msg.install.snapshot
+    ) {
       return null;
     }
     // Starting past our log's end is no fault of the sender: we crashed after our report and
