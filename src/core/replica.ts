@@ -1316,11 +1316,12 @@ export class Replica {
       );
       const viewLearners = this.#learners.filter((l) => !this.#catchingUp(l));
       // Kept as long as a learner would be: heard within the learners' patience (it may be
-      // restoring a large install), hearing every member (it needs all their updates).
+      // restoring a large install), hearing every member (it needs all their updates), and
+      // not cut off from us (#cutOff: it could never be made a member).
       const patience = LEARNER_PATIENCE * this.#opt.suspectTicks;
       const lost = (l: ReplicaId) =>
-        this.#catchingUp(l) && !(this.#detector.heardWithin(l, this.#now, patience) &&
-          this.#members.every((m) => this.#detector.hears(l, m, this.#now)));
+        this.#catchingUp(l) && (!(this.#detector.heardWithin(l, this.#now, patience) &&
+          this.#members.every((m) => this.#detector.hears(l, m, this.#now))) || this.#cutOff(l));
       const changed = !sameIds(wanted, this.#members) || !sameIds(staying, viewLearners) ||
         this.#learners.some(lost) || this.membership.changedIn === this.#view ||
         this.#receivers().some(lagging);
@@ -1345,6 +1346,21 @@ export class Replica {
     } else if (waited > timeout * (rank + 1) || (rank === 0 && this.#state === "joining")) {
       this.#propose(alive, learners, out);
     }
+  }
+
+  /**
+   * True when `peer` speaks but not to us: nothing of it arrived here for two failure timeouts
+   * while a member that speaks steadily (heard within two heartbeats, so its report is fresh)
+   * still reports hearing it. That is a link failing one way, not a replica restoring a large
+   * install (silent to all, which every report shows within a timeout, well inside the two).
+   */
+  #cutOff(peer: ReplicaId): boolean {
+    const silence = this.#detector.silence(peer, this.#now) ?? this.#now;
+    return silence > 2 * this.#opt.suspectTicks && this.#others().some((m) => {
+      const spoke = this.#detector.silence(m, this.#now);
+      return spoke !== null && spoke <= 2 * this.#opt.heartbeatTicks &&
+        this.#detector.hears(m, peer, this.#now);
+    });
   }
 
   #propose(members: ReplicaId[], learners: ReplicaId[], out: Action[]): void {
