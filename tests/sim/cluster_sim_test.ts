@@ -243,8 +243,13 @@ Deno.test("sim: ordered events: every replica publishes the same messages at eac
  * and long flushes make it common that a replica answers a probe before it sent the ack that lets
  * the reader deliver what it has just delivered itself; the second run reads at learners (every
  * spare is added as one, under every fault scenario), whose reads take their place from the
- * members' answers. Killed mutants: a member's read answered without the holdback-head comparison
- * (seed 1400001), a learner's read without its head test (seed 1600092). Regressions: 1500231,
+ * members' answers. Every run also checks the probe rules on the messages (`checkProbeAnswer`,
+ * `checkConfirmed` in simulator.ts): a probe is answered only by a replica normal in the view it
+ * answers for, and a read only once every other member answered a probe of the view it is answered
+ * in, sent after it arrived and after that view went normal there. Killed mutants: a member's read
+ * answered without the holdback-head comparison (seed 1400001), a learner's read without its head
+ * test (seed 1600092), probes answered whatever the state (1400002), reads kept across views with
+ * the old view's answers (1400054). Regressions: 1500231,
  * 1600285: a learner that had installed a view, delivered past its install and left normal (its
  * configuration changed) refused that install, resent by a coordinator that missed its ACCEPTED,
  * as a faulty message (the link was closed, and the install resent on every reconnect).

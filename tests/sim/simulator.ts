@@ -284,6 +284,8 @@ interface Attempt {
   replies: number;
   /** The highest log index delivered anywhere when the replica took the request in. */
   arrivalIndex?: number;
+  /** The replicas' step (see {@link Simulation.steps}) in which its replica took it in. */
+  arrivalStep?: number;
 }
 
 /** The scenario a seed picks when the options say "random". */
@@ -332,6 +334,9 @@ export interface GroupHost {
    */
   onRead?(store: KvStore, cmd: Command): Command;
 }
+
+/** A replica's standing as the simulator watches it: its state, view, members and learners. */
+type Standing = Replica["standing"];
 
 /** How long a client waits for an answer before it tries again elsewhere. */
 export const ATTEMPT_TIMEOUT_MS = 3_000;
@@ -397,6 +402,14 @@ export class Simulation {
   /** Read answers that reached a client attempt after it gave up (checked all the same). */
   readonly lateReads: HistoryOp[] = [];
   readonly staleReads: string[] = [];
+  /** Steps the replicas took so far (`step` calls): which came first, a send or an arrival. */
+  steps = 0;
+  /** Per replica: the view it was last normal in, and the step in which it went normal there. */
+  readonly normalSince = new Map<ReplicaId, { view: number; step: number }>();
+  /** Per replica (its incarnation): the step in which it sent each of its probe rounds. */
+  readonly probesSent = new Map<ReplicaId, Map<number, number>>();
+  /** Per replica: the highest probe round each other one answered it, by `view:answerer`. */
+  readonly probeAnswers = new Map<ReplicaId, Map<string, number>>();
   /** The highest log index any replica has delivered so far. */
   maxDelivered = 0;
   clientsDone = 0;
@@ -443,6 +456,9 @@ export class Simulation {
     this.stores.set(id, store);
     const machine = this.options.events ? this.recording(store) : store;
     this.persisted.set(id, 0);
+    this.normalSince.delete(id);
+    this.probesSent.set(id, new Map());
+    this.probeAnswers.set(id, new Map());
     const inc = this.incarnation.get(id)!;
     this.deliveries.set(this.incarnationName(id), []);
     const recovered = inc === 0 ? undefined : {
@@ -995,19 +1011,35 @@ export class Simulation {
     if (event.type === "request" && this.host?.onRead !== undefined) {
       event = { ...event, cmd: this.host.onRead(this.stores.get(id)!, event.cmd) };
     }
+    this.steps += 1;
     if (event.type === "request" && this.host === undefined && event.id < OPERATOR_IDS) {
       this.attempts[event.id].arrivalIndex = this.maxDelivered;
+      this.attempts[event.id].arrivalStep = this.steps;
+    }
+    const replica = this.replicas.get(id)!;
+    // Probe answers as they arrive, and where a probe is answered, its standing before the step.
+    let before: Standing | undefined;
+    if (event.type === "peer") {
+      for (const msg of event.msgs) {
+        if (msg.type === "probe") before ??= replica.standing;
+        if (msg.type !== "probe-ack") continue;
+        const answers = this.probeAnswers.get(id)!;
+        const key = `${msg.view}:${event.from}`;
+        answers.set(key, Math.max(answers.get(key) ?? 0, msg.round));
+      }
     }
     let actions: Action[];
     try {
-      actions = this.replicas.get(id)!.step(event);
+      actions = replica.step(event);
     } catch (e) {
       this.crash = `replica ${id} threw on ${event.type}: ${e instanceof Error ? e.stack : e}`;
       return;
     }
-    this.carryOut(id, actions);
-    const replica = this.replicas.get(id)!;
     const standing = replica.standing;
+    if (standing.state === "normal" && this.normalSince.get(id)?.view !== standing.view) {
+      this.normalSince.set(id, { view: standing.view, step: this.steps });
+    }
+    this.carryOut(id, actions, standing, before);
     if (standing.state === "normal" && !this.installs.has(standing.view)) {
       this.installs.set(standing.view, this.queue.now);
       this.viewMembers.set(standing.view, {
@@ -1034,12 +1066,20 @@ export class Simulation {
     }
   }
 
-  carryOut(id: ReplicaId, actions: Action[]): void {
+  /**
+   * Carries out what replica `id` did in a step: `standing` is its standing after the step,
+   * `before` before it (only where it answered probes).
+   */
+  carryOut(id: ReplicaId, actions: Action[], standing: Standing, before?: Standing): void {
     const frames = new Map<ReplicaId, PeerMessage[]>();
     let proposed = false;
-    if (this.host === undefined) this.checkFresh(id, actions);
+    if (this.host === undefined) this.checkFresh(id, actions, standing);
     for (const action of actions) {
       if (action.type === "send") {
+        if (action.msg.type === "probe") this.probesSent.get(id)!.set(action.msg.round, this.steps);
+        if (action.msg.type === "probe-ack") {
+          this.checkProbeAnswer(id, action.to, action.msg.view, standing, before);
+        }
         const batch = frames.get(action.to) ?? [];
         batch.push(action.msg);
         frames.set(action.to, batch);
@@ -1113,7 +1153,7 @@ export class Simulation {
    * itself: the read must wait for it.) The state a reply in `actions` was answered from is the
    * replica's delivered index just before the next delivery in `actions`, or at the end of them.
    */
-  checkFresh(id: ReplicaId, actions: Action[]): void {
+  checkFresh(id: ReplicaId, actions: Action[], standing: Standing): void {
     let next: number | undefined;
     for (let i = actions.length - 1; i >= 0; i--) {
       const action = actions[i];
@@ -1121,6 +1161,7 @@ export class Simulation {
       if (action.type !== "reply" || action.id >= OPERATOR_IDS || !action.outcome.ok) continue;
       const attempt = this.attempts[action.id];
       if (attempt.arrivalIndex === undefined || !attempt.request.read) continue;
+      this.checkConfirmed(id, attempt, standing);
       const answeredAt = next ?? this.replicas.get(id)!.status().delivered;
       if (answeredAt < attempt.arrivalIndex) {
         this.staleReads.push(
@@ -1130,6 +1171,55 @@ export class Simulation {
             `arrived`,
         );
       }
+    }
+  }
+
+  /**
+   * The probe rule (src/core/README.md, Reads): a replica answers a probe only while it is
+   * normal in the view it answers for, to a member or learner of that view. (A frame's probe
+   * comes after anything else in it, so its answer's standing is the one after the step; the one
+   * before is accepted too.) Throws otherwise, as for a refused message.
+   */
+  checkProbeAnswer(
+    id: ReplicaId,
+    to: ReplicaId,
+    view: number,
+    after: Standing,
+    before: Standing | undefined,
+  ): void {
+    const serves = (s: Standing | undefined) =>
+      s !== undefined && s.state === "normal" && s.view === view &&
+      (s.members.includes(to) || s.learners.includes(to));
+    if (serves(after) || serves(before)) return;
+    throw new Error(
+      `replica ${id} (${after.state} in view ${after.view}) answered a probe of replica ${to} ` +
+        `for view ${view}, not being normal there with it`,
+    );
+  }
+
+  /**
+   * The read rule (src/core/README.md, Reads): a read is answered by a replica normal in a view,
+   * once every other member of that view answered it there a probe sent after the read arrived,
+   * and after the replica went normal in that view (reads that wait when their replica leaves
+   * its view wait for the next one). Throws otherwise.
+   */
+  checkConfirmed(id: ReplicaId, attempt: Attempt, standing: Standing): void {
+    const { client, seq } = attempt.request.tag;
+    const read = `read ${client}:${seq} answered by replica ${id} in view ${standing.view}`;
+    const since = this.normalSince.get(id);
+    if (standing.state !== "normal" || since?.view !== standing.view) {
+      throw new Error(`${read}, but it is ${standing.state}`);
+    }
+    const after = Math.max(attempt.arrivalStep!, since.step);
+    for (const m of standing.members) {
+      if (m === id) continue;
+      const round = this.probeAnswers.get(id)!.get(`${standing.view}:${m}`);
+      const sent = round === undefined ? undefined : this.probesSent.get(id)!.get(round);
+      if (sent !== undefined && sent > after) continue;
+      throw new Error(
+        `${read}: member ${m} answered no probe of that view sent after the read arrived ` +
+          `(step ${attempt.arrivalStep}) and the view went normal there (step ${since.step})`,
+      );
     }
   }
 
