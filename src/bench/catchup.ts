@@ -21,6 +21,7 @@ import type { FsyncChoice } from "./args.ts";
 import { ClusterError, SpawnedCluster, targetsOf } from "./cluster.ts";
 import { runPhase } from "./load.ts";
 import { sampleProcesses } from "./proc.ts";
+import { LATENCY_BOUNDS } from "../runtime/buckets.ts";
 import { RequestEncoder } from "./requests.ts";
 
 /** What {@link runCatchup} does. */
@@ -488,7 +489,8 @@ export function formatCatchup(r: CatchupResult): string {
     const bound = r.joinerLongestLagAtMost;
     lines.push(
       "  the joiner's longest event-loop stall: " +
-        (bound === Infinity ? "over 10 s" : `at most ${bound} s`) + " (its lag histogram)",
+        (bound === Infinity ? `over ${LATENCY_BOUNDS.at(-1)} s` : `at most ${bound} s`) +
+        " (its lag histogram)",
     );
   }
   lines.push(

@@ -855,22 +855,18 @@ export class ReplicaHost {
     from: ReplicaId,
     installs: Extract<PeerMessage, { type: "newview" }>[],
   ): Promise<void> {
-    for (const msg of installs) {
-      const steps = [
-        this.#store.preparing(msg.install.snapshot!.state),
-        this.#storage.encodingAhead?.(acceptRecordOf(msg)) ?? [],
-      ];
-      for (const step of steps) {
-        try {
-          for (const _ of step) {
-            this.#input({ type: "peer-alive", from });
-            await yieldToLoop();
-            if (this.#state !== "started") return;
-          }
-        } catch {
-          // Not encodable: the append will find it so too (preparing never throws).
-        }
+    const store = this.#store;
+    const storage = this.#storage;
+    function* slices(): Generator<void> {
+      for (const msg of installs) {
+        yield* store.preparing(msg.install.snapshot!.state);
+        yield* storage.encodingAhead?.(acceptRecordOf(msg)) ?? [];
       }
+    }
+    for (const _ of slices()) {
+      this.#input({ type: "peer-alive", from });
+      await yieldToLoop();
+      if (this.#state !== "started") return;
     }
   }
 

@@ -41,7 +41,8 @@ export interface ReplicaStorage {
    * Encodes a large record that is about to be appended (an install carrying a state), a piece
    * at a time: the caller lets the event loop run at each step. A later {@link append} of an
    * equal record with the same install object then writes these bytes instead of encoding it
-   * in one go. Absent, or yielding nothing, when there is nothing to encode ahead.
+   * in one go. Absent, or yielding nothing, when there is nothing to encode ahead; it never
+   * throws (what cannot be encoded is left to the append).
    */
   encodingAhead?(record: PersistRecord): Iterable<void>;
   /** Makes every record appended so far durable; resolves with the number durable. */
