@@ -380,7 +380,10 @@ export class WriteAheadLog {
    */
   appendGroup(records: Iterable<readonly Uint8Array[]>): number {
     this.#checkUsable();
-    for (const parts of records) this.#queue(parts);
+    // All of them made before any is queued: a record with no encoding appends nothing (a
+    // group's header queued alone would end the log in a group cut short, past the sync mark).
+    const all = [...records];
+    for (const parts of all) this.#queue(parts);
     return this.#counted();
   }
 

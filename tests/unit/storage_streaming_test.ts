@@ -164,6 +164,15 @@ Deno.test("disk storage: an install encoded ahead, a piece at a time, is what it
     assert.equal(serialized, 3);
     storage.append(accept(7, install));
     assert.equal(serialized, 4, "bytes encoded ahead are used once");
+    // A state without an encoding: encoding it ahead stops without a throw and keeps nothing, so
+    // its append encodes it again and refuses it.
+    const bad: Install = {
+      snapshot: { index: 7, last: null, state: { n: 1n } },
+      from: 8,
+      entries: [],
+    };
+    assert.doesNotThrow(() => [...storage.encodingAhead(accept(8, bad))]);
+    assert.throws(() => storage.append(accept(8, bad)), TypeError);
     await storage.sync();
     await storage.close();
     const reopened = await DiskStorage.open(options);

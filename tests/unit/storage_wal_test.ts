@@ -840,6 +840,20 @@ Deno.test("wal: a large record's group encoded ahead is appended as that record"
   }
 });
 
+Deno.test("wal: a large record with no encoding appends nothing, not a group cut short", async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await open(dir);
+    wal.append({ i: 1 });
+    assert.throws(() => wal.appendLarge({ r: "accept", state: [1n] }), TypeError);
+    assert.equal(wal.append({ i: 2 }), 2, "numbered as if the refused record never came");
+    await wal.close();
+    const again = await open(dir);
+    assert.deepEqual(again.records, [{ i: 1 }, { i: 2 }]);
+    assert.equal(again.tornTail, null);
+    await again.wal.close();
+  });
+});
+
 Deno.test("wal: one sync of many records is written in joined runs, in order", async () => {
   await withTempDir(async (dir) => {
     const MiB = 1024 * 1024;
