@@ -106,6 +106,15 @@ export const DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT = Object.freeze({
  */
 export const DEFAULT_MAXMEMORY_CLIENTS = 128 * MiB;
 /**
+ * Writes that may add data are refused once used memory (V8's heap in use plus its external
+ * memory) passes this fraction of the smaller of V8's heap limit and the machine's memory, even
+ * without `maxmemory`: at V8's heap limit the process dies, and a restart that restores the same
+ * state would die again. The rest is room for collection, a snapshot and a catch-up.
+ */
+export const HEAP_GUARD_FRACTION = 0.75;
+/** Used memory is read at most once per this many ms (a reading costs about a microsecond). */
+export const MEMORY_READ_INTERVAL_MS = 10;
+/**
  * A connection stops being read while this many reply bytes wait to be written (4 MiB, with 128
  * requests in flight: 2,000 hostile connections held a replica at 400-600 MB where 64 MiB and
  * 1,024 held it near 700 MB).

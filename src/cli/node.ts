@@ -101,8 +101,8 @@ Options:
   --<setting> <value>        a setting, overriding the config file's setting line:
                                maxclients, timeout, proto-max-bulk-len,
                                client-query-buffer-limit, client-output-buffer-limit,
-                               maxmemory-clients, client-request-timeout, peer-hello-timeout,
-                               cluster-key-file
+                               maxmemory, maxmemory-clients, client-request-timeout,
+                               peer-hello-timeout, cluster-key-file
                              (Redis's names, meanings and size syntax, e.g. 512mb), and TLS:
                                tls-cert-file, tls-key-file, tls-ca-cert-file (PEM files; in
                                the config file relative to it), tls-auth-clients yes|no|optional,

@@ -16,6 +16,7 @@
  * | `client-output-buffer-limit` | `normal <hard> <soft> <seconds>`  | `normal 0 0 0`     |
  * | `client-output-buffer-limit` | `pubsub <hard> <soft> <seconds>`  | `pubsub 32mb 8mb 60` |
  * | `notify-keyspace-events`     | Redis's flag letters (`KEA`...)   | "" (none)          |
+ * | `maxmemory`                  | size (0: none but the heap guard) | 0                  |
  * | `maxmemory-clients`          | size (0: none)                    | 128mb              |
  * | `client-request-timeout`     | seconds (0: never)                | 10                 |
  * | `peer-hello-timeout`         | seconds                           | 5                  |
@@ -102,6 +103,11 @@ export interface Settings {
   clientOutputBufferLimitPubsub: OutputBufferLimit;
   /** `notify-keyspace-events` bits until one is set through the order (0: none). */
   notifyKeyspaceEvents: number;
+  /**
+   * Used memory above which writes that may add data are refused (`OOM`; 0: only the heap
+   * guard of `src/runtime/memory_guard.ts`).
+   */
+  maxmemory: number;
   /** Bytes buffered for all clients together (0: no limit). */
   maxmemoryClients: number;
   /** Seconds a started request may take to arrive completely (0: no limit). */
@@ -137,6 +143,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   clientOutputBufferLimit: DEFAULT_OUTPUT_BUFFER_LIMIT,
   clientOutputBufferLimitPubsub: DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT,
   notifyKeyspaceEvents: 0,
+  maxmemory: 0,
   maxmemoryClients: DEFAULT_MAXMEMORY_CLIENTS,
   clientRequestTimeout: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS,
   peerHelloTimeout: DEFAULT_PEER_HELLO_TIMEOUT_SECONDS,
@@ -285,6 +292,7 @@ const PARSERS: Record<
   },
   "client-output-buffer-limit": { key: "clientOutputBufferLimit", parse: outputBufferLimit },
   "notify-keyspace-events": { key: "notifyKeyspaceEvents", parse: notifyFlags },
+  maxmemory: { key: "maxmemory", parse: (t) => size(t, 0) },
   "maxmemory-clients": { key: "maxmemoryClients", parse: (t) => size(t, 0) },
   "client-request-timeout": {
     key: "clientRequestTimeout",

@@ -218,6 +218,7 @@ const OPERATIONS: RestOperation[] = [
       ...commonErrors,
       "408": errorResp("The body did not arrive within the deadline (TIMEOUT)"),
       "413": errorResp("The value (or key) is larger than proto-max-bulk-len"),
+      "507": errorResp("Not stored: the replica's used memory is over its limit (OOM, maxmemory)"),
     },
     examples: [
       { path: "/v1/kv/openapi-example", body: "hello", status: 200 },

@@ -210,7 +210,7 @@ export function unauthorized(error: string, code = "NOAUTH"): RestError {
  * applied), UNKNOWN 504 (it may have been applied: the body says so), a too-long string 413, other
  * ERR 400, MOVED (a sharded cluster: another group's key) and ASK (its slot is moving to another
  * group) 421, TRYAGAIN (the key is being moved) 503 with
- * `Retry-After: 1`, CROSSSLOT 400, anything else 500.
+ * `Retry-After: 1`, OOM (used memory over `maxmemory`) 507, CROSSSLOT 400, anything else 500.
  */
 export function errorStatus(text: string): RestError {
   const space = text.indexOf(" ");
@@ -247,6 +247,9 @@ export function errorStatus(text: string): RestError {
       return notApplied("the key is being moved");
     case "CROSSSLOT":
       return { status: 400, code, error: text };
+    case "OOM":
+      // Not applied: the replica refuses writes that add data until memory is freed (DEL).
+      return { status: 507, code, error: text };
     case "UNKNOWN":
       return {
         status: 504,

@@ -27,7 +27,7 @@ import { AcceptLoop } from "./accept_loop.ts";
 import type { ByteTraffic } from "./traffic.ts";
 import type { ByteConn } from "./listener.ts";
 import { listenTls, type TlsServerConfig } from "./tls.ts";
-import { type AclHost, Session, type SessionHost } from "./session.ts";
+import { type AclHost, Session, type SessionHost, type WriteMemory } from "./session.ts";
 import { defaultTable, describeTable } from "../kv/acl.ts";
 import { isBlockingCommand } from "../kv/commands/index.ts";
 import type { ServerStats } from "./info.ts";
@@ -135,6 +135,11 @@ export interface ClientServerOptions {
   requestTimeoutMs?: number;
   /** Bytes buffered for all connections together (`maxmemory-clients`, 128 MiB; 0: no limit). */
   maxMemoryClients?: number;
+  /**
+   * When writes that may add data are refused with `OOM` (`maxmemory`, see
+   * `src/runtime/memory_guard.ts`). Default: never.
+   */
+  memory?: WriteMemory;
   /** Speak TLS (`tls-cert-file`...): then bind with {@link ClientServer.open}. Default: plain TCP. */
   tls?: TlsServerConfig;
   /** Counts the bytes of every client connection (metrics). Default: not counted. */
@@ -253,6 +258,7 @@ export class ClientServer {
   readonly #idleMs: number;
   readonly #requestMs: number;
   readonly #maxMemory: number;
+  readonly #writeMemory: WriteMemory | undefined;
   /** Bytes buffered by all connections, as of the last count plus growth since (never less). */
   #memory = 0;
   /** Encodes replies; a large value read by many requests is encoded once. */
@@ -275,6 +281,7 @@ export class ClientServer {
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#requestMs = options.requestTimeoutMs ?? DEFAULT_CLIENT_REQUEST_TIMEOUT_SECONDS * 1000;
     this.#maxMemory = options.maxMemoryClients ?? DEFAULT_MAXMEMORY_CLIENTS;
+    this.#writeMemory = options.memory;
     const handler = options.handler;
     const now = handler.now ? () => handler.now!() : () => Date.now();
     const open = handler.acl === undefined ? openAcl() : undefined;
@@ -298,7 +305,10 @@ export class ClientServer {
         pubsubPatterns: this.#hub.numpat(),
         expires: handler.expires?.() ?? 0,
         blockedClients: handler.blockedClients?.() ?? 0,
+        maxmemory: this.#writeMemory?.maxmemory ?? 0,
+        memoryLimit: this.#writeMemory?.limit,
       }),
+      memory: this.#writeMemory,
       acl: () => open ?? handler.acl!(),
       noteDenied: (kind, login) => {
         this.#stats.denied[kind]++;
@@ -321,7 +331,7 @@ export class ClientServer {
           databases: "1",
           save: "",
           appendonly: "no",
-          maxmemory: "0",
+          maxmemory: String(this.#writeMemory?.maxmemory ?? 0),
           "maxmemory-policy": "noeviction",
           timeout: String(this.#idleMs / 1000),
           maxclients: String(this.#maxClients),

@@ -29,6 +29,10 @@ export interface ServerStats {
   expires: number;
   /** Clients blocked on keys now (BLPOP, ...). */
   blockedClients?: number;
+  /** The `maxmemory` setting (0: none). */
+  maxmemory?: number;
+  /** Used memory above which writes are refused (`src/runtime/memory_guard.ts`; absent: none). */
+  memoryLimit?: number;
 }
 
 /** Field order of the lamportkv section (that of {@link ReplicaStatus}). */
@@ -119,12 +123,15 @@ function sectionFields(
       ];
     case "memory": {
       const m = Deno.memoryUsage();
-      return [
+      const fields: [string, unknown][] = [
         ["used_memory", m.heapUsed + m.external],
         ["used_memory_rss", m.rss],
-        ["maxmemory", 0],
+        ["maxmemory", stats.maxmemory ?? 0],
         ["maxmemory_policy", "noeviction"],
       ];
+      // lamportkv's own: where writes are refused (maxmemory, or the heap guard below it).
+      if (stats.memoryLimit !== undefined) fields.push(["write_memory_limit", stats.memoryLimit]);
+      return fields;
     }
     case "persistence":
       return [["loading", isLoading(status) ? 1 : 0], ["aof_enabled", 0]];

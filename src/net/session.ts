@@ -92,7 +92,25 @@ export interface SessionHost {
    * redirected. Read once per session.
    */
   routing?(): SlotRouting | undefined;
+  /** When writes that may add data are refused (absent: never). */
+  memory?: WriteMemory;
 }
+
+/** The replica's memory as sessions see it (`src/runtime/memory_guard.ts`). */
+export interface WriteMemory {
+  /** The `maxmemory` setting (0: none). */
+  readonly maxmemory: number;
+  /** Used memory above which writes are refused. */
+  readonly limit: number;
+  /** True while writes that may add data are refused. */
+  outOfMemory(): boolean;
+}
+
+/** Redis's reply to a command refused for memory. */
+const OOM_ERROR = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/** Inside MULTI, every command but these is refused for memory (as in Redis: queuing costs memory). */
+const MULTI_UNDER_OOM = new Set(["exec", "discard", "quit", "reset"]);
 
 /** The user table as sessions see it, and this replica's aclfile. */
 export interface AclHost {
@@ -349,6 +367,11 @@ export class Session {
         return;
       }
     }
+    if (this.#overMemory(spec, argv)) {
+      if (this.#multi !== null) this.#multiDirty = true;
+      respond(err(OOM_ERROR));
+      return;
+    }
     if (this.subscribed && !IN_SUBSCRIBED.has(spec.name)) {
       return respond(
         err(
@@ -373,6 +396,22 @@ export class Session {
     if (spec.name === "exec") return this.#exec(respond, asking);
     if (spec.name === "req") return this.#req(argv, respond, asking);
     return this.#server(spec, argv, respond);
+  }
+
+  /**
+   * True when `argv` must be refused for memory (Redis's `maxmemory` with `noeviction`): a
+   * command that may add data (`denyoom`; a REQ by the command it wraps), or inside MULTI any
+   * command but EXEC, DISCARD, QUIT and RESET, while used memory is over the limit.
+   */
+  #overMemory(spec: CommandSpec, argv: ByteString[]): boolean {
+    const memory = this.#host.memory;
+    if (memory === undefined) return false;
+    let refusable: boolean;
+    if (this.#multi !== null) refusable = !MULTI_UNDER_OOM.has(spec.name);
+    else if (spec.name === "req") {
+      refusable = COMMANDS.get(argv[3] ?? "")?.flags.includes("denyoom") ?? false;
+    } else refusable = spec.flags.includes("denyoom");
+    return refusable && memory.outOfMemory();
   }
 
   /**
@@ -633,6 +672,12 @@ export class Session {
     const watches = this.#watches;
     this.#watches = new WatchSet();
     if (dirty) return respond(err("EXECABORT Transaction discarded because of previous errors."));
+    // Used memory passed the limit after the commands were queued: as in Redis, a transaction
+    // that may add data is discarded.
+    const grows = queued.some((argv) => COMMANDS.get(argv[0])?.flags.includes("denyoom"));
+    if (grows && this.#host.memory?.outOfMemory()) {
+      return respond(err(`EXECABORT Transaction discarded because of: ${OOM_ERROR}`));
+    }
     if (this.#routing !== undefined) {
       // Each queued command was routed alone; together their keys must be in one slot too.
       const keys = queued.flatMap((argv) => routingKeys(COMMANDS.get(argv[0])!, argv));

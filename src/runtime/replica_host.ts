@@ -73,6 +73,7 @@ import { Shards } from "./shards.ts";
 import { clusterCommand, type ClusterCommandDeps } from "./cluster_command.ts";
 import { foundingReplicaSet } from "../kv/replica_set.ts";
 import { initialSlotMap } from "../kv/slot_map.ts";
+import { MemoryGuard } from "./memory_guard.ts";
 
 /** A byte string for a log line: quoted, escaped, and cut to 40 characters. */
 function clip(s: string): string {
@@ -224,6 +225,8 @@ export class ReplicaHost {
   #aclIniting = false;
   readonly #peerServer: PeerServer;
   readonly #clientServer: ClientServer;
+  /** When client writes are refused for memory (`maxmemory`). */
+  readonly #memory: MemoryGuard;
   /** The HTTP port (monitoring, REST, dashboard); absent when the config gives none. */
   readonly #httpServer: HttpServer | undefined;
   readonly #startedAt = Date.now();
@@ -390,6 +393,7 @@ export class ReplicaHost {
         handshakeTimeoutMs: settings.peerHelloTimeout * 1000,
       },
     });
+    this.#memory = new MemoryGuard({ maxmemory: settings.maxmemory });
     this.#clientServer = new ClientServer({
       hostname: this.#self.host,
       port: options.listen?.clientPort ?? this.#self.clientPort,
@@ -403,6 +407,7 @@ export class ReplicaHost {
       idleTimeoutMs: settings.timeout * 1000,
       requestTimeoutMs: settings.clientRequestTimeout * 1000,
       maxMemoryClients: settings.maxmemoryClients,
+      memory: this.#memory,
       tls: tls === undefined ? undefined : { context: tls, clientAuth: clientAuthOf(settings) },
       traffic: this.#traffic.client,
       handler: {
@@ -503,6 +508,31 @@ export class ReplicaHost {
         { peers: this.#links.peers, ...change },
       );
     }
+  }
+
+  /** Says where writes will be refused for memory; warns when the heap limit lowers maxmemory. */
+  #logMemoryLimit(): void {
+    const m = this.#memory;
+    const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+    const fields = { limit: m.limit, maxmemory: m.maxmemory, heapLimit: m.heapLimit };
+    if (m.cappedByHeap) {
+      this.#log.warn(
+        "memory.limit",
+        `maxmemory ${mib(m.maxmemory)} is above what the JavaScript heap limit (${
+          mib(m.heapLimit)
+        }) admits: writes are refused above ${mib(m.limit)} of used memory; raise the heap ` +
+          "limit with DENO_V8_FLAGS=--max-old-space-size=<MiB>",
+        fields,
+      );
+      return;
+    }
+    this.#log.info(
+      "memory.limit",
+      `writes that add data are refused (OOM) above ${mib(m.limit)} of used memory (${
+        m.maxmemory > 0 ? "maxmemory" : `no maxmemory; heap limit ${mib(m.heapLimit)}`
+      })`,
+      fields,
+    );
   }
 
   /** The peers this replica links to now, ascending. */
@@ -665,6 +695,7 @@ export class ReplicaHost {
       `listening for clients on ${c.hostname}:${c.port}, peers on ${p.hostname}:${p.port}` +
         (h === undefined ? "" : `, http on ${h.hostname}:${h.port}`),
     );
+    this.#logMemoryLimit();
     if (this.#keyed) {
       this.#log.info(
         "peer.keyed",

@@ -506,6 +506,23 @@ Deno.test("settings: defaults, flags win over the file, relations are checked", 
   );
 });
 
+Deno.test("settings: maxmemory is a size, 0 (none) by default", () => {
+  assert.equal(DEFAULT_SETTINGS.maxmemory, 0);
+  assert.equal(
+    resolveSettings([{ name: "maxmemory", value: "2gb", where: "c:1" }]).maxmemory,
+    2 ** 31,
+  );
+  assert.equal(
+    resolveSettings([{ name: "maxmemory", value: "100m", where: "c:1" }]).maxmemory,
+    1e8,
+  );
+  assert.throws(
+    () => resolveSettings([{ name: "maxmemory", value: "lots", where: "c:1" }]),
+    (err: Error) =>
+      err instanceof SettingError && /^c:1: maxmemory: expected a size/.test(err.message),
+  );
+});
+
 Deno.test("settings: client-output-buffer-limit per class, notify-keyspace-events", () => {
   assert.deepEqual(DEFAULT_SETTINGS.clientOutputBufferLimitPubsub, {
     hard: 32 * 1024 ** 2,

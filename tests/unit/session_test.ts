@@ -11,7 +11,12 @@ import type { Command, Outcome, ReplicaStatus, Reply } from "../../src/core/type
 import { KvStore } from "../../src/kv/store.ts";
 import { encodeReply } from "../../src/net/resp.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
-import { type AclHost, Session, type SessionHost } from "../../src/net/session.ts";
+import {
+  type AclHost,
+  Session,
+  type SessionHost,
+  type WriteMemory,
+} from "../../src/net/session.ts";
 import { defaultTable, describeTable } from "../../src/kv/acl.ts";
 import { formatInfo, parseInfo, type ServerStats } from "../../src/net/info.ts";
 
@@ -51,6 +56,13 @@ class FakeHost implements SessionHost {
   readonly all: Session[] = [];
   clock = 1_000_000;
   state: ReplicaStatus["state"] = "normal";
+  /** Set `over` to make the replica refuse writes for memory. */
+  readonly mem = { over: false };
+  readonly memory: WriteMemory = {
+    maxmemory: 1000,
+    limit: 1000,
+    outOfMemory: () => this.mem.over,
+  };
 
   submit(cmd: Command, respond: (outcome: Outcome) => void): void {
     this.submitted.push(cmd);
@@ -378,6 +390,58 @@ Deno.test("session: REQ wraps a data command with an exactly-once tag", () => {
     err: "ERR REQ can only wrap a data command, not '__EXEC'",
   });
   assert.deepEqual(run(s, "REQ", "c", "1", "GET"), arity("get"));
+});
+
+Deno.test("session: over maxmemory, commands that add data get OOM, as in Redis", () => {
+  const { host, s } = session();
+  assert.deepEqual(run(s, "SET", "k", "v"), OK);
+  host.mem.over = true;
+  const oom = { err: "OOM command not allowed when used memory > 'maxmemory'." };
+  const before = host.submitted.length;
+  for (
+    const argv of [["SET", "a", "b"], ["INCR", "n"], ["LPUSH", "l", "x"], ["APPEND", "k", "x"]]
+  ) {
+    assert.deepEqual(run(s, ...argv), oom, argv.join(" "));
+  }
+  assert.deepEqual(run(s, "REQ", "c1", "1", "SET", "a", "b"), oom, "a REQ by what it wraps");
+  assert.equal(host.submitted.length, before, "refused before they were ordered");
+  // Reads, deletions and commands that free or keep memory still run (Redis's denyoom flag).
+  assert.equal(run(s, "GET", "k"), "v");
+  assert.equal(run(s, "EXPIRE", "k", "100"), 1);
+  assert.equal(run(s, "DEL", "k"), 1);
+  assert.equal(run(s, "REQ", "c1", "2", "DEL", "k"), 0);
+  assert.deepEqual(run(s, "PING"), { ok: "PONG" });
+  host.mem.over = false;
+  assert.deepEqual(run(s, "SET", "a", "b"), OK, "accepted again once memory is below the limit");
+});
+
+Deno.test("session: over maxmemory, MULTI refuses every queued command, as in Redis", () => {
+  const { host, s } = session();
+  host.mem.over = true;
+  const oom = { err: "OOM command not allowed when used memory > 'maxmemory'." };
+  assert.deepEqual(run(s, "MULTI"), OK);
+  assert.deepEqual(run(s, "GET", "k"), oom, "queuing costs memory: even a read is refused");
+  assert.deepEqual(run(s, "EXEC"), {
+    err: "EXECABORT Transaction discarded because of previous errors.",
+  });
+  // Memory passed the limit after the commands were queued: a transaction that adds data is
+  // discarded at EXEC; one that only reads runs.
+  host.mem.over = false;
+  assert.deepEqual(run(s, "MULTI"), OK);
+  assert.deepEqual(run(s, "SET", "k", "v"), { ok: "QUEUED" });
+  host.mem.over = true;
+  assert.deepEqual(run(s, "EXEC"), {
+    err: "EXECABORT Transaction discarded because of: OOM command not allowed when used memory " +
+      "> 'maxmemory'.",
+  });
+  assert.equal(run(s, "GET", "k"), null, "the discarded SET was not applied");
+  host.mem.over = false;
+  assert.deepEqual(run(s, "MULTI"), OK);
+  assert.deepEqual(run(s, "GET", "k"), { ok: "QUEUED" });
+  host.mem.over = true;
+  assert.deepEqual(run(s, "EXEC"), [null]);
+  assert.deepEqual(run(s, "MULTI"), OK);
+  assert.deepEqual(run(s, "DISCARD"), OK, "DISCARD is never refused");
 });
 
 Deno.test("session: INFO has Redis's sections and lamportkv's", () => {
