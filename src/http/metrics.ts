@@ -50,6 +50,8 @@ export interface MetricsSource {
   traffic: Readonly<Record<string, ByteTraffic>>;
   /** Event-loop lag measurements. */
   loopLag: { lagSeconds: BucketCounts; last: number };
+  /** Used memory and the limit above which writes are refused (absent: not exported). */
+  memory?: { used(): number; readonly limit: number };
 }
 
 type Labels = Record<string, string | number>;
@@ -315,6 +317,21 @@ export class ReplicaMetrics {
       ["version"],
       (set) => set({ version: source.version }, 1),
     );
+    const memory = source.memory;
+    if (memory !== undefined) {
+      gauge(
+        "lamportkv_used_memory_bytes",
+        "Used memory (V8 heap in use plus external), as INFO used_memory",
+        [],
+        (set) => set({}, memory.used()),
+      );
+      gauge(
+        "lamportkv_write_memory_limit_bytes",
+        "Used memory above which writes that add data are refused with OOM (maxmemory or the heap guard)",
+        [],
+        (set) => set({}, memory.limit),
+      );
+    }
     gauge("process_resident_memory_bytes", "Resident memory size", [], (set) => {
       set({}, Deno.memoryUsage().rss);
     });

@@ -645,6 +645,7 @@ export class ReplicaHost {
       ...(storage === undefined ? {} : { storage }),
       traffic: this.#traffic,
       loopLag: this.#loopLag,
+      memory: this.#memory,
     };
   }
 

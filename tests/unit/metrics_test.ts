@@ -54,6 +54,7 @@ function fakeSource(storage?: StorageStats): MetricsSource {
     ...(storage === undefined ? {} : { storage: () => storage }),
     traffic,
     loopLag: { lagSeconds: lag, last: 0.3 },
+    memory: { used: () => 5_000_000, limit: 64 * 1024 * 1024 },
   };
 }
 
@@ -144,6 +145,8 @@ Deno.test("metrics: the exposition holds every metric with its source's values",
     ["lamportkv_event_loop_lag_seconds_bucket", { le: "0.25" }, 1],
     ["lamportkv_event_loop_lag_last_seconds", {}, 0.3],
     ["lamportkv_build_info", { version: "1.2.3" }, 1],
+    ["lamportkv_used_memory_bytes", {}, 5_000_000],
+    ["lamportkv_write_memory_limit_bytes", {}, 64 * 1024 * 1024],
   ];
   for (const [name, labels, value] of expected) {
     assert.equal(sample(s, name, labels), value, `${name} ${JSON.stringify(labels)}`);

@@ -134,6 +134,7 @@ Deno.test("rest: error replies map to honest statuses", () => {
     ["ASK 12182 127.0.0.1:7014", 421],
     ["TRYAGAIN Multiple keys request during rehashing of slot", 503],
     ["CROSSSLOT Keys in request don't hash to the same slot", 400],
+    ["OOM command not allowed when used memory > 'maxmemory'.", 507],
     ["WEIRD something", 500],
   ];
   for (const [text, status] of cases) {
