@@ -165,10 +165,13 @@ export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 /** From this many keys on, snapshots are at least keys/2 deliveries apart (by default). */
 export const DEFAULT_SNAPSHOT_GROWS_FROM = 100_000;
 
+/** Ticks of silence after which a peer is suspected, by default (1 s at the runtime's 10 ms). */
+export const DEFAULT_SUSPECT_TICKS = 100;
+
 const DEFAULTS = {
   heartbeatTicks: 10,
   requestTimeoutTicks: 500,
-  ...timingsForSuspicion(100),
+  ...timingsForSuspicion(DEFAULT_SUSPECT_TICKS),
   snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   snapshotGrowsFrom: DEFAULT_SNAPSHOT_GROWS_FROM,
   deliveryMarkEvery: 1000,

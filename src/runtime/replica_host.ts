@@ -19,7 +19,12 @@
  */
 import type { ClusterConfig, ReplicaAddress, Sharding } from "../config/config.ts";
 import { clusterId, findReplica } from "../config/config.ts";
-import { acceptRecordOf, Replica, timingsForSuspicion } from "../core/replica.ts";
+import {
+  acceptRecordOf,
+  DEFAULT_SUSPECT_TICKS,
+  Replica,
+  timingsForSuspicion,
+} from "../core/replica.ts";
 import type {
   Action,
   Command,
@@ -243,7 +248,7 @@ export class ReplicaHost {
   readonly #viewHistory = new ViewHistory();
   /** The settings in force for `/status` (names as in the config file, secrets hidden). */
   readonly #settingsReport: Record<string, string>;
-  readonly #loopLag = new LoopLagMonitor();
+  readonly #loopLag: LoopLagMonitor;
   readonly #traffic = { client: new ByteTraffic(), peer: new ByteTraffic() };
   /** The outgoing links, one per peer (see {@link setPeers}). */
   readonly #links: PeerLinks;
@@ -294,6 +299,21 @@ export class ReplicaHost {
     const timings = options.failureTimeoutMs === undefined
       ? {}
       : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
+    const failureMs = options.failureTimeoutMs ?? DEFAULT_SUSPECT_TICKS * this.#tickMs;
+    this.#loopLag = new LoopLagMonitor({
+      stallMs: failureMs,
+      onStall: (lagMs) =>
+        this.#log.limited(
+          "warn",
+          "node.stalled",
+          "event-loop",
+          `the event loop was held ${(lagMs / 1000).toFixed(1)} s, past the failure timeout ` +
+            `(${failureMs} ms): peers may suspect this replica and change views. With a large ` +
+            "data set this is a full garbage collection of the heap (see README, Limits); " +
+            "raise --failure-timeout on every replica",
+          { lagMs: Math.round(lagMs), failureTimeoutMs: failureMs },
+        ),
+    });
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#keyed = options.clusterKey !== undefined;
     const settings = options.settings ?? DEFAULT_SETTINGS;
