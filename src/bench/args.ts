@@ -77,6 +77,12 @@ ${OPS_HELP}
   --misroute                sharded <config> only: send every request first to the group after
                             its owner, and follow its MOVED (measures what a redirection costs)
   --json <file>             also write every figure as JSON to <file>
+  --failure-timeout <ms>    with --spawn or --catchup: the replicas' --failure-timeout
+                            (100..60000; default theirs, 1000)
+  --cpu-prof <dir>          with --spawn or --catchup: every replica the benchmark starts writes
+                            a V8 CPU profile when it stops, into <dir>/replica-<id>/ (deno run
+                            --cpu-prof; open it in Chrome DevTools; a replica killed with
+                            SIGKILL writes none)
   --scrape <ms>             fetch every replica's GET /metrics every <ms> ms (10..60000) during
                             the run, to measure what metrics cost; needs HTTP ports in <config>
   -h, --help                show this help and exit
@@ -165,6 +171,10 @@ export interface BenchOptions {
   catchup: boolean;
   /** Sharded cluster: send every request to a wrong group first (`--misroute`). */
   misroute: boolean;
+  /** With spawned replicas: write their CPU profiles under this directory (`--cpu-prof`). */
+  cpuProfDir?: string;
+  /** With spawned replicas: their `--failure-timeout` in ms (absent: the node's default). */
+  failureTimeoutMs?: number;
 }
 
 /** A command line that cannot be run (exit status 2). */
@@ -291,6 +301,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     publish: { type: "boolean" },
     catchup: { type: "boolean" },
     misroute: { type: "boolean" },
+    "cpu-prof": { type: "string" },
+    "failure-timeout": { type: "string" },
   }, BenchUsageError);
   const v = parsed.values;
   if (v.help) return "help";
@@ -326,6 +338,13 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   if (v.misroute && (v.catchup || v.publish)) {
     throw new BenchUsageError("--misroute takes no --catchup or --publish");
   }
+  if (v["cpu-prof"] !== undefined && !v.spawn && !v.catchup) {
+    throw new BenchUsageError("--cpu-prof needs --spawn or --catchup (replicas the bench starts)");
+  }
+  if (v["cpu-prof"] === "") throw new BenchUsageError("--cpu-prof needs a directory");
+  if (v["failure-timeout"] !== undefined && !v.spawn && !v.catchup) {
+    throw new BenchUsageError("--failure-timeout needs --spawn or --catchup");
+  }
   if (v.catchup && v.spawn) {
     throw new BenchUsageError("--catchup starts its own replicas: drop --spawn");
   }
@@ -354,5 +373,9 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     publish: v.publish ?? false,
     catchup: v.catchup ?? false,
     misroute: v.misroute ?? false,
+    ...(v["cpu-prof"] === undefined ? {} : { cpuProfDir: v["cpu-prof"] }),
+    ...(v["failure-timeout"] === undefined ? {} : {
+      failureTimeoutMs: intOption("failure-timeout", v["failure-timeout"], 100, 60_000),
+    }),
   };
 }

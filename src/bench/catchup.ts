@@ -40,6 +40,10 @@ export interface CatchupSpec {
   pipeline: number;
   /** Longest wait for the joiner to be a voter, ms. */
   joinTimeoutMs: number;
+  /** Write the replicas' CPU profiles under this directory (see `SpawnOptions.cpuProfDir`). */
+  cpuProfDir?: string;
+  /** Every replica's failure timeout in ms (default: the node's). */
+  failureTimeoutMs?: number;
   /** Ends the run early. */
   signal: AbortSignal;
   /** Progress lines. */
@@ -291,7 +295,12 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     await Deno.writeTextFile(foundersPath, foundersText);
     await Deno.writeTextFile(joinerPath, all.map(line).join(""));
     const foundersConfig = parseConfig(foundersText, foundersPath);
-    cluster = await SpawnedCluster.start(foundersConfig, { fsync: spec.fsync, log: spec.log });
+    cluster = await SpawnedCluster.start(foundersConfig, {
+      fsync: spec.fsync,
+      cpuProfDir: spec.cpuProfDir,
+      failureTimeoutMs: spec.failureTimeoutMs,
+      log: spec.log,
+    });
     const view = await cluster.waitNormal(60_000, spec.signal);
     spec.log(`founders ${founders.map((r) => r.id).join(",")} normal in view ${view}`);
 

@@ -97,6 +97,13 @@ const STOP_DEADLINE_MS = 5000;
 export interface SpawnOptions {
   /** fsync mode of every replica. */
   fsync: FsyncChoice;
+  /**
+   * Write a V8 CPU profile of every replica into `<cpuProfDir>/replica-<id>/` (`deno run
+   * --cpu-prof`), when it exits. Default: none.
+   */
+  cpuProfDir?: string;
+  /** Every replica's `--failure-timeout` in ms (default: the node's). */
+  failureTimeoutMs?: number;
   /** Progress messages. */
   log?: (line: string) => void;
 }
@@ -123,6 +130,8 @@ export class SpawnedCluster {
   }[] = [];
   #stopping: Promise<void> | null = null;
   #fsync: FsyncChoice = "batch";
+  #cpuProfDir: string | undefined;
+  #failureArgs: string[] = [];
   /** The arguments each replica was started with. */
   readonly #args = new Map<number, readonly string[]>();
 
@@ -155,12 +164,21 @@ export class SpawnedCluster {
     const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-" });
     const cluster = new SpawnedCluster(config, dir);
     cluster.#fsync = options.fsync;
+    cluster.#cpuProfDir = options.cpuProfDir;
+    if (options.failureTimeoutMs !== undefined) {
+      cluster.#failureArgs = ["--failure-timeout", String(options.failureTimeoutMs)];
+    }
     const configPath = resolve(config.path);
     try {
       for (const { id } of config.replicas) {
         cluster.#spawn(
           id,
-          nodeCommandArgs(id, configPath, ["--data-dir", `${dir}/${id}`, "--fsync", options.fsync]),
+          nodeCommandArgs(
+            id,
+            configPath,
+            ["--data-dir", `${dir}/${id}`, "--fsync", options.fsync, ...cluster.#failureArgs],
+            cluster.#denoFlags(id),
+          ),
         );
       }
     } catch (err) {
@@ -188,8 +206,17 @@ export class SpawnedCluster {
         `${this.dir}/${id}`,
         "--fsync",
         this.#fsync,
-      ]),
+        ...this.#failureArgs,
+      ], this.#denoFlags(id)),
     );
+  }
+
+  /** `deno run` flags of replica `id`: a CPU profile when asked for. */
+  #denoFlags(id: number): string[] {
+    const dir = this.#cpuProfDir;
+    return dir === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${resolve(dir, `replica-${id}`)}`];
   }
 
   /**

@@ -92,6 +92,8 @@ export async function main(args: string[], io: BenchIo = consoleIo): Promise<num
     if (options.spawn) {
       spawned = await SpawnedCluster.start(config, {
         fsync: options.fsync,
+        cpuProfDir: options.cpuProfDir,
+        failureTimeoutMs: options.failureTimeoutMs,
         log: (line) => io.err(`bench: ${line}`),
       });
       view = await spawned.waitNormal(30_000, abort.signal);
@@ -238,6 +240,8 @@ async function catchupMode(
     connections: options.clients[0],
     pipeline: options.pipeline,
     joinTimeoutMs: CATCHUP_TIMEOUT_MS,
+    cpuProfDir: options.cpuProfDir,
+    failureTimeoutMs: options.failureTimeoutMs,
     signal,
     log: (line) => io.err(`bench: ${line}`),
   });

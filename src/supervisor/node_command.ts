@@ -17,13 +17,25 @@ export const NODE_PERMISSIONS: readonly string[] = [
 /** Absolute path of the replica entry point (`src/cli/node.ts`). */
 export const NODE_ENTRY: string = fileURLToPath(new URL("../cli/node.ts", import.meta.url));
 
-/** The `deno` arguments that start replica `id` of `configPath` with node `options`. */
+/**
+ * The `deno` arguments that start replica `id` of `configPath` with node `options`; `denoFlags`
+ * go to `deno run` itself (e.g. `--cpu-prof`).
+ */
 export function nodeCommandArgs(
   id: number,
   configPath: string,
   options: readonly string[],
+  denoFlags: readonly string[] = [],
 ): string[] {
-  return ["run", ...NODE_PERMISSIONS, NODE_ENTRY, String(id), configPath, ...options];
+  return [
+    "run",
+    ...NODE_PERMISSIONS,
+    ...denoFlags,
+    NODE_ENTRY,
+    String(id),
+    configPath,
+    ...options,
+  ];
 }
 
 /** How a child process ended, for a log line: "exited with code 1", "was killed by SIGKILL". */

@@ -171,6 +171,13 @@ Deno.test("bench args: --catchup loads with 16 connections, 32 in flight; --fsyn
   assert.equal(o.pipeline, 32);
   assert.equal(o.keys, 1_000_000);
   assert.equal(o.fsync, "never");
+  assert.equal(o.cpuProfDir, undefined);
+  const prof = parseBenchArgs(["--catchup", "--cpu-prof", "/tmp/p", "c.txt"]);
+  assert.ok(prof !== "help" && prof.cpuProfDir === "/tmp/p");
+  const spawned = parseBenchArgs(["--spawn", "--cpu-prof", "p", "c.txt"]);
+  assert.ok(spawned !== "help" && spawned.cpuProfDir === "p");
+  const patient = parseBenchArgs(["--catchup", "--failure-timeout", "5000", "c.txt"]);
+  assert.ok(patient !== "help" && patient.failureTimeoutMs === 5000);
 });
 
 Deno.test("bench args: errors", () => {
@@ -201,6 +208,10 @@ Deno.test("bench args: errors", () => {
     [["--fsync", "batch", "c"], /needs --spawn/],
     [["--spawn", "--fsync", "sometimes", "c"], /always, batch or never/],
     [["--json", "", "c"], /--json/],
+    [["--cpu-prof", "p", "c"], /needs --spawn or --catchup/],
+    [["--spawn", "--cpu-prof", "", "c"], /needs a directory/],
+    [["--failure-timeout", "5000", "c"], /needs --spawn or --catchup/],
+    [["--spawn", "--failure-timeout", "50", "c"], /--failure-timeout/],
     [["--ops", "c"], /expected a config file|--ops/],
   ];
   for (const [args, message] of bad) {

@@ -804,6 +804,9 @@ Deno.test("cluster CLI: children get the node task's permissions", async () => {
   assert.equal(args[0], "run");
   assert.ok(args.includes(NODE_ENTRY) && NODE_ENTRY.endsWith("node.ts"));
   assert.deepEqual(args.slice(-3), ["2", "c.txt", "--verbose"]);
+  // deno run's own flags go before the entry point.
+  const profiled = nodeCommandArgs(2, "c.txt", [], ["--cpu-prof"]);
+  assert.ok(profiled.indexOf("--cpu-prof") < profiled.indexOf(NODE_ENTRY));
 });
 
 Deno.test("node CLI: argument errors", () => {
