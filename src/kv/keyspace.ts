@@ -17,7 +17,6 @@
  * @module
  */
 import type { ByteString } from "../core/types.ts";
-import { KeyMap } from "./key_map.ts";
 import { invariant } from "../core/assert.ts";
 import { Deque } from "./list.ts";
 import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
@@ -254,7 +253,7 @@ class SnapshotView {
   /** Records changed in place since the view was taken, encoded as they were. */
   readonly #before = new Map<ByteString, KeyRecord>();
 
-  constructor(version: number, data: KeyMap<Rec>) {
+  constructor(version: number, data: Map<ByteString, Rec>) {
     this.version = version;
     // The one copy made when the view is taken: the lists of keys and of record references
     // (16 ms per million keys, against 110-500 ms for encoding every record).
@@ -310,7 +309,7 @@ export class KeySpace {
   /** Keys of {@link waitedOn} written since the store last served them. */
   readonly ready = new Set<ByteString>();
 
-  #data = new KeyMap<Rec>();
+  #data = new Map<ByteString, Rec>();
   #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
   #tombs = new Map<ByteString, Tomb>();
@@ -511,19 +510,6 @@ export class KeySpace {
     for (const [k, r] of this.#data) if (r.exp === 0 || r.exp > this.now) yield k;
   }
 
-  /**
-   * The live keys whose hash (`keyHash`) is at least `from`, in groups of ascending,
-   * disjoint hash ranges (the first group may also hold smaller hashes): a SCAN page reads only
-   * the groups it needs (see `KeyMap.shardsFrom`).
-   */
-  *keyGroupsFrom(from: number): IterableIterator<Iterable<ByteString>> {
-    for (const shard of this.#data.shardsFrom(from)) yield this.#liveKeys(shard);
-  }
-
-  *#liveKeys(entries: Iterable<[ByteString, Rec]>): IterableIterator<ByteString> {
-    for (const [k, r] of entries) if (r.exp === 0 || r.exp > this.now) yield k;
-  }
-
   /** Every live record. */
   *entries(): IterableIterator<[ByteString, Rec]> {
     for (const e of this.#data) if (e[1].exp === 0 || e[1].exp > this.now) yield e;
@@ -677,7 +663,7 @@ export class KeySpace {
     this.#b = other.#b;
     this.version = other.version;
     this.ready.clear();
-    other.#data = new KeyMap();
+    other.#data = new Map();
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
     other.#dirty = new Set();
@@ -711,7 +697,7 @@ export class KeySpace {
    */
   #dropData(): void {
     this.#views = [];
-    this.#data = new KeyMap();
+    this.#data = new Map();
   }
 
   /** Adds `key`'s record `r` (not counted yet) to the digest, noting its contribution on it. */

@@ -95,9 +95,8 @@ Deno.test("snapshot view: FLUSHALL of more keys than the tombstone limit keeps t
   ks.put("k1", "string", "new");
   const keys = [...snap.keys];
   assert.equal(keys.length, 70_001);
-  const byKey = new Map(keys.map((k) => [k[0], k]));
-  assert.deepEqual(byKey.get("k1"), ["k1", "string", 0, 0, "v1"]);
-  assert.deepEqual(byKey.get("h"), ["h", "hash", 0, 0, ["f", "1"]]);
+  assert.deepEqual(keys[1], ["k1", "string", 0, 0, "v1"]);
+  assert.deepEqual(keys[70_000], ["h", "hash", 0, 0, ["f", "1"]]);
   assert.equal(ks.size, 1);
 });
 

@@ -13,7 +13,6 @@ import type { ByteString, Reply } from "../../core/types.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, OK, status } from "../reply.ts";
 import { globMatch } from "../glob.ts";
-import { keyHash } from "../key_map.ts";
 import { INT64_MAX, INT64_MIN, is, parseInt64 } from "./args.ts";
 import { setString } from "./strings.ts";
 
@@ -73,6 +72,11 @@ function flushall({ ks }: ApplyContext, argv: ByteString[]): Reply {
 // ---- SCAN ------------------------------------------------------------------------------------
 
 /** The 32-bit FNV-1a hash SCAN orders keys (and fields, members) by. */
+function scanHash(s: ByteString): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
 
 /** Parsed `cursor [MATCH pattern] [COUNT count] [TYPE type]`. */
 export interface ScanArgs {
@@ -121,49 +125,25 @@ export function scanPage<T>(
   cursor: number,
   count: number,
 ): { next: number; page: T[] } {
-  return scanGroups([items], key, cursor, count);
-}
-
-/**
- * {@link scanPage} over groups of items in ascending, disjoint hash ranges (the first may also
- * hold hashes below the cursor): the same page, but the groups after the first one that comes
- * once `count` items are picked are not read (their hashes are all larger).
- */
-export function scanGroups<T>(
-  groups: Iterable<Iterable<T>>,
-  key: (item: T) => ByteString,
-  cursor: number,
-  count: number,
-): { next: number; page: T[] } {
   const picked: { h: number; item: T }[] = [];
   let limit = Infinity; // the largest hash still wanted once `count` items are picked
   let dropped = false; // an item at or after the cursor was left for a later page
-  let group = 0;
-  for (const items of groups) {
-    // Every hash of this group is larger than every hash picked from the earlier ones.
-    const full = group++ > 0 && picked.length >= count;
-    for (const item of items) {
-      const h = keyHash(key(item));
-      if (h < cursor) continue;
-      if (full) {
-        dropped = true;
-        break;
-      }
-      if (h > limit) {
-        dropped = true;
-        continue;
-      }
-      picked.push({ h, item });
-      if (picked.length > 4 * count + 64) {
-        picked.sort((a, b) => a.h - b.h);
-        limit = picked[count - 1].h;
-        let keep = count;
-        while (keep < picked.length && picked[keep].h === limit) keep++;
-        if (keep < picked.length) dropped = true;
-        picked.length = keep;
-      }
+  for (const item of items) {
+    const h = scanHash(key(item));
+    if (h < cursor) continue;
+    if (h > limit) {
+      dropped = true;
+      continue;
     }
-    if (full && dropped) break;
+    picked.push({ h, item });
+    if (picked.length > 4 * count + 64) {
+      picked.sort((a, b) => a.h - b.h);
+      limit = picked[count - 1].h;
+      let keep = count;
+      while (keep < picked.length && picked[keep].h === limit) keep++;
+      if (keep < picked.length) dropped = true;
+      picked.length = keep;
+    }
   }
   picked.sort((a, b) => a.h - b.h);
   if (picked.length <= count && !dropped) return { next: 0, page: picked.map((p) => p.item) };
@@ -177,12 +157,7 @@ export function scanGroups<T>(
 function scan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const args = parseScan(argv, 1, true);
   if ("err" in args) return args;
-  const { next, page } = scanGroups(
-    ks.keyGroupsFrom(args.cursor),
-    (k) => k,
-    args.cursor,
-    args.count,
-  );
+  const { next, page } = scanPage(ks.keys(), (k) => k, args.cursor, args.count);
   const out: Reply[] = [];
   for (const k of page) {
     if (args.match !== undefined && !globMatch(args.match, k)) continue;
