@@ -92,6 +92,11 @@ const TAIL_LINES = 40;
 const WATCHED_LINES = 20;
 /** How long replicas get to stop after SIGTERM before SIGKILL. */
 const STOP_DEADLINE_MS = 5000;
+/**
+ * The same when they write CPU profiles: a replica writes its profile as it exits (tens of MB
+ * after minutes of load), and one SIGKILLed first writes none.
+ */
+const PROFILED_STOP_DEADLINE_MS = 120_000;
 
 /** Options of {@link SpawnedCluster.start}. */
 export interface SpawnOptions {
@@ -342,8 +347,8 @@ export class SpawnedCluster {
   }
 
   /**
-   * Stops every replica (SIGTERM, then SIGKILL after 5 s), waits for each to exit and removes
-   * the temporary directory. Idempotent; never throws.
+   * Stops every replica (SIGTERM, then SIGKILL after 5 s, or 120 s when they write CPU profiles),
+   * waits for each to exit and removes the temporary directory. Idempotent; never throws.
    */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -351,7 +356,10 @@ export class SpawnedCluster {
   }
 
   async #stop(): Promise<void> {
-    await this.#supervisor.stopAll({ signal: "SIGTERM", deadlineMs: STOP_DEADLINE_MS });
+    const deadlineMs = this.#cpuProfDir === undefined
+      ? STOP_DEADLINE_MS
+      : PROFILED_STOP_DEADLINE_MS;
+    await this.#supervisor.stopAll({ signal: "SIGTERM", deadlineMs });
     try {
       await Deno.remove(this.dir, { recursive: true });
     } catch {
