@@ -296,10 +296,14 @@ export class ReplicaHost {
     const cluster = options.cluster ?? clusterId(config);
     this.#storage = options.storage ?? new MemoryStorage();
     this.#onFatal = options.onFatal ?? (() => {});
-    const timings = options.failureTimeoutMs === undefined
-      ? {}
-      : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
-    const failureMs = options.failureTimeoutMs ?? DEFAULT_SUSPECT_TICKS * this.#tickMs;
+    const timings: Partial<ReturnType<typeof timingsForSuspicion>> =
+      options.failureTimeoutMs === undefined
+        ? {}
+        : timingsForSuspicion(options.failureTimeoutMs / this.#tickMs);
+    // The failure timeout the core will use (the timings win over options.core, as passed below).
+    const suspectTicks = timings.suspectTicks ?? options.core?.suspectTicks ??
+      DEFAULT_SUSPECT_TICKS;
+    const failureMs = suspectTicks * this.#tickMs;
     this.#loopLag = new LoopLagMonitor({
       stallMs: failureMs,
       onStall: (lagMs) =>
