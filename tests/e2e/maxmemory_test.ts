@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { RespError, type RespValue } from "../../src/net/resp.ts";
+import { parseInfo } from "../../src/net/info.ts";
 import { respCall, RespTestClient, waitFor, withCluster } from "../support/cluster.ts";
 import {
   announceSkip,
@@ -34,12 +35,6 @@ function errorText(reply: RespValue): string {
   return reply instanceof RespError ? reply.message : `not an error: ${String(reply)}`;
 }
 
-/** `INFO memory`'s field `name`. */
-function infoField(info: RespValue, name: string): string | undefined {
-  assert.equal(typeof info, "string", `INFO replied ${String(info)}`);
-  return new RegExp(`^${name}:(.*)\\r?$`, "m").exec(info as string)?.[1];
-}
-
 Deno.test({
   name: "maxmemory: writes are refused with OOM once used memory passes it; reads and DEL run",
   sanitizeOps: false,
@@ -55,10 +50,10 @@ Deno.test({
         "maxmemory",
         String(64 * MiB),
       ]);
-      const info = await respCall(port, ["INFO", "memory"]);
-      assert.equal(infoField(info, "maxmemory"), String(64 * MiB));
-      assert.equal(infoField(info, "write_memory_limit"), String(64 * MiB));
-      assert.equal(infoField(info, "maxmemory_policy"), "noeviction");
+      const info = parseInfo(String(await respCall(port, ["INFO", "memory"])));
+      assert.equal(info.maxmemory, String(64 * MiB));
+      assert.equal(info.write_memory_limit, String(64 * MiB));
+      assert.equal(info.maxmemory_policy, "noeviction");
 
       const value = "v".repeat(VALUE_BYTES);
       const c = await RespTestClient.connect(port);

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { LOOP_LAG_INTERVAL_MS, LoopLagMonitor } from "../../src/runtime/loop_lag.ts";
+import { waitFor } from "../support/cluster.ts";
 
 /** Holds the event loop for `ms` (what a long garbage collection does to a replica). */
 function holdLoop(ms: number): void {
@@ -13,51 +14,40 @@ function holdLoop(ms: number): void {
   while (performance.now() < until) { /* busy */ }
 }
 
-/** Resolves once `done()` is true, polling every 10 ms; rejects after `deadlineMs`. */
-async function until(done: () => boolean, deadlineMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + deadlineMs;
-  while (!done()) {
-    if (performance.now() > deadline) throw new Error(`not within ${deadlineMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 Deno.test("loop lag: a held loop is measured, and past the threshold reported as a stall", async () => {
   const stalls: number[] = [];
   const monitor = new LoopLagMonitor({ stallMs: 200, onStall: (ms) => stalls.push(ms) });
-  // Keeps the test's own event loop alive: the monitor's timer does not.
-  const keepAlive = setInterval(() => {}, 20);
   try {
     monitor.start();
-    await until(() => monitor.lagSeconds.count > 0, 5000, "a first measurement");
+    await waitFor(() => monitor.lagSeconds.count > 0, { message: "a first measurement" });
     assert.equal(stalls.length, 0, "no stall while the loop is free");
     // Hold the loop from just after a measurement: the next one is late by about the hold.
     const seen = monitor.lagSeconds.count;
-    await until(() => monitor.lagSeconds.count > seen, 5000, "a measurement");
+    await waitFor(() => monitor.lagSeconds.count > seen, {
+      intervalMs: 5,
+      message: "a measurement",
+    });
     holdLoop(LOOP_LAG_INTERVAL_MS + 400);
-    await until(() => stalls.length > 0, 5000, "the stall to be reported");
+    await waitFor(() => stalls.length > 0, { message: "the stall to be reported" });
     assert.ok(stalls[0] >= 200 && stalls[0] < 5000, `stall of ${stalls[0]} ms`);
     assert.ok(monitor.last >= 0.2, `last lag ${monitor.last} s`);
   } finally {
     monitor.stop();
-    clearInterval(keepAlive);
   }
 });
 
 Deno.test("loop lag: without a threshold nothing is reported", async () => {
   let reported = 0;
   const monitor = new LoopLagMonitor({ onStall: () => reported++ });
-  const keepAlive = setInterval(() => {}, 20);
   try {
     monitor.start();
-    await until(() => monitor.lagSeconds.count > 0, 5000, "a first measurement");
+    await waitFor(() => monitor.lagSeconds.count > 0, { message: "a first measurement" });
     holdLoop(LOOP_LAG_INTERVAL_MS + 200);
     const seen = monitor.lagSeconds.count;
-    await until(() => monitor.lagSeconds.count > seen, 5000, "the late measurement");
+    await waitFor(() => monitor.lagSeconds.count > seen, { message: "the late measurement" });
     assert.ok(monitor.last > 0.1, `last lag ${monitor.last} s`);
     assert.equal(reported, 0);
   } finally {
     monitor.stop();
-    clearInterval(keepAlive);
   }
 });
