@@ -203,6 +203,10 @@ export const LOG_BURST = 5;
 export const LOG_MAX_SOURCES = 1024;
 /** A write-ahead log sync slower than this many ms is logged (`wal.slow_fsync`, warn). */
 export const SLOW_FSYNC_MS = 100;
+/** The shortest `--failure-timeout` a replica takes, in ms. */
+export const MIN_FAILURE_TIMEOUT_MS = 100;
+/** The longest `--failure-timeout` a replica takes, in ms. */
+export const MAX_FAILURE_TIMEOUT_MS = 60_000;
 
 // ---- how they relate ----
 

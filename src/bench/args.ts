@@ -9,6 +9,7 @@
  * @module
  */
 import { DEFAULT_RESP_LIMITS } from "../net/resp.ts";
+import { MAX_FAILURE_TIMEOUT_MS, MIN_FAILURE_TIMEOUT_MS } from "../limits.ts";
 import {
   fsyncOption,
   integerInRange,
@@ -78,7 +79,7 @@ ${OPS_HELP}
                             its owner, and follow its MOVED (measures what a redirection costs)
   --json <file>             also write every figure as JSON to <file>
   --failure-timeout <ms>    with --spawn or --catchup: the replicas' --failure-timeout
-                            (100..60000; default theirs, 1000)
+                            (${MIN_FAILURE_TIMEOUT_MS}..${MAX_FAILURE_TIMEOUT_MS}; default theirs, 1000)
   --cpu-prof <dir>          with --spawn or --catchup: every replica the benchmark starts writes
                             a V8 CPU profile when it stops, into <dir>/replica-<id>/ (deno run
                             --cpu-prof; open it in Chrome DevTools; a replica killed with
@@ -375,7 +376,12 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     misroute: v.misroute ?? false,
     ...(v["cpu-prof"] === undefined ? {} : { cpuProfDir: v["cpu-prof"] }),
     ...(v["failure-timeout"] === undefined ? {} : {
-      failureTimeoutMs: intOption("failure-timeout", v["failure-timeout"], 100, 60_000),
+      failureTimeoutMs: intOption(
+        "failure-timeout",
+        v["failure-timeout"],
+        MIN_FAILURE_TIMEOUT_MS,
+        MAX_FAILURE_TIMEOUT_MS,
+      ),
     }),
   };
 }

@@ -134,9 +134,7 @@ export class SpawnedCluster {
     last: string | null;
   }[] = [];
   #stopping: Promise<void> | null = null;
-  #fsync: FsyncChoice = "batch";
-  #cpuProfDir: string | undefined;
-  #failureArgs: string[] = [];
+  #options: SpawnOptions = { fsync: "batch" };
   /** The arguments each replica was started with. */
   readonly #args = new Map<number, readonly string[]>();
 
@@ -168,24 +166,10 @@ export class SpawnedCluster {
   static async start(config: ClusterConfig, options: SpawnOptions): Promise<SpawnedCluster> {
     const dir = await Deno.makeTempDir({ prefix: "lamportkv-bench-" });
     const cluster = new SpawnedCluster(config, dir);
-    cluster.#fsync = options.fsync;
-    cluster.#cpuProfDir = options.cpuProfDir;
-    if (options.failureTimeoutMs !== undefined) {
-      cluster.#failureArgs = ["--failure-timeout", String(options.failureTimeoutMs)];
-    }
+    cluster.#options = options;
     const configPath = resolve(config.path);
     try {
-      for (const { id } of config.replicas) {
-        cluster.#spawn(
-          id,
-          nodeCommandArgs(
-            id,
-            configPath,
-            ["--data-dir", `${dir}/${id}`, "--fsync", options.fsync, ...cluster.#failureArgs],
-            cluster.#denoFlags(id),
-          ),
-        );
-      }
+      for (const { id } of config.replicas) cluster.#spawn(id, cluster.#nodeArgs(id, configPath));
     } catch (err) {
       await cluster.stop();
       throw new ClusterError(`cannot start the replicas: ${describe(err)}`);
@@ -203,25 +187,27 @@ export class SpawnedCluster {
    * directory and the cluster's fsync mode; it is stopped with the others.
    */
   spawnJoiner(id: number, configPath: string): void {
-    this.#spawn(
-      id,
-      nodeCommandArgs(id, resolve(configPath), [
-        "--join",
-        "--data-dir",
-        `${this.dir}/${id}`,
-        "--fsync",
-        this.#fsync,
-        ...this.#failureArgs,
-      ], this.#denoFlags(id)),
-    );
+    this.#spawn(id, this.#nodeArgs(id, resolve(configPath), ["--join"]));
   }
 
-  /** `deno run` flags of replica `id`: a CPU profile when asked for. */
-  #denoFlags(id: number): string[] {
-    const dir = this.#cpuProfDir;
-    return dir === undefined
+  /**
+   * The `deno` arguments of replica `id` of `configPath`: `extra` node options, its data
+   * directory, and the spawn options (fsync mode, failure timeout, a CPU profile).
+   */
+  #nodeArgs(id: number, configPath: string, extra: readonly string[] = []): string[] {
+    const { fsync, failureTimeoutMs, cpuProfDir } = this.#options;
+    const failure = failureTimeoutMs === undefined
       ? []
-      : ["--cpu-prof", `--cpu-prof-dir=${resolve(dir, `replica-${id}`)}`];
+      : ["--failure-timeout", String(failureTimeoutMs)];
+    const profile = cpuProfDir === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfDir, `replica-${id}`)}`];
+    return nodeCommandArgs(
+      id,
+      configPath,
+      [...extra, "--data-dir", `${this.dir}/${id}`, "--fsync", fsync, ...failure],
+      profile,
+    );
   }
 
   /**
@@ -356,7 +342,7 @@ export class SpawnedCluster {
   }
 
   async #stop(): Promise<void> {
-    const deadlineMs = this.#cpuProfDir === undefined
+    const deadlineMs = this.#options.cpuProfDir === undefined
       ? STOP_DEADLINE_MS
       : PROFILED_STOP_DEADLINE_MS;
     await this.#supervisor.stopAll({ signal: "SIGTERM", deadlineMs });

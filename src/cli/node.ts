@@ -39,7 +39,11 @@ import { TlsContext } from "../net/tls.ts";
 import { AclFileError, aclSetup } from "../runtime/acl_setup.ts";
 import { Logger } from "../log/logger.ts";
 import { READY_EVENT } from "../log/format.ts";
-import { LIMIT_LOG_INTERVAL_MS } from "../limits.ts";
+import {
+  LIMIT_LOG_INTERVAL_MS,
+  MAX_FAILURE_TIMEOUT_MS,
+  MIN_FAILURE_TIMEOUT_MS,
+} from "../limits.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import {
   describeSettings,
@@ -209,9 +213,13 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
   if (id === null) {
     throw new UsageError(`replica id must be a positive integer, got "${idText}"`);
   }
-  const failureTimeoutMs =
-    optionalInt("failure-timeout", parsed.values["failure-timeout"], 100, 60_000) ??
-      DEFAULT_FAILURE_TIMEOUT_MS;
+  const failureTimeoutMs = optionalInt(
+    "failure-timeout",
+    parsed.values["failure-timeout"],
+    MIN_FAILURE_TIMEOUT_MS,
+    MAX_FAILURE_TIMEOUT_MS,
+  ) ??
+    DEFAULT_FAILURE_TIMEOUT_MS;
   const listenPeerPort = optionalInt(
     "listen-peer-port",
     parsed.values["listen-peer-port"],
