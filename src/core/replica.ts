@@ -38,6 +38,7 @@ import { FailureDetector } from "./failure_detector.ts";
 import { ProgressMonitor } from "./progress_monitor.ts";
 import { EarlyMessages } from "./early_messages.ts";
 import { compareEntries, entryId, HoldbackQueue } from "./holdback.ts";
+import { SeenEntries } from "./seen_entries.ts";
 import { DivergenceDetector } from "./divergence.ts";
 import { planView, ReportConflict } from "./view_change.ts";
 import {
@@ -1824,11 +1825,9 @@ export class Replica {
    * order, so a view change re-delivers them exactly as before). The replica starts joining.
    */
   #recover({ snapshot, records }: Recovered): void {
-    const seen = new Set<string>();
+    const seen = new SeenEntries();
     const hold = (e: Entry) => {
-      const id = entryId(e);
-      if (e.view !== this.#view || seen.has(id)) return;
-      seen.add(id);
+      if (e.view !== this.#view || !seen.add(e.origin, e.seq)) return;
       this.#holdback.push(e);
     };
     if (snapshot) {
@@ -1840,8 +1839,11 @@ export class Replica {
       if (snapshot.accepted) this.#accepted = { ...snapshot.accepted };
       snapshot.holdback.forEach(hold);
     }
+    // What re-delivery would do is done already (replies, deliveries: nobody waits for them);
+    // emptied after each record, not kept for a whole log's entries.
     const discard: Action[] = [];
     for (const record of records) {
+      discard.length = 0;
       switch (record.r) {
         case "entry":
           hold(record.entry);

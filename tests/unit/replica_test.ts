@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { Replica } from "../../src/core/replica.ts";
 import { InvariantError } from "../../src/core/assert.ts";
-import type { Action, Command, Entry, Event, Install, PeerMessage } from "../../src/core/types.ts";
+import type {
+  Action,
+  Command,
+  Entry,
+  Event,
+  Install,
+  PeerMessage,
+  PersistRecord,
+} from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { SyncCluster } from "../support/sync_cluster.ts";
 
@@ -381,14 +389,27 @@ Deno.test("replica: a healthy view ignores a proposal from outside it, not one f
 });
 
 /** Replica 2 of a 3-replica cluster restarted from what it persisted after `writes` writes. */
-function restartedAfterWrites(writes: number, deliveryMarkEvery: number, tamper = false) {
+function restartedAfterWrites(
+  writes: number,
+  deliveryMarkEvery: number,
+  tamper = false,
+  logTwice = false,
+) {
   const cluster = new SyncCluster([1, 2, 3], { deliveryMarkEvery, snapshotEvery: 0 });
   cluster.start();
   for (let i = 0; i < writes; i++) {
     assert.deepEqual(cluster.request(1, put(`k${i}`, `v${i}`)), { ok: true, result: { ok: "OK" } });
   }
   assert.equal(cluster.replicas.get(2)!.status().delivered, writes);
-  const records = structuredClone(cluster.records.get(2)!);
+  let records = structuredClone(cluster.records.get(2)!);
+  if (logTwice) {
+    // Every entry logged a second time: right after itself, and again (reversed) at the end.
+    const entries = records.filter((r) => r.r === "entry");
+    records = [
+      ...records.flatMap((r): PersistRecord[] => r.r === "entry" ? [r, r] : [r]),
+      ...entries.reverse(),
+    ];
+  }
   const marks = records.filter((r) => r.r === "delivered");
   if (tamper) {
     const mark = marks.at(-1)!;
@@ -418,6 +439,16 @@ Deno.test("replica: without delivery marks recovery holds back every entry since
   assert.equal(marks.length, 0);
   assert.equal(restarted.status().delivered, 0);
   assert.equal(restarted.status().holdback, 10);
+});
+
+Deno.test("replica: recovery holds an entry logged more than once once", () => {
+  const marked = restartedAfterWrites(10, 4, false, true);
+  assert.equal(marked.restarted.status().delivered, 8);
+  assert.equal(marked.restarted.status().holdback, 2);
+  assert.equal(marked.store.apply(get("k7")), "v7");
+  const unmarked = restartedAfterWrites(10, 0, false, true);
+  assert.equal(unmarked.restarted.status().delivered, 0);
+  assert.equal(unmarked.restarted.status().holdback, 10);
 });
 
 Deno.test("replica: a delivery mark naming another entry than the one at its index fails loudly", () => {
