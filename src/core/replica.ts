@@ -1157,7 +1157,8 @@ export class Replica {
     this.#divergence.delivered(this.#delivered, () => this.#machine.digest(), this.#members);
     this.#sinceSnapshot += 1;
     this.#sinceMark += 1;
-    if (entry.origin === this.id) {
+    // (Recovery re-delivers millions of our own entries with nobody waiting: no key to build.)
+    if (entry.origin === this.id && this.#pending.size !== 0) {
       const key = pendingKey(entry);
       const request = this.#pending.get(key);
       if (request) {

@@ -41,7 +41,10 @@ function upgradeInstall(i: Install): Install {
 
 /** A log record with every operation in today's form (unchanged records are returned as is). */
 export function upgradeRecord(r: PersistRecord): PersistRecord {
-  if (r.r === "entry") return { ...r, entry: upgradeEntry(r.entry) };
+  if (r.r === "entry") {
+    const entry = upgradeEntry(r.entry);
+    return entry === r.entry ? r : { ...r, entry };
+  }
   if (r.r === "accept") return { ...r, install: upgradeInstall(r.install) };
   return r;
 }

@@ -33,17 +33,17 @@ import { groupRecords } from "../storage/record_groups.ts";
 /**
  * Checks log record number `index` (0-based) of the log in `dir` field by field, as the peer wire's
  * messages are checked (`persistRecordFromValue`); a record of a release before the command
- * registry is checked once converted to today's form.
+ * registry is checked once converted to today's form. Returns the checked record (in today's
+ * form), which recovery keeps instead of the decoded one.
  *
  * @throws {CorruptionError} naming the record and the offending field.
  */
-export function checkLogRecord(record: unknown, index: number, dir: string): void {
+export function checkLogRecord(record: unknown, index: number, dir: string): PersistRecord {
   try {
-    persistRecordFromValue(record);
+    return persistRecordFromValue(record);
   } catch (err) {
     try {
-      persistRecordFromValue(upgradeRecord(record as PersistRecord));
-      return;
+      return persistRecordFromValue(upgradeRecord(record as PersistRecord));
     } catch {
       // Not an older form either: report what is wrong with it as it is.
     }

@@ -103,8 +103,12 @@ export interface WalOptions {
    * segments wholly before it deleted. Default: the start of the log. Its segment need not
    * exist: a snapshot may be taken before the first record of that segment was written. */
   from?: WalPosition;
-  /** Called with each record read (from `from` on) before anything is repaired; may throw. */
-  check?: (record: unknown, index: number) => void;
+  /**
+   * Called with each record read (from `from` on) before anything is repaired; may throw. What it
+   * returns, unless `undefined`, is kept instead of the record (its checked form: the decoded
+   * value then dies young instead of being held with the whole log).
+   */
+  check?: (record: unknown, index: number) => unknown;
   /** The file system (default: the real one; tests simulate power losses with their own). */
   io?: WalIo;
   /** Least time between background fdatasyncs of the sync mark (default
@@ -300,8 +304,7 @@ export class WriteAheadLog {
     for (const r of plan.records) {
       if (r.segment > from.segment || r.offset >= from.offset) {
         const record = "value" in r ? r.value : decodeRecordPayload(r.payload, r.path, r.offset);
-        options.check?.(record, records.length);
-        records.push(record);
+        records.push(options.check?.(record, records.length) ?? record);
       }
     }
     const tornTail = plan.tornTail;

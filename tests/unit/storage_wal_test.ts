@@ -735,6 +735,22 @@ Deno.test("wal: a record refused by the check leaves the directory as it was", a
   });
 });
 
+Deno.test("wal: what the check returns is kept instead of the record; undefined keeps it", async () => {
+  await withTempDir(async (dir) => {
+    await writeLog(dir, [{ i: 1 }, { i: 2 }, { i: 3 }], "always");
+    const seen: number[] = [];
+    const check = (record: unknown, index: number) => {
+      seen.push(index);
+      const i = (record as { i: number }).i;
+      return i === 2 ? undefined : { checked: i };
+    };
+    const { wal, records } = await open(dir, "always", { check });
+    assert.deepEqual(seen, [0, 1, 2]);
+    assert.deepEqual(records, [{ checked: 1 }, { i: 2 }, { checked: 3 }]);
+    await wal.close();
+  });
+});
+
 Deno.test("wal: damage to the last synced record is refused: the sync mark says it was durable", async () => {
   await withTempDir(async (dir) => {
     const path = await writeLog(dir, [{ i: 1 }, { i: 2 }, { i: 3 }]);
