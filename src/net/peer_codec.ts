@@ -593,13 +593,31 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
  * @throws {CodecError} naming the offending field, e.g. `record.entry.seq: expected ...`.
  */
 export function persistRecordFromValue(v: unknown): PersistRecord {
+  // Nearly every record is an entry: checked without a path string per field when well formed.
+  if (
+    typeof v === "object" && v !== null && (v as Obj).r === "entry" &&
+    enumerableKeyCount(v as Obj) === 2 && Object.hasOwn(v, "r") && Object.hasOwn(v, "entry")
+  ) {
+    const entry = entryIfWellFormed((v as Obj).entry);
+    if (entry !== undefined) return { r: "entry", entry };
+  }
+  return persistRecordFromValueChecked(v);
+}
+
+/**
+ * {@link persistRecordFromValue} without its fast path for well-formed entries: every field
+ * checked with its path at hand. The two agree on every input (a test compares them).
+ *
+ * @throws {CodecError} naming the offending field.
+ */
+export function persistRecordFromValueChecked(v: unknown): PersistRecord {
   const path = "record";
   const kind =
     object(v, path, ["r"], ["entry", "view", "members", "learners", "install", "index", "last"]).r;
   switch (kind) {
     case "entry": {
       const o = object(v, path, ["r", "entry"]);
-      return { r: "entry", entry: entryFromWire(o.entry, join(path, "entry")) };
+      return { r: "entry", entry: entryFromWireChecked(o.entry, join(path, "entry")) };
     }
     case "promise":
     case "commit": {
@@ -741,6 +759,75 @@ function acksFromWire(v: unknown, path: string): AckVector {
 }
 
 function entryFromWire(v: unknown, path: string): Entry {
+  return entryIfWellFormed(v) ?? entryFromWireChecked(v, path);
+}
+
+/**
+ * The entry `v` stands for when it is well formed, else undefined: the checks of
+ * {@link entryFromWireChecked} without building a path string per field (every entry of every
+ * update and every recovered log record comes this way). Anything unusual, even an inherited
+ * enumerable property, is left to the checked path, which then says what is wrong.
+ */
+function entryIfWellFormed(v: unknown): Entry | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Obj;
+  if (
+    enumerableKeyCount(o) !== 5 || !Object.hasOwn(o, "view") || !Object.hasOwn(o, "ts") ||
+    !Object.hasOwn(o, "origin") || !Object.hasOwn(o, "seq") || !Object.hasOwn(o, "cmd")
+  ) return undefined;
+  const { view, ts, origin, seq } = o;
+  if (!isInteger(view, 0) || !isInteger(ts, 0) || !isInteger(origin, 1) || !isInteger(seq, 1)) {
+    return undefined;
+  }
+  const cmd = commandIfWellFormed(o.cmd);
+  return cmd === undefined ? undefined : { view, ts, origin, seq, cmd };
+}
+
+/** {@link commandFromWire} when `v` is well formed, else undefined (see {@link entryIfWellFormed}). */
+function commandIfWellFormed(v: unknown): Command | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const c = v as Obj;
+  const tagged = Object.hasOwn(c, "tag");
+  if (enumerableKeyCount(c) !== (tagged ? 2 : 1) || !Object.hasOwn(c, "op")) return undefined;
+  const o = c.op;
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const op = o as Obj;
+  if (enumerableKeyCount(op) !== 2 || !Object.hasOwn(op, "argv") || !Object.hasOwn(op, "time")) {
+    return undefined;
+  }
+  const { argv, time } = op;
+  if (!Array.isArray(argv) || argv.length === 0 || !isInteger(time, 0)) return undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (typeof a !== "string" || NOT_A_BYTE.test(a)) return undefined;
+  }
+  const checked: Op = { argv: argv.slice() as ByteString[], time };
+  if (!tagged) return { op: checked };
+  const t = c.tag;
+  if (typeof t !== "object" || t === null || Array.isArray(t)) return undefined;
+  const tag = t as Obj;
+  if (
+    enumerableKeyCount(tag) !== 2 || !Object.hasOwn(tag, "client") || !Object.hasOwn(tag, "seq")
+  ) {
+    return undefined;
+  }
+  const { client, seq } = tag;
+  if (typeof client !== "string" || !isInteger(seq, 0)) return undefined;
+  return { op: checked, tag: { client, seq } };
+}
+
+/** Number of enumerable keys of `o`, inherited ones included (so that they fail a count). */
+function enumerableKeyCount(o: Obj): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
+function isInteger(v: unknown, min: number): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= min;
+}
+
+function entryFromWireChecked(v: unknown, path: string): Entry {
   const o = object(v, path, ["view", "ts", "origin", "seq", "cmd"]);
   return {
     view: integer(o.view, join(path, "view"), 0),

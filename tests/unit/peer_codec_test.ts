@@ -10,12 +10,15 @@ import {
   decodePeerFrame,
   encodePeerFrame,
   type PeerFrame,
+  persistRecordFromValue,
+  persistRecordFromValueChecked,
   VALUE_TAG,
   wireUnits,
 } from "../../src/net/peer_codec.ts";
 import { encodeFrame, FrameDecoder } from "../../src/net/frame.ts";
 import { decodeValue, encodeValue } from "../../src/codec/binary_value.ts";
 import type { PeerMessage } from "../../src/core/types.ts";
+import { Prng } from "../../src/kv/prng.ts";
 
 /** Every byte value 0..255 as a byte string. */
 const ALL_BYTES = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
@@ -621,4 +624,96 @@ Deno.test("peer codec: wireUnits streams each message carrying a snapshot alone,
     { stream: withSnapshot },
     { stream: withSnapshot },
   ]);
+});
+
+Deno.test("peer codec: a log record's fast path for entries agrees with the field-by-field check", () => {
+  const prng = new Prng(20261207);
+  const rand = (n: number) => prng.int(0, n - 1);
+  const odd: unknown[] = [
+    null,
+    -1,
+    0,
+    1,
+    1.5,
+    2 ** 53,
+    "1",
+    "",
+    "caf\u00e9 \u20ac",
+    [],
+    ["k"],
+    {},
+    true,
+  ];
+  /** A fresh copy of one of the odd values (they may be mutated later). */
+  const oddValue = () => structuredClone(odd[rand(odd.length)]);
+  /** Replaces, deletes or adds one field somewhere in `o` (a plain JSON-shaped value). */
+  const mutate = (o: Rec): void => {
+    const keys = Object.keys(o);
+    const objects = keys.filter((k) => typeof o[k] === "object" && o[k] !== null);
+    if (objects.length > 0 && rand(2) === 0) {
+      const inner = o[objects[rand(objects.length)]];
+      if (Array.isArray(inner)) {
+        if (inner.length > 0) inner[rand(inner.length)] = oddValue();
+        else inner.push(oddValue());
+      } else mutate(inner as Rec);
+      return;
+    }
+    switch (rand(3)) {
+      case 0:
+        delete o[keys[rand(keys.length)]];
+        break;
+      case 1:
+        o[keys[rand(keys.length)]] = oddValue();
+        break;
+      default:
+        o[["extra", "tag", "r", "view"][rand(4)]] = oddValue();
+    }
+  };
+  const outcome = (f: () => unknown) => {
+    try {
+      return { ok: f() };
+    } catch (e) {
+      assert.ok(e instanceof CodecError, `expected CodecError, got ${e}`);
+      return { err: e.message };
+    }
+  };
+  let accepted = 0;
+  for (let i = 0; i < 5000; i++) {
+    const record: Rec = {
+      r: "entry",
+      entry: {
+        view: rand(3),
+        ts: rand(100),
+        origin: 1 + rand(3),
+        seq: 1 + rand(9),
+        cmd: rand(2) === 0
+          ? { op: { argv: ["SET", "k", ALL_BYTES], time: rand(5) } }
+          : { op: { argv: ["GET", "k"], time: 0 }, tag: { client: "c", seq: rand(4) } },
+      },
+    };
+    for (let m = rand(3); m > 0; m--) mutate(record);
+    const value = decodeValue(encodeValue(record));
+    const fast = outcome(() => persistRecordFromValue(value));
+    const checked = outcome(() => persistRecordFromValueChecked(value));
+    assert.deepEqual(fast, checked, `case ${i}: ${JSON.stringify(record)}`);
+    if ("ok" in fast) accepted++;
+  }
+  assert.ok(accepted > 1000 && accepted < 4900, `both outcomes were met (${accepted} accepted)`);
+});
+
+Deno.test("peer codec: an inherited enumerable field does not pass the fast path", () => {
+  const entry = Object.create({ extra: 1 });
+  Object.assign(entry, {
+    view: 1,
+    ts: 2,
+    origin: 1,
+    seq: 1,
+    cmd: { op: { argv: ["GET", "k"], time: 0 } },
+  });
+  const record = { r: "entry", entry };
+  assert.deepEqual(persistRecordFromValue(record), persistRecordFromValueChecked(record));
+  assert.deepEqual(persistRecordFromValue(record), {
+    r: "entry",
+    entry: { view: 1, ts: 2, origin: 1, seq: 1, cmd: { op: { argv: ["GET", "k"], time: 0 } } },
+  });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { SeenEntries } from "../../src/core/seen_entries.ts";
+import { Prng } from "../../src/kv/prng.ts";
 
 Deno.test("seen entries: each (origin, seq) is new once, in order or not", () => {
   const seen = new SeenEntries();
@@ -18,11 +19,8 @@ Deno.test("seen entries: each (origin, seq) is new once, in order or not", () =>
 });
 
 Deno.test("seen entries: agrees with a set of every pair on random sequences", () => {
-  let x = 12345;
-  const rand = (n: number) => {
-    x = (x * 1103515245 + 12345) >>> 0;
-    return x % n;
-  };
+  const prng = new Prng(12345);
+  const rand = (n: number) => prng.int(0, n - 1);
   for (let round = 0; round < 200; round++) {
     const seen = new SeenEntries();
     const model = new Set<string>();
