@@ -190,6 +190,8 @@ export function categoriesOf(spec: CommandSpec): string[] {
 /** A registry of command specs by lowercase name. */
 export class CommandTable {
   readonly #byName = new Map<string, CommandSpec>();
+  /** The same specs by upper-case name: what clients send, found without lower-casing it. */
+  readonly #byUpperName = new Map<string, CommandSpec>();
 
   /** Builds the table; names must be unique and lowercase. */
   constructor(specs: Iterable<CommandSpec>) {
@@ -204,13 +206,14 @@ export class CommandTable {
         throw new Error(`data command ${s.name} must be flagged write, readonly or pubsub`);
       }
       this.#byName.set(s.name, s);
+      this.#byUpperName.set(s.name.toUpperCase(), s);
     }
   }
 
   /** The spec of `name` (any case), or undefined. */
   get(name: ByteString): CommandSpec | undefined {
-    const direct = this.#byName.get(name);
-    return direct ?? this.#byName.get(name.toLowerCase());
+    return this.#byName.get(name) ?? this.#byUpperName.get(name) ??
+      this.#byName.get(name.toLowerCase());
   }
 
   /**

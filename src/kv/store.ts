@@ -523,7 +523,10 @@ export class KvStore implements StateMachine {
  * then accepts.
  */
 function unwrapAsking(argv: ByteString[]): { argv: ByteString[]; asking: number | null } {
-  if (argv.length < 2 || argv[0].toLowerCase() !== "__asking") return { argv, asking: null };
+  // (The length first: lower-casing every delivered command's name would allocate a string.)
+  if (argv.length < 2 || argv[0].length !== 8 || argv[0].toLowerCase() !== "__asking") {
+    return { argv, asking: null };
+  }
   if (argv.length > 2 && /^[0-9]{1,15}$/.test(argv[1])) {
     return { argv: argv.slice(2), asking: Number(argv[1]) };
   }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { ClientTag, Reply } from "../../src/core/types.ts";
 import { CLIENT_RESULT_WINDOW, KvStore } from "../../src/kv/store.ts";
 import { upgradeOp } from "../../src/kv/legacy.ts";
+import { COMMANDS } from "../../src/kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../../src/kv/commands/tx.ts";
 import { byteStringToUtf8, concatBytes, joinedRun, utf8ToByteString } from "../../src/kv/bytes.ts";
 
@@ -505,4 +506,20 @@ Deno.test("kv: the incremental digest equals one computed from scratch, digests 
   const fresh = new KvStore();
   fresh.restore(JSON.parse(JSON.stringify(kv.snapshot())));
   assert.equal(kv.digest(), fresh.digest(), `seed ${seed} (rerun: KV_DIGEST_SEED=${seed})`);
+});
+
+Deno.test("registry: a command is found by its name in any case, and only by its name", () => {
+  const set = COMMANDS.get("set");
+  assert.ok(set !== undefined);
+  for (const name of ["SET", "Set", "sEt"]) assert.equal(COMMANDS.get(name), set, name);
+  for (const name of ["SETX", "SE", "S\u00c9T", ""]) {
+    assert.equal(COMMANDS.get(name), undefined, name);
+  }
+  const store = new KvStore();
+  assert.deepEqual(run(store, ["SeT", "k", "v"]), { ok: "OK" });
+  assert.equal(run(store, ["gEt", "k"]), "v");
+  // A first argument of the length of __ASKING that is not it is a command name like any other.
+  assert.deepEqual(run(store, ["__ASKINX", "k"]), { err: "ERR unknown command '__ASKINX'" });
+  // And __ASKING itself is still unwrapped, in any case.
+  assert.equal(run(store, ["__asking", "1", "GET", "k"]), "v");
 });
