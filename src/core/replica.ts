@@ -176,8 +176,20 @@ const DEFAULTS = {
   snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   snapshotGrowsFrom: DEFAULT_SNAPSHOT_GROWS_FROM,
   deliveryMarkEvery: 1000,
+  deliveryMarkBytes: 1 << 20,
   catchUpEntries: 10_000,
+  catchUpBytes: 16 << 20,
 };
+
+/**
+ * The bytes an entry carries, as the delivery marks and the catch-up rule count them: its
+ * command's arguments (what makes a log record, a flush report or an install large).
+ */
+export function entryBytes(entry: Entry): number {
+  let n = 0;
+  for (const arg of entry.cmd.op.argv) n += arg.length;
+  return n;
+}
 
 type State = ReplicaStatus["state"];
 
@@ -326,6 +338,8 @@ export class Replica {
   #sinceSnapshot = 0;
   /** Deliveries since the last delivery mark was persisted. */
   #sinceMark = 0;
+  /** Bytes of the entries delivered since the last delivery mark (see {@link entryBytes}). */
+  #sinceMarkBytes = 0;
 
   // ---- delivered state ----
   #last: Stamp | null = null;
@@ -367,7 +381,9 @@ export class Replica {
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
       snapshotGrowsFrom: options.snapshotGrowsFrom ?? DEFAULTS.snapshotGrowsFrom,
       deliveryMarkEvery: options.deliveryMarkEvery ?? DEFAULTS.deliveryMarkEvery,
+      deliveryMarkBytes: options.deliveryMarkBytes ?? DEFAULTS.deliveryMarkBytes,
       catchUpEntries: options.catchUpEntries ?? DEFAULTS.catchUpEntries,
+      catchUpBytes: options.catchUpBytes ?? DEFAULTS.catchUpBytes,
     };
     this.#detector = new FailureDetector(this.id, this.#founding.voters, this.#opt.suspectTicks);
     this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
@@ -1101,9 +1117,15 @@ export class Replica {
     }
     if (learner) this.#answerLearnerReads(out);
     const marks = this.#opt.deliveryMarkEvery;
-    if (marks > 0 && this.#sinceMark >= marks && this.#last) {
+    // Also by bytes: a few hundred large entries after the last mark would otherwise come back
+    // as held-back entries in every flush report after a restart (tens of MB each time).
+    if (
+      marks > 0 && this.#last &&
+      (this.#sinceMark >= marks || this.#sinceMarkBytes >= this.#opt.deliveryMarkBytes)
+    ) {
       // Not waited for: a mark lost in a crash only makes recovery re-deliver less.
       this.#sinceMark = 0;
+      this.#sinceMarkBytes = 0;
       this.#persist(
         { r: "delivered", view: this.#view, index: this.#delivered, last: this.#last },
         out,
@@ -1157,6 +1179,7 @@ export class Replica {
     this.#divergence.delivered(this.#delivered, () => this.#machine.digest(), this.#members);
     this.#sinceSnapshot += 1;
     this.#sinceMark += 1;
+    this.#sinceMarkBytes += entryBytes(entry);
     // (Recovery re-delivers millions of our own entries with nobody waiting: no key to build.)
     if (entry.origin === this.id && this.#pending.size !== 0) {
       const key = pendingKey(entry);
@@ -1541,8 +1564,8 @@ export class Replica {
   }
 
   /**
-   * Voters far behind the new view's start (their install carries a snapshot, or more than
-   * `catchUpEntries` entries) are taken into it as learners, if the others still hold every
+   * Voters far behind the new view's start (their install carries a snapshot, more than
+   * `catchUpEntries` entries or more than `catchUpBytes` of them) are taken into it as learners, if the others still hold every
    * majority the change needs without their votes: the commit does not wait while they receive
    * and apply a large install (a member down for long, or wiped), and the next view change, made
    * once they report following this view, takes them in as members with a short install. Their
@@ -1554,8 +1577,12 @@ export class Replica {
     voted: readonly ReplicaId[],
     reached: readonly Membership[],
   ): void {
-    const far = (i: Install) =>
-      i.snapshot !== undefined || i.entries.length > this.#opt.catchUpEntries;
+    const far = (i: Install) => {
+      if (i.snapshot !== undefined || i.entries.length > this.#opt.catchUpEntries) return true;
+      let bytes = 0;
+      for (const e of i.entries) bytes += entryBytes(e);
+      return bytes > this.#opt.catchUpBytes;
+    };
     const behind = c.members.filter((m) => m !== this.id && far(plan.installs.get(m)!));
     if (behind.length === 0) return;
     const members = c.members.filter((m) => !behind.includes(m));

@@ -354,11 +354,20 @@ export interface ReplicaOptions {
    */
   deliveryMarkEvery?: number;
   /**
+   * Also a delivery mark once the entries delivered since the last one carry this many bytes of
+   * arguments (default 1 MiB), so that the entries a restarted replica holds back stay small
+   * however large each is.
+   */
+  deliveryMarkBytes?: number;
+  /**
    * A voter whose install in a view change carries a snapshot or more than this many entries
    * (default 10,000) is taken into that view as a learner, so that no write waits while it
    * receives and applies it, and made a member by the next view change once it follows the view.
    */
   catchUpEntries?: number;
+  /** As {@link catchUpEntries}, for an install whose entries carry more than this many bytes of
+   * arguments (default 16 MiB). */
+  catchUpBytes?: number;
   /** State recovered from the data directory (a restart), if any. */
   recovered?: Recovered;
 }

@@ -459,8 +459,14 @@ Deno.test("replica: a delivery mark naming another entry than the one at its ind
  * Replica 3 cut off while replica 1 writes `writes` keys, then healed; returns every (view,
  * members, learners) replica 1 was normal in from then on, until 3 is a member again.
  */
-function readmitAfterWrites(ids: number[], cut: number[], writes: number, catchUpEntries: number) {
-  const cluster = new SyncCluster(ids, { catchUpEntries, snapshotEvery: 0 });
+function readmitAfterWrites(
+  ids: number[],
+  cut: number[],
+  writes: number,
+  catchUpEntries: number,
+  catchUpBytes?: number,
+) {
+  const cluster = new SyncCluster(ids, { catchUpEntries, catchUpBytes, snapshotEvery: 0 });
   cluster.start();
   for (const id of cut) cluster.isolate(id);
   const one = cluster.replicas.get(1)!;
@@ -491,6 +497,39 @@ Deno.test("replica: a voter far behind is taken in as a learner first, then as a
   assert.deepEqual(readmitAfterWrites([1, 2, 3], [3], 6, 2), ["1,2|", "1,2|3", "1,2,3|"]);
   // 6 entries behind, within catchUpEntries (10): taken in as a member at once.
   assert.deepEqual(readmitAfterWrites([1, 2, 3], [3], 6, 10), ["1,2|", "1,2,3|"]);
+});
+
+Deno.test("replica: a voter behind by more bytes than catchUpBytes is a learner first", () => {
+  // 6 entries of SET k<i> v<i> (7 bytes of arguments each): 42 bytes, more than 30.
+  assert.deepEqual(readmitAfterWrites([1, 2, 3], [3], 6, 10, 30), ["1,2|", "1,2|3", "1,2,3|"]);
+  assert.deepEqual(readmitAfterWrites([1, 2, 3], [3], 6, 10, 42), ["1,2|", "1,2,3|"]);
+});
+
+Deno.test("replica: delivery marks also come after deliveryMarkBytes of entries", () => {
+  // Entries of SET k<i> v<i>: 7 bytes each (k10 and up: 9). Marks every 1,000 deliveries or
+  // 20 bytes: after 3 entries (21 bytes), 6, 9.
+  const cluster = new SyncCluster([1, 2, 3], {
+    deliveryMarkEvery: 1000,
+    deliveryMarkBytes: 20,
+    snapshotEvery: 0,
+  });
+  cluster.start();
+  for (let i = 0; i < 10; i++) {
+    assert.deepEqual(cluster.request(1, put(`k${i}`, `v${i}`)), { ok: true, result: { ok: "OK" } });
+  }
+  const marks = cluster.records.get(2)!.filter((r) => r.r === "delivered");
+  assert.deepEqual(marks.map((m) => m.r === "delivered" && m.index), [3, 6, 9]);
+  const store = new KvStore();
+  const restarted = new Replica(
+    {
+      id: 2,
+      replicas: [1, 2, 3],
+      recovered: { records: structuredClone(cluster.records.get(2)!) },
+    },
+    store,
+  );
+  assert.equal(restarted.status().delivered, 9, "re-delivered up to the last mark");
+  assert.equal(restarted.status().holdback, 1);
 });
 
 Deno.test("replica: voters behind stay members when the others are no majority without them", () => {
