@@ -32,6 +32,7 @@ import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
+import { type LoadingListeners, startLoadingListeners } from "../runtime/loading_listeners.ts";
 import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 import { loadTlsMaterial } from "../config/tls_files.ts";
@@ -46,6 +47,7 @@ import {
 } from "../limits.ts";
 import { LAMPORTKV_VERSION } from "../version.ts";
 import {
+  clientAuthOf,
   describeSettings,
   resolveSettings,
   SETTING_NAMES,
@@ -364,6 +366,7 @@ export async function main(args: string[]): Promise<number> {
   let failed: () => void = () => {};
   const failure = new Promise<number>((resolve) => failed = () => resolve(1));
   let storage: DiskStorage | undefined;
+  let loading: LoadingListeners | undefined;
   let tls: TlsContext | undefined;
   let tlsSettings: Settings | undefined;
   let log: Logger;
@@ -439,6 +442,21 @@ export async function main(args: string[]): Promise<number> {
     // later); a founding replica's new directory keeps the file's; a joiner has none.
     const kept = readDataDirIdentity(dir)?.founding;
     const founding = kept ?? (parsed.join ? undefined : config.replicas);
+    // Restoring a large data directory holds this thread for a while: meanwhile a worker answers
+    // LOADING on the client port and 503 on the HTTP port (closed again before they open below).
+    loading = await startLoadingListeners({
+      id,
+      hostname: address.host,
+      clientPort: address.clientPort,
+      ...(address.httpPort === undefined ? {} : { httpPort: address.httpPort }),
+      maxClients: settings.maxclients,
+      ...(tls === undefined
+        ? {}
+        : { tls: { material: tls.material, clientAuth: clientAuthOf(settings) } }),
+    });
+    if (!loading.listening) {
+      log.debug("node.loading_listeners", `no LOADING listeners: ${loading.failure}`);
+    }
     storage = await DiskStorage.open({ dir, cluster, replica: id, fsync, log, founding });
     host = new ReplicaHost({
       config,
@@ -486,6 +504,8 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     throw err;
+  } finally {
+    await loading?.close();
   }
 
   try {

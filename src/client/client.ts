@@ -890,13 +890,17 @@ export class LamportClient {
 
   /**
    * The configuration in force as `conn`'s replica reports it, or null when it cannot say (an
-   * error reply: an older server, or a user without the right). A lost connection or no answer
-   * in time throws, as a failure to connect.
+   * error reply: an older server, or a user without the right). A lost connection, no answer in
+   * time or `-LOADING` (a replica restoring its data directory) throws, as a failure to connect.
    */
   async #learn(conn: RespConnection, timeoutMs: number): Promise<MemberInfo[] | null> {
     const reply = await conn.send(["REPLICASET", "MEMBERS"], {
       timeoutMs: Math.max(timeoutMs, 1),
     });
+    // A replica still loading its data directory answers everything so: it is not up yet.
+    if (reply instanceof RespError && reply.message.startsWith("LOADING ")) {
+      throw new Error(reply.message);
+    }
     if (reply instanceof RespError) return null;
     const rows = parseMembersReply(reply);
     return rows !== null && failoverList(rows).length > 0 ? rows : null;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ByteString, ReplicaStatus } from "../core/types.ts";
-import { LAMPORTKV_VERSION } from "../version.ts";
+import { LAMPORTKV_VERSION, REDIS_VERSION } from "../version.ts";
 
 /** Server-wide counters the client server keeps for INFO. */
 export interface ServerStats {
@@ -105,7 +105,7 @@ function sectionFields(
   switch (name) {
     case "server":
       return [
-        ["redis_version", "7.0.15"],
+        ["redis_version", REDIS_VERSION],
         // Every replica is a cluster node (see the cluster section), as Redis with cluster-enabled.
         ["redis_mode", "cluster"],
         ["lamportkv_version", LAMPORTKV_VERSION],

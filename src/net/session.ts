@@ -40,6 +40,7 @@ import { formatInfo, isLoading, type ServerStats } from "./info.ts";
 import { MAX_OP_BYTES } from "../limits.ts";
 import { type PubSubHub, Subscriptions } from "./pubsub.ts";
 import { BAD_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from "../kv/notify.ts";
+import { REDIS_VERSION } from "../version.ts";
 import {
   addressRedirect,
   routeCommand,
@@ -50,9 +51,6 @@ import {
 
 /** Largest client id of a REQ command in bytes. */
 const MAX_CLIENT_ID_BYTES = 128;
-
-/** The Redis version lamportkv reports (the one its behaviour is tested against). */
-const REDIS_VERSION = "7.0.15";
 
 /** What sessions need from the server and replica they belong to. */
 export interface SessionHost {

@@ -756,10 +756,12 @@ export class TestCluster {
       p.exited === null
         ? undefined
         : `replica ${id} exited (code ${p.exited.code}, signal ${p.exited.signal})`;
-    await waitFor(async () => {
-      await this.info(id, 1000);
-      return true;
-    }, { timeoutMs, message: `replica ${id} to answer INFO`, giveUpIf });
+    // While it loads its data directory, INFO answers with no lamportkv section (no state yet).
+    await waitFor(async () => (await this.info(id, 1000)).delivered !== undefined, {
+      timeoutMs,
+      message: `replica ${id} to answer INFO`,
+      giveUpIf,
+    });
   }
 
   /** A reason to stop waiting when one of `ids` is not running, for {@link WaitOptions}. */

@@ -17,6 +17,7 @@ import {
   reply,
   waitFor,
 } from "../support/fake_resp_server.ts";
+import { LOADING_REPLY } from "../../src/runtime/loading_listeners.ts";
 
 /** Starts servers, runs `body`, and always closes everything. */
 async function withServers(
@@ -129,6 +130,22 @@ Deno.test("client: a replica that closes the connection is replaced and the same
     assert.equal(await client.get("x"), "1");
     assert.deepEqual(b.argvs[1], ["REQ", client.clientId, "2", "GET", "x"]);
     assert.equal(a.argvs.length, 1);
+  });
+});
+
+Deno.test("client: a replica still loading its data directory is passed over, nothing sent to it", async () => {
+  const map = new Map<ByteString, ByteString>();
+  const loading = reply.error(LOADING_REPLY);
+  await withServers([() => loading, kv(map)], {}, async (client, [a], events) => {
+    a.members = loading; // as the loading listener answers REPLICASET MEMBERS
+    await client.put("x", "1");
+    assert.equal(client.replica, 2);
+    assert.equal(map.get("x"), "1");
+    assert.deepEqual(a.argvs, [], "no request went to the loading replica");
+    assert.equal(a.membersAsked, 1);
+    assert.deepEqual(events.map((e) => [e.from?.id, e.to.id, e.reason]), [
+      [1, 2, "unreachable"],
+    ]);
   });
 });
 

@@ -1,0 +1,147 @@
+/// <reference lib="deno.worker" />
+/**
+ * The worker of `loading_listeners.ts`: on its own thread, so that it answers while the main
+ * thread restores a large state without yielding, it listens on the replica's client port (and
+ * HTTP port) and answers every command with `-LOADING` (INFO with `loading:1`, QUIT with `+OK`)
+ * and every HTTP request but `/livez` with 503, until it is told to close.
+ *
+ * Messages in: {@link LoadingStart}, then `{ type: "close" }`. Out: `{ type: "listening" }` or
+ * `{ type: "failed", message }`, then `{ type: "closed" }`.
+ *
+ * @module
+ */
+import { encodeBulk, encodeError, encodeSimple, RespRequestParser } from "../net/resp.ts";
+import type { ByteConn, ConnListener } from "../net/listener.ts";
+import { listenTcp } from "../net/listener.ts";
+import { listenTls, TlsContext } from "../net/tls.ts";
+import { Logger } from "../log/logger.ts";
+import {
+  LOADING_HTTP_REASON,
+  LOADING_REPLY,
+  loadingInfo,
+  type LoadingStart,
+} from "./loading_listeners.ts";
+
+const listeners: ConnListener[] = [];
+const conns = new Set<ByteConn>();
+let http: Deno.HttpServer | undefined;
+let maxClients = 0;
+
+self.onmessage = async (e: MessageEvent<LoadingStart | { type: "close" }>) => {
+  const msg = e.data;
+  if (msg.type === "start") {
+    try {
+      await start(msg);
+      self.postMessage({ type: "listening" });
+    } catch (err) {
+      await closeAll();
+      self.postMessage({ type: "failed", message: err instanceof Error ? err.message : `${err}` });
+    }
+  } else if (msg.type === "close") {
+    await closeAll();
+    self.postMessage({ type: "closed" });
+  }
+};
+
+async function start(msg: LoadingStart): Promise<void> {
+  const { hostname, clientPort, httpPort, tls } = msg;
+  maxClients = msg.maxClients;
+  info = encodeBulk(loadingInfo(clientPort));
+  const listener = tls === undefined ? listenTcp({ hostname, port: clientPort }) : await listenTls(
+    { hostname, port: clientPort },
+    { context: new TlsContext(tls.material), clientAuth: tls.clientAuth },
+    new Logger({ id: msg.id, level: "error" }),
+    "client port",
+  );
+  listeners.push(listener);
+  acceptLoop(listener);
+  if (httpPort !== undefined) {
+    http = Deno.serve({ hostname, port: httpPort, onListen: () => {} }, (req) => {
+      const path = new URL(req.url).pathname;
+      const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+      if (path === "/livez") return new Response("ok\n", { status: 200, headers });
+      return new Response(`not ready: ${LOADING_HTTP_REASON}\n`, { status: 503, headers });
+    });
+  }
+}
+
+async function acceptLoop(listener: ConnListener): Promise<void> {
+  for (;;) {
+    let conn: ByteConn;
+    try {
+      conn = await listener.accept();
+    } catch {
+      return; // closed
+    }
+    if (conns.size >= maxClients) {
+      conn.close();
+      continue;
+    }
+    conns.add(conn);
+    serve(conn).finally(() => {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    });
+  }
+}
+
+const LOADING = encodeError(LOADING_REPLY);
+const OK = encodeSimple("OK");
+/** INFO's answer meanwhile (set by start): Redis's server and persistence fields, `loading:1`. */
+let info = LOADING;
+
+/** Answers each request of `conn` until it closes, sends QUIT or breaks the protocol. */
+async function serve(conn: ByteConn): Promise<void> {
+  const parser = new RespRequestParser();
+  const buf = new Uint8Array(16 * 1024);
+  for (;;) {
+    let n: number | null;
+    try {
+      n = await conn.read(buf);
+    } catch {
+      return;
+    }
+    if (n === null) return;
+    parser.push(buf.subarray(0, n));
+    for (let item = parser.next(); item !== null; item = parser.next()) {
+      if ("error" in item) {
+        await writeAll(conn, encodeError(item.error));
+        if (item.fatal) return;
+        continue;
+      }
+      const name = item.argv[0].toLowerCase();
+      if (name === "quit") {
+        await writeAll(conn, OK);
+        return;
+      }
+      if (!await writeAll(conn, name === "info" ? info : LOADING)) return;
+    }
+  }
+}
+
+async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<boolean> {
+  try {
+    for (let done = 0; done < bytes.length;) done += await conn.write(bytes.subarray(done));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function closeAll(): Promise<void> {
+  for (const l of listeners.splice(0)) l.close();
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch {
+      // already closed
+    }
+  }
+  conns.clear();
+  await http?.shutdown();
+  http = undefined;
+}

@@ -1,0 +1,98 @@
+/**
+ * End to end: a replica restarting from a data directory answers while it loads it. Replica 3 of
+ * three logs 400,000 keys (400 MSETs of 1,000 keys of 100 bytes), is killed (SIGKILL) and
+ * restarted; while it restores its log, its client port answers PING with the loading listener's
+ * `-LOADING` (not a refused connection), INFO with `loading:1`, and its HTTP port `/readyz` with
+ * 503 and `/livez` with 200 (`src/runtime/loading_listeners.ts`). Then it serves every key as
+ * before. The replies are polled from the restart on, with a deadline.
+ *
+ * Sanitizers: off, because the replica child processes and their output pipes outlive single
+ * async ops by design (the harness awaits them all in `stop()`).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { RespError } from "../../src/net/resp.ts";
+import { parseInfo } from "../../src/net/info.ts";
+import { LOADING_HTTP_REASON, LOADING_REPLY } from "../../src/runtime/loading_listeners.ts";
+import { respCall, RespTestClient, withCluster } from "../support/cluster.ts";
+
+const MSETS = 400;
+const PER_MSET = 1_000;
+const VALUE = "v".repeat(100);
+
+/** What a probe saw: a refused connection, an error reply's text, or a reply. */
+async function probe(port: number, argv: string[]): Promise<string> {
+  try {
+    const r = await respCall(port, argv, 2_000);
+    return r instanceof RespError ? `-${r.message}` : String(r);
+  } catch (err) {
+    return `refused: ${(err as Error).message}`;
+  }
+}
+
+Deno.test({
+  name: "e2e loading: a restarting replica answers LOADING while it restores its data directory",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withCluster({ replicas: 3, http: true }, async (cluster) => {
+      const client = await RespTestClient.connect(cluster.clientPort(1));
+      try {
+        for (let m = 0; m < MSETS; m++) {
+          const argv = ["MSET"];
+          for (let i = m * PER_MSET; i < (m + 1) * PER_MSET; i++) argv.push(`key:${i}`, VALUE);
+          assert.equal(await client.call(argv, 30_000), "OK");
+        }
+      } finally {
+        await client.close();
+      }
+      await cluster.waitForAgreement({ timeoutMs: 30_000 });
+      assert.equal((await cluster.kill(3)).signal, "SIGKILL");
+
+      const port = cluster.clientPort(3);
+      const seen: string[] = [];
+      let loadingInfo: Record<string, string> | undefined;
+      let readyz: string | undefined;
+      let livez: number | undefined;
+      let restarted = false;
+      const restart = cluster.restart(3, 60_000).finally(() => restarted = true);
+      // Polls until the replica answers PING with PONG, or the restart ended without (bounded).
+      const deadline = Date.now() + 90_000;
+      while (seen.at(-1) !== "PONG" && Date.now() < deadline) {
+        const reply = await probe(port, ["PING"]);
+        if (seen.at(-1) !== reply) seen.push(reply);
+        if (reply === `-${LOADING_REPLY}`) {
+          // The loading listeners answer these; the replica's own may have taken over meanwhile.
+          const info = await respCall(port, ["INFO"], 2_000).catch(() => undefined);
+          if (typeof info === "string" && !info.includes("# lamportkv")) {
+            loadingInfo ??= parseInfo(info);
+          }
+          const ready = await fetch(`${cluster.httpUrl(3)}/readyz`).catch(() => undefined);
+          const text = await ready?.text();
+          if (ready?.status === 503 && text === `not ready: ${LOADING_HTTP_REASON}\n`) {
+            readyz ??= text;
+            const live = await fetch(`${cluster.httpUrl(3)}/livez`).catch(() => undefined);
+            await live?.body?.cancel();
+            livez ??= live?.status;
+          }
+        }
+        if (restarted && reply !== `-${LOADING_REPLY}` && reply.startsWith("refused")) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await restart;
+      cluster.note(`PING replies while replica 3 restarted: ${JSON.stringify(seen)}`);
+      assert.ok(seen.includes(`-${LOADING_REPLY}`), `LOADING while it loaded: ${seen}`);
+      assert.equal(seen.at(-1), "PONG", "then it served");
+      assert.equal(loadingInfo?.loading, "1", "INFO says loading:1 meanwhile");
+      assert.equal(loadingInfo?.tcp_port, String(port));
+      assert.equal(loadingInfo?.delivered, undefined, "no state to report yet");
+      assert.ok(readyz !== undefined, "/readyz answered 503 (loading) meanwhile");
+      assert.equal(livez, 200, "/livez answered 200 meanwhile");
+
+      await cluster.waitForView({ ids: [1, 2, 3], timeoutMs: 30_000 });
+      assert.equal(await respCall(port, ["DBSIZE"]), MSETS * PER_MSET);
+      assert.equal(await respCall(port, ["GET", `key:${MSETS * PER_MSET - 1}`]), VALUE);
+    });
+  },
+});

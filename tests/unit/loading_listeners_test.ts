@@ -1,0 +1,126 @@
+/**
+ * The loading listeners (`src/runtime/loading_listeners.ts`) on real sockets: every command gets
+ * `-LOADING` (pipelined ones one each), INFO `loading:1`, QUIT `+OK`, `/livez` 200 and the rest
+ * 503; closing frees
+ * the ports at once; ports in use make them report that they do not listen.
+ */
+import assert from "node:assert/strict";
+import {
+  LOADING_HTTP_REASON,
+  LOADING_REPLY,
+  loadingInfo,
+  startLoadingListeners,
+} from "../../src/runtime/loading_listeners.ts";
+import { freePorts, portIsFree } from "../support/cluster.ts";
+import { closeQuietly } from "../support/raw_conn.ts";
+
+const HOST = "127.0.0.1";
+
+/** Reads from `conn` until `want` bytes came (or EOF); the text read. */
+async function readBytes(conn: Deno.Conn, want: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  const buf = new Uint8Array(4096);
+  while (got < want) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    got += n;
+  }
+  return new TextDecoder().decode(
+    chunks.reduce((a, b) => new Uint8Array([...a, ...b]), new Uint8Array()),
+  );
+}
+
+Deno.test("loading listeners: LOADING to every command, QUIT, /livez and /readyz; close frees the ports", async () => {
+  const [clientPort, httpPort] = freePorts(2);
+  const loading = await startLoadingListeners({
+    id: 1,
+    hostname: HOST,
+    clientPort,
+    httpPort,
+    maxClients: 10,
+  });
+  assert.equal(loading.listening, true);
+  const conn = await Deno.connect({ hostname: HOST, port: clientPort });
+  try {
+    const line = `-${LOADING_REPLY}\r\n`;
+    // Three pipelined commands (RESP and inline), then QUIT.
+    await conn.write(
+      new TextEncoder().encode("*1\r\n$4\r\nPING\r\nGET k\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
+    );
+    assert.equal(await readBytes(conn, 3 * line.length), line.repeat(3));
+    const info = loadingInfo(clientPort);
+    await conn.write(new TextEncoder().encode("INFO\r\n"));
+    const bulk = `$${info.length}\r\n${info}\r\n`;
+    assert.equal(await readBytes(conn, bulk.length), bulk);
+    assert.match(info, /\r\nloading:1\r\n/);
+    assert.match(info, new RegExp(`\r\ntcp_port:${clientPort}\r\n`));
+    await conn.write(new TextEncoder().encode("QUIT\r\n"));
+    assert.equal(
+      await readBytes(conn, 100),
+      "+OK\r\n",
+      "QUIT is answered, then the connection ends",
+    );
+  } finally {
+    closeQuietly(conn);
+  }
+  const livez = await fetch(`http://${HOST}:${httpPort}/livez`);
+  assert.equal(livez.status, 200);
+  assert.equal(await livez.text(), "ok\n");
+  const readyz = await fetch(`http://${HOST}:${httpPort}/readyz`);
+  assert.equal(readyz.status, 503);
+  assert.equal(await readyz.text(), `not ready: ${LOADING_HTTP_REASON}\n`);
+  const other = await fetch(`http://${HOST}:${httpPort}/metrics`);
+  assert.equal(other.status, 503);
+  await other.body?.cancel();
+  const open = await Deno.connect({ hostname: HOST, port: clientPort });
+  try {
+    await loading.close();
+    assert.ok(portIsFree(clientPort), "the client port is free once closed");
+    assert.ok(portIsFree(httpPort), "the HTTP port is free once closed");
+    assert.equal(await open.read(new Uint8Array(16)), null, "open connections are closed");
+  } finally {
+    closeQuietly(open);
+  }
+  await loading.close(); // idempotent
+});
+
+Deno.test("loading listeners: a port in use is reported, nothing listens, and close is harmless", async () => {
+  const taken = Deno.listen({ hostname: HOST, port: 0 });
+  try {
+    const loading = await startLoadingListeners({
+      id: 1,
+      hostname: HOST,
+      clientPort: taken.addr.port,
+      maxClients: 10,
+    });
+    assert.equal(loading.listening, false);
+    assert.match(loading.failure ?? "", /in use|AddrInUse/i);
+    await loading.close();
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("loading listeners: connections past maxclients are closed at once", async () => {
+  const [clientPort] = freePorts(1);
+  const loading = await startLoadingListeners({ id: 1, hostname: HOST, clientPort, maxClients: 2 });
+  const conns: Deno.Conn[] = [];
+  try {
+    const line = `-${LOADING_REPLY}\r\n`;
+    for (let i = 0; i < 2; i++) {
+      const c = await Deno.connect({ hostname: HOST, port: clientPort });
+      conns.push(c);
+      await c.write(new TextEncoder().encode("PING\r\n"));
+      assert.equal(await readBytes(c, line.length), line, `connection ${i + 1} is served`);
+    }
+    const third = await Deno.connect({ hostname: HOST, port: clientPort });
+    conns.push(third);
+    await third.write(new TextEncoder().encode("PING\r\n")).catch(() => 0);
+    assert.equal(await readBytes(third, 1).catch(() => ""), "", "the third is closed unanswered");
+  } finally {
+    for (const c of conns) closeQuietly(c);
+    await loading.close();
+  }
+});
