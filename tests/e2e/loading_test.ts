@@ -3,8 +3,13 @@
  * three logs 400,000 keys (400 MSETs of 1,000 keys of 100 bytes), is killed (SIGKILL) and
  * restarted; while it restores its log, its client port answers PING with the loading listener's
  * `-LOADING` (not a refused connection), INFO with `loading:1`, and its HTTP port `/readyz` with
- * 503 and `/livez` with 200 (`src/runtime/loading_listeners.ts`). Then it serves every key as
- * before. The replies are polled from the restart on, with a deadline.
+ * 503 and `/livez` with 200 (`src/runtime/loading_listeners.ts`). Then it is a member again and
+ * serves every key as before. The replies are polled from the restart on, with a deadline.
+ *
+ * Also a regression test: 400 large entries are fewer than the 1,000 deliveries between delivery
+ * marks counted alone; the restarted replica held them all back (44 MB) and sent them in every
+ * flush report, and the view changes to readmit it never ended (the whole cluster stopped
+ * serving). Marks now also come after 1 MiB of delivered arguments (`deliveryMarkBytes`).
  *
  * Sanitizers: off, because the replica child processes and their output pipes outlive single
  * async ops by design (the harness awaits them all in `stop()`).
