@@ -23,6 +23,10 @@ import {
 } from "./loading_listeners.ts";
 
 const listeners: ConnListener[] = [];
+/** The accept loops, which end once their listener is closed and its pending accept is over. */
+const accepting: Promise<void>[] = [];
+/** The ports taken, to check that they are free again before saying closed. */
+const ports: { hostname: string; port: number }[] = [];
 const conns = new Set<ByteConn>();
 let http: Deno.HttpServer | undefined;
 let maxClients = 0;
@@ -45,6 +49,7 @@ self.onmessage = async (e: MessageEvent<LoadingStart | { type: "close" }>) => {
 
 async function start(msg: LoadingStart): Promise<void> {
   const { hostname, clientPort, httpPort, tls } = msg;
+
   maxClients = msg.maxClients;
   info = encodeBulk(loadingInfo(clientPort));
   const listener = tls === undefined ? listenTcp({ hostname, port: clientPort }) : await listenTls(
@@ -54,7 +59,8 @@ async function start(msg: LoadingStart): Promise<void> {
     "client port",
   );
   listeners.push(listener);
-  acceptLoop(listener);
+  ports.push({ hostname, port: clientPort });
+  accepting.push(acceptLoop(listener));
   if (httpPort !== undefined) {
     http = Deno.serve({ hostname, port: httpPort, onListen: () => {} }, (req) => {
       const path = new URL(req.url).pathname;
@@ -62,6 +68,7 @@ async function start(msg: LoadingStart): Promise<void> {
       if (path === "/livez") return new Response("ok\n", { status: 200, headers });
       return new Response(`not ready: ${LOADING_HTTP_REASON}\n`, { status: 503, headers });
     });
+    ports.push({ hostname, port: httpPort });
   }
 }
 
@@ -132,8 +139,16 @@ async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<boolean> {
   }
 }
 
+/** Longest wait for a closed listener's port to be free again (it is a moment at most). */
+const PORT_RELEASE_MS = 2_000;
+
+/**
+ * Closes everything, and returns once the ports can be bound again: a closed listener's socket
+ * goes only when its pending accept has ended, and the replica binds the same ports next.
+ */
 async function closeAll(): Promise<void> {
   for (const l of listeners.splice(0)) l.close();
+  await Promise.all(accepting.splice(0));
   for (const c of conns) {
     try {
       c.close();
@@ -144,4 +159,19 @@ async function closeAll(): Promise<void> {
   conns.clear();
   await http?.shutdown();
   http = undefined;
+  const deadline = Date.now() + PORT_RELEASE_MS;
+  for (const address of ports.splice(0)) {
+    while (!canBind(address) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+function canBind(address: { hostname: string; port: number }): boolean {
+  try {
+    Deno.listen(address).close();
+    return true;
+  } catch {
+    return false;
+  }
 }
