@@ -49,7 +49,6 @@ self.onmessage = async (e: MessageEvent<LoadingStart | { type: "close" }>) => {
 
 async function start(msg: LoadingStart): Promise<void> {
   const { hostname, clientPort, httpPort, tls } = msg;
-
   maxClients = msg.maxClients;
   info = encodeBulk(loadingInfo(clientPort));
   const listener = tls === undefined ? listenTcp({ hostname, port: clientPort }) : await listenTls(

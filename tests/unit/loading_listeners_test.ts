@@ -32,7 +32,8 @@ async function readBytes(conn: Deno.Conn, want: number): Promise<string> {
   );
 }
 
-Deno.test("loading listeners: LOADING to every command, QUIT, /livez and /readyz; close frees the ports", async () => {
+/** Loading listeners on two free ports (client, HTTP), checked to be listening. */
+async function listening() {
   const [clientPort, httpPort] = freePorts(2);
   const loading = await startLoadingListeners({
     id: 1,
@@ -42,6 +43,11 @@ Deno.test("loading listeners: LOADING to every command, QUIT, /livez and /readyz
     maxClients: 10,
   });
   assert.equal(loading.listening, true);
+  return { clientPort, httpPort, loading };
+}
+
+Deno.test("loading listeners: LOADING to every command, QUIT, /livez and /readyz; close frees the ports", async () => {
+  const { clientPort, httpPort, loading } = await listening();
   const conn = await Deno.connect({ hostname: HOST, port: clientPort });
   try {
     const line = `-${LOADING_REPLY}\r\n`;
@@ -130,15 +136,7 @@ Deno.test("loading listeners: once closed, their ports can be bound at once, eve
   // pending accept had ended: about one node start in five found its client port in use. That
   // race does not show in this process; the e2e tests, which start many replicas, showed it.)
   for (let i = 0; i < 5; i++) {
-    const [clientPort, httpPort] = freePorts(2);
-    const loading = await startLoadingListeners({
-      id: 1,
-      hostname: HOST,
-      clientPort,
-      httpPort,
-      maxClients: 10,
-    });
-    assert.equal(loading.listening, true);
+    const { clientPort, httpPort, loading } = await listening();
     await loading.close();
     Deno.listen({ hostname: HOST, port: clientPort }).close();
     Deno.listen({ hostname: HOST, port: httpPort }).close();
