@@ -98,7 +98,8 @@ export class FailoverClient {
         await this.#moveOn(`${argv[0]}: -${reply.message}`);
         return { kind: "unknown", why: reply.message, call };
       }
-      if (reply.code === "NOQUORUM" || reply.code === "REFUSED") {
+      // LOADING: a restarting replica still loading its data directory, which applies nothing.
+      if (reply.code === "NOQUORUM" || reply.code === "REFUSED" || reply.code === "LOADING") {
         await this.#moveOn(`${argv[0]}: -${reply.message}`);
         return { kind: "failed", why: reply.message, call };
       }

@@ -13,8 +13,8 @@
  * - {@link HistoryRecorder.end}: the op returned a result.
  * - {@link HistoryRecorder.unknown}: timeout, connection loss or an `UNKNOWN` error: the op may or
  *   may not have taken effect (`ret = null`, no result).
- * - {@link HistoryRecorder.failed}: a definite non-application (`NOQUORUM`, `REFUSED`): the op is
- *   dropped from the history.
+ * - {@link HistoryRecorder.failed}: a definite non-application (`NOQUORUM`, `REFUSED`, `LOADING`):
+ *   the op is dropped from the history.
  *
  * An op begun and never ended is reported as unknown by {@link HistoryRecorder.ops}.
  *
@@ -59,14 +59,16 @@ export type ReplyClass =
 
 /**
  * Classifies a RESP reply to `op`: a result of the right shape (`+OK` for put, a bulk or null for
- * get, `:0`/`:1` for delete and has); `-UNKNOWN ...` is unknown; `-NOQUORUM`/`-REFUSED` failed.
+ * get, `:0`/`:1` for delete and has); `-UNKNOWN ...` is unknown; `-NOQUORUM`/`-REFUSED`/`-LOADING`
+ * failed.
  *
  * @throws {Error} for any other reply (a wrong shape or another error): a bug in the system.
  */
 export function classifyReply(op: HistoryOpSpec, reply: RespValue): ReplyClass {
   if (reply instanceof RespError) {
     if (reply.code === "UNKNOWN") return { outcome: "unknown", reason: reply.message };
-    if (reply.code === "NOQUORUM" || reply.code === "REFUSED") {
+    // LOADING: a restarting replica still loading its data directory applies nothing.
+    if (reply.code === "NOQUORUM" || reply.code === "REFUSED" || reply.code === "LOADING") {
       return { outcome: "failed", reason: reply.message };
     }
     throw new Error(
