@@ -44,6 +44,7 @@ import {
 } from "../client/reshard_cli.ts";
 import { ReshardError } from "../client/reshard.ts";
 import type { TlsClientConfig } from "../net/tls.ts";
+import { writeAll } from "../write_all.ts";
 
 /** The `--help` text. */
 export const USAGE = `Usage: deno task client <config> [options] [<command> [<args>...]]
@@ -309,11 +310,6 @@ export async function readTlsFiles(
     config.key = key;
   }
   return config;
-}
-
-async function writeAll(writer: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
-  let written = 0;
-  while (written < bytes.length) written += await writer.write(bytes.subarray(written));
 }
 
 const encoder = new TextEncoder();

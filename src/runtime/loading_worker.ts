@@ -15,6 +15,8 @@ import type { ByteConn, ConnListener } from "../net/listener.ts";
 import { listenTcp } from "../net/listener.ts";
 import { listenTls, TlsContext } from "../net/tls.ts";
 import { Logger } from "../log/logger.ts";
+import { textResponse } from "../http/http_server.ts";
+import { writeAll } from "../write_all.ts";
 import {
   LOADING_HTTP_REASON,
   LOADING_REPLY,
@@ -62,10 +64,10 @@ async function start(msg: LoadingStart): Promise<void> {
   accepting.push(acceptLoop(listener));
   if (httpPort !== undefined) {
     http = Deno.serve({ hostname, port: httpPort, onListen: () => {} }, (req) => {
-      const path = new URL(req.url).pathname;
-      const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
-      if (path === "/livez") return new Response("ok\n", { status: 200, headers });
-      return new Response(`not ready: ${LOADING_HTTP_REASON}\n`, { status: 503, headers });
+      const noStore = { "cache-control": "no-store" };
+      return new URL(req.url).pathname === "/livez"
+        ? textResponse("ok\n", 200, noStore)
+        : textResponse(`not ready: ${LOADING_HTTP_REASON}\n`, 503, noStore);
     });
     ports.push({ hostname, port: httpPort });
   }
@@ -115,27 +117,23 @@ async function serve(conn: ByteConn): Promise<void> {
     parser.push(buf.subarray(0, n));
     for (let item = parser.next(); item !== null; item = parser.next()) {
       if ("error" in item) {
-        await writeAll(conn, encodeError(item.error));
+        await send(conn, encodeError(item.error));
         if (item.fatal) return;
         continue;
       }
       const name = item.argv[0].toLowerCase();
       if (name === "quit") {
-        await writeAll(conn, OK);
+        await send(conn, OK);
         return;
       }
-      if (!await writeAll(conn, name === "info" ? info : LOADING)) return;
+      if (!await send(conn, name === "info" ? info : LOADING)) return;
     }
   }
 }
 
-async function writeAll(conn: ByteConn, bytes: Uint8Array): Promise<boolean> {
-  try {
-    for (let done = 0; done < bytes.length;) done += await conn.write(bytes.subarray(done));
-    return true;
-  } catch {
-    return false;
-  }
+/** Writes `bytes` to `conn`; false when the connection failed. */
+function send(conn: ByteConn, bytes: Uint8Array): Promise<boolean> {
+  return writeAll(conn, bytes).then(() => true, () => false);
 }
 
 /** Longest wait for a closed listener's port to be free again (it is a moment at most). */

@@ -19,6 +19,7 @@ import { dirname } from "node:path";
 import { CorruptionError, RECORD_HEADER_BYTES, scanRecords } from "./record_codec.ts";
 import { groupRecords, joinGroups, type LocatedPayload } from "./record_groups.ts";
 import { yieldToLoop } from "../yield_to_loop.ts";
+import { writeAll } from "../write_all.ts";
 
 /** Suffix of the temporary file an atomic write goes through before it is renamed into place. */
 export const TEMP_SUFFIX = ".tmp";
@@ -79,16 +80,6 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) {
     const n = file.writeSync(bytes.subarray(done));
-    if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
-    done += n;
-  }
-}
-
-/** {@link writeAllSync} without holding the event loop (the writes run on Deno's thread pool). */
-export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const n = await file.write(bytes.subarray(done));
     if (n <= 0) throw new Deno.errors.WriteZero(`write returned ${n}`);
     done += n;
   }
