@@ -399,9 +399,7 @@ function join(path: string, key: string): string {
 }
 
 function integer(v: unknown, path: string, min: number): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
-    fail(path, `expected an integer >= ${min}, got ${describe(v)}`);
-  }
+  if (!isInteger(v, min)) fail(path, `expected an integer >= ${min}, got ${describe(v)}`);
   return v;
 }
 
@@ -594,14 +592,9 @@ function messageFromWire(v: unknown, path: string): PeerMessage {
  */
 export function persistRecordFromValue(v: unknown): PersistRecord {
   // Nearly every record is an entry: checked without a path string per field when well formed.
-  if (
-    typeof v === "object" && v !== null && (v as Obj).r === "entry" &&
-    enumerableKeyCount(v as Obj) === 2 && Object.hasOwn(v, "r") && Object.hasOwn(v, "entry")
-  ) {
-    const entry = entryIfWellFormed((v as Obj).entry);
-    if (entry !== undefined) return { r: "entry", entry };
-  }
-  return persistRecordFromValueChecked(v);
+  const o = objectWith(v, ENTRY_RECORD_FIELDS);
+  const entry = o?.r === "entry" ? entryIfWellFormed(o.entry) : undefined;
+  return entry !== undefined ? { r: "entry", entry } : persistRecordFromValueChecked(v);
 }
 
 /**
@@ -769,12 +762,8 @@ function entryFromWire(v: unknown, path: string): Entry {
  * enumerable property, is left to the checked path, which then says what is wrong.
  */
 function entryIfWellFormed(v: unknown): Entry | undefined {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
-  const o = v as Obj;
-  if (
-    enumerableKeyCount(o) !== 5 || !Object.hasOwn(o, "view") || !Object.hasOwn(o, "ts") ||
-    !Object.hasOwn(o, "origin") || !Object.hasOwn(o, "seq") || !Object.hasOwn(o, "cmd")
-  ) return undefined;
+  const o = objectWith(v, ENTRY_FIELDS);
+  if (o === undefined) return undefined;
   const { view, ts, origin, seq } = o;
   if (!isInteger(view, 0) || !isInteger(ts, 0) || !isInteger(origin, 1) || !isInteger(seq, 1)) {
     return undefined;
@@ -785,42 +774,42 @@ function entryIfWellFormed(v: unknown): Entry | undefined {
 
 /** {@link commandFromWire} when `v` is well formed, else undefined (see {@link entryIfWellFormed}). */
 function commandIfWellFormed(v: unknown): Command | undefined {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
-  const c = v as Obj;
-  const tagged = Object.hasOwn(c, "tag");
-  if (enumerableKeyCount(c) !== (tagged ? 2 : 1) || !Object.hasOwn(c, "op")) return undefined;
-  const o = c.op;
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
-  const op = o as Obj;
-  if (enumerableKeyCount(op) !== 2 || !Object.hasOwn(op, "argv") || !Object.hasOwn(op, "time")) {
-    return undefined;
-  }
+  const c = objectWith(v, COMMAND_FIELDS, "tag");
+  const op = objectWith(c?.op, OP_FIELDS);
+  if (c === undefined || op === undefined) return undefined;
   const { argv, time } = op;
   if (!Array.isArray(argv) || argv.length === 0 || !isInteger(time, 0)) return undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (typeof a !== "string" || NOT_A_BYTE.test(a)) return undefined;
-  }
+  for (const a of argv) if (typeof a !== "string" || NOT_A_BYTE.test(a)) return undefined;
   const checked: Op = { argv: argv.slice() as ByteString[], time };
-  if (!tagged) return { op: checked };
-  const t = c.tag;
-  if (typeof t !== "object" || t === null || Array.isArray(t)) return undefined;
-  const tag = t as Obj;
-  if (
-    enumerableKeyCount(tag) !== 2 || !Object.hasOwn(tag, "client") || !Object.hasOwn(tag, "seq")
-  ) {
+  if (!Object.hasOwn(c, "tag")) return { op: checked };
+  const tag = objectWith(c.tag, TAG_FIELDS);
+  if (tag === undefined || typeof tag.client !== "string" || !isInteger(tag.seq, 0)) {
     return undefined;
   }
-  const { client, seq } = tag;
-  if (typeof client !== "string" || !isInteger(seq, 0)) return undefined;
-  return { op: checked, tag: { client, seq } };
+  return { op: checked, tag: { client: tag.client, seq: tag.seq } };
 }
 
-/** Number of enumerable keys of `o`, inherited ones included (so that they fail a count). */
-function enumerableKeyCount(o: Obj): number {
+const ENTRY_RECORD_FIELDS = ["r", "entry"] as const;
+const ENTRY_FIELDS = ["view", "ts", "origin", "seq", "cmd"] as const;
+const COMMAND_FIELDS = ["op"] as const;
+const OP_FIELDS = ["argv", "time"] as const;
+const TAG_FIELDS = ["client", "seq"] as const;
+
+/**
+ * `v` when it is a plain object whose enumerable keys, inherited ones included, are exactly
+ * `fields` (and `optional`, if present as its own); else undefined. What {@link object} checks,
+ * without an error message or an array of its keys.
+ */
+function objectWith(v: unknown, fields: readonly string[], optional?: string): Obj | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Obj;
   let n = 0;
   for (const _ in o) n++;
-  return n;
+  if (n !== fields.length + (optional !== undefined && Object.hasOwn(o, optional) ? 1 : 0)) {
+    return undefined;
+  }
+  for (const f of fields) if (!Object.hasOwn(o, f)) return undefined;
+  return o;
 }
 
 function isInteger(v: unknown, min: number): v is number {
