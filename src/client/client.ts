@@ -898,7 +898,7 @@ export class LamportClient {
       timeoutMs: Math.max(timeoutMs, 1),
     });
     // A replica still loading its data directory answers everything so: it is not up yet.
-    if (reply instanceof RespError && reply.message.startsWith("LOADING ")) {
+    if (reply instanceof RespError && reply.code === "LOADING") {
       throw new Error(reply.message);
     }
     if (reply instanceof RespError) return null;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Entry, Install, Op, PersistRecord, Recovered } from "../core/types.ts";
+import type { DurableSnapshot, Entry, Install, Op, PersistRecord } from "../core/types.ts";
 
 /**
  * An operation in the form of releases before the command registry (`{kind: "put", ...}`), as it
@@ -49,17 +49,16 @@ export function upgradeRecord(r: PersistRecord): PersistRecord {
   return r;
 }
 
-/** `recovered` with every operation in today's form (unchanged parts are shared). */
-export function upgradeRecovered(recovered: Recovered): Recovered {
-  const s = recovered.snapshot;
+/**
+ * A durable snapshot with every operation in today's form (unchanged parts are shared). Log
+ * records are upgraded one by one as they are checked (`checkLogRecord`).
+ */
+export function upgradeDurableSnapshot(s: DurableSnapshot): DurableSnapshot {
   return {
-    records: recovered.records.map(upgradeRecord),
-    snapshot: s === undefined ? undefined : {
-      ...s,
-      holdback: s.holdback.map(upgradeEntry),
-      ...(s.accepted && {
-        accepted: { ...s.accepted, install: upgradeInstall(s.accepted.install) },
-      }),
-    },
+    ...s,
+    holdback: s.holdback.map(upgradeEntry),
+    ...(s.accepted && {
+      accepted: { ...s.accepted, install: upgradeInstall(s.accepted.install) },
+    }),
   };
 }

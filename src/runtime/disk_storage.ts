@@ -12,7 +12,7 @@
  */
 import type { DurableSnapshot, Install, PersistRecord, Recovered } from "../core/types.ts";
 import { join } from "node:path";
-import { upgradeRecord, upgradeRecovered } from "../kv/legacy.ts";
+import { upgradeDurableSnapshot, upgradeRecord } from "../kv/legacy.ts";
 import { persistRecordFromValue } from "../net/peer_codec.ts";
 import {
   DataDirError,
@@ -164,7 +164,11 @@ export class DiskStorage implements ReplicaStorage {
       paths,
       lock,
       wal,
-      upgradeRecovered({ snapshot, records: records as PersistRecord[] }),
+      {
+        snapshot: snapshot && upgradeDurableSnapshot(snapshot),
+        // In today's form already: what checkLogRecord returned.
+        records: records as PersistRecord[],
+      },
       options.log,
     );
   }
