@@ -185,7 +185,7 @@ const DEFAULTS = {
  * The bytes an entry carries, as the delivery marks and the catch-up rule count them: its
  * command's arguments (what makes a log record, a flush report or an install large).
  */
-export function entryBytes(entry: Entry): number {
+function entryBytes(entry: Entry): number {
   let n = 0;
   for (const arg of entry.cmd.op.argv) n += arg.length;
   return n;
@@ -1577,12 +1577,9 @@ export class Replica {
     voted: readonly ReplicaId[],
     reached: readonly Membership[],
   ): void {
-    const far = (i: Install) => {
-      if (i.snapshot !== undefined || i.entries.length > this.#opt.catchUpEntries) return true;
-      let bytes = 0;
-      for (const e of i.entries) bytes += entryBytes(e);
-      return bytes > this.#opt.catchUpBytes;
-    };
+    const far = (i: Install) =>
+      i.snapshot !== undefined || i.entries.length > this.#opt.catchUpEntries ||
+      i.entries.reduce((sum, e) => sum + entryBytes(e), 0) > this.#opt.catchUpBytes;
     const behind = c.members.filter((m) => m !== this.id && far(plan.installs.get(m)!));
     if (behind.length === 0) return;
     const members = c.members.filter((m) => !behind.includes(m));
