@@ -56,38 +56,47 @@ Deno.test({
       assert.equal((await cluster.kill(3)).signal, "SIGKILL");
 
       const port = cluster.clientPort(3);
+      const loadingReply = `-${LOADING_REPLY}`;
       const seen: string[] = [];
       let loadingInfo: Record<string, string> | undefined;
       let readyz: string | undefined;
       let livez: number | undefined;
-      let restarted = false;
-      const restart = cluster.restart(3, 60_000).finally(() => restarted = true);
-      // Polls until the replica answers PING with PONG, or the restart ended without (bounded).
-      const deadline = Date.now() + 90_000;
-      while (seen.at(-1) !== "PONG" && Date.now() < deadline) {
-        const reply = await probe(port, ["PING"]);
-        if (seen.at(-1) !== reply) seen.push(reply);
-        if (reply === `-${LOADING_REPLY}`) {
-          // The loading listeners answer these; the replica's own may have taken over meanwhile.
-          const info = await respCall(port, ["INFO"], 2_000).catch(() => undefined);
-          if (typeof info === "string" && !info.includes("# lamportkv")) {
-            loadingInfo ??= parseInfo(info);
-          }
-          const ready = await fetch(`${cluster.httpUrl(3)}/readyz`).catch(() => undefined);
-          const text = await ready?.text();
-          if (ready?.status === 503 && text === `not ready: ${LOADING_HTTP_REASON}\n`) {
-            readyz ??= text;
-            const live = await fetch(`${cluster.httpUrl(3)}/livez`).catch(() => undefined);
-            await live?.body?.cancel();
-            livez ??= live?.status;
-          }
+      /** INFO and the HTTP port while PING still got the loading listener's answer. */
+      const sampleLoading = async () => {
+        // The loading listeners answer these; the replica's own may have taken over meanwhile.
+        const info = await respCall(port, ["INFO"], 2_000).catch(() => undefined);
+        if (typeof info === "string" && !info.includes("# lamportkv")) {
+          loadingInfo ??= parseInfo(info);
         }
-        if (restarted && reply !== `-${LOADING_REPLY}` && reply.startsWith("refused")) break;
-        await new Promise((r) => setTimeout(r, 5));
-      }
+        const ready = await fetch(`${cluster.httpUrl(3)}/readyz`).catch(() => undefined);
+        const text = await ready?.text();
+        if (ready?.status === 503 && text === `not ready: ${LOADING_HTTP_REASON}\n`) {
+          readyz ??= text;
+          const live = await fetch(`${cluster.httpUrl(3)}/livez`).catch(() => undefined);
+          await live?.body?.cancel();
+          livez ??= live?.status;
+        }
+      };
+      let restartFailed: string | undefined;
+      const restart = cluster.restart(3, 60_000);
+      restart.catch((err) => restartFailed = String(err));
+      // From the restart on, until the replica answers PING with PONG.
+      await cluster.waitFor(async () => {
+        const reply = await probe(port, ["PING"]);
+        if (seen.at(-1) !== reply) {
+          seen.push(reply);
+          cluster.note(`replica 3 answers PING: ${reply}`);
+        }
+        if (reply === loadingReply) await sampleLoading();
+        return reply === "PONG";
+      }, {
+        timeoutMs: 90_000,
+        intervalMs: 5,
+        message: "replica 3 to answer PONG",
+        giveUpIf: () => restartFailed,
+      });
       await restart;
-      cluster.note(`PING replies while replica 3 restarted: ${JSON.stringify(seen)}`);
-      assert.ok(seen.includes(`-${LOADING_REPLY}`), `LOADING while it loaded: ${seen}`);
+      assert.ok(seen.includes(loadingReply), `LOADING while it loaded: ${seen}`);
       assert.equal(seen.at(-1), "PONG", "then it served");
       assert.equal(loadingInfo?.loading, "1", "INFO says loading:1 meanwhile");
       assert.equal(loadingInfo?.tcp_port, String(port));

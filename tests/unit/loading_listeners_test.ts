@@ -13,6 +13,7 @@ import {
 } from "../../src/runtime/loading_listeners.ts";
 import { freePorts, portIsFree } from "../support/cluster.ts";
 import { closeQuietly } from "../support/raw_conn.ts";
+import { concatBytes } from "../../src/kv/bytes.ts";
 
 const HOST = "127.0.0.1";
 
@@ -27,9 +28,7 @@ async function readBytes(conn: Deno.Conn, want: number): Promise<string> {
     chunks.push(buf.slice(0, n));
     got += n;
   }
-  return new TextDecoder().decode(
-    chunks.reduce((a, b) => new Uint8Array([...a, ...b]), new Uint8Array()),
-  );
+  return new TextDecoder().decode(concatBytes(chunks));
 }
 
 /** Loading listeners on two free ports (client, HTTP), checked to be listening. */
