@@ -38,6 +38,7 @@ import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts"
 import { checkLinearizable } from "../support/linearizability.ts";
 import {
   argvOf,
+  errorOutcome,
   HistoryRecorder,
   isConnectionTrouble,
   randomOp,
@@ -285,9 +286,8 @@ class MembershipWorkload {
         this.ledger.set(key, value);
         return false;
       }
-      if (reply instanceof RespError && ["UNKNOWN", "NOQUORUM", "REFUSED"].includes(reply.code)) {
-        return true;
-      }
+      // No outcome, or none yet (a restarted replica answers -LOADING while it loads).
+      if (reply instanceof RespError && errorOutcome(reply) !== null) return true;
       throw new Error(`ledger SET ${key}: unexpected reply ${show(reply)}`);
     });
   }

@@ -16,7 +16,7 @@
 import type { ByteString } from "../../src/core/types.ts";
 import { RespError, type RespValue } from "../../src/net/resp.ts";
 import { describeError, RespTestClient } from "./cluster.ts";
-import { isConnectionTrouble } from "./history.ts";
+import { errorOutcome, isConnectionTrouble } from "./history.ts";
 
 /** The outcome of one {@link FailoverClient.call}, with its invocation and response times. */
 export type CallOutcome =
@@ -93,16 +93,10 @@ export class FailoverClient {
       return { kind: "unknown", why: describeError(err), call };
     }
     const ret = performance.now();
-    if (reply instanceof RespError) {
-      if (reply.code === "UNKNOWN") {
-        await this.#moveOn(`${argv[0]}: -${reply.message}`);
-        return { kind: "unknown", why: reply.message, call };
-      }
-      // LOADING: a restarting replica still loading its data directory, which applies nothing.
-      if (reply.code === "NOQUORUM" || reply.code === "REFUSED" || reply.code === "LOADING") {
-        await this.#moveOn(`${argv[0]}: -${reply.message}`);
-        return { kind: "failed", why: reply.message, call };
-      }
+    const outcome = reply instanceof RespError ? errorOutcome(reply) : null;
+    if (reply instanceof RespError && outcome !== null) {
+      await this.#moveOn(`${argv[0]}: -${reply.message}`);
+      return { kind: outcome, why: reply.message, call };
     }
     return { kind: "reply", reply, call, ret };
   }

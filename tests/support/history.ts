@@ -58,6 +58,19 @@ export type ReplyClass =
   | { outcome: "failed"; reason: string };
 
 /**
+ * What an error reply says about a write's fate: `"unknown"` for `-UNKNOWN` (it may still be
+ * applied), `"failed"` for a definite non-application (`-NOQUORUM`, `-REFUSED`, and `-LOADING`
+ * from a restarting replica still loading its data directory), `null` for any other error.
+ */
+export function errorOutcome(reply: RespError): "unknown" | "failed" | null {
+  if (reply.code === "UNKNOWN") return "unknown";
+  if (reply.code === "NOQUORUM" || reply.code === "REFUSED" || reply.code === "LOADING") {
+    return "failed";
+  }
+  return null;
+}
+
+/**
  * Classifies a RESP reply to `op`: a result of the right shape (`+OK` for put, a bulk or null for
  * get, `:0`/`:1` for delete and has); `-UNKNOWN ...` is unknown; `-NOQUORUM`/`-REFUSED`/`-LOADING`
  * failed.
@@ -66,11 +79,8 @@ export type ReplyClass =
  */
 export function classifyReply(op: HistoryOpSpec, reply: RespValue): ReplyClass {
   if (reply instanceof RespError) {
-    if (reply.code === "UNKNOWN") return { outcome: "unknown", reason: reply.message };
-    // LOADING: a restarting replica still loading its data directory applies nothing.
-    if (reply.code === "NOQUORUM" || reply.code === "REFUSED" || reply.code === "LOADING") {
-      return { outcome: "failed", reason: reply.message };
-    }
+    const outcome = errorOutcome(reply);
+    if (outcome !== null) return { outcome, reason: reply.message };
     throw new Error(
       `unexpected error reply to ${op.kind} ${JSON.stringify(op.key)}: ` +
         `-${reply.message}`,
