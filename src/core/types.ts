@@ -252,7 +252,8 @@ export interface DurableSnapshot {
 /** What a replica recovers from its data directory. */
 export interface Recovered {
   snapshot?: DurableSnapshot;
-  records: PersistRecord[];
+  /** The log's records in order, read once (a data directory's are decoded as they are read). */
+  records: Iterable<PersistRecord>;
 }
 
 /** Everything that can happen to a replica. */

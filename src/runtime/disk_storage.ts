@@ -29,6 +29,7 @@ import { segmentPath } from "../storage/wal_segments.ts";
 import type { Log } from "../log/logger.ts";
 import { SLOW_FSYNC_MS } from "../limits.ts";
 import { groupRecords } from "../storage/record_groups.ts";
+import type { LazyArray } from "../codec/lazy_array.ts";
 
 /**
  * Checks log record number `index` (0-based) of the log in `dir` field by field, as the peer wire's
@@ -80,7 +81,7 @@ export interface DiskStorageOptions {
 
 /** A replica's data directory, opened and recovered. */
 export class DiskStorage implements ReplicaStorage {
-  readonly recovered: Recovered;
+  #recovered: Recovered | undefined;
   readonly paths: DataDirPaths;
   readonly #wal: WriteAheadLog;
   readonly #lock: Deno.FsFile;
@@ -106,7 +107,7 @@ export class DiskStorage implements ReplicaStorage {
     this.paths = paths;
     this.#lock = lock;
     this.#wal = wal;
-    this.recovered = recovered;
+    this.#recovered = recovered;
     this.#log = log;
     wal.onFsync = (seconds) => this.#fsyncSeconds.observe(seconds);
     this.#snapshotIndex = recovered.snapshot?.snapshot.index ?? 0;
@@ -166,11 +167,19 @@ export class DiskStorage implements ReplicaStorage {
       wal,
       {
         snapshot: snapshot && upgradeDurableSnapshot(snapshot),
-        // In today's form already: what checkLogRecord returned.
-        records: records as PersistRecord[],
+        // In today's form once read: what checkLogRecord returns.
+        records: records as LazyArray<PersistRecord>,
       },
       options.log,
     );
+  }
+
+  /** {@link ReplicaStorage.takeRecovered}: its log records are decoded and checked as read. */
+  takeRecovered(): Recovered {
+    const recovered = this.#recovered;
+    if (recovered === undefined) throw new Error("the recovered state was taken already");
+    this.#recovered = undefined;
+    return recovered;
   }
 
   /** Records appended since open. */

@@ -344,7 +344,7 @@ export class ReplicaHost {
         id,
         replicas: founding?.map((r) => r.id) ?? [],
         seeds: config.replicas.map((r) => r.id).filter((r) => r !== id),
-        recovered: this.#storage.recovered,
+        recovered: this.#storage.takeRecovered(),
       },
       this.#store,
     );

@@ -31,8 +31,14 @@ export interface StorageStats {
 
 /** Durable storage of one replica. */
 export interface ReplicaStorage {
-  /** What was found when the storage was opened (empty for a new replica). */
-  readonly recovered: Recovered;
+  /**
+   * What was found when the storage was opened (empty for a new replica), handed over once: the
+   * storage keeps no reference to it, so that a large log's records (and the bytes they are read
+   * from) are garbage once recovery has replayed them.
+   *
+   * @throws {Error} when it was taken already.
+   */
+  takeRecovered(): Recovered;
   /** Number of records appended since open (the last record's number). */
   readonly appended: number;
   /** Appends a record; returns its number (1, 2, ... since open). */
@@ -61,8 +67,12 @@ export interface ReplicaStorage {
 
 /** Storage that keeps nothing: every record is "durable" at once (no data directory). */
 export class MemoryStorage implements ReplicaStorage {
-  readonly recovered: Recovered = { records: [] };
   #appended = 0;
+
+  /** Nothing: a new replica. */
+  takeRecovered(): Recovered {
+    return { records: [] };
+  }
 
   /** Number of records appended. */
   get appended(): number {

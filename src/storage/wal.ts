@@ -76,6 +76,7 @@ import { groupRecords } from "./record_groups.ts";
 import { DENO_WAL_IO, type WalFile, type WalIo } from "./wal_io.ts";
 import { MARK_SYNC_INTERVAL_MS, readSyncMark, SYNC_MARK_FILE, SyncMarkWriter } from "./wal_mark.ts";
 import { planRecovery, type SegmentBytes } from "./wal_recovery.ts";
+import { LazyArray } from "../codec/lazy_array.ts";
 import {
   LEGACY_WAL_FILE,
   legacyLogPath,
@@ -104,9 +105,8 @@ export interface WalOptions {
    * exist: a snapshot may be taken before the first record of that segment was written. */
   from?: WalPosition;
   /**
-   * Called with each record read (from `from` on) before anything is repaired; may throw. What it
-   * returns, unless `undefined`, is kept instead of the record (its checked form: the decoded
-   * value then dies young instead of being held with the whole log).
+   * Called with each record as it is read from {@link OpenedWal.records}; may throw. What it
+   * returns, unless `undefined`, is read instead of the record (its checked form).
    */
   check?: (record: unknown, index: number) => unknown;
   /** The file system (default: the real one; tests simulate power losses with their own). */
@@ -120,8 +120,14 @@ export interface WalOptions {
 export interface OpenedWal {
   /** The open log; new records go into a new segment. */
   wal: WriteAheadLog;
-  /** The records from `from` on, in order (decoded). */
-  records: unknown[];
+  /**
+   * The records from `from` on, in order, each decoded (and checked by `check`) when it is read,
+   * so that recovery holds one record at a time rather than the whole log: a decoding or check
+   * failure (a record whose checksum holds but whose content does not: a bug or deliberate
+   * damage) is thrown by the read. Reads may repeat (each decodes again). The array holds the
+   * segments' bytes: drop it once read.
+   */
+  records: LazyArray<unknown>;
   /** The torn record found (and cut off) at the end of the log, if any. */
   tornTail: { file: string; offset: number; reason: string } | null;
 }
@@ -255,13 +261,16 @@ export class WriteAheadLog {
    * preallocates the segment new records will go to. A torn record at the end is cut off on disk
    * and reported; a single-file log of the older format (`wal.log`) becomes segment 0.
    *
-   * Everything is read and checked before anything on disk is changed: a refused open leaves the
-   * directory exactly as it was. `options.check` sees each record first and may refuse it too.
+   * Every record's framing and checksum is checked before anything on disk is changed: a refused
+   * open leaves the directory exactly as it was. A record's content is decoded and checked when
+   * it is read from the result's `records` (see {@link OpenedWal.records}): a record whose
+   * checksum holds was written as it is, so such a failure is a bug or deliberate damage, and
+   * what open changed before it (a torn tail cut, obsolete files removed) was never acknowledged
+   * or is covered by the snapshot.
    *
    * @throws {CorruptionError} if a record before the sync mark, or one followed by valid records,
-   * is damaged (see the module documentation), a segment is missing between others or the mark's
-   * segment is shorter than the mark, or a record with a valid checksum is not JSON; whatever
-   * `options.check` throws.
+   * is damaged (see the module documentation), or a segment is missing between others or the
+   * mark's segment is shorter than the mark.
    */
   static async open(dir: string, options: WalOptions): Promise<OpenedWal> {
     const mode = options.fsync;
@@ -276,7 +285,7 @@ export class WriteAheadLog {
 
     const io = options.io ?? DENO_WAL_IO;
 
-    // Read and check everything first: a log that is refused is left exactly as it was.
+    // Read and check every record's framing first: a log refused here is left exactly as it was.
     const legacy = legacyLogPath(dir, io);
     const all = listSegments(dir, io);
     if (legacy !== null && all.length > 0) {
@@ -300,13 +309,13 @@ export class WriteAheadLog {
       loaded.push({ number: n, path: pathOf(n), bytes: await io.readFile(pathOf(n)) });
     }
     const plan = planRecovery(loaded, mark, from.segment);
-    const records: unknown[] = [];
-    for (const r of plan.records) {
-      if (r.segment > from.segment || r.offset >= from.offset) {
-        const record = "value" in r ? r.value : decodeRecordPayload(r.payload, r.path, r.offset);
-        records.push(options.check?.(record, records.length) ?? record);
-      }
-    }
+    const kept = plan.records.filter((r) => r.segment > from.segment || r.offset >= from.offset);
+    const check = options.check;
+    const records = new LazyArray<unknown>(kept.length, (i) => {
+      const r = kept[i];
+      const record = "value" in r ? r.value : decodeRecordPayload(r.payload, r.path, r.offset);
+      return check?.(record, i) ?? record;
+    });
     const tornTail = plan.tornTail;
 
     // Then repair: cut torn tails, drop what is obsolete or left over, adopt the older format.

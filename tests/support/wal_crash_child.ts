@@ -35,7 +35,7 @@ const { wal, records } = await WriteAheadLog.open(dir, {
   from: snap?.from,
 });
 const start = snap?.count ?? 0;
-for (const [k, record] of records.entries()) {
+for (const [k, record] of [...records].entries()) {
   if ((record as { i?: number }).i !== start + 1 + k) {
     say(`ERROR record ${k} after the snapshot is ${JSON.stringify(record)}, not ${start + 1 + k}`);
     Deno.exit(3);

@@ -745,7 +745,7 @@ test("replica host: a log that cannot be synced stops the replica before it ackn
   let entries = 0;
   // Storage that syncs view-change records but fails once a client write reaches it.
   const storage: ReplicaStorage = {
-    recovered: { records: [] },
+    takeRecovered: () => ({ records: [] }),
     get appended() {
       return appended;
     },

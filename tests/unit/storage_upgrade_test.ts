@@ -32,16 +32,18 @@ Deno.test("upgrade: a data directory of the release before typed values still lo
       log: SILENT,
     });
     try {
-      assert.ok(storage.recovered.snapshot, "the old snapshot was read");
+      const recovered = storage.takeRecovered();
+      assert.ok(recovered.snapshot, "the old snapshot was read");
       // Old operations come out of recovery in today's form, so they can travel to peers.
-      const entries = storage.recovered.records.flatMap((r) => r.r === "entry" ? [r.entry] : []);
+      const records = [...recovered.records];
+      const entries = records.flatMap((r) => r.r === "entry" ? [r.entry] : []);
       assert.ok(entries.length > 0, "the old log holds entries");
       const msgs: PeerMessage[] = entries.map((entry) => ({ type: "update", entry }));
       assert.deepEqual(decodePeerFrame(encodePeerFrame({ kind: "msgs", msgs })), {
         kind: "msgs",
         msgs,
       });
-      const c = new SyncCluster([1, 2, 3], { recovered: storage.recovered });
+      const c = new SyncCluster([1, 2, 3], { recovered: { ...recovered, records } });
       c.start();
       let id = 1;
       const get = (key: string) => {

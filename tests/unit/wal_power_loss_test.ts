@@ -76,7 +76,7 @@ async function runSeed(seed: number, tally: Tally): Promise<void> {
       loss + 1
     }`;
     const opened = await open(fs, mode);
-    assert.deepEqual(opened.records, log, `${context}: reopening the recovered log`);
+    assert.deepEqual([...opened.records], log, `${context}: reopening the recovered log`);
     assert.equal(opened.tornTail, null, `${context}: a recovered log has no torn tail`);
     const wal = opened.wal;
     const start = wal.position;
@@ -129,7 +129,7 @@ async function runSeed(seed: number, tally: Tally): Promise<void> {
       throw new Error(`${context}: recovery failed after a power loss: ${e}`, { cause: e });
     }
     const expected = [...log, ...appended];
-    const records = recovered.records;
+    const records = [...recovered.records];
     assert.ok(
       records.length >= log.length + synced,
       `${context}: ${records.length} records recovered, ${log.length + synced} were synced`,
