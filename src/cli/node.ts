@@ -457,7 +457,16 @@ export async function main(args: string[]): Promise<number> {
     if (!loading.listening) {
       log.debug("node.loading_listeners", `no LOADING listeners: ${loading.failure}`);
     }
-    storage = await DiskStorage.open({ dir, cluster, replica: id, fsync, log, founding });
+    const listeners = loading;
+    storage = await DiskStorage.open({
+      dir,
+      cluster,
+      replica: id,
+      fsync,
+      log,
+      founding,
+      onLoadProgress: (loaded, total) => listeners.progress(loaded, total),
+    });
     host = new ReplicaHost({
       config,
       founding,

@@ -77,6 +77,12 @@ export interface DiskStorageOptions {
   segmentBytes?: number;
   /** Where recovery, snapshot, log truncation and slow-sync events go. */
   log: Log;
+  /**
+   * Told how far loading has come, in bytes of the directory: `(0, total)` once it was read, then
+   * as recovery replays the log, the snapshot file's size plus the log's bytes replayed (the
+   * snapshot is restored before the first record is read).
+   */
+  onLoadProgress?: (loaded: number, total: number) => void;
 }
 
 /** A replica's data directory, opened and recovered. */
@@ -131,15 +137,21 @@ export class DiskStorage implements ReplicaStorage {
     const lock = await lockDataDir(paths.dir);
     let snapshot: DurableSnapshot | undefined;
     let opened;
+    let snapshotFileBytes = 0;
+    let totalBytes = 0;
     try {
       const stored = readStoredSnapshot(paths.snapshot);
       snapshot = stored?.snapshot;
+      snapshotFileBytes = stored === undefined ? 0 : fileSize(paths.snapshot);
       opened = await WriteAheadLog.open(paths.dir, {
         fsync: options.fsync,
         segmentBytes: options.segmentBytes,
         from: stored?.walFrom,
         check: (record, i) => checkLogRecord(record, i, paths.dir),
+        onRead: (bytes) => options.onLoadProgress?.(snapshotFileBytes + bytes, totalBytes),
       });
+      totalBytes = snapshotFileBytes + opened.bytes;
+      options.onLoadProgress?.(0, totalBytes);
     } catch (err) {
       lock.close();
       throw err;

@@ -3,9 +3,9 @@
  * and re-delivers the log before the replica opens its ports, without yielding (tens of seconds at
  * millions of keys); a closed port looks like a dead process to clients and supervisors. So,
  * meanwhile, a worker thread (`loading_worker.ts`) listens on the client port and answers every
- * command with `-LOADING` (as Redis does while it loads its data set; INFO with `loading:1`, QUIT
- * with `+OK`), and on the
- * HTTP port answers `/livez` with 200 and every other path with 503. {@link LoadingListeners.close}
+ * command with `-LOADING` (as Redis does while it loads its data set; INFO with `loading:1` and how
+ * far loading has come, QUIT with `+OK`), and on the HTTP port answers `/livez` with 200 and every
+ * other path with 503. {@link LoadingListeners.close}
  * closes them (and their connections: clients reconnect) just before the replica's own listeners
  * open on the same ports.
  *
@@ -20,11 +20,35 @@ export const LOADING_REPLY = "LOADING lamportkv replica is loading its data dire
 /** The reason `/readyz` (and every path but `/livez`) gives meanwhile. */
 export const LOADING_HTTP_REASON = "loading the data directory";
 
+/** How far loading has come, in bytes of the data directory (its snapshot file, then its log). */
+export interface LoadingProgress {
+  /** When loading started, ms since the epoch. */
+  startedMs: number;
+  /** Bytes to load (0 until the data directory was read). */
+  totalBytes: number;
+  /** Bytes loaded: the snapshot once it is restored, then the log's records as they replay. */
+  loadedBytes: number;
+  /** Now, ms since the epoch (for the time to go). */
+  nowMs: number;
+}
+
 /**
  * INFO's text meanwhile: Redis's server and persistence sections with `loading:1` (a client such
- * as ioredis then waits and asks again). It has no lamportkv section: there is no state yet.
+ * as ioredis then waits and asks again) and Redis's loading fields: `loading_start_time` (epoch
+ * seconds), `loading_total_bytes`, `loading_loaded_bytes`, `loading_loaded_perc` (two decimals)
+ * and, once something is loaded, `loading_eta_seconds` (at the rate so far). It has no lamportkv
+ * section: there is no state yet.
  */
-export function loadingInfo(clientPort: number): string {
+export function loadingInfo(clientPort: number, progress: LoadingProgress): string {
+  const { startedMs, totalBytes, loadedBytes, nowMs } = progress;
+  const perc = totalBytes > 0 ? (100 * loadedBytes) / totalBytes : 0;
+  const eta = loadedBytes > 0
+    ? [
+      `loading_eta_seconds:${
+        Math.round(((nowMs - startedMs) / 1000) * (totalBytes - loadedBytes) / loadedBytes)
+      }`,
+    ]
+    : [];
   const lines = [
     "# Server",
     `redis_version:${REDIS_VERSION}`,
@@ -37,6 +61,11 @@ export function loadingInfo(clientPort: number): string {
     "",
     "# Persistence",
     "loading:1",
+    `loading_start_time:${Math.floor(startedMs / 1000)}`,
+    `loading_total_bytes:${totalBytes}`,
+    `loading_loaded_bytes:${loadedBytes}`,
+    `loading_loaded_perc:${perc.toFixed(2)}`,
+    ...eta,
     "aof_enabled:0",
   ];
   return lines.map((l) => `${l}\r\n`).join("");
@@ -62,8 +91,20 @@ export interface LoadingListeners {
   readonly listening: boolean;
   /** Why they are not listening, when they are not. */
   readonly failure?: string;
+  /**
+   * Tells INFO how far loading has come (`loaded` of `total` bytes). Callable while the calling
+   * thread is busy loading: the worker takes the message on its own thread.
+   */
+  progress(loaded: number, total: number): void;
   /** Closes the listeners and their connections and ends the worker; idempotent. */
   close(): Promise<void>;
+}
+
+/** A progress report to the worker. */
+export interface LoadingProgressMessage {
+  type: "progress";
+  loaded: number;
+  total: number;
 }
 
 /** Starts the loading listeners of `start`; resolves once they listen or could not. */
@@ -87,7 +128,11 @@ export async function startLoadingListeners(
     })();
     return closing;
   };
-  if (first.type === "listening") return { listening: true, close };
+  const progress = (loaded: number, total: number) => {
+    if (closing !== undefined) return;
+    worker.postMessage({ type: "progress", loaded, total } satisfies LoadingProgressMessage);
+  };
+  if (first.type === "listening") return { listening: true, progress, close };
   await close();
-  return { listening: false, failure: first.message ?? "unknown", close };
+  return { listening: false, failure: first.message ?? "unknown", progress, close };
 }

@@ -5,8 +5,9 @@
  * HTTP port) and answers every command with `-LOADING` (INFO with `loading:1`, QUIT with `+OK`)
  * and every HTTP request but `/livez` with 503, until it is told to close.
  *
- * Messages in: {@link LoadingStart}, then `{ type: "close" }`. Out: `{ type: "listening" }` or
- * `{ type: "failed", message }`, then `{ type: "closed" }`.
+ * Messages in: {@link LoadingStart}, any number of {@link LoadingProgressMessage}, then
+ * `{ type: "close" }`. Out: `{ type: "listening" }` or `{ type: "failed", message }`, then
+ * `{ type: "closed" }`.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import {
   LOADING_HTTP_REASON,
   LOADING_REPLY,
   loadingInfo,
+  type LoadingProgressMessage,
   type LoadingStart,
 } from "./loading_listeners.ts";
 
@@ -33,9 +35,14 @@ const conns = new Set<ByteConn>();
 let http: Deno.HttpServer | undefined;
 let maxClients = 0;
 
-self.onmessage = async (e: MessageEvent<LoadingStart | { type: "close" }>) => {
+self.onmessage = async (
+  e: MessageEvent<LoadingStart | LoadingProgressMessage | { type: "close" }>,
+) => {
   const msg = e.data;
-  if (msg.type === "start") {
+  if (msg.type === "progress") {
+    totalBytes = msg.total;
+    loadedBytes = msg.loaded;
+  } else if (msg.type === "start") {
     try {
       await start(msg);
       self.postMessage({ type: "listening" });
@@ -52,7 +59,7 @@ self.onmessage = async (e: MessageEvent<LoadingStart | { type: "close" }>) => {
 async function start(msg: LoadingStart): Promise<void> {
   const { hostname, clientPort, httpPort, tls } = msg;
   maxClients = msg.maxClients;
-  info = encodeBulk(loadingInfo(clientPort));
+  infoPort = clientPort;
   const listener = tls === undefined ? listenTcp({ hostname, port: clientPort }) : await listenTls(
     { hostname, port: clientPort },
     { context: new TlsContext(tls.material), clientAuth: tls.clientAuth },
@@ -99,8 +106,18 @@ async function acceptLoop(listener: ConnListener): Promise<void> {
 
 const LOADING = encodeError(LOADING_REPLY);
 const OK = encodeSimple("OK");
-/** INFO's answer meanwhile (set by start): Redis's server and persistence fields, `loading:1`. */
-let info = LOADING;
+/** When loading started: when this worker did (it is started first). */
+const startedMs = Date.now();
+/** The client port, for INFO (set by start), and the progress last reported. */
+let infoPort = 0;
+let totalBytes = 0;
+let loadedBytes = 0;
+
+/** INFO's answer meanwhile: Redis's server and persistence fields, `loading:1`, progress. */
+function info(): Uint8Array {
+  const progress = { startedMs, totalBytes, loadedBytes, nowMs: Date.now() };
+  return encodeBulk(loadingInfo(infoPort, progress));
+}
 
 /** Answers each request of `conn` until it closes, sends QUIT or breaks the protocol. */
 async function serve(conn: ByteConn): Promise<void> {
@@ -126,7 +143,7 @@ async function serve(conn: ByteConn): Promise<void> {
         await send(conn, OK);
         return;
       }
-      if (!await send(conn, name === "info" ? info : LOADING)) return;
+      if (!await send(conn, name === "info" ? info() : LOADING)) return;
     }
   }
 }

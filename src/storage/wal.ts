@@ -69,7 +69,7 @@
 
 import { joinedRun } from "../kv/bytes.ts";
 import { join } from "node:path";
-import { CorruptionError, encodeRecordParts } from "./record_codec.ts";
+import { CorruptionError, encodeRecordParts, RECORD_HEADER_BYTES } from "./record_codec.ts";
 import { parseJsonPayload } from "./snapshot_file.ts";
 import { BinaryValueError, decodeValue, encodeValue } from "../codec/binary_value.ts";
 import { groupRecords } from "./record_groups.ts";
@@ -109,6 +109,12 @@ export interface WalOptions {
    * returns, unless `undefined`, is read instead of the record (its checked form).
    */
   check?: (record: unknown, index: number) => unknown;
+  /**
+   * Called as {@link OpenedWal.records} are read in order, now and then (every
+   * {@link READ_REPORT_EVERY} records, and after the last), with the bytes read so far (framing
+   * included; of {@link OpenedWal.bytes}): how far a replay has come.
+   */
+  onRead?: (bytes: number) => void;
   /** The file system (default: the real one; tests simulate power losses with their own). */
   io?: WalIo;
   /** Least time between background fdatasyncs of the sync mark (default
@@ -128,6 +134,8 @@ export interface OpenedWal {
    * segments' bytes: drop it once read.
    */
   records: LazyArray<unknown>;
+  /** The bytes those records take in the segments (framing included). */
+  bytes: number;
   /** The torn record found (and cut off) at the end of the log, if any. */
   tornTail: { file: string; offset: number; reason: string } | null;
 }
@@ -146,6 +154,9 @@ export interface WalStats {
 
 /** Default segment size: 16 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
+
+/** How many records read between two {@link WalOptions.onRead} reports. */
+export const READ_REPORT_EVERY = 16_384;
 
 /** Records queued for one segment are joined into write calls of at most this many bytes. */
 const JOIN_WRITES_UP_TO = 256 * 1024;
@@ -310,11 +321,29 @@ export class WriteAheadLog {
     }
     const plan = planRecovery(loaded, mark, from.segment);
     const kept = plan.records.filter((r) => r.segment > from.segment || r.offset >= from.offset);
-    const check = options.check;
+    const { check, onRead } = options;
+    // A group's bytes are its records' (it is read back as its first): from one start to the next.
+    const bytesOf = (i: number) =>
+      i + 1 < kept.length && kept[i + 1].segment === kept[i].segment
+        ? kept[i + 1].offset - kept[i].offset
+        : RECORD_HEADER_BYTES + kept[i].payload.length;
+    let bytes = 0;
+    for (let i = 0; i < kept.length; i++) bytes += bytesOf(i);
+    // In-order reads so far, and their bytes (a repeated or out-of-order read reports nothing).
+    let readInOrder = 0;
+    let readBytes = 0;
     const records = new LazyArray<unknown>(kept.length, (i) => {
       const r = kept[i];
       const record = "value" in r ? r.value : decodeRecordPayload(r.payload, r.path, r.offset);
-      return check?.(record, i) ?? record;
+      const checked = check?.(record, i) ?? record;
+      if (i === readInOrder) {
+        readInOrder++;
+        readBytes += bytesOf(i);
+        if (readInOrder % READ_REPORT_EVERY === 0 || readInOrder === kept.length) {
+          onRead?.(readBytes);
+        }
+      }
+      return checked;
     });
     const tornTail = plan.tornTail;
 
@@ -359,7 +388,7 @@ export class WriteAheadLog {
       options.markSyncIntervalMs ?? MARK_SYNC_INTERVAL_MS,
     );
     await wal.#prepare();
-    return { wal, records, tornTail };
+    return { wal, records, bytes, tornTail };
   }
 
   /**

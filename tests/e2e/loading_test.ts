@@ -58,7 +58,7 @@ Deno.test({
       const port = cluster.clientPort(3);
       const loadingReply = `-${LOADING_REPLY}`;
       const seen: string[] = [];
-      let loadingInfo: Record<string, string> | undefined;
+      const loadingInfos: Record<string, string>[] = [];
       let readyz: string | undefined;
       let livez: number | undefined;
       /** INFO and the HTTP port while PING still got the loading listener's answer. */
@@ -66,7 +66,7 @@ Deno.test({
         // The loading listeners answer these; the replica's own may have taken over meanwhile.
         const info = await respCall(port, ["INFO"], 2_000).catch(() => undefined);
         if (typeof info === "string" && !info.includes("# lamportkv")) {
-          loadingInfo ??= parseInfo(info);
+          loadingInfos.push(parseInfo(info));
         }
         const ready = await fetch(`${cluster.httpUrl(3)}/readyz`).catch(() => undefined);
         const text = await ready?.text();
@@ -98,9 +98,25 @@ Deno.test({
       await restart;
       assert.ok(seen.includes(loadingReply), `LOADING while it loaded: ${seen}`);
       assert.equal(seen.at(-1), "PONG", "then it served");
+      const loadingInfo = loadingInfos[0];
       assert.equal(loadingInfo?.loading, "1", "INFO says loading:1 meanwhile");
       assert.equal(loadingInfo?.tcp_port, String(port));
       assert.equal(loadingInfo?.delivered, undefined, "no state to report yet");
+      // Progress, in bytes of the data directory: never past the total, never backwards.
+      let before = 0;
+      for (const info of loadingInfos) {
+        const [loaded, total] = [info.loading_loaded_bytes, info.loading_total_bytes].map(Number);
+        assert.ok(loaded >= before && loaded <= total, JSON.stringify(info));
+        assert.equal(info.loading_start_time, loadingInfo.loading_start_time);
+        const perc = total === 0 ? 0 : (100 * loaded) / total;
+        assert.equal(info.loading_loaded_perc, perc.toFixed(2));
+        before = loaded;
+      }
+      cluster.note(
+        `${loadingInfos.length} INFO while loading; the last: ${
+          loadingInfos.at(-1)?.loading_loaded_perc
+        }% of ${loadingInfos.at(-1)?.loading_total_bytes} bytes`,
+      );
       assert.ok(readyz !== undefined, "/readyz answered 503 (loading) meanwhile");
       assert.equal(livez, 200, "/livez answered 200 meanwhile");
 

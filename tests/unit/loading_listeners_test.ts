@@ -31,6 +31,29 @@ async function readBytes(conn: Deno.Conn, want: number): Promise<string> {
   return new TextDecoder().decode(concatBytes(chunks));
 }
 
+/** Sends INFO on `conn` and reads its bulk reply: the fields, by name. */
+async function infoOf(conn: Deno.Conn): Promise<Record<string, string>> {
+  await conn.write(new TextEncoder().encode("INFO\r\n"));
+  const bytes: number[] = [];
+  const one = new Uint8Array(1);
+  // The header, "$<length>\r\n", a byte at a time; then the body and its CRLF.
+  while (bytes.length < 2 || bytes.at(-1) !== 10) {
+    if (await conn.read(one) !== 1) throw new Error("the connection ended in a reply");
+    bytes.push(one[0]);
+  }
+  const header = new TextDecoder().decode(new Uint8Array(bytes));
+  assert.match(header, /^\$[0-9]+\r\n$/);
+  const length = Number(header.slice(1, -2));
+  const body = await readBytes(conn, length + 2);
+  assert.equal(body.length, length + 2);
+  const fields: Record<string, string> = {};
+  for (const line of body.split("\r\n")) {
+    const at = line.indexOf(":");
+    if (at > 0 && !line.startsWith("#")) fields[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return fields;
+}
+
 /** Loading listeners on two free ports (client, HTTP), checked to be listening. */
 async function listening() {
   const [clientPort, httpPort] = freePorts(2);
@@ -55,12 +78,14 @@ Deno.test("loading listeners: LOADING to every command, QUIT, /livez and /readyz
       new TextEncoder().encode("*1\r\n$4\r\nPING\r\nGET k\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
     );
     assert.equal(await readBytes(conn, 3 * line.length), line.repeat(3));
-    const info = loadingInfo(clientPort);
-    await conn.write(new TextEncoder().encode("INFO\r\n"));
-    const bulk = `$${info.length}\r\n${info}\r\n`;
-    assert.equal(await readBytes(conn, bulk.length), bulk);
-    assert.match(info, /\r\nloading:1\r\n/);
-    assert.match(info, new RegExp(`\r\ntcp_port:${clientPort}\r\n`));
+    const info = await infoOf(conn);
+    assert.equal(info.loading, "1");
+    assert.equal(info.tcp_port, String(clientPort));
+    assert.equal(info.loading_total_bytes, "0", "nothing reported yet");
+    assert.equal(info.loading_loaded_perc, "0.00");
+    assert.equal(info.loading_eta_seconds, undefined, "no rate yet, no time to go");
+    const started = Number(info.loading_start_time);
+    assert.ok(Math.abs(started - Date.now() / 1000) < 600, `loading_start_time:${started}`);
     await conn.write(new TextEncoder().encode("QUIT\r\n"));
     assert.equal(
       await readBytes(conn, 100),
@@ -140,4 +165,66 @@ Deno.test("loading listeners: once closed, their ports can be bound at once, eve
     Deno.listen({ hostname: HOST, port: clientPort }).close();
     Deno.listen({ hostname: HOST, port: httpPort }).close();
   }
+});
+
+Deno.test("loading listeners: INFO tells how far loading has come, as Redis's loading fields", async () => {
+  const { clientPort, loading } = await listening();
+  const conn = await Deno.connect({ hostname: HOST, port: clientPort });
+  try {
+    /** INFO until `done` holds of it (the progress message reaches the worker's thread first). */
+    const infoWhen = async (done: (info: Record<string, string>) => boolean) => {
+      const deadline = Date.now() + 10_000;
+      for (let i = 0; i < 10_000; i++) {
+        const info = await infoOf(conn);
+        if (done(info)) return info;
+        if (Date.now() > deadline) throw new Error(`INFO never showed it: ${JSON.stringify(info)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error("unreachable");
+    };
+    loading.progress(0, 1000);
+    const read = await infoWhen((i) => i.loading_total_bytes === "1000");
+    assert.deepEqual([read.loading_loaded_bytes, read.loading_loaded_perc], ["0", "0.00"]);
+    assert.equal(read.loading_eta_seconds, undefined);
+    loading.progress(250, 1000);
+    const quarter = await infoWhen((i) => i.loading_loaded_bytes === "250");
+    assert.equal(quarter.loading_loaded_perc, "25.00");
+    assert.match(quarter.loading_eta_seconds ?? "", /^[0-9]+$/);
+    assert.equal(quarter.loading, "1");
+  } finally {
+    closeQuietly(conn);
+  }
+  await loading.close();
+  loading.progress(500, 1000); // after close: nothing to tell, and no error
+});
+
+Deno.test("loadingInfo: bytes, percentage with two decimals, and the time to go at the rate so far", () => {
+  const fields = (text: string) =>
+    Object.fromEntries(
+      text.split("\r\n").filter((l) => l.includes(":")).map((l) => [
+        l.slice(0, l.indexOf(":")),
+        l.slice(l.indexOf(":") + 1),
+      ]),
+    );
+  const at = fields(
+    loadingInfo(7001, {
+      startedMs: 1_000_000,
+      totalBytes: 1000,
+      loadedBytes: 250,
+      nowMs: 1_010_000,
+    }),
+  );
+  assert.equal(at.loading, "1");
+  assert.equal(at.loading_start_time, "1000");
+  assert.equal(at.loading_total_bytes, "1000");
+  assert.equal(at.loading_loaded_bytes, "250");
+  assert.equal(at.loading_loaded_perc, "25.00");
+  assert.equal(at.loading_eta_seconds, "30", "10 s for a quarter: 30 s for the rest");
+  const none = fields(loadingInfo(7001, { startedMs: 0, totalBytes: 0, loadedBytes: 0, nowMs: 5 }));
+  assert.equal(none.loading_loaded_perc, "0.00");
+  assert.equal(none.loading_eta_seconds, undefined);
+  const third = fields(
+    loadingInfo(7001, { startedMs: 0, totalBytes: 3, loadedBytes: 1, nowMs: 1000 }),
+  );
+  assert.equal(third.loading_loaded_perc, "33.33");
 });

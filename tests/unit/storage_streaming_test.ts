@@ -108,14 +108,25 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
     storage.append(entry(4));
     await storage.sync();
     await storage.close();
-    const reopened = await DiskStorage.open(options);
+    const reports: [number, number][] = [];
+    const reopened = await DiskStorage.open({
+      ...options,
+      onLoadProgress: (loaded, total) => reports.push([loaded, total]),
+    });
     const recovered = reopened.takeRecovered();
     assert.deepEqual(recovered.snapshot, snapshot);
+    // Loading progress: nothing yet once opened, of the snapshot file and the log's records.
+    const snapshotFile = Deno.statSync(join(dir, "snapshot.bin")).size;
+    assert.equal(reports.length, 1);
+    const [[loaded, total]] = reports;
+    assert.equal(loaded, 0);
+    assert.ok(total > snapshotFile, `${total} bytes to load, the snapshot file ${snapshotFile}`);
     assert.deepEqual(
       [...recovered.records].map((r) => r.r === "entry" ? r.entry.seq : -1),
       [3, 4],
       "the log holds exactly what came after the snapshot",
     );
+    assert.deepEqual(reports.at(-1), [total, total], "all of it once the records are read");
     await reopened.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -17,7 +17,12 @@ import {
   scanRecordPrefix,
 } from "../../src/storage/record_codec.ts";
 import { decodeValue, encodeValue } from "../../src/codec/binary_value.ts";
-import { BINARY_RECORD_TAG, type FsyncMode, WriteAheadLog } from "../../src/storage/wal.ts";
+import {
+  BINARY_RECORD_TAG,
+  type FsyncMode,
+  READ_REPORT_EVERY,
+  WriteAheadLog,
+} from "../../src/storage/wal.ts";
 import { DENO_WAL_IO, type WalFile, type WalIo } from "../../src/storage/wal_io.ts";
 import {
   decodeMark,
@@ -961,5 +966,44 @@ Deno.test("wal: a group with a record that is no piece of it is corruption", asy
       dir,
       (e) => assert.match(e.message, /not a valid piece of the group of records/),
     );
+  });
+});
+
+Deno.test("wal: reading the records in order reports the bytes read, now and then and at the end", async () => {
+  await withTempDir(async (dir) => {
+    const n = 2 * READ_REPORT_EVERY + 100;
+    const records = Array.from({ length: n }, (_, i) => ({ i }));
+    const big = { big: "b".repeat(3 * SMALL) }; // a group of records (one large record)
+    const { wal } = await open(dir, "never", { segmentBytes: 64 * 1024 });
+    records.forEach((r, i) => i === 7 ? wal.appendLarge(big) : wal.append(r));
+    await wal.close();
+    const reports: number[] = [];
+    const opened = await open(dir, "never", {
+      segmentBytes: 64 * 1024,
+      onRead: (bytes: number) => reports.push(bytes),
+    });
+    try {
+      // Every byte of the segments' records: their valid prefixes, back to back.
+      const segments = listSegments(dir, DENO_WAL_IO).map((k) =>
+        Deno.readFileSync(segmentPath(dir, k))
+      );
+      const valid = segments.reduce(
+        (sum, b) => sum + scanRecordPrefix(b, { zeroPadding: true }).validBytes,
+        0,
+      );
+      assert.equal(opened.bytes, valid);
+      assert.deepEqual(reports, [], "nothing read yet");
+      assert.deepEqual(opened.records.at(7), big);
+      assert.deepEqual(reports, [], "an out-of-order read reports nothing");
+      const read = [...opened.records];
+      assert.equal(read.length, n);
+      assert.equal(reports.length, 3, JSON.stringify(reports));
+      assert.ok(reports[0] < reports[1] && reports[1] < reports[2], JSON.stringify(reports));
+      assert.equal(reports[2], opened.bytes, "the last report is every byte");
+      [...opened.records];
+      assert.equal(reports.length, 3, "a second reading reports nothing more");
+    } finally {
+      await opened.wal.close();
+    }
   });
 });
