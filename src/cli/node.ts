@@ -458,7 +458,7 @@ export async function main(args: string[]): Promise<number> {
       log.debug("node.loading_listeners", `no LOADING listeners: ${loading.failure}`);
     }
     const listeners = loading;
-    storage = await DiskStorage.open({
+    const opened = await DiskStorage.open({
       dir,
       cluster,
       replica: id,
@@ -467,7 +467,9 @@ export async function main(args: string[]): Promise<number> {
       founding,
       onLoadProgress: (loaded, total) => listeners.progress(loaded, total),
     });
+    storage = opened;
     host = new ReplicaHost({
+      onRestoreProgress: (restored, keys) => opened.noteRestoreProgress(restored, keys),
       config,
       founding,
       id,

@@ -80,6 +80,9 @@ function upgradeReply(r: unknown): Reply {
 /** Keys {@link KvStore.preparing} restores between two pauses (about 10-20 ms of work here). */
 export const RESTORE_SLICE_KEYS = 10_000;
 
+/** Keys restored between two {@link KvStore.onRestoreProgress} reports. */
+export const RESTORE_PROGRESS_KEYS = 65_536;
+
 /**
  * The key-value state machine. A tagged write (`cmd.tag`) whose `seq` was applied before is a
  * retry: it is not applied again and returns the recorded result. Each client's last
@@ -242,9 +245,28 @@ export class KvStore implements StateMachine {
     return snap;
   }
 
+  /**
+   * Told how far {@link restore} has come (`restored` of `total` keys), after every
+   * {@link RESTORE_PROGRESS_KEYS} keys and at the end: a restarting replica's loading progress.
+   * Not part of the state.
+   */
+  onRestoreProgress: ((restored: number, total: number) => void) | undefined;
+
   /** Replaces the whole state with a {@link snapshot} (or an older release's). */
   restore(state: unknown): void {
-    for (const _ of this.#restoring(state, Infinity)) { /* a slice: nothing to do between them */ }
+    const report = this.onRestoreProgress;
+    if (report === undefined) {
+      for (const _ of this.#restoring(state, Infinity)) { /* no slices */ }
+      return;
+    }
+    const keys = (state as { keyspace?: { keys?: { length?: unknown } } } | null)?.keyspace?.keys;
+    const total = typeof keys?.length === "number" ? keys.length : 0;
+    let restored = 0;
+    for (const _ of this.#restoring(state, RESTORE_PROGRESS_KEYS)) {
+      restored += RESTORE_PROGRESS_KEYS;
+      report(Math.min(restored, total), total);
+    }
+    report(total, total);
   }
 
   /**

@@ -88,6 +88,7 @@ export interface DiskStorageOptions {
 /** A replica's data directory, opened and recovered. */
 export class DiskStorage implements ReplicaStorage {
   #recovered: Recovered | undefined;
+  #restoreProgress: ((restored: number, keys: number) => void) | undefined;
   readonly paths: DataDirPaths;
   readonly #wal: WriteAheadLog;
   readonly #lock: Deno.FsFile;
@@ -173,7 +174,7 @@ export class DiskStorage implements ReplicaStorage {
         { snapshotIndex: snapshot?.snapshot.index, records: records.length, dir: paths.dir },
       );
     }
-    return new DiskStorage(
+    const storage = new DiskStorage(
       paths,
       lock,
       wal,
@@ -184,6 +185,20 @@ export class DiskStorage implements ReplicaStorage {
       },
       options.log,
     );
+    if (options.onLoadProgress !== undefined) {
+      const report = options.onLoadProgress;
+      storage.#restoreProgress = (restored, keys) =>
+        report(keys > 0 ? Math.floor((snapshotFileBytes * restored) / keys) : 0, totalBytes);
+    }
+    return storage;
+  }
+
+  /**
+   * Tells the open's `onLoadProgress` how far the recovered snapshot's restore has come
+   * (`restored` of `keys` keys): that share of the snapshot file's bytes. Nothing without it.
+   */
+  noteRestoreProgress(restored: number, keys: number): void {
+    this.#restoreProgress?.(restored, keys);
   }
 
   /** {@link ReplicaStorage.takeRecovered}: its log records are decoded and checked as read. */

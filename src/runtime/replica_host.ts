@@ -179,6 +179,11 @@ export interface ReplicaHostOptions {
    */
   onFatal?: (error: Error) => void;
   /**
+   * Told how far restoring the recovered snapshot has come (`restored` of `keys` keys) while the
+   * host is constructed: a restart's loading progress.
+   */
+  onRestoreProgress?: (restored: number, keys: number) => void;
+  /**
    * Added to this host's wall clock for the times stamped on operations (tests: a replica whose
    * clock is off; expiry must stay consistent). Default 0.
    */
@@ -337,6 +342,7 @@ export class ReplicaHost {
         : { group: options.sharding.group, map: initialSlotMap(groups) },
     );
     this.#aclSetup = options.acl ?? openSetup();
+    this.#store.onRestoreProgress = options.onRestoreProgress;
     this.#replica = new Replica(
       {
         ...options.core,
@@ -348,6 +354,7 @@ export class ReplicaHost {
       },
       this.#store,
     );
+    this.#store.onRestoreProgress = undefined;
     this.#blocked = new BlockedClients({
       id,
       submit: (cmd, respond) => this.#submit(cmd, respond),

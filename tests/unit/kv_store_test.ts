@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { ClientTag, Reply } from "../../src/core/types.ts";
-import { CLIENT_RESULT_WINDOW, KvStore } from "../../src/kv/store.ts";
+import { CLIENT_RESULT_WINDOW, KvStore, RESTORE_PROGRESS_KEYS } from "../../src/kv/store.ts";
 import { upgradeOp } from "../../src/kv/legacy.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../../src/kv/commands/tx.ts";
@@ -522,4 +522,28 @@ Deno.test("registry: a command is found by its name in any case, and only by its
   assert.deepEqual(run(store, ["__ASKINX", "k"]), { err: "ERR unknown command '__ASKINX'" });
   // And __ASKING itself is still unwrapped, in any case.
   assert.equal(run(store, ["__asking", "1", "GET", "k"]), "v");
+});
+
+Deno.test("kv: a restore reports its progress in keys, now and then and at the end, when told to", () => {
+  const kv = new KvStore();
+  const n = 2 * RESTORE_PROGRESS_KEYS + 10;
+  for (let i = 0; i < n; i += 1000) {
+    const argv = ["MSET"];
+    for (let k = i; k < Math.min(n, i + 1000); k++) argv.push(`k${k}`, "v");
+    run(kv, argv);
+  }
+  const state = JSON.parse(JSON.stringify(kv.snapshot()));
+  const copy = new KvStore();
+  const reports: [number, number][] = [];
+  copy.onRestoreProgress = (restored, total) => reports.push([restored, total]);
+  copy.restore(state);
+  assert.deepEqual(reports, [
+    [RESTORE_PROGRESS_KEYS, n],
+    [2 * RESTORE_PROGRESS_KEYS, n],
+    [n, n],
+  ]);
+  assert.equal(copy.digest(), kv.digest(), "restored alike, in slices or not");
+  copy.onRestoreProgress = undefined;
+  copy.restore(state);
+  assert.equal(reports.length, 3, "told nothing once the hook is gone");
 });

@@ -121,6 +121,9 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
     const [[loaded, total]] = reports;
     assert.equal(loaded, 0);
     assert.ok(total > snapshotFile, `${total} bytes to load, the snapshot file ${snapshotFile}`);
+    // Restoring the snapshot: its share of the snapshot file's bytes.
+    reopened.noteRestoreProgress(1, 2);
+    assert.deepEqual(reports.at(-1), [Math.floor(snapshotFile / 2), total]);
     assert.deepEqual(
       [...recovered.records].map((r) => r.r === "entry" ? r.entry.seq : -1),
       [3, 4],
