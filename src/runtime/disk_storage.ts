@@ -78,9 +78,9 @@ export interface DiskStorageOptions {
   /** Where recovery, snapshot, log truncation and slow-sync events go. */
   log: Log;
   /**
-   * Told how far loading has come, in bytes of the directory: `(0, total)` once it was read, then
-   * as recovery replays the log, the snapshot file's size plus the log's bytes replayed (the
-   * snapshot is restored before the first record is read).
+   * Told how far loading has come, in bytes of the directory: `(0, total)` once it was read; then
+   * the snapshot file's share of the keys restored (see {@link DiskStorage.noteRestoreProgress});
+   * then, as recovery replays the log, the snapshot file's size plus the log's bytes replayed.
    */
   onLoadProgress?: (loaded: number, total: number) => void;
 }

@@ -26,7 +26,7 @@ export interface LoadingProgress {
   startedMs: number;
   /** Bytes to load (0 until the data directory was read). */
   totalBytes: number;
-  /** Bytes loaded: the snapshot once it is restored, then the log's records as they replay. */
+  /** Bytes loaded: the snapshot file's share of the keys restored, then the log's replayed. */
   loadedBytes: number;
   /** Now, ms since the epoch (for the time to go). */
   nowMs: number;
