@@ -31,7 +31,7 @@ import { DiskStorage } from "../runtime/disk_storage.ts";
 import { DataDirError } from "../storage/data_dir.ts";
 import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
-import { ListenError, ReplicaHost } from "../runtime/replica_host.ts";
+import { DEFAULT_FAILURE_TIMEOUT_MS, ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 import { type LoadingListeners, startLoadingListeners } from "../runtime/loading_listeners.ts";
 import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
@@ -92,7 +92,7 @@ Options:
                              members further behind than that catch up by snapshot
   --checkpoint-every <n>     compare state digests with the other replicas every n deliveries
                              (default 1000); a replica that differs from the majority stops
-  --failure-timeout <ms>     suspect a peer after this long without a message (default 1000;
+  --failure-timeout <ms>     suspect a peer after this long without a message (default ${DEFAULT_FAILURE_TIMEOUT_MS};
                              100..60000). Use the same value on every replica.
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
                              when something (a proxy, a NAT) forwards the config's address here
@@ -150,9 +150,6 @@ export interface NodeArgs {
   /** With `--join`: this replica's address when its id is not in the config file. */
   address: { host?: string; clientPort?: number; peerPort?: number; httpPort?: number };
 }
-
-/** Default of `--failure-timeout`, in milliseconds. */
-export const DEFAULT_FAILURE_TIMEOUT_MS = 1000;
 
 /** An optional integer option (undefined when not given). */
 function optionalInt(name: string, text: string | undefined, min: number, max: number) {

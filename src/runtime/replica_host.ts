@@ -128,6 +128,12 @@ export class ListenError extends Error {
 const REJOINED_AFTER_MS = 3000;
 
 /** Options of a {@link ReplicaHost}. */
+/** The host's tick period in ms: logical time advances one tick of the core this often. */
+export const DEFAULT_TICK_MS = 10;
+
+/** The failure timeout (ms) of a host with the default tick and the core's default suspicion. */
+export const DEFAULT_FAILURE_TIMEOUT_MS = DEFAULT_SUSPECT_TICKS * DEFAULT_TICK_MS;
+
 export interface ReplicaHostOptions {
   /** The cluster config; this replica listens where its own line says (or {@link address}). */
   config: ClusterConfig;
@@ -157,7 +163,7 @@ export interface ReplicaHostOptions {
   verbose?: boolean;
   /** Where events are logged (default: a text {@link Logger} on stdout at `info`). */
   log?: Log;
-  /** Tick period in ms (default 10). */
+  /** Tick period in ms (default {@link DEFAULT_TICK_MS}). */
   tickMs?: number;
   /** Core tunables (ticks). */
   core?: Omit<ReplicaOptions, "id" | "replicas">;
@@ -297,7 +303,7 @@ export class ReplicaHost {
     this.#addresses = withSelf(config.replicas, this.#self);
     this.#verbose = options.verbose ?? false;
     this.#log = options.log ?? new Logger({ id });
-    this.#tickMs = options.tickMs ?? 10;
+    this.#tickMs = options.tickMs ?? DEFAULT_TICK_MS;
     const cluster = options.cluster ?? clusterId(config);
     this.#storage = options.storage ?? new MemoryStorage();
     this.#onFatal = options.onFatal ?? (() => {});
