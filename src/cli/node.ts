@@ -33,6 +33,7 @@ import { CorruptionError } from "../storage/record_codec.ts";
 import type { FsyncMode } from "../storage/wal.ts";
 import { DEFAULT_FAILURE_TIMEOUT_MS, ListenError, ReplicaHost } from "../runtime/replica_host.ts";
 import { type LoadingListeners, startLoadingListeners } from "../runtime/loading_listeners.ts";
+import { LoadProgress } from "../runtime/load_progress.ts";
 import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
 import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
 import { loadTlsMaterial } from "../config/tls_files.ts";
@@ -455,18 +456,10 @@ export async function main(args: string[]): Promise<number> {
       log.debug("node.loading_listeners", `no LOADING listeners: ${loading.failure}`);
     }
     const listeners = loading;
-    const opened = await DiskStorage.open({
-      dir,
-      cluster,
-      replica: id,
-      fsync,
-      log,
-      founding,
-      onLoadProgress: (loaded, total) => listeners.progress(loaded, total),
-    });
-    storage = opened;
+    const progress = new LoadProgress((loaded, total) => listeners.progress(loaded, total));
+    storage = await DiskStorage.open({ dir, cluster, replica: id, fsync, log, founding, progress });
     host = new ReplicaHost({
-      onRestoreProgress: (restored, keys) => opened.noteRestoreProgress(restored, keys),
+      onRestoreProgress: (restored, keys) => progress.restored(restored, keys),
       config,
       founding,
       id,

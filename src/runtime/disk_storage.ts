@@ -30,6 +30,7 @@ import type { Log } from "../log/logger.ts";
 import { SLOW_FSYNC_MS } from "../limits.ts";
 import { groupRecords } from "../storage/record_groups.ts";
 import type { LazyArray } from "../codec/lazy_array.ts";
+import type { LoadProgress } from "./load_progress.ts";
 
 /**
  * Checks log record number `index` (0-based) of the log in `dir` field by field, as the peer wire's
@@ -77,18 +78,13 @@ export interface DiskStorageOptions {
   segmentBytes?: number;
   /** Where recovery, snapshot, log truncation and slow-sync events go. */
   log: Log;
-  /**
-   * Told how far loading has come, in bytes of the directory: `(0, total)` once it was read; then
-   * the snapshot file's share of the keys restored (see {@link DiskStorage.noteRestoreProgress});
-   * then, as recovery replays the log, the snapshot file's size plus the log's bytes replayed.
-   */
-  onLoadProgress?: (loaded: number, total: number) => void;
+  /** Told the sizes of the snapshot file and the log's records, then the log's bytes replayed. */
+  progress?: LoadProgress;
 }
 
 /** A replica's data directory, opened and recovered. */
 export class DiskStorage implements ReplicaStorage {
   #recovered: Recovered | undefined;
-  #restoreProgress: ((restored: number, keys: number) => void) | undefined;
   readonly paths: DataDirPaths;
   readonly #wal: WriteAheadLog;
   readonly #lock: Deno.FsFile;
@@ -138,21 +134,16 @@ export class DiskStorage implements ReplicaStorage {
     const lock = await lockDataDir(paths.dir);
     let snapshot: DurableSnapshot | undefined;
     let opened;
-    let snapshotFileBytes = 0;
-    let totalBytes = 0;
     try {
       const stored = readStoredSnapshot(paths.snapshot);
       snapshot = stored?.snapshot;
-      snapshotFileBytes = stored === undefined ? 0 : fileSize(paths.snapshot);
       opened = await WriteAheadLog.open(paths.dir, {
         fsync: options.fsync,
         segmentBytes: options.segmentBytes,
         from: stored?.walFrom,
         check: (record, i) => checkLogRecord(record, i, paths.dir),
-        onRead: (bytes) => options.onLoadProgress?.(snapshotFileBytes + bytes, totalBytes),
+        onRead: (bytes) => options.progress?.replayed(bytes),
       });
-      totalBytes = snapshotFileBytes + opened.bytes;
-      options.onLoadProgress?.(0, totalBytes);
     } catch (err) {
       lock.close();
       throw err;
@@ -185,20 +176,8 @@ export class DiskStorage implements ReplicaStorage {
       },
       options.log,
     );
-    if (options.onLoadProgress !== undefined) {
-      const report = options.onLoadProgress;
-      storage.#restoreProgress = (restored, keys) =>
-        report(keys > 0 ? Math.floor((snapshotFileBytes * restored) / keys) : 0, totalBytes);
-    }
+    options.progress?.sized(storage.#snapshotBytes, opened.bytes);
     return storage;
-  }
-
-  /**
-   * Tells the open's `onLoadProgress` how far the recovered snapshot's restore has come
-   * (`restored` of `keys` keys): that share of the snapshot file's bytes. Nothing without it.
-   */
-  noteRestoreProgress(restored: number, keys: number): void {
-    this.#restoreProgress?.(restored, keys);
   }
 
   /** {@link ReplicaStorage.takeRecovered}: its log records are decoded and checked as read. */

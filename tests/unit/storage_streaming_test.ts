@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { LoadProgress } from "../../src/runtime/load_progress.ts";
 import { concatBytes } from "../../src/kv/bytes.ts";
 import {
   readSnapshotFile,
@@ -109,10 +110,8 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
     await storage.sync();
     await storage.close();
     const reports: [number, number][] = [];
-    const reopened = await DiskStorage.open({
-      ...options,
-      onLoadProgress: (loaded, total) => reports.push([loaded, total]),
-    });
+    const progress = new LoadProgress((loaded, total) => reports.push([loaded, total]));
+    const reopened = await DiskStorage.open({ ...options, progress });
     const recovered = reopened.takeRecovered();
     assert.deepEqual(recovered.snapshot, snapshot);
     // Loading progress: nothing yet once opened, of the snapshot file and the log's records.
@@ -122,7 +121,7 @@ Deno.test("disk storage: records appended while a snapshot is written survive th
     assert.equal(loaded, 0);
     assert.ok(total > snapshotFile, `${total} bytes to load, the snapshot file ${snapshotFile}`);
     // Restoring the snapshot: its share of the snapshot file's bytes.
-    reopened.noteRestoreProgress(1, 2);
+    progress.restored(1, 2);
     assert.deepEqual(reports.at(-1), [Math.floor(snapshotFile / 2), total]);
     assert.deepEqual(
       [...recovered.records].map((r) => r.r === "entry" ? r.entry.seq : -1),
