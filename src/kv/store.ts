@@ -255,18 +255,15 @@ export class KvStore implements StateMachine {
   /** Replaces the whole state with a {@link snapshot} (or an older release's). */
   restore(state: unknown): void {
     const report = this.onRestoreProgress;
-    if (report === undefined) {
-      for (const _ of this.#restoring(state, Infinity)) { /* no slices */ }
-      return;
-    }
     const keys = (state as { keyspace?: { keys?: { length?: unknown } } } | null)?.keyspace?.keys;
     const total = typeof keys?.length === "number" ? keys.length : 0;
     let restored = 0;
-    for (const _ of this.#restoring(state, RESTORE_PROGRESS_KEYS)) {
+    // Without a listener, in one slice.
+    for (const _ of this.#restoring(state, report ? RESTORE_PROGRESS_KEYS : Infinity)) {
       restored += RESTORE_PROGRESS_KEYS;
-      report(Math.min(restored, total), total);
+      report?.(Math.min(restored, total), total);
     }
-    report(total, total);
+    report?.(total, total);
   }
 
   /**

@@ -42,13 +42,9 @@ export interface LoadingProgress {
 export function loadingInfo(clientPort: number, progress: LoadingProgress): string {
   const { startedMs, totalBytes, loadedBytes, nowMs } = progress;
   const perc = totalBytes > 0 ? (100 * loadedBytes) / totalBytes : 0;
-  const eta = loadedBytes > 0
-    ? [
-      `loading_eta_seconds:${
-        Math.round(((nowMs - startedMs) / 1000) * (totalBytes - loadedBytes) / loadedBytes)
-      }`,
-    ]
-    : [];
+  // The rest at the rate so far; no rate before anything is loaded.
+  const etaSeconds = ((nowMs - startedMs) / 1000) * (totalBytes - loadedBytes) / loadedBytes;
+  const eta = loadedBytes > 0 ? [`loading_eta_seconds:${Math.round(etaSeconds)}`] : [];
   const lines = [
     "# Server",
     `redis_version:${REDIS_VERSION}`,
