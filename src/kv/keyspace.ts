@@ -1,7 +1,8 @@
 /**
  * The typed key space of the state machine: every key holds a string, hash, list, set or stream, with an
  * optional expiry time, and the bookkeeping that must be identical on every replica: a version
- * per key for WATCH, an index of expiry times for the background sweep, and an incremental digest.
+ * per key for WATCH, an index of expiry times for the background sweep, and an incremental digest;
+and, besides the state, its keys in SCAN's order (`scan_index.ts`).
  *
  * Time is never read from a clock here. The store sets {@link KeySpace.now} to the operation's
  * ordered time before applying it, so every replica decides expiry at the same point of the order.
@@ -22,6 +23,7 @@ import { Deque } from "./list.ts";
 import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
 import { num, str, strs } from "./decode.ts";
 import { LazyArray } from "../codec/lazy_array.ts";
+import { ScanIndex, type ScanPage } from "./scan_index.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -310,6 +312,8 @@ export class KeySpace {
   readonly ready = new Set<ByteString>();
 
   #data = new Map<ByteString, Rec>();
+  /** The keys of {@link #data} in SCAN's order (not part of the state). */
+  #scan = new ScanIndex();
   #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
   #tombs = new Map<ByteString, Tomb>();
@@ -376,6 +380,7 @@ export class KeySpace {
     const old = this.#data.get(key);
     const r: Rec<T> = { t, v, exp: 0, ver: this.version, ha: 0, hb: 0 };
     if (old !== undefined) this.#forget(key, old);
+    else this.#scan.add(key);
     this.#data.set(key, r);
     this.#dirty.add(key);
     this.observer?.changed(key, old === undefined ? "new" : "changed");
@@ -418,6 +423,7 @@ export class KeySpace {
     this.#assertWriting();
     this.#forget(key, r);
     this.#data.delete(key);
+    this.#scan.delete(key);
     this.#tombs.delete(key);
     const expired = r.exp !== 0 && r.exp <= this.now;
     this.#tombs.set(key, expired ? { ver: r.ver, exp: r.exp } : { ver: this.version, exp: 0 });
@@ -508,6 +514,18 @@ export class KeySpace {
   /** Every live key, in the (replica-independent) order of the map. */
   *keys(): IterableIterator<ByteString> {
     for (const [k, r] of this.#data) if (r.exp === 0 || r.exp > this.now) yield k;
+  }
+
+  /**
+   * A page of SCAN over the live keys: those at or after `cursor` in SCAN's order (see
+   * `scan_index.ts`), about `count` of them, and the next page's cursor (0: done).
+   */
+  scanPage(cursor: number, count: number): ScanPage<ByteString> {
+    invariant(this.#scan.size === this.#data.size, "the SCAN index holds other keys than the map");
+    return this.#scan.page(cursor, count, (key) => {
+      const r = this.#data.get(key);
+      return r !== undefined && (r.exp === 0 || r.exp > this.now);
+    });
   }
 
   /** Every live record. */
@@ -637,6 +655,7 @@ export class KeySpace {
       const size = this.#data.size;
       this.#data.set(key, r);
       if (this.#data.size === size) throw new TypeError("a key twice in a key space snapshot");
+      this.#scan.add(key);
       this.#count(key, r);
       if (r.exp !== 0) this.#expiry.push(r.exp, key);
       if (++restored >= slice) {
@@ -654,6 +673,7 @@ export class KeySpace {
   adopt(other: KeySpace): void {
     this.#dropData();
     this.#data = other.#data;
+    this.#scan = other.#scan;
     this.#expiry = other.#expiry;
     this.#tombs = other.#tombs;
     this.#tombFloor = other.#tombFloor;
@@ -664,6 +684,7 @@ export class KeySpace {
     this.version = other.version;
     this.ready.clear();
     other.#data = new Map();
+    other.#scan = new ScanIndex();
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
     other.#dirty = new Set();
@@ -698,6 +719,7 @@ export class KeySpace {
   #dropData(): void {
     this.#views = [];
     this.#data = new Map();
+    this.#scan = new ScanIndex();
   }
 
   /** Adds `key`'s record `r` (not counted yet) to the digest, noting its contribution on it. */

@@ -20,7 +20,8 @@ import {
   type LongDouble,
   parseLongDouble,
 } from "../long_double.ts";
-import { parseScan, scanPage } from "./keys.ts";
+import { parseScan } from "./keys.ts";
+import { scanPage } from "../scan_index.ts";
 import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
 
 /** The hash at `key`: its record, undefined when absent, null when of another type. */

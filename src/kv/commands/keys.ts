@@ -71,13 +71,6 @@ function flushall({ ks }: ApplyContext, argv: ByteString[]): Reply {
 
 // ---- SCAN ------------------------------------------------------------------------------------
 
-/** The 32-bit FNV-1a hash SCAN orders keys (and fields, members) by. */
-function scanHash(s: ByteString): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 /** Parsed `cursor [MATCH pattern] [COUNT count] [TYPE type]`. */
 export interface ScanArgs {
   cursor: number;
@@ -114,50 +107,10 @@ export function parseScan(
   return out;
 }
 
-/**
- * One page of a hash-ordered scan over `items`: the (up to `count`, plus ties) items whose hash
- * is at least `cursor`, smallest hashes first, and the next cursor (0 when done). `key` gives the
- * string each item is ordered by.
- */
-export function scanPage<T>(
-  items: Iterable<T>,
-  key: (item: T) => ByteString,
-  cursor: number,
-  count: number,
-): { next: number; page: T[] } {
-  const picked: { h: number; item: T }[] = [];
-  let limit = Infinity; // the largest hash still wanted once `count` items are picked
-  let dropped = false; // an item at or after the cursor was left for a later page
-  for (const item of items) {
-    const h = scanHash(key(item));
-    if (h < cursor) continue;
-    if (h > limit) {
-      dropped = true;
-      continue;
-    }
-    picked.push({ h, item });
-    if (picked.length > 4 * count + 64) {
-      picked.sort((a, b) => a.h - b.h);
-      limit = picked[count - 1].h;
-      let keep = count;
-      while (keep < picked.length && picked[keep].h === limit) keep++;
-      if (keep < picked.length) dropped = true;
-      picked.length = keep;
-    }
-  }
-  picked.sort((a, b) => a.h - b.h);
-  if (picked.length <= count && !dropped) return { next: 0, page: picked.map((p) => p.item) };
-  const last = picked[Math.min(count, picked.length) - 1].h;
-  let keep = Math.min(count, picked.length);
-  while (keep < picked.length && picked[keep].h === last) keep++;
-  const page = picked.slice(0, keep).map((p) => p.item);
-  return { next: last + 1, page };
-}
-
 function scan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const args = parseScan(argv, 1, true);
   if ("err" in args) return args;
-  const { next, page } = scanPage(ks.keys(), (k) => k, args.cursor, args.count);
+  const { next, page } = ks.scanPage(args.cursor, args.count);
   const out: Reply[] = [];
   for (const k of page) {
     if (args.match !== undefined && !globMatch(args.match, k)) continue;

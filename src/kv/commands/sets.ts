@@ -13,7 +13,8 @@ import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err } from "../reply.ts";
 import { globMatch } from "../glob.ts";
 import { is, parseInt64 } from "./args.ts";
-import { parseScan, scanPage } from "./keys.ts";
+import { parseScan } from "./keys.ts";
+import { scanPage } from "../scan_index.ts";
 import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
 
 /** The set at `key`: its record, undefined when absent, null when of another type. */
