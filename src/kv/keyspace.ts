@@ -314,6 +314,8 @@ export class KeySpace {
   #data = new Map<ByteString, Rec>();
   /** The keys of {@link #data} in SCAN's order (not part of the state). */
   #scan = new ScanIndex();
+  /** Records of {@link #data} with an expiry time, counted as they change (INFO reads it). */
+  #expiring = 0;
   #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
   #tombs = new Map<ByteString, Tomb>();
@@ -345,11 +347,9 @@ export class KeySpace {
     return this.#data.size - expired.size;
   }
 
-  /** Number of keys with an expiry time. */
+  /** Number of keys with an expiry time (INFO's `expires`), those whose time passed included. */
   get expiring(): number {
-    let n = 0;
-    for (const r of this.#data.values()) if (r.exp !== 0) n++;
-    return n;
+    return this.#expiring;
   }
 
   /** The live record of `key` (an expired key is absent; a write deletes it). */
@@ -379,8 +379,12 @@ export class KeySpace {
     this.#assertWriting();
     const old = this.#data.get(key);
     const r: Rec<T> = { t, v, exp: 0, ver: this.version, ha: 0, hb: 0 };
-    if (old !== undefined) this.#forget(key, old);
-    else this.#scan.add(key);
+    if (old !== undefined) {
+      this.#forget(key, old);
+      if (old.exp !== 0) this.#expiring--;
+    } else {
+      this.#scan.add(key);
+    }
     this.#data.set(key, r);
     this.#dirty.add(key);
     this.observer?.changed(key, old === undefined ? "new" : "changed");
@@ -424,6 +428,7 @@ export class KeySpace {
     this.#forget(key, r);
     this.#data.delete(key);
     this.#scan.delete(key);
+    if (r.exp !== 0) this.#expiring--;
     this.#tombs.delete(key);
     const expired = r.exp !== 0 && r.exp <= this.now;
     this.#tombs.set(key, expired ? { ver: r.ver, exp: r.exp } : { ver: this.version, exp: 0 });
@@ -444,6 +449,8 @@ export class KeySpace {
     const r = this.#data.get(key);
     invariant(r !== undefined, "expiry of an absent key");
     if (r.exp === exp) return;
+    if (r.exp === 0) this.#expiring++;
+    else if (exp === 0) this.#expiring--;
     r.exp = exp;
     if (exp !== 0) this.#expiry.push(exp, key);
     this.touch(key);
@@ -657,7 +664,10 @@ export class KeySpace {
       if (this.#data.size === size) throw new TypeError("a key twice in a key space snapshot");
       this.#scan.add(key);
       this.#count(key, r);
-      if (r.exp !== 0) this.#expiry.push(r.exp, key);
+      if (r.exp !== 0) {
+        this.#expiry.push(r.exp, key);
+        this.#expiring++;
+      }
       if (++restored >= slice) {
         restored = 0;
         yield;
@@ -674,6 +684,7 @@ export class KeySpace {
     this.#dropData();
     this.#data = other.#data;
     this.#scan = other.#scan;
+    this.#expiring = other.#expiring;
     this.#expiry = other.#expiry;
     this.#tombs = other.#tombs;
     this.#tombFloor = other.#tombFloor;
@@ -685,6 +696,7 @@ export class KeySpace {
     this.ready.clear();
     other.#data = new Map();
     other.#scan = new ScanIndex();
+    other.#expiring = 0;
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
     other.#dirty = new Set();
@@ -720,6 +732,7 @@ export class KeySpace {
     this.#views = [];
     this.#data = new Map();
     this.#scan = new ScanIndex();
+    this.#expiring = 0;
   }
 
   /** Adds `key`'s record `r` (not counted yet) to the digest, noting its contribution on it. */

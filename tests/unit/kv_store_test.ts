@@ -11,6 +11,7 @@ import { upgradeOp } from "../../src/kv/legacy.ts";
 import { COMMANDS } from "../../src/kv/commands/index.ts";
 import { encodeExec, type WatchMark } from "../../src/kv/commands/tx.ts";
 import { byteStringToUtf8, concatBytes, joinedRun, utf8ToByteString } from "../../src/kv/bytes.ts";
+import { Prng } from "../../src/kv/prng.ts";
 
 /** Applies a command line at time `time` (ms). */
 function run(kv: KvStore, argv: string[], time = 1_000, tag?: ClientTag): Reply {
@@ -580,4 +581,41 @@ Deno.test("kv: a restore reports its progress in keys, now and then and at the e
   copy.onRestoreProgress = undefined;
   copy.restore(state);
   assert.equal(reports.length, 3, "told nothing once the hook is gone");
+});
+
+Deno.test("kv: INFO's expires count follows every write that sets, clears or drops an expiry", () => {
+  const rng = new Prng(Number(Deno.env.get("KV_EXPIRES_SEED") ?? 0xe4));
+  const kv = new KvStore();
+  const counted = () => {
+    const keys = (JSON.parse(JSON.stringify(kv.snapshot())) as {
+      keyspace: { keys: [string, string, number][] };
+    }).keyspace.keys;
+    return keys.filter((rec) => rec[2] !== 0).length;
+  };
+  let time = 1_000;
+  for (let i = 0; i < 2_000; i++) {
+    const key = `k:${rng.int(0, 40)}`;
+    const other = `k:${rng.int(0, 40)}`;
+    const ms = String(rng.int(1, 400));
+    const argv = rng.pick([
+      ["SET", key, "v"],
+      ["SET", key, "v", "PX", ms],
+      ["SET", key, "v", "KEEPTTL"],
+      ["SETEX", key, "1", "v"],
+      ["PEXPIRE", key, ms],
+      ["PERSIST", key],
+      ["GETEX", key, "PERSIST"],
+      ["DEL", key],
+      ["RENAME", key, other],
+      ["RPUSH", key, "x"],
+      ["GET", key],
+      ["FLUSHALL"],
+    ].filter((a) => a[0] !== "FLUSHALL" || rng.chance(0.02)));
+    time += rng.int(0, 20);
+    run(kv, argv, time);
+    assert.equal(kv.keyspace.expiring, counted(), `after ${argv.join(" ")} at ${time}`);
+  }
+  const copy = new KvStore();
+  copy.restore(JSON.parse(JSON.stringify(kv.snapshot())));
+  assert.equal(copy.keyspace.expiring, kv.keyspace.expiring);
 });
