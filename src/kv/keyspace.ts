@@ -24,6 +24,7 @@ import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts
 import { num, str, strs } from "./decode.ts";
 import { LazyArray } from "../codec/lazy_array.ts";
 import { ScanIndex, type ScanPage } from "./scan_index.ts";
+import { SlotKeys } from "./slot_keys.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -316,6 +317,9 @@ export class KeySpace {
   #scan = new ScanIndex();
   /** Records of {@link #data} with an expiry time, counted as they change (INFO reads it). */
   #expiring = 0;
+  /** The keys of {@link #data} by hash slot, once {@link indexSlots} was called (not state). */
+  #slotKeys: SlotKeys | undefined;
+  #slotOf: ((key: ByteString) => number) | undefined;
   #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
   #tombs = new Map<ByteString, Tomb>();
@@ -384,6 +388,7 @@ export class KeySpace {
       if (old.exp !== 0) this.#expiring--;
     } else {
       this.#scan.add(key);
+      this.#slotKeys?.add(key);
     }
     this.#data.set(key, r);
     this.#dirty.add(key);
@@ -428,6 +433,7 @@ export class KeySpace {
     this.#forget(key, r);
     this.#data.delete(key);
     this.#scan.delete(key);
+    this.#slotKeys?.delete(key);
     if (r.exp !== 0) this.#expiring--;
     this.#tombs.delete(key);
     const expired = r.exp !== 0 && r.exp <= this.now;
@@ -521,6 +527,34 @@ export class KeySpace {
   /** Every live key, in the (replica-independent) order of the map. */
   *keys(): IterableIterator<ByteString> {
     for (const [k, r] of this.#data) if (r.exp === 0 || r.exp > this.now) yield k;
+  }
+
+  /**
+   * Keeps the keys of each hash slot from now on (a sharded group's key space, whose slot moves
+   * and CLUSTER COUNTKEYSINSLOT read a slot's keys), `slotOf` giving a key's slot. Called before
+   * any key is added.
+   */
+  indexSlots(slotOf: (key: ByteString) => number): void {
+    invariant(this.#data.size === 0, "slots indexed after keys were added");
+    this.#slotOf = slotOf;
+    this.#slotKeys = new SlotKeys(slotOf);
+  }
+
+  /**
+   * The live keys of hash slot `slot` in byte order (the same on every replica, whatever the
+   * order keys were added in), read from the slot's keys only; undefined unless
+   * {@link indexSlots} was called.
+   */
+  keysInSlot(slot: number): ByteString[] | undefined {
+    const index = this.#slotKeys;
+    if (index === undefined) return undefined;
+    invariant(index.size === this.#data.size, "the slot index holds other keys than the map");
+    const keys: ByteString[] = [];
+    for (const key of index.keys(slot)) {
+      const r = this.#data.get(key);
+      if (r !== undefined && (r.exp === 0 || r.exp > this.now)) keys.push(key);
+    }
+    return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /**
@@ -663,6 +697,7 @@ export class KeySpace {
       this.#data.set(key, r);
       if (this.#data.size === size) throw new TypeError("a key twice in a key space snapshot");
       this.#scan.add(key);
+      this.#slotKeys?.add(key);
       this.#count(key, r);
       if (r.exp !== 0) {
         this.#expiry.push(r.exp, key);
@@ -683,8 +718,13 @@ export class KeySpace {
   adopt(other: KeySpace): void {
     this.#dropData();
     this.#data = other.#data;
+    invariant(
+      (this.#slotKeys === undefined) === (other.#slotKeys === undefined),
+      "adopting a key space whose keys are indexed by slot differently",
+    );
     this.#scan = other.#scan;
     this.#expiring = other.#expiring;
+    this.#slotKeys = other.#slotKeys;
     this.#expiry = other.#expiry;
     this.#tombs = other.#tombs;
     this.#tombFloor = other.#tombFloor;
@@ -697,6 +737,7 @@ export class KeySpace {
     other.#data = new Map();
     other.#scan = new ScanIndex();
     other.#expiring = 0;
+    other.#slotKeys = this.#slotKeys && new SlotKeys(this.#slotOf!);
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
     other.#dirty = new Set();
@@ -733,6 +774,7 @@ export class KeySpace {
     this.#data = new Map();
     this.#scan = new ScanIndex();
     this.#expiring = 0;
+    this.#slotKeys?.clear();
   }
 
   /** Adds `key`'s record `r` (not counted yet) to the digest, noting its contribution on it. */

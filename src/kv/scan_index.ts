@@ -17,6 +17,7 @@
  * @module
  */
 import type { ByteString } from "../core/types.ts";
+import { KeyBuckets } from "./key_buckets.ts";
 
 /** The 32-bit FNV-1a hash SCAN orders keys (and HSCAN fields, SSCAN members) by. */
 export function scanHash(s: ByteString): number {
@@ -102,47 +103,32 @@ const BUCKETS = 1 << BUCKET_BITS;
 /** The keys of a key space by SCAN order, for pages read without visiting every key. */
 export class ScanIndex {
   readonly #hash: (key: ByteString) => number;
-  /** Keys by the top bits of their hash, each bucket unordered; allocated on the first add. */
-  #buckets: (ByteString[] | undefined)[] | undefined;
-  #size = 0;
+  readonly #keys: KeyBuckets;
 
   /** An empty index; `hash` is SCAN's order (replaced only by tests, to make hashes collide). */
   constructor(hash: (key: ByteString) => number = scanHash) {
     this.#hash = hash;
+    this.#keys = new KeyBuckets(BUCKETS, (key) => hash(key) >>> BUCKET_SHIFT);
   }
 
   /** Number of keys held. */
   get size(): number {
-    return this.#size;
+    return this.#keys.size;
   }
 
   /** Adds `key`, which it must not hold. */
   add(key: ByteString): void {
-    this.#buckets ??= new Array(BUCKETS);
-    const b = this.#hash(key) >>> BUCKET_SHIFT;
-    const bucket = this.#buckets[b];
-    if (bucket === undefined) this.#buckets[b] = [key];
-    else bucket.push(key);
-    this.#size++;
+    this.#keys.add(key);
   }
 
   /** Removes `key`; false if it was not held. */
   delete(key: ByteString): boolean {
-    const bucket = this.#buckets?.[this.#hash(key) >>> BUCKET_SHIFT];
-    if (bucket === undefined) return false;
-    const i = bucket.indexOf(key);
-    if (i < 0) return false;
-    // Unordered: the last key takes its place.
-    const last = bucket.pop()!;
-    if (i < bucket.length) bucket[i] = last;
-    this.#size--;
-    return true;
+    return this.#keys.delete(key);
   }
 
   /** Removes every key. */
   clear(): void {
-    this.#buckets = undefined;
-    this.#size = 0;
+    this.#keys.clear();
   }
 
   /**
@@ -152,21 +138,18 @@ export class ScanIndex {
    * and those before the next non-empty one.
    */
   page(cursor: number, count: number, live: (key: ByteString) => boolean): ScanPage<ByteString> {
-    const buckets = this.#buckets;
-    if (buckets === undefined || cursor > 0xffffffff) return { next: 0, page: [] };
+    if (this.#keys.size === 0 || cursor > 0xffffffff) return { next: 0, page: [] };
     const picked: Picked<ByteString> = [];
     let b = cursor >>> BUCKET_SHIFT;
     for (; b < BUCKETS && picked.length < count; b++) {
-      const bucket = buckets[b];
-      if (bucket === undefined) continue;
-      for (const key of bucket) {
+      for (const key of this.#keys.bucket(b)) {
         const h = this.#hash(key);
         if (h >= cursor) picked.push({ h, item: key, key });
       }
     }
     picked.sort(byHashThenKey);
     let more = false;
-    for (; b < BUCKETS && !more; b++) more = (buckets[b]?.length ?? 0) > 0;
+    for (; b < BUCKETS && !more; b++) more = this.#keys.bucket(b).length > 0;
     const { next, page } = cut(picked, count, more);
     return { next, page: page.filter(live) };
   }

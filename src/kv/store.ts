@@ -24,6 +24,7 @@ import { asReplicaSet, nextReplicaSet, parseReplicaSet, type ReplicaSet } from "
 import { SlotState } from "./slot_state.ts";
 import type { SlotMap } from "./slot_map.ts";
 import { decodeExec } from "./commands/tx.ts";
+import { keySlot } from "./slots.ts";
 
 /** How many clients the exactly-once table remembers (least recently used are forgotten). */
 const DEFAULT_CLIENT_TABLE_SIZE = 65_536;
@@ -136,6 +137,7 @@ export class KvStore implements StateMachine {
     sharding?: StoreSharding,
   ) {
     this.#sharding = sharding;
+    if (sharding !== undefined) this.#ks.indexSlots(keySlot);
     this.#slots = sharding === undefined ? undefined : new SlotState(sharding.group, sharding.map);
     this.#founding = founding;
     this.#replicaSet = founding;

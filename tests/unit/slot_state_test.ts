@@ -605,3 +605,46 @@ Deno.test("kv slots: random operations, snapshots restored mid-way, replies and 
     if (b !== undefined) assert.equal(b.digest(), a.digest(), `seed ${seed}`);
   }
 });
+
+Deno.test("kv slots: a slot's keys come from the slot index, in byte order, the same after a restore", () => {
+  const g1 = store("g1");
+  assert.ok(g1.keyspace.keysInSlot(S) !== undefined, "a sharded store indexes its keys by slot");
+  assert.equal(new KvStore().keyspace.keysInSlot(S), undefined, "a plain one does not");
+  const rnd = new Prng(7);
+  const names = Array.from({ length: 60 }, (_, i) => K(`k${i}`));
+  // Adds and deletes in a random order, so that the live store's sets are in another order than
+  // a restored store's (built in the key space's order).
+  for (let i = 0; i < 400; i++) {
+    const key = names[Math.floor(rnd.next() * names.length)];
+    run(g1, rnd.next() < 0.6 ? ["SET", key, "v"] : ["DEL", key]);
+  }
+  run(g1, ["SET", K("short"), "v", "PX", "50"], 1_000);
+  run(g1, ["SET", "{c}elsewhere", "v"]);
+  const live = (run(g1, ["KEYS", `${TAG}*`], 1_010) as string[]).sort();
+  assert.ok(live.includes(K("short")));
+  assert.deepEqual(run(g1, ["__SLOTKEYS", "GET", String(S), "1000"], 1_010), live);
+  assert.equal(run(g1, ["__SLOTKEYS", "COUNT", String(S)], 1_010), live.length);
+  assert.deepEqual(run(g1, ["__SLOTKEYS", "GET", String(S), "3"], 1_010), live.slice(0, 3));
+  // Once its time has passed, the key is not counted.
+  assert.equal(run(g1, ["__SLOTKEYS", "COUNT", String(S)], 2_000), live.length - 1);
+  const copy = store("g1");
+  copy.restore(JSON.parse(JSON.stringify(g1.snapshot())));
+  assert.deepEqual(cluster(copy, "SETSLOT", String(S), "MIGRATING", "g2"), OK);
+  assert.deepEqual(cluster(g1, "SETSLOT", String(S), "MIGRATING", "g2"), OK);
+  // Batch by batch, the same keys on both, in byte order, until the slot is empty.
+  let moved = 0;
+  for (let step = 0; step < 100; step++) {
+    const batch = cluster(g1, "MIGRATEKEYS", String(S), "4") as Reply[];
+    assert.deepEqual(cluster(copy, "MIGRATEKEYS", String(S), "4"), batch, `batch ${step}`);
+    if (batch[0] === 0) break;
+    const keys = batch.filter((_, i) => i % 2 === 1) as string[];
+    assert.deepEqual(keys, [...keys].sort(), "a batch in byte order");
+    moved += keys.length;
+    assert.equal(cluster(g1, "MIGRATEDONE", String(batch[0])), keys.length);
+    assert.equal(cluster(copy, "MIGRATEDONE", String(batch[0])), keys.length);
+  }
+  assert.equal(moved, live.length, "every key of the slot moved");
+  assert.equal(run(g1, ["__SLOTKEYS", "COUNT", String(S)]), 0);
+  assert.equal(copy.digest(), g1.digest());
+  assert.deepEqual(run(g1, ["GET", "{c}elsewhere"]), "v", "a key of another slot stays");
+});

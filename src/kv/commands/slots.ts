@@ -25,6 +25,7 @@ import { parseSlots, type SlotState } from "../slot_state.ts";
 import { SlotMap, type SlotRange } from "../slot_map.ts";
 import { type DecodedRecord, decodeRecord, type KeySpace } from "../keyspace.ts";
 import type { Waiters } from "../waiters.ts";
+import { invariant } from "../../core/assert.ts";
 
 /** Redis's error for cluster commands on a node without cluster support (no groups here). */
 export const NO_CLUSTER = "ERR This instance has cluster support disabled";
@@ -36,6 +37,9 @@ function slotKeys({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const slot = /^[0-9]+$/.test(argv[2]) ? Number(argv[2]) : -1;
   if (slot < 0 || slot >= SLOTS) return err("ERR Invalid slot");
   const limit = sub === "GET" && /^[0-9]+$/.test(argv[3] ?? "") ? Number(argv[3]) : Infinity;
+  const indexed = ks.keysInSlot(slot);
+  if (indexed !== undefined) return sub === "COUNT" ? indexed.length : indexed.slice(0, limit);
+  // A key space not sharded keeps no slot index: its keys are walked.
   const keys: ByteString[] = [];
   let n = 0;
   for (const k of ks.keys()) {
@@ -63,14 +67,16 @@ function unknownGroup(slots: SlotState, g: ByteString): Reply | null {
   return slots.knows(g) ? null : err(`ERR I don't know about group ${g.slice(0, 128)}`);
 }
 
-/** The first of `slots` that holds a key of the key space, or undefined. */
+/** The smallest of `slots` that holds a key of the (sharded) key space, or undefined. */
 function slotWithKeys(ks: KeySpace, slots: ReadonlySet<number>): number | undefined {
-  if (slots.size === 0) return undefined;
-  for (const k of ks.keys()) {
-    const s = keySlot(k);
-    if (slots.has(s) && ks.get(k) !== undefined) return s;
-  }
-  return undefined;
+  return [...slots].sort((a, b) => a - b).find((s) => slotKeysOf(ks, s).length > 0);
+}
+
+/** The live keys of `slot` in byte order, from a sharded key space's slot index. */
+function slotKeysOf(ks: KeySpace, slot: number): ByteString[] {
+  const keys = ks.keysInSlot(slot);
+  invariant(keys !== undefined, "a sharded group's key space keeps no slot index");
+  return keys;
 }
 
 /**
@@ -260,11 +266,14 @@ function migrateKeys(ks: KeySpace, slots: SlotState, argv: ByteString[]): Reply 
   if (again !== undefined) return again;
   const id = ks.version;
   const entries: [ByteString, ByteString][] = [];
-  for (const k of ks.keys()) {
+  // Slot by slot, each in byte order: the same batch on every replica of the group.
+  for (const slot of [...set].sort((a, b) => a - b)) {
+    for (const k of slotKeysOf(ks, slot)) {
+      if (entries.length >= count) break;
+      const payload = ks.exportRecord(k);
+      if (payload !== undefined) entries.push([k, payload]);
+    }
     if (entries.length >= count) break;
-    if (!set.has(keySlot(k))) continue;
-    const payload = ks.exportRecord(k);
-    if (payload !== undefined) entries.push([k, payload]);
   }
   for (const [k] of entries) ks.delete(k);
   slots.addTransit(id, entries);
