@@ -657,11 +657,12 @@ export class KeySpace {
   }
 
   /**
-   * {@link restore} in slices: pauses (yields) after every `slice` keys, so that a caller can let
-   * the event loop run while a large state is restored (a million keys take about a second). The
-   * key space must not be used until the generator is done; it throws where {@link restore} does.
+   * {@link restore} in slices: pauses after every `slice` keys, so that a caller can let the event
+   * loop run while a large state is restored (a million keys take about a second), yielding how
+   * many keys are restored so far (all of them while SCAN's index is built, at the end). The key
+   * space must not be used until the generator is done; it throws where {@link restore} does.
    */
-  *restoring(s: KeySpaceSnapshot, slice: number): Generator<void> {
+  *restoring(s: KeySpaceSnapshot, slice: number): Generator<number> {
     if (
       !s || !(Array.isArray(s.keys) || s.keys instanceof LazyArray) || !Array.isArray(s.tombs)
     ) {
@@ -684,6 +685,7 @@ export class KeySpace {
     // be hashed at the next checkpoint, in one event-loop turn of a replica that serves (about
     // 0.6 s per million keys).
     let restored = 0;
+    let done = 0;
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
       const [k, t, exp, ver, data] = rec;
@@ -696,18 +698,20 @@ export class KeySpace {
       const size = this.#data.size;
       this.#data.set(key, r);
       if (this.#data.size === size) throw new TypeError("a key twice in a key space snapshot");
-      this.#scan.add(key);
       this.#slotKeys?.add(key);
       this.#count(key, r);
       if (r.exp !== 0) {
         this.#expiry.push(r.exp, key);
         this.#expiring++;
       }
+      done++;
       if (++restored >= slice) {
         restored = 0;
-        yield;
+        yield done;
       }
     }
+    // SCAN's index is built once every key is in, each bucket at its size.
+    for (const _ of this.#scan.build(this.#data.keys(), this.#data.size, slice)) yield done;
   }
 
   /**

@@ -121,6 +121,11 @@ export class ScanIndex {
     this.#keys.add(key);
   }
 
+  /** Fills an empty index with `keys` (`n` of them), pausing every `slice` keys (see `KeyBuckets.build`). */
+  *build(keys: Iterable<ByteString>, n: number, slice: number): Generator<void> {
+    yield* this.#keys.build(keys, n, slice);
+  }
+
   /** Removes `key`; false if it was not held. */
   delete(key: ByteString): boolean {
     return this.#keys.delete(key);

@@ -259,11 +259,14 @@ export class KvStore implements StateMachine {
     const report = this.onRestoreProgress;
     const keys = (state as { keyspace?: { keys?: { length?: unknown } } } | null)?.keyspace?.keys;
     const total = typeof keys?.length === "number" ? keys.length : 0;
-    let restored = 0;
+    let reported = 0;
     // Without a listener, in one slice.
-    for (const _ of this.#restoring(state, report ? RESTORE_PROGRESS_KEYS : Infinity)) {
-      restored += RESTORE_PROGRESS_KEYS;
-      report?.(Math.min(restored, total), total);
+    for (const restored of this.#restoring(state, report ? RESTORE_PROGRESS_KEYS : Infinity)) {
+      // The last key's report comes once, at the end, after any pause that follows it (while
+      // SCAN's index is built).
+      if (restored <= reported || restored >= total) continue;
+      reported = restored;
+      report?.(restored, total);
     }
     report?.(total, total);
   }
@@ -276,7 +279,7 @@ export class KvStore implements StateMachine {
    * at once and {@link restore} takes the scratch store's keys (as after `checkState`). A state
    * that cannot be restored is left for `checkState` to refuse; this never throws.
    */
-  *preparing(state: unknown, slice: number = RESTORE_SLICE_KEYS): Generator<void> {
+  *preparing(state: unknown, slice: number = RESTORE_SLICE_KEYS): Generator<unknown> {
     if (typeof state !== "object" || state === null || this.#checked.has(state)) return;
     const probe = this.#emptyLike();
     try {
@@ -297,7 +300,7 @@ export class KvStore implements StateMachine {
     );
   }
 
-  *#restoring(state: unknown, slice: number): Generator<void> {
+  *#restoring(state: unknown, slice: number): Generator<number> {
     const s = state as Partial<KvSnapshot> & { map?: unknown; clients?: unknown[] };
     if (!s || typeof s !== "object" || !Array.isArray(s.clients)) {
       throw new TypeError("malformed KV snapshot");

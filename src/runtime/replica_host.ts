@@ -926,7 +926,7 @@ export class ReplicaHost {
   ): Promise<void> {
     const store = this.#store;
     const storage = this.#storage;
-    function* slices(): Generator<void> {
+    function* slices(): Generator<unknown> {
       for (const msg of installs) {
         yield* store.preparing(msg.install.snapshot!.state);
         yield* storage.encodingAhead?.(acceptRecordOf(msg)) ?? [];
