@@ -35,7 +35,11 @@ import { DEFAULT_FAILURE_TIMEOUT_MS, ListenError, ReplicaHost } from "../runtime
 import { type LoadingListeners, startLoadingListeners } from "../runtime/loading_listeners.ts";
 import { LoadProgress } from "../runtime/load_progress.ts";
 import { KeyFileError, loadClusterKey } from "../config/cluster_key.ts";
-import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_SNAPSHOT_EVERY } from "../core/replica.ts";
+import {
+  DEFAULT_CHECKPOINT_EVERY,
+  DEFAULT_SNAPSHOT_EVERY,
+  DEFAULT_SNAPSHOT_GROWS_FROM,
+} from "../core/replica.ts";
 import { loadTlsMaterial } from "../config/tls_files.ts";
 import { TlsContext } from "../net/tls.ts";
 import { AclFileError, aclSetup } from "../runtime/acl_setup.ts";
@@ -89,10 +93,10 @@ Options:
                                        it (group commit); nothing is acknowledged before it
                                never   no fsync: survives a process crash, not a power loss
   --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
-                             10000; with 100000 keys or more, at least keys/2 apart);
+                             ${DEFAULT_SNAPSHOT_EVERY}; with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, at least keys/2 apart);
                              members further behind than that catch up by snapshot
   --checkpoint-every <n>     compare state digests with the other replicas every n deliveries
-                             (default 1000); a replica that differs from the majority stops
+                             (default ${DEFAULT_CHECKPOINT_EVERY}); a replica that differs from the majority stops
   --failure-timeout <ms>     suspect a peer after this long without a message (default ${DEFAULT_FAILURE_TIMEOUT_MS};
                              100..60000). Use the same value on every replica.
   --listen-peer-port <port>  listen for peers on this port instead of the config's peer port,
