@@ -93,10 +93,12 @@ export class FailoverClient {
       return { kind: "unknown", why: describeError(err), call };
     }
     const ret = performance.now();
-    const outcome = reply instanceof RespError ? errorOutcome(reply) : null;
-    if (reply instanceof RespError && outcome !== null) {
-      await this.#moveOn(`${argv[0]}: -${reply.message}`);
-      return { kind: outcome, why: reply.message, call };
+    if (reply instanceof RespError) {
+      const outcome = errorOutcome(reply);
+      if (outcome !== null) {
+        await this.#moveOn(`${argv[0]}: -${reply.message}`);
+        return { kind: outcome, why: reply.message, call };
+      }
     }
     return { kind: "reply", reply, call, ret };
   }
