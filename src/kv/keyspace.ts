@@ -23,7 +23,7 @@ import { Deque } from "./list.ts";
 import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
 import { num, str, strs } from "./decode.ts";
 import { LazyArray } from "../codec/lazy_array.ts";
-import { ScanIndex, type ScanPage } from "./scan_index.ts";
+import { ScanIndex, type ScanPage, scanPage } from "./scan_index.ts";
 import { SlotKeys } from "./slot_keys.ts";
 
 /** The value types and what each holds in memory. */
@@ -90,6 +90,12 @@ export interface KeySpaceSnapshot {
  * passed, the version of its last write and its expiry time (it was logically gone from then).
  */
 type Tomb = { ver: number; exp: number };
+
+/** Hashes and sets of at least this many elements are paged by HSCAN/SSCAN from an index. */
+export const INDEXED_COLLECTION_ITEMS = 4_096;
+
+/** How many hashes' and sets' HSCAN/SSCAN indexes are kept at most (the oldest goes first). */
+export const MAX_ITEM_INDEXES = 16;
 
 /** How many deleted keys keep their deletion version for WATCH (older ones raise a floor). */
 const MAX_TOMBSTONES = 65_536;
@@ -315,6 +321,11 @@ export class KeySpace {
   #data = new Map<ByteString, Rec>();
   /** The keys of {@link #data} in SCAN's order (not part of the state). */
   #scan = new ScanIndex();
+  /**
+   * SCAN indexes of the elements of large hashes and sets, built by an HSCAN or SSCAN page and
+   * dropped by the next change to the collection ({@link touch}); not part of the state.
+   */
+  #itemIndexes = new Map<object, ScanIndex>();
   /** Records of {@link #data} with an expiry time, counted as they change (INFO reads it). */
   #expiring = 0;
   /** The keys of {@link #data} by hash slot, once {@link indexSlots} was called (not state). */
@@ -386,6 +397,7 @@ export class KeySpace {
     if (old !== undefined) {
       this.#forget(key, old);
       if (old.exp !== 0) this.#expiring--;
+      if (this.#itemIndexes.size !== 0) this.#itemIndexes.delete(old.v as object);
     } else {
       this.#scan.add(key);
       this.#slotKeys?.add(key);
@@ -405,6 +417,8 @@ export class KeySpace {
     this.#assertWriting();
     const r = this.#data.get(key);
     invariant(r !== undefined, "touch of an absent key");
+    // Its elements changed: an index of them for HSCAN/SSCAN no longer holds.
+    if (this.#itemIndexes.size !== 0) this.#itemIndexes.delete(r.v as object);
     for (const ref of this.#views) {
       invariant(
         ref.deref()?.covers(key, r) ?? true,
@@ -435,6 +449,7 @@ export class KeySpace {
     this.#scan.delete(key);
     this.#slotKeys?.delete(key);
     if (r.exp !== 0) this.#expiring--;
+    if (this.#itemIndexes.size !== 0) this.#itemIndexes.delete(r.v as object);
     this.#tombs.delete(key);
     const expired = r.exp !== 0 && r.exp <= this.now;
     this.#tombs.set(key, expired ? { ver: r.ver, exp: r.exp } : { ver: this.version, exp: 0 });
@@ -555,6 +570,37 @@ export class KeySpace {
       if (r !== undefined && (r.exp === 0 || r.exp > this.now)) keys.push(key);
     }
     return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * A page of HSCAN or SSCAN over the fields or members of `r`, a hash's or set's record, as
+   * {@link scanPage} gives it over all of them. For a collection of at least
+   * {@link INDEXED_COLLECTION_ITEMS} elements, the first page builds an index of them, kept until
+   * the collection changes, so that the later pages of a scan read a bucket or two each instead
+   * of every element (at most {@link MAX_ITEM_INDEXES} such indexes are kept).
+   */
+  scanItems(r: Rec<"hash" | "set">, cursor: number, count: number): ScanPage<ByteString> {
+    const items = r.v;
+    if (items.size < INDEXED_COLLECTION_ITEMS) {
+      return scanPage(
+        items.keys(),
+        (k) => k,
+        cursor,
+        count,
+      );
+    }
+    let index = this.#itemIndexes.get(items);
+    if (index === undefined) {
+      index = new ScanIndex();
+      for (const _ of index.build(items.keys(), items.size, Infinity)) { /* at once */ }
+      if (this.#itemIndexes.size >= MAX_ITEM_INDEXES) {
+        // The one built first goes (a map keeps insertion order).
+        this.#itemIndexes.delete(this.#itemIndexes.keys().next().value!);
+      }
+      this.#itemIndexes.set(items, index);
+    }
+    invariant(index.size === items.size, "an HSCAN/SSCAN index that missed a change");
+    return index.page(cursor, count, () => true);
   }
 
   /**
@@ -727,6 +773,7 @@ export class KeySpace {
       "adopting a key space whose keys are indexed by slot differently",
     );
     this.#scan = other.#scan;
+    this.#itemIndexes = other.#itemIndexes;
     this.#expiring = other.#expiring;
     this.#slotKeys = other.#slotKeys;
     this.#expiry = other.#expiry;
@@ -740,6 +787,7 @@ export class KeySpace {
     this.ready.clear();
     other.#data = new Map();
     other.#scan = new ScanIndex();
+    other.#itemIndexes = new Map();
     other.#expiring = 0;
     other.#slotKeys = this.#slotKeys && new SlotKeys(this.#slotOf!);
     other.#expiry = new ExpiryHeap();
@@ -779,6 +827,7 @@ export class KeySpace {
     this.#scan = new ScanIndex();
     this.#expiring = 0;
     this.#slotKeys?.clear();
+    this.#itemIndexes.clear();
   }
 
   /** Adds `key`'s record `r` (not counted yet) to the digest, noting its contribution on it. */

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import type { Reply } from "../../src/core/types.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { E, err, OK } from "../../src/kv/reply.ts";
+import { INDEXED_COLLECTION_ITEMS } from "../../src/kv/keyspace.ts";
+import { scanPage } from "../../src/kv/scan_index.ts";
+import { encodeExec } from "../../src/kv/commands/tx.ts";
 
 /** A store and a `run(...argv)` that applies one command at increasing times. */
 function harness(kv = new KvStore()) {
@@ -308,4 +311,79 @@ Deno.test("hashes: snapshot and restore keep the data and the digest", () => {
   b.run("HSET", "h", "c", "3");
   a.run("HSET", "h", "c", "3");
   assert.equal(b.kv.digest(), a.kv.digest());
+});
+
+Deno.test("hashes and sets: HSCAN/SSCAN of a large collection from its index, kept exact through changes", () => {
+  const { run } = harness();
+  const n = INDEXED_COLLECTION_ITEMS + 500;
+  for (let i = 0; i < n; i += 500) {
+    const h = ["HSET", "h"];
+    const s = ["SADD", "s"];
+    for (let j = i; j < Math.min(n, i + 500); j++) h.push(`f${j}`, `v${j}`), s.push(`m${j}`);
+    run(...h);
+    run(...s);
+  }
+  // The pages are those of a walk over every element.
+  const fields = [...Array(n).keys()].map((j) => `f${j}`);
+  for (const cursor of [0, 123_456_789, 3_000_000_000]) {
+    const walk = scanPage(fields, (f) => f, cursor, 10);
+    const page = run("HSCAN", "h", String(cursor), "COUNT", "10") as [string, string[]];
+    assert.equal(page[0], String(walk.next));
+    assert.deepEqual(page[1], walk.page.flatMap((f) => [f, `v${f.slice(1)}`]));
+  }
+  // A full scan with writes between its pages (each its own operation, or inside a transaction
+  // with an HSCAN between two writes): every field present throughout comes back, with its value.
+  const seen = new Map<string, string>();
+  let cursor = "0";
+  let pages = 0;
+  do {
+    const page = run("HSCAN", "h", cursor, "COUNT", "50") as [string, string[]];
+    for (let i = 0; i < page[1].length; i += 2) seen.set(page[1][i], page[1][i + 1]);
+    cursor = page[0];
+    run("HSET", "h", `new${pages}`, "x");
+    run("HDEL", "h", `f${pages}`);
+    run(...encodeExec([], [["HSET", "h", `tx${pages}`, "y"], ["HSCAN", "h", "0"], [
+      "HSET",
+      "h",
+      `f${n - 1 - pages}`,
+      "changed",
+    ]]));
+    pages++;
+  } while (cursor !== "0" && pages < 10_000);
+  assert.equal(cursor, "0");
+  for (let j = pages; j < n - pages; j++) assert.equal(seen.get(`f${j}`), `v${j}`, `f${j}`);
+  // After the scan: what the transactions wrote after their HSCAN is seen by the next one.
+  const all = new Map<string, string>();
+  cursor = "0";
+  do {
+    const page = run("HSCAN", "h", cursor, "COUNT", "1000") as [string, string[]];
+    for (let i = 0; i < page[1].length; i += 2) all.set(page[1][i], page[1][i + 1]);
+    cursor = page[0];
+  } while (cursor !== "0");
+  assert.equal(all.size, run("HLEN", "h"));
+  assert.equal(all.get(`f${n - 1}`), "changed");
+  assert.equal(all.get(`tx${pages - 1}`), "y");
+  // SSCAN: every member once, and a member added after a page is found by a new scan.
+  const members = new Set<string>();
+  cursor = "0";
+  do {
+    const page = run("SSCAN", "s", cursor, "COUNT", "100") as [string, string[]];
+    for (const m of page[1]) members.add(m);
+    cursor = page[0];
+  } while (cursor !== "0");
+  assert.equal(members.size, n);
+  run("SADD", "s", "late");
+  run("SREM", "s", "m0");
+  const again = new Set<string>();
+  do {
+    const page = run("SSCAN", "s", cursor, "COUNT", "100") as [string, string[]];
+    for (const m of page[1]) again.add(m);
+    cursor = page[0];
+  } while (cursor !== "0");
+  assert.ok(again.has("late") && !again.has("m0"));
+  assert.equal(again.size, n);
+  // Deleting and re-creating the key drops the index with the old collection.
+  run("DEL", "h");
+  run("HSET", "h", "only", "1");
+  assert.deepEqual(run("HSCAN", "h", "0"), ["0", ["only", "1"]]);
 });

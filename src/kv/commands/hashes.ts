@@ -21,7 +21,6 @@ import {
   parseLongDouble,
 } from "../long_double.ts";
 import { parseScan } from "./keys.ts";
-import { scanPage } from "../scan_index.ts";
 import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
 
 /** The hash at `key`: its record, undefined when absent, null when of another type. */
@@ -183,11 +182,11 @@ function hscan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   if (r === undefined) return ["0", []];
   const args = parseScan(argv, 2, false);
   if ("err" in args) return args;
-  const { next, page } = scanPage(r.v, (e) => e[0], args.cursor, args.count);
+  const { next, page } = ks.scanItems(r, args.cursor, args.count);
   const out: Reply[] = [];
-  for (const [f, v] of page) {
+  for (const f of page) {
     if (args.match !== undefined && !globMatch(args.match, f)) continue;
-    out.push(f, v);
+    out.push(f, r.v.get(f)!);
   }
   return [String(next), out];
 }

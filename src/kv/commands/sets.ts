@@ -14,7 +14,6 @@ import { E, err } from "../reply.ts";
 import { globMatch } from "../glob.ts";
 import { is, parseInt64 } from "./args.ts";
 import { parseScan } from "./keys.ts";
-import { scanPage } from "../scan_index.ts";
 import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
 
 /** The set at `key`: its record, undefined when absent, null when of another type. */
@@ -268,7 +267,7 @@ function sscan({ ks }: ApplyContext, argv: ByteString[]): Reply {
   if (r === undefined) return ["0", []];
   const args = parseScan(argv, 2, false);
   if ("err" in args) return args;
-  const { next, page } = scanPage(r.v, (m) => m, args.cursor, args.count);
+  const { next, page } = ks.scanItems(r, args.cursor, args.count);
   const out = args.match === undefined
     ? page
     : page.filter((m) => globMatch(args.match as ByteString, m));
