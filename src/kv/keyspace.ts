@@ -604,6 +604,25 @@ export class KeySpace {
   }
 
   /**
+   * A live key chosen by `r` (in [0, 1)): the first at or after `r`'s point of SCAN's order, going
+   * round once; undefined when there is none (RANDOMKEY). The choice depends on the keys and `r`
+   * only, so every replica makes the same one. A key after a long gap in the order is likelier, as
+   * in Redis, whose choice follows its hash table's buckets.
+   */
+  randomKey(r: number): ByteString | undefined {
+    const start = Math.min(Math.floor(r * 0x1_0000_0000), 0xffffffff);
+    for (const from of start === 0 ? [0] : [start, 0]) {
+      let cursor = from;
+      do {
+        const { next, page } = this.scanPage(cursor, 16);
+        if (page.length > 0) return page[0];
+        cursor = next;
+      } while (cursor !== 0);
+    }
+    return undefined;
+  }
+
+  /**
    * A page of SCAN over the live keys: those at or after `cursor` in SCAN's order (see
    * `scan_index.ts`), about `count` of them, and the next page's cursor (0: done).
    */

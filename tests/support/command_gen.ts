@@ -23,7 +23,7 @@
  * |           | SETEX, PSETEX, GETSET, GETDEL, GETEX, APPEND, STRLEN, GETRANGE, SETRANGE, INCR,  |
  * |           | DECR, INCRBY, DECRBY, INCRBYFLOAT, MGET, MSET, MSETNX                            |
  * | `keys`    | DEL/UNLINK/EXISTS with many keys, TYPE, RENAME, RENAMENX, KEYS, DBSIZE,          |
- * |           | FLUSHALL (rarely), SCAN [MATCH] [COUNT] [TYPE]                                  |
+ * |           | RANDOMKEY, FLUSHALL (rarely), SCAN [MATCH] [COUNT] [TYPE]                       |
  * | `expiry`  | EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with NX/XX/GT/LT, TTL, PTTL, EXPIRETIME,       |
  * |           | PEXPIRETIME, PERSIST                                                            |
  * | `hashes`  | HSET, HSETNX, HGET, HMGET, HDEL, HGETALL, HEXISTS, HLEN, HINCRBY, HINCRBYFLOAT,  |
@@ -64,9 +64,9 @@
  *    elements returned (SCAN/SSCAN as a set, HSCAN as a field->value map). Duplicates, which a
  *    scan may legally return, are removed. An error reply (e.g. `ERR invalid cursor`, `ERR syntax
  *    error`) is compared exactly.
- * 4. **Random replies** (`shape`): SRANDMEMBER is compared by shape only: nil vs bulk, and the
- *    array length for the count form. SPOP without count (or with a small count) is not generated
- *    at all: it would make the data differ.
+ * 4. **Random replies** (`shape`): SRANDMEMBER and RANDOMKEY are compared by shape only: nil vs
+ *    bulk, and the array length for the count form. SPOP without count (or with a small count) is
+ *    not generated at all: it would make the data differ.
  * 5. **Time-dependent integers** (`tolerance`): TTL and EXPIRETIME within 2 (seconds), PTTL and
  *    PEXPIRETIME within 2000 (ms), because the two servers run each command at slightly
  *    different instants. Negative replies (-1: no expiry, -2: no key) are compared exactly.
@@ -752,6 +752,7 @@ const KEYS_ARITY: [string, number, number][] = [
   ["RENAMENX", 2, 2],
   ["KEYS", 1, 1],
   ["DBSIZE", 0, 0],
+  ["RANDOMKEY", 0, 0],
   ["SCAN", 1, -1],
 ];
 
@@ -764,6 +765,7 @@ const KEYS_FAMILY: Maker[] = [
   (g) => cmd("keys", [g.name("RENAMENX"), g.key(), g.key()]),
   (g) => cmd("keys", [g.name("KEYS"), g.pattern()], UNORDERED),
   (g) => cmd("keys", [g.name("DBSIZE")]),
+  (g) => cmd("keys", [g.name("RANDOMKEY")], SHAPE),
   (g) =>
     g.rng.chance(0.04)
       ? cmd("keys", [g.name("FLUSHALL"), ...(g.rng.chance(0.3) ? [g.rng.pick(["SYNC"])] : [])])

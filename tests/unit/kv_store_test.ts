@@ -620,3 +620,30 @@ Deno.test("kv: INFO's expires count follows every write that sets, clears or dro
   copy.restore(JSON.parse(JSON.stringify(kv.snapshot())));
   assert.equal(copy.keyspace.expiring, kv.keyspace.expiring);
 });
+
+Deno.test("kv: RANDOMKEY answers a live key, the same on replicas that hold the same keys", () => {
+  const a = new KvStore();
+  const b = new KvStore();
+  assert.equal(run(a, ["RANDOMKEY"]), null, "no key: nil");
+  const keys = Array.from({ length: 50 }, (_, i) => `key:${i}`);
+  for (const k of keys) run(a, ["SET", k, "v"]);
+  for (const k of [...keys].reverse()) run(b, ["SET", k, "v"]); // other insertion order
+  run(a, ["SET", "brief", "v", "PX", "10"], 1_000);
+  run(b, ["SET", "brief", "v", "PX", "10"], 1_000);
+  const drawn = new Set<string>();
+  for (let t = 2_000; t < 2_400; t++) {
+    const key = run(a, ["RANDOMKEY"], t);
+    assert.equal(run(b, ["RANDOMKEY"], t), key, `at ${t}`);
+    assert.ok(typeof key === "string" && keys.includes(key), `a live key: ${key}`);
+    drawn.add(key as string);
+  }
+  assert.ok(drawn.size >= 20, `${drawn.size} distinct keys in 400 draws of 50`);
+  // A key whose time has not passed yet may be drawn; past its time it never is.
+  const early = new Set<unknown>();
+  for (let t = 1_000; t < 1_010; t++) early.add(run(a, ["RANDOMKEY"], t));
+  for (const k of early) assert.ok(k === "brief" || keys.includes(k as string));
+  run(a, ["FLUSHALL"]);
+  run(a, ["SET", "only", "v", "PX", "5"], 3_000);
+  assert.equal(run(a, ["RANDOMKEY"], 3_001), "only");
+  assert.equal(run(a, ["RANDOMKEY"], 3_010), null, "only an expired key: nil");
+});

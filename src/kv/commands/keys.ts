@@ -1,11 +1,11 @@
 /**
- * Generic key commands (DEL, EXISTS, TYPE, RENAME, KEYS, SCAN, DBSIZE, FLUSHALL) and expiry
+ * Generic key commands (DEL, EXISTS, TYPE, RENAME, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL) and expiry
  * (EXPIRE and friends, TTL, PERSIST), plus lamportkv's own aliases PUT/DELETE/HAS.
  *
  * SCAN walks keys in the order of a 32-bit hash of the key: the cursor is one more than the last
  * hash returned. The order depends only on the keys, so any replica can serve any page, and every
  * key present for the whole scan is returned at least once (keys with equal hashes always come in
- * the same page).
+ * the same page). RANDOMKEY answers the first key at or after a random point of that order.
  *
  * @module
  */
@@ -59,6 +59,10 @@ function keys({ ks }: ApplyContext, argv: ByteString[]): Reply {
 
 function dbsize({ ks }: ApplyContext): Reply {
   return ks.liveSize();
+}
+
+function randomkey({ ks, random }: ApplyContext): Reply {
+  return ks.randomKey(random()) ?? null;
 }
 
 function flushall({ ks }: ApplyContext, argv: ByteString[]): Reply {
@@ -301,6 +305,17 @@ export const KEY_COMMANDS: CommandSpec[] = [
     syntax: "",
     since: "1.0.0",
     apply: dbsize,
+  },
+  {
+    name: "randomkey",
+    arity: 1,
+    flags: ["readonly"],
+    keys: [0, 0, 0],
+    group: "generic",
+    summary: "Returns a random key name from the database.",
+    syntax: "",
+    since: "1.0.0",
+    apply: randomkey,
   },
   {
     name: "flushall",
