@@ -2,7 +2,7 @@
  * The typed key space of the state machine: every key holds a string, hash, list, set or stream, with an
  * optional expiry time, and the bookkeeping that must be identical on every replica: a version
  * per key for WATCH, an index of expiry times for the background sweep, and an incremental digest;
-and, besides the state, its keys in SCAN's order (`scan_index.ts`).
+ * and, besides the state, its keys in SCAN's order (`scan_index.ts`).
  *
  * Time is never read from a clock here. The store sets {@link KeySpace.now} to the operation's
  * ordered time before applying it, so every replica decides expiry at the same point of the order.
@@ -581,14 +581,8 @@ export class KeySpace {
    */
   scanItems(r: Rec<"hash" | "set">, cursor: number, count: number): ScanPage<ByteString> {
     const items = r.v;
-    if (items.size < INDEXED_COLLECTION_ITEMS) {
-      return scanPage(
-        items.keys(),
-        (k) => k,
-        cursor,
-        count,
-      );
-    }
+    const small = items.size < INDEXED_COLLECTION_ITEMS;
+    if (small) return scanPage(items.keys(), (k) => k, cursor, count);
     let index = this.#itemIndexes.get(items);
     if (index === undefined) {
       index = new ScanIndex();

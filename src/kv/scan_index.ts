@@ -12,7 +12,8 @@
  * {@link ScanIndex} keeps the keys in buckets by the top bits of their hash, so that a page reads
  * the buckets from the cursor's on until it has enough keys: about `count` keys plus a bucket's
  * worth, where a walk over the whole key space took 0.3 s per page at three million keys and held
- * the replica's event loop meanwhile. It costs a pointer per key. Not part of the state: the key space rebuilds it whenever it is rebuilt.
+ * the replica's event loop meanwhile. It costs a pointer per key. Not part of the state: the key
+ * space rebuilds it whenever it is rebuilt.
  *
  * @module
  */
@@ -121,7 +122,7 @@ export class ScanIndex {
     this.#keys.add(key);
   }
 
-  /** Fills an empty index with `keys` (`n` of them), pausing every `slice` keys (see `KeyBuckets.build`). */
+  /** Fills an empty index with `keys` (`n` of them), pausing every `slice` keys (`KeyBuckets`). */
   *build(keys: Iterable<ByteString>, n: number, slice: number): Generator<void> {
     yield* this.#keys.build(keys, n, slice);
   }
