@@ -411,6 +411,11 @@ Deno.test("kv: a state prepared in slices restores like a state restored at once
   assert.equal(target.digest(), kv.digest());
   assert.equal(target.size, kv.size);
   assert.equal(run(target, ["HGET", "h", "f"]), "1");
+  // The prepared store's SCAN index came with its keys.
+  assert.deepEqual(
+    (run(target, ["SCAN", "0", "COUNT", "1000"]) as [string, string[]])[1].sort(),
+    (run(kv, ["KEYS", "*"]) as string[]).sort(),
+  );
   // A second preparing() of a state already prepared does nothing.
   const again = JSON.parse(text);
   const other = new KvStore();
