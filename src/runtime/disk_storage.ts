@@ -134,6 +134,9 @@ export class DiskStorage implements ReplicaStorage {
     const lock = await lockDataDir(paths.dir);
     let snapshot: DurableSnapshot | undefined;
     let opened;
+    // The snapshot file's size is known before it is read (seconds at millions of keys); the
+    // log's, once its records' framing is checked.
+    options.progress?.sized(fileSize(paths.snapshot), 0);
     try {
       const stored = readStoredSnapshot(paths.snapshot);
       snapshot = stored?.snapshot;

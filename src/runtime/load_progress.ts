@@ -17,7 +17,11 @@ export class LoadProgress {
     this.#report = report;
   }
 
-  /** The directory was read: its snapshot file and its log's records (nothing loaded yet). */
+  /**
+   * The sizes of the snapshot file and of the log's records (nothing loaded yet): told once the
+   * snapshot file's size is known, with the log's 0 (before the file is read), and again once the
+   * log's records are too.
+   */
   sized(snapshotBytes: number, logBytes: number): void {
     this.#snapshotBytes = snapshotBytes;
     this.#totalBytes = snapshotBytes + logBytes;
