@@ -39,6 +39,7 @@ import type { ByteString } from "../core/types.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { categoriesOf, type CommandSpec, keysOf } from "./registry.ts";
 import { globMatch } from "./glob.ts";
+import { byteOrder } from "./bytes.ts";
 
 /** Redis 7.0's ACL categories, in its order (`ACL CAT`). */
 export const ACL_CATEGORIES: readonly string[] = [
@@ -580,11 +581,6 @@ export function defaultTable(): AclTable {
 /** The table's `ACL LIST` lines, sorted by user name (Redis's order). */
 export function describeTable(t: AclTable): string[] {
   return [...t.keys()].sort(byteOrder).map((n) => describeUser(t.get(n)!));
-}
-
-/** Compares byte strings by their bytes (code units). */
-export function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A problem in a user line: its message (Redis's) and the line's 1-based number. */

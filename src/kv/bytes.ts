@@ -10,6 +10,11 @@ import type { ByteString } from "../core/types.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Compares byte strings by their bytes (code units): for `Array.prototype.sort`. */
+export function byteOrder(a: ByteString, b: ByteString): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Raw bytes to a byte string (lossless: true latin1, not windows-1252). */
 export function bytesToByteString(bytes: Uint8Array): ByteString {
   // Short ones (keys, mostly) in one call: a flat string. Appending a char at a time makes a

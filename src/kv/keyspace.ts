@@ -25,6 +25,7 @@ import { num, str, strs } from "./decode.ts";
 import { LazyArray } from "../codec/lazy_array.ts";
 import { ScanIndex, type ScanPage, scanPage } from "./scan_index.ts";
 import { SlotKeys } from "./slot_keys.ts";
+import { byteOrder } from "./bytes.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -569,7 +570,7 @@ export class KeySpace {
       const r = this.#data.get(key);
       if (r !== undefined && (r.exp === 0 || r.exp > this.now)) keys.push(key);
     }
-    return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return keys.sort(byteOrder);
   }
 
   /**

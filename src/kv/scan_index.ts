@@ -19,6 +19,7 @@
  */
 import type { ByteString } from "../core/types.ts";
 import { KeyBuckets } from "./key_buckets.ts";
+import { byteOrder } from "./bytes.ts";
 
 /** The 32-bit FNV-1a hash SCAN orders keys (and HSCAN fields, SSCAN members) by. */
 export function scanHash(s: ByteString): number {
@@ -37,7 +38,7 @@ export interface ScanPage<T> {
 type Picked<T> = { h: number; item: T; key: ByteString }[];
 
 function byHashThenKey<T>(a: Picked<T>[number], b: Picked<T>[number]): number {
-  return a.h - b.h || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  return a.h - b.h || byteOrder(a.key, b.key);
 }
 
 /**

@@ -20,7 +20,6 @@ import {
   type AclUser,
   applyRule,
   badUserName,
-  byteOrder,
   checkCommand,
   copyUser,
   type Denial,
@@ -33,7 +32,7 @@ import {
   unitsInCategory,
 } from "../kv/acl.ts";
 import { E, err, isError, NIL_ARRAY, OK, status } from "../kv/reply.ts";
-import { byteStringToUtf8, toHex } from "../kv/bytes.ts";
+import { byteOrder, byteStringToUtf8, toHex } from "../kv/bytes.ts";
 import { globMatch } from "../kv/glob.ts";
 import { commandDocs, commandInfo } from "./command_docs.ts";
 import { formatInfo, isLoading, type ServerStats } from "./info.ts";

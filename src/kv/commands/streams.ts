@@ -19,6 +19,7 @@
  * @module
  */
 import type { ByteString, Reply } from "../../core/types.ts";
+import { byteOrder } from "../bytes.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, NIL_ARRAY, OK, status } from "../reply.ts";
 import {
@@ -459,7 +460,7 @@ function noGroup(key: ByteString, group: ByteString): { err: string } {
 
 /** Names in Redis's radix-tree order (byte order). */
 function byName<T>(m: Map<ByteString, T>): [ByteString, T][] {
-  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...m].sort(([a], [b]) => byteOrder(a, b));
 }
 
 function xpending({ ks }: ApplyContext, argv: ByteString[]): Reply {
