@@ -331,7 +331,6 @@ export class KeySpace {
   #expiring = 0;
   /** The keys of {@link #data} by hash slot, once {@link indexSlots} was called (not state). */
   #slotKeys: SlotKeys | undefined;
-  #slotOf: ((key: ByteString) => number) | undefined;
   #expiry = new ExpiryHeap();
   /** Deleted keys with the version of their deletion (bounded; see {@link #tombFloor}). */
   #tombs = new Map<ByteString, Tomb>();
@@ -552,7 +551,6 @@ export class KeySpace {
    */
   indexSlots(slotOf: (key: ByteString) => number): void {
     invariant(this.#data.size === 0, "slots indexed after keys were added");
-    this.#slotOf = slotOf;
     this.#slotKeys = new SlotKeys(slotOf);
   }
 
@@ -780,16 +778,17 @@ export class KeySpace {
    * a dry run that checked a snapshot).
    */
   adopt(other: KeySpace): void {
-    this.#dropData();
-    this.#data = other.#data;
     invariant(
       (this.#slotKeys === undefined) === (other.#slotKeys === undefined),
       "adopting a key space whose keys are indexed by slot differently",
     );
-    this.#scan = other.#scan;
-    this.#itemIndexes = other.#itemIndexes;
+    this.#dropData();
+    // The indexes are swapped: `other` is left this one's, emptied by #dropData.
+    [this.#scan, other.#scan] = [other.#scan, this.#scan];
+    [this.#slotKeys, other.#slotKeys] = [other.#slotKeys, this.#slotKeys];
+    [this.#itemIndexes, other.#itemIndexes] = [other.#itemIndexes, this.#itemIndexes];
+    this.#data = other.#data;
     this.#expiring = other.#expiring;
-    this.#slotKeys = other.#slotKeys;
     this.#expiry = other.#expiry;
     this.#tombs = other.#tombs;
     this.#tombFloor = other.#tombFloor;
@@ -800,10 +799,7 @@ export class KeySpace {
     this.version = other.version;
     this.ready.clear();
     other.#data = new Map();
-    other.#scan = new ScanIndex();
-    other.#itemIndexes = new Map();
     other.#expiring = 0;
-    other.#slotKeys = this.#slotKeys && new SlotKeys(this.#slotOf!);
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
     other.#dirty = new Set();
@@ -838,7 +834,7 @@ export class KeySpace {
   #dropData(): void {
     this.#views = [];
     this.#data = new Map();
-    this.#scan = new ScanIndex();
+    this.#scan.clear();
     this.#expiring = 0;
     this.#slotKeys?.clear();
     this.#itemIndexes.clear();
