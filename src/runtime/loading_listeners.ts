@@ -24,7 +24,7 @@ export const LOADING_HTTP_REASON = "loading the data directory";
 export interface LoadingProgress {
   /** When loading started, ms since the epoch. */
   startedMs: number;
-  /** Bytes to load (0 until the data directory was read). */
+  /** Bytes to load (0 until the first report: the snapshot file's, then the log's too). */
   totalBytes: number;
   /** Bytes loaded: the snapshot file's share of the keys restored, then the log's replayed. */
   loadedBytes: number;

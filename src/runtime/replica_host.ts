@@ -127,13 +127,13 @@ export class ListenError extends Error {
  */
 const REJOINED_AFTER_MS = 3000;
 
-/** Options of a {@link ReplicaHost}. */
 /** The host's tick period in ms: logical time advances one tick of the core this often. */
 export const DEFAULT_TICK_MS = 10;
 
 /** The failure timeout (ms) of a host with the default tick and the core's default suspicion. */
 export const DEFAULT_FAILURE_TIMEOUT_MS = DEFAULT_SUSPECT_TICKS * DEFAULT_TICK_MS;
 
+/** Options of a {@link ReplicaHost}. */
 export interface ReplicaHostOptions {
   /** The cluster config; this replica listens where its own line says (or {@link address}). */
   config: ClusterConfig;
