@@ -11,7 +11,7 @@ import {
   loadingInfo,
   startLoadingListeners,
 } from "../../src/runtime/loading_listeners.ts";
-import { freePorts, portIsFree } from "../support/cluster.ts";
+import { freePorts, portIsFree, waitFor } from "../support/cluster.ts";
 import { closeQuietly } from "../support/raw_conn.ts";
 import { concatBytes } from "../../src/kv/bytes.ts";
 
@@ -31,6 +31,16 @@ async function readBytes(conn: Deno.Conn, want: number): Promise<string> {
   return new TextDecoder().decode(concatBytes(chunks));
 }
 
+/** The `name:value` fields of INFO's text, by name. */
+function infoFields(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of text.split("\r\n")) {
+    const at = line.indexOf(":");
+    if (at > 0 && !line.startsWith("#")) fields[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return fields;
+}
+
 /** Sends INFO on `conn` and reads its bulk reply: the fields, by name. */
 async function infoOf(conn: Deno.Conn): Promise<Record<string, string>> {
   await conn.write(new TextEncoder().encode("INFO\r\n"));
@@ -46,12 +56,7 @@ async function infoOf(conn: Deno.Conn): Promise<Record<string, string>> {
   const length = Number(header.slice(1, -2));
   const body = await readBytes(conn, length + 2);
   assert.equal(body.length, length + 2);
-  const fields: Record<string, string> = {};
-  for (const line of body.split("\r\n")) {
-    const at = line.indexOf(":");
-    if (at > 0 && !line.startsWith("#")) fields[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return fields;
+  return infoFields(body);
 }
 
 /** Loading listeners on two free ports (client, HTTP), checked to be listening. */
@@ -173,14 +178,12 @@ Deno.test("loading listeners: INFO tells how far loading has come, as Redis's lo
   try {
     /** INFO until `done` holds of it (the progress message reaches the worker's thread first). */
     const infoWhen = async (done: (info: Record<string, string>) => boolean) => {
-      const deadline = Date.now() + 10_000;
-      for (let i = 0; i < 10_000; i++) {
-        const info = await infoOf(conn);
-        if (done(info)) return info;
-        if (Date.now() > deadline) throw new Error(`INFO never showed it: ${JSON.stringify(info)}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      throw new Error("unreachable");
+      let info: Record<string, string> = {};
+      await waitFor(async () => done(info = await infoOf(conn)), {
+        message: "INFO to show the progress reported",
+        intervalMs: 5,
+      });
+      return info;
     };
     loading.progress(0, 1000);
     const read = await infoWhen((i) => i.loading_total_bytes === "1000");
@@ -199,14 +202,7 @@ Deno.test("loading listeners: INFO tells how far loading has come, as Redis's lo
 });
 
 Deno.test("loadingInfo: bytes, percentage with two decimals, and the time to go at the rate so far", () => {
-  const fields = (text: string) =>
-    Object.fromEntries(
-      text.split("\r\n").filter((l) => l.includes(":")).map((l) => [
-        l.slice(0, l.indexOf(":")),
-        l.slice(l.indexOf(":") + 1),
-      ]),
-    );
-  const at = fields(
+  const at = infoFields(
     loadingInfo(7001, {
       startedMs: 1_000_000,
       totalBytes: 1000,
@@ -220,10 +216,12 @@ Deno.test("loadingInfo: bytes, percentage with two decimals, and the time to go 
   assert.equal(at.loading_loaded_bytes, "250");
   assert.equal(at.loading_loaded_perc, "25.00");
   assert.equal(at.loading_eta_seconds, "30", "10 s for a quarter: 30 s for the rest");
-  const none = fields(loadingInfo(7001, { startedMs: 0, totalBytes: 0, loadedBytes: 0, nowMs: 5 }));
+  const none = infoFields(
+    loadingInfo(7001, { startedMs: 0, totalBytes: 0, loadedBytes: 0, nowMs: 5 }),
+  );
   assert.equal(none.loading_loaded_perc, "0.00");
   assert.equal(none.loading_eta_seconds, undefined);
-  const third = fields(
+  const third = infoFields(
     loadingInfo(7001, { startedMs: 0, totalBytes: 3, loadedBytes: 1, nowMs: 1000 }),
   );
   assert.equal(third.loading_loaded_perc, "33.33");
