@@ -13,6 +13,37 @@ function harness(kv = new KvStore()) {
   return { kv, run };
 }
 
+/**
+ * A full `cmd` (HSCAN or SSCAN) of `key`, cursor 0 to 0 (at most 10,000 pages), with `between`
+ * called after each page with its number: the pages' elements in order, and how many pages.
+ */
+function fullScan(
+  run: (...argv: string[]) => Reply,
+  cmd: "HSCAN" | "SSCAN",
+  key: string,
+  count: number,
+  between: (page: number) => void = () => {},
+): { elements: string[]; pages: number } {
+  const elements: string[] = [];
+  let cursor = "0";
+  let pages = 0;
+  do {
+    const page = run(cmd, key, cursor, "COUNT", String(count)) as [string, string[]];
+    elements.push(...page[1]);
+    cursor = page[0];
+    between(pages++);
+  } while (cursor !== "0" && pages < 10_000);
+  assert.equal(cursor, "0", `${cmd} ${key} ended`);
+  return { elements, pages };
+}
+
+/** HSCAN's field, value, field, value, ... as a map. */
+function pairMap(flat: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < flat.length; i += 2) m.set(flat[i], flat[i + 1]);
+  return m;
+}
+
 function sortedPairs(r: Reply): string[] {
   assert.ok(Array.isArray(r));
   const out: string[] = [];
@@ -145,15 +176,8 @@ Deno.test("hashes: HSCAN pages cover every field; MATCH, COUNT and errors", () =
   const fields: string[] = [];
   for (let i = 0; i < 100; i++) fields.push(`field:${i}`, `v${i}`);
   run("HSET", "h", ...fields);
-  const seen = new Map<string, string>();
-  let cursor = "0";
-  let pages = 0;
-  do {
-    const r = run("HSCAN", "h", cursor, "COUNT", "7") as [string, string[]];
-    for (let i = 0; i < r[1].length; i += 2) seen.set(r[1][i], r[1][i + 1]);
-    cursor = r[0];
-    pages++;
-  } while (cursor !== "0" && pages < 1000);
+  const { elements, pages } = fullScan(run, "HSCAN", "h", 7);
+  const seen = pairMap(elements);
   assert.equal(seen.size, 100);
   assert.equal(seen.get("field:42"), "v42");
   assert.ok(pages > 5);
@@ -333,53 +357,29 @@ Deno.test("hashes and sets: HSCAN/SSCAN of a large collection from its index, ke
   }
   // A full scan with writes between its pages (each its own operation, or inside a transaction
   // with an HSCAN between two writes): every field present throughout comes back, with its value.
-  const seen = new Map<string, string>();
-  let cursor = "0";
-  let pages = 0;
-  do {
-    const page = run("HSCAN", "h", cursor, "COUNT", "50") as [string, string[]];
-    for (let i = 0; i < page[1].length; i += 2) seen.set(page[1][i], page[1][i + 1]);
-    cursor = page[0];
-    run("HSET", "h", `new${pages}`, "x");
-    run("HDEL", "h", `f${pages}`);
-    run(...encodeExec([], [["HSET", "h", `tx${pages}`, "y"], ["HSCAN", "h", "0"], [
+  const { elements, pages } = fullScan(run, "HSCAN", "h", 50, (page) => {
+    run("HSET", "h", `new${page}`, "x");
+    run("HDEL", "h", `f${page}`);
+    run(...encodeExec([], [["HSET", "h", `tx${page}`, "y"], ["HSCAN", "h", "0"], [
       "HSET",
       "h",
-      `f${n - 1 - pages}`,
+      `f${n - 1 - page}`,
       "changed",
     ]]));
-    pages++;
-  } while (cursor !== "0" && pages < 10_000);
-  assert.equal(cursor, "0");
+  });
+  const seen = pairMap(elements);
   for (let j = pages; j < n - pages; j++) assert.equal(seen.get(`f${j}`), `v${j}`, `f${j}`);
   // After the scan: what the transactions wrote after their HSCAN is seen by the next one.
-  const all = new Map<string, string>();
-  cursor = "0";
-  do {
-    const page = run("HSCAN", "h", cursor, "COUNT", "1000") as [string, string[]];
-    for (let i = 0; i < page[1].length; i += 2) all.set(page[1][i], page[1][i + 1]);
-    cursor = page[0];
-  } while (cursor !== "0");
+  const all = pairMap(fullScan(run, "HSCAN", "h", 1000).elements);
   assert.equal(all.size, run("HLEN", "h"));
   assert.equal(all.get(`f${n - 1}`), "changed");
   assert.equal(all.get(`tx${pages - 1}`), "y");
   // SSCAN: every member once, and a member added after a page is found by a new scan.
-  const members = new Set<string>();
-  cursor = "0";
-  do {
-    const page = run("SSCAN", "s", cursor, "COUNT", "100") as [string, string[]];
-    for (const m of page[1]) members.add(m);
-    cursor = page[0];
-  } while (cursor !== "0");
+  const members = new Set(fullScan(run, "SSCAN", "s", 100).elements);
   assert.equal(members.size, n);
   run("SADD", "s", "late");
   run("SREM", "s", "m0");
-  const again = new Set<string>();
-  do {
-    const page = run("SSCAN", "s", cursor, "COUNT", "100") as [string, string[]];
-    for (const m of page[1]) again.add(m);
-    cursor = page[0];
-  } while (cursor !== "0");
+  const again = new Set(fullScan(run, "SSCAN", "s", 100).elements);
   assert.ok(again.has("late") && !again.has("m0"));
   assert.equal(again.size, n);
   // Deleting and re-creating the key drops the index with the old collection.
