@@ -180,6 +180,14 @@ export class JsonJoiner {
   /** Holes not yet full. */
   #open = 0;
 
+  /**
+   * The value as joined so far (undefined before the first document): its large arrays hold the
+   * elements that arrived, in order, until {@link complete}.
+   */
+  get partial(): unknown {
+    return this.#root;
+  }
+
   /** True once the first document arrived and every announced hole is full. */
   get complete(): boolean {
     return this.#started && this.#open === 0;

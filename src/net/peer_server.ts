@@ -85,8 +85,14 @@ export interface PeerServerOptions {
    * or undefined when there is none. The connection's next frames wait until the promise settles
    * (it must not reject); if a newer connection of the same peer replaced this one meanwhile, the
    * messages are dropped, as its unread frames are: nothing the peer sent is reordered.
+   * `documents` are given for a frame that came streamed in pieces: the UTF-8 JSON documents
+   * its value came in (`PieceAssembler.takeDocuments`).
    */
-  prepare?: (from: ReplicaId, msgs: PeerMessage[]) => Promise<void> | undefined;
+  prepare?: (
+    from: ReplicaId,
+    msgs: PeerMessage[],
+    documents?: readonly Uint8Array[],
+  ) => Promise<void> | undefined;
   /** Called for every piece of a streamed message that did not end it (the peer is alive). */
   onProgress?: (from: ReplicaId) => void;
   /** One log line per event that matters (connected, lost, replaced, bad hello, malformed). */
@@ -410,6 +416,8 @@ export class PeerServer {
         decoder.push(reads.filled(n));
         while (!c.closed) {
           let frame: PeerFrame;
+          // The documents of a frame that came in pieces.
+          let documents: Uint8Array[] | undefined;
           try {
             let payload = decoder.next();
             if (payload === null) break;
@@ -444,6 +452,7 @@ export class PeerServer {
                   continue;
                 }
                 frame = frameFromWire(whole);
+                documents = pieces.takeDocuments();
                 if (frame.kind !== "msgs") {
                   throw new CodecError(`pieces carried a "${frame.kind}" frame, not msgs`);
                 }
@@ -527,7 +536,7 @@ export class PeerServer {
             break reading;
           }
           if (this.#current.get(c.from) !== c) break reading; // replaced meanwhile
-          const preparing = this.#opts.prepare?.(c.from, frame.msgs);
+          const preparing = this.#opts.prepare?.(c.from, frame.msgs, documents);
           if (preparing !== undefined) {
             await preparing;
             if (c.closed || this.#current.get(c.from) !== c) break reading;

@@ -11,7 +11,10 @@
  * between the pieces, a document that is not a valid next piece, a document longer than
  * {@link MAX_PEER_DOC_BYTES} or a message longer than {@link MAX_PEER_STREAM_BYTES} is refused
  * ({@link CodecError}) and the connection closed like for any other bad input. The receiver holds
- * the bytes of one document at most, and the value joined so far.
+ * the value joined so far, and for a frame holding one NEWVIEW message (an install, which may
+ * carry a state) the bytes of the documents it came in too: a replica that accepts a state it
+ * received logs those documents as they are ({@link PieceAssembler.takeDocuments}) instead of
+ * encoding the state again.
  *
  * @module
  */
@@ -65,12 +68,27 @@ export function* streamFrames(
   }
 }
 
+/** True when `wire` is (the start of) a `msgs` frame's value holding one NEWVIEW message. */
+function oneNewView(wire: unknown): boolean {
+  const frame = wire as { kind?: unknown; msgs?: unknown } | null;
+  const msgs = frame?.msgs;
+  return frame?.kind === "msgs" && Array.isArray(msgs) &&
+    msgs.length === 1 && (msgs[0] as { type?: unknown } | null)?.type === "newview";
+}
+
 /** Joins the piece frames of one connection, one message at a time. */
 export class PieceAssembler {
   readonly #maxDoc: number;
   readonly #maxMessage: number;
   #joiner: JsonJoiner | undefined;
   #chunks: Uint8Array[] = [];
+  /**
+   * The documents of the message in progress, each as its UTF-8 bytes; undefined when they are
+   * not kept (not a frame holding one NEWVIEW message, decided at its first document).
+   */
+  #docs: Uint8Array[] | undefined;
+  /** The documents of the last message completed, until taken. */
+  #lastDocs: Uint8Array[] | undefined;
   /** Bytes of the document in progress. */
   #buffered = 0;
   /** Bytes of the message in progress. */
@@ -103,6 +121,18 @@ export class PieceAssembler {
   }
 
   /**
+   * The documents (UTF-8 JSON, `json_split.ts`) that the message last returned by {@link push}
+   * came in, in order, when it is a `msgs` frame holding one NEWVIEW message (the one whose
+   * documents a replica logs), once: the next call returns undefined, and so does a call after
+   * any other `push`. Joined by a `JsonJoiner` they give that message's value again.
+   */
+  takeDocuments(): Uint8Array[] | undefined {
+    const docs = this.#lastDocs;
+    this.#lastDocs = undefined;
+    return docs;
+  }
+
+  /**
    * Takes the next frame: returns the message's JSON value after its final frame, else
    * undefined (which no JSON value is).
    *
@@ -121,6 +151,7 @@ export class PieceAssembler {
   }
 
   #push({ seq, docEnd, final, data }: PieceFrame): unknown {
+    this.#lastDocs = undefined;
     if (data.length === 0) throw new CodecError("piece frame: empty data");
     if (seq !== this.#nextSeq) {
       throw new CodecError(
@@ -150,7 +181,10 @@ export class PieceAssembler {
     } catch {
       throw new CodecError("streamed message: a document is not valid UTF-8");
     }
+    const first = this.#joiner.partial === undefined;
     this.#joiner.push(text);
+    if (first && oneNewView(this.#joiner.partial)) this.#docs = [];
+    this.#docs?.push(bytes);
     if (!final) {
       if (this.#joiner.complete) {
         throw new CodecError("streamed message: more documents after the value was complete");
@@ -158,13 +192,16 @@ export class PieceAssembler {
       return undefined;
     }
     const value = this.#joiner.value();
+    const docs = this.#docs;
     this.#reset();
+    this.#lastDocs = docs;
     return value;
   }
 
   #reset(): void {
     this.#joiner = undefined;
     this.#chunks = [];
+    this.#docs = undefined;
     this.#buffered = 0;
     this.#received = 0;
     this.#nextSeq = 0;

@@ -13,7 +13,8 @@
 import type { DurableSnapshot, Install, PersistRecord, Recovered } from "../core/types.ts";
 import { join } from "node:path";
 import { upgradeDurableSnapshot, upgradeRecord } from "../kv/legacy.ts";
-import { persistRecordFromValue } from "../net/peer_codec.ts";
+import { CodecError, frameFromWire, persistRecordFromValue } from "../net/peer_codec.ts";
+import { acceptRecordOf } from "../core/replica.ts";
 import {
   DataDirError,
   type DataDirPaths,
@@ -27,8 +28,8 @@ import type { ReplicaStorage, StorageStats } from "./storage.ts";
 import { BucketCounts, LATENCY_BOUNDS, SLOW_BOUNDS } from "./buckets.ts";
 import { segmentPath } from "../storage/wal_segments.ts";
 import type { Log } from "../log/logger.ts";
-import { SLOW_FSYNC_MS } from "../limits.ts";
-import { groupRecords } from "../storage/record_groups.ts";
+import { MAX_RECORD_BYTES, SLOW_FSYNC_MS } from "../limits.ts";
+import { documentRecords, groupRecords } from "../storage/record_groups.ts";
 import type { LazyArray } from "../codec/lazy_array.ts";
 import type { LoadProgress } from "./load_progress.ts";
 
@@ -38,11 +39,16 @@ import type { LoadProgress } from "./load_progress.ts";
  * registry is checked once converted to today's form. Returns the checked record (in today's
  * form), which recovery keeps instead of the decoded one.
  *
+ * A record may also be a peer `msgs` frame holding one NEWVIEW message that carries a state: a
+ * replica that accepted a state a peer streamed logged the frame's documents as they came
+ * ({@link DiskStorage.encodingAhead}). It is checked as a frame from a peer is and stands for the
+ * accept record of that message.
+ *
  * @throws {CorruptionError} naming the record and the offending field.
  */
 export function checkLogRecord(record: unknown, index: number, dir: string): PersistRecord {
   try {
-    return persistRecordFromValue(record);
+    return acceptOfFrame(record) ?? persistRecordFromValue(record);
   } catch (err) {
     try {
       return persistRecordFromValue(upgradeRecord(record as PersistRecord));
@@ -54,6 +60,27 @@ export function checkLogRecord(record: unknown, index: number, dir: string): Per
 }
 
 type AcceptRecord = Extract<PersistRecord, { r: "accept" }>;
+
+/**
+ * The accept record that a logged peer frame stands for (see {@link checkLogRecord}), or
+ * undefined when `value` is not shaped as a peer frame (no `kind` field).
+ *
+ * @throws {CodecError} when it is a frame, but not a valid `msgs` frame holding exactly one
+ * NEWVIEW message carrying a state.
+ */
+function acceptOfFrame(value: unknown): AcceptRecord | undefined {
+  if (typeof value !== "object" || value === null || !Object.hasOwn(value, "kind")) {
+    return undefined;
+  }
+  const frame = frameFromWire(value);
+  const msg = frame.kind === "msgs" && frame.msgs.length === 1 ? frame.msgs[0] : undefined;
+  if (msg?.type !== "newview" || msg.install.snapshot === undefined) {
+    throw new CodecError(
+      "record: a logged peer frame must hold exactly one NEWVIEW message carrying a state",
+    );
+  }
+  return acceptRecordOf(msg);
+}
 
 /**
  * True when accept records `a` and `b` are the same value: the same install object (states are
@@ -222,12 +249,19 @@ export class DiskStorage implements ReplicaStorage {
    * about 1 MiB each) a record at a time, yielding after each; kept until that install is
    * appended (or dropped with it). Anything else yields nothing, and so does the rest of a record
    * that turns out to have no encoding (its append then fails as it would have).
+   *
+   * With `documents` (the streamed frame of the message, see {@link ReplicaStorage.encodingAhead})
+   * the group's records are those documents as they are, only framed and checksummed: recovery
+   * reads the frame back as this record ({@link checkLogRecord}). A document too large for a
+   * record (one element of a state over a record's limit) leaves the record to be encoded as a
+   * whole instead.
    */
-  *encodingAhead(record: PersistRecord): Generator<void> {
+  *encodingAhead(record: PersistRecord, documents?: readonly Uint8Array[]): Generator<void> {
     if (record.r !== "accept" || record.install.snapshot === undefined) return;
+    const fits = documents?.every((doc) => doc.length <= MAX_RECORD_BYTES) === true;
     const records: Uint8Array[][] = [];
     try {
-      for (const parts of groupRecords(record)) {
+      for (const parts of fits ? documentRecords(documents!) : groupRecords(record)) {
         records.push(parts);
         yield;
       }

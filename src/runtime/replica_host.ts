@@ -418,7 +418,7 @@ export class ReplicaHost {
       cluster,
       log,
       onMessages: (from, msgs) => this.#input({ type: "peer", from, msgs }),
-      prepare: (from, msgs) => this.#prepareStates(from, msgs),
+      prepare: (from, msgs, documents) => this.#prepareStates(from, msgs, documents),
       onProgress: (from) => this.#input({ type: "peer-alive", from }),
       helloTimeoutMs: settings.peerHelloTimeout * 1000,
       clusterKey: options.clusterKey,
@@ -905,31 +905,39 @@ export class ReplicaHost {
    * Before peer messages go to the core: a view change that hands this replica a state (an
    * install with a snapshot) is restored first, in slices with the event loop running between
    * them (`KvStore.preparing`), and the record that accepting it logs is encoded the same way
-   * (`encodingAhead`). The core's check of that state then answers at once, its log append only
-   * queues bytes, and meanwhile this replica goes on ticking and sending heartbeats instead of
+   * (`encodingAhead`; a message that came streamed on its own is logged as the documents it came
+   * in, which only need framing). The core's check of that state then answers at once, its log
+   * append only queues bytes, and meanwhile this replica goes on ticking and sending heartbeats instead of
    * falling silent for a second or more per million keys (a learner silent for ten failure
    * timeouts is dropped from the view, and would receive the state again). The sender counts as
    * heard meanwhile, as during a streamed message; its later frames wait (`PeerServer`).
    * Undefined when there is nothing to restore; never rejects (what cannot be restored or encoded
    * is left to the core, which refuses it or fails the same way).
    */
-  #prepareStates(from: ReplicaId, msgs: PeerMessage[]): Promise<void> | undefined {
+  #prepareStates(
+    from: ReplicaId,
+    msgs: PeerMessage[],
+    documents: readonly Uint8Array[] | undefined,
+  ): Promise<void> | undefined {
     const installs = msgs.filter((m): m is Extract<PeerMessage, { type: "newview" }> =>
       m.type === "newview" && m.install.snapshot !== undefined
     );
-    return installs.length === 0 ? undefined : this.#prepareInSlices(from, installs);
+    if (installs.length === 0) return undefined;
+    // The documents are those of the install's own frame only when it is the frame's one message.
+    return this.#prepareInSlices(from, installs, msgs.length === 1 ? documents : undefined);
   }
 
   async #prepareInSlices(
     from: ReplicaId,
     installs: Extract<PeerMessage, { type: "newview" }>[],
+    documents: readonly Uint8Array[] | undefined,
   ): Promise<void> {
     const store = this.#store;
     const storage = this.#storage;
     function* slices(): Generator<unknown> {
       for (const msg of installs) {
         yield* store.preparing(msg.install.snapshot!.state);
-        yield* storage.encodingAhead?.(acceptRecordOf(msg)) ?? [];
+        yield* storage.encodingAhead?.(acceptRecordOf(msg), documents) ?? [];
       }
     }
     for (const _ of slices()) {

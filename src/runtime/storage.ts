@@ -49,8 +49,13 @@ export interface ReplicaStorage {
    * equal record with the same install object then writes these bytes instead of encoding it
    * in one go. Absent, or yielding nothing, when there is nothing to encode ahead; it never
    * throws (what cannot be encoded is left to the append).
+   *
+   * `documents`, when given, are the JSON documents of a peer `msgs` frame that holds exactly
+   * the NEWVIEW message `record` is the accept record of (`acceptRecordOf`), as it was streamed
+   * (`PieceAssembler.takeDocuments`): the storage may log them as they are instead of encoding
+   * the state again, and read that frame back as this record.
    */
-  encodingAhead?(record: PersistRecord): Iterable<void>;
+  encodingAhead?(record: PersistRecord, documents?: readonly Uint8Array[]): Iterable<void>;
   /** Makes every record appended so far durable; resolves with the number durable. */
   sync(): Promise<number>;
   /**

@@ -37,8 +37,24 @@ export function* groupRecords(
   value: unknown,
   pieceChars?: number,
 ): Generator<[Uint8Array, Uint8Array]> {
+  yield* documentRecords(function* () {
+    for (const doc of splitJson(value, { pieceChars })) yield encoder.encode(doc);
+  }());
+}
+
+/**
+ * The records of the group whose documents (UTF-8 JSON, as `splitJson` makes them) are
+ * `documents`, framed as {@link groupRecords} frames them, lazily: for a value that arrives split
+ * already (a state a peer streamed), which is then logged without being encoded again. Each
+ * record's payload is its document itself, not a copy.
+ *
+ * @throws {RangeError} if a document exceeds a record.
+ */
+export function* documentRecords(
+  documents: Iterable<Uint8Array>,
+): Generator<[Uint8Array, Uint8Array]> {
   yield encodeRecordParts(encoder.encode(GROUP_HEADER));
-  for (const doc of splitJson(value, { pieceChars })) yield encodeRecordParts(encoder.encode(doc));
+  for (const doc of documents) yield encodeRecordParts(doc);
 }
 
 /** A record's payload and where it is (for errors and for positions). */

@@ -11,6 +11,9 @@
  * was one frame it could not be framed, the link was dropped and the same message resent on every
  * reconnect, and the view change never ended. Checked: all three are normal in one view and
  * report the same digest at the same delivered index, and replica 3 serves the values itself.
+ * Replica 3 takes no snapshot of its own afterwards: killed with SIGKILL and restarted, it
+ * recovers the state from the record it logged on accepting it (the streamed frame's documents,
+ * as they came) and serves the same values.
  *
  * With the default failure timeout (1 s, view changes retried after 0.5 s): replica 3, a voter that
  * must be given a snapshot, is taken into a view as a learner first (no write waits while it
@@ -40,6 +43,18 @@ function valueOf(i: number): string {
   return (head + pattern.slice(i % 36)).slice(0, VALUE_BYTES);
 }
 
+/** Log segments in `dir` holding a peer frame's first document (an install logged as it came). */
+function loggedFrames(dir: string): number {
+  const latin1 = new TextDecoder("latin1");
+  let found = 0;
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!/^wal-.*\.log$/.test(entry.name)) continue;
+    const text = latin1.decode(Deno.readFileSync(join(dir, entry.name)));
+    if (text.includes('{"v":{"kind":"msgs","msgs":[{"type":"newview"')) found++;
+  }
+  return found;
+}
+
 Deno.test({
   name: "e2e big state: a wiped replica catches up from a state larger than a peer frame",
   sanitizeOps: false,
@@ -67,6 +82,8 @@ Deno.test({
       );
 
       await Deno.remove(join(cluster.dir, "data", "3"), { recursive: true });
+      // No snapshot of its own afterwards: its restart below reads the state from its log.
+      cluster.setArgs(3, ["--snapshot-every", "1000000"]);
       const writer = await RespTestClient.connect(cluster.clientPort(1));
       let caughtUp = false;
       const writes = (async () => {
@@ -107,6 +124,24 @@ Deno.test({
         assert.equal(await three.call(["DBSIZE"], 10_000), VALUES + during.ok);
       } finally {
         await three.close();
+      }
+
+      // It logged the state it accepted as the documents the frame came in: killed and restarted,
+      // it recovers that state from its log (there is no snapshot file).
+      assert.equal((await cluster.kill(3)).signal, "SIGKILL");
+      const logged = loggedFrames(join(cluster.dir, "data", "3"));
+      assert.ok(logged > 0, "replica 3's log holds the frame of the state it accepted");
+      await cluster.restart(3, 60_000);
+      assert.ok(cluster.logged(3, /recovery: \d+ log records/), "recovered from the log alone");
+      await cluster.waitForView({ ids: [1, 2, 3], timeoutMs: 60_000 });
+      const again = await RespTestClient.connect(cluster.clientPort(3));
+      try {
+        for (const i of [0, 2_345, VALUES - 1]) {
+          assert.equal(await again.call(["GET", `key:${i}`], 10_000), valueOf(i), `key:${i}`);
+        }
+        assert.equal(await again.call(["DBSIZE"], 10_000), VALUES + during.ok);
+      } finally {
+        await again.close();
       }
     });
   },

@@ -48,6 +48,7 @@ import {
   decodePeerFrame,
   encodePeerFrame,
   frameFromWire,
+  msgsToWire,
   type PeerFrame,
   VALUE_TAG,
 } from "../../src/net/peer_codec.ts";
@@ -1304,6 +1305,16 @@ function unpackSegments(input: Uint8Array): Uint8Array[] {
 /** A large record as the log writes it: a group of records (group header, then documents). */
 function largeRecordGroup(rng: Prng): Uint8Array[] {
   const state = Array.from({ length: 65 + rng.int(0, 60) }, (_, i) => [`k${i}`, "v"]);
+  if (rng.chance(0.5)) {
+    // An install logged as the peer frame it was streamed in (`DiskStorage.encodingAhead`).
+    return splitRecords(msgsToWire([{
+      type: "newview",
+      view: 1,
+      ts: 1,
+      members: [1],
+      install: { from: 1, entries: [], snapshot: { index: 1, last: null, state } },
+    }]));
+  }
   return splitRecords({
     r: "accept",
     view: 1,

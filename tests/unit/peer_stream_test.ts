@@ -22,7 +22,7 @@ import {
   type PieceFrame,
 } from "../../src/net/peer_codec.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
-import { splitJson } from "../../src/codec/json_split.ts";
+import { JsonJoiner, splitJson } from "../../src/codec/json_split.ts";
 import { encodeFrame } from "../../src/net/frame.ts";
 import { PeerLink, type PeerLinkOptions } from "../../src/net/peer_link.ts";
 import { PeerServer, type PeerServerOptions } from "../../src/net/peer_server.ts";
@@ -85,11 +85,25 @@ function throughPieces(wire: unknown, pieceBytes: number, assembler = new PieceA
     const decoded = decodePeerFrame(encodePeerFrame(f));
     assert.deepEqual(decoded, f, "a piece frame round-trips");
     results.push(assembler.push(decoded as PieceFrame));
+    if (!f.final) assert.equal(assembler.takeDocuments(), undefined, "no documents mid-message");
   }
   assert.ok(results.slice(0, -1).every((r) => r === undefined), "nothing before the final frame");
+  // Kept for a frame holding one NEWVIEW message only (the documents a replica logs).
+  const w = wire as { kind?: unknown; msgs?: { type?: unknown }[] } | null;
+  const newview = w?.kind === "msgs" && w.msgs?.length === 1 && w.msgs[0].type === "newview";
+  const docs = assembler.takeDocuments()?.map((d) => new TextDecoder().decode(d));
+  assert.deepEqual(docs, newview ? documents(frames) : undefined, "the documents it came in");
+  assert.equal(assembler.takeDocuments(), undefined, "the documents are taken once");
   assert.equal(assembler.inProgress, false);
   assert.equal(assembler.buffered, 0);
   return { frames, value: results.at(-1) };
+}
+
+/** The value that the documents `docs` (UTF-8 bytes) join to. */
+function joined(docs: readonly Uint8Array[]): unknown {
+  const joiner = new JsonJoiner();
+  for (const doc of docs) joiner.push(new TextDecoder("utf-8", { fatal: true }).decode(doc));
+  return joiner.value();
 }
 
 /** Checks the frames of one streamed value: numbering, flags, sizes, and the documents. */
@@ -302,6 +316,8 @@ interface Fixture {
   port: number;
   got: PeerMessage[][];
   progress: number;
+  /** What `prepare` was given as each frame's documents, in order (unless `options` set one). */
+  documents: (readonly Uint8Array[] | undefined)[];
 }
 
 /** Runs `fn` with a listening {@link PeerServer}, then closes it. */
@@ -310,7 +326,7 @@ async function withServer(
   fn: (f: Fixture) => Promise<void>,
 ): Promise<void> {
   const got: PeerMessage[][] = [];
-  const f = { got, progress: 0 } as Fixture;
+  const f = { got, progress: 0, documents: [] } as unknown as Fixture;
   f.server = new PeerServer({
     hostname: HOST,
     port: 0,
@@ -321,6 +337,10 @@ async function withServer(
       got.push(msgs);
     },
     onProgress: () => f.progress++,
+    prepare: (_from, _msgs, documents) => {
+      f.documents.push(documents);
+      return undefined;
+    },
     ...options,
   });
   f.server.listen();
@@ -475,6 +495,12 @@ for (const keyed of [false, true]) {
             [probe(6)],
           ]);
           assert.ok(f.progress > 100, `onProgress called for the pieces (${f.progress} times)`);
+          // The NEWVIEW's frame comes with the documents it came in, which join to its value; the
+          // other streamed frame (an update and a probe) and the frames sent whole come without.
+          assert.deepEqual(
+            f.documents.map((docs) => docs === undefined ? undefined : joined(docs)),
+            f.got.map((msgs, i) => i === 2 ? msgsToWire(msgs) : undefined),
+          );
           assert.ok(link.up, "the link stayed up");
           assert.deepEqual(f.server.connectedPeers, [1]);
           assert.equal(f.server.piecesHeldBytes, 0);

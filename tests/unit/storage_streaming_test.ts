@@ -9,8 +9,11 @@ import {
 } from "../../src/storage/snapshot_file.ts";
 import { groupRecords } from "../../src/storage/record_groups.ts";
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
-import { DiskStorage } from "../../src/runtime/disk_storage.ts";
-import type { DurableSnapshot, Install, PersistRecord } from "../../src/core/types.ts";
+import { checkLogRecord, DiskStorage } from "../../src/runtime/disk_storage.ts";
+import { frameFromWire, msgsToWire } from "../../src/net/peer_codec.ts";
+import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
+import { acceptRecordOf } from "../../src/core/replica.ts";
+import type { DurableSnapshot, Install, PeerMessage, PersistRecord } from "../../src/core/types.ts";
 import { SILENT } from "../../src/log/logger.ts";
 import { logTo } from "../support/log_capture.ts";
 import type { LogRecord } from "../../src/log/format.ts";
@@ -201,6 +204,115 @@ Deno.test("disk storage: an install encoded ahead, a piece at a time, is what it
     await reopened.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+type NewView = Extract<PeerMessage, { type: "newview" }>;
+
+/** `msgs` streamed in pieces of 64 KiB and joined again: the messages and their documents. */
+function streamed(msgs: PeerMessage[]): { msgs: PeerMessage[]; documents: Uint8Array[] } {
+  const assembler = new PieceAssembler();
+  let whole: unknown;
+  for (const piece of streamFrames(msgsToWire(msgs), 64 * 1024)) whole = assembler.push(piece);
+  const frame = frameFromWire(whole);
+  assert.equal(frame.kind, "msgs");
+  return { msgs: frame.msgs, documents: assembler.takeDocuments()! };
+}
+
+Deno.test("disk storage: an install that came streamed is logged as the documents it came in", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  // Counts how often the state is serialized (JSON.stringify calls toJSON each time).
+  let serialized = 0;
+  const marker = { toJSON: () => (serialized++, "marker") };
+  const state = {
+    map: Array.from({ length: 20_000 }, (_, i) => [`key-${i}`, "v\xff\x00".repeat(40)]),
+    marker,
+  };
+  const sent: NewView = {
+    type: "newview",
+    view: 9,
+    ts: 4,
+    members: [1, 2, 3],
+    learners: [4],
+    install: {
+      from: 2,
+      entries: [{
+        view: 8,
+        ts: 3,
+        origin: 2,
+        seq: 1,
+        cmd: { op: { argv: ["SET", "a", "b"], time: 5 } },
+      }],
+      snapshot: { index: 7, last: { view: 8, ts: 2, origin: 1 }, state },
+    },
+  };
+  try {
+    const { msgs: [received], documents } = streamed([sent]);
+    assert.equal(serialized, 1, "the sender serialized the state");
+    assert.ok(documents.length >= 3, `${documents.length} documents`);
+    const record = acceptRecordOf(received as NewView);
+    const storage = await DiskStorage.open(options);
+    const steps = [...storage.encodingAhead(record, documents)].length;
+    assert.ok(steps >= 3, `${steps} steps: a record at a time`);
+    storage.append(record);
+    await storage.sync();
+    await storage.close();
+    assert.equal(serialized, 1, "the receiver logged the documents, not the state encoded again");
+    // The log holds the documents as they came, each the payload of a record.
+    let logged = 0;
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.name.startsWith("wal-")) continue;
+      const bytes = Deno.readFileSync(join(dir, entry.name));
+      const text = new TextDecoder("latin1").decode(bytes);
+      for (const doc of documents) {
+        if (text.includes(new TextDecoder("latin1").decode(doc))) logged++;
+      }
+    }
+    assert.equal(logged, documents.length, "every document is in the log byte for byte");
+    const reopened = await DiskStorage.open(options);
+    assert.deepEqual([...reopened.takeRecovered().records], [record]);
+    assert.equal(serialized, 1);
+    await reopened.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk storage: a logged peer frame must hold exactly one NEWVIEW carrying a state", () => {
+  const install = (snapshot: boolean): Install => ({
+    from: 1,
+    entries: [],
+    ...(snapshot ? { snapshot: { index: 3, last: null, state: { keys: [1, 2] } } } : {}),
+  });
+  const newview = (snapshot = true): NewView => ({
+    type: "newview",
+    view: 5,
+    ts: 1,
+    members: [1, 2],
+    install: install(snapshot),
+  });
+  const probe: PeerMessage = { type: "probe", view: 5, ts: 1, round: 1 };
+  assert.deepEqual(
+    checkLogRecord(msgsToWire([newview()]), 0, "dir"),
+    { r: "accept", view: 5, members: [1, 2], learners: [], install: install(true) },
+  );
+  const refused: [unknown, RegExp][] = [
+    [msgsToWire([newview(), newview()]), /exactly one NEWVIEW message carrying a state/],
+    [msgsToWire([probe]), /exactly one NEWVIEW message carrying a state/],
+    [msgsToWire([newview(false)]), /exactly one NEWVIEW message carrying a state/],
+    [msgsToWire([]), /exactly one NEWVIEW message carrying a state/],
+    [{ kind: "msgs", msgs: "x" }, /msgs/],
+    [{ kind: "hello", from: 1, cluster: "c" }, /exactly one NEWVIEW/],
+    [{ kind: "nonsense" }, /kind/],
+  ];
+  for (const [value, message] of refused) {
+    assert.throws(() => checkLogRecord(value, 6, "dir"), (err: unknown) => {
+      assert.ok(err instanceof CorruptionError, `${JSON.stringify(value)}: ${err}`);
+      assert.match(err.message, /^dir: log record 7: /);
+      assert.match(err.message, message);
+      return true;
+    });
   }
 });
 
