@@ -888,8 +888,9 @@ export class ReplicaHost {
 
   /**
    * Expired keys are removed through the order: the replica that leads its view (the core says
-   * which, {@link Replica.leads}) sends one `__EXPIRE` operation when a key's time has passed by max(ordered time, its clock), the time
-   * reads compare TTLs with (reads already hide such keys). The ordered time matters when it runs
+   * which, {@link Replica.leads}) sends one `__EXPIRE` operation when a key's time has passed by
+   * max(ordered time, its clock), the time reads compare TTLs with (reads already hide such
+   * keys). The ordered time matters when it runs
    * ahead of this replica's clock (another replica's clock is ahead): the keys' expiry times are
    * then ahead too, and this clock alone would not reach them until it caught up.
    */
@@ -907,9 +908,9 @@ export class ReplicaHost {
    * them (`KvStore.preparing`), and the record that accepting it logs is encoded the same way
    * (`encodingAhead`; a message that came streamed on its own is logged as the documents it came
    * in, which only need framing). The core's check of that state then answers at once, its log
-   * append only queues bytes, and meanwhile this replica goes on ticking and sending heartbeats instead of
-   * falling silent for a second or more per million keys (a learner silent for ten failure
-   * timeouts is dropped from the view, and would receive the state again). The sender counts as
+   * append only queues bytes, and meanwhile this replica goes on ticking and sending heartbeats
+   * instead of falling silent for a second or more per million keys (a learner silent for ten
+   * failure timeouts is dropped from the view, and would receive the state again). The sender counts as
    * heard meanwhile, as during a streamed message; its later frames wait (`PeerServer`).
    * Undefined when there is nothing to restore; never rejects (what cannot be restored or encoded
    * is left to the core, which refuses it or fails the same way).
