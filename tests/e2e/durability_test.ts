@@ -36,6 +36,7 @@ import { decodeRecordPayload } from "../../src/storage/wal.ts";
 import { readSnapshotFile } from "../../src/storage/snapshot_file.ts";
 import { joinGroups } from "../../src/storage/record_groups.ts";
 import type { RecoveredRecord } from "../../src/storage/wal_recovery.ts";
+import { checkLogRecord } from "../../src/runtime/disk_storage.ts";
 import {
   configText,
   freePorts,
@@ -105,9 +106,13 @@ async function readWal(
   for (const v of values) {
     const at = v.at;
     const size = RECORD_HEADER_BYTES + at.payload.length;
-    const record = ("value" in v
-      ? v.value
-      : decodeRecordPayload(at.payload, at.path, at.offset)) as PersistRecord;
+    // Checked and read as recovery reads it (an install logged as the peer frame it came in
+    // stands for its accept record).
+    const record = checkLogRecord(
+      "value" in v ? v.value : decodeRecordPayload(at.payload, at.path, at.offset),
+      records.length,
+      dir,
+    );
     const live = at.segment > from.segment ||
       (at.segment === from.segment && at.offset >= from.offset);
     records.push({ file: at.path, offset: at.offset, size, record, live });
