@@ -114,7 +114,13 @@ Deno.test("loading listeners: LOADING to every command, QUIT, /livez and /readyz
     await loading.close();
     assert.ok(portIsFree(clientPort), "the client port is free once closed");
     assert.ok(portIsFree(httpPort), "the HTTP port is free once closed");
-    assert.equal(await open.read(new Uint8Array(16)), null, "open connections are closed");
+    // Closed: an end of stream, or a reset when the listener closed before it accepted this one
+    // (the kernel resets what waits in a closed listener's backlog).
+    const end = await open.read(new Uint8Array(16)).catch((err) => {
+      if (err instanceof Deno.errors.ConnectionReset) return null;
+      throw err;
+    });
+    assert.equal(end, null, "open connections are closed");
   } finally {
     closeQuietly(open);
   }
