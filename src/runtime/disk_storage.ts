@@ -165,7 +165,7 @@ export class DiskStorage implements ReplicaStorage {
     // log's, once its records' framing is checked.
     options.progress?.sized(fileSize(paths.snapshot), 0);
     try {
-      const stored = readStoredSnapshot(paths.snapshot);
+      const stored = readStoredSnapshot(paths.snapshot, options.progress);
       snapshot = stored?.snapshot;
       opened = await WriteAheadLog.open(paths.dir, {
         fsync: options.fsync,
@@ -389,8 +389,11 @@ type StoredSnapshot = DurableSnapshot & { walFrom: WalPosition };
  */
 function readStoredSnapshot(
   path: string,
+  progress: LoadProgress | undefined,
 ): { snapshot: DurableSnapshot; walFrom: WalPosition } | undefined {
-  const raw = readSnapshotFile(path) as StoredSnapshot | undefined;
+  const raw = readSnapshotFile(path, progress && ((bytes) => progress.read(bytes))) as
+    | StoredSnapshot
+    | undefined;
   if (raw === undefined) return undefined;
   const { walFrom, ...snapshot } = raw;
   if (walFrom === undefined) return { snapshot, walFrom: { segment: 0, offset: 0 } };

@@ -1,8 +1,10 @@
 /**
  * How far a restarting replica's loading has come, in bytes of its data directory, as Redis counts
- * its file's: the snapshot file's bytes in proportion to the keys restored, then the log's records'
- * bytes as they are replayed. The storage says how large both are and how much of the log was
- * replayed, the key store how many keys were restored; INFO shows the sum (`loading_*` fields).
+ * its file's: the snapshot file's bytes, half of them as the file is read and parsed and half in
+ * proportion to the keys restored (the two passes take about as long: 6 and 9 s for 5.7 million
+ * keys), then the log's records' bytes as they are replayed. The storage says how large both are
+ * and how much of each was read, the key store how many keys were restored; INFO shows the sum
+ * (`loading_*` fields).
  *
  * @module
  */
@@ -12,26 +14,43 @@ export class LoadProgress {
   readonly #report: (loaded: number, total: number) => void;
   #snapshotBytes = 0;
   #totalBytes = 0;
+  /** The snapshot file's bytes read and parsed so far. */
+  #readBytes = 0;
 
   constructor(report: (loaded: number, total: number) => void) {
     this.#report = report;
   }
 
   /**
-   * The sizes of the snapshot file and of the log's records (nothing loaded yet): told once the
+   * The sizes of the snapshot file and of the log's records (no key restored yet): told once the
    * snapshot file's size is known, with the log's 0 (before the file is read), and again once the
    * log's records are too.
    */
   sized(snapshotBytes: number, logBytes: number): void {
     this.#snapshotBytes = snapshotBytes;
     this.#totalBytes = snapshotBytes + logBytes;
-    this.#report(0, this.#totalBytes);
+    this.#report(this.#readShare(), this.#totalBytes);
   }
 
-  /** `restored` of the snapshot's `keys` keys are restored: that share of its file's bytes. */
+  /** `bytes` of the snapshot file are read and parsed: half of their count. */
+  read(bytes: number): void {
+    this.#readBytes = Math.min(bytes, this.#snapshotBytes);
+    this.#report(this.#readShare(), this.#totalBytes);
+  }
+
+  /**
+   * `restored` of the snapshot's `keys` keys are restored (the file was read): half of its
+   * bytes, and that share of the other half.
+   */
   restored(restored: number, keys: number): void {
-    const loaded = keys > 0 ? Math.floor((this.#snapshotBytes * restored) / keys) : 0;
-    this.#report(loaded, this.#totalBytes);
+    this.#readBytes = this.#snapshotBytes;
+    const share = keys > 0 ? (this.#snapshotBytes - this.#readShare()) * restored / keys : 0;
+    this.#report(this.#readShare() + Math.floor(share), this.#totalBytes);
+  }
+
+  /** The bytes that reading the snapshot file counts for: half of those read. */
+  #readShare(): number {
+    return Math.floor(this.#readBytes / 2);
   }
 
   /** `bytes` of the log's records are replayed (the snapshot was restored before). */

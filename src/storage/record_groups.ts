@@ -67,11 +67,15 @@ export interface LocatedPayload {
 /**
  * Record payloads with their groups joined: each value with its first record (a plain record has
  * no `value` property: the caller parses its payload; a group's value may be null), and the first
- * record of a group left unfinished at the end, if any.
+ * record of a group left unfinished at the end, if any. `onJoined` is told each record once it is
+ * taken (a group's piece once it is parsed), in order.
  *
  * @throws {CorruptionError} when a group holds a record that is not a valid next piece.
  */
-export function joinGroups<R extends LocatedPayload>(records: readonly R[]): {
+export function joinGroups<R extends LocatedPayload>(
+  records: readonly R[],
+  onJoined?: (record: R) => void,
+): {
   values: { at: R; value?: unknown }[];
   unfinished?: R;
 } {
@@ -82,6 +86,7 @@ export function joinGroups<R extends LocatedPayload>(records: readonly R[]): {
     if (group === undefined) {
       if (isGroupHeader(r.payload)) group = { at: r, joiner: new JsonJoiner() };
       else values.push({ at: r });
+      onJoined?.(r);
       continue;
     }
     try {
@@ -98,6 +103,7 @@ export function joinGroups<R extends LocatedPayload>(records: readonly R[]): {
       values.push({ at: group.at, value: group.joiner.value() });
       group = undefined;
     }
+    onJoined?.(r);
   }
   return { values, unfinished: group?.at };
 }

@@ -196,13 +196,17 @@ function removeQuietly(path: string): void {
 
 /**
  * Reads the snapshot at `path`: the value given to {@link writeSnapshotFile}, or `undefined` if
- * there is no snapshot file. A leftover `<path>.tmp` is ignored.
+ * there is no snapshot file. A leftover `<path>.tmp` is ignored. `onRead` is told how many of the
+ * file's bytes are read and parsed, after each record (about 1 MiB each).
  *
  * @throws {CorruptionError} if the file is damaged in any way (empty, truncated, bad checksum,
  * trailing bytes, not JSON): a snapshot is renamed into place only when complete, so there is no
  * torn tail to forgive.
  */
-export function readSnapshotFile(path: string): unknown | undefined {
+export function readSnapshotFile(
+  path: string,
+  onRead?: (bytes: number) => void,
+): unknown | undefined {
   let bytes: Uint8Array;
   try {
     bytes = Deno.readFileSync(path);
@@ -210,16 +214,20 @@ export function readSnapshotFile(path: string): unknown | undefined {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-  return decodeSnapshotFile(bytes, path);
+  return decodeSnapshotFile(bytes, path, onRead);
 }
 
 /**
  * The decoder part of {@link readSnapshotFile}: the value held by the bytes of a snapshot file.
- * Pure (no I/O); `path` only labels errors.
+ * Pure (no I/O); `path` only labels errors, `onRead` hears how far it came.
  *
  * @throws {CorruptionError} if the bytes are damaged in any way (see {@link readSnapshotFile}).
  */
-export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
+export function decodeSnapshotFile(
+  bytes: Uint8Array,
+  path: string,
+  onRead?: (bytes: number) => void,
+): unknown {
   if (bytes.length === 0) {
     throw new CorruptionError(`${path}: snapshot file is empty`, { file: path, offset: 0 });
   }
@@ -237,7 +245,10 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): unknown {
     located.push({ path, offset, payload });
     offset += RECORD_HEADER_BYTES + payload.length;
   }
-  const { values, unfinished } = joinGroups(located);
+  const { values, unfinished } = joinGroups(
+    located,
+    onRead && ((r) => onRead(r.offset + RECORD_HEADER_BYTES + r.payload.length)),
+  );
   if (unfinished !== undefined) {
     throw new CorruptionError(`${path}: the snapshot ends before its value is complete`, {
       file: path,
