@@ -74,7 +74,7 @@ ${OPS_HELP}
                             16 and 32), then the last replica starts with --join and is added
                             (REPLICASET ADD); reports the time from the ADD until it is a voter
                             in the view, and with an HTTP port in its line the peer MB it
-                            received (MB/s)
+                            received (MB/s) and its CPU seconds meanwhile
   --misroute                sharded <config> only: send every request first to the group after
                             its owner, and follow its MOVED (measures what a redirection costs)
   --json <file>             also write every figure as JSON to <file>

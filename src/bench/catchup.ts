@@ -66,6 +66,11 @@ export interface CatchupResult {
   /** `peerBytes` per second, in MB (10^6 bytes). */
   mbPerSecond?: number;
   /**
+   * The joiner's CPU time (user and system) meanwhile, seconds (absent without an HTTP port):
+   * steadier than the elapsed time on a busy machine, for comparing its work between versions.
+   */
+  joinerCpuSeconds?: number;
+  /**
    * The joiner's longest event-loop stall since it started is at most this (seconds; a bucket
    * bound of its lag histogram, see {@link longestLoopLagBound}); absent without an HTTP port.
    * A replica whose loop is held sends no heartbeats: a learner silent for ten failure timeouts
@@ -249,6 +254,13 @@ export function peerBytesOf(metrics: string | undefined): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 
+/** The CPU seconds (user and system) a replica's process used, from its `/metrics` text. */
+export function processCpuOf(metrics: string | undefined): number | undefined {
+  if (metrics === undefined) return undefined;
+  const m = /^process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(metrics);
+  return m === null ? undefined : Number(m[1]);
+}
+
 /**
  * The upper bound of the longest event-loop lag a replica measured (`/metrics`,
  * `lamportkv_event_loop_lag_seconds`: how late a timer due every 100 ms fired): the smallest
@@ -356,7 +368,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
 
     cluster.spawnJoiner(joiner.id, joinerPath);
     await cluster.waitReady(joiner.id, 60_000);
-    const bytesBefore = peerBytesOf(await metricsOf(joiner));
+    const before = await metricsOf(joiner);
+    const bytesBefore = peerBytesOf(before);
+    const cpuBefore = processCpuOf(before);
     const add = [
       "REPLICASET",
       "ADD",
@@ -413,6 +427,7 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
     const wrote = await writer;
     const after = await metricsOf(joiner).catch(() => undefined);
     const bytesAfter = peerBytesOf(after);
+    const cpuAfter = processCpuOf(after);
     const lagBound = longestLoopLagBound(after);
     const result: CatchupResult = {
       keys: spec.keys,
@@ -434,6 +449,9 @@ export async function runCatchup(spec: CatchupSpec): Promise<CatchupResult> {
       longestWriteMs: wrote.longestMs,
     };
     if (lagBound !== undefined) result.joinerLongestLagAtMost = lagBound;
+    if (cpuBefore !== undefined && cpuAfter !== undefined) {
+      result.joinerCpuSeconds = cpuAfter - cpuBefore;
+    }
     if (bytesBefore !== undefined && bytesAfter !== undefined) {
       result.peerBytes = bytesAfter - bytesBefore;
       result.mbPerSecond = result.peerBytes / 1e6 / catchupSeconds;
@@ -492,6 +510,13 @@ export function formatCatchup(r: CatchupResult): string {
     lines.push(
       `  peer bytes received by the joiner: ${(r.peerBytes / 1e6).toFixed(1)} MB ` +
         `(${r.mbPerSecond.toFixed(1)} MB/s)`,
+    );
+  }
+  if (r.joinerCpuSeconds !== undefined) {
+    lines.push(
+      `  the joiner's CPU meanwhile: ${r.joinerCpuSeconds.toFixed(2)} s (${
+        (100 * r.joinerCpuSeconds / r.catchupSeconds).toFixed(0)
+      }% of one core)`,
     );
   }
   if (r.joinerLongestLagAtMost !== undefined) {

@@ -14,7 +14,12 @@
  * @module
  */
 import type { PublishRow } from "../../src/bench/publish.ts";
-import { longestLoopLagBound, peerBytesOf, snapshotFigures } from "../../src/bench/catchup.ts";
+import {
+  longestLoopLagBound,
+  peerBytesOf,
+  processCpuOf,
+  snapshotFigures,
+} from "../../src/bench/catchup.ts";
 import assert from "node:assert/strict";
 import {
   BenchUsageError,
@@ -919,7 +924,7 @@ Deno.test("bench catchup: the figures of a snapshot.written log line", () => {
   assert.equal(snapshotFigures(null), null);
 });
 
-Deno.test("bench catchup: peer bytes and the longest loop lag from a /metrics text", () => {
+Deno.test("bench catchup: peer bytes, CPU seconds and the longest loop lag from a /metrics text", () => {
   const text = [
     "# HELP lamportkv_event_loop_lag_seconds How late a timer due every 100 ms fired",
     "# TYPE lamportkv_event_loop_lag_seconds histogram",
@@ -932,9 +937,14 @@ Deno.test("bench catchup: peer bytes and the longest loop lag from a /metrics te
     "lamportkv_event_loop_lag_seconds_count 62",
     'lamportkv_network_received_bytes_total{port="client"} 5',
     'lamportkv_network_received_bytes_total{port="peer"} 123456789',
+    "# TYPE process_cpu_seconds_total counter",
+    "process_cpu_seconds_total 12.375",
   ].join("\n");
   assert.equal(longestLoopLagBound(text), 1);
   assert.equal(peerBytesOf(text), 123456789);
+  assert.equal(processCpuOf(text), 12.375);
+  assert.equal(processCpuOf("lamportkv_up 1"), undefined);
+  assert.equal(processCpuOf(undefined), undefined);
   // One measurement past the last bound; no histogram; no metrics at all.
   const over = text.replace('le="1"} 62', 'le="1"} 61');
   assert.equal(longestLoopLagBound(over), Infinity);
@@ -980,6 +990,13 @@ Deno.test("bench cli: a small real --catchup run: the joiner becomes a voter", a
     assert.ok(catchup.catchupSeconds > 0);
     // The joiner received at least the loaded values over its peer port.
     assert.ok(catchup.peerBytes >= 2000 * 100, `peer bytes ${catchup.peerBytes}`);
+    // And used CPU meanwhile (from its /metrics).
+    assert.ok(catchup.joinerCpuSeconds > 0, `joiner CPU ${catchup.joinerCpuSeconds}`);
+    assert.match(
+      r.stdout,
+      /the joiner's CPU meanwhile: [0-9.]+ s \([0-9]+% of one core\)/,
+      context,
+    );
     // Its event-loop lag histogram was read (a bound of it; null past the last one).
     assert.ok(
       catchup.joinerLongestLagAtMost === null || catchup.joinerLongestLagAtMost > 0,
