@@ -604,13 +604,14 @@ export class KeySpace {
    */
   randomKey(r: number): ByteString | undefined {
     const start = Math.min(Math.floor(r * 0x1_0000_0000), 0xffffffff);
-    for (const from of start === 0 ? [0] : [start, 0]) {
-      let cursor = from;
-      do {
+    // From the point to the end, then from the beginning up to the point (read already).
+    for (const [from, to] of [[start, 0x1_0000_0000], [0, start]]) {
+      for (let cursor = from; cursor < to;) {
         const { next, page } = this.scanPage(cursor, 16);
         if (page.length > 0) return page[0];
+        if (next === 0) break;
         cursor = next;
-      } while (cursor !== 0);
+      }
     }
     return undefined;
   }
