@@ -743,7 +743,6 @@ export class KeySpace {
     // Each record is hashed into the digest as it is restored: left dirty, the whole state would
     // be hashed at the next checkpoint, in one event-loop turn of a replica that serves (about
     // 0.6 s per million keys).
-    let restored = 0;
     let done = 0;
     for (const rec of s.keys) {
       if (!Array.isArray(rec) || rec.length !== 5) throw new TypeError("malformed key record");
@@ -763,11 +762,7 @@ export class KeySpace {
         this.#expiry.push(r.exp, key);
         this.#expiring++;
       }
-      done++;
-      if (++restored >= slice) {
-        restored = 0;
-        yield done;
-      }
+      if (++done % slice === 0) yield done;
     }
     // SCAN's index is built once every key is in, each bucket at its size.
     for (const _ of this.#scan.build(this.#data.keys(), this.#data.size, slice)) yield done;

@@ -26,7 +26,10 @@ export interface LoadingProgress {
   startedMs: number;
   /** Bytes to load (0 until the first report: the snapshot file's, then the log's too). */
   totalBytes: number;
-  /** Bytes loaded: the snapshot file's share of the keys restored, then the log's replayed. */
+  /**
+   * Bytes loaded: half of the snapshot file's as it is read, the other half's share of the keys
+   * restored, then the log's replayed (`LoadProgress`).
+   */
   loadedBytes: number;
   /** Now, ms since the epoch (for the time to go). */
   nowMs: number;
