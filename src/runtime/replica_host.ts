@@ -890,9 +890,9 @@ export class ReplicaHost {
    * Expired keys are removed through the order: the replica that leads its view (the core says
    * which, {@link Replica.leads}) sends one `__EXPIRE` operation when a key's time has passed by
    * max(ordered time, its clock), the time reads compare TTLs with (reads already hide such
-   * keys). The ordered time matters when it runs
-   * ahead of this replica's clock (another replica's clock is ahead): the keys' expiry times are
-   * then ahead too, and this clock alone would not reach them until it caught up.
+   * keys). The ordered time matters when it runs ahead of this replica's clock (another replica's
+   * clock is ahead): the keys' expiry times are then ahead too, and this clock alone would not
+   * reach them until it caught up.
    */
   #maybeSweep(): void {
     if (this.#sweeping || this.#state !== "started" || !this.#replica.leads) return;
@@ -910,10 +910,10 @@ export class ReplicaHost {
    * in, which only need framing). The core's check of that state then answers at once, its log
    * append only queues bytes, and meanwhile this replica goes on ticking and sending heartbeats
    * instead of falling silent for a second or more per million keys (a learner silent for ten
-   * failure timeouts is dropped from the view, and would receive the state again). The sender counts as
-   * heard meanwhile, as during a streamed message; its later frames wait (`PeerServer`).
-   * Undefined when there is nothing to restore; never rejects (what cannot be restored or encoded
-   * is left to the core, which refuses it or fails the same way).
+   * failure timeouts is dropped from the view, and would receive the state again). The sender
+   * counts as heard meanwhile, as during a streamed message; its later frames wait
+   * (`PeerServer`). Undefined when there is nothing to restore; never rejects (what cannot be
+   * restored or encoded is left to the core, which refuses it or fails the same way).
    */
   #prepareStates(
     from: ReplicaId,

@@ -1,6 +1,6 @@
 /**
- * Generic key commands (DEL, EXISTS, TYPE, RENAME, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL) and expiry
- * (EXPIRE and friends, TTL, PERSIST), plus lamportkv's own aliases PUT/DELETE/HAS.
+ * Generic key commands (DEL, EXISTS, TYPE, RENAME, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL) and
+ * expiry (EXPIRE and friends, TTL, PERSIST), plus lamportkv's own aliases PUT/DELETE/HAS.
  *
  * SCAN walks keys in the order of a 32-bit hash of the key: the cursor is one more than the last
  * hash returned. The order depends only on the keys, so any replica can serve any page, and every
