@@ -43,18 +43,23 @@ export class LoadProgress {
    * bytes, and that share of the other half.
    */
   restored(restored: number, keys: number): void {
-    this.#readBytes = this.#snapshotBytes;
-    const share = keys > 0 ? (this.#snapshotBytes - this.#readShare()) * restored / keys : 0;
-    this.#report(this.#readShare() + Math.floor(share), this.#totalBytes);
+    const read = halfOf(this.#snapshotBytes);
+    const share = keys > 0 ? (this.#snapshotBytes - read) * restored / keys : 0;
+    this.#report(read + Math.floor(share), this.#totalBytes);
   }
 
-  /** The bytes that reading the snapshot file counts for: half of those read. */
+  /** The bytes that reading the snapshot file counts for so far: half of those read. */
   #readShare(): number {
-    return Math.floor(this.#readBytes / 2);
+    return halfOf(this.#readBytes);
   }
 
   /** `bytes` of the log's records are replayed (the snapshot was restored before). */
   replayed(bytes: number): void {
     this.#report(this.#snapshotBytes + bytes, this.#totalBytes);
   }
+}
+
+/** What reading `bytes` of the snapshot file counts for. */
+function halfOf(bytes: number): number {
+  return Math.floor(bytes / 2);
 }
