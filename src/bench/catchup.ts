@@ -67,7 +67,9 @@ export interface CatchupResult {
   mbPerSecond?: number;
   /**
    * The joiner's CPU time (user and system) meanwhile, seconds (absent without an HTTP port):
-   * steadier than the elapsed time on a busy machine, for comparing its work between versions.
+   * its own work, without the time it waited, for comparing that work between versions (on the
+   * shared 2-CPU machine it varied almost as much as the elapsed time, 3.0-5.1 s at a million
+   * keys).
    */
   joinerCpuSeconds?: number;
   /**
