@@ -645,7 +645,11 @@ Deno.test("kv: RANDOMKEY answers a live key, the same on replicas that hold the 
   assert.ok(drawn.size >= 20, `${drawn.size} distinct keys in 400 draws of 50`);
   // A key whose time has not passed yet may be drawn; past its time it never is.
   const early = new Set<unknown>();
-  for (let t = 1_000; t < 1_010; t++) early.add(run(a, ["RANDOMKEY"], t));
+  for (let t = 1_000; t < 1_010; t++) {
+    const key = run(a, ["RANDOMKEY"], t);
+    assert.equal(run(b, ["RANDOMKEY"], t), key, `at ${t}, before the short key's time`);
+    early.add(key);
+  }
   for (const k of early) assert.ok(k === "brief" || keys.includes(k as string));
   run(a, ["FLUSHALL"]);
   run(a, ["SET", "only", "v", "PX", "5"], 3_000);
