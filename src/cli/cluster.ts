@@ -24,6 +24,7 @@ Options (passed to every replica; see deno task node --help):
   --fsync <always|batch|never>   when log writes reach the disk (default batch)
   --failure-timeout <ms>         suspect a silent peer after this long (default 1000)
   --snapshot-every <n>           snapshot and truncate the log every n deliveries
+  --snapshot-log-percent <p>     from 100,000 keys on, snapshots also p% of the keys apart
   --log-format text|json         log lines as text (default) or JSON objects
   --log-level <level>            error, warn, info (default) or debug
   -v, --verbose                  log every delivered operation (--log-level debug)
@@ -37,6 +38,7 @@ const PASSED_OPTIONS = [
   "fsync",
   "failure-timeout",
   "snapshot-every",
+  "snapshot-log-percent",
   "log-format",
   "log-level",
 ] as const;
@@ -110,6 +112,7 @@ export async function main(args: string[]): Promise<number> {
       fsync: { type: "string" },
       "failure-timeout": { type: "string" },
       "snapshot-every": { type: "string" },
+      "snapshot-log-percent": { type: "string" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
     }, Error);

@@ -39,6 +39,7 @@ import {
   DEFAULT_CHECKPOINT_EVERY,
   DEFAULT_SNAPSHOT_EVERY,
   DEFAULT_SNAPSHOT_GROWS_FROM,
+  DEFAULT_SNAPSHOT_LOG_PERCENT,
 } from "../core/replica.ts";
 import { loadTlsMaterial } from "../config/tls_files.ts";
 import { TlsContext } from "../net/tls.ts";
@@ -93,8 +94,13 @@ Options:
                                        it (group commit); nothing is acknowledged before it
                                never   no fsync: survives a process crash, not a power loss
   --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
-                             ${DEFAULT_SNAPSHOT_EVERY}; with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, at least keys/2 apart);
+                             ${DEFAULT_SNAPSHOT_EVERY}; with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, see the next option);
                              members further behind than that catch up by snapshot
+  --snapshot-log-percent <p> with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, also wait as many deliveries as p% of
+                             the keys between snapshots (default ${DEFAULT_SNAPSHOT_LOG_PERCENT}; 0..1000; 0: --snapshot-every
+                             alone). A snapshot costs in proportion to the keys, and the log after
+                             it is what a restart re-delivers: lower restarts faster but spends
+                             more on snapshots per write
   --checkpoint-every <n>     compare state digests with the other replicas every n deliveries
                              (default ${DEFAULT_CHECKPOINT_EVERY}); a replica that differs from the majority stops
   --failure-timeout <ms>     suspect a peer after this long without a message (default ${DEFAULT_FAILURE_TIMEOUT_MS};
@@ -144,6 +150,8 @@ export interface NodeArgs {
   fsync: FsyncMode;
   /** Deliveries between snapshots (also the entries kept in memory for lagging members). */
   snapshotEvery: number;
+  /** From 100,000 keys on, the least deliveries between snapshots, as a percentage of the keys. */
+  snapshotLogPercent: number;
   /** Deliveries between the checkpoints whose digests replicas compare. */
   checkpointEvery: number;
   /** Settings given as `--<name> <value>` (they win over the config file's). */
@@ -198,6 +206,7 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     "data-dir": { type: "string" },
     fsync: { type: "string" },
     "snapshot-every": { type: "string" },
+    "snapshot-log-percent": { type: "string" },
     "checkpoint-every": { type: "string" },
     "clock-offset-ms": { type: "string" },
     join: { type: "boolean" },
@@ -258,6 +267,9 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     snapshotEvery:
       optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
         DEFAULT_SNAPSHOT_EVERY,
+    snapshotLogPercent:
+      optionalInt("snapshot-log-percent", parsed.values["snapshot-log-percent"], 0, 1000) ??
+        DEFAULT_SNAPSHOT_LOG_PERCENT,
     checkpointEvery:
       optionalInt("checkpoint-every", parsed.values["checkpoint-every"], 1, 100_000_000) ??
         DEFAULT_CHECKPOINT_EVERY,
@@ -393,6 +405,7 @@ export async function main(args: string[]): Promise<number> {
       fsync,
       failureTimeoutMs,
       snapshotEvery: parsed.snapshotEvery,
+      snapshotLogPercent: parsed.snapshotLogPercent,
       checkpointEvery: parsed.checkpointEvery,
       settings: describeSettings(settings),
     });
@@ -475,7 +488,11 @@ export async function main(args: string[]): Promise<number> {
       storage,
       onFatal: () => failed(),
       failureTimeoutMs,
-      core: { snapshotEvery: parsed.snapshotEvery, checkpointEvery: parsed.checkpointEvery },
+      core: {
+        snapshotEvery: parsed.snapshotEvery,
+        snapshotLogPercent: parsed.snapshotLogPercent,
+        checkpointEvery: parsed.checkpointEvery,
+      },
       listen: listenPeerPort === undefined ? undefined : { peerPort: listenPeerPort },
       settings,
       acl,

@@ -163,8 +163,11 @@ const LEARNER_REPORT_TICKS = 30;
 /** Deliveries between snapshots by default (also the default of entries retained in memory). */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
-/** From this many keys on, snapshots are at least keys/2 deliveries apart (by default). */
+/** From this many keys on, snapshots are also spaced by the keys (by default). */
 export const DEFAULT_SNAPSHOT_GROWS_FROM = 100_000;
+
+/** From `snapshotGrowsFrom` keys on, snapshots are at least this % of the keys apart (default). */
+export const DEFAULT_SNAPSHOT_LOG_PERCENT = 50;
 
 /** Ticks of silence after which a peer is suspected, by default (1 s at the runtime's 10 ms). */
 export const DEFAULT_SUSPECT_TICKS = 100;
@@ -175,6 +178,7 @@ const DEFAULTS = {
   ...timingsForSuspicion(DEFAULT_SUSPECT_TICKS),
   snapshotEvery: DEFAULT_SNAPSHOT_EVERY,
   snapshotGrowsFrom: DEFAULT_SNAPSHOT_GROWS_FROM,
+  snapshotLogPercent: DEFAULT_SNAPSHOT_LOG_PERCENT,
   deliveryMarkEvery: 1000,
   deliveryMarkBytes: 1 << 20,
   catchUpEntries: 10_000,
@@ -380,11 +384,14 @@ export class Replica {
       retainEntries: options.retainEntries ?? (options.snapshotEvery || DEFAULTS.snapshotEvery),
       snapshotEvery: options.snapshotEvery ?? DEFAULTS.snapshotEvery,
       snapshotGrowsFrom: options.snapshotGrowsFrom ?? DEFAULTS.snapshotGrowsFrom,
+      snapshotLogPercent: options.snapshotLogPercent ?? DEFAULTS.snapshotLogPercent,
       deliveryMarkEvery: options.deliveryMarkEvery ?? DEFAULTS.deliveryMarkEvery,
       deliveryMarkBytes: options.deliveryMarkBytes ?? DEFAULTS.deliveryMarkBytes,
       catchUpEntries: options.catchUpEntries ?? DEFAULTS.catchUpEntries,
       catchUpBytes: options.catchUpBytes ?? DEFAULTS.catchUpBytes,
     };
+    const percent = this.#opt.snapshotLogPercent;
+    invariant(Number.isFinite(percent) && percent >= 0, `snapshotLogPercent ${percent}`);
     this.#detector = new FailureDetector(this.id, this.#founding.voters, this.#opt.suspectTicks);
     this.#progress = new ProgressMonitor(this.#opt.suspectTicks);
     this.#divergence = new DivergenceDetector(
@@ -1133,10 +1140,13 @@ export class Replica {
     }
     const every = this.#opt.snapshotEvery;
     // A snapshot costs in proportion to the state: with many keys, take one only after as many
-    // deliveries as half the keys, so that its cost per write stays bounded however large the
-    // state grows (as Redis rewrites its append-only file once it doubled).
+    // deliveries as a share of the keys (half by default), so that its cost per write stays
+    // bounded however large the state grows (as Redis rewrites its append-only file once it
+    // doubled). The share is also what a restart re-delivers at most after the snapshot: a
+    // smaller one restarts faster and snapshots more often.
     const size = this.#machine.size;
-    const apart = size >= this.#opt.snapshotGrowsFrom ? Math.max(every, size / 2) : every;
+    const share = (size * this.#opt.snapshotLogPercent) / 100;
+    const apart = size >= this.#opt.snapshotGrowsFrom ? Math.max(every, share) : every;
     if (every > 0 && this.#sinceSnapshot >= apart) {
       this.#sinceSnapshot = 0;
       out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });

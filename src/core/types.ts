@@ -342,12 +342,18 @@ export interface ReplicaOptions {
   retainEntries?: number;
   /**
    * Deliveries between durable snapshots (default 10,000; 0: never); with at least
-   * `snapshotGrowsFrom` keys, also at least half the state machine's size (its keys), so that a
-   * snapshot's cost per write stays bounded however large the state grows.
+   * `snapshotGrowsFrom` keys, also at least `snapshotLogPercent` % of the state machine's size
+   * (its keys), so that a snapshot's cost per write stays bounded however large the state grows.
    */
   snapshotEvery?: number;
-  /** From this many keys on, snapshots are at least keys/2 deliveries apart (default 100,000). */
+  /** From this many keys on, snapshots are also spaced by the keys (default 100,000). */
   snapshotGrowsFrom?: number;
+  /**
+   * From `snapshotGrowsFrom` keys on, snapshots are at least this percentage of the keys
+   * deliveries apart (default 50; 0: `snapshotEvery` alone). It bounds the log a restart
+   * re-delivers after its snapshot, against the snapshots' cost per write.
+   */
+  snapshotLogPercent?: number;
   /**
    * Deliveries between delivery marks (a small log record, see {@link PersistRecord}; default
    * 1,000; 0: never). A restarted replica re-delivers what its last mark covers; the entries after

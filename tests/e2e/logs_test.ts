@@ -4,7 +4,8 @@
  * appear (start with its settings, view installed with members and cause, snapshot written, log
  * truncated, auth failure, a client limit hit, peer down and the new view after a kill -9); no password is ever
  * written; and a flood of bad peer connections costs a bounded number of lines, the rest counted
- * by a `log.suppressed` summary.
+ * by a `log.suppressed` summary. Snapshot events also show that `--snapshot-log-percent` reaches
+ * the core.
  */
 import assert from "node:assert/strict";
 import {
@@ -252,3 +253,36 @@ async function writes(cluster: TestCluster, prefix: string, n: number): Promise<
     await c.close();
   }
 }
+
+Deno.test({
+  name: "logs: --snapshot-log-percent 0 keeps snapshots --snapshot-every apart past 100,000 keys",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withCluster({
+      replicas: 3,
+      extraArgs: ["--log-format", "json", "--snapshot-every", "20", "--snapshot-log-percent", "0"],
+    }, async (cluster) => {
+      const start = await waitEvent(cluster, 1, "node.start");
+      assert.equal(start.snapshotLogPercent, 0);
+      await cluster.waitForView({ ids: [1, 2, 3] });
+      // 100,000 keys in 100 deliveries: past them, the default (50) would wait 50,000 deliveries.
+      const client = await RespTestClient.connect(cluster.clientPort(1));
+      try {
+        for (let batch = 0; batch < 100; batch++) {
+          const pairs = Array.from({ length: 1000 }, (_, i) => [`k${batch * 1000 + i}`, "v"]);
+          assert.equal(await client.call(["MSET", ...pairs.flat()]), "OK");
+        }
+        assert.equal(await client.call(["DBSIZE"]), 100_000);
+        const written = () =>
+          events(cluster).filter((e) => e.id === 1 && e.event === "snapshot.written").length;
+        const loaded = written();
+        for (let i = 0; i < 60; i++) assert.equal(await client.call(["INCR", "n"]), i + 1);
+        // Every 20 deliveries still: two snapshots at least after the keys were in.
+        await waitEvent(cluster, 1, "snapshot.written", (e) => (e.index as number) >= 140);
+        assert.ok(written() >= loaded + 2, `${loaded} snapshots, then ${written()}`);
+      } finally {
+        await client.close();
+      }
+    }),
+});

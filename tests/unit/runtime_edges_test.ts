@@ -820,6 +820,7 @@ Deno.test("node CLI: argument errors", () => {
     dataDir: undefined,
     fsync: "batch",
     snapshotEvery: 10_000,
+    snapshotLogPercent: 50,
     checkpointEvery: 1000,
     settings: [],
     clockOffsetMs: 0,
@@ -841,10 +842,15 @@ Deno.test("node CLI: argument errors", () => {
     "300",
     "--listen-peer-port",
     "9",
+    "--snapshot-log-percent",
+    "0",
   ]);
   assert.ok(tuned !== "help");
   assert.equal(tuned.failureTimeoutMs, 300);
   assert.equal(tuned.listenPeerPort, 9);
+  assert.equal(tuned.snapshotLogPercent, 0);
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--snapshot-log-percent", "1001"]), /0\.\.1000/);
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--snapshot-log-percent", "-1"]), UsageError);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--failure-timeout", "50"]), /100\.\.60000/);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--listen-peer-port", "x"]), /1\.\.65535/);
   // The default failure timeout (1000 ms) at the host's 10 ms tick.

@@ -5,9 +5,16 @@ import { SyncCluster } from "../support/sync_cluster.ts";
 
 const op = (...argv: string[]): Command => ({ op: { argv, time: 0 } });
 
-/** Runs `keys` keys then 120 single writes; the delivered indexes replica 1 snapshotted at. */
-function snapshotIndexes(keys: number): number[] {
-  const c = new SyncCluster([1, 2, 3], { snapshotEvery: 10, snapshotGrowsFrom: 100 });
+/**
+ * Runs `keys` keys then 120 single writes; the delivered indexes replica 1 snapshotted at
+ * (`percent`: the replicas' `snapshotLogPercent`, absent: the default, 50).
+ */
+function snapshotIndexes(keys: number, percent?: number): number[] {
+  const c = new SyncCluster([1, 2, 3], {
+    snapshotEvery: 10,
+    snapshotGrowsFrom: 100,
+    ...(percent === undefined ? {} : { snapshotLogPercent: percent }),
+  });
   c.start();
   const at: number[] = [];
   const step = c.step.bind(c);
@@ -22,10 +29,24 @@ function snapshotIndexes(keys: number): number[] {
   return at;
 }
 
+/** The gaps between consecutive snapshot indexes. */
+const gaps = (at: number[]) => at.slice(1).map((x, i) => x - at[i]);
+
 Deno.test("snapshots: from snapshotGrowsFrom keys on, keys/2 deliveries apart", () => {
   const at = snapshotIndexes(100);
   assert.ok(at.length >= 2, `snapshots at ${at}`);
-  for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 50, `snapshots at ${at}`);
+  for (const gap of gaps(at)) assert.ok(gap >= 50 && gap <= 52, `snapshots at ${at}`);
+});
+
+Deno.test("snapshots: snapshotLogPercent sets the share of the keys between them", () => {
+  // A quarter of 100 keys: 25 deliveries apart (the 120 writes give four or five).
+  const quarter = snapshotIndexes(100, 25);
+  assert.ok(quarter.length >= 4, `snapshots at ${quarter}`);
+  for (const gap of gaps(quarter)) assert.ok(gap >= 25 && gap <= 27, `snapshots at ${quarter}`);
+  // 0: snapshotEvery alone, however many keys.
+  const none = snapshotIndexes(100, 0);
+  assert.ok(none.length >= 10, `snapshots at ${none}`);
+  for (const gap of gaps(none)) assert.ok(gap >= 10 && gap <= 12, `snapshots at ${none}`);
 });
 
 Deno.test("snapshots: below it, every snapshotEvery deliveries", () => {
