@@ -95,7 +95,8 @@ Options:
                                never   no fsync: survives a process crash, not a power loss
   --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
                              ${DEFAULT_SNAPSHOT_EVERY}; with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, see the next option);
-                             members further behind than that catch up by snapshot
+                             members further behind than that catch up by snapshot, and up to
+                             twice that many delivered entries are kept in memory for them
   --snapshot-log-percent <p> with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, also wait as many deliveries as p% of
                              the keys between snapshots (default ${DEFAULT_SNAPSHOT_LOG_PERCENT}; 0..1000; 0: --snapshot-every
                              alone). A snapshot costs in proportion to the keys, and the log after
