@@ -96,7 +96,9 @@ Options:
   --snapshot-every <n>       write a snapshot and truncate the log every n deliveries (default
                              ${DEFAULT_SNAPSHOT_EVERY}; with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, see the next option);
                              members further behind than that catch up by snapshot, and up to
-                             twice that many delivered entries are kept in memory for them
+                             twice that many delivered entries are kept in memory for them; also
+                             once the log after the last snapshot takes 64 MiB and as many bytes
+                             as that snapshot (large values)
   --snapshot-log-percent <p> with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, also wait as many deliveries as p% of
                              the keys between snapshots (default ${DEFAULT_SNAPSHOT_LOG_PERCENT}; 0..1000; 0: --snapshot-every
                              alone). A snapshot costs in proportion to the keys, and the log after

@@ -1,7 +1,9 @@
 /**
  * The retained suffix of the delivered log: entries by global index, kept in memory so that a view
- * change can bring lagging members up to date. Older entries are dropped once more than `retain`
- * are held; a member that lags further gets a snapshot instead.
+ * change can bring lagging members up to date. Older entries are dropped once twice `retain` are
+ * held, or entries of twice `retainBytes` bytes (as `bytesOf` counts them), down to what the two
+ * bounds allow; a member that lags further gets a snapshot instead. The bytes bound is what keeps
+ * large values from filling the heap: 20,000 entries of 1 MB values would be 20 GB.
  *
  * @module
  */
@@ -13,12 +15,31 @@ export class DeliveredLog {
   #entries: Entry[] = [];
   /** Index of `#entries[0]`. */
   #start = 1;
+  /** The bytes of `#entries`, by {@link #bytesOf}. */
+  #bytes = 0;
   readonly #retain: number;
+  readonly #retainBytes: number;
+  readonly #bytesOf: (entry: Entry) => number;
 
-  /** Keeps at least the last `retain` entries. */
-  constructor(retain: number) {
+  /**
+   * Keeps the last `retain` entries, and of them at least those of the last `retainBytes` bytes
+   * (the last entry always), `bytesOf` giving an entry's bytes.
+   */
+  constructor(
+    retain: number,
+    retainBytes: number = Infinity,
+    bytesOf: (entry: Entry) => number = () => 0,
+  ) {
     invariant(retain >= 1, "retain at least one entry");
+    invariant(retainBytes >= 0, "retain a byte count");
     this.#retain = retain;
+    this.#retainBytes = retainBytes;
+    this.#bytesOf = bytesOf;
+  }
+
+  /** The bytes of the entries held. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Index of the last delivered entry (0 when none). */
@@ -34,11 +55,17 @@ export class DeliveredLog {
   /** Appends the entry delivered at `end + 1`. */
   append(entry: Entry): void {
     this.#entries.push(entry);
-    if (this.#entries.length >= 2 * this.#retain) {
-      const drop = this.#entries.length - this.#retain;
-      this.#entries = this.#entries.slice(drop);
-      this.#start += drop;
+    this.#bytes += this.#bytesOf(entry);
+    if (this.#entries.length < 2 * this.#retain && this.#bytes < 2 * this.#retainBytes) return;
+    // Twice the bounds, then down to them: a copy of the array per `retain` appends at most.
+    let drop = Math.max(0, this.#entries.length - this.#retain);
+    for (let i = 0; i < drop; i++) this.#bytes -= this.#bytesOf(this.#entries[i]);
+    while (this.#bytes > this.#retainBytes && drop < this.#entries.length - 1) {
+      this.#bytes -= this.#bytesOf(this.#entries[drop]);
+      drop++;
     }
+    this.#entries = this.#entries.slice(drop);
+    this.#start += drop;
   }
 
   /** The entry at `index`, if held. */
@@ -56,6 +83,7 @@ export class DeliveredLog {
   /** Forgets everything: the next entry appended gets index `index + 1` (after a snapshot). */
   resetTo(index: number): void {
     this.#entries = [];
+    this.#bytes = 0;
     this.#start = index + 1;
   }
 }

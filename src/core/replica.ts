@@ -183,6 +183,8 @@ const DEFAULTS = {
   deliveryMarkBytes: 1 << 20,
   catchUpEntries: 10_000,
   catchUpBytes: 16 << 20,
+  // Bytes of arguments: many maximal operations (8 MiB values), far from the heap's limit.
+  retainBytes: 64 << 20,
 };
 
 /**
@@ -389,6 +391,7 @@ export class Replica {
       deliveryMarkBytes: options.deliveryMarkBytes ?? DEFAULTS.deliveryMarkBytes,
       catchUpEntries: options.catchUpEntries ?? DEFAULTS.catchUpEntries,
       catchUpBytes: options.catchUpBytes ?? DEFAULTS.catchUpBytes,
+      retainBytes: options.retainBytes ?? DEFAULTS.retainBytes,
     };
     const percent = this.#opt.snapshotLogPercent;
     invariant(Number.isFinite(percent) && percent >= 0, `snapshotLogPercent ${percent}`);
@@ -398,7 +401,7 @@ export class Replica {
       this.id,
       options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY,
     );
-    this.#log = new DeliveredLog(this.#opt.retainEntries);
+    this.#log = new DeliveredLog(this.#opt.retainEntries, this.#opt.retainBytes, entryBytes);
     if (options.recovered) this.#recover(options.recovered);
     this.#refreshPeers();
   }
@@ -437,6 +440,9 @@ export class Replica {
         break;
       case "synced":
         this.#onSynced(event.upTo, out);
+        break;
+      case "snapshot-due":
+        if (this.#opt.snapshotEvery > 0) this.#takeSnapshot(out);
         break;
     }
     this.#deliverReady(out);
@@ -1147,10 +1153,13 @@ export class Replica {
     const size = this.#machine.size;
     const share = (size * this.#opt.snapshotLogPercent) / 100;
     const apart = size >= this.#opt.snapshotGrowsFrom ? Math.max(every, share) : every;
-    if (every > 0 && this.#sinceSnapshot >= apart) {
-      this.#sinceSnapshot = 0;
-      out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });
-    }
+    if (every > 0 && this.#sinceSnapshot >= apart) this.#takeSnapshot(out);
+  }
+
+  /** Emits a durable snapshot of this moment; the deliveries until the next are counted anew. */
+  #takeSnapshot(out: Action[]): void {
+    this.#sinceSnapshot = 0;
+    out.push({ type: "snapshot", snapshot: this.#durableSnapshot() });
   }
 
   /**

@@ -277,7 +277,13 @@ export type Event =
   /** End of an event-loop turn: the core emits coalesced acknowledgements. */
   | { type: "flush" }
   /** The first `upTo` persist actions of this process are durable. */
-  | { type: "synced"; upTo: number };
+  | { type: "synced"; upTo: number }
+  /**
+   * The host's storage asks for a snapshot now (its log grew large in bytes against its last
+   * snapshot, which counting deliveries does not see: large values). Ignored with `snapshotEvery`
+   * 0 (no snapshots).
+   */
+  | { type: "snapshot-due" };
 
 /** What a replica asks its host to do, in order. */
 export type Action =
@@ -340,6 +346,12 @@ export interface ReplicaOptions {
   noQuorumTicks?: number;
   /** Delivered entries kept in memory for lagging members (default: `snapshotEvery`, else 10,000). */
   retainEntries?: number;
+  /**
+   * Also a bound in bytes of arguments (default 64 MiB): once the entries held carry twice this
+   * many, the oldest are dropped until they carry at most this many (the last one is always
+   * kept), so that large values do not fill the heap with old entries.
+   */
+  retainBytes?: number;
   /**
    * Deliveries between durable snapshots (default 10,000; 0: never); with at least
    * `snapshotGrowsFrom` keys, also at least `snapshotLogPercent` % of the state machine's size

@@ -28,7 +28,7 @@ import type { ReplicaStorage, StorageStats } from "./storage.ts";
 import { BucketCounts, LATENCY_BOUNDS, SLOW_BOUNDS } from "./buckets.ts";
 import { segmentPath } from "../storage/wal_segments.ts";
 import type { Log } from "../log/logger.ts";
-import { MAX_RECORD_BYTES, SLOW_FSYNC_MS } from "../limits.ts";
+import { MAX_RECORD_BYTES, SLOW_FSYNC_MS, SNAPSHOT_LOG_MIN_BYTES } from "../limits.ts";
 import { documentRecords, groupRecords } from "../storage/record_groups.ts";
 import type { LazyArray } from "../codec/lazy_array.ts";
 import type { LoadProgress } from "./load_progress.ts";
@@ -126,6 +126,8 @@ export class DiskStorage implements ReplicaStorage {
   readonly #ahead = new WeakMap<Install, { record: AcceptRecord; records: Uint8Array[][] }>();
   #snapshotIndex: number;
   #snapshotBytes: number;
+  /** Where the log after the latest snapshot (being written, or on disk) starts. */
+  #snapshotFrom: WalPosition;
 
   private constructor(
     paths: DataDirPaths,
@@ -133,6 +135,7 @@ export class DiskStorage implements ReplicaStorage {
     wal: WriteAheadLog,
     recovered: Recovered,
     log: Log,
+    snapshotFrom: WalPosition,
   ) {
     this.paths = paths;
     this.#lock = lock;
@@ -142,6 +145,7 @@ export class DiskStorage implements ReplicaStorage {
     wal.onFsync = (seconds) => this.#fsyncSeconds.observe(seconds);
     this.#snapshotIndex = recovered.snapshot?.snapshot.index ?? 0;
     this.#snapshotBytes = fileSize(paths.snapshot);
+    this.#snapshotFrom = snapshotFrom;
   }
 
   /**
@@ -160,6 +164,7 @@ export class DiskStorage implements ReplicaStorage {
     });
     const lock = await lockDataDir(paths.dir);
     let snapshot: DurableSnapshot | undefined;
+    let snapshotFrom: WalPosition = { segment: 0, offset: 0 };
     let opened;
     // The snapshot file's size is known before it is read (seconds at millions of keys); the
     // log's, once its records' framing is checked.
@@ -167,6 +172,7 @@ export class DiskStorage implements ReplicaStorage {
     try {
       const stored = readStoredSnapshot(paths.snapshot, options.progress);
       snapshot = stored?.snapshot;
+      if (stored !== undefined) snapshotFrom = stored.walFrom;
       opened = await WriteAheadLog.open(paths.dir, {
         fsync: options.fsync,
         segmentBytes: options.segmentBytes,
@@ -205,6 +211,7 @@ export class DiskStorage implements ReplicaStorage {
         records: records as LazyArray<PersistRecord>,
       },
       options.log,
+      snapshotFrom,
     );
     options.progress?.sized(storage.#snapshotBytes, opened.bytes);
     return storage;
@@ -297,6 +304,7 @@ export class DiskStorage implements ReplicaStorage {
     if (this.#writingSnapshot) return;
     this.#writingSnapshot = true;
     const walFrom = this.#wal.position;
+    this.#snapshotFrom = walFrom;
     const stored: StoredSnapshot = { ...snapshot, walFrom };
     const index = snapshot.snapshot.index;
     const started = performance.now();
@@ -336,6 +344,19 @@ export class DiskStorage implements ReplicaStorage {
           { index },
         );
       });
+  }
+
+  /**
+   * {@link ReplicaStorage.snapshotDue}: no snapshot is being written, and the log after the
+   * latest one takes at least {@link SNAPSHOT_LOG_MIN_BYTES} and at least as many bytes as that
+   * snapshot's file (Redis's rewrite rule: the log grew by 100% of the base, 64 MB at least).
+   * Deliveries are counted by the core; this sees the bytes, which large values make grow far
+   * faster than the deliveries.
+   */
+  snapshotDue(): boolean {
+    if (this.#writingSnapshot) return false;
+    const bytes = this.#wal.bytesSince(this.#snapshotFrom);
+    return bytes >= SNAPSHOT_LOG_MIN_BYTES && bytes >= this.#snapshotBytes;
   }
 
   /** Sizes on disk (a stat per log segment) and write durations. */

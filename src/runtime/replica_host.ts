@@ -1011,7 +1011,8 @@ export class ReplicaHost {
     this.#blocked.afterStep();
   }
 
-  #carryOutActions(actions: Action[]): void {
+  #carryOutActions(actions: Action[], askSnapshot = true): void {
+    let persisted = false;
     for (const action of actions) {
       switch (action.type) {
         case "send": {
@@ -1029,6 +1030,7 @@ export class ReplicaHost {
         }
         case "persist":
           this.#storage.append(action.record);
+          persisted = true;
           break;
         case "snapshot":
           // Written in the background; the log it covers is dropped only once it is durable.
@@ -1070,6 +1072,10 @@ export class ReplicaHost {
           }
           break;
       }
+    }
+    // The log grew large in bytes against the last snapshot (large values): take one now.
+    if (askSnapshot && persisted && this.#storage.snapshotDue?.() === true) {
+      this.#carryOutActions(this.#replica.step({ type: "snapshot-due" }), false);
     }
   }
 

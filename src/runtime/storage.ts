@@ -64,6 +64,11 @@ export interface ReplicaStorage {
    * and the storage may drop those records. Until it is durable they stay in the log.
    */
   writeSnapshot(snapshot: DurableSnapshot): void;
+  /**
+   * True when the log grew large in bytes against the last snapshot, and no snapshot is being
+   * written: the host then asks the core for one (`snapshot-due`). Absent: never.
+   */
+  snapshotDue?(): boolean;
   /** Flushes and releases files. */
   close(): Promise<void>;
   /** Sizes and write durations; absent when nothing is kept on disk. */

@@ -469,6 +469,19 @@ export class WriteAheadLog {
     return { segment: this.#tail, offset: this.#tailUsed };
   }
 
+  /**
+   * The bytes of the log from `from` to {@link position}, counting every segment in between
+   * whole (its unused end included): at most `segmentBytes` more than the records take.
+   */
+  bytesSince(from: WalPosition): number {
+    const to = this.position;
+    if (to.segment < from.segment || (to.segment === from.segment && to.offset <= from.offset)) {
+      return 0;
+    }
+    if (to.segment === from.segment) return to.offset - from.offset;
+    return (to.segment - from.segment) * this.segmentBytes - from.offset + to.offset;
+  }
+
   /** The segment files on disk, ascending (diagnostics and tests). */
   get segments(): number[] {
     return [...this.#segments];

@@ -286,3 +286,32 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "logs: large values make a snapshot due by the log's bytes, long before the count",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withCluster({
+      replicas: 3,
+      // By the count alone the first snapshot would come after 100,000 deliveries.
+      extraArgs: ["--log-format", "json", "--snapshot-every", "100000"],
+    }, async (cluster) => {
+      await cluster.waitForView({ ids: [1, 2, 3] });
+      const client = await RespTestClient.connect(cluster.clientPort(1));
+      try {
+        // 80 SETs of 1 MiB values over 4 keys: over 64 MiB of log on every replica.
+        const value = "x".repeat(1 << 20);
+        for (let i = 0; i < 80; i++) {
+          assert.equal(await client.call(["SET", `k${i % 4}`, value]), "OK");
+        }
+      } finally {
+        await client.close();
+      }
+      for (const id of cluster.ids) {
+        const snap = await waitEvent(cluster, id, "snapshot.written");
+        assert.ok((snap.index as number) < 100, JSON.stringify(snap));
+        await waitEvent(cluster, id, "log.truncated");
+      }
+    }),
+});

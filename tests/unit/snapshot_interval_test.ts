@@ -54,3 +54,20 @@ Deno.test("snapshots: below it, every snapshotEvery deliveries", () => {
   assert.ok(at.length >= 10, `snapshots at ${at}`);
   for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] <= 12, `snapshots at ${at}`);
 });
+
+Deno.test("snapshots: snapshot-due (the storage's log grew large in bytes) takes one at once", () => {
+  for (const snapshotEvery of [10_000, 0]) {
+    const c = new SyncCluster([1, 2, 3], { snapshotEvery });
+    c.start();
+    assert.deepEqual(c.request(1, op("SET", "k", "v")), { ok: true, result: { ok: "OK" } });
+    const out = c.step(1, { type: "snapshot-due" });
+    const taken = out.filter((a) => a.type === "snapshot");
+    if (snapshotEvery === 0) {
+      assert.equal(taken.length, 0, "no snapshots at all with snapshotEvery 0");
+      continue;
+    }
+    assert.equal(taken.length, 1);
+    const s = taken[0].type === "snapshot" ? taken[0].snapshot : undefined;
+    assert.equal(s?.snapshot.index, c.replicas.get(1)!.status().delivered);
+  }
+});

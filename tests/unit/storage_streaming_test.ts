@@ -17,7 +17,7 @@ import type { DurableSnapshot, Install, PeerMessage, PersistRecord } from "../..
 import { SILENT } from "../../src/log/logger.ts";
 import { logTo } from "../support/log_capture.ts";
 import type { LogRecord } from "../../src/log/format.ts";
-import { SLOW_FSYNC_MS } from "../../src/limits.ts";
+import { MiB, SLOW_FSYNC_MS, SNAPSHOT_LOG_MIN_BYTES } from "../../src/limits.ts";
 
 Deno.test("streaming snapshot: same file as the one-shot writer, read back intact", async () => {
   const dir = await Deno.makeTempDir();
@@ -597,5 +597,69 @@ Deno.test("disk storage: a log record is checked field by field when the log is 
   for (const [bad, message] of refused) {
     await assert.rejects(() => reopen([entry(1), mark, bad]), CorruptionError);
     await assert.rejects(() => reopen([entry(1), mark, bad]), message);
+  }
+});
+
+Deno.test("disk storage: a snapshot is due once the log after the last one takes 64 MiB and its size", async () => {
+  const dir = await Deno.makeTempDir();
+  const options = {
+    dir,
+    cluster: "c1",
+    replica: 1,
+    fsync: "never" as const,
+    log: SILENT,
+    segmentBytes: 16 * MiB,
+  };
+  const value = "v".repeat(MiB);
+  let seq = 0;
+  const entry = (): PersistRecord => ({
+    r: "entry",
+    entry: {
+      view: 3,
+      ts: ++seq,
+      origin: 1,
+      seq,
+      cmd: { op: { argv: ["SET", "k", value], time: 0 } },
+    },
+  });
+  /** Appends 1 MiB records until the storage says a snapshot is due; how many it took. */
+  const untilDue = (storage: DiskStorage, most: number) => {
+    for (let n = 1; n <= most; n++) {
+      storage.append(entry());
+      if (storage.snapshotDue()) return n;
+    }
+    return Infinity;
+  };
+  const snapshotOf = (state: unknown): DurableSnapshot => ({
+    snapshot: { index: seq, last: null, state },
+    view: 3,
+    members: [1, 2, 3],
+    promised: 3,
+    holdback: [],
+  });
+  try {
+    const storage = await DiskStorage.open(options);
+    assert.equal(storage.snapshotDue(), false);
+    // No snapshot yet: due at 64 MiB of log. Segments count whole (a 16 MiB one holds fifteen of
+    // these records and its unused end): 56 to 64 records.
+    const first = untilDue(storage, 80);
+    assert.ok(first >= SNAPSHOT_LOG_MIN_BYTES / MiB - 8 && first <= 64, `due after ${first}`);
+    // Not due while one is written, nor after it: the log after it is empty.
+    storage.writeSnapshot(snapshotOf({ big: "x".repeat(100 * MiB) }));
+    assert.equal(storage.snapshotDue(), false);
+    await storage.snapshotIdle();
+    assert.equal(storage.snapshotDue(), false);
+    // This snapshot's file is 100 MiB: due once the log after it takes as much.
+    const second = untilDue(storage, 130);
+    assert.ok(second >= 90 && second <= 104, `due after ${second}`);
+    await storage.sync();
+    await storage.close();
+    // Reopened, the log after the snapshot on disk still counts.
+    const reopened = await DiskStorage.open(options);
+    reopened.takeRecovered();
+    assert.equal(reopened.snapshotDue(), true);
+    await reopened.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
