@@ -442,7 +442,10 @@ export class Replica {
         this.#onSynced(event.upTo, out);
         break;
       case "snapshot-due":
-        if (this.#opt.snapshotEvery > 0) this.#takeSnapshot(out);
+        // Only while normal: during a view change the log grows by an install (a whole state, for
+        // a member that catches up), which is delivered as the view commits; then it is asked
+        // again, and the snapshot holds the state rather than the install beside it.
+        if (this.#opt.snapshotEvery > 0 && this.#state === "normal") this.#takeSnapshot(out);
         break;
     }
     this.#deliverReady(out);

@@ -281,7 +281,7 @@ export type Event =
   /**
    * The host's storage asks for a snapshot now (its log grew large in bytes against its last
    * snapshot, which counting deliveries does not see: large values). Ignored with `snapshotEvery`
-   * 0 (no snapshots).
+   * 0 (no snapshots) and while the replica is not normal in a view (the host asks again).
    */
   | { type: "snapshot-due" };
 

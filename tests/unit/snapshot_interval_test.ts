@@ -71,3 +71,17 @@ Deno.test("snapshots: snapshot-due (the storage's log grew large in bytes) takes
     assert.equal(s?.snapshot.index, c.replicas.get(1)!.status().delivered);
   }
 });
+
+Deno.test("snapshots: snapshot-due is ignored while a view change is under way", () => {
+  const c = new SyncCluster([1, 2, 3], {});
+  c.start();
+  // Replica 3 cut off and replica 2's messages held: the view change cannot end, and replica 1
+  // is not normal meanwhile.
+  c.isolate(3);
+  c.holdFrom((from) => from === 2);
+  c.tickUntil(() => c.replicas.get(1)!.status().state !== "normal", "a view change at 1");
+  assert.equal(c.step(1, { type: "snapshot-due" }).filter((a) => a.type === "snapshot").length, 0);
+  c.releaseHeld();
+  c.tickUntil(() => c.replicas.get(1)!.status().state === "normal", "1 normal again");
+  assert.equal(c.step(1, { type: "snapshot-due" }).filter((a) => a.type === "snapshot").length, 1);
+});
