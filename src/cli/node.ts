@@ -98,7 +98,8 @@ Options:
                              members further behind than that catch up by snapshot, and up to
                              twice that many delivered entries are kept in memory for them; also
                              once the log after the last snapshot takes 64 MiB and as many bytes
-                             as that snapshot (large values)
+                             as that snapshot (large values). 0: never (the log grows without
+                             end: for tests)
   --snapshot-log-percent <p> with ${DEFAULT_SNAPSHOT_GROWS_FROM} keys or more, also wait as many deliveries as p% of
                              the keys between snapshots (default ${DEFAULT_SNAPSHOT_LOG_PERCENT}; 0..1000; 0: --snapshot-every
                              alone). A snapshot costs in proportion to the keys, and the log after
@@ -267,8 +268,10 @@ export function parseNodeArgs(args: string[]): NodeArgs | "help" {
     listenPeerPort,
     dataDir: parsed.values["data-dir"],
     fsync: fsyncOption(parsed.values.fsync ?? "batch", UsageError),
-    snapshotEvery:
-      optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
+    // 0: never (tests that need a log holding everything); else at least 10.
+    snapshotEvery: parsed.values["snapshot-every"] === "0"
+      ? 0
+      : optionalInt("snapshot-every", parsed.values["snapshot-every"], 10, 100_000_000) ??
         DEFAULT_SNAPSHOT_EVERY,
     snapshotLogPercent:
       optionalInt("snapshot-log-percent", parsed.values["snapshot-log-percent"], 0, 1000) ??

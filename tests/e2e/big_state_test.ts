@@ -82,8 +82,9 @@ Deno.test({
       );
 
       await Deno.remove(join(cluster.dir, "data", "3"), { recursive: true });
-      // No snapshot of its own afterwards: its restart below reads the state from its log.
-      cluster.setArgs(3, ["--snapshot-every", "1000000"]);
+      // No snapshot of its own afterwards (none at all, also none for the log's bytes): its
+      // restart below reads the state from its log.
+      cluster.setArgs(3, ["--snapshot-every", "0"]);
       const writer = await RespTestClient.connect(cluster.clientPort(1));
       let caughtUp = false;
       const writes = (async () => {

@@ -849,6 +849,10 @@ Deno.test("node CLI: argument errors", () => {
   assert.equal(tuned.failureTimeoutMs, 300);
   assert.equal(tuned.listenPeerPort, 9);
   assert.equal(tuned.snapshotLogPercent, 0);
+  const never = parseNodeArgs(["1", "c.txt", "--snapshot-every", "0"]);
+  assert.ok(never !== "help");
+  assert.equal(never.snapshotEvery, 0);
+  assert.throws(() => parseNodeArgs(["1", "c.txt", "--snapshot-every", "9"]), /10\.\.100000000/);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--snapshot-log-percent", "1001"]), /0\.\.1000/);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--snapshot-log-percent", "-1"]), UsageError);
   assert.throws(() => parseNodeArgs(["1", "c.txt", "--failure-timeout", "50"]), /100\.\.60000/);
