@@ -332,14 +332,17 @@ const bigEntry = (seq: number): PersistRecord => ({
   },
 });
 
-/** A snapshot at index 40 (after 40 {@link bigEntry}s). */
-const snapshotAt40: DurableSnapshot = {
-  snapshot: { index: 40, last: null, state: { map: [["k", "v"]], clients: [] } },
+/** A durable snapshot of `state` at `index`, in view 3 of replicas 1 to 3. */
+const durableAt = (index: number, state: unknown): DurableSnapshot => ({
+  snapshot: { index, last: null, state },
   view: 3,
   members: [1, 2, 3],
   promised: 3,
   holdback: [],
-};
+});
+
+/** A snapshot at index 40 (after 40 {@link bigEntry}s). */
+const snapshotAt40 = durableAt(40, { map: [["k", "v"]], clients: [] });
 
 Deno.test("disk storage: a durable snapshot releases the segments before its log position", async () => {
   const dir = await Deno.makeTempDir();
@@ -630,13 +633,6 @@ Deno.test("disk storage: a snapshot is due once the log after the last one takes
     }
     return Infinity;
   };
-  const snapshotOf = (state: unknown): DurableSnapshot => ({
-    snapshot: { index: seq, last: null, state },
-    view: 3,
-    members: [1, 2, 3],
-    promised: 3,
-    holdback: [],
-  });
   try {
     const storage = await DiskStorage.open(options);
     assert.equal(storage.snapshotDue(), false);
@@ -645,7 +641,7 @@ Deno.test("disk storage: a snapshot is due once the log after the last one takes
     const first = untilDue(storage, 80);
     assert.ok(first >= SNAPSHOT_LOG_MIN_BYTES / MiB - 8 && first <= 64, `due after ${first}`);
     // Not due while one is written, nor after it: the log after it is empty.
-    storage.writeSnapshot(snapshotOf({ big: "x".repeat(100 * MiB) }));
+    storage.writeSnapshot(durableAt(seq, { big: "x".repeat(100 * MiB) }));
     assert.equal(storage.snapshotDue(), false);
     await storage.snapshotIdle();
     assert.equal(storage.snapshotDue(), false);
