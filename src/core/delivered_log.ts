@@ -22,8 +22,9 @@ export class DeliveredLog {
   readonly #bytesOf: (entry: Entry) => number;
 
   /**
-   * Keeps the last `retain` entries, and of them at least those of the last `retainBytes` bytes
-   * (the last entry always), `bytesOf` giving an entry's bytes.
+   * Keeps at least the last `retain` entries, unless they carry more than `retainBytes` bytes (as
+   * `bytesOf` counts an entry's): then at least the last entries of `retainBytes` bytes, and
+   * always the last entry.
    */
   constructor(
     retain: number,
