@@ -126,7 +126,7 @@ export class DiskStorage implements ReplicaStorage {
   readonly #ahead = new WeakMap<Install, { record: AcceptRecord; records: Uint8Array[][] }>();
   #snapshotIndex: number;
   #snapshotBytes: number;
-  /** Where the log after the latest snapshot (being written, or on disk) starts. */
+  /** Where the log after the latest durable snapshot starts. */
   #snapshotFrom: WalPosition;
 
   private constructor(
@@ -304,7 +304,6 @@ export class DiskStorage implements ReplicaStorage {
     if (this.#writingSnapshot) return;
     this.#writingSnapshot = true;
     const walFrom = this.#wal.position;
-    this.#snapshotFrom = walFrom;
     const stored: StoredSnapshot = { ...snapshot, walFrom };
     const index = snapshot.snapshot.index;
     const started = performance.now();
@@ -315,6 +314,7 @@ export class DiskStorage implements ReplicaStorage {
         this.#snapshotSeconds.observe(ms / 1000);
         this.#snapshotIndex = index;
         this.#snapshotBytes = fileSize(this.paths.snapshot);
+        this.#snapshotFrom = walFrom;
         this.#log.info("snapshot.written", `snapshot at index ${index} written`, {
           index,
           bytes: this.#snapshotBytes,
