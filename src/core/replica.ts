@@ -183,7 +183,7 @@ const DEFAULTS = {
   deliveryMarkBytes: 1 << 20,
   catchUpEntries: 10_000,
   catchUpBytes: 16 << 20,
-  // Bytes of arguments: many maximal operations (8 MiB values), far from the heap's limit.
+  // Many maximal operations (8 MiB values), far from the heap's limit.
   retainBytes: 64 << 20,
 };
 
@@ -195,6 +195,18 @@ function entryBytes(entry: Entry): number {
   let n = 0;
   for (const arg of entry.cmd.op.argv) n += arg.length;
   return n;
+}
+
+/**
+ * About what a delivered entry held in memory costs besides its arguments: the entry, its command
+ * and argument array, and each string's header. The bound on the entries kept for lagging members
+ * counts it, so that it also bounds many small entries (a huge `snapshotEvery`).
+ */
+const ENTRY_HEAP_BYTES = 256;
+
+/** An entry's bytes as the bound on the retained log counts them (see {@link ENTRY_HEAP_BYTES}). */
+function retainedBytes(entry: Entry): number {
+  return ENTRY_HEAP_BYTES + entryBytes(entry);
 }
 
 type State = ReplicaStatus["state"];
@@ -401,7 +413,7 @@ export class Replica {
       this.id,
       options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY,
     );
-    this.#log = new DeliveredLog(this.#opt.retainEntries, this.#opt.retainBytes, entryBytes);
+    this.#log = new DeliveredLog(this.#opt.retainEntries, this.#opt.retainBytes, retainedBytes);
     if (options.recovered) this.#recover(options.recovered);
     this.#refreshPeers();
   }

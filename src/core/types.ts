@@ -347,9 +347,9 @@ export interface ReplicaOptions {
   /** Delivered entries kept in memory for lagging members (default: `snapshotEvery`, else 10,000). */
   retainEntries?: number;
   /**
-   * Also a bound in bytes of arguments (default 64 MiB): once the entries held carry twice this
-   * many, the oldest are dropped until they carry at most this many (the last one is always
-   * kept), so that large values do not fill the heap with old entries.
+   * Also a bound in bytes (default 64 MiB; an entry counts its arguments and 256 bytes): once the
+   * entries held take twice this many, the oldest are dropped until they take at most this many
+   * (the last one is always kept), so that large values do not fill the heap with old entries.
    */
   retainBytes?: number;
   /**
