@@ -39,6 +39,7 @@ function runSeeds(
     restartedDeliveries: 0,
     markedRedeliveries: 0,
     catchUpInstalls: 0,
+    dueSnapshots: 0,
   };
   for (const seed of seedList) {
     const options: SimOptions = { ...DEFAULT_SIM, ...overrides, seed };
@@ -55,6 +56,7 @@ function runSeeds(
     totals.snapshotInstalls += result.snapshotInstalls;
     totals.markedRedeliveries += result.markedRedeliveries;
     totals.catchUpInstalls += result.catchUpInstalls;
+    totals.dueSnapshots += result.dueSnapshots;
     for (const [incarnation, delivered] of result.deliveries) {
       if (incarnation.includes("#")) totals.restartedDeliveries += delivered.length;
     }
@@ -81,6 +83,8 @@ interface SeedTotals {
   markedRedeliveries: number;
   /** NEWVIEW messages that took a voter in as a learner, to catch up first. */
   catchUpInstalls: number;
+  /** Snapshots taken because a replica's storage asked for one (`snapshot-due`). */
+  dueSnapshots: number;
 }
 
 Deno.test("sim: 3 replicas, delays and link failures", () => {
@@ -106,12 +110,14 @@ Deno.test("sim: 5 replicas, crashes, pauses and partitions", () => {
 Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () => {
   const restarted = runSeeds(
     "sim: restarts",
-    { replicas: 3, scenario: "restart" },
+    // Every fifth fsync the storage asks for a snapshot: restarts from snapshots taken anywhere.
+    { replicas: 3, scenario: "restart", snapshotDueEvery: 5 },
     seeds(400, 400_001),
   );
   if (only === undefined) {
     assert.ok(restarted.restartedDeliveries > 0, "no restarted replica ever delivered again");
     assert.ok(restarted.markedRedeliveries > 0, "no delivery mark was ever recovered");
+    assert.ok(restarted.dueSnapshots > 0, "no replica took a snapshot its storage asked for");
   }
   runSeeds(
     "sim: restarts",
@@ -120,7 +126,14 @@ Deno.test("sim: restarts recover from disk; no acknowledged write is lost", () =
   );
   runSeeds(
     "sim: restarts",
-    { replicas: 5, clients: 7, scenario: "restart-all", maxSyncMs: 15, snapshotEvery: 20 },
+    {
+      replicas: 5,
+      clients: 7,
+      scenario: "restart-all",
+      maxSyncMs: 15,
+      snapshotEvery: 20,
+      snapshotDueEvery: 7,
+    },
     seeds(200, 600_001),
   );
 });

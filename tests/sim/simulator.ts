@@ -83,6 +83,12 @@ export interface SimOptions {
    * 1, 4 or 16 by the seed, so that every suite restarts replicas with and without them.
    */
   deliveryMarkEvery?: number;
+  /**
+   * After every n-th fsync of a replica its storage asks for a snapshot (`snapshot-due`), as a
+   * disk storage does once its log grew large in bytes: snapshots at points the delivery count
+   * does not choose. Default: 0 (never).
+   */
+  snapshotDueEvery?: number;
   /** Longest fsync delay. */
   maxSyncMs: number;
   /**
@@ -219,6 +225,8 @@ export interface SimResult {
   snapshotInstalls: number;
   /** Entries restarted replicas re-delivered in recovery because a delivery mark covered them. */
   markedRedeliveries: number;
+  /** Snapshots replicas took because their storage asked (`snapshot-due`). */
+  dueSnapshots: number;
   /** NEWVIEW messages that took a voter in as a learner, to catch up first. */
   catchUpInstalls: number;
   /** Read answers that arrived after their client attempt gave up. */
@@ -421,6 +429,8 @@ export class Simulation {
   snapshotInstalls = 0;
   markedRedeliveries = 0;
   catchUpInstalls = 0;
+  snapshotsTaken = 0;
+  dueSnapshots = 0;
   crash: string | undefined;
 
   constructor(readonly options: SimOptions, readonly host?: GroupHost) {
@@ -586,6 +596,7 @@ export class Simulation {
       duplicateReplies: this.duplicateReplies,
       snapshotInstalls: this.snapshotInstalls,
       markedRedeliveries: this.markedRedeliveries,
+      dueSnapshots: this.dueSnapshots,
       catchUpInstalls: this.catchUpInstalls,
       lateReads: this.lateReads,
       staleReads: this.staleReads,
@@ -1105,6 +1116,7 @@ export class Simulation {
         this.scheduleSync(id);
       } else if (action.type === "snapshot") {
         // Written atomically and durably; it supersedes every record persisted before it.
+        this.snapshotsTaken += 1;
         const disk = this.disks.get(id)!;
         disk.snapshot = snapshotFileCopy(action.snapshot);
         disk.records = [];
@@ -1223,6 +1235,9 @@ export class Simulation {
     }
   }
 
+  /** Per replica: its fsyncs so far (see {@link SimOptions.snapshotDueEvery}). */
+  readonly syncs = new Map<ReplicaId, number>();
+
   /** An fsync after a random delay makes everything persisted so far durable. */
   scheduleSync(id: ReplicaId): void {
     if (this.syncScheduled.has(id)) return;
@@ -1234,6 +1249,14 @@ export class Simulation {
       const disk = this.disks.get(id)!;
       disk.synced = disk.records.length;
       this.handle(id, { type: "synced", upTo: this.persisted.get(id)! });
+      const due = this.options.snapshotDueEvery ?? 0;
+      const syncs = (this.syncs.get(id) ?? 0) + 1;
+      this.syncs.set(id, syncs);
+      if (due > 0 && syncs % due === 0 && !this.crash) {
+        const taken = this.snapshotsTaken;
+        this.handle(id, { type: "snapshot-due" });
+        this.dueSnapshots += this.snapshotsTaken - taken;
+      }
     });
   }
 
