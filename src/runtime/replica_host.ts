@@ -227,6 +227,8 @@ export class ReplicaHost {
   readonly id: ReplicaId;
   readonly #self: ReplicaAddress;
   readonly #verbose: boolean;
+  /** Whether the core takes snapshots at all (`snapshotEvery` 0: never, not even when due). */
+  readonly #snapshots: boolean;
   readonly #log: Log;
   readonly #tickMs: number;
   readonly #replica: Replica;
@@ -348,6 +350,7 @@ export class ReplicaHost {
         : { group: options.sharding.group, map: initialSlotMap(groups) },
     );
     this.#aclSetup = options.acl ?? openSetup();
+    this.#snapshots = options.core?.snapshotEvery !== 0;
     this.#store.onRestoreProgress = options.onRestoreProgress;
     this.#replica = new Replica(
       {
@@ -1074,7 +1077,7 @@ export class ReplicaHost {
       }
     }
     // The log grew large in bytes against the last snapshot (large values): take one now.
-    if (askSnapshot && persisted && this.#storage.snapshotDue?.() === true) {
+    if (askSnapshot && persisted && this.#snapshots && this.#storage.snapshotDue?.() === true) {
       this.#carryOutActions(this.#replica.step({ type: "snapshot-due" }), false);
     }
   }
