@@ -9,7 +9,11 @@ import {
 } from "../../src/storage/snapshot_file.ts";
 import { groupRecords } from "../../src/storage/record_groups.ts";
 import { CorruptionError, encodeRecord } from "../../src/storage/record_codec.ts";
-import { checkLogRecord, DiskStorage } from "../../src/runtime/disk_storage.ts";
+import {
+  checkLogRecord,
+  DiskStorage,
+  type DiskStorageOptions,
+} from "../../src/runtime/disk_storage.ts";
 import { frameFromWire, msgsToWire } from "../../src/net/peer_codec.ts";
 import { PieceAssembler, streamFrames } from "../../src/net/peer_stream.ts";
 import { acceptRecordOf } from "../../src/core/replica.ts";
@@ -18,6 +22,11 @@ import { SILENT } from "../../src/log/logger.ts";
 import { logTo } from "../support/log_capture.ts";
 import type { LogRecord } from "../../src/log/format.ts";
 import { MiB, SLOW_FSYNC_MS, SNAPSHOT_LOG_MIN_BYTES } from "../../src/limits.ts";
+
+/** A data directory's options for these tests: replica 1 of cluster c1, fsync batch, silent. */
+function diskOptions(dir: string, more: Partial<DiskStorageOptions> = {}): DiskStorageOptions {
+  return { dir, cluster: "c1", replica: 1, fsync: "batch", log: SILENT, ...more };
+}
 
 Deno.test("streaming snapshot: same file as the one-shot writer, read back intact", async () => {
   const dir = await Deno.makeTempDir();
@@ -88,7 +97,7 @@ Deno.test("snapshot file: an older release's single-record file is still read", 
 
 Deno.test("disk storage: records appended while a snapshot is written survive the log swap", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  const options = diskOptions(dir);
   const entry = (seq: number): PersistRecord => ({
     r: "entry",
     entry: { view: 3, ts: seq, origin: 1, seq, cmd: { op: { argv: ["SET", "k", "v"], time: 0 } } },
@@ -158,7 +167,7 @@ function countedState(value: string): { state: Record<string, unknown>; serializ
 
 Deno.test("disk storage: an install encoded ahead, a piece at a time, is what its append writes", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  const options = diskOptions(dir);
   const { state, serialized } = countedState("v".repeat(100));
   const accept = (view: number, install: Install): PersistRecord => ({
     r: "accept",
@@ -231,7 +240,7 @@ function streamed(msgs: PeerMessage[]): { msgs: PeerMessage[]; documents: Uint8A
 
 Deno.test("disk storage: an install that came streamed is logged as the documents it came in", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  const options = diskOptions(dir);
   const { state, serialized } = countedState("v\xff\x00".repeat(40));
   const sent: NewView = {
     type: "newview",
@@ -346,14 +355,7 @@ const snapshotAt40 = durableAt(40, { map: [["k", "v"]], clients: [] });
 
 Deno.test("disk storage: a durable snapshot releases the segments before its log position", async () => {
   const dir = await Deno.makeTempDir();
-  const options = {
-    dir,
-    cluster: "c1",
-    replica: 1,
-    fsync: "batch" as const,
-    segmentBytes: 4096,
-    log: SILENT,
-  };
+  const options = diskOptions(dir, { segmentBytes: 4096 });
   const entry = bigEntry;
   const snapshot = snapshotAt40;
   const segments = () => [...Deno.readDirSync(dir)].filter((e) => /^wal-\d+\.log$/.test(e.name));
@@ -386,7 +388,7 @@ Deno.test("disk storage: a durable snapshot releases the segments before its log
 
 Deno.test("disk storage: a data directory of the single-file format is read whole", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  const options = diskOptions(dir);
   const record: PersistRecord = { r: "promise", view: 9 };
   const snapshot: DurableSnapshot = {
     snapshot: { index: 5, last: null, state: { map: [], clients: [] } },
@@ -417,13 +419,7 @@ Deno.test("disk storage: a data directory of the single-file format is read whol
 Deno.test("disk storage: a snapshot after the log failed is harmless and close still unlocks", async () => {
   const dir = await Deno.makeTempDir();
   const lines: string[] = [];
-  const options = {
-    dir,
-    cluster: "c1",
-    replica: 1,
-    fsync: "batch" as const,
-    log: logTo(lines),
-  };
+  const options = diskOptions(dir, { log: logTo(lines) });
   const snapshot: DurableSnapshot = {
     snapshot: { index: 1, last: null, state: { map: [], clients: [] } },
     view: 1,
@@ -453,7 +449,7 @@ Deno.test("disk storage: a snapshot after the log failed is harmless and close s
 
 Deno.test("disk storage: a log record that is not ours is refused when recovery reads it, on every open", async () => {
   const dir = await Deno.makeTempDir();
-  const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+  const options = diskOptions(dir);
   try {
     await (await DiskStorage.open(options)).close();
     const segment = join(dir, "wal-0000000000000000.log");
@@ -487,15 +483,11 @@ Deno.test("disk storage: a log record that is not ours is refused when recovery 
 Deno.test("disk storage log events: snapshot written, log truncated, slow sync, recovery", async () => {
   const dir = await Deno.makeTempDir();
   const records: LogRecord[] = [];
-  const options = {
-    dir,
-    cluster: "c1",
-    replica: 1,
-    fsync: "batch" as const,
+  const options = diskOptions(dir, {
     segmentBytes: 4096,
     // Every event written (a loaded machine may have slow syncs of its own).
     log: logTo([], { records, rateLimit: { intervalMs: 0 } }),
-  };
+  });
   const events = (name: string) => records.filter((r) => r.event === name);
   const proto = Deno.FsFile.prototype;
   const original = proto.syncData;
@@ -573,7 +565,7 @@ Deno.test("disk storage: a log record is checked field by field when the log is 
   /** Opens a fresh data directory, logs `records`, and opens it again. */
   const reopen = async (records: unknown[]) => {
     const dir = await Deno.makeTempDir();
-    const options = { dir, cluster: "c1", replica: 1, fsync: "batch" as const, log: SILENT };
+    const options = diskOptions(dir);
     try {
       const storage = await DiskStorage.open(options);
       for (const r of records) storage.append(r as PersistRecord);
@@ -605,14 +597,7 @@ Deno.test("disk storage: a log record is checked field by field when the log is 
 
 Deno.test("disk storage: a snapshot is due once the log after the last one takes 64 MiB and its size", async () => {
   const dir = await Deno.makeTempDir();
-  const options = {
-    dir,
-    cluster: "c1",
-    replica: 1,
-    fsync: "never" as const,
-    log: SILENT,
-    segmentBytes: 16 * MiB,
-  };
+  const options = diskOptions(dir, { fsync: "never", segmentBytes: 16 * MiB });
   const value = "v".repeat(MiB);
   let seq = 0;
   const entry = (): PersistRecord => ({
