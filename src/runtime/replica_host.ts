@@ -227,8 +227,6 @@ export class ReplicaHost {
   readonly id: ReplicaId;
   readonly #self: ReplicaAddress;
   readonly #verbose: boolean;
-  /** Whether the core takes snapshots at all (`snapshotEvery` 0: never, not even when due). */
-  readonly #snapshots: boolean;
   readonly #log: Log;
   readonly #tickMs: number;
   readonly #replica: Replica;
@@ -350,7 +348,6 @@ export class ReplicaHost {
         : { group: options.sharding.group, map: initialSlotMap(groups) },
     );
     this.#aclSetup = options.acl ?? openSetup();
-    this.#snapshots = options.core?.snapshotEvery !== 0;
     this.#store.onRestoreProgress = options.onRestoreProgress;
     this.#replica = new Replica(
       {
@@ -1009,13 +1006,20 @@ export class ReplicaHost {
 
   #carryOut(actions: Action[]): void {
     this.#carryOutActions(actions);
+    // The log grew large in bytes against the last snapshot (large values): the core decides
+    // whether to take one (not with --snapshot-every 0, not during a view change).
+    if (
+      this.#state !== "stopped" && actions.some((a) => a.type === "persist") &&
+      this.#storage.snapshotDue?.() === true
+    ) {
+      this.#carryOutActions(this.#replica.step({ type: "snapshot-due" }));
+    }
     this.#replicaSet.afterStep();
     // Waiters handed something (or dropped) in this step: their owners look at them.
     this.#blocked.afterStep();
   }
 
-  #carryOutActions(actions: Action[], askSnapshot = true): void {
-    let persisted = false;
+  #carryOutActions(actions: Action[]): void {
     for (const action of actions) {
       switch (action.type) {
         case "send": {
@@ -1033,7 +1037,6 @@ export class ReplicaHost {
         }
         case "persist":
           this.#storage.append(action.record);
-          persisted = true;
           break;
         case "snapshot":
           // Written in the background; the log it covers is dropped only once it is durable.
@@ -1075,10 +1078,6 @@ export class ReplicaHost {
           }
           break;
       }
-    }
-    // The log grew large in bytes against the last snapshot (large values): take one now.
-    if (askSnapshot && persisted && this.#snapshots && this.#storage.snapshotDue?.() === true) {
-      this.#carryOutActions(this.#replica.step({ type: "snapshot-due" }), false);
     }
   }
 
