@@ -58,10 +58,11 @@ export class DeliveredLog {
     this.#entries.push(entry);
     this.#bytes += this.#bytesOf(entry);
     if (this.#entries.length < 2 * this.#retain && this.#bytes < 2 * this.#retainBytes) return;
-    // Twice the bounds, then down to them: a copy of the array per `retain` appends at most.
-    let drop = Math.max(0, this.#entries.length - this.#retain);
-    for (let i = 0; i < drop; i++) this.#bytes -= this.#bytesOf(this.#entries[i]);
-    while (this.#bytes > this.#retainBytes && drop < this.#entries.length - 1) {
+    // Twice the bounds, then down to them (the last entry kept): a copy of the array per
+    // `retain` appends at most.
+    const n = this.#entries.length;
+    let drop = 0;
+    while (drop < n - 1 && (n - drop > this.#retain || this.#bytes > this.#retainBytes)) {
       this.#bytes -= this.#bytesOf(this.#entries[drop]);
       drop++;
     }
