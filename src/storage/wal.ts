@@ -470,16 +470,13 @@ export class WriteAheadLog {
   }
 
   /**
-   * The bytes of the log from `from` to {@link position}, counting every segment in between
-   * whole (its unused end included): at most `segmentBytes` more than the records take.
+   * About the bytes of the log from `from` (a position at or before {@link position}) to
+   * {@link position}: every segment in between counts as `segmentBytes`, its unused end included
+   * (one holding a single record larger than that counts as that).
    */
   bytesSince(from: WalPosition): number {
     const to = this.position;
-    if (to.segment < from.segment || (to.segment === from.segment && to.offset <= from.offset)) {
-      return 0;
-    }
-    if (to.segment === from.segment) return to.offset - from.offset;
-    return (to.segment - from.segment) * this.segmentBytes - from.offset + to.offset;
+    return Math.max(0, (to.segment - from.segment) * this.segmentBytes + to.offset - from.offset);
   }
 
   /** The segment files on disk, ascending (diagnostics and tests). */
