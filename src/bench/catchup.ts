@@ -249,18 +249,23 @@ async function metricsOf(r: ReplicaAddress): Promise<string | undefined> {
   return await res.text();
 }
 
+/**
+ * The value of the sample `series` (its name and labels as exposed, e.g. `up{job="x"}`) in a
+ * `/metrics` text; undefined without the text or the sample.
+ */
+function sampleOf(metrics: string | undefined, series: string): number | undefined {
+  const line = metrics?.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 /** The peer bytes received, from a replica's `/metrics` text. */
 export function peerBytesOf(metrics: string | undefined): number | undefined {
-  if (metrics === undefined) return undefined;
-  const m = /^lamportkv_network_received_bytes_total\{port="peer"\} ([0-9.e+]+)$/m.exec(metrics);
-  return m === null ? undefined : Number(m[1]);
+  return sampleOf(metrics, 'lamportkv_network_received_bytes_total{port="peer"}');
 }
 
 /** The CPU seconds (user and system) a replica's process used, from its `/metrics` text. */
 export function processCpuOf(metrics: string | undefined): number | undefined {
-  if (metrics === undefined) return undefined;
-  const m = /^process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(metrics);
-  return m === null ? undefined : Number(m[1]);
+  return sampleOf(metrics, "process_cpu_seconds_total");
 }
 
 /**
@@ -270,10 +275,8 @@ export function processCpuOf(metrics: string | undefined): number | undefined {
  * without the histogram.
  */
 export function longestLoopLagBound(metrics: string | undefined): number | undefined {
-  if (metrics === undefined) return undefined;
-  const count = /^lamportkv_event_loop_lag_seconds_count ([0-9.e+]+)$/m.exec(metrics);
-  if (count === null) return undefined;
-  const total = Number(count[1]);
+  const total = sampleOf(metrics, "lamportkv_event_loop_lag_seconds_count");
+  if (metrics === undefined || total === undefined) return undefined;
   const bucket = /^lamportkv_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$/gm;
   let bound = Infinity;
   for (const [, le, n] of metrics.matchAll(bucket)) {
