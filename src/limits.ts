@@ -38,15 +38,22 @@ export const MiB = 1024 * KiB;
 
 /** Largest key in bytes. */
 export const MAX_KEY_BYTES = 64 * KiB;
-/** Largest value in bytes. */
-export const MAX_VALUE_BYTES = 8 * MiB;
+/**
+ * Largest value in bytes: the most `proto-max-bulk-len` may be raised to (its default is
+ * {@link DEFAULT_PROTO_MAX_BULK_LEN}), and the longest string APPEND and SETRANGE build. A fixed
+ * number, not a replica's setting, where the state machine decides by it: every replica must
+ * decide alike.
+ */
+export const MAX_VALUE_BYTES = 32 * MiB;
 
 // ---- the client port (RESP) ----
 
-/** Default largest bulk string (`proto-max-bulk-len`): a maximal value. */
-export const DEFAULT_PROTO_MAX_BULK_LEN = MAX_VALUE_BYTES;
+/** Default largest bulk string (`proto-max-bulk-len`; Redis's is 512 MiB). */
+export const DEFAULT_PROTO_MAX_BULK_LEN = 8 * MiB;
 /** Smallest `proto-max-bulk-len` accepted: a maximal key must still fit. */
 export const MIN_PROTO_MAX_BULK_LEN = MAX_KEY_BYTES;
+/** Largest `proto-max-bulk-len` accepted: a maximal value. */
+export const MAX_PROTO_MAX_BULK_LEN = MAX_VALUE_BYTES;
 /** Bytes a request may hold beyond its largest bulk string: a key and small arguments. */
 export const REQUEST_SLACK_BYTES = 128 * KiB;
 /**
@@ -231,8 +238,11 @@ function relate(condition: boolean, what: string): void {
 }
 
 relate(
-  DEFAULT_PROTO_MAX_BULK_LEN >= MAX_VALUE_BYTES && DEFAULT_PROTO_MAX_BULK_LEN >= MAX_KEY_BYTES,
-  "the default proto-max-bulk-len must admit a maximal key and a maximal value",
+  MIN_PROTO_MAX_BULK_LEN >= MAX_KEY_BYTES &&
+    MIN_PROTO_MAX_BULK_LEN <= DEFAULT_PROTO_MAX_BULK_LEN &&
+    DEFAULT_PROTO_MAX_BULK_LEN <= MAX_PROTO_MAX_BULK_LEN &&
+    MAX_PROTO_MAX_BULK_LEN <= MAX_VALUE_BYTES,
+  "proto-max-bulk-len must admit a maximal key and at most a maximal value, its default between",
 );
 relate(
   REQUEST_SLACK_BYTES >= MAX_KEY_BYTES + KiB,
@@ -252,6 +262,10 @@ relate(
   "a streamed document must carry a maximal operation as JSON",
 );
 relate(MAX_RECORD_BYTES >= MAX_FRAME_BYTES, "a WAL record must hold anything a frame carries");
+relate(
+  MAX_RECORD_BYTES >= JSON_BYTES_PER_BYTE * MAX_OP_BYTES + ENVELOPE_BYTES,
+  "a record of a snapshot file (a JSON document) must hold a maximal value as JSON",
+);
 relate(MAX_LINK_QUEUED_BYTES >= MAX_FRAME_BYTES, "a peer link must queue at least one frame");
 relate(
   PEER_PIECE_BYTES + ENVELOPE_BYTES <= MAX_FRAME_BYTES,
@@ -291,10 +305,10 @@ relate(
   "maxmemory-clients must leave room for one maximal request and reply",
 );
 relate(
-  MAX_HTTP_BODY_BYTES_IN_FLIGHT >= DEFAULT_PROTO_MAX_BULK_LEN,
+  MAX_HTTP_BODY_BYTES_IN_FLIGHT >= MAX_PROTO_MAX_BULK_LEN,
   "the HTTP body budget must admit one REST PUT of a maximal value",
 );
 relate(
-  SNAPSHOT_LOG_MIN_BYTES >= 4 * MAX_OP_BYTES,
-  "the log between two snapshots holds several maximal operations",
+  SNAPSHOT_LOG_MIN_BYTES >= MAX_OP_BYTES,
+  "one maximal operation alone does not make a snapshot due by the log's bytes",
 );

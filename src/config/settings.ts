@@ -11,7 +11,7 @@
  * | ---------------------------- | --------------------------------- | ------------------ |
  * | `maxclients`                 | connections                       | 10000              |
  * | `timeout`                    | idle seconds (0: never)           | 0                  |
- * | `proto-max-bulk-len`         | size (64kb..8mb)                  | 8mb                |
+ * | `proto-max-bulk-len`         | size (64kb..32mb)                 | 8mb                |
  * | `client-query-buffer-limit`  | size                              | 16mb               |
  * | `client-output-buffer-limit` | `normal <hard> <soft> <seconds>`  | `normal 0 0 0`     |
  * | `client-output-buffer-limit` | `pubsub <hard> <soft> <seconds>`  | `pubsub 32mb 8mb 60` |
@@ -67,6 +67,7 @@ import {
   DEFAULT_PROTO_MAX_BULK_LEN,
   DEFAULT_PUBSUB_OUTPUT_BUFFER_LIMIT,
   DEFAULT_TIMEOUT_SECONDS,
+  MAX_PROTO_MAX_BULK_LEN,
   MIN_PROTO_MAX_BULK_LEN,
   REQUEST_SLACK_BYTES,
 } from "../limits.ts";
@@ -284,7 +285,7 @@ const PARSERS: Record<
   timeout: { key: "timeout", parse: (t) => count(t, 0, MAX_SECONDS) },
   "proto-max-bulk-len": {
     key: "protoMaxBulkLen",
-    parse: (t) => size(t, MIN_PROTO_MAX_BULK_LEN, DEFAULT_PROTO_MAX_BULK_LEN),
+    parse: (t) => size(t, MIN_PROTO_MAX_BULK_LEN, MAX_PROTO_MAX_BULK_LEN),
   },
   "client-query-buffer-limit": {
     key: "clientQueryBufferLimit",

@@ -183,7 +183,7 @@ const DEFAULTS = {
   deliveryMarkBytes: 1 << 20,
   catchUpEntries: 10_000,
   catchUpBytes: 16 << 20,
-  // Many maximal operations (8 MiB values), far from the heap's limit.
+  // Eight operations of the default largest value (8 MiB), far from the heap's limit.
   retainBytes: 64 << 20,
 };
 

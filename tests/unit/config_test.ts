@@ -437,7 +437,7 @@ Deno.test("config: unknown settings, bad values and duplicates name the line", (
   );
   assertParseError(
     "1 h 1 2\nproto-max-bulk-len 512mb\n",
-    /^test\.txt:2: proto-max-bulk-len: expected a size of 65536\.\.8388608 bytes/,
+    /^test\.txt:2: proto-max-bulk-len: expected a size of 65536\.\.33554432 bytes/,
   );
   assertParseError(
     "1 h 1 2\nclient-output-buffer-limit replica 1mb 1mb 1\n",
