@@ -3,7 +3,8 @@
  * replica's whole state inside a view change message) is encoded, sent and decoded a piece at a
  * time and never becomes one string.
  *
- * Arrays longer than a threshold are "holes": the document that meets one writes `[]` in its place
+ * Arrays longer than a threshold, or of a few elements that together take more than a piece, are
+ * "holes": the document that meets one writes `[]` in its place
  * and announces it as `[path, length]` (the path from the root, object keys and array indexes);
  * later documents fill it in order with batches of its elements. An element may hold holes of its
  * own, announced by the batch that carries it. The first document is `{"v": value, "h": holes}`,
@@ -42,7 +43,7 @@ export class SplitError extends Error {
 export interface SplitOptions {
   /** A batch is closed once it holds at least this many characters (default `SPLIT_DOCUMENT_CHARS`). */
   pieceChars?: number;
-  /** Arrays longer than this become holes (default 64). */
+  /** Arrays longer than this become holes (default 64), as do shorter ones over a piece. */
   splitLongerThan?: number;
 }
 
@@ -87,10 +88,47 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
   /** The holes announced so far, in order: each is written by batches after the documents before. */
   const holes: { array: Indexed; path: PathStep[] }[] = [];
 
+  /**
+   * Whether `a` is a hole: longer than `longer`, or of two elements or more that together take
+   * more than a piece (a few large values, e.g. a snapshot of four 24 MiB strings, would otherwise
+   * make one document, serialized in one go while the event loop waits).
+   */
+  function isHole(a: Indexed): boolean {
+    return a.length > longer || (a.length > 1 && exceeds(a, pieceChars));
+  }
+
+  /**
+   * Whether the JSON text of `v` takes more than `limit` characters, by a walk that stops once it
+   * does: a string counts its length (escapes are not counted), other scalars a few characters,
+   * an array that is a hole by its length none (it is written elsewhere).
+   */
+  function exceeds(v: unknown, limit: number): boolean {
+    let left = limit;
+    const over = (x: unknown): boolean => {
+      if (typeof x === "string") left -= x.length + 3;
+      else if (typeof x !== "object" || x === null) left -= 8;
+      else {
+        const a = indexed(x);
+        left -= 2;
+        if (a !== undefined) {
+          if (a.length > longer) return left < 0;
+          for (let i = 0; i < a.length; i++) if (over(a.at(i))) return true;
+        } else if (isPlainObject(x)) {
+          for (const key in x) {
+            left -= key.length + 4;
+            if (over(x[key])) return true;
+          }
+        }
+      }
+      return left < 0;
+    };
+    return over(v);
+  }
+
   function hasHole(v: unknown): boolean {
     const a = indexed(v);
     if (a !== undefined) {
-      if (a.length > longer) return true;
+      if (isHole(a)) return true;
       for (let i = 0; i < a.length; i++) {
         const x = a.at(i);
         if (typeof x === "object" && x !== null && hasHole(x)) return true;
@@ -109,7 +147,7 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
   function encode(v: unknown, path: PathStep[], out: Announced[]): string | undefined {
     const a = indexed(v);
     if (a !== undefined) {
-      if (a.length > longer) {
+      if (isHole(a)) {
         holes.push({ array: a, path });
         out.push([path, a.length]);
         return "[]";

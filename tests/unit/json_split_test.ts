@@ -417,3 +417,30 @@ Deno.test("json split: a lazy array's elements are made only as their batch is w
   assert.throws(() => lazy.at(1000), RangeError);
   assert.throws(() => new LazyArray(-1, () => 0), RangeError);
 });
+
+Deno.test("json split: a short array of large elements is split, one element a document", () => {
+  const big = (c: string) => c.repeat(100_000);
+  // A snapshot of four large values, and an update of two large writes (the array is short: by
+  // its length alone it would be written whole in the first document).
+  const snapshot = { keys: ["a", "b", "c", "d"].map((c) => [c, "string", 0, 1, big(c)]) };
+  const update = {
+    msgs: [{
+      type: "update",
+      entries: ["e", "f"].map((c) => ({ seq: 1, cmd: { op: { argv: ["SET", c, big(c)] } } })),
+    }],
+  };
+  for (const value of [snapshot, update]) {
+    const docs = [...splitJson(value, { pieceChars: 1000 })];
+    const joiner = new JsonJoiner();
+    for (const doc of docs) joiner.push(doc);
+    assert.deepStrictEqual(joiner.value(), value);
+    const longest = Math.max(...docs.map((d) => d.length));
+    assert.ok(longest < 101_000, `a document of ${longest} chars: more than one large element`);
+    assert.ok(docs.length >= 3, `${docs.length} documents`);
+  }
+  // Short arrays of small elements are still written inline: one document.
+  assert.equal(
+    [...splitJson({ keys: [["a", "string", 0, 1, "x"]] }, { pieceChars: 1000 })].length,
+    1,
+  );
+});
