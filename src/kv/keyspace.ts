@@ -166,6 +166,15 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
   return hashOf([key, r.t, String(r.exp), content]);
 }
 
+/**
+ * The bytes hashing `r` into the digest reads, as {@link KeySpace.unhashedBytes} counts them: a
+ * string's length. Collections count nothing: hashing one reads all its elements, so hashing it
+ * early would make each write to a large one hash it whole; they wait for the checkpoint.
+ */
+function hashCost(r: Rec): number {
+  return r.t === "string" ? (r.v as ByteString).length : 0;
+}
+
 // ---- expiry index: a binary min-heap of (exp, key), stale entries skipped --------------------
 
 class ExpiryHeap {
@@ -342,6 +351,8 @@ export class KeySpace {
   #a = 0;
   #b = 0;
   #dirty = new Set<ByteString>();
+  /** About the bytes of the strings in `#dirty` (see `hashCost`; an estimate, never less). */
+  #unhashed = 0;
   /**
    * Views of snapshots that may still be read (see {@link SnapshotView}). Held weakly: a view
    * lives as long as its snapshot (until its writer is done) and is forgotten once collected.
@@ -404,6 +415,7 @@ export class KeySpace {
     }
     this.#data.set(key, r);
     this.#dirty.add(key);
+    this.#unhashed += hashCost(r);
     this.observer?.changed(key, old === undefined ? "new" : "changed");
     if (this.waitedOn.has(key)) this.ready.add(key);
     return r;
@@ -428,6 +440,7 @@ export class KeySpace {
     r.ver = this.version;
     this.#forget(key, r);
     this.#dirty.add(key);
+    this.#unhashed += hashCost(r);
     this.observer?.changed(key, "changed");
     if (wake && this.waitedOn.has(key)) this.ready.add(key);
   }
@@ -518,6 +531,7 @@ export class KeySpace {
     this.#dropData();
     this.#expiry.clear();
     this.#dirty.clear();
+    this.#unhashed = 0;
     this.#a = 0;
     this.#b = 0;
   }
@@ -660,12 +674,39 @@ export class KeySpace {
 
   /** Hash of the whole key space: equal on replicas that applied the same operations. */
   digest(): string {
+    this.#hashDirty();
+    return this.#a.toString(16).padStart(8, "0") + this.#b.toString(16).padStart(8, "0");
+  }
+
+  /**
+   * About the bytes of the strings changed since they were last hashed into the digest, which the
+   * next {@link digest} (or {@link hashChangedOver}) reads: an estimate, never less (a string
+   * written twice counts twice; collections count nothing, see `hashCost`).
+   */
+  get unhashedBytes(): number {
+    return this.#unhashed;
+  }
+
+  /**
+   * Hashes the changed records into the digest now if they take more than `bytes`
+   * ({@link unhashedBytes}), so that the next {@link digest} does not read them all at once: a
+   * checkpoint after a thousand writes of 1 MB values to distinct keys hashed a gigabyte in one
+   * go, holding the event loop past the failure timeout. Only between operations (never inside a
+   * write): the digest is the same whenever records are hashed, as their contributions add up.
+   */
+  hashChangedOver(bytes: number): void {
+    invariant(!this.writing, "the digest's records hashed during a write");
+    if (this.#unhashed > bytes) this.#hashDirty();
+  }
+
+  /** Adds the changed records' contributions to the digest. */
+  #hashDirty(): void {
     for (const key of this.#dirty) {
       const r = this.#data.get(key);
       if (r !== undefined) this.#count(key, r);
     }
     this.#dirty.clear();
-    return this.#a.toString(16).padStart(8, "0") + this.#b.toString(16).padStart(8, "0");
+    this.#unhashed = 0;
   }
 
   /**
@@ -732,6 +773,7 @@ export class KeySpace {
     this.#tombs.clear();
     this.ready.clear();
     this.#dirty.clear();
+    this.#unhashed = 0;
     this.#a = 0;
     this.#b = 0;
     this.version = num(s.version);
@@ -790,6 +832,7 @@ export class KeySpace {
     this.#tombFloor = other.#tombFloor;
     this.#tombTimeFloor = other.#tombTimeFloor;
     this.#dirty = other.#dirty;
+    this.#unhashed = other.#unhashed;
     this.#a = other.#a;
     this.#b = other.#b;
     this.version = other.version;
@@ -799,6 +842,7 @@ export class KeySpace {
     other.#expiry = new ExpiryHeap();
     other.#tombs = new Map();
     other.#dirty = new Set();
+    other.#unhashed = 0;
   }
 
   /** Loads a plain string map (the snapshot format of releases before typed values). */

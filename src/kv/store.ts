@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { DIGEST_BATCH_BYTES } from "../limits.ts";
 import type { ByteString, Command, Reply } from "../core/types.ts";
 import type { StateMachine } from "../core/replica.ts";
 import { KeySpace, type KeySpaceSnapshot } from "./keyspace.ts";
@@ -203,6 +204,14 @@ export class KvStore implements StateMachine {
   /** The blocked clients (read-only use: their owners watch them, INFO, tests). */
   get waiters(): Waiters {
     return this.#waiters;
+  }
+
+  /**
+   * About the bytes of the records changed since they were hashed into the digest: after each
+   * write at most {@link DIGEST_BATCH_BYTES} (see `KeySpace.hashChangedOver`).
+   */
+  get unhashedBytes(): number {
+    return this.#ks.unhashedBytes;
   }
 
   /** Hash of the state (blocked clients included); equal on replicas that applied the same ops. */
@@ -445,6 +454,9 @@ export class KvStore implements StateMachine {
     } finally {
       this.#ks.writing = false;
     }
+    // Large values written to many keys are hashed into the digest a batch at a time, not all at
+    // the next checkpoint.
+    this.#ks.hashChangedOver(DIGEST_BATCH_BYTES);
     if (tag) this.#remember(tag.client, tag.seq, result, record);
     return result;
   }
