@@ -26,6 +26,7 @@ import { LazyArray } from "../codec/lazy_array.ts";
 import { ScanIndex, type ScanPage, scanPage } from "./scan_index.ts";
 import { SlotKeys } from "./slot_keys.ts";
 import { byteOrder } from "./bytes.ts";
+import { elementSums, hashOf, SummedMap, summedSet } from "./digest_hash.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -103,44 +104,6 @@ const MAX_TOMBSTONES = 65_536;
 
 // ---- hashing (digest) ----------------------------------------------------------------------
 
-function fnv(s: ByteString, a: number, b: number): [number, number] {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
-  }
-  a = Math.imul(a ^ 0x100, 0x01000193);
-  b = Math.imul(b ^ 0x100, 0x5bd1e995) ^ (b >>> 15);
-  return [a, b];
-}
-
-/** A 64-bit hash of a sequence of byte strings, as two unsigned 32-bit lanes. */
-export function hashOf(parts: Iterable<ByteString>, seed = 0): [number, number] {
-  let h: [number, number] = [0x811c9dc5 ^ seed, 0x9747b28c ^ seed];
-  for (const p of parts) h = fnv(p, h[0], h[1]);
-  return [h[0] >>> 0, h[1] >>> 0];
-}
-
-/** Order-independent hash of a collection: the lane-wise sum of its elements' hashes. */
-function sumOf(items: Iterable<ByteString[]>): string {
-  let a = 0;
-  let b = 0;
-  for (const parts of items) {
-    const [x, y] = hashOf(parts);
-    a = (a + x) >>> 0;
-    b = (b + y) >>> 0;
-  }
-  return `${a}:${b}`;
-}
-
-function* hashPairs(m: Map<ByteString, ByteString>): Iterable<ByteString[]> {
-  for (const [f, v] of m) yield [f, v];
-}
-
-function* setItems(s: Set<ByteString>): Iterable<ByteString[]> {
-  for (const m of s) yield [m];
-}
-
 /** What a record contributes to the digest (key, type, expiry and content). */
 function recordHash(key: ByteString, r: Rec): [number, number] {
   let content: ByteString;
@@ -149,11 +112,12 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
       content = r.v as ByteString;
       break;
     case "hash":
-      content = sumOf(hashPairs(r.v as Map<ByteString, ByteString>));
+    case "set": {
+      // Kept up to date by a large summed collection: not read again at each checkpoint.
+      const [a, b] = elementSums(r.v as Map<ByteString, ByteString> | Set<ByteString>);
+      content = `${a}:${b}`;
       break;
-    case "set":
-      content = sumOf(setItems(r.v as Set<ByteString>));
-      break;
+    }
     case "list": {
       const [a, b] = hashOf(r.v as Deque);
       content = `${a}:${b}:${(r.v as Deque).length}`;
@@ -962,14 +926,14 @@ function decodeValue(t: unknown, data: unknown): Values[TypeName] {
     case "hash": {
       const flat = strs(data);
       if (flat.length % 2 !== 0) throw new TypeError("malformed hash");
-      const m = new Map<ByteString, ByteString>();
+      const m = new SummedMap();
       for (let i = 0; i < flat.length; i += 2) m.set(flat[i], flat[i + 1]);
       return m;
     }
     case "list":
       return Deque.from(strs(data));
     case "set":
-      return new Set(strs(data));
+      return summedSet(strs(data));
     case "stream":
       return decodeStream(data);
     default:

@@ -15,7 +15,7 @@
 import type { ByteString, Reply } from "../core/types.ts";
 import { type SlotMap, SlotMap as SlotMapClass, type SlotRange } from "./slot_map.ts";
 import { commonSlot, keySlot, slotRange, SLOTS } from "./slots.ts";
-import { hashOf } from "./keyspace.ts";
+import { hashOf } from "./digest_hash.ts";
 import { num, str } from "./decode.ts";
 
 /** Redis's error for keys of one request in more than one slot. */

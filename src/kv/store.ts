@@ -19,7 +19,7 @@ import { err } from "./reply.ts";
 import { AclState } from "./acl.ts";
 import { Prng } from "./prng.ts";
 import { Waiters, type WaitersSnapshot } from "./waiters.ts";
-import { hashOf } from "./keyspace.ts";
+import { hashOf } from "./digest_hash.ts";
 import type { Membership } from "../core/membership.ts";
 import { asReplicaSet, nextReplicaSet, parseReplicaSet, type ReplicaSet } from "./replica_set.ts";
 import { SlotState } from "./slot_state.ts";

@@ -35,7 +35,7 @@
  */
 import type { ByteString, Reply } from "../core/types.ts";
 import type { KeySpace } from "./keyspace.ts";
-import { hashOf } from "./keyspace.ts";
+import { hashOf } from "./digest_hash.ts";
 
 /**
  * What a command took for a waiter (JSON-compatible; its {@link BlockSpec} reads it back). `err`:

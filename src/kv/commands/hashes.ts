@@ -12,6 +12,7 @@ import type { KeySpace, Rec } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err, int, OK } from "../reply.ts";
 import { globMatch } from "../glob.ts";
+import { SummedMap, summedMap } from "../digest_hash.ts";
 import { INT64_MAX, INT64_MIN, is, parseInt64 } from "./args.ts";
 import {
   addLongDouble,
@@ -32,7 +33,7 @@ function hash(ks: KeySpace, key: ByteString): Rec<"hash"> | undefined | null {
 function hashForWrite(ks: KeySpace, key: ByteString): Rec<"hash"> | null {
   const r = hash(ks, key);
   if (r !== undefined) return r;
-  return ks.put(key, "hash", new Map());
+  return ks.put(key, "hash", new SummedMap());
 }
 
 // ---- commands ---------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ function hsetnx({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const r = hash(ks, key);
   if (r === null) return E.WRONGTYPE;
   if (r !== undefined && r.v.has(field)) return 0;
-  if (r === undefined) ks.put(key, "hash", new Map([[field, value]]));
+  if (r === undefined) ks.put(key, "hash", summedMap([[field, value]]));
   else {
     r.v.set(field, value);
     ks.touch(key);
@@ -140,7 +141,7 @@ function hincrby({ ks }: ApplyContext, argv: ByteString[]): Reply {
   }
   const next = cur + by;
   if (next < INT64_MIN || next > INT64_MAX) return E.OVERFLOW;
-  if (r === undefined) ks.put(key, "hash", new Map([[field, next.toString()]]));
+  if (r === undefined) ks.put(key, "hash", summedMap([[field, next.toString()]]));
   else {
     r.v.set(field, next.toString());
     ks.touch(key);
@@ -165,7 +166,7 @@ function hincrbyfloat({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const next = addLongDouble(cur, by);
   if (isInfinite(next)) return E.NAN_OR_INF;
   const text = formatLongDouble(next);
-  if (r === undefined) ks.put(key, "hash", new Map([[field, text]]));
+  if (r === undefined) ks.put(key, "hash", summedMap([[field, text]]));
   else {
     r.v.set(field, text);
     ks.touch(key);

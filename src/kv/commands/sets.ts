@@ -12,6 +12,7 @@ import type { KeySpace, Rec } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { E, err } from "../reply.ts";
 import { globMatch } from "../glob.ts";
+import { SummedSet, summedSet } from "../digest_hash.ts";
 import { is, parseInt64 } from "./args.ts";
 import { parseScan } from "./keys.ts";
 import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
@@ -45,7 +46,7 @@ function sadd({ ks }: ApplyContext, argv: ByteString[]): Reply {
   const r = set(ks, key);
   if (r === null) return E.WRONGTYPE;
   if (r === undefined) {
-    const s = new Set<ByteString>();
+    const s = new SummedSet();
     for (let i = 2; i < argv.length; i++) s.add(argv[i]);
     ks.put(key, "set", s);
     return s.size;
@@ -161,7 +162,7 @@ function srandmember(ctx: ApplyContext, argv: ByteString[]): Reply {
 
 /** The intersection (in the order of the smallest set), stopping at `limit` members (0: all). */
 function intersect(all: (Set<ByteString> | undefined)[], limit = 0): Set<ByteString> {
-  const out = new Set<ByteString>();
+  const out = new SummedSet();
   if (all.some((s) => s === undefined || s.size === 0)) return out;
   const ordered = (all as Set<ByteString>[]).slice().sort((a, b) => a.size - b.size);
   const [first, ...rest] = ordered;
@@ -175,13 +176,13 @@ function intersect(all: (Set<ByteString> | undefined)[], limit = 0): Set<ByteStr
 }
 
 function union(all: (Set<ByteString> | undefined)[]): Set<ByteString> {
-  const out = new Set<ByteString>();
+  const out = new SummedSet();
   for (const s of all) if (s !== undefined) { for (const m of s) out.add(m); }
   return out;
 }
 
 function difference(all: (Set<ByteString> | undefined)[]): Set<ByteString> {
-  const out = new Set<ByteString>();
+  const out = new SummedSet();
   const [first, ...rest] = all;
   if (first === undefined) return out;
   for (const m of first) if (!rest.some((s) => s !== undefined && s.has(m))) out.add(m);
@@ -247,7 +248,7 @@ function smove({ ks }: ApplyContext, argv: ByteString[]): Reply {
   if (!fromSet.delete(member)) return 0;
   ks.touch(src);
   ks.dropIfEmpty(src);
-  if (to === undefined) ks.put(dst, "set", new Set([member]));
+  if (to === undefined) ks.put(dst, "set", summedSet([member]));
   else {
     const toSet = to.v as Set<ByteString>;
     if (!toSet.has(member)) {
