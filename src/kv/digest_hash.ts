@@ -42,6 +42,16 @@ function memberHash(member: ByteString): [number, number] {
   return hashOf([member]);
 }
 
+/** The hashes of a hash's pairs. */
+function* pairHashes(m: Map<ByteString, ByteString>): Generator<[number, number]> {
+  for (const [field, value] of m) yield pairHash(field, value);
+}
+
+/** The hashes of a set's members. */
+function* memberHashes(s: Set<ByteString>): Generator<[number, number]> {
+  for (const member of s) yield memberHash(member);
+}
+
 /** From this many elements on, a summed collection asked for its sums keeps them up to date. */
 export const SUMMED_FROM = 1024;
 
@@ -49,6 +59,13 @@ export const SUMMED_FROM = 1024;
 class Sums {
   a = 0;
   b = 0;
+
+  /** The sums of `hashes`. */
+  static of(hashes: Iterable<[number, number]>): Sums {
+    const sums = new Sums();
+    for (const h of hashes) sums.add(h, 1);
+    return sums;
+  }
 
   add([x, y]: [number, number], sign: 1 | -1): void {
     this.a = (this.a + sign * x) >>> 0;
@@ -95,9 +112,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
 
   /** The lane sums of its pairs' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */
   sums(): [number, number] {
-    if (this.#sums !== undefined) return [this.#sums.a, this.#sums.b];
-    const sums = new Sums();
-    for (const [f, v] of this) sums.add(pairHash(f, v), 1);
+    const sums = this.#sums ?? Sums.of(pairHashes(this));
     if (this.size >= SUMMED_FROM) this.#sums = sums;
     return [sums.a, sums.b];
   }
@@ -135,9 +150,7 @@ export class SummedSet extends Set<ByteString> {
 
   /** The lane sums of its members' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */
   sums(): [number, number] {
-    if (this.#sums !== undefined) return [this.#sums.a, this.#sums.b];
-    const sums = new Sums();
-    for (const m of this) sums.add(memberHash(m), 1);
+    const sums = this.#sums ?? Sums.of(memberHashes(this));
     if (this.size >= SUMMED_FROM) this.#sums = sums;
     return [sums.a, sums.b];
   }
@@ -149,9 +162,7 @@ export class SummedSet extends Set<ByteString> {
  */
 export function elementSums(v: Map<ByteString, ByteString> | Set<ByteString>): [number, number] {
   if (v instanceof SummedMap || v instanceof SummedSet) return v.sums();
-  const sums = new Sums();
-  if (v instanceof Map) { for (const [f, value] of v) sums.add(pairHash(f, value), 1); }
-  else for (const m of v) sums.add(memberHash(m), 1);
+  const sums = Sums.of(v instanceof Map ? pairHashes(v) : memberHashes(v));
   return [sums.a, sums.b];
 }
 
