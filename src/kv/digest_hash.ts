@@ -73,10 +73,34 @@ class Sums {
   }
 }
 
+/**
+ * The sums a summed collection keeps: none until they are first read at {@link SUMMED_FROM}
+ * elements or more, then kept up to date by the collection's changes.
+ */
+class KeptSums {
+  #sums: Sums | undefined;
+
+  /** The sums to change with an element added or taken away; undefined while none are kept. */
+  get kept(): Sums | undefined {
+    return this.#sums;
+  }
+
+  /** The collection was emptied: the sums kept, if any, are 0. */
+  cleared(): void {
+    if (this.#sums !== undefined) this.#sums = new Sums();
+  }
+
+  /** The sums of a collection of `size` elements whose hashes are `hashes()`; kept if large. */
+  read(size: number, hashes: () => Iterable<[number, number]>): [number, number] {
+    const sums = this.#sums ?? Sums.of(hashes());
+    if (size >= SUMMED_FROM) this.#sums = sums;
+    return [sums.a, sums.b];
+  }
+}
+
 /** A hash's fields and values that keeps the sums of its pairs' hashes once it is large. */
 export class SummedMap extends Map<ByteString, ByteString> {
-  /** The sums of the entries now, from the first time they were asked for at a large size. */
-  #sums: Sums | undefined;
+  readonly #sums = new KeptSums();
 
   /** An empty map (never built from entries: they would be set before the sums exist). */
   constructor() {
@@ -85,7 +109,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
 
   /** Sets `field` to `value`, keeping the sums. */
   override set(field: ByteString, value: ByteString): this {
-    const sums = this.#sums;
+    const sums = this.#sums.kept;
     if (sums !== undefined) {
       const old = super.get(field);
       if (old !== undefined) sums.add(pairHash(field, old), -1);
@@ -96,7 +120,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
 
   /** Deletes `field`, keeping the sums. */
   override delete(field: ByteString): boolean {
-    const sums = this.#sums;
+    const sums = this.#sums.kept;
     if (sums !== undefined) {
       const old = super.get(field);
       if (old !== undefined) sums.add(pairHash(field, old), -1);
@@ -107,21 +131,18 @@ export class SummedMap extends Map<ByteString, ByteString> {
   /** Empties the map (its sums are then 0). */
   override clear(): void {
     super.clear();
-    if (this.#sums !== undefined) this.#sums = new Sums();
+    this.#sums.cleared();
   }
 
   /** The lane sums of its pairs' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */
   sums(): [number, number] {
-    const sums = this.#sums ?? Sums.of(pairHashes(this));
-    if (this.size >= SUMMED_FROM) this.#sums = sums;
-    return [sums.a, sums.b];
+    return this.#sums.read(this.size, () => pairHashes(this));
   }
 }
 
 /** A set's members that keeps the sums of their hashes once it is large. */
 export class SummedSet extends Set<ByteString> {
-  /** The sums of the members now, from the first time they were asked for at a large size. */
-  #sums: Sums | undefined;
+  readonly #sums = new KeptSums();
 
   /** An empty set (never built from members: they would be added before the sums exist). */
   constructor() {
@@ -130,14 +151,14 @@ export class SummedSet extends Set<ByteString> {
 
   /** Adds `member`, keeping the sums. */
   override add(member: ByteString): this {
-    const sums = this.#sums;
+    const sums = this.#sums.kept;
     if (sums !== undefined && !super.has(member)) sums.add(memberHash(member), 1);
     return super.add(member);
   }
 
   /** Deletes `member`, keeping the sums. */
   override delete(member: ByteString): boolean {
-    const sums = this.#sums;
+    const sums = this.#sums.kept;
     if (sums !== undefined && super.has(member)) sums.add(memberHash(member), -1);
     return super.delete(member);
   }
@@ -145,14 +166,12 @@ export class SummedSet extends Set<ByteString> {
   /** Empties the set (its sums are then 0). */
   override clear(): void {
     super.clear();
-    if (this.#sums !== undefined) this.#sums = new Sums();
+    this.#sums.cleared();
   }
 
   /** The lane sums of its members' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */
   sums(): [number, number] {
-    const sums = this.#sums ?? Sums.of(memberHashes(this));
-    if (this.size >= SUMMED_FROM) this.#sums = sums;
-    return [sums.a, sums.b];
+    return this.#sums.read(this.size, () => memberHashes(this));
   }
 }
 
