@@ -94,16 +94,16 @@ export function* splitJson(value: unknown, options: SplitOptions = {}): Generato
    * make one document, serialized in one go while the event loop waits).
    */
   function isHole(a: Indexed): boolean {
-    return a.length > longer || (a.length > 1 && exceeds(a, pieceChars));
+    return a.length > longer || (a.length > 1 && overPiece(a));
   }
 
   /**
-   * Whether the JSON text of `v` takes more than `limit` characters, by a walk that stops once it
-   * does: a string counts its length (escapes are not counted), other scalars a few characters,
-   * an array that is a hole by its length none (it is written elsewhere).
+   * Whether the JSON text of `v` takes more than `pieceChars` characters, by a walk that stops
+   * once it does: a string counts its length (escapes are not counted), other scalars a few
+   * characters, an array that is a hole by its length none (it is written elsewhere).
    */
-  function exceeds(v: unknown, limit: number): boolean {
-    let left = limit;
+  function overPiece(v: unknown): boolean {
+    let left = pieceChars;
     const over = (x: unknown): boolean => {
       if (typeof x === "string") left -= x.length + 3;
       else if (typeof x !== "object" || x === null) left -= 8;

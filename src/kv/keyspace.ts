@@ -132,8 +132,9 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
 
 /**
  * The bytes hashing `r` into the digest reads, as {@link KeySpace.unhashedBytes} counts them: a
- * string's length. Collections count nothing: hashing one reads all its elements, so hashing it
- * early would make each write to a large one hash it whole; they wait for the checkpoint.
+ * string's length. Collections count nothing: a large hash or set keeps its sums as it changes
+ * (`digest_hash.ts`), and hashing a list or stream reads all its elements, so hashing it early
+ * would make each write to a large one hash it whole; they wait for the checkpoint.
  */
 function hashCost(r: Rec): number {
   return r.t === "string" ? (r.v as ByteString).length : 0;
