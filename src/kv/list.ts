@@ -14,6 +14,13 @@ const MIN_CAPACITY = 8;
 
 /** A list of byte strings with O(1) amortized pushes and pops at both ends. */
 export class Deque implements Iterable<ByteString> {
+  /**
+   * Elements read or moved by all deques so far beyond the O(1) work of each call: by resizing,
+   * shifting, slicing, trimming, searching and iterating. A cost meter that does not depend on the
+   * machine's speed (a test checks complexity with it) and that the deque never resets.
+   */
+  static steps = 0;
+
   #buf: (ByteString | undefined)[];
   #mask: number;
   #head = 0;
@@ -29,6 +36,7 @@ export class Deque implements Iterable<ByteString> {
   static from(items: Iterable<ByteString>): Deque {
     const d = new Deque();
     for (const x of items) d.pushBack(x);
+    Deque.steps += d.#len;
     return d;
   }
 
@@ -95,6 +103,7 @@ export class Deque implements Iterable<ByteString> {
     if (this.#len === this.#buf.length) this.#resize(this.#buf.length * 2);
     const buf = this.#buf;
     const m = this.#mask;
+    Deque.steps += Math.min(i, this.#len - i);
     if (i < this.#len / 2) {
       // Shift the first i elements one place towards the front.
       this.#head = (this.#head - 1) & m;
@@ -115,6 +124,7 @@ export class Deque implements Iterable<ByteString> {
     const buf = this.#buf;
     const m = this.#mask;
     const v = buf[(this.#head + i) & m]!;
+    Deque.steps += Math.min(i, this.#len - 1 - i);
     if (i < this.#len / 2) {
       for (let k = i; k > 0; k--) buf[(this.#head + k) & m] = buf[(this.#head + k - 1) & m];
       buf[this.#head] = undefined;
@@ -135,6 +145,7 @@ export class Deque implements Iterable<ByteString> {
     const s = Math.max(0, Math.min(start, this.#len));
     const e = Math.max(s, Math.min(end, this.#len));
     const out = new Array<ByteString>(e - s);
+    Deque.steps += e - s;
     for (let k = s; k < e; k++) out[k - s] = this.#buf[(this.#head + k) & this.#mask]!;
     return out;
   }
@@ -144,6 +155,7 @@ export class Deque implements Iterable<ByteString> {
     const s = Math.max(0, Math.min(start, this.#len));
     const e = Math.max(s, Math.min(end, this.#len));
     const m = this.#mask;
+    Deque.steps += s + this.#len - e;
     for (let k = 0; k < s; k++) this.#buf[(this.#head + k) & m] = undefined;
     for (let k = e; k < this.#len; k++) this.#buf[(this.#head + k) & m] = undefined;
     this.#head = (this.#head + s) & m;
@@ -161,6 +173,7 @@ export class Deque implements Iterable<ByteString> {
     const m = this.#mask;
     const h = this.#head;
     let removed = 0;
+    Deque.steps += n;
     if (!fromTail) {
       let w = 0;
       for (let r = 0; r < n; r++) {
@@ -187,8 +200,12 @@ export class Deque implements Iterable<ByteString> {
   /** Index of the first element equal to `v` from the head, or -1. */
   indexOf(v: ByteString): number {
     for (let k = 0; k < this.#len; k++) {
-      if (this.#buf[(this.#head + k) & this.#mask] === v) return k;
+      if (this.#buf[(this.#head + k) & this.#mask] === v) {
+        Deque.steps += k + 1;
+        return k;
+      }
     }
+    Deque.steps += this.#len;
     return -1;
   }
 
@@ -199,12 +216,18 @@ export class Deque implements Iterable<ByteString> {
 
   /** Iterates head to tail. The deque must not be modified while iterating. */
   *[Symbol.iterator](): Iterator<ByteString> {
-    for (let k = 0; k < this.#len; k++) yield this.#buf[(this.#head + k) & this.#mask]!;
+    for (let k = 0; k < this.#len; k++) {
+      Deque.steps++;
+      yield this.#buf[(this.#head + k) & this.#mask]!;
+    }
   }
 
   /** Iterates tail to head. The deque must not be modified while iterating. */
   *reversed(): IterableIterator<ByteString> {
-    for (let k = this.#len - 1; k >= 0; k--) yield this.#buf[(this.#head + k) & this.#mask]!;
+    for (let k = this.#len - 1; k >= 0; k--) {
+      Deque.steps++;
+      yield this.#buf[(this.#head + k) & this.#mask]!;
+    }
   }
 
   #maybeShrink(): void {
@@ -215,6 +238,7 @@ export class Deque implements Iterable<ByteString> {
   /** Moves the elements to a new buffer of `cap` (a power of two ≥ length), head at 0. */
   #resize(cap: number): void {
     const next = new Array<ByteString | undefined>(cap);
+    Deque.steps += this.#len;
     for (let k = 0; k < this.#len; k++) next[k] = this.#buf[(this.#head + k) & this.#mask];
     this.#buf = next;
     this.#mask = cap - 1;
