@@ -26,7 +26,7 @@ import { LazyArray } from "../codec/lazy_array.ts";
 import { ScanIndex, type ScanPage, scanPage } from "./scan_index.ts";
 import { SlotKeys } from "./slot_keys.ts";
 import { byteOrder } from "./bytes.ts";
-import { elementSums, hashOf, SummedMap, summedSet } from "./digest_hash.ts";
+import { elementSums, hashOf, listHash, summedDeque, SummedMap, summedSet } from "./digest_hash.ts";
 
 /** The value types and what each holds in memory. */
 export interface Values {
@@ -119,7 +119,8 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
       break;
     }
     case "list": {
-      const [a, b] = hashOf(r.v as Deque);
+      // Kept up to date by a large summed list: not read again at each checkpoint.
+      const [a, b] = listHash(r.v as Deque);
       content = `${a}:${b}:${(r.v as Deque).length}`;
       break;
     }
@@ -132,9 +133,9 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
 
 /**
  * The bytes hashing `r` into the digest reads, as {@link KeySpace.unhashedBytes} counts them: a
- * string's length. Collections count nothing: a large hash or set keeps its sums as it changes
- * (`digest_hash.ts`), and hashing a list or stream reads all its elements, so hashing it early
- * would make each write to a large one hash it whole; they wait for the checkpoint.
+ * string's length. Collections count nothing: a large hash, set or list keeps its sums or hash as
+ * it changes (`digest_hash.ts`), and hashing a stream reads all its entries, so hashing it early
+ * would make each write to a large one hash it whole; it waits for the checkpoint.
  */
 function hashCost(r: Rec): number {
   return r.t === "string" ? (r.v as ByteString).length : 0;
@@ -932,7 +933,7 @@ function decodeValue(t: unknown, data: unknown): Values[TypeName] {
       return m;
     }
     case "list":
-      return Deque.from(strs(data));
+      return summedDeque(strs(data));
     case "set":
       return summedSet(strs(data));
     case "stream":

@@ -1,8 +1,9 @@
 /**
  * `src/kv/digest_hash.ts`: a large hash or set keeps the sums of its elements' hashes as it
- * changes, and they are always the sums computed from its elements afresh (seeded random
- * operations across the size from which sums are kept); a store's digest with kept sums equals
- * that of a store restored from its snapshot, which computes them from scratch.
+ * changes, and a large list its hash, and they are always those computed from its elements afresh
+ * (seeded random operations across the size from which they are kept); a store's digest with kept
+ * sums and hashes equals that of a store restored from its snapshot, which computes them from
+ * scratch.
  *
  * Environment: `DIGEST_HASH_SEED=<n>` reruns one seed (a failure prints its seed);
  * `DIGEST_HASH_SEEDS=<n>` sets how many run (default 40).
@@ -11,7 +12,15 @@
  */
 import assert from "node:assert/strict";
 import type { Reply } from "../../src/core/types.ts";
-import { elementSums, SUMMED_FROM, SummedMap, SummedSet } from "../../src/kv/digest_hash.ts";
+import {
+  elementSums,
+  listHash,
+  SUMMED_FROM,
+  SummedDeque,
+  SummedMap,
+  SummedSet,
+} from "../../src/kv/digest_hash.ts";
+import { Deque } from "../../src/kv/list.ts";
 import { KvStore } from "../../src/kv/store.ts";
 import { Prng } from "../support/prng.ts";
 import { seedsFromEnv } from "../support/seeds.ts";
@@ -74,4 +83,80 @@ Deno.test("digest hash: a store keeping sums has the digest of one restored from
       assert.equal(copy.digest(), kv.digest(), `after round ${i}`);
     }
   }
+});
+
+Deno.test("digest hash: a kept list hash is the hash of the elements, whatever the operations", () => {
+  for (const seed of seeds) {
+    const rng = new Prng(seed);
+    const d = new SummedDeque();
+    const value = () => `e${rng.int(0, 1_000)}`;
+    let keptReads = 0;
+    for (let step = 0; step < 10_000; step++) {
+      const r = rng.next();
+      const n = d.length;
+      // Grows on average past SUMMED_FROM; edits in the middle (which drop a kept hash) are rare.
+      if (r < 0.3) d.pushBack(value());
+      else if (r < 0.55) d.pushFront(value());
+      else if (r < 0.67) d.popBack();
+      else if (r < 0.79) d.popFront();
+      else if (r < 0.94) d.set(rng.int(0, n), value());
+      else if (r < 0.96) d.keep(rng.int(-2, 5), n - rng.int(-2, 5));
+      else if (r < 0.97) d.insert(rng.int(0, n), value());
+      else if (r < 0.98 && n > 0) d.removeAt(rng.int(0, n - 1));
+      else if (r < 0.99) d.removeValue(value(), rng.int(0, 3), rng.next() < 0.5);
+      if (step % 47 === 46) {
+        const context = `seed ${seed} (DIGEST_HASH_SEED=${seed}), step ${step}, length ${d.length}`;
+        const before = Deque.steps;
+        const kept = d.hash();
+        if (Deque.steps === before && d.length >= SUMMED_FROM) keptReads++;
+        assert.deepEqual(kept, listHash(Deque.from(d)), `list: ${context}`);
+      }
+    }
+    // The hash was read without reading the list: the case under test happened.
+    assert.ok(keptReads > 10, `seed ${seed}: only ${keptReads} reads of a kept hash`);
+  }
+});
+
+Deno.test("digest hash: a list's hash depends on each element and its place", () => {
+  const base = Array.from({ length: 2 * SUMMED_FROM }, (_, i) => `e${i}`);
+  const hashes = new Set<string>();
+  const variants = [
+    base,
+    base.with(5, "x"),
+    base.with(0, base[1]).with(1, base[0]),
+    base.with(3, base[5]).with(5, base[3]),
+    [...base.slice(1), base[0]],
+    [...base, ""],
+    ["", ...base],
+  ];
+  for (const v of variants) hashes.add(listHash(Deque.from(v)).join(":"));
+  assert.equal(hashes.size, variants.length);
+});
+
+Deno.test("digest hash: a store keeping list hashes has the digest of one restored from scratch", () => {
+  const kv = new KvStore();
+  const n = 2 * SUMMED_FROM;
+  run(kv, "RPUSH", "l", ...Array.from({ length: n }, (_, i) => `${i}`));
+  run(kv, "RPUSH", "m", ...Array.from({ length: n }, (_, i) => `${i % 10}`));
+  kv.digest(); // the large ones keep their hashes from here on
+  for (let i = 0; i < 300; i++) {
+    run(kv, "LPUSH", "l", `a${i}`, `b${i}`);
+    run(kv, "RPUSH", "l", `c${i}`);
+    run(kv, "LPOP", "l");
+    run(kv, "RPOP", "l", "2");
+    run(kv, "LSET", "l", `${i * 7}`, `s${i}`);
+    run(kv, "LSET", "l", "-3", `t${i}`);
+    run(kv, "LMOVE", "l", "m", "LEFT", "RIGHT");
+    run(kv, "RPOPLPUSH", "m", "l");
+    run(kv, "LMPOP", "2", "m", "l", "RIGHT", "COUNT", "2");
+    if (i % 20 === 0) run(kv, "LTRIM", "m", "1", "-2");
+    if (i % 30 === 0) run(kv, "LINSERT", "l", "BEFORE", `${i * 3}`, `i${i}`);
+    if (i % 40 === 0) run(kv, "LREM", "m", "2", `${i % 10}`);
+    if (i % 25 === 0) {
+      const copy = new KvStore();
+      copy.restore(JSON.parse(JSON.stringify(kv.snapshot())));
+      assert.equal(copy.digest(), kv.digest(), `after round ${i}`);
+    }
+  }
+  assert.ok((run(kv, "LLEN", "m") as number) >= SUMMED_FROM);
 });

@@ -16,7 +16,7 @@ import type { ByteString, Reply } from "../../core/types.ts";
 import type { KeySpace } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
 import { type BlockSpec, type Handed, serveNow } from "../waiters.ts";
-import { Deque } from "../list.ts";
+import { SummedDeque } from "../digest_hash.ts";
 import { E, err, NIL_ARRAY } from "../reply.ts";
 import { end, parseMpop, popN } from "./lists.ts";
 import { parseLongDouble } from "../long_double.ts";
@@ -46,7 +46,7 @@ function takeList(ks: KeySpace, key: ByteString, head: boolean, count: number) {
 function undoList(ks: KeySpace, _argv: readonly ByteString[], h: Handed): void {
   let r = ks.typed(h.key, "list");
   if (r === null) return;
-  r ??= ks.put(h.key, "list", new Deque());
+  r ??= ks.put(h.key, "list", new SummedDeque());
   for (let i = h.items.length - 1; i >= 0; i--) {
     if (h.head) r.v.pushFront(h.items[i]);
     else r.v.pushBack(h.items[i]);
@@ -104,7 +104,7 @@ function moveSpec(rpoplpush: boolean): BlockSpec {
     finish(ks, argv, h) {
       const dst = ks.typed(argv[2], "list");
       if (dst === null) return E.WRONGTYPE;
-      const target = dst ?? ks.put(argv[2], "list", new Deque());
+      const target = dst ?? ks.put(argv[2], "list", new SummedDeque());
       if (ends(argv).to) target.v.pushFront(h.items[0]);
       else target.v.pushBack(h.items[0]);
       ks.touch(argv[2]);

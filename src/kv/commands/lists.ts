@@ -12,7 +12,7 @@
 import type { ByteString, Reply } from "../../core/types.ts";
 import type { KeySpace, Rec } from "../keyspace.ts";
 import type { ApplyContext, CommandSpec } from "../registry.ts";
-import { Deque } from "../list.ts";
+import { SummedDeque } from "../digest_hash.ts";
 import { E, err, NIL_ARRAY, OK } from "../reply.ts";
 import { INT64_MIN, is, parseInt64, parseSafeInt } from "./args.ts";
 
@@ -42,7 +42,7 @@ function pushGeneric(head: boolean, onlyExisting: boolean) {
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) {
       if (onlyExisting) return 0;
-      r = ks.put(key, "list", new Deque());
+      r = ks.put(key, "list", new SummedDeque());
     }
     const d = r.v;
     for (let i = 2; i < argv.length; i++) {
@@ -190,7 +190,7 @@ function move(ks: KeySpace, src: ByteString, dst: ByteString, fromHead: boolean,
   const d = list(ks, dst);
   if (d === null) return E.WRONGTYPE;
   const value = (fromHead ? s.v.popFront() : s.v.popBack())!;
-  const target = d ?? ks.put(dst, "list", new Deque());
+  const target = d ?? ks.put(dst, "list", new SummedDeque());
   if (toHead) target.v.pushFront(value);
   else target.v.pushBack(value);
   ks.touch(dst);
