@@ -66,7 +66,7 @@ function* memberHashes(s: Set<ByteString>): Generator<[number, number]> {
 export const SUMMED_FROM = 1024;
 
 /** Lane sums kept for a collection: elements' hashes added and taken away, modulo 2^32. */
-class Sums {
+export class Sums {
   a = 0;
   b = 0;
 
@@ -77,6 +77,7 @@ class Sums {
     return sums;
   }
 
+  /** Adds the hash `[x, y]` (`sign` 1) or takes it away (-1). */
   add([x, y]: [number, number], sign: 1 | -1): void {
     this.a = (this.a + sign * x) >>> 0;
     this.b = (this.b + sign * y) >>> 0;

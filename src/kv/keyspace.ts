@@ -20,7 +20,7 @@
 import type { ByteString } from "../core/types.ts";
 import { invariant } from "../core/assert.ts";
 import { Deque } from "./list.ts";
-import { decodeStream, encodeStream, Stream, type StreamJson } from "./stream.ts";
+import { decodeStream, encodeStream, encodeStreamHead, Stream, type StreamJson } from "./stream.ts";
 import { num, str, strs } from "./decode.ts";
 import { LazyArray } from "../codec/lazy_array.ts";
 import { ScanIndex, type ScanPage, scanPage } from "./scan_index.ts";
@@ -124,18 +124,21 @@ function recordHash(key: ByteString, r: Rec): [number, number] {
       content = `${a}:${b}:${(r.v as Deque).length}`;
       break;
     }
-    case "stream":
-      content = JSON.stringify(encodeStream(r.v as Stream));
+    case "stream": {
+      // The entries and nodes kept summed by a large stream: not read again at each checkpoint.
+      const s = r.v as Stream;
+      const [a, b] = s.contentSums();
+      content = `${a}:${b}:${s.length}:${s.nodes.length}:${JSON.stringify(encodeStreamHead(s))}`;
       break;
+    }
   }
   return hashOf([key, r.t, String(r.exp), content]);
 }
 
 /**
  * The bytes hashing `r` into the digest reads, as {@link KeySpace.unhashedBytes} counts them: a
- * string's length. Collections count nothing: a large hash, set or list keeps its sums or hash as
- * it changes (`digest_hash.ts`), and hashing a stream reads all its entries, so hashing it early
- * would make each write to a large one hash it whole; it waits for the checkpoint.
+ * string's length. Collections count nothing: a large hash, set, list or stream keeps its sums or
+ * hash as it changes (`digest_hash.ts`, `stream.ts`); a small one is cheap to hash at the checkpoint.
  */
 function hashCost(r: Rec): number {
   return r.t === "string" ? (r.v as ByteString).length : 0;

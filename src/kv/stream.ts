@@ -11,6 +11,7 @@
 import type { ByteString } from "../core/types.ts";
 import { num, str } from "./decode.ts";
 import { parseInt64 } from "./commands/args.ts";
+import { hashOf, SUMMED_FROM, Sums } from "./digest_hash.ts";
 
 /** 2^64: the seq part's range. */
 const SEQ_RANGE = 1n << 64n;
@@ -136,7 +137,22 @@ export interface StreamNode {
   lastId: bigint;
 }
 
-/** A stream. */
+/** An entry's hash in a stream's {@link Stream.contentSums}. */
+function entryHash(id: bigint, fields: ByteString[]): [number, number] {
+  return hashOf([formatId(id), ...fields], 1);
+}
+
+/** A node's hash in a stream's {@link Stream.contentSums}. */
+function nodeHash(n: StreamNode): [number, number] {
+  return hashOf([String(n.live), String(n.total), formatId(n.lastId)], 2);
+}
+
+/**
+ * A stream. Its entries and nodes reach the digest as the lane sums of their hashes (IDs and the
+ * nodes' last IDs are ascending, so the sums lose no order); a stream of {@link SUMMED_FROM}
+ * entries or more, once asked for them, keeps them as entries are added, deleted and trimmed (see
+ * `digest_hash.ts`: a stream of a million entries took 0.45-0.7 s to hash at every checkpoint).
+ */
 export class Stream {
   /** Entry IDs, ascending. */
   readonly ids: bigint[] = [];
@@ -152,6 +168,24 @@ export class Stream {
   readonly groups = new Map<ByteString, Group>();
   /** The node layout, head first (see {@link StreamNode}); live counts sum to the length. */
   readonly nodes: StreamNode[] = [];
+  /** The sums of the entries' and nodes' hashes, once kept (see {@link contentSums}). */
+  #sums: Sums | undefined;
+
+  /**
+   * The lane sums of the hashes of the entries and nodes: kept from now on if the stream has
+   * {@link SUMMED_FROM} entries or more. Entries and nodes change only through {@link append},
+   * {@link delete} and {@link trimHead} once they are kept.
+   */
+  contentSums(): [number, number] {
+    let sums = this.#sums;
+    if (sums === undefined) {
+      sums = new Sums();
+      for (let i = 0; i < this.ids.length; i++) sums.add(entryHash(this.ids[i], this.fields[i]), 1);
+      for (const n of this.nodes) sums.add(nodeHash(n), 1);
+      if (this.ids.length >= SUMMED_FROM) this.#sums = sums;
+    }
+    return [sums.a, sums.b];
+  }
 
   /** Number of entries. */
   get length(): number {
@@ -191,16 +225,24 @@ export class Stream {
     if (tail === undefined || tail.total >= NODE_MAX_ENTRIES) {
       tail = { live: 0, total: 0, lastId: id };
       this.nodes.push(tail);
+    } else {
+      this.#sums?.add(nodeHash(tail), -1);
     }
     tail.live++;
     tail.total++;
     tail.lastId = id;
+    if (this.#sums !== undefined) {
+      this.#sums.add(nodeHash(tail), 1);
+      this.#sums.add(entryHash(id, fields), 1);
+    }
   }
 
   /** Deletes the entry `id` (a node left without live entries goes); true when it was there. */
   delete(id: bigint): boolean {
     const i = this.indexOf(id);
     if (i < 0) return false;
+    const sums = this.#sums;
+    sums?.add(entryHash(id, this.fields[i]), -1);
     this.ids.splice(i, 1);
     this.fields.splice(i, 1);
     if (id > this.maxDeletedId) this.maxDeletedId = id;
@@ -208,7 +250,9 @@ export class Stream {
     for (let k = 0; k < this.nodes.length; k++) {
       const node = this.nodes[k];
       if (i < before + node.live) {
+        sums?.add(nodeHash(node), -1);
         if (--node.live === 0) this.nodes.splice(k, 1);
+        else sums?.add(nodeHash(node), 1);
         break;
       }
       before += node.live;
@@ -222,17 +266,23 @@ export class Stream {
    */
   trimHead(n: number): void {
     if (n <= 0) return;
+    const sums = this.#sums;
+    if (sums !== undefined) {
+      for (let i = 0; i < n; i++) sums.add(entryHash(this.ids[i], this.fields[i]), -1);
+    }
     this.ids.splice(0, n);
     this.fields.splice(0, n);
     let rest = n;
     while (rest > 0) {
       const head = this.nodes[0];
+      sums?.add(nodeHash(head), -1);
       if (head.live <= rest) {
         rest -= head.live;
         this.nodes.shift();
       } else {
         head.live -= rest;
         rest = 0;
+        sums?.add(nodeHash(head), 1);
       }
     }
   }
@@ -306,8 +356,20 @@ export interface StreamJson {
   nodes: [number, number, ByteString][];
 }
 
-/** The snapshot form of `s` (its digest input too: equal streams encode equally). */
+/** The snapshot form of `s` (equal streams encode equally). */
 export function encodeStream(s: Stream): StreamJson {
+  return {
+    ...encodeStreamHead(s),
+    entries: s.ids.map((id, i) => [formatId(id), ...s.fields[i]]),
+    nodes: s.nodes.map((n) => [n.live, n.total, formatId(n.lastId)]),
+  };
+}
+
+/**
+ * The snapshot form of `s` but its entries and nodes: with {@link Stream.contentSums}, what the
+ * digest hashes of a stream.
+ */
+export function encodeStreamHead(s: Stream): Omit<StreamJson, "entries" | "nodes"> {
   const groups: GroupJson[] = [];
   for (const [name, g] of s.groups) {
     const pel: [ByteString, ByteString, number, number][] = pendingIds(g).map((id) => {
@@ -321,9 +383,7 @@ export function encodeStream(s: Stream): StreamJson {
     last: formatId(s.lastId),
     maxDel: formatId(s.maxDeletedId),
     added: s.entriesAdded,
-    entries: s.ids.map((id, i) => [formatId(id), ...s.fields[i]]),
     groups,
-    nodes: s.nodes.map((n) => [n.live, n.total, formatId(n.lastId)]),
   };
 }
 
