@@ -12,8 +12,11 @@ import type { ByteString } from "../core/types.ts";
 
 const MIN_CAPACITY = 8;
 
-/** A list of byte strings with O(1) amortized pushes and pops at both ends. */
-export class Deque implements Iterable<ByteString> {
+/**
+ * A sequence with O(1) amortized pushes and pops at both ends: a list's byte strings, a stream's
+ * entries.
+ */
+export class Deque<T = ByteString> implements Iterable<T> {
   /**
    * Elements read or moved by all deques so far beyond the O(1) work of each call: by resizing,
    * shifting, slicing, trimming, searching and iterating. A cost meter that does not depend on the
@@ -21,7 +24,7 @@ export class Deque implements Iterable<ByteString> {
    */
   static steps = 0;
 
-  #buf: (ByteString | undefined)[];
+  #buf: (T | undefined)[];
   #mask: number;
   #head = 0;
   #len = 0;
@@ -33,8 +36,8 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** A deque holding `items` in order (copied). */
-  static from(items: Iterable<ByteString>): Deque {
-    const d = new Deque();
+  static from<T>(items: Iterable<T>): Deque<T> {
+    const d = new Deque<T>();
     for (const x of items) d.pushBack(x);
     Deque.steps += d.#len;
     return d;
@@ -46,27 +49,27 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** The element at `i` (0 ≤ i < length), or undefined when out of range. */
-  at(i: number): ByteString | undefined {
+  at(i: number): T | undefined {
     if (i < 0 || i >= this.#len || !Number.isInteger(i)) return undefined;
     return this.#buf[(this.#head + i) & this.#mask];
   }
 
   /** Replaces the element at `i` (0 ≤ i < length); false when out of range. */
-  set(i: number, v: ByteString): boolean {
+  set(i: number, v: T): boolean {
     if (i < 0 || i >= this.#len || !Number.isInteger(i)) return false;
     this.#buf[(this.#head + i) & this.#mask] = v;
     return true;
   }
 
   /** Appends at the tail. */
-  pushBack(v: ByteString): void {
+  pushBack(v: T): void {
     if (this.#len === this.#buf.length) this.#resize(this.#buf.length * 2);
     this.#buf[(this.#head + this.#len) & this.#mask] = v;
     this.#len++;
   }
 
   /** Prepends at the head. */
-  pushFront(v: ByteString): void {
+  pushFront(v: T): void {
     if (this.#len === this.#buf.length) this.#resize(this.#buf.length * 2);
     this.#head = (this.#head - 1) & this.#mask;
     this.#buf[this.#head] = v;
@@ -74,7 +77,7 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Removes and returns the tail element (undefined when empty). */
-  popBack(): ByteString | undefined {
+  popBack(): T | undefined {
     if (this.#len === 0) return undefined;
     const i = (this.#head + this.#len - 1) & this.#mask;
     const v = this.#buf[i];
@@ -85,7 +88,7 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Removes and returns the head element (undefined when empty). */
-  popFront(): ByteString | undefined {
+  popFront(): T | undefined {
     if (this.#len === 0) return undefined;
     const v = this.#buf[this.#head];
     this.#buf[this.#head] = undefined;
@@ -96,7 +99,7 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Inserts `v` so that it becomes the element at `i` (0 ≤ i ≤ length). */
-  insert(i: number, v: ByteString): void {
+  insert(i: number, v: T): void {
     if (i < 0 || i > this.#len || !Number.isInteger(i)) throw new RangeError("insert index");
     if (i === 0) return this.pushFront(v);
     if (i === this.#len) return this.pushBack(v);
@@ -117,7 +120,7 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Removes and returns the element at `i` (0 ≤ i < length). */
-  removeAt(i: number): ByteString {
+  removeAt(i: number): T {
     if (i < 0 || i >= this.#len || !Number.isInteger(i)) throw new RangeError("remove index");
     if (i === 0) return this.popFront()!;
     if (i === this.#len - 1) return this.popBack()!;
@@ -141,10 +144,10 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Elements `start` (inclusive) to `end` (exclusive), clamped to the list, as an array. */
-  slice(start = 0, end = this.#len): ByteString[] {
+  slice(start = 0, end = this.#len): T[] {
     const s = Math.max(0, Math.min(start, this.#len));
     const e = Math.max(s, Math.min(end, this.#len));
-    const out = new Array<ByteString>(e - s);
+    const out = new Array<T>(e - s);
     Deque.steps += e - s;
     for (let k = s; k < e; k++) out[k - s] = this.#buf[(this.#head + k) & this.#mask]!;
     return out;
@@ -167,7 +170,7 @@ export class Deque implements Iterable<ByteString> {
    * Removes elements equal to `v`: at most `limit` of them (0: all), the first ones from the head,
    * or from the tail when `fromTail`. Returns how many were removed. O(n).
    */
-  removeValue(v: ByteString, limit: number, fromTail: boolean): number {
+  removeValue(v: T, limit: number, fromTail: boolean): number {
     const n = this.#len;
     const buf = this.#buf;
     const m = this.#mask;
@@ -198,7 +201,7 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Index of the first element equal to `v` from the head, or -1. */
-  indexOf(v: ByteString): number {
+  indexOf(v: T): number {
     for (let k = 0; k < this.#len; k++) {
       if (this.#buf[(this.#head + k) & this.#mask] === v) {
         Deque.steps += k + 1;
@@ -210,12 +213,12 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** The elements as a new array, head first. */
-  toArray(): ByteString[] {
+  toArray(): T[] {
     return this.slice();
   }
 
   /** Iterates head to tail. The deque must not be modified while iterating. */
-  *[Symbol.iterator](): Iterator<ByteString> {
+  *[Symbol.iterator](): Iterator<T> {
     for (let k = 0; k < this.#len; k++) {
       Deque.steps++;
       yield this.#buf[(this.#head + k) & this.#mask]!;
@@ -223,7 +226,7 @@ export class Deque implements Iterable<ByteString> {
   }
 
   /** Iterates tail to head. The deque must not be modified while iterating. */
-  *reversed(): IterableIterator<ByteString> {
+  *reversed(): IterableIterator<T> {
     for (let k = this.#len - 1; k >= 0; k--) {
       Deque.steps++;
       yield this.#buf[(this.#head + k) & this.#mask]!;
@@ -237,7 +240,7 @@ export class Deque implements Iterable<ByteString> {
 
   /** Moves the elements to a new buffer of `cap` (a power of two ≥ length), head at 0. */
   #resize(cap: number): void {
-    const next = new Array<ByteString | undefined>(cap);
+    const next = new Array<T | undefined>(cap);
     Deque.steps += this.#len;
     for (let k = 0; k < this.#len; k++) next[k] = this.#buf[(this.#head + k) & this.#mask];
     this.#buf = next;

@@ -12,6 +12,7 @@ import type { ByteString } from "../core/types.ts";
 import { num, str } from "./decode.ts";
 import { parseInt64 } from "./commands/args.ts";
 import { hashOf, SUMMED_FROM, Sums } from "./digest_hash.ts";
+import { Deque } from "./list.ts";
 
 /** 2^64: the seq part's range. */
 const SEQ_RANGE = 1n << 64n;
@@ -137,9 +138,9 @@ export interface StreamNode {
   lastId: bigint;
 }
 
-/** An entry's hash in a stream's {@link Stream.contentSums}. */
-function entryHash(id: bigint, fields: ByteString[]): [number, number] {
-  return hashOf([formatId(id), ...fields], 1);
+/** An entry's hash in a stream's {@link Stream.contentSums} (`entry` as {@link Stream.entryAt}). */
+function entryHash(entry: ByteString[]): [number, number] {
+  return hashOf(entry, 1);
 }
 
 /** A node's hash in a stream's {@link Stream.contentSums}. */
@@ -155,9 +156,15 @@ function nodeHash(n: StreamNode): [number, number] {
  */
 export class Stream {
   /** Entry IDs, ascending. */
-  readonly ids: bigint[] = [];
-  /** Entry field/value lists, parallel to {@link ids}. */
-  readonly fields: ByteString[][] = [];
+  readonly #ids = new Deque<bigint>();
+  /**
+   * The entries as a snapshot holds them, parallel to {@link #ids}: `[id, field, value, ...]`
+   * with the ID as text. Never changed in place, so that a snapshot takes them as they are (a
+   * stream of 300,000 entries took 160-175 ms to encode when each ID was formatted then), and
+   * removed from the head in O(1) each (trimming spliced arrays: 2.4 ms an XADD with an exact
+   * MAXLEN of a million).
+   */
+  readonly #entries = new Deque<ByteString[]>();
   /** The largest ID ever added (or set by XSETID / XGROUP CREATE MKSTREAM). */
   lastId = 0n;
   /** The largest ID ever deleted (XDEL, trimming). */
@@ -180,30 +187,52 @@ export class Stream {
     let sums = this.#sums;
     if (sums === undefined) {
       sums = new Sums();
-      for (let i = 0; i < this.ids.length; i++) sums.add(entryHash(this.ids[i], this.fields[i]), 1);
+      for (const entry of this.#entries) sums.add(entryHash(entry), 1);
       for (const n of this.nodes) sums.add(nodeHash(n), 1);
-      if (this.ids.length >= SUMMED_FROM) this.#sums = sums;
+      if (this.length >= SUMMED_FROM) this.#sums = sums;
     }
     return [sums.a, sums.b];
   }
 
   /** Number of entries. */
   get length(): number {
-    return this.ids.length;
+    return this.#ids.length;
   }
 
   /** The first entry's ID, or 0n when empty. */
   get firstId(): bigint {
-    return this.ids.length > 0 ? this.ids[0] : 0n;
+    return this.length > 0 ? this.#ids.at(0)! : 0n;
+  }
+
+  /** The ID of entry `i` (0 ≤ i < length). */
+  idAt(i: number): bigint {
+    const id = this.#ids.at(i);
+    if (id === undefined) throw new RangeError(`no stream entry ${i}`);
+    return id;
+  }
+
+  /**
+   * Entry `i` (0 ≤ i < length) as `[id, field, value, ...]`, the ID as text: the stream's own
+   * array, which the caller must not change.
+   */
+  entryAt(i: number): ByteString[] {
+    const entry = this.#entries.at(i);
+    if (entry === undefined) throw new RangeError(`no stream entry ${i}`);
+    return entry;
+  }
+
+  /** The entries as {@link entryAt} gives them, head first (a new array of the same entries). */
+  entries(): ByteString[][] {
+    return this.#entries.toArray();
   }
 
   /** The index of the first entry with ID >= `id`. */
   lowerBound(id: bigint): number {
     let lo = 0;
-    let hi = this.ids.length;
+    let hi = this.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.ids[mid] < id) lo = mid + 1;
+      if (this.#ids.at(mid)! < id) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -212,13 +241,14 @@ export class Stream {
   /** The index of the entry `id`, or -1. */
   indexOf(id: bigint): number {
     const i = this.lowerBound(id);
-    return i < this.ids.length && this.ids[i] === id ? i : -1;
+    return i < this.length && this.#ids.at(i) === id ? i : -1;
   }
 
   /** Appends an entry; `id` must be greater than {@link lastId}. */
   append(id: bigint, fields: ByteString[]): void {
-    this.ids.push(id);
-    this.fields.push(fields);
+    const entry = [formatId(id)].concat(fields);
+    this.#ids.pushBack(id);
+    this.#entries.pushBack(entry);
     this.lastId = id;
     this.entriesAdded++;
     let tail = this.nodes[this.nodes.length - 1];
@@ -233,8 +263,18 @@ export class Stream {
     tail.lastId = id;
     if (this.#sums !== undefined) {
       this.#sums.add(nodeHash(tail), 1);
-      this.#sums.add(entryHash(id, fields), 1);
+      this.#sums.add(entryHash(entry), 1);
     }
+  }
+
+  /**
+   * Appends an entry as a snapshot holds it, changing nothing else (not the nodes, counters or
+   * last ID: the snapshot gives them). For {@link decodeStream}, before any sums are kept.
+   */
+  restoreEntry(id: bigint, fields: ByteString[]): void {
+    if (this.#sums !== undefined) throw new Error("restoreEntry on a stream that keeps its sums");
+    this.#ids.pushBack(id);
+    this.#entries.pushBack([formatId(id)].concat(fields));
   }
 
   /** Deletes the entry `id` (a node left without live entries goes); true when it was there. */
@@ -242,9 +282,9 @@ export class Stream {
     const i = this.indexOf(id);
     if (i < 0) return false;
     const sums = this.#sums;
-    sums?.add(entryHash(id, this.fields[i]), -1);
-    this.ids.splice(i, 1);
-    this.fields.splice(i, 1);
+    sums?.add(entryHash(this.#entries.at(i)!), -1);
+    this.#ids.removeAt(i);
+    this.#entries.removeAt(i);
     if (id > this.maxDeletedId) this.maxDeletedId = id;
     let before = 0;
     for (let k = 0; k < this.nodes.length; k++) {
@@ -268,10 +308,12 @@ export class Stream {
     if (n <= 0) return;
     const sums = this.#sums;
     if (sums !== undefined) {
-      for (let i = 0; i < n; i++) sums.add(entryHash(this.ids[i], this.fields[i]), -1);
+      for (let i = 0; i < n; i++) sums.add(entryHash(this.#entries.at(i)!), -1);
     }
-    this.ids.splice(0, n);
-    this.fields.splice(0, n);
+    for (let i = 0; i < n; i++) {
+      this.#ids.popFront();
+      this.#entries.popFront();
+    }
     let rest = n;
     while (rest > 0) {
       const head = this.nodes[0];
@@ -291,7 +333,7 @@ export class Stream {
   range(start: bigint, end: bigint): [number, number] {
     if (start > end) return [0, 0];
     const from = this.lowerBound(start);
-    const to = end === MAX_ID ? this.ids.length : this.lowerBound(end + 1n);
+    const to = end === MAX_ID ? this.length : this.lowerBound(end + 1n);
     return [from, Math.max(from, to)];
   }
 
@@ -301,12 +343,12 @@ export class Stream {
    */
   entriesUpTo(id: bigint): number {
     if (this.entriesAdded === 0) return 0;
-    if (this.ids.length === 0 && id <= this.lastId) return this.entriesAdded;
+    if (this.length === 0 && id <= this.lastId) return this.entriesAdded;
     if (id === this.lastId) return this.entriesAdded;
     if (id > this.lastId) return -1;
     if (this.maxDeletedId === 0n || this.maxDeletedId < this.firstId) {
-      if (id < this.firstId) return this.entriesAdded - this.ids.length;
-      if (id === this.firstId) return this.entriesAdded - this.ids.length + 1;
+      if (id < this.firstId) return this.entriesAdded - this.length;
+      if (id === this.firstId) return this.entriesAdded - this.length + 1;
     }
     return -1;
   }
@@ -323,7 +365,7 @@ export class Stream {
 
   /** Redis's `streamRangeHasTombstones(s, id, NULL)`: an entry at or after `id` was deleted. */
   deletedFrom(id: bigint): boolean {
-    if (this.ids.length === 0 || this.maxDeletedId === 0n) return false;
+    if (this.length === 0 || this.maxDeletedId === 0n) return false;
     return this.maxDeletedId >= this.firstId && this.maxDeletedId >= id;
   }
 }
@@ -360,7 +402,7 @@ export interface StreamJson {
 export function encodeStream(s: Stream): StreamJson {
   return {
     ...encodeStreamHead(s),
-    entries: s.ids.map((id, i) => [formatId(id), ...s.fields[i]]),
+    entries: s.entries(),
     nodes: s.nodes.map((n) => [n.live, n.total, formatId(n.lastId)]),
   };
 }
@@ -403,11 +445,10 @@ export function decodeStream(data: unknown): Stream {
   for (const e of j.entries) {
     if (!Array.isArray(e) || e.length % 2 !== 1) throw new TypeError("malformed stream entry");
     const id = idOf(e[0]);
-    if (s.ids.length > 0 && id <= s.ids[s.ids.length - 1]) {
+    if (s.length > 0 && id <= s.idAt(s.length - 1)) {
       throw new TypeError("stream entries out of order");
     }
-    s.ids.push(id);
-    s.fields.push(e.slice(1).map(str));
+    s.restoreEntry(id, e.slice(1).map(str));
   }
   if (!Array.isArray(j.nodes)) throw new TypeError("malformed stream nodes");
   let live = 0;
@@ -418,7 +459,7 @@ export function decodeStream(data: unknown): Stream {
     s.nodes.push(node);
     live += node.live;
   }
-  if (live !== s.ids.length) throw new TypeError("stream nodes do not cover the entries");
+  if (live !== s.length) throw new TypeError("stream nodes do not cover the entries");
   s.lastId = idOf(j.last);
   s.maxDeletedId = idOf(j.maxDel);
   s.entriesAdded = num(j.added);

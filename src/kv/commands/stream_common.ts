@@ -7,7 +7,7 @@
 import type { ByteString, Reply } from "../../core/types.ts";
 import type { KeySpace, Rec } from "../keyspace.ts";
 import { E, err } from "../reply.ts";
-import { type Consumer, formatId, type Group, parseId, type Stream } from "../stream.ts";
+import { type Consumer, type Group, parseId, type Stream } from "../stream.ts";
 import { parseInt64 } from "./args.ts";
 
 /** Redis's reply to a malformed stream ID. */
@@ -50,7 +50,8 @@ export function strictId(arg: ByteString, missingSeq = 0n): bigint | { err: stri
 
 /** One entry as Redis replies it: `[id, [field, value, ...]]`. */
 export function entryReply(s: Stream, i: number): Reply {
-  return [formatId(s.ids[i]), s.fields[i]];
+  const entry = s.entryAt(i);
+  return [entry[0], entry.slice(1)];
 }
 
 /** Entries `[from, to)` of `s`, forward or in reverse, at most `count` (0: all). */

@@ -140,7 +140,7 @@ function deliverNew(
   const c = consumerOf(g, name, ks.now);
   const to = count === 0 ? s.length : Math.min(s.length, from + count);
   for (let i = from; i < to; i++) {
-    const eid = s.ids[i];
+    const eid = s.idAt(i);
     if (g.entriesRead >= 0 && !s.deletedFrom(eid)) g.entriesRead++;
     else if (s.entriesAdded > 0) g.entriesRead = s.entriesUpTo(eid);
     g.lastId = eid;
@@ -204,14 +204,14 @@ function readNow(group: boolean, ks: KeySpace, argv: readonly ByteString[]): Rep
     const s = r.v;
     const id = ids[k];
     if (!group) {
-      if (s.length === 0 || s.ids[s.length - 1] <= (id as bigint)) continue;
+      if (s.length === 0 || s.idAt(s.length - 1) <= (id as bigint)) continue;
       const from = s.lowerBound((id as bigint) + 1n);
       out.push([key, rangeReply(s, from, s.length, count, false)]);
       continue;
     }
     const g = groups[k];
     if (id === ">") {
-      if (s.length === 0 || s.ids[s.length - 1] <= g.lastId) continue;
+      if (s.length === 0 || s.idAt(s.length - 1) <= g.lastId) continue;
       const from = s.lowerBound(g.lastId + 1n);
       const to = deliverNew(ks, s, g, consumerName!, from, count, p.noAck);
       out.push([key, rangeReply(s, from, to, 0, false)]);
@@ -273,7 +273,9 @@ export function hasBlock(argv: readonly ByteString[]): boolean {
 function encodeEntries(s: Stream, from: number, to: number): ByteString[] {
   const out: ByteString[] = [];
   for (let i = from; i < to; i++) {
-    out.push(formatId(s.ids[i]), String(s.fields[i].length), ...s.fields[i]);
+    const entry = s.entryAt(i);
+    out.push(entry[0], String(entry.length - 1));
+    for (let k = 1; k < entry.length; k++) out.push(entry[k]);
   }
   return out;
 }
