@@ -23,6 +23,7 @@
  */
 import type { ByteString } from "../core/types.ts";
 import { Deque } from "./list.ts";
+import { InsertionOrder } from "./insertion_order.ts";
 
 function fnv(s: ByteString, a: number, b: number): [number, number] {
   for (let i = 0; i < s.length; i++) {
@@ -109,9 +110,26 @@ class KeptSums {
   }
 }
 
-/** A hash's fields and values that keeps the sums of its pairs' hashes once it is large. */
+/**
+ * From this many elements on, a large hash or set asked for its i-th element builds an index of
+ * its insertion order ({@link InsertionOrder}) and keeps it as it changes; smaller ones are walked.
+ */
+export const ORDERED_FROM = 1024;
+
+/** The i-th of `keys` (a walk: for a collection smaller than {@link ORDERED_FROM}). */
+export function walkTo(keys: Iterable<ByteString>, i: number): ByteString {
+  let at = 0;
+  for (const k of keys) if (at++ === i) return k;
+  throw new RangeError(`index ${i} past the end`);
+}
+
+/**
+ * A hash's fields and values that keeps the sums of its pairs' hashes once it is large, and its
+ * fields' insertion order once it is asked for its i-th field while large.
+ */
 export class SummedMap extends Map<ByteString, ByteString> {
   readonly #sums = new KeptSums();
+  #order: InsertionOrder<ByteString> | undefined;
 
   /** An empty map (never built from entries: they would be set before the sums exist). */
   constructor() {
@@ -126,6 +144,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
       if (old !== undefined) sums.add(pairHash(field, old), -1);
       sums.add(pairHash(field, value), 1);
     }
+    this.#order?.add(field); // a field already there keeps its place, as in the map
     return super.set(field, value);
   }
 
@@ -136,6 +155,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
       const old = super.get(field);
       if (old !== undefined) sums.add(pairHash(field, old), -1);
     }
+    this.#order?.delete(field);
     return super.delete(field);
   }
 
@@ -143,6 +163,16 @@ export class SummedMap extends Map<ByteString, ByteString> {
   override clear(): void {
     super.clear();
     this.#sums.cleared();
+    this.#order = undefined;
+  }
+
+  /** The field at index `i` (0 ≤ i < size) of the order the map iterates in. */
+  nth(i: number): ByteString {
+    if (this.#order === undefined) {
+      if (this.size < ORDERED_FROM) return walkTo(this.keys(), i);
+      this.#order = InsertionOrder.of(this.keys());
+    }
+    return this.#order.nth(i);
   }
 
   /** The lane sums of its pairs' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */
@@ -151,9 +181,13 @@ export class SummedMap extends Map<ByteString, ByteString> {
   }
 }
 
-/** A set's members that keeps the sums of their hashes once it is large. */
+/**
+ * A set's members that keeps the sums of their hashes once it is large, and their insertion order
+ * once it is asked for its i-th member while large.
+ */
 export class SummedSet extends Set<ByteString> {
   readonly #sums = new KeptSums();
+  #order: InsertionOrder<ByteString> | undefined;
 
   /** An empty set (never built from members: they would be added before the sums exist). */
   constructor() {
@@ -164,6 +198,7 @@ export class SummedSet extends Set<ByteString> {
   override add(member: ByteString): this {
     const sums = this.#sums.kept;
     if (sums !== undefined && !super.has(member)) sums.add(memberHash(member), 1);
+    this.#order?.add(member);
     return super.add(member);
   }
 
@@ -171,6 +206,7 @@ export class SummedSet extends Set<ByteString> {
   override delete(member: ByteString): boolean {
     const sums = this.#sums.kept;
     if (sums !== undefined && super.has(member)) sums.add(memberHash(member), -1);
+    this.#order?.delete(member);
     return super.delete(member);
   }
 
@@ -178,6 +214,16 @@ export class SummedSet extends Set<ByteString> {
   override clear(): void {
     super.clear();
     this.#sums.cleared();
+    this.#order = undefined;
+  }
+
+  /** The member at index `i` (0 ≤ i < size) of the order the set iterates in. */
+  nth(i: number): ByteString {
+    if (this.#order === undefined) {
+      if (this.size < ORDERED_FROM) return walkTo(this.keys(), i);
+      this.#order = InsertionOrder.of(this.keys());
+    }
+    return this.#order.nth(i);
   }
 
   /** The lane sums of its members' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */

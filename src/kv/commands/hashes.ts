@@ -22,7 +22,14 @@ import {
   parseLongDouble,
 } from "../long_double.ts";
 import { parseScan } from "./keys.ts";
-import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
+import {
+  MAX_RANDOM_REPLY,
+  nthOf,
+  parseRandomCount,
+  pickDistinctIndexes,
+  picker,
+  randomIndex,
+} from "./random.ts";
 
 /** The hash at `key`: its record, undefined when absent, null when of another type. */
 function hash(ks: KeySpace, key: ByteString): Rec<"hash"> | undefined | null {
@@ -198,10 +205,7 @@ function hrandfield(ctx: ApplyContext, argv: ByteString[]): Reply {
     const r = hash(ks, argv[1]);
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) return null;
-    const i = randomIndex(ctx, r.v.size);
-    let at = 0;
-    for (const f of r.v.keys()) if (at++ === i) return f;
-    return null;
+    return nthOf(r.v, randomIndex(ctx, r.v.size));
   }
   const count = parseRandomCount(argv[2]);
   if (typeof count !== "number") return count;
@@ -222,10 +226,10 @@ function hrandfield(ctx: ApplyContext, argv: ByteString[]): Reply {
   };
   if (count < 0) {
     if (-count > MAX_RANDOM_REPLY) return err("ERR value is out of range");
-    const entries = [...r.v];
+    const at = picker(r.v);
     for (let i = 0; i < -count; i++) {
-      const [f, v] = entries[randomIndex(ctx, entries.length)];
-      push(f, v);
+      const f = at(randomIndex(ctx, r.v.size));
+      push(f, r.v.get(f)!);
     }
     return out;
   }
@@ -233,7 +237,7 @@ function hrandfield(ctx: ApplyContext, argv: ByteString[]): Reply {
     for (const [f, v] of r.v) push(f, v);
     return out;
   }
-  for (const [f, v] of pickDistinct(ctx, [...r.v], count)) push(f, v);
+  for (const f of pickDistinctIndexes(ctx, r.v.size, count).map(picker(r.v))) push(f, r.v.get(f)!);
   return out;
 }
 

@@ -7,6 +7,7 @@
  */
 import type { ByteString, Reply } from "../../core/types.ts";
 import type { ApplyContext } from "../registry.ts";
+import { ORDERED_FROM, SummedMap, SummedSet, walkTo } from "../digest_hash.ts";
 import { E, err } from "../reply.ts";
 import { INT64_MIN, parseInt64, parseSafeInt } from "./args.ts";
 
@@ -19,18 +20,41 @@ export function randomIndex(ctx: ApplyContext, n: number): number {
   return i < n ? i : n - 1;
 }
 
-/** `count` distinct elements of `items` in random order (a partial Fisher-Yates shuffle). */
-export function pickDistinct<T>(ctx: ApplyContext, items: T[], count: number): T[] {
-  const a = items.slice();
-  const k = Math.min(count, a.length);
+/**
+ * `count` distinct indexes of [0, n) in random order: a partial Fisher-Yates shuffle of
+ * `0..n-1`, with only the places it moved held (O(count), not O(n)).
+ */
+export function pickDistinctIndexes(ctx: ApplyContext, n: number, count: number): number[] {
+  const k = Math.min(count, n);
+  /** Places of the virtual array moved so far (any other place `x` holds `x`). */
+  const moved = new Map<number, number>();
+  const out = new Array<number>(k);
   for (let i = 0; i < k; i++) {
-    const j = i + randomIndex(ctx, a.length - i);
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
+    const j = i + randomIndex(ctx, n - i);
+    // Swap places i and j; place i is final from now on, so only j needs to remember.
+    out[i] = moved.get(j) ?? j;
+    moved.set(j, moved.get(i) ?? i);
   }
-  a.length = k;
-  return a;
+  return out;
+}
+
+/** The element at index `i` of the order a set or a hash (its fields) iterates in. */
+export function nthOf(c: Set<ByteString> | Map<ByteString, ByteString>, i: number): ByteString {
+  return c instanceof SummedSet || c instanceof SummedMap ? c.nth(i) : walkTo(c.keys(), i);
+}
+
+/**
+ * A reader of a set's members or a hash's fields by index in their order, for many picks: the
+ * large ones' order index, or else the elements copied to an array once.
+ */
+export function picker(
+  c: Set<ByteString> | Map<ByteString, ByteString>,
+): (i: number) => ByteString {
+  if ((c instanceof SummedSet || c instanceof SummedMap) && c.size >= ORDERED_FROM) {
+    return (i) => c.nth(i);
+  }
+  const items = [...c.keys()];
+  return (i) => items[i];
 }
 
 /**

@@ -15,7 +15,14 @@ import { globMatch } from "../glob.ts";
 import { SummedSet, summedSet } from "../digest_hash.ts";
 import { is, parseInt64 } from "./args.ts";
 import { parseScan } from "./keys.ts";
-import { MAX_RANDOM_REPLY, parseRandomCount, pickDistinct, randomIndex } from "./random.ts";
+import {
+  MAX_RANDOM_REPLY,
+  nthOf,
+  parseRandomCount,
+  pickDistinctIndexes,
+  picker,
+  randomIndex,
+} from "./random.ts";
 
 /** The set at `key`: its record, undefined when absent, null when of another type. */
 function set(ks: KeySpace, key: ByteString): Rec<"set"> | undefined | null {
@@ -98,16 +105,7 @@ function spop(ctx: ApplyContext, argv: ByteString[]): Reply {
     const r = set(ks, key);
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) return null;
-    const i = randomIndex(ctx, r.v.size);
-    let at = 0;
-    let picked: ByteString | undefined;
-    for (const m of r.v) {
-      if (at++ === i) {
-        picked = m;
-        break;
-      }
-    }
-    if (picked === undefined) return null;
+    const picked = nthOf(r.v, randomIndex(ctx, r.v.size));
     r.v.delete(picked);
     ks.touch(key);
     ks.dropIfEmpty(key);
@@ -123,7 +121,8 @@ function spop(ctx: ApplyContext, argv: ByteString[]): Reply {
     ks.delete(key);
     return all;
   }
-  const picked = pickDistinct(ctx, members(r.v), Number(n));
+  const at = picker(r.v);
+  const picked = pickDistinctIndexes(ctx, r.v.size, Number(n)).map(at);
   for (const m of picked) r.v.delete(m);
   ks.touch(key);
   return picked;
@@ -137,10 +136,7 @@ function srandmember(ctx: ApplyContext, argv: ByteString[]): Reply {
     const r = set(ks, key);
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) return null;
-    const i = randomIndex(ctx, r.v.size);
-    let at = 0;
-    for (const m of r.v) if (at++ === i) return m;
-    return null;
+    return nthOf(r.v, randomIndex(ctx, r.v.size));
   }
   const count = parseRandomCount(argv[2]);
   if (typeof count !== "number") return count;
@@ -149,13 +145,13 @@ function srandmember(ctx: ApplyContext, argv: ByteString[]): Reply {
   if (r === undefined || count === 0) return [];
   if (count < 0) {
     if (-count > MAX_RANDOM_REPLY) return err("ERR value is out of range");
-    const all = members(r.v);
+    const at = picker(r.v);
     const out: Reply[] = [];
-    for (let i = 0; i < -count; i++) out.push(all[randomIndex(ctx, all.length)]);
+    for (let i = 0; i < -count; i++) out.push(at(randomIndex(ctx, r.v.size)));
     return out;
   }
   if (count >= r.v.size) return members(r.v);
-  return pickDistinct(ctx, members(r.v), count);
+  return pickDistinctIndexes(ctx, r.v.size, count).map(picker(r.v));
 }
 
 // ---- set algebra --------------------------------------------------------------------------------
