@@ -18,7 +18,6 @@ import { LamportClient } from "../src/client/client.ts";
 import { ClientGroups, summaryLine } from "../src/client/reshard_cli.ts";
 import { reshard } from "../src/client/reshard.ts";
 import { keySlot } from "../src/kv/slots.ts";
-import { encodeCommand } from "../src/net/resp.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -52,17 +51,9 @@ try {
   const loadStart = performance.now();
   for (let i = 0; i < names.length; i += 1000) {
     const chunk = names.slice(i, i + 1000);
-    const parts = chunk.map((k) => encodeCommand(["SET", k, value]));
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      all.set(p, at);
-      at += p.length;
-    }
-    await loader.write(all);
+    const replies = await loader.pipeline(chunk.map((k) => ["SET", k, value]), 30_000);
     for (let j = 0; j < chunk.length; j++) {
-      const reply = await loader.next(30_000);
-      if (reply !== "OK") throw new Error(`SET ${chunk[j]}: ${JSON.stringify(reply)}`);
+      if (replies[j] !== "OK") throw new Error(`SET ${chunk[j]}: ${JSON.stringify(replies[j])}`);
     }
   }
   await loader.close();

@@ -116,6 +116,38 @@ class KeptSums {
  */
 export const ORDERED_FROM = 1024;
 
+/**
+ * The insertion order a summed collection keeps: none until it is asked for its i-th element with
+ * {@link ORDERED_FROM} elements or more, then kept up to date by the collection's changes.
+ */
+class KeptOrder {
+  #order: InsertionOrder<ByteString> | undefined;
+
+  /** `x` was added (a new element goes last; one already there keeps its place). */
+  added(x: ByteString): void {
+    this.#order?.add(x);
+  }
+
+  /** `x` was deleted. */
+  deleted(x: ByteString): void {
+    this.#order?.delete(x);
+  }
+
+  /** The collection was emptied. */
+  cleared(): void {
+    this.#order = undefined;
+  }
+
+  /** The i-th of a collection of `size` elements that iterates as `keys()` does. */
+  nth(i: number, size: number, keys: () => Iterable<ByteString>): ByteString {
+    if (this.#order === undefined) {
+      if (size < ORDERED_FROM) return walkTo(keys(), i);
+      this.#order = InsertionOrder.of(keys());
+    }
+    return this.#order.nth(i);
+  }
+}
+
 /** The i-th of `keys` (a walk: for a collection smaller than {@link ORDERED_FROM}). */
 export function walkTo(keys: Iterable<ByteString>, i: number): ByteString {
   let at = 0;
@@ -129,7 +161,7 @@ export function walkTo(keys: Iterable<ByteString>, i: number): ByteString {
  */
 export class SummedMap extends Map<ByteString, ByteString> {
   readonly #sums = new KeptSums();
-  #order: InsertionOrder<ByteString> | undefined;
+  readonly #order = new KeptOrder();
 
   /** An empty map (never built from entries: they would be set before the sums exist). */
   constructor() {
@@ -144,7 +176,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
       if (old !== undefined) sums.add(pairHash(field, old), -1);
       sums.add(pairHash(field, value), 1);
     }
-    this.#order?.add(field); // a field already there keeps its place, as in the map
+    this.#order.added(field);
     return super.set(field, value);
   }
 
@@ -155,7 +187,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
       const old = super.get(field);
       if (old !== undefined) sums.add(pairHash(field, old), -1);
     }
-    this.#order?.delete(field);
+    this.#order.deleted(field);
     return super.delete(field);
   }
 
@@ -163,16 +195,12 @@ export class SummedMap extends Map<ByteString, ByteString> {
   override clear(): void {
     super.clear();
     this.#sums.cleared();
-    this.#order = undefined;
+    this.#order.cleared();
   }
 
   /** The field at index `i` (0 ≤ i < size) of the order the map iterates in. */
   nth(i: number): ByteString {
-    if (this.#order === undefined) {
-      if (this.size < ORDERED_FROM) return walkTo(this.keys(), i);
-      this.#order = InsertionOrder.of(this.keys());
-    }
-    return this.#order.nth(i);
+    return this.#order.nth(i, this.size, () => this.keys());
   }
 
   /** The lane sums of its pairs' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */
@@ -187,7 +215,7 @@ export class SummedMap extends Map<ByteString, ByteString> {
  */
 export class SummedSet extends Set<ByteString> {
   readonly #sums = new KeptSums();
-  #order: InsertionOrder<ByteString> | undefined;
+  readonly #order = new KeptOrder();
 
   /** An empty set (never built from members: they would be added before the sums exist). */
   constructor() {
@@ -198,7 +226,7 @@ export class SummedSet extends Set<ByteString> {
   override add(member: ByteString): this {
     const sums = this.#sums.kept;
     if (sums !== undefined && !super.has(member)) sums.add(memberHash(member), 1);
-    this.#order?.add(member);
+    this.#order.added(member);
     return super.add(member);
   }
 
@@ -206,7 +234,7 @@ export class SummedSet extends Set<ByteString> {
   override delete(member: ByteString): boolean {
     const sums = this.#sums.kept;
     if (sums !== undefined && super.has(member)) sums.add(memberHash(member), -1);
-    this.#order?.delete(member);
+    this.#order.deleted(member);
     return super.delete(member);
   }
 
@@ -214,16 +242,12 @@ export class SummedSet extends Set<ByteString> {
   override clear(): void {
     super.clear();
     this.#sums.cleared();
-    this.#order = undefined;
+    this.#order.cleared();
   }
 
   /** The member at index `i` (0 ≤ i < size) of the order the set iterates in. */
   nth(i: number): ByteString {
-    if (this.#order === undefined) {
-      if (this.size < ORDERED_FROM) return walkTo(this.keys(), i);
-      this.#order = InsertionOrder.of(this.keys());
-    }
-    return this.#order.nth(i);
+    return this.#order.nth(i, this.size, () => this.keys());
   }
 
   /** The lane sums of its members' hashes: kept from now on if it has {@link SUMMED_FROM} or more. */

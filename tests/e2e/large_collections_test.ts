@@ -20,7 +20,7 @@
  */
 import assert from "node:assert/strict";
 import { RespTestClient, withCluster } from "../support/cluster.ts";
-import { encodeCommand, RespError, type RespValue } from "../../src/net/resp.ts";
+import { RespError, type RespValue } from "../../src/net/resp.ts";
 import { SUMMED_FROM } from "../../src/kv/digest_hash.ts";
 
 /** Elements each collection starts with: past the size from which hashes are kept. */
@@ -28,19 +28,9 @@ const START = 2 * SUMMED_FROM;
 /** Rounds of changes per phase (each round a few commands per collection). */
 const ROUNDS = 150;
 
-/** Sends `commands` in one write and returns their replies, in order. */
-async function pipeline(client: RespTestClient, commands: string[][]): Promise<RespValue[]> {
-  const parts = commands.map((argv) => encodeCommand(argv));
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.length;
-  }
-  await client.write(bytes);
-  const replies: RespValue[] = [];
-  for (let i = 0; i < commands.length; i++) replies.push(await client.next(30_000));
-  return replies;
+/** `commands` pipelined on `client` (in one write), their replies in order. */
+function pipeline(client: RespTestClient, commands: string[][]): Promise<RespValue[]> {
+  return client.pipeline(commands, 30_000);
 }
 
 /** Round `r` of changes: pushes and pops at both ends, edits in the middle, trims, deletions. */

@@ -422,6 +422,21 @@ export class RespTestClient {
     }
   }
 
+  /** Sends `commands` in one write and returns their replies, in order. */
+  async pipeline(commands: ByteString[][], timeoutMs = 5000): Promise<RespValue[]> {
+    const parts = commands.map((argv) => encodeCommand(argv));
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
+    await this.write(bytes);
+    const replies: RespValue[] = [];
+    for (let i = 0; i < commands.length; i++) replies.push(await this.next(timeoutMs));
+    return replies;
+  }
+
   /** Sends `argv` (byte strings) as a RESP array and returns the reply. */
   async call(argv: ByteString[], timeoutMs = 5000): Promise<RespValue> {
     await this.write(encodeCommand(argv));
