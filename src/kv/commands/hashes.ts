@@ -24,11 +24,10 @@ import {
 import { parseScan } from "./keys.ts";
 import {
   MAX_RANDOM_REPLY,
-  nthOf,
   parseRandomCount,
-  pickDistinctIndexes,
-  picker,
-  randomIndex,
+  pickDistinct,
+  pickOne,
+  pickRepeated,
 } from "./random.ts";
 
 /** The hash at `key`: its record, undefined when absent, null when of another type. */
@@ -205,7 +204,7 @@ function hrandfield(ctx: ApplyContext, argv: ByteString[]): Reply {
     const r = hash(ks, argv[1]);
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) return null;
-    return nthOf(r.v, randomIndex(ctx, r.v.size));
+    return pickOne(ctx, r.v);
   }
   const count = parseRandomCount(argv[2]);
   if (typeof count !== "number") return count;
@@ -226,18 +225,14 @@ function hrandfield(ctx: ApplyContext, argv: ByteString[]): Reply {
   };
   if (count < 0) {
     if (-count > MAX_RANDOM_REPLY) return err("ERR value is out of range");
-    const at = picker(r.v);
-    for (let i = 0; i < -count; i++) {
-      const f = at(randomIndex(ctx, r.v.size));
-      push(f, r.v.get(f)!);
-    }
+    for (const f of pickRepeated(ctx, r.v, -count)) push(f, r.v.get(f)!);
     return out;
   }
   if (count >= r.v.size) {
     for (const [f, v] of r.v) push(f, v);
     return out;
   }
-  for (const f of pickDistinctIndexes(ctx, r.v.size, count).map(picker(r.v))) push(f, r.v.get(f)!);
+  for (const f of pickDistinct(ctx, r.v, count)) push(f, r.v.get(f)!);
   return out;
 }
 

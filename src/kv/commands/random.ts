@@ -38,8 +38,11 @@ export function pickDistinctIndexes(ctx: ApplyContext, n: number, count: number)
   return out;
 }
 
+/** A set's members or a hash's fields, in the order they iterate in. */
+type Keyed = Set<ByteString> | Map<ByteString, ByteString>;
+
 /** The element at index `i` of the order a set or a hash (its fields) iterates in. */
-export function nthOf(c: Set<ByteString> | Map<ByteString, ByteString>, i: number): ByteString {
+function nthOf(c: Keyed, i: number): ByteString {
   return c instanceof SummedSet || c instanceof SummedMap ? c.nth(i) : walkTo(c.keys(), i);
 }
 
@@ -47,14 +50,30 @@ export function nthOf(c: Set<ByteString> | Map<ByteString, ByteString>, i: numbe
  * A reader of a set's members or a hash's fields by index in their order, for many picks: the
  * large ones' order index, or else the elements copied to an array once.
  */
-export function picker(
-  c: Set<ByteString> | Map<ByteString, ByteString>,
-): (i: number) => ByteString {
+function picker(c: Keyed): (i: number) => ByteString {
   if ((c instanceof SummedSet || c instanceof SummedMap) && c.size >= ORDERED_FROM) {
     return (i) => c.nth(i);
   }
   const items = [...c.keys()];
   return (i) => items[i];
+}
+
+/** One random member of a non-empty set, or field of a hash (SPOP, SRANDMEMBER, HRANDFIELD). */
+export function pickOne(ctx: ApplyContext, c: Keyed): ByteString {
+  return nthOf(c, randomIndex(ctx, c.size));
+}
+
+/** `count` distinct random members or fields (at most all of them), in random order. */
+export function pickDistinct(ctx: ApplyContext, c: Keyed, count: number): ByteString[] {
+  return pickDistinctIndexes(ctx, c.size, count).map(picker(c));
+}
+
+/** `count` random members or fields of a non-empty collection, each drawn anew (repeats). */
+export function pickRepeated(ctx: ApplyContext, c: Keyed, count: number): ByteString[] {
+  const at = picker(c);
+  const out = new Array<ByteString>(count);
+  for (let i = 0; i < count; i++) out[i] = at(randomIndex(ctx, c.size));
+  return out;
 }
 
 /**

@@ -17,11 +17,10 @@ import { is, parseInt64 } from "./args.ts";
 import { parseScan } from "./keys.ts";
 import {
   MAX_RANDOM_REPLY,
-  nthOf,
   parseRandomCount,
-  pickDistinctIndexes,
-  picker,
-  randomIndex,
+  pickDistinct,
+  pickOne,
+  pickRepeated,
 } from "./random.ts";
 
 /** The set at `key`: its record, undefined when absent, null when of another type. */
@@ -105,7 +104,7 @@ function spop(ctx: ApplyContext, argv: ByteString[]): Reply {
     const r = set(ks, key);
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) return null;
-    const picked = nthOf(r.v, randomIndex(ctx, r.v.size));
+    const picked = pickOne(ctx, r.v);
     r.v.delete(picked);
     ks.touch(key);
     ks.dropIfEmpty(key);
@@ -121,8 +120,7 @@ function spop(ctx: ApplyContext, argv: ByteString[]): Reply {
     ks.delete(key);
     return all;
   }
-  const at = picker(r.v);
-  const picked = pickDistinctIndexes(ctx, r.v.size, Number(n)).map(at);
+  const picked = pickDistinct(ctx, r.v, Number(n));
   for (const m of picked) r.v.delete(m);
   ks.touch(key);
   return picked;
@@ -136,7 +134,7 @@ function srandmember(ctx: ApplyContext, argv: ByteString[]): Reply {
     const r = set(ks, key);
     if (r === null) return E.WRONGTYPE;
     if (r === undefined) return null;
-    return nthOf(r.v, randomIndex(ctx, r.v.size));
+    return pickOne(ctx, r.v);
   }
   const count = parseRandomCount(argv[2]);
   if (typeof count !== "number") return count;
@@ -145,13 +143,10 @@ function srandmember(ctx: ApplyContext, argv: ByteString[]): Reply {
   if (r === undefined || count === 0) return [];
   if (count < 0) {
     if (-count > MAX_RANDOM_REPLY) return err("ERR value is out of range");
-    const at = picker(r.v);
-    const out: Reply[] = [];
-    for (let i = 0; i < -count; i++) out.push(at(randomIndex(ctx, r.v.size)));
-    return out;
+    return pickRepeated(ctx, r.v, -count);
   }
   if (count >= r.v.size) return members(r.v);
-  return pickDistinctIndexes(ctx, r.v.size, count).map(picker(r.v));
+  return pickDistinct(ctx, r.v, count);
 }
 
 // ---- set algebra --------------------------------------------------------------------------------
