@@ -58,13 +58,6 @@ export class InsertionOrder<T> {
     if (this.#slots.length > 64 && this.#slots.length > 2 * this.size) this.#rebuild(true);
   }
 
-  /** Removes every element. */
-  clear(): void {
-    this.#slots = [];
-    this.#slotOf = new Map();
-    this.#tree = new Int32Array(1);
-  }
-
   /** The element at index `i` (0 ≤ i < size) of the insertion order. */
   nth(i: number): T {
     if (!(Number.isInteger(i) && i >= 0 && i < this.size)) {
